@@ -1,0 +1,28 @@
+from contop.core.pathres import expand_path, is_within
+
+
+def test_posix_expansion() -> None:
+    kw = {"cwd": "/home/u/proj", "home": "/home/u"}
+    assert expand_path("~/.ssh/id_rsa", **kw) == "/home/u/.ssh/id_rsa"
+    assert expand_path("$HOME/.aws", **kw) == "/home/u/.aws"
+    assert expand_path("${HOME}//.gnupg/", **kw) == "/home/u/.gnupg"
+    assert expand_path("../../../root/x", **kw) == "/root/x"
+    assert expand_path("notes.txt", **kw) == "/home/u/proj/notes.txt"
+    assert expand_path("//etc//shadow", **kw) == "/etc/shadow"
+
+
+def test_windows_expansion() -> None:
+    kw = {"cwd": "C:\\Users\\u\\proj", "home": "C:\\Users\\u", "windows": True}
+    assert expand_path("%USERPROFILE%\\.ssh", **kw) == "C:\\Users\\u\\.ssh"
+    assert expand_path("%userprofile%/.aws/credentials", **kw) == "C:\\Users\\u\\.aws\\credentials"
+    assert expand_path("~/x", **kw) == "C:\\Users\\u\\x"
+    assert expand_path("..\\..\\..\\Windows\\System32", **kw) == "C:\\Windows\\System32"
+
+
+def test_is_within_is_component_wise() -> None:
+    assert is_within("/root", "/root")
+    assert is_within("/root/a", "/root")
+    assert not is_within("/rootfs", "/root")
+    assert not is_within("/home/u/.sshrc", "/home/u/.ssh")
+    assert is_within("c:\\windows\\system32\\drivers", "C:\\Windows\\System32", windows=True)
+    assert not is_within("C:\\Windows\\System32x", "C:\\Windows\\System32", windows=True)
