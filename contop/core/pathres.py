@@ -34,9 +34,7 @@ def expand_path(
     path = raw.strip()
     if windows:
         path = _WIN_ENV.sub(lambda m: _lookup(variables, m.group(1), m.group(0), fold=True), path)
-        path = _POSIX_ENV.sub(
-            lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0), fold=True), path
-        )
+        path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0), fold=True), path)
         if path == "~" or path.startswith(("~/", "~\\")):
             path = home + path[1:]
         path = path.replace("/", "\\")
