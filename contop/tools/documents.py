@@ -1,0 +1,489 @@
+"""Document tools: text out of PDFs, images for a vision model, spreadsheets (xlsx and csv) in and out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import datetime as dt
+import io
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from contop.core.errors import NotAvailableError, ToolError
+from contop.tools.context import ToolContext
+from contop.tools.files import atomic_write, check_regular_file, human_size, resolve, tool_result
+
+MAX_PDF_CHARS = 200_000
+MAX_IMAGE_BYTES = 100 * 1024 * 1024
+MAX_IMAGE_PIXELS = 100_000_000
+IMAGE_MAX_WIDTH = 1280
+JPEG_QUALITY = 85
+MAX_SHEET_ROWS = 500
+MAX_SHEET_CHARS = 200_000
+MAX_CELL_CHARS = 60
+XLSX_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
+CSV_EXTENSIONS = (".csv", ".tsv")
+_SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+# ----------------------------------------------------------------------------------------------------- read_pdf
+
+
+async def read_pdf(ctx: ToolContext, path: str, pages: str | None = None) -> dict[str, Any]:
+    """Extract the text of a PDF, all pages or a 1-based range such as ``"1-5"``, ``"3"`` or ``"1,4-6"``."""
+    started = time.monotonic()
+    resolved = resolve(ctx, path)
+    text = await asyncio.to_thread(_read_pdf, resolved, pages)
+    return tool_result(text, started)
+
+
+def parse_page_range(spec: str, page_count: int) -> list[int]:
+    """1-based page numbers of ``spec`` (``"2"``, ``"1-5"``, ``"3-"``, ``"1,4-6"``), checked against the PDF."""
+    numbers: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        match = re.fullmatch(r"(\d+)(?:-(\d*))?", part)
+        if match is None:
+            raise ToolError(f"Invalid page range '{spec}'; use forms like '3', '1-5', '4-' or '1,3,5-7'.")
+        first = int(match.group(1))
+        if match.group(2) is None:
+            last = first
+        elif match.group(2) == "":
+            last = page_count
+        else:
+            last = int(match.group(2))
+        if first < 1 or last < first:
+            raise ToolError(f"Invalid page range '{part}': pages start at 1 and a range must go upwards.")
+        if last > page_count:
+            raise ToolError(f"Page {last} is out of range: the PDF has {page_count} page(s).")
+        numbers.extend(n for n in range(first, last + 1) if n not in numbers)
+    if not numbers:
+        raise ToolError(f"Invalid page range '{spec}'.")
+    return numbers
+
+
+def _read_pdf(path: str, pages: str | None) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    check_regular_file(path)
+    with open(path, "rb") as f:
+        if b"%PDF-" not in f.read(1024):
+            raise ToolError(f"{path} is not a PDF file.")
+        try:
+            reader = PdfReader(f)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise ToolError(f"{path} is password-protected; it cannot be read without the password.")
+            count = len(reader.pages)
+            wanted = parse_page_range(pages, count) if pages and pages.strip() else list(range(1, count + 1))
+            out = [f"PDF {path}: {count} page(s)"]
+            size = len(out[0])
+            for index, number in enumerate(wanted):
+                if index and size >= MAX_PDF_CHARS:  # the first page requested is always shown
+                    out.append(
+                        f"[text limit reached; {len(wanted) - index} more page(s) not shown, "
+                        f"continue with pages='{number}-{wanted[-1]}']"
+                    )
+                    break
+                page_text = (reader.pages[number - 1].extract_text() or "").strip()
+                if not page_text:
+                    page_text = "(no extractable text on this page; it may be a scanned image)"
+                chunk = f"--- Page {number} ---\n{page_text}"
+                out.append(chunk)
+                size += len(chunk)
+        except ToolError:
+            raise
+        except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+            raise ToolError(f"{path} could not be read as a PDF: {exc}") from exc
+        except Exception as exc:  # pypdf raises many internal errors on damaged files
+            if type(exc).__module__.startswith("pypdf"):
+                raise ToolError(f"{path} could not be read as a PDF: {exc}") from exc
+            raise
+    return "\n\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------- read_image
+
+
+async def read_image(ctx: ToolContext, path: str) -> dict[str, Any]:
+    """Describe an image (format, size, metadata) and return it as a JPEG at most 1280 pixels wide.
+
+    ``image_b64`` is the base64 of that JPEG, ready to pass to a vision model.
+    """
+    started = time.monotonic()
+    resolved = resolve(ctx, path)
+    summary, payload, width, height = await asyncio.to_thread(_read_image, resolved)
+    return tool_result(
+        summary,
+        started,
+        image_b64=payload,
+        mime_type="image/jpeg",
+        image_width=width,
+        image_height=height,
+    )
+
+
+def _read_image(path: str) -> tuple[str, str, int, int]:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    st = check_regular_file(path)
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise ToolError(f"{path} is too large ({human_size(st.st_size)}; the limit is {human_size(MAX_IMAGE_BYTES)}).")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ToolError(f"{path} is too large to decode ({width}x{height} pixels).")
+            lines = [
+                f"Image {path}",
+                f"format: {img.format or 'unknown'}",
+                f"dimensions: {width}x{height} pixels",
+                f"mode: {img.mode}",
+                f"file size: {human_size(st.st_size)}",
+            ]
+            lines.extend(_image_metadata(img))
+            img.seek(0)
+            frame = ImageOps.exif_transpose(img) or img
+            payload, out_w, out_h = _jpeg_payload(frame)
+    except ToolError:
+        raise
+    except UnidentifiedImageError:
+        raise ToolError(f"{path} is not an image in a supported format (PNG, JPEG, BMP, GIF, TIFF, WebP).") from None
+    except Image.DecompressionBombError:
+        raise ToolError(f"{path} is too large to decode safely.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ToolError(f"{path} could not be decoded as an image: {exc}") from exc
+    if (out_w, out_h) != (width, height):
+        lines.append(f"payload: JPEG scaled to {out_w}x{out_h}")
+    else:
+        lines.append(f"payload: JPEG {out_w}x{out_h}")
+    return "\n".join(lines), payload, out_w, out_h
+
+
+def _image_metadata(img: Any) -> list[str]:
+    from PIL import ExifTags
+
+    lines: list[str] = []
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        lines.append(f"frames: {frames}" + (" (animated)" if getattr(img, "is_animated", False) else ""))
+    dpi = img.info.get("dpi")
+    if dpi:
+        lines.append(f"dpi: {round(float(dpi[0]))}x{round(float(dpi[1]))}")
+    if img.info.get("icc_profile"):
+        lines.append("colour profile: embedded ICC")
+    exif = img.getexif()
+    wanted = {"Make", "Model", "DateTime", "Software", "Artist", "Orientation", "ImageDescription"}
+    for tag, value in exif.items():
+        name = ExifTags.TAGS.get(tag)
+        if name in wanted:
+            text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+            lines.append(f"exif {name}: {text.strip()[:200]}")
+    if ExifTags.IFD.GPSInfo in exif:
+        lines.append("exif: contains GPS location")
+    return lines
+
+
+def _jpeg_payload(img: Any) -> tuple[str, int, int]:
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        rgb = flat
+    else:
+        rgb = img.convert("RGB")
+    if rgb.width > IMAGE_MAX_WIDTH:
+        height = max(1, round(rgb.height * IMAGE_MAX_WIDTH / rgb.width))
+        rgb = rgb.resize((IMAGE_MAX_WIDTH, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return base64.b64encode(buffer.getvalue()).decode("ascii"), rgb.width, rgb.height
+
+
+# -------------------------------------------------------------------------------------------------- read_excel
+
+
+async def read_excel(
+    ctx: ToolContext,
+    path: str,
+    sheet: str | None = None,
+    range: str | None = None,  # the parameter name the model knows
+) -> dict[str, Any]:
+    """Show a sheet of an .xlsx (or a .csv) as a text table; ``range`` such as ``"A1:D10"`` limits it."""
+    started = time.monotonic()
+    resolved = resolve(ctx, path)
+    text = await asyncio.to_thread(_read_table, resolved, sheet, range)
+    return tool_result(text, started)
+
+
+def _bounds(cell_range: str | None) -> tuple[int, int, int | None, int | None]:
+    """(min_col, min_row, max_col, max_row), 1-based; None means open-ended."""
+    from openpyxl.utils.cell import range_boundaries
+
+    if not cell_range or not cell_range.strip():
+        return 1, 1, None, None
+    try:
+        min_col, min_row, max_col, max_row = range_boundaries(cell_range.strip().upper().replace("$", ""))
+    except (ValueError, TypeError):
+        raise ToolError(f"Invalid cell range '{cell_range}'; use a form like 'A1:D10', 'B2' or 'A:C'.") from None
+    return min_col or 1, min_row or 1, max_col, max_row
+
+
+def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
+    check_regular_file(path)
+    ext = os.path.splitext(path)[1].lower()
+    bounds = _bounds(cell_range)
+    if ext in CSV_EXTENSIONS:
+        rows, title, note = _read_csv_rows(path, bounds), os.path.basename(path), ""
+        if sheet:
+            note = " (a CSV file has a single sheet; 'sheet' was ignored)"
+        return _format_table(f"CSV {path}{note}", title, rows, bounds)
+    if ext == ".xls":
+        raise NotAvailableError(
+            f"{path} is a legacy .xls workbook, which cannot be read here; save it as .xlsx or .csv first."
+        )
+    if ext not in XLSX_EXTENSIONS:
+        raise ToolError(f"{path} is not a spreadsheet this tool reads (.xlsx, .xlsm or .csv).")
+    return _read_xlsx(path, sheet, bounds)
+
+
+def _read_xlsx(path: str, sheet: str | None, bounds: tuple[int, int, int | None, int | None]) -> str:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
+        raise ToolError(f"{path} could not be opened as an Excel workbook: {exc}") from exc
+    try:
+        names = list(wb.sheetnames)
+        if sheet:
+            if sheet not in names:
+                raise ToolError(f"Sheet '{sheet}' not found in {path}; its sheets are: {', '.join(names)}.")
+            ws = wb[sheet]
+        else:
+            ws = wb[names[0]]
+        min_col, min_row, max_col, max_row = bounds
+        rows = ws.iter_rows(
+            min_row=min_row,
+            max_row=max_row,
+            min_col=min_col,
+            max_col=max_col,
+            values_only=True,
+        )
+        header = f"Workbook {path}; sheets: {', '.join(names)}"
+        return _format_table(header, ws.title, rows, bounds)
+    finally:
+        wb.close()
+
+
+def _read_csv_rows(path: str, bounds: tuple[int, int, int | None, int | None]) -> Iterable[Sequence[Any]]:
+    min_col, min_row, max_col, max_row = bounds
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        sample = f.read(16384)
+        f.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel_tab if path.lower().endswith(".tsv") else csv.excel
+        rows: list[Sequence[Any]] = []
+        for number, row in enumerate(csv.reader(f, dialect), start=1):
+            if number < min_row:
+                continue
+            if max_row is not None and number > max_row:
+                break
+            rows.append(row[min_col - 1 : max_col])
+            if len(rows) > MAX_SHEET_ROWS:
+                break
+    return rows
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+
+
+def _format_table(
+    header: str, title: str, rows: Iterable[Sequence[Any]], bounds: tuple[int, int, int | None, int | None]
+) -> str:
+    from openpyxl.utils.cell import get_column_letter
+
+    min_col, min_row, _, _ = bounds
+    table: list[list[str]] = []
+    truncated = False
+    for row in rows:
+        if len(table) >= MAX_SHEET_ROWS:
+            truncated = True
+            break
+        table.append([_cell_text(v) for v in row])
+    while table and not any(table[-1]):  # trailing empty rows carry no information
+        table.pop()
+    width = max((len(r) for r in table), default=0)
+    while width and not any(len(r) >= width and r[width - 1] for r in table):
+        width -= 1
+    if not table or width == 0:
+        return f"{header}\nSheet '{title}': no data in the requested range."
+    last_col = get_column_letter(min_col + width - 1)
+    last_row = min_row + len(table) - 1
+    span = f"{get_column_letter(min_col)}{min_row}:{last_col}{last_row}"
+    columns = [get_column_letter(min_col + i) for i in range(width)]
+    cells = [[*r[:width], *([""] * (width - len(r)))] for r in table]
+    widths = [max(len(columns[i]), *(len(r[i]) for r in cells)) for i in range(width)]
+    label_w = len(str(last_row))
+    lines = [
+        header,
+        f"Sheet '{title}': {len(cells)} row(s) x {width} column(s), range {span}",
+        " " * label_w + " | " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+    ]
+    size = sum(len(line) for line in lines)
+    for offset, row in enumerate(cells):
+        line = str(min_row + offset).rjust(label_w) + " | "
+        line += " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        size += len(line) + 1
+        if size > MAX_SHEET_CHARS:
+            truncated = True
+            last_row = min_row + offset - 1
+            break
+        lines.append(line)
+    if truncated:
+        lines.append(
+            f"[output limited; shown up to row {last_row}, pass range='{get_column_letter(min_col)}{last_row + 1}:"
+            f"{last_col}{last_row + MAX_SHEET_ROWS}' to see more]"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- write_excel
+
+
+async def write_excel(ctx: ToolContext, path: str, data: list[list[Any]], sheet: str | None = None) -> dict[str, Any]:
+    """Write rows to an .xlsx (or .csv) file; an existing workbook keeps its other sheets.
+
+    ``sheet`` names the sheet to (re)write; without it the first sheet is rewritten (or 'Sheet1' is created).
+    Text starting with '=' is stored as a formula in .xlsx files.
+    """
+    started = time.monotonic()
+    resolved = resolve(ctx, path)
+    rows = _validate_rows(data)
+    if sheet is not None:
+        sheet = sheet.strip()
+        if not sheet or len(sheet) > 31 or _SHEET_NAME_FORBIDDEN.search(sheet):
+            raise ToolError(f"Invalid sheet name '{sheet}': use 1-31 characters without [ ] : * ? / \\.")
+    text = await asyncio.to_thread(_write_table, resolved, rows, sheet)
+    return tool_result(text, started)
+
+
+def _validate_rows(data: Any) -> list[list[Any]]:
+    if not isinstance(data, list):
+        raise ToolError("data must be a list of rows, each row a list of cell values.")
+    rows: list[list[Any]] = []
+    for r, row in enumerate(data, start=1):
+        if not isinstance(row, list | tuple):
+            raise ToolError(f"Row {r} of data is not a list of cell values.")
+        for c, value in enumerate(row, start=1):
+            if value is not None and not isinstance(value, str | int | float | bool | dt.date | dt.time):
+                raise ToolError(
+                    f"Cell in row {r}, column {c} has an unsupported value of type {type(value).__name__}; "
+                    "cells hold text, numbers, booleans or nothing."
+                )
+        rows.append(list(row))
+    return rows
+
+
+def _write_table(path: str, rows: list[list[Any]], sheet: str | None) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".xls":
+        raise ToolError("Legacy .xls files cannot be written; use a .xlsx (or .csv) path.")
+    if ext not in XLSX_EXTENSIONS + CSV_EXTENSIONS:
+        raise ToolError(f"Cannot tell the format from '{os.path.basename(path)}'; the path must end in .xlsx or .csv.")
+    if os.path.isdir(path):
+        raise ToolError(f"{path} is a directory; give a file path ending in .xlsx or .csv.")
+    parent = os.path.dirname(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise ToolError(f"Cannot create the folder {parent}: {exc.strerror or exc}") from exc
+    width = max((len(r) for r in rows), default=0)
+    if ext in CSV_EXTENSIONS:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, dialect=csv.excel_tab if ext == ".tsv" else csv.excel)
+        writer.writerows([_cell_text_full(v) for v in row] for row in rows)
+        atomic_write(path, buffer.getvalue().encode("utf-8"), mode=_existing_mode(path))
+        note = " ('sheet' does not apply to CSV and was ignored)" if sheet else ""
+        return f"CSV file written successfully: {len(rows)} row(s) x {width} column(s) to {path}{note}"
+    title, kept = _write_xlsx(path, rows, sheet)
+    text = f"Excel file written successfully: {len(rows)} row(s) x {width} column(s) to sheet '{title}' of {path}"
+    if kept:
+        text += f" (other sheets kept: {', '.join(kept)})"
+    return text
+
+
+def _cell_text_full(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def _existing_mode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
+
+
+def _write_xlsx(path: str, rows: list[list[Any]], sheet: str | None) -> tuple[str, list[str]]:
+    from openpyxl import Workbook, load_workbook
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    if os.path.exists(path):
+        try:
+            wb = load_workbook(path)
+        except Exception as exc:
+            raise ToolError(
+                f"{path} exists but is not a readable Excel workbook ({exc}); it was left unchanged."
+            ) from exc
+        if sheet is None:
+            index, title = 0, wb.sheetnames[0]
+        elif sheet in wb.sheetnames:
+            index, title = wb.sheetnames.index(sheet), sheet
+        else:
+            index, title = len(wb.sheetnames), sheet
+        if title in wb.sheetnames:
+            wb.remove(wb[title])
+        ws = wb.create_sheet(title, index)
+    else:
+        wb = Workbook()
+        ws = wb.active
+        assert ws is not None
+        ws.title = title = sheet or "Sheet1"
+    try:
+        for row in rows:
+            ws.append(row)
+    except IllegalCharacterError as exc:
+        raise ToolError(f"data contains characters Excel cannot store: {exc}") from exc
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    atomic_write(path, buffer.getvalue(), mode=_existing_mode(path))
+    return title, [name for name in wb.sheetnames if name != title]
+
+
+TOOLS: dict[str, Callable[..., Any]] = {
+    "read_pdf": read_pdf,
+    "read_image": read_image,
+    "read_excel": read_excel,
+    "write_excel": write_excel,
+}

@@ -1,0 +1,482 @@
+"""File tools: read a text file by lines, edit it by exact search-and-replace, find files by glob and content."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from contop.core.errors import ToolError
+from contop.core.pathres import expand_path
+from contop.tools.context import ToolContext
+
+MAX_READ_BYTES = 1024 * 1024  # text returned by one read_file call
+MAX_LINE_CHARS = 2000  # longer lines are cut so one minified line cannot flood the model
+MAX_EDIT_BYTES = 10 * 1024 * 1024
+MAX_SEARCH_FILE_BYTES = 5 * 1024 * 1024  # files larger than this are not searched for text
+MAX_FIND_RESULTS = 1000
+FIND_TIME_LIMIT_S = 10.0
+FIND_MAX_ENTRIES = 200_000
+SNIFF_BYTES = 8192
+# Directories that are almost never what the user is looking for; searched only when the pattern names them.
+NOISY_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".tox"})
+
+
+def tool_result(stdout: str, started: float, **extra: Any) -> dict[str, Any]:
+    """The success shape every tool of this family returns (errors are raised as ToolError)."""
+    return {
+        "status": "success",
+        "stdout": stdout,
+        "stderr": "",
+        "exit_code": 0,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        **extra,
+    }
+
+
+def resolve(ctx: ToolContext, raw: str) -> str:
+    """The absolute path a tool opens for ``raw``: the same resolution the security gate judged."""
+    if not raw or not raw.strip():
+        raise ToolError("A file path is required.")
+    return expand_path(raw, cwd=ctx.cwd, home=ctx.home, windows=os.name == "nt")
+
+
+def looks_binary(sample: bytes) -> bool:
+    """Heuristic used by the text tools: a NUL byte, or more than 10% control bytes, means binary.
+
+    Invalid UTF-8 alone does not: Latin-1 and other legacy encodings are still text.
+    """
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    return control / len(sample) > 0.1
+
+
+def check_regular_file(path: str) -> os.stat_result:
+    """stat() of an existing regular file, or a ToolError saying what is wrong with the path."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ToolError(f"File not found: {path}") from None
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except OSError as exc:
+        raise ToolError(f"Cannot access {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolError(f"{path} is a directory, not a file (use find_files to list its contents).")
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolError(f"{path} is not a regular file.")
+    return st
+
+
+# --------------------------------------------------------------------------------------------------- read_file
+
+
+async def read_file(ctx: ToolContext, file_path: str, offset: int = 0, limit: int = 200) -> dict[str, Any]:
+    """Read a text file with line numbers, ``limit`` lines starting after ``offset`` lines (0-based)."""
+    started = time.monotonic()
+    if offset < 0:
+        raise ToolError("offset must be 0 or more (it is the number of lines to skip).")
+    if limit < 1:
+        raise ToolError("limit must be at least 1 line.")
+    path = resolve(ctx, file_path)
+    text = await asyncio.to_thread(_read_lines, path, offset, limit)
+    return tool_result(text, started)
+
+
+def _read_lines(path: str, offset: int, limit: int) -> str:
+    check_regular_file(path)
+    try:
+        with open(path, "rb") as f:
+            if looks_binary(f.read(SNIFF_BYTES)):
+                raise ToolError(
+                    f"{path} looks like a binary file, not text; read_file only shows text "
+                    "(use read_pdf, read_image or read_excel for documents)."
+                )
+            f.seek(0)
+            return _format_lines(f, offset, limit)
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path} is a directory, not a file.") from None
+
+
+def _format_lines(f: Any, offset: int, limit: int) -> str:
+    out: list[str] = []
+    size = 0
+    number = 0
+    more = False
+    cut_by_size = False
+    for raw in _iter_raw_lines(f):
+        number += 1
+        if number <= offset:
+            continue
+        if len(out) >= limit:
+            more = True
+            break
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f" … [line cut at {MAX_LINE_CHARS} characters]"
+        entry = f"{number:>6}\t{line}"
+        if size + len(entry) + 1 > MAX_READ_BYTES and out:
+            more = cut_by_size = True
+            break
+        out.append(entry)
+        size += len(entry) + 1
+    if number == 0:
+        return "(empty file)"
+    if not out:
+        return f"(offset {offset} is past the end of the file, which has {number} lines)"
+    text = "\n".join(out)
+    if more:
+        last = offset + len(out)
+        reason = "output size limit reached; " if cut_by_size else ""
+        text += f"\n[{reason}showing lines {offset + 1}-{last}; more lines follow, call again with offset={last}]"
+    return text
+
+
+def _iter_raw_lines(f: Any) -> Iterator[bytes]:
+    """Lines as bytes; a very long line is returned truncated and the rest of it skipped (bounded memory)."""
+    cap = MAX_LINE_CHARS * 4 + 4
+    while True:
+        line: bytes = f.readline(cap)
+        if not line:
+            return
+        if len(line) == cap and not line.endswith(b"\n"):
+            while True:
+                rest: bytes = f.readline(1024 * 1024)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line
+
+
+# --------------------------------------------------------------------------------------------------- edit_file
+
+
+async def edit_file(
+    ctx: ToolContext, file_path: str, old_string: str, new_string: str, replace_all: bool = False
+) -> dict[str, Any]:
+    """Replace ``old_string`` by ``new_string``; it must occur exactly once unless ``replace_all``."""
+    started = time.monotonic()
+    if old_string == "":
+        raise ToolError("old_string is empty; give the exact text to replace.")
+    if old_string == new_string:
+        raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    path = resolve(ctx, file_path)
+    count = await asyncio.to_thread(_edit, path, old_string, new_string, replace_all)
+    what = f"{count} occurrences" if count > 1 else "1 occurrence"
+    return tool_result(f"Edit applied successfully: replaced {what} in {path}", started)
+
+
+def _edit(path: str, old: str, new: str, replace_all: bool) -> int:
+    # Write through a symlink to its target, as an editor does, instead of replacing the link by a file.
+    target = os.path.realpath(path)
+    st = check_regular_file(target)
+    if st.st_size > MAX_EDIT_BYTES:
+        raise ToolError(
+            f"{path} is too large to edit ({human_size(st.st_size)}; the limit is {human_size(MAX_EDIT_BYTES)})."
+        )
+    try:
+        with open(target, "rb") as f:
+            data = f.read()
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    if looks_binary(data[:SNIFF_BYTES]):
+        raise ToolError(f"{path} looks like a binary file; edit_file only edits text files.")
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{path} is not UTF-8 text; edit_file cannot change it safely.") from None
+    count = content.count(old)
+    if count == 0 and "\r\n" in content and "\n" in old and "\r\n" not in old:
+        # The model usually writes '\n'; match a file with Windows line endings anyway.
+        old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+        count = content.count(old)
+    if count == 0:
+        raise ToolError(f"old_string was not found in {path}; it must match the file exactly, whitespace included.")
+    if count > 1 and not replace_all:
+        raise ToolError(
+            f"old_string occurs {count} times in {path}; include more surrounding text to make it unique, "
+            "or set replace_all=true to replace every occurrence."
+        )
+    updated = content.replace(old, new) if replace_all else content.replace(old, new, 1)
+    atomic_write(target, updated.encode("utf-8"), mode=stat.S_IMODE(st.st_mode))
+    return count
+
+
+def atomic_write(path: str, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` all at once: temp file in the same directory, fsync, rename.
+
+    On any failure the original file is untouched and the temp file is removed.
+    """
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except PermissionError:
+        raise ToolError(f"Permission denied: cannot write in {directory}") from None
+    except OSError as exc:
+        raise ToolError(f"Cannot write in {directory}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ToolError(f"Could not write {path}: {exc.strerror or exc}; the file was left unchanged.") from exc
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -------------------------------------------------------------------------------------------------- find_files
+
+
+async def find_files(
+    ctx: ToolContext,
+    pattern: str,
+    search_text: str | None = None,
+    path: str | None = None,
+    max_results: int = 50,
+) -> dict[str, Any]:
+    """Find files whose path matches the glob ``pattern`` under ``path`` (default: the working directory).
+
+    A pattern without '/' matches file names at any depth (``*.py``); with '/' it matches the path relative to
+    the search root (``src/**/*.ts``). With ``search_text`` only files containing that text are listed.
+    """
+    started = time.monotonic()
+    if not pattern or not pattern.strip():
+        raise ToolError("pattern is required, for example '*.py' or 'src/**/*.ts'.")
+    if max_results < 1:
+        raise ToolError("max_results must be at least 1.")
+    max_results = min(max_results, MAX_FIND_RESULTS)
+    root, rel_pattern = _split_root(ctx, pattern.strip(), path)
+    search = _Search(
+        root=root,
+        matcher=compile_glob(rel_pattern, ignore_case=os.name == "nt"),
+        pattern=rel_pattern,
+        text=search_text or None,
+        max_results=max_results,
+        deadline=time.monotonic() + FIND_TIME_LIMIT_S,
+    )
+    await asyncio.to_thread(search.run)
+    return tool_result(search.report(pattern), started)
+
+
+def _split_root(ctx: ToolContext, pattern: str, path: str | None) -> tuple[str, str]:
+    """Search root and the pattern relative to it; an absolute or '~' pattern carries its own root."""
+    windows = os.name == "nt"
+    pattern = pattern.replace("\\", "/") if windows else pattern
+    absolute = pattern.startswith(("/", "~")) or (windows and re.match(r"^[A-Za-z]:", pattern) is not None)
+    if not absolute:
+        root = resolve(ctx, path) if path else resolve(ctx, ".")
+        while pattern.startswith("./"):
+            pattern = pattern[2:]
+        return root, pattern
+    parts = pattern.split("/")
+    fixed: list[str] = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    rest = parts[len(fixed) :]
+    if not rest:  # no wildcard at all: the last component is the name to look for
+        rest = [fixed.pop()]
+    base = "/".join(fixed) or "/"
+    return resolve(ctx, base), "/".join(rest)
+
+
+def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    """Translate a glob with ``**`` into a regex over '/'-separated relative paths."""
+    if "/" not in pattern:
+        pattern = "**/" + pattern
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+                i += 1
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
+
+
+@dataclass
+class _Search:
+    root: str
+    matcher: re.Pattern[str]
+    pattern: str
+    text: str | None
+    max_results: int
+    deadline: float
+    hits: list[str] = field(default_factory=list)
+    more: bool = False
+    timed_out: bool = False
+    scanned: int = 0
+    skipped_dirs: int = 0
+
+    def run(self) -> None:
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            raise ToolError(f"Directory not found: {self.root}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"{self.root} is not a directory; give a folder to search in as path.")
+        self._walk(self.root, "", {(st.st_dev, st.st_ino)})
+
+    def _walk(self, directory: str, rel: str, seen: set[tuple[int, int]]) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            self.skipped_dirs += 1
+            return
+        subdirs: list[tuple[str, str]] = []
+        for entry in entries:
+            if self._stop():
+                return
+            self.scanned += 1
+            rel_path = f"{rel}{entry.name}"
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                if entry.name in NOISY_DIRS and entry.name not in self.pattern:
+                    continue
+                subdirs.append((entry.path, rel_path))
+            elif is_file and self.matcher.match(rel_path):
+                hit = self._hit(entry.path)
+                if hit is None:
+                    continue
+                if len(self.hits) >= self.max_results:
+                    self.more = True
+                    return
+                self.hits.append(hit)
+        for sub_path, sub_rel in subdirs:
+            if self._stop():
+                return
+            try:
+                st = os.stat(sub_path)  # follows symlinks; 'seen' stops loops
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            self._walk(sub_path, sub_rel + "/", seen)
+
+    def _stop(self) -> bool:
+        if self.more or self.timed_out:
+            return True
+        if self.scanned >= FIND_MAX_ENTRIES or time.monotonic() > self.deadline:
+            self.timed_out = True
+            return True
+        return False
+
+    def _hit(self, path: str) -> str | None:
+        """The line to list for a matching file, or None when it lacks the searched text."""
+        if self.text is None:
+            return path
+        found = self._first_match(path, self.text)
+        return None if found is None else f"{path}:{found[0]}: {found[1]}"
+
+    def _first_match(self, path: str, needle: str) -> tuple[int, str] | None:
+        try:
+            if os.path.getsize(path) > MAX_SEARCH_FILE_BYTES:
+                return None
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if looks_binary(data[:SNIFF_BYTES]):
+            return None
+        content = data.decode("utf-8", errors="replace")
+        index = content.find(needle)
+        if index < 0:
+            return None
+        line_no = content.count("\n", 0, index) + 1
+        start = content.rfind("\n", 0, index) + 1
+        end = content.find("\n", index)
+        line = content[start : end if end >= 0 else len(content)].strip()
+        return line_no, line[:200]
+
+    def report(self, pattern: str) -> str:
+        what = f"files matching '{pattern}'" + (f" containing '{self.text}'" if self.text else "")
+        if not self.hits:
+            text = f"No {what} in {self.root}"
+        else:
+            text = f"Found {len(self.hits)} {what} in {self.root}:\n" + "\n".join(self.hits)
+        notes: list[str] = []
+        if self.more:
+            notes.append(f"showing the first {self.max_results}; more exist, narrow the pattern or raise max_results")
+        if self.timed_out:
+            notes.append("the search stopped early (time or size limit); results may be incomplete")
+        if self.skipped_dirs:
+            notes.append(f"{self.skipped_dirs} unreadable folder(s) skipped")
+        if notes:
+            text += "\n[" + "; ".join(notes) + "]"
+        return text
+
+
+def human_size(size: float) -> str:
+    """1536 -> '1.5 KB'."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+TOOLS: dict[str, Callable[..., Any]] = {
+    "read_file": read_file,
+    "edit_file": edit_file,
+    "find_files": find_files,
+}
