@@ -1,0 +1,409 @@
+"""Sandbox backends for commands the gate blocks: bubblewrap on Linux, Docker when an engine is running.
+
+Each backend runs one shell command with no network, a read-only system, a private /tmp and one writable
+workspace directory, under wall-time, CPU, memory and process limits, and returns the ``execute_cli`` shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from contop.tools.cli import ProcessResult, result_dict, run_process
+
+logger = logging.getLogger(__name__)
+
+NOBODY_UID = 65534
+NOBODY_GID = 65534
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+WORKSPACE_MOUNT = "/workspace"
+DOCKER_IMAGE = "python:3.12-slim"
+DOCKER_LABEL = "contop.sandbox=ephemeral"
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+_MEMORY_ERROR = re.compile(
+    r"(MemoryError|Cannot allocate memory|out of memory|std::bad_alloc|xmalloc|mmap.*failed)", re.IGNORECASE
+)
+SIGXCPU = 24
+SIGXFSZ = 25
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """Resource ceilings of one sandboxed command (the Docker values of the seed, applied to both backends)."""
+
+    memory_bytes: int = 256 * 1024 * 1024
+    cpu_seconds: int = 60
+    nproc: int = 100
+    file_size_bytes: int = 64 * 1024 * 1024
+    tmp_bytes: int = 64 * 1024 * 1024
+    cpu_share: float = 0.5  # Docker only: fraction of one CPU
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """A way to run a shell command isolated from the host."""
+
+    name: str
+
+    def available(self) -> bool:
+        """Whether this backend works on this machine (cached after the first real check)."""
+        ...
+
+    def describe(self) -> str:
+        """One human sentence for ``contop doctor`` and ``agent_status``."""
+        ...
+
+    async def run(self, command: str, *, timeout: float, workspace: Path) -> dict[str, Any]:  # noqa: ASYNC109
+        """Run ``command`` with ``workspace`` as its only writable host directory; ``execute_cli`` shape."""
+        ...
+
+
+def default_workspace(state_dir: Path) -> Path:
+    return state_dir / "sandbox" / "workspace"
+
+
+def _limit_hit(result: ProcessResult) -> str | None:
+    """Which resource limit a finished sandboxed command ran into, from its exit status and stderr."""
+    if result.timed_out:
+        return "wall_time"
+    code = result.exit_code
+    if code in (-SIGXCPU, 128 + SIGXCPU):
+        return "cpu"
+    if code in (-SIGXFSZ, 128 + SIGXFSZ):
+        return "file_size"
+    if code not in (0, None) and _MEMORY_ERROR.search(result.stderr):
+        return "memory"
+    if code in (128 + 9, -9):
+        return "killed"
+    return None
+
+
+def _finish(result: ProcessResult, backend: str, workspace: Path, limits_applied: list[str]) -> dict[str, Any]:
+    out = result_dict(result, cwd=WORKSPACE_MOUNT, backend=backend)
+    hit = _limit_hit(result)
+    out["limit_hit"] = hit
+    out["workspace"] = str(workspace)
+    out["limits_applied"] = list(limits_applied)
+    if hit and hit != "wall_time":
+        out["note"] = (out["note"] + f" The sandbox {hit.replace('_', ' ')} limit was reached.").strip()
+        out["voice_message"] = f"The sandboxed command hit its {hit.replace('_', ' ')} limit."
+    return out
+
+
+def _prepare_workspace(workspace: Path, owner: int | None) -> Path:
+    workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if owner is not None:
+        os.chown(workspace, owner, owner)
+    os.chmod(workspace, 0o700)
+    return workspace.resolve()
+
+
+# --- bubblewrap ---------------------------------------------------------------------------------------------
+
+
+def limits_script(limits: SandboxLimits, *, nproc: bool) -> str:
+    """Shell prologue applying the rlimits inside the sandbox, then exec'ing the user command given as ``$1``.
+
+    Each limit is applied separately so one the kernel refuses does not stop the others.
+    """
+    parts = [
+        f"ulimit -v {limits.memory_bytes // 1024}",
+        # Soft below hard: the soft limit sends SIGXCPU (reported as "cpu"), the hard one SIGKILL later.
+        f"ulimit -H -t {limits.cpu_seconds + 5}",
+        f"ulimit -S -t {limits.cpu_seconds}",
+        f"ulimit -f {limits.file_size_bytes // 512}",
+    ]
+    if nproc:
+        parts.append(f"ulimit -u {limits.nproc}")
+    limits_part = "; ".join(p + " 2>/dev/null" for p in parts)
+    return f'{limits_part}; cd {WORKSPACE_MOUNT} || exit 126; exec /bin/bash -c "$1"'
+
+
+def bwrap_argv(
+    command: str,
+    *,
+    bwrap: str,
+    workspace: str,
+    limits: SandboxLimits,
+    as_root: bool,
+    setpriv: str | None,
+    system_dirs: list[tuple[str, str, str]],
+) -> list[str]:
+    """The full argv of one bubblewrap run. Pure.
+
+    ``system_dirs`` items are ``("symlink", path, target)`` or ``("ro-bind", path, path)``.
+    As root, bubblewrap creates no useful user namespace (it would map only uid 0), so every other namespace is
+    unshared explicitly and the command drops to ``nobody`` inside with ``setpriv``; the real uid is then
+    unprivileged on the host, which also makes RLIMIT_NPROC count.
+    """
+    argv = [bwrap]
+    if as_root:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    else:
+        argv += ["--unshare-all"]
+    argv += ["--die-with-parent", "--new-session", "--hostname", "contop-sandbox", "--cap-drop", "ALL"]
+    drop = as_root and setpriv is not None
+    if drop:
+        # Only what setpriv needs to become nobody; changing to a non-zero uid clears every capability.
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    for kind, path, target in system_dirs:
+        argv += ["--symlink", target, path] if kind == "symlink" else ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
+    # No --chdir: as root with capabilities dropped, bwrap itself may not enter a workspace owned by nobody.
+    argv += ["--bind", workspace, WORKSPACE_MOUNT]
+    argv += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", WORKSPACE_MOUNT]
+    argv += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp", "--"]  # noqa: S108 - the private one
+    if drop and setpriv is not None:
+        argv += [setpriv, f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups"]
+        argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+    argv += ["/bin/bash", "-c", limits_script(limits, nproc=drop), "contop-sandbox", command]
+    return argv
+
+
+def host_system_dirs() -> list[tuple[str, str, str]]:
+    """How the host's system directories appear in the sandbox (symlinks kept as symlinks)."""
+    dirs: list[tuple[str, str, str]] = []
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            dirs.append(("symlink", path, os.readlink(path)))
+        elif os.path.isdir(path):
+            dirs.append(("ro-bind", path, path))
+    return dirs
+
+
+class BubblewrapBackend:
+    """Linux namespaces via ``bwrap``: no daemon, ~ms startup."""
+
+    name = "bubblewrap"
+
+    def __init__(self, *, limits: SandboxLimits | None = None, bwrap: str | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self._bwrap = bwrap or shutil.which("bwrap")
+        self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self._setpriv = shutil.which("setpriv") if self._as_root else None
+        self._available: bool | None = None
+        self._problem = ""
+        self.limits_applied: list[str] = []
+
+    def argv(self, command: str, workspace: Path) -> list[str]:
+        assert self._bwrap is not None
+        return bwrap_argv(
+            command,
+            bwrap=self._bwrap,
+            workspace=str(workspace),
+            limits=self.limits,
+            as_root=self._as_root,
+            setpriv=self._setpriv,
+            system_dirs=host_system_dirs(),
+        )
+
+    def available(self) -> bool:
+        if self._available is None:
+            self._available = self._probe()
+        return self._available
+
+    def _probe(self) -> bool:
+        """Run a real sandbox once: namespaces may be forbidden (containers, sysctls, AppArmor)."""
+        if not sys.platform.startswith("linux"):
+            self._problem = "bubblewrap is Linux only"
+            return False
+        if self._bwrap is None:
+            self._problem = "bwrap is not installed (apt install bubblewrap)"
+            return False
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="contop-sbprobe-") as tmp:
+            ws = _prepare_workspace(Path(tmp) / "ws", self._owner())
+            probe = "id -u; ulimit -v; ulimit -t; ulimit -f; ulimit -u"
+            try:
+                done = subprocess.run(
+                    self.argv(probe, ws), capture_output=True, text=True, timeout=5, env={"PATH": SANDBOX_PATH}
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self._problem = f"bwrap could not start: {exc}"
+                return False
+        if done.returncode != 0:
+            self._problem = f"bwrap failed ({done.returncode}): {done.stderr.strip()[:300]}"
+            return False
+        values = done.stdout.split()
+        names = ("memory (RLIMIT_AS)", "cpu (RLIMIT_CPU)", "file size (RLIMIT_FSIZE)", "processes (RLIMIT_NPROC)")
+        expected = (
+            str(self.limits.memory_bytes // 1024),
+            str(self.limits.cpu_seconds),
+            str(self.limits.file_size_bytes // 512),
+            str(self.limits.nproc),
+        )
+        self.limits_applied = [n for n, v, e in zip(names, values[1:], expected, strict=False) if v == e]
+        if values and values[0] != "0":
+            self.limits_applied.append(f"uid {values[0]} inside")
+        return True
+
+    def _owner(self) -> int | None:
+        return NOBODY_UID if self._as_root and self._setpriv else None
+
+    def describe(self) -> str:
+        if not self.available():
+            return f"bubblewrap unavailable: {self._problem}"
+        user = "as nobody" if self._owner() is not None else "in a user namespace"
+        return (
+            f"bubblewrap sandbox {user}: no network, read-only system, private /tmp, one workspace; "
+            f"limits: wall time, {', '.join(self.limits_applied) or 'no rlimits'}"
+        )
+
+    async def run(self, command: str, *, timeout: float, workspace: Path) -> dict[str, Any]:  # noqa: ASYNC109
+        if not self.available():
+            raise RuntimeError(self.describe())
+        ws = await asyncio.to_thread(_prepare_workspace, workspace, self._owner())
+        result = await run_process(self.argv(command, ws), cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout)
+        return _finish(result, self.name, ws, self.limits_applied)
+
+
+# --- Docker ---------------------------------------------------------------------------------------------------
+
+
+def docker_argv(
+    command: str, *, docker: str, workspace: str, name: str, limits: SandboxLimits, image: str = DOCKER_IMAGE
+) -> list[str]:
+    """The ``docker run`` argv with the hardening of the seed table. Pure."""
+    return [
+        docker, "run", "--rm", "-i",
+        "--name", name,
+        "--network", "none",
+        "--memory", f"{limits.memory_bytes // (1024 * 1024)}m",
+        "--memory-swap", f"{limits.memory_bytes // (1024 * 1024)}m",
+        "--cpus", f"{limits.cpu_share:g}",
+        "--pids-limit", str(limits.nproc),
+        "--read-only",
+        "--tmpfs", f"/tmp:rw,nosuid,nodev,size={limits.tmp_bytes // (1024 * 1024)}m",  # noqa: S108
+        "--security-opt", "no-new-privileges",
+        "--user", "nobody",
+        "--cap-drop", "ALL",
+        "--label", DOCKER_LABEL,
+        "--env", f"PATH={SANDBOX_PATH}", "--env", f"HOME={WORKSPACE_MOUNT}", "--env", "LANG=C.UTF-8",
+        "--volume", f"{workspace}:{WORKSPACE_MOUNT}:rw",
+        "--workdir", WORKSPACE_MOUNT,
+        image, "/bin/sh", "-c", command,
+    ]  # fmt: skip
+
+
+def _docker_client_env() -> dict[str, str]:
+    """Only what the docker client needs to find its engine: never the server's secrets."""
+    keep = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+class DockerBackend:
+    """A short-lived hardened container per command (needs a running Docker engine)."""
+
+    name = "docker"
+
+    def __init__(self, *, limits: SandboxLimits | None = None, docker: str | None = None, image: str = DOCKER_IMAGE):
+        self.limits = limits or SandboxLimits()
+        self.image = image
+        self._docker = docker or shutil.which("docker")
+        self._available: bool | None = None
+        self._problem = ""
+
+    def available(self) -> bool:
+        if self._available is None:
+            self._available = self._probe()
+        return self._available
+
+    def _probe(self) -> bool:
+        if self._docker is None:
+            self._problem = "the docker CLI is not installed"
+            return False
+        try:
+            done = subprocess.run(
+                [self._docker, "info", "--format", "{{.ServerVersion}}"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+                env=_docker_client_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self._problem = f"no Docker engine answered within 2 s ({type(exc).__name__})"
+            return False
+        if done.returncode != 0 or not done.stdout.strip():
+            self._problem = "no Docker engine is running"
+            return False
+        return True
+
+    def describe(self) -> str:
+        if not self.available():
+            return f"Docker unavailable: {self._problem}"
+        return (
+            f"Docker sandbox ({self.image}): no network, read-only root, user nobody, all capabilities dropped, "
+            f"{self.limits.memory_bytes >> 20} MB memory, {self.limits.cpu_share:.0%} CPU, {self.limits.nproc} pids"
+        )
+
+    async def run(self, command: str, *, timeout: float, workspace: Path) -> dict[str, Any]:  # noqa: ASYNC109
+        if not self.available() or self._docker is None:
+            raise RuntimeError(self.describe())
+        ws = await asyncio.to_thread(_prepare_workspace, workspace, NOBODY_UID if os.geteuid() == 0 else None)
+        name = f"contop-sandbox-{secrets.token_hex(6)}"
+        argv = docker_argv(command, docker=self._docker, workspace=str(ws), name=name, limits=self.limits,
+                           image=self.image)  # fmt: skip
+        try:
+            result = await run_process(argv, env=_docker_client_env(), timeout=timeout)
+        finally:
+            # Killing the client does not stop the container; remove it by name whatever happened.
+            await asyncio.shield(self._remove(name))
+        applied = ["memory", "cpu share", "pids", "read-only root", "no network"]
+        return _finish(result, self.name, ws, applied)
+
+    async def _remove(self, name: str) -> None:
+        assert self._docker is not None
+        with contextlib.suppress(OSError):
+            proc = await asyncio.create_subprocess_exec(
+                self._docker, "rm", "-f", name,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=_docker_client_env(),
+            )  # fmt: skip
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+# --- detection -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxStatus:
+    backend: SandboxBackend | None
+    description: str
+
+
+def detect_sandbox(candidates: list[SandboxBackend] | None = None) -> SandboxStatus:
+    """The best working backend (bubblewrap first: no daemon, fastest) and a sentence for the user.
+
+    Blocking (runs probes of a few ms, up to 2 s for Docker): call it at startup or via ``asyncio.to_thread``.
+    """
+    backends: list[SandboxBackend] = candidates if candidates is not None else [BubblewrapBackend(), DockerBackend()]
+    reasons = []
+    for backend in backends:
+        try:
+            ok = backend.available()
+        except Exception as exc:  # a broken probe must not stop the server
+            logger.warning("sandbox probe %s failed: %s", backend.name, exc)
+            ok = False
+        if ok:
+            return SandboxStatus(backend, backend.describe())
+        reasons.append(backend.describe())
+    return SandboxStatus(
+        None,
+        "No sandbox available (" + "; ".join(reasons) + "). Blocked commands are refused unless you approve "
+        "running them unsandboxed on this computer from the phone.",
+    )

@@ -1,0 +1,272 @@
+"""Sandbox backends: a real bubblewrap sandbox (isolation, limits, kill on timeout) and pure Docker argv."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contop.security.sandbox import (
+    DOCKER_LABEL,
+    BubblewrapBackend,
+    DockerBackend,
+    SandboxBackend,
+    SandboxLimits,
+    bwrap_argv,
+    detect_sandbox,
+    docker_argv,
+)
+
+_BWRAP = BubblewrapBackend()
+needs_bwrap = pytest.mark.skipif(not _BWRAP.available(), reason=f"bubblewrap unusable here: {_BWRAP.describe()}")
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if marker in cmdline and stat[stat.rfind(")") + 2] != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "sandbox" / "workspace"
+
+
+@needs_bwrap
+async def test_runs_and_writes_only_in_its_workspace(workspace: Path) -> None:
+    token = secrets.token_hex(6)
+    home_target = Path.home() / f"contop-escape-{token}"
+    tmp_target = Path("/tmp") / f"contop-escape-{token}"
+    command = (
+        f"echo inside > result.txt; "
+        f"echo x > {home_target}; echo x > {tmp_target}; echo x > /usr/contop-{token}; "
+        f"echo x > /etc/contop-{token}; ls {tmp_target} && echo private-tmp-ok; id -u; pwd"
+    )
+    result = await _BWRAP.run(command, timeout=10, workspace=workspace)
+    assert result["backend"] == "bubblewrap"
+    assert (workspace / "result.txt").read_text() == "inside\n"
+    # Checked on the host: nothing escaped.
+    assert not home_target.exists()
+    assert not tmp_target.exists()
+    assert not Path(f"/usr/contop-{token}").exists()
+    assert not Path(f"/etc/contop-{token}").exists()
+    assert "private-tmp-ok" in result["stdout"]  # /tmp is writable, but private
+    assert result["stdout"].rstrip().endswith("/workspace")
+    if os.geteuid() == 0:
+        assert "\n65534\n" in result["stdout"]
+
+
+@needs_bwrap
+async def test_has_no_network(workspace: Path) -> None:
+    accepted: list[bool] = []
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(True)
+        writer.close()
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        # The server works from the host...
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.1)
+        assert accepted == [True]
+        # ...but not from the sandbox.
+        script = (
+            'python3 -c "import socket; '
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\""
+            "; cat /proc/net/dev | tail -n +3 | cut -d: -f1"
+        )
+        result = await _BWRAP.run(script, timeout=10, workspace=workspace)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "connected" not in result["stdout"]
+    assert "Connection refused" in result["stderr"] or "unreachable" in result["stderr"]
+    assert result["stdout"].split() == ["lo"]  # the only interface
+    assert accepted == [True]
+
+
+@needs_bwrap
+async def test_environment_is_cleared(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTOP_TEST_API_KEY", "sk-should-never-reach-the-sandbox")
+    result = await _BWRAP.run("env", timeout=10, workspace=workspace)
+    assert "sk-should-never" not in result["stdout"]
+    names = {line.split("=", 1)[0] for line in result["stdout"].splitlines()}
+    assert names <= {"PATH", "HOME", "LANG", "TMPDIR", "PWD", "SHLVL", "_", "OLDPWD"}
+
+
+@needs_bwrap
+async def test_memory_limit_is_reported(workspace: Path) -> None:
+    result = await _BWRAP.run("python3 -c 'x = bytearray(600 * 1024 * 1024)'", timeout=20, workspace=workspace)
+    assert result["exit_code"] != 0
+    assert result["limit_hit"] == "memory"
+    assert "memory limit" in result["note"]
+
+
+@needs_bwrap
+async def test_cpu_limit_is_reported(workspace: Path) -> None:
+    backend = BubblewrapBackend(limits=SandboxLimits(cpu_seconds=1))
+    started = time.monotonic()
+    result = await backend.run("while :; do :; done", timeout=20, workspace=workspace)
+    assert result["limit_hit"] == "cpu"
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="RLIMIT_NPROC is only applied when the sandbox drops root to nobody")
+@needs_bwrap
+async def test_process_limit_applies(workspace: Path) -> None:
+    backend = BubblewrapBackend(limits=SandboxLimits(nproc=10))
+    script = (
+        "import os, time\n"
+        "kids = 0\n"
+        "try:\n"
+        "    for _ in range(40):\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(2); os._exit(0)\n"
+        "        kids += 1\n"
+        "except OSError as exc:\n"
+        "    print('fork refused', exc.errno)\n"
+        "print('children', kids)\n"
+    )
+    (workspace).mkdir(parents=True, exist_ok=True)
+    result = await backend.run(f"python3 -c {shlex.quote(script)}", timeout=20, workspace=workspace)
+    assert "fork refused 11" in result["stdout"]
+    assert int(result["stdout"].split("children")[-1]) < 10
+
+
+@needs_bwrap
+async def test_timeout_kills_everything_inside(workspace: Path) -> None:
+    marker = f"300.{secrets.randbelow(90000) + 10000}"
+    result = await _BWRAP.run(f"sleep {marker} & sleep {marker}; wait", timeout=1, workspace=workspace)
+    assert result["timed_out"] is True and result["limit_hit"] == "wall_time"
+    deadline = time.monotonic() + 2
+    while processes_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert processes_with(marker) == []
+
+
+@needs_bwrap
+async def test_cancellation_kills_everything_inside(workspace: Path) -> None:
+    marker = f"300.{secrets.randbelow(90000) + 10000}"
+    task = asyncio.create_task(_BWRAP.run(f"sleep {marker} & sleep {marker}; wait", timeout=60, workspace=workspace))
+    deadline = time.monotonic() + 5
+    while len(processes_with(marker)) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert processes_with(marker)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + 2
+    while processes_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert processes_with(marker) == []
+
+
+@needs_bwrap
+def test_description_names_the_limits() -> None:
+    text = _BWRAP.describe()
+    assert "no network" in text
+    assert "RLIMIT_AS" in text and "RLIMIT_CPU" in text
+    assert isinstance(_BWRAP, SandboxBackend)
+
+
+def test_bwrap_argv_as_root_drops_to_nobody() -> None:
+    argv = bwrap_argv(
+        "echo hi",
+        bwrap="/usr/bin/bwrap",
+        workspace="/state/ws",
+        limits=SandboxLimits(),
+        as_root=True,
+        setpriv="/usr/bin/setpriv",
+        system_dirs=[("ro-bind", "/usr", "/usr"), ("symlink", "/bin", "usr/bin")],
+    )
+    joined = " ".join(argv)
+    assert "--unshare-net" in argv and "--unshare-pid" in argv and "--unshare-all" not in argv
+    assert "--die-with-parent" in argv and "--new-session" in argv and "--clearenv" in argv
+    assert "--cap-drop ALL" in joined
+    assert "--ro-bind /usr /usr" in joined and "--symlink usr/bin /bin" in joined
+    assert "--bind /state/ws /workspace" in joined
+    assert "--reuid=65534" in joined
+    assert "ulimit -u 100" in joined and f"ulimit -v {256 * 1024}" in joined
+    assert argv[-1] == "echo hi"  # the command is an argument, never pasted into a script
+
+
+def test_bwrap_argv_unprivileged_uses_user_namespace() -> None:
+    argv = bwrap_argv(
+        "true", bwrap="bwrap", workspace="/w", limits=SandboxLimits(), as_root=False, setpriv=None, system_dirs=[]
+    )
+    assert "--unshare-all" in argv
+    assert "--cap-add" not in argv
+    assert not any("setpriv" in a or "ulimit -u" in a for a in argv)
+
+
+def test_docker_argv_has_the_hardening_table() -> None:
+    argv = docker_argv("echo hi", docker="docker", workspace="/ws", name="c1", limits=SandboxLimits())
+    joined = " ".join(argv)
+    for flag in (
+        "--network none",
+        "--memory 256m",
+        "--cpus 0.5",
+        "--pids-limit 100",
+        "--read-only",
+        "--tmpfs /tmp:rw,nosuid,nodev,size=64m",
+        "--security-opt no-new-privileges",
+        "--user nobody",
+        "--cap-drop ALL",
+        f"--label {DOCKER_LABEL}",
+        "--volume /ws:/workspace:rw",
+        "--rm",
+    ):
+        assert flag in joined
+    assert argv[-4:] == ["python:3.12-slim", "/bin/sh", "-c", "echo hi"]
+
+
+def test_docker_unavailable_answers_fast() -> None:
+    started = time.monotonic()
+    assert DockerBackend(docker="/nonexistent/docker").available() is False
+    assert DockerBackend().available() is False  # the CLI may exist; no engine runs on the test machine
+    assert time.monotonic() - started < 5
+    assert "Docker unavailable" in DockerBackend().describe()
+
+
+class _Unavailable:
+    name = "nothing"
+
+    def available(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return "nothing unavailable: test"
+
+    async def run(self, command: str, *, timeout: float, workspace: Path) -> dict[str, Any]:
+        raise AssertionError("must not run")
+
+
+def test_detect_without_backend_says_refused() -> None:
+    status = detect_sandbox([_Unavailable()])
+    assert status.backend is None
+    assert "refused" in status.description and "nothing unavailable" in status.description
+
+
+@needs_bwrap
+def test_detect_prefers_bubblewrap() -> None:
+    status = detect_sandbox()
+    assert status.backend is not None and status.backend.name == "bubblewrap"
