@@ -1,0 +1,175 @@
+"""The audit log on real files: schema, permissions, rotation, hash chain, tamper detection, redaction, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from contop.cli import audit as audit_cli
+from contop.security.audit import GENESIS_HASH, REDACTED, AuditEntry, AuditLog, line_hash, log_path, verify_file
+
+SEED_FIELDS = {
+    "timestamp", "session_id", "user_prompt", "classified_command", "tool_used", "execution_result",
+    "voice_message", "duration_ms",
+}  # fmt: skip
+
+
+class Clock:
+    def __init__(self, moment: dt.datetime) -> None:
+        self.now = moment
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def entries(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def write_some(logs: Path, count: int = 5, **kwargs: object) -> Path:
+    clock = Clock(dt.datetime(2026, 3, 27, 23, 59, tzinfo=dt.UTC))
+    async with AuditLog(logs, clock=clock) as log:
+        log.record(AuditEntry(event="session_start", session_id="s1"))
+        for i in range(count):
+            log.record(
+                AuditEntry(
+                    event="tool_start",
+                    session_id="s1",
+                    tool_used="execute_cli",
+                    classified_command=f"echo {i}",
+                    decision="safe",
+                    route="host",
+                    call_id=str(i),
+                )
+            )
+            log.record(AuditEntry(event="tool_end", session_id="s1", tool_used="execute_cli",
+                                  classified_command=f"echo {i}", execution_result="success", duration_ms=i,
+                                  call_id=str(i)))  # fmt: skip
+    return log_path(logs, dt.date(2026, 3, 27))
+
+
+async def test_lines_schema_chain_and_permissions(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    path = await write_some(logs)
+    lines = entries(path)
+    assert len(lines) == 11
+    assert lines[0]["prev_hash"] == GENESIS_HASH and lines[0]["event"] == "session_start"
+    for line in lines:
+        assert SEED_FIELDS | {"decision", "route", "event", "prev_hash"} <= line.keys()
+    assert lines[1]["timestamp"] == "2026-03-27T23:59:00.000Z"
+    raw = path.read_bytes().split(b"\n")
+    assert lines[1]["prev_hash"] == line_hash(raw[0])
+    assert verify_file(path).ok and verify_file(path).lines == 11
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+
+
+async def test_daily_rotation_uses_utc_date(tmp_path: Path) -> None:
+    clock = Clock(dt.datetime(2026, 3, 27, 23, 59, 59, tzinfo=dt.UTC))
+    async with AuditLog(tmp_path, clock=clock) as log:
+        log.record(AuditEntry(event="tool_start", session_id="a"))
+        await log.flush()
+        # 01:00 on the 28th in UTC+2 is 23:00 UTC on the 27th: files follow the UTC date.
+        clock.now = dt.datetime(2026, 3, 28, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+        log.record(AuditEntry(event="tool_end", session_id="a"))
+        clock.now = dt.datetime(2026, 3, 28, 0, 0, 1, tzinfo=dt.UTC)
+        log.record(AuditEntry(event="tool_start", session_id="b"))
+    first, second = log_path(tmp_path, dt.date(2026, 3, 27)), log_path(tmp_path, dt.date(2026, 3, 28))
+    assert [e["session_id"] for e in entries(first)] == ["a", "a"]
+    assert [e["session_id"] for e in entries(second)] == ["b"]
+    assert entries(second)[0]["prev_hash"] == GENESIS_HASH
+    assert verify_file(first).ok and verify_file(second).ok
+
+
+async def test_restart_continues_the_chain(tmp_path: Path) -> None:
+    path = await write_some(tmp_path, count=1)
+    path2 = await write_some(tmp_path, count=1)
+    assert path == path2
+    assert len(entries(path)) == 6
+    assert verify_file(path).ok
+
+
+async def test_edit_delete_reorder_truncate_are_detected(tmp_path: Path) -> None:
+    path = await write_some(tmp_path)
+    original = path.read_bytes()
+    lines = original.split(b"\n")[:-1]
+
+    edited = bytearray(original)
+    edited[original.index(b"echo 2")] = ord(b"E")  # one byte, in line 6
+    path.write_bytes(bytes(edited))
+    assert verify_file(path).first_bad_line == 7
+
+    path.write_bytes(b"\n".join(lines[:3] + lines[4:]) + b"\n")  # delete line 4
+    result = verify_file(path)
+    assert not result.ok and result.first_bad_line == 4
+
+    path.write_bytes(b"\n".join([lines[0], lines[2], lines[1], *lines[3:]]) + b"\n")  # swap lines 2 and 3
+    assert verify_file(path).first_bad_line == 2
+
+    path.write_bytes(b"\n".join(lines[1:]) + b"\n")  # first line removed
+    assert verify_file(path).first_bad_line == 1
+
+    path.write_bytes(original[: len(original) // 2])  # cut in the middle of a line
+    assert not verify_file(path).ok
+
+    path.write_bytes(original)
+    assert verify_file(path).ok
+
+
+async def test_cli_verify(tmp_path: Path) -> None:
+    path = await write_some(tmp_path)
+    ok = subprocess.run([sys.executable, "-m", "contop.cli.audit", "verify", str(path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:2] + lines[3:]))
+    bad = subprocess.run(
+        [sys.executable, "-m", "contop.cli.audit", "verify", str(path)], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert "line 3" in bad.stdout
+    assert audit_cli.main(["verify", str(tmp_path / "missing.jsonl")]) == 1
+
+
+async def test_secrets_are_redacted(tmp_path: Path) -> None:
+    pairing_token = "pt_9f8e7d6c5b4a3f2e1d0c9b8a"
+    log = AuditLog(tmp_path, secrets=lambda: [pairing_token, "short"])
+    log.redact.add("admin-token-0123456789abcdef")
+    log.record(AuditEntry(
+        event="tool_start", session_id="s", user_prompt=f"use token {pairing_token}",
+        classified_command="curl -H 'Authorization: Bearer admin-token-0123456789abcdef' "
+        "-d sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ123",
+        extra={"args": {"key": "AIzaSyA1234567890abcdefghijklmnopqrstu"}},
+    ))  # fmt: skip
+    await log.aclose()
+    text = next(tmp_path.glob("session-*.jsonl")).read_text()
+    for secret in (pairing_token, "admin-token-0123456789abcdef", "sk-ABCDEFGHIJ", "AIzaSyA123"):
+        assert secret not in text
+    assert text.count(REDACTED) == 4
+
+
+async def test_logger_errors_never_raise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    log = AuditLog(blocker / "logs")
+    with caplog.at_level(logging.ERROR, logger="contop.security.audit"):
+        log.record(AuditEntry(event="tool_start", session_id="s"))
+        await log.flush()
+        await log.aclose()
+        await log.aclose()  # idempotent
+        log.record(AuditEntry(event="tool_end", session_id="s"))  # after close: dropped, not raised
+    assert any("write failed" in r.getMessage() for r in caplog.records)
+    assert any("closed" in r.getMessage() for r in caplog.records)
+
+
+async def test_empty_file_verifies(tmp_path: Path) -> None:
+    empty = tmp_path / "session-2026-01-01.jsonl"
+    empty.write_bytes(b"")
+    assert verify_file(empty).ok
