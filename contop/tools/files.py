@@ -288,26 +288,25 @@ async def find_files(
 
 
 def _split_root(ctx: ToolContext, pattern: str, path: str | None) -> tuple[str, str]:
-    """Search root and the pattern relative to it; an absolute or '~' pattern carries its own root."""
+    """Search root (``path`` or the working directory) and the pattern relative to it.
+
+    The pattern may not carry its own root ('/etc/*', '~/x', '../*'): the security gate judges ``path``, so the
+    search never leaves it.
+    """
     windows = os.name == "nt"
-    pattern = pattern.replace("\\", "/") if windows else pattern
-    absolute = pattern.startswith(("/", "~")) or (windows and re.match(r"^[A-Za-z]:", pattern) is not None)
-    if not absolute:
-        root = resolve(ctx, path) if path else resolve(ctx, ".")
-        while pattern.startswith("./"):
-            pattern = pattern[2:]
-        return root, pattern
-    parts = pattern.split("/")
-    fixed: list[str] = []
-    for part in parts:
-        if any(ch in part for ch in "*?["):
-            break
-        fixed.append(part)
-    rest = parts[len(fixed) :]
-    if not rest:  # no wildcard at all: the last component is the name to look for
-        rest = [fixed.pop()]
-    base = "/".join(fixed) or "/"
-    return resolve(ctx, base), "/".join(rest)
+    if windows:
+        pattern = pattern.replace("\\", "/")
+    if pattern.startswith(("/", "~")) or (windows and re.match(r"^[A-Za-z]:", pattern) is not None):
+        raise ToolError(
+            f"pattern '{pattern}' is an absolute path; put the folder in 'path' and keep the pattern relative "
+            "(for example path='/var/log', pattern='*.log')."
+        )
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    if ".." in pattern.split("/"):
+        raise ToolError(f"pattern '{pattern}' goes up with '..'; put the folder to search in 'path' instead.")
+    root = resolve(ctx, path) if path else resolve(ctx, ".")
+    return root, pattern
 
 
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
@@ -368,50 +367,43 @@ class _Search:
             raise ToolError(f"Directory not found: {self.root}") from None
         if not stat.S_ISDIR(st.st_mode):
             raise ToolError(f"{self.root} is not a directory; give a folder to search in as path.")
-        self._walk(self.root, "", {(st.st_dev, st.st_ino)})
+        self._walk(self.root)
 
-    def _walk(self, directory: str, rel: str, seen: set[tuple[int, int]]) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            self.skipped_dirs += 1
-            return
-        subdirs: list[tuple[str, str]] = []
-        for entry in entries:
-            if self._stop():
-                return
-            self.scanned += 1
-            rel_path = f"{rel}{entry.name}"
+    def _walk(self, top: str) -> None:
+        # Depth-first, in name order, without recursion (deep trees) and without entering symlinked folders:
+        # that rules out loops and keeps the search inside the folder the gate approved.
+        stack: list[tuple[str, str]] = [(top, "")]
+        while stack and not self._stop():
+            directory, rel = stack.pop()
             try:
-                is_dir = entry.is_dir()
-                is_file = not is_dir and entry.is_file()
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
+                self.skipped_dirs += 1
                 continue
-            if is_dir:
-                if entry.name in NOISY_DIRS and entry.name not in self.pattern:
-                    continue
-                subdirs.append((entry.path, rel_path))
-            elif is_file and self.matcher.match(rel_path):
-                hit = self._hit(entry.path)
-                if hit is None:
-                    continue
-                if len(self.hits) >= self.max_results:
-                    self.more = True
+            subdirs: list[tuple[str, str]] = []
+            for entry in entries:
+                if self._stop():
                     return
-                self.hits.append(hit)
-        for sub_path, sub_rel in subdirs:
-            if self._stop():
-                return
-            try:
-                st = os.stat(sub_path)  # follows symlinks; 'seen' stops loops
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            self._walk(sub_path, sub_rel + "/", seen)
+                self.scanned += 1
+                rel_path = f"{rel}{entry.name}"
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and entry.is_file()
+                except OSError:
+                    continue
+                if is_dir:
+                    if entry.name not in NOISY_DIRS or entry.name in self.pattern:
+                        subdirs.append((entry.path, rel_path + "/"))
+                elif is_file and self.matcher.match(rel_path):
+                    hit = self._hit(entry)
+                    if hit is None:
+                        continue
+                    if len(self.hits) >= self.max_results:
+                        self.more = True
+                        return
+                    self.hits.append(hit)
+            stack.extend(reversed(subdirs))
 
     def _stop(self) -> bool:
         if self.more or self.timed_out:
@@ -421,12 +413,17 @@ class _Search:
             return True
         return False
 
-    def _hit(self, path: str) -> str | None:
-        """The line to list for a matching file, or None when it lacks the searched text."""
+    def _hit(self, entry: os.DirEntry[str]) -> str | None:
+        """The line to list for a matching file, or None when it lacks the searched text.
+
+        A symlinked file is listed by name but never read: its target may lie outside the approved folder.
+        """
         if self.text is None:
-            return path
-        found = self._first_match(path, self.text)
-        return None if found is None else f"{path}:{found[0]}: {found[1]}"
+            return entry.path
+        if entry.is_symlink():
+            return None
+        found = self._first_match(entry.path, self.text)
+        return None if found is None else f"{entry.path}:{found[0]}: {found[1]}"
 
     def _first_match(self, path: str, needle: str) -> tuple[int, str] | None:
         try:

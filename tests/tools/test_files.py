@@ -266,8 +266,17 @@ async def test_find_files_path_argument(ctx: ToolContext, tree: Path) -> None:
     assert _listed(await find_files(ctx, "*.ts", path="src/web")) == [str(tree / "src/web/index.ts")]
     Path(ctx.home, "h.md").write_text("x")
     assert _listed(await find_files(ctx, "*.md", path="~")) == [str(Path(ctx.home, "h.md"))]
-    assert _listed(await find_files(ctx, f"{tree}/src/**/*.py")) == [str(tree / "src/app/core.py")]
-    assert _listed(await find_files(ctx, "~/h.md")) == [str(Path(ctx.home, "h.md"))]
+    assert _listed(await find_files(ctx, "*.py", path=str(tree / "src"))) == [str(tree / "src/app/core.py")]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [("/etc/*", "absolute path"), ("~/*.md", "absolute path"), ("../*", "goes up"), ("src/../../*", "goes up")],
+)
+async def test_find_files_pattern_stays_inside_path(ctx: ToolContext, tree: Path, pattern: str, message: str) -> None:
+    # The gate judges 'path'; a pattern must not be able to search somewhere else.
+    with pytest.raises(ToolError, match=message):
+        await find_files(ctx, pattern)
 
 
 async def test_find_files_search_text(ctx: ToolContext, tree: Path) -> None:
@@ -301,16 +310,32 @@ async def test_find_files_bad_root(ctx: ToolContext, tree: Path) -> None:
         await find_files(ctx, "*", path="main.py")
 
 
-async def test_find_files_symlink_loop_and_time_limit(
+async def test_find_files_symlinks_loops_and_limits(
     ctx: ToolContext, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tree / "src/app/loop").symlink_to(tree / "src")
     (tree / "self").symlink_to(tree)
+    outside = Path(ctx.home, "secret")
+    outside.mkdir()
+    (outside / "key.py").write_text("TODO secret\n")
+    (tree / "escape").symlink_to(outside)  # a symlinked folder is not entered
+    (tree / "linked.py").symlink_to(outside / "key.py")  # a symlinked file is listed, never read
     result = await find_files(ctx, "*.py")
-    assert _listed(result) == [str(tree / "main.py"), str(tree / "src/app/core.py")]
+    assert _listed(result) == [str(tree / "linked.py"), str(tree / "main.py"), str(tree / "src/app/core.py")]
+    texts = _listed(await find_files(ctx, "*.py", search_text="secret"))
+    assert texts == []
     monkeypatch.setattr(files, "FIND_MAX_ENTRIES", 3)
     limited = await find_files(ctx, "*")
     assert "stopped early" in str(limited["stdout"])
+
+
+async def test_find_files_deep_tree(ctx: ToolContext) -> None:
+    deep = Path(ctx.cwd)
+    for _ in range(1200):  # deeper than Python's recursion limit
+        deep = deep / "d"
+        os.mkdir(deep)
+    (deep / "bottom.txt").write_text("x")
+    assert _listed(await find_files(ctx, "bottom.txt")) == [str(deep / "bottom.txt")]
 
 
 async def test_find_files_skips_unreadable_dirs(ctx: ToolContext, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
