@@ -198,16 +198,16 @@ async def _pump_fd(fd: int, sink: Callable[[bytes], None]) -> None:
     loop.add_reader(fd, ready.set)
     try:
         while True:
+            # One read per wake-up: a writer that never pauses (``yes``) must not starve the event loop.
             await ready.wait()
             ready.clear()
-            while True:
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    return
-                sink(chunk)
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return
+            sink(chunk)
     finally:
         loop.remove_reader(fd)
         os.close(fd)
@@ -399,7 +399,7 @@ def result_dict(result: ProcessResult, *, cwd: str, backend: str) -> dict[str, A
     if result.timed_out:
         voice = "The command timed out and was stopped."
     elif result.interactive_prompt_detected:
-        voice = "The command asked for input, so it was stopped."
+        voice = "The command waited for input, so its input was closed."
     elif ok:
         voice = "Command completed successfully."
     else:

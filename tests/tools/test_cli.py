@@ -177,6 +177,27 @@ async def test_event_loop_keeps_running(ctx: ToolContext) -> None:
     assert ticks >= 10
 
 
+async def test_endless_output_neither_starves_the_loop_nor_grows_memory(ctx: ToolContext) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        result = await execute_cli(ctx, "yes", timeout=1.5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert result["timed_out"] is True and result["truncated"] is True
+    assert len(result["stdout"]) == MAX_OUTPUT_BYTES
+    assert ticks >= 15
+
+
 async def test_background_process_does_not_hold_the_call(ctx: ToolContext) -> None:
     marker = unique_sleep()
     started = time.monotonic()
