@@ -156,6 +156,14 @@ class AuditLog:
         except Exception as exc:
             logger.error("audit log could not queue an entry: %s", type(exc).__name__)
 
+    def session_start(self, session_id: str, **details: Any) -> None:
+        """Mark a session's start (device, connection type…); ``details`` land as extra fields."""
+        self.record(AuditEntry(event="session_start", session_id=session_id, extra=details))
+
+    def session_end(self, session_id: str, *, duration_ms: int = 0, **stats: Any) -> None:
+        """Mark a session's end with its summary (commands run, errors…)."""
+        self.record(AuditEntry(event="session_end", session_id=session_id, duration_ms=duration_ms, extra=stats))
+
     async def flush(self) -> None:
         """Wait until every entry recorded so far has been written."""
         if self._thread is None or not self._thread.is_alive():

@@ -173,3 +173,13 @@ async def test_empty_file_verifies(tmp_path: Path) -> None:
     empty = tmp_path / "session-2026-01-01.jsonl"
     empty.write_bytes(b"")
     assert verify_file(empty).ok
+
+
+async def test_session_events(tmp_path: Path) -> None:
+    clock = Clock(dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC))
+    async with AuditLog(tmp_path, clock=clock) as log:
+        log.session_start("s9", device="Pixel", connection_type="permanent")
+        log.session_end("s9", duration_ms=1234, total_commands=3, errors=1)
+    start, end = entries(log_path(tmp_path, dt.date(2026, 5, 1)))
+    assert start["event"] == "session_start" and start["device"] == "Pixel"
+    assert end["event"] == "session_end" and end["total_commands"] == 3 and end["duration_ms"] == 1234
