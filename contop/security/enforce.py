@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import sys
 import time
 import typing
@@ -25,6 +26,7 @@ from contop.security.audit import AuditEntry, AuditLog
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.gate import decide
 from contop.security.sandbox import SandboxBackend, default_workspace
+from contop.tools.cli import choose_shell
 from contop.tools.context import ActionRecord, ToolContext
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,23 @@ class ToolOutcome:
     duration_ms: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for the phone (``tool_result`` payload) and for logs."""
+        decision = self.decision
+        return {
+            "call_id": self.call_id,
+            "tool": self.tool,
+            "status": self.status,
+            "result": self.result,
+            "message": self.message,
+            "decision": decision.verdict if decision else None,
+            "reason": decision.reason if decision else "",
+            "executed_on": self.executed_on,
+            "backend": self.backend,
+            "duration_ms": self.duration_ms,
+            **self.extra,
+        }
+
     def for_model(self) -> Any:
         """What goes back to the model: the tool's own result when it ran, otherwise a clear explanation."""
         if self.status in ("success", "error") and self.result is not None:
@@ -130,7 +149,9 @@ class GuardedToolset:
         self._audit = audit
         self._sandbox = sandbox
         windows = sys.platform == "win32"
-        self._platform: Platform = platform or ("cmd" if windows else "posix")
+        # On Windows the command runs in Git Bash when installed (POSIX syntax, Windows paths), else in cmd.
+        shell_kind = choose_shell(windows=True, env=os.environ).kind if windows else "bash"
+        self._platform: Platform = platform or ("cmd" if shell_kind == "cmd" else "posix")
         self._windows_paths = windows if windows_paths is None else windows_paths
         self._confirm_timeout = confirm_timeout
         self._adapters: dict[tuple[str, str], pydantic.TypeAdapter[Any]] = {}

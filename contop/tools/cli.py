@@ -24,6 +24,7 @@ from typing import Any, Literal
 from contop.tools.context import ToolContext
 
 DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 600.0
 MAX_OUTPUT_BYTES = 50 * 1024
 STALL_SECONDS = 5.0
 KILL_GRACE_S = 0.5
@@ -427,13 +428,15 @@ async def execute_cli(
 ) -> dict[str, Any]:
     """Run a shell command on the host in the session's working directory.
 
-    ``cd`` persists across calls. Output is capped at 50 KB per stream; a command waiting for input is stopped
-    after 5 s without output; the command and all its children are killed at ``timeout`` seconds (default 30).
+    ``cd`` persists across calls. Output is capped at 50 KB per stream; a command waiting for input gets its
+    input closed after 5 s without output; the command and all its children are killed at ``timeout`` seconds
+    (default 30, at most 600). Use non-interactive flags (-y, --yes) and redirect the output of background jobs.
     """
     if not command.strip():
         return {"status": "error", "stdout": "", "stderr": "empty command", "exit_code": None, "duration_ms": 0,
                 "timed_out": False, "truncated": False, "interactive_prompt_detected": False, "cwd": ctx.cwd,
                 "backend": "host", "voice_message": "There was no command to run.", "note": ""}  # fmt: skip
+    timeout = min(max(float(timeout), 0.1), MAX_TIMEOUT_S)
     windows = sys.platform == "win32"
     shell = choose_shell(windows=windows, env=os.environ)
     cwd = ctx.cwd if await asyncio.to_thread(os.path.isdir, ctx.cwd) else ctx.home

@@ -167,6 +167,9 @@ async def test_confirm_denied_skips(ctx: ToolContext, audit: AuditLog, tmp_path:
     )
     assert outcome.status == "rejected" and victim.exists()
     assert outcome.for_model()["status"] == "rejected"
+    wire = outcome.as_dict()
+    assert wire["status"] == "rejected" and wire["decision"] == "confirm" and wire["call_id"] == "c3"
+    json.dumps(wire)
     assert ctx.history.recent()[-1].status == "rejected"
     lines = await audit_lines(audit)
     assert lines[-1]["execution_result"] == "rejected" and lines[-1]["route"] == "none"
