@@ -258,29 +258,34 @@ def _read_xlsx(path: str, sheet: str | None, bounds: tuple[int, int, int | None,
     from openpyxl import load_workbook
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        values_wb = load_workbook(path, read_only=True, data_only=True)
+        formulas_wb = load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
         raise ToolError(f"{path} could not be opened as an Excel workbook: {exc}") from exc
     try:
-        names = list(wb.sheetnames)
-        if sheet:
-            if sheet not in names:
-                raise ToolError(f"Sheet '{sheet}' not found in {path}; its sheets are: {', '.join(names)}.")
-            ws = wb[sheet]
-        else:
-            ws = wb[names[0]]
+        names = list(values_wb.sheetnames)
+        if sheet and sheet not in names:
+            raise ToolError(f"Sheet '{sheet}' not found in {path}; its sheets are: {', '.join(names)}.")
+        title = sheet or names[0]
         min_col, min_row, max_col, max_row = bounds
-        rows = ws.iter_rows(
-            min_row=min_row,
-            max_row=max_row,
-            min_col=min_col,
-            max_col=max_col,
-            values_only=True,
+        window = {"min_row": min_row, "max_row": max_row, "min_col": min_col, "max_col": max_col}
+        rows = _with_formulas(
+            values_wb[title].iter_rows(**window, values_only=True),
+            formulas_wb[title].iter_rows(**window, values_only=True),
         )
-        header = f"Workbook {path}; sheets: {', '.join(names)}"
-        return _format_table(header, ws.title, rows, bounds)
+        return _format_table(f"Workbook {path}; sheets: {', '.join(names)}", title, rows, bounds)
     finally:
-        wb.close()
+        values_wb.close()
+        formulas_wb.close()
+
+
+def _with_formulas(values: Iterable[Sequence[Any]], formulas: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+    """Cached values, and the formula text where a formula was never calculated (e.g. written by write_excel)."""
+    for value_row, formula_row in zip(values, formulas, strict=False):
+        yield [
+            f if v is None and isinstance(f, str) and f.startswith("=") else v
+            for v, f in zip(value_row, formula_row, strict=False)
+        ]
 
 
 def _read_csv_rows(path: str, bounds: tuple[int, int, int | None, int | None]) -> Iterable[Sequence[Any]]:
@@ -422,7 +427,7 @@ def _write_table(path: str, rows: list[list[Any]], sheet: str | None) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, dialect=csv.excel_tab if ext == ".tsv" else csv.excel)
         writer.writerows([_cell_text_full(v) for v in row] for row in rows)
-        atomic_write(path, buffer.getvalue().encode("utf-8"), mode=_existing_mode(path))
+        atomic_write(path, buffer.getvalue().encode("utf-8"), like=_existing_stat(path))
         note = " ('sheet' does not apply to CSV and was ignored)" if sheet else ""
         return f"CSV file written successfully: {len(rows)} row(s) x {width} column(s) to {path}{note}"
     title, kept = _write_xlsx(path, rows, sheet)
@@ -438,9 +443,9 @@ def _cell_text_full(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _existing_mode(path: str) -> int | None:
+def _existing_stat(path: str) -> os.stat_result | None:
     try:
-        return os.stat(path).st_mode & 0o7777
+        return os.stat(path)
     except OSError:
         return None
 
@@ -477,7 +482,7 @@ def _write_xlsx(path: str, rows: list[list[Any]], sheet: str | None) -> tuple[st
         raise ToolError(f"data contains characters Excel cannot store: {exc}") from exc
     buffer = io.BytesIO()
     wb.save(buffer)
-    atomic_write(path, buffer.getvalue(), mode=_existing_mode(path))
+    atomic_write(path, buffer.getvalue(), like=_existing_stat(path))
     return title, [name for name in wb.sheetnames if name != title]
 
 

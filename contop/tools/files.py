@@ -209,13 +209,14 @@ def _edit(path: str, old: str, new: str, replace_all: bool) -> int:
             "or set replace_all=true to replace every occurrence."
         )
     updated = content.replace(old, new) if replace_all else content.replace(old, new, 1)
-    atomic_write(target, updated.encode("utf-8"), mode=stat.S_IMODE(st.st_mode))
+    atomic_write(target, updated.encode("utf-8"), like=st)
     return count
 
 
-def atomic_write(path: str, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write(path: str, data: bytes, *, like: os.stat_result | None = None) -> None:
     """Replace ``path`` with ``data`` all at once: temp file in the same directory, fsync, rename.
 
+    ``like`` is the stat of the file being replaced: its permission bits (and owner, when we may) are kept.
     On any failure the original file is untouched and the temp file is removed.
     """
     directory = os.path.dirname(path) or "."
@@ -230,8 +231,10 @@ def atomic_write(path: str, data: bytes, *, mode: int | None = None) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if like is not None:
+            _copy_owner_and_mode(tmp, like)
+        else:
+            os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a new file gets the usual umask-based mode
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -240,6 +243,30 @@ def atomic_write(path: str, data: bytes, *, mode: int | None = None) -> None:
             raise ToolError(f"Could not write {path}: {exc.strerror or exc}; the file was left unchanged.") from exc
         raise
     _fsync_dir(directory)
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 minus the process umask."""
+    mask: int | None = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                mask = int(line.split()[1], 8)
+                break
+    if mask is None:  # no /proc: read the umask by setting it (briefly) and restoring it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _copy_owner_and_mode(path: str, like: os.stat_result) -> None:
+    if hasattr(os, "chown"):
+        st = os.stat(path)
+        if (st.st_uid, st.st_gid) != (like.st_uid, like.st_gid):
+            # Only root can give a file away; for anyone else the new file simply stays theirs.
+            with contextlib.suppress(OSError):
+                os.chown(path, like.st_uid, like.st_gid)
+    os.chmod(path, stat.S_IMODE(like.st_mode))
 
 
 def _fsync_dir(directory: str) -> None:

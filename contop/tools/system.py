@@ -21,7 +21,7 @@ import httpx
 
 from contop.core.errors import NotAvailableError, ToolError
 from contop.tools.context import ToolContext
-from contop.tools.files import human_size, resolve, tool_result
+from contop.tools.files import human_size, new_file_mode, resolve, tool_result
 
 PROCESS_SAMPLE_S = 0.3  # CPU% is measured over this interval
 MAX_PROCESS_ROWS = 500
@@ -77,7 +77,7 @@ async def sample_processes(interval: float = PROCESS_SAMPLE_S) -> list[ProcessRo
         t0 = time.monotonic()
         await asyncio.sleep(interval)
         second = await asyncio.to_thread(_proc_scan)
-        return _proc_rows(first, second, time.monotonic() - t0)
+        return await asyncio.to_thread(_proc_rows, first, second, time.monotonic() - t0)
     return await asyncio.to_thread(_psutil_rows, interval)
 
 
@@ -490,7 +490,7 @@ async def _save(
                     pending, pending_size = [], 0
                 if on_progress is not None:
                     on_progress(received, total)
-            await asyncio.to_thread(_finish, f, b"".join(pending))
+            await asyncio.to_thread(_finish, f, b"".join(pending), tmp, target)
         await asyncio.to_thread(os.replace, tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -501,10 +501,15 @@ async def _save(
     return Download(target, received, response.headers.get("content-type"), str(response.url))
 
 
-def _finish(f: Any, data: bytes) -> None:
+def _finish(f: Any, data: bytes, tmp: str, target: str) -> None:
     f.write(data)
     f.flush()
     os.fsync(f.fileno())
+    try:  # a replaced file keeps its permissions; a new one gets the usual mode instead of mkstemp's 0600
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = new_file_mode()
+    os.chmod(tmp, mode)
 
 
 # -------------------------------------------------------------------------------------------------------- wait

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -111,7 +112,12 @@ def http_server() -> Iterator[LocalServer]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hanging up early is expected here
+                super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     state = LocalServer(base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
     server_state["s"] = state

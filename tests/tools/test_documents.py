@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -13,7 +14,7 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
 from contop.core.errors import NotAvailableError, ToolError
-from contop.tools import documents
+from contop.tools import documents, files
 from contop.tools.context import ToolContext
 from contop.tools.documents import (
     TOOLS,
@@ -315,7 +316,7 @@ async def test_read_excel_row_cap(ctx: ToolContext, monkeypatch: pytest.MonkeyPa
 
 
 async def test_write_excel_new_workbook(ctx: ToolContext) -> None:
-    data = [["Item", "Qty", "Price"], ["Pen", 3, 1.5], ["Ink", 1, None], ["Sum", "=B2+B3", True]]
+    data: list[list[Any]] = [["Item", "Qty", "Price"], ["Pen", 3, 1.5], ["Ink", 1, None], ["Sum", "=B2+B3", True]]
     result = await write_excel(ctx, "out/shop.xlsx", data, sheet="Orders")
     _assert_success(result)
     path = Path(ctx.cwd, "out", "shop.xlsx")
@@ -327,8 +328,11 @@ async def test_write_excel_new_workbook(ctx: ToolContext) -> None:
     values = [list(r) for r in wb["Orders"].iter_rows(values_only=True)]
     assert values == [["Item", "Qty", "Price"], ["Pen", 3, 1.5], ["Ink", 1, None], ["Sum", "=B2+B3", True]]
     wb.close()
-    # Round trip through read_excel.
-    assert "Pen  | 3" in str((await read_excel(ctx, "out/shop.xlsx"))["stdout"])
+    assert path.stat().st_mode & 0o777 == files.new_file_mode()
+    # Round trip through read_excel: a formula never calculated shows as its text.
+    back = str((await read_excel(ctx, "out/shop.xlsx"))["stdout"])
+    assert "Pen  | 3" in back
+    assert [c.strip() for c in back.splitlines()[-1].split("|")] == ["4", "Sum", "=B2+B3", "True"]
 
 
 async def test_write_excel_default_sheet_name(ctx: ToolContext) -> None:

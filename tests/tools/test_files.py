@@ -138,6 +138,16 @@ async def test_edit_file_replaces_once_and_keeps_mode(ctx: ToolContext) -> None:
     assert sorted(p.name for p in Path(ctx.cwd).iterdir()) == ["script.sh"]  # no temp file left behind
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give files away")
+async def test_edit_file_keeps_owner(ctx: ToolContext) -> None:
+    target = Path(ctx.cwd, "owned.txt")
+    target.write_text("a\n")
+    os.chown(target, 4321, 4321)
+    await edit_file(ctx, "owned.txt", "a", "b")
+    st = target.stat()
+    assert (st.st_uid, st.st_gid) == (4321, 4321)
+
+
 async def test_edit_file_ambiguous_and_replace_all(ctx: ToolContext) -> None:
     target = Path(ctx.home, "conf.ini")
     target.write_text("x=1\ny=1\nz=1\n")
@@ -331,11 +341,17 @@ async def test_find_files_symlinks_loops_and_limits(
 
 async def test_find_files_deep_tree(ctx: ToolContext) -> None:
     deep = Path(ctx.cwd)
-    for _ in range(1200):  # deeper than Python's recursion limit
+    for _ in range(1100):  # deeper than Python's recursion limit
         deep = deep / "d"
         os.mkdir(deep)
     (deep / "bottom.txt").write_text("x")
-    assert _listed(await find_files(ctx, "bottom.txt")) == [str(deep / "bottom.txt")]
+    try:
+        assert _listed(await find_files(ctx, "bottom.txt")) == [str(deep / "bottom.txt")]
+    finally:  # pytest's tmp_path cleanup (shutil.rmtree) recurses and would fail on this tree
+        (deep / "bottom.txt").unlink()
+        for _ in range(1100):
+            os.rmdir(deep)
+            deep = deep.parent
 
 
 async def test_find_files_skips_unreadable_dirs(ctx: ToolContext, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import pytest
 from contop.core.errors import NotAvailableError, ToolError
 from contop.tools import system
 from contop.tools.context import ToolContext
+from contop.tools.files import new_file_mode
 from contop.tools.system import (
     TOOLS,
     download_file,
@@ -178,6 +179,7 @@ async def test_download_success(ctx: ToolContext, http_server: Any) -> None:
     assert result["size_bytes"] == len(PAYLOAD)
     assert result["content_type"] == "application/octet-stream"
     assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
+    assert target.stat().st_mode & 0o777 == new_file_mode()  # not mkstemp's 0600
 
 
 async def test_download_into_existing_folder_and_home(ctx: ToolContext, http_server: Any) -> None:
@@ -189,9 +191,11 @@ async def test_download_into_existing_folder_and_home(ctx: ToolContext, http_ser
 
 async def test_download_overwrites_existing_file(ctx: ToolContext, http_server: Any) -> None:
     Path(ctx.cwd, "f.txt").write_text("old")
+    Path(ctx.cwd, "f.txt").chmod(0o640)
     http_server.serve("/f", b"new")
     await download_file(ctx, http_server.url("/f"), "f.txt")
     assert Path(ctx.cwd, "f.txt").read_text() == "new"
+    assert Path(ctx.cwd, "f.txt").stat().st_mode & 0o777 == 0o640
 
 
 async def test_download_http_error(ctx: ToolContext, http_server: Any) -> None:
