@@ -105,6 +105,18 @@ async def test_has_no_network(workspace: Path) -> None:
 
 
 @needs_bwrap
+async def test_no_capabilities_no_host_processes(workspace: Path) -> None:
+    script = "grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/self/status; ls /proc | grep -c '^[0-9]'; hostname"
+    result = await _BWRAP.run(script, timeout=10, workspace=workspace)
+    lines = result["stdout"].split()
+    assert lines[lines.index("CapPrm:") + 1] == "0000000000000000"
+    assert lines[lines.index("CapEff:") + 1] == "0000000000000000"
+    assert lines[lines.index("NoNewPrivs:") + 1] == "1"
+    assert int(lines[-2]) < 10  # a private pid namespace: only the sandbox's own processes
+    assert lines[-1] == "contop-sandbox"
+
+
+@needs_bwrap
 async def test_environment_is_cleared(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTOP_TEST_API_KEY", "sk-should-never-reach-the-sandbox")
     result = await _BWRAP.run("env", timeout=10, workspace=workspace)
