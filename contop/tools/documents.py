@@ -27,6 +27,8 @@ MAX_SHEET_CHARS = 200_000
 MAX_CELL_CHARS = 60
 XLSX_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
 CSV_EXTENSIONS = (".csv", ".tsv")
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_COLUMNS = 16_384
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -239,6 +241,14 @@ def _bounds(cell_range: str | None) -> tuple[int, int, int | None, int | None]:
 def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
     check_regular_file(path)
     ext = os.path.splitext(path)[1].lower()
+    if cell_range and "!" in cell_range:  # Excel's own notation: 'Sheet 1'!A1:B5
+        named, _, cell_range = cell_range.rpartition("!")
+        named = named.strip()
+        if len(named) >= 2 and named[0] == named[-1] == "'":
+            named = named[1:-1].replace("''", "'")
+        if sheet and sheet != named:
+            raise ToolError(f"The range names sheet '{named}' but sheet='{sheet}' was given; use one of them.")
+        sheet = named
     bounds = _bounds(cell_range)
     if ext in CSV_EXTENSIONS:
         rows, title, note = _read_csv_rows(path, bounds), os.path.basename(path), ""
@@ -298,14 +308,17 @@ def _read_csv_rows(path: str, bounds: tuple[int, int, int | None, int | None]) -
         except csv.Error:
             dialect = csv.excel_tab if path.lower().endswith(".tsv") else csv.excel
         rows: list[Sequence[Any]] = []
-        for number, row in enumerate(csv.reader(f, dialect), start=1):
-            if number < min_row:
-                continue
-            if max_row is not None and number > max_row:
-                break
-            rows.append(row[min_col - 1 : max_col])
-            if len(rows) > MAX_SHEET_ROWS:
-                break
+        try:
+            for number, row in enumerate(csv.reader(f, dialect), start=1):
+                if number < min_row:
+                    continue
+                if max_row is not None and number > max_row:
+                    break
+                rows.append(row[min_col - 1 : max_col])
+                if len(rows) > MAX_SHEET_ROWS:
+                    break
+        except csv.Error as exc:
+            raise ToolError(f"{path} could not be read as CSV: {exc}") from exc
     return rows
 
 
@@ -395,10 +408,14 @@ async def write_excel(ctx: ToolContext, path: str, data: list[list[Any]], sheet:
 def _validate_rows(data: Any) -> list[list[Any]]:
     if not isinstance(data, list):
         raise ToolError("data must be a list of rows, each row a list of cell values.")
+    if len(data) > EXCEL_MAX_ROWS:
+        raise ToolError(f"data has {len(data)} rows; a sheet holds at most {EXCEL_MAX_ROWS}.")
     rows: list[list[Any]] = []
     for r, row in enumerate(data, start=1):
         if not isinstance(row, list | tuple):
             raise ToolError(f"Row {r} of data is not a list of cell values.")
+        if len(row) > EXCEL_MAX_COLUMNS:
+            raise ToolError(f"Row {r} has {len(row)} cells; a sheet holds at most {EXCEL_MAX_COLUMNS} columns.")
         for c, value in enumerate(row, start=1):
             if value is not None and not isinstance(value, str | int | float | bool | dt.date | dt.time):
                 raise ToolError(

@@ -272,6 +272,12 @@ async def test_read_excel_sheet_and_range(ctx: ToolContext, workbook: Path) -> N
     assert rows == [["2", "36", "2020-01-02"], ["3", "54", "2021-03-04 10:30:00"]]
     col = str((await read_excel(ctx, "people.xlsx", range="A:A"))["stdout"])
     assert "4 row(s) x 1 column(s), range A1:A4" in col
+    qualified = str((await read_excel(ctx, "people.xlsx", range="Totals!b1"))["stdout"])
+    assert "Sheet 'Totals': 1 row(s) x 1 column(s), range B1:B1" in qualified
+    quoted = str((await read_excel(ctx, "people.xlsx", range="'People'!A4:B4"))["stdout"])
+    assert "Grace | 85" in quoted
+    with pytest.raises(ToolError, match="use one of them"):
+        await read_excel(ctx, "people.xlsx", sheet="People", range="Totals!A1")
     empty = str((await read_excel(ctx, "people.xlsx", range="H10:J20"))["stdout"])
     assert "no data in the requested range" in empty
 
@@ -302,6 +308,12 @@ async def test_read_excel_csv(ctx: ToolContext) -> None:
     ranged = str((await read_excel(ctx, "data.csv", range="A2:A3", sheet="ignored"))["stdout"])
     assert "'sheet' was ignored" in ranged
     assert "range A2:A3" in ranged and "Lyon" in ranged and "people" not in ranged
+
+
+async def test_read_excel_malformed_csv(ctx: ToolContext) -> None:
+    Path(ctx.cwd, "huge.csv").write_text('a,"' + "x" * 200_000 + '"\n')
+    with pytest.raises(ToolError, match="could not be read as CSV"):
+        await read_excel(ctx, "huge.csv")
 
 
 async def test_read_excel_row_cap(ctx: ToolContext, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -374,6 +386,7 @@ async def test_write_excel_csv(ctx: ToolContext) -> None:
         ("x.xlsx", [["a"]], "bad/name", "Invalid sheet name"),
         ("x.xlsx", [["a"]], "x" * 32, "Invalid sheet name"),
         ("x.xls", [["a"]], None, "Legacy .xls"),
+        ("x.xlsx", [[0] * 16_385], None, "at most 16384 columns"),
         ("x.json", [["a"]], None, "must end in .xlsx or .csv"),
     ],
 )
