@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -138,10 +139,12 @@ def bwrap_argv(
     as_root: bool,
     setpriv: str | None,
     system_dirs: list[tuple[str, str, str]],
+    masks: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """The full argv of one bubblewrap run. Pure.
 
-    ``system_dirs`` items are ``("symlink", path, target)`` or ``("ro-bind", path, path)``.
+    ``system_dirs`` items are ``("symlink", path, target)`` or ``("ro-bind", path, path)``; ``masks`` are
+    ``(source, path)`` files bound read-only over host files the sandbox must not read (accounts, sudoers).
     As root, bubblewrap creates no useful user namespace (it would map only uid 0), so every other namespace is
     unshared explicitly and the command drops to ``nobody`` inside with ``setpriv``; the real uid is then
     unprivileged on the host, which also makes RLIMIT_NPROC count.
@@ -158,6 +161,8 @@ def bwrap_argv(
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     for kind, path, target in system_dirs:
         argv += ["--symlink", target, path] if kind == "symlink" else ["--ro-bind", path, path]
+    for source, path in masks:
+        argv += ["--ro-bind", source, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
     # No --chdir: as root with capabilities dropped, bwrap itself may not enter a workspace owned by nobody.
@@ -169,6 +174,35 @@ def bwrap_argv(
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
     argv += ["/bin/bash", "-c", limits_script(limits, nproc=drop), "contop-sandbox", command]
     return argv
+
+
+# Host files replaced inside the sandbox: account databases become a two-line stand-in, secrets become empty.
+_ACCOUNT_STAND_INS = {
+    "/etc/passwd": "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/workspace:/usr/sbin/nologin\n",
+    "/etc/group": "root:x:0:\nnogroup:x:65534:\n",
+}
+_EMPTIED = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/machine-id")
+
+
+def host_masks(overlay_dir: Path) -> list[tuple[str, str]]:
+    """Write the stand-in files into ``overlay_dir`` and list what to bind over which host file."""
+    overlay_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    masks: list[tuple[str, str]] = []
+    for path, content in _ACCOUNT_STAND_INS.items():
+        if os.path.isfile(path):
+            stand_in = overlay_dir / Path(path).name
+            if not stand_in.exists() or stand_in.read_text() != content:
+                stand_in.write_text(content)
+                stand_in.chmod(0o644)
+            masks.append((str(stand_in), path))
+    # A regular empty file: bwrap binds with nodev, so /dev/null itself could not be opened there.
+    empty = overlay_dir / "empty"
+    if not empty.exists():
+        empty.write_bytes(b"")
+        empty.chmod(0o644)
+    masks.extend((str(empty), path) for path in _EMPTIED if os.path.isfile(path))
+    return masks
 
 
 def host_system_dirs() -> list[tuple[str, str, str]]:
@@ -197,6 +231,7 @@ class BubblewrapBackend:
         self.limits_applied: list[str] = []
 
     def argv(self, command: str, workspace: Path) -> list[str]:
+        """The bwrap argv for ``command``; writes the account stand-ins next to the workspace (blocking, small)."""
         assert self._bwrap is not None
         return bwrap_argv(
             command,
@@ -206,6 +241,7 @@ class BubblewrapBackend:
             as_root=self._as_root,
             setpriv=self._setpriv,
             system_dirs=host_system_dirs(),
+            masks=host_masks(workspace.parent / ".sandbox-etc"),
         )
 
     def available(self) -> bool:
@@ -265,7 +301,8 @@ class BubblewrapBackend:
         if not self.available():
             raise RuntimeError(self.describe())
         ws = await asyncio.to_thread(_prepare_workspace, workspace, self._owner())
-        result = await run_process(self.argv(command, ws), cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout)
+        argv = await asyncio.to_thread(self.argv, command, ws)
+        result = await run_process(argv, cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout)
         return _finish(result, self.name, ws, self.limits_applied)
 
 

@@ -117,6 +117,17 @@ async def test_no_capabilities_no_host_processes(workspace: Path) -> None:
 
 
 @needs_bwrap
+async def test_host_accounts_and_secrets_are_masked(workspace: Path) -> None:
+    result = await _BWRAP.run("cat /etc/passwd; wc -c < /etc/shadow; id -un", timeout=10, workspace=workspace)
+    host_users = {line.split(":")[0] for line in Path("/etc/passwd").read_text().splitlines() if line}
+    seen = {line.split(":")[0] for line in result["stdout"].splitlines() if ":" in line}
+    assert seen == {"root", "nobody"} and len(host_users) >= len(seen)
+    assert "/root" not in result["stdout"]
+    if Path("/etc/shadow").exists():
+        assert "\n0\n" in result["stdout"]
+
+
+@needs_bwrap
 async def test_environment_is_cleared(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTOP_TEST_API_KEY", "sk-should-never-reach-the-sandbox")
     result = await _BWRAP.run("env", timeout=10, workspace=workspace)
@@ -209,6 +220,7 @@ def test_bwrap_argv_as_root_drops_to_nobody() -> None:
         as_root=True,
         setpriv="/usr/bin/setpriv",
         system_dirs=[("ro-bind", "/usr", "/usr"), ("symlink", "/bin", "usr/bin")],
+        masks=[("/dev/null", "/etc/shadow")],
     )
     joined = " ".join(argv)
     assert "--unshare-net" in argv and "--unshare-pid" in argv and "--unshare-all" not in argv
@@ -216,6 +228,7 @@ def test_bwrap_argv_as_root_drops_to_nobody() -> None:
     assert "--cap-drop ALL" in joined
     assert "--ro-bind /usr /usr" in joined and "--symlink usr/bin /bin" in joined
     assert "--bind /state/ws /workspace" in joined
+    assert "--ro-bind /dev/null /etc/shadow" in joined
     assert "--reuid=65534" in joined
     assert "ulimit -u 100" in joined and f"ulimit -v {256 * 1024}" in joined
     assert argv[-1] == "echo hi"  # the command is an argument, never pasted into a script
