@@ -26,7 +26,7 @@ from contop.security.audit import AuditEntry, AuditLog
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.gate import decide
 from contop.security.sandbox import SandboxBackend, default_workspace
-from contop.tools.cli import choose_shell
+from contop.tools.cli import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, choose_shell
 from contop.tools.context import ActionRecord, ToolContext
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class GuardedToolset:
     ) -> None:
         sandbox = self._sandbox
         if outcome.tool == SANDBOXED_TOOL and sandbox is not None and sandbox.available():
-            timeout = float(args.get("timeout", 30.0))
+            timeout = min(float(args.get("timeout", DEFAULT_TIMEOUT_S)), MAX_TIMEOUT_S)
             try:
                 result = await sandbox.run(
                     str(args["command"]), timeout=timeout, workspace=default_workspace(ctx.state_dir)
@@ -259,6 +259,11 @@ class GuardedToolset:
                 logger.exception("sandbox run failed")
                 outcome.status, outcome.message = "error", f"The sandbox failed: {exc}"
                 return
+            # Tell the model where it ran: paths and network differ from the host.
+            result["sandbox_reason"] = (
+                f"Blocked on the host ({decision.reason}); ran in the {sandbox.name} sandbox instead: no network, "
+                "read-only system, only /workspace is writable and nothing is visible from the user's files."
+            )
             outcome.result, outcome.executed_on, outcome.backend = result, "sandbox", sandbox.name
             outcome.status = "error" if result.get("status") == "error" else "success"
             outcome.message = f"Ran in the {sandbox.name} sandbox because: {decision.reason}"

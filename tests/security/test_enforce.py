@@ -201,6 +201,7 @@ async def test_block_goes_to_sandbox_without_asking(ctx: ToolContext, audit: Aud
     assert outcome.executed_on == "sandbox" and outcome.backend == "bubblewrap"
     assert outcome.result["backend"] == "bubblewrap"
     assert "/root" in outcome.result["stderr"]  # the sandbox has no /root
+    assert "sandbox" in outcome.for_model()["sandbox_reason"]
     assert confirmer.requests == []
     lines = await audit_lines(audit)
     assert lines[-1]["route"] == "sandbox" and lines[-1]["backend"] == "bubblewrap"
