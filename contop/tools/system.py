@@ -401,6 +401,15 @@ def _check_url(raw: str | httpx.URL, *, redirected_from: str | None = None) -> h
     return url
 
 
+def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
+    location = response.headers["location"]
+    try:
+        joined = response.url.join(location)
+    except (httpx.InvalidURL, ValueError):
+        raise ToolError(f"{current} redirected to an invalid URL '{location}'.") from None
+    return _check_url(joined, redirected_from=str(current))
+
+
 def _target_path(destination: str, url: httpx.URL) -> str:
     """The file to write: ``destination`` itself, or the URL's file name inside it when it is a folder."""
     if os.path.isdir(destination):
@@ -437,15 +446,15 @@ async def fetch_to_file(
             try:
                 async with client.stream("GET", current) as response:
                     if response.is_redirect and "location" in response.headers:
-                        current = _check_url(
-                            response.url.join(response.headers["location"]), redirected_from=str(current)
-                        )
+                        current = _redirect_target(response, current)
                         continue
                     if response.status_code >= 400:
                         raise ToolError(
                             f"The server answered HTTP {response.status_code} {response.reason_phrase} for {current}."
                         )
                     return await _save(response, target, max_bytes, on_progress)
+            except httpx.InvalidURL as exc:  # httpx parses a redirect's Location even when not following it
+                raise ToolError(f"{current} redirected to an invalid URL ({exc}); nothing was downloaded.") from exc
             except httpx.TimeoutException as exc:
                 raise ToolError(f"Download from {current} timed out ({type(exc).__name__}).") from exc
             except httpx.ConnectError as exc:

@@ -266,10 +266,16 @@ async def test_download_redirects(ctx: ToolContext, http_server: Any) -> None:
     http_server.redirect("/hop", "/real")
     http_server.redirect("/to-file", "file:///etc/passwd")
     http_server.redirect("/loop", "/loop", status=301)
+    http_server.redirect("/to-js", "javascript:alert(1)", status=307)
+    http_server.redirect("/to-ftp", "ftp://127.0.0.1/file", status=308)
     await download_file(ctx, http_server.url("/hop"), "ok.bin")
     assert Path(ctx.cwd, "ok.bin").read_bytes() == b"payload"
     with pytest.raises(ToolError, match="redirected to a 'file:' URL"):
         await download_file(ctx, http_server.url("/to-file"), "bad.bin")
+    with pytest.raises(ToolError, match="redirected to an invalid URL"):
+        await download_file(ctx, http_server.url("/to-js"), "bad.bin")
+    with pytest.raises(ToolError, match="redirected to a 'ftp:' URL"):
+        await download_file(ctx, http_server.url("/to-ftp"), "bad.bin")
     with pytest.raises(ToolError, match="Too many redirects"):
         await download_file(ctx, http_server.url("/loop"), "loop.bin")
     assert sorted(p.name for p in Path(ctx.cwd).iterdir()) == ["ok.bin"]
