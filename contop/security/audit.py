@@ -89,7 +89,10 @@ class Redactor:
         with self._lock:
             found = set(self._static)
         if self._provider is not None:
-            found.update(s for s in self._provider() if s and len(s) >= _MIN_SECRET_LEN)
+            try:
+                found.update(s for s in self._provider() if s and len(s) >= _MIN_SECRET_LEN)
+            except Exception as exc:  # still redact what we know rather than lose the line
+                logger.error("audit secret provider failed: %s", type(exc).__name__)
         return sorted(found, key=len, reverse=True)  # longest first: a key containing another is fully hidden
 
     def __call__(self, value: Any) -> Any:

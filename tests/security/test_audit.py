@@ -183,3 +183,15 @@ async def test_session_events(tmp_path: Path) -> None:
     start, end = entries(log_path(tmp_path, dt.date(2026, 5, 1)))
     assert start["event"] == "session_start" and start["device"] == "Pixel"
     assert end["event"] == "session_end" and end["total_commands"] == 3 and end["duration_ms"] == 1234
+
+
+async def test_failing_secret_provider_still_redacts_known_values(tmp_path: Path) -> None:
+    def broken() -> list[str]:
+        raise RuntimeError("settings unreadable")
+
+    log = AuditLog(tmp_path, secrets=broken)
+    log.redact.add("known-secret-value-123")
+    log.record(AuditEntry(event="tool_start", session_id="s", classified_command="echo known-secret-value-123"))
+    await log.aclose()
+    text = next(tmp_path.glob("session-*.jsonl")).read_text()
+    assert "known-secret-value-123" not in text and REDACTED in text
