@@ -38,7 +38,11 @@ _PROMPT_TAIL = re.compile(
     r"passphrase\s*:?\s*$|press (any key|enter)|continue\?\s*$|>\s*$)",
     re.IGNORECASE,
 )
-_NO_TTY = re.compile(r"(no tty present|not a tty|inappropriate ioctl for device|/dev/tty)", re.IGNORECASE)
+_NO_TTY = re.compile(
+    r"(no tty present|not a tty|inappropriate ioctl for device|/dev/tty|a terminal is required|"
+    r"could not read (username|password)|terminal prompts disabled)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(slots=True)
@@ -311,6 +315,12 @@ async def run_process(
         for task in [*readers, waiter]:
             task.cancel()
         await asyncio.gather(*readers, waiter, return_exceptions=True)
+    if not prompt and _NO_TTY.search(err.data[-4096:].decode("utf-8", errors="replace")):
+        # Failed at once because it wanted a terminal (sudo, git credentials): same advice as a stalled prompt.
+        prompt = True
+        notes.append(
+            "The command needs a terminal for input, which commands here do not have; run it non-interactively."
+        )
     truncated = False
     for name, capture in (("stdout", out), ("stderr", err)):
         if capture.dropped:

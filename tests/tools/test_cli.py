@@ -152,6 +152,14 @@ async def test_prompt_detected_from_prompt_text() -> None:
     assert result.stdout.endswith("done\n")
 
 
+async def test_tty_requirement_is_reported_at_once(ctx: ToolContext) -> None:
+    started = time.monotonic()
+    result = await execute_cli(ctx, "echo 'sudo: a terminal is required to read the password' >&2; exit 1")
+    assert result["interactive_prompt_detected"] is True
+    assert "needs a terminal" in result["note"]
+    assert time.monotonic() - started < 2
+
+
 async def test_quiet_command_is_not_a_prompt() -> None:
     result = await run_process(["bash", "-c", "sleep 1.2; echo finished"], timeout=10, stall_seconds=0.4)
     assert result.interactive_prompt_detected is False
