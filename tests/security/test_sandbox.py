@@ -295,3 +295,42 @@ def test_detect_without_backend_says_refused() -> None:
 def test_detect_prefers_bubblewrap() -> None:
     status = detect_sandbox()
     assert status.backend is not None and status.backend.name == "bubblewrap"
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path) -> tuple[Path, Path]:
+    """A fake ``docker`` CLI: ``info`` answers, ``run`` runs the command locally, everything is logged."""
+    log = tmp_path / "docker.log"
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >> {log}\n'
+        'case "$1" in\n'
+        "  info) echo 27.0.0 ;;\n"
+        '  run) while [ "$1" != "python:3.12-slim" ]; do shift; done; shift; exec "$@" ;;\n'
+        "  rm) exit 0 ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    return script, log
+
+
+async def test_docker_backend_runs_and_removes_its_container(fake_docker: tuple[Path, Path], workspace: Path) -> None:
+    script, log = fake_docker
+    backend = DockerBackend(docker=str(script))
+    assert backend.available() and "Docker sandbox" in backend.describe()
+    result = await backend.run("echo hi", timeout=10, workspace=workspace)
+    assert result["stdout"] == "hi\n" and result["backend"] == "docker"
+    run_line, rm_line = log.read_text().splitlines()[1:]
+    name = run_line.split("--name ")[1].split()[0]
+    assert name.startswith("contop-sandbox-") and "--network none" in run_line
+    assert rm_line == f"rm -f {name}"
+
+
+async def test_docker_backend_timeout_removes_container(fake_docker: tuple[Path, Path], workspace: Path) -> None:
+    script, log = fake_docker
+    marker = f"300.{secrets.randbelow(90000) + 10000}"
+    result = await DockerBackend(docker=str(script)).run(f"sleep {marker}", timeout=1, workspace=workspace)
+    assert result["timed_out"] is True
+    assert log.read_text().splitlines()[-1].startswith("rm -f contop-sandbox-")
+    assert processes_with(marker) == []
