@@ -1,0 +1,1 @@
+"""REST and WebSocket routes; every ``/api`` router depends on the admin rule."""

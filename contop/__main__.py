@@ -1,0 +1,5 @@
+import sys
+
+from contop.cli.main import main
+
+sys.exit(main())

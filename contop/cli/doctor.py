@@ -1,0 +1,206 @@
+"""``contop doctor``: what this machine supports and what to install for the rest."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from contop.cli.common import add_home_argument, state_dir_from
+from contop.core.settings import API_KEY_ENV
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: Level
+    detail: str
+    advice: str = ""
+
+
+def _run(argv: list[str], timeout: float = 3) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def check_display(env: Mapping[str, str]) -> Check:
+    if sys.platform != "linux":
+        return Check("display", Level.OK, f"{sys.platform} desktop session assumed")
+    display = env.get("DISPLAY")
+    if not display:
+        wayland = " (Wayland without XWayland is not supported)" if env.get("WAYLAND_DISPLAY") else ""
+        return Check(
+            "display",
+            Level.MISSING,
+            f"no DISPLAY{wayland}: screen, video and GUI tools are off",
+            "run inside an X11 session, or start Xvfb and export DISPLAY",
+        )
+    try:
+        from Xlib import display as xdisplay
+
+        d = xdisplay.Display(display)
+        screen = d.screen()
+        detail = f"X11 {display} {screen.width_in_pixels}x{screen.height_in_pixels}"
+        has_xtest = d.has_extension("XTEST")
+        d.close()
+    except Exception as exc:
+        return Check("display", Level.MISSING, f"cannot open X display {display}: {exc}", "check DISPLAY and xauth")
+    if not has_xtest:
+        return Check(
+            "display", Level.WARN, f"{detail}; no XTEST extension (input falls back to xdotool)", "apt install xdotool"
+        )
+    return Check("display", Level.OK, f"{detail}, XTEST input")
+
+
+def check_input() -> Check:
+    if sys.platform != "linux":
+        return Check("input", Level.OK, "native input API")
+    if shutil.which("xdotool"):
+        return Check("input", Level.OK, "xdotool present (fallback for XTest)")
+    return Check("input", Level.WARN, "xdotool not found (only needed when XTest is missing)", "apt install xdotool")
+
+
+def check_accessibility(env: Mapping[str, str]) -> Check:
+    if sys.platform != "linux":
+        return Check("accessibility", Level.OK, "platform accessibility API")
+    if not env.get("DBUS_SESSION_BUS_ADDRESS"):
+        return Check(
+            "accessibility",
+            Level.MISSING,
+            "no D-Bus session bus: UI elements come from OCR only",
+            "run in a desktop session (DBUS_SESSION_BUS_ADDRESS) with at-spi2-core installed",
+        )
+    out = _run(["busctl", "--user", "status", "org.a11y.Bus"]) if shutil.which("busctl") else None
+    if out is not None and out.returncode != 0:
+        return Check(
+            "accessibility", Level.WARN, "session bus present, AT-SPI bus not running", "apt install at-spi2-core"
+        )
+    return Check("accessibility", Level.OK, "D-Bus session bus present (AT-SPI)")
+
+
+def check_ocr() -> Check:
+    if importlib.util.find_spec("rapidocr_onnxruntime") or importlib.util.find_spec("rapidocr"):
+        return Check("ocr", Level.OK, "rapidocr installed (offline models)")
+    return Check(
+        "ocr", Level.MISSING, "no OCR engine: screen grounding uses accessibility only", "pip install 'contop[ocr]'"
+    )
+
+
+def check_sandbox() -> Check:
+    if sys.platform != "linux":
+        return Check("sandbox", Level.WARN, "no bubblewrap on this OS; Docker is used when its engine runs")
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return Check(
+            "sandbox", Level.MISSING, "bubblewrap not found: blocked commands are refused", "apt install bubblewrap"
+        )
+    probe = _run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"], timeout=5)
+    if probe is None or probe.returncode != 0:
+        reason = (probe.stderr.strip() if probe else "did not run") or "failed"
+        return Check(
+            "sandbox",
+            Level.WARN,
+            f"bubblewrap present but cannot create namespaces: {reason}",
+            "enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1)",
+        )
+    return Check("sandbox", Level.OK, "bubblewrap works (no network, read-only system)")
+
+
+def check_docker() -> Check:
+    docker = shutil.which("docker")
+    if docker is None:
+        return Check("docker", Level.WARN, "docker not installed (optional second sandbox)")
+    out = _run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=4)
+    if out is None or out.returncode != 0:
+        return Check("docker", Level.WARN, "docker CLI present but no engine is running (optional)")
+    return Check("docker", Level.OK, f"engine {out.stdout.strip()}")
+
+
+def check_cloudflared() -> Check:
+    if shutil.which("cloudflared"):
+        return Check("cloudflared", Level.OK, "present: remote access tunnel available")
+    return Check(
+        "cloudflared",
+        Level.WARN,
+        "not installed: remote access works over LAN/Tailscale only",
+        "install cloudflared from Cloudflare's packages",
+    )
+
+
+def check_models(env: Mapping[str, str], settings: Mapping[str, object]) -> Check:
+    configured = []
+    for key, var in API_KEY_ENV.items():
+        if settings.get(key):
+            configured.append(key.removesuffix("_api_key"))
+        elif env.get(var):
+            configured.append(f"{key.removesuffix('_api_key')} (from ${var})")
+    execution = settings.get("execution_model") or env.get("CONTOP_EXECUTION_MODEL")
+    if execution:
+        configured.append(f"execution_model={execution}")
+    if configured:
+        return Check("models", Level.OK, ", ".join(configured))
+    return Check(
+        "models",
+        Level.MISSING,
+        "no model configured: the agent will explain how to set one up",
+        "add an API key in settings.json or set GEMINI_API_KEY / OPENAI_API_KEY / ANTHROPIC_API_KEY / "
+        "OPENROUTER_API_KEY, or point execution_model at a local OpenAI-compatible server "
+        "(Ollama)",
+    )
+
+
+def gather(env: Mapping[str, str], settings: Mapping[str, object]) -> list[Check]:
+    checks: list[Callable[[], Check]] = [
+        lambda: check_display(env),
+        check_input,
+        lambda: check_accessibility(env),
+        check_ocr,
+        check_sandbox,
+        check_docker,
+        check_cloudflared,
+        lambda: check_models(env, settings),
+    ]
+    return [c() for c in checks]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("doctor", help="report what this machine supports and what to install")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_home_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    state_dir = state_dir_from(args.home, os.environ)
+    try:
+        settings = json.loads(state_dir.settings.read_text(encoding="utf-8"))
+        if not isinstance(settings, dict):
+            settings = {}
+    except (OSError, ValueError):
+        settings = {}
+    checks = gather(os.environ, settings)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+        return 0
+    marks = {Level.OK: "✔", Level.WARN: "!", Level.MISSING: "✘"}
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{marks[c.level]} {c.name:<{width}}  {c.detail}")
+        if c.advice and c.level is not Level.OK:
+            print(f"  {'':<{width}}  → {c.advice}")
+    return 0

@@ -1,0 +1,65 @@
+"""``contop pair``: ask the running server for a pairing code (admin API) and print it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import httpx
+
+from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("pair", help="print a pairing QR code from the running server")
+    p.add_argument("--temp", action="store_true", help="a temporary code (4 hours, not saved)")
+    p.add_argument("--json", action="store_true", help="print the pairing as JSON")
+    p.add_argument("--port", type=port_type, help="server port (default: $CONTOP_PORT or 8000)")
+    add_home_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from contop.server.qr import qr_terminal
+
+    state_dir = state_dir_from(args.home, os.environ)
+    port = port_from(args.port, os.environ)
+    try:
+        admin_token = state_dir.admin_token.read_text(encoding="ascii").strip()
+    except OSError:
+        print(
+            f"contop: error: no admin token in {state_dir.root}; has `contop serve` run with this --home?",
+            file=sys.stderr,
+        )
+        return 1
+    kind = "temp" if args.temp else "permanent"
+    try:
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/pair",
+            params={"connection_type": kind},
+            headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
+            timeout=10,
+        )
+    except httpx.HTTPError:
+        print(
+            f"contop: error: no Contop server answers on 127.0.0.1:{port}; start it with `contop serve`",
+            file=sys.stderr,
+        )
+        return 1
+    if response.status_code == 401:
+        print("contop: error: the server refused the admin token; is it running with another --home?", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"contop: error: server answered {response.status_code}: {response.text[:200]}", file=sys.stderr)
+        return 1
+    data = response.json()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(qr_terminal(data["url"]))
+    print()
+    print(f"{kind.capitalize()} pairing code, valid until {data['expires_at']}:")
+    print(f"  {data['url']}")
+    return 0

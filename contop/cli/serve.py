@@ -1,0 +1,98 @@
+"""``contop serve``: run the server; print the pairing QR code and URL in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import os
+import signal
+import socket
+import sys
+
+from contop.cli.common import DEFAULT_HOST, add_home_argument, port_from, port_type, state_dir_from
+from contop.core.errors import ContopError
+from contop.core.settings import API_KEY_ENV
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("serve", help="run the Contop server")
+    p.add_argument("--host", help=f"address to listen on (default: $CONTOP_HOST or {DEFAULT_HOST})")
+    p.add_argument("--port", type=port_type, help="port (default: $CONTOP_PORT or 8000)")
+    add_home_argument(p)
+    p.add_argument("--no-qr", action="store_true", help="do not print the pairing QR code")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=run)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ContopError(
+                f"port {port} on {host} is already in use (is another contop serve running?); "
+                "stop it or choose another port with --port"
+            ) from exc
+        raise ContopError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from contop.server.app import create_app
+    from contop.server.logsetup import configure_logging
+    from contop.server.state import ServerConfig
+
+    env = os.environ
+    host = args.host or env.get("CONTOP_HOST") or DEFAULT_HOST
+    port = port_from(args.port, env)
+    state_dir = state_dir_from(args.home, env)
+    redactor = configure_logging(args.log_level)
+    config = ServerConfig(
+        state_dir=state_dir,
+        host=host,
+        port=port,
+        env={k: env[k] for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL"] if k in env},
+    )
+    try:
+        sock = _bind(host, port)
+        if port == 0:
+            config.port = sock.getsockname()[1]
+        app = create_app(config, redactor=redactor)
+    except ContopError as exc:
+        print(f"contop: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.no_qr:
+        _print_pairing(app)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, lifespan="on"))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handlers that were
+    # installed before it started; these make that re-raise a clean exit instead of a death by signal.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as stop:
+        if stop.code != 0 or not server.started:
+            raise
+    return 0 if server.started else 1
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _print_pairing(app: object) -> None:
+    from contop.server.pairing_flow import issue_pairing
+    from contop.server.qr import qr_terminal
+
+    state = app.state.contop  # type: ignore[attr-defined]
+    _tok, payload, url = asyncio.run(issue_pairing(state, "permanent", None))
+    print(qr_terminal(url))
+    print()
+    print("Scan this code with your phone's camera, or open this pairing URL on the phone:")
+    print(f"  {url}")
+    if payload["h"] == "127.0.0.1":
+        print("  (no LAN address found: only this computer can use it; see `contop doctor`)")
+    print(flush=True)

@@ -1,0 +1,120 @@
+"""The app factory: builds the server state, runs the startup sequence, wires the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from contop import __version__
+from contop.core.settings import API_KEY_ENV, Settings
+from contop.server import dtls
+from contop.server.limits import BodySizeLimit
+from contop.server.logsetup import RedactingFilter
+from contop.server.pairing_service import PairingService
+from contop.server.routes import devices, pairing, pending, public, settings, signaling
+from contop.server.settings_store import SettingsStore
+from contop.server.skills_install import install_builtin_skills
+from contop.server.state import ServerConfig, ServerState
+
+log = logging.getLogger(__name__)
+
+
+def web_dir() -> Path:
+    return Path(str(resources.files("contop"))) / "web"
+
+
+def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -> ServerState:
+    """The startup sequence of the seed server document, steps that must finish before we accept a request."""
+    state_dir = config.state_dir
+    state_dir.ensure()
+    redactor = redactor or RedactingFilter()
+    admin_token = state_dir.load_or_create_admin_token()
+    redactor.add_secret(admin_token)
+
+    # 1. settings.json exists (defaults when missing, corrupt file set aside).
+    store = SettingsStore(state_dir.settings, state_dir_display=state_dir.display(), env=config.env)
+    current = store.load()
+    for key in API_KEY_ENV:
+        redactor.add_secret(store.effective_api_key(key))
+
+    def hide_new_keys(_old: Settings, new: Settings) -> None:
+        for key in API_KEY_ENV:
+            redactor.add_secret(str(getattr(new, key, "")))
+
+    store.add_listener(hide_new_keys)
+
+    # 2. permanent pairing tokens restored.
+    pairing_service = PairingService(state_dir.tokens)
+    pairing_service.on_new_secret(redactor.add_secret)
+    restored = pairing_service.load()
+    log.info("restored %d permanent pairing token(s)", restored)
+
+    # 3. keep-awake setting restored (applied by the desktop-control layer when it is present).
+    if current.keep_host_awake:
+        log.info("keep_host_awake is on; it is applied when desktop control is available")
+
+    # 4. built-in skills installed where missing.
+    install_builtin_skills(state_dir.skills_dir)
+
+    identity = dtls.load_or_create(state_dir.dtls_dir)
+    return ServerState(
+        config=config,
+        settings=store,
+        pairing=pairing_service,
+        admin_token=admin_token,
+        dtls=identity,
+        redactor=redactor,
+    )
+
+
+def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None) -> FastAPI:
+    state = build_state(config, redactor)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info(
+            "contop %s serving on %s:%d (state in %s)", __version__, config.host, config.port, config.state_dir.root
+        )
+        try:
+            yield
+        finally:
+            log.info("shutting down: closing sessions and flushing logs")
+            await asyncio.shield(state.shutdown())
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+
+    app = FastAPI(
+        title="Contop",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.contop = state
+    app.add_middleware(BodySizeLimit)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "body is not valid JSON"}, status_code=400)
+        parts = []
+        for err in errors:
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    for module in (public, pairing, devices, settings, pending, signaling):
+        app.include_router(module.router)
+    app.mount("/", StaticFiles(directory=web_dir(), html=True), name="web")
+    return app

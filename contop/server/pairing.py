@@ -1,0 +1,176 @@
+"""Pairing tokens: issue, claim by one device, replace on re-pair, revoke, expire. Pure logic over a clock."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from contop.core.clock import iso, parse_iso, utcnow
+from contop.core.errors import PairingError
+
+ConnectionType = Literal["permanent", "temp"]
+CONNECTION_TYPES: tuple[ConnectionType, ...] = ("permanent", "temp")
+TOKEN_TTL: dict[ConnectionType, timedelta] = {"permanent": timedelta(days=30), "temp": timedelta(hours=4)}
+
+
+class AuthFailure(StrEnum):
+    """Why a token was refused; each maps to a signaling close code (CONTRACTS.md §5)."""
+
+    INVALID = "invalid"  # 4001: unknown, expired or revoked
+    CLAIMED = "claimed"  # 4003: claimed by another device
+
+
+class TokenRefused(PairingError):
+    def __init__(self, failure: AuthFailure, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+@dataclass(frozen=True, slots=True)
+class PairingToken:
+    token: str
+    connection_type: ConnectionType
+    created_at: datetime
+    expires_at: datetime
+    device_id: str | None = None  # None until a device claims it (or when issued for a known device)
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "connection_type": self.connection_type,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "device_id": self.device_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairingToken:
+        kind = data["connection_type"]
+        if kind not in CONNECTION_TYPES:
+            raise ValueError(f"unknown connection_type {kind!r}")
+        token = data["token"]
+        if not isinstance(token, str) or len(token) < 32:
+            raise ValueError("token too short")
+        device_id = data.get("device_id")
+        if device_id is not None and not isinstance(device_id, str):
+            raise ValueError("device_id must be a string")
+        return cls(
+            token=token,
+            connection_type=kind,
+            created_at=parse_iso(data["created_at"]),
+            expires_at=parse_iso(data["expires_at"]),
+            device_id=device_id,
+        )
+
+
+def new_token_value() -> str:
+    """256 bits of randomness, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class TokenStore:
+    """All live tokens. Permanent ones are persisted by the caller (``permanent()``), temporary ones never."""
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self._clock = clock
+        self._tokens: dict[str, PairingToken] = {}
+
+    def restore(self, tokens: Iterable[PairingToken]) -> int:
+        """Load persisted permanent tokens, dropping expired ones; returns how many were kept."""
+        now = self._clock()
+        kept = 0
+        for tok in tokens:
+            if tok.connection_type == "permanent" and not tok.expired(now):
+                self._tokens[tok.token] = tok
+                kept += 1
+        return kept
+
+    def permanent(self) -> list[PairingToken]:
+        self.purge_expired()
+        return [t for t in self._tokens.values() if t.connection_type == "permanent"]
+
+    def all(self) -> list[PairingToken]:
+        self.purge_expired()
+        return list(self._tokens.values())
+
+    def secrets(self) -> list[str]:
+        return list(self._tokens)
+
+    def purge_expired(self) -> list[PairingToken]:
+        now = self._clock()
+        gone = [t for t in self._tokens.values() if t.expired(now)]
+        for tok in gone:
+            del self._tokens[tok.token]
+        return gone
+
+    def unclaimed(self, connection_type: ConnectionType) -> PairingToken | None:
+        """The newest valid token of this type that no device holds yet (what the QR on screen shows)."""
+        candidates = [t for t in self.all() if t.connection_type == connection_type and t.device_id is None]
+        return max(candidates, key=lambda t: t.created_at, default=None)
+
+    def for_device(self, device_id: str) -> PairingToken | None:
+        held = [t for t in self.all() if t.device_id == device_id]
+        return max(held, key=lambda t: t.created_at, default=None)
+
+    def issue(self, connection_type: ConnectionType, device_id: str | None = None) -> PairingToken:
+        """A new token. Permanent tokens for no particular device are reused while one is unclaimed."""
+        if connection_type == "permanent" and device_id is None:
+            current = self.unclaimed("permanent")
+            if current is not None:
+                return current
+        now = self._clock()
+        tok = PairingToken(
+            token=new_token_value(),
+            connection_type=connection_type,
+            created_at=now,
+            expires_at=now + TOKEN_TTL[connection_type],
+            device_id=device_id,
+        )
+        self._tokens[tok.token] = tok
+        return tok
+
+    def validate(self, token: str) -> PairingToken:
+        tok = self._tokens.get(token) if token else None
+        if tok is None:
+            raise TokenRefused(AuthFailure.INVALID, "unknown or revoked pairing token")
+        if tok.expired(self._clock()):
+            del self._tokens[token]
+            raise TokenRefused(AuthFailure.INVALID, "pairing token expired; scan a new QR code")
+        return tok
+
+    def claim(self, token: str, device_id: str) -> tuple[PairingToken, list[PairingToken]]:
+        """Bind ``token`` to ``device_id`` (first device wins). Returns the token and the device's older tokens,
+        which are revoked (the device paired again)."""
+        tok = self.validate(token)
+        if tok.device_id is not None and tok.device_id != device_id:
+            raise TokenRefused(AuthFailure.CLAIMED, "this pairing token belongs to another device")
+        if tok.device_id is None:
+            tok = replace(tok, device_id=device_id)
+            self._tokens[token] = tok
+        replaced = [t for t in self._tokens.values() if t.device_id == device_id and t.token != token]
+        for old in replaced:
+            del self._tokens[old.token]
+        return tok, replaced
+
+    def bind_new(self, tok: PairingToken) -> list[PairingToken]:
+        """After ``issue(..., device_id=X)``: drop X's other tokens (a re-pair replaces the old token)."""
+        replaced = [t for t in self._tokens.values() if t.device_id == tok.device_id and t.token != tok.token]
+        for old in replaced:
+            del self._tokens[old.token]
+        return replaced
+
+    def revoke_token(self, token: str) -> PairingToken | None:
+        return self._tokens.pop(token, None)
+
+    def revoke_device(self, device_id: str) -> list[PairingToken]:
+        gone = [t for t in self._tokens.values() if t.device_id == device_id]
+        for tok in gone:
+            del self._tokens[tok.token]
+        return gone

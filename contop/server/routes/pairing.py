@@ -1,0 +1,88 @@
+"""``/api/pair``, ``/api/qr-image``, ``/api/pair/status``: issue, show, inspect and revoke pairing codes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from contop.core.pairing_payload import pairing_url
+from contop.server.admin import require_admin
+from contop.server.pairing_flow import issue_pairing, payload_for
+from contop.server.qr import qr_png
+from contop.server.routes.common import server_state
+
+router = APIRouter(dependencies=[Depends(require_admin)])
+
+DeviceId = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.post("/api/pair")
+async def pair(
+    request: Request,
+    connection_type: Literal["permanent", "temp"] = "permanent",
+    device_id: DeviceId = None,
+) -> Response:
+    state = server_state(request)
+    tok, payload, url = await issue_pairing(state, connection_type, device_id)
+    expires = tok.to_json()["expires_at"]
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "token": tok.token,
+                "expires_at": expires,
+                "connection_type": tok.connection_type,
+                "url": url,
+                "payload": payload,
+            }
+        )
+    png = await asyncio.to_thread(qr_png, url)
+    return Response(
+        png,
+        media_type="image/png",
+        headers={
+            "x-pairing-token": tok.token,
+            "x-pairing-expires-at": expires,
+            "x-pairing-url": url,
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get("/api/qr-image")
+async def qr_image(request: Request) -> Response:
+    state = server_state(request)
+    tok = state.pairing.current()
+    if tok is None:
+        raise HTTPException(404, "no active pairing code; POST /api/pair creates one")
+    url = pairing_url(await payload_for(state, tok))
+    png = await asyncio.to_thread(qr_png, url)
+    return Response(png, media_type="image/png", headers={"cache-control": "no-store"})
+
+
+@router.get("/api/pair/status")
+async def pair_status(request: Request, device_id: DeviceId = None) -> dict[str, object]:
+    state = server_state(request)
+    if device_id is not None and state.pairing.devices.get(device_id) is None:
+        if state.pairing.tokens.for_device(device_id) is None:
+            raise HTTPException(404, f"no paired device {device_id!r}")
+    return state.pairing.status(device_id)
+
+
+@router.delete("/api/pair")
+async def revoke(request: Request, device_id: DeviceId = None) -> dict[str, bool]:
+    state = server_state(request)
+    if device_id is not None:
+        if not await state.pairing.revoke_device(device_id):
+            raise HTTPException(404, f"no paired device {device_id!r}")
+        return {"revoked": True}
+    tok = state.pairing.current()
+    if tok is None:
+        return {"revoked": False}
+    return {"revoked": await state.pairing.revoke_token(tok.token)}

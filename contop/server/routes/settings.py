@@ -1,0 +1,55 @@
+"""``/api/settings`` and the API keys: read, replace (validated), reset."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import ValidationError
+
+from contop.core.settings import API_KEY_ENV, describe_validation_error, missing_required_keys
+from contop.server.admin import require_admin
+from contop.server.routes.common import not_available, server_state
+
+router = APIRouter(dependencies=[Depends(require_admin)])
+
+
+@router.get("/api/settings")
+async def get_settings(request: Request) -> dict[str, Any]:
+    return server_state(request).settings.get().to_json_dict()
+
+
+@router.put("/api/settings")
+async def put_settings(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, "settings must be a JSON object")
+    missing = missing_required_keys(data)
+    if missing:
+        raise HTTPException(422, f"missing required keys: {', '.join(missing)}")
+    store = server_state(request).settings
+    try:
+        return store.replace(data).to_json_dict()
+    except ValidationError as exc:
+        raise HTTPException(422, describe_validation_error(exc)) from None
+
+
+@router.post("/api/settings/reset")
+async def reset_settings(request: Request) -> dict[str, Any]:
+    return server_state(request).settings.reset().to_json_dict()
+
+
+@router.get("/api/decrypted-keys")
+async def decrypted_keys(request: Request) -> dict[str, str]:
+    store = server_state(request).settings
+    return {key: store.effective_api_key(key) for key in API_KEY_ENV}
+
+
+@router.get("/api/default-prompts")
+async def default_prompts() -> None:
+    raise not_available("built-in prompts (they arrive with the agent)")

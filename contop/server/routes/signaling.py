@@ -1,0 +1,116 @@
+"""``WS /ws/signaling?token=T``: the pairing-token gate in front of the WebRTC negotiation (CONTRACTS.md §5).
+
+This module authenticates (rate limit, token, claim by device) and hands the socket to the transport's
+handler; the SDP/ICE exchange itself belongs to ``contop.transport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from enum import IntEnum
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from contop.server.pairing import AuthFailure, TokenRefused
+from contop.server.state import ServerState
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+FIRST_MESSAGE_TIMEOUT = 15.0
+MAX_SIGNALING_MESSAGE = 256 * 1024
+
+
+class CloseCode(IntEnum):
+    INVALID_TOKEN = 4001
+    REPLACED = 4002
+    CLAIMED = 4003
+    RATE_LIMITED = 4029
+    POLICY = 1008
+    TRY_LATER = 1013
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    if ws.application_state != WebSocketState.DISCONNECTED:
+        await ws.close(code=code, reason=reason[:120])
+
+
+async def send_error(ws: WebSocket, code: str, message: str) -> None:
+    await ws.send_text(json.dumps({"type": "error", "code": code, "message": message}))
+
+
+async def receive_json(ws: WebSocket) -> dict[str, Any] | None:
+    """One JSON object from the socket, or None (after telling the client why) when it is not one."""
+    text = await ws.receive_text()
+    if len(text) > MAX_SIGNALING_MESSAGE:
+        await send_error(ws, "invalid_message", "signaling message too large")
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        await send_error(ws, "invalid_message", "signaling message is not valid JSON")
+        return None
+    if not isinstance(data, dict):
+        await send_error(ws, "invalid_message", "signaling message must be a JSON object")
+        return None
+    return data
+
+
+@router.websocket("/ws/signaling")
+async def signaling(ws: WebSocket) -> None:
+    state: ServerState = ws.app.state.contop
+    address = ws.client.host if ws.client else "unknown"
+    token = ws.query_params.get("token", "")
+    await ws.accept()
+    wait = state.rate_limiter.retry_after(address)
+    if wait > 0:
+        await _close(ws, CloseCode.RATE_LIMITED, f"too many failed attempts; retry in {int(wait) + 1} s")
+        return
+    try:
+        state.pairing.tokens.validate(token)
+    except TokenRefused as exc:
+        state.rate_limiter.record_failure(address)
+        log.info("signaling refused for %s: %s", address, exc)
+        await _close(ws, CloseCode.INVALID_TOKEN, str(exc))
+        return
+    try:
+        async with asyncio.timeout(FIRST_MESSAGE_TIMEOUT):
+            offer = await receive_json(ws)
+    except (TimeoutError, WebSocketDisconnect):
+        await _close(ws, CloseCode.POLICY, "no offer received")
+        return
+    if offer is None:
+        await _close(ws, CloseCode.POLICY, "invalid first message")
+        return
+    device_id = offer.get("device_id")
+    if offer.get("type") != "offer" or not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
+        await send_error(ws, "invalid_message", "the first message must be an offer with a device_id")
+        await _close(ws, CloseCode.POLICY, "expected an offer")
+        return
+    name = offer.get("device_name")
+    kind = offer.get("connection_type")
+    try:
+        tok, device = state.pairing.claim(
+            token,
+            device_id=device_id,
+            device_name=name[:128] if isinstance(name, str) else device_id,
+            connection_type="temp" if kind == "temp" else None,
+        )
+    except TokenRefused as exc:
+        state.rate_limiter.record_failure(address)
+        code = CloseCode.CLAIMED if exc.failure is AuthFailure.CLAIMED else CloseCode.INVALID_TOKEN
+        await _close(ws, code, str(exc))
+        return
+    location = offer.get("device_location")
+    if isinstance(location, dict):
+        state.pairing.devices.set_location(device_id, location)
+    handler = state.signaling_handler
+    if handler is None:
+        await send_error(ws, "not_available", "WebRTC transport not available yet in this build")
+        await _close(ws, CloseCode.TRY_LATER, "transport not available")
+        return
+    await handler(ws, offer, tok, device)

@@ -1,0 +1,65 @@
+"""Everything the running server holds, created once by the app factory and reached as ``app.state.contop``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from contop.server.dtls import DtlsIdentity
+from contop.server.logsetup import RedactingFilter
+from contop.server.pairing_service import PairingService
+from contop.server.ratelimit import AuthRateLimiter
+from contop.server.settings_store import SettingsStore
+from contop.server.statedir import StateDir
+
+if TYPE_CHECKING:
+    from fastapi import WebSocket
+
+    from contop.server.devices import Device
+    from contop.server.pairing import PairingToken
+
+log = logging.getLogger(__name__)
+
+# (websocket, offer message, claimed token, device) → runs the WebRTC negotiation; installed by the transport.
+SignalingHandler = Callable[["WebSocket", dict[str, Any], "PairingToken", "Device"], Awaitable[None]]
+
+
+@dataclass
+class ServerConfig:
+    """What the CLI decided: where state lives, where to listen, which environment values to use."""
+
+    state_dir: StateDir
+    host: str = "0.0.0.0"
+    port: int = 8000
+    env: Mapping[str, str] = field(default_factory=dict)
+    advertise_host: str | None = None  # host put in pairing URLs; default: the LAN address
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    settings: SettingsStore
+    pairing: PairingService
+    admin_token: str
+    dtls: DtlsIdentity
+    redactor: RedactingFilter
+    rate_limiter: AuthRateLimiter = field(default_factory=AuthRateLimiter)
+    started_at: float = field(default_factory=time.time)
+    signaling_handler: SignalingHandler | None = None
+    tunnel_url: str | None = None
+    _shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Register a coroutine run at shutdown, newest first (sessions close before what they use)."""
+        self._shutdown.append(callback)
+
+    async def shutdown(self) -> None:
+        while self._shutdown:
+            callback = self._shutdown.pop()
+            try:
+                await callback()
+            except Exception:
+                log.exception("error during shutdown")

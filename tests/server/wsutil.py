@@ -1,0 +1,37 @@
+"""A tiny signaling client for tests: connect, optionally send an offer, report how the server closed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+
+@dataclass
+class SignalingOutcome:
+    close_code: int | None
+    close_reason: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def signal_once(
+    port: int, token: str, offer: dict[str, Any] | None = None, host: str = "127.0.0.1"
+) -> SignalingOutcome:
+    messages: list[dict[str, Any]] = []
+    with connect(f"ws://{host}:{port}/ws/signaling?token={token}", open_timeout=5, close_timeout=5) as ws:
+        try:
+            if offer is not None:
+                ws.send(json.dumps(offer))
+            while True:
+                messages.append(json.loads(ws.recv(timeout=10)))
+        except ConnectionClosed:
+            pass
+        rcvd = ws.protocol.close_rcvd
+    return SignalingOutcome(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", messages)
+
+
+def offer(device_id: str, name: str = "Test Phone", **extra: Any) -> dict[str, Any]:
+    return {"type": "offer", "sdp": "v=0\r\n", "device_id": device_id, "device_name": name, **extra}
