@@ -1,0 +1,435 @@
+"""Classification of cmd.exe command lines: del/rd/format, reg, schtasks, sc, net, vssadmin, bcdedit, LOLBins.
+
+Programs that are not cmd built-ins or Windows tools with rules here go to the shared rules through
+``posix.judge_words`` (git, docker, curl, python…).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from contop.security import commands
+from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
+from contop.security.findings import BLOCK, CONFIRM
+from contop.security.paths import Place
+from contop.security.state import State
+
+_SET = re.compile(r"^set\s+(/a\s+)?\"?([A-Za-z_][\w]*)=(.*?)\"?$", re.IGNORECASE)
+_VAR = re.compile(r"%([A-Za-z_][\w]*)(:~[-\d,]+)?%")
+_REDIRECT = re.compile(r"^(\d?)(>>|>)(.*)$")
+
+
+def analyze(source: str, st: State) -> None:
+    if not st.nested():
+        return
+    st.depth += 1
+    try:
+        _analyze(source, st)
+    finally:
+        st.depth -= 1
+
+
+def analyze_nested(source: str, st: State) -> None:
+    analyze(source, st)
+
+
+def _analyze(source: str, st: State) -> None:
+    from contop.security.posix import FORK_BOMB
+
+    if FORK_BOMB.search(source):
+        st.add(BLOCK, "starts a fork bomb that freezes the computer", source)
+    for pipeline in _split(source):
+        stages: list[list[str]] = []
+        for stage in pipeline:
+            stage = _expand(stage.strip(), st)
+            words = _words(stage)
+            if not words:
+                continue
+            set_match = _SET.match(stage)
+            if set_match:
+                st.vars[set_match.group(2).upper()] = set_match.group(3)
+                continue
+            stages.append(words)
+            judge_cmd_words(words, st, stage)
+        if len(stages) > 1:
+            _flows(stages, st, " | ".join(pipeline))
+
+
+def _expand(text: str, st: State) -> str:
+    if "%" not in text or not st.vars:
+        return text
+
+    def repl(match: re.Match[str]) -> str:
+        value = st.vars.get(match.group(1).upper())
+        if value is None:
+            return match.group(0)
+        sub = match.group(2)
+        if sub:
+            numbers = [int(n) for n in sub[2:].split(",") if n.lstrip("-").isdigit()]
+            start = numbers[0] if numbers else 0
+            length = numbers[1] if len(numbers) > 1 else None
+            value = value[start:] if length is None else value[start : start + length if length >= 0 else length]
+        return value
+
+    return _VAR.sub(repl, text)
+
+
+def _split(source: str) -> list[list[str]]:
+    """Statements (split on & && || and newlines) of pipeline stages, respecting quotes and ^ escapes."""
+    statements: list[list[str]] = []
+    stages: list[str] = []
+    buf: list[str] = []
+    quote = False
+    i = 0
+    while i < len(source):
+        c = source[i]
+        if c == '"':
+            quote = not quote
+            buf.append(c)
+        elif c == "^" and not quote:
+            buf.append(source[i + 1 : i + 2])
+            i += 1
+        elif not quote and c in "&|\n":
+            double = source[i + 1 : i + 2] == c
+            stages.append("".join(buf))
+            buf = []
+            if c == "|" and not double:
+                pass
+            else:
+                statements.append(stages)
+                stages = []
+            i += 1 if double else 0
+        elif not quote and c in "()":
+            buf.append(" ")
+        else:
+            buf.append(c)
+        i += 1
+    stages.append("".join(buf))
+    statements.append(stages)
+    return [[s for s in stmt if s.strip()] for stmt in statements if any(s.strip() for s in stmt)]
+
+
+def _words(text: str) -> list[str]:
+    words: list[str] = []
+    buf: list[str] = []
+    quote = False
+    for c in text:
+        if c == '"':
+            quote = not quote
+        elif c in " \t\r" and not quote:
+            if buf:
+                words.append("".join(buf))
+                buf = []
+        else:
+            buf.append(c)
+    if buf:
+        words.append("".join(buf))
+    # split '>file' redirections glued to words, drop leading '@'
+    if words and words[0].startswith("@"):
+        words[0] = words[0][1:]
+        if not words[0]:
+            words.pop(0)
+    return words
+
+
+def _strip_prefixes(words: list[str]) -> list[str]:
+    while words:
+        head = words[0].lower()
+        if head in ("call", "cmd") and head == "call":
+            words = words[1:]
+        elif head == "start":
+            words = words[1:]
+            while words and (words[0].startswith("/") or words[0] == ""):
+                words = words[1:]
+        elif head == "if":
+            rest = words[1:]
+            if rest and rest[0].lower() == "/i":
+                rest = rest[1:]
+            if rest and rest[0].lower() == "not":
+                rest = rest[1:]
+            if rest and rest[0].lower() in ("exist", "defined", "errorlevel"):
+                rest = rest[2:]
+            elif rest:
+                rest = rest[1:] if "==" in rest[0] else rest[3:]
+            words = rest
+        elif head == "for":
+            lowered = [w.lower() for w in words]
+            words = words[lowered.index("do") + 1 :] if "do" in lowered else []
+        else:
+            break
+    return words
+
+
+def judge_cmd_words(words: list[str], st: State, text: str) -> None:
+    words = _strip_prefixes(words)
+    if not words:
+        return
+    plain: list[str] = []
+    i = 0
+    while i < len(words):
+        match = _REDIRECT.match(words[i])
+        if match:
+            target = match.group(3) or (words[i + 1] if i + 1 < len(words) else "")
+            if not match.group(3):
+                i += 1
+            if not target.startswith("&"):
+                st.check_paths([target], text)
+                commands.judge_write_target(target, match.group(2) == ">>", Invocation("", [], text), st)
+        else:
+            plain.append(words[i])
+        i += 1
+    if not plain:
+        return
+    name = commands.normalise(plain[0])
+    args = plain[1:]
+    rule = CMD_RULES.get(name)
+    if rule is None:
+        from contop.security import posix
+
+        posix.judge_words(plain, st, text)
+        return
+    st.seen.append((name, args))
+    st.check_paths(args, text)
+    rule(Invocation(name, args, text), st)
+
+
+def judge_cmd_invocation(args: list[str], st: State, text: str) -> None:
+    """``cmd /c "…"`` or ``cmd /k …`` from any shell."""
+    for i, arg in enumerate(args):
+        if arg.lower() in ("/c", "/k", "/r"):
+            analyze(" ".join(args[i + 1 :]), st)
+            return
+
+
+def _flows(stages: list[list[str]], st: State, text: str) -> None:
+    names = [commands.normalise(_strip_prefixes(s)[0]) if _strip_prefixes(s) else "" for s in stages]
+    for i, name in enumerate(names):
+        if name in commands.FETCHERS and any(n in ("cmd", "powershell", "pwsh") for n in names[i + 1 :]):
+            st.add(BLOCK, "runs code downloaded from the network", text)
+        if name == "set" and len(stages[i]) == 1 and any(n in commands.NET_SENDERS for n in names[i + 1 :]):
+            st.add(BLOCK, "sends your environment variables to another machine", text)
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def _flags(args: list[str]) -> set[str]:
+    return {a.lower() for a in args if a.startswith("/")}
+
+
+def _del(inv: Invocation, st: State) -> None:
+    flags = _flags(inv.args)
+    targets = [a for a in inv.args if not a.startswith("/")]
+    judge_deletion(targets, "/s" in flags, inv, st)
+
+
+def _rd(inv: Invocation, st: State) -> None:
+    flags = _flags(inv.args)
+    targets = [a for a in inv.args if not a.startswith("/")]
+    judge_deletion(targets, "/s" in flags, inv, st)
+
+
+def _format(inv: Invocation, st: State) -> None:
+    if inv.args and inv.args[0] == "/?":
+        return
+    st.add(BLOCK, "formats a drive", inv.text)
+
+
+def _diskpart(inv: Invocation, st: State) -> None:
+    st.add(BLOCK, "erases or repartitions a disk (diskpart)", inv.text)
+
+
+def _reg(inv: Invocation, st: State) -> None:
+    if not inv.args:
+        return
+    verb = inv.args[0].lower()
+    text = " ".join(inv.args).lower()
+    if verb == "save" and re.search(r"\\(sam|system|security)\b", text):
+        st.add(BLOCK, "copies the Windows password database", inv.text)
+    elif verb in ("add", "import", "copy", "restore", "load"):
+        if re.search(r"disableantispyware|disablerealtimemonitoring|disablebehaviormonitoring|enablelua|"
+                     r"disableantivirus|tamperprotection|\\windows defender", text):  # fmt: skip
+            st.add(BLOCK, "turns off Windows security protections", inv.text)
+        if re.search(r"currentversion\\(run|runonce)|\\winlogon|image file execution options", text):
+            if SUSPICIOUS_PAYLOAD.search(st.source) or re.search(r"\\temp\\|\.vbs|\.hta|-w\s+hidden", st.source, re.I):
+                st.add(BLOCK, "installs a hidden or downloaded program to start automatically", inv.text)
+            st.add(CONFIRM, "adds a program that starts automatically", inv.text)
+        st.add(CONFIRM, "changes the registry", inv.text)
+    elif verb in ("delete", "unload"):
+        st.add(CONFIRM, "deletes registry keys", inv.text)
+
+
+def _vssadmin(inv: Invocation, st: State) -> None:
+    if re.search(r"\b(delete|resize)\b", " ".join(inv.args).lower()):
+        st.add(BLOCK, "deletes the shadow copies used to restore files", inv.text)
+
+
+def _wmic(inv: Invocation, st: State) -> None:
+    text = " ".join(inv.args).lower()
+    if "shadowcopy" in text and "delete" in text:
+        st.add(BLOCK, "deletes the shadow copies used to restore files", inv.text)
+    elif re.search(r"\b(delete|terminate)\b", text):
+        st.add(CONFIRM, "deletes or stops system objects (wmic)", inv.text)
+    elif "call create" in text:
+        if SUSPICIOUS_PAYLOAD.search(text):
+            st.add(BLOCK, "starts a downloaded or hidden program", inv.text)
+        st.add(CONFIRM, "starts a program through wmic", inv.text)
+
+
+def _bcdedit(inv: Invocation, st: State) -> None:
+    text = " ".join(inv.args).lower()
+    if re.search(r"recoveryenabled|bootstatuspolicy|safeboot|nointegritychecks|testsigning|/delete\b", text):
+        st.add(BLOCK, "disables Windows recovery or boot protection", inv.text)
+    elif re.search(r"/(set|deletevalue|import|default|bootsequence)", text):
+        st.add(CONFIRM, "changes boot settings", inv.text)
+
+
+def _wbadmin(inv: Invocation, st: State) -> None:
+    if re.search(r"\bdelete\b", " ".join(inv.args).lower()):
+        st.add(BLOCK, "deletes system backups", inv.text)
+
+
+def _schtasks(inv: Invocation, st: State) -> None:
+    flags = _flags(inv.args)
+    if "/create" in flags:
+        if SUSPICIOUS_PAYLOAD.search(" ".join(inv.args)) or re.search(
+            r"\\temp\\|\.vbs|\.hta|-w\s+hidden|appdata", inv.text, re.I
+        ):
+            st.add(BLOCK, "schedules a hidden or downloaded program", inv.text)
+        st.add(CONFIRM, "adds a scheduled task", inv.text)
+    elif flags & {"/delete", "/end", "/change", "/run"}:
+        st.add(CONFIRM, "changes or runs scheduled tasks", inv.text)
+
+
+def _sc(inv: Invocation, st: State) -> None:
+    args = [a for a in inv.args if not a.startswith("\\\\")]
+    if not args:
+        return
+    verb = args[0].lower()
+    service = args[1] if len(args) > 1 else ""
+    if verb in ("stop", "delete", "config", "pause", "failure", "sdset") and SECURITY_SERVICES.match(service):
+        if verb != "config" or "disabled" in inv.text.lower():
+            st.add(BLOCK, "turns off a security or logging service", inv.text)
+    if verb == "create" and SUSPICIOUS_PAYLOAD.search(inv.text):
+        st.add(BLOCK, "installs a downloaded or hidden program as a service", inv.text)
+    if verb in ("stop", "delete", "config", "pause", "create", "failure", "sdset", "start", "control"):
+        st.add(CONFIRM, f"changes system services (sc {verb})", inv.text)
+
+
+def _net(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if not lowered:
+        return
+    if lowered[0] in ("stop", "pause"):
+        if len(inv.args) > 1 and SECURITY_SERVICES.match(inv.args[1].strip('"')):
+            st.add(BLOCK, "turns off a security or logging service", inv.text)
+        st.add(CONFIRM, "stops a system service", inv.text)
+    elif (
+        lowered[0] in ("user", "localgroup", "group", "share", "accounts")
+        and any(a in ("/add", "/delete", "/del", "/active:yes") or a.startswith("/passwordreq") for a in lowered)
+    ) or (lowered[0] == "user" and len(lowered) >= 3 and not lowered[2].startswith("/")):
+        st.add(CONFIRM, "changes user accounts or shares", inv.text)
+    elif lowered[0] == "use" and "/delete" in lowered:
+        st.add(CONFIRM, "disconnects network drives", inv.text)
+
+
+def _netsh(inv: Invocation, st: State) -> None:
+    text = " ".join(inv.args).lower()
+    if re.search(r"state\s+off|opmode\s+(mode=)?disable|set\s+\w+\s+state\s+off", text):
+        st.add(BLOCK, "turns off the firewall", inv.text)
+    elif "key=clear" in text:
+        st.add(BLOCK, "reveals saved Wi-Fi passwords", inv.text)
+    elif re.search(r"\b(add|delete|set|reset)\b", text):
+        st.add(CONFIRM, "changes network or firewall settings", inv.text)
+
+
+def _taskkill(inv: Invocation, st: State) -> None:
+    st.add(CONFIRM, "stops running programs", inv.text)
+
+
+def _power(inv: Invocation, st: State) -> None:
+    st.add(CONFIRM, "shuts down, restarts or logs off the computer", inv.text)
+
+
+def _wevtutil(inv: Invocation, st: State) -> None:
+    if inv.args and inv.args[0].lower() in ("cl", "clear-log", "sl", "set-log", "um"):
+        st.add(BLOCK, "erases or disables system logs", inv.text)
+
+
+def judge_lolbin(inv: Invocation, st: State) -> None:
+    """Windows programs abused to download, decode or run code (certutil, bitsadmin, mshta, regsvr32…)."""
+    text = " ".join(inv.args).lower()
+    name = inv.name
+    if name == "certutil":
+        if re.search(r"[-/](urlcache|verifyctl|decode|decodehex)\b", text) or "http" in text:
+            st.add(BLOCK, "downloads or decodes a payload with certutil", inv.text)
+    elif name == "bitsadmin":
+        if re.search(r"/(transfer|addfile|create|setnotifycmdline)", text):
+            st.add(BLOCK, "downloads a payload with bitsadmin", inv.text)
+    elif name == "mshta":
+        st.add(BLOCK, "runs a script through mshta, a common way to run downloaded code", inv.text)
+    elif name == "regsvr32":
+        if re.search(r"/i:|scrobj|http", text):
+            st.add(BLOCK, "runs a remote script through regsvr32", inv.text)
+        else:
+            st.add(CONFIRM, "registers a system library", inv.text)
+    elif name == "rundll32":
+        if re.search(r"javascript:|vbscript:|http|url\.dll|advpack|ieadvpack|shell32\.dll,\s*shellexec", text):
+            st.add(BLOCK, "runs code through rundll32", inv.text)
+        elif re.search(r"lockworkstation|setsuspendstate|exitwindowsex", text):
+            st.add(CONFIRM, "locks, suspends or logs off the computer", inv.text)
+        else:
+            st.add(CONFIRM, "runs a function of a system library", inv.text)
+
+
+def _lolbin(inv: Invocation, st: State) -> None:
+    judge_lolbin(inv, st)
+
+
+def _move(inv: Invocation, st: State) -> None:
+    targets = [a for a in inv.args if not a.startswith("/")]
+    if any(st.place(t) >= Place.SYSTEM_FILE for t in targets):
+        st.add(BLOCK, "moves system files or your home folder away", inv.text)
+    st.add(CONFIRM, "moves or renames files", inv.text)
+
+
+def _copy(inv: Invocation, st: State) -> None:
+    flags = _flags(inv.args)
+    targets = [a for a in inv.args if not a.startswith("/")]
+    if targets and len(targets) > 1:
+        commands.judge_write_target(targets[-1], False, inv, st)
+    if inv.name == "robocopy" and flags & {"/mir", "/purge", "/move", "/mov"}:
+        st.add(CONFIRM, "mirrors folders and deletes files that differ", inv.text)
+    if "/y" in flags:
+        st.add(CONFIRM, "copies over existing files", inv.text)
+
+
+def _acl(inv: Invocation, st: State) -> None:
+    targets = [a for a in inv.args if not a.startswith("/") and ":" not in a[2:]]
+    recursive = bool(_flags(inv.args) & {"/t", "/r"})
+    if recursive and any(st.place(t) >= Place.SYSTEM_FILE for t in targets):
+        st.add(BLOCK, "changes permissions or owners of a whole system tree", inv.text)
+    if inv.name == "icacls" and not re.search(r"/(grant|deny|remove|reset|setowner|restore)", inv.text, re.I):
+        return
+    st.add(CONFIRM, "changes file permissions or ownership", inv.text)
+
+
+def _cipher(inv: Invocation, st: State) -> None:
+    if any(a.lower().startswith("/w") for a in inv.args):
+        st.add(CONFIRM, "wipes free disk space", inv.text)
+
+
+def _cmd(inv: Invocation, st: State) -> None:
+    judge_cmd_invocation(inv.args, st, inv.text)
+
+
+CMD_RULES: dict[str, Callable[[Invocation, State], None]] = {
+    "del": _del, "erase": _del, "rd": _rd, "rmdir": _rd, "deltree": _rd, "format": _format, "diskpart": _diskpart,
+    "reg": _reg, "vssadmin": _vssadmin, "wmic": _wmic, "bcdedit": _bcdedit, "wbadmin": _wbadmin,
+    "schtasks": _schtasks, "sc": _sc, "net": _net, "net1": _net, "netsh": _netsh, "taskkill": _taskkill,
+    "tskill": _taskkill, "shutdown": _power, "logoff": _power, "wevtutil": _wevtutil,
+    "certutil": _lolbin, "bitsadmin": _lolbin, "mshta": _lolbin, "regsvr32": _lolbin, "rundll32": _lolbin,
+    "move": _move, "ren": _move, "rename": _move, "copy": _copy, "xcopy": _copy, "robocopy": _copy,
+    "icacls": _acl, "takeown": _acl, "cacls": _acl, "cipher": _cipher, "cmd": _cmd,
+}  # fmt: skip

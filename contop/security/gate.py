@@ -1,0 +1,104 @@
+"""The security gate: ``decide()`` judges one tool call; ``classify_command()`` one ``execute_cli`` command.
+
+The cascade: approved by the user → known tool routing → unknown tool (block) → for commands, the built-in
+rules and the user's forbidden list, restricted paths and destructive patterns, strictest first. Pure: the
+only file system access is symlink resolution in ``paths`` (replaceable in tests).
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from contop.security import cmdshell, posix, powershell, userlists
+from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS
+from contop.security.decision import Decision, GateContext, Platform, ToolCall
+from contop.security.findings import BLOCK, SAFE, shorten
+from contop.security.state import State
+
+_PLATFORMS = frozenset(get_args(Platform))
+_MAX_COMMAND = 100_000
+
+
+def decide(call: ToolCall, ctx: GateContext) -> Decision:
+    if ctx.force_host:
+        return Decision.safe("approved by you on the phone")
+    name = call.name
+    if name not in KNOWN_TOOLS:
+        return Decision.block(f"unknown tool {shorten(str(name), 40)!r}")
+    if name == CLI_TOOL:
+        command = call.args.get("command")
+        if not isinstance(command, str):
+            return Decision.block("execute_cli was called without a command")
+        platform = call.args.get("platform", ctx.platform)
+        if platform in _PLATFORMS and platform != ctx.platform:
+            ctx = _with_platform(ctx, platform)
+        cwd = call.args.get("cwd")
+        if isinstance(cwd, str) and cwd:
+            ctx = _with_cwd(ctx, cwd)
+        return classify_command(command, ctx)
+    if name in PATH_ARGS:
+        return _path_tool(call, ctx)
+    return Decision.safe(f"{name} does not touch files or run commands")
+
+
+def classify_command(command: str, ctx: GateContext) -> Decision:
+    """Classify one shell command for ``ctx.platform``."""
+    if len(command) > _MAX_COMMAND:
+        return Decision.block("command is too long to be judged")
+    if not command.strip():
+        return Decision.safe("empty command")
+    st = State.start(ctx, command)
+    try:
+        if ctx.platform == "powershell":
+            powershell.analyze(command, st)
+        elif ctx.platform == "cmd":
+            cmdshell.analyze(command, st)
+        else:
+            posix.analyze(command, st)
+    except RecursionError:
+        st.add(BLOCK, "is nested too deeply to be judged", command)
+    userlists.apply(command, st)
+    if st.found.level == SAFE:
+        return Decision.safe(f"nothing dangerous found ({shorten(command, 50)})")
+    return Decision.of(st.found.verdict, st.found.reason)
+
+
+def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
+    windows = ctx.windows_paths or ctx.platform != "posix"
+    st = State.start(ctx, "", windows=windows)
+    checked = []
+    for arg in PATH_ARGS[call.name]:
+        value = call.args.get(arg)
+        if value is None or value == "":
+            if call.name in CWD_DEFAULT and arg == "path":
+                value = "."
+            else:
+                continue
+        if not isinstance(value, str):
+            return Decision.block(f"{call.name}: {arg} is not a path")
+        hit = st.policy.restricted(value, st.cwd)
+        if hit is not None:
+            return Decision.block(f"{call.name} touches a protected location {hit} ({shorten(value, 60)})")
+        checked.append(value)
+    if call.name == "find_files":
+        pattern = call.args.get("pattern")
+        if isinstance(pattern, str) and pattern:
+            base = call.args.get("path") or "."
+            joined = f"{base}/{pattern}" if isinstance(base, str) else pattern
+            hit = st.policy.restricted(joined, st.cwd)
+            if hit is not None:
+                return Decision.block(f"find_files searches a protected location {hit}")
+    shown = ", ".join(shorten(c, 40) for c in checked)
+    return Decision.safe(f"{call.name} on an ordinary path ({shown})" if shown else f"{call.name} has no path")
+
+
+def _with_platform(ctx: GateContext, platform: Platform) -> GateContext:
+    from dataclasses import replace
+
+    return replace(ctx, platform=platform)
+
+
+def _with_cwd(ctx: GateContext, cwd: str) -> GateContext:
+    from dataclasses import replace
+
+    return replace(ctx, cwd=cwd)

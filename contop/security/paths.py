@@ -1,0 +1,272 @@
+"""Path policy: restricted and secret locations, and what kind of place a path argument names.
+
+Paths are resolved with ``contop.core.pathres`` exactly as the tools resolve them. The only file system access
+in the gate is ``os.path.realpath`` for symlinks; it goes through a replaceable resolver (``use_resolver``) so
+tests can turn it off or fake it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ntpath
+import os
+import posixpath
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+from contop.core.pathres import expand_path, is_within
+
+Resolver = Callable[[str], str]
+_resolver: Resolver | None = os.path.realpath
+
+
+@contextmanager
+def use_resolver(resolver: Resolver | None) -> Iterator[None]:
+    """Replace the symlink resolver for the duration of the block (``None`` turns symlink resolution off)."""
+    global _resolver
+    previous = _resolver
+    _resolver = resolver
+    try:
+        yield
+    finally:
+        _resolver = previous
+
+
+# Secrets the gate always protects, whatever the user's restricted list says (relative to the home directory).
+_HOME_SECRETS = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube/config", ".docker/config.json", ".netrc",
+    ".git-credentials", ".pgpass", ".password-store", ".local/share/keyrings", ".mozilla/firefox",
+    ".config/google-chrome", ".config/chromium", ".config/BraveSoftware", "Library/Keychains",
+    "Library/Application Support/Google/Chrome", "Library/Application Support/Firefox/Profiles",
+    "AppData/Local/Google/Chrome/User Data", "AppData/Local/Microsoft/Edge/User Data",
+    "AppData/Roaming/Mozilla/Firefox/Profiles", "AppData/Roaming/Microsoft/Credentials",
+    "AppData/Local/Microsoft/Credentials", "AppData/Roaming/Microsoft/Protect",
+)  # fmt: skip
+_ABS_SECRETS = (
+    "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d", "/etc/ssl/private", "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ecdsa_key", "/root",
+    "/proc/self/environ", "/var/db/sudo", "/private/etc/master.passwd",
+    "C:\\Windows\\System32\\config\\SAM", "C:\\Windows\\System32\\config\\SYSTEM",
+    "C:\\Windows\\System32\\config\\SECURITY",
+)  # fmt: skip
+
+_GLOB = re.compile(r"[*?\[]")
+_PS_ENV = re.compile(r"\$\{?env:([A-Za-z_][A-Za-z0-9_()]*)\}?", re.IGNORECASE)
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+DEVICE = re.compile(
+    r"^/dev/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|disk\d|rdisk\d|md\d|dm-\d|mapper/|loop\d|"
+    r"mem$|kmem$|port$|root$)|^\\\\\.\\physicaldrive|^\\\\\.\\[a-z]:",
+    re.IGNORECASE,
+)
+
+# Top-level system trees: removing, moving or recursively re-owning any of these breaks the machine.
+_POSIX_SYSTEM_TREES = frozenset(
+    "/bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /opt /proc /root /run /sbin /srv /sys /usr /var "
+    "/usr/bin /usr/sbin /usr/lib /usr/lib64 /usr/share /usr/local /usr/include /var/lib /var/log /var/spool "
+    "/System /Library /Applications /Users /private /private/etc /private/var /Volumes /snap /nix".split()
+)
+# Trees whose every file is the operating system itself (or its logs): touching anything inside is serious.
+_POSIX_CRITICAL = (
+    "/bin", "/boot", "/etc", "/lib", "/lib32", "/lib64", "/sbin", "/usr/bin", "/usr/sbin", "/usr/lib",
+    "/usr/lib64", "/usr/libexec", "/var/log", "/var/lib/dpkg", "/var/lib/rpm", "/System", "/private/etc",
+    "/proc", "/sys", "/dev",
+)  # fmt: skip
+_WIN_SYSTEM_TREES = frozenset(
+    s.casefold()
+    for s in (
+        "C:\\Windows", "C:\\Users", "C:\\Program Files", "C:\\Program Files (x86)", "C:\\ProgramData",
+        "C:\\Windows\\System32", "C:\\Windows\\SysWOW64", "C:\\Boot", "C:\\Recovery",
+    )
+)  # fmt: skip
+_WIN_CRITICAL = ("C:\\Windows", "C:\\Boot", "C:\\Recovery", "C:\\Program Files", "C:\\Program Files (x86)")
+
+
+class Place:
+    """What kind of place a path names (ordered from harmless to catastrophic)."""
+
+    ORDINARY = 0
+    SYSTEM_FILE = 1  # inside a tree of operating system files
+    HOME = 2  # the home directory itself, an ancestor of it, or everything in it
+    SYSTEM_TREE = 3  # a top-level system tree or a drive root
+    DEVICE = 4  # a raw disk or memory device
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Restricted roots, expanded once per context."""
+
+    windows: bool
+    home: str
+    roots: tuple[tuple[str, str, tuple[str, ...]], ...]  # (display, absolute, components)
+
+    def restricted(self, raw: str, cwd: str) -> str | None:
+        """The restricted entry ``raw`` is or lies inside (as written by the user), or None."""
+        if not raw or _URL.match(raw):
+            return None
+        path = self.expand(raw, cwd)
+        candidates = [path]
+        if _resolver is not None and self.windows == (os.name == "nt") and not _GLOB.search(path):
+            try:
+                real = _resolver(path)
+            except (OSError, ValueError):
+                real = path
+            if real != path:
+                candidates.append(real)
+        for display, root, comps in self.roots:
+            for candidate in candidates:
+                if is_within(candidate, root, windows=self.windows) or (
+                    _GLOB.search(candidate) and _glob_reaches(self._comps(candidate), comps, self.windows)
+                ):
+                    return display
+        return None
+
+    def expand(self, raw: str, cwd: str) -> str:
+        text = raw.strip().strip("\"'")
+        if self.windows:
+            text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
+        return expand_path(text, cwd=cwd, home=self.home, windows=self.windows, env=_known_env(self.home, self.windows))
+
+    def _comps(self, path: str) -> tuple[str, ...]:
+        return _components(path, self.windows)
+
+    def place(self, raw: str, cwd: str) -> int:
+        """Classify the place a path argument names (globs count as the folder they expand in)."""
+        path = self.expand(raw, cwd)
+        if DEVICE.match(raw.strip("\"'")) or DEVICE.match(path):
+            return Place.DEVICE
+        glob = _GLOB.search(path)
+        base = path
+        if glob:
+            # '/*', '~/*', 'C:\*': the glob empties the folder it sits in.
+            cut = path[: glob.start()]
+            sep = "\\" if self.windows else "/"
+            base = cut[: cut.rfind(sep) + 1] or sep
+            base = base.rstrip(sep) or sep
+            if self.windows and re.fullmatch(r"[A-Za-z]:", base):
+                base += "\\"
+        return self._place_of(base)
+
+    def _place_of(self, path: str) -> int:
+        if self.windows:
+            folded = path.rstrip("\\").casefold()
+            home = self.home.rstrip("\\").casefold()
+            if re.fullmatch(r"[a-z]:", folded) or folded in ("", "\\"):
+                return Place.SYSTEM_TREE
+            if folded in _WIN_SYSTEM_TREES:
+                return Place.SYSTEM_TREE
+            if folded == home or is_within(home, folded, windows=True):
+                return Place.HOME
+            if any(is_within(path, c, windows=True) for c in _WIN_CRITICAL):
+                return Place.SYSTEM_FILE
+            return Place.ORDINARY
+        if path == "/" or path in _POSIX_SYSTEM_TREES:
+            return Place.SYSTEM_TREE
+        if path == self.home or is_within(self.home, path):
+            return Place.HOME
+        if any(is_within(path, c) for c in _POSIX_CRITICAL):
+            return Place.SYSTEM_FILE
+        return Place.ORDINARY
+
+
+@lru_cache(maxsize=16)
+def _known_env(home: str, windows: bool) -> dict[str, str]:
+    """Well-known folders that commands name through variables (judged as they are on a default install)."""
+    if not windows:
+        return {"XDG_CONFIG_HOME": home + "/.config", "XDG_DATA_HOME": home + "/.local/share"}
+    return {
+        "APPDATA": home + "\\AppData\\Roaming",
+        "LOCALAPPDATA": home + "\\AppData\\Local",
+        "TEMP": home + "\\AppData\\Local\\Temp",
+        "TMP": home + "\\AppData\\Local\\Temp",
+        "SYSTEMROOT": "C:\\Windows",
+        "WINDIR": "C:\\Windows",
+        "SYSTEMDRIVE": "C:",
+        "PROGRAMFILES": "C:\\Program Files",
+        "PROGRAMDATA": "C:\\ProgramData",
+        "PUBLIC": "C:\\Users\\Public",
+    }
+
+
+def _components(path: str, windows: bool) -> tuple[str, ...]:
+    if windows:
+        return tuple(c.casefold() for c in path.replace("/", "\\").split("\\") if c)
+    return tuple(c for c in path.split("/") if c)
+
+
+def _glob_reaches(path: tuple[str, ...], root: tuple[str, ...], windows: bool) -> bool:
+    """True when a glob path can name the root or something inside it (``~/.ss*/id_*`` reaches ``~/.ssh``)."""
+    if len(path) < len(root):
+        return False
+    for pattern, name in zip(path, root, strict=False):
+        if name.startswith(".") and not pattern.startswith("."):
+            return False
+        if not fnmatch.fnmatchcase(name, pattern):
+            return False
+    return True
+
+
+def policy_for(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, cwd: str) -> Policy:
+    return _policy(home, state_dir, restricted, windows, _resolver)
+
+
+@lru_cache(maxsize=64)
+def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, resolver: Resolver | None) -> Policy:
+    sep = "\\" if windows else "/"
+    entries: list[tuple[str, str]] = [(r, r) for r in restricted]
+    if state_dir:
+        entries.append((state_dir, state_dir))
+    entries += [("~" + sep + s.replace("/", sep), "~/" + s) for s in _HOME_SECRETS]
+    entries += [(s, s) for s in _ABS_SECRETS if (s[1:2] == ":") == windows]
+    roots: list[tuple[str, str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for display, entry in entries:
+        text = entry.strip()
+        if not text:
+            continue
+        if windows:
+            text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
+        absolute = expand_path(text, cwd=home, home=home, windows=windows)
+        variants = [absolute]
+        if resolver is not None and windows == (os.name == "nt"):
+            try:
+                variants.append(resolver(absolute))
+            except (OSError, ValueError):
+                pass
+        for variant in variants:
+            key = variant.casefold() if windows else variant
+            if key in seen:
+                continue
+            seen.add(key)
+            roots.append((display, variant, _components(variant, windows)))
+    return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots))
+
+
+def _norm_home(home: str, windows: bool) -> str:
+    if windows:
+        return ntpath.normpath(home.replace("/", "\\"))
+    return posixpath.normpath(home) if home else "/"
+
+
+def looks_like_path(word: str) -> bool:
+    """Whether an argument is worth checking as a path (not an option, not a URL, not plain text)."""
+    if not word or word[0] == "-" or _URL.match(word) or len(word) > 4096:
+        return False
+    return (
+        word[0] in "/~.$%\\" or "/" in word or "\\" in word or (len(word) >= 2 and word[1] == ":" and word[0].isalpha())
+    )
+
+
+def path_candidates(word: str) -> Iterator[str]:
+    """The path-looking parts of one argument: itself, after ``=``, ``@`` or ``:`` (``--file=~/.aws/x``)."""
+    if looks_like_path(word):
+        yield word
+    for sep in ("=", "@"):
+        if sep in word:
+            tail = word.split(sep, 1)[1]
+            if looks_like_path(tail):
+                yield tail
+    if word.startswith("-") and len(word) > 2 and word[1] != "-" and looks_like_path(word[2:]):
+        yield word[2:]  # -o/path, -f~/x

@@ -1,0 +1,520 @@
+"""Classification of POSIX shell command lines: prefixes, wrappers, pipelines, substitutions, redirections.
+
+The parse comes from ``shellparse``; what each program does is judged in ``commands``; interpreter
+one-liners in ``embedded``. This module follows the data: what a pipeline feeds into a shell, what a
+substitution produces, which files a download created and whether they are then run.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contop.security import commands, embedded, payload
+from contop.security.commands import (
+    ENV_SOURCES,
+    FETCHERS,
+    INTERPRETERS,
+    NET_SENDERS,
+    SHELLS,
+    Invocation,
+    normalise,
+)
+from contop.security.findings import BLOCK, CONFIRM
+from contop.security.paths import Place
+from contop.security.shellparse import Cmd, Script, parse
+from contop.security.state import State
+
+FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{[^}]*?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
+
+
+class _Fetched:
+    """What a pipeline stage produces when it reads from the network."""
+
+
+FETCHED = _Fetched()
+Produced = str | _Fetched | None
+
+# prefix → options that take a value
+_PREFIXES: dict[str, frozenset[str]] = {
+    "sudo": frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group"}),
+    "doas": frozenset({"-u", "-C"}),
+    "env": frozenset({"-u", "-C", "--unset", "--chdir"}),
+    "nohup": frozenset(),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "ionice": frozenset({"-c", "-n", "-p", "-t"}),
+    "time": frozenset({"-f", "-o"}),
+    "command": frozenset(),
+    "builtin": frozenset(),
+    "exec": frozenset({"-a"}),
+    "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "setsid": frozenset(),
+    "unbuffer": frozenset(),
+    "chronic": frozenset(),
+    "caffeinate": frozenset({"-t", "-w"}),
+    "busybox": frozenset(),
+    "torsocks": frozenset(),
+    "proxychains": frozenset({"-f"}),
+    "proxychains4": frozenset({"-f"}),
+    "fakeroot": frozenset(),
+    "strace": frozenset({"-o", "-e", "-p", "-s"}),
+    "ltrace": frozenset({"-o", "-e", "-p"}),
+    "runuser": frozenset({"-u", "-g", "--user"}),
+    "pkexec": frozenset({"--user"}),
+    "gksudo": frozenset({"-u"}),
+    "flock": frozenset({"-w", "-E"}),
+    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
+    "xargs": frozenset(
+        {
+            "-I",
+            "-i",
+            "-n",
+            "-P",
+            "-L",
+            "-l",
+            "-s",
+            "-d",
+            "-E",
+            "-e",
+            "-a",
+            "--max-args",
+            "--max-procs",
+            "--delimiter",
+            "--arg-file",
+            "--replace",
+        }
+    ),
+    "watch": frozenset({"-n", "--interval", "-d"}),
+    "chroot": frozenset({"--userspec", "--groups"}),
+    "script": frozenset(),
+}
+_POSITIONAL = {"timeout": 1, "flock": 1, "chroot": 1}  # operands before the wrapped command
+_DATA_COMMANDS = frozenset({"echo", "printf", ":", "true", "false", "test", "[", "[[", "expr", "let", "read"})
+_DECODERS = frozenset({"base64", "base32", "xxd", "rev", "openssl", "basenc"})
+_HAS_DRY_RUN = frozenset({"kubectl", "terraform", "helm", "rsync", "git", "apt", "apt-get", "npm", "pip", "aws"})
+_EXECUTORS = SHELLS | INTERPRETERS | {"eval", "source", ".", "exec", "su", "watch", "xargs"}
+_FILTERS = frozenset({"tee", "cat", "head", "tail", "sed", "awk", "tr", "grep", "sort", "uniq", "cut", "dos2unix"})
+
+
+def analyze(source: str, st: State) -> None:
+    """Classify a POSIX command line, recording findings on ``st``."""
+    if not st.nested():
+        return
+    if FORK_BOMB.search(source):
+        st.add(BLOCK, "starts a fork bomb that freezes the computer", source)
+    script = parse(source)
+    if script.too_deep:
+        st.add(BLOCK, "nests commands too deeply to be judged safely", source)
+    st.depth += 1
+    try:
+        walk(script, st)
+    finally:
+        st.depth -= 1
+
+
+def analyze_nested(source: str, st: State) -> None:
+    """Classify text that runs inside another command (bash -c, eval, a decoded payload)."""
+    saved = dict(st.vars), st.cwd
+    analyze(source, st)
+    st.vars, st.cwd = dict(saved[0]), saved[1]
+
+
+def walk(script: Script, st: State) -> None:
+    for pipeline in script.pipelines:
+        _pipeline(pipeline, st)
+
+
+def _pipeline(pipeline: list[Cmd], st: State) -> None:
+    names: list[str] = []
+    for index, cmd in enumerate(pipeline):
+        names.append(_stage(cmd, st))
+        if index and _reads_stdin_as_code(cmd, st):
+            _feed(pipeline[:index], cmd, st)
+    if len(pipeline) > 1:
+        _pipeline_flows(pipeline, names, st)
+
+
+def _stage(cmd: Cmd, st: State) -> str:
+    """Judge one stage; returns its program name (for pipeline-level rules)."""
+    if cmd.group is not None:
+        if st.nested():
+            st.depth += 1
+            walk(cmd.group, st)
+            st.depth -= 1
+    for sub in cmd.subs:
+        if st.nested():
+            st.depth += 1
+            walk(sub, st)
+            st.depth -= 1
+    words = [st.substitute(w) for w in cmd.words]
+    for name, value in cmd.assigns:
+        value = st.substitute(value)
+        _assignment(name, value, cmd.text, st)
+        if not words:
+            st.vars[name] = value
+    _redirects(cmd, st)
+    if cmd.group is not None or not words:
+        return ""
+    if words[0].startswith(("$(", "`")):
+        _dynamic_command(words, cmd, st)
+        return ""
+    name = judge_words(words, st, cmd.text)
+    if name in _EXECUTORS and any(produce_script(s, st) is FETCHED for s in cmd.subs):
+        st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+    if name in commands.NET_SENDERS and any(_env_source_script(s) for s in cmd.subs):
+        st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
+    if _reads_stdin_as_code(cmd, st):
+        body = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
+        if body is not None:
+            _execute_text(body, cmd, st, encoded=False)
+    return name
+
+
+def _assignment(name: str, value: str, text: str, st: State) -> None:
+    upper = name.upper()
+    if (upper == "HISTFILE" and value in ("", "/dev/null")) or (upper in ("HISTSIZE", "HISTFILESIZE") and value == "0"):
+        st.add(BLOCK, "turns off shell history", text)
+    if upper in ("LD_PRELOAD", "DYLD_INSERT_LIBRARIES") and value:
+        st.add(CONFIRM, "injects a library into programs", text)
+    st.check_paths([value], text)
+
+
+def _redirects(cmd: Cmd, st: State) -> None:
+    inv = Invocation(normalise(cmd.words[0]) if cmd.words else "", [], cmd.text)
+    for op, target in cmd.redirects:
+        if op in ("<<", "<<<"):
+            continue
+        target = st.substitute(target)
+        if re.match(r"^/dev/(tcp|udp)/", target):
+            st.add(BLOCK, "opens a raw network connection from the shell (reverse shell)", cmd.text)
+            continue
+        st.check_paths([target], cmd.text)
+        if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
+            commands.judge_write_target(target, False, inv, st)
+        elif op in (">>", "&>>"):
+            commands.judge_write_target(target, True, inv, st)
+
+
+def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
+    """Drop sudo/env/nohup/xargs…; returns the wrapped command's words and whether xargs fed it."""
+    via_xargs = False
+    i = 0
+    while i < len(words):
+        name = normalise(words[i])
+        options = _PREFIXES.get(name)
+        if options is None:
+            if name.endswith("sudo") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[i]):
+                i += 1  # 'VAR=x' after env, odd sudo spellings
+                continue
+            break
+        if name == "command" and i + 1 < len(words) and words[i + 1] in ("-v", "-V"):
+            return [], False
+        if name == "xargs":
+            via_xargs = True
+        prefix_at = i
+        if name == "env" and i + 2 < len(words) and words[i + 1] in ("-S", "--split-string"):
+            return words[i + 2].split() + words[i + 3 :], via_xargs
+        i += 1
+        positional = _POSITIONAL.get(name, 0)
+        while i < len(words):
+            word = words[i]
+            if word == "--":
+                i += 1
+                break
+            if word.startswith("-") and len(word) > 1:
+                i += 2 if word.split("=", 1)[0] in options and "=" not in word else 1
+            elif "=" in word and name in ("env", "sudo", "doas"):
+                i += 1
+            elif positional:
+                positional -= 1
+                i += 1
+            else:
+                break
+        if i >= len(words) and name in ("env", "xargs", "time", "nohup", "sudo", "busybox"):
+            return words[prefix_at:], via_xargs
+    return words[i:], via_xargs
+
+
+def judge_words(words: list[str], st: State, text: str) -> str:
+    """Judge one program invocation given as words (also used for find -exec and native commands of cmd/PS)."""
+    words, via_xargs = strip_prefixes(words)
+    if not words:
+        return ""
+    first = words[0]
+    name = normalise(first)
+    args = words[1:]
+    if "$" in first and not first.startswith("$("):
+        st.add(CONFIRM, "runs a program whose name is only known at run time", text)
+    inv = Invocation(name, args, text, via_xargs)
+    if not any(a in commands.HELP_FLAGS for a in args) and not (name in _HAS_DRY_RUN and commands.is_dry_run(args)):
+        st.seen.append((name, args))
+    if name not in _DATA_COMMANDS:
+        st.check_paths(args, text)
+    _downloaded_run(first, args, name, text, st)
+    if name in SHELLS:
+        _shell(inv, st)
+    elif name in ("eval", "source", "."):
+        if name == "eval":
+            analyze_nested(" ".join(args), st)
+    elif name in ("su", "sg") and "-c" in args:
+        code = args[args.index("-c") + 1] if args.index("-c") + 1 < len(args) else ""
+        analyze_nested(code, st)
+    elif name == "watch":
+        analyze_nested(" ".join(a for a in args if not a.startswith("-")), st)
+    elif name in INTERPRETERS or name in ("awk", "gawk", "mawk", "nawk"):
+        embedded.judge_interpreter(inv, st)
+    elif name in ("powershell", "pwsh"):
+        from contop.security import powershell
+
+        powershell.judge_host_invocation(args, st, text)
+    elif name == "cmd":
+        from contop.security import cmdshell
+
+        cmdshell.judge_cmd_invocation(args, st, text)
+    elif name in ("cd", "pushd") and args and not st.windows:
+        target = args[-1]
+        if target != "-":
+            st.cwd = st.policy.expand(target, st.cwd)
+    elif name == "cd" and not args:
+        st.cwd = st.ctx.home
+    elif name == "export":
+        for arg in args:
+            if "=" in arg:
+                key, _, value = arg.partition("=")
+                _assignment(key, value, text, st)
+                st.vars[key] = value
+    if name in ("curl", "wget", "aria2c", "fetch", "http"):
+        _record_download(name, args, st)
+    elif name in ("certutil", "mshta", "bitsadmin", "regsvr32", "rundll32"):
+        from contop.security import cmdshell
+
+        cmdshell.judge_lolbin(inv, st)
+    commands.judge(inv, st)
+    return name
+
+
+def _shell(inv: Invocation, st: State) -> None:
+    args = inv.args
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:] and "=" not in arg:
+            code = next((a for a in args[i + 1 :] if not a.startswith("-")), "")
+            analyze_nested(code, st)
+            return
+        if not arg.startswith("-") and not arg.startswith("+"):
+            return  # a script file: _downloaded_run judged it
+
+
+def _downloaded_run(first: str, args: list[str], name: str, text: str, st: State) -> None:
+    """Running a file that an earlier part of the same line downloaded."""
+    if not st.downloads:
+        return
+    candidates = [first]
+    if name in SHELLS or name in INTERPRETERS or name in ("source", ".", "chmod", "start-process", "msiexec", "start"):
+        candidates += [a for a in args if not a.startswith("-")]
+    downloaded = {normalise(d) for d in st.downloads}
+    for candidate in candidates:
+        base = normalise(candidate)
+        if base and base in downloaded and name != "chmod":
+            st.add(BLOCK, "runs a program it just downloaded", text)
+            return
+
+
+def _record_download(name: str, args: list[str], st: State) -> None:
+    url = next((a for a in args if re.match(r"^[a-z]+://", a, re.IGNORECASE)), "")
+    url_name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if url else ""
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if arg in ("-o", "--output", "--output-document") or (name == "wget" and arg == "-O"):
+            if value and value != "-":
+                st.downloads.add(re.split(r"[/\\]", value)[-1])
+        elif arg.startswith(("--output=", "--output-document=")):
+            st.downloads.add(re.split(r"[/\\]", arg.split("=", 1)[1])[-1])
+        elif arg.startswith("-o") and len(arg) > 2 and name == "curl":
+            st.downloads.add(re.split(r"[/\\]", arg[2:])[-1])
+        elif (arg in ("-O", "--remote-name") and name == "curl") or (name == "wget" and arg.startswith("-")):
+            if url_name:
+                st.downloads.add(url_name)
+    if name == "wget" and url_name and not any(a.startswith(("-O", "-qO", "--output")) for a in args):
+        st.downloads.add(url_name)
+
+
+def _dynamic_command(words: list[str], cmd: Cmd, st: State) -> None:
+    """``$(echo cm0= | base64 -d) -rf ~``: the program is whatever the substitution prints."""
+    first = words[0]
+    inner = first[2:-1] if first.startswith("$(") else first.strip("`")
+    produced = produce_script(parse(inner), st)
+    if produced is FETCHED:
+        st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+    elif isinstance(produced, str):
+        analyze_nested(" ".join([produced.strip(), *words[1:]]), st)
+        st.add(CONFIRM, "runs a command assembled at run time", cmd.text)
+    else:
+        st.add(CONFIRM, "runs a command assembled at run time", cmd.text)
+
+
+# ---------------------------------------------------------------------------------------------- data flow
+
+
+def _reads_stdin_as_code(cmd: Cmd, st: State) -> bool:
+    """A shell or interpreter with no script argument executes what arrives on its standard input."""
+    words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+    if not words:
+        return False
+    name = normalise(words[0])
+    args = words[1:]
+    if name in ("source", "."):
+        return bool(args) and args[0] in ("/dev/stdin", "-", "/proc/self/fd/0")
+    if name not in SHELLS and name not in INTERPRETERS:
+        return False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-", "-s") or arg == "/dev/stdin":
+            return True
+        if arg.startswith("-"):
+            if name in SHELLS and "c" in arg[1:] and not arg.startswith("--"):
+                return False
+            if name in INTERPRETERS and arg in ("-c", "-e", "-E", "-r", "--eval", "-p", "-m", "--print"):
+                return False
+            i += 1
+            continue
+        return False
+    return True
+
+
+def _feed(before: list[Cmd], executor: Cmd, st: State) -> None:
+    encoded = False
+    value: Produced = None
+    for cmd in before:
+        value, decoded = _produce(cmd, value, st)
+        encoded = encoded or decoded
+    produced = value
+    if isinstance(produced, _Fetched):
+        st.add(BLOCK, "runs code downloaded from the network", executor.text)
+    elif isinstance(produced, str):
+        _execute_text(produced, executor, st, encoded=encoded)
+    else:
+        st.add(CONFIRM, "feeds generated text to a shell or interpreter", executor.text)
+
+
+def _execute_text(text: str, executor: Cmd, st: State, *, encoded: bool) -> None:
+    words, _ = strip_prefixes([st.substitute(w) for w in executor.words])
+    name = normalise(words[0]) if words else "sh"
+    if name in INTERPRETERS:
+        embedded.judge_code(name, text, st, executor.text)
+    else:
+        analyze_nested(text, st)
+    if encoded:
+        st.add(CONFIRM, "runs an encoded payload", executor.text)
+
+
+def produce_script(script: Script, st: State) -> Produced:
+    """What a substitution prints, when it can be known without running anything."""
+    if not script.pipelines:
+        return None
+    value: Produced = None
+    for cmd in script.pipelines[-1]:
+        value, _ = _produce(cmd, value, st)
+    return value
+
+
+def _produce(cmd: Cmd, previous: Produced, st: State) -> tuple[Produced, bool]:
+    """The output of one stage given its input; the flag says that it decoded something."""
+    if cmd.group is not None:
+        parts = [produce_script(Script(pipelines=[p]), st) for p in cmd.group.pipelines]
+        if any(p is FETCHED for p in parts):
+            return FETCHED, False
+        texts: list[str] = [p for p in parts if isinstance(p, str)]
+        return ("\n".join(texts) if texts else None), False
+    for sub in cmd.subs:
+        if produce_script(sub, st) is FETCHED:
+            return FETCHED, False
+    words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+    for op, target in cmd.redirects:
+        if op in ("<<", "<<<"):
+            previous = target
+    if not words:
+        return previous, False
+    name, args = normalise(words[0]), words[1:]
+    if name in ("echo", "printf"):
+        flags = {"-n", "-e", "-E", "-ne", "-en"}
+        printed = [a for a in args if a not in flags]
+        text = " ".join(printed)
+        if "-e" in args or name == "printf" or "-en" in args or "-ne" in args:
+            text = _unescape(text)
+        return text, False
+    if name in FETCHERS:
+        if name == "wget" and not any(a in ("-O-", "-qO-", "-O", "-qO", "--output-document=-") for a in args):
+            return None, False
+        if name == "curl" and any(a in ("-o", "-O", "--output", "--remote-name") or a.startswith("-o") for a in args):
+            return None, False
+        return FETCHED, False
+    if name in ("nc", "ncat", "netcat", "socat", "telnet"):
+        return FETCHED, False
+    if previous is FETCHED:
+        return FETCHED, False
+    if name in _DECODERS and isinstance(previous, str):
+        decoded: str | None = None
+        lowered = [a.lower() for a in args]
+        if name in ("base64", "basenc") and any(a in ("-d", "--decode", "-D", "-di", "-id") for a in lowered):
+            decoded = payload.b64decode(previous, utf16=False)
+        elif name == "openssl" and "-d" in lowered:
+            decoded = payload.b64decode(previous, utf16=False)
+        elif name == "xxd" and any(a.startswith("-r") for a in lowered):
+            decoded = payload.hexdecode(previous)
+        elif name == "rev":
+            decoded = payload.reverse_lines(previous)
+        return decoded, decoded is not None
+    if name == "cat" and not [a for a in args if a != "-"]:
+        return previous, False
+    if name in _FILTERS:
+        return None, False
+    return None, False
+
+
+def _unescape(text: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        code = match.group(1) or match.group(2)
+        return chr(int(code, 16 if match.group(1) else 8))
+
+    return re.sub(r"\\x([0-9a-fA-F]{1,2})|\\0?([0-7]{1,3})", repl, text).replace("\\n", "\n")
+
+
+def _env_source_script(script: Script) -> bool:
+    for cmd in script.commands():
+        words, _ = strip_prefixes(cmd.words)
+        if words and _is_env_source(normalise(words[0]), words[1:]):
+            return True
+    return False
+
+
+def _is_env_source(name: str, args: list[str]) -> bool:
+    if name in ("env", "printenv"):
+        return not [a for a in args if not a.startswith("-")]
+    if name in ENV_SOURCES:
+        return not args or args in (["-p"], ["-x"], ["-v"])
+    return name == "cat" and "/proc/self/environ" in args
+
+
+def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
+    """Reverse shells and exfiltration: a shell wired to the network, secrets piped to a sender."""
+    text = " | ".join(c.text for c in pipeline)
+    net = [i for i, n in enumerate(names) if n in ("nc", "ncat", "netcat", "socat", "telnet", "openssl")]
+    shells = [i for i, n in enumerate(names) if n in SHELLS or n in INTERPRETERS]
+    if net and shells:
+        st.add(BLOCK, "connects a shell to the network (reverse shell)", text)
+    sources: list[tuple[int, str]] = []
+    for i, cmd in enumerate(pipeline):
+        words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+        if cmd.group is not None and _env_source_script(cmd.group):
+            sources.append((i, "your environment variables"))
+        if not words:
+            continue
+        name, args = normalise(words[0]), words[1:]
+        if _is_env_source(name, args):
+            sources.append((i, "your environment variables"))
+        elif name in commands.ARCHIVERS and any(st.place(a) == Place.HOME for a in args if not a.startswith("-")):
+            sources.append((i, "your home directory"))
+    for index, what in sources:
+        if any(names[j] in NET_SENDERS for j in range(index + 1, len(names))):
+            st.add(BLOCK, f"sends {what} to another machine", text)
+            return

@@ -1,0 +1,448 @@
+"""Classification of PowerShell command lines: cmdlets and their aliases, .NET calls, encoded commands.
+
+Native programs called from PowerShell (git, docker, python…) are judged by the shared rules in
+``commands`` through ``posix.judge_words``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contop.security import commands, payload
+from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
+from contop.security.findings import BLOCK, CONFIRM
+from contop.security.psparse import PsCommand, parse_ps
+from contop.security.state import State
+
+ALIASES = {
+    "ri": "remove-item", "rm": "remove-item", "rmdir": "remove-item", "del": "remove-item", "erase": "remove-item",
+    "rd": "remove-item", "mi": "move-item", "mv": "move-item", "move": "move-item", "rni": "rename-item",
+    "ren": "rename-item", "cpi": "copy-item", "cp": "copy-item", "copy": "copy-item", "kill": "stop-process",
+    "spps": "stop-process", "iex": "invoke-expression", "iwr": "invoke-webrequest", "curl": "invoke-webrequest",
+    "wget": "invoke-webrequest", "irm": "invoke-restmethod", "sc": "set-content", "clc": "clear-content",
+    "cli": "clear-item", "rp": "remove-itemproperty", "sp": "set-itemproperty", "spsv": "stop-service",
+    "saps": "start-process", "start": "start-process", "icm": "invoke-command", "ac": "add-content",
+    "ni": "new-item", "gc": "get-content", "cat": "get-content", "type": "get-content", "ls": "get-childitem",
+    "dir": "get-childitem", "gci": "get-childitem", "echo": "write-output", "write": "write-output",
+    "clhy": "clear-history", "rjb": "remove-job", "rwmi": "remove-wmiobject", "rcim": "remove-ciminstance",
+    "sasv": "start-service", "cd": "set-location", "sl": "set-location", "chdir": "set-location",
+}  # fmt: skip
+
+_FLOOR = {
+    "remove-item": "deletes files", "move-item": "moves or renames files", "rename-item": "moves or renames files",
+    "stop-process": "stops running programs", "restart-computer": "restarts the computer",
+    "stop-computer": "shuts down the computer", "clear-content": "empties files", "clear-item": "clears items",
+    "set-content": "overwrites a file", "remove-itemproperty": "deletes registry values",
+    "stop-service": "stops a service", "remove-service": "removes a service", "restart-service": "restarts a service",
+    "suspend-service": "pauses a service", "invoke-expression": "runs text as code",
+    "out-file": "overwrites a file", "set-itemproperty": "changes registry values or file properties",
+    "remove-wmiobject": "deletes system objects", "remove-ciminstance": "deletes system objects",
+    "uninstall-package": "removes installed software", "uninstall-module": "removes a PowerShell module",
+    "remove-appxpackage": "removes installed software", "disable-computerrestore": "turns off system restore",
+    "remove-localuser": "deletes a user account", "remove-aduser": "deletes a user account",
+    "new-localuser": "creates a user account", "add-localgroupmember": "changes group membership",
+    "set-executionpolicy": "lowers the script execution policy", "logoff": "logs off",
+    "suspend-computer": "suspends the computer", "remove-psdrive": "removes a drive mapping",
+    "disable-netadapter": "turns off a network adapter", "remove-smbshare": "removes a network share",
+    "stop-job": "stops background jobs", "remove-job": "removes background jobs",
+    "remove-variable": "removes variables", "remove-module": "unloads a module",
+    "disable-netfirewallrule": "changes firewall rules", "new-netfirewallrule": "changes firewall rules",
+    "set-netfirewallrule": "changes firewall rules", "remove-netfirewallrule": "changes firewall rules",
+    "new-service": "installs a service", "set-service": "changes a service", "copy-item": "",
+    "set-acl": "changes permissions", "takeown": "takes ownership of files",
+}  # fmt: skip
+_BLOCKERS = {
+    "format-volume": "formats a drive", "clear-disk": "erases a disk", "initialize-disk": "erases a disk",
+    "remove-partition": "deletes a disk partition", "clear-eventlog": "erases system logs",
+    "remove-eventlog": "erases system logs", "clear-history": "erases shell history",
+    "clear-recyclebin": "", "set-mppreference": "", "add-mppreference": "", "set-netfirewallprofile": "",
+    "uninstall-windowsfeature": "", "disable-windowsoptionalfeature": "",
+}  # fmt: skip
+
+FETCH = re.compile(
+    r"invoke-webrequest|invoke-restmethod|\biwr\b|\birm\b|\bcurl\b|\bwget\b|downloadstring|downloaddata|"
+    r"downloadfile|net\.webclient|start-bitstransfer|xmlhttp|system\.net\.http|\[net\.http",
+    re.IGNORECASE,
+)
+EXECUTE = re.compile(
+    r"\biex\b|invoke-expression|\[scriptblock\]::create|invoke-command|\.invoke\(\)|\binvoke\(|&\s*\(|"
+    r"add-type|reflection\.assembly\]::load|start-process",
+    re.IGNORECASE,
+)
+_B64_LITERAL = re.compile(r"frombase64string\(\s*['\"]?([A-Za-z0-9+/=]{8,})", re.IGNORECASE)
+_TCP = re.compile(r"net\.sockets\.tcp(client|listener)|system\.net\.sockets", re.IGNORECASE)
+_ENV_DUMP = re.compile(
+    r"(get-childitem|gci|dir|ls)\s+env:|\[environment\]::getenvironmentvariables|get-item\s+env:\\?\*", re.I
+)
+_SEND = re.compile(
+    r"-method\s+(post|put)|-body\b|-infile\b|uploadstring|uploadfile|uploaddata|-form\b|net\.sockets", re.IGNORECASE
+)
+_SHADOW = re.compile(r"win32_shadowcopy|shadowcopy|vssadmin", re.IGNORECASE)
+_HISTORY = re.compile(r"historysavepath|consolehost_history", re.IGNORECASE)
+_RUN_KEY = re.compile(r"currentversion\\(run|runonce|policies\\explorer\\run)|\\winlogon|image file execution", re.I)
+_DOTNET_DELETE = re.compile(r"\[(system\.)?io\.(file|directory)\]::delete\s*\(", re.IGNORECASE)
+_DOTNET_WRITE = re.compile(r"\[(system\.)?io\.file\]::(writeall\w+|create|move|copy|replace)\s*\(", re.IGNORECASE)
+_SWITCHES = frozenset(
+    "-recurse -force -whatif -confirm -verbose -passthru -append -noclobber -nonewline -wait -asjob -usebasicparsing "
+    "-r -rec -fo -f".split()
+)
+# PowerShell's approved verbs that appear in the cmdlets we meet: a name with one of them is a cmdlet, else native
+_VERBS = frozenset(
+    "get test select where format measure convertto convertfrom write out sort new add import export foreach compare "
+    "group read show find resolve join split expand compress invoke start set enable update install wait push pop "
+    "register unregister receive tee trace debug confirm use connect disconnect save copy clear remove stop restart "
+    "suspend disable uninstall rename move reset".split()
+)
+_NAME = re.compile(r"^[&.]?\s*([\w.\\/:-]+)")
+
+
+def analyze(source: str, st: State) -> None:
+    if not st.nested():
+        return
+    st.depth += 1
+    try:
+        _analyze(source, st)
+    finally:
+        st.depth -= 1
+
+
+def _analyze(source: str, st: State) -> None:
+    script = parse_ps(source)
+    variables: dict[str, str] = {}
+    for statement in script.statements:
+        _statement(statement, variables, st)
+    for inner in script.nested:
+        analyze(inner, st)
+    _whole_text_rules(source, st)
+
+
+def _whole_text_rules(source: str, st: State) -> None:
+    if _TCP.search(source) and re.search(r"getstream|iex|invoke-expression|\.read\(", source, re.I):
+        st.add(BLOCK, "connects a shell to the network (reverse shell)", source)
+    if _ENV_DUMP.search(source) and (_SEND.search(source) or FETCH.search(source)):
+        st.add(BLOCK, "sends your environment variables to another machine", source)
+    for match in _DOTNET_DELETE.finditer(source):
+        args = source[match.end() :].split(")", 1)[0]
+        target = args.split(",")[0].strip().strip("'\"")
+        inv = Invocation("[io.file]::delete", [target], source)
+        judge_deletion([target] if target else [], ", $true" in args.lower(), inv, st)
+    if _DOTNET_WRITE.search(source):
+        st.add(CONFIRM, "overwrites or moves files", source)
+    if re.search(r"reg(\.exe)?\s+save\s+hklm\\(sam|system|security)", source, re.IGNORECASE):
+        st.add(BLOCK, "copies the Windows password database", source)
+
+
+_ASSIGN = re.compile(r"^\$([\w:]+)\s*(\+?=)(?!=)\s*(.*)$", re.S)
+_DOWNLOAD_FILE = re.compile(r"downloadfile\(\s*['\"]?[^'\",]+['\"]?\s*,\s*['\"]?([^'\")]+)", re.IGNORECASE)
+
+
+def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) -> None:
+    fetched = False
+    for index, cmd in enumerate(stages):
+        words = cmd.words
+        if not words:
+            continue
+        assignment = _ASSIGN.match(cmd.text) if index == 0 else None
+        if assignment:
+            value = assignment.group(3).strip()
+            variables["$" + assignment.group(1).lower()] = value.strip("'\"")
+            _judge_expression(value, cmd.text, variables, st)
+            fetched = fetched or bool(FETCH.search(value))
+            continue
+        for match in _DOWNLOAD_FILE.finditer(cmd.text):
+            st.downloads.add(re.split(r"[/\\]", match.group(1).strip())[-1])
+        words = [variables.get(w.lower(), w) if w.startswith("$") else w for w in words]
+        if words[0][:1] in "([$@0123456789" and words[0] not in ("&", "."):
+            # an expression, not a command: its sub-expressions are classified as nested scripts
+            if EXECUTE.search(cmd.text) and FETCH.search(cmd.text):
+                st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+            fetched = fetched or bool(re.search(r"downloadstring|downloaddata", cmd.text, re.I))
+            continue
+        name, args = _split_name(words)
+        canonical = ALIASES.get(name, name)
+        named, _ = _params(args)
+        whatif = _param(named, "-whatif")
+        if whatif is None or whatif.lower() in ("$false", "0"):
+            st.seen.append((name, args))
+            if canonical != name:
+                st.seen.append((canonical, args))
+        expanded = _expand_vars(cmd.text, variables)
+        if canonical == "invoke-expression" or (canonical in ("&", ".") and args and args[0].startswith("(")):
+            _execution_sink(expanded, fetched, st, cmd.text)
+        elif EXECUTE.search(expanded) and FETCH.search(expanded) and canonical not in _DATA:
+            st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+        _cmdlet(canonical, args, cmd.text, st)
+        if canonical in ("invoke-webrequest", "invoke-restmethod") and not any(
+            a.lower().startswith("-outf") for a in args
+        ):
+            fetched = True
+        elif index and canonical not in ("foreach-object", "select-object", "out-string", "%", "where-object"):
+            fetched = fetched and canonical in ("get-content",)
+
+
+_DATA = frozenset({"write-output", "write-host", "select-string", "out-host", "write-verbose", "write-warning", "echo"})
+
+
+def _split_name(words: list[str]) -> tuple[str, list[str]]:
+    first = words[0]
+    rest = words[1:]
+    if first in ("&", ".") and rest:
+        first, rest = rest[0], rest[1:]
+        if first.startswith(("(", "{", "$")):
+            return "&", [first, *rest]
+    match = _NAME.match(first)
+    if match and match.end() < len(first):
+        rest = [first[match.end() :], *rest]
+        first = match.group(1)
+    return commands.normalise(first) if ("\\" in first or "/" in first) else first.lower(), rest
+
+
+def _expand_vars(text: str, variables: dict[str, str]) -> str:
+    if not variables or "$" not in text:
+        return text
+    return re.sub(r"\$[\w:]+", lambda m: variables.get(m.group(0).lower(), m.group(0)), text)
+
+
+def _execution_sink(text: str, fetched: bool, st: State, shown: str) -> None:
+    if fetched or FETCH.search(text):
+        st.add(BLOCK, "runs code downloaded from the network", shown)
+    _judge_expression(text, shown, {}, st)
+    st.add(CONFIRM, "runs text as PowerShell code", shown)
+
+
+def _judge_expression(text: str, shown: str, variables: dict[str, str], st: State) -> None:
+    """Decode base64 literals fed to FromBase64String and classify what they hide."""
+    for match in _B64_LITERAL.finditer(text):
+        utf16 = True if re.search(r"unicode|utf-?16", text, re.I) else None
+        decoded = payload.b64decode(match.group(1), utf16=utf16)
+        if decoded:
+            analyze(decoded, st)
+            st.add(CONFIRM, "runs an encoded payload", shown)
+
+
+def _params(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Named parameters (lower case, without value for switches) and positional arguments."""
+    named: dict[str, str] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
+            key, _, value = arg.lower().partition(":")
+            if value:
+                named[key] = value
+            elif key in _SWITCHES or i + 1 >= len(args) or (args[i + 1].startswith("-") and " " not in args[i + 1]):
+                named[key] = "$true"
+            else:
+                named[key] = args[i + 1]
+                i += 1
+        elif arg in (">", ">>", "2>", "*>", "2>>", "*>>"):
+            named[arg] = args[i + 1] if i + 1 < len(args) else ""
+            i += 1
+        else:
+            positional.extend(a for a in arg.split(",") if a)
+        i += 1
+    return named, positional
+
+
+def _param(named: dict[str, str], *prefixes: str) -> str | None:
+    for key, value in named.items():
+        for prefix in prefixes:
+            if (len(key) >= 3 and prefix.startswith(key)) or key == prefix:
+                return value
+    return None
+
+
+def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
+    named, positional = _params(args)
+    st.check_paths([*positional, *named.values()], text)
+    for op in (">", "2>", "*>"):
+        if op in named:
+            commands.judge_write_target(named[op], False, Invocation(name, args, text), st)
+    for op in (">>", "2>>", "*>>"):
+        if op in named:
+            commands.judge_write_target(named[op], True, Invocation(name, args, text), st)
+    whatif = _param(named, "-whatif")
+    dry = whatif is not None and whatif.lower() not in ("$false", "0")
+    path = _param(named, "-path", "-literalpath", "-lp")
+    targets = ([path] if path else []) + positional
+    inv = Invocation(name, targets, text)
+    if name in _BLOCKERS:
+        _blocker(name, named, args, text, st)
+        return
+    if name == "remove-item":
+        if any(_HISTORY.search(t) for t in targets):
+            st.add(BLOCK, "erases shell history", text)
+        if any(re.match(r"^(hk\w+:|registry::)", t, re.I) for t in targets):
+            if not dry:
+                st.add(CONFIRM, "deletes registry keys", text)
+            return
+        if dry:
+            return
+        recursive = _param(named, "-recurse") is not None
+        judge_deletion(targets, recursive, inv, st)
+    elif name in ("set-content", "out-file", "add-content", "new-item", "copy-item", "move-item", "rename-item"):
+        destination = _param(named, "-destination", "-filepath", "-path") or (targets[-1] if targets else "")
+        if destination and not dry:
+            if name in ("add-content",) or (name == "out-file" and _param(named, "-append") is not None):
+                commands.judge_write_target(destination, True, inv, st)
+                return
+            if name == "new-item":
+                commands.persistence_write(destination, inv, st)
+                return
+            commands.judge_write_target(destination, False, inv, st)
+            if name in ("move-item", "rename-item") and targets:
+                _system_move(targets, inv, st)
+        if name == "copy-item":
+            if _param(named, "-force") is not None:
+                st.add(CONFIRM, "copies over existing files", text)
+            return
+    elif name in ("stop-service", "set-service", "spsv") and any(
+        SECURITY_SERVICES.match(t) for t in [*positional, str(_param(named, "-name") or "")]
+    ):
+        if name != "set-service" or re.search(r"disabled|stopped", text, re.I):
+            st.add(BLOCK, "turns off a security or logging service", text)
+    elif name in ("register-scheduledtask", "new-scheduledtaskaction", "new-service", "new-itemproperty") or (
+        name == "set-itemproperty" and _RUN_KEY.search(text)
+    ):
+        if name in ("new-itemproperty", "set-itemproperty") and not _RUN_KEY.search(text):
+            st.add(CONFIRM, "changes registry values", text)
+            return
+        if SUSPICIOUS_PAYLOAD.search(st.source) or re.search(
+            r"-w(indowstyle)?\s+hidden|\\temp\\|\.vbs|\.hta", st.source, re.I
+        ):
+            st.add(BLOCK, "installs a hidden or downloaded program to start automatically", text)
+        st.add(CONFIRM, "adds a program that starts automatically", text)
+    elif name in ("remove-wmiobject", "remove-ciminstance") and _SHADOW.search(st.source):
+        st.add(BLOCK, "deletes the shadow copies used to restore files", text)
+    elif name in ("invoke-webrequest", "invoke-restmethod", "start-bitstransfer"):
+        out = _param(named, "-outfile", "-destination")
+        if out:
+            st.downloads.add(re.split(r"[/\\]", out)[-1])
+    elif name in ("start-process",):
+        target = _param(named, "-filepath") or (positional[0] if positional else "")
+        if re.split(r"[/\\]", target)[-1] in st.downloads:
+            st.add(BLOCK, "runs a program it just downloaded", text)
+        arglist = _param(named, "-argumentlist", "-args")
+        if commands.normalise(target) in ("powershell", "pwsh", "cmd") and arglist:
+            _host_words(commands.normalise(target), arglist, st, text)
+    elif name == "set-location" and targets:
+        st.cwd = st.policy.expand(targets[0], st.cwd)
+    elif name == "set-executionpolicy" and not re.search(r"unrestricted|bypass", text, re.I):
+        return
+    elif name in ("&",):
+        return
+    elif "-" not in name or name.split("-", 1)[0] not in _VERBS:
+        _native(name, args, text, st)
+        return
+    if name == "invoke-command" and _param(named, "-scriptblock") is None and "-filepath" not in named:
+        return
+    floor = _FLOOR.get(name)
+    if floor and not dry:
+        st.add(CONFIRM, floor, text)
+    if name.startswith(("remove-", "clear-", "uninstall-", "stop-", "disable-", "reset-", "unregister-")) and not dry:
+        st.add(CONFIRM, f"removes, stops or resets something ({name})", text)
+
+
+def _system_move(targets: list[str], inv: Invocation, st: State) -> None:
+    from contop.security.paths import Place
+
+    if any(st.place(t) >= Place.SYSTEM_FILE for t in targets):
+        st.add(BLOCK, "moves system files or your home folder away", inv.text)
+
+
+def _blocker(name: str, named: dict[str, str], args: list[str], text: str, st: State) -> None:
+    lowered = text.lower()
+    if name == "set-mppreference":
+        if re.search(
+            r"-disable\w+\s+(\$true|1)|-disable\w+:\$true|-mapsreporting\s+0|-submitsamplesconsent\s+2", lowered
+        ):
+            st.add(BLOCK, "turns off Microsoft Defender", text)
+        else:
+            st.add(CONFIRM, "changes Microsoft Defender settings", text)
+    elif name == "add-mppreference":
+        if "-exclusion" in lowered:
+            st.add(BLOCK, "hides files or programs from Microsoft Defender", text)
+        else:
+            st.add(CONFIRM, "changes Microsoft Defender settings", text)
+    elif name == "set-netfirewallprofile":
+        if re.search(r"-enabled\s*:?\s*(\$?false|0)", lowered):
+            st.add(BLOCK, "turns off the firewall", text)
+        else:
+            st.add(CONFIRM, "changes firewall settings", text)
+    elif name in ("uninstall-windowsfeature", "disable-windowsoptionalfeature"):
+        if "defender" in lowered:
+            st.add(BLOCK, "removes Microsoft Defender", text)
+        else:
+            st.add(CONFIRM, "removes a Windows feature", text)
+    elif name == "clear-recyclebin":
+        st.add(CONFIRM, "empties the recycle bin", text)
+    elif _param(named, "-whatif") is not None:
+        return
+    else:
+        st.add(BLOCK, _BLOCKERS[name], text)
+
+
+def _native(name: str, args: list[str], text: str, st: State) -> None:
+    from contop.security import cmdshell, posix
+
+    if name in ("powershell", "pwsh", "cmd"):
+        _host_words(name, " ".join(args), st, text, words=args)
+        return
+    if name in cmdshell.CMD_RULES:
+        cmdshell.judge_cmd_words([name, *args], st, text)
+        return
+    posix.judge_words([name, *args], st, text)
+
+
+def _host_words(name: str, arglist: str, st: State, text: str, words: list[str] | None = None) -> None:
+    from contop.security import cmdshell
+
+    args = words if words is not None else arglist.split()
+    if name == "cmd":
+        cmdshell.judge_cmd_invocation(args, st, text)
+    else:
+        judge_host_invocation(args, st, text)
+
+
+_VALUE_OPTIONS = (
+    "-executionpolicy", "-ep", "-exec", "-windowstyle", "-w", "-win", "-version", "-v", "-inputformat",
+    "-outputformat", "-configurationname", "-workingdirectory", "-wd", "-psconsolefile",
+)  # fmt: skip
+
+
+def judge_host_invocation(args: list[str], st: State, text: str) -> None:
+    """``powershell [-NoProfile] [-w hidden] -Command … | -EncodedCommand …`` (from any shell)."""
+    lowered = [a.lower() for a in args]
+    hidden = "hidden" in lowered
+    i = 0
+    while i < len(args):
+        arg = lowered[i]
+        key = arg.split(":", 1)[0]
+        if key in ("-e", "-ec", "-enc") or (len(key) >= 4 and "-encodedcommand".startswith(key)):
+            blob = args[i + 1] if i + 1 < len(args) else ""
+            decoded = payload.b64decode(blob, utf16=True) or payload.b64decode(blob)
+            if decoded is None:
+                st.add(BLOCK, "runs an encoded command that cannot be read", text)
+            else:
+                if hidden and FETCH.search(decoded):
+                    st.add(BLOCK, "runs a hidden download", text)
+                analyze(decoded, st)
+                st.add(CONFIRM, "runs an encoded PowerShell command", text)
+            return
+        if key in ("-file", "-f"):
+            script = args[i + 1] if i + 1 < len(args) else ""
+            if commands.normalise(script) in {commands.normalise(d) for d in st.downloads}:
+                st.add(BLOCK, "runs a program it just downloaded", text)
+            return
+        if key in _VALUE_OPTIONS or any(len(key) >= 3 and o.startswith(key) for o in _VALUE_OPTIONS if len(o) > 4):
+            i += 2
+            continue
+        if arg.startswith("-") and not (len(key) >= 2 and "-command".startswith(key)):
+            i += 1
+            continue
+        code = " ".join(args[i + 1 :] if arg.startswith("-") else args[i:])
+        if hidden and FETCH.search(code):
+            st.add(BLOCK, "runs a hidden download", text)
+        analyze(code, st)
+        return

@@ -1,0 +1,360 @@
+"""POSIX shell parsing for the gate: bashlex first, a careful tokenizer of our own when bashlex gives up.
+
+Both produce the same small structure: a script is a sequence of pipelines, a pipeline a sequence of simple
+commands, and every command keeps its command/process substitutions and here-documents as nested scripts so the
+rules can look inside them. Parses are cached; the structures must be treated as read-only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import bashlex
+
+MAX_DEPTH = 12
+
+
+@dataclass(slots=True)
+class Cmd:
+    """One simple command (or a grouped list standing as one stage of a pipeline, in ``group``)."""
+
+    words: list[str] = field(default_factory=list)
+    assigns: list[tuple[str, str]] = field(default_factory=list)
+    redirects: list[tuple[str, str]] = field(default_factory=list)  # (operator, target or here-doc body)
+    subs: list[Script] = field(default_factory=list)
+    text: str = ""
+    group: Script | None = None
+
+
+@dataclass(slots=True)
+class Script:
+    pipelines: list[list[Cmd]] = field(default_factory=list)
+    fallback: bool = False  # parsed by our own tokenizer
+    too_deep: bool = False
+
+    def commands(self) -> list[Cmd]:
+        return [cmd for pipeline in self.pipelines for cmd in pipeline]
+
+
+@lru_cache(maxsize=4096)
+def parse(source: str, depth: int = 0) -> Script:
+    """Parse ``source``; never raises (an unparseable input comes back from the fallback tokenizer)."""
+    if depth > MAX_DEPTH:
+        return Script(too_deep=True)
+    if "$'" not in source and '$"' not in source:
+        try:
+            nodes = bashlex.parse(source)
+            script = Script()
+            for node in nodes:
+                script.pipelines.extend(_Converter(source, depth).walk(node))
+            return script
+        except Exception:  # noqa: S110 - bashlex raises many kinds of errors on valid shell; fall back below
+            pass
+    return _Fallback(source, depth).parse()
+
+
+# --------------------------------------------------------------------------------------------------- bashlex
+
+
+class _Converter:
+    def __init__(self, source: str, depth: int) -> None:
+        self.source = source
+        self.depth = depth
+
+    def walk(self, node: Any) -> list[list[Cmd]]:
+        kind = node.kind
+        if kind == "command":
+            return [[self.command(node)]]
+        if kind == "pipeline":
+            stages: list[Cmd] = []
+            for part in node.parts:
+                if part.kind == "pipe":
+                    continue
+                inner = self.walk(part)
+                if len(inner) == 1 and len(inner[0]) == 1:
+                    stages.append(inner[0][0])
+                else:
+                    text = self.source[part.pos[0] : part.pos[1]]
+                    stages.append(Cmd(text=text, group=Script(pipelines=inner)))
+            return [stages]
+        if kind in ("reservedword", "operator", "pipe"):
+            return []
+        children = list(getattr(node, "parts", None) or getattr(node, "list", None) or [])
+        result: list[list[Cmd]] = []
+        loose = Cmd(text=self.source[node.pos[0] : node.pos[1]])
+        for child in children:
+            if child.kind == "word":
+                self.collect_subs(child, loose.subs)
+            elif child.kind == "redirect":
+                self.redirect(child, loose)
+            else:
+                result.extend(self.walk(child))
+        for redirect in getattr(node, "redirects", None) or []:
+            self.redirect(redirect, loose)
+        if loose.subs or loose.redirects:
+            result.insert(0, [loose])
+        return result
+
+    def command(self, node: Any) -> Cmd:
+        cmd = Cmd(text=self.source[node.pos[0] : node.pos[1]])
+        for part in node.parts:
+            if part.kind == "word":
+                cmd.words.append(part.word)
+                self.collect_subs(part, cmd.subs)
+            elif part.kind == "assignment":
+                name, _, value = part.word.partition("=")
+                cmd.assigns.append((name, value))
+                self.collect_subs(part, cmd.subs)
+            elif part.kind == "redirect":
+                self.redirect(part, cmd)
+        return cmd
+
+    def redirect(self, node: Any, cmd: Cmd) -> None:
+        heredoc = getattr(node, "heredoc", None)
+        if heredoc is not None:
+            body = heredoc.value.rsplit("\n", 1)[0] if "\n" in heredoc.value else ""
+            cmd.redirects.append(("<<", body))
+            return
+        target = node.output
+        if hasattr(target, "word"):
+            cmd.redirects.append((node.type, target.word))
+            self.collect_subs(target, cmd.subs)
+        else:
+            cmd.redirects.append((node.type, f"&{target}"))
+
+    def collect_subs(self, word: Any, into: list[Script]) -> None:
+        for part in getattr(word, "parts", None) or []:
+            if part.kind in ("commandsubstitution", "processsubstitution"):
+                start, end = part.command.pos
+                into.append(parse(self.source[start:end], self.depth + 1))
+            else:
+                self.collect_subs(part, into)
+
+
+# --------------------------------------------------------------------------------------------------- fallback
+
+_OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
+_REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
+_RESERVED = frozenset("if then else elif fi do done while until ! { } time esac in".split())
+_ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "\\": "\\", "'": "'", '"': '"'}
+
+
+class _Fallback:
+    """A small tokenizer for the shell syntax bashlex rejects (case, arithmetic, $'..', odd quoting)."""
+
+    def __init__(self, source: str, depth: int) -> None:
+        self.src = source
+        self.i = 0
+        self.depth = depth
+        self.heredocs: list[tuple[Cmd, str, int]] = []
+
+    def parse(self) -> Script:
+        script = Script(fallback=True)
+        while self.i < len(self.src):
+            before = self.i
+            script.pipelines.extend(self.parse_list(closing=False))
+            if self.i == before:
+                self.i += 1
+        return script
+
+    def parse_list(self, closing: bool) -> list[list[Cmd]]:
+        pipelines: list[list[Cmd]] = []
+        pipeline: list[Cmd] = []
+        cmd = Cmd()
+        start = self.i
+        while True:
+            piece = self.next_token(cmd)
+            if piece is None or (piece == ")" and closing):
+                break
+            if piece in ("|", "|&"):
+                self.finish(cmd, start, pipeline)
+                cmd, start = Cmd(), self.i
+            elif piece in (";", "&", "&&", "||", "\n", ";;", ")"):
+                self.finish(cmd, start, pipeline)
+                if piece == "\n":
+                    self.read_heredocs()
+                if pipeline:
+                    pipelines.append(pipeline)
+                pipeline, cmd, start = [], Cmd(), self.i
+            elif piece == "(":
+                inner = self.parse_list(closing=True)
+                group = Cmd(text=self.src[start : self.i], group=Script(pipelines=inner, fallback=True))
+                pipeline.append(group)
+                cmd, start = Cmd(), self.i
+        self.finish(cmd, start, pipeline)
+        if pipeline:
+            pipelines.append(pipeline)
+        self.read_heredocs()
+        return pipelines
+
+    def finish(self, cmd: Cmd, start: int, pipeline: list[Cmd]) -> None:
+        while cmd.words and cmd.words[0] in _RESERVED:
+            cmd.words.pop(0)
+        if cmd.words and cmd.words[0] in ("for", "select", "case", "function"):
+            cmd.words.clear()
+        while cmd.words and "=" in cmd.words[0] and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", cmd.words[0]):
+            name, _, value = cmd.words.pop(0).partition("=")
+            cmd.assigns.append((name, value))
+        if cmd.words or cmd.assigns or cmd.redirects or cmd.subs:
+            cmd.text = self.src[start : self.i].strip(" \t\n;&|)")
+            pipeline.append(cmd)
+
+    def read_heredocs(self) -> None:
+        for cmd, delimiter, index in self.heredocs:
+            end = self.src.find("\n" + delimiter, self.i - 1)
+            body_start = self.i
+            if end < 0:
+                body, self.i = self.src[body_start:], len(self.src)
+            else:
+                body = self.src[body_start : end + 1]
+                self.i = end + 1 + len(delimiter)
+            cmd.redirects[index] = ("<<", body.rstrip("\n"))
+        self.heredocs.clear()
+
+    def next_token(self, cmd: Cmd) -> str | None:
+        """Consume blanks, then one operator (returned) or one word/redirection (stored in ``cmd``)."""
+        src = self.src
+        while (self.i < len(src) and src[self.i] in " \t\r") or src.startswith("\\\n", self.i):
+            self.i += 2 if src[self.i] == "\\" else 1
+        if self.i >= len(src):
+            return None
+        if src[self.i] == "#":
+            end = src.find("\n", self.i)
+            self.i = len(src) if end < 0 else end
+            return self.next_token(cmd)
+        if not src.startswith("&>", self.i):
+            for op in _OPERATORS:
+                if not src.startswith(op, self.i):
+                    continue
+                if op == "(" and cmd.words and src.startswith("()", self.i):
+                    # 'name() { … }': a function definition, keep the body as ordinary commands
+                    self.i += 2
+                    cmd.words.clear()
+                    return ";"
+                self.i += len(op)
+                return op
+        redirect = _REDIR.match(src, self.i)
+        if redirect and (redirect.group(1) == "" or redirect.group(1) == "&" or redirect.group(1).isdigit()):
+            if not src.startswith("<(", self.i) and not src.startswith(">(", self.i):
+                self.i = redirect.end()
+                op = redirect.group(2)
+                while self.i < len(src) and src[self.i] in " \t":
+                    self.i += 1
+                word = self.word(cmd)
+                if op in ("<<", "<<-"):
+                    cmd.redirects.append(("<<", ""))
+                    self.heredocs.append((cmd, word.strip(), len(cmd.redirects) - 1))
+                else:
+                    cmd.redirects.append((op if redirect.group(1) != "&" else "&>", word))
+                return ""
+        cmd.words.append(self.word(cmd))
+        return ""
+
+    def word(self, cmd: Cmd) -> str:
+        src, out = self.src, list[str]()
+        while self.i < len(src):
+            c = src[self.i]
+            if c in " \t\r\n;&|" or (c in "()" and not out and c == ")"):
+                break
+            if c == ")" or (c == "(" and not src.startswith("()", self.i)):
+                break
+            if c == "\\":
+                out.append(src[self.i + 1 : self.i + 2])
+                self.i += 2
+            elif c == "'":
+                end = src.find("'", self.i + 1)
+                end = len(src) if end < 0 else end
+                out.append(src[self.i + 1 : end])
+                self.i = end + 1
+            elif src.startswith("$'", self.i):
+                out.append(self.ansi_c())
+            elif c == '"':
+                self.i += 1
+                out.append(self.double_quoted(cmd))
+            elif src.startswith("$((", self.i):
+                end = src.find("))", self.i)
+                self.i = len(src) if end < 0 else end + 2
+                out.append("0")
+            elif src.startswith("$(", self.i) or src.startswith("<(", self.i) or src.startswith(">(", self.i):
+                out.append(self.substitution(cmd, self.i + 2, ")"))
+            elif c == "`":
+                out.append(self.substitution(cmd, self.i + 1, "`"))
+            elif src.startswith("${", self.i):
+                end = src.find("}", self.i)
+                end = len(src) if end < 0 else end
+                out.append(src[self.i : end + 1])
+                self.i = end + 1
+            else:
+                out.append(c)
+                self.i += 1
+        return "".join(out)
+
+    def double_quoted(self, cmd: Cmd) -> str:
+        src, out = self.src, list[str]()
+        while self.i < len(src) and src[self.i] != '"':
+            if src[self.i] == "\\" and src[self.i + 1 : self.i + 2] in ('"', "\\", "$", "`"):
+                out.append(src[self.i + 1])
+                self.i += 2
+            elif src.startswith("$(", self.i) and not src.startswith("$((", self.i):
+                out.append(self.substitution(cmd, self.i + 2, ")"))
+            elif src[self.i] == "`":
+                out.append(self.substitution(cmd, self.i + 1, "`"))
+            else:
+                out.append(src[self.i])
+                self.i += 1
+        self.i += 1
+        return "".join(out)
+
+    def ansi_c(self) -> str:
+        src, out = self.src, list[str]()
+        self.i += 2
+        while self.i < len(src) and src[self.i] != "'":
+            c = src[self.i]
+            if c == "\\" and self.i + 1 < len(src):
+                nxt = src[self.i + 1]
+                hexa = re.match(r"x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{1,4})|([0-7]{1,3})", src[self.i + 1 : self.i + 6])
+                if hexa:
+                    digits = hexa.group(1) or hexa.group(2) or hexa.group(3)
+                    out.append(chr(int(digits, 8 if hexa.group(3) else 16)))
+                    self.i += 1 + hexa.end()
+                    continue
+                out.append(_ANSI.get(nxt, nxt))
+                self.i += 2
+            else:
+                out.append(c)
+                self.i += 1
+        self.i += 1
+        return "".join(out)
+
+    def substitution(self, cmd: Cmd, start: int, closer: str) -> str:
+        """Find the end of ``$(…)``, ``<(…)`` or a backquote, parse the inside, and keep it as text."""
+        src, level, j = self.src, 1, start
+        quote = ""
+        while j < len(src):
+            c = src[j]
+            if quote:
+                if c == quote:
+                    quote = ""
+                elif c == "\\" and quote == '"':
+                    j += 1
+            elif c == "\\":
+                j += 1
+            elif c in "'\"" and closer == ")":
+                quote = c
+            elif closer == "`" and c == "`":
+                break
+            elif closer == ")" and c == "(":
+                level += 1
+            elif closer == ")" and c == ")":
+                level -= 1
+                if level == 0:
+                    break
+            j += 1
+        inner = src[start:j]
+        cmd.subs.append(parse(inner, self.depth + 1))
+        text = src[self.i : j + 1]
+        self.i = j + 1
+        return text

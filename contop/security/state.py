@@ -1,0 +1,76 @@
+"""The state of one classification: context, findings, and what earlier parts of the command line did."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from contop.security.decision import GateContext
+from contop.security.findings import BLOCK, Findings
+from contop.security.paths import Policy, path_candidates, policy_for
+
+MAX_NESTING = 8
+_KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
+_UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(slots=True)
+class State:
+    """Shared by every part of one command line; ``cwd`` and ``vars`` follow ``cd`` and ``X=…`` as they run."""
+
+    ctx: GateContext
+    policy: Policy
+    windows: bool
+    cwd: str
+    source: str
+    found: Findings = field(default_factory=Findings)
+    vars: dict[str, str] = field(default_factory=dict)
+    downloads: set[str] = field(default_factory=set)
+    seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
+    depth: int = 0
+
+    @classmethod
+    def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
+        win = ctx.windows_paths or ctx.platform != "posix" if windows is None else windows
+        policy = policy_for(ctx.home, ctx.state_dir, ctx.restricted_paths, win, ctx.cwd)
+        return cls(ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source)
+
+    def add(self, level: int, what: str, text: str = "") -> None:
+        self.found.add(level, what, text)
+
+    def nested(self) -> bool:
+        """Enter one level of nesting; False (and a block) when the command nests too deep to judge."""
+        if self.depth >= MAX_NESTING:
+            self.add(BLOCK, "nests commands too deeply to be judged safely")
+            return False
+        return True
+
+    def substitute(self, word: str) -> str:
+        """Replace variables assigned earlier on the same command line (``X=rm; $X -rf ~``)."""
+        if "$" not in word or not self.vars:
+            return word
+        return _VAR.sub(lambda m: self.vars.get(m.group(1) or m.group(2), m.group(0)), word)
+
+    def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> bool:
+        """Block when any argument names a restricted path; True when one did."""
+        for word in words:
+            for candidate in path_candidates(word):
+                hit = self.policy.restricted(candidate, self.cwd)
+                if hit is not None:
+                    self.add(BLOCK, f"touches a protected location {hit}", text)
+                    return True
+        return False
+
+    def place(self, word: str) -> int:
+        """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``)."""
+        level = self.policy.place(word, self.cwd)
+        if "$" in word:
+            emptied = _UNSET_BEFORE_SEP.sub(_empty_unless_known, word)
+            if emptied and emptied != word:
+                level = max(level, self.policy.place(emptied, self.cwd))
+        return level
+
+
+def _empty_unless_known(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(1) in _KNOWN else ""
