@@ -13,28 +13,6 @@ from typing import Any
 import pytest
 
 from contop.core.defaults import DEFAULT_DESTRUCTIVE_PATTERNS, DEFAULT_FORBIDDEN_COMMANDS, default_restricted_paths
-
-try:
-    import contop.security.gate  # noqa: F401
-except ImportError:  # the real gate is written in parallel; until it lands, a tiny stand-in with its contract
-    import sys
-    import types
-
-    from contop.security.decision import Decision
-
-    def _stand_in_decide(call: Any, ctx: Any) -> Decision:
-        if call.name not in {"execute_cli", "get_action_history", "system_info"}:
-            return Decision.block("unknown tool")
-        command = str(call.args.get("command", ""))
-        if "/root" in command:
-            return Decision.block("restricted path /root")
-        if command.startswith("rm "):
-            return Decision.needs_confirmation("deletes files")
-        return Decision.safe("harmless")
-
-    _module = types.ModuleType("contop.security.gate")
-    _module.decide = _stand_in_decide  # type: ignore[attr-defined]
-    sys.modules["contop.security.gate"] = _module
 from contop.core.errors import ToolError
 from contop.security.audit import AuditLog, verify_file
 from contop.security.enforce import FORCE_HOST_REASON, ConfirmationRequest, GateLists, GuardedToolset
