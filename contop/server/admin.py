@@ -13,8 +13,8 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
 def host_is_loopback(host_header: str | None) -> bool:
-    if not host_header:
-        return False
+    if not host_header or "@" in host_header or "/" in host_header:
+        return False  # userinfo or a path has no place in a Host header
     try:
         hostname = urlsplit(f"//{host_header}").hostname
     except ValueError:

@@ -1,0 +1,53 @@
+# Contop: `make run` starts the server, `make test` installs everything the tests need and runs them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+# System packages for the real-component tests: X server + window manager + D-Bus + AT-SPI for desktop control,
+# bubblewrap for the sandbox, Chromium for the phone client, iproute2 for network-namespace tests.
+APT_PACKAGES := xvfb openbox dbus dbus-x11 x11-utils x11-xserver-utils xdotool xclip xsel xterm \
+	bubblewrap chromium at-spi2-core iproute2 procps python3-tk libgl1 libegl1 libxkbcommon-x11-0 \
+	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+	libxcb-render-util0 libxcb-image0 fonts-dejavu-core
+
+.PHONY: run test lint typecheck bench system-deps clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e '.[ocr,desktop,browser]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[ocr,desktop,browser,dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/contop serve
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check contop tests bench
+	$(BIN)/ruff format --check contop tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy contop
+
+test: system-deps $(VENV)/.installed-dev lint typecheck
+	$(BIN)/pytest
+
+bench: system-deps $(VENV)/.installed-dev
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
