@@ -102,23 +102,17 @@ def check_ocr() -> Check:
 
 
 def check_sandbox() -> Check:
-    if sys.platform != "linux":
-        return Check("sandbox", Level.WARN, "no bubblewrap on this OS; Docker is used when its engine runs")
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return Check(
-            "sandbox", Level.MISSING, "bubblewrap not found: blocked commands are refused", "apt install bubblewrap"
-        )
-    probe = _run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"], timeout=5)
-    if probe is None or probe.returncode != 0:
-        reason = (probe.stderr.strip() if probe else "did not run") or "failed"
-        return Check(
-            "sandbox",
-            Level.WARN,
-            f"bubblewrap present but cannot create namespaces: {reason}",
-            "enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1)",
-        )
-    return Check("sandbox", Level.OK, "bubblewrap works (no network, read-only system)")
+    from contop.security.sandbox import detect_sandbox
+
+    status = detect_sandbox()
+    if status.backend is not None:
+        return Check("sandbox", Level.OK, status.description)
+    advice = (
+        "apt install bubblewrap"
+        if sys.platform == "linux" and not shutil.which("bwrap")
+        else ("enable unprivileged user namespaces, or run a Docker engine")
+    )
+    return Check("sandbox", Level.MISSING, status.description, advice)
 
 
 def check_docker() -> Check:

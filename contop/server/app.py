@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from contop import __version__
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls
+from contop.server.keepawake import apply_keep_awake, keep_awake_listener
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
@@ -58,9 +59,10 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     restored = pairing_service.load()
     log.info("restored %d permanent pairing token(s)", restored)
 
-    # 3. keep-awake setting restored (applied by the desktop-control layer when it is present).
+    # 3. keep-awake setting restored, and re-applied whenever it changes.
     if current.keep_host_awake:
-        log.info("keep_host_awake is on; it is applied when desktop control is available")
+        log.info("keep_host_awake restored: %s", apply_keep_awake(True))
+    store.add_listener(keep_awake_listener)
 
     # 4. built-in skills installed where missing.
     install_builtin_skills(state_dir.skills_dir)
