@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
@@ -82,6 +83,7 @@ _EXISTING_LOOKING = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def normalise(word: str) -> str:
     """``/usr/bin/Python3.11`` → ``python``; ``C:\\Windows\\rm.EXE`` → ``rm``; ``\\rm`` → ``rm``."""
     name = word.replace("\\", "/").rsplit("/", 1)[-1].lower()

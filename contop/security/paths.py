@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
-from contop.core.pathres import expand_path, is_within
+from contop.core.pathres import expand_path
 
 Resolver = Callable[[str], str]
 _resolver: Resolver | None = os.path.realpath
@@ -100,7 +100,8 @@ class Policy:
 
     windows: bool
     home: str
-    roots: tuple[tuple[str, str, tuple[str, ...]], ...]  # (display, absolute, components)
+    roots: tuple[tuple[str, str, tuple[str, ...]], ...]  # (display, normalised key, components)
+    prefixes: tuple[str, ...]  # every root key followed by a separator, for one C-level startswith()
 
     def restricted(self, raw: str, cwd: str) -> str | None:
         """The restricted entry ``raw`` is or lies inside (as written by the user), or None."""
@@ -115,22 +116,21 @@ class Policy:
                 real = path
             if real != path:
                 candidates.append(real)
-        for display, root, comps in self.roots:
-            for candidate in candidates:
-                if is_within(candidate, root, windows=self.windows) or (
-                    _GLOB.search(candidate) and _glob_reaches(self._comps(candidate), comps, self.windows)
-                ):
-                    return display
+        sep = "\\" if self.windows else "/"
+        for candidate in candidates:
+            key = (candidate.casefold() if self.windows else candidate).rstrip(sep) + sep
+            # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
+            if key.startswith(self.prefixes):
+                return next(d for d, root, _ in self.roots if key.startswith(root.rstrip(sep) + sep))
+            if _GLOB.search(candidate):
+                comps = _components(candidate, self.windows)
+                for display, _, root_comps in self.roots:
+                    if _glob_reaches(comps, root_comps, self.windows):
+                        return display
         return None
 
     def expand(self, raw: str, cwd: str) -> str:
-        text = raw.strip().strip("\"'")
-        if self.windows:
-            text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
-        return expand_path(text, cwd=cwd, home=self.home, windows=self.windows, env=_known_env(self.home, self.windows))
-
-    def _comps(self, path: str) -> tuple[str, ...]:
-        return _components(path, self.windows)
+        return _expand(raw, cwd, self.home, self.windows)
 
     def place(self, raw: str, cwd: str) -> int:
         """Classify the place a path argument names (globs count as the folder they expand in)."""
@@ -153,22 +153,34 @@ class Policy:
         if self.windows:
             folded = path.rstrip("\\").casefold()
             home = self.home.rstrip("\\").casefold()
-            if re.fullmatch(r"[a-z]:", folded) or folded in ("", "\\"):
+            if len(folded) <= 2 and (folded.endswith(":") or not folded):
                 return Place.SYSTEM_TREE
             if folded in _WIN_SYSTEM_TREES:
                 return Place.SYSTEM_TREE
-            if folded == home or is_within(home, folded, windows=True):
+            if (home + "\\").startswith(folded + "\\"):
                 return Place.HOME
-            if any(is_within(path, c, windows=True) for c in _WIN_CRITICAL):
+            if (folded + "\\").startswith(_WIN_CRITICAL_PREFIXES):
                 return Place.SYSTEM_FILE
             return Place.ORDINARY
         if path == "/" or path in _POSIX_SYSTEM_TREES:
             return Place.SYSTEM_TREE
-        if path == self.home or is_within(self.home, path):
+        if (self.home.rstrip("/") + "/").startswith(path.rstrip("/") + "/"):
             return Place.HOME
-        if any(is_within(path, c) for c in _POSIX_CRITICAL):
+        if (path + "/").startswith(_POSIX_CRITICAL_PREFIXES):
             return Place.SYSTEM_FILE
         return Place.ORDINARY
+
+
+_POSIX_CRITICAL_PREFIXES = tuple(c + "/" for c in _POSIX_CRITICAL)
+_WIN_CRITICAL_PREFIXES = tuple(c.casefold() + "\\" for c in _WIN_CRITICAL)
+
+
+@lru_cache(maxsize=8192)
+def _expand(raw: str, cwd: str, home: str, windows: bool) -> str:
+    text = raw.strip().strip("\"'")
+    if windows:
+        text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
+    return expand_path(text, cwd=cwd, home=home, windows=windows, env=_known_env(home, windows))
 
 
 @lru_cache(maxsize=16)
@@ -236,12 +248,14 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
             except (OSError, ValueError):
                 pass
         for variant in variants:
-            key = variant.casefold() if windows else variant
+            key = variant.casefold().rstrip("\\") if windows else variant.rstrip("/") or "/"
             if key in seen:
                 continue
             seen.add(key)
-            roots.append((display, variant, _components(variant, windows)))
-    return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots))
+            roots.append((display, key, _components(variant, windows)))
+    sep = "\\" if windows else "/"
+    prefixes = tuple(key.rstrip(sep) + sep for _, key, _ in roots)
+    return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots), prefixes=prefixes)
 
 
 def _norm_home(home: str, windows: bool) -> str:

@@ -22,16 +22,18 @@ def _compile(pattern: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
     if letters and all(c.isupper() for c in letters) and not re.search(r"[\\/:]", stripped):
         body = r"\s+".join(re.escape(w) for w in stripped.split())
         return re.compile(rf"(?<![\w-]){body}(?![\w-])", re.IGNORECASE), ()
-    return None, tuple(stripped.split())
+    words = stripped.split()
+    return None, (normalise(words[0]), *(w.casefold() for w in words[1:])) if words else ()
 
 
 def _matches(words: tuple[str, ...], name: str, args: list[str]) -> bool:
-    if not words or normalise(words[0]) != name:
+    if not words or words[0] != name:
         return False
+    if len(words) == 1:
+        return True
     position = 0
     folded = [a.casefold() for a in args]
-    for word in words[1:]:
-        want = word.casefold()
+    for want in words[1:]:
         while position < len(folded):
             arg = folded[position]
             position += 1
@@ -46,22 +48,44 @@ def _matches(words: tuple[str, ...], name: str, args: list[str]) -> bool:
     return True
 
 
-def _hit(pattern: str, source: str, st: State) -> bool:
-    regex, words = _compile(pattern)
-    if regex is not None:
-        return regex.search(source) is not None
-    return any(_matches(words, name, args) for name, args in st.seen)
+@lru_cache(maxsize=64)
+def _index(
+    patterns: tuple[str, ...],
+) -> tuple[tuple[tuple[str, re.Pattern[str]], ...], dict[str, list[tuple[str, tuple[str, ...]]]]]:
+    """Text patterns, and command patterns grouped by program name (so a check is one dict lookup per program)."""
+    texts: list[tuple[str, re.Pattern[str]]] = []
+    by_name: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for pattern in patterns:
+        if not pattern.strip():
+            continue
+        regex, words = _compile(pattern)
+        if regex is not None:
+            texts.append((pattern.strip(), regex))
+        elif words:
+            by_name.setdefault(words[0], []).append((pattern.strip(), words))
+    return tuple(texts), by_name
+
+
+def _first_hit(patterns: tuple[str, ...], source: str, st: State) -> str | None:
+    texts, by_name = _index(patterns)
+    for name, args in st.seen:
+        for pattern, words in by_name.get(name, ()):
+            if _matches(words, name, args):
+                return pattern
+    for pattern, regex in texts:
+        if regex.search(source):
+            return pattern
+    return None
 
 
 def apply(source: str, st: State) -> None:
     """Raise the verdict for the user's forbidden commands (block) and destructive patterns (confirm)."""
-    for pattern in st.ctx.forbidden_commands:
-        if pattern.strip() and _hit(pattern, source, st):
-            st.add(BLOCK, f"matches your forbidden commands ({pattern.strip()})", source)
-            return
+    hit = _first_hit(st.ctx.forbidden_commands, source, st)
+    if hit is not None:
+        st.add(BLOCK, f"matches your forbidden commands ({hit})", source)
+        return
     if st.found.level >= CONFIRM:
         return
-    for pattern in st.ctx.destructive_patterns:
-        if pattern.strip() and _hit(pattern, source, st):
-            st.add(CONFIRM, f"matches your destructive patterns ({pattern.strip()})", source)
-            return
+    hit = _first_hit(st.ctx.destructive_patterns, source, st)
+    if hit is not None:
+        st.add(CONFIRM, f"matches your destructive patterns ({hit})", source)

@@ -1,0 +1,140 @@
+"""Benchmark of the security gate: decide() over the whole labelled corpus, next to a naive substring gate.
+
+Run from the repository root: ``python bench/bench_decide.py [--rounds N]``. Prints a table, then (last line)
+one JSON object with the figures, ``nproc`` and the load average (CONTRACTS.md §9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from contop.security import paths  # noqa: E402
+from contop.security.decision import Decision, GateContext, ToolCall  # noqa: E402
+from contop.security.gate import decide  # noqa: E402
+from contop.security.psparse import parse_ps  # noqa: E402
+from contop.security.shellparse import parse  # noqa: E402
+from tests.security.corpus_support import FILES, call_and_context, load  # noqa: E402
+
+TARGET_P99_US = 100.0
+
+
+class SubstringGate:
+    """The seed's approach: substring and word-boundary matching of the settings lists over the raw text."""
+
+    def __init__(self, ctx: GateContext) -> None:
+        self.forbidden = [p.lower() for p in ctx.forbidden_commands]
+        self.restricted = [r.replace("~", ctx.home).lower() for r in ctx.restricted_paths] + [
+            r.lower() for r in ctx.restricted_paths
+        ]
+        self.destructive = [re.compile(rf"\b{re.escape(p.lower())}\b") for p in ctx.destructive_patterns]
+
+    def decide(self, call: ToolCall) -> Decision:
+        if call.name == "execute_cli":
+            text = str(call.args.get("command", "")).lower()
+        else:
+            text = " ".join(str(v) for v in call.args.values()).lower()
+        if any(p in text for p in self.forbidden):
+            return Decision.block("forbidden")
+        if any(r in text for r in self.restricted):
+            return Decision.block("restricted")
+        if call.name == "execute_cli" and any(r.search(text) for r in self.destructive):
+            return Decision.needs_confirmation("destructive")
+        return Decision.safe("default")
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    entries = [e for name in FILES for e in load(name)]
+    calls = [call_and_context(e) for e in entries]
+    baselines = {id(ctx): SubstringGate(ctx) for _, ctx in calls}
+
+    for call, ctx in calls:  # imports, regex compilation, policy caches
+        decide(call, ctx)
+
+    fresh: list[float] = []
+    warm: list[float] = []
+    base: list[float] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(args.rounds):
+            for call, ctx in calls:
+                # a command the gate has never seen: no parse or path cache to lean on
+                parse.cache_clear()
+                parse_ps.cache_clear()
+                paths._expand.cache_clear()
+                started = time.perf_counter()
+                decide(call, ctx)
+                fresh.append((time.perf_counter() - started) * 1e6)
+            for call, ctx in calls:
+                started = time.perf_counter()
+                decide(call, ctx)
+                warm.append((time.perf_counter() - started) * 1e6)
+            for call, ctx in calls:
+                gate = baselines[id(ctx)]
+                started = time.perf_counter()
+                gate.decide(call)
+                base.append((time.perf_counter() - started) * 1e6)
+    finally:
+        gc.enable()
+
+    ours_ok = sum(decide(c, x).verdict == e["expect"] for (c, x), e in zip(calls, entries, strict=True))
+    base_ok = sum(
+        baselines[id(x)].decide(c).verdict == e["expect"] for (c, x), e in zip(calls, entries, strict=True)
+    )
+    figures = {
+        "bench": "decide",
+        "entries": len(entries),
+        "rounds": args.rounds,
+        "decide_fresh_p50_us": round(statistics.median(fresh), 1),
+        "decide_fresh_p99_us": round(percentile(fresh, 0.99), 1),
+        "decide_fresh_max_us": round(max(fresh), 1),
+        "decide_cached_p50_us": round(statistics.median(warm), 1),
+        "decide_cached_p99_us": round(percentile(warm, 0.99), 1),
+        "baseline_p50_us": round(statistics.median(base), 2),
+        "baseline_p99_us": round(percentile(base, 0.99), 2),
+        "p50_ratio_vs_baseline": round(statistics.median(fresh) / statistics.median(base), 1),
+        "target_p99_us": TARGET_P99_US,
+        "accuracy": round(ours_ok / len(entries), 4),
+        "baseline_accuracy": round(base_ok / len(entries), 4),
+        "nproc": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+    rows = [
+        ("decide(), fresh command", figures["decide_fresh_p50_us"], figures["decide_fresh_p99_us"],
+         figures["decide_fresh_max_us"], figures["accuracy"]),
+        ("decide(), parse cached", figures["decide_cached_p50_us"], figures["decide_cached_p99_us"],
+         round(max(warm), 1), figures["accuracy"]),
+        ("substring baseline", figures["baseline_p50_us"], figures["baseline_p99_us"], round(max(base), 2),
+         figures["baseline_accuracy"]),
+    ]  # fmt: skip
+    print(f"security gate over {len(entries)} corpus entries x {args.rounds} rounds")
+    print(f"{'gate':<26}{'p50 µs':>10}{'p99 µs':>10}{'max µs':>10}{'accuracy':>10}")
+    for name, p50, p99, worst, accuracy in rows:
+        print(f"{name:<26}{p50:>10}{p99:>10}{worst:>10}{accuracy:>10.1%}")
+    verdict = "meets" if figures["decide_fresh_p99_us"] <= TARGET_P99_US else "misses"
+    print(f"p99 target {TARGET_P99_US:.0f} µs: {verdict} (nproc {figures['nproc']}, load {figures['loadavg']})")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
