@@ -42,8 +42,15 @@ class Script:
 # Lines without it are a flat list of pipelines, which our tokenizer reads exactly and about ten times faster
 # than bashlex (the corpus test checks that both agree); lines with it go to bashlex for the structure.
 _COMPOUND = re.compile(
-    r"(?<![$<>])\(|(?<!\$)\{|(^|[\s;&|])\}|<<(?!<)|(^|[;&|(]\s*)(if|for|while|until|case|function|select)\s"
+    r"(?<![$<>\\])\(|(?<![$\\])\{\s|(^|[\s;&|])\}(?=$|[\s;&|)])|<<(?!<)|"
+    r"(^|[;&|(]\s*)(if|for|while|until|case|function|select)\s"
 )
+_QUOTED = re.compile(r"'[^']*'|\"(?:\\.|[^\"\\$`])*\"")
+
+
+def _is_compound(source: str) -> bool:
+    """Whether the line has grouping or control syntax outside quotes (quoted text is data here)."""
+    return _COMPOUND.search(_QUOTED.sub("''", source)) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -51,7 +58,7 @@ def parse(source: str, depth: int = 0) -> Script:
     """Parse ``source``; never raises (an unparseable input comes back from the fallback tokenizer)."""
     if depth > MAX_DEPTH:
         return Script(too_deep=True)
-    if not _COMPOUND.search(source):
+    if not _is_compound(source):
         return _Fallback(source, depth).parse()
     if "$'" not in source and '$"' not in source:
         try:
