@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contop.security import paths  # noqa: E402
-from contop.security.decision import Decision, GateContext, ToolCall  # noqa: E402
-from contop.security.gate import decide  # noqa: E402
-from contop.security.psparse import parse_ps  # noqa: E402
-from contop.security.shellparse import parse  # noqa: E402
-from tests.security.corpus_support import FILES, call_and_context, load  # noqa: E402
+from contop.security import paths
+from contop.security.decision import Decision, GateContext, ToolCall
+from contop.security.gate import decide
+from contop.security.psparse import parse_ps
+from contop.security.shellparse import parse
+from tests.security.corpus_support import FILES, call_and_context, load
 
 TARGET_P99_US = 100.0
 
@@ -97,9 +97,7 @@ def main() -> int:
         gc.enable()
 
     ours_ok = sum(decide(c, x).verdict == e["expect"] for (c, x), e in zip(calls, entries, strict=True))
-    base_ok = sum(
-        baselines[id(x)].decide(c).verdict == e["expect"] for (c, x), e in zip(calls, entries, strict=True)
-    )
+    base_ok = sum(baselines[id(x)].decide(c).verdict == e["expect"] for (c, x), e in zip(calls, entries, strict=True))
     figures = {
         "bench": "decide",
         "entries": len(entries),

@@ -38,6 +38,7 @@ class Script:
     def commands(self) -> list[Cmd]:
         return [cmd for pipeline in self.pipelines for cmd in pipeline]
 
+
 # Grouping and control syntax whose structure matters (``{ a; b; } | sh``, loops, here-documents, functions).
 # Lines without it are a flat list of pipelines, which our tokenizer reads exactly and about ten times faster
 # than bashlex (the corpus test checks that both agree); lines with it go to bashlex for the structure.

@@ -74,8 +74,13 @@ def test_streams_one_line_per_request(tmp_path: Path) -> None:
         windows = _ask(
             proc,
             json.dumps(
-                {"tool": "read_file", "args": {"file_path": "%USERPROFILE%\\.aws\\credentials"},
-                 "platform": "windows", "home": "C:\\Users\\u", "cwd": "C:\\Users\\u"}  # fmt: skip
+                {
+                    "tool": "read_file",
+                    "args": {"file_path": "%USERPROFILE%\\.aws\\credentials"},
+                    "platform": "windows",
+                    "home": "C:\\Users\\u",
+                    "cwd": "C:\\Users\\u",
+                }
             ),
         )
         assert windows["decision"] == "block"
@@ -107,10 +112,21 @@ def test_settings_lists_replace_the_defaults_but_never_relax(tmp_path: Path) -> 
 
 def test_json_single_command(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "contop.cli.classify", "--json", "Format-Volume -DriveLetter D", "--platform",
-         "powershell"],
-        capture_output=True, text=True, env=_env(tmp_path), check=True, timeout=30,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "contop.cli.classify",
+            "--json",
+            "Format-Volume -DriveLetter D",
+            "--platform",
+            "powershell",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=True,
+        timeout=30,
+    )
     answer = json.loads(out.stdout)
     assert answer["decision"] == "block" and answer["route"] == "sandbox"
 

@@ -40,7 +40,7 @@ EXTRA = [
     "a | b && c || d; e &",
     "FOO=1 BAR='x y' cmd --opt=\"$(inner 'q')\" 2>/dev/null >> out.log < in.txt",
     "sudo -u bob env X=1 nice -n 5 prog `date` <(sort a) >(tee b)",
-    "echo \"a \\\"b\\\" $(c \"d e\")\" h\\ i",
+    'echo "a \\"b\\" $(c "d e")" h\\ i',
 ]
 
 
