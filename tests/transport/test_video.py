@@ -1,0 +1,368 @@
+"""The screen video track between two real aiortc peers over loopback, on a real Xvfb; and the pure SDP helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
+
+from contop.testing.xsession import XSession, start_xsession
+from contop.transport import video_codecs
+from contop.transport.video import (
+    EmitPolicy,
+    ScreenTrack,
+    add_bitrate_hints,
+    apply_bitrate_caps,
+    create_screen_track,
+    prefer_codecs,
+    video_codecs_in_sdp,
+    video_size,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _config() -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[])
+
+
+async def _negotiate(
+    track: Any, *, codecs: list[str] | None = None, hints: bool = True
+) -> tuple[RTCPeerConnection, RTCPeerConnection, str, asyncio.Future[Any]]:
+    """An offerer with a recvonly video transceiver (like the phone) and an answerer sending ``track``."""
+    offerer, answerer = RTCPeerConnection(_config()), RTCPeerConnection(_config())
+    remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @offerer.on("track")
+    def _on_track(t: Any) -> None:
+        if not remote.done():
+            remote.set_result(t)
+
+    transceiver = offerer.addTransceiver("video", direction="recvonly")
+    if codecs:
+        prefer_codecs(transceiver, codecs)
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    answerer.addTrack(track)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    sdp = answerer.localDescription.sdp
+    if hints:
+        sdp = add_bitrate_hints(sdp)
+    from aiortc import RTCSessionDescription
+
+    await offerer.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+    return offerer, answerer, sdp, remote
+
+
+def _sending_codec(pc: RTCPeerConnection) -> str:
+    # aiortc 1.16 has no RTCRtpSender.getParameters(); the sender encodes with the transceiver's first codec.
+    return str(pc.getTransceivers()[0]._codecs[0].mimeType)
+
+
+async def _close(*pcs: RTCPeerConnection) -> None:
+    for pc in pcs:
+        await pc.close()
+
+
+# -- pure helpers -------------------------------------------------------------------------------------------------
+
+
+def test_video_size_keeps_aspect_and_even_sides() -> None:
+    assert video_size(1920, 1080) == (1280, 720)
+    assert video_size(1280, 800) == (1280, 800)
+    assert video_size(1024, 768, 1280) == (1024, 768)
+    assert video_size(2560, 1440, 1920) == (1920, 1080)
+    w, h = video_size(1366, 768)
+    assert w == 1280 and h % 2 == 0 and abs(h - 720) <= 1
+    assert video_size(1001, 501) == (1000, 500)
+
+
+def test_emit_policy_settles_then_keeps_alive() -> None:
+    policy = EmitPolicy(keepalive_fps=2.0, settle=0.5)
+    assert policy.decide(0.0, changed=False)  # the first frame always goes
+    t, sent = 0.0, []
+    while t < 3.0:
+        t = round(t + 1 / 30, 6)
+        sent.append((t, policy.decide(t, changed=False)))
+    within_settle = [s for when, s in sent if when < 0.5]
+    after = [when for when, s in sent if s and when >= 0.5]
+    assert all(within_settle)
+    assert 4 <= len(after) <= 6  # ~2 per second over 2.5 s
+    assert policy.decide(3.01, changed=True)
+    assert policy.decide(3.05, changed=False)  # settling again after a change
+
+
+def test_emit_policy_rejects_bad_rate() -> None:
+    with pytest.raises(ValueError):
+        EmitPolicy(keepalive_fps=0)
+
+
+@pytest.fixture
+def restore_caps() -> Iterator[None]:
+    from aiortc.codecs import h264, vpx
+
+    saved = [(m, m.DEFAULT_BITRATE, m.MIN_BITRATE, m.MAX_BITRATE) for m in (vpx, h264)]
+    try:
+        yield
+    finally:
+        for m, start, lo, hi in saved:
+            m.DEFAULT_BITRATE, m.MIN_BITRATE, m.MAX_BITRATE = start, lo, hi
+
+
+def test_apply_bitrate_caps_reaches_new_encoders(restore_caps: None) -> None:
+    from aiortc.codecs.h264 import H264Encoder
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    caps = apply_bitrate_caps()
+    assert caps == video_codecs.BitrateCaps(1_500_000, 250_000, 5_000_000)
+    for encoder in (Vp8Encoder(), H264Encoder()):
+        assert encoder.target_bitrate == 1_500_000
+        encoder.target_bitrate = 50_000_000  # what a generous REMB would ask
+        assert encoder.target_bitrate == 5_000_000
+        encoder.target_bitrate = 1
+        assert encoder.target_bitrate == 250_000
+    with pytest.raises(ValueError):
+        apply_bitrate_caps(video_codecs.BitrateCaps(start=10, minimum=20, maximum=30))
+
+
+async def _pattern_answer(codecs: list[str] | None = None) -> str:
+    offerer, answerer, _sdp, _ = await _negotiate(VideoStreamTrack(), codecs=codecs, hints=False)
+    sdp = answerer.localDescription.sdp
+    await _close(offerer, answerer)
+    return sdp
+
+
+def _fmtp(sdp: str) -> dict[str, str]:
+    out = {}
+    for line in sdp.splitlines():
+        if line.startswith("a=fmtp:"):
+            pt, _, params = line[len("a=fmtp:") :].partition(" ")
+            out[pt] = params
+    return out
+
+
+def _rtpmap(sdp: str) -> dict[str, str]:
+    out = {}
+    for line in sdp.splitlines():
+        if line.startswith("a=rtpmap:"):
+            pt, _, name = line[len("a=rtpmap:") :].partition(" ")
+            out[pt] = name.split("/")[0]
+    return out
+
+
+async def test_bitrate_hints_on_a_real_aiortc_answer() -> None:
+    sdp = await _pattern_answer()
+    hinted = add_bitrate_hints(sdp)
+    names, fmtp = _rtpmap(hinted), _fmtp(hinted)
+    codec_pts = [pt for pt, name in names.items() if name in ("VP8", "H264")]
+    assert codec_pts, hinted
+    for pt in codec_pts:
+        assert "x-google-start-bitrate=2000" in fmtp[pt]
+        assert "x-google-max-bitrate=8000" in fmtp[pt]
+    for pt, name in names.items():
+        if name == "rtx":
+            assert "x-google" not in fmtp.get(pt, "")
+            assert fmtp[pt].startswith("apt=")
+    # H264 keeps its own parameters before the hints.
+    h264 = [fmtp[pt] for pt in codec_pts if names[pt] == "H264"]
+    assert all("packetization-mode=1" in p for p in h264)
+    # Idempotent, line endings kept, nothing else touched.
+    assert add_bitrate_hints(hinted) == hinted
+    assert hinted.endswith("\r\n") and "\n" not in hinted.replace("\r\n", "")
+    untouched = [line for line in sdp.splitlines() if not line.startswith("a=fmtp:")]
+    assert [line for line in hinted.splitlines() if not line.startswith("a=fmtp:")] == untouched
+
+
+def test_bitrate_hints_leave_audio_alone_and_replace_old_values() -> None:
+    sdp = (
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=rtpmap:96 VP8/90000\r\n"
+        "a=fmtp:96 x-google-max-bitrate=100\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+    )
+    out = add_bitrate_hints(sdp, start_kbps=1000, max_kbps=3000)
+    assert "a=fmtp:111 minptime=10\r\n" in out
+    assert "a=fmtp:96 x-google-start-bitrate=1000;x-google-max-bitrate=3000\r\n" in out
+    assert "a=fmtp:97 apt=96\r\n" in out
+    assert video_codecs_in_sdp(out) == ["VP8", "rtx"]
+    with pytest.raises(ValueError):
+        add_bitrate_hints(sdp, start_kbps=10, max_kbps=5)
+
+
+async def test_answer_follows_the_offer_codec_order() -> None:
+    assert video_codecs_in_sdp(await _pattern_answer())[0] == "VP8"
+    assert video_codecs_in_sdp(await _pattern_answer(["H264"]))[0] == "H264"
+
+
+# -- on a real X display ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def xsession() -> Iterator[XSession]:
+    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon", "xsetroot") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox dbus x11-xserver-utils)")
+    session = start_xsession("1920x1080x24")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _root(session: XSession, colour: str) -> None:
+    subprocess.run(["xsetroot", "-solid", colour], env=session.child_env(), check=True, timeout=10)
+
+
+@pytest.fixture
+async def screen(xsession: XSession) -> AsyncIterator[ScreenTrack]:
+    _root(xsession, "#202020")
+    track = await create_screen_track(None, display=xsession.display)
+    assert track is not None
+    try:
+        yield track
+    finally:
+        track.stop()
+
+
+async def _frames_until(remote: Any, predicate: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await asyncio.wait_for(remote.recv(), max(0.1, deadline - time.monotonic()))
+        if predicate(frame):
+            return frame
+        if time.monotonic() > deadline:
+            raise AssertionError("no matching frame in time")
+
+
+def _centre_rgb(frame: Any) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")
+    h, w = rgb.shape[:2]
+    return rgb[h // 2 - 8 : h // 2 + 8, w // 2 - 8 : w // 2 + 8].reshape(-1, 3).mean(axis=0)
+
+
+def _close_to(rgb: np.ndarray, target: tuple[int, int, int], tol: float = 24) -> bool:
+    return bool(np.all(np.abs(rgb - np.array(target)) <= tol))
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_decoded_frames_have_the_screen_size_and_follow_its_colour(
+    screen: ScreenTrack, xsession: XSession
+) -> None:
+    offerer, answerer, sdp, remote_future = await _negotiate(screen)
+    try:
+        assert video_codecs_in_sdp(sdp)[0] == "VP8"
+        remote = await asyncio.wait_for(remote_future, 20)
+        first = await asyncio.wait_for(remote.recv(), 20)
+        assert (first.width, first.height) == (1280, 720)
+        await _frames_until(remote, lambda f: _close_to(_centre_rgb(f), (0x20, 0x20, 0x20)), 15)
+        _root(xsession, "#d03020")
+        await _frames_until(remote, lambda f: _close_to(_centre_rgb(f), (0xD0, 0x30, 0x20)), 15)
+        _root(xsession, "#2040c0")
+        blue = await _frames_until(remote, lambda f: _close_to(_centre_rgb(f), (0x20, 0x40, 0xC0)), 15)
+        assert (blue.width, blue.height) == (1280, 720)
+        assert _sending_codec(answerer) == "video/VP8"
+    finally:
+        await _close(offerer, answerer)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_unchanged_screen_drops_to_the_keepalive_rate(screen: ScreenTrack, xsession: XSession) -> None:
+    offerer, answerer, _sdp, remote_future = await _negotiate(screen)
+    try:
+        remote = await asyncio.wait_for(remote_future, 20)
+        await asyncio.wait_for(remote.recv(), 20)
+
+        async def count(seconds: float) -> int:
+            n, end = 0, time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(remote.recv(), left)
+                except TimeoutError:
+                    break
+                n += 1
+            return n
+
+        async def flip_colours() -> None:
+            for i in range(10_000):
+                proc = await asyncio.create_subprocess_exec(
+                    "xsetroot", "-solid", ("#101010", "#f0f0f0")[i % 2], env=xsession.child_env()
+                )
+                await proc.wait()
+                await asyncio.sleep(0.03)
+
+        flipper = asyncio.create_task(flip_colours())
+        try:
+            busy = await count(2.0)
+        finally:
+            flipper.cancel()
+            await asyncio.gather(flipper, return_exceptions=True)
+        await asyncio.sleep(1.0)  # past the settle time
+        while True:  # drop what the receiver queued while we were away
+            try:
+                await asyncio.wait_for(remote.recv(), 0.02)
+            except TimeoutError:
+                break
+        before = screen.stats.frames_sent
+        idle = await count(3.0)
+        sent_idle = screen.stats.frames_sent - before
+        assert idle <= 6 and sent_idle <= 6, (idle, sent_idle)  # ~1 fps keep-alive (+ jitter)
+        assert idle >= 1  # but never silent
+        assert busy >= 3 * idle, (busy, idle)
+        assert screen.stats.ticks > screen.stats.frames_sent
+    finally:
+        await _close(offerer, answerer)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_h264_when_the_offer_prefers_it(screen: ScreenTrack) -> None:
+    offerer, answerer, sdp, remote_future = await _negotiate(screen, codecs=["H264", "VP8"])
+    try:
+        assert video_codecs_in_sdp(sdp)[0] == "H264"
+        remote = await asyncio.wait_for(remote_future, 20)
+        frame = await asyncio.wait_for(remote.recv(), 20)
+        assert (frame.width, frame.height) == (1280, 720)
+        assert _sending_codec(answerer) == "video/H264"
+    finally:
+        await _close(offerer, answerer)
+
+
+@pytest.mark.x11
+async def test_settings_choose_size_and_rate(xsession: XSession) -> None:
+    class Settings:
+        video_width = 640
+        video_fps = 10
+
+    track = await create_screen_track(Settings(), display=xsession.display)
+    assert track is not None
+    try:
+        assert track.fps == 10
+        start = time.monotonic()
+        frames = [await asyncio.wait_for(track.recv(), 10) for _ in range(3)]
+        assert time.monotonic() - start >= 0.15  # paced at 10 fps, not as fast as possible
+        assert (frames[0].width, frames[0].height) == (640, 360)
+        assert [f.pts for f in frames] == sorted({f.pts for f in frames})
+        assert frames[0].time_base.denominator == 90_000
+    finally:
+        track.stop()
+    from aiortc.mediastreams import MediaStreamError
+
+    with pytest.raises(MediaStreamError):
+        await track.recv()
+
+
+async def test_no_display_gives_no_track(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="contop.transport.video"):
+        track = await create_screen_track(None, display=":4242")
+    assert track is None
+    assert any("no screen video" in r.getMessage() for r in caplog.records)
