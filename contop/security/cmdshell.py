@@ -16,7 +16,7 @@ from contop.security.paths import Place
 from contop.security.state import State
 
 _SET = re.compile(r"^set\s+(/a\s+)?\"?([A-Za-z_][\w]*)=(.*?)\"?$", re.IGNORECASE)
-_VAR = re.compile(r"%([A-Za-z_][\w]*)(:~[-\d,]+)?%")
+_VAR = re.compile(r"[%!]([A-Za-z_][\w]*)(:~[-\d,]+)?[%!]")
 _REDIRECT = re.compile(r"^(\d?)(>>|>)(.*)$")
 
 
@@ -57,7 +57,7 @@ def _analyze(source: str, st: State) -> None:
 
 
 def _expand(text: str, st: State) -> str:
-    if "%" not in text or not st.vars:
+    if ("%" not in text and "!" not in text) or not st.vars:
         return text
 
     def repl(match: re.Match[str]) -> str:
@@ -154,11 +154,27 @@ def _strip_prefixes(words: list[str]) -> list[str]:
                 rest = rest[1:] if "==" in rest[0] else rest[3:]
             words = rest
         elif head == "for":
-            lowered = [w.lower() for w in words]
-            words = words[lowered.index("do") + 1 :] if "do" in lowered else []
+            words = _for_body(words)
         else:
             break
     return words
+
+
+def _for_body(words: list[str]) -> list[str]:
+    """``for %i in (set) do body``: the body, with the loop variable replaced by the items of the set."""
+    lowered = [w.lower() for w in words]
+    if "do" not in lowered:
+        return []
+    do = lowered.index("do")
+    var = next((w for w in words[1:do] if re.fullmatch(r"%%?[A-Za-z]", w)), None)
+    items = words[lowered.index("in") + 1 : do] if "in" in lowered[:do] else []
+    body = words[do + 1 :]
+    if var and items:
+        # judge the body once per item would multiply the work; the worst item is what matters
+        body = [w.replace(var, items[0]) if var in w else w for w in body]
+        extra = [w.replace(var, item) for item in items[1:] for w in body if var in w]
+        body += extra
+    return body
 
 
 def judge_cmd_words(words: list[str], st: State, text: str) -> None:

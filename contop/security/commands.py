@@ -62,6 +62,11 @@ SUSPICIOUS_PAYLOAD = re.compile(
     r"encodedcommand|enc|hidden)\b|/dev/tcp/|bash\s+-i|python[0-9.]*\s+-c|perl\s+-e|/(tmp|dev/shm|var/tmp)/\.",
     re.IGNORECASE,
 )
+DEFENDER_OFF = re.compile(
+    r"disableantispyware|disablerealtimemonitoring|disablebehaviormonitoring|disableioavprotection|"
+    r"disableantivirus|tamperprotection|disablescriptscanning|enablelua",
+    re.IGNORECASE,
+)
 CRITICAL_FILES = re.compile(
     r"^/etc/(passwd|shadow|group|gshadow|sudoers|fstab|hosts|resolv\.conf|ld\.so\.preload|pam\.d/.*|"
     r"sudoers\.d/.*|ssh/sshd_config|crypttab|default/grub)$|^/proc/(sysrq-trigger|sys/)|^/boot/|^/(usr/)?s?bin/|^/(usr/)?lib(32|64)?/|"
@@ -226,9 +231,8 @@ def _chmod(inv: Invocation, st: State) -> None:
     worst = worst_place(targets, st)
     if recursive and worst >= Place.SYSTEM_FILE:
         st.add(BLOCK, "changes permissions or owners of a whole system tree", inv.text)
-    if inv.name == "chmod" and operands and re.search(r"[ugo]*\+s|^[4-7][0-7]{3}$", operands[0]):
-        if any(normalise(t) in SHELLS or normalise(t) in INTERPRETERS for t in targets) or worst:
-            st.add(BLOCK, "makes a shell or system program run as root for everyone", inv.text)
+    if inv.name == "chmod" and operands and re.search(r"[ugoa]*\+[rwx]*s|^[2-7][0-7]{3}$", operands[0]):
+        st.add(BLOCK, "makes a program run with its owner's rights for everyone (setuid)", inv.text)
     if worst >= Place.SYSTEM_FILE:
         st.add(CONFIRM, "changes permissions of system files", inv.text)
     if recursive and worst == Place.HOME:

@@ -48,7 +48,8 @@ _FETCH = re.compile(
 )
 _EVAL = re.compile(r"\b(exec|eval|compile|Function|instance_eval|runInThisContext|vm\.run\w*)\s*\(|\beval\b")
 _B64_CALL = re.compile(
-    r"(b64decode|base64_decode|decode64|unpack\(\s*['\"]m|Buffer\.from|atob|decodestring|MIME::Base64)", re.I
+    r"(b64decode|base64_decode|decode_base64|decode64|unpack\(\s*['\"]m|Buffer\.from|atob|decodestring|MIME::Base64)",
+    re.I,
 )
 _HOME_REF = re.compile(
     r"expanduser\(\s*['\"]~['\"]\s*\)|Path\.home\(\)|os\.environ\[\s*['\"]HOME['\"]\s*\]|os\.getenv\(\s*['\"]HOME"

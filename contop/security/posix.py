@@ -83,7 +83,6 @@ _PREFIXES: dict[str, frozenset[str]] = {
             "--replace",
         }
     ),
-    "watch": frozenset({"-n", "--interval", "-d"}),
     "chroot": frozenset({"--userspec", "--groups"}),
     "script": frozenset(),
 }
@@ -129,6 +128,10 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
         names.append(_stage(cmd, st))
         if index and _reads_stdin_as_code(cmd, st):
             _feed(pipeline[:index], cmd, st)
+        elif index and names[-1] in _DB_CLIENTS:
+            fed = produce_script(Script(pipelines=[pipeline[:index]]), st)
+            if isinstance(fed, str) and commands.sql_is_destructive(fed):
+                st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
 
@@ -158,6 +161,7 @@ def _stage(cmd: Cmd, st: State) -> str:
         _dynamic_command(words, cmd, st)
         return ""
     name = judge_words(words, st, cmd.text)
+    _stage_files(name, words, cmd, st)
     if name in _EXECUTORS and any(produce_script(s, st) is FETCHED for s in cmd.subs):
         st.add(BLOCK, "runs code downloaded from the network", cmd.text)
     if name in commands.NET_SENDERS and any(_env_source_script(s) for s in cmd.subs):
@@ -167,6 +171,26 @@ def _stage(cmd: Cmd, st: State) -> str:
         if body is not None:
             _execute_text(body, cmd, st, encoded=False)
     return name
+
+
+_DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "sqlcmd", "redis-cli", "cqlsh"})
+
+
+def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
+    """Files written by a download or an environment dump, and SQL fed to a database client."""
+    outputs = [t for op, t in cmd.redirects if op in (">", ">>", ">|", "&>")]
+    if name in FETCHERS:
+        st.downloads.update(re.split(r"[/\\]", t)[-1] for t in outputs)
+    elif _is_env_source(name, words[1:]):
+        st.env_dumps.update(re.split(r"[/\\]", t)[-1] for t in outputs)
+    if st.env_dumps and name in NET_SENDERS:
+        for word in words[1:]:
+            if any(dump and dump in word for dump in st.env_dumps):
+                st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
+    if name in _DB_CLIENTS:
+        for op, body in cmd.redirects:
+            if op in ("<<", "<<<") and commands.sql_is_destructive(body):
+                st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
 
 
 def _assignment(name: str, value: str, text: str, st: State) -> None:
@@ -259,7 +283,10 @@ def judge_words(words: list[str], st: State, text: str) -> str:
         code = args[args.index("-c") + 1] if args.index("-c") + 1 < len(args) else ""
         analyze_nested(code, st)
     elif name == "watch":
-        analyze_nested(" ".join(a for a in args if not a.startswith("-")), st)
+        rest = list(args)
+        while rest and rest[0].startswith("-"):
+            rest = rest[2:] if rest[0] in ("-n", "--interval", "-q", "--equexit") else rest[1:]
+        analyze_nested(" ".join(rest), st)
     elif name in INTERPRETERS or name in ("awk", "gawk", "mawk", "nawk"):
         embedded.judge_interpreter(inv, st)
     elif name in ("powershell", "pwsh"):
@@ -328,9 +355,13 @@ def _record_download(name: str, args: list[str], st: State) -> None:
                 st.downloads.add(re.split(r"[/\\]", value)[-1])
         elif arg.startswith(("--output=", "--output-document=")):
             st.downloads.add(re.split(r"[/\\]", arg.split("=", 1)[1])[-1])
+        elif name == "curl" and re.fullmatch(r"-[a-zA-Z]*o", arg) and value:
+            st.downloads.add(re.split(r"[/\\]", value)[-1])
         elif arg.startswith("-o") and len(arg) > 2 and name == "curl":
             st.downloads.add(re.split(r"[/\\]", arg[2:])[-1])
-        elif (arg in ("-O", "--remote-name") and name == "curl") or (name == "wget" and arg.startswith("-")):
+        elif (name == "curl" and (arg == "--remote-name" or re.fullmatch(r"-[a-zA-Z]*O[a-zA-Z]*", arg))) or (
+            name == "wget" and arg.startswith("-")
+        ):
             if url_name:
                 st.downloads.add(url_name)
     if name == "wget" and url_name and not any(a.startswith(("-O", "-qO", "--output")) for a in args):

@@ -128,6 +128,10 @@ def _whole_text_rules(source: str, st: State) -> None:
         judge_deletion([target] if target else [], ", $true" in args.lower(), inv, st)
     if _DOTNET_WRITE.search(source):
         st.add(CONFIRM, "overwrites or moves files", source)
+    if commands.DEFENDER_OFF.search(source) and re.search(r"set-itemproperty|new-itemproperty|\bsp\b", source, re.I):
+        st.add(BLOCK, "turns off Windows security protections", source)
+    if st.env_dumps and _SEND.search(source) and any(d and d.lower() in source.lower() for d in st.env_dumps):
+        st.add(BLOCK, "sends your home directory or environment to another machine", source)
     if re.search(r"reg(\.exe)?\s+save\s+hklm\\(sam|system|security)", source, re.IGNORECASE):
         st.add(BLOCK, "copies the Windows password database", source)
 
@@ -138,6 +142,7 @@ _DOWNLOAD_FILE = re.compile(r"downloadfile\(\s*['\"]?[^'\",]+['\"]?\s*,\s*['\"]?
 
 def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) -> None:
     fetched = False
+    piped: list[str] = []
     for index, cmd in enumerate(stages):
         words = cmd.words
         if not words:
@@ -158,8 +163,17 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) ->
                 st.add(BLOCK, "runs code downloaded from the network", cmd.text)
             fetched = fetched or bool(re.search(r"downloadstring|downloaddata", cmd.text, re.I))
             continue
+        if cmd.literal_first:
+            continue  # a quoted string piped somewhere: data
         name, args = _split_name(words)
         canonical = ALIASES.get(name, name)
+        if canonical in ("get-childitem", "get-item") and index == 0:
+            named_in, positional_in = _params(args)
+            piped = [_param(named_in, "-path", "-literalpath") or (positional_in[0] if positional_in else ".")]
+        elif canonical == "remove-item" and index and piped:
+            named_rm, positional_rm = _params(args)
+            if not positional_rm and _param(named_rm, "-path", "-literalpath") is None:
+                args = [*args, *piped]
         named, _ = _params(args)
         whatif = _param(named, "-whatif")
         if whatif is None or whatif.lower() in ("$false", "0"):
@@ -194,7 +208,7 @@ def _split_name(words: list[str]) -> tuple[str, list[str]]:
     if match and match.end() < len(first):
         rest = [first[match.end() :], *rest]
         first = match.group(1)
-    return commands.normalise(first) if ("\\" in first or "/" in first) else first.lower(), rest
+    return commands.normalise(first), rest
 
 
 def _expand_vars(text: str, variables: dict[str, str]) -> str:
@@ -315,6 +329,12 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
         st.add(CONFIRM, "adds a program that starts automatically", text)
     elif name in ("remove-wmiobject", "remove-ciminstance") and _SHADOW.search(st.source):
         st.add(BLOCK, "deletes the shadow copies used to restore files", text)
+    elif name == "compress-archive":
+        from contop.security.paths import Place  # noqa: PLC0415
+
+        destination = _param(named, "-destinationpath") or (positional[-1] if len(positional) > 1 else "")
+        if any(st.place(t) >= Place.HOME for t in targets if t != destination) and destination:
+            st.env_dumps.add(re.split(r"[/\\]", destination)[-1])
     elif name in ("invoke-webrequest", "invoke-restmethod", "start-bitstransfer"):
         out = _param(named, "-outfile", "-destination")
         if out:
@@ -354,7 +374,7 @@ def _system_move(targets: list[str], inv: Invocation, st: State) -> None:
 def _blocker(name: str, named: dict[str, str], args: list[str], text: str, st: State) -> None:
     lowered = text.lower()
     if name == "set-mppreference":
-        if re.search(
+        if "-exclusion" in lowered or re.search(
             r"-disable\w+\s+(\$true|1)|-disable\w+:\$true|-mapsreporting\s+0|-submitsamplesconsent\s+2", lowered
         ):
             st.add(BLOCK, "turns off Microsoft Defender", text)

@@ -14,6 +14,7 @@ from functools import lru_cache
 class PsCommand:
     words: list[str] = field(default_factory=list)
     text: str = ""
+    literal_first: bool = False  # the first word is a quoted string: an expression, not a command name
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ class _Tokenizer:
                 cmd, start = PsCommand(), self.i
             else:
                 word_start = self.i
+                if not cmd.words and c in "'\"\u2018\u2019\u201c\u201d":
+                    cmd.literal_first = True
                 word = self.word()
                 if self.i == word_start:
                     self.i += 1

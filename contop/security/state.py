@@ -27,6 +27,7 @@ class State:
     found: Findings = field(default_factory=Findings)
     vars: dict[str, str] = field(default_factory=dict)
     downloads: set[str] = field(default_factory=set)
+    env_dumps: set[str] = field(default_factory=set)  # files an environment dump was written to
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
 
