@@ -11,6 +11,7 @@ import re
 from contop.security import commands, payload
 from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
+from contop.security.paths import Place
 from contop.security.psparse import PsCommand, parse_ps
 from contop.security.state import State
 
@@ -330,8 +331,6 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
     elif name in ("remove-wmiobject", "remove-ciminstance") and _SHADOW.search(st.source):
         st.add(BLOCK, "deletes the shadow copies used to restore files", text)
     elif name == "compress-archive":
-        from contop.security.paths import Place  # noqa: PLC0415
-
         destination = _param(named, "-destinationpath") or (positional[-1] if len(positional) > 1 else "")
         if any(st.place(t) >= Place.HOME for t in targets if t != destination) and destination:
             st.env_dumps.add(re.split(r"[/\\]", destination)[-1])
@@ -365,8 +364,6 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
 
 
 def _system_move(targets: list[str], inv: Invocation, st: State) -> None:
-    from contop.security.paths import Place
-
     if any(st.place(t) >= Place.SYSTEM_FILE for t in targets):
         st.add(BLOCK, "moves system files or your home folder away", inv.text)
 
