@@ -42,6 +42,7 @@ KNOWN_TOOLS: frozenset[str] = frozenset(
 # | save_dialog               | directory                   |
 # | open_dialog               | directory                   |
 # | find_and_replace_in_files | path (default: session cwd) |
+# | launch_app                | app_name (when it is a path) |
 PATH_ARGS: dict[str, tuple[str, ...]] = {
     "read_file": ("file_path",),
     "edit_file": ("file_path",),
@@ -56,6 +57,7 @@ PATH_ARGS: dict[str, tuple[str, ...]] = {
     "save_dialog": ("directory",),
     "open_dialog": ("directory",),
     "find_and_replace_in_files": ("path",),
+    "launch_app": ("app_name",),
 }
 
 # Tools that work on the session's working directory when their path argument is left out.

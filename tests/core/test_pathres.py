@@ -26,3 +26,11 @@ def test_is_within_is_component_wise() -> None:
     assert not is_within("/home/u/.sshrc", "/home/u/.ssh")
     assert is_within("c:\\windows\\system32\\drivers", "C:\\Windows\\System32", windows=True)
     assert not is_within("C:\\Windows\\System32x", "C:\\Windows\\System32", windows=True)
+
+
+def test_extra_variables_come_from_env() -> None:
+    kw = {"cwd": "C:\\Users\\u", "home": "C:\\Users\\u", "windows": True}
+    env = {"LOCALAPPDATA": "C:\\Users\\u\\AppData\\Local"}
+    assert expand_path("%localappdata%\\Google", env=env, **kw) == "C:\\Users\\u\\AppData\\Local\\Google"
+    assert expand_path("%UNKNOWN%\\x", **kw) == "C:\\Users\\u\\%UNKNOWN%\\x"
+    assert expand_path("$HOME/x", cwd="/", home="/home/u", env={"HOME": "/elsewhere"}) == "/home/u/x"
