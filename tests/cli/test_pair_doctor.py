@@ -1,0 +1,63 @@
+"""`contop pair` and `contop doctor` as a user runs them: real subprocesses, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from contop.core.pairing_payload import parse_pairing_url
+from contop.testing.server import ServerProcess
+
+
+def contop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "contop", *args], capture_output=True, text=True, timeout=60, env=full_env
+    )
+
+
+def test_pair_prints_qr_and_url_from_the_running_server(server: ServerProcess) -> None:
+    common = ["--port", str(server.port), "--home", str(server.home)]
+    out = contop("pair", *common)
+    assert out.returncode == 0, out.stderr
+    assert "█" in out.stdout and "#p=" in out.stdout
+    url = next(line.strip() for line in out.stdout.splitlines() if "#p=" in line)
+    assert parse_pairing_url(url)["c"] == "permanent"
+    temp = json.loads(contop("pair", "--temp", "--json", *common).stdout)
+    assert temp["connection_type"] == "temp" and parse_pairing_url(temp["url"])["t"] == temp["token"]
+
+
+def test_pair_without_server_or_with_wrong_home(server: ServerProcess, tmp_path: Path) -> None:
+    out = contop("pair", "--port", "1", "--home", str(server.home))
+    assert out.returncode == 1 and "no Contop server answers" in out.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "admin.token").write_text("f" * 64)
+    out = contop("pair", "--port", str(server.port), "--home", str(other))
+    assert out.returncode == 1 and "refused the admin token" in out.stderr
+    out = contop("pair", "--port", str(server.port), "--home", str(tmp_path / "nothing"))
+    assert out.returncode == 1 and "no admin token" in out.stderr
+
+
+def test_doctor_reports_every_capability(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")}
+    env = {k: v for k, v in env.items() if not k.endswith("_API_KEY")}
+    env["CONTOP_HOME"] = str(tmp_path / "home")
+    out = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor", "--json"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    checks = {c["name"]: c for c in json.loads(out.stdout)}
+    assert set(checks) == {"display", "input", "accessibility", "ocr", "sandbox", "docker", "cloudflared", "models"}
+    assert checks["display"]["level"] == "missing" and "DISPLAY" in checks["display"]["detail"]
+    assert checks["models"]["level"] == "missing" and "OPENAI_API_KEY" in checks["models"]["advice"]
+    assert checks["sandbox"]["level"] == "ok"  # bubblewrap is installed by make test
+    env["GEMINI_API_KEY"] = "AIza-doctor-test"
+    human = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert "gemini (from $GEMINI_API_KEY)" in human.stdout
+    assert "AIza-doctor-test" not in human.stdout
