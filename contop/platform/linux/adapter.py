@@ -1,0 +1,285 @@
+"""The Linux/X11 platform adapter: XTest input, EWMH windows, xclip clipboard, idle/keep-awake, AT-SPI.
+
+One python-xlib connection per adapter, used under one lock: methods may be called from any thread (tools run
+them with ``asyncio.to_thread``), one at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+from Xlib import display as xdisplay
+from Xlib import error as xerror
+
+from contop.core.errors import NotAvailableError, ToolError
+from contop.platform.base import (
+    MAX_ELEMENTS,
+    ElementAction,
+    InteractResult,
+    MouseButton,
+    PlatformAdapter,
+    ScrollDirection,
+    UIElement,
+    WindowInfo,
+)
+from contop.platform.linux.clipboard import XClipboard
+from contop.platform.linux.power import KeepAwake, idle_seconds
+from contop.platform.linux.windows import EwmhWindows
+from contop.platform.linux.xinput import XdotoolInput, XTestInput
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _x_call(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run under the adapter lock and turn X protocol failures into Contop errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, LinuxAdapter)
+        with self._guard():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class LinuxAdapter(PlatformAdapter):
+    name = "linux-x11"
+
+    def __init__(self, display: str, *, session_bus: str | None = None, use_xdotool: bool = False) -> None:
+        self.display_name = display
+        try:
+            self._d = xdisplay.Display(display)
+        except (xerror.DisplayError, xerror.ConnectionClosedError, OSError) as exc:
+            raise NotAvailableError(
+                f"cannot open the X display {display!r} ({exc}). Is the desktop session running and DISPLAY right? "
+                "On a headless machine install xvfb and openbox."
+            ) from exc
+        self._lock = threading.RLock()
+        self._session_bus = session_bus if session_bus is not None else os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+        self._input: XTestInput | XdotoolInput
+        if not use_xdotool and self._d.has_extension("XTEST"):
+            self._input = XTestInput(self._d, self._lock)
+        else:
+            self._input = XdotoolInput(display)
+        self._windows = EwmhWindows(self._d)
+        self._clipboard = XClipboard(display)
+        self._keep_awake: KeepAwake | None = None
+        self._atspi: Any = None
+        self._closed = False
+
+    @property
+    def input_backend(self) -> str:
+        return "xtest" if isinstance(self._input, XTestInput) else "xdotool"
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise ToolError("the platform adapter is closed")
+            try:
+                yield
+            except xerror.ConnectionClosedError as exc:
+                raise NotAvailableError(f"the X display {self.display_name} went away: {exc}") from exc
+            except xerror.XError as exc:
+                raise ToolError(f"the X server refused the request: {exc}") from exc
+
+    # -- input ----------------------------------------------------------------------------------------------
+    @_x_call
+    def move_mouse(self, x: int, y: int) -> None:
+        self._input.move(x, y)
+
+    @_x_call
+    def click(self, x: int | None, y: int | None, button: MouseButton = "left", count: int = 1) -> None:
+        self._input.click(x, y, button, count)
+
+    @_x_call
+    def mouse_down(self, button: MouseButton = "left") -> None:
+        self._input.button(button, True)
+
+    @_x_call
+    def mouse_up(self, button: MouseButton = "left") -> None:
+        self._input.button(button, False)
+
+    @_x_call
+    def scroll(self, direction: ScrollDirection, clicks: int = 5, x: int | None = None, y: int | None = None) -> None:
+        self._input.scroll(direction, clicks, x, y)
+
+    @_x_call
+    def press_key(self, key: str) -> None:
+        self._input.press_key(key)
+
+    @_x_call
+    def type_text(self, text: str) -> None:
+        self._input.type_text(text)
+
+    @_x_call
+    def cursor_position(self) -> tuple[int, int]:
+        return self._input.position()
+
+    @_x_call
+    def screen_size(self) -> tuple[int, int]:
+        s = self._d.screen()
+        return int(s.width_in_pixels), int(s.height_in_pixels)
+
+    # -- windows --------------------------------------------------------------------------------------------
+    @_x_call
+    def list_windows(self) -> list[WindowInfo]:
+        return self._windows.list_all()
+
+    @_x_call
+    def active_window(self) -> WindowInfo | None:
+        wid = self._windows.active_id()
+        return None if wid is None else self._windows.info(wid, wid)
+
+    @_x_call
+    def focus_window(self, title: str) -> WindowInfo:
+        target = self._windows.find(title)
+        self._windows.activate(target.id)
+        return self._windows.info(target.id)
+
+    @_x_call
+    def move_resize_window(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        x: int | None = None,
+        y: int | None = None,
+        window_id: int | None = None,
+    ) -> WindowInfo:
+        wid = window_id if window_id is not None else self._windows.active_id()
+        if wid is None:
+            raise ToolError("no active window to resize")
+        self._windows.move_resize(wid, x, y, width, height)
+        return self._windows.info(wid)
+
+    @_x_call
+    def maximize_window(self, window_id: int | None = None) -> bool:
+        wid = window_id if window_id is not None else self._windows.active_id()
+        if wid is None:
+            raise ToolError("no active window to maximize")
+        return self._windows.maximize(wid)
+
+    @_x_call
+    def is_window_maximized(self, window_id: int | None = None) -> bool:
+        wid = window_id if window_id is not None else self._windows.active_id()
+        return False if wid is None else self._windows.is_maximized(wid)
+
+    # -- clipboard ------------------------------------------------------------------------------------------
+    def clipboard_read(self) -> str:
+        return self._clipboard.read()
+
+    def clipboard_write(self, text: str) -> None:
+        self._clipboard.write(text)
+
+    # -- session --------------------------------------------------------------------------------------------
+    @_x_call
+    def idle_seconds(self) -> float:
+        return idle_seconds(self._d)
+
+    @_x_call
+    def set_keep_awake(self, on: bool, reason: str = "Contop is working") -> None:
+        if on and self._keep_awake is None:
+            ka = KeepAwake(self._d, self._session_bus)
+            ka.acquire(reason)
+            self._keep_awake = ka
+        elif not on and self._keep_awake is not None:
+            self._keep_awake.release()
+            self._keep_awake = None
+
+    @property
+    def keep_awake_mechanisms(self) -> list[str]:
+        return list(self._keep_awake.mechanisms) if self._keep_awake else []
+
+    # -- accessibility --------------------------------------------------------------------------------------
+    def _a11y(self) -> Any:
+        if self._atspi is None:
+            from contop.platform.linux.atspi import AtspiClient
+
+            self._atspi = AtspiClient(self._session_bus)
+        return self._atspi
+
+    def _active_pid(self, window_title: str | None) -> tuple[int | None, str | None]:
+        with self._guard():
+            w: WindowInfo | None
+            if window_title:
+                w = self._windows.find(window_title)
+            else:
+                wid = self._windows.active_id()
+                w = self._windows.info(wid, wid) if wid is not None else None
+        return (w.pid, w.title) if w else (None, None)
+
+    def get_focused_element(self) -> UIElement | None:
+        return self._a11y().focused_element()
+
+    def get_interactive_elements(self, window_title: str | None = None, limit: int = MAX_ELEMENTS) -> list[UIElement]:
+        pid, title = self._active_pid(window_title)
+        return self._a11y().interactive_elements(pid, title, limit=limit)
+
+    def get_element_tree(
+        self, window_title: str | None = None, max_depth: int = 8, limit: int = MAX_ELEMENTS
+    ) -> list[UIElement]:
+        pid, title = self._active_pid(window_title)
+        return self._a11y().element_tree(pid, title, max_depth=max_depth, limit=limit)
+
+    def interact_element(
+        self,
+        name: str,
+        action: ElementAction = "invoke",
+        value: str | None = None,
+        role: str | None = None,
+        window_title: str | None = None,
+    ) -> InteractResult:
+        pid, title = self._active_pid(window_title)
+        return self._a11y().interact(pid, title, name, action, value, role)
+
+    # -- meta -----------------------------------------------------------------------------------------------
+    def capabilities(self) -> dict[str, bool]:
+        caps = {
+            "input": True,
+            "windows": True,
+            "maximize": True,
+            "clipboard": self._clipboard_available(),
+            "idle": bool(self._d.has_extension("MIT-SCREEN-SAVER")),
+            "keep_awake": True,
+        }
+        try:
+            self._a11y().registry_available()
+            caps["accessibility"] = True
+        except NotAvailableError:
+            caps["accessibility"] = False
+        return caps
+
+    def _clipboard_available(self) -> bool:
+        try:
+            self._clipboard._tool()
+        except NotAvailableError:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._keep_awake is not None:
+                    self._keep_awake.release()
+                    self._keep_awake = None
+                self._input.close()
+                if self._atspi is not None:
+                    self._atspi.close()
+            finally:
+                self._closed = True
+                try:
+                    self._d.close()
+                except Exception:
+                    logger.debug("closing the X connection failed", exc_info=True)

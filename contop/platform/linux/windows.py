@@ -1,0 +1,249 @@
+"""Top-level windows on X11 through EWMH: listing, focus, move/resize, maximize (python-xlib, no subprocess).
+
+Geometry is the client area in absolute root coordinates (``translate_coords`` to the root, so window-manager
+frames and reparenting do not matter). Pids come from the X-Resource extension, which asks the server which
+process owns the connection, so they are right even for clients that never set ``_NET_WM_PID``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from Xlib import X, Xatom
+from Xlib import error as xerror
+from Xlib.protocol import event as xevent
+
+from contop.core.errors import ToolError
+from contop.platform.base import WindowInfo
+
+logger = logging.getLogger(__name__)
+
+SOURCE_PAGER = 2  # EWMH source indication: requests on behalf of the user, honoured without focus stealing rules
+_STATE_ADD = 1
+_SKIPPED_TYPES = ("_NET_WM_WINDOW_TYPE_DOCK", "_NET_WM_WINDOW_TYPE_DESKTOP")
+_WAIT_S = 1.0
+
+
+def _process_name(pid: int | None) -> str:
+    if not pid:
+        return ""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def match_title(titles: list[tuple[int, str]], query: str) -> int | None:
+    """Best window for a title query: exact (case-insensitive), then prefix, then substring; stacking order kept."""
+    q = query.strip().casefold()
+    if not q:
+        return None
+    for test in (
+        lambda t: t == q,
+        lambda t: t.startswith(q),
+        lambda t: q in t,
+    ):
+        for wid, title in titles:
+            if test(title.casefold()):
+                return wid
+    return None
+
+
+class EwmhWindows:
+    """Window queries and requests on one python-xlib display. Callers serialise calls."""
+
+    def __init__(self, display: Any) -> None:
+        self._d = display
+        self._root = display.screen().root
+        self._atoms: dict[str, int] = {}
+        self._has_res = bool(display.has_extension("X-Resource"))
+
+    def atom(self, name: str) -> int:
+        a = self._atoms.get(name)
+        if a is None:
+            a = self._atoms[name] = self._d.intern_atom(name)
+        return a
+
+    def _prop(self, win: Any, name: str, type_: int = X.AnyPropertyType) -> Any:
+        prop = win.get_full_property(self.atom(name), type_)
+        return None if prop is None else prop.value
+
+    def _window(self, wid: int) -> Any:
+        return self._d.create_resource_object("window", wid)
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def client_ids(self) -> list[int]:
+        """Managed client windows, bottom to top when the WM publishes the stacking order."""
+        for name in ("_NET_CLIENT_LIST_STACKING", "_NET_CLIENT_LIST"):
+            value = self._prop(self._root, name, Xatom.WINDOW)
+            if value is not None:
+                return [int(w) for w in value]
+        return []
+
+    def active_id(self) -> int | None:
+        value = self._prop(self._root, "_NET_ACTIVE_WINDOW", Xatom.WINDOW)
+        if value is None or not len(value) or not value[0]:
+            return None
+        return int(value[0])
+
+    def title(self, win: Any) -> str:
+        value = self._prop(win, "_NET_WM_NAME", self.atom("UTF8_STRING"))
+        if value:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        value = self._prop(win, "WM_NAME")
+        if isinstance(value, bytes):
+            return value.decode("latin-1", "replace")
+        return str(value or "")
+
+    def pid(self, win: Any) -> int | None:
+        if self._has_res:
+            try:
+                from Xlib.ext import res
+
+                reply = self._d.res_query_client_ids([{"client": win.id, "mask": res.LocalClientPIDMask}])
+                for item in reply.ids:
+                    if item.spec.mask & res.LocalClientPIDMask and item.value:
+                        return int(item.value[0])
+            except xerror.XError:
+                pass
+        value = self._prop(win, "_NET_WM_PID", Xatom.CARDINAL)
+        return int(value[0]) if value is not None and len(value) else None
+
+    def geometry(self, win: Any) -> tuple[int, int, int, int]:
+        g = win.get_geometry()
+        # python-xlib's ``a.translate_coords(b, x, y)`` maps (x, y) of ``b`` into ``a``'s coordinates.
+        origin = self._root.translate_coords(win, 0, 0)
+        return int(origin.x), int(origin.y), int(g.width), int(g.height)
+
+    def _skipped(self, win: Any) -> bool:
+        types = self._prop(win, "_NET_WM_WINDOW_TYPE", Xatom.ATOM)
+        if types is None:
+            return False
+        skipped = {self.atom(n) for n in _SKIPPED_TYPES}
+        return any(int(t) in skipped for t in types)
+
+    def info(self, wid: int, active: int | None = None) -> WindowInfo:
+        win = self._window(wid)
+        wm_class = win.get_wm_class()
+        pid = self.pid(win)
+        x, y, w, h = self.geometry(win)
+        return WindowInfo(
+            id=wid,
+            title=self.title(win),
+            pid=pid,
+            wm_class=wm_class[1] if wm_class else "",
+            x=x,
+            y=y,
+            width=w,
+            height=h,
+            focused=wid == (self.active_id() if active is None else active),
+            process_name=_process_name(pid),
+        )
+
+    def list_all(self) -> list[WindowInfo]:
+        """Managed windows, topmost first."""
+        active = self.active_id()
+        out = []
+        for wid in reversed(self.client_ids()):
+            try:
+                if self._skipped(self._window(wid)):
+                    continue
+                out.append(self.info(wid, active))
+            except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch):
+                continue  # closed while we were looking
+        return out
+
+    def find(self, title: str) -> WindowInfo:
+        windows = self.list_all()
+        wid = match_title([(w.id, w.title) for w in windows], title)
+        if wid is None:
+            names = ", ".join(repr(w.title) for w in windows[:15]) or "none"
+            raise ToolError(f"no window title contains {title!r}; open windows: {names}")
+        return next(w for w in windows if w.id == wid)
+
+    def is_maximized(self, wid: int) -> bool:
+        states = self._prop(self._window(wid), "_NET_WM_STATE", Xatom.ATOM)
+        if states is None:
+            return False
+        have = {int(s) for s in states}
+        return self.atom("_NET_WM_STATE_MAXIMIZED_VERT") in have and self.atom("_NET_WM_STATE_MAXIMIZED_HORZ") in have
+
+    # -- requests -------------------------------------------------------------------------------------------
+    def _client_message(self, wid: int, name: str, data: list[int]) -> None:
+        ev = xevent.ClientMessage(
+            window=self._window(wid), client_type=self.atom(name), data=(32, [*data, 0, 0, 0, 0, 0][:5])
+        )
+        self._root.send_event(ev, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        self._d.sync()
+
+    def _wait(self, done: Any) -> bool:
+        deadline = time.monotonic() + _WAIT_S
+        while True:
+            with contextlib.suppress(xerror.XError):
+                if done():
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def activate(self, wid: int) -> None:
+        win = self._window(wid)
+        if self.active_id() is None and not self.client_ids():
+            # No EWMH window manager: do what it would have done.
+            win.configure(stack_mode=X.Above)
+            win.set_input_focus(X.RevertToParent, X.CurrentTime)
+            self._d.sync()
+            return
+        self._client_message(wid, "_NET_ACTIVE_WINDOW", [SOURCE_PAGER, X.CurrentTime, 0])
+        if not self._wait(lambda: self.active_id() == wid):
+            raise ToolError("the window manager did not activate the window (minimised, or on another desktop?)")
+
+    def move_resize(self, wid: int, x: int | None, y: int | None, width: int | None, height: int | None) -> None:
+        if all(v is None for v in (x, y, width, height)):
+            raise ToolError("give at least one of width, height, x, y")
+        for v, what in ((width, "width"), (height, "height")):
+            if v is not None and v <= 0:
+                raise ToolError(f"{what} must be positive")
+        if self.is_maximized(wid):
+            # A maximised window ignores size requests in most window managers.
+            self._client_message(
+                wid,
+                "_NET_WM_STATE",
+                [0, self.atom("_NET_WM_STATE_MAXIMIZED_VERT"), self.atom("_NET_WM_STATE_MAXIMIZED_HORZ"), SOURCE_PAGER],
+            )
+        flags = 0
+        values = []
+        for bit, v in enumerate((x, y, width, height)):
+            if v is not None:
+                flags |= 1 << (8 + bit)
+            values.append(int(v or 0))
+        static_gravity = 10  # x/y name the client area's position, as list() reports it
+        self._client_message(wid, "_NET_MOVERESIZE_WINDOW", [static_gravity | flags | SOURCE_PAGER << 12, *values])
+
+        def done() -> bool:
+            gx, gy, gw, gh = self.geometry(self._window(wid))
+            return all(want is None or want == got for want, got in ((x, gx), (y, gy), (width, gw), (height, gh)))
+
+        if not self._wait(done):
+            # No EWMH support for the request (or the WM adjusted it): configure the client directly.
+            kwargs = {k: int(v) for k, v in (("x", x), ("y", y), ("width", width), ("height", height)) if v is not None}
+            self._window(wid).configure(**kwargs)
+            self._d.sync()
+            self._wait(done)
+
+    def maximize(self, wid: int) -> bool:
+        self._client_message(
+            wid,
+            "_NET_WM_STATE",
+            [
+                _STATE_ADD,
+                self.atom("_NET_WM_STATE_MAXIMIZED_VERT"),
+                self.atom("_NET_WM_STATE_MAXIMIZED_HORZ"),
+                SOURCE_PAGER,
+            ],
+        )
+        return self._wait(lambda: self.is_maximized(wid))

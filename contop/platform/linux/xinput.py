@@ -1,0 +1,338 @@
+"""Mouse and keyboard input on X11: XTest through python-xlib, and xdotool when XTest is missing.
+
+Unicode typing: a character the current keymap cannot produce is bound to a spare (unused) keycode with
+``ChangeKeyboardMapping`` (keysym = code point for Latin-1, 0x01000000 + code point otherwise) and that keycode is
+tapped. Clients re-read the keymap lazily when they handle the key event, so a binding must not change again
+until they have: the characters a stretch of text lacks are bound in one burst before it is typed, with a pause
+after (see ``_bind_all``); bindings are kept after a call (a later text with the same characters needs no
+change); and all bindings are removed ``RESTORE_AFTER_S`` after the last typing, or on ``close()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from Xlib import XK, X
+from Xlib.ext import xtest
+
+from contop.core.errors import NotAvailableError, ToolError
+from contop.platform.base import MouseButton, ScrollDirection
+from contop.platform.keys import parse_combo
+from contop.platform.linux.keysyms import char_to_keysym, combo_keysyms, keysym_name
+
+logger = logging.getLogger(__name__)
+
+BUTTONS: dict[str, int] = {"left": 1, "middle": 2, "right": 3}
+SCROLL_BUTTONS: dict[str, int] = {"up": 4, "down": 5, "left": 6, "right": 7}
+BIND_SETTLE_S = 0.05
+REBIND_AFTER_S = 0.5
+RESTORE_AFTER_S = 10.0
+MAX_SCROLL_CLICKS = 100
+
+
+def _button(button: str) -> int:
+    try:
+        return BUTTONS[button]
+    except KeyError:
+        raise ToolError(f"unknown mouse button {button!r}; use left, right or middle") from None
+
+
+def _scroll_button(direction: str) -> int:
+    try:
+        return SCROLL_BUTTONS[direction]
+    except KeyError:
+        raise ToolError(f"unknown scroll direction {direction!r}; use up, down, left or right") from None
+
+
+class XTestInput:
+    """Input through the XTest extension on an open python-xlib display. Callers serialise calls (one lock)."""
+
+    def __init__(self, display: Any, lock: threading.RLock) -> None:
+        if not display.has_extension("XTEST"):
+            raise NotAvailableError("the X server has no XTEST extension")
+        self._d = display
+        self._lock = lock
+        info = display.display.info
+        self._min_kc: int = info.min_keycode
+        self._max_kc: int = info.max_keycode
+        self._bound: dict[int, int] = {}  # spare keycode -> keysym we bound to it
+        self._last_used: dict[int, float] = {}
+        self._restore_timer: threading.Timer | None = None
+        self._closed = False
+
+    # -- mouse ----------------------------------------------------------------------------------------------
+    def move(self, x: int, y: int) -> None:
+        xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
+        self._d.sync()
+
+    def click(self, x: int | None, y: int | None, button: MouseButton, count: int) -> None:
+        b = _button(button)
+        if x is not None and y is not None:
+            xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
+        for _ in range(max(1, count)):
+            xtest.fake_input(self._d, X.ButtonPress, b)
+            xtest.fake_input(self._d, X.ButtonRelease, b)
+        self._d.sync()
+
+    def button(self, button: MouseButton, down: bool) -> None:
+        xtest.fake_input(self._d, X.ButtonPress if down else X.ButtonRelease, _button(button))
+        self._d.sync()
+
+    def scroll(self, direction: ScrollDirection, clicks: int, x: int | None, y: int | None) -> None:
+        b = _scroll_button(direction)
+        if x is not None and y is not None:
+            xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
+        for _ in range(min(max(1, clicks), MAX_SCROLL_CLICKS)):
+            xtest.fake_input(self._d, X.ButtonPress, b)
+            xtest.fake_input(self._d, X.ButtonRelease, b)
+        self._d.sync()
+
+    def position(self) -> tuple[int, int]:
+        p = self._d.screen().root.query_pointer()
+        return int(p.root_x), int(p.root_y)
+
+    # -- keyboard -------------------------------------------------------------------------------------------
+    def _keymap(self) -> list[Sequence[int]]:
+        return list(self._d.get_keyboard_mapping(self._min_kc, self._max_kc - self._min_kc + 1))
+
+    def _existing(self, keymap: list[Sequence[int]], keysym: int) -> tuple[int, bool] | None:
+        """A keycode producing ``keysym`` in the current map, and whether Shift is needed (levels 1-2 only)."""
+        for i, row in enumerate(keymap):
+            kc = self._min_kc + i
+            if len(row) > 0 and row[0] == keysym:
+                return kc, False
+        for i, row in enumerate(keymap):
+            if len(row) > 1 and row[1] == keysym:
+                return self._min_kc + i, True
+        return None
+
+    def _spares(self, keymap: list[Sequence[int]]) -> list[int]:
+        # Keycode min_keycode is skipped: XKB treats it specially on several servers.
+        return [self._min_kc + i for i, row in enumerate(keymap) if i > 0 and not any(row)]
+
+    def _candidates(self, keymap: list[Sequence[int]], keep: set[int]) -> list[int]:
+        candidates = [kc for kc in self._spares(keymap) if kc not in keep]
+        return candidates + [kc for kc in self._bound if kc not in keep and kc not in candidates]
+
+    def _bind_all(self, keymap: list[Sequence[int]], keysyms: list[int], keep: set[int]) -> list[int]:
+        """Bind each keysym to a spare keycode not in ``keep`` (least recently used first), then let clients settle.
+
+        Clients read keymap changes lazily and were seen to miss a change that reaches them while they are still
+        re-reading an earlier one, then type a stale character or none (Tk through Xlib's XKB cache; Qt when a
+        key arrives between two changes). So bindings are made in one burst *before* any key that needs them,
+        followed by one pause (``BIND_SETTLE_S``). A client may also handle a change long after it was made
+        (Qt re-reads the whole keymap when it gets to the notification), so a keycode is re-bound only once its
+        last key has had time to be consumed (``REBIND_AFTER_S`` since its last use): texts needing more distinct
+        unmapped characters than there are spare keycodes type in stretches with that pause between them.
+        """
+        candidates = sorted(self._candidates(keymap, keep), key=lambda k: self._last_used.get(k, 0.0))
+        if len(candidates) < len(keysyms):
+            raise ToolError("no spare keycode left to type this character (the keymap is full)")
+        chosen = candidates[: len(keysyms)]
+        self._d.sync()
+        wait = max(self._last_used.get(kc, 0.0) for kc in chosen) + REBIND_AFTER_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        for kc, ks in zip(chosen, keysyms, strict=True):
+            self._d.change_keyboard_mapping(kc, [(ks, ks)])
+            self._bound[kc] = ks
+            keymap[kc - self._min_kc] = (ks, ks)
+        self._d.sync()
+        time.sleep(BIND_SETTLE_S)
+        return chosen
+
+    def _resolve(self, keymap: list[Sequence[int]], keysym: int, keep: set[int]) -> tuple[int, bool]:
+        hit = self._existing(keymap, keysym)
+        if hit is not None:
+            return hit
+        return self._bind_all(keymap, [keysym], keep)[0], False
+
+    def _tap(self, keycode: int, shift_kc: int | None) -> None:
+        if shift_kc is not None:
+            xtest.fake_input(self._d, X.KeyPress, shift_kc)
+        xtest.fake_input(self._d, X.KeyPress, keycode)
+        xtest.fake_input(self._d, X.KeyRelease, keycode)
+        if shift_kc is not None:
+            xtest.fake_input(self._d, X.KeyRelease, shift_kc)
+        self._last_used[keycode] = time.monotonic()
+
+    def _shift_keycode(self, keymap: list[Sequence[int]], keep: set[int]) -> int:
+        return self._resolve(keymap, XK.XK_Shift_L, keep)[0]
+
+    def press_key(self, key: str) -> None:
+        combo = parse_combo(key)
+        mod_syms, key_sym = combo_keysyms(combo)
+        self._cancel_restore()
+        try:
+            keymap = self._keymap()
+            keep: set[int] = set()
+            mod_kcs: list[int] = []
+            for ks in mod_syms:
+                kc, _ = self._resolve(keymap, ks, keep)
+                keep.add(kc)
+                mod_kcs.append(kc)
+            kc, needs_shift = self._resolve(keymap, key_sym, keep)
+            if needs_shift and "shift" not in combo.modifiers:
+                mod_kcs.append(self._shift_keycode(keymap, keep | {kc}))
+            for m in mod_kcs:
+                xtest.fake_input(self._d, X.KeyPress, m)
+            xtest.fake_input(self._d, X.KeyPress, kc)
+            xtest.fake_input(self._d, X.KeyRelease, kc)
+            self._last_used[kc] = time.monotonic()
+            for m in reversed(mod_kcs):
+                xtest.fake_input(self._d, X.KeyRelease, m)
+            self._d.sync()
+        finally:
+            self._schedule_restore()
+
+    def type_text(self, text: str) -> None:
+        if not text:
+            return
+        syms = [char_to_keysym(ch) for ch in text]  # fail on a bad character before typing anything
+        self._cancel_restore()
+        try:
+            keymap = self._keymap()
+            spare_count = len(self._candidates(keymap, set()))
+            shift_kc: int | None = None
+            pos = 0
+            while pos < len(syms):
+                # The longest run of text whose missing keysyms fit in the spare keycodes at once.
+                missing: list[int] = []
+                end = pos
+                while end < len(syms):
+                    ks = syms[end]
+                    if ks not in missing and self._existing(keymap, ks) is None:
+                        if len(missing) == spare_count:
+                            break
+                        missing.append(ks)
+                    end += 1
+                if missing:
+                    needed = {ks for ks in syms[pos:end]}
+                    keep = {kc for kc, ks in self._bound.items() if ks in needed}
+                    self._bind_all(keymap, missing, keep)
+                for ks in syms[pos:end]:
+                    hit = self._existing(keymap, ks)
+                    assert hit is not None
+                    kc, shift = hit
+                    if shift and shift_kc is None:
+                        shift_kc = self._shift_keycode(keymap, set())
+                    self._tap(kc, shift_kc if shift else None)
+                self._d.sync()
+                pos = end
+        finally:
+            self._schedule_restore()
+
+    # -- restoring the keymap -------------------------------------------------------------------------------
+    def _cancel_restore(self) -> None:
+        if self._restore_timer is not None:
+            self._restore_timer.cancel()
+            self._restore_timer = None
+
+    def _schedule_restore(self) -> None:
+        if not self._bound or self._closed:
+            return
+        timer = threading.Timer(RESTORE_AFTER_S, self._restore_from_timer)
+        timer.daemon = True
+        self._restore_timer = timer
+        timer.start()
+
+    def _restore_from_timer(self) -> None:
+        with self._lock:
+            if self._restore_timer is not None and threading.current_thread() is self._restore_timer:
+                self._restore_timer = None
+                self.restore_keymap()
+
+    def restore_keymap(self) -> None:
+        """Unbind every keycode we bound (only those still holding our keysym)."""
+        if not self._bound:
+            return
+        try:
+            keymap = self._keymap()
+            for kc, ks in list(self._bound.items()):
+                row = keymap[kc - self._min_kc]
+                if len(row) > 0 and row[0] == ks:
+                    self._d.change_keyboard_mapping(kc, [(X.NoSymbol, X.NoSymbol)])
+            self._d.sync()
+        except Exception:  # the display may be gone on shutdown; nothing left to restore then
+            logger.debug("restoring the keymap failed", exc_info=True)
+        self._bound.clear()
+
+    def close(self) -> None:
+        self._cancel_restore()
+        self.restore_keymap()
+        self._closed = True
+
+
+class XdotoolInput:
+    """The same operations through the xdotool program, for X servers without XTest exposed to python-xlib."""
+
+    def __init__(self, display: str, env: dict[str, str] | None = None) -> None:
+        exe = shutil.which("xdotool")
+        if exe is None:
+            raise NotAvailableError("no XTEST extension and no xdotool: install xdotool")
+        self._exe = exe
+        self._env = dict(env or {})
+        self._env["DISPLAY"] = display
+
+    def _run(self, *args: str) -> str:
+        import os
+
+        env = {**os.environ, **self._env}
+        try:
+            proc = subprocess.run([self._exe, *args], env=env, capture_output=True, text=True, timeout=30, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"xdotool {args[0]} timed out") from exc
+        if proc.returncode != 0:
+            raise ToolError(f"xdotool {args[0]} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def move(self, x: int, y: int) -> None:
+        self._run("mousemove", "--sync", str(int(x)), str(int(y)))
+
+    def click(self, x: int | None, y: int | None, button: MouseButton, count: int) -> None:
+        b = str(_button(button))
+        if x is not None and y is not None:
+            self._run("mousemove", str(int(x)), str(int(y)), "click", "--repeat", str(max(1, count)), b)
+        else:
+            self._run("click", "--repeat", str(max(1, count)), b)
+
+    def button(self, button: MouseButton, down: bool) -> None:
+        self._run("mousedown" if down else "mouseup", str(_button(button)))
+
+    def scroll(self, direction: ScrollDirection, clicks: int, x: int | None, y: int | None) -> None:
+        b = str(_scroll_button(direction))
+        n = str(min(max(1, clicks), MAX_SCROLL_CLICKS))
+        if x is not None and y is not None:
+            self._run("mousemove", str(int(x)), str(int(y)), "click", "--repeat", n, "--delay", "0", b)
+        else:
+            self._run("click", "--repeat", n, "--delay", "0", b)
+
+    def position(self) -> tuple[int, int]:
+        out = self._run("getmouselocation", "--shell")
+        vals = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return int(vals["X"]), int(vals["Y"])
+
+    def press_key(self, key: str) -> None:
+        self._run("key", "--clearmodifiers", "--delay", "0", xdotool_key_arg(key))
+
+    def type_text(self, text: str) -> None:
+        if text:
+            for ch in text:
+                char_to_keysym(ch)  # same validation as XTest
+            self._run("type", "--delay", "0", "--", text)
+
+    def close(self) -> None:
+        pass
+
+
+def xdotool_key_arg(key: str) -> str:
+    """``"ctrl+esc"`` -> ``"Control_L+Escape"``: xdotool wants X keysym names."""
+    combo = parse_combo(key)
+    combo_keysyms(combo)  # raise ToolError on unknown names, like the XTest path
+    return "+".join([keysym_name(m) for m in combo.modifiers] + [keysym_name(combo.key)])

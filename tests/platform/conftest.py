@@ -1,0 +1,112 @@
+"""Fixtures for platform tests: one real X session per test run, one recorder app per test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contop.testing import recorder_app
+from contop.testing.xsession import XSession, start_xsession
+
+RECORDER = Path(recorder_app.__file__)
+
+
+@pytest.fixture(scope="session")
+def xsession() -> Iterator[XSession]:
+    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox dbus)")
+    session = start_xsession("1920x1080x24")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def linux_adapter(xsession: XSession) -> Iterator[Any]:
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    adapter = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
+    try:
+        yield adapter
+    finally:
+        adapter.close()
+
+
+@dataclass
+class RecorderApp:
+    """A running recorder window and its event log."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    ready: dict[str, Any]
+
+    def events(self) -> list[dict[str, Any]]:
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], Any], timeout: float = 5.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            if predicate(events):
+                return events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met in {timeout}s; events: {events[-20:]}")
+            time.sleep(0.02)
+
+    def last_text(self) -> str | None:
+        texts = [e["value"] for e in self.events() if e["event"] == "text"]
+        return texts[-1] if texts else None
+
+    def center(self, name: str) -> tuple[int, int]:
+        box = self.ready["buttons"][name] if name in self.ready["buttons"] else self.ready[name]
+        return box[0] + box[2] // 2, box[1] + box[3] // 2
+
+
+def launch_recorder(
+    session: XSession,
+    tmp_path: Path,
+    *,
+    title: str = "Contop Recorder",
+    geometry: str = "600x400+100+100",
+    color: str = "#3366cc",
+) -> RecorderApp:
+    log = tmp_path / f"recorder-{time.monotonic_ns()}.jsonl"
+    log.touch()
+    proc = session.spawn(
+        "recorder",
+        [sys.executable, str(RECORDER), str(log), "--title", title, "--geometry", geometry, "--color", color],
+    )
+    app = RecorderApp(proc, log, {})
+    try:
+        events = app.wait_for(lambda ev: any(e["event"] == "ready" for e in ev), timeout=15)
+    except AssertionError:
+        proc.kill()
+        raise
+    app.ready = next(e for e in events if e["event"] == "ready")
+    return app
+
+
+@pytest.fixture
+def recorder(xsession: XSession, tmp_path: Path) -> Iterator[RecorderApp]:
+    app = launch_recorder(xsession, tmp_path)
+    try:
+        yield app
+    finally:
+        app.proc.terminate()
+        try:
+            app.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            app.proc.kill()
+            app.proc.wait(5)

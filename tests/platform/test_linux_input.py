@@ -1,0 +1,157 @@
+"""XTest input on a real Xvfb: events must arrive exactly as asked, at the right native coordinates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contop.core.errors import ToolError
+from contop.platform.geometry import Rect, ScreenGeometry
+from contop.testing.xsession import XSession
+
+from .conftest import RecorderApp, launch_recorder
+
+pytestmark = pytest.mark.x11
+
+
+def _buttons(events: list[dict[str, Any]], num: int | None = None) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == "button" and (num is None or e["num"] == num)]
+
+
+def test_click_from_screenshot_space_lands_at_native(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> None:
+    # A window whose canvas covers the screen centre.
+    app = launch_recorder(xsession, tmp_path, geometry="800x600+560+240")
+    try:
+        geo = ScreenGeometry.for_monitor(Rect(0, 0, xsession.width, xsession.height))
+        assert (geo.shot_width, geo.shot_height) == (1280, 720)
+        x, y = geo.to_native(640, 360)
+        linux_adapter.click(x, y)
+        events = app.wait_for(lambda ev: _buttons(ev, 1))
+        hit = _buttons(events, 1)[0]
+        assert abs(hit["x"] - 960) <= 1 and abs(hit["y"] - 540) <= 1, hit
+        assert hit["widget"] == "canvas"
+        assert linux_adapter.cursor_position() == (960, 540)
+    finally:
+        app.proc.terminate()
+        app.proc.wait(5)
+
+
+def test_click_kinds(recorder: RecorderApp, linux_adapter: Any) -> None:
+    cx, cy = recorder.center("canvas")
+    linux_adapter.click(cx, cy, "right")
+    linux_adapter.click(cx, cy, "middle")
+    linux_adapter.click(cx, cy, count=2)
+    events = recorder.wait_for(lambda ev: len(_buttons(ev, 1)) >= 2)
+    assert [e["num"] for e in _buttons(events)] == [3, 2, 1, 1]
+    assert all((e["x"], e["y"]) == (cx, cy) for e in _buttons(events))
+
+
+def test_button_press_on_named_button(recorder: RecorderApp, linux_adapter: Any) -> None:
+    linux_adapter.click(*recorder.center("Beta"))
+    recorder.wait_for(lambda ev: any(e["event"] == "pressed" and e["name"] == "Beta" for e in ev))
+
+
+def test_unicode_text_arrives_intact(recorder: RecorderApp, linux_adapter: Any) -> None:
+    text = "héllo wörld — ünïcödé ✓ 日本語"
+    linux_adapter.click(*recorder.center("entry"))
+    linux_adapter.type_text(text)
+    recorder.wait_for(lambda ev: recorder.last_text() == text)
+
+
+def test_text_with_more_distinct_characters_than_spare_keycodes(recorder: RecorderApp, linux_adapter: Any) -> None:
+    # ~40 distinct non-keymap characters: spare keycodes must be recycled safely.
+    text = "αβγδεζηθικλμνξοπρστυφχψω АБВГДЕЖЗИЙКЛМНОП"
+    linux_adapter.click(*recorder.center("entry"))
+    linux_adapter.type_text(text)
+    recorder.wait_for(lambda ev: recorder.last_text() == text, timeout=10)
+
+
+def test_ascii_symbols_and_shifted_characters(recorder: RecorderApp, linux_adapter: Any) -> None:
+    text = "Hello, World! 123 ~`@#$%^&*()_+-={}[]|\\:;\"'<>?,./"
+    linux_adapter.click(*recorder.center("entry"))
+    linux_adapter.type_text(text)
+    recorder.wait_for(lambda ev: recorder.last_text() == text)
+
+
+def test_ctrl_a_then_typing_replaces(recorder: RecorderApp, linux_adapter: Any) -> None:
+    linux_adapter.click(*recorder.center("entry"))
+    linux_adapter.type_text("old text")
+    recorder.wait_for(lambda ev: recorder.last_text() == "old text")
+    linux_adapter.hotkey("ctrl", "a")
+    linux_adapter.type_text("new")
+    recorder.wait_for(lambda ev: recorder.last_text() == "new")
+    keys = [e for e in recorder.events() if e["event"] == "key" and e["keysym"] == "a"]
+    assert keys and keys[-1]["state"] & 0x4  # Control held
+
+
+def test_named_keys(recorder: RecorderApp, linux_adapter: Any) -> None:
+    linux_adapter.click(*recorder.center("entry"))
+    linux_adapter.type_text("abc")
+    for key in ("Return", "esc", "enter", "backspace", "tab", "left", "F5", "pagedown", "shift+tab", "delete"):
+        linux_adapter.press_key(key)
+    events = recorder.wait_for(lambda ev: any(e["event"] == "key" and e["keysym"] == "Delete" for e in ev))
+    keysyms = [e["keysym"] for e in events if e["event"] == "key" and e["keysym"] not in ("Shift_L",)]
+    assert keysyms[-10:] == [
+        "Return",
+        "Escape",
+        "Return",
+        "BackSpace",
+        "Tab",
+        "Left",
+        "F5",
+        "Next",
+        "ISO_Left_Tab",
+        "Delete",
+    ]
+
+
+def test_unknown_key_is_a_clear_error(linux_adapter: Any) -> None:
+    with pytest.raises(ToolError, match="unknown key 'frobnicate'"):
+        linux_adapter.press_key("ctrl+frobnicate")
+    with pytest.raises(ToolError, match="not a modifier"):
+        linux_adapter.press_key("a+b")
+
+
+def test_scroll_events(recorder: RecorderApp, linux_adapter: Any) -> None:
+    cx, cy = recorder.center("canvas")
+    linux_adapter.scroll("down", 3, cx, cy)
+    linux_adapter.scroll("up", 2, cx, cy)
+    linux_adapter.scroll("left", 1, cx, cy)
+    linux_adapter.scroll("right", 1, cx, cy)
+    events = recorder.wait_for(lambda ev: len(_buttons(ev)) >= 7)
+    # Tk 8.6 reports X buttons 6/7 (horizontal wheel) as Shift+4 / Shift+5.
+    seen = [e["num"] + 2 if e["num"] in (4, 5) and e["state"] & 0x1 else e["num"] for e in _buttons(events)]
+    assert seen == [5, 5, 5, 4, 4, 6, 7]
+    assert all((e["x"], e["y"]) == (cx, cy) for e in _buttons(events))
+
+
+def test_drag(recorder: RecorderApp, linux_adapter: Any) -> None:
+    x0, y0 = recorder.center("canvas")
+    linux_adapter.drag(x0 - 100, y0, x0 + 100, y0 + 50, steps=5)
+    events = recorder.wait_for(lambda ev: any(e["event"] == "release" and e["num"] == 1 for e in ev))
+    press = _buttons(events, 1)[0]
+    release = next(e for e in events if e["event"] == "release")
+    drags = [e for e in events if e["event"] == "drag"]
+    assert (press["x"], press["y"]) == (x0 - 100, y0)
+    assert (release["x"], release["y"]) == (x0 + 100, y0 + 50)
+    # Tk compresses consecutive motion events, so only the last position is certain to be reported.
+    assert drags and (drags[-1]["x"], drags[-1]["y"]) == (x0 + 100, y0 + 50)
+    assert all(x0 - 100 <= d["x"] <= x0 + 100 for d in drags)
+
+
+def test_xdotool_fallback(xsession: XSession, recorder: RecorderApp) -> None:
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    adapter = LinuxAdapter(xsession.display, use_xdotool=True)
+    try:
+        assert adapter.input_backend == "xdotool"
+        adapter.click(*recorder.center("entry"))
+        adapter.type_text("xdo ü")
+        recorder.wait_for(lambda ev: recorder.last_text() == "xdo ü")
+        adapter.press_key("ctrl+a")
+        adapter.press_key("BackSpace")
+        recorder.wait_for(lambda ev: recorder.last_text() == "")
+    finally:
+        adapter.close()

@@ -1,0 +1,58 @@
+"""Clipboard, idle time and keep-awake on the real X session."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from contop.testing.xsession import XSession
+
+pytestmark = pytest.mark.x11
+
+
+@pytest.mark.parametrize("text", ["plain ascii", "héllo wörld — ünïcödé ✓ 日本語\nsecond line\ttab", ""])
+def test_clipboard_round_trip(linux_adapter: Any, text: str) -> None:
+    t0 = time.monotonic()
+    linux_adapter.clipboard_write(text)
+    assert time.monotonic() - t0 < 2.5  # xclip stays alive to own the selection; the write must not wait for it
+    assert linux_adapter.clipboard_read() == text
+
+
+def test_clipboard_with_xsel(xsession: XSession) -> None:
+    from contop.platform.linux.clipboard import XClipboard
+
+    clip = XClipboard(xsession.display)
+    clip._xclip = None  # force the xsel path
+    clip.write("via xsel ✓")
+    assert clip.read() == "via xsel ✓"
+
+
+def test_idle_time_grows_and_resets_on_input(linux_adapter: Any) -> None:
+    linux_adapter.move_mouse(10, 10)
+    first = linux_adapter.idle_seconds()
+    assert first < 0.5
+    time.sleep(0.6)
+    later = linux_adapter.idle_seconds()
+    assert later >= first + 0.5
+    linux_adapter.move_mouse(20, 20)
+    assert linux_adapter.idle_seconds() < 0.3
+
+
+def test_keep_awake_turns_the_screen_saver_off_and_restores_it(xsession: XSession, linux_adapter: Any) -> None:
+    from Xlib import display
+
+    d = display.Display(xsession.display)
+    try:
+        d.set_screen_saver(600, 600, 1, 1)
+        d.sync()
+        linux_adapter.set_keep_awake(True)
+        assert d.get_screen_saver().timeout == 0
+        assert "x-screensaver-off" in linux_adapter.keep_awake_mechanisms
+        linux_adapter.set_keep_awake(True)  # idempotent
+        linux_adapter.set_keep_awake(False)
+        assert d.get_screen_saver().timeout == 600
+        assert linux_adapter.keep_awake_mechanisms == []
+    finally:
+        d.close()
