@@ -36,8 +36,8 @@ def advertised_host(state: ServerState, net: NetworkInfo) -> str:
 async def payload_for(state: ServerState, tok: PairingToken) -> dict[str, Any]:
     net = await detect_network()
     signaling = None
-    if tok.connection_type == "temp" and state.tunnel_url:
-        signaling = state.tunnel_url.replace("https://", "wss://", 1).rstrip("/") + "/ws/signaling"
+    if tok.connection_type == "temp" and state.tunnel.url:
+        signaling = state.tunnel.url.replace("https://", "wss://", 1).rstrip("/") + "/ws/signaling"
     return build_payload(
         token=tok.token,
         fingerprint=state.dtls.fingerprint,
