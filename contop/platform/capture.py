@@ -62,12 +62,27 @@ def bgra_to_rgb(image: BGRA) -> BGRA:
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGB))
 
 
+_cv_configured = False
+
+
+def _configure_cv() -> None:
+    """Run OpenCV single-threaded: on a busy desktop its thread pool fights the user's apps and the server's own
+    threads, and measured 2x slower under load (bench/bench_capture.py) than one thread. Process-wide, once."""
+    global _cv_configured
+    if not _cv_configured:
+        import cv2
+
+        cv2.setNumThreads(1)
+        _cv_configured = True
+
+
 def downscale(image: BGRA, width: int, height: int) -> BGRA:
     """Resize with INTER_AREA (the right filter for shrinking text-heavy screens); no-op at the same size."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
     import cv2
 
+    _configure_cv()
     return cast(BGRA, cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
 
 
