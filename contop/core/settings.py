@@ -55,6 +55,16 @@ class AwayModeSettings(BaseModel):
     idle_timeout_enabled: bool = True
 
 
+class IceServer(BaseModel):
+    """One STUN or TURN server for WebRTC (``RTCIceServer``); TURN needs ``username`` and ``credential``."""
+
+    model_config = _STRICT
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class Settings(BaseModel):
     """``settings.json``. Unknown keys are kept (``extra='allow'``) so newer or foreign keys survive a save."""
 
@@ -76,6 +86,7 @@ class Settings(BaseModel):
     enabled_skills: list[str] = Field(default_factory=list)
     away_mode: AwayModeSettings = Field(default_factory=AwayModeSettings)
     pinchtab_url: str = "http://127.0.0.1:9867"
+    ice_servers: list[IceServer] = Field(default_factory=list)  # empty: host candidates only (LAN, Tailscale)
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -25,6 +25,7 @@ from contop.server.routes import devices, pairing, pending, public, settings, si
 from contop.server.settings_store import SettingsStore
 from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
+from contop.server.transport_setup import install_transport
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
 
 def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None) -> FastAPI:
     state = build_state(config, redactor)
+    install_transport(state)  # last, so its sessions close first at shutdown
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from contop.server.devices import Device
     from contop.server.pairing import PairingToken
+    from contop.transport.manager import SessionManager
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ServerState:
     rate_limiter: AuthRateLimiter = field(default_factory=AuthRateLimiter)
     started_at: float = field(default_factory=time.time)
     signaling_handler: SignalingHandler | None = None
+    sessions: SessionManager | None = None  # the WebRTC sessions; its router takes the message handlers
     tunnel_url: str | None = None
     _shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -35,3 +35,8 @@ def signal_once(
 
 def offer(device_id: str, name: str = "Test Phone", **extra: Any) -> dict[str, Any]:
     return {"type": "offer", "sdp": "v=0\r\n", "device_id": device_id, "device_name": name, **extra}
+
+
+def passed_gate(outcome: SignalingOutcome) -> bool:
+    """The token gate let the offer through and the transport judged its (placeholder) SDP: not a real peer."""
+    return outcome.close_code == 1008 and bool(outcome.messages) and outcome.messages[-1]["code"] == "invalid_offer"

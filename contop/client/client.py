@@ -1,0 +1,344 @@
+"""A Python client that connects like the phone: pairing URL → signaling → WebRTC (two data channels + video).
+
+It refuses a server whose DTLS fingerprint differs from the pairing payload's ``d``, answers the server's
+heartbeat, and offers ``request()`` (send and await the reply with the same ``ref_id``), an async iterator of
+every inbound message, and the received video frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import websockets
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from contop.core.messages import (
+    FAST,
+    RELIABLE,
+    Channel,
+    Envelope,
+    InvalidMessage,
+    Keepalive,
+    KeepalivePayload,
+    parse_server_message,
+)
+from contop.core.pairing_payload import parse_pairing_url
+from contop.transport.peer import FAST_HIGH_WATER, ice_configuration, sdp_fingerprints
+
+log = logging.getLogger(__name__)
+
+INBOX_SIZE = 10_000
+FRAME_QUEUE_SIZE = 2
+
+
+class ClientError(Exception):
+    """The client could not connect or the server answered with an error."""
+
+
+class FingerprintMismatch(ClientError):
+    """The server's DTLS certificate is not the one the pairing code names: refuse (possible interception)."""
+
+
+class SignalingRefused(ClientError):
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"signaling closed by the server ({code}): {reason or 'no reason given'}")
+        self.code = code
+        self.reason = reason
+
+
+def signaling_urls(pairing_url: str, payload: dict[str, Any]) -> list[str]:
+    """Where to signal, in the phone's order: the URL's own origin, then ``h``, ``ts`` and ``s`` (CONTRACTS §4)."""
+    urls: list[str] = []
+    token = quote(str(payload["t"]), safe="")
+    parts = urlsplit(pairing_url.strip())
+    if parts.scheme in ("http", "https") and parts.netloc:
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        urls.append(f"{scheme}://{parts.netloc}/ws/signaling?token={token}")
+    for key in ("h", "ts"):
+        host = payload.get(key)
+        if isinstance(host, str) and host:
+            if ":" in host and not host.startswith("["):
+                host = f"[{host}]"
+            urls.append(f"ws://{host}:{payload['p']}/ws/signaling?token={token}")
+    explicit = payload.get("s")
+    if isinstance(explicit, str) and explicit:
+        sep = "&" if "?" in explicit else "?"
+        urls.append(f"{explicit}{sep}token={token}")
+    return list(dict.fromkeys(urls))
+
+
+class ContopClient:
+    """``async with ContopClient(url) as client: reply = await client.request(msg, expect_type="tool_result")``."""
+
+    def __init__(
+        self,
+        pairing_url: str,
+        *,
+        device_id: str | None = None,
+        device_name: str = "contop run",
+        connection_type: str | None = None,
+        location: dict[str, Any] | None = None,
+        keep_signaling: bool = False,
+        answer_heartbeat: bool = True,
+        video: bool = True,
+    ) -> None:
+        self.pairing_url = pairing_url
+        self.payload = parse_pairing_url(pairing_url)
+        self.device_id = device_id or f"contop-client-{uuid.uuid4().hex[:12]}"
+        self.device_name = device_name
+        self.connection_type = connection_type
+        self.location = location
+        self.keep_signaling = keep_signaling
+        self.answer_heartbeat = answer_heartbeat
+        self.video = video
+        self.pc: RTCPeerConnection | None = None
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.ws: Any = None
+        self.signaling_close: tuple[int | None, str] | None = None  # how the server closed a kept socket
+        self.last_frame: Any = None
+        self.frames: asyncio.Queue[Any] = asyncio.Queue(FRAME_QUEUE_SIZE)
+        self.frame_count = 0
+        self.connect_seconds: float | None = None
+        self._inbox: asyncio.Queue[Envelope | None] = asyncio.Queue(INBOX_SIZE)
+        self._waiters: dict[str, tuple[asyncio.Future[Envelope], frozenset[str] | None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = asyncio.Event()
+        self._aclosed = False
+
+    async def __aenter__(self) -> ContopClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- connecting --------------------------------------------------------------------------------------------
+
+    async def connect(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109 (one deadline across several steps)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connect()
+        except TimeoutError as exc:
+            await self.aclose()
+            raise ClientError(f"could not connect within {timeout:.0f} s") from exc
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _connect(self) -> None:
+        ice = self.payload.get("i") if isinstance(self.payload.get("i"), list) else []
+        self.pc = pc = RTCPeerConnection(ice_configuration(ice) if ice else RTCConfiguration(iceServers=[]))
+        opened: dict[str, asyncio.Event] = {label: asyncio.Event() for label in (RELIABLE, FAST)}
+        self.channels[RELIABLE] = pc.createDataChannel(RELIABLE)
+        self.channels[FAST] = pc.createDataChannel(FAST, ordered=False, maxRetransmits=0)
+        for label, channel in self.channels.items():
+            channel.on("open", opened[label].set)
+            channel.on("message", lambda data, _label=label: self._on_message(_label, data))
+            channel.on("close", self._closed.set)
+        if self.video:
+            pc.addTransceiver("video", direction="recvonly")
+            pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+        await pc.setLocalDescription(await pc.createOffer())
+        self.ws = await self._open_signaling()
+        started = time.perf_counter()
+        offer: dict[str, Any] = {
+            "type": "offer",
+            "sdp": pc.localDescription.sdp,
+            "device_id": self.device_id,
+            "device_name": self.device_name,
+        }
+        if self.location is not None:
+            offer["device_location"] = self.location
+        if self.connection_type is not None:
+            offer["connection_type"] = self.connection_type
+        await self.ws.send(json.dumps(offer))
+        answer = await self._await_answer()
+        self.verify_fingerprint(answer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await asyncio.gather(*(event.wait() for event in opened.values()))
+        self.connect_seconds = time.perf_counter() - started
+        if self.keep_signaling:
+            self._spawn(self._watch_signaling())
+        else:
+            await self.ws.close()
+
+    async def _open_signaling(self) -> Any:
+        errors = []
+        for url in signaling_urls(self.pairing_url, self.payload):
+            try:
+                return await websockets.connect(url, open_timeout=5, max_size=2**20)
+            except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+                errors.append(f"{url.split('?')[0]}: {exc}")
+        raise ClientError("no signaling address answered: " + "; ".join(errors))
+
+    async def _await_answer(self) -> str:
+        while True:
+            try:
+                raw = await self.ws.recv()
+            except websockets.ConnectionClosed as exc:
+                rcvd = exc.rcvd
+                raise SignalingRefused(rcvd.code if rcvd else None, rcvd.reason if rcvd else "") from None
+            data = json.loads(raw)
+            kind = data.get("type")
+            if kind == "answer":
+                return str(data["sdp"])
+            if kind == "error":
+                raise ClientError(f"server refused the offer: {data.get('code')}: {data.get('message')}")
+
+    def verify_fingerprint(self, answer_sdp: str) -> None:
+        """Refuse unless every DTLS fingerprint in the answer is the pairing code's ``d``."""
+        expected = str(self.payload["d"]).upper()
+        found = sdp_fingerprints(answer_sdp)
+        if not found or any(f != expected for f in found):
+            raise FingerprintMismatch(
+                f"the server's DTLS fingerprint {found[0] if found else '(none)'} does not match the pairing code's "
+                f"{expected}; refusing to connect (re-pair, or someone may be intercepting the connection)"
+            )
+
+    async def _watch_signaling(self) -> None:
+        ws = self.ws
+        try:
+            async for _ in ws:
+                pass
+        except websockets.ConnectionClosed:
+            pass
+        self.signaling_close = (ws.close_code, ws.close_reason or "")
+
+    async def send_signaling(self, message: dict[str, Any]) -> None:
+        """Send on the signaling socket (only while it is kept open: ``keep_signaling=True``)."""
+        await self.ws.send(json.dumps(message))
+
+    # --- messages ----------------------------------------------------------------------------------------------
+
+    def send(self, message: Envelope | dict[str, Any] | str, channel: Channel = RELIABLE) -> bool:
+        """Send without waiting. On the fast channel a message is dropped while the buffer is full (False)."""
+        text = message if isinstance(message, str) else (
+            json.dumps(message) if isinstance(message, dict) else message.to_json()
+        )  # fmt: skip
+        dc = self.channels.get(channel)
+        if dc is None or dc.readyState != "open":
+            raise ClientError(f"channel {channel} is not open")
+        if channel == FAST and dc.bufferedAmount > FAST_HIGH_WATER:
+            return False
+        dc.send(text)
+        return True
+
+    async def request(
+        self,
+        message: Envelope | dict[str, Any],
+        *,
+        expect_type: str | tuple[str, ...] | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 (per request, the common client idiom)
+    ) -> Envelope:
+        """Send ``message`` and return the first reply whose ``payload.ref_id`` is its id (``error`` included)."""
+        msg_id = message.id if isinstance(message, Envelope) else str(message["id"])
+        types = None
+        if expect_type is not None:
+            types = frozenset({expect_type} if isinstance(expect_type, str) else expect_type) | {"error"}
+        future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self._waiters[msg_id] = (future, types)
+        try:
+            self.send(message)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise ClientError(f"no reply to {msg_id} within {timeout} s") from exc
+        finally:
+            self._waiters.pop(msg_id, None)
+
+    async def messages(self) -> AsyncIterator[Envelope]:
+        """Every inbound message in order (ends when the connection closes)."""
+        while True:
+            item = await self._inbox.get()
+            if item is None:
+                return
+            yield item
+
+    async def next_message(self, *types: str, timeout: float = 10.0) -> Envelope:  # noqa: ASYNC109
+        """The next inbound message (of one of ``types`` when given), skipping others."""
+        async with asyncio.timeout(timeout):
+            async for message in self.messages():
+                if not types or message.type in types:
+                    return message
+        raise ClientError("connection closed")
+
+    def _on_message(self, channel: str, data: str | bytes) -> None:
+        try:
+            message = parse_server_message(data)
+        except InvalidMessage as exc:
+            log.warning("unparseable message from the server on %s: %s", channel, exc)
+            return
+        if isinstance(message, Keepalive) and message.payload.ref_id is None and self.answer_heartbeat:
+            with contextlib.suppress(ClientError):
+                self.send(Keepalive(payload=KeepalivePayload(ref_id=message.id)))
+        ref_id = getattr(message.payload, "ref_id", None)
+        if isinstance(ref_id, str) and ref_id in self._waiters:
+            future, types = self._waiters[ref_id]
+            if not future.done() and (types is None or message.type in types):
+                future.set_result(message)
+        if self._inbox.full():
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(message)
+
+    def _on_state(self) -> None:
+        if self.pc is not None and self.pc.connectionState in ("failed", "closed"):
+            self._closed.set()
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(None)
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # --- video -------------------------------------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self._spawn(self._read_frames(track))
+
+    async def _read_frames(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.last_frame = frame
+            self.frame_count += 1
+            if self.frames.full():
+                self.frames.get_nowait()
+            self.frames.put_nowait(frame)
+
+    # --- closing -----------------------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        if self._aclosed:
+            return
+        self._aclosed = True
+        for future, _types in self._waiters.values():
+            if not future.done():
+                future.set_exception(ClientError("client closed"))
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self.pc is not None:
+            await self.pc.close()
+        self._closed.set()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(None)

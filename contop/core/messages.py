@@ -1,0 +1,437 @@
+"""Data-channel wire messages: the ``{"type","id","payload"}`` envelope and every message type, per direction.
+
+Each message is a pydantic model with ``type: Literal[...]``; ``PhoneMessage`` and ``ServerMessage`` are the
+discriminated unions of the two directions. ``parse_phone_message`` validates once at the edge and gives back
+either a typed message or the ``error`` reply that says what was wrong (CONTRACTS.md §6). No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_ID_LENGTH = 128
+
+Channel = Literal["contop", "contop-fast"]
+RELIABLE: Channel = "contop"
+FAST: Channel = "contop-fast"
+
+ErrorCode = Literal["invalid_message", "unknown_type", "invalid_payload", "not_available", "busy", "internal"]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Payload(BaseModel):
+    """Known keys are type-checked; unknown keys are kept (a newer phone or server may add some)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class EmptyPayload(Payload):
+    pass
+
+
+class Envelope(BaseModel):
+    """The shape every message shares. Subclasses narrow ``type`` and ``payload``."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    type: str
+    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] = Field(default_factory=new_id)
+    payload: Payload = Field(default_factory=EmptyPayload)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --- phone → server --------------------------------------------------------------------------------------------
+
+
+class UserIntentPayload(Payload):
+    text: str
+    frame_b64: str | None = None
+
+
+class UserIntent(Envelope):
+    type: Literal["user_intent"] = "user_intent"
+    payload: UserIntentPayload
+
+
+class ConfirmationResponsePayload(Payload):
+    approved: bool
+    request_id: str
+
+
+class AgentConfirmationResponse(Envelope):
+    type: Literal["agent_confirmation_response"] = "agent_confirmation_response"
+    payload: ConfirmationResponsePayload
+
+
+class ExecutionStop(Envelope):
+    type: Literal["execution_stop"] = "execution_stop"
+    payload: EmptyPayload = Field(default_factory=EmptyPayload)
+
+
+class ManualControlPayload(Payload):
+    # click, right_click, double_click, scroll, key_combo, mouse_move, mouse_down, mouse_up, … (the manual-control
+    # handler owns the list); coordinates are screen pixels of the streamed frame.
+    action: Annotated[str, Field(min_length=1)]
+    x: float | None = None
+    y: float | None = None
+
+
+class ManualControl(Envelope):
+    type: Literal["manual_control"] = "manual_control"
+    payload: ManualControlPayload
+
+
+class SetManualModePayload(Payload):
+    enabled: bool
+
+
+class SetManualMode(Envelope):
+    type: Literal["set_manual_mode"] = "set_manual_mode"
+    payload: SetManualModePayload
+
+
+class NewSession(Envelope):
+    type: Literal["new_session"] = "new_session"
+    payload: EmptyPayload = Field(default_factory=EmptyPayload)
+
+
+class ToolCallPayload(Payload):
+    tool: Annotated[str, Field(min_length=1)]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolCall(Envelope):
+    type: Literal["tool_call"] = "tool_call"
+    payload: ToolCallPayload
+
+
+class SessionContextPayload(Payload):
+    turns: list[Any] = Field(default_factory=list)
+    session_id: str | None = None  # ours: resume a stored conversation
+
+
+class SessionContext(Envelope):
+    type: Literal["session_context"] = "session_context"
+    payload: SessionContextPayload
+
+
+class DeviceControlPayload(Payload):
+    action: Annotated[str, Field(min_length=1)]
+
+
+class DeviceControl(Envelope):
+    type: Literal["device_control"] = "device_control"
+    payload: DeviceControlPayload
+
+
+class AwayModeStatusQuery(Envelope):
+    type: Literal["away_mode_status"] = "away_mode_status"
+    payload: EmptyPayload = Field(default_factory=EmptyPayload)
+
+
+class AwayModeEngage(Envelope):
+    type: Literal["away_mode_engage"] = "away_mode_engage"
+    payload: EmptyPayload = Field(default_factory=EmptyPayload)
+
+
+class AwayModeDisengage(Envelope):
+    type: Literal["away_mode_disengage"] = "away_mode_disengage"
+    payload: EmptyPayload = Field(default_factory=EmptyPayload)
+
+
+class KeepalivePayload(Payload):
+    # Ours: set when the keepalive answers one from the other side; an answer is never answered again.
+    ref_id: str | None = None
+
+
+class Keepalive(Envelope):
+    """Both directions: a heartbeat, and the answer to one (with ``ref_id``)."""
+
+    type: Literal["keepalive"] = "keepalive"
+    payload: KeepalivePayload = Field(default_factory=KeepalivePayload)
+
+
+PhoneMessage: TypeAlias = Annotated[
+    UserIntent
+    | AgentConfirmationResponse
+    | ExecutionStop
+    | ManualControl
+    | SetManualMode
+    | NewSession
+    | ToolCall
+    | SessionContext
+    | DeviceControl
+    | AwayModeStatusQuery
+    | AwayModeEngage
+    | AwayModeDisengage
+    | Keepalive,
+    Field(discriminator="type"),
+]
+
+# --- server → phone --------------------------------------------------------------------------------------------
+
+
+class AgentProgressPayload(Payload):
+    step: int
+    tool: str = ""
+    detail: str = ""
+    status: Literal["running", "completed", "failed"] = "running"
+    model: str | None = None
+    backend: str | None = None
+
+
+class AgentProgress(Envelope):
+    type: Literal["agent_progress"] = "agent_progress"
+    payload: AgentProgressPayload
+
+
+class AgentResultPayload(Payload):
+    answer: str
+    steps_taken: int = 0
+    duration_ms: int = 0
+    model: str | None = None
+    backend: str | None = None
+    session_id: str | None = None  # ours
+    tool_summary: list[Any] = Field(default_factory=list)  # ours
+    ref_id: str | None = None  # the user_intent it answers
+
+
+class AgentResult(Envelope):
+    type: Literal["agent_result"] = "agent_result"
+    payload: AgentResultPayload
+
+
+class ConfirmationRequestPayload(Payload):
+    tool: str
+    command: str = ""
+    reason: str = ""
+    voice_message: str = ""
+
+
+class AgentConfirmationRequest(Envelope):
+    """The phone answers with ``agent_confirmation_response`` whose ``request_id`` is this message's ``id``."""
+
+    type: Literal["agent_confirmation_request"] = "agent_confirmation_request"
+    payload: ConfirmationRequestPayload
+
+
+AiState = Literal["idle", "listening", "processing", "executing", "manual"]
+
+
+class StateUpdatePayload(Payload):
+    ai_state: str = "idle"
+    connection_type: Literal["permanent", "temp"] = "permanent"
+    keep_host_awake: bool = False
+
+
+class StateUpdate(Envelope):
+    type: Literal["state_update"] = "state_update"
+    payload: StateUpdatePayload
+
+
+class AgentStatusPayload(Payload):
+    # vision_fallback, sandbox_fallback, model_error; ours: connection_warning
+    status_type: str
+    message: str = ""
+
+
+class AgentStatus(Envelope):
+    type: Literal["agent_status"] = "agent_status"
+    payload: AgentStatusPayload
+
+
+class AwayModeStatusPayload(Payload):
+    away_mode: bool
+    overlay_active: bool = False
+    ref_id: str | None = None
+
+
+class AwayModeStatus(Envelope):
+    type: Literal["away_mode_status"] = "away_mode_status"
+    payload: AwayModeStatusPayload
+
+
+class ToolResultPayload(Payload):
+    tool: str
+    status: str
+    stdout: str | None = None
+    duration_ms: int = 0
+    ref_id: str | None = None
+
+
+class ToolResult(Envelope):
+    type: Literal["tool_result"] = "tool_result"
+    payload: ToolResultPayload
+
+
+class DeviceControlResultPayload(Payload):
+    action: str
+    status: str
+    ref_id: str | None = None
+
+
+class DeviceControlResult(Envelope):
+    type: Literal["device_control_result"] = "device_control_result"
+    payload: DeviceControlResultPayload
+
+
+class SecurityAlertPayload(Payload):
+    reason: str
+    message: str = ""
+
+
+class SecurityAlert(Envelope):
+    type: Literal["security_alert"] = "security_alert"
+    payload: SecurityAlertPayload
+
+
+class TextPayload(Payload):
+    text: str
+
+
+class AgentThinking(Envelope):
+    type: Literal["agent_thinking"] = "agent_thinking"
+    payload: TextPayload
+
+
+class AgentText(Envelope):
+    type: Literal["agent_text"] = "agent_text"
+    payload: TextPayload
+
+
+class ErrorPayload(Payload):
+    code: ErrorCode
+    message: str
+    ref_id: str | None = None
+
+
+class Error(Envelope):
+    type: Literal["error"] = "error"
+    payload: ErrorPayload
+
+    @classmethod
+    def reply(cls, code: ErrorCode, message: str, ref_id: str | None = None) -> Error:
+        return cls(payload=ErrorPayload(code=code, message=message, ref_id=ref_id))
+
+
+ServerMessage: TypeAlias = Annotated[
+    AgentProgress
+    | AgentResult
+    | AgentConfirmationRequest
+    | StateUpdate
+    | AgentStatus
+    | AwayModeStatus
+    | ToolResult
+    | DeviceControlResult
+    | SecurityAlert
+    | AgentThinking
+    | AgentText
+    | Keepalive
+    | Error,
+    Field(discriminator="type"),
+]
+
+
+def _by_type(*models: type[Envelope]) -> dict[str, type[Envelope]]:
+    return {m.model_fields["type"].default: m for m in models}
+
+
+PHONE_MESSAGES: dict[str, type[Envelope]] = _by_type(
+    UserIntent, AgentConfirmationResponse, ExecutionStop, ManualControl, SetManualMode, NewSession, ToolCall,
+    SessionContext, DeviceControl, AwayModeStatusQuery, AwayModeEngage, AwayModeDisengage, Keepalive,
+)  # fmt: skip
+SERVER_MESSAGES: dict[str, type[Envelope]] = _by_type(
+    AgentProgress, AgentResult, AgentConfirmationRequest, StateUpdate, AgentStatus, AwayModeStatus, ToolResult,
+    DeviceControlResult, SecurityAlert, AgentThinking, AgentText, Keepalive, Error,
+)  # fmt: skip
+
+# Which channel a message may arrive on; everything is allowed on the reliable one.
+FAST_CHANNEL_TYPES: frozenset[str] = frozenset({"manual_control"})
+
+
+class GenericMessage(Envelope):
+    """A well-formed envelope of a type this side does not know (kept by clients for forward compatibility)."""
+
+    payload: Payload = Field(default_factory=EmptyPayload)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class InvalidMessage(ValueError):
+    """Why a message was refused, with the ``error`` code and the request's id when it had a usable one."""
+
+    def __init__(self, code: ErrorCode, message: str, ref_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.ref_id = ref_id
+
+    def to_error(self) -> Error:
+        return Error.reply(self.code, self.message, self.ref_id)
+
+
+def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool) -> Envelope:
+    """Decode and validate one message; raises ``InvalidMessage`` saying exactly what is wrong."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidMessage("invalid_message", "message is not UTF-8 text") from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidMessage("invalid_message", f"message is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidMessage("invalid_message", f"message must be a JSON object, got {type(data).__name__}")
+    msg_id = data.get("id")
+    ref_id = msg_id if isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_ID_LENGTH else None
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidMessage("invalid_message", "message lacks a string 'type'", ref_id)
+    if ref_id is None:
+        what = "lacks 'id'" if msg_id is None else f"has an invalid 'id' (need a string of 1-{MAX_ID_LENGTH} chars)"
+        raise InvalidMessage("invalid_message", f"message {what}")
+    if "payload" not in data:
+        raise InvalidMessage("invalid_message", "message lacks 'payload' (send {} when there is nothing)", ref_id)
+    if not isinstance(data["payload"], dict):
+        raise InvalidMessage("invalid_payload", "payload must be a JSON object", ref_id)
+    model = models.get(kind)
+    if model is None:
+        if lenient:
+            return GenericMessage(type=kind, id=ref_id, payload=Payload.model_validate(data["payload"]))
+        raise InvalidMessage("unknown_type", f"unknown message type {kind!r}", ref_id)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidMessage("invalid_payload", f"bad {kind}: {_describe(exc)}", ref_id) from None
+
+
+def parse_phone_message(raw: str | bytes) -> Envelope:
+    """A phone → server message as its typed model, or the ``Error`` reply to send back for a bad one."""
+    try:
+        return _parse(raw, PHONE_MESSAGES, lenient=False)
+    except InvalidMessage as exc:
+        return exc.to_error()
+
+
+def parse_server_message(raw: str | bytes) -> Envelope:
+    """A server → phone message: typed when known, ``GenericMessage`` for a newer type; raises ``InvalidMessage``."""
+    return _parse(raw, SERVER_MESSAGES, lenient=True)

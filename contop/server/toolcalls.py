@@ -1,0 +1,78 @@
+"""Direct ``tool_call`` messages from the phone, run through the same security gate as the agent's calls.
+
+The server owns this wiring because it is the layer that knows both the transport (sessions, confirmations) and
+the security layer (``GuardedToolset``); neither of those imports the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from contop.security.audit import AuditLog
+from contop.security.enforce import GateLists, GuardedToolset
+from contop.security.sandbox import SandboxBackend, detect_sandbox
+from contop.server.state import ServerState
+from contop.tools import documents, files, system
+from contop.tools.cli import execute_cli
+from contop.tools.context import ToolContext
+from contop.tools.history import get_action_history
+from contop.transport.handlers import ToolRunner
+from contop.transport.session import Session, SessionConfirmer
+
+log = logging.getLogger(__name__)
+
+_TOOLSET_KEY = "guarded_toolset"
+_CONTEXT_KEY = "tool_context"
+
+
+def all_tools() -> dict[str, Any]:
+    return {
+        **files.TOOLS,
+        **documents.TOOLS,
+        **system.TOOLS,
+        "execute_cli": execute_cli,
+        "get_action_history": get_action_history,
+    }
+
+
+def runner(state: ServerState) -> ToolRunner:
+    """A ``ToolRunner`` with one audit log for the server and a sandbox probed on first use."""
+    audit = AuditLog(state.config.state_dir.logs_dir)
+    state.on_shutdown(audit.aclose)
+    tools = all_tools()
+    sandbox: list[SandboxBackend | None] = []
+    probe_lock = asyncio.Lock()
+
+    def lists() -> GateLists:
+        settings = state.settings.get()
+        return GateLists(
+            restricted_paths=tuple(settings.restricted_paths),
+            forbidden_commands=tuple(settings.forbidden_commands),
+            destructive_patterns=tuple(settings.destructive_patterns),
+        )
+
+    async def backend() -> SandboxBackend | None:
+        async with probe_lock:
+            if not sandbox:
+                sandbox.append((await asyncio.to_thread(detect_sandbox)).backend)
+        return sandbox[0]
+
+    async def run(session: Session, tool: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
+        owner = session.current()
+        toolset = owner.extra.get(_TOOLSET_KEY)
+        if toolset is None:
+            confirmer = SessionConfirmer(owner)
+            toolset = GuardedToolset(tools, lists=lists, confirmer=confirmer, audit=audit, sandbox=await backend())
+            owner.extra[_TOOLSET_KEY] = toolset
+        ctx = owner.extra.get(_CONTEXT_KEY)
+        if ctx is None:
+            home = str(Path.home())
+            ctx = ToolContext(session_id=owner.id, state_dir=state.config.state_dir.root, home=home, cwd=home)
+            owner.extra[_CONTEXT_KEY] = ctx
+        outcome = await toolset.call(tool, args, ctx, call_id=call_id)
+        return outcome.as_dict()
+
+    return run

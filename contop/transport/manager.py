@@ -1,0 +1,160 @@
+"""The sessions of the running server, one current session per device; owned by the server state, closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiortc import RTCCertificate
+from aiortc.mediastreams import MediaStreamTrack
+
+from contop.transport.peer import Peer, create_peer_connection, ice_configuration
+from contop.transport.router import Router
+from contop.transport.session import Closable, Session, SessionHooks, SessionState, Timing
+
+log = logging.getLogger(__name__)
+
+VideoFactory = Callable[[], Awaitable[MediaStreamTrack | None]]
+AnswerFilter = Callable[[str], str]
+
+
+class SessionManager:
+    def __init__(
+        self,
+        *,
+        router: Router,
+        hooks: SessionHooks,
+        certificate: RTCCertificate | None,
+        ice_servers: Callable[[], Iterable[Any]] = list,
+        video: VideoFactory | None = None,
+        video_answer_filter: AnswerFilter | None = None,
+        timing: Timing | None = None,
+    ) -> None:
+        self.router = router
+        self.timing = timing or Timing()
+        self._hooks = hooks
+        self._certificate = certificate
+        self._ice_servers = ice_servers
+        self._video = video
+        self._video_answer_filter = video_answer_filter
+        self._current: dict[str, Session] = {}  # device → the session that speaks for it (open or lost)
+        self._connecting: set[Session] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def get(self, device_id: str) -> Session | None:
+        return self._current.get(device_id)
+
+    def sessions(self) -> list[Session]:
+        return list(self._current.values())
+
+    async def connect(
+        self,
+        offer_sdp: str,
+        *,
+        device_id: str,
+        device_name: str,
+        connection_type: str,
+        path: Any = None,
+        signaling: Closable | None = None,
+    ) -> tuple[Session, str]:
+        """Negotiate a new connection for ``device_id``; returns the session and our answer SDP.
+
+        Raises ``ValueError`` for an offer aiortc cannot use (the caller reports it to the phone).
+        """
+        if self._closed:
+            raise RuntimeError("the server is shutting down")
+        if "\nm=application " not in offer_sdp.replace("\r\n", "\n"):
+            raise ValueError("the offer has no data-channel section (m=application); create the channels first")
+        session = Session(
+            device_id=device_id,
+            device_name=device_name,
+            connection_type=connection_type,
+            router=self.router,
+            hooks=self._hooks,
+            timing=self.timing,
+            path=path,
+            signaling=signaling,
+            on_open=self._activate,
+        )
+        pc = create_peer_connection(ice_configuration(self._ice_servers()), self._certificate)
+        peer = Peer(pc, on_message=session.handle_inbound, on_open=session.link_open, on_lost=session.link_lost)
+        session.attach(peer)
+        self._connecting.add(session)
+        try:
+            track = await self._make_video()
+            if track is not None:
+                session.extra["video_track"] = track
+            answer = await peer.answer(offer_sdp, track)
+            if track is not None and self._video_answer_filter is not None:
+                answer = self._video_answer_filter(answer)
+        except Exception as exc:
+            self._connecting.discard(session)
+            await session.aclose(code=1008, reason="invalid offer")
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise ValueError(f"cannot answer this offer: {exc}") from exc
+        watcher = asyncio.get_running_loop().create_task(self._watch_connect(session), name="connect-timeout")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        return session, answer
+
+    async def _make_video(self) -> MediaStreamTrack | None:
+        if self._video is None:
+            return None
+        try:
+            return await self._video()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the screen track could not be created; answering without video")
+            return None
+
+    def _activate(self, session: Session) -> None:
+        """Both channels of ``session`` are open: it becomes the device's session, replacing any older one."""
+        self._connecting.discard(session)
+        old = self._current.get(session.device_id)
+        self._current[session.device_id] = session
+        if old is not None and old is not session:
+            session.take_over_from(old)
+        # Older negotiations of this device that never opened are abandoned too.
+        for other in [s for s in self._connecting if s.device_id == session.device_id]:
+            self._connecting.discard(other)
+            other.successor = session
+            session.spawn(other.aclose(code=4002, reason="replaced by a newer connection of this device"))
+
+    async def _watch_connect(self, session: Session) -> None:
+        try:
+            await asyncio.sleep(self.timing.connect)
+        except asyncio.CancelledError:
+            return
+        if session in self._connecting and session.state is SessionState.CONNECTING:
+            log.info("device %s did not open its data channels in %.0f s", session.device_id, self.timing.connect)
+            self._connecting.discard(session)
+            await session.aclose(code=1008, reason="connection not established")
+
+    async def close_device(self, device_id: str, *, code: int = 4001, reason: str = "pairing revoked") -> None:
+        """Close every connection of ``device_id`` now (revocation); its queued messages are dropped."""
+        doomed = [s for s in self._connecting if s.device_id == device_id]
+        current = self._current.pop(device_id, None)
+        if current is not None:
+            doomed.append(current)
+        for session in doomed:
+            self._connecting.discard(session)
+        await asyncio.gather(*(s.aclose(code=code, reason=reason) for s in doomed), return_exceptions=True)
+        if doomed:
+            log.info("closed %d connection(s) of device %s: %s", len(doomed), device_id, reason)
+
+    async def aclose(self) -> None:
+        """Shutdown: sessions first (they cancel their executions), then the watchers."""
+        self._closed = True
+        sessions = [*self._current.values(), *self._connecting]
+        self._current.clear()
+        self._connecting.clear()
+        await asyncio.gather(*(s.aclose(code=1001, reason="server shutting down") for s in sessions))
+        watchers = list(self._watchers)
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)

@@ -1,0 +1,224 @@
+"""One aiortc peer connection with the persisted DTLS identity, its two data channels and flow-controlled writers.
+
+The phone is the offerer: it creates ``contop`` (reliable) and ``contop-fast`` (unordered, no retransmits) and a
+recvonly video transceiver; we answer with a complete SDP (host candidates included) and, when the video module
+is present, the screen track.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from aiortc import (
+    RTCCertificate,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from contop.core.messages import FAST, RELIABLE, Channel
+
+log = logging.getLogger(__name__)
+
+CHANNEL_LABELS: tuple[Channel, Channel] = (RELIABLE, FAST)
+# Flow control: above HIGH the reliable writer holds messages back until aiortc reports the buffer drained to LOW;
+# the fast writer drops instead (pointer moves are superseded by the next one), so it never delays ``contop``.
+RELIABLE_HIGH_WATER = 1024 * 1024
+FAST_HIGH_WATER = 64 * 1024
+LOW_WATER = 16 * 1024
+
+_FINGERPRINT = re.compile(r"^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$", re.MULTILINE)
+
+PeerState = Literal["new", "connecting", "connected", "failed", "closed"]
+
+
+def sdp_fingerprints(sdp: str) -> list[str]:
+    """Every ``a=fingerprint:sha-256`` value of an SDP, upper-cased (``AB:CD:…``)."""
+    return [m.upper() for m in _FINGERPRINT.findall(sdp)]
+
+
+def ice_configuration(servers: Iterable[Any]) -> RTCConfiguration:
+    """``RTCConfiguration`` from settings entries (``IceServer`` models or ``{urls, username?, credential?}``)."""
+    ice: list[RTCIceServer] = []
+    for server in servers:
+        data = server if isinstance(server, dict) else server.model_dump()
+        ice.append(RTCIceServer(urls=data["urls"], username=data.get("username"), credential=data.get("credential")))
+    return RTCConfiguration(iceServers=ice)
+
+
+def create_peer_connection(configuration: RTCConfiguration, certificate: RTCCertificate | None) -> RTCPeerConnection:
+    """An ``RTCPeerConnection`` that presents ``certificate`` in DTLS (the one whose fingerprint the QR carries).
+
+    aiortc generates a fresh certificate in ``__init__`` and offers no option to pass one, so we replace its
+    private list before any transport is created; ``check_certificate`` verifies the answer really carries it.
+    """
+    pc = RTCPeerConnection(configuration)
+    if certificate is not None:
+        attr = "_RTCPeerConnection__certificates"
+        if not hasattr(pc, attr):  # pragma: no cover - an aiortc upgrade renamed it; fail loudly, never silently
+            raise RuntimeError("this aiortc version does not allow injecting the DTLS certificate")
+        setattr(pc, attr, [certificate])
+    return pc
+
+
+def certificate_fingerprint(certificate: RTCCertificate) -> str:
+    return next(f.value for f in certificate.getFingerprints() if f.algorithm == "sha-256").upper()
+
+
+def parse_candidate(data: dict[str, Any]) -> Any:
+    """An ``RTCIceCandidate`` from the browser's ``{candidate, sdpMid, sdpMLineIndex}``; raises ValueError."""
+    text = data.get("candidate")
+    if not isinstance(text, str):
+        raise ValueError("candidate.candidate must be a string")
+    if not text:
+        return None  # an empty candidate string is the browser's end-of-candidates marker
+    if text.startswith("candidate:"):
+        text = text[len("candidate:") :]
+    try:
+        candidate = candidate_from_sdp(text)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"unparseable ICE candidate: {exc}") from exc
+    mid = data.get("sdpMid")
+    index = data.get("sdpMLineIndex")
+    candidate.sdpMid = mid if isinstance(mid, str) else None
+    candidate.sdpMLineIndex = index if isinstance(index, int) else None
+    if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+        candidate.sdpMLineIndex = 0
+    return candidate
+
+
+class ChannelWriter:
+    """Sends text on one data channel without letting its buffer grow unbounded (``bufferedAmount``)."""
+
+    def __init__(self, channel: RTCDataChannel, *, high_water: int, drop_when_full: bool) -> None:
+        self.channel = channel
+        self._high = high_water
+        self._drop = drop_when_full
+        self._backlog: deque[str] = deque()
+        self.dropped = 0
+        channel.bufferedAmountLowThreshold = LOW_WATER
+        channel.on("bufferedamountlow", self._drain)
+
+    @property
+    def is_open(self) -> bool:
+        return self.channel.readyState == "open"
+
+    def write(self, text: str) -> bool:
+        """Send or hold back ``text``; False when the channel is not open (the caller keeps the message)."""
+        if not self.is_open:
+            return False
+        if self._backlog or self.channel.bufferedAmount > self._high:
+            if self._drop:
+                self.dropped += 1
+            else:
+                self._backlog.append(text)
+            return True
+        self.channel.send(text)
+        return True
+
+    def take_backlog(self) -> list[str]:
+        """What was held back and never sent (handed to the session's queue when the link is lost)."""
+        items = list(self._backlog)
+        self._backlog.clear()
+        return items
+
+    def _drain(self) -> None:
+        while self._backlog and self.is_open and self.channel.bufferedAmount <= self._high:
+            self.channel.send(self._backlog.popleft())
+
+
+class Peer:
+    """The server side of one phone connection: negotiation, channels, and state callbacks."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        *,
+        on_message: Callable[[Channel, str | bytes], None],
+        on_open: Callable[[], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self.pc = pc
+        self.writers: dict[str, ChannelWriter] = {}
+        self._on_message = on_message
+        self._on_open = on_open
+        self._on_lost = on_lost
+        self._opened = False
+        self._closed = False
+        pc.on("datachannel", self._channel_added)
+        pc.on("connectionstatechange", self._state_changed)
+        pc.on("iceconnectionstatechange", self._state_changed)
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened and not self._closed and all(w.is_open for w in self.writers.values())
+
+    async def answer(self, offer_sdp: str, video: MediaStreamTrack | None) -> str:
+        """Apply the phone's offer and return our complete answer (ICE gathered, candidates in the SDP)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        if video is not None:
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind == "video":
+                    self.pc.addTrack(video)
+                    break
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)  # aiortc returns once ICE gathering is complete
+        return self.pc.localDescription.sdp
+
+    async def add_candidate(self, data: dict[str, Any] | None) -> None:
+        candidate = None if data is None else parse_candidate(data)
+        await self.pc.addIceCandidate(candidate)
+
+    def send(self, channel: Channel, text: str) -> bool:
+        writer = self.writers.get(channel)
+        return writer.write(text) if writer is not None else False
+
+    def take_backlog(self) -> list[str]:
+        writer = self.writers.get(RELIABLE)
+        return writer.take_backlog() if writer is not None else []
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self.pc.close()
+
+    # --- aiortc events -----------------------------------------------------------------------------------------
+
+    def _channel_added(self, channel: RTCDataChannel) -> None:
+        label = channel.label
+        if label not in CHANNEL_LABELS or label in self.writers:
+            log.warning("ignoring unexpected data channel %r", label)
+            return
+        fast = label == FAST
+        self.writers[label] = ChannelWriter(
+            channel, high_water=FAST_HIGH_WATER if fast else RELIABLE_HIGH_WATER, drop_when_full=fast
+        )
+        channel.on("message", lambda data, _label=label: self._on_message(_label, data))
+        channel.on("close", lambda _label=label: self._lost(f"data channel {_label} closed"))
+        if channel.readyState == "open":
+            self._maybe_open()
+        else:
+            channel.on("open", self._maybe_open)
+
+    def _maybe_open(self) -> None:
+        if self._opened or self._closed:
+            return
+        if all(label in self.writers and self.writers[label].is_open for label in CHANNEL_LABELS):
+            self._opened = True
+            self._on_open()
+
+    def _state_changed(self) -> None:
+        states: Sequence[str] = (self.pc.connectionState, self.pc.iceConnectionState)
+        if any(s in ("failed", "closed") for s in states):
+            self._lost(f"peer connection {self.pc.connectionState} (ICE {self.pc.iceConnectionState})")
+
+    def _lost(self, reason: str) -> None:
+        if not self._closed:
+            self._on_lost(reason)

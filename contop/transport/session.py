@@ -1,0 +1,446 @@
+"""One session per phone connection: its peer, outgoing queue, pending confirmations and the running execution.
+
+The session turns channel traffic into typed messages for the router, keeps the phone's liveness (a heartbeat
+on the reliable channel, so a vanished phone is noticed in seconds, not after ICE's 30 s consent timeout), and
+implements the connection-loss rules of the transport reference: the execution is killed at once, pending
+confirmations are rejected, outgoing messages are queued and flushed when the device reconnects. A newer
+connection of the same device takes over the queue, the pending confirmations and the running execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from contop.core.messages import (
+    FAST,
+    RELIABLE,
+    AgentConfirmationRequest,
+    AgentConfirmationResponse,
+    AgentStatus,
+    AgentStatusPayload,
+    Channel,
+    ConfirmationRequestPayload,
+    Envelope,
+    Error,
+    Keepalive,
+    KeepalivePayload,
+    parse_phone_message,
+)
+
+if TYPE_CHECKING:
+    from contop.transport.peer import Peer
+    from contop.transport.router import Router
+
+log = logging.getLogger(__name__)
+
+OUTBOX_SIZE = 1000
+CONFIRM_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the session watches the phone. The seed's 30 s keepalive is subsumed by the 2 s heartbeat."""
+
+    heartbeat: float = 2.0  # the server sends ``keepalive`` this often; the phone answers with ref_id
+    liveness: float = 8.0  # no message at all for this long: the phone is gone, the connection is closed
+    check: float = 0.5  # how often liveness is checked (detection within liveness + check)
+    missed_warning: int = 3  # unanswered heartbeats before a warning log and an ``agent_status``
+    connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
+    fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
+
+
+class SessionState(StrEnum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    LOST = "lost"  # the link died; the queue waits for the device to come back
+    REPLACED = "replaced"  # a newer connection of the same device took over
+    CLOSED = "closed"
+
+
+class Execution(Protocol):
+    """Whatever runs for a session (an agent run); filled by other parts through ``Session.set_execution``."""
+
+    def cancel(self) -> None:
+        """Stop now (connection lost, execution_stop, revoke, shutdown)."""
+
+    def adopt(self, session: Session) -> None:
+        """Continue, reporting to ``session`` from now on (the same device reconnected)."""
+
+
+class SessionHooks(Protocol):
+    """What the session tells the server (the pairing service's device registry fits)."""
+
+    def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None: ...
+
+
+class Closable(Protocol):
+    """The signaling socket, as far as the session needs it."""
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[bool]
+    text: str  # the agent_confirmation_request, re-sent to a connection that takes over
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        device_name: str,
+        connection_type: str,
+        router: Router,
+        hooks: SessionHooks,
+        timing: Timing,
+        path: Any = None,
+        signaling: Closable | None = None,
+        on_open: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.id = str(uuid.uuid4())
+        self.device_id = device_id
+        self.device_name = device_name
+        self.connection_type = connection_type
+        self.path = path
+        self.signaling = signaling
+        self.state = SessionState.CONNECTING
+        self.peer: Peer | None = None
+        self.execution: Execution | None = None
+        self.outbox: deque[str] = deque(maxlen=OUTBOX_SIZE)
+        self.pending: dict[str, _Pending] = {}
+        self.successor: Session | None = None
+        self.extra: dict[str, Any] = {}  # per-connection data other parts attach (e.g. a tool context)
+        self.last_inbound = time.monotonic()
+        self.opened_at: float | None = None
+        self._router = router
+        self._hooks = hooks
+        self._timing = timing
+        self._on_open = on_open
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat: asyncio.Task[Any] | None = None
+        self._last_fast_error = 0.0
+        self._closed_event = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id[:8]} device={self.device_id!r} {self.state}>"
+
+    # --- sending -----------------------------------------------------------------------------------------------
+
+    def current(self) -> Session:
+        """The connection that now speaks for this device (self, or the one that replaced it)."""
+        session = self
+        while session.successor is not None:
+            session = session.successor
+        return session
+
+    def send(self, message: Envelope, channel: Channel = RELIABLE) -> None:
+        """Send now, or queue while the phone is away (fast-channel messages are dropped instead)."""
+        self.current()._send_text(message.to_json(), channel)
+
+    def _send_text(self, text: str, channel: Channel) -> None:
+        if self.state is SessionState.OPEN and self.peer is not None and self.peer.send(channel, text):
+            return
+        if channel == FAST or self.state is SessionState.CLOSED:
+            return
+        if len(self.outbox) == self.outbox.maxlen:
+            log.warning("outgoing queue of %s is full; dropping the oldest message", self.device_id)
+        self.outbox.append(text)
+
+    def _flush(self) -> None:
+        while self.outbox and self.state is SessionState.OPEN and self.peer is not None:
+            if not self.peer.send(RELIABLE, self.outbox[0]):
+                return
+            self.outbox.popleft()
+
+    # --- confirmations -----------------------------------------------------------------------------------------
+
+    async def confirm(
+        self,
+        *,
+        tool: str,
+        command: str = "",
+        reason: str = "",
+        voice_message: str = "",
+        timeout: float = CONFIRM_TIMEOUT_S,  # noqa: ASYNC109 (a protocol value the phone is told, not a deadline)
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Ask the phone to approve; False on deny, timeout, connection loss or when no phone is connected."""
+        target = self.current()
+        if target.state is not SessionState.OPEN:
+            return False
+        payload = ConfirmationRequestPayload(tool=tool, command=command, reason=reason, voice_message=voice_message)
+        for key, value in (extra or {}).items():
+            setattr(payload, key, value)
+        request = AgentConfirmationRequest(payload=payload)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        text = request.to_json()
+        target.pending[request.id] = _Pending(future, text)
+        target._send_text(text, RELIABLE)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            log.info("confirmation %s timed out after %.0f s", request.id, timeout)
+            return False
+        finally:
+            self.current().pending.pop(request.id, None)
+            target.pending.pop(request.id, None)
+
+    def _answer_confirmation(self, message: AgentConfirmationResponse) -> None:
+        request_id = message.payload.request_id
+        pending = self.current().pending.pop(request_id, None)
+        if pending is None:
+            self.send(
+                Error.reply(
+                    "invalid_payload",
+                    f"no confirmation is pending with request_id {request_id!r} (answered, expired or unknown)",
+                    message.id,
+                )
+            )
+            return
+        if not pending.future.done():
+            pending.future.set_result(bool(message.payload.approved))
+
+    def _reject_pending(self) -> None:
+        for pending in self.pending.values():
+            if not pending.future.done():
+                pending.future.set_result(False)
+        self.pending.clear()
+
+    # --- execution slot ----------------------------------------------------------------------------------------
+
+    def set_execution(self, execution: Execution | None) -> Execution | None:
+        """Install the running execution; returns the previous one (the caller decides whether to cancel it)."""
+        target = self.current()
+        previous, target.execution = target.execution, execution
+        return previous
+
+    def clear_execution(self, execution: Execution) -> None:
+        """Forget ``execution`` if it is still the current one (called by the execution when it ends)."""
+        target = self.current()
+        if target.execution is execution:
+            target.execution = None
+
+    def _kill_execution(self) -> None:
+        execution, self.execution = self.execution, None
+        if execution is not None:
+            try:
+                execution.cancel()
+            except Exception:
+                log.exception("cancelling the execution of %s failed", self.device_id)
+
+    # --- tasks -------------------------------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` owned by this session (and by its successor after a hand-over); cancelled on close."""
+        owner = self.current()
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        owner._tasks.add(task)
+        task.add_done_callback(owner._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- inbound -----------------------------------------------------------------------------------------------
+
+    def handle_inbound(self, channel: Channel, data: str | bytes) -> None:
+        """Called by the peer for every channel message."""
+        self.last_inbound = time.monotonic()
+        message = parse_phone_message(data)
+        if isinstance(message, Error):
+            self._reply_error(channel, message)
+            return
+        if isinstance(message, Keepalive):
+            if message.payload.ref_id is None:  # the phone's own heartbeat: answer; answers are not answered
+                self.send(Keepalive(payload=KeepalivePayload(ref_id=message.id)))
+            return
+        if isinstance(message, AgentConfirmationResponse):
+            self._answer_confirmation(message)
+            return
+        if channel == FAST and self._router.handler_for(message.type) is None:
+            self._reply_error(channel, Error.reply("not_available", f"{message.type} is not available", message.id))
+            return
+        self.spawn(self._router.dispatch(self, message), name=f"{message.type}:{message.id[:8]}")
+
+    def _reply_error(self, channel: Channel, error: Error) -> None:
+        if channel == FAST:
+            now = time.monotonic()
+            if now - self._last_fast_error < self._timing.fast_error_interval:
+                return
+            self._last_fast_error = now
+        self.send(error)
+
+    # --- link state (called by the peer and the manager) -------------------------------------------------------
+
+    def attach(self, peer: Peer) -> None:
+        self.peer = peer
+
+    def link_open(self) -> None:
+        if self.state is not SessionState.CONNECTING:
+            return
+        self.state = SessionState.OPEN
+        self.opened_at = self.last_inbound = time.monotonic()
+        log.info("device %s connected (session %s)", self.device_id, self.id[:8])
+        if self._on_open is not None:
+            self._on_open(self)  # the manager hands over from an older connection of this device here
+        self._hooks.mark_connected(self.device_id, True, self.path)
+        self._flush()
+        self._heartbeat = self.spawn(self._heartbeat_loop(), name="heartbeat")
+
+    def link_lost(self, reason: str) -> None:
+        if self.state not in (SessionState.OPEN, SessionState.CONNECTING):
+            return
+        was_open = self.state is SessionState.OPEN
+        self.state = SessionState.LOST
+        log.info("device %s: connection lost (%s)", self.device_id, reason)
+        self._stop_heartbeat()
+        self._kill_execution()  # at once, no grace period: nobody is watching any more
+        self._reject_pending()
+        if self.peer is not None:
+            self.outbox.extend(self.peer.take_backlog())
+            self.spawn(self._close_peer(), name="close-peer")
+        if was_open:
+            self._hooks.mark_connected(self.device_id, False)
+
+    def take_over_from(self, old: Session) -> None:
+        """This connection replaces ``old`` (same device): queue, confirmations, execution and tasks move here."""
+        old_state = old.state
+        old.state = SessionState.REPLACED
+        old.successor = self
+        old._stop_heartbeat()
+        backlog = old.peer.take_backlog() if old.peer is not None else []
+        self.outbox.extendleft(reversed([*old.outbox, *backlog]))
+        old.outbox.clear()
+        self.pending.update(old.pending)
+        old.pending.clear()
+        for pending in self.pending.values():
+            self.outbox.append(pending.text)  # the new screen has not seen the question yet
+        execution, old.execution = old.execution, None
+        if execution is not None:
+            self.execution = execution
+            try:
+                execution.adopt(self)
+            except Exception:
+                log.exception("handing the execution of %s over failed; cancelling it", self.device_id)
+                self._kill_execution()
+        for task in list(old._tasks):
+            old._tasks.discard(task)
+            self._tasks.add(task)
+            task.remove_done_callback(old._task_done)
+            task.add_done_callback(self._task_done)
+        log.info(
+            "device %s reconnected: session %s replaces %s (%s)", self.device_id, self.id[:8], old.id[:8], old_state
+        )
+        self.spawn(old._retire(), name="retire-old-connection")
+
+    async def _retire(self) -> None:
+        await self._close_signaling(4002, "replaced by a newer connection of this device")
+        await self._close_peer()
+        self._closed_event.set()
+
+    def _stop_heartbeat(self) -> None:
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _heartbeat_loop(self) -> None:
+        missed = 0
+        last_ping = 0.0
+        next_ping = time.monotonic()
+        while self.state is SessionState.OPEN:
+            await asyncio.sleep(self._timing.check)
+            if self.state is not SessionState.OPEN:
+                return
+            now = time.monotonic()
+            silent = now - self.last_inbound
+            if silent >= self._timing.liveness:
+                self.link_lost(f"no message from the phone for {silent:.1f} s")
+                return
+            if now < next_ping:
+                continue
+            missed = missed + 1 if last_ping and self.last_inbound < last_ping else 0
+            if missed == self._timing.missed_warning:
+                log.warning("device %s missed %d heartbeats", self.device_id, missed)
+                status = AgentStatusPayload(
+                    status_type="connection_warning", message=f"no answer from the phone for {silent:.0f} s"
+                )
+                self.send(AgentStatus(payload=status))
+            last_ping, next_ping = now, now + self._timing.heartbeat
+            self.send(Keepalive())
+
+    # --- closing -----------------------------------------------------------------------------------------------
+
+    async def _close_peer(self) -> None:
+        track = self.extra.pop("video_track", None)
+        if track is not None:
+            track.stop()
+        peer = self.peer
+        if peer is not None:
+            try:
+                await peer.aclose()
+            except Exception:
+                log.exception("closing the peer of %s failed", self.device_id)
+
+    async def _close_signaling(self, code: int, reason: str) -> None:
+        ws, self.signaling = self.signaling, None
+        if ws is None:
+            return
+        try:
+            await ws.close(code=code, reason=reason)
+        except Exception:  # already closed by the phone, or mid-handshake
+            log.debug("closing signaling of %s", self.device_id, exc_info=True)
+
+    async def aclose(self, *, code: int = 1001, reason: str = "server closing the session") -> None:
+        """Close everything this connection owns (idempotent): execution, confirmations, tasks, peer, signaling."""
+        if self.state is SessionState.CLOSED:
+            return
+        was_open = self.state is SessionState.OPEN
+        self.state = SessionState.CLOSED
+        self._stop_heartbeat()
+        self._kill_execution()
+        self._reject_pending()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._close_signaling(code, reason)
+        await self._close_peer()
+        if was_open:
+            self._hooks.mark_connected(self.device_id, False)
+        self._closed_event.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
+
+
+class SessionConfirmer:
+    """Adapts a session to a security layer's ``Confirmer`` (any object with ``tool``, ``detail``, ``reason``…)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def confirm(self, request: Any) -> bool:
+        extra = {
+            "call_id": getattr(request, "call_id", None),
+            "force_host": bool(getattr(request, "force_host", False)),
+        }
+        return await self.session.confirm(
+            tool=request.tool,
+            command=getattr(request, "detail", ""),
+            reason=getattr(request, "reason", ""),
+            voice_message=getattr(request, "voice_message", ""),
+            timeout=float(getattr(request, "timeout", CONFIRM_TIMEOUT_S)),
+            extra=extra,
+        )

@@ -1,0 +1,107 @@
+"""The WebRTC negotiation on an authenticated signaling socket (CONTRACTS.md §5).
+
+The server route has already checked the token and read the offer; here we answer it (complete SDP, then
+``candidate: null`` since every host candidate is in the SDP), apply the phone's trickled candidates and
+``device_location`` updates, and return when the phone closes the socket. The peer outlives the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from contop.transport.manager import SessionManager
+
+log = logging.getLogger(__name__)
+
+MAX_SIGNALING_MESSAGE = 256 * 1024
+
+
+class SignalingSocket(Protocol):
+    """The parts of Starlette's ``WebSocket`` we use (so tests can drive this without a server)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def receive_text(self) -> str: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+async def _send(ws: SignalingSocket, message: dict[str, Any]) -> None:
+    await ws.send_text(json.dumps(message))
+
+
+async def negotiate(
+    ws: SignalingSocket,
+    offer: dict[str, Any],
+    *,
+    manager: SessionManager,
+    device_id: str,
+    device_name: str,
+    connection_type: str,
+    path: Any,
+    set_location: Callable[[dict[str, Any]], None],
+    disconnect_errors: tuple[type[BaseException], ...] = (),
+) -> None:
+    sdp = offer.get("sdp")
+    if not isinstance(sdp, str) or not sdp.strip():
+        await _send(ws, {"type": "error", "code": "invalid_message", "message": "the offer has no sdp"})
+        await ws.close(code=1008, reason="offer without sdp")
+        return
+    try:
+        session, answer = await manager.connect(
+            sdp,
+            device_id=device_id,
+            device_name=device_name,
+            connection_type=connection_type,
+            path=path,
+            signaling=ws,
+        )
+    except ValueError as exc:
+        log.info("offer from %s refused: %s", device_id, exc)
+        await _send(ws, {"type": "error", "code": "invalid_offer", "message": str(exc)[:300]})
+        await ws.close(code=1008, reason="invalid offer")
+        return
+    try:
+        await _send(ws, {"type": "answer", "sdp": answer})
+        await _send(ws, {"type": "ice_candidate", "candidate": None})
+        while True:
+            text = await ws.receive_text()
+            await _handle(ws, text, session.peer, set_location)
+    except disconnect_errors:
+        pass  # the phone closes signaling once connected; the peer stays up
+    finally:
+        if session.signaling is ws:
+            session.signaling = None
+
+
+async def _handle(ws: SignalingSocket, text: str, peer: Any, set_location: Callable[[dict[str, Any]], None]) -> None:
+    if len(text) > MAX_SIGNALING_MESSAGE:
+        await _send(ws, {"type": "error", "code": "invalid_message", "message": "signaling message too large"})
+        return
+    try:
+        data = json.loads(text)
+    except ValueError:
+        await _send(ws, {"type": "error", "code": "invalid_message", "message": "signaling message is not JSON"})
+        return
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "ice_candidate":
+        candidate = data.get("candidate")
+        if candidate is not None and not isinstance(candidate, dict):
+            await _send(ws, {"type": "error", "code": "invalid_message", "message": "candidate must be an object"})
+            return
+        try:
+            if peer is not None:
+                await peer.add_candidate(candidate)
+        except ValueError as exc:
+            await _send(ws, {"type": "error", "code": "invalid_message", "message": str(exc)[:300]})
+    elif kind == "device_location":
+        location = data.get("location")
+        if isinstance(location, dict):
+            set_location(location)
+        else:
+            await _send(ws, {"type": "error", "code": "invalid_message", "message": "location must be an object"})
+    else:
+        await _send(ws, {"type": "error", "code": "invalid_message", "message": f"unexpected message {kind!r}"})
