@@ -98,13 +98,17 @@ class EmitPolicy:
 
 @dataclass(slots=True)
 class TrackStats:
-    """Counters of a track since it started (read from any thread; approximate while running)."""
+    """Counters of a track since it started (written by the capture thread; approximate while running).
+
+    The ``*_cpu`` figures are CPU time of the capture thread (``time.thread_time``), so they stay meaningful on a
+    busy machine where wall-clock durations stretch.
+    """
 
     ticks: int = 0
     frames_sent: int = 0
     frames_converted: int = 0
-    capture_seconds: float = 0.0
-    convert_seconds: float = 0.0
+    capture_cpu: float = 0.0
+    convert_cpu: float = 0.0
     width: int = 0
     height: int = 0
 
@@ -153,6 +157,7 @@ class ScreenTrack(MediaStreamTrack):
         settle: float = SETTLE_SECONDS,
         monitor: int = PRIMARY,
         owns_capturer: bool = False,
+        skip_unchanged: bool = True,
     ) -> None:
         super().__init__()
         if width < 2:
@@ -166,6 +171,7 @@ class ScreenTrack(MediaStreamTrack):
         self._capturer = capturer
         self._owns_capturer = owns_capturer
         self._policy = EmitPolicy(keepalive_fps, settle)
+        self.skip_unchanged = skip_unchanged  # False: every tick is sent (for measuring what skipping saves)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="contop-screen")
         self._lock = threading.Lock()
         self._last_raw: BGRA | None = None
@@ -173,28 +179,29 @@ class ScreenTrack(MediaStreamTrack):
         self._start: float | None = None
         self._next_tick = 0.0
         self._last_pts = -1
+        self._pending: asyncio.Task[tuple[npt.NDArray[np.uint8] | None, float]] | None = None
         self._closed = False
 
     # -- worker thread ---------------------------------------------------------------------------------------
 
     def _capture(self) -> tuple[npt.NDArray[np.uint8] | None, float]:
         """Grab once; return the I420 planes to send (or None to skip this tick) and the grab time."""
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         image, _rect = self._capturer.grab(self.monitor)
         now = time.monotonic()
         changed = not _same_pixels(image, self._last_raw)
-        t1 = time.perf_counter()
+        t1 = time.thread_time()
         self.stats.ticks += 1
-        self.stats.capture_seconds += t1 - t0
+        self.stats.capture_cpu += t1 - t0
         if changed:
             self._last_raw = image  # a view over mss's fresh buffer: no copy needed
-        if not self._policy.decide(now, changed):
+        if not self._policy.decide(now, changed) and self.skip_unchanged:
             return None, now
         if changed or self._last_i420 is None:
             width, height = video_size(image.shape[1], image.shape[0], self.max_width)
             self._last_i420 = _to_i420(image, width, height)
             self.stats.frames_converted += 1
-            self.stats.convert_seconds += time.perf_counter() - t1
+            self.stats.convert_cpu += time.thread_time() - t1
             self.stats.width, self.stats.height = width, height
         return self._last_i420, now
 
@@ -206,33 +213,54 @@ class ScreenTrack(MediaStreamTrack):
 
     # -- event loop -----------------------------------------------------------------------------------------
 
+    async def _tick(self) -> tuple[npt.NDArray[np.uint8] | None, float]:
+        """Wait for the next tick, then capture in the worker thread."""
+        now = time.monotonic()
+        if self._start is None:
+            self._start = self._next_tick = now
+        elif self._next_tick > now:
+            await asyncio.sleep(self._next_tick - now)
+        # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
+        self._next_tick = max(self._next_tick + 1.0 / self.fps, time.monotonic())
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._capture)
+
+    def _prefetch(self) -> asyncio.Task[tuple[npt.NDArray[np.uint8] | None, float]]:
+        task = asyncio.get_running_loop().create_task(self._tick())
+        # Retrieved in recv(); when stop() cancels it instead, mark any exception as seen.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._pending = task
+        return task
+
     async def recv(self) -> Any:
-        """The next frame to encode; sleeps through ticks where the screen did not change."""
+        """The next frame to encode; waits through ticks where the screen did not change.
+
+        The capture of the following tick starts before this frame is returned, so on a multi-core machine the
+        capture thread grabs and converts frame n+1 while aiortc's encoder thread compresses frame n.
+        """
         import av
 
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.fps
         while True:
             if self.readyState != "live" or self._closed:
                 raise MediaStreamError
-            now = time.monotonic()
-            if self._start is None:
-                self._start = now
-                self._next_tick = now
-            elif self._next_tick > now:
-                await asyncio.sleep(self._next_tick - now)
-            # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
-            self._next_tick = max(self._next_tick + period, time.monotonic())
+            task = self._pending or self._prefetch()
             try:
-                planes, grabbed = await loop.run_in_executor(self._executor, self._capture)
+                planes, grabbed = await task
             except RuntimeError as exc:  # the executor was shut down by stop() while we waited
                 raise MediaStreamError from exc
             except ToolError as exc:
                 logger.warning("screen capture failed, ending the video track: %s", exc)
                 self.stop()
                 raise MediaStreamError from exc
+            finally:
+                if self._pending is task:
+                    self._pending = None
+            if self._closed:
+                raise MediaStreamError
+            self._prefetch()
             if planes is None:
                 continue
+            assert self._start is not None
             frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             pts = max(int((grabbed - self._start) * CLOCK_RATE), self._last_pts + 1)
             self._last_pts = pts
@@ -248,6 +276,9 @@ class ScreenTrack(MediaStreamTrack):
             if self._closed:
                 return
             self._closed = True
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._executor.submit(self._release)
         self._executor.shutdown(wait=False)
 

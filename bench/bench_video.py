@@ -1,0 +1,375 @@
+"""The screen video track into headless Chromium: decoded frame rate and the sender's CPU, next to baselines.
+
+An Xvfb screen shows full-screen scrolling text (every pixel row moves every frame: the hardest case for the
+encoder). The sender (aiortc answerer + ScreenTrack) runs in its own Python process, so its CPU time / wall time
+is the cores it uses, without Playwright. Baselines in the same run: the same capture + I420 conversion with no
+encoding or WebRTC, and a still screen with and without skipping unchanged frames.
+Usage: python bench/bench_video.py [--seconds 10] [--fps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+PAGE = Path(__file__).resolve().parent.parent / "tests" / "transport" / "pages" / "video_receiver.html"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+WARMUP_SECONDS = 3.0
+
+# -- the animated screen (a child process of the X session) -----------------------------------------------------
+
+
+def animate(fps: float, mode: str) -> None:
+    """A full-screen page of text, forever: ``scroll`` moves it all up 3 pixels a frame (the encoder's worst case);
+    ``type`` keeps it still and types 2 characters a frame into one line (an editor or a terminal)."""
+    from Xlib import X, display
+
+    d = display.Display(os.environ["DISPLAY"])
+    screen = d.screen()
+    width, height = screen.width_in_pixels, screen.height_in_pixels
+    window = screen.root.create_window(
+        0,
+        0,
+        width,
+        height,
+        0,
+        screen.root_depth,
+        X.InputOutput,
+        X.CopyFromParent,
+        background_pixel=screen.white_pixel,
+        override_redirect=True,
+    )
+    window.map()
+    font = d.open_font("-misc-fixed-medium-r-normal--13-*-*-*-c-70-iso8859-1")
+    ink = window.create_gc(foreground=screen.black_pixel, background=screen.white_pixel, font=font)
+    paper = window.create_gc(foreground=screen.white_pixel)
+    words = "the quick brown fox jumps over the lazy dog 0123456789 def recv(self) -> Frame: return await pts; "
+    line_h, frame = 15, 0
+    period = 1.0 / fps
+    next_tick = time.monotonic()
+    rows = height // line_h + 2
+    while True:
+        step = frame * 3 if mode == "scroll" else 0
+        if mode == "scroll" or frame == 0:
+            window.fill_rectangle(paper, 0, 0, width, height)
+        else:
+            # Type into the middle line: redraw only its growing prefix.
+            typed = (frame * 2) % (width // 6 - 8)
+            if typed < 2:
+                window.fill_rectangle(paper, 0, (rows // 2) * line_h, width, line_h)
+            text = ("typing: " + words * 4)[: typed + 2]
+            window.image_text(ink, 4, (rows // 2) * line_h + 11, text[:200].encode())
+            if len(text) > 200:
+                window.image_text(ink, 4 + 1200, (rows // 2) * line_h + 11, text[200:].encode())
+            d.sync()
+            frame += 1
+            next_tick += period
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+            continue
+        offset = step % line_h
+        first = step // line_h
+        for row in range(rows):
+            n = first + row
+            text = (f"{n:6d}  " + words[n % 17 :] + words) * 2
+            y = row * line_h - offset + 11
+            for x in range(0, width // 6, 200):  # ImageText8 takes at most 255 characters
+                window.image_text(ink, 4 + 6 * x, y, text[x : min(x + 200, width // 6)].encode())
+        d.sync()
+        frame += 1
+        next_tick += period
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+
+
+# -- the sender process -----------------------------------------------------------------------------------------
+
+
+def _instrument_encoders(totals: dict[str, float]) -> None:
+    """Count the CPU time aiortc's encoders spend, from inside the thread that runs them."""
+    from aiortc.codecs.h264 import H264Encoder
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    for cls in (Vp8Encoder, H264Encoder):
+        original = cls.encode
+
+        def encode(self: Any, frame: Any, force_keyframe: bool = False, _original: Any = original) -> Any:
+            t0 = time.thread_time()
+            try:
+                return _original(self, frame, force_keyframe)
+            finally:
+                totals["encode_cpu"] += time.thread_time() - t0
+                totals["encoded"] += 1
+
+        cls.encode = encode  # type: ignore[method-assign]
+
+
+async def sender(mode: str, width: int, fps: float, skip: bool) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from contop.platform.capture import ScreenCapturer
+    from contop.transport.video import ScreenTrack, add_bitrate_hints, apply_bitrate_caps
+
+    apply_bitrate_caps()
+    totals = {"encode_cpu": 0.0, "encoded": 0.0}
+    _instrument_encoders(totals)
+    track = ScreenTrack(ScreenCapturer(), width=width, fps=fps, owns_capturer=True, skip_unchanged=skip)
+
+    async def read() -> dict[str, Any]:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        return json.loads(line) if line else {"cmd": "quit"}
+
+    def write(obj: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    pc = None
+    drain = None
+    if mode == "capture":
+
+        async def consume() -> None:
+            while True:
+                await track.recv()
+
+        drain = asyncio.create_task(consume())
+    else:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        offer = await read()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        pc.addTrack(track)
+        await pc.setLocalDescription(await pc.createAnswer())
+        write({"sdp": add_bitrate_hints(pc.localDescription.sdp)})
+    try:
+        while (await read())["cmd"] != "quit":
+            s = track.stats
+            write(
+                {
+                    "cpu": time.process_time(),
+                    "wall": time.monotonic(),
+                    "ticks": s.ticks,
+                    "sent": s.frames_sent,
+                    "converted": s.frames_converted,
+                    "capture_cpu": s.capture_cpu,
+                    "convert_cpu": s.convert_cpu,
+                    "encode_cpu": totals["encode_cpu"],
+                    "encoded": totals["encoded"],
+                    "size": [s.width, s.height],
+                }
+            )
+    finally:
+        track.stop()
+        if drain is not None:
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
+        if pc is not None:
+            await pc.close()
+
+
+# -- the driver -------------------------------------------------------------------------------------------------
+
+
+class Sender:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, env: dict[str, str], mode: str, width: int, fps: float, skip: bool) -> Sender:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--sender",
+            mode,
+            "--width",
+            str(width),
+            "--fps",
+            str(fps),
+            *([] if skip else ["--no-skip"]),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        return cls(proc)
+
+    async def ask(self, obj: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError("the sender process died")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(b'{"cmd": "quit"}\n')
+            await self.proc.stdin.drain()
+            await asyncio.wait_for(self.proc.wait(), 15)
+        except (TimeoutError, ConnectionError):
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def _figures(a: dict[str, Any], b: dict[str, Any], pa: dict[str, Any] | None, pb: dict[str, Any] | None) -> dict:
+    wall = b["wall"] - a["wall"]
+    ticks = max(1, b["ticks"] - a["ticks"])
+    converted = max(1, b["converted"] - a["converted"])
+    encoded = b["encoded"] - a["encoded"]
+    out = {
+        "seconds": round(wall, 2),
+        "sender_cores": round((b["cpu"] - a["cpu"]) / wall, 3),
+        "sent_fps": round((b["sent"] - a["sent"]) / wall, 1),
+        "capture_ms_per_tick": round((b["capture_cpu"] - a["capture_cpu"]) / ticks * 1000, 2),
+        "convert_ms_per_frame": round((b["convert_cpu"] - a["convert_cpu"]) / converted * 1000, 2),
+        "encode_cpu_ms_per_frame": round((b["encode_cpu"] - a["encode_cpu"]) / encoded * 1000, 2) if encoded else 0,
+        "encode_cores": round((b["encode_cpu"] - a["encode_cpu"]) / wall, 3),
+        "size": b["size"],
+    }
+    if pa is not None and pb is not None:
+        out.update(
+            {
+                "decoded_fps": round((pb["framesDecoded"] - pa["framesDecoded"]) / wall, 1),
+                "browser_fps": pb.get("framesPerSecond", 0),
+                "frame": [pb.get("frameWidth", 0), pb.get("frameHeight", 0)],
+                "dropped": pb.get("framesDropped", 0) - pa.get("framesDropped", 0),
+                "mbps": round((pb["bytesReceived"] - pa["bytesReceived"]) * 8 / wall / 1e6, 2),
+                "codec": pb.get("codec"),
+            }
+        )
+    return out
+
+
+async def scenario(
+    browser: Any,
+    env: dict[str, str],
+    mode: str,
+    width: int,
+    fps: float,
+    seconds: float,
+    skip: bool = True,
+    codec: str | None = None,
+) -> dict[str, Any]:
+    sender = await Sender.start(env, mode, width, fps, skip)
+    page = None
+    try:
+        if mode == "webrtc":
+            page = await browser.new_page()
+
+            async def answer_offer(sdp: str) -> str:
+                return str((await sender.ask({"cmd": "offer", "sdp": sdp}))["sdp"])
+
+            await page.expose_function("answerOffer", answer_offer)
+            await page.set_content(PAGE.read_text(encoding="utf-8"))
+            await page.evaluate("(codec) => window.startReceiver(codec)", codec)
+        await asyncio.sleep(WARMUP_SECONDS)
+        a = await sender.ask({"cmd": "mark"})
+        pa = await page.evaluate("window.videoStats()") if page else None
+        await asyncio.sleep(seconds)
+        b = await sender.ask({"cmd": "mark"})
+        pb = await page.evaluate("window.videoStats()") if page else None
+        return _figures(a, b, pa, pb)
+    finally:
+        if page is not None:
+            await page.close()
+        await sender.aclose()
+
+
+async def main(seconds: float, fps: float) -> None:
+    from playwright.async_api import async_playwright
+
+    from contop.testing.xsession import start_xsession
+
+    session = start_xsession("1920x1080x24")
+    env = session.child_env()
+    rows: list[tuple[str, dict[str, Any]]] = []
+
+    def start_animator(mode: str) -> Any:
+        return session.spawn("animator", [sys.executable, __file__, "--animate", mode, "--fps", str(fps)])
+
+    animator = start_animator("scroll")
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                for width in (1280, 1920):
+                    name = f"capture+I420 only, scroll, {width}w"
+                    rows.append((name, await scenario(browser, env, "capture", width, fps, seconds)))
+                    name = f"webrtc VP8, scroll, {width}w"
+                    rows.append((name, await scenario(browser, env, "webrtc", width, fps, seconds)))
+                os.killpg(animator.pid, signal.SIGKILL)
+                animator = start_animator("type")
+                for width in (1280, 1920):
+                    name = f"webrtc VP8, typing, {width}w"
+                    rows.append((name, await scenario(browser, env, "webrtc", width, fps, seconds)))
+                name = "webrtc H264, typing, 1280w"
+                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, codec="H264")))
+                os.kill(animator.pid, signal.SIGSTOP)  # a still screen from here on
+                await asyncio.sleep(0.5)
+                name = "webrtc VP8, still, 1280w"
+                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds)))
+                name = "webrtc VP8, still, 1280w, no skipping"
+                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, skip=False)))
+            finally:
+                await browser.close()
+    finally:
+        session.close()
+
+    print(
+        f"{'scenario':40s} {'size':>9s} {'dec fps':>7s} {'sent':>5s} {'cores':>6s} {'enc cores':>9s} "
+        f"{'cap ms':>6s} {'cvt ms':>6s} {'enc ms':>6s} {'Mbps':>5s} {'drop':>4s}"
+    )
+    for name, f in rows:
+        print(
+            f"{name:40s} {'x'.join(map(str, f['size'])):>9s} {f.get('decoded_fps', '-')!s:>7s} "
+            f"{f['sent_fps']:>5} {f['sender_cores']:>6} {f['encode_cores']:>9} {f['capture_ms_per_tick']:>6} "
+            f"{f['convert_ms_per_frame']:>6} {f['encode_cpu_ms_per_frame']:>6} {f.get('mbps', '-')!s:>5s} "
+            f"{f.get('dropped', '-')!s:>4s}"
+        )
+    load = os.getloadavg()
+    print(
+        f"nproc {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"{seconds:g} s per scenario after {WARMUP_SECONDS:g} s warm-up, target {fps:g} fps"
+    )
+    summary = {
+        "bench": "video",
+        "fps_target": fps,
+        "seconds": seconds,
+        "scenarios": {name: f for name, f in rows},
+        "nproc": os.cpu_count(),
+        "loadavg": [round(v, 2) for v in load],
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--width", type=int, default=1280, help=argparse.SUPPRESS)
+    parser.add_argument("--sender", choices=["capture", "webrtc"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-skip", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--animate", choices=["scroll", "type"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.animate:
+        animate(args.fps, args.animate)
+    elif args.sender:
+        asyncio.run(sender(args.sender, args.width, args.fps, not args.no_skip))
+    else:
+        asyncio.run(main(args.seconds, args.fps))
