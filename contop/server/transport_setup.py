@@ -40,7 +40,7 @@ def install_transport(state: ServerState) -> None:
     state.pairing.on_revoke(manager.close_device)
 
     async def handler(ws: Any, offer: dict[str, Any], _token: Any, device: Device) -> None:
-        tunnel_host = state.tunnel.host
+        tunnel_host = _tunnel_host(state)
         path = connection_path(ws.client.host if ws.client else None, ws.headers, tunnel_host)
         await negotiation.negotiate(
             ws,
