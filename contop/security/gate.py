@@ -16,7 +16,8 @@ from contop.security.findings import BLOCK, SAFE, shorten
 from contop.security.state import State
 
 _PLATFORMS = frozenset(get_args(Platform))
-_MAX_COMMAND = 100_000
+_MAX_SUBSTITUTIONS = 256
+_MAX_COMMAND = 32_000  # longer lines are not judged (and not run unattended)
 
 
 def decide(call: ToolCall, ctx: GateContext) -> Decision:
@@ -47,6 +48,8 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
         return Decision.block("command is too long to be judged")
     if not command.strip():
         return Decision.safe("empty command")
+    if command.count("$(") + command.count("`") + command.count("<(") + command.count(">(") > _MAX_SUBSTITUTIONS:
+        return Decision.block("has too many nested commands to be judged")
     st = State.start(ctx, command)
     try:
         if ctx.platform == "powershell":
@@ -57,6 +60,8 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
             posix.analyze(command, st)
     except RecursionError:
         st.add(BLOCK, "is nested too deeply to be judged", command)
+    except Exception as exc:  # a bug in a rule must fail closed, never open
+        return Decision.block(f"could not be judged ({type(exc).__name__}); not run on the host unattended")
     userlists.apply(command, st)
     if st.found.level == SAFE:
         return Decision.safe(f"nothing dangerous found ({shorten(command, 50)})")

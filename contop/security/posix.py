@@ -24,7 +24,8 @@ from contop.security.paths import Place
 from contop.security.shellparse import Cmd, Script, parse
 from contop.security.state import State
 
-FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{[^}]*?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
+# Names and bodies are bounded so that the search stays linear on long inputs.
+FORK_BOMB = re.compile(r"([\w:.\-]{1,64})\s*\(\)\s*\{[^}]{0,200}?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
 
 
 class _Fetched:

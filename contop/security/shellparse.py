@@ -15,6 +15,7 @@ from typing import Any
 import bashlex
 
 MAX_DEPTH = 12
+_BASHLEX_MAX = 4000  # bashlex slows down badly on long inputs; our tokenizer is linear
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ def parse(source: str, depth: int = 0) -> Script:
     """Parse ``source``; never raises (an unparseable input comes back from the fallback tokenizer)."""
     if depth > MAX_DEPTH:
         return Script(too_deep=True)
-    if not _is_compound(source):
+    if not _is_compound(source) or len(source) > _BASHLEX_MAX:
         return _Fallback(source, depth).parse()
     if "$'" not in source and '$"' not in source:
         try:
@@ -152,6 +153,52 @@ class _Converter:
 
 
 # --------------------------------------------------------------------------------------------------- fallback
+
+_PAREN_SPECIALS = re.compile(r"[()'\"\\]")
+_BACKTICK_SPECIALS = re.compile(r"[`\\]")
+_DQ_SPECIALS = re.compile(r"[\"\\]")
+
+
+def _matching_end(src: str, start: int, closer: str) -> int:
+    """Index of the ``)`` or backquote closing a substitution that starts at ``start`` (len(src) if none).
+
+    Jumps between special characters with regular expressions so that long inputs stay cheap.
+    """
+    specials = _PAREN_SPECIALS if closer == ")" else _BACKTICK_SPECIALS
+    level, j, n = 1, start, len(src)
+    while j < n:
+        found = specials.search(src, j)
+        if found is None:
+            return n
+        j = found.start()
+        c = src[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "'":
+            end = src.find("'", j + 1)
+            j = n if end < 0 else end + 1
+            continue
+        if c == '"':
+            j += 1
+            while j < n:
+                quote = _DQ_SPECIALS.search(src, j)
+                if quote is None:
+                    return n
+                if quote.group() == "\\":
+                    j = quote.start() + 2
+                    continue
+                j = quote.start() + 1
+                break
+            continue
+        if c == "`":
+            return j
+        level += 1 if c == "(" else -1
+        if level == 0:
+            return j
+        j += 1
+    return n
+
 
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
 _REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
@@ -350,28 +397,8 @@ class _Fallback:
 
     def substitution(self, cmd: Cmd, start: int, closer: str) -> str:
         """Find the end of ``$(…)``, ``<(…)`` or a backquote, parse the inside, and keep it as text."""
-        src, level, j = self.src, 1, start
-        quote = ""
-        while j < len(src):
-            c = src[j]
-            if quote:
-                if c == quote:
-                    quote = ""
-                elif c == "\\" and quote == '"':
-                    j += 1
-            elif c == "\\":
-                j += 1
-            elif c in "'\"" and closer == ")":
-                quote = c
-            elif closer == "`" and c == "`":
-                break
-            elif closer == ")" and c == "(":
-                level += 1
-            elif closer == ")" and c == ")":
-                level -= 1
-                if level == 0:
-                    break
-            j += 1
+        src = self.src
+        j = _matching_end(src, start, closer)
         inner = src[start:j]
         cmd.subs.append(parse(inner, self.depth + 1))
         text = src[self.i : j + 1]
