@@ -138,8 +138,7 @@ class LinuxAdapter(PlatformAdapter):
 
     @_x_call
     def active_window(self) -> WindowInfo | None:
-        wid = self._windows.active_id()
-        return None if wid is None else self._windows.info(wid, wid)
+        return self._windows.active_info()
 
     @_x_call
     def focus_window(self, title: str) -> WindowInfo:
@@ -210,12 +209,7 @@ class LinuxAdapter(PlatformAdapter):
 
     def _active_pid(self, window_title: str | None) -> tuple[int | None, str | None]:
         with self._guard():
-            w: WindowInfo | None
-            if window_title:
-                w = self._windows.find(window_title)
-            else:
-                wid = self._windows.active_id()
-                w = self._windows.info(wid, wid) if wid is not None else None
+            w = self._windows.find(window_title) if window_title else self._windows.active_info()
         return (w.pid, w.title) if w else (None, None)
 
     def get_focused_element(self) -> UIElement | None:

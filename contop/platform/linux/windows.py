@@ -144,6 +144,16 @@ class EwmhWindows:
             process_name=_process_name(pid),
         )
 
+    def active_info(self) -> WindowInfo | None:
+        """The active window, or None (also when it was destroyed a moment ago and the WM has not caught up)."""
+        wid = self.active_id()
+        if wid is None:
+            return None
+        try:
+            return self.info(wid, wid)
+        except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch):
+            return None
+
     def list_all(self) -> list[WindowInfo]:
         """Managed windows, topmost first."""
         active = self.active_id()

@@ -325,7 +325,10 @@ class XdotoolInput:
         if text:
             for ch in text:
                 char_to_keysym(ch)  # same validation as XTest
-            self._run("type", "--delay", "0", "--", text)
+            # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
+            # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed.
+            delay = "0" if text.isascii() else "25"
+            self._run("type", "--delay", delay, "--", text)
 
     def close(self) -> None:
         pass
