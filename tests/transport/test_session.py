@@ -1,0 +1,226 @@
+"""Session behaviour with real peers: hand-over to a reconnecting device, connection loss, the outgoing queue,
+the heartbeat, and a phone killed mid-session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from contop.client import ContopClient
+from contop.core.messages import (
+    AgentText,
+    Envelope,
+    Error,
+    Keepalive,
+    TextPayload,
+    UserIntent,
+    UserIntentPayload,
+)
+from contop.testing.server import ServerProcess
+from contop.transport.session import Session, SessionState, Timing
+from tests.transport.conftest import LocalServer, devices, pair
+
+pytestmark = pytest.mark.slow
+
+
+class FakeExecution:
+    """Stands in for an agent run: records what the session does to it."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.adopted: list[Session] = []
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def adopt(self, session: Session) -> None:
+        self.adopted.append(session)
+
+
+class Harness:
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.executions: list[FakeExecution] = []
+        self.confirmations: list[bool] = []
+        self.started = asyncio.Event()
+        manager = server.state.sessions
+        assert manager is not None
+        self.manager = manager
+        manager.router.register("user_intent", self.on_intent)
+
+    async def on_intent(self, session: Session, message: Envelope) -> None:
+        assert isinstance(message, UserIntent)
+        execution = FakeExecution()
+        session.set_execution(execution)
+        self.executions.append(execution)
+        self.started.set()
+        if message.payload.text == "ask":
+            self.confirmations.append(await session.confirm(tool="execute_cli", command="rm -rf x", timeout=30))
+
+    def session(self, device_id: str) -> Session:
+        session = self.manager.get(device_id)
+        assert session is not None
+        return session
+
+
+async def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_reconnecting_device_takes_over_the_running_execution(local_server: LocalServer) -> None:
+    harness = Harness(local_server)
+    url = (await local_server.pair())["url"]
+    first = ContopClient(url, device_id="phone-h")
+    second = ContopClient(url, device_id="phone-h")
+    try:
+        await first.connect()
+        first.send(UserIntent(payload=UserIntentPayload(text="work")))
+        await asyncio.wait_for(harness.started.wait(), 5)
+        old = harness.session("phone-h")
+        [execution] = harness.executions
+        await second.connect()
+        new = harness.session("phone-h")
+        assert new is not old and old.state is SessionState.REPLACED
+        assert execution.adopted == [new] and not execution.cancelled
+        assert new.execution is execution
+        # Whatever still holds the old session reaches the phone on the new connection.
+        old.send(AgentText(payload=TextPayload(text="from the old reference")))
+        got = await second.next_message("agent_text", timeout=5)
+        assert isinstance(got, AgentText) and got.payload.text == "from the old reference"
+        await asyncio.wait_for(first.wait_closed(), 5)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_connection_loss_kills_execution_rejects_confirmations_and_queues(local_server: LocalServer) -> None:
+    harness = Harness(local_server)
+    url = (await local_server.pair())["url"]
+    first = ContopClient(url, device_id="phone-l")
+    await first.connect()
+    first.send(UserIntent(payload=UserIntentPayload(text="ask")))
+    request = await first.next_message("agent_confirmation_request", timeout=5)
+    session = harness.session("phone-l")
+    assert len(session.pending) == 1 and request.id in session.pending
+    await first.aclose()  # the phone goes away without answering
+    await eventually(lambda: session.state is SessionState.LOST)
+    [execution] = harness.executions
+    assert execution.cancelled
+    await eventually(lambda: harness.confirmations == [False])
+
+    for n in range(3):
+        session.send(AgentText(payload=TextPayload(text=f"queued-{n}")))
+    assert len(session.outbox) == 3
+    async with ContopClient(url, device_id="phone-l") as second:
+        texts = []
+        for _ in range(3):
+            message = await second.next_message("agent_text", timeout=5)
+            assert isinstance(message, AgentText)
+            texts.append(message.payload.text)
+        assert texts == ["queued-0", "queued-1", "queued-2"]
+        assert harness.session("phone-l").outbox == type(session.outbox)()
+
+
+async def test_pending_confirmation_moves_to_the_new_connection(local_server: LocalServer) -> None:
+    harness = Harness(local_server)
+    url = (await local_server.pair())["url"]
+    first = ContopClient(url, device_id="phone-c")
+    second = ContopClient(url, device_id="phone-c")
+    try:
+        await first.connect()
+        first.send(UserIntent(payload=UserIntentPayload(text="ask")))
+        request = await first.next_message("agent_confirmation_request", timeout=5)
+        await second.connect()
+        again = await second.next_message("agent_confirmation_request", timeout=5)
+        assert again.id == request.id  # the same question, shown on the new screen
+        answer = {"approved": True, "request_id": again.id}
+        second.send({"type": "agent_confirmation_response", "id": "r-1", "payload": answer})
+        await eventually(lambda: harness.confirmations == [True])
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_heartbeat_keeps_an_answering_phone_and_drops_a_silent_one(local_server: LocalServer) -> None:
+    harness = Harness(local_server)
+    harness.manager.timing = Timing(heartbeat=0.2, liveness=1.2, check=0.1, missed_warning=3)
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-a") as alive:
+        await asyncio.sleep(2.0)
+        assert harness.session("phone-a").state is SessionState.OPEN
+        assert (await alive.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
+
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-s", answer_heartbeat=False) as silent:
+        started = time.monotonic()
+        warning = await silent.next_message("agent_status", timeout=5)
+        assert warning.payload.status_type == "connection_warning"  # type: ignore[attr-defined]
+        await eventually(lambda: harness.session("phone-s").state is SessionState.LOST, timeout=5)
+        assert time.monotonic() - started < 3
+        await asyncio.wait_for(silent.wait_closed(), 5)
+
+
+async def test_unregistered_fast_channel_traffic_is_not_answered_per_message(local_server: LocalServer) -> None:
+    Harness(local_server)
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-f") as client:
+        for n in range(200):
+            move = {"type": "manual_control", "id": f"m{n}", "payload": {"action": "mouse_move", "x": n, "y": 1}}
+            client.send(move, "contop-fast")
+        assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
+        errors = []
+        while not client._inbox.empty():
+            message = client._inbox.get_nowait()
+            if isinstance(message, Error):
+                errors.append(message)
+        assert 1 <= len(errors) <= 3 and errors[0].payload.code == "not_available"
+
+
+PHONE_SCRIPT = """
+import asyncio, sys
+from contop.client import ContopClient
+
+async def main():
+    client = ContopClient(sys.argv[1], device_id="phone-k", video=False)
+    await client.connect()
+    print("READY", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_phone_killed_mid_session_is_noticed_within_10_seconds(server: ServerProcess) -> None:
+    url = pair(server)["url"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PHONE_SCRIPT, url], stdout=subprocess.PIPE, start_new_session=True, text=True
+    )
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)  # type: ignore[union-attr]
+        assert line.strip() == "READY"
+        assert devices(server)["devices"][0]["connected"] is True
+        await asyncio.sleep(1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while devices(server)["devices"][0]["connected"]:
+            assert time.monotonic() - killed < 10, "the server did not notice the phone was gone"
+            await asyncio.sleep(0.2)
+        body = devices(server)
+        assert [e["type"] for e in body["events"]] == ["connected", "disconnected"]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
