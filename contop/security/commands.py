@@ -728,6 +728,17 @@ def _secrets(inv: Invocation, st: State) -> None:
         st.add(BLOCK, "reads stored passwords", inv.text)
 
 
+def _settings(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if (inv.name == "defaults" and lowered[:1] == ["delete"]) or (
+        inv.name in ("gsettings", "dconf") and lowered[:1] and lowered[0] in ("reset", "reset-recursively")
+    ):
+        st.add(CONFIRM, "resets settings to their defaults", inv.text)
+    elif inv.name == "tccutil" and lowered[:1] == ["reset"]:
+        st.add(CONFIRM, "resets privacy permissions", inv.text)
+
+
+RULES.update({"defaults": _settings, "gsettings": _settings, "dconf": _settings, "tccutil": _settings})
 RULES.update({"gpg": _secrets, "gpg2": _secrets, "security": _secrets, "secret-tool": _secrets, "pass": _secrets})
 HELP_FLAGS = frozenset({"--help", "--version", "-?", "/?"})
 

@@ -124,8 +124,11 @@ class Policy:
                 return next(d for d, root, _ in self.roots if key.startswith(root.rstrip(sep) + sep))
             if _GLOB.search(candidate):
                 comps = _components(candidate, self.windows)
+                literal = next((i for i, c in enumerate(comps) if _GLOB.search(c)), len(comps))
+                head = comps[:literal]
                 for display, _, root_comps in self.roots:
-                    if _glob_reaches(comps, root_comps, self.windows):
+                    # the components before the first glob must match exactly; only then try the patterns
+                    if root_comps[:literal] == head and _glob_reaches(comps, root_comps, self.windows):
                         return display
         return None
 
