@@ -56,3 +56,46 @@ def test_keep_awake_turns_the_screen_saver_off_and_restores_it(xsession: XSessio
         assert linux_adapter.keep_awake_mechanisms == []
     finally:
         d.close()
+
+
+def test_keep_awake_takes_the_screensaver_inhibitor_when_a_desktop_offers_one(
+    xsession: XSession, linux_adapter: Any
+) -> None:
+    """A fake org.freedesktop.ScreenSaver on the private session bus sees Inhibit, then UnInhibit with the cookie."""
+    import threading
+
+    from jeepney import HeaderFields, MessageType, message_bus, new_method_return
+    from jeepney.io.blocking import open_dbus_connection
+
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    conn = open_dbus_connection(bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
+    reply = conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.ScreenSaver"), timeout=5)
+    assert reply.body[0] == 1  # primary owner
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                msg = conn.receive(timeout=0.2)
+            except TimeoutError:
+                continue
+            if msg.header.message_type != MessageType.method_call:
+                continue
+            member = msg.header.fields.get(HeaderFields.member)
+            calls.append((member, tuple(msg.body)))
+            conn.send(new_method_return(msg, "u", (4242,)) if member == "Inhibit" else new_method_return(msg))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        linux_adapter.set_keep_awake(True, reason="running a task")
+        assert "org.freedesktop.ScreenSaver" in linux_adapter.keep_awake_mechanisms
+        linux_adapter.set_keep_awake(False)
+        deadline = time.monotonic() + 5
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert calls == [("Inhibit", ("Contop", "running a task")), ("UnInhibit", (4242,))]
+    finally:
+        stop.set()
+        server.join(5)
+        conn.close()

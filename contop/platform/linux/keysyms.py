@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from Xlib import XK
 
+XK.load_keysym_group("xf86")  # media and special keys by name: XF86AudioMute, XF86MonBrightnessUp...
+
 from contop.core.errors import ToolError
 from contop.platform.keys import KeyCombo, normalize_key
 
@@ -77,7 +79,10 @@ def key_to_keysym(name: str) -> int:
         return XK.string_to_keysym(_NAMED[canonical])
     if len(canonical) == 1:
         return char_to_keysym(canonical)
-    for candidate in (canonical, canonical.capitalize(), canonical.upper(), canonical.lower()):
+    candidates = [canonical, canonical.capitalize(), canonical.upper(), canonical.lower()]
+    if canonical.lower().startswith("xf86") and not canonical.startswith("XF86_"):
+        candidates.append("XF86_" + canonical[4:])  # python-xlib spells XF86AudioMute as XF86_AudioMute
+    for candidate in candidates:
         ks = XK.string_to_keysym(candidate)
         if ks:
             return ks
