@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from Xlib import XK
 
-XK.load_keysym_group("xf86")  # media and special keys by name: XF86AudioMute, XF86MonBrightnessUp...
-
 from contop.core.errors import ToolError
 from contop.platform.keys import KeyCombo, normalize_key
+
+XK.load_keysym_group("xf86")  # media and special keys by name: XF86AudioMute, XF86MonBrightnessUp...
 
 _NAMED: dict[str, str] = {
     "enter": "Return",
