@@ -1,0 +1,160 @@
+"""``ApiClient``: the desktop app's only way to talk to the server (loopback HTTP with the admin token).
+
+Every method blocks, so the Qt code calls them from worker threads (see ``contop.desktop.tasks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The server answered with an error status, or could not be reached (``status`` 0)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class NotAvailable(ApiError):
+    """The endpoint exists but its feature has not landed in this build (503 "... not available yet")."""
+
+
+class Unreachable(ApiError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(0, detail)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else str(detail)
+    return str(body)[:300]
+
+
+def _error_for(response: httpx.Response) -> ApiError:
+    detail = _detail(response)
+    if response.status_code == 503 and "not available" in detail.lower():
+        return NotAvailable(503, detail)
+    return ApiError(response.status_code, detail)
+
+
+class ApiClient:
+    """Admin API of one server. The address and the token are read per request: the sidecar's port is known only
+    once it started (port 0 in tests) and the server creates the token on its first start."""
+
+    def __init__(self, base_url: str | Callable[[], str], token: Callable[[], str], *, timeout: float = 10.0) -> None:
+        self._base_url = base_url
+        self._token = token
+        self._http = httpx.Client(timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        url = self._base_url() if callable(self._base_url) else self._base_url
+        return url.rstrip("/")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
+        base = self.base_url
+        try:
+            response = self._http.request(method, base + path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"the server at {base} does not answer ({type(exc).__name__})") from exc
+        if response.status_code >= 400:
+            raise _error_for(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # --- server and pairing
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/health"))
+
+    def pair(self, connection_type: str = "permanent") -> dict[str, Any]:
+        return dict(
+            self._json(
+                "POST",
+                "/api/pair",
+                params={"connection_type": connection_type},
+                headers={"Accept": "application/json"},
+            )
+        )
+
+    def pair_status(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/pair/status"))
+
+    def revoke(self, device_id: str) -> None:
+        self.request("DELETE", "/api/pair", params={"device_id": device_id})
+
+    def devices(self, since: str | None = None) -> dict[str, Any]:
+        params = {"since": since} if since else None
+        return dict(self._json("GET", "/api/devices", params=params))
+
+    def connection_info(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/connection-info"))
+
+    def tunnel_start(self) -> dict[str, Any]:
+        # cloudflared can take a while to publish its URL.
+        return dict(self._json("POST", "/api/tunnel/start", timeout=60))
+
+    # --- settings
+
+    def get_settings(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/settings"))
+
+    def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._json("PUT", "/api/settings", json=settings))
+
+    def reset_settings(self) -> dict[str, Any]:
+        return dict(self._json("POST", "/api/settings/reset"))
+
+    def default_prompts(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/default-prompts"))
+
+    # --- skills
+
+    def skills(self) -> Any:
+        return self._json("GET", "/api/skills")
+
+    def skill(self, name: str) -> Any:
+        return self._json("GET", f"/api/skills/{name}")
+
+    def save_skill(self, name: str, content: str) -> Any:
+        return self._json("PUT", f"/api/skills/{name}", json={"content": content})
+
+    def create_skill(self, name: str, content: str) -> Any:
+        return self._json("POST", "/api/skills", json={"name": name, "content": content})
+
+    def set_skill_enabled(self, name: str, enabled: bool) -> None:
+        self.request("POST", f"/api/skills/{name}/{'enable' if enabled else 'disable'}")
+
+    # --- Away Mode
+
+    def away_mode_status(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/away-mode/status"))
+
+    def away_pin_endpoint_exists(self) -> bool:
+        """Probe ``POST /api/away-mode/pin`` with an empty body: a route that exists refuses it (4xx), never 404."""
+        try:
+            self.request("POST", "/api/away-mode/pin", json={})
+        except NotAvailable:
+            return False
+        except ApiError as exc:
+            return exc.status not in (404, 405)
+        return True
+
+    def set_away_pins(self, pin: str, emergency_pin: str) -> None:
+        self.request("POST", "/api/away-mode/pin", json={"pin": pin, "emergency_pin": emergency_pin})

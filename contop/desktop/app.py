@@ -1,0 +1,56 @@
+"""``contop desktop``: build the Qt application, start the sidecar server, show the main window."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from contop.desktop import style
+from contop.desktop.api import ApiClient
+from contop.desktop.controller import SidecarController
+from contop.desktop.paths import DesktopPaths
+from contop.desktop.proxies import ProxyManager, proxy_command_factory
+from contop.desktop.sidecar import ParentDeath, Sidecar, SidecarConfig
+from contop.desktop.tasks import TaskRunner
+from contop.desktop.window import MainWindow
+
+
+def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tuple[MainWindow, SidecarController]:
+    """The window and its sidecar controller (not started); needs a QApplication."""
+    paths = DesktopPaths(home)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sidecar = Sidecar(
+        SidecarConfig(
+            home=home, port=port, parent_death=ParentDeath.default() if parent_death is None else parent_death
+        )
+    )
+    api = ApiClient(lambda: f"http://127.0.0.1:{sidecar.port}", paths.read_admin_token)
+    tasks = TaskRunner()
+    controller = SidecarController(sidecar, tasks)
+    window = MainWindow(api, paths, ProxyManager(home, proxy_command_factory()), controller, tasks)
+    return window, controller
+
+
+def run(home: Path, port: int, parent_death: ParentDeath | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Contop")
+    app.setQuitOnLastWindowClosed(False)
+    style.apply(app)
+    window, controller = build(home, port, parent_death)
+    app.setWindowIcon(window.windowIcon())
+    # Ctrl+C in the terminal quits cleanly (the timer lets Python run its signal handlers).
+    signal.signal(signal.SIGINT, lambda *_: window.quit_app())
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda *_: window.quit_app())
+    tick = QTimer()
+    tick.start(300)
+    tick.timeout.connect(lambda: None)
+    window.show()
+    controller.start()
+    app.aboutToQuit.connect(lambda: controller.stop())
+    return int(app.exec())

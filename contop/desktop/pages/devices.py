@@ -1,0 +1,192 @@
+"""Devices page: every paired phone with its live state, revocation, and notifications from device events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from contop.desktop.api import ApiClient
+from contop.desktop.pages.pair import short_time
+from contop.desktop.tasks import TaskRunner
+from contop.desktop.widgets import Card, Chip, Page, button, muted
+
+POLL_MS = 5000
+COLUMNS = ("Device", "Type", "Status", "Path", "Location", "Last seen", "Paired", "")
+
+Notify = Callable[[str, str], None]
+
+
+def location_text(loc: dict[str, Any] | None) -> str:
+    if not loc:
+        return "—"
+    parts = [str(loc[k]) for k in ("city", "country") if loc.get(k)]
+    if parts:
+        return ", ".join(parts)
+    lat, lon = loc.get("latitude", loc.get("lat")), loc.get("longitude", loc.get("lon"))
+    if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+        return f"{lat:.3f}, {lon:.3f}"
+    return "—"
+
+
+def event_message(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The notification for a device event, or None for events that do not deserve one."""
+    name = event.get("device_name") or event.get("device_id") or "A device"
+    kind = event.get("type")
+    if kind == "connected":
+        return "Phone connected", f"{name} is now connected to this computer."
+    if kind == "disconnected":
+        return "Phone disconnected", f"{name} disconnected."
+    if kind == "token_replaced":
+        return "Phone paired again", f"{name} paired again; its previous code no longer works."
+    if kind == "revoked":
+        return "Phone removed", f"{name} can no longer connect."
+    return None
+
+
+class DevicesPage(Page):
+    def __init__(self, api: ApiClient, tasks: TaskRunner, notify: Notify) -> None:
+        super().__init__("Devices", "Phones paired with this computer. Status refreshes every few seconds.")
+        self.api = api
+        self.tasks = tasks
+        self.notify = notify
+        self.devices: list[dict[str, Any]] = []
+        self._seen_events: set[tuple[str, str, str]] = set()
+        self._since: str | None = None
+        self._primed = False
+        self._polling = False
+
+        card = Card()
+        top = QHBoxLayout()
+        self.summary = QLabel("No phones paired yet.")
+        self.summary.setObjectName("cardTitle")
+        top.addWidget(self.summary, 1)
+        refresh = button("Refresh")
+        refresh.clicked.connect(self.poll)
+        top.addWidget(refresh)
+        card.body.addLayout(top)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.table.verticalHeader().setDefaultSectionSize(46)
+        card.body.addWidget(self.table)
+        self.empty = muted("Pair a phone from the Pair page: it appears here as soon as it connects.")
+        card.body.addWidget(self.empty)
+        self.body.addWidget(card, 3)
+
+        activity = Card("Recent activity", "Connections, disconnections and re-pairings, newest first.")
+        self.activity = QListWidget()
+        self.activity.setMaximumHeight(150)
+        activity.body.addWidget(self.activity)
+        self.body.addWidget(activity, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+
+    def server_ready(self) -> None:
+        self.poll()
+        self.timer.start()
+
+    def server_gone(self) -> None:
+        self.timer.stop()
+
+    def poll(self) -> None:
+        if self._polling:
+            return
+        self._polling = True
+        since = self._since
+        self.tasks.run(lambda: self.api.devices(since), self._polled, self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._polling = False
+        self.summary.setText(f"Could not read devices: {exc}")
+
+    def _polled(self, data: dict[str, Any]) -> None:
+        self._polling = False
+        self.show_devices(list(data.get("devices", [])))
+        self.handle_events(list(data.get("events", [])))
+
+    def handle_events(self, events: list[dict[str, Any]]) -> None:
+        for event in sorted(events, key=lambda e: str(e.get("timestamp", ""))):
+            key = (str(event.get("type")), str(event.get("device_id")), str(event.get("timestamp")))
+            if key in self._seen_events:
+                continue
+            self._seen_events.add(key)
+            stamp = str(event.get("timestamp") or "")
+            if stamp and (self._since is None or stamp > self._since):
+                self._since = stamp
+            message = event_message(event)
+            if message is None:
+                continue
+            self.activity.insertItem(0, f"{short_time(stamp)}   {message[1]}")
+            # Events from before the app started are history, not news.
+            if self._primed:
+                self.notify(*message)
+        self._primed = True
+
+    def show_devices(self, devices: list[dict[str, Any]]) -> None:
+        self.devices = devices
+        self.table.setRowCount(len(devices))
+        connected = sum(1 for d in devices if d.get("connected"))
+        self.summary.setText(f"{len(devices)} paired · {connected} connected" if devices else "No phones paired yet.")
+        self.empty.setVisible(not devices)
+        self.table.setVisible(bool(devices))
+        for row, dev in enumerate(devices):
+            name = QTableWidgetItem(str(dev.get("device_name") or dev.get("device_id")))
+            name.setToolTip(str(dev.get("device_id")))
+            self.table.setItem(row, 0, name)
+            kind = "Temporary" if dev.get("connection_type") == "temp" else "Permanent"
+            self.table.setItem(row, 1, QTableWidgetItem(kind))
+            chip = Chip()
+            chip.set_state("ok", "Connected") if dev.get("connected") else chip.set_state("idle", "Offline")
+            self.table.setCellWidget(row, 2, _centered(chip))
+            self.table.setItem(row, 3, QTableWidgetItem(str(dev.get("connection_path") or "—")))
+            self.table.setItem(row, 4, QTableWidgetItem(location_text(dev.get("last_location"))))
+            self.table.setItem(row, 5, QTableWidgetItem(short_time(dev.get("last_seen"))))
+            self.table.setItem(row, 6, QTableWidgetItem(short_time(dev.get("paired_at"))))
+            revoke = button("Revoke", danger=True)
+            device_id, label = str(dev.get("device_id")), name.text()
+            revoke.clicked.connect(lambda _=False, d=device_id, n=label: self.confirm_revoke(d, n))
+            self.table.setCellWidget(row, 7, _centered(revoke))
+        self.table.setMinimumHeight(min(420, 44 + 46 * max(1, len(devices))))
+
+    def confirm_revoke(self, device_id: str, name: str) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Revoke device",
+            f"Revoke “{name}”?\n\nIt is disconnected now and must scan a new code to connect again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.tasks.run(lambda: self.api.revoke(device_id), lambda _r: self.poll(), self._failed)
+
+
+def _centered(widget: QWidget) -> QWidget:
+    holder = QWidget()
+    layout = QHBoxLayout(holder)
+    layout.setContentsMargins(6, 0, 6, 0)
+    layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    return holder

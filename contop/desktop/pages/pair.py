@@ -1,0 +1,235 @@
+"""Pair page: the permanent QR code (kept fresh), a temporary remote QR code, and the copyable pairing URL."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from contop.desktop.api import ApiClient, ApiError
+from contop.desktop.tasks import TaskRunner
+from contop.desktop.widgets import Card, Chip, Page, button, muted, note
+
+POLL_MS = 5000
+QR_SIZE = 260
+
+
+def qr_pixmap(url: str, size: int = QR_SIZE) -> QPixmap:
+    """The pairing URL as a crisp QR code, drawn locally with segno."""
+    buf = io.BytesIO()
+    qr = segno.make(url, error="m")
+    modules = qr.symbol_size(scale=1, border=2)[0]
+    qr.save(buf, kind="png", scale=max(1, size // modules), border=2, dark="#1d2330")
+    pix = QPixmap()
+    pix.loadFromData(buf.getvalue(), "PNG")
+    return pix
+
+
+def network_key(info: dict[str, Any]) -> tuple[object, ...]:
+    """What, when it changes, makes the QR code's addresses stale."""
+    return (info.get("lan_ip"), info.get("tailscale_ip"), info.get("tunnel_url"), info.get("port"))
+
+
+def short_time(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    return iso.replace("T", " ")[:16] + " UTC" if iso.endswith(("Z", "+00:00")) else iso
+
+
+class QrPanel(QWidget):
+    """One QR code with its URL, expiry and copy button."""
+
+    def __init__(self, empty_text: str, extra: QWidget | None = None) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        self.image = QLabel(empty_text)
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setFixedSize(QR_SIZE + 16, QR_SIZE + 16)
+        self.image.setStyleSheet("background: white; border: 1px solid #e3e6ee; border-radius: 10px; color:#6b7385;")
+        self.image.setWordWrap(True)
+        layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.expiry = muted("")
+        self.expiry.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.expiry)
+        row = QHBoxLayout()
+        self.url = QLineEdit()
+        self.url.setObjectName("urlField")
+        self.url.setReadOnly(True)
+        self.url.setPlaceholderText("no pairing code yet")
+        self.copy = button("Copy link")
+        self.copy.setEnabled(False)
+        self.copy.clicked.connect(self.copy_url)
+        row.addWidget(self.url, 1)
+        row.addWidget(self.copy)
+        if extra is not None:
+            row.addWidget(extra)
+        layout.addLayout(row)
+        self.current: dict[str, Any] | None = None
+
+    def show_pairing(self, data: dict[str, Any], label: str) -> None:
+        self.current = data
+        self.image.setPixmap(qr_pixmap(str(data["url"])))
+        self.url.setText(str(data["url"]))
+        self.url.setCursorPosition(0)
+        self.copy.setEnabled(True)
+        self.expiry.setText(f"{label} · valid until {short_time(data.get('expires_at'))}")
+
+    def copy_url(self) -> None:
+        QGuiApplication.clipboard().setText(self.url.text())
+        self.copy.setText("Copied ✓")
+        QTimer.singleShot(1500, lambda: self.copy.setText("Copy link"))
+
+
+class PairPage(Page):
+    def __init__(self, api: ApiClient, tasks: TaskRunner) -> None:
+        super().__init__(
+            "Pair a phone",
+            "Scan the code with your phone's camera. The phone opens Contop in its browser and connects directly "
+            "to this computer.",
+        )
+        self.api = api
+        self.tasks = tasks
+        self.issued = 0  # permanent codes fetched, for tests and diagnostics
+        self._net: tuple[object, ...] | None = None
+        self._busy = False
+        self._polling = False
+
+        row = QHBoxLayout()
+        row.setSpacing(16)
+        perm = Card("This network", "A permanent code for phones on your Wi-Fi or Tailscale network (30 days).")
+        self.refresh_btn = button("New code")
+        self.refresh_btn.setToolTip("Replace this code with a new one (phones already paired stay paired)")
+        self.refresh_btn.clicked.connect(self.refresh)
+        self.permanent = QrPanel("Waiting for the server…", self.refresh_btn)
+        perm.body.addWidget(self.permanent)
+        row.addWidget(perm, 1)
+
+        temp = Card("From anywhere", "A temporary code (4 hours) through a Cloudflare tunnel, for remote access.")
+        self.temporary = QrPanel("Create a temporary code to pair a phone that is not on this network.")
+        temp.body.addWidget(self.temporary)
+        self.temp_btn = button("Create temporary code", primary=True)
+        self.temp_btn.clicked.connect(self.create_temporary)
+        temp.body.addWidget(self.temp_btn)
+        self.temp_note = note("")
+        self.temp_note.hide()
+        temp.body.addWidget(self.temp_note)
+        row.addWidget(temp, 1)
+        self.body.addLayout(row)
+
+        net = Card("How phones reach this computer")
+        chips = QHBoxLayout()
+        chips.setSpacing(8)
+        self.lan_chip = Chip("LAN: …")
+        self.ts_chip = Chip("Tailscale: …")
+        self.tunnel_chip = Chip("Tunnel: off")
+        self.clients_chip = Chip("0 connected")
+        for chip in (self.lan_chip, self.ts_chip, self.tunnel_chip, self.clients_chip):
+            chips.addWidget(chip)
+        chips.addStretch(1)
+        net.body.addLayout(chips)
+        self.status_line = muted("")
+        net.body.addWidget(self.status_line)
+        self.body.addWidget(net)
+        self.body.addStretch(1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+
+    # --- lifecycle
+
+    def server_ready(self) -> None:
+        self.refresh()
+        self.timer.start()
+
+    def server_gone(self) -> None:
+        self.timer.stop()
+
+    def refresh(self) -> None:
+        """Fetch a new permanent pairing code."""
+        if self._busy:
+            return
+        self._busy = True
+        self.tasks.run(lambda: self.api.pair("permanent"), self._got_permanent, self._failed)
+
+    def _got_permanent(self, data: dict[str, Any]) -> None:
+        self._busy = False
+        self.issued += 1
+        self.permanent.show_pairing(data, "Permanent code")
+        self.status_line.setText("Waiting for a phone to scan the code.")
+
+    def _failed(self, exc: BaseException) -> None:
+        self._busy = False
+        self.status_line.setText(f"Could not get a pairing code: {exc}")
+
+    # --- polling: network changes and claims
+
+    def poll(self) -> None:
+        if self._polling:
+            return
+        self._polling = True
+
+        def work() -> tuple[dict[str, Any], dict[str, Any]]:
+            return self.api.connection_info(), self.api.pair_status()
+
+        self.tasks.run(work, self._polled, self._poll_failed)
+
+    def _poll_failed(self, exc: BaseException) -> None:
+        self._polling = False
+        self.status_line.setText(f"Server not answering: {exc}")
+
+    def _polled(self, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self._polling = False
+        info, status = result
+        self.show_network(info)
+        key = network_key(info)
+        changed = self._net is not None and key != self._net
+        self._net = key
+        claimed = bool(status.get("claimed")) and status.get("connection_type") == "permanent"
+        if changed or claimed or not info.get("has_active_token"):
+            if claimed:
+                self.status_line.setText("A phone used the code; here is a fresh one for the next phone.")
+            self.refresh()
+
+    def show_network(self, info: dict[str, Any]) -> None:
+        lan = info.get("lan_ip")
+        self.lan_chip.set_state("ok" if lan else "warn", f"LAN {lan}" if lan else "No LAN address")
+        ts = info.get("tailscale_ip")
+        self.ts_chip.set_state("ok" if ts else "idle", f"Tailscale {ts}" if ts else "Tailscale off")
+        self.tunnel_chip.set_state(
+            "ok" if info.get("tunnel_active") else "idle", "Tunnel on" if info.get("tunnel_active") else "Tunnel off"
+        )
+        n = int(info.get("connected_clients") or 0)
+        self.clients_chip.set_state("info" if n else "idle", f"{n} connected")
+
+    # --- temporary code
+
+    def create_temporary(self) -> None:
+        self.temp_btn.setEnabled(False)
+        self.temp_btn.setText("Starting the tunnel…")
+        self.temp_note.hide()
+
+        def work() -> dict[str, Any]:
+            self.api.tunnel_start()
+            return self.api.pair("temp")
+
+        self.tasks.run(work, self._got_temporary, self._temp_failed)
+
+    def _got_temporary(self, data: dict[str, Any]) -> None:
+        self.temp_btn.setEnabled(True)
+        self.temp_btn.setText("New temporary code")
+        self.temporary.show_pairing(data, "Temporary code")
+        self.poll()
+
+    def _temp_failed(self, exc: BaseException) -> None:
+        self.temp_btn.setEnabled(True)
+        self.temp_btn.setText("Create temporary code")
+        detail = exc.detail if isinstance(exc, ApiError) else str(exc)
+        self.temp_note.setText(f"The tunnel could not start. {detail}")
+        self.temp_note.show()

@@ -1,0 +1,127 @@
+"""Proxies page: start and stop the subscription proxies, watch their status; disabled when not in this build."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QGridLayout, QLabel, QSpinBox
+
+from contop.desktop.proxies import (
+    CLI_NAMES,
+    DEFAULT_PORTS,
+    PROVIDER_LABELS,
+    ProxyManager,
+    ProxyStatus,
+)
+from contop.desktop.widgets import Card, Chip, Page, button, muted, note
+
+STATUS_CHIP = {
+    ProxyStatus.RUNNING: ("ok", "Running"),
+    ProxyStatus.STARTING: ("info", "Starting"),
+    ProxyStatus.DEGRADED: ("warn", "Degraded"),
+    ProxyStatus.STOPPED: ("idle", "Stopped"),
+}
+
+
+class ProxiesPage(Page):
+    def __init__(self, manager: ProxyManager) -> None:
+        super().__init__(
+            "Subscription proxies",
+            "Use a Claude, Gemini or ChatGPT subscription instead of an API key: each proxy wraps the provider's "
+            "official CLI on this computer and serves it to Contop on a local port.",
+        )
+        self.manager = manager
+        self.unavailable = note(
+            "The subscription proxy is not installed in this build of Contop (no `contop proxy` command), so these "
+            "controls are disabled. They work as soon as a build with the proxy is installed."
+        )
+        self.unavailable.setVisible(not manager.available)
+        self.body.addWidget(self.unavailable)
+
+        card = Card("Providers", "A stopped proxy stays stopped; a crashed one is restarted automatically.")
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(16)
+        grid.setVerticalSpacing(14)
+        for col, title in enumerate(("Provider", "Port", "Status", "", "")):
+            header = muted(title, wrap=False)
+            grid.addWidget(header, 0, col)
+        self.ports: dict[str, QSpinBox] = {}
+        self.chips: dict[str, Chip] = {}
+        self.details: dict[str, QLabel] = {}
+        self.start_buttons = {}
+        self.stop_buttons = {}
+        for row, provider in enumerate(DEFAULT_PORTS, start=1):
+            name = QLabel(
+                f"<b>{PROVIDER_LABELS[provider]}</b><br><span style='color:#6b7385'>{CLI_NAMES[provider]}</span>"
+            )
+            grid.addWidget(name, row, 0)
+            port = QSpinBox()
+            port.setRange(1024, 65535)
+            port.setValue(DEFAULT_PORTS[provider])
+            port.setFixedWidth(96)
+            port.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
+            self.ports[provider] = port
+            grid.addWidget(port, row, 1)
+            chip = Chip("Stopped")
+            self.chips[provider] = chip
+            grid.addWidget(chip, row, 2, Qt.AlignmentFlag.AlignLeft)
+            start = button("Start", primary=True)
+            stop = button("Stop")
+            start.clicked.connect(lambda _=False, p=provider: self.start(p))
+            stop.clicked.connect(lambda _=False, p=provider: self.stop(p))
+            self.start_buttons[provider] = start
+            self.stop_buttons[provider] = stop
+            grid.addWidget(start, row, 3)
+            grid.addWidget(stop, row, 4)
+            detail = muted("", wrap=True)
+            self.details[provider] = detail
+            grid.addWidget(detail, row, 5)
+        grid.setColumnStretch(5, 1)
+        card.body.addLayout(grid)
+        self.body.addWidget(card)
+        self.logs_hint = muted(f"Logs: {manager.home}/proxy-<provider>.log (also on the Logs page).")
+        self.body.addWidget(self.logs_hint)
+        self.body.addStretch(1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(700)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.refresh()
+
+    def start(self, provider: str) -> None:
+        sup = self.manager.supervisors.get(provider)
+        if sup is None:
+            return
+        sup.port = self.ports[provider].value()
+        sup.start()
+        self.refresh()
+
+    def stop(self, provider: str) -> None:
+        sup = self.manager.supervisors.get(provider)
+        if sup is not None:
+            sup.stop()
+        self.refresh()
+
+    def auto_start(self, enabled: bool) -> None:
+        if enabled and self.manager.available:
+            for provider in self.manager.supervisors:
+                self.start(provider)
+
+    def refresh(self) -> None:
+        for provider in DEFAULT_PORTS:
+            sup = self.manager.supervisors.get(provider)
+            if sup is None:
+                self.chips[provider].set_state("idle", "Not installed")
+                for widget in (self.ports[provider], self.start_buttons[provider], self.stop_buttons[provider]):
+                    widget.setEnabled(False)
+                continue
+            kind, text = STATUS_CHIP[sup.status]
+            self.chips[provider].set_state(kind, text)
+            active = sup.status is not ProxyStatus.STOPPED
+            self.start_buttons[provider].setEnabled(not active)
+            self.stop_buttons[provider].setEnabled(active)
+            self.ports[provider].setEnabled(not active)
+            extra = f"restarted {sup.restarts} times" if sup.restarts else ""
+            if sup.last_error and sup.status is not ProxyStatus.RUNNING:
+                extra = f"{sup.last_error}. {extra}".strip()
+            self.details[provider].setText(extra)

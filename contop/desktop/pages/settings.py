@@ -1,0 +1,540 @@
+"""Settings page: every setting of ``settings.json`` through GET/PUT ``/api/settings``, plus skills and PINs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from contop.desktop.api import ApiClient, ApiError, NotAvailable
+from contop.desktop.forms import field_errors, merged_settings, skill_template, validate_pins, validate_skill
+from contop.desktop.style import mono_font
+from contop.desktop.tasks import TaskRunner
+from contop.desktop.widgets import Card, ListEditor, Page, button, field_error, muted, note, show_error
+
+NOT_IN_BUILD = "Not available in this build"
+API_KEYS = (
+    ("gemini_api_key", "Gemini"),
+    ("openai_api_key", "OpenAI"),
+    ("anthropic_api_key", "Anthropic"),
+    ("openrouter_api_key", "OpenRouter"),
+)
+AUTH_PROVIDERS = (("anthropic", "Anthropic"), ("gemini", "Gemini"), ("openai", "OpenAI"))
+LISTS = (
+    ("restricted_paths", "Restricted paths", "Files and folders the agent may never touch.", "~/secret"),
+    ("forbidden_commands", "Forbidden commands", "Commands the agent may never run.", "shutdown"),
+    ("destructive_patterns", "Destructive patterns", "Commands that always need your confirmation.", "rm -rf"),
+)
+PROMPTS = (
+    ("conversation_system_prompt", "Conversation prompt", "conversation"),
+    ("execution_system_prompt", "Execution prompt", "execution"),
+)
+
+
+def _skills_list(data: Any) -> list[dict[str, Any]]:
+    items = data.get("skills", []) if isinstance(data, dict) else data
+    result = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, str):
+            result.append({"name": item})
+        elif isinstance(item, dict) and item.get("name"):
+            result.append(item)
+    return result
+
+
+def _skill_text(data: Any) -> str:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        for key in ("content", "skill_md", "text"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return ""
+
+
+class SkillDialog(QDialog):
+    """Create a skill or edit its SKILL.md; refuses to save what the server could not load."""
+
+    def __init__(self, parent: QWidget, name: str = "", content: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Edit skill {name}" if name else "New skill")
+        self.resize(640, 520)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 18)
+        self.name = QLineEdit(name)
+        self.name.setPlaceholderText("skill-name")
+        self.name.setReadOnly(bool(name))
+        layout.addWidget(QLabel("Name"))
+        layout.addWidget(self.name)
+        layout.addWidget(QLabel("SKILL.md"))
+        self.text = QPlainTextEdit(content or skill_template("skill-name"))
+        self.text.setFont(mono_font(10))
+        layout.addWidget(self.text, 1)
+        self.error = field_error()
+        layout.addWidget(self.error)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        cancel = button("Cancel")
+        cancel.clicked.connect(self.reject)
+        save = button("Save skill", primary=True)
+        save.clicked.connect(self.try_accept)
+        row.addWidget(cancel)
+        row.addWidget(save)
+        layout.addLayout(row)
+        if not name:
+            self.name.textChanged.connect(self._rename_template)
+
+    def _rename_template(self, text: str) -> None:
+        if self.text.toPlainText().startswith("---\nname: "):
+            body = self.text.toPlainText().split("\n", 2)
+            self.text.setPlainText("\n".join([body[0], f"name: {text}", body[2] if len(body) > 2 else ""]))
+
+    def try_accept(self) -> None:
+        problem = validate_skill(self.name.text().strip(), self.text.toPlainText())
+        show_error(self.error, problem or "")
+        if problem is None:
+            self.accept()
+
+
+class SettingsPage(Page):
+    def __init__(self, api: ApiClient, tasks: TaskRunner) -> None:
+        super().__init__("Settings", "Everything Contop uses on this computer. Changes apply when you save.")
+        self.api = api
+        self.tasks = tasks
+        self.snapshot: dict[str, Any] | None = None
+        self.errors: dict[str, QLabel] = {}
+        self.skills_available = False
+        self.pins_available = False
+        self.on_loaded: list[Any] = []
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        inner.setObjectName("content")
+        self.form = QVBoxLayout(inner)
+        self.form.setContentsMargins(0, 0, 12, 0)
+        self.form.setSpacing(16)
+        scroll.setWidget(inner)
+        self.body.addWidget(scroll, 1)
+
+        self._build_keys()
+        self._build_models()
+        self._build_security()
+        self._build_prompts()
+        self._build_skills()
+        self._build_away()
+        self.form.addStretch(1)
+
+        bar = QHBoxLayout()
+        self.message = muted("Loading settings…", wrap=True)
+        bar.addWidget(self.message, 1)
+        self.reset_btn = button("Reset to defaults", danger=True)
+        self.reset_btn.clicked.connect(self.confirm_reset)
+        self.revert_btn = button("Discard changes")
+        self.revert_btn.clicked.connect(self.load)
+        self.save_btn = button("Save settings", primary=True)
+        self.save_btn.clicked.connect(self.save)
+        for b in (self.reset_btn, self.revert_btn, self.save_btn):
+            b.setEnabled(False)
+            bar.addWidget(b)
+        self.body.addLayout(bar)
+
+    # --- building
+
+    def _error_for(self, key: str) -> QLabel:
+        label = field_error()
+        self.errors[key] = label
+        return label
+
+    def _field(self, widget: QWidget, key: str) -> QWidget:
+        holder = QWidget()
+        col = QVBoxLayout(holder)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(3)
+        col.addWidget(widget)
+        col.addWidget(self._error_for(key))
+        return holder
+
+    @staticmethod
+    def _form() -> QFormLayout:
+        form = QFormLayout()
+        form.setHorizontalSpacing(18)
+        form.setVerticalSpacing(10)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return form
+
+    def _build_keys(self) -> None:
+        card = Card("API keys", "Stored in settings.json on this computer only; never sent to the phone.")
+        self.show_keys = QCheckBox("Show keys")
+        self.show_keys.toggled.connect(self._toggle_keys)
+        card.header.addWidget(self.show_keys, 0, Qt.AlignmentFlag.AlignTop)
+        form = self._form()
+        self.keys: dict[str, QLineEdit] = {}
+        for key, label in API_KEYS:
+            edit = QLineEdit()
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+            edit.setPlaceholderText("not set")
+            self.keys[key] = edit
+            form.addRow(label, self._field(edit, key))
+        card.body.addLayout(form)
+        self.form.addWidget(card)
+
+    def _toggle_keys(self, shown: bool) -> None:
+        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        for edit in self.keys.values():
+            edit.setEchoMode(mode)
+
+    def _build_models(self) -> None:
+        card = Card("Providers and model", "Per provider: an API key, or your subscription through its proxy.")
+        form = self._form()
+        self.auth: dict[str, QComboBox] = {}
+        for provider, label in AUTH_PROVIDERS:
+            combo = QComboBox()
+            combo.addItem("API key", "api_key")
+            combo.addItem("Subscription (CLI proxy)", "cli_proxy")
+            self.auth[provider] = combo
+            form.addRow(label, self._field(combo, f"provider_auth.{provider}"))
+        self.model = QLineEdit()
+        self.model.setPlaceholderText("provider:model, e.g. anthropic:claude-sonnet-4-5 (empty: automatic)")
+        self.model_row = self._field(self.model, "execution_model")
+        form.addRow("Execution model", self.model_row)
+        self.proxy_auto = QCheckBox("Start the subscription proxies with the app")
+        form.addRow("", self._field(self.proxy_auto, "proxy_auto_start"))
+        self._errors_keep_provider_auth = self._error_for("provider_auth")
+        form.addRow("", self._errors_keep_provider_auth)
+        card.body.addLayout(form)
+        self.form.addWidget(card)
+
+    def _build_security(self) -> None:
+        card = Card("Security", "What the agent may never touch or run, and what always asks you first.")
+        self.lists: dict[str, ListEditor] = {}
+        row = QHBoxLayout()
+        row.setSpacing(16)
+        for key, title, hint, placeholder in LISTS:
+            col = QVBoxLayout()
+            col.setSpacing(4)
+            head = QLabel(f"<b>{title}</b>")
+            col.addWidget(head)
+            col.addWidget(muted(hint))
+            editor = ListEditor(placeholder)
+            self.lists[key] = editor
+            col.addWidget(editor)
+            col.addWidget(self._error_for(key))
+            row.addLayout(col, 1)
+        card.body.addLayout(row)
+        self.form.addWidget(card)
+
+    def _build_prompts(self) -> None:
+        card = Card("System prompts", "Optional instructions added for the agent. Empty uses the built-in prompt.")
+        self.prompts: dict[str, QPlainTextEdit] = {}
+        self.default_notes: dict[str, QLabel] = {}
+        for key, title, which in PROMPTS:
+            head = QHBoxLayout()
+            head.addWidget(QLabel(f"<b>{title}</b>"), 1)
+            view = button("View default")
+            view.clicked.connect(lambda _=False, w=which: self.show_default_prompt(w))
+            head.addWidget(view)
+            card.body.addLayout(head)
+            edit = QPlainTextEdit()
+            edit.setPlaceholderText("Using the built-in prompt.")
+            edit.setFixedHeight(84)
+            self.prompts[key] = edit
+            card.body.addWidget(self._field(edit, key))
+            default_note = muted("")
+            default_note.hide()
+            self.default_notes[which] = default_note
+            card.body.addWidget(default_note)
+        self.form.addWidget(card)
+
+    def _build_skills(self) -> None:
+        card = Card("Skills", "Extra know-how the agent can load: enable, disable, create and edit SKILL.md.")
+        self.skills_note = note("Checking the skills engine…")
+        card.body.addWidget(self.skills_note)
+        self.skills = QListWidget()
+        self.skills.setMaximumHeight(150)
+        self.skills.itemChanged.connect(self._skill_toggled)
+        card.body.addWidget(self.skills)
+        row = QHBoxLayout()
+        self.new_skill = button("New skill")
+        self.new_skill.clicked.connect(lambda: self.edit_skill(None))
+        self.edit_skill_btn = button("Edit SKILL.md")
+        self.edit_skill_btn.clicked.connect(self._edit_selected)
+        row.addWidget(self.new_skill)
+        row.addWidget(self.edit_skill_btn)
+        row.addStretch(1)
+        card.body.addLayout(row)
+        self._set_skills_enabled(False)
+        self.form.addWidget(card)
+
+    def _build_away(self) -> None:
+        card = Card("Away Mode and power", "Lock this computer's screen while you drive it from your phone.")
+        self.pins_note = note("Checking whether this build can set Away Mode PINs…")
+        card.body.addWidget(self.pins_note)
+        form = self._form()
+        self.pin = QLineEdit()
+        self.emergency = QLineEdit()
+        for edit, hint in ((self.pin, "4 to 12 digits"), (self.emergency, "6 to 12 digits, different from the PIN")):
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+            edit.setPlaceholderText(hint)
+            edit.setMaxLength(12)
+        form.addRow("PIN", self._field(self.pin, "pin"))
+        form.addRow("Emergency PIN", self._field(self.emergency, "emergency_pin"))
+        self.set_pins = button("Set PINs")
+        self.set_pins.clicked.connect(self.save_pins)
+        form.addRow("", self.set_pins)
+        self.auto_engage = QSpinBox()
+        self.auto_engage.setRange(1, 24 * 60)
+        self.auto_engage.setSuffix(" min")
+        self.auto_engage.setFixedWidth(110)
+        self.auto_engage.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
+        form.addRow("Auto-engage after", self._field(self.auto_engage, "away_mode.auto_engage_minutes"))
+        self.idle = QCheckBox("Engage when this computer is idle")
+        form.addRow("", self._field(self.idle, "away_mode.idle_timeout_enabled"))
+        self.keep_awake = QCheckBox("Keep this computer awake while Contop runs")
+        form.addRow("Power", self._field(self.keep_awake, "keep_host_awake"))
+        card.body.addLayout(form)
+        self._set_pins_enabled(False)
+        self.form.addWidget(card)
+
+    # --- loading
+
+    def server_ready(self) -> None:
+        self.load()
+        self.probe_features()
+
+    def server_gone(self) -> None:
+        self.save_btn.setEnabled(False)
+
+    def load(self) -> None:
+        self.tasks.run(self.api.get_settings, self.show_settings, self._load_failed)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.message.setText(f"Could not load settings: {exc}")
+
+    def show_settings(self, data: dict[str, Any]) -> None:
+        self.snapshot = data
+        for key, edit in self.keys.items():
+            edit.setText(str(data.get(key) or ""))
+        auth = data.get("provider_auth") or {}
+        for provider, combo in self.auth.items():
+            mode = (auth.get(provider) or {}).get("mode", "api_key")
+            combo.setCurrentIndex(max(0, combo.findData(mode)))
+        self.model_row.setVisible("execution_model" in data)
+        self.model.setText(str(data.get("execution_model") or ""))
+        self.proxy_auto.setChecked(bool(data.get("proxy_auto_start")))
+        for key, editor in self.lists.items():
+            editor.set_values([str(v) for v in data.get(key) or []])
+        for key, prompt in self.prompts.items():
+            prompt.setPlainText(str(data.get(key) or ""))
+        away = data.get("away_mode") or {}
+        self.auto_engage.setValue(int(away.get("auto_engage_minutes") or 5))
+        self.idle.setChecked(bool(away.get("idle_timeout_enabled", True)))
+        self.keep_awake.setChecked(bool(data.get("keep_host_awake")))
+        self.clear_errors()
+        for b in (self.reset_btn, self.revert_btn, self.save_btn):
+            b.setEnabled(True)
+        self.message.setText("Settings loaded from the server.")
+        for callback in self.on_loaded:
+            callback(data)
+
+    def clear_errors(self) -> None:
+        for label in self.errors.values():
+            show_error(label, "")
+
+    # --- saving
+
+    def edits(self) -> dict[str, Any]:
+        snapshot = self.snapshot or {}
+        edits: dict[str, Any] = {key: edit.text().strip() for key, edit in self.keys.items()}
+        for provider, combo in self.auth.items():
+            edits[f"provider_auth.{provider}.mode"] = combo.currentData()
+        if "execution_model" in snapshot:
+            edits["execution_model"] = self.model.text().strip()
+        edits["proxy_auto_start"] = self.proxy_auto.isChecked()
+        for key, editor in self.lists.items():
+            edits[key] = editor.values()
+        for key, prompt in self.prompts.items():
+            edits[key] = prompt.toPlainText()
+        edits["away_mode.auto_engage_minutes"] = self.auto_engage.value()
+        edits["away_mode.idle_timeout_enabled"] = self.idle.isChecked()
+        edits["keep_host_awake"] = self.keep_awake.isChecked()
+        return edits
+
+    def save(self) -> None:
+        if self.snapshot is None:
+            return
+        self.clear_errors()
+        problems = [key for key, editor in self.lists.items() if editor.validate()]
+        if problems:
+            self.message.setText("Fix the highlighted lists before saving.")
+            return
+        body = merged_settings(self.snapshot, self.edits())
+        self.save_btn.setEnabled(False)
+        self.message.setText("Saving…")
+        self.tasks.run(lambda: self.api.put_settings(body), self._saved, self._save_failed)
+
+    def _saved(self, data: dict[str, Any]) -> None:
+        self.show_settings(data)
+        self.message.setText("Saved. The server uses the new settings now.")
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self.save_btn.setEnabled(True)
+        if isinstance(exc, ApiError) and exc.status == 422:
+            by_field, rest = field_errors(exc.detail, self.errors)
+            for key, text in by_field.items():
+                show_error(self.errors[key], text)
+            named = ", ".join(by_field)
+            self.message.setText(
+                "The server refused these settings" + (f" ({named})" if named else "") + (f": {rest}" if rest else ".")
+            )
+            return
+        self.message.setText(f"Could not save: {exc}")
+
+    def confirm_reset(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Reset settings",
+            "Reset every setting to its default? API keys, prompts and security lists are replaced.",
+            QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Reset:
+            self.tasks.run(self.api.reset_settings, self._saved, self._save_failed)
+
+    # --- features that may not be in this build
+
+    def probe_features(self) -> None:
+        self.tasks.run(self.api.skills, self._skills_loaded, self._skills_failed)
+        self.tasks.run(self.api.away_pin_endpoint_exists, self._pins_probed, lambda _e: self._pins_probed(False))
+
+    def _set_skills_enabled(self, enabled: bool) -> None:
+        for w in (self.skills, self.new_skill, self.edit_skill_btn):
+            w.setEnabled(enabled)
+
+    def _skills_loaded(self, data: Any) -> None:
+        self.skills_available = True
+        self.skills_note.hide()
+        self._set_skills_enabled(True)
+        self.skills.blockSignals(True)
+        self.skills.clear()
+        for skill in _skills_list(data):
+            item = QListWidgetItem(
+                f"{skill['name']}" + (f" — {skill['description']}" if skill.get("description") else "")
+            )
+            item.setData(Qt.ItemDataRole.UserRole, skill["name"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if skill.get("enabled", True) else Qt.CheckState.Unchecked)
+            self.skills.addItem(item)
+        self.skills.blockSignals(False)
+
+    def _skills_failed(self, exc: BaseException) -> None:
+        self.skills_available = False
+        self._set_skills_enabled(False)
+        if isinstance(exc, NotAvailable):
+            self.skills_note.setText(f"{NOT_IN_BUILD}: the skills engine has not landed yet.")
+        else:
+            self.skills_note.setText(f"Could not read skills: {exc}")
+        self.skills_note.show()
+
+    def _skill_toggled(self, item: QListWidgetItem) -> None:
+        name = str(item.data(Qt.ItemDataRole.UserRole))
+        enabled = item.checkState() == Qt.CheckState.Checked
+        self.tasks.run(lambda: self.api.set_skill_enabled(name, enabled), None, self._skills_failed)
+
+    def _edit_selected(self) -> None:
+        item = self.skills.currentItem()
+        if item is not None:
+            self.edit_skill(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def edit_skill(self, name: str | None) -> None:
+        if name is None:
+            self._open_skill_dialog("", "")
+            return
+        self.tasks.run(
+            lambda: self.api.skill(name), lambda d: self._open_skill_dialog(name, _skill_text(d)), self._skills_failed
+        )
+
+    def _open_skill_dialog(self, name: str, content: str) -> None:
+        dialog = SkillDialog(self, name, content)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        new_name, text = dialog.name.text().strip(), dialog.text.toPlainText()
+        if name:
+            self.tasks.run(
+                lambda: self.api.save_skill(new_name, text), lambda _r: self.probe_features(), self._skills_failed
+            )
+        else:
+            self.tasks.run(
+                lambda: self.api.create_skill(new_name, text), lambda _r: self.probe_features(), self._skills_failed
+            )
+
+    def show_default_prompt(self, which: str) -> None:
+        label = self.default_notes[which]
+
+        def shown(data: dict[str, Any]) -> None:
+            text = data.get(which) or data.get(f"{which}_system_prompt") or data.get(f"{which}_prompt") or ""
+            label.setText(f"Built-in {which} prompt:\n\n{text}" if text else "The built-in prompt is empty.")
+            label.show()
+
+        def failed(exc: BaseException) -> None:
+            label.setText(
+                f"{NOT_IN_BUILD}: the built-in prompts arrive with the agent."
+                if isinstance(exc, NotAvailable)
+                else f"Could not read the default prompt: {exc}"
+            )
+            label.show()
+
+        self.tasks.run(self.api.default_prompts, shown, failed)
+
+    def _set_pins_enabled(self, enabled: bool) -> None:
+        for w in (self.pin, self.emergency, self.set_pins):
+            w.setEnabled(enabled)
+
+    def _pins_probed(self, exists: bool) -> None:
+        self.pins_available = bool(exists)
+        self._set_pins_enabled(self.pins_available)
+        if self.pins_available:
+            self.pins_note.hide()
+        else:
+            self.pins_note.setText(
+                f"{NOT_IN_BUILD}: setting Away Mode PINs needs the Away Mode service, which has not landed yet. "
+                "The timing options below are saved with your settings."
+            )
+            self.pins_note.show()
+
+    def save_pins(self) -> None:
+        pin, emergency = self.pin.text(), self.emergency.text()
+        problems = validate_pins(pin, emergency)
+        show_error(self.errors["pin"], problems.get("pin", ""))
+        show_error(self.errors["emergency_pin"], problems.get("emergency_pin", ""))
+        if problems:
+            return
+
+        def done(_r: object) -> None:
+            self.pin.clear()
+            self.emergency.clear()
+            self.message.setText("Away Mode PINs set.")
+
+        def failed(exc: BaseException) -> None:
+            detail = exc.detail if isinstance(exc, ApiError) else str(exc)
+            self.message.setText(f"Could not set the PINs: {detail}")
+
+        self.tasks.run(lambda: self.api.set_away_pins(pin, emergency), done, failed)

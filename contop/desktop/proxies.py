@@ -1,0 +1,233 @@
+"""Supervision of the subscription proxies (``contop proxy PROVIDER``): start, stop, health, watchdog, backoff.
+
+Plain Python with one watchdog thread per proxy, so it is tested with a fake proxy program and works unchanged
+once the real proxy lands. The Qt page only reads ``status`` and calls ``start``/``stop``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import importlib.util
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from contop.desktop.sidecar import kill_tree
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS: dict[str, int] = {"anthropic": 3456, "gemini": 3457, "openai": 3458}
+PROVIDER_LABELS: dict[str, str] = {"anthropic": "Anthropic", "gemini": "Gemini", "openai": "OpenAI"}
+CLI_NAMES: dict[str, str] = {"anthropic": "Claude Code", "gemini": "Gemini CLI", "openai": "Codex CLI"}
+
+
+class ProxyStatus(enum.StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"  # crashed or not answering; the watchdog is bringing it back
+
+
+CommandFactory = Callable[[str, int], list[str]]
+
+
+def proxy_command_factory() -> CommandFactory | None:
+    """How to run the proxy in this build, or None when it is not installed here."""
+    if importlib.util.find_spec("contop.cli.proxy") is not None:
+        return lambda provider, port: [sys.executable, "-m", "contop", "proxy", provider, "--port", str(port)]
+    if importlib.util.find_spec("contop.proxy.__main__") is not None:
+        return lambda provider, port: [sys.executable, "-m", "contop.proxy", provider, "--port", str(port)]
+    return None
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Seconds before restart number ``attempt`` (1, 2, …): doubling from ``base``, at most ``cap``."""
+    if attempt <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class WatchdogTiming:
+    health_interval: float = 2.0
+    start_timeout: float = 20.0
+    stable_after: float = 30.0  # running this long resets the backoff
+    failed_checks_for_degraded: int = 2
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+
+class ProxySupervisor:
+    """One provider's proxy. ``start`` launches it and a watchdog; ``stop`` (the user's) ends both for good."""
+
+    def __init__(
+        self,
+        provider: str,
+        port: int,
+        log_path: Path,
+        command: CommandFactory,
+        timing: WatchdogTiming | None = None,
+    ) -> None:
+        self.provider = provider
+        self.port = port
+        self.log_path = log_path
+        self.command = command
+        self.timing = timing or WatchdogTiming()
+        self.restarts = 0
+        self.last_error = ""
+        self._status = ProxyStatus.STOPPED
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def status(self) -> ProxyStatus:
+        return self._status
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc and proc.poll() is None else None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/health"
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self.restarts = 0
+            self.last_error = ""
+            self._status = ProxyStatus.STARTING
+            self._thread = threading.Thread(target=self._watch, name=f"proxy-{self.provider}", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop for good: the watchdog will not bring it back."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(15)
+        self._kill()
+        self._status = ProxyStatus.STOPPED
+
+    # --- watchdog thread
+
+    def _spawn(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as logfile:
+            self._proc = subprocess.Popen(
+                self.command(self.provider, self.port),
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=sys.platform != "win32",
+            )
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            kill_tree(proc, grace=2.0)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.health_url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _wait_started(self) -> bool:
+        deadline = time.monotonic() + self.timing.start_timeout
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if not self._alive():
+                return False
+            if self._healthy():
+                return True
+            self._stop.wait(0.1)
+        return False
+
+    def _watch(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._spawn()
+            except OSError as exc:
+                self.last_error = f"cannot start: {exc}"
+                log.warning("proxy %s: %s", self.provider, self.last_error)
+            else:
+                if self._wait_started():
+                    self._status = ProxyStatus.RUNNING
+                    since = time.monotonic()
+                    self._run_until_unhealthy()
+                    if time.monotonic() - since >= self.timing.stable_after:
+                        attempt = 0
+                elif not self._stop.is_set():
+                    self.last_error = "did not answer /health" if self._alive() else "exited during start"
+            if self._stop.is_set():
+                break
+            code = self._proc.poll() if self._proc else None
+            if code is not None:
+                self.last_error = f"exited with code {code}"
+            self._kill()
+            self._status = ProxyStatus.DEGRADED
+            attempt += 1
+            self.restarts += 1
+            delay = backoff_delay(attempt, self.timing.backoff_base, self.timing.backoff_cap)
+            log.warning("proxy %s %s; restart %d in %.1f s", self.provider, self.last_error, attempt, delay)
+            if self._stop.wait(delay):
+                break
+            self._status = ProxyStatus.STARTING
+        self._kill()
+
+    def _run_until_unhealthy(self) -> None:
+        failures = 0
+        while not self._stop.wait(self.timing.health_interval):
+            if not self._alive():
+                return
+            if self._healthy():
+                failures = 0
+                self._status = ProxyStatus.RUNNING
+                continue
+            failures += 1
+            self._status = ProxyStatus.DEGRADED
+            if failures >= self.timing.failed_checks_for_degraded:
+                self.last_error = "stopped answering /health"
+                return
+
+
+class ProxyManager:
+    """The three supervisors, or none of them when the proxy program is not part of this build."""
+
+    def __init__(self, home: Path, command: CommandFactory | None, timing: WatchdogTiming | None = None) -> None:
+        self.home = home
+        self.command = command
+        self.timing = timing
+        self.supervisors: dict[str, ProxySupervisor] = {}
+        if command is not None:
+            for provider, port in DEFAULT_PORTS.items():
+                self.supervisors[provider] = ProxySupervisor(
+                    provider, port, home / f"proxy-{provider}.log", command, timing
+                )
+
+    @property
+    def available(self) -> bool:
+        return self.command is not None
+
+    def stop_all(self) -> None:
+        for sup in self.supervisors.values():
+            with contextlib.suppress(Exception):
+                sup.stop()

@@ -1,0 +1,280 @@
+"""The server as the desktop app's sidecar: start ``contop serve`` in its own process group, watch it, kill its tree.
+
+Plain Python (no Qt): the argv, the state machine and the process handling are tested on their own. ``Sidecar``
+methods that wait (``wait_healthy``, ``stop``) are meant for a worker thread; ``start`` must run on the thread that
+lives as long as the app (the GUI thread), because Linux's parent-death signal fires when the *thread* that forked
+the child exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import enum
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 2.0
+MAX_LOG_BYTES = 5 * 1024 * 1024
+_SERVING = re.compile(rb"serving on (\S+):(\d+)")
+_PR_SET_PDEATHSIG = 1
+
+
+class ParentDeath(enum.Flag):
+    """How the server learns that the app died without stopping it (crash, SIGKILL)."""
+
+    NONE = 0
+    PDEATHSIG = enum.auto()  # Linux prctl(PR_SET_PDEATHSIG) set in the child before exec
+    PIPE = enum.auto()  # the child watches a pipe from the app and stops on EOF (contop.desktop.lifeline)
+
+    @classmethod
+    def default(cls) -> ParentDeath:
+        return cls.PDEATHSIG | cls.PIPE if sys.platform.startswith("linux") else cls.PIPE
+
+
+class SidecarState(enum.StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CRASHED = "crashed"
+
+
+class SidecarEvent(enum.StrEnum):
+    START = "start"
+    HEALTHY = "healthy"
+    EXITED = "exited"  # the process ended without being asked to
+    STOP = "stop"
+    STOPPED = "stopped"
+
+
+_TRANSITIONS: dict[tuple[SidecarState, SidecarEvent], SidecarState] = {
+    (SidecarState.STOPPED, SidecarEvent.START): SidecarState.STARTING,
+    (SidecarState.CRASHED, SidecarEvent.START): SidecarState.STARTING,
+    (SidecarState.STARTING, SidecarEvent.HEALTHY): SidecarState.RUNNING,
+    (SidecarState.STARTING, SidecarEvent.EXITED): SidecarState.CRASHED,
+    (SidecarState.RUNNING, SidecarEvent.EXITED): SidecarState.CRASHED,
+    (SidecarState.STARTING, SidecarEvent.STOP): SidecarState.STOPPING,
+    (SidecarState.RUNNING, SidecarEvent.STOP): SidecarState.STOPPING,
+    (SidecarState.CRASHED, SidecarEvent.STOP): SidecarState.STOPPING,
+    (SidecarState.STOPPED, SidecarEvent.STOP): SidecarState.STOPPED,
+    (SidecarState.STOPPING, SidecarEvent.STOPPED): SidecarState.STOPPED,
+    (SidecarState.STOPPING, SidecarEvent.EXITED): SidecarState.STOPPED,
+    (SidecarState.STOPPING, SidecarEvent.STOP): SidecarState.STOPPING,
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def transition(state: SidecarState, event: SidecarEvent) -> SidecarState:
+    """The state after ``event``; an event that makes no sense in ``state`` is a bug and raises."""
+    try:
+        return _TRANSITIONS[(state, event)]
+    except KeyError:
+        raise InvalidTransition(f"{event.value} while {state.value}") from None
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    home: Path
+    port: int = 8000
+    host: str | None = None  # None: the server's default (all interfaces, so phones on the LAN reach it)
+    python: str = sys.executable
+    parent_death: ParentDeath = ParentDeath.NONE
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+
+def serve_argv(config: SidecarConfig) -> list[str]:
+    """The command line of the server process."""
+    module = ["-m", "contop.desktop.lifeline"] if ParentDeath.PIPE in config.parent_death else ["-m", "contop"]
+    argv = [config.python, *module, "serve", "--no-qr", "--home", str(config.home), "--port", str(config.port)]
+    if config.host:
+        argv += ["--host", config.host]
+    return argv
+
+
+def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES) -> None:
+    """Keep one previous generation when the log grew large, then mark where this run starts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size > max_bytes:
+            os.replace(path, path.with_name(path.name + ".1"))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    with path.open("ab") as fh:
+        fh.write(f"\n----- contop desktop: server starting at {stamp} -----\n".encode())
+
+
+def _pdeathsig_preexec(sig: int) -> Callable[[], None]:
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        # The app may already be gone between fork and prctl: then nobody would ever signal us.
+        if os.getppid() == 1:
+            os._exit(1)
+
+    return preexec
+
+
+def _new_group_kwargs() -> dict[str, Any]:
+    if sys.platform == "win32":
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
+    return {"start_new_session": True}
+
+
+class Sidecar:
+    """One server process at a time. Not thread-safe: one owner calls start/stop; ``poll`` is cheap."""
+
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.state = SidecarState.STOPPED
+        self.port = config.port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._pipe_w: int | None = None
+        self._log_offset = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
+
+    def _fire(self, event: SidecarEvent) -> None:
+        self.state = transition(self.state, event)
+
+    def start(self) -> None:
+        self._fire(SidecarEvent.START)
+        cfg = self.config
+        prepare_log(cfg.log_path)
+        self._log_offset = cfg.log_path.stat().st_size
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        kwargs: dict[str, Any] = _new_group_kwargs()
+        stdin: int = subprocess.DEVNULL
+        if ParentDeath.PIPE in cfg.parent_death:
+            read_end, self._pipe_w = os.pipe()
+            os.set_inheritable(self._pipe_w, False)
+            stdin = read_end
+        if ParentDeath.PDEATHSIG in cfg.parent_death and sys.platform.startswith("linux"):
+            # With the pipe also watching, SIGTERM lets the server shut down gracefully (the pipe escalates).
+            sig = signal.SIGTERM if ParentDeath.PIPE in cfg.parent_death else signal.SIGKILL
+            kwargs["preexec_fn"] = _pdeathsig_preexec(sig)
+        try:
+            with cfg.log_path.open("ab") as logfile:
+                self.proc = subprocess.Popen(
+                    serve_argv(cfg), stdin=stdin, stdout=logfile, stderr=subprocess.STDOUT, env=env, **kwargs
+                )
+        except OSError:
+            self._close_pipe()
+            self.state = SidecarState.CRASHED
+            raise
+        finally:
+            if stdin != subprocess.DEVNULL:
+                os.close(stdin)
+        log.info("server started, pid %d", self.proc.pid)
+
+    def _close_pipe(self) -> None:
+        if self._pipe_w is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pipe_w)
+            self._pipe_w = None
+
+    def log_since_start(self) -> bytes:
+        try:
+            with self.config.log_path.open("rb") as fh:
+                fh.seek(self._log_offset)
+                return fh.read()
+        except FileNotFoundError:
+            return b""
+
+    def wait_healthy(self, timeout: float = 30.0) -> bool:
+        """Block until ``/health`` answers (True) or the process dies or the time runs out (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                return False
+            if self.config.port == 0:
+                match = _SERVING.search(self.log_since_start())
+                if not match:
+                    time.sleep(0.1)
+                    continue
+                self.port = int(match.group(2))
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def mark_healthy(self) -> None:
+        self._fire(SidecarEvent.HEALTHY)
+
+    def poll(self) -> bool:
+        """True while the process lives; notices an unexpected exit (state becomes CRASHED)."""
+        proc = self.proc
+        if proc is None or proc.poll() is None:
+            return proc is not None
+        if self.state in (SidecarState.STARTING, SidecarState.RUNNING):
+            log.warning("server exited unexpectedly with %s", proc.returncode)
+            self._fire(SidecarEvent.EXITED)
+            self._close_pipe()
+        return False
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop the server and everything in its process group; idempotent."""
+        self._fire(SidecarEvent.STOP)
+        proc = self.proc
+        if proc is not None:
+            kill_tree(proc, grace)
+        self._close_pipe()
+        if self.state is SidecarState.STOPPING:
+            self._fire(SidecarEvent.STOPPED)
+
+
+def kill_tree(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to the process group, ``grace`` seconds, then SIGKILL (Windows: ``taskkill /F /T``)."""
+    if sys.platform == "win32":
+        if proc.poll() is None:
+            subprocess.run(
+                ["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+                capture_output=True,
+                check=False,
+            )
+        proc.wait(10)
+        return
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        pgid = proc.pid  # already reaped or gone: its group id was its pid (own session)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # Members of the group may outlive the leader: always finish the group off.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)

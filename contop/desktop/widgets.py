@@ -1,0 +1,200 @@
+"""Small building blocks shared by the pages: cards, status chips, notes, editable string lists."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from contop.desktop.forms import validate_entries
+from contop.desktop.style import CHIP_COLORS
+
+
+class Chip(QLabel):
+    """A rounded status label: ``set_state("ok" | "warn" | "bad" | "idle" | "info", text)``."""
+
+    def __init__(self, text: str = "", kind: str = "idle", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.set_state(kind, text)
+        self.setSizePolicy(self.sizePolicy().horizontalPolicy(), self.sizePolicy().verticalPolicy())
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def set_state(self, kind: str, text: str) -> None:
+        self.kind = kind
+        bg, fg = CHIP_COLORS.get(kind, CHIP_COLORS["idle"])
+        self.setText(f"● {text}")
+        self.setStyleSheet(
+            f"background:{bg}; color:{fg}; border-radius:11px; padding:0 10px; font-size:9pt; font-weight:600;"
+        )
+        self.setFixedHeight(22)
+
+
+def button(text: str, *, primary: bool = False, danger: bool = False) -> QPushButton:
+    btn = QPushButton(text)
+    btn.setCursor(Qt.CursorShape.PointingHandCursor)
+    if primary:
+        btn.setProperty("primary", True)
+    if danger:
+        btn.setProperty("danger", True)
+    return btn
+
+
+def muted(text: str = "", *, wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("muted")
+    label.setWordWrap(wrap)
+    return label
+
+
+def note(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("note")
+    label.setWordWrap(True)
+    return label
+
+
+def field_error() -> QLabel:
+    label = QLabel("")
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def show_error(label: QLabel, text: str) -> None:
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
+class Card(QFrame):
+    """White rounded panel with an optional title and subtitle; add content to ``body``."""
+
+    def __init__(self, title: str = "", subtitle: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(20, 18, 20, 18)
+        outer.setSpacing(10)
+        self.header = QHBoxLayout()
+        self.header.setSpacing(10)
+        if title:
+            heading = QVBoxLayout()
+            heading.setSpacing(2)
+            t = QLabel(title)
+            t.setObjectName("cardTitle")
+            heading.addWidget(t)
+            if subtitle:
+                heading.addWidget(muted(subtitle))
+            self.header.addLayout(heading, 1)
+            outer.addLayout(self.header)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(10)
+        outer.addLayout(self.body)
+
+
+class Page(QWidget):
+    """A page of the main window: title, subtitle, then content in ``body``."""
+
+    def __init__(self, title: str, subtitle: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("content")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 26, 32, 26)
+        layout.setSpacing(18)
+        t = QLabel(title)
+        t.setObjectName("pageTitle")
+        s = QLabel(subtitle)
+        s.setObjectName("pageSubtitle")
+        s.setWordWrap(True)
+        head = QVBoxLayout()
+        head.setSpacing(4)
+        head.addWidget(t)
+        head.addWidget(s)
+        layout.addLayout(head)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(16)
+        layout.addLayout(self.body, 1)
+
+
+class ListEditor(QWidget):
+    """An editable list of strings (add, edit in place, remove) that reports whether its entries are valid."""
+
+    changed = Signal()
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.list = QListWidget()
+        self.list.setMinimumHeight(120)
+        self.list.setMaximumHeight(170)
+        self.list.itemChanged.connect(lambda _item: self._on_change())
+        layout.addWidget(self.list)
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        self.input = QLineEdit()
+        self.input.setPlaceholderText(placeholder)
+        self.input.returnPressed.connect(self.add_from_input)
+        add = button("Add")
+        add.clicked.connect(self.add_from_input)
+        self.remove_btn = button("Remove", danger=True)
+        self.remove_btn.clicked.connect(self.remove_selected)
+        row.addWidget(self.input, 1)
+        row.addWidget(add)
+        row.addWidget(self.remove_btn)
+        layout.addLayout(row)
+        self.error = field_error()
+        layout.addWidget(self.error)
+
+    def _item(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        return item
+
+    def set_values(self, values: list[str]) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for value in values:
+            self.list.addItem(self._item(value))
+        self.list.blockSignals(False)
+        show_error(self.error, "")
+
+    def values(self) -> list[str]:
+        return [self.list.item(i).text().strip() for i in range(self.list.count())]
+
+    def add_from_input(self) -> None:
+        text = self.input.text().strip()
+        if not text:
+            show_error(self.error, "type an entry first")
+            return
+        if text in self.values():
+            show_error(self.error, f"already in the list: {text}")
+            return
+        self.list.addItem(self._item(text))
+        self.input.clear()
+        self._on_change()
+
+    def remove_selected(self) -> None:
+        for item in self.list.selectedItems():
+            self.list.takeItem(self.list.row(item))
+        self._on_change()
+
+    def validate(self) -> str | None:
+        problem = validate_entries(self.values())
+        show_error(self.error, problem or "")
+        return problem
+
+    def _on_change(self) -> None:
+        self.validate()
+        self.changed.emit()
