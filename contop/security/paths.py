@@ -109,6 +109,11 @@ class Policy:
             return None
         path = self.expand(raw, cwd)
         candidates = [path]
+        if "%" in raw or "$" in raw:
+            # the tools only expand HOME/USERPROFILE; judge their reading of the path too
+            plain = _expand(raw, cwd, self.home, self.windows, False)
+            if plain != path:
+                candidates.append(plain)
         if _resolver is not None and self.windows == (os.name == "nt") and not _GLOB.search(path):
             try:
                 real = _resolver(path)
@@ -179,11 +184,12 @@ _WIN_CRITICAL_PREFIXES = tuple(c.casefold() + "\\" for c in _WIN_CRITICAL)
 
 
 @lru_cache(maxsize=8192)
-def _expand(raw: str, cwd: str, home: str, windows: bool) -> str:
+def _expand(raw: str, cwd: str, home: str, windows: bool, known_folders: bool = True) -> str:
     text = raw.strip().strip("\"'")
     if windows:
         text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
-    return expand_path(text, cwd=cwd, home=home, windows=windows, env=_known_env(home, windows))
+    env = _known_env(home, windows) if known_folders else None
+    return expand_path(text, cwd=cwd, home=home, windows=windows, env=env)
 
 
 @lru_cache(maxsize=16)

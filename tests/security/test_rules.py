@@ -277,3 +277,12 @@ def test_windows_paths_fold_case_and_separators() -> None:
     ctx = windows_context("posix")
     call = ToolCall("read_file", {"file_path": "c:/USERS/u/.Ssh/id_rsa"})
     assert decide(call, ctx).verdict == "block"
+
+
+def test_unknown_variables_are_judged_both_ways() -> None:
+    # the tools expand only HOME/USERPROFILE: '%LOCALAPPDATA%\x' opened from C:\Windows is inside C:\Windows
+    ctx = replace(windows_context("posix"), cwd="C:\\Windows")
+    call = ToolCall("read_file", {"file_path": "%LOCALAPPDATA%\\x.txt"})
+    assert decide(call, ctx).verdict == "block"
+    at_home = ToolCall("read_file", {"file_path": "%LOCALAPPDATA%\\Google\\Chrome\\User Data\\Default\\Login Data"})
+    assert decide(at_home, windows_context("posix")).verdict == "block"
