@@ -51,6 +51,9 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
     if command.count("$(") + command.count("`") + command.count("<(") + command.count(">(") > _MAX_SUBSTITUTIONS:
         return Decision.block("has too many nested commands to be judged")
     st = State.start(ctx, command)
+    inside = st.policy.restricted(st.cwd, st.cwd)
+    if inside is not None:
+        return Decision.block(f"runs inside a protected location {inside} (working directory {shorten(st.cwd, 40)})")
     try:
         if ctx.platform == "powershell":
             powershell.analyze(command, st)

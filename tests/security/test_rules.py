@@ -286,3 +286,9 @@ def test_unknown_variables_are_judged_both_ways() -> None:
     assert decide(call, ctx).verdict == "block"
     at_home = ToolCall("read_file", {"file_path": "%LOCALAPPDATA%\\Google\\Chrome\\User Data\\Default\\Login Data"})
     assert decide(at_home, windows_context("posix")).verdict == "block"
+
+
+def test_commands_in_a_protected_working_directory_block() -> None:
+    ctx = replace(posix_context(), cwd="/home/u/.ssh")
+    assert verdict("cat id_rsa", ctx) == "block"
+    assert verdict("cat id_rsa") == "safe"
