@@ -135,6 +135,10 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
+        if any(n in FETCHERS for n in names):
+            for cmd, name in zip(pipeline, names, strict=True):
+                if name == "tee":  # 'curl … | tee a.sh': a.sh is a download
+                    st.downloads.update(re.split(r"[/\\]", w)[-1] for w in cmd.words[1:] if not w.startswith("-"))
 
 
 def _stage(cmd: Cmd, st: State) -> str:
@@ -393,6 +397,8 @@ def _reads_stdin_as_code(cmd: Cmd, st: State) -> bool:
         return False
     name = normalise(words[0])
     args = words[1:]
+    if words[0].startswith("$"):
+        return True  # '| $SHELL': an unknown program may well be a shell
     if name in ("source", "."):
         return bool(args) and args[0] in ("/dev/stdin", "-", "/proc/self/fd/0")
     if name not in SHELLS and name not in INTERPRETERS:
