@@ -55,6 +55,11 @@ class SignalingRefused(ClientError):
         self.reason = reason
 
 
+def _refused(exc: websockets.ConnectionClosed) -> SignalingRefused:
+    rcvd = exc.rcvd
+    return SignalingRefused(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+
+
 def signaling_urls(pairing_url: str, payload: dict[str, Any]) -> list[str]:
     """Where to signal, in the phone's order: the URL's own origin, then ``h``, ``ts`` and ``s`` (CONTRACTS §4)."""
     urls: list[str] = []
@@ -161,7 +166,10 @@ class ContopClient:
             offer["device_location"] = self.location
         if self.connection_type is not None:
             offer["connection_type"] = self.connection_type
-        await self.ws.send(json.dumps(offer))
+        try:
+            await self.ws.send(json.dumps(offer))
+        except websockets.ConnectionClosed as exc:
+            raise _refused(exc) from None
         answer = await self._await_answer()
         self.verify_fingerprint(answer)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
@@ -186,8 +194,7 @@ class ContopClient:
             try:
                 raw = await self.ws.recv()
             except websockets.ConnectionClosed as exc:
-                rcvd = exc.rcvd
-                raise SignalingRefused(rcvd.code if rcvd else None, rcvd.reason if rcvd else "") from None
+                raise _refused(exc) from None
             data = json.loads(raw)
             kind = data.get("type")
             if kind == "answer":

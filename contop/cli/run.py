@@ -1,0 +1,192 @@
+"""``contop run``: connect like a phone over WebRTC, send one intent (or one ``tool_call``) and print what comes back.
+
+Exit codes: 0 on ``agent_result`` (or a successful ``tool_result``), 1 when the server answers with an error or
+the tool fails, 2 for bad arguments, 3 when the connection cannot be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import httpx
+
+from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
+RUN_DEVICE_ID = "contop-run"
+
+# What a human sees for each progress message (``--json`` prints the messages themselves).
+_PROGRESS_TYPES = ("agent_progress", "agent_thinking", "agent_text", "agent_status", "tool_result", "security_alert")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="connect like the phone and send one intent (or one tool call)",
+        description="Connect to a Contop server over WebRTC like the phone does, send TEXT as a user_intent and "
+        "print the progress until the agent's result. With --tool, send one tool_call instead.",
+    )
+    p.add_argument("text", nargs="?", metavar="TEXT", help="what the agent should do")
+    p.add_argument("--pair", metavar="URL", help="pairing URL (default: $CONTOP_PAIR_URL, else ask the local server)")
+    p.add_argument("--json", action="store_true", help="print every received message as one JSON object per line")
+    p.add_argument("--tool", metavar="NAME", help="send a tool_call for this tool instead of an intent")
+    p.add_argument("--args", metavar="JSON", default="{}", help="the tool's arguments as a JSON object")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result (default 600)")
+    p.add_argument("--port", type=port_type, help="local server port when asking it for a pairing code")
+    add_home_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.text) == bool(args.tool):
+        print("contop run: give either TEXT or --tool NAME", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        tool_args = json.loads(args.args)
+    except ValueError as exc:
+        print(f"contop run: --args is not valid JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(tool_args, dict):
+        print("contop run: --args must be a JSON object", file=sys.stderr)
+        return EXIT_USAGE
+    url = args.pair or os.environ.get("CONTOP_PAIR_URL") or _ask_local_server(args)
+    if url is None:
+        return EXIT_CONNECT
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_session(url, args, tool_args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _ask_local_server(args: argparse.Namespace) -> str | None:
+    """A temporary pairing code from the local server, bound to this client's device id (admin API)."""
+    state_dir = state_dir_from(args.home, os.environ)
+    port = port_from(args.port, os.environ)
+    try:
+        admin_token = state_dir.admin_token.read_text(encoding="ascii").strip()
+    except OSError:
+        print(
+            f"contop run: no --pair URL and no admin token in {state_dir.root}; pass --pair or set CONTOP_PAIR_URL",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/pair",
+            params={"connection_type": "temp", "device_id": RUN_DEVICE_ID},
+            headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
+            timeout=10,
+        )
+    except httpx.HTTPError:
+        print(f"contop run: no Contop server on 127.0.0.1:{port}; start it with `contop serve`", file=sys.stderr)
+        return None
+    if response.status_code != 200:
+        detail = response.text[:200]
+        print(f"contop run: no pairing code from the server ({response.status_code}): {detail}", file=sys.stderr)
+        return None
+    return str(response.json()["url"])
+
+
+async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]) -> int:
+    from contop.client import ClientError, ContopClient
+    from contop.core.messages import ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
+
+    try:
+        client = ContopClient(url, device_id=RUN_DEVICE_ID, device_name="contop run", video=False)
+    except ValueError as exc:
+        print(f"contop run: bad pairing URL: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        await client.connect()
+    except ClientError as exc:
+        print(f"contop run: cannot connect: {exc}", file=sys.stderr)
+        return EXIT_CONNECT
+    try:
+        request = (
+            ToolCall(payload=ToolCallPayload(tool=args.tool, args=tool_args))
+            if args.tool
+            else UserIntent(payload=UserIntentPayload(text=args.text))
+        )
+        client.send(request)
+        try:
+            async with asyncio.timeout(args.timeout):
+                return await _follow(client, request.id, args)
+        except TimeoutError:
+            print(f"contop run: no result within {args.timeout:.0f} s", file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        await client.aclose()
+
+
+async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int:
+    """Print messages until the one that ends the request; returns the exit code."""
+    async for message in client.messages():
+        data = message.to_dict()
+        payload = data["payload"]
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False), flush=True)
+        if message.type == "keepalive":
+            continue
+        if message.type == "agent_confirmation_request":
+            approved = await _ask_user(payload, quiet=args.json)
+            answer = {"approved": approved, "request_id": message.id}
+            client.send({"type": "agent_confirmation_response", "id": f"{message.id}-answer", "payload": answer})
+            continue
+        mine = payload.get("ref_id") == request_id
+        if message.type == "error" and (mine or payload.get("ref_id") is None):
+            if not args.json:
+                print(f"error ({payload.get('code')}): {payload.get('message')}", file=sys.stderr)
+            return EXIT_FAILED
+        if args.tool and message.type == "tool_result" and mine:
+            if not args.json:
+                _print_tool_result(payload)
+            return EXIT_OK if payload.get("status") == "success" else EXIT_FAILED
+        if message.type == "agent_result":
+            if not args.json:
+                print(payload.get("answer", ""))
+            return EXIT_OK
+        if not args.json and message.type in _PROGRESS_TYPES:
+            _print_progress(message.type, payload)
+    print("contop run: the connection closed before a result arrived", file=sys.stderr)
+    return EXIT_FAILED
+
+
+async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
+    what = payload.get("command") or payload.get("tool")
+    question = f"Approve {payload.get('tool')}: {what} ({payload.get('reason')})? [y/N] "
+    if not sys.stdin.isatty():
+        if not quiet:
+            print(f"{question}no (stdin is not a terminal)", file=sys.stderr)
+        return False
+    reply = await asyncio.to_thread(input, question)
+    return reply.strip().lower() in ("y", "yes")
+
+
+def _print_tool_result(payload: dict[str, Any]) -> None:
+    stdout = payload.get("stdout")
+    if stdout:
+        print(stdout, end="" if stdout.endswith("\n") else "\n")
+    elif payload.get("result") is not None:
+        print(json.dumps(payload["result"], indent=2, ensure_ascii=False))
+    if payload.get("status") != "success":
+        print(f"{payload.get('status')}: {payload.get('message', '')}".rstrip(": "), file=sys.stderr)
+
+
+def _print_progress(kind: str, payload: dict[str, Any]) -> None:
+    if kind == "agent_progress":
+        print(f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}")
+    elif kind in ("agent_thinking", "agent_text"):
+        print(f"{'…' if kind == 'agent_thinking' else ''}{payload.get('text', '')}")
+    elif kind == "agent_status":
+        print(f"({payload.get('status_type')}) {payload.get('message', '')}", file=sys.stderr)
+    elif kind == "tool_result":
+        print(f"  {payload.get('tool')}: {payload.get('status')}")
+    else:
+        print(f"{kind}: {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)

@@ -1,0 +1,3 @@
+from tests.transport.conftest import server
+
+__all__ = ["server"]
