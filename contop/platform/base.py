@@ -104,6 +104,22 @@ class AdapterInfo:
     notes: dict[str, str] = field(default_factory=dict)
 
 
+def match_title(titles: list[tuple[int, str]], query: str) -> int | None:
+    """Best window for a title query: exact (case-insensitive), then prefix, then substring; stacking order kept."""
+    q = query.strip().casefold()
+    if not q:
+        return None
+    for test in (
+        lambda t: t == q,
+        lambda t: t.startswith(q),
+        lambda t: q in t,
+    ):
+        for wid, title in titles:
+            if test(title.casefold()):
+                return wid
+    return None
+
+
 def _unsupported(what: str, name: str) -> NotAvailableError:
     return NotAvailableError(f"{what} is not supported by the {name} platform adapter")
 

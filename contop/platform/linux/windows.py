@@ -18,7 +18,7 @@ from Xlib import error as xerror
 from Xlib.protocol import event as xevent
 
 from contop.core.errors import ToolError
-from contop.platform.base import WindowInfo
+from contop.platform.base import WindowInfo, match_title
 
 logger = logging.getLogger(__name__)
 
@@ -35,22 +35,6 @@ def _process_name(pid: int | None) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def match_title(titles: list[tuple[int, str]], query: str) -> int | None:
-    """Best window for a title query: exact (case-insensitive), then prefix, then substring; stacking order kept."""
-    q = query.strip().casefold()
-    if not q:
-        return None
-    for test in (
-        lambda t: t == q,
-        lambda t: t.startswith(q),
-        lambda t: q in t,
-    ):
-        for wid, title in titles:
-            if test(title.casefold()):
-                return wid
-    return None
 
 
 class EwmhWindows:
