@@ -95,7 +95,34 @@ def launch_recorder(
         proc.kill()
         raise
     app.ready = next(e for e in events if e["event"] == "ready")
+    wait_until_active(session, title)
     return app
+
+
+def wait_until_active(session: XSession, title: str, timeout: float = 5.0) -> None:
+    """Wait until the window manager has made the window with ``title`` the active one (slow under load)."""
+    from Xlib import Xatom, display
+
+    d = display.Display(session.display)
+    try:
+        root = d.screen().root
+        active_atom, name_atom = d.intern_atom("_NET_ACTIVE_WINDOW"), d.intern_atom("_NET_WM_NAME")
+        utf8 = d.intern_atom("UTF8_STRING")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            prop = root.get_full_property(active_atom, Xatom.WINDOW)
+            if prop is not None and len(prop.value) and prop.value[0]:
+                try:
+                    win = d.create_resource_object("window", int(prop.value[0]))
+                    name = win.get_full_property(name_atom, utf8)
+                    if name is not None and name.value.decode("utf-8", "replace") == title:
+                        return
+                except Exception:  # destroyed between the two requests
+                    pass
+            time.sleep(0.02)
+        raise AssertionError(f"window {title!r} never became active")
+    finally:
+        d.close()
 
 
 @pytest.fixture

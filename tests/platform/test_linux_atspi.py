@@ -18,6 +18,8 @@ from contop.platform.base import WindowInfo
 from contop.platform.linux.atspi import decode_states, pick_press_action
 from contop.testing.xsession import XSession
 
+from .conftest import wait_until_active
+
 pytestmark = pytest.mark.x11
 
 QT_APP = Path(__file__).with_name("qt_app.py")
@@ -67,6 +69,7 @@ def qt_app(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> Iterator[Q
             previous = current
             time.sleep(0.1)
         assert current is not None
+        wait_until_active(xsession, "Contop Qt Test")
         app.window = current
         yield app
     finally:

@@ -155,7 +155,7 @@ class LinuxAdapter(PlatformAdapter):
         y: int | None = None,
         window_id: int | None = None,
     ) -> WindowInfo:
-        wid = window_id if window_id is not None else self._windows.active_id()
+        wid = window_id if window_id is not None else self._active_id()
         if wid is None:
             raise ToolError("no active window to resize")
         self._windows.move_resize(wid, x, y, width, height)
@@ -163,15 +163,19 @@ class LinuxAdapter(PlatformAdapter):
 
     @_x_call
     def maximize_window(self, window_id: int | None = None) -> bool:
-        wid = window_id if window_id is not None else self._windows.active_id()
+        wid = window_id if window_id is not None else self._active_id()
         if wid is None:
             raise ToolError("no active window to maximize")
         return self._windows.maximize(wid)
 
     @_x_call
     def is_window_maximized(self, window_id: int | None = None) -> bool:
-        wid = window_id if window_id is not None else self._windows.active_id()
+        wid = window_id if window_id is not None else self._active_id()
         return False if wid is None else self._windows.is_maximized(wid)
+
+    def _active_id(self) -> int | None:
+        active = self._windows.active_info()  # None also when the active window was just destroyed
+        return None if active is None else active.id
 
     # -- clipboard ------------------------------------------------------------------------------------------
     def clipboard_read(self) -> str:
