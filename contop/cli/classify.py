@@ -20,7 +20,6 @@ from contop.core.defaults import (
     default_restricted_paths,
 )
 from contop.security.decision import Decision, GateContext, ToolCall
-from contop.security.gate import decide
 
 _PLATFORMS = ("posix", "powershell", "cmd")
 
@@ -63,6 +62,8 @@ def serve(lines: Iterable[str], out: TextIO, base: GateContext) -> None:
 
 def handle(request: Any, base: GateContext) -> dict[str, Any]:
     """One request object → one response object (errors become a block with an ``error`` field)."""
+    from contop.security.gate import decide  # imported on use: bashlex would cost every other command ~1 s
+
     if not isinstance(request, dict):
         return _error("each line must be a JSON object")
     try:

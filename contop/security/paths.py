@@ -243,6 +243,7 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     entries += [(s, s) for s in _ABS_SECRETS if (s[1:2] == ":") == windows]
     roots: list[tuple[str, str, tuple[str, ...]]] = []
     seen: set[str] = set()
+    own_home = _norm_home(home, windows)
     for display, entry in entries:
         text = entry.strip()
         if not text:
@@ -250,6 +251,11 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
         if windows:
             text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
         absolute = expand_path(text, cwd=home, home=home, windows=windows)
+        # An entry that *is* the user's own home (``/root`` for the root user) protects someone else's home
+        # in everyone else's case; applied to its owner it would forbid all their work. Their secrets inside it
+        # (``~/.ssh``, credentials, the state directory) stay protected by the entries added above.
+        if _same_path(absolute, own_home, windows):
+            continue
         variants = [absolute]
         if resolver is not None and windows == (os.name == "nt"):
             try:
@@ -265,6 +271,12 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     sep = "\\" if windows else "/"
     prefixes = tuple(key.rstrip(sep) + sep for _, key, _ in roots)
     return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots), prefixes=prefixes)
+
+
+def _same_path(a: str, b: str, windows: bool) -> bool:
+    if windows:
+        return a.casefold().rstrip("\\") == b.casefold().rstrip("\\")
+    return (a.rstrip("/") or "/") == (b.rstrip("/") or "/")
 
 
 def _norm_home(home: str, windows: bool) -> str:
