@@ -52,9 +52,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_WIDTH = 1280
 DEFAULT_FPS = 30.0
 KEEPALIVE_FPS = 1.0
-# After the last change, keep sending for this long: a realtime CBR encoder sends a coarse first picture of a
-# change and refines it over the following frames; stopping at once would leave blurry text on the phone.
-SETTLE_SECONDS = 0.5
+# After the last change, repeat the still picture for a while: a realtime CBR encoder sends a coarse first version
+# of a change and sharpens it over the following frames; stopping at once would leave blurry text on the phone.
+# The repeats go at a reduced rate (each repeat costs a full encode), so typing does not keep the encoder at 30 fps.
+SETTLE_SECONDS = 1.0
+SETTLE_FPS = 10.0
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 
@@ -70,27 +72,28 @@ def video_size(screen_width: int, screen_height: int, max_width: int = DEFAULT_W
 class EmitPolicy:
     """Decides, for each captured tick, whether a frame goes to the encoder. Pure: time is passed in.
 
-    A change is always sent. An unchanged screen is sent at full rate for ``settle`` seconds after the last change,
-    then only every ``1 / keepalive_fps`` seconds.
+    A change is always sent at once. An unchanged screen is repeated at ``settle_fps`` for ``settle`` seconds after
+    the last change, then only every ``1 / keepalive_fps`` seconds.
     """
 
-    def __init__(self, keepalive_fps: float = KEEPALIVE_FPS, settle: float = SETTLE_SECONDS) -> None:
-        if keepalive_fps <= 0:
-            raise ValueError("keepalive_fps must be positive")
+    def __init__(
+        self, keepalive_fps: float = KEEPALIVE_FPS, settle: float = SETTLE_SECONDS, settle_fps: float = SETTLE_FPS
+    ) -> None:
+        if keepalive_fps <= 0 or settle_fps <= 0:
+            raise ValueError("keepalive_fps and settle_fps must be positive")
         self.keepalive_interval = 1.0 / keepalive_fps
+        self.settle_interval = 1.0 / settle_fps
         self.settle = settle
         self._last_change: float | None = None
         self._last_emit: float | None = None
 
     def decide(self, now: float, changed: bool) -> bool:
-        if changed or self._last_change is None:
-            self._last_change = now
-            self._last_emit = now
+        if changed or self._last_change is None or self._last_emit is None:
+            self._last_change = self._last_emit = now
             return True
-        if now - self._last_change < self.settle:
-            self._last_emit = now
-            return True
-        if self._last_emit is None or now - self._last_emit >= self.keepalive_interval:
+        interval = self.settle_interval if now - self._last_change < self.settle else self.keepalive_interval
+        # A little slack, so that ticks jittering around the interval do not halve the rate.
+        if now - self._last_emit >= interval * 0.9:
             self._last_emit = now
             return True
         return False
@@ -155,6 +158,7 @@ class ScreenTrack(MediaStreamTrack):
         fps: float = DEFAULT_FPS,
         keepalive_fps: float = KEEPALIVE_FPS,
         settle: float = SETTLE_SECONDS,
+        settle_fps: float = SETTLE_FPS,
         monitor: int = PRIMARY,
         owns_capturer: bool = False,
         skip_unchanged: bool = True,
@@ -170,7 +174,7 @@ class ScreenTrack(MediaStreamTrack):
         self.stats = TrackStats()
         self._capturer = capturer
         self._owns_capturer = owns_capturer
-        self._policy = EmitPolicy(keepalive_fps, settle)
+        self._policy = EmitPolicy(keepalive_fps, settle, min(settle_fps, fps))
         self.skip_unchanged = skip_unchanged  # False: every tick is sent (for measuring what skipping saves)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="contop-screen")
         self._lock = threading.Lock()

@@ -158,7 +158,7 @@ async def test_static_screen_keeps_the_video_alive(xsession: XSession, browser: 
     try:
         page = await open_receiver(browser, answerer)
         await wait_stats(page, lambda s: s.get("framesDecoded", 0) >= 1, 30)
-        await asyncio.sleep(1.0)  # past the settle time
+        await asyncio.sleep(1.5)  # past the settle time
         before = await page.evaluate("window.videoStats()")
         await asyncio.sleep(3.0)
         after = await page.evaluate("window.videoStats()")
