@@ -95,18 +95,40 @@ class XSession:
         self.close()
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Pids in a process group other than its leader, from /proc (Linux)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pgid:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry))
+    return members
+
+
 def _kill_group(name: str, proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+    # Children first, while their parent is alive to reap them (an orphan would stay a zombie where PID 1 does
+    # not reap, as in many containers); then the leader; then whatever is left of the group.
+    members = _group_members(proc.pid)
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 1.0
+    while members and time.monotonic() < deadline and _group_members(proc.pid):
+        time.sleep(0.02)
     for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=wait)
-            # The leader is gone; members of its group (activated services) may still be alive.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             return

@@ -45,6 +45,18 @@ def test_two_sessions_side_by_side_and_cleanup(xsession: XSession) -> None:
                 pass
     assert not leftovers
     assert not other.runtime_dir.exists()
+    # No zombies either: children were stopped while their parents could still reap them.
+    zombies = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[2]) in pgids:
+                zombies.append(entry)
+    assert not zombies
 
 
 def test_parse_screen() -> None:
@@ -52,3 +64,25 @@ def test_parse_screen() -> None:
     assert parse_screen("800x600") == (800, 600, 24)
     with pytest.raises(ValueError, match="1920x1080x24"):
         parse_screen("big")
+
+
+def test_adapter_and_capture_report_a_vanished_display() -> None:
+    from contop.core.errors import ContopError, NotAvailableError
+    from contop.platform.capture import ScreenCapturer
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    session = start_xsession("640x480x24", window_manager=False, dbus=False)
+    adapter = LinuxAdapter(session.display, session_bus="")
+    cap = ScreenCapturer(session.display)
+    assert cap.capture().width == 640
+    session.close()
+    try:
+        with pytest.raises(NotAvailableError, match="went away"):
+            adapter.click(10, 10)
+        with pytest.raises(NotAvailableError, match="went away"):
+            adapter.list_windows()
+        with pytest.raises(ContopError):
+            cap.capture()
+    finally:
+        adapter.close()
+        cap.close()
