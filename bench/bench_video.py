@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contop.transport.video import IDLE_POLL_FPS
+
 CHROMIUM = "/usr/bin/chromium"
 PAGE = Path(__file__).resolve().parent.parent / "tests" / "transport" / "pages" / "video_receiver.html"
 CHROMIUM_ARGS = [
@@ -113,7 +115,7 @@ def _instrument_encoders(totals: dict[str, float]) -> None:
         cls.encode = encode  # type: ignore[method-assign]
 
 
-async def sender(mode: str, width: int, fps: float, skip: bool) -> None:
+async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float) -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     from contop.platform.capture import ScreenCapturer
@@ -122,7 +124,9 @@ async def sender(mode: str, width: int, fps: float, skip: bool) -> None:
     apply_bitrate_caps()
     totals = {"encode_cpu": 0.0, "encoded": 0.0}
     _instrument_encoders(totals)
-    track = ScreenTrack(ScreenCapturer(), width=width, fps=fps, owns_capturer=True, skip_unchanged=skip)
+    track = ScreenTrack(
+        ScreenCapturer(), width=width, fps=fps, owns_capturer=True, skip_unchanged=skip, idle_poll_fps=idle_poll
+    )
 
     async def read() -> dict[str, Any]:
         line = await asyncio.to_thread(sys.stdin.readline)
@@ -186,7 +190,9 @@ class Sender:
         self.proc = proc
 
     @classmethod
-    async def start(cls, env: dict[str, str], mode: str, width: int, fps: float, skip: bool) -> Sender:
+    async def start(
+        cls, env: dict[str, str], mode: str, width: int, fps: float, skip: bool, idle_poll: float
+    ) -> Sender:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -196,6 +202,8 @@ class Sender:
             str(width),
             "--fps",
             str(fps),
+            "--idle-poll",
+            str(idle_poll),
             *([] if skip else ["--no-skip"]),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -263,8 +271,9 @@ async def scenario(
     seconds: float,
     skip: bool = True,
     codec: str | None = None,
+    idle_poll: float = IDLE_POLL_FPS,
 ) -> dict[str, Any]:
-    sender = await Sender.start(env, mode, width, fps, skip)
+    sender = await Sender.start(env, mode, width, fps, skip, idle_poll)
     page = None
     try:
         if mode == "webrtc":
@@ -320,8 +329,10 @@ async def main(seconds: float, fps: float) -> None:
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, codec="H264")))
                 os.kill(animator.pid, signal.SIGSTOP)  # a still screen from here on
                 await asyncio.sleep(0.5)
-                name = "webrtc VP8, still, 1280w"
+                name = f"webrtc VP8, still, 1280w, poll {IDLE_POLL_FPS:g} fps"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds)))
+                name = f"webrtc VP8, still, 1280w, poll {fps:g} fps"
+                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, idle_poll=fps)))
                 name = "webrtc VP8, still, 1280w, no skipping"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, skip=False)))
             finally:
@@ -373,11 +384,12 @@ if __name__ == "__main__":
     parser.add_argument("--width", type=int, default=1280, help=argparse.SUPPRESS)
     parser.add_argument("--sender", choices=["capture", "webrtc"], help=argparse.SUPPRESS)
     parser.add_argument("--no-skip", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--idle-poll", type=float, default=IDLE_POLL_FPS, help=argparse.SUPPRESS)
     parser.add_argument("--animate", choices=["scroll", "type"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.animate:
         animate(args.fps, args.animate)
     elif args.sender:
-        asyncio.run(sender(args.sender, args.width, args.fps, not args.no_skip))
+        asyncio.run(sender(args.sender, args.width, args.fps, not args.no_skip, args.idle_poll))
     else:
         asyncio.run(main(args.seconds, args.fps))

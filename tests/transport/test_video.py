@@ -104,6 +104,7 @@ def test_emit_policy_sends_changes_then_settles_then_keeps_alive() -> None:
     assert 4 <= len(after) <= 6  # then ~2 per second over 2.5 s
     assert policy.decide(3.01, changed=True)
     assert len(_sent_times(policy, 3.02, 3.5)) >= 4  # settling again after a new change
+    assert not policy.settled(3.4) and policy.settled(3.6)
 
 
 def test_emit_policy_rejects_bad_rate() -> None:
