@@ -105,3 +105,39 @@ def test_pure_pipeline_parts() -> None:
     assert rgb.shape == (720, 1280, 3) and tuple(rgb[0, 0]) == (0, 0, 255)
     decoded = simplejpeg.decode_jpeg(encode_jpeg(small, 85))
     assert decoded[360, 640, 2] > 240 and decoded[360, 640, 0] < 15
+
+
+def test_second_monitor_offsets_round_trip_through_a_click(tmp_path: Path) -> None:
+    """Two RandR monitors side by side: capture the right one scaled down, click back through its geometry."""
+    import subprocess
+
+    from contop.platform.linux.adapter import LinuxAdapter
+    from contop.testing.xsession import start_xsession
+
+    session = start_xsession("1920x1080x24", dbus=False)
+    try:
+        env = session.child_env()
+        for name, geometry in (("LEFT", "960/254x1080/286+0+0"), ("RIGHT", "960/254x1080/286+960+0")):
+            subprocess.run(["xrandr", "--setmonitor", name, geometry, "none"], env=env, check=True)
+        app = launch_recorder(session, tmp_path, geometry="600x500+1200+200", color="#c02040")
+        cap = ScreenCapturer(session.display)
+        adapter = LinuxAdapter(session.display, session_bus="")
+        try:
+            right = next(m for m in cap.monitors() if (m.rect.left, m.rect.width) == (960, 960))
+            frame = cap.capture(right.index, max_width=480)
+            assert (frame.width, frame.height) == (480, 540)
+            cx, cy, cw, ch = app.ready["canvas"]
+            sx, sy = frame.geometry.to_shot(cx + cw // 2, cy + ch // 2)
+            rgb = simplejpeg.decode_jpeg(frame.jpeg)
+            assert np.allclose(rgb[sy, sx], (0xC0, 0x20, 0x40), atol=12), rgb[sy, sx]
+            nx, ny = frame.geometry.to_native(sx, sy)
+            assert abs(nx - (cx + cw // 2)) <= 1 and abs(ny - (cy + ch // 2)) <= 1
+            adapter.click(nx, ny)
+            events = app.wait_for(lambda ev: any(e["event"] == "button" for e in ev))
+            hit = next(e for e in events if e["event"] == "button")
+            assert (hit["x"], hit["y"], hit["widget"]) == (nx, ny, "canvas")
+        finally:
+            adapter.close()
+            cap.close()
+    finally:
+        session.close()
