@@ -155,3 +155,17 @@ def test_xdotool_fallback(xsession: XSession, recorder: RecorderApp) -> None:
         recorder.wait_for(lambda ev: recorder.last_text() == "")
     finally:
         adapter.close()
+
+
+async def test_calls_from_many_threads_are_serialised(recorder: RecorderApp, linux_adapter: Any) -> None:
+    import asyncio
+
+    cx, cy = recorder.center("canvas")
+    jobs = []
+    for i in range(10):
+        jobs.append(asyncio.to_thread(linux_adapter.click, cx + i, cy))
+        jobs.append(asyncio.to_thread(linux_adapter.list_windows))
+        jobs.append(asyncio.to_thread(linux_adapter.cursor_position))
+    await asyncio.gather(*jobs)
+    events = recorder.wait_for(lambda ev: len(_buttons(ev, 1)) >= 10)
+    assert sorted(e["x"] for e in _buttons(events, 1)) == [cx + i for i in range(10)]
