@@ -1,0 +1,1 @@
+"""The macOS adapter (Quartz events, System Events, AXUIElement); only its pure parts run in CI."""
