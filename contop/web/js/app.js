@@ -1,0 +1,828 @@
+// The phone client: wires pairing, the connection, the store and the views together.
+
+import { fragmentValue, parsePayload, PairingError, desktopLabel } from "./pairing.js";
+import { parseServerMessage, uuid } from "./envelope.js";
+import { createStore, ConnStatus } from "./store.js";
+import { reconnectPlan, shouldShowReconnecting, SILENT_WINDOW_MS } from "./reconnect.js";
+import { describeClose, describeServerError } from "./errors.js";
+import { layoutFor, rememberLayout, availableLayouts, orientationOf } from "./layout.js";
+import * as storage from "./storage.js";
+import * as history from "./history.js";
+import { userIntentPayload, KEEP_AWAKE } from "./intents.js";
+import { createRtcTransport } from "./transport.js";
+import { $, h, icon, formatWhen, vibrate } from "./ui/dom.js";
+import { createThreadView } from "./ui/thread.js";
+import { setupManualControl } from "./ui/manual.js";
+import { createVoice, VOICE_HELP } from "./ui/voice.js";
+
+const ls = (() => {
+  try {
+    const s = window.localStorage;
+    s.setItem("contop.probe", "1");
+    s.removeItem("contop.probe");
+    return s;
+  } catch {
+    return storage.memoryStorage();
+  }
+})();
+
+const store = createStore();
+const app = $("app");
+const thread = createThreadView($("thread"), $("thread-empty"), $("btn-jump"));
+
+let pairing = null; // the desktop we are (or were last) connected to
+let transport = null;
+let connectToken = 0; // bumps on every new connection attempt so stale ones stand down
+let droppedAt = 0;
+let keepaliveTimer = 0;
+let activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now() };
+let saveTimer = 0;
+let layoutPrefs = storage.loadLayoutPrefs(ls);
+let orientation = orientationOf(innerWidth, innerHeight);
+let currentLayout = layoutFor(layoutPrefs, orientation);
+let historyRange = "all";
+
+const makeTransport = (opts) => (window.__contopTransportFactory || createRtcTransport)(opts);
+
+// ---------------------------------------------------------------- screens
+
+function show(screen) {
+  for (const id of ["welcome", "connect", "session"]) $(`screen-${id}`).hidden = id !== screen;
+  app.dataset.screen = screen;
+  if (screen !== "session") closeSheets();
+}
+
+function renderWelcome(errorText = null) {
+  const err = $("welcome-error");
+  err.hidden = !errorText;
+  if (errorText) err.replaceChildren(h("b", {}, "That code didn't work"), errorText);
+  const list = storage.loadPairings(ls);
+  $("paired-section").hidden = list.length === 0;
+  $("paired-list").replaceChildren(...list.map((p) => desktopItem(p, true)));
+  show("welcome");
+}
+
+function desktopItem(p, withConnect) {
+  const isCurrent = pairing && p.d === pairing.d && store.state.conn.status === ConnStatus.CONNECTED;
+  const sub = [
+    desktopLabel(p) === p.h ? `port ${p.p}` : `${p.h}:${p.p}`,
+    p.c === "temp" ? "temporary" : "permanent",
+    p.lastUsed ? `used ${formatWhen(p.lastUsed).toLowerCase()}` : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+  return h(
+    "li",
+    { class: `desk-item${isCurrent ? " current" : ""}`, "data-fingerprint": p.d },
+    h("div", { class: "desk-icon" }, icon("desktop")),
+    h("div", { class: "desk-main" }, h("div", { class: "desk-name" }, desktopLabel(p)), h("div", { class: "desk-sub" }, sub)),
+    withConnect && !isCurrent
+      ? h("button", { class: "btn compact primary", type: "button", onclick: () => connectTo(p) }, "Connect")
+      : isCurrent
+        ? h("span", { class: "badge ok" }, "Connected")
+        : null,
+    h(
+      "button",
+      {
+        class: "icon-btn",
+        type: "button",
+        "aria-label": `Forget ${desktopLabel(p)}`,
+        onclick: () => forgetDesktop(p),
+      },
+      icon("trash"),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- connection
+
+function setConn(conn) {
+  store.dispatch({ type: "conn", conn });
+}
+
+function showConnecting(p) {
+  const screen = $("screen-connect");
+  screen.classList.remove("has-error");
+  $("connect-error").hidden = true;
+  $("connect-title").textContent = "Connecting";
+  $("connect-desktop").textContent = desktopLabel(p);
+  $("connect-step").textContent = "Preparing…";
+  $("btn-cancel-connect").hidden = false;
+  show("connect");
+}
+
+function showConnectError(info) {
+  const screen = $("screen-connect");
+  screen.classList.add("has-error");
+  const card = $("connect-error");
+  card.hidden = false;
+  card.dataset.kind = info.kind || "";
+  card.classList.toggle("warn", info.action === "retry");
+  $("connect-error-title").textContent = info.title;
+  $("connect-error-message").textContent = info.message;
+  const detail = $("connect-error-detail");
+  const extra = info.serverMessage && !info.message.includes(info.serverMessage) ? `Desktop says: ${info.serverMessage}` : "";
+  detail.hidden = !extra;
+  detail.textContent = extra;
+  $("btn-retry").hidden = info.action === "rescan";
+  $("btn-rescan").hidden = info.action !== "rescan";
+  $("btn-cancel-connect").hidden = true;
+  show("connect");
+}
+
+function transportOptions(p, token) {
+  return {
+    pairing: p,
+    origin: location.origin,
+    deviceId: storage.deviceId(ls),
+    deviceName: storage.deviceName(ls, navigator.userAgent),
+    log: console,
+    onStatus: (step) => {
+      if (token !== connectToken) return;
+      setConn({ step });
+      $("connect-step").textContent = step;
+    },
+    onMessage: (raw) => {
+      if (token !== connectToken) return;
+      const parsed = parseServerMessage(raw);
+      if (!parsed.ok) {
+        console.warn("contop: ignoring malformed message:", parsed.reason);
+        return;
+      }
+      handleServer(parsed.msg);
+    },
+    onTrack: (stream) => {
+      if (token !== connectToken) return;
+      attachVideo(stream);
+    },
+    onDrop: () => {
+      if (token !== connectToken) return;
+      reconnect(token);
+    },
+  };
+}
+
+async function connectTo(p) {
+  pairing = p;
+  storage.touchPairing(ls, p.d);
+  const token = ++connectToken;
+  transport?.close();
+  showConnecting(p);
+  setConn({ status: ConnStatus.CONNECTING, error: null, attempt: 0 });
+  transport = makeTransport(transportOptions(p, token));
+  try {
+    await transport.connect();
+  } catch (err) {
+    if (token !== connectToken) return;
+    const info = err.info || describeClose(0, String(err.message || err));
+    console.warn("contop: connection failed:", info.kind, info.title);
+    setConn({ status: ConnStatus.FAILED, error: info });
+    showConnectError(info);
+    return;
+  }
+  if (token !== connectToken) return;
+  onConnected();
+}
+
+function onConnected() {
+  setConn({ status: ConnStatus.CONNECTED, error: null, attempt: 0, step: "" });
+  $("session-title").textContent = desktopLabel(pairing);
+  show("session");
+  sendQuiet("away_mode_status", {}, "away");
+  if (activeRecord.serverSessionId) sendQuiet("session_context", { session_id: activeRecord.serverSessionId }, "resume");
+  if (store.state.manual) send("set_manual_mode", { enabled: true });
+  clearInterval(keepaliveTimer);
+  keepaliveTimer = setInterval(() => send("keepalive", {}), 30000);
+}
+
+async function reconnect(token) {
+  clearInterval(keepaliveTimer);
+  droppedAt = Date.now();
+  setConn({ status: ConnStatus.RECONNECTING, attempt: 0 });
+  setTimeout(render, SILENT_WINDOW_MS + 50);
+  for (let attempt = 0; ; attempt++) {
+    const plan = reconnectPlan(attempt, { canIceRestart: !!transport?.canIceRestart?.() });
+    if (!plan) break;
+    await new Promise((r) => setTimeout(r, plan.delayMs));
+    if (token !== connectToken) return;
+    setConn({ attempt: attempt + 1 });
+    try {
+      if (plan.mode === "ice_restart") {
+        const ok = await Promise.race([transport.iceRestart(), new Promise((r) => setTimeout(() => r(false), 8000))]);
+        if (ok && token === connectToken) return onConnected();
+      } else {
+        transport?.close();
+        transport = makeTransport(transportOptions(pairing, token));
+        await transport.connect();
+        if (token === connectToken) return onConnected();
+      }
+    } catch (err) {
+      if (token !== connectToken) return;
+      if (err.info && err.info.action === "rescan") {
+        setConn({ status: ConnStatus.FAILED, error: err.info });
+        showConnectError(err.info);
+        return;
+      }
+      console.warn("contop: reconnect attempt failed:", err.info?.kind || err.message);
+    }
+  }
+  if (token !== connectToken) return;
+  const info = {
+    kind: "lost",
+    title: "Lost the connection",
+    message: "The desktop stopped answering after 5 attempts. Check that it is awake and on the same network, then try again.",
+    action: "retry",
+  };
+  setConn({ status: ConnStatus.FAILED, error: info });
+  showConnectError(info);
+}
+
+function disconnect() {
+  connectToken++;
+  clearInterval(keepaliveTimer);
+  transport?.close();
+  transport = null;
+  setConn({ status: ConnStatus.IDLE, error: null });
+  detachVideo();
+}
+
+function forgetDesktop(p) {
+  storage.forgetPairing(ls, p.d);
+  if (pairing && p.d === pairing.d) {
+    disconnect();
+    pairing = null;
+    renderWelcome();
+    toast("Desktop forgotten. Scan its code to pair again.");
+  } else if (app.dataset.screen === "welcome") {
+    renderWelcome();
+  } else {
+    renderSettings();
+  }
+}
+
+function send(type, payload) {
+  if (!transport || store.state.conn.status !== ConnStatus.CONNECTED) return null;
+  return transport.send(type, payload);
+}
+
+// Requests the app makes on its own or from settings: an error reply marks the feature unavailable on this
+// desktop (shown in settings, or as a toast when the user asked) instead of cluttering the thread.
+const quietRequests = new Map(); // id → {feature, user}
+
+function sendQuiet(type, payload, feature, user = false) {
+  const id = send(type, payload);
+  if (id) {
+    quietRequests.set(id, { feature, user });
+    if (quietRequests.size > 50) quietRequests.delete(quietRequests.keys().next().value);
+  }
+  return id;
+}
+
+// ---------------------------------------------------------------- messages
+
+function handleServer(msg) {
+  const quiet = msg.type === "error" && msg.payload.ref_id ? quietRequests.get(msg.payload.ref_id) : null;
+  if (quiet) {
+    quietRequests.delete(msg.payload.ref_id);
+    console.info(`contop: ${quiet.feature} unavailable:`, msg.payload.code, msg.payload.message);
+    if (msg.payload.code === "not_available" || msg.payload.code === "unknown_type") {
+      store.dispatch({ type: "unavailable", feature: quiet.feature });
+    }
+    if (quiet.user) toast(describeServerError(msg.payload), "warn");
+    return;
+  }
+  const before = store.state;
+  store.dispatch({ type: "server", msg });
+  if (msg.type === "agent_confirmation_request") vibrate([20, 60, 20]);
+  if (msg.type === "security_alert") vibrate([40, 80, 40]);
+  if (msg.type === "agent_result" && store.state.sessionId && store.state.sessionId !== before.sessionId) {
+    activeRecord.serverSessionId = store.state.sessionId;
+  }
+}
+
+// ---------------------------------------------------------------- video
+
+function attachVideo(stream) {
+  const video = $("video");
+  video.srcObject = stream;
+  video.play?.().catch(() => {});
+  syncPlaceholder();
+}
+
+function detachVideo() {
+  const video = $("video");
+  video.srcObject = null;
+  syncPlaceholder();
+}
+
+function syncPlaceholder() {
+  const v = $("video");
+  $("video-placeholder").hidden = !!v.srcObject && v.videoWidth > 0;
+  // Layouts size the video pane to the desktop's aspect ratio (no black bars in split view).
+  if (v.videoWidth > 0 && v.videoHeight > 0) $("screen-session").style.setProperty("--va", String(v.videoWidth / v.videoHeight));
+}
+for (const ev of ["loadedmetadata", "loadeddata", "playing", "resize", "emptied"]) $("video").addEventListener(ev, syncPlaceholder);
+
+// ---------------------------------------------------------------- render
+
+let lastNoticeId = 0;
+let toastTimer = 0;
+
+function toast(text, tone = "info") {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = `toast ${tone}`;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 2800);
+}
+
+function render() {
+  const s = store.state;
+  thread.render(s.entries);
+
+  // connection line
+  const status = s.conn.status;
+  const showReconnect = status === ConnStatus.RECONNECTING && shouldShowReconnecting(droppedAt, Date.now());
+  $("conn-dot").className = `dot ${status === ConnStatus.RECONNECTING && !showReconnect ? "connected" : status}`;
+  $("conn-label").textContent =
+    status === ConnStatus.CONNECTED || (status === ConnStatus.RECONNECTING && !showReconnect)
+      ? s.connectionType === "temp"
+        ? "Connected · temporary"
+        : "Connected"
+      : status === ConnStatus.RECONNECTING
+        ? `Reconnecting (${s.conn.attempt || 1}/5)…`
+        : status === ConnStatus.FAILED
+          ? "Disconnected"
+          : "Connecting…";
+
+  // banners
+  const banners = [];
+  if (showReconnect) {
+    banners.push(
+      h(
+        "div",
+        { class: "banner warn", "data-banner": "reconnecting" },
+        icon("wifi"),
+        h("div", { class: "banner-text" }, h("b", {}, "Reconnecting…"), `Attempt ${s.conn.attempt || 1} of 5. Your session is kept.`),
+      ),
+    );
+  }
+  for (const a of s.alerts) {
+    banners.push(
+      h(
+        "div",
+        { class: "banner danger", "data-banner": "security", role: "alert" },
+        icon("shield"),
+        h("div", { class: "banner-text" }, h("b", {}, "Security alert"), a.message),
+        h("button", { class: "icon-btn", type: "button", "aria-label": "Dismiss", onclick: () => store.dispatch({ type: "dismiss_alert", id: a.id }) }, icon("close")),
+      ),
+    );
+  }
+  $("banners").replaceChildren(...banners);
+
+  // composer
+  const connected = status === ConnStatus.CONNECTED;
+  const text = $("intent-input").value.trim();
+  $("btn-send").disabled = !text || !connected;
+  $("btn-stop").hidden = !s.running;
+  $("btn-send").hidden = s.running && !text;
+  $("btn-stop").disabled = s.stopping;
+  $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
+  $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
+  const model = s.models.find((m) => m.id === s.model);
+  $("chip-model-label").textContent = model ? model.label : "Default model";
+
+  // manual
+  $("composer").hidden = s.manual;
+  $("manual-panel").hidden = !s.manual;
+  $("manual-badge").hidden = !s.manual;
+  $("btn-manual").setAttribute("aria-pressed", String(s.manual));
+
+  // confirmation
+  const c = s.confirmation;
+  const modal = $("confirm-modal");
+  if (c && modal.dataset.requestId !== c.requestId) {
+    modal.dataset.requestId = c.requestId;
+    modal.classList.toggle("plan", c.isPlan);
+    $("confirm-title").textContent = c.isPlan ? "Approve the plan?" : "Approve this action?";
+    $("confirm-message").textContent =
+      c.voiceMessage || (c.isPlan ? "The agent wants to follow this plan." : "The agent wants to run something that needs your OK.");
+    $("confirm-tool").textContent = c.tool;
+    $("confirm-tool").hidden = c.isPlan;
+    $("confirm-icon").replaceChildren(icon(c.isPlan ? "sparkle" : "warn"));
+    $("confirm-reason").textContent = c.isPlan ? "" : c.reason.replace(/_/g, " ");
+    $("confirm-command").textContent = c.command;
+    $("confirm-command").hidden = !c.command;
+  }
+  modal.hidden = !c;
+  if (!c) delete modal.dataset.requestId;
+
+  if (s.notice && s.notice.id !== lastNoticeId) {
+    lastNoticeId = s.notice.id;
+    toast(s.notice.text, s.notice.tone);
+  }
+  if (!$("sheet-settings").hidden) renderSettings();
+}
+
+store.subscribe((s, prev) => {
+  render();
+  if (s.entries !== prev.entries) scheduleSave();
+});
+
+// ---------------------------------------------------------------- history
+
+function scheduleSave() {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(saveActive, 500);
+}
+
+function saveActive() {
+  const entries = store.state.entries;
+  if (!entries.length) return;
+  const list = history.loadHistory(ls);
+  const existing = list.find((r) => r.id === activeRecord.id);
+  const record = {
+    ...existing,
+    id: activeRecord.id,
+    createdAt: activeRecord.createdAt,
+    serverSessionId: activeRecord.serverSessionId || store.state.sessionId,
+    desktop: pairing ? desktopLabel(pairing) : null,
+    model: store.state.model,
+    entries,
+  };
+  history.saveHistory(ls, history.upsertSession(list, record));
+}
+
+function startNewSession() {
+  saveActive();
+  activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now() };
+  store.dispatch({ type: "new_session" });
+  send("new_session", {});
+}
+
+function openSession(record) {
+  if (record.id === activeRecord.id) return closeSheets();
+  saveActive();
+  activeRecord = { id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt };
+  store.dispatch({ type: "restore", entries: history.entriesForRestore(record.entries || []), sessionId: record.serverSessionId });
+  if (record.serverSessionId) {
+    if (sendQuiet("session_context", { session_id: record.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
+    else toast("Will resume on the desktop once connected");
+  } else {
+    toast("Opened. The desktop has no memory of this one; replies start fresh.");
+  }
+  closeSheets();
+  thread.scrollToEnd();
+}
+
+function renderHistory() {
+  const all = history.loadHistory(ls);
+  const found = history.searchSessions(all, { text: $("history-search").value, range: historyRange });
+  $("history-list").replaceChildren(
+    ...found.map((r) => {
+      const preview = [...(r.entries || [])].reverse().find((e) => e.kind === "result" || e.kind === "text");
+      return h(
+        "li",
+        {},
+        h(
+          "button",
+          { class: `session-card${r.id === activeRecord.id ? " current" : ""}`, type: "button", onclick: () => openSession(r) },
+          h("div", { class: "sc-title" }, r.title),
+          preview ? h("div", { class: "sc-preview" }, preview.answer || preview.text) : null,
+          h(
+            "div",
+            { class: "sc-meta" },
+            h("span", {}, formatWhen(r.updatedAt)),
+            h("span", {}, `${r.entryCount} item${r.entryCount === 1 ? "" : "s"}`),
+            r.desktop ? h("span", {}, r.desktop) : null,
+            r.id === activeRecord.id ? h("span", { class: "badge ok" }, "Current") : null,
+          ),
+        ),
+      );
+    }),
+  );
+  $("history-empty").hidden = found.length > 0;
+  $("history-empty").textContent = all.length ? "No session matches." : "No sessions yet. What you ask appears here.";
+}
+
+// ---------------------------------------------------------------- sheets
+
+function openSheet(id) {
+  closeSheets();
+  $("scrim").hidden = false;
+  $(id).hidden = false;
+}
+
+function closeSheets() {
+  for (const id of ["sheet-layout", "sheet-history", "sheet-settings"]) $(id).hidden = true;
+  $("scrim").hidden = true;
+}
+
+function renderLayoutSheet() {
+  const glyph = (id) => {
+    const land = orientation === "landscape";
+    const cells = {
+      video: land ? ["v", "t"] : ["v", "v", "t"],
+      split: ["v", "t"],
+      thread: land ? ["v", "t"] : ["v", "t", "t"],
+      side: ["v", "t"],
+      full: ["v"],
+    }[id];
+    const g = h("span", { class: `layout-glyph${land ? " land" : ""}` }, cells.map((c) => h("i", { class: c })));
+    if (id === "side") g.style.gridTemplateColumns = "3fr 2fr";
+    else if (land && id === "video") g.style.gridTemplateRows = "3fr 1fr";
+    else if (land && id === "thread") g.style.gridTemplateRows = "1fr 3fr";
+    return g;
+  };
+  $("layout-options").replaceChildren(
+    ...availableLayouts(orientation).map((l) =>
+      h(
+        "button",
+        { class: `layout-opt${l.id === currentLayout ? " on" : ""}`, type: "button", "data-layout": l.id, onclick: () => chooseLayout(l.id) },
+        glyph(l.id),
+        l.label,
+      ),
+    ),
+  );
+}
+
+function applyLayout() {
+  currentLayout = layoutFor(layoutPrefs, orientation);
+  $("screen-session").dataset.layout = currentLayout;
+  $("btn-exit-full").hidden = currentLayout !== "full";
+}
+
+function chooseLayout(id) {
+  layoutPrefs = rememberLayout(layoutPrefs, orientation, id);
+  storage.saveLayoutPrefs(ls, layoutPrefs);
+  applyLayout();
+  closeSheets();
+  if (id === "full") document.documentElement.requestFullscreen?.().catch(() => {});
+  else if (document.fullscreenElement) document.exitFullscreen?.().catch(() => {});
+}
+
+function renderSettings() {
+  const s = store.state;
+  const p = pairing;
+  $("set-desktop-name").textContent = p ? desktopLabel(p) : "No desktop";
+  $("set-desktop-sub").textContent = p ? [p.h + ":" + p.p, p.ts ? `Tailscale ${p.ts}` : ""].filter(Boolean).join(" · ") : "";
+  const badge = $("set-conn-badge");
+  const connected = s.conn.status === ConnStatus.CONNECTED;
+  badge.textContent = connected ? (s.connectionType || p?.c) === "temp" ? "Temporary" : "Connected" : "Offline";
+  badge.className = `badge ${connected ? "ok" : "warn"}`;
+  const ka = $("set-keep-awake");
+  ka.checked = s.keepAwake;
+  ka.disabled = !connected;
+  const away = $("btn-away");
+  away.disabled = !connected || !!s.unavailable.away;
+  away.textContent = s.away.active ? "Disengage" : "Engage";
+  away.className = `btn compact ${s.away.active ? "primary" : ""}`;
+  $("set-away-sub").textContent = s.unavailable.away
+    ? "Not available on this desktop yet"
+    : !s.away.known
+    ? "Lock the desktop's screen while you're away"
+    : s.away.active
+      ? s.away.overlay
+        ? "On · the desktop is locked"
+        : "On · lock screen not showing"
+      : "Off";
+  const sel = $("set-model");
+  const want = s.models.map((m) => m.id).join("|") + "#" + (s.model || "");
+  if (sel.dataset.sig !== want) {
+    sel.dataset.sig = want;
+    sel.replaceChildren(
+      h("option", { value: "" }, "Desktop default"),
+      ...s.models.map((m) => h("option", { value: m.id, selected: m.id === s.model }, m.label)),
+    );
+    sel.value = s.model || "";
+  }
+  sel.disabled = s.models.length === 0;
+  $("set-model-sub").textContent = s.models.length ? "Used for your next request" : "Chosen on the desktop";
+  $("set-thinking").checked = s.thinking;
+  const nameInput = $("set-device-name");
+  if (document.activeElement !== nameInput) nameInput.value = storage.deviceName(ls, navigator.userAgent);
+  const list = storage.loadPairings(ls);
+  $("set-paired").replaceChildren(...list.map((x) => desktopItem(x, true)));
+}
+
+// ---------------------------------------------------------------- events
+
+$("intent-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = $("intent-input");
+  const text = input.value.trim();
+  if (!text) return;
+  if (store.state.conn.status !== ConnStatus.CONNECTED) {
+    toast("Not connected to the desktop", "warn");
+    return;
+  }
+  const s = store.state;
+  const id = send("user_intent", userIntentPayload(text, { model: s.model, thinking: s.thinking }));
+  if (!id) {
+    toast("Couldn't send. The connection is not ready.", "warn");
+    return;
+  }
+  input.value = "";
+  autosize();
+  store.dispatch({ type: "user_intent", id, text });
+  thread.scrollToEnd(true);
+});
+
+const input = $("intent-input");
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(132, input.scrollHeight + 2)}px`;
+  render();
+}
+input.addEventListener("input", autosize);
+input.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    $("intent-form").requestSubmit();
+  }
+});
+
+$("suggestions").addEventListener("click", (ev) => {
+  const chip = ev.target.closest(".chip");
+  if (!chip) return;
+  input.value = chip.textContent;
+  autosize();
+  input.focus();
+});
+
+$("btn-stop").addEventListener("click", () => {
+  if (send("execution_stop", {})) {
+    store.dispatch({ type: "stop_requested" });
+    vibrate(15);
+  }
+});
+
+$("chip-new").addEventListener("click", startNewSession);
+$("btn-history-new").addEventListener("click", () => {
+  startNewSession();
+  closeSheets();
+});
+$("chip-thinking").addEventListener("click", () => store.dispatch({ type: "set_thinking", on: !store.state.thinking }));
+$("chip-model").addEventListener("click", () => {
+  if (!store.state.models.length) toast("The model is chosen on the desktop");
+  else {
+    openSheet("sheet-settings");
+    renderSettings();
+  }
+});
+
+$("confirm-modal").addEventListener("click", (ev) => {
+  const btn = ev.target.closest("#btn-approve, #btn-deny");
+  if (!btn || !store.state.confirmation) return;
+  const approved = btn.id === "btn-approve";
+  send("agent_confirmation_response", { approved, request_id: store.state.confirmation.requestId });
+  store.dispatch({ type: "confirmation_answered", approved });
+  vibrate(10);
+});
+
+$("btn-manual").addEventListener("click", () => setManual(!store.state.manual));
+$("btn-manual-done").addEventListener("click", () => setManual(false));
+function setManual(enabled) {
+  if (enabled && store.state.conn.status !== ConnStatus.CONNECTED) return toast("Not connected to the desktop", "warn");
+  send("set_manual_mode", { enabled });
+  store.dispatch({ type: "manual", enabled });
+}
+
+setupManualControl({
+  send: (type, payload) => send(type, payload),
+  isManual: () => store.state.manual,
+  onZoom: (scale) => {
+    const b = $("zoom-badge");
+    b.hidden = scale <= 1.01;
+    b.textContent = `${scale.toFixed(1)}×`;
+  },
+});
+
+$("btn-exit-full").addEventListener("click", () => chooseLayout(orientation === "landscape" ? "side" : "split"));
+$("btn-layout").addEventListener("click", () => {
+  renderLayoutSheet();
+  openSheet("sheet-layout");
+});
+$("btn-history").addEventListener("click", () => {
+  saveActive();
+  renderHistory();
+  openSheet("sheet-history");
+});
+$("btn-settings").addEventListener("click", () => {
+  renderSettings();
+  openSheet("sheet-settings");
+});
+$("scrim").addEventListener("click", closeSheets);
+$("history-search").addEventListener("input", renderHistory);
+$("history-range").addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-range]");
+  if (!b) return;
+  historyRange = b.dataset.range;
+  for (const x of $("history-range").children) x.classList.toggle("on", x === b);
+  renderHistory();
+});
+
+$("set-keep-awake").addEventListener("change", (ev) => {
+  const on = ev.target.checked;
+  sendQuiet("device_control", { action: on ? KEEP_AWAKE.on : KEEP_AWAKE.off }, "keep_awake", true);
+});
+$("btn-away").addEventListener("click", () => {
+  sendQuiet(store.state.away.active ? "away_mode_disengage" : "away_mode_engage", {}, "away", true);
+  setTimeout(() => sendQuiet("away_mode_status", {}, "away"), 800);
+});
+$("set-model").addEventListener("change", (ev) => store.dispatch({ type: "set_model", model: ev.target.value }));
+$("set-thinking").addEventListener("change", (ev) => store.dispatch({ type: "set_thinking", on: ev.target.checked }));
+$("set-device-name").addEventListener("change", (ev) => {
+  const name = storage.setDeviceName(ls, ev.target.value);
+  toast(name ? `The desktop will see "${name}" next time` : "Using the automatic name");
+});
+$("btn-disconnect").addEventListener("click", () => {
+  disconnect();
+  renderWelcome();
+});
+$("btn-forget").addEventListener("click", () => pairing && forgetDesktop(pairing));
+
+$("btn-retry").addEventListener("click", () => pairing && connectTo(pairing));
+$("btn-rescan").addEventListener("click", () => {
+  disconnect();
+  renderWelcome();
+});
+$("btn-forget-here").addEventListener("click", () => pairing && forgetDesktop(pairing));
+$("btn-cancel-connect").addEventListener("click", () => {
+  disconnect();
+  renderWelcome();
+});
+
+// voice
+const voice = createVoice({
+  onText: (text) => {
+    input.value = text;
+    autosize();
+  },
+  onState: (on) => {
+    $("btn-mic").classList.toggle("recording", on);
+    $("btn-mic").setAttribute("aria-label", on ? "Stop listening" : "Voice input");
+  },
+  onError: (reason) => showInfo(VOICE_HELP[reason] || { title: "Voice stopped", message: `The browser reported: ${reason}.` }),
+});
+$("btn-mic").addEventListener("click", () => {
+  if (!voice.support.ok) return showInfo(VOICE_HELP[voice.support.reason]);
+  if (voice.active) voice.stop();
+  else voice.start(input.value);
+});
+function showInfo({ title, message }) {
+  $("info-title").textContent = title;
+  $("info-message").textContent = message;
+  $("info-modal").hidden = false;
+}
+$("btn-info-ok").addEventListener("click", () => ($("info-modal").hidden = true));
+
+addEventListener("resize", () => {
+  const o = orientationOf(innerWidth, innerHeight);
+  if (o !== orientation) {
+    orientation = o;
+    applyLayout();
+    if (!$("sheet-layout").hidden) renderLayoutSheet();
+  }
+});
+addEventListener("pagehide", () => saveActive());
+
+// ---------------------------------------------------------------- boot
+
+/** A pairing fragment (from the QR link): store it, drop it from the address bar, connect. True if handled. */
+function takeFragment(hash) {
+  const value = fragmentValue(hash);
+  if (!value) return false;
+  window.history.replaceState(null, "", location.pathname + location.search);
+  try {
+    const payload = parsePayload(value);
+    const saved = storage.savePairing(ls, payload);
+    connectTo(saved);
+  } catch (err) {
+    disconnect();
+    renderWelcome(err instanceof PairingError ? err.message : "The code could not be read.");
+  }
+  return true;
+}
+
+function boot() {
+  applyLayout();
+  if (takeFragment(window.__contopPairingFragment || location.hash)) return;
+  const current = storage.currentPairing(ls);
+  if (current) connectTo(current);
+  else renderWelcome();
+}
+
+// Scanning another code while the app is open only changes the fragment of this same page.
+addEventListener("hashchange", () => takeFragment(location.hash));
+
+if ("serviceWorker" in navigator && window.isSecureContext && !window.__contopNoServiceWorker) {
+  navigator.serviceWorker.register("sw.js").catch((err) => console.info("contop: no offline shell:", err.message));
+}
+
+// For tests and debugging in the browser console: read-only view of the state.
+Object.defineProperty(window, "contop", { value: Object.freeze({ get state() { return store.state; } }) });
+
+boot();
+render();

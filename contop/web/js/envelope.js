@@ -1,0 +1,65 @@
+// Envelopes {type, id, payload} going out, and the validation of what comes in (malformed → ignored).
+
+export function uuid() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export function envelope(type, payload = {}, id = uuid()) {
+  return { type, id, payload };
+}
+
+/** Messages the phone sends on the fast (unordered, lossy) channel. */
+export function isFastAction(type, payload) {
+  return type === "manual_control" && ["mouse_move", "mouse_down", "mouse_up"].includes(payload?.action);
+}
+
+const S = "string";
+const N = "number";
+const B = "boolean";
+// Required payload fields per server message type; optional fields are checked by the reducer as it reads them.
+const SCHEMA = {
+  agent_progress: { step: N },
+  agent_result: { answer: S },
+  agent_confirmation_request: { tool: S },
+  state_update: {},
+  agent_status: { status_type: S },
+  away_mode_status: { away_mode: B },
+  tool_result: { tool: S, status: S },
+  device_control_result: { action: S, status: S },
+  security_alert: { reason: S },
+  agent_thinking: { text: S },
+  agent_text: { text: S },
+  keepalive: {},
+  error: { code: S, message: S },
+};
+
+export const SERVER_TYPES = Object.freeze(Object.keys(SCHEMA));
+
+/** Parse one data-channel message: {ok:true, msg} or {ok:false, reason}. */
+export function parseServerMessage(raw) {
+  let data = raw;
+  if (typeof raw === "string") {
+    try {
+      data = JSON.parse(raw);
+    } catch {
+      return { ok: false, reason: "not JSON" };
+    }
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) return { ok: false, reason: "not an object" };
+  const { type, id, payload } = data;
+  if (typeof type !== "string" || !type) return { ok: false, reason: "no type" };
+  if (typeof id !== "string" || !id) return { ok: false, reason: "no id" };
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) return { ok: false, reason: "no payload object" };
+  const schema = SCHEMA[type];
+  if (!schema) return { ok: false, reason: `unknown type ${type}` };
+  for (const [key, kind] of Object.entries(schema)) {
+    if (typeof payload[key] !== kind) return { ok: false, reason: `${type}.${key} is not a ${kind}` };
+  }
+  return { ok: true, msg: { type, id, payload } };
+}

@@ -1,0 +1,20 @@
+// When and how to reconnect after a drop: back off 1, 2, 3, 5, 8 s; the first attempt tries an ICE restart.
+
+export const BACKOFF_MS = Object.freeze([1000, 2000, 3000, 5000, 8000]);
+export const SILENT_WINDOW_MS = 2000;
+
+/** The plan for attempt n (0-based): {delayMs, mode: "ice_restart"|"full"}, or null when attempts are exhausted. */
+export function reconnectPlan(attempt, { canIceRestart = false } = {}) {
+  if (!Number.isInteger(attempt) || attempt < 0 || attempt >= BACKOFF_MS.length) return null;
+  return { delayMs: BACKOFF_MS[attempt], mode: attempt === 0 && canIceRestart ? "ice_restart" : "full" };
+}
+
+/** A drop shorter than the silent window is not worth a "reconnecting" banner (avoids flicker). */
+export function shouldShowReconnecting(droppedAt, now) {
+  return now - droppedAt >= SILENT_WINDOW_MS;
+}
+
+/** Close codes that end the attempt for good (retrying would not help) vs. ones worth retrying. */
+export function isFatalClose(code) {
+  return code === 4001 || code === 4002 || code === 4003;
+}

@@ -1,0 +1,135 @@
+// What the phone remembers between visits: paired desktops (keyed by DTLS fingerprint), its device id and name,
+// layout preferences. Every function takes a Storage-like object so it runs the same under node's tests.
+
+import { normalizeFingerprint } from "./fingerprint.js";
+
+const PAIRINGS = "contop.pairings.v1";
+const CURRENT = "contop.current.v1";
+const DEVICE_ID = "contop.device_id";
+const DEVICE_NAME = "contop.device_name";
+const LAYOUT = "contop.layout.v1";
+
+function readJson(storage, key, fallback) {
+  try {
+    const raw = storage.getItem(key);
+    return raw === null || raw === undefined ? fallback : JSON.parse(raw);
+  } catch {
+    return fallback;
+  }
+}
+
+function writeJson(storage, key, value) {
+  try {
+    storage.setItem(key, JSON.stringify(value));
+    return true;
+  } catch {
+    return false; // quota or private mode: the app keeps working for this visit
+  }
+}
+
+/** Paired desktops, most recently used first. */
+export function loadPairings(storage) {
+  const map = readJson(storage, PAIRINGS, {});
+  if (!map || typeof map !== "object") return [];
+  return Object.values(map)
+    .filter((p) => p && typeof p.d === "string" && typeof p.t === "string")
+    .sort((a, b) => (b.lastUsed || 0) - (a.lastUsed || 0));
+}
+
+export function savePairing(storage, payload, now = Date.now()) {
+  const map = readJson(storage, PAIRINGS, {}) || {};
+  const key = normalizeFingerprint(payload.d);
+  const previous = map[key] || {};
+  map[key] = { ...previous, ...payload, pairedAt: now, lastUsed: now, name: previous.name || payload.h };
+  writeJson(storage, PAIRINGS, map);
+  writeJson(storage, CURRENT, key);
+  return map[key];
+}
+
+export function touchPairing(storage, fingerprint, now = Date.now()) {
+  const map = readJson(storage, PAIRINGS, {}) || {};
+  const key = normalizeFingerprint(fingerprint);
+  if (!map[key]) return null;
+  map[key].lastUsed = now;
+  writeJson(storage, PAIRINGS, map);
+  writeJson(storage, CURRENT, key);
+  return map[key];
+}
+
+export function forgetPairing(storage, fingerprint) {
+  const map = readJson(storage, PAIRINGS, {}) || {};
+  const key = normalizeFingerprint(fingerprint);
+  delete map[key];
+  writeJson(storage, PAIRINGS, map);
+  if (readJson(storage, CURRENT, null) === key) storage.removeItem(CURRENT);
+}
+
+/** The desktop the phone used last, if it is still remembered. */
+export function currentPairing(storage) {
+  const key = readJson(storage, CURRENT, null);
+  if (!key) return null;
+  return loadPairings(storage).find((p) => normalizeFingerprint(p.d) === key) || null;
+}
+
+/** A random id generated once per phone (per browser profile) and kept. */
+export function deviceId(storage, random = () => globalThis.crypto.randomUUID()) {
+  let id = storage.getItem(DEVICE_ID);
+  if (!id) {
+    id = `phone-${random()}`;
+    storage.setItem(DEVICE_ID, id);
+  }
+  return id;
+}
+
+export function deviceName(storage, userAgent) {
+  return storage.getItem(DEVICE_NAME) || deviceNameFromUA(userAgent);
+}
+
+export function setDeviceName(storage, name) {
+  const clean = String(name || "").trim().slice(0, 64);
+  if (clean) storage.setItem(DEVICE_NAME, clean);
+  else storage.removeItem(DEVICE_NAME);
+  return clean;
+}
+
+/** "iPhone · Safari", "Pixel 7 · Chrome", … from a user-agent string. */
+export function deviceNameFromUA(ua = "") {
+  let model = "Phone";
+  if (/iPhone/.test(ua)) model = "iPhone";
+  else if (/iPad/.test(ua)) model = "iPad";
+  else if (/Android/.test(ua)) {
+    const m = /Android [\d.]+; (?:[a-z]{2}[-_][a-z]{2}; )?([^;)]+?)(?: Build[^;)]*)?[;)]/i.exec(ua);
+    model = m && m[1].trim() && m[1].trim() !== "K" ? m[1].trim() : "Android phone";
+  } else if (/Macintosh/.test(ua)) model = "Mac";
+  else if (/Windows/.test(ua)) model = "Windows PC";
+  else if (/Linux/.test(ua)) model = "Linux";
+  let browser = "";
+  if (/EdgA?\//.test(ua)) browser = "Edge";
+  else if (/SamsungBrowser\//.test(ua)) browser = "Samsung Internet";
+  else if (/Firefox\/|FxiOS\//.test(ua)) browser = "Firefox";
+  else if (/Chrome\/|CriOS\//.test(ua)) browser = "Chrome";
+  else if (/Safari\//.test(ua)) browser = "Safari";
+  return browser ? `${model} · ${browser}` : model;
+}
+
+export function loadLayoutPrefs(storage) {
+  return readJson(storage, LAYOUT, {}) || {};
+}
+
+export function saveLayoutPrefs(storage, prefs) {
+  writeJson(storage, LAYOUT, prefs);
+}
+
+/** A Storage stand-in backed by a Map (tests, or when localStorage is unavailable). */
+export function memoryStorage() {
+  const m = new Map();
+  return {
+    getItem: (k) => (m.has(k) ? m.get(k) : null),
+    setItem: (k, v) => void m.set(k, String(v)),
+    removeItem: (k) => void m.delete(k),
+    clear: () => m.clear(),
+    get length() {
+      return m.size;
+    },
+  };
+}

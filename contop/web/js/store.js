@@ -1,0 +1,344 @@
+// The app state and the pure reducer that folds server messages and user actions into it.
+
+import { describeServerError } from "./errors.js";
+
+export const ConnStatus = Object.freeze({
+  IDLE: "idle",
+  CONNECTING: "connecting",
+  CONNECTED: "connected",
+  RECONNECTING: "reconnecting",
+  FAILED: "failed",
+});
+
+export function initialState() {
+  return {
+    conn: { status: ConnStatus.IDLE, step: "", error: null, attempt: 0, path: null },
+    aiState: "idle",
+    running: false,
+    stopping: false,
+    pendingIntent: null,
+    entries: [],
+    confirmation: null,
+    alerts: [],
+    notice: null,
+    keepAwake: false,
+    away: { known: false, active: false, overlay: false },
+    models: [],
+    model: null,
+    thinking: false,
+    manual: false,
+    unavailable: {},
+    sessionId: null,
+    connectionType: null,
+    seq: 0,
+  };
+}
+
+function nextId(state, prefix) {
+  return `${prefix}-${state.seq + 1}`;
+}
+
+function push(state, entry) {
+  const id = entry.id || nextId(state, entry.kind);
+  return { ...state, seq: state.seq + 1, entries: [...state.entries, { rev: 1, ...entry, id }] };
+}
+
+function replaceAt(state, index, patch) {
+  const entries = state.entries.slice();
+  entries[index] = { ...entries[index], ...patch, rev: (entries[index].rev || 0) + 1 };
+  return { ...state, entries };
+}
+
+/** Index where the current run starts (just after the last user message). */
+function runStart(entries) {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i].kind === "user") return i + 1;
+  return 0;
+}
+
+/** The thinking entry that is still open at the end of the thread gets closed once other output arrives. */
+function closeThinking(state) {
+  const last = state.entries.length - 1;
+  if (last >= 0 && state.entries[last].kind === "thinking" && !state.entries[last].done) {
+    return replaceAt(state, last, { done: true });
+  }
+  return state;
+}
+
+function closeStreaming(state) {
+  const last = state.entries.length - 1;
+  if (last >= 0 && state.entries[last].kind === "text" && state.entries[last].streaming) {
+    return replaceAt(state, last, { streaming: false });
+  }
+  return state;
+}
+
+function str(v) {
+  return typeof v === "string" ? v : "";
+}
+
+function num(v) {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** Models from state_update: strings or {id, label|name, provider}; anything else is ignored. */
+export function normalizeModels(value) {
+  if (!Array.isArray(value)) return null;
+  const out = [];
+  for (const m of value) {
+    if (typeof m === "string" && m) out.push({ id: m, label: m });
+    else if (m && typeof m === "object" && typeof m.id === "string" && m.id) {
+      out.push({ id: m.id, label: str(m.label) || str(m.name) || m.id, provider: str(m.provider) || undefined });
+    }
+  }
+  return out;
+}
+
+function onServer(state, msg, now) {
+  const p = msg.payload;
+  switch (msg.type) {
+    case "agent_thinking": {
+      const last = state.entries[state.entries.length - 1];
+      if (last && last.kind === "thinking" && !last.done) {
+        return replaceAt({ ...state, running: true }, state.entries.length - 1, { text: last.text + p.text });
+      }
+      return push({ ...closeStreaming(state), running: true }, { kind: "thinking", text: p.text, done: false, at: now });
+    }
+    case "agent_text": {
+      const s = closeThinking(state);
+      const last = s.entries[s.entries.length - 1];
+      if (last && last.kind === "text" && last.streaming) {
+        return replaceAt(s, s.entries.length - 1, { text: last.text + p.text });
+      }
+      return push(s, { kind: "text", text: p.text, streaming: true, at: now });
+    }
+    case "agent_progress": {
+      let s = closeStreaming(closeThinking({ ...state, running: true }));
+      const start = runStart(s.entries);
+      const idx = s.entries.findIndex((e, i) => i >= start && e.kind === "step" && e.step === p.step);
+      const status = ["running", "completed", "failed"].includes(p.status) ? p.status : "running";
+      const fields = {
+        step: p.step,
+        tool: str(p.tool),
+        detail: str(p.detail),
+        status,
+        model: str(p.model) || null,
+        backend: str(p.backend) || null,
+      };
+      if (idx < 0) {
+        const durationMs = num(p.duration_ms);
+        return push(s, { kind: "step", ...fields, startedAt: now, durationMs, result: null });
+      }
+      const prev = s.entries[idx];
+      let durationMs = num(p.duration_ms) ?? prev.durationMs;
+      if (durationMs === null && status !== "running" && prev.startedAt) durationMs = now - prev.startedAt;
+      s = replaceAt(s, idx, {
+        ...fields,
+        tool: fields.tool || prev.tool,
+        detail: fields.detail || prev.detail,
+        model: fields.model || prev.model,
+        backend: fields.backend || prev.backend,
+        durationMs,
+      });
+      return s;
+    }
+    case "tool_result": {
+      const s = closeThinking(state);
+      const result = { status: p.status, stdout: str(p.stdout), durationMs: num(p.duration_ms) };
+      const start = runStart(s.entries);
+      for (let i = s.entries.length - 1; i >= start; i--) {
+        const e = s.entries[i];
+        if (e.kind === "step" && e.tool === p.tool && !e.result) {
+          return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs });
+        }
+      }
+      return push(s, { kind: "tool_result", tool: p.tool, ...result });
+    }
+    case "agent_result": {
+      let s = closeStreaming(closeThinking(state));
+      const result = {
+        kind: "result",
+        answer: p.answer,
+        steps: num(p.steps_taken) ?? 0,
+        durationMs: num(p.duration_ms),
+        model: str(p.model) || null,
+        backend: str(p.backend) || null,
+        streaming: false,
+      };
+      const start = runStart(s.entries);
+      let lastText = -1;
+      for (let i = s.entries.length - 1; i >= start; i--) {
+        if (s.entries[i].kind === "text") {
+          lastText = i;
+          break;
+        }
+        if (s.entries[i].kind !== "thinking") break;
+      }
+      if (lastText >= 0 && s.entries[lastText].text.trim() === p.answer.trim()) {
+        s = replaceAt(s, lastText, { ...result, text: undefined });
+      } else {
+        s = push(s, result);
+      }
+      // Steps still shown as running when the run ends did not finish.
+      s = {
+        ...s,
+        entries: s.entries.map((e, i) =>
+          i >= start && e.kind === "step" && e.status === "running" ? { ...e, status: "stopped", rev: e.rev + 1 } : e,
+        ),
+      };
+      return {
+        ...s,
+        running: false,
+        stopping: false,
+        pendingIntent: null,
+        confirmation: null,
+        sessionId: str(p.session_id) || s.sessionId,
+      };
+    }
+    case "agent_confirmation_request": {
+      const confirmation = {
+        requestId: msg.id,
+        tool: p.tool,
+        command: str(p.command),
+        reason: str(p.reason),
+        voiceMessage: str(p.voice_message),
+        isPlan: p.reason === "plan_approval",
+      };
+      const s = push(closeStreaming(closeThinking(state)), {
+        kind: "confirm",
+        id: `confirm-${msg.id}`,
+        requestId: msg.id,
+        tool: p.tool,
+        command: confirmation.command,
+        reason: confirmation.reason,
+        voiceMessage: confirmation.voiceMessage,
+        decision: null,
+      });
+      return { ...s, confirmation, running: true };
+    }
+    case "agent_status":
+      return push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
+    case "security_alert": {
+      const alert = { id: msg.id, reason: p.reason, message: str(p.message) || "Security event on the desktop." };
+      const s = push(state, { kind: "alert", reason: alert.reason, message: alert.message });
+      return { ...s, alerts: [...state.alerts.filter((a) => a.id !== alert.id), alert] };
+    }
+    case "error": {
+      const text = describeServerError(p);
+      let s = push(state, { kind: "error", code: p.code, text, refId: str(p.ref_id) || null });
+      if (p.ref_id && p.ref_id === state.pendingIntent) {
+        // Our intent was refused: the run we thought started did not; if busy, another run still is.
+        s = { ...s, pendingIntent: null, running: p.code === "busy" ? s.running : false };
+      }
+      return s;
+    }
+    case "state_update": {
+      const s = { ...state };
+      if (typeof p.ai_state === "string") {
+        s.aiState = p.ai_state;
+        if (p.ai_state === "processing" || p.ai_state === "executing") s.running = true;
+        if (p.ai_state === "idle" && !state.pendingIntent) {
+          s.running = false;
+          s.stopping = false;
+        }
+      }
+      if (typeof p.keep_host_awake === "boolean") s.keepAwake = p.keep_host_awake;
+      if (p.connection_type === "temp" || p.connection_type === "permanent") s.connectionType = p.connection_type;
+      const models = normalizeModels(p.models);
+      if (models) {
+        s.models = models;
+        if (s.model && !models.some((m) => m.id === s.model)) s.model = null;
+      }
+      return s;
+    }
+    case "away_mode_status":
+      return { ...state, away: { known: true, active: p.away_mode, overlay: p.overlay_active === true } };
+    case "device_control_result": {
+      const ok = p.status === "success" || p.status === "ok";
+      const label = p.action.replace(/_/g, " ");
+      return {
+        ...state,
+        seq: state.seq + 1,
+        notice: { id: state.seq + 1, tone: ok ? "ok" : "warn", text: ok ? `Desktop: ${label} done` : `Desktop: ${label} failed` },
+      };
+    }
+    default:
+      return state; // keepalive and anything without a visible effect
+  }
+}
+
+export function reduce(state, action) {
+  const now = action.now ?? Date.now();
+  switch (action.type) {
+    case "server":
+      return onServer(state, action.msg, now);
+    case "user_intent": {
+      const s = push(closeStreaming(closeThinking(state)), { kind: "user", id: `user-${action.id}`, text: action.text, at: now });
+      return { ...s, running: true, stopping: false, pendingIntent: action.id };
+    }
+    case "stop_requested":
+      return { ...state, stopping: true };
+    case "confirmation_answered": {
+      if (!state.confirmation) return state;
+      const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === state.confirmation.requestId);
+      const s = idx >= 0 ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied" }) : state;
+      return { ...s, confirmation: null };
+    }
+    case "new_session":
+      return {
+        ...state,
+        entries: [],
+        running: false,
+        stopping: false,
+        pendingIntent: null,
+        confirmation: null,
+        sessionId: null,
+      };
+    case "restore":
+      return { ...state, entries: action.entries, sessionId: action.sessionId || null, running: false, confirmation: null };
+    case "conn": {
+      const conn = { ...state.conn, ...action.conn };
+      const s = { ...state, conn };
+      if (conn.status !== ConnStatus.CONNECTED) {
+        s.manual = false;
+        s.confirmation = null; // a pending request dies with the session on the desktop
+      }
+      return s;
+    }
+    case "manual":
+      return { ...state, manual: action.enabled };
+    case "set_model":
+      return { ...state, model: action.model || null };
+    case "set_thinking":
+      return { ...state, thinking: !!action.on };
+    case "unavailable":
+      return { ...state, unavailable: { ...state.unavailable, [action.feature]: true } };
+    case "dismiss_alert":
+      return { ...state, alerts: state.alerts.filter((a) => a.id !== action.id) };
+    case "notice":
+      return { ...state, seq: state.seq + 1, notice: { id: state.seq + 1, tone: action.tone || "info", text: action.text } };
+    case "local_error":
+      return push(state, { kind: "error", code: "local", text: action.text });
+    default:
+      return state;
+  }
+}
+
+/** A minimal observable store around the reducer. */
+export function createStore(state = initialState()) {
+  const listeners = new Set();
+  return {
+    get state() {
+      return state;
+    },
+    dispatch(action) {
+      const prev = state;
+      state = reduce(state, action);
+      if (state !== prev) for (const fn of listeners) fn(state, prev, action);
+      return state;
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+  };
+}

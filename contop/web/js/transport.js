@@ -1,0 +1,240 @@
+// The WebRTC connection to the desktop: signaling over a WebSocket, two data channels and a video track.
+// Browser-only; the decisions it makes (endpoints, fingerprint, close codes) live in pure modules.
+
+import { signalingUrls } from "./pairing.js";
+import { fingerprintMatches } from "./fingerprint.js";
+import { describeClose, describeFingerprintMismatch } from "./errors.js";
+import { envelope, isFastAction } from "./envelope.js";
+
+const OPEN_TIMEOUT_MS = 5000;
+const CONNECT_TIMEOUT_MS = 20000;
+
+/**
+ * opts: {pairing, deviceId, deviceName, deviceLocation?, origin, onStatus(step), onMessage(raw),
+ *        onTrack(stream), onDrop(), log}
+ * connect() resolves when the reliable channel is open, or rejects with an error carrying `.info`
+ * ({kind, title, message, action}) for the user.
+ */
+export function createRtcTransport(opts) {
+  let pc = null;
+  let ws = null;
+  let reliable = null;
+  let fast = null;
+  let closed = false;
+  let connected = false;
+
+  const log = opts.log || console;
+
+  function fail(info) {
+    const err = new Error(info.title);
+    err.info = info;
+    return err;
+  }
+
+  function buildPeer() {
+    const iceServers = Array.isArray(opts.pairing.i) ? opts.pairing.i : [];
+    pc = new RTCPeerConnection({ iceServers });
+    reliable = pc.createDataChannel("contop", { ordered: true });
+    fast = pc.createDataChannel("contop-fast", { ordered: false, maxRetransmits: 0 });
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.ontrack = (ev) => opts.onTrack?.(ev.streams[0] || new MediaStream([ev.track]));
+    reliable.onmessage = (ev) => opts.onMessage(ev.data);
+    fast.onmessage = (ev) => opts.onMessage(ev.data);
+    pc.onicecandidate = (ev) => {
+      if (ws && ws.readyState === WebSocket.OPEN) {
+        const c = ev.candidate;
+        ws.send(JSON.stringify({
+          type: "ice_candidate",
+          candidate: c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : null,
+        }));
+      }
+    };
+    const dropped = () => {
+      if (connected && !closed) {
+        connected = false;
+        opts.onDrop?.();
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc && (pc.connectionState === "failed" || pc.connectionState === "disconnected" || pc.connectionState === "closed")) dropped();
+    };
+    reliable.onclose = dropped;
+  }
+
+  function openSocket(url) {
+    return new Promise((resolve, reject) => {
+      const sock = new WebSocket(url);
+      const timer = setTimeout(() => {
+        sock.close();
+        reject(new Error("timeout"));
+      }, OPEN_TIMEOUT_MS);
+      sock.onopen = () => {
+        clearTimeout(timer);
+        resolve(sock);
+      };
+      sock.onerror = () => {
+        clearTimeout(timer);
+        reject(new Error("unreachable"));
+      };
+    });
+  }
+
+  /** Exchange offer/answer on an open socket; resolves when the data channel opens. */
+  function negotiate(sock, offer, { restart = false } = {}) {
+    return new Promise((resolve, reject) => {
+      let lastError = null;
+      let answered = false;
+      const timer = setTimeout(() => reject(fail(describeClose(0, "The desktop did not answer in time"))), CONNECT_TIMEOUT_MS);
+      const done = (fn, arg) => {
+        clearTimeout(timer);
+        fn(arg);
+      };
+      sock.onmessage = async (ev) => {
+        let msg;
+        try {
+          msg = JSON.parse(ev.data);
+        } catch {
+          log.warn("contop: ignoring non-JSON signaling message");
+          return;
+        }
+        if (msg.type === "answer" && typeof msg.sdp === "string") {
+          if (!fingerprintMatches(msg.sdp, opts.pairing.d)) {
+            sock.close(1000, "fingerprint mismatch");
+            done(reject, fail(describeFingerprintMismatch()));
+            return;
+          }
+          answered = true;
+          opts.onStatus?.("Securing the connection…");
+          try {
+            await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+          } catch (err) {
+            done(reject, fail({ ...describeClose(0, "The desktop's answer was not usable"), detail: String(err) }));
+          }
+        } else if (msg.type === "ice_candidate") {
+          if (!answered) return;
+          try {
+            await pc.addIceCandidate(msg.candidate || null);
+          } catch (err) {
+            log.warn("contop: bad ICE candidate", err);
+          }
+        } else if (msg.type === "error") {
+          lastError = msg;
+          log.warn("contop: signaling error", msg.code, msg.message);
+        } else {
+          log.warn("contop: ignoring signaling message", msg.type);
+        }
+      };
+      sock.onclose = (ev) => {
+        if (connected || closed) return;
+        if (ev.code === 1000 && answered) return; // server done signaling; media continues
+        let info = describeClose(ev.code, ev.reason);
+        if (lastError?.code === "not_available" && ev.code !== 1013) info = describeClose(1013);
+        info = { ...info, code: ev.code, serverMessage: lastError?.message || ev.reason || "" };
+        done(reject, fail(info));
+      };
+      const opened = () => {
+        if (reliable.readyState === "open") {
+          connected = true;
+          done(resolve);
+        }
+      };
+      reliable.onopen = opened;
+      if (restart) {
+        const onState = () => {
+          if (pc?.connectionState === "connected") {
+            pc.removeEventListener("connectionstatechange", onState);
+            connected = true;
+            done(resolve);
+          }
+        };
+        pc.addEventListener("connectionstatechange", onState);
+      }
+      const payload = {
+        type: "offer",
+        sdp: offer.sdp,
+        device_id: opts.deviceId,
+        device_name: opts.deviceName,
+      };
+      if (opts.deviceLocation) payload.device_location = opts.deviceLocation;
+      if (opts.pairing.c === "temp") payload.connection_type = "temp";
+      sock.send(JSON.stringify(payload));
+    });
+  }
+
+  async function connect() {
+    closed = false;
+    connected = false;
+    buildPeer();
+    opts.onStatus?.("Preparing a secure channel…");
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const urls = signalingUrls(opts.pairing, opts.origin);
+    let lastInfo = describeClose(0);
+    for (const url of urls) {
+      if (closed) throw fail({ kind: "cancelled", title: "Cancelled", message: "", action: null });
+      opts.onStatus?.(`Reaching ${new URL(url).host}…`);
+      try {
+        ws = await openSocket(url);
+      } catch {
+        continue; // next endpoint
+      }
+      opts.onStatus?.("Talking to the desktop…");
+      try {
+        await negotiate(ws, pc.localDescription);
+        opts.onStatus?.("Connected");
+        return;
+      } catch (err) {
+        if (!err.info) throw err;
+        lastInfo = err.info;
+        break; // the server answered and refused: another address of the same desktop would too
+      }
+    }
+    teardown();
+    throw fail(lastInfo);
+  }
+
+  /** Ask for an ICE restart over the still-open signaling socket; false when that is not possible. */
+  async function iceRestart() {
+    if (!pc || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    const offer = await pc.createOffer({ iceRestart: true });
+    await pc.setLocalDescription(offer);
+    await negotiate(ws, pc.localDescription, { restart: true });
+    return true;
+  }
+
+  function canIceRestart() {
+    return !!(pc && ws && ws.readyState === WebSocket.OPEN);
+  }
+
+  function send(type, payload = {}) {
+    const env = envelope(type, payload);
+    const useFast = isFastAction(type, payload) && fast && fast.readyState === "open";
+    const ch = useFast ? fast : reliable;
+    if (!ch || ch.readyState !== "open") return null;
+    ch.send(JSON.stringify(env));
+    return env.id;
+  }
+
+  function teardown() {
+    try {
+      ws?.close(1000);
+    } catch {
+      /* already closed */
+    }
+    try {
+      pc?.close();
+    } catch {
+      /* already closed */
+    }
+    ws = null;
+    pc = null;
+  }
+
+  function close() {
+    closed = true;
+    connected = false;
+    teardown();
+  }
+
+  return { connect, send, close, iceRestart, canIceRestart, get connected() { return connected; } };
+}

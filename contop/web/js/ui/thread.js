@@ -1,0 +1,187 @@
+// The execution thread: one element per entry, re-rendered only when that entry's revision changes.
+
+import { h, icon, formatDuration } from "./dom.js";
+import { statusTitle } from "../errors.js";
+
+
+function meta(parts) {
+  const items = parts.filter(Boolean).map((p) => h("span", {}, p));
+  return items.length ? h("div", { class: "st-meta" }, items) : null;
+}
+
+function stepIcon(status) {
+  if (status === "running") return h("div", { class: "st-icon" }, h("div", { class: "mini-spin" }));
+  if (status === "completed") return h("div", { class: "st-icon" }, icon("check"));
+  if (status === "failed") return h("div", { class: "st-icon" }, icon("x"));
+  return h("div", { class: "st-icon" }, icon("stop"));
+}
+
+function output(result, openByDefault) {
+  const text = result.stdout && result.stdout.trim() ? result.stdout : "(no output)";
+  const lines = text.split("\n").length;
+  const details = h(
+    "details",
+    { class: "st-out" },
+    h(
+      "summary",
+      {},
+      icon("chevron"),
+      "Output",
+      h("span", { class: "out-status" }, [result.status, lines > 1 ? `${lines} lines` : ""].filter(Boolean).join(" · ")),
+    ),
+    h("pre", { tabindex: "0" }, text),
+  );
+  if (openByDefault) details.open = true;
+  return details;
+}
+
+const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped" };
+
+function renderStep(e, prevEl) {
+  const wasOpen = prevEl?.querySelector("details.st-out")?.open;
+  return h(
+    "div",
+    { class: `step ${e.status}`, "data-kind": "step", "data-status": e.status },
+    stepIcon(e.status),
+    h(
+      "div",
+      { class: "st-head" },
+      h("span", { class: "tool-chip", title: e.tool }, e.tool || "step"),
+      h("span", { class: "st-step" }, `${STATUS_WORD[e.status] || e.status}${e.step ? ` · step ${e.step}` : ""}`),
+    ),
+    e.detail ? h("div", { class: "st-detail" }, e.detail) : null,
+    meta([e.model, e.backend, formatDuration(e.durationMs)]),
+    e.result ? output(e.result, wasOpen) : null,
+  );
+}
+
+function renderEntry(e, prevEl) {
+  switch (e.kind) {
+    case "user":
+      return h("div", { class: `msg-user${e.restored ? " restored" : ""}`, "data-kind": "user" }, e.text);
+    case "text":
+      return h("div", { class: `msg-agent${e.streaming ? " streaming" : ""}${e.restored ? " restored" : ""}`, "data-kind": "text" }, e.text);
+    case "thinking":
+      if (!e.done) {
+        return h(
+          "div",
+          { class: "thinking", "data-kind": "thinking" },
+          h("span", { class: "think-label" }, "Thinking"),
+          e.text ? h("span", { class: "think-text" }, e.text.trim().split("\n").slice(-2).join(" ")) : null,
+        );
+      }
+      return h(
+        "details",
+        { class: "thought", "data-kind": "thought" },
+        h("summary", {}, icon("sparkle"), "Thought process"),
+        h("p", {}, e.text),
+      );
+    case "step":
+      return renderStep(e, prevEl);
+    case "tool_result":
+      return h(
+        "div",
+        { class: `step ${e.status === "success" ? "completed" : e.status === "error" ? "failed" : "completed"}`, "data-kind": "tool_result" },
+        stepIcon(e.status === "error" || e.status === "failed" ? "failed" : "completed"),
+        h("div", { class: "st-head" }, h("span", { class: "tool-chip" }, e.tool), h("span", { class: "st-step" }, "Result")),
+        meta([formatDuration(e.durationMs)]),
+        output(e, prevEl?.querySelector("details")?.open),
+      );
+    case "result":
+      return h(
+        "div",
+        { class: `result${e.restored ? " restored" : ""}`, "data-kind": "result" },
+        e.restored ? null : h("div", { class: "res-head" }, icon("check"), "Done"),
+        h("div", { class: "res-answer" }, e.answer),
+        e.restored
+          ? null
+          : meta([
+              e.steps ? `${e.steps} step${e.steps === 1 ? "" : "s"}` : "",
+              formatDuration(e.durationMs),
+              e.model,
+            ]),
+      );
+    case "status":
+      return h(
+        "div",
+        { class: "note warn", "data-kind": "status" },
+        icon("info"),
+        h("div", { class: "note-body" }, h("b", {}, statusTitle(e.statusType)), e.message),
+      );
+    case "error":
+      return h("div", { class: "note error", "data-kind": "error", "data-code": e.code }, icon("warn"), h("div", { class: "note-body" }, e.text));
+    case "alert":
+      return h(
+        "div",
+        { class: "note alert", "data-kind": "alert" },
+        icon("shield"),
+        h("div", { class: "note-body" }, h("b", {}, "Security alert"), e.message),
+      );
+    case "confirm": {
+      const word = e.decision === "approved" ? "Approved" : e.decision === "denied" ? "Denied" : "Waiting for you";
+      return h(
+        "div",
+        { class: "note confirm", "data-kind": "confirm" },
+        icon(e.reason === "plan_approval" ? "sparkle" : "lock"),
+        h(
+          "div",
+          { class: "note-body" },
+          h("b", {}, e.reason === "plan_approval" ? "Plan approval" : `Approval for ${e.tool}`),
+          e.voiceMessage || e.command,
+        ),
+        h("span", { class: `decision ${e.decision || "pending"}` }, word),
+      );
+    }
+    default:
+      return h("div", {});
+  }
+}
+
+export function createThreadView(container, emptyEl, jumpBtn) {
+  const rendered = new Map(); // id → {el, rev}
+  let stick = true;
+
+  container.addEventListener("scroll", () => {
+    const gap = container.scrollHeight - container.scrollTop - container.clientHeight;
+    stick = gap < 60;
+    jumpBtn.hidden = stick;
+  });
+  jumpBtn.addEventListener("click", () => scrollToEnd(true));
+
+  function scrollToEnd(smooth = false) {
+    container.scrollTo({ top: container.scrollHeight, behavior: smooth ? "smooth" : "instant" });
+    stick = true;
+    jumpBtn.hidden = true;
+  }
+
+  function render(entries) {
+    emptyEl.hidden = entries.length > 0;
+    const ids = new Set(entries.map((e) => e.id));
+    for (const [id, r] of rendered) {
+      if (!ids.has(id)) {
+        r.el.remove();
+        rendered.delete(id);
+      }
+    }
+    let changed = false;
+    let prev = emptyEl;
+    for (const e of entries) {
+      const r = rendered.get(e.id);
+      if (!r || r.rev !== e.rev) {
+        const el = renderEntry(e, r?.el);
+        el.dataset.id = e.id;
+        if (r) r.el.replaceWith(el);
+        else prev.after(el);
+        rendered.set(e.id, { el, rev: e.rev });
+        changed = true;
+        prev = el;
+      } else {
+        prev = r.el;
+      }
+    }
+    if (changed && stick) requestAnimationFrame(() => scrollToEnd(false));
+  }
+
+  return { render, scrollToEnd };
+}
+

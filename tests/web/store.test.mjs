@@ -1,0 +1,193 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { initialState, reduce, createStore, normalizeModels, ConnStatus } from "../../contop/web/js/store.js";
+
+const srv = (type, payload, id = `m-${Math.random()}`) => ({ type: "server", msg: { type, id, payload }, now: 1000 });
+const run = (actions, state = initialState()) => actions.reduce(reduce, state);
+const kinds = (s) => s.entries.map((e) => e.kind);
+
+test("a user intent starts a run and shows the message", () => {
+  const s = run([{ type: "user_intent", id: "i1", text: "open the browser", now: 1 }]);
+  assert.deepEqual(kinds(s), ["user"]);
+  assert.equal(s.running, true);
+  assert.equal(s.pendingIntent, "i1");
+});
+
+test("thinking streams into one indicator, closed when output arrives", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "x" },
+    srv("agent_thinking", { text: "I should " }),
+    srv("agent_thinking", { text: "check first." }),
+    srv("agent_text", { text: "Checking" }),
+  ]);
+  assert.deepEqual(kinds(s), ["user", "thinking", "text"]);
+  assert.equal(s.entries[1].text, "I should check first.");
+  assert.equal(s.entries[1].done, true);
+  assert.equal(s.entries[2].streaming, true);
+});
+
+test("agent_text chunks append to the streaming bubble", () => {
+  const s = run([srv("agent_text", { text: "Hel" }), srv("agent_text", { text: "lo" })]);
+  assert.deepEqual(kinds(s), ["text"]);
+  assert.equal(s.entries[0].text, "Hello");
+});
+
+test("progress for the same step updates one card and computes its duration", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "x" },
+    { ...srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Running: ls", status: "running", model: "m1", backend: "b" }), now: 1000 },
+    { ...srv("agent_progress", { step: 1, tool: "execute_cli", status: "completed" }), now: 2250 },
+    { ...srv("agent_progress", { step: 2, tool: "take_screenshot", status: "failed", duration_ms: 40 }), now: 3000 },
+  ]);
+  const steps = s.entries.filter((e) => e.kind === "step");
+  assert.equal(steps.length, 2);
+  assert.equal(steps[0].status, "completed");
+  assert.equal(steps[0].detail, "Running: ls");
+  assert.equal(steps[0].model, "m1");
+  assert.equal(steps[0].durationMs, 1250);
+  assert.equal(steps[1].durationMs, 40);
+  assert.ok(steps[0].rev > 1);
+});
+
+test("a new run does not reuse step cards of the previous one", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "t", status: "completed" }),
+    srv("agent_result", { answer: "ok" }),
+    { type: "user_intent", id: "i2", text: "b" },
+    srv("agent_progress", { step: 1, tool: "t", status: "running" }),
+  ]);
+  assert.equal(s.entries.filter((e) => e.kind === "step").length, 2);
+});
+
+test("tool_result attaches to its step, or stands alone", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", status: "running" }),
+    srv("tool_result", { tool: "execute_cli", status: "success", stdout: "a\nb", duration_ms: 12 }),
+    srv("tool_result", { tool: "other", status: "error", stdout: "" }),
+  ]);
+  const step = s.entries.find((e) => e.kind === "step");
+  assert.deepEqual(step.result, { status: "success", stdout: "a\nb", durationMs: 12 });
+  assert.equal(s.entries.filter((e) => e.kind === "tool_result").length, 1);
+});
+
+test("agent_result ends the run, keeps session_id, and replaces a duplicate streamed text", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "t", status: "running" }),
+    srv("agent_text", { text: "All done." }),
+    srv("agent_result", { answer: "All done.", steps_taken: 3, duration_ms: 4200, session_id: "sess-9" }),
+  ]);
+  assert.deepEqual(kinds(s), ["user", "step", "result"]);
+  const r = s.entries[2];
+  assert.equal(r.answer, "All done.");
+  assert.equal(r.steps, 3);
+  assert.equal(s.running, false);
+  assert.equal(s.sessionId, "sess-9");
+  assert.equal(s.entries[1].status, "stopped", "a step still running when the run ended is shown as stopped");
+});
+
+test("agent_result differing from the streamed text is added after it", () => {
+  const s = run([srv("agent_text", { text: "Working" }), srv("agent_result", { answer: "Finished" })]);
+  assert.deepEqual(kinds(s), ["text", "result"]);
+  assert.equal(s.entries[0].streaming, false);
+});
+
+test("confirmation request opens, answer closes and records the decision", () => {
+  let s = run([srv("agent_confirmation_request", { tool: "execute_cli", command: "rm -rf x", reason: "destructive_command", voice_message: "Delete x?" }, "req-1")]);
+  assert.equal(s.confirmation.requestId, "req-1");
+  assert.equal(s.confirmation.isPlan, false);
+  assert.equal(s.entries.at(-1).decision, null);
+  s = reduce(s, { type: "confirmation_answered", approved: false });
+  assert.equal(s.confirmation, null);
+  assert.equal(s.entries.at(-1).decision, "denied");
+  assert.equal(reduce(s, { type: "confirmation_answered", approved: true }), s);
+});
+
+test("plan approval is flagged", () => {
+  const s = run([srv("agent_confirmation_request", { tool: "plan", command: "1. a\n2. b", reason: "plan_approval" })]);
+  assert.equal(s.confirmation.isPlan, true);
+});
+
+test("errors show a sentence; a refused intent ends the pending run unless busy", () => {
+  let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("error", { code: "not_available", message: "no agent", ref_id: "i1" })]);
+  assert.equal(s.running, false);
+  assert.match(s.entries.at(-1).text, /can't do that yet/);
+  s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("error", { code: "busy", message: "busy", ref_id: "i2" })]);
+  assert.equal(s.running, true);
+  assert.match(s.entries.at(-1).text, /already running/);
+});
+
+test("security alerts are kept until dismissed, status notes go to the thread", () => {
+  let s = run([srv("security_alert", { reason: "overlay_killed", message: "Overlay gone" }, "a1"), srv("agent_status", { status_type: "vision_fallback", message: "m" })]);
+  assert.equal(s.alerts.length, 1);
+  assert.deepEqual(kinds(s), ["alert", "status"]);
+  s = reduce(s, { type: "dismiss_alert", id: "a1" });
+  assert.equal(s.alerts.length, 0);
+});
+
+test("state_update carries keep-awake, connection type, ai state and models", () => {
+  let s = run([srv("state_update", { ai_state: "executing", keep_host_awake: true, connection_type: "temp", models: ["a", { id: "b", label: "B" }, 5] })]);
+  assert.equal(s.keepAwake, true);
+  assert.equal(s.connectionType, "temp");
+  assert.equal(s.running, true);
+  assert.deepEqual(s.models.map((m) => m.id), ["a", "b"]);
+  s = reduce(s, { type: "set_model", model: "b" });
+  s = reduce(s, srv("state_update", { ai_state: "idle", models: ["a"] }));
+  assert.equal(s.model, null, "a model the desktop no longer offers is dropped");
+  assert.equal(s.running, false);
+  s = reduce(s, srv("state_update", { ai_state: "idle" }));
+  assert.equal(s.models.length, 1, "absent models keep the last list");
+});
+
+test("away mode status and device control results", () => {
+  let s = run([srv("away_mode_status", { away_mode: true, overlay_active: true })]);
+  assert.deepEqual(s.away, { known: true, active: true, overlay: true });
+  s = reduce(s, srv("device_control_result", { action: "keep_awake_on", status: "success" }));
+  assert.match(s.notice.text, /keep awake on done/);
+});
+
+test("new session clears the thread; restore replaces it", () => {
+  let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("agent_result", { answer: "b", session_id: "s1" })]);
+  s = reduce(s, { type: "new_session" });
+  assert.equal(s.entries.length, 0);
+  assert.equal(s.sessionId, null);
+  s = reduce(s, { type: "restore", entries: [{ id: "u", kind: "user", text: "old", rev: 1 }], sessionId: "s0" });
+  assert.equal(s.sessionId, "s0");
+  assert.equal(s.entries.length, 1);
+});
+
+test("losing the connection closes manual mode and any pending confirmation", () => {
+  let s = run([{ type: "manual", enabled: true }, srv("agent_confirmation_request", { tool: "t" })]);
+  s = reduce(s, { type: "conn", conn: { status: ConnStatus.RECONNECTING } });
+  assert.equal(s.manual, false);
+  assert.equal(s.confirmation, null);
+});
+
+test("keepalive and unknown actions leave the state alone", () => {
+  const s0 = initialState();
+  assert.equal(reduce(s0, srv("keepalive", {})), s0);
+  assert.equal(reduce(s0, { type: "nope" }), s0);
+});
+
+test("the store notifies subscribers on change only", () => {
+  const store = createStore();
+  let calls = 0;
+  const off = store.subscribe(() => calls++);
+  store.dispatch(srv("keepalive", {}));
+  store.dispatch({ type: "set_thinking", on: true });
+  assert.equal(calls, 1);
+  off();
+  store.dispatch({ type: "set_thinking", on: false });
+  assert.equal(calls, 1);
+  assert.equal(store.state.thinking, false);
+});
+
+test("normalizeModels", () => {
+  assert.equal(normalizeModels(undefined), null);
+  assert.deepEqual(normalizeModels(["x", { id: "y", name: "Why" }, { nope: 1 }, ""]), [
+    { id: "x", label: "x" },
+    { id: "y", label: "Why", provider: undefined },
+  ]);
+});

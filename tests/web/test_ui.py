@@ -1,0 +1,633 @@
+"""The phone web app in headless Chromium at a 390x844 touch viewport, against a real ``contop serve``.
+
+Two kinds of tests: pairing and connecting through the real server (signaling + WebRTC), and every screen state
+driven by a test-only fake transport (``fake_transport.js``, injected before the app loads) that replays the
+server's messages. Screenshots of each state go to ``test-artifacts/web/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from contop.testing.server import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+FAKE_TRANSPORT = (Path(__file__).parent / "fake_transport.js").read_text(encoding="utf-8")
+FINGERPRINT = ":".join(["3F", "A0", "9C", "11"] * 8)
+PORTRAIT = {"width": 390, "height": 844}
+LANDSCAPE = {"width": 844, "height": 390}
+
+
+def fragment(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return "p=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+FAKE_PAYLOAD = {
+    "v": 1,
+    "t": "fake-token",
+    "d": FINGERPRINT,
+    "h": "192.168.1.20",
+    "p": 8000,
+    "e": "2030-01-01T00:00:00Z",
+    "c": "permanent",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("web") / "home").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def phone(browser: Browser, *, fake: bool, viewport: dict[str, int] = PORTRAIT) -> BrowserContext:
+    ctx = browser.new_context(
+        viewport=viewport,
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=3,
+        service_workers="block" if fake else "allow",
+    )
+    ctx.set_default_timeout(10_000)
+    if fake:
+        ctx.add_init_script(FAKE_TRANSPORT)
+    return ctx
+
+
+def shot(page: Page, name: str) -> None:
+    page.wait_for_timeout(350)  # let sheet/modal animations settle
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def state(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("JSON.parse(JSON.stringify(window.contop.state))"))
+
+
+def sent(page: Page, type_: str) -> list[dict[str, Any]]:
+    return list(page.evaluate("t => window.__fake.ofType(t)", type_))
+
+
+def emit(page: Page, type_: str, payload: dict[str, Any], msg_id: str | None = None) -> str:
+    return str(page.evaluate("([t, p, i]) => window.__fake.emit(t, p, i)", [type_, payload, msg_id]))
+
+
+_cdp: dict[int, Any] = {}
+
+
+def touch(page: Page, kind: str, points: list[tuple[float, float]]) -> None:
+    """Raw touch events (one CDP session per page: the browser tracks touches per session)."""
+    key = id(page)
+    if key not in _cdp:
+        _cdp[key] = page.context.new_cdp_session(page)
+    _cdp[key].send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
+
+
+def hold(page: Page, selector: str, ms: int) -> None:
+    box = page.locator(selector).bounding_box()
+    assert box
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch(page, "touchStart", [(x, y)])
+    page.wait_for_timeout(ms)
+    touch(page, "touchEnd", [])
+
+
+def open_fake_session(ctx: BrowserContext, server: ServerProcess) -> Page:
+    page = ctx.new_page()
+    page.goto(f"{server.base_url}/#{fragment(FAKE_PAYLOAD)}")
+    expect(page.locator("#screen-session")).to_be_visible()
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    return page
+
+
+# ------------------------------------------------------------------------------------------------ real server
+
+
+def test_pairing_url_from_the_real_server(server: ServerProcess, browser: Browser) -> None:
+    r = server.request("POST", "/api/pair", headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    pairing = r.json()
+    frag = pairing["url"].split("#", 1)[1]
+    ctx = phone(browser, fake=False)
+    page = ctx.new_page()
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text))
+    page.goto(f"{server.base_url}/#{frag}")
+    # The fragment leaves the address bar at once, and the payload is remembered.
+    assert "#" not in page.url and pairing["token"] not in page.url
+    stored = page.evaluate("JSON.parse(localStorage.getItem('contop.pairings.v1'))")
+    assert list(stored) == [pairing["payload"]["d"].upper()]
+    assert stored[pairing["payload"]["d"].upper()]["t"] == pairing["token"]
+
+    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    conn = state(page)["conn"]
+    if conn["status"] == "failed":
+        # Until the transport lands the server says "not available" (1013): the app must say so plainly.
+        assert conn["error"]["kind"] == "not_available", conn
+        expect(page.locator("#connect-error-title")).to_have_text("Remote control isn't available yet")
+        expect(page.locator("#btn-retry")).to_be_visible()
+        shot(page, "real-01-transport-not-available")
+    else:
+        expect(page.locator("#screen-session")).to_be_visible()
+        expect(page.locator("#conn-label")).to_have_text(re.compile("Connected"))
+        shot(page, "real-01-connected")
+        devices = server.request("GET", "/api/devices").json()
+        assert any(d.get("device_id", "").startswith("phone-") for d in devices.get("devices", devices)), devices
+    assert not any(pairing["token"] in line for line in logs)
+    ctx.close()
+
+
+def test_a_revoked_or_unknown_token_asks_for_a_new_code(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=False)
+    page = ctx.new_page()
+    bad = {**FAKE_PAYLOAD, "h": "127.0.0.1", "p": server.port, "t": "not-a-real-token"}
+    page.goto(f"{server.base_url}/#{fragment(bad)}")
+    expect(page.locator("#connect-error-title")).to_have_text("This pairing code no longer works")
+    expect(page.locator("#btn-rescan")).to_be_visible()
+    expect(page.locator("#btn-retry")).to_be_hidden()
+    shot(page, "real-02-invalid-token")
+    page.locator("#btn-rescan").click()
+    expect(page.locator("#screen-welcome")).to_be_visible()
+    ctx.close()
+
+
+# ------------------------------------------------------------------------------------------------ fake transport
+
+
+def test_welcome_and_bad_codes(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = ctx.new_page()
+    page.goto(server.base_url + "/")
+    expect(page.locator("#screen-welcome")).to_be_visible()
+    expect(page.locator("#paired-section")).to_be_hidden()
+    shot(page, "01-welcome")
+    page.goto(server.base_url + "/#p=bm90LWpzb24")
+    expect(page.locator("#welcome-error")).to_contain_text("damaged")
+    assert "#" not in page.url
+    shot(page, "01b-welcome-bad-code")
+    ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "title", "button"),
+    [
+        (4001, None, "This pairing code no longer works", "#btn-rescan"),
+        (4002, None, "Connected somewhere else", "#btn-retry"),
+        (4003, None, "Code already used by another device", "#btn-rescan"),
+        (4029, None, "Too many attempts", "#btn-retry"),
+        (1013, None, "Remote control isn't available yet", "#btn-retry"),
+        (None, "fingerprint", "Connection refused for your safety", "#btn-rescan"),
+    ],
+)
+def test_connection_error_states(
+    server: ServerProcess, browser: Browser, code: int | None, kind: str | None, title: str, button: str
+) -> None:
+    ctx = phone(browser, fake=True)
+    page = ctx.new_page()
+    page.add_init_script(f"window.__fake.failCode = {json.dumps(code)}; window.__fake.failKind = {json.dumps(kind)};")
+    page.goto(f"{server.base_url}/#{fragment(FAKE_PAYLOAD)}")
+    expect(page.locator("#connect-error-title")).to_have_text(title)
+    expect(page.locator(button)).to_be_visible()
+    expect(page.locator("#btn-forget-here")).to_be_visible()
+    shot(page, f"02-error-{code or kind}")
+    ctx.close()
+
+
+def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = ctx.new_page()
+    page.add_init_script("window.__fake.hang = true;")
+    page.goto(f"{server.base_url}/#{fragment(FAKE_PAYLOAD)}")
+    expect(page.locator("#connect-step")).to_have_text("Reaching 192.168.1.20:8000…")
+    expect(page.locator("#connect-desktop")).to_have_text("192.168.1.20")
+    shot(page, "03-connecting")
+    page.locator("#btn-cancel-connect").click()
+    expect(page.locator("#screen-welcome")).to_be_visible()
+    expect(page.locator("#paired-list li")).to_have_count(1)
+    shot(page, "03b-welcome-remembered")
+    page.locator("#paired-list button[aria-label^='Forget']").click()
+    expect(page.locator("#paired-section")).to_be_hidden()
+    assert page.evaluate("JSON.parse(localStorage.getItem('contop.pairings.v1'))") == {}
+    ctx.close()
+
+
+def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    expect(page.locator("#thread-empty")).to_be_visible()
+    expect(page.locator("#video-placeholder")).to_be_hidden()
+    shot(page, "04-session-empty")
+
+    emit(page, "state_update", {"ai_state": "idle", "keep_host_awake": True, "connection_type": "permanent"})
+    page.locator("#intent-input").fill("Clean up the old build folders in ~/projects")
+    page.locator("#btn-send").tap()
+    intent = sent(page, "user_intent")[-1]
+    assert intent["payload"] == {"text": "Clean up the old build folders in ~/projects"}
+    expect(page.locator(".msg-user")).to_have_text("Clean up the old build folders in ~/projects")
+    expect(page.locator("#btn-stop")).to_be_visible()
+
+    emit(page, "agent_thinking", {"text": "The user wants old build folders removed. First list them."})
+    expect(page.locator(".thinking .think-label")).to_be_visible()
+    emit(
+        page,
+        "agent_progress",
+        {
+            "step": 1,
+            "tool": "execute_cli",
+            "detail": "Running: find ~/projects -name build -type d",
+            "status": "running",
+            "model": "gemini-2.5-flash",
+            "backend": "host",
+        },
+    )
+    expect(page.locator(".step.running")).to_have_count(1)
+    emit(
+        page,
+        "tool_result",
+        {
+            "tool": "execute_cli",
+            "status": "success",
+            "stdout": "\n".join(f"/home/me/projects/app{i}/build" for i in range(1, 31)),
+            "duration_ms": 412,
+        },
+    )
+    emit(page, "agent_progress", {"step": 1, "tool": "execute_cli", "status": "completed", "duration_ms": 412})
+    emit(
+        page,
+        "agent_status",
+        {"status_type": "sandbox_fallback", "message": "Deleting runs in the bubblewrap sandbox first."},
+    )
+    emit(
+        page,
+        "agent_progress",
+        {
+            "step": 2,
+            "tool": "take_screenshot",
+            "detail": "Looking at the file manager",
+            "status": "failed",
+            "model": "gemini-2.5-flash",
+            "backend": "omniparser",
+            "duration_ms": 96,
+        },
+    )
+    page.locator(".step.completed .st-out summary").tap()
+    expect(page.locator(".step.completed .st-out pre")).to_be_visible()
+    expect(page.locator(".step.completed .st-meta")).to_contain_text("412 ms")
+
+    req = emit(
+        page,
+        "agent_confirmation_request",
+        {
+            "tool": "execute_cli",
+            "command": "rm -rf ~/projects/app*/build",
+            "reason": "destructive_command",
+            "voice_message": "Delete 30 build folders in your projects?",
+        },
+    )
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    expect(page.locator("#confirm-command")).to_have_text("rm -rf ~/projects/app*/build")
+    shot(page, "05-confirmation")
+    page.locator("#btn-approve").tap()
+    expect(page.locator("#confirm-modal")).to_be_hidden()
+    assert sent(page, "agent_confirmation_response")[-1]["payload"] == {"approved": True, "request_id": req}
+    expect(page.locator(".note.confirm .decision")).to_have_text("Approved")
+
+    for chunk in ["Removed 30 build folders ", "and freed 2.4 GB."]:
+        emit(page, "agent_text", {"text": chunk})
+    expect(page.locator(".msg-agent.streaming")).to_have_text("Removed 30 build folders and freed 2.4 GB.")
+    emit(
+        page,
+        "agent_result",
+        {
+            "answer": "Removed 30 build folders and freed 2.4 GB.",
+            "steps_taken": 3,
+            "duration_ms": 8420,
+            "model": "gemini-2.5-flash",
+            "session_id": "srv-sess-1",
+        },
+    )
+    expect(page.locator(".result .res-answer")).to_have_text("Removed 30 build folders and freed 2.4 GB.")
+    expect(page.locator(".result .st-meta")).to_contain_text("3 steps")
+    expect(page.locator("#btn-stop")).to_be_hidden()
+    shot(page, "06-session-thread")
+
+    # A plan approval, denied.
+    page.locator("#intent-input").fill("Set up a new Python project")
+    page.locator("#btn-send").tap()
+    plan = emit(
+        page,
+        "agent_confirmation_request",
+        {
+            "tool": "plan",
+            "command": "1. Create ~/projects/new-app\n2. python -m venv .venv\n3. git init",
+            "reason": "plan_approval",
+            "voice_message": "Here's my plan. Shall I go ahead?",
+        },
+    )
+    expect(page.locator("#confirm-title")).to_have_text("Approve the plan?")
+    shot(page, "07-plan-approval")
+    page.locator("#btn-deny").tap()
+    assert sent(page, "agent_confirmation_response")[-1]["payload"] == {"approved": False, "request_id": plan}
+
+    # Stop during a run.
+    emit(
+        page,
+        "agent_progress",
+        {"step": 1, "tool": "execute_cli", "detail": "Running: mkdir -p ~/projects/new-app", "status": "running"},
+    )
+    page.locator("#btn-stop").tap()
+    assert len(sent(page, "execution_stop")) == 1
+    emit(page, "agent_result", {"answer": "Stopped as you asked.", "steps_taken": 1, "duration_ms": 900})
+    expect(page.locator("[data-status='stopped']")).to_have_count(1)
+
+    # Errors, a security alert, and junk from the server.
+    page.locator("#intent-input").fill("And another thing")
+    page.locator("#btn-send").tap()
+    emit(
+        page,
+        "error",
+        {"code": "busy", "message": "an agent run is in progress", "ref_id": sent(page, "user_intent")[-1]["id"]},
+    )
+    expect(page.locator(".note.error").last).to_have_text(
+        "A task is already running. Wait for it to finish or stop it first."
+    )
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text))
+    page.evaluate("window.__fake.raw('{not json')")
+    page.evaluate("window.__fake.raw(JSON.stringify({type:'agent_text', id:'x', payload:{text: 42}}))")
+    emit(
+        page,
+        "security_alert",
+        {"reason": "overlay_killed", "message": "Away Mode's lock screen was closed on the desktop."},
+    )
+    expect(page.locator("[data-banner='security']")).to_be_visible()
+    assert sum("ignoring malformed" in w for w in warnings) == 2
+    shot(page, "08-security-alert")
+    page.locator("[data-banner='security'] button").tap()
+    expect(page.locator("[data-banner='security']")).to_have_count(0)
+    ctx.close()
+
+
+def test_manual_control(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#btn-manual").tap()
+    assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": True}
+    expect(page.locator("#manual-panel")).to_be_visible()
+    expect(page.locator("#composer")).to_be_hidden()
+
+    # Tap the centre of the picture: the centre of the 1280x800 desktop.
+    box = page.locator("#video-pane").bounding_box()
+    assert box
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.touchscreen.tap(cx, cy)
+    click = sent(page, "manual_control")[-1]
+    assert click["payload"]["action"] == "click" and click["channel"] == "contop"
+    assert abs(click["payload"]["x"] - 640) <= 2 and abs(click["payload"]["y"] - 400) <= 2
+    # The top-left corner of the letterboxed picture is (0, 0); the black bar above it is not the desktop.
+    pic_h = min(box["height"], box["width"] * 800 / 1280)
+    top = box["y"] + (box["height"] - pic_h) / 2
+    page.touchscreen.tap(box["x"] + 4, top + 4)
+    corner = sent(page, "manual_control")[-1]["payload"]
+    assert corner["x"] <= 16 and corner["y"] <= 16
+    # Fullscreen in portrait letterboxes the picture: a tap on the black bar is not on the desktop.
+    page.locator("#btn-layout").tap()
+    page.locator(".layout-opt[data-layout='full']").tap()
+    full = page.locator("#video-pane").bounding_box()
+    assert full
+    bar = (full["height"] - full["width"] * 800 / 1280) / 2
+    assert bar > 40
+    n = len(sent(page, "manual_control"))
+    page.touchscreen.tap(full["x"] + 100, full["y"] + bar / 2)
+    assert len(sent(page, "manual_control")) == n
+    page.touchscreen.tap(full["x"] + full["width"] / 2, full["y"] + full["height"] / 2)
+    centre = sent(page, "manual_control")[-1]["payload"]
+    assert abs(centre["x"] - 640) <= 2 and abs(centre["y"] - 400) <= 2
+    shot(page, "09a-manual-control-fullscreen")
+    page.locator("#btn-exit-full").tap()
+
+    # Drag moves the pointer on the fast channel.
+    touch(page, "touchStart", [(cx, cy)])
+    for i in range(1, 8):
+        touch(page, "touchMove", [(cx + i * 12, cy + i * 4)])
+        page.wait_for_timeout(20)
+    touch(page, "touchEnd", [])
+    moves = [m for m in sent(page, "manual_control") if m["payload"]["action"] == "mouse_move"]
+    assert moves and all(m["channel"] == "contop-fast" for m in moves)
+    assert moves[-1]["payload"]["x"] > 640
+
+    # L taps click, long-press L drags; R right-clicks.
+    page.locator("#btn-left").tap()
+    assert sent(page, "manual_control")[-1]["payload"]["action"] == "click"
+    hold(page, "#btn-left", 700)
+    actions = [m["payload"]["action"] for m in sent(page, "manual_control")[-2:]]
+    assert actions == ["mouse_down", "mouse_up"]
+    assert sent(page, "manual_control")[-1]["channel"] == "contop-fast"
+    page.locator("#btn-right").tap()
+    assert sent(page, "manual_control")[-1]["payload"]["action"] == "right_click"
+
+    # Holding scroll repeats.
+    before = len(sent(page, "manual_control"))
+    hold(page, "#btn-scroll-down", 600)
+    scrolls = sent(page, "manual_control")[before:]
+    assert len(scrolls) >= 3 and all(s["payload"]["action"] == "scroll" and s["payload"]["dy"] > 0 for s in scrolls)
+
+    # Keyboard grid and typing.
+    page.locator("#btn-keys").tap()
+    expect(page.locator("#key-grid")).to_be_visible()
+    shot(page, "09-manual-control-keys")
+    page.locator("#key-grid [data-keys='ctrl+c']").tap()
+    assert sent(page, "manual_control")[-1]["payload"] == {"action": "key", "keys": "ctrl+c"}
+    page.locator("#type-input").fill("hello desktop")
+    page.locator("#type-form button").tap()
+    assert sent(page, "manual_control")[-1]["payload"] == {"action": "type", "text": "hello desktop"}
+    page.locator("#btn-keys").tap()
+
+    # Pinch zooms the video (not the desktop).
+    touch(page, "touchStart", [(cx - 30, cy), (cx + 30, cy)])
+    for i in range(1, 6):
+        touch(page, "touchMove", [(cx - 30 - i * 15, cy), (cx + 30 + i * 15, cy)])
+    touch(page, "touchEnd", [])
+    expect(page.locator("#zoom-badge")).to_be_visible()
+    shot(page, "10-manual-control-zoomed")
+    page.locator("#btn-manual-done").tap()
+    assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": False}
+    ctx.close()
+
+
+def test_layouts_portrait_and_landscape(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#intent-input").fill("What's using the most CPU?")
+    page.locator("#btn-send").tap()
+    emit(
+        page,
+        "agent_progress",
+        {
+            "step": 1,
+            "tool": "execute_cli",
+            "detail": "Running: ps aux --sort=-%cpu | head",
+            "status": "completed",
+            "duration_ms": 88,
+        },
+    )
+    emit(
+        page,
+        "agent_result",
+        {"answer": "Chromium is using 43% CPU, mostly one tab playing video.", "steps_taken": 1, "duration_ms": 2100},
+    )
+    page.locator("#btn-layout").tap()
+    expect(page.locator("#sheet-layout")).to_be_visible()
+    expect(page.locator(".layout-opt")).to_have_count(4)
+    shot(page, "11-layout-switcher")
+    for layout in ["video", "thread", "full"]:
+        if layout != "video":
+            page.locator("#btn-layout").tap()
+        page.locator(f".layout-opt[data-layout='{layout}']").tap()
+        expect(page.locator("#screen-session")).to_have_attribute("data-layout", layout)
+        shot(page, f"12-layout-portrait-{layout}")
+    page.locator("#btn-exit-full").tap()
+    expect(page.locator("#screen-session")).to_have_attribute("data-layout", "split")
+    shot(page, "12-layout-portrait-split")
+
+    page.set_viewport_size(LANDSCAPE)
+    expect(page.locator("#screen-session")).to_have_attribute("data-layout", "side")
+    shot(page, "13-layout-landscape-side")
+    page.locator("#btn-layout").tap()
+    page.locator(".layout-opt[data-layout='video']").tap()
+    shot(page, "13-layout-landscape-video")
+    page.set_viewport_size(PORTRAIT)
+    expect(page.locator("#screen-session")).to_have_attribute("data-layout", "split")
+    page.set_viewport_size(LANDSCAPE)
+    expect(page.locator("#screen-session")).to_have_attribute("data-layout", "video")
+    prefs = page.evaluate("JSON.parse(localStorage.getItem('contop.layout.v1'))")
+    assert prefs["landscape"] == "video"
+    ctx.close()
+
+
+def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    emit(
+        page,
+        "state_update",
+        {
+            "ai_state": "idle",
+            "keep_host_awake": False,
+            "models": ["gemini-2.5-flash", {"id": "claude-sonnet-4", "label": "Claude Sonnet 4"}],
+        },
+    )
+    page.locator("#intent-input").fill("Open the Downloads folder")
+    page.locator("#btn-send").tap()
+    emit(
+        page,
+        "agent_result",
+        {
+            "answer": "Opened Downloads in the file manager.",
+            "steps_taken": 2,
+            "duration_ms": 3100,
+            "session_id": "srv-42",
+        },
+    )
+
+    # A short drop is silent (no flicker): the first attempt, after 1 s, succeeds.
+    page.evaluate("window.__fake.drop()")
+    page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
+    expect(page.locator("[data-banner='reconnecting']")).to_have_count(0)
+    # A longer one: after 2 s a banner, then the next attempts succeed once the desktop is back.
+    page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")
+    expect(page.locator("[data-banner='reconnecting']")).to_be_visible(timeout=5000)
+    expect(page.locator("#conn-label")).to_contain_text("Reconnecting")
+    shot(page, "14-reconnecting")
+    page.evaluate("window.__fake.failCode = null")
+    page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=15_000)
+    expect(page.locator("[data-banner='reconnecting']")).to_have_count(0)
+    assert page.evaluate("window.__fake.instances") >= 3
+    assert sent(page, "session_context")[-1]["payload"] == {"session_id": "srv-42"}
+
+    # Settings: model list from the desktop, keep awake, Away Mode, device name.
+    page.locator("#btn-settings").tap()
+    expect(page.locator("#sheet-settings")).to_be_visible()
+    expect(page.locator("#set-model option")).to_have_count(3)
+    shot(page, "15-settings")
+    page.locator("#set-model").select_option("claude-sonnet-4")
+    page.locator("#set-keep-awake").tap()
+    assert sent(page, "device_control")[-1]["payload"] == {"action": "keep_awake_on"}
+    page.locator("#btn-away").tap()
+    assert len(sent(page, "away_mode_engage")) == 1
+    emit(page, "away_mode_status", {"away_mode": True, "overlay_active": True})
+    expect(page.locator("#set-away-sub")).to_have_text("On · the desktop is locked")
+    page.locator("#set-device-name").fill("Test phone")
+    page.locator("#set-device-name").press("Enter")
+    page.locator("#scrim").tap(position={"x": 20, "y": 20})
+    expect(page.locator("#chip-model-label")).to_have_text("Claude Sonnet 4")
+    page.locator("#chip-thinking").tap()
+    page.locator("#intent-input").fill("Now sort them by date")
+    page.locator("#btn-send").tap()
+    assert sent(page, "user_intent")[-1]["payload"] == {
+        "text": "Now sort them by date",
+        "model": "claude-sonnet-4",
+        "thinking": True,
+    }
+
+    # New session, then history: search, reopen, resume on the server.
+    page.locator("#chip-new").tap()
+    assert len(sent(page, "new_session")) == 1
+    expect(page.locator("#thread-empty")).to_be_visible()
+    page.locator("#intent-input").fill("Check disk space")
+    page.locator("#btn-send").tap()
+    emit(
+        page,
+        "agent_result",
+        {"answer": "You have 112 GB free on /.", "steps_taken": 1, "duration_ms": 700, "session_id": "srv-43"},
+    )
+    page.locator("#btn-history").tap()
+    expect(page.locator("#history-list li")).to_have_count(2)
+    shot(page, "16-history")
+    page.locator("#history-search").fill("downloads")
+    expect(page.locator("#history-list li")).to_have_count(1)
+    page.locator("#history-range [data-range='today']").tap()
+    expect(page.locator("#history-list li")).to_have_count(1)
+    page.locator("#history-list .session-card").tap()
+    expect(page.locator(".msg-user").first).to_have_text("Open the Downloads folder")
+    assert sent(page, "session_context")[-1]["payload"] == {"session_id": "srv-42"}
+    stored = page.evaluate("localStorage.getItem('contop.history.v1')")
+    assert "base64" not in stored
+    ctx.close()
