@@ -116,7 +116,6 @@ def test_pending_features_answer_503_not_fake_success(server: ServerProcess) -> 
         ("POST", "/api/skills"),
         ("GET", "/api/skills/x"),
         ("POST", "/api/skills/x/enable"),
-        ("GET", "/api/away-mode/status"),
         ("POST", "/api/tunnel/start"),
         ("POST", "/api/provider-health"),
         ("POST", "/api/notify-proxy-change"),

@@ -1,0 +1,356 @@
+"""The Away Mode lock overlay for X11, run as its own process: ``python -m contop.desktop.overlay --settings PATH``.
+
+One override-redirect window per monitor, kept on top, with an empty input shape (clicks go to the windows below,
+so the phone keeps manual control) and the keyboard grabbed (only digits, Backspace and Enter do anything; every
+other key is swallowed). It reports on stdout, one JSON object a line:
+
+    {"event": "ready", "monitors": N}
+    {"event": "wrong_pin", "attempts": N, "locked_for": SECONDS}
+    {"event": "unlocked", "by": "pin" | "emergency_pin"}      then exit 0
+    {"event": "tampered", "what": "unmapped" | "grab_lost"}  (the overlay repairs itself)
+    {"event": "closed", "by": "signal"}                        SIGTERM/SIGINT/SIGHUP, then exit 0
+    {"event": "error", "message": "..."}                       then exit 1 (X), 2 (no PIN), 3 (no keyboard grab)
+
+It imports nothing of the server: the hashes come from ``settings.json`` (or a ``{"pin_hash": …}`` file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from Xlib import XK, X
+from Xlib import display as xdisplay
+from Xlib import error as xerror
+from Xlib.ext import shape
+
+from contop.desktop.away_pin import MAX_DIGITS, AttemptLimiter, PinHashes, check_pin, load_hashes
+from contop.desktop.away_render import LockRenderer, LockView, view_at
+
+WM_CLASS = ("contop-away-mode", "ContopAwayMode")
+GRAB_TIMEOUT = 5.0
+TICK = 0.25
+REGRAB_EVERY = 1.0
+
+_DIGITS = {XK.XK_0 + i: str(i) for i in range(10)} | {XK.XK_KP_0 + i: str(i) for i in range(10)}
+_BACKSPACE = {XK.XK_BackSpace}
+_ENTER = {XK.XK_Return, XK.XK_KP_Enter}
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One status line for the controller; a vanished reader must never bring the lock down."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+
+
+def monitors(d: Any) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height) of each active monitor; the whole screen when RandR has nothing to say."""
+    root = d.screen().root
+    if d.has_extension("RANDR"):
+        try:
+            found = [(m.x, m.y, m.width_in_pixels, m.height_in_pixels) for m in root.xrandr_get_monitors(True).monitors]
+            if found:
+                return found
+        except xerror.XError:
+            pass
+    screen = d.screen()
+    return [(0, 0, screen.width_in_pixels, screen.height_in_pixels)]
+
+
+@dataclass
+class Surface:
+    """One monitor's window, with its renderer and the server-side pixmaps it paints from."""
+
+    window: Any
+    renderer: LockRenderer
+    x: int
+    y: int
+    panel_pixmap: Any
+
+
+class Overlay:
+    def __init__(self, d: Any, hashes: PinHashes, limiter: AttemptLimiter) -> None:
+        self.d = d
+        self.hashes = hashes
+        self.limiter = limiter
+        self.screen = d.screen()
+        self.root = self.screen.root
+        self.depth = self.screen.root_depth
+        self.gc = self.root.create_gc()
+        self.surfaces: list[Surface] = []
+        self.entered = ""
+        self.message = ""
+        self.last_view: LockView | None = None
+        self.raise_pending = False
+        self.last_regrab = 0.0
+        self._rawmode = "BGRX" if d.display.info.image_byte_order == X.LSBFirst else "XRGB"
+        self._max_bytes = d.display.info.max_request_length * 4 - 64
+
+    # -- drawing -------------------------------------------------------------------------------------------
+
+    def _put(self, drawable: Any, image: Image.Image, x: int, y: int) -> None:
+        width, height = image.size
+        data = image.convert("RGB").tobytes("raw", self._rawmode)
+        stride = width * 4
+        rows = max(1, self._max_bytes // stride)
+        for top in range(0, height, rows):
+            n = min(rows, height - top)
+            drawable.put_image(
+                self.gc, x, y + top, width, n, X.ZPixmap, self.depth, 0, data[top * stride : (top + n) * stride]
+            )
+
+    def open(self) -> None:
+        for mx, my, mw, mh in monitors(self.d):
+            renderer = LockRenderer(mw, mh)
+            background = self.root.create_pixmap(mw, mh, self.depth)
+            self._put(background, renderer.background(), 0, 0)
+            _px, _py, pw, ph = renderer.panel_box
+            panel = self.root.create_pixmap(pw, ph, self.depth)
+            window = self.root.create_window(
+                mx,
+                my,
+                mw,
+                mh,
+                0,
+                self.depth,
+                X.InputOutput,
+                X.CopyFromParent,
+                override_redirect=True,
+                background_pixmap=background,
+                event_mask=X.ExposureMask | X.KeyPressMask | X.VisibilityChangeMask | X.StructureNotifyMask,
+            )
+            window.set_wm_name("Contop Away Mode")
+            window.set_wm_class(*WM_CLASS)
+            # An empty input region: the pointer sees straight through to the windows below.
+            window.shape_rectangles(shape.SO.Set, shape.SK.Input, X.Unsorted, 0, 0, [])
+            background.free()  # the window keeps its own reference
+            self.surfaces.append(Surface(window, renderer, mx, my, panel))
+        self.root.change_attributes(event_mask=X.SubstructureNotifyMask)
+        for surface in self.surfaces:
+            surface.window.map()
+        self.raise_all()
+        self.redraw(force=True)
+        self.grab_keyboard(GRAB_TIMEOUT)
+
+    def current_view(self, now: float) -> LockView:
+        remaining = self.limiter.remaining(now)
+        if remaining > 0:
+            seconds = int(remaining + 0.999)
+            message = f"Too many wrong PINs. Try again in {seconds // 60}:{seconds % 60:02d}"
+            return view_at(datetime.now(), len(self.entered), message, "warning")
+        return view_at(datetime.now(), len(self.entered), self.message, "error" if self.message else "info")
+
+    def redraw(self, *, force: bool = False) -> None:
+        view = self.current_view(time.monotonic())
+        if view == self.last_view and not force:
+            return
+        self.last_view = view
+        for surface in self.surfaces:
+            image = surface.renderer.panel(view)
+            self._put(surface.panel_pixmap, image, 0, 0)
+            self._show_panel(surface)
+        self.d.flush()
+
+    def _show_panel(self, surface: Surface) -> None:
+        px, py, pw, ph = surface.renderer.panel_box
+        surface.window.copy_area(self.gc, surface.panel_pixmap, 0, 0, pw, ph, px, py)
+
+    # -- staying on top and holding the keyboard ------------------------------------------------------------
+
+    def owns(self, window: Any) -> bool:
+        return any(s.window.id == getattr(window, "id", window) for s in self.surfaces)
+
+    def raise_all(self) -> None:
+        for surface in self.surfaces:
+            surface.window.configure(stack_mode=X.Above)
+        self.raise_pending = False
+
+    def grab_keyboard(self, timeout: float) -> None:
+        """Take the keyboard; another client may hold it for a moment (a menu), so retry until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        window = self.surfaces[0].window
+        while True:
+            status = window.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
+            if status == X.GrabSuccess:
+                self.last_regrab = time.monotonic()
+                return
+            if time.monotonic() > deadline:
+                raise GrabFailed(f"the keyboard is held by another client (grab status {status})")
+            time.sleep(0.05)
+
+    def keep_guard(self) -> None:
+        """Once a second: still on top, still holding the keyboard (a grab ends if our window is unmapped)."""
+        now = time.monotonic()
+        if now - self.last_regrab < REGRAB_EVERY:
+            return
+        self.raise_all()
+        window = self.surfaces[0].window
+        status = window.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
+        if status != X.GrabSuccess:
+            emit("tampered", what="grab_lost")
+        self.last_regrab = now
+
+    # -- events --------------------------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> str | None:
+        """Handle one X event; returns how the overlay was unlocked, if it was."""
+        kind = event.type
+        if kind == X.KeyPress:
+            return self.on_key(event.detail)
+        if kind == X.Expose and event.count == 0:
+            for surface in self.surfaces:
+                if surface.window.id == event.window.id:
+                    self._show_panel(surface)
+        elif kind == X.VisibilityNotify and event.state != X.VisibilityUnobscured:
+            self.raise_pending = True
+        elif kind == X.UnmapNotify and self.owns(event.window):
+            emit("tampered", what="unmapped")
+            event.window.map()
+            self.raise_pending = True
+            self.last_regrab = 0.0
+        elif kind in (X.MapNotify, X.ConfigureNotify, X.CirculateNotify) and not self.owns(event.window):
+            self.raise_pending = True
+        return None
+
+    def keysym_of(self, keycode: int) -> int | None:
+        for index in (0, 1):
+            keysym = self.d.keycode_to_keysym(keycode, index)
+            if keysym in _DIGITS or keysym in _BACKSPACE or keysym in _ENTER:
+                return int(keysym)
+        return None
+
+    def on_key(self, keycode: int) -> str | None:
+        keysym = self.keysym_of(keycode)
+        if keysym is None:
+            return None  # swallowed: the keyboard is ours, nothing reaches the desktop
+        now = time.monotonic()
+        locked = self.limiter.remaining(now) > 0
+        if keysym in _DIGITS:
+            if not locked and len(self.entered) < MAX_DIGITS:
+                self.entered += _DIGITS[keysym]
+        elif keysym in _BACKSPACE:
+            self.entered = self.entered[:-1]
+        elif keysym in _ENTER and self.entered and not locked:
+            entered, self.entered = self.entered, ""
+            by = check_pin(entered, self.hashes)
+            if by is not None:
+                return by
+            delay = self.limiter.record_failure(time.monotonic())
+            emit("wrong_pin", attempts=self.limiter.failures, locked_for=round(delay))
+            left = self.limiter.attempts_before_delay()
+            if delay:
+                self.message = "Wrong PIN. Each further wrong PIN doubles the wait."
+            elif left:
+                self.message = f"Wrong PIN. {left} attempt{'s' if left != 1 else ''} left before a delay."
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.d.ungrab_keyboard(X.CurrentTime)
+            for surface in self.surfaces:
+                surface.window.destroy()
+                surface.panel_pixmap.free()
+            self.d.flush()
+        with contextlib.suppress(Exception):
+            self.d.close()
+
+
+class GrabFailed(RuntimeError):
+    pass
+
+
+def run(overlay: Overlay, wake_fd: int, stopping: list[int]) -> str | None:
+    """The event loop; returns how the overlay was unlocked, or None when a signal asked it to close."""
+    d = overlay.d
+    while not stopping:
+        while d.pending_events():
+            by = overlay.handle(d.next_event())
+            if by is not None:
+                return by
+        if overlay.raise_pending:
+            overlay.raise_all()
+        overlay.keep_guard()
+        overlay.redraw()
+        ready, _, _ = select.select([d.fileno(), wake_fd], [], [], TICK)
+        if wake_fd in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_fd, 64)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m contop.desktop.overlay", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--settings", "--pin-hash-file", dest="settings", type=Path, required=True,
+        help="settings.json (its away_mode section) or a JSON file with pin_hash / emergency_pin_hash",
+    )  # fmt: skip
+    parser.add_argument("--display", default=None, help="X display (default: $DISPLAY)")
+    parser.add_argument("--free-attempts", type=int, default=5, help="wrong PINs allowed before a delay")
+    parser.add_argument("--delay", type=float, default=30.0, help="first delay in seconds; it doubles each time")
+    parser.add_argument("--failed-attempts", type=int, default=0, help="wrong PINs already made (after a restart)")
+    args = parser.parse_args(argv)
+
+    try:
+        hashes = load_hashes(args.settings)
+    except (OSError, ValueError) as exc:
+        emit("error", message=f"cannot read the PIN hashes: {exc}")
+        return 2
+    if not hashes.any:
+        emit("error", message="no Away Mode PIN is set, so nobody could unlock the desk")
+        return 2
+    limiter = AttemptLimiter(free_attempts=args.free_attempts, base_delay=args.delay)
+    for _ in range(max(0, args.failed_attempts)):
+        limiter.record_failure(time.monotonic())
+
+    stopping: list[int] = []
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+
+    try:
+        d = xdisplay.Display(args.display)
+    except (xerror.DisplayError, xerror.ConnectionClosedError) as exc:
+        emit("error", message=f"cannot open the X display: {exc}")
+        return 1
+    d.set_error_handler(lambda err, _request: None)  # a window vanishing under us is not fatal
+    if not d.has_extension("SHAPE"):
+        emit("error", message="the X server has no SHAPE extension: clicks could not pass through")
+        d.close()
+        return 1
+    overlay = Overlay(d, hashes, limiter)
+    try:
+        overlay.open()
+        emit("ready", monitors=len(overlay.surfaces))
+        by = run(overlay, wake_r, stopping)
+    except GrabFailed as exc:
+        emit("error", message=f"cannot grab the keyboard: {exc}")
+        overlay.close()
+        return 3
+    except (xerror.ConnectionClosedError, xerror.XError, OSError) as exc:
+        emit("error", message=f"lost the X display: {exc}")
+        return 1
+    overlay.close()
+    if by is None:
+        emit("closed", by="signal")
+    else:
+        emit("unlocked", by=by)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

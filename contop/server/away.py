@@ -1,0 +1,558 @@
+"""Away Mode on the server: engages and disengages the lock overlay process, watches it, and auto-engages on idle.
+
+The overlay (``contop.desktop.overlay``) runs as its own process group. One task follows it for the whole engaged
+period: it reads the overlay's status lines, and if the overlay dies without a clean unlock it raises a
+``security_alert`` (reason ``overlay_killed``) and puts a new overlay up, a few times at most. Nothing of Away
+Mode survives a server restart except the settings.
+
+Engaging needs ``away_mode.enabled`` and a PIN hash: the phone must never lock a desk that nobody can unlock at
+the desk. The phone can always disengage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+import bcrypt
+
+from contop.core.errors import ContopError, NotAvailableError
+from contop.core.settings import AwayModeSettings
+from contop.server.settings_store import SettingsStore
+
+if TYPE_CHECKING:
+    from contop.transport.manager import SessionManager
+
+log = logging.getLogger(__name__)
+
+EngageSource = Literal["phone", "idle", "api"]
+DisengageSource = Literal["phone", "api", "shutdown"]
+AlertCallback = Callable[[str, str], Awaitable[None] | None]
+StatusCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
+IdleSource = Callable[[], float]
+
+BCRYPT_COST = 10
+PIN_RE = re.compile(r"[0-9]{4,12}")
+EMERGENCY_PIN_RE = re.compile(r"[0-9]{6,12}")
+OVERLAY_MODULE = "contop.desktop.overlay"
+
+
+class AwayModeError(ContopError):
+    """Away Mode cannot do what was asked; the message says why and what to do."""
+
+
+class PinPolicyError(AwayModeError):
+    """A PIN does not meet the rules (4 to 12 digits; emergency 6 to 12 digits, different from the PIN)."""
+
+
+class AwayState(StrEnum):
+    OFF = "off"
+    ENGAGED = "engaged"
+
+
+@dataclass(frozen=True)
+class AwayTiming:
+    poll_interval: float = 30.0  # idle checks
+    ready_timeout: float = 15.0  # overlay start (Python + Pillow + first picture)
+    stop_timeout: float = 3.0  # SIGTERM, then SIGKILL
+    relock_delay: float = 0.5  # pause before replacing a killed overlay
+    max_relocks: int = 3  # replacements allowed per relock_window
+    relock_window: float = 60.0
+
+
+# -- PINs (pure apart from bcrypt) ------------------------------------------------------------------------------
+
+
+def check_new_pins(pin: str, emergency_pin: str | None) -> None:
+    """Raise ``PinPolicyError`` unless the PINs meet the rules. The message never contains a PIN."""
+    if not PIN_RE.fullmatch(pin):
+        raise PinPolicyError("the PIN must be 4 to 12 digits")
+    if emergency_pin:
+        if not EMERGENCY_PIN_RE.fullmatch(emergency_pin):
+            raise PinPolicyError("the emergency PIN must be 6 to 12 digits")
+        if emergency_pin == pin:
+            raise PinPolicyError("the emergency PIN must differ from the PIN")
+
+
+def hash_pin(pin: str) -> str:
+    return bcrypt.hashpw(pin.encode("ascii"), bcrypt.gensalt(BCRYPT_COST)).decode("ascii")
+
+
+def pin_matches(pin: str, hashed: str) -> bool:
+    if not hashed:
+        return False
+    try:
+        return bcrypt.checkpw(pin.encode("ascii"), hashed.encode("ascii"))
+    except ValueError:
+        return False
+
+
+def new_pin_settings(current: AwayModeSettings, pin: str, emergency_pin: str | None) -> dict[str, Any]:
+    """The ``away_mode`` section after setting ``pin`` (and ``emergency_pin``: None keeps it, "" clears it).
+
+    Slow (bcrypt): run it in a thread.
+    """
+    check_new_pins(pin, emergency_pin)
+    section = current.model_dump()
+    if emergency_pin is None and pin_matches(pin, current.emergency_pin_hash):
+        raise PinPolicyError("the PIN must differ from the emergency PIN")
+    section["pin_hash"] = hash_pin(pin)
+    if emergency_pin is not None:
+        section["emergency_pin_hash"] = hash_pin(emergency_pin) if emergency_pin else ""
+    section["enabled"] = True
+    return section
+
+
+def engage_refusal(settings: AwayModeSettings) -> str | None:
+    """Why Away Mode may not be engaged now, or None when it may."""
+    if not settings.pin_hash:
+        return "no Away Mode PIN is set: set one in the desktop app (Settings → Away Mode) before locking the desk"
+    if not settings.enabled:
+        return "Away Mode is turned off in the settings (away_mode.enabled)"
+    return None
+
+
+def should_auto_engage(
+    settings: AwayModeSettings, idle: float, *, engaged: bool, since_disengage: float | None
+) -> bool:
+    """Idle auto-engage decision. After a disengage, the desk must have seen input again before it re-locks."""
+    if engaged or not settings.idle_timeout_enabled or engage_refusal(settings) is not None:
+        return False
+    if idle < settings.auto_engage_minutes * 60:
+        return False
+    return since_disengage is None or idle < since_disengage
+
+
+# -- the controller ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One overlay process and what it has told us."""
+
+    proc: asyncio.subprocess.Process
+    ready: asyncio.Future[None]
+    unlocked_by: str | None = None
+    is_ready: bool = False
+    was_ready: bool = False
+
+
+class AwayModeController:
+    def __init__(
+        self,
+        settings: SettingsStore,
+        *,
+        overlay_argv: Sequence[str] | None = None,
+        idle_source: IdleSource | None = None,
+        timing: AwayTiming | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._overlay_argv = list(overlay_argv or [sys.executable, "-m", OVERLAY_MODULE])
+        self._idle_source = idle_source
+        self._idle_reason: str | None = None
+        self._adapter: Any = None
+        self.timing = timing or AwayTiming()
+        self._env = env
+        self._state = AwayState.OFF
+        self._run: _Run | None = None
+        self._task: asyncio.Task[None] | None = None  # follows the overlay for the whole engaged period
+        self._idle_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._engaged_at: datetime | None = None
+        self._engaged_by: str | None = None
+        self._last_unlock: str | None = None
+        self._disengaged_mono: float | None = None
+        self._failures = 0
+        self._relocks: deque[float] = deque()
+        self._alert_callbacks: list[AlertCallback] = []
+        self._status_callbacks: list[StatusCallback] = []
+        self._closed = False
+
+    # -- hooks ---------------------------------------------------------------------------------------------
+
+    def on_alert(self, callback: AlertCallback) -> None:
+        """``callback(reason, message)`` on every security event (the session layer tells the phones)."""
+        self._alert_callbacks.append(callback)
+
+    def on_status(self, callback: StatusCallback) -> None:
+        """``callback(status)`` after every change of state."""
+        self._status_callbacks.append(callback)
+
+    async def _fire(self, callbacks: Sequence[Callable[..., Any]], *args: Any) -> None:
+        for callback in list(callbacks):
+            try:
+                result = callback(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Away Mode callback failed")
+
+    async def _alert(self, reason: str, message: str) -> None:
+        log.warning("Away Mode security alert %s: %s", reason, message)
+        await self._fire(self._alert_callbacks, reason, message)
+
+    async def _changed(self) -> None:
+        await self._fire(self._status_callbacks, self.status())
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    @property
+    def engaged(self) -> bool:
+        return self._state is AwayState.ENGAGED
+
+    def status(self) -> dict[str, Any]:
+        settings = self._settings.get().away_mode
+        run = self._run
+        return {
+            "away_mode": self.engaged,
+            "overlay_active": bool(run and run.is_ready and run.proc.returncode is None),
+            "engaged_at": self._engaged_at.isoformat() if self.engaged and self._engaged_at else None,
+            "engaged_by": self._engaged_by if self.engaged else None,
+            "last_unlock": self._last_unlock,
+            "failed_attempts": self._failures,
+            "pin_set": bool(settings.pin_hash),
+            "emergency_pin_set": bool(settings.emergency_pin_hash),
+            "enabled": settings.enabled,
+            "auto_engage": {
+                "enabled": settings.enabled and settings.idle_timeout_enabled,
+                "minutes": settings.auto_engage_minutes,
+                "available": self._idle_reason is None,
+                "reason": self._idle_reason,
+            },
+        }
+
+    # -- engage / disengage --------------------------------------------------------------------------------
+
+    async def engage(self, source: EngageSource) -> dict[str, Any]:
+        """Put the lock overlay up; returns the status once it is on screen. Idempotent."""
+        async with self._lock:
+            if self._closed:
+                raise AwayModeError("the server is shutting down")
+            if self.engaged:
+                return self.status()
+            refusal = engage_refusal(self._settings.get().away_mode)
+            if refusal:
+                raise AwayModeError(refusal)
+            self._stopping = False
+            self._failures = 0
+            self._relocks.clear()
+            run = await self._spawn()
+            self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run), name="away-mode-overlay")
+            try:
+                await asyncio.wait_for(asyncio.shield(run.ready), self.timing.ready_timeout)
+            except (AwayModeError, TimeoutError) as exc:
+                await self._stop_task()
+                if isinstance(exc, TimeoutError):
+                    raise AwayModeError(
+                        f"the lock overlay did not come up in {self.timing.ready_timeout:.0f} s"
+                    ) from None
+                raise
+            self._state = AwayState.ENGAGED
+            self._engaged_at = datetime.now(UTC)
+            self._engaged_by = source
+            log.info("Away Mode engaged (%s)", source)
+        await self._changed()
+        return self.status()
+
+    async def disengage(self, source: DisengageSource) -> dict[str, Any]:
+        """Take the overlay down (the phone's unlock). Idempotent."""
+        async with self._lock:
+            if not self.engaged and self._task is None:
+                return self.status()
+            await self._stop_task()
+            self._set_off(f"{source}")
+            log.info("Away Mode disengaged (%s)", source)
+        await self._changed()
+        return self.status()
+
+    def _set_off(self, how: str) -> None:
+        self._state = AwayState.OFF
+        self._engaged_at = None
+        self._engaged_by = None
+        self._last_unlock = how
+        self._disengaged_mono = time.monotonic()
+
+    async def _stop_task(self) -> None:
+        """Stop following and end the overlay (SIGTERM to its group, SIGKILL if it lingers)."""
+        self._stopping = True
+        run, task = self._run, self._task
+        if run is not None:
+            await self._terminate(run.proc)
+        if task is not None and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.timing.stop_timeout * 2 + self.timing.relock_delay)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
+        self._run = None
+
+    async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                await asyncio.wait_for(proc.wait(), self.timing.stop_timeout)
+                return
+            except TimeoutError:
+                log.warning("the lock overlay (pid %d) ignored %s", proc.pid, sig.name)
+
+    # -- the overlay process -------------------------------------------------------------------------------
+
+    async def _spawn(self) -> _Run:
+        argv = [*self._overlay_argv, "--settings", str(self._settings.path)]
+        if self._failures:
+            argv += ["--failed-attempts", str(self._failures)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                env=self._env,
+            )
+        except OSError as exc:
+            raise AwayModeError(f"cannot start the lock overlay: {exc}") from exc
+        run = _Run(proc, asyncio.get_running_loop().create_future())
+        self._run = run
+        return run
+
+    async def _follow_engaged(self, run: _Run) -> None:
+        """Own the engaged period: follow each overlay; replace one that dies; end on unlock or stop."""
+        try:
+            while True:
+                await self._follow(run)
+                if self._stopping:
+                    return
+                if run.unlocked_by is not None:
+                    # No lock here: disengage() holds it while it waits for this task.
+                    self._task = None
+                    self._run = None
+                    self._set_off(run.unlocked_by)
+                    log.info("Away Mode unlocked at the desk (%s)", run.unlocked_by)
+                    await self._changed()
+                    return
+                if not run.was_ready:
+                    return  # never came up: engage() reports the failure
+                next_run = await self._replace(run)
+                if next_run is None:
+                    return
+                if self._stopping:  # disengaged while the replacement was starting
+                    await self._terminate(next_run.proc)
+                    return
+                run = next_run
+        except asyncio.CancelledError:
+            if self._run is not None:
+                await self._terminate(self._run.proc)
+            raise
+
+    async def _replace(self, dead: _Run) -> _Run | None:
+        """The overlay died while engaged: alert, then put a new one up unless that keeps failing."""
+        await self._alert(
+            "overlay_killed",
+            f"The Away Mode lock screen was closed without an unlock (exit status {dead.proc.returncode}); "
+            "someone may be trying to use the desk.",
+        )
+        await self._changed()
+        now = time.monotonic()
+        while self._relocks and now - self._relocks[0] > self.timing.relock_window:
+            self._relocks.popleft()
+        if len(self._relocks) >= self.timing.max_relocks:
+            await self._give_up("the lock screen keeps being closed; it was not restarted again")
+            return None
+        self._relocks.append(now)
+        await asyncio.sleep(self.timing.relock_delay)
+        if self._stopping:
+            return None
+        try:
+            run = await self._spawn()
+        except AwayModeError as exc:
+            await self._give_up(str(exc))
+            return None
+        log.info("Away Mode: lock overlay restarted (pid %d)", run.proc.pid)
+        return run
+
+    async def _give_up(self, why: str) -> None:
+        await self._alert("overlay_restart_failed", f"Away Mode could not keep the lock screen up: {why}")
+        self._run = None
+        self._task = None
+        self._set_off("overlay_lost")
+        await self._changed()
+
+    async def _follow(self, run: _Run) -> None:
+        """Read the overlay's status lines until it exits."""
+        assert run.proc.stdout is not None
+        last_error = ""
+        async for raw in run.proc.stdout:
+            line = raw.decode("utf-8", "replace").strip()
+            try:
+                event = json.loads(line)
+                kind = event["event"]
+            except (ValueError, KeyError, TypeError):
+                if line:
+                    log.warning("lock overlay: %s", line[:500])
+                    last_error = line[:300]
+                continue
+            if kind == "ready":
+                run.is_ready = run.was_ready = True
+                if not run.ready.done():
+                    run.ready.set_result(None)
+                if self.engaged:
+                    await self._changed()
+            elif kind == "wrong_pin":
+                self._failures = int(event.get("attempts", self._failures + 1))
+                log.warning("Away Mode: wrong PIN at the desk (%d in a row)", self._failures)
+            elif kind == "unlocked":
+                run.unlocked_by = str(event.get("by", "pin"))
+            elif kind == "tampered":
+                await self._alert("overlay_tampered", f"Someone interfered with the lock screen ({event.get('what')}).")
+            elif kind == "error":
+                last_error = str(event.get("message", ""))
+                log.error("lock overlay: %s", last_error)
+        await run.proc.wait()
+        run.is_ready = False
+        if run.ready.done():
+            return
+        if self._stopping or self.engaged:
+            run.ready.cancel()  # nobody is waiting for this one
+        else:
+            why = last_error or f"exit status {run.proc.returncode}"
+            run.ready.set_exception(AwayModeError(f"the lock overlay could not start: {why}"))
+
+    # -- idle auto-engage ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the idle watch (when this desktop can report idle time)."""
+        if self._idle_task is not None or self._closed:
+            return
+        if self._idle_source is None:
+            try:
+                self._idle_source = await asyncio.to_thread(self._platform_idle_source)
+            except NotAvailableError as exc:
+                self._idle_reason = str(exc)
+                log.info("Away Mode idle auto-engage is disabled: %s", exc)
+                return
+        self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop(), name="away-mode-idle")
+
+    def _platform_idle_source(self) -> IdleSource:
+        from contop.platform.base import get_adapter
+
+        adapter = get_adapter()
+        try:
+            adapter.idle_seconds()
+        except NotAvailableError:
+            adapter.close()
+            raise
+        self._adapter = adapter
+        return adapter.idle_seconds
+
+    async def _idle_loop(self) -> None:
+        assert self._idle_source is not None
+        idle_source = self._idle_source
+        failing = False
+        while True:
+            await asyncio.sleep(self.timing.poll_interval)
+            settings = self._settings.get().away_mode
+            if self.engaged or not (settings.enabled and settings.idle_timeout_enabled):
+                continue
+            try:
+                idle = await asyncio.to_thread(idle_source)
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("cannot read the idle time: %s", exc)
+                failing = True
+                continue
+            since = None if self._disengaged_mono is None else time.monotonic() - self._disengaged_mono
+            if should_auto_engage(settings, idle, engaged=self.engaged, since_disengage=since):
+                log.info("desk idle for %.0f s: engaging Away Mode", idle)
+                try:
+                    await self.engage("idle")
+                except AwayModeError as exc:
+                    log.warning("idle auto-engage failed: %s", exc)
+
+    # -- shutdown ------------------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop the idle watch and take the overlay down (nothing of Away Mode outlives the server). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_task
+            self._idle_task = None
+        if self.engaged or self._task is not None:
+            await self.disengage("shutdown")
+        if self._adapter is not None:
+            await asyncio.to_thread(self._adapter.close)
+            self._adapter = None
+
+
+# -- the phone's side: data-channel handlers and broadcasts -------------------------------------------------------
+
+
+def wire_sessions(controller: AwayModeController, sessions: SessionManager) -> None:
+    """Register the phone's Away Mode messages and tell every connected phone about alerts and changes."""
+    from contop.core.messages import (
+        AwayModeStatus,
+        AwayModeStatusPayload,
+        Envelope,
+        Error,
+        SecurityAlert,
+        SecurityAlertPayload,
+    )
+    from contop.transport.session import Session
+
+    def status_message(status: dict[str, Any], ref_id: str | None = None) -> AwayModeStatus:
+        return AwayModeStatus(payload=AwayModeStatusPayload(**status, ref_id=ref_id))
+
+    def handler(action: Callable[[], Awaitable[dict[str, Any]]]) -> Callable[[Session, Envelope], Awaitable[None]]:
+        async def handle(session: Session, message: Envelope) -> None:
+            try:
+                status = await action()
+            except AwayModeError as exc:
+                session.send(Error.reply("not_available", str(exc), message.id))
+                return
+            session.send(status_message(status, message.id))
+
+        return handle
+
+    async def current() -> dict[str, Any]:
+        return controller.status()
+
+    sessions.router.register("away_mode_engage", handler(lambda: controller.engage("phone")))
+    sessions.router.register("away_mode_disengage", handler(lambda: controller.disengage("phone")))
+    sessions.router.register("away_mode_status", handler(current))
+
+    def broadcast(message: Envelope) -> None:
+        for session in sessions.sessions():
+            session.send(message)
+
+    controller.on_alert(
+        lambda reason, text: broadcast(SecurityAlert(payload=SecurityAlertPayload(reason=reason, message=text)))
+    )
+    controller.on_status(lambda status: broadcast(status_message(status)))

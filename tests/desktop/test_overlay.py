@@ -1,0 +1,278 @@
+"""The lock overlay as a real process on a real X server: keys blocked, clicks through, PIN unlocks, rate limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+
+from contop.testing.xsession import XSession, start_xsession
+from tests.platform.conftest import RecorderApp, launch_recorder
+
+pytestmark = [pytest.mark.x11, pytest.mark.timeout(90)]
+
+PIN = "2468"
+EMERGENCY = "97531864"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "away"
+
+
+@pytest.fixture(scope="module")
+def xsession() -> Iterator[XSession]:
+    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    session = start_xsession("1920x1080x24")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def adapter(xsession: XSession) -> Iterator[Any]:
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    a = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture(scope="module")
+def hash_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("away") / "hashes.json"
+    path.write_text(
+        json.dumps(
+            {
+                "pin_hash": bcrypt.hashpw(PIN.encode(), bcrypt.gensalt(10)).decode(),
+                "emergency_pin_hash": bcrypt.hashpw(EMERGENCY.encode(), bcrypt.gensalt(10)).decode(),
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def recorder(xsession: XSession, tmp_path: Path) -> Iterator[RecorderApp]:
+    app = launch_recorder(xsession, tmp_path)
+    try:
+        yield app
+    finally:
+        app.proc.terminate()
+        try:
+            app.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            app.proc.kill()
+            app.proc.wait(5)
+
+
+class Overlay:
+    """The overlay process and its status lines."""
+
+    def __init__(self, xsession: XSession, settings: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "contop.desktop.overlay", "--settings", str(settings), *extra],
+            env=xsession.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.put(json.loads(raw))
+
+    def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+        event = self.lines.get(timeout=timeout)
+        self.seen.append(event)
+        return event
+
+    def expect(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.next_event(max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {kind!r} event in {timeout}s; saw {self.seen}") from None
+            if event["event"] == kind:
+                return event
+
+    def no_event(self, within: float) -> None:
+        try:
+            event = self.next_event(within)
+        except queue.Empty:
+            return
+        raise AssertionError(f"unexpected event {event}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def start_overlay(xsession: XSession, hash_file: Path) -> Iterator[Any]:
+    started: list[Overlay] = []
+
+    def start(*extra: str, settings: Path | None = None) -> Overlay:
+        overlay = Overlay(xsession, settings or hash_file, *extra)
+        started.append(overlay)
+        return overlay
+
+    yield start
+    for overlay in started:
+        overlay.close()
+
+
+def type_pin(adapter: Any, digits: str) -> None:
+    adapter.type_text(digits)
+    adapter.press_key("enter")
+
+
+def screenshot(xsession: XSession, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    subprocess.run(["import", "-window", "root", str(path)], env=xsession.child_env(), check=True, timeout=30)
+    return path
+
+
+def test_keys_are_swallowed_clicks_pass_through_and_the_pin_unlocks(
+    xsession: XSession, adapter: Any, recorder: RecorderApp, start_overlay: Any
+) -> None:
+    # Control: without the overlay, typed letters do reach the recorder.
+    adapter.type_text("ok")
+    recorder.wait_for(lambda ev: recorder.last_text() == "ok")
+
+    overlay = start_overlay()
+    ready = overlay.expect("ready", timeout=20)
+    assert ready["monitors"] == 1
+
+    before = len(recorder.events())
+    adapter.type_text("secret")
+    adapter.hotkey("alt", "f4")
+    adapter.press_key("escape")
+    x, y = recorder.center("Alpha")
+    adapter.click(x, y)
+    # The click arrives at the button under the overlay, where it was aimed ...
+    events = recorder.wait_for(lambda ev: any(e["event"] == "pressed" and e["name"] == "Alpha" for e in ev[before:]))
+    press = next(e for e in events[before:] if e["event"] == "button")
+    assert (press["x"], press["y"]) == (x, y)
+    assert press["widget"] == "Alpha"
+    time.sleep(0.5)
+    # ... but no key did: no key event, the text is unchanged, and the window is still open (no Alt+F4).
+    after = recorder.events()[before:]
+    assert [e for e in after if e["event"] in ("key", "text")] == []
+    assert recorder.proc.poll() is None
+    overlay.no_event(0.2)
+    screenshot(xsession, "overlay-locked.png")
+
+    type_pin(adapter, PIN)
+    assert overlay.expect("unlocked") == {"event": "unlocked", "by": "pin"}
+    assert overlay.proc.wait(10) == 0
+    # The keyboard is released: typing reaches the recorder again.
+    adapter.type_text("z")
+    recorder.wait_for(lambda ev: recorder.last_text() == "okz")
+
+
+def test_digits_only_count_and_backspace_edits(adapter: Any, start_overlay: Any) -> None:
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    # Letters between the digits are swallowed; backspace removes the stray 9.
+    adapter.type_text("2a4b69")
+    adapter.press_key("backspace")
+    adapter.type_text("8")
+    adapter.press_key("enter")
+    assert overlay.expect("unlocked")["by"] == "pin"
+    assert overlay.proc.wait(10) == 0
+
+
+def test_emergency_pin_unlocks(adapter: Any, start_overlay: Any) -> None:
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    type_pin(adapter, EMERGENCY)
+    assert overlay.expect("unlocked") == {"event": "unlocked", "by": "emergency_pin"}
+    assert overlay.proc.wait(10) == 0
+
+
+def test_wrong_pins_are_rate_limited(xsession: XSession, adapter: Any, start_overlay: Any) -> None:
+    overlay = start_overlay("--free-attempts", "2", "--delay", "3")
+    overlay.expect("ready", timeout=20)
+    type_pin(adapter, "1111")
+    assert overlay.expect("wrong_pin") == {"event": "wrong_pin", "attempts": 1, "locked_for": 0}
+    type_pin(adapter, "2222")
+    assert overlay.expect("wrong_pin") == {"event": "wrong_pin", "attempts": 2, "locked_for": 3}
+    locked_at = time.monotonic()
+    time.sleep(0.5)
+    screenshot(xsession, "overlay-rate-limited.png")
+    # While locked out even the right PIN does nothing.
+    type_pin(adapter, PIN)
+    overlay.no_event(0.5)
+    assert overlay.proc.poll() is None
+    time.sleep(max(0.0, 3.2 - (time.monotonic() - locked_at)))
+    type_pin(adapter, PIN)
+    assert overlay.expect("unlocked")["by"] == "pin"
+
+
+def test_sigterm_closes_cleanly(start_overlay: Any) -> None:
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    overlay.proc.send_signal(signal.SIGTERM)
+    assert overlay.expect("closed") == {"event": "closed", "by": "signal"}
+    assert overlay.proc.wait(10) == 0
+
+
+def test_no_pin_no_lock(start_overlay: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "settings.json"
+    empty.write_text(json.dumps({"away_mode": {"pin_hash": "", "emergency_pin_hash": ""}}))
+    overlay = start_overlay(settings=empty)
+    assert overlay.expect("error")["message"].startswith("no Away Mode PIN")
+    assert overlay.proc.wait(10) == 2
+
+
+def test_stays_on_top_of_a_window_raised_later(
+    xsession: XSession, adapter: Any, start_overlay: Any, tmp_path: Path
+) -> None:
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    late = launch_recorder(xsession, tmp_path, title="Late window", geometry="400x300+300+300")
+    try:
+        adapter.focus_window("Late window")
+        from Xlib import display as xdisplay
+
+        d = xdisplay.Display(xsession.display)
+        try:
+            deadline = time.monotonic() + 5
+            while True:
+                top = d.screen().root.query_tree().children[-1]
+                if top.get_wm_class() == ("contop-away-mode", "ContopAwayMode"):
+                    break
+                assert time.monotonic() < deadline, f"top window is {top.get_wm_class()}"
+                time.sleep(0.1)
+        finally:
+            d.close()
+    finally:
+        late.proc.kill()
+        late.proc.wait(5)
+    type_pin(adapter, PIN)
+    overlay.expect("unlocked")

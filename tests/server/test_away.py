@@ -1,0 +1,334 @@
+"""Away Mode controller: PIN rules, the auto-engage decision, and the real overlay process on a real X server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contop.core.settings import AwayModeSettings
+from contop.server.away import (
+    AwayModeController,
+    AwayModeError,
+    AwayTiming,
+    PinPolicyError,
+    check_new_pins,
+    engage_refusal,
+    hash_pin,
+    new_pin_settings,
+    pin_matches,
+    should_auto_engage,
+)
+from contop.server.settings_store import SettingsStore
+from contop.testing.xsession import XSession, start_xsession
+
+PIN = "4321"
+EMERGENCY = "13572468"
+
+# -- pure -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pin", "emergency", "problem"),
+    [
+        ("123", None, "PIN must be 4 to 12"),
+        ("1234567890123", None, "PIN must be 4 to 12"),
+        ("12a4", None, "PIN must be 4 to 12"),
+        ("١٢٣٤", None, "PIN must be 4 to 12"),  # Arabic-Indic digits are not PIN digits
+        ("1234", "12345", "emergency PIN must be 6 to 12"),
+        ("123456", "123456", "must differ"),
+    ],
+)
+def test_pin_rules(pin: str, emergency: str | None, problem: str) -> None:
+    with pytest.raises(PinPolicyError, match=problem) as info:
+        check_new_pins(pin, emergency)
+    assert pin not in str(info.value)
+
+
+def test_pin_rules_accept() -> None:
+    check_new_pins("0000", None)
+    check_new_pins("123456789012", "000000")
+
+
+def test_new_pin_settings_hashes_and_keeps_or_clears_the_emergency_pin() -> None:
+    section = new_pin_settings(AwayModeSettings(), PIN, EMERGENCY)
+    assert section["enabled"] is True
+    assert section["pin_hash"].startswith("$2b$10$")
+    assert pin_matches(PIN, section["pin_hash"]) and pin_matches(EMERGENCY, section["emergency_pin_hash"])
+    kept = new_pin_settings(AwayModeSettings.model_validate(section), "5555", None)
+    assert kept["emergency_pin_hash"] == section["emergency_pin_hash"]
+    cleared = new_pin_settings(AwayModeSettings.model_validate(section), "5555", "")
+    assert cleared["emergency_pin_hash"] == ""
+    with pytest.raises(PinPolicyError, match="differ from the emergency"):
+        new_pin_settings(AwayModeSettings.model_validate(section), EMERGENCY, None)
+
+
+def test_engage_needs_a_pin_and_enabled() -> None:
+    assert "no Away Mode PIN" in (engage_refusal(AwayModeSettings(enabled=True)) or "")
+    assert "turned off" in (engage_refusal(AwayModeSettings(pin_hash="x")) or "")
+    assert engage_refusal(AwayModeSettings(enabled=True, pin_hash="x")) is None
+
+
+def test_auto_engage_decision() -> None:
+    ready = AwayModeSettings(enabled=True, pin_hash="x", auto_engage_minutes=5)
+    assert should_auto_engage(ready, 301, engaged=False, since_disengage=None)
+    assert not should_auto_engage(ready, 299, engaged=False, since_disengage=None)
+    assert not should_auto_engage(ready, 301, engaged=True, since_disengage=None)
+    assert not should_auto_engage(
+        ready.model_copy(update={"idle_timeout_enabled": False}), 999, engaged=False, since_disengage=None
+    )
+    assert not should_auto_engage(
+        AwayModeSettings(enabled=True, auto_engage_minutes=5), 999, engaged=False, since_disengage=None
+    )
+    # Disengaged from the phone 100 s ago and nobody touched the desk since: stay unlocked.
+    assert not should_auto_engage(ready, 400, engaged=False, since_disengage=100)
+    # Someone used the desk after the disengage and it has been idle long enough again.
+    assert should_auto_engage(ready, 301, engaged=False, since_disengage=1000)
+
+
+# -- the real overlay -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def xsession() -> Iterator[XSession]:
+    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    session = start_xsession("1280x800x24")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def adapter(xsession: XSession) -> Iterator[Any]:
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    a = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def make_store(home: Path, *, pin: bool = True) -> SettingsStore:
+    home.mkdir(parents=True, exist_ok=True)
+    store = SettingsStore(home / "settings.json", state_dir_display=str(home))
+    store.load()
+    if pin:
+        store.update(away_mode=new_pin_settings(store.get().away_mode, PIN, EMERGENCY))
+    return store
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.alerts: list[tuple[float, str, str]] = []
+        self.statuses: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+async def controller(xsession: XSession, tmp_path: Path) -> AsyncIterator[tuple[AwayModeController, Recorded]]:
+    rec = Recorded()
+    ctl = AwayModeController(
+        make_store(tmp_path / "home"),
+        env=xsession.child_env(),
+        idle_source=lambda: 0.0,
+        timing=AwayTiming(poll_interval=3600, relock_delay=0.2),
+    )
+    ctl.on_alert(lambda reason, message: rec.alerts.append((time.monotonic(), reason, message)))
+
+    async def on_status(status: dict[str, Any]) -> None:  # async callbacks are awaited
+        rec.statuses.append(status)
+
+    ctl.on_status(on_status)
+    try:
+        yield ctl, rec
+    finally:
+        await ctl.aclose()
+
+
+def overlay_pid(ctl: AwayModeController) -> int:
+    run = ctl._run
+    assert run is not None
+    return run.proc.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose.
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split()[2] != "Z"
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.x11
+async def test_engage_and_disengage(controller: tuple[AwayModeController, Recorded]) -> None:
+    ctl, rec = controller
+    status = await ctl.engage("phone")
+    assert status["away_mode"] is True and status["overlay_active"] is True
+    assert status["engaged_by"] == "phone" and status["pin_set"] and status["emergency_pin_set"]
+    pid = overlay_pid(ctl)
+    assert alive(pid)
+    assert (await ctl.engage("phone"))["away_mode"] is True  # idempotent, same overlay
+    assert overlay_pid(ctl) == pid
+    status = await ctl.disengage("phone")
+    assert status["away_mode"] is False and status["overlay_active"] is False and status["last_unlock"] == "phone"
+    assert not alive(pid)
+    assert [s["away_mode"] for s in rec.statuses] == [True, False]
+    assert rec.alerts == []  # a disengage is not an attack
+
+
+@pytest.mark.x11
+async def test_engage_refused_without_pin(xsession: XSession, tmp_path: Path) -> None:
+    ctl = AwayModeController(make_store(tmp_path / "home", pin=False), env=xsession.child_env())
+    try:
+        with pytest.raises(AwayModeError, match="no Away Mode PIN"):
+            await ctl.engage("phone")
+        assert ctl.status()["away_mode"] is False and ctl._run is None
+    finally:
+        await ctl.aclose()
+
+
+async def test_engage_without_display_reports_why(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    ctl = AwayModeController(make_store(tmp_path / "home"), env=env)
+    try:
+        with pytest.raises(AwayModeError, match="cannot open the X display"):
+            await ctl.engage("phone")
+        assert ctl.status()["away_mode"] is False
+    finally:
+        await ctl.aclose()
+
+
+@pytest.mark.x11
+async def test_killed_overlay_raises_an_alert_and_is_put_back(controller: tuple[AwayModeController, Recorded]) -> None:
+    ctl, rec = controller
+    await ctl.engage("phone")
+    pid = overlay_pid(ctl)
+    killed_at = time.monotonic()
+    os.killpg(pid, signal.SIGKILL)
+    await wait_until(lambda: rec.alerts, timeout=5)
+    at, reason, message = rec.alerts[0]
+    assert reason == "overlay_killed" and "without an unlock" in message
+    assert at - killed_at < 5
+    # The desk is locked again by a new overlay.
+    await wait_until(lambda: ctl.status()["overlay_active"] and overlay_pid(ctl) != pid, timeout=20)
+    assert ctl.status()["away_mode"] is True
+    await ctl.disengage("phone")
+    assert len(rec.alerts) == 1
+
+
+@pytest.mark.x11
+async def test_gives_up_after_repeated_kills(xsession: XSession, tmp_path: Path) -> None:
+    alerts: list[str] = []
+    ctl = AwayModeController(
+        make_store(tmp_path / "home"),
+        env=xsession.child_env(),
+        timing=AwayTiming(relock_delay=0.1, max_relocks=1),
+    )
+    ctl.on_alert(lambda reason, _message: alerts.append(reason))
+    try:
+        await ctl.engage("phone")
+        for _ in range(2):
+            pid = overlay_pid(ctl)
+            await wait_until(lambda: ctl.status()["overlay_active"], timeout=20)
+            os.killpg(pid, signal.SIGKILL)
+            await wait_until(lambda p=pid: ctl._run is None or overlay_pid(ctl) != p, timeout=20)
+        await wait_until(lambda: not ctl.engaged, timeout=10)
+        assert alerts == ["overlay_killed", "overlay_killed", "overlay_restart_failed"]
+        assert ctl.status()["last_unlock"] == "overlay_lost"
+    finally:
+        await ctl.aclose()
+
+
+@pytest.mark.x11
+async def test_pin_at_the_desk_disengages(controller: tuple[AwayModeController, Recorded], adapter: Any) -> None:
+    ctl, rec = controller
+    await ctl.engage("api")
+    pid = overlay_pid(ctl)
+    await asyncio.to_thread(adapter.type_text, "0000")
+    await asyncio.to_thread(adapter.press_key, "enter")
+    await wait_until(lambda: ctl.status()["failed_attempts"] == 1)
+    await asyncio.to_thread(adapter.type_text, EMERGENCY)
+    await asyncio.to_thread(adapter.press_key, "enter")
+    await wait_until(lambda: not ctl.engaged)
+    status = ctl.status()
+    assert status["last_unlock"] == "emergency_pin" and status["overlay_active"] is False
+    assert not alive(pid)
+    assert rec.statuses[-1]["away_mode"] is False
+    assert rec.alerts == []
+
+
+@pytest.mark.x11
+async def test_idle_auto_engage(xsession: XSession, tmp_path: Path) -> None:
+    idle = {"seconds": 0.0}
+    ctl = AwayModeController(
+        make_store(tmp_path / "home"),
+        env=xsession.child_env(),
+        idle_source=lambda: idle["seconds"],
+        timing=AwayTiming(poll_interval=0.1),
+    )
+    try:
+        await ctl.start()
+        await asyncio.sleep(0.4)
+        assert not ctl.engaged
+        idle["seconds"] = 5 * 60 + 1  # default auto_engage_minutes = 5
+        await wait_until(lambda: ctl.engaged, timeout=20)
+        assert ctl.status()["engaged_by"] == "idle"
+        await ctl.disengage("phone")
+        # The desk is still idle (no input since): it must not lock again behind the phone's back.
+        idle["seconds"] += 1
+        await asyncio.sleep(0.5)
+        assert not ctl.engaged
+        # Someone used the desk, then left it idle again.
+        idle["seconds"] = 5 * 60 + 1
+        ctl._disengaged_mono = time.monotonic() - 10 * 60
+        await wait_until(lambda: ctl.engaged, timeout=20)
+    finally:
+        await ctl.aclose()
+
+
+async def test_no_display_disables_auto_engage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    ctl = AwayModeController(make_store(tmp_path / "home"), overlay_argv=[sys.executable, "-c", "pass"])
+    try:
+        await ctl.start()
+        auto = ctl.status()["auto_engage"]
+        assert auto["available"] is False and "DISPLAY" in auto["reason"]
+    finally:
+        await ctl.aclose()
+
+
+@pytest.mark.x11
+async def test_platform_idle_source(xsession: XSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", xsession.display)
+    ctl = AwayModeController(make_store(tmp_path / "home"), env=xsession.child_env())
+    try:
+        await ctl.start()
+        assert ctl.status()["auto_engage"]["available"] is True
+        assert ctl._idle_source is not None and ctl._idle_source() >= 0.0
+    finally:
+        await ctl.aclose()
+
+
+def test_hash_cost_is_10() -> None:
+    assert hash_pin("1234").startswith("$2b$10$")
