@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -631,3 +632,113 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     stored = page.evaluate("localStorage.getItem('contop.history.v1')")
     assert "base64" not in stored
     ctx.close()
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+E2E_SCRIPT = [
+    {"thinking": "List the folder first, then clean it up."},
+    {"tool": "execute_cli", "args": {"command": "echo hello-from-contop"}},
+    {"tool": "execute_cli", "args": {"command": "rm -r /tmp/contop-web-e2e-dir"}},
+    {"tool": "execute_cli", "args": {"command": "sleep 4"}},
+    {"text": "Cleaned up the folder."},
+]
+
+
+def _wait_reply(page: Page, timeout: float = 30_000) -> str:
+    """Wait for the run to end: 'result', or the error code the server answered the intent with."""
+    page.wait_for_function(
+        "document.querySelector('.result:not(.restored)') || document.querySelector('.note.error')", timeout=timeout
+    )
+    err = page.locator(".note.error")
+    return str(err.last.get_attribute("data-code")) if err.count() else "result"
+
+
+@pytest.mark.x11
+def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
+    """Real server, real X display, scripted model: pair, video, manual tap, intent, steps, confirmation, stop,
+    reconnect, history. What the server does not handle yet is collected and reported as a skip at the end."""
+    from contop.testing.xsession import start_xsession
+
+    missing: list[str] = []
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(E2E_SCRIPT))
+    xs = start_xsession("1280x800x24", window_manager=True, dbus=False)
+    subprocess.run(["xsetroot", "-solid", "#2d4a6e"], env=xs.child_env(None), check=False)
+    xs.spawn("xterm", ["xterm", "-geometry", "70x18+120+120", "-bg", "#1e1f24", "-fg", "#d6dae3"])
+    srv = ServerProcess(tmp_path / "home", env={**xs.env, "CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
+    ctx = None
+    try:
+        srv.start()
+        pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+        ctx = phone(browser, fake=False)
+        page = ctx.new_page()
+        page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
+        page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+        if state(page)["conn"]["status"] == "failed":
+            pytest.skip(f"WebRTC transport not available: {state(page)['conn']['error']}")
+
+        # Video frames of the real screen are decoded.
+        page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=30_000)
+        assert page.evaluate("[video.videoWidth, video.videoHeight]") == [1280, 800]
+        page.wait_for_timeout(1500)
+        shot(page, "real-03-video")
+
+        # Manual tap at the centre of the picture moves the real X pointer there.
+        page.locator("#btn-manual").tap()
+        box = page.locator("#video-pane").bounding_box()
+        assert box
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(1000)
+        if state(page)["unavailable"].get("manual"):
+            missing.append("manual_control")
+        else:
+            out = subprocess.run(
+                ["xdotool", "getmouselocation"], env=xs.child_env(None), capture_output=True, text=True, check=True
+            ).stdout
+            x, y = (int(v) for v in re.findall(r"[xy]:(\d+)", out)[:2])
+            assert abs(x - 640) <= 8 and abs(y - 400) <= 8, out
+        page.locator("#btn-manual-done").tap()
+
+        # An intent runs through the agent: steps, confirmation, answer; then a second run, stopped.
+        page.locator("#intent-input").fill("Clean up the e2e folder")
+        page.locator("#btn-send").tap()
+        page.wait_for_function(
+            "document.querySelector('.step') || document.querySelector('.note.error') || "
+            "!document.getElementById('confirm-modal').hidden",
+            timeout=30_000,
+        )
+        if page.locator(".note.error").count():
+            missing.append(f"user_intent ({page.locator('.note.error').last.get_attribute('data-code')})")
+        else:
+            expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
+            expect(page.locator("#confirm-command")).to_contain_text("rm -r /tmp/contop-web-e2e-dir")
+            shot(page, "real-04-confirmation")
+            page.locator("#btn-approve").tap()
+            assert _wait_reply(page) == "result"
+            expect(page.locator(".step")).not_to_have_count(0)
+            shot(page, "real-05-answer")
+            page.locator("#intent-input").fill("Again")
+            page.locator("#btn-send").tap()
+            expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
+            page.locator("#btn-deny").tap()
+            expect(page.locator("#btn-stop")).to_be_visible()
+            page.locator("#btn-stop").tap()
+            page.wait_for_function("!window.contop.state.running", timeout=30_000)
+
+        # Reopening the app reconnects to the remembered desktop and lists the session.
+        page.reload()
+        page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=30_000)
+        page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=30_000)
+        page.locator("#btn-history").tap()
+        expect(page.locator("#history-list li")).to_have_count(1)
+        page.locator("#history-list .session-card").tap()
+        expect(page.locator(".msg-user").first).to_have_text("Clean up the e2e folder")
+        shot(page, "real-06-history-reopened")
+    finally:
+        if ctx:
+            ctx.close()
+        srv.stop()
+        xs.close()
+    if missing:
+        pytest.skip(f"the rest of the flow passed; the server does not handle yet: {', '.join(missing)}")

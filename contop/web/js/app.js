@@ -188,6 +188,7 @@ function onConnected() {
   setConn({ status: ConnStatus.CONNECTED, error: null, attempt: 0, step: "" });
   $("session-title").textContent = desktopLabel(pairing);
   show("session");
+  if (!$("video").videoWidth) armNoPictureTimer();
   sendQuiet("away_mode_status", {}, "away");
   if (activeRecord.serverSessionId) sendQuiet("session_context", { session_id: activeRecord.serverSessionId }, "resume");
   if (store.state.manual) send("set_manual_mode", { enabled: true });
@@ -302,11 +303,29 @@ function handleServer(msg) {
 
 // ---------------------------------------------------------------- video
 
+let noPictureTimer = 0;
+
+/** If no frame arrives within a while, say why that may be instead of spinning forever. */
+function armNoPictureTimer() {
+  setPlaceholderText("Waiting for the desktop's screen…");
+  clearTimeout(noPictureTimer);
+  noPictureTimer = setTimeout(() => {
+    if (!$("video").videoWidth) {
+      setPlaceholderText("No picture from the desktop yet. Its screen may not be shareable (no display, or capture not permitted).");
+    }
+  }, 12000);
+}
+
 function attachVideo(stream) {
   const video = $("video");
+  armNoPictureTimer();
   video.srcObject = stream;
   video.play?.().catch(() => {});
   syncPlaceholder();
+}
+
+function setPlaceholderText(text) {
+  $("video-placeholder").querySelector("span").textContent = text;
 }
 
 function detachVideo() {
@@ -470,7 +489,7 @@ function openSession(record) {
     if (sendQuiet("session_context", { session_id: record.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
     else toast("Will resume on the desktop once connected");
   } else {
-    toast("Opened. The desktop has no memory of this one; replies start fresh.");
+    toast("Reopened. The desktop kept no memory of it, so the agent starts fresh.");
   }
   closeSheets();
   thread.scrollToEnd();
@@ -685,12 +704,13 @@ $("btn-manual").addEventListener("click", () => setManual(!store.state.manual));
 $("btn-manual-done").addEventListener("click", () => setManual(false));
 function setManual(enabled) {
   if (enabled && store.state.conn.status !== ConnStatus.CONNECTED) return toast("Not connected to the desktop", "warn");
-  send("set_manual_mode", { enabled });
+  sendQuiet("set_manual_mode", { enabled }, "manual");
   store.dispatch({ type: "manual", enabled });
 }
 
 setupManualControl({
-  send: (type, payload) => send(type, payload),
+  // Pointer traffic is frequent: if the desktop can't take it, say so once as a toast, not in the thread.
+  send: (type, payload) => sendQuiet(type, payload, "manual", !store.state.unavailable.manual),
   isManual: () => store.state.manual,
   onZoom: (scale) => {
     const b = $("zoom-badge");
@@ -714,6 +734,7 @@ $("btn-settings").addEventListener("click", () => {
   openSheet("sheet-settings");
 });
 $("scrim").addEventListener("click", closeSheets);
+for (const b of document.querySelectorAll(".sheet-close")) b.addEventListener("click", closeSheets);
 $("history-search").addEventListener("input", renderHistory);
 $("history-range").addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-range]");
