@@ -182,6 +182,60 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
             await pc.close()
 
 
+# -- text quality against bitrate (encoder only) ------------------------------------------------------------------
+
+
+def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> list[dict[str, float]]:
+    """Record the typing screen at 720p, encode it with aiortc's own VP8 encoder held at each bitrate, decode it, and
+    report luma PSNR against the source (the last second, once rate control has settled) and the CPU per frame."""
+    import fractions
+
+    import av
+    import numpy as np
+    from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+
+    from contop.platform.capture import ScreenCapturer
+    from contop.transport.video import BitrateCaps, apply_bitrate_caps, bgra_to_i420
+
+    capturer = ScreenCapturer(display)
+    planes = []
+    try:
+        for _ in range(int(seconds * 30)):
+            image, _ = capturer.grab()
+            planes.append(bgra_to_i420(image, 1280, 720))
+            time.sleep(1 / 30)
+    finally:
+        capturer.close()
+    apply_bitrate_caps(BitrateCaps(start=min(bitrates), minimum=min(bitrates), maximum=max(bitrates)))
+    out = []
+    for bitrate in bitrates:
+        encoder, decoder = Vp8Encoder(), av.CodecContext.create("libvpx", "r")
+        encoder.target_bitrate = bitrate
+        size, cpu, psnr = 0, 0.0, []
+        for i, plane in enumerate(planes):
+            frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+            frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90_000)
+            t0 = time.process_time()
+            payloads, _ = encoder.encode(frame)
+            cpu += time.process_time() - t0
+            data = b"".join(vp8_depayload(p) for p in payloads)
+            size += len(data)
+            for decoded in decoder.decode(av.Packet(data)):
+                if i >= len(planes) - 30:
+                    err = decoded.to_ndarray()[:720].astype(np.float32) - plane[:720].astype(np.float32)
+                    psnr.append(10 * np.log10(255**2 / max(float(np.mean(err**2)), 1e-6)))
+        out.append(
+            {
+                "target_mbps": bitrate / 1e6,
+                "actual_mbps": round(size * 8 / len(planes) * 30 / 1e6, 2),
+                "y_psnr_db": round(float(np.mean(psnr)), 1),
+                "encode_ms": round(cpu / len(planes) * 1000, 1),
+            }
+        )
+    apply_bitrate_caps()
+    return out
+
+
 # -- the driver -------------------------------------------------------------------------------------------------
 
 
@@ -306,6 +360,7 @@ async def main(seconds: float, fps: float) -> None:
     session = start_xsession("1920x1080x24")
     env = session.child_env()
     rows: list[tuple[str, dict[str, Any]]] = []
+    quality: list[dict[str, float]] = []
 
     def start_animator(mode: str) -> Any:
         return session.spawn("animator", [sys.executable, __file__, "--animate", mode, "--fps", str(fps)])
@@ -327,6 +382,9 @@ async def main(seconds: float, fps: float) -> None:
                     rows.append((name, await scenario(browser, env, "webrtc", width, fps, seconds)))
                 name = "webrtc H264, typing, 1280w"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, codec="H264")))
+                quality = await asyncio.to_thread(
+                    text_quality, session.display, [1_000_000, 1_500_000, 3_000_000, 5_000_000, 8_000_000]
+                )
                 os.kill(animator.pid, signal.SIGSTOP)  # a still screen from here on
                 await asyncio.sleep(0.5)
                 name = f"webrtc VP8, still, 1280w, poll {IDLE_POLL_FPS:g} fps"
@@ -361,6 +419,10 @@ async def main(seconds: float, fps: float) -> None:
         "(VP8: whole; H264: calling thread only), of grab+compare per tick, of resize+I420 per new frame; "
         "Mbps received, tgt = encoder target set by REMB"
     )
+    print("\ntext quality, typing screen at 1280x720, aiortc VP8 encoder held at a fixed target (encoder only):")
+    print(f"{'target Mbps':>12s} {'actual Mbps':>12s} {'Y-PSNR dB':>10s} {'enc ms':>7s}")
+    for q in quality:
+        print(f"{q['target_mbps']:>12} {q['actual_mbps']:>12} {q['y_psnr_db']:>10} {q['encode_ms']:>7}")
     load = os.getloadavg()
     print(
         f"nproc {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
@@ -371,6 +433,7 @@ async def main(seconds: float, fps: float) -> None:
         "fps_target": fps,
         "seconds": seconds,
         "scenarios": {name: f for name, f in rows},
+        "text_quality_720p": quality,
         "nproc": os.cpu_count(),
         "loadavg": [round(v, 2) for v in load],
     }

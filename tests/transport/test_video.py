@@ -21,6 +21,7 @@ from contop.transport.video import (
     ScreenTrack,
     add_bitrate_hints,
     apply_bitrate_caps,
+    bgra_to_i420,
     create_screen_track,
     prefer_codecs,
     video_codecs_in_sdp,
@@ -83,6 +84,22 @@ def test_video_size_keeps_aspect_and_even_sides() -> None:
     w, h = video_size(1366, 768)
     assert w == 1280 and h % 2 == 0 and abs(h - 720) <= 1
     assert video_size(1001, 501) == (1000, 500)
+
+
+def test_bgra_to_i420_scales_and_keeps_colour() -> None:
+    image = np.zeros((1080, 1920, 4), np.uint8)
+    image[:, :] = (0x20, 0x40, 0xC0, 0xFF)  # BGRA of #c04020
+    planes = bgra_to_i420(image, 1280, 720)
+    assert planes.shape == (1080, 1280) and planes.dtype == np.uint8
+    import av
+
+    rgb = av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="rgb24")
+    assert np.all(np.abs(rgb[360, 640].astype(int) - (0xC0, 0x40, 0x20)) <= 6), rgb[360, 640]
+    # A 3x shrink (4K-class screens) takes the area filter: a one-pixel line must not vanish.
+    wide = np.zeros((1080, 3840, 4), np.uint8)
+    wide[:, 1500] = 255
+    small = bgra_to_i420(wide, 1280, 360)
+    assert small[:360].max() > 40
 
 
 def _sent_times(policy: EmitPolicy, start: float, end: float, fps: float = 30.0) -> list[float]:
