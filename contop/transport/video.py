@@ -1,7 +1,8 @@
 """The live screen as a WebRTC video track: mss capture -> resize -> I420 in a worker thread, paced at a fixed rate.
 
 When the screen does not change, frames are not sent (so nothing is encoded) except a short run of repeats that
-lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive.
+lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. The next
+capture overlaps the encoding of the current frame. ``bench/bench_video.py`` measures all of it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from contop.core.errors import NotAvailableError, ToolError
+from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.platform.capture import PRIMARY, ScreenCapturer
 from contop.platform.geometry import scaled_size
 from contop.transport.video_codecs import (
@@ -261,10 +262,12 @@ class ScreenTrack(MediaStreamTrack):
             task = self._pending or self._prefetch()
             try:
                 planes, grabbed = await task
-            except RuntimeError as exc:  # the executor was shut down by stop() while we waited
-                raise MediaStreamError from exc
-            except ToolError as exc:
-                logger.warning("screen capture failed, ending the video track: %s", exc)
+            except Exception as exc:
+                if self._closed:  # stop() shut the worker down while we waited
+                    raise MediaStreamError from exc
+                # Anything else escaping recv() would kill aiortc's sender task with an unreadable traceback.
+                expected = isinstance(exc, ContopError)
+                logger.warning("screen capture failed, ending the video track: %s", exc, exc_info=not expected)
                 self.stop()
                 raise MediaStreamError from exc
             finally:

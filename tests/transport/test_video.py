@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
 
+from contop.core.errors import ToolError
+from contop.platform.capture import ScreenCapturer
 from contop.testing.xsession import XSession, start_xsession
 from contop.transport import video_codecs
 from contop.transport.video import (
@@ -383,6 +385,22 @@ async def test_settings_choose_size_and_rate(xsession: XSession) -> None:
 
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+class _FailingCapturer(ScreenCapturer):
+    def grab(self, monitor: int = -1) -> Any:
+        raise ToolError("screen grab failed: the X server went away")
+
+
+async def test_a_failing_capture_ends_the_track(caplog: pytest.LogCaptureFixture) -> None:
+    from aiortc.mediastreams import MediaStreamError
+
+    track = ScreenTrack(_FailingCapturer(":4242"), owns_capturer=True)
+    with caplog.at_level(logging.WARNING, logger="contop.transport.video"), pytest.raises(MediaStreamError):
+        await asyncio.wait_for(track.recv(), 5)
+    assert track.readyState == "ended"
+    assert any("went away" in r.getMessage() for r in caplog.records)
+    track.stop()  # idempotent
 
 
 async def test_no_display_gives_no_track(caplog: pytest.LogCaptureFixture) -> None:
