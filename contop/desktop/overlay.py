@@ -30,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from Xlib import XK, X
+from Xlib import XK, X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import shape
+from Xlib.ext import composite, shape
 
+from contop.desktop.away_capture import OVERLAY_PROPERTY, OVERLAY_WM_CLASS
 from contop.desktop.away_pin import MAX_DIGITS, AttemptLimiter, PinHashes, check_pin, load_hashes
 from contop.desktop.away_render import LockRenderer, LockView, view_at
 
-WM_CLASS = ("contop-away-mode", "ContopAwayMode")
+WM_CLASS = OVERLAY_WM_CLASS
 GRAB_TIMEOUT = 5.0
 TICK = 0.25
 REGRAB_EVERY = 1.0
@@ -138,11 +139,20 @@ class Overlay:
             background.free()  # the window keeps its own reference
             self.surfaces.append(Surface(window, renderer, mx, my, panel))
         self.root.change_attributes(event_mask=X.SubstructureNotifyMask)
+        self._publish_for_capture()
         for surface in self.surfaces:
             surface.window.map()
         self.raise_all()
         self.redraw(force=True)
         self.grab_keyboard(GRAB_TIMEOUT)
+
+    def _publish_for_capture(self) -> None:
+        """Let screen capture leave us out (see away_capture): offscreen pixmaps for every top-level window
+        while we are up (automatic redirection, so the screen looks the same), and our window ids on the root."""
+        if self.d.has_extension("Composite"):
+            self.root.composite_redirect_subwindows(composite.RedirectAutomatic)
+        ids = [s.window.id for s in self.surfaces]
+        self.root.change_property(self.d.intern_atom(OVERLAY_PROPERTY), Xatom.WINDOW, 32, ids)
 
     def current_view(self, now: float) -> LockView:
         remaining = self.limiter.remaining(now)
@@ -259,6 +269,7 @@ class Overlay:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.d.ungrab_keyboard(X.CurrentTime)
+            self.root.delete_property(self.d.intern_atom(OVERLAY_PROPERTY))
             for surface in self.surfaces:
                 surface.window.destroy()
                 surface.panel_pixmap.free()

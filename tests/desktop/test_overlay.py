@@ -276,3 +276,67 @@ def test_stays_on_top_of_a_window_raised_later(
         late.proc.wait(5)
     type_pin(adapter, PIN)
     overlay.expect("unlocked")
+
+
+def _save(pixels: Any, name: str) -> None:
+    from PIL import Image
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    h, w = pixels.shape[:2]
+    Image.frombuffer("RGB", (w, h), pixels.tobytes(), "raw", "BGRX", 0, 1).save(ARTIFACTS / name)
+
+
+def test_capture_leaves_the_overlay_out(
+    xsession: XSession, recorder: RecorderApp, start_overlay: Any, adapter: Any, tmp_path: Path
+) -> None:
+    from Xlib import display as xdisplay
+
+    from contop.desktop.away_capture import capture_without_overlay, overlay_active
+    from contop.platform.capture import ScreenCapturer
+
+    blue = [0xCC, 0x66, 0x33]  # the recorder canvas (#3366cc) in BGRA order
+    cx, cy = recorder.center("canvas")
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    d = xdisplay.Display(xsession.display)
+    capturer = ScreenCapturer(display=xsession.display)
+    late: RecorderApp | None = None
+    try:
+        assert overlay_active(d)
+        # What the phone's video and the agent's screenshots grab today (mss, root window): the lock screen.
+        on_glass, _ = capturer.grab()
+        _save(on_glass, "capture-root-while-locked.png")
+        assert list(on_glass[cy, cx, :3]) != blue
+
+        started = time.perf_counter()
+        under = capture_without_overlay(d)
+        elapsed = time.perf_counter() - started
+        _save(under, "capture-without-overlay.png")
+        assert under.shape == on_glass.shape
+        assert list(under[cy, cx, :3]) == blue
+        assert list(under[1000, 1800, :3]) == [0, 0, 0]  # bare root, not the overlay's background
+        assert elapsed < 2.0, elapsed
+
+        # A window opened while locked is captured too, and the overlay stays above it on the glass.
+        late = launch_recorder(
+            xsession, tmp_path, title="Opened while locked", geometry="500x300+900+500", color="#22aa44"
+        )
+        lx, ly = late.center("canvas")
+        deadline = time.monotonic() + 5
+        while list(capture_without_overlay(d)[ly, lx, :3]) != [0x44, 0xAA, 0x22]:
+            assert time.monotonic() < deadline, "the new window never showed in the capture"
+            time.sleep(0.1)
+        time.sleep(0.3)
+        assert list(capturer.grab()[0][ly, lx, :3]) != [0x44, 0xAA, 0x22]
+        _save(capture_without_overlay(d), "capture-without-overlay-new-window.png")
+
+        type_pin(adapter, PIN)
+        overlay.expect("unlocked")
+        overlay.proc.wait(10)
+        assert not overlay_active(d)
+    finally:
+        if late is not None:
+            late.proc.kill()
+            late.proc.wait(5)
+        capturer.close()
+        d.close()
