@@ -182,6 +182,50 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
             await pc.close()
 
 
+# -- BGRA -> I420 conversion choices ------------------------------------------------------------------------------
+
+
+def conversions(display: str, runs: int = 40) -> dict[str, float]:
+    """CPU ms per 1080p screen -> 1280x720 I420 frame: OpenCV (what the track uses) against PyAV/swscale."""
+    import av
+    import cv2
+
+    from contop.platform.capture import ScreenCapturer
+    from contop.transport.video import bgra_to_i420
+
+    capturer = ScreenCapturer(display)
+    try:
+        image, _ = capturer.grab()
+        image = image.copy()
+    finally:
+        capturer.close()
+
+    def cv_area() -> Any:
+        small = cv2.resize(image, (1280, 720), interpolation=cv2.INTER_AREA)
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(small, cv2.COLOR_BGRA2YUV_I420), format="yuv420p")
+
+    candidates = {
+        "opencv linear + I420 (used)": lambda: av.VideoFrame.from_ndarray(
+            bgra_to_i420(image, 1280, 720), format="yuv420p"
+        ),
+        "opencv area + I420": cv_area,
+        "pyav bgra reformat bilinear": lambda: av.VideoFrame.from_ndarray(image, format="bgra").reformat(
+            width=1280, height=720, format="yuv420p"
+        ),
+        "pyav bgra reformat area": lambda: av.VideoFrame.from_ndarray(image, format="bgra").reformat(
+            width=1280, height=720, format="yuv420p", interpolation="AREA"
+        ),
+    }
+    out = {}
+    for name, convert in candidates.items():
+        convert()
+        t0 = time.process_time()
+        for _ in range(runs):
+            convert()
+        out[name] = round((time.process_time() - t0) / runs * 1000, 2)
+    return out
+
+
 # -- text quality against bitrate (encoder only) ------------------------------------------------------------------
 
 
@@ -361,6 +405,7 @@ async def main(seconds: float, fps: float) -> None:
     env = session.child_env()
     rows: list[tuple[str, dict[str, Any]]] = []
     quality: list[dict[str, float]] = []
+    converting: dict[str, float] = {}
 
     def start_animator(mode: str) -> Any:
         return session.spawn("animator", [sys.executable, __file__, "--animate", mode, "--fps", str(fps)])
@@ -382,6 +427,7 @@ async def main(seconds: float, fps: float) -> None:
                     rows.append((name, await scenario(browser, env, "webrtc", width, fps, seconds)))
                 name = "webrtc H264, typing, 1280w"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, codec="H264")))
+                converting = await asyncio.to_thread(conversions, session.display)
                 quality = await asyncio.to_thread(
                     text_quality, session.display, [1_000_000, 1_500_000, 3_000_000, 5_000_000, 8_000_000]
                 )
@@ -419,6 +465,9 @@ async def main(seconds: float, fps: float) -> None:
         "(VP8: whole; H264: calling thread only), of grab+compare per tick, of resize+I420 per new frame; "
         "Mbps received, tgt = encoder target set by REMB"
     )
+    print("\nBGRA 1920x1080 -> I420 1280x720, CPU ms per frame (process time, includes OpenCV's threads):")
+    for name, ms in converting.items():
+        print(f"  {name:32s} {ms:6.2f}")
     print("\ntext quality, typing screen at 1280x720, aiortc VP8 encoder held at a fixed target (encoder only):")
     print(f"{'target Mbps':>12s} {'actual Mbps':>12s} {'Y-PSNR dB':>10s} {'enc ms':>7s}")
     for q in quality:
@@ -434,6 +483,7 @@ async def main(seconds: float, fps: float) -> None:
         "seconds": seconds,
         "scenarios": {name: f for name, f in rows},
         "text_quality_720p": quality,
+        "convert_ms_1080_to_720": converting,
         "nproc": os.cpu_count(),
         "loadavg": [round(v, 2) for v in load],
     }

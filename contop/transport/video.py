@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import av
 import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -194,13 +195,13 @@ class ScreenTrack(MediaStreamTrack):
         self._start: float | None = None
         self._next_tick = 0.0
         self._last_pts = -1
-        self._pending: asyncio.Task[tuple[npt.NDArray[np.uint8] | None, float]] | None = None
+        self._pending: asyncio.Task[tuple[av.VideoFrame | None, float]] | None = None
         self._closed = False
 
     # -- worker thread ---------------------------------------------------------------------------------------
 
-    def _capture(self) -> tuple[npt.NDArray[np.uint8] | None, float]:
-        """Grab once; return the I420 planes to send (or None to skip this tick) and the grab time."""
+    def _capture(self) -> tuple[av.VideoFrame | None, float]:
+        """Grab once; return the frame to send (or None to skip this tick) and the grab time."""
         t0 = time.thread_time()
         image, _rect = self._capturer.grab(self.monitor)
         now = time.monotonic()
@@ -218,7 +219,8 @@ class ScreenTrack(MediaStreamTrack):
             self.stats.frames_converted += 1
             self.stats.convert_cpu += time.thread_time() - t1
             self.stats.width, self.stats.height = width, height
-        return self._last_i420, now
+        # A new frame object each time (the encoder may hold the previous one); the copy here is ~0.5 ms.
+        return av.VideoFrame.from_ndarray(self._last_i420, format="yuv420p"), now
 
     def _release(self) -> None:
         self._last_raw = None
@@ -228,7 +230,7 @@ class ScreenTrack(MediaStreamTrack):
 
     # -- event loop -----------------------------------------------------------------------------------------
 
-    async def _tick(self) -> tuple[npt.NDArray[np.uint8] | None, float]:
+    async def _tick(self) -> tuple[av.VideoFrame | None, float]:
         """Wait for the next tick, then capture in the worker thread."""
         now = time.monotonic()
         if self._start is None:
@@ -241,27 +243,25 @@ class ScreenTrack(MediaStreamTrack):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._capture)
 
-    def _prefetch(self) -> asyncio.Task[tuple[npt.NDArray[np.uint8] | None, float]]:
+    def _prefetch(self) -> asyncio.Task[tuple[av.VideoFrame | None, float]]:
         task = asyncio.get_running_loop().create_task(self._tick())
         # Retrieved in recv(); when stop() cancels it instead, mark any exception as seen.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         self._pending = task
         return task
 
-    async def recv(self) -> Any:
+    async def recv(self) -> av.VideoFrame:
         """The next frame to encode; waits through ticks where the screen did not change.
 
         The capture of the following tick starts before this frame is returned, so on a multi-core machine the
         capture thread grabs and converts frame n+1 while aiortc's encoder thread compresses frame n.
         """
-        import av
-
         while True:
             if self.readyState != "live" or self._closed:
                 raise MediaStreamError
             task = self._pending or self._prefetch()
             try:
-                planes, grabbed = await task
+                frame, grabbed = await task
             except Exception as exc:
                 if self._closed:  # stop() shut the worker down while we waited
                     raise MediaStreamError from exc
@@ -276,10 +276,9 @@ class ScreenTrack(MediaStreamTrack):
             if self._closed:
                 raise MediaStreamError
             self._prefetch()
-            if planes is None:
+            if frame is None:
                 continue
             assert self._start is not None
-            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             pts = max(int((grabbed - self._start) * CLOCK_RATE), self._last_pts + 1)
             self._last_pts = pts
             frame.pts = pts
