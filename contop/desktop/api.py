@@ -135,8 +135,9 @@ class ApiClient:
     def save_skill(self, name: str, content: str) -> Any:
         return self._json("PUT", f"/api/skills/{name}", json={"content": content})
 
-    def create_skill(self, name: str, content: str) -> Any:
-        return self._json("POST", "/api/skills", json={"name": name, "content": content})
+    def create_skill(self, name: str, description: str) -> Any:
+        """The server writes a starting SKILL.md from the description; ``save_skill`` then replaces it."""
+        return self._json("POST", "/api/skills", json={"name": name, "description": description})
 
     def set_skill_enabled(self, name: str, enabled: bool) -> None:
         self.request("POST", f"/api/skills/{name}/{'enable' if enabled else 'disable'}")

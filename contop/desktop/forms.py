@@ -91,6 +91,21 @@ def skill_template(name: str) -> str:
     return f"---\nname: {name}\ndescription: What this skill does and when to use it.\n---\n\n# {name}\n\nSteps…\n"
 
 
+def front_matter(text: str) -> dict[str, str]:
+    """The ``key: value`` lines of SKILL.md's leading ``---`` block (empty when there is none)."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        if line.strip() == "---":
+            return fields
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith((" ", "\t")):
+            fields[key.strip()] = value.strip().strip("'\"")
+    return {}
+
+
 def validate_skill(name: str, text: str) -> str | None:
     """Why a skill cannot be saved (bad name, SKILL.md without front matter naming it and describing it)."""
     if not SKILL_NAME.fullmatch(name):
@@ -98,15 +113,9 @@ def validate_skill(name: str, text: str) -> str | None:
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         return "SKILL.md must start with a '---' front matter block"
-    try:
-        end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
-    except StopIteration:
+    if not any(line.strip() == "---" for line in lines[1:]):
         return "the front matter block is not closed with '---'"
-    fields = {}
-    for line in lines[1:end]:
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
+    fields = front_matter(text)
     if fields.get("name") != name:
         return f"the front matter must contain 'name: {name}'"
     if not fields.get("description"):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QIcon, QPainter, QPixmap
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 ACCENT = "#4f62d8"
@@ -37,7 +42,11 @@ def mono_font(size: int = 10) -> QFont:
     return font
 
 
-STYLESHEET = f"""
+def _stylesheet(chevron: str, check: str) -> str:
+    return _STYLESHEET.replace("@CHEVRON@", chevron).replace("@CHECK@", check)
+
+
+_STYLESHEET = f"""
 QWidget {{ color: {INK}; font-size: 10pt; }}
 QMainWindow, #content {{ background: {BACKGROUND}; }}
 #sidebar {{ background: {SIDEBAR}; }}
@@ -85,10 +94,11 @@ QHeaderView::section {{
 }}
 QScrollArea {{ border: none; background: transparent; }}
 QComboBox::drop-down {{ border: none; width: 26px; }}
+QComboBox::down-arrow {{ image: url(@CHEVRON@); width: 12px; height: 12px; }}
 QComboBox QAbstractItemView {{ background: white; border: 1px solid {LINE}; selection-background-color: #e6eafc;
   selection-color: {INK}; outline: none; padding: 4px; }}
 QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid #b9bfcc; border-radius: 5px; background: white; }}
-QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; image: url(@CHECK@); }}
 QCheckBox::indicator:disabled {{ background: #eceef3; border-color: {LINE}; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
 QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 2px; }}
@@ -101,12 +111,38 @@ QToolTip {{ background: {SIDEBAR}; color: white; border: none; padding: 4px 8px;
 """
 
 
+def _draw_glyphs(folder: Path) -> tuple[str, str]:
+    """Stylesheets take images only from files: draw the combo-box chevron and the check mark once."""
+    chevron, check = folder / "chevron.png", folder / "check.png"
+    for path, color, points in (
+        (chevron, MUTED, ((3.0, 6.0), (8.0, 11.0), (13.0, 6.0))),
+        (check, "#ffffff", ((3.5, 8.5), (6.5, 11.5), (12.5, 4.5))),
+    ):
+        pix = QPixmap(32, 32)
+        pix.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pix)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.scale(2, 2)
+        p.setPen(QPen(QColor(color), 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        p.drawPolyline([QPointF(x, y) for x, y in points])
+        p.end()
+        pix.save(str(path), "PNG")
+    return chevron.as_posix(), check.as_posix()
+
+
 def apply(app: QApplication) -> None:
     app.setStyle("Fusion")
     font = QFont(_first_family(_FONT_CHOICES))
     font.setPointSize(10)
     app.setFont(font)
-    app.setStyleSheet(STYLESHEET)
+    if not _glyph_dir:
+        folder = tempfile.mkdtemp(prefix="contop-desktop-")
+        atexit.register(shutil.rmtree, folder, True)
+        _glyph_dir.append(Path(folder))
+    app.setStyleSheet(_stylesheet(*_draw_glyphs(_glyph_dir[0])))
+
+
+_glyph_dir: list[Path] = []  # one private folder per process, removed at exit
 
 
 def app_icon(size: int = 64) -> QIcon:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -76,6 +77,34 @@ def show_error(label: QLabel, text: str) -> None:
     label.setVisible(bool(text))
 
 
+class NumberField(QLineEdit):
+    """A whole-number field with a range and an optional unit (a spin box without the arrows)."""
+
+    def __init__(self, low: int, high: int, value: int, suffix: str = "") -> None:
+        super().__init__()
+        self._validator = QIntValidator(low, high, self)
+        self.setValidator(self._validator)
+        self.suffix = suffix
+        self.setValue(value)
+        if suffix:
+            self.setToolTip(f"{low} to {high} {suffix}")
+
+    def setRange(self, low: int, high: int) -> None:
+        self._validator.setRange(low, high)
+
+    def setMaximum(self, high: int) -> None:
+        self._validator.setTop(high)
+
+    def setValue(self, value: int) -> None:
+        self.setText(str(value))
+
+    def value(self) -> int:
+        try:
+            return int(self.text())
+        except ValueError:
+            return self._validator.bottom()
+
+
 class Card(QFrame):
     """White rounded panel with an optional title and subtitle; add content to ``body``."""
 
@@ -99,7 +128,7 @@ class Card(QFrame):
             outer.addLayout(self.header)
         self.body = QVBoxLayout()
         self.body.setSpacing(10)
-        outer.addLayout(self.body)
+        outer.addLayout(self.body, 1)
 
 
 class Page(QWidget):
@@ -139,6 +168,8 @@ class ListEditor(QWidget):
         self.list = QListWidget()
         self.list.setMinimumHeight(120)
         self.list.setMaximumHeight(170)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.itemChanged.connect(lambda _item: self._on_change())
         layout.addWidget(self.list)
         row = QHBoxLayout()

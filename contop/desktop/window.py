@@ -186,6 +186,9 @@ class MainWindow(QMainWindow):
     # --- server state
 
     def server_ready(self) -> None:
+        if self.controller is None:  # a server this app did not start: it answers, that is all we know
+            self.server_chip.set_state("ok", "Server running")
+            self.server_detail.setText(self.api.base_url.removeprefix("http://"))
         for page in (self.pair, self.devices, self.settings):
             page.server_ready()
 

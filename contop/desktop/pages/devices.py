@@ -87,18 +87,30 @@ class DevicesPage(Page):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        for column, width in ((2, 118), (7, 100)):  # cells holding widgets: size them for the widget
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            self.table.setColumnWidth(column, width)
+        self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.table.verticalHeader().setDefaultSectionSize(46)
         card.body.addWidget(self.table)
         self.empty = muted("Pair a phone from the Pair page: it appears here as soon as it connects.")
         card.body.addWidget(self.empty)
-        self.body.addWidget(card, 3)
+        self.body.addWidget(card)
 
         activity = Card("Recent activity", "Connections, disconnections and re-pairings, newest first.")
         self.activity = QListWidget()
         self.activity.setMaximumHeight(150)
+        self.activity.hide()
+        self.no_activity = muted("Nothing yet. You get a notification when a phone connects or disconnects.")
         activity.body.addWidget(self.activity)
-        self.body.addWidget(activity, 1)
+        activity.body.addWidget(self.no_activity)
+        self.body.addWidget(activity)
+        self.body.addStretch(1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
@@ -140,6 +152,8 @@ class DevicesPage(Page):
             if message is None:
                 continue
             self.activity.insertItem(0, f"{short_time(stamp)}   {message[1]}")
+            self.activity.show()
+            self.no_activity.hide()
             # Events from before the app started are history, not news.
             if self._primed:
                 self.notify(*message)
@@ -169,7 +183,7 @@ class DevicesPage(Page):
             device_id, label = str(dev.get("device_id")), name.text()
             revoke.clicked.connect(lambda _=False, d=device_id, n=label: self.confirm_revoke(d, n))
             self.table.setCellWidget(row, 7, _centered(revoke))
-        self.table.setMinimumHeight(min(420, 44 + 46 * max(1, len(devices))))
+        self.table.setFixedHeight(min(420, 40 + 46 * max(1, len(devices))))
 
     def confirm_revoke(self, device_id: str, name: str) -> None:
         answer = QMessageBox.question(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -34,10 +35,15 @@ def network_key(info: dict[str, Any]) -> tuple[object, ...]:
     return (info.get("lan_ip"), info.get("tailscale_ip"), info.get("tunnel_url"), info.get("port"))
 
 
-def short_time(iso: str | None) -> str:
+def short_time(iso: str | None, *, year: bool = False) -> str:
+    """A server timestamp in this computer's time zone, short: ``21 Nov 20:49`` (``21 Nov 2026, 20:49``)."""
     if not iso:
         return "—"
-    return iso.replace("T", " ")[:16] + " UTC" if iso.endswith(("Z", "+00:00")) else iso
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return when.strftime("%d %b %Y, %H:%M" if year else "%d %b %H:%M")
 
 
 class QrPanel(QWidget):
@@ -78,7 +84,7 @@ class QrPanel(QWidget):
         self.url.setText(str(data["url"]))
         self.url.setCursorPosition(0)
         self.copy.setEnabled(True)
-        self.expiry.setText(f"{label} · valid until {short_time(data.get('expires_at'))}")
+        self.expiry.setText(f"{label} · valid until {short_time(data.get('expires_at'), year=True)}")
 
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url.text())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QLabel, QSpinBox
+from PySide6.QtWidgets import QGridLayout, QLabel
 
 from contop.desktop.proxies import (
     CLI_NAMES,
@@ -12,7 +12,7 @@ from contop.desktop.proxies import (
     ProxyManager,
     ProxyStatus,
 )
-from contop.desktop.widgets import Card, Chip, Page, button, muted, note
+from contop.desktop.widgets import Card, Chip, NumberField, Page, button, muted, note
 
 STATUS_CHIP = {
     ProxyStatus.RUNNING: ("ok", "Running"),
@@ -44,7 +44,7 @@ class ProxiesPage(Page):
         for col, title in enumerate(("Provider", "Port", "Status", "", "")):
             header = muted(title, wrap=False)
             grid.addWidget(header, 0, col)
-        self.ports: dict[str, QSpinBox] = {}
+        self.ports: dict[str, NumberField] = {}
         self.chips: dict[str, Chip] = {}
         self.details: dict[str, QLabel] = {}
         self.start_buttons = {}
@@ -54,11 +54,8 @@ class ProxiesPage(Page):
                 f"<b>{PROVIDER_LABELS[provider]}</b><br><span style='color:#6b7385'>{CLI_NAMES[provider]}</span>"
             )
             grid.addWidget(name, row, 0)
-            port = QSpinBox()
-            port.setRange(1024, 65535)
-            port.setValue(DEFAULT_PORTS[provider])
+            port = NumberField(1024, 65535, DEFAULT_PORTS[provider])
             port.setFixedWidth(96)
-            port.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
             self.ports[provider] = port
             grid.addWidget(port, row, 1)
             chip = Chip("Stopped")

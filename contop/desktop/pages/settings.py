@@ -18,16 +18,22 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from contop.desktop.api import ApiClient, ApiError, NotAvailable
-from contop.desktop.forms import field_errors, merged_settings, skill_template, validate_pins, validate_skill
+from contop.desktop.forms import (
+    field_errors,
+    front_matter,
+    merged_settings,
+    skill_template,
+    validate_pins,
+    validate_skill,
+)
 from contop.desktop.style import mono_font
 from contop.desktop.tasks import TaskRunner
-from contop.desktop.widgets import Card, ListEditor, Page, button, field_error, muted, note, show_error
+from contop.desktop.widgets import Card, ListEditor, NumberField, Page, button, field_error, muted, note, show_error
 
 NOT_IN_BUILD = "Not available in this build"
 API_KEYS = (
@@ -246,6 +252,7 @@ class SettingsPage(Page):
         card = Card("System prompts", "Optional instructions added for the agent. Empty uses the built-in prompt.")
         self.prompts: dict[str, QPlainTextEdit] = {}
         self.default_notes: dict[str, QLabel] = {}
+        self.default_views: dict[str, QPlainTextEdit] = {}
         for key, title, which in PROMPTS:
             head = QHBoxLayout()
             head.addWidget(QLabel(f"<b>{title}</b>"), 1)
@@ -262,6 +269,13 @@ class SettingsPage(Page):
             default_note.hide()
             self.default_notes[which] = default_note
             card.body.addWidget(default_note)
+            default_view = QPlainTextEdit()
+            default_view.setReadOnly(True)
+            default_view.setFixedHeight(150)
+            default_view.setStyleSheet("background:#f4f5f9; color:#3b4254;")
+            default_view.hide()
+            self.default_views[which] = default_view
+            card.body.addWidget(default_view)
         self.form.addWidget(card)
 
     def _build_skills(self) -> None:
@@ -269,7 +283,9 @@ class SettingsPage(Page):
         self.skills_note = note("Checking the skills engine…")
         card.body.addWidget(self.skills_note)
         self.skills = QListWidget()
-        self.skills.setMaximumHeight(150)
+        self.skills.setMaximumHeight(170)
+        self.skills.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.skills.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.skills.itemChanged.connect(self._skill_toggled)
         card.body.addWidget(self.skills)
         row = QHBoxLayout()
@@ -299,13 +315,18 @@ class SettingsPage(Page):
         form.addRow("Emergency PIN", self._field(self.emergency, "emergency_pin"))
         self.set_pins = button("Set PINs")
         self.set_pins.clicked.connect(self.save_pins)
-        form.addRow("", self.set_pins)
-        self.auto_engage = QSpinBox()
-        self.auto_engage.setRange(1, 24 * 60)
-        self.auto_engage.setSuffix(" min")
-        self.auto_engage.setFixedWidth(110)
-        self.auto_engage.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
-        form.addRow("Auto-engage after", self._field(self.auto_engage, "away_mode.auto_engage_minutes"))
+        pins_row = QHBoxLayout()
+        pins_row.addWidget(self.set_pins)
+        pins_row.addStretch(1)
+        form.addRow("", pins_row)
+        self.auto_engage = NumberField(1, 24 * 60, 5, "minutes")
+        self.auto_engage.setFixedWidth(90)
+        minutes = QWidget()
+        minutes_row = QHBoxLayout(minutes)
+        minutes_row.setContentsMargins(0, 0, 0, 0)
+        minutes_row.addWidget(self.auto_engage)
+        minutes_row.addWidget(muted("minutes without activity on this computer", wrap=False), 1)
+        form.addRow("Auto-engage after", self._field(minutes, "away_mode.auto_engage_minutes"))
         self.idle = QCheckBox("Engage when this computer is idle")
         form.addRow("", self._field(self.idle, "away_mode.idle_timeout_enabled"))
         self.keep_awake = QCheckBox("Keep this computer awake while Contop runs")
@@ -386,10 +407,16 @@ class SettingsPage(Page):
         if problems:
             self.message.setText("Fix the highlighted lists before saving.")
             return
-        body = merged_settings(self.snapshot, self.edits())
+        edits = self.edits()
         self.save_btn.setEnabled(False)
         self.message.setText("Saving…")
-        self.tasks.run(lambda: self.api.put_settings(body), self._saved, self._save_failed)
+
+        def work() -> dict[str, Any]:
+            # Start from the server's current object, not the one loaded earlier: skill toggles and PIN changes
+            # write settings too, and keys this form does not know must survive.
+            return self.api.put_settings(merged_settings(self.api.get_settings(), edits))
+
+        self.tasks.run(work, self._saved, self._save_failed)
 
     def _saved(self, data: dict[str, Any]) -> None:
         self.show_settings(data)
@@ -457,7 +484,12 @@ class SettingsPage(Page):
     def _skill_toggled(self, item: QListWidgetItem) -> None:
         name = str(item.data(Qt.ItemDataRole.UserRole))
         enabled = item.checkState() == Qt.CheckState.Checked
-        self.tasks.run(lambda: self.api.set_skill_enabled(name, enabled), None, self._skills_failed)
+
+        def refused(exc: BaseException) -> None:
+            self._skill_error(exc)
+            self.probe_features()  # show the server's truth again
+
+        self.tasks.run(lambda: self.api.set_skill_enabled(name, enabled), None, refused)
 
     def _edit_selected(self) -> None:
         item = self.skills.currentItem()
@@ -477,22 +509,35 @@ class SettingsPage(Page):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         new_name, text = dialog.name.text().strip(), dialog.text.toPlainText()
-        if name:
-            self.tasks.run(
-                lambda: self.api.save_skill(new_name, text), lambda _r: self.probe_features(), self._skills_failed
-            )
-        else:
-            self.tasks.run(
-                lambda: self.api.create_skill(new_name, text), lambda _r: self.probe_features(), self._skills_failed
-            )
+        creating = not name
+
+        def work() -> None:
+            if creating:
+                self.api.create_skill(new_name, front_matter(text).get("description", ""))
+            self.api.save_skill(new_name, text)
+
+        def done(_r: object) -> None:
+            self.message.setText(f"Skill {new_name} saved.")
+            self.probe_features()
+
+        self.tasks.run(work, done, self._skill_error)
+
+    def _skill_error(self, exc: BaseException) -> None:
+        detail = exc.detail if isinstance(exc, ApiError) else str(exc)
+        self.message.setText(f"Skill not saved: {detail}")
+        if isinstance(exc, NotAvailable):
+            self._skills_failed(exc)
 
     def show_default_prompt(self, which: str) -> None:
         label = self.default_notes[which]
 
         def shown(data: dict[str, Any]) -> None:
-            text = data.get(which) or data.get(f"{which}_system_prompt") or data.get(f"{which}_prompt") or ""
-            label.setText(f"Built-in {which} prompt:\n\n{text}" if text else "The built-in prompt is empty.")
+            text = str(data.get(which) or "")
+            label.setText(f"Built-in {which} prompt (read only); yours is added after it:")
             label.show()
+            view = self.default_views[which]
+            view.setPlainText(text or "(empty)")
+            view.show()
 
         def failed(exc: BaseException) -> None:
             label.setText(

@@ -1,0 +1,395 @@
+"""The desktop window against a real server: pairing, devices, settings, proxies, logs, the sidecar banner.
+
+Screenshots of every page go to test-artifacts/desktop/.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QDialog, QListWidgetItem, QMessageBox, QPushButton, QWidget
+from pytestqt.qtbot import QtBot
+
+from contop.desktop import style
+from contop.desktop.api import ApiClient
+from contop.desktop.app import build
+from contop.desktop.pages.settings import SkillDialog
+from contop.desktop.paths import DesktopPaths
+from contop.desktop.proxies import ProxyManager, WatchdogTiming
+from contop.desktop.sidecar import ParentDeath, SidecarState
+from contop.desktop.window import PAGES, MainWindow
+from contop.testing.server import ServerProcess
+from tests.desktop.test_proxies import fake, free_port
+from tests.server.wsutil import offer, signal_once
+
+pytestmark = pytest.mark.timeout(240)  # a real server starts per test; slow on a loaded machine
+WAIT = 20_000
+
+
+def make_window(qapp: QApplication, server: ServerProcess, proxies: ProxyManager | None = None) -> MainWindow:
+    style.apply(qapp)
+    api = ApiClient(server.base_url, lambda: server.admin_token)
+    win = MainWindow(api, DesktopPaths(server.home), proxies or ProxyManager(server.home, None))
+    win.resize(1120, 760)
+    win.show()
+    win.server_ready()
+    return win
+
+
+@pytest.fixture
+def window(qapp: QApplication, qtbot: QtBot, server: ServerProcess) -> Iterator[MainWindow]:
+    win = make_window(qapp, server)
+    yield win
+    win.quit_app()
+    win.api.close()
+
+
+def claim(server: ServerProcess, token: str, device_id: str, **extra: Any) -> None:
+    signal_once(server.port, token, offer(device_id, **extra))
+
+
+def test_pairing_qr_appears_and_refreshes_after_a_claim(
+    window: MainWindow, qtbot: QtBot, server: ServerProcess
+) -> None:
+    page = window.pair
+    qtbot.waitUntil(lambda: page.permanent.current is not None, timeout=WAIT)
+    first = page.permanent.current
+    assert first is not None
+    assert page.permanent.image.pixmap() is not None and not page.permanent.image.pixmap().isNull()
+    assert page.permanent.url.text() == first["url"] and first["url"].startswith("http://")
+    qtbot.mouseClick(page.permanent.copy, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == first["url"]
+
+    claim(server, first["token"], "phone-1", name="Pixel 8")
+    page.poll()  # the 5 s timer does the same
+    qtbot.waitUntil(lambda: page.permanent.current is not first, timeout=WAIT)
+    second = page.permanent.current
+    assert second is not None and second["token"] != first["token"]
+    assert server.request("GET", "/api/pair/status").json()["claimed"] is False
+
+
+def test_a_network_change_refreshes_the_code(window: MainWindow, qtbot: QtBot) -> None:
+    page = window.pair
+    qtbot.waitUntil(lambda: page.issued == 1, timeout=WAIT)
+    page.poll()
+    qtbot.waitUntil(lambda: page._net is not None, timeout=WAIT)
+    assert page.issued == 1  # same network, unclaimed code: nothing to do
+    page._net = ("10.9.9.9", None, None, 1)  # as if the LAN address was different a moment ago
+    page.poll()
+    qtbot.waitUntil(lambda: page.issued == 2, timeout=WAIT)
+    assert page.lan_chip.text()
+
+
+def test_temporary_code_shows_why_the_tunnel_cannot_start(window: MainWindow, qtbot: QtBot) -> None:
+    page = window.pair
+    qtbot.mouseClick(page.temp_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.temp_note.isVisible() or page.temporary.current is not None, timeout=70_000)
+    if page.temporary.current is None:
+        assert "tunnel could not start" in page.temp_note.text()
+        assert "cloudflared" in page.temp_note.text()
+    else:
+        assert page.temporary.current["connection_type"] == "temp"
+
+
+def test_devices_list_revoke_and_notifications(
+    window: MainWindow, qtbot: QtBot, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = window.devices
+    qtbot.waitUntil(lambda: window.pair.permanent.current is not None, timeout=WAIT)
+    token = window.pair.permanent.current["token"]  # type: ignore[index]
+    claim(server, token, "phone-1", name="Pixel 8", device_location={"city": "Lyon", "country": "France"})
+    page.poll()
+    qtbot.waitUntil(lambda: len(page.devices) == 1, timeout=WAIT)
+    row = [page.table.item(0, c).text() if page.table.item(0, c) else "" for c in range(7)]
+    assert row[0] == "Pixel 8" and row[1] == "Permanent" and row[4] == "Lyon, France"
+    assert "1 paired" in page.summary.text()
+
+    # Pairing again with a new code replaces the old token: an event, hence a notification.
+    fresh = server.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+    claim(server, fresh["token"], "phone-1", name="Pixel 8")
+    page.poll()
+    qtbot.waitUntil(lambda: any("paired again" in m for _t, m in window.notifications), timeout=WAIT)
+    assert page.activity.count() >= 1
+
+    asked: list[str] = []
+
+    def yes(*args: object, **kwargs: object) -> QMessageBox.StandardButton:
+        asked.append(str(args[2]))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", yes)
+    revoke = page.table.cellWidget(0, 7).findChild(QPushButton)
+    assert revoke is not None
+    revoke.click()
+    assert asked and "Pixel 8" in asked[0]
+    qtbot.waitUntil(lambda: not page.devices, timeout=WAIT)
+    assert server.request("GET", "/api/devices").json()["devices"] == []
+
+
+def test_revoke_cancelled_keeps_the_device(
+    window: MainWindow, qtbot: QtBot, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qtbot.waitUntil(lambda: window.pair.permanent.current is not None, timeout=WAIT)
+    claim(server, window.pair.permanent.current["token"], "phone-2")  # type: ignore[index]
+    window.devices.poll()
+    qtbot.waitUntil(lambda: len(window.devices.devices) == 1, timeout=WAIT)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    window.devices.confirm_revoke("phone-2", "phone-2")
+    window.tasks.wait_idle()
+    assert len(server.request("GET", "/api/devices").json()["devices"]) == 1
+
+
+def test_settings_round_trip_keeps_unknown_keys(window: MainWindow, qtbot: QtBot, server: ServerProcess) -> None:
+    current = server.request("GET", "/api/settings").json()
+    assert server.request("PUT", "/api/settings", json={**current, "x_custom": {"kept": True}}).status_code == 200
+    page = window.settings
+    page.load()
+    qtbot.waitUntil(lambda: page.snapshot is not None and "x_custom" in page.snapshot, timeout=WAIT)
+
+    page.keys["gemini_api_key"].setText("AIza-test-key")
+    assert page.keys["gemini_api_key"].echoMode() == page.keys["gemini_api_key"].EchoMode.Password
+    page.show_keys.setChecked(True)
+    assert page.keys["gemini_api_key"].echoMode() == page.keys["gemini_api_key"].EchoMode.Normal
+    page.auth["anthropic"].setCurrentIndex(page.auth["anthropic"].findData("cli_proxy"))
+    page.model.setText("anthropic:claude-test")
+    editor = page.lists["forbidden_commands"]
+    editor.input.setText("format-disk")
+    editor.add_from_input()
+    page.prompts["execution_system_prompt"].setPlainText("Be brief.")
+    page.keep_awake.setChecked(True)
+    page.auto_engage.setValue(12)
+    qtbot.mouseClick(page.save_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.message.text().startswith("Saved"), timeout=WAIT)
+
+    saved = server.request("GET", "/api/settings").json()
+    assert saved["gemini_api_key"] == "AIza-test-key"
+    assert saved["provider_auth"]["anthropic"]["mode"] == "cli_proxy"
+    assert saved["execution_model"] == "anthropic:claude-test"
+    assert saved["forbidden_commands"][-1] == "format-disk"
+    assert saved["execution_system_prompt"] == "Be brief."
+    assert saved["keep_host_awake"] is True
+    assert saved["away_mode"]["auto_engage_minutes"] == 12
+    assert saved["x_custom"] == {"kept": True}
+
+
+def test_settings_422_is_shown_next_to_its_field(window: MainWindow, qtbot: QtBot, server: ServerProcess) -> None:
+    page = window.settings
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=WAIT)
+    page.auto_engage.setMaximum(5000)  # the form stops this; here the server's own check must speak
+    page.auto_engage.setValue(3000)
+    page.save()
+    label = page.errors["away_mode.auto_engage_minutes"]
+    qtbot.waitUntil(lambda: "refused" in page.message.text(), timeout=WAIT)
+    assert label.isVisibleTo(page)
+    assert "1440" in label.text()
+    assert "auto_engage_minutes" in page.message.text()
+    assert server.request("GET", "/api/settings").json()["away_mode"]["auto_engage_minutes"] == 5
+
+
+def test_settings_lists_are_validated_before_saving(window: MainWindow, qtbot: QtBot) -> None:
+    page = window.settings
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=WAIT)
+    editor = page.lists["restricted_paths"]
+    editor.set_values(["/a", "/a"])
+    page.save()
+    assert "Fix" in page.message.text()
+    assert editor.error.isVisibleTo(page) and "duplicate" in editor.error.text()
+    editor.input.setText("")
+    editor.add_from_input()
+    assert "type an entry" in editor.error.text()
+
+
+def _answers(server: ServerProcess, method: str, path: str, **kwargs: Any) -> bool:
+    """Whether the feature behind an endpoint is in the server under test (503 "not available" when not)."""
+    return server.request(method, path, **kwargs).status_code != 503
+
+
+def test_skills_editor_or_not_available(
+    window: MainWindow, qtbot: QtBot, server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = window.settings
+    if not _answers(server, "GET", "/api/skills"):
+        qtbot.waitUntil(lambda: "Not available in this build" in page.skills_note.text(), timeout=WAIT)
+        assert not page.new_skill.isEnabled() and not page.skills.isEnabled()
+        return
+    qtbot.waitUntil(lambda: page.skills_available, timeout=WAIT)
+    assert page.new_skill.isEnabled() and not page.skills_note.isVisibleTo(page)
+    text = "---\nname: tidy-desk\ndescription: Close stray windows at the end of the day\n---\n\n# Tidy desk\n"
+
+    def accept(dialog: SkillDialog) -> QDialog.DialogCode:
+        dialog.name.setText("tidy-desk")
+        dialog.text.setPlainText(text)
+        dialog.try_accept()
+        return QDialog.DialogCode(dialog.result())
+
+    monkeypatch.setattr(SkillDialog, "exec", accept)
+    page.edit_skill(None)
+    qtbot.waitUntil(lambda: "tidy-desk saved" in page.message.text(), timeout=WAIT)
+    assert server.request("GET", "/api/skills/tidy-desk").json()["content"] == text
+
+    def skill_item() -> QListWidgetItem | None:
+        items = [page.skills.item(i) for i in range(page.skills.count())]
+        return next((it for it in items if it.data(Qt.ItemDataRole.UserRole) == "tidy-desk"), None)
+
+    qtbot.waitUntil(lambda: skill_item() is not None, timeout=WAIT)
+    item = skill_item()
+    assert item is not None
+    item.setCheckState(Qt.CheckState.Checked)
+    qtbot.waitUntil(
+        lambda: "tidy-desk" in server.request("GET", "/api/settings").json()["enabled_skills"], timeout=WAIT
+    )
+    # A save from the form (loaded before the toggle) must not undo it.
+    page.save()
+    qtbot.waitUntil(lambda: page.message.text().startswith("Saved"), timeout=WAIT)
+    assert "tidy-desk" in server.request("GET", "/api/settings").json()["enabled_skills"]
+
+
+def test_away_pins_or_not_available(window: MainWindow, qtbot: QtBot, server: ServerProcess) -> None:
+    page = window.settings
+    probe = server.request("POST", "/api/away-mode/pin", json={})
+    if probe.status_code in (404, 405, 503):
+        qtbot.waitUntil(lambda: "Not available in this build" in page.pins_note.text(), timeout=WAIT)
+        assert not page.pin.isEnabled() and not page.emergency.isEnabled()
+        return
+    qtbot.waitUntil(lambda: page.pins_available, timeout=WAIT)
+    page.pin.setText("12")
+    page.emergency.setText("12")
+    page.save_pins()
+    assert "4 to 12" in page.errors["pin"].text() and "6 to 12" in page.errors["emergency_pin"].text()
+    page.pin.setText("2468")
+    page.emergency.setText("97531864")
+    page.save_pins()
+    qtbot.waitUntil(lambda: "PINs" in page.message.text(), timeout=WAIT)
+    if page.message.text() == "Away Mode PINs set.":
+        assert server.request("GET", "/api/settings").json()["away_mode"]["pin_hash"]
+
+
+def test_default_prompts_or_not_available(window: MainWindow, qtbot: QtBot, server: ServerProcess) -> None:
+    page = window.settings
+    page.show_default_prompt("execution")
+    note = page.default_notes["execution"]
+    if not _answers(server, "GET", "/api/default-prompts"):
+        qtbot.waitUntil(lambda: "Not available in this build" in note.text(), timeout=WAIT)
+        return
+    expected = server.request("GET", "/api/default-prompts").json()["execution"]
+    qtbot.waitUntil(lambda: page.default_views["execution"].toPlainText() == (expected or "(empty)"), timeout=WAIT)
+    assert page.default_views["execution"].isReadOnly()
+
+
+def test_proxies_are_disabled_when_not_in_this_build(window: MainWindow) -> None:
+    page = window.proxies_page
+    assert page.unavailable.isVisibleTo(page)
+    assert "not installed in this build" in page.unavailable.text()
+    for provider in ("anthropic", "gemini", "openai"):
+        assert not page.start_buttons[provider].isEnabled()
+        assert not page.stop_buttons[provider].isEnabled()
+        assert "Not installed" in page.chips[provider].text()
+
+
+def test_proxies_page_auto_starts_and_drives_supervisors(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess
+) -> None:
+    timing = WatchdogTiming(health_interval=0.2, start_timeout=10, backoff_base=0.2, backoff_cap=1)
+    manager = ProxyManager(server.home, fake(), timing)
+    win = make_window(qapp, server, manager)  # settings say proxy_auto_start (the default): all three start
+    try:
+        page = win.proxies_page
+        for spin in page.ports.values():
+            spin.setValue(free_port())  # before the settings arrive and trigger the auto-start
+        assert not page.unavailable.isVisibleTo(page)
+        for provider in ("anthropic", "gemini", "openai"):
+            qtbot.waitUntil(lambda p=provider: "Running" in page.chips[p].text(), timeout=WAIT)
+        assert page.stop_buttons["gemini"].isEnabled() and not page.start_buttons["gemini"].isEnabled()
+        assert not page.ports["gemini"].isEnabled()
+        page.stop("gemini")
+        assert "Stopped" in page.chips["gemini"].text() and page.start_buttons["gemini"].isEnabled()
+        assert "Running" in page.chips["openai"].text()
+        page.start("gemini")
+        qtbot.waitUntil(lambda: "Running" in page.chips["gemini"].text(), timeout=WAIT)
+        assert (server.home / "proxy-gemini.log").exists()
+    finally:
+        win.quit_app()
+        win.api.close()
+    assert all(sup.pid is None for sup in manager.supervisors.values())
+
+
+def test_sidecar_crash_banner_restart_and_logs(qapp: QApplication, qtbot: QtBot, tmp_path: Path) -> None:
+    style.apply(qapp)
+    win, controller = build(tmp_path / "home", 0, ParentDeath.default())
+    win.show()
+    try:
+        controller.start()
+        qtbot.waitUntil(lambda: controller.state is SidecarState.RUNNING, timeout=40_000)
+        assert "Server running" in win.server_chip.text()
+        qtbot.waitUntil(lambda: win.pair.permanent.current is not None, timeout=WAIT)
+        pid = controller.sidecar.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        qtbot.waitUntil(lambda: win.banner_holder.isVisible(), timeout=WAIT)
+        assert "stopped unexpectedly" in win.banner_text.text()
+        assert "Server down" in win.server_chip.text()
+        assert any("stopped" in t for t, _m in win.notifications)
+
+        win.show_page("Logs")
+        qtbot.waitUntil(lambda: "serving on" in win.logs.view.toPlainText(), timeout=WAIT)
+        assert str(tmp_path / "home" / "logs" / "server.log") == win.logs.path_label.text()
+
+        qtbot.mouseClick(win.restart_btn, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: controller.state is SidecarState.RUNNING, timeout=40_000)
+        assert not win.banner_holder.isVisible()
+        assert controller.sidecar.pid != pid
+        qtbot.waitUntil(lambda: win.pair.issued >= 2, timeout=WAIT)
+    finally:
+        new_pid = controller.sidecar.pid
+        win.quit_app()
+        win.api.close()
+    assert controller.state is SidecarState.STOPPED
+    assert new_pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(new_pid, 0)
+
+
+def test_screenshots_of_every_page(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess, artifacts: Path, tmp_path: Path
+) -> None:
+    # A server log to show, as the sidecar would write it.
+    log = server.home / "logs" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(server.log())
+    win = make_window(qapp, server)
+    try:
+        qtbot.waitUntil(lambda: win.pair.permanent.current is not None, timeout=WAIT)
+        first = win.pair.permanent.current
+        assert first is not None
+        claim(server, first["token"], "pixel-8", name="Pixel 8", device_location={"city": "Lyon", "country": "France"})
+        fresh = server.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+        claim(server, fresh["token"], "ipad", name="Kitchen iPad")
+        win.pair.poll()
+        win.devices.poll()
+        qtbot.waitUntil(lambda: len(win.devices.devices) == 2 and win.pair.issued >= 2, timeout=WAIT)
+        settings = win.settings
+        qtbot.waitUntil(lambda: settings.skills_available or "Not" in settings.skills_note.text(), timeout=WAIT)
+        win.settings.show_default_prompt("execution")
+        win.tasks.wait_idle()
+        for index, name in enumerate(PAGES):
+            win.show_page(name)
+            qtbot.wait(300)
+            path = artifacts / f"{index + 1}-{name.lower()}.png"
+            assert win.grab().save(str(path))
+            assert path.stat().st_size > 10_000
+        form = win.settings.form.parentWidget()  # the whole settings form, below the fold too
+        assert isinstance(form, QWidget)
+        assert form.grab().save(str(artifacts / "4-settings-full.png"))
+    finally:
+        win.quit_app()
+        win.api.close()
