@@ -90,7 +90,20 @@ def phone(browser: Browser, *, fake: bool, viewport: dict[str, int] = PORTRAIT) 
     ctx.set_default_timeout(10_000)
     if fake:
         ctx.add_init_script(FAKE_TRANSPORT)
+    errors: list[str] = []
+    _page_errors[id(ctx)] = errors
+    ctx.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(str(exc))))
     return ctx
+
+
+_page_errors: dict[int, list[str]] = {}
+
+
+def close(ctx: BrowserContext) -> None:
+    """Close a phone, failing the test if any script error reached the page."""
+    errors = _page_errors.pop(id(ctx), [])
+    ctx.close()
+    assert not errors, errors
 
 
 def shot(page: Page, name: str) -> None:
@@ -172,7 +185,12 @@ def test_pairing_url_from_the_real_server(server: ServerProcess, browser: Browse
         devices = server.request("GET", "/api/devices").json()
         assert any(d.get("device_id", "").startswith("phone-") for d in devices.get("devices", devices)), devices
     assert not any(pairing["token"] in line for line in logs)
-    ctx.close()
+    # Installable: the manifest is served with its type, and the offline shell's service worker activates.
+    manifest = page.request.get(f"{server.base_url}/manifest.webmanifest")
+    assert manifest.ok and "manifest+json" in manifest.headers["content-type"]
+    assert manifest.json()["display"] == "standalone"
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)") is True
+    close(ctx)
 
 
 def test_a_revoked_or_unknown_token_asks_for_a_new_code(server: ServerProcess, browser: Browser) -> None:
@@ -186,7 +204,7 @@ def test_a_revoked_or_unknown_token_asks_for_a_new_code(server: ServerProcess, b
     shot(page, "real-02-invalid-token")
     page.locator("#btn-rescan").click()
     expect(page.locator("#screen-welcome")).to_be_visible()
-    ctx.close()
+    close(ctx)
 
 
 # ------------------------------------------------------------------------------------------------ fake transport
@@ -199,11 +217,14 @@ def test_welcome_and_bad_codes(server: ServerProcess, browser: Browser) -> None:
     expect(page.locator("#screen-welcome")).to_be_visible()
     expect(page.locator("#paired-section")).to_be_hidden()
     shot(page, "01-welcome")
+    page.set_viewport_size(LANDSCAPE)
+    shot(page, "01-welcome-landscape")
+    page.set_viewport_size(PORTRAIT)
     page.goto(server.base_url + "/#p=bm90LWpzb24")
     expect(page.locator("#welcome-error")).to_contain_text("damaged")
     assert "#" not in page.url
     shot(page, "01b-welcome-bad-code")
-    ctx.close()
+    close(ctx)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +249,7 @@ def test_connection_error_states(
     expect(page.locator(button)).to_be_visible()
     expect(page.locator("#btn-forget-here")).to_be_visible()
     shot(page, f"02-error-{code or kind}")
-    ctx.close()
+    close(ctx)
 
 
 def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None:
@@ -246,7 +267,7 @@ def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None
     page.locator("#paired-list button[aria-label^='Forget']").click()
     expect(page.locator("#paired-section")).to_be_hidden()
     assert page.evaluate("JSON.parse(localStorage.getItem('contop.pairings.v1'))") == {}
-    ctx.close()
+    close(ctx)
 
 
 def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Browser) -> None:
@@ -403,7 +424,7 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
     shot(page, "08-security-alert")
     page.locator("[data-banner='security'] button").tap()
     expect(page.locator("[data-banner='security']")).to_have_count(0)
-    ctx.close()
+    close(ctx)
 
 
 def test_manual_control(server: ServerProcess, browser: Browser) -> None:
@@ -490,7 +511,7 @@ def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     shot(page, "10-manual-control-zoomed")
     page.locator("#btn-manual-done").tap()
     assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": False}
-    ctx.close()
+    close(ctx)
 
 
 def test_layouts_portrait_and_landscape(server: ServerProcess, browser: Browser) -> None:
@@ -538,9 +559,24 @@ def test_layouts_portrait_and_landscape(server: ServerProcess, browser: Browser)
     expect(page.locator("#screen-session")).to_have_attribute("data-layout", "split")
     page.set_viewport_size(LANDSCAPE)
     expect(page.locator("#screen-session")).to_have_attribute("data-layout", "video")
+    emit(
+        page,
+        "agent_confirmation_request",
+        {
+            "tool": "execute_cli",
+            "command": "sudo apt-get install htop",
+            "reason": "privileged_command",
+            "voice_message": "Install htop with administrator rights?",
+        },
+    )
+    expect(page.locator("#btn-approve")).to_be_in_viewport()
+    shot(page, "13-confirmation-landscape")
+    page.locator("#btn-deny").tap()
+    page.locator("#btn-manual").tap()
+    shot(page, "13-manual-control-landscape")
     prefs = page.evaluate("JSON.parse(localStorage.getItem('contop.layout.v1'))")
     assert prefs["landscape"] == "video"
-    ctx.close()
+    close(ctx)
 
 
 def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser) -> None:
@@ -631,7 +667,7 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     assert sent(page, "session_context")[-1]["payload"] == {"session_id": "srv-42"}
     stored = page.evaluate("localStorage.getItem('contop.history.v1')")
     assert "base64" not in stored
-    ctx.close()
+    close(ctx)
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -737,7 +773,7 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
         shot(page, "real-06-history-reopened")
     finally:
         if ctx:
-            ctx.close()
+            close(ctx)
         srv.stop()
         xs.close()
     if missing:

@@ -111,9 +111,9 @@ export function createRtcTransport(opts) {
             done(reject, fail({ ...describeClose(0, "The desktop's answer was not usable"), detail: String(err) }));
           }
         } else if (msg.type === "ice_candidate") {
-          if (!answered) return;
+          if (!answered || !msg.candidate) return; // the answer is complete; end-of-candidates needs nothing
           try {
-            await pc.addIceCandidate(msg.candidate || null);
+            await pc.addIceCandidate(msg.candidate);
           } catch (err) {
             log.warn("contop: bad ICE candidate", err);
           }
