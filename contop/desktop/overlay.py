@@ -63,11 +63,21 @@ def monitors(d: Any) -> list[tuple[int, int, int, int]]:
         try:
             found = [(m.x, m.y, m.width_in_pixels, m.height_in_pixels) for m in root.xrandr_get_monitors(True).monitors]
             if found:
-                return found
+                return distinct_monitors(found)
         except xerror.XError:
             pass
     screen = d.screen()
     return [(0, 0, screen.width_in_pixels, screen.height_in_pixels)]
+
+
+def distinct_monitors(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Mirrored monitors once; a monitor that contains another one (a virtual aggregate) left out."""
+
+    def contains(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+        return a != b and a[0] <= b[0] and a[1] <= b[1] and a[0] + a[2] >= b[0] + b[2] and a[1] + a[3] >= b[1] + b[3]
+
+    unique = list(dict.fromkeys(boxes))
+    return [a for a in unique if not any(contains(a, b) for b in unique)]
 
 
 @dataclass

@@ -340,3 +340,31 @@ def test_capture_leaves_the_overlay_out(
             late.proc.wait(5)
         capturer.close()
         d.close()
+
+
+def test_one_window_per_monitor(hash_file: Path) -> None:
+    from Xlib import display as xdisplay
+
+    session = start_xsession("1920x1080x24", dbus=False)
+    try:
+        env = session.child_env()
+        for name, geometry in (("LEFT", "1280/338x1080/286+0+0"), ("RIGHT", "640/169x1080/286+1280+0")):
+            subprocess.run(["xrandr", "--setmonitor", name, geometry, "none"], env=env, check=True, timeout=10)
+        overlay = Overlay(session, hash_file)
+        try:
+            assert overlay.expect("ready", timeout=20)["monitors"] == 2
+            d = xdisplay.Display(session.display)
+            try:
+                boxes = []
+                for window in d.screen().root.query_tree().children:
+                    if window.get_wm_class() == ("contop-away-mode", "ContopAwayMode"):
+                        g = window.get_geometry()
+                        assert window.get_attributes().override_redirect
+                        boxes.append((g.x, g.y, g.width, g.height))
+                assert sorted(boxes) == [(0, 0, 1280, 1080), (1280, 0, 640, 1080)]
+            finally:
+                d.close()
+        finally:
+            overlay.close()
+    finally:
+        session.close()

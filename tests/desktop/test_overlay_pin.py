@@ -11,6 +11,7 @@ import pytest
 
 from contop.desktop.away_pin import AttemptLimiter, PinHashes, check_pin, load_hashes
 from contop.desktop.away_render import LockRenderer, view_at
+from contop.desktop.overlay import distinct_monitors
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,10 @@ def test_panel_fits_the_monitor(width: int, height: int) -> None:
     typed = renderer.panel(view_at(datetime(2026, 11, 21, 21, 4), digits=4, message="Wrong PIN", tone="error"))
     assert first.size == typed.size == (w, h)
     assert first.tobytes() != typed.tobytes()
+
+
+def test_distinct_monitors() -> None:
+    screen, left, right = (0, 0, 1920, 1080), (0, 0, 1280, 1080), (1280, 0, 640, 1080)
+    assert distinct_monitors([screen, left, right]) == [left, right]
+    assert distinct_monitors([left, left]) == [left]  # mirrored
+    assert distinct_monitors([screen]) == [screen]
