@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.platform.capture import PRIMARY, ScreenCapturer
@@ -152,10 +152,12 @@ def bgra_to_i420(image: BGRA, width: int, height: int) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2YUV_I420), dtype=np.uint8)
 
 
-class ScreenTrack(MediaStreamTrack):
+class ScreenTrack(VideoStreamTrack):
     """A video track of one monitor. Capture and conversion run in one private worker thread (one mss instance).
 
-    ``stop()`` ends the track and releases the capture thread (and the capturer when the track owns it).
+    ``stop()`` ends the track and releases the capture thread (and the capturer when the track owns it); the
+    session that created the track calls it on close. ``recv()`` replaces VideoStreamTrack's test pattern and
+    pacing entirely (pts come from the grab time, on the same 90 kHz clock).
     """
 
     kind = "video"
@@ -192,7 +194,7 @@ class ScreenTrack(MediaStreamTrack):
         self._lock = threading.Lock()
         self._last_raw: BGRA | None = None
         self._last_i420: npt.NDArray[np.uint8] | None = None
-        self._start: float | None = None
+        self._epoch: float | None = None
         self._next_tick = 0.0
         self._last_pts = -1
         self._pending: asyncio.Task[tuple[av.VideoFrame | None, float]] | None = None
@@ -233,8 +235,8 @@ class ScreenTrack(MediaStreamTrack):
     async def _tick(self) -> tuple[av.VideoFrame | None, float]:
         """Wait for the next tick, then capture in the worker thread."""
         now = time.monotonic()
-        if self._start is None:
-            self._start = self._next_tick = now
+        if self._epoch is None:
+            self._epoch = self._next_tick = now
         elif self._next_tick > now:
             await asyncio.sleep(self._next_tick - now)
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
@@ -278,8 +280,8 @@ class ScreenTrack(MediaStreamTrack):
             self._prefetch()
             if frame is None:
                 continue
-            assert self._start is not None
-            pts = max(int((grabbed - self._start) * CLOCK_RATE), self._last_pts + 1)
+            assert self._epoch is not None
+            pts = max(int((grabbed - self._epoch) * CLOCK_RATE), self._last_pts + 1)
             self._last_pts = pts
             frame.pts = pts
             frame.time_base = TIME_BASE
