@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 
 from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
 
@@ -17,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def display_problem(env: dict[str, str] | os._Environ[str], platform: str = sys.platform) -> str | None:
+def display_problem(env: Mapping[str, str], platform: str | None = None) -> str | None:
     """Why no window can be shown here, or None. Windows and macOS always have a display for a logged-in user."""
-    if platform in ("win32", "darwin"):
+    if (platform or sys.platform) in ("win32", "darwin"):
         return None
     if env.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal", "vnc")):
         return None

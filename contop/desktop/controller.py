@@ -65,8 +65,9 @@ class SidecarController(QObject):
 
     def _exit_text(self) -> str:
         code = self.sidecar.returncode
-        tail = self.sidecar.log_since_start().decode("utf-8", "replace").strip().splitlines()[-1:]
-        return f"exit code {code}" + (f": {tail[0][:160]}" if tail else "")
+        if code is None:
+            return "no answer"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
     def _check(self) -> None:
         before = self.sidecar.state

@@ -215,7 +215,9 @@ class MainWindow(QMainWindow):
         if state == SidecarState.CRASHED or (state == SidecarState.STOPPED and controller.error):
             for page in (self.pair, self.devices, self.settings):
                 page.server_gone()
-            self.banner_text.setText(f"The Contop server stopped unexpectedly ({controller.error}).")
+            self.banner_text.setText(
+                f"The Contop server stopped unexpectedly ({controller.error}). Phones cannot connect until it runs."
+            )
             self.banner_holder.show()
             self.restart_btn.setEnabled(True)
             self.notify("Contop server stopped", "The server stopped unexpectedly; open Contop to restart it.")

@@ -89,6 +89,12 @@ def test_a_network_change_refreshes_the_code(window: MainWindow, qtbot: QtBot) -
     qtbot.waitUntil(lambda: page.issued == 2, timeout=WAIT)
     assert page.lan_chip.text()
 
+    # A temporary code that a phone used is taken off the screen, and a permanent code is watched again.
+    page.temporary.show_pairing({"url": "http://127.0.0.1:1/#p=x", "expires_at": None}, "Temporary code")
+    page._polled((window.api.connection_info(), {"claimed": True, "connection_type": "temp"}))
+    assert page.temporary.current is None and "used this code" in page.temporary.image.text()
+    qtbot.waitUntil(lambda: page.issued == 3, timeout=WAIT)
+
 
 def test_temporary_code_shows_why_the_tunnel_cannot_start(window: MainWindow, qtbot: QtBot) -> None:
     page = window.pair
@@ -323,7 +329,9 @@ def test_proxies_page_auto_starts_and_drives_supervisors(
     assert all(sup.pid is None for sup in manager.supervisors.values())
 
 
-def test_sidecar_crash_banner_restart_and_logs(qapp: QApplication, qtbot: QtBot, tmp_path: Path) -> None:
+def test_sidecar_crash_banner_restart_and_logs(
+    qapp: QApplication, qtbot: QtBot, tmp_path: Path, artifacts: Path
+) -> None:
     style.apply(qapp)
     win, controller = build(tmp_path / "home", 0, ParentDeath.default())
     win.show()
@@ -339,6 +347,7 @@ def test_sidecar_crash_banner_restart_and_logs(qapp: QApplication, qtbot: QtBot,
         assert "stopped unexpectedly" in win.banner_text.text()
         assert "Server down" in win.server_chip.text()
         assert any("stopped" in t for t, _m in win.notifications)
+        assert win.grab().save(str(artifacts / "6-server-down.png"))
 
         win.show_page("Logs")
         qtbot.waitUntil(lambda: "serving on" in win.logs.view.toPlainText(), timeout=WAIT)

@@ -16,7 +16,7 @@ from contop.desktop.tasks import TaskRunner
 from contop.desktop.widgets import Card, Chip, Page, button, muted, note
 
 POLL_MS = 5000
-QR_SIZE = 260
+QR_SIZE = 236
 
 
 def qr_pixmap(url: str, size: int = QR_SIZE) -> QPixmap:
@@ -86,6 +86,16 @@ class QrPanel(QWidget):
         self.copy.setEnabled(True)
         self.expiry.setText(f"{label} · valid until {short_time(data.get('expires_at'), year=True)}")
 
+    def mark_used(self) -> None:
+        """The code was claimed by a phone: it cannot pair another one."""
+        if self.current is not None:
+            self.current = None
+            self.image.clear()
+            self.image.setText("A phone used this code. Create a new one to pair another phone.")
+            self.url.clear()
+            self.copy.setEnabled(False)
+            self.expiry.setText("")
+
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url.text())
         self.copy.setText("Copied ✓")
@@ -152,6 +162,7 @@ class PairPage(Page):
 
     def server_ready(self) -> None:
         self.refresh()
+        self.poll()
         self.timer.start()
 
     def server_gone(self) -> None:
@@ -197,7 +208,10 @@ class PairPage(Page):
         key = network_key(info)
         changed = self._net is not None and key != self._net
         self._net = key
-        claimed = bool(status.get("claimed")) and status.get("connection_type") == "permanent"
+        claimed = bool(status.get("claimed"))
+        if claimed and status.get("connection_type") == "temp":
+            # The server tracks the code issued last; once the temporary one is used, watch a permanent one again.
+            self.temporary.mark_used()
         if changed or claimed or not info.get("has_active_token"):
             if claimed:
                 self.status_line.setText("A phone used the code; here is a fresh one for the next phone.")
