@@ -1,10 +1,11 @@
 """The Away Mode lock overlay for X11, run as its own process: ``python -m contop.desktop.overlay --settings PATH``.
 
 One override-redirect window per monitor, kept on top, with an empty input shape (clicks go to the windows below,
-so the phone keeps manual control) and the keyboard grabbed (only digits, Backspace and Enter do anything; every
-other key is swallowed). It reports on stdout, one JSON object a line:
+so the phone keeps manual control through XTest) and the keyboard grabbed (only digits, Backspace and Enter do
+anything; every other key is swallowed). The mice at the desk are frozen (XI 2 grabs on the physical pointer
+devices; the XTest pointer is left alone). It reports on stdout, one JSON object a line:
 
-    {"event": "ready", "monitors": N}
+    {"event": "ready", "monitors": N, "local_pointers_blocked": N}
     {"event": "wrong_pin", "attempts": N, "locked_for": SECONDS}
     {"event": "unlocked", "by": "pin" | "emergency_pin"}      then exit 0
     {"event": "tampered", "what": "unmapped" | "grab_lost"}  (the overlay repairs itself)
@@ -33,7 +34,7 @@ from PIL import Image
 from Xlib import XK, X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import composite, shape
+from Xlib.ext import composite, shape, xinput
 
 from contop.desktop.away_capture import OVERLAY_PROPERTY, OVERLAY_WM_CLASS
 from contop.desktop.away_pin import MAX_DIGITS, AttemptLimiter, PinHashes, check_pin, load_hashes
@@ -92,7 +93,7 @@ class Surface:
 
 
 class Overlay:
-    def __init__(self, d: Any, hashes: PinHashes, limiter: AttemptLimiter) -> None:
+    def __init__(self, d: Any, hashes: PinHashes, limiter: AttemptLimiter, *, block_pointers: bool = True) -> None:
         self.d = d
         self.hashes = hashes
         self.limiter = limiter
@@ -106,6 +107,8 @@ class Overlay:
         self.last_view: LockView | None = None
         self.raise_pending = False
         self.last_regrab = 0.0
+        self.block_pointers = block_pointers
+        self.blocked_pointers: set[int] = set()
         self._rawmode = "BGRX" if d.display.info.image_byte_order == X.LSBFirst else "XRGB"
         self._max_bytes = d.display.info.max_request_length * 4 - 64
 
@@ -155,6 +158,9 @@ class Overlay:
         self.raise_all()
         self.redraw(force=True)
         self.grab_keyboard(GRAB_TIMEOUT)
+        if self.block_pointers and self.d.has_extension("XInputExtension"):
+            self.d.xinput_query_version()  # announces XI 2 support, required before XI 2 requests
+            self.grab_local_pointers()
 
     def _publish_for_capture(self) -> None:
         """Let screen capture leave us out (see away_capture): offscreen pixmaps for every top-level window
@@ -210,6 +216,24 @@ class Overlay:
                 raise GrabFailed(f"the keyboard is held by another client (grab status {status})")
             time.sleep(0.05)
 
+    def grab_local_pointers(self) -> None:
+        """Freeze the mice and touchpads at the desk; the XTest pointer (the phone, the agent) keeps working.
+
+        An XI 2 grab on a slave device detaches it from the master pointer while the grab lasts, so its
+        movements and clicks reach only our window, which ignores them. Devices plugged in later are
+        picked up by ``keep_guard``.
+        """
+        window = self.surfaces[0].window
+        for device in self.d.xinput_query_device(xinput.AllDevices).devices:
+            name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+            if device.use != xinput.SlavePointer or "XTEST" in name or device.deviceid in self.blocked_pointers:
+                continue
+            reply = window.xinput_grab_device(
+                device.deviceid, X.CurrentTime, xinput.GrabModeAsync, xinput.GrabModeAsync, False, [0]
+            )
+            if reply.status == X.GrabSuccess:
+                self.blocked_pointers.add(device.deviceid)
+
     def keep_guard(self) -> None:
         """Once a second: still on top, still holding the keyboard (a grab ends if our window is unmapped)."""
         now = time.monotonic()
@@ -220,6 +244,8 @@ class Overlay:
         status = window.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
         if status != X.GrabSuccess:
             emit("tampered", what="grab_lost")
+        if self.block_pointers and self.d.has_extension("XInputExtension"):
+            self.grab_local_pointers()
         self.last_regrab = now
 
     # -- events --------------------------------------------------------------------------------------------
@@ -279,6 +305,8 @@ class Overlay:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.d.ungrab_keyboard(X.CurrentTime)
+            for deviceid in self.blocked_pointers:
+                self.d.xinput_ungrab_device(deviceid, X.CurrentTime)
             self.root.delete_property(self.d.intern_atom(OVERLAY_PROPERTY))
             for surface in self.surfaces:
                 surface.window.destroy()
@@ -321,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--free-attempts", type=int, default=5, help="wrong PINs allowed before a delay")
     parser.add_argument("--delay", type=float, default=30.0, help="first delay in seconds; it doubles each time")
     parser.add_argument("--failed-attempts", type=int, default=0, help="wrong PINs already made (after a restart)")
+    parser.add_argument(
+        "--allow-local-pointer", action="store_true", help="let the mice at the desk through too (default: frozen)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -353,10 +384,10 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", message="the X server has no SHAPE extension: clicks could not pass through")
         d.close()
         return 1
-    overlay = Overlay(d, hashes, limiter)
+    overlay = Overlay(d, hashes, limiter, block_pointers=not args.allow_local_pointer)
     try:
         overlay.open()
-        emit("ready", monitors=len(overlay.surfaces))
+        emit("ready", monitors=len(overlay.surfaces), local_pointers_blocked=len(overlay.blocked_pointers))
         by = run(overlay, wake_r, stopping)
     except GrabFailed as exc:
         emit("error", message=f"cannot grab the keyboard: {exc}")

@@ -167,6 +167,8 @@ def test_keys_are_swallowed_clicks_pass_through_and_the_pin_unlocks(
     overlay = start_overlay()
     ready = overlay.expect("ready", timeout=20)
     assert ready["monitors"] == 1
+    assert ready["local_pointers_blocked"] == 1  # "Xvfb mouse"; the XTest pointer stays free
+    assert _attachment(xsession, "Xvfb mouse") != _attachment(xsession, "Virtual core XTEST pointer")
 
     before = len(recorder.events())
     adapter.type_text("secret")
@@ -190,9 +192,27 @@ def test_keys_are_swallowed_clicks_pass_through_and_the_pin_unlocks(
     type_pin(adapter, PIN)
     assert overlay.expect("unlocked") == {"event": "unlocked", "by": "pin"}
     assert overlay.proc.wait(10) == 0
-    # The keyboard is released: typing reaches the recorder again.
+    # The mouse at the desk is back on the core pointer, and the keyboard is released: typing reaches the recorder.
+    assert _attachment(xsession, "Xvfb mouse") == _attachment(xsession, "Virtual core XTEST pointer")
     adapter.type_text("z")
     recorder.wait_for(lambda ev: recorder.last_text() == "okz")
+
+
+def _attachment(xsession: XSession, name: str) -> int:
+    """The master a pointer device is attached to (a grabbed slave is detached while the grab lasts)."""
+    from Xlib import display as xdisplay
+    from Xlib.ext import xinput
+
+    d = xdisplay.Display(xsession.display)
+    try:
+        d.xinput_query_version()
+        for device in d.xinput_query_device(xinput.AllDevices).devices:
+            label = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+            if label == name:
+                return int(device.attachment) if device.use == xinput.SlavePointer else -1
+    finally:
+        d.close()
+    raise AssertionError(f"no input device {name!r}")
 
 
 def test_digits_only_count_and_backspace_edits(adapter: Any, start_overlay: Any) -> None:
