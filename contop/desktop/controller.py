@@ -67,7 +67,12 @@ class SidecarController(QObject):
         code = self.sidecar.returncode
         if code is None:
             return "no answer"
-        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        if code < 0:
+            return f"killed by signal {-code}"
+        # `contop serve` explains its own failures (port in use, unusable state directory) in one line.
+        lines = self.sidecar.log_since_start().decode("utf-8", "replace").splitlines()
+        reason = next((line for line in reversed(lines) if line.startswith("contop: error:")), "")
+        return f"exit code {code}" + (f": {reason.removeprefix('contop: error:').strip()[:200]}" if reason else "")
 
     def _check(self) -> None:
         before = self.sidecar.state

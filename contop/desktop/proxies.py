@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from contop.desktop.sidecar import kill_tree
+from contop.desktop.sidecar import kill_tree, prepare_log
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class ProxySupervisor:
     # --- watchdog thread
 
     def _spawn(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_log(self.log_path, what=f"{self.provider} proxy")
         with self.log_path.open("ab") as logfile:
             self._proc = subprocess.Popen(
                 self.command(self.provider, self.port),

@@ -112,7 +112,7 @@ def serve_argv(config: SidecarConfig) -> list[str]:
     return argv
 
 
-def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES) -> None:
+def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES, what: str = "server") -> None:
     """Keep one previous generation when the log grew large, then mark where this run starts."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
@@ -120,7 +120,7 @@ def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES) -> None:
             os.replace(path, path.with_name(path.name + ".1"))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     with path.open("ab") as fh:
-        fh.write(f"\n----- contop desktop: server starting at {stamp} -----\n".encode())
+        fh.write(f"\n----- contop desktop: {what} starting at {stamp} -----\n".encode())
 
 
 def _pdeathsig_preexec(sig: int) -> Callable[[], None]:

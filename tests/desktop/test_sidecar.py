@@ -16,6 +16,8 @@ import pytest
 
 from contop.desktop.sidecar import ParentDeath, Sidecar, SidecarConfig, SidecarState
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(sys.platform != "linux", reason="POSIX process groups")]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,3 +164,31 @@ def test_no_server_survives_the_desktop_app(tmp_path: Path, how: str) -> None:
         app.wait(10)
         for pid in server_pids(home):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path: Path, qapp: object) -> None:
+    import socket
+
+    from contop.desktop.controller import SidecarController
+    from contop.desktop.tasks import TaskRunner
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        side = Sidecar(SidecarConfig(home=tmp_path / "home", port=port, host="127.0.0.1"))
+        tasks = TaskRunner()
+        controller = SidecarController(side, tasks)
+        states: list[str] = []
+        controller.state_changed.connect(states.append)
+        controller.start()
+        try:
+            deadline = time.monotonic() + 40
+            while controller.state is not SidecarState.CRASHED and time.monotonic() < deadline:
+                qapp.processEvents()  # type: ignore[attr-defined]
+                time.sleep(0.05)
+            assert controller.state is SidecarState.CRASHED
+            assert "already in use" in controller.error and controller.error.startswith("exit code 1")
+        finally:
+            controller.stop()
+            tasks.shutdown()
