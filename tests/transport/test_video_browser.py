@@ -93,7 +93,7 @@ def xsession() -> Iterator[XSession]:
 async def browser() -> AsyncIterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.async_api import async_playwright
+    async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
