@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.pair = PairPage(api, self.tasks)
         self.devices = DevicesPage(api, self.tasks, self.notify)
-        self.proxies_page = ProxiesPage(proxies)
+        self.proxies_page = ProxiesPage(proxies, self.tasks)
         self.settings = SettingsPage(api, self.tasks)
         self.logs = LogsPage(paths)
         self.settings.on_loaded.append(self._settings_loaded)

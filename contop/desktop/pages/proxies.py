@@ -12,6 +12,7 @@ from contop.desktop.proxies import (
     ProxyManager,
     ProxyStatus,
 )
+from contop.desktop.tasks import TaskRunner
 from contop.desktop.widgets import Card, Chip, NumberField, Page, button, muted, note
 
 STATUS_CHIP = {
@@ -23,13 +24,14 @@ STATUS_CHIP = {
 
 
 class ProxiesPage(Page):
-    def __init__(self, manager: ProxyManager) -> None:
+    def __init__(self, manager: ProxyManager, tasks: TaskRunner) -> None:
         super().__init__(
             "Subscription proxies",
             "Use a Claude, Gemini or ChatGPT subscription instead of an API key: each proxy wraps the provider's "
             "official CLI on this computer and serves it to Contop on a local port.",
         )
         self.manager = manager
+        self.tasks = tasks
         self.unavailable = note(
             "The subscription proxy is not installed in this build of Contop (no `contop proxy` command), so these "
             "controls are disabled. They work as soon as a build with the proxy is installed."
@@ -95,9 +97,11 @@ class ProxiesPage(Page):
 
     def stop(self, provider: str) -> None:
         sup = self.manager.supervisors.get(provider)
-        if sup is not None:
-            sup.stop()
-        self.refresh()
+        if sup is None:
+            return
+        self.stop_buttons[provider].setEnabled(False)
+        # Stopping waits for the process tree to go (up to the grace period): not on the GUI thread.
+        self.tasks.run(sup.stop, lambda _r: self.refresh(), lambda _e: self.refresh())
 
     def auto_start(self, enabled: bool) -> None:
         if enabled and self.manager.available:
