@@ -21,7 +21,12 @@
     return mid;
   };
   fake.raw = (text) => fake.opts.onMessage(text);
-  fake.drop = () => fake.opts.onDrop();
+  // drop: the link is gone (the app must reconnect); blip: it heals on its own before the first retry.
+  fake.drop = () => {
+    fake.kill();
+    fake.opts.onDrop();
+  };
+  fake.blip = () => fake.opts.onDrop();
   fake.ofType = (type) => fake.sent.filter((m) => m.type === type);
   fake.last = (type) => fake.ofType(type).at(-1) || null;
 
@@ -88,6 +93,9 @@
     fake.instances += 1;
     fake.opts = opts;
     let connected = false;
+    fake.kill = () => {
+      connected = false;
+    };
     return {
       async connect() {
         fake.connects += 1;

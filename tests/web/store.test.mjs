@@ -123,6 +123,7 @@ test("security alerts are kept until dismissed, status notes go to the thread", 
   let s = run([srv("security_alert", { reason: "overlay_killed", message: "Overlay gone" }, "a1"), srv("agent_status", { status_type: "vision_fallback", message: "m" })]);
   assert.equal(s.alerts.length, 1);
   assert.deepEqual(kinds(s), ["alert", "status"]);
+  assert.deepEqual(s.lastStatus, { statusType: "vision_fallback", message: "m", at: 1000 });
   s = reduce(s, { type: "dismiss_alert", id: "a1" });
   assert.equal(s.alerts.length, 0);
 });

@@ -284,6 +284,7 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
     assert intent["payload"] == {"text": "Clean up the old build folders in ~/projects"}
     expect(page.locator(".msg-user")).to_have_text("Clean up the old build folders in ~/projects")
     expect(page.locator("#btn-stop")).to_be_visible()
+    expect(page.locator("[data-kind='working']")).to_be_visible()
 
     emit(page, "agent_thinking", {"text": "The user wants old build folders removed. First list them."})
     expect(page.locator(".thinking .think-label")).to_be_visible()
@@ -300,6 +301,7 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
         },
     )
     expect(page.locator(".step.running")).to_have_count(1)
+    shot(page, "05a-running")
     emit(
         page,
         "tool_result",
@@ -316,6 +318,8 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
         "agent_status",
         {"status_type": "sandbox_fallback", "message": "Deleting runs in the bubblewrap sandbox first."},
     )
+    expect(page.locator("[data-banner='status']")).to_contain_text("Running in the sandbox")
+    shot(page, "05b-status-banner")
     emit(
         page,
         "agent_progress",
@@ -604,9 +608,15 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
         },
     )
 
-    # A short drop is silent (no flicker): the first attempt, after 1 s, succeeds.
-    page.evaluate("window.__fake.drop()")
+    # A blip that heals by itself needs no new connection; a short drop is silent (no flicker) and the first
+    # attempt, after 1 s, reconnects.
+    page.evaluate("window.__fake.blip()")
     page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
+    assert page.evaluate("window.__fake.instances") == 1
+    page.evaluate("window.__fake.drop()")
+    page.wait_for_function("window.contop.state.conn.status === 'reconnecting'", timeout=5000)
+    page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
+    assert page.evaluate("window.__fake.instances") == 2
     expect(page.locator("[data-banner='reconnecting']")).to_have_count(0)
     # A longer one: after 2 s a banner, then the next attempts succeed once the desktop is back.
     page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")

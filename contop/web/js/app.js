@@ -4,7 +4,9 @@ import { fragmentValue, parsePayload, PairingError, desktopLabel } from "./pairi
 import { parseServerMessage, uuid } from "./envelope.js";
 import { createStore, ConnStatus } from "./store.js";
 import { reconnectPlan, shouldShowReconnecting, SILENT_WINDOW_MS } from "./reconnect.js";
-import { describeClose, describeServerError } from "./errors.js";
+import { describeClose, describeServerError, statusTitle } from "./errors.js";
+
+const STATUS_BANNER_MS = 6000;
 import { layoutFor, rememberLayout, availableLayouts, orientationOf } from "./layout.js";
 import * as storage from "./storage.js";
 import * as history from "./history.js";
@@ -206,6 +208,7 @@ async function reconnect(token) {
     if (!plan) break;
     await new Promise((r) => setTimeout(r, plan.delayMs));
     if (token !== connectToken) return;
+    if (transport?.connected) return onConnected(); // the link healed on its own
     setConn({ attempt: attempt + 1 });
     try {
       if (plan.mode === "ice_restart") {
@@ -294,6 +297,7 @@ function handleServer(msg) {
   }
   const before = store.state;
   store.dispatch({ type: "server", msg });
+  if (msg.type === "agent_status") setTimeout(render, STATUS_BANNER_MS + 50);
   if (msg.type === "agent_confirmation_request") vibrate([20, 60, 20]);
   if (msg.type === "security_alert") vibrate([40, 80, 40]);
   if (msg.type === "agent_result" && store.state.sessionId && store.state.sessionId !== before.sessionId) {
@@ -358,7 +362,7 @@ function toast(text, tone = "info") {
 
 function render() {
   const s = store.state;
-  thread.render(s.entries);
+  thread.render(s.entries, { busy: s.running && s.conn.status === ConnStatus.CONNECTED });
 
   // connection line
   const status = s.conn.status;
@@ -384,6 +388,16 @@ function render() {
         { class: "banner warn", "data-banner": "reconnecting" },
         icon("wifi"),
         h("div", { class: "banner-text" }, h("b", {}, "Reconnecting…"), `Attempt ${s.conn.attempt || 1} of 5. Your session is kept.`),
+      ),
+    );
+  }
+  if (s.lastStatus && Date.now() - s.lastStatus.at < STATUS_BANNER_MS) {
+    banners.push(
+      h(
+        "div",
+        { class: "banner warn", "data-banner": "status" },
+        icon("info"),
+        h("div", { class: "banner-text" }, h("b", {}, statusTitle(s.lastStatus.statusType)), s.lastStatus.message),
       ),
     );
   }

@@ -28,6 +28,7 @@ export function initialState() {
     thinking: false,
     manual: false,
     unavailable: {},
+    lastStatus: null,
     sessionId: null,
     connectionType: null,
     seq: 0,
@@ -215,8 +216,10 @@ function onServer(state, msg, now) {
       });
       return { ...s, confirmation, running: true };
     }
-    case "agent_status":
-      return push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
+    case "agent_status": {
+      const s = push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
+      return { ...s, lastStatus: { statusType: p.status_type, message: str(p.message), at: now } };
+    }
     case "security_alert": {
       const alert = { id: msg.id, reason: p.reason, message: str(p.message) || "Security event on the desktop." };
       const s = push(state, { kind: "alert", reason: alert.reason, message: alert.message });

@@ -56,7 +56,11 @@ export function createRtcTransport(opts) {
       }
     };
     pc.onconnectionstatechange = () => {
-      if (pc && (pc.connectionState === "failed" || pc.connectionState === "disconnected" || pc.connectionState === "closed")) dropped();
+      if (!pc) return;
+      const st = pc.connectionState;
+      if (st === "failed" || st === "disconnected" || st === "closed") dropped();
+      // "disconnected" often heals by itself (a Wi-Fi blip): the app checks `connected` before each retry.
+      else if (st === "connected" && reliable?.readyState === "open" && !closed) connected = true;
     };
     reliable.onclose = dropped;
   }

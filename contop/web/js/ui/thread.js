@@ -154,7 +154,10 @@ export function createThreadView(container, emptyEl, jumpBtn) {
     jumpBtn.hidden = true;
   }
 
-  function render(entries) {
+  // Shown while a run is on but nothing is visibly happening (before the first event, between steps).
+  const working = h("div", { class: "thinking pending", "data-kind": "working" }, h("span", { class: "think-label" }, "Working"));
+
+  function render(entries, { busy = false } = {}) {
     emptyEl.hidden = entries.length > 0;
     const ids = new Set(entries.map((e) => e.id));
     for (const [id, r] of rendered) {
@@ -178,6 +181,15 @@ export function createThreadView(container, emptyEl, jumpBtn) {
       } else {
         prev = r.el;
       }
+    }
+    const last = entries[entries.length - 1];
+    const active = last && ((last.kind === "thinking" && !last.done) || (last.kind === "step" && last.status === "running") || (last.kind === "confirm" && !last.decision) || (last.kind === "text" && last.streaming));
+    const showWorking = busy && !active;
+    if (showWorking && (working.parentNode !== container || container.lastElementChild !== working)) {
+      container.append(working);
+      changed = true;
+    } else if (!showWorking && working.parentNode) {
+      working.remove();
     }
     if (changed && stick) requestAnimationFrame(() => scrollToEnd(false));
   }
