@@ -154,9 +154,12 @@ test("new session clears the thread; restore replaces it", () => {
   s = reduce(s, { type: "new_session" });
   assert.equal(s.entries.length, 0);
   assert.equal(s.sessionId, null);
-  s = reduce(s, { type: "restore", entries: [{ id: "u", kind: "user", text: "old", rev: 1 }], sessionId: "s0" });
+  s = reduce(s, { type: "restore", entries: [{ id: "user-1", kind: "user", text: "old", rev: 4 }], sessionId: "s0" });
   assert.equal(s.sessionId, "s0");
   assert.equal(s.entries.length, 1);
+  s = reduce(s, { type: "user_intent", id: "1", text: "new" });
+  const ids = s.entries.map((e) => e.id);
+  assert.equal(new Set(ids).size, 2, `restored ids must not collide with new ones: ${ids}`);
 });
 
 test("losing the connection closes manual mode and any pending confirmation", () => {

@@ -249,6 +249,10 @@ def test_connection_error_states(
     expect(page.locator(button)).to_be_visible()
     expect(page.locator("#btn-forget-here")).to_be_visible()
     shot(page, f"02-error-{code or kind}")
+    if code == 4001:
+        page.set_viewport_size(LANDSCAPE)
+        expect(page.locator(button)).to_be_visible()
+        shot(page, "02-error-4001-landscape")
     close(ctx)
 
 

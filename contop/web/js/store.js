@@ -296,8 +296,11 @@ export function reduce(state, action) {
         confirmation: null,
         sessionId: null,
       };
-    case "restore":
-      return { ...state, entries: action.entries, sessionId: action.sessionId || null, running: false, confirmation: null };
+    case "restore": {
+      // Stored ids came from another page load: prefix them so they never collide with ids made from now on.
+      const entries = action.entries.map((e) => ({ ...e, id: `r${state.seq}:${e.id}`, rev: 1 }));
+      return { ...state, seq: state.seq + 1, entries, sessionId: action.sessionId || null, running: false, confirmation: null };
+    }
     case "conn": {
       const conn = { ...state.conn, ...action.conn };
       const s = { ...state, conn };

@@ -190,7 +190,10 @@ export function createRtcTransport(opts) {
       } catch (err) {
         if (!err.info) throw err;
         lastInfo = err.info;
-        break; // the server answered and refused: another address of the same desktop would too
+        // The desktop answered and refused: another address of the same desktop would too. Anything else
+        // (an abnormal close, a timeout) may be this address only, so the next one is tried.
+        if (err.info.kind !== "unreachable") break;
+        teardownSocket();
       }
     }
     teardown();
@@ -217,6 +220,15 @@ export function createRtcTransport(opts) {
     if (!ch || ch.readyState !== "open") return null;
     ch.send(JSON.stringify(env));
     return env.id;
+  }
+
+  function teardownSocket() {
+    try {
+      ws?.close(1000);
+    } catch {
+      /* already closed */
+    }
+    ws = null;
   }
 
   function teardown() {
