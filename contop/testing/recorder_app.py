@@ -4,6 +4,7 @@ Run: ``python -m contop.testing.recorder_app LOG.jsonl [--title T] [--geometry 6
 The window has a text entry (focused at start), two buttons named "Alpha" and "Beta", and a coloured canvas.
 The first line of the log is a ``ready`` event with the absolute boxes of the widgets, so a test knows where to
 click; every later line is one event with root (absolute screen) coordinates where they apply.
+
 """
 
 from __future__ import annotations

@@ -95,9 +95,9 @@ class XSession:
         self.close()
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Pids in a process group other than its leader, from /proc (Linux)."""
-    members = []
+def _group_members(pgid: int) -> dict[int, tuple[int, bool]]:
+    """Members of a process group other than its leader: pid -> (parent pid, is a zombie). Linux /proc."""
+    members = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == pgid:
             continue
@@ -106,24 +106,38 @@ def _group_members(pgid: int) -> list[int]:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(entry))
+        if int(fields[2]) == pgid:
+            members[int(entry)] = (int(fields[1]), fields[0] == b"Z")
     return members
+
+
+def _stop_members_leaves_first(pgid: int, budget: float = 4.0) -> None:
+    """Stop a group's members from the bottom of the process tree up, each while its parent is alive to reap it:
+    an orphan would stay a zombie where PID 1 does not reap, as in many containers."""
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        members = _group_members(pgid)
+        live = {pid for pid, (_, zombie) in members.items() if not zombie}
+        if not live:
+            return
+        parents = {ppid for pid, (ppid, _) in members.items() if pid in live}
+        leaves = [pid for pid in live if pid not in parents]
+        for pid in leaves:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        step_end = min(deadline, time.monotonic() + 1.0)
+        while time.monotonic() < step_end:
+            # Gone and reaped (no longer listed at all), or reparented away from the group's tree.
+            if not any(pid in _group_members(pgid) for pid in leaves):
+                break
+            time.sleep(0.02)
 
 
 def _kill_group(name: str, proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
-    # Children first, while their parent is alive to reap them (an orphan would stay a zombie where PID 1 does
-    # not reap, as in many containers); then the leader; then whatever is left of the group.
-    members = _group_members(proc.pid)
-    for pid in members:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 1.0
-    while members and time.monotonic() < deadline and _group_members(proc.pid):
-        time.sleep(0.02)
+    _stop_members_leaves_first(proc.pid)
     for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
@@ -251,20 +265,24 @@ def _start_atspi(session: XSession, deadline: float) -> None:
     if launcher is None:
         raise XSessionError("at-spi-bus-launcher not found; install the at-spi2-core package")
     session.spawn("at-spi-bus-launcher", [launcher, "--launch-immediately"])
-    from jeepney import DBusAddress, new_method_call
+    from jeepney import DBusAddress, message_bus, new_method_call
     from jeepney.io.blocking import open_dbus_connection
 
     bus = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Bus")
     last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with open_dbus_connection(bus=session.env["DBUS_SESSION_BUS_ADDRESS"]) as conn:
-                reply = conn.send_and_get_reply(new_method_call(bus, "GetAddress"), timeout=2)
-                if reply.body and reply.body[0]:
-                    return
-        except Exception as exc:  # the name is not owned yet: keep polling
-            last = exc
-        time.sleep(0.05)
+    with open_dbus_connection(bus=session.env["DBUS_SESSION_BUS_ADDRESS"]) as conn:
+        while time.monotonic() < deadline:
+            try:
+                # Ask whether our launcher owns the name yet; calling org.a11y.Bus before that would make the
+                # bus activate a second launcher from its service file.
+                owned = conn.send_and_get_reply(message_bus.NameHasOwner("org.a11y.Bus"), timeout=2).body[0]
+                if owned:
+                    reply = conn.send_and_get_reply(new_method_call(bus, "GetAddress"), timeout=2)
+                    if reply.body and reply.body[0]:
+                        return
+            except Exception as exc:  # keep polling until the deadline
+                last = exc
+            time.sleep(0.05)
     raise XSessionError(f"the AT-SPI bus did not come up: {last}")
 
 

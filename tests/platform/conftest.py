@@ -55,7 +55,7 @@ class RecorderApp:
         lines = self.log.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], Any], timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], Any], timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             events = self.events()
@@ -90,7 +90,7 @@ def launch_recorder(
     )
     app = RecorderApp(proc, log, {})
     try:
-        events = app.wait_for(lambda ev: any(e["event"] == "ready" for e in ev), timeout=15)
+        events = app.wait_for(lambda ev: any(e["event"] == "ready" for e in ev), timeout=30)
     except AssertionError:
         proc.kill()
         raise
@@ -99,7 +99,7 @@ def launch_recorder(
     return app
 
 
-def wait_until_active(session: XSession, title: str, timeout: float = 5.0) -> None:
+def wait_until_active(session: XSession, title: str, timeout: float = 15.0) -> None:
     """Wait until the window manager has made the window with ``title`` the active one (slow under load)."""
     from Xlib import Xatom, display
 

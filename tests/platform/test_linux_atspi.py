@@ -36,7 +36,7 @@ class QtApp:
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while not predicate(self.events()):
             if time.monotonic() > deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -34,15 +35,27 @@ def test_two_sessions_side_by_side_and_cleanup(xsession: XSession) -> None:
         other.close()
     other.close()  # idempotent
     assert not any(_alive(pid) for pid in pids)
-    # Nothing left in the process groups either (the AT-SPI launcher starts its own dbus-daemon).
-    leftovers = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) in pgids and _alive(int(entry)):
-                    leftovers.append(entry)
-            except ProcessLookupError:
-                pass
+
+    # Nothing left in the process groups either (the AT-SPI launcher starts its own dbus-daemon). SIGKILL is
+    # delivered asynchronously, so give stragglers a moment to finish dying.
+    def leftovers_in_groups() -> list[str]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getpgid(int(entry)) in pgids and _alive(int(entry)):
+                        with open(f"/proc/{entry}/cmdline", "rb") as f:
+                            argv = f.read().replace(bytes(1), b" ").decode(errors="replace")
+                        found.append(f"{entry}: {argv}")
+                except (ProcessLookupError, OSError):
+                    pass
+        return found
+
+    deadline = time.monotonic() + 3
+    leftovers = leftovers_in_groups()
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leftovers = leftovers_in_groups()
     assert not leftovers
     assert not other.runtime_dir.exists()
     # No zombies either: children were stopped while their parents could still reap them.
@@ -55,7 +68,8 @@ def test_two_sessions_side_by_side_and_cleanup(xsession: XSession) -> None:
             except OSError:
                 continue
             if fields[0] == "Z" and int(fields[2]) in pgids:
-                zombies.append(entry)
+                with open(f"/proc/{entry}/comm") as f:
+                    zombies.append(f"{entry} {f.read().strip()} ppid={fields[1]} pgid={fields[2]}")
     assert not zombies
 
 

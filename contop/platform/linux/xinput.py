@@ -34,6 +34,7 @@ BIND_SETTLE_S = 0.05
 REBIND_AFTER_S = 0.5
 RESTORE_AFTER_S = 10.0
 MAX_SCROLL_CLICKS = 100
+BUTTON_SETTLE_S = 0.03
 
 
 def _button(button: str) -> int:
@@ -65,33 +66,45 @@ class XTestInput:
         self._last_used: dict[int, float] = {}
         self._restore_timer: threading.Timer | None = None
         self._closed = False
+        self._last_button = 0.0
 
     # -- mouse ----------------------------------------------------------------------------------------------
-    def move(self, x: int, y: int) -> None:
+    def _motion(self, x: int, y: int) -> None:
+        # A window manager with a synchronous passive button grab (click to focus: openbox, xfwm, ...) freezes
+        # the pointer on a press and replays the press to the client a moment later, with the pointer position
+        # of *that* moment. Moving on too soon would make the previous click land where the next one goes.
+        wait = self._last_button + BUTTON_SETTLE_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
+
+    def _buttons(self, b: int, count: int) -> None:
+        for _ in range(count):
+            xtest.fake_input(self._d, X.ButtonPress, b)
+            xtest.fake_input(self._d, X.ButtonRelease, b)
+        self._d.sync()
+        self._last_button = time.monotonic()
+
+    def move(self, x: int, y: int) -> None:
+        self._motion(x, y)
         self._d.sync()
 
     def click(self, x: int | None, y: int | None, button: MouseButton, count: int) -> None:
         b = _button(button)
         if x is not None and y is not None:
-            xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
-        for _ in range(max(1, count)):
-            xtest.fake_input(self._d, X.ButtonPress, b)
-            xtest.fake_input(self._d, X.ButtonRelease, b)
-        self._d.sync()
+            self._motion(x, y)
+        self._buttons(b, max(1, count))
 
     def button(self, button: MouseButton, down: bool) -> None:
         xtest.fake_input(self._d, X.ButtonPress if down else X.ButtonRelease, _button(button))
         self._d.sync()
+        self._last_button = time.monotonic()
 
     def scroll(self, direction: ScrollDirection, clicks: int, x: int | None, y: int | None) -> None:
         b = _scroll_button(direction)
         if x is not None and y is not None:
-            xtest.fake_input(self._d, X.MotionNotify, x=int(x), y=int(y))
-        for _ in range(min(max(1, clicks), MAX_SCROLL_CLICKS)):
-            xtest.fake_input(self._d, X.ButtonPress, b)
-            xtest.fake_input(self._d, X.ButtonRelease, b)
-        self._d.sync()
+            self._motion(x, y)
+        self._buttons(b, min(max(1, clicks), MAX_SCROLL_CLICKS))
 
     def position(self) -> tuple[int, int]:
         p = self._d.screen().root.query_pointer()
@@ -327,7 +340,7 @@ class XdotoolInput:
                 char_to_keysym(ch)  # same validation as XTest
             # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
             # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed.
-            delay = "0" if text.isascii() else "25"
+            delay = "0" if text.isascii() else "100"
             self._run("type", "--delay", delay, "--", text)
 
     def close(self) -> None:
