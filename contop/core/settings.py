@@ -19,6 +19,7 @@ from contop.core.defaults import (
 Provider = Literal["gemini", "anthropic", "openai"]
 PROVIDERS: tuple[Provider, ...] = ("gemini", "anthropic", "openai")
 AuthMode = Literal["api_key", "cli_proxy"]
+ThinkingMode = Literal["off", "on"]
 
 # Keys PUT /api/settings must always carry (the seed's rule).
 REQUIRED_KEYS: tuple[str, ...] = ("version", "restricted_paths", "forbidden_commands")
@@ -79,6 +80,10 @@ class Settings(BaseModel):
     proxy_auto_start: bool = True
     conversation_system_prompt: str = ""
     execution_system_prompt: str = ""
+    # The execution agent's model, "provider:model" (see contop.agent.models); empty = first provider with a key.
+    execution_model: str = ""
+    local_model_base_url: str = ""  # OpenAI-compatible server for "openai-compatible:<model>" (Ollama, LM Studio…)
+    thinking_mode: ThinkingMode = "off"
     restricted_paths: list[str] = Field(default_factory=lambda: default_restricted_paths("~/.contop"))
     forbidden_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_FORBIDDEN_COMMANDS))
     destructive_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE_PATTERNS))

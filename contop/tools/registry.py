@@ -20,6 +20,8 @@ _FAMILIES = (
     "contop.tools.files",
     "contop.tools.documents",
     "contop.tools.system",
+    # The skill tools live with the skills engine; imported by name so the tools layer does not depend on it.
+    "contop.agent.skills.tools",
 )
 
 

@@ -111,15 +111,11 @@ def test_reset_and_keys_with_env_fallback(tmp_path: Path) -> None:
 
 
 def test_pending_features_answer_503_not_fake_success(server: ServerProcess) -> None:
+    # (the skills endpoints and /api/default-prompts are real now: tests/agent/test_skills_http.py)
     for method, path in [
-        ("GET", "/api/skills"),
-        ("POST", "/api/skills"),
-        ("GET", "/api/skills/x"),
-        ("POST", "/api/skills/x/enable"),
         ("POST", "/api/tunnel/start"),
         ("POST", "/api/provider-health"),
         ("POST", "/api/notify-proxy-change"),
-        ("GET", "/api/default-prompts"),
     ]:
         r = server.request(method, path)
         assert r.status_code == 503, path

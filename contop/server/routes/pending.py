@@ -5,24 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from contop.server.admin import require_admin
+from contop.server.routes import skills
 from contop.server.routes.common import not_available
 
 router = APIRouter(dependencies=[Depends(require_admin)])
-
-
-@router.get("/api/skills")
-@router.post("/api/skills")
-async def skills_collection() -> None:
-    raise not_available("skills engine")
-
-
-@router.get("/api/skills/{name}")
-@router.put("/api/skills/{name}")
-@router.post("/api/skills/{name}/enable")
-@router.post("/api/skills/{name}/disable")
-@router.get("/api/skills/{name}/workflows")
-async def skill_item(name: str) -> None:
-    raise not_available("skills engine")
+# The skills endpoints are real now; they ride on this router so the app factory needs no change.
+router.include_router(skills.router)
 
 
 @router.get("/api/away-mode/status")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from contop.core.settings import API_KEY_ENV, describe_validation_error, missing_required_keys
 from contop.server.admin import require_admin
-from contop.server.routes.common import not_available, server_state
+from contop.server.routes.common import server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -51,5 +51,8 @@ async def decrypted_keys(request: Request) -> dict[str, str]:
 
 
 @router.get("/api/default-prompts")
-async def default_prompts() -> None:
-    raise not_available("built-in prompts (they arrive with the agent)")
+async def default_prompts() -> dict[str, str]:
+    """The built-in prompts the user's custom prompts are appended to (one agent answers both roles)."""
+    from contop.agent.prompts import default_conversation_prompt, default_execution_prompt
+
+    return {"conversation": default_conversation_prompt(), "execution": default_execution_prompt()}

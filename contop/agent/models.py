@@ -1,0 +1,171 @@
+"""Which model runs the agent: a pure resolution from settings and environment, then the pydantic-ai model.
+
+``execution_model`` is ``provider:model``: ``gemini:``, ``openai:``, ``anthropic:``, ``openrouter:``,
+``openai-compatible:<model>`` (at ``local_model_base_url``) or ``scripted:<path>`` (CONTRACTS §8). Provider SDKs
+are imported only when their provider is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
+
+from contop.core.errors import ConfigError
+from contop.core.settings import Settings
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+ProviderName = Literal["gemini", "anthropic", "openai", "openrouter", "openai-compatible", "scripted"]
+PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
+MODEL_ENV = "CONTOP_EXECUTION_MODEL"
+
+# Tried in this order when no model is set; the first with a key (or a subscription proxy) wins.
+AUTO_ORDER: tuple[tuple[ProviderName, str, str], ...] = (
+    ("gemini", "gemini_api_key", "gemini-2.5-flash"),
+    ("anthropic", "anthropic_api_key", "claude-sonnet-4-5"),
+    ("openai", "openai_api_key", "gpt-4.1"),
+    ("openrouter", "openrouter_api_key", "google/gemini-2.5-flash"),
+)
+DEFAULT_MODELS: dict[str, str] = {name: model for name, _key, model in AUTO_ORDER}
+KEY_OF: dict[str, str] = {name: key for name, key, _model in AUTO_ORDER}
+# Default loopback ports of ``contop proxy <provider>`` (CONTRACTS §1).
+PROXY_PORTS: dict[str, int] = {"anthropic": 3456, "gemini": 3457, "openai": 3458}
+
+# Prefixes people type out of habit ("google:", "claude:") mapped to ours.
+_ALIASES = {"google": "gemini", "google-gla": "gemini", "claude": "anthropic", "local": "openai-compatible"}
+
+NO_MODEL_ANSWER = (
+    "No AI model is configured on this computer, so I cannot act yet. Choose one of these:\n"
+    "1. Put an API key in the settings (desktop app, or PUT /api/settings): gemini_api_key, anthropic_api_key, "
+    "openai_api_key or openrouter_api_key. The first provider with a key is used with a sensible default model; "
+    'pick another with execution_model, e.g. "gemini:gemini-2.5-pro" or "anthropic:claude-sonnet-4-5".\n'
+    "2. Or set one of the environment variables GEMINI_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY or "
+    "OPENROUTER_API_KEY before starting `contop serve`.\n"
+    "3. Or use a local OpenAI-compatible server such as Ollama: run `ollama pull llama3.1`, then set "
+    'local_model_base_url to "http://127.0.0.1:11434/v1" and execution_model to "openai-compatible:llama3.1".\n'
+    "CONTOP_EXECUTION_MODEL in the server's environment overrides execution_model."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A resolved model choice. ``api_key`` is never shown in ``repr`` or labels."""
+
+    provider: ProviderName
+    model: str
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    via_proxy: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.provider == "scripted":
+            return f"scripted:{self.model} (test model)"
+        suffix = " via subscription proxy" if self.via_proxy else ""
+        return f"{self.provider}:{self.model}{suffix}"
+
+    @property
+    def backend(self) -> str:
+        """What ``agent_progress.backend`` says: where the model runs."""
+        if self.provider == "scripted":
+            return "scripted"
+        if self.via_proxy:
+            return "cli_proxy"
+        return "local" if self.provider == "openai-compatible" else "api"
+
+
+def _proxy_url(settings: Settings, provider: str) -> str | None:
+    auth = settings.provider_auth.get(provider)
+    if auth is None or auth.mode != "cli_proxy":
+        return None
+    url = auth.proxy_url or f"http://127.0.0.1:{PROXY_PORTS[provider]}"
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def _for_provider(provider: ProviderName, model: str, settings: Settings, env: Mapping[str, str]) -> ModelSpec:
+    if provider == "scripted":
+        return ModelSpec("scripted", model)
+    if provider == "openai-compatible":
+        base = settings.local_model_base_url.strip()
+        if not base:
+            raise ConfigError(
+                f"execution_model is openai-compatible:{model} but local_model_base_url is empty "
+                '(for Ollama: "http://127.0.0.1:11434/v1")'
+            )
+        return ModelSpec("openai-compatible", model, base_url=base)
+    proxy = _proxy_url(settings, provider)
+    if proxy is not None:
+        return ModelSpec(provider, model, base_url=proxy, via_proxy=True)
+    return ModelSpec(provider, model, api_key=settings.effective_api_key(KEY_OF[provider], env))
+
+
+def parse_model_string(value: str) -> tuple[ProviderName, str]:
+    """``"provider:model"`` → its parts; ``ConfigError`` naming the accepted forms otherwise."""
+    provider, sep, model = value.strip().partition(":")
+    provider = _ALIASES.get(provider.lower(), provider.lower())
+    if not sep or not model.strip() or provider not in PROVIDER_NAMES:
+        raise ConfigError(
+            f"execution_model {value!r} is not 'provider:model' with provider one of {', '.join(PROVIDER_NAMES)}"
+        )
+    return provider, model.strip()  # type: ignore[return-value]
+
+
+def resolve_model(settings: Settings, env: Mapping[str, str]) -> ModelSpec | None:
+    """The model to use: env override → ``execution_model`` → first provider with a key → ``None``. Pure."""
+    explicit = (env.get(MODEL_ENV) or settings.execution_model).strip()
+    if explicit:
+        provider, model = parse_model_string(explicit)
+        return _for_provider(provider, model, settings, env)
+    for provider, key, default in AUTO_ORDER:
+        if _proxy_url(settings, provider) is not None or settings.effective_api_key(key, env):
+            return _for_provider(provider, default, settings, env)
+    return None
+
+
+def build_model(spec: ModelSpec, *, record_path: str | None = None) -> Model:
+    """The pydantic-ai model for ``spec``; the provider's SDK is imported here, only when chosen."""
+    if spec.provider == "scripted":
+        from contop.agent.scripted import ScriptedModel
+
+        return ScriptedModel.from_file(spec.model, record_path=record_path)
+    if spec.provider == "gemini" and not spec.via_proxy:
+        from pydantic_ai.models.google import GoogleModel
+        from pydantic_ai.providers.google import GoogleProvider
+
+        return GoogleModel(spec.model, provider=GoogleProvider(api_key=spec.api_key))
+    if spec.provider == "anthropic" and not spec.via_proxy:
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        return AnthropicModel(spec.model, provider=AnthropicProvider(api_key=spec.api_key))
+
+    from pydantic_ai.models.openai import OpenAIChatModel
+
+    if spec.provider == "openrouter" and not spec.via_proxy:
+        from pydantic_ai.providers.openrouter import OpenRouterProvider
+
+        return OpenAIChatModel(spec.model, provider=OpenRouterProvider(api_key=spec.api_key))
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    if spec.base_url:  # a local server or the subscription proxy: keys are not needed, the SDK wants one anyway
+        return OpenAIChatModel(
+            spec.model, provider=OpenAIProvider(base_url=spec.base_url, api_key=spec.api_key or "not-needed")
+        )
+    return OpenAIChatModel(spec.model, provider=OpenAIProvider(api_key=spec.api_key))
+
+
+def context_budget_tokens(spec: ModelSpec) -> int:
+    """Rough history budget per model family (tokens, estimated as chars/4)."""
+    name = spec.model.lower()
+    if spec.provider == "gemini" or "gemini" in name:
+        return 400_000
+    if spec.provider == "anthropic" or "claude" in name:
+        return 150_000
+    if spec.provider in ("openai", "openrouter"):
+        return 100_000
+    if spec.provider == "scripted":
+        return 100_000
+    return 24_000  # small local models

@@ -1,0 +1,528 @@
+"""The execution agent's run loop: one intent → tool steps through the gate → one ``agent_result``.
+
+``AgentService`` is what the session layer uses: ``start()`` returns an ``Execution`` (cancellable, awaitable),
+at most one per device. Events go out through ``RunEvents`` as they happen; the conversation is kept per
+session_id in the sessions store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic_ai import Agent, Tool
+from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.messages import (
+    BinaryContent,
+    FunctionToolResultEvent,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    RetryPromptPart,
+    TextPart,
+    TextPartDelta,
+    ThinkingPart,
+    ThinkingPartDelta,
+    UserContent,
+    UserPromptPart,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.usage import UsageLimits
+
+from contop.agent import planning
+from contop.agent.context import ContextPolicy
+from contop.agent.events import RunEvents
+from contop.agent.history import SessionStore
+from contop.agent.llmlog import LlmLog
+from contop.agent.models import NO_MODEL_ANSWER, ModelSpec, build_model, context_budget_tokens, resolve_model
+from contop.agent.prompts import build_execution_prompt
+from contop.agent.skills.runtime import AgentToolContext, SkillRuntime
+from contop.agent.skills.store import SkillStore
+from contop.agent.toolbridge import RunState, guarded_tools
+from contop.core.errors import ConfigError, ContopError
+from contop.core.settings import Settings
+from contop.security.audit import AuditLog
+from contop.security.enforce import Confirmer, GateLists, GuardedToolset, ToolFn
+from contop.security.sandbox import SandboxBackend
+
+log = logging.getLogger(__name__)
+
+RunStatus = Literal["completed", "failed", "cancelled", "timeout", "limit", "no_model"]
+SandboxProvider = Callable[[], Awaitable[SandboxBackend | None]]
+RECORD_ENV = "CONTOP_SCRIPTED_RECORD"  # tests: where the scripted model writes what it received
+_MAX_CONTEXTS = 64
+
+
+class AgentBusy(ContopError):
+    """This device already has a running execution (the session answers ``error`` code ``busy``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_requests: int = 50
+    wall_s: float = 600.0
+    model_call_s: float = 120.0
+    plan_requests: int = 15
+    tool_retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Per-intent choices from the phone; ``None`` keeps the setting."""
+
+    execution_model: str | None = None
+    thinking_mode: Literal["off", "on"] | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | Overrides | None) -> Overrides:
+        if data is None:
+            return cls()
+        if isinstance(data, Overrides):
+            return data
+        model = data.get("execution_model") or data.get("model")
+        thinking = data.get("thinking_mode")
+        return cls(
+            execution_model=str(model) if model else None,
+            thinking_mode=thinking if thinking in ("off", "on") else None,
+        )
+
+
+@dataclass(slots=True)
+class RunResult:
+    answer: str
+    status: RunStatus
+    session_id: str
+    steps_taken: int = 0
+    duration_ms: int = 0
+    model: str = ""
+    backend: str = ""
+    tool_summary: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer, "steps_taken": self.steps_taken, "duration_ms": self.duration_ms,
+            "model": self.model, "backend": self.backend, "session_id": self.session_id,
+            "tool_summary": self.tool_summary, "status": self.status,
+        }  # fmt: skip
+
+
+class Execution:
+    """One running intent. ``cancel()`` stops it (subprocesses are killed); ``await execution`` gives the result."""
+
+    def __init__(self, session_id: str, text: str) -> None:
+        self.session_id = session_id
+        self.text = text
+        self.result: RunResult | None = None
+        self._task: asyncio.Task[RunResult] | None = None
+        self._started = False
+        self._stop_before_start = False
+
+    def _attach(self, task: asyncio.Task[RunResult]) -> None:
+        self._task = task
+
+    def cancel(self) -> None:
+        if not self._started:
+            self._stop_before_start = True  # the run sees it first thing and still reports a result
+        elif self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def wait(self) -> RunResult:
+        """The run's result; a cancelled run still reports one (``status='cancelled'``)."""
+        assert self._task is not None
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if self._task.cancelled() and self.result is not None:
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
+                    return self.result
+            raise
+
+    def __await__(self) -> Any:
+        return self.wait().__await__()
+
+
+class AgentService:
+    """The execution agent of one server: settings, tools, sessions store, skills, and the running executions."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        settings: Callable[[], Settings],
+        env: Mapping[str, str] | None = None,
+        audit: AuditLog | None = None,
+        sandbox: SandboxProvider | None = None,
+        store: SessionStore | None = None,
+        tools: Mapping[str, ToolFn] | None = None,
+        skills: SkillStore | None = None,
+        limits: Limits = Limits(),
+    ) -> None:
+        if tools is None:
+            from contop.tools.registry import all_tools
+
+            tools = all_tools()
+        self.state_dir = state_dir
+        self._settings = settings
+        self._env = dict(env or {})
+        self._audit = audit
+        self._sandbox = sandbox
+        self.store = store
+        self.skills = skills if skills is not None else SkillStore(state_dir / "skills")
+        self.limits = limits
+        self._tools = dict(tools)
+        self._model_tools: list[Tool[RunState]] | None = None
+        self._running: dict[str, Execution] = {}
+        self._tasks: set[asyncio.Task[RunResult]] = set()
+        self._contexts: OrderedDict[str, AgentToolContext] = OrderedDict()
+
+    # --- the session layer's API -------------------------------------------------------------------------------
+
+    def start(
+        self,
+        text: str,
+        *,
+        device_id: str,
+        events: RunEvents,
+        confirmer: Confirmer | None,
+        session_id: str | None = None,
+        overrides: Mapping[str, Any] | Overrides | None = None,
+        frame_b64: str | None = None,
+        model: Model | None = None,
+    ) -> Execution:
+        """Start an intent for ``device_id``; raises ``AgentBusy`` while that device's previous one runs.
+
+        ``session_id`` picks the conversation (stored history is reused/restored); ``None`` starts a new one.
+        ``model`` replaces model resolution (tests and benchmarks).
+        """
+        current = self._running.get(device_id)
+        if current is not None and not current.done():
+            raise AgentBusy("an execution is already running; stop it first or wait for its result")
+        execution = Execution(session_id or new_session_id(), text)
+        coro = self._run(execution, events, confirmer, Overrides.of(overrides), frame_b64, model)
+        task = asyncio.get_running_loop().create_task(coro, name=f"agent-run-{execution.session_id[:8]}")
+        execution._attach(task)
+        self._running[device_id] = execution
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[RunResult]) -> None:
+            self._tasks.discard(done)
+            if self._running.get(device_id) is execution:
+                del self._running[device_id]
+
+        task.add_done_callback(finished)
+        return execution
+
+    def current(self, device_id: str) -> Execution | None:
+        return self._running.get(device_id)
+
+    def stop(self, device_id: str) -> bool:
+        """``execution_stop``: cancel the device's running execution; ``False`` when there is none."""
+        execution = self._running.get(device_id)
+        if execution is None or execution.done():
+            return False
+        execution.cancel()
+        return True
+
+    async def forget(self, session_id: str) -> None:
+        """``new_session``: the stored conversation and the working directory of ``session_id`` are dropped."""
+        self._contexts.pop(session_id, None)
+        if self.store is not None:
+            await self.store.delete(session_id)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- pieces ------------------------------------------------------------------------------------------------
+
+    def _lists(self) -> GateLists:
+        s = self._settings()
+        return GateLists(
+            restricted_paths=tuple(s.restricted_paths),
+            forbidden_commands=tuple(s.forbidden_commands),
+            destructive_patterns=tuple(s.destructive_patterns),
+        )
+
+    def tool_context(self, session_id: str) -> AgentToolContext:
+        """The session's tool context (working directory, action history), created on first use."""
+        ctx = self._contexts.get(session_id)
+        if ctx is None:
+            home = str(Path.home())
+            ctx = AgentToolContext(session_id=session_id, state_dir=self.state_dir, home=home, cwd=home)
+            self._contexts[session_id] = ctx
+            while len(self._contexts) > _MAX_CONTEXTS:
+                self._contexts.popitem(last=False)
+        else:
+            self._contexts.move_to_end(session_id)
+        return ctx
+
+    def model_tools(self, toolset: GuardedToolset) -> list[Tool[RunState]]:
+        """The model's tool wrappers, built once (they find the run's toolset in their deps)."""
+        if self._model_tools is None:
+            self._model_tools = guarded_tools(toolset, self._tools)
+        return self._model_tools
+
+    def _resolve(self, settings: Settings, overrides: Overrides) -> ModelSpec | None:
+        if overrides.execution_model:
+            settings = settings.model_copy(update={"execution_model": overrides.execution_model})
+            env = {k: v for k, v in self._env.items() if k != "CONTOP_EXECUTION_MODEL"}
+            return resolve_model(settings, env)
+        return resolve_model(settings, self._env)
+
+    # --- the run -----------------------------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        execution: Execution,
+        events: RunEvents,
+        confirmer: Confirmer | None,
+        overrides: Overrides,
+        frame_b64: str | None,
+        model: Model | None,
+    ) -> RunResult:
+        execution._started = True
+        started = time.monotonic()
+        session_id = execution.session_id
+        settings = self._settings()
+        result = RunResult(answer="", status="failed", session_id=session_id)
+
+        async def finish(answer: str, status: RunStatus) -> RunResult:
+            result.answer, result.status = answer, status
+            result.duration_ms = int((time.monotonic() - started) * 1000)
+            execution.result = result
+            await events.emit("agent_result", result.payload())
+            return result
+
+        if execution._stop_before_start:
+            return await finish("Stopped at your request.", "cancelled")
+        spec: ModelSpec | None = None
+        if model is None:
+            try:
+                spec = self._resolve(settings, overrides)
+                if spec is None:
+                    return await finish(NO_MODEL_ANSWER, "no_model")
+                record = self._env.get(RECORD_ENV)
+                model = build_model(spec, record_path=record)
+            except (ConfigError, ImportError) as exc:
+                await events.emit("agent_status", {"status_type": "model_error", "message": str(exc)})
+                return await finish(f"The model could not be set up: {exc}", "failed")
+            result.model, result.backend = spec.label, spec.backend
+        else:
+            result.model, result.backend = model.model_name, "custom"
+
+        toolset = GuardedToolset(
+            self._tools,
+            lists=self._lists,
+            confirmer=confirmer,
+            audit=self._audit,
+            sandbox=await self._sandbox() if self._sandbox is not None else None,
+        )
+        ctx = self.tool_context(session_id)
+        ctx.user_prompt = execution.text
+        enabled = list(settings.enabled_skills)
+        ctx.skills = SkillRuntime(self.skills, enabled, toolset)
+        state = RunState(toolset=toolset, ctx=ctx, events=events, model=result.model, backend=result.backend)
+        budget = context_budget_tokens(spec) if spec is not None else 100_000
+        model_settings = ModelSettings(timeout=self.limits.model_call_s, request_timeout=self.limits.model_call_s)
+        thinking = overrides.thinking_mode or settings.thinking_mode
+        if thinking == "on":
+            model_settings["thinking"] = True
+
+        plan_tool = planning.plan_tool(
+            model=model,
+            tools=lambda: self.model_tools(toolset),
+            limits=UsageLimits(request_limit=self.limits.plan_requests),
+            model_settings=model_settings,
+            retries=self.limits.tool_retries,
+        )
+        tools = [*self.model_tools(toolset), plan_tool]
+        instructions = build_execution_prompt(
+            [t.name for t in tools],
+            skills_section=self.skills.prompt_section(enabled),
+            custom=settings.execution_system_prompt,
+            conversation_custom=settings.conversation_system_prompt,
+        )
+        agent: Agent[RunState, str] = Agent(
+            model,
+            instructions=instructions,
+            tools=tools,
+            deps_type=RunState,
+            retries=self.limits.tool_retries,
+            model_settings=model_settings,
+            capabilities=[ContextPolicy(budget_tokens=budget)],
+        )
+        history: list[ModelMessage] = []
+        if self.store is not None:
+            history = await self.store.load(session_id)
+        prompt: str | list[UserContent] = execution.text
+        if frame_b64:
+            frame = _decode_frame(frame_b64)
+            if frame is not None:
+                prompt = [execution.text, frame]
+        llm_log = LlmLog(self.state_dir / "logs", session_id)
+
+        def fallback_history(answer: str) -> list[ModelMessage]:
+            return [
+                *history,
+                ModelRequest(parts=[UserPromptPart(content=execution.text)]),
+                ModelResponse(parts=[TextPart(content=answer)]),
+            ]
+
+        async def save(messages: list[ModelMessage]) -> None:
+            if self.store is None:
+                return
+            try:
+                await asyncio.shield(self.store.save(session_id, messages))
+            except Exception:
+                log.exception("could not store the conversation of session %s", session_id[:8])
+
+        def close_counts() -> None:
+            result.steps_taken = state.step
+            result.tool_summary = state.tool_summary()
+
+        wall = asyncio.timeout(self.limits.wall_s)
+        try:
+            async with wall:
+                output, messages = await self._drive(agent, prompt, state, history, llm_log, events)
+        except asyncio.CancelledError:
+            close_counts()
+            answer = "Stopped at your request."
+            if state.step:
+                answer += f" {state.step} step(s) had run before the stop."
+            await save(fallback_history(answer))
+            await finish(answer, "cancelled")
+            raise
+        except TimeoutError as exc:
+            close_counts()
+            if wall.expired():
+                answer = f"I stopped because the task took longer than {int(self.limits.wall_s // 60)} minutes."
+                status: RunStatus = "timeout"
+            else:
+                answer = f"The model did not answer in time ({exc or 'request timeout'}); I stopped here."
+                status = "failed"
+                await events.emit("agent_status", {"status_type": "model_error", "message": answer})
+            await save(fallback_history(answer))
+            return await finish(answer, status)
+        except UsageLimitExceeded:
+            close_counts()
+            answer = (
+                f"I stopped after {self.limits.max_requests} model requests without finishing; "
+                f"{state.step} step(s) ran. Ask me to continue if you want more."
+            )
+            await save(fallback_history(answer))
+            return await finish(answer, "limit")
+        except Exception as exc:
+            close_counts()
+            log.warning("agent run failed: %s: %s", type(exc).__name__, exc)
+            message = f"{type(exc).__name__}: {exc}"
+            llm_log.error(0, None, message)
+            await events.emit("agent_status", {"status_type": "model_error", "message": message[:500]})
+            answer = f"The model failed, so I stopped: {message[:300]}"
+            if state.step:
+                answer += f" ({state.step} step(s) had run.)"
+            await save(fallback_history(answer))
+            return await finish(answer, "failed")
+        close_counts()
+        await save(messages)
+        return await finish(output, "completed")
+
+    async def _drive(
+        self,
+        agent: Agent[RunState, str],
+        prompt: str | list[UserContent],
+        state: RunState,
+        history: list[ModelMessage],
+        llm_log: LlmLog,
+        events: RunEvents,
+    ) -> tuple[str, list[ModelMessage]]:
+        requests = 0
+        sent_at: float | None = None
+        async with agent.iter(
+            prompt,
+            deps=state,
+            message_history=history or None,
+            usage_limits=UsageLimits(request_limit=self.limits.max_requests),
+        ) as run:
+            async for node in run:
+                if Agent.is_model_request_node(node):
+                    requests += 1
+                    sent_at = llm_log.request(requests, state.model, len(run.ctx.state.message_history), 0)
+                    async with node.stream(run.ctx) as stream:
+                        async for event in stream:
+                            await _relay(event, events)
+                elif Agent.is_call_tools_node(node):
+                    if sent_at is not None:
+                        llm_log.response(requests, sent_at, node.model_response)
+                    async with node.stream(run.ctx) as stream:
+                        async for tool_event in stream:
+                            if isinstance(tool_event, FunctionToolResultEvent):
+                                await _report_retry(tool_event, events)
+            if run.result is None:
+                raise RuntimeError("the run ended without a result")
+            return str(run.result.output), run.result.all_messages()
+
+
+async def _relay(event: Any, events: RunEvents) -> None:
+    """Thinking and text as they stream in."""
+    if isinstance(event, PartStartEvent):
+        part = event.part
+        if isinstance(part, ThinkingPart) and part.content:
+            await events.emit("agent_thinking", {"text": part.content})
+        elif isinstance(part, TextPart) and part.content:
+            await events.emit("agent_text", {"text": part.content})
+    elif isinstance(event, PartDeltaEvent):
+        delta = event.delta
+        if isinstance(delta, ThinkingPartDelta) and delta.content_delta:
+            await events.emit("agent_thinking", {"text": delta.content_delta})
+        elif isinstance(delta, TextPartDelta) and delta.content_delta:
+            await events.emit("agent_text", {"text": delta.content_delta})
+
+
+async def _report_retry(event: FunctionToolResultEvent, events: RunEvents) -> None:
+    """A call the framework bounced back to the model (unknown tool, arguments that are not valid JSON)."""
+    part = event.part
+    if not (isinstance(part, RetryPromptPart) or getattr(part, "outcome", None) == "retried"):
+        return
+    retry = getattr(part, "retry", None)
+    cause = getattr(retry, "cause", "") if retry is not None else ""
+    content = part.content if isinstance(part.content, str) else str(part.content)
+    message = f"The model made an invalid call to '{part.tool_name}' ({cause or 'rejected'}): {content[:200]}"
+    await events.emit(
+        "agent_status",
+        {"status_type": "model_error", "message": message + " It was told and may try again.",
+         "tool": part.tool_name, "ref_id": part.tool_call_id},
+    )  # fmt: skip
+
+
+def _decode_frame(frame_b64: str) -> BinaryContent | None:
+    import base64
+    import binascii
+
+    data = frame_b64.split(",", 1)[1] if frame_b64.startswith("data:") else frame_b64
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        log.info("user_intent frame is not valid base64; ignored")
+        return None
+    media = "image/png" if raw.startswith(b"\x89PNG") else "image/jpeg"
+    return BinaryContent(data=raw, media_type=media)
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())

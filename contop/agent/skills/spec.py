@@ -1,0 +1,127 @@
+"""SKILL.md: YAML frontmatter (name, description, version, skill_type, tools…) then the instructions. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import yaml
+
+from contop.core.errors import ContopError
+
+SkillType = Literal["prompt", "workflow", "python", "mixed"]
+SKILL_TYPES: tuple[str, ...] = get_args(SkillType)
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_DESCRIPTION = 1024
+MAX_SKILL_BYTES = 256 * 1024
+
+
+class SkillError(ContopError):
+    """A skill is missing, malformed or cannot be used; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SkillMeta:
+    name: str
+    description: str
+    version: str = "1.0.0"
+    skill_type: SkillType = "prompt"
+    tools: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_name(name: str) -> str:
+    """A skill name is lowercase letters, digits and hyphens (no dots, slashes or '..'): safe as a folder name."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise SkillError(f"invalid skill name {str(name)[:70]!r}: use lowercase letters, digits and hyphens", 400)
+    return name
+
+
+def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
+    """(frontmatter mapping, body). ``SkillError`` (422) when the frontmatter is missing or not a YAML mapping."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise SkillError("SKILL.md must start with a '---' line opening the YAML frontmatter", 422)
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            head = "".join(lines[1:index])
+            body = "".join(lines[index + 1 :])
+            break
+    else:
+        raise SkillError("the YAML frontmatter of SKILL.md is not closed by a '---' line", 422)
+    try:
+        data = yaml.safe_load(head) if head.strip() else {}
+    except yaml.YAMLError as exc:
+        raise SkillError(f"the frontmatter is not valid YAML: {exc}", 422) from exc
+    if not isinstance(data, dict):
+        raise SkillError("the frontmatter must be a YAML mapping (key: value lines)", 422)
+    return data, body
+
+
+def parse_meta(data: dict[str, Any], *, expected_name: str | None = None) -> SkillMeta:
+    """Validate the frontmatter mapping; ``SkillError`` (422) names the first problem."""
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise SkillError("frontmatter: 'name' is required", 422)
+    if not NAME_RE.fullmatch(name):
+        raise SkillError(f"frontmatter: name {name[:70]!r} must be lowercase letters, digits and hyphens", 422)
+    if expected_name is not None and name != expected_name:
+        raise SkillError(f"frontmatter: name {name!r} must match the skill's folder {expected_name!r}", 422)
+    description = data.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise SkillError("frontmatter: 'description' is required", 422)
+    if len(description) > MAX_DESCRIPTION:
+        raise SkillError(f"frontmatter: description is longer than {MAX_DESCRIPTION} characters", 422)
+    version = data.get("version", "1.0.0")
+    if isinstance(version, (int, float)):
+        version = str(version)
+    if not isinstance(version, str):
+        raise SkillError("frontmatter: 'version' must be a string such as 1.0.0", 422)
+    skill_type = data.get("skill_type", data.get("type", "prompt"))
+    if skill_type not in SKILL_TYPES:
+        raise SkillError(f"frontmatter: skill_type must be one of {', '.join(SKILL_TYPES)}", 422)
+    tools = data.get("tools", [])
+    if tools is None:
+        tools = []
+    if not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools):
+        raise SkillError("frontmatter: 'tools' must be a list of tool names", 422)
+    known = {"name", "description", "version", "skill_type", "type", "tools"}
+    return SkillMeta(
+        name=name,
+        description=description.strip(),
+        version=version,
+        skill_type=skill_type,
+        tools=tuple(tools),
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def parse_skill_md(text: str, *, expected_name: str | None = None) -> tuple[SkillMeta, str]:
+    if len(text.encode("utf-8")) > MAX_SKILL_BYTES:
+        raise SkillError(f"SKILL.md is larger than {MAX_SKILL_BYTES // 1024} KB", 422)
+    data, body = split_frontmatter(text)
+    return parse_meta(data, expected_name=expected_name), body
+
+
+def template(name: str, description: str) -> str:
+    """The SKILL.md a new skill starts with."""
+    description = " ".join(description.split())
+    return (
+        "---\n"
+        + yaml.safe_dump(
+            {"name": name, "description": description, "version": "1.0.0", "skill_type": "prompt"},
+            sort_keys=False,
+            allow_unicode=True,
+        )
+        + "---\n\n"
+        f"# {name}\n\n"
+        "## When to use\n\nDescribe the tasks this skill helps with.\n\n"
+        "## Instructions\n\nWrite the steps the agent should follow, the commands to prefer and the pitfalls.\n"
+    )

@@ -1,0 +1,221 @@
+"""Skills on disk: ``<state_dir>/skills/<name>/SKILL.md`` with ``workflows/*.yaml`` and ``scripts/*.{yaml,py}``.
+
+Discovery reads only the frontmatter of each SKILL.md (progressive disclosure: the body is read by
+``load_skill``). Names are validated before any path is built, so a name can never leave the skills folder.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contop.agent.skills.spec import SkillError, SkillMeta, check_name, parse_skill_md, template
+
+log = logging.getLogger(__name__)
+
+SKILL_FILE = "SKILL.md"
+# Tools of the agent itself that are not in the gate's catalogue; a skill tool may not take their names either.
+AGENT_TOOLS = frozenset({"generate_plan"})
+WORKFLOW_DIRS = ("workflows", "scripts")
+
+
+@dataclass(frozen=True, slots=True)
+class SkillInfo:
+    """One skill folder: its metadata, or why it is invalid."""
+
+    name: str
+    path: Path
+    meta: SkillMeta | None
+    error: str = ""
+    has_scripts: bool = False
+
+    def as_dict(self, enabled: bool) -> dict[str, Any]:
+        meta = self.meta
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": meta.description if meta else "",
+            "version": meta.version if meta else "",
+            "skill_type": meta.skill_type if meta else "",
+            "enabled": enabled,
+            "has_scripts": self.has_scripts,
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def python_tool_names(path: Path) -> list[str]:
+    """Public top-level functions of a skill script, found by parsing (the script is not run)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SkillError(f"{path.name}: cannot be parsed: {exc}", 422) from exc
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")
+    ]
+
+
+class SkillStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    # --- discovery ---------------------------------------------------------------------------------------------
+
+    def discover(self) -> list[SkillInfo]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            skill_md = folder / SKILL_FILE
+            if not skill_md.is_file():
+                continue
+            found.append(self._info(folder))
+        return found
+
+    def _info(self, folder: Path) -> SkillInfo:
+        scripts = bool(self.script_files(folder))
+        try:
+            check_name(folder.name)
+            meta, _body = parse_skill_md((folder / SKILL_FILE).read_text(encoding="utf-8"), expected_name=folder.name)
+        except (SkillError, OSError, UnicodeDecodeError) as exc:
+            return SkillInfo(folder.name, folder, None, error=str(exc), has_scripts=scripts)
+        return SkillInfo(folder.name, folder, meta, has_scripts=scripts)
+
+    def info(self, name: str) -> SkillInfo:
+        folder = self.folder(name)
+        if not (folder / SKILL_FILE).is_file():
+            raise SkillError(f"no skill named {name!r}", 404)
+        return self._info(folder)
+
+    def valid(self, name: str) -> SkillMeta:
+        info = self.info(name)
+        if info.meta is None:
+            raise SkillError(f"skill {name!r} is invalid: {info.error}", 422)
+        return info.meta
+
+    @staticmethod
+    def script_files(folder: Path) -> list[Path]:
+        files: list[Path] = []
+        for sub in WORKFLOW_DIRS:
+            directory = folder / sub
+            if directory.is_dir():
+                files.extend(p for p in sorted(directory.iterdir()) if p.suffix in (".yaml", ".yml", ".py"))
+        return files
+
+    def workflow_files(self, name: str) -> dict[str, Path]:
+        return {p.stem: p for p in self.script_files(self.folder(name)) if p.suffix in (".yaml", ".yml")}
+
+    def python_files(self, name: str) -> list[Path]:
+        return [p for p in self.script_files(self.folder(name)) if p.suffix == ".py"]
+
+    def tool_names(self, name: str) -> list[str]:
+        """The python tools a skill provides: declared in ``tools`` and/or defined in ``scripts/*.py``."""
+        meta = self.valid(name)
+        names = list(meta.tools)
+        for path in self.python_files(name):
+            names.extend(n for n in python_tool_names(path) if n not in names)
+        return names
+
+    # --- content -----------------------------------------------------------------------------------------------
+
+    def read(self, name: str) -> str:
+        self.info(name)
+        return (self.folder(name) / SKILL_FILE).read_text(encoding="utf-8")
+
+    def body(self, name: str) -> str:
+        _meta, body = parse_skill_md(self.read(name), expected_name=name)
+        return body
+
+    def create(self, name: str, description: str) -> SkillInfo:
+        check_name(name)
+        if not isinstance(description, str) or not description.strip():
+            raise SkillError("a description is required", 422)
+        folder = self.folder(name)
+        if folder.exists():
+            raise SkillError(f"a skill named {name!r} already exists", 409)
+        text = template(name, description)
+        parse_skill_md(text, expected_name=name)  # our own template must be valid
+        folder.mkdir(parents=True)
+        _atomic_text(folder / SKILL_FILE, text)
+        log.info("created skill %s", name)
+        return self._info(folder)
+
+    def update(self, name: str, content: str) -> SkillInfo:
+        self.info(name)  # 404 when missing
+        parse_skill_md(content, expected_name=name)  # 422 when invalid; nothing written
+        _atomic_text(self.folder(name) / SKILL_FILE, content)
+        log.info("updated skill %s", name)
+        return self._info(self.folder(name))
+
+    def workflows(self, name: str) -> list[dict[str, str]]:
+        self.info(name)
+        out = []
+        for path in self.script_files(self.folder(name)):
+            try:
+                content = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                content = f"(unreadable: {exc})"
+            out.append({"name": path.stem, "filename": path.name, "content": content})
+        return out
+
+    # --- enabling ----------------------------------------------------------------------------------------------
+
+    def conflicts(self, name: str, enabled: list[str], builtin_tools: frozenset[str]) -> list[str]:
+        """Why ``name`` cannot be enabled next to ``enabled`` (empty when it can)."""
+        problems = []
+        mine = self.tool_names(name)
+        for tool in mine:
+            if tool in builtin_tools:
+                problems.append(f"tool {tool!r} has the name of a built-in tool")
+        for other in enabled:
+            if other == name:
+                continue
+            try:
+                theirs = set(self.tool_names(other))
+            except SkillError:
+                continue
+            problems.extend(
+                f"tool {tool!r} is also provided by enabled skill {other!r}" for tool in mine if tool in theirs
+            )
+        return problems
+
+    def prompt_section(self, enabled: list[str]) -> str:
+        """Metadata of the enabled, valid skills for the system prompt (bodies come with ``load_skill``)."""
+        wanted = set(enabled)
+        lines = []
+        for info in self.discover():
+            if info.name not in wanted or info.meta is None:
+                continue
+            meta = info.meta
+            extra = ""
+            if info.has_scripts:
+                workflows = ", ".join(sorted(self.workflow_files(info.name)))
+                extra = f" Workflows: {workflows}." if workflows else ""
+            lines.append(f"- {meta.name} ({meta.skill_type}, v{meta.version}): {meta.description}{extra}")
+        return "Enabled skills:\n" + "\n".join(lines) if lines else ""

@@ -1,0 +1,189 @@
+"""The model's tools: thin wrappers generated from the ``GuardedToolset``, so every call goes through the gate.
+
+Names, descriptions and argument schemas come from the toolset's functions (signature minus the context);
+the wrapper only reports progress and hands the call to ``GuardedToolset.call``. Tool functions themselves are
+never given to pydantic-ai.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import inspect
+import json
+import logging
+import typing
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+from pydantic_ai import RunContext, Tool, ToolReturn
+from pydantic_ai.messages import BinaryContent
+
+from contop.agent.events import RunEvents
+from contop.security.enforce import GuardedToolset, ToolOutcome
+from contop.tools.context import ToolContext
+
+log = logging.getLogger(__name__)
+
+_DETAIL_CHARS = 160
+IMAGE_NOTE = "The image is attached below."
+
+
+@dataclass
+class RunState:
+    """What one run's tool wrappers share: where to send events, step counting, the tool summary."""
+
+    toolset: GuardedToolset
+    ctx: ToolContext
+    events: RunEvents
+    model: str
+    backend: str
+    step: int = 0
+    summary: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Agent-level tools that are not tools of the toolset (generate_plan): name → handler(args, call_id).
+    extra: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = field(default_factory=dict)
+
+    def tool_summary(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (tool, status), count in sorted(self.summary.items()):
+            out.setdefault(tool, {})[status] = count
+        return out
+
+    async def progress(self, step: int, tool: str, detail: str, status: str) -> None:
+        await self.events.emit(
+            "agent_progress",
+            {"step": step, "tool": tool, "detail": detail, "status": status, "model": self.model,
+             "backend": self.backend},
+        )  # fmt: skip
+
+
+def describe_call(tool: str, args: dict[str, Any]) -> str:
+    if tool == "execute_cli" and isinstance(args.get("command"), str):
+        return f"Running: {args['command']}"[:_DETAIL_CHARS]
+    try:
+        text = json.dumps(args, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(args)
+    return f"{tool} {text}"[:_DETAIL_CHARS]
+
+
+def describe_outcome(outcome: ToolOutcome) -> str:
+    result = outcome.result
+    if outcome.status in ("rejected", "blocked", "invalid_args") or result is None:
+        text = outcome.message or outcome.status
+    elif isinstance(result, dict):
+        text = str(result.get("voice_message") or result.get("stdout") or result.get("message") or outcome.status)
+    else:
+        text = str(result)
+    return " ".join(text.split())[:_DETAIL_CHARS]
+
+
+def _phone_payload(outcome: ToolOutcome, step: int) -> dict[str, Any]:
+    payload = outcome.as_dict()
+    payload["ref_id"] = outcome.call_id
+    payload["step"] = step
+    result = outcome.result
+    if isinstance(result, dict):
+        for key in ("stdout", "stderr", "exit_code"):
+            if key in result:
+                payload[key] = result[key]
+    return payload
+
+
+def for_model(outcome: ToolOutcome) -> Any:
+    """The outcome as the model gets it; an image in the result (``image_b64``) is sent as an image, not text."""
+    value = outcome.for_model()
+    if not (isinstance(value, dict) and isinstance(value.get("image_b64"), str)):
+        return value
+    rest = {k: v for k, v in value.items() if k != "image_b64"}
+    try:
+        data = base64.b64decode(value["image_b64"], validate=True)
+    except (binascii.Error, ValueError):
+        rest["note"] = "the tool returned image data that is not valid base64"
+        return rest
+    media_type = str(value.get("mime_type") or "image/jpeg")
+    rest["image"] = IMAGE_NOTE
+    return ToolReturn(return_value=rest, content=[BinaryContent(data=data, media_type=media_type)])
+
+
+async def run_guarded(state: RunState, name: str, args: dict[str, Any], call_id: str) -> Any:
+    """One tool step: progress (running), the guarded call, progress (completed/failed), ``tool_result``."""
+    state.step += 1
+    step = state.step
+    await state.progress(step, name, describe_call(name, args), "running")
+    outcome = await state.toolset.call(name, args, state.ctx, call_id=call_id)
+    state.summary[(name, outcome.status)] += 1
+    status = "completed" if outcome.status == "success" else "failed"
+    await state.progress(step, name, describe_outcome(outcome), status)
+    await state.events.emit("tool_result", _phone_payload(outcome, step))
+    if outcome.executed_on == "sandbox":
+        await state.events.emit(
+            "agent_status",
+            {"status_type": "sandbox_fallback", "message": outcome.message, "tool": name, "ref_id": call_id},
+        )
+    return for_model(outcome)
+
+
+def args_schema(fn: Callable[..., Any], name: str) -> dict[str, Any]:
+    """JSON schema of ``fn``'s arguments after the context, from its annotations and defaults."""
+    signature = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: fall back to Any
+        hints = {}
+    fields: dict[str, Any] = {}
+    for index, (param_name, param) in enumerate(signature.parameters.items()):
+        if index == 0 or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param_name, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param_name] = (annotation, default)
+    try:
+        model = pydantic.create_model(f"{name}_args", **fields)
+        schema = model.model_json_schema()
+    except Exception as exc:  # an exotic annotation must not take the whole toolset down
+        log.warning("no precise schema for %s (%s); accepting any object", name, exc)
+        return {"type": "object", "properties": {}, "additionalProperties": True}
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return schema
+
+
+def _description(doc: str, name: str) -> str:
+    return doc.strip() or f"The {name} tool."
+
+
+def guarded_tools(
+    toolset: GuardedToolset, functions: Mapping[str, Callable[..., Any]], *, exclude: frozenset[str] = frozenset()
+) -> list[Tool[RunState]]:
+    """One pydantic-ai tool per toolset tool; each one only forwards to ``run_guarded``.
+
+    ``functions`` is the mapping the toolset was built from: it is read for type hints only (the toolset's
+    ``signature`` keeps annotations as strings), never called.
+    """
+    tools: list[Tool[RunState]] = []
+    for name in toolset.names():
+        if name in exclude:
+            continue
+
+        def make(tool_name: str) -> Callable[..., Awaitable[Any]]:
+            async def forward(run_ctx: RunContext[RunState], **kwargs: Any) -> Any:
+                call_id = run_ctx.tool_call_id or f"{tool_name}-{run_ctx.deps.step + 1}"
+                return await run_guarded(run_ctx.deps, tool_name, kwargs, call_id)
+
+            return forward
+
+        tools.append(
+            Tool.from_schema(
+                make(name),
+                name=name,
+                description=_description(toolset.doc(name), name),
+                json_schema=args_schema(functions[name], name),
+                takes_ctx=True,
+            )
+        )
+    return tools

@@ -1,0 +1,98 @@
+"""Models that fail: reported with agent_status, the run ends with an honest agent_result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+
+from contop.agent.events import RecordingEvents
+from contop.agent.run import Limits
+from tests.agent.conftest import Env, run_intent
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def streaming(respond: Callable[[list[ModelMessage], AgentInfo], ModelResponse]) -> FunctionModel:
+    """A FunctionModel (streamed, as the agent asks) whose responses come from ``respond``."""
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        response = respond(messages, info)
+        for index, part in enumerate(response.parts):
+            if isinstance(part, ToolCallPart):
+                args = part.args if isinstance(part.args, str) else json.dumps(part.args)
+                yield {index: DeltaToolCall(name=part.tool_name, json_args=args, tool_call_id=part.tool_call_id)}
+            elif isinstance(part, TextPart):
+                yield part.content
+
+    return FunctionModel(stream_function=stream)
+
+
+def scripted(*responses: ModelResponse) -> FunctionModel:
+    queue = list(responses)
+
+    def respond(_messages: list[ModelMessage], _info: AgentInfo) -> ModelResponse:
+        return queue.pop(0) if queue else ModelResponse(parts=[TextPart("end")])
+
+    return streaming(respond)
+
+
+async def test_a_model_that_raises(env: Env, events: RecordingEvents) -> None:
+    def broken(_messages: list[ModelMessage], _info: AgentInfo) -> ModelResponse:
+        raise ConnectionError("provider unreachable")
+
+    result = await run_intent(env.service(), "hi", events, model=streaming(broken))
+    assert result.status == "failed" and "provider unreachable" in result.answer
+    status = events.of("agent_status")
+    assert status and status[0]["status_type"] == "model_error"
+    assert events.types()[-1] == "agent_result"
+
+
+async def test_unknown_tool_is_reported_and_the_run_continues(env: Env, events: RecordingEvents) -> None:
+    model = scripted(
+        ModelResponse(parts=[ToolCallPart("launch_rocket", {}, tool_call_id="u1")]),
+        ModelResponse(parts=[TextPart("I cannot do that here.")]),
+    )
+    result = await run_intent(env.service(), "launch", events, model=model)
+    assert result.status == "completed" and result.answer == "I cannot do that here."
+    status = events.of("agent_status")
+    assert status[0]["status_type"] == "model_error" and "launch_rocket" in status[0]["message"]
+
+
+async def test_malformed_arguments_are_reported(env: Env, events: RecordingEvents) -> None:
+    model = scripted(
+        ModelResponse(parts=[ToolCallPart("execute_cli", "{not json", tool_call_id="m1")]),
+        ModelResponse(parts=[ToolCallPart("execute_cli", json.dumps({"command": 5, "bogus": 1}), tool_call_id="m2")]),
+        ModelResponse(parts=[TextPart("gave up")]),
+    )
+    result = await run_intent(env.service(), "x", events, model=model)
+    assert result.status == "completed" and result.answer == "gave up"
+    assert events.of("agent_status")[0]["status_type"] == "model_error"
+    # the second call reaches the toolset, which refuses the bad arguments and tells the model
+    assert [r["status"] for r in events.of("tool_result")] == ["invalid_args"]
+
+
+async def test_a_model_that_keeps_calling_bad_tools_ends_cleanly(env: Env, events: RecordingEvents) -> None:
+    def forever(_messages: list[ModelMessage], _info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("nope", {}, tool_call_id="n")])
+
+    result = await run_intent(env.service(), "x", events, model=streaming(forever))
+    assert result.status == "failed"
+    assert events.types()[-1] == "agent_result"
+
+
+async def test_iteration_limit(env: Env, events: RecordingEvents) -> None:
+    env.script([{"tool": "get_action_history", "args": {}}] * 10)
+    result = await run_intent(env.service(limits=Limits(max_requests=4)), "loop", events)
+    assert result.status == "limit" and "4 model requests" in result.answer
+    assert result.steps_taken == 4
+
+
+async def test_wall_time_limit(env: Env, events: RecordingEvents) -> None:
+    env.script([{"tool": "execute_cli", "args": {"command": "sleep 20"}}])
+    result = await run_intent(env.service(limits=Limits(wall_s=0.5)), "slow", events)
+    assert result.status == "timeout" and result.duration_ms < 5000

@@ -1,0 +1,105 @@
+"""Model resolution (pure) and the scripted model's script parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from contop.agent.models import ModelSpec, build_model, parse_model_string, resolve_model
+from contop.agent.scripted import END_OF_SCRIPT, ScriptStep, parse_script
+from contop.core.errors import ConfigError
+from contop.core.settings import ProviderAuth, Settings
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_nothing_configured_gives_none() -> None:
+    assert resolve_model(Settings(), {}) is None
+
+
+def test_first_provider_with_a_key_wins_with_its_default_model() -> None:
+    spec = resolve_model(Settings(openai_api_key="sk-o"), {"ANTHROPIC_API_KEY": "sk-a"})
+    assert spec == ModelSpec("anthropic", "claude-sonnet-4-5", api_key="sk-a")
+    assert resolve_model(Settings(openrouter_api_key="k"), {}).model == "google/gemini-2.5-flash"  # type: ignore[union-attr]
+    assert resolve_model(Settings(), {"GEMINI_API_KEY": "g"}).provider == "gemini"  # type: ignore[union-attr]
+
+
+def test_explicit_setting_and_env_override() -> None:
+    settings = Settings(execution_model="openai:gpt-4.1-mini", gemini_api_key="g", openai_api_key="o")
+    assert resolve_model(settings, {}) == ModelSpec("openai", "gpt-4.1-mini", api_key="o")
+    spec = resolve_model(settings, {"CONTOP_EXECUTION_MODEL": "gemini:gemini-2.5-pro"})
+    assert spec == ModelSpec("gemini", "gemini-2.5-pro", api_key="g")
+    assert resolve_model(Settings(execution_model="scripted:/tmp/x.json"), {}) == ModelSpec("scripted", "/tmp/x.json")
+
+
+def test_openai_compatible_needs_a_base_url() -> None:
+    with pytest.raises(ConfigError, match="local_model_base_url"):
+        resolve_model(Settings(execution_model="openai-compatible:llama3.1"), {})
+    spec = resolve_model(
+        Settings(execution_model="openai-compatible:llama3.1", local_model_base_url="http://127.0.0.1:11434/v1"), {}
+    )
+    assert spec == ModelSpec("openai-compatible", "llama3.1", base_url="http://127.0.0.1:11434/v1")
+    assert spec.backend == "local"
+
+
+def test_cli_proxy_routes_through_the_proxy_url() -> None:
+    auth = {"anthropic": ProviderAuth(mode="cli_proxy", proxy_url=""), "gemini": ProviderAuth()}
+    spec = resolve_model(Settings(provider_auth=auth), {})  # no key needed in subscription mode
+    assert spec == ModelSpec("anthropic", "claude-sonnet-4-5", base_url="http://127.0.0.1:3456/v1", via_proxy=True)
+    assert spec.backend == "cli_proxy" and "subscription" in spec.label
+    auth = {"gemini": ProviderAuth(mode="cli_proxy", proxy_url="http://127.0.0.1:9999/")}
+    spec = resolve_model(Settings(provider_auth=auth, execution_model="gemini:gemini-2.5-pro"), {})
+    assert spec is not None and spec.base_url == "http://127.0.0.1:9999/v1"
+    model = build_model(spec)
+    assert model.model_name == "gemini-2.5-pro" and model.system == "openai"
+
+
+@pytest.mark.parametrize("bad", ["gpt-4", "foo:bar", "openai:", ":x"])
+def test_bad_model_strings(bad: str) -> None:
+    with pytest.raises(ConfigError, match="provider:model"):
+        parse_model_string(bad)
+
+
+def test_keys_never_show_in_repr_or_label() -> None:
+    spec = ModelSpec("openai", "gpt-4.1", api_key="sk-secret-123")
+    assert "sk-secret" not in repr(spec) and "sk-secret" not in spec.label
+
+
+def test_build_models_for_each_provider_without_network() -> None:
+    for provider, model in (("gemini", "gemini-2.5-flash"), ("anthropic", "claude-sonnet-4-5"),
+                            ("openai", "gpt-4.1"), ("openrouter", "google/gemini-2.5-flash")):  # fmt: skip
+        built = build_model(ModelSpec(provider, model, api_key="k"))  # type: ignore[arg-type]
+        assert built.model_name == model
+
+
+def test_script_parsing() -> None:
+    steps = parse_script(
+        [
+            {"thinking": "first"},
+            {"tool": "wait", "args": {"seconds": 0}},
+            {"tools": [{"tool": "a"}, {"tool": "b", "args": {"x": 1}}]},
+            {"text": "bye"},
+            {"thinking": "dangling"},
+        ]
+    )
+    assert steps == [
+        ScriptStep("first", (("wait", {"seconds": 0}),)),
+        ScriptStep("", (("a", {}), ("b", {"x": 1}))),
+        ScriptStep("", text="bye"),
+        ScriptStep("dangling", text=END_OF_SCRIPT),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tool": "x"}, "JSON list"),
+        ([{"tool": ""}], "item 0"),
+        ([{"tool": "x", "args": []}], "'args' must be an object"),
+        ([{"tools": []}], "non-empty list"),
+        ([{"text": "a", "tool": "b"}], "exactly one"),
+        ([{"text": 3}], "'text' must be a string"),
+    ],
+)
+def test_malformed_scripts(data: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_script(data)

@@ -1,0 +1,181 @@
+"""The run loop with the scripted model, real tools, the real gate and real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from contop.agent.events import RecordingEvents
+from contop.agent.models import NO_MODEL_ANSWER
+from contop.agent.run import AgentBusy
+from tests.agent.conftest import Env, FakeConfirmer, run_intent
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_creates_a_folder_and_reads_a_file_back(env: Env, events: RecordingEvents) -> None:
+    target = env.work / "made"
+    env.script(
+        [
+            {"thinking": "I will make the folder, then write and read a file."},
+            {"tool": "execute_cli", "args": {"command": f"mkdir -p '{target}' && echo hi > '{target}/note.txt'"}},
+            {"tool": "read_file", "args": {"file_path": str(target / "note.txt")}},
+            {"text": "Done: the folder exists and note.txt says hi."},
+        ]
+    )
+    result = await run_intent(env.service(), "make a folder", events)
+    assert target.is_dir() and (target / "note.txt").read_text() == "hi\n"
+    assert result.status == "completed"
+    kinds = events.types()
+    assert kinds[0] == "agent_thinking"
+    tool_events = [k for k in kinds if k in ("agent_progress", "tool_result")]
+    assert tool_events == ["agent_progress", "agent_progress", "tool_result"] * 2
+    progress = events.of("agent_progress")
+    assert [(p["step"], p["tool"], p["status"]) for p in progress] == [
+        (1, "execute_cli", "running"), (1, "execute_cli", "completed"),
+        (2, "read_file", "running"), (2, "read_file", "completed"),
+    ]  # fmt: skip
+    assert progress[0]["detail"].startswith("Running: mkdir")
+    assert progress[0]["model"].startswith("scripted:") and progress[0]["backend"] == "scripted"
+    results = events.of("tool_result")
+    assert results[0]["ref_id"] == results[0]["call_id"] and results[0]["status"] == "success"
+    assert "hi" in str(results[1]["result"])
+    assert "agent_text" in kinds and kinds[-1] == "agent_result"
+    text = "".join(p["text"] for p in events.of("agent_text"))
+    assert text == "Done: the folder exists and note.txt says hi."
+    final = events.of("agent_result")[0]
+    assert final["answer"] == text and final["steps_taken"] == 2
+    assert final["tool_summary"] == {"execute_cli": {"success": 1}, "read_file": {"success": 1}}
+    assert final["session_id"] == result.session_id and final["duration_ms"] >= 0
+    # the model saw the file's content in the tool return of its third request
+    received = env.received()
+    assert len(received) == 3 and "hi" in received[2]["parts"][-1]["text"]
+    # audit entries come from the toolset
+    await env.audit.flush()  # type: ignore[union-attr]
+    audit = "".join(p.read_text() for p in (env.state / "logs").glob("session-*.jsonl"))
+    assert audit.count('"tool_end"') == 2 and result.session_id in audit
+
+
+async def test_plain_question_is_answered_without_tools(env: Env, events: RecordingEvents) -> None:
+    env.script([{"text": "Paris."}])
+    result = await run_intent(env.service(), "capital of France?", events)
+    assert result.answer == "Paris." and result.steps_taken == 0
+    assert "agent_progress" not in events.types()
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_destructive_command_asks_first(env: Env, events: RecordingEvents, approve: bool) -> None:
+    victim = env.work / "x"
+    victim.mkdir()
+    (victim / "f").write_text("data")
+    env.script(
+        [
+            {"tool": "execute_cli", "args": {"command": "rm -r ./x"}},
+            {"tool": "execute_cli", "args": {"command": "echo after"}},
+            {"text": "finished"},
+        ]
+    )
+    service = env.service()
+    confirmer = FakeConfirmer(approve)
+    service.tool_context("sess-destructive").cwd = str(env.work)  # the session's working directory
+    result = await run_intent(service, "remove x", events, confirmer=confirmer, session_id="sess-destructive")
+    assert len(confirmer.requests) == 1 and confirmer.requests[0].tool == "execute_cli"
+    assert victim.exists() is not approve
+    statuses = [r["status"] for r in events.of("tool_result")]
+    assert statuses == (["success", "success"] if approve else ["rejected", "success"])
+    assert result.answer == "finished" and result.status == "completed"
+    if not approve:
+        assert "did not approve" in env.received()[1]["parts"][-1]["text"]
+        assert result.tool_summary["execute_cli"] == {"rejected": 1, "success": 1}
+
+
+async def test_cancel_during_sleep_returns_fast_and_kills_the_process(env: Env, events: RecordingEvents) -> None:
+    marker = f"contop-agent-cancel-{os.getpid()}"
+    env.script([{"tool": "execute_cli", "args": {"command": f"sleep 30; echo {marker}", "timeout": 60}}])
+    service = env.service()
+    execution = service.start("sleep", device_id="d", events=events, confirmer=None)
+    for _ in range(200):
+        if events.of("agent_progress"):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    assert service.stop("d")
+    result = await execution
+    assert time.monotonic() - started < 1.0
+    assert result.status == "cancelled"
+    assert events.types()[-1] == "agent_result" and events.of("agent_result")[0]["status"] == "cancelled"
+    await asyncio.sleep(0.2)
+    ps = await asyncio.create_subprocess_exec("pgrep", "-f", f"sleep 30; echo {marker}", stdout=asyncio.subprocess.PIPE)
+    out, _ = await ps.communicate()
+    assert out.strip() == b""
+    assert service.current("d") is None
+
+
+async def test_second_start_is_busy(env: Env, events: RecordingEvents) -> None:
+    env.script([{"tool": "execute_cli", "args": {"command": "sleep 5"}}])
+    service = env.service()
+    first = service.start("one", device_id="d", events=events, confirmer=None)
+    with pytest.raises(AgentBusy):
+        service.start("two", device_id="d", events=events, confirmer=None)
+    other = service.start("other device", device_id="e", events=RecordingEvents(), confirmer=None)
+    first.cancel()
+    other.cancel()
+    assert (await first).status == "cancelled"
+    await other
+    await service.aclose()
+
+
+async def test_no_model_configured(env: Env, events: RecordingEvents) -> None:
+    result = await run_intent(env.service(), "hello", events)
+    assert result.status == "no_model" and result.answer == NO_MODEL_ANSWER
+    assert events.types() == ["agent_result"]
+    for needle in ("gemini_api_key", "OPENROUTER_API_KEY", "local_model_base_url", "openai-compatible:"):
+        assert needle in result.answer
+
+
+async def test_malformed_script_file_is_a_clear_error(env: Env, events: RecordingEvents) -> None:
+    path = env.script([])
+    path.write_text('[{"tool": 3}]')
+    result = await run_intent(env.service(), "x", events)
+    assert result.status == "failed" and "item 0" in result.answer
+    assert events.of("agent_status")[0]["status_type"] == "model_error"
+
+
+async def test_only_the_newest_image_reaches_the_model(env: Env, events: RecordingEvents) -> None:
+    from PIL import Image
+
+    for index, colour in enumerate(("red", "blue")):
+        Image.new("RGB", (32, 24), colour).save(env.work / f"shot{index}.png")
+    env.script(
+        [
+            {"tool": "read_image", "args": {"path": str(env.work / "shot0.png")}},
+            {"tool": "read_image", "args": {"path": str(env.work / "shot1.png")}},
+            {"tool": "get_action_history", "args": {}},
+            {"text": "two images seen"},
+        ]
+    )
+    result = await run_intent(env.service(), "look", events)
+    assert result.status == "completed"
+    received = env.received()
+    assert [r["images"] for r in received] == [0, 1, 1, 1]
+    # the image is attached after the read_image return, as an image, not as base64 text
+    last = received[3]["parts"]
+    assert not any("image_b64" in p["text"] for p in last)
+    assert sum("only the newest image is kept" in p["text"] for p in last) == 1
+    assert all(len(p["text"]) < 2000 for p in last)
+    # the phone still gets the image in tool_result
+    assert "image_b64" in events.of("tool_result")[0]["result"]
+
+
+async def test_long_tool_output_is_cut_for_the_model(env: Env, events: RecordingEvents) -> None:
+    env.script([{"tool": "execute_cli", "args": {"command": "python3 -c 'print(30000 * \"a\")'"}}, {"text": "ok"}])
+    service = env.service()
+    service.tool_context("big").cwd = str(env.work)
+    await run_intent(service, "big", events, session_id="big")
+    last = env.received()[1]["parts"][-1]
+    assert "output cut" in last["text"] and last["chars"] < 8500
+    assert len(events.of("tool_result")[0]["stdout"]) >= 30000  # the phone gets it all
