@@ -401,6 +401,8 @@ async def main(seconds: float, fps: float) -> None:
 
     from contop.testing.xsession import start_xsession
 
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SystemExit(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
     session = start_xsession("1920x1080x24")
     env = session.child_env()
     rows: list[tuple[str, dict[str, Any]]] = []
