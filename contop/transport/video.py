@@ -138,9 +138,10 @@ def _same_pixels(a: BGRA, b: BGRA | None) -> bool:
 def bgra_to_i420(image: BGRA, width: int, height: int) -> npt.NDArray[np.uint8]:
     """BGRA screen pixels -> I420 planes (H*3/2, W) at ``width`` x ``height``.
 
-    Measured on this project's 2-core runner, 1080p -> 720p: OpenCV INTER_LINEAR resize + cvtColor to I420 costs
-    ~3 ms of CPU, INTER_AREA ~15 ms (its non-integer path is slow), PyAV/swscale bgra -> yuv420p ~20 ms. Up to a
-    2x shrink, bilinear still reads every source pixel, so text keeps its strokes; beyond that use INTER_AREA.
+    CPU per 1080p -> 720p frame on the loaded 2-core test machine (``bench/bench_video.py``): OpenCV INTER_LINEAR
+    resize + cvtColor to I420 ~3-5 ms, the same with INTER_AREA ~18 ms (its non-integer path is slow), PyAV/swscale
+    bgra -> yuv420p ~9 ms. Up to a 2x shrink, bilinear still reads every source pixel, so text keeps its strokes;
+    beyond that INTER_AREA is needed.
     """
     import cv2
 
