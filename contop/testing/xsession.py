@@ -7,15 +7,18 @@ behind. The display number comes from Xvfb itself (``-displayfd``): several test
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +69,7 @@ class XSession:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         self._procs.append((name, proc))
         return proc
@@ -93,6 +97,24 @@ class XSession:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to SIGTERM the child when its parent dies (PR_SET_PDEATHSIG), so a test
+    run killed with SIGKILL does not leave Xvfb behind. Only from the main thread: the signal fires when the
+    *thread* that forked exits, which for a worker thread would be far too early."""
+    if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return preexec
 
 
 def _group_members(pgid: int) -> dict[int, tuple[int, bool]]:
@@ -209,6 +231,7 @@ def _start_xvfb(session: XSession, screen: tuple[int, int, int], deadline: float
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         session._procs.append(("Xvfb", proc))
         os.close(write_fd)
@@ -230,6 +253,7 @@ def _start_dbus(session: XSession, deadline: float) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent(),
     )
     session._procs.append(("dbus-daemon", proc))
     assert proc.stdout is not None

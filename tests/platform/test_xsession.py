@@ -100,3 +100,33 @@ def test_adapter_and_capture_report_a_vanished_display() -> None:
     finally:
         adapter.close()
         cap.close()
+
+
+def test_processes_die_with_a_killed_test_run() -> None:
+    """SIGKILL the process that owns a session: Xvfb, openbox and the bus must not outlive it."""
+    import json
+    import shutil
+    import signal
+    import sys
+
+    script = (
+        "import json, time\n"
+        "from contop.testing.xsession import start_xsession\n"
+        "s = start_xsession('640x480x24')\n"
+        "print(json.dumps({'pids': [p.pid for _, p in s._procs], 'dir': str(s.runtime_dir)}), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        info = json.loads(owner.stdout.readline())
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(5)
+        if owner.stdout is not None:
+            owner.stdout.close()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in info["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(info["dir"], ignore_errors=True)  # the killed owner could not remove it
+    assert not [pid for pid in info["pids"] if _alive(pid)]
