@@ -207,6 +207,59 @@ def test_a_revoked_or_unknown_token_asks_for_a_new_code(server: ServerProcess, b
     close(ctx)
 
 
+def _real_pairing(server: ServerProcess) -> dict[str, Any]:
+    r = server.request("POST", "/api/pair", headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_desktop_with_another_fingerprint_is_refused(server: ServerProcess, browser: Browser) -> None:
+    pairing = _real_pairing(server)
+    forged = {**pairing["payload"], "d": FINGERPRINT}  # the code promises another certificate
+    ctx = phone(browser, fake=False)
+    page = ctx.new_page()
+    page.goto(f"{server.base_url}/#{fragment(forged)}")
+    expect(page.locator("#connect-error-title")).to_have_text("Connection refused for your safety", timeout=20_000)
+    expect(page.locator("#btn-rescan")).to_be_visible()
+    assert state(page)["conn"]["status"] == "failed"
+    close(ctx)
+
+
+def test_a_code_claimed_by_another_phone_is_refused(server: ServerProcess, browser: Browser) -> None:
+    pairing = _real_pairing(server)
+    url = f"{server.base_url}/#{pairing['url'].split('#', 1)[1]}"
+    first = phone(browser, fake=False)
+    page = first.new_page()
+    page.goto(url)
+    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    if state(page)["conn"]["status"] != "connected":
+        close(first)
+        pytest.skip("WebRTC transport not available: the code is never claimed")
+    second = phone(browser, fake=False)  # its own storage, so its own device id
+    other = second.new_page()
+    other.goto(url)
+    expect(other.locator("#connect-error-title")).to_have_text("Code already used by another device", timeout=20_000)
+    shot(other, "real-02b-claimed")
+    close(second)
+    close(first)
+
+
+def test_too_many_bad_attempts_are_rate_limited(tmp_path: Path, browser: Browser) -> None:
+    with ServerProcess(tmp_path / "home") as srv:
+        ctx = phone(browser, fake=False)
+        page = ctx.new_page()
+        bad = {**FAKE_PAYLOAD, "h": "127.0.0.1", "p": srv.port, "t": "wrong-token"}
+        for attempt in range(8):  # a new query string makes each one a fresh page load
+            page.goto(f"{srv.base_url}/?attempt={attempt}#{fragment(bad)}")
+            page.wait_for_function("window.contop.state.conn.status === 'failed'")
+            if state(page)["conn"]["error"]["kind"] == "rate_limited":
+                break
+        expect(page.locator("#connect-error-title")).to_have_text("Too many attempts")
+        expect(page.locator("#btn-retry")).to_be_visible()
+        shot(page, "real-02c-rate-limited")
+        close(ctx)
+
+
 # ------------------------------------------------------------------------------------------------ fake transport
 
 
