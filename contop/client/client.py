@@ -109,6 +109,7 @@ class ContopClient:
         self.channels: dict[str, RTCDataChannel] = {}
         self.ws: Any = None
         self.signaling_close: tuple[int | None, str] | None = None  # how the server closed a kept socket
+        self.signaling_messages: asyncio.Queue[Any] = asyncio.Queue()  # what arrives on a kept socket
         self.last_frame: Any = None
         self.frames: asyncio.Queue[Any] = asyncio.Queue(FRAME_QUEUE_SIZE)
         self.frame_count = 0
@@ -215,8 +216,9 @@ class ContopClient:
     async def _watch_signaling(self) -> None:
         ws = self.ws
         try:
-            async for _ in ws:
-                pass
+            async for raw in ws:
+                with contextlib.suppress(ValueError):
+                    self.signaling_messages.put_nowait(json.loads(raw))
         except websockets.ConnectionClosed:
             pass
         self.signaling_close = (ws.close_code, ws.close_reason or "")
@@ -230,7 +232,7 @@ class ContopClient:
     def send(self, message: Envelope | dict[str, Any] | str, channel: Channel = RELIABLE) -> bool:
         """Send without waiting. On the fast channel a message is dropped while the buffer is full (False)."""
         text = message if isinstance(message, str) else (
-            json.dumps(message) if isinstance(message, dict) else message.to_json()
+            json.dumps(message, separators=(",", ":")) if isinstance(message, dict) else message.to_json()
         )  # fmt: skip
         dc = self.channels.get(channel)
         if dc is None or dc.readyState != "open":

@@ -4,12 +4,13 @@ and the ``tool_call`` handler (which goes through the security gate; see ``conto
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aiortc import RTCCertificate
 from starlette.websockets import WebSocketDisconnect
 
+from contop.core.messages import StateUpdate, StateUpdatePayload
 from contop.server import toolcalls
 from contop.server.devices import Device
 from contop.server.network import connection_path
@@ -18,6 +19,7 @@ from contop.transport import signaling as negotiation
 from contop.transport.handlers import tool_call_handler
 from contop.transport.manager import SessionManager
 from contop.transport.router import Router
+from contop.transport.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,17 @@ def install_transport(state: ServerState) -> None:
     )
     router.register("tool_call", tool_call_handler(toolcalls.runner(state)))
     state.sessions = manager
+
+    def greet(session: Session) -> None:
+        settings = state.settings.get()
+        busy = session.execution is not None
+        kind: Literal["permanent", "temp"] = "temp" if session.connection_type == "temp" else "permanent"
+        payload = StateUpdatePayload(
+            ai_state="executing" if busy else "idle", connection_type=kind, keep_host_awake=settings.keep_host_awake
+        )
+        session.send(StateUpdate(payload=payload))
+
+    manager.on_connected(greet)
     state.on_shutdown(manager.aclose)  # runs before anything registered earlier (sessions first)
     state.pairing.on_revoke(manager.close_device)
 

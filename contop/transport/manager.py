@@ -42,7 +42,12 @@ class SessionManager:
         self._current: dict[str, Session] = {}  # device → the session that speaks for it (open or lost)
         self._connecting: set[Session] = set()
         self._watchers: set[asyncio.Task[None]] = set()
+        self._connected_listeners: list[Callable[[Session], None]] = []
         self._closed = False
+
+    def on_connected(self, listener: Callable[[Session], None]) -> None:
+        """``listener(session)`` runs when a connection opens (new or taking over), e.g. to send a ``state_update``."""
+        self._connected_listeners.append(listener)
 
     def get(self, device_id: str) -> Session | None:
         return self._current.get(device_id)
@@ -83,12 +88,12 @@ class SessionManager:
         peer = Peer(pc, on_message=session.handle_inbound, on_open=session.link_open, on_lost=session.link_lost)
         session.attach(peer)
         self._connecting.add(session)
+        wants_video = "\nm=video " in offer_sdp.replace("\r\n", "\n")
         try:
-            track = await self._make_video()
-            if track is not None:
-                session.extra["video_track"] = track
-            answer = await peer.answer(offer_sdp, track)
-            if track is not None and self._video_answer_filter is not None:
+            # The display probe runs while aiortc parses the offer; only when the phone asked for video.
+            video = asyncio.ensure_future(self._make_video()) if wants_video else None
+            answer = await peer.answer(offer_sdp, video)
+            if peer.video_track is not None and self._video_answer_filter is not None:
                 answer = self._video_answer_filter(answer)
         except Exception as exc:
             self._connecting.discard(session)
@@ -119,6 +124,11 @@ class SessionManager:
         self._current[session.device_id] = session
         if old is not None and old is not session:
             session.take_over_from(old)
+        for listener in self._connected_listeners:
+            try:
+                listener(session)
+            except Exception:
+                log.exception("a connected-listener failed")
         # Older negotiations of this device that never opened are abandoned too.
         for other in [s for s in self._connecting if s.device_id == session.device_id]:
             self._connecting.discard(other)

@@ -7,10 +7,12 @@ is present, the screen track.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from aiortc import (
@@ -32,7 +34,7 @@ CHANNEL_LABELS: tuple[Channel, Channel] = (RELIABLE, FAST)
 # Flow control: above HIGH the reliable writer holds messages back until aiortc reports the buffer drained to LOW;
 # the fast writer drops instead (pointer moves are superseded by the next one), so it never delays ``contop``.
 RELIABLE_HIGH_WATER = 1024 * 1024
-FAST_HIGH_WATER = 64 * 1024
+FAST_HIGH_WATER = 2 * 1024  # ~15 pointer moves: anything older is stale by the time it would leave
 LOW_WATER = 16 * 1024
 
 _FINGERPRINT = re.compile(r"^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$", re.MULTILINE)
@@ -82,9 +84,11 @@ def parse_candidate(data: dict[str, Any]) -> Any:
         return None  # an empty candidate string is the browser's end-of-candidates marker
     if text.startswith("candidate:"):
         text = text[len("candidate:") :]
+    if len(text.split()) < 8:  # aiortc only asserts this
+        raise ValueError("unparseable ICE candidate: too few fields")
     try:
         candidate = candidate_from_sdp(text)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, KeyError) as exc:
         raise ValueError(f"unparseable ICE candidate: {exc}") from exc
     mid = data.get("sdpMid")
     index = data.get("sdpMLineIndex")
@@ -153,6 +157,7 @@ class Peer:
         self._on_lost = on_lost
         self._opened = False
         self._closed = False
+        self.video_track: MediaStreamTrack | None = None
         pc.on("datachannel", self._channel_added)
         pc.on("connectionstatechange", self._state_changed)
         pc.on("iceconnectionstatechange", self._state_changed)
@@ -161,14 +166,25 @@ class Peer:
     def is_open(self) -> bool:
         return self._opened and not self._closed and all(w.is_open for w in self.writers.values())
 
-    async def answer(self, offer_sdp: str, video: MediaStreamTrack | None) -> str:
-        """Apply the phone's offer and return our complete answer (ICE gathered, candidates in the SDP)."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        if video is not None:
-            for transceiver in self.pc.getTransceivers():
-                if transceiver.kind == "video":
-                    self.pc.addTrack(video)
-                    break
+    async def answer(self, offer_sdp: str, video: Awaitable[MediaStreamTrack | None] | None = None) -> str:
+        """Apply the phone's offer and return our complete answer (ICE gathered, candidates in the SDP).
+
+        ``video`` resolves to the screen track (or None); it is awaited after the offer is applied, so a display
+        probe can run meanwhile. The track ends up in ``video_track``.
+        """
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except BaseException:
+            if isinstance(video, asyncio.Future):
+                video.cancel()
+            raise
+        track = await video if video is not None else None
+        if track is not None:
+            if any(t.kind == "video" for t in self.pc.getTransceivers()):
+                self.pc.addTrack(track)
+                self.video_track = track
+            else:
+                track.stop()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)  # aiortc returns once ICE gathering is complete
         return self.pc.localDescription.sdp
@@ -176,6 +192,21 @@ class Peer:
     async def add_candidate(self, data: dict[str, Any] | None) -> None:
         candidate = None if data is None else parse_candidate(data)
         await self.pc.addIceCandidate(candidate)
+
+    def unacked_age(self) -> float | None:
+        """Seconds since the oldest data we sent that the phone's SCTP stack has not acknowledged (0: all acked).
+
+        Any live browser acknowledges our heartbeat at the transport level, whatever its JavaScript does, so this
+        tells a vanished phone from a quiet one. None when this aiortc does not expose it (then ICE consent,
+        ~30 s, is the only detector).
+        """
+        queue = getattr(self.pc.sctp, "_sent_queue", None)
+        if queue is None:
+            return None
+        if not queue:
+            return 0.0
+        sent = getattr(queue[0], "_sent_time", None)
+        return max(0.0, time.time() - sent) if isinstance(sent, float) else 0.0
 
     def send(self, channel: Channel, text: str) -> bool:
         writer = self.writers.get(channel)
@@ -187,6 +218,9 @@ class Peer:
 
     async def aclose(self) -> None:
         self._closed = True
+        track, self.video_track = self.video_track, None
+        if track is not None:
+            track.stop()  # aiortc stops the sender, not the track (which owns a capture thread)
         await self.pc.close()
 
     # --- aiortc events -----------------------------------------------------------------------------------------

@@ -47,12 +47,19 @@ CONFIRM_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class Timing:
-    """How the session watches the phone. The seed's 30 s keepalive is subsumed by the 2 s heartbeat."""
+    """How the session watches the phone.
 
-    heartbeat: float = 2.0  # the server sends ``keepalive`` this often; the phone answers with ref_id
-    liveness: float = 8.0  # no message at all for this long: the phone is gone, the connection is closed
-    check: float = 0.5  # how often liveness is checked (detection within liveness + check)
-    missed_warning: int = 3  # unanswered heartbeats before a warning log and an ``agent_status``
+    The server sends ``keepalive`` every ``heartbeat`` seconds on the reliable channel. A phone is gone when that
+    data stays unacknowledged by its SCTP stack for ``ack_timeout`` (a quiet but live phone always acknowledges,
+    so this needs nothing from the phone's code) — noticed within heartbeat + ack_timeout + check seconds.
+    Application silence alone never closes the connection (a backgrounded phone may stay quiet): after
+    ``silence_warning`` seconds without any message the seed's "missed keepalives" warning is logged and sent.
+    """
+
+    heartbeat: float = 2.0
+    ack_timeout: float = 6.0
+    check: float = 0.5
+    silence_warning: float = 90.0  # the seed's 3 missed 30 s keepalives
     connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
     fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
 
@@ -356,36 +363,34 @@ class Session:
             task.cancel()
 
     async def _heartbeat_loop(self) -> None:
-        missed = 0
-        last_ping = 0.0
+        warned = False
         next_ping = time.monotonic()
         while self.state is SessionState.OPEN:
             await asyncio.sleep(self._timing.check)
-            if self.state is not SessionState.OPEN:
+            if self.state is not SessionState.OPEN or self.peer is None:
                 return
             now = time.monotonic()
-            silent = now - self.last_inbound
-            if silent >= self._timing.liveness:
-                self.link_lost(f"no message from the phone for {silent:.1f} s")
+            unacked = self.peer.unacked_age()
+            if unacked is not None and unacked >= self._timing.ack_timeout:
+                self.link_lost(f"the phone acknowledged nothing for {unacked:.1f} s")
                 return
-            if now < next_ping:
-                continue
-            missed = missed + 1 if last_ping and self.last_inbound < last_ping else 0
-            if missed == self._timing.missed_warning:
-                log.warning("device %s missed %d heartbeats", self.device_id, missed)
+            silent = now - self.last_inbound
+            if silent < self._timing.silence_warning:
+                warned = False
+            elif not warned:
+                warned = True
+                log.warning("device %s sent nothing for %.0f s", self.device_id, silent)
                 status = AgentStatusPayload(
-                    status_type="connection_warning", message=f"no answer from the phone for {silent:.0f} s"
+                    status_type="connection_warning", message=f"no message from the phone for {silent:.0f} s"
                 )
                 self.send(AgentStatus(payload=status))
-            last_ping, next_ping = now, now + self._timing.heartbeat
-            self.send(Keepalive())
+            if now >= next_ping:
+                next_ping = now + self._timing.heartbeat
+                self.send(Keepalive())
 
     # --- closing -----------------------------------------------------------------------------------------------
 
     async def _close_peer(self) -> None:
-        track = self.extra.pop("video_track", None)
-        if track is not None:
-            track.stop()
         peer = self.peer
         if peer is not None:
             try:

@@ -152,23 +152,37 @@ async def test_pending_confirmation_moves_to_the_new_connection(local_server: Lo
         await second.aclose()
 
 
-async def test_heartbeat_keeps_an_answering_phone_and_drops_a_silent_one(local_server: LocalServer) -> None:
+async def test_heartbeat_keeps_quiet_phones_warns_about_them_and_drops_vanished_ones(
+    local_server: LocalServer,
+) -> None:
     harness = Harness(local_server)
-    harness.manager.timing = Timing(heartbeat=0.2, liveness=1.2, check=0.1, missed_warning=3)
+    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1, silence_warning=0.8)
     url = (await local_server.pair())["url"]
     async with ContopClient(url, device_id="phone-a") as alive:
         await asyncio.sleep(2.0)
         assert harness.session("phone-a").state is SessionState.OPEN
         assert (await alive.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
 
+    # A phone whose code never answers (a backgrounded tab) is still acknowledged by its SCTP stack: it stays.
     url = (await local_server.pair())["url"]
-    async with ContopClient(url, device_id="phone-s", answer_heartbeat=False) as silent:
-        started = time.monotonic()
-        warning = await silent.next_message("agent_status", timeout=5)
+    async with ContopClient(url, device_id="phone-q", answer_heartbeat=False) as quiet:
+        warning = await quiet.next_message("agent_status", timeout=5)
         assert warning.payload.status_type == "connection_warning"  # type: ignore[attr-defined]
-        await eventually(lambda: harness.session("phone-s").state is SessionState.LOST, timeout=5)
-        assert time.monotonic() - started < 3
-        await asyncio.wait_for(silent.wait_closed(), 5)
+        await asyncio.sleep(1.5)
+        assert harness.session("phone-q").state is SessionState.OPEN
+
+    # A phone that vanished acknowledges nothing: dropped after ack_timeout, without waiting for ICE consent.
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-v") as vanished:
+        assert vanished.pc is not None and vanished.pc.sctp is not None
+
+        async def black_hole(data: bytes) -> None:
+            return None
+
+        vanished.pc.sctp.transport._send_data = black_hole  # type: ignore[method-assign]
+        started = time.monotonic()
+        await eventually(lambda: harness.session("phone-v").state is SessionState.LOST, timeout=5)
+        assert time.monotonic() - started < 2.5
 
 
 async def test_unregistered_fast_channel_traffic_is_not_answered_per_message(local_server: LocalServer) -> None:
