@@ -739,12 +739,15 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
 
 # ------------------------------------------------------------------------------------------------ end to end
 
+# Two runs' worth: the model may keep its place between runs or start over; both play out below.
 E2E_SCRIPT = [
     {"thinking": "List the folder first, then clean it up."},
     {"tool": "execute_cli", "args": {"command": "echo hello-from-contop"}},
     {"tool": "execute_cli", "args": {"command": "rm -r /tmp/contop-web-e2e-dir"}},
-    {"tool": "execute_cli", "args": {"command": "sleep 4"}},
     {"text": "Cleaned up the folder."},
+    {"tool": "execute_cli", "args": {"command": "rm -r /tmp/contop-web-e2e-dir"}},
+    {"tool": "execute_cli", "args": {"command": "sleep 6"}},
+    {"text": "Second run finished."},
 ]
 
 
@@ -825,9 +828,11 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
             page.locator("#btn-send").tap()
             expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
             page.locator("#btn-deny").tap()
-            expect(page.locator("#btn-stop")).to_be_visible()
-            page.locator("#btn-stop").tap()
+            page.wait_for_timeout(500)
+            if page.locator("#btn-stop").is_visible():  # still running (the slow step): stop it
+                page.locator("#btn-stop").tap()
             page.wait_for_function("!window.contop.state.running", timeout=30_000)
+            expect(page.locator(".note.confirm .decision").last).to_have_text("Denied")
 
         # Reopening the app reconnects to the remembered desktop and lists the session.
         page.reload()
