@@ -258,6 +258,9 @@ class AwayModeController:
             self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run), name="away-mode-overlay")
             try:
                 await asyncio.wait_for(asyncio.shield(run.ready), self.timing.ready_timeout)
+            except asyncio.CancelledError:
+                await self._stop_task()  # the caller went away: no lock screen nobody asked for
+                raise
             except (AwayModeError, TimeoutError) as exc:
                 await self._stop_task()
                 if isinstance(exc, TimeoutError):

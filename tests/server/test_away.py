@@ -332,3 +332,15 @@ async def test_platform_idle_source(xsession: XSession, tmp_path: Path, monkeypa
 
 def test_hash_cost_is_10() -> None:
     assert hash_pin("1234").startswith("$2b$10$")
+
+
+@pytest.mark.x11
+async def test_cancelled_engage_leaves_no_overlay(controller: tuple[AwayModeController, Recorded]) -> None:
+    ctl, _rec = controller
+    attempt = asyncio.create_task(ctl.engage("phone"))
+    await wait_until(lambda: ctl._run is not None)
+    pid = overlay_pid(ctl)
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert not alive(pid) and ctl._run is None and not ctl.engaged
