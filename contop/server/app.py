@@ -21,11 +21,13 @@ from contop.server.keepawake import apply_keep_awake, keep_awake_listener
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
+from contop.server.routes import away as away_routes
 from contop.server.routes import devices, pairing, pending, public, settings, signaling
 from contop.server.settings_store import SettingsStore
 from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
 from contop.server.transport_setup import install_transport
+from contop.server.tunnel import Tunnel, TunnelGuard
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +71,17 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     install_builtin_skills(state_dir.skills_dir)
 
     identity = dtls.load_or_create(state_dir.dtls_dir)
-    return ServerState(
+    state = ServerState(
         config=config,
         settings=store,
         pairing=pairing_service,
         admin_token=admin_token,
         dtls=identity,
         redactor=redactor,
+        tunnel=Tunnel(config.port),
     )
+    state.on_shutdown(state.tunnel.stop)
+    return state
 
 
 def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None) -> FastAPI:
@@ -106,6 +111,7 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     )
     app.state.contop = state
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(TunnelGuard, tunnel_host=lambda: state.tunnel.host)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,5 +126,6 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
 
     for module in (public, pairing, devices, settings, pending, signaling):
         app.include_router(module.router)
+    app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
     app.mount("/", StaticFiles(directory=web_dir(), html=True), name="web")
     return app

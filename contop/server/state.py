@@ -14,10 +14,12 @@ from contop.server.pairing_service import PairingService
 from contop.server.ratelimit import AuthRateLimiter
 from contop.server.settings_store import SettingsStore
 from contop.server.statedir import StateDir
+from contop.server.tunnel import Tunnel
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
 
+    from contop.server.away import AwayModeController
     from contop.server.devices import Device
     from contop.server.pairing import PairingToken
     from contop.transport.manager import SessionManager
@@ -51,7 +53,8 @@ class ServerState:
     started_at: float = field(default_factory=time.time)
     signaling_handler: SignalingHandler | None = None
     sessions: SessionManager | None = None  # the WebRTC sessions; its router takes the message handlers
-    tunnel_url: str | None = None
+    tunnel: Tunnel = field(default_factory=lambda: Tunnel(0))  # replaced with the real port by build_state
+    away: AwayModeController | None = None  # set by the Away Mode router's lifespan
     _shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
