@@ -123,3 +123,44 @@ async def test_aclose_is_idempotent_and_cancels_owned_tasks() -> None:
     await session.aclose()
     await session.aclose()
     assert task.cancelled() and session.state is SessionState.CLOSED
+
+
+class FakeChannel:
+    """Enough of RTCDataChannel for the writer: readyState, bufferedAmount and the low-water event."""
+
+    def __init__(self) -> None:
+        self.readyState = "open"
+        self.bufferedAmount = 0
+        self.bufferedAmountLowThreshold = 0
+        self.sent: list[str] = []
+        self._low: Callable[[], None] | None = None
+
+    def on(self, event: str, callback: Callable[[], None]) -> None:
+        assert event == "bufferedamountlow"
+        self._low = callback
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+        self.bufferedAmount += len(text)
+
+    def drain(self) -> None:
+        self.bufferedAmount = 0
+        assert self._low is not None
+        self._low()
+
+
+def test_writers_hold_back_reliable_and_drop_fast_when_the_buffer_is_full() -> None:
+    from contop.transport.peer import ChannelWriter
+
+    reliable_channel, fast_channel = FakeChannel(), FakeChannel()
+    reliable = ChannelWriter(reliable_channel, high_water=100, drop_when_full=False)  # type: ignore[arg-type]
+    fast = ChannelWriter(fast_channel, high_water=100, drop_when_full=True)  # type: ignore[arg-type]
+    for writer in (reliable, fast):
+        assert writer.write("x" * 150)  # goes out: the buffer was empty
+        assert writer.write("second")  # over the high-water mark now
+    assert reliable_channel.sent == ["x" * 150] and fast_channel.sent == ["x" * 150]
+    assert fast.dropped == 1  # a stale pointer move is not worth delaying anything for
+    reliable_channel.drain()
+    assert reliable_channel.sent == ["x" * 150, "second"]  # held back, sent once the buffer drained
+    reliable_channel.readyState = "closed"
+    assert reliable.write("late") is False  # the session queues it instead
