@@ -1,8 +1,15 @@
 """The execution agent's run loop: one intent → tool steps through the gate → one ``agent_result``.
 
-``AgentService`` is what the session layer uses: ``start()`` returns an ``Execution`` (cancellable, awaitable),
-at most one per device. Events go out through ``RunEvents`` as they happen; the conversation is kept per
-session_id in the sessions store.
+``AgentService`` is what the session layer uses::
+
+    agent = AgentService.open(state_dir=root, settings=store.get, env=config.env, audit=audit, sandbox=probe)
+    execution = agent.start(text, device_id=..., session_id=..., events=session_events, confirmer=confirmer,
+                            overrides=None, frame_b64=payload.get("frame_b64"))   # AgentBusy while one runs
+    agent.stop(device_id)            # execution_stop: cancelled within a second, subprocesses killed
+    await agent.forget(session_id)   # new_session
+    result = await execution         # RunResult; the last event is always agent_result
+
+Events go out through ``RunEvents`` as they happen; the conversation is kept per session_id in the store.
 """
 
 from __future__ import annotations
@@ -188,6 +195,27 @@ class AgentService:
         self._running: dict[str, Execution] = {}
         self._tasks: set[asyncio.Task[RunResult]] = set()
         self._contexts: OrderedDict[str, AgentToolContext] = OrderedDict()
+        self._owns_store = False
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        state_dir: Path,
+        settings: Callable[[], Settings],
+        env: Mapping[str, str] | None = None,
+        audit: AuditLog | None = None,
+        sandbox: SandboxProvider | None = None,
+    ) -> AgentService:
+        """The server's agent: opens ``<state_dir>/data/sessions.db`` (7-day cleanup, corrupt file set aside).
+
+        Call once at startup (it does blocking SQLite work) and ``await service.aclose()`` at shutdown.
+        """
+        store = SessionStore(state_dir / "data" / "sessions.db")
+        store.open()
+        service = cls(state_dir=state_dir, settings=settings, env=env, audit=audit, sandbox=sandbox, store=store)
+        service._owns_store = True
+        return service
 
     # --- the session layer's API -------------------------------------------------------------------------------
 
@@ -244,10 +272,13 @@ class AgentService:
             await self.store.delete(session_id)
 
     async def aclose(self) -> None:
+        """Cancel every running execution (their subprocesses are killed), then close the sessions store."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.store is not None and self._owns_store:
+            await self.store.aclose()
 
     # --- pieces ------------------------------------------------------------------------------------------------
 

@@ -152,11 +152,15 @@ class ScriptedModel(FunctionModel):
         """One summary per request this model got, when recording (see ``summarize_messages``)."""
         return self._cursor.received
 
-    def _next(self, messages: list[ModelMessage]) -> tuple[int, ScriptStep]:
+    def _next(self, messages: list[ModelMessage], info: AgentInfo) -> tuple[int, ScriptStep]:
         cursor = self._cursor
         cursor.requests += 1
         if cursor.record_path is not None:  # only when asked: summarising costs time on long histories
-            summary = {"request": cursor.requests, **summarize_messages(messages)}
+            summary = {
+                "request": cursor.requests,
+                **summarize_messages(messages),
+                "tools": sorted(t.name for t in info.function_tools),
+            }
             cursor.received.append(summary)
             with cursor.record_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(summary) + "\n")
@@ -166,8 +170,8 @@ class ScriptedModel(FunctionModel):
         cursor.position += 1
         return cursor.requests, step
 
-    def _respond(self, messages: list[ModelMessage], _info: AgentInfo) -> ModelResponse:
-        number, step = self._next(messages)
+    def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        number, step = self._next(messages, info)
         parts: list[ModelResponsePart] = []
         if step.thinking:
             parts.append(ThinkingPart(content=step.thinking))
@@ -178,9 +182,9 @@ class ScriptedModel(FunctionModel):
         return ModelResponse(parts=parts)
 
     async def _stream(
-        self, messages: list[ModelMessage], _info: AgentInfo
+        self, messages: list[ModelMessage], info: AgentInfo
     ) -> AsyncIterator[str | DeltaToolCalls | DeltaThinkingCalls]:
-        number, step = self._next(messages)
+        number, step = self._next(messages, info)
         index = 0
         if step.thinking:
             yield {index: DeltaThinkingPart(content=step.thinking)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -96,3 +97,15 @@ async def test_wall_time_limit(env: Env, events: RecordingEvents) -> None:
     env.script([{"tool": "execute_cli", "args": {"command": "sleep 20"}}])
     result = await run_intent(env.service(limits=Limits(wall_s=0.5)), "slow", events)
     assert result.status == "timeout" and result.duration_ms < 5000
+
+
+async def test_a_model_call_that_hangs_is_timed_out(env: Env, events: RecordingEvents) -> None:
+    async def slow(_messages: list[ModelMessage], _info: AgentInfo) -> AsyncIterator[str]:
+        await asyncio.sleep(30)
+        yield "never"
+
+    result = await run_intent(
+        env.service(limits=Limits(model_call_s=0.3)), "x", events, model=FunctionModel(stream_function=slow)
+    )
+    assert result.status == "failed" and result.duration_ms < 5000
+    assert events.of("agent_status")[0]["status_type"] == "model_error"

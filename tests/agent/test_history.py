@@ -91,3 +91,14 @@ async def test_model_call_log_is_written_without_keys(env: Env) -> None:
     assert len(logs) == 1
     text = logs[0].read_text()
     assert '"event": "response"' in text and "get_action_history" in text and "sk-never" not in text
+
+
+async def test_service_open_owns_the_store(tmp_path: Path) -> None:
+    from contop.agent.run import AgentService
+    from contop.core.settings import Settings
+
+    service = AgentService.open(state_dir=tmp_path, settings=Settings)
+    assert service.store is not None and (tmp_path / "data" / "sessions.db").exists()
+    await service.aclose()
+    with pytest.raises(RuntimeError):
+        service.store.load_sync("x")

@@ -52,6 +52,8 @@ async def test_creates_a_folder_and_reads_a_file_back(env: Env, events: Recordin
     assert final["session_id"] == result.session_id and final["duration_ms"] >= 0
     # the model saw the file's content in the tool return of its third request
     received = env.received()
+    # its tools are the guarded toolset's, plus generate_plan
+    assert {"execute_cli", "read_file", "load_skill", "generate_plan"} <= set(received[0]["tools"])
     assert len(received) == 3 and "hi" in received[2]["parts"][-1]["text"]
     # audit entries come from the toolset
     await env.audit.flush()  # type: ignore[union-attr]
@@ -179,3 +181,20 @@ async def test_long_tool_output_is_cut_for_the_model(env: Env, events: Recording
     last = env.received()[1]["parts"][-1]
     assert "output cut" in last["text"] and last["chars"] < 8500
     assert len(events.of("tool_result")[0]["stdout"]) >= 30000  # the phone gets it all
+
+
+async def test_blocked_command_runs_in_the_sandbox_and_says_so(env: Env, events: RecordingEvents) -> None:
+    from contop.security.sandbox import BubblewrapBackend
+
+    backend = BubblewrapBackend()
+    if not backend.available():
+        pytest.skip("bubblewrap unusable here")
+
+    async def sandbox() -> BubblewrapBackend:
+        return backend
+
+    env.script([{"tool": "execute_cli", "args": {"command": "cat /etc/shadow"}}, {"text": "done"}])
+    await run_intent(env.service(sandbox=sandbox), "read shadow", events)
+    status = events.of("agent_status")
+    assert status and status[0]["status_type"] == "sandbox_fallback" and "sandbox" in status[0]["message"]
+    assert events.of("tool_result")[0]["executed_on"] == "sandbox"
