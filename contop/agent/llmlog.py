@@ -1,6 +1,7 @@
 """Per-session model call logs: ``<state_dir>/logs/llm-<session8>-<timestamp>.log``, created on first write.
 
-One line per request and per response: sizes, durations, token usage, tool calls. Never message bodies in full
+One file per run of a session (opened on the first line, closed at the run's end). One line per request and
+per response: sizes, durations, token usage, tool calls. Never message bodies in full
 and never API keys (the model spec's key is not reachable from here).
 """
 
@@ -10,7 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic_ai.messages import ModelResponse, TextPart, ThinkingPart, ToolCallPart
 
@@ -24,6 +25,7 @@ class LlmLog:
         self._dir = logs_dir
         self._session = session_id
         self._path: Path | None = None
+        self._fh: TextIO | None = None
 
     @property
     def path(self) -> Path | None:
@@ -31,15 +33,21 @@ class LlmLog:
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
-            if self._path is None:
+            if self._fh is None:
                 self._dir.mkdir(parents=True, exist_ok=True)
                 stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
                 self._path = self._dir / f"llm-{self._session[:8]}-{stamp}.log"
+                self._fh = self._path.open("a", encoding="utf-8")
             record = {"ts": utcnow().isoformat(timespec="milliseconds"), **record}
-            with self._path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._fh.flush()
         except OSError as exc:  # logging must never break a run
             log.warning("cannot write model call log: %s", exc)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def request(self, number: int, model: str, messages: int, tools: int) -> float:
         self._write({"event": "request", "n": number, "model": model, "messages": messages, "tools": tools})

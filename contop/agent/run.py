@@ -429,6 +429,28 @@ class AgentService:
 
         wall = asyncio.timeout(self.limits.wall_s)
         try:
+            return await self._guarded_drive(
+                agent, prompt, state, history, llm_log, events, wall, finish, save, fallback_history, close_counts
+            )
+        finally:
+            llm_log.close()
+
+    async def _guarded_drive(
+        self,
+        agent: Agent[RunState, str],
+        prompt: str | list[UserContent],
+        state: RunState,
+        history: list[ModelMessage],
+        llm_log: LlmLog,
+        events: RunEvents,
+        wall: asyncio.Timeout,
+        finish: Callable[[str, RunStatus], Awaitable[RunResult]],
+        save: Callable[[list[ModelMessage]], Awaitable[None]],
+        fallback_history: Callable[[str], list[ModelMessage]],
+        close_counts: Callable[[], None],
+    ) -> RunResult:
+        """The run proper, with every way it can end turned into one ``agent_result``."""
+        try:
             async with wall:
                 output, messages = await self._drive(agent, prompt, state, history, llm_log, events)
         except asyncio.CancelledError:
