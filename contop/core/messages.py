@@ -204,7 +204,7 @@ class AgentResultPayload(Payload):
     model: str | None = None
     backend: str | None = None
     session_id: str | None = None  # ours
-    tool_summary: list[Any] = Field(default_factory=list)  # ours
+    tool_summary: dict[str, dict[str, int]] = Field(default_factory=dict)  # ours: tool → status → count
     ref_id: str | None = None  # the user_intent it answers
 
 

@@ -19,6 +19,8 @@ from contop.server.tunnel import Tunnel
 if TYPE_CHECKING:
     from fastapi import WebSocket
 
+    from contop.agent.run import AgentService
+    from contop.security.audit import AuditLog
     from contop.server.away import AwayModeController
     from contop.server.devices import Device
     from contop.server.pairing import PairingToken
@@ -55,9 +57,11 @@ class ServerState:
     sessions: SessionManager | None = None  # the WebRTC sessions; its router takes the message handlers
     tunnel: Tunnel = field(default_factory=lambda: Tunnel(0))  # replaced with the real port by build_state
     away: AwayModeController | None = None  # set by the Away Mode router's lifespan
-    _shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    audit: AuditLog | None = None  # the one audit log of the server (one writer keeps the hash chain whole)
+    agent: AgentService | None = None  # the execution agent; set by contop.server.agent_setup
+    _shutdown: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
-    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
+    def on_shutdown(self, callback: Callable[[], Awaitable[object]]) -> None:
         """Register a coroutine run at shutdown, newest first (sessions close before what they use)."""
         self._shutdown.append(callback)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,8 @@ from contop.security.audit import AuditLog
 from contop.security.enforce import GateLists, GuardedToolset
 from contop.security.sandbox import SandboxBackend, detect_sandbox
 from contop.server.state import ServerState
-from contop.tools import documents, files, system
-from contop.tools.cli import execute_cli
 from contop.tools.context import ToolContext
-from contop.tools.history import get_action_history
+from contop.tools.registry import all_tools
 from contop.transport.handlers import ToolRunner
 from contop.transport.session import Session, SessionConfirmer
 
@@ -28,23 +27,32 @@ _TOOLSET_KEY = "guarded_toolset"
 _CONTEXT_KEY = "tool_context"
 
 
-def all_tools() -> dict[str, Any]:
-    return {
-        **files.TOOLS,
-        **documents.TOOLS,
-        **system.TOOLS,
-        "execute_cli": execute_cli,
-        "get_action_history": get_action_history,
-    }
+def server_audit(state: ServerState) -> AuditLog:
+    """The server's one audit log, created on first use and closed last at shutdown."""
+    if state.audit is None:
+        state.audit = AuditLog(state.config.state_dir.logs_dir)
+        state.on_shutdown(state.audit.aclose)
+    return state.audit
 
 
-def runner(state: ServerState) -> ToolRunner:
-    """A ``ToolRunner`` with one audit log for the server and a sandbox probed on first use."""
-    audit = AuditLog(state.config.state_dir.logs_dir)
-    state.on_shutdown(audit.aclose)
-    tools = all_tools()
+def sandbox_provider() -> Callable[[], Awaitable[SandboxBackend | None]]:
+    """The best sandbox backend, probed once on first use (the probe runs real processes: off the loop)."""
     sandbox: list[SandboxBackend | None] = []
     probe_lock = asyncio.Lock()
+
+    async def backend() -> SandboxBackend | None:
+        async with probe_lock:
+            if not sandbox:
+                sandbox.append((await asyncio.to_thread(detect_sandbox)).backend)
+        return sandbox[0]
+
+    return backend
+
+
+def runner(state: ServerState, backend: Callable[[], Awaitable[SandboxBackend | None]]) -> ToolRunner:
+    """A ``ToolRunner`` sharing the server's audit log and sandbox."""
+    audit = server_audit(state)
+    tools = all_tools()
 
     def lists() -> GateLists:
         settings = state.settings.get()
@@ -53,12 +61,6 @@ def runner(state: ServerState) -> ToolRunner:
             forbidden_commands=tuple(settings.forbidden_commands),
             destructive_patterns=tuple(settings.destructive_patterns),
         )
-
-    async def backend() -> SandboxBackend | None:
-        async with probe_lock:
-            if not sandbox:
-                sandbox.append((await asyncio.to_thread(detect_sandbox)).backend)
-        return sandbox[0]
 
     async def run(session: Session, tool: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
         owner = session.current()

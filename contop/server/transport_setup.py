@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from contop.core.messages import StateUpdate, StateUpdatePayload
 from contop.server import toolcalls
+from contop.server.agent_setup import install_agent
 from contop.server.devices import Device
 from contop.server.network import connection_path
 from contop.server.state import ServerState
@@ -36,8 +37,10 @@ def install_transport(state: ServerState) -> None:
         video=video,
         video_answer_filter=answer_filter,
     )
-    router.register("tool_call", tool_call_handler(toolcalls.runner(state)))
+    sandbox = toolcalls.sandbox_provider()
+    router.register("tool_call", tool_call_handler(toolcalls.runner(state, sandbox)))
     state.sessions = manager
+    install_agent(state, router, sandbox)
 
     def greet(session: Session) -> None:
         settings = state.settings.get()

@@ -42,7 +42,7 @@ PHONE_SAMPLES: dict[str, dict[str, Any]] = {
 
 SERVER_SAMPLES: dict[str, dict[str, Any]] = {
     "agent_progress": {"step": 3, "tool": "execute_cli", "detail": "Running: git status", "status": "running"},
-    "agent_result": {"answer": "Done.", "steps_taken": 5, "duration_ms": 12340, "session_id": "s", "tool_summary": []},
+    "agent_result": {"answer": "Done.", "steps_taken": 5, "duration_ms": 12340, "session_id": "s", "tool_summary": {}},
     "agent_confirmation_request": {"tool": "execute_cli", "command": "rm -rf x", "reason": "destructive_command"},
     "state_update": {"ai_state": "idle", "connection_type": "permanent", "keep_host_awake": False},
     "agent_status": {"status_type": "vision_fallback", "message": "falling back"},
@@ -140,9 +140,9 @@ def test_coordinates_accept_integers_and_floats() -> None:
 def test_our_additions() -> None:
     context = parse_phone_message(envelope("session_context", {"turns": [], "session_id": "abc"}))
     assert isinstance(context, SessionContext) and context.payload.session_id == "abc"
-    result = AgentResult(payload=AgentResultPayload(answer="ok", session_id="abc", tool_summary=[{"tool": "x"}]))
+    result = AgentResult(payload=AgentResultPayload(answer="ok", session_id="abc", tool_summary={"x": {"success": 2}}))
     data = json.loads(result.to_json())
-    assert data["payload"]["session_id"] == "abc" and data["payload"]["tool_summary"] == [{"tool": "x"}]
+    assert data["payload"]["session_id"] == "abc" and data["payload"]["tool_summary"] == {"x": {"success": 2}}
     error = Error.reply("not_available", "no agent yet", "req")
     expected = {"code": "not_available", "message": "no agent yet", "ref_id": "req"}
     assert json.loads(error.to_json())["payload"] == expected

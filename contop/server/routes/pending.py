@@ -13,11 +13,6 @@ router = APIRouter(dependencies=[Depends(require_admin)])
 router.include_router(skills.router)
 
 
-@router.get("/api/away-mode/status")
-async def away_mode_status() -> None:
-    raise not_available("Away Mode")
-
-
 @router.post("/api/provider-health")
 @router.post("/api/notify-proxy-change")
 async def proxy_endpoints() -> None:

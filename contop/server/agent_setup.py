@@ -1,0 +1,161 @@
+"""Wiring of the execution agent into the sessions: intents, stop, new and resumed conversations.
+
+The server owns this because it knows both sides: the transport's sessions and router, and the agent service
+(which reaches tools only through the security gate). Neither of those imports the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from contop.agent.run import AgentBusy, AgentService, Execution
+from contop.core.messages import (
+    SERVER_MESSAGES,
+    Envelope,
+    Error,
+    ErrorPayload,
+    GenericMessage,
+    Payload,
+    SessionContext,
+    StateUpdate,
+    StateUpdatePayload,
+    UserIntent,
+)
+from contop.security.sandbox import SandboxBackend
+from contop.server.state import ServerState
+from contop.server.toolcalls import server_audit
+from contop.transport.router import Router
+from contop.transport.session import Session, SessionConfirmer
+
+log = logging.getLogger(__name__)
+
+
+class SessionEvents:
+    """The agent's ``RunEvents`` on a session: each event becomes a typed envelope on the reliable channel.
+
+    ``Session.send`` follows the device's newest connection, so a reconnected phone keeps receiving the run.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        model = SERVER_MESSAGES.get(type)
+        if model is None:
+            log.error("the agent emitted an unknown message type %r", type)
+            return
+        try:
+            message = model.model_validate({"type": type, "payload": payload})
+        except ValidationError as exc:
+            # A payload off the contract is a bug, but the phone must still hear about the run (above all its
+            # agent_result): send it as it is rather than lose it.
+            log.error("agent %s payload does not match the protocol: %s", type, exc)
+            message = GenericMessage(type=type, payload=Payload.model_validate(payload))
+        self._session.send(message)
+
+
+class SessionExecution:
+    """What the session's execution slot holds: cancel on connection loss; a reconnect simply adopts it."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+
+    def cancel(self) -> None:
+        self.execution.cancel()
+
+    def adopt(self, session: Session) -> None:
+        # Events and confirmations go through Session.current(), which already points at the new connection.
+        log.info("execution %s continues on the reconnected session %s", self.execution.session_id[:8], session.id[:8])
+
+
+def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "internal"], message: str) -> Error:
+    return Error(payload=ErrorPayload(code=code, message=message, ref_id=ref.id))
+
+
+def _state_update(state: ServerState, session: Session, ai_state: Literal["idle", "executing"]) -> StateUpdate:
+    kind: Literal["permanent", "temp"] = "temp" if session.connection_type == "temp" else "permanent"
+    payload = StateUpdatePayload(
+        ai_state=ai_state, connection_type=kind, keep_host_awake=state.settings.get().keep_host_awake
+    )
+    return StateUpdate(payload=payload)
+
+
+def install_agent(
+    state: ServerState, router: Router, sandbox: Callable[[], Awaitable[SandboxBackend | None]]
+) -> AgentService:
+    service = AgentService.open(
+        state_dir=state.config.state_dir.root,
+        settings=state.settings.get,
+        env=state.config.env,
+        audit=server_audit(state),
+        sandbox=sandbox,
+    )
+    state.agent = service
+    state.on_shutdown(service.aclose)
+    # The conversation each device continues with its next intent (set by agent_result and session_context).
+    conversations: dict[str, str] = {}
+
+    async def on_intent(session: Session, message: Envelope) -> None:
+        assert isinstance(message, UserIntent)
+        owner = session.current()
+        extra = message.payload.model_extra or {}
+        overrides = {
+            "execution_model": extra.get("model") or extra.get("execution_model"),
+            "thinking_mode": "on" if extra.get("thinking") is True else extra.get("thinking_mode"),
+        }
+        try:
+            execution = service.start(
+                message.payload.text,
+                device_id=owner.device_id,
+                events=SessionEvents(owner),
+                confirmer=SessionConfirmer(owner),
+                session_id=conversations.get(owner.device_id),
+                overrides=overrides,
+                frame_b64=message.payload.frame_b64,
+            )
+        except AgentBusy as exc:
+            owner.send(_error(message, "busy", str(exc)))
+            return
+        conversations[owner.device_id] = execution.session_id
+        slot = SessionExecution(execution)
+        owner.set_execution(slot)
+        owner.send(_state_update(state, owner, "executing"))
+
+        async def finish() -> None:
+            try:
+                await execution.wait()
+            except Exception:
+                log.exception("agent run failed")
+            finally:
+                owner.clear_execution(slot)
+                owner.send(_state_update(state, owner, "idle"))
+
+        owner.spawn(finish(), name=f"agent-wait-{execution.session_id[:8]}")
+
+    async def on_stop(session: Session, message: Envelope) -> None:
+        if not service.stop(session.current().device_id):
+            log.debug("execution_stop with nothing running")
+
+    async def on_new_session(session: Session, message: Envelope) -> None:
+        conversations.pop(session.current().device_id, None)
+
+    async def on_context(session: Session, message: Envelope) -> None:
+        assert isinstance(message, SessionContext)
+        owner = session.current()
+        wanted = message.payload.session_id
+        if not wanted:
+            return  # conversation turns from the phone are not needed: the server keeps the history
+        if service.store is None or not await service.store.exists(wanted):
+            owner.send(_error(message, "invalid_payload", f"no stored conversation {wanted!r} (older than 7 days?)"))
+            return
+        conversations[owner.device_id] = wanted
+
+    router.register("user_intent", on_intent)
+    router.register("execution_stop", on_stop)
+    router.register("new_session", on_new_session)
+    router.register("session_context", on_context)
+    return service
