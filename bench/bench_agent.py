@@ -5,6 +5,7 @@ toolset with the real gate and audit log, the context processors, the sessions s
 is the time from one step's start to the next step's start minus the guarded call itself; the baseline is
 ``GuardedToolset.call`` for the same tool, measured directly in the same process. The process CPU time per
 step (all threads, the call included) is printed too: on a loaded machine it is steadier than wall time.
+A second baseline is pydantic-ai alone driving a no-op tool with the same streamed loop: the framework's floor.
 Usage: ``python bench/bench_agent.py [--runs 15] [--steps 50]``. Last line: one JSON object.
 """
 
@@ -62,6 +63,34 @@ async def baseline(state: Path, audit: AuditLog, calls: int) -> list[float]:
     return out
 
 
+async def bare_framework(steps: int) -> tuple[float, float]:
+    """pydantic-ai alone: a streamed run of ``steps`` calls to one no-op tool (wall and CPU ms per step)."""
+    from pydantic_ai import Agent, RunContext, Tool
+    from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+    from pydantic_ai.usage import UsageLimits
+
+    async def stream(messages: list[Any], _info: AgentInfo) -> Any:
+        done = sum(1 for m in messages if m.kind == "response")
+        if done < steps:
+            yield {0: DeltaToolCall(name="noop", json_args="{}", tool_call_id=f"c{done}")}
+        else:
+            yield "done"
+
+    async def noop(_ctx: RunContext[Any], **_kwargs: Any) -> dict[str, int]:
+        return {"ok": 1}
+
+    tool = Tool.from_schema(noop, "noop", "Does nothing.", {"type": "object", "properties": {}}, takes_ctx=True)
+    agent = Agent(FunctionModel(stream_function=stream), tools=[tool])
+    cpu, wall = time.process_time(), time.perf_counter()
+    async with agent.iter("go", usage_limits=UsageLimits(request_limit=steps + 5)) as run:
+        async for node in run:
+            if Agent.is_model_request_node(node) or Agent.is_call_tools_node(node):
+                async with node.stream(run.ctx) as events:
+                    async for _event in events:
+                        pass
+    return (time.perf_counter() - wall) / steps * 1000, (time.process_time() - cpu) / steps * 1000
+
+
 async def main_async(runs: int, steps: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="contop-bench-agent-") as tmp:
         root = Path(tmp)
@@ -86,6 +115,7 @@ async def main_async(runs: int, steps: int) -> dict[str, Any]:
         )
         base = await baseline(state, audit, 200)
         base_cpu = base.pop()
+        bare = [await bare_framework(steps) for _ in range(3)]
 
         overhead: dict[int, list[float]] = {}
         cpu_first: list[float] = []
@@ -125,6 +155,8 @@ async def main_async(runs: int, steps: int) -> dict[str, Any]:
         "first": first,
         "baseline": base,
         "baseline_cpu": base_cpu,
+        "bare_wall": [w for w, _c in bare],
+        "bare_cpu": [c for _w, c in bare],
         "cpu_first": cpu_first,
         "cpu_last": cpu_last,
     }
@@ -143,6 +175,8 @@ def main() -> int:
         (f"agent overhead, step {data['last_step']}", step_last),
         ("agent overhead, all steps", data["all"]),
         ("intent -> first agent_progress", first),
+        ("pydantic-ai alone, wall per step", data["bare_wall"]),
+        ("pydantic-ai alone, CPU per step", data["bare_cpu"]),
         ("CPU per step incl. call, step 1", data["cpu_first"]),
         (f"CPU per step incl. call, step {data['last_step']}", data["cpu_last"]),
     ]
@@ -159,6 +193,8 @@ def main() -> int:
         "all_steps_overhead_p50_ms": round(statistics.median(data["all"]), 2),
         "first_progress_p50_ms": round(p50_first, 2),
         "baseline_guarded_call_cpu_ms": round(data["baseline_cpu"], 3),
+        "baseline_pydantic_ai_step_p50_ms": round(pct(data["bare_wall"], 0.5), 2),
+        "baseline_pydantic_ai_step_cpu_p50_ms": round(pct(data["bare_cpu"], 0.5), 2),
         "step1_cpu_p50_ms": round(pct(data["cpu_first"], 0.5), 2),
         f"step{data['last_step']}_cpu_p50_ms": round(pct(data["cpu_last"], 0.5), 2),
         "target_step1_p50_ms": TARGET_STEP1_P50_MS,
