@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         state_dir=state_dir,
         host=host,
         port=port,
-        env={k: env[k] for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL"] if k in env},
+        env={
+            k: env[k] for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL", "CONTOP_SCRIPTED_RECORD"] if k in env
+        },
     )
     try:
         sock = _bind(host, port)

@@ -149,10 +149,16 @@ def install_agent(
         wanted = message.payload.session_id
         if not wanted:
             return  # conversation turns from the phone are not needed: the server keeps the history
-        if service.store is None or not await service.store.exists(wanted):
-            owner.send(_error(message, "invalid_payload", f"no stored conversation {wanted!r} (older than 7 days?)"))
-            return
+        # Recorded before the check: handlers run concurrently and the phone sends its next intent right away.
+        previous = conversations.get(owner.device_id)
         conversations[owner.device_id] = wanted
+        if service.store is None or not await service.store.exists(wanted):
+            if conversations.get(owner.device_id) == wanted:
+                if previous is None:
+                    conversations.pop(owner.device_id, None)
+                else:
+                    conversations[owner.device_id] = previous
+            owner.send(_error(message, "invalid_payload", f"no stored conversation {wanted!r} (older than 7 days?)"))
 
     router.register("user_intent", on_intent)
     router.register("execution_stop", on_stop)
