@@ -142,6 +142,16 @@ test("state_update carries keep-awake, connection type, ai state and models", ()
   assert.equal(s.models.length, 1, "absent models keep the last list");
 });
 
+test("a run the desktop reports idle without a result still ends; an idle before acceptance does not", () => {
+  let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("state_update", { ai_state: "idle" })]);
+  assert.equal(s.running, true, "idle from before the intent was taken up");
+  s = run([srv("agent_text", { text: "Half an ans" }), srv("state_update", { ai_state: "idle" })], s);
+  assert.equal(s.running, false);
+  assert.equal(s.entries.at(-1).streaming, false);
+  s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("state_update", { ai_state: "executing" }), srv("state_update", { ai_state: "idle" })]);
+  assert.equal(s.running, false);
+});
+
 test("away mode status and device control results", () => {
   let s = run([srv("away_mode_status", { away_mode: true, overlay_active: true })]);
   assert.deepEqual(s.away, { known: true, active: true, overlay: true });

@@ -752,13 +752,12 @@ E2E_SCRIPT = [
 ]
 
 
-def _wait_reply(page: Page, timeout: float = 30_000) -> str:
-    """Wait for the run to end: 'result', or the error code the server answered the intent with."""
-    page.wait_for_function(
-        "document.querySelector('.result:not(.restored)') || document.querySelector('.note.error')", timeout=timeout
-    )
-    err = page.locator(".note.error")
-    return str(err.last.get_attribute("data-code")) if err.count() else "result"
+def _wait_reply(page: Page, srv: ServerProcess, timeout: float = 30_000) -> None:
+    """Wait for the run to end and require its answer card; a failure says what the server logged."""
+    page.wait_for_function("!window.contop.state.running", timeout=timeout)
+    if page.locator(".result:not(.restored)").count() == 0:
+        notes = page.locator(".note.error").all_inner_texts()
+        pytest.fail(f"the run ended without agent_result (notes: {notes}); server log:\n{srv.log()[-3000:]}")
 
 
 @pytest.mark.x11
@@ -827,7 +826,7 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
             expect(page.locator("#confirm-command")).to_contain_text("rm -r /tmp/contop-web-e2e-dir")
             shot(page, "real-04-confirmation")
             page.locator("#btn-approve").tap()
-            assert _wait_reply(page) == "result"
+            _wait_reply(page, srv)
             expect(page.locator(".step")).not_to_have_count(0)
             shot(page, "real-05-answer")
             page.locator("#intent-input").fill("Again")

@@ -444,7 +444,9 @@ function render() {
     $("confirm-tool").textContent = c.tool;
     $("confirm-tool").hidden = c.isPlan;
     $("confirm-icon").replaceChildren(icon(c.isPlan ? "sparkle" : "warn"));
-    $("confirm-reason").textContent = c.isPlan ? "" : c.reason.replace(/_/g, " ");
+    // The reason is a code ("destructive_command") or a sentence; skip it when the message already says it.
+    const reason = c.reason.replace(/_/g, " ");
+    $("confirm-reason").textContent = c.isPlan || (c.voiceMessage && c.voiceMessage.includes(c.reason)) ? "" : reason;
     $("confirm-command").textContent = c.command;
     $("confirm-command").hidden = !c.command;
   }

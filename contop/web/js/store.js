@@ -94,8 +94,12 @@ export function normalizeModels(value) {
   return out;
 }
 
+// Agent output means the desktop accepted our intent: a later "idle" then ends the run even without a result.
+const ACCEPTS_INTENT = new Set(["agent_thinking", "agent_text", "agent_progress", "tool_result", "agent_confirmation_request"]);
+
 function onServer(state, msg, now) {
   const p = msg.payload;
+  if (state.pendingIntent && ACCEPTS_INTENT.has(msg.type)) state = { ...state, pendingIntent: null };
   switch (msg.type) {
     case "agent_thinking": {
       const last = state.entries[state.entries.length - 1];
@@ -235,13 +239,18 @@ function onServer(state, msg, now) {
       return s;
     }
     case "state_update": {
-      const s = { ...state };
+      let s = { ...state };
       if (typeof p.ai_state === "string") {
         s.aiState = p.ai_state;
-        if (p.ai_state === "processing" || p.ai_state === "executing") s.running = true;
-        if (p.ai_state === "idle" && !state.pendingIntent) {
+        if (p.ai_state === "processing" || p.ai_state === "executing") {
+          s.running = true;
+          s.pendingIntent = null;
+        }
+        if (p.ai_state === "idle" && !state.pendingIntent && state.running) {
+          s = closeStreaming(closeThinking(s));
           s.running = false;
           s.stopping = false;
+          s.confirmation = null;
         }
       }
       if (typeof p.keep_host_awake === "boolean") s.keepAwake = p.keep_host_awake;

@@ -4,6 +4,11 @@ import { h, icon, formatDuration } from "./dom.js";
 import { statusTitle } from "../errors.js";
 
 
+/** Model names can carry a file path (the scripted test model); the file name says enough. */
+export function shortModel(name) {
+  return name ? name.replace(/\/(?:[^\s/]+\/)+(?=[^\s/])/g, "") : name;
+}
+
 function meta(parts) {
   const items = parts.filter(Boolean).map((p) => h("span", {}, p));
   return items.length ? h("div", { class: "st-meta" }, items) : null;
@@ -50,7 +55,7 @@ function renderStep(e, prevEl) {
       h("span", { class: "st-step" }, `${STATUS_WORD[e.status] || e.status}${e.step ? ` · step ${e.step}` : ""}`),
     ),
     e.detail ? h("div", { class: "st-detail" }, e.detail) : null,
-    meta([e.model, e.backend, formatDuration(e.durationMs)]),
+    meta([shortModel(e.model), e.backend, formatDuration(e.durationMs)]),
     e.result ? output(e.result, wasOpen) : null,
   );
 }
@@ -98,7 +103,7 @@ function renderEntry(e, prevEl) {
           : meta([
               e.steps ? `${e.steps} step${e.steps === 1 ? "" : "s"}` : "",
               formatDuration(e.durationMs),
-              e.model,
+              shortModel(e.model),
             ]),
       );
     case "status":
