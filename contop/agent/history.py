@@ -32,6 +32,7 @@ from contop.core.clock import utcnow
 log = logging.getLogger(__name__)
 
 RETENTION_S = 7 * 24 * 3600
+MAX_TURNS = 40  # intents kept per session; older ones are dropped whole (the model sees a budget anyway)
 STRIPPED_NOTE = "[image removed from the stored conversation]"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -81,8 +82,20 @@ def strip_binary(messages: Sequence[ModelMessage]) -> list[ModelMessage]:
     return out
 
 
+def cap_turns(messages: Sequence[ModelMessage], max_turns: int = MAX_TURNS) -> list[ModelMessage]:
+    """The last ``max_turns`` turns; a turn starts at a request carrying the user's prompt."""
+    starts = [
+        i
+        for i, m in enumerate(messages)
+        if isinstance(m, ModelRequest) and any(p.part_kind == "user-prompt" for p in m.parts)
+    ]
+    if len(starts) <= max_turns:
+        return list(messages)
+    return list(messages[starts[-max_turns] :])
+
+
 def encode(messages: Sequence[ModelMessage]) -> str:
-    return ModelMessagesTypeAdapter.dump_json(strip_binary(messages)).decode("utf-8")
+    return ModelMessagesTypeAdapter.dump_json(strip_binary(cap_turns(messages))).decode("utf-8")
 
 
 def decode(text: str) -> list[ModelMessage]:

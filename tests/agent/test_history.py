@@ -102,3 +102,14 @@ async def test_service_open_owns_the_store(tmp_path: Path) -> None:
     await service.aclose()
     with pytest.raises(RuntimeError):
         service.store.load_sync("x")
+
+
+def test_stored_history_keeps_the_last_turns_whole() -> None:
+    from contop.agent.history import cap_turns
+
+    messages: list[ModelRequest | ModelResponse] = []
+    for i in range(5):
+        messages += [ModelRequest(parts=[UserPromptPart(f"q{i}")]), ModelResponse(parts=[TextPart(f"a{i}")])]
+    kept = cap_turns(messages, 2)
+    assert [m.parts[0].content for m in kept] == ["q3", "a3", "q4", "a4"]  # type: ignore[union-attr]
+    assert cap_turns(messages, 10) == messages

@@ -198,3 +198,18 @@ async def test_blocked_command_runs_in_the_sandbox_and_says_so(env: Env, events:
     status = events.of("agent_status")
     assert status and status[0]["status_type"] == "sandbox_fallback" and "sandbox" in status[0]["message"]
     assert events.of("tool_result")[0]["executed_on"] == "sandbox"
+
+
+async def test_the_phones_frame_reaches_the_model_as_an_image(env: Env, events: RecordingEvents) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "green").save(buffer, format="PNG")
+    env.script([{"text": "I see a green square."}])
+    frame = base64.b64encode(buffer.getvalue()).decode()
+    result = await run_intent(env.service(), "what is on my screen?", events, frame_b64=frame)
+    assert result.status == "completed"
+    assert env.received()[0]["images"] == 1
