@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := xvfb openbox dbus dbus-x11 x11-utils x11-xserver-utils xdotool xclip xsel xterm \
 	bubblewrap chromium at-spi2-core iproute2 procps python3-tk libgl1 libegl1 libxkbcommon-x11-0 \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
-	libxcb-render-util0 libxcb-image0 fonts-dejavu-core
+	libxcb-render-util0 libxcb-image0 libxcb-xkb1 imagemagick fonts-dejavu-core
 
 .PHONY: run test lint typecheck bench system-deps clean
 
@@ -35,6 +35,8 @@ system-deps:
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@command -v node >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs >/dev/null; }
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check contop tests bench
@@ -44,6 +46,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy contop
 
 test: system-deps $(VENV)/.installed-dev lint typecheck
+	node --test tests/web/
 	$(BIN)/pytest
 
 bench: system-deps $(VENV)/.installed-dev

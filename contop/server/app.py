@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 
 from contop import __version__
 from contop.core.settings import API_KEY_ENV, Settings
@@ -28,6 +27,7 @@ from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
 from contop.server.transport_setup import install_transport
 from contop.server.tunnel import Tunnel, TunnelGuard
+from contop.server.webapp import PhoneApp
 
 log = logging.getLogger(__name__)
 
@@ -127,5 +127,5 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     for module in (public, pairing, devices, settings, pending, signaling):
         app.include_router(module.router)
     app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
-    app.mount("/", StaticFiles(directory=web_dir(), html=True), name="web")
+    app.mount("/", PhoneApp(directory=web_dir(), html=True), name="web")
     return app

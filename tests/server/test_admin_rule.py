@@ -73,3 +73,11 @@ def test_non_loopback_peer_is_403_even_with_token_and_local_host(tmp_path: Path)
         health, admin = out.stdout.split()
         assert health == "200"  # the peer really reaches the server...
         assert admin == "403"  # ...and is refused the admin API
+
+
+def test_phone_app_shell_is_revalidated(server: ServerProcess) -> None:
+    for path in ("/", "/sw.js", "/index.html"):
+        r = httpx.get(f"{server.base_url}{path}")
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-cache", path
+    manifest = httpx.get(f"{server.base_url}/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
