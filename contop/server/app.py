@@ -93,6 +93,9 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
         log.info(
             "contop %s serving on %s:%d (state in %s)", __version__, config.host, config.port, config.state_dir.root
         )
+        if state.sandbox is not None:
+            backend = await state.sandbox()  # detected at start, so doctor, logs and the agent agree from the outset
+            log.info("sandbox: %s", backend.describe() if backend else "none (blocked commands are refused)")
         try:
             yield
         finally:

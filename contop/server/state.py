@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from contop.agent.run import AgentService
     from contop.security.audit import AuditLog
+    from contop.security.sandbox import SandboxBackend
     from contop.server.away import AwayModeController
     from contop.server.devices import Device
     from contop.server.pairing import PairingToken
@@ -59,6 +60,7 @@ class ServerState:
     away: AwayModeController | None = None  # set by the Away Mode router's lifespan
     audit: AuditLog | None = None  # the one audit log of the server (one writer keeps the hash chain whole)
     agent: AgentService | None = None  # the execution agent; set by contop.server.agent_setup
+    sandbox: Callable[[], Awaitable[SandboxBackend | None]] | None = None  # probed once; set with the transport
     _shutdown: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     def on_shutdown(self, callback: Callable[[], Awaitable[object]]) -> None:

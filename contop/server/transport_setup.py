@@ -37,7 +37,7 @@ def install_transport(state: ServerState) -> None:
         video=video,
         video_answer_filter=answer_filter,
     )
-    sandbox = toolcalls.sandbox_provider()
+    sandbox = state.sandbox = toolcalls.sandbox_provider()
     router.register("tool_call", tool_call_handler(toolcalls.runner(state, sandbox)))
     state.sessions = manager
     install_agent(state, router, sandbox)
