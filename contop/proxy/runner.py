@@ -1,0 +1,199 @@
+"""Running a provider CLI once per request: pacing, a bounded queue, timeouts that kill the whole process group.
+
+Failures come out as ``ProxyError`` carrying the HTTP status and the OpenAI-style error fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from contop.proxy.providers import CliReply, CliSpec, classify_failure, cli_argv, parse_output
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 2.0
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+
+class ProxyError(Exception):
+    def __init__(self, status: int, message: str, type_: str, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"message": self.message, "type": self.type, "code": self.code}}
+
+
+@dataclass
+class Limits:
+    timeout_s: float = 300.0
+    max_concurrent: int = 2
+    max_queue: int = 8
+    min_interval_s: float = 0.5  # between two spawns, so bursts do not trip the provider's abuse limits
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    reply: CliReply
+    exit_code: int
+    duration_s: float
+
+
+class Pacer:
+    """At least ``interval`` seconds between two starts."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = time.monotonic() + self._interval
+
+
+class Gate:
+    """At most ``concurrent`` runs; at most ``queue`` more waiting; beyond that, refused at once (429)."""
+
+    def __init__(self, concurrent: int, queue: int) -> None:
+        self._sem = asyncio.Semaphore(concurrent)
+        self._capacity = concurrent + queue
+        self._inside = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._inside >= self._capacity:
+            raise ProxyError(
+                429,
+                "too many requests are waiting for the CLI; retry shortly",
+                "rate_limit_error",
+                "proxy_queue_full",
+            )
+        self._inside += 1
+        try:
+            async with self._sem:
+                yield
+        finally:
+            self._inside -= 1
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM to the group, then SIGKILL after a grace period; the group is killed even if the leader left."""
+    pgid = proc.pid
+    _kill_group(pgid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
+    except TimeoutError:
+        pass
+    _kill_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        await proc.wait()
+
+
+class CliRunner:
+    def __init__(self, spec: CliSpec, limits: Limits, executable: str | None = None) -> None:
+        self.spec = spec
+        self.limits = limits
+        self._executable = executable
+        self.gate = Gate(limits.max_concurrent, limits.max_queue)
+        self.pacer = Pacer(limits.min_interval_s)
+
+    def executable(self) -> str | None:
+        """The CLI's path, looked up on each call so installing it needs no proxy restart."""
+        if self._executable:
+            return self._executable if os.path.exists(self._executable) else None
+        return shutil.which(self.spec.executable)
+
+    def missing(self) -> ProxyError:
+        return ProxyError(
+            503,
+            f"{self.spec.label} (`{self.spec.executable}`) is not installed or not on PATH: "
+            f"install it with `{self.spec.install}`, then run `{self.spec.login}` once to log in",
+            "service_unavailable",
+            "cli_not_installed",
+        )
+
+    async def run(self, prompt: str, model: str | None) -> RunOutcome:
+        async with self.gate.slot():
+            await self.pacer.wait()
+            return await self._spawn(prompt, model)
+
+    async def _spawn(self, prompt: str, model: str | None) -> RunOutcome:
+        exe = self.executable()
+        if exe is None:
+            raise self.missing()
+        argv = cli_argv(self.spec, exe, model)
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group, killed as a whole
+                env={**os.environ, "NO_COLOR": "1", "CI": "1"},
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise self.missing() from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(prompt.encode()), self.limits.timeout_s)
+        except TimeoutError:
+            await _terminate(proc)
+            raise ProxyError(
+                504,
+                f"{self.spec.label} did not answer within {self.limits.timeout_s:g} s; it was stopped",
+                "timeout_error",
+                "cli_timeout",
+            ) from None
+        except BaseException:
+            await _terminate(proc)  # client gone or server stopping: no orphan CLI keeps running
+            raise
+        _kill_group(proc.pid, signal.SIGKILL)  # anything the CLI left behind in its group
+        duration = time.monotonic() - started
+        code = proc.returncode if proc.returncode is not None else -1
+        reply = parse_output(self.spec.provider, out[:MAX_OUTPUT_BYTES].decode("utf-8", "replace"))
+        stderr = err[-8000:].decode("utf-8", "replace").strip()
+        if code != 0 or reply.error:
+            raise self._failure(code, reply.error or stderr or reply.text)
+        return RunOutcome(reply, code, duration)
+
+    def _failure(self, code: int, text: str) -> ProxyError:
+        detail = " ".join(text.split())[:500] or f"exit status {code}"
+        kind = classify_failure(text)
+        if kind == "auth":
+            return ProxyError(
+                401,
+                f"{self.spec.label} is not logged in: run `{self.spec.login}` once to log in "
+                f"with your subscription ({detail})",
+                "authentication_error",
+                "cli_not_logged_in",
+            )
+        if kind == "rate_limit":
+            return ProxyError(
+                429,
+                f"{self.spec.label} hit the subscription's rate limit: {detail}",
+                "rate_limit_error",
+                "cli_rate_limit",
+            )
+        return ProxyError(
+            502, f"{self.spec.label} failed (exit status {code}): {detail}", "upstream_error", "cli_error"
+        )
