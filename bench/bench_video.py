@@ -3,7 +3,8 @@
 An Xvfb screen shows full-screen scrolling text (every pixel row moves every frame: the hardest case for the
 encoder). The sender (aiortc answerer + ScreenTrack) runs in its own Python process, so its CPU time / wall time
 is the cores it uses, without Playwright. Baselines in the same run: the same capture + I420 conversion with no
-encoding or WebRTC, and a still screen with and without skipping unchanged frames.
+encoding, capture + aiortc's VP8 encoder with no RTP or network (the ceiling the machine allows right now), and a
+still screen with and without skipping unchanged frames.
 Usage: python bench/bench_video.py [--seconds 10] [--fps 30]
 """
 
@@ -138,11 +139,17 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
 
     pc = None
     drain = None
-    if mode == "capture":
+    if mode in ("capture", "encode"):
+        from aiortc.codecs.vpx import Vp8Encoder
+
+        encoder = Vp8Encoder()
 
         async def consume() -> None:
+            loop = asyncio.get_running_loop()
             while True:
-                await track.recv()
+                frame = await track.recv()
+                if mode == "encode":  # as aiortc's sender does it, minus RTP and the network
+                    await loop.run_in_executor(None, encoder.encode, frame)
 
         drain = asyncio.create_task(consume())
     else:
@@ -156,8 +163,8 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
         while (await read())["cmd"] != "quit":
             s = track.stats
             # What the receiver's REMB feedback has set the encoder to (private attribute: benchmark only).
-            encoder = getattr(pc.getSenders()[0], "_RTCRtpSender__encoder", None) if pc else None
-            target = getattr(encoder, "target_bitrate", 0)
+            rtp_encoder = getattr(pc.getSenders()[0], "_RTCRtpSender__encoder", None) if pc else None
+            target = getattr(rtp_encoder, "target_bitrate", 0)
             write(
                 {
                     "cpu": time.process_time(),
@@ -420,6 +427,8 @@ async def main(seconds: float, fps: float) -> None:
                 for width in (1280, 1920):
                     name = f"capture+I420 only, scroll, {width}w"
                     rows.append((name, await scenario(browser, env, "capture", width, fps, seconds)))
+                    name = f"capture+VP8 encode only, scroll, {width}w"
+                    rows.append((name, await scenario(browser, env, "encode", width, fps, seconds)))
                     name = f"webrtc VP8, scroll, {width}w"
                     rows.append((name, await scenario(browser, env, "webrtc", width, fps, seconds)))
                 os.killpg(animator.pid, signal.SIGKILL)
@@ -503,7 +512,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--width", type=int, default=1280, help=argparse.SUPPRESS)
-    parser.add_argument("--sender", choices=["capture", "webrtc"], help=argparse.SUPPRESS)
+    parser.add_argument("--sender", choices=["capture", "encode", "webrtc"], help=argparse.SUPPRESS)
     parser.add_argument("--no-skip", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--idle-poll", type=float, default=IDLE_POLL_FPS, help=argparse.SUPPRESS)
     parser.add_argument("--animate", choices=["scroll", "type"], help=argparse.SUPPRESS)
