@@ -1,0 +1,243 @@
+"""Manual control from the phone: pointer moves on ``contop-fast``, clicks, scrolls, keys and text on ``contop``.
+
+Coordinates are pixels of the streamed video frame (the screen scaled to ``video_width``, default 1280, both sides
+even), mapped exactly to native pixels. Pointer moves are coalesced: each session keeps only its newest pending
+move, and one worker task applies them, so a burst of moves never queues up behind a slow X server. Every other
+action first applies the session's pending move, under the same input lock, so presses land where the pointer was
+last sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contop.core.errors import ContopError, ToolError
+from contop.core.messages import Envelope, Error
+from contop.platform.base import MouseButton
+from contop.platform.geometry import CoordinateError, ScreenGeometry
+from contop.platform.keys import parse_combo
+from contop.tools.desktop import Desktop, open_desktop
+
+log = logging.getLogger(__name__)
+
+POINTER_ACTIONS = frozenset({"mouse_move", "mouse_down", "mouse_up"})
+CLICKS: dict[str, tuple[MouseButton, int]] = {
+    "click": ("left", 1),
+    "right_click": ("right", 1),
+    "double_click": ("left", 2),
+    "middle_click": ("middle", 1),
+}
+KEY_ACTIONS = frozenset({"key_combo", "hotkey", "press_key", "key"})
+SCROLL_DIRECTIONS = ("up", "down", "left", "right")
+DEFAULT_SCROLL_CLICKS = 5
+MAX_SCROLL_CLICKS = 50
+MAX_TEXT = 10_000
+GEOMETRY_TTL_S = 1.0
+
+
+class ManualInputError(ToolError):
+    """The phone sent something that cannot be performed (bad coordinates, unknown key or action)."""
+
+
+def video_geometry(monitor: Any, video_width: int) -> ScreenGeometry:
+    """The mapping between the video frame the phone sees and the monitor it shows (same size rule as the track)."""
+    from contop.transport.video import video_size
+
+    w, h = video_size(monitor.width, monitor.height, video_width)
+    return ScreenGeometry(monitor, w, h)
+
+
+def point(payload: Any, geometry: ScreenGeometry) -> tuple[int, int]:
+    """Native pixel of the payload's (x, y) video coordinates; ManualInputError when missing or off the frame."""
+    x, y = payload.x, payload.y
+    if x is None or y is None:
+        raise ManualInputError(f"{payload.action} needs x and y (pixels of the video frame)")
+    try:
+        return geometry.to_native(int(x), int(y))
+    except CoordinateError as exc:
+        raise ManualInputError(str(exc)) from exc
+
+
+def key_of(payload: Any) -> str:
+    extra = payload.model_extra or {}
+    raw = extra.get("keys", extra.get("key", extra.get("combo")))
+    if isinstance(raw, list) and all(isinstance(k, str) for k in raw):
+        raw = "+".join(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ManualInputError(f"{payload.action} needs 'keys' (e.g. 'ctrl+c' or ['ctrl', 'c'])")
+    parse_combo(raw)  # unknown names are refused before anything is pressed
+    return raw.strip()
+
+
+@dataclass
+class _Pending:
+    moves: dict[str, tuple[int, int]] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ManualControl:
+    """Owns the move worker; ``aclose()`` cancels it. Handlers: ``on_manual_control``, ``on_set_manual_mode``."""
+
+    def __init__(self, video_width: Callable[[], int], display: str | None = None) -> None:
+        self._video_width = video_width
+        self._display = display
+        self._pending = _Pending()
+        self._input_lock = asyncio.Lock()
+        self._worker: asyncio.Task[None] | None = None
+        self.manual_mode: dict[str, bool] = {}
+        self.moves_applied = 0
+        self._desk: Desktop | None = None
+        self._geo: tuple[float, int, ScreenGeometry] | None = None
+
+    async def _desktop(self) -> Desktop:
+        if self._desk is None:
+            self._desk = await asyncio.to_thread(open_desktop, self._display)
+        return self._desk
+
+    async def _geometry(self, desk: Desktop) -> ScreenGeometry:
+        """The video geometry, re-read at most once a second (a resolution change is picked up, a move costs no
+        X round trip)."""
+        now = time.monotonic()
+        width = self._video_width()
+        cached = self._geo
+        if cached is None or now - cached[0] > GEOMETRY_TTL_S or cached[1] != width:
+            monitor = await asyncio.to_thread(desk.capturer.monitor_rect)
+            cached = self._geo = (now, width, video_geometry(monitor, width))
+        return cached[2]
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._apply_moves(), name="manual-moves")
+
+    async def _apply_moves(self) -> None:
+        while True:
+            await self._pending.wake.wait()
+            self._pending.wake.clear()
+            async with self._input_lock:
+                moves, self._pending.moves = self._pending.moves, {}
+                if not moves:
+                    continue
+                try:
+                    desk = await self._desktop()
+                    for x, y in moves.values():
+                        await asyncio.to_thread(desk.adapter.move_mouse, x, y)
+                        self.moves_applied += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a failed move is dropped; the next one will try again
+                    log.warning("applying a manual pointer move failed", exc_info=True)
+
+    async def _flush_move(self, session_id: str, desk: Desktop) -> None:
+        """Apply the session's pending move now (caller holds the input lock)."""
+        move = self._pending.moves.pop(session_id, None)
+        if move is not None:
+            await asyncio.to_thread(desk.adapter.move_mouse, *move)
+            self.moves_applied += 1
+
+    async def on_set_manual_mode(self, session: Any, message: Envelope) -> None:
+        enabled = bool(getattr(message.payload, "enabled", False))
+        self.manual_mode[session.id] = enabled
+        log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
+
+    async def on_manual_control(self, session: Any, message: Envelope) -> None:
+        try:
+            await self._handle(session.id, message.payload)
+        except (ManualInputError, ToolError) as exc:
+            session.send(Error.reply("invalid_payload", str(exc), message.id))
+        except ContopError as exc:  # no display, display went away
+            session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
+
+    async def _handle(self, session_id: str, payload: Any) -> None:
+        action = payload.action
+        desk = await self._desktop()
+        if action == "mouse_move":
+            self._pending.moves[session_id] = point(payload, await self._geometry(desk))
+            self._ensure_worker()
+            self._pending.wake.set()
+            return
+        extra = payload.model_extra or {}
+        adapter = desk.adapter
+        if action in ("mouse_down", "mouse_up"):
+            button = _button(extra.get("button", "left"))
+            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            async with self._input_lock:
+                if target is not None:
+                    self._pending.moves[session_id] = target
+                await self._flush_move(session_id, desk)
+                fn = adapter.mouse_down if action == "mouse_down" else adapter.mouse_up
+                await asyncio.to_thread(fn, button)
+            return
+        if action in CLICKS:
+            button, count = CLICKS[action]
+            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            async with self._input_lock:
+                await self._flush_move(session_id, desk)
+                if target is None:
+                    await asyncio.to_thread(adapter.click, None, None, button, count)
+                else:
+                    await asyncio.to_thread(adapter.click, target[0], target[1], button, count)
+            return
+        if action == "scroll":
+            direction = extra.get("direction", "down")
+            clicks = extra.get("clicks", extra.get("amount", DEFAULT_SCROLL_CLICKS))
+            if direction not in SCROLL_DIRECTIONS:
+                raise ManualInputError(f"scroll direction must be one of {', '.join(SCROLL_DIRECTIONS)}")
+            if not isinstance(clicks, int) or isinstance(clicks, bool) or not 1 <= clicks <= MAX_SCROLL_CLICKS:
+                raise ManualInputError(f"scroll clicks must be an integer from 1 to {MAX_SCROLL_CLICKS}")
+            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            async with self._input_lock:
+                await self._flush_move(session_id, desk)
+                tx, ty = target if target is not None else (None, None)
+                await asyncio.to_thread(adapter.scroll, direction, clicks, tx, ty)
+            return
+        if action in KEY_ACTIONS:
+            combo = key_of(payload)
+            async with self._input_lock:
+                await asyncio.to_thread(adapter.press_key, combo)
+            return
+        if action == "type":
+            text = extra.get("text")
+            if not isinstance(text, str) or not text:
+                raise ManualInputError("type needs non-empty 'text'")
+            if len(text) > MAX_TEXT:
+                raise ManualInputError(f"text is too long ({len(text)} characters; at most {MAX_TEXT})")
+            async with self._input_lock:
+                await asyncio.to_thread(adapter.type_text, text)
+            return
+        known = sorted({*POINTER_ACTIONS, *CLICKS, *KEY_ACTIONS, "scroll", "type"})
+        raise ManualInputError(f"unknown manual_control action {action!r}; known: {', '.join(known)}")
+
+    def forget(self, session_id: str) -> None:
+        self._pending.moves.pop(session_id, None)
+        self.manual_mode.pop(session_id, None)
+
+    async def aclose(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+
+def _button(raw: Any) -> Any:
+    if raw not in ("left", "right", "middle"):
+        raise ManualInputError("button must be left, right or middle")
+    return raw
+
+
+def install_manual_control(state: Any, router: Any) -> ManualControl:
+    """Register the manual-control handlers on ``router``; the move worker is stopped at server shutdown."""
+    from contop.transport.video import DEFAULT_WIDTH
+
+    def video_width() -> int:
+        return int(getattr(state.settings.get(), "video_width", DEFAULT_WIDTH) or DEFAULT_WIDTH)
+
+    manual = ManualControl(video_width)
+    router.register("manual_control", manual.on_manual_control)
+    router.register("set_manual_mode", manual.on_set_manual_mode)
+    state.on_shutdown(manual.aclose)
+    return manual

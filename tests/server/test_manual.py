@@ -1,0 +1,164 @@
+"""Manual control and device control: pure mapping checks, then the phone's protocol over real WebRTC against a
+real ``contop serve`` whose DISPLAY is the test X session."""
+
+# ruff: noqa: F811 - the X fixtures are imported into this module by name, then used as arguments
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contop.client.client import ContopClient
+from contop.core.messages import FAST, ManualControlPayload
+from contop.platform.geometry import Rect
+from contop.server.device_control import ACTIONS
+from contop.server.manual import ManualInputError, key_of, point, video_geometry
+from contop.testing.server import ServerProcess
+from contop.testing.xsession import XSession
+from tests.platform.conftest import RecorderApp, recorder, xsession  # noqa: F401 - fixtures
+
+VIDEO = video_geometry(Rect(0, 0, 1920, 1080), 1280)
+
+
+def test_video_geometry_matches_the_streamed_frame() -> None:
+    assert (VIDEO.shot_width, VIDEO.shot_height) == (1280, 720)
+    assert point(ManualControlPayload(action="mouse_move", x=640.0, y=360.0), VIDEO) == (960, 540)
+    odd = video_geometry(Rect(0, 0, 1366, 768), 1280)
+    assert (odd.shot_width % 2, odd.shot_height % 2) == (0, 0)
+
+
+def test_bad_coordinates_and_keys_are_refused() -> None:
+    with pytest.raises(ManualInputError, match="outside"):
+        point(ManualControlPayload(action="click", x=1280.0, y=0.0), VIDEO)
+    with pytest.raises(ManualInputError, match="needs x and y"):
+        point(ManualControlPayload(action="click"), VIDEO)
+    assert key_of(ManualControlPayload.model_validate({"action": "key_combo", "keys": ["ctrl", "c"]})) == "ctrl+c"
+    with pytest.raises(ManualInputError, match="needs 'keys'"):
+        key_of(ManualControlPayload.model_validate({"action": "key_combo", "keys": " "}))
+    assert set(ACTIONS) == {"keep_awake_on", "keep_awake_off", "wake", "lock_screen"}
+
+
+def _pointer(display: str) -> tuple[int, int]:
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        p = d.screen().root.query_pointer()
+        return int(p.root_x), int(p.root_y)
+    finally:
+        d.close()
+
+
+def _msg(action: str, **payload: Any) -> dict[str, Any]:
+    import uuid
+
+    return {"type": "manual_control", "id": str(uuid.uuid4()), "payload": {"action": action, **payload}}
+
+
+@pytest.fixture
+async def phone(xsession: XSession, tmp_path: Path) -> AsyncIterator[tuple[ContopClient, ServerProcess]]:
+    env = {"DISPLAY": xsession.display, "DBUS_SESSION_BUS_ADDRESS": xsession.env["DBUS_SESSION_BUS_ADDRESS"]}
+    server = await asyncio.to_thread(ServerProcess(tmp_path / "home", env=env).start)
+    try:
+        r = await asyncio.to_thread(
+            server.request,
+            "POST",
+            "/api/pair",
+            params={"connection_type": "temp"},
+            headers={"Accept": "application/json"},
+        )
+        client = ContopClient(str(r.json()["url"]), device_id="manual-phone", video=False)
+        await client.connect()
+        try:
+            yield client, server
+        finally:
+            await client.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_manual_control_over_webrtc(
+    phone: tuple[ContopClient, ServerProcess], xsession: XSession, recorder: RecorderApp
+) -> None:
+    client, _server = phone
+    client.send({"type": "set_manual_mode", "id": "m1", "payload": {"enabled": True}})
+    # A burst of moves on the fast channel (the client drops what would queue up), then one more: it must win.
+    for i in range(20):
+        client.send(_msg("mouse_move", x=100 + i, y=100 + i), FAST)
+    await asyncio.sleep(0.3)
+    assert client.send(_msg("mouse_move", x=131, y=77), FAST)
+    target = VIDEO.to_native(131, 77)
+    deadline = time.monotonic() + 10
+    while _pointer(xsession.display) != target:
+        assert time.monotonic() < deadline, f"pointer at {_pointer(xsession.display)}, expected {target}"
+        await asyncio.sleep(0.01)
+
+    cx, cy = recorder.center("canvas")
+    vx, vy = VIDEO.to_shot(cx, cy)
+    client.send(_msg("click", x=vx, y=vy))
+    events = await asyncio.to_thread(
+        recorder.wait_for, lambda ev: any(e["event"] == "button" and e["num"] == 1 for e in ev)
+    )
+    hit = next(e for e in events if e["event"] == "button" and e["num"] == 1)
+    assert (hit["x"], hit["y"]) == VIDEO.to_native(vx, vy) and hit["widget"] == "canvas"
+
+    ex, ey = recorder.center("entry")
+    client.send(_msg("click", x=VIDEO.to_shot(ex, ey)[0], y=VIDEO.to_shot(ex, ey)[1]))
+    client.send(_msg("type", text="manuel ✓"))
+    await asyncio.to_thread(recorder.wait_for, lambda ev: recorder.last_text() == "manuel ✓")
+    client.send(_msg("key_combo", keys=["ctrl", "a"]))
+    await asyncio.to_thread(
+        recorder.wait_for, lambda ev: any(e["event"] == "key" and e["keysym"] == "a" and e["state"] & 4 for e in ev)
+    )
+    client.send(_msg("scroll", x=vx, y=vy, direction="down", clicks=2))
+    await asyncio.to_thread(recorder.wait_for, lambda ev: sum(e.get("num") == 5 for e in ev) >= 2)
+
+    for bad, code in (
+        (_msg("click", x=5000, y=10), "invalid_payload"),
+        (_msg("key_combo", keys="ctrl+nosuchkey"), "invalid_payload"),
+        (_msg("levitate", x=1, y=1), "invalid_payload"),
+        (_msg("type", text=""), "invalid_payload"),
+    ):
+        reply = await client.request(bad, expect_type="error", timeout=10)
+        assert reply.type == "error" and reply.payload.code == code, reply  # type: ignore[attr-defined]
+        assert reply.payload.ref_id == bad["id"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_device_control_keep_awake_persists(phone: tuple[ContopClient, ServerProcess]) -> None:
+    client, server = phone
+    on = {"type": "device_control", "id": "dc-1", "payload": {"action": "keep_awake_on"}}
+    reply = await client.request(on, expect_type="device_control_result", timeout=15)
+    assert reply.type == "device_control_result"
+    payload = reply.payload.model_dump()
+    assert payload["status"] == "success" and payload["ref_id"] == "dc-1" and payload["keep_host_awake"] is True
+    settings = json.loads((server.home / "settings.json").read_text())
+    assert settings["keep_host_awake"] is True
+
+    wake = await client.request(
+        {"type": "device_control", "id": "dc-2", "payload": {"action": "wake"}}, expect_type="device_control_result"
+    )
+    assert wake.payload.model_dump()["status"] == "success", wake
+
+    lock = await client.request(
+        {"type": "device_control", "id": "dc-3", "payload": {"action": "lock_screen"}},
+        expect_type="device_control_result",
+        timeout=30,
+    )
+    # The test session has no logind session, screen saver service or xdg-screensaver: a clear refusal.
+    lock_payload = lock.payload.model_dump()
+    assert lock_payload["status"] in ("success", "error") and lock_payload["message"]
+
+    bad = await client.request(
+        {"type": "device_control", "id": "dc-4", "payload": {"action": "explode"}}, expect_type="device_control_result"
+    )
+    assert bad.type == "error" and bad.payload.model_dump()["code"] == "invalid_payload"
