@@ -26,6 +26,7 @@ from pydantic_ai.models import ModelRequestContext
 from pydantic_ai.tools import RunContext
 
 OLD_IMAGE_NOTE = "[an older screenshot/image was here; only the newest image is kept]"
+NO_VISION_NOTE = "[an image was here; this model cannot see images: use text tools such as the accessibility tree]"
 MAX_TOOL_OUTPUT_CHARS = 8 * 1024
 IMAGE_TOKENS = 1_500  # what one image costs a provider, roughly, whatever its base64 size
 DROPPED_NOTE = "[earlier steps were dropped to fit the model's context window]"
@@ -50,7 +51,15 @@ def _image_slots(messages: Sequence[ModelMessage]) -> list[tuple[int, int, int]]
 
 def keep_newest_image(messages: list[ModelMessage]) -> list[ModelMessage]:
     """Replace every image but the newest with a short note (new message objects; the input is untouched)."""
-    slots = _image_slots(messages)[:-1]
+    return _replace_images(messages, _image_slots(messages)[:-1], OLD_IMAGE_NOTE)
+
+
+def strip_images(messages: list[ModelMessage]) -> list[ModelMessage]:
+    """Replace every image with a note, for models without vision (a subscription CLI takes text only)."""
+    return _replace_images(messages, _image_slots(messages), NO_VISION_NOTE)
+
+
+def _replace_images(messages: list[ModelMessage], slots: list[tuple[int, int, int]], note: str) -> list[ModelMessage]:
     if not slots:
         return messages
     out = list(messages)
@@ -62,7 +71,7 @@ def keep_newest_image(messages: list[ModelMessage]) -> list[ModelMessage]:
         assert isinstance(message, ModelRequest)
         parts: list[Any] = list(message.parts)
         part = parts[p]
-        content = [OLD_IMAGE_NOTE if i in items else item for i, item in enumerate(part.content)]
+        content = [note if i in items else item for i, item in enumerate(part.content)]
         parts[p] = dataclasses.replace(part, content=content)
         out[m] = dataclasses.replace(message, parts=parts)
     return out
@@ -178,10 +187,11 @@ def fit_budget(messages: list[ModelMessage], budget_tokens: int, cache: SizeCach
 
 
 def prepare_messages(
-    messages: list[ModelMessage], budget_tokens: int, cache: SizeCache | None = None
+    messages: list[ModelMessage], budget_tokens: int, cache: SizeCache | None = None, *, vision: bool = True
 ) -> list[ModelMessage]:
     cache = cache or SizeCache()
-    return fit_budget(trim_tool_outputs(keep_newest_image(messages), cache=cache), budget_tokens, cache)
+    images = keep_newest_image(messages) if vision else strip_images(messages)
+    return fit_budget(trim_tool_outputs(images, cache=cache), budget_tokens, cache)
 
 
 @dataclass
@@ -190,9 +200,12 @@ class ContextPolicy(AbstractCapability[Any]):
 
     budget_tokens: int = 100_000
     cache: SizeCache = dataclasses.field(default_factory=SizeCache)
+    vision: bool = True  # False: every image is replaced by a note before it reaches the model
 
     async def prepare_model_request(
         self, ctx: RunContext[Any], request_context: ModelRequestContext
     ) -> ModelRequestContext:
-        request_context.messages = prepare_messages(list(request_context.messages), self.budget_tokens, self.cache)
+        request_context.messages = prepare_messages(
+            list(request_context.messages), self.budget_tokens, self.cache, vision=self.vision
+        )
         return request_context

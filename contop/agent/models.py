@@ -67,6 +67,11 @@ class ModelSpec:
         return f"{self.provider}:{self.model}{suffix}"
 
     @property
+    def vision(self) -> bool:
+        """Whether images may be sent: a subscription CLI behind the proxy takes text only."""
+        return not self.via_proxy
+
+    @property
     def backend(self) -> str:
         """What ``agent_progress.backend`` says: where the model runs."""
         if self.provider == "scripted":

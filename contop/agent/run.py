@@ -374,6 +374,8 @@ class AgentService:
         thinking = overrides.thinking_mode or settings.thinking_mode
         if thinking == "on":
             model_settings["thinking"] = True
+        if spec is not None and spec.via_proxy:  # the proxy keeps one call log per session
+            model_settings["extra_headers"] = {"x-contop-session": session_id}
 
         plan_tool = planning.plan_tool(
             model=model,
@@ -396,13 +398,13 @@ class AgentService:
             deps_type=RunState,
             retries=self.limits.tool_retries,
             model_settings=model_settings,
-            capabilities=[ContextPolicy(budget_tokens=budget)],
+            capabilities=[ContextPolicy(budget_tokens=budget, vision=spec.vision if spec is not None else True)],
         )
         history: list[ModelMessage] = []
         if self.store is not None:
             history = await self.store.load(session_id)
         prompt: str | list[UserContent] = execution.text
-        if frame_b64:
+        if frame_b64 and (spec is None or spec.vision):
             frame = _decode_frame(frame_b64)
             if frame is not None:
                 prompt = [execution.text, frame]

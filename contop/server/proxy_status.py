@@ -1,0 +1,108 @@
+"""The server's side of the subscription proxies: which models the phone is told about (with their vision), the
+proxy health check behind ``POST /api/provider-health`` and the ``state_update`` pushed when proxies change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+from contop.agent.models import DEFAULT_MODELS, ModelSpec, _proxy_url, resolve_model
+from contop.core.errors import ConfigError
+from contop.core.messages import StateUpdate, StateUpdatePayload
+from contop.core.settings import PROVIDERS, Settings
+
+if TYPE_CHECKING:
+    from contop.server.state import ServerState
+    from contop.transport.session import Session
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_S = 5.0
+HealthStatus = Literal["ok", "unreachable", "error", "api_key"]
+
+
+def _entry(spec: ModelSpec) -> dict[str, Any]:
+    return {"id": f"{spec.provider}:{spec.model}", "label": spec.label, "vision": spec.vision}
+
+
+def phone_models(settings: Settings, env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The execution model first, then each provider routed through its proxy; ``vision`` False for proxied ones."""
+    models: list[dict[str, Any]] = []
+    try:
+        current = resolve_model(settings, env)
+    except ConfigError:
+        current = None
+    if current is not None:
+        models.append(_entry(current))
+    for provider in PROVIDERS:
+        url = _proxy_url(settings, provider)
+        if url is None:
+            continue
+        entry = _entry(ModelSpec(provider, DEFAULT_MODELS[provider], base_url=url, via_proxy=True))
+        if all(m["id"] != entry["id"] for m in models):
+            models.append(entry)
+    return models
+
+
+def state_payload(state: ServerState, session: Session) -> StateUpdatePayload:
+    settings = state.settings.get()
+    busy = session.execution is not None
+    return StateUpdatePayload.model_validate(
+        {
+            "ai_state": "executing" if busy else "idle",
+            "connection_type": "temp" if session.connection_type == "temp" else "permanent",
+            "keep_host_awake": settings.keep_host_awake,
+            "models": phone_models(settings, state.config.env),
+        }
+    )
+
+
+def push_state(state: ServerState) -> int:
+    """Send a fresh ``state_update`` to every connected phone; how many were sent."""
+    manager = state.sessions
+    if manager is None:
+        return 0
+    pushed = 0
+    for session in manager.sessions():
+        try:
+            session.send(StateUpdate(payload=state_payload(state, session)))
+            pushed += 1
+        except Exception:
+            log.exception("could not push state_update to a session")
+    return pushed
+
+
+async def provider_health(settings: Settings, provider: str) -> dict[str, Any]:
+    """Ask the provider's proxy for its models: ``{status, models, auth_type}`` plus ``error`` when not ok."""
+    auth = settings.provider_auth.get(provider)
+    if auth is None or auth.mode != "cli_proxy":
+        return {"status": "api_key", "models": [], "auth_type": "api_key"}
+    url = _proxy_url(settings, provider)
+    assert url is not None
+    out: dict[str, Any] = {"status": "ok", "models": [], "auth_type": "cli_proxy", "proxy_url": url}
+    try:
+        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
+            r = await client.get(url + "/models")
+    except httpx.TimeoutException:
+        return {**out, "status": "unreachable", "error": f"the proxy at {url} did not answer in {HEALTH_TIMEOUT_S:g} s"}
+    except httpx.HTTPError as exc:
+        return {
+            **out,
+            "status": "unreachable",
+            "error": f"the proxy at {url} is not running ({type(exc).__name__}): start it from the desktop app "
+            f"or with `contop proxy {provider}`",
+        }
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    if r.status_code != 200:
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        return {**out, "status": "error", "error": message or f"the proxy answered HTTP {r.status_code}"}
+    data = body.get("data") if isinstance(body, dict) else None
+    models = [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return {**out, "models": models}
