@@ -20,6 +20,9 @@ _FAMILIES = (
     "contop.tools.files",
     "contop.tools.documents",
     "contop.tools.system",
+    "contop.tools.gui",
+    "contop.tools.screen",
+    "contop.tools.windows",
     # The skill tools live with the skills engine; imported by name so the tools layer does not depend on it.
     "contop.agent.skills.tools",
 )
