@@ -50,14 +50,15 @@ def phone_models(settings: Settings, env: Mapping[str, str]) -> list[dict[str, A
 def state_payload(state: ServerState, session: Session) -> StateUpdatePayload:
     settings = state.settings.get()
     busy = session.execution is not None
-    return StateUpdatePayload.model_validate(
-        {
-            "ai_state": "executing" if busy else "idle",
-            "connection_type": "temp" if session.connection_type == "temp" else "permanent",
-            "keep_host_awake": settings.keep_host_awake,
-            "models": phone_models(settings, state.config.env),
-        }
-    )
+    data: dict[str, Any] = {
+        "ai_state": "executing" if busy else "idle",
+        "connection_type": "temp" if session.connection_type == "temp" else "permanent",
+        "keep_host_awake": settings.keep_host_awake,
+    }
+    models = phone_models(settings, state.config.env)
+    if models:  # no model configured: the key is left out, as before models were reported
+        data["models"] = models
+    return StateUpdatePayload.model_validate(data)
 
 
 def push_state(state: ServerState) -> int:
