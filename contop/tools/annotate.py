@@ -15,22 +15,19 @@ def annotate(
     image_bgra: npt.NDArray[np.uint8], boxes: Sequence[tuple[int, tuple[int, int, int, int]]], quality: int = 80
 ) -> bytes:
     """JPEG of ``image_bgra`` with each (number, (x, y, w, h)) drawn as a rectangle and a numbered tag."""
-    from io import BytesIO
+    import cv2
 
-    from PIL import Image, ImageDraw, ImageFont
+    from contop.platform.capture import encode_jpeg
 
-    rgb = np.ascontiguousarray(image_bgra[:, :, 2::-1])
-    img = Image.fromarray(rgb, "RGB")
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=12)
+    img = np.ascontiguousarray(image_bgra).copy()
+    color = (*BOX_COLOR[::-1], 255)  # BGRA
+    white = (*LABEL_TEXT[::-1], 255)
     for number, (x, y, w, h) in boxes:
-        draw.rectangle((x, y, x + w - 1, y + h - 1), outline=BOX_COLOR, width=2)
+        cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), color, 2)
         tag = str(number)
-        left, top, right, bottom = draw.textbbox((0, 0), tag, font=font)
-        tw, th = right - left + 4, bottom - top + 4
+        (tw, th), base = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+        tw, th = tw + 4, th + base + 4
         ty = y - th if y - th >= 0 else y
-        draw.rectangle((x, ty, x + tw, ty + th), fill=BOX_COLOR)
-        draw.text((x + 2 - left, ty + 2 - top), tag, fill=LABEL_TEXT, font=font)
-    out = BytesIO()
-    img.save(out, "JPEG", quality=quality)
-    return out.getvalue()
+        cv2.rectangle(img, (x, ty), (x + tw, ty + th), color, -1)
+        cv2.putText(img, tag, (x + 2, ty + th - base - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, white, 1, cv2.LINE_AA)
+    return encode_jpeg(img, quality)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.platform.base import UIElement, WindowInfo
+from contop.platform.capture import encode_jpeg
 from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.tools.context import ToolContext
 from contop.tools.desktop import Desktop, desktop, run
@@ -141,15 +142,16 @@ async def observe_screen(
     if mode not in ("grounding", "understanding"):
         raise ToolError("mode must be 'grounding' or 'understanding'.")
     desk = await desktop()
+    # The capture and the accessibility query are independent: run them side by side.
+    capture = asyncio.to_thread(desk.capture_bgra)
     try:
-        jpeg, image, geo, away = await asyncio.to_thread(desk.capture_jpeg)
+        (image, geo, away), (raw, why) = await asyncio.gather(capture, _a11y(desk))
     except NotAvailableError as exc:
         raise ToolError(f"Cannot capture the screen: {exc}") from exc
     desk.remember(ctx.session_id, geo)
     window = await _active_window(desk)
     notes: list[str] = []
     fallback: str | None = None
-    raw, why = await _a11y(desk)
     elements = a11y_elements(raw, geo) if raw is not None else []
     source: str = "accessibility"
     if not elements:
@@ -165,12 +167,13 @@ async def observe_screen(
             notes.append(f"OCR is not available either: {exc}")
             source = "none"
     _remember(ctx.session_id, elements)
-    if mode == "grounding" and elements:
+    annotated = mode == "grounding" and bool(elements)
+    if annotated:
         from contop.tools.annotate import annotate
 
         shown = await asyncio.to_thread(annotate, image, [(e["number"], tuple(e["box"])) for e in elements])
     else:
-        shown = jpeg
+        shown = await asyncio.to_thread(encode_jpeg, image)
     if away:
         notes.append("Away Mode is engaged: this is the desktop under the lock screen; keyboard input is refused.")
     header = [
@@ -187,7 +190,7 @@ async def observe_screen(
         "mime_type": "image/jpeg",
         "image_width": geo.shot_width,
         "image_height": geo.shot_height,
-        "annotated": shown is not jpeg,
+        "annotated": annotated,
         "elements": elements,
         "element_source": source,
         "mode": mode,
