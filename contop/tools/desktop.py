@@ -15,7 +15,7 @@ from typing import Any
 
 from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.platform.base import PlatformAdapter, current_os, get_adapter
-from contop.platform.capture import BGRA, ScreenCapturer, downscale, encode_jpeg
+from contop.platform.capture import BGRA, ScreenCapturer, downscale
 from contop.platform.geometry import ScreenGeometry
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,6 @@ class Desktop:
         image, rect = self.capturer.grab(0)
         x0, y0 = left - rect.left, top - rect.top
         return image[y0 : y0 + height, x0 : x0 + width]
-
-    def capture_jpeg(self, quality: int = 80) -> tuple[bytes, BGRA, ScreenGeometry, bool]:
-        image, geo, away = self.capture_bgra()
-        return encode_jpeg(image, quality), image, geo, away
 
     def close(self) -> None:
         self.capturer.close()
