@@ -38,6 +38,7 @@ DEFAULT_SCROLL_CLICKS = 5
 MAX_SCROLL_CLICKS = 50
 MAX_TEXT = 10_000
 GEOMETRY_TTL_S = 1.0
+MAX_SESSIONS = 256
 
 
 class ManualInputError(ToolError):
@@ -141,7 +142,10 @@ class ManualControl:
 
     async def on_set_manual_mode(self, session: Any, message: Envelope) -> None:
         enabled = bool(getattr(message.payload, "enabled", False))
+        self.manual_mode.pop(session.id, None)
         self.manual_mode[session.id] = enabled
+        while len(self.manual_mode) > MAX_SESSIONS:  # sessions end without telling us: keep the newest only
+            self.manual_mode.pop(next(iter(self.manual_mode)))
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
 
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
