@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,10 +38,28 @@ def test_json_prints_one_object_per_message(server: ServerProcess) -> None:
     assert messages[-1]["type"] == "tool_result" and messages[-1]["payload"]["status"] == "success"
 
 
-def test_intent_without_an_agent_says_so_and_fails(server: ServerProcess) -> None:
-    done = contop_run("--pair", pair(server)["url"], "open the calculator")
+def test_intent_prints_progress_and_the_answer(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    steps = [{"thinking": "Let me look."}, {"tool": "get_action_history", "args": {}}, {"text": "All done here."}]
+    script.write_text(json.dumps(steps))
+    server = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"}).start()
+    try:
+        url = pair(server)["url"]
+        done = contop_run("--pair", url, "what did you do?")
+        assert done.returncode == 0, done.stderr
+        assert "All done here." in done.stdout
+        done = contop_run("--pair", url, "--json", "again")
+        assert done.returncode == 0, done.stderr
+        messages = [json.loads(line) for line in done.stdout.splitlines()]
+        assert messages[-1]["type"] == "agent_result" and "All done here." in messages[-1]["payload"]["answer"]
+    finally:
+        server.stop()
+
+
+def test_a_refused_tool_call_exits_1(server: ServerProcess) -> None:
+    done = contop_run("--pair", pair(server)["url"], "--tool", "format_disk")
     assert done.returncode == 1
-    assert "not_available" in done.stderr and "user_intent" in done.stderr
+    assert "blocked" in done.stderr
 
 
 def test_pairs_through_the_local_server_when_no_url_is_given(server: ServerProcess) -> None:
