@@ -124,6 +124,12 @@ async def run_guarded(state: RunState, name: str, args: dict[str, Any], call_id:
             "agent_status",
             {"status_type": "sandbox_fallback", "message": outcome.message, "tool": name, "ref_id": call_id},
         )
+    result = outcome.result if isinstance(outcome.result, dict) else {}
+    if result.get("fallback") == "ocr":  # the screen tools had no accessibility tree and read the screen by OCR
+        note = str(result.get("note") or "accessibility unavailable; UI elements found by OCR")
+        await state.events.emit(
+            "agent_status", {"status_type": "vision_fallback", "message": note, "tool": name, "ref_id": call_id}
+        )
     return for_model(outcome)
 
 

@@ -127,6 +127,7 @@ async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]
 
 async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int:
     """Print messages until the one that ends the request; returns the exit code."""
+    printer = _ProgressPrinter()
     async for message in client.messages():
         data = message.to_dict()
         payload = data["payload"]
@@ -150,10 +151,10 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int
             return EXIT_OK if payload.get("status") == "success" else EXIT_FAILED
         if message.type == "agent_result":
             if not args.json:
-                print(payload.get("answer", ""))
+                printer.finish(str(payload.get("answer", "")))
             return EXIT_OK
         if not args.json and message.type in _PROGRESS_TYPES:
-            _print_progress(message.type, payload)
+            printer.show(message.type, payload)
     print("contop run: the connection closed before a result arrived", file=sys.stderr)
     return EXIT_FAILED
 
@@ -179,14 +180,41 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
         print(f"{payload.get('status')}: {payload.get('message', '')}".rstrip(": "), file=sys.stderr)
 
 
-def _print_progress(kind: str, payload: dict[str, Any]) -> None:
-    if kind == "agent_progress":
-        print(f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}")
-    elif kind in ("agent_thinking", "agent_text"):
-        print(f"{'…' if kind == 'agent_thinking' else ''}{payload.get('text', '')}")
-    elif kind == "agent_status":
-        print(f"({payload.get('status_type')}) {payload.get('message', '')}", file=sys.stderr)
-    elif kind == "tool_result":
-        print(f"  {payload.get('tool')}: {payload.get('status')}")
-    else:
-        print(f"{kind}: {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
+class _ProgressPrinter:
+    """Human output: streamed text and thinking flow on one line each; everything else starts a new line."""
+
+    def __init__(self) -> None:
+        self._streaming: str | None = None  # the kind whose chunks are being printed on the current line
+        self._text_seen = False
+
+    def _end_line(self) -> None:
+        if self._streaming is not None:
+            print(flush=True)
+            self._streaming = None
+
+    def show(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind in ("agent_thinking", "agent_text"):
+            if self._streaming != kind:
+                self._end_line()
+                if kind == "agent_thinking":
+                    print("… ", end="")
+                self._streaming = kind
+            self._text_seen = self._text_seen or kind == "agent_text"
+            print(payload.get("text", ""), end="", flush=True)
+            return
+        self._end_line()
+        if kind == "agent_progress":
+            print(f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}")
+        elif kind == "agent_status":
+            print(f"({payload.get('status_type')}) {payload.get('message', '')}", file=sys.stderr)
+        elif kind == "tool_result":
+            print(f"  {payload.get('tool')}: {payload.get('status')}")
+        else:
+            print(f"{kind}: {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
+
+    def finish(self, answer: str) -> None:
+        """The final answer, unless it was just streamed as agent_text."""
+        streamed = self._text_seen and self._streaming == "agent_text"
+        self._end_line()
+        if not streamed:
+            print(answer)

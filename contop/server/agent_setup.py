@@ -22,10 +22,10 @@ from contop.core.messages import (
     Payload,
     SessionContext,
     StateUpdate,
-    StateUpdatePayload,
     UserIntent,
 )
 from contop.security.sandbox import SandboxBackend
+from contop.server.proxy_status import state_payload
 from contop.server.state import ServerState
 from contop.server.toolcalls import server_audit
 from contop.transport.router import Router
@@ -76,14 +76,6 @@ def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "internal"], 
     return Error(payload=ErrorPayload(code=code, message=message, ref_id=ref.id))
 
 
-def _state_update(state: ServerState, session: Session, ai_state: Literal["idle", "executing"]) -> StateUpdate:
-    kind: Literal["permanent", "temp"] = "temp" if session.connection_type == "temp" else "permanent"
-    payload = StateUpdatePayload(
-        ai_state=ai_state, connection_type=kind, keep_host_awake=state.settings.get().keep_host_awake
-    )
-    return StateUpdate(payload=payload)
-
-
 def install_agent(
     state: ServerState, router: Router, sandbox: Callable[[], Awaitable[SandboxBackend | None]]
 ) -> AgentService:
@@ -123,7 +115,7 @@ def install_agent(
         conversations[owner.device_id] = execution.session_id
         slot = SessionExecution(execution)
         owner.set_execution(slot)
-        owner.send(_state_update(state, owner, "executing"))
+        owner.send(StateUpdate(payload=state_payload(state, owner)))  # executing
 
         async def finish() -> None:
             try:
@@ -132,7 +124,7 @@ def install_agent(
                 log.exception("agent run failed")
             finally:
                 owner.clear_execution(slot)
-                owner.send(_state_update(state, owner, "idle"))
+                owner.send(StateUpdate(payload=state_payload(state, owner)))  # idle again
 
         owner.spawn(finish(), name=f"agent-wait-{execution.session_id[:8]}")
 

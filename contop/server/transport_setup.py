@@ -4,17 +4,20 @@ and the ``tool_call`` handler (which goes through the security gate; see ``conto
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiortc import RTCCertificate
 from starlette.websockets import WebSocketDisconnect
 
-from contop.core.messages import StateUpdate, StateUpdatePayload
+from contop.core.messages import StateUpdate
 from contop.server import toolcalls
 from contop.server.agent_setup import install_agent
+from contop.server.device_control import install_device_control
 from contop.server.devices import Device
+from contop.server.manual import install_manual_control
 from contop.server.network import connection_path
+from contop.server.proxy_status import state_payload
 from contop.server.state import ServerState
 from contop.transport import signaling as negotiation
 from contop.transport.handlers import tool_call_handler
@@ -41,15 +44,11 @@ def install_transport(state: ServerState) -> None:
     router.register("tool_call", tool_call_handler(toolcalls.runner(state, sandbox)))
     state.sessions = manager
     install_agent(state, router, sandbox)
+    install_manual_control(state, router)
+    install_device_control(state, router)
 
     def greet(session: Session) -> None:
-        settings = state.settings.get()
-        busy = session.execution is not None
-        kind: Literal["permanent", "temp"] = "temp" if session.connection_type == "temp" else "permanent"
-        payload = StateUpdatePayload(
-            ai_state="executing" if busy else "idle", connection_type=kind, keep_host_awake=settings.keep_host_awake
-        )
-        session.send(StateUpdate(payload=payload))
+        session.send(StateUpdate(payload=state_payload(state, session)))  # with the models and their vision
 
     manager.on_connected(greet)
     state.on_shutdown(manager.aclose)  # runs before anything registered earlier (sessions first)

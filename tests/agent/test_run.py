@@ -213,3 +213,26 @@ async def test_the_phones_frame_reaches_the_model_as_an_image(env: Env, events: 
     result = await run_intent(env.service(), "what is on my screen?", events, frame_b64=frame)
     assert result.status == "completed"
     assert env.received()[0]["images"] == 1
+
+
+async def test_ocr_fallback_of_a_screen_tool_is_reported_as_vision_fallback(env: Env, events: RecordingEvents) -> None:
+    async def observe_screen(ctx: object, mode: str = "grounding") -> dict[str, object]:
+        return {
+            "status": "success",
+            "stdout": "3 elements",
+            "fallback": "ocr",
+            "note": "no accessibility bus: elements found by OCR",
+        }
+
+    env.script([{"tool": "observe_screen", "args": {}}, {"text": "Looked."}])
+    result = await run_intent(env.service(tools={"observe_screen": observe_screen}), "look", events)
+    assert result.status == "completed"
+    statuses = events.of("agent_status")
+    assert statuses == [
+        {
+            "status_type": "vision_fallback",
+            "message": "no accessibility bus: elements found by OCR",
+            "tool": "observe_screen",
+            "ref_id": statuses[0]["ref_id"],
+        }
+    ]
