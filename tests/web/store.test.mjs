@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { initialState, reduce, createStore, normalizeModels, ConnStatus } from "../../contop/web/js/store.js";
+import { initialState, reduce, createStore, normalizeModels, modelTitle, ConnStatus } from "../../contop/web/js/store.js";
 
 const srv = (type, payload, id = `m-${Math.random()}`) => ({ type: "server", msg: { type, id, payload }, now: 1000 });
 const run = (actions, state = initialState()) => actions.reduce(reduce, state);
@@ -204,4 +204,15 @@ test("normalizeModels", () => {
     { id: "x", label: "x" },
     { id: "y", label: "Why", provider: undefined },
   ]);
+});
+
+test("text-only models are badged NO VISION", () => {
+  const [sub, api] = normalizeModels([
+    { id: "anthropic:claude-sonnet-4-5", label: "Claude (subscription)", vision: false },
+    { id: "gemini:gemini-2.5-flash", label: "Gemini", vision: true },
+  ]);
+  assert.equal(sub.vision, false);
+  assert.equal(modelTitle(sub), "Claude (subscription) · NO VISION");
+  assert.equal(modelTitle(api), "Gemini");
+  assert.equal(modelTitle(undefined), "Default model");
 });

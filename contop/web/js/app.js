@@ -2,7 +2,7 @@
 
 import { fragmentValue, parsePayload, PairingError, desktopLabel } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
-import { createStore, ConnStatus } from "./store.js";
+import { createStore, ConnStatus, modelTitle } from "./store.js";
 import { reconnectPlan, shouldShowReconnecting, SILENT_WINDOW_MS } from "./reconnect.js";
 import { describeClose, describeServerError, statusTitle } from "./errors.js";
 
@@ -423,8 +423,9 @@ function render() {
   $("btn-stop").disabled = s.stopping;
   $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
   $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
-  const model = s.models.find((m) => m.id === s.model);
-  $("chip-model-label").textContent = model ? model.label : "Default model";
+  // With no choice made, the desktop's own model (listed first) is the one that runs.
+  const model = s.models.find((m) => m.id === s.model) || s.models[0];
+  $("chip-model-label").textContent = modelTitle(model);
 
   // manual
   $("composer").hidden = s.manual;
@@ -628,7 +629,7 @@ function renderSettings() {
     sel.dataset.sig = want;
     sel.replaceChildren(
       h("option", { value: "" }, "Desktop default"),
-      ...s.models.map((m) => h("option", { value: m.id, selected: m.id === s.model }, m.label)),
+      ...s.models.map((m) => h("option", { value: m.id, selected: m.id === s.model }, modelTitle(m))),
     );
     sel.value = s.model || "";
   }

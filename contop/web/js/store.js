@@ -88,10 +88,18 @@ export function normalizeModels(value) {
   for (const m of value) {
     if (typeof m === "string" && m) out.push({ id: m, label: m });
     else if (m && typeof m === "object" && typeof m.id === "string" && m.id) {
-      out.push({ id: m.id, label: str(m.label) || str(m.name) || m.id, provider: str(m.provider) || undefined });
+      const model = { id: m.id, label: str(m.label) || str(m.name) || m.id, provider: str(m.provider) || undefined };
+      if (m.vision === false) model.vision = false; // text only (a subscription CLI): it never sees the screen
+      out.push(model);
     }
   }
   return out;
+}
+
+// How a model is named on screen: text-only models carry a NO VISION badge.
+export function modelTitle(model) {
+  if (!model) return "Default model";
+  return model.vision === false ? `${model.label} · NO VISION` : model.label;
 }
 
 // Agent output means the desktop accepted our intent: a later "idle" then ends the run even without a result.
