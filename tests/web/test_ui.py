@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -762,13 +764,12 @@ def _wait_reply(page: Page, srv: ServerProcess, timeout: float = 30_000) -> None
 
 @pytest.mark.x11
 def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
-    """Real server, real X display, scripted model: pair, video, manual tap, intent, steps, confirmation, stop,
-    reconnect, history. What the server does not handle yet is collected and reported as a skip at the end."""
+    """Real server, real X display, scripted model: pair, video, manual tap on an app, intent, steps,
+    confirmation, stop, reconnect, history."""
+    from contop.testing import recorder_app
     from contop.testing.xsession import start_xsession
 
-    if not all(shutil.which(p) for p in ("Xvfb", "openbox", "xdotool")):
-        pytest.skip("needs Xvfb, openbox and xdotool")
-    missing: list[str] = []
+    clicks = tmp_path / "recorder.jsonl"
     script = tmp_path / "script.json"
     script.write_text(json.dumps(E2E_SCRIPT))
     xs = start_xsession("1280x800x24", window_manager=True, dbus=False)
@@ -780,14 +781,15 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
             subprocess.run(["xsetroot", "-solid", "#2d4a6e"], env=xs.child_env(None), check=False)
         if shutil.which("xterm"):
             xs.spawn("xterm", ["xterm", "-geometry", "70x18+120+120", "-bg", "#1e1f24", "-fg", "#d6dae3"])
+        # An app under the centre of the screen, recording every click it receives.
+        xs.spawn("recorder", [sys.executable, recorder_app.__file__, str(clicks), "--geometry", "400x300+440+250"])
         srv.start()
         pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
         ctx = phone(browser, fake=False)
         page = ctx.new_page()
         page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
         page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
-        if state(page)["conn"]["status"] == "failed":
-            pytest.skip(f"WebRTC transport not available: {state(page)['conn']['error']}")
+        assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
 
         # Video frames of the real screen are decoded.
         page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=30_000)
@@ -800,15 +802,16 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
         box = page.locator("#video-pane").bounding_box()
         assert box
         page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(1000)
-        if state(page)["unavailable"].get("manual"):
-            missing.append("manual_control")
-        else:
-            out = subprocess.run(
-                ["xdotool", "getmouselocation"], env=xs.child_env(None), capture_output=True, text=True, check=True
-            ).stdout
-            x, y = (int(v) for v in re.findall(r"[xy]:(\d+)", out)[:2])
-            assert abs(x - 640) <= 8 and abs(y - 400) <= 8, out
+        # The tap is a click at native (640, 400) and the recorder app there receives it.
+        deadline = time.monotonic() + 15
+        pressed: list[dict[str, object]] = []
+        while not pressed and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+            events = [json.loads(line) for line in clicks.read_text().splitlines()] if clicks.exists() else []
+            pressed = [e for e in events if e.get("event") == "button" and e.get("num") == 1]
+        assert pressed, "the recorder app received no click"
+        x, y = int(pressed[0]["x"]), int(pressed[0]["y"])  # type: ignore[call-overload]
+        assert abs(x - 640) <= 8 and abs(y - 400) <= 8, pressed[0]
         page.locator("#btn-manual-done").tap()
 
         # An intent runs through the agent: steps, confirmation, answer; then a second run, stopped.
@@ -819,25 +822,24 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
             "!document.getElementById('confirm-modal').hidden",
             timeout=30_000,
         )
-        if page.locator(".note.error").count():
-            missing.append(f"user_intent ({page.locator('.note.error').last.get_attribute('data-code')})")
-        else:
-            expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
-            expect(page.locator("#confirm-command")).to_contain_text("rm -r /tmp/contop-web-e2e-dir")
-            shot(page, "real-04-confirmation")
-            page.locator("#btn-approve").tap()
-            _wait_reply(page, srv)
-            expect(page.locator(".step")).not_to_have_count(0)
-            shot(page, "real-05-answer")
-            page.locator("#intent-input").fill("Again")
-            page.locator("#btn-send").tap()
-            expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
-            page.locator("#btn-deny").tap()
-            page.wait_for_timeout(500)
-            if page.locator("#btn-stop").is_visible():  # still running (the slow step): stop it
-                page.locator("#btn-stop").tap()
-            page.wait_for_function("!window.contop.state.running", timeout=30_000)
-            expect(page.locator(".note.confirm .decision").last).to_have_text("Denied")
+        assert page.locator(".note.error").count() == 0, page.locator(".note.error").last.inner_text()
+        # The agent's run, then a second one that is denied and stopped.
+        expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
+        expect(page.locator("#confirm-command")).to_contain_text("rm -r /tmp/contop-web-e2e-dir")
+        shot(page, "real-04-confirmation")
+        page.locator("#btn-approve").tap()
+        _wait_reply(page, srv)
+        expect(page.locator(".step")).not_to_have_count(0)
+        shot(page, "real-05-answer")
+        page.locator("#intent-input").fill("Again")
+        page.locator("#btn-send").tap()
+        expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
+        page.locator("#btn-deny").tap()
+        page.wait_for_timeout(500)
+        if page.locator("#btn-stop").is_visible():  # still running (the slow step): stop it
+            page.locator("#btn-stop").tap()
+        page.wait_for_function("!window.contop.state.running", timeout=30_000)
+        expect(page.locator(".note.confirm .decision").last).to_have_text("Denied")
 
         # Reopening the app reconnects to the remembered desktop and lists the session.
         page.reload()
@@ -853,5 +855,3 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
             close(ctx)
         srv.stop()
         xs.close()
-    if missing:
-        pytest.skip(f"the rest of the flow passed; the server does not handle yet: {', '.join(missing)}")
