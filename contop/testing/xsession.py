@@ -18,10 +18,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -351,3 +352,29 @@ def start_xsession(
         raise
     logger.info("X session ready on %s (%s)", session.display, screen)
     return session
+
+
+def xsession_for_tests(size: str = "1920x1080x24") -> Iterator[XSession]:
+    """Body of a pytest fixture: a running session, closed afterwards; the test is skipped when X tools are
+    missing (make test installs them, and CI fails on any skip)."""
+    import pytest
+
+    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox dbus)")
+    session = start_xsession(size)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def linux_adapter_for_tests(session: XSession) -> Iterator[Any]:
+    """Body of a pytest fixture: the X11 adapter connected to ``session`` and its private bus, closed afterwards."""
+    from contop.platform.linux.adapter import LinuxAdapter
+
+    adapter = LinuxAdapter(session.display, session_bus=session.env["DBUS_SESSION_BUS_ADDRESS"])
+    try:
+        yield adapter
+    finally:
+        adapter.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 import bcrypt
 import pytest
 
-from contop.testing.xsession import XSession, start_xsession
+from contop.testing.xsession import XSession, linux_adapter_for_tests, start_xsession, xsession_for_tests
 from tests.platform.conftest import RecorderApp, launch_recorder
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(90)]
@@ -30,25 +29,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "away"
 
 @pytest.fixture(scope="module")
 def xsession() -> Iterator[XSession]:
-    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    session = start_xsession("1920x1080x24")
-    try:
-        yield session
-    finally:
-        session.close()
+    yield from xsession_for_tests("1920x1080x24")
 
 
 @pytest.fixture(scope="module")
 def adapter(xsession: XSession) -> Iterator[Any]:
-    from contop.platform.linux.adapter import LinuxAdapter
-
-    a = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
-    try:
-        yield a
-    finally:
-        a.close()
+    yield from linux_adapter_for_tests(xsession)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -15,32 +14,19 @@ from typing import Any
 import pytest
 
 from contop.testing import recorder_app
-from contop.testing.xsession import XSession, start_xsession
+from contop.testing.xsession import XSession, linux_adapter_for_tests, xsession_for_tests
 
 RECORDER = Path(recorder_app.__file__)
 
 
 @pytest.fixture(scope="session")
 def xsession() -> Iterator[XSession]:
-    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox dbus)")
-    session = start_xsession("1920x1080x24")
-    try:
-        yield session
-    finally:
-        session.close()
+    yield from xsession_for_tests("1920x1080x24")
 
 
 @pytest.fixture(scope="session")
 def linux_adapter(xsession: XSession) -> Iterator[Any]:
-    from contop.platform.linux.adapter import LinuxAdapter
-
-    adapter = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
-    try:
-        yield adapter
-    finally:
-        adapter.close()
+    yield from linux_adapter_for_tests(xsession)
 
 
 @dataclass

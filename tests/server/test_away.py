@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import sys
 import time
@@ -28,7 +27,7 @@ from contop.server.away import (
     should_auto_engage,
 )
 from contop.server.settings_store import SettingsStore
-from contop.testing.xsession import XSession, start_xsession
+from contop.testing.xsession import XSession, linux_adapter_for_tests, xsession_for_tests
 
 PIN = "4321"
 EMERGENCY = "13572468"
@@ -99,25 +98,12 @@ def test_auto_engage_decision() -> None:
 
 @pytest.fixture(scope="module")
 def xsession() -> Iterator[XSession]:
-    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    session = start_xsession("1280x800x24")
-    try:
-        yield session
-    finally:
-        session.close()
+    yield from xsession_for_tests("1280x800x24")
 
 
 @pytest.fixture(scope="module")
 def adapter(xsession: XSession) -> Iterator[Any]:
-    from contop.platform.linux.adapter import LinuxAdapter
-
-    a = LinuxAdapter(xsession.display, session_bus=xsession.env["DBUS_SESSION_BUS_ADDRESS"])
-    try:
-        yield a
-    finally:
-        a.close()
+    yield from linux_adapter_for_tests(xsession)
 
 
 def make_store(home: Path, *, pin: bool = True) -> SettingsStore:
