@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal, get_args
 
 from contop.core.errors import ConfigError
@@ -61,8 +62,8 @@ class ModelSpec:
 
     @property
     def label(self) -> str:
-        if self.provider == "scripted":
-            return f"scripted:{self.model} (test model)"
+        if self.provider == "scripted":  # the script's file name is enough on a phone screen
+            return f"scripted:{PurePath(self.model).name} (test model)"
         suffix = " via subscription proxy" if self.via_proxy else ""
         return f"{self.provider}:{self.model}{suffix}"
 

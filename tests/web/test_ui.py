@@ -841,6 +841,14 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
         page.wait_for_function("!window.contop.state.running", timeout=30_000)
         expect(page.locator(".note.confirm .decision").last).to_have_text("Denied")
 
+        # The desktop's server restarts (same port, same state): the phone notices and reconnects by itself.
+        assert srv.stop() == 0
+        page.wait_for_function("window.contop.state.conn.status !== 'connected'", timeout=20_000)
+        srv.start()
+        page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=45_000)
+        page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=30_000)
+        shot(page, "real-05b-reconnected-after-restart")
+
         # Reopening the app reconnects to the remembered desktop and lists the session.
         page.reload()
         page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=30_000)
