@@ -57,12 +57,7 @@ def recorder(xsession: XSession, tmp_path: Path) -> Iterator[RecorderApp]:
     try:
         yield app
     finally:
-        app.proc.terminate()
-        try:
-            app.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            app.proc.kill()
-            app.proc.wait(5)
+        app.stop()
 
 
 class Overlay:

@@ -37,6 +37,14 @@ class RecorderApp:
     log: Path
     ready: dict[str, Any]
 
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
     def events(self) -> list[dict[str, Any]]:
         lines = self.log.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
@@ -117,9 +125,4 @@ def recorder(xsession: XSession, tmp_path: Path) -> Iterator[RecorderApp]:
     try:
         yield app
     finally:
-        app.proc.terminate()
-        try:
-            app.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            app.proc.kill()
-            app.proc.wait(5)
+        app.stop()
