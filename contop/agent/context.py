@@ -196,13 +196,17 @@ def prepare_messages(
 
 @dataclass
 class ContextPolicy(AbstractCapability[Any]):
-    """Applies ``prepare_messages`` to every model request attempt (not persisted in the run's history)."""
+    """Applies ``prepare_messages`` to every model request (request-only: the run's history is not changed).
+
+    It hooks ``before_model_request``, not ``prepare_model_request``: a run has a single model, and pydantic-ai
+    deep-copies every tool definition before each attempt when any capability overrides the latter.
+    """
 
     budget_tokens: int = 100_000
     cache: SizeCache = dataclasses.field(default_factory=SizeCache)
     vision: bool = True  # False: every image is replaced by a note before it reaches the model
 
-    async def prepare_model_request(
+    async def before_model_request(
         self, ctx: RunContext[Any], request_context: ModelRequestContext
     ) -> ModelRequestContext:
         request_context.messages = prepare_messages(

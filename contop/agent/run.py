@@ -55,7 +55,7 @@ from contop.agent.models import NO_MODEL_ANSWER, ModelSpec, build_model, context
 from contop.agent.prompts import build_execution_prompt
 from contop.agent.skills.runtime import AgentToolContext, SkillRuntime
 from contop.agent.skills.store import SkillStore
-from contop.agent.toolbridge import RunState, guarded_tools
+from contop.agent.toolbridge import RunState, StaticToolset, guarded_tools
 from contop.core.errors import ConfigError, ContopError
 from contop.core.settings import Settings
 from contop.security.audit import AuditLog
@@ -192,6 +192,7 @@ class AgentService:
         self.limits = limits
         self._tools = dict(tools)
         self._model_tools: list[Tool[RunState]] | None = None
+        self._model_toolset: StaticToolset | None = None
         self._running: dict[str, Execution] = {}
         self._tasks: set[asyncio.Task[RunResult]] = set()
         self._contexts: OrderedDict[str, AgentToolContext] = OrderedDict()
@@ -309,6 +310,12 @@ class AgentService:
             self._model_tools = guarded_tools(toolset, self._tools)
         return self._model_tools
 
+    def model_toolset(self, toolset: GuardedToolset) -> StaticToolset:
+        """The same wrappers as one toolset whose listing is computed once for every run."""
+        if self._model_toolset is None:
+            self._model_toolset = StaticToolset(self.model_tools(toolset), max_retries=self.limits.tool_retries)
+        return self._model_toolset
+
     def _resolve(self, settings: Settings, overrides: Overrides) -> ModelSpec | None:
         if overrides.execution_model:
             settings = settings.model_copy(update={"execution_model": overrides.execution_model})
@@ -394,7 +401,8 @@ class AgentService:
         agent: Agent[RunState, str] = Agent(
             model,
             instructions=instructions,
-            tools=tools,
+            tools=[plan_tool],
+            toolsets=[self.model_toolset(toolset)],
             deps_type=RunState,
             retries=self.limits.tool_retries,
             model_settings=model_settings,

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from pydantic_ai import RunContext, Tool, ToolReturn
+from pydantic_ai import FunctionToolset, RunContext, Tool, ToolReturn
 from pydantic_ai.messages import BinaryContent
+from pydantic_ai.toolsets import ToolsetTool
 
 from contop.agent.events import RunEvents
 from contop.security.enforce import GuardedToolset, ToolOutcome
@@ -193,3 +194,23 @@ def guarded_tools(
             )
         )
     return tools
+
+
+class StaticToolset(FunctionToolset[RunState]):
+    """The guarded tool wrappers as one toolset whose listing is computed once and reused by every step and run.
+
+    ``FunctionToolset`` rebuilds the definition of every tool at every model request (a copy of the run
+    context per tool), which costs about a millisecond per step with our thirty tools. Nothing in the listing
+    depends on the step: the wrappers have no ``prepare`` function and the retry budget is fixed here.
+    """
+
+    def __init__(self, tools: list[Tool[RunState]], *, max_retries: int) -> None:
+        if any(tool.prepare is not None for tool in tools):
+            raise ValueError("StaticToolset caches its listing: its tools cannot have a prepare function")
+        super().__init__(tools, max_retries=max_retries, id="contop")
+        self._listing: dict[str, ToolsetTool[RunState]] | None = None
+
+    async def get_tools(self, ctx: RunContext[RunState]) -> dict[str, ToolsetTool[RunState]]:
+        if self._listing is None:
+            self._listing = await super().get_tools(ctx)
+        return dict(self._listing)

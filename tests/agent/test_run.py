@@ -181,6 +181,10 @@ async def test_long_tool_output_is_cut_for_the_model(env: Env, events: Recording
     last = env.received()[1]["parts"][-1]
     assert "output cut" in last["text"] and last["chars"] < 8500
     assert len(events.of("tool_result")[0]["stdout"]) >= 30000  # the phone gets it all
+    assert env.store is not None  # the cut is for the request only: the stored conversation keeps it all
+    stored = await env.store.load("big")
+    returns = [p.content for m in stored for p in m.parts if getattr(p, "part_kind", "") == "tool-return"]
+    assert returns and "a" * 30000 in str(returns[0])
 
 
 async def test_blocked_command_runs_in_the_sandbox_and_says_so(env: Env, events: RecordingEvents) -> None:
