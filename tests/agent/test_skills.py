@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,11 @@ from contop.agent.skills.store import SkillStore
 from contop.agent.skills.workflow import bind, parse_workflow
 from contop.security.catalog import KNOWN_TOOLS
 from contop.server.skills_install import builtin_skills_dir, install_builtin_skills
+from contop.tools.gui import GUI_ACTIONS
+from contop.tools.registry import all_tools
 from tests.agent.conftest import Env, run_intent
+
+TOOLS = dict(all_tools())
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -42,8 +47,13 @@ def test_the_six_builtin_skills_are_valid_and_installed(tmp_path: Path) -> None:
     assert all(info.meta is not None for info in infos), [i.error for i in infos]
     for info in infos:
         for name, path in store.workflow_files(info.name).items():
-            assert parse_workflow(path.read_text(), name).steps
-            assert all(step.tool in KNOWN_TOOLS for step in parse_workflow(path.read_text(), name).steps)
+            steps = parse_workflow(path.read_text(), name).steps
+            assert steps and all(step.tool in KNOWN_TOOLS for step in steps)
+            for step in steps:  # every argument is one the tool takes (a wrong name fails the step at run time)
+                params = inspect.signature(TOOLS[step.tool]).parameters
+                assert set(step.args) <= set(params), (info.name, name, step.tool, sorted(step.args))
+                if step.tool == "execute_gui":
+                    assert step.args["action"] in GUI_ACTIONS
 
 
 def test_agent_tools_are_reserved() -> None:
