@@ -47,6 +47,9 @@ async def payload_for(state: ServerState, tok: PairingToken) -> dict[str, Any]:
         connection_type=tok.connection_type,
         tailscale_ip=net.tailscale_ip,
         signaling_url=signaling,
+        # The phone makes the offer, so it needs the STUN/TURN servers too (TURN credentials included: they
+        # are what lets it relay through the owner's TURN server, and the QR goes only to the owner's phone).
+        ice_servers=[s.model_dump(exclude_none=True) for s in state.settings.get().ice_servers] or None,
     )
 
 

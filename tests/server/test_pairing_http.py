@@ -42,6 +42,18 @@ def test_permanent_pairing_payload(server: ServerProcess) -> None:
     again = pair(server, connection_type="temp")
     raw = base64.urlsafe_b64decode(again["url"].split("#p=")[1] + "==").decode()
     assert "AIza" not in raw and not set(json.loads(raw)) & {"g", "o", "a", "r", "pa"}
+    assert "i" not in json.loads(raw)  # no ICE servers configured: host candidates only
+
+
+def test_configured_ice_servers_travel_in_the_qr(server: ServerProcess) -> None:
+    settings = server.request("GET", "/api/settings").json()
+    settings["ice_servers"] = [
+        {"urls": "stun:stun.example.org:3478"},
+        {"urls": ["turn:turn.example.org:3478?transport=udp"], "username": "u1", "credential": "pw1"},
+    ]
+    assert server.request("PUT", "/api/settings", json=settings).status_code == 200
+    payload = parse_pairing_url(pair(server, connection_type="temp")["url"])
+    assert payload["i"] == settings["ice_servers"]
 
 
 def test_png_variant_and_qr_image(server: ServerProcess) -> None:
