@@ -13,7 +13,7 @@ from contop.security import cmdshell, posix, powershell, userlists
 from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.findings import BLOCK, SAFE, shorten
-from contop.security.state import State
+from contop.security.state import Blocked, State
 
 _PLATFORMS = frozenset(get_args(Platform))
 _MAX_SUBSTITUTIONS = 256
@@ -61,11 +61,16 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
             cmdshell.analyze(command, st)
         else:
             posix.analyze(command, st)
+    except Blocked:
+        return Decision.block(st.found.reason)
     except RecursionError:
-        st.add(BLOCK, "is nested too deeply to be judged", command)
+        st.found.add(BLOCK, "is nested too deeply to be judged", command)
     except Exception as exc:  # a bug in a rule must fail closed, never open
         return Decision.block(f"could not be judged ({type(exc).__name__}); not run on the host unattended")
-    userlists.apply(command, st)
+    try:
+        userlists.apply(command, st)
+    except Blocked:
+        return Decision.block(st.found.reason)
     if st.found.level == SAFE:
         return Decision.safe(f"nothing dangerous found ({shorten(command, 50)})")
     return Decision.of(st.found.verdict, st.found.reason)

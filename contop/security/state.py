@@ -15,6 +15,10 @@ _UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
+class Blocked(Exception):
+    """Raised by ``State.add`` at the first block: nothing found later can change the verdict or its reason."""
+
+
 @dataclass(slots=True)
 class State:
     """Shared by every part of one command line; ``cwd`` and ``vars`` follow ``cd`` and ``X=…`` as they run."""
@@ -38,7 +42,10 @@ class State:
         return cls(ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source)
 
     def add(self, level: int, what: str, text: str = "") -> None:
+        """Record a finding; a block ends the classification at once (the first block's reason is the one shown)."""
         self.found.add(level, what, text)
+        if level >= BLOCK:
+            raise Blocked
 
     def nested(self) -> bool:
         """Enter one level of nesting; False (and a block) when the command nests too deep to judge."""
