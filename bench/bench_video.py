@@ -120,9 +120,10 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     from contop.platform.capture import ScreenCapturer
-    from contop.transport.video import ScreenTrack, add_bitrate_hints, apply_bitrate_caps
+    from contop.transport.video import ScreenTrack, add_bitrate_hints, apply_bitrate_caps, use_screen_encoder
 
     apply_bitrate_caps()
+    use_screen_encoder()  # as the server does: VP8 with the screen settings
     totals = {"encode_cpu": 0.0, "encoded": 0.0}
     _instrument_encoders(totals)
     track = ScreenTrack(
@@ -140,9 +141,9 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
     pc = None
     drain = None
     if mode in ("capture", "encode"):
-        from aiortc.codecs.vpx import Vp8Encoder
+        from contop.transport.video import screen_vp8_encoder
 
-        encoder = Vp8Encoder()
+        encoder = screen_vp8_encoder()
 
         async def consume() -> None:
             loop = asyncio.get_running_loop()
@@ -237,8 +238,9 @@ def conversions(display: str, runs: int = 40) -> dict[str, float]:
 
 
 def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> list[dict[str, float]]:
-    """Record the typing screen at 720p, encode it with aiortc's own VP8 encoder held at each bitrate, decode it, and
-    report luma PSNR against the source (the last second, once rate control has settled) and the CPU per frame."""
+    """Record the typing screen at 720p, encode it with aiortc's own VP8 encoder and with ours (screen settings), each
+    held at each bitrate, decode it, and report luma PSNR against the source (the last second, once rate control has
+    settled) and the CPU per frame."""
     import fractions
 
     import av
@@ -246,7 +248,7 @@ def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> lis
     from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 
     from contop.platform.capture import ScreenCapturer
-    from contop.transport.video import BitrateCaps, apply_bitrate_caps, bgra_to_i420
+    from contop.transport.video import BitrateCaps, apply_bitrate_caps, bgra_to_i420, screen_vp8_encoder
 
     capturer = ScreenCapturer(display)
     planes = []
@@ -259,8 +261,10 @@ def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> lis
         capturer.close()
     apply_bitrate_caps(BitrateCaps(start=min(bitrates), minimum=min(bitrates), maximum=max(bitrates)))
     out = []
-    for bitrate in bitrates:
-        encoder, decoder = Vp8Encoder(), av.CodecContext.create("libvpx", "r")
+    for (label, make), bitrate in (
+        (e, b) for e in (("aiortc", Vp8Encoder), ("contop", screen_vp8_encoder)) for b in bitrates
+    ):
+        encoder, decoder = make(), av.CodecContext.create("libvpx", "r")
         encoder.target_bitrate = bitrate
         size, cpu, psnr = 0, 0.0, []
         for i, plane in enumerate(planes):
@@ -277,6 +281,7 @@ def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> lis
                     psnr.append(10 * np.log10(255**2 / max(float(np.mean(err**2)), 1e-6)))
         out.append(
             {
+                "encoder": label,
                 "target_mbps": bitrate / 1e6,
                 "actual_mbps": round(size * 8 / len(planes) * 30 / 1e6, 2),
                 "y_psnr_db": round(float(np.mean(psnr)), 1),
@@ -485,10 +490,12 @@ async def main(seconds: float, fps: float) -> None:
     print("\nBGRA 1920x1080 -> I420 1280x720, CPU ms per frame (process time, includes OpenCV's threads):")
     for name, ms in converting.items():
         print(f"  {name:32s} {ms:6.2f}")
-    print("\ntext quality, typing screen at 1280x720, aiortc VP8 encoder held at a fixed target (encoder only):")
-    print(f"{'target Mbps':>12s} {'actual Mbps':>12s} {'Y-PSNR dB':>10s} {'enc ms':>7s}")
+    print("\ntext quality, typing screen at 1280x720, VP8 encoder held at a fixed target (encoder only):")
+    print(f"{'encoder':>8s} {'target Mbps':>12s} {'actual Mbps':>12s} {'Y-PSNR dB':>10s} {'enc ms':>7s}")
     for q in quality:
-        print(f"{q['target_mbps']:>12} {q['actual_mbps']:>12} {q['y_psnr_db']:>10} {q['encode_ms']:>7}")
+        print(
+            f"{q['encoder']:>8} {q['target_mbps']:>12} {q['actual_mbps']:>12} {q['y_psnr_db']:>10} {q['encode_ms']:>7}"
+        )
     load = os.getloadavg()
     print(
         f"nproc {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "

@@ -90,6 +90,7 @@ def _screen_video(state: ServerState) -> tuple[Any, Any]:
         log.info("no screen video in this build (%s)", exc)
         return None, None
     video.apply_bitrate_caps()
+    video.use_screen_encoder()
 
     async def make() -> Any:
         return await video.create_screen_track(state.settings.get())

@@ -31,6 +31,8 @@ from contop.transport.video_codecs import (
     add_bitrate_hints,
     apply_bitrate_caps,
     prefer_codecs,
+    screen_vp8_encoder,
+    use_screen_encoder,
     video_codecs_in_sdp,
 )
 
@@ -46,6 +48,8 @@ __all__ = [
     "bgra_to_i420",
     "create_screen_track",
     "prefer_codecs",
+    "screen_vp8_encoder",
+    "use_screen_encoder",
     "video_codecs_in_sdp",
     "video_size",
 ]

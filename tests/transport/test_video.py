@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
 import logging
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
@@ -157,6 +159,62 @@ def test_apply_bitrate_caps_reaches_new_encoders(restore_caps: None) -> None:
         assert encoder.target_bitrate == 250_000
     with pytest.raises(ValueError):
         apply_bitrate_caps(video_codecs.BitrateCaps(start=10, minimum=20, maximum=30))
+
+
+def _text_frames(count: int) -> list[Any]:
+    """Black-on-white text that scrolls 3 pixels a frame, as I420 at 640x360."""
+    import cv2
+
+    page = np.full((360 * 2, 640, 3), 255, np.uint8)
+    for row in range(0, page.shape[0], 16):
+        cv2.putText(page, f"line {row:04d} the quick brown fox", (6, row + 12), cv2.FONT_HERSHEY_PLAIN, 1, (0, 0, 0), 1)
+    frames = []
+    for i in range(count):
+        bgra = cv2.cvtColor(np.ascontiguousarray(page[3 * i : 3 * i + 360]), cv2.COLOR_BGR2BGRA)
+        frame = av.VideoFrame.from_ndarray(bgra_to_i420(bgra, 640, 360), format="yuv420p")
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90_000)
+        frames.append(frame)
+    return frames
+
+
+def test_screen_encoder_makes_decodable_sharp_text_and_reopens_on_a_new_bitrate() -> None:
+    from aiortc.codecs.vpx import vp8_depayload
+
+    encoder = video_codecs.screen_vp8_encoder()
+    decoder = av.CodecContext.create("libvpx", "r")
+    psnr = []
+    for i, frame in enumerate(_text_frames(40)):
+        if i == 20:
+            first = encoder.codec
+            encoder.target_bitrate = encoder.target_bitrate * 2  # a REMB update well over 10%
+        payloads, _ts = encoder.encode(frame)
+        for decoded in decoder.decode(av.Packet(b"".join(vp8_depayload(p) for p in payloads))):
+            err = decoded.to_ndarray()[:360].astype(np.float32) - frame.to_ndarray()[:360].astype(np.float32)
+            psnr.append(10 * np.log10(255**2 / max(float(np.mean(err**2)), 1e-6)))
+        if i == 20:
+            assert encoder.codec is not first  # a new context at the new rate (aiortc's rule, kept)
+    assert len(psnr) == 40 and min(psnr[5:]) > 25
+    assert encoder.codec.bit_rate == encoder.target_bitrate
+    options = video_codecs.open_screen_vp8(1280, 720, 1_500_000).options  # what libvpx is given at the first frame
+    assert options["noise-sensitivity"] == "0" and options["cpu-used"] == "-16" and options["deadline"] == "realtime"
+
+
+def test_senders_use_the_screen_encoder_for_vp8_only() -> None:
+    from aiortc import RTCRtpCodecParameters, rtcrtpsender
+    from aiortc.codecs.h264 import H264Encoder
+
+    original = rtcrtpsender.get_encoder
+    try:
+        video_codecs.use_screen_encoder()
+        video_codecs.use_screen_encoder()  # idempotent: one wrapper, not two
+        patched = rtcrtpsender.get_encoder
+        assert getattr(patched, "contop_screen", False)
+        vp8 = patched(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96))
+        assert type(vp8).__name__ == "ScreenVp8Encoder"
+        h264 = patched(RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102))
+        assert isinstance(h264, H264Encoder)
+    finally:
+        rtcrtpsender.get_encoder = original
 
 
 async def _pattern_answer(codecs: list[str] | None = None) -> str:

@@ -19,7 +19,13 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from contop.testing.xsession import XSession, start_xsession
-from contop.transport.video import ScreenTrack, add_bitrate_hints, apply_bitrate_caps, create_screen_track
+from contop.transport.video import (
+    ScreenTrack,
+    add_bitrate_hints,
+    apply_bitrate_caps,
+    create_screen_track,
+    use_screen_encoder,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 PAGE = Path(__file__).parent / "pages" / "video_receiver.html"
@@ -128,6 +134,7 @@ async def test_chromium_decodes_the_screen(
     xsession: XSession, browser: Any, flipping_screen: None, codec: str | None
 ) -> None:
     apply_bitrate_caps()
+    use_screen_encoder()  # the server's VP8 settings, so Chromium decodes what the phone gets
     track = await create_screen_track(None, display=xsession.display)
     assert track is not None
     answerer = Answerer(track)
