@@ -39,6 +39,10 @@ MAX_SCROLL_CLICKS = 50
 MAX_TEXT = 10_000
 GEOMETRY_TTL_S = 1.0
 MAX_SESSIONS = 256
+# Without a usable display, a pointer stream (up to ~1000 moves/s) must not try to open the display for every move
+# nor answer each one with an error: the failure is kept this long, and moves get one error per this interval.
+NO_DESKTOP_RETRY_S = 2.0
+MOVE_ERROR_INTERVAL_S = 1.0
 
 
 class ManualInputError(ToolError):
@@ -93,11 +97,21 @@ class ManualControl:
         self.manual_mode: dict[str, bool] = {}
         self.moves_applied = 0
         self._desk: Desktop | None = None
+        self._no_desk: tuple[float, ContopError] | None = None  # when opening the display last failed, and why
+        self._move_errors: dict[str, float] = {}  # session → when its last pointer-move error was sent
         self._geo: tuple[float, int, ScreenGeometry] | None = None
 
     async def _desktop(self) -> Desktop:
         if self._desk is None:
-            self._desk = await asyncio.to_thread(open_desktop, self._display)
+            failed = self._no_desk
+            if failed is not None and time.monotonic() - failed[0] < NO_DESKTOP_RETRY_S:
+                raise failed[1]
+            try:
+                self._desk = await asyncio.to_thread(open_desktop, self._display)
+            except ContopError as exc:
+                self._no_desk = (time.monotonic(), exc)
+                raise
+            self._no_desk = None
         return self._desk
 
     async def _geometry(self, desk: Desktop) -> ScreenGeometry:
@@ -152,9 +166,24 @@ class ManualControl:
         try:
             await self._handle(session.id, message.payload)
         except (ManualInputError, ToolError) as exc:
-            session.send(Error.reply("invalid_payload", str(exc), message.id))
+            if self._may_report(session.id, message.payload.action):
+                session.send(Error.reply("invalid_payload", str(exc), message.id))
         except ContopError as exc:  # no display, display went away
-            session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
+            if self._may_report(session.id, message.payload.action):
+                session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
+
+    def _may_report(self, session_id: str, action: str) -> bool:
+        """Every failed action gets its error, except pointer moves: one per ``MOVE_ERROR_INTERVAL_S`` per session
+        (a finger dragging across a dead screen would otherwise send back hundreds of the same error a second)."""
+        if action != "mouse_move":
+            return True
+        now = time.monotonic()
+        if now - self._move_errors.get(session_id, -MOVE_ERROR_INTERVAL_S) < MOVE_ERROR_INTERVAL_S:
+            return False
+        if len(self._move_errors) >= MAX_SESSIONS:
+            self._move_errors.clear()
+        self._move_errors[session_id] = now
+        return True
 
     async def _handle(self, session_id: str, payload: Any) -> None:
         action = payload.action

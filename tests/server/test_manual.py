@@ -33,6 +33,49 @@ def test_video_geometry_matches_the_streamed_frame() -> None:
     assert (odd.shot_width % 2, odd.shot_height % 2) == (0, 0)
 
 
+async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contop.core.errors import NotAvailableError
+    from contop.core.messages import Envelope
+    from contop.server import manual
+
+    attempts = []
+
+    def no_display(display: str | None) -> Any:
+        attempts.append(display)
+        raise NotAvailableError("no usable display")
+
+    monkeypatch.setattr(manual, "open_desktop", no_display)
+
+    class Session:
+        id = "s1"
+
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send(self, message: Any) -> None:
+            self.sent.append(message)
+
+    control, session = manual.ManualControl(lambda: 1280, display=":99"), Session()
+
+    def message(action: str, **fields: Any) -> Envelope:
+        return Envelope.model_validate({"type": "manual_control", "id": f"m{len(session.sent)}-{time.monotonic()}",
+                                        "payload": {"action": action, **fields}})  # fmt: skip
+
+    for i in range(300):
+        await control.on_manual_control(session, message("mouse_move", x=i, y=5))
+    assert len(session.sent) == 1 and session.sent[0].payload.code == "not_available"
+    assert len(attempts) == 1  # the failure is remembered, not retried for every move
+    for _ in range(3):  # anything else still gets its own answer
+        await control.on_manual_control(session, message("click", x=10, y=10))
+    assert len(session.sent) == 4 and all(m.payload.code == "not_available" for m in session.sent)
+    assert len(attempts) == 1
+    monkeypatch.setattr(manual, "MOVE_ERROR_INTERVAL_S", 0.0)
+    monkeypatch.setattr(manual, "NO_DESKTOP_RETRY_S", 0.0)
+    await control.on_manual_control(session, message("mouse_move", x=1, y=5))
+    assert len(session.sent) == 5 and len(attempts) == 2  # after the intervals: tried again, reported again
+    await control.aclose()
+
+
 def test_bad_coordinates_and_keys_are_refused() -> None:
     with pytest.raises(ManualInputError, match="outside"):
         point(ManualControlPayload(action="click", x=1280.0, y=0.0), VIDEO)
