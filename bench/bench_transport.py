@@ -3,9 +3,13 @@
 Measures connect time (signaling open → both data channels open), the reliable-channel round trip of a 100-byte
 envelope (``keepalive``, which the server answers) next to a plain WebSocket echo in another process measured in
 the same run, and the same round trip while the client floods ``contop-fast`` with 1000 pointer messages/s.
-Prints a table, then one JSON object as the last line (CONTRACTS.md §9).
 
-    .venv/bin/python bench/bench_transport.py [--connects 20] [--messages 1000] [--flood-seconds 10]
+Two clients, one after the other, against the same server: the Python aiortc client (``contop.client``), whose
+own SCTP and DTLS work in Python doubles the cost of every exchange, and headless Chromium running the phone
+app's own ``transport.js``, which is what a phone is. Each client's WebSocket baseline is measured from that
+client. Prints a table, then one JSON object as the last line (CONTRACTS.md §9).
+
+    .venv/bin/python bench/bench_transport.py [--connects 20] [--messages 1000] [--flood-seconds 10] [--no-browser]
 """
 
 from __future__ import annotations
@@ -27,7 +31,94 @@ import websockets
 
 from contop.client import ClientError, ContopClient
 from contop.core.messages import new_id
+from contop.core.pairing_payload import parse_pairing_url
+from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
 from contop.testing.server import ServerProcess
+
+# The phone side in Chromium: the web app's own transport module, driven by this script added to the phone app's
+# page as the server serves it (so the module loads from the server, and the page has the server's origin).
+BROWSER_SCRIPT = """
+import { createRtcTransport } from "/js/transport.js";
+
+const TIMEOUT_MS = 5000;
+const waiters = new Map();
+let transport = null;
+
+function onMessage(raw) {
+  let msg;
+  try { msg = JSON.parse(raw); } catch { return; }
+  const done = waiters.get(msg?.payload?.ref_id);
+  if (done) { waiters.delete(msg.payload.ref_id); done(); }
+}
+
+function roundTrip(pad) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const timer = setTimeout(() => resolve(TIMEOUT_MS), TIMEOUT_MS);
+    const id = transport.send("keepalive", { pad });
+    waiters.set(id, () => { clearTimeout(timer); resolve(performance.now() - started); });
+  });
+}
+
+async function roundTrips(count, pad) {
+  const out = [];
+  for (let i = 0; i < count; i++) out.push(await roundTrip(pad));
+  return out;
+}
+
+async function echoTrips(url, count) {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+  const text = "x".repeat(100);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await new Promise((resolve) => { ws.onmessage = resolve; ws.send(text); });
+    out.push(performance.now() - started);
+  }
+  ws.close();
+  return out;
+}
+
+window.runBench = async ({ pairing, echoUrl, messages, floodRate, floodSeconds }) => {
+  let signalingOpen = null; // as for the Python client: from the signaling socket's open to the channel's
+  transport = createRtcTransport({
+    pairing, deviceId: "bench-phone", deviceName: "bench (Chromium)", origin: location.origin, onMessage,
+    onStatus: (step) => { if (step.startsWith("Talking")) signalingOpen = performance.now(); },
+    log: { warn() {}, info() {}, error() {} },
+  });
+  const started = performance.now();
+  await transport.connect();
+  const connectMs = performance.now() - signalingOpen;
+  const fromOfferMs = performance.now() - started;
+  // {"type":"keepalive","id":"<36-char uuid>","payload":{"pad":"…"}} is 100 bytes with this pad
+  const pad = "x".repeat(100 - JSON.stringify({ type: "keepalive", id: "0".repeat(36), payload: { pad: "" } }).length);
+  await roundTrips(50, pad);
+  const dc = await roundTrips(messages, pad);
+  const ws = await echoTrips(echoUrl, messages);
+  let sent = 0;
+  let dropped = 0;
+  const burst = Math.max(1, Math.floor(floodRate / 100));
+  const flooding = new Promise((resolve) => {
+    const until = performance.now() + floodSeconds * 1000;
+    const timer = setInterval(() => {
+      if (performance.now() >= until) { clearInterval(timer); resolve(); return; }
+      for (let i = 0; i < burst; i++) {
+        const n = sent + dropped;
+        if (transport.send("manual_control", { action: "mouse_move", x: n % 1920, y: 5 })) sent++;
+        else dropped++;
+      }
+    }, 10);
+  });
+  let floodDone = false;
+  flooding.then(() => { floodDone = true; });
+  const underFlood = [];
+  while (!floodDone) underFlood.push(...(await roundTrips(10, pad)));
+  transport.close();
+  return { connectMs, fromOfferMs, dc, ws, underFlood, sent, dropped };
+};
+window.benchReady = true;
+"""
 
 ECHO_SERVER = """
 import asyncio, sys, websockets
@@ -71,6 +162,18 @@ async def reliable_rtts(client: ContopClient, count: int, timeout: float = 10.0)
     return rtts
 
 
+def pointer_position(display_name: str) -> str:
+    """Where the X pointer is: proof that the flood's moves reached the desktop."""
+    from Xlib import display
+
+    d = display.Display(display_name)
+    try:
+        p = d.screen().root.query_pointer()
+        return f"x={p.root_x} y={p.root_y}"
+    finally:
+        d.close()
+
+
 def udp_receive_buffer_errors() -> int | None:
     """The kernel's count of UDP datagrams dropped because a socket's receive buffer was full (Linux)."""
     try:
@@ -110,9 +213,43 @@ async def flood(client: ContopClient, rate: int, seconds: float, stats: dict[str
         await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
 
 
+async def browser_client(server: ServerProcess, url: str, echo_port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The same measurements from headless Chromium running the phone app's transport (see ``BROWSER_SCRIPT``)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{server.base_url}/")
+            await page.add_script_tag(content=BROWSER_SCRIPT, type="module")
+            await page.wait_for_function("window.benchReady === true", timeout=10_000)
+            drops_before = udp_receive_buffer_errors()
+            result: dict[str, Any] = await page.evaluate(
+                "(opts) => window.runBench(opts)",
+                {
+                    "pairing": parse_pairing_url(url),
+                    "echoUrl": f"ws://127.0.0.1:{echo_port}",
+                    "messages": args.messages,
+                    "floodRate": args.flood_rate,
+                    "floodSeconds": args.flood_seconds,
+                },
+            )
+            drops_after = udp_receive_buffer_errors()
+        finally:
+            await browser.close()
+    result["udp_drops"] = drops_after - drops_before if drops_before is not None and drops_after is not None else None
+    return result
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="contop-bench-") as tmp:
-        server = ServerProcess(Path(tmp) / "home").start()
+    from contop.testing.xsession import start_xsession
+
+    # A real X display, so that the flood's pointer moves are applied as on a desktop (without one, the server
+    # would only answer "not available").
+    xsession = start_xsession("1920x1080x24")
+    with xsession, tempfile.TemporaryDirectory(prefix="contop-bench-") as tmp:
+        server = ServerProcess(Path(tmp) / "home", env=xsession.child_env()).start()
         echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
         try:
             echo_port = int(echo.stdout.readline())  # type: ignore[union-attr]
@@ -144,6 +281,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     under_flood.extend(await reliable_rtts(client, 10, timeout=5.0))
                 await flooder
                 drops_after = udp_receive_buffer_errors()
+                moves = pointer_position(xsession.display)
+            browser = await browser_client(server, url, echo_port, args) if args.browser else None
         finally:
             echo.terminate()
             echo.wait(5)
@@ -173,9 +312,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "udp_rcvbuf_drops_during_flood": (
             drops_after - drops_before if drops_before is not None and drops_after is not None else None
         ),
-        "targets": {"connect_ms_median": 80, "flood_rtt_ms_p99": 5},
+        "pointer_after_flood": moves,
+        "chromium": _browser_figures(browser) if browser is not None else None,
+        "targets": {"connect_ms_median": 80, "flood_rtt_ms_p99": 5, "dc_over_ws_p50": 2, "dc_rtt_ms_p99": 2},
         "nproc": os.cpu_count(),
         "loadavg": [round(load1, 2), round(load5, 2)],
+    }
+
+
+def _browser_figures(b: dict[str, Any]) -> dict[str, Any]:
+    dc, ws, flood_rtts = b["dc"], b["ws"], b["underFlood"]
+    return {
+        "connect_ms": round(b["connectMs"], 2),
+        "connect_from_offer_ms": round(b["fromOfferMs"], 2),
+        "dc_rtt_ms_p50": round(percentile(dc, 50), 3),
+        "dc_rtt_ms_p99": round(percentile(dc, 99), 3),
+        "ws_rtt_ms_p50": round(percentile(ws, 50), 3),
+        "ws_rtt_ms_p99": round(percentile(ws, 99), 3),
+        "dc_over_ws_p50": round(percentile(dc, 50) / percentile(ws, 50), 2),
+        "flood_sent": b["sent"],
+        "flood_dropped_client": b["dropped"],
+        "flood_rtt_ms_p50": round(percentile(flood_rtts, 50), 3),
+        "flood_rtt_ms_p99": round(percentile(flood_rtts, 99), 3),
+        "flood_rtt_samples": len(flood_rtts),
+        "flood_rtt_timeouts": sum(1 for r in flood_rtts if r >= 5000),
+        "udp_rcvbuf_drops": b["udp_drops"],
     }
 
 
@@ -185,10 +346,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--flood-rate", type=int, default=1000)
     parser.add_argument("--flood-seconds", type=float, default=10.0)
+    parser.add_argument("--no-browser", dest="browser", action="store_false", help="skip the Chromium client")
     args = parser.parse_args()
+    if args.browser and (why := chromium_missing()):
+        raise SystemExit(f"{why}; or run with --no-browser")
     result = asyncio.run(run(args))
     # fmt: off
     rows = [
+        ("Python aiortc client (contop.client):", "", ""),
         ("connect (signaling open → channels open), median", f"{result['connect_ms_median']:.1f} ms", "≤ 80 ms"),
         ("connect p90", f"{result['connect_ms_p90']:.1f} ms", ""),
         ("data channel round trip p50 / p99", f"{result['dc_rtt_ms_p50']:.2f} / {result['dc_rtt_ms_p99']:.2f} ms", ""),
@@ -202,7 +367,24 @@ def main() -> None:
         ("round trips lost under flood (5 s timeout)", str(result["flood_rtt_timeouts"]), ""),
         ("UDP datagrams dropped by the kernel (full buffers)", str(result["udp_rcvbuf_drops_during_flood"]), ""),
         ("fast messages sent / dropped by client", f"{result['flood_sent']} / {result['flood_dropped_client']}", ""),
+        ("X pointer after the flood (moves applied)", result["pointer_after_flood"], ""),
     ]
+    if (c := result["chromium"]) is not None:
+        rows += [
+            ("Chromium (the phone app's transport.js) as the client:", "", ""),
+            ("  connect (signaling open → reliable channel open)", f"{c['connect_ms']:.1f} ms", "≤ 80 ms"),
+            ("  connect, from creating the offer", f"{c['connect_from_offer_ms']:.1f} ms", ""),
+            ("  data channel round trip p50 / p99", f"{c['dc_rtt_ms_p50']:.2f} / {c['dc_rtt_ms_p99']:.2f} ms", "≤ 2"),
+            ("  plain WebSocket echo p50 / p99", f"{c['ws_rtt_ms_p50']:.2f} / {c['ws_rtt_ms_p99']:.2f} ms", ""),
+            ("  data channel / WebSocket (p50)", f"{c['dc_over_ws_p50']:.2f}x", "≤ 2x"),
+            (
+                f"  round trip under {result['flood_rate_per_s']}/s fast flood p50 / p99",
+                f"{c['flood_rtt_ms_p50']:.2f} / {c['flood_rtt_ms_p99']:.2f} ms",
+                "p99 ≤ 5 ms",
+            ),
+            ("  round trips lost under flood (5 s timeout)", str(c["flood_rtt_timeouts"]), ""),
+            ("  fast messages sent / dropped by client", f"{c['flood_sent']} / {c['flood_dropped_client']}", ""),
+        ]
     # fmt: on
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'value':>22}  target")

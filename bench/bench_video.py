@@ -20,22 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from contop.transport.video import IDLE_POLL_FPS
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE = Path(__file__).resolve().parent.parent / "tests" / "transport" / "pages" / "video_receiver.html"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
 WARMUP_SECONDS = 3.0
 
 # -- the animated screen (a child process of the X session) -----------------------------------------------------
@@ -427,7 +415,7 @@ async def main(seconds: float, fps: float) -> None:
     animator = start_animator("scroll")
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
             try:
                 for width in (1280, 1920):
                     name = f"capture+I420 only, scroll, {width}w"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from contop.testing.xsession import XSession, start_xsession
 from contop.transport.video import (
     ScreenTrack,
@@ -27,20 +28,7 @@ from contop.transport.video import (
     use_screen_encoder,
 )
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE = Path(__file__).parent / "pages" / "video_receiver.html"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.x11, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -102,7 +90,7 @@ async def browser() -> AsyncIterator[Any]:
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
         try:
             yield chromium
         finally:
