@@ -163,13 +163,14 @@ class ManualControl:
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
 
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
+        action = str(getattr(message.payload, "action", ""))
         try:
             await self._handle(session.id, message.payload)
         except (ManualInputError, ToolError) as exc:
-            if self._may_report(session.id, message.payload.action):
+            if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))
         except ContopError as exc:  # no display, display went away
-            if self._may_report(session.id, message.payload.action):
+            if self._may_report(session.id, action):
                 session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
 
     def _may_report(self, session_id: str, action: str) -> bool:
