@@ -21,8 +21,7 @@ _REDIRECT = re.compile(r"^(\d?)(>>|>)(.*)$")
 
 
 def analyze(source: str, st: State) -> None:
-    if not st.nested():
-        return
+    st.check_depth()
     st.depth += 1
     try:
         _analyze(source, st)

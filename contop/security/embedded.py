@@ -109,8 +109,7 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
 
 def judge_code(language: str, code: str, st: State, text: str) -> None:
     """Classify a program text in a scripting language."""
-    if not st.nested():
-        return
+    st.check_depth()
     st.depth += 1
     try:
         _judge_code(language, code, st, text)

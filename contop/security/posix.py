@@ -97,8 +97,7 @@ _FILTERS = frozenset({"tee", "cat", "head", "tail", "sed", "awk", "tr", "grep", 
 
 def analyze(source: str, st: State) -> None:
     """Classify a POSIX command line, recording findings on ``st``."""
-    if not st.nested():
-        return
+    st.check_depth()
     if FORK_BOMB.search(source):
         st.add(BLOCK, "starts a fork bomb that freezes the computer", source)
     script = parse(source)
@@ -144,15 +143,15 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
 def _stage(cmd: Cmd, st: State) -> str:
     """Judge one stage; returns its program name (for pipeline-level rules)."""
     if cmd.group is not None:
-        if st.nested():
-            st.depth += 1
-            walk(cmd.group, st)
-            st.depth -= 1
+        st.check_depth()
+        st.depth += 1
+        walk(cmd.group, st)
+        st.depth -= 1
     for sub in cmd.subs:
-        if st.nested():
-            st.depth += 1
-            walk(sub, st)
-            st.depth -= 1
+        st.check_depth()
+        st.depth += 1
+        walk(sub, st)
+        st.depth -= 1
     words = [st.substitute(w) for w in cmd.words]
     for name, value in cmd.assigns:
         value = st.substitute(value)

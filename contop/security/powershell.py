@@ -98,8 +98,7 @@ _NAME = re.compile(r"^[&.]?\s*([\w.\\/:-]+)")
 
 
 def analyze(source: str, st: State) -> None:
-    if not st.nested():
-        return
+    st.check_depth()
     st.depth += 1
     try:
         _analyze(source, st)

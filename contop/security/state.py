@@ -47,12 +47,11 @@ class State:
         if level >= BLOCK:
             raise Blocked
 
-    def nested(self) -> bool:
-        """Enter one level of nesting; False (and a block) when the command nests too deep to judge."""
+    def check_depth(self) -> None:
+        """Before one more level of nesting: a command nested deeper than ``MAX_NESTING`` is blocked (which, like
+        every block, ends the classification)."""
         if self.depth >= MAX_NESTING:
             self.add(BLOCK, "nests commands too deeply to be judged safely")
-            return False
-        return True
 
     def substitute(self, word: str) -> str:
         """Replace variables assigned earlier on the same command line (``X=rm; $X -rf ~``)."""
@@ -60,15 +59,13 @@ class State:
             return word
         return _VAR.sub(lambda m: self.vars.get(m.group(1) or m.group(2), m.group(0)), word)
 
-    def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> bool:
-        """Block when any argument names a restricted path; True when one did."""
+    def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> None:
+        """Block (ending the classification) when any argument names a restricted path."""
         for word in words:
             for candidate in path_candidates(word):
                 hit = self.policy.restricted(candidate, self.cwd)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
-                    return True
-        return False
 
     def place(self, word: str) -> int:
         """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``)."""
