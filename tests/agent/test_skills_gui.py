@@ -36,6 +36,26 @@ steps:
 """
 
 
+def assert_workflow_audited(logs: Path, session_id: str) -> None:
+    """The audit log in ``logs`` has the skill's calls and each GUI step of its workflow, judged safe by the gate."""
+    lines = "".join(p.read_text(encoding="utf-8") for p in logs.glob("session-*.jsonl"))
+    audit = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    ends = [a for a in audit if a["event"] == "tool_end"]
+    assert [(a["tool_used"], a["execution_result"]) for a in ends] == [
+        ("load_skill", "success"),
+        ("window_focus", "success"), ("execute_gui", "success"), ("execute_gui", "success"),
+        ("execute_skill", "success"),
+    ]  # fmt: skip
+    gui = [a for a in audit if str(a.get("call_id", "")).startswith("wf-")]
+    assert [(a["event"], a["tool_used"]) for a in gui] == [
+        ("tool_start", "window_focus"), ("tool_end", "window_focus"),
+        ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
+        ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
+    ]  # fmt: skip
+    assert all(a["decision"] == "safe" and a["session_id"] == session_id for a in gui)
+    assert TEXT in gui[3]["classified_command"]
+
+
 async def test_a_workflow_skill_types_into_a_real_window(
     env: Env, events: RecordingEvents, desk_env: XSession, tmp_path: Path
 ) -> None:
@@ -90,22 +110,7 @@ async def test_a_workflow_skill_types_into_a_real_window(
 
         # Every workflow step went through the security gate: the audit log has each GUI call, start and end.
         await env.audit.flush()  # type: ignore[union-attr]
-        lines = "".join(p.read_text(encoding="utf-8") for p in (env.state / "logs").glob("session-*.jsonl"))
-        audit = [json.loads(line) for line in lines.splitlines() if line.strip()]
-        ends = [a for a in audit if a["event"] == "tool_end"]
-        assert [(a["tool_used"], a["execution_result"]) for a in ends] == [
-            ("load_skill", "success"),
-            ("window_focus", "success"), ("execute_gui", "success"), ("execute_gui", "success"),
-            ("execute_skill", "success"),
-        ]  # fmt: skip
-        gui = [a for a in audit if a["call_id"].startswith("wf-")]
-        assert [(a["event"], a["tool_used"]) for a in gui] == [
-            ("tool_start", "window_focus"), ("tool_end", "window_focus"),
-            ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
-            ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
-        ]  # fmt: skip
-        assert all(a["decision"] == "safe" and a["session_id"] == result.session_id for a in gui)
-        assert TEXT in gui[3]["classified_command"]
+        assert_workflow_audited(env.state / "logs", result.session_id)
     finally:
         target.stop()
         if decoy is not None:

@@ -5,7 +5,6 @@ the scripted model, and the Python client over real WebRTC sending the user's in
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from contop.testing.server import ServerProcess
 from contop.testing.xsession import XSession
-from tests.agent.test_skills_gui import DECOY, SKILL_MD, TARGET, TEXT, WORKFLOW
+from tests.agent.test_skills_gui import DECOY, SKILL_MD, TARGET, TEXT, WORKFLOW, assert_workflow_audited
 from tests.e2e.test_agent_over_webrtc import connect, home, run_until_result, script, server_factory  # noqa: F401
 from tests.platform.conftest import launch_recorder, xsession  # noqa: F401 - fixtures
 
@@ -108,22 +107,7 @@ async def test_a_workflow_skill_types_into_a_test_app_over_webrtc(
 
         # Every workflow step went through the security gate: the server's audit log has each GUI call, judged safe.
         assert await asyncio.to_thread(srv.stop) == 0  # a clean stop flushes the audit log
-        lines = "".join(p.read_text(encoding="utf-8") for p in (home / "logs").glob("session-*.jsonl"))
-        audit = [json.loads(line) for line in lines.splitlines() if line.strip()]
-        ends = [a for a in audit if a["event"] == "tool_end"]
-        assert [(a["tool_used"], a["execution_result"]) for a in ends] == [
-            ("load_skill", "success"),
-            ("window_focus", "success"), ("execute_gui", "success"), ("execute_gui", "success"),
-            ("execute_skill", "success"),
-        ]  # fmt: skip
-        gui = [a for a in audit if str(a.get("call_id", "")).startswith("wf-")]
-        assert [(a["event"], a["tool_used"]) for a in gui] == [
-            ("tool_start", "window_focus"), ("tool_end", "window_focus"),
-            ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
-            ("tool_start", "execute_gui"), ("tool_end", "execute_gui"),
-        ]  # fmt: skip
-        assert all(a["decision"] == "safe" and a["session_id"] == session_id for a in gui)
-        assert TEXT in gui[3]["classified_command"]
+        assert_workflow_audited(home / "logs", session_id)
     finally:
         target.stop()
         if decoy is not None:
