@@ -295,20 +295,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "connect_ms_median": round(statistics.median(connects), 2),
         "connect_ms_p90": round(percentile(connects, 90), 2),
         "connect_runs": len(connects),
-        "dc_rtt_ms_p50": round(percentile(dc, 50), 3),
-        "dc_rtt_ms_p99": round(percentile(dc, 99), 3),
-        "ws_rtt_ms_p50": round(percentile(ws, 50), 3),
-        "ws_rtt_ms_p99": round(percentile(ws, 99), 3),
-        "dc_over_ws_p50": round(percentile(dc, 50) / percentile(ws, 50), 2),
+        **exchange_figures(dc, ws, under_flood, stats["sent"], stats["dropped"]),
         "messages": args.messages,
         "flood_rate_per_s": args.flood_rate,
         "flood_seconds": args.flood_seconds,
-        "flood_sent": stats["sent"],
-        "flood_dropped_client": stats["dropped"],
-        "flood_rtt_ms_p50": round(percentile(under_flood, 50), 3),
-        "flood_rtt_ms_p99": round(percentile(under_flood, 99), 3),
-        "flood_rtt_samples": len(under_flood),
-        "flood_rtt_timeouts": sum(1 for r in under_flood if r >= 5000),
         "udp_rcvbuf_drops_during_flood": (
             drops_after - drops_before if drops_before is not None and drops_after is not None else None
         ),
@@ -320,22 +310,50 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _browser_figures(b: dict[str, Any]) -> dict[str, Any]:
-    dc, ws, flood_rtts = b["dc"], b["ws"], b["underFlood"]
+def exchange_figures(
+    dc: list[float], ws: list[float], flood_rtts: list[float], sent: int, dropped: int
+) -> dict[str, Any]:
+    """One client's round-trip figures (ms), under the same keys for both clients."""
     return {
-        "connect_ms": round(b["connectMs"], 2),
-        "connect_from_offer_ms": round(b["fromOfferMs"], 2),
         "dc_rtt_ms_p50": round(percentile(dc, 50), 3),
         "dc_rtt_ms_p99": round(percentile(dc, 99), 3),
         "ws_rtt_ms_p50": round(percentile(ws, 50), 3),
         "ws_rtt_ms_p99": round(percentile(ws, 99), 3),
         "dc_over_ws_p50": round(percentile(dc, 50) / percentile(ws, 50), 2),
-        "flood_sent": b["sent"],
-        "flood_dropped_client": b["dropped"],
+        "flood_sent": sent,
+        "flood_dropped_client": dropped,
         "flood_rtt_ms_p50": round(percentile(flood_rtts, 50), 3),
         "flood_rtt_ms_p99": round(percentile(flood_rtts, 99), 3),
         "flood_rtt_samples": len(flood_rtts),
         "flood_rtt_timeouts": sum(1 for r in flood_rtts if r >= 5000),
+    }
+
+
+def _exchange_rows(f: dict[str, Any], flood_rate: int) -> list[tuple[str, str, str]]:
+    """The table rows of one client's round trips (its figures use the same keys for both clients)."""
+    return [
+        (
+            "  data channel round trip p50 / p99",
+            f"{f['dc_rtt_ms_p50']:.2f} / {f['dc_rtt_ms_p99']:.2f} ms",
+            "p99 ≤ 2 ms",
+        ),
+        ("  plain WebSocket echo p50 / p99", f"{f['ws_rtt_ms_p50']:.2f} / {f['ws_rtt_ms_p99']:.2f} ms", ""),
+        ("  data channel / WebSocket (p50)", f"{f['dc_over_ws_p50']:.2f}x", "≤ 2x"),
+        (
+            f"  round trip under {flood_rate}/s fast flood p50 / p99",
+            f"{f['flood_rtt_ms_p50']:.2f} / {f['flood_rtt_ms_p99']:.2f} ms",
+            "p99 ≤ 5 ms",
+        ),
+        ("  round trips lost under flood (5 s timeout)", str(f["flood_rtt_timeouts"]), ""),
+        ("  fast messages sent / dropped by client", f"{f['flood_sent']} / {f['flood_dropped_client']}", ""),
+    ]
+
+
+def _browser_figures(b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "connect_ms": round(b["connectMs"], 2),
+        "connect_from_offer_ms": round(b["fromOfferMs"], 2),
+        **exchange_figures(b["dc"], b["ws"], b["underFlood"], b["sent"], b["dropped"]),
         "udp_rcvbuf_drops": b["udp_drops"],
     }
 
@@ -351,41 +369,21 @@ def main() -> None:
     if args.browser and (why := chromium_missing()):
         raise SystemExit(f"{why}; or run with --no-browser")
     result = asyncio.run(run(args))
-    # fmt: off
     rows = [
         ("Python aiortc client (contop.client):", "", ""),
-        ("connect (signaling open → channels open), median", f"{result['connect_ms_median']:.1f} ms", "≤ 80 ms"),
-        ("connect p90", f"{result['connect_ms_p90']:.1f} ms", ""),
-        ("data channel round trip p50 / p99", f"{result['dc_rtt_ms_p50']:.2f} / {result['dc_rtt_ms_p99']:.2f} ms", ""),
-        ("plain WebSocket echo p50 / p99", f"{result['ws_rtt_ms_p50']:.2f} / {result['ws_rtt_ms_p99']:.2f} ms", ""),
-        ("data channel / WebSocket (p50)", f"{result['dc_over_ws_p50']:.2f}x", ""),
-        (
-            f"round trip under {result['flood_rate_per_s']}/s fast flood p50 / p99",
-            f"{result['flood_rtt_ms_p50']:.2f} / {result['flood_rtt_ms_p99']:.2f} ms",
-            "p99 ≤ 5 ms",
-        ),
-        ("round trips lost under flood (5 s timeout)", str(result["flood_rtt_timeouts"]), ""),
-        ("UDP datagrams dropped by the kernel (full buffers)", str(result["udp_rcvbuf_drops_during_flood"]), ""),
-        ("fast messages sent / dropped by client", f"{result['flood_sent']} / {result['flood_dropped_client']}", ""),
-        ("X pointer after the flood (moves applied)", result["pointer_after_flood"], ""),
+        ("  connect (signaling open → channels open), median", f"{result['connect_ms_median']:.1f} ms", "≤ 80 ms"),
+        ("  connect p90", f"{result['connect_ms_p90']:.1f} ms", ""),
+        *_exchange_rows(result, result["flood_rate_per_s"]),
+        ("  UDP datagrams dropped by the kernel (full buffers)", str(result["udp_rcvbuf_drops_during_flood"]), ""),
+        ("  X pointer after the flood (moves applied)", result["pointer_after_flood"], ""),
     ]
     if (c := result["chromium"]) is not None:
         rows += [
             ("Chromium (the phone app's transport.js) as the client:", "", ""),
             ("  connect (signaling open → reliable channel open)", f"{c['connect_ms']:.1f} ms", "≤ 80 ms"),
             ("  connect, from creating the offer", f"{c['connect_from_offer_ms']:.1f} ms", ""),
-            ("  data channel round trip p50 / p99", f"{c['dc_rtt_ms_p50']:.2f} / {c['dc_rtt_ms_p99']:.2f} ms", "≤ 2"),
-            ("  plain WebSocket echo p50 / p99", f"{c['ws_rtt_ms_p50']:.2f} / {c['ws_rtt_ms_p99']:.2f} ms", ""),
-            ("  data channel / WebSocket (p50)", f"{c['dc_over_ws_p50']:.2f}x", "≤ 2x"),
-            (
-                f"  round trip under {result['flood_rate_per_s']}/s fast flood p50 / p99",
-                f"{c['flood_rtt_ms_p50']:.2f} / {c['flood_rtt_ms_p99']:.2f} ms",
-                "p99 ≤ 5 ms",
-            ),
-            ("  round trips lost under flood (5 s timeout)", str(c["flood_rtt_timeouts"]), ""),
-            ("  fast messages sent / dropped by client", f"{c['flood_sent']} / {c['flood_dropped_client']}", ""),
+            *_exchange_rows(c, result["flood_rate_per_s"]),
         ]
-    # fmt: on
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'value':>22}  target")
     for name, value, target in rows:

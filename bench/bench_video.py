@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
 from contop.transport.video import IDLE_POLL_FPS
 
 PAGE = Path(__file__).resolve().parent.parent / "tests" / "transport" / "pages" / "video_receiver.html"
@@ -401,8 +401,8 @@ async def main(seconds: float, fps: float) -> None:
 
     from contop.testing.xsession import start_xsession
 
-    if not os.access(CHROMIUM, os.X_OK):
-        raise SystemExit(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if why := chromium_missing():
+        raise SystemExit(why)
     session = start_xsession("1920x1080x24")
     env = session.child_env()
     rows: list[tuple[str, dict[str, Any]]] = []

@@ -7,7 +7,6 @@ real server signaling is exercised elsewhere).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
 from contop.testing.xsession import XSession, start_xsession
 from contop.transport.video import (
     ScreenTrack,
@@ -85,8 +84,8 @@ def xsession() -> Iterator[XSession]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if why := chromium_missing():
+        pytest.skip(why)
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
     async with async_playwright() as pw:
