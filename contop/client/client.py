@@ -32,7 +32,7 @@ from contop.core.messages import (
     parse_server_message,
 )
 from contop.core.pairing_payload import parse_pairing_url
-from contop.transport.peer import FAST_HIGH_WATER, ice_configuration, sdp_fingerprints
+from contop.transport.peer import FAST_HIGH_WATER, create_peer_connection, ice_configuration, sdp_fingerprints
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class ContopClient:
 
     async def _connect(self) -> None:
         ice = self.payload.get("i") if isinstance(self.payload.get("i"), list) else []
-        self.pc = pc = RTCPeerConnection(ice_configuration(ice) if ice else RTCConfiguration(iceServers=[]))
+        self.pc = pc = create_peer_connection(ice_configuration(ice) if ice else RTCConfiguration(iceServers=[]), None)
         opened: dict[str, asyncio.Event] = {label: asyncio.Event() for label in (RELIABLE, FAST)}
         self.channels[RELIABLE] = pc.createDataChannel(RELIABLE)
         self.channels[FAST] = pc.createDataChannel(FAST, ordered=False, maxRetransmits=0)

@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from contop.core.messages import FAST, RELIABLE, Channel
+from contop.transport import sctp
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def create_peer_connection(configuration: RTCConfiguration, certificate: RTCCert
     aiortc generates a fresh certificate in ``__init__`` and offers no option to pass one, so we replace its
     private list before any transport is created; ``check_certificate`` verifies the answer really carries it.
     """
+    sctp.install()
     pc = RTCPeerConnection(configuration)
     if certificate is not None:
         attr = "_RTCPeerConnection__certificates"

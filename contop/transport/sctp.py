@@ -1,0 +1,163 @@
+"""SCTP with delayed, bundled acknowledgements (RFC 4960 §6.2) for our aiortc peers.
+
+aiortc acknowledges every packet carrying DATA with a SACK packet of its own, at once. For the request and reply
+traffic of the data channels that is four packets per round trip instead of two, each one DTLS-encrypted,
+sent, received, decrypted and parsed in Python at both ends: on this project's loopback measurements about
+half of a round trip's CPU. The RFC's rule is cheaper and just as safe: acknowledge at least every second
+packet, within a short delay otherwise, at once when something arrived out of order or twice, and put the SACK
+in front of the next outgoing DATA when there is one (SCTP bundling: control chunks first).
+
+The retransmission timer is kept the same way in spirit: aiortc starts and cancels an event-loop timer around
+nearly every message; here one loop timer runs while it is armed and restarts only move its deadline.
+
+Nothing about reliability changes: retransmission, congestion control and the receive window are aiortc's; the
+peer learns of received data at most ``SACK_DELAY_S`` later, far below any retransmission timeout (1 s at least).
+``install()`` makes every ``RTCPeerConnection`` of this process use it; the server and ``contop.client`` both
+call it. Browsers on the other side do the same thing already (usrsctp and dcsctp delay their SACKs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from struct import pack
+from typing import cast
+
+import aiortc.rtcpeerconnection
+from aiortc.rtcsctptransport import (
+    SCTP_MAX_PACKET_LENGTH,
+    Chunk,
+    DataChunk,
+    ForwardTsnChunk,
+    RTCSctpTransport,
+    SackChunk,
+)
+from google_crc32c import value as crc32c
+
+SACK_DELAY_S = 0.02  # RFC 4960 allows up to 200 ms; browsers use about that much at most
+SACK_EVERY = 2  # packets: acknowledge at least every second one
+_BUNDLE_WITH = (DataChunk, ForwardTsnChunk)
+
+
+class DelayedAckSctpTransport(RTCSctpTransport):
+    """aiortc's SCTP association, acknowledging as RFC 4960 §6.2 describes instead of once per packet."""
+
+    def __init__(self, transport: aiortc.RTCDtlsTransport, port: int = 5000) -> None:
+        super().__init__(transport, port)
+        self._sack_timer: asyncio.TimerHandle | None = None
+        self._sack_task: asyncio.Task[None] | None = None
+        self._packets_unacked = 0
+        self._t3_timer: asyncio.TimerHandle | None = None
+        self._t3_deadline = 0.0
+
+    async def _send_sack(self) -> None:
+        """Called by aiortc after each packet that needs acknowledging: decide whether it has to go now."""
+        self._packets_unacked += 1
+        urgent = (
+            self._packets_unacked >= SACK_EVERY
+            or self._sack_duplicates
+            or self._sack_misordered
+            or self._association_state != self.State.ESTABLISHED
+        )
+        if not urgent:
+            if self._sack_timer is None:
+                self._sack_timer = asyncio.get_running_loop().call_later(SACK_DELAY_S, self._sack_timer_expired)
+            return
+        await super()._send_chunk(self._take_sack())
+
+    def _take_sack(self) -> SackChunk:
+        """The SACK for everything received so far; the acknowledgement state is reset as it is handed out."""
+        last = cast(int, self._last_received_tsn)  # set by the DATA being acknowledged
+        gaps: list[list[int]] = []
+        gap_next = None
+        for tsn in sorted(self._sack_misordered):
+            pos = (tsn - last) % 2**32
+            if tsn == gap_next:
+                gaps[-1][1] = pos
+            else:
+                gaps.append([pos, pos])
+            gap_next = (tsn + 1) % 2**32
+        sack = SackChunk()
+        sack.cumulative_tsn = last
+        sack.advertised_rwnd = max(0, self._advertised_rwnd)
+        sack.duplicates = self._sack_duplicates[:]
+        sack.gaps = [(start, end) for start, end in gaps]
+        self._sack_duplicates.clear()
+        self._sack_needed = False
+        self._packets_unacked = 0
+        return sack  # a pending timer stays: it finds nothing to do, which is cheaper than cancelling it each time
+
+    def _sack_timer_expired(self) -> None:
+        self._sack_timer = None
+        if self._sack_needed and self._association_state == self.State.ESTABLISHED:
+            self._sack_task = asyncio.ensure_future(self._send_pending_sack())
+
+    async def _send_pending_sack(self) -> None:
+        if not self._sack_needed:
+            return  # bundled with DATA meanwhile
+        try:
+            await super()._send_chunk(self._take_sack())
+        except ConnectionError:
+            pass  # the association is going away; nothing left to acknowledge to
+
+    async def _send_chunk(self, chunk: Chunk) -> None:
+        """Send ``chunk``, with the pending SACK in front of it when it is DATA and both fit in one packet."""
+        if not (self._sack_needed and isinstance(chunk, _BUNDLE_WITH)):
+            await super()._send_chunk(chunk)
+            return
+        sack = bytes(self._take_sack())
+        data = bytes(chunk)
+        packets = [sack + data] if 12 + len(sack) + len(data) <= SCTP_MAX_PACKET_LENGTH else [sack, data]
+        header = pack("!HHL", self._local_port, self._remote_port or 0, self._remote_verification_tag)
+        for chunks in packets:
+            checksum = pack("<L", crc32c(header + b"\x00\x00\x00\x00" + chunks))
+            await self.transport._send_data(header + checksum + chunks)
+
+    # The retransmission timer (T3) is started and stopped around nearly every message, and a cancelled loop
+    # timer stays in the loop's heap until its time comes (a second or more). Instead one loop timer runs while
+    # T3 is armed; starting, restarting and stopping T3 only move its deadline, and the timer re-arms itself
+    # when it fires early. ``_t3_handle`` keeps aiortc's meaning: set while T3 runs.
+
+    def _t3_start(self) -> None:
+        self._t3_arm()
+
+    def _t3_restart(self) -> None:
+        self._t3_arm()
+
+    def _t3_cancel(self) -> None:
+        self._t3_handle = None
+
+    def _t3_arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._t3_deadline = loop.time() + self._rto
+        if self._t3_timer is not None and self._t3_timer.when() > self._t3_deadline:
+            self._t3_timer.cancel()  # the new deadline is earlier (the RTO shrank)
+            self._t3_timer = None
+        if self._t3_timer is None:
+            self._t3_timer = loop.call_at(self._t3_deadline, self._t3_timer_expired)
+        self._t3_handle = self._t3_timer
+
+    def _t3_timer_expired(self) -> None:
+        self._t3_timer = None
+        if self._t3_handle is None:
+            return  # stopped meanwhile
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._t3_deadline:
+            self._t3_timer = self._t3_handle = loop.call_at(self._t3_deadline, self._t3_timer_expired)
+            return
+        self._t3_expired()
+
+    async def stop(self) -> None:
+        for timer in (self._sack_timer, self._t3_timer):
+            if timer is not None:
+                timer.cancel()
+        self._sack_timer = self._t3_timer = self._t3_handle = None
+        await super().stop()
+
+
+def install() -> None:
+    """Make every ``RTCPeerConnection`` created from now on in this process use ``DelayedAckSctpTransport``."""
+    module = aiortc.rtcpeerconnection
+    if getattr(module, "RTCSctpTransport", None) is not DelayedAckSctpTransport:
+        if not hasattr(module, "RTCSctpTransport"):  # pragma: no cover - an aiortc upgrade moved it; fail loudly
+            raise RuntimeError("this aiortc version does not create its SCTP transport where contop expects")
+        module.RTCSctpTransport = DelayedAckSctpTransport  # type: ignore[misc]
