@@ -35,12 +35,15 @@ from contop.core.pairing_payload import parse_pairing_url
 from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
 from contop.testing.server import ServerProcess
 
+BLOCK = 50  # round trips per block when the data channel and the WebSocket take turns
+
 # The phone side in Chromium: the web app's own transport module, driven by this script added to the phone app's
 # page as the server serves it (so the module loads from the server, and the page has the server's origin).
 BROWSER_SCRIPT = """
 import { createRtcTransport } from "/js/transport.js";
 
 const TIMEOUT_MS = 5000;
+const BLOCK = __BLOCK__;
 const waiters = new Map();
 let transport = null;
 
@@ -66,9 +69,13 @@ async function roundTrips(count, pad) {
   return out;
 }
 
-async function echoTrips(url, count) {
+async function openEcho(url) {
   const ws = new WebSocket(url);
   await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+  return ws;
+}
+
+async function echoTrips(ws, count) {
   const text = "x".repeat(100);
   const out = [];
   for (let i = 0; i < count; i++) {
@@ -76,7 +83,6 @@ async function echoTrips(url, count) {
     await new Promise((resolve) => { ws.onmessage = resolve; ws.send(text); });
     out.push(performance.now() - started);
   }
-  ws.close();
   return out;
 }
 
@@ -94,8 +100,16 @@ window.runBench = async ({ pairing, echoUrl, messages, floodRate, floodSeconds }
   // {"type":"keepalive","id":"<36-char uuid>","payload":{"pad":"…"}} is 100 bytes with this pad
   const pad = "x".repeat(100 - JSON.stringify({ type: "keepalive", id: "0".repeat(36), payload: { pad: "" } }).length);
   await roundTrips(50, pad);
-  const dc = await roundTrips(messages, pad);
-  const ws = await echoTrips(echoUrl, messages);
+  // in alternating blocks, as the Python client does, so that both see the machine in the same state
+  const echo = await openEcho(echoUrl);
+  const dc = [];
+  const ws = [];
+  while (dc.length < messages) {
+    const n = Math.min(BLOCK, messages - dc.length);
+    dc.push(...(await roundTrips(n, pad)));
+    ws.push(...(await echoTrips(echo, n)));
+  }
+  echo.close();
   let sent = 0;
   let dropped = 0;
   const burst = Math.max(1, Math.floor(floodRate / 100));
@@ -183,16 +197,28 @@ def udp_receive_buffer_errors() -> int | None:
         return None
 
 
-async def ws_rtts(port: int, count: int) -> list[float]:
+async def ws_rtts(ws: Any, count: int) -> list[float]:
     text = "x" * 100
     rtts = []
-    async with websockets.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-        for _ in range(count):
-            started = time.perf_counter()
-            await ws.send(text)
-            await ws.recv()
-            rtts.append((time.perf_counter() - started) * 1000)
+    for _ in range(count):
+        started = time.perf_counter()
+        await ws.send(text)
+        await ws.recv()
+        rtts.append((time.perf_counter() - started) * 1000)
     return rtts
+
+
+async def interleaved_rtts(client: ContopClient, echo_port: int, count: int) -> tuple[list[float], list[float]]:
+    """Data-channel and WebSocket round trips in alternating blocks of ``BLOCK``: the load on this shared machine
+    drifts within seconds, and measured one after the other the two would see different machines."""
+    dc: list[float] = []
+    ws: list[float] = []
+    async with websockets.connect(f"ws://127.0.0.1:{echo_port}", compression=None) as sock:
+        while len(dc) < count:
+            n = min(BLOCK, count - len(dc))
+            dc += await reliable_rtts(client, n)
+            ws += await ws_rtts(sock, n)
+    return dc, ws
 
 
 async def flood(client: ContopClient, rate: int, seconds: float, stats: dict[str, int]) -> None:
@@ -222,7 +248,7 @@ async def browser_client(server: ServerProcess, url: str, echo_port: int, args: 
         try:
             page = await browser.new_page()
             await page.goto(f"{server.base_url}/")
-            await page.add_script_tag(content=BROWSER_SCRIPT, type="module")
+            await page.add_script_tag(content=BROWSER_SCRIPT.replace("__BLOCK__", str(BLOCK)), type="module")
             await page.wait_for_function("window.benchReady === true", timeout=10_000)
             drops_before = udp_receive_buffer_errors()
             result: dict[str, Any] = await page.evaluate(
@@ -271,8 +297,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             async with ContopClient(url, device_id="bench-phone", video=False) as client:
                 await reliable_rtts(client, 50)  # warm-up
-                dc = await reliable_rtts(client, args.messages)
-                ws = await ws_rtts(echo_port, args.messages)
+                dc, ws = await interleaved_rtts(client, echo_port, args.messages)
                 stats = {"sent": 0, "dropped": 0}
                 drops_before = udp_receive_buffer_errors()
                 flooder = asyncio.create_task(flood(client, args.flood_rate, args.flood_seconds, stats))
