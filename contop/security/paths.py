@@ -26,26 +26,48 @@ _O_PATH = getattr(os, "O_PATH", 0)
 
 
 def kernel_realpath(path: str) -> str:
-    """``os.path.realpath`` with the kernel doing the symlink walk when the whole path exists.
+    """``os.path.realpath`` with the kernel doing the symlink walk.
 
-    An existing path is opened with ``O_PATH`` (no read access needed) and named back through ``/proc/self/fd``:
-    three system calls whatever the depth, where ``os.path.realpath`` makes one ``lstat`` per component in
-    Python. Anything else (a missing part, a dangling link, no permission, a loop, an unnormalised path) goes
-    to ``os.path.realpath`` itself, so the answer is always the same as its.
+    The longest existing part of the path is opened with ``O_PATH`` (no read access needed) and named back
+    through ``/proc/self/fd``: a few system calls whatever the depth, where ``os.path.realpath`` makes one
+    ``lstat`` per component in Python. The missing rest is appended as written: nothing below a missing name can
+    be a link, and the first missing name is checked not to be a dangling link itself. Anything unusual (a
+    dangling link, no permission, a loop, a file used as a folder, an unnormalised path) goes to
+    ``os.path.realpath`` itself, so the answer is always the same as its.
     """
     if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
         return os.path.realpath(path)
-    try:
-        fd = os.open(path, _O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return os.path.realpath(path)
+    head, tail = path, ""
+    while True:
+        try:
+            fd = os.open(head, _O_PATH | os.O_CLOEXEC)
+            break
+        except FileNotFoundError:
+            # Something in ``head`` is missing: try its parent. What is below a missing name cannot be a link,
+            # so it is appended as written, once we know the first missing name is not a dangling link itself.
+            cut = head.rfind("/")
+            if cut <= 0:
+                return os.path.realpath(path)
+            tail = head[cut:] + tail
+            head = head[:cut]
+        except OSError:
+            return os.path.realpath(path)
     try:
         real = os.readlink(f"{_PROC_FD}{fd}")
+        if tail:
+            first = tail[: tail.find("/", 1)] if tail.find("/", 1) > 0 else tail
+            try:
+                os.close(os.open(first[1:], _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
+                return os.path.realpath(path)  # it exists without following: a dangling link to resolve
+            except FileNotFoundError:
+                pass
     except OSError:
         return os.path.realpath(path)
     finally:
         os.close(fd)
-    return real if real.startswith("/") else os.path.realpath(path)
+    if not real.startswith("/"):
+        return os.path.realpath(path)
+    return (real.rstrip("/") + tail) if tail else real
 
 
 def _default_resolver() -> Resolver:
