@@ -60,7 +60,7 @@ _CORPUS_HOME = re.compile("/+".join(re.escape(part) for part in POSIX_HOME.split
 
 def with_home_on_disk(calls: list[tuple[ToolCall, GateContext]], root: Path) -> list[tuple[ToolCall, GateContext]]:
     """The corpus with its POSIX home made real under ``root``: the made-up ``/home/u`` does not exist, so every
-    path in it is resolved by the slow route for missing paths, which a real user's home never takes."""
+    path in it has a missing part to resolve, which is not the case on a user's machine."""
     home = root / "u"
     for sub in ("proj/src", ".ssh", ".contop", ".config", ".aws", ".local/share"):
         (home / sub).mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,7 +53,7 @@ async def measure(stock: bool, rounds: int) -> dict[str, float]:
         await answerer.close()
 
 
-async def run(args: argparse.Namespace) -> dict[str, object]:
+async def run(args: argparse.Namespace) -> dict[str, Any]:
     turns: dict[str, list[dict[str, float]]] = {"stock": [], "ours": []}
     for _ in range(args.repeats):
         for name in ("stock", "ours"):
@@ -85,7 +86,6 @@ def main() -> None:
     args = parser.parse_args()
     result = asyncio.run(run(args))
     stock, ours = result["stock_aiortc"], result["ours"]
-    assert isinstance(stock, dict) and isinstance(ours, dict)
     print(f"SCTP, both peers in one process, {args.rounds} round trips x {args.repeats} turns (best turn)")
     print(f"{'':<34}{'stock aiortc':>14}{'ours':>10}")
     for key, label in (
@@ -94,7 +94,7 @@ def main() -> None:
         ("bulk_mb_per_s", "bulk, MB/s one way"),
     ):
         print(f"{label:<34}{stock[key]:>14}{ours[key]:>10}")
-    print(f"(nproc {result['nproc']}, load average {result['loadavg'][0]} / {result['loadavg'][1]})")  # type: ignore[index]
+    print(f"(nproc {result['nproc']}, load average {result['loadavg'][0]} / {result['loadavg'][1]})")
     print(json.dumps(result))
 
 

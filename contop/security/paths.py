@@ -55,9 +55,9 @@ def kernel_realpath(path: str) -> str:
     try:
         real = os.readlink(f"{_PROC_FD}{fd}")
         if tail:
-            first = tail[: tail.find("/", 1)] if tail.find("/", 1) > 0 else tail
+            first = tail.split("/", 2)[1]
             try:
-                os.close(os.open(first[1:], _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
+                os.close(os.open(first, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
                 return os.path.realpath(path)  # it exists without following: a dangling link to resolve
             except FileNotFoundError:
                 pass

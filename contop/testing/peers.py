@@ -79,9 +79,9 @@ async def connect(offerer_pc: RTCPeerConnection, answerer_pc: RTCPeerConnection)
     channel.on("open", lambda: None if offerer_open.done() else offerer_open.set_result(None))
 
     @answerer_pc.on("datachannel")
-    def on_channel(channel: RTCDataChannel) -> None:
-        answerer.channel = channel
-        channel.on("message", answerer.received.put_nowait)
+    def on_channel(incoming: RTCDataChannel) -> None:
+        answerer.channel = incoming
+        incoming.on("message", answerer.received.put_nowait)
         opened.set_result(None)
 
     channel.on("message", offerer.received.put_nowait)

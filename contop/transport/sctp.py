@@ -44,7 +44,7 @@ class DelayedAckSctpTransport(RTCSctpTransport):
     def __init__(self, transport: aiortc.RTCDtlsTransport, port: int = 5000) -> None:
         super().__init__(transport, port)
         self._sack_timer: asyncio.TimerHandle | None = None
-        self._sack_task: asyncio.Task[None] | None = None
+        self._sack_task: asyncio.Task[None] | None = None  # held so the loop does not lose the running task
         self._packets_unacked = 0
         self._t3_timer: asyncio.TimerHandle | None = None
         self._t3_deadline = 0.0
