@@ -10,6 +10,9 @@ in front of the next outgoing DATA when there is one (SCTP bundling: control chu
 The retransmission timer is kept the same way in spirit: aiortc starts and cancels an event-loop timer around
 nearly every message; here one loop timer runs while it is armed and restarts only move its deadline.
 
+Messages are also sent at once (``run_eagerly``) rather than from a task aiortc starts for each one, and the
+delayed-SACK timer is due 20 ms after the oldest unacknowledged packet, not after whichever packet set it.
+
 Nothing about reliability changes: retransmission, congestion control and the receive window are aiortc's; the
 peer learns of received data at most ``SACK_DELAY_S`` later, far below any retransmission timeout (1 s at least).
 ``install()`` makes every ``RTCPeerConnection`` of this process use it; the server and ``contop.client`` both
@@ -25,6 +28,10 @@ from typing import cast
 import aiortc.rtcpeerconnection
 from aiortc.rtcsctptransport import (
     SCTP_MAX_PACKET_LENGTH,
+    WEBRTC_BINARY,
+    WEBRTC_BINARY_EMPTY,
+    WEBRTC_STRING,
+    WEBRTC_STRING_EMPTY,
     Chunk,
     DataChunk,
     ForwardTsnChunk,
@@ -32,6 +39,8 @@ from aiortc.rtcsctptransport import (
     SackChunk,
 )
 from google_crc32c import value as crc32c
+
+from contop.transport.eager import run_eagerly
 
 SACK_DELAY_S = 0.02  # RFC 4960 allows up to 200 ms; browsers use about that much at most
 SACK_EVERY = 2  # packets: acknowledge at least every second one
@@ -44,10 +53,11 @@ class DelayedAckSctpTransport(RTCSctpTransport):
     def __init__(self, transport: aiortc.RTCDtlsTransport, port: int = 5000) -> None:
         super().__init__(transport, port)
         self._sack_timer: asyncio.TimerHandle | None = None
-        self._sack_task: asyncio.Task[None] | None = None  # held so the loop does not lose the running task
         self._packets_unacked = 0
+        self._sack_due = 0.0  # loop time by which the oldest unacknowledged packet must be acknowledged
         self._t3_timer: asyncio.TimerHandle | None = None
         self._t3_deadline = 0.0
+        self._flushing = False
 
     async def _send_sack(self) -> None:
         """Called by aiortc after each packet that needs acknowledging: decide whether it has to go now."""
@@ -59,8 +69,11 @@ class DelayedAckSctpTransport(RTCSctpTransport):
             or self._association_state != self.State.ESTABLISHED
         )
         if not urgent:
+            loop = asyncio.get_running_loop()
+            if self._packets_unacked == 1:
+                self._sack_due = loop.time() + SACK_DELAY_S
             if self._sack_timer is None:
-                self._sack_timer = asyncio.get_running_loop().call_later(SACK_DELAY_S, self._sack_timer_expired)
+                self._sack_timer = loop.call_at(self._sack_due, self._sack_timer_expired)
             return
         await super()._send_chunk(self._take_sack())
 
@@ -88,8 +101,13 @@ class DelayedAckSctpTransport(RTCSctpTransport):
 
     def _sack_timer_expired(self) -> None:
         self._sack_timer = None
-        if self._sack_needed and self._association_state == self.State.ESTABLISHED:
-            self._sack_task = asyncio.ensure_future(self._send_pending_sack())
+        if not self._sack_needed or self._association_state != self.State.ESTABLISHED:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._sack_due:  # what is pending arrived after the timer was set: not due yet
+            self._sack_timer = loop.call_at(self._sack_due, self._sack_timer_expired)
+            return
+        run_eagerly(self._send_pending_sack(), name="sctp-sack")
 
     async def _send_pending_sack(self) -> None:
         if not self._sack_needed:
@@ -111,6 +129,41 @@ class DelayedAckSctpTransport(RTCSctpTransport):
         for chunks in packets:
             checksum = pack("<L", crc32c(header + b"\x00\x00\x00\x00" + chunks))
             await self.transport._send_data(header + checksum + chunks)
+
+    def _data_channel_send(self, channel: aiortc.RTCDataChannel, data: str | bytes) -> None:
+        """Queue a message and send it now: aiortc's own version starts a task to do the sending, which costs a
+        turn of the event loop per message (the reply to a request then leaves one turn later)."""
+        if isinstance(data, str):
+            pp_id, user_data = (WEBRTC_STRING, data.encode()) if data else (WEBRTC_STRING_EMPTY, b"\x00")
+        else:
+            pp_id, user_data = (WEBRTC_BINARY, data) if data else (WEBRTC_BINARY_EMPTY, b"\x00")
+        limit = self._remote_max_message_size
+        if limit and len(user_data) > limit:
+            raise ValueError(
+                f"Cannot send message of {len(user_data)} bytes, the remote party only supports messages up to "
+                f"{limit} bytes"
+            )
+        channel._addBufferedAmount(len(user_data))
+        self._data_channel_queue.append((channel, pp_id, user_data))
+        if not self._flushing:
+            run_eagerly(self._data_channel_flush(), name="sctp-flush")
+
+    async def _data_channel_flush(self) -> None:
+        """aiortc's flush, never nested: a message sent while a flush runs (from a ``bufferedamountlow``
+        handler, say) is queued and taken by the running flush, instead of recursing into another one."""
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            await super()._data_channel_flush()
+            while (
+                self._data_channel_queue
+                and not self._outbound_queue
+                and self._association_state == self.State.ESTABLISHED
+            ):
+                await super()._data_channel_flush()  # queued after its loop had ended (it waited at the very end)
+        finally:
+            self._flushing = False
 
     # The retransmission timer (T3) is started and stopped around nearly every message, and a cancelled loop
     # timer stays in the loop's heap until its time comes (a second or more). Instead one loop timer runs while

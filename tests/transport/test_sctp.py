@@ -10,11 +10,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.rtcsctptransport import RTCSctpTransport
 
 from contop.testing.peers import connect, new_peer, ping_pong
 from contop.transport import sctp
+from contop.transport.peer import ChannelWriter
 
 
 @pytest.fixture
@@ -101,3 +102,32 @@ async def test_lost_packets_are_retransmitted_and_nothing_is_lost_or_reordered(
 
     assert answers == list(range(20))
     assert burst == [f"burst {i}" for i in range(40)]
+
+
+async def test_a_writer_draining_its_backlog_from_bufferedamountlow_keeps_the_order(
+    peers: list[RTCPeerConnection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sends are made at once; one made while a send is under way (the writer's drain runs inside it) is queued
+    behind it rather than nested, and nothing is lost, duplicated or reordered."""
+    peers += [new_peer(), new_peer()]
+    client, server = await connect(*peers)
+    assert client.channel is not None
+    writer = ChannelWriter(client.channel, high_water=32 * 1024, drop_when_full=False)
+    during_a_flush = 0
+    send = sctp.DelayedAckSctpTransport._data_channel_send
+
+    def counting(transport: sctp.DelayedAckSctpTransport, channel: RTCDataChannel, data: str | bytes) -> None:
+        nonlocal during_a_flush
+        during_a_flush += transport._flushing
+        send(transport, channel, data)
+
+    monkeypatch.setattr(sctp.DelayedAckSctpTransport, "_data_channel_send", counting)
+    sent = [f"{i:05d}" + "x" * 4000 for i in range(300)]  # 1.2 MB: far over the high water mark
+    for text in sent:
+        writer.write(text)
+    assert writer._backlog  # most of it waits for the buffer to drain
+
+    got = [await asyncio.wait_for(server.received.get(), 20) for _ in sent]
+    assert [g[:5] for g in got] == [s[:5] for s in sent] and got == sent
+    assert not writer._backlog and not client.sctp._flushing
+    assert during_a_flush > 100  # the case this is about really happened
