@@ -11,9 +11,11 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiortc.rtcpeerconnection
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcsctptransport import RTCSctpTransport
 
 from contop.transport.peer import create_peer_connection
@@ -53,21 +55,31 @@ class Side:
 
 
 def new_peer(*, stock: bool = False) -> RTCPeerConnection:
-    """A peer as the server and ``contop.client`` make them, or (``stock``) with aiortc's unmodified SCTP."""
+    """A peer as the server and ``contop.client`` make them, or (``stock``) with aiortc's unmodified SCTP and
+    DTLS transports."""
     pc = create_peer_connection(RTCConfiguration(iceServers=[]), None)
     if stock:
-        create = pc._RTCPeerConnection__createSctpTransport  # type: ignore[attr-defined]
-
-        def create_stock() -> None:
-            module = aiortc.rtcpeerconnection
-            ours, module.RTCSctpTransport = module.RTCSctpTransport, RTCSctpTransport  # type: ignore[misc]
-            try:
-                create()
-            finally:
-                module.RTCSctpTransport = ours  # type: ignore[misc]
-
-        pc._RTCPeerConnection__createSctpTransport = create_stock  # type: ignore[attr-defined]
+        for method, name, cls in (
+            ("_RTCPeerConnection__createSctpTransport", "RTCSctpTransport", RTCSctpTransport),
+            ("_RTCPeerConnection__createDtlsTransport", "RTCDtlsTransport", RTCDtlsTransport),
+        ):
+            setattr(pc, method, _with_class(getattr(pc, method), name, cls))
     return pc
+
+
+def _with_class(create: Callable[..., Any], name: str, cls: type) -> Callable[..., Any]:
+    """``create`` running with aiortc's own ``cls`` in place of ours under ``name``."""
+
+    def create_stock(*args: Any, **kwargs: Any) -> Any:
+        module = aiortc.rtcpeerconnection
+        ours = getattr(module, name)
+        setattr(module, name, cls)
+        try:
+            return create(*args, **kwargs)
+        finally:
+            setattr(module, name, ours)
+
+    return create_stock
 
 
 async def connect(offerer_pc: RTCPeerConnection, answerer_pc: RTCPeerConnection) -> tuple[Side, Side]:

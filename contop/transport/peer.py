@@ -27,7 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from contop.core.messages import FAST, RELIABLE, Channel
-from contop.transport import sctp
+from contop.transport import dtls, sctp
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def create_peer_connection(configuration: RTCConfiguration, certificate: RTCCert
     private list before any transport is created; ``check_certificate`` verifies the answer really carries it.
     """
     sctp.install()
+    dtls.install()
     pc = RTCPeerConnection(configuration)
     if certificate is not None:
         attr = "_RTCPeerConnection__certificates"
