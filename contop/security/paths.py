@@ -38,20 +38,19 @@ def kernel_realpath(path: str) -> str:
     if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
         return os.path.realpath(path)
     head, tail = path, ""
-    while True:
-        try:
-            fd = os.open(head, _O_PATH | os.O_CLOEXEC)
-            break
-        except FileNotFoundError:
-            # Something in ``head`` is missing: try its parent. What is below a missing name cannot be a link,
-            # so it is appended as written, once we know the first missing name is not a dangling link itself.
-            cut = head.rfind("/")
-            if cut <= 0:
-                return os.path.realpath(path)
-            tail = head[cut:] + tail
-            head = head[:cut]
-        except OSError:
+    # Something in ``head`` is missing while access() says so (no exception to build, unlike a failed open): try
+    # its parent. What is below a missing name cannot be a link, so it is appended as written, once we know the
+    # first missing name is not a dangling link itself.
+    while not os.access(head, os.F_OK):
+        cut = head.rfind("/")
+        if cut <= 0:
             return os.path.realpath(path)
+        tail = head[cut:] + tail
+        head = head[:cut]
+    try:
+        fd = os.open(head, _O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return os.path.realpath(path)  # removed or made unreadable meanwhile
     try:
         real = os.readlink(f"{_PROC_FD}{fd}")
         if tail:
