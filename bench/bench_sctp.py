@@ -1,8 +1,11 @@
-"""Benchmark of our SCTP acknowledgements against aiortc's own, both peers in this process over loopback.
+"""Benchmark of our SCTP and DTLS transports against aiortc's own, both peers in this process over loopback.
+
+Ours acknowledge as RFC 4960 §6.2 allows (``contop/transport/sctp.py``), send each message at once instead of
+from a task, and handle each datagram as it arrives instead of through a queue (``contop/transport/dtls.py``).
 
 Run from the repository root: ``python bench/bench_sctp.py [--rounds 1000] [--repeats 5]``. With both ends in
 one process there is no waiting on another process to wake up, so the time per round trip is the CPU both
-peers spend on it: the part our change can reduce. Stock and ours take turns, ``--repeats`` times each; the
+peers spend on it: the part our changes can reduce. Stock and ours take turns, ``--repeats`` times each; the
 best turn of each is compared. Bulk: 80 messages of 64 KiB one way. Prints a table, then (last line) one JSON
 object with the figures, ``nproc`` and the load average (CONTRACTS.md §9).
 """
