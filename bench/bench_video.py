@@ -105,9 +105,10 @@ def _instrument_encoders(totals: dict[str, float]) -> None:
 
 
 async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float) -> None:
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc import RTCConfiguration, RTCSessionDescription
 
     from contop.platform.capture import ScreenCapturer
+    from contop.transport.peer import create_peer_connection
     from contop.transport.video import ScreenTrack, add_bitrate_hints, apply_bitrate_caps, use_screen_encoder
 
     apply_bitrate_caps()
@@ -142,7 +143,7 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
 
         drain = asyncio.create_task(consume())
     else:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = create_peer_connection(RTCConfiguration(iceServers=[]), None)  # as the server makes its peers
         offer = await read()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         pc.addTrack(track)

@@ -133,10 +133,17 @@ class TrackStats:
 def _same_pixels(a: BGRA, b: BGRA | None) -> bool:
     if b is None or a.shape != b.shape:
         return False
-    # A uint64 view compares 8 bytes per step: ~1 ms for a 1080p screen, cheaper than any hash of it.
-    if a.flags.c_contiguous and b.flags.c_contiguous and a.nbytes % 8 == 0:
-        return bool(np.array_equal(a.reshape(-1).view(np.uint64), b.reshape(-1).view(np.uint64)))
-    return bool(np.array_equal(a, b))
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and a.nbytes % 8 == 0):
+        return bool(np.array_equal(a, b))
+    # A uint64 view compares 8 bytes per step: ~0.8 ms for a whole 1080p screen, cheaper than any hash of it.
+    # array_equal never stops early, so the screen is compared in bands: a still screen costs the same, a
+    # changed one (scrolling, video) usually shows it in the first band, for an eighth of the cost.
+    x, y = a.reshape(-1).view(np.uint64), b.reshape(-1).view(np.uint64)
+    step = -(-len(x) // _COMPARE_BANDS)
+    return all(np.array_equal(x[i : i + step], y[i : i + step]) for i in range(0, len(x), step))
+
+
+_COMPARE_BANDS = 8
 
 
 def bgra_to_i420(image: BGRA, width: int, height: int) -> npt.NDArray[np.uint8]:

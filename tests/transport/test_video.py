@@ -23,6 +23,7 @@ from contop.transport import video_codecs
 from contop.transport.video import (
     EmitPolicy,
     ScreenTrack,
+    _same_pixels,
     add_bitrate_hints,
     apply_bitrate_caps,
     bgra_to_i420,
@@ -466,3 +467,20 @@ async def test_no_display_gives_no_track(caplog: pytest.LogCaptureFixture) -> No
         track = await create_screen_track(None, display=":4242")
     assert track is None
     assert any("no screen video" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [(0, 0, 0), (1079, 1919, 3), (540, 960, 1), (134, 1919, 3), (135, 0, 0)],
+    ids=["first byte", "last byte", "middle", "end of the first band", "start of the second band"],
+)
+def test_a_single_changed_byte_anywhere_on_the_screen_counts_as_a_change(where: tuple[int, int, int]) -> None:
+    """The banded comparison must not miss a change in any band, nor at a band's edges."""
+    screen = np.random.default_rng(1).integers(0, 255, (1080, 1920, 4), dtype=np.uint8)
+    changed = screen.copy()
+    changed[where] ^= 1
+    assert _same_pixels(screen, screen.copy())
+    assert not _same_pixels(screen, changed)
+    assert not _same_pixels(screen, None) and not _same_pixels(screen, screen[:540])
+    odd = screen[:3, :5, :3].copy()  # not a multiple of 8 bytes: compared as it is
+    assert _same_pixels(odd, odd.copy()) and not _same_pixels(odd, odd ^ 1)
