@@ -60,8 +60,8 @@ class DirectDtlsTransport(RTCDtlsTransport):
         connection.data_received = self._datagram  # type: ignore[method-assign]
 
     def _datagram(self, data: bytes, component: int) -> None:
-        if self._ended:
-            return
+        if self._ended or self._state != State.CONNECTED:
+            return  # closing or closed: aiortc's task drops late datagrams the same way
         if self._handling is not None:
             self._backlog.append(data)
             return
