@@ -19,7 +19,6 @@ import logging
 from collections import deque
 from typing import Any
 
-import aiortc.rtcpeerconnection
 import pylibsrtp
 from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -133,12 +132,3 @@ class DirectDtlsTransport(RTCDtlsTransport):
         self._ended = True
         self._backlog.clear()
         self.transport._connection._queue.put_nowait(None)
-
-
-def install() -> None:
-    """Make every ``RTCPeerConnection`` created from now on in this process use ``DirectDtlsTransport``."""
-    module = aiortc.rtcpeerconnection
-    if getattr(module, "RTCDtlsTransport", None) is not DirectDtlsTransport:
-        if not hasattr(module, "RTCDtlsTransport"):  # pragma: no cover - an aiortc upgrade moved it; fail loudly
-            raise RuntimeError("this aiortc version does not create its DTLS transport where contop expects")
-        module.RTCDtlsTransport = DirectDtlsTransport  # type: ignore[misc]

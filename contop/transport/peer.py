@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
 
+import aiortc.rtcpeerconnection
 from aiortc import (
     RTCCertificate,
     RTCConfiguration,
@@ -27,7 +28,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from contop.core.messages import FAST, RELIABLE, Channel
-from contop.transport import dtls, sctp
+from contop.transport.dtls import DirectDtlsTransport
+from contop.transport.sctp import DelayedAckSctpTransport
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +59,24 @@ def ice_configuration(servers: Iterable[Any]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=ice)
 
 
+def _use_in_peer_connections(name: str, transport: type) -> None:
+    """Make aiortc build its ``name`` transports (SCTP, DTLS) from our subclass ``transport`` from now on."""
+    module = aiortc.rtcpeerconnection
+    if getattr(module, name, None) is transport:
+        return
+    if not hasattr(module, name):  # pragma: no cover - an aiortc upgrade moved it; fail loudly, never silently
+        raise RuntimeError(f"this aiortc version does not create its {name} where contop expects")
+    setattr(module, name, transport)
+
+
 def create_peer_connection(configuration: RTCConfiguration, certificate: RTCCertificate | None) -> RTCPeerConnection:
     """An ``RTCPeerConnection`` that presents ``certificate`` in DTLS (the one whose fingerprint the QR carries).
 
     aiortc generates a fresh certificate in ``__init__`` and offers no option to pass one, so we replace its
     private list before any transport is created; ``check_certificate`` verifies the answer really carries it.
     """
-    sctp.install()
-    dtls.install()
+    _use_in_peer_connections("RTCSctpTransport", DelayedAckSctpTransport)
+    _use_in_peer_connections("RTCDtlsTransport", DirectDtlsTransport)
     pc = RTCPeerConnection(configuration)
     if certificate is not None:
         attr = "_RTCPeerConnection__certificates"

@@ -15,8 +15,8 @@ delayed-SACK timer is due 20 ms after the oldest unacknowledged packet, not afte
 
 Nothing about reliability changes: retransmission, congestion control and the receive window are aiortc's; the
 peer learns of received data at most ``SACK_DELAY_S`` later, far below any retransmission timeout (1 s at least).
-``install()`` makes every ``RTCPeerConnection`` of this process use it; the server and ``contop.client`` both
-call it. Browsers on the other side do the same thing already (usrsctp and dcsctp delay their SACKs).
+``create_peer_connection`` (``contop/transport/peer.py``) makes aiortc use it, for the server and
+``contop.client`` alike. Browsers on the other side do the same thing already (usrsctp and dcsctp delay their SACKs).
 """
 
 from __future__ import annotations
@@ -205,12 +205,3 @@ class DelayedAckSctpTransport(RTCSctpTransport):
                 timer.cancel()
         self._sack_timer = self._t3_timer = self._t3_handle = None
         await super().stop()
-
-
-def install() -> None:
-    """Make every ``RTCPeerConnection`` created from now on in this process use ``DelayedAckSctpTransport``."""
-    module = aiortc.rtcpeerconnection
-    if getattr(module, "RTCSctpTransport", None) is not DelayedAckSctpTransport:
-        if not hasattr(module, "RTCSctpTransport"):  # pragma: no cover - an aiortc upgrade moved it; fail loudly
-            raise RuntimeError("this aiortc version does not create its SCTP transport where contop expects")
-        module.RTCSctpTransport = DelayedAckSctpTransport  # type: ignore[misc]

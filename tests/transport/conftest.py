@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiortc import RTCPeerConnection
 
 from contop.server.app import create_app
 from contop.server.state import ServerConfig, ServerState
@@ -20,6 +21,15 @@ from contop.server.statedir import StateDir
 from contop.testing.server import ServerProcess
 
 JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[RTCPeerConnection]]:
+    """Loopback peers a test adds (``contop.testing.peers.new_peer``); all closed at the end."""
+    made: list[RTCPeerConnection] = []
+    yield made
+    for pc in made:
+        await pc.close()
 
 
 def pair(server: ServerProcess, **params: str) -> dict[str, Any]:

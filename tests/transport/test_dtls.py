@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 from aiortc import RTCPeerConnection
 
 from contop.testing.peers import Side, connect, new_peer, ping_pong
 from contop.transport.dtls import DirectDtlsTransport
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[RTCPeerConnection]]:
-    made: list[RTCPeerConnection] = []
-    yield made
-    for pc in made:
-        await pc.close()
 
 
 def dtls(side: Side) -> DirectDtlsTransport:

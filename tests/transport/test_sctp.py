@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -16,14 +15,6 @@ from aiortc.rtcsctptransport import RTCSctpTransport
 from contop.testing.peers import connect, new_peer, ping_pong
 from contop.transport import sctp
 from contop.transport.peer import ChannelWriter
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[RTCPeerConnection]]:
-    made: list[RTCPeerConnection] = []
-    yield made
-    for pc in made:
-        await pc.close()
 
 
 async def test_a_round_trip_costs_two_packets_not_four(peers: list[RTCPeerConnection]) -> None:
