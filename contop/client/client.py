@@ -258,7 +258,8 @@ class ContopClient:
         self._waiters[msg_id] = (future, types)
         try:
             self.send(message)
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it wakes us one turn of the loop later
+                return await future
         except TimeoutError as exc:
             raise ClientError(f"no reply to {msg_id} within {timeout} s") from exc
         finally:

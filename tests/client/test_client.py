@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from contop.client import ContopClient, FingerprintMismatch, SignalingRefused, signaling_urls
+from contop.client import ClientError, ContopClient, FingerprintMismatch, SignalingRefused, signaling_urls
+from contop.core.messages import new_id
 from contop.core.pairing_payload import build_payload, pairing_url
 from contop.testing.server import ServerProcess
 from tests.transport.conftest import pair
@@ -61,3 +63,22 @@ async def test_refused_token_reports_the_close_code(server: ServerProcess) -> No
     with pytest.raises(SignalingRefused) as info:
         await client.connect()
     assert info.value.code == 4001
+
+
+@pytest.mark.slow
+async def test_a_request_gets_its_answer_and_one_never_answered_times_out(server: ServerProcess) -> None:
+    async with ContopClient(pair(server)["url"], device_id="timeouts", video=False) as client:
+        ping = {"type": "keepalive", "id": new_id(), "payload": {}}
+        answer = await client.request(ping, expect_type="keepalive", timeout=5)
+        assert answer.payload.ref_id == ping["id"]
+
+        # the server answers a keepalive with a keepalive, never with agent_result: nothing the client waits for
+        lonely = {"type": "keepalive", "id": new_id(), "payload": {}}
+        started = time.monotonic()
+        with pytest.raises(ClientError, match=f"no reply to {lonely['id']} within 0.3 s"):
+            await client.request(lonely, expect_type="agent_result", timeout=0.3)
+        assert 0.25 < time.monotonic() - started < 2
+        assert not client._waiters  # nothing left behind
+
+        answer = await client.request({**ping, "id": new_id()}, expect_type="keepalive", timeout=5)
+        assert answer.type == "keepalive"  # still usable afterwards
