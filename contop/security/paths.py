@@ -53,13 +53,8 @@ def kernel_realpath(path: str) -> str:
         return os.path.realpath(path)  # removed or made unreadable meanwhile
     try:
         real = os.readlink(f"{_PROC_FD}{fd}")
-        if tail:
-            first = tail.split("/", 2)[1]
-            try:
-                os.close(os.open(first, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
-                return os.path.realpath(path)  # it exists without following: a dangling link to resolve
-            except FileNotFoundError:
-                pass
+        if tail and os.access(tail.split("/", 2)[1], os.F_OK, dir_fd=fd, follow_symlinks=False):
+            return os.path.realpath(path)  # the first missing name exists without following: a dangling link
     except OSError:
         return os.path.realpath(path)
     finally:
