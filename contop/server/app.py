@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -32,7 +30,6 @@ from contop.server.tunnel import Tunnel, TunnelGuard
 from contop.server.webapp import PhoneApp
 
 log = logging.getLogger(__name__)
-SWITCH_INTERVAL_S = 0.0005  # how soon a thread running Python hands the interpreter back (default 5 ms)
 
 
 def web_dir() -> Path:
@@ -87,20 +84,6 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     return state
 
 
-def _tune_for_latency() -> None:
-    """Two interpreter settings that keep the event loop answering within a millisecond (bench_transport.py).
-
-    - What exists once the server is up (modules, the app, settings: it lives as long as the process) is taken
-      out of the cyclic garbage collector's reach. Otherwise every older-generation collection walks it again,
-      stopping the loop for milliseconds (tens of them for a full collection).
-    - A thread running Python (python-xlib applying pointer moves, for one) gives the interpreter back to the
-      event loop after 0.5 ms instead of the default 5 ms when the loop needs it.
-    """
-    gc.collect()
-    gc.freeze()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
 def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None) -> FastAPI:
     state = build_state(config, redactor)
     install_transport(state)  # last, so its sessions close first at shutdown
@@ -113,7 +96,6 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
         if state.sandbox is not None:
             backend = await state.sandbox()  # detected at start, so doctor, logs and the agent agree from the outset
             log.info("sandbox: %s", backend.describe() if backend else "none (blocked commands are refused)")
-        _tune_for_latency()
         try:
             yield
         finally:
