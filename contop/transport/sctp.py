@@ -143,6 +143,7 @@ class DelayedAckSctpTransport(RTCSctpTransport):
                 f"Cannot send message of {len(user_data)} bytes, the remote party only supports messages up to "
                 f"{limit} bytes"
             )
+        asyncio.get_running_loop()  # only from the loop's thread, as before: a send from elsewhere fails here
         channel._addBufferedAmount(len(user_data))
         self._data_channel_queue.append((channel, pp_id, user_data))
         if not self._flushing:

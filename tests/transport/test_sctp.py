@@ -122,3 +122,14 @@ async def test_a_writer_draining_its_backlog_from_bufferedamountlow_keeps_the_or
     assert [g[:5] for g in got] == [s[:5] for s in sent] and got == sent
     assert not writer._backlog and not client.sctp._flushing
     assert during_a_flush > 100  # the case this is about really happened
+
+
+async def test_a_send_from_another_thread_is_refused_and_nothing_is_sent(peers: list[RTCPeerConnection]) -> None:
+    """Sending now happens inside send(): from a worker thread it would touch the association off the loop."""
+    peers += [new_peer(), new_peer()]
+    client, server = await connect(*peers)
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        await asyncio.to_thread(client.send, "from a thread")
+    client.send("from the loop")
+    assert await asyncio.wait_for(server.received.get(), 10) == "from the loop"
+    assert client.channel is not None and client.channel.bufferedAmount == 0
