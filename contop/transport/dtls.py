@@ -33,6 +33,8 @@ _APPLICATION_DATA = 23  # DTLS record content type
 
 
 class DirectDtlsTransport(RTCDtlsTransport):
+    """aiortc's DTLS transport, taking datagrams from the ICE connection's callback once the handshake is over."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._direct = False
@@ -79,7 +81,9 @@ class DirectDtlsTransport(RTCDtlsTransport):
 
     def _handled(self, task: asyncio.Task[None]) -> None:
         self._handling = None
-        if self._backlog and not self._ended:
+        if self._ended or self._state != State.CONNECTED:
+            self._backlog.clear()  # closed while one datagram waited: the rest is dropped, as in _datagram
+        elif self._backlog:
             self._start(self._backlog.popleft())
 
     async def _handle(self, data: bytes) -> None:
