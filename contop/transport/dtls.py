@@ -114,8 +114,6 @@ class DirectDtlsTransport(RTCDtlsTransport):
                 await self._handle_srtp(data)
         except ConnectionError as exc:
             self._end(str(exc) or "connection error")
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("handling a received datagram failed; closing the DTLS transport")
             self._end("datagram handling failed")

@@ -58,9 +58,7 @@ async def _carry_on(coro: Coroutine[Any, Any, None], awaited: Any, name: str) ->
                 awaited = coro.send(None)
         except StopIteration:
             return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # CancelledError is not one: it ends this task as it would a task of its own
             _report(name, exc)
             return
 

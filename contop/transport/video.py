@@ -130,6 +130,9 @@ class TrackStats:
     height: int = 0
 
 
+_COMPARE_BANDS = 8
+
+
 def _same_pixels(a: BGRA, b: BGRA | None) -> bool:
     if b is None or a.shape != b.shape:
         return False
@@ -141,9 +144,6 @@ def _same_pixels(a: BGRA, b: BGRA | None) -> bool:
     x, y = a.reshape(-1).view(np.uint64), b.reshape(-1).view(np.uint64)
     step = -(-len(x) // _COMPARE_BANDS)
     return all(np.array_equal(x[i : i + step], y[i : i + step]) for i in range(0, len(x), step))
-
-
-_COMPARE_BANDS = 8
 
 
 def bgra_to_i420(image: BGRA, width: int, height: int) -> npt.NDArray[np.uint8]:
