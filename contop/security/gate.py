@@ -51,7 +51,7 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
     if command.count("$(") + command.count("`") + command.count("<(") + command.count(">(") > _MAX_SUBSTITUTIONS:
         return Decision.block("has too many nested commands to be judged")
     st = State.start(ctx, command)
-    inside = st.policy.restricted(st.cwd, st.cwd)
+    inside = st.policy.restricted(st.cwd, st.cwd, st.resolve)
     if inside is not None:
         return Decision.block(f"runs inside a protected location {inside} (working directory {shorten(st.cwd, 40)})")
     try:
@@ -89,7 +89,7 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
                 continue
         if not isinstance(value, str):
             return Decision.block(f"{call.name}: {arg} is not a path")
-        hit = st.policy.restricted(value, st.cwd)
+        hit = st.policy.restricted(value, st.cwd, st.resolve)
         if hit is not None:
             return Decision.block(f"{call.name} touches a protected location {hit} ({shorten(value, 60)})")
         checked.append(value)
@@ -98,7 +98,7 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
         if isinstance(pattern, str) and pattern:
             base = call.args.get("path") or "."
             joined = f"{base}/{pattern}" if isinstance(base, str) else pattern
-            hit = st.policy.restricted(joined, st.cwd)
+            hit = st.policy.restricted(joined, st.cwd, st.resolve)
             if hit is not None:
                 return Decision.block(f"find_files searches a protected location {hit}")
     shown = ", ".join(shorten(c, 40) for c in checked)

@@ -1,88 +1,125 @@
 """Path policy: restricted and secret locations, and what kind of place a path argument names.
 
 Paths are resolved with ``contop.core.pathres`` exactly as the tools resolve them. The only file system access
-in the gate is ``os.path.realpath`` for symlinks; it goes through a replaceable resolver (``use_resolver``) so
-tests can turn it off or fake it.
+in the gate is symlink resolution (``Walk``, the same answers as ``os.path.realpath``); each decision gets its own
+resolver from ``decision_resolver()``, which tests can replace or turn off with ``use_resolver``.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import ntpath
 import os
 import posixpath
 import re
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from contop.core.pathres import expand_path
 
 Resolver = Callable[[str], str]
-_PROC_FD = "/proc/self/fd/"
-_O_PATH = getattr(os, "O_PATH", 0)
 
 
-def kernel_realpath(path: str) -> str:
-    """``os.path.realpath`` with the kernel doing the symlink walk.
+def _unnormalised(path: str) -> bool:
+    """Relative, or with an empty, ``.`` or ``..`` component, or a trailing separator: not for the fast walk."""
+    return (
+        not path.startswith("/")
+        or "//" in path
+        or "/./" in path
+        or "/../" in path
+        or path.endswith(("/.", "/.."))
+        or (path.endswith("/") and path != "/")
+    )
 
-    The longest existing part of the path is opened with ``O_PATH`` (no read access needed) and named back
-    through ``/proc/self/fd``: a few system calls whatever the depth, where ``os.path.realpath`` makes one
-    ``lstat`` per component in Python. The missing rest is appended as written: nothing below a missing name can
-    be a link, and the first missing name is checked not to be a dangling link itself. Anything unusual (a
-    dangling link, no permission, a loop, a file used as a folder, an unnormalised path) goes to
-    ``os.path.realpath`` itself, so the answer is always the same as its.
+
+class Walk:
+    """``os.path.realpath`` for the paths of one decision, remembering every folder on the way.
+
+    A command's paths mostly share their folders (the working directory, above all), so each new path usually
+    costs one ``readlink`` of its last component: it fails with EINVAL for an existing name that is not a link and
+    ENOENT for a missing one, and below a missing name nothing can be a link, so the rest is appended as written.
+    A link, or any other error (no permission, a file used as a folder, a loop), goes to ``os.path.realpath``,
+    so the answer is always the same as its. The memory lasts one decision only: the file system can change
+    between two commands, and a stale answer could hide a link made meanwhile.
     """
-    if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
-        return os.path.realpath(path)
-    head, tail = path, ""
-    # Something in ``head`` is missing while access() says so (no exception to build, unlike a failed open): try
-    # its parent. What is below a missing name cannot be a link, so it is appended as written, once we know the
-    # first missing name is not a dangling link itself.
-    while not os.access(head, os.F_OK):
-        cut = head.rfind("/")
-        if cut <= 0:
+
+    __slots__ = ("known",)
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[str, bool]] = {}  # path as written -> (real path, exists)
+
+    def __call__(self, path: str) -> str:
+        if _unnormalised(path):
             return os.path.realpath(path)
-        tail = head[cut:] + tail
-        head = head[:cut]
-    try:
-        fd = os.open(head, _O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return os.path.realpath(path)  # removed or made unreadable meanwhile
-    try:
-        real = os.readlink(f"{_PROC_FD}{fd}")
-        if tail and os.access(tail.split("/", 2)[1], os.F_OK, dir_fd=fd, follow_symlinks=False):
-            return os.path.realpath(path)  # the first missing name exists without following: a dangling link
-    except OSError:
-        return os.path.realpath(path)
-    finally:
-        os.close(fd)
-    if not real.startswith("/"):
-        return os.path.realpath(path)
-    return (real.rstrip("/") + tail) if tail else real
+        if path == "/":
+            return "/"
+        known = self.known
+        pos, real, exists = 0, "", True  # start at the root unless a folder on the way is remembered
+        probe = path
+        while True:
+            hit = known.get(probe)
+            if hit is not None:
+                pos = len(probe)
+                real, exists = hit
+                break
+            cut = probe.rfind("/")
+            if cut <= 0:
+                break
+            probe = probe[:cut]
+        end = len(path)
+        while pos < end:
+            nxt = path.find("/", pos + 1)
+            if nxt < 0:
+                nxt = end
+            here = path[:nxt]
+            if exists:
+                try:
+                    os.readlink(here)
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL:
+                        real += path[pos:nxt]
+                    elif exc.errno == errno.ENOENT:
+                        real += path[pos:nxt]
+                        exists = False
+                    else:
+                        return os.path.realpath(path)
+                else:  # a link: let realpath follow it; a dangling or looping one ends the walk there
+                    if not os.access(here, os.F_OK):
+                        return os.path.realpath(path)
+                    real = os.path.realpath(here)
+            else:
+                real += path[pos:nxt]
+            known[here] = (real, exists)
+            pos = nxt
+        return real or "/"
 
 
-def _default_resolver() -> Resolver:
-    if sys.platform.startswith("linux") and _O_PATH and os.path.isdir(_PROC_FD):
-        return kernel_realpath
-    return os.path.realpath
+_NATIVE = object()  # no test override: resolve symlinks for real
+_override: object = _NATIVE
 
 
-_resolver: Resolver | None = _default_resolver()
+def decision_resolver() -> Resolver | None:
+    """The symlink resolver for one decision: a fresh ``Walk`` on POSIX systems, ``os.path.realpath`` elsewhere,
+    or what a test put in place with ``use_resolver`` (None: no resolution)."""
+    if _override is _NATIVE:
+        return Walk() if os.name == "posix" else os.path.realpath
+    return cast("Resolver | None", _override)
 
 
 @contextmanager
 def use_resolver(resolver: Resolver | None) -> Iterator[None]:
     """Replace the symlink resolver for the duration of the block (``None`` turns symlink resolution off)."""
-    global _resolver
-    previous = _resolver
-    _resolver = resolver
+    global _override
+    previous = _override
+    _override = resolver
     try:
         yield
     finally:
-        _resolver = previous
+        _override = previous
 
 
 # Secrets the gate always protects, whatever the user's restricted list says (relative to the home directory).
@@ -153,8 +190,9 @@ class Policy:
     roots: tuple[tuple[str, str, tuple[str, ...]], ...]  # (display, normalised key, components)
     prefixes: tuple[str, ...]  # every root key followed by a separator, for one C-level startswith()
 
-    def restricted(self, raw: str, cwd: str) -> str | None:
-        """The restricted entry ``raw`` is or lies inside (as written by the user), or None."""
+    def restricted(self, raw: str, cwd: str, resolve: Resolver | None) -> str | None:
+        """The restricted entry ``raw`` is or lies inside (as written by the user), or None. ``resolve`` follows
+        symlinks (``decision_resolver()``; None to judge the path as written)."""
         if not raw or _URL.match(raw):
             return None
         path = self.expand(raw, cwd)
@@ -164,9 +202,9 @@ class Policy:
             plain = _expand(raw, cwd, self.home, self.windows, False)
             if plain != path:
                 candidates.append(plain)
-        if _resolver is not None and self.windows == (os.name == "nt") and not _GLOB.search(path):
+        if resolve is not None and self.windows == (os.name == "nt") and not _GLOB.search(path):
             try:
-                real = _resolver(path)
+                real = resolve(path)
             except (OSError, ValueError):
                 real = path
             if real != path:
@@ -280,11 +318,12 @@ def _glob_reaches(path: tuple[str, ...], root: tuple[str, ...], windows: bool) -
 
 
 def policy_for(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, cwd: str) -> Policy:
-    return _policy(home, state_dir, restricted, windows, _resolver)
+    return _policy(home, state_dir, restricted, windows, _override)
 
 
 @lru_cache(maxsize=64)
-def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, resolver: Resolver | None) -> Policy:
+def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, override: object) -> Policy:
+    resolver = decision_resolver()  # ``override`` keys the cache: a test's resolver makes its own policy
     sep = "\\" if windows else "/"
     entries: list[tuple[str, str]] = [(r, r) for r in restricted]
     if state_dir:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from contop.security.decision import GateContext
 from contop.security.findings import BLOCK, Findings
-from contop.security.paths import Policy, path_candidates, policy_for
+from contop.security.paths import Policy, Resolver, decision_resolver, path_candidates, policy_for
 
 MAX_NESTING = 8
 _KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
@@ -34,12 +34,15 @@ class State:
     env_dumps: set[str] = field(default_factory=set)  # files an environment dump was written to
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
+    resolve: Resolver | None = None  # follows symlinks, remembering folders for this one decision
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
         win = ctx.windows_paths or ctx.platform != "posix" if windows is None else windows
         policy = policy_for(ctx.home, ctx.state_dir, ctx.restricted_paths, win, ctx.cwd)
-        return cls(ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source)
+        return cls(
+            ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source, resolve=decision_resolver()
+        )
 
     def add(self, level: int, what: str, text: str = "") -> None:
         """Record a finding; a block ends the classification at once (the first block's reason is the one shown)."""
@@ -63,7 +66,7 @@ class State:
         """Block (ending the classification) when any argument names a restricted path."""
         for word in words:
             for candidate in path_candidates(word):
-                hit = self.policy.restricted(candidate, self.cwd)
+                hit = self.policy.restricted(candidate, self.cwd, self.resolve)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
 
