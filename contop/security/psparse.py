@@ -6,6 +6,7 @@ inside the word where they appear, and also returns their contents so that they 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,6 +25,13 @@ class PsScript:
 
 
 _CLOSERS = {"(": ")", "{": "}", "[": "]"}
+_SINGLE_QUOTES = "'\u2018\u2019"
+_DOUBLE_QUOTES = '"\u201c\u201d'
+# Characters that never end or change a word: what ``word`` copies in one step.
+_PLAIN = re.compile(r"[^ \t\r\n;|&#`'\"\u2018\u2019\u201c\u201d({\[$@]+")
+_SINGLE_END = re.compile(r"['\u2018\u2019]")
+_DOUBLE_SPECIAL = re.compile(r'[`"\u201c\u201d]|\$\(')
+_BACKTICK_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 
 
 @lru_cache(maxsize=2048)
@@ -90,18 +98,23 @@ class _Tokenizer:
 
     def word(self) -> str:
         src, out = self.src, list[str]()
-        while self.i < len(src):
+        n = len(src)
+        while self.i < n:
+            plain = _PLAIN.match(src, self.i)
+            if plain:  # a run of ordinary characters at once
+                out.append(plain.group())
+                self.i = plain.end()
+                if self.i >= n:
+                    break
             c = src[self.i]
-            if c in " \t\r\n;|" or (c == "#" and not out):
-                break
-            if src.startswith("&&", self.i) or src.startswith("||", self.i):
+            if c in " \t\r\n;|" or (c == "#" and not out) or (c == "&" and src.startswith("&&", self.i)):
                 break
             if c == "`":
                 out.append(src[self.i + 1 : self.i + 2])
                 self.i += 2
-            elif c == "'" or c in "\u2018\u2019":
+            elif c in _SINGLE_QUOTES:
                 out.append(self.single_quoted())
-            elif c == '"' or c in "\u201c\u201d":
+            elif c in _DOUBLE_QUOTES:
                 out.append(self.double_quoted())
             elif c in "({[" or (c in "$@" and src[self.i + 1 : self.i + 2] in ("(", "{")):
                 begin = self.i
@@ -111,7 +124,7 @@ class _Tokenizer:
                 if src[begin] != "[" and not (src[begin] == "$" and src[begin + 1] == "{"):
                     self.script.nested.append(inner)
                 out.append(src[begin : self.i])
-            else:
+            else:  # '#' or '&' inside a word, '$' or '@' before anything else: ordinary
                 out.append(c)
                 self.i += 1
         return "".join(out)
@@ -119,42 +132,49 @@ class _Tokenizer:
     def single_quoted(self) -> str:
         src, out = self.src, list[str]()
         self.i += 1
-        while self.i < len(src):
-            if src[self.i] in "'\u2018\u2019":
-                if src[self.i + 1 : self.i + 2] == "'":
-                    out.append("'")
-                    self.i += 2
-                    continue
-                self.i += 1
+        while True:
+            found = _SINGLE_END.search(src, self.i)
+            if found is None:
+                out.append(src[self.i :])
+                self.i = len(src)
                 break
-            out.append(src[self.i])
-            self.i += 1
+            j = found.start()
+            out.append(src[self.i : j])
+            if src[j + 1 : j + 2] == "'":  # a doubled quote stands for one
+                out.append("'")
+                self.i = j + 2
+                continue
+            self.i = j + 1
+            break
         return "".join(out)
 
     def double_quoted(self) -> str:
         src, out = self.src, list[str]()
         self.i += 1
-        while self.i < len(src):
-            c = src[self.i]
-            if c == "`":
-                nxt = src[self.i + 1 : self.i + 2]
-                out.append({"n": "\n", "t": "\t", "r": "\r", "0": "\0"}.get(nxt, nxt))
-                self.i += 2
-            elif c in '"\u201c\u201d':
-                if src[self.i + 1 : self.i + 2] == '"':
-                    out.append('"')
-                    self.i += 2
-                    continue
-                self.i += 1
+        while True:
+            found = _DOUBLE_SPECIAL.search(src, self.i)
+            if found is None:
+                out.append(src[self.i :])
+                self.i = len(src)
                 break
-            elif src.startswith("$(", self.i):
-                begin = self.i
+            j = found.start()
+            out.append(src[self.i : j])
+            self.i = j
+            c = src[j]
+            if c == "`":
+                nxt = src[j + 1 : j + 2]
+                out.append(_BACKTICK_ESCAPES.get(nxt, nxt))
+                self.i += 2
+            elif c == "$":
                 self.i += 1
                 self.script.nested.append(self.balanced())
-                out.append(src[begin : self.i])
+                out.append(src[j : self.i])
+            elif src[j + 1 : j + 2] == '"':  # a doubled quote stands for one
+                out.append('"')
+                self.i += 2
             else:
-                out.append(c)
                 self.i += 1
+                break
         return "".join(out)
 
     def balanced(self) -> str:
