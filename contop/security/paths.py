@@ -13,6 +13,7 @@ import ntpath
 import os
 import posixpath
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,9 +40,10 @@ def _unnormalised(path: str) -> bool:
 class Walk:
     """``os.path.realpath`` for the paths of one decision, remembering every folder on the way.
 
-    A command's paths mostly share their folders (the working directory, above all), so each new path usually
-    costs one ``readlink`` of its last component: it fails with EINVAL for an existing name that is not a link and
-    ENOENT for a missing one, and below a missing name nothing can be a link, so the rest is appended as written.
+    The first path is resolved by the kernel where it can (``_first``). A command's paths mostly share their
+    folders (the working directory, above all), so each later path usually costs one ``readlink`` of its last
+    component: it fails with EINVAL for an existing name that is not a link and ENOENT for a missing one, and
+    below a missing name nothing can be a link, so the rest is appended as written.
     A link, or any other error (no permission, a file used as a folder, a loop), goes to ``os.path.realpath``,
     so the answer is always the same as its. The memory lasts one decision only: the file system can change
     between two commands, and a stale answer could hide a link made meanwhile.
@@ -58,6 +60,10 @@ class Walk:
         if path == "/":
             return "/"
         known = self.known
+        if not known and _KERNEL_NAMES:
+            first = self._first(path)
+            if first is not None:
+                return first
         pos, real, exists = 0, "", True  # start at the root unless a folder on the way is remembered
         probe = path
         while True:
@@ -96,6 +102,47 @@ class Walk:
             known[here] = (real, exists)
             pos = nxt
         return real or "/"
+
+    def _first(self, path: str) -> str | None:
+        """The first path of a decision (usually the working directory), resolved by the kernel: the longest
+        existing part opened with ``O_PATH`` and named back through ``/proc/self/fd``, a few system calls whatever
+        its depth. None when nothing but the root exists (the walk does that)."""
+        head, tail = path, ""
+        while not os.access(head, os.F_OK):  # no exception to build for a missing name, unlike readlink
+            cut = head.rfind("/")
+            if cut <= 0:
+                return None
+            tail = head[cut:] + tail
+            head = head[:cut]
+        try:
+            fd = os.open(head, _O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return os.path.realpath(path)  # removed or made unreadable meanwhile
+        try:
+            real = os.readlink(f"{_PROC_FD}{fd}")
+            if tail and os.access(tail.split("/", 2)[1], os.F_OK, dir_fd=fd, follow_symlinks=False):
+                return os.path.realpath(path)  # the first missing name exists without following: a dangling link
+        except OSError:
+            return os.path.realpath(path)
+        finally:
+            os.close(fd)
+        if not real.startswith("/"):
+            return os.path.realpath(path)
+        real = real.rstrip("/")
+        known = self.known
+        known[head] = (real, True)
+        cut = len(head)
+        while cut < len(path):  # the missing names below it, for the paths that follow
+            cut = path.find("/", cut + 1)
+            if cut < 0:
+                cut = len(path)
+            known[path[:cut]] = (real + path[len(head) : cut], False)
+        return (real + tail) or "/"
+
+
+_O_PATH = getattr(os, "O_PATH", 0)
+_PROC_FD = "/proc/self/fd/"
+_KERNEL_NAMES = sys.platform.startswith("linux") and bool(_O_PATH) and os.path.isdir(_PROC_FD)
 
 
 _NATIVE = object()  # no test override: resolve symlinks for real
