@@ -8,7 +8,7 @@ either a typed message or the ``error`` reply that says what was wrong (CONTRACT
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,8 +22,14 @@ FAST: Channel = "contop-fast"
 ErrorCode = Literal["invalid_message", "unknown_type", "invalid_payload", "not_available", "busy", "internal"]
 
 
+_VARIANT = "89ab"  # the RFC 4122 variant: the top two bits of the clock sequence are 10
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random version 4 UUID as text. Spelled out from 16 random bytes: ``str(uuid.uuid4())`` costs 4.6 µs here
+    and every message sent takes one."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 class Payload(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from contop.core.messages import (
     SessionContext,
     ToolCall,
     UserIntent,
+    new_id,
     parse_phone_message,
     parse_server_message,
 )
@@ -164,3 +166,15 @@ def test_server_parse_is_lenient_about_new_types_and_strict_about_shape() -> Non
 def test_tool_call_args_default_to_empty() -> None:
     message = parse_phone_message(envelope("tool_call", {"tool": "get_action_history"}))
     assert isinstance(message, ToolCall) and message.payload.args == {}
+
+
+def test_new_ids_are_distinct_random_version_4_uuids() -> None:
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # canonical lower-case spelling, dashes where uuid puts them
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every variant nibble and every hex digit of the random part turn up: nothing is stuck
+    assert {text[19] for text in ids} == set("89ab")
+    assert set("".join(text.replace("-", "")[13:] for text in ids)) == set("0123456789abcdef")
