@@ -40,10 +40,10 @@ def _unnormalised(path: str) -> bool:
 class Walk:
     """``os.path.realpath`` for the paths of one decision, remembering every folder on the way.
 
-    The first path is resolved by the kernel where it can (``_first``). A command's paths mostly share their
-    folders (the working directory, above all), so each later path usually costs one ``readlink`` of its last
-    component: it fails with EINVAL for an existing name that is not a link and ENOENT for a missing one, and
-    below a missing name nothing can be a link, so the rest is appended as written.
+    A path with no folder remembered yet is resolved by the kernel where it can (``_first``). A command's paths
+    mostly share their folders (the working directory, above all), so each later path usually costs one
+    ``readlink`` of its last component: it fails with EINVAL for an existing name that is not a link and ENOENT
+    for a missing one, and below a missing name nothing can be a link, so the rest is appended as written.
     A link, or any other error (no permission, a file used as a folder, a loop), goes to ``os.path.realpath``,
     so the answer is always the same as its. The memory lasts one decision only: the file system can change
     between two commands, and a stale answer could hide a link made meanwhile.
@@ -60,13 +60,9 @@ class Walk:
         if path == "/":
             return "/"
         known = self.known
-        if not known and _KERNEL_NAMES:
-            first = self._first(path)
-            if first is not None:
-                return first
         pos, real, exists = 0, "", True  # start at the root unless a folder on the way is remembered
         probe = path
-        while True:
+        while known:
             hit = known.get(probe)
             if hit is not None:
                 pos = len(probe)
@@ -76,6 +72,10 @@ class Walk:
             if cut <= 0:
                 break
             probe = probe[:cut]
+        if pos == 0 and _KERNEL_NAMES:
+            first = self._first(path)
+            if first is not None:
+                return first
         end = len(path)
         while pos < end:
             nxt = path.find("/", pos + 1)
@@ -104,7 +104,7 @@ class Walk:
         return real or "/"
 
     def _first(self, path: str) -> str | None:
-        """The first path of a decision (usually the working directory), resolved by the kernel: the longest
+        """A path with no folder remembered (the working directory, first), resolved by the kernel: the longest
         existing part opened with ``O_PATH`` and named back through ``/proc/self/fd``, a few system calls whatever
         its depth. None when nothing but the root exists (the walk does that)."""
         head, tail = path, ""

@@ -47,8 +47,16 @@ def build_tree(root: Path) -> list[str]:
     return sorted(probes)
 
 
+@pytest.fixture(params=["kernel", "walk only"])
+def kernel_names(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways of starting: the kernel naming the first path (Linux), and the walk from the root (elsewhere)."""
+    if request.param == "walk only":
+        monkeypatch.setattr(paths, "_KERNEL_NAMES", False)
+    return bool(paths._KERNEL_NAMES)
+
+
 @pytest.fixture
-def probes(tmp_path: Path) -> list[str]:
+def probes(tmp_path: Path, kernel_names: bool) -> list[str]:
     found = build_tree(tmp_path)
     assert len(found) > 6000
     return found
@@ -70,9 +78,10 @@ def test_same_answer_when_one_walk_remembers_every_probe_in_any_order(probes: li
     assert mismatches(walk, shuffled) == []
     assert mismatches(walk, probes) == []  # everything answered from memory now
     assert len(walk.known) > 1000
+    assert mismatches(Walk(), ["/", "/nonexistent-top/x", "/proc/self", *probes[:50]]) == []
 
 
-def test_every_way_into_the_secret_tree_names_it(tmp_path: Path) -> None:
+def test_every_way_into_the_secret_tree_names_it(tmp_path: Path, kernel_names: bool) -> None:
     build_tree(tmp_path)
     walk = Walk()
     assert walk(str(tmp_path / "abs_secret" / "key")) == str(tmp_path / "secret" / "key")
@@ -81,7 +90,7 @@ def test_every_way_into_the_secret_tree_names_it(tmp_path: Path) -> None:
     assert walk(str(tmp_path / "chain" / "deep" / "back" / "key")) == str(tmp_path / "secret" / "key")
 
 
-def test_a_name_too_long_for_the_system_gets_realpaths_answer(tmp_path: Path) -> None:
+def test_a_name_too_long_for_the_system_gets_realpaths_answer(tmp_path: Path, kernel_names: bool) -> None:
     build_tree(tmp_path)
     for probe in (tmp_path / ("n" * 300), tmp_path / "real" / ("n" * 300) / "x", tmp_path / "to_real" / ("n" * 300)):
         assert Walk()(str(probe)) == os.path.realpath(probe)
@@ -92,7 +101,7 @@ def test_unnormalised_input_goes_the_slow_way_with_the_same_answer(odd: str) -> 
     assert Walk()(odd) == os.path.realpath(odd)
 
 
-def test_dot_names_are_ordinary_names(tmp_path: Path) -> None:
+def test_dot_names_are_ordinary_names(tmp_path: Path, kernel_names: bool) -> None:
     (tmp_path / ".config").mkdir()
     (tmp_path / ".config" / "..x").symlink_to(tmp_path)
     for probe in (tmp_path / ".config" / "a", tmp_path / ".config" / "..x" / "b", tmp_path / "...", tmp_path / ".x."):
