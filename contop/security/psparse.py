@@ -129,17 +129,18 @@ class _Tokenizer:
                 self.i += 1
         return "".join(out)
 
+    def copy_to(self, special: re.Pattern[str], out: list[str]) -> int:
+        """Copy the text up to the next ``special`` into ``out``; returns where it is, or -1 at the end."""
+        found = special.search(self.src, self.i)
+        end = len(self.src) if found is None else found.start()
+        out.append(self.src[self.i : end])
+        self.i = end
+        return -1 if found is None else end
+
     def single_quoted(self) -> str:
         src, out = self.src, list[str]()
         self.i += 1
-        while True:
-            found = _SINGLE_END.search(src, self.i)
-            if found is None:
-                out.append(src[self.i :])
-                self.i = len(src)
-                break
-            j = found.start()
-            out.append(src[self.i : j])
+        while (j := self.copy_to(_SINGLE_END, out)) >= 0:
             if src[j + 1 : j + 2] == "'":  # a doubled quote stands for one
                 out.append("'")
                 self.i = j + 2
@@ -151,15 +152,7 @@ class _Tokenizer:
     def double_quoted(self) -> str:
         src, out = self.src, list[str]()
         self.i += 1
-        while True:
-            found = _DOUBLE_SPECIAL.search(src, self.i)
-            if found is None:
-                out.append(src[self.i :])
-                self.i = len(src)
-                break
-            j = found.start()
-            out.append(src[self.i : j])
-            self.i = j
+        while (j := self.copy_to(_DOUBLE_SPECIAL, out)) >= 0:
             c = src[j]
             if c == "`":
                 nxt = src[j + 1 : j + 2]
