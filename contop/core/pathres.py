@@ -28,20 +28,24 @@ def expand_path(
     ``env`` supplies other variables; HOME / USERPROFILE always come from ``home``.
     Returns a normalised absolute path (forward slashes on POSIX, backslashes on Windows).
     """
-    variables = dict(env or {})
-    variables["HOME"] = home
-    variables["USERPROFILE"] = home
     path = raw.strip()
+    variables: dict[str, str] = {}
+    if "$" in path or "%" in path:  # most paths name no variable: skip building the table
+        variables.update(env or {})
+        variables["HOME"] = home
+        variables["USERPROFILE"] = home
     if windows:
-        path = _WIN_ENV.sub(lambda m: _lookup(variables, m.group(1), m.group(0), fold=True), path)
-        path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0), fold=True), path)
+        if variables:
+            path = _WIN_ENV.sub(lambda m: _lookup(variables, m.group(1), m.group(0), fold=True), path)
+            path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0), fold=True), path)
         if path == "~" or path.startswith(("~/", "~\\")):
             path = home + path[1:]
         path = path.replace("/", "\\")
         if not ntpath.isabs(path):
             path = ntpath.join(cwd.replace("/", "\\"), path)
         return ntpath.normpath(path)
-    path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0)), path)
+    if variables:
+        path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0)), path)
     if path == "~" or path.startswith("~/"):
         path = home + path[1:]
     if not path.startswith("/"):
