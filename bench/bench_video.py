@@ -4,7 +4,7 @@ An Xvfb screen shows full-screen scrolling text (every pixel row moves every fra
 encoder). The sender (aiortc answerer + ScreenTrack) runs in its own Python process, so its CPU time / wall time
 is the cores it uses, without Playwright. Baselines in the same run: the same capture + I420 conversion with no
 encoding, capture + aiortc's VP8 encoder with no RTP or network (the ceiling the machine allows right now), and a
-still screen with and without skipping unchanged frames.
+still screen with and without the X server's DAMAGE reports, and without skipping unchanged frames.
 Usage: python bench/bench_video.py [--seconds 10] [--fps 30]
 """
 
@@ -104,7 +104,7 @@ def _instrument_encoders(totals: dict[str, float]) -> None:
         cls.encode = encode  # type: ignore[method-assign]
 
 
-async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float) -> None:
+async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float, damage: bool) -> None:
     from aiortc import RTCConfiguration, RTCSessionDescription
 
     from contop.platform.capture import ScreenCapturer
@@ -116,7 +116,13 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
     totals = {"encode_cpu": 0.0, "encoded": 0.0}
     _instrument_encoders(totals)
     track = ScreenTrack(
-        ScreenCapturer(), width=width, fps=fps, owns_capturer=True, skip_unchanged=skip, idle_poll_fps=idle_poll
+        ScreenCapturer(),
+        width=width,
+        fps=fps,
+        owns_capturer=True,
+        skip_unchanged=skip,
+        idle_poll_fps=idle_poll,
+        watch_damage=damage,
     )
 
     async def read() -> dict[str, Any]:
@@ -160,6 +166,7 @@ async def sender(mode: str, width: int, fps: float, skip: bool, idle_poll: float
                     "cpu": time.process_time(),
                     "wall": time.monotonic(),
                     "ticks": s.ticks,
+                    "grabs": s.grabs,
                     "sent": s.frames_sent,
                     "converted": s.frames_converted,
                     "capture_cpu": s.capture_cpu,
@@ -290,7 +297,7 @@ class Sender:
 
     @classmethod
     async def start(
-        cls, env: dict[str, str], mode: str, width: int, fps: float, skip: bool, idle_poll: float
+        cls, env: dict[str, str], mode: str, width: int, fps: float, skip: bool, idle_poll: float, damage: bool
     ) -> Sender:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -304,6 +311,7 @@ class Sender:
             "--idle-poll",
             str(idle_poll),
             *([] if skip else ["--no-skip"]),
+            *([] if damage else ["--no-damage"]),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -339,6 +347,8 @@ def _figures(a: dict[str, Any], b: dict[str, Any], pa: dict[str, Any] | None, pb
         "seconds": round(wall, 2),
         "sender_cores": round((b["cpu"] - a["cpu"]) / wall, 3),
         "sent_fps": round((b["sent"] - a["sent"]) / wall, 1),
+        "ticks_per_s": round((b["ticks"] - a["ticks"]) / wall, 1),
+        "grabs_per_s": round((b["grabs"] - a["grabs"]) / wall, 1),
         "sender_ms_per_frame": round((b["cpu"] - a["cpu"]) / max(1, b["sent"] - a["sent"]) * 1000, 1),
         "capture_ms_per_tick": round((b["capture_cpu"] - a["capture_cpu"]) / ticks * 1000, 2),
         "convert_ms_per_frame": round((b["convert_cpu"] - a["convert_cpu"]) / converted * 1000, 2),
@@ -371,8 +381,9 @@ async def scenario(
     skip: bool = True,
     codec: str | None = None,
     idle_poll: float = IDLE_POLL_FPS,
+    damage: bool = True,
 ) -> dict[str, Any]:
-    sender = await Sender.start(env, mode, width, fps, skip, idle_poll)
+    sender = await Sender.start(env, mode, width, fps, skip, idle_poll, damage)
     page = None
     try:
         if mode == "webrtc":
@@ -438,10 +449,13 @@ async def main(seconds: float, fps: float) -> None:
                 )
                 os.kill(animator.pid, signal.SIGSTOP)  # a still screen from here on
                 await asyncio.sleep(0.5)
-                name = f"webrtc VP8, still, 1280w, poll {IDLE_POLL_FPS:g} fps"
+                name = "webrtc VP8, still, 1280w, DAMAGE (used)"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds)))
-                name = f"webrtc VP8, still, 1280w, poll {fps:g} fps"
-                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, idle_poll=fps)))
+                name = f"webrtc VP8, still, 1280w, no DAMAGE, poll {IDLE_POLL_FPS:g} fps"
+                rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, damage=False)))
+                name = f"webrtc VP8, still, 1280w, no DAMAGE, poll {fps:g} fps"
+                row = await scenario(browser, env, "webrtc", 1280, fps, seconds, idle_poll=fps, damage=False)
+                rows.append((name, row))
                 name = "webrtc VP8, still, 1280w, no skipping"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds, skip=False)))
             finally:
@@ -458,23 +472,25 @@ async def main(seconds: float, fps: float) -> None:
         ("@30fps", lambda f: f.get("cores_if_every_tick", "-")),
         ("enc ms", lambda f: f["encode_cpu_ms_per_frame"]),
         ("cap ms", lambda f: f["capture_ms_per_tick"]),
+        ("grab/s", lambda f: f["grabs_per_s"]),
         ("cvt ms", lambda f: f["convert_ms_per_frame"]),
         ("Mbps", lambda f: f.get("mbps", "-")),
         ("tgt", lambda f: f["target_mbps"]),
         ("drop", lambda f: f.get("dropped", "-")),
     ]
-    print(f"{'scenario':40s}" + "".join(f" {title:>9s}" for title, _ in columns))
+    print(f"{'scenario':50s}" + "".join(f" {title:>9s}" for title, _ in columns))
     for name, f in rows:
         # Scrolling changes every tick: what the sender would use at the full rate. The figure to read on a loaded
         # machine, where the measured rate is limited by the CPU the other tenants leave us.
         if "scroll" in name:
             f["cores_if_every_tick"] = round(f["sender_ms_per_frame"] * fps / 1000, 2)
     for name, f in rows:
-        print(f"{name:40s}" + "".join(f" {get(f)!s:>9s}" for _, get in columns))
+        print(f"{name:50s}" + "".join(f" {get(f)!s:>9s}" for _, get in columns))
     print(
         "cores = sender process CPU / wall; ms/frame = its CPU per sent frame (@30fps: x target rate, scrolling);\n"
         "enc/cap/cvt = CPU ms of the encoder (VP8: whole; H264: calling thread only), of grab+compare per tick,\n"
-        "of resize+I420 per new frame; Mbps received; tgt = encoder target set by the receiver's REMB"
+        "of resize+I420 per new frame; grab/s = ticks that grabbed the screen (with DAMAGE, a still screen is only\n"
+        "looked at once a second); Mbps received; tgt = encoder target set by the receiver's REMB"
     )
     print("\nBGRA 1920x1080 -> I420 1280x720, CPU ms per frame (process time, includes OpenCV's threads):")
     for name, ms in converting.items():
@@ -511,11 +527,12 @@ if __name__ == "__main__":
     parser.add_argument("--sender", choices=["capture", "encode", "webrtc"], help=argparse.SUPPRESS)
     parser.add_argument("--no-skip", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--idle-poll", type=float, default=IDLE_POLL_FPS, help=argparse.SUPPRESS)
+    parser.add_argument("--no-damage", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--animate", choices=["scroll", "type"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.animate:
         animate(args.fps, args.animate)
     elif args.sender:
-        asyncio.run(sender(args.sender, args.width, args.fps, not args.no_skip, args.idle_poll))
+        asyncio.run(sender(args.sender, args.width, args.fps, not args.no_skip, args.idle_poll, not args.no_damage))
     else:
         asyncio.run(main(args.seconds, args.fps))

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -207,7 +207,7 @@ def _read_line_from_fd(fd: int, deadline: float, what: str) -> str:
     return buf.split(b"\n", 1)[0].decode().strip()
 
 
-def _start_xvfb(session: XSession, screen: tuple[int, int, int], deadline: float) -> str:
+def _start_xvfb(session: XSession, screen: tuple[int, int, int], deadline: float, extra: Sequence[str] = ()) -> str:
     xvfb = _require("Xvfb", "xvfb")
     read_fd, write_fd = os.pipe()
     try:
@@ -226,6 +226,7 @@ def _start_xvfb(session: XSession, screen: tuple[int, int, int], deadline: float
                 "XTEST",
                 "+extension",
                 "X-Resource",
+                *extra,
             ],
             pass_fds=(write_fd,),
             stdin=subprocess.DEVNULL,
@@ -318,8 +319,11 @@ def start_xsession(
     dbus: bool = True,
     atspi: bool = False,
     timeout: float = 20.0,
+    xvfb_args: Sequence[str] = (),
 ) -> XSession:
     """Start Xvfb (+ openbox, + a session bus, + AT-SPI when asked) and return the running session.
+
+    ``xvfb_args`` go to Xvfb after ours (``["-extension", "DAMAGE"]`` for a server without DAMAGE).
 
     On any failure everything already started is killed before the error propagates.
     """
@@ -329,7 +333,7 @@ def start_xsession(
     runtime_dir.chmod(0o700)
     session = XSession(display="", screen=dims, env={}, runtime_dir=runtime_dir)
     try:
-        session.display = _start_xvfb(session, dims, deadline)
+        session.display = _start_xvfb(session, dims, deadline, xvfb_args)
         session.env.update(
             {
                 "DISPLAY": session.display,

@@ -1,8 +1,10 @@
 """The live screen as a WebRTC video track: mss capture -> resize -> I420 in a worker thread, paced at a fixed rate.
 
 When the screen does not change, frames are not sent (so nothing is encoded) except a short run of repeats that
-lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. The next
-capture overlaps the encoding of the current frame. ``bench/bench_video.py`` measures all of it.
+lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. On X11 the
+server's DAMAGE reports say whether anything was drawn, so a still screen is not even grabbed (but looked at once a
+second all the same). The next capture overlaps the encoding of the current frame. ``bench/bench_video.py``
+measures all of it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +68,12 @@ KEEPALIVE_FPS = 1.0
 SETTLE_SECONDS = 1.0
 SETTLE_FPS = 10.0
 # Once the picture has settled, look for changes less often: halves the cost of watching a still screen, for at
-# most one extra poll interval (67 ms) before the first frame of the next change.
+# most one extra poll interval (67 ms) before the first frame of the next change. Not needed where the X server
+# reports drawing (DAMAGE): looking then costs next to nothing, so the full rate is kept.
 IDLE_POLL_FPS = 15.0
+# With DAMAGE, the screen is still grabbed and compared at least this often, in case something draws without the
+# server reporting it.
+FORCED_LOOK_SECONDS = 1.0
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 
@@ -113,6 +120,40 @@ class EmitPolicy:
         return False
 
 
+class DamageLooks:
+    """When to grab the screen, from the X server's reports of drawing (``contop.platform.linux.damage``).
+
+    While the screen changes, every tick grabs and the server is not asked: reading a report costs python-xlib a
+    few hundred microseconds, and the grab has to happen anyway. The first grab that finds nothing new re-arms the
+    reports, and the next tick grabs once more, for what was drawn between that grab and the re-arm. From then on
+    a tick grabs only when something was drawn, or when the last grab is ``forced_look`` seconds old.
+    """
+
+    CHANGING, CONFIRMING, WATCHING = range(3)
+
+    def __init__(self, watch: Any, forced_look: float = FORCED_LOOK_SECONDS) -> None:
+        self.watch = watch
+        self.forced_look = forced_look
+        self.state = self.CHANGING
+
+    def should_grab(self, now: float, last_grab: float) -> bool:
+        if self.state != self.WATCHING or now - last_grab >= self.forced_look:
+            return True
+        if self.watch.drawn():
+            self.state = self.CHANGING
+            return True
+        return False
+
+    def grabbed(self, changed: bool) -> None:
+        if changed:
+            self.state = self.CHANGING
+        elif self.state == self.CHANGING:
+            self.watch.rearm()
+            self.state = self.CONFIRMING
+        elif self.state == self.CONFIRMING:
+            self.state = self.WATCHING
+
+
 @dataclass(slots=True)
 class TrackStats:
     """Counters of a track since it started (written by the capture thread; approximate while running).
@@ -122,6 +163,7 @@ class TrackStats:
     """
 
     ticks: int = 0
+    grabs: int = 0  # ticks that grabbed the screen (the others knew from DAMAGE that nothing was drawn)
     frames_sent: int = 0
     frames_converted: int = 0
     capture_cpu: float = 0.0
@@ -187,6 +229,8 @@ class ScreenTrack(VideoStreamTrack):
         monitor: int = PRIMARY,
         owns_capturer: bool = False,
         skip_unchanged: bool = True,
+        watch_damage: bool = True,
+        forced_look: float = FORCED_LOOK_SECONDS,
     ) -> None:
         super().__init__()
         if width < 2:
@@ -202,6 +246,11 @@ class ScreenTrack(VideoStreamTrack):
         self._owns_capturer = owns_capturer
         self._policy = EmitPolicy(keepalive_fps, settle, min(settle_fps, fps))
         self.skip_unchanged = skip_unchanged  # False: every tick is sent (for measuring what skipping saves)
+        # Ask the X server what was drawn instead of grabbing to find out (real X captures only; False to measure).
+        self._want_damage = watch_damage and skip_unchanged and isinstance(capturer, ScreenCapturer)
+        self._damage: DamageLooks | None = None  # once the worker thread opened a damage watch
+        self._forced_look = forced_look
+        self._last_grab = 0.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="contop-screen")
         self._lock = threading.Lock()
         self._last_raw: BGRA | None = None
@@ -214,29 +263,63 @@ class ScreenTrack(VideoStreamTrack):
 
     # -- worker thread ---------------------------------------------------------------------------------------
 
+    def _looks(self) -> DamageLooks | None:
+        """The damage-driven grab policy, opened after the first grab (the display is known to work then)."""
+        if self._want_damage and self._last_i420 is not None:
+            self._want_damage = False
+            watch = _open_damage_watch(self._capturer)
+            self._damage = DamageLooks(watch, self._forced_look) if watch is not None else None
+        return self._damage
+
     def _capture(self) -> tuple[av.VideoFrame | None, float]:
         """Grab once; return the frame to send (or None to skip this tick) and the grab time."""
         t0 = time.thread_time()
-        image, _rect = self._capturer.grab(self.monitor)
         now = time.monotonic()
-        changed = not _same_pixels(image, self._last_raw)
-        t1 = time.thread_time()
         self.stats.ticks += 1
+        looks = self._looks()
+        try:
+            grab = looks is None or looks.should_grab(now, self._last_grab)
+        except Exception as exc:  # the X connection broke: grab on every tick from now on
+            grab, looks = True, None
+            self._drop_damage(exc)
+        changed = False
+        if grab:
+            image, _rect = self._capturer.grab(self.monitor)
+            now = self._last_grab = time.monotonic()
+            self.stats.grabs += 1
+            changed = not _same_pixels(image, self._last_raw)
+            if changed:
+                self._last_raw = image  # a view over mss's fresh buffer: no copy needed
+            if looks is not None:
+                try:
+                    looks.grabbed(changed)
+                except Exception as exc:
+                    self._drop_damage(exc)
+        t1 = time.thread_time()
         self.stats.capture_cpu += t1 - t0
-        if changed:
-            self._last_raw = image  # a view over mss's fresh buffer: no copy needed
         if not self._policy.decide(now, changed) and self.skip_unchanged:
             return None, now
         if changed or self._last_i420 is None:
-            width, height = video_size(image.shape[1], image.shape[0], self.max_width)
-            self._last_i420 = bgra_to_i420(image, width, height)
+            shot = self._last_raw
+            assert shot is not None  # the first tick grabs, and a changed one has just been grabbed
+            width, height = video_size(shot.shape[1], shot.shape[0], self.max_width)
+            self._last_i420 = bgra_to_i420(shot, width, height)
             self.stats.frames_converted += 1
             self.stats.convert_cpu += time.thread_time() - t1
             self.stats.width, self.stats.height = width, height
         # A new frame object each time (the encoder may hold the previous one); the copy here is ~0.5 ms.
         return av.VideoFrame.from_ndarray(self._last_i420, format="yuv420p"), now
 
+    def _drop_damage(self, exc: Exception) -> None:
+        logger.warning("the screen's damage reports stopped (%s); comparing the screen on every tick", exc)
+        looks, self._damage = self._damage, None
+        if looks is not None:
+            looks.watch.close()
+
     def _release(self) -> None:
+        if self._damage is not None:
+            self._damage.watch.close()
+            self._damage = None
         self._last_raw = None
         self._last_i420 = None
         if self._owns_capturer:
@@ -252,7 +335,7 @@ class ScreenTrack(VideoStreamTrack):
         elif self._next_tick > now:
             await asyncio.sleep(self._next_tick - now)
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
-        idle = self.skip_unchanged and self._policy.settled(now)
+        idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
         self._next_tick = max(self._next_tick + 1.0 / (self.idle_poll_fps if idle else self.fps), time.monotonic())
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._capture)
@@ -312,6 +395,15 @@ class ScreenTrack(VideoStreamTrack):
             self._pending = None
         self._executor.submit(self._release)
         self._executor.shutdown(wait=False)
+
+
+def _open_damage_watch(capturer: ScreenCapturer) -> Any:
+    """A DamageWatch on the capturer's X display, or None (not Linux, no X, no DAMAGE)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    from contop.platform.linux.damage import DamageWatch
+
+    return DamageWatch.open(capturer.display)
 
 
 def _setting(settings: object | None, name: str, default: Any) -> Any:

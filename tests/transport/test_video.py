@@ -21,6 +21,8 @@ from contop.platform.capture import ScreenCapturer
 from contop.testing.xsession import XSession, start_xsession
 from contop.transport import video_codecs
 from contop.transport.video import (
+    FORCED_LOOK_SECONDS,
+    DamageLooks,
     EmitPolicy,
     ScreenTrack,
     _same_pixels,
@@ -132,6 +134,59 @@ def test_emit_policy_sends_changes_then_settles_then_keeps_alive() -> None:
 def test_emit_policy_rejects_bad_rate() -> None:
     with pytest.raises(ValueError):
         EmitPolicy(keepalive_fps=0)
+
+
+class _FakeWatch:
+    def __init__(self) -> None:
+        self.pending = False
+        self.asked = self.rearmed = 0
+
+    def drawn(self) -> bool:
+        self.asked += 1
+        seen, self.pending = self.pending, False
+        return seen
+
+    def rearm(self) -> None:
+        self.rearmed += 1
+
+
+def test_damage_looks_grab_while_changing_then_only_when_something_is_drawn() -> None:
+    watch = _FakeWatch()
+    looks = DamageLooks(watch)
+    now = 100.0
+    for _ in range(5):  # changing: every tick grabs, and the server is not asked
+        assert looks.should_grab(now, now - 0.03)
+        looks.grabbed(True)
+    assert watch.asked == 0 and watch.rearmed == 0
+    assert looks.should_grab(now, now - 0.03)
+    looks.grabbed(False)  # the first unchanged grab re-arms the reports...
+    assert watch.rearmed == 1
+    assert looks.should_grab(now, now - 0.03)  # ...and one more grab covers the moment before the re-arm
+    looks.grabbed(False)
+    assert [looks.should_grab(now, now - 0.1) for _ in range(10)] == [False] * 10  # still: no grab
+    assert watch.asked == 10
+    assert looks.should_grab(now, now - FORCED_LOOK_SECONDS)  # but a look once a second all the same
+    looks.grabbed(False)
+    watch.pending = True
+    assert looks.should_grab(now, now - 0.1)  # something was drawn
+    looks.grabbed(True)
+    assert looks.state == DamageLooks.CHANGING
+    asked = watch.asked
+    assert looks.should_grab(now, now - 0.03)
+    assert watch.asked == asked  # changing again: no more questions until it settles
+
+
+def test_damage_looks_a_report_that_changed_nothing_settles_again() -> None:
+    watch = _FakeWatch()
+    looks = DamageLooks(watch)
+    looks.grabbed(False)
+    looks.grabbed(False)
+    assert looks.state == DamageLooks.WATCHING
+    watch.pending = True
+    assert looks.should_grab(0.0, -0.1)
+    looks.grabbed(False)  # drawn elsewhere, or the same pixels again
+    looks.grabbed(False)
+    assert looks.state == DamageLooks.WATCHING and watch.rearmed == 2
 
 
 @pytest.fixture
@@ -406,6 +461,66 @@ async def test_unchanged_screen_drops_to_the_keepalive_rate(screen: ScreenTrack,
         assert screen.stats.ticks > screen.stats.frames_sent
     finally:
         await _close(offerer, answerer)
+
+
+async def _consume(track: ScreenTrack) -> None:
+    """Pull frames as aiortc's sender would."""
+    while True:
+        await track.recv()
+
+
+async def _flip_root(xsession: XSession, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end:
+        proc = await asyncio.create_subprocess_exec(
+            "xsetroot", "-solid", ("#101010", "#f0f0f0")[i % 2], env=xsession.child_env()
+        )
+        await proc.wait()
+        i += 1
+        await asyncio.sleep(0.03)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+@pytest.mark.parametrize("watch_damage", [True, False])
+async def test_a_still_screen_is_not_grabbed_where_the_server_reports_drawing(
+    xsession: XSession, watch_damage: bool
+) -> None:
+    """With DAMAGE, a still screen is not grabbed, and one change is grabbed as soon as it is drawn (the forced
+    look is pushed out of the way here, so only the server's report can find it). Without DAMAGE (the fallback,
+    and other systems) every tick grabs and compares."""
+    _root(xsession, "#202020")
+    track = ScreenTrack(
+        ScreenCapturer(xsession.display), owns_capturer=True, watch_damage=watch_damage, forced_look=60.0
+    )
+    consumer = asyncio.create_task(_consume(track))
+    try:
+        await _flip_root(xsession, 1.0)  # changing...
+        _root(xsession, "#202020")
+        await asyncio.sleep(1.5)  # ...then still
+        ticks, grabs = track.stats.ticks, track.stats.grabs
+        await asyncio.sleep(3.0)
+        still_ticks, still_grabs = track.stats.ticks - ticks, track.stats.grabs - grabs
+        assert still_ticks >= 15, still_ticks  # the track keeps looking (30 fps; loose for a loaded machine)
+        if watch_damage:
+            assert still_grabs == 0, (still_ticks, still_grabs)
+        else:
+            assert abs(still_grabs - still_ticks) <= 1  # one tick may be between its two counters
+
+        converted = track.stats.frames_converted
+        _root(xsession, "#d03020")  # one change on a still screen
+        deadline = time.monotonic() + 3.0
+        while track.stats.frames_converted == converted and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert track.stats.frames_converted > converted, "the change was not seen"
+        await asyncio.sleep(1.0)
+        if watch_damage:  # a few grabs around the change, then quiet again
+            assert track.stats.grabs - grabs - still_grabs <= 6, track.stats.grabs - grabs - still_grabs
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        track.stop()
 
 
 @pytest.mark.x11
