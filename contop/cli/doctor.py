@@ -57,6 +57,7 @@ def check_display(env: Mapping[str, str]) -> Check:
         screen = d.screen()
         detail = f"X11 {display} {screen.width_in_pixels}x{screen.height_in_pixels}"
         has_xtest = d.has_extension("XTEST")
+        has_damage = d.has_extension("DAMAGE")
         d.close()
     except Exception as exc:
         return Check("display", Level.MISSING, f"cannot open X display {display}: {exc}", "check DISPLAY and xauth")
@@ -64,7 +65,9 @@ def check_display(env: Mapping[str, str]) -> Check:
         return Check(
             "display", Level.WARN, f"{detail}; no XTEST extension (input falls back to xdotool)", "apt install xdotool"
         )
-    return Check("display", Level.OK, f"{detail}, XTEST input")
+    if not has_damage:
+        return Check("display", Level.OK, f"{detail}, XTEST input; no DAMAGE (the video compares the screen each tick)")
+    return Check("display", Level.OK, f"{detail}, XTEST input, DAMAGE (a still screen is not grabbed)")
 
 
 def check_input() -> Check:

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from contop.core.pairing_payload import parse_pairing_url
 from contop.testing.server import ServerProcess
+from contop.testing.xsession import start_xsession
 
 
 def contop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -61,3 +64,26 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
     )
     assert "gemini (from $GEMINI_API_KEY)" in human.stdout
     assert "AIza-doctor-test" not in human.stdout
+
+
+@pytest.mark.x11
+@pytest.mark.parametrize("damage", [True, False])
+def test_doctor_tells_whether_the_display_reports_drawing(tmp_path: Path, damage: bool) -> None:
+    session = start_xsession(
+        "800x600x24", window_manager=False, dbus=False, xvfb_args=[] if damage else ["-extension", "DAMAGE"]
+    )
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")}
+        env.update({"DISPLAY": session.display, "CONTOP_HOME": str(tmp_path / "state")})
+        result = subprocess.run(
+            [sys.executable, "-m", "contop", "doctor", "--json"], capture_output=True, text=True, timeout=60, env=env
+        )
+    finally:
+        session.close()
+    assert result.returncode == 0, result.stderr
+    display = {c["name"]: c for c in json.loads(result.stdout)}["display"]
+    assert display["level"] == "ok" and "800x600" in display["detail"]
+    if damage:
+        assert "DAMAGE (a still screen is not grabbed)" in display["detail"]
+    else:
+        assert "no DAMAGE" in display["detail"]
