@@ -44,12 +44,12 @@ class DamageWatch:
                 connection = xdisplay.Display(name)
             except Exception as exc:  # no X server, refused, a Wayland session without XWayland...
                 logger.debug("no damage watch: cannot open the display (%s)", exc)
-                del exc
+                del exc  # frees those sockets now, inside this block, not at some later collection
                 return None
         try:
             if not connection.has_extension("DAMAGE"):
                 logger.info("the X server has no DAMAGE extension: the screen is compared on every video tick")
-                connection.close()
+                _close(connection)
                 return None
             connection.damage_query_version()
             # NonEmpty: one event when the damaged region stops being empty; rearm() empties it again.
@@ -57,7 +57,7 @@ class DamageWatch:
             connection.sync()
         except Exception as exc:
             logger.info("no damage watch (%s): the screen is compared on every video tick", exc)
-            connection.close()
+            _close(connection)
             return None
         return cls(connection, handle, connection.extension_event.DamageNotify)
 
@@ -85,7 +85,12 @@ class DamageWatch:
         self._display.sync()
 
     def close(self) -> None:
-        try:
-            self._display.close()
-        except Exception:  # an X server already gone: nothing left to release
-            logger.debug("closing the damage watch failed", exc_info=True)
+        _close(self._display)
+
+
+def _close(connection: Any) -> None:
+    """Close an X connection; one whose server is already gone has nothing left to release."""
+    try:
+        connection.close()
+    except Exception:
+        logger.debug("closing the damage watch's X connection failed", exc_info=True)
