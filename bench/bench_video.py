@@ -4,7 +4,8 @@ An Xvfb screen shows full-screen scrolling text (every pixel row moves every fra
 encoder). The sender (aiortc answerer + ScreenTrack) runs in its own Python process, so its CPU time / wall time
 is the cores it uses, without Playwright. Baselines in the same run: the same capture + I420 conversion with no
 encoding, capture + aiortc's VP8 encoder with no RTP or network (the ceiling the machine allows right now), and a
-still screen with and without the X server's DAMAGE reports, and without skipping unchanged frames.
+still screen with and without the X server's DAMAGE reports, and without skipping unchanged frames, and how soon a
+change drawn on a still screen reaches the encoder with and without them.
 Usage: python bench/bench_video.py [--seconds 10] [--fps 30]
 """
 
@@ -233,6 +234,49 @@ def conversions(display: str, runs: int = 40) -> dict[str, float]:
 # -- text quality against bitrate (encoder only) ------------------------------------------------------------------
 
 
+async def first_change_ms(display: str, damage: bool, trials: int = 20) -> dict[str, float]:
+    """How long a still, settled screen takes to reach the encoder once something is drawn on it: a rectangle is
+    filled at a random moment, and the time until the track has a converted frame of it is taken. Without DAMAGE
+    the change waits for the next idle poll; with it, the server's report wakes the track."""
+    import random
+
+    from Xlib import display as xdisplay
+
+    from contop.platform.capture import ScreenCapturer
+    from contop.transport.video import ScreenTrack
+
+    d = xdisplay.Display(display)
+    root = d.screen().root
+    gc = root.create_gc(foreground=0x202020)
+    track = ScreenTrack(ScreenCapturer(display), owns_capturer=True, watch_damage=damage)
+
+    async def consume() -> None:
+        while True:
+            await track.recv()
+
+    consumer = asyncio.create_task(consume())
+    times: list[float] = []
+    try:
+        await asyncio.sleep(2.0)
+        for i in range(trials):
+            await asyncio.sleep(1.2 + random.random() * 0.5)  # past the settle time: a still screen
+            converted = track.stats.frames_converted
+            gc.change(foreground=0x202020 + (i % 2) * 0xA0A0A0)
+            root.fill_rectangle(gc, 100, 100, 400, 300)
+            d.sync()
+            started = time.monotonic()
+            while track.stats.frames_converted == converted and time.monotonic() - started < 5.0:
+                await asyncio.sleep(0.001)
+            times.append((time.monotonic() - started) * 1000)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        track.stop()
+        d.close()
+    times.sort()
+    return {"median_ms": round(times[len(times) // 2], 1), "p90_ms": round(times[int(len(times) * 0.9)], 1)}
+
+
 def text_quality(display: str, bitrates: list[int], seconds: float = 2.0) -> list[dict[str, float]]:
     """Record the typing screen at 720p, encode it with aiortc's own VP8 encoder and with ours (screen settings), each
     held at each bitrate, decode it, and report luma PSNR against the source (the last second, once rate control has
@@ -419,6 +463,7 @@ async def main(seconds: float, fps: float) -> None:
     env = session.child_env()
     rows: list[tuple[str, dict[str, Any]]] = []
     quality: list[dict[str, float]] = []
+    reaction: dict[str, dict[str, float]] = {}
     converting: dict[str, float] = {}
 
     def start_animator(mode: str) -> Any:
@@ -449,6 +494,10 @@ async def main(seconds: float, fps: float) -> None:
                 )
                 os.kill(animator.pid, signal.SIGSTOP)  # a still screen from here on
                 await asyncio.sleep(0.5)
+                reaction = {
+                    "DAMAGE (used)": await first_change_ms(session.display, damage=True),
+                    f"no DAMAGE, poll {IDLE_POLL_FPS:g} fps": await first_change_ms(session.display, damage=False),
+                }
                 name = "webrtc VP8, still, 1280w, DAMAGE (used)"
                 rows.append((name, await scenario(browser, env, "webrtc", 1280, fps, seconds)))
                 name = f"webrtc VP8, still, 1280w, no DAMAGE, poll {IDLE_POLL_FPS:g} fps"
@@ -472,6 +521,7 @@ async def main(seconds: float, fps: float) -> None:
         ("@30fps", lambda f: f.get("cores_if_every_tick", "-")),
         ("enc ms", lambda f: f["encode_cpu_ms_per_frame"]),
         ("cap ms", lambda f: f["capture_ms_per_tick"]),
+        ("tick/s", lambda f: f["ticks_per_s"]),
         ("grab/s", lambda f: f["grabs_per_s"]),
         ("cvt ms", lambda f: f["convert_ms_per_frame"]),
         ("Mbps", lambda f: f.get("mbps", "-")),
@@ -489,9 +539,13 @@ async def main(seconds: float, fps: float) -> None:
     print(
         "cores = sender process CPU / wall; ms/frame = its CPU per sent frame (@30fps: x target rate, scrolling);\n"
         "enc/cap/cvt = CPU ms of the encoder (VP8: whole; H264: calling thread only), of grab+compare per tick,\n"
-        "of resize+I420 per new frame; grab/s = ticks that grabbed the screen (with DAMAGE, a still screen is only\n"
-        "looked at once a second); Mbps received; tgt = encoder target set by the receiver's REMB"
+        "of resize+I420 per new frame; tick/s = wake-ups of the capture thread; grab/s = ticks that grabbed the\n"
+        "screen (with DAMAGE, a still screen is only ticked for the keep-alive frame and a look once a second);\n"
+        "Mbps received; tgt = encoder target set by the receiver's REMB"
     )
+    print("\nstill screen -> something drawn -> frame at the encoder, ms (20 trials at random moments):")
+    for name, r in reaction.items():
+        print(f"  {name:32s} median {r['median_ms']:6.1f}   p90 {r['p90_ms']:6.1f}")
     print("\nBGRA 1920x1080 -> I420 1280x720, CPU ms per frame (process time, includes OpenCV's threads):")
     for name, ms in converting.items():
         print(f"  {name:32s} {ms:6.2f}")
@@ -513,6 +567,7 @@ async def main(seconds: float, fps: float) -> None:
         "scenarios": {name: f for name, f in rows},
         "text_quality_720p": quality,
         "convert_ms_1080_to_720": converting,
+        "first_change_after_still": reaction,
         "nproc": os.cpu_count(),
         "loadavg": [round(v, 2) for v in load],
     }

@@ -3,7 +3,7 @@
 When the screen does not change, frames are not sent (so nothing is encoded) except a short run of repeats that
 lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. On X11 the
 server's DAMAGE reports say whether anything was drawn, so a still screen is not even grabbed (but looked at once a
-second all the same). The next capture overlaps the encoding of the current frame. ``bench/bench_video.py``
+second all the same), and between those looks the track sleeps until the server reports drawing. The next capture overlaps the encoding of the current frame. ``bench/bench_video.py``
 measures all of it.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import os
 import sys
 import threading
 import time
@@ -112,12 +113,18 @@ class EmitPolicy:
         if changed or self._last_change is None or self._last_emit is None:
             self._last_change = self._last_emit = now
             return True
-        interval = self.settle_interval if now - self._last_change < self.settle else self.keepalive_interval
-        # A little slack, so that ticks jittering around the interval do not halve the rate.
-        if now - self._last_emit >= interval * 0.9:
+        if now >= self.next_repeat(now):
             self._last_emit = now
             return True
         return False
+
+    def next_repeat(self, now: float) -> float:
+        """When an unchanged screen is next sent (``now`` before the first frame)."""
+        if self._last_change is None or self._last_emit is None:
+            return now
+        interval = self.settle_interval if now - self._last_change < self.settle else self.keepalive_interval
+        # A little slack, so that ticks jittering around the interval do not halve the rate.
+        return self._last_emit + interval * 0.9
 
 
 class DamageLooks:
@@ -126,7 +133,8 @@ class DamageLooks:
     While the screen changes, every tick grabs and the server is not asked: reading a report costs python-xlib a
     few hundred microseconds, and the grab has to happen anyway. The first grab that finds nothing new re-arms the
     reports, and the next tick grabs once more, for what was drawn between that grab and the re-arm. From then on
-    a tick grabs only when something was drawn, or when the last grab is ``forced_look`` seconds old.
+    (WATCHING) a tick grabs only when something was drawn, or when the last grab is ``forced_look`` seconds old;
+    and the track does not tick at all until the server sends a report or a frame or a look is due.
     """
 
     CHANGING, CONFIRMING, WATCHING = range(3)
@@ -334,6 +342,9 @@ class ScreenTrack(VideoStreamTrack):
             self._epoch = self._next_tick = now
         elif self._next_tick > now:
             await asyncio.sleep(self._next_tick - now)
+        looks = self._damage  # set and changed by the worker, which is idle between two ticks
+        if looks is not None and looks.state == DamageLooks.WATCHING:
+            await _until_drawn(looks.watch, min(self._last_grab + looks.forced_look, self._policy.next_repeat(now)))
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
         idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
         self._next_tick = max(self._next_tick + 1.0 / (self.idle_poll_fps if idle else self.fps), time.monotonic())
@@ -395,6 +406,38 @@ class ScreenTrack(VideoStreamTrack):
             self._pending = None
         self._executor.submit(self._release)
         self._executor.shutdown(wait=False)
+
+
+async def _until_drawn(watch: Any, due: float) -> None:
+    """Wait until the X server sends the watch's connection something (a drawing report, as a rule) or until
+    ``due`` (monotonic time): a still screen then costs no tick at all between the ones that have work to do.
+
+    The event loop watches a duplicate of the connection's socket, which it alone closes: the worker thread may
+    close the connection itself meanwhile (the track stopping), and the descriptor number could then be reused.
+    Reading stays with the worker thread (python-xlib connections are not thread safe).
+    """
+    delay = due - time.monotonic()
+    if delay <= 0:
+        return
+    try:
+        fd = os.dup(watch.fileno())
+    except (OSError, ValueError):  # already closed: the next tick finds out and grabs as before
+        return
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def woken() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    try:
+        loop.add_reader(fd, woken)
+        try:
+            await asyncio.wait((readable,), timeout=delay)
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
 
 
 def _open_damage_watch(capturer: ScreenCapturer) -> Any:

@@ -2,10 +2,10 @@
 
 The live video grabs and compares the whole screen on every tick to find out whether it changed: about 2.5 ms of
 CPU for a 1080p screen, thirty times a second, even when nothing moves. The X server already knows: a damage
-object on the root window reports drawing anywhere on the screen (child windows included), so a still screen costs
-one non-blocking read of the X connection per tick instead (``bench/bench_video.py`` compares both). python-xlib
-takes a few hundred microseconds to read a report and to re-arm, so the video only asks while the screen is still
-(``ScreenTrack``).
+object on the root window reports drawing anywhere on the screen (child windows included), so on a still screen
+the video waits for the connection's socket to become readable instead (``bench/bench_video.py`` compares both).
+python-xlib takes a few hundred microseconds to read a report and to re-arm, so the video only asks while the
+screen is still (``ScreenTrack``).
 """
 
 from __future__ import annotations
@@ -83,6 +83,10 @@ class DamageWatch:
             self._display.next_event()
         self._display.damage_subtract(self._damage)
         self._display.sync()
+
+    def fileno(self) -> int:
+        """The connection's socket: readable when the server has sent something (a report, as a rule)."""
+        return int(self._display.fileno())
 
     def close(self) -> None:
         _close(self._display)
