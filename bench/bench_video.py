@@ -240,6 +240,7 @@ async def first_change_ms(display: str, damage: bool, trials: int = 20) -> dict[
     the change waits for the next idle poll; with it, the server's report wakes the track."""
     import random
 
+    from Xlib import X
     from Xlib import display as xdisplay
 
     from contop.platform.capture import ScreenCapturer
@@ -247,7 +248,7 @@ async def first_change_ms(display: str, damage: bool, trials: int = 20) -> dict[
 
     d = xdisplay.Display(display)
     root = d.screen().root
-    gc = root.create_gc(foreground=0x202020)
+    gc = root.create_gc(foreground=0x202020, subwindow_mode=X.IncludeInferiors)  # over any window
     track = ScreenTrack(ScreenCapturer(display), owns_capturer=True, watch_damage=damage)
 
     async def consume() -> None:
