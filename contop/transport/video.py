@@ -3,8 +3,8 @@
 When the screen does not change, frames are not sent (so nothing is encoded) except a short run of repeats that
 lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. On X11 the
 server's DAMAGE reports say whether anything was drawn, so a still screen is not even grabbed (but looked at once a
-second all the same), and between those looks the track sleeps until the server reports drawing. The next capture overlaps the encoding of the current frame. ``bench/bench_video.py``
-measures all of it.
+second all the same), and between those looks the track sleeps until the server reports drawing. The next
+capture overlaps the encoding of the current frame. ``bench/bench_video.py`` measures all of it.
 """
 
 from __future__ import annotations
