@@ -515,12 +515,12 @@ async def test_a_still_screen_is_not_grabbed_where_the_server_reports_drawing(
     try:
         await _flip_root(xsession, 1.0)  # changing...
         _root(xsession, "#202020")
-        await asyncio.sleep(1.5)  # ...then still
+        await asyncio.sleep(2.0)  # ...then still, past the settle time
         ticks, grabs = track.stats.ticks, track.stats.grabs
         await asyncio.sleep(3.0)
         still_ticks, still_grabs = track.stats.ticks - ticks, track.stats.grabs - grabs
-        if watch_damage:  # nothing to do until the server reports drawing: no tick, no grab
-            assert still_ticks <= 1 and still_grabs == 0, (still_ticks, still_grabs)
+        if watch_damage:  # nothing to do until the server reports drawing: no grab, and next to no tick (was 90)
+            assert still_ticks <= 3 and still_grabs == 0, (still_ticks, still_grabs)
         else:  # the track keeps looking (15 fps once settled; loose for a loaded machine)
             assert still_ticks >= 15, still_ticks
             assert abs(still_grabs - still_ticks) <= 1  # one tick may be between its two counters
