@@ -77,6 +77,16 @@ class DelayedAckSctpTransport(RTCSctpTransport):
             return
         await super()._send_chunk(self._take_sack())
 
+    def _mark_received(self, tsn: int) -> bool:
+        """aiortc's bookkeeping of a received TSN, with the usual case first: the next TSN in order, nothing
+        missing or repeated before it. aiortc then adds it to a set, sorts the set and filters both lists again,
+        to the same end state as this."""
+        last = self._last_received_tsn
+        if last is not None and tsn == (last + 1) % 2**32 and not self._sack_misordered and not self._sack_duplicates:
+            self._last_received_tsn = tsn
+            return False
+        return super()._mark_received(tsn)
+
     def _take_sack(self) -> SackChunk:
         """The SACK for everything received so far; the acknowledgement state is reset as it is handed out."""
         last = cast(int, self._last_received_tsn)  # set by the DATA being acknowledged

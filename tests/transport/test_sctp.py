@@ -133,3 +133,37 @@ async def test_a_send_from_another_thread_is_refused_and_nothing_is_sent(peers: 
     client.send("from the loop")
     assert await asyncio.wait_for(server.received.get(), 10) == "from the loop"
     assert client.channel is not None and client.channel.bufferedAmount == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_received_tsn_bookkeeping_matches_aiortc(seed: int) -> None:
+    """Our shortcut for the next TSN in order leaves the same state as aiortc's general bookkeeping, whatever
+    arrives: in order, repeated, early (leaving a gap), filling a gap, and across the 32-bit wrap."""
+    import random
+
+    rng = random.Random(seed)
+    ours = object.__new__(sctp.DelayedAckSctpTransport)
+    stock = object.__new__(RTCSctpTransport)
+    nxt = 2**32 - 50 if seed % 2 else rng.randrange(2**31)  # the next TSN in order
+    for side in (ours, stock):
+        side._last_received_tsn = (nxt - 1) % 2**32
+        side._sack_misordered = set()
+        side._sack_duplicates = []
+    shortcuts = 0
+    for _ in range(3000):
+        roll = rng.random()
+        if roll < 0.7:
+            tsn = nxt
+        elif roll < 0.8:
+            tsn = (nxt - rng.randrange(1, 5)) % 2**32  # a repeat
+        else:
+            tsn = (nxt + rng.randrange(1, 4)) % 2**32  # early, or a repeat of an early one
+        shortcuts += not ours._sack_misordered and not ours._sack_duplicates and tsn == nxt
+        assert ours._mark_received(tsn) == stock._mark_received(tsn), tsn
+        assert ours._last_received_tsn == stock._last_received_tsn
+        assert ours._sack_misordered == stock._sack_misordered
+        assert ours._sack_duplicates == stock._sack_duplicates
+        nxt = (ours._last_received_tsn + 1) % 2**32
+    assert shortcuts > 300  # the shortcut was taken, and checked, many times
+    if seed % 2:
+        assert ours._last_received_tsn < 2**20  # and the sequence crossed the wrap
