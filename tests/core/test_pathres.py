@@ -1,3 +1,4 @@
+from contop.core import pathres
 from contop.core.pathres import expand_path, is_within
 
 
@@ -34,3 +35,30 @@ def test_extra_variables_come_from_env() -> None:
     assert expand_path("%localappdata%\\Google", env=env, **kw) == "C:\\Users\\u\\AppData\\Local\\Google"
     assert expand_path("%UNKNOWN%\\x", **kw) == "C:\\Users\\u\\%UNKNOWN%\\x"
     assert expand_path("$HOME/x", cwd="/", home="/home/u", env={"HOME": "/elsewhere"}) == "/home/u/x"
+
+
+def test_windows_shortcut_gives_what_ntpath_gives() -> None:
+    """Paths that are already normal skip ntpath; on 200k random paths and working directories the answer is the
+    same as ntpath's join + normpath (the code before the shortcut)."""
+    import ntpath
+    import random
+
+    def reference(raw: str, cwd: str) -> str:
+        path = raw.strip().replace("/", "\\")
+        if not ntpath.isabs(path):
+            path = ntpath.join(cwd.replace("/", "\\"), path)
+        return ntpath.normpath(path)
+
+    rng = random.Random(7)
+    parts = ["a", "b.txt", ".ssh", ".", "..", "...", "\\", "/", "C:", "d:", ":", " ", "x y", "\n", "\\\\", "~a", "é"]
+    cwds = ["C:\\Users\\u\\proj", "C:/Users/u", "C:\\", "C:\\a\\..\\b", "D:\\x\\", "\\\\srv\\share\\d", "rel\\dir"]
+    cwds.append("C:")
+    shortcut = 0
+    for _ in range(200_000):
+        raw = "".join(rng.choice(parts) for _ in range(rng.randrange(1, 7)))
+        cwd = rng.choice(cwds)
+        got = expand_path(raw, cwd=cwd, home="C:\\Users\\u", windows=True)
+        assert got == reference(raw, cwd), (raw, cwd)
+        path = raw.strip().replace("/", "\\")
+        shortcut += bool(pathres._WIN_NORMAL.fullmatch(path) or pathres._WIN_RELATIVE.fullmatch(path))
+    assert shortcut > 10_000  # the shortcut's cases were well represented
