@@ -34,9 +34,9 @@ def analyze_nested(source: str, st: State) -> None:
 
 
 def _analyze(source: str, st: State) -> None:
-    from contop.security.posix import FORK_BOMB
+    from contop.security.posix import is_fork_bomb
 
-    if FORK_BOMB.search(source):
+    if is_fork_bomb(source):
         st.add(BLOCK, "starts a fork bomb that freezes the computer", source)
     for pipeline in _split(source):
         stages: list[list[str]] = []

@@ -88,6 +88,9 @@ _EXISTING_LOOKING = re.compile(
 )
 
 
+_VERSIONED = re.compile(r"^(python|pip|perl|ruby|php|node|pydoc)[0-9.]*(w)?$")  # python3.11w -> python
+
+
 @lru_cache(maxsize=8192)
 def normalise(word: str) -> str:
     """``/usr/bin/Python3.11`` → ``python``; ``C:\\Windows\\rm.EXE`` → ``rm``; ``\\rm`` → ``rm``."""
@@ -95,7 +98,7 @@ def normalise(word: str) -> str:
     for suffix in (".exe", ".com", ".bat", ".cmd"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    name = re.sub(r"^(python|pip|perl|ruby|php|node|pydoc)[0-9.]*(w)?$", r"\1", name)
+    name = _VERSIONED.sub(r"\1", name)
     if name.startswith(("mkfs.", "mkfs_", "fsck.")):
         name = name.split(".", 1)[0].split("_", 1)[0]
     return name
@@ -138,16 +141,21 @@ def worst_place(targets: list[str], st: State) -> int:
     return max((st.place(t) for t in targets), default=Place.ORDINARY)
 
 
+_DRIVE_ROOT = re.compile(r"[A-Za-z]:[\\/]?\*?")
+_SYSTEM_LOG = re.compile(r"(^|[/\\])var[/\\]log|\.evtx$", re.IGNORECASE)
+NET_DEVICE = re.compile(r"/dev/(tcp|udp)/")  # bash's network redirections
+
+
 def judge_deletion(targets: list[str], recursive: bool, inv: Invocation, st: State, verb: str = "deletes") -> None:
     """The common core of rm, del, rd, Remove-Item: catastrophic places block, anything else asks."""
     worst = worst_place(targets, st)
-    if any(t.rstrip("/\\") in ("", "/") or re.fullmatch(r"[A-Za-z]:[\\/]?\*?", t) for t in targets if t):
+    if any(t.rstrip("/\\") in ("", "/") or _DRIVE_ROOT.fullmatch(t) for t in targets if t):
         st.add(BLOCK, "destroys the whole file system or drive", inv.text)
     if worst > Place.ORDINARY:
         st.add(BLOCK, _PLACE_WORDS[worst], inv.text)
     if any(HISTORY_FILE.search(t) for t in targets):
         st.add(BLOCK, "erases shell history", inv.text)
-    if any(re.search(r"(^|[/\\])var[/\\]log|\.evtx$", t, re.IGNORECASE) for t in targets):
+    if any(_SYSTEM_LOG.search(t) for t in targets):
         st.add(BLOCK, "erases system logs", inv.text)
     what = f"{verb} files recursively" if recursive else f"{verb} files"
     st.add(CONFIRM, what, inv.text)
@@ -315,7 +323,7 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State) ->
     """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious."""
     if not target or target.startswith("&") or _HARMLESS_DEVICES.match(target) or target.lower() in ("nul", "$null"):
         return
-    if re.match(r"^/dev/(tcp|udp)/", target):
+    if NET_DEVICE.match(target):
         st.add(BLOCK, "opens a raw network connection from the shell", inv.text)
         return
     place = st.place(target)

@@ -83,6 +83,8 @@ _HISTORY = re.compile(r"historysavepath|consolehost_history", re.IGNORECASE)
 _RUN_KEY = re.compile(r"currentversion\\(run|runonce|policies\\explorer\\run)|\\winlogon|image file execution", re.I)
 _DOTNET_DELETE = re.compile(r"\[(system\.)?io\.(file|directory)\]::delete\s*\(", re.IGNORECASE)
 _DOTNET_WRITE = re.compile(r"\[(system\.)?io\.file\]::(writeall\w+|create|move|copy|replace)\s*\(", re.IGNORECASE)
+_SAVE_SAM = re.compile(r"reg(\.exe)?\s+save\s+hklm\\(sam|system|security)", re.IGNORECASE)
+_REGISTRY_PATH = re.compile(r"(hk\w+:|registry::)", re.IGNORECASE)
 _SWITCHES = frozenset(
     "-recurse -force -whatif -confirm -verbose -passthru -append -noclobber -nonewline -wait -asjob -usebasicparsing "
     "-r -rec -fo -f".split()
@@ -132,7 +134,7 @@ def _whole_text_rules(source: str, st: State) -> None:
         st.add(BLOCK, "turns off Windows security protections", source)
     if st.env_dumps and _SEND.search(source) and any(d and d.lower() in source.lower() for d in st.env_dumps):
         st.add(BLOCK, "sends your home directory or environment to another machine", source)
-    if re.search(r"reg(\.exe)?\s+save\s+hklm\\(sam|system|security)", source, re.IGNORECASE):
+    if _SAVE_SAM.search(source):
         st.add(BLOCK, "copies the Windows password database", source)
 
 
@@ -287,7 +289,7 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
     if name == "remove-item":
         if any(_HISTORY.search(t) for t in targets):
             st.add(BLOCK, "erases shell history", text)
-        if any(re.match(r"^(hk\w+:|registry::)", t, re.I) for t in targets):
+        if any(_REGISTRY_PATH.match(t) for t in targets):
             if not dry:
                 st.add(CONFIRM, "deletes registry keys", text)
             return

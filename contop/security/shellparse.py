@@ -48,8 +48,9 @@ _QUOTED = re.compile(r"'[^']*'|\"(?:\\.|[^\"\\$`])*\"")
 
 
 def _is_compound(source: str) -> bool:
-    """Whether the line has control syntax outside quotes (quoted text is data here)."""
-    return _COMPOUND.search(_QUOTED.sub("''", source)) is not None
+    """Whether the line has control syntax outside quotes (quoted text is data here). Blanking quoted text can
+    only remove matches, never make one, so most lines are settled without copying them."""
+    return _COMPOUND.search(source) is not None and _COMPOUND.search(_QUOTED.sub("''", source)) is not None
 
 
 @lru_cache(maxsize=4096)
