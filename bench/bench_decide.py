@@ -12,6 +12,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import contop.security
 from contop.core.defaults import default_restricted_paths
 from contop.security import paths
 from contop.security.decision import Decision, GateContext, ToolCall
@@ -103,6 +105,7 @@ def percentile(samples: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
 
     entries = [e for name in FILES for e in load(name)]
@@ -172,6 +175,20 @@ def main() -> int:
         "nproc": os.cpu_count(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+    figures["gate_build"] = contop.security.GATE_BUILD
+    if args.json_only:
+        print(json.dumps(figures))
+        return 0
+    interpreted: dict[str, object] | None = None
+    if contop.security.COMPILED:  # the same corpus on the interpreted modules, for comparison
+        child = subprocess.run(
+            [sys.executable, __file__, "--rounds", str(args.rounds), "--json-only"],
+            env={**os.environ, "CONTOP_GATE_COMPILED": "0"}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        interpreted = json.loads(child.stdout.strip().splitlines()[-1])
+        figures["interpreted_best_p50_us"] = interpreted["decide_fresh_best_p50_us"]
+        figures["interpreted_best_p99_us"] = interpreted["decide_fresh_best_p99_us"]
+        figures["interpreted_accuracy"] = interpreted["accuracy"]
     rows = [
         ("decide(), fresh command", figures["decide_fresh_p50_us"], figures["decide_fresh_p99_us"],
          figures["decide_fresh_max_us"], figures["accuracy"]),
@@ -185,10 +202,14 @@ def main() -> int:
         ("substring baseline", figures["baseline_p50_us"], figures["baseline_p99_us"], round(max(base), 2),
          figures["baseline_accuracy"]),
     ]  # fmt: skip
-    print(f"security gate over {len(entries)} corpus entries x {args.rounds} rounds")
-    print(f"{'gate':<34}{'p50 µs':>10}{'p99 µs':>10}{'max µs':>10}{'accuracy':>10}")
+    if interpreted is not None:
+        rows.insert(2, ("decide(), fresh, best, interpreted", interpreted["decide_fresh_best_p50_us"],
+                        interpreted["decide_fresh_best_p99_us"], interpreted["decide_fresh_best_max_us"],
+                        interpreted["accuracy"]))  # fmt: skip
+    print(f"security gate ({figures['gate_build']}) over {len(entries)} corpus entries x {args.rounds} rounds")
+    print(f"{'gate':<38}{'p50 µs':>10}{'p99 µs':>10}{'max µs':>10}{'accuracy':>10}")
     for name, p50, p99, worst, accuracy in rows:
-        print(f"{name:<34}{p50:>10}{p99:>10}{worst:>10}{accuracy:>10.1%}")
+        print(f"{name:<38}{p50:>10}{p99:>10}{worst:>10}{accuracy:>10.1%}")
     verdict = "meets" if figures["decide_fresh_best_p99_us"] <= TARGET_P99_US else "misses"
     print(
         f"p99 target {TARGET_P99_US:.0f} µs (best of rounds, which removes scheduler noise): {verdict} "

@@ -118,6 +118,19 @@ def check_sandbox() -> Check:
     return Check("sandbox", Level.MISSING, status.description, advice)
 
 
+def check_gate() -> Check:
+    import contop.security as security
+
+    if security.COMPILED:
+        return Check("gate", Level.OK, f"security gate {security.GATE_BUILD}")
+    return Check(
+        "gate",
+        Level.WARN,
+        f"security gate {security.GATE_BUILD}: same decisions, about half the speed",
+        "make gate (needs gcc and the Python headers)",
+    )
+
+
 def check_docker() -> Check:
     docker = shutil.which("docker")
     if docker is None:
@@ -168,6 +181,7 @@ def gather(env: Mapping[str, str], settings: Mapping[str, object]) -> list[Check
         lambda: check_accessibility(env),
         check_ocr,
         check_sandbox,
+        check_gate,
         check_docker,
         check_cloudflared,
         lambda: check_models(env, settings),

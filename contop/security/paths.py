@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
+from typing import Final, cast
 
 from contop.core.pathres import expand_path
 
@@ -221,11 +221,11 @@ _WIN_CRITICAL = ("C:\\Windows", "C:\\Boot", "C:\\Recovery", "C:\\Program Files",
 class Place:
     """What kind of place a path names (ordered from harmless to catastrophic)."""
 
-    ORDINARY = 0
-    SYSTEM_FILE = 1  # inside a tree of operating system files
-    HOME = 2  # the home directory itself, an ancestor of it, or everything in it
-    SYSTEM_TREE = 3  # a top-level system tree or a drive root
-    DEVICE = 4  # a raw disk or memory device
+    ORDINARY: Final = 0
+    SYSTEM_FILE: Final = 1  # inside a tree of operating system files
+    HOME: Final = 2  # the home directory itself, an ancestor of it, or everything in it
+    SYSTEM_TREE: Final = 3  # a top-level system tree or a drive root
+    DEVICE: Final = 4  # a raw disk or memory device
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +240,7 @@ class Policy:
     def restricted(self, raw: str, cwd: str, resolve: Resolver | None) -> str | None:
         """The restricted entry ``raw`` is or lies inside (as written by the user), or None. ``resolve`` follows
         symlinks (``decision_resolver()``; None to judge the path as written)."""
-        if not raw or _URL.match(raw):
+        if not raw or ("://" in raw and _URL.match(raw)):
             return None
         path = self.expand(raw, cwd)
         candidates = [path]
@@ -423,7 +423,7 @@ def _norm_home(home: str, windows: bool) -> str:
 
 def looks_like_path(word: str) -> bool:
     """Whether an argument is worth checking as a path (not an option, not a URL, not plain text)."""
-    if not word or word[0] == "-" or _URL.match(word) or len(word) > 4096:
+    if not word or word[0] == "-" or ("://" in word and _URL.match(word)) or len(word) > 4096:
         return False
     return (
         word[0] in "/~.$%\\" or "/" in word or "\\" in word or (len(word) >= 2 and word[1] == ":" and word[0].isalpha())

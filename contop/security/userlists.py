@@ -23,7 +23,7 @@ def _compile(pattern: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
         body = r"\s+".join(re.escape(w) for w in stripped.split())
         return re.compile(rf"(?<![\w-]){body}(?![\w-])", re.IGNORECASE), ()
     words = stripped.split()
-    return None, (normalise(words[0]), *(w.casefold() for w in words[1:])) if words else ()
+    return None, (normalise(words[0]), *[w.casefold() for w in words[1:]]) if words else ()
 
 
 def _matches(words: tuple[str, ...], name: str, args: list[str]) -> bool:

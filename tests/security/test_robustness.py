@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import shlex
 
 import pytest
 
-from contop.security import gate
 from contop.security.gate import classify_command
 from contop.security.paths import use_resolver
 from tests.security.corpus_support import FILES, load, posix_context, windows_context
@@ -58,8 +58,15 @@ def test_too_deep_nesting_blocks() -> None:
 
 
 def test_a_bug_in_a_rule_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(source: str, st: object) -> None:
+    # A library the rules call misbehaving stands for a bug in a rule; patched in the library so that it also
+    # reaches the compiled gate, whose calls between its own functions bypass module attributes.
+    command = "echo bHMgLWwK | base64 -d | sh"  # runs 'ls -l', decoded: asks like any encoded payload
+    assert classify_command(command, posix_context()).verdict == "confirm"
+
+    def broken(data: object) -> bytes:
         raise KeyError("boom")
 
-    monkeypatch.setattr(gate.posix, "analyze", broken)
-    assert classify_command("ls", posix_context()).verdict == "block"
+    monkeypatch.setattr(base64, "b64decode", broken)
+    decision = classify_command(command, posix_context())
+    assert decision.verdict == "block"
+    assert "could not be judged (KeyError)" in decision.reason
