@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from contop.security.findings import BLOCK, CONFIRM
+from contop.security.keywords import Keywords
 from contop.security.paths import Place
 from contop.security.state import State
 
@@ -47,7 +48,7 @@ SECURITY_SERVICES = re.compile(
 HISTORY_FILE = re.compile(
     r"(^|[/\\])\.(bash_|zsh_|sh_|python_|node_|mysql_|psql_|)history$|consolehost_history\.txt$", re.IGNORECASE
 )
-PERSISTENCE_PATH = re.compile(
+PERSISTENCE_PATH = Keywords(
     r"(^|/)\.(bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|zlogin|kshrc|cshrc|tcshrc)$|"
     r"/\.config/fish/config\.fish$|^/etc/(profile|bash\.bashrc|rc\.local|environment|ld\.so\.preload)$|"
     r"^/etc/(profile\.d|cron\.[a-z]+|crontab|init\.d|systemd|xdg/autostart|update-motd\.d)(/|$)|"
@@ -56,18 +57,18 @@ PERSISTENCE_PATH = re.compile(
     r"\\start menu\\programs\\startup(\\|$)|\\startup\\",
     re.IGNORECASE,
 )
-SUSPICIOUS_PAYLOAD = re.compile(
+SUSPICIOUS_PAYLOAD = Keywords(
     r"\b(curl|wget|nc|ncat|netcat|socat|base64|certutil|bitsadmin|mshta|iwr|irm|iex|"
     r"invoke-webrequest|invoke-restmethod|invoke-expression|downloadstring|downloadfile|frombase64string|"
     r"encodedcommand|enc|hidden)\b|/dev/tcp/|bash\s+-i|python[0-9.]*\s+-c|perl\s+-e|/(tmp|dev/shm|var/tmp)/\.",
     re.IGNORECASE,
 )
-DEFENDER_OFF = re.compile(
+DEFENDER_OFF = Keywords(
     r"disableantispyware|disablerealtimemonitoring|disablebehaviormonitoring|disableioavprotection|"
     r"disableantivirus|tamperprotection|disablescriptscanning|enablelua",
     re.IGNORECASE,
 )
-CRITICAL_FILES = re.compile(
+CRITICAL_FILES = Keywords(
     r"^/etc/(passwd|shadow|group|gshadow|sudoers|fstab|hosts|resolv\.conf|ld\.so\.preload|pam\.d/.*|"
     r"sudoers\.d/.*|ssh/sshd_config|crypttab|default/grub)$|^/proc/(sysrq-trigger|sys/)|^/boot/|^/(usr/)?s?bin/|^/(usr/)?lib(32|64)?/|"
     r"^/var/log/|^/System/|^c:\\windows\\",
@@ -560,7 +561,7 @@ def _git(inv: Invocation, st: State) -> None:
 
 # ------------------------------------------------------------------------------------------- data, containers, cloud
 
-_SQL_DESTROY = re.compile(
+_SQL_DESTROY = Keywords(
     r"\b(drop\s+(table|database|schema|index|view|user|role|collection)|truncate\s+(table\s+)?\w|"
     r"delete\s+from\s+[\w.\"`\[\]]+\s*(;|$|\))|update\s+[\w.\"`\[\]]+\s+set\s+[^;]*?(;|$)(?<!where)|"
     r"alter\s+table\s+\S+\s+drop|flushall|flushdb|dropdatabase\s*\(|\.drop\s*\(|deletemany\s*\(\s*\{\s*\}|"

@@ -12,6 +12,7 @@ import re
 from contop.security import payload
 from contop.security.commands import Invocation
 from contop.security.findings import BLOCK, CONFIRM
+from contop.security.keywords import Keywords
 from contop.security.paths import Place
 from contop.security.state import State
 
@@ -28,21 +29,21 @@ _CODE_FLAGS = {
     "osascript": ("-e",),
 }
 _STRING = re.compile(r"\"\"\"(.*?)\"\"\"|'''(.*?)'''|\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'|`([^`]*)`", re.S)
-_RUNS_SHELL = re.compile(
+_RUNS_SHELL = Keywords(
     r"\b(os\.system|os\.popen|os\.exec\w*|os\.spawn\w*|subprocess\.\w+|commands\.getoutput|pty\.spawn|"
     r"child_process\.\w+|execSync|spawnSync|execFileSync|exec|execFile|spawn|shell_exec|passthru|system|popen|"
     r"proc_open|IO\.popen|Open3\.\w+|Kernel\.system|Runtime\.getRuntime\(\)\.exec|do\s+shell\s+script|qx)\s*[\(\s{]",
 )
-_DELETES = re.compile(
+_DELETES = Keywords(
     r"\b(shutil\.rmtree|rmtree|remove_tree|rm_rf|rm_r|os\.remove|os\.unlink|os\.rmdir|os\.removedirs|"
     r"\.unlink|\.rmdir|unlinkSync|rmSync|rmdirSync|fs\.rm|fs\.unlink|fs\.rmdir|FileUtils\.rm\w*|File\.delete|"
     r"Dir\.delete|unlink|rmdir|File\.unlink|Files\.delete)(\s*\(|\s+(?=[\w\"'$]))",
 )
 _MOVES = re.compile(r"\b(shutil\.move|os\.rename|os\.replace|renameSync|fs\.rename|File\.rename|rename)\s*\(")
 _KILLS = re.compile(r"\b(os\.kill|os\.killpg|process\.kill|Process\.kill|posix_kill|psutil\.\w+\(.*\)\.kill)\s*\(")
-_SOCKET = re.compile(r"socket|TCPSocket|net\.connect|net\.Socket|fsockopen|IO::Socket|Socket::|createConnection")
-_SPAWN = re.compile(r"subprocess|pty\.spawn|os\.dup2|/bin/(ba)?sh|cmd\.exe|child_process|exec|spawn|popen|system")
-_FETCH = re.compile(
+_SOCKET = Keywords(r"socket|TCPSocket|net\.connect|net\.Socket|fsockopen|IO::Socket|Socket::|createConnection")
+_SPAWN = Keywords(r"subprocess|pty\.spawn|os\.dup2|/bin/(ba)?sh|cmd\.exe|child_process|exec|spawn|popen|system")
+_FETCH = Keywords(
     r"urlopen|urllib|requests\.(get|post)|http\.client|httpx|fetch\(|https?\.get|Net::HTTP|open-uri|URI\.open|"
     r"LWP|HTTP::Tiny|file_get_contents\(\s*['\"]https?|curl_exec|wget|curl"
 )

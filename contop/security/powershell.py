@@ -11,6 +11,7 @@ import re
 from contop.security import commands, payload
 from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
+from contop.security.keywords import Keywords
 from contop.security.paths import Place
 from contop.security.psparse import PsCommand, parse_ps
 from contop.security.state import State
@@ -60,27 +61,27 @@ _BLOCKERS = {
     "uninstall-windowsfeature": "", "disable-windowsoptionalfeature": "",
 }  # fmt: skip
 
-FETCH = re.compile(
+FETCH = Keywords(
     r"invoke-webrequest|invoke-restmethod|\biwr\b|\birm\b|\bcurl\b|\bwget\b|downloadstring|downloaddata|"
     r"downloadfile|net\.webclient|start-bitstransfer|xmlhttp|system\.net\.http|\[net\.http",
     re.IGNORECASE,
 )
-EXECUTE = re.compile(
+EXECUTE = Keywords(
     r"\biex\b|invoke-expression|\[scriptblock\]::create|invoke-command|\.invoke\(\)|\binvoke\(|&\s*\(|"
     r"add-type|reflection\.assembly\]::load|start-process",
     re.IGNORECASE,
 )
 _B64_LITERAL = re.compile(r"frombase64string\(\s*['\"]?([A-Za-z0-9+/=]{8,})", re.IGNORECASE)
-_TCP = re.compile(r"net\.sockets\.tcp(client|listener)|system\.net\.sockets", re.IGNORECASE)
-_ENV_DUMP = re.compile(
+_TCP = Keywords(r"net\.sockets\.tcp(client|listener)|system\.net\.sockets", re.IGNORECASE)
+_ENV_DUMP = Keywords(
     r"(get-childitem|gci|dir|ls)\s+env:|\[environment\]::getenvironmentvariables|get-item\s+env:\\?\*", re.I
 )
-_SEND = re.compile(
+_SEND = Keywords(
     r"-method\s+(post|put)|-body\b|-infile\b|uploadstring|uploadfile|uploaddata|-form\b|net\.sockets", re.IGNORECASE
 )
-_SHADOW = re.compile(r"win32_shadowcopy|shadowcopy|vssadmin", re.IGNORECASE)
-_HISTORY = re.compile(r"historysavepath|consolehost_history", re.IGNORECASE)
-_RUN_KEY = re.compile(r"currentversion\\(run|runonce|policies\\explorer\\run)|\\winlogon|image file execution", re.I)
+_SHADOW = Keywords(r"win32_shadowcopy|shadowcopy|vssadmin", re.IGNORECASE)
+_HISTORY = Keywords(r"historysavepath|consolehost_history", re.IGNORECASE)
+_RUN_KEY = Keywords(r"currentversion\\(run|runonce|policies\\explorer\\run)|\\winlogon|image file execution", re.I)
 _DOTNET_DELETE = re.compile(r"\[(system\.)?io\.(file|directory)\]::delete\s*\(", re.IGNORECASE)
 _DOTNET_WRITE = re.compile(r"\[(system\.)?io\.file\]::(writeall\w+|create|move|copy|replace)\s*\(", re.IGNORECASE)
 _SAVE_SAM = re.compile(r"reg(\.exe)?\s+save\s+hklm\\(sam|system|security)", re.IGNORECASE)

@@ -76,6 +76,11 @@ def test_an_edited_rule_is_never_run_as_stale_compiled_code(tmp_path: Path) -> N
     assert gate_file.endswith("gate.py") and posix_file.endswith("posix.py")
 
 
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONTOP_GATE_COMPILED", raising=False)
+
+
 def _sources_beside(folder: Path) -> Path:
     for name in security.COMPILED_MODULES:
         shutil.copy2(Path(security.PACKAGE_DIR) / f"{name}.py", folder / f"{name}.py")
