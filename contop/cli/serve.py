@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         env={
-            k: env[k] for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL", "CONTOP_SCRIPTED_RECORD"] if k in env
+            k: env[k]
+            for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL", "CONTOP_SCRIPTED_RECORD", "CONTOP_BENCH_ECHO"]
+            if k in env
         },
     )
     try:

@@ -21,7 +21,7 @@ from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
 from contop.server.routes import away as away_routes
-from contop.server.routes import devices, pairing, pending, public, settings, signaling
+from contop.server.routes import devices, echo, pairing, pending, public, settings, signaling
 from contop.server.settings_store import SettingsStore
 from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
@@ -129,6 +129,8 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
 
     for module in (public, pairing, devices, settings, pending, signaling):
         app.include_router(module.router)
+    if config.env.get(echo.ENV) == "1":
+        app.include_router(echo.router)
     app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
     app.mount("/", PhoneApp(directory=web_dir(), html=True), name="web")
     return app
