@@ -29,7 +29,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 # changes; when it cannot be built the gate stays interpreted and `contop doctor` says why.
 GATE_BUILD := contop/security/_compiled/manifest.json
 $(GATE_BUILD): $(wildcard contop/security/*.py) tools/compile_gate.py $(VENV)/.installed
-	$(BIN)/python tools/compile_gate.py || echo "note: the security gate stays interpreted (reason above)"
+	$(BIN)/python tools/compile_gate.py || echo "note: the security gate was not compiled (reason above)"
 
 gate: $(GATE_BUILD)
 

@@ -39,7 +39,7 @@ def _missing_tools() -> str | None:
 def main() -> int:
     problem = _missing_tools()
     if problem:
-        print(f"compile_gate: {problem}; the security gate stays interpreted", file=sys.stderr)
+        print(f"compile_gate: {problem}; not compiled (`contop doctor` says which gate runs)", file=sys.stderr)
         return 1
     from mypy.version import __version__ as mypy_version
     from mypyc.build import mypycify
