@@ -31,7 +31,8 @@ def _missing_tools() -> str | None:
     include = sysconfig.get_paths().get("include", "")
     if not os.path.exists(os.path.join(include, "Python.h")):
         return f"the Python headers are missing ({include}/Python.h): install python3-dev or equivalent"
-    if shutil.which(sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC") else "cc") is None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
         return "no C compiler found: install gcc"
     return None
 
@@ -58,11 +59,14 @@ def main() -> int:
         )
         out = Path(tmp) / "lib"
         os.chdir(tmp)  # setuptools would read the project's pyproject.toml too
-        setup(
-            name="contop-gate",
-            ext_modules=extensions,
-            script_args=["-q", "build_ext", "--build-lib", str(out), "--build-temp", os.path.join(tmp, "tmp")],
-        )
+        try:
+            setup(
+                name="contop-gate",
+                ext_modules=extensions,
+                script_args=["-q", "build_ext", "--build-lib", str(out), "--build-temp", os.path.join(tmp, "tmp")],
+            )
+        finally:
+            os.chdir(ROOT)  # not inside the folder about to be removed
         lib = out / "contop" / "security"
         built = sorted(p for p in lib.iterdir() if p.suffix in (".so", ".pyd"))
         missing = set(security.COMPILED_MODULES) - {path.name.split(".", 1)[0] for path in built}

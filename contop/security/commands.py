@@ -68,7 +68,7 @@ DEFENDER_OFF = Keywords(
     r"disableantivirus|tamperprotection|disablescriptscanning|enablelua",
     re.IGNORECASE,
 )
-CRITICAL_FILES = Keywords(
+CRITICAL_FILES = re.compile(
     r"^/etc/(passwd|shadow|group|gshadow|sudoers|fstab|hosts|resolv\.conf|ld\.so\.preload|pam\.d/.*|"
     r"sudoers\.d/.*|ssh/sshd_config|crypttab|default/grub)$|^/proc/(sysrq-trigger|sys/)|^/boot/|^/(usr/)?s?bin/|^/(usr/)?lib(32|64)?/|"
     r"^/var/log/|^/System/|^c:\\windows\\",
