@@ -4,9 +4,10 @@ Measures connect time (signaling open → both data channels open), the reliable
 envelope (``keepalive``, which the server answers) next to a plain WebSocket echo on the same server
 (``/ws/echo``, mounted for the benchmark with ``CONTOP_BENCH_ECHO=1``) and next to a minimal ``websockets`` echo
 in a process of its own, all measured in the same run, and the same round trip while the client floods
-``contop-fast`` with 1000 pointer messages/s. The target ratio is judged against the echo on the same server,
-which goes through the same event loop as the data channel; the standalone echo shows what a bare WebSocket
-costs on this machine.
+``contop-fast`` with 1000 pointer messages/s. For the Python client it also adds up the CPU each round trip costs
+the server and the client, data channel next to the same-server WebSocket (CPU-time clocks, block by block).
+The target ratio is judged against the echo on the same server, which goes through the same event loop as the
+data channel; the standalone echo shows what a bare WebSocket costs on this machine.
 
 Two clients, one after the other, against the same server: the Python aiortc client (``contop.client``), whose
 own SCTP and DTLS work in Python doubles the cost of every exchange, and headless Chromium running the phone
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import statistics
@@ -226,12 +228,53 @@ async def ws_rtts(ws: Any, count: int) -> list[float]:
     return rtts
 
 
+def process_cpu_clock(pid: int) -> int | None:
+    """The CPU-time clock of process ``pid`` for ``time.clock_gettime`` (Linux, glibc), or None where there is none."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        clock = ctypes.c_int()
+        if libc.clock_getcpuclockid(pid, ctypes.byref(clock)) != 0:
+            return None
+        time.clock_gettime(clock.value)
+    except (OSError, AttributeError):
+        return None
+    return clock.value
+
+
+class CpuMeter:
+    """CPU seconds of this process and of the server, summed per series over the blocks that ran it."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_clock = process_cpu_clock(server_pid)
+        self.client: dict[str, float] = {}
+        self.server: dict[str, float] = {}
+
+    async def measure(self, series: str, blocks: Any) -> list[float]:
+        server_before = time.clock_gettime(self.server_clock) if self.server_clock is not None else 0.0
+        client_before = time.process_time()
+        out: list[float] = await blocks
+        self.client[series] = self.client.get(series, 0.0) + time.process_time() - client_before
+        if self.server_clock is not None:
+            spent = time.clock_gettime(self.server_clock) - server_before
+            self.server[series] = self.server.get(series, 0.0) + spent
+        return out
+
+    def figures(self, count: int) -> dict[str, float | None]:
+        """Microseconds of CPU per round trip, for the data channel and the same-server WebSocket."""
+        out: dict[str, float | None] = {}
+        for side, spent in (("client", self.client), ("server", self.server)):
+            for series in ("dc", "ws"):
+                value = spent.get(series)
+                out[f"{side}_cpu_us_per_rtt_{series}"] = round(value / count * 1e6, 1) if value is not None else None
+        return out
+
+
 async def interleaved_rtts(
-    client: ContopClient, echo_url: str, plain_echo_url: str, count: int
+    client: ContopClient, echo_url: str, plain_echo_url: str, count: int, cpu: CpuMeter
 ) -> tuple[list[float], list[float], list[float]]:
     """Data-channel, same-server WebSocket and standalone WebSocket round trips in alternating blocks of ``BLOCK``:
     the load on this shared machine drifts within seconds, and measured one after the other they would see
-    different machines."""
+    different machines. ``cpu`` adds up what each series costs this process and the server."""
     dc: list[float] = []
     ws: list[float] = []
     plain: list[float] = []
@@ -241,8 +284,8 @@ async def interleaved_rtts(
     ):
         while len(dc) < count:
             n = min(BLOCK, count - len(dc))
-            dc += await reliable_rtts(client, n)
-            ws += await ws_rtts(sock, n)
+            dc += await cpu.measure("dc", reliable_rtts(client, n))
+            ws += await cpu.measure("ws", ws_rtts(sock, n))
             plain += await ws_rtts(plain_sock, n)
     return dc, ws, plain
 
@@ -328,7 +371,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             async with ContopClient(url, device_id="bench-phone", video=False) as client:
                 await reliable_rtts(client, 50)  # warm-up
-                dc, ws, plain_ws = await interleaved_rtts(client, echo_url, plain_echo_url, args.messages)
+                assert server.proc is not None
+                cpu = CpuMeter(server.proc.pid)
+                dc, ws, plain_ws = await interleaved_rtts(client, echo_url, plain_echo_url, args.messages, cpu)
                 stats = {"sent": 0, "dropped": 0}
                 drops_before = udp_receive_buffer_errors()
                 flooder = asyncio.create_task(flood(client, args.flood_rate, args.flood_seconds, stats))
@@ -352,6 +397,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "connect_ms_p90": round(percentile(connects, 90), 2),
         "connect_runs": len(connects),
         **exchange_figures(dc, ws, plain_ws, under_flood, stats["sent"], stats["dropped"]),
+        **cpu.figures(args.messages),
         "messages": args.messages,
         "flood_rate_per_s": args.flood_rate,
         "flood_seconds": args.flood_seconds,
@@ -422,6 +468,19 @@ def _exchange_rows(f: dict[str, Any], flood_rate: int) -> list[tuple[str, str, s
     ]
 
 
+def _cpu_rows(f: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Where a round trip's CPU goes: this client and the server, data channel next to the WebSocket echo."""
+
+    def pair(side: str) -> str:
+        dc, ws = f[f"{side}_cpu_us_per_rtt_dc"], f[f"{side}_cpu_us_per_rtt_ws"]
+        return "n/a" if dc is None or ws is None else f"{dc:.0f} / {ws:.0f} µs"
+
+    return [
+        ("  CPU per round trip, server: data channel / WebSocket", pair("server"), ""),
+        ("  CPU per round trip, this client: data channel / WebSocket", pair("client"), ""),
+    ]
+
+
 def _browser_figures(b: dict[str, Any]) -> dict[str, Any]:
     return {
         "connect_ms_median": round(statistics.median(b["connectMs"]), 2),
@@ -449,6 +508,7 @@ def main() -> None:
         ("  connect (signaling open → channels open), median", f"{result['connect_ms_median']:.1f} ms", "≤ 80 ms"),
         ("  connect p90", f"{result['connect_ms_p90']:.1f} ms", ""),
         *_exchange_rows(result, result["flood_rate_per_s"]),
+        *_cpu_rows(result),
         ("  UDP datagrams dropped by the kernel (full buffers)", str(result["udp_rcvbuf_drops_during_flood"]), ""),
         ("  X pointer after the flood (moves applied)", result["pointer_after_flood"], ""),
     ]
