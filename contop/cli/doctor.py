@@ -131,6 +131,29 @@ def check_gate() -> Check:
     )
 
 
+def check_event_loop(env: Mapping[str, str]) -> Check:
+    """The event loop ``contop serve`` will run (``contop.cli.serve.event_loop`` decides)."""
+    from contop.cli.serve import event_loop
+
+    if event_loop(env) == "uvloop":
+        return Check("loop", Level.OK, "uvloop: data-channel messages are read, timed and dispatched in C")
+    if env.get("CONTOP_EVENT_LOOP", "").lower() == "asyncio":
+        return Check(
+            "loop",
+            Level.WARN,
+            "asyncio's own loop (CONTOP_EVENT_LOOP=asyncio): about a fifth more server CPU per message",
+            "unset CONTOP_EVENT_LOOP to use uvloop",
+        )
+    if sys.platform == "win32":
+        return Check("loop", Level.OK, "asyncio's own loop (uvloop does not run on Windows)")
+    return Check(
+        "loop",
+        Level.WARN,
+        "asyncio's own loop: uvloop is not installed (about a fifth more server CPU per message)",
+        "pip install uvloop",
+    )
+
+
 def check_docker() -> Check:
     docker = shutil.which("docker")
     if docker is None:
@@ -182,6 +205,7 @@ def gather(env: Mapping[str, str], settings: Mapping[str, object]) -> list[Check
         check_ocr,
         check_sandbox,
         check_gate,
+        lambda: check_event_loop(env),
         check_docker,
         check_cloudflared,
         lambda: check_models(env, settings),

@@ -55,20 +55,24 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     assert set(checks) == {
-        "display", "input", "accessibility", "ocr", "sandbox", "gate", "docker", "cloudflared", "models",
+        "display", "input", "accessibility", "ocr", "sandbox", "gate", "loop", "docker", "cloudflared", "models",
     }  # fmt: skip
     assert checks["display"]["level"] == "missing" and "DISPLAY" in checks["display"]["detail"]
     assert checks["models"]["level"] == "missing" and "OPENAI_API_KEY" in checks["models"]["advice"]
     assert checks["sandbox"]["level"] == "ok"  # bubblewrap is installed by make test
     assert checks["gate"]["level"] == "ok", checks["gate"]  # make test compiles the gate
     assert "compiled with mypyc" in checks["gate"]["detail"]
+    assert checks["loop"]["level"] == "ok" and "uvloop" in checks["loop"]["detail"]  # a dependency on Linux
     interpreted = subprocess.run(
         [sys.executable, "-m", "contop", "doctor", "--json"], capture_output=True, text=True, timeout=60,
-        env={**env, "CONTOP_GATE_COMPILED": "0"},
+        env={**env, "CONTOP_GATE_COMPILED": "0", "CONTOP_EVENT_LOOP": "asyncio"},
     )  # fmt: skip
-    gate = next(c for c in json.loads(interpreted.stdout) if c["name"] == "gate")
+    slower = {c["name"]: c for c in json.loads(interpreted.stdout)}
+    gate = slower["gate"]
     assert gate["level"] == "warn" and "interpreted (CONTOP_GATE_COMPILED=0)" in gate["detail"]
     assert "make gate" in gate["advice"]
+    assert slower["loop"]["level"] == "warn" and "CONTOP_EVENT_LOOP=asyncio" in slower["loop"]["detail"]
+    assert "unset CONTOP_EVENT_LOOP" in slower["loop"]["advice"]
     env["GEMINI_API_KEY"] = "AIza-doctor-test"
     human = subprocess.run(
         [sys.executable, "-m", "contop", "doctor"], capture_output=True, text=True, timeout=60, env=env

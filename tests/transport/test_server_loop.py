@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contop.cli.doctor import Level, check_event_loop
 from contop.cli.serve import event_loop
 from contop.client import ContopClient
 from contop.core.messages import new_id
@@ -19,6 +20,15 @@ def test_the_loop_is_uvloop_unless_asked_otherwise() -> None:
     assert event_loop({}) == expected
     assert event_loop({"CONTOP_EVENT_LOOP": "asyncio"}) == "asyncio"
     assert event_loop({"CONTOP_EVENT_LOOP": "ASYNCIO"}) == "asyncio"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop is not a dependency on Windows")
+def test_doctor_says_when_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what an install without it looks like: import fails
+    assert event_loop({}) == "asyncio"
+    check = check_event_loop({})
+    assert check.level == Level.WARN and "not installed" in check.detail
+    assert check.advice == "pip install uvloop"
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
