@@ -80,6 +80,7 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
         redactor=redactor,
         tunnel=Tunnel(config.port),
     )
+    state.on_shutdown(pairing_service.persisted)  # registered first, so it runs last: after sessions close
     state.on_shutdown(state.tunnel.stop)
     return state
 

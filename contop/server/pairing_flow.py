@@ -57,5 +57,6 @@ async def issue_pairing(
     state: ServerState, connection_type: ConnectionType, device_id: str | None
 ) -> tuple[PairingToken, dict[str, Any], str]:
     tok = state.pairing.issue(connection_type, device_id)
+    await state.pairing.persisted()  # a permanent code is on disk before anyone sees it
     payload = await payload_for(state, tok)
     return tok, payload, pairing_url(payload)

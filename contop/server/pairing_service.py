@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from typing import Any
 from contop.core.clock import utcnow
 from contop.server.devices import ConnectionPath, Device, DeviceEventType, DeviceRegistry
 from contop.server.pairing import ConnectionType, PairingToken, TokenStore
-from contop.server.statedir import atomic_write
+from contop.server.statedir import LatestWriter
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class PairingService:
         self._revoke_hooks: list[RevokeHook] = []
         self._secret_listeners: list[Callable[[str], None]] = []
         self._last_issued: str | None = None
+        self._writer = LatestWriter(tokens_path)
 
     # -- persistence -------------------------------------------------------------------------------------
 
@@ -64,6 +66,8 @@ class PairingService:
         return kept
 
     def save(self) -> None:
+        """Hand the current tokens and devices to the file's writer thread: the loop does not wait for the disk.
+        What must be on disk before the caller goes on (a new pairing code, a revocation) awaits ``persisted``."""
         permanent = self.tokens.permanent()
         holders = {t.device_id for t in permanent if t.device_id}
         data = {
@@ -71,7 +75,18 @@ class PairingService:
             "tokens": [t.to_json() for t in permanent],
             "devices": [d.to_json() for d in self.devices.all() if d.device_id in holders],
         }
-        atomic_write(self._path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+    async def persisted(self) -> None:
+        """Wait until everything saved so far is on disk; raises ``OSError`` when that write failed."""
+        if not self._writer.settled():
+            await asyncio.to_thread(self._writer.flush)
+        else:
+            self._writer.flush(timeout=0)  # settled: only raises the write's error, if there was one
+
+    def flush(self, timeout: float | None = None) -> None:
+        """``persisted`` for code outside the event loop."""
+        self._writer.flush(timeout=timeout)
 
     # -- hooks -------------------------------------------------------------------------------------------
 
@@ -145,6 +160,7 @@ class PairingService:
         if device is not None:
             self.devices.record(DeviceEventType.REVOKED, device)
         self.save()
+        await self.persisted()  # a revoked token must not come back with a restart
         await self._run_revoke_hooks(device_id)
         return True
 
@@ -156,6 +172,7 @@ class PairingService:
             await self.revoke_device(tok.device_id)
         else:
             self.save()
+            await self.persisted()
         return True
 
     async def _run_revoke_hooks(self, device_id: str) -> None:

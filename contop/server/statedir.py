@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from contop.core.errors import StateDirError
+
+log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
@@ -38,6 +42,75 @@ def atomic_write(path: Path, data: bytes, *, mode: int = SECRET_MODE) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class LatestWriter:
+    """Writes a file with ``atomic_write`` in a thread of its own, newest contents first and one write at a time.
+
+    For state that changes on the event loop (paired devices connecting and leaving): the fsyncs of an atomic write
+    take a millisecond here and far more on a busy disk, time the loop would not answer anyone. ``submit`` only
+    hands the bytes over. Contents submitted while a write runs replace each other, so the write that follows is
+    always of the newest. The thread is not a daemon: an exiting interpreter waits for the write in progress and the
+    one pending. ``flush`` waits until everything submitted is on disk and raises the last write's error, if any.
+    """
+
+    def __init__(self, path: Path, *, mode: int = SECRET_MODE) -> None:
+        self.path = path
+        self.mode = mode
+        self._lock = threading.Lock()
+        self._pending: bytes | None = None
+        self._writing = False
+        self._done = threading.Condition(self._lock)
+        self._submitted = 0  # how many submits so far; ``_written`` is how many of them are on disk (or failed)
+        self._written = 0
+        self._error: OSError | None = None
+
+    def submit(self, data: bytes) -> int:
+        """Queue ``data`` as the file's next contents; returns a ticket for ``flush``."""
+        with self._lock:
+            self._pending = data
+            self._submitted += 1
+            ticket = self._submitted
+            if not self._writing:
+                self._writing = True
+                threading.Thread(target=self._run, name=f"write-{self.path.name}").start()
+        return ticket
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                data, upto = self._pending, self._submitted
+                self._pending = None
+                if data is None:
+                    self._writing = False
+                    return
+            error = None
+            try:
+                atomic_write(self.path, data, mode=self.mode)
+            except OSError as exc:
+                log.error("could not write %s: %s", self.path, exc)
+                error = exc
+            with self._lock:
+                self._written = upto
+                self._error = error
+                self._done.notify_all()
+
+    def settled(self) -> bool:
+        """True when everything submitted is written (or failed: ``flush`` raises that)."""
+        with self._lock:
+            return self._written >= self._submitted
+
+    def flush(self, ticket: int | None = None, timeout: float | None = None) -> None:
+        """Wait until the contents of ``ticket`` (default: the newest submitted) or newer are written.
+
+        Raises the ``OSError`` of that write when it failed, ``TimeoutError`` after ``timeout`` seconds.
+        """
+        with self._lock:
+            wanted = self._submitted if ticket is None else ticket
+            if not self._done.wait_for(lambda: self._written >= wanted, timeout):
+                raise TimeoutError(f"{self.path} was not written within {timeout} s")
+            if self._error is not None:
+                raise self._error
 
 
 def _ensure_dir(path: Path) -> None:

@@ -7,6 +7,7 @@ handler; the SDP/ICE exchange itself belongs to ``contop.transport``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from enum import IntEnum
@@ -105,6 +106,11 @@ async def signaling(ws: WebSocket) -> None:
         code = CloseCode.CLAIMED if exc.failure is AuthFailure.CLAIMED else CloseCode.INVALID_TOKEN
         await _close(ws, code, str(exc))
         return
+    # the binding of a permanent code to this device survives a crash from here on (another holder of the QR
+    # could claim it otherwise); the write runs in a thread, so other phones are answered meanwhile. A disk that
+    # refuses the write (logged by the writer) does not refuse the phone: the pairing holds while the server runs.
+    with contextlib.suppress(OSError):
+        await state.pairing.persisted()
     location = offer.get("device_location")
     if isinstance(location, dict):
         state.pairing.devices.set_location(device_id, location)

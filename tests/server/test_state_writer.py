@@ -1,0 +1,152 @@
+"""``tokens.json`` is written by a thread of its own: the event loop never waits for the disk, and what must be
+durable (a new code, a claim, a revocation) is on disk before the server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import contop.server.statedir as statedir
+from contop.server.pairing_service import PairingService
+from contop.server.statedir import LatestWriter
+from contop.testing.server import ServerProcess
+from tests.server.wsutil import offer, passed_gate, signal_once
+
+JSON = {"Accept": "application/json"}
+
+
+class SlowDisk:
+    """``atomic_write`` taking ``delay`` seconds, as on a busy disk; records what it wrote and from which thread."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+        self.delay = delay
+        self.writes: list[bytes] = []
+        self.threads: set[str] = set()
+        self.started = threading.Event()
+        real = statedir.atomic_write
+
+        def slow(path: Path, data: bytes, *, mode: int = statedir.SECRET_MODE) -> None:
+            self.started.set()
+            time.sleep(self.delay)
+            real(path, data, mode=mode)
+            self.writes.append(data)
+            self.threads.add(threading.current_thread().name)
+
+        monkeypatch.setattr(statedir, "atomic_write", slow)
+
+
+def test_the_newest_contents_land_atomically_with_the_secret_mode(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    writer = LatestWriter(path)
+    ticket = writer.submit(b"first")
+    writer.flush(ticket)
+    assert path.read_bytes() == b"first"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    writer.submit(b"second")
+    writer.flush()
+    assert path.read_bytes() == b"second" and writer.settled()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_contents_submitted_during_a_slow_write_collapse_into_one_write_of_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = SlowDisk(monkeypatch, 0.2)
+    path = tmp_path / "tokens.json"
+    writer = LatestWriter(path)
+    writer.submit(b"a")
+    assert disk.started.wait(5)
+    for data in (b"b", b"c", b"d"):
+        writer.submit(data)
+    writer.flush(timeout=10)
+    assert disk.writes == [b"a", b"d"]  # b and c were overtaken before their turn came
+    assert path.read_bytes() == b"d"
+    assert disk.threads == {"write-tokens.json"}
+
+
+def test_a_failed_write_is_raised_by_flush_until_a_later_one_succeeds(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    writer = LatestWriter(folder / "tokens.json")
+    writer.submit(b"lost")
+    with pytest.raises(FileNotFoundError):
+        writer.flush(timeout=10)
+    assert writer.settled()
+    folder.mkdir()
+    writer.submit(b"kept")
+    writer.flush(timeout=10)
+    assert (folder / "tokens.json").read_bytes() == b"kept"
+
+
+def test_flush_gives_up_after_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SlowDisk(monkeypatch, 0.5)
+    writer = LatestWriter(tmp_path / "tokens.json")
+    writer.submit(b"slow")
+    with pytest.raises(TimeoutError, match="not written within"):
+        writer.flush(timeout=0.05)
+    writer.flush(timeout=10)
+
+
+async def test_a_slow_disk_does_not_hold_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = SlowDisk(monkeypatch, 0.3)
+    service = PairingService(tmp_path / "tokens.json")
+    tok = service.issue("permanent")
+    service.claim(tok.token, device_id="phone", device_name="Phone")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    running = asyncio.create_task(ticker())
+    started = time.monotonic()
+    service.mark_connected("phone", True)  # on the loop, as the transport calls it
+    returned = time.monotonic() - started
+    await service.persisted()
+    waited = time.monotonic() - started
+    running.cancel()
+    assert returned < 0.1, returned  # the old synchronous write would have taken the whole 0.3 s here
+    assert waited >= 0.3 and ticks >= 10, (waited, ticks)  # the loop went on ticking while the disk worked
+    saved = json.loads((tmp_path / "tokens.json").read_text())
+    assert [(d["device_id"], d["connected"]) for d in saved["devices"]] == [("phone", True)]
+    assert len(disk.writes) <= 3  # issue, claim and connect, or fewer when they overtook each other
+
+
+def test_an_exiting_interpreter_finishes_the_pending_write(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    code = (
+        "import sys; from pathlib import Path; from contop.server.pairing_service import PairingService; "
+        "print(PairingService(Path(sys.argv[1])).issue('permanent').token)"
+    )  # no flush: the writer thread is not a daemon, so the exit waits for it
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [t["token"] for t in json.loads(path.read_text())["tokens"]] == [out.stdout.strip()]
+
+
+def test_codes_claims_and_revocations_survive_a_server_killed_right_after_answering(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    srv = ServerProcess(home).start()
+    try:
+        kept = srv.request("POST", "/api/pair", headers=JSON).json()["token"]
+        assert passed_gate(signal_once(srv.port, kept, offer("phone-kept", "Kept")))
+        revoked = srv.request("POST", "/api/pair", params={"device_id": "phone-gone"}, headers=JSON).json()["token"]
+        assert srv.request("DELETE", "/api/pair", params={"device_id": "phone-gone"}).json() == {"revoked": True}
+    finally:
+        srv.stop(signal.SIGKILL)  # no shutdown: only what was written before each answer counts
+    again = ServerProcess(home).start()
+    try:
+        assert passed_gate(signal_once(again.port, kept, offer("phone-kept", "Kept")))
+        assert signal_once(again.port, kept, offer("intruder")).close_code == 4003  # the claim survived too
+        assert signal_once(again.port, revoked, offer("phone-gone")).close_code == 4001
+    finally:
+        again.stop()
