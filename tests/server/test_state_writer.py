@@ -3,7 +3,6 @@ durable (a new code, a claim, a revocation) is on disk before the server answers
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import stat
@@ -18,6 +17,7 @@ import pytest
 import contop.server.statedir as statedir
 from contop.server.pairing_service import PairingService
 from contop.server.statedir import LatestWriter
+from contop.testing.loop import loop_ticks
 from contop.testing.server import ServerProcess
 from tests.server.wsutil import offer, passed_gate, signal_once
 
@@ -100,23 +100,14 @@ async def test_a_slow_disk_does_not_hold_the_event_loop(tmp_path: Path, monkeypa
     service = PairingService(tmp_path / "tokens.json")
     tok = service.issue("permanent")
     service.claim(tok.token, device_id="phone", device_name="Phone")
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    running = asyncio.create_task(ticker())
-    started = time.monotonic()
-    service.mark_connected("phone", True)  # on the loop, as the transport calls it
-    returned = time.monotonic() - started
-    await service.persisted()
-    waited = time.monotonic() - started
-    running.cancel()
+    async with loop_ticks(0.01) as ticks:
+        started = time.monotonic()
+        service.mark_connected("phone", True)  # on the loop, as the transport calls it
+        returned = time.monotonic() - started
+        await service.persisted()
+        waited = time.monotonic() - started
     assert returned < 0.1, returned  # the old synchronous write would have taken the whole 0.3 s here
-    assert waited >= 0.3 and ticks >= 10, (waited, ticks)  # the loop went on ticking while the disk worked
+    assert waited >= 0.3 and ticks.count >= 10, (waited, ticks)  # the loop went on ticking while the disk worked
     saved = json.loads((tmp_path / "tokens.json").read_text())
     assert [(d["device_id"], d["connected"]) for d in saved["devices"]] == [("phone", True)]
     assert len(disk.writes) <= 3  # issue, claim and connect, or fewer when they overtook each other

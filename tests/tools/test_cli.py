@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from contop.testing.loop import loop_ticks
 from contop.tools.cli import (
     MAX_OUTPUT_BYTES,
     choose_shell,
@@ -167,43 +168,17 @@ async def test_quiet_command_is_not_a_prompt() -> None:
 
 
 async def test_event_loop_keeps_running(ctx: ToolContext) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.05)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    try:
+    async with loop_ticks(0.05) as ticks:
         await execute_cli(ctx, "sleep 1")
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert ticks >= 10
+    assert ticks.count >= 10
 
 
 async def test_endless_output_neither_starves_the_loop_nor_grows_memory(ctx: ToolContext) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.05)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    try:
+    async with loop_ticks(0.05) as ticks:
         result = await execute_cli(ctx, "yes", timeout=1.5)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert result["timed_out"] is True and result["truncated"] is True
     assert len(result["stdout"]) == MAX_OUTPUT_BYTES
-    assert ticks >= 15
+    assert ticks.count >= 15
 
 
 async def test_background_process_does_not_hold_the_call(ctx: ToolContext) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from contop.core.errors import NotAvailableError, ToolError
+from contop.testing.loop import loop_ticks
 from contop.tools import system
 from contop.tools.context import ToolContext
 from contop.tools.files import new_file_mode
@@ -121,22 +122,9 @@ async def test_process_info_limits_and_errors(ctx: ToolContext) -> None:
 
 @linux_only
 async def test_process_info_keeps_the_loop_free(ctx: ToolContext) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    try:
+    async with loop_ticks(0.01) as ticks:
         await process_info(ctx)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert ticks >= 10  # the 0.3 s CPU sample did not block the event loop
+    assert ticks.count >= 10  # the 0.3 s CPU sample did not block the event loop
 
 
 def test_psutil_fallback_reports_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
