@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 RevokeHook = Callable[[str], Awaitable[None]]
 FILE_VERSION = 1
+PERSIST_TIMEOUT_S = 30.0
 
 
 class PairingService:
@@ -78,9 +79,10 @@ class PairingService:
         self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
     async def persisted(self) -> None:
-        """Wait until everything saved so far is on disk; raises ``OSError`` when that write failed."""
+        """Wait until everything saved so far is on disk; raises ``OSError`` when that write failed and
+        ``TimeoutError`` when the disk has not answered in ``PERSIST_TIMEOUT_S``."""
         if not self._writer.settled():
-            await asyncio.to_thread(self._writer.flush)
+            await asyncio.to_thread(self._writer.flush, None, PERSIST_TIMEOUT_S)
         else:
             self._writer.flush(timeout=0)  # settled: only raises the write's error, if there was one
 

@@ -63,7 +63,7 @@ class LatestWriter:
         self._done = threading.Condition(self._lock)
         self._submitted = 0  # how many submits so far; ``_written`` is how many of them are on disk (or failed)
         self._written = 0
-        self._error: OSError | None = None
+        self._error: Exception | None = None
 
     def submit(self, data: bytes) -> int:
         """Queue ``data`` as the file's next contents; returns a ticket for ``flush``."""
@@ -84,11 +84,14 @@ class LatestWriter:
                 if data is None:
                     self._writing = False
                     return
-            error = None
+            error: Exception | None = None
             try:
                 atomic_write(self.path, data, mode=self.mode)
             except OSError as exc:
                 log.error("could not write %s: %s", self.path, exc)
+                error = exc
+            except Exception as exc:  # a bug, not the disk: still reported to flush, and the writer goes on
+                log.exception("writing %s failed", self.path)
                 error = exc
             with self._lock:
                 self._written = upto
@@ -103,7 +106,8 @@ class LatestWriter:
     def flush(self, ticket: int | None = None, timeout: float | None = None) -> None:
         """Wait until the contents of ``ticket`` (default: the newest submitted) or newer are written.
 
-        Raises the ``OSError`` of that write when it failed, ``TimeoutError`` after ``timeout`` seconds.
+        Raises the error of that write when it failed (``OSError`` from the disk), ``TimeoutError`` after
+        ``timeout`` seconds.
         """
         with self._lock:
             wanted = self._submitted if ticket is None else ticket

@@ -86,6 +86,27 @@ def test_a_failed_write_is_raised_by_flush_until_a_later_one_succeeds(tmp_path: 
     assert (folder / "tokens.json").read_bytes() == b"kept"
 
 
+def test_a_writer_that_failed_unexpectedly_keeps_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = statedir.atomic_write
+    calls = 0
+
+    def broken_once(path: Path, data: bytes, *, mode: int = statedir.SECRET_MODE) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("a bug")
+        real(path, data, mode=mode)
+
+    monkeypatch.setattr(statedir, "atomic_write", broken_once)
+    writer = LatestWriter(tmp_path / "tokens.json")
+    writer.submit(b"one")
+    with pytest.raises(ValueError, match="a bug"):
+        writer.flush(timeout=10)
+    writer.submit(b"two")  # the writer thread did not die with the error
+    writer.flush(timeout=10)
+    assert (tmp_path / "tokens.json").read_bytes() == b"two"
+
+
 def test_flush_gives_up_after_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     SlowDisk(monkeypatch, 0.5)
     writer = LatestWriter(tmp_path / "tokens.json")
