@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from contop.core.errors import StateDirError
 from contop.core.pairing_payload import build_payload, pairing_url
 from contop.server import network
 from contop.server.pairing import ConnectionType, PairingToken
@@ -57,6 +58,10 @@ async def issue_pairing(
     state: ServerState, connection_type: ConnectionType, device_id: str | None
 ) -> tuple[PairingToken, dict[str, Any], str]:
     tok = state.pairing.issue(connection_type, device_id)
-    await state.pairing.persisted()  # a permanent code is on disk before anyone sees it
+    if tok.connection_type == "permanent":  # on disk before anyone sees it (a temporary code is never written)
+        try:
+            await state.pairing.persisted()
+        except OSError as exc:  # TimeoutError included
+            raise StateDirError(f"the new pairing code could not be saved ({exc}); try again") from exc
     payload = await payload_for(state, tok)
     return tok, payload, pairing_url(payload)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 
 RevokeHook = Callable[[str], Awaitable[None]]
 FILE_VERSION = 1
-PERSIST_TIMEOUT_S = 30.0
+PERSIST_TIMEOUT_S = 30.0  # what a route waits for the disk at most
 
 
 class PairingService:
@@ -66,9 +65,10 @@ class PairingService:
             self.save()
         return kept
 
-    def save(self) -> None:
+    def save(self) -> int:
         """Hand the current tokens and devices to the file's writer thread: the loop does not wait for the disk.
-        What must be on disk before the caller goes on (a new pairing code, a revocation) awaits ``persisted``."""
+        What must be on disk before the caller goes on (a permanent code, a claim, a revocation) then awaits
+        ``persisted``. Returns the writer's ticket."""
         permanent = self.tokens.permanent()
         holders = {t.device_id for t in permanent if t.device_id}
         data = {
@@ -76,15 +76,12 @@ class PairingService:
             "tokens": [t.to_json() for t in permanent],
             "devices": [d.to_json() for d in self.devices.all() if d.device_id in holders],
         }
-        self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        return self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
-    async def persisted(self) -> None:
-        """Wait until everything saved so far is on disk; raises ``OSError`` when that write failed and
-        ``TimeoutError`` when the disk has not answered in ``PERSIST_TIMEOUT_S``."""
-        if not self._writer.settled():
-            await asyncio.to_thread(self._writer.flush, None, PERSIST_TIMEOUT_S)
-        else:
-            self._writer.flush(timeout=0)  # settled: only raises the write's error, if there was one
+    async def persisted(self, timeout: float = PERSIST_TIMEOUT_S) -> None:  # noqa: ASYNC109 (a disk, not a peer)
+        """Wait until what has been saved so far is on disk; raises ``OSError`` when that write failed and
+        ``TimeoutError`` when the disk has not answered in ``timeout`` seconds."""
+        await self._writer.wait(None, timeout)
 
     def flush(self, timeout: float | None = None) -> None:
         """``persisted`` for code outside the event loop."""
@@ -162,8 +159,10 @@ class PairingService:
         if device is not None:
             self.devices.record(DeviceEventType.REVOKED, device)
         self.save()
-        await self.persisted()  # a revoked token must not come back with a restart
-        await self._run_revoke_hooks(device_id)
+        try:
+            await self.persisted()  # a revoked token must not come back with a restart
+        finally:
+            await self._run_revoke_hooks(device_id)  # its sessions close even when the disk refused the write
         return True
 
     async def revoke_token(self, token: str) -> bool:

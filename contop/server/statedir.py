@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -49,32 +50,47 @@ class LatestWriter:
 
     For state that changes on the event loop (paired devices connecting and leaving): the fsyncs of an atomic write
     take a millisecond here and far more on a busy disk, time the loop would not answer anyone. ``submit`` only
-    hands the bytes over. Contents submitted while a write runs replace each other, so the write that follows is
-    always of the newest. The thread is not a daemon: an exiting interpreter waits for the write in progress and the
-    one pending. ``flush`` waits until everything submitted is on disk and raises the last write's error, if any.
+    hands the bytes over and returns a ticket. Contents submitted while a write runs replace each other, so the
+    write that follows is always of the newest; a ticket is durable once its contents, or newer ones, are on disk.
+    The thread is not a daemon: an exiting interpreter waits for the write in progress and the one pending. Where
+    no thread can be started (an interpreter shutting down), ``submit`` writes itself.
+
+    ``flush`` (a thread) and ``wait`` (a coroutine, holding no thread) return once a ticket is durable, and raise
+    the error of the write that should have made it so (``OSError`` from the disk) when it failed. A failed write
+    is not retried by itself: the next ``submit`` carries the newest contents, which include what was lost.
     """
 
     def __init__(self, path: Path, *, mode: int = SECRET_MODE) -> None:
         self.path = path
         self.mode = mode
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         self._pending: bytes | None = None
         self._writing = False
-        self._done = threading.Condition(self._lock)
-        self._submitted = 0  # how many submits so far; ``_written`` is how many of them are on disk (or failed)
-        self._written = 0
-        self._error: Exception | None = None
+        self._submitted = 0  # tickets handed out
+        self._written = 0  # every ticket up to this one has had its write (or a newer one's) attempted
+        self._durable = 0  # every ticket up to this one is on disk
+        self._error: Exception | None = None  # of the latest failed write
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def submit(self, data: bytes) -> int:
-        """Queue ``data`` as the file's next contents; returns a ticket for ``flush``."""
+        """Queue ``data`` as the file's next contents; returns its ticket for ``flush`` and ``wait``."""
         with self._lock:
             self._pending = data
             self._submitted += 1
             ticket = self._submitted
-            if not self._writing:
-                self._writing = True
-                threading.Thread(target=self._run, name=f"write-{self.path.name}").start()
+            if self._writing:
+                return ticket
+            self._writing = True
+        try:
+            threading.Thread(target=self._run, name=f"write-{self.path.name}").start()
+        except RuntimeError as exc:  # no new threads (interpreter shutdown, resource limits): write here instead
+            log.warning("writing %s without a thread: %s", self.path, exc)
+            self._run()
         return ticket
+
+    def _outcome(self, ticket: int) -> Exception | None:
+        return None if self._durable >= ticket else self._error
 
     def _run(self) -> None:
         while True:
@@ -90,31 +106,64 @@ class LatestWriter:
             except OSError as exc:
                 log.error("could not write %s: %s", self.path, exc)
                 error = exc
-            except Exception as exc:  # a bug, not the disk: still reported to flush, and the writer goes on
+            except Exception as exc:  # a bug, not the disk: still reported to the waiters, and the writer goes on
                 log.exception("writing %s failed", self.path)
                 error = exc
             with self._lock:
                 self._written = upto
-                self._error = error
+                if error is None:
+                    self._durable = upto
+                else:
+                    self._error = error
                 self._done.notify_all()
+                ready = [(w, self._outcome(w[0])) for w in self._waiters if w[0] <= upto]
+                self._waiters = [w for w in self._waiters if w[0] > upto]
+            for (_, loop, future), outcome in ready:
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                    loop.call_soon_threadsafe(_settle, future, outcome)
 
     def settled(self) -> bool:
-        """True when everything submitted is written (or failed: ``flush`` raises that)."""
+        """True when everything submitted has been written, or its write has failed."""
         with self._lock:
             return self._written >= self._submitted
 
     def flush(self, ticket: int | None = None, timeout: float | None = None) -> None:
-        """Wait until the contents of ``ticket`` (default: the newest submitted) or newer are written.
-
-        Raises the error of that write when it failed (``OSError`` from the disk), ``TimeoutError`` after
-        ``timeout`` seconds.
-        """
+        """Block until ``ticket`` (default: the newest) is durable; see the class for what it raises, and
+        ``TimeoutError`` after ``timeout`` seconds."""
         with self._lock:
             wanted = self._submitted if ticket is None else ticket
             if not self._done.wait_for(lambda: self._written >= wanted, timeout):
                 raise TimeoutError(f"{self.path} was not written within {timeout} s")
-            if self._error is not None:
-                raise self._error
+            error = self._outcome(wanted)
+        if error is not None:
+            raise error
+
+    async def wait(self, ticket: int | None = None, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """``flush`` for the event loop, without holding a thread while the disk works."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            wanted = self._submitted if ticket is None else ticket
+            if self._written >= wanted:
+                error = self._outcome(wanted)
+                if error is not None:
+                    raise error
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((wanted, loop, future))
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            raise TimeoutError(f"{self.path} was not written within {timeout} s") from None
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    if future.done():
+        return  # its waiter gave up (timeout, cancellation)
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _ensure_dir(path: Path) -> None:

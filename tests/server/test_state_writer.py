@@ -3,6 +3,7 @@ durable (a new code, a claim, a revocation) is on disk before the server answers
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import stat
@@ -19,29 +20,10 @@ from contop.server.pairing_service import PairingService
 from contop.server.statedir import LatestWriter
 from contop.testing.loop import loop_ticks
 from contop.testing.server import ServerProcess
+from tests.server.disk import SlowDisk, full_disk
 from tests.server.wsutil import offer, passed_gate, signal_once
 
 JSON = {"Accept": "application/json"}
-
-
-class SlowDisk:
-    """``atomic_write`` taking ``delay`` seconds, as on a busy disk; records what it wrote and from which thread."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
-        self.delay = delay
-        self.writes: list[bytes] = []
-        self.threads: set[str] = set()
-        self.started = threading.Event()
-        real = statedir.atomic_write
-
-        def slow(path: Path, data: bytes, *, mode: int = statedir.SECRET_MODE) -> None:
-            self.started.set()
-            time.sleep(self.delay)
-            real(path, data, mode=mode)
-            self.writes.append(data)
-            self.threads.add(threading.current_thread().name)
-
-        monkeypatch.setattr(statedir, "atomic_write", slow)
 
 
 def test_the_newest_contents_land_atomically_with_the_secret_mode(tmp_path: Path) -> None:
@@ -107,6 +89,77 @@ def test_a_writer_that_failed_unexpectedly_keeps_writing(tmp_path: Path, monkeyp
     assert (tmp_path / "tokens.json").read_bytes() == b"two"
 
 
+def test_a_ticket_is_durable_once_it_or_newer_contents_are_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = LatestWriter(tmp_path / "tokens.json")
+    kept = writer.submit(b"kept")
+    writer.flush(kept)
+    full_disk(monkeypatch)
+    lost = writer.submit(b"lost")
+    with pytest.raises(OSError, match="No space"):
+        writer.flush(lost)
+    writer.flush(kept)  # still on disk: a failed atomic write leaves the old file
+    assert (tmp_path / "tokens.json").read_bytes() == b"kept"
+
+
+def test_where_no_thread_can_start_the_caller_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    writer = LatestWriter(tmp_path / "tokens.json")
+    writer.submit(b"written here")
+    assert (tmp_path / "tokens.json").read_bytes() == b"written here" and writer.settled()
+    monkeypatch.undo()
+    writer.submit(b"and by the thread again")
+    writer.flush(timeout=10)
+    assert (tmp_path / "tokens.json").read_bytes() == b"and by the thread again"
+
+
+async def test_waiting_coroutines_hold_no_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SlowDisk(monkeypatch, 0.3)
+    writer = LatestWriter(tmp_path / "tokens.json")
+    before = threading.active_count()
+    waits = []
+    for n in range(20):
+        writer.submit(b"%d" % n)
+        waits.append(asyncio.create_task(writer.wait(timeout=10)))
+    await asyncio.sleep(0.1)
+    assert threading.active_count() <= before + 1  # the writer itself, not one thread per waiter
+    await asyncio.gather(*waits)
+    assert (tmp_path / "tokens.json").read_bytes() == b"19"
+    full_disk(monkeypatch)
+    writer.submit(b"lost")
+    with pytest.raises(OSError, match="No space"):
+        await writer.wait(timeout=10)
+    monkeypatch.undo()
+    SlowDisk(monkeypatch, 0.5)
+    writer.submit(b"slow")
+    with pytest.raises(TimeoutError, match="not written within"):
+        await writer.wait(timeout=0.05)
+    await writer.wait(timeout=10)  # a waiter that gave up does not disturb the next one
+
+
+async def test_a_revocation_closes_the_sessions_even_when_the_disk_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = PairingService(tmp_path / "tokens.json")
+    tok = service.issue("permanent")
+    service.claim(tok.token, device_id="phone", device_name="Phone")
+    await service.persisted()
+    closed: list[str] = []
+
+    async def close_sessions(device_id: str) -> None:
+        closed.append(device_id)
+
+    service.on_revoke(close_sessions)
+    full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space"):
+        await service.revoke_device("phone")
+    assert closed == ["phone"]
+
+
 def test_flush_gives_up_after_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     SlowDisk(monkeypatch, 0.5)
     writer = LatestWriter(tmp_path / "tokens.json")
@@ -137,9 +190,12 @@ async def test_a_slow_disk_does_not_hold_the_event_loop(tmp_path: Path, monkeypa
 def test_an_exiting_interpreter_finishes_the_pending_write(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     code = (
-        "import sys; from pathlib import Path; from contop.server.pairing_service import PairingService; "
-        "print(PairingService(Path(sys.argv[1])).issue('permanent').token)"
-    )  # no flush: the writer thread is not a daemon, so the exit waits for it
+        "import sys, time; from pathlib import Path; import contop.server.statedir as sd; real = sd.atomic_write\n"
+        "def slow(path, data, mode=0o600):\n    time.sleep(0.3); real(path, data, mode=mode)\n"
+        "sd.atomic_write = slow\n"
+        "from contop.server.pairing_service import PairingService\n"
+        "print(PairingService(Path(sys.argv[1])).issue('permanent').token)\n"
+    )  # no flush, and a slow disk: the writer thread is not a daemon, so the exit waits for it
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert [t["token"] for t in json.loads(path.read_text())["tokens"]] == [out.stdout.strip()]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from contop.core.errors import StateDirError
 from contop.core.pairing_payload import pairing_url
 from contop.server.admin import require_admin
 from contop.server.pairing_flow import issue_pairing, payload_for
@@ -30,7 +31,10 @@ async def pair(
     device_id: DeviceId = None,
 ) -> Response:
     state = server_state(request)
-    tok, payload, url = await issue_pairing(state, connection_type, device_id)
+    try:
+        tok, payload, url = await issue_pairing(state, connection_type, device_id)
+    except StateDirError as exc:
+        raise HTTPException(500, str(exc)) from exc
     expires = tok.to_json()["expires_at"]
     if _wants_json(request):
         return JSONResponse(

@@ -24,6 +24,7 @@ router = APIRouter()
 
 FIRST_MESSAGE_TIMEOUT = 15.0
 MAX_SIGNALING_MESSAGE = 256 * 1024
+CLAIM_PERSIST_TIMEOUT_S = 5.0  # how long a connecting phone waits for the disk to record its claim
 
 
 class CloseCode(IntEnum):
@@ -108,9 +109,11 @@ async def signaling(ws: WebSocket) -> None:
         return
     # the binding of a permanent code to this device survives a crash from here on (another holder of the QR
     # could claim it otherwise); the write runs in a thread, so other phones are answered meanwhile. A disk that
-    # refuses the write (logged by the writer) does not refuse the phone: the pairing holds while the server runs.
-    with contextlib.suppress(OSError):
-        await state.pairing.persisted()
+    # refuses the write (the writer logs it), or stalls, does not refuse the phone: the pairing holds while the
+    # server runs.
+    if tok.connection_type == "permanent":
+        with contextlib.suppress(Exception):
+            await state.pairing.persisted(timeout=CLAIM_PERSIST_TIMEOUT_S)
     location = offer.get("device_location")
     if isinstance(location, dict):
         state.pairing.devices.set_location(device_id, location)
