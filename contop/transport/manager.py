@@ -163,7 +163,12 @@ class SessionManager:
         sessions = [*self._current.values(), *self._connecting]
         self._current.clear()
         self._connecting.clear()
-        await asyncio.gather(*(s.aclose(code=1001, reason="server shutting down") for s in sessions))
+        closing = await asyncio.gather(
+            *(s.aclose(code=1001, reason="server shutting down") for s in sessions), return_exceptions=True
+        )  # every session ends before shutdown goes on (to saving the devices' last state), even if one fails
+        for session, outcome in zip(sessions, closing, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("closing the session of %s failed", session.device_id, exc_info=outcome)
         watchers = list(self._watchers)
         for task in watchers:
             task.cancel()

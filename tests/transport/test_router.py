@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from contop.core.messages import RELIABLE, AgentText, Envelope, TextPayload, UserIntent, UserIntentPayload
+from contop.transport.manager import SessionManager
 from contop.transport.router import Router
 from contop.transport.session import OUTBOX_SIZE, Session, SessionState, Timing
 
@@ -164,3 +165,21 @@ def test_writers_hold_back_reliable_and_drop_fast_when_the_buffer_is_full() -> N
     assert reliable_channel.sent == ["x" * 150, "second"]  # held back, sent once the buffer drained
     reliable_channel.readyState = "closed"
     assert reliable.write("late") is False  # the session queues it instead
+
+
+async def test_shutdown_closes_every_session_even_when_one_fails(caplog: pytest.LogCaptureFixture) -> None:
+    manager = SessionManager(router=Router(), hooks=Hooks(), certificate=None)
+    good, _, good_hooks = make_session()
+    bad, _, _ = make_session()
+    good.link_open()
+    bad.link_open()
+
+    async def broken(code: int = 1000, reason: str | None = None) -> None:
+        raise RuntimeError("a bug while closing")
+
+    bad.aclose = broken  # type: ignore[method-assign]
+    manager._current.update({"good": good, "bad": bad})
+    await manager.aclose()
+    assert good.state is SessionState.CLOSED
+    assert good_hooks.calls[-1] == ("d", False)  # its device is saved as disconnected before shutdown goes on
+    assert "closing the session of d failed" in caplog.text and "a bug while closing" in caplog.text
