@@ -65,10 +65,10 @@ class PairingService:
             self.save()
         return kept
 
-    def save(self) -> int:
+    def save(self) -> None:
         """Hand the current tokens and devices to the file's writer thread: the loop does not wait for the disk.
         What must be on disk before the caller goes on (a permanent code, a claim, a revocation) then awaits
-        ``persisted``. Returns the writer's ticket."""
+        ``persisted``."""
         permanent = self.tokens.permanent()
         holders = {t.device_id for t in permanent if t.device_id}
         data = {
@@ -76,16 +76,12 @@ class PairingService:
             "tokens": [t.to_json() for t in permanent],
             "devices": [d.to_json() for d in self.devices.all() if d.device_id in holders],
         }
-        return self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
     async def persisted(self, timeout: float = PERSIST_TIMEOUT_S) -> None:  # noqa: ASYNC109 (a disk, not a peer)
         """Wait until what has been saved so far is on disk; raises ``OSError`` when that write failed and
         ``TimeoutError`` when the disk has not answered in ``timeout`` seconds."""
         await self._writer.wait(None, timeout)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """``persisted`` for code outside the event loop."""
-        self._writer.flush(timeout=timeout)
 
     # -- hooks -------------------------------------------------------------------------------------------
 

@@ -122,11 +122,6 @@ class LatestWriter:
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                     loop.call_soon_threadsafe(_settle, future, outcome)
 
-    def settled(self) -> bool:
-        """True when everything submitted has been written, or its write has failed."""
-        with self._lock:
-            return self._written >= self._submitted
-
     def flush(self, ticket: int | None = None, timeout: float | None = None) -> None:
         """Block until ``ticket`` (default: the newest) is durable; see the class for what it raises, and
         ``TimeoutError`` after ``timeout`` seconds."""

@@ -35,7 +35,7 @@ def test_the_newest_contents_land_atomically_with_the_secret_mode(tmp_path: Path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     writer.submit(b"second")
     writer.flush()
-    assert path.read_bytes() == b"second" and writer.settled()
+    assert path.read_bytes() == b"second"
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -61,7 +61,8 @@ def test_a_failed_write_is_raised_by_flush_until_a_later_one_succeeds(tmp_path: 
     writer.submit(b"lost")
     with pytest.raises(FileNotFoundError):
         writer.flush(timeout=10)
-    assert writer.settled()
+    with pytest.raises(FileNotFoundError):
+        writer.flush(timeout=0)  # settled: the same failure at once, no waiting
     folder.mkdir()
     writer.submit(b"kept")
     writer.flush(timeout=10)
@@ -110,7 +111,8 @@ def test_where_no_thread_can_start_the_caller_writes(tmp_path: Path, monkeypatch
     monkeypatch.setattr(threading.Thread, "start", refuse)
     writer = LatestWriter(tmp_path / "tokens.json")
     writer.submit(b"written here")
-    assert (tmp_path / "tokens.json").read_bytes() == b"written here" and writer.settled()
+    writer.flush(timeout=0)  # written before submit returned: nothing left to wait for
+    assert (tmp_path / "tokens.json").read_bytes() == b"written here"
     monkeypatch.undo()
     writer.submit(b"and by the thread again")
     writer.flush(timeout=10)
