@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from contop.core.messages import FAST, RELIABLE, Channel
+from contop.core.oversize import fit_envelope
 from contop.transport.dtls import DirectDtlsTransport
 from contop.transport.sctp import DelayedAckSctpTransport
 
@@ -131,9 +132,17 @@ class ChannelWriter:
         return self.channel.readyState == "open"
 
     def write(self, text: str) -> bool:
-        """Send or hold back ``text``; False when the channel is not open (the caller keeps the message)."""
+        """Send or hold back ``text``; False when the channel is not open (the caller keeps the message).
+
+        A message bigger than the phone accepts is cut to fit (``fit_envelope``) rather than refused.
+        """
         if not self.is_open:
             return False
+        limit = getattr(self.channel.transport, "_remote_max_message_size", 0)
+        if limit:
+            text, size = fit_envelope(text, limit)
+            if size:
+                log.warning("an outgoing message of %d bytes exceeds the phone's limit of %d; cut to fit", size, limit)
         if self._backlog or self.channel.bufferedAmount > self._high:
             if self._drop:
                 self.dropped += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,6 +105,26 @@ async def test_tool_call_goes_through_the_gate(server: ServerProcess) -> None:
 
         unknown = await client.request(ToolCall(payload=ToolCallPayload(tool="format_disk")), timeout=10)
         assert isinstance(unknown, ToolResult) and unknown.payload.status == "blocked"
+
+
+async def test_a_reply_bigger_than_the_channel_allows_is_cut_to_fit(server: ServerProcess, tmp_path: Path) -> None:
+    """A 700 KB file read by a tool_call: the reply (stdout twice, ~1.4 MB) arrives cut to the phone's 256 KiB
+    limit, its beginning and end intact, instead of failing the call; the session goes on."""
+    lines = [f"{i:05d} " + "ü" * 60 for i in range(5000)]
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with ContopClient(pair(server)["url"]) as client:
+        args = {"file_path": str(big), "limit": 10_000}
+        call = ToolCall(payload=ToolCallPayload(tool="read_file", args=args))
+        result = await client.request(call, expect_type="tool_result", timeout=30)
+        assert isinstance(result, ToolResult) and result.payload.status == "success", result
+        data = result.to_dict()["payload"]
+        assert len(json.dumps(result.to_dict(), ensure_ascii=False).encode()) <= 256 * 1024
+        assert set(data["truncated"]) <= {"stdout", "result.stdout"} and data["truncated"]
+        stdout = data["stdout"]
+        assert stdout.startswith("     1\t00000 üüü") and stdout.rstrip().endswith(lines[-1])
+        assert "characters cut: the message was too large for the data channel" in stdout
+        assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
 
 
 MALFORMED = [
