@@ -96,7 +96,7 @@ def _ask_local_server(args: argparse.Namespace) -> str | None:
 
 async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]) -> int:
     from contop.client import ClientError, ContopClient
-    from contop.core.messages import ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
+    from contop.core.messages import Keepalive, ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
 
     try:
         client = ContopClient(url, device_id=RUN_DEVICE_ID, device_name="contop run", video=False)
@@ -109,6 +109,17 @@ async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]
         print(f"contop run: cannot connect: {exc}", file=sys.stderr)
         return EXIT_CONNECT
     try:
+        # The server first delivers what it queued for this device while no client was connected (the end of an
+        # earlier `contop run` that was interrupted, say). Everything received before the answer to this
+        # keepalive is such old news: skip it, so that only this run's messages are printed.
+        try:
+            await client.request(Keepalive(), expect_type="keepalive", timeout=10)
+        except ClientError as exc:
+            print(f"contop run: the server stopped answering: {exc}", file=sys.stderr)
+            return EXIT_CONNECT
+        skipped = client.discard_received()
+        if skipped:
+            logging.getLogger("contop.run").info("skipped %d messages queued before this run", skipped)
         request = (
             ToolCall(payload=ToolCallPayload(tool=args.tool, args=tool_args))
             if args.tool
@@ -149,7 +160,7 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int
             if not args.json:
                 _print_tool_result(payload)
             return EXIT_OK if payload.get("status") == "success" else EXIT_FAILED
-        if message.type == "agent_result":
+        if message.type == "agent_result" and mine:
             if not args.json:
                 printer.finish(str(payload.get("answer", "")))
             return EXIT_OK

@@ -273,6 +273,16 @@ class ContopClient:
                 return
             yield item
 
+    def discard_received(self) -> int:
+        """Drop every message received and not yet read; how many there were."""
+        count = 0
+        while not self._inbox.empty():
+            if self._inbox.get_nowait() is None:  # the connection closed: keep saying so
+                self._inbox.put_nowait(None)
+                break
+            count += 1
+        return count
+
     async def next_message(self, *types: str, timeout: float = 10.0) -> Envelope:  # noqa: ASYNC109
         """The next inbound message (of one of ``types`` when given), skipping others."""
         async with asyncio.timeout(timeout):

@@ -40,10 +40,13 @@ class SessionEvents:
     ``Session.send`` follows the device's newest connection, so a reconnected phone keeps receiving the run.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, intent_id: str | None = None) -> None:
         self._session = session
+        self._intent_id = intent_id
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        if type == "agent_result" and self._intent_id is not None:
+            payload = {**payload, "ref_id": self._intent_id}  # which intent this answers (CONTRACTS.md §6)
         model = SERVER_MESSAGES.get(type)
         if model is None:
             log.error("the agent emitted an unknown message type %r", type)
@@ -103,7 +106,7 @@ def install_agent(
             execution = service.start(
                 message.payload.text,
                 device_id=owner.device_id,
-                events=SessionEvents(owner),
+                events=SessionEvents(owner, message.id),
                 confirmer=SessionConfirmer(owner),
                 session_id=conversations.get(owner.device_id),
                 overrides=overrides,

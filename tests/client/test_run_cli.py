@@ -56,6 +56,27 @@ def test_intent_prints_progress_and_the_answer(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_an_interrupted_run_does_not_answer_the_next_one(tmp_path: Path) -> None:
+    """The first run gives up while its intent is still running; the server cancels that intent and queues its
+    result for the device. The next run must print its own answer, not that one."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"tool": "execute_cli", "args": {"command": "sleep 30"}}, {"text": "slow done"}]))
+    server = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"}).start()
+    try:
+        url = pair(server)["url"]
+        done = contop_run("--pair", url, "--timeout", "3", "slow")
+        assert done.returncode == 1 and "no result within 3 s" in done.stderr
+        script.write_text(json.dumps([{"text": "the quick answer"}]))
+        done = contop_run("--pair", url, "--json", "quick")
+        assert done.returncode == 0, done.stderr
+        messages = [json.loads(line) for line in done.stdout.splitlines()]
+        results = [m["payload"] for m in messages if m["type"] == "agent_result"]
+        assert [r["answer"] for r in results] == ["the quick answer"]
+        assert not any(m["type"] == "tool_result" for m in messages)  # nothing of the interrupted run
+    finally:
+        server.stop()
+
+
 def test_a_refused_tool_call_exits_1(server: ServerProcess) -> None:
     done = contop_run("--pair", pair(server)["url"], "--tool", "format_disk")
     assert done.returncode == 1

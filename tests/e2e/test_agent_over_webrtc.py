@@ -63,7 +63,8 @@ async def run_until_result(
 ) -> list[Envelope]:
     """Send an intent and collect every message up to its agent_result, answering confirmations in order."""
     answers = list(approve or [])
-    client.send(UserIntent(payload=UserIntentPayload(text=text)))
+    intent = UserIntent(payload=UserIntentPayload(text=text))
+    client.send(intent)
     seen: list[Envelope] = []
     async with asyncio.timeout(timeout):
         async for message in client.messages():
@@ -76,6 +77,7 @@ async def run_until_result(
                     AgentConfirmationResponse(payload=ConfirmationResponsePayload(approved=ok, request_id=message.id))
                 )
             if message.type == "agent_result":
+                assert message.to_dict()["payload"]["ref_id"] == intent.id  # the result names its intent
                 return seen
     raise AssertionError("connection closed before agent_result")
 
