@@ -66,6 +66,10 @@ class IceServer(BaseModel):
     credential: str | None = None
 
 
+DEFAULT_VIDEO_WIDTH = 1280
+DEFAULT_VIDEO_FPS = 30.0
+
+
 class Settings(BaseModel):
     """``settings.json``. Unknown keys are kept (``extra='allow'``) so newer or foreign keys survive a save."""
 
@@ -92,6 +96,9 @@ class Settings(BaseModel):
     away_mode: AwayModeSettings = Field(default_factory=AwayModeSettings)
     pinchtab_url: str = "http://127.0.0.1:9867"
     ice_servers: list[IceServer] = Field(default_factory=list)  # empty: host candidates only (LAN, Tailscale)
+    # The live screen: frame width in pixels (height keeps the screen's aspect) and frames per second.
+    video_width: int = Field(default=DEFAULT_VIDEO_WIDTH, ge=160, le=7680)
+    video_fps: float = Field(default=DEFAULT_VIDEO_FPS, gt=0, le=60)
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -265,10 +265,9 @@ def _button(raw: Any) -> Any:
 
 def install_manual_control(state: Any, router: Any) -> ManualControl:
     """Register the manual-control handlers on ``router``; the move worker is stopped at server shutdown."""
-    from contop.transport.video import DEFAULT_WIDTH
 
     def video_width() -> int:
-        return int(getattr(state.settings.get(), "video_width", DEFAULT_WIDTH) or DEFAULT_WIDTH)
+        return int(state.settings.get().video_width)
 
     manual = ManualControl(video_width)
     router.register("manual_control", manual.on_manual_control)

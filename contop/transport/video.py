@@ -26,6 +26,7 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from contop.core.errors import ContopError, NotAvailableError, ToolError
+from contop.core.settings import DEFAULT_VIDEO_FPS, DEFAULT_VIDEO_WIDTH
 from contop.platform.capture import PRIMARY, ScreenCapturer
 from contop.platform.geometry import scaled_size
 from contop.transport.video_codecs import (
@@ -60,8 +61,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_WIDTH = 1280
-DEFAULT_FPS = 30.0
+DEFAULT_WIDTH = DEFAULT_VIDEO_WIDTH
+DEFAULT_FPS = DEFAULT_VIDEO_FPS
 KEEPALIVE_FPS = 1.0
 # After the last change, repeat the still picture for a while: a realtime CBR encoder sends a coarse first version
 # of a change and sharpens it over the following frames; stopping at once would leave blurry text on the phone.

@@ -21,6 +21,7 @@ def test_defaults_cover_every_seed_field_and_protected_paths() -> None:
         assert key in data
     assert data["provider_auth"]["anthropic"] == {"mode": "api_key", "proxy_url": ""}
     assert data["away_mode"]["auto_engage_minutes"] == 5
+    assert (data["video_width"], data["video_fps"]) == (1280, 30.0)
     for path in ("~/.ssh", "~/.gnupg", "~/.aws", "~/.config/gcloud", "/tmp/state", "/root", "/etc/shadow",
                  "C:\\Windows\\System32"):  # fmt: skip
         assert path in data["restricted_paths"]
@@ -43,6 +44,10 @@ def test_unknown_keys_survive_a_round_trip() -> None:
         ({"away_mode": {"auto_engage_minutes": "5"}}, "away_mode.auto_engage_minutes"),
         ({"provider_auth": {"gemini": {"mode": "magic"}}}, "provider_auth.gemini.mode"),
         ({"version": True}, "version"),
+        ({"video_width": "wide"}, "video_width"),
+        ({"video_width": 40}, "video_width"),
+        ({"video_fps": 0}, "video_fps"),
+        ({"video_fps": 500}, "video_fps"),
     ],
 )
 def test_wrong_types_name_the_field(patch: dict, field: str) -> None:

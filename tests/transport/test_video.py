@@ -17,6 +17,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
 
 from contop.core.errors import ToolError
+from contop.core.settings import Settings, validate_settings
 from contop.platform.capture import ScreenCapturer
 from contop.testing.xsession import XSession, start_xsession
 from contop.transport import video_codecs
@@ -556,11 +557,8 @@ async def test_h264_when_the_offer_prefers_it(screen: ScreenTrack) -> None:
 
 @pytest.mark.x11
 async def test_settings_choose_size_and_rate(xsession: XSession) -> None:
-    class Settings:
-        video_width = 640
-        video_fps = 10
-
-    track = await create_screen_track(Settings(), display=xsession.display)
+    settings = validate_settings({**Settings().to_json_dict(), "video_width": 640, "video_fps": 10})
+    track = await create_screen_track(settings, display=xsession.display)
     assert track is not None
     try:
         assert track.fps == 10
