@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from contop.core.messages import (
     FAST,
+    FAST_CHANNEL_TYPES,
     RELIABLE,
     AgentConfirmationRequest,
     AgentConfirmationResponse,
@@ -268,6 +269,10 @@ class Session:
         message = parse_phone_message(data)
         if isinstance(message, Error):
             self._reply_error(channel, message)
+            return
+        if channel == FAST and message.type not in FAST_CHANNEL_TYPES:  # unordered and lossy: pointer traffic only
+            text = f"{message.type} must be sent on the reliable channel {RELIABLE!r}, not on {FAST!r}"
+            self._reply_error(channel, Error.reply("invalid_message", text, message.id))
             return
         if isinstance(message, Keepalive):
             if message.payload.ref_id is None:  # the phone's own heartbeat: answer; answers are not answered

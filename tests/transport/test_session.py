@@ -202,6 +202,28 @@ async def test_unregistered_fast_channel_traffic_is_not_answered_per_message(loc
         assert 1 <= len(errors) <= 3 and errors[0].payload.code == "not_available"
 
 
+async def test_only_pointer_traffic_is_taken_on_the_fast_channel(local_server: LocalServer) -> None:
+    """contop-fast is unordered and drops what it cannot deliver: an intent or an approval sent there is refused
+    with an error naming the right channel, and nothing runs."""
+    harness = Harness(local_server)
+    ran: list[str] = []
+
+    async def record(session: Any, message: Any) -> None:
+        ran.append(message.type)
+
+    harness.manager.router.register("user_intent", record, replace=True)
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-c") as client:
+        intent = {"type": "user_intent", "id": "i-1", "payload": {"text": "delete everything"}}
+        client.send(intent, "contop-fast")
+        error = await client.next_message("error", timeout=5)
+        assert isinstance(error, Error) and error.payload.code == "invalid_message"
+        assert error.payload.ref_id == "i-1" and "reliable channel 'contop'" in error.payload.message
+        assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
+        client.send({**intent, "id": "i-2"})  # the same intent on the reliable channel runs
+        await eventually(lambda: ran == ["user_intent"], timeout=5)
+
+
 PHONE_SCRIPT = """
 import asyncio, sys
 from contop.client import ContopClient
