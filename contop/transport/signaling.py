@@ -17,6 +17,8 @@ from contop.transport.manager import SessionManager
 log = logging.getLogger(__name__)
 
 MAX_SIGNALING_MESSAGE = 256 * 1024
+SERVICE_RESTART = 1012  # RFC 6455 close codes
+INTERNAL_ERROR = 1011
 
 
 class SignalingSocket(Protocol):
@@ -63,6 +65,15 @@ async def negotiate(
         log.info("offer from %s refused: %s", device_id, exc)
         await _send(ws, {"type": "error", "code": "invalid_offer", "message": str(exc)[:300]})
         await ws.close(code=1008, reason="invalid offer")
+        return
+    except RuntimeError as exc:  # the server is shutting down: the phone retries, and reaches the next one
+        await _send(ws, {"type": "error", "code": "shutting_down", "message": f"{exc}; try again in a moment"})
+        await ws.close(code=SERVICE_RESTART, reason="the desktop server is shutting down")
+        return
+    except Exception:
+        log.exception("answering the offer of %s failed", device_id)
+        await _send(ws, {"type": "error", "code": "internal", "message": "the desktop could not answer the offer"})
+        await ws.close(code=INTERNAL_ERROR, reason="the desktop could not answer the offer")
         return
     try:
         await _send(ws, {"type": "answer", "sdp": answer})

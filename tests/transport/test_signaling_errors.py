@@ -1,0 +1,65 @@
+"""A negotiation that fails inside the server tells the phone why on the signaling socket before closing it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from contop.transport.signaling import negotiate
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed: tuple[int, str | None] | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+
+    async def receive_text(self) -> str:
+        raise AssertionError("nothing is read after a failed negotiation")
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+class FailingManager:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.exc
+
+
+async def run(exc: Exception) -> Socket:
+    ws = Socket()
+    await negotiate(
+        ws, {"type": "offer", "sdp": "v=0\r\n"}, manager=FailingManager(exc),  # type: ignore[arg-type]
+        device_id="phone", device_name="Phone", connection_type="permanent", path=None, set_location=lambda _: None,
+    )  # fmt: skip
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "close"),
+    [
+        (ValueError("cannot answer this offer: bad sdp"), "invalid_offer", 1008),
+        (RuntimeError("the server is shutting down"), "shutting_down", 1012),
+        (KeyError("surprise"), "internal", 1011),
+    ],
+)
+async def test_each_failure_is_reported_then_the_socket_closes(
+    exc: Exception, code: str, close: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="contop.transport.signaling"):
+        ws = await run(exc)
+    assert [m["type"] for m in ws.sent] == ["error"] and ws.sent[0]["code"] == code
+    assert ws.closed is not None and ws.closed[0] == close
+    if code == "shutting_down":
+        assert "try again" in ws.sent[0]["message"]
+    if code == "internal":
+        assert "surprise" not in ws.sent[0]["message"]  # internals stay in the log
+        assert any("answering the offer of phone failed" in r.getMessage() for r in caplog.records)
