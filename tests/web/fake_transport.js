@@ -5,10 +5,10 @@
     sent: [],
     instances: 0,
     connects: 0,
+    closes: 0,
     failCode: null, // a close code the next connect() fails with (kept until cleared)
     failKind: null, // "fingerprint"
     hang: false,
-    canIceRestart: false,
     opts: null,
   };
   window.__fake = fake;
@@ -121,13 +121,9 @@
         return mid;
       },
       close() {
+        fake.closes += 1;
         connected = false;
       },
-      async iceRestart() {
-        connected = true;
-        return true;
-      },
-      canIceRestart: () => fake.canIceRestart,
       get connected() {
         return connected;
       },

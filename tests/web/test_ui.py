@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect, sync_playwright
 
 from contop.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from contop.testing.server import ServerProcess
@@ -249,6 +252,133 @@ def test_too_many_bad_attempts_are_rate_limited(tmp_path: Path, browser: Browser
         expect(page.locator("#btn-retry")).to_be_visible()
         shot(page, "real-02c-rate-limited")
         close(ctx)
+
+
+# The phone's closing of a signaling socket, with the socket's state at that moment (1: still open).
+RECORD_SOCKET_CLOSES = """
+(() => {
+  const closes = (window.__signalingCloses = []);
+  const nativeClose = WebSocket.prototype.close;
+  WebSocket.prototype.close = function (...args) {
+    closes.push({ readyState: this.readyState, status: window.contop?.state.conn.status ?? null });
+    return nativeClose.apply(this, args);
+  };
+})();
+"""
+
+
+def _watch_signaling(page: Page) -> list[dict[str, Any]]:
+    """Every signaling socket the page opens, in order, with the messages sent and received on it."""
+    sockets: list[dict[str, Any]] = []
+
+    def summary(data: str | bytes) -> str:
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            return "?"
+        return f"error: {msg.get('message')}" if msg.get("type") == "error" else str(msg.get("type"))
+
+    def opened(ws: WebSocket) -> None:
+        record: dict[str, Any] = {"ws": ws, "sent": [], "received": []}
+        sockets.append(record)
+        ws.on("framesent", lambda data: record["sent"].append(summary(data)))
+        ws.on("framereceived", lambda data: record["received"].append(summary(data)))
+
+    page.on("websocket", opened)
+    return sockets
+
+
+@contextmanager
+def _frozen(browser: Browser) -> Iterator[None]:
+    """Suspend every renderer process of ``browser``: page scripts and the WebRTC stack stop (what a phone does to
+    a backgrounded app) while the network process, and so the sockets, stay up."""
+    cdp = browser.new_browser_cdp_session()
+    processes = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    cdp.detach()
+    renderers = [int(p["id"]) for p in processes if p["type"] == "renderer"]
+    assert renderers, processes
+    stopped: list[int] = []
+    try:
+        for pid in renderers:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _ask(page: Page, text: str, answer: str) -> None:
+    """Send an intent and require the desktop's answer in the thread."""
+    results = page.locator(".result:not(.restored)")
+    before = results.count()
+    page.locator("#intent-input").fill(text)
+    page.locator("#btn-send").tap()
+    expect(results).to_have_count(before + 1, timeout=20_000)
+    expect(results.last).to_contain_text(answer)
+
+
+def test_reconnects_at_once_after_the_desktop_drops_the_link(tmp_path: Path, browser: Browser) -> None:
+    """Real server, real WebRTC. The phone's page freezes long enough for the desktop to declare the link lost
+    and close its peer, while the signaling socket stays open on both ends. Thawed, the phone must reconnect at
+    its first attempt with a new signaling socket and peer: the desktop does not do ICE restarts (an offer on the
+    old socket is refused, and waiting for one cost 8 s). Then the desktop's server restarts on the same port
+    (signaling closed too) and the phone comes back again. After each drop an intent gets its answer."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "pong"}, {"text": "pong"}]))
+    srv = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
+    own = browser.browser_type.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))  # frozen below
+    ctx = None
+    try:
+        srv.start()
+        pairing = _real_pairing(srv)
+        assert pairing["payload"]["c"] == "permanent"
+        ctx = phone(own, fake=False)
+        ctx.add_init_script(RECORD_SOCKET_CLOSES)
+        page = ctx.new_page()
+        sockets = _watch_signaling(page)
+        page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
+        page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+        assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
+        assert len(sockets) == 1 and not sockets[0]["ws"].is_closed()
+        assert page.evaluate("window.__signalingCloses") == []  # the phone keeps its signaling socket open
+
+        # The phone freezes; the desktop hears no acknowledgement and drops the link (its peer, not signaling).
+        with _frozen(own):
+            deadline = time.monotonic() + 30
+            while "connection lost" not in srv.log() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        thawed = time.monotonic()
+        assert "connection lost (the phone acknowledged nothing" in srv.log(), srv.log()[-3000:]
+        page.wait_for_function("window.contop.state.conn.status !== 'connected'", timeout=10_000)
+        page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=20_000)
+        took = time.monotonic() - thawed
+        print(f"reconnected {took:.1f} s after the drop reached the phone")
+        first, *others = sockets
+        # One attempt, a full reconnect: the old socket, still open, is closed by the phone and a new one
+        # carries the new offer. No offer (ICE restart) on the old socket, no error from the desktop.
+        assert [s["sent"].count("offer") for s in sockets] == [1, 1], sockets
+        assert not [m for s in sockets for m in s["received"] if m.startswith("error")], sockets
+        assert others[0]["received"][:1] == ["answer"], others
+        assert first["ws"].is_closed() and not others[0]["ws"].is_closed()
+        assert page.evaluate("window.__signalingCloses") == [{"readyState": 1, "status": "reconnecting"}]
+        assert re.search(r"reconnected: session \w+ replaces \w+ \(lost\)", srv.log())  # the same device, back
+        _ask(page, "ping", "pong")
+        shot(page, "real-07-reconnected-after-a-dropped-link")
+
+        # The desktop's server restarts (same port, same state): signaling closes too, the phone comes back.
+        assert srv.stop() == 0
+        page.wait_for_function("window.contop.state.conn.status !== 'connected'", timeout=20_000)
+        stopped = time.monotonic()
+        srv.start()
+        page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=30_000)
+        print(f"reconnected {time.monotonic() - stopped:.1f} s after the server stopped")
+        _ask(page, "ping again", "pong")
+    finally:
+        if ctx:
+            close(ctx)
+        own.close()
+        srv.stop()
 
 
 # ------------------------------------------------------------------------------------------------ fake transport
@@ -665,6 +795,7 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     page.wait_for_function("window.contop.state.conn.status === 'reconnecting'", timeout=5000)
     page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
     assert page.evaluate("window.__fake.instances") == 2
+    assert page.evaluate("window.__fake.closes") == 1  # the old transport (and its signaling) closed first
     expect(page.locator("[data-banner='reconnecting']")).to_have_count(0)
     # A longer one: after 2 s a banner, then the next attempts succeed once the desktop is back.
     page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")

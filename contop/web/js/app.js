@@ -204,22 +204,19 @@ async function reconnect(token) {
   setConn({ status: ConnStatus.RECONNECTING, attempt: 0 });
   setTimeout(render, SILENT_WINDOW_MS + 50);
   for (let attempt = 0; ; attempt++) {
-    const plan = reconnectPlan(attempt, { canIceRestart: !!transport?.canIceRestart?.() });
+    const plan = reconnectPlan(attempt);
     if (!plan) break;
     await new Promise((r) => setTimeout(r, plan.delayMs));
     if (token !== connectToken) return;
     if (transport?.connected) return onConnected(); // the link healed on its own
     setConn({ attempt: attempt + 1 });
     try {
-      if (plan.mode === "ice_restart") {
-        const ok = await Promise.race([transport.iceRestart(), new Promise((r) => setTimeout(() => r(false), 8000))]);
-        if (ok && token === connectToken) return onConnected();
-      } else {
-        transport?.close();
-        transport = makeTransport(transportOptions(pairing, token));
-        await transport.connect();
-        if (token === connectToken) return onConnected();
-      }
+      // Always a full reconnect (the desktop does not do ICE restarts); closing the old transport also closes
+      // its signaling socket.
+      transport?.close();
+      transport = makeTransport(transportOptions(pairing, token));
+      await transport.connect();
+      if (token === connectToken) return onConnected();
     } catch (err) {
       if (token !== connectToken) return;
       if (err.info && err.info.action === "rescan") {

@@ -1,12 +1,13 @@
-// When and how to reconnect after a drop: back off 1, 2, 3, 5, 8 s; the first attempt tries an ICE restart.
+// When to reconnect after a drop: back off 1, 2, 3, 5, 8 s. Every attempt is a full reconnect (a new signaling
+// socket and a new peer connection): the desktop closes its side of a lost link and does not do ICE restarts.
 
 export const BACKOFF_MS = Object.freeze([1000, 2000, 3000, 5000, 8000]);
 export const SILENT_WINDOW_MS = 2000;
 
-/** The plan for attempt n (0-based): {delayMs, mode: "ice_restart"|"full"}, or null when attempts are exhausted. */
-export function reconnectPlan(attempt, { canIceRestart = false } = {}) {
+/** The plan for attempt n (0-based): {delayMs} before a full reconnect, or null when attempts are exhausted. */
+export function reconnectPlan(attempt) {
   if (!Number.isInteger(attempt) || attempt < 0 || attempt >= BACKOFF_MS.length) return null;
-  return { delayMs: BACKOFF_MS[attempt], mode: attempt === 0 && canIceRestart ? "ice_restart" : "full" };
+  return { delayMs: BACKOFF_MS[attempt] };
 }
 
 /** A drop shorter than the silent window is not worth a "reconnecting" banner (avoids flicker). */

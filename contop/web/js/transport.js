@@ -84,7 +84,7 @@ export function createRtcTransport(opts) {
   }
 
   /** Exchange offer/answer on an open socket; resolves when the data channel opens. */
-  function negotiate(sock, offer, { restart = false } = {}) {
+  function negotiate(sock, offer) {
     return new Promise((resolve, reject) => {
       let lastError = null;
       let answered = false;
@@ -143,16 +143,6 @@ export function createRtcTransport(opts) {
         }
       };
       reliable.onopen = opened;
-      if (restart) {
-        const onState = () => {
-          if (pc?.connectionState === "connected") {
-            pc.removeEventListener("connectionstatechange", onState);
-            connected = true;
-            done(resolve);
-          }
-        };
-        pc.addEventListener("connectionstatechange", onState);
-      }
       const payload = {
         type: "offer",
         sdp: offer.sdp,
@@ -200,19 +190,6 @@ export function createRtcTransport(opts) {
     throw fail(lastInfo);
   }
 
-  /** Ask for an ICE restart over the still-open signaling socket; false when that is not possible. */
-  async function iceRestart() {
-    if (!pc || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    const offer = await pc.createOffer({ iceRestart: true });
-    await pc.setLocalDescription(offer);
-    await negotiate(ws, pc.localDescription, { restart: true });
-    return true;
-  }
-
-  function canIceRestart() {
-    return !!(pc && ws && ws.readyState === WebSocket.OPEN);
-  }
-
   function send(type, payload = {}) {
     const env = envelope(type, payload);
     const useFast = isFastAction(type, payload) && fast && fast.readyState === "open";
@@ -252,5 +229,5 @@ export function createRtcTransport(opts) {
     teardown();
   }
 
-  return { connect, send, close, iceRestart, canIceRestart, get connected() { return connected; } };
+  return { connect, send, close, get connected() { return connected; } };
 }
