@@ -88,7 +88,7 @@ class _Pending:
 class ManualControl:
     """Owns the move worker; ``aclose()`` cancels it. Handlers: ``on_manual_control``, ``on_set_manual_mode``."""
 
-    def __init__(self, video_width: Callable[[], int], display: str | None = None) -> None:
+    def __init__(self, video_width: Callable[[Any], int], display: str | None = None) -> None:
         self._video_width = video_width
         self._display = display
         self._pending = _Pending()
@@ -114,11 +114,10 @@ class ManualControl:
             self._no_desk = None
         return self._desk
 
-    async def _geometry(self, desk: Desktop) -> ScreenGeometry:
-        """The video geometry, re-read at most once a second (a resolution change is picked up, a move costs no
-        X round trip)."""
+    async def _geometry(self, desk: Desktop, width: int) -> ScreenGeometry:
+        """The geometry of a video ``width`` pixels wide, re-read at most once a second (a resolution change is
+        picked up, a move costs no X round trip)."""
         now = time.monotonic()
-        width = self._video_width()
         cached = self._geo
         if cached is None or now - cached[0] > GEOMETRY_TTL_S or cached[1] != width:
             monitor = await asyncio.to_thread(desk.capturer.monitor_rect)
@@ -165,7 +164,7 @@ class ManualControl:
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
         action = str(getattr(message.payload, "action", ""))
         try:
-            await self._handle(session.id, message.payload)
+            await self._handle(session.id, message.payload, self._video_width(session))
         except (ManualInputError, ToolError) as exc:
             if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))
@@ -186,11 +185,11 @@ class ManualControl:
         self._move_errors[session_id] = now
         return True
 
-    async def _handle(self, session_id: str, payload: Any) -> None:
+    async def _handle(self, session_id: str, payload: Any, width: int) -> None:
         action = payload.action
         desk = await self._desktop()
         if action == "mouse_move":
-            self._pending.moves[session_id] = point(payload, await self._geometry(desk))
+            self._pending.moves[session_id] = point(payload, await self._geometry(desk, width))
             self._ensure_worker()
             self._pending.wake.set()
             return
@@ -198,7 +197,7 @@ class ManualControl:
         adapter = desk.adapter
         if action in ("mouse_down", "mouse_up"):
             button = _button(extra.get("button", "left"))
-            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
             async with self._input_lock:
                 if target is not None:
                     self._pending.moves[session_id] = target
@@ -208,7 +207,7 @@ class ManualControl:
             return
         if action in CLICKS:
             button, count = CLICKS[action]
-            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
             async with self._input_lock:
                 await self._flush_move(session_id, desk)
                 if target is None:
@@ -223,7 +222,7 @@ class ManualControl:
                 raise ManualInputError(f"scroll direction must be one of {', '.join(SCROLL_DIRECTIONS)}")
             if not isinstance(clicks, int) or isinstance(clicks, bool) or not 1 <= clicks <= MAX_SCROLL_CLICKS:
                 raise ManualInputError(f"scroll clicks must be an integer from 1 to {MAX_SCROLL_CLICKS}")
-            target = point(payload, await self._geometry(desk)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
             async with self._input_lock:
                 await self._flush_move(session_id, desk)
                 tx, ty = target if target is not None else (None, None)
@@ -266,8 +265,12 @@ def _button(raw: Any) -> Any:
 def install_manual_control(state: Any, router: Any) -> ManualControl:
     """Register the manual-control handlers on ``router``; the move worker is stopped at server shutdown."""
 
-    def video_width() -> int:
-        return int(state.settings.get().video_width)
+    def video_width(session: Any) -> int:
+        """The width of the video this phone is watching: its track's, fixed when it connected (the setting may
+        have changed since); the setting's when it has none."""
+        track = getattr(getattr(session, "peer", None), "video_track", None)
+        width = getattr(track, "max_width", None)
+        return width if isinstance(width, int) else int(state.settings.get().video_width)
 
     manual = ManualControl(video_width)
     router.register("manual_control", manual.on_manual_control)

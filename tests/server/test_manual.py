@@ -55,7 +55,7 @@ async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(mo
         def send(self, message: Any) -> None:
             self.sent.append(message)
 
-    control, session = manual.ManualControl(lambda: 1280, display=":99"), Session()
+    control, session = manual.ManualControl(lambda _session: 1280, display=":99"), Session()
 
     def message(action: str, **fields: Any) -> Envelope:
         return Envelope.model_validate({"type": "manual_control", "id": f"m{len(session.sent)}-{time.monotonic()}",
@@ -173,6 +173,40 @@ async def test_manual_control_over_webrtc(
         reply = await client.request(bad, expect_type="error", timeout=10)
         assert reply.type == "error" and reply.payload.code == code, reply  # type: ignore[attr-defined]
         assert reply.payload.ref_id == bad["id"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_the_pointer_follows_the_video_the_phone_watches(xsession: XSession, tmp_path: Path) -> None:
+    """The phone's coordinates are pixels of the frame it sees. A phone that connected with a 640-wide video
+    keeps that size when the setting changes to 1280 (its track is made at connect), so its touches must still
+    be mapped from 640, not from the new setting."""
+    env = {"DISPLAY": xsession.display, "DBUS_SESSION_BUS_ADDRESS": xsession.env["DBUS_SESSION_BUS_ADDRESS"]}
+    server = await asyncio.to_thread(ServerProcess(tmp_path / "home", env=env).start)
+
+    async def set_width(width: int) -> None:
+        current = (await asyncio.to_thread(server.request, "GET", "/api/settings")).json()
+        reply = await asyncio.to_thread(server.request, "PUT", "/api/settings", json={**current, "video_width": width})
+        assert reply.status_code == 200 and reply.json()["video_width"] == width, reply.text
+
+    try:
+        await set_width(640)
+        r = await asyncio.to_thread(server.request, "POST", "/api/pair", params={"connection_type": "temp"},
+                                    headers={"Accept": "application/json"})  # fmt: skip
+        async with ContopClient(str(r.json()["url"]), device_id="watching-phone") as client:
+            frame = await asyncio.wait_for(client.frames.get(), 20)
+            assert frame.width == 640
+            await set_width(1280)
+            small = video_geometry(Rect(0, 0, 1920, 1080), 640)
+            for x, y in ((320, 180), (600, 40)):
+                client.send(_msg("mouse_move", x=x, y=y), FAST)
+                target = small.to_native(x, y)
+                deadline = time.monotonic() + 10
+                while _pointer(xsession.display) != target:
+                    assert time.monotonic() < deadline, f"pointer at {_pointer(xsession.display)}, expected {target}"
+                    await asyncio.sleep(0.02)
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 @pytest.mark.x11
