@@ -138,7 +138,7 @@ class ChannelWriter:
         """
         if not self.is_open:
             return False
-        limit = getattr(self.channel.transport, "_remote_max_message_size", 0)
+        limit = getattr(getattr(self.channel, "transport", None), "_remote_max_message_size", 0)
         if limit:
             text, size = fit_envelope(text, limit)
             if size:
