@@ -125,7 +125,11 @@ async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]
             if args.tool
             else UserIntent(payload=UserIntentPayload(text=args.text))
         )
-        client.send(request)
+        try:
+            client.send(request)
+        except ClientError as exc:  # the link dropped since connecting
+            print(f"contop run: cannot send: {exc}", file=sys.stderr)
+            return EXIT_CONNECT
         try:
             async with asyncio.timeout(args.timeout):
                 return await _follow(client, request.id, args)

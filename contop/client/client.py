@@ -230,7 +230,9 @@ class ContopClient:
     # --- messages ----------------------------------------------------------------------------------------------
 
     def send(self, message: Envelope | dict[str, Any] | str, channel: Channel = RELIABLE) -> bool:
-        """Send without waiting. On the fast channel a message is dropped while the buffer is full (False)."""
+        """Send without waiting. On the fast channel a message is dropped while the buffer is full (False).
+
+        Raises ``ClientError`` when the channel is not open or the message is bigger than the server accepts."""
         text = message if isinstance(message, str) else (
             json.dumps(message, separators=(",", ":")) if isinstance(message, dict) else message.to_json()
         )  # fmt: skip
@@ -239,6 +241,9 @@ class ContopClient:
             raise ClientError(f"channel {channel} is not open")
         if channel == FAST and dc.bufferedAmount > FAST_HIGH_WATER:
             return False
+        limit = getattr(dc.transport, "_remote_max_message_size", 0)
+        if limit and len(text) > limit // 4 and (size := len(text.encode())) > limit:
+            raise ClientError(f"the message is {size} bytes; the server accepts at most {limit} bytes per message")
         dc.send(text)
         return True
 

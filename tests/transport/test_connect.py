@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from contop.client import ContopClient, FingerprintMismatch
+from contop.client import ClientError, ContopClient, FingerprintMismatch
 from contop.core.messages import (
     AgentConfirmationResponse,
     ConfirmationResponsePayload,
@@ -124,6 +124,12 @@ async def test_a_reply_bigger_than_the_channel_allows_is_cut_to_fit(server: Serv
         stdout = data["stdout"]
         assert stdout.startswith("     1\t00000 üüü") and stdout.rstrip().endswith(lines[-1])
         assert "characters cut: the message was too large for the data channel" in stdout
+        assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
+
+        # The other way, the client says so before sending what the server would not take.
+        too_big = ToolCall(payload=ToolCallPayload(tool="execute_cli", args={"command": "é" * 140_000}))
+        with pytest.raises(ClientError, match="the server accepts at most 262144 bytes per message"):
+            client.send(too_big)
         assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
 
 
