@@ -248,9 +248,10 @@ class StateUpdate(Envelope):
 
 
 class AgentStatusPayload(Payload):
-    # vision_fallback, sandbox_fallback, model_error; ours: connection_warning
+    # vision_fallback, sandbox_fallback, model_error; ours: connection_warning, confirmation_expired
     status_type: str
     message: str = ""
+    ref_id: str | None = None  # ours: the tool call or confirmation request it is about
 
 
 class AgentStatus(Envelope):

@@ -132,8 +132,10 @@ def install_agent(
         owner.spawn(finish(), name=f"agent-wait-{execution.session_id[:8]}")
 
     async def on_stop(session: Session, message: Envelope) -> None:
-        if not service.stop(session.current().device_id):
+        owner = session.current()
+        if not service.stop(owner.device_id):
             log.debug("execution_stop with nothing running")
+            owner.send(StateUpdate(payload=state_payload(state, owner)))  # the phone stops waiting for a stop
 
     async def on_new_session(session: Session, message: Envelope) -> None:
         conversations.pop(session.current().device_id, None)

@@ -198,6 +198,12 @@ class Session:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             log.info("confirmation %s timed out after %.0f s", request.id, timeout)
+            expired = AgentStatusPayload(
+                status_type="confirmation_expired",
+                message=f"{tool} was not approved within {timeout:.0f} s, so it did not run",
+                ref_id=request.id,
+            )
+            self.send(AgentStatus(payload=expired))
             return False
         finally:
             self.current().pending.pop(request.id, None)

@@ -203,6 +203,12 @@ async def test_stop_during_sleep_leaves_nothing_running_and_busy_is_refused(
         result = await client.next_message("agent_result", timeout=10)
         assert time.monotonic() - stopped_at < 3  # within 1 s on an idle machine; this one is shared
         assert result.payload.model_extra.get("status") == "cancelled"  # type: ignore[union-attr]
+        # A stop with nothing left to stop is answered too (the phone's Stop button waits for an answer).
+        after_run = await client.next_message("state_update", timeout=10)
+        assert after_run.to_dict()["payload"]["ai_state"] == "idle"
+        client.send(ExecutionStop(payload=EmptyPayload()))
+        idle = await client.next_message("state_update", timeout=10)
+        assert idle.to_dict()["payload"]["ai_state"] == "idle"
     finally:
         await client.aclose()
     await asyncio.sleep(0.5)

@@ -15,7 +15,9 @@ import pytest
 
 from contop.client import ContopClient
 from contop.core.messages import (
+    AgentConfirmationResponse,
     AgentText,
+    ConfirmationResponsePayload,
     Envelope,
     Error,
     Keepalive,
@@ -222,6 +224,28 @@ async def test_only_pointer_traffic_is_taken_on_the_fast_channel(local_server: L
         assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
         client.send({**intent, "id": "i-2"})  # the same intent on the reliable channel runs
         await eventually(lambda: ran == ["user_intent"], timeout=5)
+
+
+async def test_an_unanswered_confirmation_expires_and_the_phone_is_told(local_server: LocalServer) -> None:
+    harness = Harness(local_server)
+    answers: list[bool] = []
+
+    async def ask(session: Any, message: Any) -> None:
+        answers.append(await session.confirm(tool="execute_cli", command="rm -rf build", timeout=0.3))
+
+    harness.manager.router.register("user_intent", ask, replace=True)
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-e") as client:
+        client.send(UserIntent(payload=UserIntentPayload(text="clean")))
+        request = await client.next_message("agent_confirmation_request", timeout=5)
+        status = await client.next_message("agent_status", timeout=5)
+        payload = status.to_dict()["payload"]
+        assert payload["status_type"] == "confirmation_expired" and payload["ref_id"] == request.id
+        assert "execute_cli was not approved within 0 s" in payload["message"]
+        assert answers == [False]
+        late = AgentConfirmationResponse(payload=ConfirmationResponsePayload(approved=True, request_id=request.id))
+        error = await client.request(late, expect_type="error", timeout=5)
+        assert isinstance(error, Error) and "expired" in error.payload.message and answers == [False]
 
 
 PHONE_SCRIPT = """
