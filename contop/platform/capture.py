@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUALITY = 80
 PRIMARY = -1
+# How often a thread's monitor layout is read again (a resolution change, a monitor plugged in or out).
+MONITORS_TTL_S = 1.0
 """Monitor selector for the primary monitor (mss index 0 = all monitors, 1.. = each monitor)."""
 
 BGRA = npt.NDArray[np.uint8]
@@ -134,37 +136,82 @@ class ScreenCapturer:
                 "(or Xvfb) and set DISPLAY."
             ) from exc
         self._local.sct = sct
+        self._local.checked = time.monotonic()
         with self._lock:
             self._all.append(sct)
         return sct
 
+    def _reopen(self) -> Any:
+        """A new mss instance for this thread: mss sizes its buffers to the screen it first saw."""
+        sct = getattr(self._local, "sct", None)
+        self._local.sct = None
+        if sct is not None:
+            with self._lock:
+                if sct in self._all:
+                    self._all.remove(sct)
+            try:
+                sct.close()
+            except Exception:
+                logger.debug("closing an outdated mss instance failed", exc_info=True)
+        return self._mss()
+
+    def _layout(self) -> list[dict[str, Any]]:
+        """This thread's monitor list, read again from the display once ``MONITORS_TTL_S`` has passed; when it
+        changed, the thread's mss instance is replaced."""
+        sct = self._mss()
+        now = time.monotonic()
+        if now - getattr(self._local, "checked", now) >= MONITORS_TTL_S:
+            self._local.checked = now
+            before = [dict(m) for m in sct.monitors]
+            try:
+                with sct._lock:  # mss caches the list for the instance's life; forget it to read it again
+                    sct._monitors = None
+                after = sct.monitors
+            except Exception as exc:
+                raise ToolError(f"cannot read the screen's monitors: {exc}") from exc
+            if after != before:
+                logger.info("the screen's monitors changed: %s", _sizes(after))
+                sct = self._reopen()
+        return list(sct.monitors)
+
     def monitors(self) -> list[Monitor]:
         """Index 0 is the whole virtual screen; 1.. are the physical monitors."""
         out = []
-        for i, m in enumerate(self._mss().monitors):
+        for i, m in enumerate(self._layout()):
             rect = Rect(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
             out.append(Monitor(i, rect, bool(m.get("is_primary", False)), str(m.get("name", "") or "")))
         return out
 
     def monitor_rect(self, monitor: int = PRIMARY) -> Rect:
-        sct = self._mss()
+        mons = self._layout()
         if monitor == PRIMARY:
-            m = sct.primary_monitor
+            if len(mons) < 2:
+                raise ToolError("the display has no active monitor (all outputs are off)")
+            m = next((m for m in mons[1:] if m.get("is_primary")), mons[1])
         else:
-            mons = sct.monitors
             if not 0 <= monitor < len(mons):
                 raise ToolError(f"monitor {monitor} does not exist; this display has monitors 0..{len(mons) - 1}")
             m = mons[monitor]
         return Rect(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
 
     def grab(self, monitor: int = PRIMARY) -> tuple[BGRA, Rect]:
-        """Native-resolution BGRA pixels of a monitor (a zero-copy view over mss's buffer)."""
-        rect = self.monitor_rect(monitor)
-        region = {"left": rect.left, "top": rect.top, "width": rect.width, "height": rect.height}
-        try:
-            shot = self._mss().grab(region)
-        except Exception as exc:
-            raise ToolError(f"screen grab failed: {exc}") from exc
+        """Native-resolution BGRA pixels of a monitor (a zero-copy view over mss's buffer).
+
+        A grab that fails is tried once more with a new mss instance and a fresh monitor list: the screen may
+        have just changed size (a smaller screen makes the old region invalid, a larger one overflows mss's
+        shared-memory buffer).
+        """
+        for attempt in (1, 2):
+            rect = self.monitor_rect(monitor)
+            region = {"left": rect.left, "top": rect.top, "width": rect.width, "height": rect.height}
+            try:
+                shot = self._mss().grab(region)
+                break
+            except Exception as exc:
+                if attempt == 2:
+                    raise ToolError(f"screen grab failed: {exc}") from exc
+                logger.info("screen grab failed (%s); reading the screen's layout again", exc)
+                self._reopen()
         h, w = shot.height, shot.width
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(h, w, 4), rect
 
@@ -208,3 +255,7 @@ class ScreenCapturer:
             except Exception:  # a broken display connection must not stop the others from closing
                 logger.debug("closing an mss instance failed", exc_info=True)
         self._local = threading.local()
+
+
+def _sizes(monitors: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{m['width']}x{m['height']}+{m['left']}+{m['top']}" for m in monitors[1:]) or "none"

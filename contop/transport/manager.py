@@ -10,6 +10,7 @@ from typing import Any
 from aiortc import RTCCertificate
 from aiortc.mediastreams import MediaStreamTrack
 
+from contop.core.messages import AgentStatus, AgentStatusPayload
 from contop.transport.peer import Peer, create_peer_connection, ice_configuration
 from contop.transport.router import Router
 from contop.transport.session import Closable, Session, SessionHooks, SessionState, Timing
@@ -101,6 +102,11 @@ class SessionManager:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise ValueError(f"cannot answer this offer: {exc}") from exc
+        track = peer.video_track
+        if track is not None and hasattr(track, "on_status"):  # the screen track says when capture fails and recovers
+            track.on_status = lambda kind, text: session.send(
+                AgentStatus(payload=AgentStatusPayload(status_type=kind, message=text))
+            )
         watcher = asyncio.get_running_loop().create_task(self._watch_connect(session), name="connect-timeout")
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)

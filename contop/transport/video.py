@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,9 @@ IDLE_POLL_FPS = 15.0
 # With DAMAGE, the screen is still grabbed and compared at least this often, in case something draws without the
 # server reporting it.
 FORCED_LOOK_SECONDS = 1.0
+# While the screen cannot be captured (the display went away, say), the track tries again this often instead of
+# ending: aiortc's sender stops for good once a track ends, so the phone would never get its picture back.
+CAPTURE_RETRY_SECONDS = 2.0
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 
@@ -177,6 +181,7 @@ class TrackStats:
     frames_converted: int = 0
     capture_cpu: float = 0.0
     convert_cpu: float = 0.0
+    capture_failures: int = 0  # ticks whose capture failed (then retried every CAPTURE_RETRY_SECONDS)
     width: int = 0
     height: int = 0
 
@@ -248,6 +253,10 @@ class ScreenTrack(VideoStreamTrack):
             raise ValueError("video fps must be in (0, 120]")
         self.max_width = width
         self.fps = fps
+        # Told (on the event loop) when capture fails and when it works again: ("video_unavailable", text) and
+        # ("video_resumed", text). The server turns these into agent_status messages for the phone.
+        self.on_status: Callable[[str, str], None] | None = None
+        self._failing = False
         self.idle_poll_fps = min(idle_poll_fps, fps)
         self.monitor = monitor
         self.stats = TrackStats()
@@ -359,6 +368,25 @@ class ScreenTrack(VideoStreamTrack):
         self._pending = task
         return task
 
+    def _capture_failed(self, exc: Exception) -> None:
+        """Keep the track (and aiortc's sender) alive: try again in a while, and tell the phone once."""
+        self.stats.capture_failures += 1
+        self._next_tick = time.monotonic() + CAPTURE_RETRY_SECONDS
+        if self._failing:
+            return
+        self._failing = True
+        logger.warning("screen capture failed, retrying every %g s: %s", CAPTURE_RETRY_SECONDS, exc,
+                       exc_info=not isinstance(exc, ContopError))  # fmt: skip
+        self._status("video_unavailable", f"The live screen stopped: {exc}. Trying again every few seconds.")
+
+    def _status(self, kind: str, message: str) -> None:
+        if self.on_status is None:
+            return
+        try:
+            self.on_status(kind, message)
+        except Exception:
+            logger.exception("reporting the video's state failed")
+
     async def recv(self) -> av.VideoFrame:
         """The next frame to encode; waits through ticks where the screen did not change.
 
@@ -374,16 +402,17 @@ class ScreenTrack(VideoStreamTrack):
             except Exception as exc:
                 if self._closed:  # stop() shut the worker down while we waited
                     raise MediaStreamError from exc
-                # Anything else escaping recv() would kill aiortc's sender task with an unreadable traceback.
-                expected = isinstance(exc, ContopError)
-                logger.warning("screen capture failed, ending the video track: %s", exc, exc_info=not expected)
-                self.stop()
-                raise MediaStreamError from exc
+                self._capture_failed(exc)
+                continue
             finally:
                 if self._pending is task:
                     self._pending = None
             if self._closed:
                 raise MediaStreamError
+            if self._failing:
+                self._failing = False
+                logger.info("the screen can be captured again; the video resumes")
+                self._status("video_resumed", "The live screen is back.")
             self._prefetch()
             if frame is None:
                 continue
@@ -480,6 +509,9 @@ async def create_screen_track(
         logger.warning("no screen video: %s", exc)
         track.stop()
         return None
+    except BaseException:
+        track.stop()  # its worker thread holds an X connection
+        raise
     w, h = video_size(rect.width, rect.height, width)
     logger.info("screen video %dx%d at %g fps from a %dx%d monitor", w, h, fps, rect.width, rect.height)
     return track
