@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -95,6 +95,7 @@ class ContopClient:
         keep_signaling: bool = False,
         answer_heartbeat: bool = True,
         video: bool = True,
+        video_codecs: Sequence[str] = (),
     ) -> None:
         self.pairing_url = pairing_url
         self.payload = parse_pairing_url(pairing_url)
@@ -105,6 +106,7 @@ class ContopClient:
         self.keep_signaling = keep_signaling
         self.answer_heartbeat = answer_heartbeat
         self.video = video
+        self.video_codecs = tuple(video_codecs)  # preferred first, e.g. ("H264",) as some phones offer
         self.pc: RTCPeerConnection | None = None
         self.channels: dict[str, RTCDataChannel] = {}
         self.ws: Any = None
@@ -151,7 +153,11 @@ class ContopClient:
             channel.on("message", lambda data, _label=label: self._on_message(_label, data))
             channel.on("close", self._closed.set)
         if self.video:
-            pc.addTransceiver("video", direction="recvonly")
+            transceiver = pc.addTransceiver("video", direction="recvonly")
+            if self.video_codecs:
+                from contop.transport.video_codecs import prefer_codecs
+
+                prefer_codecs(transceiver, self.video_codecs)
             pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
         await pc.setLocalDescription(await pc.createOffer())

@@ -23,6 +23,9 @@ from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.platform.keys import parse_combo
 from contop.tools.desktop import Desktop, open_desktop
 
+# How the phone's video frame is sized: (max width, max macroblocks or None), as ScreenTrack does.
+VideoFrameRule = tuple[int, int | None]
+
 log = logging.getLogger(__name__)
 
 POINTER_ACTIONS = frozenset({"mouse_move", "mouse_down", "mouse_up"})
@@ -49,11 +52,11 @@ class ManualInputError(ToolError):
     """The phone sent something that cannot be performed (bad coordinates, unknown key or action)."""
 
 
-def video_geometry(monitor: Any, video_width: int) -> ScreenGeometry:
+def video_geometry(monitor: Any, video_width: int, max_macroblocks: int | None = None) -> ScreenGeometry:
     """The mapping between the video frame the phone sees and the monitor it shows (same size rule as the track)."""
     from contop.transport.video import video_size
 
-    w, h = video_size(monitor.width, monitor.height, video_width)
+    w, h = video_size(monitor.width, monitor.height, video_width, max_macroblocks)
     return ScreenGeometry(monitor, w, h)
 
 
@@ -88,8 +91,8 @@ class _Pending:
 class ManualControl:
     """Owns the move worker; ``aclose()`` cancels it. Handlers: ``on_manual_control``, ``on_set_manual_mode``."""
 
-    def __init__(self, video_width: Callable[[Any], int], display: str | None = None) -> None:
-        self._video_width = video_width
+    def __init__(self, video_frame: Callable[[Any], VideoFrameRule], display: str | None = None) -> None:
+        self._video_frame = video_frame
         self._display = display
         self._pending = _Pending()
         self._input_lock = asyncio.Lock()
@@ -99,7 +102,7 @@ class ManualControl:
         self._desk: Desktop | None = None
         self._no_desk: tuple[float, ContopError] | None = None  # when opening the display last failed, and why
         self._move_errors: dict[str, float] = {}  # session → when its last pointer-move error was sent
-        self._geo: tuple[float, int, ScreenGeometry] | None = None
+        self._geo: tuple[float, VideoFrameRule, ScreenGeometry] | None = None
 
     async def _desktop(self) -> Desktop:
         if self._desk is None:
@@ -114,14 +117,14 @@ class ManualControl:
             self._no_desk = None
         return self._desk
 
-    async def _geometry(self, desk: Desktop, width: int) -> ScreenGeometry:
-        """The geometry of a video ``width`` pixels wide, re-read at most once a second (a resolution change is
+    async def _geometry(self, desk: Desktop, rule: VideoFrameRule) -> ScreenGeometry:
+        """The geometry of the video a phone watches, re-read at most once a second (a resolution change is
         picked up, a move costs no X round trip)."""
         now = time.monotonic()
         cached = self._geo
-        if cached is None or now - cached[0] > GEOMETRY_TTL_S or cached[1] != width:
+        if cached is None or now - cached[0] > GEOMETRY_TTL_S or cached[1] != rule:
             monitor = await asyncio.to_thread(desk.capturer.monitor_rect)
-            cached = self._geo = (now, width, video_geometry(monitor, width))
+            cached = self._geo = (now, rule, video_geometry(monitor, *rule))
         return cached[2]
 
     def _ensure_worker(self) -> None:
@@ -164,7 +167,7 @@ class ManualControl:
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
         action = str(getattr(message.payload, "action", ""))
         try:
-            await self._handle(session.id, message.payload, self._video_width(session))
+            await self._handle(session.id, message.payload, self._video_frame(session))
         except (ManualInputError, ToolError) as exc:
             if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))
@@ -185,11 +188,11 @@ class ManualControl:
         self._move_errors[session_id] = now
         return True
 
-    async def _handle(self, session_id: str, payload: Any, width: int) -> None:
+    async def _handle(self, session_id: str, payload: Any, rule: VideoFrameRule) -> None:
         action = payload.action
         desk = await self._desktop()
         if action == "mouse_move":
-            self._pending.moves[session_id] = point(payload, await self._geometry(desk, width))
+            self._pending.moves[session_id] = point(payload, await self._geometry(desk, rule))
             self._ensure_worker()
             self._pending.wake.set()
             return
@@ -197,7 +200,7 @@ class ManualControl:
         adapter = desk.adapter
         if action in ("mouse_down", "mouse_up"):
             button = _button(extra.get("button", "left"))
-            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
                 if target is not None:
                     self._pending.moves[session_id] = target
@@ -207,7 +210,7 @@ class ManualControl:
             return
         if action in CLICKS:
             button, count = CLICKS[action]
-            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
                 await self._flush_move(session_id, desk)
                 if target is None:
@@ -222,7 +225,7 @@ class ManualControl:
                 raise ManualInputError(f"scroll direction must be one of {', '.join(SCROLL_DIRECTIONS)}")
             if not isinstance(clicks, int) or isinstance(clicks, bool) or not 1 <= clicks <= MAX_SCROLL_CLICKS:
                 raise ManualInputError(f"scroll clicks must be an integer from 1 to {MAX_SCROLL_CLICKS}")
-            target = point(payload, await self._geometry(desk, width)) if payload.x is not None else None
+            target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
                 await self._flush_move(session_id, desk)
                 tx, ty = target if target is not None else (None, None)
@@ -265,14 +268,16 @@ def _button(raw: Any) -> Any:
 def install_manual_control(state: Any, router: Any) -> ManualControl:
     """Register the manual-control handlers on ``router``; the move worker is stopped at server shutdown."""
 
-    def video_width(session: Any) -> int:
-        """The width of the video this phone is watching: its track's, fixed when it connected (the setting may
-        have changed since); the setting's when it has none."""
+    def video_frame(session: Any) -> VideoFrameRule:
+        """How the video this phone watches is sized: its track's rule, fixed when it connected (the setting may
+        have changed since, and H264 limits the size); the setting's when it has no video."""
         track = getattr(getattr(session, "peer", None), "video_track", None)
         width = getattr(track, "max_width", None)
-        return width if isinstance(width, int) else int(state.settings.get().video_width)
+        if isinstance(width, int):
+            return width, getattr(track, "max_macroblocks", None)
+        return int(state.settings.get().video_width), None
 
-    manual = ManualControl(video_width)
+    manual = ManualControl(video_frame)
     router.register("manual_control", manual.on_manual_control)
     router.register("set_manual_mode", manual.on_set_manual_mode)
     state.on_shutdown(manual.aclose)

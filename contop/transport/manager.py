@@ -102,8 +102,10 @@ class SessionManager:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise ValueError(f"cannot answer this offer: {exc}") from exc
-        track = peer.video_track
-        if track is not None and hasattr(track, "on_status"):  # the screen track says when capture fails and recovers
+        track: Any = peer.video_track
+        if track is not None and hasattr(track, "answered"):  # the screen track (any other is sent as it is)
+            track.answered(answer)  # frames sized for the codec the answer chose
+            # It says when capture fails and when it recovers.
             track.on_status = lambda kind, text: session.send(
                 AgentStatus(payload=AgentStatusPayload(status_type=kind, message=text))
             )

@@ -81,15 +81,37 @@ FORCED_LOOK_SECONDS = 1.0
 # ending: aiortc's sender stops for good once a track ends, so the phone would never get its picture back.
 CAPTURE_RETRY_SECONDS = 2.0
 CLOCK_RATE = 90_000
+# aiortc announces and encodes H264 at level 3.1: at most 3600 macroblocks a frame (1280x720, but not 1280x800).
+# Hardware decoders may refuse larger frames, so an H264 stream is scaled to fit.
+H264_MAX_MACROBLOCKS = 3600
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 
 BGRA = npt.NDArray[np.uint8]
 
 
-def video_size(screen_width: int, screen_height: int, max_width: int = DEFAULT_WIDTH) -> tuple[int, int]:
-    """Encoded size of a screen: at most ``max_width`` wide, aspect kept, both sides even (I420 needs it)."""
+def video_size(
+    screen_width: int, screen_height: int, max_width: int = DEFAULT_WIDTH, max_macroblocks: int | None = None
+) -> tuple[int, int]:
+    """Encoded size of a screen: at most ``max_width`` wide, aspect kept, both sides even (I420 needs it), and
+    with ``max_macroblocks`` at most that many 16x16 blocks (the size limit of an H264 level)."""
     w, h = scaled_size(screen_width, screen_height, max_width)
-    return max(2, w & ~1), max(2, h & ~1)
+    w, h = max(2, w & ~1), max(2, h & ~1)
+    blocks = -(-w // 16) * -(-h // 16)
+    if max_macroblocks and blocks > max_macroblocks:
+        narrower = int(w * (max_macroblocks / blocks) ** 0.5) + 2  # about right; the loop settles the rounding
+        while True:
+            w, h = scaled_size(screen_width, screen_height, max(2, narrower))
+            w, h = max(2, w & ~1), max(2, h & ~1)
+            if w <= 2 or -(-w // 16) * -(-h // 16) <= max_macroblocks:
+                break
+            narrower = w - 2
+    return w, h
+
+
+def macroblock_limit(answer_sdp: str) -> int | None:
+    """The frame-size limit of the codec our answer sends with, in macroblocks (None: no limit)."""
+    codecs = video_codecs_in_sdp(answer_sdp)
+    return H264_MAX_MACROBLOCKS if codecs and codecs[0] == "H264" else None
 
 
 class EmitPolicy:
@@ -252,6 +274,7 @@ class ScreenTrack(VideoStreamTrack):
         if not 0 < fps <= 120:
             raise ValueError("video fps must be in (0, 120]")
         self.max_width = width
+        self.max_macroblocks: int | None = None  # set by answered() for the codec chosen
         self.fps = fps
         # Told (on the event loop) when capture fails and when it works again: ("video_unavailable", text) and
         # ("video_resumed", text). The server turns these into agent_status messages for the phone.
@@ -320,7 +343,7 @@ class ScreenTrack(VideoStreamTrack):
         if changed or self._last_i420 is None:
             shot = self._last_raw
             assert shot is not None  # the first tick grabs, and a changed one has just been grabbed
-            width, height = video_size(shot.shape[1], shot.shape[0], self.max_width)
+            width, height = video_size(shot.shape[1], shot.shape[0], self.max_width, self.max_macroblocks)
             self._last_i420 = bgra_to_i420(shot, width, height)
             self.stats.frames_converted += 1
             self.stats.convert_cpu += time.thread_time() - t1
@@ -367,6 +390,13 @@ class ScreenTrack(VideoStreamTrack):
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         self._pending = task
         return task
+
+    def answered(self, answer_sdp: str) -> None:
+        """Called with our answer: frames are sized for the codec it chose (H264's level limits their size)."""
+        self.max_macroblocks = macroblock_limit(answer_sdp)
+        if self.max_macroblocks is not None:
+            rect = self.stats.width, self.stats.height
+            logger.info("H264: frames of at most %d macroblocks (first frame %dx%d)", self.max_macroblocks, *rect)
 
     def _capture_failed(self, exc: Exception) -> None:
         """Keep the track (and aiortc's sender) alive: try again in a while, and tell the phone once."""

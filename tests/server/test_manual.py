@@ -55,7 +55,7 @@ async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(mo
         def send(self, message: Any) -> None:
             self.sent.append(message)
 
-    control, session = manual.ManualControl(lambda _session: 1280, display=":99"), Session()
+    control, session = manual.ManualControl(lambda _session: (1280, None), display=":99"), Session()
 
     def message(action: str, **fields: Any) -> Envelope:
         return Envelope.model_validate({"type": "manual_control", "id": f"m{len(session.sent)}-{time.monotonic()}",

@@ -24,6 +24,7 @@ from contop.testing.xsession import XSession, start_xsession
 from contop.transport import video_codecs
 from contop.transport.video import (
     FORCED_LOOK_SECONDS,
+    H264_MAX_MACROBLOCKS,
     DamageLooks,
     EmitPolicy,
     ScreenTrack,
@@ -742,4 +743,49 @@ async def test_a_display_with_every_output_off_gives_no_video_and_leaks_nothing(
             assert await create_screen_track(None, display=session.display) is None
         assert len(os.listdir("/proc/self/fd")) <= before + 1  # each attempt's X connection was closed
     finally:
+        session.close()
+
+
+def test_h264_frames_stay_within_the_level_aiortc_announces() -> None:
+    for screen, expected in (((1920, 1200), (1204, 752)), ((1920, 1080), (1280, 720)), ((1280, 1024), (1060, 848))):
+        w, h = video_size(*screen, 1280, H264_MAX_MACROBLOCKS)
+        assert (w, h) == expected and -(-w // 16) * -(-h // 16) <= 3600
+        assert abs(w / h - screen[0] / screen[1]) < 0.01  # aspect kept
+    assert video_size(1920, 1200, 1280) == (1280, 800)  # VP8 has no such limit
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_an_h264_phone_on_a_16_10_screen_gets_level_sized_frames_and_accurate_touches(tmp_path: Any) -> None:
+    """A real server on a 1920x1200 display and a client that prefers H264 (as some phones' offers do): the
+    frames fit H264 level 3.1 (1280x800 would not), and a touch at the frame's centre lands at the screen's."""
+    from Xlib import display as xdisplay
+
+    from contop.client import ContopClient
+    from contop.core.messages import FAST
+    from contop.testing.server import ServerProcess
+    from tests.transport.conftest import pair
+
+    session = start_xsession("1920x1200x24", dbus=True)
+    server = ServerProcess(tmp_path / "home", env=session.child_env())
+    try:
+        await asyncio.to_thread(server.start)
+        async with ContopClient(pair(server)["url"], device_id="h264-phone", video_codecs=("H264",)) as client:
+            frame = await asyncio.wait_for(client.frames.get(), 30)
+            assert (frame.width, frame.height) == (1204, 752)
+            move = {"type": "manual_control", "id": "mv-1", "payload": {"action": "mouse_move", "x": 602, "y": 376}}
+            client.send(move, FAST)
+            d = xdisplay.Display(session.display)
+            try:
+                deadline = time.monotonic() + 10
+                while True:
+                    p = d.screen().root.query_pointer()
+                    if abs(p.root_x - 960) <= 2 and abs(p.root_y - 600) <= 2:
+                        break
+                    assert time.monotonic() < deadline, (p.root_x, p.root_y)
+                    await asyncio.sleep(0.05)
+            finally:
+                d.close()
+    finally:
+        await asyncio.to_thread(server.stop)
         session.close()
