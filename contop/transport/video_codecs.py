@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,8 @@ def apply_bitrate_caps(caps: BitrateCaps | None = None) -> BitrateCaps:
 # no sensor noise) and the fastest realtime speed. On full-motion 720p text this cuts the encode by about a third
 # with the same or better PSNR at equal bitrate (bench/bench_video.py prints the encoder's figures).
 SCREEN_VP8_OPTIONS = {"noise-sensitivity": "0", "cpu-used": "-16"}
+# A VP8 context is rebuilt for a new target bitrate at most this often (each rebuild costs a keyframe).
+REBUILD_INTERVAL_S = 5.0
 
 
 def screen_vp8_encoder() -> Any:
@@ -66,18 +69,34 @@ def screen_vp8_encoder() -> Any:
     from aiortc.codecs import vpx
 
     class ScreenVp8Encoder(vpx.Vp8Encoder):
+        opened_at = -REBUILD_INTERVAL_S
+        rebuilds = 0  # contexts opened after the first (each starts with a keyframe)
+
         def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-            # The same rule as aiortc for starting over (new size, or the target bitrate moved by over 10%),
-            # applied first, so that aiortc finds our context current and keeps it.
+            # libvpx cannot change its bitrate in place, so a new target means a new context, whose first frame
+            # is a keyframe (large, for a screen of text). aiortc starts over whenever the target moves by 10%;
+            # on a link whose estimate wobbles that is a keyframe every second, and their bursts cause the loss
+            # that lowers the estimate again. Here: at once for a new size or a halved target (congestion),
+            # otherwise at most every REBUILD_INTERVAL_S. aiortc then finds our context current and keeps it.
             codec = self.codec
-            if codec is not None and (
-                (frame.width, frame.height) != (codec.width, codec.height)
-                or abs(self.target_bitrate - (codec.bit_rate or 0)) > 0.1 * (codec.bit_rate or 1)
-            ):
-                codec = None
+            wanted = self.target_bitrate
+            now = time.monotonic()
+            if codec is not None:
+                current = codec.bit_rate or 1
+                if (frame.width, frame.height) != (codec.width, codec.height) or wanted < current / 2:
+                    codec = None
+                elif abs(wanted - current) > 0.1 * current and now - self.opened_at >= REBUILD_INTERVAL_S:
+                    codec = None
             if codec is None:
-                codec = self.codec = open_screen_vp8(frame.width, frame.height, self.target_bitrate)
-            return super().encode(frame, force_keyframe)
+                if self.codec is not None:
+                    self.rebuilds += 1
+                codec = self.codec = open_screen_vp8(frame.width, frame.height, wanted)
+                self.opened_at = now
+            self.target_bitrate = int(codec.bit_rate or wanted)  # for aiortc's own check only
+            try:
+                return super().encode(frame, force_keyframe)
+            finally:
+                self.target_bitrate = wanted
 
     return ScreenVp8Encoder()
 

@@ -249,24 +249,37 @@ def _text_frames(count: int) -> list[Any]:
     return frames
 
 
-def test_screen_encoder_makes_decodable_sharp_text_and_reopens_on_a_new_bitrate() -> None:
+def test_screen_encoder_makes_decodable_sharp_text_and_rebuilds_for_a_new_bitrate_sparingly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each new libvpx context starts with a keyframe: a small rise of the target waits for the rebuild interval,
+    a halved target (congestion) and a new frame size do not."""
     from aiortc.codecs.vpx import vp8_depayload
 
     encoder = video_codecs.screen_vp8_encoder()
     decoder = av.CodecContext.create("libvpx", "r")
-    psnr = []
+    psnr, contexts = [], []
+    start = encoder.target_bitrate
     for i, frame in enumerate(_text_frames(40)):
+        if i == 10:
+            encoder.target_bitrate = int(start * 1.5)  # a REMB update over 10%, soon after the first context
         if i == 20:
-            first = encoder.codec
-            encoder.target_bitrate = encoder.target_bitrate * 2  # a REMB update well over 10%
+            monkeypatch.setattr(video_codecs, "REBUILD_INTERVAL_S", 0.0)  # as if the interval had passed
+        if i == 21:
+            monkeypatch.setattr(video_codecs, "REBUILD_INTERVAL_S", 3600.0)
+        if i == 30:
+            encoder.target_bitrate = int(start * 1.5) // 3  # the estimate collapses
         payloads, _ts = encoder.encode(frame)
+        contexts.append((encoder.codec, encoder.codec.bit_rate))  # the objects, kept alive: no id reuse
         for decoded in decoder.decode(av.Packet(b"".join(vp8_depayload(p) for p in payloads))):
             err = decoded.to_ndarray()[:360].astype(np.float32) - frame.to_ndarray()[:360].astype(np.float32)
             psnr.append(10 * np.log10(255**2 / max(float(np.mean(err**2)), 1e-6)))
-        if i == 20:
-            assert encoder.codec is not first  # a new context at the new rate (aiortc's rule, kept)
     assert len(psnr) == 40 and min(psnr[5:]) > 25
-    assert encoder.codec.bit_rate == encoder.target_bitrate
+    assert len({id(c) for c, _ in contexts[:20]}) == 1 and contexts[19][1] == start  # aiortc did not rebuild either
+    assert contexts[20][0] is not contexts[19][0] and contexts[20][1] == int(start * 1.5)  # once the interval passed
+    assert len({id(c) for c, _ in contexts[20:30]}) == 1
+    assert contexts[30][0] is not contexts[29][0] and contexts[30][1] == encoder.target_bitrate  # at once
+    assert encoder.rebuilds == 2
     options = video_codecs.open_screen_vp8(1280, 720, 1_500_000).options  # what libvpx is given at the first frame
     assert options["noise-sensitivity"] == "0" and options["cpu-used"] == "-16" and options["deadline"] == "realtime"
 
