@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,6 +38,7 @@ from contop.transport.peer import FAST_HIGH_WATER, create_peer_connection, ice_c
 log = logging.getLogger(__name__)
 
 INBOX_SIZE = 10_000
+SEEN_IDS = 2000  # message ids remembered to drop a message the server sends again after a lost link
 FRAME_QUEUE_SIZE = 2
 
 
@@ -117,6 +119,8 @@ class ContopClient:
         self.frame_count = 0
         self.connect_seconds: float | None = None
         self._inbox: asyncio.Queue[Envelope | None] = asyncio.Queue(INBOX_SIZE)
+        self._seen: set[str] = set()  # ids of the latest messages, to drop one sent again
+        self._seen_order: deque[str] = deque()
         self._waiters: dict[str, tuple[asyncio.Future[Envelope], frozenset[str] | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
@@ -308,6 +312,14 @@ class ContopClient:
         except InvalidMessage as exc:
             log.warning("unparseable message from the server on %s: %s", channel, exc)
             return
+        # After a lost link the server sends again what this client's SCTP stack had not acknowledged; some of
+        # it may have arrived after all. A message is handled once.
+        if message.id in self._seen:
+            return
+        self._seen.add(message.id)
+        self._seen_order.append(message.id)
+        if len(self._seen_order) > SEEN_IDS:
+            self._seen.discard(self._seen_order.popleft())
         if isinstance(message, Keepalive) and message.payload.ref_id is None and self.answer_heartbeat:
             with contextlib.suppress(ClientError):
                 self.send(Keepalive(payload=KeepalivePayload(ref_id=message.id)))

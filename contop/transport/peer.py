@@ -40,6 +40,10 @@ CHANNEL_LABELS: tuple[Channel, Channel] = (RELIABLE, FAST)
 RELIABLE_HIGH_WATER = 1024 * 1024
 FAST_HIGH_WATER = 2 * 1024  # ~15 pointer moves: anything older is stale by the time it would leave
 LOW_WATER = 16 * 1024
+# How much of the reliable channel's latest traffic is kept to send again after a lost link (at least the
+# unacknowledged part: SCTP's window in flight plus aiortc's queue, up to RELIABLE_HIGH_WATER).
+RECENT_MESSAGES = 1000
+RECENT_BYTES = 4 * 1024 * 1024
 
 _FINGERPRINT = re.compile(r"^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$", re.MULTILINE)
 
@@ -123,6 +127,10 @@ class ChannelWriter:
         self._high = high_water
         self._drop = drop_when_full
         self._backlog: deque[str] = deque()
+        # The reliable channel's latest messages, newest last: if the link dies, those the phone's SCTP stack
+        # never acknowledged are taken back from here (take_unsent) and sent again on its next connection.
+        self._recent: deque[str] = deque()
+        self._recent_bytes = 0
         self.dropped = 0
         channel.bufferedAmountLowThreshold = LOW_WATER
         channel.on("bufferedamountlow", self._drain)
@@ -149,18 +157,43 @@ class ChannelWriter:
             else:
                 self._backlog.append(text)
             return True
-        self.channel.send(text)
+        self._send(text)
         return True
 
-    def take_backlog(self) -> list[str]:
-        """What was held back and never sent (handed to the session's queue when the link is lost)."""
-        items = list(self._backlog)
+    def _send(self, text: str) -> None:
+        self.channel.send(text)
+        if self._drop:
+            return
+        self._recent.append(text)
+        self._recent_bytes += len(text)
+        while len(self._recent) > RECENT_MESSAGES or (self._recent_bytes > RECENT_BYTES and len(self._recent) > 1):
+            self._recent_bytes -= len(self._recent.popleft())
+
+    def take_unsent(self) -> list[str]:
+        """What the phone has not received, oldest first (handed to the session's queue when the link is lost):
+        messages its SCTP stack never acknowledged, then those held back. Taken once: a second call returns []."""
+        unacked: list[str] = []
+        if self._recent:
+            count = self._unacknowledged()
+            if count > len(self._recent):
+                log.warning("%d unacknowledged messages, only the last %d kept to send again", count, len(self._recent))
+            unacked = list(self._recent)[len(self._recent) - min(count, len(self._recent)) :]
+            self._recent.clear()
+            self._recent_bytes = 0
+        items = [*unacked, *self._backlog]
         self._backlog.clear()
         return items
 
+    def _unacknowledged(self) -> int:
+        transport = getattr(self.channel, "transport", None)
+        count = getattr(transport, "unacknowledged_messages", None)
+        if count is None or self.channel.id is None:
+            return 0  # not our SCTP transport: nothing known, nothing sent twice
+        return int(count(self.channel.id))
+
     def _drain(self) -> None:
         while self._backlog and self.is_open and self.channel.bufferedAmount <= self._high:
-            self.channel.send(self._backlog.popleft())
+            self._send(self._backlog.popleft())
 
 
 class Peer:
@@ -236,9 +269,10 @@ class Peer:
         writer = self.writers.get(channel)
         return writer.write(text) if writer is not None else False
 
-    def take_backlog(self) -> list[str]:
+    def take_unsent(self) -> list[str]:
+        """Reliable messages the phone has not received (``ChannelWriter.take_unsent``)."""
         writer = self.writers.get(RELIABLE)
-        return writer.take_backlog() if writer is not None else []
+        return writer.take_unsent() if writer is not None else []
 
     async def aclose(self) -> None:
         self._closed = True

@@ -30,6 +30,7 @@ from aiortc.rtcsctptransport import (
     SCTP_MAX_PACKET_LENGTH,
     WEBRTC_BINARY,
     WEBRTC_BINARY_EMPTY,
+    WEBRTC_DCEP,
     WEBRTC_STRING,
     WEBRTC_STRING_EMPTY,
     Chunk,
@@ -139,6 +140,19 @@ class DelayedAckSctpTransport(RTCSctpTransport):
         for chunks in packets:
             checksum = pack("<L", crc32c(header + b"\x00\x00\x00\x00" + chunks))
             await self.transport._send_data(header + checksum + chunks)
+
+    def unacknowledged_messages(self, stream_id: int) -> int:
+        """How many of the newest messages sent on ordered stream ``stream_id`` the other side has not
+        acknowledged in full: those still waiting to be cut into chunks, and those with a chunk the cumulative
+        acknowledgement has not passed. Messages leave in order, so these are the last ones sent."""
+        waiting = sum(1 for channel, _pp, _data in self._data_channel_queue if channel.id == stream_id)
+        chunks = (*self._outbound_queue, *self._sent_queue)
+        unacked = {
+            c.stream_seq
+            for c in chunks
+            if isinstance(c, DataChunk) and c.stream_id == stream_id and c.protocol != WEBRTC_DCEP
+        }
+        return waiting + len(unacked)
 
     def _data_channel_send(self, channel: aiortc.RTCDataChannel, data: str | bytes) -> None:
         """Queue a message and send it now: aiortc's own version starts a task to do the sending, which costs a

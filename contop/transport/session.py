@@ -10,6 +10,7 @@ connection of the same device takes over the queue, the pending confirmations an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -63,6 +64,19 @@ class Timing:
     silence_warning: float = 90.0  # the seed's 3 missed 30 s keepalives
     connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
     fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
+
+
+# Not sent again after a lost link: the questions were just answered "no" (_reject_pending), and a heartbeat
+# only mattered to the connection that died.
+_STALE_AFTER_LOSS = frozenset({"agent_confirmation_request", "keepalive"})
+
+
+def _worth_resending(text: str) -> bool:
+    try:
+        kind = json.loads(text).get("type")
+    except (ValueError, AttributeError):
+        return True
+    return kind not in _STALE_AFTER_LOSS
 
 
 class SessionState(StrEnum):
@@ -327,7 +341,7 @@ class Session:
         self._kill_execution()  # at once, no grace period: nobody is watching any more
         self._reject_pending()
         if self.peer is not None:
-            self.outbox.extend(self.peer.take_backlog())
+            self.outbox.extend(text for text in self.peer.take_unsent() if _worth_resending(text))
             self.spawn(self._close_peer(), name="close-peer")
         if was_open:
             self._hooks.mark_connected(self.device_id, False)
@@ -338,7 +352,7 @@ class Session:
         old.state = SessionState.REPLACED
         old.successor = self
         old._stop_heartbeat()
-        backlog = old.peer.take_backlog() if old.peer is not None else []
+        backlog = old.peer.take_unsent() if old.peer is not None else []
         self.outbox.extendleft(reversed([*old.outbox, *backlog]))
         old.outbox.clear()
         self.pending.update(old.pending)

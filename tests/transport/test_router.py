@@ -25,7 +25,7 @@ class FakePeer:
         self.sent.append((channel, text))
         return True
 
-    def take_backlog(self) -> list[str]:
+    def take_unsent(self) -> list[str]:
         return []
 
     def unacked_age(self) -> float:

@@ -134,6 +134,50 @@ async def test_connection_loss_kills_execution_rejects_confirmations_and_queues(
         assert harness.session("phone-l").outbox == type(session.outbox)()
 
 
+async def test_what_a_vanished_phone_never_acknowledged_reaches_it_after_it_reconnects(
+    local_server: LocalServer,
+) -> None:
+    """The phone walks out of Wi-Fi: messages sent in the seconds before the server notices were handed to SCTP
+    and never arrived. They are sent again, in order, on its next connection (a message that did arrive after
+    all is dropped by the client, which remembers ids)."""
+    harness = Harness(local_server)
+    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1)
+    url = (await local_server.pair())["url"]
+    first = ContopClient(url, device_id="phone-w")
+    await first.connect()
+    session = harness.session("phone-w")
+    session.send(AgentText(payload=TextPayload(text="before")))
+    assert (await first.next_message("agent_text", timeout=5)).payload.text == "before"  # type: ignore[attr-defined]
+    assert first.pc is not None and first.pc.sctp is not None
+
+    async def black_hole(data: bytes) -> None:
+        return None
+
+    first.pc.sctp.transport._send_data = black_hole  # type: ignore[method-assign]  # no SACK leaves the phone
+    first._on_message = lambda channel, data: None  # type: ignore[method-assign]  # nor does anything reach its app
+    for n in range(5):
+        session.send(AgentText(payload=TextPayload(text=f"in-flight-{n}")))
+    await eventually(lambda: session.state is SessionState.LOST, timeout=10)
+    session.send(AgentText(payload=TextPayload(text="queued-after")))
+    try:
+        async with ContopClient(url, device_id="phone-w") as second:
+            texts = []
+            while len(texts) < 6:
+                message = await second.next_message("agent_text", timeout=5)
+                texts.append(message.payload.text)  # type: ignore[attr-defined]
+            assert texts == [f"in-flight-{n}" for n in range(5)] + ["queued-after"]
+    finally:
+        await first.aclose()
+
+
+async def test_a_message_sent_again_is_handled_once(local_server: LocalServer) -> None:
+    client = ContopClient((await local_server.pair())["url"])  # not connected: messages are fed by hand
+    text = AgentText(payload=TextPayload(text="once")).to_json()
+    client._on_message("contop", text)
+    client._on_message("contop", text)
+    assert client._inbox.qsize() == 1
+
+
 async def test_pending_confirmation_moves_to_the_new_connection(local_server: LocalServer) -> None:
     harness = Harness(local_server)
     url = (await local_server.pair())["url"]
