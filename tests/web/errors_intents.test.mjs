@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { describeClose, describeServerError, describeFingerprintMismatch, statusTitle } from "../../contop/web/js/errors.js";
+import { describeClose, describeServerError, describeRefusal, describeFingerprintMismatch, statusTitle } from "../../contop/web/js/errors.js";
 import { userIntentPayload, clickPayload, scrollPayload, keyPayload, typePayload, pointerPayload, KEY_GRID } from "../../contop/web/js/intents.js";
 
 test("close codes explain themselves with the right action", () => {
@@ -12,6 +12,25 @@ test("close codes explain themselves with the right action", () => {
   assert.equal(describeClose(1006).kind, "unreachable");
   assert.match(describeClose(4001).message, /scan a new code/i);
   assert.equal(describeFingerprintMismatch().action, "rescan");
+});
+
+test("a 1008 close is a refused offer, not a network problem (unless the link never came up)", () => {
+  const refused = describeClose(1008, "invalid offer");
+  assert.equal(refused.kind, "refused");
+  assert.equal(refused.title, "The desktop refused this connection");
+  assert.match(refused.message, /refused this phone's connection offer/);
+  assert.match(refused.message, /[Uu]pdate/);
+  assert.doesNotMatch(refused.message, /same network/);
+  assert.equal(refused.action, "retry");
+  assert.equal(describeClose(1008, "connection not established").kind, "unreachable");
+});
+
+test("a refused request the user made reads the desktop's own reason when it gives one", () => {
+  assert.equal(describeRefusal({ code: "not_available", message: "set an Away Mode PIN on the desktop first" }), "Set an Away Mode PIN on the desktop first.");
+  assert.equal(describeRefusal({ code: "not_available", message: "No PIN set." }), "No PIN set.");
+  assert.match(describeRefusal({ code: "not_available", message: " " }), /can't do that yet/);
+  assert.match(describeRefusal({ code: "unknown_type", message: "unknown message type 'x'" }), /doesn't know that request/);
+  assert.equal(statusTitle("confirmation_expired"), "Approval expired");
 });
 
 test("server errors read like sentences", () => {

@@ -9,7 +9,10 @@
     failCode: null, // a close code the next connect() fails with (kept until cleared)
     failKind: null, // "fingerprint"
     hang: false,
-    opts: null,
+    noVideo: false, // the next answers carry no video track
+    opts: null, // the newest transport's callbacks
+    all: [], // every transport's callbacks, oldest first
+    events: [], // "connect:N", "connected:N", "close:N" (N: 1 for the first transport)
   };
   window.__fake = fake;
   window.__contopNoServiceWorker = true;
@@ -27,6 +30,18 @@
     fake.opts.onDrop();
   };
   fake.blip = () => fake.opts.onDrop();
+  // The desktop closes the signaling socket of the newest transport with `code` after it connected, then its
+  // peer: what transport.js reports for it (onFatal for 4001/4002, otherwise the peer's close is a drop).
+  fake.serverClose = async (code) => {
+    const opts = fake.opts;
+    const errors = await import("/js/errors.js");
+    fake.kill();
+    if ((code === 4001 || code === 4002) && opts.onFatal) {
+      opts.onFatal({ ...errors.describeClose(code), code });
+      return;
+    }
+    opts.onDrop();
+  };
   fake.ofType = (type) => fake.sent.filter((m) => m.type === type);
   fake.last = (type) => fake.ofType(type).at(-1) || null;
 
@@ -91,7 +106,9 @@
 
   window.__contopTransportFactory = (opts) => {
     fake.instances += 1;
+    const n = fake.instances;
     fake.opts = opts;
+    fake.all.push(opts);
     let connected = false;
     fake.kill = () => {
       connected = false;
@@ -99,6 +116,7 @@
     return {
       async connect() {
         fake.connects += 1;
+        fake.events.push(`connect:${n}`);
         opts.onStatus("Reaching 192.168.1.20:8000…");
         await new Promise((r) => setTimeout(r, 60));
         if (fake.hang) await new Promise(() => {});
@@ -111,7 +129,8 @@
         }
         opts.onStatus("Talking to the desktop…");
         connected = true;
-        opts.onTrack(desktopStream());
+        if (!fake.noVideo) opts.onTrack(desktopStream());
+        fake.events.push(`connected:${n}`);
       },
       send(type, payload) {
         if (!connected) return null;
@@ -122,6 +141,7 @@
       },
       close() {
         fake.closes += 1;
+        fake.events.push(`close:${n}`);
         connected = false;
       },
       get connected() {

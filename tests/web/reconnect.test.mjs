@@ -1,6 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { reconnectPlan, shouldShowReconnecting, isFatalClose, BACKOFF_MS } from "../../contop/web/js/reconnect.js";
+import { reconnectPlan, shouldShowReconnecting, isFatalClose, giveUpInfo, connectMessages, onceById, BACKOFF_MS } from "../../contop/web/js/reconnect.js";
+import { describeClose } from "../../contop/web/js/errors.js";
 
 test("backs off 1, 2, 3, 5, 8 seconds then gives up", () => {
   const delays = [];
@@ -27,4 +28,44 @@ test("short drops stay silent for 2 s", () => {
 test("fatal close codes", () => {
   assert.ok(isFatalClose(4001) && isFatalClose(4002) && isFatalClose(4003));
   assert.ok(!isFatalClose(4029) && !isFatalClose(1013) && !isFatalClose(1006));
+});
+
+test("giving up says why the last attempt failed when the desktop said so", () => {
+  for (const code of [4029, 1013, 1008]) {
+    const last = { ...describeClose(code, "invalid offer"), code };
+    const info = giveUpInfo(last);
+    assert.equal(info.kind, last.kind, `close ${code}`);
+    assert.equal(info.title, last.title);
+    assert.match(info.message, /after 5 attempts/);
+    assert.equal(info.action, "retry");
+  }
+  for (const last of [null, undefined, { ...describeClose(1006), code: 1006 }, describeClose(0, "The desktop did not answer in time")]) {
+    const info = giveUpInfo(last);
+    assert.equal(info.kind, "lost");
+    assert.match(info.message, /stopped answering after 5 attempts/);
+    assert.equal(info.action, "retry");
+  }
+});
+
+test("what the phone says on every (re)connect: a pending reset first, then the conversation to resume", () => {
+  assert.deepEqual(connectMessages({}), [{ type: "away_mode_status", payload: {}, quiet: "away" }]);
+  assert.deepEqual(connectMessages({ resetPending: true, serverSessionId: null, manual: true }), [
+    { type: "away_mode_status", payload: {}, quiet: "away" },
+    { type: "new_session", payload: {} },
+    { type: "set_manual_mode", payload: { enabled: true } },
+  ]);
+  assert.deepEqual(connectMessages({ serverSessionId: "srv-1" }).map((m) => m.type), ["away_mode_status", "session_context"]);
+  assert.deepEqual(connectMessages({ serverSessionId: "srv-1" })[1], { type: "session_context", payload: { session_id: "srv-1" }, quiet: "resume" });
+  // A session reopened from history after the reset: reset, then resume that one.
+  assert.deepEqual(connectMessages({ resetPending: true, serverSessionId: "srv-2" }).map((m) => m.type), ["away_mode_status", "new_session", "session_context"]);
+});
+
+test("a message sent again after a lost link is handled once; a re-asked confirmation is not dropped", () => {
+  const firstTime = onceById(3);
+  assert.equal(firstTime({ type: "agent_text", id: "a" }), true);
+  assert.equal(firstTime({ type: "agent_text", id: "a" }), false);
+  assert.equal(firstTime({ type: "agent_confirmation_request", id: "c" }), true);
+  assert.equal(firstTime({ type: "agent_confirmation_request", id: "c" }), true);
+  for (const id of ["b", "d", "e"]) firstTime({ type: "agent_text", id });
+  assert.equal(firstTime({ type: "agent_text", id: "a" }), true); // forgotten: only the latest ids are kept
 });

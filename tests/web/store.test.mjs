@@ -172,11 +172,141 @@ test("new session clears the thread; restore replaces it", () => {
   assert.equal(new Set(ids).size, 2, `restored ids must not collide with new ones: ${ids}`);
 });
 
-test("losing the connection closes manual mode and any pending confirmation", () => {
-  let s = run([{ type: "manual", enabled: true }, srv("agent_confirmation_request", { tool: "t" })]);
-  s = reduce(s, { type: "conn", conn: { status: ConnStatus.RECONNECTING } });
+const conn = (status) => ({ type: "conn", conn: { status } });
+const reconnected = [conn(ConnStatus.RECONNECTING), conn(ConnStatus.CONNECTED)];
+
+test("a reconnect keeps manual mode and a pending confirmation; disconnecting ends both", () => {
+  let s = run([conn(ConnStatus.CONNECTED), { type: "manual", enabled: true }, srv("agent_confirmation_request", { tool: "t" }, "req-1")]);
+  s = reduce(s, conn(ConnStatus.RECONNECTING));
+  assert.equal(s.manual, true, "the user's choice, re-sent to the desktop once connected");
+  assert.equal(s.confirmation.requestId, "req-1", "kept (the dialog is only hidden) while the link heals");
+  s = run([conn(ConnStatus.FAILED), conn(ConnStatus.CONNECTED)], s);
+  assert.equal(s.manual, true);
+  assert.equal(s.confirmation.requestId, "req-1");
+  s = reduce(s, conn(ConnStatus.IDLE));
   assert.equal(s.manual, false);
   assert.equal(s.confirmation, null);
+});
+
+test("after a reconnect the first idle state_update ends a run whose intent may never have reached the desktop", () => {
+  let s = run([conn(ConnStatus.CONNECTED), { type: "user_intent", id: "i1", text: "open the browser" }, ...reconnected]);
+  assert.equal(s.running, true);
+  s = reduce(s, srv("state_update", { ai_state: "idle" }));
+  assert.equal(s.running, false);
+  assert.equal(s.pendingIntent, null);
+  const note = s.entries.at(-1);
+  assert.equal(note.kind, "error");
+  assert.equal(note.code, "not_delivered");
+  assert.match(note.text, /may not have reached the desktop/);
+  // Only the first one is authoritative: later, an idle before the desktop takes an intent up changes nothing.
+  s = run([{ type: "user_intent", id: "i2", text: "open the browser" }, srv("state_update", { ai_state: "idle" })], s);
+  assert.equal(s.running, true);
+  assert.equal(s.pendingIntent, "i2");
+});
+
+test("after a reconnect an executing state keeps the run, and a state_update without ai_state decides nothing", () => {
+  let s = run([conn(ConnStatus.CONNECTED), { type: "user_intent", id: "i1", text: "a" }, ...reconnected]);
+  s = reduce(s, srv("state_update", { keep_host_awake: true }));
+  assert.equal(s.running, true);
+  s = reduce(s, srv("state_update", { ai_state: "executing" }));
+  assert.equal(s.running, true);
+  assert.equal(s.pendingIntent, null);
+  assert.equal(kinds(s).includes("error"), false);
+  s = reduce(s, srv("state_update", { ai_state: "idle" }));
+  assert.equal(s.running, false, "the run handed over to the new connection ends as usual");
+});
+
+test("a link that healed by itself is no reconnect: a later idle ends the run as usual, without a note", () => {
+  const s = run([
+    conn(ConnStatus.CONNECTED),
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("state_update", { ai_state: "executing" }),
+    conn(ConnStatus.RECONNECTING),
+    { type: "conn", conn: { status: ConnStatus.CONNECTED }, healed: true },
+    srv("state_update", { ai_state: "idle" }),
+  ]);
+  assert.equal(s.running, false);
+  assert.equal(kinds(s).includes("error"), false);
+});
+
+test("an intent sent after a reconnect, before the desktop's greeting, is not ended by that greeting", () => {
+  const s = run([conn(ConnStatus.CONNECTED), ...reconnected, { type: "user_intent", id: "i1", text: "a" }, srv("state_update", { ai_state: "idle" })]);
+  assert.equal(s.running, true);
+  assert.equal(s.pendingIntent, "i1");
+});
+
+test("a run that ended on the desktop while the link was down ends with a note; its running steps are stopped", () => {
+  const s = run([
+    conn(ConnStatus.CONNECTED),
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "t", status: "running" }),
+    conn(ConnStatus.RECONNECTING),
+    conn(ConnStatus.FAILED),
+    conn(ConnStatus.CONNECTING),
+    conn(ConnStatus.CONNECTED),
+    srv("state_update", { ai_state: "idle" }),
+  ]);
+  assert.equal(s.running, false);
+  assert.equal(s.entries.find((e) => e.kind === "step").status, "stopped");
+  assert.equal(s.entries.at(-1).code, "interrupted");
+});
+
+test("an idle state_update answering Stop ends the stopping state, even before the intent was taken up", () => {
+  let s = run([{ type: "user_intent", id: "i1", text: "a" }, { type: "stop_requested" }, srv("state_update", { ai_state: "idle" })]);
+  assert.equal(s.stopping, false);
+  assert.equal(s.running, false);
+  assert.equal(s.pendingIntent, null);
+  s = run([srv("state_update", { ai_state: "executing" }), { type: "stop_requested" }, srv("state_update", { ai_state: "idle" })]);
+  assert.equal(s.stopping, false);
+  assert.equal(s.running, false);
+});
+
+test("a confirmation the desktop asks again with the same id updates its entry instead of adding one", () => {
+  const req = { tool: "execute_cli", command: "rm -rf x", reason: "destructive_command" };
+  let s = run([
+    conn(ConnStatus.CONNECTED),
+    srv("agent_confirmation_request", req, "req-1"),
+    conn(ConnStatus.RECONNECTING),
+    { type: "confirmation_answered", approved: true }, // the answer went nowhere
+    conn(ConnStatus.CONNECTED),
+    srv("agent_confirmation_request", req, "req-1"),
+  ]);
+  const confirms = s.entries.filter((e) => e.kind === "confirm");
+  assert.equal(confirms.length, 1);
+  assert.equal(confirms[0].id, "confirm-req-1");
+  assert.equal(confirms[0].decision, null, "asked again: waiting for an answer again");
+  assert.ok(confirms[0].rev > 1, "re-rendered");
+  assert.equal(s.confirmation.requestId, "req-1");
+  s = reduce(s, { type: "confirmation_answered", approved: false });
+  assert.equal(s.entries.filter((e) => e.kind === "confirm")[0].decision, "denied");
+});
+
+test("confirmation_expired marks its request expired and closes the dialog; a late answer changes nothing", () => {
+  let s = run([
+    srv("agent_confirmation_request", { tool: "execute_cli", command: "rm x" }, "req-1"),
+    srv("agent_status", { status_type: "confirmation_expired", message: "execute_cli was not approved within 60 s", ref_id: "req-1" }),
+  ]);
+  const entry = s.entries.find((e) => e.kind === "confirm");
+  assert.equal(entry.decision, "expired");
+  assert.equal(s.confirmation, null);
+  assert.equal(reduce(s, { type: "confirmation_answered", approved: true }), s);
+  // Another request's expiry leaves the open one alone.
+  s = run([
+    srv("agent_confirmation_request", { tool: "t" }, "req-2"),
+    srv("agent_status", { status_type: "confirmation_expired", message: "", ref_id: "req-1" }),
+  ], s);
+  assert.equal(s.confirmation.requestId, "req-2");
+  assert.equal(s.entries.find((e) => e.id === "confirm-req-2").decision, null);
+  assert.equal(s.entries.find((e) => e.id === "confirm-req-1").decision, "expired");
+});
+
+test("features refused as unavailable are asked again after every (re)connect", () => {
+  let s = run([conn(ConnStatus.CONNECTED), { type: "unavailable", feature: "away" }, { type: "unavailable", feature: "manual", reason: "No display." }]);
+  assert.equal(s.unavailable.away, true);
+  assert.equal(s.unavailable.manual, "No display.");
+  s = reduce(s, conn(ConnStatus.RECONNECTING));
+  s = reduce(s, conn(ConnStatus.CONNECTED));
+  assert.deepEqual(s.unavailable, {});
 });
 
 test("keepalive and unknown actions leave the state alone", () => {

@@ -145,6 +145,17 @@ def open_fake_session(ctx: BrowserContext, server: ServerProcess) -> Page:
     return page
 
 
+def drop_and_reconnect(page: Page) -> None:
+    """The fake link drops; wait until the app is connected again over a new transport."""
+    before = page.evaluate("window.__fake.events.filter(e => e.startsWith('connected:')).length")
+    page.evaluate("window.__fake.drop()")
+    page.wait_for_function(
+        f"window.__fake.events.filter(e => e.startsWith('connected:')).length > {before}"
+        " && window.contop.state.conn.status === 'connected'",
+        timeout=10_000,
+    )
+
+
 # ------------------------------------------------------------------------------------------------ real server
 
 
@@ -254,13 +265,22 @@ def test_too_many_bad_attempts_are_rate_limited(tmp_path: Path, browser: Browser
         close(ctx)
 
 
-# The phone's closing of a signaling socket, with the socket's state at that moment (1: still open).
+# The phone's closing of a signaling socket, with the socket's state at that moment (1: still open) and how many
+# sockets the page had opened by then.
 RECORD_SOCKET_CLOSES = """
 (() => {
   const closes = (window.__signalingCloses = []);
-  const nativeClose = WebSocket.prototype.close;
-  WebSocket.prototype.close = function (...args) {
-    closes.push({ readyState: this.readyState, status: window.contop?.state.conn.status ?? null });
+  let opened = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      opened += 1;
+    }
+  };
+  const nativeClose = Native.prototype.close;
+  Native.prototype.close = function (...args) {
+    closes.push({ readyState: this.readyState, status: window.contop?.state.conn.status ?? null, sockets: opened });
     return nativeClose.apply(this, args);
   };
 })();
@@ -355,13 +375,16 @@ def test_reconnects_at_once_after_the_desktop_drops_the_link(tmp_path: Path, bro
         took = time.monotonic() - thawed
         print(f"reconnected {took:.1f} s after the drop reached the phone")
         first, *others = sockets
-        # One attempt, a full reconnect: the old socket, still open, is closed by the phone and a new one
-        # carries the new offer. No offer (ICE restart) on the old socket, no error from the desktop.
+        # One attempt, a full reconnect: a new socket carries the new offer, and the old one is closed only once
+        # the new link is up (by the phone, or first by the desktop: 4002, replaced), so a desktop that still
+        # heard the old link hands the run over instead of losing it. No offer (ICE restart) on the old socket, no
+        # error from the desktop.
         assert [s["sent"].count("offer") for s in sockets] == [1, 1], sockets
         assert not [m for s in sockets for m in s["received"] if m.startswith("error")], sockets
         assert others[0]["received"][:1] == ["answer"], others
         assert first["ws"].is_closed() and not others[0]["ws"].is_closed()
-        assert page.evaluate("window.__signalingCloses") == [{"readyState": 1, "status": "reconnecting"}]
+        closes = page.evaluate("window.__signalingCloses")
+        assert closes in ([], [{"readyState": 1, "status": "reconnecting", "sockets": 2}]), closes
         assert re.search(r"reconnected: session \w+ replaces \w+ \(lost\)", srv.log())  # the same device, back
         _ask(page, "ping", "pong")
         shot(page, "real-07-reconnected-after-a-dropped-link")
@@ -379,6 +402,38 @@ def test_reconnects_at_once_after_the_desktop_drops_the_link(tmp_path: Path, bro
             close(ctx)
         own.close()
         srv.stop()
+
+
+def test_two_tabs_of_one_phone_do_not_fight(server: ServerProcess, browser: Browser) -> None:
+    """Two tabs of one phone (one device id, shared storage): the desktop keeps the newer connection and closes the
+    older one's signaling with 4002, then its peer. The older tab must say so and stay off (it used to count the
+    peer's close as a drop, reconnect after 1 s and take the connection back, forever) until the user taps to
+    connect there again."""
+    pairing = _real_pairing(server)
+    ctx = phone(browser, fake=False)
+    first = ctx.new_page()
+    first.goto(f"{server.base_url}/#{pairing['url'].split('#', 1)[1]}")
+    first.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    if state(first)["conn"]["status"] != "connected":
+        close(ctx)
+        pytest.skip("WebRTC transport not available")
+    second = ctx.new_page()
+    second.goto(f"{server.base_url}/")  # the remembered desktop, the same device
+    second.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=30_000)
+    expect(first.locator("#connect-error-title")).to_have_text("Connected somewhere else", timeout=15_000)
+    expect(first.locator("#btn-retry")).to_be_visible()
+    second.wait_for_timeout(4000)  # well past the first reconnect attempt (1 s)
+    assert state(first)["conn"]["status"] == "failed", state(first)["conn"]
+    assert state(second)["conn"]["status"] == "connected", state(second)["conn"]
+    shot(first, "real-08-connected-somewhere-else")
+    # Connecting here again, on the user's tap, takes the connection back; now the other tab stands down.
+    first.locator("#btn-retry").tap()
+    first.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=30_000)
+    expect(second.locator("#connect-error-title")).to_have_text("Connected somewhere else", timeout=15_000)
+    first.wait_for_timeout(2500)
+    assert state(first)["conn"]["status"] == "connected", state(first)["conn"]
+    assert state(second)["conn"]["status"] == "failed", state(second)["conn"]
+    close(ctx)
 
 
 # ------------------------------------------------------------------------------------------------ fake transport
@@ -409,6 +464,7 @@ def test_welcome_and_bad_codes(server: ServerProcess, browser: Browser) -> None:
         (4003, None, "Code already used by another device", "#btn-rescan"),
         (4029, None, "Too many attempts", "#btn-retry"),
         (1013, None, "Remote control isn't available yet", "#btn-retry"),
+        (1008, None, "The desktop refused this connection", "#btn-retry"),
         (None, "fingerprint", "Connection refused for your safety", "#btn-rescan"),
     ],
 )
@@ -533,8 +589,9 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
     assert sent(page, "agent_confirmation_response")[-1]["payload"] == {"approved": True, "request_id": req}
     expect(page.locator(".note.confirm .decision")).to_have_text("Approved")
 
-    for chunk in ["Removed 30 build folders ", "and freed 2.4 GB."]:
-        emit(page, "agent_text", {"text": chunk})
+    for n, chunk in enumerate(["Removed 30 build folders ", "and freed 2.4 GB."]):
+        emit(page, "agent_text", {"text": chunk}, f"chunk-{n}")
+        emit(page, "agent_text", {"text": chunk}, f"chunk-{n}")  # sent again after a lost link: shown once
     expect(page.locator(".msg-agent.streaming")).to_have_text("Removed 30 build folders and freed 2.4 GB.")
     emit(
         page,
@@ -693,6 +750,14 @@ def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     shot(page, "10-manual-control-zoomed")
     page.locator("#btn-manual-done").tap()
     assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": False}
+
+    # Manual mode is the user's choice: it stays on across a reconnect and is switched on again on the desktop.
+    page.locator("#btn-manual").tap()
+    n = len(sent(page, "set_manual_mode"))
+    drop_and_reconnect(page)
+    expect(page.locator("#manual-panel")).to_be_visible()
+    page.wait_for_function(f"window.__fake.ofType('set_manual_mode').length > {n}")
+    assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": True}
     close(ctx)
 
 
@@ -795,8 +860,11 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     page.wait_for_function("window.contop.state.conn.status === 'reconnecting'", timeout=5000)
     page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
     assert page.evaluate("window.__fake.instances") == 2
-    assert page.evaluate("window.__fake.closes") == 1  # the old transport (and its signaling) closed first
+    # The old transport (and its signaling) closes only once the new one is connected.
+    assert page.evaluate("window.__fake.events") == ["connect:1", "connected:1", "connect:2", "connected:2", "close:1"]
     expect(page.locator("[data-banner='reconnecting']")).to_have_count(0)
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")  # the new link's picture
+    expect(page.locator("#video-placeholder")).to_be_hidden()
     # A longer one: after 2 s a banner, then the next attempts succeed once the desktop is back.
     page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")
     expect(page.locator("[data-banner='reconnecting']")).to_be_visible(timeout=5000)
@@ -856,6 +924,167 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     assert sent(page, "session_context")[-1]["payload"] == {"session_id": "srv-42"}
     stored = page.evaluate("localStorage.getItem('contop.history.v1')")
     assert "base64" not in stored
+    close(ctx)
+
+
+def test_a_request_lost_in_a_drop_is_reported_after_the_reconnect(server: ServerProcess, browser: Browser) -> None:
+    """An intent sent into a dead link (its channel still said open) never reaches the desktop: the new
+    connection's greeting says idle, so the phone stops showing Working and says the request may not have
+    arrived. Stop answered with idle (nothing was running) ends the stopping state too."""
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    emit(page, "state_update", {"ai_state": "idle"})
+    page.locator("#intent-input").fill("Open the browser")
+    page.locator("#btn-send").tap()
+    expect(page.locator("[data-kind='working']")).to_be_visible()
+    drop_and_reconnect(page)
+    emit(page, "state_update", {"ai_state": "idle"})  # the new connection's greeting
+    expect(page.locator("#btn-stop")).to_be_hidden()
+    expect(page.locator("[data-kind='working']")).to_have_count(0)
+    expect(page.locator(".note.error").last).to_contain_text("may not have reached the desktop")
+    shot(page, "17-request-not-delivered")
+
+    page.locator("#intent-input").fill("Open the browser")
+    page.locator("#btn-send").tap()
+    page.locator("#btn-stop").tap()
+    assert len(sent(page, "execution_stop")) == 1
+    expect(page.locator("#btn-stop")).to_be_disabled()
+    emit(page, "state_update", {"ai_state": "idle"})  # the desktop's answer to the stop
+    expect(page.locator("#btn-stop")).to_be_hidden()
+    assert state(page)["stopping"] is False
+    close(ctx)
+
+
+def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#intent-input").fill("Delete the build folders")
+    page.locator("#btn-send").tap()
+    request = {
+        "tool": "execute_cli",
+        "command": "rm -rf ~/projects/app*/build",
+        "reason": "destructive_command",
+        "voice_message": "Delete 30 build folders?",
+    }
+    req = emit(page, "agent_confirmation_request", request)
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    # A blip: the dialog hides while the link is down and comes back when it heals (nobody re-sends it).
+    page.evaluate("window.__fake.blip()")
+    expect(page.locator("#confirm-modal")).to_be_hidden()
+    page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=5000)
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    expect(page.locator("#confirm-command")).to_have_text("rm -rf ~/projects/app*/build")
+    # A full reconnect: the desktop asks again with the same id; the thread keeps one entry for it.
+    drop_and_reconnect(page)
+    emit(page, "agent_confirmation_request", request, req)
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    expect(page.locator(".note.confirm")).to_have_count(1)
+    assert [e["id"] for e in state(page)["entries"] if e["kind"] == "confirm"] == [f"confirm-{req}"]
+    # Not answered in time: the desktop says so; the entry shows it and the dialog closes.
+    emit(
+        page,
+        "agent_status",
+        {
+            "status_type": "confirmation_expired",
+            "message": "execute_cli was not approved within 60 s, so it did not run",
+            "ref_id": req,
+        },
+    )
+    expect(page.locator("#confirm-modal")).to_be_hidden()
+    expect(page.locator(".note.confirm .decision")).to_have_text("Expired — not approved")
+    shot(page, "18-approval-expired")
+    page.evaluate("document.getElementById('btn-approve').click()")  # a late tap
+    expect(page.locator(".note.confirm .decision")).to_have_text("Expired — not approved")
+    assert sent(page, "agent_confirmation_response") == []
+    close(ctx)
+
+
+def test_connected_somewhere_else_stops_reconnecting(server: ServerProcess, browser: Browser) -> None:
+    """The desktop closes this tab's signaling with 4002 (another tab of this phone connected) and then its peer:
+    no reconnect until the user taps to connect here again. 4001 (revoked) ends it the same way."""
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.evaluate("window.__fake.serverClose(4002)")
+    expect(page.locator("#connect-error-title")).to_have_text("Connected somewhere else")
+    expect(page.locator("#btn-retry")).to_be_visible()
+    page.wait_for_timeout(2500)  # past the first reconnect attempt
+    assert page.evaluate("window.__fake.instances") == 1
+    assert state(page)["conn"]["status"] == "failed"
+    shot(page, "19-connected-somewhere-else")
+    page.locator("#btn-retry").tap()
+    expect(page.locator("#screen-session")).to_be_visible()
+    assert page.evaluate("window.__fake.instances") == 2
+    page.evaluate("window.__fake.serverClose(4001)")
+    expect(page.locator("#connect-error-title")).to_have_text("This pairing code no longer works")
+    expect(page.locator("#btn-rescan")).to_be_visible()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__fake.instances") == 2
+    close(ctx)
+
+
+def test_a_reconnect_opens_the_new_link_before_closing_the_old(server: ServerProcess, browser: Browser) -> None:
+    """The new transport connects before the old one closes (so the desktop can hand the run over); the old one's
+    late callbacks (its 4002, its peer's drop, a message) are ignored. The new answer has no video: the old frozen
+    frame is dropped and the placeholder shows."""
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#intent-input").fill("Sort the photos")
+    page.locator("#btn-send").tap()
+    emit(page, "agent_progress", {"step": 1, "tool": "execute_cli", "status": "running"})
+    expect(page.locator("#video-placeholder")).to_be_hidden()
+    page.evaluate("window.__fake.noVideo = true")
+    drop_and_reconnect(page)
+    assert page.evaluate("window.__fake.events") == ["connect:1", "connected:1", "connect:2", "connected:2", "close:1"]
+    replaced = {"kind": "replaced", "title": "Connected somewhere else", "message": "", "action": "retry", "code": 4002}
+    page.evaluate("info => window.__fake.all[0].onFatal?.(info)", replaced)
+    page.evaluate("window.__fake.all[0].onDrop()")
+    late = {"type": "agent_result", "id": "late", "payload": {"answer": "stale"}}
+    page.evaluate("msg => window.__fake.all[0].onMessage(JSON.stringify(msg))", late)
+    page.wait_for_timeout(1500)  # past a first reconnect attempt
+    assert state(page)["conn"]["status"] == "connected"
+    assert page.evaluate("window.__fake.instances") == 2
+    expect(page.locator("#screen-session")).to_be_visible()
+    expect(page.locator(".result")).to_have_count(0)
+    assert state(page)["running"] is True
+    assert page.evaluate("!!document.getElementById('video').srcObject") is False
+    expect(page.locator("#video-placeholder")).to_be_visible()
+    close(ctx)
+
+
+def test_an_away_mode_refusal_explains_itself_and_is_asked_again(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#btn-settings").tap()
+    page.locator("#btn-away").tap()
+    engage = sent(page, "away_mode_engage")[-1]
+    emit(
+        page,
+        "error",
+        {"code": "not_available", "message": "set an Away Mode PIN on the desktop first", "ref_id": engage["id"]},
+    )
+    expect(page.locator("#toast")).to_have_text("Set an Away Mode PIN on the desktop first.")
+    expect(page.locator("#btn-away")).to_be_disabled()
+    expect(page.locator("#set-away-sub")).to_have_text("Set an Away Mode PIN on the desktop first.")
+    drop_and_reconnect(page)
+    expect(page.locator("#btn-away")).to_be_enabled()
+    close(ctx)
+
+
+def test_new_session_tapped_offline_is_sent_once_connected(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    page.locator("#intent-input").fill("Open the Downloads folder")
+    page.locator("#btn-send").tap()
+    emit(page, "agent_result", {"answer": "Opened.", "steps_taken": 1, "duration_ms": 300, "session_id": "srv-7"})
+    page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")
+    page.wait_for_function("window.contop.state.conn.status === 'reconnecting'")
+    page.locator("#chip-new").tap()
+    expect(page.locator("#thread-empty")).to_be_visible()
+    assert sent(page, "new_session") == []
+    page.evaluate("window.__fake.failCode = null")
+    page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=15_000)
+    page.wait_for_function("window.__fake.ofType('new_session').length === 1")
+    assert sent(page, "session_context") == []  # the old conversation is not resumed
     close(ctx)
 
 

@@ -3,8 +3,16 @@
 import { fragmentValue, parsePayload, PairingError, desktopLabel } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
 import { createStore, ConnStatus, modelTitle } from "./store.js";
-import { reconnectPlan, shouldShowReconnecting, SILENT_WINDOW_MS } from "./reconnect.js";
-import { describeClose, describeServerError, statusTitle } from "./errors.js";
+import {
+  reconnectPlan,
+  shouldShowReconnecting,
+  isFatalClose,
+  giveUpInfo,
+  connectMessages,
+  onceById,
+  SILENT_WINDOW_MS,
+} from "./reconnect.js";
+import { describeClose, describeRefusal, statusTitle } from "./errors.js";
 
 const STATUS_BANNER_MS = 6000;
 import { layoutFor, rememberLayout, availableLayouts, orientationOf } from "./layout.js";
@@ -132,8 +140,18 @@ function showConnectError(info) {
   show("connect");
 }
 
-function transportOptions(p, token) {
-  return {
+/**
+ * A transport to `p` for connection attempt `token`. Its callbacks count only while it is the app's current
+ * `transport` (and the attempt is still the current one): a transport superseded by a reconnect still reports
+ * its desktop closing it (4002, replaced), its peer's drop and late messages, and those must change nothing.
+ */
+function openTransport(p, token) {
+  let self = null;
+  const current = () => token === connectToken && self === transport;
+  // Messages count from the transport a reconnect is opening too: the desktop may flush its queue before that
+  // transport has taken over.
+  const speaking = () => token === connectToken && (self === transport || self === replacing);
+  self = makeTransport({
     pairing: p,
     origin: location.origin,
     deviceId: storage.deviceId(ls),
@@ -145,33 +163,50 @@ function transportOptions(p, token) {
       $("connect-step").textContent = step;
     },
     onMessage: (raw) => {
-      if (token !== connectToken) return;
+      if (!speaking()) return;
       const parsed = parseServerMessage(raw);
       if (!parsed.ok) {
         console.warn("contop: ignoring malformed message:", parsed.reason);
         return;
       }
+      if (!firstTime(parsed.msg)) return; // sent again after a lost link, and had arrived after all
       handleServer(parsed.msg);
     },
     onTrack: (stream) => {
       if (token !== connectToken) return;
-      attachVideo(stream);
+      // A reconnect's transport gets its track while it negotiates, before it becomes the current one.
+      if (self === transport) attachVideo(stream);
+      else incomingStreams.set(self, stream);
     },
     onDrop: () => {
-      if (token !== connectToken) return;
+      if (!current() || reconnecting === token) return;
       reconnect(token);
     },
-  };
+    onFatal: (info) => {
+      // While a new transport is being opened the desktop closes the old one with 4002 for that very reason.
+      if (!current() || replacing) return;
+      console.warn("contop: the desktop ended this connection:", info.kind);
+      endConnection(info);
+    },
+  });
+  return self;
 }
+
+const firstTime = onceById();
+const incomingStreams = new WeakMap(); // transport → the video stream it received before it became current
+let reconnecting = 0; // the token whose reconnect loop runs
+let replacing = null; // the transport a reconnect attempt is opening
 
 async function connectTo(p) {
   pairing = p;
   storage.touchPairing(ls, p.d);
   const token = ++connectToken;
   transport?.close();
+  transport = null;
+  detachVideo();
   showConnecting(p);
   setConn({ status: ConnStatus.CONNECTING, error: null, attempt: 0 });
-  transport = makeTransport(transportOptions(p, token));
+  transport = openTransport(p, token);
   try {
     await transport.connect();
   } catch (err) {
@@ -186,54 +221,96 @@ async function connectTo(p) {
   onConnected();
 }
 
-function onConnected() {
-  setConn({ status: ConnStatus.CONNECTED, error: null, attempt: 0, step: "" });
+let resetPending = false; // "New session" tapped while offline: the desktop is told on connect
+
+/** healed: the old link came back by itself (no new connection, so no greeting from the desktop). */
+function onConnected({ healed = false } = {}) {
+  store.dispatch({ type: "conn", conn: { status: ConnStatus.CONNECTED, error: null, attempt: 0, step: "" }, healed });
   $("session-title").textContent = desktopLabel(pairing);
   show("session");
-  if (!$("video").videoWidth) armNoPictureTimer();
-  sendQuiet("away_mode_status", {}, "away");
-  if (activeRecord.serverSessionId) sendQuiet("session_context", { session_id: activeRecord.serverSessionId }, "resume");
-  if (store.state.manual) send("set_manual_mode", { enabled: true });
+  if (!$("video").srcObject || !$("video").videoWidth) armNoPictureTimer();
+  const messages = connectMessages({
+    resetPending,
+    serverSessionId: activeRecord.serverSessionId,
+    manual: store.state.manual,
+  });
+  for (const m of messages) {
+    const id = m.quiet ? sendQuiet(m.type, m.payload, m.quiet) : send(m.type, m.payload);
+    if (id && m.type === "new_session") resetPending = false;
+  }
   clearInterval(keepaliveTimer);
   keepaliveTimer = setInterval(() => send("keepalive", {}), 30000);
 }
 
+/** The desktop ended this connection for good (replaced by another tab, revoked): no reconnect until asked. */
+function endConnection(info) {
+  connectToken++; // a reconnect loop, or an attempt in flight, stands down
+  clearInterval(keepaliveTimer);
+  transport?.close();
+  detachVideo();
+  setConn({ status: ConnStatus.FAILED, error: info });
+  showConnectError(info);
+}
+
 async function reconnect(token) {
+  reconnecting = token;
+  try {
+    await reconnectLoop(token);
+  } finally {
+    if (reconnecting === token) reconnecting = 0;
+  }
+}
+
+async function reconnectLoop(token) {
   clearInterval(keepaliveTimer);
   droppedAt = Date.now();
   setConn({ status: ConnStatus.RECONNECTING, attempt: 0 });
   setTimeout(render, SILENT_WINDOW_MS + 50);
+  let lastInfo = null;
   for (let attempt = 0; ; attempt++) {
     const plan = reconnectPlan(attempt);
     if (!plan) break;
     await new Promise((r) => setTimeout(r, plan.delayMs));
     if (token !== connectToken) return;
-    if (transport?.connected) return onConnected(); // the link healed on its own
+    if (transport?.connected) return onConnected({ healed: true }); // the link healed on its own
     setConn({ attempt: attempt + 1 });
+    // Always a full reconnect (the desktop does not do ICE restarts). The new transport opens first and the old
+    // one (with its signaling socket) closes only after: if the old path still carries packets, the desktop sees
+    // this device come back and hands the running task over, instead of seeing the old link close and
+    // cancelling it.
+    const old = transport;
+    const next = openTransport(pairing, token);
+    replacing = next;
     try {
-      // Always a full reconnect (the desktop does not do ICE restarts); closing the old transport also closes
-      // its signaling socket.
-      transport?.close();
-      transport = makeTransport(transportOptions(pairing, token));
-      await transport.connect();
-      if (token === connectToken) return onConnected();
+      await next.connect();
     } catch (err) {
+      if (replacing === next) replacing = null;
       if (token !== connectToken) return;
-      if (err.info && err.info.action === "rescan") {
-        setConn({ status: ConnStatus.FAILED, error: err.info });
-        showConnectError(err.info);
+      if (!old?.connected) old?.close(); // dead anyway; a live one may still heal before the next attempt
+      const info = err.info;
+      if (info && (info.action === "rescan" || isFatalClose(info.code))) {
+        endConnection(info);
         return;
       }
-      console.warn("contop: reconnect attempt failed:", err.info?.kind || err.message);
+      lastInfo = info || null;
+      console.warn("contop: reconnect attempt failed:", info?.kind || err.message);
+      continue;
     }
+    if (replacing === next) replacing = null;
+    if (token !== connectToken) {
+      next.close(); // given up or replaced meanwhile: this link must not stay open
+      return;
+    }
+    transport = next;
+    old?.close();
+    // The old picture is frozen: show the new link's video, or the placeholder when its answer has none.
+    detachVideo();
+    const stream = incomingStreams.get(next);
+    if (stream) attachVideo(stream);
+    return onConnected();
   }
   if (token !== connectToken) return;
-  const info = {
-    kind: "lost",
-    title: "Lost the connection",
-    message: "The desktop stopped answering after 5 attempts. Check that it is awake and on the same network, then try again.",
-    action: "retry",
-  };
+  const info = giveUpInfo(lastInfo);
   setConn({ status: ConnStatus.FAILED, error: info });
   showConnectError(info);
 }
@@ -286,10 +363,13 @@ function handleServer(msg) {
   if (quiet) {
     quietRequests.delete(msg.payload.ref_id);
     console.info(`contop: ${quiet.feature} unavailable:`, msg.payload.code, msg.payload.message);
+    // The desktop's own reason ("no PIN set") says more than a generic sentence; asked again on reconnect.
+    const reason = describeRefusal(msg.payload);
     if (msg.payload.code === "not_available" || msg.payload.code === "unknown_type") {
-      store.dispatch({ type: "unavailable", feature: quiet.feature });
+      const own = msg.payload.code === "not_available" && msg.payload.message.trim() !== "";
+      store.dispatch({ type: "unavailable", feature: quiet.feature, reason: own ? reason : null });
     }
-    if (quiet.user) toast(describeServerError(msg.payload), "warn");
+    if (quiet.user) toast(reason, "warn");
     return;
   }
   const before = store.state;
@@ -448,7 +528,8 @@ function render() {
     $("confirm-command").textContent = c.command;
     $("confirm-command").hidden = !c.command;
   }
-  modal.hidden = !c;
+  // A pending request is kept while the link is down (the desktop may still wait for it): hidden until back.
+  modal.hidden = !c || !connected;
   if (!c) delete modal.dataset.requestId;
 
   if (s.notice && s.notice.id !== lastNoticeId) {
@@ -491,7 +572,8 @@ function startNewSession() {
   saveActive();
   activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now() };
   store.dispatch({ type: "new_session" });
-  send("new_session", {});
+  // Offline, the desktop is told once connected (and the old conversation is not resumed then).
+  resetPending = !send("new_session", {});
 }
 
 function openSession(record) {
@@ -612,7 +694,9 @@ function renderSettings() {
   away.textContent = s.away.active ? "Disengage" : "Engage";
   away.className = `btn compact ${s.away.active ? "primary" : ""}`;
   $("set-away-sub").textContent = s.unavailable.away
-    ? "Not available on this desktop yet"
+    ? typeof s.unavailable.away === "string"
+      ? s.unavailable.away
+      : "Not available on this desktop yet"
     : !s.away.known
     ? "Lock the desktop's screen while you're away"
     : s.away.active
@@ -707,9 +791,12 @@ $("chip-model").addEventListener("click", () => {
 
 $("confirm-modal").addEventListener("click", (ev) => {
   const btn = ev.target.closest("#btn-approve, #btn-deny");
-  if (!btn || !store.state.confirmation) return;
+  if (!btn || !store.state.confirmation) return; // expired or answered meanwhile
   const approved = btn.id === "btn-approve";
-  send("agent_confirmation_response", { approved, request_id: store.state.confirmation.requestId });
+  if (!send("agent_confirmation_response", { approved, request_id: store.state.confirmation.requestId })) {
+    toast("Not connected to the desktop", "warn");
+    return;
+  }
   store.dispatch({ type: "confirmation_answered", approved });
   vibrate(10);
 });

@@ -31,6 +31,16 @@ export function describeClose(code, reason = "") {
         message: "The desktop is refusing connections from this address for a while. Wait a minute, then try again.",
         action: "retry",
       };
+    case 1008:
+      // The desktop also closes with 1008 when the link never came up in time: that one is a network problem.
+      if (/not established/i.test(reason)) break;
+      return {
+        kind: "refused",
+        title: "The desktop refused this connection",
+        message:
+          "The desktop refused this phone's connection offer. Update the app (reload this page) or use an up-to-date browser, then try again.",
+        action: "retry",
+      };
     case 1013:
       return {
         kind: "not_available",
@@ -39,16 +49,14 @@ export function describeClose(code, reason = "") {
           "The desktop is reachable and accepted the code, but its live connection (WebRTC) is not available in this build. Update Contop on the desktop, then retry.",
         action: "retry",
       };
-    default:
-      return {
-        kind: "unreachable",
-        title: "Can't reach the desktop",
-        message:
-          (reason ? `${reason}. ` : "") +
-          "Check that the phone and the desktop are on the same network and that Contop is running.",
-        action: "retry",
-      };
   }
+  return {
+    kind: "unreachable",
+    title: "Can't reach the desktop",
+    message:
+      (reason ? `${reason}. ` : "") + "Check that the phone and the desktop are on the same network and that Contop is running.",
+    action: "retry",
+  };
 }
 
 export function describeFingerprintMismatch() {
@@ -78,11 +86,20 @@ export function describeServerError(payload) {
   return `${base} (${detail})`;
 }
 
+/** Why the desktop refused something the user asked for (a toast): its own reason when it gave one. */
+export function describeRefusal(payload) {
+  const detail = typeof payload?.message === "string" ? payload.message.trim() : "";
+  if (!detail || payload?.code === "unknown_type") return describeServerError({ code: payload?.code });
+  const sentence = detail[0].toUpperCase() + detail.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+}
+
 const STATUS_TITLES = {
   vision_fallback: "Vision fallback",
   sandbox_fallback: "Running in the sandbox",
   model_error: "Model problem",
   connection_warning: "Connection",
+  confirmation_expired: "Approval expired",
 };
 
 export function statusTitle(statusType) {

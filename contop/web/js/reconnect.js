@@ -19,3 +19,49 @@ export function shouldShowReconnecting(droppedAt, now) {
 export function isFatalClose(code) {
   return code === 4001 || code === 4002 || code === 4003;
 }
+
+/**
+ * What the user reads after the last attempt failed: the last failure itself when the desktop said why (too many
+ * attempts, not available, refused), otherwise that it stopped answering.
+ */
+export function giveUpInfo(last) {
+  const tail = `Gave up after ${BACKOFF_MS.length} attempts.`;
+  if (last && last.kind && last.kind !== "unreachable" && last.title) {
+    return { ...last, message: `${last.message} ${tail}`.trim(), action: last.action || "retry" };
+  }
+  return {
+    kind: "lost",
+    title: "Lost the connection",
+    message: `The desktop stopped answering after ${BACKOFF_MS.length} attempts. Check that it is awake and on the same network, then try again.`,
+    action: "retry",
+  };
+}
+
+/**
+ * What the phone sends on every (re)connect, in order: {type, payload, quiet?} (quiet: the feature whose error
+ * reply stays out of the thread). A "new session" tapped while offline goes first, so a conversation resumed
+ * afterwards (reopened from history) is not wiped by it; the reset session itself has no id to resume.
+ */
+export function connectMessages({ resetPending = false, serverSessionId = null, manual = false } = {}) {
+  const out = [{ type: "away_mode_status", payload: {}, quiet: "away" }];
+  if (resetPending) out.push({ type: "new_session", payload: {} });
+  if (serverSessionId) out.push({ type: "session_context", payload: { session_id: serverSessionId }, quiet: "resume" });
+  if (manual) out.push({ type: "set_manual_mode", payload: { enabled: true } });
+  return out;
+}
+
+/**
+ * A filter letting each server message through once. After a lost link the desktop sends again what this
+ * phone's link had not acknowledged, and some of it may have arrived after all. A confirmation request is
+ * always let through: the desktop asks again on purpose after a reconnect (the store updates its entry).
+ */
+export function onceById(limit = 2000) {
+  const seen = new Set();
+  return (msg) => {
+    if (msg.type === "agent_confirmation_request") return true;
+    if (seen.has(msg.id)) return false;
+    seen.add(msg.id);
+    if (seen.size > limit) seen.delete(seen.values().next().value);
+    return true;
+  };
+}

@@ -17,6 +17,7 @@ export function initialState() {
     running: false,
     stopping: false,
     pendingIntent: null,
+    resync: false, // connected again: the desktop's next ai_state says whether a run survived the drop
     entries: [],
     confirmation: null,
     alerts: [],
@@ -71,6 +72,34 @@ function closeStreaming(state) {
     return replaceAt(state, last, { streaming: false });
   }
   return state;
+}
+
+/** The run is over without an agent_result: close what is still open and stop any step shown as running. */
+function endRun(state) {
+  let s = closeStreaming(closeThinking(state));
+  const start = runStart(s.entries);
+  s = {
+    ...s,
+    entries: s.entries.map((e, i) => {
+      if (i < start) return e;
+      if (e.kind === "step" && e.status === "running") return { ...e, status: "stopped", rev: e.rev + 1 };
+      if (e.kind === "confirm" && !e.decision) return { ...e, decision: "expired", rev: e.rev + 1 };
+      return e;
+    }),
+  };
+  return { ...s, running: false, stopping: false, pendingIntent: null, confirmation: null };
+}
+
+// Thread notes for a run that a reconnect found over (the desktop is idle and no answer came).
+const NOT_DELIVERED =
+  "Your last request may not have reached the desktop: the connection dropped as it was sent. Send it again if nothing happened.";
+const INTERRUPTED = "The connection dropped during this run and the desktop ended it without an answer. Ask again if needed.";
+
+/** The confirmation request `requestId` was not answered in time: its entry says so and its dialog closes. */
+function expireConfirmation(state, requestId) {
+  const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === requestId);
+  const s = idx >= 0 && !state.entries[idx].decision ? replaceAt(state, idx, { decision: "expired" }) : state;
+  return s.confirmation?.requestId === requestId ? { ...s, confirmation: null } : s;
 }
 
 function str(v) {
@@ -216,7 +245,7 @@ function onServer(state, msg, now) {
         voiceMessage: str(p.voice_message),
         isPlan: p.reason === "plan_approval",
       };
-      const s = push(closeStreaming(closeThinking(state)), {
+      const entry = {
         kind: "confirm",
         id: `confirm-${msg.id}`,
         requestId: msg.id,
@@ -225,11 +254,16 @@ function onServer(state, msg, now) {
         reason: confirmation.reason,
         voiceMessage: confirmation.voiceMessage,
         decision: null,
-      });
+      };
+      // Asked again with the same id (a reconnect): the question is still open, so its one entry waits again.
+      let s = closeStreaming(closeThinking(state));
+      const idx = s.entries.findIndex((e) => e.id === entry.id);
+      s = idx >= 0 ? replaceAt(s, idx, entry) : push(s, entry);
       return { ...s, confirmation, running: true };
     }
     case "agent_status": {
-      const s = push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
+      let s = push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
+      if (p.status_type === "confirmation_expired" && str(p.ref_id)) s = expireConfirmation(s, p.ref_id);
       return { ...s, lastStatus: { statusType: p.status_type, message: str(p.message), at: now } };
     }
     case "security_alert": {
@@ -250,15 +284,20 @@ function onServer(state, msg, now) {
       let s = { ...state };
       if (typeof p.ai_state === "string") {
         s.aiState = p.ai_state;
+        s.resync = false;
         if (p.ai_state === "processing" || p.ai_state === "executing") {
           s.running = true;
           s.pendingIntent = null;
         }
-        if (p.ai_state === "idle" && !state.pendingIntent && state.running) {
-          s = closeStreaming(closeThinking(s));
-          s.running = false;
-          s.stopping = false;
-          s.confirmation = null;
+        if (p.ai_state === "idle" && state.resync && state.running) {
+          // The first word of the desktop after a reconnect: nothing runs there, and no answer came.
+          const note = state.pendingIntent
+            ? { kind: "error", code: "not_delivered", text: NOT_DELIVERED, refId: state.pendingIntent }
+            : { kind: "error", code: "interrupted", text: INTERRUPTED };
+          s = push(endRun(s), note);
+        } else if (p.ai_state === "idle" && (state.stopping || (!state.pendingIntent && state.running))) {
+          // A run that ended without a result, or the desktop's answer to Stop (also when nothing ran).
+          s = endRun(s);
         }
       }
       if (typeof p.keep_host_awake === "boolean") s.keepAwake = p.keep_host_awake;
@@ -293,14 +332,18 @@ export function reduce(state, action) {
       return onServer(state, action.msg, now);
     case "user_intent": {
       const s = push(closeStreaming(closeThinking(state)), { kind: "user", id: `user-${action.id}`, text: action.text, at: now });
-      return { ...s, running: true, stopping: false, pendingIntent: action.id };
+      // An intent sent after a reconnect: the desktop's greeting, if still to come, predates it.
+      return { ...s, running: true, stopping: false, pendingIntent: action.id, resync: false };
     }
     case "stop_requested":
       return { ...state, stopping: true };
     case "confirmation_answered": {
-      if (!state.confirmation) return state;
+      if (!state.confirmation) return state; // expired (or answered) meanwhile: a late tap changes nothing
       const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === state.confirmation.requestId);
-      const s = idx >= 0 ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied" }) : state;
+      const s =
+        idx >= 0 && state.entries[idx].decision !== "expired"
+          ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied" })
+          : state;
       return { ...s, confirmation: null };
     }
     case "new_session":
@@ -321,9 +364,17 @@ export function reduce(state, action) {
     case "conn": {
       const conn = { ...state.conn, ...action.conn };
       const s = { ...state, conn };
-      if (conn.status !== ConnStatus.CONNECTED) {
+      if (conn.status === ConnStatus.CONNECTED && state.conn.status !== ConnStatus.CONNECTED) {
+        // (Re)connected: what the desktop refused before is asked again and, over a new connection, the
+        // desktop's next ai_state is authoritative (a link that healed by itself lost nothing). Manual mode and
+        // a pending confirmation were kept (hidden) while the link was down.
+        s.unavailable = {};
+        s.resync = !action.healed;
+      }
+      if (conn.status === ConnStatus.IDLE) {
+        // Disconnected on purpose: the desktop ends this phone's session.
         s.manual = false;
-        s.confirmation = null; // a pending request dies with the session on the desktop
+        s.confirmation = null;
       }
       return s;
     }
@@ -334,7 +385,8 @@ export function reduce(state, action) {
     case "set_thinking":
       return { ...state, thinking: !!action.on };
     case "unavailable":
-      return { ...state, unavailable: { ...state.unavailable, [action.feature]: true } };
+      // true, or the desktop's reason (shown in settings)
+      return { ...state, unavailable: { ...state.unavailable, [action.feature]: action.reason || true } };
     case "dismiss_alert":
       return { ...state, alerts: state.alerts.filter((a) => a.id !== action.id) };
     case "notice":

@@ -5,15 +5,19 @@ import { signalingUrls } from "./pairing.js";
 import { fingerprintMatches } from "./fingerprint.js";
 import { describeClose, describeFingerprintMismatch } from "./errors.js";
 import { envelope, isFastAction } from "./envelope.js";
+import { isFatalClose } from "./reconnect.js";
 
 const OPEN_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20000;
 
 /**
  * opts: {pairing, deviceId, deviceName, deviceLocation?, origin, onStatus(step), onMessage(raw),
- *        onTrack(stream), onDrop(), log}
+ *        onTrack(stream), onDrop(), onFatal(info), log}
  * connect() resolves when the reliable channel is open, or rejects with an error carrying `.info`
- * ({kind, title, message, action}) for the user.
+ * ({kind, title, message, action, code}) for the user.
+ * Once connected, onDrop() reports a lost link (worth reconnecting), onFatal(info) the desktop ending this
+ * connection for good on the signaling socket (4002: a newer connection of this device replaced it; 4001: the
+ * pairing was revoked): the transport is closed then and reports nothing more.
  */
 export function createRtcTransport(opts) {
   let pc = null;
@@ -22,6 +26,7 @@ export function createRtcTransport(opts) {
   let fast = null;
   let closed = false;
   let connected = false;
+  let established = false; // connected at least once: the signaling socket then only matters for a fatal close
 
   const log = opts.log || console;
 
@@ -60,7 +65,7 @@ export function createRtcTransport(opts) {
       const st = pc.connectionState;
       if (st === "failed" || st === "disconnected" || st === "closed") dropped();
       // "disconnected" often heals by itself (a Wi-Fi blip): the app checks `connected` before each retry.
-      else if (st === "connected" && reliable?.readyState === "open" && !closed) connected = true;
+      else if (st === "connected" && reliable?.readyState === "open" && !closed) connected = established = true;
     };
     reliable.onclose = dropped;
   }
@@ -129,7 +134,20 @@ export function createRtcTransport(opts) {
         }
       };
       sock.onclose = (ev) => {
-        if (connected || closed) return;
+        if (closed) return;
+        if (established) {
+          // The desktop keeps the socket open while the link is up. Closing it with 4002/4001 ends this
+          // connection for good (its peer closes next: that must not count as a drop to reconnect from);
+          // any other close (a restart) is left to the peer connection to notice.
+          if (sock === ws && isFatalClose(ev.code)) {
+            const info = { ...describeClose(ev.code, ev.reason), code: ev.code, serverMessage: ev.reason || "" };
+            log.info("contop: the desktop ended this connection:", ev.code, ev.reason);
+            ws = null; // closed already
+            close();
+            opts.onFatal?.(info);
+          }
+          return;
+        }
         if (ev.code === 1000 && answered) return; // server done signaling; media continues
         let info = describeClose(ev.code, ev.reason);
         if (lastError?.code === "not_available" && ev.code !== 1013) info = describeClose(1013);
@@ -138,7 +156,7 @@ export function createRtcTransport(opts) {
       };
       const opened = () => {
         if (reliable.readyState === "open") {
-          connected = true;
+          connected = established = true;
           done(resolve);
         }
       };
@@ -158,6 +176,7 @@ export function createRtcTransport(opts) {
   async function connect() {
     closed = false;
     connected = false;
+    established = false;
     buildPeer();
     opts.onStatus?.("Preparing a secure channel…");
     const offer = await pc.createOffer();

@@ -40,6 +40,8 @@ function output(result, openByDefault) {
   return details;
 }
 
+const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expired — not approved" };
+
 const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped" };
 
 function renderStep(e, prevEl) {
@@ -123,7 +125,7 @@ function renderEntry(e, prevEl) {
         h("div", { class: "note-body" }, h("b", {}, "Security alert"), e.message),
       );
     case "confirm": {
-      const word = e.decision === "approved" ? "Approved" : e.decision === "denied" ? "Denied" : "Waiting for you";
+      const word = DECISION_WORD[e.decision] || "Waiting for you";
       return h(
         "div",
         { class: "note confirm", "data-kind": "confirm" },
