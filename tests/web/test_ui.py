@@ -504,6 +504,22 @@ def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None
     close(ctx)
 
 
+def test_a_stopped_live_screen_is_covered_with_the_reason(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        placeholder = page.locator("#video-placeholder")
+        expect(placeholder).to_be_hidden()
+        reason = "The live screen stopped: no usable display. Trying again every few seconds."
+        emit(page, "agent_status", {"status_type": "video_unavailable", "message": reason})
+        expect(placeholder).to_be_visible()  # over the frozen last frame
+        expect(placeholder).to_contain_text("no usable display")
+        emit(page, "agent_status", {"status_type": "video_resumed", "message": "The live screen is back."})
+        expect(placeholder).to_be_hidden()
+    finally:
+        close(ctx)
+
+
 def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

@@ -375,6 +375,7 @@ function handleServer(msg) {
   const before = store.state;
   store.dispatch({ type: "server", msg });
   if (msg.type === "agent_status") setTimeout(render, STATUS_BANNER_MS + 50);
+  if (msg.type === "agent_status") videoState(msg.payload);
   if (msg.type === "agent_confirmation_request") vibrate([20, 60, 20]);
   if (msg.type === "security_alert") vibrate([40, 80, 40]);
   if (msg.type === "agent_result" && store.state.sessionId && store.state.sessionId !== before.sessionId) {
@@ -397,8 +398,25 @@ function armNoPictureTimer() {
   }, 12000);
 }
 
+// The desktop could not capture its screen (video_unavailable) until it says video_resumed: the last frame is
+// frozen, so the placeholder covers it with the desktop's reason.
+let videoStopped = false;
+
+function videoState(payload) {
+  if (payload.status_type === "video_unavailable") {
+    videoStopped = true;
+    setPlaceholderText(String(payload.message || "The desktop's screen cannot be captured right now."));
+  } else if (payload.status_type === "video_resumed") {
+    videoStopped = false;
+  } else {
+    return;
+  }
+  syncPlaceholder();
+}
+
 function attachVideo(stream) {
   const video = $("video");
+  videoStopped = false;
   armNoPictureTimer();
   video.srcObject = stream;
   video.play?.().catch(() => {});
@@ -411,13 +429,14 @@ function setPlaceholderText(text) {
 
 function detachVideo() {
   const video = $("video");
+  videoStopped = false;
   video.srcObject = null;
   syncPlaceholder();
 }
 
 function syncPlaceholder() {
   const v = $("video");
-  $("video-placeholder").hidden = !!v.srcObject && v.videoWidth > 0;
+  $("video-placeholder").hidden = !videoStopped && !!v.srcObject && v.videoWidth > 0;
   // Layouts size the video pane to the desktop's aspect ratio (no black bars in split view).
   if (v.videoWidth > 0 && v.videoHeight > 0) $("screen-session").style.setProperty("--va", String(v.videoWidth / v.videoHeight));
 }

@@ -100,6 +100,8 @@ const STATUS_TITLES = {
   model_error: "Model problem",
   connection_warning: "Connection",
   confirmation_expired: "Approval expired",
+  video_unavailable: "Live screen stopped",
+  video_resumed: "Live screen back",
 };
 
 export function statusTitle(statusType) {
