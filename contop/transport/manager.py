@@ -96,11 +96,12 @@ class SessionManager:
             answer = await peer.answer(offer_sdp, video)
             if peer.video_track is not None and self._video_answer_filter is not None:
                 answer = self._video_answer_filter(answer)
-        except Exception as exc:
+        except BaseException as exc:  # a cancelled negotiation (shutdown, say) is cleaned up too
             self._connecting.discard(session)
-            await session.aclose(code=1008, reason="invalid offer")
-            if isinstance(exc, asyncio.CancelledError):
+            if not isinstance(exc, Exception):
+                await session.aclose(code=1001, reason="negotiation cancelled")
                 raise
+            await session.aclose(code=1008, reason="invalid offer")
             raise ValueError(f"cannot answer this offer: {exc}") from exc
         track: Any = peer.video_track
         if track is not None and hasattr(track, "answered"):  # the screen track (any other is sent as it is)

@@ -329,3 +329,35 @@ async def test_phone_killed_mid_session_is_noticed_within_10_seconds(server: Ser
         proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_a_cancelled_negotiation_leaves_nothing_behind(local_server: LocalServer) -> None:
+    """The server shuts down (or the task answering an offer is cancelled) while the answer is being made: the
+    half-made session is closed and forgotten at once, not kept until shutdown."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    manager = local_server.state.sessions
+    assert manager is not None
+    probing = asyncio.Event()
+
+    async def slow_video() -> None:
+        probing.set()
+        await asyncio.sleep(30)  # a display probe that hangs
+
+    manager._video = slow_video
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.createDataChannel("contop")
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        task = asyncio.ensure_future(
+            manager.connect(pc.localDescription.sdp, device_id="phone-x", device_name="X", connection_type="permanent")
+        )
+        await asyncio.wait_for(probing.wait(), 10)
+        [session] = manager._connecting
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert manager._connecting == set() and session.state is SessionState.CLOSED
+    finally:
+        await pc.close()
