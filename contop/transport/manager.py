@@ -105,7 +105,8 @@ class SessionManager:
             raise ValueError(f"cannot answer this offer: {exc}") from exc
         track: Any = peer.video_track
         if track is not None and hasattr(track, "answered"):  # the screen track (any other is sent as it is)
-            track.answered(answer)  # frames sized for the codec the answer chose
+            sender = next((t.sender for t in peer.pc.getTransceivers() if t.sender.track is track), None)
+            track.answered(answer, sender)  # frames sized for the codec chosen; keyframe requests answered
             # It says when capture fails and when it recovers.
             track.on_status = lambda kind, text: session.send(
                 AgentStatus(payload=AgentStatusPayload(status_type=kind, message=text))

@@ -53,6 +53,7 @@ __all__ = [
     "apply_bitrate_caps",
     "bgra_to_i420",
     "create_screen_track",
+    "follow_keyframe_requests",
     "prefer_codecs",
     "screen_vp8_encoder",
     "use_screen_encoder",
@@ -280,6 +281,8 @@ class ScreenTrack(VideoStreamTrack):
         # ("video_resumed", text). The server turns these into agent_status messages for the phone.
         self.on_status: Callable[[str, str], None] | None = None
         self._failing = False
+        self._frame_wanted = False  # request_frame(): the next tick sends, changed or not
+        self._wake = asyncio.Event()
         self.idle_poll_fps = min(idle_poll_fps, fps)
         self.monitor = monitor
         self.stats = TrackStats()
@@ -338,7 +341,8 @@ class ScreenTrack(VideoStreamTrack):
                     self._drop_damage(exc)
         t1 = time.thread_time()
         self.stats.capture_cpu += t1 - t0
-        if not self._policy.decide(now, changed) and self.skip_unchanged:
+        wanted, self._frame_wanted = self._frame_wanted, False
+        if not self._policy.decide(now, changed) and self.skip_unchanged and not wanted:
             return None, now
         if changed or self._last_i420 is None:
             shot = self._last_raw
@@ -373,11 +377,13 @@ class ScreenTrack(VideoStreamTrack):
         now = time.monotonic()
         if self._epoch is None:
             self._epoch = self._next_tick = now
-        elif self._next_tick > now:
-            await asyncio.sleep(self._next_tick - now)
+        elif self._next_tick > now and not self._frame_wanted:
+            await self._nap(self._next_tick - now)
         looks = self._damage  # set and changed by the worker, which is idle between two ticks
-        if looks is not None and looks.state == DamageLooks.WATCHING:
-            await _until_drawn(looks.watch, min(self._last_grab + looks.forced_look, self._policy.next_repeat(now)))
+        if looks is not None and looks.state == DamageLooks.WATCHING and not self._frame_wanted:
+            due = min(self._last_grab + looks.forced_look, self._policy.next_repeat(now))
+            await _until_drawn(looks.watch, due, self._wake)
+        self._wake.clear()
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
         idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
         self._next_tick = max(self._next_tick + 1.0 / (self.idle_poll_fps if idle else self.fps), time.monotonic())
@@ -391,8 +397,24 @@ class ScreenTrack(VideoStreamTrack):
         self._pending = task
         return task
 
-    def answered(self, answer_sdp: str) -> None:
-        """Called with our answer: frames are sized for the codec it chose (H264's level limits their size)."""
+    def request_frame(self) -> None:
+        """Send a frame at the next tick even if the screen did not change, and cut the current wait short: the
+        phone asked for a keyframe (lost packets), and a still screen would otherwise wait for the keep-alive
+        frame, up to a second. Call on the event loop."""
+        self._frame_wanted = True
+        self._wake.set()
+
+    async def _nap(self, delay: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except TimeoutError:
+            pass
+
+    def answered(self, answer_sdp: str, sender: Any = None) -> None:
+        """Called with our answer and the track's sender: frames are sized for the codec the answer chose (H264's
+        level limits their size), and the phone's keyframe requests are answered at once."""
+        if sender is not None:
+            follow_keyframe_requests(sender, self)
         self.max_macroblocks = macroblock_limit(answer_sdp)
         if self.max_macroblocks is not None:
             rect = self.stats.width, self.stats.height
@@ -468,7 +490,7 @@ class ScreenTrack(VideoStreamTrack):
         self._executor.shutdown(wait=False)
 
 
-async def _until_drawn(watch: Any, due: float) -> None:
+async def _until_drawn(watch: Any, due: float, wake: asyncio.Event | None = None) -> None:
     """Wait until the X server sends the watch's connection something (a drawing report, as a rule) or until
     ``due`` (monotonic time): a still screen then costs no tick at all between the ones that have work to do.
 
@@ -490,14 +512,31 @@ async def _until_drawn(watch: Any, due: float) -> None:
         if not readable.done():
             readable.set_result(None)
 
+    waiting: list[asyncio.Future[Any]] = [readable]
+    if wake is not None:  # request_frame() cuts the wait short
+        waiting.append(asyncio.ensure_future(wake.wait()))
     try:
         loop.add_reader(fd, woken)
         try:
-            await asyncio.wait((readable,), timeout=delay)
+            await asyncio.wait(waiting, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:
             loop.remove_reader(fd)
     finally:
         os.close(fd)
+        for task in waiting[1:]:
+            task.cancel()
+
+
+def follow_keyframe_requests(sender: Any, track: ScreenTrack) -> None:
+    """Make the phone's keyframe requests (PLI/FIR, after lost packets) produce a frame at once: aiortc only
+    flags the next frame to encode, which a still screen sends up to a second later."""
+    original = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        track.request_frame()
+
+    sender._send_keyframe = send_keyframe
 
 
 def _open_damage_watch(capturer: ScreenCapturer) -> Any:

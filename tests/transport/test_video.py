@@ -802,3 +802,34 @@ async def test_an_h264_phone_on_a_16_10_screen_gets_level_sized_frames_and_accur
     finally:
         await asyncio.to_thread(server.stop)
         session.close()
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+@pytest.mark.parametrize("watch_damage", [True, False])
+async def test_a_keyframe_request_on_a_still_screen_gets_a_frame_at_once(
+    xsession: XSession, watch_damage: bool
+) -> None:
+    """After lost packets the phone asks for a keyframe (PLI). aiortc only flags the next frame to encode; on a
+    still screen that frame would be the keep-alive one, pushed 20 s away here. It comes at once instead."""
+    _root(xsession, "#204060")
+    track = ScreenTrack(
+        ScreenCapturer(xsession.display), owns_capturer=True, watch_damage=watch_damage, forced_look=60.0,
+        keepalive_fps=0.05,
+    )  # fmt: skip
+    offerer, answerer, sdp, remote_future = await _negotiate(track)
+    try:
+        sender = next(t.sender for t in answerer.getTransceivers() if t.sender.track is track)
+        track.answered(sdp, sender)  # as the session manager does
+        remote = await asyncio.wait_for(remote_future, 20)
+        await asyncio.wait_for(remote.recv(), 20)
+        await asyncio.sleep(2.5)  # settled: nothing more is sent for 20 s
+        sent = track.stats.frames_sent
+        sender._send_keyframe()  # what a PLI from the phone triggers
+        deadline = time.monotonic() + 5
+        while track.stats.frames_sent == sent:
+            assert time.monotonic() < deadline, "no frame after the keyframe request"
+            await asyncio.sleep(0.02)
+    finally:
+        await _close(offerer, answerer)
+        track.stop()
