@@ -134,6 +134,9 @@ class SessionManager:
         self._current[session.device_id] = session
         if old is not None and old is not session:
             session.take_over_from(old)
+        # What waited for this device goes first: the greeting a listener sends is the state after all of it (a
+        # phone settles a request lost in the drop by the greeting, and must not see "idle" before the answer).
+        session.flush()
         for listener in self._connected_listeners:
             try:
                 listener(session)

@@ -66,17 +66,20 @@ class Timing:
     fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
 
 
-# Not sent again after a lost link: the questions were just answered "no" (_reject_pending), and a heartbeat
-# only mattered to the connection that died.
+# Not sent again after a lost link: the questions were just answered "no" (_reject_pending), a heartbeat only
+# mattered to the connection that died, and so did the state of its video track (the next connection has its own).
 _STALE_AFTER_LOSS = frozenset({"agent_confirmation_request", "keepalive"})
+_STALE_STATUSES = frozenset({"video_unavailable", "video_resumed"})
 
 
 def _worth_resending(text: str) -> bool:
     try:
-        kind = json.loads(text).get("type")
+        message = json.loads(text)
+        kind = message.get("type")
+        status = message.get("payload", {}).get("status_type") if kind == "agent_status" else None
     except (ValueError, AttributeError):
         return True
-    return kind not in _STALE_AFTER_LOSS
+    return kind not in _STALE_AFTER_LOSS and status not in _STALE_STATUSES
 
 
 class SessionState(StrEnum):
@@ -177,6 +180,10 @@ class Session:
         if len(self.outbox) == self.outbox.maxlen:
             log.warning("outgoing queue of %s is full; dropping the oldest message", self.device_id)
         self.outbox.append(text)
+
+    def flush(self) -> None:
+        """Send what is queued, now that the link is open (the manager does it before greeting the phone)."""
+        self._flush()
 
     def _flush(self) -> None:
         while self.outbox and self.state is SessionState.OPEN and self.peer is not None:
