@@ -69,3 +69,9 @@ test("a message sent again after a lost link is handled once; a re-asked confirm
   for (const id of ["b", "d", "e"]) firstTime({ type: "agent_text", id });
   assert.equal(firstTime({ type: "agent_text", id: "a" }), true); // forgotten: only the latest ids are kept
 });
+
+test("a Stop that may have been lost in the drop is sent again on connect", () => {
+  const kinds = connectMessages({ stopping: true }).map((m) => m.type);
+  assert.deepEqual(kinds, ["away_mode_status", "execution_stop"]);
+  assert.ok(!connectMessages({ stopping: false }).some((m) => m.type === "execution_stop"));
+});

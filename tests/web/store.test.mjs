@@ -180,9 +180,17 @@ test("a reconnect keeps manual mode and a pending confirmation; disconnecting en
   s = reduce(s, conn(ConnStatus.RECONNECTING));
   assert.equal(s.manual, true, "the user's choice, re-sent to the desktop once connected");
   assert.equal(s.confirmation.requestId, "req-1", "kept (the dialog is only hidden) while the link heals");
-  s = run([conn(ConnStatus.FAILED), conn(ConnStatus.CONNECTED)], s);
+  s = reduce(s, { type: "conn", conn: { status: ConnStatus.CONNECTED }, healed: true });
+  assert.equal(s.confirmation.requestId, "req-1", "the same link: the desktop still waits for the answer");
+  s = run([conn(ConnStatus.RECONNECTING), conn(ConnStatus.CONNECTED)], s);
   assert.equal(s.manual, true);
+  // A new connection: the desktop asks again if it still waits (same id), else the question is over.
+  assert.equal(s.confirmation, null);
+  assert.equal(s.entries.find((e) => e.requestId === "req-1").decision, "expired");
+  s = reduce(s, srv("agent_confirmation_request", { tool: "t" }, "req-1"));
   assert.equal(s.confirmation.requestId, "req-1");
+  assert.equal(s.entries.filter((e) => e.requestId === "req-1").length, 1);
+  assert.equal(s.entries.find((e) => e.requestId === "req-1").decision, null, "waiting again");
   s = reduce(s, conn(ConnStatus.IDLE));
   assert.equal(s.manual, false);
   assert.equal(s.confirmation, null);

@@ -520,6 +520,22 @@ def test_a_stopped_live_screen_is_covered_with_the_reason(server: ServerProcess,
         close(ctx)
 
 
+def test_disconnecting_during_a_reconnect_attempt_closes_that_attempt(server: ServerProcess, browser: Browser) -> None:
+    """An attempt still negotiating when the user disconnects (or connects elsewhere) must not live on: it would
+    take the device's connection over from the next one."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        page.evaluate("window.__fake.hang = true; window.__fake.drop()")
+        page.wait_for_function("window.__fake.events.includes('connect:2')", timeout=10_000)  # hangs there
+        page.locator("#btn-settings").tap()
+        page.locator("#btn-disconnect").tap()
+        page.wait_for_function("window.__fake.events.includes('close:2')", timeout=5_000)
+        assert page.evaluate("window.contop.state.conn.status") == "idle"
+    finally:
+        close(ctx)
+
+
 def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

@@ -184,7 +184,7 @@ function openTransport(p, token) {
     },
     onFatal: (info) => {
       // While a new transport is being opened the desktop closes the old one with 4002 for that very reason.
-      if (!current() || replacing) return;
+      if (!current() || (replacing && reconnecting === token)) return;
       console.warn("contop: the desktop ended this connection:", info.kind);
       endConnection(info);
     },
@@ -197,10 +197,17 @@ const incomingStreams = new WeakMap(); // transport → the video stream it rece
 let reconnecting = 0; // the token whose reconnect loop runs
 let replacing = null; // the transport a reconnect attempt is opening
 
+/** A reconnect attempt still negotiating is dropped with the connection it was for. */
+function abandonAttempt() {
+  replacing?.close();
+  replacing = null;
+}
+
 async function connectTo(p) {
   pairing = p;
   storage.touchPairing(ls, p.d);
   const token = ++connectToken;
+  abandonAttempt();
   transport?.close();
   transport = null;
   detachVideo();
@@ -233,6 +240,7 @@ function onConnected({ healed = false } = {}) {
     resetPending,
     serverSessionId: activeRecord.serverSessionId,
     manual: store.state.manual,
+    stopping: store.state.stopping && !healed,
   });
   for (const m of messages) {
     const id = m.quiet ? sendQuiet(m.type, m.payload, m.quiet) : send(m.type, m.payload);
@@ -245,6 +253,7 @@ function onConnected({ healed = false } = {}) {
 /** The desktop ended this connection for good (replaced by another tab, revoked): no reconnect until asked. */
 function endConnection(info) {
   connectToken++; // a reconnect loop, or an attempt in flight, stands down
+  abandonAttempt();
   clearInterval(keepaliveTimer);
   transport?.close();
   detachVideo();
@@ -310,6 +319,8 @@ async function reconnectLoop(token) {
     return onConnected();
   }
   if (token !== connectToken) return;
+  if (transport?.connected) return onConnected({ healed: true }); // the old link came back during the last try
+  transport?.close();
   const info = giveUpInfo(lastInfo);
   setConn({ status: ConnStatus.FAILED, error: info });
   showConnectError(info);
@@ -317,6 +328,7 @@ async function reconnectLoop(token) {
 
 function disconnect() {
   connectToken++;
+  abandonAttempt();
   clearInterval(keepaliveTimer);
   transport?.close();
   transport = null;

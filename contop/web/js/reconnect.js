@@ -42,8 +42,10 @@ export function giveUpInfo(last) {
  * reply stays out of the thread). A "new session" tapped while offline goes first, so a conversation resumed
  * afterwards (reopened from history) is not wiped by it; the reset session itself has no id to resume.
  */
-export function connectMessages({ resetPending = false, serverSessionId = null, manual = false } = {}) {
+export function connectMessages({ resetPending = false, serverSessionId = null, manual = false, stopping = false } = {}) {
   const out = [{ type: "away_mode_status", payload: {}, quiet: "away" }];
+  // A Stop tapped just before the drop may never have arrived; the desktop answers one with nothing running too.
+  if (stopping) out.push({ type: "execution_stop", payload: {} });
   if (resetPending) out.push({ type: "new_session", payload: {} });
   if (serverSessionId) out.push({ type: "session_context", payload: { session_id: serverSessionId }, quiet: "resume" });
   if (manual) out.push({ type: "set_manual_mode", payload: { enabled: true } });

@@ -363,13 +363,16 @@ export function reduce(state, action) {
     }
     case "conn": {
       const conn = { ...state.conn, ...action.conn };
-      const s = { ...state, conn };
+      let s = { ...state, conn };
       if (conn.status === ConnStatus.CONNECTED && state.conn.status !== ConnStatus.CONNECTED) {
         // (Re)connected: what the desktop refused before is asked again and, over a new connection, the
         // desktop's next ai_state is authoritative (a link that healed by itself lost nothing). Manual mode and
         // a pending confirmation were kept (hidden) while the link was down.
         s.unavailable = {};
         s.resync = !action.healed;
+        // Over a new connection the desktop asks again what it still waits for (same id: the entry returns to
+        // "waiting"); a question it stopped waiting for when the link died must not stay answerable here.
+        if (!action.healed && s.confirmation) s = expireConfirmation(s, s.confirmation.requestId);
       }
       if (conn.status === ConnStatus.IDLE) {
         // Disconnected on purpose: the desktop ends this phone's session.

@@ -154,13 +154,16 @@ export function createRtcTransport(opts) {
         info = { ...info, code: ev.code, serverMessage: lastError?.message || ev.reason || "" };
         done(reject, fail(info));
       };
+      // Connected once both channels are open: that is when the desktop takes this connection as the device's
+      // (and hands a running task over from an older one, which a reconnect closes right after).
       const opened = () => {
-        if (reliable.readyState === "open") {
+        if (reliable.readyState === "open" && fast.readyState === "open") {
           connected = established = true;
           done(resolve);
         }
       };
       reliable.onopen = opened;
+      fast.onopen = opened;
       const payload = {
         type: "offer",
         sdp: offer.sdp,
