@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUALITY = 80
 PRIMARY = -1
+"""Monitor selector for the primary monitor (mss index 0 = all monitors, 1.. = each monitor)."""
 # How often a thread's monitor layout is read again (a resolution change, a monitor plugged in or out).
 MONITORS_TTL_S = 1.0
-"""Monitor selector for the primary monitor (mss index 0 = all monitors, 1.. = each monitor)."""
 
 BGRA = npt.NDArray[np.uint8]
 
