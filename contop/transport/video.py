@@ -282,7 +282,7 @@ class ScreenTrack(VideoStreamTrack):
         self.on_status: Callable[[str, str], None] | None = None
         self._failing = False
         self._frame_wanted = False  # request_frame(): the next tick sends, changed or not
-        self._wake = asyncio.Event()
+        self._wakeup: asyncio.Future[None] | None = None  # what the tick waits on; request_frame() settles it
         self.idle_poll_fps = min(idle_poll_fps, fps)
         self.monitor = monitor
         self.stats = TrackStats()
@@ -382,8 +382,7 @@ class ScreenTrack(VideoStreamTrack):
         looks = self._damage  # set and changed by the worker, which is idle between two ticks
         if looks is not None and looks.state == DamageLooks.WATCHING and not self._frame_wanted:
             due = min(self._last_grab + looks.forced_look, self._policy.next_repeat(now))
-            await _until_drawn(looks.watch, due, self._wake)
-        self._wake.clear()
+            await _until_drawn(looks.watch, due, self._new_wakeup())
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
         idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
         self._next_tick = max(self._next_tick + 1.0 / (self.idle_poll_fps if idle else self.fps), time.monotonic())
@@ -402,13 +401,26 @@ class ScreenTrack(VideoStreamTrack):
         phone asked for a keyframe (lost packets), and a still screen would otherwise wait for the keep-alive
         frame, up to a second. Call on the event loop."""
         self._frame_wanted = True
-        self._wake.set()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def _new_wakeup(self) -> asyncio.Future[None]:
+        self._wakeup = asyncio.get_running_loop().create_future()
+        return self._wakeup
 
     async def _nap(self, delay: float) -> None:
+        """``asyncio.sleep(delay)`` that request_frame() cuts short."""
+        wakeup = self._new_wakeup()
+
+        def ring() -> None:
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+        timer = asyncio.get_running_loop().call_later(delay, ring)
         try:
-            await asyncio.wait_for(self._wake.wait(), delay)
-        except TimeoutError:
-            pass
+            await wakeup
+        finally:
+            timer.cancel()
 
     def answered(self, answer_sdp: str, sender: Any = None) -> None:
         """Called with our answer and the track's sender: frames are sized for the codec the answer chose (H264's
@@ -417,8 +429,7 @@ class ScreenTrack(VideoStreamTrack):
             follow_keyframe_requests(sender, self)
         self.max_macroblocks = macroblock_limit(answer_sdp)
         if self.max_macroblocks is not None:
-            rect = self.stats.width, self.stats.height
-            logger.info("H264: frames of at most %d macroblocks (first frame %dx%d)", self.max_macroblocks, *rect)
+            logger.info("H264: frames of at most %d macroblocks", self.max_macroblocks)
 
     def _capture_failed(self, exc: Exception) -> None:
         """Keep the track (and aiortc's sender) alive: try again in a while, and tell the phone once."""
@@ -490,7 +501,7 @@ class ScreenTrack(VideoStreamTrack):
         self._executor.shutdown(wait=False)
 
 
-async def _until_drawn(watch: Any, due: float, wake: asyncio.Event | None = None) -> None:
+async def _until_drawn(watch: Any, due: float, wakeup: asyncio.Future[None] | None = None) -> None:
     """Wait until the X server sends the watch's connection something (a drawing report, as a rule) or until
     ``due`` (monotonic time): a still screen then costs no tick at all between the ones that have work to do.
 
@@ -512,9 +523,9 @@ async def _until_drawn(watch: Any, due: float, wake: asyncio.Event | None = None
         if not readable.done():
             readable.set_result(None)
 
-    waiting: list[asyncio.Future[Any]] = [readable]
-    if wake is not None:  # request_frame() cuts the wait short
-        waiting.append(asyncio.ensure_future(wake.wait()))
+    waiting: list[asyncio.Future[None]] = [readable]
+    if wakeup is not None:  # request_frame() cuts the wait short
+        waiting.append(wakeup)
     try:
         loop.add_reader(fd, woken)
         try:
@@ -523,8 +534,6 @@ async def _until_drawn(watch: Any, due: float, wake: asyncio.Event | None = None
             loop.remove_reader(fd)
     finally:
         os.close(fd)
-        for task in waiting[1:]:
-            task.cancel()
 
 
 def follow_keyframe_requests(sender: Any, track: ScreenTrack) -> None:
