@@ -183,9 +183,6 @@ class Session:
 
     def flush(self) -> None:
         """Send what is queued, now that the link is open (the manager does it before greeting the phone)."""
-        self._flush()
-
-    def _flush(self) -> None:
         while self.outbox and self.state is SessionState.OPEN and self.peer is not None:
             if not self.peer.send(RELIABLE, self.outbox[0]):
                 return
@@ -335,7 +332,7 @@ class Session:
         if self._on_open is not None:
             self._on_open(self)  # the manager hands over from an older connection of this device here
         self._hooks.mark_connected(self.device_id, True, self.path)
-        self._flush()
+        self.flush()
         self._heartbeat = self.spawn(self._heartbeat_loop(), name="heartbeat")
 
     def link_lost(self, reason: str) -> None:
