@@ -21,6 +21,10 @@ VideoFactory = Callable[[], Awaitable[MediaStreamTrack | None]]
 AnswerFilter = Callable[[str], str]
 
 
+class ShuttingDown(RuntimeError):
+    """A connection was offered while the server is closing (the phone should try again shortly)."""
+
+
 class SessionManager:
     def __init__(
         self,
@@ -71,7 +75,7 @@ class SessionManager:
         Raises ``ValueError`` for an offer aiortc cannot use (the caller reports it to the phone).
         """
         if self._closed:
-            raise RuntimeError("the server is shutting down")
+            raise ShuttingDown("the server is shutting down")
         if "\nm=application " not in offer_sdp.replace("\r\n", "\n"):
             raise ValueError("the offer has no data-channel section (m=application); create the channels first")
         session = Session(

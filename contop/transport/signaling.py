@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from contop.transport.manager import SessionManager
+from contop.transport.manager import SessionManager, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def negotiate(
         await _send(ws, {"type": "error", "code": "invalid_offer", "message": str(exc)[:300]})
         await ws.close(code=1008, reason="invalid offer")
         return
-    except RuntimeError as exc:  # the server is shutting down: the phone retries, and reaches the next one
+    except ShuttingDown as exc:  # the phone retries, and reaches the next server
         await _send(ws, {"type": "error", "code": "shutting_down", "message": f"{exc}; try again in a moment"})
         await ws.close(code=SERVICE_RESTART, reason="the desktop server is shutting down")
         return

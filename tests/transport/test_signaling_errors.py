@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from contop.transport.manager import ShuttingDown
 from contop.transport.signaling import negotiate
 
 
@@ -47,7 +48,8 @@ async def run(exc: Exception) -> Socket:
     ("exc", "code", "close"),
     [
         (ValueError("cannot answer this offer: bad sdp"), "invalid_offer", 1008),
-        (RuntimeError("the server is shutting down"), "shutting_down", 1012),
+        (ShuttingDown("the server is shutting down"), "shutting_down", 1012),
+        (RuntimeError("surprise"), "internal", 1011),  # any other failure is the server's own
         (KeyError("surprise"), "internal", 1011),
     ],
 )
