@@ -83,14 +83,22 @@ def describe_outcome(outcome: ToolOutcome) -> str:
 
 
 def _phone_payload(outcome: ToolOutcome, step: int) -> dict[str, Any]:
+    """The ``tool_result`` of an agent step. Output goes once, at the top as the seed protocol has it; an image
+    the tool returned for the model is named, not sent: the phone watches the screen live, and a screenshot in
+    base64 (often 200-400 KB) would hold up every message behind it on the reliable channel."""
     payload = outcome.as_dict()
     payload["ref_id"] = outcome.call_id
     payload["step"] = step
     result = outcome.result
     if isinstance(result, dict):
+        rest = dict(result)
         for key in ("stdout", "stderr", "exit_code"):
-            if key in result:
-                payload[key] = result[key]
+            if key in rest:
+                payload[key] = rest.pop(key)
+        image = rest.pop("image_b64", None)
+        if isinstance(image, str):
+            rest["image"] = f"{len(image) * 3 // 4 // 1024} KB image for the agent, not sent to the phone"
+        payload["result"] = rest
     return payload
 
 

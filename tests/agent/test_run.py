@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
@@ -42,7 +43,7 @@ async def test_creates_a_folder_and_reads_a_file_back(env: Env, events: Recordin
     assert progress[0]["model"].startswith("scripted:") and progress[0]["backend"] == "scripted"
     results = events.of("tool_result")
     assert results[0]["ref_id"] == results[0]["call_id"] and results[0]["status"] == "success"
-    assert "hi" in str(results[1]["result"])
+    assert "hi" in results[1]["stdout"]
     assert "agent_text" in kinds and kinds[-1] == "agent_result"
     text = "".join(p["text"] for p in events.of("agent_text"))
     assert text == "Done: the folder exists and note.txt says hi."
@@ -169,8 +170,10 @@ async def test_only_the_newest_image_reaches_the_model(env: Env, events: Recordi
     assert not any("image_b64" in p["text"] for p in last)
     assert sum("only the newest image is kept" in p["text"] for p in last) == 1
     assert all(len(p["text"]) < 2000 for p in last)
-    # the phone still gets the image in tool_result
-    assert "image_b64" in events.of("tool_result")[0]["result"]
+    # the phone is told of the image, without its data (it watches the screen live)
+    first = events.of("tool_result")[0]
+    assert "image_b64" not in first["result"] and "not sent to the phone" in first["result"]["image"]
+    assert len(json.dumps(first)) < 1500
 
 
 async def test_long_tool_output_is_cut_for_the_model(env: Env, events: RecordingEvents) -> None:
@@ -180,7 +183,8 @@ async def test_long_tool_output_is_cut_for_the_model(env: Env, events: Recording
     await run_intent(service, "big", events, session_id="big")
     last = env.received()[1]["parts"][-1]
     assert "output cut" in last["text"] and last["chars"] < 8500
-    assert len(events.of("tool_result")[0]["stdout"]) >= 30000  # the phone gets it all
+    phone = events.of("tool_result")[0]
+    assert len(phone["stdout"]) >= 30000 and "stdout" not in phone["result"]  # the phone gets it all, once
     assert env.store is not None  # the cut is for the request only: the stored conversation keeps it all
     stored = await env.store.load("big")
     returns = [p.content for m in stored for p in m.parts if getattr(p, "part_kind", "") == "tool-return"]
