@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -41,6 +42,9 @@ class DirectDtlsTransport(RTCDtlsTransport):
         self._handling: asyncio.Task[None] | None = None
         self._backlog: deque[bytes] = deque()
         self._ended = False
+        # time.monotonic() of the last datagram that decrypted (SCTP or SRTP): the other side's stack is alive,
+        # even when a lossy link keeps one of our packets from being acknowledged. 0: none yet.
+        self.last_heard = 0.0
 
     async def _recv_next(self) -> None:
         done = self._RTCDtlsTransport__handshake_done  # type: ignore[attr-defined]
@@ -109,6 +113,7 @@ class DirectDtlsTransport(RTCDtlsTransport):
                 if plain is None:
                     self._end("DTLS shut down by the remote party")
                 elif plain and self._data_receiver:
+                    self.last_heard = time.monotonic()
                     await self._data_receiver._handle_data(plain)
             elif 127 < first < 192 and self._rx_srtp:
                 await self._handle_srtp(data)
@@ -122,9 +127,13 @@ class DirectDtlsTransport(RTCDtlsTransport):
         arrival_time_ms = clock.current_ms()
         try:
             if is_rtcp(data):
-                await self._handle_rtcp_data(self._rx_srtp.unprotect_rtcp(data))
+                plain = self._rx_srtp.unprotect_rtcp(data)
+                self.last_heard = time.monotonic()
+                await self._handle_rtcp_data(plain)
             else:
-                await self._handle_rtp_data(self._rx_srtp.unprotect(data), arrival_time_ms=arrival_time_ms)
+                plain = self._rx_srtp.unprotect(data)
+                self.last_heard = time.monotonic()
+                await self._handle_rtp_data(plain, arrival_time_ms=arrival_time_ms)
         except pylibsrtp.Error as exc:
             log.debug("SRTP unprotect failed: %s", exc)
 

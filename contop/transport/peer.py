@@ -265,6 +265,13 @@ class Peer:
         sent = getattr(queue[0], "_sent_time", None)
         return max(0.0, time.time() - sent) if isinstance(sent, float) else 0.0
 
+    def heard_age(self) -> float | None:
+        """Seconds since the phone's WebRTC stack last sent us anything that decrypted (SCTP or RTCP). None when
+        unknown (aiortc's own DTLS transport, or nothing heard yet)."""
+        sctp = self.pc.sctp
+        heard = getattr(sctp.transport, "last_heard", 0.0) if sctp is not None else 0.0
+        return max(0.0, time.monotonic() - heard) if heard else None
+
     def send(self, channel: Channel, text: str) -> bool:
         writer = self.writers.get(channel)
         return writer.write(text) if writer is not None else False

@@ -53,13 +53,18 @@ class Timing:
 
     The server sends ``keepalive`` every ``heartbeat`` seconds on the reliable channel. A phone is gone when that
     data stays unacknowledged by its SCTP stack for ``ack_timeout`` (a quiet but live phone always acknowledges,
-    so this needs nothing from the phone's code) — noticed within heartbeat + ack_timeout + check seconds.
+    so this needs nothing from the phone's code) and its stack has sent nothing at all for ``link_silence`` —
+    noticed within heartbeat + ack_timeout + check seconds. The second condition keeps a phone on a lossy link:
+    one of our packets lost three times in a row waits 1 + 2 + 4 s for SCTP's retransmission, while the phone
+    goes on acknowledging (with gap reports) each keepalive sent after it. ``link_silence`` must be longer than
+    ``heartbeat`` plus the phone's delayed-acknowledgement time (200 ms at most).
     Application silence alone never closes the connection (a backgrounded phone may stay quiet): after
     ``silence_warning`` seconds without any message the seed's "missed keepalives" warning is logged and sent.
     """
 
     heartbeat: float = 2.0
     ack_timeout: float = 6.0
+    link_silence: float = 3.0
     check: float = 0.5
     silence_warning: float = 90.0  # the seed's 3 missed 30 s keepalives
     connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
@@ -401,8 +406,10 @@ class Session:
             now = time.monotonic()
             unacked = self.peer.unacked_age()
             if unacked is not None and unacked >= self._timing.ack_timeout:
-                self.link_lost(f"the phone acknowledged nothing for {unacked:.1f} s")
-                return
+                heard = self.peer.heard_age()
+                if heard is None or heard >= self._timing.link_silence:
+                    self.link_lost(f"the phone acknowledged nothing for {unacked:.1f} s")
+                    return
             silent = now - self.last_inbound
             if silent < self._timing.silence_warning:
                 warned = False

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from aiortc.rtcsctptransport import DataChunk, parse_packet
 
 from contop.client import ContopClient
 from contop.core.messages import (
@@ -141,7 +142,7 @@ async def test_what_a_vanished_phone_never_acknowledged_reaches_it_after_it_reco
     and never arrived. They are sent again, in order, on its next connection (a message that did arrive after
     all is dropped by the client, which remembers ids)."""
     harness = Harness(local_server)
-    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1)
+    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1, link_silence=0.6)
     url = (await local_server.pair())["url"]
     first = ContopClient(url, device_id="phone-w")
     await first.connect()
@@ -168,6 +169,38 @@ async def test_what_a_vanished_phone_never_acknowledged_reaches_it_after_it_reco
             assert texts == [f"in-flight-{n}" for n in range(5)] + ["queued-after"]
     finally:
         await first.aclose()
+
+
+async def test_a_phone_on_a_lossy_link_is_not_taken_for_a_vanished_one(local_server: LocalServer) -> None:
+    """One packet to the phone is lost again and again for 2.5 s, far past ack_timeout (on a real link: lost three
+    times in a row, SCTP tries after 1, 2, then 4 s). The phone's stack acknowledges each keepalive sent after it
+    (with a gap report) all along, so the session stays open and the message arrives in order."""
+    harness = Harness(local_server)
+    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1, link_silence=0.6)
+    url = (await local_server.pair())["url"]
+    async with ContopClient(url, device_id="phone-lossy") as phone:
+        session = harness.session("phone-lossy")
+        assert phone.pc is not None and phone.pc.sctp is not None
+        sctp = phone.pc.sctp
+        receive = sctp._handle_data
+        dropped: list[float] = []
+
+        async def lossy(data: bytes) -> None:
+            chunks = parse_packet(data)[3]
+            mine = any(isinstance(c, DataChunk) and b"lost-for-a-while" in c.user_data for c in chunks)
+            if mine and (not dropped or time.monotonic() - dropped[0] < 2.5):
+                dropped.append(time.monotonic())
+                return
+            await receive(data)
+
+        sctp._handle_data = lossy  # type: ignore[method-assign]
+        session.send(AgentText(payload=TextPayload(text="lost-for-a-while")))
+        session.send(AgentText(payload=TextPayload(text="after")))
+        first = await phone.next_message("agent_text", timeout=15)
+        second = await phone.next_message("agent_text", timeout=5)
+        assert [first.payload.text, second.payload.text] == ["lost-for-a-while", "after"]  # type: ignore[attr-defined]
+        assert len(dropped) >= 2 and dropped[-1] - dropped[0] > 1.5  # really lost for longer than ack_timeout
+        assert session.state is SessionState.OPEN and harness.session("phone-lossy") is session
 
 
 async def test_a_message_sent_again_is_handled_once(local_server: LocalServer) -> None:
@@ -202,7 +235,7 @@ async def test_heartbeat_keeps_quiet_phones_warns_about_them_and_drops_vanished_
     local_server: LocalServer,
 ) -> None:
     harness = Harness(local_server)
-    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1, silence_warning=0.8)
+    harness.manager.timing = Timing(heartbeat=0.2, ack_timeout=1.0, check=0.1, link_silence=0.6, silence_warning=0.8)
     url = (await local_server.pair())["url"]
     async with ContopClient(url, device_id="phone-a") as alive:
         await asyncio.sleep(2.0)
