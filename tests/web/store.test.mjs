@@ -88,6 +88,14 @@ test("agent_result ends the run, keeps session_id, and replaces a duplicate stre
   assert.equal(s.entries[1].status, "stopped", "a step still running when the run ended is shown as stopped");
 });
 
+test("agent_result keeps how the run ended", () => {
+  const s = run([{ type: "user_intent", id: "i1", text: "list my files" }, srv("agent_result", { answer: "No model is configured.", status: "no_model", duration_ms: 0 })]);
+  assert.equal(s.entries.at(-1).kind, "result");
+  assert.equal(s.entries.at(-1).status, "no_model");
+  assert.equal(s.running, false);
+  assert.equal(run([srv("agent_result", { answer: "ok" })]).entries[0].status, null, "an older desktop sends no status");
+});
+
 test("agent_result differing from the streamed text is added after it", () => {
   const s = run([srv("agent_text", { text: "Working" }), srv("agent_result", { answer: "Finished" })]);
   assert.deepEqual(kinds(s), ["text", "result"]);

@@ -700,6 +700,44 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
     close(ctx)
 
 
+def test_an_answer_card_says_how_the_run_ended(server: ServerProcess, browser: Browser) -> None:
+    """Only a completed run reads "Done" in green: a run with no model configured (or one that failed) says so."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        card = page.locator(".result").last
+        green = "rgba(92, 207, 152"
+
+        page.locator("#intent-input").fill("list my files")
+        page.locator("#btn-send").tap()
+        answer = "No model is configured on the desktop. Choose one in its settings."
+        emit(page, "agent_result", {"answer": answer, "status": "no_model", "steps_taken": 0, "duration_ms": 0})
+        expect(card.locator(".res-head")).to_have_text("No model configured")
+        expect(card.locator(".res-answer")).to_have_text(answer)
+        expect(card.locator(".st-meta")).to_have_count(0)  # no "0 ms"
+        assert green not in card.evaluate("el => getComputedStyle(el).borderTopColor")
+        shot(page, "06c-answer-no-model")
+
+        page.locator("#intent-input").fill("open the browser")
+        page.locator("#btn-send").tap()
+        emit(
+            page,
+            "agent_result",
+            {"answer": "The browser crashed.", "status": "failed", "steps_taken": 2, "duration_ms": 900},
+        )
+        expect(card.locator(".res-head")).to_have_text("Failed")
+        assert green not in card.evaluate("el => getComputedStyle(el).borderTopColor")
+
+        page.locator("#intent-input").fill("open the browser again")
+        page.locator("#btn-send").tap()
+        emit(page, "agent_result", {"answer": "Opened.", "status": "completed", "steps_taken": 1, "duration_ms": 1200})
+        expect(card.locator(".res-head")).to_have_text("Done")
+        expect(card.locator(".st-meta")).to_have_text("1 step1.2 s")
+        assert green in card.evaluate("el => getComputedStyle(el).borderTopColor")
+    finally:
+        close(ctx)
+
+
 def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

@@ -1,10 +1,33 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { shortModel } from "../../contop/web/js/ui/thread.js";
+import { shortModel, resultLook, resultFooter } from "../../contop/web/js/ui/thread.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
   assert.equal(shortModel("openrouter:anthropic/claude-sonnet-4"), "openrouter:anthropic/claude-sonnet-4");
   assert.equal(shortModel("gemini-2.5-flash"), "gemini-2.5-flash");
   assert.equal(shortModel(null), null);
+});
+
+test("an answer card is headed by how the run ended: only a completed run is Done", () => {
+  assert.deepEqual(resultLook("completed"), { title: "Done", tone: "ok", icon: "check" });
+  assert.equal(resultLook(undefined).title, "Done", "an older desktop sends no status");
+  const heads = Object.fromEntries(["failed", "cancelled", "timeout", "limit", "no_model"].map((s) => [s, resultLook(s).title]));
+  assert.deepEqual(heads, {
+    failed: "Failed",
+    cancelled: "Stopped",
+    timeout: "Timed out",
+    limit: "Stopped at the step limit",
+    no_model: "No model configured",
+  });
+  for (const s of ["failed", "cancelled", "timeout", "limit", "no_model", "something_new"]) {
+    assert.notEqual(resultLook(s).tone, "ok", s);
+    assert.notEqual(resultLook(s).title, "Done", s);
+  }
+});
+
+test("an answer card's footer leaves out a zero duration and zero steps", () => {
+  assert.deepEqual(resultFooter({ steps: 0, durationMs: 0, model: null }), []);
+  assert.deepEqual(resultFooter({ steps: 1, durationMs: 4200, model: "gemini-2.5-flash" }), ["1 step", "4.2 s", "gemini-2.5-flash"]);
+  assert.deepEqual(resultFooter({ steps: 3, durationMs: null, model: null }), ["3 steps"]);
 });

@@ -200,6 +200,7 @@ function onServer(state, msg, now) {
       const result = {
         kind: "result",
         answer: p.answer,
+        status: str(p.status) || null, // how the run ended (completed, failed, no_model, …); none from older desktops
         steps: num(p.steps_taken) ?? 0,
         durationMs: num(p.duration_ms),
         model: str(p.model) || null,

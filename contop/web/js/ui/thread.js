@@ -44,6 +44,32 @@ const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expire
 
 const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped" };
 
+// How an answer card is headed, by agent_result's status: only a completed run is a green "Done"; the answer of
+// any other run (an error, no model configured) says what happened and must not read as a success.
+const RESULT_LOOK = Object.freeze({
+  completed: { title: "Done", tone: "ok", icon: "check" },
+  failed: { title: "Failed", tone: "error", icon: "x" },
+  cancelled: { title: "Stopped", tone: "muted", icon: "stop" },
+  timeout: { title: "Timed out", tone: "warn", icon: "warn" },
+  limit: { title: "Stopped at the step limit", tone: "warn", icon: "warn" },
+  no_model: { title: "No model configured", tone: "warn", icon: "warn" },
+});
+
+/** The heading of an answer card; no status (an older desktop) is a completed run, an unknown one is not. */
+export function resultLook(status) {
+  if (!status) return RESULT_LOOK.completed;
+  return RESULT_LOOK[status] || { title: "Ended", tone: "muted", icon: "info" };
+}
+
+/** The footer of an answer card: what was measured (a run that never started has no steps and 0 ms). */
+export function resultFooter(e) {
+  return [
+    e.steps ? `${e.steps} step${e.steps === 1 ? "" : "s"}` : "",
+    e.durationMs > 0 ? formatDuration(e.durationMs) : "",
+    shortModel(e.model),
+  ].filter(Boolean);
+}
+
 function renderStep(e, prevEl) {
   const wasOpen = prevEl?.querySelector("details.st-out")?.open;
   return h(
@@ -94,20 +120,16 @@ function renderEntry(e, prevEl) {
         meta([formatDuration(e.durationMs)]),
         output(e, prevEl?.querySelector("details")?.open),
       );
-    case "result":
+    case "result": {
+      const look = resultLook(e.status);
       return h(
         "div",
-        { class: `result${e.restored ? " restored" : ""}`, "data-kind": "result" },
-        e.restored ? null : h("div", { class: "res-head" }, icon("check"), "Done"),
+        { class: `result ${look.tone}${e.restored ? " restored" : ""}`, "data-kind": "result", "data-status": e.status || "completed" },
+        e.restored ? null : h("div", { class: "res-head" }, icon(look.icon), look.title),
         h("div", { class: "res-answer" }, e.answer),
-        e.restored
-          ? null
-          : meta([
-              e.steps ? `${e.steps} step${e.steps === 1 ? "" : "s"}` : "",
-              formatDuration(e.durationMs),
-              shortModel(e.model),
-            ]),
+        e.restored ? null : meta(resultFooter(e)),
       );
+    }
     case "status":
       return h(
         "div",
