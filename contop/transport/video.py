@@ -172,10 +172,10 @@ class DamageLooks:
         self.forced_look = forced_look
         self.state = self.CHANGING
 
-    def should_grab(self, now: float, last_grab: float) -> bool:
+    def should_grab(self, now: float, last_grab: float, pointer_moved: bool = False) -> bool:
         if self.state != self.WATCHING or now - last_grab >= self.forced_look:
             return True
-        if self.watch.drawn():
+        if self.watch.drawn() or pointer_moved:
             self.state = self.CHANGING
             return True
         return False
@@ -268,6 +268,7 @@ class ScreenTrack(VideoStreamTrack):
         skip_unchanged: bool = True,
         watch_damage: bool = True,
         forced_look: float = FORCED_LOOK_SECONDS,
+        show_pointer: bool = True,
     ) -> None:
         super().__init__()
         if width < 2:
@@ -293,6 +294,9 @@ class ScreenTrack(VideoStreamTrack):
         # Ask the X server what was drawn instead of grabbing to find out (real X captures only; False to measure).
         self._want_damage = watch_damage and skip_unchanged and isinstance(capturer, ScreenCapturer)
         self._damage: DamageLooks | None = None  # once the worker thread opened a damage watch
+        # Draw the mouse pointer into the frames (a grab never contains it; real X captures only).
+        self._want_pointer = show_pointer and isinstance(capturer, ScreenCapturer)
+        self._pointer: Any = None  # the worker thread's CursorWatch, once opened
         self._forced_look = forced_look
         self._last_grab = 0.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="contop-screen")
@@ -315,22 +319,62 @@ class ScreenTrack(VideoStreamTrack):
             self._damage = DamageLooks(watch, self._forced_look) if watch is not None else None
         return self._damage
 
+    def _pointer_watch(self) -> Any:
+        """The pointer watch, opened after the first grab (the display is known to work then)."""
+        if self._want_pointer and self._last_i420 is not None:
+            self._want_pointer = False
+            self._pointer = _open_pointer_watch(self._capturer)
+        return self._pointer
+
+    def _pointer_moved(self) -> bool:
+        pointer = self._pointer_watch()
+        try:
+            return pointer is not None and bool(pointer.moved())
+        except Exception as exc:
+            self._drop_pointer(exc)
+            return False
+
+    def _with_pointer(self, image: BGRA, rect: Any) -> BGRA:
+        """The grab with the pointer drawn in (into mss's fresh buffer, which is ours until the next grab)."""
+        pointer = self._pointer
+        if pointer is None:
+            return image
+        try:
+            shot = pointer.look()
+        except Exception as exc:
+            self._drop_pointer(exc)
+            return image
+        from contop.platform.linux.cursor import draw_pointer
+
+        if not image.flags.writeable:
+            image = image.copy()
+        draw_pointer(image, shot, (rect.left, rect.top))
+        return image
+
+    def _drop_pointer(self, exc: Exception) -> None:
+        logger.warning("the pointer can no longer be read (%s); the video shows none", exc)
+        pointer, self._pointer = self._pointer, None
+        if pointer is not None:
+            pointer.close()
+
     def _capture(self) -> tuple[av.VideoFrame | None, float]:
         """Grab once; return the frame to send (or None to skip this tick) and the grab time."""
         t0 = time.thread_time()
         now = time.monotonic()
         self.stats.ticks += 1
         looks = self._looks()
+        moved = self._pointer_moved()
         try:
-            grab = looks is None or looks.should_grab(now, self._last_grab)
+            grab = looks is None or looks.should_grab(now, self._last_grab, moved)
         except Exception as exc:  # the X connection broke: grab on every tick from now on
             grab, looks = True, None
             self._drop_damage(exc)
         changed = False
         if grab:
-            image, _rect = self._capturer.grab(self.monitor)
+            image, rect = self._capturer.grab(self.monitor)
             now = self._last_grab = time.monotonic()
             self.stats.grabs += 1
+            image = self._with_pointer(image, rect)
             changed = not _same_pixels(image, self._last_raw)
             if changed:
                 self._last_raw = image  # a view over mss's fresh buffer: no copy needed
@@ -365,6 +409,9 @@ class ScreenTrack(VideoStreamTrack):
         if self._damage is not None:
             self._damage.watch.close()
             self._damage = None
+        if self._pointer is not None:
+            self._pointer.close()
+            self._pointer = None
         self._last_raw = None
         self._last_i420 = None
         if self._owns_capturer:
@@ -382,7 +429,8 @@ class ScreenTrack(VideoStreamTrack):
         looks = self._damage  # set and changed by the worker, which is idle between two ticks
         if looks is not None and looks.state == DamageLooks.WATCHING and not self._frame_wanted:
             due = min(self._last_grab + looks.forced_look, self._policy.next_repeat(now))
-            await _until_drawn(looks.watch, due, self._new_wakeup())
+            watches = [looks.watch] if self._pointer is None else [looks.watch, self._pointer]
+            await _until_drawn(watches, due, self._new_wakeup())
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
         idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
         self._next_tick = max(self._next_tick + 1.0 / (self.idle_poll_fps if idle else self.fps), time.monotonic())
@@ -501,20 +549,25 @@ class ScreenTrack(VideoStreamTrack):
         self._executor.shutdown(wait=False)
 
 
-async def _until_drawn(watch: Any, due: float, wakeup: asyncio.Future[None] | None = None) -> None:
-    """Wait until the X server sends the watch's connection something (a drawing report, as a rule) or until
-    ``due`` (monotonic time): a still screen then costs no tick at all between the ones that have work to do.
+async def _until_drawn(watches: list[Any], due: float, wakeup: asyncio.Future[None] | None = None) -> None:
+    """Wait until the X server sends one of the watches' connections something (a drawing report or pointer
+    motion, as a rule) or until ``due`` (monotonic time): a still screen then costs no tick at all between the
+    ones that have work to do.
 
-    The event loop watches a duplicate of the connection's socket, which it alone closes: the worker thread may
-    close the connection itself meanwhile (the track stopping), and the descriptor number could then be reused.
+    The event loop watches duplicates of the connections' sockets, which it alone closes: the worker thread may
+    close a connection itself meanwhile (the track stopping), and the descriptor number could then be reused.
     Reading stays with the worker thread (python-xlib connections are not thread safe).
     """
     delay = due - time.monotonic()
     if delay <= 0:
         return
+    fds: list[int] = []
     try:
-        fd = os.dup(watch.fileno())
+        for watch in watches:
+            fds.append(os.dup(watch.fileno()))
     except (OSError, ValueError):  # already closed: the next tick finds out and grabs as before
+        for fd in fds:
+            os.close(fd)
         return
     loop = asyncio.get_running_loop()
     readable: asyncio.Future[None] = loop.create_future()
@@ -527,13 +580,16 @@ async def _until_drawn(watch: Any, due: float, wakeup: asyncio.Future[None] | No
     if wakeup is not None:  # request_frame() cuts the wait short
         waiting.append(wakeup)
     try:
-        loop.add_reader(fd, woken)
+        for fd in fds:
+            loop.add_reader(fd, woken)
         try:
             await asyncio.wait(waiting, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            loop.remove_reader(fd)
+            for fd in fds:
+                loop.remove_reader(fd)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def follow_keyframe_requests(sender: Any, track: ScreenTrack) -> None:
@@ -555,6 +611,15 @@ def _open_damage_watch(capturer: ScreenCapturer) -> Any:
     from contop.platform.linux.damage import DamageWatch
 
     return DamageWatch.open(capturer.display)
+
+
+def _open_pointer_watch(capturer: ScreenCapturer) -> Any:
+    """A CursorWatch on the capturer's X display, or None (not Linux, no X, no XFixes)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    from contop.platform.linux.cursor import CursorWatch
+
+    return CursorWatch.open(capturer.display)
 
 
 def _setting(settings: object | None, name: str, default: Any) -> Any:

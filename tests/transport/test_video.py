@@ -205,6 +205,39 @@ def test_damage_looks_a_report_that_changed_nothing_settles_again() -> None:
     assert looks.state == DamageLooks.WATCHING and watch.rearmed == 2
 
 
+def test_damage_looks_pointer_motion_alone_is_worth_a_grab() -> None:
+    """With a hardware cursor the X server reports no drawing when the pointer moves; the pointer is drawn into
+    the grab, so its motion must be enough to grab a still screen."""
+    watch = _FakeWatch()
+    looks = DamageLooks(watch)
+    looks.grabbed(False)
+    looks.grabbed(False)
+    assert looks.state == DamageLooks.WATCHING
+    assert not looks.should_grab(0.0, -0.1)
+    assert looks.should_grab(0.0, -0.1, pointer_moved=True)
+
+
+async def test_a_still_screen_wakes_for_any_of_its_watches() -> None:
+    """The track sleeps until the damage watch's or the pointer watch's connection has something to read."""
+    import socket
+
+    from contop.transport.video import _until_drawn
+
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        started = time.monotonic()
+        waiting = asyncio.create_task(_until_drawn([pairs[0][0], pairs[1][0]], started + 30))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        pairs[1][1].send(b"x")  # the pointer moved
+        await asyncio.wait_for(waiting, 5)
+        assert time.monotonic() - started < 10
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
 @pytest.fixture
 def restore_caps() -> Iterator[None]:
     from aiortc.codecs import h264, vpx
@@ -833,3 +866,54 @@ async def test_a_keyframe_request_on_a_still_screen_gets_a_frame_at_once(
     finally:
         await _close(offerer, answerer)
         track.stop()
+
+
+def _pointer_drawn_at(frame: Any, x: int, y: int, background: tuple[int, int, int]) -> bool:
+    """Whether the pixels just below and right of (x, y) (screen pixels; frame at the screen's size) are not
+    the background: the pointer's sprite, whose hot spot is at its top-left."""
+    rgb = frame.to_ndarray(format="rgb24").astype(int)
+    patch = rgb[y + 2 : y + 10, x + 2 : x + 10].reshape(-1, 3)
+    return bool((np.abs(patch - np.array(background)).max(axis=1) > 60).sum() >= 8)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_the_pointer_is_in_the_video_and_its_motion_wakes_a_still_screen(xsession: XSession) -> None:
+    """A grab never contains the mouse pointer, so the phone used to see none (in manual control it could not
+    tell where a drag was going). It is drawn in now, and moving it on a still screen sends a frame at once,
+    although nothing was drawn (the forced look and the keep-alive frame are pushed far out of the way here)."""
+    from Xlib import X, display
+    from Xlib.ext import xtest
+
+    background = (0x20, 0x80, 0xC0)
+    _root(xsession, "#2080c0")
+    connection = display.Display(xsession.display)
+
+    def move(x: int, y: int) -> None:
+        xtest.fake_input(connection, X.MotionNotify, x=x, y=y)
+        connection.sync()
+
+    move(400, 300)
+    track = ScreenTrack(
+        ScreenCapturer(xsession.display), owns_capturer=True, width=1920, forced_look=60.0, keepalive_fps=0.05
+    )
+    try:
+
+        async def frame_where(check: Any, timeout: float) -> Any:
+            deadline = time.monotonic() + timeout
+            while True:
+                frame = await asyncio.wait_for(track.recv(), max(0.1, deadline - time.monotonic()))
+                if check(frame):
+                    return frame
+                assert time.monotonic() < deadline, "no frame with the pointer where it is"
+
+        await frame_where(lambda f: _pointer_drawn_at(f, 400, 300, background), 10)
+        await asyncio.sleep(2.5)  # settled: a still screen, nothing drawn, nothing sent for 20 s
+        sent = track.stats.frames_sent
+        move(1200, 700)
+        frame = await frame_where(lambda f: _pointer_drawn_at(f, 1200, 700, background), 5)
+        assert not _pointer_drawn_at(frame, 400, 300, background)  # and no longer where it was
+        assert track.stats.frames_sent > sent
+    finally:
+        track.stop()
+        connection.close()
