@@ -8,6 +8,7 @@
     closes: 0,
     failCode: null, // a close code the next connect() fails with (kept until cleared)
     failKind: null, // "fingerprint"
+    refuseTokens: [], // pairing tokens the desktop refuses (close 4001): revoked or expired codes
     hang: false,
     noVideo: false, // the next answers carry no video track
     opts: null, // the newest transport's callbacks
@@ -120,11 +121,13 @@
         opts.onStatus("Reaching 192.168.1.20:8000…");
         await new Promise((r) => setTimeout(r, 60));
         if (fake.hang) await new Promise(() => {});
-        if (fake.failKind === "fingerprint" || fake.failCode !== null) {
+        const refused = fake.refuseTokens.includes(opts.pairing.t);
+        if (fake.failKind === "fingerprint" || fake.failCode !== null || refused) {
           const errors = await import("/js/errors.js");
-          const info = fake.failKind === "fingerprint" ? errors.describeFingerprintMismatch() : errors.describeClose(fake.failCode);
+          const code = refused ? 4001 : fake.failCode;
+          const info = fake.failKind === "fingerprint" ? errors.describeFingerprintMismatch() : errors.describeClose(code);
           const err = new Error(info.title);
-          err.info = { ...info, code: fake.failCode };
+          err.info = { ...info, code };
           throw err;
         }
         opts.onStatus("Talking to the desktop…");

@@ -8,6 +8,7 @@ import {
   PairingError,
   signalingUrls,
   isExpired,
+  codeRefused,
 } from "../../contop/web/js/pairing.js";
 
 const FP = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
@@ -79,4 +80,9 @@ test("isExpired compares the ISO expiry with now", () => {
   assert.equal(isExpired(base, Date.parse("2029-12-31T00:00:00Z")), false);
   assert.equal(isExpired(base, Date.parse("2030-01-02T00:00:00Z")), true);
   assert.equal(isExpired({ ...base, e: "garbage" }), false);
+});
+
+test("a refused code (revoked, expired, unknown, claimed) is told apart from a failed connection", () => {
+  assert.ok(codeRefused({ code: 4001 }) && codeRefused({ code: 4003 }));
+  for (const info of [{ code: 4002 }, { code: 4029 }, { code: 1006 }, { code: null }, {}, null, undefined]) assert.ok(!codeRefused(info), JSON.stringify(info));
 });

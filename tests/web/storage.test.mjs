@@ -67,3 +67,13 @@ test("layout preferences round-trip", () => {
   st.saveLayoutPrefs(s, { portrait: "video" });
   assert.deepEqual(st.loadLayoutPrefs(s), { portrait: "video" });
 });
+
+test("a code from a link replaces the stored one for its desktop only when it differs", () => {
+  const s = st.memoryStorage();
+  const good = st.savePairing(s, pay(FP1, "one"), 1);
+  assert.equal(st.pairingReplacedBy(s, pay(FP2, "two")), null, "a new desktop replaces nothing");
+  assert.equal(st.pairingReplacedBy(s, pay(FP1.toLowerCase(), "one")), null, "the same code again");
+  const old = { ...pay(FP1, "one"), t: "old-token" };
+  assert.equal(st.pairingReplacedBy(s, old).t, good.t, "another code for a paired desktop: the stored one is kept");
+  assert.equal(st.currentPairing(s).t, good.t);
+});

@@ -488,6 +488,40 @@ def test_connection_error_states(
     close(ctx)
 
 
+def test_an_old_link_does_not_replace_a_working_pairing(server: ServerProcess, browser: Browser) -> None:
+    """A revoked or expired code from an old link is refused and the phone keeps (and uses) the code it has; a new
+    code that connects replaces it."""
+    ctx = phone(browser, fake=True)
+    try:
+        ctx.add_init_script("window.__fake.refuseTokens = ['old-token'];")
+        page = open_fake_session(ctx, server)
+        tokens = "Object.values(JSON.parse(localStorage.getItem('contop.pairings.v1'))).map(p => p.t)"
+
+        page.goto(f"{server.base_url}/#{fragment({**FAKE_PAYLOAD, 't': 'old-token'})}")
+        expect(page.locator("#toast")).to_contain_text("That link is old")
+        page.wait_for_function(
+            "window.contop.state.conn.status === 'connected' && window.__fake.opts.pairing.t === 'fake-token'"
+        )
+        assert page.evaluate(tokens) == ["fake-token"]
+        shot(page, "03c-old-link-kept-pairing")
+
+        page.goto(f"{server.base_url}/?reopened")  # reopening the app uses the working code, not the old one
+        page.wait_for_function("window.contop.state.conn.status === 'connected'")
+        assert page.evaluate("window.__fake.all.map(o => o.pairing.t)") == ["fake-token"]
+
+        # Paired again (the desktop revoked the old code): the new code replaces the old one once connected.
+        page.evaluate(
+            "h => { window.__fake.refuseTokens.push('fake-token'); location.hash = h; }",
+            fragment({**FAKE_PAYLOAD, "t": "new-token"}),
+        )
+        page.wait_for_function(
+            "window.contop.state.conn.status === 'connected' && window.__fake.opts.pairing.t === 'new-token'"
+        )
+        assert page.evaluate(tokens) == ["new-token"]
+    finally:
+        close(ctx)
+
+
 def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = ctx.new_page()

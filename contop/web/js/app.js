@@ -1,6 +1,6 @@
 // The phone client: wires pairing, the connection, the store and the views together.
 
-import { fragmentValue, parsePayload, PairingError, desktopLabel } from "./pairing.js";
+import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
 import { createStore, ConnStatus, modelTitle } from "./store.js";
 import {
@@ -220,11 +220,20 @@ async function connectTo(p) {
     if (token !== connectToken) return;
     const info = err.info || describeClose(0, String(err.message || err));
     console.warn("contop: connection failed:", info.kind, info.title);
+    // An old link (its code revoked or expired) must not cost the phone the code it already has for that desktop.
+    const kept = codeRefused(info) ? storage.pairingReplacedBy(ls, p) : null;
+    if (kept) {
+      toast("That link is old: its code no longer works. Connecting with the code this phone already has.", "warn", 6000);
+      connectTo(kept);
+      return;
+    }
     setConn({ status: ConnStatus.FAILED, error: info });
     showConnectError(info);
     return;
   }
   if (token !== connectToken) return;
+  // A code from a link replaces the one stored for its desktop only now that it has connected.
+  if (storage.pairingReplacedBy(ls, p)) pairing = storage.savePairing(ls, p);
   onConnected();
 }
 
@@ -459,13 +468,13 @@ for (const ev of ["loadedmetadata", "loadeddata", "playing", "resize", "emptied"
 let lastNoticeId = 0;
 let toastTimer = 0;
 
-function toast(text, tone = "info") {
+function toast(text, tone = "info", ms = 2800) {
   const t = $("toast");
   t.textContent = text;
   t.className = `toast ${tone}`;
   t.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (t.hidden = true), 2800);
+  toastTimer = setTimeout(() => (t.hidden = true), ms);
 }
 
 function render() {
@@ -943,15 +952,18 @@ addEventListener("pagehide", () => saveActive());
 
 // ---------------------------------------------------------------- boot
 
-/** A pairing fragment (from the QR link): store it, drop it from the address bar, connect. True if handled. */
+/**
+ * A pairing fragment (from the QR link): drop it from the address bar, store it, connect. True if handled. A code
+ * for a desktop already paired under another code is stored only once it has connected (see connectTo).
+ */
 function takeFragment(hash) {
   const value = fragmentValue(hash);
   if (!value) return false;
   window.history.replaceState(null, "", location.pathname + location.search);
   try {
     const payload = parsePayload(value);
-    const saved = storage.savePairing(ls, payload);
-    connectTo(saved);
+    const replaced = storage.pairingReplacedBy(ls, payload);
+    connectTo(replaced ? { ...replaced, ...payload } : storage.savePairing(ls, payload));
   } catch (err) {
     disconnect();
     renderWelcome(err instanceof PairingError ? err.message : "The code could not be read.");

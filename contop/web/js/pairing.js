@@ -34,6 +34,11 @@ export function fragmentValue(hash) {
   return null;
 }
 
+/** The desktop refused the code itself (unknown, revoked, expired, or claimed by another device): info from a close. */
+export function codeRefused(info) {
+  return info?.code === 4001 || info?.code === 4003;
+}
+
 /** Decode and validate a payload; unknown keys are dropped, API keys could never ride along. */
 export function parsePayload(value) {
   let data;

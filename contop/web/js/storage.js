@@ -46,6 +46,17 @@ export function savePairing(storage, payload, now = Date.now()) {
   return map[key];
 }
 
+/**
+ * The stored pairing that a code from a link would replace: the same desktop, paired with another code. Null when
+ * the code replaces nothing (a new desktop, or the code this phone already has). A link may be an old one (revoked
+ * or expired) while the stored code still works, so the app stores such a code only once it has connected.
+ */
+export function pairingReplacedBy(storage, payload) {
+  const map = readJson(storage, PAIRINGS, {}) || {};
+  const stored = map[normalizeFingerprint(payload.d)];
+  return stored && typeof stored.t === "string" && stored.t !== payload.t ? stored : null;
+}
+
 export function touchPairing(storage, fingerprint, now = Date.now()) {
   const map = readJson(storage, PAIRINGS, {}) || {};
   const key = normalizeFingerprint(fingerprint);
