@@ -1,7 +1,17 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { reconnectPlan, shouldShowReconnecting, isFatalClose, giveUpInfo, connectMessages, onceById, BACKOFF_MS } from "../../contop/web/js/reconnect.js";
-import { describeClose } from "../../contop/web/js/errors.js";
+import {
+  reconnectPlan,
+  shouldShowReconnecting,
+  isFatalClose,
+  giveUpInfo,
+  retriesByItself,
+  connectMessages,
+  onceById,
+  BACKOFF_MS,
+  AUTO_RETRY_MS,
+} from "../../contop/web/js/reconnect.js";
+import { describeClose, describeFingerprintMismatch } from "../../contop/web/js/errors.js";
 
 test("backs off 1, 2, 3, 5, 8 seconds then gives up", () => {
   const delays = [];
@@ -74,4 +84,14 @@ test("a Stop that may have been lost in the drop is sent again on connect", () =
   const kinds = connectMessages({ stopping: true }).map((m) => m.type);
   assert.deepEqual(kinds, ["away_mode_status", "execution_stop"]);
   assert.ok(!connectMessages({ stopping: false }).some((m) => m.type === "execution_stop"));
+});
+
+test("after giving up the phone keeps trying by itself, except when the desktop refused it for good", () => {
+  assert.equal(AUTO_RETRY_MS, 30000);
+  assert.ok(retriesByItself(giveUpInfo(null)), "the desktop stopped answering");
+  for (const code of [4029, 1013, 1008, 1006]) assert.ok(retriesByItself({ ...describeClose(code), code }), `close ${code}`);
+  assert.ok(retriesByItself(giveUpInfo({ ...describeClose(4029), code: 4029 })));
+  for (const code of [4001, 4002, 4003]) assert.ok(!retriesByItself({ ...describeClose(code), code }), `close ${code}`);
+  assert.ok(!retriesByItself(describeFingerprintMismatch()));
+  assert.ok(!retriesByItself(null));
 });

@@ -1176,6 +1176,96 @@ def test_an_away_mode_refusal_explains_itself_and_is_asked_again(server: ServerP
     close(ctx)
 
 
+def _give_up(page: Page) -> None:
+    """Drop the fake link with the desktop unreachable and run the clock through the 5 attempts (1+2+3+5+8 s)."""
+    page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")
+    for _ in range(40):
+        if page.evaluate("window.contop.state.conn.status") == "failed":
+            break
+        page.clock.run_for(1000)
+        page.wait_for_timeout(30)  # a failed attempt resolves outside the fake clock (a module import)
+    expect(page.locator("#connect-error-title")).to_have_text("Lost the connection")
+
+
+def _connects(page: Page) -> int:
+    return int(page.evaluate("window.__fake.connects"))
+
+
+def test_after_giving_up_the_phone_tries_again_by_itself(server: ServerProcess, browser: Browser) -> None:
+    """The desktop came back: the give-up screen retries every 30 s, and at once on coming back to the app or when
+    the network returns."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = ctx.new_page()
+        page.clock.install()
+        page.goto(f"{server.base_url}/#{fragment(FAKE_PAYLOAD)}")
+        expect(page.locator("#screen-session")).to_be_visible()
+        _give_up(page)
+        shot(page, "07b-gave-up")
+        # Still away: each slow retry fails and the screen stays.
+        n = _connects(page)
+        page.clock.run_for(30_500)
+        page.wait_for_function(f"window.__fake.connects > {n} && window.contop.state.conn.status === 'failed'")
+        # The desktop is back: the next slow retry connects without a tap.
+        page.evaluate("window.__fake.failCode = null")
+        page.clock.run_for(30_500)
+        page.wait_for_function("window.contop.state.conn.status === 'connected'")
+        expect(page.locator("#screen-session")).to_be_visible()
+
+        for event in ["visibilitychange", "focus", "pageshow", "online"]:
+            _give_up(page)
+            page.evaluate("window.__fake.failCode = null")
+            target = "document" if event == "visibilitychange" else "window"
+            page.evaluate(f"{target}.dispatchEvent(new Event('{event}'))")
+            page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=3_000)
+    finally:
+        close(ctx)
+
+
+def test_no_retry_by_itself_after_a_refusal_or_when_the_user_left(server: ServerProcess, browser: Browser) -> None:
+    ctx = phone(browser, fake=True)
+    try:
+        page = ctx.new_page()
+        page.clock.install()
+        page.goto(f"{server.base_url}/#{fragment(FAKE_PAYLOAD)}")
+        expect(page.locator("#screen-session")).to_be_visible()
+
+        def nothing_happens() -> None:
+            n = _connects(page)
+            for target, event in [("document", "visibilitychange"), ("window", "focus"), ("window", "online")]:
+                page.evaluate(f"{target}.dispatchEvent(new Event('{event}'))")
+            page.clock.run_for(65_000)
+            page.wait_for_timeout(200)
+            assert _connects(page) == n
+
+        # Another tab took the connection over (4002): it stays closed until the user taps Try again.
+        page.evaluate("window.__fake.serverClose(4002)")
+        expect(page.locator("#connect-error-title")).to_have_text("Connected somewhere else")
+        nothing_happens()
+        page.locator("#btn-retry").tap()
+        page.wait_for_function("window.contop.state.conn.status === 'connected'")
+
+        # The pairing was revoked while reconnecting (4001).
+        page.evaluate("window.__fake.failCode = 4001; window.__fake.drop()")
+        page.clock.run_for(1500)
+        expect(page.locator("#connect-error-title")).to_have_text("This pairing code no longer works")
+        nothing_happens()
+
+        # Gave up, then the user disconnected (Rescan) or forgot the desktop.
+        page.evaluate("window.__fake.failCode = null")
+        page.locator("#btn-rescan").tap()
+        expect(page.locator("#screen-welcome")).to_be_visible()
+        nothing_happens()
+        page.locator("#paired-list button:has-text('Connect')").tap()
+        page.wait_for_function("window.contop.state.conn.status === 'connected'")
+        _give_up(page)
+        page.locator("#btn-forget-here").tap()
+        expect(page.locator("#screen-welcome")).to_be_visible()
+        nothing_happens()
+    finally:
+        close(ctx)
+
+
 def test_new_session_tapped_offline_is_sent_once_connected(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

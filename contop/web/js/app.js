@@ -8,6 +8,8 @@ import {
   shouldShowReconnecting,
   isFatalClose,
   giveUpInfo,
+  retriesByItself,
+  AUTO_RETRY_MS,
   connectMessages,
   onceById,
   SILENT_WINDOW_MS,
@@ -229,6 +231,7 @@ async function connectTo(p) {
     }
     setConn({ status: ConnStatus.FAILED, error: info });
     showConnectError(info);
+    setAutoRetry(retriesByItself(info));
     return;
   }
   if (token !== connectToken) return;
@@ -241,6 +244,7 @@ let resetPending = false; // "New session" tapped while offline: the desktop is 
 
 /** healed: the old link came back by itself (no new connection, so no greeting from the desktop). */
 function onConnected({ healed = false } = {}) {
+  setAutoRetry(false);
   store.dispatch({ type: "conn", conn: { status: ConnStatus.CONNECTED, error: null, attempt: 0, step: "" }, healed });
   $("session-title").textContent = desktopLabel(pairing);
   show("session");
@@ -262,6 +266,7 @@ function onConnected({ healed = false } = {}) {
 /** The desktop ended this connection for good (replaced by another tab, revoked): no reconnect until asked. */
 function endConnection(info) {
   connectToken++; // a reconnect loop, or an attempt in flight, stands down
+  setAutoRetry(false);
   abandonAttempt();
   clearInterval(keepaliveTimer);
   transport?.close();
@@ -333,10 +338,34 @@ async function reconnectLoop(token) {
   const info = giveUpInfo(lastInfo);
   setConn({ status: ConnStatus.FAILED, error: info });
   showConnectError(info);
+  setAutoRetry(retriesByItself(info));
 }
+
+// From the give-up screen the phone tries again by itself: when the user comes back to the app, when the network
+// returns, and every AUTO_RETRY_MS while the app is in front. Off once connected, and after the user disconnected
+// or forgot the desktop or the desktop ended the connection for good (those wait for the user).
+let autoRetry = false;
+let autoRetryTimer = 0;
+
+function setAutoRetry(on) {
+  autoRetry = on;
+  clearInterval(autoRetryTimer);
+  autoRetryTimer = on ? setInterval(retryByItself, AUTO_RETRY_MS) : 0;
+}
+
+function retryByItself() {
+  if (!autoRetry || !pairing || document.visibilityState !== "visible") return;
+  if (store.state.conn.status !== ConnStatus.FAILED) return; // an attempt is on its way
+  console.info("contop: trying the desktop again");
+  connectTo(pairing);
+}
+
+for (const ev of ["focus", "pageshow", "online"]) addEventListener(ev, retryByItself);
+document.addEventListener("visibilitychange", retryByItself);
 
 function disconnect() {
   connectToken++;
+  setAutoRetry(false);
   abandonAttempt();
   clearInterval(keepaliveTimer);
   transport?.close();

@@ -3,6 +3,9 @@
 
 export const BACKOFF_MS = Object.freeze([1000, 2000, 3000, 5000, 8000]);
 export const SILENT_WINDOW_MS = 2000;
+// After giving up, the phone still tries once every 30 s while the app is in front (a rebooted desktop is picked
+// up without a tap), and at once when the user comes back to the app or the network returns.
+export const AUTO_RETRY_MS = 30000;
 
 /** The plan for attempt n (0-based): {delayMs} before a full reconnect, or null when attempts are exhausted. */
 export function reconnectPlan(attempt) {
@@ -21,18 +24,27 @@ export function isFatalClose(code) {
 }
 
 /**
+ * Whether the phone keeps trying by itself after a failure described by `info`: not when the desktop refused this
+ * phone for good (revoked or claimed code, a forged desktop: "rescan") or handed its connection to another tab
+ * (4002); those wait for the user.
+ */
+export function retriesByItself(info) {
+  return !!info && info.action === "retry" && !isFatalClose(info.code);
+}
+
+/**
  * What the user reads after the last attempt failed: the last failure itself when the desktop said why (too many
  * attempts, not available, refused), otherwise that it stopped answering.
  */
 export function giveUpInfo(last) {
-  const tail = `Gave up after ${BACKOFF_MS.length} attempts.`;
+  const tail = `Gave up after ${BACKOFF_MS.length} attempts; trying again every ${AUTO_RETRY_MS / 1000} s.`;
   if (last && last.kind && last.kind !== "unreachable" && last.title) {
     return { ...last, message: `${last.message} ${tail}`.trim(), action: last.action || "retry" };
   }
   return {
     kind: "lost",
     title: "Lost the connection",
-    message: `The desktop stopped answering after ${BACKOFF_MS.length} attempts. Check that it is awake and on the same network, then try again.`,
+    message: `The desktop stopped answering after ${BACKOFF_MS.length} attempts. Check that it is awake and on the same network. The phone tries again every ${AUTO_RETRY_MS / 1000} s and when you come back to the app.`,
     action: "retry",
   };
 }
