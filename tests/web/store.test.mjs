@@ -167,6 +167,16 @@ test("away mode status and device control results", () => {
   assert.match(s.notice.text, /keep awake on done/);
 });
 
+test("an away-mode refusal is kept while away mode is off and cleared once it engages", () => {
+  const reason = "Set an Away Mode PIN on the desktop first.";
+  let s = run([conn(ConnStatus.CONNECTED), { type: "unavailable", feature: "away", reason }]);
+  s = reduce(s, srv("away_mode_status", { away_mode: false, overlay_active: false }));
+  assert.equal(s.unavailable.away, reason, "still off: the last refusal says why");
+  s = reduce(s, srv("away_mode_status", { away_mode: true, overlay_active: true }));
+  assert.equal(s.unavailable.away, undefined);
+  assert.deepEqual(s.away, { known: true, active: true, overlay: true });
+});
+
 test("new session clears the thread; restore replaces it", () => {
   let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("agent_result", { answer: "b", session_id: "s1" })]);
   s = reduce(s, { type: "new_session" });

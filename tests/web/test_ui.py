@@ -1157,7 +1157,8 @@ def test_a_reconnect_opens_the_new_link_before_closing_the_old(server: ServerPro
     close(ctx)
 
 
-def test_an_away_mode_refusal_explains_itself_and_is_asked_again(server: ServerProcess, browser: Browser) -> None:
+def test_an_away_mode_refusal_explains_itself_and_can_be_tried_again(server: ServerProcess, browser: Browser) -> None:
+    """Refused for lack of a PIN, Engage stays available: once a PIN is set on the desktop, the next tap engages."""
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)
     page.locator("#btn-settings").tap()
@@ -1169,8 +1170,18 @@ def test_an_away_mode_refusal_explains_itself_and_is_asked_again(server: ServerP
         {"code": "not_available", "message": "set an Away Mode PIN on the desktop first", "ref_id": engage["id"]},
     )
     expect(page.locator("#toast")).to_have_text("Set an Away Mode PIN on the desktop first.")
-    expect(page.locator("#btn-away")).to_be_disabled()
     expect(page.locator("#set-away-sub")).to_have_text("Set an Away Mode PIN on the desktop first.")
+    expect(page.locator("#btn-away")).to_be_enabled()
+    emit(page, "away_mode_status", {"away_mode": False, "overlay_active": False})  # the status asked after a tap
+    expect(page.locator("#set-away-sub")).to_have_text("Set an Away Mode PIN on the desktop first.")
+    shot(page, "12b-away-refused")
+
+    # The PIN is set on the desktop meanwhile: the next tap is sent, and engages.
+    page.locator("#btn-away").tap()
+    assert len(sent(page, "away_mode_engage")) == 2
+    emit(page, "away_mode_status", {"away_mode": True, "overlay_active": True})
+    expect(page.locator("#set-away-sub")).to_have_text("On · the desktop is locked")
+    expect(page.locator("#btn-away")).to_have_text("Disengage")
     drop_and_reconnect(page)
     expect(page.locator("#btn-away")).to_be_enabled()
     close(ctx)

@@ -759,7 +759,8 @@ function renderSettings() {
   ka.checked = s.keepAwake;
   ka.disabled = !connected;
   const away = $("btn-away");
-  away.disabled = !connected || !!s.unavailable.away;
+  // A refusal (no PIN set yet) is shown but does not lock the button: the desktop may have been set up since.
+  away.disabled = !connected;
   away.textContent = s.away.active ? "Disengage" : "Engage";
   away.className = `btn compact ${s.away.active ? "primary" : ""}`;
   $("set-away-sub").textContent = s.unavailable.away

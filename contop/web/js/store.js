@@ -310,8 +310,13 @@ function onServer(state, msg, now) {
       }
       return s;
     }
-    case "away_mode_status":
-      return { ...state, away: { known: true, active: p.away_mode, overlay: p.overlay_active === true } };
+    case "away_mode_status": {
+      const away = { known: true, active: p.away_mode, overlay: p.overlay_active === true };
+      if (!away.active || !state.unavailable.away) return { ...state, away };
+      // Engaged after all (a PIN was set since the refusal): the refusal no longer applies.
+      const { away: _refused, ...unavailable } = state.unavailable;
+      return { ...state, away, unavailable };
+    }
     case "device_control_result": {
       const ok = p.status === "success" || p.status === "ok";
       const label = p.action.replace(/_/g, " ");
