@@ -867,6 +867,55 @@ def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     close(ctx)
 
 
+@pytest.mark.parametrize("viewport", [PORTRAIT, LANDSCAPE], ids=["portrait", "landscape"])
+def test_nothing_covers_the_picture_in_manual_mode(
+    server: ServerProcess, browser: Browser, viewport: dict[str, int]
+) -> None:
+    """A tap at the bottom-right corner of the picture (a Windows clock, the tray) clicks the desktop there: no
+    button sits on the picture in manual mode, in any layout but fullscreen."""
+    ctx = phone(browser, fake=True, viewport=viewport)
+    try:
+        page = open_fake_session(ctx, server)
+        page.locator("#btn-manual").tap()
+        expect(page.locator("#manual-panel")).to_be_visible()
+        landscape = viewport == LANDSCAPE
+        for layout in ["split", "video", "thread", "side"] if landscape else ["split", "video", "thread"]:
+            page.locator("#btn-layout").tap()
+            page.locator(f".layout-opt[data-layout='{layout}']").tap()
+            expect(page.locator("#sheet-layout")).to_be_hidden()
+            page.wait_for_timeout(300)
+            box = page.locator("#video-wrap").bounding_box()
+            assert box
+            scale = min(box["width"] / 1280, box["height"] / 800)  # the picture, letterboxed in its box
+            right = box["x"] + (box["width"] + 1280 * scale) / 2
+            bottom = box["y"] + (box["height"] + 800 * scale) / 2
+            # The very corner, and 32 px in (the tray and clock; where the round button used to sit).
+            for inset in (6, 32):
+                x, y = right - inset, bottom - inset
+                cover = page.evaluate(
+                    "([x, y]) => { const el = document.elementFromPoint(x, y);"
+                    " return el.closest('button')?.id ?? (el.closest('#video-pane') ? '' : el.className) }",
+                    [x, y],
+                )
+                assert cover == "", f"{layout}: covered by {cover!r}"
+                n = len(sent(page, "manual_control"))
+                page.touchscreen.tap(x, y)  # Chromium also moves a tap onto a button next to it
+                assert state(page)["manual"] is True, layout
+                assert len(sent(page, "manual_control")) == n + 1, layout
+                click = sent(page, "manual_control")[-1]["payload"]
+                want = (1280 - inset / scale, 800 - inset / scale)
+                assert click["action"] == "click", layout
+                assert abs(click["x"] - want[0]) <= 3 and abs(click["y"] - want[1]) <= 3, (layout, click, want)
+            shot(page, f"09b-manual-corner-{'landscape' if landscape else 'portrait'}-{layout}")
+        # Done leaves manual mode, and the round button is back to enter it again.
+        page.locator("#btn-manual-done").tap()
+        page.locator("#btn-layout").tap()
+        page.locator(".layout-opt[data-layout='split']").tap()
+        expect(page.locator("#btn-manual")).to_be_visible()
+    finally:
+        close(ctx)
+
+
 def test_layouts_portrait_and_landscape(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

@@ -578,6 +578,10 @@ function render() {
   $("manual-panel").hidden = !s.manual;
   $("manual-badge").hidden = !s.manual;
   $("btn-manual").setAttribute("aria-pressed", String(s.manual));
+  // In manual mode every tap on the picture is a click on the desktop (its corner holds a tray or clock): the round
+  // button leaves the picture (the panel's Done leaves manual mode), and the video layout's thread stops over it.
+  $("btn-manual").hidden = s.manual;
+  $("screen-session").dataset.manual = String(s.manual);
 
   // confirmation
   const c = s.confirmation;
