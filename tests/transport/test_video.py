@@ -787,7 +787,9 @@ async def test_a_display_with_every_output_off_gives_no_video_and_leaks_nothing(
         before = len(os.listdir("/proc/self/fd"))
         for _ in range(10):
             assert await create_screen_track(None, display=session.display) is None
-        assert len(os.listdir("/proc/self/fd")) <= before + 1  # each attempt's X connection was closed
+        # Each attempt's X connection was closed: a leak would be 10 more. (A little slack: a track of an earlier
+        # test, still being stopped by its worker thread, may open or close a connection meanwhile.)
+        assert len(os.listdir("/proc/self/fd")) <= before + 3
     finally:
         session.close()
 
