@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { initialState, reduce, createStore, normalizeModels, modelTitle, ConnStatus } from "../../contop/web/js/store.js";
+import { initialState, reduce, createStore, normalizeModels, modelTitle, chipModelTitle, ConnStatus } from "../../contop/web/js/store.js";
 
 const srv = (type, payload, id = `m-${Math.random()}`) => ({ type: "server", msg: { type, id, payload }, now: 1000 });
 const run = (actions, state = initialState()) => actions.reduce(reduce, state);
@@ -371,4 +371,20 @@ test("text-only models are badged NO VISION", () => {
   assert.equal(modelTitle(sub), "Claude (subscription) · NO VISION");
   assert.equal(modelTitle(api), "Gemini");
   assert.equal(modelTitle(undefined), "Default model");
+});
+
+test("the model chip says No model when the desktop has none, not a default that does not exist", () => {
+  let s = initialState();
+  assert.equal(chipModelTitle(s), "Default model", "nothing known yet: the desktop's own");
+  s = reduce(s, srv("state_update", { ai_state: "idle", models: [] }));
+  assert.equal(chipModelTitle(s), "No model");
+  s = reduce(s, srv("state_update", { ai_state: "idle", models: [{ id: "g", label: "Gemini" }] }));
+  assert.equal(chipModelTitle(s), "Gemini");
+  // A desktop that leaves an empty list out: the run it refuses for want of a model says so.
+  s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("agent_result", { answer: "No model.", status: "no_model" })]);
+  assert.equal(chipModelTitle(s), "No model");
+  s = reduce(s, srv("state_update", { ai_state: "idle" }));
+  assert.equal(chipModelTitle(s), "No model", "absent models change nothing");
+  s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("agent_result", { answer: "Done.", status: "completed" })], s);
+  assert.equal(chipModelTitle(s), "Default model", "a model ran after all");
 });

@@ -772,6 +772,34 @@ def test_an_answer_card_says_how_the_run_ended(server: ServerProcess, browser: B
         close(ctx)
 
 
+def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
+    """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
+    one up."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        chip = page.locator("#chip-model-label")
+        emit(page, "state_update", {"ai_state": "idle", "models": []})
+        expect(chip).to_have_text("No model")
+        page.locator("#chip-model").tap()
+        expect(page.locator("#info-modal")).to_be_visible()
+        expect(page.locator("#info-title")).to_have_text("No model on the desktop")
+        for hint in ["settings", "API key environment variable", "Ollama"]:
+            expect(page.locator("#info-message")).to_contain_text(hint)
+        shot(page, "06d-no-model-chip")
+        page.locator("#btn-info-ok").tap()
+
+        emit(page, "state_update", {"ai_state": "idle", "models": [{"id": "gemini:x", "label": "Gemini"}]})
+        expect(chip).to_have_text("Gemini")
+        # A desktop that leaves the empty list out: its answer to a request (no_model) tells the phone.
+        page.locator("#intent-input").fill("list my files")
+        page.locator("#btn-send").tap()
+        emit(page, "agent_result", {"answer": "No model is configured.", "status": "no_model", "steps_taken": 0})
+        expect(chip).to_have_text("No model")
+    finally:
+        close(ctx)
+
+
 def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)

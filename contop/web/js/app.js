@@ -2,7 +2,7 @@
 
 import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
-import { createStore, ConnStatus, modelTitle } from "./store.js";
+import { createStore, ConnStatus, modelTitle, chipModelTitle } from "./store.js";
 import {
   reconnectPlan,
   shouldShowReconnecting,
@@ -569,9 +569,7 @@ function render() {
   $("btn-stop").disabled = s.stopping;
   $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
   $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
-  // With no choice made, the desktop's own model (listed first) is the one that runs.
-  const model = s.models.find((m) => m.id === s.model) || s.models[0];
-  $("chip-model-label").textContent = modelTitle(model);
+  $("chip-model-label").textContent = chipModelTitle(s);
 
   // manual
   $("composer").hidden = s.manual;
@@ -779,17 +777,21 @@ function renderSettings() {
         : "On · lock screen not showing"
       : "Off";
   const sel = $("set-model");
-  const want = s.models.map((m) => m.id).join("|") + "#" + (s.model || "");
+  const want = s.models.map((m) => m.id).join("|") + "#" + (s.model || "") + (s.noModel ? "#none" : "");
   if (sel.dataset.sig !== want) {
     sel.dataset.sig = want;
     sel.replaceChildren(
-      h("option", { value: "" }, "Desktop default"),
+      h("option", { value: "" }, s.noModel ? "No model" : "Desktop default"),
       ...s.models.map((m) => h("option", { value: m.id, selected: m.id === s.model }, modelTitle(m))),
     );
     sel.value = s.model || "";
   }
   sel.disabled = s.models.length === 0;
-  $("set-model-sub").textContent = s.models.length ? "Used for your next request" : "Chosen on the desktop";
+  $("set-model-sub").textContent = s.models.length
+    ? "Used for your next request"
+    : s.noModel
+      ? "None set up on the desktop"
+      : "Chosen on the desktop";
   $("set-thinking").checked = s.thinking;
   const nameInput = $("set-device-name");
   if (document.activeElement !== nameInput) nameInput.value = storage.deviceName(ls, navigator.userAgent);
@@ -855,8 +857,19 @@ $("btn-history-new").addEventListener("click", () => {
   closeSheets();
 });
 $("chip-thinking").addEventListener("click", () => store.dispatch({ type: "set_thinking", on: !store.state.thinking }));
+
+// What the model chip explains when the desktop has none (the desktop's own answer to a request says it in full).
+const NO_MODEL_HELP = {
+  title: "No model on the desktop",
+  message:
+    "The desktop has no AI model set up, so it cannot act on requests yet. On the desktop, add an API key in " +
+    "Contop's settings, or set an API key environment variable (such as GEMINI_API_KEY) before starting it, or " +
+    "point it at a local OpenAI-compatible server such as Ollama.",
+};
+
 $("chip-model").addEventListener("click", () => {
-  if (!store.state.models.length) toast("The model is chosen on the desktop");
+  if (store.state.noModel) showInfo(NO_MODEL_HELP);
+  else if (!store.state.models.length) toast("The model is chosen on the desktop");
   else {
     openSheet("sheet-settings");
     renderSettings();

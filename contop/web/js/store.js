@@ -25,6 +25,7 @@ export function initialState() {
     keepAwake: false,
     away: { known: false, active: false, overlay: false },
     models: [],
+    noModel: false, // the desktop said it has no model configured (an empty models list, or a run refused for that)
     model: null,
     thinking: false,
     manual: false,
@@ -131,6 +132,15 @@ export function modelTitle(model) {
   return model.vision === false ? `${model.label} · NO VISION` : model.label;
 }
 
+/**
+ * The composer's model chip: the chosen model or, with no choice made, the desktop's own (listed first). A desktop
+ * with no model at all says so instead of a default that does not exist.
+ */
+export function chipModelTitle(state) {
+  if (state.noModel) return "No model";
+  return modelTitle(state.models.find((m) => m.id === state.model) || state.models[0]);
+}
+
 // Agent output means the desktop accepted our intent: a later "idle" then ends the run even without a result.
 const ACCEPTS_INTENT = new Set(["agent_thinking", "agent_text", "agent_progress", "tool_result", "agent_confirmation_request"]);
 
@@ -235,6 +245,9 @@ function onServer(state, msg, now) {
         pendingIntent: null,
         confirmation: null,
         sessionId: str(p.session_id) || s.sessionId,
+        // The desktop leaves models out of state_update when it has none: how a run ended tells the phone (any
+        // other status means a model ran).
+        noModel: str(p.status) ? p.status === "no_model" : s.noModel,
       };
     }
     case "agent_confirmation_request": {
@@ -306,6 +319,7 @@ function onServer(state, msg, now) {
       const models = normalizeModels(p.models);
       if (models) {
         s.models = models;
+        s.noModel = models.length === 0;
         if (s.model && !models.some((m) => m.id === s.model)) s.model = null;
       }
       return s;
