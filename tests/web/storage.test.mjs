@@ -77,3 +77,19 @@ test("a code from a link replaces the stored one for its desktop only when it di
   assert.equal(st.pairingReplacedBy(s, old).t, good.t, "another code for a paired desktop: the stored one is kept");
   assert.equal(st.currentPairing(s).t, good.t);
 });
+
+test("a code the desktop refused is marked until it connects or a new code is saved; an old link marks nothing", () => {
+  const s = st.memoryStorage();
+  st.savePairing(s, pay(FP1, "one"), 1);
+  assert.equal(st.setCodeRefused(s, { ...pay(FP1, "one"), t: "old-token" }, true), null, "another code: not this one");
+  assert.equal(st.currentPairing(s).refused, undefined);
+  assert.equal(st.setCodeRefused(s, pay(FP1.toLowerCase(), "one"), true).refused, true);
+  assert.equal(st.loadPairings(s)[0].refused, true);
+  assert.equal(st.setCodeRefused(s, pay(FP1, "one"), true), null, "already marked");
+  assert.equal(st.setCodeRefused(s, pay(FP1, "one"), false).refused, undefined, "it connected after all");
+  st.setCodeRefused(s, pay(FP1, "one"), true);
+  const renewed = st.savePairing(s, { ...st.currentPairing(s), t: "new-token" }, 2);
+  assert.equal(renewed.refused, undefined, "a new code for that desktop");
+  assert.equal(st.currentPairing(s).refused, undefined);
+  assert.equal(st.setCodeRefused(s, pay(FP2, "two"), true), null, "an unknown desktop");
+});

@@ -522,6 +522,43 @@ def test_an_old_link_does_not_replace_a_working_pairing(server: ServerProcess, b
         close(ctx)
 
 
+def test_a_revoked_desktop_waits_for_a_new_code(server: ServerProcess, browser: Browser) -> None:
+    """Revoked on the desktop (4001), the phone's desktop is listed as needing a new code, without a Connect that can
+    only fail again, and is not retried when the app is reopened; a new code for it that connects clears that."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        marks = "Object.values(JSON.parse(localStorage.getItem('contop.pairings.v1'))).map(p => [p.t, !!p.refused])"
+        item = page.locator("#paired-list li")
+
+        page.evaluate("window.__fake.serverClose(4001)")
+        expect(page.locator("#connect-error-title")).to_have_text("This pairing code no longer works")
+        page.locator("#btn-rescan").tap()
+        expect(page.locator("#screen-welcome")).to_be_visible()
+        expect(item.locator(".desk-note")).to_have_text("Code no longer valid: scan a new code from the desktop.")
+        expect(item.locator("button:has-text('Connect')")).to_have_count(0)
+        expect(item.locator("button[aria-label^='Forget']")).to_be_visible()
+        assert page.evaluate(marks) == [["fake-token", True]]
+        shot(page, "03d-welcome-code-refused")
+
+        page.goto(f"{server.base_url}/?reopened")  # reopening the app does not retry the refused code
+        expect(page.locator("#screen-welcome")).to_be_visible()
+        expect(item.locator(".desk-note")).to_be_visible()
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__fake.connects") == 0
+
+        # A new code for that desktop connects: the mark is gone and Connect is back.
+        page.evaluate("h => { location.hash = h; }", fragment({**FAKE_PAYLOAD, "t": "new-token"}))
+        page.wait_for_function("window.contop.state.conn.status === 'connected'")
+        assert page.evaluate(marks) == [["new-token", False]]
+        page.locator("#btn-settings").tap()
+        page.locator("#btn-disconnect").tap()
+        expect(item.locator(".desk-note")).to_have_count(0)
+        expect(item.locator("button:has-text('Connect')")).to_be_visible()
+    finally:
+        close(ctx)
+
+
 def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = ctx.new_page()
@@ -1344,7 +1381,7 @@ def test_no_retry_by_itself_after_a_refusal_or_when_the_user_left(server: Server
         page.locator("#btn-rescan").tap()
         expect(page.locator("#screen-welcome")).to_be_visible()
         nothing_happens()
-        page.locator("#paired-list button:has-text('Connect')").tap()
+        page.evaluate("h => { location.hash = h; }", fragment({**FAKE_PAYLOAD, "t": "new-token"}))  # a new code
         page.wait_for_function("window.contop.state.conn.status === 'connected'")
         _give_up(page)
         page.locator("#btn-forget-here").tap()

@@ -76,6 +76,8 @@ function renderWelcome(errorText = null) {
 
 function desktopItem(p, withConnect) {
   const isCurrent = pairing && p.d === pairing.d && store.state.conn.status === ConnStatus.CONNECTED;
+  // The desktop refused this code (revoked or expired): Connect could only fail again, a new code is the way back.
+  const refused = p.refused && !isCurrent;
   const sub = [
     desktopLabel(p) === p.h ? `port ${p.p}` : `${p.h}:${p.p}`,
     p.c === "temp" ? "temporary" : "permanent",
@@ -87,8 +89,14 @@ function desktopItem(p, withConnect) {
     "li",
     { class: `desk-item${isCurrent ? " current" : ""}`, "data-fingerprint": p.d },
     h("div", { class: "desk-icon" }, icon("desktop")),
-    h("div", { class: "desk-main" }, h("div", { class: "desk-name" }, desktopLabel(p)), h("div", { class: "desk-sub" }, sub)),
-    withConnect && !isCurrent
+    h(
+      "div",
+      { class: "desk-main" },
+      h("div", { class: "desk-name" }, desktopLabel(p)),
+      h("div", { class: "desk-sub" }, sub),
+      refused ? h("div", { class: "desk-note" }, "Code no longer valid: scan a new code from the desktop.") : null,
+    ),
+    withConnect && !isCurrent && !refused
       ? h("button", { class: "btn compact primary", type: "button", onclick: () => connectTo(p) }, "Connect")
       : isCurrent
         ? h("span", { class: "badge ok" }, "Connected")
@@ -222,13 +230,15 @@ async function connectTo(p) {
     if (token !== connectToken) return;
     const info = err.info || describeClose(0, String(err.message || err));
     console.warn("contop: connection failed:", info.kind, info.title);
-    // An old link (its code revoked or expired) must not cost the phone the code it already has for that desktop.
+    // An old link (its code revoked or expired) must not cost the phone the code it already has for that desktop,
+    // unless that code was refused too.
     const kept = codeRefused(info) ? storage.pairingReplacedBy(ls, p) : null;
-    if (kept) {
+    if (kept && !kept.refused) {
       toast("That link is old: its code no longer works. Connecting with the code this phone already has.", "warn", 6000);
       connectTo(kept);
       return;
     }
+    if (codeRefused(info)) storage.setCodeRefused(ls, p, true);
     setConn({ status: ConnStatus.FAILED, error: info });
     showConnectError(info);
     setAutoRetry(retriesByItself(info));
@@ -237,6 +247,7 @@ async function connectTo(p) {
   if (token !== connectToken) return;
   // A code from a link replaces the one stored for its desktop only now that it has connected.
   if (storage.pairingReplacedBy(ls, p)) pairing = storage.savePairing(ls, p);
+  else storage.setCodeRefused(ls, p, false);
   onConnected();
 }
 
@@ -266,6 +277,7 @@ function onConnected({ healed = false } = {}) {
 /** The desktop ended this connection for good (replaced by another tab, revoked): no reconnect until asked. */
 function endConnection(info) {
   connectToken++; // a reconnect loop, or an attempt in flight, stands down
+  if (codeRefused(info) && pairing) storage.setCodeRefused(ls, pairing, true);
   setAutoRetry(false);
   abandonAttempt();
   clearInterval(keepaliveTimer);
@@ -1022,7 +1034,8 @@ function boot() {
   applyLayout();
   if (takeFragment(window.__contopPairingFragment || location.hash)) return;
   const current = storage.currentPairing(ls);
-  if (current) connectTo(current);
+  // A code the desktop refused is not tried again on every visit (the desktop rate-limits failed attempts).
+  if (current && !current.refused) connectTo(current);
   else renderWelcome();
 }
 

@@ -41,6 +41,7 @@ export function savePairing(storage, payload, now = Date.now()) {
   const key = normalizeFingerprint(payload.d);
   const previous = map[key] || {};
   map[key] = { ...previous, ...payload, pairedAt: now, lastUsed: now, name: previous.name || payload.h };
+  delete map[key].refused; // a code scanned again is worth a try (see setCodeRefused)
   writeJson(storage, PAIRINGS, map);
   writeJson(storage, CURRENT, key);
   return map[key];
@@ -55,6 +56,22 @@ export function pairingReplacedBy(storage, payload) {
   const map = readJson(storage, PAIRINGS, {}) || {};
   const stored = map[normalizeFingerprint(payload.d)];
   return stored && typeof stored.t === "string" && stored.t !== payload.t ? stored : null;
+}
+
+/**
+ * Mark the stored code of `payload`'s desktop as refused by the desktop (revoked, expired, or claimed by another
+ * device), or clear the mark once it connects. Only the code itself is marked: an old link refused while this phone
+ * holds another code for that desktop changes nothing. The updated pairing, or null when nothing changed.
+ */
+export function setCodeRefused(storage, payload, refused) {
+  const map = readJson(storage, PAIRINGS, {}) || {};
+  const key = normalizeFingerprint(payload.d);
+  const stored = map[key];
+  if (!stored || stored.t !== payload.t || !!stored.refused === refused) return null;
+  if (refused) stored.refused = true;
+  else delete stored.refused;
+  writeJson(storage, PAIRINGS, map);
+  return stored;
 }
 
 export function touchPairing(storage, fingerprint, now = Date.now()) {
