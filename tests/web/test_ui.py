@@ -593,6 +593,27 @@ def test_a_stopped_live_screen_is_covered_with_the_reason(server: ServerProcess,
         close(ctx)
 
 
+def test_the_live_screen_says_it_is_reconnecting(server: ServerProcess, browser: Browser) -> None:
+    """While the phone reconnects, the dead picture is covered with the placeholder saying so (with the attempt);
+    it goes once the link, and its picture, are back."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        placeholder = page.locator("#video-placeholder")
+        expect(placeholder).to_be_hidden()
+        page.evaluate("window.__fake.failCode = 1006; window.__fake.drop()")
+        expect(placeholder).to_be_visible(timeout=5000)  # with the banner, past the silent window
+        expect(placeholder).to_contain_text("Reconnecting to 192.168.1.20…")
+        expect(placeholder).to_contain_text(re.compile(r"Attempt [1-5] of 5"))
+        shot(page, "14b-reconnecting-placeholder")
+        page.evaluate("window.__fake.failCode = null")
+        page.wait_for_function("window.contop.state.conn.status === 'connected'", timeout=15_000)
+        expect(placeholder).to_be_hidden()
+        expect(placeholder).not_to_contain_text("Reconnecting")
+    finally:
+        close(ctx)
+
+
 def test_disconnecting_during_a_reconnect_attempt_closes_that_attempt(server: ServerProcess, browser: Browser) -> None:
     """An attempt still negotiating when the user disconnects (or connects elsewhere) must not live on: it would
     take the device's connection over from the next one."""

@@ -485,8 +485,19 @@ function attachVideo(stream) {
   syncPlaceholder();
 }
 
+let placeholderText = "Waiting for the desktop's screen…"; // what it says over a missing or stopped picture
+let reconnectText = ""; // while reconnecting (past the silent window): the picture is dead, the placeholder says why
+
 function setPlaceholderText(text) {
-  $("video-placeholder").querySelector("span").textContent = text;
+  placeholderText = text;
+  $("video-placeholder").querySelector("span").textContent = reconnectText || text;
+}
+
+function setReconnectText(text) {
+  if (text === reconnectText) return;
+  reconnectText = text;
+  setPlaceholderText(placeholderText);
+  syncPlaceholder();
 }
 
 function detachVideo() {
@@ -498,7 +509,7 @@ function detachVideo() {
 
 function syncPlaceholder() {
   const v = $("video");
-  $("video-placeholder").hidden = !videoStopped && !!v.srcObject && v.videoWidth > 0;
+  $("video-placeholder").hidden = !reconnectText && !videoStopped && !!v.srcObject && v.videoWidth > 0;
   // Layouts size the video pane to the desktop's aspect ratio (no black bars in split view).
   if (v.videoWidth > 0 && v.videoHeight > 0) $("screen-session").style.setProperty("--va", String(v.videoWidth / v.videoHeight));
 }
@@ -571,6 +582,7 @@ function render() {
     );
   }
   $("banners").replaceChildren(...banners);
+  setReconnectText(showReconnect ? `Reconnecting to ${desktopLabel(pairing)}… Attempt ${s.conn.attempt || 1} of 5.` : "");
 
   // composer
   const connected = status === ConnStatus.CONNECTED;
