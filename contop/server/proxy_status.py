@@ -55,9 +55,8 @@ def state_payload(state: ServerState, session: Session) -> StateUpdatePayload:
         "connection_type": "temp" if session.connection_type == "temp" else "permanent",
         "keep_host_awake": settings.keep_host_awake,
     }
-    models = phone_models(settings, state.config.env)
-    if models:  # no model configured: the key is left out, as before models were reported
-        data["models"] = models
+    # An empty list says "no model configured": the phone then says so on its model chip.
+    data["models"] = phone_models(settings, state.config.env)
     return StateUpdatePayload.model_validate(data)
 
 
