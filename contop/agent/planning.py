@@ -20,7 +20,7 @@ from pydantic_ai.usage import UsageLimits
 from contop.agent.context import ContextPolicy
 from contop.agent.prompts import build_planning_prompt
 from contop.agent.toolbridge import RunState
-from contop.security.enforce import ConfirmationRequest
+from contop.security.enforce import CONFIRM_BACKSTOP_S, ConfirmationRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ async def ask_approval(state: RunState, call_id: str, plan: str) -> bool:
         timeout=APPROVAL_TIMEOUT_S,
     )
     try:
-        return bool(await asyncio.wait_for(confirmer.confirm(request), APPROVAL_TIMEOUT_S))
+        # the confirmer's own timeout tells the phone the approval expired; this one only stops a stuck confirmer
+        return bool(await asyncio.wait_for(confirmer.confirm(request), APPROVAL_TIMEOUT_S + CONFIRM_BACKSTOP_S))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a timeout or a disconnect is a "no"

@@ -35,6 +35,7 @@ ToolFn = Callable[..., Awaitable[Any]]
 OutcomeStatus = Literal["success", "error", "rejected", "blocked", "invalid_args"]
 ExecutedOn = Literal["host", "sandbox", "none"]
 CONFIRM_TIMEOUT_S = 60.0
+CONFIRM_BACKSTOP_S = 1.0  # past the confirmer's own timeout, for a confirmer that never returns
 FORCE_HOST_REASON = "blocked_force_host"
 SANDBOXED_TOOL = "execute_cli"
 _SUMMARY_CHARS = 200
@@ -292,7 +293,11 @@ class GuardedToolset:
         if self.confirmer is None:
             return False
         try:
-            return bool(await asyncio.wait_for(self.confirmer.confirm(request), request.timeout))
+            # The confirmer keeps the timeout itself and says so where it asked (the phone is told the approval
+            # expired); this later deadline only stops one that never returns. With the same deadline this one
+            # fired first and cancelled the confirmer's own, so the phone was never told.
+            deadline = request.timeout + CONFIRM_BACKSTOP_S
+            return bool(await asyncio.wait_for(self.confirmer.confirm(request), deadline))
         except TimeoutError:
             logger.info("confirmation %s timed out", request.call_id)
             return False

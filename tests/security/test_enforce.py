@@ -169,6 +169,33 @@ async def test_confirm_timeout_and_disconnect_reject(ctx: ToolContext, audit: Au
     assert outcome.status == "rejected" and victim.exists()
 
 
+class SelfTimingConfirmer:
+    """Keeps the timeout itself and tells the user it expired, as the phone session does."""
+
+    def __init__(self) -> None:
+        self.expired = False
+
+    async def confirm(self, request: Any) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.Event().wait(), request.timeout)
+        except TimeoutError:
+            self.expired = True  # the session sends agent_status confirmation_expired here
+        return False
+
+
+async def test_the_confirmer_times_out_itself_so_the_user_hears_the_approval_expired(
+    ctx: ToolContext, audit: AuditLog, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("x")
+    confirmer = SelfTimingConfirmer()
+    outcome = await make_toolset(ctx, audit, confirmer, timeout=0.3).call(
+        "execute_cli", {"command": destructive(victim)}, ctx, call_id="c7"
+    )
+    assert outcome.status == "rejected" and victim.exists()
+    assert confirmer.expired  # not cancelled by a deadline of the gate's own at the same moment
+
+
 @needs_bwrap
 async def test_block_goes_to_sandbox_without_asking(ctx: ToolContext, audit: AuditLog) -> None:
     confirmer = FakeConfirmer(True)
