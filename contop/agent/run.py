@@ -133,11 +133,15 @@ class Execution:
         self._task: asyncio.Task[RunResult] | None = None
         self._started = False
         self._stop_before_start = False
+        self.stop_reason = ""  # why it was stopped, when not at the user's request
 
     def _attach(self, task: asyncio.Task[RunResult]) -> None:
         self._task = task
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
+        """Stop the run. ``reason`` says why when the user did not ask (the phone's connection was lost, ...)."""
+        if reason and not self.stop_reason:
+            self.stop_reason = reason
         if not self._started:
             self._stop_before_start = True  # the run sees it first thing and still reports a result
         elif self._task is not None and not self._task.done():
@@ -145,6 +149,11 @@ class Execution:
 
     def done(self) -> bool:
         return self._task is not None and self._task.done()
+
+    def stop_answer(self, steps: int) -> str:
+        """The answer of a stopped run: why, and how far it got."""
+        answer = f"Stopped: {self.stop_reason}." if self.stop_reason else "Stopped at your request."
+        return answer + (f" {steps} step(s) had run before the stop." if steps else "")
 
     async def wait(self) -> RunResult:
         """The run's result; a cancelled run still reports one (``status='cancelled'``)."""
@@ -348,7 +357,7 @@ class AgentService:
             return result
 
         if execution._stop_before_start:
-            return await finish("Stopped at your request.", "cancelled")
+            return await finish(execution.stop_answer(0), "cancelled")
         spec: ModelSpec | None = None
         if model is None:
             try:
@@ -440,8 +449,9 @@ class AgentService:
         wall = asyncio.timeout(self.limits.wall_s)
         try:
             return await self._guarded_drive(
-                agent, prompt, state, history, llm_log, events, wall, finish, save, fallback_history, close_counts
-            )
+                agent, prompt, state, history, llm_log, events, wall, finish, save, fallback_history, close_counts,
+                execution,
+            )  # fmt: skip
         finally:
             llm_log.close()
 
@@ -458,6 +468,7 @@ class AgentService:
         save: Callable[[list[ModelMessage]], Awaitable[None]],
         fallback_history: Callable[[str], list[ModelMessage]],
         close_counts: Callable[[], None],
+        execution: Execution,
     ) -> RunResult:
         """The run proper, with every way it can end turned into one ``agent_result``."""
         try:
@@ -465,9 +476,7 @@ class AgentService:
                 output, messages = await self._drive(agent, prompt, state, history, llm_log, events)
         except asyncio.CancelledError:
             close_counts()
-            answer = "Stopped at your request."
-            if state.step:
-                answer += f" {state.step} step(s) had run before the stop."
+            answer = execution.stop_answer(state.step)
             await save(fallback_history(answer))
             await finish(answer, "cancelled")
             raise

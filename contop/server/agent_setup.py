@@ -67,8 +67,8 @@ class SessionExecution:
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
 
-    def cancel(self) -> None:
-        self.execution.cancel()
+    def cancel(self, reason: str = "") -> None:
+        self.execution.cancel(reason)
 
     def adopt(self, session: Session) -> None:
         # Events and confirmations go through Session.current(), which already points at the new connection.

@@ -98,8 +98,9 @@ class SessionState(StrEnum):
 class Execution(Protocol):
     """Whatever runs for a session (an agent run); filled by other parts through ``Session.set_execution``."""
 
-    def cancel(self) -> None:
-        """Stop now (connection lost, execution_stop, revoke, shutdown)."""
+    def cancel(self, reason: str = "") -> None:
+        """Stop now (connection lost, execution_stop, revoke, shutdown); ``reason`` is for the user, empty when they
+        asked (execution_stop)."""
 
     def adopt(self, session: Session) -> None:
         """Continue, reporting to ``session`` from now on (the same device reconnected)."""
@@ -267,11 +268,11 @@ class Session:
         if target.execution is execution:
             target.execution = None
 
-    def _kill_execution(self) -> None:
+    def _kill_execution(self, reason: str) -> None:
         execution, self.execution = self.execution, None
         if execution is not None:
             try:
-                execution.cancel()
+                execution.cancel(reason)
             except Exception:
                 log.exception("cancelling the execution of %s failed", self.device_id)
 
@@ -347,7 +348,7 @@ class Session:
         self.state = SessionState.LOST
         log.info("device %s: connection lost (%s)", self.device_id, reason)
         self._stop_heartbeat()
-        self._kill_execution()  # at once, no grace period: nobody is watching any more
+        self._kill_execution("the connection to the phone was lost")  # at once: nobody is watching any more
         self._reject_pending()
         if self.peer is not None:
             self.outbox.extend(text for text in self.peer.take_unsent() if _worth_resending(text))
@@ -375,7 +376,7 @@ class Session:
                 execution.adopt(self)
             except Exception:
                 log.exception("handing the execution of %s over failed; cancelling it", self.device_id)
-                self._kill_execution()
+                self._kill_execution("it could not be handed over to the reconnected phone")
         for task in list(old._tasks):
             old._tasks.discard(task)
             self._tasks.add(task)
@@ -450,7 +451,7 @@ class Session:
         was_open = self.state is SessionState.OPEN
         self.state = SessionState.CLOSED
         self._stop_heartbeat()
-        self._kill_execution()
+        self._kill_execution(f"the connection was closed ({reason})")
         self._reject_pending()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:

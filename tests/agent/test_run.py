@@ -109,13 +109,33 @@ async def test_cancel_during_sleep_returns_fast_and_kills_the_process(env: Env, 
     assert service.stop("d")
     result = await execution
     assert time.monotonic() - started < 1.0
-    assert result.status == "cancelled"
+    assert result.status == "cancelled" and result.answer.startswith("Stopped at your request.")
     assert events.types()[-1] == "agent_result" and events.of("agent_result")[0]["status"] == "cancelled"
     await asyncio.sleep(0.2)
     ps = await asyncio.create_subprocess_exec("pgrep", "-f", f"sleep 30; echo {marker}", stdout=asyncio.subprocess.PIPE)
     out, _ = await ps.communicate()
     assert out.strip() == b""
     assert service.current("d") is None
+
+
+async def test_a_run_stopped_for_the_user_says_why(env: Env, events: RecordingEvents) -> None:
+    """The phone's link was lost (a reload, a tunnel): the run is stopped, and its answer must not claim the
+    user asked for that."""
+    env.script([{"tool": "execute_cli", "args": {"command": "sleep 5"}}])
+    service = env.service()
+    execution = service.start("wait", device_id="d", events=events, confirmer=None)
+    for _ in range(200):
+        if events.of("agent_progress"):
+            break
+        await asyncio.sleep(0.01)
+    execution.cancel("the connection to the phone was lost")
+    result = await execution
+    assert result.status == "cancelled"
+    assert result.answer == "Stopped: the connection to the phone was lost. 1 step(s) had run before the stop."
+    # before it started, too
+    early = service.start("x", device_id="e", events=RecordingEvents(), confirmer=None)
+    early.cancel("the connection was closed (pairing revoked)")
+    assert (await early).answer == "Stopped: the connection was closed (pairing revoked)."
 
 
 async def test_second_start_is_busy(env: Env, events: RecordingEvents) -> None:

@@ -38,10 +38,12 @@ class FakeExecution:
 
     def __init__(self) -> None:
         self.cancelled = False
+        self.reason = ""
         self.adopted: list[Session] = []
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
         self.cancelled = True
+        self.reason = reason
 
     def adopt(self, session: Session) -> None:
         self.adopted.append(session)
@@ -119,7 +121,7 @@ async def test_connection_loss_kills_execution_rejects_confirmations_and_queues(
     await first.aclose()  # the phone goes away without answering
     await eventually(lambda: session.state is SessionState.LOST)
     [execution] = harness.executions
-    assert execution.cancelled
+    assert execution.cancelled and execution.reason == "the connection to the phone was lost"  # not "your request"
     await eventually(lambda: harness.confirmations == [False])
 
     for n in range(3):
