@@ -68,8 +68,22 @@ test("tool_result attaches to its step, or stands alone", () => {
     srv("tool_result", { tool: "other", status: "error", stdout: "" }),
   ]);
   const step = s.entries.find((e) => e.kind === "step");
-  assert.deepEqual(step.result, { status: "success", stdout: "a\nb", durationMs: 12 });
+  assert.equal(step.result.status, "success");
+  assert.equal(step.result.stdout, "a\nb");
+  assert.equal(step.result.durationMs, 12);
   assert.equal(s.entries.filter((e) => e.kind === "tool_result").length, 1);
+});
+
+test("tool_result keeps stderr and the exit code of a failing command", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", status: "running" }),
+    srv("tool_result", { tool: "execute_cli", status: "error", stdout: "out\n", stderr: "err\n", exit_code: 3 }),
+  ]);
+  const step = s.entries.find((e) => e.kind === "step");
+  assert.equal(step.result.stdout, "out\n");
+  assert.equal(step.result.stderr, "err\n");
+  assert.equal(step.result.exitCode, 3);
 });
 
 test("agent_result ends the run, keeps session_id, and replaces a duplicate streamed text", () => {

@@ -825,6 +825,51 @@ def test_an_answer_card_says_how_the_run_ended(server: ServerProcess, browser: B
         close(ctx)
 
 
+def _run_one_step(page: Page, command: str, result: dict[str, Any], outcome: str = "completed") -> Any:
+    """A run with one execute_cli step that ends with `result` (a tool_result payload); its card, output open."""
+    page.locator("#intent-input").fill(f"run {command}")
+    page.locator("#btn-send").tap()
+    step = {"step": 1, "tool": "execute_cli", "detail": f"Running: {command}", "status": "running"}
+    emit(page, "agent_progress", step)
+    emit(page, "tool_result", {"tool": "execute_cli", "step": 1, **result})
+    emit(page, "agent_progress", {**step, "detail": result.get("message", ""), "status": outcome})
+    card = page.locator("#thread .step").last
+    card.locator(".st-out summary").tap()
+    return card
+
+
+def test_a_failing_command_shows_its_stderr_and_exit_code(server: ServerProcess, browser: Browser) -> None:
+    """stderr is part of what a command said: a failing `ls` read "(no output)", and `echo out; echo err >&2;
+    exit 3` showed only "out"."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        missing = "ls: cannot access '/nonexistent': No such file or directory\n"
+        card = _run_one_step(
+            page,
+            "ls /nonexistent",
+            {"status": "error", "stdout": "", "stderr": missing, "exit_code": 2, "result": {"truncated": False}},
+            "failed",
+        )
+        expect(card.locator("pre.stderr")).to_have_text(missing)
+        expect(card.locator(".st-out")).not_to_contain_text("(no output)")
+        expect(card.locator(".out-status")).to_contain_text("exit code 2")
+
+        card = _run_one_step(
+            page,
+            "echo out; echo err >&2; exit 3",
+            {"status": "error", "stdout": "out\n", "stderr": "err\n", "exit_code": 3},
+            "failed",
+        )
+        expect(card.locator(".st-out pre").first).to_have_text("out\n")
+        expect(card.locator(".out-label")).to_have_text("stderr")
+        expect(card.locator("pre.stderr")).to_have_text("err\n")
+        expect(card.locator(".out-status")).to_contain_text("exit code 3")
+        shot(page, "06d-stderr")
+    finally:
+        close(ctx)
+
+
 def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
     """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
     one up."""

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { shortModel, resultLook, resultFooter } from "../../contop/web/js/ui/thread.js";
+import { shortModel, resultLook, resultFooter, outputSummary } from "../../contop/web/js/ui/thread.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
@@ -30,4 +30,9 @@ test("an answer card's footer leaves out a zero duration and zero steps", () => 
   assert.deepEqual(resultFooter({ steps: 0, durationMs: 0, model: null }), []);
   assert.deepEqual(resultFooter({ steps: 1, durationMs: 4200, model: "gemini-2.5-flash" }), ["1 step", "4.2 s", "gemini-2.5-flash"]);
   assert.deepEqual(resultFooter({ steps: 3, durationMs: null, model: null }), ["3 steps"]);
+});
+
+test("an output's summary shows a non-zero exit code, not a zero one", () => {
+  assert.equal(outputSummary({ status: "error", stdout: "", stderr: "ls: cannot access", exitCode: 2 }), "error · exit code 2");
+  assert.equal(outputSummary({ status: "success", stdout: "a", stderr: "", exitCode: 0 }), "success");
 });

@@ -195,7 +195,13 @@ function onServer(state, msg, now) {
     }
     case "tool_result": {
       const s = closeThinking(state);
-      const result = { status: p.status, stdout: str(p.stdout), durationMs: num(p.duration_ms) };
+      const result = {
+        status: p.status,
+        stdout: str(p.stdout),
+        stderr: str(p.stderr),
+        exitCode: num(p.exit_code),
+        durationMs: num(p.duration_ms),
+      };
       const start = runStart(s.entries);
       for (let i = s.entries.length - 1; i >= start; i--) {
         const e = s.entries[i];

@@ -21,20 +21,30 @@ function stepIcon(status) {
   return h("div", { class: "st-icon" }, icon("stop"));
 }
 
+/** The words beside "Output": how the tool ended, a non-zero exit code, and how many lines it printed. */
+export function outputSummary(result) {
+  const count = (t) => (t && t.trim() ? t.split("\n").length : 0);
+  const lines = count(result.stdout) + count(result.stderr);
+  return [
+    result.status,
+    result.exitCode ? `exit code ${result.exitCode}` : "",
+    lines > 1 ? `${lines} lines` : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+}
+
 function output(result, openByDefault) {
-  const text = result.stdout && result.stdout.trim() ? result.stdout : "(no output)";
-  const lines = text.split("\n").length;
+  const stdout = result.stdout && result.stdout.trim() ? result.stdout : "";
+  const stderr = result.stderr && result.stderr.trim() ? result.stderr : "";
   const details = h(
     "details",
     { class: "st-out" },
-    h(
-      "summary",
-      {},
-      icon("chevron"),
-      "Output",
-      h("span", { class: "out-status" }, [result.status, lines > 1 ? `${lines} lines` : ""].filter(Boolean).join(" · ")),
-    ),
-    h("pre", { tabindex: "0" }, text),
+    h("summary", {}, icon("chevron"), "Output", h("span", { class: "out-status" }, outputSummary(result))),
+    stdout || !stderr ? h("pre", { tabindex: "0" }, stdout || "(no output)") : null,
+    // A failing command says why on stderr: shown apart, so it is not taken for the command's output.
+    stderr ? h("div", { class: "out-label" }, "stderr") : null,
+    stderr ? h("pre", { class: "stderr", tabindex: "0" }, stderr) : null,
   );
   if (openByDefault) details.open = true;
   return details;
