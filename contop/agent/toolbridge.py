@@ -29,7 +29,7 @@ from contop.tools.context import ToolContext
 
 log = logging.getLogger(__name__)
 
-_DETAIL_CHARS = 160
+_DETAIL_CHARS = 240
 IMAGE_NOTE = "The image is attached below."
 
 
@@ -63,12 +63,12 @@ class RunState:
 
 def describe_call(tool: str, args: dict[str, Any]) -> str:
     if tool == "execute_cli" and isinstance(args.get("command"), str):
-        return f"Running: {args['command']}"[:_DETAIL_CHARS]
+        return clip(f"Running: {args['command']}")
     try:
         text = json.dumps(args, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(args)
-    return f"{tool} {text}"[:_DETAIL_CHARS]
+    return clip(f"{tool} {text}")
 
 
 def describe_outcome(outcome: ToolOutcome) -> str:
@@ -79,7 +79,18 @@ def describe_outcome(outcome: ToolOutcome) -> str:
         text = str(result.get("voice_message") or result.get("stdout") or result.get("message") or outcome.status)
     else:
         text = str(result)
-    return " ".join(text.split())[:_DETAIL_CHARS]
+    return clip(" ".join(text.split()))
+
+
+def clip(text: str, limit: int = _DETAIL_CHARS) -> str:
+    """``text`` within ``limit`` characters; a cut one ends at a word with "…", so it does not read as whole."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 2 // 3:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 def _phone_payload(outcome: ToolOutcome, step: int) -> dict[str, Any]:
