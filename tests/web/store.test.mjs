@@ -86,6 +86,18 @@ test("tool_result keeps stderr and the exit code of a failing command", () => {
   assert.equal(step.result.exitCode, 3);
 });
 
+test("tool_result keeps the desktop's note that it cut the output", () => {
+  const note = "stdout truncated: kept the first 51200 bytes, dropped 9 bytes.";
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", status: "running" }),
+    srv("tool_result", { tool: "execute_cli", status: "success", stdout: "x", result: { truncated: true, note } }),
+  ]);
+  const step = s.entries.find((e) => e.kind === "step");
+  assert.equal(step.result.truncated, true);
+  assert.equal(step.result.note, note);
+});
+
 test("agent_result ends the run, keeps session_id, and replaces a duplicate streamed text", () => {
   const s = run([
     { type: "user_intent", id: "i1", text: "a" },

@@ -870,6 +870,28 @@ def test_a_failing_command_shows_its_stderr_and_exit_code(server: ServerProcess,
         close(ctx)
 
 
+def test_output_cut_by_the_desktop_says_so(server: ServerProcess, browser: Browser) -> None:
+    """execute_cli keeps the first 50 KB of output: the card says the rest was dropped instead of passing a partial
+    output off as all of it."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        note = "stdout truncated: kept the first 51200 bytes, dropped 187742 bytes."
+        rows = "".join(f"row {i}\n" for i in range(1, 7000))
+        result = {"truncated": True, "note": note, "timed_out": False}
+        card = _run_one_step(page, "seq 1 30000", {"status": "success", "stdout": rows, "exit_code": 0, "result": result})
+        expect(card.locator(".out-note")).to_have_text(f"Output cut: {note}")
+        box, last = card.locator(".out-note").bounding_box(), card.locator(".st-out pre").last.bounding_box()
+        assert box and last and box["y"] >= last["y"] + last["height"], "the note comes after the output"
+
+        result = {"truncated": False, "note": ""}
+        card = _run_one_step(page, "echo hi", {"status": "success", "stdout": "hi\n", "exit_code": 0, "result": result})
+        expect(card.locator(".out-note")).to_have_count(0)
+        shot(page, "06e-output-cut")
+    finally:
+        close(ctx)
+
+
 def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
     """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
     one up."""

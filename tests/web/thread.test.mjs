@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { shortModel, resultLook, resultFooter, outputSummary } from "../../contop/web/js/ui/thread.js";
+import { shortModel, resultLook, resultFooter, outputSummary, outputNote } from "../../contop/web/js/ui/thread.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
@@ -35,4 +35,11 @@ test("an answer card's footer leaves out a zero duration and zero steps", () => 
 test("an output's summary shows a non-zero exit code, not a zero one", () => {
   assert.equal(outputSummary({ status: "error", stdout: "", stderr: "ls: cannot access", exitCode: 2 }), "error · exit code 2");
   assert.equal(outputSummary({ status: "success", stdout: "a", stderr: "", exitCode: 0 }), "success");
+});
+
+test("output the desktop cut ends with its note; complete output has none", () => {
+  const note = "stdout truncated: kept the first 51200 bytes, dropped 120 bytes.";
+  assert.equal(outputNote({ truncated: true, note }), `Output cut: ${note}`);
+  assert.equal(outputNote({ truncated: true, note: "" }), "Output cut: the desktop kept only part of it.");
+  assert.equal(outputNote({ truncated: false, note: "" }), "");
 });

@@ -200,6 +200,9 @@ function onServer(state, msg, now) {
         stdout: str(p.stdout),
         stderr: str(p.stderr),
         exitCode: num(p.exit_code),
+        // The desktop cut the output (execute_cli keeps the first 50 KB): its note says how much was dropped.
+        truncated: p.result?.truncated === true,
+        note: str(p.result?.note).trim(),
         durationMs: num(p.duration_ms),
       };
       const start = runStart(s.entries);

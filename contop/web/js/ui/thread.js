@@ -34,7 +34,14 @@ export function outputSummary(result) {
     .join(" · ");
 }
 
+/** What the desktop noted about the output, at its end: a cut says so, so a partial output is not read as all. */
+export function outputNote(result) {
+  if (result.truncated) return `Output cut: ${result.note || "the desktop kept only part of it."}`;
+  return result.note || "";
+}
+
 function output(result, openByDefault) {
+  const note = outputNote(result);
   const stdout = result.stdout && result.stdout.trim() ? result.stdout : "";
   const stderr = result.stderr && result.stderr.trim() ? result.stderr : "";
   const details = h(
@@ -45,6 +52,7 @@ function output(result, openByDefault) {
     // A failing command says why on stderr: shown apart, so it is not taken for the command's output.
     stderr ? h("div", { class: "out-label" }, "stderr") : null,
     stderr ? h("pre", { class: "stderr", tabindex: "0" }, stderr) : null,
+    note ? h("p", { class: `out-note${result.truncated ? " cut" : ""}` }, note) : null,
   );
   if (openByDefault) details.open = true;
   return details;
