@@ -114,6 +114,15 @@ test("agent_result ends the run, keeps session_id, and replaces a duplicate stre
   assert.equal(s.entries[1].status, "stopped", "a step still running when the run ended is shown as stopped");
 });
 
+test("a run that ends leaves no question waiting: agent_result and an idle desktop both close it", () => {
+  const ask = srv("agent_confirmation_request", { tool: "execute_cli", command: "rm -r x" }, "req-1");
+  for (const end of [srv("agent_result", { answer: "Stopped.", status: "cancelled" }), srv("state_update", { ai_state: "idle" })]) {
+    const s = run([{ type: "user_intent", id: "i1", text: "a" }, ask, end]);
+    assert.equal(s.entries.find((e) => e.kind === "confirm").decision, "unanswered", end.msg.type);
+    assert.equal(s.confirmation, null);
+  }
+});
+
 test("agent_result keeps how the run ended", () => {
   const s = run([{ type: "user_intent", id: "i1", text: "list my files" }, srv("agent_result", { answer: "No model is configured.", status: "no_model", duration_ms: 0 })]);
   assert.equal(s.entries.at(-1).kind, "result");

@@ -879,7 +879,9 @@ def test_output_cut_by_the_desktop_says_so(server: ServerProcess, browser: Brows
         note = "stdout truncated: kept the first 51200 bytes, dropped 187742 bytes."
         rows = "".join(f"row {i}\n" for i in range(1, 7000))
         result = {"truncated": True, "note": note, "timed_out": False}
-        card = _run_one_step(page, "seq 1 30000", {"status": "success", "stdout": rows, "exit_code": 0, "result": result})
+        card = _run_one_step(
+            page, "seq 1 30000", {"status": "success", "stdout": rows, "exit_code": 0, "result": result}
+        )
         expect(card.locator(".out-note")).to_have_text(f"Output cut: {note}")
         box, last = card.locator(".out-note").bounding_box(), card.locator(".st-out pre").last.bounding_box()
         assert box and last and box["y"] >= last["y"] + last["height"], "the note comes after the output"
@@ -888,6 +890,43 @@ def test_output_cut_by_the_desktop_says_so(server: ServerProcess, browser: Brows
         card = _run_one_step(page, "echo hi", {"status": "success", "stdout": "hi\n", "exit_code": 0, "result": result})
         expect(card.locator(".out-note")).to_have_count(0)
         shot(page, "06e-output-cut")
+    finally:
+        close(ctx)
+
+
+def test_a_run_that_ends_leaves_nothing_running_or_waiting(server: ServerProcess, browser: Browser) -> None:
+    """Stopped (agent_result cancelled) with a step running, or ended while an approval waited: the step reads
+    stopped, not "Running: …", and the approval card no longer says "Waiting for you"."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        page.locator("#intent-input").fill("sleep for 30 seconds")
+        page.locator("#btn-send").tap()
+        emit(
+            page,
+            "agent_progress",
+            {"step": 1, "tool": "execute_cli", "detail": "Running: sleep 30", "status": "running"},
+        )
+        page.locator("#btn-stop").tap()
+        emit(page, "agent_result", {"answer": "Stopped at your request.", "status": "cancelled", "steps_taken": 1})
+        card = page.locator("#thread .step").last
+        expect(card).to_have_attribute("data-status", "stopped")
+        expect(card.locator(".mini-spin")).to_have_count(0)
+        expect(card).not_to_contain_text("Running")
+        expect(card.locator(".st-detail")).to_have_text("sleep 30")
+        expect(card.locator(".st-said")).to_have_text("Stopped before it finished.")
+        shot(page, "06f-stopped-step")
+
+        page.locator("#intent-input").fill("delete the folder")
+        page.locator("#btn-send").tap()
+        emit(
+            page, "agent_confirmation_request", {"tool": "execute_cli", "command": "rm -r ~/x", "reason": "destructive"}
+        )
+        expect(page.locator("#confirm-modal")).to_be_visible()
+        emit(page, "agent_result", {"answer": "finished", "status": "completed", "steps_taken": 1})
+        expect(page.locator("#confirm-modal")).to_be_hidden()
+        expect(page.locator(".note.confirm .decision").last).to_have_text("Not answered")
+        shot(page, "06g-unanswered-approval")
     finally:
         close(ctx)
 

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { shortModel, resultLook, resultFooter, outputSummary, outputNote } from "../../contop/web/js/ui/thread.js";
+import { shortModel, resultLook, resultFooter, outputSummary, outputNote, stepText } from "../../contop/web/js/ui/thread.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
@@ -42,4 +42,10 @@ test("output the desktop cut ends with its note; complete output has none", () =
   assert.equal(outputNote({ truncated: true, note }), `Output cut: ${note}`);
   assert.equal(outputNote({ truncated: true, note: "" }), "Output cut: the desktop kept only part of it.");
   assert.equal(outputNote({ truncated: false, note: "" }), "");
+});
+
+test("a step stopped with its run no longer reads Running", () => {
+  const t = stepText({ status: "stopped", detail: "Running: sleep 30" });
+  assert.equal(t.what, "sleep 30");
+  assert.equal(t.said, "Stopped before it finished.");
 });

@@ -75,20 +75,26 @@ function closeStreaming(state) {
   return state;
 }
 
-/** The run is over without an agent_result: close what is still open and stop any step shown as running. */
-function endRun(state) {
-  let s = closeStreaming(closeThinking(state));
-  const start = runStart(s.entries);
-  s = {
-    ...s,
-    entries: s.entries.map((e, i) => {
+/**
+ * The run from `start` on is over: a step still shown as running did not finish, and a question still waiting
+ * for the user will not be asked of them again (the run that asked is gone).
+ */
+function closeRunEntries(state, start) {
+  return {
+    ...state,
+    entries: state.entries.map((e, i) => {
       if (i < start) return e;
       if (e.kind === "step" && e.status === "running") return { ...e, status: "stopped", rev: e.rev + 1 };
-      if (e.kind === "confirm" && !e.decision) return { ...e, decision: "expired", rev: e.rev + 1 };
+      if (e.kind === "confirm" && !e.decision) return { ...e, decision: "unanswered", rev: e.rev + 1 };
       return e;
     }),
   };
-  return { ...s, running: false, stopping: false, pendingIntent: null, confirmation: null };
+}
+
+/** The run is over without an agent_result: close what is still open and stop any step shown as running. */
+function endRun(state) {
+  const s = closeStreaming(closeThinking(state));
+  return { ...closeRunEntries(s, runStart(s.entries)), running: false, stopping: false, pendingIntent: null, confirmation: null };
 }
 
 // Thread notes for a run that a reconnect found over (the desktop is idle and no answer came).
@@ -240,13 +246,7 @@ function onServer(state, msg, now) {
       } else {
         s = push(s, result);
       }
-      // Steps still shown as running when the run ends did not finish.
-      s = {
-        ...s,
-        entries: s.entries.map((e, i) =>
-          i >= start && e.kind === "step" && e.status === "running" ? { ...e, status: "stopped", rev: e.rev + 1 } : e,
-        ),
-      };
+      s = closeRunEntries(s, start);
       return {
         ...s,
         running: false,

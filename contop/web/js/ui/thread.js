@@ -58,7 +58,8 @@ function output(result, openByDefault) {
   return details;
 }
 
-const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expired — not approved" };
+// "unanswered": the run that asked ended (stopped, failed, timed out) while the question still waited.
+const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expired — not approved", unanswered: "Not answered" };
 
 const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped" };
 
@@ -88,7 +89,17 @@ export function resultFooter(e) {
   ].filter(Boolean);
 }
 
+/**
+ * A step card's text: what the step does (`what`) and, once it is over, what came of it (`said`). A step stopped
+ * with its run never finished: it must not still read "Running: …".
+ */
+export function stepText(e) {
+  if (e.status === "stopped") return { what: e.detail.replace(/^Running: /, ""), said: "Stopped before it finished." };
+  return { what: e.detail, said: "" };
+}
+
 function renderStep(e, prevEl) {
+  const { what, said } = stepText(e);
   const wasOpen = prevEl?.querySelector("details.st-out")?.open;
   return h(
     "div",
@@ -100,7 +111,8 @@ function renderStep(e, prevEl) {
       h("span", { class: "tool-chip", title: e.tool }, e.tool || "step"),
       h("span", { class: "st-step" }, `${STATUS_WORD[e.status] || e.status}${e.step ? ` · step ${e.step}` : ""}`),
     ),
-    e.detail ? h("div", { class: "st-detail" }, e.detail) : null,
+    what ? h("div", { class: "st-detail" }, what) : null,
+    said ? h("div", { class: "st-said" }, said) : null,
     meta([shortModel(e.model), e.backend, formatDuration(e.durationMs)]),
     e.result ? output(e.result, wasOpen) : null,
   );
