@@ -72,8 +72,12 @@ def describe_call(tool: str, args: dict[str, Any]) -> str:
 
 
 def describe_outcome(outcome: ToolOutcome) -> str:
+    """The step's line on the phone. A refusal gets words for the user; the model's explanation (what to do
+    instead) stays in the ``tool_result`` message."""
     result = outcome.result
-    if outcome.status in ("rejected", "blocked", "invalid_args") or result is None:
+    if outcome.status == "rejected":
+        text = "Not approved, so it was skipped."
+    elif outcome.status in ("blocked", "invalid_args") or result is None:
         text = outcome.message or outcome.status
     elif isinstance(result, dict):
         text = str(result.get("voice_message") or result.get("stdout") or result.get("message") or outcome.status)

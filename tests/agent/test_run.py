@@ -91,7 +91,9 @@ async def test_destructive_command_asks_first(env: Env, events: RecordingEvents,
     assert statuses == (["success", "success"] if approve else ["rejected", "success"])
     assert result.answer == "finished" and result.status == "completed"
     if not approve:
-        assert "did not approve" in env.received()[1]["parts"][-1]["text"]
+        assert "did not approve" in env.received()[1]["parts"][-1]["text"]  # the model hears what to do instead
+        failed = [p for p in events.of("agent_progress") if p["status"] == "failed"]
+        assert [p["detail"] for p in failed] == ["Not approved, so it was skipped."]  # the user, plain words
         assert result.tool_summary["execute_cli"] == {"rejected": 1, "success": 1}
 
 

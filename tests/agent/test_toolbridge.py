@@ -31,7 +31,7 @@ def test_a_long_step_detail_is_cut_at_a_word_and_says_so() -> None:
     from contop.security.enforce import ToolOutcome
 
     message = "Keyboard actions are refused while the desk is locked: " + "the user is away " * 20 + "until unlock."
-    detail = describe_outcome(ToolOutcome(call_id="c", tool="execute_gui", status="rejected", message=message))
+    detail = describe_outcome(ToolOutcome(call_id="c", tool="execute_gui", status="blocked", message=message))
     assert detail.endswith("…") and len(detail) <= 240
     assert message.startswith(detail[:-1])  # the beginning, unchanged
     assert message[len(detail) - 1] == " "  # at a word, not in the middle of one
