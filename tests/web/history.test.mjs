@@ -4,6 +4,9 @@ import {
   stripBinary,
   entriesForStorage,
   entriesForRestore,
+  entriesForReload,
+  loadActiveId,
+  saveActiveId,
   upsertSession,
   prune,
   searchSessions,
@@ -96,4 +99,24 @@ test("load/save survive garbage and a full storage", () => {
     set(k, v);
   };
   assert.deepEqual(saveHistory(tight, list).map((s) => s.id), ["s3", "s2"]);
+});
+
+test("a reload reopens the whole thread, steps included, with an open thinking indicator closed", () => {
+  const stored = [
+    { id: "1", kind: "user", text: "three steps" },
+    { id: "2", kind: "thinking", text: "first echo", done: false },
+    { id: "3", kind: "step", step: 1, tool: "execute_cli", status: "running", detail: "Running: echo one" },
+  ];
+  const out = entriesForReload(stored);
+  assert.deepEqual(out.map((e) => e.kind), ["user", "thinking", "step"]);
+  assert.equal(out[1].done, true);
+  assert.equal(out[2].status, "running", "the desktop's next messages continue the step");
+  assert.equal(out.some((e) => e.restored), false, "shown as it was, not as an old session");
+});
+
+test("the active session's id is kept for the next page load", () => {
+  const ls = memoryStorage();
+  assert.equal(loadActiveId(ls), null);
+  saveActiveId(ls, "rec-1");
+  assert.equal(loadActiveId(ls), "rec-1");
 });

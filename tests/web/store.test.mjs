@@ -212,6 +212,23 @@ test("an away-mode refusal is kept while away mode is off and cleared once it en
   assert.deepEqual(s.away, { known: true, active: true, overlay: true });
 });
 
+test("a thread reopened mid-run by a reload goes on with the desktop's next messages", () => {
+  const stored = [
+    { id: "user-1", kind: "user", text: "three steps", rev: 2 },
+    { id: "step-2", kind: "step", step: 1, tool: "execute_cli", status: "completed", detail: "Running: echo one", rev: 3 },
+    { id: "step-3", kind: "step", step: 2, tool: "execute_cli", status: "running", detail: "Running: sleep 8", rev: 1 },
+  ];
+  let s = reduce(initialState(), { type: "restore", entries: stored, sessionId: null, running: true });
+  assert.equal(s.running, true);
+  s = run([srv("agent_progress", { step: 2, tool: "execute_cli", status: "completed" }), srv("agent_result", { answer: "All three steps finished.", status: "completed" })], s);
+  assert.deepEqual(kinds(s), ["user", "step", "step", "result"]);
+  assert.equal(s.entries[2].status, "completed");
+  assert.equal(s.running, false);
+  const again = reduce(initialState(), { type: "restore", entries: s.entries });
+  assert.equal(again.entries[0].id, "r0:user-1", "a second reload does not stack id prefixes");
+  assert.equal(again.running, false, "an ended run stays ended");
+});
+
 test("new session clears the thread; restore replaces it", () => {
   let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("agent_result", { answer: "b", session_id: "s1" })]);
   s = reduce(s, { type: "new_session" });

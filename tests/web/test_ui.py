@@ -931,6 +931,49 @@ def test_a_run_that_ends_leaves_nothing_running_or_waiting(server: ServerProcess
         close(ctx)
 
 
+def test_a_reload_mid_run_reopens_the_thread(server: ServerProcess, browser: Browser) -> None:
+    """Reloading the page in the middle of a run shows the same thread again (the request and the steps so far)
+    and what the desktop sends next; it used to start an empty session, the run only findable in History. A
+    deliberate New session still starts empty after a reload."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        page.locator("#intent-input").fill("three steps")
+        page.locator("#btn-send").tap()
+        step = {"step": 1, "tool": "execute_cli", "detail": "Running: echo one", "status": "running"}
+        emit(page, "agent_progress", step)
+        emit(page, "tool_result", {"tool": "execute_cli", "step": 1, "status": "success", "stdout": "one\n"})
+        emit(page, "agent_progress", {**step, "detail": "one", "status": "completed"})
+        emit(
+            page,
+            "agent_progress",
+            {"step": 2, "tool": "execute_cli", "detail": "Running: sleep 8", "status": "running"},
+        )
+
+        page.reload()
+        expect(page.locator("#screen-session")).to_be_visible()
+        expect(page.locator(".msg-user")).to_have_text("three steps")
+        expect(page.locator("#thread .step")).to_have_count(2)
+        expect(page.locator("#thread .step").first).to_have_attribute("data-status", "completed")
+        expect(page.locator("#thread-empty")).to_be_hidden()
+        emit(page, "agent_progress", {"step": 2, "tool": "execute_cli", "detail": "", "status": "completed"})
+        emit(page, "agent_result", {"answer": "All three steps finished.", "status": "completed", "steps_taken": 3})
+        expect(page.locator(".result .res-answer")).to_have_text("All three steps finished.")
+        expect(page.locator("#thread .step")).to_have_count(2)
+        expect(page.locator("#thread .step").last).to_have_attribute("data-status", "completed")
+        expect(page.locator("#btn-stop")).to_be_hidden()
+        shot(page, "06h-reloaded-thread")
+
+        page.locator("#chip-new").tap()
+        expect(page.locator("#thread-empty")).to_be_visible()
+        page.reload()
+        expect(page.locator("#screen-session")).to_be_visible()
+        expect(page.locator("#thread-empty")).to_be_visible()
+        expect(page.locator(".msg-user")).to_have_count(0)
+    finally:
+        close(ctx)
+
+
 def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
     """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
     one up."""

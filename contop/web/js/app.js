@@ -658,14 +658,38 @@ function saveActive() {
     serverSessionId: activeRecord.serverSessionId || store.state.sessionId,
     desktop: pairing ? desktopLabel(pairing) : null,
     model: store.state.model,
+    running: store.state.running, // a reload in the middle of the run reopens it as still on
     entries,
   };
   history.saveHistory(ls, history.upsertSession(list, record));
 }
 
+function setActiveRecord(record) {
+  activeRecord = record;
+  history.saveActiveId(ls, record.id);
+}
+
+/**
+ * A reload (or the browser reopening the app) shows the session the thread showed, whole: the request, the steps
+ * so far, and then what the desktop sends next. A fresh page used to start an empty session, the run in progress
+ * only findable in History.
+ */
+function reopenActive() {
+  const id = history.loadActiveId(ls);
+  const record = id ? history.loadHistory(ls).find((r) => r.id === id) : null;
+  if (!record) return setActiveRecord(activeRecord);
+  setActiveRecord({ id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt });
+  store.dispatch({
+    type: "restore",
+    entries: history.entriesForReload(record.entries || []),
+    sessionId: record.serverSessionId,
+    running: record.running === true,
+  });
+}
+
 function startNewSession() {
   saveActive();
-  activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now() };
+  setActiveRecord({ id: uuid(), serverSessionId: null, createdAt: Date.now() });
   store.dispatch({ type: "new_session" });
   // Offline, the desktop is told once connected (and the old conversation is not resumed then).
   resetPending = !send("new_session", {});
@@ -674,7 +698,7 @@ function startNewSession() {
 function openSession(record) {
   if (record.id === activeRecord.id) return closeSheets();
   saveActive();
-  activeRecord = { id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt };
+  setActiveRecord({ id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt });
   store.dispatch({ type: "restore", entries: history.entriesForRestore(record.entries || []), sessionId: record.serverSessionId });
   if (record.serverSessionId) {
     if (sendQuiet("session_context", { session_id: record.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
@@ -1044,6 +1068,7 @@ function takeFragment(hash) {
 
 function boot() {
   applyLayout();
+  reopenActive();
   if (takeFragment(window.__contopPairingFragment || location.hash)) return;
   const current = storage.currentPairing(ls);
   // A code the desktop refused is not tried again on every visit (the desktop rate-limits failed attempts).

@@ -2,6 +2,7 @@
 
 export const MAX_SESSIONS = 20;
 const KEY = "contop.history.v1";
+const ACTIVE = "contop.history.active.v1"; // the id of the session the thread shows, reopened by a reload
 const BINARY_KEYS = new Set(["frame_b64", "image_b64", "screenshot", "screenshot_b64", "image", "thumbnail"]);
 const LONG_BASE64 = /^(?:data:[^,]*;base64,)?[A-Za-z0-9+/=\r\n]{2000,}$/;
 
@@ -34,6 +35,30 @@ export function entriesForRestore(entries) {
   return entries
     .filter((e) => e.kind === "user" || e.kind === "text" || e.kind === "result")
     .map((e) => ({ ...e, restored: true }));
+}
+
+/**
+ * What a reload shows of the session it reopens: the whole thread as it was, steps included (the desktop's next
+ * messages continue it). Only a thinking indicator left open is closed: nothing streams into it after a reload.
+ */
+export function entriesForReload(entries) {
+  return entries.map((e) => (e.kind === "thinking" && !e.done ? { ...e, done: true } : e));
+}
+
+export function loadActiveId(storage) {
+  try {
+    return storage.getItem(ACTIVE) || null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveActiveId(storage, id) {
+  try {
+    storage.setItem(ACTIVE, id);
+  } catch {
+    /* private mode: a reload starts a new session, as before */
+  }
 }
 
 export function titleOf(entries) {

@@ -386,9 +386,21 @@ export function reduce(state, action) {
         sessionId: null,
       };
     case "restore": {
-      // Stored ids came from another page load: prefix them so they never collide with ids made from now on.
-      const entries = action.entries.map((e) => ({ ...e, id: `r${state.seq}:${e.id}`, rev: 1 }));
-      return { ...state, seq: state.seq + 1, entries, sessionId: action.sessionId || null, running: false, confirmation: null };
+      // Stored ids came from another page load: prefix them so they never collide with ids made from now on (a
+      // prefix from an earlier restore is replaced, not stacked).
+      const entries = action.entries.map((e) => ({ ...e, id: `r${state.seq}:${String(e.id).replace(/^r\d+:/, "")}`, rev: 1 }));
+      // running: a reload in the middle of a run. The desktop's next word (its greeting after the reconnect, the
+      // run's result) says how it went on; until then the run shows as still on.
+      return {
+        ...state,
+        seq: state.seq + 1,
+        entries,
+        sessionId: action.sessionId || null,
+        running: action.running === true,
+        stopping: false,
+        pendingIntent: null,
+        confirmation: null,
+      };
     }
     case "conn": {
       const conn = { ...state.conn, ...action.conn };
