@@ -49,6 +49,17 @@ test("progress for the same step updates one card and computes its duration", ()
   assert.ok(steps[0].rev > 1);
 });
 
+test("a finished step keeps the detail it ran with beside its completion detail", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "x" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Running: ls /tmp/x", status: "running" }),
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Command completed successfully.", status: "completed" }),
+  ]);
+  const step = s.entries.find((e) => e.kind === "step");
+  assert.equal(step.action, "Running: ls /tmp/x");
+  assert.equal(step.detail, "Command completed successfully.");
+});
+
 test("a new run does not reuse step cards of the previous one", () => {
   const s = run([
     { type: "user_intent", id: "i1", text: "a" },

@@ -974,6 +974,26 @@ def test_a_reload_mid_run_reopens_the_thread(server: ServerProcess, browser: Bro
         close(ctx)
 
 
+def test_a_finished_step_still_says_what_ran(server: ServerProcess, browser: Browser) -> None:
+    """The completion detail ("Command completed successfully.") used to replace "Running: ls /tmp/x": a
+    finished card no longer said which command ran. Both show, the command first."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        ok = {"status": "success", "stdout": "a\n", "exit_code": 0, "message": "Command completed successfully."}
+        card = _run_one_step(page, "ls /tmp/x", ok)
+        expect(card.locator(".st-detail")).to_have_text("ls /tmp/x")
+        expect(card.locator(".st-said")).to_have_text("Command completed successfully.")
+
+        bad = {"status": "error", "stderr": "no", "exit_code": 2, "message": "The command failed with exit code 2."}
+        card = _run_one_step(page, "ls /nonexistent", bad, "failed")
+        expect(card.locator(".st-detail")).to_have_text("ls /nonexistent")
+        expect(card.locator(".st-said")).to_have_text("The command failed with exit code 2.")
+        shot(page, "06i-step-what-ran")
+    finally:
+        close(ctx)
+
+
 def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
     """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
     one up."""

@@ -49,3 +49,12 @@ test("a step stopped with its run no longer reads Running", () => {
   assert.equal(t.what, "sleep 30");
   assert.equal(t.said, "Stopped before it finished.");
 });
+
+test("a finished step still names what it ran, and says what came of it below", () => {
+  const ran = { action: "Running: ls /tmp/x", detail: "Command completed successfully.", status: "completed" };
+  assert.deepEqual(stepText(ran), { what: "ls /tmp/x", said: "Command completed successfully." });
+  const failed = { ...ran, detail: "The command failed with exit code 2.", status: "failed" };
+  assert.deepEqual(stepText(failed), { what: "ls /tmp/x", said: "The command failed with exit code 2." });
+  assert.deepEqual(stepText({ ...ran, detail: ran.action }), { what: "ls /tmp/x", said: "" }, "no completion detail");
+  assert.deepEqual(stepText({ action: null, detail: "Looking", status: "failed" }), { what: "Looking", said: "" });
+});

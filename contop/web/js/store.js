@@ -182,9 +182,11 @@ function onServer(state, msg, now) {
         model: str(p.model) || null,
         backend: str(p.backend) || null,
       };
+      // What the step runs, as the desktop said while it ran: the completion detail replaces `detail`, not this.
+      const action = status === "running" ? fields.detail || null : null;
       if (idx < 0) {
         const durationMs = num(p.duration_ms);
-        return push(s, { kind: "step", ...fields, startedAt: now, durationMs, result: null });
+        return push(s, { kind: "step", ...fields, action, startedAt: now, durationMs, result: null });
       }
       const prev = s.entries[idx];
       let durationMs = num(p.duration_ms) ?? prev.durationMs;
@@ -195,6 +197,7 @@ function onServer(state, msg, now) {
         detail: fields.detail || prev.detail,
         model: fields.model || prev.model,
         backend: fields.backend || prev.backend,
+        action: action || prev.action || null,
         durationMs,
       });
       return s;

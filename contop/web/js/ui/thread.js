@@ -90,12 +90,16 @@ export function resultFooter(e) {
 }
 
 /**
- * A step card's text: what the step does (`what`) and, once it is over, what came of it (`said`). A step stopped
- * with its run never finished: it must not still read "Running: …".
+ * A step card's text: what the step runs (`what`, the detail the desktop sent while it ran, kept once it is over)
+ * and, once it is over, what came of it (`said`: the desktop's completion detail). A finished or stopped step
+ * names what it ran without "Running: ".
  */
 export function stepText(e) {
-  if (e.status === "stopped") return { what: e.detail.replace(/^Running: /, ""), said: "Stopped before it finished." };
-  return { what: e.detail, said: "" };
+  if (e.status === "running") return { what: e.detail, said: "" };
+  const ran = e.action || e.detail;
+  const what = ran.replace(/^Running: /, "");
+  if (e.status === "stopped") return { what, said: "Stopped before it finished." };
+  return { what, said: e.action && e.detail !== e.action ? e.detail : "" };
 }
 
 function renderStep(e, prevEl) {
