@@ -994,6 +994,18 @@ def test_a_finished_step_still_says_what_ran(server: ServerProcess, browser: Bro
         close(ctx)
 
 
+def test_an_output_is_counted_by_its_lines(server: ServerProcess, browser: Browser) -> None:
+    """Nine lines, each ending with a newline, read "9 lines" (they read "10 lines")."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        nine = "".join(f"row {i}\n" for i in range(1, 10))
+        card = _run_one_step(page, "seq 9", {"status": "success", "stdout": nine, "exit_code": 0})
+        expect(card.locator(".out-status")).to_have_text("success · 9 lines")
+    finally:
+        close(ctx)
+
+
 def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess, browser: Browser) -> None:
     """No model configured on the desktop: the chip says so instead of "Default model", and a tap says how to set
     one up."""

@@ -58,3 +58,11 @@ test("a finished step still names what it ran, and says what came of it below", 
   assert.deepEqual(stepText({ ...ran, detail: ran.action }), { what: "ls /tmp/x", said: "" }, "no completion detail");
   assert.deepEqual(stepText({ action: null, detail: "Looking", status: "failed" }), { what: "Looking", said: "" });
 });
+
+test("an output ending with a newline is counted by its lines, not one more", () => {
+  const nine = Array.from({ length: 9 }, (_, i) => `row ${i + 1}\n`).join("");
+  assert.equal(outputSummary({ status: "success", stdout: nine, stderr: "" }), "success · 9 lines");
+  assert.equal(outputSummary({ status: "success", stdout: "a\nb", stderr: "" }), "success · 2 lines");
+  assert.equal(outputSummary({ status: "error", stdout: "out\n", stderr: "err\n", exitCode: 3 }), "error · exit code 3 · 2 lines");
+  assert.equal(outputSummary({ status: "success", stdout: "one\n", stderr: "" }), "success");
+});

@@ -23,7 +23,8 @@ function stepIcon(status) {
 
 /** The words beside "Output": how the tool ended, a non-zero exit code, and how many lines it printed. */
 export function outputSummary(result) {
-  const count = (t) => (t && t.trim() ? t.split("\n").length : 0);
+  // A final newline ends the last line; it does not start another ("a\nb\n" is 2 lines).
+  const count = (t) => (t && t.trim() ? t.replace(/\r?\n$/, "").split("\n").length : 0);
   const lines = count(result.stdout) + count(result.stderr);
   return [
     result.status,
