@@ -87,6 +87,9 @@ def _ask_local_server(args: argparse.Namespace) -> str | None:
     except httpx.HTTPError:
         print(f"contop run: no Contop server on 127.0.0.1:{port}; start it with `contop serve`", file=sys.stderr)
         return None
+    if response.status_code in (401, 403):
+        print("contop run: the server refused the admin token; is it running with another --home?", file=sys.stderr)
+        return None
     if response.status_code != 200:
         detail = response.text[:200]
         print(f"contop run: no pairing code from the server ({response.status_code}): {detail}", file=sys.stderr)
@@ -186,13 +189,21 @@ async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
 
 
 def _print_tool_result(payload: dict[str, Any]) -> None:
-    stdout = payload.get("stdout")
-    if stdout:
-        print(stdout, end="" if stdout.endswith("\n") else "\n")
-    elif payload.get("result") is not None:
+    """A command's output as the command would print it (stdout here, stderr on stderr); a tool without that kind
+    of output (observe_screen, system_info…) gets its result as JSON. A failure says why on stderr."""
+    result = payload.get("result") if isinstance(payload.get("result"), dict) else {}
+    output = {key: payload.get(key, result.get(key)) for key in ("stdout", "stderr", "exit_code")}
+    for key, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        text = output[key]
+        if isinstance(text, str) and text:
+            print(text, end="" if text.endswith("\n") else "\n", file=stream, flush=True)
+    if all(value is None for value in output.values()) and payload.get("result") is not None:
         print(json.dumps(payload["result"], indent=2, ensure_ascii=False))
-    if payload.get("status") != "success":
-        print(f"{payload.get('status')}: {payload.get('message', '')}".rstrip(": "), file=sys.stderr)
+    status = payload.get("status")
+    if status != "success":
+        code = output["exit_code"]
+        why = payload.get("message") or result.get("message") or (f"exit code {code}" if code else "")
+        print(f"contop run: {status}" + (f": {why}" if why else ""), file=sys.stderr)
 
 
 class _ProgressPrinter:

@@ -30,6 +30,29 @@ def test_tool_call_prints_the_result_and_exits_0(server: ServerProcess) -> None:
     assert "run-ok" in done.stdout
 
 
+def test_a_command_s_stderr_and_failure_reach_the_terminal(server: ServerProcess) -> None:
+    url = pair(server)["url"]
+    done = contop_run("--pair", url, "--tool", "execute_cli", "--args", '{"command": "echo err >&2; echo out"}')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "out\n" and "err" in done.stderr  # stderr was dropped when stdout had something
+    done = contop_run("--pair", url, "--tool", "execute_cli", "--args", '{"command": "true"}')
+    assert done.returncode == 0 and done.stdout == ""  # no output: nothing printed, not the result as JSON
+    done = contop_run("--pair", url, "--tool", "execute_cli", "--args", '{"command": "echo half; exit 3"}')
+    assert done.returncode == 1 and done.stdout == "half\n"
+    assert "contop run: error" in done.stderr and "3" in done.stderr, done.stderr  # not the bare word "error"
+
+
+def test_another_home_s_admin_token_is_explained(server: ServerProcess, tmp_path: Path) -> None:
+    other = tmp_path / "other-home"
+    other.mkdir(mode=0o700)
+    (other / "admin.token").write_text("not-this-server-s-token\n")
+    (other / "admin.token").chmod(0o600)
+    done = contop_run("--port", str(server.port), "--tool", "get_action_history", env={"CONTOP_HOME": str(other)})
+    assert done.returncode == 3
+    assert "refused the admin token; is it running with another --home?" in done.stderr, done.stderr
+    assert "detail" not in done.stderr  # not the server's raw JSON
+
+
 def test_json_prints_one_object_per_message(server: ServerProcess) -> None:
     env = {"CONTOP_PAIR_URL": pair(server)["url"]}
     done = contop_run("--json", "--tool", "get_action_history", env=env)
