@@ -191,7 +191,8 @@ async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
 def _print_tool_result(payload: dict[str, Any]) -> None:
     """A command's output as the command would print it (stdout here, stderr on stderr); a tool without that kind
     of output (observe_screen, system_info…) gets its result as JSON. A failure says why on stderr."""
-    result = payload.get("result") if isinstance(payload.get("result"), dict) else {}
+    raw = payload.get("result")
+    result: dict[str, Any] = raw if isinstance(raw, dict) else {}
     output = {key: payload.get(key, result.get(key)) for key in ("stdout", "stderr", "exit_code")}
     for key, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
         text = output[key]
