@@ -14,7 +14,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` command to the main parser's subparsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser("audit", help="inspect the audit log")
     actions = parser.add_subparsers(dest="audit_action", required=True)
-    verify = actions.add_parser("verify", help="check that audit log files were not edited, reordered or cut")
+    verify = actions.add_parser(
+        "verify",
+        help="check that no line of an audit log file was edited, removed or moved (the chain cannot show an edit "
+        "of the last line, or lines cut off the end)",
+    )
     verify.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.set_defaults(func=run)
     return parser
@@ -32,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
         if result.ok:
             print(f"{path}: OK ({result.lines} lines, chain intact)")
         else:
-            print(f"{path}: TAMPERED at line {result.first_bad_line}: {result.reason}")
+            line = result.first_bad_line
+            hint = ""
+            if line and line > 1 and "previous line" in result.reason:
+                hint = f" (line {line - 1} was changed, or lines before line {line} were removed or moved)"
+            print(f"{path}: TAMPERED at line {line}: {result.reason}{hint}")
             status = 1
     return status
 

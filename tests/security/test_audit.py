@@ -135,6 +135,7 @@ async def test_cli_verify(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "line 3" in bad.stdout
+    assert "line 2 was changed, or lines before line 3 were removed or moved" in bad.stdout  # where to look
     assert audit_cli.main(["verify", str(tmp_path / "missing.jsonl")]) == 1
 
 
