@@ -48,6 +48,7 @@ class PairingService:
         except (ValueError, KeyError, TypeError) as exc:
             backup = self._path.with_name(f"{self._path.name}.corrupt-{self._clock().strftime('%Y%m%dT%H%M%S%fZ')}")
             os.replace(self._path, backup)
+            os.chmod(backup, 0o600)  # pairing tokens: as secret as the file it was
             log.error(
                 "pairing file %s is corrupt (%s: %s); kept it as %s and started with no paired devices",
                 self._path,

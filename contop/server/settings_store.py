@@ -133,6 +133,7 @@ class SettingsStore:
         aside = self._path.with_name(f"{self._path.name}.corrupt-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}")
         try:
             os.replace(self._path, aside)
+            os.chmod(aside, 0o600)  # it may hold API keys, and a hand-edited file may have been readable by all
         except OSError as exc:
             log.error("settings file %s is invalid (%s) and cannot be moved aside: %s", self._path, problem, exc)
             return

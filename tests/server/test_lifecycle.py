@@ -61,10 +61,12 @@ def test_corrupt_tokens_file_is_kept_and_server_starts_empty(tmp_path: Path) -> 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "tokens.json").write_text('{"tokens": [{"token": 5}')
+    (home / "tokens.json").chmod(0o644)
     with ServerProcess(home) as srv:
         assert srv.request("GET", "/api/devices").json()["devices"] == []
         backups = list(home.glob("tokens.json.corrupt-*"))
         assert len(backups) == 1 and backups[0].read_text() == '{"tokens": [{"token": 5}'
+        assert backups[0].stat().st_mode & 0o777 == 0o600
         assert "pairing file" in srv.log() and "corrupt" in srv.log()
 
 

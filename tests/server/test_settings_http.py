@@ -76,11 +76,13 @@ def test_corrupt_file_is_moved_aside_and_defaults_used(server: ServerProcess) ->
     settings = server.request("GET", "/api/settings").json()
     settings["keep_host_awake"] = True
     server.request("PUT", "/api/settings", json=settings)
+    (server.home / "settings.json").chmod(0o644)  # edited by hand, readable by all
     _edit_on_disk(server, '{"version": 1, "restricted_paths": [')
     served = server.request("GET", "/api/settings").json()
     assert served["keep_host_awake"] is False  # defaults
     aside = list(server.home.glob("settings.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text() == '{"version": 1, "restricted_paths": ['
+    assert aside[0].stat().st_mode & 0o777 == 0o600  # it may hold API keys
     assert "settings file" in server.log() and "moved it to" in server.log()
     # Wrong types count as corrupt too, and the file on disk is valid again afterwards.
     _edit_on_disk(server, json.dumps({**served, "keep_host_awake": "sometimes"}))
