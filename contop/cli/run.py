@@ -37,10 +37,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true", help="print every received message as one JSON object per line")
     p.add_argument("--tool", metavar="NAME", help="send a tool_call for this tool instead of an intent")
     p.add_argument("--args", metavar="JSON", default="{}", help="the tool's arguments as a JSON object")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result (default 600)")
+    p.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait for the result (default 600)")
     p.add_argument("--port", type=port_type, help="local server port when asking it for a pairing code")
     add_home_argument(p)
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +147,10 @@ async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]
             async with asyncio.timeout(args.timeout):
                 return await _follow(client, request.id, args)
         except TimeoutError:
-            print(f"contop run: no result within {args.timeout:.0f} s", file=sys.stderr)
+            print(
+                f"contop run: no result within {args.timeout:g} s; what was started may still finish on the desktop",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
     finally:
         await client.aclose()

@@ -59,8 +59,8 @@ def parse_pairing_url(url: str) -> dict[str, Any]:
     """Decode the payload from a pairing URL (or a bare fragment value); raises ValueError with a reason."""
     fragment = urlsplit(url.strip()).fragment if "#" in url else url.strip()
     value = fragment[2:] if fragment.startswith("p=") else fragment
-    if not value:
-        raise ValueError("the pairing URL has no '#p=' payload")
+    if not value or "/" in value or ":" in value:  # an address without its fragment: never base64url
+        raise ValueError("the pairing URL has no '#p=' payload: copy the whole URL the desktop shows")
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         payload = json.loads(raw)

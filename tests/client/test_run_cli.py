@@ -53,6 +53,13 @@ def test_another_home_s_admin_token_is_explained(server: ServerProcess, tmp_path
     assert "detail" not in done.stderr  # not the server's raw JSON
 
 
+def test_a_bad_pairing_url_or_timeout_is_explained() -> None:
+    done = contop_run("--pair", "http://192.168.1.20:8000/", "--tool", "get_action_history")
+    assert done.returncode == 2 and "no '#p=' payload: copy the whole URL" in done.stderr, done.stderr
+    done = contop_run("--timeout", "-1", "--tool", "get_action_history")
+    assert done.returncode == 2 and "must be more than 0 seconds" in done.stderr, done.stderr
+
+
 def test_json_prints_one_object_per_message(server: ServerProcess) -> None:
     env = {"CONTOP_PAIR_URL": pair(server)["url"]}
     done = contop_run("--json", "--tool", "get_action_history", env=env)
@@ -88,7 +95,7 @@ def test_an_interrupted_run_does_not_answer_the_next_one(tmp_path: Path) -> None
     try:
         url = pair(server)["url"]
         done = contop_run("--pair", url, "--timeout", "3", "slow")
-        assert done.returncode == 1 and "no result within 3 s" in done.stderr
+        assert done.returncode == 1 and "no result within 3 s; what was started may still finish" in done.stderr
         script.write_text(json.dumps([{"text": "the quick answer"}]))
         done = contop_run("--pair", url, "--json", "quick")
         assert done.returncode == 0, done.stderr
