@@ -139,7 +139,8 @@ class TokenStore:
     def validate(self, token: str) -> PairingToken:
         tok = self._tokens.get(token) if token else None
         if tok is None:
-            raise TokenRefused(AuthFailure.INVALID, "unknown or revoked pairing token")
+            # An expired token is forgotten at once (and not restored at start), so it lands here too.
+            raise TokenRefused(AuthFailure.INVALID, "unknown, expired or revoked pairing token; scan a new QR code")
         if tok.expired(self._clock()):
             del self._tokens[token]
             raise TokenRefused(AuthFailure.INVALID, "pairing token expired; scan a new QR code")

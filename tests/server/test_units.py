@@ -42,6 +42,10 @@ def test_tokens_expire_claim_and_replace() -> None:
     with pytest.raises(TokenRefused) as info:
         store.validate(temp.token)
     assert info.value.failure is AuthFailure.INVALID
+    assert "expired" in str(info.value)
+    with pytest.raises(TokenRefused) as info:  # once forgotten (or never restored at a restart)
+        store.validate(temp.token)
+    assert "expired" in str(info.value) and "scan a new QR code" in str(info.value)
     clock.now += timedelta(days=30)
     assert store.permanent() == []
 
