@@ -218,9 +218,13 @@ class StateDir:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
+            blocker = next((p for p in (self.root, *self.root.parents) if p.exists() and not p.is_dir()), None)
+            advice = (
+                f"{blocker} is a file, not a directory. Move it away" if blocker is not None else "Fix its permissions"
+            )
             raise StateDirError(
                 f"cannot use the state directory {self.root}: {exc.strerror or exc}. "
-                "Fix its permissions or choose another with --home / CONTOP_HOME."
+                f"{advice} or choose another with --home / CONTOP_HOME."
             ) from exc
 
     def load_or_create_admin_token(self) -> str:
