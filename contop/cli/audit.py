@@ -13,7 +13,7 @@ from contop.security.audit import verify_file
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` command to the main parser's subparsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser("audit", help="inspect the audit log")
-    actions = parser.add_subparsers(dest="audit_action", required=True)
+    actions = parser.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
     verify = actions.add_parser(
         "verify",
         help="check that no line of an audit log file was edited, removed or moved (the chain cannot show an edit "

@@ -196,3 +196,11 @@ async def test_failing_secret_provider_still_redacts_known_values(tmp_path: Path
     await log.aclose()
     text = next(tmp_path.glob("session-*.jsonl")).read_text()
     assert "known-secret-value-123" not in text and REDACTED in text
+
+
+def test_cli_without_an_action_names_it_plainly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        audit_cli.main([])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "required: ACTION" in err and "audit_action" not in err
