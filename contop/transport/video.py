@@ -30,6 +30,7 @@ from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.core.settings import DEFAULT_VIDEO_FPS, DEFAULT_VIDEO_WIDTH
 from contop.platform.capture import PRIMARY, ScreenCapturer
 from contop.platform.geometry import scaled_size
+from contop.platform.linux.cursor import draw_pointer  # numpy only: the X parts are imported when a watch opens
 from contop.transport.video_codecs import (
     SDP_MAX_KBPS,
     SDP_START_KBPS,
@@ -344,8 +345,6 @@ class ScreenTrack(VideoStreamTrack):
         except Exception as exc:
             self._drop_pointer(exc)
             return image
-        from contop.platform.linux.cursor import draw_pointer
-
         if not image.flags.writeable:
             image = image.copy()
         draw_pointer(image, shot, (rect.left, rect.top))

@@ -11,12 +11,13 @@ moves, so a still screen's video, asleep until something is drawn, wakes up for 
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from contop.platform.linux.xconnect import close_display, open_display
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +54,16 @@ class CursorWatch:
     def open(cls, name: str | None = None) -> CursorWatch | None:
         """A watch on X display ``name`` (None: ``$DISPLAY``), or None when it cannot be had."""
         try:
-            from Xlib import display as xdisplay
             from Xlib.ext import xfixes, xinput
         except ImportError:
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)  # python-xlib's half-open sockets, as in damage.py
-            try:
-                connection = xdisplay.Display(name)
-            except Exception as exc:
-                logger.debug("no pointer in the video: cannot open the display (%s)", exc)
-                del exc
-                return None
+        connection = open_display(name, "pointer watch")
+        if connection is None:
+            return None
         try:
             if not connection.has_extension("XFIXES"):
                 logger.info("the X server has no XFIXES extension: the video shows no pointer")
-                _close(connection)
+                close_display(connection, "pointer watch")
                 return None
             connection.xfixes_query_version()
             root = connection.screen().root
@@ -85,7 +80,7 @@ class CursorWatch:
             connection.sync()
         except Exception as exc:
             logger.info("no pointer in the video (%s)", exc)
-            _close(connection)
+            close_display(connection, "pointer watch")
             return None
         return cls(connection, root, shape_event, motion)
 
@@ -121,7 +116,7 @@ class CursorWatch:
         return int(self._display.fileno())
 
     def close(self) -> None:
-        _close(self._display)
+        close_display(self._display, "pointer watch")
 
 
 def draw_pointer(image: BGRA, pointer: PointerShot, origin: tuple[int, int] = (0, 0)) -> None:
@@ -153,10 +148,3 @@ def _announce_xinput_2_2(connection: Any) -> None:
         major_version=2,
         minor_version=2,
     )
-
-
-def _close(connection: Any) -> None:
-    try:
-        connection.close()
-    except Exception:
-        logger.debug("closing the pointer watch's X connection failed", exc_info=True)

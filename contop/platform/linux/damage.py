@@ -11,8 +11,9 @@ screen is still (``ScreenTrack``).
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
+
+from contop.platform.linux.xconnect import close_display, open_display
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +34,16 @@ class DamageWatch:
     def open(cls, name: str | None = None) -> DamageWatch | None:
         """A watch on X display ``name`` (None: ``$DISPLAY``), or None when it cannot be had."""
         try:
-            from Xlib import display as xdisplay
             from Xlib.ext import damage
         except ImportError:
             return None
-        with warnings.catch_warnings():
-            # python-xlib leaves its half-open sockets to the garbage collector when it cannot connect
-            warnings.simplefilter("ignore", ResourceWarning)
-            try:
-                connection = xdisplay.Display(name)
-            except Exception as exc:  # no X server, refused, a Wayland session without XWayland...
-                logger.debug("no damage watch: cannot open the display (%s)", exc)
-                del exc  # frees those sockets now, inside this block, not at some later collection
-                return None
+        connection = open_display(name, "damage watch")
+        if connection is None:
+            return None
         try:
             if not connection.has_extension("DAMAGE"):
                 logger.info("the X server has no DAMAGE extension: the screen is compared on every video tick")
-                _close(connection)
+                close_display(connection, "damage watch")
                 return None
             connection.damage_query_version()
             # NonEmpty: one event when the damaged region stops being empty; rearm() empties it again.
@@ -57,7 +51,7 @@ class DamageWatch:
             connection.sync()
         except Exception as exc:
             logger.info("no damage watch (%s): the screen is compared on every video tick", exc)
-            _close(connection)
+            close_display(connection, "damage watch")
             return None
         return cls(connection, handle, connection.extension_event.DamageNotify)
 
@@ -89,12 +83,4 @@ class DamageWatch:
         return int(self._display.fileno())
 
     def close(self) -> None:
-        _close(self._display)
-
-
-def _close(connection: Any) -> None:
-    """Close an X connection; one whose server is already gone has nothing left to release."""
-    try:
-        connection.close()
-    except Exception:
-        logger.debug("closing the damage watch's X connection failed", exc_info=True)
+        close_display(self._display, "damage watch")
