@@ -97,15 +97,20 @@ async def test_destructive_command_asks_first(env: Env, events: RecordingEvents,
         assert result.tool_summary["execute_cli"] == {"rejected": 1, "success": 1}
 
 
+async def _first_step(events: RecordingEvents) -> None:
+    """Wait (up to 2 s) until the run reports its first step."""
+    for _ in range(200):
+        if events.of("agent_progress"):
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_cancel_during_sleep_returns_fast_and_kills_the_process(env: Env, events: RecordingEvents) -> None:
     marker = f"contop-agent-cancel-{os.getpid()}"
     env.script([{"tool": "execute_cli", "args": {"command": f"sleep 30; echo {marker}", "timeout": 60}}])
     service = env.service()
     execution = service.start("sleep", device_id="d", events=events, confirmer=None)
-    for _ in range(200):
-        if events.of("agent_progress"):
-            break
-        await asyncio.sleep(0.01)
+    await _first_step(events)
     await asyncio.sleep(0.3)
     started = time.monotonic()
     assert service.stop("d")
@@ -126,10 +131,7 @@ async def test_a_run_stopped_for_the_user_says_why(env: Env, events: RecordingEv
     env.script([{"tool": "execute_cli", "args": {"command": "sleep 5"}}])
     service = env.service()
     execution = service.start("wait", device_id="d", events=events, confirmer=None)
-    for _ in range(200):
-        if events.of("agent_progress"):
-            break
-        await asyncio.sleep(0.01)
+    await _first_step(events)
     execution.cancel("the connection to the phone was lost")
     result = await execution
     assert result.status == "cancelled"
