@@ -257,8 +257,8 @@ function onServer(state, msg, now) {
         pendingIntent: null,
         confirmation: null,
         sessionId: str(p.session_id) || s.sessionId,
-        // The desktop leaves models out of state_update when it has none: how a run ended tells the phone (any
-        // other status means a model ran).
+        // How a run ended tells the phone too (any other status means a model ran); desktops before models: []
+        // in state_update left the list out when they had none.
         noModel: str(p.status) ? p.status === "no_model" : s.noModel,
       };
     }
