@@ -97,7 +97,7 @@ export function resultFooter(e) {
  */
 export function stepText(e) {
   if (e.status === "running") return { what: e.detail, said: "" };
-  const ran = e.action || e.detail;
+  const ran = e.action || e.detail || "";
   const what = ran.replace(/^Running: /, "");
   if (e.status === "stopped") return { what, said: "Stopped before it finished." };
   return { what, said: e.action && e.detail !== e.action ? e.detail : "" };
