@@ -106,8 +106,9 @@ class PairingService:
         self._last_issued = tok.token
         if device_id is not None:
             replaced = self.tokens.bind_new(tok)
+            # The name stays what the phone last reported (a new device is named by its id until it connects).
             device = self.devices.upsert(
-                device_id, device_name=device_id, connection_type=connection_type, expires_at=tok.expires_at
+                device_id, device_name="", connection_type=connection_type, expires_at=tok.expires_at
             )
             if replaced:
                 self.devices.record(DeviceEventType.TOKEN_REPLACED, device, "a new pairing code was issued")

@@ -137,6 +137,15 @@ def test_pairing_for_a_named_device_replaces_its_token(server: ServerProcess) ->
     assert status["status"] == "active" and status["claimed"] is True
 
 
+def test_a_new_code_for_a_known_device_keeps_its_name(server: ServerProcess) -> None:
+    assert passed_gate(signal_once(server.port, pair(server, device_id="tablet-1")["token"], offer("tablet-1", "Den")))
+    before = datetime.now(UTC).isoformat()
+    pair(server, device_id="tablet-1")  # the desktop issues it a fresh code before it connects again
+    body = server.request("GET", "/api/devices", params={"since": before}).json()
+    assert [d["device_name"] for d in body["devices"]] == ["Den"]
+    assert [(e["type"], e["device_name"]) for e in body["events"]] == [("token_replaced", "Den")]
+
+
 def test_failed_signaling_is_rate_limited(server: ServerProcess) -> None:
     good = pair(server)["token"]
     codes = [signal_once(server.port, f"wrong-{i}").close_code for i in range(6)]
