@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--host", help=f"address to listen on (default: $CONTOP_HOST or {DEFAULT_HOST})")
     p.add_argument("--port", type=port_type, help="port (default: $CONTOP_PORT or 8000)")
     add_home_argument(p)
-    p.add_argument("--no-qr", action="store_true", help="do not print the pairing QR code")
+    p.add_argument(
+        "--no-qr",
+        action="store_true",
+        help="do not print the pairing QR code and URL at start; `contop pair` prints them when you need them",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
