@@ -224,6 +224,7 @@ class ConfirmationRequestPayload(Payload):
     command: str = ""
     reason: str = ""
     voice_message: str = ""
+    timeout_s: float | None = None  # ours: how long the desktop waits for the answer, for the phone's countdown
 
 
 class AgentConfirmationRequest(Envelope):

@@ -210,7 +210,9 @@ class Session:
         target = self.current()
         if target.state is not SessionState.OPEN:
             return False
-        payload = ConfirmationRequestPayload(tool=tool, command=command, reason=reason, voice_message=voice_message)
+        payload = ConfirmationRequestPayload(
+            tool=tool, command=command, reason=reason, voice_message=voice_message, timeout_s=float(timeout)
+        )
         for key, value in (extra or {}).items():
             setattr(payload, key, value)
         request = AgentConfirmationRequest(payload=payload)

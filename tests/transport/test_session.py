@@ -317,6 +317,7 @@ async def test_an_unanswered_confirmation_expires_and_the_phone_is_told(local_se
     async with ContopClient(url, device_id="phone-e") as client:
         client.send(UserIntent(payload=UserIntentPayload(text="clean")))
         request = await client.next_message("agent_confirmation_request", timeout=5)
+        assert request.to_dict()["payload"]["timeout_s"] == 0.3  # the phone counts it down
         status = await client.next_message("agent_status", timeout=5)
         payload = status.to_dict()["payload"]
         assert payload["status_type"] == "confirmation_expired" and payload["ref_id"] == request.id

@@ -451,3 +451,12 @@ test("the model chip says No model when the desktop has none, not a default that
   s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("agent_result", { answer: "Done.", status: "completed" })], s);
   assert.equal(chipModelTitle(s), "Default model", "a model ran after all");
 });
+
+test("a confirmation counts down from when it first arrived, even when asked again after a reconnect", () => {
+  const ask = (now) => ({ ...srv("agent_confirmation_request", { tool: "execute_cli", command: "rm x", timeout_s: 60 }, "req-1"), now });
+  let s = run([conn(ConnStatus.CONNECTED), ask(5000)]);
+  assert.equal(s.confirmation.deadline, 65000);
+  s = run([conn(ConnStatus.RECONNECTING), { type: "confirmation_answered", approved: true }, conn(ConnStatus.CONNECTED), ask(20000)], s);
+  assert.equal(s.confirmation.deadline, 65000, "the desktop's wait did not start again");
+  assert.equal(run([srv("agent_confirmation_request", { tool: "t" }, "req-2")]).confirmation.deadline, null, "an older desktop sends no timeout");
+});

@@ -700,6 +700,7 @@ def test_session_thread_confirmation_and_stop(server: ServerProcess, browser: Br
             "command": "rm -rf ~/projects/app*/build",
             "reason": "destructive_command",
             "voice_message": "Delete 30 build folders in your projects?",
+            "timeout_s": 60,
         },
     )
     expect(page.locator("#confirm-modal")).to_be_visible()
@@ -1382,9 +1383,14 @@ def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, brows
         "command": "rm -rf ~/projects/app*/build",
         "reason": "destructive_command",
         "voice_message": "Delete 30 build folders?",
+        "timeout_s": 60,
     }
     req = emit(page, "agent_confirmation_request", request)
     expect(page.locator("#confirm-modal")).to_be_visible()
+    # The desktop waits 60 s: the dialog counts it down.
+    countdown = re.compile(r"^Answer within (1:00|0:[45]\d), or it will not run\.$")
+    expect(page.locator("#confirm-countdown")).to_have_text(countdown)
+    deadline = state(page)["confirmation"]["deadline"]
     # A blip: the dialog hides while the link is down and comes back when it heals (nobody re-sends it).
     page.evaluate("window.__fake.blip()")
     expect(page.locator("#confirm-modal")).to_be_hidden()
@@ -1397,6 +1403,7 @@ def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, brows
     expect(page.locator("#confirm-modal")).to_be_visible()
     expect(page.locator(".note.confirm")).to_have_count(1)
     assert [e["id"] for e in state(page)["entries"] if e["kind"] == "confirm"] == [f"confirm-{req}"]
+    assert state(page)["confirmation"]["deadline"] == deadline  # asked again, but the desktop's wait goes on
     # Not answered in time: the desktop says so; the entry shows it and the dialog closes.
     emit(
         page,
@@ -1413,6 +1420,10 @@ def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, brows
     page.evaluate("document.getElementById('btn-approve').click()")  # a late tap
     expect(page.locator(".note.confirm .decision")).to_have_text("Expired — not approved")
     assert sent(page, "agent_confirmation_response") == []
+    # The countdown reaching zero says so before the desktop's word arrives.
+    emit(page, "agent_confirmation_request", {**request, "timeout_s": 1})
+    expect(page.locator("#confirm-countdown")).to_have_text("Time is up: it will not run.")
+    expect(page.locator("#confirm-countdown")).to_have_class("muted small urgent")
     close(ctx)
 
 

@@ -1,6 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { shortModel, resultLook, resultFooter, outputSummary, outputNote, stepText } from "../../contop/web/js/ui/thread.js";
+import { countdownText } from "../../contop/web/js/ui/dom.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
@@ -65,4 +66,8 @@ test("an output ending with a newline is counted by its lines, not one more", ()
   assert.equal(outputSummary({ status: "success", stdout: "a\nb", stderr: "" }), "success · 2 lines");
   assert.equal(outputSummary({ status: "error", stdout: "out\n", stderr: "err\n", exitCode: 3 }), "error · exit code 3 · 2 lines");
   assert.equal(outputSummary({ status: "success", stdout: "one\n", stderr: "" }), "success");
+});
+
+test("the approval countdown reads like a clock", () => {
+  assert.deepEqual([75, 60, 9.2, 0, -3].map(countdownText), ["1:15", "1:00", "0:10", "0:00", "0:00"]);
 });

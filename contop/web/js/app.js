@@ -22,7 +22,7 @@ import * as storage from "./storage.js";
 import * as history from "./history.js";
 import { userIntentPayload, KEEP_AWAKE } from "./intents.js";
 import { createRtcTransport } from "./transport.js";
-import { $, h, icon, formatWhen, vibrate } from "./ui/dom.js";
+import { $, h, icon, formatWhen, vibrate, countdownText } from "./ui/dom.js";
 import { createThreadView } from "./ui/thread.js";
 import { setupManualControl } from "./ui/manual.js";
 import { createVoice, VOICE_HELP } from "./ui/voice.js";
@@ -529,6 +529,19 @@ function toast(text, tone = "info", ms = 2800) {
   toastTimer = setTimeout(() => (t.hidden = true), ms);
 }
 
+let confirmTimer = 0;
+
+// How long the desktop still waits for the answer to the open question (it says no by itself at the end).
+function renderCountdown() {
+  const c = store.state.confirmation;
+  const el = $("confirm-countdown");
+  if (!c || !c.deadline) return;
+  const left = Math.max(0, Math.ceil((c.deadline - Date.now()) / 1000));
+  el.hidden = false;
+  el.textContent = left > 0 ? `Answer within ${countdownText(left)}, or it will not run.` : "Time is up: it will not run.";
+  el.classList.toggle("urgent", left <= 10);
+}
+
 function render() {
   const s = store.state;
   thread.render(s.entries, { busy: s.running && s.conn.status === ConnStatus.CONNECTED });
@@ -626,6 +639,14 @@ function render() {
   // A pending request is kept while the link is down (the desktop may still wait for it): hidden until back.
   modal.hidden = !c || !connected;
   if (!c) delete modal.dataset.requestId;
+  if (!modal.hidden && c.deadline) {
+    renderCountdown();
+    confirmTimer ||= setInterval(renderCountdown, 1000);
+  } else {
+    clearInterval(confirmTimer);
+    confirmTimer = 0;
+    $("confirm-countdown").hidden = true;
+  }
 
   if (s.notice && s.notice.id !== lastNoticeId) {
     lastNoticeId = s.notice.id;

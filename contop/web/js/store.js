@@ -263,6 +263,9 @@ function onServer(state, msg, now) {
       };
     }
     case "agent_confirmation_request": {
+      // The desktop says how long it waits (timeout_s); asked again after a reconnect, the question keeps its end.
+      const same = state.entries.find((e) => e.id === `confirm-${msg.id}`);
+      const timeout = Number(p.timeout_s);
       const confirmation = {
         requestId: msg.id,
         tool: p.tool,
@@ -270,6 +273,7 @@ function onServer(state, msg, now) {
         reason: str(p.reason),
         voiceMessage: str(p.voice_message),
         isPlan: p.reason === "plan_approval",
+        deadline: same ? same.deadline ?? null : Number.isFinite(timeout) && timeout > 0 ? now + timeout * 1000 : null,
       };
       const entry = {
         kind: "confirm",
@@ -279,6 +283,7 @@ function onServer(state, msg, now) {
         command: confirmation.command,
         reason: confirmation.reason,
         voiceMessage: confirmation.voiceMessage,
+        deadline: confirmation.deadline,
         decision: null,
       };
       // Asked again with the same id (a reconnect): the question is still open, so its one entry waits again.

@@ -51,6 +51,12 @@ export function formatDuration(ms) {
   return `${m} min ${s} s`;
 }
 
+// Seconds left, as a clock reads them: 75 -> "1:15", 9 -> "0:09".
+export function countdownText(seconds) {
+  const s = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
 export function formatWhen(ts, now = Date.now()) {
   const d = new Date(ts);
   const today = new Date(now);
