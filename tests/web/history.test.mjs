@@ -75,12 +75,15 @@ test("search by text in title and thread, and by date range", () => {
     { id: "a", title: "Open Firefox", updatedAt: now - 1000, entries: [{ kind: "result", answer: "Firefox is open" }] },
     { id: "b", title: "Disk usage", updatedAt: now - 3 * DAY, entries: [{ kind: "step", detail: "Running: du -sh" }] },
     { id: "c", title: "Old thing", updatedAt: now - 30 * DAY, entries: [] },
+    // A finished step's detail is how it ended; what it ran is kept as its action.
+    { id: "d", title: "Logs", updatedAt: now - 40 * DAY, entries: [{ kind: "step", detail: "Done", action: "Running: journalctl -b" }] },
   ];
   assert.deepEqual(searchSessions(list, { text: "firefox", now }).map((s) => s.id), ["a"]);
   assert.deepEqual(searchSessions(list, { text: "DU -SH", now }).map((s) => s.id), ["b"]);
   assert.deepEqual(searchSessions(list, { range: "today", now }).map((s) => s.id), ["a"]);
   assert.deepEqual(searchSessions(list, { range: "week", now }).map((s) => s.id), ["a", "b"]);
-  assert.equal(searchSessions(list, { now }).length, 3);
+  assert.deepEqual(searchSessions(list, { text: "journalctl", now }).map((s) => s.id), ["d"]);
+  assert.equal(searchSessions(list, { now }).length, 4);
 });
 
 test("load/save survive garbage and a full storage", () => {

@@ -97,7 +97,7 @@ function startOfDay(ts) {
   return d.getTime();
 }
 
-/** Filter by free text (title and every text in the thread) and range "today" | "week" | "all". */
+/** Filter by free text (title, every text in the thread, what each step ran) and range "today" | "week" | "all". */
 export function searchSessions(list, { text = "", range = "all", now = Date.now() } = {}) {
   const needle = text.trim().toLowerCase();
   let since = -Infinity;
@@ -108,7 +108,7 @@ export function searchSessions(list, { text = "", range = "all", now = Date.now(
     if (!needle) return true;
     if ((s.title || "").toLowerCase().includes(needle)) return true;
     return (s.entries || []).some((e) =>
-      [e.text, e.answer, e.detail, e.command].some((v) => typeof v === "string" && v.toLowerCase().includes(needle)),
+      [e.text, e.answer, e.detail, e.action, e.command].some((v) => typeof v === "string" && v.toLowerCase().includes(needle)),
     );
   });
 }
