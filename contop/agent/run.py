@@ -332,6 +332,20 @@ class AgentService:
             return resolve_model(settings, env)
         return resolve_model(settings, self._env)
 
+    async def _remember(self, session_id: str, text: str, answer: str) -> None:
+        """Store an exchange no model took part in, so the conversation can be reopened and resumed like any."""
+        if self.store is None:
+            return
+        try:
+            history = await self.store.load(session_id)
+            exchange: list[ModelMessage] = [
+                ModelRequest(parts=[UserPromptPart(content=text)]),
+                ModelResponse(parts=[TextPart(content=answer)]),
+            ]
+            await asyncio.shield(self.store.save(session_id, [*history, *exchange]))
+        except Exception:
+            log.exception("could not store the conversation of session %s", session_id[:8])
+
     # --- the run -----------------------------------------------------------------------------------------------
 
     async def _run(
@@ -363,12 +377,15 @@ class AgentService:
             try:
                 spec = self._resolve(settings, overrides)
                 if spec is None:
+                    await self._remember(session_id, execution.text, NO_MODEL_ANSWER)
                     return await finish(NO_MODEL_ANSWER, "no_model")
                 record = self._env.get(RECORD_ENV)
                 model = build_model(spec, record_path=record)
             except (ConfigError, ImportError) as exc:
                 await events.emit("agent_status", {"status_type": "model_error", "message": str(exc)})
-                return await finish(f"The model could not be set up: {exc}", "failed")
+                answer = f"The model could not be set up: {exc}"
+                await self._remember(session_id, execution.text, answer)
+                return await finish(answer, "failed")
             result.model, result.backend = spec.label, spec.backend
         else:
             result.model, result.backend = model.model_name, "custom"

@@ -164,6 +164,16 @@ async def test_no_model_configured(env: Env, events: RecordingEvents) -> None:
         assert needle in result.answer
 
 
+async def test_a_conversation_with_no_model_is_kept_and_can_be_resumed(env: Env, events: RecordingEvents) -> None:
+    service = env.service()
+    await run_intent(service, "hello", events, session_id="s-nm")
+    await run_intent(service, "still there?", RecordingEvents(), session_id="s-nm")
+    assert env.store is not None and await env.store.exists("s-nm")  # reopened from History, it resumes
+    stored = await env.store.load("s-nm")
+    said = [p.content for m in stored for p in m.parts if p.part_kind in ("user-prompt", "text")]
+    assert said == ["hello", NO_MODEL_ANSWER, "still there?", NO_MODEL_ANSWER]
+
+
 async def test_malformed_script_file_is_a_clear_error(env: Env, events: RecordingEvents) -> None:
     path = env.script([])
     path.write_text('[{"tool": 3}]')
