@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from contop.core.childenv import child_env
 from contop.tools.context import ToolContext
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -452,7 +453,7 @@ async def execute_cli(
     cwd = ctx.cwd if await asyncio.to_thread(os.path.isdir, ctx.cwd) else ctx.home
     with tempfile.TemporaryDirectory(prefix="contop-cli-") as tmp:
         pwd_file = str(Path(tmp) / "pwd")
-        env = dict(os.environ)
+        env = child_env(os.environ)  # never the server's API keys, CONTOP_* or other secrets
         env["__CONTOP_PWD_FILE"] = pwd_file
         if windows:  # pragma: no cover - Windows only
             env["MSYS_NO_PATHCONV"] = "1"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,26 @@ def test_clipboard_with_xsel(xsession: XSession) -> None:
     clip._xclip = None  # force the xsel path
     clip.write("via xsel ✓")
     assert clip.read() == "via xsel ✓"
+
+
+def test_the_clipboard_helper_does_not_inherit_the_servers_secrets(
+    xsession: XSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contop.platform.linux.clipboard import XClipboard
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-clipboard")
+    monkeypatch.setenv("CONTOP_HOME", "/fake/state")
+    XClipboard(xsession.display).write("owned by xclip")  # xclip stays alive as the selection's owner
+    owners = []
+    for entry in os.listdir("/proc"):
+        try:
+            if Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].endswith(b"xclip"):
+                owners.append(Path(f"/proc/{entry}/environ").read_bytes())
+        except (OSError, ValueError):
+            continue
+    assert owners
+    for environ in owners:
+        assert b"sk-fake-clipboard" not in environ and b"/fake/state" not in environ
 
 
 def test_idle_time_grows_and_resets_on_input(linux_adapter: Any) -> None:

@@ -248,3 +248,25 @@ def test_shell_argv_variants() -> None:
 )
 def test_looks_like_prompt(tail: str, expected: bool) -> None:
     assert looks_like_prompt(tail) is expected
+
+
+async def test_the_shell_does_not_inherit_the_servers_secrets(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "admin.token").write_text("admin-secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-key")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_fake")
+    monkeypatch.setenv("CONTOP_HOME", str(state))
+    monkeypatch.setenv("CONTOP_EXECUTION_MODEL", "scripted:/x.json")
+    monkeypatch.setenv("DISPLAY", ":77")
+    result = await execute_cli(
+        ctx,
+        'echo "[$OPENAI_API_KEY][$CONTOP_HOME][$GITHUB_TOKEN][$CONTOP_EXECUTION_MODEL]"; '
+        'cat "$CONTOP_HOME/admin.token"; echo "$PATH|$HOME|$DISPLAY"',
+    )
+    lines = result["stdout"].splitlines()
+    assert lines[0] == "[][][][]"
+    assert "admin-secret" not in result["stdout"]
+    assert lines[-1] == f"{os.environ['PATH']}|{os.environ['HOME']}|:77"

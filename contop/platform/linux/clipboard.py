@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 
+from contop.core.childenv import child_env
 from contop.core.errors import NotAvailableError, ToolError
 
 READ_TIMEOUT_S = 3.0
@@ -25,7 +26,8 @@ class XClipboard:
         self._xsel = shutil.which("xsel")
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "DISPLAY": self._display}
+        # xclip stays running as the selection's owner: it gets no more of the server's environment than a shell.
+        return {**child_env(os.environ), "DISPLAY": self._display}
 
     def _tool(self) -> str:
         if self._xclip is None and self._xsel is None:

@@ -11,6 +11,7 @@ change); and all bindings are removed ``RESTORE_AFTER_S`` after the last typing,
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 from Xlib import XK, X
 from Xlib.ext import xtest
 
+from contop.core.childenv import child_env
 from contop.core.errors import NotAvailableError, ToolError
 from contop.platform.base import MouseButton, ScrollDirection
 from contop.platform.keys import parse_combo
@@ -294,9 +296,7 @@ class XdotoolInput:
         self._env["DISPLAY"] = display
 
     def _run(self, *args: str) -> str:
-        import os
-
-        env = {**os.environ, **self._env}
+        env = {**child_env(os.environ), **self._env}
         try:
             proc = subprocess.run([self._exe, *args], env=env, capture_output=True, text=True, timeout=30, check=False)
         except subprocess.TimeoutExpired as exc:

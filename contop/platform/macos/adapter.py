@@ -13,6 +13,7 @@ import subprocess
 import threading
 from typing import Any
 
+from contop.core.childenv import child_env
 from contop.core.errors import NotAvailableError, ToolError
 from contop.platform.base import (
     MAX_ELEMENTS,
@@ -180,7 +181,14 @@ class MacOSAdapter(PlatformAdapter):
 
     def _osascript(self, script: str) -> str:
         try:
-            proc = subprocess.run(["osascript", "-e", script], capture_output=True, text=True, timeout=10, check=False)
+            proc = subprocess.run(
+                ["osascript", "-e", script],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+                env=child_env(os.environ),
+            )
         except subprocess.TimeoutExpired as exc:
             raise ToolError("osascript timed out") from exc
         if proc.returncode != 0:
@@ -249,11 +257,15 @@ class MacOSAdapter(PlatformAdapter):
 
     # -- clipboard ----------------------------------------------------------------------------------------
     def clipboard_read(self) -> str:
-        proc = subprocess.run(["pbpaste"], capture_output=True, timeout=5, env={**os.environ, **_UTF8_ENV}, check=False)
+        proc = subprocess.run(
+            ["pbpaste"], capture_output=True, timeout=5, env={**child_env(os.environ), **_UTF8_ENV}, check=False
+        )
         return proc.stdout.decode("utf-8", "replace")
 
     def clipboard_write(self, text: str) -> None:
-        subprocess.run(["pbcopy"], input=text.encode("utf-8"), timeout=5, env={**os.environ, **_UTF8_ENV}, check=True)
+        subprocess.run(
+            ["pbcopy"], input=text.encode("utf-8"), timeout=5, env={**child_env(os.environ), **_UTF8_ENV}, check=True
+        )
 
     # -- session ------------------------------------------------------------------------------------------
     def idle_seconds(self) -> float:

@@ -1,0 +1,37 @@
+"""The environment of a host process started for the agent: the server's own, without its secrets.
+
+The agent can print its shell's environment (``echo $OPENAI_API_KEY``) and use its variables to reach files the
+gate cannot see through (``cat $CONTOP_HOME/admin.token``), so what the server knows is not passed on: the
+providers' API keys, every ``CONTOP_*`` variable, and any variable whose name says it holds a secret.
+``PATH``, ``HOME``, the display and session bus, the locale and ``SSH_AUTH_SOCK`` (a socket path, not a key) stay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from contop.core.settings import API_KEY_ENV
+
+# A name ending in one of these words (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, PGPASSWORD, MYSQL_PWD) or having one of
+# the unambiguous ones as a word (AWS_SESSION_TOKEN_EXPIRY, SECRET_KEY_BASE) names a secret. Matched upper case:
+# Windows names are case-insensitive.
+_SECRET_NAME = re.compile(
+    r"(?:_KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|_PWD|CREDENTIALS?)$|"
+    r"(?:^|_)(?:API_?KEY|ACCESS_KEY|PRIVATE_KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?)(?:_|$)"
+)
+_SERVER_PREFIX = "CONTOP_"
+
+
+def withheld(name: str) -> bool:
+    """Whether the variable ``name`` of the server's environment is kept from the agent's processes."""
+    upper = name.upper()
+    return upper in _API_KEY_VARS or upper.startswith(_SERVER_PREFIX) or _SECRET_NAME.search(upper) is not None
+
+
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables ``withheld`` names."""
+    return {name: value for name, value in environ.items() if not withheld(name)}
+
+
+_API_KEY_VARS = frozenset(API_KEY_ENV.values())
