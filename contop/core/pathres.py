@@ -59,6 +59,8 @@ def expand_path(
         path = _POSIX_ENV.sub(lambda m: _lookup(variables, m.group(1) or m.group(2), m.group(0)), path)
     if path == "~" or path.startswith("~/"):
         path = home + path[1:]
+    elif path.startswith("~") and (user := _USER_HOME.match(path)):
+        path = _home_of(user.group(1), path)
     if not path.startswith("/"):
         path = posixpath.join(cwd, path)
     normalised = posixpath.normpath(path)
@@ -66,6 +68,19 @@ def expand_path(
     if normalised.startswith("//"):
         normalised = "/" + normalised.lstrip("/")
     return normalised
+
+
+_USER_HOME = re.compile(r"~([A-Za-z_][A-Za-z0-9_.-]*)(?=/|$)")
+
+
+def _home_of(user: str, path: str) -> str:
+    """``~name/rest`` as the shell reads it: that user's home, or the word unchanged for an unknown user."""
+    try:
+        import pwd
+
+        return pwd.getpwnam(user).pw_dir.rstrip("/") + path[1 + len(user) :]
+    except (ImportError, KeyError):
+        return path
 
 
 def _lookup(variables: Mapping[str, str], name: str, original: str, *, fold: bool = False) -> str:

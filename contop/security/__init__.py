@@ -16,7 +16,7 @@ import sys
 
 COMPILED_MODULES = (
     "catalog", "cmdshell", "commands", "decision", "embedded", "findings", "gate", "keywords", "paths", "payload",
-    "posix", "powershell", "psparse", "shellparse", "state", "userlists",
+    "posix", "powershell", "psparse", "scripts", "shellparse", "state", "userlists",
 )  # fmt: skip
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 COMPILED_DIR = os.path.join(PACKAGE_DIR, "_compiled")

@@ -196,6 +196,7 @@ def _find(inv: Invocation, st: State) -> None:
                 from contop.security.posix import judge_words
 
                 judge_words(inner, st, inv.text)
+                reads_whole_tree(roots or ["."], inv, st)
     if "-delete" in lowered:
         judge_deletion(roots or ["."], True, inv, st)
 
@@ -221,6 +222,8 @@ def _cp(inv: Invocation, st: State) -> None:
         persistence_write(dest, inv, st)
     if has_flag(opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
         st.add(CONFIRM, "copies over existing files", inv.text)
+    if inv.name == "cp" and has_flag(opts, "rRa", "--recursive", "--archive"):
+        reads_whole_tree(operands[:-1], inv, st)
 
 
 def _ln(inv: Invocation, st: State) -> None:
@@ -292,6 +295,8 @@ def _sed(inv: Invocation, st: State) -> None:
         return
     files = operands[1:] if not any(o in ("-e", "-f") for o in opts) else operands
     for f in files:
+        if persistence_write(f, inv, st):
+            continue
         if CRITICAL_FILES.search(st.policy.expand(f, st.cwd)):
             st.add(BLOCK, "rewrites operating system files", inv.text)
         elif st.policy.expand(f, st.cwd).startswith("/etc/"):
@@ -320,8 +325,10 @@ def persistence_write(target: str, inv: Invocation, st: State) -> bool:
     return True
 
 
-def judge_write_target(target: str, append: bool, inv: Invocation, st: State) -> None:
-    """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious."""
+def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *, guess_existing: bool = True) -> None:
+    """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious. ``guess_existing``
+    also asks before writing over what looks like an existing file (not for a download's output: saving one
+    under a name of its own is what it is for)."""
     if not target or target.startswith("&") or _HARMLESS_DEVICES.match(target) or target.lower() in ("nul", "$null"):
         return
     if NET_DEVICE.match(target):
@@ -344,7 +351,7 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State) ->
             st.add(BLOCK, "overwrites operating system files", inv.text)
     elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
         st.add(CONFIRM, "writes into a system folder", inv.text)
-    if not append and _EXISTING_LOOKING.search(target) and not target.startswith(_TEMP_PREFIXES):
+    if guess_existing and not append and _EXISTING_LOOKING.search(target) and not target.startswith(_TEMP_PREFIXES):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
 
 
@@ -678,11 +685,62 @@ def _netcat(inv: Invocation, st: State) -> None:
 
 
 def _copy_out(inv: Invocation, st: State) -> None:
-    """scp/rsync/sftp: shipping the home directory to another host."""
-    _, operands = split_opts(inv.args)
+    """scp/rsync/sftp: shipping the home directory to another host; rsync --delete empties its destination."""
+    opts, operands = split_opts(inv.args)
     remote = [o for o in operands if re.match(r"^([\w.-]+@)?[\w.-]+:", o) and not re.match(r"^[A-Za-z]:", o)]
-    if remote and any(st.place(o) == Place.HOME for o in operands if o not in remote):
+    if remote and any(st.place(o) >= Place.HOME for o in operands if o not in remote):
         st.add(BLOCK, "copies your home directory to another machine", inv.text)
+    if inv.name == "rsync" and len(operands) >= 2:
+        if any(o.startswith("--delete") or o in ("--del", "--remove-source-files") for o in opts):
+            local = [o for o in operands if o not in remote]
+            if "--remove-source-files" in opts:
+                judge_deletion(local[:-1] or local, True, inv, st)
+            if any(o.startswith(("--delete", "--del")) for o in opts) and operands[-1] not in remote:
+                judge_deletion([operands[-1]], False, inv, st, verb="deletes the destination's extra")
+    if has_flag(opts, "ra", "--recursive", "--archive"):
+        reads_whole_tree(operands[:-1], inv, st)
+
+
+def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
+    """A command that reads every file under ``roots`` (grep -r, tar, cp -r, find -exec) reads what the
+    restricted folders inside them hold: the user decides."""
+    for root in roots:
+        inside = st.policy.restricted_inside(root, st.cwd)
+        if inside is not None:
+            where = "this folder" if root in (".", "./") else root
+            st.add(CONFIRM, f"reads everything under {where}, including the protected {inside}", inv.text)
+            return
+
+
+_GREP_RECURSIVE = re.compile(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive|--dereference-recursive|--directories=recurse")
+
+
+def _grep(inv: Invocation, st: State) -> None:
+    if any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
+        _, operands = split_opts(inv.args)
+        pattern_given = any(
+            a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
+        )
+        reads_whole_tree((operands if pattern_given else operands[1:]) or ["."], inv, st)
+
+
+def _searcher(inv: Invocation, st: State) -> None:
+    """rg and ag skip hidden folders (``~/.ssh``, the state directory) unless told otherwise."""
+    if any(a in ("--hidden", "-u", "-uu", "-uuu", "--unrestricted", "-.") for a in inv.args):
+        _, operands = split_opts(inv.args)
+        reads_whole_tree(operands[1:] or ["."], inv, st)
+
+
+def _archive(inv: Invocation, st: State) -> None:
+    args = inv.args
+    creating = (
+        (inv.name == "tar" and args and (re.fullmatch(r"-?[a-zA-Z]*c[a-zA-Z]*", args[0]) or "--create" in args))
+        or (inv.name == "zip" and any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in args))
+        or (inv.name in ("7z", "7za") and args[:1] == ["a"])
+    )
+    if creating:
+        _, operands = split_opts(args[1:] if inv.name in ("tar", "7z", "7za") else args)
+        reads_whole_tree(operands[1:] if inv.name != "tar" else [o for o in operands if o != "-"], inv, st)
 
 
 def _mshta_like(inv: Invocation, st: State) -> None:
@@ -718,6 +776,8 @@ RULES: dict[str, Rule] = {
     "aws": _cloud, "gcloud": _cloud, "az": _cloud, "gsutil": _cloud, "doctl": _cloud, "rclone": _cloud,
     "nc": _netcat, "ncat": _netcat, "netcat": _netcat, "socat": _netcat,
     "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
+    "grep": _grep, "egrep": _grep, "fgrep": _grep, "rg": _searcher, "ag": _searcher,
+    "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
 }  # fmt: skip
 for _name in _PKG_REMOVE:

@@ -100,9 +100,18 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
         return
     code = code_argument(inv)
     if code is None:
+        script = next((a for a in inv.args if not a.startswith("-")), None)
+        if script is not None and inv.name in ("python", "perl", "ruby", "node", "nodejs", "php"):
+            from contop.security import scripts
+
+            scripts.run_file(script, st, inv.text, language="node" if inv.name == "nodejs" else inv.name)
         return
     if inv.name == "perl" and any(re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z.]*", a) for a in inv.args):
         files = [a for a in inv.args[inv.args.index(code) + 1 :] if not a.startswith("-")]
+        from contop.security.commands import persistence_write
+
+        for f in files:
+            persistence_write(f, inv, st)  # perl -pi -e … ~/.bashrc
         if len(files) > 1 or any("*" in f for f in files) or inv.via_xargs:
             st.add(CONFIRM, "edits many files in place", inv.text)
     judge_code(inv.name, code, st, inv.text)

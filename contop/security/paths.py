@@ -275,6 +275,22 @@ class Policy:
     def expand(self, raw: str, cwd: str) -> str:
         return _expand(raw, cwd, self.home, self.windows)
 
+    def restricted_inside(self, raw: str, cwd: str) -> str | None:
+        """A restricted entry lying inside the folder ``raw`` (``~`` holds ``~/.ssh``), or None: what a command
+        reading that whole tree would read too."""
+        if not raw or ("://" in raw and _URL.match(raw)):
+            return None
+        path = self.expand(raw, cwd)
+        glob = _GLOB.search(path)
+        if glob:  # '~/*' reads what '~' holds
+            path = path[: glob.start()]
+        sep = "\\" if self.windows else "/"
+        key = (path.casefold() if self.windows else path).rstrip(sep) + sep
+        for display, root, _ in self.roots:
+            if (root.rstrip(sep) + sep).startswith(key):
+                return display
+        return None
+
     def place(self, raw: str, cwd: str) -> int:
         """Classify the place a path argument names (globs count as the folder they expand in)."""
         path = self.expand(raw, cwd)
@@ -382,7 +398,7 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     own_home = _norm_home(home, windows)
     for display, entry in entries:
         text = entry.strip()
-        if not text:
+        if not text or _other_platform(text, windows):
             continue
         if windows:
             text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
@@ -407,6 +423,15 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     sep = "\\" if windows else "/"
     prefixes = tuple(key.rstrip(sep) + sep for _, key, _ in roots)
     return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots), prefixes=prefixes)
+
+
+def _other_platform(entry: str, windows: bool) -> bool:
+    """An entry written for the other kind of system (the defaults list both): ``C:\\Windows`` names nothing on
+    Linux, where it would be read as a folder of that name in the current directory, and ``/etc/shadow`` nothing
+    on Windows."""
+    if windows:
+        return entry.startswith("/")
+    return bool(re.match(r"[A-Za-z]:[\\/]|\\\\", entry)) or ("\\" in entry and "/" not in entry)
 
 
 def _same_path(a: str, b: str, windows: bool) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from contop.security import commands, embedded, payload
+from contop.security import commands, embedded, payload, scripts
 from contop.security.commands import (
     ENV_SOURCES,
     FETCHERS,
@@ -91,9 +91,36 @@ _PREFIXES: dict[str, frozenset[str]] = {
         }
     ),
     "chroot": frozenset({"--userspec", "--groups"}),
-    "script": frozenset(),
-}
-_POSITIONAL = {"timeout": 1, "flock": 1, "chroot": 1}  # operands before the wrapped command
+    # namespaces, services, schedulers, resource limits: each runs the command that follows its options
+    "unshare": frozenset({"-S", "-G", "-R", "-w", "--setuid", "--setgid", "--root", "--wd", "--map-user",
+                          "--map-group", "--propagation", "--map-users", "--map-groups"}),
+    "nsenter": frozenset({"-t", "-S", "-G", "-r", "-w", "--target", "--setuid", "--setgid"}),
+    "systemd-run": frozenset({"-u", "-p", "-E", "-M", "-H", "--unit", "--property", "--setenv", "--uid", "--gid",
+                              "--nice", "--machine", "--host", "--slice", "--description", "--working-directory",
+                              "--on-active", "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive",
+                              "--on-calendar", "--timer-property", "--path-property", "--socket-property",
+                              "--service-type"}),
+    "firejail": frozenset(),
+    "chrt": frozenset(),
+    "taskset": frozenset(),
+    "setpriv": frozenset({"--reuid", "--regid", "--ruid", "--rgid", "--euid", "--egid", "--groups", "--inh-caps",
+                          "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label",
+                          "--apparmor-profile"}),
+    "cgexec": frozenset({"-g"}),
+    "dbus-launch": frozenset({"--config-file"}),
+    "dbus-run-session": frozenset({"--config-file", "--dbus-daemon"}),
+    "xvfb-run": frozenset({"-n", "-s", "-e", "-f", "-p", "-w", "--server-num", "--server-args", "--error-file",
+                           "--auth-file", "--xauth-protocol", "--wait"}),
+    "valgrind": frozenset(),
+    "numactl": frozenset({"-N", "-m", "-C", "-p", "-i", "-P"}),
+    "prlimit": frozenset({"-p", "--pid"}),
+    "eatmydata": frozenset(),
+    "nocache": frozenset(),
+    "catchsegv": frozenset(),
+    "faketime": frozenset(),
+    "trickle": frozenset({"-d", "-u", "-w", "-t", "-l", "-n"}),
+}  # fmt: skip
+_POSITIONAL = {"timeout": 1, "flock": 1, "chroot": 1, "chrt": 1, "taskset": 1, "faketime": 1}  # before the command
 _DATA_COMMANDS = frozenset({"echo", "printf", ":", "true", "false", "test", "[", "[[", "expr", "let", "read"})
 _DECODERS = frozenset({"base64", "base32", "xxd", "rev", "openssl", "basenc"})
 _HAS_DRY_RUN = frozenset({"kubectl", "terraform", "helm", "rsync", "git", "apt", "apt-get", "npm", "pip", "aws"})
@@ -158,12 +185,13 @@ def _stage(cmd: Cmd, st: State) -> str:
         st.depth += 1
         walk(sub, st)
         st.depth -= 1
-    words = [st.substitute(w) for w in cmd.words]
+    words = expand_words(cmd.words, st)
     for name, value in cmd.assigns:
         value = st.substitute(value)
         _assignment(name, value, cmd.text, st)
         if not words:
             st.vars[name] = value
+    _substituted_paths(cmd, st)
     _redirects(cmd, st)
     if cmd.group is not None or not words:
         return ""
@@ -172,6 +200,8 @@ def _stage(cmd: Cmd, st: State) -> str:
         return ""
     name = judge_words(words, st, cmd.text)
     _stage_files(name, words, cmd, st)
+    if name in ("make", "gmake"):
+        _make_from_stdin(words[1:], cmd, st)
     if name in _EXECUTORS and any(produce_script(s, st) is FETCHED for s in cmd.subs):
         st.add(BLOCK, "runs code downloaded from the network", cmd.text)
     if name in commands.NET_SENDERS and any(_env_source_script(s) for s in cmd.subs):
@@ -203,8 +233,53 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
 
 
+def expand_words(raw: list[str], st: State) -> list[str]:
+    """The words with the line's own variables put in, split as the shell splits an unquoted expansion: on IFS,
+    its default blanks or what the line set it to (``IFS=,; c=rm,-rf,~; $c``). A quoted expansion is split too:
+    judged stricter than it runs, never looser."""
+    if not st.vars:
+        return raw
+    blanks = " \t\n" + st.vars.get("IFS", "")
+    out: list[str] = []
+    for word in raw:
+        value = st.substitute(word)
+        if value != word and any(c in value for c in blanks):
+            out.extend(piece for piece in re.split(f"[{re.escape(blanks)}]+", value) if piece)
+        else:
+            out.append(value)
+    return out
+
+
+def _substituted_paths(cmd: Cmd, st: State) -> None:
+    """``cat $(echo ~/.ssh/id_rsa)``: what a substitution prints, when it can be known, is checked as a path."""
+    for sub in cmd.subs:
+        produced = produce_script(sub, st)
+        if isinstance(produced, str) and produced.strip():
+            st.check_paths(produced.split(), cmd.text)
+
+
+def _make_from_stdin(args: list[str], cmd: Cmd, st: State) -> None:
+    """``make -f - <<< 'all: …'``: the recipe lines of a makefile given on the command line are commands."""
+    files = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--file", "--makefile")]
+    files += [a[2:] for a in args if a.startswith("-f") and len(a) > 2]
+    files += [a.split("=", 1)[1] for a in args if a.startswith(("--file=", "--makefile="))]
+    if not any(f in ("-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0") for f in files):
+        return
+    body = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
+    if body is None:
+        st.add(CONFIRM, "runs a makefile piped in from another command", cmd.text)
+        return
+    if "\n" not in body:  # $'all:\n\trm …' as written
+        body = body.replace("\\n", "\n").replace("\\t", "\t")
+    for line in body.splitlines():
+        if line.startswith("\t"):
+            analyze_nested(line.strip().lstrip("@-+"), st)
+
+
 def _assignment(name: str, value: str, text: str, st: State) -> None:
     upper = name.upper()
+    if upper == "IFS":
+        st.add(CONFIRM, "changes how the shell splits words (IFS), a way to disguise a command", text)
     if (upper == "HISTFILE" and value in ("", "/dev/null")) or (upper in ("HISTSIZE", "HISTFILESIZE") and value == "0"):
         st.add(BLOCK, "turns off shell history", text)
     if upper in ("LD_PRELOAD", "DYLD_INSERT_LIBRARIES") and value:
@@ -224,8 +299,25 @@ def _redirects(cmd: Cmd, st: State) -> None:
         st.check_paths([target], cmd.text)
         if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
             commands.judge_write_target(target, False, inv, st)
+            _remember_written(target, cmd, st, append=False)
         elif op in (">>", "&>>"):
             commands.judge_write_target(target, True, inv, st)
+            _remember_written(target, cmd, st, append=True)
+
+
+def _remember_written(target: str, cmd: Cmd, st: State, *, append: bool) -> None:
+    """What this line writes into ``target`` (``echo … > a.sh``, ``cat > a.sh <<EOF``), for running it later."""
+    if st.windows:
+        return
+    full = st.policy.expand(target, st.cwd)
+    text: str | None = None
+    if cmd.group is None and cmd.words and normalise(cmd.words[0]) in ("echo", "printf", "cat"):
+        produced = produce_script(Script(pipelines=[[cmd]]), st)
+        text = produced + "\n" if isinstance(produced, str) else None
+    if append:
+        before = st.written.get(full, "")
+        text = before + text if before is not None and text is not None else None
+    st.written[full] = text
 
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")  # VAR=value, as a prefix word
@@ -287,11 +379,27 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     if name not in _DATA_COMMANDS:
         st.check_paths(args, text)
     _downloaded_run(first, args, name, text, st)
+    if "/" in first and name not in SHELLS and name not in INTERPRETERS:
+        scripts.run_file(first, st, text)  # ./cleanup.sh
     if name in SHELLS:
         _shell(inv, st)
     elif name in ("eval", "source", "."):
         if name == "eval":
             analyze_nested(" ".join(args), st)
+        elif args:
+            scripts.run_file(args[0], st, text, language="sh")
+    elif name == "alias":
+        for arg in args:
+            if "=" in arg:
+                analyze_nested(arg.split("=", 1)[1], st)  # what the alias will run
+    elif name == "script":
+        code = scripts.option_value(args, "c", "--command")
+        if code is not None:
+            analyze_nested(code, st)
+    elif name in scripts.EDITORS:
+        scripts.editor_commands(args, st, text)
+    elif name in ("tmux", "screen"):
+        scripts.multiplexer(name, args, st, text)
     elif name in ("su", "sg") and "-c" in args:
         code = args[args.index("-c") + 1] if args.index("-c") + 1 < len(args) else ""
         analyze_nested(code, st)
@@ -323,7 +431,7 @@ def judge_words(words: list[str], st: State, text: str) -> str:
                 _assignment(key, value, text, st)
                 st.vars[key] = value
     if name in ("curl", "wget", "aria2c", "fetch", "http"):
-        _record_download(name, args, st)
+        _record_download(inv, st)
     elif name in ("certutil", "mshta", "bitsadmin", "regsvr32", "rundll32"):
         from contop.security import cmdshell
 
@@ -340,7 +448,8 @@ def _shell(inv: Invocation, st: State) -> None:
             analyze_nested(code, st)
             return
         if not arg.startswith("-") and not arg.startswith("+"):
-            return  # a script file: _downloaded_run judged it
+            scripts.run_file(arg, st, inv.text, language="sh")  # a download was judged by _downloaded_run
+            return
 
 
 def _downloaded_run(first: str, args: list[str], name: str, text: str, st: State) -> None:
@@ -369,20 +478,22 @@ def _file_name(path: str) -> str:
     return _SEPARATORS.split(path)[-1]
 
 
-def _record_download(name: str, args: list[str], st: State) -> None:
+def _record_download(inv: Invocation, st: State) -> None:
+    name, args = inv.name, inv.args
     url = next((a for a in args if _URL_START.match(a)), "")
     url_name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if url else ""
+    outputs: list[str] = []
     for i, arg in enumerate(args):
         value = args[i + 1] if i + 1 < len(args) else ""
         if arg in ("-o", "--output", "--output-document") or (name == "wget" and arg == "-O"):
             if value and value != "-":
-                st.downloads.add(_file_name(value))
+                outputs.append(value)
         elif arg.startswith(("--output=", "--output-document=")):
-            st.downloads.add(_file_name(arg.split("=", 1)[1]))
+            outputs.append(arg.split("=", 1)[1])
         elif name == "curl" and _CURL_OUTPUT.fullmatch(arg) and value:
-            st.downloads.add(_file_name(value))
+            outputs.append(value)
         elif arg.startswith("-o") and len(arg) > 2 and name == "curl":
-            st.downloads.add(_file_name(arg[2:]))
+            outputs.append(arg[2:])
         elif (name == "curl" and (arg == "--remote-name" or _CURL_REMOTE_NAME.fullmatch(arg))) or (
             name == "wget" and arg.startswith("-")
         ):
@@ -390,6 +501,9 @@ def _record_download(name: str, args: list[str], st: State) -> None:
                 st.downloads.add(url_name)
     if name == "wget" and url_name and not any(a.startswith(("-O", "-qO", "--output")) for a in args):
         st.downloads.add(url_name)
+    for output in outputs:
+        st.downloads.add(_file_name(output))
+        commands.judge_write_target(output, False, inv, st, guess_existing=False)  # 'curl -o ~/.bashrc'
 
 
 def _dynamic_command(words: list[str], cmd: Cmd, st: State) -> None:
@@ -569,7 +683,7 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
         name, args = normalise(words[0]), words[1:]
         if _is_env_source(name, args):
             sources.append((i, "your environment variables"))
-        elif name in commands.ARCHIVERS and any(st.place(a) == Place.HOME for a in args if not a.startswith("-")):
+        elif name in commands.ARCHIVERS and any(st.place(a) >= Place.HOME for a in args if not a.startswith("-")):
             sources.append((i, "your home directory"))
     for index, what in sources:
         if any(names[j] in NET_SENDERS for j in range(index + 1, len(names))):

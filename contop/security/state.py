@@ -32,6 +32,7 @@ class State:
     vars: dict[str, str] = field(default_factory=dict)
     downloads: set[str] = field(default_factory=set)
     env_dumps: set[str] = field(default_factory=set)  # files an environment dump was written to
+    written: dict[str, str | None] = field(default_factory=dict)  # files this line writes: path -> text, if known
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
     resolve: Resolver | None = None  # follows symlinks, remembering folders for this one decision
@@ -40,9 +41,12 @@ class State:
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
         win = ctx.windows_paths or ctx.platform != "posix" if windows is None else windows
         policy = policy_for(ctx.home, ctx.state_dir, ctx.restricted_paths, win, ctx.cwd)
-        return cls(
+        st = cls(
             ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source, resolve=decision_resolver()
         )
+        if ctx.state_dir and not win:
+            st.vars["CONTOP_HOME"] = ctx.state_dir  # the agent's shell does not get it, but judge it as if it did
+        return st
 
     def add(self, level: int, what: str, text: str = "") -> None:
         """Record a finding; a block ends the classification at once (the first block's reason is the one shown)."""

@@ -1,0 +1,159 @@
+"""Commands that run other commands from somewhere other than the command line: script files, editors, multiplexers.
+
+``bash cleanup.sh`` is judged by what ``cleanup.sh`` says: the text this same line wrote into it
+(``echo 'rm -rf ~' > a.sh; bash a.sh``), or else the file as it is on disk now. A script this line writes with
+text we cannot know, or one too long to read, needs the user's OK. ``vim -c ':!cmd'``, ``script -c cmd`` and
+``tmux new-session cmd`` run their command through a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from contop.security.findings import CONFIRM
+from contop.security.state import State
+
+MAX_SCRIPT_BYTES = 256 * 1024
+EDITORS = frozenset({"vi", "vim", "nvim", "ex", "view", "gvim", "rvim", "vimdiff", "gview", "evim"})
+_SHEBANG = re.compile(r"#!\s*(\S+)(?:\s+(\S+))?")
+_SHELL_NAMES = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "busybox"})
+_LANGUAGES = {"python": "python", "perl": "perl", "ruby": "ruby", "node": "node", "nodejs": "node", "php": "php"}
+
+
+def run_file(path: str, st: State, text: str, *, language: str | None = None) -> None:
+    """Judge running the script at ``path`` (``language`` given by the program that runs it, else its shebang)."""
+    if not path or path.startswith("-") or st.windows:
+        return
+    full = st.policy.expand(path, st.cwd)
+    body: str
+    if full in st.written:
+        written = st.written[full]
+        if written is None:
+            st.add(CONFIRM, "runs a script this same command writes", text)
+            return
+        body = written
+    else:
+        if st.resolve is None:
+            return  # judging the text alone (paths that need not exist here): nothing on disk to read
+        read = _read(full)
+        if read is None:
+            if not os.path.lexists(full) and st.source.count(os.path.basename(full)) > 1:
+                # not there yet, and named elsewhere on the line: made by it in a way we cannot read first
+                st.add(CONFIRM, "runs a script this same command creates", text)
+            return  # absent, or a compiled program: nothing more to know than the line says
+        if not isinstance(read, str):
+            st.add(CONFIRM, f"runs a script too long to judge ({path})", text)
+            return
+        body = read
+    lang = language or _language_of(body)
+    if lang is None:
+        return
+    if lang == "sh":
+        from contop.security.posix import analyze_nested
+
+        analyze_nested(body, st)
+    else:
+        from contop.security import embedded
+
+        embedded.judge_code(lang, body, st, text)
+
+
+def _read(path: str) -> str | bool | None:
+    """The text of a small regular file; False when it is too long to judge; None when absent or binary."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as f:
+            data = f.read(4096)
+            if b"\0" in data or data.startswith(b"\x7fELF"):
+                return None  # a compiled program
+            if os.fstat(f.fileno()).st_size > MAX_SCRIPT_BYTES:
+                return False
+            data += f.read(MAX_SCRIPT_BYTES)
+    except OSError:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _language_of(body: str) -> str | None:
+    match = _SHEBANG.match(body)
+    if match is None:
+        return "sh"  # a text file run directly without a shebang is run by the shell
+    program = match.group(1).rsplit("/", 1)[-1]
+    if program == "env" and match.group(2):
+        program = match.group(2)
+    program = re.sub(r"[0-9.]+$", "", program)
+    if program in _SHELL_NAMES:
+        return "sh"
+    return _LANGUAGES.get(program)
+
+
+def option_value(args: list[str], short: str, *long: str) -> str | None:
+    """The value of ``-c X``, ``-qc X`` (short flags run together) or ``--command X`` / ``--command=X``."""
+    for i, arg in enumerate(args):
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if arg in long:
+            return nxt
+        for name in long:
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+        if re.fullmatch(r"-[A-Za-z]+", arg) and arg.endswith(short):
+            return nxt
+    return None
+
+
+def editor_commands(args: list[str], st: State, text: str) -> None:
+    """``vim -c ':!rm -rf ~'``, ``+'!cmd'``, ``--cmd``: an editor command starting with ``!`` is a shell command."""
+    from contop.security.posix import analyze_nested
+
+    commands: list[str] = []
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--cmd") and i + 1 < len(args):
+            commands.append(args[i + 1])
+        elif arg.startswith("+") and len(arg) > 1:
+            commands.append(arg[1:])
+    for command in commands:
+        line = command.strip().lstrip(":").strip()
+        if line.startswith("!"):
+            analyze_nested(line[1:], st)
+            st.add(CONFIRM, "runs a shell command from the editor", text)
+        elif "!" in line or "system(" in line or line.startswith(("terminal", "ter ")):
+            st.add(CONFIRM, "runs a shell command from the editor", text)
+
+
+_TMUX_RUNS = frozenset({"new-session", "new", "new-window", "neww", "split-window", "splitw", "respawn-pane",
+                        "respawnp", "respawn-window", "respawnw", "run-shell", "run", "send-keys", "send"})  # fmt: skip
+_TMUX_VALUED = frozenset({"-c", "-e", "-F", "-n", "-s", "-t", "-x", "-y", "-l", "-f", "-L", "-S", "-T"})
+
+
+def multiplexer(name: str, args: list[str], st: State, text: str) -> None:
+    """``tmux new-session -d 'cmd'``, ``tmux send-keys 'cmd' Enter``, ``screen -dm cmd``: the command they start."""
+    from contop.security.posix import analyze_nested
+
+    if name == "screen":
+        rest = list(args)
+        while rest and rest[0].startswith("-"):
+            flag = rest[0]
+            valued = flag in ("-Logfile", "-X") or (len(flag) > 1 and flag[-1] in "ScpTes" and flag[1:].isalpha())
+            rest = rest[2:] if valued else rest[1:]
+        if rest:
+            analyze_nested(" ".join(rest), st)
+        return
+    if not args or args[0] not in _TMUX_RUNS:
+        return
+    rest = args[1:]
+    words: list[str] = []
+    i = 0
+    while i < len(rest):
+        if rest[i].startswith("-") and len(rest[i]) > 1 and not words:
+            i += 2 if rest[i] in _TMUX_VALUED else 1
+            continue
+        words.append(rest[i])
+        i += 1
+    if args[0] in ("send-keys", "send"):
+        words = [w for w in words if w not in ("Enter", "C-m", "KPEnter")]
+        if words:
+            st.add(CONFIRM, "types a command into a terminal session", text)
+    if words:
+        analyze_nested(" ".join(words), st)
