@@ -161,6 +161,7 @@ async def test_destructive_step_asks_the_phone(
         await client.aclose()
     request = next(m.payload for m in seen if m.type == "agent_confirmation_request")
     assert request.tool == "execute_cli" and str(victim) in request.command  # type: ignore[attr-defined]
+    assert request.timeout_s == 60.0  # type: ignore[attr-defined]  # the phone counts it down
     assert victim.exists() is not approved
     first, second = [m.payload for m in seen if m.type == "tool_result"]
     assert first.status == ("success" if approved else "rejected")  # type: ignore[attr-defined]
