@@ -186,7 +186,10 @@ class GuardedToolset:
         arguments = dict(args or {})
         detail = _detail(name, arguments)
         try:
-            decision = decide(ToolCall(name=name, args=arguments), self.gate_context(ctx))
+            gate_ctx = self.gate_context(ctx)
+            # The tools that walk folders skip the same restricted locations the gate judged this call with.
+            ctx.restricted_paths = gate_ctx.restricted_paths
+            decision = decide(ToolCall(name=name, args=arguments), gate_ctx)
         except Exception as exc:  # a gate bug must fail closed
             logger.exception("security gate failed on %s", name)
             decision = Decision(verdict="block", route="sandbox", confirm=False, reason=f"gate error: {exc}")

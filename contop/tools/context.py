@@ -46,6 +46,8 @@ class ToolContext:
 
     ``cwd`` is the session's working directory: ``execute_cli`` updates it when a command changes directory,
     and every path-bearing tool resolves relative paths against it (see ``contop.core.pathres``).
+    ``restricted_paths`` is the user's list the gate judged the current call with (the guarded toolset sets it):
+    a tool that walks folders, which the gate cannot judge entry by entry, skips what lies inside them.
     """
 
     session_id: str
@@ -54,3 +56,4 @@ class ToolContext:
     cwd: str
     history: ActionHistory = field(default_factory=ActionHistory)
     user_prompt: str = ""
+    restricted_paths: tuple[str, ...] = ()

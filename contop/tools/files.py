@@ -15,6 +15,7 @@ from typing import Any
 
 from contop.core.errors import ToolError
 from contop.core.pathres import expand_path
+from contop.security.paths import decision_resolver, policy_for
 from contop.tools.context import ToolContext
 
 MAX_READ_BYTES = 1024 * 1024  # text returned by one read_file call
@@ -46,6 +47,19 @@ def resolve(ctx: ToolContext, raw: str) -> str:
     if not raw or not raw.strip():
         raise ToolError("A file path is required.")
     return expand_path(raw, cwd=ctx.cwd, home=ctx.home, windows=os.name == "nt")
+
+
+def protected_paths(ctx: ToolContext) -> Callable[[str], bool]:
+    """Whether an absolute path is or lies in a restricted location (the state directory, ~/.ssh, ~/.aws, the
+    user's restricted paths), by the gate's own policy and following symlinks as it does.
+
+    The gate judges the folder a walking tool starts from, not every entry below it: a walk from an ancestor of
+    the state directory would otherwise list and read ``admin.token``. Such a tool checks each folder before
+    entering it and each file before listing, reading or changing it.
+    """
+    policy = policy_for(ctx.home, str(ctx.state_dir), ctx.restricted_paths, os.name == "nt", ctx.cwd)
+    resolve = decision_resolver()
+    return lambda path: policy.restricted(path, ctx.cwd, resolve) is not None
 
 
 def looks_binary(sample: bytes) -> bool:
@@ -304,6 +318,7 @@ async def find_files(
     root, rel_pattern = _split_root(ctx, pattern.strip(), path)
     search = _Search(
         root=root,
+        protected=protected_paths(ctx),
         matcher=compile_glob(rel_pattern, ignore_case=os.name == "nt"),
         pattern=rel_pattern,
         text=search_text or None,
@@ -311,7 +326,7 @@ async def find_files(
         deadline=time.monotonic() + FIND_TIME_LIMIT_S,
     )
     await asyncio.to_thread(search.run)
-    return tool_result(search.report(pattern), started)
+    return tool_result(search.report(pattern), started, skipped_protected=search.skipped_protected)
 
 
 def _split_root(ctx: ToolContext, pattern: str, path: str | None) -> tuple[str, str]:
@@ -376,6 +391,7 @@ def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
 @dataclass
 class _Search:
     root: str
+    protected: Callable[[str], bool]
     matcher: re.Pattern[str]
     pattern: str
     text: str | None
@@ -386,6 +402,7 @@ class _Search:
     timed_out: bool = False
     scanned: int = 0
     skipped_dirs: int = 0
+    skipped_protected: int = 0
 
     def run(self) -> None:
         try:
@@ -394,6 +411,9 @@ class _Search:
             raise ToolError(f"Directory not found: {self.root}") from None
         if not stat.S_ISDIR(st.st_mode):
             raise ToolError(f"{self.root} is not a directory; give a folder to search in as path.")
+        if self.protected(self.root):
+            self.skipped_protected += 1
+            return
         self._walk(self.root)
 
     def _walk(self, top: str) -> None:
@@ -420,9 +440,16 @@ class _Search:
                 except OSError:
                     continue
                 if is_dir:
-                    if entry.name not in NOISY_DIRS or entry.name in self.pattern:
+                    if entry.name in NOISY_DIRS and entry.name not in self.pattern:
+                        continue
+                    if self.protected(entry.path):
+                        self.skipped_protected += 1
+                    else:
                         subdirs.append((entry.path, rel_path + "/"))
                 elif is_file and self.matcher.match(rel_path):
+                    if self.protected(entry.path):
+                        self.skipped_protected += 1
+                        continue
                     hit = self._hit(entry)
                     if hit is None:
                         continue
@@ -485,6 +512,11 @@ class _Search:
             notes.append("the search stopped early (time or size limit); results may be incomplete")
         if self.skipped_dirs:
             notes.append(f"{self.skipped_dirs} unreadable folder(s) skipped")
+        if self.skipped_protected:
+            notes.append(
+                f"{self.skipped_protected} protected file(s) or folder(s) skipped: restricted locations (the state "
+                "directory, ~/.ssh, your restricted paths…) are never listed or read"
+            )
         if notes:
             text += "\n[" + "; ".join(notes) + "]"
         return text

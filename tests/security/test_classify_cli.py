@@ -95,6 +95,23 @@ def test_streams_one_line_per_request(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
+def test_find_files_is_judged_by_its_folder_as_documented(tmp_path: Path) -> None:
+    # CONTRACTS §7: a path-bearing tool is blocked for a restricted path. A search from a folder above one is
+    # judged by that folder (safe); the tool itself never lists or reads what lies in the restricted location.
+    state = tmp_path / ".contop"
+    home = str(tmp_path / "home")
+    proc = _spawn(tmp_path)
+    try:
+        above = {"pattern": "**/admin.token", "path": str(tmp_path), "search_text": "e"}
+        assert _ask(proc, json.dumps({"tool": "find_files", "args": above, "home": home}))["decision"] == "safe"
+        inside = {"pattern": "*", "path": str(state)}
+        assert _ask(proc, json.dumps({"tool": "find_files", "args": inside, "home": home}))["decision"] == "block"
+        into = {"pattern": ".contop/*", "path": str(tmp_path)}
+        assert _ask(proc, json.dumps({"tool": "find_files", "args": into, "home": home}))["decision"] == "block"
+    finally:
+        _close(proc)
+
+
 def test_settings_lists_replace_the_defaults_but_never_relax(tmp_path: Path) -> None:
     state = tmp_path / ".contop"
     state.mkdir()

@@ -320,3 +320,20 @@ def _running(marker: str) -> bool:
             if marker in cmdline and state[state.rfind(")") + 2] != "Z":
                 return True
     return False
+
+
+async def test_a_walking_tool_skips_the_restricted_paths_the_gate_judged_with(ctx: ToolContext, tmp_path: Path) -> None:
+    from contop.tools.files import find_files
+
+    vault = tmp_path / "work" / "vault"
+    vault.mkdir()
+    (vault / "plan.txt").write_text("the plan\n")
+    (tmp_path / "work" / "plan.txt").write_text("the plan\n")
+    toolset = GuardedToolset(
+        {"find_files": find_files}, lists=lambda: GateLists(restricted_paths=(str(vault),)), audit=None
+    )
+    outcome = await toolset.call("find_files", {"pattern": "*.txt", "search_text": "plan"}, ctx, call_id="f1")
+    assert outcome.status == "success" and outcome.decision is not None and outcome.decision.verdict == "safe"
+    assert str(vault) not in outcome.result["stdout"]
+    assert str(tmp_path / "work" / "plan.txt") in outcome.result["stdout"]
+    assert outcome.result["skipped_protected"] == 1

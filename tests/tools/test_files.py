@@ -380,3 +380,61 @@ def test_compile_glob() -> None:
     assert not compile_glob("[!a]*").match("abc")
     assert compile_glob("*.PY", ignore_case=True).match("x.py")
     assert compile_glob("a+b(1).txt").match("a+b(1).txt")
+
+
+@pytest.fixture
+def above_state(tmp_path: Path) -> tuple[ToolContext, Path]:
+    """A context whose real state directory (with its admin.token) lies below a folder we can search from."""
+    root = tmp_path / "root"
+    home = root / "home"
+    state = home / ".contop"
+    state.mkdir(parents=True)
+    (state / "admin.token").write_text("secret-admin-token-e\n")
+    (state / "settings.json").write_text('{"openai_api_key": "sk-e"}\n')
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY e\n")
+    (root / "notes").mkdir()
+    (root / "notes" / "admin.token").write_text("an ordinary file named like it, e\n")
+    ctx = ToolContext(session_id="t", state_dir=state, home=str(home), cwd=str(root))
+    return ctx, root
+
+
+async def test_find_files_never_lists_or_reads_the_state_directory(above_state: tuple[ToolContext, Path]) -> None:
+    ctx, root = above_state
+    result = await find_files(ctx, "**/admin.token", search_text="e", path=str(root))
+    _assert_success(result)
+    stdout = str(result["stdout"])
+    assert "secret-admin-token" not in stdout and ".contop" not in stdout
+    assert _listed(result) == [str(root / "notes" / "admin.token")]
+    assert result["skipped_protected"] == 2  # the state directory and ~/.ssh, never entered
+    assert "2 protected file(s) or folder(s) skipped" in stdout
+
+
+async def test_find_files_skips_home_secrets_and_the_users_restricted_paths(
+    above_state: tuple[ToolContext, Path],
+) -> None:
+    ctx, root = above_state
+    (root / "vault").mkdir()
+    (root / "vault" / "plan.txt").write_text("e\n")
+    (root / "notes" / "plan.txt").write_text("e\n")
+    ctx.restricted_paths = (str(root / "vault"),)
+    result = await find_files(ctx, "*", path=str(root))
+    listed = _listed(result)
+    assert str(root / "notes" / "plan.txt") in listed
+    assert not [p for p in listed if "/vault/" in p or "/.ssh/" in p or "/.contop/" in p]
+    assert result["skipped_protected"] == 3  # vault, ~/.ssh, the state directory
+
+
+async def test_find_files_skips_a_link_to_a_protected_file(above_state: tuple[ToolContext, Path]) -> None:
+    ctx, root = above_state
+    (root / "notes" / "token-link").symlink_to(Path(ctx.state_dir) / "admin.token")
+    result = await find_files(ctx, "token-link", path=str(root / "notes"))
+    assert _listed(result) == []
+    assert result["skipped_protected"] == 1
+
+
+async def test_find_files_from_inside_a_protected_folder_lists_nothing(above_state: tuple[ToolContext, Path]) -> None:
+    ctx, _ = above_state
+    result = await find_files(ctx, "*", path=str(ctx.state_dir))
+    assert _listed(result) == [] and result["skipped_protected"] == 1
+    assert "never listed or read" in str(result["stdout"])
