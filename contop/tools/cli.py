@@ -2,13 +2,15 @@
 
 The runner starts the command in its own process group (session), reads stdout/stderr without blocking the
 event loop, caps what it keeps, notices a command stuck on an interactive prompt, and kills the whole group on
-timeout or cancellation.
+timeout or cancellation. On an X display it also notices a GUI app the command started and returns, leaving the
+app running, once the app's window is up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -19,10 +21,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from contop.core.childenv import child_env
 from contop.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from contop.platform.linux.launched import OpenedWindow, WindowWatch
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_TIMEOUT_S = 600.0
@@ -31,6 +38,8 @@ STALL_SECONDS = 5.0
 KILL_GRACE_S = 0.5
 # After the shell exits, background children may still hold the output pipes; we stop waiting after this.
 DRAIN_AFTER_EXIT_S = 0.3
+# Once a process of the command shows a window, we wait this long more (for its first output, or a quick exit).
+GUI_GRACE_S = 1.0
 
 ShellKind = Literal["bash", "git-bash", "cmd"]
 
@@ -76,6 +85,8 @@ class ProcessResult:
     truncated: bool
     interactive_prompt_detected: bool
     notes: list[str]
+    # Set when the command was left running because it showed a window (exit_code is then None).
+    window: OpenedWindow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,17 @@ def looks_like_prompt(tail: str) -> bool:
 # --- process group handling (POSIX) ---------------------------------------------------------------------------
 
 
+def _stat_fields(pid: int | str) -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session...); empty when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return []
+    # The command name may contain spaces and parentheses.
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``, from /proc. Empty when /proc is missing."""
     members: list[int] = []
@@ -142,16 +164,17 @@ def group_members(pgid: int) -> list[int]:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # Fields after the command name (which may contain spaces and parentheses).
-        fields = stat[stat.rfind(b")") + 2 :].split()
+        fields = _stat_fields(entry)
         if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
             members.append(int(entry))
     return members
+
+
+def in_session(pid: int, sid: int) -> bool:
+    """True when ``pid`` is a live process of session ``sid``: the command's whole tree, also the parts that moved
+    to a process group of their own (only ``setsid`` leaves the session)."""
+    fields = _stat_fields(pid)
+    return len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid
 
 
 def _group_alive(pgid: int) -> bool:
@@ -219,6 +242,47 @@ async def _pump_fd(fd: int, sink: Callable[[bytes], None]) -> None:
         os.close(fd)
 
 
+def _window_watch(env: Mapping[str, str] | None, sid: int) -> WindowWatch | None:
+    """A watch for windows of session ``sid`` on the display the command sees, or None (no X display here)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    display = (env if env is not None else os.environ).get("DISPLAY")
+    if not display:
+        return None
+    try:
+        from contop.platform.linux.launched import WindowWatch
+    except ImportError:  # python-xlib missing: commands are waited for as usual
+        return None
+    return WindowWatch(display, lambda pid: in_session(pid, sid))
+
+
+async def _keep_draining(fds: list[int]) -> None:
+    """Hand read ends that processes we no longer wait for still write to over to ``cat``s of their own (in a new
+    session, reparented to init at once, ending with the last writer): unread, a full pipe would block such an app,
+    and a closed one would kill it with SIGPIPE at its next write. Closes ``fds``."""
+    # Each pipe comes in as the shell's stdin and moves to fd 3: a background job's stdin is /dev/null unless
+    # redirected, and dash takes only one-digit descriptors in redirections.
+    script = "exec 3<&0 </dev/null; cat <&3 >/dev/null 2>&1 3<&- &"
+    try:
+        for fd in fds:
+            os.set_blocking(fd, True)  # shared with our reader's descriptor, which was non-blocking
+            drainer = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                script,
+                stdin=fd,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            await drainer.wait()
+    except OSError:
+        logger.warning("cannot keep reading the output of background processes", exc_info=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -228,9 +292,12 @@ async def run_process(
     max_output: int = MAX_OUTPUT_BYTES,
     stall_seconds: float = STALL_SECONDS,
     kill_grace: float = KILL_GRACE_S,
+    watch_windows: bool = False,
 ) -> ProcessResult:
     """Run ``argv`` in a new session with piped stdio and return what it did. POSIX only.
 
+    With ``watch_windows``, a process of the command that shows a top-level window on the X display of ``env``
+    ends the wait ``GUI_GRACE_S`` later: the command is left running (``ProcessResult.window`` says which app).
     Cancelling the caller kills the process group and re-raises ``CancelledError``.
     """
     loop = asyncio.get_running_loop()
@@ -276,6 +343,11 @@ async def run_process(
         asyncio.create_task(_pump_fd(err_r, sink_for(err))),
     ]
     waiter = asyncio.create_task(proc.wait())
+    watch = _window_watch(env, pgid) if watch_windows else None
+    window: OpenedWindow | None = None
+    detach_at: float | None = None
+    detached = False
+    kept_fds: list[int] = []
     stdin_open = True
     timed_out = False
     prompt = False
@@ -284,6 +356,13 @@ async def run_process(
     try:
         while not waiter.done():
             now = loop.time()
+            if window is None and watch is not None and watch.found.done():
+                window = watch.found.result()
+                # Not past the deadline, but a window shown in time wins over it: the app was what the user wanted.
+                detach_at = min(now + GUI_GRACE_S, deadline)
+            if detach_at is not None and now >= detach_at:
+                detached = True
+                break
             if now >= deadline:
                 timed_out = True
                 break
@@ -298,14 +377,27 @@ async def run_process(
                 os.close(in_w)
                 stdin_open = False
             next_check = deadline if not stdin_open else min(deadline, last_output + stall_seconds)
-            await asyncio.wait({waiter}, timeout=max(0.01, next_check - loop.time()))
+            if detach_at is not None:
+                next_check = min(next_check, detach_at)
+            wake: set[asyncio.Future[Any]] = {waiter}
+            if watch is not None and window is None:
+                wake.add(watch.found)
+            await asyncio.wait(wake, timeout=max(0.01, next_check - loop.time()), return_when=asyncio.FIRST_COMPLETED)
         if timed_out:
             await kill_group(pgid, proc, kill_grace)
             notes.append(f"Timed out after {timeout:g} s; the command and all its child processes were killed.")
-        await asyncio.wait({waiter}, timeout=kill_grace + 1)
-        _, pending = await asyncio.wait(readers, timeout=DRAIN_AFTER_EXIT_S)
-        if pending and not timed_out:
+        if detached and window is not None:
+            notes.append(
+                f"{window.app} opened a window (pid {window.pid}) and keeps running; its further output is not "
+                "captured."
+            )
+        else:
+            await asyncio.wait({waiter}, timeout=kill_grace + 1)
+        _, pending = await asyncio.wait(readers, timeout=0 if detached else DRAIN_AFTER_EXIT_S)
+        if pending and not timed_out and not detached:
             notes.append("Background processes still hold the output; their further output is not captured.")
+        # Our readers close their ends when cancelled below; these copies go to whoever keeps reading.
+        kept_fds = [os.dup(fd) for task, fd in zip(readers, (out_r, err_r), strict=True) if task in pending]
     except BaseException:
         # Cancellation (or anything unexpected): the group dies before the error goes up.
         await asyncio.shield(kill_group(pgid, proc, kill_grace))
@@ -315,7 +407,11 @@ async def run_process(
             os.close(in_w)
         for task in [*readers, waiter]:
             task.cancel()
+        if watch is not None:
+            await watch.aclose()
         await asyncio.gather(*readers, waiter, return_exceptions=True)
+        if kept_fds:
+            await _keep_draining(kept_fds)
     if not prompt and _NO_TTY.search(err.data[-4096:].decode("utf-8", errors="replace")):
         # Failed at once because it wanted a terminal (sudo, git credentials): same advice as a stalled prompt.
         prompt = True
@@ -336,6 +432,7 @@ async def run_process(
         truncated=truncated,
         interactive_prompt_detected=prompt,
         notes=notes,
+        window=window if detached else None,
     )
 
 
@@ -407,16 +504,19 @@ def _read_cwd(pwd_file: str) -> str:
 
 def result_dict(result: ProcessResult, *, cwd: str, backend: str) -> dict[str, Any]:
     """The tool's return shape (seed fields plus ours) built from a ``ProcessResult``."""
-    ok = result.exit_code == 0 and not result.timed_out
+    window = result.window
+    ok = (result.exit_code == 0 or window is not None) and not result.timed_out
     if result.timed_out:
         voice = "The command timed out and was stopped."
+    elif window is not None:
+        voice = f"{window.app} opened a window and keeps running."
     elif result.interactive_prompt_detected:
         voice = "The command waited for input, so its input was closed."
     elif ok:
         voice = "Command completed successfully."
     else:
         voice = f"The command failed with exit code {result.exit_code}."
-    return {
+    out: dict[str, Any] = {
         "status": "success" if ok else "error",
         "stdout": result.stdout,
         "stderr": result.stderr,
@@ -430,6 +530,9 @@ def result_dict(result: ProcessResult, *, cwd: str, backend: str) -> dict[str, A
         "voice_message": voice,
         "note": " ".join(result.notes),
     }
+    if window is not None:
+        out["window"] = {"id": window.window_id, "title": window.title, "pid": window.pid, "app": window.app}
+    return out
 
 
 async def execute_cli(
@@ -442,6 +545,8 @@ async def execute_cli(
     ``cd`` persists across calls. Output is capped at 50 KB per stream; a command waiting for input gets its
     input closed after 5 s without output; the command and all its children are killed at ``timeout`` seconds
     (default 30, at most 600). Use non-interactive flags (-y, --yes) and redirect the output of background jobs.
+    A GUI app the command starts (``firefox``, ``xterm``) is left running: the call returns about a second after
+    its window appears, with the output so far.
     """
     if not command.strip():
         return {"status": "error", "stdout": "", "stderr": "empty command", "exit_code": None, "duration_ms": 0,
@@ -461,7 +566,9 @@ async def execute_cli(
                 shell_argv(shell, command, pwd_file), cwd=cwd, env=env, timeout=timeout, max_output=MAX_OUTPUT_BYTES
             )
         else:
-            result = await run_process(shell_argv(shell, command, pwd_file), cwd=cwd, env=env, timeout=timeout)
+            result = await run_process(
+                shell_argv(shell, command, pwd_file), cwd=cwd, env=env, timeout=timeout, watch_windows=True
+            )
         new_cwd = await asyncio.to_thread(_read_cwd, pwd_file)
     if new_cwd:
         ctx.cwd = new_cwd

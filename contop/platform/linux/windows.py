@@ -28,7 +28,7 @@ _SKIPPED_TYPES = ("_NET_WM_WINDOW_TYPE_DOCK", "_NET_WM_WINDOW_TYPE_DESKTOP")
 _WAIT_S = 1.0
 
 
-def _process_name(pid: int | None) -> str:
+def process_name(pid: int | None) -> str:
     if not pid:
         return ""
     try:
@@ -125,7 +125,7 @@ class EwmhWindows:
             width=w,
             height=h,
             focused=wid == (self.active_id() if active is None else active),
-            process_name=_process_name(pid),
+            process_name=process_name(pid),
         )
 
     def active_info(self) -> WindowInfo | None:
