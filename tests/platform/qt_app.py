@@ -1,7 +1,8 @@
 """A small PySide6 window for accessibility and input tests; logs what happens to it as JSON lines.
 
-Run: ``python qt_app.py LOG.jsonl [--title T]``. Widgets: a line edit named "Name field", a push button
-"Press me", a check box "Enable feature" and a label that counts presses.
+Run: ``python qt_app.py LOG.jsonl [--title T] [--customer-form]``. Widgets: a line edit named "Name field", a push
+button "Press me", a check box "Enable feature" and a label that counts presses. ``--customer-form`` puts a label
+"Customer name" and a line edit of the same accessible name above them (a form where a name means two elements).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("log")
     parser.add_argument("--title", default="Contop Qt Test")
+    parser.add_argument("--customer-form", action="store_true")
     args = parser.parse_args()
     log = open(args.log, "a", encoding="utf-8")
 
@@ -37,6 +39,12 @@ def main() -> int:
     button = QPushButton("Press me")
     check = QCheckBox("Enable feature")
     label = QLabel("pressed 0 times")
+    if args.customer_form:
+        customer = QLineEdit()
+        customer.setAccessibleName("Customer name")
+        customer.textChanged.connect(lambda text: emit({"event": "text", "field": "Customer name", "value": text}))
+        layout.addWidget(QLabel("Customer name"))  # first in the tree, and read-only
+        layout.addWidget(customer)
     for w in (edit, button, check, label):
         layout.addWidget(w)
     presses = [0]
@@ -48,7 +56,7 @@ def main() -> int:
 
     button.clicked.connect(pressed)
     check.toggled.connect(lambda on: emit({"event": "toggled", "name": "Enable feature", "checked": on}))
-    edit.textChanged.connect(lambda text: emit({"event": "text", "value": text}))
+    edit.textChanged.connect(lambda text: emit({"event": "text", "field": "Name field", "value": text}))
 
     def box(w: QWidget) -> list[int]:
         # Relative to the window's client area: Qt learns its absolute position from the window manager only

@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from contop.core.errors import NotAvailableError
-from contop.platform.base import WindowInfo
-from contop.platform.linux.atspi import decode_states, pick_press_action
+from contop.platform.base import UIElement, WindowInfo
+from contop.platform.linux.atspi import (
+    decode_states,
+    describe_matches,
+    is_editable,
+    match_rank,
+    pick_press_action,
+    set_text_problem,
+)
 from contop.testing.xsession import XSession
 
 from .conftest import wait_until_active
@@ -49,12 +56,14 @@ class QtApp:
         return self.window.x + x, self.window.y + y, w, h
 
 
-@pytest.fixture
-def qt_app(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> Iterator[QtApp]:
+def run_qt_app(
+    xsession: XSession, linux_adapter: Any, tmp_path: Path, title: str = "Contop Qt Test", *extra: str
+) -> Iterator[QtApp]:
+    """Body of a fixture: qt_app.py running with ``title`` (and ``extra`` arguments), placed and active."""
     xsession.start_atspi()
     log = tmp_path / "qt.jsonl"
     log.touch()
-    proc = xsession.spawn("qt-app", [sys.executable, str(QT_APP), str(log)], QT_A11Y_ENV)
+    proc = xsession.spawn("qt-app", [sys.executable, str(QT_APP), str(log), "--title", title, *extra], QT_A11Y_ENV)
     try:
         app = QtApp(proc, log, {}, None)  # type: ignore[arg-type]
         events = app.wait_for(lambda ev: any(e["event"] == "ready" for e in ev), timeout=20)
@@ -63,18 +72,29 @@ def qt_app(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> Iterator[Q
         previous = None
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            current = next((w for w in linux_adapter.list_windows() if w.title == "Contop Qt Test"), None)
+            current = next((w for w in linux_adapter.list_windows() if w.title == title), None)
             if current is not None and previous is not None and current.rect == previous.rect:
                 break
             previous = current
             time.sleep(0.1)
         assert current is not None
-        wait_until_active(xsession, "Contop Qt Test")
+        wait_until_active(xsession, title)
         app.window = current
         yield app
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.fixture
+def qt_app(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> Iterator[QtApp]:
+    yield from run_qt_app(xsession, linux_adapter, tmp_path)
+
+
+@pytest.fixture
+def qt_form(xsession: XSession, linux_adapter: Any, tmp_path: Path) -> Iterator[QtApp]:
+    """The Qt app with a label and a line edit both named "Customer name" on top."""
+    yield from run_qt_app(xsession, linux_adapter, tmp_path, "Contop Qt Form", "--customer-form")
 
 
 def test_interactive_elements_with_correct_boxes(qt_app: QtApp, linux_adapter: Any) -> None:
@@ -121,6 +141,39 @@ def test_set_text_and_toggle(qt_app: QtApp, linux_adapter: Any) -> None:
     assert not missing.found and missing.status == "error"
 
 
+def customer_text(app: QtApp) -> str | None:
+    texts = [e["value"] for e in app.events() if e["event"] == "text" and e.get("field") == "Customer name"]
+    return texts[-1] if texts else None
+
+
+def test_set_text_prefers_the_editable_element_of_a_shared_name(qt_form: QtApp, linux_adapter: Any) -> None:
+    # The read-only label comes first in the tree; setting its text "worked" while the field stayed empty.
+    result = linux_adapter.interact_element("Customer name", "set_text", "Ada")
+    assert result.status == "success", result
+    assert result.element.role == "text" and "text set in text 'Customer name'" in result.message
+    qt_form.wait_for(lambda ev: customer_text(qt_form) == "Ada")
+    assert [e.value for e in linux_adapter.get_element_tree() if e.role == "text" and e.name == "Customer name"] == [
+        "Ada"
+    ]
+    # A partial name still prefers the field.
+    assert linux_adapter.interact_element("customer", "set_text", "Grace").element.role == "text"
+    qt_form.wait_for(lambda ev: customer_text(qt_form) == "Grace")
+
+
+def test_set_text_that_changes_nothing_is_an_error_naming_what_was_found(qt_form: QtApp, linux_adapter: Any) -> None:
+    on_label = linux_adapter.interact_element("Customer name", "set_text", "Ada", role="label")
+    assert on_label.found and on_label.status == "error", on_label
+    assert "setting the text of label 'Customer name' had no effect" in on_label.message
+    assert "label 'Customer name' (read-only)" in on_label.message
+    pressed_label = linux_adapter.interact_element("pressed 0 times", "set_text", "Ada")
+    assert pressed_label.status == "error" and "label 'pressed 0 times' (read-only)" in pressed_label.message
+    assert customer_text(qt_form) is None
+    # Setting the text a field already has is no failure.
+    assert linux_adapter.interact_element("Customer name", "set_text", "Ada").status == "success"
+    qt_form.wait_for(lambda ev: customer_text(qt_form) == "Ada")
+    assert linux_adapter.interact_element("Customer name", "set_text", "Ada").status == "success"
+
+
 def test_focused_element_and_tree_limits(qt_app: QtApp, linux_adapter: Any) -> None:
     focused = linux_adapter.get_focused_element()
     assert focused is not None and focused.name == "Name field" and "focused" in focused.states
@@ -142,6 +195,22 @@ def test_without_an_accessibility_bus_says_ocr_is_used(xsession: XSession) -> No
             assert adapter.capabilities()["accessibility"] is False
         finally:
             adapter.close()
+
+
+def test_editable_choice_and_set_text_verdicts() -> None:
+    label = UIElement("label", "Customer name", None, ("showing", "read-only"))
+    field = UIElement("text", "Customer name", None, ("editable", "showing"))
+    locked = UIElement("text", "Customer name", None, ("showing", "read-only"))
+    assert [is_editable(e) for e in (label, field, locked)] == [False, True, False]
+    assert match_rank(field, False, True) < match_rank(label, True, True)  # any field beats an exact label
+    assert match_rank(label, True, False) < match_rank(field, False, False)  # for a click, the exact name wins
+    assert set_text_problem("Ada", "", "Ada", "text") is None
+    assert set_text_problem("Ada", "Ada", "Ada", "text") is None
+    assert set_text_problem("abc", "", "\u25cf" * 3, "password text") is None
+    assert set_text_problem("12345", "", "123", "text") is None  # a field that shortens or reformats
+    assert set_text_problem("Ada", "", "", "text") == "its text did not change (it reads '')"
+    assert "cannot be read back" in str(set_text_problem("Ada", None, None, "label"))
+    assert describe_matches([label, field]) == ("label 'Customer name' (read-only), text 'Customer name' (editable)")
 
 
 def test_state_decoding_and_action_choice() -> None:

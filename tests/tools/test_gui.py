@@ -11,7 +11,9 @@ from contop.core.errors import ToolError
 from contop.platform.geometry import Rect, ScreenGeometry
 from contop.tools import desktop as desktop_mod
 from contop.tools.context import ToolContext
-from contop.tools.gui import execute_gui
+from contop.tools.gui import execute_accessible, execute_gui
+from tests.platform.conftest import linux_adapter  # noqa: F401 - fixtures
+from tests.platform.test_linux_atspi import QtApp, customer_text, qt_form  # noqa: F401 - fixtures
 
 from .x11 import RecorderApp, desk_env, recorder, xctx, xsession  # noqa: F401 - fixtures
 
@@ -108,6 +110,23 @@ async def test_keyboard_is_refused_in_away_mode_but_the_pointer_works(
     cx, cy = recorder.center("canvas")
     await execute_gui(xctx, "click", x=shot_of(cx, cy)[0], y=shot_of(cx, cy)[1])
     recorder.wait_for(lambda ev: buttons(ev))
+
+
+async def test_accessible_text_goes_into_the_field_not_the_label_of_the_same_name(
+    xctx: ToolContext, qt_form: QtApp
+) -> None:
+    result = await execute_accessible(xctx, "Customer name", "set_text", "Ada")
+    assert result["status"] == "success" and "text 'Customer name'" in result["stdout"]
+    qt_form.wait_for(lambda ev: customer_text(qt_form) == "Ada")
+    typed = await execute_accessible(xctx, "Customer name", "type", "Lovelace")
+    assert typed["status"] == "success"
+    qt_form.wait_for(lambda ev: customer_text(qt_form) == "Lovelace")
+    # Text that changes nothing is an error naming what the name matched, not "text set".
+    with pytest.raises(ToolError, match=r"label 'pressed 0 times' had no effect.*\(read-only\)"):
+        await execute_accessible(xctx, "pressed 0 times", "set_text", "Ada")
+    with pytest.raises(ToolError, match=r"label 'Customer name' had no effect"):
+        await execute_accessible(xctx, "Customer name", "set_text", "Ada", role="label")
+    assert customer_text(qt_form) == "Lovelace"
 
 
 async def test_no_display_is_a_clear_error(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

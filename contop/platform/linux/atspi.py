@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,11 @@ INTERACTIVE_ROLES = frozenset(
     }
 )
 
+# Roles of elements that take typed text (when not read-only), besides anything in the "editable" state.
+EDITABLE_ROLES = frozenset({"text", "entry", "password text", "editbar"})
+READ_BACK_S = 1.0  # how long a set text may take to show (applications that update in a later turn of their loop)
+MAX_NAMED_IN_ERRORS = 8
+
 # Action names toolkits use for "activate this element", best first.
 _PRESS_ACTIONS = ("press", "click", "activate", "jump", "open", "toggle", "select")
 
@@ -94,6 +100,56 @@ def pick_press_action(actions: tuple[str, ...]) -> int | None:
         if wanted in lowered:
             return lowered.index(wanted)
     return 0 if actions else None
+
+
+def is_editable(el: UIElement) -> bool:
+    """True for an element that takes text: editable state or a text role, and not read-only (pure)."""
+    if "read-only" in el.states:
+        return False
+    return "editable" in el.states or el.role in EDITABLE_ROLES
+
+
+def match_rank(el: UIElement, exact: bool, want_editable: bool) -> int:
+    """How well a named element fits, lower is better (pure): for text, any editable match beats every other;
+    then an exact name beats a partial one."""
+    return (2 if want_editable and not is_editable(el) else 0) + (0 if exact else 1)
+
+
+def set_text_problem(value: str, before: str | None, after: str | None, role: str) -> str | None:
+    """Why setting ``value`` did not take, from the element's text before and after; None when it did (pure).
+
+    A password field reads back masked, and a field may reformat what it is given (input masks, length limits),
+    so a changed text of another form counts as set; unchanged text, or none that can be read, does not.
+    """
+    if after is None:
+        return "its text cannot be read back, so it is not a text field"
+    if after == value:
+        return None
+    if role == "password text" and len(after) == len(value):
+        return None
+    if after != before:
+        return None
+    return f"its text did not change (it reads {after!r})"
+
+
+def describe_matches(elements: list[UIElement]) -> str:
+    """``label 'Name' (read-only), text 'Name' (editable)``: what a name matched, for error messages (pure)."""
+    parts = []
+    for el in elements[:MAX_NAMED_IN_ERRORS]:
+        flag = "editable" if is_editable(el) else "read-only" if "read-only" in el.states else "not editable"
+        parts.append(f"{el.role or 'element'} {el.name!r} ({flag})")
+    if len(elements) > MAX_NAMED_IN_ERRORS:
+        parts.append(f"{len(elements) - MAX_NAMED_IN_ERRORS} more")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    """The element a name chose, and every element the name matched (in tree order)."""
+
+    ref: Ref
+    element: UIElement
+    candidates: list[UIElement]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,10 +392,15 @@ class AtspiClient:
                             return self.describe(ref, depth, path)
             return None
 
-    def _find(self, pid: int | None, title: str | None, name: str, role: str | None) -> tuple[Ref, UIElement] | None:
+    def _find(
+        self, pid: int | None, title: str | None, name: str, role: str | None, *, want_editable: bool = False
+    ) -> _Match | None:
+        """The element ``name`` means: the best ``match_rank``, first in tree order among equals. Partial names
+        are only looked at closely while they could still win."""
         root, root_path = self._window_root(pid, title)
         wanted = name.strip().casefold()
-        partial: tuple[Ref, UIElement] | None = None
+        best: tuple[int, Ref, UIElement] | None = None
+        candidates: list[UIElement] = []
         visited = 0
         for ref, depth, path in self._walk(root, root_path, 30):
             visited += 1
@@ -349,24 +410,61 @@ class AtspiClient:
             if not el_name:
                 continue
             folded = el_name.casefold()
-            if folded != wanted and (partial is not None or wanted not in folded):
+            exact = folded == wanted
+            if not exact and (wanted not in folded or (best is not None and not want_editable)):
                 continue
             el = self.describe(ref, depth, path)
             if role and el.role != role:
                 continue
-            if folded == wanted:
-                return ref, el
-            partial = (ref, el)
-        return partial
+            candidates.append(el)
+            rank = match_rank(el, exact, want_editable)
+            if best is None or rank < best[0]:
+                best = (rank, ref, el)
+            if rank == 0:
+                break
+        return None if best is None else _Match(best[1], best[2], candidates)
+
+    def _text(self, ref: Ref) -> str | None:
+        """The element's whole text through the Text interface, or None when it has none."""
+        try:
+            return str(self._call(ref, IFACE_TEXT, "GetText", "ii", (0, -1))[0])
+        except (_DBusError, ToolError):
+            return None
+
+    def _set_text(self, match: _Match, name: str, value: str) -> InteractResult:
+        ref, el = match.ref, match.element
+        before = self._text(ref)
+        try:
+            refused = not self._call(ref, IFACE_EDITABLE, "SetTextContents", "s", (value,))[0]
+            problem = "the application refused it" if refused else None
+        except _DBusError as exc:
+            problem = f"the application refused it ({exc})"
+        if problem is None:
+            after = self._text(ref)
+            deadline = time.monotonic() + READ_BACK_S
+            while after is not None and after == before != value and time.monotonic() < deadline:
+                time.sleep(0.05)
+                after = self._text(ref)
+            problem = set_text_problem(value, before, after, el.role)
+        if problem is None:
+            return InteractResult(True, "success", f"text set in {el.role} {el.name!r}", el)
+        hint = "" if is_editable(el) else " Give the role of the field (role='text') or its number from observe_screen."
+        return InteractResult(
+            True,
+            "error",
+            f"setting the text of {el.role} {el.name!r} had no effect: {problem}. "
+            f"{name!r} matched: {describe_matches(match.candidates)}.{hint}",
+            el,
+        )
 
     def interact(
         self, pid: int | None, title: str | None, name: str, action: ElementAction, value: str | None, role: str | None
     ) -> InteractResult:
         with self._lock:
-            hit = self._find(pid, title, name, role)
+            hit = self._find(pid, title, name, role, want_editable=action == "set_text")
             if hit is None:
                 return InteractResult(False, "error", f"no accessible element named {name!r} in the window")
-            ref, el = hit
+            ref, el = hit.ref, hit.element
             try:
                 if action in ("invoke", "click", "toggle", "select", "expand", "collapse"):
                     wanted = {"toggle": "toggle", "select": "select", "expand": "expand", "collapse": "collapse"}
@@ -382,8 +480,7 @@ class AtspiClient:
                 if action == "set_text":
                     if value is None:
                         return InteractResult(True, "error", "set_text needs a value", el)
-                    ok = bool(self._call(ref, IFACE_EDITABLE, "SetTextContents", "s", (value,))[0])
-                    return InteractResult(True, "success" if ok else "error", "text set" if ok else "refused", el)
+                    return self._set_text(hit, name, value)
                 if action == "focus":
                     ok = bool(self._call(ref, IFACE_COMPONENT, "GrabFocus")[0])
                     return InteractResult(True, "success" if ok else "error", "focused" if ok else "refused", el)
