@@ -218,24 +218,65 @@ async def read_excel(
     sheet: str | None = None,
     range: str | None = None,  # the parameter name the model knows
 ) -> dict[str, Any]:
-    """Show a sheet of an .xlsx (or a .csv) as a text table; ``range`` such as ``"A1:D10"`` limits it."""
+    """Show a sheet of an .xlsx (or a .csv) as a text table; ``range`` limits it: cells ``"A1:D10"`` or ``"B2"``,
+    whole columns ``"A:C"`` or whole rows ``"2:5"``."""
     started = time.monotonic()
     resolved = resolve(ctx, path)
     text = await asyncio.to_thread(_read_table, resolved, sheet, range)
     return tool_result(text, started)
 
 
-def _bounds(cell_range: str | None) -> tuple[int, int, int | None, int | None]:
-    """(min_col, min_row, max_col, max_row), 1-based; None means open-ended."""
-    from openpyxl.utils.cell import range_boundaries
+_RANGE_END = re.compile(r"([A-Z]*)([0-9]*)")
+Bounds = tuple[int, int, int | None, int | None]
 
+
+def _range_end(text: str, spec: str) -> tuple[int | None, int | None]:
+    """One end of a range: ``B2``, ``B`` or ``2`` -> (column, row), 1-based, None where not given (pure)."""
+    match = _RANGE_END.fullmatch(text.upper())
+    if match is None or not text:
+        raise ToolError(f"Invalid cell range '{spec}': {text!r} is not a cell (B2), a column (B) or a row (2).")
+    letters, digits = match.groups()
+    col = row = None
+    if letters:
+        col = 0
+        for ch in letters:
+            col = col * 26 + ord(ch) - ord("A") + 1
+        if col > EXCEL_MAX_COLUMNS:
+            raise ToolError(f"Invalid cell range '{spec}': column {letters} is past the last column, XFD.")
+    if digits:
+        row = int(digits)
+        if not 1 <= row <= EXCEL_MAX_ROWS:
+            raise ToolError(f"Invalid cell range '{spec}': row {row} does not exist (rows are 1 to {EXCEL_MAX_ROWS}).")
+    return col, row
+
+
+def parse_cell_range(cell_range: str | None) -> Bounds:
+    """(min_col, min_row, max_col, max_row), 1-based, None meaning open-ended, from ``A1:D10``, ``B2``, ``A:C`` or
+    ``2:5`` (``$`` and case ignored; reversed corners are put in order). Anything else, a bare column such as
+    ``ZZ`` included, is a ToolError naming the range (pure)."""
     if not cell_range or not cell_range.strip():
         return 1, 1, None, None
-    try:
-        min_col, min_row, max_col, max_row = range_boundaries(cell_range.strip().upper().replace("$", ""))
-    except (ValueError, TypeError):
-        raise ToolError(f"Invalid cell range '{cell_range}'; use a form like 'A1:D10', 'B2' or 'A:C'.") from None
-    return min_col or 1, min_row or 1, max_col, max_row
+    spec = cell_range.strip()
+    parts = spec.replace("$", "").split(":")
+    if len(parts) > 2:
+        raise ToolError(f"Invalid cell range '{spec}'; use a form like 'A1:D10', 'B2', 'A:C' or '2:5'.")
+    (c0, r0), (c1, r1) = _range_end(parts[0], spec), _range_end(parts[-1], spec)
+    kinds = {(c is not None, r is not None) for c, r in ((c0, r0), (c1, r1))}
+    if len(parts) == 1 and (c0 is None or r0 is None):
+        whole = f"{parts[0].upper()}:{parts[0].upper()}"
+        raise ToolError(
+            f"Invalid cell range '{spec}': a single cell needs a column and a row, e.g. 'B2'; for a whole "
+            f"{'column' if r0 is None else 'row'} write '{whole}'."
+        )
+    if len(kinds) != 1:
+        raise ToolError(f"Invalid cell range '{spec}': both ends must be cells (A1:D10), columns (A:C) or rows (2:5).")
+    cols = sorted(c for c in (c0, c1) if c is not None)
+    rows = sorted(r for r in (r0, r1) if r is not None)
+    if not cols:
+        return 1, rows[0], None, rows[-1]
+    if not rows:
+        return cols[0], 1, cols[-1], None
+    return cols[0], rows[0], cols[-1], rows[-1]
 
 
 def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
@@ -249,7 +290,7 @@ def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
         if sheet and sheet != named:
             raise ToolError(f"The range names sheet '{named}' but sheet='{sheet}' was given; use one of them.")
         sheet = named
-    bounds = _bounds(cell_range)
+    bounds = parse_cell_range(cell_range)
     if ext in CSV_EXTENSIONS:
         rows, title, note = _read_csv_rows(path, bounds), os.path.basename(path), ""
         if sheet:
@@ -264,7 +305,7 @@ def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
     return _read_xlsx(path, sheet, bounds)
 
 
-def _read_xlsx(path: str, sheet: str | None, bounds: tuple[int, int, int | None, int | None]) -> str:
+def _read_xlsx(path: str, sheet: str | None, bounds: Bounds) -> str:
     from openpyxl import load_workbook
 
     try:
@@ -298,7 +339,7 @@ def _with_formulas(values: Iterable[Sequence[Any]], formulas: Iterable[Sequence[
         ]
 
 
-def _read_csv_rows(path: str, bounds: tuple[int, int, int | None, int | None]) -> Iterable[Sequence[Any]]:
+def _read_csv_rows(path: str, bounds: Bounds) -> Iterable[Sequence[Any]]:
     min_col, min_row, max_col, max_row = bounds
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         sample = f.read(16384)
@@ -335,9 +376,7 @@ def _cell_text(value: Any) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
-def _format_table(
-    header: str, title: str, rows: Iterable[Sequence[Any]], bounds: tuple[int, int, int | None, int | None]
-) -> str:
+def _format_table(header: str, title: str, rows: Iterable[Sequence[Any]], bounds: Bounds) -> str:
     from openpyxl.utils.cell import get_column_letter
 
     min_col, min_row, _, _ = bounds

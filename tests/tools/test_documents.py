@@ -18,6 +18,7 @@ from contop.tools import documents, files
 from contop.tools.context import ToolContext
 from contop.tools.documents import (
     TOOLS,
+    parse_cell_range,
     parse_page_range,
     read_excel,
     read_image,
@@ -280,6 +281,36 @@ async def test_read_excel_sheet_and_range(ctx: ToolContext, workbook: Path) -> N
         await read_excel(ctx, "people.xlsx", sheet="People", range="Totals!A1")
     empty = str((await read_excel(ctx, "people.xlsx", range="H10:J20"))["stdout"])
     assert "no data in the requested range" in empty
+
+
+@pytest.mark.parametrize(
+    ("cell_range", "message"),
+    [
+        ("ZZ", r"Invalid cell range 'ZZ': a single cell needs a column and a row.*'ZZ:ZZ'"),
+        ("7", r"Invalid cell range '7'.*whole row write '7:7'"),
+        ("A1:C", r"Invalid cell range 'A1:C': both ends must be"),
+        ("XFE1", r"Invalid cell range 'XFE1': column XFE is past the last column"),
+        ("A0", r"Invalid cell range 'A0': row 0 does not exist"),
+        ("People!ZZ", r"Invalid cell range 'ZZ'"),
+    ],
+)
+async def test_read_excel_names_a_bad_range(ctx: ToolContext, workbook: Path, cell_range: str, message: str) -> None:
+    # "ZZ" was read as the whole column ZZ and answered "no data in the requested range".
+    with pytest.raises(ToolError, match=message):
+        await read_excel(ctx, "people.xlsx", range=cell_range)
+
+
+def test_parse_cell_range() -> None:
+    assert parse_cell_range(None) == (1, 1, None, None)
+    assert parse_cell_range(" b2 ") == (2, 2, 2, 2)
+    assert parse_cell_range("$A$1:$D$10") == (1, 1, 4, 10)
+    assert parse_cell_range("C3:A1") == (1, 1, 3, 3)  # corners in either order, as Excel takes them
+    assert parse_cell_range("A:C") == (1, 1, 3, None)
+    assert parse_cell_range("2:5") == (1, 2, None, 5)
+    assert parse_cell_range("XFD1048576") == (16384, 1048576, 16384, 1048576)
+    for bad in ("A1:B2:C3", "1A", ":", "A1:", "A1:1048577"):
+        with pytest.raises(ToolError, match=f"Invalid cell range '{bad}'"):
+            parse_cell_range(bad)
 
 
 async def test_read_excel_errors(ctx: ToolContext, workbook: Path) -> None:
