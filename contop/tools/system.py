@@ -15,13 +15,16 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from contop.core.errors import NotAvailableError, ToolError
 from contop.tools.context import ToolContext
 from contop.tools.files import human_size, new_file_mode, resolve, tool_result
+
+if TYPE_CHECKING:
+    from contop.platform.capture import Monitor
 
 PROCESS_SAMPLE_S = 0.3  # CPU% is measured over this interval
 MAX_PROCESS_ROWS = 500
@@ -210,13 +213,41 @@ def _format_processes(rows: list[ProcessRow], limit: int, name: str | None) -> s
 
 
 async def system_info(ctx: ToolContext) -> dict[str, Any]:
-    """A summary of this machine: OS, host name, CPU, memory, disks, uptime, displays and GPU when known."""
+    """A summary of this machine: OS, host name, CPU, memory, disks, uptime, screen resolution and monitors,
+    and GPU when known."""
     started = time.monotonic()
-    text = await asyncio.to_thread(_system_summary, ctx.home)
+    screens = await _screens()
+    text = await asyncio.to_thread(_system_summary, ctx.home, screens)
     return tool_result(text, started)
 
 
-def _system_summary(home: str) -> str:
+async def _screens() -> list[str]:
+    """The desktop's screen and monitors as the screen tools see them; nothing when there is no desktop."""
+    from contop.tools.desktop import desktop, run
+
+    try:
+        desk = await desktop()
+        monitors = await run(desk.capturer.monitors)
+    except ToolError:
+        return []
+    return screen_lines(monitors, getattr(desk.adapter, "display_name", None))
+
+
+def screen_lines(monitors: list[Monitor], x_display: str | None) -> list[str]:
+    """``Screen: 3840x1080 (X display :0), 2 monitors`` and a line per monitor, from the capturer's list, whose
+    entry 0 is the whole virtual screen (pure)."""
+    if not monitors:
+        return []
+    whole, physical = monitors[0].rect, monitors[1:]
+    where = f" (X display {x_display})" if x_display else ""
+    lines = [f"Screen: {whole.width}x{whole.height}{where}, {len(physical)} monitor(s)"]
+    for m in physical:
+        extra = "".join(part for part, on in ((", primary", m.primary), (f", {m.name}", bool(m.name))) if on)
+        lines.append(f"Monitor {m.index}: {m.rect.width}x{m.rect.height} at ({m.rect.left}, {m.rect.top}){extra}")
+    return lines
+
+
+def _system_summary(home: str, screens: list[str]) -> str:
     lines = [
         f"OS: {_os_name()}",
         f"Hostname: {socket.gethostname()}",
@@ -239,7 +270,8 @@ def _system_summary(home: str) -> str:
     lines.extend(_disks(home))
     uptime = _uptime()
     lines.append(f"Uptime: {_duration(uptime)}" if uptime is not None else "Uptime: unknown")
-    lines.extend(_displays())
+    lines.extend(screens)
+    lines.extend(_displays(have_screen=bool(screens)))
     lines.append(f"Python: {platform.python_version()}")
     return "\n".join(lines)
 
@@ -331,8 +363,9 @@ def _duration(seconds: float) -> str:
     return ", ".join(parts)
 
 
-def _displays() -> list[str]:
-    """What the kernel knows about connected screens and GPUs; no display server is contacted."""
+def _displays(*, have_screen: bool) -> list[str]:
+    """What the kernel knows about connected screens and GPUs (no display server is contacted): on a virtual X
+    server (Xvfb) or in a VM it may know nothing, which is only worth saying when no screen was found either."""
     lines: list[str] = []
     for connector in sorted(glob.glob("/sys/class/drm/card*-*")):
         try:
@@ -352,8 +385,8 @@ def _displays() -> list[str]:
                 drivers.append(driver)
     if drivers:
         lines.append(f"GPU driver(s): {', '.join(drivers)}")
-    if not lines:
-        lines.append("Displays: none reported by the kernel (use a screenshot tool to see the screen size)")
+    if not lines and not have_screen:
+        lines.append("Displays: none (no desktop to open here, and the kernel reports no connected screen)")
     return lines
 
 

@@ -1,4 +1,5 @@
 """process_info, system_info, download_file (against a real server on 127.0.0.1) and wait."""
+# ruff: noqa: F811 - the X fixtures are imported into this module by name, then used as arguments
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 
 from contop.core.errors import NotAvailableError, ToolError
+from contop.platform.capture import Monitor
+from contop.platform.geometry import Rect
 from contop.testing.loop import loop_ticks
+from contop.testing.xsession import XSession
 from contop.tools import system
 from contop.tools.context import ToolContext
 from contop.tools.files import new_file_mode
@@ -24,9 +28,12 @@ from contop.tools.system import (
     download_file,
     fetch_to_file,
     process_info,
+    screen_lines,
     system_info,
     wait,
 )
+
+from .x11 import desk_env, xsession  # noqa: F401 - fixtures
 
 RESULT_KEYS = {"status", "stdout", "stderr", "exit_code", "duration_ms"}
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -147,7 +154,32 @@ async def test_system_info(ctx: ToolContext) -> None:
     assert "total" in fields["Memory"] and "available" in fields["Memory"]
     assert any(key.startswith("Disk /") for key in fields)
     assert "h" in fields["Uptime"] and "min" in fields["Uptime"]
-    assert any(line.startswith(("Display", "Displays")) for line in out.splitlines())
+    assert any(line.startswith(("Display", "Displays", "Screen")) for line in out.splitlines())
+
+
+@pytest.mark.x11
+async def test_system_info_reports_the_x_screen(ctx: ToolContext, desk_env: XSession) -> None:
+    # Xvfb has no DRM connector: this said "Displays: none reported by the kernel" with a screen right there.
+    out = str((await system_info(ctx))["stdout"])
+    lines = out.splitlines()
+    assert f"Screen: 1920x1080 (X display {desk_env.display}), 1 monitor(s)" in lines
+    assert any(line.startswith("Monitor 1: 1920x1080 at (0, 0)") for line in lines)
+    assert not any("none" in line for line in lines if line.startswith("Displays"))
+
+
+def test_screen_lines() -> None:
+    monitors = [
+        Monitor(0, Rect(0, 0, 3840, 1080), False),
+        Monitor(1, Rect(0, 0, 1920, 1080), True, "DP-1"),
+        Monitor(2, Rect(1920, 0, 1920, 1080), False),
+    ]
+    assert screen_lines(monitors, ":0") == [
+        "Screen: 3840x1080 (X display :0), 2 monitor(s)",
+        "Monitor 1: 1920x1080 at (0, 0), primary, DP-1",
+        "Monitor 2: 1920x1080 at (1920, 0)",
+    ]
+    assert screen_lines(monitors[:2], None)[0] == "Screen: 3840x1080, 1 monitor(s)"
+    assert screen_lines([], ":0") == []
 
 
 # -------------------------------------------------------------------------------------------- download_file
