@@ -1,4 +1,8 @@
-"""Window and clipboard tools: list, focus and resize windows; read and write the clipboard text."""
+"""Window and clipboard tools: list, focus and resize windows; read and write the clipboard text.
+
+Window positions are given in screenshot pixels, like every coordinate the model sees or gives elsewhere, with
+the native pixels beside them (``native``) because ``resize_window`` works in those.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from contop.core.errors import ToolError
 from contop.platform.base import WindowInfo
+from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.tools.context import ToolContext
 from contop.tools.desktop import desktop, run
 from contop.tools.files import tool_result
@@ -16,16 +21,23 @@ MAX_CLIPBOARD_CHARS = 1_000_000
 MIN_WINDOW_SIDE = 50
 
 
-def _window_row(w: WindowInfo) -> dict[str, Any]:
+def window_row(w: WindowInfo, geo: ScreenGeometry) -> dict[str, Any]:
+    """A window as the tools report it (pure): ``x, y, width, height`` are the part of it on the screenshot, in
+    screenshot pixels (all None when it is off the screenshot's monitor), ``native`` its whole client area in
+    native screen pixels."""
+    box: tuple[int | None, ...]
+    try:
+        box = geo.box_to_shot(w.x, w.y, w.width, w.height)
+    except CoordinateError:
+        box = (None, None, None, None)
     return {
         "id": w.id,
         "title": w.title,
         "process_name": w.process_name or w.wm_class,
         "pid": w.pid,
-        "x": w.x,
-        "y": w.y,
-        "width": w.width,
-        "height": w.height,
+        **dict(zip(("x", "y", "width", "height"), box, strict=True)),
+        "on_screenshot": box[0] is not None,
+        "native": {"x": w.x, "y": w.y, "width": w.width, "height": w.height},
         "focused": w.focused,
     }
 
@@ -48,11 +60,17 @@ def pick_window(windows: list[WindowInfo], title: str) -> WindowInfo:
 
 
 async def window_list(ctx: ToolContext) -> dict[str, Any]:
-    """List the visible windows: title, process name, position, size and which one has the focus."""
+    """List the visible windows: title, process name, position and size, and which one has the focus.
+
+    x, y, width and height are screenshot pixels (as observe_screen and execute_gui use), clipped to the
+    screenshot; null for a window off it. "native" has the real position and size in screen pixels, the unit
+    resize_window takes.
+    """
     started = time.monotonic()
     desk = await desktop()
     windows = await run(desk.adapter.list_windows)
-    rows = [_window_row(w) for w in windows]
+    geo = await run(desk.geometry_for, ctx.session_id)
+    rows = [window_row(w, geo) for w in windows]
     return tool_result(json.dumps(rows, ensure_ascii=False), started, windows=rows)
 
 
@@ -62,13 +80,15 @@ async def window_focus(ctx: ToolContext, title: str) -> dict[str, Any]:
     desk = await desktop()
     target = pick_window(await run(desk.adapter.list_windows), title)
     info = await run(desk.adapter.focus_window, target.title)
-    return tool_result(f"Focused {info.title!r}.", started, window=_window_row(info))
+    geo = await run(desk.geometry_for, ctx.session_id)
+    return tool_result(f"Focused {info.title!r}.", started, window=window_row(info, geo))
 
 
 async def resize_window(
     ctx: ToolContext, width: int, height: int, x: int | None = None, y: int | None = None
 ) -> dict[str, Any]:
-    """Resize (and optionally move) the active window; sizes and positions in native screen pixels."""
+    """Resize (and optionally move) the active window. Sizes and positions are native screen pixels (the
+    "native" values of window_list), not screenshot pixels."""
     started = time.monotonic()
     if width < MIN_WINDOW_SIDE or height < MIN_WINDOW_SIDE:
         raise ToolError(f"width and height must be at least {MIN_WINDOW_SIDE} pixels.")
@@ -81,10 +101,11 @@ async def resize_window(
     ):
         raise ToolError(f"({x}, {y}) is off the screen ({screen.width}x{screen.height}).")
     info = await run(desk.adapter.move_resize_window, width, height, x, y)
+    geo = await run(desk.geometry_for, ctx.session_id)
     return tool_result(
-        f"Resized {info.title!r} to {info.width}x{info.height} at ({info.x}, {info.y}).",
+        f"Resized {info.title!r} to {info.width}x{info.height} at ({info.x}, {info.y}) (native pixels).",
         started,
-        window=_window_row(info),
+        window=window_row(info, geo),
     )
 
 
