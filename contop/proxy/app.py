@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from contop.proxy.calllog import CallLogs, session_key
+from contop.proxy.guard import RequestGuard
 from contop.proxy.prompt import RequestError, build_prompt, check_messages, parse_reply
 from contop.proxy.providers import SPECS
 from contop.proxy.runner import CliRunner, Limits, ProxyError
@@ -201,4 +202,4 @@ def create_app(provider: str, state_dir: Path, limits: Limits | None = None, exe
         ]
     )
     app.state.runner = runner
-    return BodySizeLimit(app, MAX_BODY_BYTES)
+    return RequestGuard(BodySizeLimit(app, MAX_BODY_BYTES))
