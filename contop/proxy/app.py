@@ -127,10 +127,21 @@ def create_app(provider: str, state_dir: Path, limits: Limits | None = None, exe
     runner = CliRunner(spec, limits or Limits(), executable)
     calls = CallLogs(state_dir / "logs")
 
+    if runner.executable() is None:
+        # Still served: the user may install the CLI afterwards, and it is looked up again on each request.
+        log.warning("%s; the proxy starts anyway and uses it once it is there", runner.missing_message())
+
     async def health(_request: Request) -> Response:
         exe = runner.executable()
         return JSONResponse(
-            {"status": "ok", "provider": provider, "cli": spec.executable, "cli_installed": exe is not None}
+            {
+                "status": "ok",
+                "provider": provider,
+                "cli": spec.executable,
+                "cli_installed": exe is not None,
+                "install": spec.install,
+                "login": spec.login,
+            }
         )
 
     async def models(_request: Request) -> Response:

@@ -119,18 +119,24 @@ class CliRunner:
 
     def executable(self) -> str | None:
         """The CLI's path, looked up on each call so installing it needs no proxy restart."""
-        if self._executable:
-            return self._executable if os.path.exists(self._executable) else None
-        return shutil.which(self.spec.executable)
+        return shutil.which(self._executable or self.spec.executable)
 
     def missing(self) -> ProxyError:
-        return ProxyError(
-            503,
-            f"{self.spec.label} (`{self.spec.executable}`) is not installed or not on PATH: "
-            f"install it with `{self.spec.install}`, then run `{self.spec.login}` once to log in",
-            "service_unavailable",
-            "cli_not_installed",
-        )
+        return ProxyError(503, self.missing_message(), "service_unavailable", "cli_not_installed")
+
+    def missing_message(self) -> str:
+        """Why the CLI cannot be run and what to do: the configured path is named when one was given."""
+        install = f"install it with `{self.spec.install}`, then run `{self.spec.login}` once to log in"
+        configured = self._executable
+        if not configured:
+            return f"{self.spec.label} (`{self.spec.executable}`) is not installed or not on PATH: {install}"
+        if os.sep not in configured and not (os.altsep and os.altsep in configured):
+            return f"{self.spec.label}: the configured CLI `{configured}` (--cli) is not on PATH: {install}"
+        if os.path.isdir(configured) or (os.path.exists(configured) and not os.access(configured, os.X_OK)):
+            why = "is not an executable file"
+        else:
+            why = "does not exist"
+        return f"{self.spec.label}: the configured CLI path `{configured}` (--cli) {why}: fix the path, or {install}"
 
     async def run(self, prompt: str, model: str | None) -> RunOutcome:
         async with self.gate.slot():
