@@ -10,6 +10,7 @@ import contextlib
 import enum
 import importlib.util
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +35,8 @@ class ProxyStatus(enum.StrEnum):
     STOPPED = "stopped"
     STARTING = "starting"
     RUNNING = "running"
-    DEGRADED = "degraded"  # crashed or not answering; the watchdog is bringing it back
+    # Crashed or not answering (the watchdog is bringing it back), or answering but unable to work (``problem``).
+    DEGRADED = "degraded"
 
 
 CommandFactory = Callable[[str, int], list[str]]
@@ -46,6 +49,31 @@ def proxy_command_factory() -> CommandFactory | None:
     if importlib.util.find_spec("contop.proxy.__main__") is not None:
         return lambda provider, port: [sys.executable, "-m", "contop.proxy", provider, "--port", str(port)]
     return None
+
+
+def cli_problem(provider: str, health: Any) -> str:
+    """What a proxy's ``/health`` body says keeps it from working ("" when nothing, or when it does not say)."""
+    if not isinstance(health, dict) or health.get("cli_installed") is not False:
+        return ""
+    install, login = health.get("install"), health.get("login")
+    how = f"install it with `{install}`" if isinstance(install, str) and install else "see the proxy's log"
+    if isinstance(login, str) and login:
+        how += f", then run `{login}` once to log in"
+    return f"Running, but {CLI_NAMES.get(provider, provider)} is not installed: {how}"
+
+
+# "contop proxy: error: cannot listen on 127.0.0.1:3456: already in use", "OSError: [Errno 98] …"
+_ERROR_LINE = re.compile(r"error:\s*(\S.*)$", re.IGNORECASE)
+MAX_REASON_CHARS = 300
+
+
+def exit_reason(output: str) -> str:
+    """Why a proxy exited, from what it printed in this run: its last error line ("" when there is none)."""
+    for line in reversed(output.splitlines()):
+        match = _ERROR_LINE.search(line.strip())
+        if match:
+            return match.group(1)[:MAX_REASON_CHARS]
+    return ""
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -83,11 +111,13 @@ class ProxySupervisor:
         self.timing = timing or WatchdogTiming()
         self.restarts = 0
         self.last_error = ""
+        self.problem = ""  # set while it answers /health but says it cannot work (its CLI is missing)
         self._status = ProxyStatus.STOPPED
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this run's output begins in the log file
 
     @property
     def status(self) -> ProxyStatus:
@@ -109,6 +139,7 @@ class ProxySupervisor:
             self._stop.clear()
             self.restarts = 0
             self.last_error = ""
+            self.problem = ""
             self._status = ProxyStatus.STARTING
             self._thread = threading.Thread(target=self._watch, name=f"proxy-{self.provider}", daemon=True)
             self._thread.start()
@@ -121,13 +152,16 @@ class ProxySupervisor:
         if thread is not None:
             thread.join(15)
         self._kill()
+        self.problem = ""
         self._status = ProxyStatus.STOPPED
 
     # --- watchdog thread
 
     def _spawn(self) -> None:
+        self.problem = ""
         prepare_log(self.log_path, what=f"{self.provider} proxy")
         with self.log_path.open("ab") as logfile:
+            self._log_start = logfile.tell()
             self._proc = subprocess.Popen(
                 self.command(self.provider, self.port),
                 stdin=subprocess.DEVNULL,
@@ -142,10 +176,31 @@ class ProxySupervisor:
             kill_tree(proc, grace=2.0)
 
     def _healthy(self) -> bool:
+        """Whether it answers /health; what the answer says about its CLI goes to ``problem``."""
         try:
-            return httpx.get(self.health_url, timeout=1.0).status_code == 200
+            r = httpx.get(self.health_url, timeout=1.0)
         except httpx.HTTPError:
             return False
+        if r.status_code != 200:
+            return False
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        self.problem = cli_problem(self.provider, body)
+        return True
+
+    def _up_status(self) -> ProxyStatus:
+        return ProxyStatus.DEGRADED if self.problem else ProxyStatus.RUNNING
+
+    def _output(self) -> str:
+        """What the current run printed (its tail), for the reason it exited."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(max(self._log_start, fh.seek(0, 2) - 64 * 1024))
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -170,7 +225,7 @@ class ProxySupervisor:
                 log.warning("proxy %s: %s", self.provider, self.last_error)
             else:
                 if self._wait_started():
-                    self._status = ProxyStatus.RUNNING
+                    self._status = self._up_status()
                     since = time.monotonic()
                     self._run_until_unhealthy()
                     if time.monotonic() - since >= self.timing.stable_after:
@@ -181,8 +236,10 @@ class ProxySupervisor:
                 break
             code = self._proc.poll() if self._proc else None
             if code is not None:
-                self.last_error = f"exited with code {code}"
+                reason = exit_reason(self._output())
+                self.last_error = f"exited with code {code}" + (f": {reason}" if reason else "")
             self._kill()
+            self.problem = ""
             self._status = ProxyStatus.DEGRADED
             attempt += 1
             self.restarts += 1
@@ -200,8 +257,9 @@ class ProxySupervisor:
                 return
             if self._healthy():
                 failures = 0
-                self._status = ProxyStatus.RUNNING
+                self._status = self._up_status()
                 continue
+            self.problem = ""
             failures += 1
             self._status = ProxyStatus.DEGRADED
             if failures >= self.timing.failed_checks_for_degraded:

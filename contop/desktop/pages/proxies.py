@@ -23,6 +23,18 @@ STATUS_CHIP = {
 }
 
 
+def detail_text(status: ProxyStatus, problem: str, last_error: str, restarts: int) -> str:
+    """The line next to a proxy's status: what is wrong (if anything), then how often it was restarted."""
+    parts = []
+    if status is not ProxyStatus.STOPPED and problem:
+        parts.append(problem)  # running, but cannot work
+    elif status is not ProxyStatus.RUNNING and last_error:
+        parts.append(last_error)  # why it stopped (the port is in use, …)
+    if restarts:
+        parts.append(f"restarted {restarts} time{'s' if restarts != 1 else ''}")
+    return " ".join(f"{p[:1].upper()}{p[1:]}." for p in parts)
+
+
 class ProxiesPage(Page):
     def __init__(self, manager: ProxyManager, tasks: TaskRunner) -> None:
         super().__init__(
@@ -122,7 +134,4 @@ class ProxiesPage(Page):
             self.start_buttons[provider].setEnabled(not active)
             self.stop_buttons[provider].setEnabled(active)
             self.ports[provider].setEnabled(not active)
-            extra = f"restarted {sup.restarts} times" if sup.restarts else ""
-            if sup.last_error and sup.status is not ProxyStatus.RUNNING:
-                extra = f"{sup.last_error}. {extra}".strip()
-            self.details[provider].setText(extra)
+            self.details[provider].setText(detail_text(sup.status, sup.problem, sup.last_error, sup.restarts))
