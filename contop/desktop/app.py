@@ -31,7 +31,7 @@ def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tup
     api = ApiClient(lambda: f"http://127.0.0.1:{sidecar.port}", paths.read_admin_token)
     tasks = TaskRunner()
     controller = SidecarController(sidecar, tasks)
-    window = MainWindow(api, paths, ProxyManager(home, proxy_command_factory()), controller, tasks)
+    window = MainWindow(api, paths, ProxyManager(home, proxy_command_factory(home)), controller, tasks)
     return window, controller
 
 

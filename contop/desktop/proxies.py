@@ -42,10 +42,12 @@ class ProxyStatus(enum.StrEnum):
 CommandFactory = Callable[[str, int], list[str]]
 
 
-def proxy_command_factory() -> CommandFactory | None:
-    """How to run the proxy in this build, or None when it is not installed here."""
+def proxy_command_factory(home: Path | None = None) -> CommandFactory | None:
+    """How to run the proxy in this build, or None when it is not installed here. ``home`` is the desktop's state
+    directory: the proxies keep their call logs there, next to the server's."""
     if importlib.util.find_spec("contop.cli.proxy") is not None:
-        return lambda provider, port: [sys.executable, "-m", "contop", "proxy", provider, "--port", str(port)]
+        where = ["--home", str(home)] if home is not None else []
+        return lambda provider, port: [sys.executable, "-m", "contop", "proxy", provider, "--port", str(port), *where]
     if importlib.util.find_spec("contop.proxy.__main__") is not None:
         return lambda provider, port: [sys.executable, "-m", "contop.proxy", provider, "--port", str(port)]
     return None

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
@@ -24,6 +25,7 @@ from contop.desktop.proxies import (
     WatchdogTiming,
     cli_problem,
     exit_reason,
+    proxy_command_factory,
 )
 from contop.desktop.tasks import TaskRunner
 from tests.proxy.fakecli import install_fake
@@ -175,3 +177,21 @@ def test_page_shows_a_missing_cli_and_a_taken_port(
         page.timer.stop()
         tasks.shutdown()
     assert all(sup.pid is None for sup in manager.supervisors.values())
+
+
+def test_the_desktops_proxies_keep_their_call_logs_in_its_home(tmp_path: Path, fake_path: Path) -> None:
+    """``contop desktop --home X`` runs proxies that log to X/logs, not to ~/.contop."""
+    install_fake(fake_path, "openai")
+    home = tmp_path / "desk-home"
+    factory = proxy_command_factory(home)
+    assert factory is not None
+    port = free_port()
+    sup = ProxySupervisor("openai", port, tmp_path / "proxy-openai.log", factory, FAST)
+    try:
+        sup.start()
+        wait_for(lambda: sup.status is ProxyStatus.RUNNING)
+        body = {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=30).status_code == 200
+        wait_for(lambda: any((home / "logs").glob("llm-sub-*.log")))
+    finally:
+        sup.stop()
