@@ -60,5 +60,14 @@ PATH_ARGS: dict[str, tuple[str, ...]] = {
     "launch_app": ("app_name",),
 }
 
+# The path arguments a tool writes to (a subset of PATH_ARGS): their destination is judged as a shell redirection's
+# is. ``download_file``'s path may also name a folder, the file then taking the URL's name.
+WRITE_ARGS: dict[str, tuple[str, ...]] = {
+    "edit_file": ("file_path",),
+    "write_excel": ("path",),
+    "convert_document": ("output_path",),
+    "download_file": ("path",),
+}
+
 # Tools that work on the session's working directory when their path argument is left out.
 CWD_DEFAULT: frozenset[str] = frozenset({"find_files", "find_and_replace_in_files"})

@@ -1,18 +1,22 @@
 """The security gate: ``decide()`` judges one tool call; ``classify_command()`` one ``execute_cli`` command.
 
 The cascade: approved by the user → known tool routing → unknown tool (block) → for commands, the built-in
-rules and the user's forbidden list, restricted paths and destructive patterns, strictest first. Pure: the
-only file system access is symlink resolution in ``paths`` (replaceable in tests).
+rules and the user's forbidden list, restricted paths and destructive patterns, strictest first; for tools,
+restricted paths, then where a writing tool writes. Pure: the only file system access is symlink resolution in
+``paths`` (replaceable in tests).
 """
 
 from __future__ import annotations
 
+import os
 from typing import get_args
 
-from contop.security import cmdshell, posix, powershell, userlists
-from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS
+from contop.core.downloads import download_name
+from contop.security import cmdshell, commands, posix, powershell, userlists
+from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS, WRITE_ARGS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.findings import BLOCK, SAFE, shorten
+from contop.security.paths import Place
 from contop.security.state import Blocked, State
 
 _PLATFORMS = frozenset(get_args(Platform))
@@ -101,8 +105,58 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
             hit = st.policy.restricted(joined, st.cwd, st.resolve)
             if hit is not None:
                 return Decision.block(f"find_files searches a protected location {hit}")
+    if call.name in WRITE_ARGS:
+        try:
+            _judge_writes(call, st)
+        except Blocked:
+            return Decision.block(st.found.reason)
+        except Exception as exc:  # a bug in a rule must fail closed, never open
+            return Decision.block(f"{call.name}: where it writes could not be judged ({type(exc).__name__})")
+        if st.found.level > SAFE:
+            return Decision.of(st.found.verdict, st.found.reason)
     shown = ", ".join(shorten(c, 40) for c in checked)
     return Decision.safe(f"{call.name} on an ordinary path ({shown})" if shown else f"{call.name} has no path")
+
+
+def _judge_writes(call: ToolCall, st: State) -> None:
+    """Where a writing tool writes, judged as a shell redirection there is: a device or an operating system file
+    is blocked, a system folder or a login or autostart file asks first. A download into a login or autostart
+    file is blocked, as ``curl -o ~/.bashrc …`` is. Raises ``Blocked`` at the first block."""
+    download = call.name == "download_file"
+    for arg in WRITE_ARGS[call.name]:
+        value = call.args.get(arg)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        for target in _destinations(call, value, st):
+            inv = commands.Invocation(call.name, [target], f"{call.name} {target}")
+            if download and commands.persistence_write(target, inv, st):
+                st.add(BLOCK, "installs a downloaded file to run automatically at login or boot", inv.text)
+            commands.judge_write_target(target, False, inv, st, guess_existing=False)
+
+
+def _destinations(call: ToolCall, value: str, st: State) -> list[str]:
+    """The files a write to ``value`` may change: the path as written and the one its symlinks lead to (a tool
+    edits a link's target). A download's path may name a folder: the file named after the URL inside it, too."""
+    targets = [value]
+    if call.name == "download_file":
+        url = call.args.get("url")
+        inside = (
+            value.rstrip("/\\") + ("\\" if st.windows else "/") + download_name(url if isinstance(url, str) else "")
+        )
+        # the home directory, its parents and the system trees can only be folders: only what lands inside counts
+        targets = [inside] if st.place(value) in (Place.HOME, Place.SYSTEM_TREE) else [value, inside]
+    resolve = st.resolve
+    if resolve is None or st.windows != (os.name == "nt"):
+        return targets
+    for target in list(targets):
+        path = st.policy.expand(target, st.cwd)
+        try:
+            real = resolve(path)
+        except (OSError, ValueError):
+            continue
+        if real != path and real not in targets:
+            targets.append(real)
+    return targets
 
 
 def _with_platform(ctx: GateContext, platform: Platform) -> GateContext:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from contop.core.downloads import download_name
 from contop.core.errors import NotAvailableError, ToolError
 from contop.tools.context import ToolContext
 from contop.tools.files import human_size, new_file_mode, resolve, tool_result
@@ -443,13 +444,10 @@ def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
     return _check_url(joined, redirected_from=str(current))
 
 
-def _target_path(destination: str, url: httpx.URL) -> str:
+def _target_path(destination: str, url: str) -> str:
     """The file to write: ``destination`` itself, or the URL's file name inside it when it is a folder."""
     if os.path.isdir(destination):
-        name = os.path.basename(url.path.rstrip("/")) or "download"
-        if name in (".", ".."):
-            name = "download"
-        return os.path.join(destination, name)
+        return os.path.join(destination, download_name(url))
     if destination.endswith(("/", os.sep)):
         raise ToolError(f"The folder {destination} does not exist.")
     return destination
@@ -471,7 +469,7 @@ async def fetch_to_file(
     called after every chunk.
     """
     current = _check_url(url)
-    target = _target_path(destination, current)
+    target = _target_path(destination, url)
     async with httpx.AsyncClient(
         follow_redirects=False, timeout=httpx.Timeout(read_timeout_s), transport=transport
     ) as client:

@@ -209,6 +209,15 @@ async def test_download_into_existing_folder_and_home(ctx: ToolContext, http_ser
     assert result["stdout"] == f"Downloaded 5 bytes to {Path(ctx.home, 'report.txt')}"
 
 
+async def test_download_into_a_folder_takes_the_name_the_gate_judged(ctx: ToolContext, http_server: Any) -> None:
+    from contop.core.downloads import download_name
+
+    http_server.serve("/a%2F.profile", b"x")
+    url = http_server.url("/a%2F.profile")
+    result = await download_file(ctx, url, "~")
+    assert result["path"] == str(Path(ctx.home, download_name(url))) == str(Path(ctx.home, ".profile"))
+
+
 async def test_download_overwrites_existing_file(ctx: ToolContext, http_server: Any) -> None:
     Path(ctx.cwd, "f.txt").write_text("old")
     Path(ctx.cwd, "f.txt").chmod(0o640)
