@@ -342,10 +342,14 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
         st.add(BLOCK, "overwrites a system folder or your home directory", inv.text)
     if HISTORY_FILE.search(path) and not append:
         st.add(BLOCK, "erases shell history", inv.text)
+    critical = CRITICAL_FILES.search(path) is not None
+    never_appended = re.search(r"sudoers|ld\.so\.preload|passwd|shadow|/s?bin/", path) is not None
+    if critical and (not append or never_appended):  # before the login-file rule: /etc/ld.so.preload is both
+        st.add(BLOCK, "overwrites operating system files", inv.text)
     if persistence_write(target, inv, st):
         return
-    if CRITICAL_FILES.search(path):
-        if append and not re.search(r"sudoers|ld\.so\.preload|passwd|shadow|/s?bin/", path):
+    if critical:
+        if append and not never_appended:
             st.add(CONFIRM, "appends to a system file", inv.text)
         else:
             st.add(BLOCK, "overwrites operating system files", inv.text)
@@ -356,6 +360,12 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
 
 
 # ------------------------------------------------------------------------------------------- processes, power
+
+
+def _ps(inv: Invocation, st: State) -> None:
+    """BSD-style ``ps e`` / ``ps eww`` prints every program's environment, the server's API keys included."""
+    if any(not a.startswith("-") and "e" in a and a.isalpha() for a in inv.args):
+        st.add(BLOCK, "shows other programs' environment variables, where API keys are kept", inv.text)
 
 
 def _kill(inv: Invocation, st: State) -> None:
@@ -777,6 +787,7 @@ RULES: dict[str, Rule] = {
     "nc": _netcat, "ncat": _netcat, "netcat": _netcat, "socat": _netcat,
     "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
     "grep": _grep, "egrep": _grep, "fgrep": _grep, "rg": _searcher, "ag": _searcher,
+    "ps": _ps,
     "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
 }  # fmt: skip

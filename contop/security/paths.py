@@ -188,6 +188,7 @@ _ABS_SECRETS = (
 )  # fmt: skip
 
 _GLOB = re.compile(r"[*?\[]")
+_PROC_ENVIRON = re.compile(r"^/proc/[^/]+(/task/[^/]+)?/environ$")
 _PS_ENV = re.compile(r"\$\{?env:([A-Za-z_][A-Za-z0-9_()]*)\}?", re.IGNORECASE)
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 DEVICE = re.compile(
@@ -258,6 +259,8 @@ class Policy:
                 candidates.append(real)
         sep = "\\" if self.windows else "/"
         for candidate in candidates:
+            if not self.windows and _PROC_ENVIRON.match(candidate):
+                return "/proc/*/environ"  # any program's environment: the server's holds its API keys
             key = (candidate.casefold() if self.windows else candidate).rstrip(sep) + sep
             # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
             if key.startswith(self.prefixes):

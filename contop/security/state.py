@@ -69,6 +69,8 @@ class State:
     def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> None:
         """Block (ending the classification) when any argument names a restricted path."""
         for word in words:
+            if word == "environ" and self.cwd.startswith("/proc/"):  # 'cd /proc/$PPID; cat environ'
+                word = self.cwd + "/environ"
             for candidate in path_candidates(word):
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve)
                 if hit is not None:

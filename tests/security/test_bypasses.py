@@ -141,3 +141,32 @@ def test_a_script_on_disk_is_judged_by_what_it_says(tmp_path: Path) -> None:
     assert verdict("bash missing.sh", ctx) == "safe"  # fails harmlessly
     # made by this line in a way that cannot be read first
     assert verdict("cp /tmp/x new.sh; bash new.sh", ctx) == "confirm"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tr '\\0' '\\n' < /proc/$PPID/environ",  # the server's own environment holds its API keys
+        "cat /proc/1/environ",
+        "strings /proc/*/environ",
+        "cd /proc/$PPID && cat environ",
+        "cat /proc/self/task/12/environ",
+        "ps eww $PPID",
+        "ps auxe",
+    ],
+)
+def test_other_programs_environments_are_protected(command: str) -> None:
+    assert verdict(command) == "block", judged(command)
+
+
+@pytest.mark.parametrize(
+    "command", ["ps aux", "ps -ef", "ps -e -o pid,comm", "cat /proc/cpuinfo", "cat /proc/1/status"]
+)
+def test_looking_at_processes_stays_safe(command: str) -> None:
+    assert verdict(command) == "safe", judged(command)
+
+
+def test_the_preload_file_is_an_os_file_before_a_login_file() -> None:
+    assert judged("echo /tmp/x.so > /etc/ld.so.preload")[0] == "block"
+    assert judged("echo /tmp/x.so >> /etc/ld.so.preload")[0] == "block"
+    assert judged("echo 'export A=1' >> /etc/profile")[0] == "confirm"
