@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from contop.agent.models import MODEL_ENV, parse_model_string
 from contop.cli.common import add_home_argument, state_dir_from
-from contop.core.settings import API_KEY_ENV
+from contop.core.errors import ConfigError
+from contop.core.settings import API_KEY_ENV, EXECUTION_MODEL_FORMS
 
 
 class Level(StrEnum):
@@ -175,6 +177,37 @@ def check_cloudflared() -> Check:
     )
 
 
+def execution_model_problem(env: Mapping[str, str], settings: Mapping[str, object]) -> Check | None:
+    """What is wrong with the execution model the server would use (``$CONTOP_EXECUTION_MODEL`` first, as the
+    server reads it), or None. The agent answers every request with that error until it is fixed."""
+    from_env = env.get(MODEL_ENV, "").strip()
+    value = from_env or settings.get("execution_model") or ""
+    where = f"${MODEL_ENV}" if from_env else "execution_model"
+    if not isinstance(value, str):
+        return Check(
+            "models", Level.MISSING, f"{where} in settings.json is not a string", f"use {EXECUTION_MODEL_FORMS}"
+        )
+    if not value.strip():
+        return None
+    try:
+        provider, model = parse_model_string(value)
+    except ConfigError:
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{where} {value[:200]!r} is not valid: the agent cannot run",
+            f"use {EXECUTION_MODEL_FORMS}",
+        )
+    if provider == "openai-compatible" and not str(settings.get("local_model_base_url") or "").strip():
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{where} is openai-compatible:{model} but local_model_base_url is empty: the agent cannot run",
+            'set local_model_base_url to the server\'s OpenAI-compatible URL (for Ollama "http://127.0.0.1:11434/v1")',
+        )
+    return None
+
+
 def check_models(env: Mapping[str, str], settings: Mapping[str, object]) -> Check:
     configured = []
     for key, var in API_KEY_ENV.items():
@@ -182,9 +215,13 @@ def check_models(env: Mapping[str, str], settings: Mapping[str, object]) -> Chec
             configured.append(key.removesuffix("_api_key"))
         elif env.get(var):
             configured.append(f"{key.removesuffix('_api_key')} (from ${var})")
-    execution = settings.get("execution_model") or env.get("CONTOP_EXECUTION_MODEL")
+    problem = execution_model_problem(env, settings)
+    if problem is not None:
+        return problem
+    from_env = bool(env.get(MODEL_ENV, "").strip())
+    execution = env.get(MODEL_ENV, "").strip() if from_env else str(settings.get("execution_model") or "").strip()
     if execution:
-        configured.append(f"execution_model={execution}")
+        configured.append(f"execution_model={execution}" + (f" (from ${MODEL_ENV})" if from_env else ""))
     if configured:
         return Check("models", Level.OK, ", ".join(configured))
     return Check(

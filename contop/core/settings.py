@@ -32,6 +32,13 @@ API_KEY_ENV: dict[str, str] = {
     "openrouter_api_key": "OPENROUTER_API_KEY",
 }
 
+# What execution_model may be (contop.agent.models parses it), for the messages that refuse a bad one.
+EXECUTION_MODEL_FORMS = (
+    "'provider:model' with provider gemini, anthropic, openai or openrouter (e.g. 'gemini:gemini-2.5-flash'), "
+    "'openai-compatible:<model>' for the server at local_model_base_url (e.g. 'openai-compatible:llama3.1'), "
+    "'scripted:<path to a JSON script>' (tests and demos), or empty for the first provider with a key"
+)
+
 _STRICT = ConfigDict(extra="allow", strict=True, validate_assignment=True)
 
 

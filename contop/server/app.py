@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from contop import __version__
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls
+from contop.server.admin import AdminGate, OutsideApiMount
 from contop.server.keepawake import apply_keep_awake, keep_awake_listener
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
@@ -115,6 +116,7 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     )
     app.state.contop = state
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(AdminGate, admin_token=state.admin_token, routes=lambda: app.router.routes)
     app.add_middleware(TunnelGuard, tunnel_host=lambda: state.tunnel.host)
 
     @app.exception_handler(RequestValidationError)
@@ -133,5 +135,5 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     if config.env.get(echo.ENV) == "1":
         app.include_router(echo.router)
     app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
-    app.mount("/", PhoneApp(directory=web_dir(), html=True), name="web")
+    app.router.routes.append(OutsideApiMount("/", app=PhoneApp(directory=web_dir(), html=True), name="web"))
     return app

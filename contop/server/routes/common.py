@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import HTTPException, Request
 
 from contop.server.state import ServerState
+
+# No body of ours nests deeper than a few levels; a deeper one would reach Python's recursion limit in the
+# decoder, the validation or the encoder that saves it.
+MAX_JSON_DEPTH = 64
 
 
 def server_state(request: Request) -> ServerState:
@@ -15,3 +22,34 @@ def server_state(request: Request) -> ServerState:
 def not_available(feature: str) -> HTTPException:
     """503 for an endpoint whose feature has not landed: never a fake success."""
     return HTTPException(503, f"{feature} not available yet")
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body decoded as JSON; 400 when it is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    too_deep = HTTPException(400, f"body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise too_deep
+    return data
+
+
+async def json_body(request: Request) -> Any:
+    return parse_json(await request.body())

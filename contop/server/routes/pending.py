@@ -10,7 +10,7 @@ from contop.core.settings import PROVIDERS
 from contop.server import proxy_status
 from contop.server.admin import require_admin
 from contop.server.routes import skills
-from contop.server.routes.common import server_state
+from contop.server.routes.common import json_body, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 # The skills endpoints are real now; they ride on this router so the app factory needs no change.
@@ -20,10 +20,7 @@ router.include_router(skills.router)
 @router.post("/api/provider-health")
 async def provider_health(request: Request) -> dict[str, Any]:
     """``{provider}`` → ``{status, models, auth_type}`` from the provider's subscription proxy."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise HTTPException(400, "body is not valid JSON") from None
+    body = await json_body(request)
     provider = body.get("provider") if isinstance(body, dict) else None
     if provider not in PROVIDERS:
         raise HTTPException(422, f"provider must be one of {', '.join(PROVIDERS)}")

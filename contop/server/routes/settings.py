@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
 
-from contop.core.settings import API_KEY_ENV, describe_validation_error, missing_required_keys
+from contop.agent.models import parse_model_string
+from contop.core.errors import ConfigError
+from contop.core.settings import (
+    API_KEY_ENV,
+    EXECUTION_MODEL_FORMS,
+    describe_validation_error,
+    missing_required_keys,
+)
 from contop.server.admin import require_admin
-from contop.server.routes.common import server_state
+from contop.server.routes.common import json_body, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -22,16 +28,20 @@ async def get_settings(request: Request) -> dict[str, Any]:
 
 @router.put("/api/settings")
 async def put_settings(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise HTTPException(422, "settings must be a JSON object")
     missing = missing_required_keys(data)
     if missing:
         raise HTTPException(422, f"missing required keys: {', '.join(missing)}")
+    model = data.get("execution_model")
+    if isinstance(model, str) and model.strip():
+        try:
+            parse_model_string(model)
+        except ConfigError:
+            raise HTTPException(
+                422, f"execution_model {model[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
+            ) from None
     store = server_state(request).settings
     try:
         return store.replace(data).to_json_dict()

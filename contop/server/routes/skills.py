@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -12,7 +11,7 @@ from contop.agent.skills.spec import SkillError
 from contop.agent.skills.store import AGENT_TOOLS, SkillStore
 from contop.security.catalog import KNOWN_TOOLS
 from contop.server.admin import require_admin
-from contop.server.routes.common import server_state
+from contop.server.routes.common import json_body, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -32,10 +31,7 @@ def _fail(exc: SkillError) -> HTTPException:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise HTTPException(422, "the body must be a JSON object")
     return data
