@@ -16,16 +16,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("pair", help="print a pairing QR code from the running server")
     p.add_argument("--temp", action="store_true", help="a temporary code (4 hours, not saved)")
     p.add_argument("--json", action="store_true", help="print the pairing as JSON")
-    p.add_argument("--port", type=port_type, help="server port (default: $CONTOP_PORT or 8000)")
+    p.add_argument(
+        "--port", type=port_type, help="server port (default: $CONTOP_PORT, else the running server's, else 8000)"
+    )
     add_home_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from contop.server.admin import local_address
     from contop.server.qr import qr_terminal
+    from contop.server.statedir import running_server
 
-    state_dir = state_dir_from(args.home, os.environ)
-    port = port_from(args.port, os.environ)
+    env = os.environ
+    state_dir = state_dir_from(args.home, env)
     try:
         admin_token = state_dir.admin_token.read_text(encoding="ascii").strip()
     except OSError:
@@ -34,19 +38,40 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # The server holding this state directory says where it listens: its port is the default here.
+    holder = running_server(state_dir)
+    if args.port is None and not env.get("CONTOP_PORT") and holder is not None and holder.port:
+        port = holder.port
+    else:
+        port = port_from(args.port, env)
+    address = "127.0.0.1"
+    if holder is not None and holder.port == port:
+        local = local_address(holder.host)
+        if local is None:
+            print(
+                f"contop: error: the Contop server using {state_dir.root} ({holder.where()}) does not listen on "
+                "this computer's loopback address, and only that address is served the admin API `contop pair` "
+                "uses. Restart it with --host 0.0.0.0 (all addresses, the default) or --host 127.0.0.1",
+                file=sys.stderr,
+            )
+            return 1
+        address = local
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     kind = "temp" if args.temp else "permanent"
     try:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/api/pair",
+            f"http://{where}/api/pair",
             params={"connection_type": kind},
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
         )
     except httpx.HTTPError:
-        print(
-            f"contop: error: no Contop server answers on 127.0.0.1:{port}; start it with `contop serve`",
-            file=sys.stderr,
-        )
+        if holder is not None and holder.port != port:
+            hint = f"the server using {state_dir.root} is elsewhere ({holder.where()})"
+            hint += f": use --port {holder.port}" if holder.port else ""
+        else:
+            hint = "start it with `contop serve`"
+        print(f"contop: error: no Contop server answers on {where}; {hint}", file=sys.stderr)
         return 1
     if response.status_code == 401:
         print("contop: error: the server refused the admin token; is it running with another --home?", file=sys.stderr)

@@ -12,10 +12,14 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from contop.cli.common import DEFAULT_HOST, add_home_argument, port_from, port_type, state_dir_from
 from contop.core.errors import ContopError
 from contop.core.settings import API_KEY_ENV
+
+if TYPE_CHECKING:
+    from contop.server.statedir import StateDir, StateDirLock
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,16 +53,33 @@ SWITCH_INTERVAL_S = 0.0005  # how soon a thread running Python hands the interpr
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from contop.server.app import create_app
-    from contop.server.logsetup import configure_logging
-    from contop.server.state import ServerConfig
+    from contop.server.statedir import StateDirLock
 
     env = os.environ
     host = args.host or env.get("CONTOP_HOST") or DEFAULT_HOST
     port = port_from(args.port, env)
     state_dir = state_dir_from(args.home, env)
+    try:
+        state_dir.ensure()
+        lock = StateDirLock.acquire(state_dir)  # before the port: a second server on this home is named as such
+    except ContopError as exc:
+        print(f"contop: error: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        return _serve(args, env, host, port, state_dir, lock)
+
+
+def _serve(
+    args: argparse.Namespace, env: Mapping[str, str], host: str, port: int, state_dir: StateDir, lock: StateDirLock
+) -> int:
+    import uvicorn
+
+    from contop.server.admin import local_address
+    from contop.server.app import create_app
+    from contop.server.logsetup import configure_logging
+    from contop.server.state import ServerConfig
+    from contop.server.statedir import ServerInfo
+
     redactor = configure_logging(args.log_level)
     config = ServerConfig(
         state_dir=state_dir,
@@ -72,12 +93,15 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         sock = _bind(host, port)
-        if port == 0:
-            config.port = sock.getsockname()[1]
+        bound = str(sock.getsockname()[0])
+        config.port = sock.getsockname()[1]
+        lock.publish(ServerInfo(pid=os.getpid(), host=bound, port=config.port))
         app = create_app(config, redactor=redactor)
     except ContopError as exc:
         print(f"contop: error: {exc}", file=sys.stderr)
         return 1
+    if local_address(bound) is None:
+        print(f"contop: warning: {admin_unreachable(bound)}", file=sys.stderr, flush=True)
     if not args.no_qr:
         _print_pairing(app)
     loop = event_loop(env)
@@ -94,6 +118,15 @@ def run(args: argparse.Namespace) -> int:
         if stop.code != 0 or not server.started:
             raise
     return 0 if server.started else 1
+
+
+def admin_unreachable(bound: str) -> str:
+    """Why the admin API cannot be used when the server listens on ``bound`` only (no loopback address)."""
+    return (
+        f"the server listens on {bound} only, so the admin API, which answers this computer's loopback address "
+        "(127.0.0.1), cannot be reached: the desktop app and `contop pair` will not work. Listen on all addresses "
+        "(--host 0.0.0.0, the default) or on 127.0.0.1 to use them"
+    )
 
 
 def event_loop(env: Mapping[str, str]) -> str:
@@ -130,6 +163,7 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _print_pairing(app: object) -> None:
+    from contop.server.network import is_loopback
     from contop.server.pairing_flow import issue_pairing
     from contop.server.qr import qr_terminal
 
@@ -139,6 +173,11 @@ def _print_pairing(app: object) -> None:
     print()
     print("Scan this code with your phone's camera, or open this pairing URL on the phone:")
     print(f"  {url}")
-    if payload["h"] == "127.0.0.1":
+    if state.config.host == "localhost" or is_loopback(state.config.host):
+        print(
+            f"  (the server listens on loopback ({state.config.host}) only: only this computer can use it; "
+            "start it with --host 0.0.0.0, the default, for phones on your network)"
+        )
+    elif payload["h"] == "127.0.0.1":
         print("  (no LAN address found: only this computer can use it; see `contop doctor`)")
     print(flush=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import stat
+import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from contop.core.errors import StateDirError
 
@@ -201,6 +204,10 @@ class StateDir:
     def skills_dir(self) -> Path:
         return self.root / "skills"
 
+    @property
+    def server_lock(self) -> Path:
+        return self.root / "server.lock"
+
     def display(self) -> str:
         """The path as written into default settings: ``~/.contop`` when under the home directory."""
         home = Path.home()
@@ -242,3 +249,138 @@ class StateDir:
         elif stat.S_IMODE(path.stat().st_mode) != SECRET_MODE:
             path.chmod(SECRET_MODE)
         return token
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server holding a state directory writes into its lock file: who it is and where it listens."""
+
+    pid: int
+    host: str = ""  # the address it is bound to ("0.0.0.0", "127.0.0.1", "192.0.2.2"…); empty while it starts
+    port: int = 0
+
+    def where(self) -> str:
+        if not self.port:
+            return f"pid {self.pid}, still starting"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"pid {self.pid}, listening on {host}:{self.port}"
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerInfo | None:
+        try:
+            data: Any = json.loads(text)
+            info = cls(pid=int(data["pid"]), host=str(data.get("host") or ""), port=int(data.get("port") or 0))
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return None
+        return info if info.pid > 0 else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def running_server(state_dir: StateDir) -> ServerInfo | None:
+    """The server that holds ``state_dir``, as its lock file describes it, or None when none runs.
+
+    Read without taking the lock (a probe could make a server starting at that instant fail). A server that
+    stops cleanly empties the file; one killed outright leaves it, so the process must still exist too.
+    """
+    try:
+        text = state_dir.server_lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    info = ServerInfo.from_json(text)
+    return info if info is not None and _pid_alive(info.pid) else None
+
+
+class StateDirLock:
+    """The exclusive lock one server holds on its state directory for its whole life.
+
+    Two servers sharing a directory would overwrite each other's ``tokens.json`` and settings. The lock is an
+    ``flock`` on ``server.lock``: the kernel drops it when the process ends, however it ends (kill -9 included),
+    so it is never stale and never needs clearing by hand. The file is never removed: removing a locked file would
+    let a second server create and lock a new one beside it. Its contents (``ServerInfo`` as JSON) are what the
+    error of a second server and ``contop pair`` say about the holder. The descriptor is not inheritable, so child
+    processes (which may outlive the server) never hold the lock.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, state_dir: StateDir) -> StateDirLock:
+        """Take the lock without waiting; ``StateDirError`` naming the holder when another server has it."""
+        path = state_dir.server_lock
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+        except OSError as exc:
+            raise StateDirError(f"cannot open {path}: {exc.strerror or exc}") from exc
+        try:
+            _lock(fd)
+        except BlockingIOError:
+            os.close(fd)
+            holder = running_server(state_dir)
+            who = f" ({holder.where()})" if holder is not None else ""
+            raise StateDirError(
+                f"the state directory {state_dir.root} is in use by another Contop server{who}. Stop that "
+                "server, or give this one a state directory of its own with --home / CONTOP_HOME"
+            ) from None
+        except OSError as exc:  # a file system without locks (some network or FUSE mounts): run, but say so
+            log.warning("cannot lock %s (%s): a second server on this directory would go unnoticed", path, exc)
+        lock = cls(path, fd)
+        lock.publish(ServerInfo(pid=os.getpid()))
+        return lock
+
+    def publish(self, info: ServerInfo) -> None:
+        """Say where this server listens (once it is bound)."""
+        if self._fd is None:
+            raise StateDirError(f"{self.path} is not locked by this process")
+        data = json.dumps(asdict(info)).encode() + b"\n"
+        try:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, data)
+        except OSError as exc:  # only what others are told about this server is lost, not the lock
+            log.warning("could not write %s: %s", self.path, exc)
+
+    def release(self) -> None:
+        """Empty the file (this server no longer listens anywhere) and drop the lock. Idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the last descriptor of the open file releases the flock
+
+    def __enter__(self) -> StateDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        # Windows locks are mandatory: lock one byte far past the contents, so others can still read who holds it.
+        os.lseek(fd, 1 << 30, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # dropped by Windows when the process ends, too
+        except OSError as exc:
+            raise BlockingIOError(*exc.args) from exc
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

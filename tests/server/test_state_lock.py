@@ -1,0 +1,39 @@
+"""One server per state directory: a second `contop serve` on the same --home is refused (CONTRACTS.md §2)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from contop.testing.server import ServerProcess
+
+
+def test_a_second_server_on_the_same_home_is_refused_and_the_first_keeps_its_codes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with ServerProcess(home) as first:
+        code = first.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()["token"]
+        second = ServerProcess(home)
+        second.log_path = tmp_path / "second.log"  # its own log, so what it says is its alone
+        with pytest.raises(RuntimeError, match="exited with 1") as refused:
+            second.start()
+        message = str(refused.value)
+        assert first.proc is not None
+        assert f"the state directory {home} is in use by another Contop server" in message
+        assert f"pid {first.proc.pid}, listening on 127.0.0.1:{first.port}" in message
+        # the first server still serves, and its permanent code is still on disk
+        assert first.request("GET", "/api/pair/status").status_code == 200
+        assert code in (home / "tokens.json").read_text()
+    assert (home / "server.lock").read_text() == ""  # a clean stop says that nobody listens any more
+
+
+def test_a_killed_server_leaves_no_stale_lock(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = ServerProcess(home).start()
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert json.loads((home / "server.lock").read_text())["port"] == first.port  # left behind by kill -9...
+    with ServerProcess(home) as again:  # ...and yet the directory is free
+        assert again.request("GET", "/api/settings").status_code == 200
+        assert json.loads((home / "server.lock").read_text())["port"] == again.port
