@@ -17,8 +17,11 @@ def test_a_second_server_on_the_same_home_is_refused_and_the_first_keeps_its_cod
         code = first.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()["token"]
         second = ServerProcess(home)
         second.log_path = tmp_path / "second.log"  # its own log, so what it says is its alone
-        with pytest.raises(RuntimeError, match="exited with 1") as refused:
-            second.start()
+        try:
+            with pytest.raises(RuntimeError, match="exited with 1") as refused:
+                second.start()
+        finally:
+            second.stop()  # in case it did start
         message = str(refused.value)
         assert first.proc is not None
         assert f"the state directory {home} is in use by another Contop server" in message
