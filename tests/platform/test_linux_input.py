@@ -86,6 +86,45 @@ def test_ascii_symbols_and_shifted_characters(recorder: RecorderApp, linux_adapt
     recorder.wait_for(lambda ev: recorder.last_text() == text)
 
 
+def _caps_lock(display: str, on: bool | None = None) -> bool:
+    """Whether Caps Lock is on; with ``on``, first tap the Caps_Lock key (as the user would) unless it already is."""
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    d = xdisplay.Display(display)
+    try:
+        locked = bool(d.screen().root.query_pointer().mask & X.LockMask)
+        if on is not None and on != locked:
+            kc = d.keysym_to_keycode(XK.XK_Caps_Lock)
+            xtest.fake_input(d, X.KeyPress, kc)
+            xtest.fake_input(d, X.KeyRelease, kc)
+            d.sync()
+            locked = bool(d.screen().root.query_pointer().mask & X.LockMask)
+            assert locked == on
+        return locked
+    finally:
+        d.close()
+
+
+def test_typing_comes_out_as_asked_with_caps_lock_on(
+    xsession: XSession, recorder: RecorderApp, linux_adapter: Any
+) -> None:
+    # With Caps Lock on, "Hello World é" used to arrive as "hELLO wORLD É" (a password typed wrong, silently).
+    text = "Hello World é"
+    linux_adapter.click(*recorder.center("entry"))
+    _caps_lock(xsession.display, True)
+    try:
+        linux_adapter.type_text(text)
+        recorder.wait_for(lambda ev: recorder.last_text() == text)
+        assert _caps_lock(xsession.display)  # left as the user had it
+    finally:
+        _caps_lock(xsession.display, False)
+    linux_adapter.type_text(" Ok")  # and nothing changes with it off
+    recorder.wait_for(lambda ev: recorder.last_text() == text + " Ok")
+    assert not _caps_lock(xsession.display)
+
+
 def test_ctrl_a_then_typing_replaces(recorder: RecorderApp, linux_adapter: Any) -> None:
     linux_adapter.click(*recorder.center("entry"))
     linux_adapter.type_text("old text")
@@ -172,6 +211,10 @@ def test_xdotool_fallback(tmp_path: Path) -> None:
             adapter.press_key("BackSpace")
             recorder.wait_for(lambda ev: recorder.last_text() == "")
             assert adapter.cursor_position() == recorder.center("entry")
+            _caps_lock(session.display, True)
+            adapter.type_text("Caps Off ü")
+            recorder.wait_for(lambda ev: recorder.last_text() == "Caps Off ü")
+            assert _caps_lock(session.display)
         finally:
             adapter.close()
     finally:

@@ -6,6 +6,11 @@ tapped. Clients re-read the keymap lazily when they handle the key event, so a b
 until they have: the characters a stretch of text lacks are bound in one burst before it is typed, with a pause
 after (see ``_bind_all``); bindings are kept after a call (a later text with the same characters needs no
 change); and all bindings are removed ``RESTORE_AFTER_S`` after the last typing, or on ``close()``.
+
+Caps Lock: typed text must come out as asked whatever the desk's lock state, so when the Lock modifier is on it is
+toggled off (by tapping the key that locks it) for the typing and back on afterwards. Picking keysyms and Shift per
+lock state instead would depend on how the layout's key types treat Lock (letters only, Shift cancelling it or
+not, Shift Lock), which varies. xdotool's --clearmodifiers taps it too (but leaves it off).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from Xlib import XK, X
@@ -44,6 +50,11 @@ def _button(button: str) -> int:
         return BUTTONS[button]
     except KeyError:
         raise ToolError(f"unknown mouse button {button!r}; use left, right or middle") from None
+
+
+def lock_on(display: Any) -> bool:
+    """Whether the Lock modifier (Caps Lock or Shift Lock) is on; the core state includes locked modifiers."""
+    return bool(display.screen().root.query_pointer().mask & X.LockMask)
 
 
 def _scroll_button(direction: str) -> int:
@@ -180,6 +191,37 @@ class XTestInput:
     def _shift_keycode(self, keymap: list[Sequence[int]], keep: set[int]) -> int:
         return self._resolve(keymap, XK.XK_Shift_L, keep)[0]
 
+    def _lock_keycode(self, keymap: list[Sequence[int]]) -> int | None:
+        """The key that toggles the Lock modifier in the current keymap (Caps Lock, else Shift Lock)."""
+        for ks in (XK.XK_Caps_Lock, XK.XK_Shift_Lock):
+            hit = self._existing(keymap, ks)
+            if hit is not None and not hit[1]:
+                return hit[0]
+        return None
+
+    def _toggle(self, keycode: int) -> None:
+        xtest.fake_input(self._d, X.KeyPress, keycode)
+        xtest.fake_input(self._d, X.KeyRelease, keycode)
+        self._d.sync()
+
+    @contextmanager
+    def _lock_released(self, keymap: list[Sequence[int]]) -> Iterator[None]:
+        """Caps Lock off while typing and on again afterwards (if it was on and nobody turned it on meanwhile)."""
+        if not lock_on(self._d):
+            yield
+            return
+        kc = self._lock_keycode(keymap)
+        if kc is None:
+            logger.warning("Caps Lock is on but no key in the keymap locks it: letters may come out in the wrong case")
+            yield
+            return
+        self._toggle(kc)
+        try:
+            yield
+        finally:
+            if not lock_on(self._d):  # a round trip: the server has handled every key typed before this
+                self._toggle(kc)
+
     def press_key(self, key: str) -> None:
         combo = parse_combo(key)
         mod_syms, key_sym = combo_keysyms(combo)
@@ -213,35 +255,39 @@ class XTestInput:
         self._cancel_restore()
         try:
             keymap = self._keymap()
-            spare_count = len(self._candidates(keymap, set()))
-            shift_kc: int | None = None
-            pos = 0
-            while pos < len(syms):
-                # The longest run of text whose missing keysyms fit in the spare keycodes at once.
-                missing: list[int] = []
-                end = pos
-                while end < len(syms):
-                    ks = syms[end]
-                    if ks not in missing and self._existing(keymap, ks) is None:
-                        if len(missing) == spare_count:
-                            break
-                        missing.append(ks)
-                    end += 1
-                if missing:
-                    needed = {ks for ks in syms[pos:end]}
-                    keep = {kc for kc, ks in self._bound.items() if ks in needed}
-                    self._bind_all(keymap, missing, keep)
-                for ks in syms[pos:end]:
-                    hit = self._existing(keymap, ks)
-                    assert hit is not None
-                    kc, shift = hit
-                    if shift and shift_kc is None:
-                        shift_kc = self._shift_keycode(keymap, set())
-                    self._tap(kc, shift_kc if shift else None)
-                self._d.sync()
-                pos = end
+            with self._lock_released(keymap):
+                self._type_syms(keymap, syms)
         finally:
             self._schedule_restore()
+
+    def _type_syms(self, keymap: list[Sequence[int]], syms: list[int]) -> None:
+        spare_count = len(self._candidates(keymap, set()))
+        shift_kc: int | None = None
+        pos = 0
+        while pos < len(syms):
+            # The longest run of text whose missing keysyms fit in the spare keycodes at once.
+            missing: list[int] = []
+            end = pos
+            while end < len(syms):
+                ks = syms[end]
+                if ks not in missing and self._existing(keymap, ks) is None:
+                    if len(missing) == spare_count:
+                        break
+                    missing.append(ks)
+                end += 1
+            if missing:
+                needed = {ks for ks in syms[pos:end]}
+                keep = {kc for kc, ks in self._bound.items() if ks in needed}
+                self._bind_all(keymap, missing, keep)
+            for ks in syms[pos:end]:
+                hit = self._existing(keymap, ks)
+                assert hit is not None
+                kc, shift = hit
+                if shift and shift_kc is None:
+                    shift_kc = self._shift_keycode(keymap, set())
+                self._tap(kc, shift_kc if shift else None)
+            self._d.sync()
+            pos = end
 
     # -- restoring the keymap -------------------------------------------------------------------------------
     def _cancel_restore(self) -> None:
@@ -287,13 +333,16 @@ class XTestInput:
 class XdotoolInput:
     """The same operations through the xdotool program, for X servers without XTest exposed to python-xlib."""
 
-    def __init__(self, display: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, display: str, env: dict[str, str] | None = None, lock_on: Callable[[], bool] | None = None
+    ) -> None:
         exe = shutil.which("xdotool")
         if exe is None:
             raise NotAvailableError("no XTEST extension and no xdotool: install xdotool")
         self._exe = exe
         self._env = dict(env or {})
         self._env["DISPLAY"] = display
+        self._lock_on = lock_on  # reads the Lock modifier; xdotool's --clearmodifiers clears it but never restores it
 
     def _run(self, *args: str) -> str:
         env = {**child_env(os.environ), **self._env}
@@ -341,7 +390,14 @@ class XdotoolInput:
             # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
             # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed.
             delay = "0" if text.isascii() else "100"
-            self._run("type", "--delay", delay, "--", text)
+            locked = self._lock_on is not None and self._lock_on()
+            if locked:  # Caps Lock off while typing, as XTestInput does
+                self._run("key", "--delay", "0", "Caps_Lock")
+            try:
+                self._run("type", "--delay", delay, "--", text)
+            finally:
+                if locked and self._lock_on is not None and not self._lock_on():
+                    self._run("key", "--delay", "0", "Caps_Lock")
 
     def close(self) -> None:
         pass
