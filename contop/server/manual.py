@@ -5,6 +5,9 @@ even), mapped exactly to native pixels. Pointer moves are coalesced: each sessio
 move, and one worker task applies them, so a burst of moves never queues up behind a slow X server. Every other
 action first applies the session's pending move, under the same input lock, so presses land where the pointer was
 last sent.
+
+A button the phone pressed (``mouse_down``) and has not released is released when its connection ends (closed,
+lost, revoked, replaced): the X server would otherwise keep it down, mid-drag, until someone clicks at the desk.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +88,19 @@ def key_of(payload: Any) -> str:
 @dataclass
 class _Pending:
     moves: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)  # sessions whose held buttons are to be released
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _to_the_end(call: Awaitable[None]) -> None:
+    """Await an input call that runs in a thread; when cancelled, still wait for the thread (it cannot be stopped)
+    before re-raising, so the input lock is held until the event is sent and a release cannot overtake a press."""
+    task = asyncio.ensure_future(call)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 class ManualControl:
@@ -99,6 +114,8 @@ class ManualControl:
         self._worker: asyncio.Task[None] | None = None
         self.manual_mode: dict[str, bool] = {}
         self.moves_applied = 0
+        self._held: dict[MouseButton, str] = {}  # button → the session that pressed it and has not released it
+        self._watched: set[str] = set()  # sessions that pressed a button: told when their connection ends
         self._desk: Desktop | None = None
         self._no_desk: tuple[float, ContopError] | None = None  # when opening the display last failed, and why
         self._move_errors: dict[str, float] = {}  # session → when its last pointer-move error was sent
@@ -137,6 +154,9 @@ class ManualControl:
             self._pending.wake.clear()
             async with self._input_lock:
                 moves, self._pending.moves = self._pending.moves, {}
+                ended, self._pending.ended = self._pending.ended, set()
+                for session_id in ended:
+                    await self._release_held(session_id)
                 if not moves:
                     continue
                 try:
@@ -148,6 +168,28 @@ class ManualControl:
                     raise
                 except Exception:  # a failed move is dropped; the next one will try again
                     log.warning("applying a manual pointer move failed", exc_info=True)
+
+    def _session_ended(self, session: Any) -> None:
+        """The session's connection ended: its pending move is dropped, its held buttons released by the worker."""
+        self.forget(session.id)
+        self._watched.discard(session.id)
+        if session.id in self._held.values():
+            self._pending.ended.add(session.id)
+            self._ensure_worker()
+            self._pending.wake.set()
+
+    async def _release_held(self, session_id: str | None = None) -> None:
+        """Release the buttons ``session_id`` (None: anyone) holds down (caller holds the input lock)."""
+        buttons = [b for b, owner in self._held.items() if session_id is None or owner == session_id]
+        if not buttons or self._desk is None:
+            return
+        for button in buttons:
+            del self._held[button]
+            try:
+                await asyncio.to_thread(self._desk.adapter.mouse_up, button)
+            except Exception:
+                log.warning("releasing the %s mouse button failed", button, exc_info=True)
+        log.info("released the %s mouse button(s) held by an ended session", ", ".join(buttons))
 
     async def _flush_move(self, session_id: str, desk: Desktop) -> None:
         """Apply the session's pending move now (caller holds the input lock)."""
@@ -167,7 +209,7 @@ class ManualControl:
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
         action = str(getattr(message.payload, "action", ""))
         try:
-            await self._handle(session.id, message.payload, self._video_frame(session))
+            await self._handle(session, message.payload, self._video_frame(session))
         except (ManualInputError, ToolError) as exc:
             if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))
@@ -188,8 +230,8 @@ class ManualControl:
         self._move_errors[session_id] = now
         return True
 
-    async def _handle(self, session_id: str, payload: Any, rule: VideoFrameRule) -> None:
-        action = payload.action
+    async def _handle(self, session: Any, payload: Any, rule: VideoFrameRule) -> None:
+        action, session_id = payload.action, session.id
         desk = await self._desktop()
         if action == "mouse_move":
             self._pending.moves[session_id] = point(payload, await self._geometry(desk, rule))
@@ -205,8 +247,15 @@ class ManualControl:
                 if target is not None:
                     self._pending.moves[session_id] = target
                 await self._flush_move(session_id, desk)
-                fn = adapter.mouse_down if action == "mouse_down" else adapter.mouse_up
-                await asyncio.to_thread(fn, button)
+                if action == "mouse_down":
+                    if session_id not in self._watched:
+                        self._watched.add(session_id)
+                        session.on_end(self._session_ended)
+                    self._held[button] = session_id  # before the press: a session ending meanwhile lets go too
+                    await _to_the_end(asyncio.to_thread(adapter.mouse_down, button))
+                else:
+                    self._held.pop(button, None)
+                    await _to_the_end(asyncio.to_thread(adapter.mouse_up, button))
             return
         if action in CLICKS:
             button, count = CLICKS[action]
@@ -257,6 +306,8 @@ class ManualControl:
         if worker is not None:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
+        async with self._input_lock:
+            await self._release_held()
 
 
 def _button(raw: Any) -> Any:

@@ -95,6 +95,9 @@ class SessionState(StrEnum):
     CLOSED = "closed"
 
 
+_ENDED = frozenset({SessionState.LOST, SessionState.REPLACED, SessionState.CLOSED})
+
+
 class Execution(Protocol):
     """Whatever runs for a session (an agent run); filled by other parts through ``Session.set_execution``."""
 
@@ -161,6 +164,7 @@ class Session:
         self._heartbeat: asyncio.Task[Any] | None = None
         self._last_fast_error = 0.0
         self._closed_event = asyncio.Event()
+        self._end_callbacks: list[Callable[[Session], None]] = []
 
     def __repr__(self) -> str:
         return f"<Session {self.id[:8]} device={self.device_id!r} {self.state}>"
@@ -278,6 +282,27 @@ class Session:
             except Exception:
                 log.exception("cancelling the execution of %s failed", self.device_id)
 
+    # --- end of the connection ---------------------------------------------------------------------------------
+
+    def on_end(self, callback: Callable[[Session], None]) -> None:
+        """``callback(self)`` runs once when this connection ends (lost, replaced or closed), at once if it already
+        has: for what the phone holds that nobody else would let go of (a mouse button pressed mid-drag)."""
+        if self.state in _ENDED:
+            self._call_end(callback)
+        else:
+            self._end_callbacks.append(callback)
+
+    def _ended(self) -> None:
+        callbacks, self._end_callbacks = self._end_callbacks, []
+        for callback in callbacks:
+            self._call_end(callback)
+
+    def _call_end(self, callback: Callable[[Session], None]) -> None:
+        try:
+            callback(self)
+        except Exception:
+            log.exception("an end-of-connection callback of %s failed", self.device_id)
+
     # --- tasks -------------------------------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
@@ -352,6 +377,7 @@ class Session:
         self._stop_heartbeat()
         self._kill_execution("the connection to the phone was lost")  # at once: nobody is watching any more
         self._reject_pending()
+        self._ended()
         if self.peer is not None:
             self.outbox.extend(text for text in self.peer.take_unsent() if _worth_resending(text))
             self.spawn(self._close_peer(), name="close-peer")
@@ -364,6 +390,7 @@ class Session:
         old.state = SessionState.REPLACED
         old.successor = self
         old._stop_heartbeat()
+        old._ended()
         backlog = old.peer.take_unsent() if old.peer is not None else []
         self.outbox.extendleft(reversed([*old.outbox, *backlog]))
         old.outbox.clear()
@@ -459,6 +486,7 @@ class Session:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._ended()  # after its handlers stopped: what they pressed has been pressed
         await self._close_signaling(code, reason)
         await self._close_peer()
         if was_open:

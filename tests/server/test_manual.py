@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from contop.client.client import ContopClient
-from contop.core.messages import FAST, ManualControlPayload
+from contop.core.messages import FAST, ManualControlPayload, parse_phone_message
 from contop.platform.geometry import Rect
 from contop.server.device_control import ACTIONS
 from contop.server.manual import ManualInputError, key_of, point, video_geometry
@@ -74,6 +74,107 @@ async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(mo
     await control.on_manual_control(session, message("mouse_move", x=1, y=5))
     assert len(session.sent) == 5 and len(attempts) == 2  # after the intervals: tried again, reported again
     await control.aclose()
+
+
+class _RecordingDesk:
+    """A desktop whose adapter records the button events it is asked for (no display)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.adapter = self
+        self.capturer = self
+
+    def monitor_rect(self) -> Rect:
+        return Rect(0, 0, 1920, 1080)
+
+    def move_mouse(self, x: int, y: int) -> None:
+        pass
+
+    def mouse_down(self, button: str) -> None:
+        self.events.append(("down", button))
+
+    def mouse_up(self, button: str) -> None:
+        self.events.append(("up", button))
+
+
+class _Peer:
+    def send(self, channel: str, text: str) -> bool:
+        return True
+
+    def take_unsent(self) -> list[str]:
+        return []
+
+    def unacked_age(self) -> float | None:
+        return None
+
+    def heard_age(self) -> float | None:
+        return None
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Hooks:
+    def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None:
+        pass
+
+
+def _open_session(device_id: str = "phone") -> Any:
+    from contop.transport.router import Router
+    from contop.transport.session import Session, Timing
+
+    session = Session(device_id=device_id, device_name=device_id, connection_type="temp", router=Router(),
+                      hooks=_Hooks(), timing=Timing(heartbeat=60, check=60))  # fmt: skip
+    session.attach(_Peer())  # type: ignore[arg-type]
+    session.link_open()
+    return session
+
+
+@pytest.mark.parametrize("ending", ["lost", "closed", "replaced"])
+async def test_a_button_held_by_a_phone_is_released_when_its_connection_ends(
+    monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    from contop.core.messages import Envelope
+    from contop.server import manual
+
+    desk = _RecordingDesk()
+    monkeypatch.setattr(manual, "open_desktop", lambda display: desk)
+    control = manual.ManualControl(lambda _session: (1280, None))
+    session, other = _open_session(), _open_session("other-phone")
+
+    def message(action: str, **fields: Any) -> Envelope:
+        return parse_phone_message(json.dumps(_msg(action, **fields)))
+
+    await control.on_manual_control(session, message("mouse_down", x=10, y=10))
+    await control.on_manual_control(session, message("mouse_down", button="right"))
+    await control.on_manual_control(other, message("mouse_down", button="middle"))
+    await control.on_manual_control(other, message("mouse_up", button="middle"))
+    assert desk.events == [("down", "left"), ("down", "right"), ("down", "middle"), ("up", "middle")]
+    if ending == "lost":
+        session.link_lost("the phone vanished")
+    elif ending == "closed":
+        await session.aclose(code=4001, reason="pairing revoked")
+    else:
+        _open_session().take_over_from(session)
+    deadline = time.monotonic() + 5
+    while len(desk.events) < 6:
+        assert time.monotonic() < deadline, desk.events
+        await asyncio.sleep(0.01)
+    assert sorted(desk.events[4:]) == [("up", "left"), ("up", "right")]
+    await other.aclose()  # it let go of what it pressed: nothing more to release
+    await control.aclose()
+    assert len(desk.events) == 6
+
+
+async def test_shutdown_releases_what_is_still_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contop.server import manual
+
+    desk = _RecordingDesk()
+    monkeypatch.setattr(manual, "open_desktop", lambda display: desk)
+    control = manual.ManualControl(lambda _session: (1280, None))
+    await control.on_manual_control(_open_session(), parse_phone_message(json.dumps(_msg("mouse_down"))))
+    await control.aclose()
+    assert desk.events == [("down", "left"), ("up", "left")]
 
 
 def test_bad_coordinates_and_keys_are_refused() -> None:
@@ -239,3 +340,58 @@ async def test_device_control_keep_awake_persists(phone: tuple[ContopClient, Ser
         {"type": "device_control", "id": "dc-4", "payload": {"action": "explode"}}, expect_type="device_control_result"
     )
     assert bad.type == "error" and bad.payload.model_dump()["code"] == "invalid_payload"
+
+
+def _button1_down(display: str) -> bool:
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        return bool(d.screen().root.query_pointer().mask & X.Button1Mask)
+    finally:
+        d.close()
+
+
+async def _until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_a_phone_that_goes_away_mid_drag_leaves_no_button_down(
+    phone: tuple[ContopClient, ServerProcess], xsession: XSession
+) -> None:
+    client, server = phone
+    try:
+        # Revoked mid-drag: the server closes the connection and lets go of the button.
+        client.send(_msg("mouse_down", x=640, y=360), FAST)
+        await _until(lambda: _button1_down(xsession.display), 10, "the phone's press never arrived")
+        reply = await asyncio.to_thread(server.request, "DELETE", "/api/pair", params={"device_id": "manual-phone"})
+        assert reply.status_code == 200, reply.text
+        await _until(lambda: not _button1_down(xsession.display), 10, "button 1 still down after the revocation")
+
+        # The phone just vanishes (browser closed) mid-drag.
+        r = await asyncio.to_thread(server.request, "POST", "/api/pair", params={"connection_type": "temp"},
+                                    headers={"Accept": "application/json"})  # fmt: skip
+        second = ContopClient(str(r.json()["url"]), device_id="vanishing-phone", video=False)
+        await second.connect()
+        try:
+            second.send(_msg("mouse_down", x=600, y=300), FAST)
+            await _until(lambda: _button1_down(xsession.display), 10, "the second phone's press never arrived")
+        finally:
+            await second.aclose()
+        await _until(lambda: not _button1_down(xsession.display), 20, "button 1 still down after the phone vanished")
+    finally:
+        if _button1_down(xsession.display):  # leave the shared X session as we found it
+            from Xlib import X
+            from Xlib import display as xdisplay
+            from Xlib.ext import xtest
+
+            d = xdisplay.Display(xsession.display)
+            xtest.fake_input(d, X.ButtonRelease, 1)
+            d.sync()
+            d.close()
