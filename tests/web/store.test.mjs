@@ -213,6 +213,18 @@ test("away mode status and device control results", () => {
   assert.match(s.notice.text, /keep awake on done/);
 });
 
+test("keep-awake follows what the desktop answered, so the switch does not flip back", () => {
+  let s = run([srv("state_update", { ai_state: "idle", keep_host_awake: false })]);
+  s = reduce(s, srv("device_control_result", { action: "keep_awake_on", status: "success", keep_host_awake: true }));
+  assert.equal(s.keepAwake, true);
+  s = reduce(s, srv("device_control_result", { action: "keep_awake_off", status: "error", keep_host_awake: true }));
+  assert.equal(s.keepAwake, true, "a refused change leaves it as the desktop has it");
+  s = reduce(s, srv("device_control_result", { action: "wake", status: "success" }));
+  assert.equal(s.keepAwake, true, "other actions say nothing about it");
+  s = reduce(s, srv("device_control_result", { action: "keep_awake_off", status: "success", keep_host_awake: false }));
+  assert.equal(s.keepAwake, false);
+});
+
 test("an away-mode refusal is kept while away mode is off and cleared once it engages", () => {
   const reason = "Set an Away Mode PIN on the desktop first.";
   let s = run([conn(ConnStatus.CONNECTED), { type: "unavailable", feature: "away", reason }]);

@@ -1302,6 +1302,11 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     page.locator("#set-model").select_option("claude-sonnet-4")
     page.locator("#set-keep-awake").tap()
     assert sent(page, "device_control")[-1]["payload"] == {"action": "keep_awake_on"}
+    emit(page, "device_control_result", {"action": "keep_awake_on", "status": "success", "keep_host_awake": True})
+    page.wait_for_timeout(300)  # the toast re-renders the sheet: the switch must stay on
+    expect(page.locator("#set-keep-awake")).to_be_checked()
+    page.locator("#set-keep-awake").tap()  # so the next tap turns it off
+    assert sent(page, "device_control")[-1]["payload"] == {"action": "keep_awake_off"}
     page.locator("#btn-away").tap()
     assert len(sent(page, "away_mode_engage")) == 1
     emit(page, "away_mode_status", {"away_mode": True, "overlay_active": True})

@@ -353,6 +353,8 @@ function onServer(state, msg, now) {
       const label = p.action.replace(/_/g, " ");
       return {
         ...state,
+        // The desktop's word on keep-awake after the change (or after a refusal): the switch shows that.
+        keepAwake: typeof p.keep_host_awake === "boolean" ? p.keep_host_awake : state.keepAwake,
         seq: state.seq + 1,
         notice: { id: state.seq + 1, tone: ok ? "ok" : "warn", text: ok ? `Desktop: ${label} done` : `Desktop: ${label} failed` },
       };
