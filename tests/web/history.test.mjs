@@ -86,6 +86,18 @@ test("search by text in title and thread, and by date range", () => {
   assert.equal(searchSessions(list, { now }).length, 4);
 });
 
+test("search finds a session by the model used", () => {
+  const now = Date.UTC(2025, 0, 10, 12);
+  const list = [
+    { id: "a", title: "Tidy", model: "claude-sonnet-4", updatedAt: now, entries: [{ kind: "user", text: "tidy up" }] },
+    { id: "b", title: "Disk", model: null, updatedAt: now, entries: [{ kind: "result", answer: "ok", model: "gemini-2.5-flash" }] },
+    { id: "c", title: "Logs", updatedAt: now, entries: [{ kind: "step", tool: "execute_cli", model: "gpt-4o-mini" }] },
+  ];
+  assert.deepEqual(searchSessions(list, { text: "Sonnet", now }).map((s) => s.id), ["a"], "the model the phone chose");
+  assert.deepEqual(searchSessions(list, { text: "gemini", now }).map((s) => s.id), ["b"], "the model an answer names");
+  assert.deepEqual(searchSessions(list, { text: "gpt-4o", now }).map((s) => s.id), ["c"], "the model a step names");
+});
+
 test("load/save survive garbage and a full storage", () => {
   const st = memoryStorage();
   assert.deepEqual(loadHistory(st), []);

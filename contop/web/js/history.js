@@ -97,7 +97,10 @@ function startOfDay(ts) {
   return d.getTime();
 }
 
-/** Filter by free text (title, every text in the thread, what each step ran) and range "today" | "week" | "all". */
+/**
+ * Filter by free text (title, every text in the thread, what each step ran, the model used: the one the phone chose
+ * and the ones the desktop says ran) and range "today" | "week" | "all".
+ */
 export function searchSessions(list, { text = "", range = "all", now = Date.now() } = {}) {
   const needle = text.trim().toLowerCase();
   let since = -Infinity;
@@ -106,10 +109,9 @@ export function searchSessions(list, { text = "", range = "all", now = Date.now(
   return list.filter((s) => {
     if ((s.updatedAt || 0) < since) return false;
     if (!needle) return true;
-    if ((s.title || "").toLowerCase().includes(needle)) return true;
-    return (s.entries || []).some((e) =>
-      [e.text, e.answer, e.detail, e.action, e.command].some((v) => typeof v === "string" && v.toLowerCase().includes(needle)),
-    );
+    const has = (v) => typeof v === "string" && v.toLowerCase().includes(needle);
+    if (has(s.title) || has(s.model)) return true;
+    return (s.entries || []).some((e) => [e.text, e.answer, e.detail, e.action, e.command, e.model].some(has));
   });
 }
 
