@@ -146,6 +146,11 @@ class DeviceRegistry:
             self.record(kind, device)
         return device
 
+    def seen(self, device_id: str) -> None:
+        device = self._devices.get(device_id)
+        if device is not None:
+            device.last_seen = self._clock()
+
     def set_location(self, device_id: str, location: dict[str, Any]) -> None:
         device = self._devices.get(device_id)
         if device is not None:

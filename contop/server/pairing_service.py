@@ -149,6 +149,11 @@ class PairingService:
         if device is not None and device.connection_type == "permanent":
             self.save()
 
+    def seen(self, device_id: str) -> None:
+        """Activity of a connected phone: kept in memory only (a pointer stream must not rewrite tokens.json); the
+        save of its disconnect, at the latest, puts it on disk."""
+        self.devices.seen(device_id)
+
     async def revoke_device(self, device_id: str) -> bool:
         gone = self.tokens.revoke_device(device_id)
         device = self.devices.remove(device_id)

@@ -69,6 +69,7 @@ class Timing:
     silence_warning: float = 90.0  # the seed's 3 missed 30 s keepalives
     connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
     fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
+    seen_interval: float = 5.0  # the device registry hears that the phone is active at most this often
 
 
 # Not sent again after a lost link: the questions were just answered "no" (_reject_pending), a heartbeat only
@@ -114,6 +115,9 @@ class SessionHooks(Protocol):
 
     def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None: ...
 
+    def seen(self, device_id: str) -> None:
+        """The phone sent something (its devices entry says when it was last active)."""
+
 
 class Closable(Protocol):
     """The signaling socket, as far as the session needs it."""
@@ -155,6 +159,7 @@ class Session:
         self.successor: Session | None = None
         self.extra: dict[str, Any] = {}  # per-connection data other parts attach (e.g. a tool context)
         self.last_inbound = time.monotonic()
+        self._seen_reported = float("-inf")
         self.opened_at: float | None = None
         self._router = router
         self._hooks = hooks
@@ -322,7 +327,10 @@ class Session:
 
     def handle_inbound(self, channel: Channel, data: str | bytes) -> None:
         """Called by the peer for every channel message."""
-        self.last_inbound = time.monotonic()
+        now = self.last_inbound = time.monotonic()
+        if now - self._seen_reported >= self._timing.seen_interval:
+            self._seen_reported = now
+            self._hooks.seen(self.device_id)
         message = parse_phone_message(data)
         if isinstance(message, Error):
             self._reply_error(channel, message)

@@ -118,6 +118,9 @@ class _Hooks:
     def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None:
         pass
 
+    def seen(self, device_id: str) -> None:
+        pass
+
 
 def _open_session(device_id: str = "phone") -> Any:
     from contop.transport.router import Router

@@ -42,6 +42,9 @@ class Hooks:
     def mark_connected(self, device_id: str, connected: bool, path: object = None) -> None:
         self.calls.append((device_id, connected))
 
+    def seen(self, device_id: str) -> None:
+        pass
+
 
 def make_session(
     router: Router | None = None, on_open: Callable[[Session], None] | None = None

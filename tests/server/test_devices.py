@@ -1,0 +1,95 @@
+"""The devices list's ``last_seen``: the time of a connected phone's latest activity, kept in memory while it talks
+(tokens.json is not rewritten for it) and saved with its disconnect."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from contop.core.messages import RELIABLE
+from contop.server.pairing_service import PairingService
+from contop.transport.router import Router
+from contop.transport.session import Session, Timing
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 27, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Peer:
+    def send(self, channel: str, text: str) -> bool:
+        return True
+
+    def take_unsent(self) -> list[str]:
+        return []
+
+    def unacked_age(self) -> float | None:
+        return None
+
+    def heard_age(self) -> float | None:
+        return None
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _keepalive(n: int) -> str:
+    return json.dumps({"type": "keepalive", "id": f"k{n}", "payload": {}})
+
+
+def _saved_last_seen(path: Path) -> Any:
+    return json.loads(path.read_text())["devices"][0]["last_seen"]
+
+
+async def test_last_seen_follows_a_connected_phones_activity(tmp_path: Path) -> None:
+    clock = Clock()
+    service = PairingService(tmp_path / "tokens.json", clock)
+    tok = service.issue("permanent")
+    service.claim(tok.token, device_id="phone", device_name="Phone")
+    session = Session(device_id="phone", device_name="Phone", connection_type="permanent", router=Router(),
+                      hooks=service, timing=Timing(heartbeat=60, check=60))  # fmt: skip
+    session.attach(Peer())  # type: ignore[arg-type]
+    session.link_open()
+    await service.persisted()
+    connected_at = service.devices.get("phone").last_seen  # type: ignore[union-attr]
+    assert connected_at == clock.now and _saved_last_seen(tmp_path / "tokens.json") == "2026-03-27T10:00:00.000Z"
+
+    clock.now += timedelta(minutes=3)
+    session.handle_inbound(RELIABLE, _keepalive(1))
+    await service.persisted()
+    listed = {d.device_id: d.to_json() for d in service.list_devices()}
+    assert listed["phone"]["last_seen"] == "2026-03-27T10:03:00.000Z"
+    assert _saved_last_seen(tmp_path / "tokens.json") == "2026-03-27T10:00:00.000Z"  # not written for activity
+
+    clock.now += timedelta(minutes=1)
+    await session.aclose()
+    await service.persisted()
+    assert _saved_last_seen(tmp_path / "tokens.json") == "2026-03-27T10:04:00.000Z"  # the disconnect saves it
+
+
+async def test_a_stream_of_messages_is_reported_at_most_once_per_interval() -> None:
+    class Hooks:
+        def __init__(self) -> None:
+            self.seen_calls = 0
+
+        def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None:
+            pass
+
+        def seen(self, device_id: str) -> None:
+            self.seen_calls += 1
+
+    hooks = Hooks()
+    session = Session(device_id="phone", device_name="Phone", connection_type="temp", router=Router(), hooks=hooks,
+                      timing=Timing(heartbeat=60, check=60, seen_interval=60))  # fmt: skip
+    session.attach(Peer())  # type: ignore[arg-type]
+    session.link_open()
+    for n in range(200):
+        session.handle_inbound(RELIABLE, _keepalive(n))
+    assert hooks.seen_calls == 1
+    await session.aclose()
