@@ -2,10 +2,12 @@
 
 One override-redirect window per monitor, kept on top, with an empty input shape (clicks go to the windows below,
 so the phone keeps manual control through XTest) and the keyboard grabbed (only digits, Backspace and Enter do
-anything; every other key is swallowed). The mice at the desk are frozen (XI 2 grabs on the physical pointer
+anything; every other key is swallowed). The windows follow the monitors: a screen that grows or a monitor plugged
+in is covered as soon as RandR reports it. The mice at the desk are frozen (XI 2 grabs on the physical pointer
 devices; the XTest pointer is left alone). It reports on stdout, one JSON object a line:
 
     {"event": "ready", "monitors": N, "local_pointers_blocked": N}
+    {"event": "monitors", "monitors": N}                       the windows followed a change of monitors
     {"event": "wrong_pin", "attempts": N, "locked_for": SECONDS}
     {"event": "unlocked", "by": "pin" | "emergency_pin"}      then exit 0
     {"event": "tampered", "what": "unmapped" | "grab_lost"}  (the overlay repairs itself)
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -34,7 +37,7 @@ from PIL import Image
 from Xlib import XK, X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import composite, shape, xinput
+from Xlib.ext import composite, randr, shape, xinput
 
 from contop.desktop.away_capture import OVERLAY_PROPERTY, OVERLAY_WM_CLASS
 from contop.desktop.away_pin import MAX_DIGITS, AttemptLimiter, PinHashes, check_pin, load_hashes
@@ -44,6 +47,9 @@ WM_CLASS = OVERLAY_WM_CLASS
 GRAB_TIMEOUT = 5.0
 TICK = 0.25
 REGRAB_EVERY = 1.0
+RANDR_EVENTS = randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask | randr.RROutputChangeNotifyMask
+
+Box = tuple[int, int, int, int]
 
 _DIGITS = {XK.XK_0 + i: str(i) for i in range(10)} | {XK.XK_KP_0 + i: str(i) for i in range(10)}
 _BACKSPACE = {XK.XK_BackSpace}
@@ -57,39 +63,57 @@ def emit(event: str, **fields: Any) -> None:
         sys.stdout.flush()
 
 
-def monitors(d: Any) -> list[tuple[int, int, int, int]]:
+def monitors(d: Any) -> list[Box]:
     """(x, y, width, height) of each active monitor; the whole screen when RandR has nothing to say."""
     root = d.screen().root
     if d.has_extension("RANDR"):
         try:
-            found = [(m.x, m.y, m.width_in_pixels, m.height_in_pixels) for m in root.xrandr_get_monitors(True).monitors]
+            found = [
+                (m.x, m.y, m.width_in_pixels, m.height_in_pixels)
+                for m in root.xrandr_get_monitors(True).monitors
+                if m.width_in_pixels > 0 and m.height_in_pixels > 0
+            ]
             if found:
                 return distinct_monitors(found)
-        except xerror.XError:
+        except (xerror.XError, AttributeError):  # AttributeError: RandR older than 1.5 (no monitors)
             pass
-    screen = d.screen()
-    return [(0, 0, screen.width_in_pixels, screen.height_in_pixels)]
+    geometry = root.get_geometry()  # asked, not d.screen()'s size: that is from when the connection opened
+    return [(0, 0, geometry.width, geometry.height)]
 
 
-def distinct_monitors(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Mirrored monitors once; a monitor that contains another one (a virtual aggregate) left out."""
-
-    def contains(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-        return a != b and a[0] <= b[0] and a[1] <= b[1] and a[0] + a[2] >= b[0] + b[2] and a[1] + a[3] >= b[1] + b[3]
-
+def distinct_monitors(boxes: list[Box]) -> list[Box]:
+    """Mirrored monitors once; a monitor made of others (a virtual aggregate) left out, but only when those others
+    cover all of it: a part of the glass that no window covers would show the desktop."""
     unique = list(dict.fromkeys(boxes))
-    return [a for a in unique if not any(contains(a, b) for b in unique)]
+    return [a for a in unique if not _covered_by(a, [b for b in unique if b != a and _contains(a, b)])]
+
+
+def _contains(a: Box, b: Box) -> bool:
+    return a[0] <= b[0] and a[1] <= b[1] and a[0] + a[2] >= b[0] + b[2] and a[1] + a[3] >= b[1] + b[3]
+
+
+def _covered_by(a: Box, parts: list[Box]) -> bool:
+    """Whether ``parts`` (boxes inside ``a``) cover every pixel of ``a``: each cell of the grid their edges draw
+    must lie in one of them."""
+    if not parts:
+        return False
+    xs = sorted({a[0], a[0] + a[2], *(p[0] for p in parts), *(p[0] + p[2] for p in parts)})
+    ys = sorted({a[1], a[1] + a[3], *(p[1] for p in parts), *(p[1] + p[3] for p in parts)})
+    return all(
+        any(p[0] <= x0 and p[1] <= y0 and p[0] + p[2] >= x1 and p[1] + p[3] >= y1 for p in parts)
+        for x0, x1 in itertools.pairwise(xs)
+        for y0, y1 in itertools.pairwise(ys)
+    )
 
 
 @dataclass
 class Surface:
-    """One monitor's window, with its renderer and the server-side pixmaps it paints from."""
+    """One monitor's window, with its renderer and the server-side pixmap its panel is painted from."""
 
     window: Any
-    renderer: LockRenderer
-    x: int
-    y: int
-    panel_pixmap: Any
+    box: Box
+    renderer: LockRenderer | None = None  # None until painted: the window shows plain black till then
+    panel_pixmap: Any = None
 
 
 class Overlay:
@@ -106,11 +130,13 @@ class Overlay:
         self.message = ""
         self.last_view: LockView | None = None
         self.raise_pending = False
+        self.layout_pending = False
         self.last_regrab = 0.0
         self.block_pointers = block_pointers
         self.blocked_pointers: set[int] = set()
         self._rawmode = "BGRX" if d.display.info.image_byte_order == X.LSBFirst else "XRGB"
         self._max_bytes = d.display.info.max_request_length * 4 - 64
+        self._randr_events: set[int] = set()
 
     # -- drawing -------------------------------------------------------------------------------------------
 
@@ -126,47 +152,100 @@ class Overlay:
             )
 
     def open(self) -> None:
-        for mx, my, mw, mh in monitors(self.d):
-            renderer = LockRenderer(mw, mh)
-            background = self.root.create_pixmap(mw, mh, self.depth)
-            self._put(background, renderer.background(), 0, 0)
-            _px, _py, pw, ph = renderer.panel_box
-            panel = self.root.create_pixmap(pw, ph, self.depth)
-            window = self.root.create_window(
-                mx,
-                my,
-                mw,
-                mh,
-                0,
-                self.depth,
-                X.InputOutput,
-                X.CopyFromParent,
-                override_redirect=True,
-                background_pixmap=background,
-                event_mask=X.ExposureMask | X.KeyPressMask | X.VisibilityChangeMask | X.StructureNotifyMask,
-            )
-            window.set_wm_name("Contop Away Mode")
-            window.set_wm_class(*WM_CLASS)
-            # An empty input region: the pointer sees straight through to the windows below.
-            window.shape_rectangles(shape.SO.Set, shape.SK.Input, X.Unsorted, 0, 0, [])
-            background.free()  # the window keeps its own reference
-            self.surfaces.append(Surface(window, renderer, mx, my, panel))
-        self.root.change_attributes(event_mask=X.SubstructureNotifyMask)
-        self._publish_for_capture()
-        for surface in self.surfaces:
-            surface.window.map()
-        self.raise_all()
-        self.redraw(force=True)
+        """Cover every monitor, then take the keyboard (and the mice at the desk)."""
+        self.root.change_attributes(event_mask=X.SubstructureNotifyMask | X.StructureNotifyMask)
+        if self.d.has_extension("RANDR"):
+            first = self.d.query_extension("RANDR").first_event
+            self._randr_events = {first + randr.RRScreenChangeNotify, first + randr.RRNotify}
+            self.root.xrandr_select_input(RANDR_EVENTS)
+        if self.d.has_extension("Composite"):
+            # Offscreen pixmaps for every top-level window while we are up (automatic redirection, so the screen
+            # looks the same): what lets screen capture leave us out (see away_capture).
+            self.root.composite_redirect_subwindows(composite.RedirectAutomatic)
+        self.cover(monitors(self.d))
         self.grab_keyboard(GRAB_TIMEOUT)
         if self.block_pointers and self.d.has_extension("XInputExtension"):
             self.d.xinput_query_version()  # announces XI 2 support, required before XI 2 requests
             self.grab_local_pointers()
 
+    def cover(self, boxes: list[Box]) -> None:
+        """Put a window over each of ``boxes`` (x, y, width, height): black at once, the lock picture after.
+
+        Windows are reused in order and only the extra ones destroyed, so the first window, which holds the
+        grabs, stays: the keyboard is never let go while the layout changes.
+        """
+        for index, box in enumerate(boxes):
+            if index < len(self.surfaces):
+                surface = self.surfaces[index]
+                if surface.box != box:
+                    x, y, w, h = box
+                    surface.window.change_attributes(background_pixel=self.screen.black_pixel)
+                    surface.window.configure(x=x, y=y, width=w, height=h)
+                    surface.window.clear_area()
+                    surface.box, surface.renderer = box, None
+            else:
+                self.surfaces.append(Surface(self._new_window(box), box))
+        for surface in self.surfaces[len(boxes) :]:
+            surface.window.destroy()
+            if surface.panel_pixmap is not None:
+                surface.panel_pixmap.free()
+        del self.surfaces[len(boxes) :]
+        self._publish_for_capture()
+        for surface in self.surfaces:
+            surface.window.map()
+        self.raise_all()
+        self.d.flush()  # covered (in black) before the slow part: drawing the pictures
+        for surface in self.surfaces:
+            if surface.renderer is None:
+                self._paint(surface)
+        self.redraw(force=True)
+
+    def _new_window(self, box: Box) -> Any:
+        x, y, w, h = box
+        window = self.root.create_window(
+            x,
+            y,
+            w,
+            h,
+            0,
+            self.depth,
+            X.InputOutput,
+            X.CopyFromParent,
+            override_redirect=True,
+            background_pixel=self.screen.black_pixel,
+            event_mask=X.ExposureMask | X.KeyPressMask | X.VisibilityChangeMask | X.StructureNotifyMask,
+        )
+        window.set_wm_name("Contop Away Mode")
+        window.set_wm_class(*WM_CLASS)
+        # An empty input region: the pointer sees straight through to the windows below.
+        window.shape_rectangles(shape.SO.Set, shape.SK.Input, X.Unsorted, 0, 0, [])
+        return window
+
+    def _paint(self, surface: Surface) -> None:
+        """The lock picture for the surface's size as its background, and a pixmap for its panel."""
+        _x, _y, w, h = surface.box
+        renderer = LockRenderer(w, h)
+        background = self.root.create_pixmap(w, h, self.depth)
+        self._put(background, renderer.background(), 0, 0)
+        surface.window.change_attributes(background_pixmap=background)
+        background.free()  # the window keeps its own reference
+        surface.window.clear_area()
+        if surface.panel_pixmap is not None:
+            surface.panel_pixmap.free()
+        _px, _py, pw, ph = renderer.panel_box
+        surface.panel_pixmap = self.root.create_pixmap(pw, ph, self.depth)
+        surface.renderer = renderer
+
+    def follow_layout(self) -> None:
+        """Cover the monitors as they are now, if they changed (a monitor plugged in, a laptop docked)."""
+        self.layout_pending = False
+        boxes = monitors(self.d)
+        if boxes != [s.box for s in self.surfaces]:
+            self.cover(boxes)
+            emit("monitors", monitors=len(self.surfaces))
+
     def _publish_for_capture(self) -> None:
-        """Let screen capture leave us out (see away_capture): offscreen pixmaps for every top-level window
-        while we are up (automatic redirection, so the screen looks the same), and our window ids on the root."""
-        if self.d.has_extension("Composite"):
-            self.root.composite_redirect_subwindows(composite.RedirectAutomatic)
+        """Our window ids on the root, for screen capture to leave out (see away_capture)."""
         ids = [s.window.id for s in self.surfaces]
         self.root.change_property(self.d.intern_atom(OVERLAY_PROPERTY), Xatom.WINDOW, 32, ids)
 
@@ -184,12 +263,14 @@ class Overlay:
             return
         self.last_view = view
         for surface in self.surfaces:
-            image = surface.renderer.panel(view)
-            self._put(surface.panel_pixmap, image, 0, 0)
-            self._show_panel(surface)
+            if surface.renderer is not None:
+                self._put(surface.panel_pixmap, surface.renderer.panel(view), 0, 0)
+                self._show_panel(surface)
         self.d.flush()
 
     def _show_panel(self, surface: Surface) -> None:
+        if surface.renderer is None:
+            return
         px, py, pw, ph = surface.renderer.panel_box
         surface.window.copy_area(self.gc, surface.panel_pixmap, 0, 0, pw, ph, px, py)
 
@@ -235,10 +316,12 @@ class Overlay:
                 self.blocked_pointers.add(device.deviceid)
 
     def keep_guard(self) -> None:
-        """Once a second: still on top, still holding the keyboard (a grab ends if our window is unmapped)."""
+        """Once a second: still covering every monitor (in case a change came without a RandR event), still on
+        top, still holding the keyboard (a grab ends if our window is unmapped)."""
         now = time.monotonic()
         if now - self.last_regrab < REGRAB_EVERY:
             return
+        self.follow_layout()
         self.raise_all()
         window = self.surfaces[0].window
         status = window.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
@@ -255,7 +338,9 @@ class Overlay:
         kind = event.type
         if kind == X.KeyPress:
             return self.on_key(event.detail)
-        if kind == X.Expose and event.count == 0:
+        if kind in self._randr_events or (kind == X.ConfigureNotify and event.window.id == self.root.id):
+            self.layout_pending = True  # the screen or its monitors changed
+        elif kind == X.Expose and event.count == 0:
             for surface in self.surfaces:
                 if surface.window.id == event.window.id:
                     self._show_panel(surface)
@@ -310,7 +395,8 @@ class Overlay:
             self.root.delete_property(self.d.intern_atom(OVERLAY_PROPERTY))
             for surface in self.surfaces:
                 surface.window.destroy()
-                surface.panel_pixmap.free()
+                if surface.panel_pixmap is not None:
+                    surface.panel_pixmap.free()
             self.d.flush()
         with contextlib.suppress(Exception):
             self.d.close()
@@ -328,6 +414,8 @@ def run(overlay: Overlay, wake_fd: int, stopping: list[int]) -> str | None:
             by = overlay.handle(d.next_event())
             if by is not None:
                 return by
+        if overlay.layout_pending:
+            overlay.follow_layout()
         if overlay.raise_pending:
             overlay.raise_all()
         overlay.keep_guard()
