@@ -6,6 +6,7 @@ anything; every other key is swallowed). The windows follow the monitors: a scre
 in is covered as soon as RandR reports it. The mice at the desk are frozen (XI 2 grabs on the physical pointer
 devices; the XTest pointer is left alone). It reports on stdout, one JSON object a line:
 
+    {"event": "covering"}                                      windows up; the keyboard grab comes next
     {"event": "ready", "monitors": N, "local_pointers_blocked": N}
     {"event": "monitors", "monitors": N}                       the windows followed a change of monitors
     {"event": "wrong_pin", "attempts": N, "locked_for": SECONDS}
@@ -14,7 +15,9 @@ devices; the XTest pointer is left alone). It reports on stdout, one JSON object
     {"event": "closed", "by": "signal"}                        SIGTERM/SIGINT/SIGHUP, then exit 0
     {"event": "error", "message": "..."}                       then exit 1 (X), 2 (no PIN), 3 (no keyboard grab)
 
-It imports nothing of the server: the hashes come from ``settings.json`` (or a ``{"pin_hash": …}`` file).
+It imports nothing of the server: the hashes come from ``settings.json`` (or a ``{"pin_hash": …}`` file). With
+``--replacing`` it takes over from a lock screen still up (its server crashed): it covers the screen and takes the
+keyboard focus, then waits for the keyboard grab while the server ends the old overlay on "covering".
 """
 
 from __future__ import annotations
@@ -151,8 +154,12 @@ class Overlay:
                 self.gc, x, y + top, width, n, X.ZPixmap, self.depth, 0, data[top * stride : (top + n) * stride]
             )
 
-    def open(self) -> None:
-        """Cover every monitor, then take the keyboard (and the mice at the desk)."""
+    def open(self, *, take_focus: bool = False) -> None:
+        """Cover every monitor, then take the keyboard (and the mice at the desk).
+
+        ``take_focus``: another lock screen still holds the keyboard (``--replacing``); until it lets go, keys
+        typed at the desk go to whichever window has the focus, so ours takes it first.
+        """
         self.root.change_attributes(event_mask=X.SubstructureNotifyMask | X.StructureNotifyMask)
         if self.d.has_extension("RANDR"):
             first = self.d.query_extension("RANDR").first_event
@@ -163,6 +170,10 @@ class Overlay:
             # looks the same): what lets screen capture leave us out (see away_capture).
             self.root.composite_redirect_subwindows(composite.RedirectAutomatic)
         self.cover(monitors(self.d))
+        if take_focus:
+            self.surfaces[0].window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
+            self.d.flush()
+        emit("covering")
         self.grab_keyboard(GRAB_TIMEOUT)
         if self.block_pointers and self.d.has_extension("XInputExtension"):
             self.d.xinput_query_version()  # announces XI 2 support, required before XI 2 requests
@@ -389,10 +400,15 @@ class Overlay:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.d.ungrab_keyboard(X.CurrentTime)
+            # The mice before the keyboard: a lock screen replacing us has the keyboard as soon as we let go of
+            # it, and grabs the mice right after.
             for deviceid in self.blocked_pointers:
                 self.d.xinput_ungrab_device(deviceid, X.CurrentTime)
-            self.root.delete_property(self.d.intern_atom(OVERLAY_PROPERTY))
+            self.d.ungrab_keyboard(X.CurrentTime)
+            atom = self.d.intern_atom(OVERLAY_PROPERTY)
+            published = self.root.get_full_property(atom, Xatom.WINDOW)
+            if published is None or any(self.owns(int(wid)) for wid in published.value):
+                self.root.delete_property(atom)  # unless a lock screen replacing us has published its own
             for surface in self.surfaces:
                 surface.window.destroy()
                 if surface.panel_pixmap is not None:
@@ -440,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allow-local-pointer", action="store_true", help="let the mice at the desk through too (default: frozen)"
     )
+    parser.add_argument(
+        "--replacing", action="store_true",
+        help="another lock screen holds the keyboard: take the focus, and wait for the grab while it is ended",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     try:
@@ -474,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     overlay = Overlay(d, hashes, limiter, block_pointers=not args.allow_local_pointer)
     try:
-        overlay.open()
+        overlay.open(take_focus=args.replacing)
         emit("ready", monitors=len(overlay.surfaces), local_pointers_blocked=len(overlay.blocked_pointers))
         by = run(overlay, wake_r, stopping)
     except GrabFailed as exc:

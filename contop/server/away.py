@@ -2,8 +2,12 @@
 
 The overlay (``contop.desktop.overlay``) runs as its own process group. One task follows it for the whole engaged
 period: it reads the overlay's status lines, and if the overlay dies without a clean unlock it raises a
-``security_alert`` (reason ``overlay_killed``) and puts a new overlay up, a few times at most. Nothing of Away
-Mode survives a server restart except the settings.
+``security_alert`` (reason ``overlay_killed``) and puts a new overlay up, a few times at most.
+
+The overlay outlives a server that crashes, so the desk stays locked. While it is up, the state directory holds an
+``OverlayRecord`` naming its process; the next server checks that process against ``/proc`` and takes the lock
+over: it reports Away Mode engaged and puts its own overlay up over the old one, which it then ends, so that the
+phone can unlock the desk again. A server that stops cleanly takes its overlay down.
 
 Engaging needs ``away_mode.enabled`` and a PIN hash: the phone must never lock a desk that nobody can unlock at
 the desk. The phone can always disengage.
@@ -23,9 +27,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import bcrypt
@@ -33,6 +38,7 @@ import bcrypt
 from contop.core.errors import ContopError, NotAvailableError
 from contop.core.settings import AwayModeSettings
 from contop.server.settings_store import SettingsStore
+from contop.server.statedir import atomic_write
 
 if TYPE_CHECKING:
     from contop.transport.manager import SessionManager
@@ -49,6 +55,7 @@ BCRYPT_COST = 10
 PIN_RE = re.compile(r"[0-9]{4,12}")
 EMERGENCY_PIN_RE = re.compile(r"[0-9]{6,12}")
 OVERLAY_MODULE = "contop.desktop.overlay"
+RECORD_FILE = "away-overlay.json"  # in the state directory, next to settings.json
 
 
 class AwayModeError(ContopError):
@@ -72,6 +79,7 @@ class AwayTiming:
     relock_delay: float = 0.5  # pause before replacing a killed overlay
     max_relocks: int = 3  # replacements allowed per relock_window
     relock_window: float = 60.0
+    orphan_poll: float = 0.5  # checks on a previous server's overlay that could not be replaced
 
 
 # -- PINs (pure apart from bcrypt) ------------------------------------------------------------------------------
@@ -137,6 +145,68 @@ def should_auto_engage(
     return since_disengage is None or idle < since_disengage
 
 
+# -- the overlay left up by a server that died ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverlayRecord:
+    """Which process is the lock screen, and since when the desk is locked: written while an overlay is up."""
+
+    pid: int
+    started: int  # the process's start time (clock ticks after boot, /proc/PID/stat): a reused pid does not match
+    argv: tuple[str, ...]
+    display: str
+    engaged_at: str
+    engaged_by: str
+    failed_attempts: int = 0
+
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def loads(cls, data: bytes) -> OverlayRecord | None:
+        """The record in ``data``, or None when it is not one (a torn or foreign file is no lock screen)."""
+        try:
+            raw = json.loads(data)
+            return cls(
+                pid=int(raw["pid"]),
+                started=int(raw["started"]),
+                argv=tuple(str(a) for a in raw["argv"]),
+                display=str(raw["display"]),
+                engaged_at=str(raw["engaged_at"]),
+                engaged_by=str(raw["engaged_by"]),
+                failed_attempts=int(raw.get("failed_attempts", 0)),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def start_time(stat: str) -> int | None:
+    """The start time in a ``/proc/PID/stat`` line, or None when the process is a zombie (it is gone)."""
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces and parentheses
+    if len(fields) < 20 or fields[0] == "Z":
+        return None
+    return int(fields[19])  # field 22 of the line; these start at field 3
+
+
+def is_recorded_overlay(record: OverlayRecord, stat: str | None, cmdline: bytes | None) -> bool:
+    """Whether the live process with ``stat`` and ``cmdline`` (read from /proc) is the one ``record`` names."""
+    if stat is None or cmdline is None:
+        return False
+    return start_time(stat) == record.started and cmdline.split(b"\0")[:-1] == [a.encode() for a in record.argv]
+
+
+def _proc(pid: int) -> tuple[str | None, bytes | None]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(), Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone, or no /proc (not Linux: the X11 overlay does not run there)
+        return None, None
+
+
+def overlay_alive(record: OverlayRecord) -> bool:
+    return is_recorded_overlay(record, *_proc(record.pid))
+
+
 # -- the controller ----------------------------------------------------------------------------------------------
 
 
@@ -146,6 +216,8 @@ class _Run:
 
     proc: asyncio.subprocess.Process
     ready: asyncio.Future[None]
+    argv: tuple[str, ...] = ()
+    replaces: OverlayRecord | None = None  # a previous server's overlay, ended once this one covers the screen
     unlocked_by: str | None = None
     is_ready: bool = False
     was_ready: bool = False
@@ -160,8 +232,11 @@ class AwayModeController:
         idle_source: IdleSource | None = None,
         timing: AwayTiming | None = None,
         env: dict[str, str] | None = None,
+        record_path: Path | None = None,
     ) -> None:
         self._settings = settings
+        self._record_path = record_path or settings.path.parent / RECORD_FILE
+        self._record_lock = asyncio.Lock()
         self._overlay_argv = list(overlay_argv or [sys.executable, "-m", OVERLAY_MODULE])
         self._idle_source = idle_source
         self._idle_reason: str | None = None
@@ -170,6 +245,7 @@ class AwayModeController:
         self._env = env
         self._state = AwayState.OFF
         self._run: _Run | None = None
+        self._orphan: OverlayRecord | None = None  # a previous server's overlay, still up and not yet replaced
         self._task: asyncio.Task[None] | None = None  # follows the overlay for the whole engaged period
         self._idle_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -223,7 +299,7 @@ class AwayModeController:
         run = self._run
         return {
             "away_mode": self.engaged,
-            "overlay_active": bool(run and run.is_ready and run.proc.returncode is None),
+            "overlay_active": bool(run and run.is_ready and run.proc.returncode is None) or self._orphan is not None,
             "engaged_at": self._engaged_at.isoformat() if self.engaged and self._engaged_at else None,
             "engaged_by": self._engaged_by if self.engaged else None,
             "last_unlock": self._last_unlock,
@@ -251,29 +327,37 @@ class AwayModeController:
             refusal = engage_refusal(self._settings.get().away_mode)
             if refusal:
                 raise AwayModeError(refusal)
-            self._stopping = False
             self._failures = 0
-            self._relocks.clear()
-            run = await self._spawn()
-            self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run), name="away-mode-overlay")
+            self._engaged_at = datetime.now(UTC)  # reported once engaged; recorded from the start
+            self._engaged_by = source
             try:
-                await asyncio.wait_for(asyncio.shield(run.ready), self.timing.ready_timeout)
-            except asyncio.CancelledError:
-                await self._stop_task()  # the caller went away: no lock screen nobody asked for
-                raise
-            except (AwayModeError, TimeoutError) as exc:
-                await self._stop_task()
-                if isinstance(exc, TimeoutError):
-                    raise AwayModeError(
-                        f"the lock overlay did not come up in {self.timing.ready_timeout:.0f} s"
-                    ) from None
+                await self._bring_up()
+            except BaseException:
+                self._forget_record()
                 raise
             self._state = AwayState.ENGAGED
-            self._engaged_at = datetime.now(UTC)
-            self._engaged_by = source
             log.info("Away Mode engaged (%s)", source)
         await self._changed()
         return self.status()
+
+    async def _bring_up(self, replacing: OverlayRecord | None = None) -> None:
+        """Start an overlay and the task that follows it; return once it is on screen, else raise AwayModeError."""
+        self._stopping = False
+        self._relocks.clear()
+        run = await self._spawn(replacing)
+        self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run), name="away-mode-overlay")
+        if replacing is None:
+            await self._remember()
+        try:
+            await asyncio.wait_for(asyncio.shield(run.ready), self.timing.ready_timeout)
+        except asyncio.CancelledError:
+            await self._stop_task()  # the caller went away: no lock screen nobody asked for
+            raise
+        except (AwayModeError, TimeoutError) as exc:
+            await self._stop_task()
+            if isinstance(exc, TimeoutError):
+                raise AwayModeError(f"the lock overlay did not come up in {self.timing.ready_timeout:.0f} s") from None
+            raise
 
     async def disengage(self, source: DisengageSource) -> dict[str, Any]:
         """Take the overlay down (the phone's unlock). Idempotent."""
@@ -281,6 +365,9 @@ class AwayModeController:
             if not self.engaged and self._task is None:
                 return self.status()
             await self._stop_task()
+            if self._orphan is not None:
+                await self._end_orphan(self._orphan)
+                self._orphan = None
             self._set_off(f"{source}")
             log.info("Away Mode disengaged (%s)", source)
         await self._changed()
@@ -292,6 +379,7 @@ class AwayModeController:
         self._engaged_by = None
         self._last_unlock = how
         self._disengaged_mono = time.monotonic()
+        self._forget_record()
 
     async def _stop_task(self) -> None:
         """Stop following and end the overlay (SIGTERM to its group, SIGKILL if it lingers)."""
@@ -323,10 +411,12 @@ class AwayModeController:
 
     # -- the overlay process -------------------------------------------------------------------------------
 
-    async def _spawn(self) -> _Run:
+    async def _spawn(self, replacing: OverlayRecord | None = None) -> _Run:
         argv = [*self._overlay_argv, "--settings", str(self._settings.path)]
         if self._failures:
             argv += ["--failed-attempts", str(self._failures)]
+        if replacing is not None:
+            argv.append("--replacing")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -338,12 +428,15 @@ class AwayModeController:
             )
         except OSError as exc:
             raise AwayModeError(f"cannot start the lock overlay: {exc}") from exc
-        run = _Run(proc, asyncio.get_running_loop().create_future())
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure nobody waited for is fine
+        run = _Run(proc, ready, tuple(argv), replacing)
         self._run = run
         return run
 
     async def _follow_engaged(self, run: _Run) -> None:
         """Own the engaged period: follow each overlay; replace one that dies; end on unlock or stop."""
+        first = True
         try:
             while True:
                 await self._follow(run)
@@ -358,7 +451,10 @@ class AwayModeController:
                     await self._changed()
                     return
                 if not run.was_ready:
-                    return  # never came up: engage() reports the failure
+                    if not first:  # a replacement that never came up (the first: _bring_up reports it)
+                        await self._give_up(f"the new lock screen did not start (exit status {run.proc.returncode})")
+                    return
+                first = False
                 next_run = await self._replace(run)
                 if next_run is None:
                     return
@@ -394,6 +490,7 @@ class AwayModeController:
         except AwayModeError as exc:
             await self._give_up(str(exc))
             return None
+        await self._remember()
         log.info("Away Mode: lock overlay restarted (pid %d)", run.proc.pid)
         return run
 
@@ -418,7 +515,12 @@ class AwayModeController:
                     log.warning("lock overlay: %s", line[:500])
                     last_error = line[:300]
                 continue
-            if kind == "ready":
+            if kind == "covering" and run.replaces is not None:
+                # Our windows are over the old overlay's: end it, and our grab of the keyboard follows.
+                await self._end_orphan(run.replaces)
+                run.replaces = self._orphan = None
+                await self._remember()
+            elif kind == "ready":
                 run.is_ready = run.was_ready = True
                 if not run.ready.done():
                     run.ready.set_result(None)
@@ -427,6 +529,7 @@ class AwayModeController:
             elif kind == "wrong_pin":
                 self._failures = int(event.get("attempts", self._failures + 1))
                 log.warning("Away Mode: wrong PIN at the desk (%d in a row)", self._failures)
+                await self._remember()  # a restart must not reset the count
             elif kind == "unlocked":
                 run.unlocked_by = str(event.get("by", "pin"))
             elif kind == "tampered":
@@ -436,20 +539,139 @@ class AwayModeController:
                 log.error("lock overlay: %s", last_error)
         await run.proc.wait()
         run.is_ready = False
-        if run.ready.done():
-            return
-        if self._stopping or self.engaged:
-            run.ready.cancel()  # nobody is waiting for this one
-        else:
+        if not run.ready.done():
             why = last_error or f"exit status {run.proc.returncode}"
             run.ready.set_exception(AwayModeError(f"the lock overlay could not start: {why}"))
+
+    # -- the record, and taking over after a crash -----------------------------------------------------------
+
+    def _display(self) -> str:
+        return (self._env if self._env is not None else os.environ).get("DISPLAY", "")
+
+    async def _remember(self) -> None:
+        """Write the record of the current overlay (atomically, mode 0600); a failure costs only the takeover."""
+        async with self._record_lock:
+            run = self._run
+            if run is None or run.proc.returncode is not None:
+                return
+            stat, _cmdline = await asyncio.to_thread(_proc, run.proc.pid)
+            started = start_time(stat) if stat is not None else None
+            if started is None:
+                return
+            record = OverlayRecord(
+                pid=run.proc.pid,
+                started=started,
+                argv=run.argv,
+                display=self._display(),
+                engaged_at=(self._engaged_at or datetime.now(UTC)).isoformat(),
+                engaged_by=self._engaged_by or "api",
+                failed_attempts=self._failures,
+            )
+            try:
+                await asyncio.to_thread(atomic_write, self._record_path, record.dumps(), mode=0o600)
+            except OSError as exc:
+                log.warning("cannot write %s (a restarted server could not unlock this lock screen): %s",
+                            self._record_path, exc)  # fmt: skip
+
+    def _forget_record(self) -> None:
+        try:
+            self._record_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", self._record_path, exc)
+
+    def _read_record(self) -> OverlayRecord | None:
+        try:
+            data = self._record_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("cannot read %s: %s", self._record_path, exc)
+            return None
+        record = OverlayRecord.loads(data)
+        if record is None or not overlay_alive(record):
+            self._forget_record()  # that lock screen is gone (unlocked, killed, or the machine restarted)
+            return None
+        return record
+
+    async def _take_over(self) -> None:
+        """Report a lock screen left up by a previous server, and replace it with ours so that the phone and the
+        admin API can unlock the desk again. Where it cannot be replaced, it stays up: a restart never unlocks."""
+        record = await asyncio.to_thread(self._read_record)
+        if record is None:
+            return
+        async with self._lock:
+            log.warning("Away Mode: the lock screen of a previous server (pid %d) is still up; taking it over",
+                        record.pid)  # fmt: skip
+            self._state = AwayState.ENGAGED
+            try:
+                self._engaged_at = datetime.fromisoformat(record.engaged_at)
+            except ValueError:
+                self._engaged_at = datetime.now(UTC)
+            self._engaged_by = record.engaged_by
+            self._failures = record.failed_attempts
+            self._orphan = record
+            if record.display != self._display():
+                log.warning("that lock screen is on display %r, not ours (%r): it stays up as it is",
+                            record.display, self._display())  # fmt: skip
+                self._follow_orphan(record)
+            else:
+                await self._replace_orphan(record)
+        await self._changed()
+
+    async def _replace_orphan(self, record: OverlayRecord) -> None:
+        try:
+            await self._bring_up(replacing=record)
+        except AwayModeError as exc:
+            if overlay_alive(record):  # ours never covered the screen, so the old one was left alone
+                log.error("Away Mode: cannot replace the previous lock screen (%s); it stays up as it is", exc)
+                self._follow_orphan(record)
+                return
+            self._orphan = None
+            self._set_off("overlay_lost")
+            await self._alert("overlay_restart_failed", f"Away Mode could not keep the lock screen up: {exc}")
+            return
+        log.info("Away Mode: took over the lock screen")
+
+    def _follow_orphan(self, record: OverlayRecord) -> None:
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._watch_orphan(record), name="away-mode-orphan")
+
+    async def _watch_orphan(self, record: OverlayRecord) -> None:
+        """Follow a previous server's overlay we could not replace, until it goes (an unlock at the desk, as a
+        rule: its status lines went with its server, so how it ended is unknown) or disengage() ends it."""
+        while not self._stopping:
+            if not overlay_alive(record):
+                self._task = None
+                self._orphan = None
+                self._set_off("desk")
+                log.info("Away Mode: the previous server's lock screen (pid %d) has closed", record.pid)
+                await self._changed()
+                return
+            await asyncio.sleep(self.timing.orphan_poll)
+
+    async def _end_orphan(self, record: OverlayRecord) -> None:
+        """End a previous server's overlay (SIGTERM to its group, SIGKILL if it lingers), checking first each time
+        that the pid is still that process."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not overlay_alive(record):
+                return
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to end: our grab then fails
+                os.killpg(record.pid, sig)
+            deadline = time.monotonic() + self.timing.stop_timeout
+            while time.monotonic() < deadline:
+                if not overlay_alive(record):
+                    return
+                await asyncio.sleep(0.02)
+            log.warning("the previous lock overlay (pid %d) ignored %s", record.pid, sig.name)
 
     # -- idle auto-engage ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the idle watch (when this desktop can report idle time)."""
+        """Take over a lock screen a crashed server left up, then start the idle watch (when this desktop can
+        report idle time)."""
         if self._idle_task is not None or self._closed:
             return
+        await self._take_over()
         if self._idle_source is None:
             try:
                 self._idle_source = await asyncio.to_thread(self._platform_idle_source)
