@@ -55,6 +55,16 @@ class ManualInputError(ToolError):
     """The phone sent something that cannot be performed (bad coordinates, unknown key or action)."""
 
 
+class KeyboardLockedError(ContopError):
+    """Away Mode holds the desk's keyboard: keys from the phone would be typed into the lock screen's PIN field."""
+
+
+AWAY_REFUSAL = (
+    "Away Mode is on: the desk's keyboard is locked, so keys and text would go into the lock screen's PIN field. "
+    "Unlock the desk to type; taps, clicks and scrolling still work."
+)
+
+
 def video_geometry(monitor: Any, video_width: int, max_macroblocks: int | None = None) -> ScreenGeometry:
     """The mapping between the video frame the phone sees and the monitor it shows (same size rule as the track)."""
     from contop.transport.video import video_size
@@ -210,6 +220,8 @@ class ManualControl:
         action = str(getattr(message.payload, "action", ""))
         try:
             await self._handle(session, message.payload, self._video_frame(session))
+        except KeyboardLockedError as exc:
+            session.send(Error.reply("not_available", str(exc), message.id))
         except (ManualInputError, ToolError) as exc:
             if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))
@@ -282,6 +294,7 @@ class ManualControl:
             return
         if action in KEY_ACTIONS:
             combo = key_of(payload)
+            await _refuse_keys_while_away(desk)
             async with self._input_lock:
                 await asyncio.to_thread(adapter.press_key, combo)
             return
@@ -291,6 +304,7 @@ class ManualControl:
                 raise ManualInputError("type needs non-empty 'text'")
             if len(text) > MAX_TEXT:
                 raise ManualInputError(f"text is too long ({len(text)} characters; at most {MAX_TEXT})")
+            await _refuse_keys_while_away(desk)
             async with self._input_lock:
                 await asyncio.to_thread(adapter.type_text, text)
             return
@@ -308,6 +322,13 @@ class ManualControl:
             await asyncio.gather(worker, return_exceptions=True)
         async with self._input_lock:
             await self._release_held()
+
+
+async def _refuse_keys_while_away(desk: Desktop) -> None:
+    """Keys and text are refused while the lock overlay is up, as the agent's are (``tools.gui``): the overlay
+    holds the keyboard, so they would vanish into its PIN field. Pointer actions pass through it."""
+    if await asyncio.to_thread(desk.away_overlay_active):
+        raise KeyboardLockedError(AWAY_REFUSAL)
 
 
 def _button(raw: Any) -> Any:
