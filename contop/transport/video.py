@@ -3,8 +3,9 @@
 When the screen does not change, frames are not sent (so nothing is encoded) except a short run of repeats that
 lets the encoder sharpen the still picture, then a slow keep-alive so the decoder and RTCP stay alive. On X11 the
 server's DAMAGE reports say whether anything was drawn, so a still screen is not even grabbed (but looked at once a
-second all the same), and between those looks the track sleeps until the server reports drawing. The next
-capture overlaps the encoding of the current frame. ``bench/bench_video.py`` measures all of it.
+second all the same), and between those looks the track sleeps until the server reports drawing. While Away Mode's
+lock screen is up, the track shows the desktop under it, as the agent sees it (``video_away``). The next capture
+overlaps the encoding of the current frame. ``bench/bench_video.py`` measures all of it.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class TrackStats:
     capture_cpu: float = 0.0
     convert_cpu: float = 0.0
     capture_failures: int = 0  # ticks whose capture failed (then retried every CAPTURE_RETRY_SECONDS)
+    under_overlay: int = 0  # grabs of the desktop under the Away Mode lock screen
     width: int = 0
     height: int = 0
 
@@ -298,6 +300,10 @@ class ScreenTrack(VideoStreamTrack):
         # Draw the mouse pointer into the frames (a grab never contains it; real X captures only).
         self._want_pointer = show_pointer and isinstance(capturer, ScreenCapturer)
         self._pointer: Any = None  # the worker thread's CursorWatch, once opened
+        # Show the desktop under the Away Mode lock screen, not the lock screen (real X captures only).
+        self._want_under = isinstance(capturer, ScreenCapturer)
+        self._under: Any = None  # the worker thread's UnderOverlay, once opened
+        self._under_news = False  # drawn under the lock screen during the last grab: the next tick grabs again
         self._forced_look = forced_look
         self._last_grab = 0.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="contop-screen")
@@ -326,6 +332,44 @@ class ScreenTrack(VideoStreamTrack):
             self._want_pointer = False
             self._pointer = _open_pointer_watch(self._capturer)
         return self._pointer
+
+    def _under_overlay(self) -> Any:
+        """The view under the Away Mode overlay, opened at the first grab."""
+        if self._want_under:
+            self._want_under = False
+            self._under = _open_under_overlay(self._capturer)
+        return self._under
+
+    def _under_drawn(self) -> bool:
+        """Whether something was drawn under the lock screen (the root's reports miss it while it is up)."""
+        under = self._under
+        try:
+            return under is not None and under.watching and bool(under.drawn())
+        except Exception as exc:
+            self._drop_under(exc)
+            return False
+
+    def _grab(self) -> tuple[BGRA, Any]:
+        """The monitor as the phone should see it: the desktop, under the lock screen if Away Mode is on."""
+        under = self._under_overlay()
+        if under is not None:
+            try:
+                if under.active():
+                    rect = self._capturer.monitor_rect(self.monitor)
+                    image = under.grab(rect)
+                    self.stats.under_overlay += 1
+                    return image, rect
+            except ContopError:
+                raise  # no monitor: the capture failure path handles it
+            except Exception as exc:
+                self._drop_under(exc)
+        return self._capturer.grab(self.monitor)
+
+    def _drop_under(self, exc: Exception) -> None:
+        logger.warning("the desktop under the Away Mode lock screen can no longer be read (%s)", exc)
+        under, self._under = self._under, None
+        if under is not None:
+            under.close()
 
     def _pointer_moved(self) -> bool:
         pointer = self._pointer_watch()
@@ -363,14 +407,18 @@ class ScreenTrack(VideoStreamTrack):
         self.stats.ticks += 1
         looks = self._looks()
         moved = self._pointer_moved()
+        drawn_under = self._under_drawn() or self._under_news  # the root's reports miss it under the lock screen
         try:
-            grab = looks is None or looks.should_grab(now, self._last_grab, moved)
+            grab = looks is None or looks.should_grab(now, self._last_grab, moved or drawn_under)
         except Exception as exc:  # the X connection broke: grab on every tick from now on
             grab, looks = True, None
             self._drop_damage(exc)
         changed = False
         if grab:
-            image, rect = self._capturer.grab(self.monitor)
+            image, rect = self._grab()
+            # Reports that came in during the grab were read with its replies: the socket will not wake the next
+            # wait for them, so they are taken now.
+            self._under_news = self._under_drawn()
             now = self._last_grab = time.monotonic()
             self.stats.grabs += 1
             image = self._with_pointer(image, rect)
@@ -411,6 +459,9 @@ class ScreenTrack(VideoStreamTrack):
         if self._pointer is not None:
             self._pointer.close()
             self._pointer = None
+        if self._under is not None:
+            self._under.close()
+            self._under = None
         self._last_raw = None
         self._last_i420 = None
         if self._owns_capturer:
@@ -426,9 +477,12 @@ class ScreenTrack(VideoStreamTrack):
         elif self._next_tick > now and not self._frame_wanted:
             await self._nap(self._next_tick - now)
         looks = self._damage  # set and changed by the worker, which is idle between two ticks
-        if looks is not None and looks.state == DamageLooks.WATCHING and not self._frame_wanted:
+        if looks is not None and looks.state == DamageLooks.WATCHING and not (self._frame_wanted or self._under_news):
             due = min(self._last_grab + looks.forced_look, self._policy.next_repeat(now))
             watches = [looks.watch] if self._pointer is None else [looks.watch, self._pointer]
+            under = self._under
+            if under is not None and under.watching:
+                watches.append(under)  # the root's reports miss what is drawn under the lock screen
             await _until_drawn(watches, due, self._new_wakeup())
         # Ticks missed while capture or the encoder ran late are dropped, not caught up in a burst.
         idle = self.skip_unchanged and self._policy.settled(now) and self._damage is None
@@ -610,6 +664,15 @@ def _open_damage_watch(capturer: ScreenCapturer) -> Any:
     from contop.platform.linux.damage import DamageWatch
 
     return DamageWatch.open(capturer.display)
+
+
+def _open_under_overlay(capturer: ScreenCapturer) -> Any:
+    """An UnderOverlay on the capturer's X display, or None (not Linux, no X, no Composite)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    from contop.transport.video_away import open_under_overlay
+
+    return open_under_overlay(capturer.display)
 
 
 def _open_pointer_watch(capturer: ScreenCapturer) -> Any:
