@@ -28,7 +28,7 @@ test("a 1008 close is a refused offer, not a network problem (unless the link ne
 test("a refused request the user made reads the desktop's own reason when it gives one", () => {
   assert.equal(describeRefusal({ code: "not_available", message: "set an Away Mode PIN on the desktop first" }), "Set an Away Mode PIN on the desktop first.");
   assert.equal(describeRefusal({ code: "not_available", message: "No PIN set." }), "No PIN set.");
-  assert.match(describeRefusal({ code: "not_available", message: " " }), /can't do that yet/);
+  assert.match(describeRefusal({ code: "not_available", message: " " }), /can't do that right now/);
   assert.match(describeRefusal({ code: "unknown_type", message: "unknown message type 'x'" }), /doesn't know that request/);
   assert.equal(statusTitle("confirmation_expired"), "Approval expired");
 });

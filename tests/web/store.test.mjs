@@ -167,7 +167,7 @@ test("plan approval is flagged", () => {
 test("errors show a sentence; a refused intent ends the pending run unless busy", () => {
   let s = run([{ type: "user_intent", id: "i1", text: "a" }, srv("error", { code: "not_available", message: "no agent", ref_id: "i1" })]);
   assert.equal(s.running, false);
-  assert.match(s.entries.at(-1).text, /can't do that yet/);
+  assert.match(s.entries.at(-1).text, /can't do that right now/);
   s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("error", { code: "busy", message: "busy", ref_id: "i2" })]);
   assert.equal(s.running, true);
   assert.match(s.entries.at(-1).text, /already running/);

@@ -71,7 +71,7 @@ export function describeFingerprintMismatch() {
 
 const SERVER_ERRORS = {
   busy: "A task is already running. Wait for it to finish or stop it first.",
-  not_available: "The desktop can't do that yet in this build.",
+  not_available: "The desktop can't do that right now.", // not in this build, or not while Away Mode is on: its message says
   invalid_message: "The desktop couldn't read a message from this phone.",
   unknown_type: "The desktop doesn't know that request. It may run an older Contop.",
   invalid_payload: "The desktop rejected a request as malformed.",
