@@ -29,6 +29,24 @@ class Unreachable(ApiError):
         super().__init__(0, detail)
 
 
+# The server (uvicorn) closes a connection after 5 s without a request, and httpx keeps one for 5 s by default: a
+# request sent on a connection in its last moments meets the server closing it. Dropping idle connections well
+# before the server does avoids that race; the single retry below covers what is left of it.
+KEEPALIVE_EXPIRY_S = 2.0
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_CONNECTION_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def worth_retrying(method: str, exc: httpx.HTTPError) -> bool:
+    """Whether a request that failed with ``exc`` is sent once more, on a new connection.
+
+    Only when the connection was closed or reset under it (not a refused connection or a timeout: the server is
+    then down or busy, and asking again only delays the message), and only for methods that may be repeated
+    safely: a POST the server did receive could take effect twice.
+    """
+    return method.upper() in IDEMPOTENT and isinstance(exc, _CONNECTION_LOST)
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -54,7 +72,7 @@ class ApiClient:
     def __init__(self, base_url: str | Callable[[], str], token: Callable[[], str], *, timeout: float = 10.0) -> None:
         self._base_url = base_url
         self._token = token
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
     @property
     def base_url(self) -> str:
@@ -68,7 +86,13 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
         base = self.base_url
         try:
-            response = self._http.request(method, base + path, headers=headers, **kwargs)
+            try:
+                response = self._http.request(method, base + path, headers=headers, **kwargs)
+            except httpx.HTTPError as exc:
+                if not worth_retrying(method, exc):
+                    raise
+                # httpx dropped the broken connection: this attempt opens a fresh one.
+                response = self._http.request(method, base + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise Unreachable(f"the server at {base} does not answer ({type(exc).__name__})") from exc
         if response.status_code >= 400:

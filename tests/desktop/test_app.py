@@ -23,12 +23,15 @@ from pytestqt.qtbot import QtBot
 from contop.desktop import style
 from contop.desktop.api import ApiClient
 from contop.desktop.app import build
+from contop.desktop.pages.pair import PairPage
 from contop.desktop.pages.settings import SkillDialog
 from contop.desktop.paths import DesktopPaths
 from contop.desktop.proxies import ProxyManager, WatchdogTiming
 from contop.desktop.sidecar import ParentDeath, SidecarState
+from contop.desktop.tasks import TaskRunner
 from contop.desktop.window import PAGES, MainWindow
 from contop.testing.server import ServerProcess
+from tests.desktop.closing_relay import ClosingRelay
 from tests.desktop.test_proxies import fake, free_port
 from tests.server.wsutil import offer, signal_once
 
@@ -403,3 +406,48 @@ def test_screenshots_of_every_page(
     finally:
         win.quit_app()
         win.api.close()
+
+
+def test_a_poll_on_a_connection_the_server_closes_is_not_reported(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess
+) -> None:
+    with ClosingRelay(server.port) as relay:
+        api = ApiClient(f"http://127.0.0.1:{relay.port}", lambda: server.admin_token)
+        tasks = TaskRunner()
+        page = PairPage(api, tasks)
+        qtbot.addWidget(page)
+        try:
+            page.refresh()
+            qtbot.waitUntil(lambda: page.permanent.current is not None, timeout=WAIT)
+            for _ in range(3):
+                relay.drop_next()  # as uvicorn closing the connection at its 5 s keep-alive timeout
+                page.poll()
+                qtbot.waitUntil(lambda: not page._polling, timeout=WAIT)
+                assert page.status_line.text() == "Waiting for a phone to scan the code."
+            assert relay.dropped == 3
+        finally:
+            tasks.shutdown()
+            api.close()
+
+
+def test_the_pair_page_says_when_the_server_answers_again(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess
+) -> None:
+    address = [server.base_url]
+    api = ApiClient(lambda: address[0], lambda: server.admin_token)
+    tasks = TaskRunner()
+    page = PairPage(api, tasks)
+    qtbot.addWidget(page)
+    try:
+        page.refresh()
+        qtbot.waitUntil(lambda: page.permanent.current is not None, timeout=WAIT)
+        address[0] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        page.poll()
+        qtbot.waitUntil(lambda: "Server not answering" in page.status_line.text(), timeout=WAIT)
+        address[0] = server.base_url
+        page.poll()
+        qtbot.waitUntil(lambda: not page._polling, timeout=WAIT)
+        assert page.status_line.text() == "Waiting for a phone to scan the code."
+    finally:
+        tasks.shutdown()
+        api.close()

@@ -17,6 +17,7 @@ from contop.desktop.widgets import Card, Chip, Page, button, muted, note
 
 POLL_MS = 5000
 QR_SIZE = 236
+WAITING = "Waiting for a phone to scan the code."
 
 
 def qr_pixmap(url: str, size: int = QR_SIZE) -> QPixmap:
@@ -115,6 +116,7 @@ class PairPage(Page):
         self._net: tuple[object, ...] | None = None
         self._busy = False
         self._polling = False
+        self.poll_failing = False  # the status line says the server does not answer
 
         row = QHBoxLayout()
         row.setSpacing(16)
@@ -179,7 +181,7 @@ class PairPage(Page):
         self._busy = False
         self.issued += 1
         self.permanent.show_pairing(data, "Permanent code")
-        self.status_line.setText("Waiting for a phone to scan the code.")
+        self.status_line.setText(WAITING)
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
@@ -199,10 +201,15 @@ class PairPage(Page):
 
     def _poll_failed(self, exc: BaseException) -> None:
         self._polling = False
+        self.poll_failing = True
         self.status_line.setText(f"Server not answering: {exc}")
 
     def _polled(self, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
         self._polling = False
+        if self.poll_failing:
+            # The server answers again: the failure message would otherwise stay until the next code.
+            self.poll_failing = False
+            self.status_line.setText(WAITING if self.permanent.current is not None else "")
         info, status = result
         self.show_network(info)
         key = network_key(info)
