@@ -1,11 +1,13 @@
-"""Pure helpers of the settings form: list and PIN validation, building the PUT body, reading a 422 detail."""
+"""Pure helpers of the settings form: field validation, what the user changed, building the PUT body, 422 details."""
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def validate_entries(entries: Iterable[str]) -> str | None:
@@ -31,6 +33,94 @@ def validate_pins(pin: str, emergency: str) -> dict[str, str]:
     elif emergency == pin:
         errors["emergency_pin"] = "the emergency PIN must differ from the PIN"
     return errors
+
+
+def validate_base_url(url: str) -> str | None:
+    """Why ``local_model_base_url`` cannot be used, or None; empty is fine (no local model server).
+
+    The server stores any string, and a bad one only shows up as a failed agent run much later.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when the port is not a number from 0 to 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        return "an http:// or https:// address, e.g. http://127.0.0.1:11434/v1 for Ollama"
+    return None
+
+
+def parse_ice_servers(text: str) -> tuple[list[Any], str | None]:
+    """The ICE server list typed as JSON (empty text: none), and why it is unusable (None when fine).
+
+    Only the shape is checked here; the server validates each entry and names the bad one.
+    """
+    if not text.strip():
+        return [], None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return [], f"not valid JSON: {exc}"
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return [], 'a JSON list of objects, e.g. [{"urls": "stun:stun.l.google.com:19302"}]'
+    return value, None
+
+
+def typed_changes(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The changed fields as settings.json holds them (the form keeps the frame rate and the ICE servers as
+    text), and problems by field that the server would not catch or would name less clearly.
+
+    Ranges are left to the server, whose message then appears under the field.
+    """
+    values = dict(changes)
+    problems: dict[str, str] = {}
+    if "local_model_base_url" in values:
+        problem = validate_base_url(values["local_model_base_url"])
+        if problem:
+            problems["local_model_base_url"] = problem
+    if "video_fps" in values:
+        try:
+            values["video_fps"] = float(values["video_fps"])
+        except ValueError:
+            problems["video_fps"] = "a number of frames per second, e.g. 30 or 12.5"
+    if "ice_servers" in values:
+        values["ice_servers"], problem = parse_ice_servers(values["ice_servers"])
+        if problem:
+            problems["ice_servers"] = problem
+    return values, problems
+
+
+def dotted_get(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at ``a.b.c`` in nested objects, or None when a part is missing."""
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def changed_fields(loaded: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's fields whose value differs from the one shown when the settings were loaded.
+
+    Both sides are read back from the widgets, so a value the form cannot show exactly (a prompt with CRLF line
+    ends, a list entry with spaces) counts as unchanged until the user edits it.
+    """
+    return {key: value for key, value in current.items() if key not in loaded or loaded[key] != value}
+
+
+def conflicting_fields(loaded: Mapping[str, Any], server: Mapping[str, Any], changed: Mapping[str, Any]) -> list[str]:
+    """Fields the user changed that someone else also changed, to another value, since the form was loaded (by
+    hand in settings.json, a reset, another client): saving would silently replace their value."""
+    return [
+        key
+        for key, value in changed.items()
+        if dotted_get(server, key) != dotted_get(loaded, key) and dotted_get(server, key) != value
+    ]
 
 
 def merged_settings(snapshot: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:

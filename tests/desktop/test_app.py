@@ -258,6 +258,7 @@ def test_skills_editor_or_not_available(
         lambda: "tidy-desk" in server.request("GET", "/api/settings").json()["enabled_skills"], timeout=WAIT
     )
     # A save from the form (loaded before the toggle) must not undo it.
+    page.keep_awake.setChecked(not page.keep_awake.isChecked())
     page.save()
     qtbot.waitUntil(lambda: page.message.text().startswith("Saved"), timeout=WAIT)
     assert "tidy-desk" in server.request("GET", "/api/settings").json()["enabled_skills"]

@@ -6,7 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from contop.desktop.forms import field_errors, merged_settings, validate_entries, validate_pins, validate_skill
+from contop.desktop.forms import (
+    changed_fields,
+    conflicting_fields,
+    dotted_get,
+    field_errors,
+    merged_settings,
+    parse_ice_servers,
+    typed_changes,
+    validate_base_url,
+    validate_entries,
+    validate_pins,
+    validate_skill,
+)
 from contop.desktop.proxies import backoff_delay
 from contop.desktop.sidecar import (
     InvalidTransition,
@@ -99,6 +111,56 @@ def test_merged_settings_keeps_unknown_keys_and_reaches_nested_ones() -> None:
     assert merged["provider_auth"]["gemini"] == {"mode": "cli_proxy", "proxy_url": "u"}
     assert merged["keep_host_awake"] is True
     assert snapshot["provider_auth"]["gemini"]["mode"] == "api_key"  # the snapshot is not modified
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("", True),
+        ("http://127.0.0.1:11434/v1", True),
+        ("https://llm.example.org", True),
+        ("http://[::1]:1234/v1", True),
+        ("localhost:11434", False),
+        ("127.0.0.1:11434/v1", False),
+        ("ftp://host/v1", False),
+        ("http://", False),
+        ("http://host:99999/v1", False),
+        ("http://host:abc", False),
+        ("http://my host/v1", False),
+    ],
+)
+def test_validate_base_url(url: str, ok: bool) -> None:
+    assert (validate_base_url(url) is None) is ok
+
+
+def test_parse_ice_servers() -> None:
+    assert parse_ice_servers("  \n") == ([], None)
+    assert parse_ice_servers('[{"urls": "stun:s:3478"}]') == ([{"urls": "stun:s:3478"}], None)
+    assert "not valid JSON" in (parse_ice_servers("[{")[1] or "")
+    assert "list of objects" in (parse_ice_servers('{"urls": "stun:s"}')[1] or "")
+    assert "list of objects" in (parse_ice_servers('["stun:s"]')[1] or "")
+
+
+def test_typed_changes_converts_text_fields_and_names_problems() -> None:
+    values, problems = typed_changes({"video_fps": "12.5", "ice_servers": "", "keep_host_awake": True})
+    assert values == {"video_fps": 12.5, "ice_servers": [], "keep_host_awake": True} and problems == {}
+    _, problems = typed_changes({"video_fps": "", "ice_servers": "x", "local_model_base_url": "localhost"})
+    assert set(problems) == {"video_fps", "ice_servers", "local_model_base_url"}
+    assert typed_changes({"video_width": 50}) == ({"video_width": 50}, {})  # ranges are the server's to judge
+
+
+def test_changed_and_conflicting_fields() -> None:
+    loaded_form = {"execution_model": "", "keep_host_awake": False, "away_mode.auto_engage_minutes": 5}
+    now_form = {"execution_model": "anthropic:x", "keep_host_awake": False, "away_mode.auto_engage_minutes": 5}
+    changed = changed_fields(loaded_form, now_form)
+    assert changed == {"execution_model": "anthropic:x"}
+    loaded = {"execution_model": "", "away_mode": {"auto_engage_minutes": 5}}
+    assert conflicting_fields(loaded, {**loaded, "away_mode": {"auto_engage_minutes": 11}}, changed) == []
+    assert conflicting_fields(loaded, {**loaded, "execution_model": "gemini:y"}, changed) == ["execution_model"]
+    assert conflicting_fields(loaded, {**loaded, "execution_model": "anthropic:x"}, changed) == []  # same value
+    assert dotted_get(loaded, "away_mode.auto_engage_minutes") == 5
+    assert dotted_get(loaded, "provider_auth.gemini.mode") is None
+    assert dotted_get(loaded, "execution_model.x") is None
 
 
 def test_field_errors_maps_the_server_detail_to_fields() -> None:

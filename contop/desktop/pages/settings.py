@@ -1,10 +1,16 @@
-"""Settings page: every setting of ``settings.json`` through GET/PUT ``/api/settings``, plus skills and PINs."""
+"""Settings page: the settings of ``settings.json`` through GET/PUT ``/api/settings``, plus skills and PINs.
+
+The form is reloaded whenever the page is shown, and a save sends only the fields the user changed: settings.json
+is also edited by hand, reset through the API and written by other clients, and those changes must survive.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QLocale, Qt
+from PySide6.QtGui import QDoubleValidator, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,10 +30,13 @@ from PySide6.QtWidgets import (
 
 from contop.desktop.api import ApiClient, ApiError, NotAvailable
 from contop.desktop.forms import (
+    changed_fields,
+    conflicting_fields,
     field_errors,
     front_matter,
     merged_settings,
     skill_template,
+    typed_changes,
     validate_pins,
     validate_skill,
 )
@@ -124,8 +133,12 @@ class SettingsPage(Page):
         super().__init__("Settings", "Everything Contop uses on this computer. Changes apply when you save.")
         self.api = api
         self.tasks = tasks
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: dict[str, Any] | None = None  # the server's settings the form was filled from
+        self.loaded: dict[str, Any] | None = None  # the form's values right after that, to tell what the user changed
+        self.server_up = False
+        self._fills = 0  # counts requests that fill the form: only the answer to the latest one is shown
         self.errors: dict[str, QLabel] = {}
+        self.labels: dict[str, str] = {}  # field → what the page calls it, for messages
         self.skills_available = False
         self.pins_available = False
         self.on_loaded: list[Any] = []
@@ -147,6 +160,7 @@ class SettingsPage(Page):
         self._build_prompts()
         self._build_skills()
         self._build_away()
+        self._build_screen()
         self.form.addStretch(1)
 
         bar = QHBoxLayout()
@@ -170,7 +184,11 @@ class SettingsPage(Page):
         self.errors[key] = label
         return label
 
-    def _field(self, widget: QWidget, key: str) -> QWidget:
+    def _field(self, widget: QWidget, key: str, label: str = "") -> QWidget:
+        if label:
+            # Names the widget for screen readers and AT-SPI clients (the row label belongs to the holder).
+            widget.setAccessibleName(label)
+            self.labels[key] = label
         holder = QWidget()
         col = QVBoxLayout(holder)
         col.setContentsMargins(0, 0, 0, 0)
@@ -199,7 +217,7 @@ class SettingsPage(Page):
             edit.setEchoMode(QLineEdit.EchoMode.Password)
             edit.setPlaceholderText("not set")
             self.keys[key] = edit
-            form.addRow(label, self._field(edit, key))
+            form.addRow(label, self._field(edit, key, f"{label} API key"))
         card.body.addLayout(form)
         self.form.addWidget(card)
 
@@ -217,13 +235,17 @@ class SettingsPage(Page):
             combo.addItem("API key", "api_key")
             combo.addItem("Subscription (CLI proxy)", "cli_proxy")
             self.auth[provider] = combo
+            self.labels[f"provider_auth.{provider}.mode"] = f"{label} sign-in"
             form.addRow(label, self._field(combo, f"provider_auth.{provider}"))
         self.model = QLineEdit()
         self.model.setPlaceholderText("provider:model, e.g. anthropic:claude-sonnet-4-5 (empty: automatic)")
-        self.model_row = self._field(self.model, "execution_model")
+        self.model_row = self._field(self.model, "execution_model", "Execution model")
         form.addRow("Execution model", self.model_row)
+        self.local_url = QLineEdit()
+        self.local_url.setPlaceholderText("for openai-compatible:<model>, e.g. http://127.0.0.1:11434/v1 (Ollama)")
+        form.addRow("Local model server", self._field(self.local_url, "local_model_base_url", "Local model server"))
         self.proxy_auto = QCheckBox("Start the subscription proxies with the app")
-        form.addRow("", self._field(self.proxy_auto, "proxy_auto_start"))
+        form.addRow("", self._field(self.proxy_auto, "proxy_auto_start", self.proxy_auto.text()))
         self._errors_keep_provider_auth = self._error_for("provider_auth")
         form.addRow("", self._errors_keep_provider_auth)
         card.body.addLayout(form)
@@ -242,6 +264,7 @@ class SettingsPage(Page):
             col.addWidget(muted(hint))
             editor = ListEditor(placeholder)
             self.lists[key] = editor
+            self.labels[key] = title
             col.addWidget(editor)
             col.addWidget(self._error_for(key))
             row.addLayout(col, 1)
@@ -264,7 +287,7 @@ class SettingsPage(Page):
             edit.setPlaceholderText("Using the built-in prompt.")
             edit.setFixedHeight(84)
             self.prompts[key] = edit
-            card.body.addWidget(self._field(edit, key))
+            card.body.addWidget(self._field(edit, key, title))
             default_note = muted("")
             default_note.hide()
             self.default_notes[which] = default_note
@@ -326,31 +349,104 @@ class SettingsPage(Page):
         minutes_row.setContentsMargins(0, 0, 0, 0)
         minutes_row.addWidget(self.auto_engage)
         minutes_row.addWidget(muted("minutes without activity on this computer", wrap=False), 1)
+        self.auto_engage.setAccessibleName("Auto-engage after (minutes)")
+        self.labels["away_mode.auto_engage_minutes"] = "Auto-engage after"
         form.addRow("Auto-engage after", self._field(minutes, "away_mode.auto_engage_minutes"))
         self.idle = QCheckBox("Engage when this computer is idle")
-        form.addRow("", self._field(self.idle, "away_mode.idle_timeout_enabled"))
+        form.addRow("", self._field(self.idle, "away_mode.idle_timeout_enabled", self.idle.text()))
         self.keep_awake = QCheckBox("Keep this computer awake while Contop runs")
-        form.addRow("Power", self._field(self.keep_awake, "keep_host_awake"))
+        form.addRow("Power", self._field(self.keep_awake, "keep_host_awake", self.keep_awake.text()))
         card.body.addLayout(form)
         self._set_pins_enabled(False)
+        self.form.addWidget(card)
+
+    def _build_screen(self) -> None:
+        card = Card("Live screen and connection", "What phones see of this screen, and how they reach it.")
+        form = self._form()
+        # The form leaves the ranges to the server (160 to 7680 pixels): its message appears under the field.
+        self.video_width = NumberField(1, 99999, 1280, "pixels")
+        self.video_width.setFixedWidth(90)
+        width = QWidget()
+        width_row = QHBoxLayout(width)
+        width_row.setContentsMargins(0, 0, 0, 0)
+        width_row.addWidget(self.video_width)
+        width_row.addWidget(muted("pixels wide; the height keeps the screen's shape", wrap=False), 1)
+        self.video_width.setAccessibleName("Video width")
+        self.labels["video_width"] = "Video width"
+        form.addRow("Video width", self._field(width, "video_width"))
+        # A line edit, not a spin box: scrolling the page over a spin box would change the value.
+        self.video_fps = QLineEdit()
+        fps_validator = QDoubleValidator(0.0, 999.0, 2, self.video_fps)
+        fps_validator.setLocale(QLocale.c())  # "12.5" as in settings.json, whatever this computer's locale
+        self.video_fps.setValidator(fps_validator)
+        self.video_fps.setFixedWidth(90)
+        fps = QWidget()
+        fps_row = QHBoxLayout(fps)
+        fps_row.setContentsMargins(0, 0, 0, 0)
+        fps_row.addWidget(self.video_fps)
+        fps_row.addWidget(muted("frames per second, up to 60", wrap=False), 1)
+        self.video_fps.setAccessibleName("Frame rate")
+        self.labels["video_fps"] = "Frame rate"
+        form.addRow("Frame rate", self._field(fps, "video_fps"))
+        self.ice = QPlainTextEdit()
+        self.ice.setFont(mono_font(10))
+        self.ice.setFixedHeight(96)
+        self.ice.setPlaceholderText(
+            "Empty: phones on your network or Tailscale only. A JSON list, e.g.\n"
+            '[{"urls": "stun:stun.l.google.com:19302"}]'
+        )
+        form.addRow("STUN/TURN servers", self._field(self.ice, "ice_servers", "STUN/TURN servers"))
+        card.body.addLayout(form)
+        card.body.addWidget(muted("TURN credentials travel to the phone in the pairing QR code."))
         self.form.addWidget(card)
 
     # --- loading
 
     def server_ready(self) -> None:
-        self.load()
+        self.server_up = True
+        self.save_btn.setEnabled(self.loaded is not None)
+        self.refresh()
         self.probe_features()
 
     def server_gone(self) -> None:
+        self.server_up = False
         self.save_btn.setEnabled(False)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.server_up:
+            self.refresh()
+
+    def dirty(self) -> bool:
+        """Whether the form holds changes the user has not saved."""
+        return self.loaded is not None and bool(changed_fields(self.loaded, self.edits()))
+
     def load(self) -> None:
-        self.tasks.run(self.api.get_settings, self.show_settings, self._load_failed)
+        """Fill the form from the server, dropping unsaved changes ("Discard changes")."""
+        self._fetch(force=True)
+
+    def refresh(self) -> None:
+        """Fill the form from the server unless it holds unsaved changes, which stay (a save sends only them)."""
+        if self.dirty():
+            self.message.setText("Unsaved changes. Saving sends only the fields you changed.")
+            return
+        self._fetch(force=False)
+
+    def _fetch(self, *, force: bool, message: str = "Settings loaded from the server.") -> None:
+        self._fills += 1
+        ticket = self._fills
+
+        def got(data: dict[str, Any]) -> None:
+            # An older answer than a later load or save is stale; and the user may have started typing meanwhile.
+            if ticket == self._fills and (force or not self.dirty()):
+                self.show_settings(data, message)
+
+        self.tasks.run(self.api.get_settings, got, self._load_failed)
 
     def _load_failed(self, exc: BaseException) -> None:
         self.message.setText(f"Could not load settings: {exc}")
 
-    def show_settings(self, data: dict[str, Any]) -> None:
+    def show_settings(self, data: dict[str, Any], message: str = "Settings loaded from the server.") -> None:
         self.snapshot = data
         for key, edit in self.keys.items():
             edit.setText(str(data.get(key) or ""))
@@ -360,6 +456,7 @@ class SettingsPage(Page):
             combo.setCurrentIndex(max(0, combo.findData(mode)))
         self.model_row.setVisible("execution_model" in data)
         self.model.setText(str(data.get("execution_model") or ""))
+        self.local_url.setText(str(data.get("local_model_base_url") or ""))
         self.proxy_auto.setChecked(bool(data.get("proxy_auto_start")))
         for key, editor in self.lists.items():
             editor.set_values([str(v) for v in data.get(key) or []])
@@ -369,10 +466,15 @@ class SettingsPage(Page):
         self.auto_engage.setValue(int(away.get("auto_engage_minutes") or 5))
         self.idle.setChecked(bool(away.get("idle_timeout_enabled", True)))
         self.keep_awake.setChecked(bool(data.get("keep_host_awake")))
+        self.video_width.setValue(int(data.get("video_width") or 1280))
+        self.video_fps.setText(f"{float(data.get('video_fps') or 30.0):g}")
+        ice = data.get("ice_servers") or []
+        self.ice.setPlainText(json.dumps(ice, indent=2) if ice else "")
+        self.loaded = self.edits()
         self.clear_errors()
         for b in (self.reset_btn, self.revert_btn, self.save_btn):
             b.setEnabled(True)
-        self.message.setText("Settings loaded from the server.")
+        self.message.setText(message)
         for callback in self.on_loaded:
             callback(data)
 
@@ -383,12 +485,14 @@ class SettingsPage(Page):
     # --- saving
 
     def edits(self) -> dict[str, Any]:
+        """Every field of the form, by dotted settings key (the frame rate and ICE servers as their text)."""
         snapshot = self.snapshot or {}
         edits: dict[str, Any] = {key: edit.text().strip() for key, edit in self.keys.items()}
         for provider, combo in self.auth.items():
             edits[f"provider_auth.{provider}.mode"] = combo.currentData()
         if "execution_model" in snapshot:
             edits["execution_model"] = self.model.text().strip()
+        edits["local_model_base_url"] = self.local_url.text().strip()
         edits["proxy_auto_start"] = self.proxy_auto.isChecked()
         for key, editor in self.lists.items():
             edits[key] = editor.values()
@@ -397,30 +501,65 @@ class SettingsPage(Page):
         edits["away_mode.auto_engage_minutes"] = self.auto_engage.value()
         edits["away_mode.idle_timeout_enabled"] = self.idle.isChecked()
         edits["keep_host_awake"] = self.keep_awake.isChecked()
+        edits["video_width"] = self.video_width.value()
+        edits["video_fps"] = self.video_fps.text().strip()
+        edits["ice_servers"] = self.ice.toPlainText()
         return edits
 
     def save(self) -> None:
-        if self.snapshot is None:
+        if self.snapshot is None or self.loaded is None:
             return
         self.clear_errors()
-        problems = [key for key, editor in self.lists.items() if editor.validate()]
-        if problems:
+        if [key for key, editor in self.lists.items() if editor.validate()]:
             self.message.setText("Fix the highlighted lists before saving.")
             return
-        edits = self.edits()
+        changes, problems = typed_changes(changed_fields(self.loaded, self.edits()))
+        if problems:
+            for key, text in problems.items():
+                show_error(self.errors[key], text)
+            self.message.setText("Fix the highlighted fields before saving.")
+            return
+        if not changes:
+            self._fetch(
+                force=True, message="Nothing to save: no field was changed. The form shows the server's settings."
+            )
+            return
+        loaded = self.snapshot
+        self._fills += 1  # a load still running would show the settings from before this save
         self.save_btn.setEnabled(False)
         self.message.setText("Saving…")
+        # The PUT starts from the server's current object, not the one loaded earlier, and sets only what the user
+        # changed: edits by hand, a reset, skill toggles and PIN changes made meanwhile survive, as do keys this
+        # form does not know.
+        self.tasks.run(
+            self.api.get_settings, lambda current: self._save_over(loaded, current, changes), self._save_failed
+        )
 
-        def work() -> dict[str, Any]:
-            # Start from the server's current object, not the one loaded earlier: skill toggles and PIN changes
-            # write settings too, and keys this form does not know must survive.
-            return self.api.put_settings(merged_settings(self.api.get_settings(), edits))
+    def _save_over(self, loaded: dict[str, Any], current: dict[str, Any], changes: dict[str, Any]) -> None:
+        conflicts = conflicting_fields(loaded, current, changes)
+        if conflicts and not self._overwrite_confirmed(conflicts):
+            self.save_btn.setEnabled(True)
+            self.message.setText(
+                "Not saved. Discard changes to see the current settings, or save again to replace them."
+            )
+            self.snapshot = current  # asked once: a second save replaces them without asking again
+            return
+        self.tasks.run(lambda: self.api.put_settings(merged_settings(current, changes)), self._saved, self._save_failed)
 
-        self.tasks.run(work, self._saved, self._save_failed)
+    def _overwrite_confirmed(self, conflicts: list[str]) -> bool:
+        names = ", ".join(self.labels.get(key, key) for key in conflicts)  # names only: values may be API keys
+        answer = QMessageBox.question(
+            self,
+            "Settings changed elsewhere",
+            f"Since this page was loaded, these settings were changed elsewhere (in settings.json, by a reset or by "
+            f"another app): {names}.\n\nReplace them with the values in this form?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Save
 
     def _saved(self, data: dict[str, Any]) -> None:
-        self.show_settings(data)
-        self.message.setText("Saved. The server uses the new settings now.")
+        self.show_settings(data, "Saved. The server uses the new settings now.")
 
     def _save_failed(self, exc: BaseException) -> None:
         self.save_btn.setEnabled(True)
@@ -444,6 +583,7 @@ class SettingsPage(Page):
             QMessageBox.StandardButton.Cancel,
         )
         if answer == QMessageBox.StandardButton.Reset:
+            self._fills += 1
             self.tasks.run(self.api.reset_settings, self._saved, self._save_failed)
 
     # --- features that may not be in this build
