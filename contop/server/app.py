@@ -130,6 +130,11 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
             parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
+        # The traceback still reaches the log (Starlette re-raises after answering); the client gets JSON.
+        return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+
     for module in (public, pairing, devices, settings, pending, signaling):
         app.include_router(module.router)
     if config.env.get(echo.ENV) == "1":
