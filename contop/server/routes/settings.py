@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -26,6 +27,9 @@ async def get_settings(request: Request) -> dict[str, Any]:
     return server_state(request).settings.get().to_json_dict()
 
 
+_HTTP_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
 @router.put("/api/settings")
 async def put_settings(request: Request) -> dict[str, Any]:
     data = await json_body(request)
@@ -42,6 +46,13 @@ async def put_settings(request: Request) -> dict[str, Any]:
             raise HTTPException(
                 422, f"execution_model {model[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
             ) from None
+    base_url = data.get("local_model_base_url")
+    if isinstance(base_url, str) and base_url.strip() and not _HTTP_URL.match(base_url.strip()):
+        raise HTTPException(
+            422,
+            f"local_model_base_url {base_url[:200]!r} is not valid: give the server's http(s) address, "
+            "for Ollama http://localhost:11434/v1",
+        )
     store = server_state(request).settings
     try:
         return store.replace(data).to_json_dict()
