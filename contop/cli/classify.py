@@ -7,6 +7,7 @@ drive it interactively. This module is the only part of the gate that reads the 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -44,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
         request = {"command": args.json, "platform": args.platform}
         _write(sys.stdout, handle(request, base))
         return 0
+    # What exists once the gate has judged one line (its modules, caches, compiled patterns) lives as long as
+    # the filter: out of the collector's reach, a full collection no longer stalls a decision for ~13 ms.
+    handle({"command": "cd ~ && ls -la | grep -c x > /dev/null", "platform": "posix"}, base)
+    gc.collect()
+    gc.freeze()
     serve(sys.stdin, sys.stdout, base)
     return 0
 

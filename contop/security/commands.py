@@ -7,6 +7,7 @@ restricted path, which the caller checks.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,10 +196,26 @@ def _find(inv: Invocation, st: State) -> None:
             if inner:
                 from contop.security.posix import judge_words
 
-                judge_words(inner, st, inv.text)
-                reads_whole_tree(roots or ["."], inv, st)
+                name = judge_words(inner, st, inv.text)
+                if name not in METADATA_READERS:  # 'find ~ -size +1G -exec ls -lh {} +' reads no file's content
+                    reads_whole_tree(roots or ["."], inv, st)
     if "-delete" in lowered:
-        judge_deletion(roots or ["."], True, inv, st)
+        if any(a in _FIND_NARROWING for a in lowered):
+            # only what matches: '~/… -name "*.tmp" -delete' is not the home folder's destruction
+            targets = roots or ["."]
+            if any(t.rstrip("/\\") in ("", "/") for t in targets):
+                st.add(BLOCK, "destroys the whole file system or drive", inv.text)
+            st.add(CONFIRM, f"deletes the files it finds under {' '.join(targets)}", inv.text)
+        else:
+            judge_deletion(roots or ["."], True, inv, st)
+
+
+# What only reads names, sizes and dates; find's tests that pick some files rather than all of them.
+METADATA_READERS = frozenset({"ls", "du", "stat", "echo", "printf", "basename", "dirname", "realpath", "readlink",
+                              "test", "[", "true", "printenv"})  # fmt: skip
+_FIND_NARROWING = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-regex", "-iregex", "-empty",
+                             "-size", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newer", "-user",
+                             "-group", "-perm", "-links", "-inum", "-samefile"})  # fmt: skip
 
 
 def _mv(inv: Invocation, st: State) -> None:
@@ -287,13 +304,13 @@ def _truncate(inv: Invocation, st: State) -> None:
 
 
 def _sed(inv: Invocation, st: State) -> None:
-    opts, operands = split_opts(inv.args)
+    opts, _ = split_opts(inv.args)
     in_place = any(o.startswith(("-i", "--in-place")) or (o.startswith("-") and "i" in o[1:3]) for o in opts)
     if inv.name == "perl":
         return
     if not in_place:
         return
-    files = operands[1:] if not any(o in ("-e", "-f") for o in opts) else operands
+    files = _sed_files(inv.args)
     for f in files:
         if persistence_write(f, inv, st):
             continue
@@ -303,6 +320,32 @@ def _sed(inv: Invocation, st: State) -> None:
             st.add(CONFIRM, "edits system configuration", inv.text)
     if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
         st.add(CONFIRM, "edits many files in place", inv.text)
+
+
+def _sed_files(args: list[str]) -> list[str]:
+    """The files ``sed`` edits: its operands, less the script (the first operand, unless -e/-f gave it) and the
+    values of -e/-f/--expression/--file."""
+    files: list[str] = []
+    scripted = False
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--":
+            files += args[i + 1 :]
+            break
+        if arg in ("-e", "-f", "--expression", "--file", "-l", "--line-length"):
+            scripted = scripted or arg in ("-e", "-f", "--expression", "--file")
+            skip = True
+        elif arg.startswith(("--expression=", "--file=")) or (re.fullmatch(r"-[a-zA-Z]*[ef]", arg) is not None):
+            scripted = True
+            skip = not arg.startswith("--")
+        elif arg.startswith("-") and arg != "-":
+            continue
+        else:
+            files.append(arg)
+    return files if scripted else files[1:]
 
 
 def _tee(inv: Invocation, st: State) -> None:
@@ -355,8 +398,18 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
             st.add(BLOCK, "overwrites operating system files", inv.text)
     elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
         st.add(CONFIRM, "writes into a system folder", inv.text)
-    if guess_existing and not append and _EXISTING_LOOKING.search(target) and not target.startswith(_TEMP_PREFIXES):
+    if guess_existing and not append and not target.startswith(_TEMP_PREFIXES) and _overwrites(target, path, st):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
+
+
+def _overwrites(target: str, path: str, st: State) -> bool:
+    """Whether ``> target`` replaces a file worth keeping: one whose name says source or configuration, and that
+    exists, when this decision may look at the disk (a new ``script.py`` is not asked about; a log never is)."""
+    if _EXISTING_LOOKING.search(target) is None:
+        return False
+    if st.resolve is not None and not st.windows and "$" not in target and not target.startswith("&"):
+        return os.path.lexists(path) and path not in st.written
+    return True
 
 
 # ------------------------------------------------------------------------------------------- processes, power
@@ -621,12 +674,45 @@ def _docker(inv: Invocation, st: State) -> None:
         "--privileged" in text and ("--pid=host" in text or "-v /:" in text)
     ):
         st.add(BLOCK, "gives a container write access to the host's root file system", inv.text)
+    for source in _mount_sources(inv.args):
+        hit = st.policy.restricted(source, st.cwd, st.resolve)
+        if hit is not None:
+            st.add(BLOCK, f"gives a container the protected {hit}", inv.text)
+        inside = st.policy.restricted_inside(source, st.cwd)
+        if inside is not None:
+            st.add(CONFIRM, f"gives a container {source}, which holds the protected {inside}", inv.text)
+    if "--privileged" in inv.args or any(
+        a.startswith(("--cap-add=all", "--cap-add=sys_admin")) for a in text.lower().split()
+    ):
+        st.add(CONFIRM, "runs a container with full access to this computer (--privileged)", inv.text)
     destroy = {"rm", "rmi", "prune", "kill", "stop", "down", "restart", "pause", "rename", "leave", "remove"}
     if words and (words[0] in destroy or any(w in destroy for w in words[1:3])):
         if not ("ls" in words or "ps" in words):
             st.add(CONFIRM, f"stops or removes containers or their data ({inv.name} {' '.join(words[:2])})", inv.text)
     if words[:2] in (["compose", "down"], ["system", "prune"], ["volume", "prune"], ["volume", "rm"]):
         st.add(CONFIRM, "removes containers and their data", inv.text)
+
+
+def _mount_sources(args: list[str]) -> list[str]:
+    """The host paths of ``-v SRC:DST``, ``--volume=SRC:DST`` and ``--mount type=bind,source=SRC,…``."""
+    sources: list[str] = []
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("-v", "--volume", "--mount") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(("--volume=", "--mount=")):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-v") and len(arg) > 2:
+            value = arg[2:]
+        if not value:
+            continue
+        if arg.startswith("--mount") or "source=" in value or "src=" in value:
+            match = re.search(r"(?:^|,)(?:source|src)=([^,]+)", value)
+            if match:
+                sources.append(match.group(1))
+        elif value[:1] in "/~.$":  # a named volume has no path
+            sources.append(value.split(":", 1)[0])
+    return sources
 
 
 def _kubectl(inv: Invocation, st: State) -> None:
@@ -726,8 +812,8 @@ _GREP_RECURSIVE = re.compile(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive|--dereference
 
 
 def _grep(inv: Invocation, st: State) -> None:
-    if any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
-        _, operands = split_opts(inv.args)
+    if inv.name == "ack" or any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
+        _, operands = split_opts(_without_exclusions(inv.args))
         pattern_given = any(
             a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
         )
@@ -743,14 +829,89 @@ def _searcher(inv: Invocation, st: State) -> None:
 
 def _archive(inv: Invocation, st: State) -> None:
     args = inv.args
-    creating = (
-        (inv.name == "tar" and args and (re.fullmatch(r"-?[a-zA-Z]*c[a-zA-Z]*", args[0]) or "--create" in args))
-        or (inv.name == "zip" and any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in args))
-        or (inv.name in ("7z", "7za") and args[:1] == ["a"])
+    if inv.name == "tar":
+        roots = _tar_inputs(args)
+        if roots is not None:
+            reads_whole_tree(roots, inv, st)
+        return
+    creating = (inv.name == "zip" and any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in args)) or (
+        inv.name in ("7z", "7za") and args[:1] == ["a"]
     )
     if creating:
-        _, operands = split_opts(args[1:] if inv.name in ("tar", "7z", "7za") else args)
-        reads_whole_tree(operands[1:] if inv.name != "tar" else [o for o in operands if o != "-"], inv, st)
+        _, operands = split_opts(_without_exclusions(args[1:] if inv.name != "zip" else args, zip_style=True))
+        reads_whole_tree(operands[1:], inv, st)
+
+
+_TAR_VALUED_LETTERS = "fCTXbKNVgLF"  # short options that take the next word
+_TAR_VALUED_LONG = frozenset({"--file", "--directory", "--files-from", "--exclude", "--exclude-from",
+                              "--transform", "--xform", "--owner", "--group", "--mode", "--label", "--newer",
+                              "--after-date", "--use-compress-program", "--index-file", "--exclude-tag"})  # fmt: skip
+
+
+def _tar_inputs(args: list[str]) -> list[str] | None:
+    """What ``tar`` archives when it creates one (None otherwise), each as seen from its ``-C`` folder."""
+    if not args:
+        return None
+    words = list(args)
+    creating = "--create" in words or bool(re.fullmatch(r"-?[a-zA-Z]*c[a-zA-Z]*", words[0]))
+    if not creating:
+        return None
+    folder = ""
+    inputs: list[str] = []
+    pending: list[str] = []  # letters of a bundle still waiting for their values
+    first = words[0]
+    if not first.startswith("-"):  # old style 'tar czf out.tgz -C ~ proj': the bundle's values follow in order
+        pending = [c for c in first if c in _TAR_VALUED_LETTERS]
+        words = words[1:]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if pending:
+            letter = pending.pop(0)
+            if letter == "C":
+                folder = word
+            i += 1
+            continue
+        if word in ("-C", "--directory"):
+            folder = words[i + 1] if i + 1 < len(words) else folder
+            i += 2
+            continue
+        if word.startswith("--directory="):
+            folder = word.split("=", 1)[1]
+        elif word in _TAR_VALUED_LONG:
+            i += 1
+        elif word.startswith("-") and not word.startswith("--") and len(word) > 1:
+            pending = [c for c in word[1:] if c in _TAR_VALUED_LETTERS]
+            if pending and word[1:].index(pending[0]) < len(word) - 2:  # '-fout.tgz': the value is attached
+                pending = []
+        elif not word.startswith("-") and word != "-":
+            inputs.append(word if not folder or word.startswith(("/", "~")) else f"{folder.rstrip('/')}/{word}")
+        i += 1
+    return inputs
+
+
+def _without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]:
+    """``args`` without what exclusion options name (``--exclude=.ssh``, ``-x '.ssh/*'`` for zip)."""
+    out: list[str] = []
+    skipping = False
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg.startswith(("--exclude=", "--exclude-dir=", "--ignore=", "--ignore-dir=", "--exclude-from=")):
+            continue
+        if arg in ("--exclude", "--exclude-dir", "--ignore", "--ignore-dir", "--exclude-from"):
+            skip_next = True
+            continue
+        if zip_style and arg in ("-x", "--exclude", "-x@"):
+            skipping = True
+            continue
+        if skipping and arg.startswith("-"):
+            skipping = False
+        if not skipping:
+            out.append(arg)
+    return out
 
 
 def _mshta_like(inv: Invocation, st: State) -> None:
@@ -786,7 +947,7 @@ RULES: dict[str, Rule] = {
     "aws": _cloud, "gcloud": _cloud, "az": _cloud, "gsutil": _cloud, "doctl": _cloud, "rclone": _cloud,
     "nc": _netcat, "ncat": _netcat, "netcat": _netcat, "socat": _netcat,
     "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
-    "grep": _grep, "egrep": _grep, "fgrep": _grep, "rg": _searcher, "ag": _searcher,
+    "grep": _grep, "egrep": _grep, "fgrep": _grep, "ack": _grep, "rg": _searcher, "ag": _searcher,
     "ps": _ps,
     "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,

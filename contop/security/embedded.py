@@ -97,6 +97,8 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
 
             if module[0] == "pip":
                 judge_words(["pip", *inv.args[index + 2 :]], st, inv.text)
+            elif module[0] == "http.server":
+                _file_server(inv.args[index + 2 :], st, inv.text)
         return
     code = code_argument(inv)
     if code is None:
@@ -115,6 +117,17 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
         if len(files) > 1 or any("*" in f for f in files) or inv.via_xargs:
             st.add(CONFIRM, "edits many files in place", inv.text)
     judge_code(inv.name, code, st, inv.text)
+
+
+def _file_server(args: list[str], st: State, text: str) -> None:
+    """``python -m http.server`` shares a folder with the network: asked about when that folder holds a protected
+    one (run from the home folder, ``~/.ssh`` would be served), not for a project's folder."""
+    folder = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-d", "--directory")), None)
+    folder = folder or next((a.split("=", 1)[1] for a in args if a.startswith("--directory=")), st.cwd)
+    bind = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-b", "--bind")), "")
+    inside = st.policy.restricted_inside(folder, st.cwd)
+    if inside is not None and bind not in ("127.0.0.1", "localhost", "::1"):
+        st.add(CONFIRM, f"shares {folder} with the network, the protected {inside} included", text)
 
 
 def judge_code(language: str, code: str, st: State, text: str) -> None:

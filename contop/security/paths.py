@@ -173,6 +173,7 @@ def use_resolver(resolver: Resolver | None) -> Iterator[None]:
 _HOME_SECRETS = (
     ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube/config", ".docker/config.json", ".netrc",
     ".git-credentials", ".pgpass", ".password-store", ".local/share/keyrings", ".mozilla/firefox",
+    ".npmrc", ".pypirc", ".config/gh/hosts.yml", ".cargo/credentials", ".cargo/credentials.toml",
     ".config/google-chrome", ".config/chromium", ".config/BraveSoftware", "Library/Keychains",
     "Library/Application Support/Google/Chrome", "Library/Application Support/Firefox/Profiles",
     "AppData/Local/Google/Chrome/User Data", "AppData/Local/Microsoft/Edge/User Data",
@@ -284,14 +285,21 @@ class Policy:
         if not raw or ("://" in raw and _URL.match(raw)):
             return None
         path = self.expand(raw, cwd)
-        glob = _GLOB.search(path)
-        if glob:  # '~/*' reads what '~' holds
-            path = path[: glob.start()]
-        sep = "\\" if self.windows else "/"
-        key = (path.casefold() if self.windows else path).rstrip(sep) + sep
-        for display, root, _ in self.roots:
-            if (root.rstrip(sep) + sep).startswith(key):
-                return display
+        comps = _components(path, self.windows)
+        literal = next((i for i, c in enumerate(comps) if _GLOB.search(c)), len(comps))
+        for display, _, root_comps in self.roots:
+            if len(root_comps) < literal or root_comps[:literal] != comps[:literal]:
+                continue
+            if literal < len(comps):  # a glob: '~/*' reads what '~' holds, except what its patterns skip
+                if len(root_comps) == literal:
+                    continue  # the folder the glob lists (a restricted path itself: judged by restricted())
+                deeper = zip(comps[literal:], root_comps[literal:], strict=False)
+                if any(
+                    (name.startswith(".") and not pattern.startswith(".")) or not fnmatch.fnmatchcase(name, pattern)
+                    for pattern, name in deeper
+                ):
+                    continue  # '*' skips hidden names such as '.ssh'
+            return display
         return None
 
     def place(self, raw: str, cwd: str) -> int:
@@ -394,7 +402,7 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     entries: list[tuple[str, str]] = [(r, r) for r in restricted]
     if state_dir:
         entries.append((state_dir, state_dir))
-    entries += [("~" + sep + s.replace("/", sep), "~/" + s) for s in _HOME_SECRETS]
+    entries += [("~" + sep + s.replace("/", sep), "~/" + s) for s in _HOME_SECRETS if _home_secret_here(s, windows)]
     entries += [(s, s) for s in _ABS_SECRETS if (s[1:2] == ":") == windows]
     roots: list[tuple[str, str, tuple[str, ...]]] = []
     seen: set[str] = set()
@@ -426,6 +434,16 @@ def _policy(home: str, state_dir: str, restricted: tuple[str, ...], windows: boo
     sep = "\\" if windows else "/"
     prefixes = tuple(key.rstrip(sep) + sep for _, key, _ in roots)
     return Policy(windows=windows, home=_norm_home(home, windows), roots=tuple(roots), prefixes=prefixes)
+
+
+def _home_secret_here(entry: str, windows: bool) -> bool:
+    """Whether a home folder secret belongs to this kind of system: ``AppData`` is Windows', ``Library`` macOS'
+    (elsewhere, a folder of that name is the user's own)."""
+    if entry.startswith("AppData/"):
+        return windows
+    if entry.startswith("Library/"):
+        return not windows and sys.platform == "darwin"
+    return True
 
 
 def _other_platform(entry: str, windows: bool) -> bool:

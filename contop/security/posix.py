@@ -125,6 +125,8 @@ _DATA_COMMANDS = frozenset({"echo", "printf", ":", "true", "false", "test", "[",
 _DECODERS = frozenset({"base64", "base32", "xxd", "rev", "openssl", "basenc"})
 _HAS_DRY_RUN = frozenset({"kubectl", "terraform", "helm", "rsync", "git", "apt", "apt-get", "npm", "pip", "aws"})
 _EXECUTORS = SHELLS | INTERPRETERS | {"eval", "source", ".", "exec", "su", "watch", "xargs"}
+_LISTERS = frozenset({"ls", "du", "stat", "dir", "tree"})
+_GLOB_CHARS = re.compile(r"[*?\[]")
 _FILTERS = frozenset({"tee", "cat", "head", "tail", "sed", "awk", "tr", "grep", "sort", "uniq", "cut", "dos2unix"})
 
 
@@ -167,10 +169,27 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
+        _found_then_read(pipeline, st)
         if any(n in FETCHERS for n in names):
             for cmd, name in zip(pipeline, names, strict=True):
                 if name == "tee":  # 'curl … | tee a.sh': a.sh is a download
                     st.downloads.update(_file_name(w) for w in cmd.words[1:] if not w.startswith("-"))
+
+
+def _found_then_read(pipeline: list[Cmd], st: State) -> None:
+    """``find ~ -type f | xargs cat``: what find lists under a folder holding a protected one is read by xargs."""
+    roots: list[str] = []
+    for cmd in pipeline:
+        words = expand_words(cmd.words, st)
+        if not words:
+            continue
+        name = normalise(words[0])
+        if name == "find":
+            roots += [w for w in words[1:] if not w.startswith(("-", "(", "!"))][:1] or ["."]
+        elif roots and name == "xargs":
+            wrapped, _ = strip_prefixes(words)
+            if wrapped and normalise(wrapped[0]) not in commands.METADATA_READERS:
+                commands.reads_whole_tree(roots, commands.Invocation(name, words[1:], cmd.text), st)
 
 
 def _stage(cmd: Cmd, st: State) -> str:
@@ -198,6 +217,8 @@ def _stage(cmd: Cmd, st: State) -> str:
     if words[0].startswith(("$(", "`")):
         _dynamic_command(words, cmd, st)
         return ""
+    if "IFS" in st.vars and cmd.words and "$" in cmd.words[0]:
+        st.add(CONFIRM, "runs a command built from variables after changing how the shell splits words", cmd.text)
     name = judge_words(words, st, cmd.text)
     _stage_files(name, words, cmd, st)
     if name in ("make", "gmake"):
@@ -278,8 +299,6 @@ def _make_from_stdin(args: list[str], cmd: Cmd, st: State) -> None:
 
 def _assignment(name: str, value: str, text: str, st: State) -> None:
     upper = name.upper()
-    if upper == "IFS":
-        st.add(CONFIRM, "changes how the shell splits words (IFS), a way to disguise a command", text)
     if (upper == "HISTFILE" and value in ("", "/dev/null")) or (upper in ("HISTSIZE", "HISTFILESIZE") and value == "0"):
         st.add(BLOCK, "turns off shell history", text)
     if upper in ("LD_PRELOAD", "DYLD_INSERT_LIBRARIES") and value:
@@ -377,7 +396,10 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     if not any(a in commands.HELP_FLAGS for a in args) and not (name in _HAS_DRY_RUN and commands.is_dry_run(args)):
         st.seen.append((name, args))
     if name not in _DATA_COMMANDS:
-        st.check_paths(args, text)
+        checked = commands._without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
+        if name in _LISTERS:  # 'du -sh ~/.*' sizes folders: a pattern that might name ~/.ssh reads nothing in it
+            checked = [a for a in checked if not _GLOB_CHARS.search(a)]
+        st.check_paths(checked, text)
     _downloaded_run(first, args, name, text, st)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
         scripts.run_file(first, st, text)  # ./cleanup.sh

@@ -120,8 +120,14 @@ def test_tilde_user_is_that_users_home() -> None:
     assert verdict("ls ~nosuchuser123/x") == "safe"
 
 
-def test_setting_ifs_asks() -> None:
-    assert verdict("IFS=:; read -r a b <<< 'x:y'") == "confirm"
+def test_ifs_asks_only_when_a_command_is_built_from_variables_after_it() -> None:
+    assert verdict("IFS=,; c=ls; $c") == "confirm"
+    for everyday in (
+        'while IFS= read -r line; do echo "$line"; done < ~/notes/todo.md',
+        "IFS=, read -r a b c <<< '1,2,3'",
+        "OLDIFS=$IFS; IFS=,; for x in $LIST; do echo $x; done; IFS=$OLDIFS",
+    ):
+        assert verdict(everyday) == "safe", judged(everyday)
 
 
 def test_a_script_on_disk_is_judged_by_what_it_says(tmp_path: Path) -> None:
@@ -170,3 +176,77 @@ def test_the_preload_file_is_an_os_file_before_a_login_file() -> None:
     assert judged("echo /tmp/x.so > /etc/ld.so.preload")[0] == "block"
     assert judged("echo /tmp/x.so >> /etc/ld.so.preload")[0] == "block"
     assert judged("echo 'export A=1' >> /etc/profile")[0] == "confirm"
+
+
+# --- what the rules above must not ask about: everyday commands found asking or blocked by a review
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tar czf ~/proj-backup.tar.gz -C ~ proj",  # -C names where tar looks, not what it reads
+        "tar czf /tmp/docs.tgz -C ~ Documents",
+        "tar -C ~ -czf /tmp/pics.tgz Pictures Documents",
+        "sed -i -e 's/a/b/' package.json",  # one file, the -e script is not one
+        "sed -e 's/a/b/' -i app.py",
+        "du -sh ~/.[!.]*",  # sizes, no content
+        "ls -d ~/.*",
+        "find ~ -type f -size +500M -exec ls -lh {} \\;",  # metadata only
+        "find ~ -name node_modules -prune -exec du -sh {} +",
+        "grep -r foo ~/*",  # '*' skips hidden folders such as ~/.ssh
+        "find ~/proj -name '*.py' | xargs wc -l",
+        "python3 -m http.server 8000",  # from a project folder
+        "docker run --rm -v $PWD:/src alpine ls /src",
+        "docker ps",
+    ],
+)
+def test_everyday_commands_stay_safe(command: str) -> None:
+    assert verdict(command) == "safe", judged(command)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("tar czf /tmp/home.tgz --exclude=.ssh ~", "confirm"),  # excluding the secret no longer blocks
+        ("rsync -a --exclude='.ssh' ~/ /mnt/backup/", "confirm"),
+        ("zip -r /tmp/home.zip ~ -x '.ssh/*'", "confirm"),
+        ("find ~ -type f -name '*.tmp' -delete", "confirm"),  # only what matches, not the home folder
+        ("find ~ -delete", "block"),
+        ("find ~ -type f | xargs cat", "confirm"),
+        ("find ~ -type f -print0 | xargs -0 grep -l BEGIN", "confirm"),
+        ("ack password ~", "confirm"),
+        ("docker run --rm -v ~/.ssh:/keys alpine cat /keys/id_rsa", "block"),
+        ("docker run --rm --mount type=bind,source=/home/u/.aws,target=/a alpine ls", "block"),
+        ("docker run --rm -v ~:/h alpine ls /h", "confirm"),
+        ("docker run --privileged -it ubuntu", "confirm"),
+        ("python3 -m http.server --directory ~ 8000", "confirm"),
+        ("cat ~/.npmrc", "block"),
+        ("cat ~/.config/gh/hosts.yml", "block"),
+    ],
+)
+def test_reviewed_commands(command: str, expected: str) -> None:
+    assert verdict(command) == expected, judged(command)
+
+
+def test_http_server_from_the_home_folder_asks() -> None:
+    home = replace(posix_context(), cwd="/home/u")
+    assert verdict("python3 -m http.server 8000", home) == "confirm"
+    assert verdict("python3 -m http.server 8000 --bind 127.0.0.1", home) == "safe"
+
+
+def test_writing_a_new_file_is_not_asked_about_when_the_disk_says_it_is_new(tmp_path: Path) -> None:
+    ctx = replace(posix_context(), cwd=str(tmp_path))
+    (tmp_path / "old.py").write_text("x = 1\n")
+    assert verdict("cat > backup.py <<'EOS'\nprint(1)\nEOS", ctx) == "safe"
+    assert verdict("echo 'requests==2.32.0' > requirements.txt", ctx) == "safe"
+    assert verdict("echo 'x = 2' > old.py", ctx) == "confirm"
+    with use_resolver(None):  # judging the text alone: the name says it
+        assert verdict("echo 'x = 2' > new.py", ctx) == "confirm"
+
+
+def test_sourcing_a_login_file_is_not_judged_by_its_contents(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text('eval "$(pyenv init -)"\n')
+    ctx = replace(posix_context(), home=str(home), cwd=str(home), state_dir=str(home / ".contop"))
+    assert verdict("source ~/.bashrc", ctx) == verdict(". ~/.bashrc", ctx) == "safe"
