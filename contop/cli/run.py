@@ -192,7 +192,11 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int
 
 async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
     what = payload.get("command") or payload.get("tool")
-    question = f"Approve {payload.get('tool')}: {what} ({payload.get('reason')})? [y/N] "
+    reason = str(payload.get("reason") or "")
+    if reason.isidentifier() and payload.get("voice_message"):  # a code ('blocked_force_host'): its sentence
+        question = f"Approve {payload.get('tool')}: {what}? {payload.get('voice_message')} [y/N] "
+    else:
+        question = f"Approve {payload.get('tool')}: {what} ({reason})? [y/N] "
     if not sys.stdin.isatty():
         if not quiet:
             print(f"{question}no (stdin is not a terminal)", file=sys.stderr)

@@ -1429,6 +1429,10 @@ def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, brows
     emit(page, "agent_confirmation_request", {**request, "timeout_s": 1})
     expect(page.locator("#confirm-countdown")).to_have_text("Time is up: it will not run.")
     expect(page.locator("#confirm-countdown")).to_have_class("muted small urgent")
+    # A blocked call the user may still run without the sandbox: its code is not shown as words.
+    forced = {**request, "reason": "blocked_force_host", "voice_message": "This was blocked (x). Approving runs it."}
+    emit(page, "agent_confirmation_request", forced)
+    expect(page.locator("#confirm-reason")).to_have_text("would run without the sandbox")
     close(ctx)
 
 

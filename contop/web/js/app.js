@@ -631,7 +631,7 @@ function render() {
     $("confirm-tool").hidden = c.isPlan;
     $("confirm-icon").replaceChildren(icon(c.isPlan ? "sparkle" : "warn"));
     // The reason is a code ("destructive_command") or a sentence; skip it when the message already says it.
-    const reason = c.reason.replace(/_/g, " ");
+    const reason = c.reason === "blocked_force_host" ? "would run without the sandbox" : c.reason.replace(/_/g, " ");
     $("confirm-reason").textContent = c.isPlan || (c.voiceMessage && c.voiceMessage.includes(c.reason)) ? "" : reason;
     $("confirm-command").textContent = c.command;
     $("confirm-command").hidden = !c.command;
