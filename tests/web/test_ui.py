@@ -1314,6 +1314,7 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     page.locator("#set-device-name").fill("Test phone")
     page.locator("#set-device-name").press("Enter")
     page.locator("#scrim").tap(position={"x": 20, "y": 20})
+    expect(page.locator("#away-badge")).to_be_visible()  # the main view says the desk is locked
     expect(page.locator("#chip-model-label")).to_have_text("Claude Sonnet 4")
     page.locator("#chip-thinking").tap()
     page.locator("#intent-input").fill("Now sort them by date")
@@ -1505,6 +1506,7 @@ def test_an_away_mode_refusal_explains_itself_and_can_be_tried_again(server: Ser
     expect(page.locator("#btn-away")).to_be_enabled()
     emit(page, "away_mode_status", {"away_mode": False, "overlay_active": False})  # the status asked after a tap
     expect(page.locator("#set-away-sub")).to_have_text("Set an Away Mode PIN on the desktop first.")
+    expect(page.locator("#away-badge")).to_be_hidden()
     shot(page, "12b-away-refused")
 
     # The PIN is set on the desktop meanwhile: the next tap is sent, and engages.

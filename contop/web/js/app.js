@@ -612,6 +612,8 @@ function render() {
   $("composer").hidden = s.manual;
   $("manual-panel").hidden = !s.manual;
   $("manual-badge").hidden = !s.manual;
+  // The picture shows the desktop under Away Mode's lock: say that the desk itself is locked.
+  $("away-badge").hidden = !(s.away.known && s.away.active);
   $("btn-manual").setAttribute("aria-pressed", String(s.manual));
   // In manual mode every tap on the picture is a click on the desktop (its corner holds a tray or clock): the round
   // button leaves the picture (the panel's Done leaves manual mode), and the video layout's thread stops over it.
