@@ -1315,6 +1315,7 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     page.locator("#set-device-name").press("Enter")
     page.locator("#scrim").tap(position={"x": 20, "y": 20})
     expect(page.locator("#away-badge")).to_be_visible()  # the main view says the desk is locked
+    shot(page, "15b-desk-locked")
     expect(page.locator("#chip-model-label")).to_have_text("Claude Sonnet 4")
     page.locator("#chip-thinking").tap()
     page.locator("#intent-input").fill("Now sort them by date")
