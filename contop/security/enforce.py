@@ -189,7 +189,8 @@ class GuardedToolset:
             gate_ctx = self.gate_context(ctx)
             # The tools that walk folders skip the same restricted locations the gate judged this call with.
             ctx.restricted_paths = gate_ctx.restricted_paths
-            decision = decide(ToolCall(name=name, args=arguments), gate_ctx)
+            # In a thread: a decision may read the script a command runs (up to 64 KiB) and judge all of it.
+            decision = await asyncio.to_thread(decide, ToolCall(name=name, args=arguments), gate_ctx)
         except Exception as exc:  # a gate bug must fail closed
             logger.exception("security gate failed on %s", name)
             decision = Decision(verdict="block", route="sandbox", confirm=False, reason=f"gate error: {exc}")
