@@ -12,6 +12,7 @@ from contop.core.messages import RELIABLE
 from contop.server.pairing_service import PairingService
 from contop.transport.router import Router
 from contop.transport.session import Session, Timing
+from tests.server.nullpeer import NullPeer
 
 
 class Clock:
@@ -20,23 +21,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class Peer:
-    def send(self, channel: str, text: str) -> bool:
-        return True
-
-    def take_unsent(self) -> list[str]:
-        return []
-
-    def unacked_age(self) -> float | None:
-        return None
-
-    def heard_age(self) -> float | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
 
 
 def _keepalive(n: int) -> str:
@@ -54,7 +38,7 @@ async def test_last_seen_follows_a_connected_phones_activity(tmp_path: Path) -> 
     service.claim(tok.token, device_id="phone", device_name="Phone")
     session = Session(device_id="phone", device_name="Phone", connection_type="permanent", router=Router(),
                       hooks=service, timing=Timing(heartbeat=60, check=60))  # fmt: skip
-    session.attach(Peer())  # type: ignore[arg-type]
+    session.attach(NullPeer())  # type: ignore[arg-type]
     session.link_open()
     await service.persisted()
     connected_at = service.devices.get("phone").last_seen  # type: ignore[union-attr]
@@ -87,7 +71,7 @@ async def test_a_stream_of_messages_is_reported_at_most_once_per_interval() -> N
     hooks = Hooks()
     session = Session(device_id="phone", device_name="Phone", connection_type="temp", router=Router(), hooks=hooks,
                       timing=Timing(heartbeat=60, check=60, seen_interval=60))  # fmt: skip
-    session.attach(Peer())  # type: ignore[arg-type]
+    session.attach(NullPeer())  # type: ignore[arg-type]
     session.link_open()
     for n in range(200):
         session.handle_inbound(RELIABLE, _keepalive(n))

@@ -22,6 +22,7 @@ from contop.server.manual import ManualInputError, key_of, point, video_geometry
 from contop.testing.server import ServerProcess
 from contop.testing.xsession import XSession
 from tests.platform.conftest import RecorderApp, recorder, xsession  # noqa: F401 - fixtures
+from tests.server.nullpeer import NullPeer
 
 VIDEO = video_geometry(Rect(0, 0, 1920, 1080), 1280)
 
@@ -97,23 +98,6 @@ class _RecordingDesk:
         self.events.append(("up", button))
 
 
-class _Peer:
-    def send(self, channel: str, text: str) -> bool:
-        return True
-
-    def take_unsent(self) -> list[str]:
-        return []
-
-    def unacked_age(self) -> float | None:
-        return None
-
-    def heard_age(self) -> float | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
-
-
 class _Hooks:
     def mark_connected(self, device_id: str, connected: bool, path: Any = None) -> None:
         pass
@@ -128,7 +112,7 @@ def _open_session(device_id: str = "phone") -> Any:
 
     session = Session(device_id=device_id, device_name=device_id, connection_type="temp", router=Router(),
                       hooks=_Hooks(), timing=Timing(heartbeat=60, check=60))  # fmt: skip
-    session.attach(_Peer())  # type: ignore[arg-type]
+    session.attach(NullPeer())  # type: ignore[arg-type]
     session.link_open()
     return session
 
