@@ -110,6 +110,12 @@ class ServerProcess:
         headers = {**self.admin_headers(), **kwargs.pop("headers", {})}
         return httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def pair(self, **params: str) -> dict[str, Any]:
+        """A new pairing code from the admin API (``connection_type="temp"`` and the like), as its JSON."""
+        r = self.request("POST", "/api/pair", params=params, headers={"Accept": "application/json"})
+        r.raise_for_status()
+        return dict(r.json())
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 

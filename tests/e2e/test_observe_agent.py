@@ -42,14 +42,8 @@ async def test_screenshots_reach_the_model_as_images_and_older_ones_are_dropped(
     }
     server = await asyncio.to_thread(ServerProcess(tmp_path / "home", env=env).start)
     try:
-        r = await asyncio.to_thread(
-            server.request,
-            "POST",
-            "/api/pair",
-            params={"connection_type": "temp"},
-            headers={"Accept": "application/json"},
-        )
-        client = ContopClient(str(r.json()["url"]), device_id="observe-phone", video=False)
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        client = ContopClient(url, device_id="observe-phone", video=False)
         await client.connect()
         results = []
         try:

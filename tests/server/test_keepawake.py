@@ -97,14 +97,8 @@ async def test_keep_awake_off_lets_the_desktop_sleep_again(xsession: XSession, t
     _set_saver_timeout(xsession.display, 600)
     server = await asyncio.to_thread(ServerProcess(tmp_path / "home", env=env).start)
     try:
-        r = await asyncio.to_thread(
-            server.request,
-            "POST",
-            "/api/pair",
-            params={"connection_type": "temp"},
-            headers={"Accept": "application/json"},
-        )
-        async with ContopClient(str(r.json()["url"]), device_id="keep-awake-phone", video=False) as client:
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        async with ContopClient(url, device_id="keep-awake-phone", video=False) as client:
 
             async def control(action: str) -> dict[str, Any]:
                 message = {"type": "device_control", "id": f"ka-{action}", "payload": {"action": action}}

@@ -197,14 +197,8 @@ async def phone(xsession: XSession, tmp_path: Path) -> AsyncIterator[tuple[Conto
     env = {"DISPLAY": xsession.display, "DBUS_SESSION_BUS_ADDRESS": xsession.env["DBUS_SESSION_BUS_ADDRESS"]}
     server = await asyncio.to_thread(ServerProcess(tmp_path / "home", env=env).start)
     try:
-        r = await asyncio.to_thread(
-            server.request,
-            "POST",
-            "/api/pair",
-            params={"connection_type": "temp"},
-            headers={"Accept": "application/json"},
-        )
-        client = ContopClient(str(r.json()["url"]), device_id="manual-phone", video=False)
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        client = ContopClient(url, device_id="manual-phone", video=False)
         await client.connect()
         try:
             yield client, server
@@ -279,9 +273,8 @@ async def test_the_pointer_follows_the_video_the_phone_watches(xsession: XSessio
 
     try:
         await set_width(640)
-        r = await asyncio.to_thread(server.request, "POST", "/api/pair", params={"connection_type": "temp"},
-                                    headers={"Accept": "application/json"})  # fmt: skip
-        async with ContopClient(str(r.json()["url"]), device_id="watching-phone") as client:
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        async with ContopClient(url, device_id="watching-phone") as client:
             frame = await asyncio.wait_for(client.frames.get(), 20)
             assert frame.width == 640
             await set_width(1280)
@@ -362,9 +355,8 @@ async def test_a_phone_that_goes_away_mid_drag_leaves_no_button_down(
         await _until(lambda: not _button1_down(xsession.display), 10, "button 1 still down after the revocation")
 
         # The phone just vanishes (browser closed) mid-drag.
-        r = await asyncio.to_thread(server.request, "POST", "/api/pair", params={"connection_type": "temp"},
-                                    headers={"Accept": "application/json"})  # fmt: skip
-        second = ContopClient(str(r.json()["url"]), device_id="vanishing-phone", video=False)
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        second = ContopClient(url, device_id="vanishing-phone", video=False)
         await second.connect()
         try:
             second.send(_msg("mouse_down", x=600, y=300), FAST)

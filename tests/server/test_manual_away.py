@@ -41,14 +41,8 @@ async def phone(xsession: XSession, tmp_path: Path) -> AsyncIterator[tuple[Conto
     try:
         pin = await asyncio.to_thread(server.request, "POST", "/api/away-mode/pin", json={"pin": PIN})
         pin.raise_for_status()
-        r = await asyncio.to_thread(
-            server.request,
-            "POST",
-            "/api/pair",
-            params={"connection_type": "temp"},
-            headers={"Accept": "application/json"},
-        )
-        async with ContopClient(str(r.json()["url"]), device_id="away-phone", video=False) as client:
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        async with ContopClient(url, device_id="away-phone", video=False) as client:
             yield client, server
     finally:
         await asyncio.to_thread(server.request, "POST", "/api/away-mode/disengage")
