@@ -343,15 +343,10 @@ class SettingsPage(Page):
         pins_row.addStretch(1)
         form.addRow("", pins_row)
         self.auto_engage = NumberField(1, 24 * 60, 5, "minutes")
-        self.auto_engage.setFixedWidth(90)
-        minutes = QWidget()
-        minutes_row = QHBoxLayout(minutes)
-        minutes_row.setContentsMargins(0, 0, 0, 0)
-        minutes_row.addWidget(self.auto_engage)
-        minutes_row.addWidget(muted("minutes without activity on this computer", wrap=False), 1)
-        self.auto_engage.setAccessibleName("Auto-engage after (minutes)")
-        self.labels["away_mode.auto_engage_minutes"] = "Auto-engage after"
-        form.addRow("Auto-engage after", self._field(minutes, "away_mode.auto_engage_minutes"))
+        self._add_short_field(
+            form, "Auto-engage after", "away_mode.auto_engage_minutes", self.auto_engage,
+            "minutes without activity on this computer", accessible="Auto-engage after (minutes)",
+        )  # fmt: skip
         self.idle = QCheckBox("Engage when this computer is idle")
         form.addRow("", self._field(self.idle, "away_mode.idle_timeout_enabled", self.idle.text()))
         self.keep_awake = QCheckBox("Keep this computer awake while Contop runs")
@@ -360,34 +355,34 @@ class SettingsPage(Page):
         self._set_pins_enabled(False)
         self.form.addWidget(card)
 
+    def _add_short_field(
+        self, form: QFormLayout, label: str, key: str, editor: QWidget, unit: str, *, accessible: str = ""
+    ) -> None:
+        """A narrow editor with its unit written after it, as one row of ``form`` for the setting ``key``."""
+        editor.setFixedWidth(90)
+        editor.setAccessibleName(accessible or label)
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(editor)
+        row.addWidget(muted(unit, wrap=False), 1)
+        self.labels[key] = label
+        form.addRow(label, self._field(holder, key))
+
     def _build_screen(self) -> None:
         card = Card("Live screen and connection", "What phones see of this screen, and how they reach it.")
         form = self._form()
         # The form leaves the ranges to the server (160 to 7680 pixels): its message appears under the field.
         self.video_width = NumberField(1, 99999, 1280, "pixels")
-        self.video_width.setFixedWidth(90)
-        width = QWidget()
-        width_row = QHBoxLayout(width)
-        width_row.setContentsMargins(0, 0, 0, 0)
-        width_row.addWidget(self.video_width)
-        width_row.addWidget(muted("pixels wide; the height keeps the screen's shape", wrap=False), 1)
-        self.video_width.setAccessibleName("Video width")
-        self.labels["video_width"] = "Video width"
-        form.addRow("Video width", self._field(width, "video_width"))
+        self._add_short_field(
+            form, "Video width", "video_width", self.video_width, "pixels wide; the height keeps the screen's shape"
+        )
         # A line edit, not a spin box: scrolling the page over a spin box would change the value.
         self.video_fps = QLineEdit()
         fps_validator = QDoubleValidator(0.0, 999.0, 2, self.video_fps)
         fps_validator.setLocale(QLocale.c())  # "12.5" as in settings.json, whatever this computer's locale
         self.video_fps.setValidator(fps_validator)
-        self.video_fps.setFixedWidth(90)
-        fps = QWidget()
-        fps_row = QHBoxLayout(fps)
-        fps_row.setContentsMargins(0, 0, 0, 0)
-        fps_row.addWidget(self.video_fps)
-        fps_row.addWidget(muted("frames per second, up to 60", wrap=False), 1)
-        self.video_fps.setAccessibleName("Frame rate")
-        self.labels["video_fps"] = "Frame rate"
-        form.addRow("Frame rate", self._field(fps, "video_fps"))
+        self._add_short_field(form, "Frame rate", "video_fps", self.video_fps, "frames per second, up to 60")
         self.ice = QPlainTextEdit()
         self.ice.setFont(mono_font(10))
         self.ice.setFixedHeight(96)
