@@ -17,7 +17,7 @@ from contop import __version__
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls
 from contop.server.admin import AdminGate, OutsideApiMount
-from contop.server.keepawake import apply_keep_awake, keep_awake_listener
+from contop.server.keepawake import HostKeepAwake
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
@@ -64,9 +64,10 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     log.info("restored %d permanent pairing token(s)", restored)
 
     # 3. keep-awake setting restored, and re-applied whenever it changes.
+    keep_awake = HostKeepAwake()
     if current.keep_host_awake:
-        log.info("keep_host_awake restored: %s", apply_keep_awake(True))
-    store.add_listener(keep_awake_listener)
+        log.info("keep_host_awake restored: %s", keep_awake.apply(True))
+    store.add_listener(keep_awake.listener)
 
     # 4. built-in skills installed where missing.
     install_builtin_skills(state_dir.skills_dir)
@@ -80,9 +81,11 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
         dtls=identity,
         redactor=redactor,
         tunnel=Tunnel(config.port),
+        keep_awake=keep_awake,
     )
     state.on_shutdown(pairing_service.persisted)  # registered first, so it runs last: after sessions close
     state.on_shutdown(state.tunnel.stop)
+    state.on_shutdown(keep_awake.aclose)  # the desktop may sleep again once the server is gone
     return state
 
 

@@ -16,7 +16,6 @@ import subprocess
 from typing import Any
 
 from contop.core.messages import DeviceControlResult, DeviceControlResultPayload, Envelope, Error
-from contop.server import keepawake
 
 log = logging.getLogger(__name__)
 
@@ -153,5 +152,4 @@ class DeviceControlHandler:
 def install_device_control(state: Any, router: Any) -> DeviceControlHandler:
     handler = DeviceControlHandler(state)
     router.register("device_control", handler)
-    state.on_shutdown(keepawake.HOST.aclose)  # newest first: after the sessions close
     return handler

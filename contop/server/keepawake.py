@@ -84,16 +84,3 @@ class HostKeepAwake:
         """Shutdown: the desktop may sleep again once the server is gone (idempotent)."""
         if self.on:
             log.info("%s", await asyncio.to_thread(self.apply, False))
-
-
-# The server's one holder. The app factory applies the setting at startup and registers the listener through the
-# two functions below; the transport wiring registers ``HOST.aclose`` at shutdown.
-HOST = HostKeepAwake()
-
-
-def apply_keep_awake(on: bool) -> str:
-    return HOST.apply(on)
-
-
-def keep_awake_listener(old: Settings, new: Settings) -> None:
-    HOST.listener(old, new)

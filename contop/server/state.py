@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from contop.server.dtls import DtlsIdentity
+from contop.server.keepawake import HostKeepAwake
 from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
 from contop.server.ratelimit import AuthRateLimiter
@@ -61,6 +62,7 @@ class ServerState:
     audit: AuditLog | None = None  # the one audit log of the server (one writer keeps the hash chain whole)
     agent: AgentService | None = None  # the execution agent; set by contop.server.agent_setup
     sandbox: Callable[[], Awaitable[SandboxBackend | None]] | None = None  # probed once; set with the transport
+    keep_awake: HostKeepAwake = field(default_factory=HostKeepAwake)  # holds what keep-awake changed, to undo it
     _shutdown: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     def on_shutdown(self, callback: Callable[[], Awaitable[object]]) -> None:
