@@ -813,7 +813,7 @@ _GREP_RECURSIVE = re.compile(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive|--dereference
 
 def _grep(inv: Invocation, st: State) -> None:
     if inv.name == "ack" or any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
-        _, operands = split_opts(_without_exclusions(inv.args))
+        _, operands = split_opts(without_exclusions(inv.args))
         pattern_given = any(
             a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
         )
@@ -838,7 +838,7 @@ def _archive(inv: Invocation, st: State) -> None:
         inv.name in ("7z", "7za") and args[:1] == ["a"]
     )
     if creating:
-        _, operands = split_opts(_without_exclusions(args[1:] if inv.name != "zip" else args, zip_style=True))
+        _, operands = split_opts(without_exclusions(args[1:] if inv.name != "zip" else args, zip_style=True))
         reads_whole_tree(operands[1:], inv, st)
 
 
@@ -890,7 +890,7 @@ def _tar_inputs(args: list[str]) -> list[str] | None:
     return inputs
 
 
-def _without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]:
+def without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]:
     """``args`` without what exclusion options name (``--exclude=.ssh``, ``-x '.ssh/*'`` for zip)."""
     out: list[str] = []
     skipping = False

@@ -396,7 +396,7 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     if not any(a in commands.HELP_FLAGS for a in args) and not (name in _HAS_DRY_RUN and commands.is_dry_run(args)):
         st.seen.append((name, args))
     if name not in _DATA_COMMANDS:
-        checked = commands._without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
+        checked = commands.without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
         if name in _LISTERS:  # 'du -sh ~/.*' sizes folders: a pattern that might name ~/.ssh reads nothing in it
             checked = [a for a in checked if not _GLOB_CHARS.search(a)]
         st.check_paths(checked, text)
