@@ -77,8 +77,10 @@ class ClosingRelay:
     def _responses(self, upstream: socket.socket, client: socket.socket, answered: threading.Event) -> None:
         try:
             while data := upstream.recv(65536):
-                client.sendall(data)
+                # Set before forwarding: once the client has the answer it may send its next request at once,
+                # and that request must be seen as one on a reused connection.
                 answered.set()
+                client.sendall(data)
         except OSError:
             pass
         _shut(client)
