@@ -15,6 +15,31 @@ _PATTERNS = (
 )
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class QuietReadsFilter(logging.Filter):
+    """Drops uvicorn's access lines for successful reads from this computer.
+
+    The desktop app asks for the server's status, devices and settings every few seconds; a line for each would fill
+    ``server.log`` with about 36 lines a minute and bury what matters. Changes (POST, PUT, DELETE), failures, and
+    every request from another address are still logged, and with ``--log-level DEBUG`` everything is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        args = record.args
+        # uvicorn.access: (client "host:port", method, path with query, HTTP version, status code)
+        if not isinstance(args, tuple) or len(args) != 5:
+            return True
+        client, method, _path, _version, status = args
+        if method not in ("GET", "HEAD") or not isinstance(status, int) or not (200 <= status < 400):
+            return True
+        host = str(client).rsplit(":", 1)[0].strip("[]")
+        return host not in _LOOPBACK
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message with known secret values and secret-bearing patterns masked."""
 
@@ -67,6 +92,9 @@ def configure_logging(level: str = "INFO") -> RedactingFilter:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QuietReadsFilter) for f in access.filters):
+        access.addFilter(QuietReadsFilter())
     # aiortc/aioice are chatty at INFO with candidate details.
     for name in ("aioice", "aiortc"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -8,7 +8,10 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from contop.testing.server import ServerProcess
 from tests.server.wsutil import offer, passed_gate, signal_once
@@ -141,3 +144,20 @@ def test_no_secret_in_any_log_line(tmp_path: Path) -> None:
     for secret in [*tokens, srv.admin_token, "AIzaSecretFromEnv42", "sk-ant-SecretInFile77"]:
         assert secret not in log
     assert json.loads((tmp_path / "home" / "settings.json").read_text())["gemini_api_key"] == ""
+
+
+def test_polling_from_this_computer_does_not_fill_the_log(server: ServerProcess) -> None:
+    """The desktop app reads status every few seconds: those reads are not logged, changes and failures are."""
+    for _ in range(5):
+        assert server.request("GET", "/api/settings").status_code == 200
+        assert server.request("GET", "/api/devices").status_code == 200
+    settings = server.request("GET", "/api/settings").json()
+    assert server.request("PUT", "/api/settings", json={**settings, "video_fps": 24}).status_code == 200
+    denied = httpx.get(f"{server.base_url}/api/settings", headers={"Authorization": "Bearer wrong"}, timeout=10)
+    assert denied.status_code == 401
+    deadline = time.monotonic() + 5
+    while "PUT /api/settings" not in (log := server.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "PUT /api/settings" in log
+    assert 'GET /api/settings HTTP/1.1" 401' in log
+    assert 'GET /api/settings HTTP/1.1" 200' not in log and "GET /api/devices" not in log
