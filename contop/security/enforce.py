@@ -26,7 +26,7 @@ from contop.security.audit import AuditEntry, AuditLog
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.gate import decide
 from contop.security.sandbox import SandboxBackend, default_workspace
-from contop.tools.cli import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, choose_shell
+from contop.tools.cli import DEFAULT_TIMEOUT_S, choose_shell, command_timeout
 from contop.tools.context import ActionRecord, ToolContext
 
 logger = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class GuardedToolset:
     ) -> None:
         sandbox = self._sandbox
         if outcome.tool == SANDBOXED_TOOL and sandbox is not None and sandbox.available():
-            timeout = min(float(args.get("timeout", DEFAULT_TIMEOUT_S)), MAX_TIMEOUT_S)
+            timeout, timeout_note = command_timeout(args.get("timeout", DEFAULT_TIMEOUT_S))
             try:
                 result = await sandbox.run(
                     str(args["command"]), timeout=timeout, workspace=default_workspace(ctx.state_dir)
@@ -264,6 +264,8 @@ class GuardedToolset:
                 logger.exception("sandbox run failed")
                 outcome.status, outcome.message = "error", f"The sandbox failed: {exc}"
                 return
+            if timeout_note:
+                result["note"] = " ".join(filter(None, (timeout_note, result.get("note", ""))))
             # Tell the model where it ran: paths and network differ from the host.
             result["sandbox_reason"] = (
                 f"Blocked on the host ({decision.reason}); ran in the {sandbox.name} sandbox instead: no network, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_TIMEOUT_S = 600.0
+MIN_TIMEOUT_S = 0.1
 MAX_OUTPUT_BYTES = 50 * 1024
 STALL_SECONDS = 5.0
 KILL_GRACE_S = 0.5
@@ -535,6 +537,21 @@ def result_dict(result: ProcessResult, *, cwd: str, backend: str) -> dict[str, A
     return out
 
 
+def command_timeout(value: Any) -> tuple[float, str]:
+    """The timeout a command really gets (0.1 to 600 s), and a note when it is not the one asked for."""
+    try:
+        asked = float(value)
+    except (TypeError, ValueError):
+        asked = math.nan
+    if not math.isfinite(asked):
+        return DEFAULT_TIMEOUT_S, f"The timeout {value!r} is not a number of seconds; {DEFAULT_TIMEOUT_S:g} s was used."
+    used = min(max(asked, MIN_TIMEOUT_S), MAX_TIMEOUT_S)
+    if used != asked:
+        limit = "at least" if asked < MIN_TIMEOUT_S else "at most"
+        return used, f"A timeout must be {limit} {used:g} s, so {used:g} s was used instead of {asked:g} s."
+    return used, ""
+
+
 async def execute_cli(
     ctx: ToolContext,
     command: str,
@@ -552,7 +569,7 @@ async def execute_cli(
         return {"status": "error", "stdout": "", "stderr": "empty command", "exit_code": None, "duration_ms": 0,
                 "timed_out": False, "truncated": False, "interactive_prompt_detected": False, "cwd": ctx.cwd,
                 "backend": "host", "voice_message": "There was no command to run.", "note": ""}  # fmt: skip
-    timeout = min(max(float(timeout), 0.1), MAX_TIMEOUT_S)
+    timeout, timeout_note = command_timeout(timeout)
     windows = sys.platform == "win32"
     shell = choose_shell(windows=windows, env=os.environ)
     cwd = ctx.cwd if await asyncio.to_thread(os.path.isdir, ctx.cwd) else ctx.home
@@ -572,4 +589,6 @@ async def execute_cli(
         new_cwd = await asyncio.to_thread(_read_cwd, pwd_file)
     if new_cwd:
         ctx.cwd = new_cwd
+    if timeout_note:
+        result.notes.insert(0, timeout_note)
     return result_dict(result, cwd=ctx.cwd, backend="host")

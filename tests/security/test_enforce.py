@@ -212,6 +212,15 @@ async def test_block_goes_to_sandbox_without_asking(ctx: ToolContext, audit: Aud
     assert lines[-1]["route"] == "sandbox" and lines[-1]["backend"] == "bubblewrap"
 
 
+@needs_bwrap
+async def test_a_sandboxed_command_says_when_its_timeout_was_corrected(ctx: ToolContext, audit: AuditLog) -> None:
+    outcome = await make_toolset(ctx, audit, FakeConfirmer(True), sandbox=_BWRAP).call(
+        "execute_cli", {"command": BLOCKED, "timeout": 1e9}, ctx, call_id="c6t"
+    )
+    assert outcome.executed_on == "sandbox"
+    assert "at most 600 s" in outcome.result["note"]
+
+
 async def test_block_without_sandbox_is_refused(ctx: ToolContext, audit: AuditLog) -> None:
     confirmer = FakeConfirmer(False)
     outcome = await make_toolset(ctx, audit, confirmer).call("execute_cli", {"command": BLOCKED}, ctx, call_id="c7")

@@ -270,3 +270,25 @@ async def test_the_shell_does_not_inherit_the_servers_secrets(
     assert lines[0] == "[][][][]"
     assert "admin-secret" not in result["stdout"]
     assert lines[-1] == f"{os.environ['PATH']}|{os.environ['HOME']}|:77"
+
+
+@pytest.mark.parametrize(
+    ("asked", "used", "says"),
+    [(-1, 0.1, "at least 0.1 s"), (1e9, 600.0, "at most 600 s"), (float("nan"), 30.0, "not a number")],
+)
+async def test_a_timeout_out_of_range_is_corrected_and_said(
+    ctx: ToolContext, asked: float, used: float, says: str
+) -> None:
+    started = time.monotonic()
+    result = await execute_cli(ctx, "sleep 0.4; echo done", timeout=asked)
+    took = time.monotonic() - started
+    assert says in result["note"] and f"{used:g} s was used" in result["note"]
+    if used == 0.1:
+        assert result["timed_out"] and took < 5
+    else:
+        assert result["stdout"] == "done\n" and not result["timed_out"]
+
+
+async def test_a_timeout_in_range_adds_no_note(ctx: ToolContext) -> None:
+    result = await execute_cli(ctx, "echo ok", timeout=5)
+    assert result["note"] == "" and result["stdout"] == "ok\n"
