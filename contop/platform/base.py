@@ -221,6 +221,18 @@ class PlatformAdapter(ABC):
         """Keep the screen on and the machine awake while ``on``; restore the previous behaviour when off."""
         raise _unsupported("keep-awake", self.name)
 
+    def keep_awake_undo(self) -> dict[str, Any] | None:
+        """While keep-awake is on: what to put back should this process die holding it (JSON-able).
+
+        None when nothing outlives the process: a thread's execution state, a child ``caffeinate`` or a D-Bus
+        inhibitor all end with it. Settings kept by a server (the X screen saver) do not.
+        """
+        return None
+
+    def undo_keep_awake(self, record: dict[str, Any]) -> str:
+        """Put back what a dead process's keep-awake left (a ``keep_awake_undo()`` record); says what it did."""
+        return "nothing to restore"
+
     # -- accessibility (graceful) ---------------------------------------------------------------------------
     def get_focused_element(self) -> UIElement | None:
         raise _unsupported("accessibility", self.name)

@@ -64,7 +64,9 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     log.info("restored %d permanent pairing token(s)", restored)
 
     # 3. keep-awake setting restored, and re-applied whenever it changes.
-    keep_awake = HostKeepAwake()
+    keep_awake = HostKeepAwake(record_path=state_dir.keep_awake_record)
+    if recovered := keep_awake.recover():  # before it is turned on again, which would save "off" as the old value
+        log.warning("%s", recovered)
     if current.keep_host_awake:
         log.info("keep_host_awake restored: %s", keep_awake.apply(True))
     store.add_listener(keep_awake.listener)

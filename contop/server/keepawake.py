@@ -3,18 +3,27 @@
 What keep-awake changes lives in the adapter that turned it on (the saved screen saver settings, the D-Bus
 inhibitor connections, the Windows thread, ``caffeinate``), so that adapter is kept until it is turned off again, and
 turned off at shutdown: an adapter of its own would find nothing to restore, and leave the desktop sleepless.
+
+A server killed while keep-awake is on (``kill -9``, a power cut of the session's X client) cannot turn it off,
+and the X server keeps its screen saver off for good. So while it is on, ``keep-awake.json`` in the state directory
+says what to put back, and the next server puts it back before anything else (``recover``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contop.core.errors import NotAvailableError
 from contop.core.settings import Settings
+from contop.server.statedir import atomic_write
 
 if TYPE_CHECKING:
     from contop.platform.base import PlatformAdapter
@@ -31,10 +40,46 @@ def _open_adapter() -> PlatformAdapter:
 class HostKeepAwake:
     """Holds the adapter that keeps the host awake while the setting is on. Blocking (X/D-Bus I/O); thread-safe."""
 
-    def __init__(self, open_adapter: Callable[[], PlatformAdapter] = _open_adapter) -> None:
+    def __init__(
+        self, open_adapter: Callable[[], PlatformAdapter] = _open_adapter, *, record_path: Path | None = None
+    ) -> None:
         self._open_adapter = open_adapter
+        self._record_path = record_path
         self._lock = threading.Lock()
         self._adapter: PlatformAdapter | None = None
+
+    def recover(self) -> str | None:
+        """At start, before keep-awake is turned on: put back what a server that died holding it left.
+
+        Returns what it did, or None when there was nothing to do.
+        """
+        path = self._record_path
+        if path is None:
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return f"an unreadable {path.name} was removed ({exc})"
+        # No other server of this state directory runs (``server.lock``), so whoever wrote it is gone.
+        undo = record.get("undo") if isinstance(record, dict) else None
+        try:
+            if isinstance(undo, dict):
+                adapter = self._open_adapter()
+                try:
+                    done = adapter.undo_keep_awake(undo)
+                finally:
+                    adapter.close()
+            else:
+                done = "nothing to restore"
+        except Exception as exc:  # the desktop it was held on is gone, and its settings with it
+            done = f"not restored ({type(exc).__name__}: {exc})"
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return f"keep-awake left on by a server that stopped without turning it off: {done}"
 
     @property
     def on(self) -> bool:
@@ -65,6 +110,12 @@ class HostKeepAwake:
             adapter.close()
             raise
         self._adapter = adapter
+        undo = adapter.keep_awake_undo()
+        if self._record_path is not None and undo is not None:
+            try:
+                atomic_write(self._record_path, json.dumps({"pid": os.getpid(), "undo": undo}).encode())
+            except OSError:  # keep-awake still works; only a crash would leave it on
+                log.warning("could not write %s", self._record_path, exc_info=True)
 
     def _release(self) -> None:
         adapter, self._adapter = self._adapter, None
@@ -74,6 +125,9 @@ class HostKeepAwake:
             adapter.set_keep_awake(False)
         finally:
             adapter.close()
+        if self._record_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._record_path.unlink()
 
     def listener(self, old: Settings, new: Settings) -> None:
         """A settings-store listener: applies ``keep_host_awake`` when it changes."""

@@ -208,6 +208,10 @@ class StateDir:
     def server_lock(self) -> Path:
         return self.root / "server.lock"
 
+    @property
+    def keep_awake_record(self) -> Path:
+        return self.root / "keep-awake.json"
+
     def display(self) -> str:
         """The path as written into default settings: ``~/.contop`` when under the home directory."""
         home = Path.home()

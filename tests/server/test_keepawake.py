@@ -6,6 +6,8 @@ saver timeout comes back after "off" and after the server stops."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,43 @@ class FakeAdapter:
     def set_keep_awake(self, on: bool) -> None:
         self.calls.append(on)
 
+    def keep_awake_undo(self) -> dict[str, Any] | None:
+        return {"saver": [600, 0, 1, 1]}
+
+    def undo_keep_awake(self, record: dict[str, Any]) -> str:
+        self.calls.append(("undo", record))
+        return "restored"
+
     def close(self) -> None:
         self.calls.append("close")
+
+
+def test_while_on_a_record_says_what_to_put_back_and_the_next_server_does(tmp_path: Path) -> None:
+    record = tmp_path / "keep-awake.json"
+    opened: list[FakeAdapter] = []
+
+    def open_adapter() -> Any:
+        opened.append(FakeAdapter())
+        return opened[-1]
+
+    host = HostKeepAwake(open_adapter, record_path=record)
+    assert host.recover() is None and opened == []  # nothing was left: no adapter opened
+    host.apply(True)
+    assert json.loads(record.read_text())["undo"] == {"saver": [600, 0, 1, 1]}
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    host.apply(False)
+    assert not record.exists()  # turned off properly: nothing to put back
+
+    host.apply(True)  # ... and the server is killed here: the next one finds the record
+    after_crash = HostKeepAwake(open_adapter, record_path=record)
+    said = after_crash.recover()
+    assert said is not None and "restored" in said
+    assert opened[-1].calls == [("undo", {"saver": [600, 0, 1, 1]}), "close"]
+    assert not record.exists()
+
+    record.write_text("{half")
+    said = HostKeepAwake(open_adapter, record_path=record).recover()
+    assert said is not None and "unreadable" in said and not record.exists()
 
 
 def test_off_releases_what_on_acquired() -> None:
@@ -115,6 +152,38 @@ async def test_keep_awake_off_lets_the_desktop_sleep_again(xsession: XSession, t
             assert _saver_timeout(xsession.display) == 0
         assert await asyncio.to_thread(server.stop) == 0
         assert _saver_timeout(xsession.display) == 600  # a stopped server keeps nothing awake
+    finally:
+        await asyncio.to_thread(server.stop)
+        _set_saver_timeout(xsession.display, before)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_a_server_killed_holding_keep_awake_does_not_leave_the_screen_saver_off(
+    xsession: XSession, tmp_path: Path
+) -> None:
+    env = {"DISPLAY": xsession.display, "DBUS_SESSION_BUS_ADDRESS": xsession.env["DBUS_SESSION_BUS_ADDRESS"]}
+    before = _saver_timeout(xsession.display)
+    _set_saver_timeout(xsession.display, 600)
+    home = tmp_path / "home"
+    server = await asyncio.to_thread(ServerProcess(home, env=env).start)
+    try:
+        url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+        async with ContopClient(url, device_id="keep-awake-phone", video=False) as client:
+            message = {"type": "device_control", "id": "ka-on", "payload": {"action": "keep_awake_on"}}
+            await client.request(message, expect_type="device_control_result", timeout=15)
+        assert _saver_timeout(xsession.display) == 0
+        await asyncio.to_thread(server.stop, signal.SIGKILL)
+        assert _saver_timeout(xsession.display) == 0  # nobody could turn it off
+
+        # The setting is still on, so the next server keeps the desktop awake again, and off means 600 s again.
+        await asyncio.to_thread(server.start)
+        assert _saver_timeout(xsession.display) == 0
+        assert "keep-awake left on by a server that stopped" in server.log()
+        settings = server.request("GET", "/api/settings").json()
+        server.request("PUT", "/api/settings", json={**settings, "keep_host_awake": False}).raise_for_status()
+        assert _saver_timeout(xsession.display) == 600
+        assert not (home / "keep-awake.json").exists()
     finally:
         await asyncio.to_thread(server.stop)
         _set_saver_timeout(xsession.display, before)

@@ -29,7 +29,7 @@ from contop.platform.base import (
     WindowInfo,
 )
 from contop.platform.linux.clipboard import XClipboard
-from contop.platform.linux.power import KeepAwake, idle_seconds
+from contop.platform.linux.power import KeepAwake, idle_seconds, restore_left_awake
 from contop.platform.linux.windows import EwmhWindows
 from contop.platform.linux.xinput import XdotoolInput, XTestInput, lock_on
 
@@ -198,6 +198,18 @@ class LinuxAdapter(PlatformAdapter):
         elif not on and self._keep_awake is not None:
             self._keep_awake.release()
             self._keep_awake = None
+
+    def keep_awake_undo(self) -> dict[str, Any] | None:
+        ka = self._keep_awake
+        if ka is None:
+            return None
+        return {"display": self.display_name, "saver": ka.saved_saver, "dpms_was_enabled": ka.dpms_was_enabled}
+
+    @_x_call
+    def undo_keep_awake(self, record: dict[str, Any]) -> str:
+        if record.get("display") != self.display_name:
+            return f"keep-awake was held on display {record.get('display')!r}, not this one: left as it is"
+        return restore_left_awake(self._d, record.get("saver"), record.get("dpms_was_enabled"))
 
     @property
     def keep_awake_mechanisms(self) -> list[str]:

@@ -28,6 +28,24 @@ def idle_seconds(display: Any) -> float:
     return float(info.idle) / 1000.0
 
 
+def restore_left_awake(display: Any, saver: Any, dpms_was_enabled: Any) -> str:
+    """Undo the X settings of a keep-awake whose process died holding it, unless someone changed them since.
+
+    ``saver`` is the (timeout, interval, prefer_blanking, allow_exposures) saved when it was turned on.
+    """
+    done = []
+    ss = display.get_screen_saver()
+    if isinstance(saver, (list, tuple)) and len(saver) == 4 and all(isinstance(v, int) for v in saver):
+        if ss.timeout == 0 and saver[0] != 0:  # still off, as keep-awake left it
+            display.set_screen_saver(*saver)
+            done.append(f"screen saver after {saver[0]} s")
+    if dpms_was_enabled is True and display.has_extension("DPMS") and not display.dpms_info().state:
+        display.dpms_enable()
+        done.append("display power saving")
+    display.sync()
+    return "restored " + " and ".join(done) if done else "nothing left to restore"
+
+
 @dataclass
 class KeepAwake:
     """What keep-awake changed, so ``release`` can put it back."""
