@@ -89,6 +89,8 @@ class ProcessResult:
     notes: list[str]
     # Set when the command was left running because it showed a window (exit_code is then None).
     window: OpenedWindow | None = None
+    # The command's directory when it was left running (its shell has not said where it ended yet); Linux only.
+    cwd_when_left: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +352,7 @@ async def run_process(
     detach_at: float | None = None
     detached = False
     kept_fds: list[int] = []
+    cwd_when_left: str | None = None
     stdin_open = True
     timed_out = False
     prompt = False
@@ -389,6 +392,7 @@ async def run_process(
             await kill_group(pgid, proc, kill_grace)
             notes.append(f"Timed out after {timeout:g} s; the command and all its child processes were killed.")
         if detached and window is not None:
+            cwd_when_left = _proc_cwd(proc.pid)
             notes.append(
                 f"{window.app} opened a window (pid {window.pid}) and keeps running; its further output is not "
                 "captured."
@@ -435,6 +439,7 @@ async def run_process(
         interactive_prompt_detected=prompt,
         notes=notes,
         window=window if detached else None,
+        cwd_when_left=cwd_when_left,
     )
 
 
@@ -493,6 +498,14 @@ async def _taskkill(pid: int) -> None:  # pragma: no cover - Windows only
         "taskkill", "/T", "/F", "/PID", str(pid), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
     await killer.wait()
+
+
+def _proc_cwd(pid: int) -> str | None:
+    """The working directory of a running process (``cd X && app`` left running: X), or None when unknown."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
 
 
 def _read_cwd(pwd_file: str) -> str:
@@ -587,6 +600,8 @@ async def execute_cli(
                 shell_argv(shell, command, pwd_file), cwd=cwd, env=env, timeout=timeout, watch_windows=True
             )
         new_cwd = await asyncio.to_thread(_read_cwd, pwd_file)
+    if not new_cwd and result.cwd_when_left and await asyncio.to_thread(os.path.isdir, result.cwd_when_left):
+        new_cwd = result.cwd_when_left
     if new_cwd:
         ctx.cwd = new_cwd
     if timeout_note:

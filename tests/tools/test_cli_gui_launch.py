@@ -122,3 +122,19 @@ async def test_no_display_changes_nothing(xctx: ToolContext, monkeypatch: pytest
     monkeypatch.delenv("DISPLAY")
     result = await execute_cli(xctx, "xmessage hello", timeout=5)
     assert result["status"] == "error" and result["exit_code"] != 0 and "window" not in result
+
+
+async def test_cd_before_a_gui_app_still_moves_the_session(
+    xctx: ToolContext, desk_env: XSession, tmp_path: Path
+) -> None:
+    target = tmp_path / "project dir"
+    target.mkdir()
+    result = await execute_cli(xctx, f"cd '{target}' && xmessage -title cwd-{secrets.token_hex(3)} hi")
+    window = result.get("window")
+    assert window is not None, result
+    try:
+        assert result["cwd"] == str(target) and xctx.cwd == str(target)
+        after = await execute_cli(xctx, "pwd")
+        assert after["stdout"] == f"{target}\n"
+    finally:
+        await kill_tree(pgid_of(window["pid"]))
