@@ -12,12 +12,14 @@ physical pixels.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from contop.core.errors import NotAvailableError, ToolError
+from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.platform.base import (
     MAX_ELEMENTS,
     ElementAction,
@@ -33,12 +35,22 @@ from contop.platform.geometry import Rect
 from contop.platform.keys import parse_combo
 from contop.platform.windows.keys import (
     KEYEVENTF_KEYUP,
+    MAPVK_VK_TO_VSC,
     VK,
     KeyStroke,
     combo_strokes,
+    layout_combo,
     normalize_absolute,
     text_strokes,
     wheel_amount,
+    with_scan_code,
+)
+from contop.platform.windows.win32 import (
+    Box,
+    declare_prototypes,
+    decode_clipboard_text,
+    last_error,
+    set_window_pos_box,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,11 +67,37 @@ SW_RESTORE, SW_MAXIMIZE = 9, 3
 SWP_NOSIZE, SWP_NOMOVE, SWP_NOZORDER, SWP_NOACTIVATE = 0x1, 0x2, 0x4, 0x10
 DWMWA_EXTENDED_FRAME_BOUNDS, DWMWA_CLOAKED = 9, 14
 CF_UNICODETEXT = 13
+HWND_MESSAGE = -3  # parent of a message-only window
 GMEM_MOVEABLE = 0x0002
 ES_CONTINUOUS, ES_SYSTEM_REQUIRED, ES_DISPLAY_REQUIRED = 0x80000000, 0x00000001, 0x00000002
 INTERACTIVE_CONTROL_TYPES = frozenset(
     {"Button", "Edit", "ComboBox", "CheckBox", "RadioButton", "Hyperlink", "MenuItem", "ListItem", "TabItem"}
 )
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def button_flags(button: str) -> tuple[int, int]:
+    """(down, up) MOUSEEVENTF flags of a button; ToolError for an unknown one."""
+    if button not in BUTTON_FLAGS:
+        raise ToolError(f"unknown mouse button {button!r}; use left, right or middle")
+    return BUTTON_FLAGS[button]
+
+
+def uia_errors(fn: _F) -> _F:
+    """pywinauto and COM raise their own exceptions (ElementNotFoundError, COMError, ...): the tool layer
+    expects Contop's, so translate them at this boundary."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ContopError:
+            raise
+        except Exception as exc:
+            raise ToolError(f"UI Automation failed: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 class WindowsAdapter(PlatformAdapter):
@@ -74,6 +112,7 @@ class WindowsAdapter(PlatformAdapter):
         self._wt = wt
         self._user32 = win_dll("user32", use_last_error=True)
         self._kernel32 = win_dll("kernel32", use_last_error=True)
+        declare_prototypes(self._user32, self._kernel32)
         try:
             self._dwm: Any = win_dll("dwmapi")
         except OSError:
@@ -137,6 +176,7 @@ class WindowsAdapter(PlatformAdapter):
         return self._INPUT(type=INPUT_MOUSE, mi=mi)
 
     def _key(self, stroke: KeyStroke) -> Any:
+        stroke = with_scan_code(stroke, lambda vk: int(self._user32.MapVirtualKeyW(vk, MAPVK_VK_TO_VSC)))
         ki = self._KEYBDINPUT(stroke.vk, stroke.scan, stroke.flags, 0, 0)
         return self._INPUT(type=INPUT_KEYBOARD, ki=ki)
 
@@ -154,9 +194,7 @@ class WindowsAdapter(PlatformAdapter):
             self._send([self._move_input(x, y)])
 
     def click(self, x: int | None, y: int | None, button: MouseButton = "left", count: int = 1) -> None:
-        if button not in BUTTON_FLAGS:
-            raise ToolError(f"unknown mouse button {button!r}; use left, right or middle")
-        down, up = BUTTON_FLAGS[button]
+        down, up = button_flags(button)
         with self._lock:
             events = [self._move_input(x, y)] if x is not None and y is not None else []
             for _ in range(max(1, count)):
@@ -165,11 +203,11 @@ class WindowsAdapter(PlatformAdapter):
 
     def mouse_down(self, button: MouseButton = "left") -> None:
         with self._lock:
-            self._send([self._mouse(BUTTON_FLAGS[button][0])])
+            self._send([self._mouse(button_flags(button)[0])])
 
     def mouse_up(self, button: MouseButton = "left") -> None:
         with self._lock:
-            self._send([self._mouse(BUTTON_FLAGS[button][1])])
+            self._send([self._mouse(button_flags(button)[1])])
 
     def scroll(self, direction: ScrollDirection, clicks: int = 5, x: int | None = None, y: int | None = None) -> None:
         horizontal, amount = wheel_amount(direction, clicks)
@@ -182,9 +220,13 @@ class WindowsAdapter(PlatformAdapter):
         combo = parse_combo(key)
         char_vk = None
         if len(combo.key) == 1 and combo.key not in VK:
-            scan = self._user32.VkKeyScanW(ctypes.c_wchar(combo.key))
-            if scan != -1 and scan & 0xFF != 0xFF:
-                char_vk = scan & 0xFF
+            # Beyond the BMP no single key can give it (VkKeyScanW takes one UTF-16 unit).
+            scan = int(self._user32.VkKeyScanW(combo.key)) if ord(combo.key) <= 0xFFFF else -1
+            resolved = layout_combo(combo, scan)
+            if resolved is None:
+                self.type_text(combo.key)
+                return
+            combo, char_vk = resolved
         with self._lock:
             self._send([self._key(s) for s in combo_strokes(combo, char_vk)])
 
@@ -204,14 +246,21 @@ class WindowsAdapter(PlatformAdapter):
         self._user32.GetWindowTextW(hwnd, buf, n + 1)
         return buf.value
 
-    def _rect(self, hwnd: int) -> tuple[int, int, int, int]:
+    def _rect(self, hwnd: int) -> Box:
+        """The visible frame: DWM's extended frame bounds, without the invisible resize borders."""
+        return self._rects(hwnd)[0]
+
+    def _rects(self, hwnd: int) -> tuple[Box, Box]:
+        """(visible frame, GetWindowRect box); the same box twice without DWM."""
         r = self._wt.RECT()
-        if self._dwm is not None:
-            ok = self._dwm.DwmGetWindowAttribute(hwnd, DWMWA_EXTENDED_FRAME_BOUNDS, ctypes.byref(r), ctypes.sizeof(r))
-            if ok == 0:
-                return r.left, r.top, r.right - r.left, r.bottom - r.top
         self._user32.GetWindowRect(hwnd, ctypes.byref(r))
-        return r.left, r.top, r.right - r.left, r.bottom - r.top
+        window = (r.left, r.top, r.right - r.left, r.bottom - r.top)
+        if self._dwm is not None:
+            f = self._wt.RECT()
+            ok = self._dwm.DwmGetWindowAttribute(hwnd, DWMWA_EXTENDED_FRAME_BOUNDS, ctypes.byref(f), ctypes.sizeof(f))
+            if ok == 0:
+                return (f.left, f.top, f.right - f.left, f.bottom - f.top), window
+        return window, window
 
     def _cloaked(self, hwnd: int) -> bool:
         if self._dwm is None:
@@ -304,15 +353,17 @@ class WindowsAdapter(PlatformAdapter):
                 raise ToolError("no active window to resize")
             if self._user32.IsZoomed(hwnd):
                 self._user32.ShowWindow(hwnd, SW_RESTORE)
-            cx, cy, cw, ch = self._rect(hwnd)
+            frame, window = self._rects(hwnd)
+            # WindowInfo reports the visible frame; SetWindowPos places the GetWindowRect box, which also holds
+            # the invisible resize borders: convert, or the window drifts and shrinks by the borders every call.
+            px, py, pw, ph = set_window_pos_box(frame, window, x, y, width, height)
             flags = SWP_NOZORDER | SWP_NOACTIVATE
             if x is None and y is None:
                 flags |= SWP_NOMOVE
             if width is None and height is None:
                 flags |= SWP_NOSIZE
-            self._user32.SetWindowPos(
-                hwnd, 0, cx if x is None else x, cy if y is None else y, width or cw, height or ch, flags
-            )
+            if not self._user32.SetWindowPos(hwnd, None, px, py, pw, ph, flags):
+                raise ToolError(f"SetWindowPos failed (error {last_error()}; is the window elevated?)")
             return self._info(hwnd, self._user32.GetForegroundWindow())
 
     def maximize_window(self, window_id: int | None = None) -> bool:
@@ -324,9 +375,9 @@ class WindowsAdapter(PlatformAdapter):
         return bool(self._user32.IsZoomed(window_id or self._user32.GetForegroundWindow()))
 
     # -- clipboard --------------------------------------------------------------------------------------------
-    def _open_clipboard(self) -> None:
+    def _open_clipboard(self, owner: int | None = None) -> None:
         for _ in range(50):  # another process may hold it for a moment
-            if self._user32.OpenClipboard(None):
+            if self._user32.OpenClipboard(owner):
                 return
             time.sleep(0.02)
         raise ToolError("the clipboard is locked by another application")
@@ -337,29 +388,54 @@ class WindowsAdapter(PlatformAdapter):
             try:
                 handle = self._user32.GetClipboardData(CF_UNICODETEXT)
                 if not handle:
-                    return ""
+                    return ""  # no text on the clipboard
                 ptr = self._kernel32.GlobalLock(handle)
+                if not ptr:
+                    raise ToolError(f"could not read the clipboard text (error {last_error()})")
                 try:
-                    return ctypes.wstring_at(ptr)
+                    return decode_clipboard_text(ctypes.string_at(ptr, int(self._kernel32.GlobalSize(handle))))
                 finally:
                     self._kernel32.GlobalUnlock(handle)
             finally:
                 self._user32.CloseClipboard()
 
     def clipboard_write(self, text: str) -> None:
-        data = text.encode("utf-16-le") + b"\x00\x00"
+        data = text.encode("utf-16-le", "surrogatepass") + b"\x00\x00"
         with self._lock:
-            self._open_clipboard()
+            # EmptyClipboard makes the window that opened the clipboard its owner, and with no window (NULL)
+            # SetClipboardData fails: open it with a throw-away message-only window of our own.
+            owner = self._user32.CreateWindowExW(0, "STATIC", None, 0, 0, 0, 0, 0, HWND_MESSAGE, None, None, None)
+            if not owner:
+                raise ToolError(f"could not create a clipboard owner window (error {last_error()})")
             try:
-                self._user32.EmptyClipboard()
-                handle = self._kernel32.GlobalAlloc(GMEM_MOVEABLE, len(data))
-                ptr = self._kernel32.GlobalLock(handle)
-                ctypes.memmove(ptr, data, len(data))
-                self._kernel32.GlobalUnlock(handle)
-                if not self._user32.SetClipboardData(CF_UNICODETEXT, handle):
-                    raise ToolError("SetClipboardData failed")
+                self._open_clipboard(owner)
+                try:
+                    self._fill_clipboard(data)
+                finally:
+                    self._user32.CloseClipboard()
             finally:
-                self._user32.CloseClipboard()
+                self._user32.DestroyWindow(owner)
+
+    def _fill_clipboard(self, data: bytes) -> None:
+        if not self._user32.EmptyClipboard():
+            raise ToolError(f"EmptyClipboard failed (error {last_error()})")
+        handle = self._kernel32.GlobalAlloc(GMEM_MOVEABLE, len(data))
+        if not handle:
+            raise ToolError(f"no memory for {len(data)} bytes of clipboard text")
+        try:
+            ptr = self._kernel32.GlobalLock(handle)
+            if not ptr:
+                raise ToolError(f"GlobalLock failed (error {last_error()})")
+            try:
+                ctypes.memmove(ptr, data, len(data))
+            finally:
+                self._kernel32.GlobalUnlock(handle)
+            if not self._user32.SetClipboardData(CF_UNICODETEXT, handle):
+                raise ToolError(f"SetClipboardData failed (error {last_error()})")
+            handle = None  # the system owns it now
+        finally:
+            if handle:
+                self._kernel32.GlobalFree(handle)
 
     # -- session ----------------------------------------------------------------------------------------------
     def idle_seconds(self) -> float:
@@ -390,6 +466,7 @@ class WindowsAdapter(PlatformAdapter):
                 self._awake_stop = None
 
     # -- accessibility (UI Automation through pywinauto) ------------------------------------------------------
+    @uia_errors
     def _uia_window(self, window_title: str | None) -> Any:
         try:
             from pywinauto import Desktop
@@ -421,6 +498,7 @@ class WindowsAdapter(PlatformAdapter):
             path=str(info.automation_id or ""),
         )
 
+    @uia_errors
     def get_element_tree(
         self, window_title: str | None = None, max_depth: int = 8, limit: int = MAX_ELEMENTS
     ) -> list[UIElement]:
@@ -434,6 +512,7 @@ class WindowsAdapter(PlatformAdapter):
                 stack.extend((child, depth + 1) for child in reversed(node.children()))
         return out
 
+    @uia_errors
     def get_interactive_elements(self, window_title: str | None = None, limit: int = MAX_ELEMENTS) -> list[UIElement]:
         root = self._uia_window(window_title)
         out = []
@@ -445,6 +524,7 @@ class WindowsAdapter(PlatformAdapter):
                     break
         return out
 
+    @uia_errors
     def get_focused_element(self) -> UIElement | None:
         try:
             from pywinauto.uia_defines import IUIA
@@ -455,6 +535,7 @@ class WindowsAdapter(PlatformAdapter):
         r = info.rectangle
         return UIElement(str(info.control_type), str(info.name), Rect(r.left, r.top, r.width(), r.height()))
 
+    @uia_errors
     def interact_element(
         self,
         name: str,

@@ -6,7 +6,8 @@ SendInput itself, which only a Windows machine can show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from contop.core.errors import ToolError
 from contop.platform.keys import KeyCombo
@@ -87,6 +88,48 @@ def combo_strokes(combo: KeyCombo, char_vk: int | None = None) -> list[KeyStroke
     out += [KeyStroke(key_vk, 0, flags(key_vk, False)), KeyStroke(key_vk, 0, flags(key_vk, True))]
     out += [KeyStroke(vk, 0, flags(vk, True)) for vk in reversed(mods)]
     return out
+
+
+# VkKeyScanW's shift-state byte: the modifiers a character needs on the current layout. AltGr shows as 6
+# (Ctrl+Alt), which Windows also accepts as AltGr when we press it. 8 (Hankaku) and the driver-defined bits
+# cannot be pressed with these keys.
+SHIFT_STATE_MODIFIERS = ((1, "shift"), (2, "ctrl"), (4, "alt"))
+
+
+def char_key(scan: int) -> tuple[int, tuple[str, ...]] | None:
+    """VkKeyScanW's SHORT -> (virtual key, modifiers it needs); None when no key of the layout gives the
+    character (-1) or it needs a shift state we cannot press."""
+    scan &= 0xFFFF
+    vk, state = scan & 0xFF, scan >> 8
+    if vk == 0xFF or state & ~0x07:
+        return None
+    return vk, tuple(name for bit, name in SHIFT_STATE_MODIFIERS if state & bit)
+
+
+def layout_combo(combo: KeyCombo, scan: int) -> tuple[KeyCombo, int] | None:
+    """A combination whose key is a layout character, given VkKeyScanW's answer for it -> the combination with
+    the modifiers the character needs added ("!" is Shift+1 on US) and the key's virtual key. None means the
+    layout has no key for it and no modifier was asked for: type it as text instead, as Linux does."""
+    resolved = char_key(scan)
+    if resolved is None:
+        if combo.modifiers:
+            held = "+".join(combo.modifiers)
+            raise ToolError(f"{combo.key!r} is not on this keyboard layout, so {held}+{combo.key} cannot be pressed")
+        return None
+    vk, needed = resolved
+    return KeyCombo(combo.modifiers + tuple(m for m in needed if m not in combo.modifiers), combo.key), vk
+
+
+MAPVK_VK_TO_VSC = 0
+
+
+def with_scan_code(stroke: KeyStroke, scan_of: Callable[[int], int]) -> KeyStroke:
+    """Fill in the hardware scan code of a virtual-key stroke (``scan_of`` is MapVirtualKeyW(vk,
+    MAPVK_VK_TO_VSC)): applications and games that read scan codes otherwise see key 0. Unicode strokes carry
+    their UTF-16 unit in ``scan`` and are kept as they are."""
+    if not stroke.vk or stroke.flags & KEYEVENTF_UNICODE or stroke.scan:
+        return stroke
+    return replace(stroke, scan=scan_of(stroke.vk) & 0xFFFF)
 
 
 def text_strokes(text: str) -> list[KeyStroke]:
