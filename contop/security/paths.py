@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, cast
+from urllib.parse import unquote
 
 from contop.core.pathres import expand_path
 
@@ -467,6 +468,24 @@ def _norm_home(home: str, windows: bool) -> str:
     return posixpath.normpath(home) if home else "/"
 
 
+_FILE_URL = re.compile(r"file:(?://(?:localhost|127\.0\.0\.1)?)?(/.*)", re.IGNORECASE)
+_URL_GLOB = re.compile(r"\{[^{}]*\}")
+_DRIVE_URL = re.compile(r"/[A-Za-z]:[/\\]")
+
+
+def file_url_path(word: str) -> str | None:
+    """The local path of a ``file:`` URL (percent-decoded; curl's ``{a,b}`` globs as ``*``), or None."""
+    match = _FILE_URL.match(word.strip())
+    if match is None:
+        return None
+    path = unquote(match.group(1).split("?", 1)[0].split("#", 1)[0])
+    if "{" in path:
+        path = _URL_GLOB.sub("*", path)
+    if _DRIVE_URL.match(path):  # file:///C:/Users/me/.ssh
+        path = path[1:]
+    return path
+
+
 def looks_like_path(word: str) -> bool:
     """Whether an argument is worth checking as a path (not an option, not a URL, not plain text)."""
     if not word or word[0] == "-" or ("://" in word and _URL.match(word)) or len(word) > 4096:
@@ -477,9 +496,14 @@ def looks_like_path(word: str) -> bool:
 
 
 def path_candidates(word: str) -> Iterator[str]:
-    """The path-looking parts of one argument: itself, after ``=``, ``@`` or ``:`` (``--file=~/.aws/x``)."""
+    """The path-looking parts of one argument: itself, after ``=``, ``@`` or ``:`` (``--file=~/.aws/x``), and the
+    file a ``file:`` URL names (``curl file:///root/.ssh/id_rsa`` reads it)."""
     if looks_like_path(word):
         yield word
+    elif "file:" in word.lower():  # 'file:///root/.ssh/id_rsa', '--url=file:…', 'url = "file:…"' in a config
+        local = file_url_path(word[word.lower().index("file:") :])
+        if local:
+            yield local
     for sep in ("=", "@"):
         if sep in word:
             tail = word.split(sep, 1)[1]

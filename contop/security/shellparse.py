@@ -7,6 +7,7 @@ rules can look inside them. Parses are cached; the structures must be treated as
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -118,7 +119,9 @@ class _Converter:
         cmd = Cmd(text=self.source[node.pos[0] : node.pos[1]])
         for part in node.parts:
             if part.kind == "word":
-                cmd.words.append(part.word)
+                raw = self.source[part.pos[0] : part.pos[1]]
+                expanded = expand_braces(raw) if "{" in raw else None
+                cmd.words.extend(expanded if expanded is not None else (part.word,))
                 self.collect_subs(part, cmd.subs)
             elif part.kind == "assignment":
                 name, _, value = part.word.partition("=")
@@ -336,7 +339,14 @@ class _Fallback:
                 else:
                     cmd.redirects.append((op if redirect.group(1) != "&" else "&>", word))
                 return ""
-        cmd.words.append(self.word(cmd))
+        start = self.i
+        word = self.word(cmd)
+        if "{" in word and not (not cmd.words and _ASSIGNMENT_WORD.match(word)):
+            expanded = expand_braces(src[start : self.i])
+            if expanded is not None:
+                cmd.words.extend(expanded)
+                return ""
+        cmd.words.append(word)
         return ""
 
     def word(self, cmd: Cmd) -> str:
@@ -437,3 +447,157 @@ class _Fallback:
         text = src[self.i : j + 1]
         self.i = j + 1
         return text
+
+
+# ------------------------------------------------------------------------------------------------ brace expansion
+# Bash expands ``{a,b}`` and ``{1..3}`` outside quotes before anything else, so ``cat /root/.ss{h,x}/id_rsa`` reads
+# ~/.ssh/id_rsa and ``chmod 777 /{etc,tmp}`` changes /etc. A word with such a group becomes the words it expands to,
+# as the shell passes them on. Quoted and escaped characters never take part.
+
+BRACE_LIMIT = 256  # more words than this: the groups are read as '*' globs, which the path rules judge as well
+_SEQUENCE = re.compile(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?")
+_ASSIGNMENT_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+
+
+class _TooMany(Exception):
+    pass
+
+
+def expand_braces(raw: str) -> list[str] | None:
+    """The words the raw shell word ``raw`` brace-expands to, quotes removed; None when it has no brace group."""
+    chars, literal = _unquote(raw)
+    if not any(c == "{" and not lit for c, lit in zip(chars, literal, strict=True)):
+        return None
+    tokens = list(zip(chars, literal, strict=True))
+    try:
+        words = _expand(tokens, 0)
+    except _TooMany:
+        words = [_globbed(tokens)]
+    if len(words) == 1 and words[0] == tokens:
+        return None
+    return ["".join(c for c, _ in word) for word in words]
+
+
+def _unquote(raw: str) -> tuple[list[str], list[bool]]:
+    """The characters of a shell word after quote removal, each with whether it was quoted (or a substitution)."""
+    chars: list[str] = []
+    literal: list[bool] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n:
+            chars.append(raw[i + 1])
+            literal.append(True)
+            i += 2
+        elif c == "'":
+            end = raw.find("'", i + 1)
+            end = n if end < 0 else end
+            chars.extend(raw[i + 1 : end])
+            literal.extend([True] * (end - i - 1))
+            i = end + 1
+        elif c == '"':
+            j = i + 1
+            while j < n and raw[j] != '"':
+                if raw[j] == "\\" and raw[j + 1 : j + 2] in ('"', "\\", "$", "`"):
+                    j += 1
+                chars.append(raw[j])
+                literal.append(True)
+                j += 1
+            i = j + 1
+        elif raw.startswith(("$(", "${", "<(", ">("), i) or c == "`":
+            if c == "`":
+                end = raw.find("`", i + 1)
+                end = n - 1 if end < 0 else end
+            elif raw[i + 1] == "{":
+                end = raw.find("}", i)
+                end = n - 1 if end < 0 else end
+            else:
+                end = _matching_end(raw, i + 2, ")")
+            chars.extend(raw[i : end + 1])
+            literal.extend([True] * len(raw[i : end + 1]))
+            i = end + 1
+        else:
+            chars.append(c)
+            literal.append(False)
+            i += 1
+    return chars, literal
+
+
+def _expand(tokens: list[tuple[str, bool]], start: int) -> list[list[tuple[str, bool]]]:
+    """Every expansion of ``tokens`` (a word), from its first brace group at or after ``start``."""
+    n = len(tokens)
+    i = start
+    while i < n:
+        if tokens[i] != ("{", False):
+            i += 1
+            continue
+        level, commas, j = 1, [], i + 1
+        while j < n and level:
+            c, lit = tokens[j]
+            if not lit:
+                if c == "{":
+                    level += 1
+                elif c == "}":
+                    level -= 1
+                elif c == "," and level == 1:
+                    commas.append(j)
+            j += 1
+        if level:
+            return [tokens]  # no closing brace: nothing after it expands either
+        close = j - 1
+        body = tokens[i + 1 : close]
+        alternatives: list[list[tuple[str, bool]]] | None
+        if commas:
+            bounds = [i, *commas, close]
+            alternatives = [tokens[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+        else:
+            alternatives = _sequence(body)
+        if alternatives is None:
+            i += 1  # '{x}' or '{}' stays as it is; a later group may still expand
+            continue
+        prefix, suffixes = tokens[:i], _expand(tokens[close + 1 :], 0)
+        words: list[list[tuple[str, bool]]] = []
+        for alternative in alternatives:
+            for middle in _expand(alternative, 0):
+                for suffix in suffixes:
+                    words.append(prefix + middle + suffix)
+                    if len(words) > BRACE_LIMIT:
+                        raise _TooMany
+        return words
+    return [tokens]
+
+
+def _sequence(body: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]] | None:
+    """``1..5``, ``a..e`` or ``0..10..2``, as the words of each step; None when ``body`` is not a sequence."""
+    if any(lit for _, lit in body):
+        return None
+    match = _SEQUENCE.fullmatch("".join(c for c, _ in body))
+    if match is None:
+        return None
+    first, last, step_text = match.groups()
+    step = abs(int(step_text)) if step_text else 1
+    step = step or 1
+    numeric = first.lstrip("-").isdigit() and last.lstrip("-").isdigit()
+    if not numeric and (first.lstrip("-").isdigit() or last.lstrip("-").isdigit()):
+        return None
+    a, b = (int(first), int(last)) if numeric else (ord(first), ord(last))
+    if abs(b - a) // step >= BRACE_LIMIT:
+        raise _TooMany
+    values = range(a, b + 1, step) if a <= b else range(a, b - 1, -step)
+    return [[(ch, False) for ch in (str(v) if numeric else chr(v))] for v in values]
+
+
+def _globbed(tokens: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The word with each outermost brace group as ``*``: what it may expand to, for the path rules."""
+    out: list[tuple[str, bool]] = []
+    level = 0
+    for c, lit in tokens:
+        if not lit and c == "{":
+            if level == 0:
+                out.append(("*", False))
+            level += 1
+        elif not lit and c == "}" and level:
+            level -= 1
+        elif level == 0:
+            out.append((c, lit))
+    return out

@@ -250,3 +250,68 @@ def test_sourcing_a_login_file_is_not_judged_by_its_contents(tmp_path: Path) -> 
     (home / ".bashrc").write_text('eval "$(pyenv init -)"\n')
     ctx = replace(posix_context(), home=str(home), cwd=str(home), state_dir=str(home / ".contop"))
     assert verdict("source ~/.bashrc", ctx) == verdict(". ~/.bashrc", ctx) == "safe"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -s file:///home/u/.ssh/id_rsa",  # curl reads local files through file: URLs
+        "curl FILE://localhost/home/u/.ssh/id_rsa",
+        "curl file:///home/u/%2essh/id_rsa",  # percent-encoded
+        "curl 'file:///home/u/.ss{h,x}/id_rsa'",  # curl's own URL globbing
+        "curl --url=file:///home/u/.ssh/id_rsa",
+        "curl -s file:///etc/shadow",
+        "python3 -c \"import urllib.request as u; print(u.urlopen('file:///home/u/.ssh/id_rsa').read())\"",
+        "cat /home/u/.ss{h,x}/id_rsa",  # bash brace expansion before anything else
+        "cat ~/.ss{g..i}/id_rsa",
+        "for f in 1; do cat /home/u/.{ssh,x}/id_rsa; done",  # the same through bashlex
+    ],
+)
+def test_file_urls_and_brace_expansion_reach_protected_files(command: str) -> None:
+    assert verdict(command) == "block", judged(command)
+    assert "protected" in judged(command)[1]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("rm -rf /{etc,bin}", "block"),
+        ("rm -rf /{a..z}{a..z}{a..z}", "block"),  # too many words: read as '/*'
+        ("chmod 777 /{etc,tmp}", "confirm"),
+        ("cp x ~/.bash{rc,_profile}", "confirm"),
+        ("mkdir -p src/{a,b,c}", "safe"),
+        ("cp config.yml{,.bak}", "safe"),
+        ("echo {1..5}", "safe"),
+        ("cat '/home/u/.ss{h,x}/id_rsa'", "safe"),  # quoted: the shell passes the braces on as they are
+        ("awk '{print $1,$2}' data.txt", "safe"),
+        ("python3 -c \"d={'a':1,'b':2}; print(d)\"", "safe"),
+        ("curl -sf file:///tmp/notes.txt", "safe"),
+    ],
+)
+def test_brace_expansion_is_judged_word_by_word(command: str, expected: str) -> None:
+    assert verdict(command) == expected, judged(command)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("x{a,b}y{1,2}", ["xay1", "xay2", "xby1", "xby2"]),
+        ("/{etc,usr/{bin,lib}}", ["/etc", "/usr/bin", "/usr/lib"]),
+        ("file{,.bak}", ["file", "file.bak"]),
+        ("{a}{b,c}", ["{a}b", "{a}c"]),  # '{a}' does not expand; the group after it does
+        ("{0..10..5}", ["0", "5", "10"]),
+        ("{c..a}", ["c", "b", "a"]),
+        ('"$HOME"/{a,b}', ["$HOME/a", "$HOME/b"]),
+        ("$(echo {a,b})x{1,2}", ["$(echo {a,b})x1", "$(echo {a,b})x2"]),  # a substitution is its own command
+        ("{1..100000}", ["*"]),
+        ("'{a,b}'", None),
+        ("\\{a,b}", None),
+        ("${x}", None),
+        ("{}", None),
+        ("a{b", None),
+    ],
+)
+def test_brace_expansion_matches_bash(raw: str, words: list[str] | None) -> None:
+    from contop.security.shellparse import expand_braces
+
+    assert expand_braces(raw) == words
