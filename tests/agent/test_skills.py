@@ -183,3 +183,41 @@ async def test_a_disabled_skill_does_not_run(env: Env, events: RecordingEvents) 
     await run_intent(env.service(), "x", events)
     result = events.of("tool_result")[0]
     assert result["status"] == "error" and "not enabled" in result["message"]
+
+
+async def test_the_fetch_page_workflow_fails_when_the_page_does(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from contop.tools.cli import execute_cli
+    from contop.tools.context import ToolContext
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/ok":
+                self.send_error(404)
+                return
+            body = b"<html><body><h1>Title</h1>\n\n<p>Some text</p></body></html>\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    path = builtin_skills_dir() / "web-research" / "workflows" / "fetch-page.yaml"
+    workflow = parse_workflow(path.read_text(), "fetch-page")
+    ctx = ToolContext(session_id="t", state_dir=tmp_path / "state", home=str(tmp_path), cwd=str(tmp_path))
+    try:
+        ok = await execute_cli(ctx, bind(workflow, {"url": f"{base}/ok"})[0].args["command"])
+        assert ok["status"] == "success" and ok["stdout"] == "Title\nSome text\n"
+        missing = await execute_cli(ctx, bind(workflow, {"url": f"{base}/gone"})[0].args["command"])
+        assert missing["status"] == "error" and missing["exit_code"] == 22  # curl -f: the HTTP error
+        assert "404" in missing["stderr"]
+    finally:
+        server.shutdown()
+        server.server_close()
