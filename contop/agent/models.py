@@ -13,7 +13,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal, get_args
 
 from contop.core.errors import ConfigError
-from contop.core.settings import Settings
+from contop.core.settings import API_KEY_ENV, Settings
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -105,7 +105,15 @@ def _for_provider(provider: ProviderName, model: str, settings: Settings, env: M
     proxy = _proxy_url(settings, provider)
     if proxy is not None:
         return ModelSpec(provider, model, base_url=proxy, via_proxy=True)
-    return ModelSpec(provider, model, api_key=settings.effective_api_key(KEY_OF[provider], env))
+    key_name = KEY_OF[provider]
+    api_key = settings.effective_api_key(key_name, env)
+    if not api_key:  # the provider's SDK would fail later, in its own words and only at the first request
+        raise ConfigError(
+            f"execution_model is {provider}:{model} but no {provider} API key is set: add {key_name} in "
+            f"settings.json or set {API_KEY_ENV[key_name]}"
+            + (f", or run `contop proxy {provider}` for your subscription" if provider in PROXY_PORTS else "")
+        )
+    return ModelSpec(provider, model, api_key=api_key)
 
 
 def parse_model_string(value: str) -> tuple[ProviderName, str]:

@@ -381,7 +381,9 @@ class AgentService:
                     return await finish(NO_MODEL_ANSWER, "no_model")
                 record = self._env.get(RECORD_ENV)
                 model = build_model(spec, record_path=record)
-            except (ConfigError, ImportError) as exc:
+            except Exception as exc:  # a bad setting, a missing SDK, the SDK refusing its arguments
+                if not isinstance(exc, (ConfigError, ImportError)):
+                    log.warning("the model could not be set up", exc_info=True)
                 await events.emit("agent_status", {"status_type": "model_error", "message": str(exc)})
                 answer = f"The model could not be set up: {exc}"
                 await self._remember(session_id, execution.text, answer)

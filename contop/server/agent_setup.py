@@ -102,11 +102,12 @@ def install_agent(
             "execution_model": extra.get("model") or extra.get("execution_model"),
             "thinking_mode": "on" if extra.get("thinking") is True else extra.get("thinking_mode"),
         }
+        events = SessionEvents(owner, message.id)
         try:
             execution = service.start(
                 message.payload.text,
                 device_id=owner.device_id,
-                events=SessionEvents(owner, message.id),
+                events=events,
                 confirmer=SessionConfirmer(owner),
                 session_id=conversations.get(owner.device_id),
                 overrides=overrides,
@@ -123,8 +124,14 @@ def install_agent(
         async def finish() -> None:
             try:
                 await execution.wait()
-            except Exception:
+            except Exception as exc:
                 log.exception("agent run failed")
+                if execution.result is None:  # the phone must not wait for an answer forever
+                    await events.emit(
+                        "agent_result",
+                        {"answer": f"The run failed unexpectedly: {exc}", "status": "failed",
+                         "session_id": execution.session_id},
+                    )  # fmt: skip
             finally:
                 owner.clear_execution(slot)
                 owner.send(StateUpdate(payload=state_payload(state, owner)))  # idle again

@@ -41,6 +41,17 @@ def test_openai_compatible_needs_a_base_url() -> None:
     assert spec.backend == "local"
 
 
+@pytest.mark.parametrize(
+    ("model", "env_name"),
+    [("gemini:gemini-2.5-flash", "GEMINI_API_KEY"), ("openai:gpt-4.1", "OPENAI_API_KEY"),
+     ("anthropic:claude-sonnet-4-5", "ANTHROPIC_API_KEY"), ("openrouter:x/y", "OPENROUTER_API_KEY")],
+)  # fmt: skip
+def test_a_named_provider_without_a_key_says_which_key_is_missing(model: str, env_name: str) -> None:
+    with pytest.raises(ConfigError, match=f"no .* API key is set: add .*_api_key in settings.json or set {env_name}"):
+        resolve_model(Settings(execution_model=model), {})
+    assert resolve_model(Settings(execution_model=model), {env_name: "k"}) is not None
+
+
 def test_cli_proxy_routes_through_the_proxy_url() -> None:
     auth = {"anthropic": ProviderAuth(mode="cli_proxy", proxy_url=""), "gemini": ProviderAuth()}
     spec = resolve_model(Settings(provider_auth=auth), {})  # no key needed in subscription mode

@@ -174,6 +174,14 @@ async def test_a_conversation_with_no_model_is_kept_and_can_be_resumed(env: Env,
     assert said == ["hello", NO_MODEL_ANSWER, "still there?", NO_MODEL_ANSWER]
 
 
+async def test_a_provider_without_a_key_answers_how_to_add_one(env: Env, events: RecordingEvents) -> None:
+    env.settings = env.settings.model_copy(update={"execution_model": "gemini:gemini-2.5-flash"})
+    env.env.pop("GEMINI_API_KEY", None)
+    result = await run_intent(env.service(), "hello", events)
+    assert result.status == "failed" and "GEMINI_API_KEY" in result.answer and "gemini_api_key" in result.answer
+    assert events.types()[-1] == "agent_result"
+
+
 async def test_malformed_script_file_is_a_clear_error(env: Env, events: RecordingEvents) -> None:
     path = env.script([])
     path.write_text('[{"tool": 3}]')
