@@ -11,12 +11,21 @@ from contop.platform.macos.keys import (
     FLAG_CONTROL,
     FLAG_OPTION,
     FLAG_SHIFT,
+    KEY_RETURN,
+    KEY_TAB,
     applescript_string,
+    cocoa_frame_to_quartz,
     combo_keycodes,
     move_resize_script,
     parse_hid_idle,
+    pick_ax_window,
     pixels_to_points,
     points_to_pixels,
+    raise_window_script,
+    text_events,
+    unicode_chunks,
+    utf16_units,
+    wait_for_focus,
     windows_from_cg,
 )
 
@@ -42,12 +51,80 @@ def test_retina_conversion_round_trips() -> None:
 
 def test_applescript_building() -> None:
     assert applescript_string('say "hi" \\ bye') == '"say \\"hi\\" \\\\ bye"'
-    script = move_resize_script(10, 20, 800, 600)
-    assert "first process whose frontmost is true" in script
+    script = move_resize_script(10, 20, 800, 600, pid=300, title='Evil" doc', bounds=(5, 25, 640, 480))
+    # The window asked for, of the process asked for: not "window 1" of whichever app is in front.
+    assert "tell (first process whose unix id is 300)" in script
+    assert "frontmost" not in script and "window 1" not in script
+    assert 'if (position of c) is {5, 25} and (size of c) is {640, 480} and name of c is "Evil\\" doc" then' in script
+    assert 'set w to first window whose name is "Evil\\" doc"' in script
     assert "set position of w to {10, 20}" in script and "set size of w to {800, 600}" in script
-    partial = move_resize_script(None, None, 800, None, 'Evil" app')
-    assert 'process "Evil\\" app"' in partial
-    assert "set size of w to {800, item 2 of s}" in partial and "position" not in partial
+    assert script.count("end tell") == 2 and script.count("end if") == 2
+    partial = move_resize_script(None, None, 800, None, pid=7, title="", bounds=(0, 0, 10, 10))
+    assert "name" not in partial  # no title (no Screen Recording permission): by bounds only
+    assert 'if w is missing value then error "the window is no longer there"' in partial
+    assert "set size of w to {800, item 2 of s}" in partial and "set position" not in partial
+    raise_script = raise_window_script(300, "Start Page")
+    assert "tell (first process whose unix id is 300)" in raise_script
+    assert 'perform action "AXRaise" of (first window whose name is "Start Page")' in raise_script
+
+
+def test_native_coordinates_are_quartz_points() -> None:
+    # mss measures monitors with CGDisplayBounds (points): window bounds are not scaled again.
+    entries = [{"kCGWindowNumber": 1, "kCGWindowBounds": {"X": 10, "Y": 25, "Width": 800, "Height": 600}}]
+    w = windows_from_cg(entries, front_pid=None)[0]
+    assert (w.x, w.y, w.width, w.height) == (10, 25, 800, 600)
+    # Cocoa frames flip against the primary screen: a 1440x900 primary, a 1920x1080 screen to its right whose
+    # bottom is 100 points below the primary's; its visible frame has a 25-point menu bar.
+    assert cocoa_frame_to_quartz(1440, -100, 1920, 1055, 900) == (1440, -55, 1920, 1055)
+    assert cocoa_frame_to_quartz(0, 70, 1440, 805, 900) == (0, 25, 1440, 805)  # primary, Dock 70 at the bottom
+
+
+def test_text_is_cut_between_whole_characters() -> None:
+    text = "a" * 19 + "😀" + "b"
+    chunks = unicode_chunks(text)
+    assert chunks == ["a" * 19, "😀b"]  # the emoji's surrogate pair stays together
+    for chunk in unicode_chunks("😀" * 25 + "é" * 7):
+        chunk.encode("utf-16-le")  # never half a pair
+        assert utf16_units(chunk) <= 20
+    assert "".join(unicode_chunks("😀" * 25)) == "😀" * 25
+    assert utf16_units("a😀") == 3
+
+
+def test_line_breaks_and_tabs_press_return_and_tab() -> None:
+    assert text_events("one\ntwo\r\nthree\rfour\tfive") == [
+        "one",
+        KEY_RETURN,
+        "two",
+        KEY_RETURN,  # CR LF is one line break
+        "three",
+        KEY_RETURN,
+        "four",
+        KEY_TAB,
+        "five",
+    ]
+    assert text_events("\n\n") == [KEY_RETURN, KEY_RETURN]
+    assert text_events("") == []
+    assert (KEY_RETURN, KEY_TAB) == (0x24, 0x30)
+
+
+def test_wait_for_focus_returns_the_fresh_entry() -> None:
+    before = windows_from_cg([{"kCGWindowNumber": 5, "kCGWindowOwnerPID": 9}], front_pid=1)
+    after = windows_from_cg([{"kCGWindowNumber": 5, "kCGWindowOwnerPID": 9}], front_pid=9)
+    lists = iter([before, before, after])
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    got = wait_for_focus(lambda: next(lists), 5, 1.0, sleep, lambda: now[0])
+    assert got is not None and got.focused
+    assert wait_for_focus(lambda: before, 5, 1.0, sleep, lambda: now[0]) is None
+
+
+def test_ax_window_by_title() -> None:
+    assert pick_ax_window([("w1", "Inbox"), ("w2", "Draft")], "Draft") == "w2"
+    assert pick_ax_window([("w1", "Inbox")], "Draft") is None
+    assert pick_ax_window([("w1", "")], "") is None
 
 
 def test_ioreg_idle() -> None:
@@ -70,9 +147,9 @@ def test_cg_window_list() -> None:
         },
         {"kCGWindowLayer": 0, "kCGWindowNumber": 43, "kCGWindowOwnerPID": 300, "kCGWindowName": "Other"},
     ]
-    windows = windows_from_cg(entries, front_pid=300, scale=2.0)
+    windows = windows_from_cg(entries, front_pid=300)
     assert [w.id for w in windows] == [42, 43]
-    assert (windows[0].x, windows[0].y, windows[0].width, windows[0].height) == (20, 50, 1600, 1200)
+    assert (windows[0].x, windows[0].y, windows[0].width, windows[0].height) == (10, 25, 800, 600)
     assert windows[0].focused and not windows[1].focused
     assert windows[0].title == "Start Page" and windows[0].wm_class == "Safari"
 

@@ -1,9 +1,14 @@
 """The macOS platform adapter: Quartz events, CGWindowList, System Events for moves, pbcopy, caffeinate, AX.
 
-Verified where: the pure parts (key codes, pixel/point conversion, AppleScript building, ioreg parsing, window
-list conversion) are unit-tested on Linux CI (tests/platform/test_macos_pure.py). The pyobjc calls below have NOT
+Verified where: the pure parts (key codes, Cocoa/Quartz frame flip, text splitting, AppleScript building, ioreg
+parsing, window list conversion) are unit-tested on Linux CI (tests/platform/test_macos_pure.py, and the adapter
+through fake pyobjc modules in test_macos_fakes.py). The pyobjc calls below have NOT
 been run in this repository's CI, which has no Mac: treat them as unverified until a macOS run says otherwise.
 Needs pyobjc (Quartz, AppKit, ApplicationServices) and the Accessibility and Screen Recording permissions.
+
+Coordinates: mss measures monitors with CGDisplayBounds, so Contop's native coordinates are Quartz global points
+(origin top-left of the primary screen) on any display, Retina or not; CGEvent locations, CGWindowList bounds and
+AXPosition use the same unit and need no scaling.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from contop.platform.base import (
 from contop.platform.geometry import Rect
 from contop.platform.keys import parse_combo
 from contop.platform.macos.keys import (
+    cocoa_frame_to_quartz,
     combo_keycodes,
     move_resize_script,
     parse_hid_idle,
-    pixels_to_points,
-    points_to_pixels,
+    pick_ax_window,
     raise_window_script,
+    text_events,
+    utf16_units,
+    wait_for_focus,
     windows_from_cg,
 )
 
@@ -73,17 +81,13 @@ class MacOSAdapter(PlatformAdapter):
         self._caffeinate: subprocess.Popen[bytes] | None = None
         self._buttons_down: set[str] = set()
 
-    @property
-    def _scale(self) -> float:
-        return float(self._appkit.NSScreen.mainScreen().backingScaleFactor())
-
     # -- input --------------------------------------------------------------------------------------------
     def _post(self, event: Any) -> None:
         self._q.CGEventPost(self._q.kCGHIDEventTap, event)
 
     def _point(self, x: int, y: int) -> Any:
-        px, py = pixels_to_points(x, y, self._scale)
-        return self._q.CGPointMake(px, py)
+        # Native coordinates are Quartz global points already (mss measures monitors with CGDisplayBounds).
+        return self._q.CGPointMake(float(x), float(y))
 
     def _mouse_types(self, button: MouseButton) -> tuple[int, int, int, int]:
         q = self._q
@@ -157,18 +161,21 @@ class MacOSAdapter(PlatformAdapter):
     def type_text(self, text: str) -> None:
         q = self._q
         with self._lock:
-            # One keyboard event can carry a short UTF-16 string; 20 units is the documented safe size.
-            units = text.encode("utf-16-le")
-            for start in range(0, len(units), 40):
-                chunk = units[start : start + 40].decode("utf-16-le", "surrogatepass")
+            # Line breaks and tabs press the real Return and Tab keys; the text between goes as Unicode strings
+            # of whole characters, at most 20 UTF-16 units per event (the documented safe size).
+            for item in text_events(text):
                 for down in (True, False):
-                    ev = q.CGEventCreateKeyboardEvent(None, 0, down)
-                    q.CGEventKeyboardSetUnicodeString(ev, len(chunk.encode("utf-16-le")) // 2, chunk)
+                    if isinstance(item, int):
+                        ev = q.CGEventCreateKeyboardEvent(None, item, down)
+                        q.CGEventSetFlags(ev, 0)
+                    else:
+                        ev = q.CGEventCreateKeyboardEvent(None, 0, down)
+                        q.CGEventKeyboardSetUnicodeString(ev, utf16_units(item), item)
                     self._post(ev)
 
     def cursor_position(self) -> tuple[int, int]:
         p = self._current_point()
-        return points_to_pixels(p.x, p.y, self._scale)
+        return round(p.x), round(p.y)
 
     # -- windows ------------------------------------------------------------------------------------------
     def list_windows(self) -> list[WindowInfo]:
@@ -177,7 +184,7 @@ class MacOSAdapter(PlatformAdapter):
         entries = [dict(e) for e in (q.CGWindowListCopyWindowInfo(options, q.kCGNullWindowID) or [])]
         front = self._appkit.NSWorkspace.sharedWorkspace().frontmostApplication()
         front_pid = int(front.processIdentifier()) if front is not None else None
-        return windows_from_cg(entries, front_pid, self._scale)
+        return windows_from_cg(entries, front_pid)
 
     def _osascript(self, script: str) -> str:
         try:
@@ -201,15 +208,19 @@ class MacOSAdapter(PlatformAdapter):
         if wid is None:
             raise ToolError(f"no window title contains {title!r} (titles need the Screen Recording permission)")
         target = next(w for w in windows if w.id == wid)
+        if target.pid is None:
+            raise ToolError(f"the window {target.title!r} has no owning process to activate")
         app = self._appkit.NSRunningApplication.runningApplicationWithProcessIdentifier_(target.pid)
         if app is not None:
             if hasattr(app, "activate"):  # macOS 14+
                 app.activate()
             else:
                 app.activateWithOptions_(self._appkit.NSApplicationActivateIgnoringOtherApps)
-        if target.process_name and target.title:
-            self._osascript(raise_window_script(target.process_name, target.title))
-        return target
+        self._osascript(raise_window_script(target.pid, target.title))
+        focused = wait_for_focus(self.list_windows, target.id)
+        if focused is None:
+            raise ToolError(f"macOS did not bring {target.title!r} to the front (minimised, or on another Space?)")
+        return focused
 
     def move_resize_window(
         self,
@@ -221,25 +232,37 @@ class MacOSAdapter(PlatformAdapter):
     ) -> WindowInfo:
         if all(v is None for v in (x, y, width, height)):
             raise ToolError("give at least one of width, height, x, y")
-        s = self._scale
-        pts = [None if v is None else round(v / s) for v in (x, y, width, height)]
-        process = None
-        if window_id is not None:
-            process = next((w.process_name for w in self.list_windows() if w.id == window_id), None)
-        self._osascript(move_resize_script(pts[0], pts[1], pts[2], pts[3], process))
-        active = self.active_window()
-        if active is None:
+        for v, what in ((width, "width"), (height, "height")):
+            if v is not None and v <= 0:
+                raise ToolError(f"{what} must be positive")
+        if window_id is None:
+            target = self.active_window()
+            if target is None:
+                raise ToolError("no active window to resize")
+        else:
+            target = next((w for w in self.list_windows() if w.id == window_id), None)
+            if target is None:
+                raise ToolError(f"no window with id {window_id}")
+        if target.pid is None:
+            raise ToolError(f"the window {target.title!r} has no owning process")
+        bounds = (target.x, target.y, target.width, target.height)
+        self._osascript(move_resize_script(x, y, width, height, target.pid, target.title, bounds))
+        fresh = next((w for w in self.list_windows() if w.id == target.id), None)
+        if fresh is None:
             raise ToolError("the window disappeared")
-        return active
+        return fresh
+
+    def _visible_frame(self) -> tuple[int, int, int, int]:
+        """The usable area (without menu bar and Dock) of the screen with the key window, in Quartz points."""
+        screens = self._appkit.NSScreen.screens()
+        screen = self._appkit.NSScreen.mainScreen() or screens[0]
+        f = screen.visibleFrame()
+        primary_height = float(screens[0].frame().size.height)
+        return cocoa_frame_to_quartz(f.origin.x, f.origin.y, f.size.width, f.size.height, primary_height)
 
     def maximize_window(self, window_id: int | None = None) -> bool:
-        frame = self._appkit.NSScreen.mainScreen().visibleFrame()
-        full = self._appkit.NSScreen.mainScreen().frame()
-        top = int(full.size.height - frame.origin.y - frame.size.height)  # Cocoa counts from the bottom
-        s = self._scale
-        self.move_resize_window(
-            int(frame.size.width * s), int(frame.size.height * s), int(frame.origin.x * s), int(top * s), window_id
-        )
+        x, y, w, h = self._visible_frame()
+        self.move_resize_window(w, h, x, y, window_id)
         return self.is_window_maximized(window_id)
 
     def is_window_maximized(self, window_id: int | None = None) -> bool:
@@ -250,22 +273,40 @@ class MacOSAdapter(PlatformAdapter):
         )
         if w is None:
             return False
-        frame = self._appkit.NSScreen.mainScreen().visibleFrame()
-        s = self._scale
-        # 20 px of tolerance: the menu bar and window shadows differ between macOS versions.
-        return abs(w.width - frame.size.width * s) <= 20 * s and abs(w.height - frame.size.height * s) <= 20 * s
+        _, _, fw, fh = self._visible_frame()
+        # 20 points of tolerance: the menu bar and window shadows differ between macOS versions.
+        return abs(w.width - fw) <= 20 and abs(w.height - fh) <= 20
 
     # -- clipboard ----------------------------------------------------------------------------------------
     def clipboard_read(self) -> str:
-        proc = subprocess.run(
-            ["pbpaste"], capture_output=True, timeout=5, env={**child_env(os.environ), **_UTF8_ENV}, check=False
-        )
+        try:
+            proc = subprocess.run(
+                ["pbpaste"], capture_output=True, timeout=5, env={**child_env(os.environ), **_UTF8_ENV}, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError("reading the clipboard timed out (pbpaste did not answer)") from exc
+        except OSError as exc:
+            raise ToolError(f"could not run pbpaste: {exc}") from exc
+        if proc.returncode != 0:
+            return ""  # no text on the clipboard
         return proc.stdout.decode("utf-8", "replace")
 
     def clipboard_write(self, text: str) -> None:
-        subprocess.run(
-            ["pbcopy"], input=text.encode("utf-8"), timeout=5, env={**child_env(os.environ), **_UTF8_ENV}, check=True
-        )
+        try:
+            subprocess.run(
+                ["pbcopy"],
+                input=text.encode("utf-8", "replace"),  # a lone surrogate cannot be UTF-8
+                capture_output=True,
+                timeout=5,
+                env={**child_env(os.environ), **_UTF8_ENV},
+                check=True,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError("pbcopy did not take the clipboard text in time") from exc
+        except subprocess.CalledProcessError as exc:
+            raise ToolError(f"pbcopy failed to set the clipboard (exit {exc.returncode})") from exc
+        except OSError as exc:
+            raise ToolError(f"could not run pbcopy: {exc}") from exc
 
     # -- session ------------------------------------------------------------------------------------------
     def idle_seconds(self) -> float:
@@ -317,10 +358,7 @@ class MacOSAdapter(PlatformAdapter):
         if pos is not None and size is not None:
             _, p = ax.AXValueGetValue(pos, ax.kAXValueCGPointType, None)
             _, sz = ax.AXValueGetValue(size, ax.kAXValueCGSizeType, None)
-            s = self._scale
-            x, y = points_to_pixels(p.x, p.y, s)
-            w, h = points_to_pixels(sz.width, sz.height, s)
-            box = Rect(x, y, w, h)
+            box = Rect(round(p.x), round(p.y), round(sz.width), round(sz.height))  # points are native
         err, actions = ax.AXUIElementCopyActionNames(el, None)
         states = tuple(n for n, a in (("enabled", "AXEnabled"), ("focused", "AXFocused")) if self._attr(ax, el, a))
         value = self._attr(ax, el, "AXValue")
@@ -343,6 +381,11 @@ class MacOSAdapter(PlatformAdapter):
         if target is None or target.pid is None:
             raise ToolError("no such window")
         app = ax.AXUIElementCreateApplication(target.pid)
+        if window_title:  # the window whose title matched, not whichever window of its app has focus
+            ax_windows = list(self._attr(ax, app, "AXWindows") or [])
+            match = pick_ax_window([(w, str(self._attr(ax, w, "AXTitle") or "")) for w in ax_windows], target.title)
+            if match is not None:
+                return match
         return self._attr(ax, app, "AXFocusedWindow") or app
 
     def _walk(self, ax: Any, root: Any, max_depth: int, limit: int) -> list[tuple[Any, int]]:

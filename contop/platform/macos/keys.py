@@ -7,6 +7,8 @@ tests. Not verified here: how macOS reacts to them, which only a Mac can show.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from contop.core.errors import ToolError
@@ -129,14 +131,77 @@ def combo_keycodes(combo: KeyCombo) -> tuple[int, int]:
 
 
 def pixels_to_points(x: int, y: int, scale: float) -> tuple[float, float]:
-    """Native screenshot pixels (mss on a Retina display: 2 per point) -> the points Quartz events use."""
+    """Backing-store pixels (``scale`` per point: NSScreen.backingScaleFactor, 2 on Retina) -> points.
+
+    Not needed for the adapter's own coordinates: mss takes its monitor rectangles from CGDisplayBounds and
+    grabs at nominal resolution, so Contop's native coordinates already are Quartz global points (scale 1.0),
+    the unit of CGEvent locations, CGWindowList bounds and AXPosition. Dividing them again by the backing scale
+    put every click at half the distance from the top-left corner on a Retina screen.
+    """
     if scale <= 0:
         raise ValueError("scale must be positive")
     return x / scale, y / scale
 
 
 def points_to_pixels(x: float, y: float, scale: float) -> tuple[int, int]:
+    """Points -> backing-store pixels; the inverse of :func:`pixels_to_points`."""
     return round(x * scale), round(y * scale)
+
+
+NATIVE_SCALE = 1.0
+"""Native (screenshot) coordinates per Quartz point: mss measures monitors in points, see pixels_to_points."""
+
+
+def cocoa_frame_to_quartz(
+    x: float, y: float, width: float, height: float, primary_height: float
+) -> tuple[int, int, int, int]:
+    """An NSScreen frame (Cocoa: origin bottom-left of the primary screen, y up) -> Quartz global points (origin
+    top-left of the primary screen, y down), as x, y, width, height. The flip is always against the primary
+    screen (``NSScreen.screens()[0]``), whichever screen the frame is on."""
+    return round(x), round(primary_height - (y + height)), round(width), round(height)
+
+
+KEY_RETURN = 0x24
+KEY_TAB = 0x30
+MAX_UNICODE_UNITS = 20
+"""UTF-16 units one keyboard event can carry (CGEventKeyboardSetUnicodeString's documented safe size)."""
+
+_LINE_BREAK_OR_TAB = re.compile(r"\r\n|[\r\n\t]")
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def unicode_chunks(text: str, max_units: int = MAX_UNICODE_UNITS) -> list[str]:
+    """Text cut into runs of at most ``max_units`` UTF-16 units, between whole characters: cutting inside a
+    surrogate pair (an emoji) leaves halves that cannot be encoded."""
+    chunks: list[str] = []
+    current: list[str] = []
+    units = 0
+    for ch in text:
+        n = 2 if ord(ch) > 0xFFFF else 1
+        if current and units + n > max_units:
+            chunks.append("".join(current))
+            current, units = [], 0
+        current.append(ch)
+        units += n
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def text_events(text: str, max_units: int = MAX_UNICODE_UNITS) -> list[int | str]:
+    """What ``type_text`` posts: key codes to tap (Return for CR LF, CR or LF; Tab for a tab, as Linux and
+    Windows press them) and Unicode runs between them."""
+    out: list[int | str] = []
+    pos = 0
+    for m in _LINE_BREAK_OR_TAB.finditer(text):
+        out += unicode_chunks(text[pos : m.start()], max_units)
+        out.append(KEY_TAB if m.group() == "\t" else KEY_RETURN)
+        pos = m.end()
+    out += unicode_chunks(text[pos:], max_units)
+    return out
 
 
 def applescript_string(text: str) -> str:
@@ -144,13 +209,47 @@ def applescript_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _process(pid: int) -> str:
+    # By unix id: the localized owner name CGWindowList gives is not always the System Events process name,
+    # and two processes may share it.
+    return f"(first process whose unix id is {int(pid)})"
+
+
 def move_resize_script(
-    x: int | None, y: int | None, width: int | None, height: int | None, process_name: str | None = None
+    x: int | None,
+    y: int | None,
+    width: int | None,
+    height: int | None,
+    pid: int,
+    title: str,
+    bounds: tuple[int, int, int, int],
 ) -> str:
-    """AppleScript for System Events that moves/resizes the front window of a process (default: frontmost),
-    in points."""
-    target = f"process {applescript_string(process_name)}" if process_name else "first process whose frontmost is true"
-    lines = [f'tell application "System Events" to tell {target}', "set w to window 1"]
+    """AppleScript for System Events that moves/resizes one window of process ``pid``, in points.
+
+    The window is the one at ``bounds`` (x, y, width, height from CGWindowList) with name ``title``; when no
+    window matches both (the title may be empty without the Screen Recording permission), the first window
+    named ``title``; when none, the script fails rather than move another window.
+    """
+    bx, by, bw, bh = bounds
+    named = f" and name of c is {applescript_string(title)}" if title else ""
+    lines = [
+        'tell application "System Events"',
+        f"tell {_process(pid)}",
+        "set w to missing value",
+        "repeat with c in windows",
+        f"if (position of c) is {{{bx}, {by}}} and (size of c) is {{{bw}, {bh}}}{named} then",
+        "set w to contents of c",
+        "exit repeat",
+        "end if",
+        "end repeat",
+    ]
+    if title:
+        lines += [
+            "if w is missing value then",
+            f"set w to first window whose name is {applescript_string(title)}",
+            "end if",
+        ]
+    lines.append('if w is missing value then error "the window is no longer there"')
     if x is not None or y is not None:
         if x is None or y is None:
             lines.append("set p to position of w")
@@ -163,17 +262,44 @@ def move_resize_script(
         w = width if width is not None else "item 1 of s"
         h = height if height is not None else "item 2 of s"
         lines.append(f"set size of w to {{{w}, {h}}}")
-    lines.append("end tell")
+    lines += ["end tell", "end tell"]
     return "\n".join(lines)
 
 
-def raise_window_script(process_name: str, title: str) -> str:
-    return (
-        f'tell application "System Events" to tell process {applescript_string(process_name)}\n'
-        "set frontmost to true\n"
-        f'perform action "AXRaise" of (first window whose name is {applescript_string(title)})\n'
-        "end tell"
+def raise_window_script(pid: int, title: str) -> str:
+    return "\n".join(
+        [
+            'tell application "System Events"',
+            f"tell {_process(pid)}",
+            "set frontmost to true",
+            f'perform action "AXRaise" of (first window whose name is {applescript_string(title)})',
+            "end tell",
+            "end tell",
+        ]
     )
+
+
+def wait_for_focus(
+    list_windows: Callable[[], list[WindowInfo]],
+    window_id: int,
+    timeout: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> WindowInfo | None:
+    """Read the window list until window ``window_id`` is the focused one; its fresh entry, or None on timeout."""
+    deadline = clock() + timeout
+    while True:
+        w = next((w for w in list_windows() if w.id == window_id), None)
+        if w is not None and w.focused:
+            return w
+        if clock() >= deadline:
+            return None
+        sleep(0.05)
+
+
+def pick_ax_window(windows: list[tuple[Any, str]], title: str) -> Any | None:
+    """The AX window (of (element, AXTitle) pairs) whose title is exactly the window's title, else None."""
+    return next((el for el, t in windows if title and t == title), None)
 
 
 _IDLE_RE = re.compile(r'"HIDIdleTime"\s*=\s*(\d+)')
@@ -187,8 +313,11 @@ def parse_hid_idle(ioreg_output: str) -> float:
     return int(m.group(1)) / 1e9
 
 
-def windows_from_cg(entries: list[dict[str, Any]], front_pid: int | None, scale: float) -> list[WindowInfo]:
-    """CGWindowListCopyWindowInfo dictionaries -> WindowInfo (normal layer only; bounds converted to pixels)."""
+def windows_from_cg(
+    entries: list[dict[str, Any]], front_pid: int | None, scale: float = NATIVE_SCALE
+) -> list[WindowInfo]:
+    """CGWindowListCopyWindowInfo dictionaries -> WindowInfo (normal layer only). The bounds are Quartz global
+    points, already Contop's native coordinates; ``scale`` stays 1.0 but for tests."""
     out = []
     front_seen = False
     for e in entries:
