@@ -194,3 +194,14 @@ def test_accessibility_root_is_the_window_whose_title_matched() -> None:
     )
     assert adapter._root(ax, "draft") == "ax-draft"
     assert adapter._root(ax, None) == "ax-inbox"
+
+
+def test_press_key_uses_the_active_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    quartz = FakeQuartz()
+    adapter = fake_adapter(quartz)
+    adapter.press_key("cmd+a")  # no Carbon here: US positions
+    assert [(e["args"][1], e["flags"]) for e in quartz.posted()] == [(0x00, 0x100000), (0x00, 0x100000)]
+    monkeypatch.setattr(macos_adapter, "current_layout_table", lambda: {"a": (0x0C, 0)})  # AZERTY
+    quartz.calls.clear()
+    adapter.press_key("cmd+a")
+    assert [e["args"][1] for e in quartz.posted()] == [0x0C, 0x0C]

@@ -16,6 +16,7 @@ from contop.platform.macos.keys import (
     applescript_string,
     cocoa_frame_to_quartz,
     combo_keycodes,
+    layout_table,
     move_resize_script,
     parse_hid_idle,
     pick_ax_window,
@@ -40,6 +41,27 @@ def test_key_codes() -> None:
     assert combo_keycodes(parse_combo("A")) == (0x00, FLAG_SHIFT)
     with pytest.raises(ToolError, match="unknown key"):
         combo_keycodes(parse_combo("f24"))
+
+
+def azerty(code: int, shifted: bool) -> str:
+    """A few keys of French AZERTY as UCKeyTranslate gives them (key codes are US ANSI positions)."""
+    keys = {0x0C: ("a", "A"), 0x00: ("q", "Q"), 0x0D: ("z", "Z"), 0x12: ("&", "1"), 0x08: ("c", "C")}
+    keys |= {0x24: ("\r", "\r"), 0x31: (" ", " "), 0x53: ("1", "1"), 0x7A: ("\uf704", "\uf704")}
+    return keys.get(code, ("", ""))[shifted]
+
+
+def test_layout_table_follows_the_active_layout() -> None:
+    table = layout_table(azerty)
+    assert table["a"] == (0x0C, 0) and table["A"] == (0x0C, FLAG_SHIFT)
+    assert table["1"] == (0x12, FLAG_SHIFT)  # the main row, shifted; not the keypad's unshifted 1 (0x53)
+    assert "\r" not in table and " " not in table and "\uf704" not in table  # Return, Space, F1
+    assert combo_keycodes(parse_combo("cmd+a"), table) == (0x0C, FLAG_COMMAND)  # not 0x00, Q on AZERTY
+    assert combo_keycodes(parse_combo("cmd+q"), table) == (0x00, FLAG_COMMAND)
+    assert combo_keycodes(parse_combo("A"), table) == (0x0C, FLAG_SHIFT)
+    assert combo_keycodes(parse_combo("cmd+1"), table) == (0x12, FLAG_COMMAND | FLAG_SHIFT)
+    # Not on the layout (Cmd+W on this partial one; Cmd+C on a Cyrillic layout): the US position, as macOS does.
+    assert combo_keycodes(parse_combo("cmd+w"), table) == (0x0D, FLAG_COMMAND)
+    assert combo_keycodes(parse_combo("enter"), table) == (0x24, 0)
 
 
 def test_retina_conversion_round_trips() -> None:

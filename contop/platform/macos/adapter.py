@@ -13,6 +13,9 @@ AXPosition use the same unit and need no scaling.
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import logging
 import os
 import subprocess
 import threading
@@ -36,6 +39,7 @@ from contop.platform.keys import parse_combo
 from contop.platform.macos.keys import (
     cocoa_frame_to_quartz,
     combo_keycodes,
+    layout_table,
     move_resize_script,
     parse_hid_idle,
     pick_ax_window,
@@ -61,6 +65,88 @@ AX_INTERACTIVE = frozenset(
     }
 )
 _UTF8_ENV = {"LANG": "en_US.UTF-8", "LC_ALL": "en_US.UTF-8"}  # pbcopy/pbpaste pick their encoding from the locale
+
+
+logger = logging.getLogger(__name__)
+
+UC_KEY_ACTION_DISPLAY = 3  # kUCKeyActionDisplay: the key's character, no dead-key state
+UC_NO_DEAD_KEYS_MASK = 1  # 1 << kUCKeyTranslateNoDeadKeysBit
+UC_SHIFT_STATE = 2  # (shiftKey 0x0200 >> 8): UCKeyTranslate's modifier state for Shift
+
+
+@functools.cache
+def _carbon() -> tuple[Any, Any]:
+    """Carbon (TIS, UCKeyTranslate) and CoreFoundation through ctypes, with their prototypes declared."""
+    from ctypes import POINTER, c_int32, c_uint8, c_uint16, c_uint32, c_ulong, c_void_p
+
+    carbon = ctypes.CDLL("/System/Library/Frameworks/Carbon.framework/Carbon")
+    cf = ctypes.CDLL("/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation")
+    carbon.TISCopyCurrentKeyboardLayoutInputSource.argtypes = []
+    carbon.TISCopyCurrentKeyboardLayoutInputSource.restype = c_void_p
+    carbon.TISGetInputSourceProperty.argtypes = [c_void_p, c_void_p]
+    carbon.TISGetInputSourceProperty.restype = c_void_p
+    carbon.LMGetKbdType.argtypes = []
+    carbon.LMGetKbdType.restype = c_uint8
+    carbon.UCKeyTranslate.argtypes = [
+        c_void_p,  # const UCKeyboardLayout *
+        c_uint16,  # virtualKeyCode
+        c_uint16,  # keyAction
+        c_uint32,  # modifierKeyState
+        c_uint32,  # keyboardType
+        c_uint32,  # OptionBits keyTranslateOptions
+        POINTER(c_uint32),  # deadKeyState
+        c_ulong,  # UniCharCount maxStringLength
+        POINTER(c_ulong),  # actualStringLength
+        POINTER(c_uint16),  # UniChar unicodeString[]
+    ]
+    carbon.UCKeyTranslate.restype = c_int32
+    cf.CFDataGetBytePtr.argtypes = [c_void_p]
+    cf.CFDataGetBytePtr.restype = c_void_p
+    cf.CFRelease.argtypes = [c_void_p]
+    cf.CFRelease.restype = None
+    return carbon, cf
+
+
+def current_layout_table() -> dict[str, tuple[int, int]] | None:
+    """The active keyboard layout's character -> (key code, Shift flag) table; None when it cannot be read
+    (the US positions are used then). Read at each key press: the user may switch layouts at any time."""
+    try:
+        carbon, cf = _carbon()
+        prop = ctypes.c_void_p.in_dll(carbon, "kTISPropertyUnicodeKeyLayoutData")
+    except (OSError, ValueError, AttributeError):
+        logger.debug("Carbon keyboard layout API unavailable", exc_info=True)
+        return None
+    source = carbon.TISCopyCurrentKeyboardLayoutInputSource()
+    if not source:
+        return None
+    try:
+        data = carbon.TISGetInputSourceProperty(source, prop)  # owned by the source: not released
+        layout = cf.CFDataGetBytePtr(data) if data else None
+        if not layout:
+            return None
+        keyboard_type = carbon.LMGetKbdType()
+
+        def translate(code: int, shifted: bool) -> str:
+            dead, length, chars = ctypes.c_uint32(0), ctypes.c_ulong(0), (ctypes.c_uint16 * 4)()
+            status = carbon.UCKeyTranslate(
+                layout,
+                code,
+                UC_KEY_ACTION_DISPLAY,
+                UC_SHIFT_STATE if shifted else 0,
+                keyboard_type,
+                UC_NO_DEAD_KEYS_MASK,
+                ctypes.byref(dead),
+                len(chars),
+                ctypes.byref(length),
+                chars,
+            )
+            if status != 0:
+                return ""
+            return ctypes.string_at(chars, min(length.value, len(chars)) * 2).decode("utf-16-le", "replace")
+
+        return layout_table(translate)
+    finally:
+        cf.CFRelease(source)
 
 
 class MacOSAdapter(PlatformAdapter):
@@ -150,7 +236,7 @@ class MacOSAdapter(PlatformAdapter):
             self._post(q.CGEventCreateScrollWheelEvent(None, q.kCGScrollEventUnitLine, 2, vertical, horizontal))
 
     def press_key(self, key: str) -> None:
-        code, flags = combo_keycodes(parse_combo(key))
+        code, flags = combo_keycodes(parse_combo(key), current_layout_table())
         q = self._q
         with self._lock:
             for down in (True, False):

@@ -114,11 +114,40 @@ MODIFIER_FLAGS = {
 _SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./", strict=True))
 
 
-def combo_keycodes(combo: KeyCombo) -> tuple[int, int]:
-    """(key code, modifier flags) for a combination; a shifted symbol adds Shift."""
+# Key codes that are not character keys of the layout: named keys (Return, Tab, arrows, F-keys...) and the
+# numeric keypad, whose digits and operators must not stand in for the main keys.
+_NAMED_KEYCODES = frozenset(code for name, code in KEYCODES.items() if len(name) > 1)
+_KEYPAD_KEYCODES = frozenset({0x41, 0x43, 0x45, 0x47, 0x4B, 0x4C, 0x4E, 0x51, *range(0x52, 0x5A), 0x5B, 0x5C})
+
+
+def layout_table(translate: Callable[[int, bool], str]) -> dict[str, tuple[int, int]]:
+    """Character -> (key code, Shift flag or 0) for the active keyboard layout, from ``translate(key code,
+    shifted)`` (UCKeyTranslate over key codes 0-0x7F). A character reachable without Shift keeps that key."""
+    table: dict[str, tuple[int, int]] = {}
+    for shifted in (False, True):
+        for code in range(0x80):
+            if code in _NAMED_KEYCODES or code in _KEYPAD_KEYCODES:
+                continue
+            ch = translate(code, shifted)
+            if len(ch) != 1 or not ch.isprintable() or ch.isspace():
+                continue
+            table.setdefault(ch, (code, FLAG_SHIFT if shifted else 0))
+    return table
+
+
+def combo_keycodes(combo: KeyCombo, layout: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
+    """(key code, modifier flags) for a combination; a shifted symbol adds Shift.
+
+    ``layout`` is the active layout's :func:`layout_table`: a character on it is pressed where that layout has
+    it (Cmd+A on AZERTY is the key US calls Q). Without it, or for a character it lacks (Cmd+C on a Cyrillic
+    layout, which macOS maps through US positions), the US ANSI positions of KEYCODES are used.
+    """
     flags = 0
     for m in combo.modifiers:
         flags |= MODIFIER_FLAGS[m]
+    if layout and len(combo.key) == 1 and combo.key in layout:
+        code, extra = layout[combo.key]
+        return code, flags | extra
     key = combo.key.lower() if len(combo.key) == 1 and combo.key.isalpha() else combo.key
     if key in _SHIFTED:
         key = _SHIFTED[key]
