@@ -12,11 +12,20 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from pathlib import Path
 
-from contop.agent.models import MODEL_ENV, parse_model_string
+from pydantic import ValidationError
+
+from contop.agent.models import KEY_OF, MODEL_ENV, PROXY_PORTS, parse_model_string, resolve_model
 from contop.cli.common import add_home_argument, state_dir_from
 from contop.core.errors import ConfigError
-from contop.core.settings import API_KEY_ENV, EXECUTION_MODEL_FORMS
+from contop.core.settings import (
+    API_KEY_ENV,
+    EXECUTION_MODEL_FORMS,
+    Settings,
+    describe_validation_error,
+    validate_settings,
+)
 
 
 class Level(StrEnum):
@@ -213,17 +222,77 @@ def check_cloudflared() -> Check:
     )
 
 
-def execution_model_problem(env: Mapping[str, str], settings: Mapping[str, object]) -> Check | None:
+@dataclass(frozen=True)
+class SettingsFile:
+    """``settings.json`` as the server would find it at start: ``settings`` is None when it is missing or invalid,
+    ``problem`` says why it is invalid (the server would move it aside), ``unreadable`` why it cannot be read."""
+
+    path: Path
+    exists: bool = False
+    settings: Settings | None = None
+    problem: str = ""
+    unreadable: str = ""
+
+
+def read_settings_file(path: Path) -> SettingsFile:
+    """Read and validate ``path`` exactly as the server's settings store does, without ever changing it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return SettingsFile(path)
+    except OSError as exc:
+        return SettingsFile(path, exists=True, unreadable=exc.strerror or str(exc))
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return SettingsFile(path, exists=True, problem=f"not valid JSON ({exc})")
+    try:
+        return SettingsFile(path, exists=True, settings=validate_settings(data))
+    except ValidationError as exc:
+        return SettingsFile(path, exists=True, problem=f"wrong values: {describe_validation_error(exc)[:400]}")
+    except TypeError as exc:
+        return SettingsFile(path, exists=True, problem=str(exc))
+
+
+def check_settings(file: SettingsFile) -> Check:
+    if file.unreadable:
+        return Check(
+            "settings",
+            Level.MISSING,
+            f"cannot read {file.path}: {file.unreadable}",
+            "make it readable by the user who runs contop serve (mode 0600); until then the server uses defaults",
+        )
+    if file.problem:
+        return Check(
+            "settings",
+            Level.MISSING,
+            f"{file.path} is invalid: {file.problem}",
+            f"fix it before starting the server: at start the server moves an invalid file to "
+            f"{file.path.name}.corrupt-<time> and starts from defaults, so the API keys and choices it holds "
+            "stop being used",
+        )
+    if not file.exists:
+        return Check("settings", Level.OK, f"no {file.path} yet: the server writes the defaults at first start")
+    return Check("settings", Level.OK, f"{file.path} is valid")
+
+
+def _scripted_problem(path: str) -> str | None:
+    from contop.agent.scripted import load_script
+
+    try:
+        load_script(path)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check | None:
     """What is wrong with the execution model the server would use (``$CONTOP_EXECUTION_MODEL`` first, as the
     server reads it), or None. The agent answers every request with that error until it is fixed."""
     from_env = env.get(MODEL_ENV, "").strip()
-    value = from_env or settings.get("execution_model") or ""
+    value = from_env or settings.execution_model.strip()
     where = f"${MODEL_ENV}" if from_env else "execution_model"
-    if not isinstance(value, str):
-        return Check(
-            "models", Level.MISSING, f"{where} in settings.json is not a string", f"use {EXECUTION_MODEL_FORMS}"
-        )
-    if not value.strip():
+    if not value:
         return None
     try:
         provider, model = parse_model_string(value)
@@ -234,30 +303,79 @@ def execution_model_problem(env: Mapping[str, str], settings: Mapping[str, objec
             f"{where} {value[:200]!r} is not valid: the agent cannot run",
             f"use {EXECUTION_MODEL_FORMS}",
         )
-    if provider == "openai-compatible" and not str(settings.get("local_model_base_url") or "").strip():
+    if provider == "scripted":
+        problem = _scripted_problem(model)
+        if problem is None:
+            return None
         return Check(
             "models",
             Level.MISSING,
-            f"{where} is openai-compatible:{model} but local_model_base_url is empty: the agent cannot run",
-            'set local_model_base_url to the server\'s OpenAI-compatible URL (for Ollama "http://127.0.0.1:11434/v1")',
+            f"{where} is scripted:{model} (test model), but {problem.removeprefix('scripted model: ')}: "
+            "the agent cannot run",
+            "point it at a JSON list of steps (CONTRACTS §8), or use a real model: "
+            + EXECUTION_MODEL_FORMS.split(", 'scripted:")[0],
+        )
+    try:
+        resolve_model(settings, {**env, MODEL_ENV: value})  # the server's own resolution, so both agree
+    except ConfigError as exc:
+        if provider == "openai-compatible":
+            return Check(
+                "models",
+                Level.MISSING,
+                f"{where} is openai-compatible:{model} but local_model_base_url is empty: the agent cannot run",
+                "set local_model_base_url to the server's OpenAI-compatible URL "
+                '(for Ollama "http://127.0.0.1:11434/v1")',
+            )
+        if provider not in KEY_OF:
+            return Check("models", Level.MISSING, f"{where}: {exc}", f"use {EXECUTION_MODEL_FORMS}")
+        key = KEY_OF[provider]
+        var = API_KEY_ENV[key]
+        proxy = (
+            f', or use your subscription: provider_auth.{provider}.mode "cli_proxy" with `contop proxy {provider}`'
+            if provider in PROXY_PORTS
+            else ""
+        )
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{where} is {provider}:{model} but there is no {provider} API key ({key} in settings.json is empty "
+            f"and ${var} is not set): the agent cannot run",
+            f"put the key in settings.json as {key} (desktop app → Settings, or PUT /api/settings), or set "
+            f"{var} in the environment of `contop serve`{proxy}",
         )
     return None
 
 
-def check_models(env: Mapping[str, str], settings: Mapping[str, object]) -> Check:
-    configured = []
-    for key, var in API_KEY_ENV.items():
-        if settings.get(key):
-            configured.append(key.removesuffix("_api_key"))
-        elif env.get(var):
-            configured.append(f"{key.removesuffix('_api_key')} (from ${var})")
+def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
+    if file.problem:
+        return Check(
+            "models",
+            Level.MISSING,
+            f"not judged: {file.path.name} is invalid (see settings), and the server would drop the models and "
+            "keys it names",
+            f"fix {file.path.name}, then run contop doctor again",
+        )
+    settings = file.settings or Settings()
     problem = execution_model_problem(env, settings)
     if problem is not None:
         return problem
+    configured = []
+    for key, var in API_KEY_ENV.items():
+        provider = key.removesuffix("_api_key")
+        if getattr(settings, key, ""):
+            configured.append(provider)
+        elif env.get(var):
+            configured.append(f"{provider} (from ${var})")
+    for provider, auth in settings.provider_auth.items():
+        if provider in PROXY_PORTS and auth.mode == "cli_proxy":
+            configured.append(f"{provider} via subscription proxy")
     from_env = bool(env.get(MODEL_ENV, "").strip())
-    execution = env.get(MODEL_ENV, "").strip() if from_env else str(settings.get("execution_model") or "").strip()
+    execution = env.get(MODEL_ENV, "").strip() if from_env else settings.execution_model.strip()
     if execution:
-        configured.append(f"execution_model={execution}" + (f" (from ${MODEL_ENV})" if from_env else ""))
+        label = f"execution_model={execution}"
+        if parse_model_string(execution)[0] == "scripted":
+            label += " (test model: replays a fixed script, for tests and demos)"
+        configured.append(label + (f" (from ${MODEL_ENV})" if from_env else ""))
     if configured:
         return Check("models", Level.OK, ", ".join(configured))
     return Check(
@@ -270,7 +388,7 @@ def check_models(env: Mapping[str, str], settings: Mapping[str, object]) -> Chec
     )
 
 
-def gather(env: Mapping[str, str], settings: Mapping[str, object]) -> list[Check]:
+def gather(env: Mapping[str, str], settings: SettingsFile) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         lambda: check_display(env),
         check_input,
@@ -281,6 +399,7 @@ def gather(env: Mapping[str, str], settings: Mapping[str, object]) -> list[Check
         lambda: check_event_loop(env),
         check_docker,
         check_cloudflared,
+        lambda: check_settings(settings),
         lambda: check_models(env, settings),
     ]
     return [c() for c in checks]
@@ -295,13 +414,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     state_dir = state_dir_from(args.home, os.environ)
-    try:
-        settings = json.loads(state_dir.settings.read_text(encoding="utf-8"))
-        if not isinstance(settings, dict):
-            settings = {}
-    except (OSError, ValueError):
-        settings = {}
-    checks = gather(os.environ, settings)
+    checks = gather(os.environ, read_settings_file(state_dir.settings))
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
         return 0

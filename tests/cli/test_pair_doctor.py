@@ -55,7 +55,8 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     assert set(checks) == {
-        "display", "input", "accessibility", "ocr", "sandbox", "gate", "loop", "docker", "cloudflared", "models",
+        "display", "input", "accessibility", "ocr", "sandbox", "gate", "loop", "docker", "cloudflared", "settings",
+        "models",
     }  # fmt: skip
     assert checks["display"]["level"] == "missing" and "DISPLAY" in checks["display"]["detail"]
     assert checks["models"]["level"] == "missing" and "OPENAI_API_KEY" in checks["models"]["advice"]

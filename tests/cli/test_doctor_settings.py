@@ -1,0 +1,62 @@
+"""`contop doctor` on an invalid settings.json: it says the file is invalid and that the server would move it aside
+(losing the keys it holds), instead of judging the models as if the file were empty; it never changes the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def doctor_checks(home: Path, text: str) -> dict[str, dict[str, str]]:
+    home.mkdir(exist_ok=True)
+    (home / "settings.json").write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "CONTOP_EXECUTION_MODEL"}
+    env["CONTOP_HOME"] = str(home)
+    out = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor", "--json"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    return {c["name"]: c for c in json.loads(out.stdout)}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"gemini_api_key": "AIza-kept", "execution_model": "gemini:gemini-2.5-flash",}', "not valid JSON"),
+        ('{"gemini_api_key": "AIza-kept", "video_fps": "x"}', "video_fps"),
+        ('["gemini_api_key", "AIza-kept"]', "JSON object"),
+    ],
+)
+def test_an_invalid_settings_file_is_reported_not_taken_for_empty(tmp_path: Path, text: str, problem: str) -> None:
+    home = tmp_path / "home"
+    checks = doctor_checks(home, text)
+    settings, models = checks["settings"], checks["models"]
+    assert settings["level"] == "missing" and "is invalid" in settings["detail"], settings
+    assert problem in settings["detail"], settings
+    assert "settings.json.corrupt-<time>" in settings["advice"] and "fix it before" in settings["advice"], settings
+    assert models["level"] == "missing" and "invalid" in models["detail"], models
+    assert "add an API key" not in models["advice"], models
+    assert "AIza-kept" not in json.dumps(checks)
+    assert (home / "settings.json").read_text() == text  # doctor never moves or rewrites it
+    assert sorted(p.name for p in home.iterdir()) == ["settings.json"]
+
+
+def test_a_valid_or_missing_settings_file_is_fine(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    checks = doctor_checks(home, '{"gemini_api_key": "AIza-kept"}')
+    assert checks["settings"]["level"] == "ok" and "is valid" in checks["settings"]["detail"]
+    assert checks["models"]["level"] == "ok" and "gemini" in checks["models"]["detail"]
+    (home / "settings.json").unlink()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    out = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor", "--json", "--home", str(home)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    settings = {c["name"]: c for c in json.loads(out.stdout)}["settings"]
+    assert settings["level"] == "ok" and "writes the defaults" in settings["detail"], settings
+    assert not (home / "settings.json").exists()
