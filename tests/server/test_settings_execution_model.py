@@ -1,5 +1,5 @@
-"""`PUT /api/settings` refuses an execution_model the agent could not run, naming the accepted forms, and a local
-model server address that is not an http(s) URL."""
+"""`PUT /api/settings` refuses an execution_model the agent could not run, naming the accepted forms, a local
+model server address that is not an http(s) URL, and a local model without its server's address."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_execution_model_is_validated_on_save(server: ServerProcess) -> None:
         assert repr(bad) in detail and "'provider:model'" in detail, detail
         assert "openai-compatible:<model>" in detail and "scripted:<path" in detail, detail
     assert (server.home / "settings.json").read_bytes() == before  # nothing was saved
-    for good in ("gemini:gemini-2.5-pro", "openai-compatible:llama3.1", "scripted:/tmp/script.json", "claude:x", ""):
+    for good in ("gemini:gemini-2.5-pro", "scripted:/tmp/script.json", "claude:x", ""):
         r = server.request("PUT", "/api/settings", json={**settings, "execution_model": good})
         assert r.status_code == 200, (good, r.text)
         assert r.json()["execution_model"] == good
@@ -30,3 +30,23 @@ def test_local_model_base_url_is_validated_on_save(server: ServerProcess) -> Non
     for good in ("http://localhost:11434/v1", "https://lm.example:8443/v1", ""):
         r = server.request("PUT", "/api/settings", json={**settings, "local_model_base_url": good})
         assert r.status_code == 200 and r.json()["local_model_base_url"] == good, (good, r.text)
+
+
+def test_a_local_model_is_saved_with_its_server_address(server: ServerProcess) -> None:
+    settings = server.request("GET", "/api/settings").json()
+    before = (server.home / "settings.json").read_bytes()
+    for model in ("openai-compatible:llama3", "local:llama3"):
+        for url in ("", "   "):
+            r = server.request(
+                "PUT", "/api/settings", json={**settings, "execution_model": model, "local_model_base_url": url}
+            )
+            assert r.status_code == 422, (model, url, r.text)
+            detail = r.json()["detail"]
+            assert repr(model) in detail and "needs local_model_base_url" in detail, detail
+            assert "http://localhost:11434/v1" in detail and "same save" in detail, detail
+    assert (server.home / "settings.json").read_bytes() == before  # nothing was saved
+    both = {**settings, "execution_model": "openai-compatible:llama3", "local_model_base_url": "http://127.0.0.1:1/v1"}
+    r = server.request("PUT", "/api/settings", json=both)
+    assert r.status_code == 200, r.text
+    assert r.json()["execution_model"] == "openai-compatible:llama3"
+    assert r.json()["local_model_base_url"] == "http://127.0.0.1:1/v1"

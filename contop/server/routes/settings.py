@@ -39,9 +39,10 @@ async def put_settings(request: Request) -> dict[str, Any]:
     if missing:
         raise HTTPException(422, f"missing required keys: {', '.join(missing)}")
     model = data.get("execution_model")
+    provider = ""
     if isinstance(model, str) and model.strip():
         try:
-            parse_model_string(model)
+            provider, _name = parse_model_string(model)
         except ConfigError:
             raise HTTPException(
                 422, f"execution_model {model[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
@@ -52,6 +53,13 @@ async def put_settings(request: Request) -> dict[str, Any]:
             422,
             f"local_model_base_url {base_url[:200]!r} is not valid: give the server's http(s) address, "
             "for Ollama http://localhost:11434/v1",
+        )
+    if provider == "openai-compatible" and not (isinstance(base_url, str) and base_url.strip()):
+        # The agent could not run it (contop.agent.models needs the URL): save both together.
+        raise HTTPException(
+            422,
+            f"execution_model {str(model)[:200]!r} needs local_model_base_url, the address of the OpenAI-compatible "
+            "server (for Ollama http://localhost:11434/v1): set both in the same save",
         )
     store = server_state(request).settings
     try:
