@@ -2,6 +2,11 @@
 
 Exit codes: 0 on ``agent_result`` (or a successful ``tool_result``), 1 when the server answers with an error or
 the tool fails, 2 for bad arguments, 3 when the connection cannot be made.
+
+Without ``--pair`` each invocation is its own temporary device (``contop-run-<pid>``, named "contop run"), paired
+through the local server's admin API and revoked when it ends: runs at the same time do not replace each other's
+connection, and no device is left behind (a temporary code is never written to ``tokens.json``). A ``--pair`` code
+belongs to the first device that uses it, so every run given one is the device ``contop-run``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,7 +25,7 @@ import httpx
 from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
-RUN_DEVICE_ID = "contop-run"
+RUN_DEVICE_ID = "contop-run"  # the device that claims a --pair code (the same for every run given that code)
 
 # What a human sees for each progress message (``--json`` prints the messages themselves).
 _PROGRESS_TYPES = ("agent_progress", "agent_thinking", "agent_text", "agent_status", "tool_result", "security_alert")
@@ -65,18 +71,48 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(tool_args, dict):
         print("contop run: --args must be a JSON object", file=sys.stderr)
         return EXIT_USAGE
-    url = args.pair or os.environ.get("CONTOP_PAIR_URL") or _ask_local_server(args)
-    if url is None:
+    given = args.pair or os.environ.get("CONTOP_PAIR_URL")
+    local = None if given else _ask_local_server(args)
+    if local is None and not given:
         return EXIT_CONNECT
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_session(url, args, tool_args))
+        if local is not None:
+            return asyncio.run(_session(local.url, local.device_id, args, tool_args))
+        assert given is not None
+        return asyncio.run(_session(given, RUN_DEVICE_ID, args, tool_args))
     except KeyboardInterrupt:
         return 130
+    finally:
+        if local is not None:
+            local.release()
 
 
-def _ask_local_server(args: argparse.Namespace) -> str | None:
-    """A temporary pairing code from the local server, bound to this client's device id (admin API)."""
+@dataclass(frozen=True, slots=True)
+class _LocalPairing:
+    """A temporary code the local server issued for this invocation's own device."""
+
+    url: str
+    device_id: str
+    port: int
+    admin_token: str
+
+    def release(self) -> None:
+        """Revoke the device: its connection and anything still running for it end, and the desktop's device
+        list does not keep one entry per run for the code's 4 hours."""
+        try:
+            httpx.delete(
+                f"http://127.0.0.1:{self.port}/api/pair",
+                params={"device_id": self.device_id},
+                headers={"Authorization": f"Bearer {self.admin_token}"},
+                timeout=10,
+            )
+        except httpx.HTTPError as exc:
+            logging.getLogger("contop.run").info("could not revoke %s: %s", self.device_id, exc)
+
+
+def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
+    """A temporary pairing code from the local server, bound to a device id of this invocation (admin API)."""
     state_dir = state_dir_from(args.home, os.environ)
     port = port_from(args.port, os.environ)
     try:
@@ -87,10 +123,11 @@ def _ask_local_server(args: argparse.Namespace) -> str | None:
             file=sys.stderr,
         )
         return None
+    device_id = f"{RUN_DEVICE_ID}-{os.getpid()}"
     try:
         response = httpx.post(
             f"http://127.0.0.1:{port}/api/pair",
-            params={"connection_type": "temp", "device_id": RUN_DEVICE_ID},
+            params={"connection_type": "temp", "device_id": device_id},
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
         )
@@ -104,15 +141,15 @@ def _ask_local_server(args: argparse.Namespace) -> str | None:
         detail = response.text[:200]
         print(f"contop run: no pairing code from the server ({response.status_code}): {detail}", file=sys.stderr)
         return None
-    return str(response.json()["url"])
+    return _LocalPairing(str(response.json()["url"]), device_id, port, admin_token)
 
 
-async def _session(url: str, args: argparse.Namespace, tool_args: dict[str, Any]) -> int:
+async def _session(url: str, device_id: str, args: argparse.Namespace, tool_args: dict[str, Any]) -> int:
     from contop.client import ClientError, ContopClient
     from contop.core.messages import Keepalive, ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
 
     try:
-        client = ContopClient(url, device_id=RUN_DEVICE_ID, device_name="contop run", video=False)
+        client = ContopClient(url, device_id=device_id, device_name="contop run", video=False)
     except ValueError as exc:
         print(f"contop run: bad pairing URL: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,16 +11,30 @@ from pathlib import Path
 import pytest
 
 from contop.testing.server import ServerProcess
-from tests.transport.conftest import pair
+from tests.transport.conftest import devices, pair
 
 pytestmark = pytest.mark.slow
 
 
-def contop_run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_env(env: dict[str, str] | None = None) -> dict[str, str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("CONTOP_PAIR_URL", "CONTOP_HOME", "CONTOP_PORT")}
     full_env.update(env or {})
+    return full_env
+
+
+def local_env(server: ServerProcess) -> dict[str, str]:
+    """What makes `contop run` pair through the local server's admin API."""
+    return {"CONTOP_HOME": str(server.home), "CONTOP_PORT": str(server.port)}
+
+
+def contop_run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "contop", "run", *argv], capture_output=True, text=True, timeout=90, env=full_env
+        [sys.executable, "-m", "contop", "run", *argv],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=run_env(env),
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -125,3 +139,34 @@ def test_bad_arguments() -> None:
     assert contop_run("--pair", "http://h/#p=x").returncode == 2  # neither TEXT nor --tool
     done = contop_run("--pair", "http://127.0.0.1:1/#p=notbase64!", "hello")
     assert done.returncode == 2 and "pairing" in done.stderr
+
+
+def scripted_server(tmp_path: Path, steps: list[dict[str, object]]) -> ServerProcess:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(steps))
+    return ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"}).start()
+
+
+def test_runs_at_the_same_time_each_get_their_answer_and_leave_no_device(tmp_path: Path) -> None:
+    """Each run is its own device: the second no longer replaces the first's connection (which then lost its
+    answer) nor finds the device busy. Each device is revoked as its run ends: nothing piles up."""
+    steps = [{"tool": "execute_cli", "args": {"command": "sleep 3; echo slept"}}, {"text": "slow finished"}]
+    server = scripted_server(tmp_path, steps)
+    try:
+        argv = [sys.executable, "-m", "contop", "run"]
+        env = run_env(local_env(server))
+        runs = [
+            subprocess.Popen([*argv, f"run {n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for n in range(2)
+        ]
+        outputs = [run.communicate(timeout=90) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, err
+            assert "slow finished" in out
+        listed = devices(server)
+        assert not [d for d in listed["devices"] if d["device_id"].startswith("contop-run")], listed["devices"]
+        names = {e["device_id"]: e["device_name"] for e in listed["events"] if e["type"] == "connected"}
+        assert len(names) == 2 and set(names.values()) == {"contop run"}, names
+        assert json.loads((server.home / "tokens.json").read_text())["tokens"] == []  # temporary codes only
+    finally:
+        server.stop()
