@@ -1,7 +1,7 @@
 """``contop run``: connect like a phone over WebRTC, send one intent (or one ``tool_call``) and print what comes back.
 
-Exit codes: 0 on ``agent_result`` (or a successful ``tool_result``), 1 when the server answers with an error or
-the tool fails, 2 for bad arguments, 3 when the connection cannot be made.
+Exit codes: 0 on ``agent_result`` (or a successful ``tool_result``), 1 when the server answers with an error,
+the tool fails or no result came in time, 2 for bad arguments, 3 when the connection cannot be made.
 
 Without ``--pair`` each invocation is its own temporary device (``contop-run-<pid>``, named "contop run"), paired
 through the local server's admin API and revoked when it ends: runs at the same time do not replace each other's
@@ -26,6 +26,7 @@ from contop.cli.common import add_home_argument, port_from, port_type, state_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
 RUN_DEVICE_ID = "contop-run"  # the device that claims a --pair code (the same for every run given that code)
+STOP_WAIT_S = 5.0  # after --timeout: how long to wait for the stopped run's own result
 
 # What a human sees for each progress message (``--json`` prints the messages themselves).
 _PROGRESS_TYPES = ("agent_progress", "agent_thinking", "agent_text", "agent_status", "tool_result", "security_alert")
@@ -78,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         if local is not None:
-            return asyncio.run(_session(local.url, local.device_id, args, tool_args))
+            return asyncio.run(_session(local.url, local.device_id, args, tool_args, local=True))
         assert given is not None
-        return asyncio.run(_session(given, RUN_DEVICE_ID, args, tool_args))
+        return asyncio.run(_session(given, RUN_DEVICE_ID, args, tool_args, local=False))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -144,7 +145,9 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
     return _LocalPairing(str(response.json()["url"]), device_id, port, admin_token)
 
 
-async def _session(url: str, device_id: str, args: argparse.Namespace, tool_args: dict[str, Any]) -> int:
+async def _session(
+    url: str, device_id: str, args: argparse.Namespace, tool_args: dict[str, Any], *, local: bool
+) -> int:
     from contop.client import ClientError, ContopClient
     from contop.core.messages import Keepalive, ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
 
@@ -180,22 +183,47 @@ async def _session(url: str, device_id: str, args: argparse.Namespace, tool_args
         except ClientError as exc:  # the link dropped since connecting
             print(f"contop run: cannot send: {exc}", file=sys.stderr)
             return EXIT_CONNECT
+        printer = _ProgressPrinter()
         try:
             async with asyncio.timeout(args.timeout):
-                return await _follow(client, request.id, args)
+                return await _follow(client, request.id, args, printer)
         except TimeoutError:
-            print(
-                f"contop run: no result within {args.timeout:g} s; what was started may still finish on the desktop",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
+            printer.end_line()
+        late = f"contop run: no result within {args.timeout:g} s"
+        if args.tool and local:  # revoking this run's device (on the way out) cancels the call
+            print(f"{late}; the call is stopped as this run ends", file=sys.stderr)
+        elif args.tool:  # a lost connection stops an agent run, not a direct tool call
+            print(f"{late}; the call goes on and may still finish on the desktop", file=sys.stderr)
+        elif await _stop(client, request.id, args):
+            print(f"{late}; stopped the run on the desktop", file=sys.stderr)
+        else:
+            print(f"{late}; asked the desktop to stop the run (it stops when this client disconnects)", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         await client.aclose()
 
 
-async def _follow(client: Any, request_id: str, args: argparse.Namespace) -> int:
+async def _stop(client: Any, request_id: str, args: argparse.Namespace) -> bool:
+    """Send ``execution_stop`` and wait briefly for the run's own (cancelled) result; whether it came."""
+    from contop.client import ClientError
+    from contop.core.messages import ExecutionStop
+
+    try:
+        client.send(ExecutionStop())
+        async with asyncio.timeout(STOP_WAIT_S):
+            async for message in client.messages():
+                data = message.to_dict()
+                if args.json:
+                    print(json.dumps(data, ensure_ascii=False), flush=True)
+                if message.type == "agent_result" and data["payload"].get("ref_id") == request_id:
+                    return True
+    except (ClientError, TimeoutError):
+        pass
+    return False
+
+
+async def _follow(client: Any, request_id: str, args: argparse.Namespace, printer: _ProgressPrinter) -> int:
     """Print messages until the one that ends the request; returns the exit code."""
-    printer = _ProgressPrinter()
     async for message in client.messages():
         data = message.to_dict()
         payload = data["payload"]
@@ -268,7 +296,7 @@ class _ProgressPrinter:
         self._streaming: str | None = None  # the kind whose chunks are being printed on the current line
         self._text_seen = False
 
-    def _end_line(self) -> None:
+    def end_line(self) -> None:
         if self._streaming is not None:
             print(flush=True)
             self._streaming = None
@@ -276,14 +304,14 @@ class _ProgressPrinter:
     def show(self, kind: str, payload: dict[str, Any]) -> None:
         if kind in ("agent_thinking", "agent_text"):
             if self._streaming != kind:
-                self._end_line()
+                self.end_line()
                 if kind == "agent_thinking":
                     print("… ", end="")
                 self._streaming = kind
             self._text_seen = self._text_seen or kind == "agent_text"
             print(payload.get("text", ""), end="", flush=True)
             return
-        self._end_line()
+        self.end_line()
         if kind == "agent_progress":
             print(f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}")
         elif kind == "agent_status":
@@ -296,6 +324,6 @@ class _ProgressPrinter:
     def finish(self, answer: str) -> None:
         """The final answer, unless it was just streamed as agent_text."""
         streamed = self._text_seen and self._streaming == "agent_text"
-        self._end_line()
+        self.end_line()
         if not streamed:
             print(answer)

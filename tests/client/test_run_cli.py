@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,7 @@ def test_an_interrupted_run_does_not_answer_the_next_one(tmp_path: Path) -> None
     try:
         url = pair(server)["url"]
         done = contop_run("--pair", url, "--timeout", "3", "slow")
-        assert done.returncode == 1 and "no result within 3 s; what was started may still finish" in done.stderr
+        assert done.returncode == 1 and "no result within 3 s; stopped the run on the desktop" in done.stderr
         script.write_text(json.dumps([{"text": "the quick answer"}]))
         done = contop_run("--pair", url, "--json", "quick")
         assert done.returncode == 0, done.stderr
@@ -168,5 +169,32 @@ def test_runs_at_the_same_time_each_get_their_answer_and_leave_no_device(tmp_pat
         names = {e["device_id"]: e["device_name"] for e in listed["events"] if e["type"] == "connected"}
         assert len(names) == 2 and set(names.values()) == {"contop run"}, names
         assert json.loads((server.home / "tokens.json").read_text())["tokens"] == []  # temporary codes only
+    finally:
+        server.stop()
+
+
+def test_a_timeout_stops_what_was_started_and_says_so(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    steps = [{"tool": "execute_cli", "args": {"command": f"sleep 3; touch {marker}-intent"}}, {"text": "done"}]
+    server = scripted_server(tmp_path, steps)
+    try:
+        env = local_env(server)
+        done = contop_run("--timeout", "1", "slow", env=env)
+        assert done.returncode == 1
+        assert "no result within 1 s; stopped the run on the desktop" in done.stderr, done.stderr
+        done = contop_run("--json", "--timeout", "1", "slow", env=env)
+        assert done.returncode == 1
+        last = json.loads(done.stdout.splitlines()[-1])  # the stopped run's own result
+        assert last["type"] == "agent_result" and last["payload"]["status"] == "cancelled", last
+        tool = ("--tool", "execute_cli", "--args", json.dumps({"command": f"sleep 3; touch {marker}-tool"}))
+        done = contop_run("--timeout", "1", *tool, env=env)
+        assert done.returncode == 1
+        assert "no result within 1 s; the call is stopped as this run ends" in done.stderr, done.stderr
+        # A --pair code's device is not revoked, and a lost connection does not stop a direct tool call.
+        pair_tool = ("--tool", "execute_cli", "--args", json.dumps({"command": "sleep 3"}))
+        done = contop_run("--pair", pair(server)["url"], "--timeout", "1", *pair_tool)
+        assert done.returncode == 1 and "the call goes on and may still finish on the desktop" in done.stderr
+        time.sleep(4)
+        assert not list(tmp_path.glob("marker*"))  # neither the intent's command nor the tool call finished
     finally:
         server.stop()
