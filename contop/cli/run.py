@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,8 +267,33 @@ async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
         if not quiet:
             print(f"{question}no (stdin is not a terminal)", file=sys.stderr)
         return False
-    reply = await asyncio.to_thread(input, question)
+    # On stderr, not input()'s stdout: with --json, stdout carries nothing but JSON lines.
+    print(question, end="", file=sys.stderr, flush=True)
+    reply = await _read_line()
     return reply.strip().lower() in ("y", "yes")
+
+
+async def _read_line() -> str:
+    """A line of stdin, read by a daemon thread: a run that times out while the question waits still exits."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str) -> None:
+        if not answer.done():
+            answer.set_result(line)
+
+    def read() -> None:
+        try:
+            line = sys.stdin.readline()
+        except (OSError, ValueError):
+            line = ""
+        try:
+            loop.call_soon_threadsafe(deliver, line)
+        except RuntimeError:  # the loop has closed: nobody waits for the answer any more
+            pass
+
+    threading.Thread(target=read, name="contop-run-answer", daemon=True).start()
+    return await answer
 
 
 def _print_tool_result(payload: dict[str, Any]) -> None:

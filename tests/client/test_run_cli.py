@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -198,3 +199,28 @@ def test_a_timeout_stops_what_was_started_and_says_so(tmp_path: Path) -> None:
         assert not list(tmp_path.glob("marker*"))  # neither the intent's command nor the tool call finished
     finally:
         server.stop()
+
+
+def test_json_keeps_stdout_json_when_an_approval_is_asked_at_a_terminal(server: ServerProcess, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    argv = ["run", "--json", "--tool", "execute_cli", "--args", json.dumps({"command": f"rm -rf {victim}"})]
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, b"y\n")  # the answer, waiting in the terminal until the question reads it
+        done = subprocess.run(
+            [sys.executable, "-m", "contop", *argv],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=run_env(local_env(server)),
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert "Approve execute_cli: rm -rf" in done.stderr
+    messages = [json.loads(line) for line in done.stdout.splitlines()]  # every line is JSON: no question here
+    assert messages[-1]["type"] == "tool_result" and messages[-1]["payload"]["status"] == "success"
+    assert not victim.exists()
