@@ -105,6 +105,7 @@ class SessionManager:
             if not isinstance(exc, Exception):
                 await session.aclose(code=1001, reason="negotiation cancelled")
                 raise
+            session.signaling = None  # the caller tells the phone why on it, then closes it
             await session.aclose(code=1008, reason="invalid offer")
             raise ValueError(f"cannot answer this offer: {exc}") from exc
         track: Any = peer.video_track

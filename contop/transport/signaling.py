@@ -31,6 +31,31 @@ class SignalingSocket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+def offer_problem(offer: dict[str, Any]) -> tuple[str, str] | None:
+    """Why an offer cannot be answered, as (error code, message), or None when it looks answerable.
+
+    Checked before the pairing code is claimed: an offer that could never connect must not use up the code (the
+    phone it was meant for would then be refused as "already claimed").
+    """
+    sdp = offer.get("sdp")
+    if not isinstance(sdp, str) or not sdp.strip():
+        return "invalid_message", "the offer has no sdp"
+    from aiortc.sdp import SessionDescription
+
+    try:
+        media = SessionDescription.parse(sdp).media
+    except Exception as exc:  # aiortc's parser raises whatever the text trips it on
+        return "invalid_offer", f"the offer's SDP cannot be read: {type(exc).__name__}: {exc}"[:300]
+    if not any(m.kind == "application" for m in media):
+        return "invalid_offer", "the offer has no data-channel section (m=application); create the channels first"
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if not any(line.startswith("a=ice-ufrag:") for line in lines):
+        return "invalid_offer", "the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)"
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        return "invalid_offer", "the offer has no DTLS fingerprint (a=fingerprint)"
+    return None
+
+
 async def _send(ws: SignalingSocket, message: dict[str, Any]) -> None:
     await ws.send_text(json.dumps(message))
 

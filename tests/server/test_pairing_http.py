@@ -7,13 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from cryptography import x509
 
 from contop.core.clock import parse_iso
 from contop.core.pairing_payload import parse_pairing_url
 from contop.server.dtls import fingerprint_of
 from contop.testing.server import ServerProcess
-from tests.server.wsutil import offer, passed_gate, signal_once
+from tests.server.wsutil import PLACEHOLDER_SDP, offer, passed_gate, signal_once
 
 JSON = {"Accept": "application/json"}
 
@@ -107,6 +108,19 @@ def test_token_claimed_by_first_device_only(server: ServerProcess) -> None:
     assert signal_once(server.port, "not-a-token", offer("phone-a")).close_code == 4001
     # A claimed code no longer shows on the desktop: the next pairing gets a fresh one.
     assert pair(server)["token"] != token
+
+
+@pytest.mark.parametrize(
+    "sdp",
+    ["garbage", "v=0\r\n", PLACEHOLDER_SDP.replace("a=ice-ufrag:abcd\r\n", ""),
+     PLACEHOLDER_SDP.replace("a=fingerprint:sha-256 AA:BB\r\n", ""), "", 42],
+)  # fmt: skip
+def test_an_offer_that_cannot_connect_does_not_use_up_the_code(server: ServerProcess, sdp: object) -> None:
+    token = pair(server)["token"]
+    probe = signal_once(server.port, token, {**offer("probe"), "sdp": sdp})
+    assert probe.close_code == 1008 and probe.messages[-1]["code"] in ("invalid_offer", "invalid_message")
+    assert server.request("GET", "/api/devices").json()["devices"] == []  # no phone paired
+    assert passed_gate(signal_once(server.port, token, offer("phone-a")))  # the real phone still claims it
 
 
 def test_device_events_replace_and_revoke(server: ServerProcess) -> None:

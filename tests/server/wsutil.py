@@ -33,8 +33,17 @@ def signal_once(
     return SignalingOutcome(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", messages)
 
 
+# An offer complete enough to be claimed with (a data-channel section, ICE credentials, a fingerprint), whose DTLS
+# role aiortc cannot do without (no a=setup): it refuses it once the token gate has passed, so no peer is made.
+PLACEHOLDER_SDP = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sctp-port:5000\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 AA:BB\r\n"
+)
+
+
 def offer(device_id: str, name: str = "Test Phone", **extra: Any) -> dict[str, Any]:
-    return {"type": "offer", "sdp": "v=0\r\n", "device_id": device_id, "device_name": name, **extra}
+    return {"type": "offer", "sdp": PLACEHOLDER_SDP, "device_id": device_id, "device_name": name, **extra}
 
 
 def passed_gate(outcome: SignalingOutcome) -> bool:

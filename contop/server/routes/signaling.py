@@ -93,6 +93,13 @@ async def signaling(ws: WebSocket) -> None:
         await send_error(ws, "invalid_message", "the first message must be an offer with a device_id")
         await _close(ws, CloseCode.POLICY, "expected an offer")
         return
+    from contop.transport.signaling import offer_problem
+
+    problem = offer_problem(offer)
+    if problem is not None:  # before the claim: an offer that cannot connect does not use up the code
+        await send_error(ws, *problem)
+        await _close(ws, CloseCode.POLICY, "invalid offer")
+        return
     name = offer.get("device_name")
     kind = offer.get("connection_type")
     try:
