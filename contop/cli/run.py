@@ -309,9 +309,20 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
     if all(value is None for value in output.values()) and payload.get("result") is not None:
         print(json.dumps(payload["result"], indent=2, ensure_ascii=False))
     status = payload.get("status")
+    # Where it ran and what was cut go to stderr, so that stdout stays the tool's own output.
+    if payload.get("executed_on") == "sandbox":
+        print(f"contop run: {result.get('sandbox_reason') or payload.get('message')}", file=sys.stderr)
+    note = result.get("note") or payload.get("note")
+    if isinstance(note, str) and note:
+        print(f"contop run: note: {note}", file=sys.stderr)
     if status != "success":
         code = output["exit_code"]
-        why = payload.get("message") or result.get("message") or (f"exit code {code}" if code else "")
+        why = (
+            payload.get("message")
+            or result.get("message")
+            or (result.get("voice_message") if result.get("timed_out") else "")
+            or (f"exit code {code}" if code else "")
+        )
         print(f"contop run: {status}" + (f": {why}" if why else ""), file=sys.stderr)
 
 
@@ -343,7 +354,8 @@ class _ProgressPrinter:
         elif kind == "agent_status":
             print(f"({payload.get('status_type')}) {payload.get('message', '')}", file=sys.stderr)
         elif kind == "tool_result":
-            print(f"  {payload.get('tool')}: {payload.get('status')}")
+            where = " (in the sandbox)" if payload.get("executed_on") == "sandbox" else ""
+            print(f"  {payload.get('tool')}: {payload.get('status')}{where}")
         else:
             print(f"{kind}: {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
 

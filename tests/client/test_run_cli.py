@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from contop.security.sandbox import detect_sandbox
 from contop.testing.server import ServerProcess
 from tests.transport.conftest import devices, pair
 
@@ -224,3 +225,27 @@ def test_json_keeps_stdout_json_when_an_approval_is_asked_at_a_terminal(server: 
     messages = [json.loads(line) for line in done.stdout.splitlines()]  # every line is JSON: no question here
     assert messages[-1]["type"] == "tool_result" and messages[-1]["payload"]["status"] == "success"
     assert not victim.exists()
+
+
+def test_what_happened_to_a_tool_call_is_said_on_stderr(server: ServerProcess, tmp_path: Path) -> None:
+    env = local_env(server)
+    done = contop_run("--tool", "execute_cli", "--args", '{"command": "seq 1 200000"}', env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1\n2\n") and len(done.stdout) < 60_000
+    assert "stdout truncated: kept the first 51200 bytes" in done.stderr, done.stderr
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    done = contop_run("--tool", "execute_cli", "--args", json.dumps({"command": f"rm -rf {victim}"}), env=env)
+    assert done.returncode == 1 and victim.exists()  # stdin is not a terminal: not approved
+    assert "contop run: rejected: The user did not approve this call" in done.stderr, done.stderr
+    done = contop_run("--tool", "execute_cli", "--args", '{"command": "sleep 5", "timeout": 1}', env=env)
+    assert done.returncode == 1
+    assert "contop run: error: The command timed out and was stopped." in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(detect_sandbox().backend is None, reason="no sandbox here: a blocked command is refused instead")
+def test_a_command_blocked_on_the_host_says_it_ran_in_the_sandbox(server: ServerProcess) -> None:
+    done = contop_run("--tool", "execute_cli", "--args", '{"command": "cat /etc/shadow"}', env=local_env(server))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "sandbox" in done.stderr and "/etc/shadow" in done.stderr, done.stderr
