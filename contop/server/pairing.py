@@ -17,6 +17,11 @@ CONNECTION_TYPES: tuple[ConnectionType, ...] = ("permanent", "temp")
 TOKEN_TTL: dict[ConnectionType, timedelta] = {"permanent": timedelta(days=30), "temp": timedelta(hours=4)}
 
 
+# What a device id may be, wherever one arrives (the offer, the admin API): the admin API must be able to name
+# every device the offer let in, to revoke it.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
 class AuthFailure(StrEnum):
     """Why a token was refused; each maps to a signaling close code (CONTRACTS.md §5)."""
 

@@ -123,6 +123,17 @@ def test_an_offer_that_cannot_connect_does_not_use_up_the_code(server: ServerPro
     assert passed_gate(signal_once(server.port, token, offer("phone-a")))  # the real phone still claims it
 
 
+def test_every_device_the_offer_lets_in_can_be_named_to_revoke_it(server: ServerProcess) -> None:
+    token = pair(server)["token"]
+    for odd in ("Pixel 8 (Ann)", "a/b", "x" * 129, "é"):
+        refused = signal_once(server.port, token, offer(odd))
+        assert refused.close_code == 1008 and "device_id must be" in refused.messages[-1]["message"], odd
+    assert server.request("GET", "/api/devices").json()["devices"] == []
+    longest = "x" * 128
+    assert passed_gate(signal_once(server.port, token, offer(longest)))
+    assert server.request("DELETE", "/api/pair", params={"device_id": longest}).json() == {"revoked": True}
+
+
 def test_device_events_replace_and_revoke(server: ServerProcess) -> None:
     before = datetime.now(UTC).isoformat()
     old = pair(server)["token"]

@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse, Response
 from contop.core.errors import StateDirError
 from contop.core.pairing_payload import pairing_url
 from contop.server.admin import require_admin
+from contop.server.pairing import DEVICE_ID_PATTERN
 from contop.server.pairing_flow import issue_pairing, payload_for
 from contop.server.qr import qr_png
 from contop.server.routes.common import server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
-DeviceId = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+DeviceId = Annotated[str | None, Query(min_length=1, max_length=128, pattern=DEVICE_ID_PATTERN)]
 
 
 def _wants_json(request: Request) -> bool:

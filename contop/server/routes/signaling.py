@@ -10,16 +10,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from enum import IntEnum
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from contop.server.pairing import AuthFailure, TokenRefused
+from contop.server.pairing import DEVICE_ID_PATTERN, AuthFailure, TokenRefused
 from contop.server.state import ServerState
 
 log = logging.getLogger(__name__)
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 router = APIRouter()
 
 FIRST_MESSAGE_TIMEOUT = 15.0
@@ -89,9 +91,15 @@ async def signaling(ws: WebSocket) -> None:
         await _close(ws, CloseCode.POLICY, "invalid first message")
         return
     device_id = offer.get("device_id")
-    if offer.get("type") != "offer" or not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
+    if offer.get("type") != "offer" or not isinstance(device_id, str):
         await send_error(ws, "invalid_message", "the first message must be an offer with a device_id")
         await _close(ws, CloseCode.POLICY, "expected an offer")
+        return
+    if not _DEVICE_ID.fullmatch(device_id):
+        await send_error(
+            ws, "invalid_message", "device_id must be 1 to 128 letters, digits, '.', '_', ':' or '-' (a UUID will do)"
+        )
+        await _close(ws, CloseCode.POLICY, "bad device_id")
         return
     from contop.transport.signaling import offer_problem
 
