@@ -396,6 +396,26 @@ class InvalidMessage(ValueError):
         return Error.reply(self.code, self.message, self.ref_id)
 
 
+# No message or request body of ours nests deeper than a few levels; a deeper one would reach Python's recursion
+# limit in the decoder, the validation or the encoder that saves it.
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"message is nested too deeply (more than {MAX_JSON_DEPTH} levels)"
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether decoded JSON nests objects and arrays more than ``limit`` levels deep (iterative: any depth)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool) -> Envelope:
     """Decode and validate one message; raises ``InvalidMessage`` saying exactly what is wrong."""
     if isinstance(raw, bytes):
@@ -405,8 +425,13 @@ def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool
             raise InvalidMessage("invalid_message", "message is not UTF-8 text") from None
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise InvalidMessage("invalid_message", TOO_DEEP) from None
     except ValueError as exc:
         raise InvalidMessage("invalid_message", f"message is not valid JSON ({exc})") from None
+    deep = raw.count("{") + raw.count("[") > MAX_JSON_DEPTH  # cheap: most messages cannot nest that deep at all
+    if deep and nested_deeper_than(data, MAX_JSON_DEPTH):  # validating or storing it would reach the recursion limit
+        raise InvalidMessage("invalid_message", TOO_DEEP)
     if not isinstance(data, dict):
         raise InvalidMessage("invalid_message", f"message must be a JSON object, got {type(data).__name__}")
     msg_id = data.get("id")

@@ -331,7 +331,11 @@ class Session:
         if now - self._seen_reported >= self._timing.seen_interval:
             self._seen_reported = now
             self._hooks.seen(self.device_id)
-        message = parse_phone_message(data)
+        try:
+            message = parse_phone_message(data)
+        except Exception:  # never into aiortc's handler: it would close the whole connection
+            log.exception("could not read a message from %s", self.device_id)
+            message = Error.reply("invalid_message", "the desktop could not read this message", None)
         if isinstance(message, Error):
             self._reply_error(channel, message)
             return

@@ -127,6 +127,14 @@ def test_malformed_messages_get_precise_errors(raw: str, code: str, fragment: st
     assert fragment in message
 
 
+@pytest.mark.parametrize("depth", [65, 2000, 100_000])
+def test_json_nested_too_deeply_is_an_error_not_a_crash(depth: int) -> None:
+    raw = '{"type": "tool_call", "id": "a", "payload": {"tool": "t", "args": {"x": ' + "[" * depth + "]" * depth + "}}}"
+    code, message, _ref = error_of(raw)
+    assert code == "invalid_message" and "nested too deeply" in message
+    assert error_of("[" * depth + "]" * depth)[1].endswith("(more than 64 levels)")
+
+
 def test_unknown_payload_keys_are_kept_and_known_ones_checked() -> None:
     message = parse_phone_message(envelope("user_intent", {"text": "hi", "future_key": [1]}))
     assert isinstance(message, UserIntent)

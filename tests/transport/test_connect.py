@@ -134,6 +134,7 @@ async def test_a_reply_bigger_than_the_channel_allows_is_cut_to_fit(server: Serv
         assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
 
 
+DEEP_ARGS = '{"type": "tool_call", "id": "m-1", "payload": {"args": {"x": ' + "[" * 99 + "]" * 99 + "}}}"
 MALFORMED = [
     ("{not json", "invalid_message", False),
     ("[]", "invalid_message", False),
@@ -143,6 +144,8 @@ MALFORMED = [
     ('{"type": "user_intent", "id": "m-1", "payload": "go"}', "invalid_payload", True),
     ('{"type": "user_intent", "id": "m-1", "payload": {"text": 42}}', "invalid_payload", True),
     ('{"type": "user_intent", "id": "m-1"}', "invalid_message", True),
+    ("[" * 2000 + "]" * 2000, "invalid_message", False),  # 4 KB that the JSON decoder cannot read without recursing
+    (DEEP_ARGS, "invalid_message", False),
 ]
 
 

@@ -7,11 +7,8 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from contop.core.messages import MAX_JSON_DEPTH, nested_deeper_than
 from contop.server.state import ServerState
-
-# No body of ours nests deeper than a few levels; a deeper one would reach Python's recursion limit in the
-# decoder, the validation or the encoder that saves it.
-MAX_JSON_DEPTH = 64
 
 
 def server_state(request: Request) -> ServerState:
@@ -24,19 +21,6 @@ def not_available(feature: str) -> HTTPException:
     return HTTPException(503, f"{feature} not available yet")
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def parse_json(raw: bytes) -> Any:
     """A request body decoded as JSON; 400 when it is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
     too_deep = HTTPException(400, f"body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
@@ -46,7 +30,7 @@ def parse_json(raw: bytes) -> Any:
         raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"body is not valid JSON: {exc}") from None
-    if _too_deep(data, MAX_JSON_DEPTH):
+    if nested_deeper_than(data, MAX_JSON_DEPTH):
         raise too_deep
     return data
 
