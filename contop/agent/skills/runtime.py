@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import inspect
+import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from contop.agent.skills.spec import SkillError
 from contop.agent.skills.store import SkillStore
 from contop.agent.skills.workflow import load_workflow, run_workflow
+from contop.core.childenv import child_env
 from contop.security.enforce import GuardedToolset
+from contop.tools.cli import run_process
 from contop.tools.context import ToolContext
+
+PYTHON_TOOL_TIMEOUT_S = 300.0
 
 
 @dataclass(slots=True)
@@ -42,27 +48,49 @@ class SkillRuntime:
             raise SkillError(f"skill {name!r} has no workflow {workflow!r}; it has: {', '.join(sorted(files))}", 404)
         return await run_workflow(load_workflow(path), params, self.toolset, ctx)
 
-    async def run_python(self, name: str, tool: str, params: dict[str, Any]) -> Any:
-        """Call a public function of the enabled skill's ``scripts/*.py`` (loaded only now, only from here)."""
-        for path in self.store.python_files(name):
-            module_name = f"contop_skill_{name.replace('-', '_')}_{path.stem}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                continue
-            module = importlib.util.module_from_spec(spec)
+    async def run_python(self, name: str, tool: str, params: dict[str, Any], cwd: str | None = None) -> PythonResult:
+        """Call a public function of the enabled skill's ``scripts/*.py``, in a process of its own (``pyrunner``)."""
+        paths = [str(p) for p in self.store.python_files(name)]
+        if not paths:
+            raise SkillError(f"skill {name!r} has no python tools", 404)
+        with tempfile.TemporaryDirectory(prefix="contop-skill-") as tmp:
+            request, result_file = Path(tmp) / "request.json", Path(tmp) / "result.json"
             try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                raise SkillError(f"{path.name} of skill {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
-            finally:
-                sys.modules.pop(module_name, None)
-            fn = getattr(module, tool, None)
-            if fn is None or tool.startswith("_") or not callable(fn):
-                continue
-            if inspect.iscoroutinefunction(fn):
-                return await fn(**params)
-            return await asyncio.to_thread(fn, **params)
-        raise SkillError(f"skill {name!r} has no python tool {tool!r}", 404)
+                data = json.dumps({"paths": paths, "tool": tool, "params": params})
+            except (TypeError, ValueError) as exc:
+                raise SkillError(f"the parameters of {tool} are not JSON: {exc}") from exc
+            await asyncio.to_thread(request.write_text, data, "utf-8")
+            process = await run_process(
+                [sys.executable, "-m", "contop.agent.skills.pyrunner", str(request), str(result_file)],
+                cwd=cwd if cwd and await asyncio.to_thread(os.path.isdir, cwd) else None,
+                env=child_env(os.environ),  # never the server's API keys or CONTOP_* variables
+                timeout=PYTHON_TOOL_TIMEOUT_S,
+            )
+            try:
+                answer = json.loads(await asyncio.to_thread(result_file.read_text, "utf-8"))
+            except (OSError, ValueError):
+                answer = None
+        output = process.stderr
+        if process.timed_out:
+            raise SkillError(f"{tool} of skill {name!r} did not finish within {PYTHON_TOOL_TIMEOUT_S:g} s: stopped")
+        if not isinstance(answer, dict):
+            tail = output.strip().splitlines()[-3:]
+            raise SkillError(
+                f"{tool} of skill {name!r} ended without an answer (exit code {process.exit_code})"
+                + (": " + " / ".join(tail) if tail else "")
+            )
+        if answer.get("missing"):
+            raise SkillError(f"skill {name!r} has no python tool {tool!r}", 404)
+        if "error" in answer:
+            raise SkillError(str(answer["error"]) + (f"\n{answer['trace']}" if answer.get("trace") else ""))
+        return PythonResult(answer.get("value"), output, process.truncated)
+
+
+@dataclass(frozen=True, slots=True)
+class PythonResult:
+    value: Any
+    output: str  # what the tool printed
+    truncated: bool
 
 
 @dataclass(slots=True)

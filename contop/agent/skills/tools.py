@@ -74,10 +74,12 @@ async def execute_skill(
     try:
         runtime.require_enabled(skill_name)
         if tool:
-            value = await runtime.run_python(skill_name, tool, arguments)
+            ran = await runtime.run_python(skill_name, tool, arguments, cwd=ctx.cwd)
+            value = ran.value
             return {
                 "status": "success",
                 "stdout": value if isinstance(value, str) else json.dumps(value, default=str),
+                "stderr": ran.output,
                 "exit_code": 0,
                 "duration_ms": int((time.monotonic() - started) * 1000),
                 "voice_message": f"Ran {tool} of the {skill_name} skill.",
