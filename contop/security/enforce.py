@@ -23,6 +23,7 @@ import pydantic
 
 from contop.core.errors import ToolError
 from contop.security.audit import AuditEntry, AuditLog
+from contop.security.catalog import KNOWN_TOOLS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.gate import decide
 from contop.security.sandbox import SandboxBackend, default_workspace
@@ -218,7 +219,7 @@ class GuardedToolset:
     ) -> None:
         fn = self._tools.get(outcome.tool)
         if fn is None:
-            outcome.status, outcome.message = "blocked", f"Unknown tool '{outcome.tool}': refused."
+            outcome.status, outcome.message = "blocked", _missing_tool(outcome.tool)
             return
         try:
             validated = self._validate(outcome.tool, fn, args)
@@ -394,3 +395,19 @@ class GuardedToolset:
     def _log(self, entry: AuditEntry) -> None:
         if self._audit is not None:
             self._audit.record(entry)
+
+
+# Tools of the reference catalogue this desktop does not have, and what does the job instead.
+_INSTEAD = {
+    "execute_browser": "drive the browser with observe_screen and execute_gui, or a headless browser via execute_cli",
+    "execute_computer_use": "use observe_screen, then execute_gui or execute_accessible",
+    "convert_document": "enable the office-documents skill and run its to-pdf workflow (execute_skill)",
+}
+
+
+def _missing_tool(tool: str) -> str:
+    """Why a call to a tool this desktop does not have is refused, and what to use instead."""
+    if tool not in KNOWN_TOOLS:
+        return f"Unknown tool '{tool}': refused."
+    instead = _INSTEAD.get(tool, "use execute_cli, execute_gui or execute_accessible")
+    return f"'{tool}' is not available on this desktop (it is not built into this version of Contop): {instead}."

@@ -346,3 +346,14 @@ async def test_a_walking_tool_skips_the_restricted_paths_the_gate_judged_with(ct
     assert str(vault) not in outcome.result["stdout"]
     assert str(tmp_path / "work" / "plan.txt") in outcome.result["stdout"]
     assert outcome.result["skipped_protected"] == 1
+
+
+async def test_a_catalogue_tool_this_desktop_lacks_says_what_to_use_instead(ctx: ToolContext, audit: AuditLog) -> None:
+    toolset = make_toolset(ctx, audit, FakeConfirmer(True))
+    outcome = await toolset.call(
+        "execute_browser", {"action": "navigate", "url": "https://example.com"}, ctx, call_id="b1"
+    )
+    assert outcome.status == "blocked" and "not available on this desktop" in outcome.message
+    assert "execute_gui" in outcome.message
+    outcome = await toolset.call("convert_document", {"input_path": "a.docx"}, ctx, call_id="b2")
+    assert "office-documents skill" in outcome.message
