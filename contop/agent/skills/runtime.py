@@ -51,6 +51,7 @@ class SkillRuntime:
     async def run_python(self, name: str, tool: str, params: dict[str, Any], cwd: str | None = None) -> PythonResult:
         """Call a public function of the enabled skill's ``scripts/*.py``, in a process of its own (``pyrunner``)."""
         paths = [str(p) for p in self.store.python_files(name)]
+        usable_cwd = bool(cwd) and await asyncio.to_thread(os.path.isdir, cwd or "")
         if not paths:
             raise SkillError(f"skill {name!r} has no python tools", 404)
         with tempfile.TemporaryDirectory(prefix="contop-skill-") as tmp:
@@ -62,7 +63,7 @@ class SkillRuntime:
             await asyncio.to_thread(request.write_text, data, "utf-8")
             process = await run_process(
                 [sys.executable, "-m", "contop.agent.skills.pyrunner", str(request), str(result_file)],
-                cwd=cwd if cwd and await asyncio.to_thread(os.path.isdir, cwd) else None,
+                cwd=cwd if usable_cwd else None,
                 env=child_env(os.environ),  # never the server's API keys or CONTOP_* variables
                 timeout=PYTHON_TOOL_TIMEOUT_S,
             )
