@@ -8,8 +8,10 @@ database that cannot be read is moved aside (``sessions.db.corrupt-<timestamp>``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -124,6 +126,12 @@ class SessionStore:
         return self._cleanup()
 
     def _connect(self) -> sqlite3.Connection:
+        # Conversations hold prompts and command output: owner-only, like every secret file of the state directory.
+        # SQLite gives its -wal and -shm files the database file's mode.
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for path in (str(self.path), f"{self.path}-wal", f"{self.path}-shm"):  # those of an older version too
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path, 0o600)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")

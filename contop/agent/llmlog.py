@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,7 +38,8 @@ class LlmLog:
                 self._dir.mkdir(parents=True, exist_ok=True)
                 stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
                 self._path = self._dir / f"llm-{self._session[:8]}-{stamp}.log"
-                self._fh = self._path.open("a", encoding="utf-8")
+                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # prompts: owner-only
+                self._fh = os.fdopen(fd, "a", encoding="utf-8")
             record = {"ts": utcnow().isoformat(timespec="milliseconds"), **record}
             self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             self._fh.flush()

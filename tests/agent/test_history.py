@@ -91,6 +91,7 @@ async def test_model_call_log_is_written_without_keys(env: Env) -> None:
     assert len(logs) == 1
     text = logs[0].read_text()
     assert '"event": "response"' in text and "get_action_history" in text and "sk-never" not in text
+    assert logs[0].stat().st_mode & 0o777 == 0o600  # it holds the prompts
 
 
 async def test_service_open_owns_the_store(tmp_path: Path) -> None:
@@ -113,3 +114,12 @@ def test_stored_history_keeps_the_last_turns_whole() -> None:
     kept = cap_turns(messages, 2)
     assert [m.parts[0].content for m in kept] == ["q3", "a3", "q4", "a4"]  # type: ignore[union-attr]
     assert cap_turns(messages, 10) == messages
+
+
+async def test_the_conversation_store_is_readable_by_its_owner_only(env: Env) -> None:
+    env.script([{"text": "ok"}])
+    await run_intent(env.service(), "a private question", RecordingEvents(), session_id="s-private")
+    files = sorted((env.state / "data").glob("sessions.db*"))
+    assert [f.name for f in files][:1] == ["sessions.db"] and len(files) >= 2  # with its -wal (and -shm)
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path.name
