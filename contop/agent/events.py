@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol
 
 EventType = Literal["agent_progress", "agent_thinking", "agent_text", "tool_result", "agent_status", "agent_result"]
 StatusType = Literal["model_error", "sandbox_fallback", "vision_fallback"]
-ProgressStatus = Literal["running", "completed", "failed"]
+ProgressStatus = Literal["running", "completed", "failed", "cancelled"]  # cancelled: the run stopped mid-step
 
 
 class RunEvents(Protocol):

@@ -150,10 +150,11 @@ class Execution:
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
-    def stop_answer(self, steps: int) -> str:
-        """The answer of a stopped run: why, and how far it got."""
+    def stop_answer(self, ran: int, stopped: list[str] | None = None) -> str:
+        """The answer of a stopped run: why, and how far it got (``ran`` steps finished, ``stopped`` were cut off:
+        a step waiting for approval or a command that was killed did not run)."""
         answer = f"Stopped: {self.stop_reason}." if self.stop_reason else "Stopped at your request."
-        return answer + (f" {steps} step(s) had run before the stop." if steps else "")
+        return " ".join([answer, *_steps_note(ran, stopped or [])])
 
     async def wait(self) -> RunResult:
         """The run's result; a cancelled run still reports one (``status='cancelled'``)."""
@@ -461,9 +462,12 @@ class AgentService:
             except Exception:
                 log.exception("could not store the conversation of session %s", session_id[:8])
 
-        def close_counts() -> None:
-            result.steps_taken = state.step
+        async def close_counts(detail: str) -> list[str]:
+            """Close the steps still in flight (``detail`` says why on the phone) and count; returns their tools."""
+            stopped = await state.stop_in_flight(detail)
+            result.steps_taken = state.finished
             result.tool_summary = state.tool_summary()
+            return stopped
 
         wall = asyncio.timeout(self.limits.wall_s)
         try:
@@ -486,7 +490,7 @@ class AgentService:
         finish: Callable[[str, RunStatus], Awaitable[RunResult]],
         save: Callable[[list[ModelMessage]], Awaitable[None]],
         fallback_history: Callable[[str], list[ModelMessage]],
-        close_counts: Callable[[], None],
+        close_counts: Callable[[str], Awaitable[list[str]]],
         execution: Execution,
     ) -> RunResult:
         """The run proper, with every way it can end turned into one ``agent_result``."""
@@ -494,13 +498,13 @@ class AgentService:
             async with wall:
                 output, messages = await self._drive(agent, prompt, state, history, llm_log, events)
         except asyncio.CancelledError:
-            close_counts()
-            answer = execution.stop_answer(state.step)
+            stopped = await close_counts("Stopped before it finished.")
+            answer = execution.stop_answer(state.finished, stopped)
             await save(fallback_history(answer))
             await finish(answer, "cancelled")
             raise
         except TimeoutError as exc:
-            close_counts()
+            stopped = await close_counts("Stopped before it finished: the time ran out.")
             if wall.expired():
                 answer = f"I stopped because the task took longer than {int(self.limits.wall_s // 60)} minutes."
                 status: RunStatus = "timeout"
@@ -508,28 +512,29 @@ class AgentService:
                 answer = f"The model did not answer in time ({exc or 'request timeout'}); I stopped here."
                 status = "failed"
                 await events.emit("agent_status", {"status_type": "model_error", "message": answer})
+            answer = " ".join([answer, *_steps_note(state.finished, stopped)])
             await save(fallback_history(answer))
             return await finish(answer, status)
         except UsageLimitExceeded:
-            close_counts()
+            await close_counts("Stopped before it finished: the request limit was reached.")
             answer = (
                 f"I stopped after {self.limits.max_requests} model requests without finishing; "
-                f"{state.step} step(s) ran. Ask me to continue if you want more."
+                f"{state.finished} step(s) ran. Ask me to continue if you want more."
             )
             await save(fallback_history(answer))
             return await finish(answer, "limit")
         except Exception as exc:
-            close_counts()
+            stopped = await close_counts("Stopped before it finished: the run failed.")
             log.warning("agent run failed: %s: %s", type(exc).__name__, exc)
             message = f"{type(exc).__name__}: {exc}"
             llm_log.error(0, None, message)
             await events.emit("agent_status", {"status_type": "model_error", "message": message[:500]})
             answer = f"The model failed, so I stopped: {message[:300]}"
-            if state.step:
-                answer += f" ({state.step} step(s) had run.)"
+            if state.finished or stopped:
+                answer += f" ({' '.join(_steps_note(state.finished, stopped))})"
             await save(fallback_history(answer))
             return await finish(answer, "failed")
-        close_counts()
+        await close_counts("Stopped before it finished.")  # none is left in flight by a run that completed
         await save(messages)
         return await finish(output, "completed")
 
@@ -567,6 +572,16 @@ class AgentService:
             if run.result is None:
                 raise RuntimeError("the run ended without a result")
             return str(run.result.output), run.result.all_messages()
+
+
+def _steps_note(ran: int, stopped: list[str]) -> list[str]:
+    """How far a run that did not complete got: the steps that ran, and the ones cut off in flight."""
+    note = [f"{ran} step(s) had run before the stop."] if ran else []
+    if len(stopped) == 1:
+        note.append(f"The step in progress ({stopped[0]}) was stopped before it finished.")
+    elif stopped:
+        note.append(f"The {len(stopped)} steps in progress ({', '.join(stopped)}) were stopped before they finished.")
+    return note
 
 
 async def _relay(event: Any, events: RunEvents) -> None:

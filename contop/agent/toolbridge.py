@@ -23,7 +23,7 @@ from pydantic_ai import FunctionToolset, RunContext, Tool, ToolReturn
 from pydantic_ai.messages import BinaryContent
 from pydantic_ai.toolsets import ToolsetTool
 
-from contop.agent.events import RunEvents
+from contop.agent.events import ProgressStatus, RunEvents
 from contop.security.enforce import GuardedToolset, ToolOutcome
 from contop.tools.context import ToolContext
 
@@ -42,8 +42,11 @@ class RunState:
     events: RunEvents
     model: str
     backend: str
-    step: int = 0
+    step: int = 0  # steps started
+    finished: int = 0  # steps that ran to an outcome (a stopped one did not)
     summary: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Steps reported as running and not yet finished: step → tool. What a stop leaves in flight.
+    in_flight: dict[int, str] = field(default_factory=dict)
     # Agent-level tools that are not tools of the toolset (generate_plan): name → handler(args, call_id).
     extra: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = field(default_factory=dict)
 
@@ -53,12 +56,26 @@ class RunState:
             out.setdefault(tool, {})[status] = count
         return out
 
-    async def progress(self, step: int, tool: str, detail: str, status: str) -> None:
+    async def progress(self, step: int, tool: str, detail: str, status: ProgressStatus) -> None:
+        """Report a step; every step goes through here (tools, the planner), so this also keeps what is in flight."""
+        if status == "running":
+            self.in_flight[step] = tool
+        elif self.in_flight.pop(step, None) is not None and status != "cancelled":
+            self.finished += 1
         await self.events.emit(
             "agent_progress",
             {"step": step, "tool": tool, "detail": detail, "status": status, "model": self.model,
              "backend": self.backend},
         )  # fmt: skip
+
+    async def stop_in_flight(self, detail: str) -> list[str]:
+        """The run ended with steps still in flight (stopped, timed out, failed): each gets its final
+        ``agent_progress`` (``cancelled``) and counts as cancelled in the summary. Returns their tools, in order."""
+        stopped = sorted(self.in_flight.items())
+        for step, tool in stopped:
+            self.summary[(tool, "cancelled")] += 1
+            await self.progress(step, tool, detail, "cancelled")
+        return [tool for _, tool in stopped]
 
 
 def describe_call(tool: str, args: dict[str, Any]) -> str:
@@ -140,7 +157,7 @@ async def run_guarded(state: RunState, name: str, args: dict[str, Any], call_id:
     await state.progress(step, name, describe_call(name, args), "running")
     outcome = await state.toolset.call(name, args, state.ctx, call_id=call_id)
     state.summary[(name, outcome.status)] += 1
-    status = "completed" if outcome.status == "success" else "failed"
+    status: ProgressStatus = "completed" if outcome.status == "success" else "failed"
     await state.progress(step, name, describe_outcome(outcome), status)
     await state.events.emit("tool_result", _phone_payload(outcome, step))
     if outcome.executed_on == "sandbox":

@@ -193,7 +193,7 @@ class AgentProgressPayload(Payload):
     step: int
     tool: str = ""
     detail: str = ""
-    status: Literal["running", "completed", "failed"] = "running"
+    status: Literal["running", "completed", "failed", "cancelled"] = "running"  # ours: cancelled (stopped mid-step)
     model: str | None = None
     backend: str | None = None
 

@@ -11,7 +11,9 @@ import pytest
 
 from contop.agent.events import RecordingEvents
 from contop.agent.models import NO_MODEL_ANSWER
-from contop.agent.run import AgentBusy
+from contop.agent.run import AgentBusy, Limits
+from contop.core.messages import AgentProgress
+from contop.security.enforce import ConfirmationRequest
 from tests.agent.conftest import Env, FakeConfirmer, run_intent
 
 pytestmark = pytest.mark.timeout(60)
@@ -135,11 +137,103 @@ async def test_a_run_stopped_for_the_user_says_why(env: Env, events: RecordingEv
     execution.cancel("the connection to the phone was lost")
     result = await execution
     assert result.status == "cancelled"
-    assert result.answer == "Stopped: the connection to the phone was lost. 1 step(s) had run before the stop."
+    # the killed command did not run to the end: it is the step in progress, not a step that had run
+    assert result.answer == (
+        "Stopped: the connection to the phone was lost. "
+        "The step in progress (execute_cli) was stopped before it finished."
+    )
     # before it started, too
     early = service.start("x", device_id="e", events=RecordingEvents(), confirmer=None)
     early.cancel("the connection was closed (pairing revoked)")
     assert (await early).answer == "Stopped: the connection was closed (pairing revoked)."
+
+
+class WaitingConfirmer:
+    """Never answers: the approval is still pending when the run is stopped."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def confirm(self, request: ConfirmationRequest) -> bool:
+        self.asked.set()
+        await asyncio.Event().wait()
+        return True
+
+
+def _steps(events: RecordingEvents) -> list[tuple[int, str, str]]:
+    return [(p["step"], p["tool"], p["status"]) for p in events.of("agent_progress")]
+
+
+async def test_stop_while_a_step_waits_for_approval_counts_only_the_steps_that_ran(
+    env: Env, events: RecordingEvents
+) -> None:
+    victim = env.work / "victim"
+    victim.write_text("x")
+    env.script(
+        [
+            {"tool": "execute_cli", "args": {"command": "echo first"}},
+            {"tool": "execute_cli", "args": {"command": f"rm '{victim}'"}},
+            {"text": "end"},
+        ]
+    )
+    service = env.service()
+    confirmer = WaitingConfirmer()
+    execution = service.start("two steps", device_id="d", events=events, confirmer=confirmer)
+    await asyncio.wait_for(confirmer.asked.wait(), 10)
+    assert service.stop("d")
+    result = await execution
+    assert victim.exists()
+    assert result.status == "cancelled"
+    assert result.answer == (
+        "Stopped at your request. 1 step(s) had run before the stop. "
+        "The step in progress (execute_cli) was stopped before it finished."
+    )
+    assert result.steps_taken == 1
+    assert result.tool_summary == {"execute_cli": {"cancelled": 1, "success": 1}}
+    # step 2 gets a final agent_progress before the result, so the phone does not keep showing it as running
+    assert _steps(events) == [
+        (1, "execute_cli", "running"), (1, "execute_cli", "completed"),
+        (2, "execute_cli", "running"), (2, "execute_cli", "cancelled"),
+    ]  # fmt: skip
+    assert events.types()[-2:] == ["agent_progress", "agent_result"]
+    final = events.of("agent_progress")[-1]
+    AgentProgress.model_validate({"type": "agent_progress", "payload": final})  # the protocol accepts it
+    assert final["detail"] == "Stopped before it finished."
+    assert events.of("agent_result")[0]["tool_summary"] == result.tool_summary
+
+
+async def test_stop_during_a_running_command_reports_the_killed_call(env: Env, events: RecordingEvents) -> None:
+    env.script([{"tool": "execute_cli", "args": {"command": "sleep 30", "timeout": 60}}, {"text": "never"}])
+    service = env.service()
+    execution = service.start("long job", device_id="d", events=events, confirmer=None)
+    await _first_step(events)
+    await asyncio.sleep(0.3)
+    assert service.stop("d")
+    result = await execution
+    assert (
+        result.answer == "Stopped at your request. The step in progress (execute_cli) was stopped before it finished."
+    )
+    assert result.steps_taken == 0
+    assert result.tool_summary == {"execute_cli": {"cancelled": 1}}
+    assert _steps(events) == [(1, "execute_cli", "running"), (1, "execute_cli", "cancelled")]
+    assert events.types()[-1] == "agent_result"
+
+
+async def test_a_step_cut_off_by_the_time_limit_is_closed_and_counted(env: Env, events: RecordingEvents) -> None:
+    env.script(
+        [
+            {"tool": "execute_cli", "args": {"command": "echo one"}},
+            {"tool": "execute_cli", "args": {"command": "sleep 20"}},
+        ]
+    )
+    result = await run_intent(env.service(limits=Limits(wall_s=1.0)), "slow", events)
+    assert result.status == "timeout"
+    assert result.steps_taken == 1
+    assert result.tool_summary == {"execute_cli": {"cancelled": 1, "success": 1}}
+    assert _steps(events)[-1] == (2, "execute_cli", "cancelled")
+    assert result.answer.endswith(
+        "1 step(s) had run before the stop. The step in progress (execute_cli) was stopped before it finished."
+    )
 
 
 async def test_second_start_is_busy(env: Env, events: RecordingEvents) -> None:

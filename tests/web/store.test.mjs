@@ -125,6 +125,17 @@ test("agent_result ends the run, keeps session_id, and replaces a duplicate stre
   assert.equal(s.entries[1].status, "stopped", "a step still running when the run ended is shown as stopped");
 });
 
+test("a step the desktop reports as cancelled is shown as stopped, keeping what it ran", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "a" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Running: sleep 40", status: "running" }),
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Stopped before it finished.", status: "cancelled" }),
+  ]);
+  const step = s.entries[1];
+  assert.equal(step.status, "stopped");
+  assert.equal(step.action, "Running: sleep 40");
+});
+
 test("a run that ends leaves no question waiting: agent_result and an idle desktop both close it", () => {
   const ask = srv("agent_confirmation_request", { tool: "execute_cli", command: "rm -r x" }, "req-1");
   for (const end of [srv("agent_result", { answer: "Stopped.", status: "cancelled" }), srv("state_update", { ai_state: "idle" })]) {

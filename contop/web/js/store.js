@@ -173,7 +173,8 @@ function onServer(state, msg, now) {
       let s = closeStreaming(closeThinking({ ...state, running: true }));
       const start = runStart(s.entries);
       const idx = s.entries.findIndex((e, i) => i >= start && e.kind === "step" && e.step === p.step);
-      const status = ["running", "completed", "failed"].includes(p.status) ? p.status : "running";
+      // "cancelled": the run was stopped while this step was in flight; shown like a step the run's end cut off.
+      const status = p.status === "cancelled" ? "stopped" : ["running", "completed", "failed"].includes(p.status) ? p.status : "running";
       const fields = {
         step: p.step,
         tool: str(p.tool),
