@@ -1,13 +1,22 @@
-"""Copies the built-in skills shipped in the package into the state directory, without overwriting edits."""
+"""Copies the built-in skills shipped in the package into the state directory, without overwriting edits.
+
+Each built-in is installed once: ``skills/.builtin-installed.json`` lists the ones already installed, so one the
+user deleted (a user edit like any) stays deleted, while a built-in that a later version adds is still installed.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from importlib import resources
 from pathlib import Path
 
+from contop.server.statedir import atomic_write
+
 log = logging.getLogger(__name__)
+
+RECORD_NAME = ".builtin-installed.json"  # a dot file: skill discovery skips it
 
 
 def builtin_skills_dir() -> Path | None:
@@ -16,17 +25,47 @@ def builtin_skills_dir() -> Path | None:
 
 
 def install_builtin_skills(target: Path, source: Path | None = None) -> list[str]:
-    """Copy each ``<name>/`` with a ``SKILL.md`` from ``source`` that ``target`` lacks; returns what was added."""
+    """Copy each ``<name>/`` with a ``SKILL.md`` from ``source`` into ``target`` unless it was installed before or
+    ``target`` has a folder of that name; returns what was added.
+
+    What was installed is recorded in ``target/.builtin-installed.json``. A home from before the record: the
+    built-ins it has count as installed.
+    """
     source = source if source is not None else builtin_skills_dir()
     if source is None:
         return []
+    record = target / RECORD_NAME
+    installed = _read_record(record)
+    before = set(installed) if installed is not None else None
+    installed = installed if installed is not None else set()
     added = []
     for skill in sorted(p for p in source.iterdir() if (p / "SKILL.md").is_file()):
+        if skill.name in installed:
+            continue  # installed once already: if it is gone, the user removed it
         destination = target / skill.name
+        installed.add(skill.name)
         if destination.exists():
-            continue
+            continue  # the user's own folder of that name (or a home from before the record): never overwritten
         shutil.copytree(skill, destination)
         added.append(skill.name)
     if added:
         log.info("installed built-in skills: %s", ", ".join(added))
+    if installed != before:
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write(record, (json.dumps(sorted(installed), indent=1) + "\n").encode())
     return added
+
+
+def _read_record(path: Path) -> set[str] | None:
+    """The names in the record; ``None`` when there is none (or it is unreadable, which is logged)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s is unreadable (%s); the built-in skills present count as installed", path, exc)
+        return None
+    if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+        log.warning("%s is not a list of names; the built-in skills present count as installed", path)
+        return None
+    return set(data)
