@@ -23,6 +23,10 @@ class ToolError(ContopError):
     """A tool was called with bad arguments or could not do its job; the message is shown to the model and user."""
 
 
+class NoDesktopError(ToolError):
+    """A tool or manual control needs the desktop, and there is none (no display, or it went away)."""
+
+
 class NotAvailableError(ContopError):
     """A capability is not available on this machine or in this build; the message says what to install."""
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contop.core.errors import ContopError, ToolError
+from contop.core.errors import ContopError, NoDesktopError, ToolError
 from contop.core.messages import Envelope, Error
 from contop.platform.base import MouseButton
 from contop.platform.geometry import CoordinateError, ScreenGeometry
@@ -222,6 +222,9 @@ class ManualControl:
             await self._handle(session, message.payload, self._video_frame(session))
         except KeyboardLockedError as exc:
             session.send(Error.reply("not_available", str(exc), message.id))
+        except NoDesktopError as exc:
+            if self._may_report(session.id, action):
+                session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
         except (ManualInputError, ToolError) as exc:
             if self._may_report(session.id, action):
                 session.send(Error.reply("invalid_payload", str(exc), message.id))

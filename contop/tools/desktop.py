@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from contop.core.errors import ContopError, NotAvailableError, ToolError
+from contop.core.errors import ContopError, NoDesktopError, NotAvailableError, ToolError
 from contop.platform.base import PlatformAdapter, current_os, get_adapter
 from contop.platform.capture import BGRA, ScreenCapturer, downscale
 from contop.platform.geometry import ScreenGeometry
@@ -118,10 +118,8 @@ def open_desktop(display: str | None = None) -> Desktop:
             return existing
         try:
             adapter = get_adapter(display)
-        except NotAvailableError as exc:
-            raise ToolError(f"No desktop available: {exc}") from exc
         except ContopError as exc:
-            raise ToolError(f"No desktop available: {exc}") from exc
+            raise NoDesktopError(f"No desktop available: {exc}") from exc
         desk = Desktop(display, adapter, ScreenCapturer(getattr(adapter, "display_name", None) or display))
         _desktops[display] = desk
         return desk

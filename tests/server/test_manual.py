@@ -374,3 +374,25 @@ async def test_a_phone_that_goes_away_mid_drag_leaves_no_button_down(
             xtest.fake_input(d, X.ButtonRelease, 1)
             d.sync()
             d.close()
+
+
+async def test_no_display_is_not_available_not_a_bad_payload() -> None:
+    from contop.core.messages import Envelope
+    from contop.server import manual
+
+    class Session:
+        id = "s-nodisplay"
+
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send(self, message: Any) -> None:
+            self.sent.append(message)
+
+    control, session = manual.ManualControl(lambda _session: (1280, None), display="no-such-display"), Session()
+    click = Envelope.model_validate(
+        {"type": "manual_control", "id": "c1", "payload": {"action": "click", "x": 5, "y": 5}}
+    )
+    await control.on_manual_control(session, click)
+    assert [m.payload.code for m in session.sent] == ["not_available"]
+    assert "No desktop available" in session.sent[0].payload.message
