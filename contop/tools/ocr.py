@@ -42,7 +42,9 @@ class OcrEngine:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise NotAvailableError("OCR needs rapidocr_onnxruntime (pip install rapidocr_onnxruntime)") from exc
+                raise NotAvailableError(
+                    "OCR needs rapidocr_onnxruntime: pip install 'contop[ocr]' (make run installs it)"
+                ) from exc
             self._engine = RapidOCR(
                 det_limit_type="max",
                 det_limit_side_len=DET_MAX_SIDE,

@@ -157,14 +157,16 @@ async def observe_screen(
     if not elements:
         fallback = "ocr"
         source = "ocr"
-        if raw is None:
-            notes.append(f"Accessibility is not available ({why}); elements were found by OCR instead.")
-        else:
-            notes.append("The active window exposes no accessible elements; elements were found by OCR instead.")
+        no_a11y = (
+            f"Accessibility is not available ({why})"
+            if raw is None
+            else "The active window exposes no accessible elements"
+        )
         try:
             elements = await asyncio.to_thread(run_ocr, desk, geo, _ocr_region(desk, geo, window))
+            notes.append(f"{no_a11y}; elements were found by OCR instead.")
         except NotAvailableError as exc:
-            notes.append(f"OCR is not available either: {exc}")
+            notes.append(f"{no_a11y}, and OCR is not available either: {exc}. No elements were found.")
             source = "none"
     _remember(ctx.session_id, elements)
     annotated = mode == "grounding" and bool(elements)

@@ -141,3 +141,22 @@ async def test_without_accessibility_bus_ocr_stands_in(
     assert result["fallback"] == "ocr" and "Accessibility is not available" in result["note"]
     context = await get_ui_context(xctx)
     assert context["fallback"] == "ocr" and "observe_screen" in context["stdout"]
+
+
+async def test_without_accessibility_or_ocr_the_note_says_nothing_was_found(
+    xctx: ToolContext, label_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contop.core.errors import NotAvailableError
+    from contop.tools import screen
+    from contop.tools.desktop import forget_desktop
+
+    def no_ocr(*_args: Any) -> Any:
+        raise NotAvailableError("OCR needs rapidocr_onnxruntime: pip install 'contop[ocr]' (make run installs it)")
+
+    forget_desktop(None)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/contop-test-bus")
+    monkeypatch.setattr(screen, "run_ocr", no_ocr)
+    result = await observe_screen(xctx)
+    assert "found by OCR instead" not in result["note"]  # it was not
+    assert "OCR is not available either" in result["note"] and "contop[ocr]" in result["note"]
+    assert result["elements"] == []
