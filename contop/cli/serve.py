@@ -38,8 +38,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # '::' means every address, as '0.0.0.0' does: IPv4 too (the pairing URL usually names the LAN's IPv4 address).
+    # Python's create_server makes an IPv6 socket IPv6-only unless asked for both.
+    dual = host.strip("[]") == "::" and socket.has_dualstack_ipv6()
     try:
-        return socket.create_server((host, port), family=family, backlog=128)
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=128, dualstack_ipv6=dual)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ContopError(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from contop.testing.server import ServerProcess
 from tests.server.wsutil import offer, passed_gate, signal_once
@@ -161,3 +162,14 @@ def test_polling_from_this_computer_does_not_fill_the_log(server: ServerProcess)
     assert "PUT /api/settings" in log
     assert 'GET /api/settings HTTP/1.1" 401' in log
     assert 'GET /api/settings HTTP/1.1" 200' not in log and "GET /api/devices" not in log
+
+
+def test_listening_on_all_ipv6_addresses_answers_ipv4_too(tmp_path: Path) -> None:
+    """'--host ::' is every address, as 0.0.0.0 is: the pairing URL names an IPv4 address the phone must reach."""
+    if not socket.has_ipv6 or not socket.has_dualstack_ipv6():
+        pytest.skip("this machine has no dual-stack IPv6 sockets")
+    with ServerProcess(tmp_path / "home", host="::") as srv:
+        assert httpx.get(f"http://127.0.0.1:{srv.port}/health", timeout=5).status_code == 200
+        assert httpx.get(f"http://[::1]:{srv.port}/health", timeout=5).status_code == 200
+        assert srv.request("POST", "/api/pair", headers=JSON).status_code == 200  # the admin API from 127.0.0.1
+        assert "warning" not in srv.log()
