@@ -209,10 +209,25 @@ class PairingService:
         }
 
     def current(self) -> PairingToken | None:
-        """The token of the QR code issued last, while it is still valid (claimed or not)."""
-        if self._last_issued is None:
-            return None
-        return next((t for t in self.tokens.all() if t.token == self._last_issued), None)
+        """The token of the QR code issued last, while it is still valid (claimed or not); after a restart, the
+        newest code no phone has claimed yet."""
+        tokens = self.tokens.all()
+        if self._last_issued is not None:
+            last = next((t for t in tokens if t.token == self._last_issued), None)
+            if last is not None:
+                return last
+        unclaimed = [t for t in tokens if t.device_id is None]
+        return max(unclaimed, key=lambda t: t.created_at, default=None)
+
+    async def revoke_unclaimed(self) -> int:
+        """Revoke every code no phone has claimed (earlier QR codes shown, or printed by ``contop pair``)."""
+        unclaimed = [t.token for t in self.tokens.all() if t.device_id is None]
+        for token in unclaimed:
+            self.tokens.revoke_token(token)
+        if unclaimed:
+            self.save()
+            await self.persisted()
+        return len(unclaimed)
 
     def _current_qr_token(self) -> PairingToken | None:
         return self.current()

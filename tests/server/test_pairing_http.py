@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -189,3 +190,25 @@ def test_malformed_first_signaling_message(server: ServerProcess) -> None:
     assert out.close_code == 1008
     # The token was never claimed by these attempts.
     assert server.request("GET", "/api/pair/status").json()["claimed"] is False
+
+
+def test_revoking_the_code_revokes_every_code_no_phone_has_used(server: ServerProcess) -> None:
+    permanent = pair(server)["token"]
+    temp = pair(server, connection_type="temp")["token"]
+    assert server.request("DELETE", "/api/pair").json() == {"revoked": True}
+    assert server.request("GET", "/api/pair/status").json()["status"] == "none"
+    for token in (permanent, temp):  # neither pairs a phone any more, though only one was on the screen
+        assert signal_once(server.port, token, offer("phone-late")).close_code == 4001
+    assert server.request("DELETE", "/api/pair").json() == {"revoked": False}
+    tokens = json.loads((server.home / "tokens.json").read_text())
+    assert permanent not in json.dumps(tokens)  # gone from the disk too, so a restart does not bring it back
+
+
+def test_after_a_restart_the_status_shows_the_code_still_waiting(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "home") as first:
+        token = pair(first)["token"]
+    with ServerProcess(tmp_path / "home") as again:
+        status = again.request("GET", "/api/pair/status").json()
+        assert status["status"] == "active" and status["claimed"] is False
+        assert again.request("DELETE", "/api/pair").json() == {"revoked": True}
+        assert signal_once(again.port, token, offer("phone-x")).close_code == 4001

@@ -87,7 +87,8 @@ async def revoke(request: Request, device_id: DeviceId = None) -> dict[str, bool
         if not await state.pairing.revoke_device(device_id):
             raise HTTPException(404, f"no paired device {device_id!r}")
         return {"revoked": True}
+    # The current code (claimed: its phone too), and every earlier code nobody has used: a code the API reports as
+    # gone must not still pair a phone.
     tok = state.pairing.current()
-    if tok is None:
-        return {"revoked": False}
-    return {"revoked": await state.pairing.revoke_token(tok.token)}
+    revoked = await state.pairing.revoke_token(tok.token) if tok is not None else False
+    return {"revoked": await state.pairing.revoke_unclaimed() > 0 or revoked}
