@@ -16,7 +16,7 @@ from contop.security import cmdshell, commands, posix, powershell, userlists
 from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS, WRITE_ARGS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.findings import BLOCK, SAFE, shorten
-from contop.security.paths import Place
+from contop.security.paths import Place, looks_like_path
 from contop.security.state import Blocked, State
 
 _PLATFORMS = frozenset(get_args(Platform))
@@ -97,6 +97,12 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
         if hit is not None:
             return Decision.block(f"{call.name} touches a protected location {hit} ({shorten(value, 60)})")
         checked.append(value)
+    if not checked:  # a misnamed argument ('path' for 'file_path'): the call will be refused, but say what it names
+        for arg, value in call.args.items():
+            if isinstance(value, str) and arg not in PATH_ARGS[call.name] and looks_like_path(value):
+                hit = st.policy.restricted(value, st.cwd, st.resolve)
+                if hit is not None:
+                    return Decision.block(f"{call.name} names a protected location {hit} in '{arg}'")
     if call.name == "find_files":
         pattern = call.args.get("pattern")
         if isinstance(pattern, str) and pattern:
@@ -115,7 +121,9 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
         if st.found.level > SAFE:
             return Decision.of(st.found.verdict, st.found.reason)
     shown = ", ".join(shorten(c, 40) for c in checked)
-    return Decision.safe(f"{call.name} on an ordinary path ({shown})" if shown else f"{call.name} has no path")
+    if shown:
+        return Decision.safe(f"{call.name} on an ordinary path ({shown})")
+    return Decision.safe(f"{call.name} names no path in {' or '.join(PATH_ARGS[call.name])}")
 
 
 def _judge_writes(call: ToolCall, st: State) -> None:

@@ -159,3 +159,13 @@ async def test_editing_a_login_file_does_not_run_unattended(tmp_path: Path) -> N
     assert outcome.status == "rejected" and outcome.executed_on == "none"
     assert [r.tool for r in refuse.asked] == ["edit_file"]
     assert bashrc.read_text() == "export PATH=$PATH\n"
+
+
+def test_a_misnamed_path_argument_is_still_judged_by_what_it_names() -> None:
+    # 'path' for read_file's 'file_path': the call is refused as invalid, but a filter user must not read "safe"
+    assert judge("read_file", path="/home/u/.ssh/id_rsa") == (
+        "block",
+        "read_file names a protected location ~/.ssh in 'path'",
+    )
+    assert judge("read_file", path="notes.txt") == ("safe", "read_file names no path in file_path")
+    assert judge("read_file", file_path="notes.txt")[0] == "safe"
