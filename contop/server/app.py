@@ -103,9 +103,11 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
         if state.sandbox is not None:
             backend = await state.sandbox()  # detected at start, so doctor, logs and the agent agree from the outset
             log.info("sandbox: %s", backend.describe() if backend else "none (blocked commands are refused)")
+        expiry = asyncio.create_task(_expire_codes(state), name="pairing-expiry")
         try:
             yield
         finally:
+            expiry.cancel()
             log.info("shutting down: closing sessions and flushing logs")
             await asyncio.shield(state.shutdown())
             for handler in logging.getLogger().handlers:
@@ -147,3 +149,17 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
     app.router.routes.append(OutsideApiMount("/", app=PhoneApp(directory=web_dir(), html=True), name="web"))
     return app
+
+
+EXPIRY_CHECK_S = 30.0
+
+
+async def _expire_codes(state: ServerState) -> None:
+    """Every ``EXPIRY_CHECK_S``: codes that ran out are dropped and their phones disconnected."""
+    while True:
+        await asyncio.sleep(EXPIRY_CHECK_S)
+        try:
+            for device_id in await state.pairing.expire():
+                log.info("the pairing code of device %s expired: disconnected", device_id)
+        except Exception:
+            log.exception("checking pairing codes for expiry failed")

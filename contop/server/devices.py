@@ -20,6 +20,7 @@ class DeviceEventType(StrEnum):
     DISCONNECTED = "disconnected"
     REVOKED = "revoked"
     TOKEN_REPLACED = "token_replaced"  # noqa: S105 (an event name, not a secret)
+    EXPIRED = "expired"  # its pairing code ran out (a 4-hour guest code, or 30 days unused)
 
 
 class ConnectionPath(StrEnum):

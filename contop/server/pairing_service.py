@@ -179,6 +179,25 @@ class PairingService:
             await self.persisted()
         return True
 
+    async def expire(self) -> list[str]:
+        """Drop the codes that ran out; a phone still connected with one is disconnected, as a revoked one is (a
+        4-hour guest code ends the guest's session). Returns those devices."""
+        gone = self.tokens.purge_expired()
+        ended = []
+        for tok in gone:
+            device_id = tok.device_id
+            if device_id is None or self.tokens.for_device(device_id) is not None:
+                continue  # nobody held it, or its phone has a newer code
+            device = self.devices.get(device_id)
+            if device is not None:
+                self.devices.record(DeviceEventType.EXPIRED, device, "its pairing code expired")
+            ended.append(device_id)
+        if gone:
+            self.save()
+        for device_id in ended:
+            await self._run_revoke_hooks(device_id)
+        return ended
+
     async def _run_revoke_hooks(self, device_id: str) -> None:
         for hook in list(self._revoke_hooks):
             try:

@@ -77,3 +77,48 @@ async def test_a_stream_of_messages_is_reported_at_most_once_per_interval() -> N
         session.handle_inbound(RELIABLE, _keepalive(n))
     assert hooks.seen_calls == 1
     await session.aclose()
+
+
+async def test_a_code_that_runs_out_disconnects_its_phone(tmp_path: Path) -> None:
+    clock = Clock()
+    service = PairingService(tmp_path / "tokens.json", clock)
+    closed: list[str] = []
+
+    async def close_sessions(device_id: str) -> None:
+        closed.append(device_id)
+
+    service.on_revoke(close_sessions)
+    guest = service.issue("temp")
+    service.claim(guest.token, device_id="guest", device_name="Guest")
+    owner = service.issue("permanent")
+    service.claim(owner.token, device_id="owner", device_name="Owner")
+    service.issue("temp")  # a code nobody used
+
+    clock.now += timedelta(hours=3, minutes=59)
+    assert await service.expire() == [] and closed == []
+    clock.now += timedelta(minutes=2)  # past the guest code's 4 hours
+    assert await service.expire() == ["guest"] and closed == ["guest"]
+    assert [e.to_json()["type"] for e in service.devices.events()][-1] == "expired"
+    assert service.status("owner")["status"] == "active"  # the owner's 30-day code still holds
+    assert await service.expire() == []  # reported once
+
+
+async def test_the_server_checks_for_expired_codes_periodically(monkeypatch: Any) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from contop.server import app
+
+    calls: list[int] = []
+
+    async def expire() -> list[str]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a bad moment")  # logged; the checks go on
+        return []
+
+    monkeypatch.setattr(app, "EXPIRY_CHECK_S", 0.01)
+    task = asyncio.create_task(app._expire_codes(SimpleNamespace(pairing=SimpleNamespace(expire=expire))))  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)
+    task.cancel()
+    assert len(calls) >= 3

@@ -53,6 +53,8 @@ def event_message(event: dict[str, Any]) -> tuple[str, str] | None:
         return "Phone paired again", f"{name} paired again; its previous code no longer works."
     if kind == "revoked":
         return "Phone removed", f"{name} can no longer connect."
+    if kind == "expired":
+        return "Pairing expired", f"{name}'s pairing code expired; it needs a new code to connect again."
     return None
 
 
