@@ -506,7 +506,7 @@ class AgentService:
         except TimeoutError as exc:
             stopped = await close_counts("Stopped before it finished: the time ran out.")
             if wall.expired():
-                answer = f"I stopped because the task took longer than {int(self.limits.wall_s // 60)} minutes."
+                answer = f"I stopped because the task took longer than {_duration(self.limits.wall_s)}."
                 status: RunStatus = "timeout"
             else:
                 answer = f"The model did not answer in time ({exc or 'request timeout'}); I stopped here."
@@ -632,3 +632,12 @@ def _decode_frame(frame_b64: str) -> BinaryContent | None:
 
 def new_session_id() -> str:
     return str(uuid.uuid4())
+
+
+def _duration(seconds: float) -> str:
+    """'10 minutes', '1 minute', '90 seconds': a time limit as the user reads it."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    whole = round(seconds)
+    return f"{whole} second{'s' if whole != 1 else ''}" if whole >= 1 else f"{seconds:g} seconds"

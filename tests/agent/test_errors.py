@@ -97,6 +97,15 @@ async def test_wall_time_limit(env: Env, events: RecordingEvents) -> None:
     env.script([{"tool": "execute_cli", "args": {"command": "sleep 20"}}])
     result = await run_intent(env.service(limits=Limits(wall_s=0.5)), "slow", events)
     assert result.status == "timeout" and result.duration_ms < 5000
+    assert "took longer than 0.5 seconds" in result.answer  # not "0 minutes"
+
+
+def test_time_limits_read_as_people_say_them() -> None:
+    from contop.agent.run import _duration
+
+    assert [_duration(s) for s in (600, 60, 90, 1, 0.5)] == [
+        "10 minutes", "1 minute", "90 seconds", "1 second", "0.5 seconds"
+    ]  # fmt: skip
 
 
 async def test_a_model_call_that_hangs_is_timed_out(env: Env, events: RecordingEvents) -> None:
