@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import websockets
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from contop.core.messages import (
@@ -33,6 +33,7 @@ from contop.core.messages import (
     parse_server_message,
 )
 from contop.core.pairing_payload import parse_pairing_url
+from contop.core.settings import usable_ice_servers
 from contop.transport.peer import FAST_HIGH_WATER, create_peer_connection, ice_configuration, sdp_fingerprints
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,9 @@ class ContopClient:
             raise
 
     async def _connect(self) -> None:
-        ice = self.payload.get("i") if isinstance(self.payload.get("i"), list) else []
-        self.pc = pc = create_peer_connection(ice_configuration(ice) if ice else RTCConfiguration(iceServers=[]), None)
+        given = self.payload.get("i")
+        ice = usable_ice_servers(s for s in given if isinstance(s, dict)) if isinstance(given, list) else []
+        self.pc = pc = create_peer_connection(ice_configuration(ice), None)
         opened: dict[str, asyncio.Event] = {label: asyncio.Event() for label in (RELIABLE, FAST)}
         self.channels[RELIABLE] = pc.createDataChannel(RELIABLE)
         self.channels[FAST] = pc.createDataChannel(FAST, ordered=False, maxRetransmits=0)

@@ -5,7 +5,11 @@ Pure data and validation; reading and writing the file lives in ``contop.server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +19,8 @@ from contop.core.defaults import (
     DEFAULT_FORBIDDEN_COMMANDS,
     default_restricted_paths,
 )
+
+log = logging.getLogger(__name__)
 
 Provider = Literal["gemini", "anthropic", "openai"]
 PROVIDERS: tuple[Provider, ...] = ("gemini", "anthropic", "openai")
@@ -64,13 +70,121 @@ class AwayModeSettings(BaseModel):
 
 
 class IceServer(BaseModel):
-    """One STUN or TURN server for WebRTC (``RTCIceServer``); TURN needs ``username`` and ``credential``."""
+    """One STUN or TURN server for WebRTC (``RTCIceServer``); TURN needs ``username`` and ``credential``.
+
+    Only the shape is checked here, so that a hand-edited ``settings.json`` with one unusable entry is not set
+    aside whole: ``PUT /api/settings`` refuses such an entry (``ice_servers_problem``), and everything that builds
+    a connection from the settings uses ``usable_ice_servers``, which leaves it out.
+    """
 
     model_config = _STRICT
 
     urls: str | list[str]
     username: str | None = None
     credential: str | None = None
+
+
+# RFC 7064/7065 as WebRTC applies them: stun:host[:port], turn:host[:port][?transport=udp|tcp] (and the "s" forms);
+# host a DNS name, an IPv4 address or a bracketed IPv6 address.
+_ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+ICE_URL_FORMS = "stun:host[:port], stuns:host[:port], turn:host[:port][?transport=udp|tcp] or turns:…"
+
+
+@dataclass(frozen=True)
+class IceUrl:
+    """A parsed STUN/TURN URL; ``port`` and ``transport`` filled in with the defaults WebRTC uses."""
+
+    scheme: str
+    host: str  # without the brackets of an IPv6 address
+    port: int
+    transport: str  # "udp" or "tcp"
+
+    @property
+    def label(self) -> str:
+        """How logs name it (never with credentials)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}:{host}:{self.port}" + ("?transport=tcp" if self.transport == "tcp" else "")
+
+
+def parse_ice_url(url: Any) -> IceUrl:
+    """Parse a STUN/TURN URL as a browser's ``RTCPeerConnection`` does; raises ``ValueError`` saying why."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("an empty URL")
+    match = _ICE_URL.fullmatch(url)
+    if match is None:
+        raise ValueError(f"{url[:200]!r} is not a STUN/TURN URL (use {ICE_URL_FORMS})")
+    scheme, host, port_text, transport = match.group("scheme", "host", "port", "transport")
+    if transport and scheme.startswith("stun"):
+        raise ValueError(f"{url[:200]!r}: a STUN URL takes no ?transport")
+    secure = scheme in ("stuns", "turns")
+    port = int(port_text) if port_text else (5349 if secure else 3478)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{url[:200]!r}: the port must be from 1 to 65535")
+    if host.startswith("["):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{url[:200]!r}: {host!r} is not an IPv6 address") from None
+    return IceUrl(scheme, host, port, transport or ("tcp" if secure else "udp"))
+
+
+def ice_server_problem(server: Any) -> str | None:
+    """Why a browser would refuse this ``RTCIceServer`` entry (None when it would not)."""
+    data = server.model_dump() if isinstance(server, BaseModel) else server
+    if not isinstance(data, Mapping):
+        return "not an object {urls, username?, credential?}"
+    urls = data.get("urls")
+    urls = [urls] if isinstance(urls, str) else urls
+    if not isinstance(urls, list):
+        return "urls must be a URL or a list of URLs"
+    if not urls:
+        return "urls is empty: give at least one stun: or turn: URL"
+    turn = False
+    for url in urls:
+        try:
+            turn = parse_ice_url(url).scheme.startswith("turn") or turn
+        except ValueError as exc:
+            return f"urls: {exc}"
+    if turn and not (data.get("username") and data.get("credential")):
+        return "a TURN server needs a username and a credential"
+    return None
+
+
+def ice_servers_problem(servers: Any) -> str | None:
+    """The first unusable entry of an ``ice_servers`` list, named by its position (None when all are usable)."""
+    if not isinstance(servers, list):
+        return None  # the model reports a wrong type itself
+    for index, server in enumerate(servers):
+        problem = ice_server_problem(server)
+        if problem:
+            return f"ice_servers.{index}: {problem}"
+    return None
+
+
+_warned_ice: set[str] = set()
+
+
+def usable_ice_servers(servers: Iterable[Any]) -> list[dict[str, Any]]:
+    """The entries a browser and aiortc accept, as ``{urls, username?, credential?}`` dicts; each one left out is
+    logged once (without its credentials). A bad entry in a hand-edited file must not break every connection."""
+    usable: list[dict[str, Any]] = []
+    for index, server in enumerate(servers):
+        problem = ice_server_problem(server)
+        if problem is None:
+            data = server.model_dump() if isinstance(server, BaseModel) else dict(server)
+            usable.append({key: value for key, value in data.items() if value is not None})
+            continue
+        note = f"ice_servers.{index}: {problem}"
+        if note not in _warned_ice:
+            _warned_ice.add(note)
+            log.warning("ignoring STUN/TURN server %s; fix it in the settings", note)
+    return usable
 
 
 DEFAULT_VIDEO_WIDTH = 1280

@@ -8,6 +8,7 @@ from typing import Any
 
 from contop.core.errors import StateDirError
 from contop.core.pairing_payload import build_payload, pairing_url
+from contop.core.settings import usable_ice_servers
 from contop.server import network
 from contop.server.pairing import ConnectionType, PairingToken
 from contop.server.state import ServerState
@@ -50,7 +51,8 @@ async def payload_for(state: ServerState, tok: PairingToken) -> dict[str, Any]:
         signaling_url=signaling,
         # The phone makes the offer, so it needs the STUN/TURN servers too (TURN credentials included: they
         # are what lets it relay through the owner's TURN server, and the QR goes only to the owner's phone).
-        ice_servers=[s.model_dump(exclude_none=True) for s in state.settings.get().ice_servers] or None,
+        # An entry the browser would refuse is left out: it would make every connection fail.
+        ice_servers=usable_ice_servers(state.settings.get().ice_servers) or None,
     )
 
 

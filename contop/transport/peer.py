@@ -25,10 +25,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcicetransport import parse_stun_turn_uri
 from aiortc.sdp import candidate_from_sdp
 
 from contop.core.messages import FAST, RELIABLE, Channel
 from contop.core.oversize import fit_envelope
+from contop.core.settings import usable_ice_servers
 from contop.transport.dtls import DirectDtlsTransport
 from contop.transport.sctp import DelayedAckSctpTransport
 
@@ -56,12 +58,38 @@ def sdp_fingerprints(sdp: str) -> list[str]:
 
 
 def ice_configuration(servers: Iterable[Any]) -> RTCConfiguration:
-    """``RTCConfiguration`` from settings entries (``IceServer`` models or ``{urls, username?, credential?}``)."""
+    """``RTCConfiguration`` from settings entries (``IceServer`` models or ``{urls, username?, credential?}``).
+
+    An entry a browser would refuse is left out (logged once): one bad entry in a hand-edited settings file must
+    not make every offer fail.
+    """
+    entries = usable_ice_servers(servers)
     ice: list[RTCIceServer] = []
-    for server in servers:
-        data = server if isinstance(server, dict) else server.model_dump()
-        ice.append(RTCIceServer(urls=data["urls"], username=data.get("username"), credential=data.get("credential")))
+    for data in entries:
+        urls = [url for url in _as_list(data["urls"]) if _aiortc_accepts(url)]
+        if urls:
+            chosen: str | list[str] = urls if isinstance(data["urls"], list) else urls[0]
+            ice.append(RTCIceServer(urls=chosen, username=data.get("username"), credential=data.get("credential")))
     return RTCConfiguration(iceServers=ice)
+
+
+def _as_list(urls: str | list[str]) -> list[str]:
+    return [urls] if isinstance(urls, str) else list(urls)
+
+
+def _aiortc_accepts(url: str) -> bool:
+    """Whether aiortc can parse ``url`` (it cannot an IPv6 literal, which browsers accept); logged when not."""
+    try:
+        parse_stun_turn_uri(url)
+    except ValueError:
+        if url not in _aiortc_refused:
+            _aiortc_refused.add(url)
+            log.warning("STUN/TURN URL %s cannot be used by this side (aiortc cannot parse it); leaving it out", url)
+        return False
+    return True
+
+
+_aiortc_refused: set[str] = set()
 
 
 def _use_in_peer_connections(name: str, transport: type) -> None:

@@ -2,10 +2,14 @@ import pytest
 from pydantic import ValidationError
 
 from contop.core.settings import (
+    IceServer,
     Settings,
     default_settings,
     describe_validation_error,
+    ice_servers_problem,
     missing_required_keys,
+    parse_ice_url,
+    usable_ice_servers,
     validate_settings,
 )
 
@@ -62,3 +66,64 @@ def test_required_keys_and_env_fallback() -> None:
     assert s.effective_api_key("openai_api_key", {"OPENAI_API_KEY": "sk-env"}) == "sk-env"
     s = Settings(openai_api_key="sk-file")
     assert s.effective_api_key("openai_api_key", {"OPENAI_API_KEY": "sk-env"}) == "sk-file"
+
+
+@pytest.mark.parametrize(
+    ("url", "parsed"),
+    [
+        ("stun:stun.l.google.com:19302", ("stun", "stun.l.google.com", 19302, "udp")),
+        ("stun:10.0.0.1", ("stun", "10.0.0.1", 3478, "udp")),
+        ("stuns:stun.example.org", ("stuns", "stun.example.org", 5349, "tcp")),
+        ("turn:turn.example.org?transport=tcp", ("turn", "turn.example.org", 3478, "tcp")),
+        ("turn:turn.example.org:443?transport=udp", ("turn", "turn.example.org", 443, "udp")),
+        ("turns:[2001:db8::1]:5349", ("turns", "2001:db8::1", 5349, "tcp")),
+    ],
+)
+def test_ice_urls_as_webrtc_reads_them(url: str, parsed: tuple) -> None:
+    got = parse_ice_url(url)
+    assert (got.scheme, got.host, got.port, got.transport) == parsed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "garbage", "http://example.com", "stun://example.com", "stun:", "stun:example.com:0",
+        "stun:example.com:65536", "stun:example.com:x", "stun:example.com?transport=udp",
+        "turn:example.com?transport=sctp", "turn:example.com?foo=bar", "turn:user:pass@example.com",
+        "stun:exa mple.com", "stun:[zz]", " stun:example.com", "",
+    ],
+)  # fmt: skip
+def test_bad_ice_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ice_url(url)
+
+
+def test_ice_server_problems_name_the_entry() -> None:
+    assert ice_servers_problem([{"urls": "stun:a"}, {"urls": ["turn:b"], "username": "u", "credential": "c"}]) is None
+    assert ice_servers_problem([{"urls": "stun:a"}, {"urls": "turn:b"}]) == (
+        "ice_servers.1: a TURN server needs a username and a credential"
+    )
+    assert ice_servers_problem([{"urls": "turns:b", "username": "u"}]).startswith("ice_servers.0: a TURN")  # type: ignore[union-attr]
+    assert "not a STUN/TURN URL" in (ice_servers_problem([{"urls": ["stun:a", "garbage"]}]) or "")
+    assert "empty" in (ice_servers_problem([{"urls": []}]) or "")
+    # The model checks only the shape, so that a hand-edited file with one bad entry is not set aside whole.
+    assert validate_settings({**Settings().to_json_dict(), "ice_servers": [{"urls": "garbage"}]}).ice_servers
+
+
+def test_usable_ice_servers_leave_out_bad_entries_and_log_them_without_credentials(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    servers = [
+        IceServer(urls="garbage-one"),
+        IceServer(urls="stun:a"),
+        {"urls": "turn:b"},
+        {"urls": "turn:c host", "username": "u", "credential": "secret-c"},
+        {"urls": ["turn:d"], "username": "u", "credential": "p", "credentialType": "password"},
+    ]
+    with caplog.at_level("WARNING"):
+        usable = usable_ice_servers(servers)
+    assert usable == [
+        {"urls": "stun:a"},
+        {"urls": ["turn:d"], "username": "u", "credential": "p", "credentialType": "password"},
+    ]
+    assert "garbage-one" in caplog.text and "ice_servers.2" in caplog.text and "secret-c" not in caplog.text

@@ -44,6 +44,22 @@ def test_ice_configuration_from_settings() -> None:
     assert ice_configuration([{"urls": "stun:x"}]).iceServers[0].urls == "stun:x"  # type: ignore[index]
 
 
+def test_ice_configuration_leaves_out_what_would_break_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    servers = [
+        {"urls": "garbage"},  # the browser and aiortc refuse the whole configuration for this one
+        {"urls": "http://example.com"},
+        {"urls": "turn:t.example.org"},  # TURN without credentials
+        {"urls": []},
+        {"urls": ["stun:[2001:db8::1]", "stun:s.example.org"]},  # aiortc cannot parse an IPv6 literal
+        IceServer(urls="turn:t.example.org?transport=tcp", username="u", credential="secret-p"),
+    ]
+    with caplog.at_level("WARNING"):
+        config = ice_configuration(servers)
+    assert [s.urls for s in config.iceServers or []] == [["stun:s.example.org"], "turn:t.example.org?transport=tcp"]
+    assert "garbage" in caplog.text and "2001:db8::1" in caplog.text and "secret-p" not in caplog.text
+    create_peer_connection(config, None)  # aiortc takes it
+
+
 def test_settings_reject_a_malformed_ice_server() -> None:
     with pytest.raises(ValueError):
         Settings.model_validate({"ice_servers": [{"username": "no urls"}]})

@@ -14,7 +14,9 @@ from contop.core.settings import (
     API_KEY_ENV,
     EXECUTION_MODEL_FORMS,
     describe_validation_error,
+    ice_servers_problem,
     missing_required_keys,
+    validate_settings,
 )
 from contop.server.admin import require_admin
 from contop.server.routes.common import json_body, server_state
@@ -61,11 +63,19 @@ async def put_settings(request: Request) -> dict[str, Any]:
             f"execution_model {str(model)[:200]!r} needs local_model_base_url, the address of the OpenAI-compatible "
             "server (for Ollama http://localhost:11434/v1): set both in the same save",
         )
+    # An ICE server a browser would refuse makes it refuse the whole configuration: no phone could connect.
+    ice_problem = ice_servers_problem(data.get("ice_servers"))
     store = server_state(request).settings
     try:
+        if ice_problem:
+            validate_settings(data)  # every other field's problem is named too, and a wrong shape as the model says
+            raise HTTPException(422, ice_problem)
         return store.replace(data).to_json_dict()
     except ValidationError as exc:
-        raise HTTPException(422, describe_validation_error(exc)) from None
+        problems = describe_validation_error(exc)
+        if ice_problem and not problems.startswith("ice_servers") and "; ice_servers" not in problems:
+            problems = f"{problems}; {ice_problem}"
+        raise HTTPException(422, problems) from None
 
 
 @router.post("/api/settings/reset")
