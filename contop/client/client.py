@@ -34,6 +34,7 @@ from contop.core.messages import (
 )
 from contop.core.pairing_payload import parse_pairing_url
 from contop.core.settings import usable_ice_servers
+from contop.transport.ice import shared_probe
 from contop.transport.peer import FAST_HIGH_WATER, create_peer_connection, ice_configuration, sdp_fingerprints
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,9 @@ class ContopClient:
     async def _connect(self) -> None:
         given = self.payload.get("i")
         ice = usable_ice_servers(s for s in given if isinstance(s, dict)) if isinstance(given, list) else []
-        self.pc = pc = create_peer_connection(ice_configuration(ice), None)
+        if ice:  # a fresh process knows nothing yet: one bounded probe (~1 s) instead of ~5 s per dead server
+            await shared_probe().wait(ice)
+        self.pc = pc = create_peer_connection(ice_configuration(ice, probe=shared_probe()), None)
         opened: dict[str, asyncio.Event] = {label: asyncio.Event() for label in (RELIABLE, FAST)}
         self.channels[RELIABLE] = pc.createDataChannel(RELIABLE)
         self.channels[FAST] = pc.createDataChannel(FAST, ordered=False, maxRetransmits=0)

@@ -21,6 +21,7 @@ from contop.server.proxy_status import state_payload
 from contop.server.state import ServerState
 from contop.transport import signaling as negotiation
 from contop.transport.handlers import tool_call_handler
+from contop.transport.ice import shared_probe
 from contop.transport.manager import SessionManager
 from contop.transport.router import Router
 from contop.transport.session import Session
@@ -40,6 +41,13 @@ def install_transport(state: ServerState) -> None:
         video=video,
         video_answer_filter=answer_filter,
     )
+
+    # Probe the STUN/TURN servers now and whenever they change, so the first connection knows which answer.
+    def probe_ice(_old: Any, new: Any) -> None:
+        shared_probe().refresh(new.ice_servers)
+
+    probe_ice(None, state.settings.get())
+    state.settings.add_listener(probe_ice)
     sandbox = state.sandbox = toolcalls.sandbox_provider()
     router.register("tool_call", tool_call_handler(toolcalls.runner(state, sandbox)))
     state.sessions = manager

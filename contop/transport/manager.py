@@ -11,6 +11,7 @@ from aiortc import RTCCertificate
 from aiortc.mediastreams import MediaStreamTrack
 
 from contop.core.messages import AgentStatus, AgentStatusPayload
+from contop.transport.ice import shared_probe
 from contop.transport.peer import Peer, create_peer_connection, ice_configuration
 from contop.transport.router import Router
 from contop.transport.session import Closable, Session, SessionHooks, SessionState, Timing
@@ -89,7 +90,9 @@ class SessionManager:
             signaling=signaling,
             on_open=self._activate,
         )
-        pc = create_peer_connection(ice_configuration(self._ice_servers()), self._certificate)
+        # Only the STUN/TURN servers that answer their probe: a dead one would delay every answer by ~5 s.
+        config = ice_configuration(self._ice_servers(), probe=shared_probe())
+        pc = create_peer_connection(config, self._certificate)
         peer = Peer(pc, on_message=session.handle_inbound, on_open=session.link_open, on_lost=session.link_lost)
         session.attach(peer)
         self._connecting.add(session)

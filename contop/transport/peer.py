@@ -32,6 +32,7 @@ from contop.core.messages import FAST, RELIABLE, Channel
 from contop.core.oversize import fit_envelope
 from contop.core.settings import usable_ice_servers
 from contop.transport.dtls import DirectDtlsTransport
+from contop.transport.ice import IceProbe
 from contop.transport.sctp import DelayedAckSctpTransport
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,16 @@ def sdp_fingerprints(sdp: str) -> list[str]:
     return [m.upper() for m in _FINGERPRINT.findall(sdp)]
 
 
-def ice_configuration(servers: Iterable[Any]) -> RTCConfiguration:
+def ice_configuration(servers: Iterable[Any], *, probe: IceProbe | None = None) -> RTCConfiguration:
     """``RTCConfiguration`` from settings entries (``IceServer`` models or ``{urls, username?, credential?}``).
 
     An entry a browser would refuse is left out (logged once): one bad entry in a hand-edited settings file must
-    not make every offer fail.
+    not make every offer fail. With ``probe``, only the URLs whose latest probe was answered are used (see
+    ``contop.transport.ice``): a dead STUN/TURN server would otherwise delay every connection by ~5 s.
     """
     entries = usable_ice_servers(servers)
+    if probe is not None:
+        entries = probe.select(entries)
     ice: list[RTCIceServer] = []
     for data in entries:
         urls = [url for url in _as_list(data["urls"]) if _aiortc_accepts(url)]

@@ -1,8 +1,8 @@
 """STUN/TURN servers in the settings, end to end against a real ``contop serve``: a bad entry is refused or left
-out (never breaking connections).
+out (never breaking connections), a dead server does not delay the connection, a live one is still used.
 
-Offline and deterministic: the live STUN server is a tiny responder on 127.0.0.1. Only imports what the code
-before the fix had, so these also run against it.
+Offline and deterministic: the "dead" server is a UDP socket on 127.0.0.1 that never answers, the live one a tiny
+STUN responder on 127.0.0.1. Only imports what the code before the fix had, so these also run against it.
 """
 
 from __future__ import annotations
@@ -167,3 +167,30 @@ async def test_a_hand_edited_bad_entry_is_left_out_not_fatal(server: ServerProce
     assert "ignoring STUN/TURN server ice_servers.0" in server.log()
     assert "ignoring STUN/TURN server ice_servers.2" in server.log()
     assert "s3cret-cred" not in server.log()
+
+
+async def test_an_unreachable_stun_server_does_not_delay_the_connection(server: ServerProcess, dead: Udp) -> None:
+    """Before: aiortc waited 5 s for the dead server on the client, then 5 s on the server (≥ 10 s in all)."""
+    assert put_ice(server, [{"urls": dead.url}]).status_code == 200
+    times = []
+    for n in range(3):  # the first connection, and reconnections
+        elapsed, _answer = await timed_connect(pair(server, connection_type="temp")["url"], f"dead-{n}")
+        times.append(elapsed)
+    print(f"\nconnect with an unreachable STUN server: {', '.join(f'{t:.2f} s' for t in times)}")
+    assert max(times) < 3.0, times  # generous: about 1 s (the client's one bounded probe) or less
+    assert dead.requests >= 1  # it was tried (probed), only not waited for
+    assert "did not answer" in server.log()
+
+
+async def test_a_reachable_stun_server_is_still_used(server: ServerProcess, live: Udp) -> None:
+    assert put_ice(server, [{"urls": live.url}]).status_code == 200
+    url = pair(server, connection_type="temp")["url"]
+    assert payload_of(url)["i"] == [{"urls": live.url}]
+    deadline = time.monotonic() + 10
+    answer = ""
+    while time.monotonic() < deadline:  # the server probes it in the background first
+        elapsed, answer = await timed_connect(pair(server, connection_type="temp")["url"], "live")
+        if f"{MAPPED[0]} {MAPPED[1]} typ srflx" in answer:
+            break
+    print(f"\nconnect with a reachable STUN server: {elapsed:.2f} s")
+    assert f"{MAPPED[0]} {MAPPED[1]} typ srflx" in answer  # the server gathered through it
