@@ -16,6 +16,7 @@ const SHELL = [
   "js/errors.js",
   "js/fingerprint.js",
   "js/history.js",
+  "js/ice.js",
   "js/intents.js",
   "js/layout.js",
   "js/pairing.js",

@@ -6,6 +6,7 @@ import { fingerprintMatches } from "./fingerprint.js";
 import { describeClose, describeFingerprintMismatch } from "./errors.js";
 import { envelope, isFastAction } from "./envelope.js";
 import { isFatalClose } from "./reconnect.js";
+import { usableIceServers } from "./ice.js";
 
 const OPEN_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20000;
@@ -37,8 +38,14 @@ export function createRtcTransport(opts) {
   }
 
   function buildPeer() {
-    const iceServers = Array.isArray(opts.pairing.i) ? opts.pairing.i : [];
-    pc = new RTCPeerConnection({ iceServers });
+    const iceServers = usableIceServers(opts.pairing.i, log);
+    try {
+      pc = new RTCPeerConnection({ iceServers });
+    } catch (err) {
+      // A server this browser still refuses must not stop the connection: host candidates suffice on a LAN.
+      log.warn?.(`contop: STUN/TURN servers refused (${err}); connecting without them`);
+      pc = new RTCPeerConnection({ iceServers: [] });
+    }
     reliable = pc.createDataChannel("contop", { ordered: true });
     fast = pc.createDataChannel("contop-fast", { ordered: false, maxRetransmits: 0 });
     pc.addTransceiver("video", { direction: "recvonly" });
