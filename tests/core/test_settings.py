@@ -111,8 +111,11 @@ def test_ice_server_problems_name_the_entry() -> None:
 
 
 def test_usable_ice_servers_leave_out_bad_entries_and_log_them_without_credentials(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from contop.core import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_warned_ice", set())  # each is logged once per process: start afresh
     servers = [
         IceServer(urls="garbage-one"),
         IceServer(urls="stun:a"),

@@ -44,7 +44,12 @@ def test_ice_configuration_from_settings() -> None:
     assert ice_configuration([{"urls": "stun:x"}]).iceServers[0].urls == "stun:x"  # type: ignore[index]
 
 
-def test_ice_configuration_leaves_out_what_would_break_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+def test_ice_configuration_leaves_out_what_would_break_the_connection(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contop.core import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_warned_ice", set())  # each is logged once per process: start afresh
     servers = [
         {"urls": "garbage"},  # the browser and aiortc refuse the whole configuration for this one
         {"urls": "http://example.com"},
