@@ -55,8 +55,35 @@ def _bind(host: str, port: int) -> socket.socket:
 SWITCH_INTERVAL_S = 0.0005  # how soon a thread running Python hands the interpreter back (default 5 ms)
 
 
+def keep_inherited_descriptors_out_of_children() -> int:
+    """Mark every descriptor above stderr that whoever started us left open as close-on-exec; returns how many.
+
+    The commands the server starts must not inherit them: uvloop's subprocess ignores ``close_fds``, and bubblewrap
+    passes on whatever it gets, so a directory descriptor inherited from a launcher would reach the sandbox and
+    open the whole host file system to it. Our own descriptors are created close-on-exec (PEP 446).
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every possible descriptor, up to a sane bound
+        fds = list(range(3, min(os.sysconf("SC_OPEN_MAX"), 65536)))
+    marked = 0
+    for fd in fds:
+        if fd <= 2:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                os.set_inheritable(fd, False)
+                marked += 1
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            pass
+    return marked
+
+
 def run(args: argparse.Namespace) -> int:
     from contop.server.statedir import StateDirLock
+
+    if sys.platform != "win32":
+        keep_inherited_descriptors_out_of_children()
 
     env = os.environ
     host = args.host or env.get("CONTOP_HOST") or DEFAULT_HOST

@@ -27,8 +27,10 @@ class ServerProcess:
         port: int = 0,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         self.home = home
+        self.pass_fds = pass_fds  # descriptors the server inherits, as from a careless launcher
         self.host = host
         self.port = port
         self.env = env or {}
@@ -66,7 +68,9 @@ class ServerProcess:
         ]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=self.pass_fds
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
