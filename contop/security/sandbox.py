@@ -119,10 +119,11 @@ def limits_script(limits: SandboxLimits, *, nproc: bool) -> str:
     """
     parts = [
         f"ulimit -v {limits.memory_bytes // 1024}",
-        # Soft below hard: the soft limit sends SIGXCPU (reported as "cpu"), the hard one SIGKILL later.
-        f"ulimit -H -t {limits.cpu_seconds + 5}",
+        # Both limits first (a hard limit below an unlimited soft one is refused), then the soft one below it: the
+        # soft limit sends SIGXCPU (reported as "cpu"), the hard one, which the command cannot raise, SIGKILL.
+        f"ulimit -t {limits.cpu_seconds + 5}",
         f"ulimit -S -t {limits.cpu_seconds}",
-        f"ulimit -f {limits.file_size_bytes // 512}",
+        f"ulimit -f {limits.file_size_bytes // 1024}",  # bash counts 1024-byte blocks (512 only in POSIX mode)
     ]
     if nproc:
         parts.append(f"ulimit -u {limits.nproc}")
@@ -167,7 +168,8 @@ def bwrap_argv(
     argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
     # No --chdir: as root with capabilities dropped, bwrap itself may not enter a workspace owned by nobody.
     argv += ["--bind", workspace, WORKSPACE_MOUNT]
-    argv += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", WORKSPACE_MOUNT]
+    # HOME on the private /tmp: what one call leaves in ~ (a Python .pth, shell start files) dies with it.
+    argv += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/tmp"]  # noqa: S108
     argv += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp", "--"]  # noqa: S108 - the private one
     if drop and setpriv is not None:
         argv += [setpriv, f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups"]
@@ -182,6 +184,9 @@ _ACCOUNT_STAND_INS = {
     "nobody:x:65534:65534:nobody:/workspace:/usr/sbin/nologin\n",
     "/etc/group": "root:x:0:\nnogroup:x:65534:\n",
 }
+_ACCOUNT_STAND_INS["/etc/passwd-"] = _ACCOUNT_STAND_INS["/etc/passwd"]  # the backups name the real accounts too
+_ACCOUNT_STAND_INS["/etc/group-"] = _ACCOUNT_STAND_INS["/etc/group"]
+_ACCOUNT_STAND_INS["/etc/hostname"] = "contop-sandbox\n"
 _EMPTIED = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/machine-id")
 
 
@@ -261,7 +266,7 @@ class BubblewrapBackend:
 
         with tempfile.TemporaryDirectory(prefix="contop-sbprobe-") as tmp:
             ws = _prepare_workspace(Path(tmp) / "ws", self._owner())
-            probe = "id -u; ulimit -v; ulimit -t; ulimit -f; ulimit -u"
+            probe = "id -u; ulimit -v; ulimit -t; ulimit -f; ulimit -u; ulimit -H -t"
             try:
                 done = subprocess.run(
                     self.argv(probe, ws), capture_output=True, text=True, timeout=5, env={"PATH": SANDBOX_PATH}
@@ -277,10 +282,12 @@ class BubblewrapBackend:
         expected = (
             str(self.limits.memory_bytes // 1024),
             str(self.limits.cpu_seconds),
-            str(self.limits.file_size_bytes // 512),
+            str(self.limits.file_size_bytes // 1024),
             str(self.limits.nproc),
         )
-        self.limits_applied = [n for n, v, e in zip(names, values[1:], expected, strict=False) if v == e]
+        self.limits_applied = [n for n, v, e in zip(names, values[1:5], expected, strict=False) if v == e]
+        if "cpu (RLIMIT_CPU)" in self.limits_applied and values[5:6] != [str(self.limits.cpu_seconds + 5)]:
+            self.limits_applied.remove("cpu (RLIMIT_CPU)")  # a soft limit alone can be raised by the command
         if values and values[0] != "0":
             self.limits_applied.append(f"uid {values[0]} inside")
         return True
@@ -327,7 +334,7 @@ def docker_argv(
         "--user", "nobody",
         "--cap-drop", "ALL",
         "--label", DOCKER_LABEL,
-        "--env", f"PATH={SANDBOX_PATH}", "--env", f"HOME={WORKSPACE_MOUNT}", "--env", "LANG=C.UTF-8",
+        "--env", f"PATH={SANDBOX_PATH}", "--env", "HOME=/tmp", "--env", "LANG=C.UTF-8",
         "--volume", f"{workspace}:{WORKSPACE_MOUNT}:rw",
         "--workdir", WORKSPACE_MOUNT,
         image, "/bin/sh", "-c", command,

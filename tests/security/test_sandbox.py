@@ -334,3 +334,39 @@ async def test_docker_backend_timeout_removes_container(fake_docker: tuple[Path,
     assert result["timed_out"] is True
     assert log.read_text().splitlines()[-1].startswith("rm -f contop-sandbox-")
     assert processes_with(marker) == []
+
+
+@needs_bwrap
+async def test_the_cpu_limit_cannot_be_raised_and_the_file_limit_is_64_mib(workspace: Path) -> None:
+    command = (
+        "ulimit -t; ulimit -H -t; ulimit -S -t unlimited; ulimit -H -t unlimited; ulimit -S -t; ulimit -H -t;"
+        "head -c 63M /dev/zero > ok.bin && echo wrote-63; head -c 65M /dev/zero > big.bin; stat -c %s big.bin"
+    )
+    result = await BubblewrapBackend().run(command, timeout=20, workspace=workspace)
+    lines = result["stdout"].split()
+    assert lines[:2] == ["60", "65"]  # soft, then the hard limit SIGKILL enforces
+    assert lines[2:4] == ["65", "65"]  # trying to lift both: neither goes above the hard limit
+    assert "wrote-63" in lines and lines[-1] == str(64 * 1024 * 1024)  # the 65 MiB file stopped at 64 MiB
+
+
+@needs_bwrap
+async def test_nothing_a_call_leaves_in_its_home_reaches_the_next_one(workspace: Path) -> None:
+    plant = (
+        'd=$(python3 -c "import site; print(site.getusersitepackages())"); mkdir -p "$d"; '
+        'echo \'print("PLANTED")\' > "$d/zz.pth"; echo $HOME'
+    )
+    first = await _BWRAP.run(plant, timeout=20, workspace=workspace)
+    assert first["stdout"].strip() == "/tmp"
+    later = await _BWRAP.run('python3 -c "print(42)"', timeout=20, workspace=workspace)
+    assert later["stdout"] == "42\n"
+
+
+@needs_bwrap
+async def test_the_account_backups_and_host_name_are_stand_ins(workspace: Path) -> None:
+    result = await _BWRAP.run("cat /etc/passwd- /etc/group- /etc/hostname 2>/dev/null", timeout=10, workspace=workspace)
+    real = Path("/etc/passwd-").read_text() if Path("/etc/passwd-").exists() else ""
+    for line in real.splitlines():
+        if not line.startswith(("root:", "nobody:")):
+            assert line not in result["stdout"]
+    if Path("/etc/hostname").exists():
+        assert "contop-sandbox" in result["stdout"]
