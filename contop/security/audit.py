@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -139,6 +141,8 @@ class AuditLog:
         self._fd: int | None = None
         self._day: dt.date | None = None
         self._prev = GENESIS_HASH
+        # Why the last write failed (a full disk…), or None: tools refuse to run while the log cannot be written.
+        self.failure: str | None = None
 
     async def __aenter__(self) -> AuditLog:
         return self
@@ -203,8 +207,10 @@ class AuditLog:
                 continue
             try:
                 self._write(item)
-            except Exception as exc:  # the log must never take a tool call down with it
-                logger.error("audit log write failed: %s: %s", type(exc).__name__, exc)
+                self.failure = None
+            except Exception as exc:  # never raised into a tool call: GuardedToolset reads ``failure`` instead
+                self.failure = f"{type(exc).__name__}: {exc}"
+                logger.error("audit log write failed: %s", self.failure)
 
     def _write(self, entry: AuditEntry) -> None:
         day = dt.datetime.fromisoformat(entry.timestamp.replace("Z", "+00:00")).date()
@@ -217,7 +223,15 @@ class AuditLog:
         data = self.redact(data)
         data["prev_hash"] = self._prev
         line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-        os.write(self._fd, line + b"\n")
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            written = os.write(self._fd, line + b"\n")
+            if written != len(line) + 1:
+                raise OSError(errno.ENOSPC, f"only {written} of {len(line) + 1} bytes written")
+        except OSError:
+            with contextlib.suppress(OSError):  # no half line: the chain stays verifiable
+                os.ftruncate(self._fd, end)
+            raise
         self._prev = line_hash(line)
 
     def _open(self, day: dt.date) -> None:

@@ -203,6 +203,16 @@ class GuardedToolset:
             )
         )  # fmt: skip
         outcome = ToolOutcome(call_id=call_id, tool=name, status="error", decision=decision)
+        if self._audit is not None:  # fail closed: nothing runs that the audit log cannot record
+            await self._audit.flush()
+            if self._audit.failure is not None:
+                outcome.status = "blocked"
+                outcome.message = (
+                    f"Refused: the audit log cannot be written ({self._audit.failure}), and nothing runs unrecorded. "
+                    f"Free some disk space in {self._audit.logs_dir.parent} and try again."
+                )
+                self._finish(outcome, arguments, ctx, started)
+                return outcome
         try:
             await self._dispatch(outcome, arguments, ctx, decision, detail)
         except asyncio.CancelledError:

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -98,6 +98,63 @@ def _finish(result: ProcessResult, backend: str, workspace: Path, limits_applied
     if hit and hit != "wall_time":
         out["note"] = (out["note"] + f" The sandbox {hit.replace('_', ' ')} limit was reached.").strip()
         out["voice_message"] = f"The sandboxed command hit its {hit.replace('_', ' ')} limit."
+    return out
+
+
+MIB = 1024 * 1024
+DISK_CHECK_S = 0.25
+
+
+def disk_reserve(total: int) -> int:
+    """Free space a sandboxed command must leave on the disk of its workspace, which also holds the state
+    directory (the audit log, tokens.json): 5% of the disk, at least 64 MiB and at most 1 GiB."""
+    return max(64 * MIB, min(1024 * MIB, total // 20))
+
+
+def disk_shortage(path: Path) -> str | None:
+    """Why the disk holding ``path`` is too full for a sandboxed command, or None (blocking: a statvfs)."""
+    st = os.statvfs(path)
+    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    reserve = disk_reserve(total)
+    if free >= reserve:
+        return None
+    return (
+        f"the disk holding the sandbox workspace has {free // MIB} MiB free and the sandbox leaves at least "
+        f"{reserve // MIB} MiB (the audit log is on it too); empty {path} or free some space"
+    )
+
+
+async def run_within_disk(workspace: Path, run: Awaitable[ProcessResult]) -> ProcessResult | str:
+    """Await ``run`` (a sandboxed process), stopping it as soon as its workspace's disk runs low.
+
+    A command can write any number of files up to the file-size limit each: without this, one call filled the
+    disk in seconds, and the audit log and tokens.json could no longer be written. Returns the result, or why it
+    did not run or was stopped.
+    """
+    task = asyncio.ensure_future(run)
+    try:
+        short = await asyncio.to_thread(disk_shortage, workspace)
+        if short is not None:
+            return f"Not run: {short}."
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISK_CHECK_S)
+            if done:
+                return task.result()
+            short = await asyncio.to_thread(disk_shortage, workspace)
+            if short is not None:
+                return f"Stopped: {short}."
+    finally:
+        if not task.done():
+            task.cancel()  # run_process kills the whole process group on cancellation
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _disk_result(message: str, backend: str, workspace: Path, limits_applied: list[str]) -> dict[str, Any]:
+    result = ProcessResult(stdout="", stderr=message, exit_code=None, duration_ms=0, timed_out=False,
+                           truncated=False, interactive_prompt_detected=False, notes=[message])  # fmt: skip
+    out = _finish(result, backend, workspace, limits_applied)
+    out["status"], out["limit_hit"] = "error", "disk"
+    out["voice_message"] = "The sandboxed command was stopped: the disk is nearly full."
     return out
 
 
@@ -309,7 +366,9 @@ class BubblewrapBackend:
             raise RuntimeError(self.describe())
         ws = await asyncio.to_thread(_prepare_workspace, workspace, self._owner())
         argv = await asyncio.to_thread(self.argv, command, ws)
-        result = await run_process(argv, cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout)
+        result = await run_within_disk(ws, run_process(argv, cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout))
+        if isinstance(result, str):
+            return _disk_result(result, self.name, ws, self.limits_applied)
         return _finish(result, self.name, ws, self.limits_applied)
 
 
@@ -400,11 +459,13 @@ class DockerBackend:
         argv = docker_argv(command, docker=self._docker, workspace=str(ws), name=name, limits=self.limits,
                            image=self.image)  # fmt: skip
         try:
-            result = await run_process(argv, env=_docker_client_env(), timeout=timeout)
+            result = await run_within_disk(ws, run_process(argv, env=_docker_client_env(), timeout=timeout))
         finally:
             # Killing the client does not stop the container; remove it by name whatever happened.
             await asyncio.shield(self._remove(name))
         applied = ["memory", "cpu share", "pids", "read-only root", "no network"]
+        if isinstance(result, str):
+            return _disk_result(result, self.name, ws, applied)
         return _finish(result, self.name, ws, applied)
 
     async def _remove(self, name: str) -> None:

@@ -204,3 +204,31 @@ def test_cli_without_an_action_names_it_plainly(capsys: pytest.CaptureFixture[st
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "required: ACTION" in err and "audit_action" not in err
+
+
+async def test_a_line_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    from types import SimpleNamespace
+
+    from contop.security import audit as audit_module
+
+    log = AuditLog(tmp_path / "logs")
+    log.record(AuditEntry(event="tool_start", session_id="s", tool_used="a"))
+    await log.flush()
+
+    def half_write(fd: int, data: bytes) -> int:
+        return os.write(fd, data[: len(data) // 2])  # the disk filled up mid-line
+
+    fake_os = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    fake_os.write = half_write
+    monkeypatch.setattr(audit_module, "os", fake_os)
+    log.record(AuditEntry(event="tool_start", session_id="s", tool_used="b"))
+    await log.flush()
+    assert log.failure is not None and "bytes written" in log.failure
+    monkeypatch.undo()
+    log.record(AuditEntry(event="tool_start", session_id="s", tool_used="c"))
+    await log.aclose()
+    assert log.failure is None
+    (path,) = sorted((tmp_path / "logs").glob("session-*.jsonl"))
+    assert verify_file(path).ok  # no torn line: the chain still verifies
+    assert [json.loads(line)["tool_used"] for line in path.read_text().splitlines()] == ["a", "c"]

@@ -357,3 +357,29 @@ async def test_a_catalogue_tool_this_desktop_lacks_says_what_to_use_instead(ctx:
     assert "execute_gui" in outcome.message
     outcome = await toolset.call("convert_document", {"input_path": "a.docx"}, ctx, call_id="b2")
     assert "office-documents skill" in outcome.message
+
+
+async def test_nothing_runs_while_the_audit_log_cannot_be_written(ctx: ToolContext, tmp_path: Path) -> None:
+    import errno
+
+    class FullDisk(AuditLog):
+        full = True
+
+        def _write(self, entry: Any) -> None:
+            if self.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super()._write(entry)
+
+    audit = FullDisk(ctx.state_dir / "logs")
+    try:
+        made = tmp_path / "made.txt"
+        toolset = make_toolset(ctx, audit, FakeConfirmer(True))
+        outcome = await toolset.call("execute_cli", {"command": f"touch {made}"}, ctx, call_id="full-1")
+        assert outcome.status == "blocked" and "audit log cannot be written" in outcome.message
+        assert "No space left on device" in outcome.message and not made.exists()
+        audit.full = False  # space freed: the next call runs, and is recorded
+        outcome = await toolset.call("execute_cli", {"command": f"touch {made}"}, ctx, call_id="full-2")
+        assert outcome.status == "success" and made.exists()
+        assert [e["call_id"] for e in await audit_lines(audit) if e["event"] == "tool_start"] == ["full-2"]
+    finally:
+        await audit.aclose()

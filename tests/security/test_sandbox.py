@@ -370,3 +370,26 @@ async def test_the_account_backups_and_host_name_are_stand_ins(workspace: Path) 
             assert line not in result["stdout"]
     if Path("/etc/hostname").exists():
         assert "contop-sandbox" in result["stdout"]
+
+
+@needs_bwrap
+async def test_a_command_filling_the_disk_is_stopped_before_the_disk_is_full(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contop.security import sandbox
+
+    workspace.mkdir(parents=True)
+    st = os.statvfs(workspace.parent)
+    free_at_start = st.f_bavail * st.f_frsize
+    if free_at_start < 2 * 1024**3:
+        pytest.skip("needs 2 GiB free to pretend the disk is nearly full")
+    # Pretend the disk must keep all but 150 MiB of what is free now: that is the room the command gets.
+    monkeypatch.setattr(sandbox, "disk_reserve", lambda _total: free_at_start - 150 * sandbox.MIB)
+    filler = "for i in $(seq 1 100); do head -c 20M /dev/zero > fill$i; sleep 0.05; done; echo finished"
+    result = await BubblewrapBackend().run(filler, timeout=60, workspace=workspace)
+    written = sum(p.stat().st_size for p in workspace.glob("fill*"))
+    assert result["status"] == "error" and result["limit_hit"] == "disk", result
+    assert "Stopped: the disk holding the sandbox workspace" in result["stderr"]
+    assert "finished" not in result["stdout"] and written < 600 * sandbox.MIB  # 2 GB without the watch
+    again = await BubblewrapBackend().run("echo hi", timeout=10, workspace=workspace)
+    assert again["limit_hit"] == "disk" and again["stderr"].startswith("Not run:")
