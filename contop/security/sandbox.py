@@ -198,6 +198,7 @@ def bwrap_argv(
     setpriv: str | None,
     system_dirs: list[tuple[str, str, str]],
     masks: Sequence[tuple[str, str]] = (),
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full argv of one bubblewrap run. Pure.
 
@@ -213,6 +214,8 @@ def bwrap_argv(
     else:
         argv += ["--unshare-all"]
     argv += ["--die-with-parent", "--new-session", "--hostname", "contop-sandbox", "--cap-drop", "ALL"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     drop = as_root and setpriv is not None
     if drop:
         # Only what setpriv needs to become nobody; changing to a non-zero uid clears every capability.
@@ -223,6 +226,8 @@ def bwrap_argv(
         argv += ["--ro-bind", source, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
+    # POSIX shared memory and semaphores (Python's multiprocessing): a private one, counted like /tmp
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]  # noqa: S108 - private
     # No --chdir: as root with capabilities dropped, bwrap itself may not enter a workspace owned by nobody.
     argv += ["--bind", workspace, WORKSPACE_MOUNT]
     # HOME on the private /tmp: what one call leaves in ~ (a Python .pth, shell start files) dies with it.
@@ -267,6 +272,23 @@ def host_masks(overlay_dir: Path) -> list[tuple[str, str]]:
     return masks
 
 
+SECCOMP_FD = 9
+
+
+def write_seccomp_filter(overlay_dir: Path) -> Path | None:
+    """The seccomp filter for this machine in ``overlay_dir`` (rewritten when it changed), or None without one."""
+    from contop.security.seccomp import program
+
+    code = program()
+    if code is None:
+        return None
+    path = overlay_dir / "seccomp.bpf"
+    if not path.exists() or path.read_bytes() != code:
+        path.write_bytes(code)
+        path.chmod(0o644)
+    return path
+
+
 def host_system_dirs() -> list[tuple[str, str, str]]:
     """How the host's system directories appear in the sandbox (symlinks kept as symlinks)."""
     dirs: list[tuple[str, str, str]] = []
@@ -293,9 +315,14 @@ class BubblewrapBackend:
         self.limits_applied: list[str] = []
 
     def argv(self, command: str, workspace: Path) -> list[str]:
-        """The bwrap argv for ``command``; writes the account stand-ins next to the workspace (blocking, small)."""
+        """The argv for ``command``: bwrap, started by a shell that opens the seccomp filter on descriptor
+        ``SECCOMP_FD`` for it (no descriptor to pass through the event loop). Writes the account stand-ins and the
+        filter next to the workspace (blocking, small)."""
         assert self._bwrap is not None
-        return bwrap_argv(
+        overlay = workspace.parent / ".sandbox-etc"
+        masks = host_masks(overlay)
+        filter_path = write_seccomp_filter(overlay)
+        argv = bwrap_argv(
             command,
             bwrap=self._bwrap,
             workspace=str(workspace),
@@ -303,8 +330,12 @@ class BubblewrapBackend:
             as_root=self._as_root,
             setpriv=self._setpriv,
             system_dirs=host_system_dirs(),
-            masks=host_masks(workspace.parent / ".sandbox-etc"),
+            masks=masks,
+            seccomp_fd=SECCOMP_FD if filter_path is not None else None,
         )
+        if filter_path is None:
+            return argv
+        return ["/bin/sh", "-c", f'f=$1; shift; exec "$@" {SECCOMP_FD}<"$f"', "contop-sandbox", str(filter_path), *argv]
 
     def available(self) -> bool:
         if self._available is None:
@@ -356,8 +387,11 @@ class BubblewrapBackend:
         if not self.available():
             return f"bubblewrap unavailable: {self._problem}"
         user = "as nobody" if self._owner() is not None else "in a user namespace"
+        from contop.security.seccomp import program
+
+        filtered = ", no new namespaces (seccomp)" if program() is not None else ""
         return (
-            f"bubblewrap sandbox {user}: no network, read-only system, private /tmp, one workspace; "
+            f"bubblewrap sandbox {user}: no network, read-only system, private /tmp, one workspace{filtered}; "
             f"limits: wall time, {', '.join(self.limits_applied) or 'no rlimits'}"
         )
 
