@@ -275,6 +275,11 @@ class Policy:
                     # the components before the first glob must match exactly; only then try the patterns
                     if root_comps[:literal] == head and _glob_reaches(comps, root_comps, self.windows):
                         return display
+        if resolve is not None:  # judging for real: the disk may be looked at
+            for candidate in candidates:
+                other = other_state_dir(candidate, self.windows)
+                if other is not None:
+                    return other
         return None
 
     def expand(self, raw: str, cwd: str) -> str:
@@ -484,6 +489,30 @@ def file_url_path(word: str) -> str | None:
     if _DRIVE_URL.match(path):  # file:///C:/Users/me/.ssh
         path = path[1:]
     return path
+
+
+# The secret files of a Contop state directory, and how far below it each lies.
+_STATE_SECRETS = {"admin.token": 0, "tokens.json": 0, "settings.json": 0, "key.pem": 1}
+
+
+def other_state_dir(path: str, windows: bool) -> str | None:
+    """The state directory of another Contop server whose secret ``path`` names (its admin token, pairing
+    tokens, API keys or DTLS key), or None. Reads the disk: such a directory holds ``server.lock`` and
+    ``admin.token``. This server's own state directory is a restricted entry already."""
+    module = ntpath if windows else posixpath
+    name = module.basename(path)
+    depth = _STATE_SECRETS.get(name)
+    if depth is None:
+        return None
+    folder = module.dirname(path)
+    for _ in range(depth):
+        folder = module.dirname(folder)
+    try:
+        if os.path.isfile(module.join(folder, "server.lock")) and os.path.isfile(module.join(folder, "admin.token")):
+            return f"the Contop state directory {folder}"
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def looks_like_path(word: str) -> bool:

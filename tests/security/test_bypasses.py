@@ -315,3 +315,31 @@ def test_brace_expansion_matches_bash(raw: str, words: list[str] | None) -> None
     from contop.security.shellparse import expand_braces
 
     assert expand_braces(raw) == words
+
+
+def test_another_contop_servers_secrets_are_protected_too(tmp_path: Path) -> None:
+    other = tmp_path / "other-home"
+    (other / "dtls").mkdir(parents=True)
+    for name in ("server.lock", "admin.token", "tokens.json", "settings.json", "dtls/key.pem"):
+        (other / name).write_text("x")
+    for name in ("admin.token", "tokens.json", "settings.json", "dtls/key.pem"):
+        decision, reason = judged(f"cat {other / name}")
+        assert decision == "block" and f"the Contop state directory {other}" in reason, (name, reason)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "settings.json").write_text("{}")  # an ordinary project's settings stay readable
+    assert verdict(f"cat {tmp_path / 'project' / 'settings.json'}") == "safe"
+
+
+async def test_find_files_skips_another_contop_servers_secrets(tmp_path: Path) -> None:
+    from contop.tools.context import ToolContext
+    from contop.tools.files import find_files
+
+    other = tmp_path / "other-home"
+    other.mkdir()
+    for name in ("server.lock", "admin.token", "tokens.json", "notes.txt"):
+        (other / name).write_text("x")
+    ctx = ToolContext(session_id="t", state_dir=tmp_path / "state", home=str(tmp_path), cwd=str(tmp_path))
+    found = await find_files(ctx, pattern="*", path=str(tmp_path))
+    listed = found["stdout"]
+    assert "notes.txt" in listed and "admin.token" not in listed and "tokens.json" not in listed
+    assert found.get("skipped_protected", 0) >= 2
