@@ -34,6 +34,17 @@ def test_video_geometry_matches_the_streamed_frame() -> None:
     assert (odd.shot_width % 2, odd.shot_height % 2) == (0, 0)
 
 
+class RecordingSession:
+    """A session that keeps what manual control sends it."""
+
+    def __init__(self, session_id: str = "s1") -> None:
+        self.id = session_id
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
 async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(monkeypatch: pytest.MonkeyPatch) -> None:
     from contop.core.errors import NotAvailableError
     from contop.core.messages import Envelope
@@ -47,16 +58,7 @@ async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(mo
 
     monkeypatch.setattr(manual, "open_desktop", no_display)
 
-    class Session:
-        id = "s1"
-
-        def __init__(self) -> None:
-            self.sent: list[Any] = []
-
-        def send(self, message: Any) -> None:
-            self.sent.append(message)
-
-    control, session = manual.ManualControl(lambda _session: (1280, None), display=":99"), Session()
+    control, session = manual.ManualControl(lambda _session: (1280, None), display=":99"), RecordingSession()
 
     def message(action: str, **fields: Any) -> Envelope:
         return Envelope.model_validate({"type": "manual_control", "id": f"m{len(session.sent)}-{time.monotonic()}",
@@ -380,16 +382,8 @@ async def test_no_display_is_not_available_not_a_bad_payload() -> None:
     from contop.core.messages import Envelope
     from contop.server import manual
 
-    class Session:
-        id = "s-nodisplay"
-
-        def __init__(self) -> None:
-            self.sent: list[Any] = []
-
-        def send(self, message: Any) -> None:
-            self.sent.append(message)
-
-    control, session = manual.ManualControl(lambda _session: (1280, None), display="no-such-display"), Session()
+    control = manual.ManualControl(lambda _session: (1280, None), display="no-such-display")
+    session = RecordingSession("s-nodisplay")
     click = Envelope.model_validate(
         {"type": "manual_control", "id": "c1", "payload": {"action": "click", "x": 5, "y": 5}}
     )
