@@ -1,7 +1,7 @@
 // Offline app shell: the page and its assets only. Network first so an update on the desktop shows at once;
 // the cache answers when the desktop is unreachable. Signaling, API and health requests are never touched.
 
-const CACHE = "contop-shell-v1";
+const CACHE = "contop-shell-v2";
 const SHELL = [
   "./",
   "index.html",
@@ -19,6 +19,7 @@ const SHELL = [
   "js/ice.js",
   "js/intents.js",
   "js/layout.js",
+  "js/markdown.js",
   "js/pairing.js",
   "js/reconnect.js",
   "js/storage.js",
