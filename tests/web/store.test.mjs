@@ -483,3 +483,72 @@ test("a confirmation counts down from when it first arrived, even when asked aga
   assert.equal(s.confirmation.deadline, 65000, "the desktop's wait did not start again");
   assert.equal(run([srv("agent_confirmation_request", { tool: "t" }, "req-2")]).confirmation.deadline, null, "an older desktop sends no timeout");
 });
+
+test("while a task runs, New and reopening a session keep its thread (they would hide Stop and misfile its answer)", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "long task" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Running: sleep 60", status: "running" }),
+  ]);
+  assert.equal(reduce(s, { type: "new_session" }), s, "New waits for the run to end");
+  assert.equal(reduce(s, { type: "restore", entries: [{ id: "user-9", kind: "user", text: "old" }], sessionId: "s0" }), s);
+  const done = run([srv("agent_result", { answer: "ok", status: "completed" })], s);
+  assert.equal(reduce(done, { type: "new_session" }).entries.length, 0, "after the answer New starts afresh");
+});
+
+test("a second request while one runs adds nothing; one the desktop refuses as busy loses its bubble", () => {
+  let s = run([
+    { type: "user_intent", id: "i1", text: "first" },
+    srv("agent_progress", { step: 1, tool: "execute_cli", detail: "Running: sleep 5", status: "running" }),
+  ]);
+  assert.equal(reduce(s, { type: "user_intent", id: "i2", text: "second" }), s);
+  // The phone thought nothing ran (a run started on the desktop): the intent is sent, then refused as busy.
+  s = run([
+    { type: "user_intent", id: "i3", text: "third" },
+    srv("agent_progress", { step: 4, tool: "execute_cli", detail: "Running: x", status: "running" }),
+    srv("error", { code: "busy", message: "busy", ref_id: "i3" }),
+  ], initialState());
+  assert.deepEqual(kinds(s), ["step", "error"], "no bubble for a request that never ran");
+  assert.equal(s.running, true, "the other run goes on");
+  s = run([srv("agent_progress", { step: 4, tool: "execute_cli", status: "completed" })], s);
+  assert.deepEqual(kinds(s), ["step", "error"], "the running run's step is still the one card");
+  assert.equal(s.entries[0].status, "completed");
+});
+
+test("a step the user did not approve is skipped, not failed, and its approval comes before it", () => {
+  const step = { step: 1, tool: "execute_cli", detail: "Running: rm -r /tmp/x", status: "running" };
+  let s = run([
+    { type: "user_intent", id: "i1", text: "delete it" },
+    srv("agent_progress", step),
+    srv("agent_confirmation_request", { tool: "execute_cli", command: "rm -r /tmp/x", reason: "destructive_command", timeout_s: 60 }, "req-1"),
+  ]);
+  assert.deepEqual(kinds(s), ["user", "confirm", "step"], "the question sits before the step it gates");
+  s = reduce(s, { type: "confirmation_answered", approved: false });
+  s = run(
+    [
+      srv("tool_result", { tool: "execute_cli", status: "rejected", stdout: "", stderr: "" }),
+      { ...srv("agent_progress", { ...step, detail: "Not approved, so it was skipped.", status: "failed" }), now: 61000 },
+    ],
+    s,
+  );
+  assert.equal(s.entries[2].status, "skipped");
+  assert.equal(s.entries[1].decision, "denied");
+  // An approval for another tool, or with no running step, is simply added at the end.
+  const t = run([srv("agent_confirmation_request", { tool: "plan", command: "1. a", reason: "plan_approval" }, "req-2")], s);
+  assert.equal(t.entries.at(-1).kind, "confirm");
+});
+
+test("a model failure is told once: the failed answer quoting it replaces its note", () => {
+  const s = run([
+    { type: "user_intent", id: "i1", text: "list files" },
+    srv("agent_status", { status_type: "model_error", message: "ModelConnectionError: Connection error." }),
+    srv("agent_result", { answer: "The model failed, so I stopped: ModelConnectionError: Connection error.", status: "failed" }),
+  ]);
+  assert.deepEqual(kinds(s), ["user", "result"]);
+  // A note the answer does not repeat stays.
+  const t = run([
+    { type: "user_intent", id: "i1", text: "x" },
+    srv("agent_status", { status_type: "model_error", message: "Rate limited. It was told and may try again." }),
+    srv("agent_result", { answer: "Done anyway.", status: "completed" }),
+  ]);
+  assert.deepEqual(kinds(t), ["user", "status", "result"]);
+});

@@ -190,6 +190,8 @@ function onServer(state, msg, now) {
         return push(s, { kind: "step", ...fields, action, startedAt: now, durationMs, result: null });
       }
       const prev = s.entries[idx];
+      // A step the user did not approve ends "failed" on the desktop: it was skipped, not a failure.
+      if (status === "failed" && (prev.status === "skipped" || prev.result?.status === "rejected")) fields.status = "skipped";
       let durationMs = num(p.duration_ms) ?? prev.durationMs;
       if (durationMs === null && status !== "running" && prev.startedAt) durationMs = now - prev.startedAt;
       s = replaceAt(s, idx, {
@@ -219,7 +221,9 @@ function onServer(state, msg, now) {
       for (let i = s.entries.length - 1; i >= start; i--) {
         const e = s.entries[i];
         if (e.kind === "step" && e.tool === p.tool && !e.result) {
-          return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs });
+          // "rejected": not approved (denied, or the question expired), so the desktop skipped it.
+          const skipped = result.status === "rejected" ? { status: "skipped" } : {};
+          return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs, ...skipped });
         }
       }
       return push(s, { kind: "tool_result", tool: p.tool, ...result });
@@ -244,6 +248,14 @@ function onServer(state, msg, now) {
           break;
         }
         if (s.entries[i].kind !== "thinking") break;
+      }
+      // A model failure is told once: the failed answer card quotes it, so its note earlier in the run goes.
+      const answer = str(p.answer);
+      const said = (e, i) => i >= start && e.kind === "status" && e.statusType === "model_error" && e.message.trim() && answer.includes(e.message.trim());
+      if (result.status && result.status !== "completed" && s.entries.some(said)) {
+        const before = s.entries.length;
+        s = { ...s, entries: s.entries.filter((e, i) => !said(e, i)) };
+        if (lastText >= start) lastText -= before - s.entries.length; // notes sit before the final text
       }
       if (lastText >= 0 && s.entries[lastText].text.trim() === p.answer.trim()) {
         s = replaceAt(s, lastText, { ...result, text: undefined });
@@ -290,7 +302,18 @@ function onServer(state, msg, now) {
       // Asked again with the same id (a reconnect): the question is still open, so its one entry waits again.
       let s = closeStreaming(closeThinking(state));
       const idx = s.entries.findIndex((e) => e.id === entry.id);
-      s = idx >= 0 ? replaceAt(s, idx, entry) : push(s, entry);
+      if (idx >= 0) s = replaceAt(s, idx, entry);
+      else {
+        s = push(s, entry);
+        // The question gates the step that is waiting for it (shown running, same tool): it goes before that step.
+        const at = s.entries.length - 2;
+        const gated = s.entries[at];
+        if (at >= runStart(s.entries) && gated?.kind === "step" && gated.status === "running" && gated.tool === entry.tool && !gated.result) {
+          const entries = s.entries.slice();
+          entries.splice(at, 0, entries.pop());
+          s = { ...s, entries };
+        }
+      }
       return { ...s, confirmation, running: true };
     }
     case "agent_status": {
@@ -305,6 +328,10 @@ function onServer(state, msg, now) {
     }
     case "error": {
       const text = describeServerError(p);
+      // An intent the desktop refused as busy never started a run: its bubble goes (the desktop's answer says it
+      // was not sent), so the other run's steps and answer do not land under it.
+      const refused = p.code === "busy" && str(p.ref_id) ? state.entries.findIndex((e) => e.id === `user-${p.ref_id}`) : -1;
+      if (refused >= 0) state = { ...state, entries: state.entries.filter((_, i) => i !== refused) };
       let s = push(state, { kind: "error", code: p.code, text, refId: str(p.ref_id) || null });
       if (p.ref_id && p.ref_id === state.pendingIntent) {
         // Our intent was refused: the run we thought started did not; if busy, another run still is.
@@ -371,6 +398,8 @@ export function reduce(state, action) {
     case "server":
       return onServer(state, action.msg, now);
     case "user_intent": {
+      // One run at a time: while one is on (or being stopped) a second request is not sent, and adds nothing.
+      if (state.running) return state;
       const s = push(closeStreaming(closeThinking(state)), { kind: "user", id: `user-${action.id}`, text: action.text, at: now });
       // An intent sent after a reconnect: the desktop's greeting, if still to come, predates it.
       return { ...s, running: true, stopping: false, pendingIntent: action.id, resync: false };
@@ -387,6 +416,8 @@ export function reduce(state, action) {
       return { ...s, confirmation: null };
     }
     case "new_session":
+      // The running task's thread stays on screen (Stop, its steps and its answer belong to it) until it ends.
+      if (state.running) return state;
       return {
         ...state,
         entries: [],
@@ -397,6 +428,7 @@ export function reduce(state, action) {
         sessionId: null,
       };
     case "restore": {
+      if (state.running) return state; // as for new_session: a running task keeps its thread
       // Stored ids came from another page load: prefix them so they never collide with ids made from now on (a
       // prefix from an earlier restore is replaced, not stacked).
       const entries = action.entries.map((e) => ({ ...e, id: `r${state.seq}:${String(e.id).replace(/^r\d+:/, "")}`, rev: 1 }));
