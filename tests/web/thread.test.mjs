@@ -71,3 +71,16 @@ test("an output ending with a newline is counted by its lines, not one more", ()
 test("the approval countdown reads like a clock", () => {
   assert.deepEqual([75, 60, 9.2, 0, -3].map(countdownText), ["1:15", "1:00", "0:10", "0:00", "0:00"]);
 });
+
+test("a cut output says how many lines arrived and that the rest was cut", () => {
+  const stdout = Array.from({ length: 10385 }, (_, i) => `row ${i}`).join("\n");
+  assert.equal(outputSummary({ status: "success", stdout, stderr: "", truncated: true }), "success · first 10,385 lines shown — output cut");
+  assert.equal(outputSummary({ status: "success", stdout, stderr: "", truncated: false }), "success · 10385 lines");
+});
+
+test("a skipped step says it was not approved, with no run time", () => {
+  assert.deepEqual(stepText({ status: "skipped", action: "Running: rm -r /x", detail: "Not approved, so it was skipped." }), {
+    what: "rm -r /x",
+    said: "Not approved, so it was skipped.",
+  });
+});

@@ -436,6 +436,15 @@ function handleServer(msg) {
   }
   const before = store.state;
   store.dispatch({ type: "server", msg });
+  if (msg.type === "error" && msg.payload.code === "busy") {
+    // Refused as busy: what was asked goes back into an empty box, to send once the other task has ended.
+    const asked = before.entries.find((e) => e.id === `user-${msg.payload.ref_id}`);
+    if (asked && !input.value.trim()) {
+      input.value = asked.text;
+      saveDraft();
+      autosize();
+    }
+  }
   if (msg.type === "agent_status") setTimeout(render, STATUS_BANNER_MS + 50);
   if (msg.type === "agent_status") videoState(msg.payload);
   if (msg.type === "agent_confirmation_request") vibrate([20, 60, 20]);
@@ -530,6 +539,7 @@ function toast(text, tone = "info", ms = 2800) {
 }
 
 let confirmTimer = 0;
+let confirmOpener = null; // what had focus when the approval dialog opened
 
 // How long the desktop still waits for the answer to the open question (it says no by itself at the end).
 function renderCountdown() {
@@ -573,7 +583,10 @@ function render() {
       ),
     );
   }
-  if (s.lastStatus && Date.now() - s.lastStatus.at < STATUS_BANNER_MS) {
+  // A status is told in the thread; the banner repeats only a connection warning, or any status while the thread
+  // is hidden (fullscreen layout).
+  const bannerStatus = s.lastStatus && (s.lastStatus.statusType === "connection_warning" || currentLayout === "full");
+  if (bannerStatus && Date.now() - s.lastStatus.at < STATUS_BANNER_MS) {
     banners.push(
       h(
         "div",
@@ -600,9 +613,18 @@ function render() {
   // composer
   const connected = status === ConnStatus.CONNECTED;
   const text = $("intent-input").value.trim();
-  $("btn-send").disabled = !text || !connected;
+  $("btn-send").disabled = !text || !connected || s.running;
   $("btn-stop").hidden = !s.running;
-  $("btn-send").hidden = s.running && !text;
+  // One task at a time: while one runs, Stop takes Send's place (what is typed stays for afterwards).
+  $("btn-send").hidden = s.running;
+  $("intent-input").placeholder = s.running ? "Task running · Stop it or wait to send more" : "Ask your desktop…";
+  // New (and another session from History) would take the conversation away from the running task.
+  for (const id of ["chip-new", "btn-history-new"]) {
+    const b = $(id);
+    b.setAttribute("aria-disabled", String(s.running));
+    if (s.running) b.title = RUNNING_HELP.switch;
+    else b.removeAttribute("title");
+  }
   $("btn-stop").disabled = s.stopping;
   $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
   $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
@@ -639,7 +661,16 @@ function render() {
     $("confirm-command").hidden = !c.command;
   }
   // A pending request is kept while the link is down (the desktop may still wait for it): hidden until back.
+  const wasHidden = modal.hidden;
   modal.hidden = !c || !connected;
+  if (wasHidden && !modal.hidden) {
+    // Focus goes into the dialog (not onto Approve: a stray Enter must not say yes) and back when it closes.
+    confirmOpener = document.activeElement;
+    modal.querySelector(".modal-card").focus();
+  } else if (!wasHidden && modal.hidden) {
+    if (modal.contains(document.activeElement) || document.activeElement === document.body) giveFocusBack(confirmOpener);
+    confirmOpener = null;
+  }
   if (!c) delete modal.dataset.requestId;
   if (!modal.hidden && c.deadline) {
     renderCountdown();
@@ -700,7 +731,8 @@ function setActiveRecord(record) {
 function reopenActive() {
   const id = history.loadActiveId(ls);
   const record = id ? history.loadHistory(ls).find((r) => r.id === id) : null;
-  if (!record) return setActiveRecord(activeRecord);
+  // An empty conversation is not in the history, but it keeps its id (and so its draft) across a reload.
+  if (!record) return setActiveRecord(id ? { ...activeRecord, id } : activeRecord);
   setActiveRecord({ id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt });
   store.dispatch({
     type: "restore",
@@ -710,19 +742,38 @@ function reopenActive() {
   });
 }
 
+// Why New, opening another session and Send wait while a task runs on the desktop: the thread on screen is that
+// task's (its Stop, its steps, its answer), and the desktop runs one task at a time.
+const RUNNING_HELP = {
+  switch: "Stop the current task first (or wait for its answer): it keeps this conversation until it ends.",
+  send: "A task is running. Wait for its answer, or tap Stop, then send this.",
+};
+
+/** False (and says why) while a task runs: the conversation must not change under it. */
+function canLeaveConversation() {
+  if (!store.state.running) return true;
+  toast(RUNNING_HELP.switch, "warn", 4000);
+  return false;
+}
+
 function startNewSession() {
+  if (!canLeaveConversation()) return false;
   saveActive();
   setActiveRecord({ id: uuid(), serverSessionId: null, createdAt: Date.now() });
   store.dispatch({ type: "new_session" });
   // Offline, the desktop is told once connected (and the old conversation is not resumed then).
   resetPending = !send("new_session", {});
+  loadDraft();
+  return true;
 }
 
 function openSession(record) {
   if (record.id === activeRecord.id) return closeSheets();
+  if (!canLeaveConversation()) return;
   saveActive();
   setActiveRecord({ id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt });
   store.dispatch({ type: "restore", entries: history.entriesForRestore(record.entries || []), sessionId: record.serverSessionId });
+  loadDraft();
   if (record.serverSessionId) {
     if (sendQuiet("session_context", { session_id: record.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
     else toast("Will resume on the desktop once connected");
@@ -765,16 +816,67 @@ function renderHistory() {
 
 // ---------------------------------------------------------------- sheets
 
+const SHEETS = ["sheet-layout", "sheet-history", "sheet-settings"];
+let sheetOpener = null; // what had focus when a sheet opened: it gets it back when the sheet closes
+
 function openSheet(id) {
+  const opener = sheetOpener || document.activeElement;
   closeSheets();
+  sheetOpener = opener;
   $("scrim").hidden = false;
   $(id).hidden = false;
+  $(id).focus(); // into the dialog (aria-modal): Tab then stays inside it
 }
 
 function closeSheets() {
-  for (const id of ["sheet-layout", "sheet-history", "sheet-settings"]) $(id).hidden = true;
+  const wasOpen = SHEETS.some((id) => !$(id).hidden);
+  for (const id of SHEETS) $(id).hidden = true;
   $("scrim").hidden = true;
+  const opener = sheetOpener;
+  sheetOpener = null;
+  if (wasOpen) giveFocusBack(opener);
 }
+
+/** Focus returns to `el` if it is still there and shown; otherwise it stays where it is. */
+function giveFocusBack(el) {
+  if (el && el !== document.body && el.isConnected && el.getClientRects().length) el.focus({ preventScroll: true });
+}
+
+/** The dialog on top (aria-modal): the approval or info dialog over anything else, then an open sheet. */
+function topDialog() {
+  for (const id of ["info-modal", "confirm-modal", ...SHEETS]) if (!$(id).hidden) return $(id);
+  return null;
+}
+
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"]), summary';
+
+document.addEventListener("keydown", (ev) => {
+  const dialog = topDialog();
+  if (!dialog) return;
+  if (ev.key === "Escape") {
+    ev.preventDefault();
+    // Escape closes a sheet or the info dialog; the approval dialog stays (no answer is not a yes, nor a no).
+    if (dialog.id === "info-modal") closeInfo();
+    else if (SHEETS.includes(dialog.id)) closeSheets();
+    return;
+  }
+  if (ev.key !== "Tab") return;
+  const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => el.getClientRects().length && !el.closest("[hidden]"));
+  if (!items.length) {
+    ev.preventDefault();
+    return;
+  }
+  const first = items[0];
+  const last = items[items.length - 1];
+  const inside = dialog.contains(document.activeElement);
+  if (ev.shiftKey && (!inside || document.activeElement === first || document.activeElement === dialog || document.activeElement === dialog.firstElementChild)) {
+    ev.preventDefault();
+    last.focus();
+  } else if (!ev.shiftKey && (!inside || document.activeElement === last)) {
+    ev.preventDefault();
+    first.focus();
+  }
+});
 
 function renderLayoutSheet() {
   const glyph = (id) => {
@@ -882,24 +984,68 @@ $("intent-form").addEventListener("submit", (ev) => {
     return;
   }
   const s = store.state;
+  if (s.running) {
+    // One task at a time: the text stays in the box for when this one has ended.
+    toast(RUNNING_HELP.send, "warn", 4000);
+    return;
+  }
   const id = send("user_intent", userIntentPayload(text, { model: s.model, thinking: s.thinking }));
   if (!id) {
     toast("Couldn't send. The connection is not ready.", "warn");
     return;
   }
   input.value = "";
+  saveDraft();
   autosize();
   store.dispatch({ type: "user_intent", id, text });
   thread.scrollToEnd(true);
 });
 
 const input = $("intent-input");
+
+// The unsent text survives a reload: kept per conversation in sessionStorage (this tab only, gone with it).
+const ss = (() => {
+  try {
+    const s = window.sessionStorage;
+    s.setItem("contop.probe", "1");
+    s.removeItem("contop.probe");
+    return s;
+  } catch {
+    return storage.memoryStorage();
+  }
+})();
+const draftKey = () => `contop.draft.${activeRecord.id}`;
+
+function saveDraft() {
+  try {
+    if (input.value) ss.setItem(draftKey(), input.value);
+    else ss.removeItem(draftKey());
+  } catch {
+    /* full: the draft is only lost on reload, as before */
+  }
+}
+
+/** The box shows the draft of the conversation now on screen (empty for a new one). */
+function loadDraft() {
+  let text = "";
+  try {
+    text = ss.getItem(draftKey()) || "";
+  } catch {
+    /* unreadable: start empty */
+  }
+  input.value = text;
+  autosize();
+}
+
 function autosize() {
   input.style.height = "auto";
   input.style.height = `${Math.min(132, input.scrollHeight + 2)}px`;
   render();
 }
-input.addEventListener("input", autosize);
+input.addEventListener("input", () => {
+  saveDraft();
+  autosize();
+});
 input.addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
@@ -911,6 +1057,7 @@ $("suggestions").addEventListener("click", (ev) => {
   const chip = ev.target.closest(".chip");
   if (!chip) return;
   input.value = chip.textContent;
+  saveDraft();
   autosize();
   input.focus();
 });
@@ -924,8 +1071,7 @@ $("btn-stop").addEventListener("click", () => {
 
 $("chip-new").addEventListener("click", startNewSession);
 $("btn-history-new").addEventListener("click", () => {
-  startNewSession();
-  closeSheets();
+  if (startNewSession()) closeSheets();
 });
 $("chip-thinking").addEventListener("click", () => store.dispatch({ type: "set_thinking", on: !store.state.thinking }));
 
@@ -999,7 +1145,10 @@ $("history-range").addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-range]");
   if (!b) return;
   historyRange = b.dataset.range;
-  for (const x of $("history-range").children) x.classList.toggle("on", x === b);
+  for (const x of $("history-range").children) {
+    x.classList.toggle("on", x === b);
+    x.setAttribute("aria-selected", String(x === b));
+  }
   renderHistory();
 });
 
@@ -1038,6 +1187,7 @@ $("btn-cancel-connect").addEventListener("click", () => {
 const voice = createVoice({
   onText: (text) => {
     input.value = text;
+    saveDraft();
     autosize();
   },
   onState: (on) => {
@@ -1051,12 +1201,20 @@ $("btn-mic").addEventListener("click", () => {
   if (voice.active) voice.stop();
   else voice.start(input.value);
 });
+let infoOpener = null;
 function showInfo({ title, message }) {
   $("info-title").textContent = title;
   $("info-message").textContent = message;
+  if ($("info-modal").hidden) infoOpener = document.activeElement;
   $("info-modal").hidden = false;
+  $("btn-info-ok").focus();
 }
-$("btn-info-ok").addEventListener("click", () => ($("info-modal").hidden = true));
+function closeInfo() {
+  $("info-modal").hidden = true;
+  giveFocusBack(infoOpener);
+  infoOpener = null;
+}
+$("btn-info-ok").addEventListener("click", closeInfo);
 
 addEventListener("resize", () => {
   const o = orientationOf(innerWidth, innerHeight);
@@ -1092,6 +1250,7 @@ function takeFragment(hash) {
 function boot() {
   applyLayout();
   reopenActive();
+  loadDraft();
   if (takeFragment(window.__contopPairingFragment || location.hash)) return;
   const current = storage.currentPairing(ls);
   // A code the desktop refused is not tried again on every visit (the desktop rate-limits failed attempts).

@@ -33,6 +33,7 @@ const PATHS = {
   wifi: '<path d="M2 8.5a15 15 0 0 1 20 0M5 12a10 10 0 0 1 14 0M8.5 15.5a5 5 0 0 1 7 0M12 19h.01"/>',
   terminal: '<path d="M4 5h16v14H4z"/><path d="M8 10l3 2-3 2M13 15h3"/>',
   sparkle: '<path d="M12 3l2.5 5.5L20 11l-5.5 2.5L12 19l-2.5-5.5L4 11l5.5-2.5z"/>',
+  skip: '<path d="M6 12h12"/>',
   lock: '<rect x="5" y="11" width="14" height="10" rx="2"/><path d="M8 11V8a4 4 0 0 1 8 0v3"/>',
 };
 

@@ -2,6 +2,10 @@
 
 import { h, icon, formatDuration } from "./dom.js";
 import { statusTitle } from "../errors.js";
+import { renderMarkdown } from "../markdown.js";
+
+/** The agent's Markdown as safe DOM (see markdown.js: no HTML, http(s) links only). */
+const md = (text) => renderMarkdown(text || "", h);
 
 
 /** Model names can carry a file path (the scripted test model); the file name says enough. */
@@ -18,6 +22,7 @@ function stepIcon(status) {
   if (status === "running") return h("div", { class: "st-icon" }, h("div", { class: "mini-spin" }));
   if (status === "completed") return h("div", { class: "st-icon" }, icon("check"));
   if (status === "failed") return h("div", { class: "st-icon" }, icon("x"));
+  if (status === "skipped") return h("div", { class: "st-icon" }, icon("skip"));
   return h("div", { class: "st-icon" }, icon("stop"));
 }
 
@@ -26,11 +31,13 @@ export function outputSummary(result) {
   // A final newline ends the last line; it does not start another ("a\nb\n" is 2 lines).
   const count = (t) => (t && t.trim() ? t.replace(/\r?\n$/, "").split("\n").length : 0);
   const lines = count(result.stdout) + count(result.stderr);
-  return [
-    result.status,
-    result.exitCode ? `exit code ${result.exitCode}` : "",
-    lines > 1 ? `${lines} lines` : "",
-  ]
+  // A cut output's line count is what arrived, not what the command printed: said as such.
+  const shown = result.truncated
+    ? `first ${lines.toLocaleString("en-US")} line${lines === 1 ? "" : "s"} shown — output cut`
+    : lines > 1
+      ? `${lines} lines`
+      : "";
+  return [result.status, result.exitCode ? `exit code ${result.exitCode}` : "", shown]
     .filter(Boolean)
     .join(" · ");
 }
@@ -62,7 +69,7 @@ function output(result, openByDefault) {
 // "unanswered": the run that asked ended (stopped, failed, timed out) while the question still waited.
 const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expired — not approved", unanswered: "Not answered" };
 
-const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped" };
+const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped", skipped: "Skipped · not approved" };
 
 // How an answer card is headed, by agent_result's status: only a completed run is a green "Done"; the answer of
 // any other run (an error, no model configured) says what happened and must not read as a success.
@@ -100,6 +107,7 @@ export function stepText(e) {
   const ran = e.action || e.detail || "";
   const what = ran.replace(/^Running: /, "");
   if (e.status === "stopped") return { what, said: "Stopped before it finished." };
+  if (e.status === "skipped") return { what, said: e.detail && e.detail !== e.action ? e.detail : "Not approved, so it was skipped." };
   return { what, said: e.action && e.detail !== e.action ? e.detail : "" };
 }
 
@@ -118,7 +126,8 @@ function renderStep(e, prevEl) {
     ),
     what ? h("div", { class: "st-detail" }, what) : null,
     said ? h("div", { class: "st-said" }, said) : null,
-    meta([shortModel(e.model), e.backend, formatDuration(e.durationMs)]),
+    // A skipped step's time is how long the question waited, not a run time.
+    meta([shortModel(e.model), e.backend, e.status === "skipped" ? "" : formatDuration(e.durationMs)]),
     e.result ? output(e.result, wasOpen) : null,
   );
 }
@@ -128,7 +137,7 @@ function renderEntry(e, prevEl) {
     case "user":
       return h("div", { class: `msg-user${e.restored ? " restored" : ""}`, "data-kind": "user" }, e.text);
     case "text":
-      return h("div", { class: `msg-agent${e.streaming ? " streaming" : ""}${e.restored ? " restored" : ""}`, "data-kind": "text" }, e.text);
+      return h("div", { class: `msg-agent md${e.streaming ? " streaming" : ""}${e.restored ? " restored" : ""}`, "data-kind": "text" }, md(e.text));
     case "thinking":
       if (!e.done) {
         return h(
@@ -160,8 +169,9 @@ function renderEntry(e, prevEl) {
       return h(
         "div",
         { class: `result ${look.tone}${e.restored ? " restored" : ""}`, "data-kind": "result", "data-status": e.status || "completed" },
-        e.restored ? null : h("div", { class: "res-head" }, icon(look.icon), look.title),
-        h("div", { class: "res-answer" }, e.answer),
+        // Reopened later, an answer still says how its run ended (a failure must not read as an answer).
+        h("div", { class: "res-head" }, icon(look.icon), look.title),
+        h("div", { class: "res-answer md" }, md(e.answer)),
         e.restored ? null : meta(resultFooter(e)),
       );
     }
@@ -192,6 +202,10 @@ function renderEntry(e, prevEl) {
           { class: "note-body" },
           h("b", {}, e.reason === "plan_approval" ? "Plan approval" : `Approval for ${e.tool}`),
           e.voiceMessage || e.command,
+          // A plan stays readable after the answer: what was approved (or not) is the plan itself.
+          e.reason === "plan_approval" && e.command && e.voiceMessage && e.command.trim() !== e.voiceMessage.trim()
+            ? h("div", { class: "confirm-plan md" }, md(e.command))
+            : null,
         ),
         h("span", { class: `decision ${e.decision || "pending"}` }, word),
       );
