@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from contop.security.cgroups import SandboxCgroups
 from contop.tools.cli import ProcessResult, result_dict, run_process
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class SandboxLimits:
     nproc: int = 100
     file_size_bytes: int = 64 * 1024 * 1024
     tmp_bytes: int = 64 * 1024 * 1024
+    total_memory_bytes: int = 512 * 1024 * 1024  # all its processes together, kernel memory included (cgroup)
     cpu_share: float = 0.5  # Docker only: fraction of one CPU
 
 
@@ -313,6 +315,8 @@ class BubblewrapBackend:
         self._available: bool | None = None
         self._problem = ""
         self.limits_applied: list[str] = []
+        self._cgroups: SandboxCgroups | None = None
+        self._cgroup_problem = ""
 
     def argv(self, command: str, workspace: Path) -> list[str]:
         """The argv for ``command``: bwrap, started by a shell that opens the seccomp filter on descriptor
@@ -333,9 +337,16 @@ class BubblewrapBackend:
             masks=masks,
             seccomp_fd=SECCOMP_FD if filter_path is not None else None,
         )
+        # The shell joins the command's cgroups (paths in CONTOP_SANDBOX_CGROUPS: bwrap clears the environment
+        # after it) before anything of the command runs, then becomes bwrap.
+        join = (
+            'for g in $CONTOP_SANDBOX_CGROUPS; do echo $$ > "$g" || '
+            '{ echo "contop: could not join the sandbox cgroup $g" >&2; exit 125; }; done; '
+        )
         if filter_path is None:
-            return argv
-        return ["/bin/sh", "-c", f'f=$1; shift; exec "$@" {SECCOMP_FD}<"$f"', "contop-sandbox", str(filter_path), *argv]
+            return ["/bin/sh", "-c", join + 'exec "$@"', "contop-sandbox", *argv]
+        opens = f'f=$1; shift; exec "$@" {SECCOMP_FD}<"$f"'
+        return ["/bin/sh", "-c", join + opens, "contop-sandbox", str(filter_path), *argv]
 
     def available(self) -> bool:
         if self._available is None:
@@ -378,6 +389,12 @@ class BubblewrapBackend:
             self.limits_applied.remove("cpu (RLIMIT_CPU)")  # a soft limit alone can be raised by the command
         if values and values[0] != "0":
             self.limits_applied.append(f"uid {values[0]} inside")
+        cgroups = SandboxCgroups()
+        if cgroups.available:
+            self._cgroups = cgroups
+            self.limits_applied.append(f"total memory and processes (cgroup v{cgroups.version})")
+        else:
+            self._cgroup_problem = cgroups.problem
         return True
 
     def _owner(self) -> int | None:
@@ -390,9 +407,10 @@ class BubblewrapBackend:
         from contop.security.seccomp import program
 
         filtered = ", no new namespaces (seccomp)" if program() is not None else ""
+        uncapped = f" (no cgroup for a total cap: {self._cgroup_problem})" if self._cgroup_problem else ""
         return (
             f"bubblewrap sandbox {user}: no network, read-only system, private /tmp, one workspace{filtered}; "
-            f"limits: wall time, {', '.join(self.limits_applied) or 'no rlimits'}"
+            f"limits: wall time, {', '.join(self.limits_applied) or 'no rlimits'}{uncapped}"
         )
 
     async def run(self, command: str, *, timeout: float, workspace: Path) -> dict[str, Any]:  # noqa: ASYNC109
@@ -400,10 +418,30 @@ class BubblewrapBackend:
             raise RuntimeError(self.describe())
         ws = await asyncio.to_thread(_prepare_workspace, workspace, self._owner())
         argv = await asyncio.to_thread(self.argv, command, ws)
-        result = await run_within_disk(ws, run_process(argv, cwd="/", env={"PATH": SANDBOX_PATH}, timeout=timeout))
+        env = {"PATH": SANDBOX_PATH}
+        groups = None
+        if self._cgroups is not None and self._cgroups.available:
+            try:
+                groups = await asyncio.to_thread(
+                    self._cgroups.create, self.limits.total_memory_bytes, self.limits.nproc
+                )
+            except OSError as exc:  # fail closed: the caps are part of what the sandbox promises
+                raise RuntimeError(f"could not create the sandbox's cgroups: {exc}") from exc
+            env["CONTOP_SANDBOX_CGROUPS"] = " ".join(str(p) for p in groups.procs)
+        try:
+            result = await run_within_disk(ws, run_process(argv, cwd="/", env=env, timeout=timeout))
+        finally:
+            exhausted = groups is not None and await asyncio.to_thread(groups.memory_exhausted)
+            if groups is not None:
+                await asyncio.to_thread(groups.remove)
         if isinstance(result, str):
             return _disk_result(result, self.name, ws, self.limits_applied)
-        return _finish(result, self.name, ws, self.limits_applied)
+        out = _finish(result, self.name, ws, self.limits_applied)
+        if exhausted and out["limit_hit"] in (None, "killed", "memory"):
+            out["limit_hit"] = "memory"
+            out["note"] = (out["note"] + " The sandbox memory limit (all its processes together) was reached.").strip()
+            out["voice_message"] = "The sandboxed command hit its memory limit."
+        return out
 
 
 # --- Docker ---------------------------------------------------------------------------------------------------

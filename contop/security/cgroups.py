@@ -1,0 +1,153 @@
+"""Control groups capping what one sandboxed command may take in all: memory and processes.
+
+The rlimits bubblewrap's shell sets count per process (256 MiB of address space each, up to 100 processes), so a
+command could still take 25 GB between its processes, or more through the kernel (socket buffers), and, when the
+server does not run as root, fork without any bound. A cgroup counts them together, kernel memory included.
+
+Used where the server may create cgroups below its own: cgroup v1 ``memory`` and ``pids`` hierarchies (a root
+server, as in most containers), or a cgroup v2 group whose ``memory`` and ``pids`` controllers are delegated to
+children (``systemd-run --user --scope -p Delegate=yes contop serve``). Elsewhere the sandbox runs with its rlimits
+only, and ``describe()`` says so. Blocking file system work: call it from a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "contop-sandbox-"
+
+
+@dataclass(slots=True)
+class CallGroups:
+    """The cgroups of one sandboxed command: join them by writing its pid to each of ``procs``."""
+
+    dirs: list[Path] = field(default_factory=list)
+    version: int = 1
+
+    @property
+    def procs(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.dirs]
+
+    def memory_exhausted(self) -> bool:
+        """Whether the memory cap was reached (so a SIGKILL was the kernel's OOM killer)."""
+        for folder in self.dirs:
+            try:
+                if self.version == 1 and (folder / "memory.oom_control").exists():
+                    control = dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())
+                    return int(control.get("oom_kill", "0")) > 0
+                if self.version == 2 and (folder / "memory.events").exists():
+                    events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
+                    return int(events.get("oom_kill", "0")) > 0 or int(events.get("max", "0")) > 0
+            except (OSError, ValueError):
+                return False
+        return False
+
+    def remove(self, wait: float = 2.0) -> None:
+        """Remove the groups once their processes are gone (a killed process takes a moment to leave)."""
+        deadline = time.monotonic() + wait
+        for folder in self.dirs:
+            while True:
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break  # left behind, empty or nearly: a later server start removes it (sweep)
+                    time.sleep(0.02)
+
+
+class SandboxCgroups:
+    """Where this server may create per-command cgroups, found once from ``/proc/self/cgroup``."""
+
+    def __init__(self, root: str = "/sys/fs/cgroup", self_cgroup: str = "/proc/self/cgroup") -> None:
+        self.root = Path(root)
+        self.parents: dict[str, Path] = {}  # controller ("memory", "pids", or "" for v2) -> our cgroup folder
+        self.version = 0
+        self.problem = ""
+        try:
+            lines = Path(self_cgroup).read_text().splitlines()
+        except OSError as exc:
+            self.problem = f"cannot read {self_cgroup}: {exc}"
+            return
+        v1 = {}
+        unified = None
+        for line in lines:
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            _, controllers, path = parts
+            for controller in controllers.split(","):
+                if controller in ("memory", "pids"):
+                    v1[controller] = self.root / controller / path.lstrip("/")
+            if controllers == "":
+                unified = self.root / path.lstrip("/")
+        if set(v1) == {"memory", "pids"} and all(_writable(p) for p in v1.values()):
+            self.parents, self.version = v1, 1
+        elif unified is not None and (self.root / "cgroup.controllers").exists():
+            enabled = _read(unified / "cgroup.subtree_control").split()
+            if {"memory", "pids"} <= set(enabled) and _writable(unified):
+                self.parents, self.version = {"": unified}, 2
+            else:
+                self.problem = "the memory and pids controllers are not delegated to this server's cgroup"
+        else:
+            self.problem = "no writable memory and pids cgroups"
+        self.sweep()
+
+    @property
+    def available(self) -> bool:
+        return self.version != 0
+
+    def sweep(self) -> None:
+        """Remove empty groups an earlier server left (killed before it could)."""
+        for parent in self.parents.values():
+            for folder in parent.glob(PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+    def create(self, memory_bytes: int, pids: int) -> CallGroups:
+        """Fresh groups for one command with these caps; raises OSError when they cannot be made."""
+        name = PREFIX + secrets.token_hex(6)
+        groups = CallGroups(version=self.version)
+        try:
+            if self.version == 1:
+                memory = self.parents["memory"] / name
+                memory.mkdir()
+                groups.dirs.append(memory)
+                (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                if (memory / "memory.memsw.limit_in_bytes").exists():  # swap too, where accounted
+                    with contextlib.suppress(OSError):
+                        (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+                procs = self.parents["pids"] / name
+                procs.mkdir()
+                groups.dirs.append(procs)
+                (procs / "pids.max").write_text(str(pids))
+            else:
+                folder = self.parents[""] / name
+                folder.mkdir()
+                groups.dirs.append(folder)
+                (folder / "memory.max").write_text(str(memory_bytes))
+                with contextlib.suppress(OSError):
+                    (folder / "memory.swap.max").write_text("0")
+                (folder / "pids.max").write_text(str(pids))
+        except OSError:
+            groups.remove(wait=0)
+            raise
+        return groups
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

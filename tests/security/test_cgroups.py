@@ -1,0 +1,56 @@
+"""Per-command cgroups of the sandbox: a total cap on memory and processes, on this machine's real cgroups."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from contop.security.cgroups import PREFIX, SandboxCgroups
+from contop.security.sandbox import BubblewrapBackend, SandboxLimits
+
+_BWRAP = BubblewrapBackend()
+_CGROUPS = SandboxCgroups()
+needs_both = pytest.mark.skipif(
+    not (_BWRAP.available() and _CGROUPS.available),
+    reason=f"needs bubblewrap and writable cgroups: {_BWRAP.describe()} / {_CGROUPS.problem}",
+)
+
+HOG = "python3 -c 'import time; b = bytearray(200 << 20); b[::4096] = b\"x\" * len(b[::4096]); time.sleep(2)'"
+
+
+@needs_both
+async def test_processes_together_cannot_take_more_than_the_total_cap() -> None:
+    backend = BubblewrapBackend(limits=SandboxLimits(total_memory_bytes=300 << 20))
+    assert "cgroup" in backend.describe()
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "state" / "sandbox" / "workspace"
+        # each stays under its own 256 MiB address space; three together would take 600 MiB
+        result = await backend.run(
+            f"for i in 1 2 3; do {HOG} & done; wait; echo waited", timeout=30, workspace=workspace
+        )
+    assert result["limit_hit"] == "memory", result
+    assert "Killed" in result["stderr"] and "all its processes together" in result["note"]
+    for parent in _CGROUPS.parents.values():
+        assert not list(parent.glob(PREFIX + "*"))  # each command's groups are removed after it
+
+
+@needs_both
+async def test_a_fork_bomb_stops_at_the_process_cap() -> None:
+    backend = BubblewrapBackend(limits=SandboxLimits(nproc=20))
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "state" / "sandbox" / "workspace"
+        result = await backend.run(
+            "for i in $(seq 1 40); do sleep 3 & done 2>/dev/null; sleep 0.5; ls /proc | grep -c '^[0-9]'",
+            timeout=30,
+            workspace=workspace,
+        )
+    assert int(result["stdout"].split()[-1]) <= 20, result
+
+
+def test_an_unusable_cgroup_tree_is_reported_not_used(tmp_path: Path) -> None:
+    (tmp_path / "self").write_text("0::/user.slice/x\n")
+    (tmp_path / "root").mkdir()
+    cgroups = SandboxCgroups(root=str(tmp_path / "root"), self_cgroup=str(tmp_path / "self"))
+    assert not cgroups.available and "no writable memory and pids cgroups" in cgroups.problem
