@@ -475,6 +475,7 @@ def _norm_home(home: str, windows: bool) -> str:
 
 _FILE_URL = re.compile(r"file:(?://(?:localhost|127\.0\.0\.1)?)?(/.*)", re.IGNORECASE)
 _URL_GLOB = re.compile(r"\{[^{}]*\}")
+_FILE_SCHEME = re.compile(r"file:", re.IGNORECASE)
 _DRIVE_URL = re.compile(r"/[A-Za-z]:[/\\]")
 
 
@@ -529,8 +530,8 @@ def path_candidates(word: str) -> Iterator[str]:
     file a ``file:`` URL names (``curl file:///root/.ssh/id_rsa`` reads it)."""
     if looks_like_path(word):
         yield word
-    elif "file:" in word.lower():  # 'file:///root/.ssh/id_rsa', '--url=file:…', 'url = "file:…"' in a config
-        local = file_url_path(word[word.lower().index("file:") :])
+    for match in _FILE_SCHEME.finditer(word):  # 'file:///root/.ssh/id_rsa', 'file:/etc/shadow', 'uri=file:…'
+        local = file_url_path(word[match.start() :])
         if local:
             yield local
     for sep in ("=", "@"):

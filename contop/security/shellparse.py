@@ -371,7 +371,8 @@ class _Fallback:
             if c in "<>" and out and src[self.i + 1 : self.i + 2] != "(":
                 break  # 'a>b' is the word 'a' and a redirection
             if c == "\\":
-                out.append(src[self.i + 1 : self.i + 2])
+                if src[self.i + 1 : self.i + 2] != "\n":  # a backslash-newline is a line continuation: nothing
+                    out.append(src[self.i + 1 : self.i + 2])
                 self.i += 2
             elif c == "'":
                 end = src.find("'", self.i + 1)
@@ -404,7 +405,9 @@ class _Fallback:
     def double_quoted(self, cmd: Cmd) -> str:
         src, out = self.src, list[str]()
         while self.i < len(src) and src[self.i] != '"':
-            if src[self.i] == "\\" and src[self.i + 1 : self.i + 2] in ('"', "\\", "$", "`"):
+            if src[self.i] == "\\" and src[self.i + 1 : self.i + 2] == "\n":  # a line continuation
+                self.i += 2
+            elif src[self.i] == "\\" and src[self.i + 1 : self.i + 2] in ('"', "\\", "$", "`"):
                 out.append(src[self.i + 1])
                 self.i += 2
             elif src.startswith("$(", self.i) and not src.startswith("$((", self.i):
@@ -455,6 +458,7 @@ class _Fallback:
 # as the shell passes them on. Quoted and escaped characters never take part.
 
 BRACE_LIMIT = 256  # more words than this: the groups are read as '*' globs, which the path rules judge as well
+BRACE_GROUPS_LIMIT = 32  # more '{' than this in one word: read as globs at once
 _SEQUENCE = re.compile(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?")
 _ASSIGNMENT_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 
@@ -469,7 +473,10 @@ def expand_braces(raw: str) -> list[str] | None:
     if not any(c == "{" and not lit for c, lit in zip(chars, literal, strict=True)):
         return None
     tokens = list(zip(chars, literal, strict=True))
+    groups = sum(1 for c, lit in tokens if c == "{" and not lit)
     try:
+        if groups > BRACE_GROUPS_LIMIT:  # each group may rescan what follows it: keep the work linear
+            raise _TooMany
         words = _expand(tokens, 0)
     except _TooMany:
         words = [_globbed(tokens)]
@@ -486,9 +493,19 @@ def _unquote(raw: str) -> tuple[list[str], list[bool]]:
     while i < n:
         c = raw[i]
         if c == "\\" and i + 1 < n:
-            chars.append(raw[i + 1])
-            literal.append(True)
+            if raw[i + 1] != "\n":  # a backslash-newline is a line continuation: nothing
+                chars.append(raw[i + 1])
+                literal.append(True)
             i += 2
+        elif raw.startswith("$'", i):  # ANSI-C quoting: decoded as the shell does ('\x2f' is '/')
+            reader = _Fallback(raw, MAX_DEPTH)
+            reader.i = i
+            text = reader.ansi_c()
+            chars.extend(text)
+            literal.extend([True] * len(text))
+            i = reader.i
+        elif raw.startswith('$"', i):  # a locale string reads as a double-quoted one
+            i += 1
         elif c == "'":
             end = raw.find("'", i + 1)
             end = n if end < 0 else end
@@ -498,6 +515,9 @@ def _unquote(raw: str) -> tuple[list[str], list[bool]]:
         elif c == '"':
             j = i + 1
             while j < n and raw[j] != '"':
+                if raw[j] == "\\" and raw[j + 1 : j + 2] == "\n":
+                    j += 2
+                    continue
                 if raw[j] == "\\" and raw[j + 1 : j + 2] in ('"', "\\", "$", "`"):
                     j += 1
                 chars.append(raw[j])
@@ -543,7 +563,8 @@ def _expand(tokens: list[tuple[str, bool]], start: int) -> list[list[tuple[str, 
                     commas.append(j)
             j += 1
         if level:
-            return [tokens]  # no closing brace: nothing after it expands either
+            i += 1  # this '{' has no partner (bash leaves it as it is): a later group may still expand
+            continue
         close = j - 1
         body = tokens[i + 1 : close]
         alternatives: list[list[tuple[str, bool]]] | None
@@ -569,7 +590,7 @@ def _expand(tokens: list[tuple[str, bool]], start: int) -> list[list[tuple[str, 
 
 def _sequence(body: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]] | None:
     """``1..5``, ``a..e`` or ``0..10..2``, as the words of each step; None when ``body`` is not a sequence."""
-    if any(lit for _, lit in body):
+    if len(body) > 48 or any(lit for _, lit in body):
         return None
     match = _SEQUENCE.fullmatch("".join(c for c, _ in body))
     if match is None:
@@ -584,7 +605,10 @@ def _sequence(body: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]] | No
     if abs(b - a) // step >= BRACE_LIMIT:
         raise _TooMany
     values = range(a, b + 1, step) if a <= b else range(a, b - 1, -step)
-    return [[(ch, False) for ch in (str(v) if numeric else chr(v))] for v in values]
+    # '{01..03}' is 01 02 03: a leading zero pads every number to the wider end ('-' counted)
+    padded = numeric and any(len(x.lstrip("-")) > 1 and x.lstrip("-")[0] == "0" for x in (first, last))
+    width = max(len(first), len(last)) if padded else 0
+    return [[(ch, False) for ch in (format(v, f"0{width}d") if numeric else chr(v))] for v in values]
 
 
 def _globbed(tokens: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

@@ -265,6 +265,14 @@ def test_sourcing_a_login_file_is_not_judged_by_its_contents(tmp_path: Path) -> 
         "cat /home/u/.ss{h,x}/id_rsa",  # bash brace expansion before anything else
         "cat ~/.ss{g..i}/id_rsa",
         "for f in 1; do cat /home/u/.{ssh,x}/id_rsa; done",  # the same through bashlex
+        # found by the review of the first version:
+        "cat $'/home/u/.ss'{h,}/id_rsa",  # ANSI-C quoting next to a group
+        "cat $'\\x2fhome/u/.ss'{h,}/id_rsa",
+        "mkdir -p { && cat {/../../../../../../home/u/.ss{h,}/id_rsa",  # a '{' without partner does not stop it
+        "cat {a'}'/../../../../../../home/u/.ss{h,}/id_rsa",
+        "curl file:/home/u/.ssh/id_rsa",  # a single slash
+        "gst-launch-1.0 playbin uri=file:///home/u/.ssh/id_rsa",  # inside a word
+        "cat /home/u/.ss\\\nh/id_rsa",  # a line continuation inside a word
     ],
 )
 def test_file_urls_and_brace_expansion_reach_protected_files(command: str) -> None:
@@ -304,6 +312,11 @@ def test_brace_expansion_is_judged_word_by_word(command: str, expected: str) -> 
         ('"$HOME"/{a,b}', ["$HOME/a", "$HOME/b"]),
         ("$(echo {a,b})x{1,2}", ["$(echo {a,b})x1", "$(echo {a,b})x2"]),  # a substitution is its own command
         ("{1..100000}", ["*"]),
+        ("{01..03}", ["01", "02", "03"]),  # zero-padded as bash pads them
+        ("{-01..2}", ["-01", "000", "001", "002"]),
+        ("{a{b,c}", ["{ab", "{ac"]),
+        ("$'a\\x2fb'{1,2}", ["a/b1", "a/b2"]),
+        ("{" * 8000 + "}" * 8000, ["*"]),  # thousands of groups: read as a glob at once, not rescanned each time
         ("'{a,b}'", None),
         ("\\{a,b}", None),
         ("${x}", None),
