@@ -99,3 +99,12 @@ async def test_a_stuck_tool_is_stopped(skills: SkillRuntime, monkeypatch: pytest
     monkeypatch.setattr(runtime_module, "PYTHON_TOOL_TIMEOUT_S", 1.0)
     with pytest.raises(SkillError, match="did not finish within 1 s"):
         await skills.run_python("tooly", "sleeps", {})
+
+
+async def test_a_module_in_the_sessions_folder_does_not_hijack_the_runner(skills: SkillRuntime, tmp_path: Path) -> None:
+    folder = tmp_path / "session"
+    folder.mkdir()
+    (folder / "json.py").write_text("open(__file__ + '.ran', 'w').close()\nraise SystemExit(3)\n")
+    ran = await skills.run_python("tooly", "whoami", {}, cwd=str(folder))
+    assert ran.value["cwd"] == str(folder)
+    assert not (folder / "json.py.ran").exists()

@@ -62,7 +62,8 @@ class SkillRuntime:
                 raise SkillError(f"the parameters of {tool} are not JSON: {exc}") from exc
             await asyncio.to_thread(request.write_text, data, "utf-8")
             process = await run_process(
-                [sys.executable, "-m", "contop.agent.skills.pyrunner", str(request), str(result_file)],
+                # -P: the session folder, its working directory, must not come first on sys.path (a json.py there)
+                [sys.executable, "-P", "-m", "contop.agent.skills.pyrunner", str(request), str(result_file)],
                 cwd=cwd if usable_cwd else None,
                 env=child_env(os.environ),  # never the server's API keys or CONTOP_* variables
                 timeout=PYTHON_TOOL_TIMEOUT_S,
