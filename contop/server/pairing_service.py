@@ -183,20 +183,16 @@ class PairingService:
         """Drop the codes that ran out; a phone still connected with one is disconnected, as a revoked one is (a
         4-hour guest code ends the guest's session). Returns those devices."""
         gone = self.tokens.purge_expired()
-        ended = []
-        for tok in gone:
-            device_id = tok.device_id
-            if device_id is None or self.tokens.for_device(device_id) is not None:
-                continue  # nobody held it, or its phone has a newer code
-            device = self.devices.get(device_id)
-            if device is not None:
-                self.devices.record(DeviceEventType.EXPIRED, device, "its pairing code expired")
-            ended.append(device_id)
-        if gone:
+        # Judged from the state, not from what this purge dropped: any read of the tokens (the devices list, a
+        # status) purges expired ones too, between two checks.
+        ended = [d for d in self.devices.all() if d.connected and self.tokens.for_device(d.device_id) is None]
+        for device in ended:
+            self.devices.record(DeviceEventType.EXPIRED, device, "its pairing code expired")
+        if gone or ended:
             self.save()
-        for device_id in ended:
-            await self._run_revoke_hooks(device_id)
-        return ended
+        for device in ended:
+            await self._run_revoke_hooks(device.device_id)
+        return [device.device_id for device in ended]
 
     async def _run_revoke_hooks(self, device_id: str) -> None:
         for hook in list(self._revoke_hooks):

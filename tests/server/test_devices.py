@@ -90,15 +90,19 @@ async def test_a_code_that_runs_out_disconnects_its_phone(tmp_path: Path) -> Non
     service.on_revoke(close_sessions)
     guest = service.issue("temp")
     service.claim(guest.token, device_id="guest", device_name="Guest")
+    service.mark_connected("guest", True)
     owner = service.issue("permanent")
     service.claim(owner.token, device_id="owner", device_name="Owner")
+    service.mark_connected("owner", True)
     service.issue("temp")  # a code nobody used
 
     clock.now += timedelta(hours=3, minutes=59)
     assert await service.expire() == [] and closed == []
     clock.now += timedelta(minutes=2)  # past the guest code's 4 hours
+    service.list_devices()  # the desktop's poll reads the tokens (and drops expired ones) before the check runs
     assert await service.expire() == ["guest"] and closed == ["guest"]
-    assert [e.to_json()["type"] for e in service.devices.events()][-1] == "expired"
+    service.mark_connected("guest", False)  # what closing its session does
+    assert [e.to_json()["type"] for e in service.devices.events()][-2:] == ["expired", "disconnected"]
     assert service.status("owner")["status"] == "active"  # the owner's 30-day code still holds
     assert await service.expire() == []  # reported once
 
