@@ -150,18 +150,23 @@ class AuditLog:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def record(self, entry: AuditEntry) -> None:
-        """Queue one entry (timestamped now). Safe to call from any thread; errors go to ``logging``."""
+    def record(self, entry: AuditEntry) -> concurrent.futures.Future[str | None]:
+        """Queue one entry (timestamped now). Safe to call from any thread; never raises. The future says, once the
+        writer got to it, why this entry could not be written (None: it is on disk)."""
+        written: concurrent.futures.Future[str | None] = concurrent.futures.Future()
         try:
             if self._closed:
                 logger.error("audit log closed; dropped a %s entry", entry.event)
-                return
+                written.set_result("the audit log is closed")
+                return written
             if not entry.timestamp:
                 entry.timestamp = _iso(self._clock())
             self._ensure_thread()
-            self._queue.put(entry)
+            self._queue.put((entry, written))
         except Exception as exc:
             logger.error("audit log could not queue an entry: %s", type(exc).__name__)
+            written.set_result(f"could not queue the entry: {type(exc).__name__}")
+        return written
 
     def session_start(self, session_id: str, **details: Any) -> None:
         """Mark a session's start (device, connection type…); ``details`` land as extra fields."""
@@ -205,12 +210,15 @@ class AuditLog:
             if isinstance(item, concurrent.futures.Future):
                 item.set_result(None)
                 continue
+            entry, written = item
             try:
-                self._write(item)
+                self._write(entry)
                 self.failure = None
-            except Exception as exc:  # never raised into a tool call: GuardedToolset reads ``failure`` instead
+            except Exception as exc:  # never raised into a tool call: the entry's future tells its caller
                 self.failure = f"{type(exc).__name__}: {exc}"
                 logger.error("audit log write failed: %s", self.failure)
+            if not written.done():
+                written.set_result(self.failure)
 
     def _write(self, entry: AuditEntry) -> None:
         day = dt.datetime.fromisoformat(entry.timestamp.replace("Z", "+00:00")).date()

@@ -195,20 +195,18 @@ class GuardedToolset:
         except Exception as exc:  # a gate bug must fail closed
             logger.exception("security gate failed on %s", name)
             decision = Decision(verdict="block", route="sandbox", confirm=False, reason=f"gate error: {exc}")
-        self._log(
-            AuditEntry(
-                event="tool_start", session_id=ctx.session_id, tool_used=name, classified_command=detail,
-                user_prompt=ctx.user_prompt, decision=decision.verdict, route=decision.route, reason=decision.reason,
-                call_id=call_id,
-            )
+        start = AuditEntry(
+            event="tool_start", session_id=ctx.session_id, tool_used=name, classified_command=detail,
+            user_prompt=ctx.user_prompt, decision=decision.verdict, route=decision.route, reason=decision.reason,
+            call_id=call_id,
         )  # fmt: skip
         outcome = ToolOutcome(call_id=call_id, tool=name, status="error", decision=decision)
-        if self._audit is not None:  # fail closed: nothing runs that the audit log cannot record
-            await self._audit.flush()
-            if self._audit.failure is not None:
+        if self._audit is not None:  # fail closed: nothing runs that the audit log could not record
+            problem = await asyncio.wrap_future(self._audit.record(start))
+            if problem is not None:
                 outcome.status = "blocked"
                 outcome.message = (
-                    f"Refused: the audit log cannot be written ({self._audit.failure}), and nothing runs unrecorded. "
+                    f"Refused: the audit log cannot be written ({problem}), and nothing runs unrecorded. "
                     f"Free some disk space in {self._audit.logs_dir.parent} and try again."
                 )
                 self._finish(outcome, arguments, ctx, started)

@@ -232,3 +232,22 @@ async def test_a_line_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path, mon
     (path,) = sorted((tmp_path / "logs").glob("session-*.jsonl"))
     assert verify_file(path).ok  # no torn line: the chain still verifies
     assert [json.loads(line)["tool_used"] for line in path.read_text().splitlines()] == ["a", "c"]
+
+
+async def test_each_entry_says_whether_it_was_written_whatever_came_after(tmp_path: Path) -> None:
+    import asyncio
+    import errno
+
+    class BigLinesFail(AuditLog):
+        def _write(self, entry: AuditEntry) -> None:  # a nearly full disk: only small lines still fit
+            if entry.tool_used == "big":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super()._write(entry)
+
+    log = BigLinesFail(tmp_path / "logs")
+    big = log.record(AuditEntry(event="tool_start", session_id="s", tool_used="big"))
+    small = log.record(AuditEntry(event="tool_start", session_id="s", tool_used="small"))
+    assert await asyncio.wrap_future(small) is None
+    assert log.failure is None  # the latest write worked...
+    assert "No space left" in str(await asyncio.wrap_future(big))  # ...but the big entry's caller still knows
+    await log.aclose()
