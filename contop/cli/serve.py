@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         keep_inherited_descriptors_out_of_children()
 
     env = os.environ
-    host = args.host or env.get("CONTOP_HOST") or DEFAULT_HOST
+    host = (args.host or env.get("CONTOP_HOST") or DEFAULT_HOST).strip("[]")  # '[::]' as written in URLs is '::'
     port = port_from(args.port, env)
     state_dir = state_dir_from(args.home, env)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import re
@@ -133,11 +134,13 @@ async def run_within_disk(workspace: Path, run: Awaitable[ProcessResult]) -> Pro
     disk in seconds, and the audit log and tokens.json could no longer be written. Returns the result, or why it
     did not run or was stopped.
     """
+    short = await asyncio.to_thread(disk_shortage, workspace)
+    if short is not None:
+        if inspect.iscoroutine(run):
+            run.close()  # never started
+        return f"Not run: {short}."
     task = asyncio.ensure_future(run)
     try:
-        short = await asyncio.to_thread(disk_shortage, workspace)
-        if short is not None:
-            return f"Not run: {short}."
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISK_CHECK_S)
             if done:
@@ -286,8 +289,10 @@ def write_seccomp_filter(overlay_dir: Path) -> Path | None:
         return None
     path = overlay_dir / "seccomp.bpf"
     if not path.exists() or path.read_bytes() != code:
-        path.write_bytes(code)
-        path.chmod(0o644)
+        partial = overlay_dir / f".seccomp.bpf.{secrets.token_hex(4)}"  # two first runs never see half a file
+        partial.write_bytes(code)
+        partial.chmod(0o644)
+        os.replace(partial, path)
     return path
 
 

@@ -92,7 +92,10 @@ def connection_path(
     if is_loopback(client_ip):
         return ConnectionPath.LOOPBACK
     try:
-        if client_ip and ipaddress.ip_address(client_ip) in TAILSCALE_NET:
+        ip = ipaddress.ip_address(client_ip) if client_ip else None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # a dual-stack socket ('::')
+            ip = ip.ipv4_mapped
+        if ip is not None and ip in TAILSCALE_NET:
             return ConnectionPath.TAILSCALE
     except ValueError:
         pass

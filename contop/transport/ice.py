@@ -76,7 +76,8 @@ def _udp_binding(address: Any, timeout: float) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(request, address)
         while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(min(left, max(resend_at - time.monotonic(), 0.01)))
+            # until the retransmit is due, then until the deadline (not a 10 ms poll once it was sent)
+            sock.settimeout(min(left, max(resend_at - time.monotonic(), 0.01)) if resend_at else left)
             try:
                 data, _ = sock.recvfrom(2048)
             except TimeoutError:

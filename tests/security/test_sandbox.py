@@ -393,3 +393,16 @@ async def test_a_command_filling_the_disk_is_stopped_before_the_disk_is_full(
     assert "finished" not in result["stdout"] and written < 600 * sandbox.MIB  # 2 GB without the watch
     again = await BubblewrapBackend().run("echo hi", timeout=10, workspace=workspace)
     assert again["limit_hit"] == "disk" and again["stderr"].startswith("Not run:")
+
+
+async def test_on_a_full_disk_the_command_is_not_even_started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from contop.security import sandbox
+
+    started: list[str] = []
+
+    async def command() -> Any:
+        started.append("started")
+
+    monkeypatch.setattr(sandbox, "disk_shortage", lambda _path: "the disk is full")
+    assert await sandbox.run_within_disk(tmp_path, command()) == "Not run: the disk is full."
+    assert started == []

@@ -168,8 +168,9 @@ def test_listening_on_all_ipv6_addresses_answers_ipv4_too(tmp_path: Path) -> Non
     """'--host ::' is every address, as 0.0.0.0 is: the pairing URL names an IPv4 address the phone must reach."""
     if not socket.has_ipv6 or not socket.has_dualstack_ipv6():
         pytest.skip("this machine has no dual-stack IPv6 sockets")
-    with ServerProcess(tmp_path / "home", host="::") as srv:
+    with ServerProcess(tmp_path / "home", host="[::]") as srv:  # as written in a URL, too
         assert httpx.get(f"http://127.0.0.1:{srv.port}/health", timeout=5).status_code == 200
         assert httpx.get(f"http://[::1]:{srv.port}/health", timeout=5).status_code == 200
-        assert srv.request("POST", "/api/pair", headers=JSON).status_code == 200  # the admin API from 127.0.0.1
+        paired = srv.request("POST", "/api/pair", headers=JSON)  # the admin API from 127.0.0.1
+        assert paired.status_code == 200 and "[::]" not in paired.json()["url"]  # a reachable address in the QR
         assert "warning" not in srv.log()

@@ -54,6 +54,7 @@ def test_tailscale_from_an_interface_and_lan_ip_inside_a_namespace() -> None:
 def test_connection_path_classification() -> None:
     assert connection_path("127.0.0.1", {}) is ConnectionPath.LOOPBACK
     assert connection_path("100.70.1.1", {}) is ConnectionPath.TAILSCALE
+    assert connection_path("::ffff:100.70.1.1", {}) is ConnectionPath.TAILSCALE  # through a dual-stack socket
     assert connection_path("192.168.1.20", {}) is ConnectionPath.LAN
     assert connection_path("127.0.0.1", {"cf-connecting-ip": "1.2.3.4"}) is ConnectionPath.TUNNEL
     assert (
