@@ -4,10 +4,10 @@ The rlimits bubblewrap's shell sets count per process (256 MiB of address space 
 command could still take 25 GB between its processes, or more through the kernel (socket buffers), and, when the
 server does not run as root, fork without any bound. A cgroup counts them together, kernel memory included.
 
-Used where the server may create cgroups below its own: cgroup v1 ``memory`` and ``pids`` hierarchies (a root
-server, as in most containers), or a cgroup v2 group whose ``memory`` and ``pids`` controllers are delegated to
-children (``systemd-run --user --scope -p Delegate=yes contop serve``). Elsewhere the sandbox runs with its rlimits
-only, and ``describe()`` says so. Blocking file system work: call it from a thread.
+Used where the server may create cgroups below its own in the cgroup v1 ``memory`` and ``pids`` hierarchies (a
+root server, as in most containers). cgroup v2 is not supported yet: its "no internal processes" rule means the
+server would first have to move itself into a leaf of a delegated group. Elsewhere the sandbox runs with its
+rlimits only, and ``describe()`` says so. Blocking file system work: call it from a thread.
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ class CallGroups:
                 if self.version == 1 and (folder / "memory.oom_control").exists():
                     control = dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())
                     return int(control.get("oom_kill", "0")) > 0
-                if self.version == 2 and (folder / "memory.events").exists():
-                    events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
-                    return int(events.get("oom_kill", "0")) > 0 or int(events.get("max", "0")) > 0
             except (OSError, ValueError):
                 return False
         return False
@@ -68,7 +65,7 @@ class SandboxCgroups:
 
     def __init__(self, root: str = "/sys/fs/cgroup", self_cgroup: str = "/proc/self/cgroup") -> None:
         self.root = Path(root)
-        self.parents: dict[str, Path] = {}  # controller ("memory", "pids", or "" for v2) -> our cgroup folder
+        self.parents: dict[str, Path] = {}  # controller ("memory", "pids") -> our cgroup folder
         self.version = 0
         self.problem = ""
         try:
@@ -91,11 +88,7 @@ class SandboxCgroups:
         if set(v1) == {"memory", "pids"} and all(_writable(p) for p in v1.values()):
             self.parents, self.version = v1, 1
         elif unified is not None and (self.root / "cgroup.controllers").exists():
-            enabled = _read(unified / "cgroup.subtree_control").split()
-            if {"memory", "pids"} <= set(enabled) and _writable(unified):
-                self.parents, self.version = {"": unified}, 2
-            else:
-                self.problem = "the memory and pids controllers are not delegated to this server's cgroup"
+            self.problem = "cgroup v2 is not supported yet for per-command groups"
         else:
             self.problem = "no writable memory and pids cgroups"
         self.sweep()
@@ -105,18 +98,22 @@ class SandboxCgroups:
         return self.version != 0
 
     def sweep(self) -> None:
-        """Remove empty groups an earlier server left (killed before it could)."""
+        """Remove the groups a server that is gone left behind (killed before it could). Groups are named after
+        the server's pid: another live server's, just made and not yet joined (so empty), are left alone."""
         for parent in self.parents.values():
             for folder in parent.glob(PREFIX + "*"):
+                owner = folder.name[len(PREFIX) :].split("-", 1)[0]
+                if owner.isdigit() and _alive(int(owner)):
+                    continue
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
     def create(self, memory_bytes: int, pids: int) -> CallGroups:
         """Fresh groups for one command with these caps; raises OSError when they cannot be made."""
-        name = PREFIX + secrets.token_hex(6)
+        name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         groups = CallGroups(version=self.version)
         try:
-            if self.version == 1:
+            if self.version == 1:  # the only one supported (see the module's docstring)
                 memory = self.parents["memory"] / name
                 memory.mkdir()
                 groups.dirs.append(memory)
@@ -128,14 +125,6 @@ class SandboxCgroups:
                 procs.mkdir()
                 groups.dirs.append(procs)
                 (procs / "pids.max").write_text(str(pids))
-            else:
-                folder = self.parents[""] / name
-                folder.mkdir()
-                groups.dirs.append(folder)
-                (folder / "memory.max").write_text(str(memory_bytes))
-                with contextlib.suppress(OSError):
-                    (folder / "memory.swap.max").write_text("0")
-                (folder / "pids.max").write_text(str(pids))
         except OSError:
             groups.remove(wait=0)
             raise
@@ -146,8 +135,11 @@ def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
 
 
-def _read(path: Path) -> str:
+def _alive(pid: int) -> bool:
     try:
-        return path.read_text()
-    except OSError:
-        return ""
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

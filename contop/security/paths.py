@@ -479,9 +479,17 @@ _FILE_SCHEME = re.compile(r"file:", re.IGNORECASE)
 _DRIVE_URL = re.compile(r"/[A-Za-z]:[/\\]")
 
 
-def file_url_path(word: str) -> str | None:
-    """The local path of a ``file:`` URL (percent-decoded; curl's ``{a,b}`` globs as ``*``), or None."""
-    match = _FILE_URL.match(word.strip())
+MAX_FILE_URLS = 16  # 'file:' URLs judged in one argument
+
+
+def too_many_file_urls(word: str) -> bool:
+    return len(_FILE_SCHEME.findall(word)) > MAX_FILE_URLS
+
+
+def file_url_path(word: str, start: int = 0) -> str | None:
+    """The local path of the ``file:`` URL at ``start`` of ``word`` (percent-decoded; curl's ``{a,b}`` globs as
+    ``*``), or None."""
+    match = _FILE_URL.match(word, start)
     if match is None:
         return None
     path = unquote(match.group(1).split("?", 1)[0].split("#", 1)[0])
@@ -530,8 +538,10 @@ def path_candidates(word: str) -> Iterator[str]:
     file a ``file:`` URL names (``curl file:///root/.ssh/id_rsa`` reads it)."""
     if looks_like_path(word):
         yield word
-    for match in _FILE_SCHEME.finditer(word):  # 'file:///root/.ssh/id_rsa', 'file:/etc/shadow', 'uri=file:…'
-        local = file_url_path(word[match.start() :])
+    for count, match in enumerate(_FILE_SCHEME.finditer(word)):  # 'file:/etc/shadow', 'uri=file:///…'
+        if count == MAX_FILE_URLS:  # each costs the rest of the word: State.check_paths asks about the rest
+            break
+        local = file_url_path(word, match.start())
         if local:
             yield local
     for sep in ("=", "@"):

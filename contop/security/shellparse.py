@@ -206,7 +206,9 @@ _REDIR_START = frozenset("<>&0123456789")
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
 _REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
 _RESERVED = frozenset("if then else elif fi do done while until ! { } time esac in".split())
-_ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "\\": "\\", "'": "'", '"': '"'}
+_ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "v": "\v",
+         "?": "?", "\\": "\\", "'": "'", '"': '"'}  # fmt: skip
+_ANSI_NUMBER = re.compile(r"x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{1,4})|U([0-9a-fA-F]{1,8})|([0-7]{1,3})")
 
 
 class _Fallback:
@@ -427,11 +429,15 @@ class _Fallback:
             c = src[self.i]
             if c == "\\" and self.i + 1 < len(src):
                 nxt = src[self.i + 1]
-                hexa = re.match(r"x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{1,4})|([0-7]{1,3})", src[self.i + 1 : self.i + 6])
+                hexa = _ANSI_NUMBER.match(src, self.i + 1)
                 if hexa:
-                    digits = hexa.group(1) or hexa.group(2) or hexa.group(3)
-                    out.append(chr(int(digits, 8 if hexa.group(3) else 16)))
-                    self.i += 1 + hexa.end()
+                    digits = hexa.group(1) or hexa.group(2) or hexa.group(3) or hexa.group(4)
+                    out.append(chr(min(int(digits, 8 if hexa.group(4) else 16), 0x10FFFF)))
+                    self.i = hexa.end()
+                    continue
+                if nxt == "c" and self.i + 2 < len(src):  # \cX: the control character of X
+                    out.append(chr(ord(src[self.i + 2]) & 0x1F))
+                    self.i += 3
                     continue
                 out.append(_ANSI.get(nxt, nxt))
                 self.i += 2
@@ -473,7 +479,7 @@ def expand_braces(raw: str) -> list[str] | None:
     if not any(c == "{" and not lit for c, lit in zip(chars, literal, strict=True)):
         return None
     tokens = list(zip(chars, literal, strict=True))
-    groups = sum(1 for c, lit in tokens if c == "{" and not lit)
+    groups = len(_paired(tokens)) // 2
     try:
         if groups > BRACE_GROUPS_LIMIT:  # each group may rescan what follows it: keep the work linear
             raise _TooMany
@@ -611,17 +617,33 @@ def _sequence(body: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]] | No
     return [[(ch, False) for ch in (format(v, f"0{width}d") if numeric else chr(v))] for v in values]
 
 
+def _paired(tokens: list[tuple[str, bool]]) -> set[int]:
+    """Where the unquoted braces that have a partner are (a lone '{' is an ordinary character, as in bash)."""
+    partner: set[int] = set()
+    opened: list[int] = []
+    for k, (c, lit) in enumerate(tokens):
+        if lit:
+            continue
+        if c == "{":
+            opened.append(k)
+        elif c == "}" and opened:
+            partner.update((opened.pop(), k))
+    return partner
+
+
 def _globbed(tokens: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """The word with each outermost brace group as ``*``: what it may expand to, for the path rules."""
+    partner = _paired(tokens)
     out: list[tuple[str, bool]] = []
     level = 0
-    for c, lit in tokens:
-        if not lit and c == "{":
-            if level == 0:
-                out.append(("*", False))
-            level += 1
-        elif not lit and c == "}" and level:
-            level -= 1
+    for k, (c, lit) in enumerate(tokens):
+        if k in partner:
+            if c == "{":
+                if level == 0:
+                    out.append(("*", False))
+                level += 1
+            else:
+                level -= 1
         elif level == 0:
             out.append((c, lit))
     return out

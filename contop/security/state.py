@@ -6,8 +6,16 @@ import re
 from dataclasses import dataclass, field
 
 from contop.security.decision import GateContext
-from contop.security.findings import BLOCK, Findings
-from contop.security.paths import Policy, Resolver, decision_resolver, path_candidates, policy_for
+from contop.security.findings import BLOCK, CONFIRM, Findings
+from contop.security.paths import (
+    MAX_FILE_URLS,
+    Policy,
+    Resolver,
+    decision_resolver,
+    path_candidates,
+    policy_for,
+    too_many_file_urls,
+)
 
 MAX_NESTING = 8
 _KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
@@ -71,6 +79,8 @@ class State:
         for word in words:
             if word == "environ" and self.cwd.startswith("/proc/"):  # 'cd /proc/$PPID; cat environ'
                 word = self.cwd + "/environ"
+            if len(word) > 96 and too_many_file_urls(word):
+                self.add(CONFIRM, f"has more than {MAX_FILE_URLS} file: URLs in one argument to judge", text)
             for candidate in path_candidates(word):
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve)
                 if hit is not None:

@@ -273,6 +273,10 @@ def test_sourcing_a_login_file_is_not_judged_by_its_contents(tmp_path: Path) -> 
         "curl file:/home/u/.ssh/id_rsa",  # a single slash
         "gst-launch-1.0 playbin uri=file:///home/u/.ssh/id_rsa",  # inside a word
         "cat /home/u/.ss\\\nh/id_rsa",  # a line continuation inside a word
+        # found by the second review:
+        "mkdir -p { && cat " + "{/../" * 33 + "../../../../../home/u/.ssh/id_rsa",  # lone braces past the group limit
+        "cat {/../../../../../../../../home/u/.ssh/id_rsa{,}{,}{,}{,}{,}{,}{,}{,}{,}",  # past the word limit
+        "cat $'\\U0000002fhome/u/.ssh/id_rsa'",  # ANSI-C \\U
     ],
 )
 def test_file_urls_and_brace_expansion_reach_protected_files(command: str) -> None:
@@ -356,3 +360,12 @@ async def test_find_files_skips_another_contop_servers_secrets(tmp_path: Path) -
     listed = found["stdout"]
     assert "notes.txt" in listed and "admin.token" not in listed and "tokens.json" not in listed
     assert found.get("skipped_protected", 0) >= 2
+
+
+def test_an_argument_with_many_file_urls_asks_rather_than_taking_seconds() -> None:
+    import time
+
+    started = time.perf_counter()
+    decision, reason = judged("cat " + "{a,b}" * 8 + "file:/" * 1000)
+    assert decision == "confirm" and "more than 16 file: URLs" in reason
+    assert time.perf_counter() - started < 10  # 12.8 s before, interpreted (a loose bound: behaviour, not speed)

@@ -56,3 +56,28 @@ def test_an_unusable_cgroup_tree_is_reported_not_used(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     cgroups = SandboxCgroups(root=str(tmp_path / "root"), self_cgroup=str(tmp_path / "self"))
     assert not cgroups.available and "no writable memory and pids cgroups" in cgroups.problem
+    (tmp_path / "root" / "cgroup.controllers").write_text("memory pids\n")  # a cgroup v2 system
+    cgroups = SandboxCgroups(root=str(tmp_path / "root"), self_cgroup=str(tmp_path / "self"))
+    assert not cgroups.available and "cgroup v2 is not supported yet" in cgroups.problem
+
+
+@needs_both
+def test_a_sweep_leaves_another_live_servers_fresh_groups_alone() -> None:
+    import os
+    import subprocess
+
+    other = subprocess.Popen(["sleep", "30"])  # stands for another server, alive
+    try:
+        parent = next(iter(_CGROUPS.parents.values()))
+        theirs = parent / f"{PREFIX}{other.pid}-abc"
+        gone = parent / f"{PREFIX}{2**22 + 12345}-abc"  # a pid no process has here
+        theirs.mkdir()
+        gone.mkdir()
+        SandboxCgroups()  # a new server starts, and sweeps
+        assert theirs.exists() and not gone.exists()
+    finally:
+        other.kill()
+        other.wait()
+        for folder in (theirs, gone):
+            if folder.exists():
+                os.rmdir(folder)
