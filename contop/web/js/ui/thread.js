@@ -4,8 +4,21 @@ import { h, icon, formatDuration } from "./dom.js";
 import { statusTitle } from "../errors.js";
 import { renderMarkdown } from "../markdown.js";
 
-/** The agent's Markdown as safe DOM (see markdown.js: no HTML, http(s) links only). */
-const md = (text) => renderMarkdown(text || "", h);
+/**
+ * The agent's Markdown as safe DOM (see markdown.js: no HTML, http(s) links only). Should the renderer fail on
+ * some text, that text is shown as it is, in a paragraph: a message is never lost to its formatting.
+ */
+function md(text) {
+  try {
+    return renderMarkdown(text || "", h);
+  } catch (err) {
+    console.error("contop: could not render Markdown", err);
+    return [h("p", { class: "md-plain" }, String(text ?? ""))];
+  }
+}
+
+/** How often, at most, a streaming answer is redrawn: its text arrives a few characters at a time. */
+export const STREAM_REDRAW_MS = 100;
 
 
 /** Model names can carry a file path (the scripted test model); the file name says enough. */
@@ -132,6 +145,21 @@ function renderStep(e, prevEl) {
   );
 }
 
+/** An entry's element; should building it fail, a plain one with its text, so one entry cannot stop the thread. */
+function entryElement(e, prevEl) {
+  try {
+    return renderEntry(e, prevEl);
+  } catch (err) {
+    console.error("contop: could not render a thread entry", err);
+    try {
+      const text = [e.text, e.answer, e.message, e.command, e.detail].find((t) => typeof t === "string") || "";
+      return h("div", { class: "msg-agent", "data-kind": e.kind }, h("p", { class: "md-plain" }, text));
+    } catch {
+      return h("div", { "data-kind": "unrenderable" });
+    }
+  }
+}
+
 function renderEntry(e, prevEl) {
   switch (e.kind) {
     case "user":
@@ -235,7 +263,22 @@ export function createThreadView(container, emptyEl, jumpBtn) {
   // Shown while a run is on but nothing is visibly happening (before the first event, between steps).
   const working = h("div", { class: "thinking pending", "data-kind": "working" }, h("span", { class: "think-label" }, "Working"));
 
-  function render(entries, { busy = false } = {}) {
+  // A streaming answer is redrawn at most every STREAM_REDRAW_MS: each redraw parses the whole text so far, and
+  // redrawing on every few characters would make a long answer's cost grow with the square of its length.
+  let redraw = null; // the timer of a deferred redraw
+  let latest = null; // the arguments of the latest render, which the deferred redraw repeats
+
+  function redrawLater(ms) {
+    if (redraw) return;
+    redraw = setTimeout(() => {
+      redraw = null;
+      render(...latest);
+    }, Math.max(0, ms));
+  }
+
+  function render(entries, options = {}) {
+    latest = [entries, options];
+    const { busy = false } = options;
     emptyEl.hidden = entries.length > 0;
     const ids = new Set(entries.map((e) => e.id));
     for (const [id, r] of rendered) {
@@ -248,12 +291,19 @@ export function createThreadView(container, emptyEl, jumpBtn) {
     let prev = emptyEl;
     for (const e of entries) {
       const r = rendered.get(e.id);
-      if (!r || r.rev !== e.rev) {
-        const el = renderEntry(e, r?.el);
+      const streaming = e.kind === "text" && !!e.streaming;
+      const wait = r && r.rev !== e.rev && streaming && r.streaming ? r.at + STREAM_REDRAW_MS - Date.now() : 0;
+      if (wait > 0 && wait <= STREAM_REDRAW_MS) {
+        // Text that is still arriving: shown as it was a moment ago, and brought up to date shortly.
+        redrawLater(wait);
+        prev = r.el;
+      } else if (!r || r.rev !== e.rev) {
+        const el = entryElement(e, r?.el);
         el.dataset.id = e.id;
         if (r) r.el.replaceWith(el);
         else prev.after(el);
-        rendered.set(e.id, { el, rev: e.rev });
+        // Timed from the end of the drawing, so a slow one is followed by a pause, not by the next one at once.
+        rendered.set(e.id, { el, rev: e.rev, streaming, at: Date.now() });
         changed = true;
         prev = el;
       } else {
