@@ -278,6 +278,7 @@ def host_masks(overlay_dir: Path) -> list[tuple[str, str]]:
 
 
 SECCOMP_FD = 9
+_background_removals: set[asyncio.Future[None]] = set()  # cgroup removals still running (kept referenced)
 
 
 def write_seccomp_filter(overlay_dir: Path) -> Path | None:
@@ -437,8 +438,10 @@ class BubblewrapBackend:
             result = await run_within_disk(ws, run_process(argv, cwd="/", env=env, timeout=timeout))
         finally:
             exhausted = groups is not None and await asyncio.to_thread(groups.memory_exhausted)
-            if groups is not None:
-                await asyncio.to_thread(groups.remove)
+            if groups is not None:  # in the background: the command's last processes may take a moment to leave
+                _background_removals.add(asyncio.get_running_loop().run_in_executor(None, groups.remove))
+                for done in [f for f in _background_removals if f.done()]:
+                    _background_removals.discard(done)
         if isinstance(result, str):
             return _disk_result(result, self.name, ws, self.limits_applied)
         out = _finish(result, self.name, ws, self.limits_applied)
