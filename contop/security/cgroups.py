@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contop.core.processes import pid_alive
+
 PREFIX = "contop-sandbox-"
 
 
@@ -103,7 +105,7 @@ class SandboxCgroups:
         for parent in self.parents.values():
             for folder in parent.glob(PREFIX + "*"):
                 owner = folder.name[len(PREFIX) :].split("-", 1)[0]
-                if owner.isdigit() and _alive(int(owner)):
+                if owner.isdigit() and pid_alive(int(owner)):
                     continue
                 with contextlib.suppress(OSError):
                     folder.rmdir()
@@ -133,13 +135,3 @@ class SandboxCgroups:
 
 def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from contop.core.errors import StateDirError
+from contop.core.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -279,18 +280,6 @@ class ServerInfo:
         return info if info.pid > 0 else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def running_server(state_dir: StateDir) -> ServerInfo | None:
     """The server that holds ``state_dir``, as its lock file describes it, or None when none runs.
 
@@ -302,7 +291,7 @@ def running_server(state_dir: StateDir) -> ServerInfo | None:
     except (OSError, UnicodeDecodeError):
         return None
     info = ServerInfo.from_json(text)
-    return info if info is not None and _pid_alive(info.pid) else None
+    return info if info is not None and pid_alive(info.pid) else None
 
 
 class StateDirLock:
