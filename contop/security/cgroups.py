@@ -29,7 +29,6 @@ class CallGroups:
     """The cgroups of one sandboxed command: join them by writing its pid to each of ``procs``."""
 
     dirs: list[Path] = field(default_factory=list)
-    version: int = 1
 
     @property
     def procs(self) -> list[Path]:
@@ -39,7 +38,7 @@ class CallGroups:
         """Whether the memory cap was reached (so a SIGKILL was the kernel's OOM killer)."""
         for folder in self.dirs:
             try:
-                if self.version == 1 and (folder / "memory.oom_control").exists():
+                if (folder / "memory.oom_control").exists():  # the memory group (v1)
                     control = dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())
                     return int(control.get("oom_kill", "0")) > 0
             except (OSError, ValueError):
@@ -68,7 +67,6 @@ class SandboxCgroups:
     def __init__(self, root: str = "/sys/fs/cgroup", self_cgroup: str = "/proc/self/cgroup") -> None:
         self.root = Path(root)
         self.parents: dict[str, Path] = {}  # controller ("memory", "pids") -> our cgroup folder
-        self.version = 0
         self.problem = ""
         try:
             lines = Path(self_cgroup).read_text().splitlines()
@@ -88,7 +86,7 @@ class SandboxCgroups:
             if controllers == "":
                 unified = self.root / path.lstrip("/")
         if set(v1) == {"memory", "pids"} and all(_writable(p) for p in v1.values()):
-            self.parents, self.version = v1, 1
+            self.parents = v1
         elif unified is not None and (self.root / "cgroup.controllers").exists():
             self.problem = "cgroup v2 is not supported yet for per-command groups"
         else:
@@ -97,7 +95,7 @@ class SandboxCgroups:
 
     @property
     def available(self) -> bool:
-        return self.version != 0
+        return bool(self.parents)
 
     def sweep(self) -> None:
         """Remove the groups a server that is gone left behind (killed before it could). Groups are named after
@@ -113,20 +111,19 @@ class SandboxCgroups:
     def create(self, memory_bytes: int, pids: int) -> CallGroups:
         """Fresh groups for one command with these caps; raises OSError when they cannot be made."""
         name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-        groups = CallGroups(version=self.version)
-        try:
-            if self.version == 1:  # the only one supported (see the module's docstring)
-                memory = self.parents["memory"] / name
-                memory.mkdir()
-                groups.dirs.append(memory)
-                (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                if (memory / "memory.memsw.limit_in_bytes").exists():  # swap too, where accounted
-                    with contextlib.suppress(OSError):
-                        (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
-                procs = self.parents["pids"] / name
-                procs.mkdir()
-                groups.dirs.append(procs)
-                (procs / "pids.max").write_text(str(pids))
+        groups = CallGroups()
+        try:  # cgroup v1, the only one supported (see the module's docstring)
+            memory = self.parents["memory"] / name
+            memory.mkdir()
+            groups.dirs.append(memory)
+            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            if (memory / "memory.memsw.limit_in_bytes").exists():  # swap too, where accounted
+                with contextlib.suppress(OSError):
+                    (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+            procs = self.parents["pids"] / name
+            procs.mkdir()
+            groups.dirs.append(procs)
+            (procs / "pids.max").write_text(str(pids))
         except OSError:
             groups.remove(wait=0)
             raise

@@ -398,7 +398,7 @@ class BubblewrapBackend:
         cgroups = SandboxCgroups()
         if cgroups.available:
             self._cgroups = cgroups
-            self.limits_applied.append(f"total memory and processes (cgroup v{cgroups.version})")
+            self.limits_applied.append("total memory and processes (cgroup v1)")
         else:
             self._cgroup_problem = cgroups.problem
         return True
