@@ -1,6 +1,7 @@
 // What the phone remembers between visits: paired desktops (keyed by DTLS fingerprint), its device id and name,
 // layout preferences. Every function takes a Storage-like object so it runs the same under node's tests.
 
+import { uuid } from "./envelope.js";
 import { normalizeFingerprint } from "./fingerprint.js";
 
 const PAIRINGS = "contop.pairings.v1";
@@ -99,8 +100,11 @@ export function currentPairing(storage) {
   return loadPairings(storage).find((p) => normalizeFingerprint(p.d) === key) || null;
 }
 
-/** A random id generated once per phone (per browser profile) and kept. */
-export function deviceId(storage, random = () => globalThis.crypto.randomUUID()) {
+/**
+ * A random id generated once per phone (per browser profile) and kept. `uuid` works on a page served over
+ * plain http from a LAN address too, where the browser leaves out `crypto.randomUUID` (not a secure context).
+ */
+export function deviceId(storage, random = uuid) {
   let id = storage.getItem(DEVICE_ID);
   if (!id) {
     id = `phone-${random()}`;
