@@ -25,7 +25,7 @@ from contop.core.messages import (
     UserIntent,
 )
 from contop.security.sandbox import SandboxBackend
-from contop.server.proxy_status import state_payload
+from contop.server.proxy_status import phone_models, state_payload
 from contop.server.state import ServerState
 from contop.server.toolcalls import server_audit
 from contop.transport.router import Router
@@ -79,6 +79,21 @@ def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "internal"], 
     return Error(payload=ErrorPayload(code=code, message=message, ref_id=ref.id))
 
 
+def _model_refusal(requested: Any, state: ServerState) -> str:
+    """Why the phone may not run with ``requested``, or "" when it may (none asked, or one the desktop offers).
+
+    Only the models of ``state_update.models`` can be chosen from the phone: anything else would let it name a
+    ``scripted:`` file (read by the server, past the gate) or a provider the owner never set up.
+    """
+    if not requested:
+        return ""
+    offered = [m["id"] for m in phone_models(state.settings.get(), state.config.env)]
+    if requested in offered:
+        return ""
+    choices = ", ".join(offered) if offered else "none: no model is configured on the desktop"
+    return f"the model {str(requested)[:200]!r} is not one this desktop offers; choose one of its models ({choices})"
+
+
 def install_agent(
     state: ServerState, router: Router, sandbox: Callable[[], Awaitable[SandboxBackend | None]]
 ) -> AgentService:
@@ -102,6 +117,10 @@ def install_agent(
             "execution_model": extra.get("model") or extra.get("execution_model"),
             "thinking_mode": "on" if extra.get("thinking") is True else extra.get("thinking_mode"),
         }
+        refused = _model_refusal(overrides["execution_model"], state)
+        if refused:
+            owner.send(_error(message, "invalid_payload", refused))
+            return
         events = SessionEvents(owner, message.id)
         try:
             execution = service.start(

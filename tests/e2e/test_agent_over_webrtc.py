@@ -256,3 +256,26 @@ async def test_no_model_configured_explains_how(tmp_path: Path, home: Path) -> N
     answer = seen[-1].payload.answer  # type: ignore[attr-defined]
     assert "GEMINI_API_KEY" in answer and "settings" in answer.lower()
     assert "agent_progress" not in types(seen)
+
+
+async def test_the_phone_can_only_choose_a_model_the_desktop_offers(
+    tmp_path: Path, home: Path, server_factory: list[ServerProcess]
+) -> None:
+    """A ``scripted:`` file named by the phone would be read by the server, past the gate (the state directory
+    is protected): only the models of ``state_update.models`` may be chosen."""
+    offered = script(tmp_path / "s.json", [{"text": "the configured model answered"}])
+    server_factory.append(srv := start_server(home, offered))
+    secret = script(home / "private.json", [{"text": "SECRET-FROM-THE-STATE-DIRECTORY"}])
+    client = await connect(srv)
+    try:
+        for model in (f"scripted:{secret}", "openai:gpt-4.1", 42):
+            intent = UserIntent(payload=UserIntentPayload.model_validate({"text": "hello", "model": model}))
+            error = (await client.request(intent, expect_type="error")).to_dict()["payload"]
+            assert error["code"] == "invalid_payload" and error["ref_id"] == intent.id, error
+            assert "not one this desktop offers" in error["message"] and f"scripted:{offered}" in error["message"]
+            assert "SECRET" not in json.dumps(error)
+        intent = UserIntent(payload=UserIntentPayload.model_validate({"text": "hello", "model": f"scripted:{offered}"}))
+        result = await client.request(intent, expect_type="agent_result")
+    finally:
+        await client.aclose()
+    assert result.to_dict()["payload"]["answer"] == "the configured model answered"
