@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class LlmLog:
-    def __init__(self, logs_dir: Path, session_id: str) -> None:
+    def __init__(self, logs_dir: Path, session_id: str, redact: Callable[[Any], Any] | None = None) -> None:
         self._dir = logs_dir
+        self._redact = redact
         self._session = session_id
         self._path: Path | None = None
         self._fh: TextIO | None = None
@@ -41,6 +43,8 @@ class LlmLog:
                 fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # prompts: owner-only
                 self._fh = os.fdopen(fd, "a", encoding="utf-8")
             record = {"ts": utcnow().isoformat(timespec="milliseconds"), **record}
+            if self._redact is not None:
+                record = self._redact(record)
             self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             self._fh.flush()
         except OSError as exc:  # logging must never break a run

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic_ai import Agent, Tool
-from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.exceptions import ModelConnectionError, ModelTimeoutError, UsageLimitExceeded
 from pydantic_ai.messages import (
     BinaryContent,
     FunctionToolResultEvent,
@@ -57,8 +57,8 @@ from contop.agent.skills.runtime import AgentToolContext, SkillRuntime
 from contop.agent.skills.store import SkillStore
 from contop.agent.toolbridge import RunState, StaticToolset, guarded_tools
 from contop.core.errors import ConfigError, ContopError
-from contop.core.settings import Settings
-from contop.security.audit import AuditLog
+from contop.core.settings import API_KEY_ENV, Settings
+from contop.security.audit import AuditLog, Redactor
 from contop.security.enforce import Confirmer, GateLists, GuardedToolset, ToolFn
 from contop.security.sandbox import SandboxBackend
 
@@ -207,6 +207,13 @@ class AgentService:
         self._tasks: set[asyncio.Task[RunResult]] = set()
         self._contexts: OrderedDict[str, AgentToolContext] = OrderedDict()
         self._owns_store = False
+        # An error text from the provider may quote the key it was sent (an "incorrect API key: sk-…" answer):
+        # what reaches the phone, the model call log and the stored conversation goes through this first.
+        self._hide_keys = Redactor(self._api_keys)
+
+    def _api_keys(self) -> list[str]:
+        settings = self._settings()
+        return [settings.effective_api_key(key, self._env) for key in API_KEY_ENV]
 
     @classmethod
     def open(
@@ -341,7 +348,7 @@ class AgentService:
             history = await self.store.load(session_id)
             exchange: list[ModelMessage] = [
                 ModelRequest(parts=[UserPromptPart(content=text)]),
-                ModelResponse(parts=[TextPart(content=answer)]),
+                ModelResponse(parts=[TextPart(content=self._hide_keys(answer))]),
             ]
             await asyncio.shield(self.store.save(session_id, [*history, *exchange]))
         except Exception:
@@ -359,6 +366,7 @@ class AgentService:
         model: Model | None,
     ) -> RunResult:
         execution._started = True
+        events = _KeysHidden(events, self._hide_keys)
         started = time.monotonic()
         session_id = execution.session_id
         settings = self._settings()
@@ -445,13 +453,13 @@ class AgentService:
             frame = _decode_frame(frame_b64)
             if frame is not None:
                 prompt = [execution.text, frame]
-        llm_log = LlmLog(self.state_dir / "logs", session_id)
+        llm_log = LlmLog(self.state_dir / "logs", session_id, redact=self._hide_keys)
 
         def fallback_history(answer: str) -> list[ModelMessage]:
             return [
                 *history,
                 ModelRequest(parts=[UserPromptPart(content=execution.text)]),
-                ModelResponse(parts=[TextPart(content=answer)]),
+                ModelResponse(parts=[TextPart(content=self._hide_keys(answer))]),
             ]
 
         async def save(messages: list[ModelMessage]) -> None:
@@ -473,7 +481,7 @@ class AgentService:
         try:
             return await self._guarded_drive(
                 agent, prompt, state, history, llm_log, events, wall, finish, save, fallback_history, close_counts,
-                execution,
+                execution, unreachable_hint(spec),
             )  # fmt: skip
         finally:
             llm_log.close()
@@ -492,6 +500,7 @@ class AgentService:
         fallback_history: Callable[[str], list[ModelMessage]],
         close_counts: Callable[[str], Awaitable[list[str]]],
         execution: Execution,
+        unreachable: str,
     ) -> RunResult:
         """The run proper, with every way it can end turned into one ``agent_result``."""
         try:
@@ -525,8 +534,10 @@ class AgentService:
             return await finish(answer, "limit")
         except Exception as exc:
             stopped = await close_counts("Stopped before it finished: the run failed.")
-            log.warning("agent run failed: %s: %s", type(exc).__name__, exc)
-            message = f"{type(exc).__name__}: {exc}"
+            message = self._hide_keys(f"{type(exc).__name__}: {exc}")
+            log.warning("agent run failed: %s", message)
+            if isinstance(exc, ModelConnectionError) and not isinstance(exc, ModelTimeoutError) and unreachable:
+                message = f"{message} ({unreachable})"
             llm_log.error(0, None, message)
             await events.emit("agent_status", {"status_type": "model_error", "message": message[:500]})
             answer = f"The model failed, so I stopped: {message[:300]}"
@@ -572,6 +583,34 @@ class AgentService:
             if run.result is None:
                 raise RuntimeError("the run ended without a result")
             return str(run.result.output), run.result.all_messages()
+
+
+class _KeysHidden:
+    """A ``RunEvents`` passing everything on with the API keys it knows replaced (``Redactor``)."""
+
+    def __init__(self, inner: RunEvents, hide: Redactor) -> None:
+        self._inner = inner
+        self._hide = hide
+
+    async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        await self._inner.emit(type, self._hide(payload))
+
+
+def unreachable_hint(spec: ModelSpec | None) -> str:
+    """What to do when nothing answers at the model's address: the address, and what should be listening there."""
+    if spec is None:
+        return ""
+    if spec.via_proxy:
+        return (
+            f"the {spec.provider} subscription proxy at {spec.base_url} did not answer: start it with "
+            f"`contop proxy {spec.provider}` or from the desktop app"
+        )
+    if spec.base_url:
+        return (
+            f"nothing answered at {spec.base_url}: start your local model server (Ollama: `ollama serve`), "
+            "or fix local_model_base_url"
+        )
+    return f"{spec.provider} could not be reached: check this computer's internet connection"
 
 
 def _steps_note(ran: int, stopped: list[str]) -> list[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -118,3 +121,58 @@ async def test_a_model_call_that_hangs_is_timed_out(env: Env, events: RecordingE
     )
     assert result.status == "failed" and result.duration_ms < 5000
     assert events.of("agent_status")[0]["status_type"] == "model_error"
+
+
+class _EchoKeyHandler(http.server.BaseHTTPRequestHandler):
+    """An upstream that refuses the key and quotes it back, as some OpenAI-compatible servers do."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(
+            {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization')}", "code": 401}}
+        ).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+async def test_a_key_quoted_back_by_the_provider_is_hidden_everywhere(
+    env: Env, events: RecordingEvents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-qa-SECRETOPENAI-9f8e7d"
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoKeyHandler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{upstream.server_address[1]}/v1")
+        env.settings = env.settings.model_copy(update={"execution_model": "openai:gpt-4.1", "openai_api_key": key})
+        result = await run_intent(env.service(), "hi", events)
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert result.status == "failed" and "Incorrect API key provided" in result.answer, result.answer
+    assert key not in json.dumps(events.events)  # the phone: agent_status and agent_result
+    logs = "".join(p.read_text() for p in (env.state / "logs").glob("llm-*.log"))
+    assert "Incorrect API key provided" in logs and key not in logs
+    assert env.store is not None
+    stored = json.dumps([m.parts[0].content for m in await env.store.load(result.session_id)], default=str)  # type: ignore[union-attr]
+    assert "Incorrect API key provided" in stored and key not in stored
+
+
+async def test_nothing_listening_at_a_local_model_says_where_and_what_to_start(
+    env: Env, events: RecordingEvents
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    env.settings = env.settings.model_copy(
+        update={"execution_model": "openai-compatible:llama3.1", "local_model_base_url": url}
+    )
+    result = await run_intent(env.service(), "hi", events)
+    assert result.status == "failed"
+    assert f"nothing answered at {url}" in result.answer and "ollama serve" in result.answer, result.answer
