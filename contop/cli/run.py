@@ -249,6 +249,9 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
         if message.type == "agent_result" and mine:
             if not args.json:
                 printer.finish(str(payload.get("answer", "")))
+                status = payload.get("status")
+                if status not in (None, "completed"):  # exit 0 all the same (CONTRACTS): the answer arrived
+                    print(f"contop run: the run did not complete (status: {status})", file=sys.stderr)
             return EXIT_OK
         if not args.json and message.type in _PROGRESS_TYPES:
             printer.show(message.type, payload)

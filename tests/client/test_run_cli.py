@@ -94,7 +94,7 @@ def test_intent_prints_progress_and_the_answer(tmp_path: Path) -> None:
         url = pair(server)["url"]
         done = contop_run("--pair", url, "what did you do?")
         assert done.returncode == 0, done.stderr
-        assert "All done here." in done.stdout
+        assert "All done here." in done.stdout and "did not complete" not in done.stderr
         done = contop_run("--pair", url, "--json", "again")
         assert done.returncode == 0, done.stderr
         messages = [json.loads(line) for line in done.stdout.splitlines()]
@@ -249,3 +249,17 @@ def test_a_command_blocked_on_the_host_says_it_ran_in_the_sandbox(server: Server
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "sandbox" in done.stderr and "/etc/shadow" in done.stderr, done.stderr
+
+
+def test_a_run_that_fails_says_so_on_stderr(tmp_path: Path) -> None:
+    """The answer arrived, so the exit status is 0 (CONTRACTS); a script reading stderr or --json still sees it."""
+    broken = tmp_path / "script.json"
+    broken.write_text("{not json")
+    server = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{broken}"}).start()
+    try:
+        done = contop_run("--pair", pair(server)["url"], "hello")
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "The model could not be set up" in done.stdout
+    assert "contop run: the run did not complete (status: failed)" in done.stderr, done.stderr
