@@ -3,7 +3,9 @@
 ``python -m contop.desktop.lifeline serve ...`` reads its stdin, a pipe whose write end only the desktop app
 holds. When the app exits for any reason (even SIGKILL) the pipe reaches EOF; then this process asks itself to
 stop (SIGTERM: a graceful shutdown that also stops the tunnel), and after a grace period kills its whole process
-group. This runs in the server process, never in the app; it is here because it is the app's half of the contract.
+group. An Away Mode lock screen stays up (it runs in a session of its own): the app's death is not an unlock, and
+the next server takes the lock over. This runs in the server process, never in the app; it is here because it is
+the app's half of the contract.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def _shutdown() -> None:
 
 
 def main(argv: list[str]) -> int:
+    from contop.server.away import leave_locked_on_exit
+
+    app = os.getppid()
+    leave_locked_on_exit(lambda: os.getppid() != app)  # SIGTERM from PR_SET_PDEATHSIG may come before the EOF
     threading.Thread(target=_watch_stdin, name="contop-lifeline", daemon=True).start()
     from contop.cli.main import main as contop_main
 

@@ -57,6 +57,16 @@ EMERGENCY_PIN_RE = re.compile(r"[0-9]{6,12}")
 OVERLAY_MODULE = "contop.desktop.overlay"
 RECORD_FILE = "away-overlay.json"  # in the state directory, next to settings.json
 
+_leave_locked: Callable[[], bool] = bool  # bool() is False: by default a stop takes the lock screen down
+
+
+def leave_locked_on_exit(condition: Callable[[], bool]) -> None:
+    """Leave a lock screen up when the server stops while ``condition()`` holds (the desktop app that started it
+    is gone: crashed or killed). It then stays up as under a server killed outright, for the next server to take
+    over: whoever can make the app die must not unlock the desk that way. The lock screen checks the PIN itself."""
+    global _leave_locked
+    _leave_locked = condition
+
 
 class AwayModeError(ContopError):
     """Away Mode cannot do what was asked; the message says why and what to do."""
@@ -372,6 +382,24 @@ class AwayModeController:
             log.info("Away Mode disengaged (%s)", source)
         await self._changed()
         return self.status()
+
+    async def _let_go(self) -> None:
+        """Stop following the lock screen and leave it up, with its record for the next server."""
+        async with self._lock:
+            self._stopping = True
+            run, task = self._run, self._task
+            self._run = None  # the follow task, cancelled, must not end the overlay
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._task = None
+            pid = run.proc.pid if run is not None else self._orphan.pid if self._orphan is not None else None
+            log.warning(
+                "Away Mode stays engaged: the desktop app that started this server is gone. The lock screen "
+                "(pid %s) stays up until it is unlocked at the desk or through the next server",
+                pid,
+            )
 
     def _set_off(self, how: str) -> None:
         self._state = AwayState.OFF
@@ -721,7 +749,7 @@ class AwayModeController:
     # -- shutdown ------------------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Stop the idle watch and take the overlay down (nothing of Away Mode outlives the server). Idempotent."""
+        """Stop the idle watch and take the overlay down, unless ``leave_locked_on_exit`` says not to. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -730,7 +758,9 @@ class AwayModeController:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._idle_task
             self._idle_task = None
-        if self.engaged or self._task is not None:
+        if self.engaged and _leave_locked():
+            await self._let_go()
+        elif self.engaged or self._task is not None:
             await self.disengage("shutdown")
         if self._adapter is not None:
             await asyncio.to_thread(self._adapter.close)

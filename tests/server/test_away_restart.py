@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from contop.client import ContopClient
@@ -357,3 +358,61 @@ async def test_a_stale_record_is_dropped(tmp_path: Path) -> None:
         assert ctl.status()["away_mode"] is False and not (home / RECORD_FILE).exists()
     finally:
         await ctl.aclose()
+
+
+_APP = """
+import sys, time
+from pathlib import Path
+from contop.desktop.sidecar import ParentDeath, Sidecar, SidecarConfig
+side = Sidecar(SidecarConfig(home=Path(sys.argv[1]), port=0, host="127.0.0.1", parent_death=ParentDeath.default()))
+side.start()
+assert side.wait_healthy(30)
+print(side.pid, side.port, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.x11
+@pytest.mark.timeout(180)
+async def test_the_desktop_app_dying_does_not_unlock_the_desk(
+    xsession: XSession, tmp_path: Path, no_leftover_overlays: None
+) -> None:
+    """The app's server stops when the app dies (crash, kill): its lock screen stays up for the next server."""
+    home = tmp_path / "home"
+    env = {**os.environ, **xsession.env}
+    app = subprocess.Popen([sys.executable, "-c", _APP, str(home)], stdout=subprocess.PIPE, env=env, text=True)
+    second: ServerProcess | None = None
+    try:
+        assert app.stdout is not None
+        server_pid, port = map(int, app.stdout.readline().split())
+        headers = {"Authorization": f"Bearer {(home / 'admin.token').read_text().strip()}"}
+        base = f"http://127.0.0.1:{port}/api/away-mode"
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+            (await http.post(f"{base}/pin", json={"pin": PIN})).raise_for_status()
+            (await http.post(f"{base}/engage")).raise_for_status()
+        [overlay] = overlay_processes()
+        watch = LockWatch(xsession)
+        try:
+            app.kill()  # SIGKILL: no chance to clean up; the server gets SIGTERM and its pipe's EOF
+            app.wait(10)
+            await asyncio.to_thread(wait_for, lambda: not alive(server_pid), 15)
+            await asyncio.sleep(0.5)
+        finally:
+            watch.close()
+        assert alive(overlay) and watch.bare == 0, (watch.samples, watch.bare)
+        assert json.loads((home / RECORD_FILE).read_text())["pid"] == overlay
+        log = (home / "logs" / "server.log").read_text()
+        assert "Away Mode stays engaged" in log and "Away Mode disengaged" not in log
+
+        second = await asyncio.to_thread(ServerProcess(home, env=dict(xsession.env)).start, 60)
+        status = second.request("GET", "/api/away-mode/status").json()
+        assert status["away_mode"] is True and status["overlay_active"] is True, status
+        second.request("POST", "/api/away-mode/disengage").raise_for_status()
+        await asyncio.to_thread(wait_for, lambda: not overlay_processes())
+    finally:
+        app.kill()
+        app.wait(10)
+        if app.stdout is not None:
+            app.stdout.close()
+        if second is not None:
+            second.stop()
