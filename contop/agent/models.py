@@ -91,14 +91,30 @@ def _proxy_url(settings: Settings, provider: str) -> str | None:
     return url if url.endswith("/v1") else url + "/v1"
 
 
-def _for_provider(provider: ProviderName, model: str, settings: Settings, env: Mapping[str, str]) -> ModelSpec:
+def explicit_model(settings: Settings, env: Mapping[str, str]) -> tuple[str, str]:
+    """The model asked for by name and where it was asked: ``$CONTOP_EXECUTION_MODEL`` overrides
+    ``execution_model``. Messages name that source, so nobody hunts settings.json for a value from the environment."""
+    from_env = env.get(MODEL_ENV, "").strip()
+    if from_env:
+        return from_env, f"${MODEL_ENV}"
+    return settings.execution_model.strip(), "execution_model"
+
+
+def subscription_hint(provider: str) -> str:
+    """Both steps of using a subscription instead of a key: a running proxy is unused until the mode says so."""
+    return f'set provider_auth.{provider}.mode to "cli_proxy" and run `contop proxy {provider}`'
+
+
+def _for_provider(
+    provider: ProviderName, model: str, settings: Settings, env: Mapping[str, str], source: str
+) -> ModelSpec:
     if provider == "scripted":
         return ModelSpec("scripted", model)
     if provider == "openai-compatible":
         base = settings.local_model_base_url.strip()
         if not base:
             raise ConfigError(
-                f"execution_model is openai-compatible:{model} but local_model_base_url is empty "
+                f"{source} is openai-compatible:{model} but local_model_base_url is empty "
                 '(for Ollama: "http://127.0.0.1:11434/v1")'
             )
         return ModelSpec("openai-compatible", model, base_url=base)
@@ -109,33 +125,33 @@ def _for_provider(provider: ProviderName, model: str, settings: Settings, env: M
     api_key = settings.effective_api_key(key_name, env)
     if not api_key:  # the provider's SDK would fail later, in its own words and only at the first request
         raise ConfigError(
-            f"execution_model is {provider}:{model} but no {provider} API key is set: add {key_name} in "
+            f"{source} is {provider}:{model} but no {provider} API key is set: add {key_name} in "
             f"settings.json or set {API_KEY_ENV[key_name]}"
-            + (f", or run `contop proxy {provider}` for your subscription" if provider in PROXY_PORTS else "")
+            + (f", or use your subscription: {subscription_hint(provider)}" if provider in PROXY_PORTS else "")
         )
     return ModelSpec(provider, model, api_key=api_key)
 
 
-def parse_model_string(value: str) -> tuple[ProviderName, str]:
-    """``"provider:model"`` → its parts; ``ConfigError`` naming the accepted forms otherwise."""
+def parse_model_string(value: str, source: str = "execution_model") -> tuple[ProviderName, str]:
+    """``"provider:model"`` → its parts; ``ConfigError`` naming ``source`` and the accepted forms otherwise."""
     provider, sep, model = value.strip().partition(":")
     provider = _ALIASES.get(provider.lower(), provider.lower())
     if not sep or not model.strip() or provider not in PROVIDER_NAMES:
         raise ConfigError(
-            f"execution_model {value!r} is not 'provider:model' with provider one of {', '.join(PROVIDER_NAMES)}"
+            f"{source} {value!r} is not 'provider:model' with provider one of {', '.join(PROVIDER_NAMES)}"
         )
     return provider, model.strip()  # type: ignore[return-value]
 
 
 def resolve_model(settings: Settings, env: Mapping[str, str]) -> ModelSpec | None:
     """The model to use: env override → ``execution_model`` → first provider with a key → ``None``. Pure."""
-    explicit = (env.get(MODEL_ENV) or settings.execution_model).strip()
+    explicit, source = explicit_model(settings, env)
     if explicit:
-        provider, model = parse_model_string(explicit)
-        return _for_provider(provider, model, settings, env)
+        provider, model = parse_model_string(explicit, source)
+        return _for_provider(provider, model, settings, env, source)
     for provider, key, default in AUTO_ORDER:
         if _proxy_url(settings, provider) is not None or settings.effective_api_key(key, env):
-            return _for_provider(provider, default, settings, env)
+            return _for_provider(provider, default, settings, env, source)
     return None
 
 

@@ -13,10 +13,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import ValidationError
 
-from contop.agent.models import KEY_OF, MODEL_ENV, PROXY_PORTS, parse_model_string, resolve_model
+from contop.agent.models import (
+    KEY_OF,
+    PROXY_PORTS,
+    ModelSpec,
+    _proxy_url,
+    explicit_model,
+    parse_model_string,
+    resolve_model,
+    subscription_hint,
+)
 from contop.cli.common import add_home_argument, state_dir_from
 from contop.core.errors import ConfigError
 from contop.core.settings import (
@@ -289,9 +300,7 @@ def _scripted_problem(path: str) -> str | None:
 def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check | None:
     """What is wrong with the execution model the server would use (``$CONTOP_EXECUTION_MODEL`` first, as the
     server reads it), or None. The agent answers every request with that error until it is fixed."""
-    from_env = env.get(MODEL_ENV, "").strip()
-    value = from_env or settings.execution_model.strip()
-    where = f"${MODEL_ENV}" if from_env else "execution_model"
+    value, where = explicit_model(settings, env)
     if not value:
         return None
     try:
@@ -316,7 +325,7 @@ def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check
             + EXECUTION_MODEL_FORMS.split(", 'scripted:")[0],
         )
     try:
-        resolve_model(settings, {**env, MODEL_ENV: value})  # the server's own resolution, so both agree
+        resolve_model(settings, env)  # the server's own resolution, so both agree
     except ConfigError as exc:
         if provider == "openai-compatible":
             return Check(
@@ -330,11 +339,7 @@ def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check
             return Check("models", Level.MISSING, f"{where}: {exc}", f"use {EXECUTION_MODEL_FORMS}")
         key = KEY_OF[provider]
         var = API_KEY_ENV[key]
-        proxy = (
-            f', or use your subscription: provider_auth.{provider}.mode "cli_proxy" with `contop proxy {provider}`'
-            if provider in PROXY_PORTS
-            else ""
-        )
+        proxy = f", or use your subscription: {subscription_hint(provider)}" if provider in PROXY_PORTS else ""
         return Check(
             "models",
             Level.MISSING,
@@ -342,6 +347,75 @@ def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check
             f"and ${var} is not set): the agent cannot run",
             f"put the key in settings.json as {key} (desktop app → Settings, or PUT /api/settings), or set "
             f"{var} in the environment of `contop serve`{proxy}",
+        )
+    return None
+
+
+PROBE_TIMEOUT_S = 2.0
+
+
+def _get(url: str) -> httpx.Response | None:
+    """``GET url`` on a server of this computer (no proxy from the environment), or None when nothing answers."""
+    try:
+        return httpx.get(url, timeout=PROBE_TIMEOUT_S, trust_env=False)
+    except (httpx.HTTPError, httpx.InvalidURL):
+        return None
+
+
+def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
+    """The local OpenAI-compatible server must answer: any HTTP answer to ``/models`` shows it is there."""
+    if _get(spec.base_url.rstrip("/") + "/models") is not None:
+        return None
+    return Check(
+        "models",
+        Level.MISSING,
+        f"{where} is openai-compatible:{spec.model}, but nothing answers at {spec.base_url}: the agent cannot run",
+        "start Ollama (`ollama serve`) or your local server, or fix local_model_base_url",
+    )
+
+
+def proxy_problem(settings: Settings, provider: str) -> Check | None:
+    """A provider in subscription mode needs its ``contop proxy`` running, and the CLI it drives installed."""
+    url = (_proxy_url(settings, provider) or "").removesuffix("/v1")
+    subject = f'provider_auth.{provider}.mode is "cli_proxy"'
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = None
+    flag = f" --port {port}" if port and port != PROXY_PORTS[provider] else ""
+    start = f"start it with `contop proxy {provider}{flag}` or from the desktop app"
+    answer = _get(url + "/health")
+    if answer is None:
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{subject}, but no subscription proxy answers at {url}: {provider} models cannot run",
+            start,
+        )
+    try:
+        health = answer.json()
+    except ValueError:
+        health = None
+    if not isinstance(health, dict) or health.get("provider") != provider:
+        served = health.get("provider") if isinstance(health, dict) else None
+        what = (
+            f"the {served} subscription proxy answers at {url}"
+            if isinstance(served, str)
+            else f"something answers at {url} (HTTP {answer.status_code} to /health), but not a subscription proxy"
+        )
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{subject}, but {what}: {provider} models cannot run",
+            f"{start}, or fix provider_auth.{provider}.proxy_url",
+        )
+    if health.get("cli_installed") is False:
+        return Check(
+            "models",
+            Level.MISSING,
+            f"the {provider} subscription proxy at {url} runs, but its CLI `{health.get('cli', '?')}` is not "
+            f"installed: {provider} models cannot run",
+            f"install it with `{health.get('install', '?')}`, then log in once with `{health.get('login', '?')}`",
         )
     return None
 
@@ -359,6 +433,12 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
     problem = execution_model_problem(env, settings)
     if problem is not None:
         return problem
+    execution, where = explicit_model(settings, env)
+    spec = resolve_model(settings, env)  # execution_model_problem found no ConfigError
+    if spec is not None and spec.provider == "openai-compatible":
+        problem = local_server_problem(spec, where)
+        if problem is not None:
+            return problem
     configured = []
     for key, var in API_KEY_ENV.items():
         provider = key.removesuffix("_api_key")
@@ -368,14 +448,15 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
             configured.append(f"{provider} (from ${var})")
     for provider, auth in settings.provider_auth.items():
         if provider in PROXY_PORTS and auth.mode == "cli_proxy":
+            problem = proxy_problem(settings, provider)
+            if problem is not None:
+                return problem
             configured.append(f"{provider} via subscription proxy")
-    from_env = bool(env.get(MODEL_ENV, "").strip())
-    execution = env.get(MODEL_ENV, "").strip() if from_env else settings.execution_model.strip()
     if execution:
         label = f"execution_model={execution}"
         if parse_model_string(execution)[0] == "scripted":
             label += " (test model: replays a fixed script, for tests and demos)"
-        configured.append(label + (f" (from ${MODEL_ENV})" if from_env else ""))
+        configured.append(label + (f" (from {where})" if where != "execution_model" else ""))
     if configured:
         return Check("models", Level.OK, ", ".join(configured))
     return Check(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from contop.agent.events import RecordingEvents
 from contop.agent.models import ModelSpec, build_model, parse_model_string, resolve_model
 from contop.agent.scripted import END_OF_SCRIPT, ScriptStep, parse_script
 from contop.core.errors import ConfigError
 from contop.core.settings import ProviderAuth, Settings
+from tests.agent.conftest import Env, run_intent
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -62,6 +64,48 @@ def test_cli_proxy_routes_through_the_proxy_url() -> None:
     assert spec is not None and spec.base_url == "http://127.0.0.1:9999/v1"
     model = build_model(spec)
     assert model.model_name == "gemini-2.5-pro" and model.system == "openai"
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "source"),
+    [
+        (Settings(), {"CONTOP_EXECUTION_MODEL": "gpt-4o"}, "$CONTOP_EXECUTION_MODEL 'gpt-4o'"),
+        (Settings(execution_model="gpt-4o"), {}, "execution_model 'gpt-4o'"),
+        (Settings(), {"CONTOP_EXECUTION_MODEL": "openai:gpt-4.1"}, "$CONTOP_EXECUTION_MODEL is openai:gpt-4.1"),
+        (Settings(execution_model="openai:gpt-4.1"), {}, "execution_model is openai:gpt-4.1"),
+        (
+            Settings(),
+            {"CONTOP_EXECUTION_MODEL": "local:llama3.1"},
+            "$CONTOP_EXECUTION_MODEL is openai-compatible:llama3.1",
+        ),
+        (Settings(execution_model="local:llama3.1"), {}, "execution_model is openai-compatible:llama3.1"),
+    ],
+)
+def test_errors_name_where_the_model_was_set(settings: Settings, env: dict[str, str], source: str) -> None:
+    """A value from the environment is not blamed on settings.json's execution_model, nor the reverse."""
+    with pytest.raises(ConfigError) as caught:
+        resolve_model(settings, env)
+    assert str(caught.value).startswith(source + " "), caught.value
+
+
+def test_a_missing_key_names_both_steps_of_the_subscription_route() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_model(Settings(execution_model="openai:gpt-4.1"), {})
+    assert 'or use your subscription: set provider_auth.openai.mode to "cli_proxy" and run `contop proxy openai`' in (
+        str(caught.value)
+    )
+    proxied = Settings(execution_model="openai:gpt-4.1", provider_auth={"openai": ProviderAuth(mode="cli_proxy")})
+    assert resolve_model(proxied, {}) == ModelSpec("openai", "gpt-4.1", "http://127.0.0.1:3458/v1", via_proxy=True)
+
+
+async def test_the_answer_names_the_environment_variable(env: Env, events: RecordingEvents) -> None:
+    """What the phone shows when the server was started with a bad ``CONTOP_EXECUTION_MODEL``."""
+    env.env["CONTOP_EXECUTION_MODEL"] = "gpt-4o"
+    result = await run_intent(env.service(), "hi", events)
+    assert result.status == "failed"
+    assert result.answer.startswith("The model could not be set up: $CONTOP_EXECUTION_MODEL 'gpt-4o' is not"), (
+        result.answer
+    )
 
 
 @pytest.mark.parametrize("bad", ["gpt-4", "foo:bar", "openai:", ":x"])

@@ -6,7 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.proxy.proxyproc import ProxyProcess, free_port
 
 
 def doctor(home: Path, settings: dict[str, object], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -43,15 +49,104 @@ def test_the_environment_override_is_judged_first(tmp_path: Path) -> None:
     assert models["level"] == "ok" and "anthropic:claude-x (from $CONTOP_EXECUTION_MODEL)" in models["detail"]
 
 
+def printed_models(human: str) -> tuple[str, str]:
+    """The models check as ``contop doctor`` prints it, padding collapsed: its mark line and its advice line."""
+    lines = [" ".join(line.split()) for line in human.splitlines()]
+    at = next(i for i, line in enumerate(lines) if line.split()[1:2] == ["models"])
+    return lines[at], lines[at + 1] if at + 1 < len(lines) and lines[at + 1].startswith("→") else ""
+
+
+@contextmanager
+def http_server(answers: dict[str, object]) -> Iterator[str]:
+    """A real HTTP server on a free loopback port: JSON ``answers`` by path, 404 for any other path."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path in answers
+            body = json.dumps(answers[self.path] if found else {"error": "not found"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def test_a_local_model_needs_its_server_url(tmp_path: Path) -> None:
     home = tmp_path / "home"
     models = doctor_models(home, {"execution_model": "openai-compatible:llama3.1"})
     assert models["level"] == "missing" and "local_model_base_url is empty" in models["detail"]
-    models = doctor_models(
-        home,
-        {"execution_model": "openai-compatible:llama3.1", "local_model_base_url": "http://127.0.0.1:11434/v1"},
+    with http_server({"/v1/models": {"object": "list", "data": [{"id": "llama3.1"}]}}) as url:
+        local = {"execution_model": "openai-compatible:llama3.1", "local_model_base_url": f"{url}/v1"}
+        models = doctor_models(home, local)
+    assert models["level"] == "ok" and "execution_model=openai-compatible:llama3.1" in models["detail"], models
+
+
+def test_a_local_server_that_does_not_answer_is_a_problem(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    local = {"execution_model": "openai-compatible:llama3.1", "local_model_base_url": dead}
+    line, advice = printed_models(doctor(home, local).stdout)
+    assert line == (
+        f"✘ models execution_model is openai-compatible:llama3.1, but nothing answers at {dead}: the agent cannot run"
     )
-    assert models["level"] == "ok" and "execution_model=openai-compatible:llama3.1" in models["detail"]
+    assert advice == "→ start Ollama (`ollama serve`) or your local server, or fix local_model_base_url"
+    models = doctor_models(home, {"local_model_base_url": dead}, CONTOP_EXECUTION_MODEL="openai-compatible:x")
+    assert models["level"] == "missing", models
+    assert models["detail"].startswith(f"$CONTOP_EXECUTION_MODEL is openai-compatible:x, but nothing answers at {dead}")
+    with http_server({}) as url:  # a server without /models still shows it is there
+        models = doctor_models(home, {**local, "local_model_base_url": f"{url}/v1"})
+    assert models["level"] == "ok", models
+
+
+def test_a_subscription_proxy_that_is_not_running_is_a_problem(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    proxied = {"provider_auth": {"openai": {"mode": "cli_proxy", "proxy_url": f"http://127.0.0.1:{port}"}}}
+    line, advice = printed_models(doctor(home, proxied).stdout)
+    assert line == (
+        f'✘ models provider_auth.openai.mode is "cli_proxy", but no subscription proxy answers at '
+        f"http://127.0.0.1:{port}: openai models cannot run"
+    )
+    assert advice == f"→ start it with `contop proxy openai --port {port}` or from the desktop app"
+    with http_server({"/health": {"status": "ok"}}) as url:  # something else holds the port
+        proxied["provider_auth"]["openai"]["proxy_url"] = f"{url}/v1"
+        models = doctor_models(home, proxied)
+    assert models["level"] == "missing" and "but not a subscription proxy" in models["detail"], models
+    assert "fix provider_auth.openai.proxy_url" in models["advice"], models
+
+
+def test_a_subscription_proxy_without_its_cli_is_a_problem(tmp_path: Path) -> None:
+    """The real ``contop proxy gemini`` runs, but the Gemini CLI it drives is not installed."""
+    proxy = ProxyProcess(tmp_path / "proxy", "gemini")
+    (proxy.bin / "gemini").unlink()
+    proxy.start()
+    try:
+        proxied = {
+            "execution_model": "gemini:gemini-2.5-flash",
+            "provider_auth": {"gemini": {"mode": "cli_proxy", "proxy_url": proxy.url}},
+        }
+        human = doctor(tmp_path / "home", proxied).stdout
+    finally:
+        proxy.stop()
+    line, advice = printed_models(human)
+    assert line == (
+        f"✘ models the gemini subscription proxy at {proxy.url} runs, but its CLI `gemini` is not installed: "
+        "gemini models cannot run"
+    )
+    assert advice == "→ install it with `npm install -g @google/gemini-cli`, then log in once with `gemini`"
 
 
 def test_a_provider_without_its_key_is_a_problem(tmp_path: Path) -> None:
@@ -72,8 +167,14 @@ def test_a_provider_without_its_key_is_a_problem(tmp_path: Path) -> None:
         assert doctor_models(home, chosen, **{var: "sk-from-env"})["level"] == "ok"
         from_env = doctor_models(home, {}, CONTOP_EXECUTION_MODEL=f"{provider}:some-model")
         assert from_env["level"] == "missing" and "$CONTOP_EXECUTION_MODEL" in from_env["detail"], from_env
-    proxied = {"execution_model": "gemini:gemini-2.5-flash", "provider_auth": {"gemini": {"mode": "cli_proxy"}}}
-    assert doctor_models(home, proxied)["level"] == "ok"  # the subscription proxy needs no key
+    proxy = ProxyProcess(tmp_path / "proxy", "gemini").start()
+    try:
+        auth = {"gemini": {"mode": "cli_proxy", "proxy_url": proxy.url}}
+        models = doctor_models(home, {"execution_model": "gemini:gemini-2.5-flash", "provider_auth": auth})
+    finally:
+        proxy.stop()
+    assert models["level"] == "ok", models  # the subscription proxy needs no key
+    assert "gemini via subscription proxy" in models["detail"], models
     human = doctor(home, {"execution_model": "gemini:gemini-2.5-flash"}).stdout
     assert "✘ models" in human and "no gemini API key" in human, human
 
