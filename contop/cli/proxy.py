@@ -12,8 +12,10 @@ import socket
 import sys
 
 from contop.cli.common import add_home_argument, port_type, state_dir_from
+from contop.core.errors import ContopError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+GRACEFUL_STOP_S = 3  # after the CLI calls are ended, for answers still being sent; then their tasks are cancelled
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from contop.proxy.app import create_app
+    from contop.proxy.app import ProxyServer, create_app
     from contop.proxy.providers import DEFAULT_PORTS, SPECS
-    from contop.proxy.runner import Limits
+    from contop.proxy.runner import CliRunner, Limits
 
     if args.host not in LOOPBACK:
         print(
@@ -58,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     host = "127.0.0.1" if args.host == "localhost" else args.host
     port = args.port if args.port is not None else DEFAULT_PORTS[args.provider]
     state_dir = state_dir_from(args.home, os.environ)
+    try:
+        state_dir.ensure()  # as `contop serve` makes it: 0700, the call logs in it are private
+    except ContopError as exc:
+        print(f"contop proxy: error: {exc}", file=sys.stderr)
+        return 1
     limits = Limits(
         timeout_s=args.timeout,
         max_concurrent=args.max_concurrent,
@@ -70,11 +77,15 @@ def run(args: argparse.Namespace) -> int:
         why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         print(f"contop proxy: error: cannot listen on {host}:{port}: {why}", file=sys.stderr)
         return 1
-    app = create_app(args.provider, state_dir.root, limits, args.cli)
     spec = SPECS[args.provider]
+    runner = CliRunner(spec, limits, args.cli)
+    app = create_app(runner, state_dir.root)
     actual = sock.getsockname()[1]
     print(f"contop proxy: {spec.label} as an OpenAI-compatible model at http://{host}:{actual}/v1", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_STOP_S
+    )
+    server = ProxyServer(config, runner)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _exit_cleanly)
     try:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -18,14 +21,14 @@ from starlette.routing import Route
 from contop.proxy.calllog import CallLogs, session_key
 from contop.proxy.guard import RequestGuard
 from contop.proxy.prompt import RequestError, build_prompt, check_messages, parse_reply
-from contop.proxy.providers import SPECS
-from contop.proxy.runner import CliRunner, Limits, ProxyError
+from contop.proxy.runner import CliRunner, ProxyError, RunOutcome
 from contop.server.limits import BodySizeLimit
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # long agent conversations; images are refused anyway
 SESSION_HEADER = "x-contop-session"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client gone before the answer; nobody receives it
 
 
 def _error(exc: ProxyError) -> JSONResponse:
@@ -116,15 +119,34 @@ def stream_chunks(
     return chunks
 
 
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone: with the body read, ``http.disconnect`` is all that can still come."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(request: Request, call: asyncio.Task[RunOutcome]) -> RunOutcome | None:
+    """``call``'s outcome, or None when the client disconnects first: ``call`` is then cancelled (its CLI killed,
+    its slot freed) rather than left to run for nobody until the timeout."""
+    gone = asyncio.create_task(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait((call, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        call.cancel()  # nothing once it is done; when this request is cancelled, its CLI must not outlive it
+        await asyncio.wait((call, gone))
+    return call.result() if call in done else None
+
+
 async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
     for c in chunks:
         yield f"data: {json.dumps(c, separators=(',', ':'))}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
 
-def create_app(provider: str, state_dir: Path, limits: Limits | None = None, executable: str | None = None) -> Any:
-    spec = SPECS[provider]
-    runner = CliRunner(spec, limits or Limits(), executable)
+def create_app(runner: CliRunner, state_dir: Path) -> Any:
+    spec = runner.spec
+    provider = spec.provider
     calls = CallLogs(state_dir / "logs")
 
     if runner.executable() is None:
@@ -176,12 +198,18 @@ def create_app(provider: str, state_dir: Path, limits: Limits | None = None, exe
             "tools": len(tools),
             "prompt_chars": len(prompt),
         }
+        started = time.monotonic()
         try:
-            outcome = await runner.run(prompt, model)
+            outcome = await _unless_client_leaves(request, runner.start(prompt, model))
         except ProxyError as exc:
             calls.write(session, {**record, "status": exc.status, "error": exc.code})
             log.warning("%s request failed: %s", provider, exc.code)
             return _error(exc)
+        if outcome is None:
+            waited = time.monotonic() - started
+            calls.write(session, {**record, "abandoned": "client_disconnected", "duration_ms": round(waited * 1000)})
+            log.info("%s request abandoned by its client after %.1f s: its CLI call was stopped", provider, waited)
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         parsed = parse_reply(outcome.reply.text, tools if body.get("tool_choice") != "none" else None)
         calls.write(
             session,
@@ -212,5 +240,17 @@ def create_app(provider: str, state_dir: Path, limits: Limits | None = None, exe
             Route("/chat/completions", chat, methods=["POST"]),
         ]
     )
-    app.state.runner = runner
     return RequestGuard(BodySizeLimit(app, MAX_BODY_BYTES))
+
+
+class ProxyServer(uvicorn.Server):
+    """uvicorn, where a stop (SIGTERM, SIGINT) first ends the CLI calls in flight, each CLI killed and its client
+    answered 503, instead of waiting for them up to the CLI timeout."""
+
+    def __init__(self, config: uvicorn.Config, runner: CliRunner) -> None:
+        super().__init__(config)
+        self.runner = runner
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.runner.aclose()
+        await super().shutdown(sockets)

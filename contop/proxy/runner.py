@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
 import signal
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from contop.proxy.providers import CliReply, CliSpec, classify_failure, cli_argv, parse_output
 
 log = logging.getLogger(__name__)
 
-KILL_GRACE_S = 2.0
+KILL_GRACE_S = 1.0  # the desktop app SIGKILLs a proxy 2 s after its SIGTERM: the CLIs must be gone by then
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1
 
 
 class ProxyError(Exception):
@@ -97,16 +100,41 @@ def _kill_group(pgid: int, sig: int) -> None:
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM to the group, then SIGKILL after a grace period; the group is killed even if the leader left."""
+    """SIGTERM to the group, then SIGKILL after a grace period; the group is killed even if the leader left, and
+    even if this wait is cancelled too (a stopping proxy cancels what is left, and asyncio.run does again)."""
     pgid = proc.pid
     _kill_group(pgid, signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
     except TimeoutError:
         pass
-    _kill_group(pgid, signal.SIGKILL)
+    finally:
+        _kill_group(pgid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         await proc.wait()
+
+
+def _die_with_proxy() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux SIGKILL the CLI when the proxy dies, even by SIGKILL, when no cleanup runs.
+
+    Only the CLI's leader gets it (it is not inherited by the CLI's own children): on every other way out the
+    proxy kills the whole group itself.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+    proxy = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != proxy:  # the proxy died between fork and prctl: no signal would ever come
+            os._exit(1)
+
+    return preexec
+
+
+def _stopping() -> ProxyError:
+    return ProxyError(503, "the proxy is stopping; retry once it runs again", "service_unavailable", "proxy_stopping")
 
 
 class CliRunner:
@@ -116,6 +144,8 @@ class CliRunner:
         self._executable = executable
         self.gate = Gate(limits.max_concurrent, limits.max_queue)
         self.pacer = Pacer(limits.min_interval_s)
+        self._calls: set[asyncio.Task[RunOutcome]] = set()
+        self._closed = False
 
     def executable(self) -> str | None:
         """The CLI's path, looked up on each call so installing it needs no proxy restart."""
@@ -138,10 +168,33 @@ class CliRunner:
             why = "does not exist"
         return f"{self.spec.label}: the configured CLI path `{configured}` (--cli) {why}: fix the path, or {install}"
 
-    async def run(self, prompt: str, model: str | None) -> RunOutcome:
-        async with self.gate.slot():
-            await self.pacer.wait()
-            return await self._spawn(prompt, model)
+    def start(self, prompt: str, model: str | None) -> asyncio.Task[RunOutcome]:
+        """One CLI call, queued for a slot, as a task the runner owns. Cancelling it gives up its place in the
+        queue, or kills the CLI's process group, and frees the slot."""
+        if self._closed:
+            raise _stopping()
+        call = asyncio.create_task(self._run(prompt, model))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        return call
+
+    async def aclose(self) -> None:
+        """The proxy is stopping: refuse new calls, end those queued or running (each CLI killed) with 503."""
+        self._closed = True
+        calls = list(self._calls)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+    async def _run(self, prompt: str, model: str | None) -> RunOutcome:
+        try:
+            async with self.gate.slot():
+                await self.pacer.wait()
+                return await self._spawn(prompt, model)
+        except asyncio.CancelledError:
+            if self._closed:  # cancelled by aclose, whose callers' clients still wait for an answer
+                raise _stopping() from None
+            raise
 
     async def _spawn(self, prompt: str, model: str | None) -> RunOutcome:
         exe = self.executable()
@@ -156,6 +209,7 @@ class CliRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a whole
+                preexec_fn=_die_with_proxy(),
                 env={**os.environ, "NO_COLOR": "1", "CI": "1"},
             )
         except (FileNotFoundError, PermissionError) as exc:

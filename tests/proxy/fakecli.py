@@ -3,7 +3,8 @@
 Each prints what its real CLI prints in non-interactive mode (Claude Code ``-p --output-format json|stream-json|
 text``, Gemini CLI ``--output-format json``, Codex ``exec --json`` JSONL events), and its error shapes. What a
 call answers comes from a JSON script file (``FAKE_CLI_SCRIPT``: a list of steps, taken in order, the last one
-repeating); every call's argv and stdin are recorded in ``FAKE_CLI_RECORD``/call-N.json.
+repeating); every call's argv, stdin and pid (and its helper child's) are recorded in
+``FAKE_CLI_RECORD``/call-N.json.
 
 A step: ``{"reply": "...", "fail": "auth"|"rate"|"crash", "sleep": seconds, "ignore_term": true, "child": true}``.
 """
@@ -37,14 +38,17 @@ def main():
     argv = sys.argv[1:]
     data = sys.stdin.buffer.read()
     n, step, rec = next_step()
-    with open(os.path.join(rec, f"call-{n}.json"), "w") as fh:
-        json.dump({"argv": argv, "stdin": data.decode("utf-8", "surrogateescape"), "pid": os.getpid()}, fh)
     if step.get("ignore_term"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    record = {"argv": argv, "stdin": data.decode("utf-8", "surrogateescape"), "pid": os.getpid()}
     if step.get("child"):
         # a grandchild in the same process group, as a real CLI's helper processes would be
-        subprocess.Popen([sys.executable, "-c", "import time,signal;signal.signal(signal.SIGTERM,signal.SIG_IGN);"
-                          "time.sleep(600)", "fake-cli-child"])
+        child = subprocess.Popen([sys.executable, "-c", "import time,signal;signal.signal(signal.SIGTERM,"
+                                  "signal.SIG_IGN);time.sleep(600)", "fake-cli-child", rec])
+        record["child_pid"] = child.pid
+    with open(os.path.join(rec, f".call-{n}.tmp"), "w") as fh:
+        json.dump(record, fh)
+    os.replace(fh.name, os.path.join(rec, f"call-{n}.json"))  # whole, for a test polling for it
     time.sleep(step.get("sleep", 0))
     reply = step.get("reply", "ok")
     fail = step.get("fail")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,15 +77,23 @@ class ProxyProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"proxy did not start: {self.log_path.read_text()}")
 
+    def cli_pids(self) -> list[int]:
+        """The fake CLIs this proxy started, and their helper children."""
+        return [pid for call in self.calls() for pid in (call["pid"], call.get("child_pid")) if pid]
+
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.cli_pids():  # whatever a failed test left behind
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+                if str(self.tmp) in cmdline:  # still a fake of this test, not a reused pid
+                    os.kill(pid, signal.SIGKILL)
 
 
 def processes_with(marker: str) -> list[int]:
@@ -100,3 +110,20 @@ def processes_with(marker: str) -> list[int]:
         if marker in cmdline and "\nState:\tZ" not in status:
             found.append(int(entry.name))
     return found
+
+
+def gone(pid: int) -> bool:
+    """The process has exited; a zombie nobody reaped yet (its parent was killed) counts as gone."""
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(gone(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +28,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture
-def make_proxy(tmp_path: Path) -> Iterator[Any]:
-    started: list[ProxyProcess] = []
-
-    def make(provider: str = "anthropic", args: list[str] | None = None, steps: Any = None) -> ProxyProcess:
-        proxy = ProxyProcess(tmp_path / f"{provider}-{len(started)}", provider, args=args)
-        if steps is not None:
-            proxy.steps(steps)
-        started.append(proxy.start())
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 def chat(proxy: ProxyProcess, messages: list[dict[str, Any]], **extra: Any) -> httpx.Response:
@@ -221,3 +205,17 @@ def test_refuses_non_loopback_bind(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "contop", "proxy", "anthropic", "--host", "0.0.0.0", "--port", str(free_port())]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={"CONTOP_HOME": str(tmp_path)})
     assert done.returncode == 2 and "loopback" in done.stderr
+
+
+def test_a_new_home_is_private(tmp_path: Path) -> None:
+    proxy = ProxyProcess(tmp_path / "p")
+    proxy.home = tmp_path / "p" / "new" / "nested" / "home"
+    try:
+        proxy.start()
+        assert chat(proxy, [{"role": "user", "content": "hi"}]).status_code == 200
+    finally:
+        proxy.stop()
+    logs = list((proxy.home / "logs").glob("llm-sub-*.log"))
+    assert len(logs) == 1
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (proxy.home, proxy.home / "logs", logs[0])}
+    assert modes == {"home": 0o700, "logs": 0o700, logs[0].name: 0o600}
