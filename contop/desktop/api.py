@@ -181,5 +181,7 @@ class ApiClient:
             return exc.status not in (404, 405)
         return True
 
-    def set_away_pins(self, pin: str, emergency_pin: str) -> None:
-        self.request("POST", "/api/away-mode/pin", json={"pin": pin, "emergency_pin": emergency_pin})
+    def set_away_pins(self, pin: str, emergency_pin: str | None = None) -> None:
+        """``emergency_pin``: None keeps the current one, "" removes it (the server's meaning of both)."""
+        body = {"pin": pin} if emergency_pin is None else {"pin": pin, "emergency_pin": emergency_pin}
+        self.request("POST", "/api/away-mode/pin", json=body)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import textwrap
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -10,6 +12,31 @@ from contop.desktop.sidecar import Sidecar, SidecarState
 from contop.desktop.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 400
+# `contop serve` refusing a state directory another server holds: "… is in use by another Contop server (pid 42,
+# listening on 127.0.0.1:8000). Stop that server, …" (contop.server.statedir.StateDirLock).
+_OTHER_SERVER = re.compile(r"in use by another Contop server(?: \((?P<who>[^)]*)\))?")
+
+
+def exit_reason(log_text: str) -> str:
+    """Why ``contop serve`` exited, in its own words: its last error line, whole ("" when it printed none)."""
+    lines = log_text.splitlines()
+    reason = next((line for line in reversed(lines) if line.startswith("contop: error:")), "")
+    return reason.removeprefix("contop: error:").strip()
+
+
+def exit_text(code: int, reason: str) -> str:
+    """What the app says about an exit: the code and the reason, the reason whole unless absurdly long, and then
+    shortened at a word (a cut word reads as a different one)."""
+    return f"exit code {code}" + (f": {textwrap.shorten(reason, MAX_REASON_CHARS, placeholder=' …')}" if reason else "")
+
+
+def other_server(reason: str) -> str | None:
+    """Who holds the state directory ("pid 42, listening on …"; "" when not said) when ``reason`` says another
+    server does, else None."""
+    match = _OTHER_SERVER.search(reason)
+    return None if match is None else match.group("who") or ""
 
 
 class SidecarController(QObject):
@@ -23,6 +50,7 @@ class SidecarController(QObject):
         self.sidecar = sidecar
         self.tasks = tasks
         self.error = ""
+        self.other_server: str | None = None  # set when another server holds the state directory (other_server())
         self._watch = QTimer(self)
         self._watch.setInterval(500)
         self._watch.timeout.connect(self._check)
@@ -37,6 +65,7 @@ class SidecarController(QObject):
     def start(self) -> None:
         # Popen on the GUI thread: the parent-death signal is tied to the thread that forks (see sidecar.py).
         self.error = ""
+        self.other_server = None
         try:
             self.sidecar.start()
         except OSError as exc:
@@ -70,9 +99,9 @@ class SidecarController(QObject):
         if code < 0:
             return f"killed by signal {-code}"
         # `contop serve` explains its own failures (port in use, unusable state directory) in one line.
-        lines = self.sidecar.log_since_start().decode("utf-8", "replace").splitlines()
-        reason = next((line for line in reversed(lines) if line.startswith("contop: error:")), "")
-        return f"exit code {code}" + (f": {reason.removeprefix('contop: error:').strip()[:200]}" if reason else "")
+        reason = exit_reason(self.sidecar.log_since_start().decode("utf-8", "replace"))
+        self.other_server = other_server(reason)
+        return exit_text(code, reason)
 
     def _check(self) -> None:
         before = self.sidecar.state

@@ -24,13 +24,14 @@ def validate_entries(entries: Iterable[str]) -> str | None:
 
 
 def validate_pins(pin: str, emergency: str) -> dict[str, str]:
-    """Errors by field (``pin``, ``emergency_pin``); empty when both are acceptable."""
+    """Errors by field (``pin``, ``emergency_pin``); empty when both are acceptable. The emergency PIN is
+    optional: empty leaves the current one as it is."""
     errors: dict[str, str] = {}
     if not re.fullmatch(r"\d{4,12}", pin):
         errors["pin"] = "the PIN is 4 to 12 digits"
-    if not re.fullmatch(r"\d{6,12}", emergency):
+    if emergency and not re.fullmatch(r"\d{6,12}", emergency):
         errors["emergency_pin"] = "the emergency PIN is 6 to 12 digits"
-    elif emergency == pin:
+    elif emergency and emergency == pin:
         errors["emergency_pin"] = "the emergency PIN must differ from the PIN"
     return errors
 

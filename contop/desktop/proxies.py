@@ -11,6 +11,8 @@ import enum
 import importlib.util
 import logging
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from contop.desktop.sidecar import kill_tree, prepare_log
+from contop.desktop.sidecar import _pdeathsig_preexec, kill_tree, prepare_log
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,28 @@ def proxy_command_factory(home: Path | None = None) -> CommandFactory | None:
     if importlib.util.find_spec("contop.proxy.__main__") is not None:
         return lambda provider, port: [sys.executable, "-m", "contop.proxy", provider, "--port", str(port)]
     return None
+
+
+def proxy_url(port: int) -> str:
+    """What ``provider_auth.<provider>.proxy_url`` holds for a proxy this app runs on ``port``."""
+    return f"http://127.0.0.1:{port}"
+
+
+def local_port(url: str) -> int | None:
+    """The port of a ``proxy_url`` on this computer, or None (empty, or a proxy elsewhere)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    return port if parts.hostname in ("127.0.0.1", "localhost", "::1") else None
+
+
+def port_in_use(port: int) -> bool:
+    """Whether some program already accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def cli_problem(provider: str, health: Any) -> str:
@@ -164,12 +189,18 @@ class ProxySupervisor:
         prepare_log(self.log_path, what=f"{self.provider} proxy")
         with self.log_path.open("ab") as logfile:
             self._log_start = logfile.tell()
+            kwargs: dict[str, Any] = {}
+            if sys.platform.startswith("linux"):
+                # Like the server: a proxy must not outlive an app killed outright, or it keeps the port. The
+                # signal comes when the forking thread ends, and this watchdog thread outlives its proxy.
+                kwargs["preexec_fn"] = _pdeathsig_preexec(signal.SIGTERM)
             self._proc = subprocess.Popen(
                 self.command(self.provider, self.port),
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=sys.platform != "win32",
+                **kwargs,
             )
 
     def _kill(self) -> None:
@@ -220,6 +251,15 @@ class ProxySupervisor:
     def _watch(self) -> None:
         attempt = 0
         while not self._stop.is_set():
+            if port_in_use(self.port):
+                # Not ours: its /health would pass for our proxy's, and ours could only fail to listen, forever.
+                self.last_error = (
+                    f"port {self.port} is already used by another program (perhaps a proxy left running by an "
+                    "earlier Contop): stop that program, or choose another port and press Start"
+                )
+                log.warning("proxy %s not started: %s", self.provider, self.last_error)
+                self._status = ProxyStatus.STOPPED
+                break
             try:
                 self._spawn()
             except OSError as exc:

@@ -124,8 +124,9 @@ def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES, what: str = "server"
 
 
 def _pdeathsig_preexec(sig: int) -> Callable[[], None]:
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: between fork and exec only async-signal-safe work
+
     def preexec() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         # The app may already be gone between fork and prctl: then nobody would ever signal us.
         if os.getppid() == 1:

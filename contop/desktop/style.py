@@ -18,6 +18,7 @@ MUTED = "#6b7385"
 LINE = "#e3e6ee"
 BACKGROUND = "#f4f5f9"
 SIDEBAR = "#1b2030"
+TABLE_CELL_PADDING = 6  # pixels on each side of a table cell's content, widgets in cells included
 
 CHIP_COLORS: dict[str, tuple[str, str]] = {
     "ok": ("#e3f5ea", "#1c7a45"),
@@ -87,7 +88,7 @@ QLineEdit:disabled, QSpinBox:disabled, QPlainTextEdit:disabled {{ background: #f
 QListWidget::item {{ padding: 4px 2px; }}
 QListWidget::item:selected {{ background: #e6eafc; color: {INK}; }}
 QTableWidget {{ background: white; border: none; gridline-color: transparent; }}
-QTableWidget::item {{ padding: 6px; border-bottom: 1px solid #eef0f4; }}
+QTableWidget::item {{ padding: {TABLE_CELL_PADDING}px; border-bottom: 1px solid #eef0f4; }}
 QHeaderView::section {{
   background: white; color: {MUTED}; border: none; border-bottom: 1px solid {LINE};
   padding: 8px 6px; font-weight: 600; font-size: 9pt;

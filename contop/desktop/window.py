@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.pair = PairPage(api, self.tasks)
         self.devices = DevicesPage(api, self.tasks, self.notify)
-        self.proxies_page = ProxiesPage(proxies, self.tasks)
+        self.proxies_page = ProxiesPage(proxies, self.tasks, api)
         self.settings = SettingsPage(api, self.tasks)
         self.logs = LogsPage(paths)
         self.settings.on_loaded.append(self._settings_loaded)
@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
     def _settings_loaded(self, data: dict[str, object]) -> None:
         if not self._ready_once:
             self._ready_once = True
+            self.proxies_page.use_settings(data)
             self.proxies_page.auto_start(bool(data.get("proxy_auto_start")))
 
     def _sidecar_state(self, state: str) -> None:
@@ -215,12 +216,24 @@ class MainWindow(QMainWindow):
         if state == SidecarState.CRASHED or (state == SidecarState.STOPPED and controller.error):
             for page in (self.pair, self.devices, self.settings):
                 page.server_gone()
-            self.banner_text.setText(
-                f"The Contop server stopped unexpectedly ({controller.error}). Phones cannot connect until it runs."
-            )
             self.banner_holder.show()
             self.restart_btn.setEnabled(True)
-            self.notify("Contop server stopped", "The server stopped unexpectedly; open Contop to restart it.")
+            if controller.other_server is not None:
+                # Not a crash: this app's server never started, and restarting it changes nothing by itself.
+                who = f" ({controller.other_server})" if controller.other_server else ""
+                self.server_chip.set_state("bad", "Server not started")
+                self.banner_text.setText(
+                    f"Another Contop server{who} is already using this app's state directory "
+                    f"({controller.sidecar.config.home}), so this app cannot start its own. Quit that server (or "
+                    "the other Contop app running it) and press Restart server, or start this app with another "
+                    "--home."
+                )
+                self.notify("Contop server not started", "Another Contop server uses the same state directory.")
+            else:
+                self.banner_text.setText(
+                    f"The Contop server stopped unexpectedly ({controller.error}). Phones cannot connect until it runs."
+                )
+                self.notify("Contop server stopped", "The server stopped unexpectedly; open Contop to restart it.")
         elif state == SidecarState.STARTING:
             self.banner_holder.hide()
 

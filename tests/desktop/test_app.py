@@ -23,6 +23,7 @@ from pytestqt.qtbot import QtBot
 from contop.desktop import style
 from contop.desktop.api import ApiClient
 from contop.desktop.app import build
+from contop.desktop.forms import merged_settings
 from contop.desktop.pages.pair import PairPage
 from contop.desktop.pages.settings import SkillDialog
 from contop.desktop.paths import DesktopPaths
@@ -37,6 +38,15 @@ from tests.server.wsutil import offer, signal_once
 
 pytestmark = pytest.mark.timeout(240)  # a real server starts per test; slow on a loaded machine
 WAIT = 20_000
+
+
+FAST_PROXIES = WatchdogTiming(health_interval=0.2, start_timeout=10, backoff_base=0.2, backoff_cap=1)
+
+
+def put_settings(server: ServerProcess, changes: dict[str, Any]) -> None:
+    """Change settings through the API, by dotted key."""
+    current = server.request("GET", "/api/settings").json()
+    assert server.request("PUT", "/api/settings", json=merged_settings(current, changes)).status_code == 200
 
 
 def make_window(qapp: QApplication, server: ServerProcess, proxies: ProxyManager | None = None) -> MainWindow:
@@ -279,9 +289,37 @@ def test_away_pins_or_not_available(window: MainWindow, qtbot: QtBot, server: Se
     page.pin.setText("2468")
     page.emergency.setText("97531864")
     page.save_pins()
-    qtbot.waitUntil(lambda: "PINs" in page.message.text(), timeout=WAIT)
-    if page.message.text() == "Away Mode PINs set.":
-        assert server.request("GET", "/api/settings").json()["away_mode"]["pin_hash"]
+    qtbot.waitUntil(lambda: "PIN" in page.message.text() and "fix" not in page.message.text(), timeout=WAIT)
+    assert page.message.text() == "Away Mode PINs set."
+    first = away_section(server)
+    assert first["pin_hash"] and first["emergency_pin_hash"]
+
+    # A refused attempt replaces the success message instead of standing next to it.
+    page.pin.setText("12")
+    page.save_pins()
+    assert page.errors["pin"].isVisibleTo(page)
+    assert page.message.text() == "Away Mode PINs not set: fix the highlighted fields."
+
+    # The emergency PIN is optional: a new PIN alone is accepted, and the emergency PIN stays as it was.
+    page.pin.setText("1357")
+    page.save_pins()
+    qtbot.waitUntil(lambda: "unchanged" in page.message.text(), timeout=WAIT)
+    assert not page.errors["pin"].isVisibleTo(page) and not page.errors["emergency_pin"].isVisibleTo(page)
+    second = away_section(server)
+    assert second["pin_hash"] != first["pin_hash"] and second["emergency_pin_hash"] == first["emergency_pin_hash"]
+
+    # Removing it takes an explicit choice.
+    page.remove_emergency.setChecked(True)
+    assert not page.emergency.isEnabled()
+    page.pin.setText("1357")
+    page.save_pins()
+    qtbot.waitUntil(lambda: "removed" in page.message.text(), timeout=WAIT)
+    assert away_section(server)["emergency_pin_hash"] == ""
+    assert not page.remove_emergency.isChecked() and page.emergency.isEnabled()
+
+
+def away_section(server: ServerProcess) -> dict[str, Any]:
+    return dict(server.request("GET", "/api/settings").json()["away_mode"])
 
 
 def test_default_prompts_or_not_available(window: MainWindow, qtbot: QtBot, server: ServerProcess) -> None:
@@ -309,16 +347,17 @@ def test_proxies_are_disabled_when_not_in_this_build(window: MainWindow) -> None
 def test_proxies_page_auto_starts_and_drives_supervisors(
     qapp: QApplication, qtbot: QtBot, server: ServerProcess
 ) -> None:
-    timing = WatchdogTiming(health_interval=0.2, start_timeout=10, backoff_base=0.2, backoff_cap=1)
-    manager = ProxyManager(server.home, fake(), timing)
+    ports = {provider: free_port() for provider in ("anthropic", "gemini", "openai")}
+    put_settings(server, {f"provider_auth.{p}.proxy_url": f"http://127.0.0.1:{port}" for p, port in ports.items()})
+    manager = ProxyManager(server.home, fake(), FAST_PROXIES)
     win = make_window(qapp, server, manager)  # settings say proxy_auto_start (the default): all three start
     try:
         page = win.proxies_page
-        for spin in page.ports.values():
-            spin.setValue(free_port())  # before the settings arrive and trigger the auto-start
         assert not page.unavailable.isVisibleTo(page)
         for provider in ("anthropic", "gemini", "openai"):
             qtbot.waitUntil(lambda p=provider: "Running" in page.chips[p].text(), timeout=WAIT)
+            # On the port the server's settings name, read back at start.
+            assert manager.supervisors[provider].port == page.ports[provider].value() == ports[provider]
         assert page.stop_buttons["gemini"].isEnabled() and not page.start_buttons["gemini"].isEnabled()
         assert not page.ports["gemini"].isEnabled()
         page.stop("gemini")
@@ -332,6 +371,63 @@ def test_proxies_page_auto_starts_and_drives_supervisors(
         win.quit_app()
         win.api.close()
     assert all(sup.pid is None for sup in manager.supervisors.values())
+
+
+def test_a_port_chosen_on_the_proxies_page_is_the_one_the_server_uses(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess
+) -> None:
+    put_settings(server, {"proxy_auto_start": False, "provider_auth.gemini.mode": "cli_proxy"})
+    win = make_window(qapp, server, ProxyManager(server.home, fake(), FAST_PROXIES))
+    port = free_port()
+    try:
+        page = win.proxies_page
+        qtbot.waitUntil(lambda: win.settings.snapshot is not None, timeout=WAIT)
+        assert page.ports["gemini"].value() == 3457  # nothing saved yet: the default
+        page.ports["gemini"].setValue(port)
+        page.start("gemini")
+        qtbot.waitUntil(lambda: "Running" in page.chips["gemini"].text(), timeout=WAIT)
+        qtbot.waitUntil(lambda: page.message.text().startswith(f"Port {port} saved for Gemini"), timeout=WAIT)
+        saved = server.request("GET", "/api/settings").json()["provider_auth"]["gemini"]
+        assert saved == {"mode": "cli_proxy", "proxy_url": f"http://127.0.0.1:{port}"}
+        health = server.request("POST", "/api/provider-health", json={"provider": "gemini"}).json()
+        assert health["proxy_url"] == f"http://127.0.0.1:{port}/v1"  # where the agent's requests go
+    finally:
+        win.quit_app()
+        win.api.close()
+    # The next start of the app shows, and would start, the proxy on that port.
+    again = make_window(qapp, server, ProxyManager(server.home, fake(), FAST_PROXIES))
+    try:
+        qtbot.waitUntil(lambda: again.proxies_page.ports["gemini"].value() == port, timeout=WAIT)
+        assert again.proxies_page.ports["openai"].value() == 3458
+    finally:
+        again.quit_app()
+        again.api.close()
+
+
+def test_a_server_already_using_the_state_directory_is_named(
+    qapp: QApplication, qtbot: QtBot, server: ServerProcess, artifacts: Path
+) -> None:
+    style.apply(qapp)
+    win, controller = build(server.home, 0, ParentDeath.default())  # the same state directory as `server`
+    win.show()
+    try:
+        controller.start()
+        qtbot.waitUntil(lambda: win.banner_holder.isVisible(), timeout=40_000)
+        assert server.proc is not None
+        assert win.banner_text.text() == (
+            f"Another Contop server (pid {server.proc.pid}, listening on 127.0.0.1:{server.port}) is already using "
+            f"this app's state directory ({server.home}), so this app cannot start its own. Quit that server (or "
+            "the other Contop app running it) and press Restart server, or start this app with another --home."
+        )
+        assert "Server not started" in win.server_chip.text()
+        assert win.notifications == [
+            ("Contop server not started", "Another Contop server uses the same state directory.")
+        ]
+        assert win.grab().save(str(artifacts / "6-server-not-started.png"))
+    finally:
+        win.quit_app()
+        win.api.close()
+    assert server.request("GET", "/health").status_code == 200  # the other server is left alone
 
 
 def test_sidecar_crash_banner_restart_and_logs(

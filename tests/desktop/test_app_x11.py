@@ -184,3 +184,21 @@ def test_the_local_model_server_is_set_on_the_settings_page(app: DesktopApp) -> 
     app.click("Save settings")
     app.wait_label("Saved")
     assert app.settings()["local_model_base_url"] == "http://127.0.0.1:11434/v1"
+
+
+def test_the_wheel_over_a_sign_in_choice_scrolls_the_page_and_changes_nothing(app: DesktopApp) -> None:
+    # The QA report's steps: the mouse wheel turned over a provider sign-in choice, then Save.
+    def sign_in_choices() -> list[UIElement]:
+        # AT-SPI names a combo box after its current text; the sign-in ones are the Settings page's only ones.
+        found = [e for e in app.tree() if e.role == "combo box" and "showing" in e.states and e.box is not None]
+        return sorted(found, key=lambda e: e.box.top)
+
+    app.open_page("Settings")
+    first = wait_for("the sign-in choices", lambda: len(sign_in_choices()) == 3 and sign_in_choices()[0])
+    assert first.name == "API key"
+    app.adapter.scroll("down", 2, first.box.left + first.box.width // 2, first.box.top + first.box.height // 2)
+    wait_for("the page to scroll", lambda: not sign_in_choices() or sign_in_choices()[0].box.top < first.box.top)
+    assert all(e.name == "API key" for e in sign_in_choices())
+    app.click("Save settings")
+    assert app.wait_label(("Saved", "Nothing to save")).startswith("Nothing to save")
+    assert all(auth["mode"] == "api_key" for auth in app.settings()["provider_auth"].values())

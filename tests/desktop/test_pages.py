@@ -9,13 +9,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
+from contop.desktop import style
 from contop.desktop.api import ApiClient
 from contop.desktop.pages.devices import DevicesPage, location_text
 from contop.desktop.pages.logs import LogsPage, tail
 from contop.desktop.paths import DesktopPaths
 from contop.desktop.tasks import TaskRunner
+from contop.desktop.widgets import Chip
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,6 +46,28 @@ def test_device_events_notify_only_news_once(qtbot: QtBot) -> None:
     assert [t for t, _m in sent] == ["Phone disconnected", "Phone connected", "Phone paired again"]
     assert page._since == "2026-01-01T10:07:00.000Z"
     assert page.activity.item(0).text().endswith("Pixel paired again; its previous code no longer works.")
+    tasks.shutdown()
+
+
+def test_device_status_chips_and_buttons_fit_their_cells(qapp: QApplication, qtbot: QtBot) -> None:
+    style.apply(qapp)  # the app's fonts and paddings decide the widths
+    tasks = TaskRunner()
+    page = DevicesPage(ApiClient("http://127.0.0.1:9", lambda: "t"), tasks, lambda t, m: None)
+    qtbot.addWidget(page)
+    page.resize(1120, 600)
+    page.show()
+    page.show_devices([{"device_id": "p1", "connected": True}, {"device_id": "p2", "connected": False}])
+    qtbot.waitExposed(page)
+    table = page.table
+    for row in range(2):
+        for column, kind in ((2, Chip), (7, QPushButton)):
+            widget = table.cellWidget(row, column).findChild(kind)
+            assert isinstance(widget, QWidget)
+            assert widget.width() >= widget.sizeHint().width()  # not squeezed: "Connecte"
+            left = widget.mapTo(table.viewport(), QPoint(0, 0)).x()
+            cell = table.columnViewportPosition(column)
+            assert cell <= left and left + widget.width() <= cell + table.columnWidth(column)
+    assert table.cellWidget(0, 2).findChild(Chip).text() == "● Connected"
     tasks.shutdown()
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
+from contop.desktop.api import ApiClient
 from contop.desktop.pages.proxies import ProxiesPage, detail_text
 from contop.desktop.proxies import (
     ProxyManager,
@@ -28,6 +29,7 @@ from contop.desktop.proxies import (
     proxy_command_factory,
 )
 from contop.desktop.tasks import TaskRunner
+from contop.testing.server import ServerProcess
 from tests.proxy.fakecli import install_fake
 from tests.proxy.proxyproc import free_port
 
@@ -131,20 +133,22 @@ def test_supervisor_says_the_port_is_in_use(tmp_path: Path, fake_path: Path, tak
     sup = ProxySupervisor("gemini", taken_port, tmp_path / "proxy-gemini.log", real_proxy(tmp_path), FAST)
     try:
         sup.start()
-        wait_for(lambda: sup.restarts >= 2)
-        assert f"cannot listen on 127.0.0.1:{taken_port}: already in use" in sup.last_error
-        assert sup.last_error.startswith("exited with code 1: ")
+        wait_for(lambda: sup.status is ProxyStatus.STOPPED)
+        assert sup.last_error.startswith(f"port {taken_port} is already used by another program")
+        time.sleep(1.5)  # longer than the backoff: it is not restarted in a loop
+        assert sup.status is ProxyStatus.STOPPED and sup.restarts == 0 and sup.pid is None
     finally:
         sup.stop()
 
 
 def test_page_shows_a_missing_cli_and_a_taken_port(
-    qtbot: QtBot, tmp_path: Path, fake_path: Path, taken_port: int, artifacts: Path
+    qtbot: QtBot, tmp_path: Path, fake_path: Path, taken_port: int, artifacts: Path, server: ServerProcess
 ) -> None:
     install_fake(fake_path, "openai")  # codex is there; claude is not; gemini's port is taken
     manager = ProxyManager(tmp_path, real_proxy(tmp_path), FAST)
     tasks = TaskRunner()
-    page = ProxiesPage(manager, tasks)
+    api = ApiClient(server.base_url, lambda: server.admin_token)
+    page = ProxiesPage(manager, tasks, api)
     qtbot.addWidget(page)
     page.resize(1100, 560)
     page.show()
@@ -163,10 +167,12 @@ def test_page_shows_a_missing_cli_and_a_taken_port(
         assert page.chips["anthropic"].kind == "warn"
         assert page.stop_buttons["anthropic"].isEnabled()
 
-        qtbot.waitUntil(lambda: "already in use" in page.details["gemini"].text(), timeout=WAIT)
+        qtbot.waitUntil(lambda: "already used" in page.details["gemini"].text(), timeout=WAIT)
         gemini = page.details["gemini"].text()
-        assert gemini.startswith(f"Exited with code 1: cannot listen on 127.0.0.1:{taken_port}: already in use. ")
-        assert "Restarted" in gemini
+        assert gemini.startswith(f"Port {taken_port} is already used by another program")
+        assert gemini.endswith("choose another port and press Start.") and "Restarted" not in gemini
+        assert "Stopped" in page.chips["gemini"].text() and page.start_buttons["gemini"].isEnabled()
+        assert page.ports["gemini"].isEnabled()
         assert page.grab().save(str(artifacts / "proxies-problems.png"))
 
         page.stop("anthropic")
@@ -176,6 +182,7 @@ def test_page_shows_a_missing_cli_and_a_taken_port(
         manager.stop_all()
         page.timer.stop()
         tasks.shutdown()
+        api.close()
     assert all(sup.pid is None for sup in manager.supervisors.values())
 
 

@@ -192,3 +192,24 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path, qapp: object) -> No
         finally:
             controller.stop()
             tasks.shutdown()
+
+
+IN_USE = (
+    "contop: error: the state directory /home/u/.contop is in use by another Contop server (pid 4242, listening on "
+    "127.0.0.1:8000). Stop that server, or give this one a state directory of its own with --home / CONTOP_HOME"
+)
+
+
+def test_the_servers_reason_is_kept_whole_and_another_server_is_recognised() -> None:
+    from contop.desktop.controller import exit_reason, exit_text, other_server
+
+    reason = exit_reason(f"INFO starting\n{IN_USE}\n")
+    assert exit_text(1, reason) == "exit code 1: " + IN_USE.removeprefix("contop: error: ")
+    assert other_server(reason) == "pid 4242, listening on 127.0.0.1:8000"
+    assert other_server("cannot listen on 127.0.0.1:8000: already in use") is None
+    assert exit_text(1, "") == "exit code 1"
+    # A line far too long for the banner is shortened between words, never inside one.
+    long = " ".join(f"word{i}" for i in range(200))
+    text = exit_text(1, long).removeprefix("exit code 1: ")
+    assert text.endswith(" …") and len(text) <= 400
+    assert long.startswith(text.removesuffix(" …") + " ")

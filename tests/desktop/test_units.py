@@ -98,6 +98,8 @@ def test_validate_entries() -> None:
         ("12a4", "123456", {"pin"}),
         ("1234", "12345", {"emergency_pin"}),
         ("123456", "123456", {"emergency_pin"}),
+        ("1234", "", set()),  # optional: empty keeps the emergency PIN the server has
+        ("12", "", {"pin"}),
     ],
 )
 def test_validate_pins(pin: str, emergency: str, fields: set[str]) -> None:

@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
 
 from contop.desktop.api import ApiClient
 from contop.desktop.pages.pair import short_time
+from contop.desktop.style import TABLE_CELL_PADDING
 from contop.desktop.tasks import TaskRunner
 from contop.desktop.widgets import Card, Chip, Page, button, muted
 
 POLL_MS = 5000
 COLUMNS = ("Device", "Type", "Status", "Path", "Location", "Last seen", "Paired", "")
+WIDGET_COLUMNS = (2, 7)  # the status chip, the Revoke button
 
 Notify = Callable[[str, str], None]
 
@@ -90,9 +92,8 @@ class DevicesPage(Page):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
-        for column, width in ((2, 118), (7, 100)):  # cells holding widgets: size them for the widget
+        for column in WIDGET_COLUMNS:  # sized for their widgets by show_devices
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
-            self.table.setColumnWidth(column, width)
         self.table.setWordWrap(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -185,7 +186,16 @@ class DevicesPage(Page):
             device_id, label = str(dev.get("device_id")), name.text()
             revoke.clicked.connect(lambda _=False, d=device_id, n=label: self.confirm_revoke(d, n))
             self.table.setCellWidget(row, 7, _centered(revoke))
+        for column in WIDGET_COLUMNS:
+            self._fit_widgets(column)
         self.table.setFixedHeight(min(420, 40 + 46 * max(1, len(devices))))
+
+    def _fit_widgets(self, column: int) -> None:
+        """Make a column of cell widgets as wide as its widest one: Qt sizes columns for text, and a chip or a
+        button squeezed into a narrower cell is cut ("Connecte")."""
+        widths = [self.table.cellWidget(row, column).sizeHint().width() for row in range(self.table.rowCount())]
+        header = self.table.horizontalHeader().sectionSizeHint(column)
+        self.table.setColumnWidth(column, max([header, *(w + 2 * TABLE_CELL_PADDING for w in widths)]))
 
     def confirm_revoke(self, device_id: str, name: str) -> None:
         answer = QMessageBox.question(

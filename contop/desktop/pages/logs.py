@@ -6,12 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPlainTextEdit
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPlainTextEdit
 
 from contop.desktop.paths import PROVIDERS, DesktopPaths
 from contop.desktop.proxies import PROVIDER_LABELS
 from contop.desktop.style import mono_font
-from contop.desktop.widgets import Card, Page, button, muted
+from contop.desktop.widgets import Card, ComboBox, Page, button, muted
 
 TAIL_BYTES = 256 * 1024
 
@@ -37,7 +37,7 @@ class LogsPage(Page):
         self.paths = paths
         card = Card()
         bar = QHBoxLayout()
-        self.source = QComboBox()
+        self.source = ComboBox()
         self.source.addItem("Server", str(paths.server_log))
         for provider in PROVIDERS:
             self.source.addItem(f"{PROVIDER_LABELS[provider]} proxy", str(paths.proxy_log(provider)))

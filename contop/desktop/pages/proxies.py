@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QLabel
 
+from contop.desktop.api import ApiClient
+from contop.desktop.forms import dotted_get, merged_settings
 from contop.desktop.proxies import (
     CLI_NAMES,
     DEFAULT_PORTS,
     PROVIDER_LABELS,
     ProxyManager,
     ProxyStatus,
+    local_port,
+    proxy_url,
 )
 from contop.desktop.tasks import TaskRunner
 from contop.desktop.widgets import Card, Chip, NumberField, Page, button, muted, note
@@ -36,7 +43,7 @@ def detail_text(status: ProxyStatus, problem: str, last_error: str, restarts: in
 
 
 class ProxiesPage(Page):
-    def __init__(self, manager: ProxyManager, tasks: TaskRunner) -> None:
+    def __init__(self, manager: ProxyManager, tasks: TaskRunner, api: ApiClient) -> None:
         super().__init__(
             "Subscription proxies",
             "Use a Claude, Gemini or ChatGPT subscription instead of an API key: each proxy wraps the provider's "
@@ -44,6 +51,9 @@ class ProxiesPage(Page):
         )
         self.manager = manager
         self.tasks = tasks
+        self.api = api
+        # The port the server's settings name for each proxy (provider_auth.<provider>.proxy_url).
+        self.saved_ports = dict(DEFAULT_PORTS)
         self.unavailable = note(
             "The subscription proxy is not installed in this build of Contop (no `contop proxy` command), so these "
             "controls are disabled. They work as soon as a build with the proxy is installed."
@@ -89,6 +99,8 @@ class ProxiesPage(Page):
         grid.setColumnStretch(5, 1)
         card.body.addLayout(grid)
         self.body.addWidget(card)
+        self.message = muted("")
+        self.body.addWidget(self.message)
         self.logs_hint = muted(f"Logs: {manager.home}/proxy-<provider>.log (also on the Logs page).")
         self.body.addWidget(self.logs_hint)
         self.body.addStretch(1)
@@ -106,6 +118,41 @@ class ProxiesPage(Page):
         sup.port = self.ports[provider].value()
         sup.start()
         self.refresh()
+        if sup.port != self.saved_ports[provider]:
+            self._save_port(provider, sup.port)
+
+    def _save_port(self, provider: str, port: int) -> None:
+        """Make the server use the proxy on ``port``, now and after the next start of the app."""
+        label, old = PROVIDER_LABELS[provider], self.saved_ports[provider]
+        url = proxy_url(port)
+        self.message.setText(f"Saving port {port} for the {label} proxy in the settings…")
+
+        def save() -> None:
+            # Over the server's current settings, as the Settings page saves: only this field changes.
+            current = self.api.get_settings()
+            self.api.put_settings(merged_settings(current, {f"provider_auth.{provider}.proxy_url": url}))
+
+        def saved(_r: object) -> None:
+            self.saved_ports[provider] = port
+            self.message.setText(f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.")
+
+        def failed(exc: BaseException) -> None:
+            self.message.setText(
+                f"Port {port} for {label} is not saved in the settings ({exc}): the server still expects this "
+                f"proxy on port {old}. Stop it and press Start to try again."
+            )
+
+        self.tasks.run(save, saved, failed)
+
+    def use_settings(self, data: Mapping[str, Any]) -> None:
+        """Take the ports saved in the settings, for the proxies that are not running."""
+        for provider, sup in self.manager.supervisors.items():
+            url = dotted_get(data, f"provider_auth.{provider}.proxy_url")
+            # A proxy elsewhere is left alone: this page's port replaces it only when the user changes the port.
+            port = local_port(url) if isinstance(url, str) else None
+            self.saved_ports[provider] = port or DEFAULT_PORTS[provider]
+            if sup.status is ProxyStatus.STOPPED:
+                self.ports[provider].setValue(self.saved_ports[provider])
 
     def stop(self, provider: str) -> None:
         sup = self.manager.supervisors.get(provider)

@@ -13,7 +13,6 @@ from PySide6.QtCore import QLocale, Qt
 from PySide6.QtGui import QDoubleValidator, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
@@ -42,7 +41,18 @@ from contop.desktop.forms import (
 )
 from contop.desktop.style import mono_font
 from contop.desktop.tasks import TaskRunner
-from contop.desktop.widgets import Card, ListEditor, NumberField, Page, button, field_error, muted, note, show_error
+from contop.desktop.widgets import (
+    Card,
+    ComboBox,
+    ListEditor,
+    NumberField,
+    Page,
+    button,
+    field_error,
+    muted,
+    note,
+    show_error,
+)
 
 NOT_IN_BUILD = "Not available in this build"
 API_KEYS = (
@@ -229,9 +239,9 @@ class SettingsPage(Page):
     def _build_models(self) -> None:
         card = Card("Providers and model", "Per provider: an API key, or your subscription through its proxy.")
         form = self._form()
-        self.auth: dict[str, QComboBox] = {}
+        self.auth: dict[str, ComboBox] = {}
         for provider, label in AUTH_PROVIDERS:
-            combo = QComboBox()
+            combo = ComboBox()
             combo.addItem("API key", "api_key")
             combo.addItem("Subscription (CLI proxy)", "cli_proxy")
             self.auth[provider] = combo
@@ -330,12 +340,16 @@ class SettingsPage(Page):
         form = self._form()
         self.pin = QLineEdit()
         self.emergency = QLineEdit()
-        for edit, hint in ((self.pin, "4 to 12 digits"), (self.emergency, "6 to 12 digits, different from the PIN")):
+        emergency_hint = "optional: 6 to 12 digits, different from the PIN (empty: unchanged)"
+        for edit, hint in ((self.pin, "4 to 12 digits"), (self.emergency, emergency_hint)):
             edit.setEchoMode(QLineEdit.EchoMode.Password)
             edit.setPlaceholderText(hint)
             edit.setMaxLength(12)
         form.addRow("PIN", self._field(self.pin, "pin"))
         form.addRow("Emergency PIN", self._field(self.emergency, "emergency_pin"))
+        self.remove_emergency = QCheckBox("Remove the emergency PIN")
+        self.remove_emergency.toggled.connect(self._removing_emergency)
+        form.addRow("", self.remove_emergency)
         self.set_pins = button("Set PINs")
         self.set_pins.clicked.connect(self.save_pins)
         pins_row = QHBoxLayout()
@@ -685,8 +699,14 @@ class SettingsPage(Page):
         self.tasks.run(self.api.default_prompts, shown, failed)
 
     def _set_pins_enabled(self, enabled: bool) -> None:
-        for w in (self.pin, self.emergency, self.set_pins):
+        for w in (self.pin, self.remove_emergency, self.set_pins):
             w.setEnabled(enabled)
+        self.emergency.setEnabled(enabled and not self.remove_emergency.isChecked())
+
+    def _removing_emergency(self, removing: bool) -> None:
+        if removing:
+            self.emergency.clear()
+        self.emergency.setEnabled(self.pins_available and not removing)
 
     def _pins_probed(self, exists: bool) -> None:
         self.pins_available = bool(exists)
@@ -701,20 +721,31 @@ class SettingsPage(Page):
             self.pins_note.show()
 
     def save_pins(self) -> None:
-        pin, emergency = self.pin.text(), self.emergency.text()
+        pin, removing = self.pin.text(), self.remove_emergency.isChecked()
+        emergency = "" if removing else self.emergency.text()
         problems = validate_pins(pin, emergency)
         show_error(self.errors["pin"], problems.get("pin", ""))
         show_error(self.errors["emergency_pin"], problems.get("emergency_pin", ""))
         if problems:
+            self.message.setText("Away Mode PINs not set: fix the highlighted fields.")
             return
+        # The server keeps the emergency PIN it has when none is sent, and removes it when "" is sent.
+        sent = "" if removing else emergency or None
+        if removing:
+            outcome = "Away Mode PIN set; the emergency PIN is removed."
+        elif emergency:
+            outcome = "Away Mode PINs set."
+        else:
+            outcome = "Away Mode PIN set; the emergency PIN is unchanged."
 
         def done(_r: object) -> None:
             self.pin.clear()
             self.emergency.clear()
-            self.message.setText("Away Mode PINs set.")
+            self.remove_emergency.setChecked(False)
+            self.message.setText(outcome)
 
         def failed(exc: BaseException) -> None:
             detail = exc.detail if isinstance(exc, ApiError) else str(exc)
             self.message.setText(f"Could not set the PINs: {detail}")
 
-        self.tasks.run(lambda: self.api.set_away_pins(pin, emergency), done, failed)
+        self.tasks.run(lambda: self.api.set_away_pins(pin, sent), done, failed)
