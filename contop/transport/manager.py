@@ -161,9 +161,11 @@ class SessionManager:
             await asyncio.sleep(self.timing.connect)
         except asyncio.CancelledError:
             return
-        if session in self._connecting and session.state is SessionState.CONNECTING:
+        if session not in self._connecting:
+            return
+        self._connecting.discard(session)  # opened, or lost before it did (its peer is closing): nothing to watch
+        if session.state is SessionState.CONNECTING:
             log.info("device %s did not open its data channels in %.0f s", session.device_id, self.timing.connect)
-            self._connecting.discard(session)
             await session.aclose(code=1008, reason="connection not established")
 
     async def close_device(self, device_id: str, *, code: int = 4001, reason: str = "pairing revoked") -> None:

@@ -52,6 +52,42 @@ _FINGERPRINT = re.compile(r"^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$", re.MULT
 
 PeerState = Literal["new", "connecting", "connected", "failed", "closed"]
 
+# A browser hides its own addresses behind mDNS names (``<uuid>.local``) that we may not be able to resolve
+# (multicast filtered, or nobody answers in time). Its connectivity checks still reach us from its real address, a
+# peer-reflexive candidate, but only if ICE has not given up first: aioice fails at once when the candidates end
+# with none usable. So such names are resolved in the background (resolving one takes up to a second, which would
+# otherwise hold up the answer), and the phone's end-of-candidates is passed on only once its checks have had this
+# long after our answer.
+MDNS_GRACE_S = 5.0
+
+
+def _is_mdns(address: str) -> bool:
+    return address.lower().rstrip(".").endswith(".local")
+
+
+def split_mdns_candidates(sdp: str) -> tuple[str, list[dict[str, Any]], bool]:
+    """The offer without its mDNS candidates and end-of-candidates; those candidates as a browser trickles them
+    (``{candidate, sdpMLineIndex}``); and whether the offer said its candidates were complete."""
+    kept: list[str] = []
+    later: list[dict[str, Any]] = []
+    ended = False
+    section = -1
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            section += 1
+        elif line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) > 4 and _is_mdns(fields[4]):
+                later.append({"candidate": line[2:], "sdpMLineIndex": max(section, 0)})
+                continue
+        elif line.strip() == "a=end-of-candidates":
+            ended = True
+            continue
+        kept.append(line)
+    if not later:
+        return sdp, [], False  # nothing to hold back: the offer goes to aiortc as it came
+    return "\r\n".join(kept) + "\r\n", later, ended
+
 
 def sdp_fingerprints(sdp: str) -> list[str]:
     """Every ``a=fingerprint:sha-256`` value of an SDP, upper-cased (``AB:CD:…``)."""
@@ -247,6 +283,9 @@ class Peer:
         self._opened = False
         self._closed = False
         self.video_track: MediaStreamTrack | None = None
+        self._answered_at: float | None = None  # loop time of our answer: the phone's checks start from it
+        self._resolving: set[asyncio.Task[None]] = set()
+        self._candidates_ending: asyncio.Task[None] | None = None
         pc.on("datachannel", self._channel_added)
         pc.on("connectionstatechange", self._state_changed)
         pc.on("iceconnectionstatechange", self._state_changed)
@@ -261,6 +300,7 @@ class Peer:
         ``video`` resolves to the screen track (or None); it is awaited after the offer is applied, so a display
         probe can run meanwhile. The track ends up in ``video_track``.
         """
+        offer_sdp, mdns, ended = split_mdns_candidates(offer_sdp)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except BaseException:
@@ -276,11 +316,46 @@ class Peer:
                 track.stop()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)  # aiortc returns once ICE gathering is complete
+        self._answered_at = asyncio.get_running_loop().time()
+        for data in mdns:
+            await self.add_candidate(data)
+        if ended:
+            await self.add_candidate(None)
         return self.pc.localDescription.sdp
 
     async def add_candidate(self, data: dict[str, Any] | None) -> None:
+        """A trickled candidate of the phone; ``None`` is its end-of-candidates. mDNS names are resolved in the
+        background, and the end is passed on ``MDNS_GRACE_S`` after our answer at the earliest (see there)."""
         candidate = None if data is None else parse_candidate(data)
+        if candidate is None:
+            if self._candidates_ending is None:
+                self._candidates_ending = asyncio.create_task(self._end_candidates(), name="ice-end-of-candidates")
+            return
+        if _is_mdns(candidate.ip):
+            task = asyncio.create_task(self._add_quietly(candidate), name="ice-mdns-candidate")
+            self._resolving.add(task)
+            task.add_done_callback(self._resolving.discard)
+            return
         await self.pc.addIceCandidate(candidate)
+
+    async def _add_quietly(self, candidate: Any) -> None:
+        try:
+            await self.pc.addIceCandidate(candidate)
+        except Exception as exc:  # closed meanwhile, or a name that does not resolve: the checks may still come
+            log.debug("remote candidate %s not added: %s", candidate.ip, exc)
+
+    async def _end_candidates(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = self._answered_at if self._answered_at is not None else loop.time()
+        await asyncio.sleep(max(0.0, start + MDNS_GRACE_S - loop.time()))
+        while self._resolving:
+            await asyncio.gather(*self._resolving, return_exceptions=True)
+        if self._closed or self.pc.iceConnectionState in ("completed", "closed"):
+            return  # connected already (nothing more to learn), or gone
+        try:
+            await self.pc.addIceCandidate(None)
+        except Exception as exc:
+            log.debug("end-of-candidates not passed on: %s", exc)
 
     def unacked_age(self) -> float | None:
         """Seconds since the oldest data we sent that the phone's SCTP stack has not acknowledged (0: all acked).
@@ -315,6 +390,8 @@ class Peer:
 
     async def aclose(self) -> None:
         self._closed = True
+        for task in [*self._resolving, *([self._candidates_ending] if self._candidates_ending else [])]:
+            task.cancel()
         track, self.video_track = self.video_track, None
         if track is not None:
             track.stop()  # aiortc stops the sender, not the track (which owns a capture thread)

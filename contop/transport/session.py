@@ -395,6 +395,8 @@ class Session:
             self.spawn(self._close_peer(), name="close-peer")
         if was_open:
             self._hooks.mark_connected(self.device_id, False)
+        else:  # never connected (ICE failed): the phone waiting on signaling learns it now, not at its own timeout
+            self.spawn(self._close_signaling(1008, f"connection not established: {reason}"[:120]), name="close-sig")
 
     def take_over_from(self, old: Session) -> None:
         """This connection replaces ``old`` (same device): queue, confirmations, execution and tasks move here."""

@@ -183,14 +183,26 @@ export function createRtcTransport(opts) {
     });
   }
 
+  /** The offer to send: the current peer's, or a new peer's when an earlier attempt already used it up. */
+  async function freshOffer() {
+    if (pc && pc.signalingState === "have-local-offer") return pc.localDescription;
+    try {
+      pc?.close(); // it took an answer (the desktop answered, then the link never came up): it cannot offer again
+    } catch {
+      /* already closed */
+    }
+    buildPeer();
+    await pc.setLocalDescription(await pc.createOffer());
+    return pc.localDescription;
+  }
+
   async function connect() {
     closed = false;
     connected = false;
     established = false;
-    buildPeer();
+    pc = null;
     opts.onStatus?.("Preparing a secure channel…");
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
+    await freshOffer();
     const urls = signalingUrls(opts.pairing, opts.origin);
     let lastInfo = describeClose(0);
     for (const url of urls) {
@@ -203,7 +215,7 @@ export function createRtcTransport(opts) {
       }
       opts.onStatus?.("Talking to the desktop…");
       try {
-        await negotiate(ws, pc.localDescription);
+        await negotiate(ws, await freshOffer());
         opts.onStatus?.("Connected");
         return;
       } catch (err) {
