@@ -60,9 +60,14 @@ class HostKeepAwake:
             record = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            with contextlib.suppress(OSError):
-                path.unlink()
+        except (OSError, ValueError, RecursionError) as exc:
+            try:
+                if path.is_dir():
+                    path.rmdir()  # only when empty: what a folder holds is not ours to delete
+                else:
+                    path.unlink()
+            except OSError as err:
+                return f"{path} cannot be read ({exc}) nor removed ({err.strerror or err}): remove it by hand"
             return f"an unreadable {path.name} was removed ({exc})"
         # No other server of this state directory runs (``server.lock``), so whoever wrote it is gone.
         undo = record.get("undo") if isinstance(record, dict) else None

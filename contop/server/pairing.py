@@ -172,6 +172,13 @@ class TokenStore:
             del self._tokens[old.token]
         return replaced
 
+    def put_back(self, tokens: Iterable[PairingToken]) -> None:
+        """Undo a replacement the disk refused to save: the tokens it dropped are valid again (unless expired)."""
+        now = self._clock()
+        for tok in tokens:
+            if not tok.expired(now):
+                self._tokens[tok.token] = tok
+
     def revoke_token(self, token: str) -> PairingToken | None:
         return self._tokens.pop(token, None)
 

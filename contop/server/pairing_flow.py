@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from contop.core.errors import StateDirError
 from contop.core.pairing_payload import build_payload, pairing_url
 from contop.core.settings import usable_ice_servers
 from contop.server import network
@@ -59,11 +58,7 @@ async def payload_for(state: ServerState, tok: PairingToken) -> dict[str, Any]:
 async def issue_pairing(
     state: ServerState, connection_type: ConnectionType, device_id: str | None
 ) -> tuple[PairingToken, dict[str, Any], str]:
-    tok = state.pairing.issue(connection_type, device_id)
-    if tok.connection_type == "permanent":  # on disk before anyone sees it (a temporary code is never written)
-        try:
-            await state.pairing.persisted()
-        except OSError as exc:  # TimeoutError included
-            raise StateDirError(f"the new pairing code could not be saved ({exc}); try again") from exc
+    """Raises ``StateDirError`` when the code (a permanent one: on disk before anyone sees it) cannot be saved."""
+    tok = await state.pairing.issue_saved(connection_type, device_id)
     payload = await payload_for(state, tok)
     return tok, payload, pairing_url(payload)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contop.core.clock import utcnow
+from contop.core.errors import StateDirError
+from contop.server import statedir
 from contop.server.devices import ConnectionPath, Device, DeviceEventType, DeviceRegistry
 from contop.server.pairing import ConnectionType, PairingToken, TokenStore
-from contop.server.statedir import LatestWriter
+from contop.server.statedir import LatestWriter, not_saved
 
 log = logging.getLogger(__name__)
 
 RevokeHook = Callable[[str], Awaitable[None]]
 FILE_VERSION = 1
 PERSIST_TIMEOUT_S = 30.0  # what a route waits for the disk at most
+CODES = ""  # in ``_unsaved_revocations``: codes no phone had claimed (no device id is empty)
+
+Entry = TypeVar("Entry")
 
 
 class PairingService:
@@ -32,39 +38,99 @@ class PairingService:
         self._secret_listeners: list[Callable[[str], None]] = []
         self._last_issued: str | None = None
         self._writer = LatestWriter(tokens_path)
+        # Device ids (and CODES) revoked in memory whose revocation the disk refused so far: saved again with the
+        # next wait for the disk (``persisted``).
+        self._unsaved_revocations: set[str] = set()
 
     # -- persistence -------------------------------------------------------------------------------------
 
     def load(self) -> int:
-        """Restore permanent tokens and their devices. A corrupt file is kept as a backup and we start empty."""
+        """Restore permanent tokens and their devices. An entry that is not valid is dropped and the rest kept (with
+        a copy of the file as it was); a file that is not valid as a whole is kept as a backup and we start empty.
+        ``StateDirError`` when the file cannot be read at all: starting without the phones it holds would lose them.
+        """
         try:
             raw = self._path.read_bytes()
         except FileNotFoundError:
             return 0
+        except OSError as exc:
+            raise StateDirError(_unreadable(self._path, exc)) from exc
         try:
             data = json.loads(raw)
-            tokens = [PairingToken.from_json(t) for t in data["tokens"]]
-            devices = [Device.from_json(d) for d in data.get("devices", [])]
-        except (ValueError, KeyError, TypeError) as exc:
-            backup = self._path.with_name(f"{self._path.name}.corrupt-{self._clock().strftime('%Y%m%dT%H%M%S%fZ')}")
-            os.replace(self._path, backup)
-            os.chmod(backup, 0o600)  # pairing tokens: as secret as the file it was
-            log.error(
-                "pairing file %s is corrupt (%s: %s); kept it as %s and started with no paired devices",
-                self._path,
-                type(exc).__name__,
-                exc,
-                backup,
-            )
+            if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+                raise ValueError('no "tokens" list')
+        except RecursionError:
+            self._set_aside("nested too deeply")
             return 0
+        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            self._set_aside(f"{type(exc).__name__}: {exc}")
+            return 0
+        tokens, bad_tokens = self._valid(data["tokens"], "pairing code", PairingToken.from_json)
+        devices, bad_devices = self._valid(data.get("devices", []), "device", Device.from_json)
+        dropped = bad_tokens + bad_devices
+        if dropped:
+            self._keep_copy(raw)
         kept = self.tokens.restore(tokens)
         holders = {t.device_id for t in self.tokens.permanent() if t.device_id}
         self.devices.restore([d for d in devices if d.device_id in holders])
         for tok in self.tokens.all():
             self._announce_secret(tok.token)
-        if kept != len(tokens):
+        if dropped or kept != len(tokens):
             self.save()
         return kept
+
+    def _valid(self, entries: Any, kind: str, parse: Callable[[dict[str, Any]], Entry]) -> tuple[list[Entry], int]:
+        """The entries that parse, and how many did not; each of those is logged (by position and device, never
+        its token)."""
+        if not isinstance(entries, list):
+            log.error("pairing file %s: the %ss are not a list; dropped them", self._path, kind)
+            return [], 1
+        valid = []
+        for number, entry in enumerate(entries, 1):
+            try:
+                valid.append(parse(entry))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                device = entry.get("device_id") if isinstance(entry, dict) else None
+                problem = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+                log.error(
+                    "pairing file %s: dropped %s #%d (device %s), which is not valid: %s",
+                    self._path,
+                    kind,
+                    number,
+                    repr(device)[:140] if isinstance(device, str) else "unknown",
+                    problem[:200],
+                )
+        return valid, len(entries) - len(valid)
+
+    def _keep_copy(self, raw: bytes) -> None:
+        """The file as it was, beside the one rewritten without what was dropped: nothing is lost for good."""
+        copy = self._corrupt_path()
+        try:
+            statedir.atomic_write(copy, raw)
+        except OSError as exc:
+            log.error("could not keep a copy of %s as %s: %s", self._path, copy, exc)
+            return
+        log.warning("kept %s as it was in %s; restored the valid entries", self._path, copy)
+
+    def _set_aside(self, problem: str) -> None:
+        backup = self._corrupt_path()
+        try:
+            os.replace(self._path, backup)
+            os.chmod(backup, 0o600)  # pairing tokens: as secret as the file it was
+        except OSError as exc:
+            raise StateDirError(
+                f"pairing file {self._path} is corrupt ({problem}) and could not be moved aside ({exc.strerror or exc})"
+                f". Move it away by hand (the server then starts with no paired phones) and start again"
+            ) from exc
+        log.error(
+            "pairing file %s is corrupt (%s); kept it as %s and started with no paired devices",
+            self._path,
+            problem,
+            backup,
+        )
+
+    def _corrupt_path(self) -> Path:
+        return self._path.with_name(f"{self._path.name}.corrupt-{self._clock().strftime('%Y%m%dT%H%M%S%fZ')}")
 
     def save(self) -> None:
         """Hand the current tokens and devices to the file's writer thread: the loop does not wait for the disk.
@@ -80,9 +146,18 @@ class PairingService:
         self._writer.submit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
     async def persisted(self, timeout: float = PERSIST_TIMEOUT_S) -> None:  # noqa: ASYNC109 (a disk, not a peer)
-        """Wait until what has been saved so far is on disk; raises ``OSError`` when that write failed and
-        ``TimeoutError`` when the disk has not answered in ``timeout`` seconds."""
+        """Wait until what has been saved so far is on disk (a revocation the disk refused before is saved again
+        first); raises ``OSError`` when that write failed and ``TimeoutError`` when the disk has not answered in
+        ``timeout`` seconds."""
+        retried = set(self._unsaved_revocations)
+        if retried:
+            self.save()
         await self._writer.wait(None, timeout)
+        self._unsaved_revocations -= retried
+
+    def revocation_unsaved(self, device_id: str) -> bool:
+        """Whether ``device_id`` was revoked but the disk refused to save it: a restart would pair it again."""
+        return device_id in self._unsaved_revocations
 
     # -- hooks -------------------------------------------------------------------------------------------
 
@@ -101,20 +176,70 @@ class PairingService:
     # -- operations --------------------------------------------------------------------------------------
 
     def issue(self, connection_type: ConnectionType, device_id: str | None = None) -> PairingToken:
+        """A new code, saved in the background (``issue_saved`` waits for the disk)."""
+        tok, replaced = self._issue(connection_type, device_id)
+        self._record_replaced(device_id, replaced)
+        if connection_type == "permanent" or replaced:
+            self.save()
+        return tok
+
+    async def issue_saved(self, connection_type: ConnectionType, device_id: str | None = None) -> PairingToken:
+        """``issue``, with what a restart must find on disk before it returns: a permanent code, and the end of the
+        codes a device paired again held. When the disk refuses, nothing changed (a device keeps its old code)
+        and ``StateDirError`` says why."""
+        undo = self._undo_issue(device_id)
+        tok, replaced = self._issue(connection_type, device_id)
+        if connection_type == "permanent" or replaced:
+            self.save()
+            try:
+                await self.persisted()
+            except OSError as exc:  # TimeoutError included
+                undo(tok, replaced)
+                kept = f" ({device_id!r} keeps the code it had)" if replaced else ""
+                raise StateDirError(f"no new pairing code{kept}: {not_saved(self._path, exc)}") from exc
+        self._record_replaced(device_id, replaced)
+        return tok
+
+    def _undo_issue(self, device_id: str | None) -> Callable[[PairingToken, list[PairingToken]], None]:
+        """What ``_issue(..., device_id)`` is about to change; the function returned puts it back."""
+        known = set(self.tokens.secrets())  # an unclaimed permanent code is handed out again, not created
+        last = self._last_issued
+        device = self.devices.get(device_id) if device_id is not None else None
+        before = dataclasses.replace(device) if device is not None else None
+
+        def undo(tok: PairingToken, replaced: list[PairingToken]) -> None:
+            if tok.token not in known:
+                self.tokens.revoke_token(tok.token)
+            self.tokens.put_back(replaced)
+            live = self.devices.get(device_id) if device_id is not None else None
+            if before is None and live is not None:
+                self.devices.remove(live.device_id)
+            elif before is not None and live is not None:  # only what ``upsert`` changed: it may have connected since
+                live.device_name, live.connection_type, live.expires_at = (
+                    before.device_name,
+                    before.connection_type,
+                    before.expires_at,
+                )
+            self._last_issued = last
+            self.save()  # a write that only timed out may land yet: the one after it matches memory again
+
+        return undo
+
+    def _issue(self, connection_type: ConnectionType, device_id: str | None) -> tuple[PairingToken, list[PairingToken]]:
         tok = self.tokens.issue(connection_type, device_id)
         self._announce_secret(tok.token)
         self._last_issued = tok.token
-        if device_id is not None:
-            replaced = self.tokens.bind_new(tok)
-            # The name stays what the phone last reported (a new device is named by its id until it connects).
-            device = self.devices.upsert(
-                device_id, device_name="", connection_type=connection_type, expires_at=tok.expires_at
-            )
-            if replaced:
-                self.devices.record(DeviceEventType.TOKEN_REPLACED, device, "a new pairing code was issued")
-        if connection_type == "permanent":
-            self.save()
-        return tok
+        if device_id is None:
+            return tok, []
+        replaced = self.tokens.bind_new(tok)
+        # The name stays what the phone last reported (a new device is named by its id until it connects).
+        self.devices.upsert(device_id, device_name="", connection_type=connection_type, expires_at=tok.expires_at)
+        return tok, replaced
+
+    def _record_replaced(self, device_id: str | None, replaced: list[PairingToken]) -> None:
+        device = self.devices.get(device_id) if device_id is not None else None
+        if replaced and device is not None:
+            self.devices.record(DeviceEventType.TOKEN_REPLACED, device, "a new pairing code was issued")
 
     def claim(
         self,
@@ -155,29 +280,61 @@ class PairingService:
         self.devices.seen(device_id)
 
     async def revoke_device(self, device_id: str) -> bool:
-        gone = self.tokens.revoke_device(device_id)
-        device = self.devices.remove(device_id)
-        if not gone and device is None:
+        """Revoke the codes of ``device_id`` and disconnect it; False when it is not paired. Asking again for a
+        device whose revocation the disk refused saves it again. ``StateDirError`` when the disk refuses."""
+        found = self._drop_device(device_id)
+        if not found and device_id not in self._unsaved_revocations:
             return False
-        if device is not None:
-            self.devices.record(DeviceEventType.REVOKED, device)
-        self.save()
         try:
-            await self.persisted()  # a revoked token must not come back with a restart
+            await self._save_revocation(
+                {device_id}, f"device {device_id!r} is disconnected and refused", "let it connect again"
+            )
         finally:
             await self._run_revoke_hooks(device_id)  # its sessions close even when the disk refused the write
         return True
 
-    async def revoke_token(self, token: str) -> bool:
-        tok = self.tokens.revoke_token(token)
-        if tok is None:
+    async def revoke_current(self) -> bool:
+        """Revoke the code of the QR issued last (claimed: its phone too) and every earlier code nobody has used:
+        a code the API reports as gone must not still pair a phone. ``StateDirError`` when the disk refuses."""
+        tok = self.current()
+        holder = tok.device_id if tok is not None else None
+        revoked: set[str] = set()
+        if holder is not None and self._drop_device(holder):
+            revoked.add(holder)
+        unclaimed = [t.token for t in self.tokens.all() if t.device_id is None]
+        for token in unclaimed:
+            self.tokens.revoke_token(token)
+        if unclaimed or CODES in self._unsaved_revocations:
+            revoked.add(CODES)
+        if not revoked:
             return False
-        if tok.device_id is not None:
-            await self.revoke_device(tok.device_id)
-        else:
-            self.save()
-            await self.persisted()
+        try:
+            await self._save_revocation(revoked, "the pairing codes are refused", "make them valid again")
+        finally:
+            if holder is not None:
+                await self._run_revoke_hooks(holder)
         return True
+
+    def _drop_device(self, device_id: str) -> bool:
+        gone = self.tokens.revoke_device(device_id)
+        device = self.devices.remove(device_id)
+        if device is not None:
+            self.devices.record(DeviceEventType.REVOKED, device)
+        return bool(gone) or device is not None
+
+    async def _save_revocation(self, revoked: set[str], done: str, undone: str) -> None:
+        """Put revocations on disk. One the disk refuses is not undone: the phone is refused and disconnected now,
+        which is what the owner of a lost phone needs first; the error says plainly that it is not saved and that
+        a restart would bring the phone back. Every later save of the file carries it, and asking again (or the
+        server's stop) retries it."""
+        self._unsaved_revocations |= revoked
+        try:
+            await self.persisted()
+        except OSError as exc:  # TimeoutError included
+            raise StateDirError(
+                f"{done}, but the revocation is not saved: {not_saved(self._path, exc)}. Until it is saved, a "
+                f"restart of the server would {undone}"
+            ) from exc
 
     async def expire(self) -> list[str]:
         """Drop the codes that ran out; a phone still connected with one is disconnected, as a revoked one is (a
@@ -234,15 +391,18 @@ class PairingService:
         unclaimed = [t for t in tokens if t.device_id is None]
         return max(unclaimed, key=lambda t: t.created_at, default=None)
 
-    async def revoke_unclaimed(self) -> int:
-        """Revoke every code no phone has claimed (earlier QR codes shown, or printed by ``contop pair``)."""
-        unclaimed = [t.token for t in self.tokens.all() if t.device_id is None]
-        for token in unclaimed:
-            self.tokens.revoke_token(token)
-        if unclaimed:
-            self.save()
-            await self.persisted()
-        return len(unclaimed)
-
     def _current_qr_token(self) -> PairingToken | None:
         return self.current()
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    if path.is_dir():
+        problem = "it is a folder, but it must be a file. Move it away"
+    elif isinstance(exc, PermissionError):
+        problem = "permission denied. Make it readable and writable by the user that runs contop"
+    else:
+        problem = f"{exc.strerror or exc}. Repair or move it away"
+    return (
+        f"cannot read the pairing file {path}: {problem} (without it the server starts with no paired phones), "
+        "then start again"
+    )

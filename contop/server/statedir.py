@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
+import re
 import secrets
 import stat
 import sys
@@ -47,6 +49,29 @@ def atomic_write(path: Path, data: bytes, *, mode: int = SECRET_MODE) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+# The names ``atomic_write`` gives its temp files: ``tempfile.mkstemp``'s 8 random characters between the two.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def not_saved(path: Path, exc: OSError) -> str:
+    """What to tell the user when ``path`` could not be written: what happened, and what to do about it."""
+    if isinstance(exc, TimeoutError):  # from ``LatestWriter``: the disk has not answered yet
+        return f"could not save {path.name}: {exc}; the disk is busy or failing, try again"
+    if exc.errno == errno.EISDIR or path.is_dir():
+        return f"could not save {path.name}: {path} is a folder, but it must be a file; move it away and try again"
+    if disk_full(exc):
+        advice = "free some space and try again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = f"make {path.parent} writable and try again"
+    else:
+        advice = "try again"
+    return f"could not save {path.name}: {exc.strerror or exc}; {advice}"
 
 
 class LatestWriter:
@@ -230,14 +255,46 @@ class StateDir:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            blocker = next((p for p in (self.root, *self.root.parents) if p.exists() and not p.is_dir()), None)
-            advice = (
-                f"{blocker} is a file, not a directory. Move it away" if blocker is not None else "Fix its permissions"
-            )
-            raise StateDirError(
-                f"cannot use the state directory {self.root}: {exc.strerror or exc}. "
-                f"{advice} or choose another with --home / CONTOP_HOME."
-            ) from exc
+            raise StateDirError(f"cannot use the state directory {self.root}: {self._problem(exc)}") from exc
+
+    def _problem(self, exc: OSError) -> str:
+        """Why ``ensure`` failed, and what to do: a file (or a broken link) where a folder must be is the usual
+        reason, in the home, among its parents, or among its own folders (``data``, ``logs``...)."""
+        folders = (
+            *reversed(self.root.parents),
+            self.root,
+            self.dtls_dir,
+            self.data_dir,
+            self.logs_dir,
+            self.skills_dir,
+        )
+        blocker = next((p for p in folders if os.path.lexists(p) and not p.is_dir()), None)
+        if blocker is None:
+            return f"{exc.strerror or exc}. Fix its permissions or choose another with --home / CONTOP_HOME."
+        what = "a broken link" if not blocker.exists() else "a file"
+        return (
+            f"{blocker} is {what}, but it must be a folder. Move it away, or choose another state directory "
+            "with --home / CONTOP_HOME."
+        )
+
+    def sweep_temp_files(self) -> list[Path]:
+        """Remove the temp files of writes a killed server left (``atomic_write``): whole copies of state files,
+        secrets since revoked among them. Only for the holder of the server lock: nobody else writes here then."""
+        swept: list[Path] = []
+        for folder in (self.root, self.dtls_dir, self.skills_dir):
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if not (_TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)):
+                    continue
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    continue
+                swept.append(Path(entry.path))
+        return swept
 
     def load_or_create_admin_token(self) -> str:
         """The 256-bit admin token, created (0600, atomically) on first start."""
@@ -329,6 +386,9 @@ class StateDirLock:
             ) from None
         except OSError as exc:  # a file system without locks (some network or FUSE mounts): run, but say so
             log.warning("cannot lock %s (%s): a second server on this directory would go unnoticed", path, exc)
+        else:
+            if swept := state_dir.sweep_temp_files():
+                log.info("removed %d temp file(s) of interrupted writes: %s", len(swept), [p.name for p in swept])
         lock = cls(path, fd)
         lock.publish(ServerInfo(pid=os.getpid()))
         return lock

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,3 +43,43 @@ def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(statedir, "atomic_write", refuse)
+
+
+class SmallDisk:
+    """A real file system of its own (a small tmpfs; mounting needs root) that a test fills up and frees again:
+    for a server process whose state directory is on it. Unmounted on exit, after the test stopped its server."""
+
+    def __init__(self, where: Path, size: str = "8m", inodes: int = 2000) -> None:
+        self.where = where
+        self.options = f"size={size},nr_inodes={inodes}"
+        self._fillers = where / "fillers"
+
+    def __enter__(self) -> SmallDisk:
+        self.where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", self.options, "tmpfs", str(self.where)], check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if subprocess.run(["umount", str(self.where)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(self.where)], check=True)
+
+    def fill(self) -> None:
+        """Take every free block, then every free inode: the blocks of a tmpfs are counted per CPU, so a small
+        write may still find one, but no new file (every atomic write makes one) can be created."""
+        self._fillers.mkdir(exist_ok=True)
+        fd = os.open(self._fillers / "blocks", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for chunk in (1 << 20, 4096, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\0" * chunk)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            for n in itertools.count():
+                (self._fillers / str(n)).touch()
+        with pytest.raises(OSError, match="No space"):
+            tempfile.mkstemp(dir=self.where)
+
+    def free(self) -> None:
+        shutil.rmtree(self._fillers)

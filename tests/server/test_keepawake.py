@@ -68,6 +68,20 @@ def test_while_on_a_record_says_what_to_put_back_and_the_next_server_does(tmp_pa
     assert said is not None and "unreadable" in said and not record.exists()
 
 
+def test_a_keep_awake_record_that_is_a_folder_is_removed_only_when_empty_and_the_log_says_so(tmp_path: Path) -> None:
+    record = tmp_path / "keep-awake.json"
+    record.mkdir()
+    said = HostKeepAwake(FakeAdapter, record_path=record).recover()
+    assert said is not None and said.startswith("an unreadable keep-awake.json was removed") and not record.exists()
+    (record / "notes").mkdir(parents=True)
+    said = HostKeepAwake(FakeAdapter, record_path=record).recover()
+    assert said == (
+        f"{record} cannot be read ([Errno 21] Is a directory: '{record}') nor removed (Directory not empty): "
+        "remove it by hand"
+    )
+    assert record.exists()
+
+
 def test_off_releases_what_on_acquired() -> None:
     opened: list[FakeAdapter] = []
 

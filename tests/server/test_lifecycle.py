@@ -119,7 +119,7 @@ def test_unusable_state_directory_fails_clearly(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert "cannot use the state directory" in out.stderr and "--home" in out.stderr
-    assert f"{blocker} is a file, not a directory" in out.stderr  # not "fix its permissions"
+    assert f"{blocker} is a file, but it must be a folder" in out.stderr  # not "fix its permissions"
 
 
 def test_no_secret_in_any_log_line(tmp_path: Path) -> None:

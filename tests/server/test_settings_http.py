@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 
+from contop.server.settings_store import SETTLE_S
 from contop.testing.server import ServerProcess
 
 
@@ -78,6 +79,8 @@ def test_corrupt_file_is_moved_aside_and_defaults_used(server: ServerProcess) ->
     server.request("PUT", "/api/settings", json=settings)
     (server.home / "settings.json").chmod(0o644)  # edited by hand, readable by all
     _edit_on_disk(server, '{"version": 1, "restricted_paths": [')
+    assert server.request("GET", "/api/settings").json()["keep_host_awake"] is True  # it may be being written
+    time.sleep(SETTLE_S + 0.2)
     served = server.request("GET", "/api/settings").json()
     assert served["keep_host_awake"] is False  # defaults
     aside = list(server.home.glob("settings.json.corrupt-*"))
@@ -86,6 +89,8 @@ def test_corrupt_file_is_moved_aside_and_defaults_used(server: ServerProcess) ->
     assert "settings file" in server.log() and "moved it to" in server.log()
     # Wrong types count as corrupt too, and the file on disk is valid again afterwards.
     _edit_on_disk(server, json.dumps({**served, "keep_host_awake": "sometimes"}))
+    server.request("GET", "/api/settings")
+    time.sleep(SETTLE_S + 0.2)
     assert server.request("GET", "/api/settings").json()["keep_host_awake"] is False
     assert len(list(server.home.glob("settings.json.corrupt-*"))) == 2
     assert json.loads((server.home / "settings.json").read_text())["version"] == 1

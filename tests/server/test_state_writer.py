@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import contop.server.statedir as statedir
+from contop.core.errors import StateDirError
+from contop.server.pairing import TokenRefused
 from contop.server.pairing_service import PairingService
 from contop.server.statedir import LatestWriter
 from contop.testing.loop import loop_ticks
@@ -157,9 +159,34 @@ async def test_a_revocation_closes_the_sessions_even_when_the_disk_refuses_it(
 
     service.on_revoke(close_sessions)
     full_disk(monkeypatch)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StateDirError, match="'phone' is disconnected and refused, but the revocation is not saved"):
         await service.revoke_device("phone")
     assert closed == ["phone"]
+    with pytest.raises(TokenRefused):  # refused now: the owner of a lost phone needs that first
+        service.claim(tok.token, device_id="phone", device_name="Phone")
+    assert service.revocation_unsaved("phone")
+    monkeypatch.undo()
+    assert await service.revoke_device("phone")  # asked again: saved this time
+    assert not service.revocation_unsaved("phone")
+    assert json.loads((tmp_path / "tokens.json").read_text())["tokens"] == []
+
+
+async def test_a_new_code_the_disk_refuses_leaves_everything_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = PairingService(tmp_path / "tokens.json")
+    old = service.issue("permanent", device_id="phone")
+    service.claim(old.token, device_id="phone", device_name="Phone")
+    service.mark_connected("phone", True)
+    await service.persisted()
+    memory = (service.tokens.all(), [d.to_json() for d in service.devices.all()], service.devices.events())
+    current = service.current()
+    full_disk(monkeypatch)
+    for kind, device in (("permanent", "phone"), ("temp", "phone"), ("permanent", "laptop"), ("permanent", None)):
+        with pytest.raises(StateDirError, match=r"could not save tokens\.json: No space left on device"):
+            await service.issue_saved(kind, device)  # type: ignore[arg-type]
+        assert (service.tokens.all(), [d.to_json() for d in service.devices.all()], service.devices.events()) == memory
+        assert service.current() == current
 
 
 def test_flush_gives_up_after_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

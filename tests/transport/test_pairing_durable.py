@@ -40,5 +40,5 @@ async def test_the_server_answers_only_once_codes_claims_and_revocations_are_on_
         temp = await http.post("/api/pair", params={"connection_type": "temp"}, headers={**auth, **JSON})
         assert temp.status_code == 200  # a temporary code is never written, so a full disk does not matter
         permanent = await http.post("/api/pair", headers={**auth, **JSON})
-        assert permanent.status_code == 500
-        assert "could not be saved" in permanent.json()["detail"] and "No space" in permanent.json()["detail"]
+        assert permanent.status_code == 507
+        assert "could not save tokens.json: No space left on device" in permanent.json()["detail"]

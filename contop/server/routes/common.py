@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from contop.core.errors import StateDirError
 from contop.core.messages import MAX_JSON_DEPTH, nested_deeper_than
 from contop.server.state import ServerState
+from contop.server.statedir import disk_full
 
 
 def server_state(request: Request) -> ServerState:
@@ -19,6 +21,11 @@ def server_state(request: Request) -> ServerState:
 def not_available(feature: str) -> HTTPException:
     """503 for an endpoint whose feature has not landed: never a fake success."""
     return HTTPException(503, f"{feature} not available yet")
+
+
+def not_saved(exc: StateDirError) -> HTTPException:
+    """A change the disk refused: 507 when it is full, 503 otherwise; the message says what to do."""
+    return HTTPException(507 if disk_full(exc.__cause__) else 503, str(exc))
 
 
 def parse_json(raw: bytes) -> Any:

@@ -14,7 +14,7 @@ from contop.server.admin import require_admin
 from contop.server.pairing import DEVICE_ID_PATTERN
 from contop.server.pairing_flow import issue_pairing, payload_for
 from contop.server.qr import qr_png
-from contop.server.routes.common import server_state
+from contop.server.routes.common import not_saved, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -35,7 +35,7 @@ async def pair(
     try:
         tok, payload, url = await issue_pairing(state, connection_type, device_id)
     except StateDirError as exc:
-        raise HTTPException(500, str(exc)) from exc
+        raise not_saved(exc) from exc
     expires = tok.to_json()["expires_at"]
     if _wants_json(request):
         return JSONResponse(
@@ -76,19 +76,20 @@ async def pair_status(request: Request, device_id: DeviceId = None) -> dict[str,
     state = server_state(request)
     if device_id is not None and state.pairing.devices.get(device_id) is None:
         if state.pairing.tokens.for_device(device_id) is None:
-            raise HTTPException(404, f"no paired device {device_id!r}")
+            unsaved = state.pairing.revocation_unsaved(device_id)
+            note = "; it was revoked, but that is not saved yet: revoke it again to save it" if unsaved else ""
+            raise HTTPException(404, f"no paired device {device_id!r}{note}")
     return state.pairing.status(device_id)
 
 
 @router.delete("/api/pair")
 async def revoke(request: Request, device_id: DeviceId = None) -> dict[str, bool]:
     state = server_state(request)
-    if device_id is not None:
+    try:
+        if device_id is None:
+            return {"revoked": await state.pairing.revoke_current()}
         if not await state.pairing.revoke_device(device_id):
             raise HTTPException(404, f"no paired device {device_id!r}")
-        return {"revoked": True}
-    # The current code (claimed: its phone too), and every earlier code nobody has used: a code the API reports as
-    # gone must not still pair a phone.
-    tok = state.pairing.current()
-    revoked = await state.pairing.revoke_token(tok.token) if tok is not None else False
-    return {"revoked": await state.pairing.revoke_unclaimed() > 0 or revoked}
+    except StateDirError as exc:  # revoked until the server stops, but not saved: the answer says so
+        raise not_saved(exc) from exc
+    return {"revoked": True}

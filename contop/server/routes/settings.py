@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
 
 from contop.agent.models import parse_model_string
-from contop.core.errors import ConfigError
+from contop.core.errors import ConfigError, StateDirError
 from contop.core.settings import (
     API_KEY_ENV,
     EXECUTION_MODEL_FORMS,
@@ -19,7 +19,7 @@ from contop.core.settings import (
     validate_settings,
 )
 from contop.server.admin import require_admin
-from contop.server.routes.common import json_body, server_state
+from contop.server.routes.common import json_body, not_saved, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -76,11 +76,16 @@ async def put_settings(request: Request) -> dict[str, Any]:
         if ice_problem and not problems.startswith("ice_servers") and "; ice_servers" not in problems:
             problems = f"{problems}; {ice_problem}"
         raise HTTPException(422, problems) from None
+    except StateDirError as exc:  # the settings in use stay as they were
+        raise not_saved(exc) from exc
 
 
 @router.post("/api/settings/reset")
 async def reset_settings(request: Request) -> dict[str, Any]:
-    return server_state(request).settings.reset().to_json_dict()
+    try:
+        return server_state(request).settings.reset().to_json_dict()
+    except StateDirError as exc:
+        raise not_saved(exc) from exc
 
 
 @router.get("/api/decrypted-keys")
