@@ -2,7 +2,9 @@
 
 ``<state_dir>/data/sessions.db`` (WAL), one row per session_id holding pydantic-ai's message list as JSON with
 images and other binary parts replaced by a note. Rows untouched for 7 days are deleted when the store opens; a
-database that cannot be read is moved aside (``sessions.db.corrupt-<timestamp>``) and a fresh one created.
+corrupt database is moved aside (``sessions.db.corrupt-<timestamp>``) and a fresh one created. One that another
+program holds (locked) or that cannot be opened is never moved: the agent then works without stored conversations
+and the store tries the database again on use, every ``RETRY_S``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,9 @@ from contop.core.clock import utcnow
 log = logging.getLogger(__name__)
 
 RETENTION_S = 7 * 24 * 3600
+RETRY_S = 30.0  # an unavailable database is tried again on the first use after this long
+BUSY_S = 5.0  # how long a statement waits for another connection's lock (SQLite's busy timeout)
+RETRY_BUSY_S = 0.5  # the same for a retry, which runs when a conversation is loaded or saved
 MAX_TURNS = 40  # intents kept per session; older ones are dropped whole (the model sees a budget anyway)
 STRIPPED_NOTE = "[image removed from the stored conversation]"
 _SCHEMA = """
@@ -44,6 +50,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated_at REAL NOT NULL
 )
 """
+_INSERT = "INSERT INTO sessions (session_id, messages, created_at, updated_at) VALUES (?, ?, ?, ?) "
+_UPSERT = (
+    _INSERT + "ON CONFLICT(session_id) DO UPDATE SET messages = excluded.messages, updated_at = excluded.updated_at"
+)
+_CREATE = _INSERT + "ON CONFLICT(session_id) DO NOTHING"
 
 
 def _strip_content(content: Any) -> tuple[Any, bool]:
@@ -104,67 +115,150 @@ def decode(text: str) -> list[ModelMessage]:
     return list(ModelMessagesTypeAdapter.validate_json(text))
 
 
-class SessionStore:
-    """Thread-confined SQLite connection; async methods run the queries in a worker thread."""
+class CorruptDatabase(sqlite3.DatabaseError):
+    """SQLite opened the file, but its integrity check failed."""
 
-    def __init__(self, path: Path, *, retention_s: float = RETENTION_S) -> None:
+
+def _primary_code(exc: BaseException) -> int:
+    """SQLite's primary result code of ``exc``; 0 for an error the sqlite3 module raised itself."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """Whether the file's content is damaged: only then is it moved aside (never when locked or unopenable)."""
+    return isinstance(exc, CorruptDatabase) or _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def is_held(exc: BaseException) -> bool:
+    """Whether another connection holds a lock on the database (it opens fine once that one lets go)."""
+    return _primary_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Why the database cannot be used right now, as logged: ``level`` and the message."""
+
+    level: int
+    message: str
+
+
+def diagnose(path: Path, exc: BaseException, retry_s: float = RETRY_S) -> Unavailable:
+    """What to tell the owner about a database that could not be opened or used (not a corrupt one)."""
+    meanwhile = f"Until then conversations are not stored and cannot be resumed; Contop tries again every {retry_s:g} s"
+    if is_held(exc):
+        return Unavailable(
+            logging.WARNING,
+            f"sessions database {path} is held by another program ({exc}): close the program that has it open "
+            f"(a database browser, a backup tool). {meanwhile}",
+        )
+    if isinstance(exc, IsADirectoryError):
+        return Unavailable(
+            logging.ERROR, f"sessions database {path} is a directory: move it out of the way. {meanwhile}"
+        )
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return Unavailable(
+        logging.ERROR,
+        f"sessions database {path} cannot be opened ({detail}): make it and its folder readable and writable by "
+        f"the user who runs contop (chmod 600 {path}; chmod 700 {path.parent}). {meanwhile}",
+    )
+
+
+class SessionStore:
+    """Thread-confined SQLite connection; async methods run the queries in a worker thread.
+
+    While the database is unavailable (see ``diagnose``) loads find nothing and saves are dropped; the first use
+    after ``retry_s`` opens it again.
+    """
+
+    def __init__(self, path: Path, *, retention_s: float = RETENTION_S, retry_s: float = RETRY_S) -> None:
         self.path = path
         self._retention_s = retention_s
+        self._retry_s = retry_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._retry_at: float | None = None  # set while unavailable; None when open or closed
+        self._problem: Unavailable | None = None  # the last one logged, so an outage is logged once
+        # Sessions whose history could not be read: their save must not replace a stored conversation with less.
+        self._unread: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     def open(self) -> int:
         """Open (or recreate) the database and delete expired rows; returns how many were deleted."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = self._connect()
-        except sqlite3.DatabaseError as exc:
-            self._move_aside(exc)
-            self._conn = self._connect()
-        return self._cleanup()
+        with self._lock:
+            return self._open(BUSY_S)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self, busy_s: float) -> int:
+        self._retry_at = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._conn = self._connect(busy_s)
+            except sqlite3.DatabaseError as exc:
+                if not is_corrupt(exc):
+                    raise
+                self._move_aside(exc)
+                self._conn = self._connect(busy_s)
+            deleted = self._cleanup(self._conn)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_S * 1000)}")  # a retry waited less
+        except (sqlite3.Error, OSError) as exc:
+            self._unavailable(exc)
+            return 0
+        if self._problem is not None:
+            log.info("sessions database %s is available again: conversations are stored", self.path)
+            self._problem = None
+        return deleted
+
+    def _connect(self, busy_s: float) -> sqlite3.Connection:
         # Conversations hold prompts and command output: owner-only, like every secret file of the state directory.
         # SQLite gives its -wal and -shm files the database file's mode.
         os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         for path in (str(self.path), f"{self.path}-wal", f"{self.path}-shm"):  # those of an older version too
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(path, 0o600)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_s)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
             conn.execute("SELECT COUNT(*) FROM sessions").fetchone()
             row = conn.execute("PRAGMA quick_check").fetchone()
             if row is None or row[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
-        except sqlite3.DatabaseError:
+                raise CorruptDatabase(f"integrity check failed: {row[0] if row else 'no answer'}")
+        except sqlite3.Error:
             conn.close()
             raise
         return conn
 
     def _move_aside(self, exc: Exception) -> None:
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        log.error("sessions database %s is unreadable (%s); moved to %s, starting a fresh one", self.path, exc, target)
+        log.error("sessions database %s is corrupt (%s); moved to %s, starting a fresh one", self.path, exc, target)
         self.path.replace(target)
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 side.replace(target.with_name(target.name + suffix))
 
-    def _cleanup(self) -> int:
+    def _cleanup(self, conn: sqlite3.Connection) -> int:
         cutoff = time.time() - self._retention_s
-        with self._lock:
-            cursor = self._db().execute("DELETE FROM sessions WHERE updated_at < ?", (cutoff,))
+        cursor = conn.execute("DELETE FROM sessions WHERE updated_at < ?", (cutoff,))
         if cursor.rowcount:
             log.info("deleted %d session(s) older than %d days", cursor.rowcount, self._retention_s // 86400)
         return cursor.rowcount
 
+    def _unavailable(self, exc: BaseException) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._retry_at = time.monotonic() + self._retry_s
+        problem = diagnose(self.path, exc, self._retry_s)
+        if problem != self._problem:
+            log.log(problem.level, "%s", problem.message)
+            self._problem = problem
+
     def close(self) -> None:
         with self._lock:
+            self._retry_at = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -172,20 +266,37 @@ class SessionStore:
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    def _db(self) -> sqlite3.Connection:
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any] | None:
+        """The rows of one statement; ``None`` while the database is unavailable. Call with ``_lock`` held."""
         if self._conn is None:
-            raise RuntimeError("session store is not open")
-        return self._conn
+            if self._retry_at is None:
+                raise RuntimeError("session store is not open")
+            if time.monotonic() < self._retry_at:
+                return None
+            self._open(RETRY_BUSY_S)
+            if self._conn is None:
+                return None
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if not is_held(exc):
+                raise
+            self._unavailable(exc)  # taken by another program while we run: the same as at the start
+            return None
 
     # --- data --------------------------------------------------------------------------------------------------
 
     def load_sync(self, session_id: str) -> list[ModelMessage]:
         with self._lock:
-            row = self._db().execute("SELECT messages FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-        if row is None:
+            rows = self._query("SELECT messages FROM sessions WHERE session_id = ?", (session_id,))
+            if rows is None:
+                self._unread.add(session_id)
+                return []
+            self._unread.discard(session_id)
+        if not rows:
             return []
         try:
-            return decode(row[0])
+            return decode(rows[0][0])
         except ValueError as exc:  # written by an incompatible version: start the conversation afresh
             log.warning("stored history of session %s is unreadable (%s); starting empty", session_id[:8], exc)
             return []
@@ -194,20 +305,16 @@ class SessionStore:
         text = encode(messages)
         now = time.time()
         with self._lock:
-            self._db().execute(
-                "INSERT INTO sessions (session_id, messages, created_at, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(session_id) DO UPDATE SET messages = excluded.messages, updated_at = excluded.updated_at",
-                (session_id, text, now, now),
-            )
+            # A conversation whose stored part could not be read is only created, never replaced by less.
+            self._query(_CREATE if session_id in self._unread else _UPSERT, (session_id, text, now, now))
 
     def delete_sync(self, session_id: str) -> None:
         with self._lock:
-            self._db().execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            self._query("DELETE FROM sessions WHERE session_id = ?", (session_id,))
 
     def exists_sync(self, session_id: str) -> bool:
         with self._lock:
-            row = self._db().execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-        return row is not None
+            return bool(self._query("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)))
 
     async def load(self, session_id: str) -> list[ModelMessage]:
         return await asyncio.to_thread(self.load_sync, session_id)

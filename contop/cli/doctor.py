@@ -257,6 +257,8 @@ def read_settings_file(path: Path) -> SettingsFile:
         data = json.loads(raw)
     except ValueError as exc:
         return SettingsFile(path, exists=True, problem=f"not valid JSON ({exc})")
+    except RecursionError:  # json's decoder recurses once per nesting level
+        return SettingsFile(path, exists=True, problem="not valid JSON (nested too deeply)")
     try:
         return SettingsFile(path, exists=True, settings=validate_settings(data))
     except ValidationError as exc:

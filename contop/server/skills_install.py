@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from importlib import resources
 from pathlib import Path
 
+from contop.agent.skills.store import copy_private
 from contop.server.statedir import atomic_write
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def install_builtin_skills(target: Path, source: Path | None = None) -> list[str
         installed.add(skill.name)
         if destination.exists():
             continue  # the user's own folder of that name (or a home from before the record): never overwritten
-        shutil.copytree(skill, destination)
+        copy_private(skill, destination)
         added.append(skill.name)
     if added:
         log.info("installed built-in skills: %s", ", ".join(added))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,12 +62,14 @@ def test_old_rows_are_deleted_at_start(tmp_path: Path) -> None:
     store.open()
     store.save_sync("old", [ModelRequest(parts=[UserPromptPart("x")])])
     store.save_sync("new", [ModelRequest(parts=[UserPromptPart("y")])])
-    store._db().execute("UPDATE sessions SET updated_at = ? WHERE session_id = 'old'", (time.time() - 8 * 86400,))
     store.close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("UPDATE sessions SET updated_at = ? WHERE session_id = 'old'", (time.time() - 8 * 86400,))
     again = SessionStore(path)
     assert again.open() == 1
     assert not again.exists_sync("old") and again.exists_sync("new")
-    assert again._db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
 
 
@@ -123,3 +128,119 @@ async def test_the_conversation_store_is_readable_by_its_owner_only(env: Env) ->
     assert [f.name for f in files][:1] == ["sessions.db"] and len(files) >= 2  # with its -wal (and -shm)
     for path in files:
         assert path.stat().st_mode & 0o777 == 0o600, path.name
+
+
+def stored(path: Path, session_id: str = "s-1") -> list[str]:
+    """The user prompts of a stored conversation, read by a connection of its own."""
+    store = SessionStore(path)
+    store.open()
+    try:
+        return [p.content for m in store.load_sync(session_id) for p in m.parts if p.part_kind == "user-prompt"]  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def conversation(*prompts: str) -> list[ModelRequest | ModelResponse]:
+    out: list[ModelRequest | ModelResponse] = []
+    for prompt in prompts:
+        out += [ModelRequest(parts=[UserPromptPart(prompt)]), ModelResponse(parts=[TextPart("ok")])]
+    return out
+
+
+@contextlib.contextmanager
+def held(path: Path, *statements: str) -> Iterator[sqlite3.Connection]:
+    """Another program's connection holding a lock on ``path`` (as a database browser or backup tool does)."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for statement in statements:
+            other.execute(statement).fetchall()
+        yield other
+    finally:
+        other.close()
+
+
+EXCLUSIVE = ("PRAGMA locking_mode=EXCLUSIVE", "BEGIN EXCLUSIVE", "SELECT count(*) FROM sessions")
+WRITING = ("BEGIN IMMEDIATE", "UPDATE sessions SET updated_at = updated_at")
+
+
+@pytest.mark.parametrize("statements", [EXCLUSIVE, WRITING], ids=["exclusive", "write-transaction"])
+def test_a_locked_database_is_never_moved_and_is_used_once_released(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, statements: tuple[str, ...]
+) -> None:
+    path = tmp_path / "data" / "sessions.db"
+    first = SessionStore(path)
+    first.open()
+    first.save_sync("s-1", conversation("remember tulip", "and rose"))
+    first.close()
+    caplog.set_level(logging.INFO, "contop.agent.history")
+    with held(path, *statements):
+        store = SessionStore(path, retry_s=0)
+        assert store.open() == 0  # no exception: the server starts
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and str(path) in warnings[0].message
+        assert "held by another program" in warnings[0].message and "not stored" in warnings[0].message
+        assert store.load_sync("s-1") == [] and not store.exists_sync("s-1")  # the agent runs without history
+        store.save_sync("s-1", conversation("a new question"))  # dropped, no exception
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1  # logged once per outage
+    assert sorted(p.name for p in path.parent.iterdir() if "corrupt" in p.name) == []
+    # released: the next use opens it; the conversation read as empty while locked is not replaced by less
+    store.save_sync("s-1", conversation("a new question"))
+    assert "available again" in caplog.text
+    assert stored(path) == ["remember tulip", "and rose"]
+    assert store.load_sync("s-1")[0].parts[0].content == "remember tulip"  # type: ignore[union-attr]
+    store.save_sync("s-1", conversation("remember tulip", "and rose", "and lily"))  # read now: stored as usual
+    store.close()
+    assert stored(path) == ["remember tulip", "and rose", "and lily"]
+
+
+def test_a_lock_taken_while_running_makes_the_store_unavailable_not_failing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "sessions.db"
+    store = SessionStore(path, retry_s=3600)
+    store.open()
+    store.save_sync("s-1", conversation("q1"))
+    with held(path, *WRITING):
+        store.save_sync("s-2", conversation("q2"))  # waits SQLite's busy timeout, then gives up without raising
+        assert "held by another program" in caplog.text
+        assert store.load_sync("s-1") == []
+    store.close()
+    assert stored(path) == ["q1"] and stored(path, "s-2") == []
+
+
+@pytest.mark.parametrize("kind", ["directory", "unopenable"])
+def test_a_database_path_that_cannot_be_opened_is_reported_and_left_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    path = tmp_path / "data" / "sessions.db"
+    path.mkdir(parents=True)
+    if kind == "unopenable":  # a file SQLite cannot open: its folder has a directory where the -wal goes
+        path.rmdir()
+        first = SessionStore(path)
+        first.open()
+        first.save_sync("s-1", conversation("q1"))
+        first.close()
+        Path(f"{path}-wal").mkdir()
+    before = sorted(p.name for p in path.parent.iterdir())
+    store = SessionStore(path)
+    assert store.open() == 0
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and str(path) in errors[0].message and "not stored" in errors[0].message, caplog.text
+    assert ("is a directory" if kind == "directory" else "cannot be opened") in errors[0].message
+    assert "Traceback" not in caplog.text
+    assert store.load_sync("s-1") == [] and not store.exists_sync("s-1")
+    store.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # nothing moved aside or created
+
+
+async def test_the_agent_answers_while_the_database_is_held(env: Env) -> None:
+    path = env.state / "data" / "sessions.db"
+    first = SessionStore(path)
+    first.open()
+    first.close()
+    with held(path, *EXCLUSIVE):
+        env.store = SessionStore(path, retry_s=3600)
+        env.store.open()
+        env.script([{"text": "still here"}])
+        result = await run_intent(env.service(), "are you there?", RecordingEvents(), session_id="s-held")
+    assert result.status == "completed" and result.answer == "still here"

@@ -221,3 +221,14 @@ async def test_the_fetch_page_workflow_fails_when_the_page_does(tmp_path: Path) 
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_load_skill_on_a_skill_md_that_is_not_utf8_is_a_tool_error(env: Env, events: RecordingEvents) -> None:
+    folder = make(env.state / "skills", "latin1")
+    (folder / "SKILL.md").write_bytes((GOOD.replace("demo", "latin1") + "Café\n").encode("latin-1"))
+    env.settings = env.settings.model_copy(update={"enabled_skills": ["latin1"]})
+    env.script([{"tool": "load_skill", "args": {"skill_name": "latin1"}}, {"text": "could not load it"}])
+    result = await run_intent(env.service(), "use latin1", events)
+    assert result.status == "completed", result.answer
+    failed = events.of("tool_result")[0]
+    assert failed["status"] == "error" and "not UTF-8" in failed["message"], failed

@@ -86,3 +86,26 @@ def test_default_prompts(http: httpx.Client) -> None:
 
 def test_skills_need_the_admin_token(server: ServerProcess, tmp_path: Path) -> None:
     assert httpx.get(server.base_url + "/api/skills").status_code == 401
+
+
+def test_a_skill_md_that_is_not_utf8_is_reported_invalid_everywhere(http: httpx.Client, server: ServerProcess) -> None:
+    folder = server.home / "skills" / "latin1"
+    folder.mkdir()
+    (folder / "SKILL.md").write_bytes("---\nname: latin1\ndescription: Café\n---\n".encode("latin-1"))
+    got = http.get("/api/skills/latin1")
+    assert got.status_code == 422, got.text
+    assert "not UTF-8" in got.json()["detail"] and "latin1" in got.json()["detail"]
+    listed = {s["name"]: s for s in http.get("/api/skills").json()}["latin1"]
+    assert "not UTF-8" in listed["error"]
+    enable = http.post("/api/skills/latin1/enable")
+    assert enable.status_code == 422 and "not UTF-8" in enable.json()["detail"]
+    assert "Traceback" not in server.all_logs()
+
+
+def test_skill_folders_are_private(http: httpx.Client, server: ServerProcess) -> None:
+    """Built-ins copied from the package and skills created through the API: folders 0700, files 0600."""
+    assert http.post("/api/skills", json={"name": "mine", "description": "Private notes"}).status_code == 201
+    for name in ("mine", "office-documents"):
+        for path in [server.home / "skills" / name, *(server.home / "skills" / name).rglob("*")]:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert path.stat().st_mode & 0o777 == expected, path

@@ -30,6 +30,7 @@ def doctor_checks(home: Path, text: str) -> dict[str, dict[str, str]]:
         ('{"gemini_api_key": "AIza-kept", "execution_model": "gemini:gemini-2.5-flash",}', "not valid JSON"),
         ('{"gemini_api_key": "AIza-kept", "video_fps": "x"}', "video_fps"),
         ('["gemini_api_key", "AIza-kept"]', "JSON object"),
+        ('{"gemini_api_key": "AIza-kept", "x": ' + "[" * 100000, "nested too deeply"),
     ],
 )
 def test_an_invalid_settings_file_is_reported_not_taken_for_empty(tmp_path: Path, text: str, problem: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,28 @@ def _atomic_text(path: Path, text: str) -> None:
         raise
 
 
+def copy_private(source: Path, destination: Path) -> None:
+    """Copy a skill folder owner-only (folders 0700, files 0600), as the state directory is, whatever the source's
+    modes (the package's files are world-readable)."""
+    shutil.copytree(source, destination, copy_function=shutil.copyfile)
+    for folder, _dirs, files in os.walk(destination):
+        os.chmod(folder, 0o700)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o600)
+
+
+def _skill_text(folder: Path) -> str:
+    """The SKILL.md of ``folder``; one that cannot be read or is not UTF-8 is a ``SkillError`` (422)."""
+    try:
+        return (folder / SKILL_FILE).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkillError(
+            f"{SKILL_FILE} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8", 422
+        ) from exc
+    except OSError as exc:
+        raise SkillError(f"{SKILL_FILE} cannot be read: {exc.strerror or exc}", 422) from exc
+
+
 def python_tool_names(path: Path) -> list[str]:
     """Public top-level functions of a skill script, found by parsing (the script is not run)."""
     try:
@@ -102,8 +125,8 @@ class SkillStore:
         scripts = bool(self.script_files(folder))
         try:
             check_name(folder.name)
-            meta, _body = parse_skill_md((folder / SKILL_FILE).read_text(encoding="utf-8"), expected_name=folder.name)
-        except (SkillError, OSError, UnicodeDecodeError) as exc:
+            meta, _body = parse_skill_md(_skill_text(folder), expected_name=folder.name)
+        except SkillError as exc:
             return SkillInfo(folder.name, folder, None, error=str(exc), has_scripts=scripts)
         return SkillInfo(folder.name, folder, meta, has_scripts=scripts)
 
@@ -145,8 +168,11 @@ class SkillStore:
     # --- content -----------------------------------------------------------------------------------------------
 
     def read(self, name: str) -> str:
-        self.info(name)
-        return (self.folder(name) / SKILL_FILE).read_text(encoding="utf-8")
+        self.info(name)  # 404 when missing
+        try:
+            return _skill_text(self.folder(name))
+        except SkillError as exc:
+            raise SkillError(f"skill {name!r} is invalid: {exc}", exc.status) from exc
 
     def body(self, name: str) -> str:
         _meta, body = parse_skill_md(self.read(name), expected_name=name)
@@ -161,7 +187,7 @@ class SkillStore:
             raise SkillError(f"a skill named {name!r} already exists", 409)
         text = template(name, description)
         parse_skill_md(text, expected_name=name)  # our own template must be valid
-        folder.mkdir(parents=True)
+        folder.mkdir(mode=0o700, parents=True)  # SKILL.md is 0600: _atomic_text writes through mkstemp
         _atomic_text(folder / SKILL_FILE, text)
         log.info("created skill %s", name)
         return self._info(folder)
