@@ -193,12 +193,17 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _print_pairing(app: object) -> None:
+    from contop.core.errors import StateDirError
     from contop.server.network import is_loopback
     from contop.server.pairing_flow import issue_pairing
     from contop.server.qr import qr_terminal
 
     state = app.state.contop  # type: ignore[attr-defined]
-    _tok, payload, url = asyncio.run(issue_pairing(state, "permanent", None))
+    try:
+        _tok, payload, url = asyncio.run(issue_pairing(state, "permanent", None))
+    except StateDirError as exc:  # a full disk: the server still serves the phones already paired
+        print(f"contop serve: no pairing code to show: {exc}. Run `contop pair` once that is fixed.", flush=True)
+        return
     print(qr_terminal(url))
     print()
     print("Scan this code with your phone's camera, or open this pairing URL on the phone:")
