@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from contop import __version__
+from contop.core.errors import StateDirError
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls
 from contop.server.admin import AdminGate, OutsideApiMount
@@ -23,6 +24,7 @@ from contop.server.logsetup import RedactingFilter
 from contop.server.pairing_service import PairingService
 from contop.server.routes import away as away_routes
 from contop.server.routes import devices, echo, pairing, pending, public, settings, signaling
+from contop.server.routes.common import not_saved
 from contop.server.settings_store import SettingsStore
 from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
@@ -136,6 +138,12 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
             parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(StateDirError)
+    async def not_saved_error(_request: Request, exc: StateDirError) -> JSONResponse:
+        # A change the disk refused, from any route (Away Mode PINs, skills…): say so, as the settings routes do.
+        refused = not_saved(exc)
+        return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:

@@ -257,3 +257,16 @@ def test_temp_files_of_writes_a_killed_server_left_are_removed_at_start(tmp_path
         pass
     assert [p.name for p in left if p.exists()] == []
     assert [p.name for p in kept if p.exists()] == [p.name for p in kept]
+
+
+def test_any_route_whose_change_the_full_disk_refuses_says_so(small_disk: SmallDisk, tmp_path: Path) -> None:
+    """Away Mode PINs live in settings.json too: their route answered a bare 500 when the disk refused."""
+    srv = _server_on(small_disk, tmp_path).start()
+    try:
+        small_disk.fill()
+        r = srv.request("POST", "/api/away-mode/pin", json={"pin": "2468"})
+        assert r.status_code == 507, r.text
+        assert "could not save settings.json: No space left on device; free some space" in r.json()["detail"]
+        assert srv.request("GET", "/api/away-mode/status").json()["pin_set"] is False
+    finally:
+        srv.stop()
