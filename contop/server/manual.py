@@ -8,6 +8,9 @@ last sent.
 
 A button the phone pressed (``mouse_down``) and has not released is released when its connection ends (closed,
 lost, revoked, replaced): the X server would otherwise keep it down, mid-drag, until someone clicks at the desk.
+
+While the agent runs a task it drives the same mouse and keyboard: manual actions are refused (``not_available``,
+``reason: agent_running``), and a button the phone held down when the run started is let go.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contop.core.errors import ContopError, NoDesktopError, ToolError
-from contop.core.messages import Envelope, Error
+from contop.core.messages import Envelope, Error, ErrorPayload
 from contop.platform.base import MouseButton
 from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.platform.keys import parse_combo
@@ -63,6 +66,7 @@ AWAY_REFUSAL = (
     "Away Mode is on: the desk's keyboard is locked, so keys and text would go into the lock screen's PIN field. "
     "Unlock the desk to type; taps, clicks and scrolling still work."
 )
+AGENT_REFUSAL = "the agent is running a task; stop it (Stop) to take control"
 
 
 def video_geometry(monitor: Any, video_width: int, max_macroblocks: int | None = None) -> ScreenGeometry:
@@ -116,9 +120,15 @@ async def _to_the_end(call: Awaitable[None]) -> None:
 class ManualControl:
     """Owns the move worker; ``aclose()`` cancels it. Handlers: ``on_manual_control``, ``on_set_manual_mode``."""
 
-    def __init__(self, video_frame: Callable[[Any], VideoFrameRule], display: str | None = None) -> None:
+    def __init__(
+        self,
+        video_frame: Callable[[Any], VideoFrameRule],
+        display: str | None = None,
+        agent_running: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._video_frame = video_frame
         self._display = display
+        self._agent_running = agent_running
         self._pending = _Pending()
         self._input_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
@@ -199,7 +209,7 @@ class ManualControl:
                 await asyncio.to_thread(self._desk.adapter.mouse_up, button)
             except Exception:
                 log.warning("releasing the %s mouse button failed", button, exc_info=True)
-        log.info("released the %s mouse button(s) held by an ended session", ", ".join(buttons))
+        log.info("released the %s mouse button(s) held by a phone", ", ".join(buttons))
 
     async def _flush_move(self, session_id: str, desk: Desktop) -> None:
         """Apply the session's pending move now (caller holds the input lock)."""
@@ -216,8 +226,22 @@ class ManualControl:
             self.manual_mode.pop(next(iter(self.manual_mode)))
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
 
+    async def agent_started(self) -> None:
+        """A run began: the phones' pending moves are dropped and their held buttons let go (the agent's clicks
+        would otherwise be drags)."""
+        self._pending.moves.clear()
+        async with self._input_lock:
+            await self._release_held()
+
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
         action = str(getattr(message.payload, "action", ""))
+        if self._agent_running():
+            await self.agent_started()
+            if self._may_report(session.id, action):
+                refusal = {"code": "not_available", "message": AGENT_REFUSAL, "ref_id": message.id,
+                           "reason": "agent_running"}  # fmt: skip
+                session.send(Error(payload=ErrorPayload.model_validate(refusal)))
+            return
         try:
             await self._handle(session, message.payload, self._video_frame(session))
         except KeyboardLockedError as exc:
@@ -352,8 +376,22 @@ def install_manual_control(state: Any, router: Any) -> ManualControl:
             return width, getattr(track, "max_macroblocks", None)
         return int(state.settings.get().video_width), None
 
-    manual = ManualControl(video_frame)
+    def agent_running() -> bool:
+        """A run is in progress on this desktop, started from any phone (the sessions' execution slots)."""
+        sessions = state.sessions
+        return sessions is not None and any(s.execution is not None for s in sessions.sessions())
+
+    manual = ManualControl(video_frame, agent_running=agent_running)
     router.register("manual_control", manual.on_manual_control)
     router.register("set_manual_mode", manual.on_set_manual_mode)
+    start_intent = router.handler_for("user_intent")
+    if start_intent is not None:  # the agent is installed first: a button held when its run starts is let go
+
+        async def on_intent(session: Any, message: Envelope) -> None:
+            await start_intent(session, message)
+            if agent_running():
+                await manual.agent_started()
+
+        router.register("user_intent", on_intent, replace=True)
     state.on_shutdown(manual.aclose)
     return manual

@@ -1206,6 +1206,49 @@ def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     close(ctx)
 
 
+def test_manual_control_waits_while_the_agent_runs(server: ServerProcess, browser: Browser) -> None:
+    """The agent drives the desktop's mouse and keyboard during a task: manual control is off and says why."""
+    ctx = phone(browser, fake=True)
+    page = open_fake_session(ctx, server)
+    manual = page.locator("#btn-manual")
+    manual.tap()
+    expect(page.locator("#manual-panel")).to_be_visible()
+
+    # A run starts (the desktop says it executes): manual mode is switched off, here and on the desktop.
+    emit(page, "state_update", {"ai_state": "executing"})
+    expect(page.locator("#manual-panel")).to_be_hidden()
+    expect(page.locator("#toast")).to_have_text("Manual control ended: the agent is running a task.")
+    assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": False}
+    reason = "The agent is running a task. Stop it (or wait for its answer) to take control."
+    expect(manual).to_have_attribute("aria-disabled", "true")
+    expect(manual).to_have_attribute("title", reason)
+    n = len(sent(page, "set_manual_mode"))
+    manual.tap(force=True)  # aria-disabled: still tappable, to say why
+    expect(page.locator("#toast")).to_have_text(reason)
+    expect(page.locator("#manual-panel")).to_be_hidden()
+    assert len(sent(page, "set_manual_mode")) == n and state(page)["manual"] is False
+
+    # The run ends: manual control can be taken again.
+    emit(page, "state_update", {"ai_state": "idle"})
+    expect(manual).to_have_attribute("aria-disabled", "false")
+    manual.tap()
+    expect(page.locator("#manual-panel")).to_be_visible()
+
+    # A task started from another phone is not announced here: the desktop's refusal switches manual mode off.
+    box = page.locator("#video-pane").bounding_box()
+    assert box
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("window.__fake.ofType('manual_control').length > 0")
+    tap = sent(page, "manual_control")[-1]
+    emit(page, "error", {"code": "not_available", "message": "the agent is running a task; stop it (Stop) to take "
+                         "control", "ref_id": tap["id"], "reason": "agent_running"})  # fmt: skip
+    expect(page.locator("#manual-panel")).to_be_hidden()
+    expect(page.locator("#toast")).to_have_text("Manual control ended: the agent is running a task.")
+    assert sent(page, "set_manual_mode")[-1]["payload"] == {"enabled": False}
+    assert "manual" not in state(page)["unavailable"]  # it waits for the task; it is not broken
+    close(ctx)
+
+
 @pytest.mark.parametrize("viewport", [PORTRAIT, LANDSCAPE], ids=["portrait", "landscape"])
 def test_nothing_covers_the_picture_in_manual_mode(
     server: ServerProcess, browser: Browser, viewport: dict[str, int]

@@ -43,6 +43,8 @@ REBIND_AFTER_S = 0.5
 RESTORE_AFTER_S = 10.0
 MAX_SCROLL_CLICKS = 100
 BUTTON_SETTLE_S = 0.03
+# How long the key of a combo stays with its modifiers held before they are let go (see ``press_key``).
+MODIFIER_SETTLE_S = 0.05
 
 
 def _button(button: str) -> int:
@@ -242,6 +244,12 @@ class XTestInput:
             xtest.fake_input(self._d, X.KeyPress, kc)
             xtest.fake_input(self._d, X.KeyRelease, kc)
             self._last_used[kc] = time.monotonic()
+            if mod_kcs:
+                # A window manager that grabs the keyboard on a combo (openbox's Alt+Tab switcher) does so only once
+                # it has read the key; a modifier released in the same burst reaches the server before that grab,
+                # so the switcher never sees it and stays open holding the keyboard.
+                self._d.sync()
+                time.sleep(MODIFIER_SETTLE_S)
             for m in reversed(mod_kcs):
                 xtest.fake_input(self._d, X.KeyRelease, m)
             self._d.sync()

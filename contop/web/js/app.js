@@ -424,6 +424,11 @@ function handleServer(msg) {
   const quiet = msg.type === "error" && msg.payload.ref_id ? quietRequests.get(msg.payload.ref_id) : null;
   if (quiet) {
     quietRequests.delete(msg.payload.ref_id);
+    if (quiet.feature === "manual" && msg.payload.reason === "agent_running") {
+      // A task started from another phone (this one hears nothing of it): manual control waits, it is not broken.
+      if (store.state.manual) leaveManualForRun();
+      return;
+    }
     console.info(`contop: ${quiet.feature} unavailable:`, msg.payload.code, msg.payload.message);
     // The desktop's own reason ("no PIN set") says more than a generic sentence; asked again on reconnect.
     const reason = describeRefusal(msg.payload);
@@ -436,6 +441,7 @@ function handleServer(msg) {
   }
   const before = store.state;
   store.dispatch({ type: "server", msg });
+  if (store.state.running && store.state.manual) leaveManualForRun();
   if (msg.type === "error" && msg.payload.code === "busy") {
     // Refused as busy: what was asked goes back into an empty box, to send once the other task has ended.
     const asked = before.entries.find((e) => e.id === `user-${msg.payload.ref_id}`);
@@ -637,6 +643,11 @@ function render() {
   // The picture shows the desktop under Away Mode's lock: say that the desk itself is locked.
   $("away-badge").hidden = !(s.away.known && s.away.active);
   $("btn-manual").setAttribute("aria-pressed", String(s.manual));
+  // Manual control waits while a task runs (a tap says why).
+  $("btn-manual").setAttribute("aria-disabled", String(s.running));
+  $("btn-manual").setAttribute("aria-label", s.running ? `Manual control: ${RUNNING_HELP.manual}` : "Manual control");
+  if (s.running) $("btn-manual").title = RUNNING_HELP.manual;
+  else $("btn-manual").removeAttribute("title");
   // In manual mode every tap on the picture is a click on the desktop (its corner holds a tray or clock): the round
   // button leaves the picture (the panel's Done leaves manual mode), and the video layout's thread stops over it.
   $("btn-manual").hidden = s.manual;
@@ -747,6 +758,8 @@ function reopenActive() {
 const RUNNING_HELP = {
   switch: "Stop the current task first (or wait for its answer): it keeps this conversation until it ends.",
   send: "A task is running. Wait for its answer, or tap Stop, then send this.",
+  // The agent drives the mouse and keyboard while a task runs.
+  manual: "The agent is running a task. Stop it (or wait for its answer) to take control.",
 };
 
 /** False (and says why) while a task runs: the conversation must not change under it. */
@@ -1109,8 +1122,15 @@ $("btn-manual").addEventListener("click", () => setManual(!store.state.manual));
 $("btn-manual-done").addEventListener("click", () => setManual(false));
 function setManual(enabled) {
   if (enabled && store.state.conn.status !== ConnStatus.CONNECTED) return toast("Not connected to the desktop", "warn");
+  if (enabled && store.state.running) return toast(RUNNING_HELP.manual, "warn", 4000);
   sendQuiet("set_manual_mode", { enabled }, "manual");
   store.dispatch({ type: "manual", enabled });
+}
+
+/** A task started while manual mode was on: the agent and the phone must not drive the same mouse. */
+function leaveManualForRun() {
+  setManual(false);
+  toast("Manual control ended: the agent is running a task.", "warn", 4000);
 }
 
 setupManualControl({
