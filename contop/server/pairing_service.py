@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -41,6 +42,10 @@ class PairingService:
         # Device ids (and CODES) revoked in memory whose revocation the disk refused so far: saved again with the
         # next wait for the disk (``persisted``).
         self._unsaved_revocations: set[str] = set()
+        # Changes that wait for the disk (a new code, a revocation) one at a time: the undo of one the disk refused
+        # must not bring back what another did meanwhile (a revocation made while a re-pair was being saved).
+        self._changing = asyncio.Lock()
+        self._unsaved_code: str | None = None  # a new code waiting for the disk: no QR shows it yet
 
     # -- persistence -------------------------------------------------------------------------------------
 
@@ -187,22 +192,28 @@ class PairingService:
         """``issue``, with what a restart must find on disk before it returns: a permanent code, and the end of the
         codes a device paired again held. When the disk refuses, nothing changed (a device keeps its old code)
         and ``StateDirError`` says why."""
-        undo = self._undo_issue(device_id)
-        tok, replaced = self._issue(connection_type, device_id)
-        if connection_type == "permanent" or replaced:
-            self.save()
-            try:
-                await self.persisted()
-            except OSError as exc:  # TimeoutError included
-                undo(tok, replaced)
-                kept = f" ({device_id!r} keeps the code it had)" if replaced else ""
-                raise StateDirError(f"no new pairing code{kept}: {not_saved(self._path, exc)}") from exc
-        self._record_replaced(device_id, replaced)
-        return tok
+        async with self._changing:
+            undo, known = self._undo_issue(device_id)
+            tok, replaced = self._issue(connection_type, device_id, show=False)
+            if (connection_type == "permanent" and tok.token not in known) or replaced:
+                self.save()
+                self._unsaved_code = tok.token if tok.token not in known else None
+                try:
+                    await self.persisted()
+                except OSError as exc:  # TimeoutError included
+                    undo(tok, replaced)
+                    kept = f" ({device_id!r} keeps the code it had)" if replaced else ""
+                    raise StateDirError(f"no new pairing code{kept}: {not_saved(self._path, exc)}") from exc
+                finally:
+                    self._unsaved_code = None
+            self._last_issued = tok.token  # only now the QR may show it: before, it could still be undone
+            self._record_replaced(device_id, replaced)
+            return tok
 
-    def _undo_issue(self, device_id: str | None) -> Callable[[PairingToken, list[PairingToken]], None]:
-        """What ``_issue(..., device_id)`` is about to change; the function returned puts it back."""
-        known = set(self.tokens.secrets())  # an unclaimed permanent code is handed out again, not created
+    def _undo_issue(self, device_id: str | None) -> tuple[Callable[[PairingToken, list[PairingToken]], None], set[str]]:
+        """What ``_issue(..., device_id)`` is about to change: a function that puts it back, and the codes that
+        exist already (an unclaimed permanent code is handed out again, not created)."""
+        known = set(self.tokens.secrets())
         last = self._last_issued
         device = self.devices.get(device_id) if device_id is not None else None
         before = dataclasses.replace(device) if device is not None else None
@@ -223,12 +234,15 @@ class PairingService:
             self._last_issued = last
             self.save()  # a write that only timed out may land yet: the one after it matches memory again
 
-        return undo
+        return undo, known
 
-    def _issue(self, connection_type: ConnectionType, device_id: str | None) -> tuple[PairingToken, list[PairingToken]]:
+    def _issue(
+        self, connection_type: ConnectionType, device_id: str | None, *, show: bool = True
+    ) -> tuple[PairingToken, list[PairingToken]]:
         tok = self.tokens.issue(connection_type, device_id)
         self._announce_secret(tok.token)
-        self._last_issued = tok.token
+        if show:
+            self._last_issued = tok.token
         if device_id is None:
             return tok, []
         replaced = self.tokens.bind_new(tok)
@@ -282,34 +296,40 @@ class PairingService:
     async def revoke_device(self, device_id: str) -> bool:
         """Revoke the codes of ``device_id`` and disconnect it; False when it is not paired. Asking again for a
         device whose revocation the disk refused saves it again. ``StateDirError`` when the disk refuses."""
-        found = self._drop_device(device_id)
-        if not found and device_id not in self._unsaved_revocations:
-            return False
+        dropped = False
         try:
-            await self._save_revocation(
-                {device_id}, f"device {device_id!r} is disconnected and refused", "let it connect again"
-            )
+            async with self._changing:
+                found = self._drop_device(device_id)
+                if not found and device_id not in self._unsaved_revocations:
+                    return False
+                dropped = True
+                await self._save_revocation(
+                    {device_id}, f"device {device_id!r} is disconnected and refused", "let it connect again"
+                )
         finally:
-            await self._run_revoke_hooks(device_id)  # its sessions close even when the disk refused the write
+            if dropped:
+                await self._run_revoke_hooks(device_id)  # its sessions close even when the disk refused the write
         return True
 
     async def revoke_current(self) -> bool:
         """Revoke the code of the QR issued last (claimed: its phone too) and every earlier code nobody has used:
         a code the API reports as gone must not still pair a phone. ``StateDirError`` when the disk refuses."""
-        tok = self.current()
-        holder = tok.device_id if tok is not None else None
-        revoked: set[str] = set()
-        if holder is not None and self._drop_device(holder):
-            revoked.add(holder)
-        unclaimed = [t.token for t in self.tokens.all() if t.device_id is None]
-        for token in unclaimed:
-            self.tokens.revoke_token(token)
-        if unclaimed or CODES in self._unsaved_revocations:
-            revoked.add(CODES)
-        if not revoked:
-            return False
+        holder: str | None = None
         try:
-            await self._save_revocation(revoked, "the pairing codes are refused", "make them valid again")
+            async with self._changing:
+                tok = self.current()
+                holder = tok.device_id if tok is not None else None
+                revoked: set[str] = set()
+                if holder is not None and self._drop_device(holder):
+                    revoked.add(holder)
+                unclaimed = [t.token for t in self.tokens.all() if t.device_id is None]
+                for token in unclaimed:
+                    self.tokens.revoke_token(token)
+                if unclaimed or CODES in self._unsaved_revocations:
+                    revoked.add(CODES)
+                if not revoked:
+                    return False
+                await self._save_revocation(revoked, "the pairing codes are refused", "make them valid again")
         finally:
             if holder is not None:
                 await self._run_revoke_hooks(holder)
@@ -388,7 +408,7 @@ class PairingService:
             last = next((t for t in tokens if t.token == self._last_issued), None)
             if last is not None:
                 return last
-        unclaimed = [t for t in tokens if t.device_id is None]
+        unclaimed = [t for t in tokens if t.device_id is None and t.token != self._unsaved_code]
         return max(unclaimed, key=lambda t: t.created_at, default=None)
 
     def _current_qr_token(self) -> PairingToken | None:
