@@ -180,11 +180,15 @@ export function createRtcTransport(opts) {
       if (opts.deviceLocation) payload.device_location = opts.deviceLocation;
       if (opts.pairing.c === "temp") payload.connection_type = "temp";
       sock.send(JSON.stringify(payload));
+      // Gathering that ended before this socket opened sent its end-of-candidates nowhere: the desktop needs it to
+      // tell a link that cannot come up (its candidates are all in the offer).
+      if (pc.iceGatheringState === "complete") sock.send(JSON.stringify({ type: "ice_candidate", candidate: null }));
     });
   }
 
   /** The offer to send: the current peer's, or a new peer's when an earlier attempt already used it up. */
   async function freshOffer() {
+    if (closed) throw cancelled();
     if (pc && pc.signalingState === "have-local-offer") return pc.localDescription;
     try {
       pc?.close(); // it took an answer (the desktop answered, then the link never came up): it cannot offer again
@@ -193,7 +197,12 @@ export function createRtcTransport(opts) {
     }
     buildPeer();
     await pc.setLocalDescription(await pc.createOffer());
+    if (closed) throw cancelled(); // closed while the offer was made: this attempt must not go on
     return pc.localDescription;
+  }
+
+  function cancelled() {
+    return fail({ kind: "cancelled", title: "Cancelled", message: "", action: null });
   }
 
   async function connect() {
@@ -206,12 +215,16 @@ export function createRtcTransport(opts) {
     const urls = signalingUrls(opts.pairing, opts.origin);
     let lastInfo = describeClose(0);
     for (const url of urls) {
-      if (closed) throw fail({ kind: "cancelled", title: "Cancelled", message: "", action: null });
+      if (closed) throw cancelled();
       opts.onStatus?.(`Reaching ${new URL(url).host}…`);
       try {
         ws = await openSocket(url);
       } catch {
         continue; // next endpoint
+      }
+      if (closed) {
+        teardownSocket(); // closed while the socket opened (the user went elsewhere): no offer from a closed transport
+        throw cancelled();
       }
       opts.onStatus?.("Talking to the desktop…");
       try {
@@ -219,7 +232,10 @@ export function createRtcTransport(opts) {
         opts.onStatus?.("Connected");
         return;
       } catch (err) {
-        if (!err.info) throw err;
+        if (!err.info) {
+          teardown();
+          throw err;
+        }
         lastInfo = err.info;
         // The desktop answered and refused: another address of the same desktop would too. Anything else
         // (an abnormal close, a timeout) may be this address only, so the next one is tried.
