@@ -31,7 +31,9 @@ REDACTED = "[REDACTED]"
 AuditEvent = Literal["tool_start", "tool_end", "session_start", "session_end"]
 
 # Shapes of well-known provider keys, redacted even when nobody registered the value.
+# A key starts a word: "flask-app-deployment-config.yaml" or "task-3f2a…" (tool output the phone sees) are not keys.
 _KEY_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9])"
     r"(sk-[A-Za-z0-9_\-]{20,}|AIza[0-9A-Za-z_\-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abposr]-[A-Za-z0-9\-]{10,})"
 )
 _MIN_SECRET_LEN = 8

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from contop.cli import audit as audit_cli
-from contop.security.audit import GENESIS_HASH, REDACTED, AuditEntry, AuditLog, line_hash, log_path, verify_file
+from contop.security.audit import (
+    GENESIS_HASH,
+    REDACTED,
+    AuditEntry,
+    AuditLog,
+    Redactor,
+    line_hash,
+    log_path,
+    verify_file,
+)
 
 SEED_FIELDS = {
     "timestamp", "session_id", "user_prompt", "classified_command", "tool_used", "execution_result",
@@ -251,3 +260,17 @@ async def test_each_entry_says_whether_it_was_written_whatever_came_after(tmp_pa
     assert log.failure is None  # the latest write worked...
     assert "No space left" in str(await asyncio.wrap_future(big))  # ...but the big entry's caller still knows
     await log.aclose()
+
+
+def test_key_shapes_are_whole_words_only() -> None:
+    """The redactor also cleans what the phone sees of a run (tool output, answers): names that merely contain a
+    key's prefix stay readable."""
+    redact = Redactor()
+    key = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2"
+    assert redact(f"OPENAI_API_KEY={key} and ({key})") == "OPENAI_API_KEY=[REDACTED] and ([REDACTED])"
+    for text in (
+        "ls: flask-app-deployment-config.yaml",
+        "task-3f2a1b4c-9d8e-4f7a-b6c5 done",
+        "desk-0123456789abcdefghij",
+    ):
+        assert redact(text) == text
