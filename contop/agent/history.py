@@ -246,6 +246,11 @@ class SessionStore:
             log.info("deleted %d session(s) older than %d days", cursor.rowcount, self._retention_s // 86400)
         return cursor.rowcount
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why the database cannot be used right now (what the log said), or None when it can."""
+        return self._problem.message if self._problem is not None else None
+
     def _unavailable(self, exc: BaseException) -> None:
         if self._conn is not None:
             self._conn.close()

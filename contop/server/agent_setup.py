@@ -181,7 +181,11 @@ def install_agent(
                     conversations.pop(owner.device_id, None)
                 else:
                     conversations[owner.device_id] = previous
-            owner.send(_error(message, "invalid_payload", f"no stored conversation {wanted!r} (older than 7 days?)"))
+            if service.store is not None and service.store.unavailable:  # held by another program, unreadable…
+                why = "the desktop cannot read its conversation history right now (its log says why); try again later"
+            else:
+                why = f"no stored conversation {wanted!r} (older than 7 days?)"
+            owner.send(_error(message, "invalid_payload", why))
 
     router.register("user_intent", on_intent)
     router.register("execution_stop", on_stop)

@@ -204,3 +204,23 @@ def test_a_corrupt_dtls_identity_is_kept_aside_and_the_phones_must_pair_again(ho
         kept = list(dtls.glob(f"{name}.corrupt-*"))
         assert len(kept) == 1 and kept[0].read_bytes() == content and kept[0].stat().st_mode & 0o777 == 0o600
         assert kept[0].name in errors[0]
+
+
+async def test_reopening_a_conversation_while_the_database_is_held_says_so(home: Path) -> None:
+    """The phone reopens a stored conversation: while another program holds the database, the answer must not
+    suggest the conversation is gone ("older than 7 days?")."""
+    from contop.client import ContopClient
+    from contop.core.messages import SessionContext, SessionContextPayload
+
+    db = home / "data" / "sessions.db"
+    with held(db, "PRAGMA locking_mode=EXCLUSIVE", "BEGIN EXCLUSIVE", "SELECT count(*) FROM sessions"):
+        server = ServerProcess(home).start()
+        try:
+            url = server.request("POST", "/api/pair", headers=JSON).json()["url"]
+            async with ContopClient(url, video=False) as phone:
+                ask = SessionContext(payload=SessionContextPayload(session_id="s-1"))
+                error = (await phone.request(ask, expect_type="error", timeout=20)).to_dict()["payload"]
+        finally:
+            server.stop()
+    assert "cannot read its conversation history right now" in error["message"], error
+    assert "older than 7 days" not in error["message"]
