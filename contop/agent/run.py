@@ -15,6 +15,7 @@ Events go out through ``RunEvents`` as they happen; the conversation is kept per
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -466,7 +467,8 @@ class AgentService:
             if self.store is None:
                 return
             try:
-                await asyncio.shield(self.store.save(session_id, messages))
+                hidden = await asyncio.to_thread(_hide_in_messages, messages, self._hide_keys)
+                await asyncio.shield(self.store.save(session_id, hidden))
             except Exception:
                 log.exception("could not store the conversation of session %s", session_id[:8])
 
@@ -594,6 +596,22 @@ class _KeysHidden:
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
         await self._inner.emit(type, self._hide(payload))
+
+
+_PART_FIELDS = ("content", "args")  # the text of a part: prompts, answers, thinking, tool results and arguments
+
+
+def _hide_in_messages(messages: list[ModelMessage], hide: Redactor) -> list[ModelMessage]:
+    """The conversation as stored (and sent to the model on later turns): API keys replaced in every part."""
+    hidden: list[ModelMessage] = []
+    for message in messages:
+        parts = []
+        for part in message.parts:
+            changes = {name: hide(getattr(part, name)) for name in _PART_FIELDS if hasattr(part, name)}
+            changed = {k: v for k, v in changes.items() if v != getattr(part, k)}
+            parts.append(dataclasses.replace(part, **changed) if changed else part)
+        hidden.append(dataclasses.replace(message, parts=parts))  # type: ignore[arg-type]
+    return hidden
 
 
 def unreachable_hint(spec: ModelSpec | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.server
 import json
 import socket
@@ -176,3 +177,20 @@ async def test_nothing_listening_at_a_local_model_says_where_and_what_to_start(
     result = await run_intent(env.service(), "hi", events)
     assert result.status == "failed"
     assert f"nothing answered at {url}" in result.answer and "ollama serve" in result.answer, result.answer
+
+
+async def test_a_key_in_a_completed_run_is_not_stored(env: Env, events: RecordingEvents) -> None:
+    """What a completed run stores is sent to the model again on every later turn: no API key in it."""
+    key = "sk-qa-STOREDKEY-0123456789abcdef"
+    env.settings = env.settings.model_copy(update={"openai_api_key": key})
+    model = scripted(
+        ModelResponse(parts=[ToolCallPart("get_action_history", {"note": key}, tool_call_id="k1")]),
+        ModelResponse(parts=[TextPart(f"The key in settings.json is {key}.")]),
+    )
+    result = await run_intent(env.service(), f"what is {key}?", events, model=model)
+    assert result.status == "completed"
+    assert key not in json.dumps(events.events)
+    assert env.store is not None
+    stored = await env.store.load(result.session_id)
+    text = json.dumps([dataclasses.asdict(m) for m in stored], default=str)
+    assert "The key in settings.json is [REDACTED]" in text and key not in text
