@@ -160,8 +160,11 @@ def test_an_unreadable_dtls_key_stops_the_server_and_is_never_replaced(
     fingerprint, before = file_fingerprint(home), key.read_bytes()
     unreadable_for_the_server(key)
     server = ServerProcess(home, env=without_dac_override)
-    with pytest.raises(RuntimeError) as failed:
-        server.start()
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            server.start()
+    finally:
+        server.stop()  # one that started after all must not outlive the test
     message = str(failed.value)
     assert "exited with 1" in message and "Traceback" not in message
     assert f"contop: error: cannot read the DTLS identity file {key}: Permission denied" in message
@@ -177,8 +180,12 @@ def test_a_dtls_key_that_is_a_directory_stops_the_server(home: Path) -> None:
     cert = (home / "dtls" / "cert.pem").read_bytes()
     key.unlink()
     key.mkdir()
-    with pytest.raises(RuntimeError) as failed:
-        ServerProcess(home).start()
+    server = ServerProcess(home)
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            server.start()
+    finally:
+        server.stop()
     assert f"contop: error: cannot read the DTLS identity file {key}: Is a directory" in str(failed.value)
     assert key.is_dir() and (home / "dtls" / "cert.pem").read_bytes() == cert
 
