@@ -1356,7 +1356,8 @@ def test_layouts_portrait_and_landscape(server: ServerProcess, browser: Browser)
     expect(page.locator("#btn-approve")).to_be_in_viewport()
     shot(page, "13-confirmation-landscape")
     page.locator("#btn-deny").tap()
-    page.locator("#btn-manual").tap()
+    emit(page, "state_update", {"ai_state": "idle", "keep_host_awake": False})  # the denied run ended
+    page.locator("#btn-manual").tap()  # manual control is for an idle desktop: it waits while a run goes on
     shot(page, "13-manual-control-landscape")
     prefs = page.evaluate("JSON.parse(localStorage.getItem('contop.layout.v1'))")
     assert prefs["landscape"] == "video"
