@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contop.desktop.sidecar import _pdeathsig_preexec, kill_tree, prepare_log
+from contop.core.processes import die_with_parent
+from contop.desktop.sidecar import kill_tree, prepare_log
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class ProxySupervisor:
             if sys.platform.startswith("linux"):
                 # Like the server: a proxy must not outlive an app killed outright, or it keeps the port. The
                 # signal comes when the forking thread ends, and this watchdog thread outlives its proxy.
-                kwargs["preexec_fn"] = _pdeathsig_preexec(signal.SIGTERM)
+                kwargs["preexec_fn"] = die_with_parent(signal.SIGTERM)
             self._proc = subprocess.Popen(
                 self.command(self.provider, self.port),
                 stdin=subprocess.DEVNULL,

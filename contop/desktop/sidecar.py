@@ -9,7 +9,6 @@ the child exits.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import logging
 import os
@@ -18,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +24,13 @@ from typing import Any
 
 import httpx
 
+from contop.core.processes import die_with_parent
+
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 2.0
 MAX_LOG_BYTES = 5 * 1024 * 1024
 _SERVING = re.compile(rb"serving on (\S+):(\d+)")
-_PR_SET_PDEATHSIG = 1
 
 
 class ParentDeath(enum.Flag):
@@ -123,18 +122,6 @@ def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES, what: str = "server"
         fh.write(f"\n----- contop desktop: {what} starting at {stamp} -----\n".encode())
 
 
-def _pdeathsig_preexec(sig: int) -> Callable[[], None]:
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: between fork and exec only async-signal-safe work
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        # The app may already be gone between fork and prctl: then nobody would ever signal us.
-        if os.getppid() == 1:
-            os._exit(1)
-
-    return preexec
-
-
 def _new_group_kwargs() -> dict[str, Any]:
     if sys.platform == "win32":
         return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
@@ -178,7 +165,7 @@ class Sidecar:
         if ParentDeath.PDEATHSIG in cfg.parent_death and sys.platform.startswith("linux"):
             # With the pipe also watching, SIGTERM lets the server shut down gracefully (the pipe escalates).
             sig = signal.SIGTERM if ParentDeath.PIPE in cfg.parent_death else signal.SIGKILL
-            kwargs["preexec_fn"] = _pdeathsig_preexec(sig)
+            kwargs["preexec_fn"] = die_with_parent(sig)
         try:
             with cfg.log_path.open("ab") as logfile:
                 self.proc = subprocess.Popen(

@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from contop.core.processes import die_with_parent
 from contop.proxy.providers import CliReply, CliSpec, classify_failure, cli_argv, parse_output
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 1.0  # the desktop app SIGKILLs a proxy 2 s after its SIGTERM: the CLIs must be gone by then
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
-_PR_SET_PDEATHSIG = 1
 
 
 class ProxyError(Exception):
@@ -114,25 +112,6 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def _die_with_proxy() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has Linux SIGKILL the CLI when the proxy dies, even by SIGKILL, when no cleanup runs.
-
-    Only the CLI's leader gets it (it is not inherited by the CLI's own children): on every other way out the
-    proxy kills the whole group itself.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
-    proxy = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != proxy:  # the proxy died between fork and prctl: no signal would ever come
-            os._exit(1)
-
-    return preexec
-
-
 def _stopping() -> ProxyError:
     return ProxyError(503, "the proxy is stopping; retry once it runs again", "service_unavailable", "proxy_stopping")
 
@@ -209,7 +188,7 @@ class CliRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a whole
-                preexec_fn=_die_with_proxy(),
+                preexec_fn=die_with_parent(signal.SIGKILL),  # if the proxy is killed outright: only the leader
                 env={**os.environ, "NO_COLOR": "1", "CI": "1"},
             )
         except (FileNotFoundError, PermissionError) as exc:

@@ -7,14 +7,12 @@ behind. The display number comes from Xvfb itself (``-displayfd``): several test
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from contop.core.processes import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -101,21 +101,11 @@ class XSession:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec function asking Linux to SIGTERM the child when its parent dies (PR_SET_PDEATHSIG), so a test
-    run killed with SIGKILL does not leave Xvfb behind. Only from the main thread: the signal fires when the
-    *thread* that forked exits, which for a worker thread would be far too early."""
-    if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
+    """SIGTERM to the child when this test run dies (even killed with SIGKILL), so no Xvfb is left behind. Only
+    from the main thread: a worker thread that forked would end, and signal, far too early."""
+    if threading.current_thread() is not threading.main_thread():
         return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-    return preexec
+    return die_with_parent(signal.SIGTERM)
 
 
 def _group_members(pgid: int) -> dict[int, tuple[int, bool]]:
