@@ -367,7 +367,9 @@ class AgentService:
         model: Model | None,
     ) -> RunResult:
         execution._started = True
-        events = _KeysHidden(events, self._hide_keys)
+        keys = self._api_keys()  # once: each event (a streamed token) must not re-read settings.json
+        hide = Redactor(lambda: keys)
+        events = _KeysHidden(events, hide)
         started = time.monotonic()
         session_id = execution.session_id
         settings = self._settings()
@@ -454,20 +456,20 @@ class AgentService:
             frame = _decode_frame(frame_b64)
             if frame is not None:
                 prompt = [execution.text, frame]
-        llm_log = LlmLog(self.state_dir / "logs", session_id, redact=self._hide_keys)
+        llm_log = LlmLog(self.state_dir / "logs", session_id, redact=hide)
 
         def fallback_history(answer: str) -> list[ModelMessage]:
             return [
                 *history,
                 ModelRequest(parts=[UserPromptPart(content=execution.text)]),
-                ModelResponse(parts=[TextPart(content=self._hide_keys(answer))]),
+                ModelResponse(parts=[TextPart(content=hide(answer))]),
             ]
 
         async def save(messages: list[ModelMessage]) -> None:
             if self.store is None:
                 return
             try:
-                hidden = await asyncio.to_thread(_hide_in_messages, messages, self._hide_keys)
+                hidden = await asyncio.to_thread(_hide_in_messages, messages, hide)
                 await asyncio.shield(self.store.save(session_id, hidden))
             except Exception:
                 log.exception("could not store the conversation of session %s", session_id[:8])
