@@ -59,7 +59,7 @@ from contop.agent.skills.store import SkillStore
 from contop.agent.toolbridge import RunState, StaticToolset, guarded_tools
 from contop.core.errors import ConfigError, ContopError
 from contop.core.settings import API_KEY_ENV, Settings
-from contop.security.audit import AuditLog, Redactor
+from contop.security.audit import AuditLog, Redactor, StreamRedactor
 from contop.security.enforce import Confirmer, GateLists, GuardedToolset, ToolFn
 from contop.security.sandbox import SandboxBackend
 
@@ -589,15 +589,36 @@ class AgentService:
             return str(run.result.output), run.result.all_messages()
 
 
+_STREAMED = ("agent_text", "agent_thinking")  # payload {"text": piece}: a key may be split across two pieces
+
+
 class _KeysHidden:
-    """A ``RunEvents`` passing everything on with the API keys it knows replaced (``Redactor``)."""
+    """A ``RunEvents`` passing everything on with the API keys it knows replaced (``Redactor``).
+
+    Streamed text goes through a ``StreamRedactor`` per type, so a key split across two pieces is hidden too; what
+    it holds back is passed on before any other event (the run's result included), so nothing is reordered."""
 
     def __init__(self, inner: RunEvents, hide: Redactor) -> None:
         self._inner = inner
         self._hide = hide
+        self._streams: dict[str, StreamRedactor] = {}
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
-        await self._inner.emit(type, self._hide(payload))
+        streamed = type in _STREAMED and isinstance(payload.get("text"), str) and len(payload) == 1
+        await self._flush(but=type if streamed else None)
+        if not streamed:
+            await self._inner.emit(type, self._hide(payload))
+            return
+        stream = self._streams.get(type)
+        if stream is None:
+            stream = self._streams[type] = self._hide.stream()
+        if text := stream.feed(payload["text"]):
+            await self._inner.emit(type, {"text": text})
+
+    async def _flush(self, but: str | None) -> None:
+        for type, stream in self._streams.items():
+            if type != but and (text := stream.flush()):
+                await self._inner.emit(type, {"text": text})
 
 
 _PART_FIELDS = ("content", "args")  # the text of a part: prompts, answers, thinking, tool results and arguments

@@ -102,6 +102,10 @@ class Redactor:
     def __call__(self, value: Any) -> Any:
         return self._walk(value, self._secrets())
 
+    def stream(self) -> StreamRedactor:
+        """For text that arrives in pieces, such as a model's streamed answer."""
+        return StreamRedactor(self)
+
     def _walk(self, value: Any, secrets: list[str]) -> Any:
         if isinstance(value, str):
             for secret in secrets:
@@ -113,6 +117,88 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self._walk(v, secrets) for v in value]
         return value
+
+
+# The end of a streamed piece that may still grow into a key of one of the _KEY_SHAPES ("sk", "sk-ab", a whole
+# key whose next characters are on their way): held back until the next piece shows whether it is one.
+_KEY_START = re.compile(
+    r"(?<![A-Za-z0-9])"
+    r"(?:s(?:k(?:-[A-Za-z0-9_\-]*)?)?|A(?:I(?:z(?:a[0-9A-Za-z_\-]*)?)?)?"
+    r"|g(?:h(?:[pousr](?:_[A-Za-z0-9]*)?)?)?|x(?:o(?:x(?:[abposr](?:-[A-Za-z0-9\-]*)?)?)?)?)\Z"
+)
+_MAX_HELD = 1024  # longer than any key: a run of key characters this long is let through (redacted) as it is
+
+
+class StreamRedactor:
+    """Redacts text that arrives in pieces, so that a secret split across two pieces is hidden too.
+
+    ``feed`` returns what can be passed on now: the text so far, redacted, except for an end that may be the
+    start of a secret or of a key (those characters wait for the next piece). ``flush`` returns what is left when
+    the stream ends. Joined, the returned pieces equal the whole text redacted at once.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._held = ""
+        self._before = ""  # the last character passed on (known values replaced): a key can start only after a
+        # character that is not a letter or digit
+
+    def feed(self, piece: str) -> str:
+        return self._pass(self._held + piece, final=False)
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return self._pass(held, final=True) if held else ""
+
+    def _pass(self, rest: str, final: bool) -> str:
+        secrets = self._redactor._secrets()
+        start = len(self._before)
+        cut = len(rest) if final else _secret_cut(self._before + rest, start, secrets) - start
+        segment, held = rest[:cut], rest[cut:]
+        for secret in secrets:  # as Redactor does: known values first, then key shapes
+            segment = segment.replace(secret, REDACTED)
+        text = self._before + segment  # a key starts a word: the character before the segment decides
+        if not final:
+            whole, split = text + held, len(text)
+            if (found := _KEY_START.search(text, start)) is not None:
+                split = found.start()
+            for match in _KEY_SHAPES.finditer(whole, start):  # nor through a key: hold all of it
+                if match.start() < split < match.end():
+                    split = match.start()
+            text, held = whole[:split], whole[split:]  # key characters and a secret's start: no [REDACTED]
+        if len(held) > _MAX_HELD:
+            return self._pass(rest, final=True)
+        self._held = held
+        if len(text) == start:
+            return ""
+        out, at = [], start
+        for match in _KEY_SHAPES.finditer(text, start):
+            out += [text[at : match.start()], REDACTED]
+            at = match.end()
+        out.append(text[at:])
+        self._before = text[-1]
+        return "".join(out)
+
+
+def _secret_cut(text: str, start: int, secrets: list[str]) -> int:
+    """Where ``text`` can be cut (not before ``start``) so that no known secret is cut through, nor its start held
+    at the end of the text."""
+    cut = len(text)
+    for secret in secrets:  # the longest end of the text that begins this secret
+        for size in range(min(len(secret) - 1, len(text) - start), 0, -1):
+            if text.endswith(secret[:size]):
+                cut = min(cut, len(text) - size)
+                break
+    moved = True
+    while moved:  # a whole secret before the cut and through it: cut before it
+        moved = False
+        for secret in secrets:
+            at = text.find(secret, start)
+            while at != -1 and at < cut:
+                if cut < at + len(secret):
+                    cut, moved = at, True
+                at = text.find(secret, at + 1)
+    return cut
 
 
 _STOP = object()

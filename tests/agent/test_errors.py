@@ -194,3 +194,25 @@ async def test_a_key_in_a_completed_run_is_not_stored(env: Env, events: Recordin
     stored = await env.store.load(result.session_id)
     text = json.dumps([dataclasses.asdict(m) for m in stored], default=str)
     assert "The key in settings.json is [REDACTED]" in text and key not in text
+
+
+async def test_a_key_streamed_in_pieces_never_reaches_the_phone(env: Env, events: RecordingEvents) -> None:
+    """The phone gets the answer as it streams: a key cut across two pieces is hidden like a whole one, and the
+    text held back to see it whole comes before the run's result."""
+    key = "local-PASSWORD-0123456789"
+    env.settings = env.settings.model_copy(update={"openai_api_key": key})
+    answer = f"Your key is {key} and sk-proj-a1B2c3D4e5F6g7H8i9J0k1L2 is another one, s"
+
+    async def stream(_messages: list[ModelMessage], _info: AgentInfo) -> AsyncIterator[str]:
+        for at in range(0, len(answer), 5):
+            yield answer[at : at + 5]
+
+    result = await run_intent(env.service(), "what is my key?", events, model=FunctionModel(stream_function=stream))
+    assert result.status == "completed"
+    streamed = [payload["text"] for payload in events.of("agent_text")]
+    assert len(streamed) > 5  # it did stream
+    for piece in streamed:
+        assert "PASSWORD" not in piece and "a1B2c3D4" not in piece and "0123456789" not in piece
+    assert "".join(streamed) == "Your key is [REDACTED] and [REDACTED] is another one, s"
+    types = events.types()
+    assert types.index("agent_result") > max(i for i, kind in enumerate(types) if kind == "agent_text")

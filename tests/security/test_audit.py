@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import stat
 import subprocess
 import sys
@@ -274,3 +275,56 @@ def test_key_shapes_are_whole_words_only() -> None:
         "desk-0123456789abcdefghij",
     ):
         assert redact(text) == text
+
+
+STREAM_TEXTS = (
+    "The key in settings.json is sk-proj-a1B2c3D4e5F6g7H8i9J0k1L2, keep it safe.",
+    "local key: my-local-PASSWORD-1234 (and again my-local-PASSWORD-1234)",
+    "Gemini AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q ends here",
+    "ls: flask-app-deployment-config.yaml task-3f2a1b4c-9d8e-4f7a-b6c5 desk-0123456789abcdefghij sk",
+    "short s k sk- AI gh x: no key at all, just words ending in s",
+)
+
+
+@pytest.mark.parametrize("text", STREAM_TEXTS)
+def test_a_key_split_across_streamed_pieces_is_hidden(text: str) -> None:
+    """A model's answer reaches the phone piece by piece: wherever the pieces break, the phone never sees a key
+    or part of one, and the joined pieces read exactly as the whole answer redacted at once."""
+    redact = Redactor(lambda: ["my-local-PASSWORD-1234"])
+    whole = redact(text)
+    for first in range(len(text) + 1):
+        for second in (first, min(len(text), first + 1), min(len(text), first + 7)):
+            stream = redact.stream()
+            pieces = [stream.feed(text[:first]), stream.feed(text[first:second]), stream.feed(text[second:])]
+            pieces.append(stream.flush())
+            assert "".join(pieces) == whole, (first, second, pieces)
+            for piece in pieces:
+                for fragment in ("a1B2c3D4", "PASSWORD", "SyA1b2C3"):
+                    assert fragment not in piece
+
+
+def test_streamed_pieces_join_to_the_whole_text_redacted_whatever_the_text() -> None:
+    """Texts made of key prefixes, known values' pieces and near-misses, cut at random places (seeded)."""
+    secrets = ["my-local-PASSWORD-1234", "sk-ant-api03-ZZZZyyyyXXXXwwww1234", "abcdabcdab"]
+    redact = Redactor(lambda: secrets)
+    atoms = "s k - sk- A AIza gh p_ xox b- a . x Z 1 _ my-lo cal- PASSWORD-1234 abcd ab sk-ant-api03- é [".split()
+    atoms += [" ", "\n", "ZZZZyyyyXXXXwwww1234"]
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 30)))
+        cuts = sorted(rng.randint(0, len(text)) for _ in range(rng.randint(0, 5)))
+        stream, pieces, done = redact.stream(), [], 0
+        for cut in [*cuts, len(text)]:
+            pieces.append(stream.feed(text[done:cut]))
+            done = cut
+        pieces.append(stream.flush())
+        assert "".join(pieces) == redact(text), (text, cuts, pieces)
+
+
+def test_a_streamed_piece_is_passed_on_at_once_when_it_cannot_be_a_key() -> None:
+    stream = Redactor(lambda: ["my-local-PASSWORD-1234"]).stream()
+    assert stream.feed("Opening the file now.") == "Opening the file now."
+    assert stream.feed(" The key is my-lo") == " The key is "  # the start of the local key waits
+    assert stream.feed("cal-PASSWORD-1234.") == "[REDACTED]."
+    assert stream.feed(" Then sk-") == " Then "
+    assert stream.flush() == "sk-"
