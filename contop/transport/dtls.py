@@ -22,7 +22,7 @@ from typing import Any
 
 import pylibsrtp
 from aiortc import clock
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import RTCDtlsParameters, RTCDtlsTransport, State
 from aiortc.rtp import is_rtcp
 from OpenSSL import SSL
 
@@ -31,6 +31,7 @@ from contop.transport.eager import run_eagerly
 log = logging.getLogger(__name__)
 
 _APPLICATION_DATA = 23  # DTLS record content type
+_DIGESTS = {"sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512"}  # SDP's names, OpenSSL's
 
 
 class DirectDtlsTransport(RTCDtlsTransport):
@@ -45,6 +46,22 @@ class DirectDtlsTransport(RTCDtlsTransport):
         # time.monotonic() of the last datagram that decrypted (SCTP or SRTP): the other side's stack is alive,
         # even when a lossy link keeps one of our packets from being acknowledged. 0: none yet.
         self.last_heard = 0.0
+
+    def _validate_peer_identity(self, remoteParameters: RTCDtlsParameters) -> None:
+        """As aiortc checks it (a supported fingerprint in the peer's SDP, and every supported one matching), but
+        over the certificate's bytes, as RFC 8122 defines the fingerprint. aiortc has ``cryptography`` parse the
+        certificate, which refuses X.509 version 2, the version libdatachannel writes (native WebRTC apps,
+        node-datachannel): such a peer's connection hung with an exception instead of connecting."""
+        assert self._ssl is not None  # the handshake is over
+        certificate = self._ssl.get_peer_certificate()
+        wanted = [f for f in remoteParameters.fingerprints if f.algorithm.lower() in _DIGESTS]
+        if (
+            certificate is None
+            or not wanted
+            or any(certificate.digest(_DIGESTS[f.algorithm.lower()]).decode() != f.value.upper() for f in wanted)
+        ):
+            log.debug("DTLS handshake failed: the peer's certificate does not have its SDP's fingerprint")
+            self._set_state(State.FAILED)
 
     async def _recv_next(self) -> None:
         done = self._RTCDtlsTransport__handshake_done  # type: ignore[attr-defined]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
+from typing import Any
 
+import pytest
 from aiortc import RTCPeerConnection
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from OpenSSL import crypto
 
 from contop.testing.peers import Side, connect, new_peer, ping_pong
 from contop.transport.dtls import DirectDtlsTransport
@@ -125,3 +132,75 @@ async def test_a_remote_close_ends_the_transport(peers: list[RTCPeerConnection])
             break
         await asyncio.sleep(0.1)
     assert dtls(server).state == "closed"
+
+
+class _OpenSslCertificate(RTCCertificate):
+    """A certificate held as pyOpenSSL's X509, which (unlike ``cryptography``) can be any X.509 version; its
+    fingerprint is announced as ``announce`` says, by default its own."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: Any, announce: Any = None) -> None:
+        super().__init__(key, cert)
+        self._announce = announce or cert
+
+    def getFingerprints(self) -> list[RTCDtlsFingerprint]:
+        return [RTCDtlsFingerprint(algorithm="sha-256", value=self._announce.digest("sha256").decode())]
+
+    def _create_ssl_context(self, srtp_profiles: Any) -> Any:
+        with warnings.catch_warnings():  # pyOpenSSL warns that its X509 is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return super()._create_ssl_context(srtp_profiles)
+
+
+def x509_certificate(version: int) -> tuple[ec.EllipticCurvePrivateKey, Any]:
+    """A self-signed certificate of ``version`` (0-based, as in the certificate: 1 is X.509 v2)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    with warnings.catch_warnings():  # pyOpenSSL's certificate builder is deprecated, and the only one writing v2
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cert = crypto.X509()
+        cert.set_version(version)
+        cert.get_subject().CN = "libdatachannel"
+        cert.set_issuer(cert.get_subject())
+        cert.set_serial_number(1)
+        cert.gmtime_adj_notBefore(-3600)
+        cert.gmtime_adj_notAfter(86400)
+        pkey = crypto.PKey.from_cryptography_key(key)
+        cert.set_pubkey(pkey)
+        cert.sign(pkey, "sha256")
+    return key, cert
+
+
+def with_certificate(pc: RTCPeerConnection, certificate: RTCCertificate) -> RTCPeerConnection:
+    pc._RTCPeerConnection__certificates = [certificate]  # type: ignore[attr-defined]
+    return pc
+
+
+async def test_a_peer_with_an_x509_v2_certificate_connects(peers: list[RTCPeerConnection]) -> None:
+    """libdatachannel (native WebRTC apps, node-datachannel) presents X.509 v2 certificates, which
+    ``cryptography`` refuses to parse: its peers must connect all the same, their fingerprint checked."""
+    key, cert = x509_certificate(version=1)
+    der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+    with pytest.raises(x509.InvalidVersion):  # what aiortc's own check tripped over
+        x509.load_der_x509_certificate(der)
+    peers += [with_certificate(new_peer(), _OpenSslCertificate(key, cert)), new_peer()]
+    client, server = await asyncio.wait_for(connect(*peers), 15)
+    assert len(await ping_pong(client, server, 5)) == 5
+
+
+async def test_a_certificate_other_than_the_announced_one_is_refused(peers: list[RTCPeerConnection]) -> None:
+    """The check over the certificate's bytes still refuses a peer whose certificate is not the one its SDP
+    names (v2 and v3 alike)."""
+    for version in (1, 2):
+        key, cert = x509_certificate(version)
+        _, other = x509_certificate(version)
+        offerer = with_certificate(new_peer(), _OpenSslCertificate(key, cert, announce=other))
+        answerer = new_peer()
+        peers += [offerer, answerer]
+        failed = asyncio.Event()
+        answerer.on("connectionstatechange", lambda pc=answerer, ev=failed: pc.connectionState == "failed" and ev.set())
+        offerer.createDataChannel("contop")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        await offerer.setRemoteDescription(answerer.localDescription)
+        await asyncio.wait_for(failed.wait(), 15)
+        assert answerer.sctp is None or answerer.sctp.state != "connected"
