@@ -281,7 +281,11 @@ class StateDir:
         """Remove the temp files of writes a killed server left (``atomic_write``): whole copies of state files,
         secrets since revoked among them. Only for the holder of the server lock: nobody else writes here then."""
         swept: list[Path] = []
-        for folder in (self.root, self.dtls_dir, self.skills_dir):
+        try:
+            skills = [Path(e.path) for e in os.scandir(self.skills_dir) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            skills = []
+        for folder in (self.root, self.dtls_dir, self.skills_dir, *skills):
             try:
                 entries = list(os.scandir(folder))
             except OSError:

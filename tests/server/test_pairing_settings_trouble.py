@@ -249,6 +249,7 @@ def test_temp_files_of_writes_a_killed_server_left_are_removed_at_start(tmp_path
         home / ".tokens.json.k2x_9a0b.tmp",
         home / ".settings.json.abcdefgh.tmp",
         home / "dtls" / ".key.pem.q1w2e3r4.tmp",
+        home / "skills" / "web-research" / ".SKILL.md.a1b2c3d4.tmp",  # a skill edit cut short
     ]
     kept = [home / "notes.tmp", home / ".tokens.json.tmp", home / "tokens.json.corrupt-20260101T000000000000Z"]
     for path in left + kept:

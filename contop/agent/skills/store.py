@@ -10,12 +10,12 @@ import ast
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contop.agent.skills.spec import SkillError, SkillMeta, check_name, parse_skill_md, template
+from contop.server.statedir import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,6 @@ class SkillInfo:
         if self.error:
             out["error"] = self.error
         return out
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def copy_private(source: Path, destination: Path) -> None:
@@ -187,15 +173,15 @@ class SkillStore:
             raise SkillError(f"a skill named {name!r} already exists", 409)
         text = template(name, description)
         parse_skill_md(text, expected_name=name)  # our own template must be valid
-        folder.mkdir(mode=0o700, parents=True)  # SKILL.md is 0600: _atomic_text writes through mkstemp
-        _atomic_text(folder / SKILL_FILE, text)
+        folder.mkdir(mode=0o700, parents=True)
+        atomic_write(folder / SKILL_FILE, text.encode())  # 0600, and its temp file is swept at start
         log.info("created skill %s", name)
         return self._info(folder)
 
     def update(self, name: str, content: str) -> SkillInfo:
         self.info(name)  # 404 when missing
         parse_skill_md(content, expected_name=name)  # 422 when invalid; nothing written
-        _atomic_text(self.folder(name) / SKILL_FILE, content)
+        atomic_write(self.folder(name) / SKILL_FILE, content.encode())
         log.info("updated skill %s", name)
         return self._info(self.folder(name))
 
