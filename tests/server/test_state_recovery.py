@@ -213,6 +213,19 @@ def test_a_corrupt_dtls_identity_is_kept_aside_and_the_phones_must_pair_again(ho
         assert kept[0].name in errors[0]
 
 
+def test_a_start_after_a_failed_replacement_still_says_the_phones_must_pair_again(home: Path) -> None:
+    """A corrupt identity was set aside, then writing the new one failed (a full disk) and the server stopped:
+    the next start makes the new identity, and must still say that paired phones need pairing again."""
+    dtls = home / "dtls"
+    for name in ("key.pem", "cert.pem"):
+        (dtls / name).replace(dtls / f"{name}.corrupt-20261206T101010000000Z")
+    with ServerProcess(home) as server:
+        log = server.log()
+    errors = [line for line in log.splitlines() if "contop.server.dtls" in line]
+    assert len(errors) == 1 and "ERROR" in errors[0] and "pair each of them again" in errors[0], errors
+    assert "cert.pem.corrupt-20261206T101010000000Z, key.pem.corrupt-20261206T101010000000Z" in errors[0]
+
+
 async def test_reopening_a_conversation_while_the_database_is_held_says_so(home: Path) -> None:
     """The phone reopens a stored conversation: while another program holds the database, the answer must not
     suggest the conversation is gone ("older than 7 days?")."""
