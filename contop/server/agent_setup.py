@@ -173,19 +173,16 @@ def install_agent(
         if not wanted:
             return  # conversation turns from the phone are not needed: the server keeps the history
         # Recorded before the check: handlers run concurrently and the phone sends its next intent right away.
-        previous = conversations.get(owner.device_id)
         conversations[owner.device_id] = wanted
         if service.store is None or not await service.store.exists(wanted):
+            # Not the conversation open before either: the phone shows what follows under the one it reopened.
             if conversations.get(owner.device_id) == wanted:
-                if previous is None:
-                    conversations.pop(owner.device_id, None)
-                else:
-                    conversations[owner.device_id] = previous
+                conversations.pop(owner.device_id, None)
             if service.store is not None and service.store.unavailable:  # held by another program, unreadable…
                 why = "the desktop cannot read its conversation history right now (its log says why); try again later"
             else:
                 why = f"no stored conversation {wanted!r} (older than 7 days?)"
-            owner.send(_error(message, "invalid_payload", why))
+            owner.send(_error(message, "invalid_payload", why + "; the next request starts a new conversation"))
 
     router.register("user_intent", on_intent)
     router.register("execution_stop", on_stop)

@@ -234,16 +234,22 @@ async def test_conversation_is_restored_after_a_server_restart(
     try:
         client.send(SessionContext(payload=SessionContextPayload(session_id=session_id)))
         second = (await run_until_result(client, "what is my favourite colour?"))[-1]
+        restored = json.dumps(json.loads(record.read_text().splitlines()[-1]))
+        # A conversation the desktop does not have (older than 7 days): the next request starts a new one, it
+        # does not go on with the conversation open before (the phone would show it under the other's title).
         unknown = await client.request(
             SessionContext(payload=SessionContextPayload(session_id="nope")), expect_type="error"
         )
+        third = (await run_until_result(client, "a question for the reopened conversation"))[-1]
     finally:
         await client.aclose()
     assert second.payload.session_id == session_id  # type: ignore[attr-defined]
-    assert unknown.payload.code == "invalid_payload"  # type: ignore[attr-defined]
-    requests = [json.loads(line) for line in record.read_text().splitlines()]
-    restored = json.dumps(requests[-1])
     assert "favourite colour is teal" in restored and "what is my favourite colour?" in restored
+    assert unknown.payload.code == "invalid_payload"  # type: ignore[attr-defined]
+    assert "the next request starts a new conversation" in unknown.payload.message  # type: ignore[attr-defined]
+    assert third.payload.session_id not in (session_id, "nope")  # type: ignore[attr-defined]
+    fresh = json.dumps(json.loads(record.read_text().splitlines()[-1]))
+    assert "a question for the reopened conversation" in fresh and "teal" not in fresh
 
 
 async def test_no_model_configured_explains_how(tmp_path: Path, home: Path) -> None:
