@@ -68,11 +68,12 @@ def load_or_create(dtls_dir: Path) -> DtlsIdentity:
     key_pem, cert_pem = _read(key_path), _read(cert_path)
     if key_pem is None and cert_pem is None:
         identity = _persist(dtls_dir, _generate())
-        if kept := sorted(p.name for p in dtls_dir.glob("*.pem.corrupt-*")):  # set aside by a start that then failed
+        # files set aside by an earlier start that then failed to write the new identity
+        if set_aside := sorted(p.name for p in dtls_dir.glob("*.pem.corrupt-*")):
             log.error(
                 "generated a new DTLS identity (fingerprint %s) in %s, where an earlier one was set aside as %s. "
                 "Phones paired with that one cannot connect any more: pair each of them again",
-                identity.fingerprint, dtls_dir, ", ".join(kept),
+                identity.fingerprint, dtls_dir, ", ".join(set_aside),
             )  # fmt: skip
         else:
             log.info("generated a new DTLS certificate (fingerprint %s)", identity.fingerprint)
