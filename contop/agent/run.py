@@ -40,6 +40,8 @@ from pydantic_ai.messages import (
     TextPartDelta,
     ThinkingPart,
     ThinkingPartDelta,
+    ToolCallPart,
+    ToolReturnPart,
     UserContent,
     UserPromptPart,
 )
@@ -459,6 +461,10 @@ class AgentService:
         llm_log = LlmLog(self.state_dir / "logs", session_id, redact=hide)
 
         def fallback_history(answer: str) -> list[ModelMessage]:
+            """What a run that did not complete stores: its conversation so far, or at least prompt and answer."""
+            so_far = state.messages() if state.messages is not None else []
+            if len(so_far) > len(history):
+                return _interrupted(so_far, hide(answer))
             return [
                 *history,
                 ModelRequest(parts=[UserPromptPart(content=execution.text)]),
@@ -570,6 +576,7 @@ class AgentService:
             message_history=history or None,
             usage_limits=UsageLimits(request_limit=self.limits.max_requests),
         ) as run:
+            state.messages = lambda: run.ctx.state.message_history
             async for node in run:
                 if Agent.is_model_request_node(node):
                     requests += 1
@@ -587,6 +594,26 @@ class AgentService:
             if run.result is None:
                 raise RuntimeError("the run ended without a result")
             return str(run.result.output), run.result.all_messages()
+
+
+NOT_FINISHED = "This step did not finish: the run was stopped first, so it may have done part of its work."
+
+
+def _interrupted(messages: list[ModelMessage], answer: str) -> list[ModelMessage]:
+    """A stopped run's conversation as it stood, then its answer: on the next turn the model knows what it already
+    did to the machine. The framework keeps the results of the calls that finished (a request it marks
+    interrupted) and gives the unfinished ones a result when the conversation is loaded again; calls of a turn
+    that never began running get theirs here, as providers require."""
+    out = list(messages)
+    last = out[-1]
+    if isinstance(last, ModelResponse):
+        calls = [part for part in last.parts if isinstance(part, ToolCallPart)]
+        if not calls:
+            out[-1] = dataclasses.replace(last, parts=[*last.parts, TextPart(content=answer)])
+            return out
+        out.append(ModelRequest(parts=[ToolReturnPart(c.tool_name, NOT_FINISHED, c.tool_call_id) for c in calls]))
+    out.append(ModelResponse(parts=[TextPart(content=answer)]))
+    return out
 
 
 _STREAMED = ("agent_text", "agent_thinking")  # payload {"text": piece}: a key may be split across two pieces

@@ -49,6 +49,8 @@ class RunState:
     in_flight: dict[int, str] = field(default_factory=dict)
     # Agent-level tools that are not tools of the toolset (generate_plan): name → handler(args, call_id).
     extra: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = field(default_factory=dict)
+    # The run's conversation so far (the framework's own list), once it has started: a run that stops stores it.
+    messages: Callable[[], list[Any]] | None = None
 
     def tool_summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -244,3 +247,42 @@ async def test_the_agent_answers_while_the_database_is_held(env: Env) -> None:
         env.script([{"text": "still here"}])
         result = await run_intent(env.service(), "are you there?", RecordingEvents(), session_id="s-held")
     assert result.status == "completed" and result.answer == "still here"
+
+
+async def _until_step(events: RecordingEvents, step: int) -> None:
+    for _ in range(500):
+        if any(p["step"] == step for p in events.of("agent_progress")):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"step {step} never started")
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+async def test_a_stopped_run_keeps_the_steps_that_ran_in_the_conversation(env: Env, parallel: bool) -> None:
+    """Stopped mid-run, the agent must know on the next turn what it already did to the machine: the calls made
+    and what the finished ones returned, the one cut off marked as interrupted (in separate turns of the model,
+    or two calls of one turn)."""
+    marker = env.work / "marker.txt"
+    first = {"tool": "execute_cli", "args": {"command": f"echo wrote-the-marker; touch '{marker}'"}}
+    second = {"tool": "execute_cli", "args": {"command": "sleep 30", "timeout": 60}}
+    env.script([{"tools": [first, second]}] if parallel else [first, second], "one.json")
+    service = env.service()
+    events = RecordingEvents()
+    execution = service.start(
+        "write the marker, then wait", device_id="d", events=events, confirmer=None, session_id="s-stop"
+    )
+    await _until_step(events, 2)
+    await asyncio.sleep(0.3)
+    assert service.stop("d")
+    assert (await execution).status == "cancelled" and marker.exists()
+    env.record.unlink()
+    env.script([{"text": "You wrote the marker; the wait was stopped."}], "two.json")
+    result = await run_intent(service, "what did you run last time?", RecordingEvents(), session_id="s-stop")
+    assert result.status == "completed"
+    seen = env.received()[0]["parts"]
+    assert [p["kind"] for p in seen] == ["user-prompt", "tool-return", "tool-return", "user-prompt"]
+    assert "wrote-the-marker" in seen[1]["text"]  # the finished step's output
+    assert "interrupted" in seen[2]["text"]  # the one cut off
+    assert env.store is not None
+    stored = json.dumps([dataclasses.asdict(m) for m in await env.store.load("s-stop")], default=str)
+    assert "sleep 30" in stored and "Stopped at your request." in stored
