@@ -49,6 +49,11 @@ def encode_fragment(payload: dict[str, Any]) -> str:
 
 
 def pairing_url(payload: dict[str, Any]) -> str:
+    """What the QR holds. A code for the tunnel opens the phone app through the tunnel: a phone away from the
+    LAN could not load it from the LAN address, and would never get to try the other addresses."""
+    tunnel = urlsplit(str(payload.get("s") or ""))
+    if tunnel.scheme == "wss" and tunnel.netloc:
+        return f"https://{tunnel.netloc}/#p={encode_fragment(payload)}"
     host = payload["h"]
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"

@@ -53,8 +53,11 @@ def test_tunnel_start_reports_url_and_temp_qr_carries_it(tmp_path: Path) -> None
             "POST", "/api/pair", params={"connection_type": "temp"}, headers={"Accept": "application/json"}
         ).json()
         assert parse_pairing_url(temp["url"])["s"] == "wss://calm-river-test-42.trycloudflare.com/ws/signaling"
+        # A phone away from the LAN opens the app through the tunnel (the LAN address would not load)
+        assert temp["url"].startswith("https://calm-river-test-42.trycloudflare.com/#p=")
         perm = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
         assert "s" not in perm["payload"]  # permanent codes are for LAN/Tailscale
+        assert perm["url"].startswith(f"http://{perm['payload']['h']}:{srv.port}/#p=")
 
         # What arrives through the tunnel reaches only the phone app and signaling.
         tunnel_host = {"Host": "calm-river-test-42.trycloudflare.com", **srv.admin_headers()}
