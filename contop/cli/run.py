@@ -20,6 +20,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -143,7 +144,9 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
         detail = response.text[:200]
         print(f"contop run: no pairing code from the server ({response.status_code}): {detail}", file=sys.stderr)
         return None
-    return _LocalPairing(str(response.json()["url"]), device_id, port, admin_token)
+    # This computer's own server: signal over loopback, never first through the LAN address or a tunnel
+    fragment = urlsplit(str(response.json()["url"])).fragment
+    return _LocalPairing(f"http://127.0.0.1:{port}/#{fragment}", device_id, port, admin_token)
 
 
 async def _session(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from contop.cli.run import _ask_local_server
 from contop.core.pairing_payload import parse_pairing_url
+from contop.server.network import lan_ip
 from contop.testing.server import ServerProcess
+from tests.server.wsutil import SignalingOutcome, offer, passed_gate, signal_once
 
 FAKE_CLOUDFLARED = """#!/bin/sh
 # Prints what cloudflared prints for a quick tunnel, on stderr, then stays up like the real one.
@@ -95,3 +102,61 @@ def test_missing_or_broken_cloudflared(tmp_path: Path) -> None:
         r = srv.request("POST", "/api/tunnel/start")
         assert r.status_code == 502 and "failed to dial to edge" in r.json()["detail"]
         assert srv.request("GET", "/api/connection-info").json()["tunnel_active"] is False
+
+
+def test_contop_run_talks_to_its_own_server_over_loopback_while_the_tunnel_runs(tmp_path: Path) -> None:
+    """`contop run` pairs through the local server; with the tunnel up its code is a tunnel code, whose URL points
+    at the tunnel. It must still signal over loopback, not through Cloudflare or the LAN address."""
+    with ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, FAKE_CLOUDFLARED)) as srv:
+        srv.request("POST", "/api/tunnel/start")
+        env = {k: v for k, v in os.environ.items() if k not in ("CONTOP_PAIR_URL", "CONTOP_HOME", "CONTOP_PORT")}
+        env.update({"CONTOP_HOME": str(srv.home), "CONTOP_PORT": str(srv.port)})
+        done = subprocess.run(
+            [sys.executable, "-m", "contop", "run", "--tool", "execute_cli", "--args", '{"command": "echo via-lo"}'],
+            capture_output=True, text=True, timeout=90, env=env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        local = _ask_local_server(argparse.Namespace(home=str(srv.home), port=srv.port))
+        assert local is not None
+        local.release()
+    assert done.returncode == 0 and "via-lo" in done.stdout, done.stderr
+    assert local.url.startswith(f"http://127.0.0.1:{srv.port}/#p="), local.url  # what the client signals to first
+    assert parse_pairing_url(local.url)["s"].startswith("wss://calm-river-test-42")  # the same code
+
+
+def test_failed_signaling_through_the_tunnel_is_limited_per_phone_not_for_all(tmp_path: Path) -> None:
+    """Every phone reaches the server from cloudflared on loopback; Cloudflare names the phone in cf-connecting-ip.
+    Strangers' wrong guesses must not lock the owner's phone out, and nobody else may choose their own address."""
+    lan = lan_ip()
+    if lan is None:
+        pytest.fail("this machine has no LAN address to connect from; this test cannot be skipped")
+    with ServerProcess(tmp_path / "home", host="0.0.0.0", env=fake_bin(tmp_path, FAKE_CLOUDFLARED)) as srv:
+        good = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()["token"]
+
+        def via_tunnel(token: str, phone: str) -> SignalingOutcome:
+            return signal_once(srv.port, token, offer("phone-a"), headers={"cf-connecting-ip": phone})
+
+        def codes(outcomes: list[SignalingOutcome]) -> list[int | None]:
+            return [o.close_code for o in outcomes]
+
+        srv.request("POST", "/api/tunnel/start")
+        strangers = [via_tunnel(f"wrong-{i}", f"203.0.113.{i}") for i in range(6)]
+        strangers += [via_tunnel(f"wrong-{i}", f"2001:db8:1:{i}::1") for i in range(6)]
+        assert codes(strangers) == [4001] * 12
+        assert passed_gate(via_tunnel(good, "203.0.113.77"))  # the owner's phone
+        # One stranger is still limited: by address, and on IPv6 by the /64 it holds.
+        assert codes([via_tunnel(f"again-{i}", "203.0.113.5") for i in range(6)]) == [4001] * 5 + [4029]
+        assert codes([via_tunnel(f"again-{i}", f"2001:db8:1:1::{i + 2}") for i in range(6)]) == [4001] * 5 + [4029]
+        # A client on the network cannot pass for a tunnel phone: its attempts count against its own address.
+        spoofed = [
+            signal_once(srv.port, f"spoof-{i}", host=lan, source=lan, headers={"cf-connecting-ip": f"192.0.2.{i}"})
+            for i in range(7)
+        ]
+        assert codes(spoofed) == [4001] * 6 + [4029]
+        # Loopback without the header (or with one that is no address) is limited as before.
+        assert codes([signal_once(srv.port, f"local-{i}") for i in range(3)]) == [4001] * 3
+        assert codes([via_tunnel(f"odd-{i}", f"not-an-ip-{i}") for i in range(3)]) == [4001] * 3
+        assert signal_once(srv.port, good, offer("phone-a")).close_code == 4029
+        assert passed_gate(via_tunnel(good, "203.0.113.78"))
+        # Without the tunnel nobody is a tunnel phone: the header counts for nothing.
+        srv.request("POST", "/api/tunnel/stop")
+        assert via_tunnel(good, "203.0.113.79").close_code == 4029
