@@ -31,6 +31,10 @@ MONITORS_TTL_S = 1.0
 BGRA = npt.NDArray[np.uint8]
 
 
+class NoActiveMonitor(ToolError):
+    """The display is there but every output is off (a closed lid, an unplugged monitor): it may come back."""
+
+
 @dataclass(frozen=True, slots=True)
 class Monitor:
     index: int
@@ -186,7 +190,7 @@ class ScreenCapturer:
         mons = self._layout()
         if monitor == PRIMARY:
             if len(mons) < 2:
-                raise ToolError("the display has no active monitor (all outputs are off)")
+                raise NoActiveMonitor("the display has no active monitor (all outputs are off)")
             m = next((m for m in mons[1:] if m.get("is_primary")), mons[1])
         else:
             if not 0 <= monitor < len(mons):

@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from contop.core.errors import ContopError, NotAvailableError, ToolError
 from contop.core.settings import DEFAULT_VIDEO_FPS, DEFAULT_VIDEO_WIDTH
-from contop.platform.capture import PRIMARY, ScreenCapturer
+from contop.platform.capture import PRIMARY, NoActiveMonitor, ScreenCapturer
 from contop.platform.geometry import scaled_size
 from contop.platform.linux.cursor import draw_pointer  # numpy only: the X parts are imported when a watch opens
 from contop.transport.video_codecs import (
@@ -710,6 +710,11 @@ async def create_screen_track(
     try:
         # Opens the worker thread's mss connection now, so "no display" is known before the answer is written.
         rect = await loop.run_in_executor(track._executor, cap.monitor_rect, monitor)
+    except NoActiveMonitor as exc:
+        # The phone gets the stream all the same: told the screen cannot be shown, and the picture when a monitor
+        # is on again (the track tries every CAPTURE_RETRY_SECONDS), without having to reconnect.
+        logger.warning("screen video: %s; it starts when a monitor is on again", exc)
+        return track
     except (NotAvailableError, ToolError) as exc:
         logger.warning("no screen video: %s", exc)
         track.stop()
