@@ -1,5 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { initialState, reduce, createStore, normalizeModels, modelTitle, chipModelTitle, ConnStatus } from "../../contop/web/js/store.js";
 
 const srv = (type, payload, id = `m-${Math.random()}`) => ({ type: "server", msg: { type, id, payload }, now: 1000 });
@@ -157,6 +159,42 @@ test("agent_result differing from the streamed text is added after it", () => {
   const s = run([srv("agent_text", { text: "Working" }), srv("agent_result", { answer: "Finished" })]);
   assert.deepEqual(kinds(s), ["text", "result"]);
   assert.equal(s.entries[0].streaming, false);
+});
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** A server message as the desktop sends it over a data channel of `limit` bytes (contop/core/oversize.py). */
+function overDataChannel(type, payload, limit = 256 * 1024) {
+  const script = "import sys; from contop.core.oversize import fit_envelope; sys.stdout.write(fit_envelope(sys.stdin.read(), int(sys.argv[1]))[0])";
+  const envelope = JSON.stringify({ type, id: `m-${Math.random()}`, payload });
+  const out = execFileSync(`${ROOT}.venv/bin/python`, ["-c", script, String(limit)], { cwd: ROOT, input: envelope, maxBuffer: 1 << 24 });
+  const msg = JSON.parse(out.toString("utf-8"));
+  return { type: "server", msg, now: 1000 };
+}
+
+test("an answer the desktop cut to fit the data channel replaces its streamed text: one answer card", () => {
+  // A long answer, streamed in pieces as a model does, with characters of every UTF-8 length.
+  const answer = `## Report\n${Array.from({ length: 12000 }, (_, i) => `Line ${i}: naïve café 東京 😀 ok.`).join("\n")}\nThe end.`;
+  const pieces = answer.match(/[^]{1,4000}/gu);
+  const result = overDataChannel("agent_result", { answer, status: "completed", steps_taken: 0, session_id: "s1" });
+  assert.match(result.msg.payload.answer, /characters cut: the message was too large for the data channel/);
+  const s = run([{ type: "user_intent", id: "i1", text: "report" }, ...pieces.map((text) => srv("agent_text", { text })), result]);
+  assert.deepEqual(kinds(s), ["user", "result"], "the answer is shown (and stored) once");
+  assert.equal(s.entries[1].answer, answer, "the card shows the whole answer, as streamed");
+  assert.equal(s.entries[1].status, "completed");
+
+  // Streamed in one piece, the text was cut too (differently): still one card.
+  const whole = overDataChannel("agent_text", { text: answer });
+  assert.match(whole.msg.payload.text, /characters cut/);
+  const t = run([{ type: "user_intent", id: "i1", text: "report" }, whole, result]);
+  assert.deepEqual(kinds(t), ["user", "result"]);
+
+  // Another text of the same length, differing at its beginning or its end, is not that answer.
+  for (const other of [`X${answer.slice(1)}`, `${answer.slice(0, -1)}!`]) {
+    const u = run([{ type: "user_intent", id: "i1", text: "report" }, srv("agent_text", { text: other }), result]);
+    assert.deepEqual(kinds(u), ["user", "text", "result"]);
+    assert.equal(u.entries[1].text, other);
+  }
 });
 
 test("confirmation request opens, answer closes and records the decision", () => {

@@ -1473,6 +1473,55 @@ def test_reconnect_history_and_settings(server: ServerProcess, browser: Browser)
     close(ctx)
 
 
+def test_history_previews_plain_text_and_a_full_storage_keeps_history(server: ServerProcess, browser: Browser) -> None:
+    """A History card previews the answer as plain text (its HTML as typed, never run). When the phone's storage is
+    full, History keeps what it had and a notice says so."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        page.locator("#intent-input").fill("Check disk space")
+        page.locator("#btn-send").tap()
+        answer = (
+            "## Done\nYou have **112 GB** free on `/`: see [the report](https://example.com/r)."
+            " <img src=x onerror=window.__ran=1>"
+        )
+        emit(page, "agent_result", {"answer": answer, "status": "completed", "steps_taken": 1})
+        page.wait_for_function("(localStorage.getItem('contop.history.v1') || '').includes('112 GB')")
+        page.locator("#btn-history").tap()
+        preview = page.locator("#history-list .sc-preview")
+        expect(preview).to_have_text(
+            "Done You have 112 GB free on /: see the report. <img src=x onerror=window.__ran=1>"
+        )
+        expect(page.locator("#history-list img")).to_have_count(0)
+        assert page.evaluate("window.__ran") is None
+        page.locator("#scrim").tap(position={"x": 20, "y": 20})
+        stored = page.evaluate("localStorage.getItem('contop.history.v1')")
+
+        # Something else filled the storage: the next save cannot fit, so what History holds stays as it was.
+        page.evaluate(
+            """() => {
+                let n = 0;
+                for (let size = 1 << 20; size >= 1; ) {
+                    try { localStorage.setItem(`filler-${n++}`, "x".repeat(size)); } catch { size >>= 1; }
+                }
+            }"""
+        )
+        page.locator("#intent-input").fill("And on /home?")
+        page.locator("#btn-send").tap()
+        expect(page.locator("#toast")).to_have_text(
+            "The phone's storage is full, so History has not saved the latest of this conversation (what it had is"
+            " kept). Start a new session to go on saving."
+        )
+        emit(page, "agent_result", {"answer": "40 GB free on /home.", "status": "completed", "steps_taken": 1})
+        page.wait_for_timeout(800)  # the next save, after the answer
+        assert page.evaluate("localStorage.getItem('contop.history.v1')") == stored
+        expect(page.locator(".res-answer").last).to_have_text("40 GB free on /home.")  # the thread is intact
+        page.locator("#btn-history").tap()
+        expect(page.locator("#history-list li")).to_have_count(1)
+    finally:
+        close(ctx)
+
+
 def test_a_request_lost_in_a_drop_is_reported_after_the_reconnect(server: ServerProcess, browser: Browser) -> None:
     """An intent sent into a dead link (its channel still said open) never reaches the desktop: the new
     connection's greeting says idle, so the phone stops showing Working and says the request may not have

@@ -706,6 +706,11 @@ store.subscribe((s, prev) => {
 
 // ---------------------------------------------------------------- history
 
+const HISTORY_FULL =
+  "The phone's storage is full, so History has not saved the latest of this conversation (what it had is kept). " +
+  "Start a new session to go on saving.";
+let historyFull = false;
+
 function scheduleSave() {
   clearTimeout(saveTimer);
   saveTimer = setTimeout(saveActive, 500);
@@ -726,7 +731,12 @@ function saveActive() {
     running: store.state.running, // a reload in the middle of the run reopens it as still on
     entries,
   };
-  history.saveHistory(ls, history.upsertSession(list, record));
+  if (history.saveHistory(ls, history.upsertSession(list, record))) historyFull = false;
+  else if (!historyFull) {
+    // Said once until a save works again: the thread on screen is intact, only what History keeps is behind.
+    historyFull = true;
+    toast(HISTORY_FULL, "warn", 8000);
+  }
 }
 
 function setActiveRecord(record) {
@@ -802,7 +812,7 @@ function renderHistory() {
   const found = history.searchSessions(all, { text: $("history-search").value, range: historyRange });
   $("history-list").replaceChildren(
     ...found.map((r) => {
-      const preview = [...(r.entries || [])].reverse().find((e) => e.kind === "result" || e.kind === "text");
+      const preview = history.previewOf(r);
       return h(
         "li",
         {},
@@ -810,7 +820,7 @@ function renderHistory() {
           "button",
           { class: `session-card${r.id === activeRecord.id ? " current" : ""}`, type: "button", onclick: () => openSession(r) },
           h("div", { class: "sc-title" }, r.title),
-          preview ? h("div", { class: "sc-preview" }, preview.answer || preview.text) : null,
+          preview ? h("div", { class: "sc-preview" }, preview) : null,
           h(
             "div",
             { class: "sc-meta" },

@@ -1,5 +1,7 @@
 // Past sessions kept on the phone: binary data stripped, at most 20, searchable by text and date.
 
+import { parseMarkdown } from "./markdown.js";
+
 export const MAX_SESSIONS = 20;
 const KEY = "contop.history.v1";
 const ACTIVE = "contop.history.active.v1"; // the id of the session the thread shows, reopened by a reload
@@ -61,11 +63,61 @@ export function saveActiveId(storage, id) {
   }
 }
 
+const GRAPHEMES = typeof Intl !== "undefined" && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+
+/** The first `n` characters of `text` as the user sees them (an emoji is one), so a cut never splits one. */
+function firstChars(text, n) {
+  const out = [];
+  if (n <= 0) return out;
+  for (const c of GRAPHEMES ? GRAPHEMES.segment(text) : text) {
+    out.push(GRAPHEMES ? c.segment : c);
+    if (out.length === n) break;
+  }
+  return out;
+}
+
 export function titleOf(entries) {
   const first = entries.find((e) => e.kind === "user" && e.text);
   if (!first) return "New session";
   const t = first.text.replace(/\s+/g, " ").trim();
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
+  const chars = firstChars(t, 61);
+  return chars.length > 60 ? `${chars.slice(0, 57).join("")}…` : t;
+}
+
+const PREVIEW_SOURCE = 1000; // characters of an answer read for its preview (a card shows one line)
+const PREVIEW_CHARS = 200;
+// ![alt](address): the parser knows no images, and a preview shows their alt text only.
+const IMAGE = /!\[([^\]\n]{0,200})\]\([^)\n]{0,1000}\)/g;
+
+function str(v) {
+  return typeof v === "string" ? v : "";
+}
+
+function inlineText(nodes) {
+  return nodes.map((n) => (n.type === "text" || n.type === "code" ? n.text : n.children ? inlineText(n.children) : " ")).join("");
+}
+
+function blockText(blocks) {
+  return blocks
+    .map((b) => {
+      if (b.type === "code") return b.text;
+      if (b.type === "quote") return blockText(b.children);
+      if (b.type === "list") return b.items.map((it) => `${inlineText(it.children)} ${blockText(it.blocks)}`).join(" ");
+      if (b.type === "table") return [b.header, ...b.rows].map((row) => row.map(inlineText).join(" ")).join(" ");
+      return b.children ? inlineText(b.children) : "";
+    })
+    .join(" ");
+}
+
+/**
+ * The last answer of a session as one line of plain text: what the thread shows, without the Markdown syntax
+ * (headings, emphasis, code marks, link addresses). Raw HTML stays text, as in the thread: a preview is never markup.
+ */
+export function previewOf(record) {
+  const last = [...(record.entries || [])].reverse().find((e) => e.kind === "result" || e.kind === "text");
+  const src = last ? str(last.answer) || str(last.text) : "";
+  const plain = blockText(parseMarkdown(firstChars(src, PREVIEW_SOURCE).join("").replace(IMAGE, "$1")));
+  return firstChars(plain.replace(/\s+/g, " ").trim(), PREVIEW_CHARS).join("");
 }
 
 /** Insert or replace a session record and keep the newest MAX_SESSIONS, newest first. */
@@ -124,21 +176,72 @@ export function loadHistory(storage) {
   }
 }
 
-/** Save; when storage is full, drop the oldest sessions until it fits (never the newest). */
+// When the storage is full, what of a stored session is shortened first: command outputs (a reopened session shows
+// none, and a reloaded one a part is enough), then any very long text.
+const OUTPUT_KEYS = new Set(["stdout", "stderr"]);
+const OUTPUT_KEEP = 2000;
+const TEXT_KEEP = 20000;
+
+/** `s` cut to about `limit` characters, its beginning and end kept around a note of the cut. */
+function shorten(s, limit) {
+  if (s.length <= limit) return s;
+  const keep = limit - 100; // room for the note, so a text shortened once is not shortened again
+  let head = Math.floor(keep / 2);
+  let tail = s.length - (keep - head);
+  const code = (i) => s.charCodeAt(i);
+  if (code(head - 1) >= 0xd800 && code(head - 1) <= 0xdbff) head--; // not between the halves of a surrogate pair
+  if (code(tail) >= 0xdc00 && code(tail) <= 0xdfff) tail++;
+  return `${s.slice(0, head)}… [${tail - head} characters not kept: the phone's storage was full] …${s.slice(tail)}`;
+}
+
+/**
+ * `value` with its strings longer than `limit` shortened: all of them, or those under `keys` only. What holds none
+ * is returned as it is (the same object), so the caller sees whether anything changed.
+ */
+function shortenStrings(value, limit, keys = null, key = null) {
+  if (typeof value === "string") return !keys || keys.has(key) ? shorten(value, limit) : value;
+  if (!value || typeof value !== "object") return value;
+  let changed = false;
+  const out = Array.isArray(value) ? [] : {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = shortenStrings(v, limit, keys, Array.isArray(value) ? key : k);
+    changed ||= out[k] !== v;
+  }
+  return changed ? out : value;
+}
+
+function write(storage, items) {
+  try {
+    storage.setItem(KEY, JSON.stringify(items));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Save the sessions, the newest first being the one on screen. When the storage is full, the stored form is made
+ * smaller until it fits: command outputs are shortened, then very long texts (the oldest sessions first, the one on
+ * screen last), then the oldest sessions are dropped (never the one on screen). What was saved, or null when even
+ * that does not fit: what was stored before is then kept as it was, never wiped.
+ */
 export function saveHistory(storage, list) {
   let items = prune(list);
-  while (items.length) {
-    try {
-      storage.setItem(KEY, JSON.stringify(items));
-      return items;
-    } catch {
-      items = items.slice(0, -1);
+  if (write(storage, items)) return items;
+  for (const [limit, keys] of [
+    [OUTPUT_KEEP, OUTPUT_KEYS],
+    [TEXT_KEEP, null],
+  ]) {
+    for (let i = items.length - 1; i >= 0; i--) {
+      const entries = shortenStrings(items[i].entries || [], limit, keys);
+      if (entries === items[i].entries || !items[i].entries) continue;
+      items = items.map((s, k) => (k === i ? { ...s, entries } : s));
+      if (write(storage, items)) return items;
     }
   }
-  try {
-    storage.removeItem(KEY);
-  } catch {
-    /* nothing more we can do */
+  while (items.length > 1) {
+    items = items.slice(0, -1);
+    if (write(storage, items)) return items;
   }
-  return items;
+  return null;
 }

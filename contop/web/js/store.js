@@ -147,6 +147,51 @@ export function chipModelTitle(state) {
   return modelTitle(state.models.find((m) => m.id === state.model) || state.models[0]);
 }
 
+// The note the desktop puts in a text it cut to fit the data channel (contop/core/oversize.py), between the kept
+// beginning and end.
+const CUT_NOTE = /… \[(\d+) characters cut: the message was too large for the data channel\] …/g;
+
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * Each way to read `text`: whole, or (when it holds the desktop's note) as a beginning and an end kept of a text of
+ * `length` characters. `kept`: how much of that text it has.
+ */
+function readings(text) {
+  const length = codePoints(text);
+  const out = [{ head: text, tail: text, length, kept: length }];
+  for (const m of text.matchAll(CUT_NOTE)) {
+    const head = text.slice(0, m.index);
+    const tail = text.slice(m.index + m[0].length);
+    const kept = codePoints(head) + codePoints(tail);
+    if (kept) out.push({ head, tail, length: kept + Number(m[1]), kept }); // nothing kept: nothing to match
+  }
+  return out;
+}
+
+/**
+ * Whether the streamed `text` and the run's `answer` are one answer, either or both possibly cut by the desktop
+ * to fit the data channel: of the same length, their beginnings and their ends matching as far as each kept them.
+ * The fuller of the two, or null for two different texts.
+ */
+function sameAnswer(text, answer) {
+  const a = text.trim();
+  const b = answer.trim();
+  if (a === b) return answer;
+  const starts = (x, y) => (x.length >= y.length ? x.startsWith(y) : y.startsWith(x));
+  const ends = (x, y) => (x.length >= y.length ? x.endsWith(y) : y.endsWith(x));
+  for (const x of readings(a)) {
+    for (const y of readings(b)) {
+      if (x.length === y.length && starts(x.head, y.head) && ends(x.tail, y.tail)) return x.kept > y.kept ? text : answer;
+    }
+  }
+  return null;
+}
+
 // Agent output means the desktop accepted our intent: a later "idle" then ends the run even without a result.
 const ACCEPTS_INTENT = new Set(["agent_thinking", "agent_text", "agent_progress", "tool_result", "agent_confirmation_request"]);
 
@@ -257,8 +302,9 @@ function onServer(state, msg, now) {
         s = { ...s, entries: s.entries.filter((e, i) => !said(e, i)) };
         if (lastText >= start) lastText -= before - s.entries.length; // notes sit before the final text
       }
-      if (lastText >= 0 && s.entries[lastText].text.trim() === p.answer.trim()) {
-        s = replaceAt(s, lastText, { ...result, text: undefined });
+      const streamed = lastText >= 0 ? sameAnswer(s.entries[lastText].text, answer) : null;
+      if (streamed) {
+        s = replaceAt(s, lastText, { ...result, answer: streamed, text: undefined });
       } else {
         s = push(s, result);
       }
