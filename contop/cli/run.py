@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -262,13 +263,28 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
     return EXIT_FAILED
 
 
+def visible(text: str) -> str:
+    """``text`` with what a terminal would act on or hide shown as escapes (``\r``, ``\x1b``, bidi overrides,
+    zero-width characters): an approval question must show the whole command, not what it makes the screen show."""
+    out = []
+    for ch in text:
+        if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch)
+        elif ch in "\n\r":
+            out.append(repr(ch)[1:-1])
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
 async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
-    what = payload.get("command") or payload.get("tool")
-    reason = str(payload.get("reason") or "")
+    what = visible(str(payload.get("command") or payload.get("tool")))
+    reason = visible(str(payload.get("reason") or ""))
+    tool = visible(str(payload.get("tool")))
     if reason.isidentifier() and payload.get("voice_message"):  # a code ('blocked_force_host'): its sentence
-        question = f"Approve {payload.get('tool')}: {what}? {payload.get('voice_message')} [y/N] "
+        question = f"Approve {tool}: {what}? {visible(str(payload['voice_message']))} [y/N] "
     else:
-        question = f"Approve {payload.get('tool')}: {what} ({reason})? [y/N] "
+        question = f"Approve {tool}: {what} ({reason})? [y/N] "
     if not sys.stdin.isatty():
         if not quiet:
             print(f"{question}no (stdin is not a terminal)", file=sys.stderr)

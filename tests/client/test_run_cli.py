@@ -263,3 +263,18 @@ def test_a_run_that_fails_says_so_on_stderr(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "The model could not be set up" in done.stdout
     assert "contop run: the run did not complete (status: failed)" in done.stderr, done.stderr
+
+
+def test_the_approval_question_shows_what_a_command_would_hide_on_a_terminal(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A carriage return and an erase-line escape in a command made the question read '… ls -la …?' on a terminal,
+    hiding the 'rm -rf' before them: the question shows them as escapes."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    command = f"rm -rf {victim} # \r\x1b[2Kls -la \u202etxt.exe"
+    done = contop_run("--tool", "execute_cli", "--args", json.dumps({"command": command}), env=local_env(server))
+    assert done.returncode == 1 and victim.exists()  # not a terminal: not approved
+    question = next(line for line in done.stderr.splitlines() if line.startswith("Approve"))
+    assert f"rm -rf {victim} # \\r\\x1b[2Kls -la \\u202etxt.exe" in question, question
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr and "\u202e" not in done.stderr

@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { shortModel, resultLook, resultFooter, outputSummary, outputNote, stepText } from "../../contop/web/js/ui/thread.js";
-import { countdownText } from "../../contop/web/js/ui/dom.js";
+import { countdownText, visibleCommand } from "../../contop/web/js/ui/dom.js";
 
 test("model names lose file paths but keep provider prefixes", () => {
   assert.equal(shortModel("scripted:/tmp/pytest-of-root/x/script.json (test model)"), "scripted:script.json (test model)");
@@ -83,4 +83,13 @@ test("a skipped step says it was not approved, with no run time", () => {
     what: "rm -r /x",
     said: "Not approved, so it was skipped.",
   });
+});
+
+test("an approval card shows what a command would hide: escapes, bidi overrides, zero-width characters", () => {
+  assert.equal(
+    visibleCommand("rm -rf ~/x # \r\x1b[2Kls \u202etxt.exe\u200b"),
+    "rm -rf ~/x # \\r\\x1b[2Kls \\u202etxt.exe\\u200b",
+  );
+  assert.equal(visibleCommand("for f in *; do\n\techo \"$f\"; done"), "for f in *; do\n\techo \"$f\"; done");
+  assert.equal(visibleCommand("ls ~/Téléchargements 日本"), "ls ~/Téléchargements 日本");
 });

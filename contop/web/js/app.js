@@ -22,7 +22,7 @@ import * as storage from "./storage.js";
 import * as history from "./history.js";
 import { userIntentPayload, KEEP_AWAKE } from "./intents.js";
 import { createRtcTransport } from "./transport.js";
-import { $, h, icon, formatWhen, vibrate, countdownText } from "./ui/dom.js";
+import { $, h, icon, formatWhen, vibrate, countdownText, visibleCommand } from "./ui/dom.js";
 import { createThreadView } from "./ui/thread.js";
 import { setupManualControl } from "./ui/manual.js";
 import { createVoice, VOICE_HELP } from "./ui/voice.js";
@@ -668,7 +668,7 @@ function render() {
     // The reason is a code ("destructive_command") or a sentence; skip it when the message already says it.
     const reason = c.reason === "blocked_force_host" ? "would run without the sandbox" : c.reason.replace(/_/g, " ");
     $("confirm-reason").textContent = c.isPlan || (c.voiceMessage && c.voiceMessage.includes(c.reason)) ? "" : reason;
-    $("confirm-command").textContent = c.command;
+    $("confirm-command").textContent = visibleCommand(c.command);
     $("confirm-command").hidden = !c.command;
   }
   // A pending request is kept while the link is down (the desktop may still wait for it): hidden until back.

@@ -75,3 +75,17 @@ export function vibrate(ms = 10) {
     /* not allowed: fine */
   }
 }
+
+/**
+ * `text` with what would hide part of it shown as escapes: control characters (a carriage return, a terminal
+ * escape), bidi overrides that reorder what is shown (U+202E) and zero-width characters. For an approval card,
+ * which must show the whole command. Line breaks and tabs stay.
+ */
+export function visibleCommand(text) {
+  return String(text).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (ch) => {
+    if (ch === "\n" || ch === "\t") return ch;
+    if (ch === "\r") return "\\r";
+    const code = ch.codePointAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
