@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from contop.cli.common import DEFAULT_HOST, add_home_argument, port_from, port_type, state_dir_from
+from contop.core.childenv import hide_own_secrets
 from contop.core.errors import ContopError
 from contop.core.settings import API_KEY_ENV
 
@@ -142,6 +143,8 @@ def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _exit_cleanly)
     tune_for_latency()
+    if hidden := hide_own_secrets():
+        logging.getLogger("contop.server").info("secrets hidden from /proc/%d/environ: %s", os.getpid(), hidden)
     try:
         server.run(sockets=[sock])
     except SystemExit as stop:

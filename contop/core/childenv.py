@@ -35,3 +35,37 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 _API_KEY_VARS = frozenset(API_KEY_ENV.values())
+
+
+def hide_own_secrets() -> list[str]:
+    """Overwrite, with ``*``, the values of secret variables in the environment block this process started with,
+    and return their names. Linux lets any process of the same user read that block (``/proc/<pid>/environ``);
+    the gate refuses such reads, and this makes a read it misses find no key. Python's ``os.environ`` was copied
+    from the block at start and keeps the values; C's ``getenv`` and a child started without ``env=`` see the
+    stars. Does nothing where the block cannot be found and checked (other systems, a hardened /proc)."""
+    import ctypes
+    import sys
+    from pathlib import Path
+
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 of proc(5)
+        start, end = int(fields[47]), int(fields[48])  # env_start and env_end: fields 50 and 51
+        block = Path("/proc/self/environ").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return []
+    if not block or end - start != len(block) or ctypes.string_at(start, len(block)) != block:
+        return []  # not the memory we think it is: leave it alone
+    hidden: list[str] = []
+    offset = 0
+    for entry in block.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        decoded = name.decode("utf-8", "replace")
+        upper = decoded.upper()
+        if sep and value and (upper in _API_KEY_VARS or _SECRET_NAME.search(upper) is not None):
+            ctypes.memset(start + offset + len(name) + 1, ord("*"), len(value))
+            hidden.append(decoded)
+        offset += len(entry) + 1
+    return hidden

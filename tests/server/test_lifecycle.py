@@ -174,3 +174,18 @@ def test_listening_on_all_ipv6_addresses_answers_ipv4_too(tmp_path: Path) -> Non
         paired = srv.request("POST", "/api/pair", headers=JSON)  # the admin API from 127.0.0.1
         assert paired.status_code == 200 and "[::]" not in paired.json()["url"]  # a reachable address in the QR
         assert "warning" not in srv.log()
+
+
+def test_the_servers_environment_block_shows_no_secret(tmp_path: Path) -> None:
+    """Any process of the same user can read /proc/<server pid>/environ; the gate refuses such reads, and a read it
+    misses (a glob, a path built at run time) finds stars where the API keys were. The server still uses them."""
+    key = "AIzaTESTSECRET0123456789abcdefghijk"
+    env = {"GEMINI_API_KEY": key, "MY_DB_PASSWORD": "hunter2hunter2", "CONTOP_TEST_MARK": "kept"}
+    with ServerProcess(tmp_path / "home", env=env) as srv:
+        assert srv.proc is not None
+        block = Path(f"/proc/{srv.proc.pid}/environ").read_bytes().split(b"\0")
+        served = srv.request("GET", "/api/decrypted-keys").json()
+    assert b"GEMINI_API_KEY=" + b"*" * len(key) in block and b"MY_DB_PASSWORD=**************" in block
+    assert not any(key.encode() in entry or b"hunter2" in entry for entry in block)
+    assert b"CONTOP_TEST_MARK=kept" in block  # the rest is untouched
+    assert served["gemini_api_key"] == key
