@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
-from contop.security.paths import Place
+from contop.security.paths import Place, other_state_dir
 from contop.security.state import State
 
 
@@ -795,6 +795,56 @@ def _copy_out(inv: Invocation, st: State) -> None:
                 judge_deletion([operands[-1]], False, inv, st, verb="deletes the destination's extra")
     if has_flag(opts, "ra", "--recursive", "--archive"):
         reads_whole_tree(operands[:-1], inv, st)
+    _sends_file(inv, st)
+
+
+def _sends_file(inv: Invocation, st: State) -> None:
+    """curl -F f=@x, -T x, -d @x; wget --post-file x; scp and rsync to a host: a file leaves this computer."""
+    args = inv.args
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if inv.name == "curl":
+            for short, longs, sends in _CURL_UPLOADS:
+                attached = arg[2:] if short and arg.startswith(short) and len(arg) > 2 else None
+                if arg == short or arg in longs or attached is not None:
+                    if sends.search(attached if attached is not None else value):
+                        st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+                        return
+        elif inv.name == "wget" and arg.split("=", 1)[0] in ("--post-file", "--body-file"):
+            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+            return
+    if inv.name in ("scp", "rsync"):
+        _, operands = split_opts(args)
+        if len(operands) >= 2 and _REMOTE.match(operands[-1]) and not all(_REMOTE.match(o) for o in operands[:-1]):
+            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+
+
+_SENDS_A_FILE = "sends a file from this computer to another one"
+_REMOTE = re.compile(r"^(?:[\w.-]+@[\w.-]+|[\w.-]{2,}):")  # host:path, user@host:, not a drive (C:\)
+_AT_FILE = re.compile(r"^@(?!-$).")  # '@file', not '@-' (standard input, judged with the pipeline)
+# (short option, long options, what in its value names a file to send)
+_CURL_UPLOADS = (
+    ("-F", ("--form",), re.compile(r"=[@<](?!-(;|$))")),
+    ("-T", ("--upload-file",), re.compile(r"^(?!-$).")),
+    ("-d", ("--data", "--data-binary", "--data-ascii", "--json"), _AT_FILE),
+    ("", ("--data-urlencode",), re.compile(r"^[^=]*@(?!-$).")),
+)
+
+
+def _accounts(inv: Invocation, st: State) -> None:
+    """Creating, deleting or changing accounts, passwords, groups and who may use sudo."""
+    if any(a in HELP_FLAGS for a in inv.args) or (inv.name == "passwd" and "-S" in inv.args):
+        return
+    st.add(CONFIRM, "changes user accounts, passwords or administrator rights", inv.text)
+
+
+def _root_shell(inv: Invocation, st: State) -> None:
+    """``sudo -i``, ``sudo -s``, ``su``, ``pkexec``: a shell or program with another user's rights."""
+    opts, _ = split_opts(inv.args)
+    if inv.name in ("su", "pkexec") or any(
+        o in ("--shell", "--login") or re.fullmatch(r"-[A-Za-z]*[is][A-Za-z]*", o) for o in opts
+    ):
+        st.add(CONFIRM, "runs a shell or program as another user, such as root", inv.text)
 
 
 def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
@@ -802,9 +852,12 @@ def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
     restricted folders inside them hold: the user decides."""
     for root in roots:
         inside = st.policy.restricted_inside(root, st.cwd)
+        if inside is None and st.resolve is not None:  # judging for real: another server's state directory
+            inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
         if inside is not None:
             where = "this folder" if root in (".", "./") else root
-            st.add(CONFIRM, f"reads everything under {where}, including the protected {inside}", inv.text)
+            what = inside if inside.startswith("the Contop") else f"the protected {inside}"
+            st.add(CONFIRM, f"reads everything under {where}, including {what}", inv.text)
             return
 
 
@@ -979,6 +1032,30 @@ def _settings(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "resets privacy permissions", inv.text)
 
 
+RULES.update({"curl": _sends_file, "wget": _sends_file})
+for _name in (
+    "useradd",
+    "userdel",
+    "usermod",
+    "adduser",
+    "deluser",
+    "addgroup",
+    "delgroup",
+    "groupadd",
+    "groupdel",
+    "groupmod",
+    "gpasswd",
+    "chpasswd",
+    "newusers",
+    "passwd",
+    "chsh",
+    "chfn",
+    "chage",
+    "visudo",
+    "vipw",
+):
+    RULES[_name] = _accounts  # fmt: skip
+RULES.update({"sudo": _root_shell, "doas": _root_shell, "su": _root_shell, "pkexec": _root_shell})
 RULES.update({"defaults": _settings, "gsettings": _settings, "dconf": _settings, "tccutil": _settings})
 RULES.update({"gpg": _secrets, "gpg2": _secrets, "security": _secrets, "secret-tool": _secrets, "pass": _secrets})
 HELP_FLAGS = frozenset({"--help", "--version", "-?", "/?"})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import glob
+import itertools
 import ntpath
 import os
 import posixpath
@@ -176,6 +178,7 @@ _HOME_SECRETS = (
     ".git-credentials", ".pgpass", ".password-store", ".local/share/keyrings", ".mozilla/firefox",
     ".npmrc", ".pypirc", ".config/gh/hosts.yml", ".cargo/credentials", ".cargo/credentials.toml",
     ".config/google-chrome", ".config/chromium", ".config/BraveSoftware", "Library/Keychains",
+    ".claude/.credentials.json", ".claude.json", ".codex/auth.json", ".gemini/oauth_creds.json",
     "Library/Application Support/Google/Chrome", "Library/Application Support/Firefox/Profiles",
     "AppData/Local/Google/Chrome/User Data", "AppData/Local/Microsoft/Edge/User Data",
     "AppData/Roaming/Mozilla/Firefox/Profiles", "AppData/Roaming/Microsoft/Credentials",
@@ -261,7 +264,7 @@ class Policy:
                 candidates.append(real)
         sep = "\\" if self.windows else "/"
         for candidate in candidates:
-            if not self.windows and _PROC_ENVIRON.match(candidate):
+            if not self.windows and (_PROC_ENVIRON.match(candidate) or _proc_environ_glob(candidate)):
                 return "/proc/*/environ"  # any program's environment: the server's holds its API keys
             key = (candidate.casefold() if self.windows else candidate).rstrip(sep) + sep
             # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
@@ -284,6 +287,17 @@ class Policy:
 
     def expand(self, raw: str, cwd: str) -> str:
         return _expand(raw, cwd, self.home, self.windows)
+
+    def holds_protected(self, folder: str, disk: bool) -> bool:
+        """Whether a protected entry lies directly in ``folder`` (``/etc``, ``/proc/1``, another server's state
+        directory when ``disk``): only there can a bare name such as ``shadow``, ``environ`` or ``admin.tok*``
+        reach one, so only there are bare names judged as paths."""
+        comps = _components(folder, self.windows)
+        if any(root[:-1] == comps for _, _, root in self.roots):
+            return True
+        if not self.windows and comps[:1] == ("proc",) and len(comps) in (2, 4):
+            return True
+        return disk and other_state_dir(os.path.join(folder, "admin.token"), self.windows) is not None
 
     def restricted_inside(self, raw: str, cwd: str) -> str | None:
         """A restricted entry lying inside the folder ``raw`` (``~`` holds ``~/.ssh``), or None: what a command
@@ -383,6 +397,17 @@ def _components(path: str, windows: bool) -> tuple[str, ...]:
     if windows:
         return tuple(c.casefold() for c in path.replace("/", "\\").split("\\") if c)
     return tuple(c for c in path.split("/") if c)
+
+
+def _proc_environ_glob(path: str) -> bool:
+    """Whether a glob can name a program's environment (``/proc/1234/env*``, ``/proc/[0-9]*/e*``): any pattern
+    can match some process number, so only the other names must match."""
+    if not _GLOB.search(path):
+        return False
+    comps = _components(path, False)
+    if len(comps) not in (3, 5) or not fnmatch.fnmatchcase("proc", comps[0]):
+        return False
+    return fnmatch.fnmatchcase("environ", comps[-1]) and (len(comps) == 3 or fnmatch.fnmatchcase("task", comps[2]))
 
 
 def _glob_reaches(path: tuple[str, ...], root: tuple[str, ...], windows: bool) -> bool:
@@ -500,27 +525,32 @@ def file_url_path(word: str, start: int = 0) -> str | None:
     return path
 
 
+MAX_GLOB_FOLDERS = 64  # folders a glob in a path is expanded to when looking for another server's state
 # The secret files of a Contop state directory, and how far below it each lies.
 _STATE_SECRETS = {"admin.token": 0, "tokens.json": 0, "settings.json": 0, "key.pem": 1}
 
 
 def other_state_dir(path: str, windows: bool) -> str | None:
     """The state directory of another Contop server whose secret ``path`` names (its admin token, pairing
-    tokens, API keys or DTLS key), or None. Reads the disk: such a directory holds ``server.lock`` and
-    ``admin.token``. This server's own state directory is a restricted entry already."""
+    tokens, API keys or DTLS key; ``admin.tok*`` and ``dtls/*`` too), or None. Reads the disk: such a directory
+    holds ``server.lock`` and ``admin.token``; a glob in the folders is expanded, at most ``MAX_GLOB_FOLDERS``
+    of them. This server's own state directory is a restricted entry already."""
     module = ntpath if windows else posixpath
     name = module.basename(path)
-    depth = _STATE_SECRETS.get(name)
-    if depth is None:
-        return None
-    folder = module.dirname(path)
-    for _ in range(depth):
-        folder = module.dirname(folder)
-    try:
-        if os.path.isfile(module.join(folder, "server.lock")) and os.path.isfile(module.join(folder, "admin.token")):
-            return f"the Contop state directory {folder}"
-    except (OSError, ValueError):
-        return None
+    depths = {depth for secret, depth in _STATE_SECRETS.items() if fnmatch.fnmatchcase(secret, name)}
+    for depth in sorted(depths):
+        folder = module.dirname(path)
+        for _ in range(depth):
+            folder = module.dirname(folder)
+        try:
+            folders = list(itertools.islice(glob.iglob(folder), MAX_GLOB_FOLDERS)) if _GLOB.search(folder) else [folder]
+            for found in folders:
+                if os.path.isfile(module.join(found, "server.lock")) and os.path.isfile(
+                    module.join(found, "admin.token")
+                ):
+                    return f"the Contop state directory {found}"
+        except (OSError, ValueError):
+            return None
     return None
 
 

@@ -21,7 +21,7 @@ from contop.security.commands import (
 )
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
-from contop.security.shellparse import Cmd, Script, parse
+from contop.security.shellparse import Cmd, Script, matching_end, parse
 from contop.security.state import State
 
 # Names and bodies are bounded so that the search stays linear on long inputs.
@@ -167,6 +167,7 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
             fed = produce_script(Script(pipelines=[pipeline[:index]]), st)
             if isinstance(fed, str) and commands.sql_is_destructive(fed):
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
+        _xargs(pipeline[:index], cmd, st)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
         _found_then_read(pipeline, st)
@@ -234,6 +235,7 @@ def _stage(cmd: Cmd, st: State) -> str:
     return name
 
 
+_RAW_SENDERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet"})
 _DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "sqlcmd", "redis-cli", "cqlsh"})
 
 
@@ -248,6 +250,8 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
         for word in words[1:]:
             if any(dump and dump in word for dump in st.env_dumps):
                 st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
+    if name in _RAW_SENDERS and any(op == "<" and not t.startswith("/dev/") for op, t in cmd.redirects):
+        st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)  # 'nc host 9000 < notes.txt'
     if name in _DB_CLIENTS:
         for op, body in cmd.redirects:
             if op in ("<<", "<<<") and commands.sql_is_destructive(body):
@@ -350,7 +354,7 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
         name = normalise(words[i])
         options = _PREFIXES.get(name)
         if options is None:
-            if name.endswith("sudo") or ("=" in words[i] and _ASSIGNMENT.fullmatch(words[i])):
+            if (name.endswith("sudo") and name != "visudo") or ("=" in words[i] and _ASSIGNMENT.fullmatch(words[i])):
                 i += 1  # 'VAR=x' after env, odd sudo spellings
                 continue
             break
@@ -384,7 +388,9 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
 
 def judge_words(words: list[str], st: State, text: str) -> str:
     """Judge one program invocation given as words (also used for find -exec and native commands of cmd/PS)."""
-    words, via_xargs = strip_prefixes(words)
+    wrapped, via_xargs = strip_prefixes(words)
+    _privileged_prefixes(words[: len(words) - len(wrapped)], st, text)
+    words = wrapped
     if not words:
         return ""
     first = words[0]
@@ -401,6 +407,7 @@ def judge_words(words: list[str], st: State, text: str) -> str:
             checked = [a for a in checked if not _GLOB_CHARS.search(a)]
         st.check_paths(checked, text)
     _downloaded_run(first, args, name, text, st)
+    _unknown_file_args(name, args, st, text)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
         scripts.run_file(first, st, text)  # ./cleanup.sh
     if name in SHELLS:
@@ -408,7 +415,7 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     elif name in ("eval", "source", "."):
         if name == "eval":
             analyze_nested(" ".join(args), st)
-        elif args:
+        elif args and not _process_substitution(args[0], name, st, text):
             scripts.run_file(args[0], st, text, language="sh")
     elif name == "alias":
         for arg in args:
@@ -431,7 +438,9 @@ def judge_words(words: list[str], st: State, text: str) -> str:
             rest = rest[2:] if rest[0] in ("-n", "--interval", "-q", "--equexit") else rest[1:]
         analyze_nested(" ".join(rest), st)
     elif name in INTERPRETERS or name in ("awk", "gawk", "mawk", "nawk"):
-        embedded.judge_interpreter(inv, st)
+        script = next((a for a in args if not a.startswith("-")), "")
+        if name not in INTERPRETERS or not _process_substitution(script, name, st, text):
+            embedded.judge_interpreter(inv, st)
     elif name in ("powershell", "pwsh"):
         from contop.security import powershell
 
@@ -462,6 +471,129 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     return name
 
 
+def _privileged_prefixes(prefix: list[str], st: State, text: str) -> None:
+    """``sudo -i …``, ``pkexec …``: the prefixes strip_prefixes dropped that switch to another user."""
+    for i, word in enumerate(prefix):
+        name = normalise(word)
+        if name not in ("sudo", "doas", "pkexec"):
+            continue
+        options, opts, j = _PREFIXES[name], [], i + 1
+        while j < len(prefix) and prefix[j].startswith("-"):
+            opts.append(prefix[j])
+            j += 2 if prefix[j] in options else 1
+        commands.judge(Invocation(name, opts, text), st)
+
+
+# Programs that read or send the files named in their arguments, and their options whose value is a count.
+_FILE_READERS = frozenset({"cat", "tac", "nl", "less", "more", "head", "tail", "cp", "base64", "base32", "basenc",
+                           "xxd", "od", "hexdump", "strings", "tar", "zip", "gzip", "bzip2", "xz", "scp", "rsync",
+                           "nc", "ncat", "netcat", "socat", *FETCHERS})  # fmt: skip
+_COUNT_OPTIONS = frozenset({"-n", "-c", "--lines", "--bytes"})
+
+
+def _unknown_file_args(name: str, args: list[str], st: State, text: str) -> None:
+    """``cat $(…)``: a reader given a name that a substitution prints reads whatever that turns out to be. A known
+    output is checked as paths; an unknown one asks (``echo $(date)`` and ``ls $(pwd)`` read no file)."""
+    if name not in _FILE_READERS:
+        return
+    for i, arg in enumerate(args):
+        if not arg.startswith(("$(", "`")) or arg.startswith("$(("):
+            continue
+        before = args[i - 1] if i else ""
+        if before in _COUNT_OPTIONS or (name in FETCHERS and before.startswith("-")):
+            continue  # 'head -n $(…)'; curl's -d/-H values are data ('-T $(…)' is an upload, asked about anyway)
+        closer = ")" if arg.startswith("$(") else "`"
+        start = 2 if closer == ")" else 1
+        end = matching_end(arg, start, closer)
+        produced = produce_script(parse(arg[start:end]), st)
+        if isinstance(produced, str) and produced.strip():
+            st.check_paths((produced.strip() + arg[end + 1 :]).split(), text)
+        else:
+            st.add(CONFIRM, f"{name} reads or sends a file whose name is only known when it runs", text)
+            return
+
+
+def _process_substitution(word: str, name: str, st: State, text: str) -> bool:
+    """``bash <(echo …)``: what a process substitution prints is the script the program runs; judged as
+    ``… | bash`` is. False when ``word`` is not one."""
+    if not (word.startswith("<(") and word.endswith(")")):
+        return False
+    produced, encoded = _produce_stages(parse(word[2:-1]).pipelines[-1:][0] if word[2:-1].strip() else [], st)
+    if isinstance(produced, _Fetched):
+        st.add(BLOCK, "runs code downloaded from the network", text)
+    elif isinstance(produced, str):
+        if name in INTERPRETERS:
+            embedded.judge_code(name, produced, st, text)
+        else:
+            analyze_nested(produced, st)
+        if encoded:
+            st.add(CONFIRM, "runs an encoded payload", text)
+    else:
+        st.add(CONFIRM, "runs a script that another command generates", text)
+    return True
+
+
+def _xargs(before: list[Cmd], cmd: Cmd, st: State) -> None:
+    """``echo … | xargs CMD``: the words piped in are CMD's arguments; a shell whose script comes from there
+    runs text that is judged when known and asked about when not (``… | xargs -0 sh -c``)."""
+    words = expand_words(cmd.words, st)
+    wrapped, via_xargs = strip_prefixes(words)
+    if not via_xargs or not wrapped or normalise(wrapped[0]) == "xargs":
+        return
+    at = next(i for i, w in enumerate(words) if normalise(w) == "xargs")
+    opts = words[at + 1 : len(words) - len(wrapped)]
+    if before:
+        produced, _ = _produce_stages(before, st)
+    else:
+        produced = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
+    if isinstance(produced, str):
+        replace = _xargs_option(opts, ("-I", "--replace"), "-i", "{}")
+        if "-0" in opts or "--null" in opts:
+            items = produced.split("\0")
+        elif replace or _xargs_option(opts, ("-L", "-l"), "", "") is not None:
+            items = produced.splitlines()
+        else:
+            items = produced.split()
+        items = [i for i in items if i][:_XARGS_ITEMS]
+        if replace:
+            for item in items:
+                judge_words([w.replace(replace, item) for w in wrapped], st, cmd.text)
+        elif items:
+            judge_words(wrapped + items, st, cmd.text)
+        return
+    name = normalise(wrapped[0])
+    if (name in SHELLS or name in INTERPRETERS) and _script_from_input(wrapped[1:]):
+        if isinstance(produced, _Fetched):
+            st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+        st.add(CONFIRM, "runs commands that xargs reads from another command's output", cmd.text)
+
+
+_XARGS_ITEMS = 64  # words piped into xargs that are judged
+
+
+def _xargs_option(opts: list[str], names: tuple[str, ...], bare: str, default: str) -> str | None:
+    """The value of an xargs option (``-I {}``, ``-I{}``, ``--replace=x``; ``bare`` alone means ``default``)."""
+    for i, opt in enumerate(opts):
+        if bare and opt == bare:
+            return default
+        for name in names:
+            if opt == name:
+                return opts[i + 1] if i + 1 < len(opts) else default
+            if opt.startswith(name) and len(opt) > len(name):
+                return opt[len(name) :].lstrip("=")
+    return None
+
+
+def _script_from_input(args: list[str]) -> bool:
+    """A shell or interpreter whose script (``-c``'s text, or the file it runs) is not among ``args``."""
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            return False
+        if arg in ("-c", "-e", "-E") or (not arg.startswith("--") and "c" in arg[1:]):
+            return not any(not a.startswith("-") for a in args[i + 1 :])
+    return True
+
+
 def _shell(inv: Invocation, st: State) -> None:
     args = inv.args
     for i, arg in enumerate(args):
@@ -470,7 +602,8 @@ def _shell(inv: Invocation, st: State) -> None:
             analyze_nested(code, st)
             return
         if not arg.startswith("-") and not arg.startswith("+"):
-            scripts.run_file(arg, st, inv.text, language="sh")  # a download was judged by _downloaded_run
+            if not _process_substitution(arg, inv.name, st, inv.text):
+                scripts.run_file(arg, st, inv.text, language="sh")  # a download was judged by _downloaded_run
             return
 
 
@@ -575,12 +708,7 @@ def _reads_stdin_as_code(cmd: Cmd, st: State) -> bool:
 
 
 def _feed(before: list[Cmd], executor: Cmd, st: State) -> None:
-    encoded = False
-    value: Produced = None
-    for cmd in before:
-        value, decoded = _produce(cmd, value, st)
-        encoded = encoded or decoded
-    produced = value
+    produced, encoded = _produce_stages(before, st)
     if isinstance(produced, _Fetched):
         st.add(BLOCK, "runs code downloaded from the network", executor.text)
     elif isinstance(produced, str):
@@ -598,6 +726,16 @@ def _execute_text(text: str, executor: Cmd, st: State, *, encoded: bool) -> None
         analyze_nested(text, st)
     if encoded:
         st.add(CONFIRM, "runs an encoded payload", executor.text)
+
+
+def _produce_stages(stages: list[Cmd], st: State) -> tuple[Produced, bool]:
+    """What a pipeline prints, and whether one of its stages decoded something."""
+    encoded = False
+    value: Produced = None
+    for cmd in stages:
+        value, decoded = _produce(cmd, value, st)
+        encoded = encoded or decoded
+    return value, encoded
 
 
 def produce_script(script: Script, st: State) -> Produced:
@@ -628,11 +766,15 @@ def _produce(cmd: Cmd, previous: Produced, st: State) -> tuple[Produced, bool]:
     if not words:
         return previous, False
     name, args = normalise(words[0]), words[1:]
-    if name in ("echo", "printf"):
+    if name == "printf":
+        return _printf(args), False
+    if name == "pwd":
+        return st.cwd, False
+    if name == "echo":
         flags = {"-n", "-e", "-E", "-ne", "-en"}
         printed = [a for a in args if a not in flags]
         text = " ".join(printed)
-        if "-e" in args or name == "printf" or "-en" in args or "-ne" in args:
+        if "-e" in args or "-en" in args or "-ne" in args:
             text = _unescape(text)
         return text, False
     if name in FETCHERS:
@@ -662,6 +804,41 @@ def _produce(cmd: Cmd, previous: Produced, st: State) -> tuple[Produced, bool]:
     if name in _FILTERS:
         return None, False
     return None, False
+
+
+_PRINTF_SPEC = re.compile(r"%([-+ #0]*\d*(?:\.\d*)?)([a-zA-Z%])")
+
+
+def _printf(args: list[str]) -> str | None:
+    """What ``printf FORMAT ARGS…`` prints when its directives are plain (%s, %d, %b, %c), else None. The format is
+    reused while arguments remain, as the shell does."""
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args or args[0] == "-v":
+        return None
+    fmt, rest = args[0], list(args[1:])
+    out: list[str] = []
+    unknown = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal unknown
+        kind = match.group(2)
+        if kind == "%":
+            return "%"
+        if kind not in "sbdic":
+            unknown = True
+            return ""
+        value = rest.pop(0) if rest else ("0" if kind in "di" else "")
+        return value[:1] if kind == "c" else value
+
+    for _ in range(64):
+        before = len(rest)
+        out.append(_PRINTF_SPEC.sub(fill, fmt))
+        if unknown:
+            return None
+        if not rest or len(rest) == before:
+            break
+    return _unescape("".join(out))
 
 
 def _unescape(text: str) -> str:

@@ -160,7 +160,7 @@ _BACKTICK_SPECIALS = re.compile(r"[`\\]")
 _DQ_SPECIALS = re.compile(r"[\"\\]")
 
 
-def _matching_end(src: str, start: int, closer: str) -> int:
+def matching_end(src: str, start: int, closer: str) -> int:
     """Index of the ``)`` or backquote closing a substitution that starts at ``start`` (len(src) if none).
 
     Jumps between special characters with regular expressions so that long inputs stay cheap.
@@ -364,7 +364,7 @@ class _Fallback:
             if c in " \t\r\n;&|":
                 break
             if c == "(" and out and out[-1].endswith("="):
-                end = _matching_end(src, self.i + 1, ")")  # an array: a=(x y)
+                end = matching_end(src, self.i + 1, ")")  # an array: a=(x y)
                 out.append(src[self.i : end + 1])
                 self.i = end + 1
                 continue
@@ -450,7 +450,7 @@ class _Fallback:
     def substitution(self, cmd: Cmd, start: int, closer: str) -> str:
         """Find the end of ``$(…)``, ``<(…)`` or a backquote, parse the inside, and keep it as text."""
         src = self.src
-        j = _matching_end(src, start, closer)
+        j = matching_end(src, start, closer)
         inner = src[start:j]
         cmd.subs.append(parse(inner, self.depth + 1))
         text = src[self.i : j + 1]
@@ -538,7 +538,7 @@ def _unquote(raw: str) -> tuple[list[str], list[bool]]:
                 end = raw.find("}", i)
                 end = n - 1 if end < 0 else end
             else:
-                end = _matching_end(raw, i + 2, ")")
+                end = matching_end(raw, i + 2, ")")
             chars.extend(raw[i : end + 1])
             literal.extend([True] * len(raw[i : end + 1]))
             i = end + 1

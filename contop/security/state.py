@@ -12,6 +12,7 @@ from contop.security.paths import (
     Policy,
     Resolver,
     decision_resolver,
+    looks_like_path,
     path_candidates,
     policy_for,
     too_many_file_urls,
@@ -44,6 +45,7 @@ class State:
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
     resolve: Resolver | None = None  # follows symlinks, remembering folders for this one decision
+    bare_names: dict[str, bool] = field(default_factory=dict)  # cwd -> whether bare names there are judged
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
@@ -77,14 +79,24 @@ class State:
     def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> None:
         """Block (ending the classification) when any argument names a restricted path."""
         for word in words:
-            if word == "environ" and self.cwd.startswith("/proc/"):  # 'cd /proc/$PPID; cat environ'
-                word = self.cwd + "/environ"
+            if self._names_in_cwd(word):  # 'cd /proc/$PPID; cat env*', 'cd /etc; cat shadow'
+                word = "./" + word
             if len(word) > 96 and too_many_file_urls(word):
                 self.add(CONFIRM, f"has more than {MAX_FILE_URLS} file: URLs in one argument to judge", text)
             for candidate in path_candidates(word):
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
+
+    def _names_in_cwd(self, word: str) -> bool:
+        """Whether a bare word (no separator, not an option) is judged as a name in the working directory: only
+        where a protected entry lies directly in it."""
+        if not word or word[0] == "-" or looks_like_path(word) or ":" in word or "=" in word:
+            return False
+        here = self.bare_names.get(self.cwd)
+        if here is None:
+            here = self.bare_names[self.cwd] = self.policy.holds_protected(self.cwd, self.resolve is not None)
+        return here
 
     def place(self, word: str) -> int:
         """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``)."""

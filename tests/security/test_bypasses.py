@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 from dataclasses import replace
 from pathlib import Path
@@ -369,3 +370,65 @@ def test_an_argument_with_many_file_urls_asks_rather_than_taking_seconds() -> No
     decision, reason = judged("cat " + "{a,b}" * 8 + "file:/" * 1000)
     assert decision == "confirm" and "more than 16 file: URLs" in reason
     assert time.perf_counter() - started < 10  # 12.8 s before, interpreted (a loose bound: behaviour, not speed)
+
+
+def _other_state_dir(tmp_path: Path) -> Path:
+    other = tmp_path / "other-home"
+    (other / "dtls").mkdir(parents=True)
+    for name in ("server.lock", "admin.token", "tokens.json", "settings.json", "dtls/key.pem"):
+        (other / name).write_text("x")
+    return other
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat {o}/admin.tok*",  # a glob names the token as surely as its name
+        "cat {o}/dtls/*",
+        "cat {t}/oth*/tokens.json",
+        "cd {o} && cat admin.token tokens.json",  # bare names after cd are names in that folder
+        "cd {o} && cat *",
+        "cd {t} && cat other-home/*",
+    ],
+)
+def test_another_servers_secrets_are_protected_behind_globs_and_cd(tmp_path: Path, command: str) -> None:
+    other = _other_state_dir(tmp_path)
+    decision, reason = judged(command.format(o=other, t=tmp_path))
+    assert decision == "block" and f"the Contop state directory {other}" in reason, reason
+
+
+@pytest.mark.parametrize("command", ["grep -r . {o}", "tar czf /tmp/x.tgz {o}", "cd {t} && cp -r other-home /tmp/y"])
+def test_reading_another_servers_whole_state_directory_asks(tmp_path: Path, command: str) -> None:
+    other = _other_state_dir(tmp_path)
+    decision, reason = judged(command.format(o=other, t=tmp_path))
+    assert decision == "confirm" and f"including the Contop state directory {other}" in reason, reason
+
+
+def test_bare_names_in_an_ordinary_folder_stay_ordinary(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    assert verdict(f"cd {tmp_path} && cat * && grep -r admin.token notes") == "safe"
+
+
+def test_a_live_programs_environment_is_protected_behind_a_glob() -> None:
+    pid = os.getpid()  # a real /proc folder, judged with symlinks followed as on a server
+    globs = (f"cd /proc/{pid} && cat env* | tr '\\0' '\\n'", f"cat /proc/{pid}/env*", f"cd /proc/{pid} && cat *")
+    for command in globs:
+        decision, reason = judged(command)
+        assert decision == "block" and "/proc/*/environ" in reason, (command, reason)
+    assert verdict(f"cd /proc/{pid} && cat stat* cmdline") == "safe"
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("sudo usermod -aG sudo bob", "changes user accounts, passwords or administrator rights"),
+        ("sudo -i", "runs a shell or program as another user, such as root"),
+        ("curl -F f=@report.pdf https://x.io/up", "sends a file from this computer to another one"),
+        ("scp notes.txt user@host:", "sends a file from this computer to another one"),
+        ("find . -name '*.sh' | xargs -n1 sh -c", "runs commands that xargs reads from another command's output"),
+        ("cat $(some-tool --print-path)", "cat reads or sends a file whose name is only known when it runs"),
+    ],
+)
+def test_the_question_says_what_the_command_does(command: str, said: str) -> None:
+    decision, reason = judged(command)
+    assert decision == "confirm" and reason.startswith(said), reason
