@@ -33,8 +33,10 @@ from contop.core.errors import ConfigError
 from contop.core.settings import (
     API_KEY_ENV,
     EXECUTION_MODEL_FORMS,
+    ICE_URL_FORMS,
     Settings,
     describe_validation_error,
+    ice_servers_problem,
     validate_settings,
 )
 
@@ -286,6 +288,17 @@ def check_settings(file: SettingsFile) -> Check:
         )
     if not file.exists:
         return Check("settings", Level.OK, f"no {file.path} yet: the server writes the defaults at first start")
+    # The server starts with such an entry (it leaves it out), but PUT /api/settings refuses the file as it stands.
+    ice_problem = ice_servers_problem(file.settings.ice_servers) if file.settings else None
+    if ice_problem:
+        return Check(
+            "settings",
+            Level.MISSING,
+            f"{file.path} has a STUN/TURN server no browser accepts ({ice_problem}): the server leaves it out, and "
+            "every settings save from the desktop app or the API is refused until it is fixed",
+            f"fix or remove that ice_servers entry: urls is one URL or a list of them ({ICE_URL_FORMS}), and a "
+            "TURN server also needs a username and a credential",
+        )
     return Check("settings", Level.OK, f"{file.path} is valid")
 
 

@@ -100,3 +100,23 @@ def connection_path(
     except ValueError:
         pass
     return ConnectionPath.LAN
+
+
+def attempt_address(client_ip: str | None, headers: Mapping[str, str], tunnel_host: str | None) -> str:
+    """The address failed signaling attempts are counted against (CONTRACTS.md §4).
+
+    Through the tunnel the peer is cloudflared on loopback for every phone; the real client is in the
+    ``cf-connecting-ip`` header Cloudflare sets. The header is trusted only from a loopback peer while the tunnel
+    runs (anyone else could send it to dodge the limit), and an IPv6 client counts as its /64, which one
+    subscriber usually holds whole.
+    """
+    if tunnel_host and is_loopback(client_ip):
+        try:
+            forwarded = ipaddress.ip_address(headers.get("cf-connecting-ip", "").strip())
+        except ValueError:
+            forwarded = None
+        if isinstance(forwarded, ipaddress.IPv6Address):
+            return str(ipaddress.ip_network((forwarded, 64), strict=False))
+        if forwarded is not None:
+            return str(forwarded)
+    return client_ip or "unknown"

@@ -21,7 +21,7 @@ from contop.server.statedir import LatestWriter, not_saved
 
 log = logging.getLogger(__name__)
 
-RevokeHook = Callable[[str], Awaitable[None]]
+RevokeHook = Callable[[str, str], Awaitable[None]]
 FILE_VERSION = 1
 PERSIST_TIMEOUT_S = 30.0  # what a route waits for the disk at most
 CODES = ""  # in ``_unsaved_revocations``: codes no phone had claimed (no device id is empty)
@@ -167,7 +167,8 @@ class PairingService:
     # -- hooks -------------------------------------------------------------------------------------------
 
     def on_revoke(self, hook: RevokeHook) -> None:
-        """``hook(device_id)`` runs when a device loses its pairing (revoke or replacement); it closes sessions."""
+        """``hook(device_id, reason)`` runs when a device loses its pairing (revoke, replacement or expiry); it closes
+        sessions, saying ``reason`` to the phone."""
         self._revoke_hooks.append(hook)
 
     def on_new_secret(self, listener: Callable[[str], None]) -> None:
@@ -368,13 +369,13 @@ class PairingService:
         if gone or ended:
             self.save()
         for device in ended:
-            await self._run_revoke_hooks(device.device_id)
+            await self._run_revoke_hooks(device.device_id, "pairing code expired")
         return [device.device_id for device in ended]
 
-    async def _run_revoke_hooks(self, device_id: str) -> None:
+    async def _run_revoke_hooks(self, device_id: str, reason: str = "pairing revoked") -> None:
         for hook in list(self._revoke_hooks):
             try:
-                await hook(device_id)
+                await hook(device_id, reason)
             except Exception:
                 log.exception("closing the sessions of a revoked device failed")
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiortc import RTCCertificate
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from contop.core.messages import AgentStatus, AgentStatusPayload
@@ -24,6 +25,16 @@ AnswerFilter = Callable[[str], str]
 
 class ShuttingDown(RuntimeError):
     """A connection was offered while the server is closing (the phone should try again shortly)."""
+
+
+def _unanswerable(offer_sdp: str, exc: Exception) -> str:
+    """Why aiortc could not apply an offer, in words: its own errors say it; anything else is an attribute it
+    needed and did not find."""
+    if isinstance(exc, ValueError | InternalError | InvalidAccessError | InvalidStateError | OperationError):
+        return str(exc)[:200]
+    if "a=setup:" not in offer_sdp:
+        return "it has no DTLS role (a=setup:actpass, as a browser's offer has)"
+    return "it lacks something a WebRTC offer needs; send the SDP of createOffer() as the browser made it"
 
 
 class SessionManager:
@@ -110,7 +121,8 @@ class SessionManager:
                 raise
             session.signaling = None  # the caller tells the phone why on it, then closes it
             await session.aclose(code=1008, reason="invalid offer")
-            raise ValueError(f"cannot answer this offer: {exc}") from exc
+            log.debug("the offer of %s cannot be answered", device_id, exc_info=True)
+            raise ValueError(f"cannot answer this offer: {_unanswerable(offer_sdp, exc)}") from exc
         track: Any = peer.video_track
         if track is not None and hasattr(track, "answered"):  # the screen track (any other is sent as it is)
             sender = next((t.sender for t in peer.pc.getTransceivers() if t.sender.track is track), None)
@@ -168,8 +180,9 @@ class SessionManager:
             log.info("device %s did not open its data channels in %.0f s", session.device_id, self.timing.connect)
             await session.aclose(code=1008, reason="connection not established")
 
-    async def close_device(self, device_id: str, *, code: int = 4001, reason: str = "pairing revoked") -> None:
-        """Close every connection of ``device_id`` now (revocation); its queued messages are dropped."""
+    async def close_device(self, device_id: str, reason: str, *, code: int = 4001) -> None:
+        """Close every connection of ``device_id`` now (its pairing was revoked or expired: ``reason`` says which, to
+        the phone); its queued messages are dropped."""
         doomed = [s for s in self._connecting if s.device_id == device_id]
         current = self._current.pop(device_id, None)
         if current is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from contop.transport.manager import SessionManager, ShuttingDown
@@ -17,6 +17,9 @@ from contop.transport.manager import SessionManager, ShuttingDown
 log = logging.getLogger(__name__)
 
 MAX_SIGNALING_MESSAGE = 256 * 1024
+BINARY_FRAME = "signaling messages are JSON text; binary frames are not accepted"
+POLICY_VIOLATION = 1008
+SEND_AS_CREATED = "send the SDP of createOffer() as the browser made it"
 SERVICE_RESTART = 1012  # RFC 6455 close codes
 INTERNAL_ERROR = 1011
 
@@ -26,7 +29,7 @@ class SignalingSocket(Protocol):
 
     async def send_text(self, data: str) -> None: ...
 
-    async def receive_text(self) -> str: ...
+    async def receive(self) -> Mapping[str, Any]: ...  # an ASGI message: a text or binary frame, or a disconnect
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
@@ -40,12 +43,11 @@ def offer_problem(offer: dict[str, Any]) -> tuple[str, str] | None:
     sdp = offer.get("sdp")
     if not isinstance(sdp, str) or not sdp.strip():
         return "invalid_message", "the offer has no sdp"
-    from aiortc.sdp import SessionDescription
-
     try:
-        media = SessionDescription.parse(sdp).media
-    except Exception as exc:  # aiortc's parser raises whatever the text trips it on
-        return "invalid_offer", f"the offer's SDP cannot be read: {type(exc).__name__}: {exc}"[:300]
+        media = _parse_sdp(sdp).media
+    except Exception:  # aiortc's parser raises whatever the text trips it on: a phone is told where, in words
+        log.debug("unreadable SDP in an offer", exc_info=True)
+        return "invalid_offer", f"the offer's SDP cannot be read {_unreadable_line(sdp)}: {SEND_AS_CREATED}"
     if not any(m.kind == "application" for m in media):
         return "invalid_offer", "the offer has no data-channel section (m=application); create the channels first"
     lines = sdp.replace("\r\n", "\n").split("\n")
@@ -54,6 +56,28 @@ def offer_problem(offer: dict[str, Any]) -> tuple[str, str] | None:
     if not any(line.startswith("a=fingerprint:") for line in lines):
         return "invalid_offer", "the offer has no DTLS fingerprint (a=fingerprint)"
     return None
+
+
+def _parse_sdp(sdp: str) -> Any:
+    from aiortc.sdp import SessionDescription
+
+    return SessionDescription.parse(sdp)
+
+
+def _unreadable_line(sdp: str) -> str:
+    """Where an SDP the parser refuses stops being readable, as "at line N ('…')": the first line whose addition
+    to the lines before it makes the parse fail (found by bisection; the empty SDP parses)."""
+    lines = sdp.splitlines()
+    good, bad = 0, len(lines)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        try:
+            _parse_sdp("\r\n".join(lines[:middle]))
+        except Exception:
+            bad = middle
+        else:
+            good = middle
+    return f"at line {bad} ({lines[bad - 1][:80]!r})"
 
 
 async def _send(ws: SignalingSocket, message: dict[str, Any]) -> None:
@@ -75,7 +99,7 @@ async def negotiate(
     sdp = offer.get("sdp")
     if not isinstance(sdp, str) or not sdp.strip():
         await _send(ws, {"type": "error", "code": "invalid_message", "message": "the offer has no sdp"})
-        await ws.close(code=1008, reason="offer without sdp")
+        await ws.close(code=POLICY_VIOLATION, reason="offer without sdp")
         return
     try:
         session, answer = await manager.connect(
@@ -89,7 +113,7 @@ async def negotiate(
     except ValueError as exc:
         log.info("offer from %s refused: %s", device_id, exc)
         await _send(ws, {"type": "error", "code": "invalid_offer", "message": str(exc)[:300]})
-        await ws.close(code=1008, reason="invalid offer")
+        await ws.close(code=POLICY_VIOLATION, reason="invalid offer")
         return
     except ShuttingDown as exc:  # the phone retries, and reaches the next server
         await _send(ws, {"type": "error", "code": "shutting_down", "message": f"{exc}; try again in a moment"})
@@ -104,7 +128,14 @@ async def negotiate(
         await _send(ws, {"type": "answer", "sdp": answer})
         await _send(ws, {"type": "ice_candidate", "candidate": None})
         while True:
-            text = await ws.receive_text()
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":  # also uvicorn's own close, for a frame past its limit
+                break
+            text = message.get("text")
+            if not isinstance(text, str):
+                await _send(ws, {"type": "error", "code": "invalid_message", "message": BINARY_FRAME})
+                await ws.close(code=POLICY_VIOLATION, reason="binary frame")
+                break
             await _handle(ws, text, session.peer, set_location)
     except disconnect_errors:
         pass  # the phone closes signaling once connected; the peer stays up

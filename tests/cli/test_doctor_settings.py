@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from contop.testing.server import ServerProcess
+
 
 def doctor_checks(home: Path, text: str) -> dict[str, dict[str, str]]:
     home.mkdir(exist_ok=True)
@@ -61,3 +63,22 @@ def test_a_valid_or_missing_settings_file_is_fine(tmp_path: Path) -> None:
     settings = {c["name"]: c for c in json.loads(out.stdout)}["settings"]
     assert settings["level"] == "ok" and "writes the defaults" in settings["detail"], settings
     assert not (home / "settings.json").exists()
+
+
+def test_a_stun_turn_server_the_api_would_refuse_is_reported(tmp_path: Path) -> None:
+    """The server starts with such an entry (it leaves it out), but refuses every settings save until it is fixed:
+    doctor says so, in the words of the refusal, instead of calling the file valid."""
+    entries = [
+        ({"urls": "turn:turn.example.com:3478"}, "ice_servers.0: a TURN server needs a username and a credential"),
+        ({"urls": "http://foo"}, "ice_servers.0: urls: 'http://foo' is not a STUN/TURN URL"),
+        ({"urls": []}, "ice_servers.0: urls is empty"),
+    ]
+    home = tmp_path / "home"
+    with ServerProcess(home) as server:
+        for entry, problem in entries:
+            data = {**server.request("GET", "/api/settings").json(), "ice_servers": [entry]}
+            refused = server.request("PUT", "/api/settings", json=data)
+            assert refused.status_code == 422 and refused.json()["detail"].startswith(problem), refused.text
+            settings = doctor_checks(home, json.dumps(data))["settings"]
+            assert settings["level"] == "missing" and problem in settings["detail"], settings
+            assert "settings save" in settings["detail"] and "ice_servers entry" in settings["advice"], settings

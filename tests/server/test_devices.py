@@ -82,10 +82,10 @@ async def test_a_stream_of_messages_is_reported_at_most_once_per_interval() -> N
 async def test_a_code_that_runs_out_disconnects_its_phone(tmp_path: Path) -> None:
     clock = Clock()
     service = PairingService(tmp_path / "tokens.json", clock)
-    closed: list[str] = []
+    closed: list[tuple[str, str]] = []
 
-    async def close_sessions(device_id: str) -> None:
-        closed.append(device_id)
+    async def close_sessions(device_id: str, reason: str) -> None:
+        closed.append((device_id, reason))
 
     service.on_revoke(close_sessions)
     guest = service.issue("temp")
@@ -100,7 +100,7 @@ async def test_a_code_that_runs_out_disconnects_its_phone(tmp_path: Path) -> Non
     assert await service.expire() == [] and closed == []
     clock.now += timedelta(minutes=2)  # past the guest code's 4 hours
     service.list_devices()  # the desktop's poll reads the tokens (and drops expired ones) before the check runs
-    assert await service.expire() == ["guest"] and closed == ["guest"]
+    assert await service.expire() == ["guest"] and closed == [("guest", "pairing code expired")]
     service.mark_connected("guest", False)  # what closing its session does
     assert [e.to_json()["type"] for e in service.devices.events()][-2:] == ["expired", "disconnected"]
     assert service.status("owner")["status"] == "active"  # the owner's 30-day code still holds

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contop.server.devices import ConnectionPath
-from contop.server.network import connection_path
+from contop.server.network import attempt_address, connection_path
 from contop.testing.netns import NetNamespace
 from contop.testing.server import ServerProcess
 
@@ -60,3 +60,14 @@ def test_connection_path_classification() -> None:
     assert (
         connection_path("10.0.0.5", {"host": "abc.trycloudflare.com"}, "abc.trycloudflare.com") is ConnectionPath.TUNNEL
     )
+
+
+def test_failed_attempts_count_against_the_phone_behind_the_tunnel_only_from_cloudflared() -> None:
+    tunnel = "abc.trycloudflare.com"
+    assert attempt_address("127.0.0.1", {"cf-connecting-ip": " 203.0.113.9 "}, tunnel) == "203.0.113.9"
+    assert attempt_address("::1", {"cf-connecting-ip": "2001:db8:1:2:3::9"}, tunnel) == "2001:db8:1:2::/64"
+    assert attempt_address("127.0.0.1", {"cf-connecting-ip": "203.0.113.9"}, None) == "127.0.0.1"  # no tunnel
+    assert attempt_address("192.168.1.20", {"cf-connecting-ip": "203.0.113.9"}, tunnel) == "192.168.1.20"
+    assert attempt_address("127.0.0.1", {"cf-connecting-ip": "me, 203.0.113.9"}, tunnel) == "127.0.0.1"
+    assert attempt_address("127.0.0.1", {}, tunnel) == "127.0.0.1"
+    assert attempt_address(None, {}, tunnel) == "unknown"

@@ -124,6 +124,28 @@ def test_an_offer_that_cannot_connect_does_not_use_up_the_code(server: ServerPro
     assert passed_gate(signal_once(server.port, token, offer("phone-a")))  # the real phone still claims it
 
 
+@pytest.mark.parametrize(
+    ("sdp", "said"),
+    [
+        ("hello world\r\nm=whatever", "cannot be read at line 2 ('m=whatever')"),
+        (PLACEHOLDER_SDP + "a=setup:bogus\r\n", "cannot be read at line 12 ('a=setup:bogus')"),
+        (PLACEHOLDER_SDP.replace("a=sctp-port:5000", "a=sctp-port:abc"), "line 8 ('a=sctp-port:abc')"),
+        (PLACEHOLDER_SDP, "cannot answer this offer: it has no DTLS role (a=setup:actpass"),
+        (PLACEHOLDER_SDP.replace("a=ice-ufrag:abcd", "a=ice-ufrag:"), "ICE username fragment or password is missing"),
+    ],
+    ids=["not-sdp", "setup", "sctp-port", "no-setup", "empty-ufrag"],
+)
+def test_an_offer_that_cannot_connect_is_told_what_is_wrong_in_words(
+    server: ServerProcess, sdp: str, said: str
+) -> None:
+    refused = signal_once(server.port, pair(server)["token"], {**offer("probe"), "sdp": sdp})
+    assert refused.close_code == 1008 and refused.messages[-1]["code"] == "invalid_offer", refused
+    message = refused.messages[-1]["message"]
+    assert said in message, message
+    for internal in ("Error", "NoneType", "attribute"):  # Python's words, not the phone's
+        assert internal not in message, message
+
+
 def test_every_device_the_offer_lets_in_can_be_named_to_revoke_it(server: ServerProcess) -> None:
     token = pair(server)["token"]
     for odd in ("Pixel 8 (Ann)", "a/b", "x" * 129, "é"):

@@ -154,7 +154,7 @@ async def test_a_revocation_closes_the_sessions_even_when_the_disk_refuses_it(
     await service.persisted()
     closed: list[str] = []
 
-    async def close_sessions(device_id: str) -> None:
+    async def close_sessions(device_id: str, reason: str) -> None:
         closed.append(device_id)
 
     service.on_revoke(close_sessions)

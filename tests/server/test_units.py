@@ -80,12 +80,15 @@ def test_payload_round_trip_and_garbage() -> None:
         signaling_url="wss://x.trycloudflare.com/ws/signaling",
     )
     url = pairing_url(payload)
-    assert url.startswith("http://192.168.1.2:8000/#p=")
+    assert url.startswith("https://x.trycloudflare.com/#p=")  # a tunnel code opens the app through the tunnel
     assert parse_pairing_url(url) == payload
+    lan = {k: v for k, v in payload.items() if k != "s"}
+    assert pairing_url(lan).startswith("http://192.168.1.2:8000/#p=")
+    assert parse_pairing_url(pairing_url(lan)) == lan
     for bad in ["http://h:1/", "http://h:1/#p=!!!", "http://h:1/#p=WzFd"]:
         with pytest.raises(ValueError):
             parse_pairing_url(bad)
-    assert pairing_url({**payload, "h": "fe80::1"}).startswith("http://[fe80::1]:8000/")
+    assert pairing_url({**lan, "h": "fe80::1"}).startswith("http://[fe80::1]:8000/")
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,18 @@ class SignalingOutcome:
 
 
 def signal_once(
-    port: int, token: str, offer: dict[str, Any] | None = None, host: str = "127.0.0.1"
+    port: int,
+    token: str,
+    offer: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+    source: str | None = None,
 ) -> SignalingOutcome:
+    """``headers`` are added to the handshake; ``source`` is the local address to connect from."""
     messages: list[dict[str, Any]] = []
-    with connect(f"ws://{host}:{port}/ws/signaling?token={token}", open_timeout=5, close_timeout=5) as ws:
+    url = f"ws://{host}:{port}/ws/signaling?token={token}"
+    extra: dict[str, Any] = {"source_address": (source, 0)} if source else {}
+    with connect(url, open_timeout=5, close_timeout=5, additional_headers=headers, **extra) as ws:
         try:
             if offer is not None:
                 ws.send(json.dumps(offer))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contop.transport.manager import ShuttingDown
-from contop.transport.signaling import negotiate
+from contop.transport.signaling import negotiate, offer_problem
 
 
 class Socket:
@@ -20,7 +20,7 @@ class Socket:
     async def send_text(self, data: str) -> None:
         self.sent.append(json.loads(data))
 
-    async def receive_text(self) -> str:
+    async def receive(self) -> dict[str, Any]:
         raise AssertionError("nothing is read after a failed negotiation")
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
@@ -65,3 +65,15 @@ async def test_each_failure_is_reported_then_the_socket_closes(
     if code == "internal":
         assert "surprise" not in ws.sent[0]["message"]  # internals stay in the log
         assert any("answering the offer of phone failed" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unreadable_offer_is_described_to_the_phone_and_its_exception_logged_for_debugging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="contop.transport.signaling"):
+        problem = offer_problem({"sdp": "v=0\r\ns=-\r\nm=application x UDP/DTLS/SCTP webrtc-datachannel\r\n"})
+    assert problem is not None and problem[0] == "invalid_offer"
+    assert "at line 3 ('m=application x UDP/DTLS/SCTP webrtc-datachannel')" in problem[1]
+    assert "Error" not in problem[1]
+    [record] = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert record.exc_info is not None and record.exc_info[0] is AssertionError

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from contop.server.network import attempt_address
 from contop.server.pairing import DEVICE_ID_PATTERN, AuthFailure, TokenRefused
 from contop.server.state import ServerState
 
@@ -26,6 +27,7 @@ router = APIRouter()
 
 FIRST_MESSAGE_TIMEOUT = 15.0
 MAX_SIGNALING_MESSAGE = 256 * 1024
+BINARY_FRAME = "signaling messages are JSON text; binary frames are not accepted"
 CLAIM_PERSIST_TIMEOUT_S = 5.0  # how long a connecting phone waits for the disk to record its claim
 
 
@@ -39,7 +41,9 @@ class CloseCode(IntEnum):
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
-    if ws.application_state != WebSocketState.DISCONNECTED:
+    """Close unless either side has: after the client's close (or uvicorn's, for a frame past its size limit) the
+    ASGI server refuses a second one."""
+    if WebSocketState.DISCONNECTED not in (ws.application_state, ws.client_state):
         await ws.close(code=code, reason=reason[:120])
 
 
@@ -49,7 +53,13 @@ async def send_error(ws: WebSocket, code: str, message: str) -> None:
 
 async def receive_json(ws: WebSocket) -> dict[str, Any] | None:
     """One JSON object from the socket, or None (after telling the client why) when it is not one."""
-    text = await ws.receive_text()
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if not isinstance(text, str):
+        await send_error(ws, "invalid_message", BINARY_FRAME)
+        return None
     if len(text) > MAX_SIGNALING_MESSAGE:
         await send_error(ws, "invalid_message", "signaling message too large")
         return None
@@ -67,7 +77,7 @@ async def receive_json(ws: WebSocket) -> dict[str, Any] | None:
 @router.websocket("/ws/signaling")
 async def signaling(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.contop
-    address = ws.client.host if ws.client else "unknown"
+    address = attempt_address(ws.client.host if ws.client else None, ws.headers, state.tunnel.host)
     token = ws.query_params.get("token", "")
     await ws.accept()
     wait = state.rate_limiter.retry_after(address)
