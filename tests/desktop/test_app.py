@@ -85,7 +85,8 @@ def test_pairing_qr_appears_and_refreshes_after_a_claim(
 
     claim(server, first["token"], "phone-1", name="Pixel 8")
     page.poll()  # the 5 s timer does the same
-    qtbot.waitUntil(lambda: page.permanent.current is not first, timeout=WAIT)
+    # A fresh code: the same one shown again (the start-up poll racing the first fetch) does not count
+    qtbot.waitUntil(lambda: (page.permanent.current or first)["token"] != first["token"], timeout=WAIT)
     second = page.permanent.current
     assert second is not None and second["token"] != first["token"]
     assert server.request("GET", "/api/pair/status").json()["claimed"] is False
