@@ -888,3 +888,10 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
         if any(names[j] in NET_SENDERS for j in range(index + 1, len(names))):
             st.add(BLOCK, f"sends {what} to another machine", text)
             return
+    senders = [i for i, n in enumerate(names) if n in _RAW_SENDERS]
+    for cmd in pipeline[: senders[-1]] if senders else []:  # 'cat notes.txt | nc host 9000'
+        words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+        files = commands.split_opts(words[1:])[1] if words else []
+        if words and normalise(words[0]) in commands.ARCHIVERS and any(f != "-" for f in files):
+            st.add(CONFIRM, "sends a file from this computer to another one", text)
+            return
