@@ -8,8 +8,11 @@ providers' API keys, every ``CONTOP_*`` variable, and any variable whose name sa
 
 from __future__ import annotations
 
+import ctypes
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from contop.core.settings import API_KEY_ENV
 
@@ -23,10 +26,15 @@ _SECRET_NAME = re.compile(
 _SERVER_PREFIX = "CONTOP_"
 
 
+def _holds_secret(upper: str) -> bool:
+    """Whether the variable named ``upper`` (upper case) holds a key: a provider's, or by its name."""
+    return upper in _API_KEY_VARS or _SECRET_NAME.search(upper) is not None
+
+
 def withheld(name: str) -> bool:
     """Whether the variable ``name`` of the server's environment is kept from the agent's processes."""
     upper = name.upper()
-    return upper in _API_KEY_VARS or upper.startswith(_SERVER_PREFIX) or _SECRET_NAME.search(upper) is not None
+    return upper.startswith(_SERVER_PREFIX) or _holds_secret(upper)
 
 
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -43,10 +51,6 @@ def hide_own_secrets() -> list[str]:
     the gate refuses such reads, and this makes a read it misses find no key. Python's ``os.environ`` was copied
     from the block at start and keeps the values; C's ``getenv`` and a child started without ``env=`` see the
     stars. Does nothing where the block cannot be found and checked (other systems, a hardened /proc)."""
-    import ctypes
-    import sys
-    from pathlib import Path
-
     if not sys.platform.startswith("linux"):
         return []
     try:
@@ -63,8 +67,7 @@ def hide_own_secrets() -> list[str]:
     for entry in block.split(b"\0"):
         name, sep, value = entry.partition(b"=")
         decoded = name.decode("utf-8", "replace")
-        upper = decoded.upper()
-        if sep and value and (upper in _API_KEY_VARS or _SECRET_NAME.search(upper) is not None):
+        if sep and value and _holds_secret(decoded.upper()):
             ctypes.memset(start + offset + len(name) + 1, ord("*"), len(value))
             hidden.append(decoded)
         offset += len(entry) + 1

@@ -27,6 +27,9 @@ class ShuttingDown(RuntimeError):
     """A connection was offered while the server is closing (the phone should try again shortly)."""
 
 
+SEND_AS_CREATED = "send the SDP of createOffer() as the browser made it"
+
+
 def _unanswerable(offer_sdp: str, exc: Exception) -> str:
     """Why aiortc could not apply an offer, in words: its own errors say it; anything else is an attribute it
     needed and did not find."""
@@ -34,7 +37,7 @@ def _unanswerable(offer_sdp: str, exc: Exception) -> str:
         return str(exc)[:200]
     if "a=setup:" not in offer_sdp:
         return "it has no DTLS role (a=setup:actpass, as a browser's offer has)"
-    return "it lacks something a WebRTC offer needs; send the SDP of createOffer() as the browser made it"
+    return f"it lacks something a WebRTC offer needs; {SEND_AS_CREATED}"
 
 
 class SessionManager:

@@ -12,14 +12,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from contop.transport.manager import SessionManager, ShuttingDown
+from contop.transport.manager import SEND_AS_CREATED, SessionManager, ShuttingDown
 
 log = logging.getLogger(__name__)
 
 MAX_SIGNALING_MESSAGE = 256 * 1024
 BINARY_FRAME = "signaling messages are JSON text; binary frames are not accepted"
 POLICY_VIOLATION = 1008
-SEND_AS_CREATED = "send the SDP of createOffer() as the browser made it"
 SERVICE_RESTART = 1012  # RFC 6455 close codes
 INTERNAL_ERROR = 1011
 
