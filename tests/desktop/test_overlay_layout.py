@@ -49,11 +49,16 @@ def xrandr(session: XSession, *args: str) -> None:
 
 
 def overlay_boxes(d: Any) -> list[tuple[int, int, int, int]]:
+    from Xlib.error import BadDrawable, BadWindow
+
     boxes = []
     for window in d.screen().root.query_tree().children:
-        if window.get_wm_class() == ("contop-away-mode", "ContopAwayMode") and window.get_attributes().map_state:
-            g = window.get_geometry()
-            boxes.append((g.x, g.y, g.width, g.height))
+        try:
+            if window.get_wm_class() == ("contop-away-mode", "ContopAwayMode") and window.get_attributes().map_state:
+                g = window.get_geometry()
+                boxes.append((g.x, g.y, g.width, g.height))
+        except (BadWindow, BadDrawable):  # destroyed since the listing (the overlay is rebuilt on a screen change)
+            continue
     return sorted(boxes)
 
 

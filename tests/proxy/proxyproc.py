@@ -116,7 +116,7 @@ def gone(pid: int) -> bool:
     """The process has exited; a zombie nobody reaped yet (its parent was killed) counts as gone."""
     try:
         return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ESRCH: it went between the open and the read
         return True
 
 
