@@ -525,17 +525,22 @@ def file_url_path(word: str, start: int = 0) -> str | None:
     return path
 
 
+STATE_DIR_DEPTH = 4  # skills/<name>/scripts/<file>: what lies deeper in a state directory holds no secret
 MAX_GLOB_FOLDERS = 64  # folders a glob in a path is expanded to when looking for another server's state
 # The secret files of a Contop state directory, and how far below it each lies.
 _STATE_SECRETS = {"admin.token": 0, "tokens.json": 0, "settings.json": 0, "key.pem": 1}
 
 
 def other_state_dir(path: str, windows: bool) -> str | None:
-    """The state directory of another Contop server whose secret ``path`` names (its admin token, pairing
-    tokens, API keys or DTLS key; ``admin.tok*`` and ``dtls/*`` too), or None. Reads the disk: such a directory
-    holds ``server.lock`` and ``admin.token``; a glob in the folders is expanded, at most ``MAX_GLOB_FOLDERS``
-    of them. This server's own state directory is a restricted entry already."""
+    """The state directory of another Contop server that ``path`` lies in (or is), or whose secret it names
+    (its admin token, pairing tokens, API keys or DTLS key; ``admin.tok*`` and ``dtls/*`` too), or None. Reads
+    the disk: such a directory holds ``server.lock`` and ``admin.token``; a glob in the folders is expanded, at
+    most ``MAX_GLOB_FOLDERS`` of them. Inside it, as in this server's own state directory (a restricted entry
+    already), are also its skills, which go into that server's prompts, its settings and its logs."""
     module = ntpath if windows else posixpath
+    inside = _state_dir_above(path, windows)
+    if inside is not None:
+        return f"the Contop state directory {inside}"
     name = module.basename(path)
     depths = {depth for secret, depth in _STATE_SECRETS.items() if fnmatch.fnmatchcase(secret, name)}
     for depth in sorted(depths):
@@ -551,6 +556,37 @@ def other_state_dir(path: str, windows: bool) -> str | None:
                     return f"the Contop state directory {found}"
         except (OSError, ValueError):
             return None
+    return None
+
+
+def is_state_dir(folder: str, windows: bool) -> bool:
+    """Whether ``folder`` is a Contop server's state directory (it holds ``server.lock`` and ``admin.token``)."""
+    module = ntpath if windows else posixpath
+    return os.path.isfile(module.join(folder, "server.lock")) and os.path.isfile(module.join(folder, "admin.token"))
+
+
+def _state_dir_above(path: str, windows: bool) -> str | None:
+    """The folder holding ``server.lock`` and ``admin.token`` that is ``path`` or one of its ``STATE_DIR_DEPTH``
+    nearest parents, looked for from the last folder before a glob (what a glob matches below it is judged by the
+    secret names). The bound keeps a path of a thousand components from costing a thousand looks at the disk."""
+    module = ntpath if windows else posixpath
+    folder = module.normpath(path)
+    if not module.isabs(folder):
+        return None
+    comps = _components(folder, windows)
+    globbed = next((i for i, c in enumerate(comps) if _GLOB.search(c)), len(comps))
+    for _ in range(len(comps) - globbed):
+        folder = module.dirname(folder)
+    try:
+        for _ in range(STATE_DIR_DEPTH + 1):
+            if is_state_dir(folder, windows):
+                return folder
+            parent = module.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+    except (OSError, ValueError):
+        return None
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ntpath
+import posixpath
 import re
 from dataclasses import dataclass, field
 
@@ -12,6 +14,7 @@ from contop.security.paths import (
     Policy,
     Resolver,
     decision_resolver,
+    is_state_dir,
     looks_like_path,
     path_candidates,
     policy_for,
@@ -96,7 +99,13 @@ class State:
         here = self.bare_names.get(self.cwd)
         if here is None:
             here = self.bare_names[self.cwd] = self.policy.holds_protected(self.cwd, self.resolve is not None)
-        return here
+        if here or self.resolve is None:
+            return here
+        # judging for real: 'cd /tmp; cp settings.json other-home' writes into another server's state directory
+        try:
+            return is_state_dir((ntpath if self.windows else posixpath).join(self.cwd, word), self.windows)
+        except (OSError, ValueError):
+            return False
 
     def place(self, word: str) -> int:
         """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``)."""

@@ -354,13 +354,15 @@ async def test_find_files_skips_another_contop_servers_secrets(tmp_path: Path) -
 
     other = tmp_path / "other-home"
     other.mkdir()
-    for name in ("server.lock", "admin.token", "tokens.json", "notes.txt"):
+    for name in ("server.lock", "admin.token", "tokens.json", "its-notes.txt"):
         (other / name).write_text("x")
+    (tmp_path / "notes.txt").write_text("x")
     ctx = ToolContext(session_id="t", state_dir=tmp_path / "state", home=str(tmp_path), cwd=str(tmp_path))
     found = await find_files(ctx, pattern="*", path=str(tmp_path))
     listed = found["stdout"]
     assert "notes.txt" in listed and "admin.token" not in listed and "tokens.json" not in listed
-    assert found.get("skipped_protected", 0) >= 2
+    assert "its-notes.txt" not in listed  # the whole folder is skipped, as this server's own state directory is
+    assert found.get("skipped_protected", 0) >= 1
 
 
 def test_an_argument_with_many_file_urls_asks_rather_than_taking_seconds() -> None:
@@ -397,11 +399,49 @@ def test_another_servers_secrets_are_protected_behind_globs_and_cd(tmp_path: Pat
     assert decision == "block" and f"the Contop state directory {other}" in reason, reason
 
 
-@pytest.mark.parametrize("command", ["grep -r . {o}", "tar czf /tmp/x.tgz {o}", "cd {t} && cp -r other-home /tmp/y"])
-def test_reading_another_servers_whole_state_directory_asks(tmp_path: Path, command: str) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cp notes.txt {o}/",  # a copy into the folder replaces whatever has the same name there
+        "cp settings.json {o}",
+        "cp -r evil-skill {o}/skills/",  # a skill goes into that server's prompts
+        "cd {t} && cp notes.txt other-home/skills/",
+        "cat {o}/logs/session-2026-01-01.jsonl",
+        "ls {o}",
+        "rm -rf {o}",
+        "cd {o}/skills && ls",
+        "cd {o}/skills && cp evil.md x/SKILL.md",  # bare names in a folder inside it
+        "grep -r . {o}",  # reading all of it, as for this server's own state directory
+        "tar czf /tmp/x.tgz {o}",
+        "cd {t} && cp settings.json other-home",  # a bare name that is the folder itself
+    ],
+)
+def test_anything_inside_another_servers_state_directory_is_protected(tmp_path: Path, command: str) -> None:
     other = _other_state_dir(tmp_path)
+    (other / "skills").mkdir()
+    (other / "logs").mkdir()
     decision, reason = judged(command.format(o=other, t=tmp_path))
-    assert decision == "confirm" and f"including the Contop state directory {other}" in reason, reason
+    assert decision == "block" and f"the Contop state directory {other}" in reason, reason
+
+
+def test_a_tool_writing_into_another_servers_state_directory_is_refused(tmp_path: Path) -> None:
+    from contop.security.decision import ToolCall
+    from contop.security.gate import decide
+
+    other = _other_state_dir(tmp_path)
+    for call in (
+        ToolCall("download_file", {"url": "https://example.com/s", "path": str(other / "skills/x/SKILL.md")}),
+        ToolCall("edit_file", {"path": str(other / "settings.json"), "old": "a", "new": "b"}),
+    ):
+        decision = decide(call, posix_context())
+        assert decision.verdict == "block" and f"the Contop state directory {other}" in decision.reason, call
+
+
+def test_a_folder_beside_another_servers_state_directory_stays_ordinary(tmp_path: Path) -> None:
+    _other_state_dir(tmp_path)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "server.lock").write_text("x")  # a lock file alone is not a state directory
+    assert verdict(f"ls {tmp_path} && cp notes.txt {tmp_path}/project/ && cat {tmp_path}/project/server.lock") == "safe"
 
 
 def test_bare_names_in_an_ordinary_folder_stay_ordinary(tmp_path: Path) -> None:
