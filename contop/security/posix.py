@@ -185,12 +185,23 @@ def _found_then_read(pipeline: list[Cmd], st: State) -> None:
         if not words:
             continue
         name = normalise(words[0])
-        if name == "find":
-            roots += [w for w in words[1:] if not w.startswith(("-", "(", "!"))][:1] or ["."]
+        listed = _listed_roots(words)
+        if listed is not None:
+            roots += listed
         elif roots and name == "xargs":
             wrapped, _ = strip_prefixes(words)
             if wrapped and normalise(wrapped[0]) not in commands.METADATA_READERS:
                 commands.reads_whole_tree(roots, commands.Invocation(name, words[1:], cmd.text), st)
+
+
+def _listed_roots(words: list[str]) -> list[str] | None:
+    """The folder whose files a command lists (``find ~ -name x``: ``~``; ``git ls-files``: this one), or None."""
+    name = normalise(words[0])
+    if name == "find":
+        return [w for w in words[1:] if not w.startswith(("-", "(", "!"))][:1] or ["."]
+    if name == "git" and words[1:2] == ["ls-files"]:
+        return ["."]
+    return None
 
 
 def _stage(cmd: Cmd, st: State) -> str:
@@ -484,28 +495,74 @@ def _privileged_prefixes(prefix: list[str], st: State, text: str) -> None:
         commands.judge(Invocation(name, opts, text), st)
 
 
-# Programs that read or send the files named in their arguments, and their options whose value is a count.
+# Programs that read, print or send the files named in their arguments, and their options whose value is a count.
 _FILE_READERS = frozenset({"cat", "tac", "nl", "less", "more", "head", "tail", "cp", "base64", "base32", "basenc",
                            "xxd", "od", "hexdump", "strings", "tar", "zip", "gzip", "bzip2", "xz", "scp", "rsync",
-                           "nc", "ncat", "netcat", "socat", *FETCHERS})  # fmt: skip
+                           "nc", "ncat", "netcat", "socat", "sort", "uniq", "cut", "paste", "diff", "comm", "join",
+                           "fold", "fmt", "rev", "column", "pr", "iconv", "expand", "unexpand", *FETCHERS})  # fmt: skip
 _COUNT_OPTIONS = frozenset({"-n", "-c", "--lines", "--bytes"})
+# Readers whose first operand is a pattern or a program, unless one of the first options gives it; the second
+# set holds their options that take a value (``grep -m 5``), so that the value is not taken for an operand.
+_GREP_VALUES = frozenset({"-e", "--regexp", "-f", "--file", "-m", "--max-count", "-A", "-B", "-C", "--context",
+                          "--after-context", "--before-context", "-d", "--directories", "-D", "--devices",
+                          "--label"})  # fmt: skip
+_PATTERN_FIRST: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "grep": (frozenset({"-e", "--regexp", "-f", "--file"}), _GREP_VALUES),
+    "rg": (
+        frozenset({"-e", "--regexp", "-f", "--file"}),
+        _GREP_VALUES | {"-g", "--glob", "-t", "--type", "-T", "--type-not", "-M", "--max-columns", "-r", "--replace"},
+    ),
+    "sed": (frozenset({"-e", "--expression", "-f", "--file"}), frozenset({"-e", "--expression", "-f", "--file", "-l"})),
+    "awk": (frozenset({"-f", "--file"}), frozenset({"-f", "--file", "-F", "--field-separator", "-v", "--assign"})),
+    "jq": (frozenset({"-f", "--from-file"}), frozenset({"-f", "--from-file", "--indent", "--arg", "--argjson"})),
+}
+for _alias, _same in (("egrep", "grep"), ("fgrep", "grep"), ("gawk", "awk"), ("mawk", "awk"), ("nawk", "awk")):
+    _PATTERN_FIRST[_alias] = _PATTERN_FIRST[_same]
+_XARGS_INPUT = "$(xargs)"  # stands for what xargs reads when it cannot be known: a substitution that prints it
+
+
+def _file_operands(name: str, args: list[str]) -> list[int]:
+    """The positions in ``args`` that name files for a reader: every one but the values of count options and, for
+    grep, sed, awk and the like, the pattern or program and the values of their options."""
+    if name not in _PATTERN_FIRST:
+        return [i for i in range(len(args)) if not (i and args[i - 1] in _COUNT_OPTIONS)]
+    giving, valued = _PATTERN_FIRST[name]
+    operands: list[int] = []
+    pattern_given = options_end = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not options_end and arg == "--":
+            options_end = True
+        elif not options_end and arg.startswith("-") and len(arg) > 1:
+            option = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+            pattern_given = pattern_given or option in giving
+            if option in valued and arg == option:
+                i += 2 if option not in ("--arg", "--argjson") else 3
+                continue
+        elif not pattern_given:
+            pattern_given = True  # the pattern or program itself
+        else:
+            operands.append(i)
+        i += 1
+    return operands
 
 
 def _unknown_file_args(name: str, args: list[str], st: State, text: str) -> None:
     """``cat $(…)``: a reader given a name that a substitution prints reads whatever that turns out to be. A known
     output is checked as paths; an unknown one asks (``echo $(date)`` and ``ls $(pwd)`` read no file)."""
-    if name not in _FILE_READERS:
+    if name not in _FILE_READERS and name not in _PATTERN_FIRST:
         return
-    for i, arg in enumerate(args):
+    for i in _file_operands(name, args):
+        arg = args[i]
         if not arg.startswith(("$(", "`")) or arg.startswith("$(("):
             continue
-        before = args[i - 1] if i else ""
-        if before in _COUNT_OPTIONS or (name in FETCHERS and before.startswith("-")):
-            continue  # 'head -n $(…)'; curl's -d/-H values are data ('-T $(…)' is an upload, asked about anyway)
+        if name in FETCHERS and i and args[i - 1].startswith("-"):
+            continue  # curl's -d/-H values are data ('-T $(…)' is an upload, asked about anyway)
         closer = ")" if arg.startswith("$(") else "`"
         start = 2 if closer == ")" else 1
         end = matching_end(arg, start, closer)
-        produced = produce_script(parse(arg[start:end]), st)
+        produced = None if arg == _XARGS_INPUT else produce_script(parse(arg[start:end]), st)
         if isinstance(produced, str) and produced.strip():
             st.check_paths((produced.strip() + arg[end + 1 :]).split(), text)
         else:
@@ -562,10 +619,17 @@ def _xargs(before: list[Cmd], cmd: Cmd, st: State) -> None:
             judge_words(wrapped + items, st, cmd.text)
         return
     name = normalise(wrapped[0])
-    if (name in SHELLS or name in INTERPRETERS) and _script_from_input(wrapped[1:]):
+    replace = _xargs_option(opts, ("-I", "--replace"), "-i", "{}")
+    if (name in SHELLS or name in INTERPRETERS) and (
+        _script_from_input(wrapped[1:]) or (replace and any(replace in w for w in wrapped[1:]))
+    ):  # '… | xargs -I{} sh -c "{}"': the input is put into the script (a file named 'x;rm -rf ~' runs)
         if isinstance(produced, _Fetched):
             st.add(BLOCK, "runs code downloaded from the network", cmd.text)
         st.add(CONFIRM, "runs commands that xargs reads from another command's output", cmd.text)
+    elif not any(_listed_roots(c.words) is not None for c in before if c.words):  # judged by _found_then_read
+        # 'ls | xargs cat' reads the files an unknown output names, as 'cat $(ls)' does
+        args = [w.replace(replace, _XARGS_INPUT) for w in wrapped[1:]] if replace else [*wrapped[1:], _XARGS_INPUT]
+        _unknown_file_args(name, args, st, cmd.text)
 
 
 _XARGS_ITEMS = 64  # words piped into xargs that are judged

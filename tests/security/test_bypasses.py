@@ -444,6 +444,48 @@ def test_a_folder_beside_another_servers_state_directory_stays_ordinary(tmp_path
     assert verdict(f"ls {tmp_path} && cp notes.txt {tmp_path}/project/ && cat {tmp_path}/project/server.lock") == "safe"
 
 
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        # grep, sed, awk and sort print what they read, as cat does
+        ("grep KEY $(some-tool)", "grep reads or sends a file whose name is only known when it runs"),
+        ("grep -m 5 -e x $(some-tool)", "grep reads or sends a file whose name is only known when it runs"),
+        ("sed -n p $(cat list)", "sed reads or sends a file whose name is only known when it runs"),
+        ("awk -F , 1 $(cat list)", "awk reads or sends a file whose name is only known when it runs"),
+        ("sort `cat list`", "sort reads or sends a file whose name is only known when it runs"),
+        ("jq --arg a b . $(cat list)", "jq reads or sends a file whose name is only known when it runs"),
+        # xargs hands an unknown output to the reader as 'cat $(ls)' does
+        ("ls | xargs cat", "cat reads or sends a file whose name is only known when it runs"),
+        ("cat list | xargs -I{} grep -H . {}", "grep reads or sends a file whose name is only known when it runs"),
+        # ... or into a shell's script: a file named 'x;rm -rf ~' runs
+        ("find . | xargs -I{} sh -c '{}'", "runs commands that xargs reads from another command's output"),
+        ("ls | xargs -I % bash -c 'wc -l %'", "runs commands that xargs reads from another command's output"),
+    ],
+)
+def test_a_file_name_known_only_at_run_time_asks(command: str, said: str) -> None:
+    decision, reason = judged(command)
+    assert decision == "confirm" and reason.startswith(said), reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "grep $(cat pattern.txt) notes.txt",  # the pattern, not a file
+        "grep -e $(cat pattern.txt) notes.txt",
+        "sed $(cat script.sed) notes.txt",
+        "jq $(cat filter.jq) data.json",
+        "head -n $(cat count) notes.txt",
+        "ls | xargs wc -l",  # counts, prints nothing of the files
+        "echo a.txt b.txt | xargs cat",  # known names are judged as they are
+        "git ls-files | xargs grep -n TODO",  # the files of this folder, which holds nothing protected
+        "find . -name '*.py' | xargs grep foo",
+        "ls | xargs -I{} echo {}",
+    ],
+)
+def test_patterns_counts_and_known_lists_stay_safe(command: str) -> None:
+    assert verdict(command) == "safe"
+
+
 def test_bare_names_in_an_ordinary_folder_stay_ordinary(tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     assert verdict(f"cd {tmp_path} && cat * && grep -r admin.token notes") == "safe"
