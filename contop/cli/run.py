@@ -337,6 +337,10 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
     note = result.get("note") or payload.get("note")
     if isinstance(note, str) and note:
         print(f"contop run: note: {note}", file=sys.stderr)
+    cut = payload.get("truncated")
+    if isinstance(cut, list) and cut:  # the server cut the message to fit the connection (README)
+        fields = ", ".join(str(field) for field in cut)
+        print(f"contop run: output cut to fit one message ({fields}); ask for less at a time", file=sys.stderr)
     if status != "success":
         code = output["exit_code"]
         why = (

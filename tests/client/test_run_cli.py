@@ -243,6 +243,16 @@ def test_what_happened_to_a_tool_call_is_said_on_stderr(server: ServerProcess, t
     assert "contop run: error: The command timed out and was stopped." in done.stderr, done.stderr
 
 
+def test_output_cut_to_fit_one_message_is_said_on_stderr(server: ServerProcess, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("".join(f"line {i} {'x' * 90}\n" for i in range(8000)))  # ~800 KB: more than one message holds
+    args = json.dumps({"file_path": str(big), "limit": 100_000})
+    done = contop_run("--tool", "read_file", "--args", args, env=local_env(server))
+    assert done.returncode == 0, done.stderr
+    assert "line 0 " in done.stdout and len(done.stdout) < 300_000
+    assert "contop run: output cut to fit one message (stdout" in done.stderr, done.stderr
+
+
 @pytest.mark.skipif(detect_sandbox().backend is None, reason="no sandbox here: a blocked command is refused instead")
 def test_a_command_blocked_on_the_host_says_it_ran_in_the_sandbox(server: ServerProcess) -> None:
     done = contop_run("--tool", "execute_cli", "--args", '{"command": "cat /etc/shadow"}', env=local_env(server))
