@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 import pydantic
 
-from contop.core.errors import ToolError
+from contop.core.errors import NotAvailableError, ToolError
 from contop.security.audit import AuditEntry, AuditLog
 from contop.security.catalog import KNOWN_TOOLS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
@@ -328,7 +328,7 @@ class GuardedToolset:
             result = await fn(ctx, **args)
         except asyncio.CancelledError:
             raise
-        except ToolError as exc:
+        except (ToolError, NotAvailableError) as exc:  # their messages are written for the user
             outcome.status, outcome.message = "error", str(exc)
             return
         except Exception as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from contop.core.defaults import DEFAULT_DESTRUCTIVE_PATTERNS, DEFAULT_FORBIDDEN_COMMANDS, default_restricted_paths
-from contop.core.errors import ToolError
+from contop.core.errors import NotAvailableError, ToolError
 from contop.security.audit import AuditLog, verify_file
 from contop.security.enforce import FORCE_HOST_REASON, ConfirmationRequest, GateLists, GuardedToolset
 from contop.security.sandbox import BubblewrapBackend
@@ -277,6 +278,21 @@ async def test_tool_exceptions_become_error_outcomes(ctx: ToolContext, audit: Au
     history = await toolset.call("get_action_history", {"limit": 5}, ctx, call_id="c15")
     assert history.status == "success"
     assert [a["tool"] for a in history.result["actions"]] == ["system_info", "get_action_history"]
+
+
+async def test_a_missing_capability_says_what_to_install_without_a_traceback(
+    ctx: ToolContext, audit: AuditLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def needs_extra(ctx: ToolContext) -> dict[str, Any]:
+        raise NotAvailableError("Reading .xls workbooks needs the xlrd package (pip install xlrd).")
+
+    toolset = make_toolset(ctx, audit)
+    toolset._tools["system_info"] = needs_extra
+    with caplog.at_level(logging.ERROR):
+        outcome = await toolset.call("system_info", {}, ctx, call_id="c16")
+    assert outcome.status == "error"
+    assert outcome.message == "Reading .xls workbooks needs the xlrd package (pip install xlrd)."  # no class name
+    assert not [r for r in caplog.records if r.exc_info], "a missing extra is not a crash"
 
 
 async def test_cancellation_kills_the_command_and_is_audited(ctx: ToolContext, audit: AuditLog) -> None:
