@@ -43,6 +43,9 @@ def decide(call: ToolCall, ctx: GateContext) -> Decision:
         return classify_command(command, ctx)
     if name in PATH_ARGS:
         return _path_tool(call, ctx)
+    if name == "edit_skill":  # a skill's text goes into later runs' prompts: a lasting change of instructions
+        skill = shorten(str(call.args.get("skill_name", "")), 40)
+        return Decision.needs_confirmation(f"rewrites the skill {skill!r}, whose instructions later runs follow")
     return Decision.safe(f"{name} does not touch files or run commands")
 
 
