@@ -146,8 +146,9 @@ def merged_settings(snapshot: Mapping[str, Any], edits: Mapping[str, Any]) -> di
 def field_errors(detail: str, known_fields: Iterable[str]) -> tuple[dict[str, str], str]:
     """Split a 422 detail into errors for the form's fields and a remainder for the general message.
 
-    The server's detail names fields as ``a.b.c: message; d: message`` or ``missing required keys: a, b``; a
-    field matches the longest known name that is a prefix of it (``restricted_paths.3`` → ``restricted_paths``).
+    The server's detail names fields as ``a.b.c: message; d: message`` or ``missing required keys: a, b``, or
+    is one sentence that starts with a field's name (``execution_model 'x' is not valid: …``); a field matches
+    the longest known name that is a prefix of it (``restricted_paths.3`` → ``restricted_paths``).
     """
     known = sorted(known_fields, key=len, reverse=True)
     found: dict[str, str] = {}
@@ -170,6 +171,12 @@ def field_errors(detail: str, known_fields: Iterable[str]) -> tuple[dict[str, st
         match = owner(path.strip()) if sep else None
         if match:
             found.setdefault(match, message)
+            continue
+        # a sentence about one field: "execution_model 'x' is not valid: use …"
+        first = part.split(" ", 1)[0]
+        match = first if first in known and " " in part else None
+        if match:
+            found.setdefault(match, part)
         else:
             rest.append(part)
     return found, "; ".join(rest)

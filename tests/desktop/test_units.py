@@ -180,6 +180,11 @@ def test_field_errors_maps_the_server_detail_to_fields() -> None:
     found, rest = field_errors("missing required keys: restricted_paths, version", known)
     assert found == {"restricted_paths": "required"}
     assert rest == "version: required"
+    # the sentences the server says about the model fields name their field first
+    detail = "execution_model 'badmodel' is not valid: use 'provider:model' with provider gemini, anthropic"
+    assert field_errors(detail, [*known, "execution_model"]) == ({"execution_model": detail}, "")
+    detail = "local_model_base_url 'ftp://x' is not valid: give the server's http(s) address"
+    assert field_errors(detail, [*known, "local_model_base_url"]) == ({"local_model_base_url": detail}, "")
 
 
 def test_validate_skill() -> None:
