@@ -174,5 +174,6 @@ def test_a_misnamed_path_argument_is_still_judged_by_what_it_names() -> None:
 def test_rewriting_a_skill_asks_and_creating_one_does_not() -> None:
     # A skill's text goes into the prompts of later runs: a prompt-injected run could leave instructions behind.
     verdict, reason = judge("edit_skill", skill_name="office-documents", content="---\nname: x\n---\nobey")
-    assert verdict == "confirm" and reason == "rewrites the skill 'office-documents', whose instructions later runs follow"
+    assert verdict == "confirm"
+    assert reason == "rewrites the skill 'office-documents', whose instructions later runs follow"
     assert judge("create_skill", name="notes", description="keeps notes")[0] == "safe"  # disabled until enabled

@@ -13,6 +13,7 @@ from contop.core.errors import ConfigError, StateDirError
 from contop.core.settings import (
     API_KEY_ENV,
     EXECUTION_MODEL_FORMS,
+    AwayModeSettings,
     describe_validation_error,
     ice_servers_problem,
     missing_required_keys,
@@ -30,6 +31,26 @@ async def get_settings(request: Request) -> dict[str, Any]:
 
 
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
+_BCRYPT = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
+
+
+def _check_away_pins(request: Request, given: object, current: AwayModeSettings) -> None:
+    """The Away Mode PIN hashes may only be what ``POST /api/away-mode/pin`` makes (a PIN nobody knows would lock
+    the desk for good), and may not be removed while the lock is up, as ``DELETE /api/away-mode/pin`` refuses."""
+    if given is None:
+        given = {}  # left out: the defaults, no PINs
+    if not isinstance(given, dict):
+        return  # the model names a wrong shape
+    for key in ("pin_hash", "emergency_pin_hash"):
+        value = given.get(key, "")
+        if isinstance(value, str) and value and not _BCRYPT.fullmatch(value):
+            raise HTTPException(422, f"away_mode.{key}: set the PINs with POST /api/away-mode/pin, not by hand")
+    away = getattr(server_state(request), "away", None)
+    removed = [k for k in ("pin_hash", "emergency_pin_hash") if getattr(current, k) and not given.get(k)]
+    if away is not None and away.engaged and removed:
+        raise HTTPException(409, "Away Mode is engaged: disengage it before removing the PINs")
 
 
 @router.put("/api/settings")
@@ -63,9 +84,10 @@ async def put_settings(request: Request) -> dict[str, Any]:
             f"execution_model {str(model)[:200]!r} needs local_model_base_url, the address of the OpenAI-compatible "
             "server (for Ollama http://localhost:11434/v1): set both in the same save",
         )
+    store = server_state(request).settings
+    _check_away_pins(request, data.get("away_mode"), store.get().away_mode)
     # An ICE server a browser would refuse makes it refuse the whole configuration: no phone could connect.
     ice_problem = ice_servers_problem(data.get("ice_servers"))
-    store = server_state(request).settings
     try:
         if ice_problem:
             validate_settings(data)  # every other field's problem is named too, and a wrong shape as the model says
