@@ -20,6 +20,20 @@ import sys
 import traceback
 from typing import Any
 
+MAX_TRACE_FRAMES = 5
+
+
+def _trace(exc: BaseException, paths: list[str]) -> str:
+    """The last frames of ``exc``'s traceback that are in the skill's own files: not this runner's, asyncio's or
+    those of the libraries the tool called (the author fixes their own code; the message names the error)."""
+    folders = {os.path.dirname(os.path.abspath(path)) + os.sep for path in paths}
+    own = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if any(os.path.abspath(frame.filename).startswith(folder) for folder in folders)
+    ]
+    return "".join(traceback.format_list(own[-MAX_TRACE_FRAMES:])).rstrip("\n")
+
 
 def _call(paths: list[str], tool: str, params: dict[str, Any]) -> dict[str, Any]:
     for path in paths:
@@ -44,8 +58,11 @@ def _call(paths: list[str], tool: str, params: dict[str, Any]) -> dict[str, Any]
         try:
             value = asyncio.run(fn(**params)) if inspect.iscoroutinefunction(fn) else fn(**params)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt of the tool are its failures too
-            where = traceback.format_exception(exc)[-3:]
-            return {"error": f"{tool} raised {type(exc).__name__}: {exc}", "kind": "raised", "trace": "".join(where)}
+            return {
+                "error": f"{tool} raised {type(exc).__name__}: {exc}",
+                "kind": "raised",
+                "trace": _trace(exc, paths),
+            }
         try:
             json.dumps(value)
         except (TypeError, ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contop.agent.skills.spec import SkillError
+from contop.agent.skills.spec import SkillError, utf8_safe
 from contop.agent.skills.store import SkillStore
 from contop.agent.skills.workflow import load_workflow, run_workflow
 from contop.core.childenv import child_env
@@ -69,7 +69,7 @@ class SkillRuntime:
                 timeout=PYTHON_TOOL_TIMEOUT_S,
             )
             try:
-                answer = json.loads(await asyncio.to_thread(result_file.read_text, "utf-8"))
+                answer = _utf8_safe(json.loads(await asyncio.to_thread(result_file.read_text, "utf-8")))
             except (OSError, ValueError):
                 answer = None
         output = process.stderr
@@ -86,6 +86,18 @@ class SkillRuntime:
         if "error" in answer:
             raise SkillError(str(answer["error"]) + (f"\n{answer['trace']}" if answer.get("trace") else ""))
         return PythonResult(answer.get("value"), output, process.truncated)
+
+
+def _utf8_safe(value: Any) -> Any:
+    """A tool's answer with every string one UTF-8 can store: a lone surrogate (a file name that is not UTF-8, a
+    ``"\\ud800"`` escape) would make the run's history impossible to save."""
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, list):
+        return [_utf8_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {_utf8_safe(key): _utf8_safe(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -15,6 +16,7 @@ SKILL_TYPES: tuple[str, ...] = get_args(SkillType)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_DESCRIPTION = 1024
 MAX_SKILL_BYTES = 256 * 1024
+SURROGATE_RE = re.compile("[\ud800-\udfff]")  # UTF-8 can store none of these, even in pairs
 
 
 class SkillError(ContopError):
@@ -42,6 +44,78 @@ def check_name(name: str) -> str:
     return name
 
 
+def _unencodable_at(text: str) -> int | None:
+    """Index of the first character that UTF-8 cannot store (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` as UTF-8 can store it: each lone surrogate (a byte of a name that is not UTF-8, as ``os.listdir``
+    gives it, or a ``"\\ud800"`` escape) becomes U+FFFD."""
+    return SURROGATE_RE.sub("\ufffd", text)
+
+
+UNENCODABLE = (
+    'contains a character that cannot be stored as UTF-8 (a lone surrogate, e.g. from a YAML escape such as "\\uD800"):'
+    " remove or replace it"
+)
+
+
+def unencodable_in(value: Any, where: str = "") -> str | None:
+    """Where, in parsed YAML, a string (key or value) holds a character UTF-8 cannot store, ASCII-quoted for a
+    message ('tools[1]', 'a key of extra'); None if nowhere.
+
+    YAML escapes such as ``"\\uD800"`` produce lone surrogates from a plain ASCII file; such a string cannot be
+    sent as JSON nor kept in the agent's history, so the skill is refused as a whole.
+    """
+    if isinstance(value, str):
+        return (ascii(where) if where else "a value") if _unencodable_at(value) is not None else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _unencodable_at(key) is not None:
+                return f"a key of {where!a}" if where else "a key"
+            found = unencodable_in(item, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for index, item in enumerate(value):
+            found = unencodable_in(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _kind(value: Any) -> str:
+    """What YAML made of an unquoted value, in the words of a SKILL.md author."""
+    if isinstance(value, bool):
+        return f"a yes/no value ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"a date ({value.isoformat()})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def check_text(text: str, what: str) -> None:
+    """``SkillError`` (422) when ``text`` holds a character that cannot be stored as UTF-8 (a lone surrogate)."""
+    at = _unencodable_at(text)
+    if at is not None:
+        line = text.count("\n", 0, at) + 1
+        raise SkillError(
+            f"{what} contains a character that cannot be stored as UTF-8 ({text[at]!a}, a lone surrogate) "
+            f"on line {line}: remove or replace it",
+            422,
+        )
+
+
 def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
     """(frontmatter mapping, body). ``SkillError`` (422) when the frontmatter is missing or not a YAML mapping."""
     if text.startswith("\ufeff"):
@@ -62,21 +136,36 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
         raise SkillError(f"the frontmatter is not valid YAML: {exc}", 422) from exc
     if not isinstance(data, dict):
         raise SkillError("the frontmatter must be a YAML mapping (key: value lines)", 422)
+    bad = unencodable_in(data, "")
+    if bad is not None:
+        raise SkillError(f"frontmatter: {bad} {UNENCODABLE}", 422)
     return data, body
 
 
 def parse_meta(data: dict[str, Any], *, expected_name: str | None = None) -> SkillMeta:
     """Validate the frontmatter mapping; ``SkillError`` (422) names the first problem."""
     name = data.get("name")
-    if not isinstance(name, str) or not name:
+    if name is None or name == "":
         raise SkillError("frontmatter: 'name' is required", 422)
+    if not isinstance(name, str):
+        raise SkillError(
+            f"frontmatter: 'name' must be text (lowercase letters, digits and hyphens), not {_kind(name)}: "
+            f'write it in quotes, e.g. name: "{expected_name or "my-skill"}"',
+            422,
+        )
     if not NAME_RE.fullmatch(name):
         raise SkillError(f"frontmatter: name {name[:70]!r} must be lowercase letters, digits and hyphens", 422)
     if expected_name is not None and name != expected_name:
         raise SkillError(f"frontmatter: name {name!r} must match the skill's folder {expected_name!r}", 422)
     description = data.get("description")
-    if not isinstance(description, str) or not description.strip():
+    if description is None or (isinstance(description, str) and not description.strip()):
         raise SkillError("frontmatter: 'description' is required", 422)
+    if not isinstance(description, str):
+        raise SkillError(
+            f"frontmatter: 'description' must be text, not {_kind(description)}: write it in quotes, "
+            'e.g. description: "Helps with ..."',
+            422,
+        )
     if len(description) > MAX_DESCRIPTION:
         raise SkillError(f"frontmatter: description is longer than {MAX_DESCRIPTION} characters", 422)
     version = data.get("version", "1.0.0")
@@ -104,6 +193,7 @@ def parse_meta(data: dict[str, Any], *, expected_name: str | None = None) -> Ski
 
 
 def parse_skill_md(text: str, *, expected_name: str | None = None) -> tuple[SkillMeta, str]:
+    check_text(text, "SKILL.md")
     if len(text.encode("utf-8")) > MAX_SKILL_BYTES:
         raise SkillError(f"SKILL.md is larger than {MAX_SKILL_BYTES // 1024} KB", 422)
     data, body = split_frontmatter(text)

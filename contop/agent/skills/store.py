@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contop.agent.skills.spec import SkillError, SkillMeta, check_name, parse_skill_md, template
+from contop.agent.skills.spec import SkillError, SkillMeta, check_name, check_text, parse_skill_md, template, utf8_safe
 from contop.server.statedir import atomic_write
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class SkillStore:
             check_name(folder.name)
             meta, _body = parse_skill_md(_skill_text(folder), expected_name=folder.name)
         except SkillError as exc:
-            return SkillInfo(folder.name, folder, None, error=str(exc), has_scripts=scripts)
+            return SkillInfo(utf8_safe(folder.name), folder, None, error=str(exc), has_scripts=scripts)
         return SkillInfo(folder.name, folder, meta, has_scripts=scripts)
 
     def info(self, name: str) -> SkillInfo:
@@ -135,7 +135,8 @@ class SkillStore:
             directory = folder / sub
             if directory.is_dir():
                 files.extend(p for p in sorted(directory.iterdir()) if p.suffix in (".yaml", ".yml", ".py"))
-        return files
+        # a name that is not UTF-8 could not be named in JSON nor in the agent's history: such a file is ignored
+        return [p for p in files if utf8_safe(p.name) == p.name]
 
     def workflow_files(self, name: str) -> dict[str, Path]:
         return {p.stem: p for p in self.script_files(self.folder(name)) if p.suffix in (".yaml", ".yml")}
@@ -168,6 +169,7 @@ class SkillStore:
         check_name(name)
         if not isinstance(description, str) or not description.strip():
             raise SkillError("a description is required", 422)
+        check_text(description, "the description")
         folder = self.folder(name)
         if folder.exists():
             raise SkillError(f"a skill named {name!r} already exists", 409)

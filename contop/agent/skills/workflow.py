@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from contop.agent.skills.spec import SkillError
+from contop.agent.skills.spec import UNENCODABLE, SkillError, unencodable_in
 from contop.security.enforce import GuardedToolset
 from contop.tools.context import ToolContext
 
@@ -57,6 +57,9 @@ def parse_workflow(text: str, name: str) -> Workflow:
         raise SkillError(f"workflow {name}: not valid YAML: {exc}", 422) from exc
     if not isinstance(data, dict):
         raise SkillError(f"workflow {name}: must be a YAML mapping with 'steps'", 422)
+    bad = unencodable_in(data)
+    if bad is not None:  # it would reach the tools and the run's history, which cannot store it
+        raise SkillError(f"workflow {name}: {bad} {UNENCODABLE}", 422)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise SkillError(f"workflow {name}: 'steps' must be a non-empty list", 422)
