@@ -10,12 +10,21 @@ import io
 import os
 import re
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from contop.core.errors import NotAvailableError, ToolError
 from contop.tools.context import ToolContext
-from contop.tools.files import atomic_write, check_regular_file, human_size, resolve, tool_result
+from contop.tools.files import (
+    atomic_write,
+    check_regular_file,
+    check_writable,
+    human_size,
+    locked_file,
+    resolve,
+    tool_result,
+)
 
 MAX_PDF_CHARS = 200_000
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
@@ -30,6 +39,29 @@ CSV_EXTENSIONS = (".csv", ".tsv")
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_COLUMNS = 16_384
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+MACRO_EXTENSIONS = (".xlsm", ".xltm")
+VBA_PART = "xl/vbaProject.bin"
+# The workbook part's content type Excel requires for each extension (it refuses a file whose type and name differ).
+_WORKBOOK_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    ".xltx": "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    ".xltm": "application/vnd.ms-excel.template.macroEnabled.main+xml",
+}
+CONTENT_TYPES_PART = "[Content_Types].xml"
+
+
+def check_readable_file(path: str) -> os.stat_result:
+    """stat() of an existing regular file this process may read, or a ToolError saying what is wrong."""
+    st = check_regular_file(path)
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except OSError as exc:
+        raise ToolError(f"Cannot open {path}: {exc.strerror or exc}") from exc
+    return st
 
 
 # ----------------------------------------------------------------------------------------------------- read_pdf
@@ -73,7 +105,7 @@ def _read_pdf(path: str, pages: str | None) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    check_regular_file(path)
+    check_readable_file(path)
     with open(path, "rb") as f:
         if b"%PDF-" not in f.read(1024):
             raise ToolError(f"{path} is not a PDF file.")
@@ -133,7 +165,7 @@ async def read_image(ctx: ToolContext, path: str) -> dict[str, Any]:
 def _read_image(path: str) -> tuple[str, str, int, int]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    st = check_regular_file(path)
+    st = check_readable_file(path)
     if st.st_size > MAX_IMAGE_BYTES:
         raise ToolError(f"{path} is too large ({human_size(st.st_size)}; the limit is {human_size(MAX_IMAGE_BYTES)}).")
     try:
@@ -280,14 +312,14 @@ def parse_cell_range(cell_range: str | None) -> Bounds:
 
 
 def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
-    check_regular_file(path)
+    check_readable_file(path)
     ext = os.path.splitext(path)[1].lower()
     if cell_range and "!" in cell_range:  # Excel's own notation: 'Sheet 1'!A1:B5
         named, _, cell_range = cell_range.rpartition("!")
         named = named.strip()
         if len(named) >= 2 and named[0] == named[-1] == "'":
             named = named[1:-1].replace("''", "'")
-        if sheet and sheet != named:
+        if sheet and sheet.casefold() != named.casefold():
             raise ToolError(f"The range names sheet '{named}' but sheet='{sheet}' was given; use one of them.")
         sheet = named
     bounds = parse_cell_range(cell_range)
@@ -311,13 +343,13 @@ def _read_xlsx(path: str, sheet: str | None, bounds: Bounds) -> str:
     try:
         values_wb = load_workbook(path, read_only=True, data_only=True)
         formulas_wb = load_workbook(path, read_only=True, data_only=False)
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
     except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
         raise ToolError(f"{path} could not be opened as an Excel workbook: {exc}") from exc
     try:
         names = list(values_wb.sheetnames)
-        if sheet and sheet not in names:
-            raise ToolError(f"Sheet '{sheet}' not found in {path}; its sheets are: {', '.join(names)}.")
-        title = sheet or names[0]
+        title = _pick_sheet(path, names, [ws.title for ws in values_wb.worksheets], sheet)
         min_col, min_row, max_col, max_row = bounds
         window = {"min_row": min_row, "max_row": max_row, "min_col": min_col, "max_col": max_col}
         rows = _with_formulas(
@@ -330,6 +362,29 @@ def _read_xlsx(path: str, sheet: str | None, bounds: Bounds) -> str:
         formulas_wb.close()
 
 
+def find_sheet(names: Sequence[str], wanted: str) -> str | None:
+    """The sheet ``wanted`` names: Excel compares sheet names without regard to case (pure)."""
+    if wanted in names:
+        return wanted
+    folded = wanted.casefold()
+    return next((name for name in names if name.casefold() == folded), None)
+
+
+def _pick_sheet(path: str, names: list[str], worksheets: list[str], sheet: str | None) -> str:
+    """The worksheet to read: ``sheet`` (any case), or the first worksheet; chart sheets hold no cells (pure)."""
+    if not sheet:
+        if not worksheets:
+            raise ToolError(f"{path} has no worksheets with cells, only chart sheets: {', '.join(names)}.")
+        return worksheets[0]
+    title = find_sheet(names, sheet)
+    if title is None:
+        raise ToolError(f"Sheet '{sheet}' not found in {path}; its sheets are: {', '.join(names)}.")
+    if title not in worksheets:
+        others = f"; its worksheets are: {', '.join(worksheets)}" if worksheets else ""
+        raise ToolError(f"Sheet '{title}' of {path} is a chart sheet: it holds a chart, not cells{others}.")
+    return title
+
+
 def _with_formulas(values: Iterable[Sequence[Any]], formulas: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
     """Cached values, and the formula text where a formula was never calculated (e.g. written by write_excel)."""
     for value_row, formula_row in zip(values, formulas, strict=False):
@@ -340,6 +395,13 @@ def _with_formulas(values: Iterable[Sequence[Any]], formulas: Iterable[Sequence[
 
 
 def _read_csv_rows(path: str, bounds: Bounds) -> Iterable[Sequence[Any]]:
+    try:
+        return _csv_rows(path, bounds)
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+
+
+def _csv_rows(path: str, bounds: Bounds) -> list[Sequence[Any]]:
     min_col, min_row, max_col, max_row = bounds
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         sample = f.read(16384)
@@ -479,14 +541,21 @@ def _write_table(path: str, rows: list[list[Any]], sheet: str | None) -> str:
     except OSError as exc:
         raise ToolError(f"Cannot create the folder {parent}: {exc.strerror or exc}") from exc
     width = max((len(r) for r in rows), default=0)
-    if ext in CSV_EXTENSIONS:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, dialect=csv.excel_tab if ext == ".tsv" else csv.excel)
-        writer.writerows([_cell_text_full(v) for v in row] for row in rows)
-        atomic_write(path, buffer.getvalue().encode("utf-8"), like=_existing_stat(path))
-        note = " ('sheet' does not apply to CSV and was ignored)" if sheet else ""
-        return f"CSV file written successfully: {len(rows)} row(s) x {width} column(s) to {path}{note}"
-    title, kept = _write_xlsx(path, rows, sheet)
+    # Read, change and write back under the file's lock: parallel writes of two sheets must both land. A symlink
+    # is written through to its target, as edit_file does.
+    with locked_file(path) as target:
+        existing = _existing_stat(target)
+        if existing is not None:
+            check_regular_file(target)
+            check_writable(path, existing)
+        if ext in CSV_EXTENSIONS:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, dialect=csv.excel_tab if ext == ".tsv" else csv.excel)
+            writer.writerows([_cell_text_full(v) for v in row] for row in rows)
+            atomic_write(target, buffer.getvalue().encode("utf-8"), like=existing)
+            note = " ('sheet' does not apply to CSV and was ignored)" if sheet else ""
+            return f"CSV file written successfully: {len(rows)} row(s) x {width} column(s) to {path}{note}"
+        title, kept = _write_xlsx(target, ext, rows, sheet, existing)
     text = f"Excel file written successfully: {len(rows)} row(s) x {width} column(s) to sheet '{title}' of {path}"
     if kept:
         text += f" (other sheets kept: {', '.join(kept)})"
@@ -506,23 +575,15 @@ def _existing_stat(path: str) -> os.stat_result | None:
         return None
 
 
-def _write_xlsx(path: str, rows: list[list[Any]], sheet: str | None) -> tuple[str, list[str]]:
-    from openpyxl import Workbook, load_workbook
+def _write_xlsx(
+    path: str, ext: str, rows: list[list[Any]], sheet: str | None, existing: os.stat_result | None
+) -> tuple[str, list[str]]:
+    from openpyxl import Workbook
     from openpyxl.utils.exceptions import IllegalCharacterError
 
-    if os.path.exists(path):
-        try:
-            wb = load_workbook(path)
-        except Exception as exc:
-            raise ToolError(
-                f"{path} exists but is not a readable Excel workbook ({exc}); it was left unchanged."
-            ) from exc
-        if sheet is None:
-            index, title = 0, wb.sheetnames[0]
-        elif sheet in wb.sheetnames:
-            index, title = wb.sheetnames.index(sheet), sheet
-        else:
-            index, title = len(wb.sheetnames), sheet
+    if existing is not None:
+        wb = _load_for_update(path, ext)
+        index, title = _sheet_to_write(path, wb, sheet)
         if title in wb.sheetnames:
             wb.remove(wb[title])
         ws = wb.create_sheet(title, index)
@@ -536,10 +597,70 @@ def _write_xlsx(path: str, rows: list[list[Any]], sheet: str | None) -> tuple[st
             ws.append(row)
     except IllegalCharacterError as exc:
         raise ToolError(f"data contains characters Excel cannot store: {exc}") from exc
+    wb.template = ext in (".xltx", ".xltm")
     buffer = io.BytesIO()
     wb.save(buffer)
-    atomic_write(path, buffer.getvalue(), like=_existing_stat(path))
+    data = buffer.getvalue()
+    if wb.mime_type != _WORKBOOK_TYPES[ext]:
+        data = with_workbook_type(data, _WORKBOOK_TYPES[ext])
+    atomic_write(path, data, like=existing)
     return title, [name for name in wb.sheetnames if name != title]
+
+
+def _load_for_update(path: str, ext: str) -> Any:
+    """The workbook at ``path``, its macros kept when its extension allows them."""
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            has_macros = VBA_PART in archive.namelist()
+        # openpyxl links a vbaProject.bin whenever it keeps VBA: only ask for that when there is one to keep.
+        return load_workbook(path, keep_vba=has_macros and ext in MACRO_EXTENSIONS)
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except Exception as exc:
+        raise ToolError(f"{path} exists but is not a readable Excel workbook ({exc}); it was left unchanged.") from exc
+
+
+def _sheet_to_write(path: str, wb: Any, sheet: str | None) -> tuple[int, str]:
+    """Where the new rows go: the named sheet (any case, keeping its real name) or the first worksheet, and its
+    position; a new sheet goes last. A chart sheet is never replaced by data."""
+    names: list[str] = list(wb.sheetnames)
+    if sheet is None:
+        if not wb.worksheets:  # only chart sheets: add a worksheet beside them
+            number = 1
+            while find_sheet(names, f"Sheet{number}") is not None:
+                number += 1
+            return len(names), f"Sheet{number}"
+        title = wb.worksheets[0].title
+        return names.index(title), title
+    title = find_sheet(names, sheet)
+    if title is None:
+        return len(names), sheet
+    if title in [cs.title for cs in wb.chartsheets]:
+        raise ToolError(
+            f"Sheet '{title}' of {path} is a chart sheet; it cannot hold data. Use another sheet name; the file was "
+            "left unchanged."
+        )
+    return names.index(title), title
+
+
+def with_workbook_type(data: bytes, content_type: str) -> bytes:
+    """The .xlsx package ``data`` with its workbook part declared as ``content_type`` (pure).
+
+    openpyxl names the type from the workbook's macros, not the file name: a new .xlsm would otherwise be
+    declared a plain workbook, which Excel refuses to open.
+    """
+    known = "|".join(re.escape(t) for t in _WORKBOOK_TYPES.values())
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            if info.filename == CONTENT_TYPES_PART:
+                text = re.sub(f'ContentType="(?:{known})"', f'ContentType="{content_type}"', content.decode("utf-8"))
+                content = text.encode("utf-8")
+            dst.writestr(info, content)
+    return out.getvalue()
 
 
 TOOLS: dict[str, Callable[..., Any]] = {

@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ def resolve(ctx: ToolContext, raw: str) -> str:
     """The absolute path a tool opens for ``raw``: the same resolution the security gate judged."""
     if not raw or not raw.strip():
         raise ToolError("A file path is required.")
+    if "\x00" in raw:
+        raise ToolError(f"The path {raw!r} contains a NUL character (\\0), which no file name can hold.")
     return expand_path(raw, cwd=ctx.cwd, home=ctx.home, windows=os.name == "nt")
 
 
@@ -90,6 +93,75 @@ def check_regular_file(path: str) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise ToolError(f"{path} is not a regular file.")
     return st
+
+
+class _FileLocks:
+    """One lock per file, for the tools that read a file, change it and write it back.
+
+    The agent makes parallel tool calls: two edits of one file, each reading the old content and atomically
+    replacing the whole file, would both succeed while the second silently drops the first. The locks are
+    process-wide (every session shares the file system) and live only while someone holds or waits for them.
+    They are taken in the worker thread that does the I/O, so a caller cancelled while its thread still writes
+    keeps the file locked until that write is over.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, path: str) -> Iterator[str]:
+        """Hold the lock of the file ``path`` names (symlinks followed); yields that real path."""
+        key = os.path.realpath(path)
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield key
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+_file_locks = _FileLocks()
+
+
+def locked_file(path: str) -> contextlib.AbstractContextManager[str]:
+    """Serialise read-modify-write of one file across threads; yields its real path (call from a worker thread)."""
+    return _file_locks.hold(path)
+
+
+def check_writable(path: str, st: os.stat_result) -> None:
+    """Refuse to replace an existing file its owner marked read-only or that this process may not write.
+
+    Replacing goes through a rename in the folder, which would succeed anyway (and give the file to us); an
+    editor would refuse or warn. Root may write anything, so a file with no write bit at all is refused too.
+    """
+    if os.access(path, os.W_OK) and stat.S_IMODE(st.st_mode) & 0o222:
+        return
+    mode = f"mode {stat.S_IMODE(st.st_mode):04o}"
+    if stat.S_IMODE(st.st_mode) & 0o222 == 0:
+        raise ToolError(
+            f"Permission denied: {path} is read-only ({mode}); it was left unchanged. Make it writable first if "
+            "it really should change."
+        )
+    raise ToolError(
+        f"Permission denied: {path} is read-only for this user ({mode}, owned by {_owner_name(st.st_uid)}); it was "
+        "left unchanged."
+    )
+
+
+def _owner_name(uid: int) -> str:
+    with contextlib.suppress(ImportError, KeyError):
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    return f"uid {uid}"
 
 
 # --------------------------------------------------------------------------------------------------- read_file
@@ -193,8 +265,13 @@ async def edit_file(
 
 def _edit(path: str, old: str, new: str, replace_all: bool) -> int:
     # Write through a symlink to its target, as an editor does, instead of replacing the link by a file.
-    target = os.path.realpath(path)
+    with locked_file(path) as target:
+        return _edit_locked(path, target, old, new, replace_all)
+
+
+def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) -> int:
     st = check_regular_file(target)
+    check_writable(path, st)
     if st.st_size > MAX_EDIT_BYTES:
         raise ToolError(
             f"{path} is too large to edit ({human_size(st.st_size)}; the limit is {human_size(MAX_EDIT_BYTES)})."
@@ -212,8 +289,9 @@ def _edit(path: str, old: str, new: str, replace_all: bool) -> int:
         raise ToolError(f"{path} is not UTF-8 text; edit_file cannot change it safely.") from None
     count = content.count(old)
     if count == 0 and "\r\n" in content and "\n" in old and "\r\n" not in old:
-        # The model usually writes '\n'; match a file with Windows line endings anyway.
-        old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+        # The model usually writes '\n'; match a file with Windows line endings anyway. The new text gets the
+        # file's endings too, whichever it was written with.
+        old, new = old.replace("\n", "\r\n"), new.replace("\r\n", "\n").replace("\n", "\r\n")
         count = content.count(old)
     if count == 0:
         raise ToolError(f"old_string was not found in {path}; it must match the file exactly, whitespace included.")
@@ -352,7 +430,9 @@ def _split_root(ctx: ToolContext, pattern: str, path: str | None) -> tuple[str, 
 
 
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """Translate a glob with ``**`` into a regex over '/'-separated relative paths."""
+    """Translate a glob with ``**`` into a regex over '/'-separated relative paths; a ToolError names what is
+    wrong with a malformed pattern in the pattern's own terms."""
+    original = pattern
     if "/" not in pattern:
         pattern = "**/" + pattern
     out: list[str] = []
@@ -372,20 +452,44 @@ def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
             out.append("[^/]")
             i += 1
         elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
+            start = i + 2 if pattern[i + 1 : i + 2] in ("!", "^") else i + 1
+            if pattern[start : start + 1] == "]":  # a ']' first in the set is one of its characters
+                start += 1
+            end = pattern.find("]", start)
             if end == -1:
                 out.append(re.escape(c))
                 i += 1
             else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
+                out.append(_glob_class(pattern[i + 1 : end], original))
                 i = end + 1
         else:
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
+    try:
+        return re.compile("".join(out) + r"\Z", re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:  # its message and position describe the regex, not what the user wrote
+        raise ToolError(f"Invalid pattern '{original}': {exc.msg}.") from None
+
+
+def _glob_class(body: str, pattern: str) -> str:
+    """The regex of a glob character set ``[body]``: ``[!a-z]`` negates; every other character is literal."""
+    negate = body[:1] in ("!", "^")
+    chars = body[1:] if negate else body
+    i = 0
+    while i < len(chars):
+        if i + 2 < len(chars) and chars[i + 1] == "-":
+            if chars[i] > chars[i + 2]:
+                span = chars[i : i + 3]
+                raise ToolError(
+                    f"Invalid pattern '{pattern}': the character range '{span}' in '[{body}]' goes backwards; "
+                    f"write it low to high, as '{chars[i + 2]}-{chars[i]}'."
+                )
+            i += 3
+        else:
+            i += 1
+    # Escape what the regex engine would read as an escape, a nested set or a set operation ('&&', '~~', '||').
+    escaped = re.sub(r"([\\\[&~|])", r"\\\1", chars)
+    return "[" + ("^" if negate else "") + escaped + "]"
 
 
 @dataclass

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import io
+import os
+import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.chart import BarChart, Reference
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
@@ -436,3 +442,183 @@ async def test_write_excel_refuses_corrupt_existing(ctx: ToolContext) -> None:
     Path(ctx.cwd, "dir.xlsx").mkdir()
     with pytest.raises(ToolError, match="is a directory"):
         await write_excel(ctx, "dir.xlsx", [["a"]])
+
+
+# ------------------------------------------------------------------------- write_excel: rewrites of one file
+
+
+async def test_write_excel_parallel_sheets_of_one_workbook_all_land(ctx: ToolContext, workbook: Path) -> None:
+    # The agent writes several sheets of one workbook with parallel calls; each rewrites the whole file.
+    names = [f"Region{i}" for i in range(8)]
+    results = await asyncio.gather(
+        *(write_excel(ctx, "people.xlsx", [[name, i]], sheet=name) for i, name in enumerate(names))
+    )
+    assert all("written successfully" in str(r["stdout"]) for r in results)
+    wb = load_workbook(workbook)
+    assert sorted(wb.sheetnames) == sorted(["People", "Totals", *names])
+    for i, name in enumerate(names):
+        assert [list(r) for r in wb[name].iter_rows(values_only=True)] == [[name, i]]
+    wb.close()
+    # The same for a workbook that does not exist yet: only the first call creates it.
+    await asyncio.gather(*(write_excel(ctx, "new.xlsx", [[name]], sheet=name) for name in names))
+    wb = load_workbook(Path(ctx.cwd, "new.xlsx"))
+    assert sorted(wb.sheetnames) == sorted(names)
+    wb.close()
+
+
+WORKBOOK_PART_TYPE = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    "xlsm": "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    "xltx": "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+    "xltm": "application/vnd.ms-excel.template.macroEnabled.main+xml",
+}
+VBA_REL = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
+
+
+def _package(path: Path) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The content type of each part of an OOXML package (its Override, else its extension's Default), and the
+    parts' bytes."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    root = ElementTree.fromstring(parts["[Content_Types].xml"])
+    by_ext = {el.attrib["Extension"]: el.attrib["ContentType"] for el in root if el.tag.endswith("Default")}
+    types = {f"/{name}": by_ext.get(name.rpartition(".")[2], "") for name in parts}
+    types.update({el.attrib["PartName"]: el.attrib["ContentType"] for el in root if el.tag.endswith("Override")})
+    return types, parts
+
+
+def make_macro_workbook(path: Path, vba: bytes) -> Path:
+    """A macro-enabled workbook as Excel saves one: a vbaProject.bin part, its content type and relationship."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Data"
+    ws.append(["x", 1])
+    wb.create_sheet("Notes").append(["keep me"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(WORKBOOK_PART_TYPE["xlsx"].encode(), WORKBOOK_PART_TYPE["xlsm"].encode())
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/vbaProject.bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+                    b"</Types>",
+                )
+            elif info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    f'<Relationship Id="rIdVba" Type="{VBA_REL}" Target="vbaProject.bin"/></Relationships>'.encode(),
+                )
+            dst.writestr(info, data)
+        dst.writestr("xl/vbaProject.bin", vba)
+    return path
+
+
+async def test_write_excel_keeps_the_macros_of_an_xlsm(ctx: ToolContext) -> None:
+    vba = b"\xd0\xcf\x11\xe0 pretend VBA project " * 40
+    path = make_macro_workbook(Path(ctx.cwd, "tools.xlsm"), vba)
+    result = await write_excel(ctx, "tools.xlsm", [["y", 2]], sheet="Data")
+    assert "other sheets kept: Notes" in str(result["stdout"])
+    types, parts = _package(path)
+    assert parts["xl/vbaProject.bin"] == vba
+    assert types["/xl/workbook.xml"] == WORKBOOK_PART_TYPE["xlsm"]
+    assert types["/xl/vbaProject.bin"] == "application/vnd.ms-office.vbaProject"
+    assert VBA_REL.encode() in parts["xl/_rels/workbook.xml.rels"]
+    wb = load_workbook(path)
+    assert [list(r) for r in wb["Data"].iter_rows(values_only=True)] == [["y", 2]]
+    assert [list(r) for r in wb["Notes"].iter_rows(values_only=True)] == [["keep me"]]
+    wb.close()
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "xlsm", "xltx", "xltm"])
+async def test_write_excel_declares_the_type_its_name_says(ctx: ToolContext, ext: str) -> None:
+    # Excel refuses a workbook whose content type and extension disagree.
+    await write_excel(ctx, f"book.{ext}", [["a", 1]])
+    types, parts = _package(Path(ctx.cwd, f"book.{ext}"))
+    assert types["/xl/workbook.xml"] == WORKBOOK_PART_TYPE[ext]
+    assert "xl/vbaProject.bin" not in parts
+    assert b"vbaProject" not in parts["xl/_rels/workbook.xml.rels"]  # no link to a part that is not there
+    await write_excel(ctx, f"book.{ext}", [["b", 2]], sheet="Second")  # and again once it exists
+    types, parts = _package(Path(ctx.cwd, f"book.{ext}"))
+    assert types["/xl/workbook.xml"] == WORKBOOK_PART_TYPE[ext]
+    assert b"vbaProject" not in parts["xl/_rels/workbook.xml.rels"]
+    assert "Second" in str((await read_excel(ctx, f"book.{ext}", sheet="Second"))["stdout"])
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="root ignores permissions: the point")
+@pytest.mark.parametrize("name", ["people.xlsx", "people.csv"])
+async def test_write_excel_refuses_a_read_only_file_even_as_root(ctx: ToolContext, workbook: Path, name: str) -> None:
+    target = Path(ctx.cwd, name)
+    if name.endswith(".csv"):
+        target.write_text("a,b\r\n")
+    target.chmod(0o444)
+    before = target.read_bytes()
+    with pytest.raises(ToolError, match=rf"Permission denied: .*{name} is read-only \(mode 0444\)"):
+        await write_excel(ctx, name, [["new"]], sheet="People" if name.endswith(".xlsx") else None)
+    assert target.read_bytes() == before
+    assert target.stat().st_mode & 0o7777 == 0o444
+
+
+async def test_write_excel_sheet_names_ignore_case(ctx: ToolContext, workbook: Path) -> None:
+    result = await write_excel(ctx, "people.xlsx", [["replaced"]], sheet="people")
+    assert "to sheet 'People' of" in str(result["stdout"])
+    wb = load_workbook(workbook)
+    assert wb.sheetnames == ["People", "Totals"]
+    assert [list(r) for r in wb["People"].iter_rows(values_only=True)] == [["replaced"]]
+    wb.close()
+    out = str((await read_excel(ctx, "people.xlsx", sheet="TOTALS"))["stdout"])
+    assert "Sheet 'Totals'" in out and "175" in out
+
+
+@pytest.fixture
+def charted(ctx: ToolContext) -> Path:
+    """A workbook whose first sheet is a chart sheet, drawing the data of the worksheet after it."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Data"
+    for row in ([1, 2], [3, 4]):
+        ws.append(row)
+    chart = BarChart()
+    chart.add_data(Reference(ws, min_col=1, min_row=1, max_row=2))
+    wb.create_chartsheet("Chart1", 0).add_chart(chart)
+    path = Path(ctx.cwd, "charted.xlsx")
+    wb.save(path)
+    return path
+
+
+async def test_read_excel_chart_sheets(ctx: ToolContext, charted: Path) -> None:
+    with pytest.raises(ToolError) as caught:
+        await read_excel(ctx, "charted.xlsx", sheet="Chart1")
+    assert str(caught.value) == (
+        f"Sheet 'Chart1' of {charted} is a chart sheet: it holds a chart, not cells; its worksheets are: Data."
+    )
+    out = str((await read_excel(ctx, "charted.xlsx"))["stdout"])  # no sheet: the first one with cells
+    assert "Sheet 'Data': 2 row(s) x 2 column(s)" in out
+
+
+async def test_write_excel_never_replaces_a_chart_sheet(ctx: ToolContext, charted: Path) -> None:
+    result = await write_excel(ctx, "charted.xlsx", [["new", 9]])
+    assert "to sheet 'Data' of" in str(result["stdout"])
+    wb = load_workbook(charted)
+    assert wb.sheetnames == ["Chart1", "Data"]
+    assert [cs.title for cs in wb.chartsheets] == ["Chart1"]
+    assert [list(r) for r in wb["Data"].iter_rows(values_only=True)] == [["new", 9]]
+    wb.close()
+    with pytest.raises(ToolError, match=r"'Chart1' of .* is a chart sheet; it cannot hold data"):
+        await write_excel(ctx, "charted.xlsx", [["x"]], sheet="chart1")
+
+
+async def test_document_paths_with_a_nul_byte_are_refused_clearly(ctx: ToolContext) -> None:
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: read_pdf(ctx, "a\x00.pdf"),
+        lambda: read_image(ctx, "a\x00.png"),
+        lambda: read_excel(ctx, "a\x00.xlsx"),
+        lambda: write_excel(ctx, "a\x00.xlsx", [["a"]]),
+    ]
+    for call in calls:
+        with pytest.raises(ToolError, match="contains a NUL character"):
+            await call()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -438,3 +440,76 @@ async def test_find_files_from_inside_a_protected_folder_lists_nothing(above_sta
     result = await find_files(ctx, "*", path=str(ctx.state_dir))
     assert _listed(result) == [] and result["skipped_protected"] == 1
     assert "never listed or read" in str(result["stdout"])
+
+
+# ------------------------------------------------------------------------------------ rewrites of one file
+
+
+async def test_edit_file_parallel_edits_of_one_file_all_land(ctx: ToolContext) -> None:
+    # The agent makes parallel tool calls; each edit reads the whole file and writes it back.
+    target = Path(ctx.cwd, "settings.ini")
+    target.write_text("".join(f"key{i}=old\n" for i in range(12)))
+    link = Path(ctx.cwd, "link.ini")
+    link.symlink_to(target)  # the same file under another name shares the lock
+    results = await asyncio.gather(
+        *(edit_file(ctx, "link.ini" if i % 3 == 0 else "settings.ini", f"key{i}=old", f"key{i}=new") for i in range(12))
+    )
+    assert all(str(r["stdout"]).startswith("Edit applied successfully") for r in results)
+    assert target.read_text() == "".join(f"key{i}=new\n" for i in range(12))
+    assert link.is_symlink()
+    assert files._file_locks._locks == {}  # nothing held once done
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="root ignores permissions: the point")
+async def test_edit_file_refuses_a_read_only_file_even_as_root(ctx: ToolContext) -> None:
+    target = Path(ctx.cwd, "frozen.txt")
+    target.write_text("version = 1\n")
+    target.chmod(0o444)
+    with pytest.raises(ToolError, match=r"Permission denied: .*frozen\.txt is read-only \(mode 0444\)"):
+        await edit_file(ctx, "frozen.txt", "version = 1", "version = 2")
+    assert target.read_text() == "version = 1\n"
+    assert target.stat().st_mode & 0o7777 == 0o444
+    target.chmod(0o644)  # once writable, the same edit goes through and keeps the mode
+    await edit_file(ctx, "frozen.txt", "version = 1", "version = 2")
+    assert target.read_text() == "version = 2\n"
+    assert target.stat().st_mode & 0o7777 == 0o644
+
+
+async def test_edit_file_crlf_new_string_already_crlf(ctx: ToolContext) -> None:
+    target = Path(ctx.cwd, "win.txt")
+    target.write_bytes(b"first\r\nsecond\r\nthird\r\n")
+    await edit_file(ctx, "win.txt", "first\nsecond", "one\r\ntwo\nthree")
+    assert target.read_bytes() == b"one\r\ntwo\r\nthree\r\nthird\r\n"
+
+
+async def test_a_path_with_a_nul_byte_is_refused_clearly(ctx: ToolContext) -> None:
+    Path(ctx.cwd, "a.txt").write_text("x\n")
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: read_file(ctx, "a.txt\x00.png"),
+        lambda: edit_file(ctx, "a\x00.txt", "x", "y"),
+        lambda: find_files(ctx, "*.txt", path="work\x00"),
+    ]
+    for call in calls:
+        with pytest.raises(ToolError) as caught:
+            await call()
+        assert "contains a NUL character (\\0), which no file name can hold" in str(caught.value)
+    assert Path(ctx.cwd, "a.txt").read_text() == "x\n"
+
+
+async def test_find_files_names_what_is_wrong_with_a_bad_set(ctx: ToolContext, tree: Path) -> None:
+    with pytest.raises(ToolError) as caught:
+        await find_files(ctx, "[z-a].txt")
+    assert str(caught.value) == (
+        "Invalid pattern '[z-a].txt': the character range 'z-a' in '[z-a]' goes backwards; "
+        "write it low to high, as 'a-z'."
+    )
+
+
+def test_compile_glob_sets_are_literal_characters() -> None:
+    # ']' first in a set is one of its characters; regex syntax inside a set means nothing special.
+    assert compile_glob("[!]a]b").match("xb") and not compile_glob("[!]a]b").match("]b")
+    assert compile_glob("[]a]").match("]")
+    assert compile_glob("[[:a]").match(":") and compile_glob("[[:a]").match("[")
+    assert compile_glob("[&&x]").match("&")
+    assert compile_glob("[a-c-]").match("-")
+    assert compile_glob("[\\]").match("\\")
