@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import sqlite3
@@ -31,8 +32,10 @@ from pydantic_ai.messages import (
     ModelRequest,
     ModelResponse,
 )
+from pydantic_core import PydanticSerializationError
 
 from contop.core.clock import utcnow
+from contop.core.text import storable
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,11 @@ def cap_turns(messages: Sequence[ModelMessage], max_turns: int = MAX_TURNS) -> l
 
 
 def encode(messages: Sequence[ModelMessage]) -> str:
-    return ModelMessagesTypeAdapter.dump_json(strip_binary(cap_turns(messages))).decode("utf-8")
+    kept = strip_binary(cap_turns(messages))
+    try:
+        return ModelMessagesTypeAdapter.dump_json(kept).decode("utf-8")
+    except PydanticSerializationError:  # a lone surrogate somewhere (a model's "\ud800" escape): kept as U+FFFD
+        return json.dumps(storable(ModelMessagesTypeAdapter.dump_python(kept, mode="json")), ensure_ascii=False)
 
 
 def decode(text: str) -> list[ModelMessage]:

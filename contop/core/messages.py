@@ -12,6 +12,7 @@ import os
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 MAX_ID_LENGTH = 128
 
@@ -52,7 +53,10 @@ class Envelope(BaseModel):
     payload: Payload = Field(default_factory=EmptyPayload)
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError:  # a lone surrogate (a file name that is not UTF-8): JSON's escape
+            return json.dumps(self.model_dump(mode="json"), separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

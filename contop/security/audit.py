@@ -318,7 +318,10 @@ class AuditLog:
         data.update({k: v for k, v in extra.items() if k not in data})
         data = self.redact(data)
         data["prev_hash"] = self._prev
-        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+        try:
+            line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (a file name that is not UTF-8): kept exactly, as \udcff
+            line = json.dumps(data, separators=(",", ":"), default=str).encode("ascii")
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             written = os.write(self._fd, line + b"\n")

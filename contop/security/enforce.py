@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import pydantic
 
 from contop.core.errors import NotAvailableError, ToolError
+from contop.core.text import storable, storable_text
 from contop.security.audit import AuditEntry, AuditLog
 from contop.security.catalog import KNOWN_TOOLS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
@@ -372,6 +373,9 @@ class GuardedToolset:
 
     def _finish(self, outcome: ToolOutcome, args: dict[str, Any], ctx: ToolContext, started: float) -> None:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        # A file name that is not UTF-8 (os.listdir gives it lone surrogates) would make the result impossible
+        # to send to the phone or keep in the conversation: it is shown with U+FFFD, as a terminal shows it.
+        outcome.result, outcome.message = storable(outcome.result), storable_text(outcome.message)
         voice = ""
         if isinstance(outcome.result, dict):
             voice = str(outcome.result.get("voice_message", ""))

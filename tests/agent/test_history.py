@@ -59,6 +59,18 @@ async def test_images_are_stripped_before_storing(tmp_path: Path) -> None:
     store.close()
 
 
+async def test_a_conversation_holding_a_lone_surrogate_is_still_stored(tmp_path: Path) -> None:
+    # A model may write "\ud800" in its JSON; the conversation was lost ("could not store the conversation").
+    store = SessionStore(tmp_path / "sessions.db")
+    store.open()
+    asked = ModelRequest(parts=[UserPromptPart(content="open r\udce9sum\udce9.txt")])
+    await store.save("s", [asked, ModelResponse(parts=[TextPart("done \ud83d")])])
+    restored = await store.load("s")
+    assert restored[0].parts[0].content == "open r\ufffdsum\ufffd.txt"  # type: ignore[union-attr]
+    assert restored[1].parts[0].content == "done \ufffd"  # type: ignore[union-attr]
+    store.close()
+
+
 def test_old_rows_are_deleted_at_start(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     store = SessionStore(path)

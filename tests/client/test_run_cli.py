@@ -253,6 +253,27 @@ def test_output_cut_to_fit_one_message_is_said_on_stderr(server: ServerProcess, 
     assert "contop run: output cut to fit one message (stdout" in done.stderr, done.stderr
 
 
+def test_a_file_name_that_is_not_utf8_is_listed_and_can_be_read(server: ServerProcess, tmp_path: Path) -> None:
+    folder = tmp_path / "old-archive"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"r\xe9sum\xe9.txt"), "w") as fh:  # Latin-1 bytes in the name
+        fh.write("the old CV\n")
+    env = local_env(server)
+    done = contop_run("--tool", "find_files", "--args", json.dumps({"pattern": "*", "path": str(folder)}), env=env)
+    assert done.returncode == 0, done.stderr  # was: error (internal): PydanticSerializationError
+    assert "r\ufffdsum\ufffd.txt" in done.stdout, done.stdout
+    # The name as Python holds it (os.fsdecode: one lone surrogate per bad byte) still opens the file.
+    name = os.fsdecode(b"r\xe9sum\xe9.txt")
+    done = contop_run("--tool", "read_file", "--args", json.dumps({"file_path": f"{folder}/{name}"}), env=env)
+    assert done.returncode == 0 and "the old CV" in done.stdout, done.stderr
+    logs = sorted((server.home / "logs").glob("session-*.jsonl"))
+    verified = subprocess.run(
+        [sys.executable, "-m", "contop", "audit", "verify", *map(str, logs)], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "\\udce9" in logs[-1].read_text()  # the audit line keeps the exact name, escaped
+
+
 @pytest.mark.skipif(detect_sandbox().backend is None, reason="no sandbox here: a blocked command is refused instead")
 def test_a_command_blocked_on_the_host_says_it_ran_in_the_sandbox(server: ServerProcess) -> None:
     done = contop_run("--tool", "execute_cli", "--args", '{"command": "cat /etc/shadow"}', env=local_env(server))

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contop.agent.skills.spec import SkillError, utf8_safe
+from contop.agent.skills.spec import SkillError
 from contop.agent.skills.store import SkillStore
 from contop.agent.skills.workflow import load_workflow, run_workflow
 from contop.core.childenv import child_env
+from contop.core.text import storable
 from contop.security.enforce import GuardedToolset
 from contop.tools.cli import run_process
 from contop.tools.context import ToolContext
@@ -69,7 +70,7 @@ class SkillRuntime:
                 timeout=PYTHON_TOOL_TIMEOUT_S,
             )
             try:
-                answer = _utf8_safe(json.loads(await asyncio.to_thread(result_file.read_text, "utf-8")))
+                answer = storable(json.loads(await asyncio.to_thread(result_file.read_text, "utf-8")))
             except (OSError, ValueError):
                 answer = None
         output = process.stderr
@@ -86,18 +87,6 @@ class SkillRuntime:
         if "error" in answer:
             raise SkillError(str(answer["error"]) + (f"\n{answer['trace']}" if answer.get("trace") else ""))
         return PythonResult(answer.get("value"), output, process.truncated)
-
-
-def _utf8_safe(value: Any) -> Any:
-    """A tool's answer with every string one UTF-8 can store: a lone surrogate (a file name that is not UTF-8, a
-    ``"\\ud800"`` escape) would make the run's history impossible to save."""
-    if isinstance(value, str):
-        return utf8_safe(value)
-    if isinstance(value, list):
-        return [_utf8_safe(item) for item in value]
-    if isinstance(value, dict):
-        return {_utf8_safe(key): _utf8_safe(item) for key, item in value.items()}
-    return value
 
 
 @dataclass(frozen=True, slots=True)

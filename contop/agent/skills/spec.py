@@ -16,7 +16,6 @@ SKILL_TYPES: tuple[str, ...] = get_args(SkillType)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_DESCRIPTION = 1024
 MAX_SKILL_BYTES = 256 * 1024
-SURROGATE_RE = re.compile("[\ud800-\udfff]")  # UTF-8 can store none of these, even in pairs
 
 
 class SkillError(ContopError):
@@ -51,12 +50,6 @@ def _unencodable_at(text: str) -> int | None:
     except UnicodeEncodeError as exc:
         return exc.start
     return None
-
-
-def utf8_safe(text: str) -> str:
-    """``text`` as UTF-8 can store it: each lone surrogate (a byte of a name that is not UTF-8, as ``os.listdir``
-    gives it, or a ``"\\ud800"`` escape) becomes U+FFFD."""
-    return SURROGATE_RE.sub("\ufffd", text)
 
 
 UNENCODABLE = (

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contop.agent.skills.spec import SkillError, SkillMeta, check_name, check_text, parse_skill_md, template, utf8_safe
+from contop.agent.skills.spec import SkillError, SkillMeta, check_name, check_text, parse_skill_md, template
+from contop.core.text import storable_text
 from contop.server.statedir import atomic_write
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class SkillStore:
             check_name(folder.name)
             meta, _body = parse_skill_md(_skill_text(folder), expected_name=folder.name)
         except SkillError as exc:
-            return SkillInfo(utf8_safe(folder.name), folder, None, error=str(exc), has_scripts=scripts)
+            return SkillInfo(storable_text(folder.name), folder, None, error=str(exc), has_scripts=scripts)
         return SkillInfo(folder.name, folder, meta, has_scripts=scripts)
 
     def info(self, name: str) -> SkillInfo:
@@ -136,7 +137,7 @@ class SkillStore:
             if directory.is_dir():
                 files.extend(p for p in sorted(directory.iterdir()) if p.suffix in (".yaml", ".yml", ".py"))
         # a name that is not UTF-8 could not be named in JSON nor in the agent's history: such a file is ignored
-        return [p for p in files if utf8_safe(p.name) == p.name]
+        return [p for p in files if storable_text(p.name) == p.name]
 
     def workflow_files(self, name: str) -> dict[str, Path]:
         return {p.stem: p for p in self.script_files(self.folder(name)) if p.suffix in (".yaml", ".yml")}
