@@ -2,9 +2,9 @@
 pointer is at the target, against a real ``contop serve`` on a private Xvfb.
 
 Baseline in the same run: the same move done directly with XTest from this process, polled the same way, so the
-difference is what the phone path (data channel, server dispatch, coalescing worker, thread hop) adds. Wall time
-is printed next to the CPU time the server process spent per move (from /proc), which stays meaningful on a busy
-machine. Usage: ``python bench/bench_manual.py [--moves 1000]``. Last line: one JSON object.
+difference is what the phone path (data channel, server dispatch, the session's action queue, thread hop) adds.
+Wall time is printed next to the CPU time the server process spent per move (from /proc), which stays meaningful
+on a busy machine. Usage: ``python bench/bench_manual.py [--moves 1000]``. Last line: one JSON object.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Manual control from the phone: pointer moves on ``contop-fast``, clicks, scrolls, keys and text on ``contop``.
 
 Coordinates are pixels of the streamed video frame (the screen scaled to ``video_width``, default 1280, both sides
-even), mapped exactly to native pixels. Pointer moves are coalesced: each session keeps only its newest pending
-move, and one worker task applies them, so a burst of moves never queues up behind a slow X server. Every other
-action first applies the session's pending move, under the same input lock, so presses land where the pointer was
-last sent.
+even), mapped exactly to native pixels. Each session's actions are performed one after the other, in the order
+they arrived: a press, its release and the keys and text between them land as they were sent, whatever each one
+waits for (the screen's geometry, the Away Mode check). Pointer moves waiting behind another action coalesce into
+the newest one, so a burst of moves never queues up behind a slow X server.
 
 A button the phone pressed (``mouse_down``) and has not released is released when its connection ends (closed,
 lost, revoked, replaced): the X server would otherwise keep it down, mid-drag, until someone clicks at the desk.
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,7 @@ MAX_SCROLL_CLICKS = 50
 MAX_TEXT = 10_000
 GEOMETRY_TTL_S = 1.0
 MAX_SESSIONS = 256
+MAX_QUEUED = 1000  # actions of one session waiting to be performed (moves coalesce, so only presses and keys count)
 # Without a usable display, a pointer stream (up to ~1000 moves/s) must not try to open the display for every move
 # nor answer each one with an error: the failure is kept this long, and moves get one error per this interval.
 NO_DESKTOP_RETRY_S = 2.0
@@ -82,6 +85,8 @@ def point(payload: Any, geometry: ScreenGeometry) -> tuple[int, int]:
     x, y = payload.x, payload.y
     if x is None or y is None:
         raise ManualInputError(f"{payload.action} needs x and y (pixels of the video frame)")
+    if not (math.isfinite(x) and math.isfinite(y)):  # JSON's 1e400 is infinity
+        raise ManualInputError(f"{payload.action} needs x and y as finite numbers (pixels of the video frame)")
     try:
         return geometry.to_native(int(x), int(y))
     except CoordinateError as exc:
@@ -100,10 +105,11 @@ def key_of(payload: Any) -> str:
 
 
 @dataclass
-class _Pending:
-    moves: dict[str, tuple[int, int]] = field(default_factory=dict)
-    ended: set[str] = field(default_factory=set)  # sessions whose held buttons are to be released
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+class _Actions:
+    """One session's actions not performed yet, in arrival order, and the task performing them."""
+
+    queue: deque[tuple[Envelope, VideoFrameRule, asyncio.Future[None]]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
 
 
 async def _to_the_end(call: Awaitable[None]) -> None:
@@ -118,7 +124,8 @@ async def _to_the_end(call: Awaitable[None]) -> None:
 
 
 class ManualControl:
-    """Owns the move worker; ``aclose()`` cancels it. Handlers: ``on_manual_control``, ``on_set_manual_mode``."""
+    """Performs each session's actions in order; ``aclose()`` stops. Handlers: ``on_manual_control``,
+    ``on_set_manual_mode``."""
 
     def __init__(
         self,
@@ -129,13 +136,13 @@ class ManualControl:
         self._video_frame = video_frame
         self._display = display
         self._agent_running = agent_running
-        self._pending = _Pending()
-        self._input_lock = asyncio.Lock()
-        self._worker: asyncio.Task[None] | None = None
+        self._actions: dict[str, _Actions] = {}  # session → what it sent and is not done yet
+        self._input_lock = asyncio.Lock()  # one action at a time on the desk, whichever phone sent it
         self.manual_mode: dict[str, bool] = {}
         self.moves_applied = 0
         self._held: dict[MouseButton, str] = {}  # button → the session that pressed it and has not released it
-        self._watched: set[str] = set()  # sessions that pressed a button: told when their connection ends
+        self._watched: set[str] = set()  # sessions told to us when their connection ends
+        self._releases: set[asyncio.Task[None]] = set()
         self._desk: Desktop | None = None
         self._no_desk: tuple[float, ContopError] | None = None  # when opening the display last failed, and why
         self._move_errors: dict[str, float] = {}  # session → when its last pointer-move error was sent
@@ -164,39 +171,18 @@ class ManualControl:
             cached = self._geo = (now, rule, video_geometry(monitor, *rule))
         return cached[2]
 
-    def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._apply_moves(), name="manual-moves")
-
-    async def _apply_moves(self) -> None:
-        while True:
-            await self._pending.wake.wait()
-            self._pending.wake.clear()
-            async with self._input_lock:
-                moves, self._pending.moves = self._pending.moves, {}
-                ended, self._pending.ended = self._pending.ended, set()
-                for session_id in ended:
-                    await self._release_held(session_id)
-                if not moves:
-                    continue
-                try:
-                    desk = await self._desktop()
-                    for x, y in moves.values():
-                        await asyncio.to_thread(desk.adapter.move_mouse, x, y)
-                        self.moves_applied += 1
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # a failed move is dropped; the next one will try again
-                    log.warning("applying a manual pointer move failed", exc_info=True)
-
     def _session_ended(self, session: Any) -> None:
-        """The session's connection ended: its pending move is dropped, its held buttons released by the worker."""
+        """The session's connection ended: what it had not done yet is dropped, its held buttons released."""
         self.forget(session.id)
         self._watched.discard(session.id)
         if session.id in self._held.values():
-            self._pending.ended.add(session.id)
-            self._ensure_worker()
-            self._pending.wake.set()
+            task = asyncio.get_running_loop().create_task(self._release_after(session.id), name="manual-release")
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
+    async def _release_after(self, session_id: str) -> None:
+        async with self._input_lock:  # after the action being performed: a press still under way, say
+            await self._release_held(session_id)
 
     async def _release_held(self, session_id: str | None = None) -> None:
         """Release the buttons ``session_id`` (None: anyone) holds down (caller holds the input lock)."""
@@ -211,13 +197,6 @@ class ManualControl:
                 log.warning("releasing the %s mouse button failed", button, exc_info=True)
         log.info("released the %s mouse button(s) held by a phone", ", ".join(buttons))
 
-    async def _flush_move(self, session_id: str, desk: Desktop) -> None:
-        """Apply the session's pending move now (caller holds the input lock)."""
-        move = self._pending.moves.pop(session_id, None)
-        if move is not None:
-            await asyncio.to_thread(desk.adapter.move_mouse, *move)
-            self.moves_applied += 1
-
     async def on_set_manual_mode(self, session: Any, message: Envelope) -> None:
         enabled = bool(getattr(message.payload, "enabled", False))
         self.manual_mode.pop(session.id, None)
@@ -227,23 +206,71 @@ class ManualControl:
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
 
     async def agent_started(self) -> None:
-        """A run began: the phones' pending moves are dropped and their held buttons let go (the agent's clicks
-        would otherwise be drags)."""
-        self._pending.moves.clear()
+        """A run began: what the phones sent and is not done yet is dropped, and their held buttons let go (the
+        agent's clicks would otherwise be drags)."""
+        for actions in self._actions.values():
+            _drop(actions)
         async with self._input_lock:
             await self._release_held()
 
     async def on_manual_control(self, session: Any, message: Envelope) -> None:
-        action = str(getattr(message.payload, "action", ""))
+        """Queue the action behind the session's earlier ones (before any await: handlers start in arrival
+        order) and return once it has been performed, or replaced by a newer move."""
         if self._agent_running():
-            await self.agent_started()
-            if self._may_report(session.id, action):
-                refusal = {"code": "not_available", "message": AGENT_REFUSAL, "ref_id": message.id,
-                           "reason": "agent_running"}  # fmt: skip
-                session.send(Error(payload=ErrorPayload.model_validate(refusal)))
+            await self._refuse_while_agent_runs(session, message)
+            return
+        if session.id not in self._watched:
+            self._watched.add(session.id)
+            session.on_end(self._session_ended)
+        actions = self._actions.get(session.id)
+        if actions is None:
+            actions = self._actions[session.id] = _Actions()
+        queue = actions.queue
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        item = (message, self._video_frame(session), done)
+        if _is_move(message) and queue and _is_move(queue[-1][0]):
+            queue[-1][2].set_result(None)  # only the newest position matters
+            queue[-1] = item
+        elif len(queue) >= MAX_QUEUED:
+            text = f"too many manual actions are waiting ({MAX_QUEUED}); this one was dropped"
+            session.send(Error.reply("busy", text, message.id))
+            return
+        else:
+            queue.append(item)
+        if actions.task is None:
+            actions.task = loop.create_task(self._perform_all(session, actions), name="manual-actions")
+        await asyncio.shield(done)  # a cancelled handler leaves its action to the queue
+
+    async def _perform_all(self, session: Any, actions: _Actions) -> None:
+        try:
+            while actions.queue:
+                message, rule, done = actions.queue.popleft()
+                try:
+                    await self._perform(session, message, rule)
+                finally:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            actions.task = None
+            _drop(actions)  # what is left when it was cancelled (shutdown)
+            if self._actions.get(session.id) is actions:
+                del self._actions[session.id]
+
+    async def _refuse_while_agent_runs(self, session: Any, message: Envelope) -> None:
+        await self.agent_started()
+        if self._may_report(session.id, str(getattr(message.payload, "action", ""))):
+            refusal = {"code": "not_available", "message": AGENT_REFUSAL, "ref_id": message.id,
+                       "reason": "agent_running"}  # fmt: skip
+            session.send(Error(payload=ErrorPayload.model_validate(refusal)))
+
+    async def _perform(self, session: Any, message: Envelope, rule: VideoFrameRule) -> None:
+        action = str(getattr(message.payload, "action", ""))
+        if self._agent_running():  # a run started while this waited
+            await self._refuse_while_agent_runs(session, message)
             return
         try:
-            await self._handle(session, message.payload, self._video_frame(session))
+            await self._handle(session, message.payload, rule)
         except KeyboardLockedError as exc:
             session.send(Error.reply("not_available", str(exc), message.id))
         except NoDesktopError as exc:
@@ -255,6 +282,11 @@ class ManualControl:
         except ContopError as exc:  # no display, display went away
             if self._may_report(session.id, action):
                 session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one failed action must not stop the ones queued after it
+            log.exception("manual_control %s failed", action)
+            session.send(Error.reply("internal", f"manual_control {action} failed", message.id))
 
     def _may_report(self, session_id: str, action: str) -> bool:
         """Every failed action gets its error, except pointer moves: one per ``MOVE_ERROR_INTERVAL_S`` per session
@@ -272,24 +304,22 @@ class ManualControl:
     async def _handle(self, session: Any, payload: Any, rule: VideoFrameRule) -> None:
         action, session_id = payload.action, session.id
         desk = await self._desktop()
+        adapter = desk.adapter
         if action == "mouse_move":
-            self._pending.moves[session_id] = point(payload, await self._geometry(desk, rule))
-            self._ensure_worker()
-            self._pending.wake.set()
+            x, y = point(payload, await self._geometry(desk, rule))
+            async with self._input_lock:
+                await asyncio.to_thread(adapter.move_mouse, x, y)
+                self.moves_applied += 1
             return
         extra = payload.model_extra or {}
-        adapter = desk.adapter
         if action in ("mouse_down", "mouse_up"):
             button = _button(extra.get("button", "left"))
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
                 if target is not None:
-                    self._pending.moves[session_id] = target
-                await self._flush_move(session_id, desk)
+                    await asyncio.to_thread(adapter.move_mouse, *target)
+                    self.moves_applied += 1
                 if action == "mouse_down":
-                    if session_id not in self._watched:
-                        self._watched.add(session_id)
-                        session.on_end(self._session_ended)
                     self._held[button] = session_id  # before the press: a session ending meanwhile lets go too
                     await _to_the_end(asyncio.to_thread(adapter.mouse_down, button))
                 else:
@@ -300,7 +330,6 @@ class ManualControl:
             button, count = CLICKS[action]
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
-                await self._flush_move(session_id, desk)
                 if target is None:
                     await asyncio.to_thread(adapter.click, None, None, button, count)
                 else:
@@ -315,7 +344,6 @@ class ManualControl:
                 raise ManualInputError(f"scroll clicks must be an integer from 1 to {MAX_SCROLL_CLICKS}")
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
             async with self._input_lock:
-                await self._flush_move(session_id, desk)
                 tx, ty = target if target is not None else (None, None)
                 await asyncio.to_thread(adapter.scroll, direction, clicks, tx, ty)
             return
@@ -339,16 +367,30 @@ class ManualControl:
         raise ManualInputError(f"unknown manual_control action {action!r}; known: {', '.join(known)}")
 
     def forget(self, session_id: str) -> None:
-        self._pending.moves.pop(session_id, None)
+        actions = self._actions.get(session_id)
+        if actions is not None:
+            _drop(actions)  # the one being performed finishes; its task then ends
         self.manual_mode.pop(session_id, None)
 
     async def aclose(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+        tasks = [a.task for a in self._actions.values() if a.task is not None] + list(self._releases)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         async with self._input_lock:
             await self._release_held()
+
+
+def _drop(actions: _Actions) -> None:
+    """Forget the actions not performed yet; whoever waits for them is told they are over."""
+    for _message, _rule, done in actions.queue:
+        if not done.done():
+            done.set_result(None)
+    actions.queue.clear()
+
+
+def _is_move(message: Envelope) -> bool:
+    return getattr(message.payload, "action", None) == "mouse_move"
 
 
 async def _refuse_keys_while_away(desk: Desktop) -> None:

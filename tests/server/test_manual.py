@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,9 @@ class RecordingSession:
 
     def send(self, message: Any) -> None:
         self.sent.append(message)
+
+    def on_end(self, callback: Any) -> None:
+        pass
 
 
 async def test_a_pointer_stream_without_a_display_gets_one_error_not_hundreds(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,6 +159,53 @@ async def test_a_button_held_by_a_phone_is_released_when_its_connection_ends(
     assert len(desk.events) == 6
 
 
+class _SlowDesk(_RecordingDesk):
+    """A desktop whose geometry and Away Mode checks take uneven time, as X round trips in threads do."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+
+    def monitor_rect(self) -> Rect:
+        time.sleep(self.rng.uniform(0, 0.004))
+        return Rect(0, 0, 1920, 1080)
+
+    def away_overlay_active(self) -> bool:
+        time.sleep(self.rng.uniform(0, 0.004))
+        return False
+
+    def move_mouse(self, x: int, y: int) -> None:
+        self.events.append(("move", f"{x},{y}"))
+
+    def press_key(self, combo: str) -> None:
+        self.events.append(("key", combo))
+
+    def type_text(self, text: str) -> None:
+        self.events.append(("type", text))
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_one_phones_actions_happen_in_the_order_it_sent_them(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    from contop.server import manual
+
+    desk = _SlowDesk(seed)
+    monkeypatch.setattr(manual, "open_desktop", lambda display: desk)
+    monkeypatch.setattr(manual, "GEOMETRY_TTL_S", 0.0)  # every action asks for the geometry again
+    control, session = manual.ManualControl(lambda _session: (1920, None)), RecordingSession()
+    sent, expected = [], []
+    for i in range(20):  # a press and its release, then a letter as text and one as a key, as a phone sends them
+        sent += [_msg("mouse_down", x=10 * i, y=5), _msg("mouse_up", x=10 * i + 5, y=5)]
+        sent += [_msg("type", text=chr(97 + i)), _msg("key_combo", keys=chr(65 + i))]
+        expected += [("move", f"{10 * i},5"), ("down", "left"), ("move", f"{10 * i + 5},5"), ("up", "left")]
+        expected += [("type", chr(97 + i)), ("key", chr(65 + i))]
+    # one task per message, as the session starts them
+    await asyncio.gather(*(control.on_manual_control(session, parse_phone_message(json.dumps(m))) for m in sent))
+    assert desk.events == expected
+    assert not session.sent
+    await control.aclose()
+    assert desk.events == expected  # nothing left held
+
+
 async def test_shutdown_releases_what_is_still_held(monkeypatch: pytest.MonkeyPatch) -> None:
     from contop.server import manual
 
@@ -250,6 +301,8 @@ async def test_manual_control_over_webrtc(
 
     for bad, code in (
         (_msg("click", x=5000, y=10), "invalid_payload"),
+        (_msg("click", x=float("inf"), y=10), "invalid_payload"),  # JSON's 1e400 (and Python's Infinity)
+        (_msg("mouse_down", x=float("nan"), y=10), "invalid_payload"),
         (_msg("key_combo", keys="ctrl+nosuchkey"), "invalid_payload"),
         (_msg("levitate", x=1, y=1), "invalid_payload"),
         (_msg("type", text=""), "invalid_payload"),
@@ -257,6 +310,22 @@ async def test_manual_control_over_webrtc(
         reply = await client.request(bad, expect_type="error", timeout=10)
         assert reply.type == "error" and reply.payload.code == code, reply  # type: ignore[attr-defined]
         assert reply.payload.ref_id == bad["id"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+async def test_presses_and_releases_sent_back_to_back_leave_no_button_down(
+    phone: tuple[ContopClient, ServerProcess], xsession: XSession
+) -> None:
+    # QA: sent at once, a release could be carried out before its press, leaving the button held (a drag).
+    client, _server = phone
+    for i in range(20):
+        client.send(_msg("mouse_down", x=100 + i, y=100))
+        client.send(_msg("mouse_up", x=120 + i, y=100))
+    target = VIDEO.to_native(139, 100)
+    await _until(lambda: _pointer(xsession.display) == target, 10, "the last release never came")
+    await asyncio.sleep(0.3)
+    assert not _button1_down(xsession.display)
 
 
 @pytest.mark.x11

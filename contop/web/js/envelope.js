@@ -14,9 +14,13 @@ export function envelope(type, payload = {}, id = uuid()) {
   return { type, id, payload };
 }
 
-/** Messages the phone sends on the fast (unordered, lossy) channel. */
+/**
+ * Messages the phone sends on the fast (unordered, lossy) channel: pointer moves only, each one superseded by the
+ * next. A press and its release go on the reliable channel: a release lost or overtaken on the fast one would
+ * leave the desk's button held down, turning every later move into a drag. Both carry their own position.
+ */
 export function isFastAction(type, payload) {
-  return type === "manual_control" && ["mouse_move", "mouse_down", "mouse_up"].includes(payload?.action);
+  return type === "manual_control" && payload?.action === "mouse_move";
 }
 
 const S = "string";
