@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from contop.server.statedir import StateDir
+from contop.server.statedir import ServerInfo, StateDir
 
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8000
@@ -31,6 +32,39 @@ def port_from(value: int | None, env: Mapping[str, str]) -> int:
     if not 0 < port < 65536:
         raise SystemExit(f"contop: CONTOP_PORT out of range: {port}")
     return port
+
+
+@dataclass(frozen=True)
+class AdminAddress:
+    """Where the admin API of the server using a state directory is asked: ``host:port`` for a URL."""
+
+    where: str
+    port: int
+    holder: ServerInfo | None  # the server holding the state directory, as its lock file says
+
+
+def admin_address(port_arg: int | None, env: Mapping[str, str], state_dir: StateDir) -> AdminAddress | str:
+    """The loopback address of the server using ``state_dir``: on ``port_arg``, else ``CONTOP_PORT``, else the
+    port that server says it listens on (``server.lock``), else 8000. A string says why it cannot be asked."""
+    from contop.server.admin import local_address
+    from contop.server.statedir import running_server
+
+    holder = running_server(state_dir)
+    if port_arg is None and not env.get("CONTOP_PORT") and holder is not None and holder.port:
+        port = holder.port
+    else:
+        port = port_from(port_arg, env)
+    address = "127.0.0.1"
+    if holder is not None and holder.port == port:
+        local = local_address(holder.host)
+        if local is None:
+            return (
+                f"the Contop server using {state_dir.root} ({holder.where()}) does not listen on this computer's "
+                "loopback address, and only that address is served the admin API. Restart it with --host 0.0.0.0 "
+                "(all addresses, the default) or --host 127.0.0.1"
+            )
+        address = local
+    return AdminAddress(f"[{address}]:{port}" if ":" in address else f"{address}:{port}", port, holder)
 
 
 def port_type(text: str) -> int:

@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
+from contop.cli.common import add_home_argument, admin_address, port_type, state_dir_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,9 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from contop.server.admin import local_address
     from contop.server.qr import qr_terminal
-    from contop.server.statedir import running_server
 
     env = os.environ
     state_dir = state_dir_from(args.home, env)
@@ -39,24 +37,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     # The server holding this state directory says where it listens: its port is the default here.
-    holder = running_server(state_dir)
-    if args.port is None and not env.get("CONTOP_PORT") and holder is not None and holder.port:
-        port = holder.port
-    else:
-        port = port_from(args.port, env)
-    address = "127.0.0.1"
-    if holder is not None and holder.port == port:
-        local = local_address(holder.host)
-        if local is None:
-            print(
-                f"contop: error: the Contop server using {state_dir.root} ({holder.where()}) does not listen on "
-                "this computer's loopback address, and only that address is served the admin API `contop pair` "
-                "uses. Restart it with --host 0.0.0.0 (all addresses, the default) or --host 127.0.0.1",
-                file=sys.stderr,
-            )
-            return 1
-        address = local
-    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    found = admin_address(args.port, env, state_dir)
+    if isinstance(found, str):
+        print(f"contop: error: {found}", file=sys.stderr)
+        return 1
+    where, port, holder = found.where, found.port, found.holder
     kind = "temp" if args.temp else "permanent"
     try:
         response = httpx.post(

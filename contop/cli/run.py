@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
+from contop.cli.common import add_home_argument, admin_address, port_type, state_dir_from
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
 RUN_DEVICE_ID = "contop-run"  # the device that claims a --pair code (the same for every run given that code)
@@ -98,7 +98,7 @@ class _LocalPairing:
 
     url: str
     device_id: str
-    port: int
+    where: str  # the server's loopback host:port
     admin_token: str
 
     def release(self) -> None:
@@ -106,7 +106,7 @@ class _LocalPairing:
         list does not keep one entry per run for the code's 4 hours."""
         try:
             httpx.delete(
-                f"http://127.0.0.1:{self.port}/api/pair",
+                f"http://{self.where}/api/pair",
                 params={"device_id": self.device_id},
                 headers={"Authorization": f"Bearer {self.admin_token}"},
                 timeout=10,
@@ -118,7 +118,6 @@ class _LocalPairing:
 def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
     """A temporary pairing code from the local server, bound to a device id of this invocation (admin API)."""
     state_dir = state_dir_from(args.home, os.environ)
-    port = port_from(args.port, os.environ)
     try:
         admin_token = state_dir.admin_token.read_text(encoding="ascii").strip()
     except OSError:
@@ -127,16 +126,21 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
             file=sys.stderr,
         )
         return None
+    found = admin_address(args.port, os.environ, state_dir)  # the port its server listens on, as contop pair
+    if isinstance(found, str):
+        print(f"contop run: {found}", file=sys.stderr)
+        return None
+    where = found.where
     device_id = f"{RUN_DEVICE_ID}-{os.getpid()}"
     try:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/api/pair",
+            f"http://{where}/api/pair",
             params={"connection_type": "temp", "device_id": device_id},
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
         )
     except httpx.HTTPError:
-        print(f"contop run: no Contop server on 127.0.0.1:{port}; start it with `contop serve`", file=sys.stderr)
+        print(f"contop run: no Contop server on {where}; start it with `contop serve`", file=sys.stderr)
         return None
     if response.status_code in (401, 403):
         print("contop run: the server refused the admin token; is it running with another --home?", file=sys.stderr)
@@ -147,7 +151,7 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
         return None
     # This computer's own server: signal over loopback, never first through the LAN address or a tunnel
     fragment = urlsplit(str(response.json()["url"])).fragment
-    return _LocalPairing(f"http://127.0.0.1:{port}/#{fragment}", device_id, port, admin_token)
+    return _LocalPairing(f"http://{where}/#{fragment}", device_id, where, admin_token)
 
 
 async def _session(

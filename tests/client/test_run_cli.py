@@ -137,6 +137,14 @@ def test_pairs_through_the_local_server_when_no_url_is_given(server: ServerProce
     assert "local" in done.stdout
 
 
+def test_the_home_alone_finds_its_servers_port(server: ServerProcess) -> None:
+    # as `contop pair` does: the server's lock file says where it listens (the test server is not on 8000)
+    done = contop_run(
+        "--tool", "execute_cli", "--args", '{"command": "echo found"}', env={"CONTOP_HOME": str(server.home)}
+    )
+    assert done.returncode == 0 and done.stdout == "found\n", done.stderr
+
+
 def test_bad_arguments() -> None:
     assert contop_run("--tool", "x", "--args", "[1]", "--pair", "http://h/#p=x").returncode == 2
     assert contop_run("--pair", "http://h/#p=x").returncode == 2  # neither TEXT nor --tool
