@@ -77,11 +77,16 @@ class AttemptLimiter:
     def record_failure(self, now: float) -> float:
         """Count a wrong PIN; returns the lockout it starts (0 while attempts are still free)."""
         self.failures += 1
-        if self.failures < self.free_attempts:
-            return 0.0
-        delay = min(self.max_delay, self.base_delay * 2 ** (self.failures - self.free_attempts))
-        self.locked_until = now + delay
+        delay = self.delay_for(self.failures)
+        if delay:
+            self.locked_until = now + delay
         return delay
+
+    def delay_for(self, failures: int) -> float:
+        """The lockout that the ``failures``-th wrong PIN in a row starts (0 while attempts are still free)."""
+        if failures < self.free_attempts:
+            return 0.0
+        return min(self.max_delay, self.base_delay * 2 ** min(failures - self.free_attempts, 64))
 
     def attempts_before_delay(self) -> int:
         return max(0, self.free_attempts - self.failures)

@@ -7,15 +7,21 @@ in is covered as soon as RandR reports it. The mice at the desk are frozen (XI 2
 devices; the XTest pointer is left alone). It reports on stdout, one JSON object a line:
 
     {"event": "covering"}                                      windows up; the keyboard grab comes next
-    {"event": "ready", "monitors": N, "local_pointers_blocked": N}
+    {"event": "ready", "monitors": N, "local_pointers_blocked": N, "failed_attempts": N}
     {"event": "monitors", "monitors": N}                       the windows followed a change of monitors
     {"event": "wrong_pin", "attempts": N, "locked_for": SECONDS}
     {"event": "unlocked", "by": "pin" | "emergency_pin"}      then exit 0
-    {"event": "tampered", "what": "unmapped" | "grab_lost"}  (the overlay repairs itself)
+    {"event": "tampered", "what": WHAT}                        another client unmapped, moved, resized, reparented
+                                                               or reshaped a window (put back at once), or holds
+                                                               the keyboard (grabbed again each second); WHAT is
+                                                               "unmapped", "moved", "resized", "reparented",
+                                                               "reshaped" or "grab_lost"
     {"event": "closed", "by": "signal"}                        SIGTERM/SIGINT/SIGHUP, then exit 0
     {"event": "error", "message": "..."}                       then exit 1 (X), 2 (no PIN), 3 (no keyboard grab)
 
 It imports nothing of the server: the hashes come from ``settings.json`` (or a ``{"pin_hash": …}`` file). With
+``--attempts-file`` it keeps the wrong-PIN count and the end of a lockout there (see away_attempts), and starts from
+what that file says: a restart, or a server down while PINs were typed, gives nobody fresh attempts. With
 ``--replacing`` it takes over from a lock screen still up (its server crashed): it covers the screen and takes the
 keyboard focus, then waits for the keyboard grab while the server ends the old overlay on "covering".
 """
@@ -42,6 +48,7 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import composite, randr, shape, xinput
 
+from contop.desktop.away_attempts import read_attempts, restore, saved_state, write_attempts
 from contop.desktop.away_capture import OVERLAY_PROPERTY, OVERLAY_WM_CLASS
 from contop.desktop.away_pin import MAX_DIGITS, AttemptLimiter, PinHashes, check_pin, load_hashes
 from contop.desktop.away_render import LockRenderer, LockView, view_at
@@ -120,7 +127,15 @@ class Surface:
 
 
 class Overlay:
-    def __init__(self, d: Any, hashes: PinHashes, limiter: AttemptLimiter, *, block_pointers: bool = True) -> None:
+    def __init__(
+        self,
+        d: Any,
+        hashes: PinHashes,
+        limiter: AttemptLimiter,
+        *,
+        block_pointers: bool = True,
+        attempts_path: Path | None = None,
+    ) -> None:
         self.d = d
         self.hashes = hashes
         self.limiter = limiter
@@ -134,12 +149,15 @@ class Overlay:
         self.last_view: LockView | None = None
         self.raise_pending = False
         self.layout_pending = False
+        self.check_pending = False
         self.last_regrab = 0.0
+        self.attempts_path = attempts_path
         self.block_pointers = block_pointers
         self.blocked_pointers: set[int] = set()
         self._rawmode = "BGRX" if d.display.info.image_byte_order == X.LSBFirst else "XRGB"
         self._max_bytes = d.display.info.max_request_length * 4 - 64
         self._randr_events: set[int] = set()
+        self._shape_event = d.query_extension("SHAPE").first_event + shape.Event.Notify
 
     # -- drawing -------------------------------------------------------------------------------------------
 
@@ -230,6 +248,7 @@ class Overlay:
         window.set_wm_class(*WM_CLASS)
         # An empty input region: the pointer sees straight through to the windows below.
         window.shape_rectangles(shape.SO.Set, shape.SK.Input, X.Unsorted, 0, 0, [])
+        window.shape_select_input(True)  # a shape given by another client would bare the desk around it
         return window
 
     def _paint(self, surface: Surface) -> None:
@@ -327,12 +346,14 @@ class Overlay:
                 self.blocked_pointers.add(device.deviceid)
 
     def keep_guard(self) -> None:
-        """Once a second: still covering every monitor (in case a change came without a RandR event), still on
-        top, still holding the keyboard (a grab ends if our window is unmapped)."""
+        """Once a second: still covering every monitor (in case a change came without a RandR event), each window
+        still where it belongs (in case a change came without an event), still on top, still holding the keyboard
+        (a grab ends if our window is unmapped)."""
         now = time.monotonic()
         if now - self.last_regrab < REGRAB_EVERY:
             return
         self.follow_layout()
+        self.check_surfaces()
         self.raise_all()
         window = self.surfaces[0].window
         status = window.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
@@ -341,6 +362,40 @@ class Overlay:
         if self.block_pointers and self.d.has_extension("XInputExtension"):
             self.grab_local_pointers()
         self.last_regrab = now
+
+    def check_surfaces(self) -> None:
+        """Put back at once any window another client moved, resized, reparented or gave a shape (any of which
+        bares part of the desk), raise it, and report it."""
+        self.check_pending = False
+        for surface in self.surfaces:
+            what = self._tampering(surface)
+            if what is None:
+                continue
+            x, y, w, h = surface.box
+            if what == "reparented":
+                surface.window.reparent(self.root, x, y)
+            if what == "reshaped":
+                surface.window.shape_mask(shape.SO.Set, shape.SK.Bounding, 0, 0, X.NONE)
+            surface.window.configure(x=x, y=y, width=w, height=h, border_width=0, stack_mode=X.Above)
+            surface.window.map()
+            emit("tampered", what=what)
+            self.raise_pending = True
+            self.last_regrab = 0.0  # a window taken off the screen for a moment loses the keyboard grab
+        self.d.flush()
+
+    def _tampering(self, surface: Surface) -> str | None:
+        """What is wrong with the surface's window, asked of the X server (an event may be stale), or None."""
+        window = surface.window
+        if window.query_tree().parent.id != self.root.id:
+            return "reparented"
+        g = window.get_geometry()
+        if (g.width, g.height) != surface.box[2:] or g.border_width != 0:
+            return "resized"
+        if (g.x, g.y) != surface.box[:2]:
+            return "moved"
+        if window.shape_query_extents().bounding_shaped:
+            return "reshaped"
+        return None
 
     # -- events --------------------------------------------------------------------------------------------
 
@@ -362,9 +417,23 @@ class Overlay:
             event.window.map()
             self.raise_pending = True
             self.last_regrab = 0.0
+        elif kind == X.ConfigureNotify and self.owns(event.window):
+            if self._misplaced(event):
+                self.check_pending = True
+        elif kind == X.ReparentNotify and self.owns(event.window):
+            self.check_pending = True
+        elif kind == self._shape_event and self.owns(event.affected_window):
+            self.check_pending = True
         elif kind in (X.MapNotify, X.ConfigureNotify, X.CirculateNotify) and not self.owns(event.window):
             self.raise_pending = True
         return None
+
+    def _misplaced(self, event: Any) -> bool:
+        """Whether a ConfigureNotify of one of our windows puts it anywhere but on the box it must cover."""
+        for surface in self.surfaces:
+            if surface.window.id == event.window.id:
+                return (event.x, event.y, event.width, event.height) != surface.box or event.border_width != 0
+        return False
 
     def keysym_of(self, keycode: int) -> int | None:
         for index in (0, 1):
@@ -390,6 +459,7 @@ class Overlay:
             if by is not None:
                 return by
             delay = self.limiter.record_failure(time.monotonic())
+            self.save_attempts()
             emit("wrong_pin", attempts=self.limiter.failures, locked_for=round(delay))
             left = self.limiter.attempts_before_delay()
             if delay:
@@ -397,6 +467,29 @@ class Overlay:
             elif left:
                 self.message = f"Wrong PIN. {left} attempt{'s' if left != 1 else ''} left before a delay."
         return None
+
+    def save_attempts(self) -> None:
+        """Keep the count and the lockout's end in the attempts file, before anyone is told of them."""
+        if self.attempts_path is None:
+            return
+        try:
+            write_attempts(self.attempts_path, saved_state(self.limiter, time.monotonic(), time.time()))
+        except OSError as exc:  # the server still hears of it on stdout
+            print(f"cannot save the wrong-PIN count in {self.attempts_path}: {exc}", file=sys.stderr, flush=True)
+
+    def load_attempts(self, failed_attempts: int) -> None:
+        """Start from the largest count known (ours, the server's, the file's) and the latest end of a lockout."""
+        saved = read_attempts(self.attempts_path) if self.attempts_path is not None else None
+        before = (self.limiter.failures, self.limiter.locked_until)
+        restore(self.limiter, saved, failed_attempts=failed_attempts, now_mono=time.monotonic(), now_wall=time.time())
+        if (self.limiter.failures, self.limiter.locked_until) != before:
+            self.save_attempts()  # the file then holds all we know, for whoever comes next
+
+    def forget_attempts(self) -> None:
+        """Unlocked: the next lock starts with every attempt free."""
+        if self.attempts_path is not None:
+            with contextlib.suppress(OSError):
+                self.attempts_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -432,6 +525,8 @@ def run(overlay: Overlay, wake_fd: int, stopping: list[int]) -> str | None:
                 return by
         if overlay.layout_pending:
             overlay.follow_layout()
+        if overlay.check_pending:
+            overlay.check_surfaces()
         if overlay.raise_pending:
             overlay.raise_all()
         overlay.keep_guard()
@@ -454,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=30.0, help="first delay in seconds; it doubles each time")
     parser.add_argument("--failed-attempts", type=int, default=0, help="wrong PINs already made (after a restart)")
     parser.add_argument(
+        "--attempts-file", type=Path, default=None,
+        help="where to keep the wrong-PIN count and the end of a lockout (0600), and to take them from at start",
+    )  # fmt: skip
+    parser.add_argument(
         "--allow-local-pointer", action="store_true", help="let the mice at the desk through too (default: frozen)"
     )
     parser.add_argument(
@@ -471,8 +570,6 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", message="no Away Mode PIN is set, so nobody could unlock the desk")
         return 2
     limiter = AttemptLimiter(free_attempts=args.free_attempts, base_delay=args.delay)
-    for _ in range(max(0, args.failed_attempts)):
-        limiter.record_failure(time.monotonic())
 
     stopping: list[int] = []
     wake_r, wake_w = os.pipe()
@@ -492,10 +589,18 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", message="the X server has no SHAPE extension: clicks could not pass through")
         d.close()
         return 1
-    overlay = Overlay(d, hashes, limiter, block_pointers=not args.allow_local_pointer)
+    overlay = Overlay(d, hashes, limiter, block_pointers=not args.allow_local_pointer, attempts_path=args.attempts_file)
+    overlay.load_attempts(max(0, args.failed_attempts))
     try:
         overlay.open(take_focus=args.replacing)
-        emit("ready", monitors=len(overlay.surfaces), local_pointers_blocked=len(overlay.blocked_pointers))
+        # A lock screen we replaced may have counted a wrong PIN since: it has let go of the keyboard by now.
+        overlay.load_attempts(0)
+        emit(
+            "ready",
+            monitors=len(overlay.surfaces),
+            local_pointers_blocked=len(overlay.blocked_pointers),
+            failed_attempts=limiter.failures,
+        )
         by = run(overlay, wake_r, stopping)
     except GrabFailed as exc:
         emit("error", message=f"cannot grab the keyboard: {exc}")
@@ -508,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     if by is None:
         emit("closed", by="signal")
     else:
+        overlay.forget_attempts()
         emit("unlocked", by=by)
     return 0
 

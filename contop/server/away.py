@@ -2,7 +2,13 @@
 
 The overlay (``contop.desktop.overlay``) runs as its own process group. One task follows it for the whole engaged
 period: it reads the overlay's status lines, and if the overlay dies without a clean unlock it raises a
-``security_alert`` (reason ``overlay_killed``) and puts a new overlay up, a few times at most.
+``security_alert`` (reason ``overlay_killed``) and puts a new overlay up. A failure never unlocks the desk: the
+overlay is put back for as long as Away Mode is engaged, at once the first few times, then after a pause that grows
+to 30 s (``overlay_restart_failed`` when one does not come up); meanwhile the status says no overlay is up. Only a
+PIN at the desk, or a disengage from the phone or the admin API, ends Away Mode.
+
+The overlay keeps the wrong-PIN count and the end of a lockout in a file of its own (``away-attempts.json``, see
+``contop.desktop.away_attempts``), so that PINs typed while no server listened are not forgotten.
 
 The overlay outlives a server that crashes, so the desk stays locked. While it is up, the state directory holds an
 ``OverlayRecord`` naming its process; the next server checks that process against ``/proc`` and takes the lock
@@ -25,7 +31,6 @@ import re
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -37,6 +42,7 @@ import bcrypt
 
 from contop.core.errors import ContopError, NotAvailableError
 from contop.core.settings import AwayModeSettings
+from contop.desktop.away_attempts import ATTEMPTS_FILE, read_attempts
 from contop.server.settings_store import SettingsStore
 from contop.server.statedir import atomic_write
 
@@ -86,9 +92,11 @@ class AwayTiming:
     poll_interval: float = 30.0  # idle checks
     ready_timeout: float = 15.0  # overlay start (Python + Pillow + first picture)
     stop_timeout: float = 3.0  # SIGTERM, then SIGKILL
-    relock_delay: float = 0.5  # pause before replacing a killed overlay
-    max_relocks: int = 3  # replacements allowed per relock_window
-    relock_window: float = 60.0
+    relock_delay: float = 0.5  # pause before replacing a lock screen that went, the first quick_relocks times
+    quick_relocks: int = 3
+    relock_backoff: float = 1.0  # then this pause, doubling each time ...
+    max_relock_backoff: float = 30.0  # ... up to this
+    relock_window: float = 60.0  # a lock screen that stayed up this long starts the count of replacements afresh
     orphan_poll: float = 0.5  # checks on a previous server's overlay that could not be replaced
 
 
@@ -133,6 +141,18 @@ def new_pin_settings(current: AwayModeSettings, pin: str, emergency_pin: str | N
         section["emergency_pin_hash"] = hash_pin(emergency_pin) if emergency_pin else ""
     section["enabled"] = True
     return section
+
+
+def relock_pause(streak: int, timing: AwayTiming) -> float:
+    """Seconds to wait before putting up a lock screen when ``streak`` were already put back in a row: soon the first
+    few times, then a growing pause, so that an overlay that cannot stay up does not spin the machine."""
+    if streak < timing.quick_relocks:
+        return timing.relock_delay
+    return min(timing.max_relock_backoff, timing.relock_backoff * 2 ** min(streak - timing.quick_relocks, 32))
+
+
+def _in(seconds: float) -> str:
+    return "at once" if seconds < 1 else f"in {seconds:.0f} s"
 
 
 def engage_refusal(settings: AwayModeSettings) -> str | None:
@@ -231,6 +251,8 @@ class _Run:
     unlocked_by: str | None = None
     is_ready: bool = False
     was_ready: bool = False
+    ready_at: float | None = None  # time.monotonic() of "ready"
+    error: str = ""  # why it ended, as far as it said
 
 
 class AwayModeController:
@@ -246,6 +268,7 @@ class AwayModeController:
     ) -> None:
         self._settings = settings
         self._record_path = record_path or settings.path.parent / RECORD_FILE
+        self._attempts_path = self._record_path.parent / ATTEMPTS_FILE  # written by the overlay
         self._record_lock = asyncio.Lock()
         self._overlay_argv = list(overlay_argv or [sys.executable, "-m", OVERLAY_MODULE])
         self._idle_source = idle_source
@@ -259,13 +282,13 @@ class AwayModeController:
         self._task: asyncio.Task[None] | None = None  # follows the overlay for the whole engaged period
         self._idle_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._stopping = False
+        self._stop = asyncio.Event()  # set when the lock screen is to come down (or be let go): no more relocks
         self._engaged_at: datetime | None = None
         self._engaged_by: str | None = None
         self._last_unlock: str | None = None
         self._disengaged_mono: float | None = None
         self._failures = 0
-        self._relocks: deque[float] = deque()
+        self._streak = 0  # lock screens put back in a row (see relock_pause)
         self._alert_callbacks: list[AlertCallback] = []
         self._status_callbacks: list[StatusCallback] = []
         self._closed = False
@@ -338,6 +361,7 @@ class AwayModeController:
             if refusal:
                 raise AwayModeError(refusal)
             self._failures = 0
+            await asyncio.to_thread(self._forget_attempts)  # a new lock: every attempt free again
             self._engaged_at = datetime.now(UTC)  # reported once engaged; recorded from the start
             self._engaged_by = source
             try:
@@ -352,10 +376,9 @@ class AwayModeController:
 
     async def _bring_up(self, replacing: OverlayRecord | None = None) -> None:
         """Start an overlay and the task that follows it; return once it is on screen, else raise AwayModeError."""
-        self._stopping = False
-        self._relocks.clear()
+        self._streak = 0
         run = await self._spawn(replacing)
-        self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run), name="away-mode-overlay")
+        self._start_following(run)
         if replacing is None:
             await self._remember()
         try:
@@ -386,7 +409,7 @@ class AwayModeController:
     async def _let_go(self) -> None:
         """Stop following the lock screen and leave it up, with its record for the next server."""
         async with self._lock:
-            self._stopping = True
+            self._stop.set()
             run, task = self._run, self._task
             self._run = None  # the follow task, cancelled, must not end the overlay
             if task is not None and task is not asyncio.current_task():
@@ -411,7 +434,7 @@ class AwayModeController:
 
     async def _stop_task(self) -> None:
         """Stop following and end the overlay (SIGTERM to its group, SIGKILL if it lingers)."""
-        self._stopping = True
+        self._stop.set()
         run, task = self._run, self._task
         if run is not None:
             await self._terminate(run.proc)
@@ -440,7 +463,13 @@ class AwayModeController:
     # -- the overlay process -------------------------------------------------------------------------------
 
     async def _spawn(self, replacing: OverlayRecord | None = None) -> _Run:
-        argv = [*self._overlay_argv, "--settings", str(self._settings.path)]
+        argv = [
+            *self._overlay_argv,
+            "--settings",
+            str(self._settings.path),
+            "--attempts-file",
+            str(self._attempts_path),
+        ]
         if self._failures:
             argv += ["--failed-attempts", str(self._failures)]
         if replacing is not None:
@@ -462,13 +491,23 @@ class AwayModeController:
         self._run = run
         return run
 
-    async def _follow_engaged(self, run: _Run) -> None:
-        """Own the engaged period: follow each overlay; replace one that dies; end on unlock or stop."""
-        first = True
+    def _start_following(self, run: _Run | None, pause: float = 0.0) -> None:
+        self._stop.clear()
+        self._task = asyncio.get_running_loop().create_task(self._follow_engaged(run, pause), name="away-mode-overlay")
+
+    async def _follow_engaged(self, run: _Run | None, pause: float = 0.0) -> None:
+        """Own the engaged period: follow each overlay, and put a new one up whenever it goes without an unlock, for
+        as long as Away Mode is engaged; end on unlock or stop. ``run`` None: none is up (start one after ``pause``).
+        """
+        starting = run is not None  # a first overlay that does not come up is reported by _bring_up's caller
         try:
             while True:
+                if run is None:
+                    run = await self._relock(pause)
+                    if run is None:
+                        return
                 await self._follow(run)
-                if self._stopping:
+                if self._stop.is_set():
                     return
                 if run.unlocked_by is not None:
                     # No lock here: disengage() holds it while it waits for this task.
@@ -478,56 +517,63 @@ class AwayModeController:
                     log.info("Away Mode unlocked at the desk (%s)", run.unlocked_by)
                     await self._changed()
                     return
-                if not run.was_ready:
-                    if not first:  # a replacement that never came up (the first: _bring_up reports it)
-                        await self._give_up(f"the new lock screen did not start (exit status {run.proc.returncode})")
+                if starting and not run.was_ready:
                     return
-                first = False
-                next_run = await self._replace(run)
-                if next_run is None:
-                    return
-                if self._stopping:  # disengaged while the replacement was starting
-                    await self._terminate(next_run.proc)
-                    return
-                run = next_run
+                starting = False
+                pause = self._next_pause(run)
+                await self._report_lost(run, pause)
+                run = None
         except asyncio.CancelledError:
             if self._run is not None:
                 await self._terminate(self._run.proc)
             raise
 
-    async def _replace(self, dead: _Run) -> _Run | None:
-        """The overlay died while engaged: alert, then put a new one up unless that keeps failing."""
-        await self._alert(
-            "overlay_killed",
-            f"The Away Mode lock screen was closed without an unlock (exit status {dead.proc.returncode}); "
-            "someone may be trying to use the desk.",
-        )
-        await self._changed()
-        now = time.monotonic()
-        while self._relocks and now - self._relocks[0] > self.timing.relock_window:
-            self._relocks.popleft()
-        if len(self._relocks) >= self.timing.max_relocks:
-            await self._give_up("the lock screen keeps being closed; it was not restarted again")
-            return None
-        self._relocks.append(now)
-        await asyncio.sleep(self.timing.relock_delay)
-        if self._stopping:
-            return None
-        try:
-            run = await self._spawn()
-        except AwayModeError as exc:
-            await self._give_up(str(exc))
-            return None
-        await self._remember()
-        log.info("Away Mode: lock overlay restarted (pid %d)", run.proc.pid)
-        return run
+    def _next_pause(self, gone: _Run | None) -> float:
+        """The pause before the next lock screen; one that stayed up for a while ends the streak of replacements."""
+        if gone is not None and gone.ready_at is not None:
+            if time.monotonic() - gone.ready_at >= self.timing.relock_window:
+                self._streak = 0
+        pause = relock_pause(self._streak, self.timing)
+        self._streak += 1
+        return pause
 
-    async def _give_up(self, why: str) -> None:
-        await self._alert("overlay_restart_failed", f"Away Mode could not keep the lock screen up: {why}")
-        self._run = None
-        self._task = None
-        self._set_off("overlay_lost")
-        await self._changed()
+    async def _report_lost(self, gone: _Run, pause: float) -> None:
+        """Tell the phones that the desk is not covered, and when it will be again; Away Mode stays engaged."""
+        if gone.was_ready:
+            await self._alert(
+                "overlay_killed",
+                f"The Away Mode lock screen was closed without an unlock ({gone.error}); someone may be trying to "
+                f"use the desk. Away Mode stays on and puts the lock screen back {_in(pause)}.",
+            )
+        else:
+            await self._alert_not_up(gone.error, pause)
+        await self._changed()  # overlay_active: false until a new one is ready
+
+    async def _alert_not_up(self, why: str, pause: float) -> None:
+        await self._alert(
+            "overlay_restart_failed",
+            f"Away Mode could not put the lock screen back up ({why}). It stays on and tries again {_in(pause)}.",
+        )
+
+    async def _relock(self, pause: float) -> _Run | None:
+        """After ``pause`` (cut short by a stop), start a new overlay; None when stopped meanwhile."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), pause)
+            if self._stop.is_set():
+                return None
+            try:
+                run = await self._spawn()
+            except AwayModeError as exc:
+                pause = self._next_pause(None)
+                await self._alert_not_up(str(exc), pause)
+                continue
+            if self._stop.is_set():  # disengaged while it was starting
+                await self._terminate(run.proc)
+                return None
+            await self._remember()
+            log.info("Away Mode: lock overlay restarted (pid %d)", run.proc.pid)
+            return run
 
     async def _follow(self, run: _Run) -> None:
         """Read the overlay's status lines until it exits."""
@@ -550,6 +596,9 @@ class AwayModeController:
                 await self._remember()
             elif kind == "ready":
                 run.is_ready = run.was_ready = True
+                run.ready_at = time.monotonic()
+                with contextlib.suppress(ValueError, TypeError):  # what it knows of PINs typed while we were away
+                    self._failures = max(self._failures, int(event.get("failed_attempts", 0)))
                 if not run.ready.done():
                     run.ready.set_result(None)
                 if self.engaged:
@@ -567,9 +616,9 @@ class AwayModeController:
                 log.error("lock overlay: %s", last_error)
         await run.proc.wait()
         run.is_ready = False
+        run.error = last_error or f"exit status {run.proc.returncode}"
         if not run.ready.done():
-            why = last_error or f"exit status {run.proc.returncode}"
-            run.ready.set_exception(AwayModeError(f"the lock overlay could not start: {why}"))
+            run.ready.set_exception(AwayModeError(f"the lock overlay could not start: {run.error}"))
 
     # -- the record, and taking over after a crash -----------------------------------------------------------
 
@@ -602,10 +651,19 @@ class AwayModeController:
                             self._record_path, exc)  # fmt: skip
 
     def _forget_record(self) -> None:
+        """The lock is over: its record goes, and so does the overlay's count of wrong PINs."""
+        for path in (self._record_path, self._attempts_path):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", path, exc)
+
+    def _forget_attempts(self) -> None:
         try:
-            self._record_path.unlink(missing_ok=True)
+            self._attempts_path.unlink(missing_ok=True)
         except OSError as exc:
-            log.warning("cannot remove %s: %s", self._record_path, exc)
+            log.warning("cannot remove %s (the lock screen counts the wrong PINs of the last lock): %s",
+                        self._attempts_path, exc)  # fmt: skip
 
     def _read_record(self) -> OverlayRecord | None:
         try:
@@ -627,6 +685,7 @@ class AwayModeController:
         record = await asyncio.to_thread(self._read_record)
         if record is None:
             return
+        saved = await asyncio.to_thread(read_attempts, self._attempts_path)
         async with self._lock:
             log.warning("Away Mode: the lock screen of a previous server (pid %d) is still up; taking it over",
                         record.pid)  # fmt: skip
@@ -636,7 +695,8 @@ class AwayModeController:
             except ValueError:
                 self._engaged_at = datetime.now(UTC)
             self._engaged_by = record.engaged_by
-            self._failures = record.failed_attempts
+            # The overlay's own count includes PINs typed while no server was there to hear of them.
+            self._failures = max(record.failed_attempts, saved.failures if saved is not None else 0)
             self._orphan = record
             if record.display != self._display():
                 log.warning("that lock screen is on display %r, not ours (%r): it stays up as it is",
@@ -654,20 +714,22 @@ class AwayModeController:
                 log.error("Away Mode: cannot replace the previous lock screen (%s); it stays up as it is", exc)
                 self._follow_orphan(record)
                 return
+            # The previous one is gone and ours did not come up: Away Mode stays on, and tries again.
             self._orphan = None
-            self._set_off("overlay_lost")
-            await self._alert("overlay_restart_failed", f"Away Mode could not keep the lock screen up: {exc}")
+            pause = self._next_pause(None)
+            await self._alert_not_up(str(exc), pause)
+            self._start_following(None, pause)
             return
         log.info("Away Mode: took over the lock screen")
 
     def _follow_orphan(self, record: OverlayRecord) -> None:
-        self._stopping = False
+        self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(self._watch_orphan(record), name="away-mode-orphan")
 
     async def _watch_orphan(self, record: OverlayRecord) -> None:
         """Follow a previous server's overlay we could not replace, until it goes (an unlock at the desk, as a
         rule: its status lines went with its server, so how it ended is unknown) or disengage() ends it."""
-        while not self._stopping:
+        while not self._stop.is_set():
             if not overlay_alive(record):
                 self._task = None
                 self._orphan = None

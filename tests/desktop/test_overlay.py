@@ -369,3 +369,142 @@ def test_one_window_per_monitor(hash_file: Path) -> None:
             overlay.close()
     finally:
         session.close()
+
+
+# -- another X client moving the lock screen off the glass --------------------------------------------------------
+
+OVERLAY_CLASS = ("contop-away-mode", "ContopAwayMode")
+CANVAS_BGR = [0xCC, 0x66, 0x33]  # the recorder's canvas (#3366cc) as the root image stores it
+
+
+def _lock_window(d: Any) -> Any:
+    [window] = [w for w in d.screen().root.query_tree().children if w.get_wm_class() == OVERLAY_CLASS]
+    return window
+
+
+def _on_glass(d: Any, x: int, y: int) -> list[int]:
+    """The pixel the desk sees at (x, y), the lock screen included."""
+    from Xlib import X
+
+    return list(d.screen().root.get_image(x, y, 1, 1, X.ZPixmap, 0xFFFFFFFF).data[:3])
+
+
+def _covers_the_screen(d: Any, window: Any) -> bool:
+    g = window.get_geometry()
+    parent = window.query_tree().parent
+    shaped = window.shape_query_extents().bounding_shaped
+    return parent.id == d.screen().root.id and (g.x, g.y, g.width, g.height) == (0, 0, 1920, 1080) and not shaped
+
+
+def _expect_tampered(overlay: Overlay, what: str) -> None:
+    """A report of ``what``; a reparent unmaps the window, both ways, so "unmapped" reports may come around it."""
+    seen = []
+    while (event := overlay.expect("tampered", timeout=2))["what"] != what:
+        seen.append(event["what"])
+    assert set(seen) <= {"unmapped"}, seen
+
+
+def test_a_lock_screen_resized_and_moved_by_another_client_puts_itself_back(
+    xsession: XSession, adapter: Any, recorder: RecorderApp, start_overlay: Any
+) -> None:
+    from Xlib import display as xdisplay
+
+    cx, cy = recorder.center("canvas")  # a window the lock screen must hide
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    d = xdisplay.Display(xsession.display)
+    try:
+        window = _lock_window(d)
+        assert _on_glass(d, cx, cy) != CANVAS_BGR
+        wid = str(window.id)
+        subprocess.run(
+            ["xdotool", "windowsize", wid, "200", "150", "windowmove", wid, "1700", "900"],
+            env=xsession.child_env(),
+            check=True,
+            timeout=10,
+        )
+        attacked = time.monotonic()
+        while not _covers_the_screen(d, window) or _on_glass(d, cx, cy) == CANVAS_BGR:
+            assert time.monotonic() - attacked < 1.0, f"not put back: {window.get_geometry()._data}"
+            time.sleep(0.02)
+        assert overlay.expect("tampered", timeout=2)["what"] in ("resized", "moved")
+        time.sleep(1.5)  # and it stays so (nothing undoes the repair)
+        assert _covers_the_screen(d, window) and _on_glass(d, cx, cy) != CANVAS_BGR
+    finally:
+        d.close()
+    type_pin(adapter, PIN)  # it still holds the keyboard
+    assert overlay.expect("unlocked")["by"] == "pin"
+
+
+def test_a_lock_screen_reparented_or_reshaped_by_another_client_puts_itself_back(
+    xsession: XSession, adapter: Any, recorder: RecorderApp, start_overlay: Any
+) -> None:
+    from Xlib import X
+    from Xlib import display as xdisplay
+    from Xlib.ext import shape
+
+    cx, cy = recorder.center("canvas")
+    overlay = start_overlay()
+    overlay.expect("ready", timeout=20)
+    d = xdisplay.Display(xsession.display)
+    try:
+        window = _lock_window(d)
+        root = d.screen().root
+        # Into a small window of ours: the lock screen would show only through that.
+        box = root.create_window(1700, 900, 200, 150, 0, X.CopyFromParent, override_redirect=True)
+        box.map()
+        window.reparent(box, 0, 0)
+        d.sync()
+        attacked = time.monotonic()
+        while not _covers_the_screen(d, window) or _on_glass(d, cx, cy) == CANVAS_BGR:
+            assert time.monotonic() - attacked < 1.0, "not put back after a reparent"
+            time.sleep(0.02)
+        _expect_tampered(overlay, "reparented")
+
+        # A bounding shape of 10x10 pixels: everything else on the glass would be the desktop.
+        window.shape_rectangles(shape.SO.Set, shape.SK.Bounding, X.Unsorted, 0, 0, [(0, 0, 10, 10)])
+        d.sync()
+        attacked = time.monotonic()
+        while not _covers_the_screen(d, window) or _on_glass(d, cx, cy) == CANVAS_BGR:
+            assert time.monotonic() - attacked < 1.0, "not put back after a reshape"
+            time.sleep(0.02)
+        _expect_tampered(overlay, "reshaped")
+        box.destroy()
+        d.sync()
+    finally:
+        d.close()
+    type_pin(adapter, PIN)  # the keyboard grab, lost while the window was off the screen, is back
+    assert overlay.expect("unlocked")["by"] == "pin"
+
+
+# -- wrong PINs outlive the lock screen ---------------------------------------------------------------------------
+
+
+def test_wrong_pins_and_their_lockout_outlive_the_lock_screen(adapter: Any, start_overlay: Any, tmp_path: Path) -> None:
+    """Killed with nobody to hear of its wrong PINs (its server down), a lock screen's successor starts locked out
+    until the lockout's own end, not with fresh attempts."""
+    attempts = tmp_path / "away-attempts.json"
+    args = ("--free-attempts", "2", "--delay", "8", "--attempts-file", str(attempts))
+    first = start_overlay(*args)
+    first.expect("ready", timeout=20)
+    type_pin(adapter, "1111")
+    first.expect("wrong_pin")
+    type_pin(adapter, "2222")
+    assert first.expect("wrong_pin")["locked_for"] == 8
+    locked_at = time.monotonic()
+    assert attempts.stat().st_mode & 0o777 == 0o600
+    os.killpg(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(5)
+
+    second = start_overlay(*args)  # no --failed-attempts: nobody told the server
+    assert second.expect("ready", timeout=20)["failed_attempts"] == 2
+    assert time.monotonic() - locked_at < 6, "the overlay took too long to start for this test"
+    type_pin(adapter, PIN)  # inside the lockout: the right PIN does nothing
+    second.no_event(0.5)
+    assert second.proc.poll() is None
+    # The lockout ends when the first one's did (8 s after the wrong PIN), not 8 s after the restart.
+    time.sleep(max(0.0, 8.3 - (time.monotonic() - locked_at)))
+    type_pin(adapter, PIN)
+    assert second.expect("unlocked", timeout=5)["by"] == "pin"
+    assert time.monotonic() - locked_at < 8 + 3
+    assert not attempts.exists()  # unlocked: the next lock starts with every attempt free

@@ -4,6 +4,7 @@ unlock the desk again. Real ``contop serve`` processes, real overlays, a real Xv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 
 from contop.client import ContopClient
 from contop.core.messages import AwayModeDisengage, AwayModeStatusQuery
+from contop.desktop.away_attempts import ATTEMPTS_FILE, read_attempts
 from contop.server.away import (
     RECORD_FILE,
     AwayModeController,
@@ -258,6 +260,61 @@ async def test_after_a_takeover_the_pin_at_the_desk_still_unlocks(
             second.stop()
 
 
+@pytest.mark.x11
+@pytest.mark.timeout(180)
+async def test_wrong_pins_typed_while_the_server_is_down_still_count_and_their_lockout_holds(
+    xsession: XSession, tmp_path: Path, no_leftover_overlays: None, adapter: Any
+) -> None:
+    home = tmp_path / "home"
+    first = ServerProcess(home, env=dict(xsession.env)).start()
+    second: ServerProcess | None = None
+    try:
+        first.request("POST", "/api/away-mode/pin", json={"pin": PIN}).raise_for_status()
+        first.request("POST", "/api/away-mode/engage").raise_for_status()
+        [old] = overlay_processes()
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # nobody hears the overlay now
+        for wrong in ("1111", "2222", "3333", "4444", "5555"):  # the fifth starts a 30 s lockout
+            await asyncio.to_thread(adapter.type_text, wrong)
+            await asyncio.to_thread(adapter.press_key, "enter")
+        attempts = home / ATTEMPTS_FILE
+
+        def counted() -> bool:
+            saved = read_attempts(attempts)
+            return saved is not None and saved.failures == 5
+
+        with contextlib.suppress(AssertionError):  # the lock screen checks them (bcrypt); what counts is below
+            await asyncio.to_thread(wait_for, counted, 5.0)
+        locked_at = time.monotonic()
+
+        second = await asyncio.to_thread(ServerProcess(home, env=dict(xsession.env)).start, 60)
+        status = second.request("GET", "/api/away-mode/status").json()
+        assert status["away_mode"] is True and status["failed_attempts"] == 5, status
+        assert attempts.stat().st_mode & 0o777 == 0o600
+        await asyncio.to_thread(wait_for, lambda: not alive(old) and len(overlay_processes()) == 1)
+
+        def status_now() -> dict[str, Any]:
+            assert second is not None
+            return dict(second.request("GET", "/api/away-mode/status").json())
+
+        # Inside the lockout the right PIN does nothing, on the lock screen the new server put up.
+        await asyncio.to_thread(adapter.type_text, PIN)
+        await asyncio.to_thread(adapter.press_key, "enter")
+        await asyncio.sleep(1.5)
+        assert time.monotonic() - locked_at < 28, "too slow a restart for this test"
+        assert status_now()["away_mode"] is True
+        # Once it is over (30 s after the fifth wrong PIN), the PIN unlocks.
+        await asyncio.sleep(max(0.0, 30.5 - (time.monotonic() - locked_at)))
+        await asyncio.to_thread(adapter.type_text, PIN)
+        await asyncio.to_thread(adapter.press_key, "enter")
+        await asyncio.to_thread(wait_for, lambda: status_now()["away_mode"] is False)
+        assert status_now()["last_unlock"] == "pin"
+        assert not attempts.exists() and not (home / RECORD_FILE).exists()
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
 # -- the controller, with an overlay a "previous server" left up ------------------------------------------------
 
 
@@ -343,6 +400,55 @@ async def test_an_overlay_on_another_display_is_followed_until_it_closes(
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         assert ctl.status()["last_unlock"] == "desk" and not (home / RECORD_FILE).exists()
+    finally:
+        await ctl.aclose()
+
+
+_COVER_THEN_FAIL = """
+import json, os, runpy, sys, time
+if os.path.exists(sys.argv.pop(1)):
+    print(json.dumps({"event": "covering"}), flush=True)
+    time.sleep(0.5)
+    print(json.dumps({"event": "error", "message": "cannot grab the keyboard: held for the test"}), flush=True)
+    sys.exit(3)
+runpy.run_module("contop.desktop.overlay", run_name="__main__")
+"""
+
+
+@pytest.mark.x11
+@pytest.mark.timeout(90)
+async def test_a_takeover_whose_lock_screen_fails_stays_engaged_and_tries_again(
+    xsession: XSession, tmp_path: Path, orphan: tuple[subprocess.Popen[bytes], OverlayRecord]
+) -> None:
+    """The previous lock screen is ended once ours covers the screen; ours then fails: Away Mode stays on."""
+    proc, record = orphan
+    home = tmp_path / "home"
+    store = make_store(home)
+    (home / RECORD_FILE).write_bytes(record.dumps())
+    broken = tmp_path / "broken"
+    broken.touch()
+    script = tmp_path / "overlay.py"
+    script.write_text(_COVER_THEN_FAIL)
+    ctl = AwayModeController(
+        store,
+        overlay_argv=[sys.executable, str(script), str(broken)],
+        env=xsession.child_env(),
+        idle_source=lambda: 0.0,
+        timing=AwayTiming(poll_interval=3600, relock_delay=0.5),
+    )
+    alerts: list[str] = []
+    ctl.on_alert(lambda reason, _message: alerts.append(reason))
+    try:
+        await ctl.start()
+        assert proc.wait(5) is not None  # ended when ours covered the screen
+        status = ctl.status()
+        assert status["away_mode"] is True and status["overlay_active"] is False, status
+        assert alerts == ["overlay_restart_failed"]
+        broken.unlink()
+        await asyncio.to_thread(wait_for, lambda: ctl.status()["overlay_active"], 30)
+        assert ctl.status()["away_mode"] is True
+        assert json.loads((home / RECORD_FILE).read_text())["pid"] not in (record.pid, None)
+        assert (await ctl.disengage("phone"))["away_mode"] is False
     finally:
         await ctl.aclose()
 
