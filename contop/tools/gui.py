@@ -124,7 +124,7 @@ async def _perform(
             over = await native(int(x), int(y))
             where = f" at ({x}, {y})"
         await run(adapter.scroll, direction, int(clicks), *over)
-        return f"Scrolled {direction} {clicks} clicks{where}."
+        return f"Scrolled {direction} {clicks} click{'' if int(clicks) == 1 else 's'}{where}."
     if action == "type":
         if not text:
             raise ToolError("type needs non-empty text.")
