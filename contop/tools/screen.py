@@ -86,15 +86,32 @@ def ocr_elements(words: list[Any], origin: tuple[int, int], geo: ScreenGeometry)
     return out
 
 
+def _visible_part(geo: ScreenGeometry, window: WindowInfo | None) -> tuple[int, int, int, int] | None:
+    """The part of ``window`` on the captured monitor (native pixels), or None when there is no usable part."""
+    m = geo.monitor
+    if window is None:
+        return None
+    x0, y0 = max(window.x, m.left), max(window.y, m.top)
+    x1, y1 = min(window.x + window.width, m.right), min(window.y + window.height, m.bottom)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
+
+
 def _ocr_region(desk: Desktop, geo: ScreenGeometry, window: WindowInfo | None) -> tuple[int, int, int, int]:
     """The active window clipped to the monitor, or the whole monitor when there is no usable window."""
     m = geo.monitor
-    if window is not None:
-        x0, y0 = max(window.x, m.left), max(window.y, m.top)
-        x1, y1 = min(window.x + window.width, m.right), min(window.y + window.height, m.bottom)
-        if x1 - x0 >= 16 and y1 - y0 >= 16:
-            return x0, y0, x1 - x0, y1 - y0
-    return m.left, m.top, m.width, m.height
+    return _visible_part(geo, window) or (m.left, m.top, m.width, m.height)
+
+
+def _window_line(geo: ScreenGeometry, window: WindowInfo | None) -> str:
+    """What the model is told of the active window: it may be on a monitor the screenshot does not show."""
+    if window is None:
+        return "No active window."
+    if _visible_part(geo, window) is None:
+        return (
+            f"Active window: {window.title!r}, which is not on the monitor shown (another monitor, or off screen): "
+            "the elements below are not its own; move it here (resize_window) to see and click it."
+        )
+    return f"Active window: {window.title!r}."
 
 
 def run_ocr(desk: Desktop, geo: ScreenGeometry, region: tuple[int, int, int, int]) -> list[dict[str, Any]]:
@@ -181,7 +198,7 @@ async def observe_screen(
     header = [
         f"Screenshot {geo.shot_width}x{geo.shot_height} (execute_gui coordinates are in this space); "
         f"the screen is {geo.monitor.width}x{geo.monitor.height}.",
-        f"Active window: {window.title!r}." if window else "No active window.",
+        _window_line(geo, window),
         f"{len(elements)} elements ({source}):",
     ]
     if intent:

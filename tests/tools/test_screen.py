@@ -160,3 +160,37 @@ async def test_without_accessibility_or_ocr_the_note_says_nothing_was_found(
     assert "found by OCR instead" not in result["note"]  # it was not
     assert "OCR is not available either" in result["note"] and "contop[ocr]" in result["note"]
     assert result["elements"] == []
+
+
+def test_an_active_window_on_another_monitor_is_said_to_be_elsewhere(tmp_path: Path) -> None:
+    """Only the primary monitor is shown and controlled: a focused window on the second one must not pass for the
+    one whose text the listing shows (QA: 'Active window: Rec2' above another window's OCR words)."""
+    import asyncio
+    import subprocess
+
+    from contop.testing.xsession import start_xsession
+    from contop.tools.desktop import forget_desktop
+
+    session = start_xsession("2560x1024x24", dbus=False)
+    try:
+        env = session.child_env()
+        for name, geometry in (("LEFT", "1280/338x1024/271+0+0"), ("RIGHT", "1280/338x1024/271+1280+0")):
+            subprocess.run(["xrandr", "--setmonitor", name, geometry, "none"], env=env, check=True)
+        app = "import tkinter as t; r=t.Tk(); r.title('Far Away Notes'); r.geometry('600x400+1600+200'); r.mainloop()"
+        proc = session.spawn("far-app", [sys.executable, "-c", app])
+        try:
+            wait_until_active(session, "Far Away Notes")
+            forget_desktop(None)
+            ctx = ToolContext(session_id="mm", state_dir=tmp_path / "state", home=str(tmp_path), cwd=str(tmp_path))
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("DISPLAY", session.display)
+                mp.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/contop-test-bus")
+                result = asyncio.run(observe_screen(ctx, mode="understanding"))
+        finally:
+            proc.terminate()
+            proc.wait(5)
+            forget_desktop(None)
+    finally:
+        session.close()
+    assert "Active window: 'Far Away Notes', which is not on the monitor shown" in result["stdout"], result["stdout"]
+    assert result["image_width"] == 1280  # the primary monitor only
