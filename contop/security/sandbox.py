@@ -174,10 +174,34 @@ def _prepare_workspace(workspace: Path, owner: int | None) -> Path:
 # --- bubblewrap ---------------------------------------------------------------------------------------------
 
 
-def limits_script(limits: SandboxLimits, *, nproc: bool) -> str:
+def tasks_of(uid: int) -> int:
+    """How many processes and threads run with real user id ``uid`` on this machine (blocking: reads /proc).
+
+    RLIMIT_NPROC counts them all, not only the sandbox's: a daemon or a container running as ``nobody`` would
+    otherwise use up the sandbox's allowance."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as fh:
+                status = fh.read(4096)
+        except OSError:
+            continue  # gone meanwhile
+        uid_at, threads_at = status.find(b"\nUid:"), status.find(b"\nThreads:")
+        if uid_at < 0 or threads_at < 0:
+            continue
+        with contextlib.suppress(ValueError, IndexError):
+            if int(status[uid_at + 5 :].split()[0]) == uid:
+                count += int(status[threads_at + 9 :].split()[0])
+    return count
+
+
+def limits_script(limits: SandboxLimits, *, nproc: int | None) -> str:
     """Shell prologue applying the rlimits inside the sandbox, then exec'ing the user command given as ``$1``.
 
-    Each limit is applied separately so one the kernel refuses does not stop the others.
+    Each limit is applied separately so one the kernel refuses does not stop the others. ``nproc`` is the
+    RLIMIT_NPROC to set (None: none).
     """
     parts = [
         f"ulimit -v {limits.memory_bytes // 1024}",
@@ -187,8 +211,8 @@ def limits_script(limits: SandboxLimits, *, nproc: bool) -> str:
         f"ulimit -S -t {limits.cpu_seconds}",
         f"ulimit -f {limits.file_size_bytes // 1024}",  # bash counts 1024-byte blocks (512 only in POSIX mode)
     ]
-    if nproc:
-        parts.append(f"ulimit -u {limits.nproc}")
+    if nproc is not None:
+        parts.append(f"ulimit -u {nproc}")
     limits_part = "; ".join(p + " 2>/dev/null" for p in parts)
     return f'{limits_part}; cd {WORKSPACE_MOUNT} || exit 126; exec /bin/bash -c "$1"'
 
@@ -204,8 +228,10 @@ def bwrap_argv(
     system_dirs: list[tuple[str, str, str]],
     masks: Sequence[tuple[str, str]] = (),
     seccomp_fd: int | None = None,
+    others_tasks: int = 0,
 ) -> list[str]:
-    """The full argv of one bubblewrap run. Pure.
+    """The full argv of one bubblewrap run. Pure. ``others_tasks``: the processes and threads already running as
+    ``nobody`` (``tasks_of``), added to the sandbox's process limit when it runs as nobody.
 
     ``system_dirs`` items are ``("symlink", path, target)`` or ``("ro-bind", path, path)``; ``masks`` are
     ``(source, path)`` files bound read-only over host files the sandbox must not read (accounts, sudoers).
@@ -241,7 +267,8 @@ def bwrap_argv(
     if drop and setpriv is not None:
         argv += [setpriv, f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
-    argv += ["/bin/bash", "-c", limits_script(limits, nproc=drop), "contop-sandbox", command]
+    nproc = limits.nproc + others_tasks if drop else None  # what others run as nobody does not count against it
+    argv += ["/bin/bash", "-c", limits_script(limits, nproc=nproc), "contop-sandbox", command]
     return argv
 
 
@@ -342,6 +369,7 @@ class BubblewrapBackend:
             system_dirs=host_system_dirs(),
             masks=masks,
             seccomp_fd=SECCOMP_FD if filter_path is not None else None,
+            others_tasks=tasks_of(NOBODY_UID) if self._owner() is not None else 0,
         )
         # The shell joins the command's cgroups (paths in CONTOP_SANDBOX_CGROUPS: bwrap clears the environment
         # after it) before anything of the command runs, then becomes bwrap.
@@ -388,9 +416,11 @@ class BubblewrapBackend:
             str(self.limits.memory_bytes // 1024),
             str(self.limits.cpu_seconds),
             str(self.limits.file_size_bytes // 1024),
-            str(self.limits.nproc),
         )
-        self.limits_applied = [n for n, v, e in zip(names, values[1:5], expected, strict=False) if v == e]
+        self.limits_applied = [n for n, v, e in zip(names, values[1:4], expected, strict=False) if v == e]
+        nproc = values[4] if len(values) > 4 else ""
+        if nproc.isdigit() and int(nproc) >= self.limits.nproc:  # plus what already runs as nobody (tasks_of)
+            self.limits_applied.append(names[3])
         if "cpu (RLIMIT_CPU)" in self.limits_applied and values[5:6] != [str(self.limits.cpu_seconds + 5)]:
             self.limits_applied.remove("cpu (RLIMIT_CPU)")  # a soft limit alone can be raised by the command
         if values and values[0] != "0":

@@ -175,6 +175,53 @@ async def test_process_limit_applies(workspace: Path) -> None:
     assert int(result["stdout"].split("children")[-1]) < 10
 
 
+def _threads_as_nobody(count: int) -> int:
+    """A process of ``nobody`` (uid 65534) holding ``count`` threads, as a daemon or a container might; its pid."""
+    import signal
+    import threading
+
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(ready_r)
+            os.setgid(65534)
+            os.setuid(65534)
+            stop = threading.Event()
+            for _ in range(count):
+                threading.Thread(target=stop.wait, daemon=True).start()
+            os.write(ready_w, b"1")
+            signal.pause()
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    return pid
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs commands as nobody only when the server is root")
+async def test_what_others_run_as_nobody_does_not_use_up_the_process_limit(workspace: Path) -> None:
+    # RLIMIT_NPROC counts every task of the user: 30 threads of some nobody daemon used to leave a limit of 10 with
+    # nothing, and the sandbox could not even start its shell.
+    import signal
+
+    pid = _threads_as_nobody(30)
+    try:
+        backend = BubblewrapBackend(limits=SandboxLimits(nproc=10))
+        assert backend.available(), backend.describe()
+        assert "processes (RLIMIT_NPROC)" in backend.describe()
+        result = await backend.run("echo alive; sh -c 'echo child'", timeout=20, workspace=workspace)
+        assert result["stdout"] == "alive\nchild\n", result
+        bomb = "for i in $(seq 40); do sleep 2 & done 2>&1 | grep -c 'fork' ; wait"
+        result = await backend.run(bomb, timeout=20, workspace=workspace)
+        assert int(result["stdout"].split()[-1]) > 0, result  # still limited: forks beyond 10 were refused
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
 @needs_bwrap
 async def test_timeout_kills_everything_inside(workspace: Path) -> None:
     marker = f"300.{secrets.randbelow(90000) + 10000}"
