@@ -179,6 +179,7 @@ _HOME_SECRETS = (
     ".npmrc", ".pypirc", ".config/gh/hosts.yml", ".cargo/credentials", ".cargo/credentials.toml",
     ".config/google-chrome", ".config/chromium", ".config/BraveSoftware", "Library/Keychains",
     ".claude/.credentials.json", ".claude.json", ".codex/auth.json", ".gemini/oauth_creds.json",
+    ".config/rclone/rclone.conf", ".config/github-copilot",
     "Library/Application Support/Google/Chrome", "Library/Application Support/Firefox/Profiles",
     "AppData/Local/Google/Chrome/User Data", "AppData/Local/Microsoft/Edge/User Data",
     "AppData/Roaming/Mozilla/Firefox/Profiles", "AppData/Roaming/Microsoft/Credentials",
@@ -194,6 +195,9 @@ _ABS_SECRETS = (
 
 _GLOB = re.compile(r"[*?\[]")
 _PROC_ENVIRON = re.compile(r"^/proc/[^/]+(/task/[^/]+)?/environ$")
+# A program's memory (the server's holds its API keys), and the files a program sees, reached through its /proc
+# folder: judged from here, /proc/self would be the server and /proc/$$ nothing at all.
+_PROC_THROUGH = re.compile(r"^/proc/[^/]*(/task/[^/]+)?/(mem$|(cwd|root)/+[^/])")
 _PS_ENV = re.compile(r"\$\{?env:([A-Za-z_][A-Za-z0-9_()]*)\}?", re.IGNORECASE)
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 DEVICE = re.compile(
@@ -263,9 +267,13 @@ class Policy:
             if real != path:
                 candidates.append(real)
         sep = "\\" if self.windows else "/"
+        if not self.windows and _PROC_THROUGH.match(raw):  # before '..' is folded: /proc/self/cwd/../.ssh
+            candidates.append(raw)
         for candidate in candidates:
             if not self.windows and (_PROC_ENVIRON.match(candidate) or _proc_environ_glob(candidate)):
                 return "/proc/*/environ"  # any program's environment: the server's holds its API keys
+            if not self.windows and _PROC_THROUGH.match(candidate):
+                return "/proc/*/mem, /proc/*/cwd/… and /proc/*/root/… (a program's memory and files)"
             key = (candidate.casefold() if self.windows else candidate).rstrip(sep) + sep
             # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
             if key.startswith(self.prefixes):

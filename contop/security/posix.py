@@ -518,6 +518,9 @@ _PATTERN_FIRST: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 for _alias, _same in (("egrep", "grep"), ("fgrep", "grep"), ("gawk", "awk"), ("mawk", "awk"), ("nawk", "awk")):
     _PATTERN_FIRST[_alias] = _PATTERN_FIRST[_same]
+# A variable the line did not set (the home and working folders aside), or an expansion with an operator:
+# what it gives is only known when the command runs.
+_UNRESOLVED = re.compile(r"\$(?!\(|(?:HOME|USERPROFILE|PWD)\b|\{(?:HOME|USERPROFILE|PWD)\})[{A-Za-z_!#@*0-9?$-]")
 _XARGS_INPUT = "$(xargs)"  # stands for what xargs reads when it cannot be known: a substitution that prints it
 
 
@@ -555,6 +558,9 @@ def _unknown_file_args(name: str, args: list[str], st: State, text: str) -> None
         return
     for i in _file_operands(name, args):
         arg = args[i]
+        if _UNRESOLVED.search(arg):  # '${x//X/h}', '${a[1]}', '$p' read from somewhere: a name known only then
+            st.add(CONFIRM, f"{name} reads or sends a file whose name is only known when it runs", text)
+            return
         if not arg.startswith(("$(", "`")) or arg.startswith("$(("):
             continue
         if name in FETCHERS and i and args[i - 1].startswith("-"):

@@ -76,6 +76,20 @@ def parse(source: str, depth: int = 0) -> Script:
 # --------------------------------------------------------------------------------------------------- bashlex
 
 
+def _loop_variable(children: list[Any]) -> tuple[str, str] | None:
+    """(name, its items joined by blanks) of a ``for name in items`` or ``select`` header, else None."""
+    if len(children) < 3 or children[0].kind != "reservedword" or children[0].word not in ("for", "select"):
+        return None
+    if children[1].kind != "word" or children[2].kind != "reservedword" or children[2].word != "in":
+        return None
+    items = []
+    for child in children[3:]:
+        if child.kind != "word":
+            break
+        items.append(child.word)
+    return children[1].word, " ".join(items)
+
+
 class _Converter:
     def __init__(self, source: str, depth: int) -> None:
         self.source = source
@@ -102,6 +116,9 @@ class _Converter:
         children = list(getattr(node, "parts", None) or getattr(node, "list", None) or [])
         result: list[list[Cmd]] = []
         loose = Cmd(text=self.source[node.pos[0] : node.pos[1]])
+        loop = _loop_variable(children)
+        if loop is not None:  # 'for f in ~/.ssh/*; do cat $f': judged as f='~/.ssh/*' (every item at once)
+            loose.assigns.append(loop)
         for child in children:
             if child.kind == "word":
                 self.collect_subs(child, loose.subs)
@@ -111,7 +128,7 @@ class _Converter:
                 result.extend(self.walk(child))
         for redirect in getattr(node, "redirects", None) or []:
             self.redirect(redirect, loose)
-        if loose.subs or loose.redirects:
+        if loose.subs or loose.redirects or loose.assigns:
             result.insert(0, [loose])
         return result
 
@@ -281,6 +298,10 @@ class _Fallback:
     def finish(self, cmd: Cmd, start: int, pipeline: list[Cmd]) -> None:
         while cmd.words and cmd.words[0] in _RESERVED:
             cmd.words.pop(0)
+        if cmd.words and cmd.words[0] in ("for", "select") and len(cmd.words) > 3 and cmd.words[2] == "in":
+            # 'for f in ~/.ssh/*; do cat $f': judged as f='~/.ssh/*', every item at once (stricter than it runs)
+            cmd.assigns.append((cmd.words[1], " ".join(cmd.words[3:])))
+            cmd.words.clear()
         if cmd.words and cmd.words[0] in ("for", "select", "case", "function"):
             cmd.words.clear()
         while cmd.words and "=" in cmd.words[0] and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", cmd.words[0]):

@@ -25,6 +25,7 @@ MAX_NESTING = 8
 _KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
 _UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^{}$]*)\}")  # ${X:-d} ${X-d} ${X:=d} ${X=d}
 
 
 class Blocked(Exception):
@@ -74,10 +75,21 @@ class State:
             self.add(BLOCK, "nests commands too deeply to be judged safely")
 
     def substitute(self, word: str) -> str:
-        """Replace variables assigned earlier on the same command line (``X=rm; $X -rf ~``)."""
-        if "$" not in word or not self.vars:
+        """Replace variables assigned earlier on the same command line (``X=rm; $X -rf ~``); a default
+        (``${X:-~/.ssh}``) stands for an unset variable, and ``$HOME`` for one the line did not set."""
+        if "$" not in word:
+            return word
+        if "${" in word:
+            word = _DEFAULTED.sub(self._defaulted, word)
+        if not self.vars:
             return word
         return _VAR.sub(lambda m: self.vars.get(m.group(1) or m.group(2), m.group(0)), word)
+
+    def _defaulted(self, match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in self.vars:
+            return self.vars[name]
+        return f"${{{name}}}" if name in _KNOWN else default
 
     def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> None:
         """Block (ending the classification) when any argument names a restricted path."""

@@ -514,3 +514,46 @@ def test_a_live_programs_environment_is_protected_behind_a_glob() -> None:
 def test_the_question_says_what_the_command_does(command: str, said: str) -> None:
     decision, reason = judged(command)
     assert decision == "confirm" and reason.startswith(said), reason
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        # a loop's variable is judged as its items (QA round 2 read a key with each of these unasked)
+        ("for f in ~/.ssh/*; do cat $f; done", "block"),
+        ("for d in .ssh; do cat ~/$d/id_rsa; done", "block"),
+        ("cat ${HOME:-x}/.ssh/id_rsa", "block"),  # a default stands for the variable it defaults
+        ("cd ${NOPE:-~/.ssh} && cat id_rsa", "block"),
+        # an expansion whose value only the running shell knows: a reader given it asks
+        ("x=~/.ssX/id_rsa; cat ${x//X/h}", "confirm"),
+        ("read p <<< ~/.ssh/id_rsa; cat $p", "confirm"),
+        ("a=(x ~/.ssh/id_rsa); cat ${a[1]}", "confirm"),
+        ("v=HOME; cat ${!v}/.ssh/id_rsa", "confirm"),
+        ("printf -v p %s/.ssh/id_rsa ~; base64 $p", "confirm"),
+        # another program's memory and files through /proc (from here /proc/self is the server)
+        ("cat /proc/$$/cwd/.ssh/id_rsa", "block"),
+        ("cd /tmp && cat /proc/self/cwd/../.ssh/id_rsa", "block"),
+        ("cat /proc/1/root/etc/hostname", "block"),
+        ("dd if=/proc/4321/mem bs=1 count=100 skip=5000", "block"),
+        ("cat ~/.config/rclone/rclone.conf", "block"),
+        ("cat ~/.config/github-copilot/hosts.json", "block"),
+    ],
+)
+def test_expansions_loops_and_proc_paths_are_judged_as_what_they_read(command: str, expected: str) -> None:
+    assert verdict(command) == expected, judged(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "for f in *.txt; do cat \"$f\"; done",
+        "for i in 1 2 3; do echo $i; done",
+        "cat $HOME/notes.txt ${HOME}/todo.txt \"$PWD/a.txt\"",
+        "f=notes.txt; cat $f",
+        "cat ${NOPE:-/etc/hostname}",
+        "readlink /proc/1234/cwd",
+        "cat /proc/self/status /proc/cpuinfo",
+    ],
+)
+def test_ordinary_loops_and_variables_stay_safe(command: str) -> None:
+    assert verdict(command) == "safe", judged(command)
