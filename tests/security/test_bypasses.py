@@ -546,9 +546,9 @@ def test_expansions_loops_and_proc_paths_are_judged_as_what_they_read(command: s
 @pytest.mark.parametrize(
     "command",
     [
-        "for f in *.txt; do cat \"$f\"; done",
+        'for f in *.txt; do cat "$f"; done',
         "for i in 1 2 3; do echo $i; done",
-        "cat $HOME/notes.txt ${HOME}/todo.txt \"$PWD/a.txt\"",
+        'cat $HOME/notes.txt ${HOME}/todo.txt "$PWD/a.txt"',
         "f=notes.txt; cat $f",
         "cat ${NOPE:-/etc/hostname}",
         "readlink /proc/1234/cwd",
