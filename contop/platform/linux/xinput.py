@@ -1,11 +1,20 @@
 """Mouse and keyboard input on X11: XTest through python-xlib, and xdotool when XTest is missing.
 
-Unicode typing: a character the current keymap cannot produce is bound to a spare (unused) keycode with
-``ChangeKeyboardMapping`` (keysym = code point for Latin-1, 0x01000000 + code point otherwise) and that keycode is
-tapped. Clients re-read the keymap lazily when they handle the key event, so a binding must not change again
-until they have: the characters a stretch of text lacks are bound in one burst before it is typed, with a pause
-after (see ``_bind_all``); bindings are kept after a call (a later text with the same characters needs no
-change); and all bindings are removed ``RESTORE_AFTER_S`` after the last typing, or on ``close()``.
+Unicode typing: a character the current keymap cannot produce is bound to a spare (unused) keycode (keysym = code
+point for Latin-1, 0x01000000 + code point otherwise) and that keycode is tapped. Clients re-read the keymap lazily
+when they handle the key event, so a binding must not change again until they have: the characters a stretch of
+text lacks are bound together before it is typed, with a pause after (see ``_bind_all``); bindings are kept after
+a call (a later text with the same characters needs no change); and all bindings are removed ``RESTORE_AFTER_S``
+after the last typing, or on ``close()``.
+
+Every keymap change makes every client re-read the keymap, and the window manager re-grab its key bindings: one
+change per character (40 CJK characters made 58) kept openbox busy for seconds, with the pointer frozen under its
+click-to-focus grab, so a click after the typing landed seconds late. So a stretch's bindings are one change: the
+spare keycodes are scattered over the keymap, and one XKB ``SetMap`` writes the whole keycode range between them,
+the keys in between written back exactly as read (``XkbKeys``). The core ``ChangeKeyboardMapping`` cannot do
+that safely (the server re-derives the XKB types and actions of every key it rewrites, as xmodmap does), so it
+is only the fallback, one request per run of adjacent keycodes, when XKB is missing or a keyboard device has a
+keymap of its own that the range write would overwrite.
 
 Caps Lock: typed text must come out as asked whatever the desk's lock state, so when the Lock modifier is on it is
 toggled off (by tapping the key that locks it) for the typing and back on afterwards. Picking keysyms and Shift per
@@ -18,15 +27,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from Xlib import XK, X
-from Xlib.ext import xtest
+from Xlib import error as xerror
+from Xlib.ext import xinput, xtest
+from Xlib.protocol import rq
 
 from contop.core.childenv import child_env
 from contop.core.errors import NotAvailableError, ToolError
@@ -66,6 +79,193 @@ def _scroll_button(direction: str) -> int:
         raise ToolError(f"unknown scroll direction {direction!r}; use up, down, left or right") from None
 
 
+# -- XKB keymap writes --------------------------------------------------------------------------------------
+XKB_USE_CORE_KBD = 0x100
+XKB_KEY_SYMS_MASK = 1 << 1
+_GET_MAP = struct.Struct("=HHHBBBBBBBBHBBBBBBxx")  # XkbGetMap after its 4-byte header
+_GET_MAP_REPLY = struct.Struct("=2xBBH3xBHB19x")  # the 32 bytes after the generic reply header
+_SET_MAP = struct.Struct("=HHHBBBBBBHBBHBBBBBBBBBBBBH")  # XkbSetMap after its 4-byte header
+_SYM_MAP = struct.Struct("=4sBBH")  # one key: key type per group, group info, width, keysym count
+
+
+@dataclass(frozen=True)
+class KeySymMap:
+    """One key's XKB symbols as the server holds them: key type index per group, groups, width, keysyms."""
+
+    types: bytes
+    group_info: int
+    width: int
+    syms: tuple[int, ...]
+
+    @classmethod
+    def single(cls, keysym: int) -> KeySymMap:
+        """A key that types ``keysym`` whatever the modifiers (one group of type ONE_LEVEL, index 0)."""
+        return cls(bytes(4), 1, 1, (keysym,))
+
+    def holds_only(self, keysym: int) -> bool:
+        return bool(self.syms) and all(s == keysym for s in self.syms)
+
+
+EMPTY_KEY = KeySymMap(bytes(4), 0, 0, ())
+
+
+def parse_sym_maps(data: bytes, count: int) -> list[KeySymMap]:
+    maps: list[KeySymMap] = []
+    offset = 0
+    for _ in range(count):
+        types, group_info, width, n = _SYM_MAP.unpack_from(data, offset)
+        syms = struct.unpack_from(f"={n}I", data, offset + _SYM_MAP.size)
+        maps.append(KeySymMap(types, group_info, width, tuple(syms)))
+        offset += _SYM_MAP.size + 4 * n
+    return maps
+
+
+def pack_sym_maps(maps: Sequence[KeySymMap]) -> bytes:
+    return b"".join(
+        _SYM_MAP.pack(m.types, m.group_info, m.width, len(m.syms)) + struct.pack(f"={len(m.syms)}I", *m.syms)
+        for m in maps
+    )
+
+
+def keycode_runs(keycodes: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted keycodes -> (first, count) runs of adjacent ones: one core request per run."""
+    runs: list[tuple[int, int]] = []
+    for kc in keycodes:
+        if runs and runs[-1][0] + runs[-1][1] == kc:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((kc, 1))
+    return runs
+
+
+class _XkbUseExtension(rq.ReplyRequest):
+    _request = rq.Struct(
+        rq.Card8("opcode"), rq.Opcode(0), rq.RequestLength(), rq.Card16("wanted_major"), rq.Card16("wanted_minor")
+    )
+    _reply = rq.Struct(
+        rq.ReplyCode(),
+        rq.Bool("supported"),
+        rq.Card16("sequence_number"),
+        rq.ReplyLength(),
+        rq.Card16("server_major"),
+        rq.Card16("server_minor"),
+        rq.Pad(20),
+    )
+
+
+class _XkbGetMap(rq.ReplyRequest):
+    _request = rq.Struct(rq.Card8("opcode"), rq.Opcode(8), rq.RequestLength(), rq.Binary("body"))
+    _reply = rq.Struct(
+        rq.ReplyCode(), rq.Card8("device_id"), rq.Card16("sequence_number"), rq.ReplyLength(), rq.Binary("body")
+    )
+
+
+class _XkbSetMap(rq.Request):
+    _request = rq.Struct(rq.Card8("opcode"), rq.Opcode(9), rq.RequestLength(), rq.Binary("body"))
+
+
+class XkbKeys:
+    """Several keycodes' symbols written in one XKB ``SetMap`` request, so clients see one keymap change.
+
+    ``SetMap`` writes a contiguous keycode range, so the keys between the ones to change are written back as read,
+    under a server grab (nothing changes them in between). It writes the core keyboard and every keyboard device
+    attached to it; when one of those holds a different keymap over the range, writing would overwrite its keys,
+    so ``replace`` declines and the caller falls back to core requests for the changed keycodes only.
+    """
+
+    def __init__(self, display: Any, opcode: int) -> None:
+        self._d = display
+        self._opcode = opcode
+        self._xi_announced = False
+
+    @classmethod
+    def open(cls, display: Any) -> XkbKeys | None:
+        """XKB on ``display`` (this connection becomes XKB-aware), or None when the server lacks it."""
+        ext = display.query_extension("XKEYBOARD")
+        if ext is None:
+            return None
+        try:
+            reply = _XkbUseExtension(display=display.display, opcode=ext.major_opcode, wanted_major=1, wanted_minor=0)
+        except xerror.XError:
+            return None
+        return cls(display, ext.major_opcode) if reply.supported else None
+
+    def read(self, first: int, count: int, device: int = XKB_USE_CORE_KBD) -> tuple[list[KeySymMap], int, int]:
+        """The symbols of ``count`` keys from ``first``, and the device's min and max keycodes."""
+        body = _GET_MAP.pack(device, 0, XKB_KEY_SYMS_MASK, 0, 0, first, count, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        reply = _XkbGetMap(display=self._d.display, opcode=self._opcode, body=body)
+        min_kc, max_kc, _present, first_sym, _total, n = _GET_MAP_REPLY.unpack_from(reply.body)
+        if (first_sym, n) != (first, count):
+            raise ToolError("the X server answered a keymap read for other keys than asked")
+        return parse_sym_maps(reply.body[_GET_MAP_REPLY.size :], count), min_kc, max_kc
+
+    def _other_keyboards(self) -> list[int]:
+        """Keyboard devices a core-keyboard ``SetMap`` also writes (XInput 2 slaves attached to a master)."""
+        if not self._d.has_extension("XInputExtension"):
+            return []  # no XInput 2: the core keyboard is the only one
+        if not self._xi_announced:
+            self._d.xinput_query_version()  # required before XInput 2 requests
+            self._xi_announced = True
+        devices = self._d.xinput_query_device(xinput.AllDevices).devices
+        return [dev.deviceid for dev in devices if dev.use == xinput.SlaveKeyboard]
+
+    def _plan(
+        self, new: dict[int, KeySymMap], only_holding: dict[int, int] | None, first: int, count: int
+    ) -> tuple[dict[int, KeySymMap], bytes] | None:
+        """What the keys to write hold now, and the ``SetMap`` body writing them; None when a keyboard differs."""
+        current, min_kc, max_kc = self.read(first, count)
+        for device in self._other_keyboards():
+            if self.read(first, count, device)[0] != current:
+                logger.debug("keyboard device %d has a keymap of its own: binding keys one range at a time", device)
+                return None
+        keys = list(current)
+        previous: dict[int, KeySymMap] = {}
+        for kc, sym_map in new.items():
+            held = current[kc - first]
+            if only_holding is not None and not held.holds_only(only_holding[kc]):
+                continue  # someone else re-bound it since: leave theirs
+            keys[kc - first] = sym_map
+            previous[kc] = held
+        total = sum(len(k.syms) for k in keys)
+        header = _SET_MAP.pack(
+            XKB_USE_CORE_KBD, XKB_KEY_SYMS_MASK, 0, min_kc, max_kc, 0, 0, first, count, total, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        return previous, header + pack_sym_maps(keys)
+
+    def replace(
+        self, new: dict[int, KeySymMap], only_holding: dict[int, int] | None = None
+    ) -> dict[int, KeySymMap] | None:
+        """Write ``new`` (keycode -> symbols) in one request; with ``only_holding``, a keycode is written only while
+        it still holds just that keysym. Returns what the written keycodes held before, or None when this cannot be
+        done in one request without touching a keyboard's own keys (nothing written then)."""
+        if not new:
+            return {}
+        first = min(new)
+        count = max(new) - first + 1
+        catcher = xerror.CatchError()
+        self._d.grab_server()
+        try:
+            planned = self._plan(new, only_holding, first, count)
+            if planned is None:
+                return None
+            previous, body = planned
+            if previous:
+                _XkbSetMap(display=self._d.display, onerror=catcher, opcode=self._opcode, body=body)
+        except xerror.XError as exc:  # a keyboard with a narrower keycode range, say
+            logger.info("cannot read the keymap through XKB (%s): binding keys one range at a time", exc)
+            return None
+        finally:
+            self._d.ungrab_server()
+            self._d.sync()
+        if catcher.get_error() is not None:
+            logger.info(
+                "the X server refused an XKB keymap write (%s): binding keys one range at a time", catcher.get_error()
+            )
+            return None
+        return previous
+
+
 class XTestInput:
     """Input through the XTest extension on an open python-xlib display. Callers serialise calls (one lock)."""
 
@@ -78,6 +278,8 @@ class XTestInput:
         self._min_kc: int = info.min_keycode
         self._max_kc: int = info.max_keycode
         self._bound: dict[int, int] = {}  # spare keycode -> keysym we bound to it
+        self._original: dict[int, KeySymMap] = {}  # spare keycode -> its XKB symbols before we bound it
+        self._xkb = XkbKeys.open(display)
         self._last_used: dict[int, float] = {}
         self._restore_timer: threading.Timer | None = None
         self._closed = False
@@ -153,11 +355,12 @@ class XTestInput:
 
         Clients read keymap changes lazily and were seen to miss a change that reaches them while they are still
         re-reading an earlier one, then type a stale character or none (Tk through Xlib's XKB cache; Qt when a
-        key arrives between two changes). So bindings are made in one burst *before* any key that needs them,
-        followed by one pause (``BIND_SETTLE_S``). A client may also handle a change long after it was made
-        (Qt re-reads the whole keymap when it gets to the notification), so a keycode is re-bound only once its
-        last key has had time to be consumed (``REBIND_AFTER_S`` since its last use): texts needing more distinct
-        unmapped characters than there are spare keycodes type in stretches with that pause between them.
+        key arrives between two changes). So bindings are made in one change (``_write_bindings``) *before* any
+        key that needs them, followed by one pause (``BIND_SETTLE_S``). A client may also handle a change long
+        after it was made (Qt re-reads the whole keymap when it gets to the notification), so a keycode is
+        re-bound only once its last key has had time to be consumed (``REBIND_AFTER_S`` since its last use): texts
+        needing more distinct unmapped characters than there are spare keycodes type in stretches with that pause
+        between them.
         """
         candidates = sorted(self._candidates(keymap, keep), key=lambda k: self._last_used.get(k, 0.0))
         if len(candidates) < len(keysyms):
@@ -167,13 +370,26 @@ class XTestInput:
         wait = max(self._last_used.get(kc, 0.0) for kc in chosen) + REBIND_AFTER_S - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        for kc, ks in zip(chosen, keysyms, strict=True):
-            self._d.change_keyboard_mapping(kc, [(ks, ks)])
+        binds = dict(zip(chosen, keysyms, strict=True))
+        self._write_bindings(binds)
+        for kc, ks in binds.items():
             self._bound[kc] = ks
             keymap[kc - self._min_kc] = (ks, ks)
         self._d.sync()
         time.sleep(BIND_SETTLE_S)
         return chosen
+
+    def _write_bindings(self, binds: dict[int, int]) -> None:
+        """Bind keycode -> keysym: one XKB request for all, else one core request per run of adjacent keycodes."""
+        if self._xkb is not None:
+            previous = self._xkb.replace({kc: KeySymMap.single(ks) for kc, ks in binds.items()})
+            if previous is not None:
+                for kc, held in previous.items():
+                    if kc not in self._bound:  # what the key held before we first took it, to put back
+                        self._original[kc] = held
+                return
+        for first, count in keycode_runs(sorted(binds)):
+            self._d.change_keyboard_mapping(first, [(binds[kc], binds[kc]) for kc in range(first, first + count)])
 
     def _resolve(self, keymap: list[Sequence[int]], keysym: int, keep: set[int]) -> tuple[int, bool]:
         hit = self._existing(keymap, keysym)
@@ -318,19 +534,25 @@ class XTestInput:
                 self.restore_keymap()
 
     def restore_keymap(self) -> None:
-        """Unbind every keycode we bound (only those still holding our keysym)."""
+        """Unbind every keycode we bound (only those still holding our keysym), in one keymap change if possible."""
         if not self._bound:
             return
         try:
-            keymap = self._keymap()
-            for kc, ks in list(self._bound.items()):
-                row = keymap[kc - self._min_kc]
-                if len(row) > 0 and row[0] == ks:
-                    self._d.change_keyboard_mapping(kc, [(X.NoSymbol, X.NoSymbol)])
+            restored = None
+            if self._xkb is not None:
+                new = {kc: self._original.get(kc, EMPTY_KEY) for kc in self._bound}
+                restored = self._xkb.replace(new, only_holding=self._bound)
+            if restored is None:
+                keymap = self._keymap()
+                rows = {kc: keymap[kc - self._min_kc] for kc in self._bound}
+                ours = [kc for kc, ks in sorted(self._bound.items()) if len(rows[kc]) > 0 and rows[kc][0] == ks]
+                for first, count in keycode_runs(ours):
+                    self._d.change_keyboard_mapping(first, [(X.NoSymbol, X.NoSymbol)] * count)
             self._d.sync()
         except Exception:  # the display may be gone on shutdown; nothing left to restore then
             logger.debug("restoring the keymap failed", exc_info=True)
         self._bound.clear()
+        self._original.clear()
 
     def close(self) -> None:
         self._cancel_restore()
