@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import unicodedata
@@ -80,16 +81,28 @@ def run(args: argparse.Namespace) -> int:
     if local is None and not given:
         return EXIT_CONNECT
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    stopped_by: list[int] = []
+
+    def stop_like_ctrl_c(signum: int, _frame: Any) -> None:
+        """SIGTERM (timeout, systemd, CI) and SIGHUP end the run as Ctrl-C does: what it started on the desktop is
+        stopped and its device revoked, instead of both being left behind by an abrupt exit."""
+        stopped_by.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    caught = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]  # no SIGHUP on Windows
+    previous = {sig: signal.signal(sig, stop_like_ctrl_c) for sig in caught}
     try:
         if local is not None:
             return asyncio.run(_session(local.url, local.device_id, args, tool_args, local=True))
         assert given is not None
         return asyncio.run(_session(given, RUN_DEVICE_ID, args, tool_args, local=False))
     except KeyboardInterrupt:
-        return 130
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     finally:
         if local is not None:
             local.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,31 @@ def test_the_home_alone_finds_its_servers_port(server: ServerProcess) -> None:
     assert done.returncode == 0 and done.stdout == "found\n", done.stderr
 
 
+def test_sigterm_stops_the_call_and_revokes_the_device_as_ctrl_c_does(server: ServerProcess, tmp_path: Path) -> None:
+    # `timeout 3 contop run …`, systemd or CI stopping it: the call went on and the device stayed paired
+    marker = tmp_path / "marker"
+    args = json.dumps({"command": f"sleep 4; touch {marker}"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "contop", "run", "--tool", "execute_cli", "--args", args],
+        env=run_env(local_env(server)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not any(d["device_id"].startswith("contop-run-") for d in devices(server)["devices"]):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1)  # the call has started
+    proc.terminate()
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert not any(d["device_id"].startswith("contop-run-") for d in devices(server)["devices"])
+    time.sleep(4.5)
+    assert not marker.exists()  # the command was stopped with the run
+
+
 def test_bad_arguments() -> None:
     assert contop_run("--tool", "x", "--args", "[1]", "--pair", "http://h/#p=x").returncode == 2
     assert contop_run("--pair", "http://h/#p=x").returncode == 2  # neither TEXT nor --tool
