@@ -97,6 +97,8 @@ def check_display(env: Mapping[str, str]) -> Check:
 def check_input() -> Check:
     if sys.platform != "linux":
         return Check("input", Level.OK, "native input API")
+    if not os.environ.get("DISPLAY"):  # XTest and xdotool both need an X display
+        return Check("input", Level.MISSING, "no DISPLAY: no mouse or keyboard input", "see display above")
     if shutil.which("xdotool"):
         return Check("input", Level.OK, "xdotool present (fallback for XTest)")
     return Check("input", Level.WARN, "xdotool not found (only needed when XTest is missing)", "apt install xdotool")
@@ -187,7 +189,9 @@ def check_gate() -> Check:
         "gate",
         Level.WARN,
         f"security gate {security.GATE_BUILD}: same decisions, about half the speed",
-        "make gate (needs gcc and the Python headers)",
+        "unset CONTOP_GATE_COMPILED"
+        if os.environ.get("CONTOP_GATE_COMPILED") == "0"
+        else "make gate (needs gcc and the Python headers)",
     )
 
 

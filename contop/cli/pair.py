@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from contop.server.qr import qr_terminal
+    from contop.server.qr import qr_for
 
     env = os.environ
     state_dir = state_dir_from(args.home, env)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(qr_terminal(data["url"]))
+    print(qr_for(sys.stdout, data["url"]))
     print()
     print(f"{kind.capitalize()} pairing code, valid until {data['expires_at']}:")
     print(f"  {data['url']}")

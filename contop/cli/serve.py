@@ -199,7 +199,7 @@ def _print_pairing(app: object) -> None:
     from contop.core.errors import StateDirError
     from contop.server.network import is_loopback
     from contop.server.pairing_flow import issue_pairing
-    from contop.server.qr import qr_terminal
+    from contop.server.qr import qr_for
 
     state = app.state.contop  # type: ignore[attr-defined]
     try:
@@ -207,7 +207,7 @@ def _print_pairing(app: object) -> None:
     except StateDirError as exc:  # a full disk: the server still serves the phones already paired
         print(f"contop serve: no pairing code to show: {exc}. Run `contop pair` once that is fixed.", flush=True)
         return
-    print(qr_terminal(url))
+    print(qr_for(sys.stdout, url))
     print()
     print("Scan this code with your phone's camera, or open this pairing URL on the phone:")
     print(f"  {url}")

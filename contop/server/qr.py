@@ -27,3 +27,15 @@ def qr_terminal(url: str) -> str:
             chars.append({(False, False): "█", (True, False): "▄", (False, True): "▀", (True, True): " "}[(t, b)])
         lines.append("".join(chars))
     return "\n".join(lines)
+
+
+def qr_for(stream: object, url: str) -> str:
+    """The QR of ``url`` as ``stream`` can show it: the half blocks need a Unicode encoding (a Windows console
+    redirected to a file, or a non-UTF-8 locale, has none); then a line saying to use the URL instead."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "█▄▀".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return f"(no QR code: this output's encoding, {encoding}, cannot draw one; open the URL below on the phone)"
+    return qr_terminal(url)
+

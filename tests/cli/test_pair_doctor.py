@@ -59,6 +59,7 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
         "models",
     }  # fmt: skip
     assert checks["display"]["level"] == "missing" and "DISPLAY" in checks["display"]["detail"]
+    assert checks["input"]["level"] == "missing"  # xdotool is installed, but without a display it moves nothing
     assert checks["models"]["level"] == "missing" and "OPENAI_API_KEY" in checks["models"]["advice"]
     assert checks["sandbox"]["level"] == "ok"  # bubblewrap is installed by make test
     assert checks["gate"]["level"] == "ok", checks["gate"]  # make test compiles the gate
@@ -71,7 +72,7 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
     slower = {c["name"]: c for c in json.loads(interpreted.stdout)}
     gate = slower["gate"]
     assert gate["level"] == "warn" and "interpreted (CONTOP_GATE_COMPILED=0)" in gate["detail"]
-    assert "make gate" in gate["advice"]
+    assert gate["advice"] == "unset CONTOP_GATE_COMPILED"  # not "make gate": it is compiled, and switched off
     assert slower["loop"]["level"] == "warn" and "CONTOP_EVENT_LOOP=asyncio" in slower["loop"]["detail"]
     assert "unset CONTOP_EVENT_LOOP" in slower["loop"]["advice"]
     env["GEMINI_API_KEY"] = "AIza-doctor-test"
@@ -103,3 +104,25 @@ def test_doctor_tells_whether_the_display_reports_drawing(tmp_path: Path, damage
         assert "DAMAGE (a still screen is not grabbed)" in display["detail"]
     else:
         assert "no DAMAGE" in display["detail"]
+
+
+def test_an_output_that_cannot_show_unicode_gets_no_traceback(tmp_path: Path) -> None:
+    # A Windows console redirected to a file, or a non-UTF-8 locale: the QR code's blocks and doctor's marks
+    # made `contop serve` exit with a UnicodeEncodeError before it served anything.
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "CONTOP_HOME": str(tmp_path / "home")}
+    env.pop("DISPLAY", None)
+    doctor = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert doctor.returncode == 0 and "Traceback" not in doctor.stderr, doctor.stderr
+    assert "\\u2718 display" in doctor.stdout  # the mark as an escape
+    server = ServerProcess(tmp_path / "home").start()
+    try:
+        pair = subprocess.run(
+            [sys.executable, "-m", "contop", "pair"], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert pair.returncode == 0 and "Traceback" not in pair.stderr, pair.stderr
+        assert "(no QR code: this output's encoding, ascii, cannot draw one" in pair.stdout, pair.stdout
+        assert "/#p=" in pair.stdout  # the URL still printed
+    finally:
+        server.stop()
