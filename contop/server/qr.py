@@ -38,4 +38,3 @@ def qr_for(stream: object, url: str) -> str:
     except (UnicodeEncodeError, LookupError):
         return f"(no QR code: this output's encoding, {encoding}, cannot draw one; open the URL below on the phone)"
     return qr_terminal(url)
-
