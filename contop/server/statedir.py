@@ -196,6 +196,12 @@ def _ensure_dir(path: Path) -> None:
         path.chmod(DIR_MODE)
 
 
+# What a state directory holds (and the temp files of its atomic writes, ".settings.json.…"): one of these makes a
+# folder Contop's own.
+_OWN_PREFIXES = ("settings.json", "tokens.json", "admin.token", "server.lock", "dtls", "data", "logs", "skills",
+                 "sandbox", "away-", "keep-awake", "proxy-", "llm-")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class StateDir:
     """Paths of the state directory (CONTRACTS.md §2). ``ensure()`` creates it with the right modes."""
@@ -247,7 +253,18 @@ class StateDir:
             return str(self.root.resolve())
 
     def ensure(self) -> None:
-        """Create the directory tree (0700) and check it is writable; raise ``StateDirError`` with advice if not."""
+        """Create the directory tree (0700) and check it is writable; raise ``StateDirError`` with advice if not.
+
+        A folder that already holds other things and nothing of Contop's (``--home ~`` or ``--home .``) is
+        refused: it would be made private (0700), and the security gate would keep the agent out of all of it."""
+        others = self._foreign_entries()
+        if others:
+            shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+            raise StateDirError(
+                f"cannot use {self.root} as the state directory: it already holds other things ({shown}) and "
+                "nothing of Contop's. Contop makes its state directory private (0700) and keeps the agent out of "
+                "all of it. Choose a new or empty folder with --home / CONTOP_HOME (the default is ~/.contop)."
+            )
         try:
             for directory in (self.root, self.dtls_dir, self.data_dir, self.logs_dir, self.skills_dir):
                 _ensure_dir(directory)
@@ -256,6 +273,16 @@ class StateDir:
             probe.unlink()
         except OSError as exc:
             raise StateDirError(f"cannot use the state directory {self.root}: {self._problem(exc)}") from exc
+
+    def _foreign_entries(self) -> list[str]:
+        """The names in an existing root when none of them is Contop's; empty otherwise (or when unreadable)."""
+        try:
+            names = sorted(os.listdir(self.root)) if self.root.is_dir() else []
+        except OSError:
+            return []  # ensure() says what is wrong with it
+        if any(name.lstrip(".").startswith(_OWN_PREFIXES) for name in names):
+            return []
+        return names
 
     def _problem(self, exc: OSError) -> str:
         """Why ``ensure`` failed, and what to do: a file (or a broken link) where a folder must be is the usual

@@ -40,3 +40,30 @@ def test_a_killed_server_leaves_no_stale_lock(tmp_path: Path) -> None:
     with ServerProcess(home) as again:  # ...and yet the directory is free
         assert again.request("GET", "/api/settings").status_code == 200
         assert json.loads((home / "server.lock").read_text())["port"] == again.port
+
+
+def test_a_folder_holding_other_things_is_not_taken_as_a_state_directory(tmp_path: Path) -> None:
+    # `--home ~` or `--home .` by mistake: it was made 0700 and the gate then kept the agent out of all of it
+    import os
+    import subprocess
+    import sys
+
+    documents = tmp_path / "someone" / "Documents"
+    documents.mkdir(parents=True)
+    (documents / "notes.txt").write_text("mine")
+    os.chmod(tmp_path / "someone", 0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "contop", "serve", "--home", str(tmp_path / "someone"), "--port", "0", "--no-qr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "already holds other things (Documents) and nothing of Contop's" in done.stderr, done.stderr
+    assert (tmp_path / "someone").stat().st_mode & 0o777 == 0o755  # left as it was
+    assert sorted(os.listdir(tmp_path / "someone")) == ["Documents"]
+    # a new folder, an empty one, or one with only a settings.json written beforehand are all fine
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / "settings.json").write_text("{}")
+    server = ServerProcess(tmp_path / "prepared").start()
+    server.stop()
