@@ -39,8 +39,10 @@ _ALIASES = {"google": "gemini", "google-gla": "gemini", "claude": "anthropic", "
 
 NO_MODEL_ANSWER = (
     "No AI model is configured on this computer, so I cannot act yet. Choose one of these:\n"
-    "1. Put an API key in the settings (desktop app, or PUT /api/settings): gemini_api_key, anthropic_api_key, "
-    "openai_api_key or openrouter_api_key. The first provider with a key is used with a sensible default model; "
+    "1. Put an API key in the settings: gemini_api_key, anthropic_api_key, openai_api_key or openrouter_api_key, "
+    "in settings.json of the state directory (~/.contop/settings.json unless CONTOP_HOME says otherwise; an edit "
+    "takes effect without a restart), or in the desktop app's Settings, or with PUT /api/settings. "
+    "The first provider with a key is used with a sensible default model; "
     'pick another with execution_model, e.g. "gemini:gemini-2.5-pro" or "anthropic:claude-sonnet-4-5".\n'
     "2. Or set one of the environment variables GEMINI_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY or "
     "OPENROUTER_API_KEY before starting `contop serve`.\n"

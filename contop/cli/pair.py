@@ -59,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"contop: error: no Contop server answers on {where}; {hint}", file=sys.stderr)
         return 1
     if response.status_code == 401:
-        print("contop: error: the server refused the admin token; is it running with another --home?", file=sys.stderr)
+        hint = "is it running with another --home?"
+        if holder is not None and holder.port and holder.port != port:  # CONTOP_PORT or --port names another server
+            hint = f"that is another server; the one using {state_dir.root} listens on port {holder.port}"
+        print(f"contop: error: the server on port {port} refused the admin token: {hint}", file=sys.stderr)
         return 1
     if response.status_code != 200:
-        print(f"contop: error: server answered {response.status_code}: {response.text[:200]}", file=sys.stderr)
+        print(f"contop: error: the server answered {response.status_code}: {_detail(response)}", file=sys.stderr)
         return 1
     data = response.json()
     if args.json:
@@ -73,3 +76,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{kind.capitalize()} pairing code, valid until {data['expires_at']}:")
     print(f"  {data['url']}")
     return 0
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's own sentence (``{"detail": …}``), not its JSON."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else response.text[:200]

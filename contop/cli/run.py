@@ -135,7 +135,8 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
         admin_token = state_dir.admin_token.read_text(encoding="ascii").strip()
     except OSError:
         print(
-            f"contop run: no --pair URL and no admin token in {state_dir.root}; pass --pair or set CONTOP_PAIR_URL",
+            f"contop run: no admin token in {state_dir.root}: start the server first (`contop serve`, with the "
+            "same --home), or pass --pair URL (or set CONTOP_PAIR_URL) to use another one",
             file=sys.stderr,
         )
         return None
@@ -176,7 +177,8 @@ async def _session(
     try:
         client = ContopClient(url, device_id=device_id, device_name="contop run", video=False)
     except ValueError as exc:
-        print(f"contop run: bad pairing URL: {exc}", file=sys.stderr)
+        source = "" if args.pair or local else " (from CONTOP_PAIR_URL)"
+        print(f"contop run: bad pairing URL{source}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         await client.connect()

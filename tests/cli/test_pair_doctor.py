@@ -43,6 +43,14 @@ def test_pair_without_server_or_with_wrong_home(server: ServerProcess, tmp_path:
     assert out.returncode == 1 and "refused the admin token" in out.stderr
     out = contop("pair", "--port", str(server.port), "--home", str(tmp_path / "nothing"))
     assert out.returncode == 1 and "no admin token" in out.stderr
+    # the port names another running server than the one of this home: say where this home's server is
+    second = ServerProcess(tmp_path / "second").start()
+    try:
+        out = contop("pair", "--port", str(server.port), "--home", str(second.home))
+        assert out.returncode == 1, out.stderr
+        assert f"that is another server; the one using {second.home} listens on port {second.port}" in out.stderr
+    finally:
+        second.stop()
 
 
 def test_doctor_reports_every_capability(tmp_path: Path) -> None:
