@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from functools import lru_cache
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place, other_state_dir
+from contop.security.shellparse import Cmd, matching_end, parse
 from contop.security.state import State
 
 
@@ -304,48 +306,255 @@ def _truncate(inv: Invocation, st: State) -> None:
 
 
 def _sed(inv: Invocation, st: State) -> None:
-    opts, _ = split_opts(inv.args)
-    in_place = any(o.startswith(("-i", "--in-place")) or (o.startswith("-") and "i" in o[1:3]) for o in opts)
-    if inv.name == "perl":
+    scripts, script_files, files, in_place, sandboxed = _sed_parts(inv.args)
+    if in_place:
+        for f in files:
+            _edits_in_place(f, inv, st)
+        if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
+            st.add(CONFIRM, "edits many files in place", inv.text)
+    if sandboxed:  # --sandbox refuses the e, r and w commands
         return
-    if not in_place:
-        return
-    files = _sed_files(inv.args)
-    for f in files:
-        if persistence_write(f, inv, st):
-            continue
-        if CRITICAL_FILES.search(st.policy.expand(f, st.cwd)):
-            st.add(BLOCK, "rewrites operating system files", inv.text)
-        elif st.policy.expand(f, st.cwd).startswith("/etc/"):
-            st.add(CONFIRM, "edits system configuration", inv.text)
-    if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
-        st.add(CONFIRM, "edits many files in place", inv.text)
-
-
-def _sed_files(args: list[str]) -> list[str]:
-    """The files ``sed`` edits: its operands, less the script (the first operand, unless -e/-f gave it) and the
-    values of -e/-f/--expression/--file."""
-    files: list[str] = []
-    scripted = False
-    skip = False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg == "--":
-            files += args[i + 1 :]
-            break
-        if arg in ("-e", "-f", "--expression", "--file", "-l", "--line-length"):
-            scripted = scripted or arg in ("-e", "-f", "--expression", "--file")
-            skip = True
-        elif arg.startswith(("--expression=", "--file=")) or (re.fullmatch(r"-[a-zA-Z]*[ef]", arg) is not None):
-            scripted = True
-            skip = not arg.startswith("--")
-        elif arg.startswith("-") and arg != "-":
-            continue
+    texts: list[str] = []
+    for script in scripts:
+        known = _substituted(script, st)
+        if known is not None:
+            texts.append(known)
+    for path in script_files:
+        text = _stdin_text(inv, st) if path in ("-", "/dev/stdin") else script_text(path, st)
+        if text is None:
+            st.add(CONFIRM, "runs a sed script whose text cannot be known in advance", inv.text)
         else:
-            files.append(arg)
-    return files if scripted else files[1:]
+            texts.append(text)
+    _sed_commands("\n".join(texts), inv, st)
+
+
+def _substituted(text: str, st: State) -> str | None:
+    """A script argument with its substitution put in (``sed "$(printf '1e id')"``) when what it prints can be
+    known; None when it cannot (``$(cat script.sed)`` is judged as the unknown pattern it is)."""
+    if "$(" not in text and "`" not in text:
+        return text
+    if text.startswith("$(") and matching_end(text, 2, ")") == len(text) - 1:
+        from contop.security.posix import produce_script
+
+        produced = produce_script(parse(text[2:-1]), st)
+        return produced if isinstance(produced, str) else None
+    return None
+
+
+_SED_LONG = (("--expression", "--e"), ("--file", "--fi"), ("--line-length", "--l"), ("--in-place", "--i"),
+             ("--sandbox", "--sa"))  # fmt: skip
+
+
+def _sed_parts(args: list[str]) -> tuple[list[str], list[str], list[str], bool, bool]:
+    """What a sed command line holds: its script pieces (-e, or the first operand), its script files (-f), the
+    files it reads, whether it edits them in place (-i) and whether --sandbox turns its e, r and w commands off.
+    Short options run together as GNU sed reads them: ``-ne 's/a/b/'``, ``-i.bak``, ``-es/a/b/``."""
+    scripts: list[str] = []
+    script_files: list[str] = []
+    operands: list[str] = []
+    in_place = sandboxed = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            full = long_option(name, _SED_LONG)
+            if full in ("--expression", "--file", "--line-length"):
+                if not eq:
+                    value, i = following, i + 1
+                (scripts if full == "--expression" else script_files if full == "--file" else []).append(value)
+            in_place = in_place or full == "--in-place"
+            sandboxed = sandboxed or full == "--sandbox"
+        elif arg.startswith("-") and arg != "-":
+            for k, letter in enumerate(arg[1:], 1):
+                if letter == "i":  # what follows is the backup suffix: '-ie' keeps a copy named FILEe
+                    in_place = True
+                    break
+                if letter in "efl":
+                    value = arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    (scripts if letter == "e" else script_files if letter == "f" else []).append(value)
+                    break
+        else:
+            operands.append(arg)
+        i += 1
+    if not scripts and not script_files and operands:
+        scripts, operands = operands[:1], operands[1:]
+    return scripts, script_files, operands, in_place, sandboxed
+
+
+def _edits_in_place(target: str, inv: Invocation, st: State) -> None:
+    """A file an editor rewrites (sed -i, vim's :w): login files and system files are serious."""
+    if persistence_write(target, inv, st):
+        return
+    path = st.policy.expand(target, st.cwd)
+    if CRITICAL_FILES.search(path):
+        st.add(BLOCK, "rewrites operating system files", inv.text)
+    elif path.startswith("/etc/"):
+        st.add(CONFIRM, "edits system configuration", inv.text)
+
+
+def _sed_commands(script: str, inv: Invocation, st: State) -> None:
+    """GNU sed's ``e`` command and ``s///e`` flag run a shell command; ``r``/``R`` read a file, ``w``/``W`` and
+    ``s///w`` write one. A script too unusual to read asks: sed itself refuses most of those."""
+    found, understood = _sed_script(script)
+    if not understood:
+        st.add(CONFIRM, "runs a sed script that could not be judged", inv.text)
+    for kind, value in found:
+        if kind == "e":
+            st.add(CONFIRM, "runs a shell command from a sed script", inv.text)
+            if value.strip():
+                from contop.security.posix import analyze_nested
+
+                analyze_nested(value, st)
+        elif kind == "r":
+            st.check_paths([value], inv.text)
+        else:
+            writes_file(value, False, inv, st)
+
+
+def writes_file(target: str, append: bool, inv: Invocation, st: State) -> None:
+    """A file that a program's option or script writes, judged as a redirection to it is."""
+    st.check_paths([target], inv.text)
+    judge_write_target(target, append, inv, st)
+
+
+_SED_NO_ARGUMENT = frozenset("=dDgGhHnNpPxzF")
+_SED_TO_LINE_END = {"r": "r", "R": "r", "w": "w", "W": "w", "e": "e"}  # the rest of the line is their argument
+
+
+def _sed_script(script: str) -> tuple[list[tuple[str, str]], bool]:
+    """The commands of a sed script that run, read or write something, as (``e``/``r``/``w``, argument), and
+    whether the whole script followed GNU sed's grammar."""
+    found: list[tuple[str, str]] = []
+    n = len(script)
+    i = 0
+    while True:
+        while i < n and script[i] in " \t\n;":
+            i += 1
+        if i >= n:
+            return found, True
+        i = _sed_address(script, i)
+        if 0 <= i < n and script[i] == ",":
+            i = _sed_address(script, _skip_blanks(script, i + 1), second=True)
+        if i < 0:
+            return found, False
+        i = _skip_blanks(script, i)
+        while i < n and script[i] == "!":
+            i = _skip_blanks(script, i + 1)
+        if i >= n:
+            return found, False
+        command = script[i]
+        i += 1
+        if command in "{}":
+            continue
+        if command == "#" or command in "aic":  # a comment; text to insert (a backslash continues the line)
+            while i < n and script[i] != "\n":
+                i += 2 if script[i] == "\\" else 1
+            continue
+        if command in ":btTv":  # labels and a version end at a semicolon or the end of the line
+            while i < n and script[i] not in ";\n":
+                i += 1
+            continue
+        if command in _SED_TO_LINE_END:
+            end = script.find("\n", i)
+            end = n if end < 0 else end
+            found.append((_SED_TO_LINE_END[command], script[i:end].strip()))
+            i = end
+            continue
+        if command in "qQlL":
+            i = _skip_blanks(script, i)
+            while i < n and script[i].isdigit():
+                i += 1
+        elif command in "sy":
+            if i >= n or script[i] in "\n\\":
+                return found, False
+            delimiter = script[i]
+            i = _sed_delimited(script, i + 1, delimiter, brackets=command == "s")
+            i = _sed_delimited(script, i, delimiter, brackets=False) if i >= 0 else i
+            if i < 0:
+                return found, False
+            while command == "s" and i < n and script[i] in "gpiImMew0123456789":
+                flag = script[i]
+                i += 1
+                if flag == "e":
+                    found.append(("e", ""))  # the pattern space, whatever the input makes it, is run
+                elif flag == "w":
+                    end = script.find("\n", i)
+                    end = n if end < 0 else end
+                    found.append(("w", script[i:end].strip()))
+                    i = end
+        elif command not in _SED_NO_ARGUMENT:
+            return found, False
+        i = _skip_blanks(script, i)
+        if i < n and script[i] not in ";\n}#":
+            return found, False
+
+
+def _skip_blanks(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i
+
+
+def _sed_address(script: str, i: int, *, second: bool = False) -> int:
+    """Where the address at ``i`` ends (``i`` when there is none), or -1 when it is malformed: ``12``, ``$``,
+    ``/re/I``, ``\\%re%``, ``first~step``, and after a comma ``+N`` and ``~N``."""
+    n = len(script)
+    if i >= n:
+        return -1 if second else i
+    c = script[i]
+    if c.isdigit() or (second and c in "+~"):
+        i += 1
+        while i < n and (script[i].isdigit() or script[i] == "~"):
+            i += 1
+        return i
+    if c == "$":
+        return i + 1
+    if c in "/\\":
+        if c == "\\":
+            i += 1
+            if i >= n:
+                return -1
+        i = _sed_delimited(script, i + 1, script[i], brackets=True)
+        while 0 <= i < n and script[i] in "IM":
+            i += 1
+        return i
+    return -1 if second else i
+
+
+def _sed_delimited(script: str, i: int, delimiter: str, *, brackets: bool) -> int:
+    """The position after the ``delimiter`` that ends the part starting at ``i`` (a regular expression, where a
+    bracket expression may hold the delimiter, or a replacement), or -1 when there is none."""
+    n = len(script)
+    while i < n:
+        c = script[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == delimiter:
+            return i + 1
+        if c == "\n":
+            return -1
+        if c == "[" and brackets:
+            j = i + 1
+            if j < n and script[j] == "^":
+                j += 1
+            if j < n and script[j] == "]":
+                j += 1
+            while j < n and script[j] != "]":
+                if script[j] == "[" and j + 1 < n and script[j + 1] in ":=.":
+                    close = script.find(script[j + 1] + "]", j + 2)
+                    j = close + 1 if close > 0 else j
+                j += 1
+            i = j
+        i += 1
+    return -1
 
 
 def _tee(inv: Invocation, st: State) -> None:
@@ -410,6 +619,241 @@ def _overwrites(target: str, path: str, st: State) -> bool:
     if st.resolve is not None and not st.windows and "$" not in target and not target.startswith("&"):
         return os.path.lexists(path) and path not in st.written
     return True
+
+
+# ------------------------------------------------------------------------------------------- options that run code
+# Programs whose options, settings or script text name a command to run or a file to read or write: each such
+# command is judged as one, each file as a read or a write, and a command given to a program asks first.
+
+
+def long_option(word: str, names: tuple[tuple[str, str], ...]) -> str:
+    """The full spelling of a long option among ``names`` (each with the shortest abbreviation that GNU getopt
+    takes for it: ``--to-com`` is ``--to-command``), else ``word`` itself, without any ``=value``."""
+    given = word.split("=", 1)[0]
+    for full, least in names:
+        if len(given) >= len(least) and full.startswith(given):
+            return full
+    return given
+
+
+def option_values(args: list[str], short: str, *long: str) -> list[str]:
+    """Every value of ``-x VALUE``, ``-xVALUE``, ``--long VALUE`` and ``--long=VALUE`` in ``args``."""
+    values: list[str] = []
+    for i, arg in enumerate(args):
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if (short and arg == short) or arg in long:
+            values.append(following)
+        elif short and arg.startswith(short) and not arg.startswith("--"):
+            values.append(arg[len(short) :])
+        elif any(arg.startswith(name + "=") for name in long):
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def split_words(text: str) -> list[str]:
+    """A command line given as one string (``-e 'ssh -p 22'``, ``env -S'…'``), split as the shell would."""
+    try:
+        return shlex.split(text, comments=True)
+    except ValueError:
+        return text.split()
+
+
+def runs_given_command(command: str, whose: str, inv: Invocation, st: State) -> None:
+    """An option whose value is a command line the program runs: ask, and judge that command as any other."""
+    st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+    _nested(command, st)
+
+
+def _nested(command: str, st: State) -> None:
+    if command.strip():
+        from contop.security.posix import analyze_nested
+
+        analyze_nested(command, st)
+
+
+MAX_SCRIPT_TEXT = 64 * 1024
+
+
+def script_text(path: str, st: State) -> str | None:
+    """The text of a file a program reads commands from (sed -f, sqlite3 .read, ssh -F): what this line wrote
+    into it, else the file on disk when judging for real; "" when there is nothing to read, None when the text
+    cannot be known (written by this line in a way we cannot follow, or too long)."""
+    full = st.policy.expand(path, st.cwd)
+    if full in st.written:
+        return st.written[full]
+    if st.resolve is None or st.windows or not os.path.isfile(full):  # never open a pipe or a device
+        return ""
+    try:
+        with open(full, "rb") as file:
+            data = file.read(MAX_SCRIPT_TEXT + 1)
+    except OSError:
+        return ""
+    return None if len(data) > MAX_SCRIPT_TEXT else data.decode("utf-8", errors="replace")
+
+
+def _own_command(text: str) -> Cmd | None:
+    """The one simple command ``text`` is (the text of an invocation), parsed again for what the words alone do
+    not say: its assignments and here-strings."""
+    commands = parse(text).commands()
+    return commands[0] if len(commands) == 1 and commands[0].group is None else None
+
+
+def _stdin_text(inv: Invocation, st: State) -> str | None:
+    """What a command reads on its standard input when the line says it: a here-string or a here-document."""
+    if st.windows or "<<" not in inv.text:
+        return None
+    cmd = _own_command(inv.text)
+    if cmd is None:
+        return None
+    if any(op == "<<<" for op, _ in cmd.redirects):
+        return next(body for op, body in cmd.redirects if op == "<<<")
+    if any(op == "<<" for op, _ in cmd.redirects):  # the body follows the line, outside the command's own text
+        for other in parse(st.source).commands():
+            if other.text == inv.text:
+                return next((body for op, body in other.redirects if op == "<<"), None)
+    return None
+
+
+# ------------------------------------------------------------------------------------------- variables on the line
+
+# Set before a command, each makes a program run code the line chooses: a startup file, a library, an option.
+RUNS_OTHER_CODE = frozenset({"BASH_ENV", "ENV", "ZDOTDIR", "PROMPT_COMMAND", "LESSOPEN", "LESSCLOSE", "GIT_SSH",
+                             "GIT_PROXY_COMMAND", "GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS", "GIT_EXTERNAL_DIFF",
+                             "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG",
+                             "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
+                             "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH", "PYTHONSTARTUP", "PERL5OPT", "PERL5DB",
+                             "RUBYOPT", "NODE_OPTIONS", "BROWSER"})  # fmt: skip
+# Those that name a pager, an editor or ssh: harmless while they name a plain one ('GIT_PAGER=cat git log').
+NAMES_A_PROGRAM = frozenset({"PAGER", "GIT_PAGER", "MANPAGER", "SYSTEMD_PAGER", "EDITOR", "VISUAL", "GIT_EDITOR",
+                             "GIT_SEQUENCE_EDITOR", "SUDO_EDITOR"})  # fmt: skip
+_NAMES_SSH = frozenset({"GIT_SSH_COMMAND", "RSYNC_RSH"})
+_CODE_VARIABLE = re.compile(
+    r"\b(?:" + "|".join(sorted(RUNS_OTHER_CODE | NAMES_A_PROGRAM | _NAMES_SSH)) + r"|GIT_CONFIG_KEY_\d+)="
+)
+_ASSIGNED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
+_PAGERS = frozenset({"cat", "less", "more", "most", "bat", "batcat", "delta", "diff-so-fancy", "head", "tail"})
+_PLAIN_EDITORS = frozenset({"vi", "vim", "nvim", "nano", "pico", "emacs", "emacsclient", "micro", "code", "codium",
+                            "subl", "gedit", "kate", "mcedit", "joe", "true", "false", ":"})  # fmt: skip
+_PAGER_FLAG = re.compile(
+    r"-[RFXSrimMNIJKWwepqQs]+|--(?!\S*(log|key|file|exec|cmd|command|config|init|source|script|shell|open|pipe))"
+    r"[a-z][a-z-]*(=[\w.-]+)?"
+)  # less's -o FILE writes a log and -k FILE reads key bindings: not plain
+_EDITOR_FLAGS = frozenset({"-w", "--wait", "-n", "-nw", "-f", "--nofork", "-R", "--new-window", "--reuse-window"})
+_PROGRAM_DIR = re.compile(r"(/usr(/local)?|/opt/homebrew)?/bin/")
+
+
+def plain_program(value: str) -> bool:
+    """Whether a pager or editor setting names a plain pager or editor (``less -R``, ``code --wait``, none at
+    all), which runs nothing else."""
+    words = value.split()
+    if not words:
+        return True
+    if any(c in value for c in "|;&$`<>(){}\\'\"*?!"):
+        return False
+    program = words[0]
+    if "/" in program:
+        head, _, program = program.rpartition("/")
+        if not _PROGRAM_DIR.fullmatch(head + "/"):
+            return False
+    if program in _PAGERS:
+        return all(_PAGER_FLAG.fullmatch(w) for w in words[1:])
+    return program in _PLAIN_EDITORS and all(w in _EDITOR_FLAGS for w in words[1:])
+
+
+def _plain_ssh(value: str, inv: Invocation, st: State) -> bool:
+    """Whether a remote-shell setting (rsync -e, GIT_SSH_COMMAND, core.sshCommand) runs ssh itself: its options
+    are then judged as ssh's own."""
+    words = split_words(value)
+    folder = words[0].rpartition("/")[0] if words else ""
+    if not words or normalise(words[0]) != "ssh" or (folder and not _PROGRAM_DIR.fullmatch(folder + "/")):
+        return False
+    _ssh(Invocation("ssh", words[1:], inv.text), st)
+    return True
+
+
+def _line_variables(inv: Invocation, st: State) -> None:
+    """``PAGER='sh -c …' git log``, ``env LESSOPEN='|…' less f``, ``export BASH_ENV=…; bash x.sh``: a variable
+    set on the line that makes the program run other code; and ``env -S'…'``, whose text is a command line."""
+    assigned = {k: v for k, v in st.vars.items() if k in RUNS_OTHER_CODE or k in NAMES_A_PROGRAM or k in _NAMES_SSH}
+    text = inv.text
+    if not st.windows and (("=" in text and _CODE_VARIABLE.search(text)) or _ENV_SPLIT_HINT.search(text)):
+        cmd = _own_command(text)
+        if cmd is not None:
+            assigned.update((name, st.substitute(value)) for name, value in cmd.assigns)
+            prefix = _prefix_words(cmd.words)
+            for word in prefix:
+                match = _ASSIGNED.fullmatch(word)
+                if match is not None:
+                    assigned[match.group(1)] = st.substitute(match.group(2))
+            _env_split_string(cmd.words, len(prefix), st)
+    for name, value in assigned.items():
+        if name.startswith("GIT_CONFIG_KEY_"):
+            _git_setting(value, assigned.get("GIT_CONFIG_VALUE_" + name[15:]), inv, st, _GIT_SETTINGS_RUN)
+            continue
+        if name in NAMES_A_PROGRAM:
+            risky = not plain_program(value)
+        elif name in _NAMES_SSH:
+            risky = not _plain_ssh(value, inv, st)
+        elif name == "ENV":  # a file an interactive sh reads first; 'ENV=production' names none
+            risky = any(c in value for c in "/$`")
+        elif name in RUNS_OTHER_CODE:
+            risky = value.strip() not in ("", "/dev/null")
+        else:
+            continue
+        if risky:
+            st.add(CONFIRM, f"sets a variable that makes the program run other code: {name}", text)
+
+
+def _prefix_words(words: list[str]) -> list[str]:
+    """The words before the program that ``words`` runs (``sudo``, ``env A=b -i``…), and the program's own first
+    word when it is ``env`` itself (``env -S'…'`` alone)."""
+    from contop.security.posix import strip_prefixes
+
+    wrapped, _ = strip_prefixes(words)
+    cut = len(words) - len(wrapped)
+    if cut < 0 or words[cut:] != wrapped:  # strip_prefixes split an 'env -S' string: every word may matter
+        return words
+    return words[: cut + 1] if wrapped and normalise(wrapped[0]) == "env" else words[:cut]
+
+
+_ENV_SPLIT = re.compile(r"-[iv0]*S(.*)", re.DOTALL)
+_ENV_SPLIT_HINT = re.compile(r"-[iv0]*S|--sp")
+
+
+def _env_split_string(words: list[str], prefix: int, st: State) -> None:
+    """``env -S'sh -c' 'rm -rf ~'``, ``env -iS"…"``, ``env --split-string=…``: env splits the string into the
+    command it runs (quotes kept together), followed by the words after it; that command is judged."""
+    for i in range(min(prefix, len(words))):
+        if normalise(words[i]) != "env":
+            continue
+        j = i + 1
+        while j < len(words):
+            word = words[j]
+            attached = _ENV_SPLIT.fullmatch(word)
+            long = long_option(word, (("--split-string", "--sp"),)) == "--split-string"
+            if attached is not None or long:
+                if attached is not None and attached.group(1):
+                    string, rest = attached.group(1), words[j + 1 :]
+                elif long and "=" in word:
+                    string, rest = word.split("=", 1)[1], words[j + 1 :]
+                else:
+                    string, rest = (words[j + 1] if j + 1 < len(words) else ""), words[j + 2 :]
+                command = ["env", *split_words(string), *rest]
+                st.check_depth()
+                st.depth += 1
+                try:
+                    from contop.security.posix import judge_words
+
+                    judge_words(command, st, shlex.join(command))
+                finally:
+                    st.depth -= 1
+                return
+            if word in ("-u", "-C", "--unset", "--chdir"):
+                j += 2
+            elif word.startswith("-") or _ASSIGNED.fullmatch(word):
+                j += 1
+            else:
+                break
 
 
 # ------------------------------------------------------------------------------------------- processes, power
@@ -582,14 +1026,157 @@ def _package(inv: Invocation, st: State) -> None:
             return
 
 
-def _git(inv: Invocation, st: State) -> None:
-    args = inv.args
+_GIT_SETTINGS_RUN = "runs a command given in git's settings"
+_GIT_COMMAND_KEYS = re.compile(
+    r"core\.(editor|pager|sshcommand|gitproxy|askpass|alternaterefscommand|fsmonitor|hookspath)|sequence\.editor|"
+    r"pager\..+|alias\..+|credential\.(.+\.)?helper|diff\.external|diff\..+\.(command|textconv)|merge\..+\.driver|"
+    r"filter\..+\.(clean|smudge|process)|gpg\.(.+\.)?program|gpg\.ssh\.defaultkeycommand|"
+    r"sendemail\.(.+\.)?(sendmailcmd|smtpserver|tocmd|cccmd|headercmd)|uploadpack\.packobjectshook|"
+    r"remote\..+\.(uploadpack|receivepack)|include\.path|includeif\..+\.path|init\.templatedir|submodule\..+\.update|"
+    r"(difftool|mergetool|man|browser)\..+\.(cmd|path)|web\.browser|interactive\.difffilter|trailer\..+\.(command|cmd)|"
+    r"protocol\.(ext\.)?allow|url\..*ext::.*\.(push)?insteadof|instaweb\.httpd"
+)
+_GIT_BOOLEANS = frozenset({"", "true", "false", "yes", "no", "on", "off", "1", "0"})
+_CREDENTIAL_HELPERS = re.compile(
+    r"((store|cache|osxkeychain|manager|manager-core|libsecret|wincred|gnome-keyring|netrc)( --[a-z-]+(=\S+)?)*)?"
+)
+
+
+def _git_setting_runs(key: str, value: str | None) -> bool:
+    """Whether git, given ``key=value`` (``value`` None when unknown), runs a command of the setting's choosing."""
+    key = key.lower()
+    if not _GIT_COMMAND_KEYS.fullmatch(key):
+        return False
+    if value is None:
+        return True
+    value = value.strip()
+    if key.startswith(("alias.", "submodule.")):
+        return value.startswith("!")  # an alias of other git commands, a checkout or a rebase
+    if key.startswith("protocol."):
+        return value.lower() in ("always", "user")  # the ext:: transport runs any command
+    if key in ("core.pager", "core.editor", "sequence.editor") or key.startswith("pager."):
+        return not (value.lower() in _GIT_BOOLEANS or plain_program(value))
+    if key == "core.fsmonitor":
+        return value.lower() not in _GIT_BOOLEANS  # true: git's own monitor
+    if key.startswith("credential."):
+        return not _CREDENTIAL_HELPERS.fullmatch(value)
+    if key.startswith("gpg.") and key.endswith("program"):
+        return normalise(value.split()[0]) not in ("gpg", "gpg2", "gpgsm", "ssh-keygen") if value else False
+    return value not in ("", "/dev/null")
+
+
+def _git_setting(spec: str, value: str | None, inv: Invocation, st: State, reason: str) -> None:
+    """One setting given to git (``-c key=value``, ``git config key value``, GIT_CONFIG_KEY_0): a command it
+    names asks first and is judged as a command; a folder of hooks or a file of settings is checked as a path."""
+    key = spec.lower()
+    if key == "core.sshcommand" and value is not None and _plain_ssh(value, inv, st):
+        return
+    if not _git_setting_runs(key, value):
+        return
+    st.add(CONFIRM, reason, inv.text)
+    if not value or key.startswith(("protocol.", "url.")):
+        return
+    if key.endswith(("path", "templatedir")):
+        st.check_paths([value], inv.text)
+    else:
+        _nested(value.strip().lstrip("!"), st)
+
+
+def _git_options(args: list[str], inv: Invocation, st: State) -> int:
+    """git's own options before its subcommand (``-c key=value``, ``--config-env=key=VAR``, ``--exec-path=…``);
+    returns where the subcommand is."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
-        i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
+        opt = args[i]
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if opt == "-c" or opt.startswith("--config-env"):
+            spec = opt.split("=", 1)[1] if "=" in opt else value
+            key, eq, setting = spec.partition("=")
+            if opt == "-c":
+                _git_setting(key, setting if eq else "true", inv, st, _GIT_SETTINGS_RUN)
+            else:
+                _git_setting(key, None, inv, st, _GIT_SETTINGS_RUN)  # the value is in a variable
+        elif opt.startswith("--exec-path="):
+            st.add(CONFIRM, "runs git's own programs from another folder", inv.text)
+        valued = ("-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env", "--super-prefix",
+                  "--list-cmds", "--attr-source")  # fmt: skip
+        i += 2 if opt in valued else 1
+    return i
+
+
+_GIT_CONFIG_OTHER_MODES = ("--get", "--unset", "--remove-section", "--rename-section", "--list", "--edit")
+
+
+def _git_config(rest: list[str], inv: Invocation, st: State) -> None:
+    """``git config [--global] key value`` and ``git config set key value`` keep a setting for later commands."""
+    operands: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg.startswith(_GIT_CONFIG_OTHER_MODES) or arg in ("-l", "-e"):
+            return  # reads, removes or opens the settings in an editor
+        if arg in ("-f", "--file", "--blob", "--type", "--default", "--comment", "--value", "-t"):
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            operands.append(arg)
+        i += 1
+    if operands[:1] == ["set"]:
+        operands = operands[1:]
+    elif operands[:1] and operands[0] in ("get", "list", "unset", "remove-section", "rename-section", "edit"):
+        return
+    if len(operands) >= 2:
+        _git_setting(operands[0], operands[1], inv, st, "changes which programs git runs")
+
+
+_GIT_OWN_PROGRAM = re.compile(r"(\S*/)?git[- ](upload-pack|receive-pack|upload-archive)")
+
+
+def _git_runs(sub: str, rest: list[str], inv: Invocation, st: State) -> None:
+    """Commands that a subcommand's options give git to run: ``rebase --exec``, ``bisect run``, ``submodule
+    foreach``, ``difftool -x``, ``grep -O<cmd>``, ``clone --upload-pack``, ``clone -c``…"""
+    from contop.security.posix import judge_words
+
+    if sub == "rebase":
+        for command in option_values(rest, "-x", "--exec"):
+            _nested(command, st)
+    elif sub in ("difftool", "mergetool"):
+        for command in option_values(rest, "-x", "--extcmd"):
+            _nested(command, st)
+    elif sub == "bisect" and rest[:1] == ["run"] and rest[1:]:
+        judge_words(rest[1:], st, inv.text)
+    elif sub == "submodule" and "foreach" in rest:
+        words = rest[rest.index("foreach") + 1 :]
+        while words and words[0].startswith("-"):
+            words = words[1:]
+        _nested(" ".join(words), st)
+    elif sub == "grep":
+        for arg in rest:
+            if (arg.startswith("-O") and len(arg) > 2) or arg.startswith("--open-files-in-pager="):
+                command = arg[2:] if arg.startswith("-O") else arg.split("=", 1)[1]
+                if not plain_program(command):
+                    runs_given_command(command, "git's", inv, st)
+    if sub in ("clone", "fetch", "pull", "push", "ls-remote", "archive"):
+        short = "-u" if sub == "clone" else ""
+        for command in option_values(rest, short, "--upload-pack", "--receive-pack", "--exec"):
+            if not _GIT_OWN_PROGRAM.fullmatch(command.strip()):
+                runs_given_command(command, "git's", inv, st)
+    if sub == "clone":
+        for spec in option_values(rest, "-c", "--config"):
+            key, _, value = spec.partition("=")
+            _git_setting(key, value, inv, st, _GIT_SETTINGS_RUN)
+        for template in option_values(rest, "", "--template"):
+            if template.strip() not in ("", "/dev/null"):
+                st.add(CONFIRM, "runs the hooks of a template folder given in git's options", inv.text)
+
+
+def _git(inv: Invocation, st: State) -> None:
+    args = inv.args
+    i = _git_options(args, inv, st)
     if i >= len(args):
         return
     sub, rest = args[i], args[i + 1 :]
+    _git_runs(sub, rest, inv, st)
     opts, operands = split_opts(rest)
     dry = is_dry_run(rest) or has_flag(opts, "n" if sub == "clean" else "", "--dry-run")
     if sub == "reset" and ("--hard" in opts or "--merge" in opts or "--keep" in opts):
@@ -625,8 +1212,8 @@ def _git(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, f"deletes git references ({sub})", inv.text)
     elif sub == "worktree" and operands[:1] in (["remove"], ["prune"]):
         st.add(CONFIRM, "deletes a git worktree", inv.text)
-    elif sub == "config" and any("hookspath" in o.lower() or "sshcommand" in o.lower() for o in operands):
-        st.add(CONFIRM, "changes which programs git runs", inv.text)
+    elif sub == "config":
+        _git_config(rest, inv, st)
 
 
 # ------------------------------------------------------------------------------------------- data, containers, cloud
@@ -653,6 +1240,10 @@ def sql_is_destructive(text: str) -> bool:
 
 
 def _database(inv: Invocation, st: State) -> None:
+    if inv.name == "sqlite3":
+        _sqlite(inv, st)
+    elif inv.name in ("psql", "mysql", "mariadb"):
+        _client_shell_escape(inv, st)
     if inv.name in ("dropdb", "dropuser"):
         st.add(CONFIRM, "deletes a database", inv.text)
         return
@@ -664,6 +1255,120 @@ def _database(inv: Invocation, st: State) -> None:
         return
     if sql_is_destructive(" ".join(inv.args)):
         st.add(CONFIRM, "deletes or bulk-changes database data", inv.text)
+
+
+_SQLITE_VALUED = frozenset({"-cmd", "-init", "-separator", "-newline", "-nullvalue", "-vfs", "-maxsize", "-mmap",
+                            "-escape", "-lookaside", "-pagecache", "-heap"})  # fmt: skip
+# sqlite3 dot-commands that run, load, read or write something (any abbreviation names them, as sqlite3 reads it).
+_SQLITE_DOTS = ("shell", "system", "output", "once", "read", "import", "load", "save", "backup", "restore", "open",
+                "log", "trace", "iotrace")  # fmt: skip
+_SQLITE_FILE_FUNCTION = re.compile(r"\b(readfile|writefile|lsdir)\s*\(\s*(?:'((?:[^']|'')*)'|\"([^\"]*)\")", re.I)
+_SQLITE_EDIT = re.compile(r"\bedit\s*\(", re.I)
+_SQLITE_FILE_SQL = re.compile(
+    r"\b(attach(?:\s+database)?|vacuum(?:\s+\w+)?\s+into)\s+(?:'((?:[^']|'')*)'|\"([^\"]*)\")", re.I
+)
+
+
+def _sqlite(inv: Invocation, st: State) -> None:
+    """The sqlite3 shell runs each argument after the database (and -cmd's, and its input) as SQL or as a
+    dot-command: ``.shell`` and ``.system`` run a command, ``.output FILE`` writes a file, ``.read FILE`` reads
+    one; -safe turns all of that off."""
+    args = inv.args
+    texts: list[str] = []
+    database_seen = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        option = arg[1:] if arg.startswith("--") else arg
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if option == "-safe":
+            return
+        if option == "-cmd":
+            texts.append(following)
+        elif option == "-init":
+            init = script_text(following, st)
+            if init is None:
+                st.add(CONFIRM, "runs sqlite3 commands whose text cannot be known in advance", inv.text)
+            else:
+                texts += init.splitlines()
+        if option in _SQLITE_VALUED:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            if database_seen:
+                texts.append(arg)
+            database_seen = True
+        i += 1
+    stdin = _stdin_text(inv, st)
+    texts += stdin.splitlines() if stdin else []
+    for text in texts:
+        sqlite_text(text, inv, st)
+
+
+def sqlite_text(text: str, inv: Invocation, st: State, depth: int = 0) -> None:
+    """One argument or input line for the sqlite3 shell: a dot-command, or SQL whose functions may read or write
+    files (readfile, writefile), run an editor (edit) or load a library (load_extension)."""
+    if not text.startswith("."):
+        _sqlite_sql(text, inv, st)
+        return
+    words = split_words(text[1:].replace("\n", " "))
+    if not words:
+        return
+    given, rest = words[0].lower(), words[1:]
+    names = {full for full in _SQLITE_DOTS if full.startswith(given)}
+    files = [w for w in rest if not w.startswith("-")]
+    if names & {"shell", "system"}:
+        st.add(CONFIRM, "runs a shell command from sqlite3", inv.text)
+        _nested(" ".join(rest), st)
+    if "load" in names:
+        st.add(CONFIRM, "loads a library into sqlite3", inv.text)
+    target = files[0] if files else ""
+    if target.startswith("|") and names & {"output", "once", "read", "import", "log", "trace", "iotrace"}:
+        st.add(CONFIRM, "runs a shell command from sqlite3", inv.text)
+        _nested(" ".join([target[1:], *files[1:]]), st)
+        return
+    if names & {"output", "once", "save", "backup", "log", "trace", "iotrace"} and files:
+        target = files[-1] if names & {"save", "backup"} else target
+        if target not in ("stdout", "stderr", "off"):
+            writes_file(target, False, inv, st)
+    if names & {"read", "import", "restore", "open", "load"} and files:
+        st.check_paths(files, inv.text)
+    if "read" in names and files and depth < 4:
+        script = script_text(files[0], st)
+        if script is None:
+            st.add(CONFIRM, "runs sqlite3 commands whose text cannot be known in advance", inv.text)
+        for line in (script or "").splitlines():
+            sqlite_text(line, inv, st, depth + 1)
+
+
+def _sqlite_sql(sql: str, inv: Invocation, st: State) -> None:
+    lowered = sql.lower()
+    if _SQLITE_EDIT.search(sql):
+        st.add(CONFIRM, "runs an editor or another program from sqlite3", inv.text)
+    if "load_extension" in lowered:
+        st.add(CONFIRM, "loads a library into sqlite3", inv.text)
+    for match in _SQLITE_FILE_FUNCTION.finditer(sql):
+        path = (match.group(2) or "").replace("''", "'") or match.group(3) or ""
+        if match.group(1).lower() == "writefile":
+            writes_file(path, False, inv, st)
+        else:
+            st.check_paths([path], inv.text)
+    for match in _SQLITE_FILE_SQL.finditer(sql):
+        path = (match.group(2) or "").replace("''", "'") or match.group(3) or ""
+        st.check_paths([path], inv.text)
+        if match.group(1).lower().startswith("vacuum"):
+            writes_file(path, False, inv, st)
+
+
+_CLIENT_SHELL_ESCAPE = re.compile(r"\\!|\\[ogw]\s*\||\\copy\b.*\bprogram\b|^\s*system\s", re.IGNORECASE | re.MULTILINE)
+
+
+def _client_shell_escape(inv: Invocation, st: State) -> None:
+    """psql's ``\\!``, ``\\o |cmd`` and ``\\copy … program``, mysql's ``\\!`` and ``system``: a shell command run
+    from the database client, in its arguments or its input."""
+    stdin = _stdin_text(inv, st) or ""
+    if any(_CLIENT_SHELL_ESCAPE.search(text) for text in (*inv.args, stdin)):
+        st.add(CONFIRM, "runs a shell command from the database client", inv.text)
 
 
 def _docker(inv: Invocation, st: State) -> None:
@@ -782,6 +1487,10 @@ def _netcat(inv: Invocation, st: State) -> None:
 
 def _copy_out(inv: Invocation, st: State) -> None:
     """scp/rsync/sftp: shipping the home directory to another host; rsync --delete empties its destination."""
+    if inv.name == "rsync":
+        _rsync_shell(inv, st)
+    else:
+        _ssh(inv, st)
     opts, operands = split_opts(inv.args)
     remote = [o for o in operands if re.match(r"^([\w.-]+@)?[\w.-]+:", o) and not re.match(r"^[A-Za-z]:", o)]
     if remote and any(st.place(o) >= Place.HOME for o in operands if o not in remote):
@@ -796,6 +1505,78 @@ def _copy_out(inv: Invocation, st: State) -> None:
     if has_flag(opts, "ra", "--recursive", "--archive"):
         reads_whole_tree(operands[:-1], inv, st)
     _sends_file(inv, st)
+
+
+# ssh-family options with a value: -o ProxyCommand=…, -F config, -E log, -I library, -S program, -D server
+_SSH_VALUED = {"ssh": "BbcDEeFIiJLlmOoPpQRSWw", "scp": "cDFiJlOoPSX", "sftp": "BbcDFiJloPRSsX"}
+_SSH_RUNS = ("proxycommand", "localcommand", "knownhostscommand", "permitlocalcommand")
+_SSH_LIBRARY = ("pkcs11provider", "securitykeyprovider")
+_SSH_CONFIG_RUNS = re.compile(r"^\s*(proxycommand|localcommand|knownhostscommand|match\s.*\bexec)\b", re.I | re.M)
+
+
+def _ssh_options(inv: Invocation, st: State) -> list[tuple[str, str]]:
+    """ssh's, scp's or sftp's short options with their values (``-oProxyCommand=…``, ``-vo X``)."""
+    valued = _SSH_VALUED.get(inv.name, _SSH_VALUED["ssh"])
+    found: list[tuple[str, str]] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--" or not arg.startswith("-") or len(arg) < 2:
+            if inv.name == "ssh":
+                break  # the host: what follows is the remote command
+            i += 1
+            continue
+        for k, letter in enumerate(arg[1:], 1):
+            if letter in valued:
+                value = arg[k + 1 :]
+                if not value and i + 1 < len(args):
+                    value, i = args[i + 1], i + 1
+                found.append((letter, value))
+                break
+        i += 1
+    return found
+
+
+def _ssh(inv: Invocation, st: State) -> None:
+    """``ssh -o ProxyCommand=…`` (and LocalCommand, KnownHostsCommand) runs a command on this computer; a
+    config file (-F) may set the same; -E appends ssh's log to a file; -I and the provider options load a
+    library; scp's and sftp's -S (and sftp's -D) name the program to run instead of ssh."""
+    whose = f"{inv.name}'s"
+    for letter, value in _ssh_options(inv, st):
+        if letter == "o":
+            key, _, setting = value.replace("=", " ", 1).partition(" ")
+            key, setting = key.strip().lower(), setting.strip()
+            if key in _SSH_RUNS and setting.lower() not in ("", "none", "no"):
+                st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+                if key != "permitlocalcommand":
+                    _nested(setting, st)
+            elif key in _SSH_LIBRARY and setting.lower() not in ("", "none", "internal"):
+                st.add(CONFIRM, f"loads a library given in {whose} options", inv.text)
+        elif letter == "F" and value not in ("/dev/null", "none"):
+            text = script_text(value, st)
+            if text is None or _SSH_CONFIG_RUNS.search(text):
+                st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+        elif letter == "E" and inv.name == "ssh":
+            writes_file(value, True, inv, st)
+        elif letter == "I" and inv.name == "ssh":
+            st.add(CONFIRM, f"loads a library given in {whose} options", inv.text)
+        elif (letter == "S" and inv.name != "ssh") or (letter == "D" and inv.name == "sftp"):
+            if normalise(value) != "ssh" and not value.startswith(("/usr/lib/", "/usr/libexec/")):
+                runs_given_command(value, whose, inv, st)
+
+
+def _rsync_shell(inv: Invocation, st: State) -> None:
+    """``rsync -e 'sh -c …'`` runs that command instead of ssh; ``-e 'ssh -o ProxyCommand=…'`` is judged as ssh."""
+    values = option_values(inv.args, "", "--rsh")
+    for arg_i, arg in enumerate(inv.args):
+        if arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:]:
+            k = arg.index("e")
+            value = arg[k + 1 :] or (inv.args[arg_i + 1] if arg_i + 1 < len(inv.args) else "")
+            values.append(value)
+    for value in values:
+        if not _plain_ssh(value, inv, st) and normalise(split_words(value)[0] if split_words(value) else "") != "rsh":
+            runs_given_command(value, "rsync's", inv, st)
 
 
 def _sends_file(inv: Invocation, st: State) -> None:
@@ -883,10 +1664,10 @@ def _searcher(inv: Invocation, st: State) -> None:
 def _archive(inv: Invocation, st: State) -> None:
     args = inv.args
     if inv.name == "tar":
-        roots = _tar_inputs(args)
-        if roots is not None:
-            reads_whole_tree(roots, inv, st)
+        _tar(inv, st)
         return
+    if inv.name == "zip":
+        _zip(inv, st)
     creating = (inv.name == "zip" and any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in args)) or (
         inv.name in ("7z", "7za") and args[:1] == ["a"]
     )
@@ -895,20 +1676,84 @@ def _archive(inv: Invocation, st: State) -> None:
         reads_whole_tree(operands[1:], inv, st)
 
 
-_TAR_VALUED_LETTERS = "fCTXbKNVgLF"  # short options that take the next word
+_TAR_VALUED_LETTERS = "fCTXbKNVgLFIH"  # short options that take the next word
+_TAR_COMMANDS = frozenset({"--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
+                           "--new-volume-script", "--rmt-command", "--rsh-command"})  # fmt: skip
 _TAR_VALUED_LONG = frozenset({"--file", "--directory", "--files-from", "--exclude", "--exclude-from",
                               "--transform", "--xform", "--owner", "--group", "--mode", "--label", "--newer",
-                              "--after-date", "--use-compress-program", "--index-file", "--exclude-tag"})  # fmt: skip
+                              "--after-date", "--index-file", "--exclude-tag", *_TAR_COMMANDS})  # fmt: skip
+_TAR_LONG = (("--to-command", "--to-c"), ("--checkpoint-action", "--checkpoint-"), ("--use-compress-program", "--use-"),
+             ("--info-script", "--info"), ("--new-volume-script", "--new-"), ("--rmt-command", "--rmt"),
+             ("--rsh-command", "--rsh"), ("--remove-files", "--rem"), ("--create", "--cr"), ("--append", "--ap"),
+             ("--update", "--up"))  # fmt: skip
+_COMPRESSOR = re.compile(
+    r"(\S*/)?(gzip|gunzip|bzip2|xz|lzma|lzip|lzop|zstd|zstdmt|unzstd|lz4|pigz|unpigz|pbzip2|lbzip2|pixz|plzip|"
+    r"brotli|compress)( +(-{1,2}[\w=.-]*|\d+))*"
+)
 
 
-def _tar_inputs(args: list[str]) -> list[str] | None:
+def _tar_options(args: list[str]) -> list[tuple[str, str]]:
+    """tar's options with their values, long ones spelled in full: ``-czf out.tgz`` gives ``-c``, ``-z`` and
+    ``-f out.tgz``; old-style ``cfI out.tar zstd``, attached ``-Izstd`` and abbreviated ``--to-com=…`` alike."""
+    found: list[tuple[str, str]] = []
+    words = list(args)
+    pending: list[str] = []
+    if words and not words[0].startswith("-"):  # old style: the bundle's values follow in order
+        found += [("-" + c, "") for c in words[0] if c not in _TAR_VALUED_LETTERS]
+        pending = [c for c in words[0] if c in _TAR_VALUED_LETTERS]
+        words = words[1:]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if pending:
+            found.append(("-" + pending.pop(0), word))
+        elif word == "--":
+            break
+        elif word.startswith("--"):
+            name = long_option(word, _TAR_LONG)
+            value = word.split("=", 1)[1] if "=" in word else ""
+            if "=" not in word and name in _TAR_VALUED_LONG and i + 1 < len(words):
+                value, i = words[i + 1], i + 1
+            found.append((name, value))
+        elif word.startswith("-") and len(word) > 1:
+            for k, letter in enumerate(word[1:], 1):
+                if letter in _TAR_VALUED_LETTERS:
+                    value = word[k + 1 :]
+                    if not value and i + 1 < len(words):
+                        value, i = words[i + 1], i + 1
+                    found.append(("-" + letter, value))
+                    break
+                found.append(("-" + letter, ""))
+        i += 1
+    return found
+
+
+def _tar(inv: Invocation, st: State) -> None:
+    """A command tar runs (--to-command, --checkpoint-action=exec=, -I, -F), what it reads when it creates an
+    archive, and --remove-files, which deletes what it archived."""
+    options = _tar_options(inv.args)
+    names = {name for name, _ in options}
+    for name, value in options:
+        if name == "--checkpoint-action":
+            if value.startswith("exec="):
+                runs_given_command(value[5:], "tar's", inv, st)
+        elif name in ("--use-compress-program", "-I"):
+            if not _COMPRESSOR.fullmatch(value.strip()):
+                runs_given_command(value, "tar's", inv, st)
+        elif name in _TAR_COMMANDS or name == "-F":
+            runs_given_command(value, "tar's", inv, st)
+    roots = _tar_inputs(inv.args, creating=bool(names & {"-c", "--create"}))
+    if roots is not None:
+        reads_whole_tree(roots, inv, st)
+    if "--remove-files" in names and names & {"-c", "--create", "-r", "--append", "-u", "--update"}:
+        judge_deletion(_tar_inputs(inv.args, creating=True) or ["."], True, inv, st)
+
+
+def _tar_inputs(args: list[str], *, creating: bool) -> list[str] | None:
     """What ``tar`` archives when it creates one (None otherwise), each as seen from its ``-C`` folder."""
-    if not args:
+    if not args or not creating:
         return None
     words = list(args)
-    creating = "--create" in words or bool(re.fullmatch(r"-?[a-zA-Z]*c[a-zA-Z]*", words[0]))
-    if not creating:
-        return None
     folder = ""
     inputs: list[str] = []
     pending: list[str] = []  # letters of a bundle still waiting for their values
@@ -943,6 +1788,34 @@ def _tar_inputs(args: list[str]) -> list[str] | None:
     return inputs
 
 
+_ZIP_VALUED = frozenset({"-b", "-n", "-t", "-tt", "-P", "-Z", "-O", "-s", "-ds", "-lf", "-TT", "--unzip-command",
+                         "--temp-path", "--suffixes", "--password", "--compression-method", "--output-file",
+                         "--split-size", "--logfile-path", "--after-date", "--before-date", "--dot-size"})  # fmt: skip
+
+
+def _zip(inv: Invocation, st: State) -> None:
+    """zip -TT runs the command it is given to test the archive; -m moves the files in, deleting them."""
+    for command in option_values(inv.args, "-TT", "--unzip-command"):
+        runs_given_command(command, "zip's", inv, st)
+    moving = False
+    operands: list[str] = []
+    skip = listing = False
+    for arg in inv.args:
+        if skip:
+            skip = False
+        elif arg in _ZIP_VALUED or arg.split("=", 1)[0] in _ZIP_VALUED:
+            skip = "=" not in arg
+        elif arg in ("-x", "-i", "--exclude", "--include"):
+            listing = True  # patterns follow up to the next option
+        elif arg.startswith("-") and len(arg) > 1:
+            listing = False
+            moving = moving or arg == "--move" or (not arg.startswith("--") and "m" in arg[1:])
+        elif not listing:
+            operands.append(arg)
+    if moving:
+        judge_deletion(operands[1:] or ["."], any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in inv.args), inv, st)
+
+
 def without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]:
     """``args`` without what exclusion options name (``--exclude=.ssh``, ``-x '.ssh/*'`` for zip)."""
     out: list[str] = []
@@ -965,6 +1838,237 @@ def without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]
         if not skipping:
             out.append(arg)
     return out
+
+
+# Vim's Ex commands by full name and shortest abbreviation (``:help :w``: ``w[rite]``).
+_VIM_READS = (("read", "r"), ("edit", "e"), ("split", "sp"), ("vsplit", "vs"), ("new", "new"), ("vnew", "vne"),
+              ("tabedit", "tabe"), ("tabnew", "tabnew"), ("view", "vie"), ("sview", "sv"), ("badd", "bad"),
+              ("args", "ar"), ("visual", "vi"), ("diffsplit", "diffs"), ("find", "fin"), ("sfind", "sf"))  # fmt: skip
+_VIM_WRITES = (("write", "w"), ("wq", "wq"), ("xit", "x"), ("exit", "exi"), ("update", "up"), ("saveas", "sav"),
+               ("wnext", "wn"), ("wprevious", "wp"), ("redir", "redi"), ("mksession", "mks"), ("mkexrc", "mk"),
+               ("mkvimrc", "mkv"), ("mkview", "mkvie"), ("wviminfo", "wv"), ("wshada", "wsh"), ("wundo", "wu"),
+               ("wall", "wa"), ("wqall", "wqa"), ("xall", "xa"))  # fmt: skip
+_VIM_CODE = (("python", "py"), ("py3", "py3"), ("python3", "python3"), ("pyx", "pyx"), ("pythonx", "pythonx"),
+             ("pyfile", "pyf"), ("py3file", "py3f"), ("pyxfile", "pyxf"), ("pydo", "pyd"), ("py3do", "py3d"),
+             ("pyxdo", "pyxd"), ("lua", "lua"), ("luafile", "luaf"), ("luado", "luad"), ("perl", "pe"),
+             ("perldo", "perld"), ("ruby", "rub"), ("rubyfile", "rubyf"), ("rubydo", "rubyd"), ("tcl", "tc"),
+             ("tclfile", "tclf"), ("tcldo", "tcld"), ("mzscheme", "mz"), ("mzfile", "mzf"), ("call", "cal"),
+             ("execute", "exe"), ("terminal", "ter"), ("shell", "sh"), ("make", "mak"), ("lmake", "lmak"),
+             ("grep", "gr"), ("lgrep", "lgr"), ("grepadd", "grepa"), ("lgrepadd", "lgrepa"),
+             ("diffpatch", "diffp"), ("cscope", "cs"), ("lcscope", "lcs"), ("source", "so"), ("runtime", "ru"),
+             ("autocmd", "au"), ("function", "fu"), ("def", "def"), ("vim9cmd", "vim9"), ("command", "com"),
+             ("doautocmd", "do"))  # fmt: skip
+# Commands whose argument is an expression (code when it calls a function), a substitution (code after \\=) or
+# options (code in the ones that name a program or an expression: makeprg, foldexpr, shell…).
+_VIM_CALLS = (("let", "let"), ("eval", "ev"), ("echo", "ec"), ("echon", "echon"), ("echomsg", "echom"),
+              ("echoerr", "echoe"), ("const", "cons"), ("if", "if"), ("while", "wh"), ("for", "for"),
+              ("return", "retu"))  # fmt: skip
+_VIM_SUBSTITUTE = (("substitute", "s"), ("&", "&"), ("~", "~"), ("smagic", "sm"), ("snomagic", "sno"))
+_VIM_SET = (("set", "se"), ("setlocal", "setl"), ("setglobal", "setg"))
+# Commands that run the rest of the line (modifiers), or another command on matching lines or in every window.
+_VIM_MODIFIERS = (("silent", "sil"), ("unsilent", "uns"), ("noautocmd", "noa"), ("keepjumps", "keepj"),
+                  ("keepmarks", "kee"), ("keepalt", "keepa"), ("keeppatterns", "keepp"), ("lockmarks", "loc"),
+                  ("verbose", "verb"), ("vertical", "vert"), ("topleft", "to"), ("botright", "bo"),
+                  ("aboveleft", "abo"), ("belowright", "bel"), ("leftabove", "lefta"), ("rightbelow", "rightb"),
+                  ("tab", "tab"), ("sandbox", "san"), ("confirm", "conf"), ("browse", "bro"), ("legacy", "leg"),
+                  ("hide", "hid"), ("horizontal", "hor"), ("windo", "windo"), ("bufdo", "bufdo"),
+                  ("argdo", "argdo"), ("tabdo", "tabdo"), ("cdo", "cdo"), ("ldo", "ldo"), ("cfdo", "cfdo"),
+                  ("lfdo", "lfdo"))  # fmt: skip
+_VIM_GLOBAL = (("global", "g"), ("vglobal", "v"))
+_VIM_RANGE = re.compile(r"(?:[%.$,;\s]|\d+|'[a-zA-Z<>\[\]]|/(?:\\.|[^/])*/?|\?(?:\\.|[^?])*\??|[+-]\d*)*")
+_VIM_NAME = re.compile(r"([A-Za-z]+[0-9]?[A-Za-z]*|[!&~])(!?)\s*")
+_VIM_CALL = re.compile(r"\w\s*\(")
+_VIM_CODE_OPTION = re.compile(r"(prg|expr|func|shell\w*|cmd)\s*[+^-]?=", re.IGNORECASE)
+_VIM_CODE_REASON = "runs code from the editor"
+
+
+def _vim_is(name: str, table: tuple[tuple[str, str], ...]) -> str | None:
+    for full, least in table:
+        if len(name) >= len(least) and full.startswith(name):
+            return full
+    return None
+
+
+def _vim(inv: Invocation, st: State) -> None:
+    """Vim's startup commands (``-c``, ``+``, ``--cmd``) that read or write files or run code, and the options
+    that run a script (-S, -u, -s) or write a file (-i, -w, -W)."""
+    ex_mode = inv.name == "ex" or any(re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", a) for a in inv.args)
+    lines: list[str] = []
+    files: list[str] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg in ("-c", "--cmd") and following is not None:
+            lines.append(following)
+            i += 1
+        elif arg.startswith("+") and len(arg) > 1 and not arg[1:].isdigit() and arg[1] not in "/?":
+            lines.append(arg[1:])
+        elif arg.startswith(("--remote-send", "--remote-expr")):
+            st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # keys or an expression for another running Vim
+        elif arg in ("-S", "-u", "-U", "-s", "-i", "-w", "-W", "-T", "-t", "-q") and following is not None:
+            if arg == "-S" or (arg in ("-u", "-U") and following not in ("NONE", "NORC", "DEFAULTS")):
+                st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # a script of editor commands, which can run anything
+            elif arg == "-s" and not ex_mode:
+                st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # keys typed from a file
+            elif arg in ("-i", "-W") and following != "NONE":
+                writes_file(following, False, inv, st)
+            elif arg == "-w" and not following.isdigit():
+                writes_file(following, True, inv, st)
+            if arg != "-s" or not ex_mode:
+                i += 1
+        elif not arg.startswith(("-", "+")):
+            files.append(arg)
+        i += 1
+    for line in lines:
+        _vim_line(line, files, inv, st, 0)
+
+
+def _vim_line(line: str, files: list[str], inv: Invocation, st: State, depth: int) -> None:
+    """One Ex command line: commands separated by ``|``, each after its range (``1,$``, ``'<,'>``, ``/re/``)."""
+    rest = line
+    while rest and depth < 8:
+        rest = rest.lstrip(" \t:")
+        ranged = _VIM_RANGE.match(rest)
+        rest = rest[ranged.end() :].lstrip(" \t:") if ranged is not None else rest
+        match = _VIM_NAME.match(rest)
+        if match is None:
+            return
+        name, bang = match.group(1), match.group(2)
+        whole = rest[match.end() :]
+        if name == "!":
+            st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+            _nested(bang + whole, st)
+            return
+        if _vim_is(name, _VIM_MODIFIERS) is not None:
+            rest = whole
+            continue
+        if _vim_is(name, _VIM_GLOBAL) is not None and whole[:1] and not whole[0].isalnum() and whole[0] not in '"|':
+            end = _sed_delimited(whole, 1, whole[0], brackets=False)
+            rest = whole[end:] if end > 0 else ""
+            depth += 1
+            continue
+        argument, _, rest = whole.partition("|") if _vim_is(name, _VIM_CODE) is None else (whole, "", "")
+        _vim_command(name, bang, argument.strip(), files, inv, st)
+
+
+def _vim_command(name: str, bang: str, argument: str, files: list[str], inv: Invocation, st: State) -> None:
+    if _vim_is(name, _VIM_CODE) is not None:
+        st.add(CONFIRM, _VIM_CODE_REASON, inv.text)
+        return
+    if (
+        (_vim_is(name, _VIM_CALLS) is not None and _VIM_CALL.search(argument))
+        or (_vim_is(name, _VIM_SUBSTITUTE) is not None and "\\=" in argument)
+        or (_vim_is(name, _VIM_SET) is not None and _VIM_CODE_OPTION.search(argument))
+    ):
+        st.add(CONFIRM, _VIM_CODE_REASON, inv.text)
+        return
+    words = [w for w in argument.split() if not w.startswith("++")]  # '++enc=utf8' and the like
+    target = " ".join(words)
+    if _vim_is(name, _VIM_READS) is not None:
+        if target.startswith("!"):  # ':r !cmd' reads what a command prints
+            st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+            _nested(target[1:], st)
+        elif words:
+            st.check_paths(words, inv.text)
+        return
+    full = _vim_is(name, _VIM_WRITES)
+    if full is None:
+        return
+    if full == "redir":
+        if target.startswith(">") and not target.startswith("=>"):
+            append = target.startswith(">>")
+            writes_file(target.lstrip(">").strip(), append, inv, st)
+        return
+    if target.startswith("!"):  # ':w !cmd' feeds the text to a command
+        st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+        _nested(target[1:], st)
+    elif target.startswith(">>"):
+        writes_file(target[2:].strip(), True, inv, st)
+    elif target and not target.isdigit():
+        writes_file(target, False, inv, st)
+    elif full in ("write", "wq", "xit", "exit", "update", "wnext", "wprevious", "wall", "wqall", "xall"):
+        for f in files:  # the files being edited are written back
+            _edits_in_place(f, inv, st)
+
+
+def _trap(inv: Invocation, st: State) -> None:
+    """``trap 'CMD' EXIT``: CMD runs when the shell gets the signal (at its end, for EXIT), judged as eval is."""
+    args = inv.args
+    while args and args[0].startswith("-") and args[0] != "-":
+        if args[0] == "--":
+            args = args[1:]
+            break
+        if args[0] in ("-l", "-p", "-P"):
+            return
+        args = args[1:]
+    if len(args) >= 2 and args[0] != "-":
+        _nested(args[0], st)
+
+
+_GDB_VALUED = frozenset({"ex", "iex", "x", "ix", "p", "c", "s", "e", "se", "d", "cd", "b", "l", "D", "tty", "i",
+                         "interpreter", "pid", "core", "exec", "symbols", "command", "directory", "init-command",
+                         "eval-command", "init-eval-command", "data-directory"})  # fmt: skip
+_LLDB_VALUED = frozenset({"p", "attach-pid", "n", "attach-name", "o", "one-line", "O", "one-line-before-file", "s",
+                          "source", "S", "source-before-file", "k", "one-line-on-crash", "K", "source-on-crash", "c",
+                          "core", "a", "arch", "f", "file", "l", "script-language"})  # fmt: skip
+_DEBUGGER_SHELL = frozenset({"shell", "pipe", "python", "py", "pi", "python-interactive", "source", "script",
+                             "platform", "command", "guile", "gu", "gr"})  # fmt: skip
+
+
+def _debugger(inv: Invocation, st: State) -> None:
+    """gdb -p, strace -p, gcore: another running program's memory, where the server keeps its API keys; and the
+    commands given to gdb or lldb that run a shell command or a script."""
+    args = inv.args
+    attach = False
+    if inv.name in ("strace", "ltrace"):
+        attach = any(re.fullmatch(r"-[cCdDfFhiknqrtTvVwxyzZ]*p.*|--attach(=.*)?|--pid(=.*)?", a) for a in args)
+    elif inv.name == "gdbserver":
+        attach = "--attach" in args
+    else:
+        valued = _LLDB_VALUED if inv.name == "lldb" else _GDB_VALUED
+        options: list[tuple[str, str]] = []
+        operands: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--args":
+                operands += args[i + 1 : i + 2]  # the program; the rest are its arguments
+                break
+            if arg.startswith("-") and len(arg) > 1:
+                name, eq, value = arg.lstrip("-").partition("=")
+                if not eq and name in valued:
+                    value, i = (args[i + 1] if i + 1 < len(args) else ""), i + 1
+                options.append((name, value))
+            else:
+                operands.append(arg)
+            i += 1
+        if inv.name == "gcore":
+            attach = bool(operands)
+        elif inv.name == "lldb":
+            attach = any(n in ("p", "attach-pid", "n", "attach-name", "w", "wait-for") for n, _ in options)
+        else:  # 'gdb -p 1234', 'gdb prog 1234', 'gdb -c 1234'
+            attach = any(n in ("p", "pid") or (n in ("c", "core") and v.isdigit()) for n, v in options)
+            attach = attach or (len(operands) >= 2 and operands[1].isdigit())
+        for name, value in options:
+            line = value.strip()
+            word = line.split(" ", 1)[0].lower()
+            if name in ("x", "ix", "command", "init-command", "s", "source", "S", "source-before-file") and (
+                inv.name == "lldb" or name not in ("s", "S")
+            ):
+                st.add(CONFIRM, "runs a script of debugger commands", inv.text)
+                continue
+            if name not in ("ex", "iex", "eval-command", "init-eval-command", "o", "one-line", "O", "k", "K"):
+                continue
+            if word in ("attach", "at") or line.startswith("process attach"):
+                attach = True
+            elif line.startswith(("!", "|")) or word in _DEBUGGER_SHELL:
+                st.add(CONFIRM, "runs a shell command from the debugger", inv.text)
+                if line.startswith("!") or word == "shell":
+                    _nested(line[1:] if line.startswith("!") else line[len(word) :], st)
+    if attach:
+        st.add(CONFIRM, "reads another running program's memory", inv.text)
 
 
 def _mshta_like(inv: Invocation, st: State) -> None:
@@ -1004,12 +2108,17 @@ RULES: dict[str, Rule] = {
     "ps": _ps,
     "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
+    "ssh": _ssh, "trap": _trap,
+    "gdb": _debugger, "gdb-multiarch": _debugger, "gdbserver": _debugger, "lldb": _debugger, "gcore": _debugger,
+    "strace": _debugger, "ltrace": _debugger,
 }  # fmt: skip
 for _name in _PKG_REMOVE:
     RULES.setdefault(_name, _package)
 RULES["pacman"] = _package
 RULES["brew"] = _package
 RULES["pip"] = _package
+for _name in ("vi", "vim", "nvim", "ex", "view", "gvim", "rvim", "vimdiff", "gview", "evim"):
+    RULES[_name] = _vim
 
 
 def _secrets(inv: Invocation, st: State) -> None:
@@ -1062,6 +2171,7 @@ HELP_FLAGS = frozenset({"--help", "--version", "-?", "/?"})
 
 
 def judge(inv: Invocation, st: State) -> None:
+    _line_variables(inv, st)  # before the help flags: 'PAGER=… git --help' runs the pager
     if any(a in HELP_FLAGS for a in inv.args):
         return
     rule = RULES.get(inv.name)

@@ -167,6 +167,9 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
             fed = produce_script(Script(pipelines=[pipeline[:index]]), st)
             if isinstance(fed, str) and commands.sql_is_destructive(fed):
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
+            if isinstance(fed, str) and names[-1] == "sqlite3":  # 'echo .shell id | sqlite3 db'
+                for line in fed.splitlines():
+                    commands.sqlite_text(line.strip(), Invocation("sqlite3", [], cmd.text), st)
         _xargs(pipeline[:index], cmd, st)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
@@ -375,7 +378,7 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
             via_xargs = True
         prefix_at = i
         if name == "env" and i + 2 < len(words) and words[i + 1] in ("-S", "--split-string"):
-            return words[i + 2].split() + words[i + 3 :], via_xargs
+            return commands.split_words(words[i + 2]) + words[i + 3 :], via_xargs  # quotes kept, as env -S does
         i += 1
         positional = _POSITIONAL.get(name, 0)
         while i < len(words):
@@ -483,9 +486,13 @@ def judge_words(words: list[str], st: State, text: str) -> str:
 
 
 def _privileged_prefixes(prefix: list[str], st: State, text: str) -> None:
-    """``sudo -i …``, ``pkexec …``: the prefixes strip_prefixes dropped that switch to another user."""
+    """``sudo -i …``, ``pkexec …``: the prefixes strip_prefixes dropped that switch to another user; and
+    ``strace -p PID``, a prefix that attaches to another running program instead."""
     for i, word in enumerate(prefix):
         name = normalise(word)
+        if name in ("strace", "ltrace"):
+            commands.judge(Invocation(name, prefix[i + 1 :], text), st)
+            continue
         if name not in ("sudo", "doas", "pkexec"):
             continue
         options, opts, j = _PREFIXES[name], [], i + 1
