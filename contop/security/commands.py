@@ -57,7 +57,10 @@ PERSISTENCE_PATH = Keywords(
     r"^/etc/(profile\.d|cron\.[a-z]+|crontab|init\.d|systemd|xdg/autostart|update-motd\.d)(/|$)|"
     r"^/var/spool/cron|/\.config/(autostart|systemd/user)(/|$)|^/(usr/)?lib/systemd/|"
     r"/Library/(LaunchAgents|LaunchDaemons)(/|$)|/\.ssh/(authorized_keys2?|rc)$|"
-    r"\\start menu\\programs\\startup(\\|$)|\\startup\\",
+    r"\\start menu\\programs\\startup(\\|$)|\\startup\\|"
+    r"(^|/)\.(xprofile|xsession|xsessionrc|xinitrc|bash_aliases|bash_logout|zlogout|pam_environment)$|"
+    r"/\.config/(environment\.d|plasma-workspace/env|autostart-scripts)(/|$)|/\.config/openbox/autostart(\.sh)?$|"
+    r"/\.local/share/applications/[^/]+\.desktop$|/site-packages/[^/]+\.pth$|(^|/)\.git/hooks/",
     re.IGNORECASE,
 )
 SUSPICIOUS_PAYLOAD = Keywords(
@@ -243,6 +246,17 @@ def _cp(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "copies over existing files", inv.text)
     if inv.name == "cp" and has_flag(opts, "rRa", "--recursive", "--archive"):
         reads_whole_tree(operands[:-1], inv, st)
+        if len(operands) > 1:
+            writes_whole_tree(operands[-1], inv, st)
+
+
+def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
+    """``cp -r payload/. ~``, ``tar xf a.tar -C ~``: a tree copied or unpacked into a folder that holds a
+    restricted one can write into it (``~/.ssh/authorized_keys``, ``~/.bashrc``): the user decides."""
+    inside = st.policy.restricted_inside(dest, st.cwd)
+    if inside is not None:
+        where = "this folder" if dest in (".", "./") else dest
+        st.add(CONFIRM, f"writes a whole tree into {where}, which holds the protected {inside}", inv.text)
 
 
 def _ln(inv: Invocation, st: State) -> None:
@@ -1745,8 +1759,27 @@ def _tar(inv: Invocation, st: State) -> None:
     roots = _tar_inputs(inv.args, creating=bool(names & {"-c", "--create"}))
     if roots is not None:
         reads_whole_tree(roots, inv, st)
+    if names & {"-x", "--extract", "--get"}:
+        writes_whole_tree(_option_value(inv.args, "-C", "--directory") or ".", inv, st)
     if "--remove-files" in names and names & {"-c", "--create", "-r", "--append", "-u", "--update"}:
         judge_deletion(_tar_inputs(inv.args, creating=True) or ["."], True, inv, st)
+
+
+def _option_value(args: list[str], short: str, long: str) -> str | None:
+    """The last value given as ``-C DIR``, ``-CDIR``, ``--directory DIR`` or ``--directory=DIR``."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg in (short, long) and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith(long + "="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith(short) and len(arg) > len(short) and not arg.startswith("--"):
+            found = arg[len(short) :]
+    return found
+
+
+def _unzip(inv: Invocation, st: State) -> None:
+    writes_whole_tree(_option_value(inv.args, "-d", "--directory") or ".", inv, st)
 
 
 def _tar_inputs(args: list[str], *, creating: bool) -> list[str] | None:
@@ -2106,7 +2139,7 @@ RULES: dict[str, Rule] = {
     "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
     "grep": _grep, "egrep": _grep, "fgrep": _grep, "ack": _grep, "rg": _searcher, "ag": _searcher,
     "ps": _ps,
-    "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
+    "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive, "unzip": _unzip,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
     "ssh": _ssh, "trap": _trap,
     "gdb": _debugger, "gdb-multiarch": _debugger, "gdbserver": _debugger, "lldb": _debugger, "gcore": _debugger,

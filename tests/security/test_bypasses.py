@@ -557,3 +557,37 @@ def test_expansions_loops_and_proc_paths_are_judged_as_what_they_read(command: s
 )
 def test_ordinary_loops_and_variables_stay_safe(command: str) -> None:
     assert verdict(command) == "safe", judged(command)
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        # QA round 2 wrote ~/.ssh/authorized_keys, ~/.bashrc and an autostart entry with each of these
+        ("cp -r payload/. ~", "writes a whole tree into ~, which holds the protected ~/.ssh"),
+        ("tar xf payload.tar -C ~", "writes a whole tree into ~, which holds the protected ~/.ssh"),
+        ("cd ~ && tar xzf /tmp/payload.tgz", "writes a whole tree into this folder, which holds the protected"),
+        ("unzip -o payload.zip -d ~", "writes a whole tree into ~, which holds the protected ~/.ssh"),
+        # more files that run on their own: X session start, aliases, Python's .pth, git hooks
+        ("echo 'xterm &' > ~/.xprofile", "changes what runs automatically at login or boot"),
+        ("echo 'alias ls=evil' >> ~/.bash_aliases", "changes what runs automatically at login or boot"),
+        ("echo 'import evil' > ~/.local/lib/python3.11/site-packages/a.pth", "changes what runs automatically"),
+        ("cp evil.sh .git/hooks/pre-commit", "changes what runs automatically at login or boot"),
+    ],
+)
+def test_writing_into_home_or_startup_files_asks(command: str, said: str) -> None:
+    decision, reason = judged(command)
+    assert decision == "confirm" and reason.startswith(said), reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd /tmp && tar xzf a.tgz",
+        "unzip a.zip -d build",
+        "cp -r src dst",
+        "tar -xzf a.tgz -C build",
+        "cd ~ && tar tzf a.tgz",
+    ],
+)
+def test_unpacking_into_an_ordinary_folder_stays_safe(command: str) -> None:
+    assert verdict(command) == "safe", judged(command)
