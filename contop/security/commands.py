@@ -1623,6 +1623,7 @@ _CURL_UPLOADS = (
     ("-T", ("--upload-file",), re.compile(r"^(?!-$).")),
     ("-d", ("--data", "--data-binary", "--data-ascii", "--json"), _AT_FILE),
     ("", ("--data-urlencode",), re.compile(r"^[^=]*@(?!-$).")),
+    ("-H", ("--header",), _AT_FILE),  # headers read from a file are sent
 )
 
 

@@ -250,6 +250,33 @@ def _stage(cmd: Cmd, st: State) -> str:
 
 
 _RAW_SENDERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet"})
+_MAILERS = frozenset({"mail", "mailx", "sendmail", "mutt", "msmtp"})
+_CURL_STDIN_VALUE = re.compile(r"^@-$|=[@<]-(;|$)")  # -d @-, -F f=@-
+
+
+def _sends_stdin(name: str, args: list[str]) -> bool:
+    """Whether the program sends what it reads on standard input to another computer (``nc host``, ``ssh host
+    cmd``, ``mail to``, ``curl -T -``, ``curl -d @-``, ``wget --post-file=-``)."""
+    if name in _RAW_SENDERS or name in _MAILERS:
+        return True
+    if name == "ssh":
+        return any(not a.startswith("-") for a in args)  # a host: its remote command reads our stdin
+    if name == "curl":
+        for i, arg in enumerate(args):
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if (arg in ("-T", "--upload-file") and value == "-") or arg == "-T-":
+                return True
+            if arg.startswith("-") and _CURL_STDIN_VALUE.search(value if arg in _CURL_DATA else arg[2:]):
+                return arg in _CURL_DATA or arg[:2] in ("-d", "-F")
+    if name == "wget":
+        return any(
+            a in ("--post-file=-", "--body-file=-") or (a in ("--post-file", "--body-file") and b == "-")
+            for a, b in zip(args, [*args[1:], ""], strict=True)
+        )
+    return False
+
+
+_CURL_DATA = frozenset({"-d", "--data", "--data-binary", "--data-ascii", "--data-raw", "--json", "-F", "--form"})
 _DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "sqlcmd", "redis-cli", "cqlsh"})
 
 
@@ -264,7 +291,7 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
         for word in words[1:]:
             if any(dump and dump in word for dump in st.env_dumps):
                 st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
-    if name in _RAW_SENDERS and any(op == "<" and not t.startswith("/dev/") for op, t in cmd.redirects):
+    if _sends_stdin(name, words[1:]) and any(op == "<" and not t.startswith("/dev/") for op, t in cmd.redirects):
         st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)  # 'nc host 9000 < notes.txt'
     if name in _DB_CLIENTS:
         for op, body in cmd.redirects:
@@ -965,10 +992,17 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
         if any(names[j] in NET_SENDERS for j in range(index + 1, len(names))):
             st.add(BLOCK, f"sends {what} to another machine", text)
             return
-    senders = [i for i, n in enumerate(names) if n in _RAW_SENDERS]
+    senders = []
+    for i, cmd in enumerate(pipeline):
+        words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+        if i and words and _sends_stdin(normalise(words[0]), words[1:]):
+            senders.append(i)
     for cmd in pipeline[: senders[-1]] if senders else []:  # 'cat notes.txt | nc host 9000'
         words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
         files = commands.split_opts(words[1:])[1] if words else []
         if words and normalise(words[0]) in commands.ARCHIVERS and any(f != "-" for f in files):
             st.add(CONFIRM, "sends a file from this computer to another one", text)
             return
+    if senders and not isinstance(produce_script(Script(pipelines=[pipeline[: senders[-1]]]), st), str):
+        # 'tar cz . | curl -T - …', 'git diff | ssh host "cat > x"': what goes out is only known when it runs
+        st.add(CONFIRM, "sends what another command outputs to another computer", text)
