@@ -88,7 +88,7 @@ _NEW_LOOKING = re.compile(
     re.IGNORECASE,
 )
 _EXISTING_LOOKING = re.compile(
-    r"(^|[/\\])\.[^/\\]+$|\.(py|js|ts|tsx|jsx|go|rs|c|h|cpp|hpp|java|kt|rb|php|sh|ps1|bat|cmd|toml|ya?ml|ini|cfg|"
+    r"(^|[/\\])\.[^/\\]+$|\.(py|js|ts|tsx|jsx|go|rs|c|h|cpp|hpp|java|kt|rb|php|sh|ps1|bat|cmd|toml|ya?ml|ini|cfg|json|"
     r"conf|lock|env|sql|db|sqlite|gradle|xml|csproj|sln|pem|key)$|(^|[/\\])(Makefile|Dockerfile|README[^/\\]*|"
     r"LICENSE|requirements\.txt|package\.json|pyproject\.toml|Cargo\.toml|go\.mod|\.gitignore)$",
     re.IGNORECASE,
@@ -248,6 +248,28 @@ def _cp(inv: Invocation, st: State) -> None:
         reads_whole_tree(operands[:-1], inv, st)
         if len(operands) > 1:
             writes_whole_tree(operands[-1], inv, st)
+    elif len(operands) > 1:  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
+        _copies_over(operands[-1], inv, st)
+
+
+def _copies_over(dest: str, inv: Invocation, st: State) -> None:
+    """Asks only when the disk shows the file exists (``cp config.example.yml config.yml`` makes a new one)."""
+    if st.resolve is None:
+        return
+    path = st.policy.expand(dest, st.cwd)
+    if not os.path.isdir(path) and not dest.startswith(_TEMP_PREFIXES) and _overwrites(dest, path, st):
+        st.add(CONFIRM, "overwrites an existing file", inv.text)
+
+
+def _sort(inv: Invocation, st: State) -> None:
+    """``sort -o settings.yaml /dev/null``: its output file is written as ``>`` would write it."""
+    for i, arg in enumerate(inv.args):
+        if arg in ("-o", "--output") and i + 1 < len(inv.args):
+            judge_write_target(inv.args[i + 1], False, inv, st)
+        elif arg.startswith("--output="):
+            judge_write_target(arg.split("=", 1)[1], False, inv, st)
+        elif arg.startswith("-o") and len(arg) > 2:
+            judge_write_target(arg[2:], False, inv, st)
 
 
 def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
@@ -2111,7 +2133,7 @@ def _mshta_like(inv: Invocation, st: State) -> None:
 
 RULES: dict[str, Rule] = {
     "rm": _rm, "unlink": _rm, "rmdir": _rm, "srm": _rm, "wipe": _shred, "shred": _shred,
-    "find": _find, "mv": _mv, "cp": _cp, "install": _cp, "ln": _ln,
+    "find": _find, "mv": _mv, "cp": _cp, "install": _cp, "ln": _ln, "sort": _sort,
     "chmod": _chmod, "chown": _chmod, "chgrp": _chmod, "chattr": _chmod, "setfacl": _chmod,
     "dd": _dd,
     "mkfs": _disk_tool, "mke2fs": _disk_tool, "mkswap": _disk_tool, "wipefs": _disk_tool, "fdisk": _disk_tool,

@@ -616,3 +616,22 @@ def test_sending_what_a_command_read_asks(command: str) -> None:
 )
 def test_sending_known_text_stays_safe(command: str) -> None:
     assert verdict(command) == "safe", judged(command)
+
+
+def test_replacing_an_existing_source_or_configuration_file_asks_however_it_is_written(tmp_path: Path) -> None:
+    # QA round 2 emptied a.py and settings.yaml and replaced config.json, unasked
+    for name, text in (("a.py", "x = 1\n"), ("config.json", "{}\n"), ("settings.yaml", "a: 1\n")):
+        (tmp_path / name).write_text(text)
+    ctx = replace(posix_context(), cwd=str(tmp_path))
+    for command in (
+        "cp /dev/null a.py",
+        "cp other.py a.py",
+        "install -m 644 x a.py",
+        ": > config.json",
+        "echo '{}' > config.json",
+        "sort -o settings.yaml /dev/null",
+    ):
+        decision, reason = judged(command, ctx)
+        assert decision == "confirm" and reason.startswith("overwrites an existing file"), (command, reason)
+    for command in ("cp other.py new.py", "echo '{}' > out.json", "cp a.py a.py.bak", f"cp a.py {tmp_path}"):
+        assert verdict(command, ctx) == "safe", command
