@@ -16,8 +16,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
     verify = actions.add_parser(
         "verify",
-        help="check that no line of an audit log file was edited, removed or moved (the chain cannot show an edit "
-        "of the last line, or lines cut off the end)",
+        help="check that no line of an audit log file was edited, removed or moved (the chain is not keyed: it "
+        "cannot show an edit of the last line, lines cut off the end, or an edit whose author also rewrote every "
+        "later line's hash)",
     )
     verify.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.set_defaults(func=run)
