@@ -100,6 +100,12 @@ async def resize_window(
         y is not None and not screen.top <= y < screen.bottom
     ):
         raise ToolError(f"({x}, {y}) is off the screen ({screen.width}x{screen.height}).")
+    if (x is not None and x + width > screen.right) or (y is not None and y + height > screen.bottom):
+        # a window left mostly off the screen can be neither seen nor clicked
+        raise ToolError(
+            f"a {width}x{height} window at ({x}, {y}) would reach past the screen's edge ({screen.right}, "
+            f"{screen.bottom}); move it left or up, or make it smaller."
+        )
     info = await run(desk.adapter.move_resize_window, width, height, x, y)
     geo = await run(desk.geometry_for, ctx.session_id)
     return tool_result(

@@ -99,6 +99,8 @@ async def test_list_focus_and_resize(
             await resize_window(xctx, 10, 10)
         with pytest.raises(ToolError, match="larger than the screen"):
             await resize_window(xctx, 5000, 300)
+        with pytest.raises(ToolError, match="would reach past the screen's edge"):  # QA: left almost all off screen
+            await resize_window(xctx, 400, 300, x=1919, y=1079)
     finally:
         other.proc.terminate()
         other.proc.wait(5)
