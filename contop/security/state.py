@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ntpath
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -113,9 +114,11 @@ class State:
             here = self.bare_names[self.cwd] = self.policy.holds_protected(self.cwd, self.resolve is not None)
         if here or self.resolve is None:
             return here
-        # judging for real: 'cd /tmp; cp settings.json other-home' writes into another server's state directory
+        # judging for real: 'cd /tmp; cp settings.json other-home' writes into another server's state directory,
+        # and 'cd proj && cat x' reads what the link x points to (~/.ssh/id_rsa)
         try:
-            return is_state_dir((ntpath if self.windows else posixpath).join(self.cwd, word), self.windows)
+            path = (ntpath if self.windows else posixpath).join(self.cwd, word)
+            return os.path.islink(path) or is_state_dir(path, self.windows)
         except (OSError, ValueError):
             return False
 

@@ -635,3 +635,21 @@ def test_replacing_an_existing_source_or_configuration_file_asks_however_it_is_w
         assert decision == "confirm" and reason.startswith("overwrites an existing file"), (command, reason)
     for command in ("cp other.py new.py", "echo '{}' > out.json", "cp a.py a.py.bak", f"cp a.py {tmp_path}"):
         assert verdict(command, ctx) == "safe", command
+
+
+def test_a_bare_name_that_is_a_link_is_judged_as_what_it_points_to(tmp_path: Path) -> None:
+    # QA: 'cd proj && cat x', with proj/x -> ~/.ssh/id_rsa, printed the key ('cat ./x' was blocked)
+    home = Path(posix_context().home)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "x").symlink_to(home / ".ssh" / "id_rsa")
+    (proj / "notes.txt").write_text("mine")
+    ctx = replace(posix_context(), cwd=str(proj))
+    assert verdict(f"cd {proj} && cat x", ctx) == "block"
+    assert verdict(f"cd {proj} && cat notes.txt", ctx) == "safe"
+
+
+def test_shell_histories_are_protected() -> None:
+    # commands typed with a password or token in them end up there
+    for name in (".bash_history", ".zsh_history", ".python_history", ".psql_history"):
+        assert verdict(f"cat ~/{name}") == "block", name
