@@ -261,6 +261,28 @@ def _copies_over(dest: str, inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "overwrites an existing file", inv.text)
 
 
+def _web_server(inv: Invocation, st: State) -> None:
+    """``busybox httpd -h DIR``, ``http-server DIR`` (npm): a folder shared with the network."""
+    from contop.security.embedded import shares_folder
+
+    args = inv.args
+    if inv.name == "httpd":
+        folder = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "-h"), st.cwd)
+    else:
+        folder = next((a for a in args if not a.startswith("-") and not a.isdigit()), st.cwd)
+    bind = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-a", "--address", "-p:")), "")
+    shares_folder(folder, bind, st, inv.text)
+
+
+def _npx(inv: Invocation, st: State) -> None:
+    """``npx http-server ~``: the package run is judged as the program it is."""
+    opts = 0
+    while opts < len(inv.args) and inv.args[opts].startswith("-"):
+        opts += 1
+    if opts < len(inv.args) and inv.args[opts] in ("http-server", "serve"):
+        _web_server(Invocation("http-server", inv.args[opts + 1 :], inv.text), st)
+
+
 def _sort(inv: Invocation, st: State) -> None:
     """``sort -o settings.yaml /dev/null``: its output file is written as ``>`` would write it."""
     for i, arg in enumerate(inv.args):
@@ -2134,6 +2156,7 @@ def _mshta_like(inv: Invocation, st: State) -> None:
 RULES: dict[str, Rule] = {
     "rm": _rm, "unlink": _rm, "rmdir": _rm, "srm": _rm, "wipe": _shred, "shred": _shred,
     "find": _find, "mv": _mv, "cp": _cp, "install": _cp, "ln": _ln, "sort": _sort,
+    "httpd": _web_server, "http-server": _web_server, "npx": _npx,
     "chmod": _chmod, "chown": _chmod, "chgrp": _chmod, "chattr": _chmod, "setfacl": _chmod,
     "dd": _dd,
     "mkfs": _disk_tool, "mke2fs": _disk_tool, "mkswap": _disk_tool, "wipefs": _disk_tool, "fdisk": _disk_tool,

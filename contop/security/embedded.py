@@ -89,6 +89,16 @@ def code_argument(inv: Invocation) -> str | None:
 
 
 def judge_interpreter(inv: Invocation, st: State) -> None:
+    if inv.name == "php" and "-S" in inv.args:  # php's built-in web server: serves -t DIR, or this folder
+        at = inv.args.index("-S")
+        bind = inv.args[at + 1] if at + 1 < len(inv.args) else ""
+        folder = next((inv.args[i + 1] for i, a in enumerate(inv.args[:-1]) if a == "-t"), st.cwd)
+        shares_folder(folder, bind.rsplit(":", 1)[0].strip("[]"), st, inv.text)
+        return
+    if inv.name == "ruby" and "-run" in inv.args and "httpd" in inv.args:  # ruby -run -e httpd DIR
+        rest = inv.args[inv.args.index("httpd") + 1 :]
+        shares_folder(next((a for a in rest if not a.startswith("-")), st.cwd), "", st, inv.text)
+        return
     if inv.name == "python" and "-m" in inv.args:
         index = inv.args.index("-m")
         module = inv.args[index + 1 : index + 2]
@@ -125,6 +135,12 @@ def _file_server(args: list[str], st: State, text: str) -> None:
     folder = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-d", "--directory")), None)
     folder = folder or next((a.split("=", 1)[1] for a in args if a.startswith("--directory=")), st.cwd)
     bind = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-b", "--bind")), "")
+    shares_folder(folder, bind, st, text)
+
+
+def shares_folder(folder: str, bind: str, st: State, text: str) -> None:
+    """A web server sharing ``folder`` on ``bind`` (empty: every address): asked about when that folder holds a
+    protected one, unless only this computer can reach it."""
     inside = st.policy.restricted_inside(folder, st.cwd)
     if inside is not None and bind not in ("127.0.0.1", "localhost", "::1"):
         st.add(CONFIRM, f"shares {folder} with the network, the protected {inside} included", text)

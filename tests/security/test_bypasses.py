@@ -653,3 +653,24 @@ def test_shell_histories_are_protected() -> None:
     # commands typed with a password or token in them end up there
     for name in (".bash_history", ".zsh_history", ".python_history", ".psql_history"):
         assert verdict(f"cat ~/{name}") == "block", name
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "php -S 0.0.0.0:8000 -t ~",
+        "cd ~ && php -S 0.0.0.0:8000",
+        "busybox httpd -h ~",
+        "npx http-server ~",
+        "http-server ~ -p 8080",
+        "ruby -run -e httpd ~ -p 8000",
+    ],
+)
+def test_serving_home_with_any_web_server_asks(command: str) -> None:
+    decision, reason = judged(command)
+    assert decision == "confirm" and reason.startswith("shares "), reason
+
+
+def test_serving_a_project_folder_or_only_to_this_computer_stays_safe() -> None:
+    for command in ("php -S 127.0.0.1:8000 -t ~", "npx http-server dist", "php -S 0.0.0.0:8000 -t public"):
+        assert verdict(command) == "safe", command
