@@ -6,14 +6,12 @@ PINs were typed gives whoever is at the desk fresh attempts. Pure apart from the
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from contop.desktop.away_pin import AttemptLimiter
+from contop.server.statedir import atomic_write
 
 ATTEMPTS_FILE = "away-attempts.json"  # in the server's state directory, next to away-overlay.json
 
@@ -48,19 +46,8 @@ def read_attempts(path: Path) -> Attempts | None:
 
 
 def write_attempts(path: Path, attempts: Attempts) -> None:
-    """Replace the file at once (temp file, fsync, rename), created 0600: a reader sees the old count or the new."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(attempts.dumps())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    """Replace the file at once, 0600 (``atomic_write``): a reader sees the old count or the new."""
+    atomic_write(path, attempts.dumps())
 
 
 def saved_state(limiter: AttemptLimiter, now_mono: float, now_wall: float) -> Attempts:

@@ -1,47 +1,18 @@
 """``PUT /api/settings`` keeps to the Away Mode PIN rules of ``/api/away-mode/pin``: a real server on a real X
 server, engaged with a real lock screen."""
 
+# ruff: noqa: F811 - the fixtures are imported into this module by name, then used as arguments
+
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from contop.testing.server import ServerProcess
-from contop.testing.xsession import XSession, start_xsession
-from tests.server.test_away_http import children, overlay_pids, wait_for
+from tests.server.test_away_http import overlay_pids, server, wait_for, xsession  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def xsession() -> Iterator[XSession]:
-    missing = [p for p in ("Xvfb", "openbox", "dbus-daemon") if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    session = start_xsession("1024x768x24")
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-@pytest.fixture
-def server(xsession: XSession, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "home", env=dict(xsession.env)).start()
-    try:
-        yield proc
-    finally:
-        overlays = children(proc)
-        proc.stop()
-        for pid in overlays:
-            if Path(f"/proc/{pid}").exists():
-                os.killpg(pid, signal.SIGKILL)
 
 
 def test_the_pins_cannot_be_removed_or_made_up_through_the_settings(server: ServerProcess) -> None:
