@@ -22,6 +22,8 @@ devices; the XTest pointer is left alone). It reports on stdout, one JSON object
 It imports nothing of the server: the hashes come from ``settings.json`` (or a ``{"pin_hash": …}`` file). With
 ``--attempts-file`` it keeps the wrong-PIN count and the end of a lockout there (see away_attempts), and starts from
 what that file says: a restart, or a server down while PINs were typed, gives nobody fresh attempts. With
+``--record-file`` an unlock removes the server's record of the lock (a record left without its lock screen means
+the desk was never unlocked: the next server locks it again). With
 ``--replacing`` it takes over from a lock screen still up (its server crashed): it covers the screen and takes the
 keyboard focus, then waits for the keyboard grab while the server ends the old overlay on "covering".
 """
@@ -553,6 +555,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where to keep the wrong-PIN count and the end of a lockout (0600), and to take them from at start",
     )  # fmt: skip
     parser.add_argument(
+        "--record-file", type=Path, default=None,
+        help="the server's record of this lock screen: removed on an unlock, so that the next server knows the desk "
+        "was unlocked even when no server heard it",
+    )  # fmt: skip
+    parser.add_argument(
         "--allow-local-pointer", action="store_true", help="let the mice at the desk through too (default: frozen)"
     )
     parser.add_argument(
@@ -614,6 +621,12 @@ def main(argv: list[str] | None = None) -> int:
         emit("closed", by="signal")
     else:
         overlay.forget_attempts()
+        if args.record_file is not None:
+            try:
+                args.record_file.unlink(missing_ok=True)
+            except OSError as exc:
+                print(f"cannot remove {args.record_file} (the next server will lock the desk again): {exc}",
+                      file=sys.stderr, flush=True)  # fmt: skip
         emit("unlocked", by=by)
     return 0
 

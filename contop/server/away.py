@@ -13,7 +13,9 @@ The overlay keeps the wrong-PIN count and the end of a lockout in a file of its 
 The overlay outlives a server that crashes, so the desk stays locked. While it is up, the state directory holds an
 ``OverlayRecord`` naming its process; the next server checks that process against ``/proc`` and takes the lock
 over: it reports Away Mode engaged and puts its own overlay up over the old one, which it then ends, so that the
-phone can unlock the desk again. A server that stops cleanly takes its overlay down.
+phone can unlock the desk again. An unlock removes the record, at the desk too (the overlay does it), so a record
+whose overlay is gone (the server and its lock screen both killed, or the machine restarted while locked) makes the
+next server lock the desk again. A server that stops cleanly takes its overlay down.
 
 Engaging needs ``away_mode.enabled`` and a PIN hash: the phone must never lock a desk that nobody can unlock at
 the desk. The phone can always disengage.
@@ -469,6 +471,8 @@ class AwayModeController:
             str(self._settings.path),
             "--attempts-file",
             str(self._attempts_path),
+            "--record-file",
+            str(self._record_path),
         ]
         if self._failures:
             argv += ["--failed-attempts", str(self._failures)]
@@ -665,7 +669,8 @@ class AwayModeController:
             log.warning("cannot remove %s (the lock screen counts the wrong PINs of the last lock): %s",
                         self._attempts_path, exc)  # fmt: skip
 
-    def _read_record(self) -> OverlayRecord | None:
+    def _read_record(self) -> tuple[OverlayRecord, bool] | None:
+        """The record a previous server left, and whether its lock screen is still up; None when there is none."""
         try:
             data = self._record_path.read_bytes()
         except FileNotFoundError:
@@ -674,18 +679,26 @@ class AwayModeController:
             log.warning("cannot read %s: %s", self._record_path, exc)
             return None
         record = OverlayRecord.loads(data)
-        if record is None or not overlay_alive(record):
-            self._forget_record()  # that lock screen is gone (unlocked, killed, or the machine restarted)
+        if record is None:
+            self._forget_record()  # torn or foreign: no lock screen is named
             return None
-        return record
+        return record, overlay_alive(record)
 
     async def _take_over(self) -> None:
         """Report a lock screen left up by a previous server, and replace it with ours so that the phone and the
-        admin API can unlock the desk again. Where it cannot be replaced, it stays up: a restart never unlocks."""
-        record = await asyncio.to_thread(self._read_record)
-        if record is None:
+        admin API can unlock the desk again. Where it cannot be replaced, it stays up: a restart never unlocks.
+
+        A record whose lock screen is gone means the desk was never unlocked: an unlock at the desk removes the
+        record (the overlay does so itself when no server hears it). The server and its lock screen both died, or
+        the machine restarted, while the desk was locked; so the desk is locked again."""
+        found = await asyncio.to_thread(self._read_record)
+        if found is None:
             return
+        record, up = found
         saved = await asyncio.to_thread(read_attempts, self._attempts_path)
+        if not up:
+            await self._lock_again(record, saved.failures if saved is not None else 0)
+            return
         async with self._lock:
             log.warning("Away Mode: the lock screen of a previous server (pid %d) is still up; taking it over",
                         record.pid)  # fmt: skip
@@ -704,6 +717,39 @@ class AwayModeController:
                 self._follow_orphan(record)
             else:
                 await self._replace_orphan(record)
+        await self._changed()
+
+    async def _lock_again(self, record: OverlayRecord, failures: int) -> None:
+        """Put the lock back that a previous server left engaged with no lock screen up."""
+        refusal = engage_refusal(self._settings.get().away_mode)
+        if refusal:
+            log.warning("Away Mode was engaged when the previous server stopped, but it cannot lock again: %s", refusal)
+            await asyncio.to_thread(self._forget_record)
+            return
+        async with self._lock:
+            log.warning("Away Mode was engaged when the previous server stopped and its lock screen is gone: "
+                        "locking the desk again")  # fmt: skip
+            self._state = AwayState.ENGAGED
+            try:
+                self._engaged_at = datetime.fromisoformat(record.engaged_at)
+            except ValueError:
+                self._engaged_at = datetime.now(UTC)
+            self._engaged_by = record.engaged_by
+            self._failures = max(record.failed_attempts, failures)
+            try:
+                await self._bring_up()
+                covered = True
+            except AwayModeError as exc:
+                covered = False
+                pause = self._next_pause(None)
+                await self._alert_not_up(str(exc), pause)
+                self._start_following(None, pause)
+        if covered:
+            await self._alert(
+                "overlay_killed",
+                "The desk was locked when the previous Contop server stopped, and its lock screen had closed "
+                "without an unlock; Away Mode has locked the desk again.",
+            )
         await self._changed()
 
     async def _replace_orphan(self, record: OverlayRecord) -> None:

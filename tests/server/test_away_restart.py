@@ -450,17 +450,111 @@ async def test_a_takeover_whose_lock_screen_fails_stays_engaged_and_tries_again(
         await ctl.aclose()
 
 
-async def test_a_stale_record_is_dropped(tmp_path: Path) -> None:
+async def test_a_torn_record_is_dropped(tmp_path: Path) -> None:
     home = tmp_path / "home"
     store = make_store(home)
-    stale = OverlayRecord(os.getpid(), 1, ("python3", "-m", "contop.desktop.overlay"), ":0", "2024-01-01", "api")
-    (home / RECORD_FILE).write_bytes(stale.dumps())  # our own pid: alive, but not that process
+    (home / RECORD_FILE).write_bytes(b'{"pid": 42, "star')  # names no lock screen
     ctl = AwayModeController(store, idle_source=lambda: 0.0, timing=AwayTiming(poll_interval=3600))
     try:
         await ctl.start()
         assert ctl.status()["away_mode"] is False and not (home / RECORD_FILE).exists()
     finally:
         await ctl.aclose()
+
+
+def gone_overlay_record() -> OverlayRecord:
+    """A record whose lock screen is gone: our own pid, with a start time that is not ours."""
+    return OverlayRecord(os.getpid(), 1, ("python3", "-m", "contop.desktop.overlay"), ":0", "2024-01-01T00:00:00+00:00",
+                         "idle")  # fmt: skip
+
+
+@pytest.mark.x11
+@pytest.mark.timeout(90)
+async def test_a_record_whose_lock_screen_is_gone_locks_the_desk_again(
+    xsession: XSession, tmp_path: Path, no_leftover_overlays: None
+) -> None:
+    """The server and its lock screen both died (or the machine restarted) while locked: nobody unlocked the desk."""
+    home = tmp_path / "home"
+    store = make_store(home)
+    (home / RECORD_FILE).write_bytes(gone_overlay_record().dumps())
+    (home / ATTEMPTS_FILE).write_text(json.dumps({"failed_attempts": 3, "locked_until": 0.0}))
+    ctl = AwayModeController(store, env=xsession.child_env(), idle_source=lambda: 0.0,
+                             timing=AwayTiming(poll_interval=3600))  # fmt: skip
+    alerts: list[str] = []
+    ctl.on_alert(lambda reason, _message: alerts.append(reason))
+    watch: LockWatch | None = None
+    try:
+        await ctl.start()
+        status = ctl.status()
+        assert status["away_mode"] is True and status["overlay_active"] is True, status
+        assert status["engaged_by"] == "idle" and status["engaged_at"].startswith("2024-01-01")
+        assert status["failed_attempts"] == 3
+        assert alerts == ["overlay_killed"]
+        [pid] = overlay_processes()
+        assert json.loads((home / RECORD_FILE).read_text())["pid"] == pid
+        watch = LockWatch(xsession)
+        await asyncio.sleep(0.3)
+        assert watch.samples > 10 and watch.bare == 0, (watch.samples, watch.bare)
+        assert (await ctl.disengage("phone"))["away_mode"] is False
+        assert not (home / RECORD_FILE).exists()
+    finally:
+        if watch is not None:
+            watch.close()
+        await ctl.aclose()
+
+
+async def test_a_gone_lock_screen_is_not_put_back_when_away_mode_cannot_lock(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = make_store(home, pin=False)  # the PIN was removed from settings.json while no server ran
+    (home / RECORD_FILE).write_bytes(gone_overlay_record().dumps())
+    ctl = AwayModeController(store, idle_source=lambda: 0.0, timing=AwayTiming(poll_interval=3600))
+    try:
+        await ctl.start()
+        assert ctl.status()["away_mode"] is False and not (home / RECORD_FILE).exists()
+    finally:
+        await ctl.aclose()
+
+
+@pytest.mark.x11
+@pytest.mark.timeout(180)
+async def test_server_and_lock_screen_both_killed_the_next_server_locks_again_but_not_after_a_desk_unlock(
+    xsession: XSession, tmp_path: Path, no_leftover_overlays: None, adapter: Any
+) -> None:
+    home = tmp_path / "home"
+    servers: list[ServerProcess] = []
+
+    async def start() -> ServerProcess:
+        server = await asyncio.to_thread(ServerProcess(home, env=dict(xsession.env)).start, 60)
+        servers.append(server)
+        return server
+
+    try:
+        first = await start()
+        first.request("POST", "/api/away-mode/pin", json={"pin": PIN}).raise_for_status()
+        first.request("POST", "/api/away-mode/engage").raise_for_status()
+        [old] = overlay_processes()
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        os.killpg(old, signal.SIGKILL)  # a power cut, as far as the state directory can tell
+        await asyncio.to_thread(wait_for, lambda: not overlay_processes())
+
+        second = await start()
+        status = second.request("GET", "/api/away-mode/status").json()
+        assert status["away_mode"] is True and status["overlay_active"] is True, status
+        [again] = overlay_processes()
+        assert again != old and "locking the desk again" in second.log()
+
+        # Now the PIN at the desk while no server listens: that is an unlock, and the next server knows it.
+        assert second.stop(signal.SIGKILL) == -signal.SIGKILL
+        await asyncio.to_thread(adapter.type_text, PIN)
+        await asyncio.to_thread(adapter.press_key, "enter")
+        await asyncio.to_thread(wait_for, lambda: not overlay_processes())
+        assert not (home / RECORD_FILE).exists()
+        third = await start()
+        assert third.request("GET", "/api/away-mode/status").json()["away_mode"] is False
+        assert not overlay_processes()
+    finally:
+        for server in servers:
+            server.stop()
 
 
 _APP = """
