@@ -25,6 +25,7 @@ from contop.tools.files import (
     resolve,
     tool_result,
 )
+from contop.tools.textcodec import SNIFF_BYTES, UTF8, sniff
 
 MAX_PDF_CHARS = 200_000
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
@@ -403,9 +404,17 @@ def _read_csv_rows(path: str, bounds: Bounds) -> Iterable[Sequence[Any]]:
 
 def _csv_rows(path: str, bounds: Bounds) -> list[Sequence[Any]]:
     min_col, min_row, max_col, max_row = bounds
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+    with open(path, "rb") as raw:
+        head = raw.read(SNIFF_BYTES)
+    # Excel writes CSV in Windows-1252, or in UTF-16 ("Unicode text"), as often as in UTF-8.
+    encoding = sniff(head, whole=len(head) < SNIFF_BYTES) or UTF8
+    with open(path, encoding="utf-8-sig" if encoding.codec == "utf-8" else encoding.codec, errors="replace",
+              newline="") as f:  # fmt: skip
+        if encoding.bom and encoding.codec != "utf-8":
+            f.read(1)  # the byte-order mark, read as U+FEFF
+        start = f.tell()
         sample = f.read(16384)
-        f.seek(0)
+        f.seek(start)
         try:
             dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
         except csv.Error:

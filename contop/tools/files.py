@@ -1,9 +1,13 @@
-"""File tools: read a text file by lines, edit it by exact search-and-replace, find files by glob and content."""
+"""File tools: read a text file by lines, edit it by exact search-and-replace, find files by glob and content.
+
+Text is UTF-8, UTF-16 or UTF-32 with a byte-order mark, or a legacy single-byte encoding (see textcodec).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -18,6 +22,7 @@ from contop.core.errors import ToolError
 from contop.core.pathres import expand_path
 from contop.security.paths import decision_resolver, policy_for
 from contop.tools.context import ToolContext
+from contop.tools.textcodec import SNIFF_BYTES, TextEncoding, iter_lines, settle, sniff
 
 MAX_READ_BYTES = 1024 * 1024  # text returned by one read_file call
 MAX_LINE_CHARS = 2000  # longer lines are cut so one minified line cannot flood the model
@@ -26,7 +31,6 @@ MAX_SEARCH_FILE_BYTES = 5 * 1024 * 1024  # files larger than this are not search
 MAX_FIND_RESULTS = 1000
 FIND_TIME_LIMIT_S = 10.0
 FIND_MAX_ENTRIES = 200_000
-SNIFF_BYTES = 8192
 # Directories that are almost never what the user is looking for; searched only when the pattern names them.
 NOISY_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".tox"})
 
@@ -63,19 +67,6 @@ def protected_paths(ctx: ToolContext) -> Callable[[str], bool]:
     policy = policy_for(ctx.home, str(ctx.state_dir), ctx.restricted_paths, os.name == "nt", ctx.cwd)
     resolve = decision_resolver()
     return lambda path: policy.restricted(path, ctx.cwd, resolve) is not None
-
-
-def looks_binary(sample: bytes) -> bool:
-    """Heuristic used by the text tools: a NUL byte, or more than 10% control bytes, means binary.
-
-    Invalid UTF-8 alone does not: Latin-1 and other legacy encodings are still text.
-    """
-    if not sample:
-        return False
-    if b"\x00" in sample:
-        return True
-    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    return control / len(sample) > 0.1
 
 
 def check_regular_file(path: str) -> os.stat_result:
@@ -183,33 +174,36 @@ def _read_lines(path: str, offset: int, limit: int) -> str:
     check_regular_file(path)
     try:
         with open(path, "rb") as f:
-            if looks_binary(f.read(SNIFF_BYTES)):
+            sample = f.read(SNIFF_BYTES)
+            encoding = sniff(sample, whole=len(sample) < SNIFF_BYTES)
+            if encoding is None:
                 raise ToolError(
                     f"{path} looks like a binary file, not text; read_file only shows text "
                     "(use read_pdf, read_image or read_excel for documents)."
                 )
             f.seek(0)
-            return _format_lines(f, offset, limit)
+            text = _format_lines(f, offset, limit, encoding)
+            return f"{encoding.note()}\n{text}" if encoding.note() else text
     except PermissionError:
         raise ToolError(f"Permission denied: {path}") from None
     except IsADirectoryError:
         raise ToolError(f"{path} is a directory, not a file.") from None
 
 
-def _format_lines(f: Any, offset: int, limit: int) -> str:
+def _format_lines(f: Any, offset: int, limit: int, encoding: TextEncoding) -> str:
     out: list[str] = []
     size = 0
     number = 0
     more = False
     cut_by_size = False
-    for raw in _iter_raw_lines(f):
+    for raw in iter_lines(f, encoding, MAX_LINE_CHARS + 1):
         number += 1
         if number <= offset:
             continue
         if len(out) >= limit:
             more = True
             break
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        line = raw.rstrip("\r\n")
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + f" … [line cut at {MAX_LINE_CHARS} characters]"
         entry = f"{number:>6}\t{line}"
@@ -230,21 +224,6 @@ def _format_lines(f: Any, offset: int, limit: int) -> str:
     return text
 
 
-def _iter_raw_lines(f: Any) -> Iterator[bytes]:
-    """Lines as bytes; a very long line is returned truncated and the rest of it skipped (bounded memory)."""
-    cap = MAX_LINE_CHARS * 4 + 4
-    while True:
-        line: bytes = f.readline(cap)
-        if not line:
-            return
-        if len(line) == cap and not line.endswith(b"\n"):
-            while True:
-                rest: bytes = f.readline(1024 * 1024)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        yield line
-
-
 # --------------------------------------------------------------------------------------------------- edit_file
 
 
@@ -258,18 +237,19 @@ async def edit_file(
     if old_string == new_string:
         raise ToolError("old_string and new_string are identical; there is nothing to change.")
     path = resolve(ctx, file_path)
-    count = await asyncio.to_thread(_edit, path, old_string, new_string, replace_all)
+    count, encoding = await asyncio.to_thread(_edit, path, old_string, new_string, replace_all)
     what = f"{count} occurrences" if count > 1 else "1 occurrence"
-    return tool_result(f"Edit applied successfully: replaced {what} in {path}", started)
+    kept = "" if encoding.is_utf8 else f" (written back in its encoding, {encoding.label})"
+    return tool_result(f"Edit applied successfully: replaced {what} in {path}{kept}", started)
 
 
-def _edit(path: str, old: str, new: str, replace_all: bool) -> int:
+def _edit(path: str, old: str, new: str, replace_all: bool) -> tuple[int, TextEncoding]:
     # Write through a symlink to its target, as an editor does, instead of replacing the link by a file.
     with locked_file(path) as target:
         return _edit_locked(path, target, old, new, replace_all)
 
 
-def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) -> int:
+def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) -> tuple[int, TextEncoding]:
     st = check_regular_file(target)
     check_writable(path, st)
     if st.st_size > MAX_EDIT_BYTES:
@@ -281,12 +261,14 @@ def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) 
             data = f.read()
     except PermissionError:
         raise ToolError(f"Permission denied: {path}") from None
-    if looks_binary(data[:SNIFF_BYTES]):
+    sniffed = sniff(data[:SNIFF_BYTES], whole=len(data) <= SNIFF_BYTES)
+    if sniffed is None:
         raise ToolError(f"{path} looks like a binary file; edit_file only edits text files.")
+    encoding = settle(sniffed, data)
     try:
-        content = data.decode("utf-8")
+        content = encoding.decode(data)
     except UnicodeDecodeError:
-        raise ToolError(f"{path} is not UTF-8 text; edit_file cannot change it safely.") from None
+        raise ToolError(f"{path} is not valid {encoding.label} text; edit_file cannot change it safely.") from None
     count = content.count(old)
     if count == 0 and "\r\n" in content and "\n" in old and "\r\n" not in old:
         # The model usually writes '\n'; match a file with Windows line endings anyway. The new text gets the
@@ -301,8 +283,15 @@ def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) 
             "or set replace_all=true to replace every occurrence."
         )
     updated = content.replace(old, new) if replace_all else content.replace(old, new, 1)
-    atomic_write(target, updated.encode("utf-8"), like=st)
-    return count
+    try:
+        encoded = encoding.encode(updated)
+    except UnicodeEncodeError as exc:
+        raise ToolError(
+            f"{path} is {encoding.label} text, which cannot hold {exc.object[exc.start : exc.end]!r} from "
+            "new_string; the file was left unchanged."
+        ) from None
+    atomic_write(target, encoded, like=st)
+    return count, encoding
 
 
 def atomic_write(path: str, data: bytes, *, like: os.stat_result | None = None) -> None:
@@ -310,11 +299,20 @@ def atomic_write(path: str, data: bytes, *, like: os.stat_result | None = None) 
 
     ``like`` is the stat of the file being replaced: its permission bits (and owner, when we may) are kept.
     On any failure the original file is untouched and the temp file is removed.
+
+    A file with other hard links, or in a folder we may not create files in, is rewritten in place instead (as
+    editors do): a rename would leave the other names on the old content, or cannot happen at all.
     """
     directory = os.path.dirname(path) or "."
+    if like is not None and like.st_nlink > 1:
+        _rewrite_in_place(path, data)
+        return
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     except PermissionError:
+        if like is not None:
+            _rewrite_in_place(path, data)
+            return
         raise ToolError(f"Permission denied: cannot write in {directory}") from None
     except OSError as exc:
         raise ToolError(f"Cannot write in {directory}: {exc.strerror or exc}") from exc
@@ -335,6 +333,40 @@ def atomic_write(path: str, data: bytes, *, like: os.stat_result | None = None) 
             raise ToolError(f"Could not write {path}: {exc.strerror or exc}; the file was left unchanged.") from exc
         raise
     _fsync_dir(directory)
+
+
+def _rewrite_in_place(path: str, data: bytes) -> None:
+    """Overwrite the existing file ``path`` with ``data`` through its own inode.
+
+    The space is reserved first, so a full disk fails before a byte changes; should a write fail all the same, the
+    old content is put back."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except OSError as exc:
+        raise ToolError(f"Could not write {path}: {exc.strerror or exc}; the file was left unchanged.") from exc
+    with os.fdopen(fd, "r+b") as f:
+        old = f.read()
+        try:
+            if len(data) > len(old) and hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, len(data))
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no preallocation on this file system
+                raise ToolError(f"Could not write {path}: {exc.strerror or exc}; the file was left unchanged.") from exc
+        try:
+            f.seek(0)
+            f.write(data)
+            f.truncate()
+            f.flush()
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                f.seek(0)
+                f.write(old)
+                f.truncate()
+                f.flush()
+            raise ToolError(f"Could not write {path}: {exc.strerror or exc}; its old content was put back.") from exc
 
 
 def new_file_mode() -> int:
@@ -591,9 +623,10 @@ class _Search:
                 data = f.read()
         except OSError:
             return None
-        if looks_binary(data[:SNIFF_BYTES]):
+        encoding = sniff(data[:SNIFF_BYTES], whole=len(data) <= SNIFF_BYTES)
+        if encoding is None:
             return None
-        content = data.decode("utf-8", errors="replace")
+        content = settle(encoding, data).decode(data, errors="replace")
         index = content.find(needle)
         if index < 0:
             return None

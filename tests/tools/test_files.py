@@ -12,7 +12,8 @@ import pytest
 from contop.core.errors import ToolError
 from contop.tools import files
 from contop.tools.context import ToolContext
-from contop.tools.files import TOOLS, compile_glob, edit_file, find_files, looks_binary, read_file
+from contop.tools.files import TOOLS, compile_glob, edit_file, find_files, read_file
+from contop.tools.textcodec import looks_binary
 
 RESULT_KEYS = {"status", "stdout", "stderr", "exit_code", "duration_ms"}
 
