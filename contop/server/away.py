@@ -100,6 +100,7 @@ class AwayTiming:
     max_relock_backoff: float = 30.0  # ... up to this
     relock_window: float = 60.0  # a lock screen that stayed up this long starts the count of replacements afresh
     orphan_poll: float = 0.5  # checks on a previous server's overlay that could not be replaced
+    tamper_quiet: float = 10.0  # after an overlay_tampered alert, more of them are summed up in one per period
 
 
 # -- PINs (pure apart from bcrypt) ------------------------------------------------------------------------------
@@ -294,6 +295,8 @@ class AwayModeController:
         self._alert_callbacks: list[AlertCallback] = []
         self._status_callbacks: list[StatusCallback] = []
         self._closed = False
+        self._tampering: list[str] = []  # what was tampered with since the last overlay_tampered alert
+        self._tamper_task: asyncio.Task[None] | None = None  # the quiet period after one
 
     # -- hooks ---------------------------------------------------------------------------------------------
 
@@ -614,7 +617,7 @@ class AwayModeController:
             elif kind == "unlocked":
                 run.unlocked_by = str(event.get("by", "pin"))
             elif kind == "tampered":
-                await self._alert("overlay_tampered", f"Someone interfered with the lock screen ({event.get('what')}).")
+                await self._tampered(str(event.get("what")))
             elif kind == "error":
                 last_error = str(event.get("message", ""))
                 log.error("lock overlay: %s", last_error)
@@ -623,6 +626,32 @@ class AwayModeController:
         run.error = last_error or f"exit status {run.proc.returncode}"
         if not run.ready.done():
             run.ready.set_exception(AwayModeError(f"the lock overlay could not start: {run.error}"))
+
+    async def _tampered(self, what: str) -> None:
+        """Alert the phones at once, then at most once per ``tamper_quiet`` seconds: a client that moves the lock
+        screen in a loop (each move is undone at once) must not flood them."""
+        if self._tamper_task is not None:
+            self._tampering.append(what)
+            return
+        self._tamper_task = asyncio.get_running_loop().create_task(self._tamper_quiet(), name="away-mode-tamper")
+        await self._alert("overlay_tampered", f"Someone interfered with the lock screen ({what}).")
+
+    async def _tamper_quiet(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.timing.tamper_quiet)
+                held, self._tampering = self._tampering, []
+                if not held:
+                    return
+                kinds = ", ".join(sorted(set(held)))
+                await self._alert(
+                    "overlay_tampered",
+                    f"Someone keeps interfering with the lock screen ({kinds}): {len(held)} more "
+                    f"time{'s' if len(held) > 1 else ''} in the last {self.timing.tamper_quiet:.0f} s, each undone "
+                    "at once.",
+                )
+        finally:
+            self._tamper_task = None
 
     # -- the record, and taking over after a crash -----------------------------------------------------------
 
@@ -870,6 +899,10 @@ class AwayModeController:
             await self._let_go()
         elif self.engaged or self._task is not None:
             await self.disengage("shutdown")
+        if self._tamper_task is not None:
+            self._tamper_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tamper_task
         if self._adapter is not None:
             await asyncio.to_thread(self._adapter.close)
             self._adapter = None

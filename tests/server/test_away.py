@@ -349,6 +349,37 @@ async def test_a_lock_screen_resized_by_another_client_is_put_back_and_reported(
 
 
 @pytest.mark.x11
+async def test_a_client_moving_the_lock_screen_in_a_loop_does_not_flood_the_phones(
+    xsession: XSession, tmp_path: Path
+) -> None:
+    ctl = AwayModeController(make_store(tmp_path / "home"), env=xsession.child_env(), idle_source=lambda: 0.0,
+                             timing=AwayTiming(poll_interval=3600, tamper_quiet=1.5))  # fmt: skip
+    alerts: list[tuple[float, str, str]] = []
+    ctl.on_alert(lambda reason, message: alerts.append((time.monotonic(), reason, message)))
+    try:
+        await ctl.engage("phone")
+        found = subprocess.run(
+            ["xdotool", "search", "--name", "Contop Away Mode"],
+            env=xsession.child_env(), capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        [wid] = found.stdout.split()
+        started = time.monotonic()
+        for i in range(30):
+            subprocess.run(["xdotool", "windowmove", wid, str(100 + i), "50"], env=xsession.child_env(), check=True,
+                           timeout=10)  # fmt: skip
+            await asyncio.sleep(0.02)
+        await wait_until(lambda: len(alerts) >= 2, timeout=6)
+        await asyncio.sleep(2.0)  # a third would come after another quiet period, with nothing new to say
+        assert [reason for _at, reason, _m in alerts] == ["overlay_tampered"] * 2, alerts
+        assert alerts[0][0] - started < 1.0 and "(moved)" in alerts[0][2]
+        assert alerts[1][0] - alerts[0][0] >= 1.4
+        assert "keeps interfering with the lock screen (moved)" in alerts[1][2] and "in the last 2 s" in alerts[1][2]
+        assert ctl.status()["overlay_active"] is True
+    finally:
+        await ctl.aclose()
+
+
+@pytest.mark.x11
 async def test_pin_at_the_desk_disengages(controller: tuple[AwayModeController, Recorded], adapter: Any) -> None:
     ctl, rec = controller
     await ctl.engage("api")
