@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from contop.security import commands
-from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
+from contop.security import cmdbase
+from contop.security.cmdbase import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.state import State
@@ -190,13 +190,13 @@ def judge_cmd_words(words: list[str], st: State, text: str) -> None:
                 i += 1
             if not target.startswith("&"):
                 st.check_paths([target], text)
-                commands.judge_write_target(target, match.group(2) == ">>", Invocation("", [], text), st)
+                cmdbase.judge_write_target(target, match.group(2) == ">>", Invocation("", [], text), st)
         else:
             plain.append(words[i])
         i += 1
     if not plain:
         return
-    name = commands.normalise(plain[0])
+    name = cmdbase.normalise(plain[0])
     args = plain[1:]
     rule = CMD_RULES.get(name)
     if rule is None:
@@ -218,11 +218,11 @@ def judge_cmd_invocation(args: list[str], st: State, text: str) -> None:
 
 
 def _flows(stages: list[list[str]], st: State, text: str) -> None:
-    names = [commands.normalise(_strip_prefixes(s)[0]) if _strip_prefixes(s) else "" for s in stages]
+    names = [cmdbase.normalise(_strip_prefixes(s)[0]) if _strip_prefixes(s) else "" for s in stages]
     for i, name in enumerate(names):
-        if name in commands.FETCHERS and any(n in ("cmd", "powershell", "pwsh") for n in names[i + 1 :]):
+        if name in cmdbase.FETCHERS and any(n in ("cmd", "powershell", "pwsh") for n in names[i + 1 :]):
             st.add(BLOCK, "runs code downloaded from the network", text)
-        if name == "set" and len(stages[i]) == 1 and any(n in commands.NET_SENDERS for n in names[i + 1 :]):
+        if name == "set" and len(stages[i]) == 1 and any(n in cmdbase.NET_SENDERS for n in names[i + 1 :]):
             st.add(BLOCK, "sends your environment variables to another machine", text)
 
 
@@ -413,7 +413,7 @@ def _copy(inv: Invocation, st: State) -> None:
     flags = _flags(inv.args)
     targets = [a for a in inv.args if not a.startswith("/")]
     if targets and len(targets) > 1:
-        commands.judge_write_target(targets[-1], False, inv, st)
+        cmdbase.judge_write_target(targets[-1], False, inv, st)
     if inv.name == "robocopy" and flags & {"/mir", "/purge", "/move", "/mov"}:
         st.add(CONFIRM, "mirrors folders and deletes files that differ", inv.text)
     if "/y" in flags:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from contop.security import payload
-from contop.security.commands import Invocation
+from contop.security.cmdbase import Invocation
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
@@ -120,7 +120,7 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
         return
     if inv.name == "perl" and any(re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z.]*", a) for a in inv.args):
         files = [a for a in inv.args[inv.args.index(code) + 1 :] if not a.startswith("-")]
-        from contop.security.commands import persistence_write
+        from contop.security.cmdbase import persistence_write
 
         for f in files:
             persistence_write(f, inv, st)  # perl -pi -e … ~/.bashrc

@@ -12,7 +12,7 @@ import os
 from typing import get_args
 
 from contop.core.downloads import download_name
-from contop.security import cmdshell, commands, posix, powershell, userlists
+from contop.security import cmdbase, cmdshell, posix, powershell, userlists
 from contop.security.catalog import CLI_TOOL, CWD_DEFAULT, KNOWN_TOOLS, PATH_ARGS, WRITE_ARGS
 from contop.security.decision import Decision, GateContext, Platform, ToolCall
 from contop.security.findings import BLOCK, SAFE, shorten
@@ -139,10 +139,10 @@ def _judge_writes(call: ToolCall, st: State) -> None:
         if not isinstance(value, str) or not value.strip():
             continue
         for target in _destinations(call, value, st):
-            inv = commands.Invocation(call.name, [target], f"{call.name} {target}")
-            if download and commands.persistence_write(target, inv, st):
+            inv = cmdbase.Invocation(call.name, [target], f"{call.name} {target}")
+            if download and cmdbase.persistence_write(target, inv, st):
                 st.add(BLOCK, "installs a downloaded file to run automatically at login or boot", inv.text)
-            commands.judge_write_target(target, False, inv, st, guess_existing=False)
+            cmdbase.judge_write_target(target, False, inv, st, guess_existing=False)
 
 
 def _destinations(call: ToolCall, value: str, st: State) -> list[str]:

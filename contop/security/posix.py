@@ -9,16 +9,8 @@ from __future__ import annotations
 
 import re
 
-from contop.security import commands, embedded, payload, scripts
-from contop.security.commands import (
-    ENV_SOURCES,
-    FETCHERS,
-    INTERPRETERS,
-    NET_SENDERS,
-    SHELLS,
-    Invocation,
-    normalise,
-)
+from contop.security import cmdbase, cmdsystem, cmdtools, commands, embedded, payload, scripts
+from contop.security.cmdbase import ENV_SOURCES, FETCHERS, INTERPRETERS, NET_SENDERS, SHELLS, Invocation, normalise
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.shellparse import Cmd, Script, matching_end, parse
@@ -165,11 +157,11 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
             _feed(pipeline[:index], cmd, st)
         elif index and names[-1] in _DB_CLIENTS:
             fed = produce_script(Script(pipelines=[pipeline[:index]]), st)
-            if isinstance(fed, str) and commands.sql_is_destructive(fed):
+            if isinstance(fed, str) and cmdsystem.sql_is_destructive(fed):
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
             if isinstance(fed, str) and names[-1] == "sqlite3":  # 'echo .shell id | sqlite3 db'
                 for line in fed.splitlines():
-                    commands.sqlite_text(line.strip(), Invocation("sqlite3", [], cmd.text), st)
+                    cmdsystem.sqlite_text(line.strip(), Invocation("sqlite3", [], cmd.text), st)
         _xargs(pipeline[:index], cmd, st)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
@@ -193,8 +185,8 @@ def _found_then_read(pipeline: list[Cmd], st: State) -> None:
             roots += listed
         elif roots and name == "xargs":
             wrapped, _ = strip_prefixes(words)
-            if wrapped and normalise(wrapped[0]) not in commands.METADATA_READERS:
-                commands.reads_whole_tree(roots, commands.Invocation(name, words[1:], cmd.text), st)
+            if wrapped and normalise(wrapped[0]) not in cmdbase.METADATA_READERS:
+                cmdbase.reads_whole_tree(roots, cmdbase.Invocation(name, words[1:], cmd.text), st)
 
 
 def _listed_roots(words: list[str]) -> list[str] | None:
@@ -240,7 +232,7 @@ def _stage(cmd: Cmd, st: State) -> str:
         _make_from_stdin(words[1:], cmd, st)
     if name in _EXECUTORS and any(produce_script(s, st) is FETCHED for s in cmd.subs):
         st.add(BLOCK, "runs code downloaded from the network", cmd.text)
-    if name in commands.NET_SENDERS and any(_env_source_script(s) for s in cmd.subs):
+    if name in cmdbase.NET_SENDERS and any(_env_source_script(s) for s in cmd.subs):
         st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
     if _reads_stdin_as_code(cmd, st):
         body = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
@@ -295,7 +287,7 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
         st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)  # 'nc host 9000 < notes.txt'
     if name in _DB_CLIENTS:
         for op, body in cmd.redirects:
-            if op in ("<<", "<<<") and commands.sql_is_destructive(body):
+            if op in ("<<", "<<<") and cmdsystem.sql_is_destructive(body):
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
 
 
@@ -357,15 +349,15 @@ def _redirects(cmd: Cmd, st: State) -> None:
         if op in ("<<", "<<<"):
             continue
         target = st.substitute(target)
-        if commands.NET_DEVICE.match(target):
+        if cmdbase.NET_DEVICE.match(target):
             st.add(BLOCK, "opens a raw network connection from the shell (reverse shell)", cmd.text)
             continue
         st.check_paths([target], cmd.text)
         if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
-            commands.judge_write_target(target, False, inv, st)
+            cmdbase.judge_write_target(target, False, inv, st)
             _remember_written(target, cmd, st, append=False)
         elif op in (">>", "&>>"):
-            commands.judge_write_target(target, True, inv, st)
+            cmdbase.judge_write_target(target, True, inv, st)
             _remember_written(target, cmd, st, append=True)
 
 
@@ -405,7 +397,7 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
             via_xargs = True
         prefix_at = i
         if name == "env" and i + 2 < len(words) and words[i + 1] in ("-S", "--split-string"):
-            return commands.split_words(words[i + 2]) + words[i + 3 :], via_xargs  # quotes kept, as env -S does
+            return cmdbase.split_words(words[i + 2]) + words[i + 3 :], via_xargs  # quotes kept, as env -S does
         i += 1
         positional = _POSITIONAL.get(name, 0)
         while i < len(words):
@@ -440,10 +432,10 @@ def judge_words(words: list[str], st: State, text: str) -> str:
     if "$" in first and not first.startswith("$("):
         st.add(CONFIRM, "runs a program whose name is only known at run time", text)
     inv = Invocation(name, args, text, via_xargs)
-    if not any(a in commands.HELP_FLAGS for a in args) and not (name in _HAS_DRY_RUN and commands.is_dry_run(args)):
+    if not any(a in cmdbase.HELP_FLAGS for a in args) and not (name in _HAS_DRY_RUN and cmdbase.is_dry_run(args)):
         st.seen.append((name, args))
     if name not in _DATA_COMMANDS:
-        checked = commands.without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
+        checked = cmdtools.without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
         if name in _LISTERS:  # 'du -sh ~/.*' sizes folders: a pattern that might name ~/.ssh reads nothing in it
             checked = [a for a in checked if not _GLOB_CHARS.search(a)]
         st.check_paths(checked, text)
@@ -762,7 +754,7 @@ def _record_download(inv: Invocation, st: State) -> None:
         st.downloads.add(url_name)
     for output in outputs:
         st.downloads.add(_file_name(output))
-        commands.judge_write_target(output, False, inv, st, guess_existing=False)  # 'curl -o ~/.bashrc'
+        cmdbase.judge_write_target(output, False, inv, st, guess_existing=False)  # 'curl -o ~/.bashrc'
 
 
 def _dynamic_command(words: list[str], cmd: Cmd, st: State) -> None:
@@ -986,7 +978,7 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
         name, args = normalise(words[0]), words[1:]
         if _is_env_source(name, args):
             sources.append((i, "your environment variables"))
-        elif name in commands.ARCHIVERS and any(st.place(a) >= Place.HOME for a in args if not a.startswith("-")):
+        elif name in cmdbase.ARCHIVERS and any(st.place(a) >= Place.HOME for a in args if not a.startswith("-")):
             sources.append((i, "your home directory"))
     for index, what in sources:
         if any(names[j] in NET_SENDERS for j in range(index + 1, len(names))):
@@ -999,8 +991,8 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
             senders.append(i)
     for cmd in pipeline[: senders[-1]] if senders else []:  # 'cat notes.txt | nc host 9000'
         words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
-        files = commands.split_opts(words[1:])[1] if words else []
-        if words and normalise(words[0]) in commands.ARCHIVERS and any(f != "-" for f in files):
+        files = cmdbase.split_opts(words[1:])[1] if words else []
+        if words and normalise(words[0]) in cmdbase.ARCHIVERS and any(f != "-" for f in files):
             st.add(CONFIRM, "sends a file from this computer to another one", text)
             return
     if senders and not isinstance(produce_script(Script(pipelines=[pipeline[: senders[-1]]]), st), str):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from contop.security import commands, payload
-from contop.security.commands import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
+from contop.security import cmdbase, payload
+from contop.security.cmdbase import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
@@ -131,7 +131,7 @@ def _whole_text_rules(source: str, st: State) -> None:
         judge_deletion([target] if target else [], ", $true" in args.lower(), inv, st)
     if _DOTNET_WRITE.search(source):
         st.add(CONFIRM, "overwrites or moves files", source)
-    if commands.DEFENDER_OFF.search(source) and re.search(r"set-itemproperty|new-itemproperty|\bsp\b", source, re.I):
+    if cmdbase.DEFENDER_OFF.search(source) and re.search(r"set-itemproperty|new-itemproperty|\bsp\b", source, re.I):
         st.add(BLOCK, "turns off Windows security protections", source)
     if st.env_dumps and _SEND.search(source) and any(d and d.lower() in source.lower() for d in st.env_dumps):
         st.add(BLOCK, "sends your home directory or environment to another machine", source)
@@ -211,7 +211,7 @@ def _split_name(words: list[str]) -> tuple[str, list[str]]:
     if match and match.end() < len(first):
         rest = [first[match.end() :], *rest]
         first = match.group(1)
-    return commands.normalise(first), rest
+    return cmdbase.normalise(first), rest
 
 
 def _expand_vars(text: str, variables: dict[str, str]) -> str:
@@ -275,10 +275,10 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
     st.check_paths([*positional, *named.values()], text)
     for op in (">", "2>", "*>"):
         if op in named:
-            commands.judge_write_target(named[op], False, Invocation(name, args, text), st)
+            cmdbase.judge_write_target(named[op], False, Invocation(name, args, text), st)
     for op in (">>", "2>>", "*>>"):
         if op in named:
-            commands.judge_write_target(named[op], True, Invocation(name, args, text), st)
+            cmdbase.judge_write_target(named[op], True, Invocation(name, args, text), st)
     whatif = _param(named, "-whatif")
     dry = whatif is not None and whatif.lower() not in ("$false", "0")
     path = _param(named, "-path", "-literalpath", "-lp")
@@ -302,12 +302,12 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
         destination = _param(named, "-destination", "-filepath", "-path") or (targets[-1] if targets else "")
         if destination and not dry:
             if name in ("add-content",) or (name == "out-file" and _param(named, "-append") is not None):
-                commands.judge_write_target(destination, True, inv, st)
+                cmdbase.judge_write_target(destination, True, inv, st)
                 return
             if name == "new-item":
-                commands.persistence_write(destination, inv, st)
+                cmdbase.persistence_write(destination, inv, st)
                 return
-            commands.judge_write_target(destination, False, inv, st)
+            cmdbase.judge_write_target(destination, False, inv, st)
             if name in ("move-item", "rename-item") and targets:
                 _system_move(targets, inv, st)
         if name == "copy-item":
@@ -345,8 +345,8 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
         if re.split(r"[/\\]", target)[-1] in st.downloads:
             st.add(BLOCK, "runs a program it just downloaded", text)
         arglist = _param(named, "-argumentlist", "-args")
-        if commands.normalise(target) in ("powershell", "pwsh", "cmd") and arglist:
-            _host_words(commands.normalise(target), arglist, st, text)
+        if cmdbase.normalise(target) in ("powershell", "pwsh", "cmd") and arglist:
+            _host_words(cmdbase.normalise(target), arglist, st, text)
     elif name == "set-location" and targets:
         st.cwd = st.policy.expand(targets[0], st.cwd)
     elif name == "set-executionpolicy" and not re.search(r"unrestricted|bypass", text, re.I):
@@ -451,7 +451,7 @@ def judge_host_invocation(args: list[str], st: State, text: str) -> None:
             return
         if key in ("-file", "-f"):
             script = args[i + 1] if i + 1 < len(args) else ""
-            if commands.normalise(script) in {commands.normalise(d) for d in st.downloads}:
+            if cmdbase.normalise(script) in {cmdbase.normalise(d) for d in st.downloads}:
                 st.add(BLOCK, "runs a program it just downloaded", text)
             return
         if key in _VALUE_OPTIONS or any(len(key) >= 3 and o.startswith(key) for o in _VALUE_OPTIONS if len(o) > 4):

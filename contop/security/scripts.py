@@ -36,7 +36,7 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
     else:
         if st.resolve is None:
             return  # judging the text alone (paths that need not exist here): nothing on disk to read
-        from contop.security.commands import PERSISTENCE_PATH
+        from contop.security.cmdbase import PERSISTENCE_PATH
 
         if PERSISTENCE_PATH.search(full):
             return  # 'source ~/.bashrc': what every new shell runs anyway (changing it is what is judged)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from contop.security.commands import normalise
+from contop.security.cmdbase import normalise
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.state import State
 

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from contop.security import commands, embedded, powershell
+from contop.security import cmdbase, cmdsystem, cmdtools, commands, embedded, powershell
 from contop.security.keywords import Keywords, required_literals
 
 PATTERNS = {
     f"{module.__name__.rsplit('.', 1)[-1]}.{name}": value
-    for module in (commands, embedded, powershell)
+    for module in (cmdbase, cmdsystem, cmdtools, commands, embedded, powershell)
     for name, value in vars(module).items()
     if isinstance(value, Keywords)
 }

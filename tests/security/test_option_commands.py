@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from contop.security import commands
+from contop.security import cmdbase, commands
 from contop.security.decision import GateContext
 from contop.security.gate import classify_command
 from contop.security.state import State
@@ -313,7 +313,7 @@ def test_a_script_file_is_judged_by_what_it_says(tmp_path: Path) -> None:
 def test_attaching_a_tracer_to_another_program_asks_first(name: str, args: list[str]) -> None:
     text = " ".join([name, *args])
     st = State.start(posix_context(), text)
-    commands.judge(commands.Invocation(name, args, text), st)
+    commands.judge(cmdbase.Invocation(name, args, text), st)
     assert st.found.verdict == "confirm" and st.found.reason.startswith(MEMORY)
 
 

@@ -1,0 +1,838 @@
+"""What the command rules share: an ``Invocation`` and option parsing; the judgements every rule makes
+(deleting, writing a file, reading a whole tree, running a command given in an option or a script); and the
+rules for the programs that manage files (rm, find, mv, cp, ln, sort, chmod, dd, disk tools, truncate, sed, tee).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from contop.security.findings import BLOCK, CONFIRM
+from contop.security.keywords import Keywords
+from contop.security.paths import Place, other_state_dir
+from contop.security.shellparse import Cmd, matching_end, parse
+from contop.security.state import State
+
+
+@dataclass(slots=True)
+class Invocation:
+    name: str  # normalised: basename, lower case, no .exe, no version suffix
+    args: list[str]
+    text: str
+    via_xargs: bool = False
+
+
+Rule = Callable[[Invocation, State], None]
+
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "ash", "mksh", "csh", "tcsh", "busybox-sh"})
+INTERPRETERS = frozenset({"python", "perl", "ruby", "node", "nodejs", "php", "deno", "bun", "lua", "osascript"})
+FETCHERS = frozenset({"curl", "wget", "fetch", "lwp-request", "http", "https", "aria2c", "xh", "curlie"})
+NET_SENDERS = frozenset(
+    {"nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "tftp", "curl", "wget", "openssl",
+     "rsync", "rclone", "aws", "gsutil", "az", "smbclient", "mail", "sendmail", "mutt", "xh", "http", "https"}
+)  # fmt: skip
+ENV_SOURCES = frozenset({"env", "printenv", "set", "export", "declare", "compgen"})
+ARCHIVERS = frozenset({"tar", "zip", "7z", "7za", "cpio", "rar", "gzip", "bzip2", "xz", "cat", "base64", "dd"})
+DRY_RUN = frozenset({"--dry-run", "--dryrun", "--simulate", "-whatif", "--what-if", "--dry-run=client",
+                     "--dry-run=server", "--no-act", "--just-print", "--check"})  # fmt: skip
+SECURITY_SERVICES = re.compile(
+    r"^(firewalld|ufw|iptables|ip6tables|nftables|auditd|apparmor|selinux|fail2ban|clamav\S*|crowdstrike\S*|"
+    r"falcon-sensor|osqueryd|wazuh\S*|ossec\S*|sysmon\S*|windefend|mpssvc|sense|wdnissvc|eventlog|"
+    r"rsyslog|syslog|systemd-journald|journald|sshguard)(\.service)?$",
+    re.IGNORECASE,
+)
+HISTORY_FILE = re.compile(
+    r"(^|[/\\])\.(bash_|zsh_|sh_|python_|node_|mysql_|psql_|)history$|consolehost_history\.txt$", re.IGNORECASE
+)
+PERSISTENCE_PATH = Keywords(
+    r"(^|/)\.(bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|zlogin|kshrc|cshrc|tcshrc)$|"
+    r"/\.config/fish/config\.fish$|^/etc/(profile|bash\.bashrc|rc\.local|environment|ld\.so\.preload)$|"
+    r"^/etc/(profile\.d|cron\.[a-z]+|crontab|init\.d|systemd|xdg/autostart|update-motd\.d)(/|$)|"
+    r"^/var/spool/cron|/\.config/(autostart|systemd/user)(/|$)|^/(usr/)?lib/systemd/|"
+    r"/Library/(LaunchAgents|LaunchDaemons)(/|$)|/\.ssh/(authorized_keys2?|rc)$|"
+    r"\\start menu\\programs\\startup(\\|$)|\\startup\\|"
+    r"(^|/)\.(xprofile|xsession|xsessionrc|xinitrc|bash_aliases|bash_logout|zlogout|pam_environment)$|"
+    r"/\.config/(environment\.d|plasma-workspace/env|autostart-scripts)(/|$)|/\.config/openbox/autostart(\.sh)?$|"
+    r"/\.local/share/applications/[^/]+\.desktop$|/site-packages/[^/]+\.pth$|(^|/)\.git/hooks/",
+    re.IGNORECASE,
+)
+SUSPICIOUS_PAYLOAD = Keywords(
+    r"\b(curl|wget|nc|ncat|netcat|socat|base64|certutil|bitsadmin|mshta|iwr|irm|iex|"
+    r"invoke-webrequest|invoke-restmethod|invoke-expression|downloadstring|downloadfile|frombase64string|"
+    r"encodedcommand|enc|hidden)\b|/dev/tcp/|bash\s+-i|python[0-9.]*\s+-c|perl\s+-e|/(tmp|dev/shm|var/tmp)/\.",
+    re.IGNORECASE,
+)
+DEFENDER_OFF = Keywords(
+    r"disableantispyware|disablerealtimemonitoring|disablebehaviormonitoring|disableioavprotection|"
+    r"disableantivirus|tamperprotection|disablescriptscanning|enablelua",
+    re.IGNORECASE,
+)
+CRITICAL_FILES = re.compile(
+    r"^/etc/(passwd|shadow|group|gshadow|sudoers|fstab|hosts|resolv\.conf|ld\.so\.preload|pam\.d/.*|"
+    r"sudoers\.d/.*|ssh/sshd_config|crypttab|default/grub)$|^/proc/(sysrq-trigger|sys/)|^/boot/|^/(usr/)?s?bin/|^/(usr/)?lib(32|64)?/|"
+    r"^/var/log/|^/System/|^c:\\windows\\",
+    re.IGNORECASE,
+)
+_TEMP_PREFIXES = ("/tmp/", "$TMPDIR", "%TEMP%")  # noqa: S108 - a judgement about paths, not a temp file
+_HARMLESS_DEVICES = re.compile(r"^/dev/(null|zero|stdout|stderr|stdin|tty|fd/\d+|full|random|urandom)$")
+_NEW_LOOKING = re.compile(
+    r"(^|[/\\])[^/\\.]*$|\.(txt|log|out|tmp|csv|tsv|json|html|xml|png|jpg|gz|zip|tar|md|bak|diff|patch|dump)$|"
+    r"^/tmp/|^(out|output|result|results|report|build|dist)[^/\\]*$",
+    re.IGNORECASE,
+)
+_EXISTING_LOOKING = re.compile(
+    r"(^|[/\\])\.[^/\\]+$|\.(py|js|ts|tsx|jsx|go|rs|c|h|cpp|hpp|java|kt|rb|php|sh|ps1|bat|cmd|toml|ya?ml|ini|cfg|json|"
+    r"conf|lock|env|sql|db|sqlite|gradle|xml|csproj|sln|pem|key)$|(^|[/\\])(Makefile|Dockerfile|README[^/\\]*|"
+    r"LICENSE|requirements\.txt|package\.json|pyproject\.toml|Cargo\.toml|go\.mod|\.gitignore)$",
+    re.IGNORECASE,
+)
+
+
+_VERSIONED = re.compile(r"^(python|pip|perl|ruby|php|node|pydoc)[0-9.]*(w)?$")  # python3.11w -> python
+
+
+@lru_cache(maxsize=8192)
+def normalise(word: str) -> str:
+    """``/usr/bin/Python3.11`` → ``python``; ``C:\\Windows\\rm.EXE`` → ``rm``; ``\\rm`` → ``rm``."""
+    name = word.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    for suffix in (".exe", ".com", ".bat", ".cmd"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    name = _VERSIONED.sub(r"\1", name)
+    if name.startswith(("mkfs.", "mkfs_", "fsck.")):
+        name = name.split(".", 1)[0].split("_", 1)[0]
+    return name
+
+
+def split_opts(args: list[str]) -> tuple[list[str], list[str]]:
+    opts: list[str] = []
+    operands: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            operands.extend(args[i + 1 :])
+            break
+        (opts if arg.startswith("-") and arg != "-" else operands).append(arg)
+    return opts, operands
+
+
+def has_flag(opts: list[str], short: str, *long: str) -> bool:
+    """A short flag alone or combined (``-rf``), or any of the long spellings."""
+    for opt in opts:
+        if opt in long or opt.split("=", 1)[0] in long:
+            return True
+        if short and len(opt) > 1 and opt[0] == "-" and opt[1] != "-" and any(c in opt[1:] for c in short):
+            return True
+    return False
+
+
+def is_dry_run(args: list[str]) -> bool:
+    return any(a.lower() in DRY_RUN for a in args)
+
+
+_PLACE_WORDS = {
+    Place.DEVICE: "destroys a disk or device",
+    Place.SYSTEM_TREE: "destroys a system folder or a whole drive",
+    Place.HOME: "destroys your home directory",
+    Place.SYSTEM_FILE: "deletes operating system files",
+}
+
+
+def worst_place(targets: list[str], st: State) -> int:
+    return max((st.place(t) for t in targets), default=Place.ORDINARY)
+
+
+_DRIVE_ROOT = re.compile(r"[A-Za-z]:[\\/]?\*?")
+_SYSTEM_LOG = re.compile(r"(^|[/\\])var[/\\]log|\.evtx$", re.IGNORECASE)
+NET_DEVICE = re.compile(r"/dev/(tcp|udp)/")  # bash's network redirections
+
+
+def judge_deletion(targets: list[str], recursive: bool, inv: Invocation, st: State, verb: str = "deletes") -> None:
+    """The common core of rm, del, rd, Remove-Item: catastrophic places block, anything else asks."""
+    worst = worst_place(targets, st)
+    if any(t.rstrip("/\\") in ("", "/") or _DRIVE_ROOT.fullmatch(t) for t in targets if t):
+        st.add(BLOCK, "destroys the whole file system or drive", inv.text)
+    if worst > Place.ORDINARY:
+        st.add(BLOCK, _PLACE_WORDS[worst], inv.text)
+    if any(HISTORY_FILE.search(t) for t in targets):
+        st.add(BLOCK, "erases shell history", inv.text)
+    if any(_SYSTEM_LOG.search(t) for t in targets):
+        st.add(BLOCK, "erases system logs", inv.text)
+    what = f"{verb} files recursively" if recursive else f"{verb} files"
+    st.add(CONFIRM, what, inv.text)
+
+
+# ------------------------------------------------------------------------------------------- file system
+
+
+def _rm(inv: Invocation, st: State) -> None:
+    opts, targets = split_opts(inv.args)
+    if "--no-preserve-root" in opts:
+        st.add(BLOCK, "destroys the whole file system", inv.text)
+    if inv.name == "unlink" or inv.name == "rmdir":
+        judge_deletion(targets, False, inv, st)
+        return
+    judge_deletion(targets, has_flag(opts, "rR", "--recursive"), inv, st)
+
+
+def _shred(inv: Invocation, st: State) -> None:
+    _, targets = split_opts(inv.args)
+    judge_deletion(targets, False, inv, st, verb="irrecoverably overwrites")
+
+
+def _find(inv: Invocation, st: State) -> None:
+    args = inv.args
+    roots = []
+    for arg in args:
+        if arg.startswith(("-", "(", "!")):
+            break
+        roots.append(arg)
+    lowered = [a.lower() for a in args]
+    for i, arg in enumerate(lowered):
+        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
+            inner = [a for a in args[i + 1 : end] if a != "{}"] + roots
+            if inner:
+                from contop.security.posix import judge_words
+
+                name = judge_words(inner, st, inv.text)
+                if name not in METADATA_READERS:  # 'find ~ -size +1G -exec ls -lh {} +' reads no file's content
+                    reads_whole_tree(roots or ["."], inv, st)
+    if "-delete" in lowered:
+        if any(a in _FIND_NARROWING for a in lowered):
+            # only what matches: '~/… -name "*.tmp" -delete' is not the home folder's destruction
+            targets = roots or ["."]
+            if any(t.rstrip("/\\") in ("", "/") for t in targets):
+                st.add(BLOCK, "destroys the whole file system or drive", inv.text)
+            st.add(CONFIRM, f"deletes the files it finds under {' '.join(targets)}", inv.text)
+        else:
+            judge_deletion(roots or ["."], True, inv, st)
+
+
+# What only reads names, sizes and dates; find's tests that pick some files rather than all of them.
+METADATA_READERS = frozenset({"ls", "du", "stat", "echo", "printf", "basename", "dirname", "realpath", "readlink",
+                              "test", "[", "true", "printenv"})  # fmt: skip
+_FIND_NARROWING = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-regex", "-iregex", "-empty",
+                             "-size", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newer", "-user",
+                             "-group", "-perm", "-links", "-inum", "-samefile"})  # fmt: skip
+
+
+def _mv(inv: Invocation, st: State) -> None:
+    _, operands = split_opts(inv.args)
+    worst = worst_place(operands, st)
+    if worst >= Place.SYSTEM_FILE:
+        st.add(BLOCK, "moves system files or your home directory away", inv.text)
+    if operands and re.match(r"^/dev/null$", operands[-1]):
+        st.add(BLOCK if worst else CONFIRM, "moves files into /dev/null", inv.text)
+    st.add(CONFIRM, "moves or renames files", inv.text)
+
+
+def _cp(inv: Invocation, st: State) -> None:
+    opts, operands = split_opts(inv.args)
+    if operands:
+        dest = operands[-1]
+        if st.place(dest) == Place.DEVICE:
+            st.add(BLOCK, "writes over a disk or device", inv.text)
+        if CRITICAL_FILES.search(st.policy.expand(dest, st.cwd)):
+            st.add(BLOCK, "overwrites operating system files", inv.text)
+        persistence_write(dest, inv, st)
+    if has_flag(opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
+        st.add(CONFIRM, "copies over existing files", inv.text)
+    if inv.name == "cp" and has_flag(opts, "rRa", "--recursive", "--archive"):
+        reads_whole_tree(operands[:-1], inv, st)
+        if len(operands) > 1:
+            writes_whole_tree(operands[-1], inv, st)
+    elif len(operands) > 1:  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
+        _copies_over(operands[-1], inv, st)
+
+
+def _copies_over(dest: str, inv: Invocation, st: State) -> None:
+    """Asks only when the disk shows the file exists (``cp config.example.yml config.yml`` makes a new one)."""
+    if st.resolve is None:
+        return
+    path = st.policy.expand(dest, st.cwd)
+    if not os.path.isdir(path) and not dest.startswith(_TEMP_PREFIXES) and _overwrites(dest, path, st):
+        st.add(CONFIRM, "overwrites an existing file", inv.text)
+
+
+def _web_server(inv: Invocation, st: State) -> None:
+    """``busybox httpd -h DIR``, ``http-server DIR`` (npm): a folder shared with the network."""
+    from contop.security.embedded import shares_folder
+
+    args = inv.args
+    if inv.name == "httpd":
+        folder = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "-h"), st.cwd)
+    else:
+        folder = next((a for a in args if not a.startswith("-") and not a.isdigit()), st.cwd)
+    bind = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-a", "--address", "-p:")), "")
+    shares_folder(folder, bind, st, inv.text)
+
+
+def _npx(inv: Invocation, st: State) -> None:
+    """``npx http-server ~``: the package run is judged as the program it is."""
+    opts = 0
+    while opts < len(inv.args) and inv.args[opts].startswith("-"):
+        opts += 1
+    if opts < len(inv.args) and inv.args[opts] in ("http-server", "serve"):
+        _web_server(Invocation("http-server", inv.args[opts + 1 :], inv.text), st)
+
+
+def _sort(inv: Invocation, st: State) -> None:
+    """``sort -o settings.yaml /dev/null``: its output file is written as ``>`` would write it."""
+    for i, arg in enumerate(inv.args):
+        if arg in ("-o", "--output") and i + 1 < len(inv.args):
+            judge_write_target(inv.args[i + 1], False, inv, st)
+        elif arg.startswith("--output="):
+            judge_write_target(arg.split("=", 1)[1], False, inv, st)
+        elif arg.startswith("-o") and len(arg) > 2:
+            judge_write_target(arg[2:], False, inv, st)
+
+
+def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
+    """``cp -r payload/. ~``, ``tar xf a.tar -C ~``: a tree copied or unpacked into a folder that holds a
+    restricted one can write into it (``~/.ssh/authorized_keys``, ``~/.bashrc``): the user decides."""
+    inside = st.policy.restricted_inside(dest, st.cwd)
+    if inside is not None:
+        where = "this folder" if dest in (".", "./") else dest
+        st.add(CONFIRM, f"writes a whole tree into {where}, which holds the protected {inside}", inv.text)
+
+
+def _ln(inv: Invocation, st: State) -> None:
+    opts, operands = split_opts(inv.args)
+    if operands and any(HISTORY_FILE.search(o) for o in operands) and "/dev/null" in operands:
+        st.add(BLOCK, "disables shell history", inv.text)
+    if operands and CRITICAL_FILES.search(st.policy.expand(operands[-1], st.cwd)):
+        st.add(BLOCK, "replaces operating system files", inv.text)
+    if has_flag(opts, "f", "--force"):
+        st.add(CONFIRM, "replaces existing files with links", inv.text)
+
+
+def _chmod(inv: Invocation, st: State) -> None:
+    opts, operands = split_opts(inv.args)
+    recursive = has_flag(opts, "R", "--recursive")
+    targets = operands[1:]
+    worst = worst_place(targets, st)
+    if recursive and worst >= Place.SYSTEM_FILE:
+        st.add(BLOCK, "changes permissions or owners of a whole system tree", inv.text)
+    if inv.name == "chmod" and operands and re.search(r"[ugoa]*\+[rwx]*s|^[2-7][0-7]{3}$", operands[0]):
+        st.add(BLOCK, "makes a program run with its owner's rights for everyone (setuid)", inv.text)
+    if worst >= Place.SYSTEM_FILE:
+        st.add(CONFIRM, "changes permissions of system files", inv.text)
+    if recursive and worst == Place.HOME:
+        st.add(BLOCK, "changes permissions of your whole home directory", inv.text)
+
+
+def _dd(inv: Invocation, st: State) -> None:
+    for arg in inv.args:
+        if arg.startswith("of="):
+            target = arg[3:]
+            if st.place(target) == Place.DEVICE:
+                st.add(BLOCK, "writes raw data over a disk", inv.text)
+            elif CRITICAL_FILES.search(st.policy.expand(target, st.cwd)):
+                st.add(BLOCK, "overwrites operating system files", inv.text)
+            st.add(CONFIRM, "writes raw data with dd", inv.text)
+
+
+def _disk_tool(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if inv.name in ("fdisk", "sfdisk", "parted", "gdisk", "sgdisk", "blkid", "lsblk") and (
+        any(a in ("-l", "--list", "print", "-p", "--print") for a in lowered) or not inv.args
+    ):
+        return
+    if inv.name == "mkswap" and not any(st.place(a) == Place.DEVICE for a in inv.args):
+        st.add(CONFIRM, "formats a swap file", inv.text)
+        return
+    if inv.name == "mkfs" and inv.args and not any(st.place(a) == Place.DEVICE for a in inv.args):
+        st.add(CONFIRM, "creates a file system in a file", inv.text)
+        return
+    st.add(BLOCK, f"erases or repartitions a disk ({inv.name})", inv.text)
+
+
+def _truncate(inv: Invocation, st: State) -> None:
+    _opts, targets = split_opts(inv.args)
+    if any(re.search(r"/var/log/", st.policy.expand(t, st.cwd)) for t in targets):
+        st.add(BLOCK, "erases system logs", inv.text)
+    if any(HISTORY_FILE.search(t) for t in targets):
+        st.add(BLOCK, "erases shell history", inv.text)
+    st.add(CONFIRM, "empties or shrinks files", inv.text)
+
+
+def _sed(inv: Invocation, st: State) -> None:
+    scripts, script_files, files, in_place, sandboxed = _sed_parts(inv.args)
+    if in_place:
+        for f in files:
+            edits_in_place(f, inv, st)
+        if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
+            st.add(CONFIRM, "edits many files in place", inv.text)
+    if sandboxed:  # --sandbox refuses the e, r and w commands
+        return
+    texts: list[str] = []
+    for script in scripts:
+        known = _substituted(script, st)
+        if known is not None:
+            texts.append(known)
+    for path in script_files:
+        text = stdin_text(inv, st) if path in ("-", "/dev/stdin") else script_text(path, st)
+        if text is None:
+            st.add(CONFIRM, "runs a sed script whose text cannot be known in advance", inv.text)
+        else:
+            texts.append(text)
+    _sed_commands("\n".join(texts), inv, st)
+
+
+def _substituted(text: str, st: State) -> str | None:
+    """A script argument with its substitution put in (``sed "$(printf '1e id')"``) when what it prints can be
+    known; None when it cannot (``$(cat script.sed)`` is judged as the unknown pattern it is)."""
+    if "$(" not in text and "`" not in text:
+        return text
+    if text.startswith("$(") and matching_end(text, 2, ")") == len(text) - 1:
+        from contop.security.posix import produce_script
+
+        produced = produce_script(parse(text[2:-1]), st)
+        return produced if isinstance(produced, str) else None
+    return None
+
+
+_SED_LONG = (("--expression", "--e"), ("--file", "--fi"), ("--line-length", "--l"), ("--in-place", "--i"),
+             ("--sandbox", "--sa"))  # fmt: skip
+
+
+def _sed_parts(args: list[str]) -> tuple[list[str], list[str], list[str], bool, bool]:
+    """What a sed command line holds: its script pieces (-e, or the first operand), its script files (-f), the
+    files it reads, whether it edits them in place (-i) and whether --sandbox turns its e, r and w commands off.
+    Short options run together as GNU sed reads them: ``-ne 's/a/b/'``, ``-i.bak``, ``-es/a/b/``."""
+    scripts: list[str] = []
+    script_files: list[str] = []
+    operands: list[str] = []
+    in_place = sandboxed = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            full = long_option(name, _SED_LONG)
+            if full in ("--expression", "--file", "--line-length"):
+                if not eq:
+                    value, i = following, i + 1
+                (scripts if full == "--expression" else script_files if full == "--file" else []).append(value)
+            in_place = in_place or full == "--in-place"
+            sandboxed = sandboxed or full == "--sandbox"
+        elif arg.startswith("-") and arg != "-":
+            for k, letter in enumerate(arg[1:], 1):
+                if letter == "i":  # what follows is the backup suffix: '-ie' keeps a copy named FILEe
+                    in_place = True
+                    break
+                if letter in "efl":
+                    value = arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    (scripts if letter == "e" else script_files if letter == "f" else []).append(value)
+                    break
+        else:
+            operands.append(arg)
+        i += 1
+    if not scripts and not script_files and operands:
+        scripts, operands = operands[:1], operands[1:]
+    return scripts, script_files, operands, in_place, sandboxed
+
+
+def edits_in_place(target: str, inv: Invocation, st: State) -> None:
+    """A file an editor rewrites (sed -i, vim's :w): login files and system files are serious."""
+    if persistence_write(target, inv, st):
+        return
+    path = st.policy.expand(target, st.cwd)
+    if CRITICAL_FILES.search(path):
+        st.add(BLOCK, "rewrites operating system files", inv.text)
+    elif path.startswith("/etc/"):
+        st.add(CONFIRM, "edits system configuration", inv.text)
+
+
+def _sed_commands(script: str, inv: Invocation, st: State) -> None:
+    """GNU sed's ``e`` command and ``s///e`` flag run a shell command; ``r``/``R`` read a file, ``w``/``W`` and
+    ``s///w`` write one. A script too unusual to read asks: sed itself refuses most of those."""
+    found, understood = _sed_script(script)
+    if not understood:
+        st.add(CONFIRM, "runs a sed script that could not be judged", inv.text)
+    for kind, value in found:
+        if kind == "e":
+            st.add(CONFIRM, "runs a shell command from a sed script", inv.text)
+            if value.strip():
+                from contop.security.posix import analyze_nested
+
+                analyze_nested(value, st)
+        elif kind == "r":
+            st.check_paths([value], inv.text)
+        else:
+            writes_file(value, False, inv, st)
+
+
+def writes_file(target: str, append: bool, inv: Invocation, st: State) -> None:
+    """A file that a program's option or script writes, judged as a redirection to it is."""
+    st.check_paths([target], inv.text)
+    judge_write_target(target, append, inv, st)
+
+
+_SED_NO_ARGUMENT = frozenset("=dDgGhHnNpPxzF")
+_SED_TO_LINE_END = {"r": "r", "R": "r", "w": "w", "W": "w", "e": "e"}  # the rest of the line is their argument
+
+
+def _sed_script(script: str) -> tuple[list[tuple[str, str]], bool]:
+    """The commands of a sed script that run, read or write something, as (``e``/``r``/``w``, argument), and
+    whether the whole script followed GNU sed's grammar."""
+    found: list[tuple[str, str]] = []
+    n = len(script)
+    i = 0
+    while True:
+        while i < n and script[i] in " \t\n;":
+            i += 1
+        if i >= n:
+            return found, True
+        i = _sed_address(script, i)
+        if 0 <= i < n and script[i] == ",":
+            i = _sed_address(script, _skip_blanks(script, i + 1), second=True)
+        if i < 0:
+            return found, False
+        i = _skip_blanks(script, i)
+        while i < n and script[i] == "!":
+            i = _skip_blanks(script, i + 1)
+        if i >= n:
+            return found, False
+        command = script[i]
+        i += 1
+        if command in "{}":
+            continue
+        if command == "#" or command in "aic":  # a comment; text to insert (a backslash continues the line)
+            while i < n and script[i] != "\n":
+                i += 2 if script[i] == "\\" else 1
+            continue
+        if command in ":btTv":  # labels and a version end at a semicolon or the end of the line
+            while i < n and script[i] not in ";\n":
+                i += 1
+            continue
+        if command in _SED_TO_LINE_END:
+            end = script.find("\n", i)
+            end = n if end < 0 else end
+            found.append((_SED_TO_LINE_END[command], script[i:end].strip()))
+            i = end
+            continue
+        if command in "qQlL":
+            i = _skip_blanks(script, i)
+            while i < n and script[i].isdigit():
+                i += 1
+        elif command in "sy":
+            if i >= n or script[i] in "\n\\":
+                return found, False
+            delimiter = script[i]
+            i = sed_delimited(script, i + 1, delimiter, brackets=command == "s")
+            i = sed_delimited(script, i, delimiter, brackets=False) if i >= 0 else i
+            if i < 0:
+                return found, False
+            while command == "s" and i < n and script[i] in "gpiImMew0123456789":
+                flag = script[i]
+                i += 1
+                if flag == "e":
+                    found.append(("e", ""))  # the pattern space, whatever the input makes it, is run
+                elif flag == "w":
+                    end = script.find("\n", i)
+                    end = n if end < 0 else end
+                    found.append(("w", script[i:end].strip()))
+                    i = end
+        elif command not in _SED_NO_ARGUMENT:
+            return found, False
+        i = _skip_blanks(script, i)
+        if i < n and script[i] not in ";\n}#":
+            return found, False
+
+
+def _skip_blanks(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i
+
+
+def _sed_address(script: str, i: int, *, second: bool = False) -> int:
+    """Where the address at ``i`` ends (``i`` when there is none), or -1 when it is malformed: ``12``, ``$``,
+    ``/re/I``, ``\\%re%``, ``first~step``, and after a comma ``+N`` and ``~N``."""
+    n = len(script)
+    if i >= n:
+        return -1 if second else i
+    c = script[i]
+    if c.isdigit() or (second and c in "+~"):
+        i += 1
+        while i < n and (script[i].isdigit() or script[i] == "~"):
+            i += 1
+        return i
+    if c == "$":
+        return i + 1
+    if c in "/\\":
+        if c == "\\":
+            i += 1
+            if i >= n:
+                return -1
+        i = sed_delimited(script, i + 1, script[i], brackets=True)
+        while 0 <= i < n and script[i] in "IM":
+            i += 1
+        return i
+    return -1 if second else i
+
+
+def sed_delimited(script: str, i: int, delimiter: str, *, brackets: bool) -> int:
+    """The position after the ``delimiter`` that ends the part starting at ``i`` (a regular expression, where a
+    bracket expression may hold the delimiter, or a replacement), or -1 when there is none."""
+    n = len(script)
+    while i < n:
+        c = script[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == delimiter:
+            return i + 1
+        if c == "\n":
+            return -1
+        if c == "[" and brackets:
+            j = i + 1
+            if j < n and script[j] == "^":
+                j += 1
+            if j < n and script[j] == "]":
+                j += 1
+            while j < n and script[j] != "]":
+                if script[j] == "[" and j + 1 < n and script[j + 1] in ":=.":
+                    close = script.find(script[j + 1] + "]", j + 2)
+                    j = close + 1 if close > 0 else j
+                j += 1
+            i = j
+        i += 1
+    return -1
+
+
+def _tee(inv: Invocation, st: State) -> None:
+    opts, files = split_opts(inv.args)
+    append = has_flag(opts, "a", "--append")
+    for f in files:
+        judge_write_target(f, append, inv, st)
+
+
+# ------------------------------------------------------------------------------------------- writes
+
+
+def persistence_write(target: str, inv: Invocation, st: State) -> bool:
+    path = st.policy.expand(target, st.cwd)
+    if not PERSISTENCE_PATH.search(path) and not PERSISTENCE_PATH.search(target):
+        return False
+    if SUSPICIOUS_PAYLOAD.search(st.source):
+        st.add(BLOCK, "installs a hidden or downloaded program to start automatically", inv.text)
+    st.add(CONFIRM, "changes what runs automatically at login or boot", inv.text)
+    return True
+
+
+def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *, guess_existing: bool = True) -> None:
+    """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious. ``guess_existing``
+    also asks before writing over what looks like an existing file (not for a download's output: saving one
+    under a name of its own is what it is for)."""
+    if not target or target.startswith("&") or _HARMLESS_DEVICES.match(target) or target.lower() in ("nul", "$null"):
+        return
+    if NET_DEVICE.match(target):
+        st.add(BLOCK, "opens a raw network connection from the shell", inv.text)
+        return
+    place = st.place(target)
+    path = st.policy.expand(target, st.cwd)
+    if place == Place.DEVICE:
+        st.add(BLOCK, "writes over a disk or device", inv.text)
+    if place >= Place.HOME:
+        st.add(BLOCK, "overwrites a system folder or your home directory", inv.text)
+    if HISTORY_FILE.search(path) and not append:
+        st.add(BLOCK, "erases shell history", inv.text)
+    critical = CRITICAL_FILES.search(path) is not None
+    never_appended = re.search(r"sudoers|ld\.so\.preload|passwd|shadow|/s?bin/", path) is not None
+    if critical and (not append or never_appended):  # before the login-file rule: /etc/ld.so.preload is both
+        st.add(BLOCK, "overwrites operating system files", inv.text)
+    if persistence_write(target, inv, st):
+        return
+    if critical:
+        if append and not never_appended:
+            st.add(CONFIRM, "appends to a system file", inv.text)
+        else:
+            st.add(BLOCK, "overwrites operating system files", inv.text)
+    elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
+        st.add(CONFIRM, "writes into a system folder", inv.text)
+    if guess_existing and not append and not target.startswith(_TEMP_PREFIXES) and _overwrites(target, path, st):
+        st.add(CONFIRM, "overwrites an existing file", inv.text)
+
+
+def _overwrites(target: str, path: str, st: State) -> bool:
+    """Whether ``> target`` replaces a file worth keeping: one whose name says source or configuration, and that
+    exists, when this decision may look at the disk (a new ``script.py`` is not asked about; a log never is)."""
+    if _EXISTING_LOOKING.search(target) is None:
+        return False
+    if st.resolve is not None and not st.windows and "$" not in target and not target.startswith("&"):
+        return os.path.lexists(path) and path not in st.written
+    return True
+
+
+# ------------------------------------------------------------------------------------------- options that run code
+# Programs whose options, settings or script text name a command to run or a file to read or write: each such
+# command is judged as one, each file as a read or a write, and a command given to a program asks first.
+
+
+def long_option(word: str, names: tuple[tuple[str, str], ...]) -> str:
+    """The full spelling of a long option among ``names`` (each with the shortest abbreviation that GNU getopt
+    takes for it: ``--to-com`` is ``--to-command``), else ``word`` itself, without any ``=value``."""
+    given = word.split("=", 1)[0]
+    for full, least in names:
+        if len(given) >= len(least) and full.startswith(given):
+            return full
+    return given
+
+
+def option_values(args: list[str], short: str, *long: str) -> list[str]:
+    """Every value of ``-x VALUE``, ``-xVALUE``, ``--long VALUE`` and ``--long=VALUE`` in ``args``."""
+    values: list[str] = []
+    for i, arg in enumerate(args):
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if (short and arg == short) or arg in long:
+            values.append(following)
+        elif short and arg.startswith(short) and not arg.startswith("--"):
+            values.append(arg[len(short) :])
+        elif any(arg.startswith(name + "=") for name in long):
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def split_words(text: str) -> list[str]:
+    """A command line given as one string (``-e 'ssh -p 22'``, ``env -S'…'``), split as the shell would."""
+    try:
+        return shlex.split(text, comments=True)
+    except ValueError:
+        return text.split()
+
+
+def runs_given_command(command: str, whose: str, inv: Invocation, st: State) -> None:
+    """An option whose value is a command line the program runs: ask, and judge that command as any other."""
+    st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+    nested(command, st)
+
+
+def nested(command: str, st: State) -> None:
+    if command.strip():
+        from contop.security.posix import analyze_nested
+
+        analyze_nested(command, st)
+
+
+MAX_SCRIPT_TEXT = 64 * 1024
+
+
+def script_text(path: str, st: State) -> str | None:
+    """The text of a file a program reads commands from (sed -f, sqlite3 .read, ssh -F): what this line wrote
+    into it, else the file on disk when judging for real; "" when there is nothing to read, None when the text
+    cannot be known (written by this line in a way we cannot follow, or too long)."""
+    full = st.policy.expand(path, st.cwd)
+    if full in st.written:
+        return st.written[full]
+    if st.resolve is None or st.windows or not os.path.isfile(full):  # never open a pipe or a device
+        return ""
+    try:
+        with open(full, "rb") as file:
+            data = file.read(MAX_SCRIPT_TEXT + 1)
+    except OSError:
+        return ""
+    return None if len(data) > MAX_SCRIPT_TEXT else data.decode("utf-8", errors="replace")
+
+
+def own_command(text: str) -> Cmd | None:
+    """The one simple command ``text`` is (the text of an invocation), parsed again for what the words alone do
+    not say: its assignments and here-strings."""
+    commands = parse(text).commands()
+    return commands[0] if len(commands) == 1 and commands[0].group is None else None
+
+
+def stdin_text(inv: Invocation, st: State) -> str | None:
+    """What a command reads on its standard input when the line says it: a here-string or a here-document."""
+    if st.windows or "<<" not in inv.text:
+        return None
+    cmd = own_command(inv.text)
+    if cmd is None:
+        return None
+    if any(op == "<<<" for op, _ in cmd.redirects):
+        return next(body for op, body in cmd.redirects if op == "<<<")
+    if any(op == "<<" for op, _ in cmd.redirects):  # the body follows the line, outside the command's own text
+        for other in parse(st.source).commands():
+            if other.text == inv.text:
+                return next((body for op, body in other.redirects if op == "<<"), None)
+    return None
+
+
+_PAGERS = frozenset({"cat", "less", "more", "most", "bat", "batcat", "delta", "diff-so-fancy", "head", "tail"})
+_PLAIN_EDITORS = frozenset({"vi", "vim", "nvim", "nano", "pico", "emacs", "emacsclient", "micro", "code", "codium",
+                            "subl", "gedit", "kate", "mcedit", "joe", "true", "false", ":"})  # fmt: skip
+_PAGER_FLAG = re.compile(
+    r"-[RFXSrimMNIJKWwepqQs]+|--(?!\S*(log|key|file|exec|cmd|command|config|init|source|script|shell|open|pipe))"
+    r"[a-z][a-z-]*(=[\w.-]+)?"
+)  # less's -o FILE writes a log and -k FILE reads key bindings: not plain
+_EDITOR_FLAGS = frozenset({"-w", "--wait", "-n", "-nw", "-f", "--nofork", "-R", "--new-window", "--reuse-window"})
+PROGRAM_DIR = re.compile(r"(/usr(/local)?|/opt/homebrew)?/bin/")
+
+
+def plain_program(value: str) -> bool:
+    """Whether a pager or editor setting names a plain pager or editor (``less -R``, ``code --wait``, none at
+    all), which runs nothing else."""
+    words = value.split()
+    if not words:
+        return True
+    if any(c in value for c in "|;&$`<>(){}\\'\"*?!"):
+        return False
+    program = words[0]
+    if "/" in program:
+        head, _, program = program.rpartition("/")
+        if not PROGRAM_DIR.fullmatch(head + "/"):
+            return False
+    if program in _PAGERS:
+        return all(_PAGER_FLAG.fullmatch(w) for w in words[1:])
+    return program in _PLAIN_EDITORS and all(w in _EDITOR_FLAGS for w in words[1:])
+
+
+def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
+    """A command that reads every file under ``roots`` (grep -r, tar, cp -r, find -exec) reads what the
+    restricted folders inside them hold: the user decides."""
+    for root in roots:
+        inside = st.policy.restricted_inside(root, st.cwd)
+        if inside is None and st.resolve is not None:  # judging for real: another server's state directory
+            inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
+        if inside is not None:
+            where = "this folder" if root in (".", "./") else root
+            what = inside if inside.startswith("the Contop") else f"the protected {inside}"
+            st.add(CONFIRM, f"reads everything under {where}, including {what}", inv.text)
+            return
+
+
+HELP_FLAGS = frozenset({"--help", "--version", "-?", "/?"})
+
+
+RULES: dict[str, Rule] = {
+    "rm": _rm, "unlink": _rm, "rmdir": _rm, "srm": _rm,
+    "wipe": _shred, "shred": _shred,
+    "find": _find,
+    "mv": _mv,
+    "cp": _cp, "install": _cp,
+    "ln": _ln,
+    "sort": _sort,
+    "httpd": _web_server, "http-server": _web_server,
+    "npx": _npx,
+    "chmod": _chmod, "chown": _chmod, "chgrp": _chmod, "chattr": _chmod, "setfacl": _chmod,
+    "dd": _dd,
+    "mkfs": _disk_tool, "mke2fs": _disk_tool, "mkswap": _disk_tool, "wipefs": _disk_tool, "fdisk": _disk_tool,
+    "sfdisk": _disk_tool, "parted": _disk_tool, "gdisk": _disk_tool, "sgdisk": _disk_tool, "cfdisk": _disk_tool,
+    "blkdiscard": _disk_tool, "zpool": _disk_tool, "diskutil": _disk_tool, "badblocks": _disk_tool,
+    "cryptsetup": _disk_tool, "pvremove": _disk_tool, "vgremove": _disk_tool, "lvremove": _disk_tool,
+    "truncate": _truncate,
+    "sed": _sed,
+    "tee": _tee,
+}  # fmt: skip

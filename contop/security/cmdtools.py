@@ -1,0 +1,696 @@
+"""Command rules for network tools (netcat, ssh, scp, rsync, sending a file with curl or wget), accounts and root
+shells, searches and archives (grep, tar, zip, unzip), vim, debuggers, shell traps, secrets and desktop settings.
+``commands`` dispatches to them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contop.security.cmdbase import (
+    HELP_FLAGS,
+    PROGRAM_DIR,
+    Invocation,
+    Rule,
+    edits_in_place,
+    has_flag,
+    judge_deletion,
+    long_option,
+    nested,
+    normalise,
+    option_values,
+    reads_whole_tree,
+    runs_given_command,
+    script_text,
+    sed_delimited,
+    split_opts,
+    split_words,
+    writes_file,
+    writes_whole_tree,
+)
+from contop.security.findings import BLOCK, CONFIRM
+from contop.security.paths import Place
+from contop.security.state import State
+
+
+def plain_ssh(value: str, inv: Invocation, st: State) -> bool:
+    """Whether a remote-shell setting (rsync -e, GIT_SSH_COMMAND, core.sshCommand) runs ssh itself: its options
+    are then judged as ssh's own."""
+    words = split_words(value)
+    folder = words[0].rpartition("/")[0] if words else ""
+    if not words or normalise(words[0]) != "ssh" or (folder and not PROGRAM_DIR.fullmatch(folder + "/")):
+        return False
+    _ssh(Invocation("ssh", words[1:], inv.text), st)
+    return True
+
+
+# ------------------------------------------------------------------------------------------- network
+
+
+def _netcat(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if any(a in ("-e", "-c", "--exec", "--sh-exec", "--lua-exec") or re.match(r"^-[a-z]*e$", a) for a in lowered):
+        st.add(BLOCK, "opens a remote shell (netcat -e)", inv.text)
+    if inv.name == "socat" and any(re.match(r"^(exec|system):", a) for a in lowered):
+        st.add(BLOCK, "opens a remote shell (socat exec)", inv.text)
+
+
+def _copy_out(inv: Invocation, st: State) -> None:
+    """scp/rsync/sftp: shipping the home directory to another host; rsync --delete empties its destination."""
+    if inv.name == "rsync":
+        _rsync_shell(inv, st)
+    else:
+        _ssh(inv, st)
+    opts, operands = split_opts(inv.args)
+    remote = [o for o in operands if re.match(r"^([\w.-]+@)?[\w.-]+:", o) and not re.match(r"^[A-Za-z]:", o)]
+    if remote and any(st.place(o) >= Place.HOME for o in operands if o not in remote):
+        st.add(BLOCK, "copies your home directory to another machine", inv.text)
+    if inv.name == "rsync" and len(operands) >= 2:
+        if any(o.startswith("--delete") or o in ("--del", "--remove-source-files") for o in opts):
+            local = [o for o in operands if o not in remote]
+            if "--remove-source-files" in opts:
+                judge_deletion(local[:-1] or local, True, inv, st)
+            if any(o.startswith(("--delete", "--del")) for o in opts) and operands[-1] not in remote:
+                judge_deletion([operands[-1]], False, inv, st, verb="deletes the destination's extra")
+    if has_flag(opts, "ra", "--recursive", "--archive"):
+        reads_whole_tree(operands[:-1], inv, st)
+    _sends_file(inv, st)
+
+
+# ssh-family options with a value: -o ProxyCommand=…, -F config, -E log, -I library, -S program, -D server
+_SSH_VALUED = {"ssh": "BbcDEeFIiJLlmOoPpQRSWw", "scp": "cDFiJlOoPSX", "sftp": "BbcDFiJloPRSsX"}
+_SSH_RUNS = ("proxycommand", "localcommand", "knownhostscommand", "permitlocalcommand")
+_SSH_LIBRARY = ("pkcs11provider", "securitykeyprovider")
+_SSH_CONFIG_RUNS = re.compile(r"^\s*(proxycommand|localcommand|knownhostscommand|match\s.*\bexec)\b", re.I | re.M)
+
+
+def _ssh_options(inv: Invocation, st: State) -> list[tuple[str, str]]:
+    """ssh's, scp's or sftp's short options with their values (``-oProxyCommand=…``, ``-vo X``)."""
+    valued = _SSH_VALUED.get(inv.name, _SSH_VALUED["ssh"])
+    found: list[tuple[str, str]] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--" or not arg.startswith("-") or len(arg) < 2:
+            if inv.name == "ssh":
+                break  # the host: what follows is the remote command
+            i += 1
+            continue
+        for k, letter in enumerate(arg[1:], 1):
+            if letter in valued:
+                value = arg[k + 1 :]
+                if not value and i + 1 < len(args):
+                    value, i = args[i + 1], i + 1
+                found.append((letter, value))
+                break
+        i += 1
+    return found
+
+
+def _ssh(inv: Invocation, st: State) -> None:
+    """``ssh -o ProxyCommand=…`` (and LocalCommand, KnownHostsCommand) runs a command on this computer; a
+    config file (-F) may set the same; -E appends ssh's log to a file; -I and the provider options load a
+    library; scp's and sftp's -S (and sftp's -D) name the program to run instead of ssh."""
+    whose = f"{inv.name}'s"
+    for letter, value in _ssh_options(inv, st):
+        if letter == "o":
+            key, _, setting = value.replace("=", " ", 1).partition(" ")
+            key, setting = key.strip().lower(), setting.strip()
+            if key in _SSH_RUNS and setting.lower() not in ("", "none", "no"):
+                st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+                if key != "permitlocalcommand":
+                    nested(setting, st)
+            elif key in _SSH_LIBRARY and setting.lower() not in ("", "none", "internal"):
+                st.add(CONFIRM, f"loads a library given in {whose} options", inv.text)
+        elif letter == "F" and value not in ("/dev/null", "none"):
+            text = script_text(value, st)
+            if text is None or _SSH_CONFIG_RUNS.search(text):
+                st.add(CONFIRM, f"runs a command given in {whose} options", inv.text)
+        elif letter == "E" and inv.name == "ssh":
+            writes_file(value, True, inv, st)
+        elif letter == "I" and inv.name == "ssh":
+            st.add(CONFIRM, f"loads a library given in {whose} options", inv.text)
+        elif (letter == "S" and inv.name != "ssh") or (letter == "D" and inv.name == "sftp"):
+            if normalise(value) != "ssh" and not value.startswith(("/usr/lib/", "/usr/libexec/")):
+                runs_given_command(value, whose, inv, st)
+
+
+def _rsync_shell(inv: Invocation, st: State) -> None:
+    """``rsync -e 'sh -c …'`` runs that command instead of ssh; ``-e 'ssh -o ProxyCommand=…'`` is judged as ssh."""
+    values = option_values(inv.args, "", "--rsh")
+    for arg_i, arg in enumerate(inv.args):
+        if arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:]:
+            k = arg.index("e")
+            value = arg[k + 1 :] or (inv.args[arg_i + 1] if arg_i + 1 < len(inv.args) else "")
+            values.append(value)
+    for value in values:
+        if not plain_ssh(value, inv, st) and normalise(split_words(value)[0] if split_words(value) else "") != "rsh":
+            runs_given_command(value, "rsync's", inv, st)
+
+
+def _sends_file(inv: Invocation, st: State) -> None:
+    """curl -F f=@x, -T x, -d @x; wget --post-file x; scp and rsync to a host: a file leaves this computer."""
+    args = inv.args
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if inv.name == "curl":
+            for short, longs, sends in _CURL_UPLOADS:
+                attached = arg[2:] if short and arg.startswith(short) and len(arg) > 2 else None
+                if arg == short or arg in longs or attached is not None:
+                    if sends.search(attached if attached is not None else value):
+                        st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+                        return
+        elif inv.name == "wget" and arg.split("=", 1)[0] in ("--post-file", "--body-file"):
+            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+            return
+    if inv.name in ("scp", "rsync"):
+        _, operands = split_opts(args)
+        if len(operands) >= 2 and _REMOTE.match(operands[-1]) and not all(_REMOTE.match(o) for o in operands[:-1]):
+            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+
+
+_SENDS_A_FILE = "sends a file from this computer to another one"
+_REMOTE = re.compile(r"^(?:[\w.-]+@[\w.-]+|[\w.-]{2,}):")  # host:path, user@host:, not a drive (C:\)
+_AT_FILE = re.compile(r"^@(?!-$).")  # '@file', not '@-' (standard input, judged with the pipeline)
+# (short option, long options, what in its value names a file to send)
+_CURL_UPLOADS = (
+    ("-F", ("--form",), re.compile(r"=[@<](?!-(;|$))")),
+    ("-T", ("--upload-file",), re.compile(r"^(?!-$).")),
+    ("-d", ("--data", "--data-binary", "--data-ascii", "--json"), _AT_FILE),
+    ("", ("--data-urlencode",), re.compile(r"^[^=]*@(?!-$).")),
+    ("-H", ("--header",), _AT_FILE),  # headers read from a file are sent
+)
+
+
+def _accounts(inv: Invocation, st: State) -> None:
+    """Creating, deleting or changing accounts, passwords, groups and who may use sudo."""
+    if any(a in HELP_FLAGS for a in inv.args) or (inv.name == "passwd" and "-S" in inv.args):
+        return
+    st.add(CONFIRM, "changes user accounts, passwords or administrator rights", inv.text)
+
+
+def _root_shell(inv: Invocation, st: State) -> None:
+    """``sudo -i``, ``sudo -s``, ``su``, ``pkexec``: a shell or program with another user's rights."""
+    opts, _ = split_opts(inv.args)
+    if inv.name in ("su", "pkexec") or any(
+        o in ("--shell", "--login") or re.fullmatch(r"-[A-Za-z]*[is][A-Za-z]*", o) for o in opts
+    ):
+        st.add(CONFIRM, "runs a shell or program as another user, such as root", inv.text)
+
+
+_GREP_RECURSIVE = re.compile(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive|--dereference-recursive|--directories=recurse")
+
+
+def _grep(inv: Invocation, st: State) -> None:
+    if inv.name == "ack" or any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
+        _, operands = split_opts(without_exclusions(inv.args))
+        pattern_given = any(
+            a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
+        )
+        reads_whole_tree((operands if pattern_given else operands[1:]) or ["."], inv, st)
+
+
+def _searcher(inv: Invocation, st: State) -> None:
+    """rg and ag skip hidden folders (``~/.ssh``, the state directory) unless told otherwise."""
+    if any(a in ("--hidden", "-u", "-uu", "-uuu", "--unrestricted", "-.") for a in inv.args):
+        _, operands = split_opts(inv.args)
+        reads_whole_tree(operands[1:] or ["."], inv, st)
+
+
+def _archive(inv: Invocation, st: State) -> None:
+    args = inv.args
+    if inv.name == "tar":
+        _tar(inv, st)
+        return
+    if inv.name == "zip":
+        _zip(inv, st)
+    creating = (inv.name == "zip" and any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in args)) or (
+        inv.name in ("7z", "7za") and args[:1] == ["a"]
+    )
+    if creating:
+        _, operands = split_opts(without_exclusions(args[1:] if inv.name != "zip" else args, zip_style=True))
+        reads_whole_tree(operands[1:], inv, st)
+
+
+_TAR_VALUED_LETTERS = "fCTXbKNVgLFIH"  # short options that take the next word
+_TAR_COMMANDS = frozenset({"--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
+                           "--new-volume-script", "--rmt-command", "--rsh-command"})  # fmt: skip
+_TAR_VALUED_LONG = frozenset({"--file", "--directory", "--files-from", "--exclude", "--exclude-from",
+                              "--transform", "--xform", "--owner", "--group", "--mode", "--label", "--newer",
+                              "--after-date", "--index-file", "--exclude-tag", *_TAR_COMMANDS})  # fmt: skip
+_TAR_LONG = (("--to-command", "--to-c"), ("--checkpoint-action", "--checkpoint-"), ("--use-compress-program", "--use-"),
+             ("--info-script", "--info"), ("--new-volume-script", "--new-"), ("--rmt-command", "--rmt"),
+             ("--rsh-command", "--rsh"), ("--remove-files", "--rem"), ("--create", "--cr"), ("--append", "--ap"),
+             ("--update", "--up"))  # fmt: skip
+_COMPRESSOR = re.compile(
+    r"(\S*/)?(gzip|gunzip|bzip2|xz|lzma|lzip|lzop|zstd|zstdmt|unzstd|lz4|pigz|unpigz|pbzip2|lbzip2|pixz|plzip|"
+    r"brotli|compress)( +(-{1,2}[\w=.-]*|\d+))*"
+)
+
+
+def _tar_options(args: list[str]) -> list[tuple[str, str]]:
+    """tar's options with their values, long ones spelled in full: ``-czf out.tgz`` gives ``-c``, ``-z`` and
+    ``-f out.tgz``; old-style ``cfI out.tar zstd``, attached ``-Izstd`` and abbreviated ``--to-com=…`` alike."""
+    found: list[tuple[str, str]] = []
+    words = list(args)
+    pending: list[str] = []
+    if words and not words[0].startswith("-"):  # old style: the bundle's values follow in order
+        found += [("-" + c, "") for c in words[0] if c not in _TAR_VALUED_LETTERS]
+        pending = [c for c in words[0] if c in _TAR_VALUED_LETTERS]
+        words = words[1:]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if pending:
+            found.append(("-" + pending.pop(0), word))
+        elif word == "--":
+            break
+        elif word.startswith("--"):
+            name = long_option(word, _TAR_LONG)
+            value = word.split("=", 1)[1] if "=" in word else ""
+            if "=" not in word and name in _TAR_VALUED_LONG and i + 1 < len(words):
+                value, i = words[i + 1], i + 1
+            found.append((name, value))
+        elif word.startswith("-") and len(word) > 1:
+            for k, letter in enumerate(word[1:], 1):
+                if letter in _TAR_VALUED_LETTERS:
+                    value = word[k + 1 :]
+                    if not value and i + 1 < len(words):
+                        value, i = words[i + 1], i + 1
+                    found.append(("-" + letter, value))
+                    break
+                found.append(("-" + letter, ""))
+        i += 1
+    return found
+
+
+def _tar(inv: Invocation, st: State) -> None:
+    """A command tar runs (--to-command, --checkpoint-action=exec=, -I, -F), what it reads when it creates an
+    archive, and --remove-files, which deletes what it archived."""
+    options = _tar_options(inv.args)
+    names = {name for name, _ in options}
+    for name, value in options:
+        if name == "--checkpoint-action":
+            if value.startswith("exec="):
+                runs_given_command(value[5:], "tar's", inv, st)
+        elif name in ("--use-compress-program", "-I"):
+            if not _COMPRESSOR.fullmatch(value.strip()):
+                runs_given_command(value, "tar's", inv, st)
+        elif name in _TAR_COMMANDS or name == "-F":
+            runs_given_command(value, "tar's", inv, st)
+    roots = _tar_inputs(inv.args, creating=bool(names & {"-c", "--create"}))
+    if roots is not None:
+        reads_whole_tree(roots, inv, st)
+    if names & {"-x", "--extract", "--get"}:
+        writes_whole_tree(_option_value(inv.args, "-C", "--directory") or ".", inv, st)
+    if "--remove-files" in names and names & {"-c", "--create", "-r", "--append", "-u", "--update"}:
+        judge_deletion(_tar_inputs(inv.args, creating=True) or ["."], True, inv, st)
+
+
+def _option_value(args: list[str], short: str, long: str) -> str | None:
+    """The last value given as ``-C DIR``, ``-CDIR``, ``--directory DIR`` or ``--directory=DIR``."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg in (short, long) and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith(long + "="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith(short) and len(arg) > len(short) and not arg.startswith("--"):
+            found = arg[len(short) :]
+    return found
+
+
+def _unzip(inv: Invocation, st: State) -> None:
+    writes_whole_tree(_option_value(inv.args, "-d", "--directory") or ".", inv, st)
+
+
+def _tar_inputs(args: list[str], *, creating: bool) -> list[str] | None:
+    """What ``tar`` archives when it creates one (None otherwise), each as seen from its ``-C`` folder."""
+    if not args or not creating:
+        return None
+    words = list(args)
+    folder = ""
+    inputs: list[str] = []
+    pending: list[str] = []  # letters of a bundle still waiting for their values
+    first = words[0]
+    if not first.startswith("-"):  # old style 'tar czf out.tgz -C ~ proj': the bundle's values follow in order
+        pending = [c for c in first if c in _TAR_VALUED_LETTERS]
+        words = words[1:]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if pending:
+            letter = pending.pop(0)
+            if letter == "C":
+                folder = word
+            i += 1
+            continue
+        if word in ("-C", "--directory"):
+            folder = words[i + 1] if i + 1 < len(words) else folder
+            i += 2
+            continue
+        if word.startswith("--directory="):
+            folder = word.split("=", 1)[1]
+        elif word in _TAR_VALUED_LONG:
+            i += 1
+        elif word.startswith("-") and not word.startswith("--") and len(word) > 1:
+            pending = [c for c in word[1:] if c in _TAR_VALUED_LETTERS]
+            if pending and word[1:].index(pending[0]) < len(word) - 2:  # '-fout.tgz': the value is attached
+                pending = []
+        elif not word.startswith("-") and word != "-":
+            inputs.append(word if not folder or word.startswith(("/", "~")) else f"{folder.rstrip('/')}/{word}")
+        i += 1
+    return inputs
+
+
+_ZIP_VALUED = frozenset({"-b", "-n", "-t", "-tt", "-P", "-Z", "-O", "-s", "-ds", "-lf", "-TT", "--unzip-command",
+                         "--temp-path", "--suffixes", "--password", "--compression-method", "--output-file",
+                         "--split-size", "--logfile-path", "--after-date", "--before-date", "--dot-size"})  # fmt: skip
+
+
+def _zip(inv: Invocation, st: State) -> None:
+    """zip -TT runs the command it is given to test the archive; -m moves the files in, deleting them."""
+    for command in option_values(inv.args, "-TT", "--unzip-command"):
+        runs_given_command(command, "zip's", inv, st)
+    moving = False
+    operands: list[str] = []
+    skip = listing = False
+    for arg in inv.args:
+        if skip:
+            skip = False
+        elif arg in _ZIP_VALUED or arg.split("=", 1)[0] in _ZIP_VALUED:
+            skip = "=" not in arg
+        elif arg in ("-x", "-i", "--exclude", "--include"):
+            listing = True  # patterns follow up to the next option
+        elif arg.startswith("-") and len(arg) > 1:
+            listing = False
+            moving = moving or arg == "--move" or (not arg.startswith("--") and "m" in arg[1:])
+        elif not listing:
+            operands.append(arg)
+    if moving:
+        judge_deletion(operands[1:] or ["."], any(re.fullmatch(r"-[a-zA-Z]*r[a-zA-Z]*", a) for a in inv.args), inv, st)
+
+
+def without_exclusions(args: list[str], *, zip_style: bool = False) -> list[str]:
+    """``args`` without what exclusion options name (``--exclude=.ssh``, ``-x '.ssh/*'`` for zip)."""
+    out: list[str] = []
+    skipping = False
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg.startswith(("--exclude=", "--exclude-dir=", "--ignore=", "--ignore-dir=", "--exclude-from=")):
+            continue
+        if arg in ("--exclude", "--exclude-dir", "--ignore", "--ignore-dir", "--exclude-from"):
+            skip_next = True
+            continue
+        if zip_style and arg in ("-x", "--exclude", "-x@"):
+            skipping = True
+            continue
+        if skipping and arg.startswith("-"):
+            skipping = False
+        if not skipping:
+            out.append(arg)
+    return out
+
+
+# Vim's Ex commands by full name and shortest abbreviation (``:help :w``: ``w[rite]``).
+_VIM_READS = (("read", "r"), ("edit", "e"), ("split", "sp"), ("vsplit", "vs"), ("new", "new"), ("vnew", "vne"),
+              ("tabedit", "tabe"), ("tabnew", "tabnew"), ("view", "vie"), ("sview", "sv"), ("badd", "bad"),
+              ("args", "ar"), ("visual", "vi"), ("diffsplit", "diffs"), ("find", "fin"), ("sfind", "sf"))  # fmt: skip
+_VIM_WRITES = (("write", "w"), ("wq", "wq"), ("xit", "x"), ("exit", "exi"), ("update", "up"), ("saveas", "sav"),
+               ("wnext", "wn"), ("wprevious", "wp"), ("redir", "redi"), ("mksession", "mks"), ("mkexrc", "mk"),
+               ("mkvimrc", "mkv"), ("mkview", "mkvie"), ("wviminfo", "wv"), ("wshada", "wsh"), ("wundo", "wu"),
+               ("wall", "wa"), ("wqall", "wqa"), ("xall", "xa"))  # fmt: skip
+_VIM_CODE = (("python", "py"), ("py3", "py3"), ("python3", "python3"), ("pyx", "pyx"), ("pythonx", "pythonx"),
+             ("pyfile", "pyf"), ("py3file", "py3f"), ("pyxfile", "pyxf"), ("pydo", "pyd"), ("py3do", "py3d"),
+             ("pyxdo", "pyxd"), ("lua", "lua"), ("luafile", "luaf"), ("luado", "luad"), ("perl", "pe"),
+             ("perldo", "perld"), ("ruby", "rub"), ("rubyfile", "rubyf"), ("rubydo", "rubyd"), ("tcl", "tc"),
+             ("tclfile", "tclf"), ("tcldo", "tcld"), ("mzscheme", "mz"), ("mzfile", "mzf"), ("call", "cal"),
+             ("execute", "exe"), ("terminal", "ter"), ("shell", "sh"), ("make", "mak"), ("lmake", "lmak"),
+             ("grep", "gr"), ("lgrep", "lgr"), ("grepadd", "grepa"), ("lgrepadd", "lgrepa"),
+             ("diffpatch", "diffp"), ("cscope", "cs"), ("lcscope", "lcs"), ("source", "so"), ("runtime", "ru"),
+             ("autocmd", "au"), ("function", "fu"), ("def", "def"), ("vim9cmd", "vim9"), ("command", "com"),
+             ("doautocmd", "do"))  # fmt: skip
+# Commands whose argument is an expression (code when it calls a function), a substitution (code after \\=) or
+# options (code in the ones that name a program or an expression: makeprg, foldexpr, shell…).
+_VIM_CALLS = (("let", "let"), ("eval", "ev"), ("echo", "ec"), ("echon", "echon"), ("echomsg", "echom"),
+              ("echoerr", "echoe"), ("const", "cons"), ("if", "if"), ("while", "wh"), ("for", "for"),
+              ("return", "retu"))  # fmt: skip
+_VIM_SUBSTITUTE = (("substitute", "s"), ("&", "&"), ("~", "~"), ("smagic", "sm"), ("snomagic", "sno"))
+_VIM_SET = (("set", "se"), ("setlocal", "setl"), ("setglobal", "setg"))
+# Commands that run the rest of the line (modifiers), or another command on matching lines or in every window.
+_VIM_MODIFIERS = (("silent", "sil"), ("unsilent", "uns"), ("noautocmd", "noa"), ("keepjumps", "keepj"),
+                  ("keepmarks", "kee"), ("keepalt", "keepa"), ("keeppatterns", "keepp"), ("lockmarks", "loc"),
+                  ("verbose", "verb"), ("vertical", "vert"), ("topleft", "to"), ("botright", "bo"),
+                  ("aboveleft", "abo"), ("belowright", "bel"), ("leftabove", "lefta"), ("rightbelow", "rightb"),
+                  ("tab", "tab"), ("sandbox", "san"), ("confirm", "conf"), ("browse", "bro"), ("legacy", "leg"),
+                  ("hide", "hid"), ("horizontal", "hor"), ("windo", "windo"), ("bufdo", "bufdo"),
+                  ("argdo", "argdo"), ("tabdo", "tabdo"), ("cdo", "cdo"), ("ldo", "ldo"), ("cfdo", "cfdo"),
+                  ("lfdo", "lfdo"))  # fmt: skip
+_VIM_GLOBAL = (("global", "g"), ("vglobal", "v"))
+_VIM_RANGE = re.compile(r"(?:[%.$,;\s]|\d+|'[a-zA-Z<>\[\]]|/(?:\\.|[^/])*/?|\?(?:\\.|[^?])*\??|[+-]\d*)*")
+_VIM_NAME = re.compile(r"([A-Za-z]+[0-9]?[A-Za-z]*|[!&~])(!?)\s*")
+_VIM_CALL = re.compile(r"\w\s*\(")
+_VIM_CODE_OPTION = re.compile(r"(prg|expr|func|shell\w*|cmd)\s*[+^-]?=", re.IGNORECASE)
+_VIM_CODE_REASON = "runs code from the editor"
+
+
+def _vim_is(name: str, table: tuple[tuple[str, str], ...]) -> str | None:
+    for full, least in table:
+        if len(name) >= len(least) and full.startswith(name):
+            return full
+    return None
+
+
+def _vim(inv: Invocation, st: State) -> None:
+    """Vim's startup commands (``-c``, ``+``, ``--cmd``) that read or write files or run code, and the options
+    that run a script (-S, -u, -s) or write a file (-i, -w, -W)."""
+    ex_mode = inv.name == "ex" or any(re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", a) for a in inv.args)
+    lines: list[str] = []
+    files: list[str] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg in ("-c", "--cmd") and following is not None:
+            lines.append(following)
+            i += 1
+        elif arg.startswith("+") and len(arg) > 1 and not arg[1:].isdigit() and arg[1] not in "/?":
+            lines.append(arg[1:])
+        elif arg.startswith(("--remote-send", "--remote-expr")):
+            st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # keys or an expression for another running Vim
+        elif arg in ("-S", "-u", "-U", "-s", "-i", "-w", "-W", "-T", "-t", "-q") and following is not None:
+            if arg == "-S" or (arg in ("-u", "-U") and following not in ("NONE", "NORC", "DEFAULTS")):
+                st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # a script of editor commands, which can run anything
+            elif arg == "-s" and not ex_mode:
+                st.add(CONFIRM, _VIM_CODE_REASON, inv.text)  # keys typed from a file
+            elif arg in ("-i", "-W") and following != "NONE":
+                writes_file(following, False, inv, st)
+            elif arg == "-w" and not following.isdigit():
+                writes_file(following, True, inv, st)
+            if arg != "-s" or not ex_mode:
+                i += 1
+        elif not arg.startswith(("-", "+")):
+            files.append(arg)
+        i += 1
+    for line in lines:
+        _vim_line(line, files, inv, st, 0)
+
+
+def _vim_line(line: str, files: list[str], inv: Invocation, st: State, depth: int) -> None:
+    """One Ex command line: commands separated by ``|``, each after its range (``1,$``, ``'<,'>``, ``/re/``)."""
+    rest = line
+    while rest and depth < 8:
+        rest = rest.lstrip(" \t:")
+        ranged = _VIM_RANGE.match(rest)
+        rest = rest[ranged.end() :].lstrip(" \t:") if ranged is not None else rest
+        match = _VIM_NAME.match(rest)
+        if match is None:
+            return
+        name, bang = match.group(1), match.group(2)
+        whole = rest[match.end() :]
+        if name == "!":
+            st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+            nested(bang + whole, st)
+            return
+        if _vim_is(name, _VIM_MODIFIERS) is not None:
+            rest = whole
+            continue
+        if _vim_is(name, _VIM_GLOBAL) is not None and whole[:1] and not whole[0].isalnum() and whole[0] not in '"|':
+            end = sed_delimited(whole, 1, whole[0], brackets=False)
+            rest = whole[end:] if end > 0 else ""
+            depth += 1
+            continue
+        argument, _, rest = whole.partition("|") if _vim_is(name, _VIM_CODE) is None else (whole, "", "")
+        _vim_command(name, bang, argument.strip(), files, inv, st)
+
+
+def _vim_command(name: str, bang: str, argument: str, files: list[str], inv: Invocation, st: State) -> None:
+    if _vim_is(name, _VIM_CODE) is not None:
+        st.add(CONFIRM, _VIM_CODE_REASON, inv.text)
+        return
+    if (
+        (_vim_is(name, _VIM_CALLS) is not None and _VIM_CALL.search(argument))
+        or (_vim_is(name, _VIM_SUBSTITUTE) is not None and "\\=" in argument)
+        or (_vim_is(name, _VIM_SET) is not None and _VIM_CODE_OPTION.search(argument))
+    ):
+        st.add(CONFIRM, _VIM_CODE_REASON, inv.text)
+        return
+    words = [w for w in argument.split() if not w.startswith("++")]  # '++enc=utf8' and the like
+    target = " ".join(words)
+    if _vim_is(name, _VIM_READS) is not None:
+        if target.startswith("!"):  # ':r !cmd' reads what a command prints
+            st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+            nested(target[1:], st)
+        elif words:
+            st.check_paths(words, inv.text)
+        return
+    full = _vim_is(name, _VIM_WRITES)
+    if full is None:
+        return
+    if full == "redir":
+        if target.startswith(">") and not target.startswith("=>"):
+            append = target.startswith(">>")
+            writes_file(target.lstrip(">").strip(), append, inv, st)
+        return
+    if target.startswith("!"):  # ':w !cmd' feeds the text to a command
+        st.add(CONFIRM, "runs a shell command from the editor", inv.text)
+        nested(target[1:], st)
+    elif target.startswith(">>"):
+        writes_file(target[2:].strip(), True, inv, st)
+    elif target and not target.isdigit():
+        writes_file(target, False, inv, st)
+    elif full in ("write", "wq", "xit", "exit", "update", "wnext", "wprevious", "wall", "wqall", "xall"):
+        for f in files:  # the files being edited are written back
+            edits_in_place(f, inv, st)
+
+
+def _trap(inv: Invocation, st: State) -> None:
+    """``trap 'CMD' EXIT``: CMD runs when the shell gets the signal (at its end, for EXIT), judged as eval is."""
+    args = inv.args
+    while args and args[0].startswith("-") and args[0] != "-":
+        if args[0] == "--":
+            args = args[1:]
+            break
+        if args[0] in ("-l", "-p", "-P"):
+            return
+        args = args[1:]
+    if len(args) >= 2 and args[0] != "-":
+        nested(args[0], st)
+
+
+_GDB_VALUED = frozenset({"ex", "iex", "x", "ix", "p", "c", "s", "e", "se", "d", "cd", "b", "l", "D", "tty", "i",
+                         "interpreter", "pid", "core", "exec", "symbols", "command", "directory", "init-command",
+                         "eval-command", "init-eval-command", "data-directory"})  # fmt: skip
+_LLDB_VALUED = frozenset({"p", "attach-pid", "n", "attach-name", "o", "one-line", "O", "one-line-before-file", "s",
+                          "source", "S", "source-before-file", "k", "one-line-on-crash", "K", "source-on-crash", "c",
+                          "core", "a", "arch", "f", "file", "l", "script-language"})  # fmt: skip
+_DEBUGGER_SHELL = frozenset({"shell", "pipe", "python", "py", "pi", "python-interactive", "source", "script",
+                             "platform", "command", "guile", "gu", "gr"})  # fmt: skip
+
+
+def _debugger(inv: Invocation, st: State) -> None:
+    """gdb -p, strace -p, gcore: another running program's memory, where the server keeps its API keys; and the
+    commands given to gdb or lldb that run a shell command or a script."""
+    args = inv.args
+    attach = False
+    if inv.name in ("strace", "ltrace"):
+        attach = any(re.fullmatch(r"-[cCdDfFhiknqrtTvVwxyzZ]*p.*|--attach(=.*)?|--pid(=.*)?", a) for a in args)
+    elif inv.name == "gdbserver":
+        attach = "--attach" in args
+    else:
+        valued = _LLDB_VALUED if inv.name == "lldb" else _GDB_VALUED
+        options: list[tuple[str, str]] = []
+        operands: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--args":
+                operands += args[i + 1 : i + 2]  # the program; the rest are its arguments
+                break
+            if arg.startswith("-") and len(arg) > 1:
+                name, eq, value = arg.lstrip("-").partition("=")
+                if not eq and name in valued:
+                    value, i = (args[i + 1] if i + 1 < len(args) else ""), i + 1
+                options.append((name, value))
+            else:
+                operands.append(arg)
+            i += 1
+        if inv.name == "gcore":
+            attach = bool(operands)
+        elif inv.name == "lldb":
+            attach = any(n in ("p", "attach-pid", "n", "attach-name", "w", "wait-for") for n, _ in options)
+        else:  # 'gdb -p 1234', 'gdb prog 1234', 'gdb -c 1234'
+            attach = any(n in ("p", "pid") or (n in ("c", "core") and v.isdigit()) for n, v in options)
+            attach = attach or (len(operands) >= 2 and operands[1].isdigit())
+        for name, value in options:
+            line = value.strip()
+            word = line.split(" ", 1)[0].lower()
+            if name in ("x", "ix", "command", "init-command", "s", "source", "S", "source-before-file") and (
+                inv.name == "lldb" or name not in ("s", "S")
+            ):
+                st.add(CONFIRM, "runs a script of debugger commands", inv.text)
+                continue
+            if name not in ("ex", "iex", "eval-command", "init-eval-command", "o", "one-line", "O", "k", "K"):
+                continue
+            if word in ("attach", "at") or line.startswith("process attach"):
+                attach = True
+            elif line.startswith(("!", "|")) or word in _DEBUGGER_SHELL:
+                st.add(CONFIRM, "runs a shell command from the debugger", inv.text)
+                if line.startswith("!") or word == "shell":
+                    nested(line[1:] if line.startswith("!") else line[len(word) :], st)
+    if attach:
+        st.add(CONFIRM, "reads another running program's memory", inv.text)
+
+
+def _mshta_like(inv: Invocation, st: State) -> None:
+    st.add(BLOCK, f"runs a script through {inv.name}, a common way to run downloaded code", inv.text)
+
+
+def _secrets(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if inv.name == "gpg" and any(a.startswith(("--export-secret", "--export-ownertrust")) for a in lowered):
+        st.add(BLOCK, "exports your private keys", inv.text)
+    elif inv.name == "security" and any(a in ("dump-keychain", "-w", "find-internet-password") for a in lowered):
+        st.add(BLOCK, "reads passwords from the keychain", inv.text)
+    elif inv.name in ("secret-tool", "pass") and lowered[:1] in (["lookup"], ["show"], ["search"]):
+        st.add(BLOCK, "reads stored passwords", inv.text)
+
+
+def _settings(inv: Invocation, st: State) -> None:
+    lowered = [a.lower() for a in inv.args]
+    if (inv.name == "defaults" and lowered[:1] == ["delete"]) or (
+        inv.name in ("gsettings", "dconf") and lowered[:1] and lowered[0] in ("reset", "reset-recursively")
+    ):
+        st.add(CONFIRM, "resets settings to their defaults", inv.text)
+    elif inv.name == "tccutil" and lowered[:1] == ["reset"]:
+        st.add(CONFIRM, "resets privacy permissions", inv.text)
+
+
+RULES: dict[str, Rule] = {
+    "nc": _netcat, "ncat": _netcat, "netcat": _netcat, "socat": _netcat,
+    "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
+    "grep": _grep, "egrep": _grep, "fgrep": _grep, "ack": _grep,
+    "rg": _searcher, "ag": _searcher,
+    "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
+    "unzip": _unzip,
+    "mshta": _mshta_like, "bitsadmin": _mshta_like,
+    "ssh": _ssh,
+    "trap": _trap,
+    "gdb": _debugger, "gdb-multiarch": _debugger, "gdbserver": _debugger, "lldb": _debugger, "gcore": _debugger,
+    "strace": _debugger, "ltrace": _debugger,
+    "vi": _vim, "vim": _vim, "nvim": _vim, "ex": _vim, "view": _vim, "gvim": _vim, "rvim": _vim, "vimdiff": _vim,
+    "gview": _vim, "evim": _vim,
+    "curl": _sends_file, "wget": _sends_file,
+    "useradd": _accounts, "userdel": _accounts, "usermod": _accounts, "adduser": _accounts, "deluser": _accounts,
+    "addgroup": _accounts, "delgroup": _accounts, "groupadd": _accounts, "groupdel": _accounts, "groupmod": _accounts,
+    "gpasswd": _accounts, "chpasswd": _accounts, "newusers": _accounts, "passwd": _accounts, "chsh": _accounts,
+    "chfn": _accounts, "chage": _accounts, "visudo": _accounts, "vipw": _accounts,
+    "sudo": _root_shell, "doas": _root_shell, "su": _root_shell, "pkexec": _root_shell,
+    "defaults": _settings, "gsettings": _settings, "dconf": _settings, "tccutil": _settings,
+    "gpg": _secrets, "gpg2": _secrets, "security": _secrets, "secret-tool": _secrets, "pass": _secrets,
+}  # fmt: skip
