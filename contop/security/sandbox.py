@@ -76,31 +76,61 @@ def default_workspace(state_dir: Path) -> Path:
     return state_dir / "sandbox" / "workspace"
 
 
-def _limit_hit(result: ProcessResult) -> str | None:
-    """Which resource limit a finished sandboxed command ran into, from its exit status and stderr."""
+# What bash prints when a command it waited for died of a signal ("/bin/bash: line 1:   7 Killed   cmd").
+_SHELL_SIGNAL = re.compile(r"^\S*bash: line \d+: +\d+ (CPU time limit exceeded|File size limit exceeded|Killed)", re.M)
+
+
+def _limit_hit(result: ProcessResult, limits: SandboxLimits) -> str | None:
+    """Which resource limit a finished sandboxed command ran into, as far as its exit status, its duration and what
+    its shell said show. A command that merely exits 152 (128 + SIGXCPU) is not a CPU limit: that one cannot
+    come before the command has run for the limit's seconds."""
     if result.timed_out:
         return "wall_time"
     code = result.exit_code
-    if code in (-SIGXCPU, 128 + SIGXCPU):
+    said = {m.group(1) for m in _SHELL_SIGNAL.finditer(result.stderr)}
+    if "CPU time limit exceeded" in said or (
+        code in (-SIGXCPU, 128 + SIGXCPU) and result.duration_ms >= limits.cpu_seconds * 1000
+    ):
         return "cpu"
-    if code in (-SIGXFSZ, 128 + SIGXFSZ):
+    if "File size limit exceeded" in said or code in (-SIGXFSZ, 128 + SIGXFSZ):
         return "file_size"
     if code not in (0, None) and _MEMORY_ERROR.search(result.stderr):
         return "memory"
-    if code in (128 + 9, -9):
+    if "Killed" in said or code in (128 + 9, -9):
         return "killed"
     return None
 
 
-def _finish(result: ProcessResult, backend: str, workspace: Path, limits_applied: list[str]) -> dict[str, Any]:
+def _limit_note(hit: str, limits: SandboxLimits) -> tuple[str, str]:
+    """The note for the model and the sentence for the phone about ``hit``."""
+    if hit == "cpu":
+        return (f"The command used up the sandbox's CPU limit ({limits.cpu_seconds} s per process) and was stopped.",
+                "The sandboxed command was stopped at its CPU time limit.")  # fmt: skip
+    if hit == "file_size":
+        return (f"Exit status {128 + SIGXFSZ} or its shell's message: a file written past the sandbox's "
+                f"{limits.file_size_bytes >> 20} MiB file size limit stops the command that way.",
+                "The sandboxed command tried to write a file over the size limit.")  # fmt: skip
+    if hit == "memory":
+        return (f"The command ran out of memory (the sandbox allows {limits.memory_bytes >> 20} MiB per process).",
+                "The sandboxed command ran out of memory.")  # fmt: skip
+    return ("The command was killed (SIGKILL). In the sandbox this happens to a process that goes past the CPU "
+            f"hard limit, or when its processes together use over {limits.total_memory_bytes >> 20} MiB of "
+            "memory; a command can also kill itself that way.",
+            "The sandboxed command was killed.")  # fmt: skip
+
+
+def _finish(
+    result: ProcessResult, backend: str, workspace: Path, limits_applied: list[str], limits: SandboxLimits
+) -> dict[str, Any]:
     out = result_dict(result, cwd=WORKSPACE_MOUNT, backend=backend)
-    hit = _limit_hit(result)
+    hit = _limit_hit(result, limits)
     out["limit_hit"] = hit
     out["workspace"] = str(workspace)
     out["limits_applied"] = list(limits_applied)
     if hit and hit != "wall_time":
-        out["note"] = (out["note"] + f" The sandbox {hit.replace('_', ' ')} limit was reached.").strip()
-        out["voice_message"] = f"The sandboxed command hit its {hit.replace('_', ' ')} limit."
+        note, voice = _limit_note(hit, limits)
+        out["note"] = (out["note"] + " " + note).strip()
+        out["voice_message"] = voice
     return out
 
 
@@ -157,7 +187,7 @@ async def run_within_disk(workspace: Path, run: Awaitable[ProcessResult]) -> Pro
 def _disk_result(message: str, backend: str, workspace: Path, limits_applied: list[str]) -> dict[str, Any]:
     result = ProcessResult(stdout="", stderr=message, exit_code=None, duration_ms=0, timed_out=False,
                            truncated=False, interactive_prompt_detected=False, notes=[message])  # fmt: skip
-    out = _finish(result, backend, workspace, limits_applied)
+    out = _finish(result, backend, workspace, limits_applied, SandboxLimits())
     out["status"], out["limit_hit"] = "error", "disk"
     out["voice_message"] = "The sandboxed command was stopped: the disk is nearly full."
     return out
@@ -350,6 +380,7 @@ class BubblewrapBackend:
         self.limits_applied: list[str] = []
         self._cgroups: SandboxCgroups | None = None
         self._cgroup_problem = ""
+        self._nproc_set: int | None = None  # the RLIMIT_NPROC the last argv() gives the command
 
     def argv(self, command: str, workspace: Path) -> list[str]:
         """The argv for ``command``: bwrap, started by a shell that opens the seccomp filter on descriptor
@@ -359,6 +390,7 @@ class BubblewrapBackend:
         overlay = workspace.parent / ".sandbox-etc"
         masks = host_masks(overlay)
         filter_path = write_seccomp_filter(overlay)
+        others = tasks_of(NOBODY_UID) if self._owner() is not None else 0
         argv = bwrap_argv(
             command,
             bwrap=self._bwrap,
@@ -369,8 +401,9 @@ class BubblewrapBackend:
             system_dirs=host_system_dirs(),
             masks=masks,
             seccomp_fd=SECCOMP_FD if filter_path is not None else None,
-            others_tasks=tasks_of(NOBODY_UID) if self._owner() is not None else 0,
+            others_tasks=others,
         )
+        self._nproc_set = self.limits.nproc + others if self._owner() is not None else None
         # The shell joins the command's cgroups (paths in CONTOP_SANDBOX_CGROUPS: bwrap clears the environment
         # after it) before anything of the command runs, then becomes bwrap.
         join = (
@@ -394,6 +427,14 @@ class BubblewrapBackend:
             return False
         if self._bwrap is None:
             self._problem = "bwrap is not installed (apt install bubblewrap)"
+            return False
+        if self._as_root and self._setpriv is None:
+            # As root, bubblewrap's namespaces map only uid 0: without setpriv to become nobody inside, the command
+            # would run as root, able to read every root-only file of the system folders it sees.
+            self._problem = (
+                "the server runs as root and setpriv (util-linux) is not installed, so a sandboxed command could "
+                "not drop to nobody (install util-linux, or run the server as a normal user)"
+            )
             return False
         import tempfile
 
@@ -419,7 +460,7 @@ class BubblewrapBackend:
         )
         self.limits_applied = [n for n, v, e in zip(names, values[1:4], expected, strict=False) if v == e]
         nproc = values[4] if len(values) > 4 else ""
-        if nproc.isdigit() and int(nproc) >= self.limits.nproc:  # plus what already runs as nobody (tasks_of)
+        if self._nproc_set is not None and nproc == str(self._nproc_set):  # a limit of our own, not an inherited one
             self.limits_applied.append(names[3])
         if "cpu (RLIMIT_CPU)" in self.limits_applied and values[5:6] != [str(self.limits.cpu_seconds + 5)]:
             self.limits_applied.remove("cpu (RLIMIT_CPU)")  # a soft limit alone can be raised by the command
@@ -474,7 +515,7 @@ class BubblewrapBackend:
                     _background_removals.discard(done)
         if isinstance(result, str):
             return _disk_result(result, self.name, ws, self.limits_applied)
-        out = _finish(result, self.name, ws, self.limits_applied)
+        out = _finish(result, self.name, ws, self.limits_applied, self.limits)
         if exhausted and out["limit_hit"] in (None, "killed", "memory"):
             out["limit_hit"] = "memory"
             out["note"] = (out["note"] + " The sandbox memory limit (all its processes together) was reached.").strip()
@@ -576,7 +617,7 @@ class DockerBackend:
         applied = ["memory", "cpu share", "pids", "read-only root", "no network"]
         if isinstance(result, str):
             return _disk_result(result, self.name, ws, applied)
-        return _finish(result, self.name, ws, applied)
+        return _finish(result, self.name, ws, applied, self.limits)
 
     async def _remove(self, name: str) -> None:
         assert self._docker is not None

@@ -104,7 +104,8 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
         )
         if state.sandbox is not None:
             backend = await state.sandbox()  # detected at start, so doctor, logs and the agent agree from the outset
-            log.info("sandbox: %s", backend.describe() if backend else "none (blocked commands are refused)")
+            if backend is not None:  # none: the detection has said why
+                log.info("sandbox: %s", backend.describe())
         expiry = asyncio.create_task(_expire_codes(state), name="pairing-expiry")
         try:
             yield

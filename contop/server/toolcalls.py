@@ -43,7 +43,10 @@ def sandbox_provider() -> Callable[[], Awaitable[SandboxBackend | None]]:
     async def backend() -> SandboxBackend | None:
         async with probe_lock:
             if not sandbox:
-                sandbox.append((await asyncio.to_thread(detect_sandbox)).backend)
+                status = await asyncio.to_thread(detect_sandbox)
+                if status.backend is None:
+                    log.warning("sandbox: %s", status.description)  # with why each backend cannot run here
+                sandbox.append(status.backend)
         return sandbox[0]
 
     return backend

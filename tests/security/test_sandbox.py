@@ -18,10 +18,13 @@ from contop.security.sandbox import (
     DockerBackend,
     SandboxBackend,
     SandboxLimits,
+    _finish,
+    _limit_hit,
     bwrap_argv,
     detect_sandbox,
     docker_argv,
 )
+from contop.tools.cli import ProcessResult
 
 _BWRAP = BubblewrapBackend()
 needs_bwrap = pytest.mark.skipif(not _BWRAP.available(), reason=f"bubblewrap unusable here: {_BWRAP.describe()}")
@@ -141,7 +144,7 @@ async def test_memory_limit_is_reported(workspace: Path) -> None:
     result = await _BWRAP.run("python3 -c 'x = bytearray(600 * 1024 * 1024)'", timeout=20, workspace=workspace)
     assert result["exit_code"] != 0
     assert result["limit_hit"] == "memory"
-    assert "memory limit" in result["note"]
+    assert "ran out of memory (the sandbox allows 256 MiB per process)" in result["note"]
 
 
 @needs_bwrap
@@ -256,6 +259,47 @@ def test_description_names_the_limits() -> None:
     assert "no network" in text
     assert "RLIMIT_AS" in text and "RLIMIT_CPU" in text
     assert isinstance(_BWRAP, SandboxBackend)
+
+
+def _ended(code: int | None, stderr: str = "", seconds: float = 0.1) -> ProcessResult:
+    return ProcessResult(stdout="", stderr=stderr, exit_code=code, duration_ms=int(seconds * 1000), timed_out=False,
+                         truncated=False, interactive_prompt_detected=False, notes=[])  # fmt: skip
+
+
+def test_a_limit_is_reported_only_on_evidence() -> None:
+    limits = SandboxLimits()
+    assert _limit_hit(_ended(152), limits) is None  # 'exit 152' at once: no process ran 60 s of CPU
+    assert _limit_hit(_ended(152, seconds=61), limits) == "cpu"
+    cpu_mid_script = "/bin/bash: line 1:     3 CPU time limit exceeded python3 spin.py\n"
+    assert _limit_hit(_ended(0, cpu_mid_script), limits) == "cpu"  # the script went on after it
+    assert _limit_hit(_ended(0, "/bin/bash: line 1:     3 File size limit exceededhead -c 70M > big\n"), limits) == (
+        "file_size"
+    )
+    assert _limit_hit(_ended(1, "MemoryError\n"), limits) == "memory"
+    assert _limit_hit(_ended(0, "MemoryError\n"), limits) is None
+    assert _limit_hit(_ended(137), limits) == "killed"
+    assert _limit_hit(_ended(1, "mentions CPU time limit exceeded in passing\n"), limits) is None
+    out = _finish(_ended(137), "bubblewrap", Path("/ws"), [], limits)
+    assert out["voice_message"] == "The sandboxed command was killed."
+    assert "killed (SIGKILL)" in out["note"] and "512 MiB" in out["note"] and "killed limit" not in out["note"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as root here only")
+def test_as_root_without_setpriv_the_sandbox_is_unavailable_rather_than_root_inside() -> None:
+    backend = BubblewrapBackend()
+    backend._setpriv = None  # util-linux missing (Alpine, minimal images)
+    assert not backend.available()
+    assert "setpriv (util-linux) is not installed" in backend.describe()
+
+
+@needs_bwrap
+def test_only_a_process_limit_the_sandbox_sets_is_reported() -> None:
+    backend = BubblewrapBackend()
+    backend._as_root, backend._setpriv = False, None  # as a normal user: a user namespace, no RLIMIT_NPROC of ours
+    assert backend.available(), backend.describe()
+    assert "RLIMIT_NPROC" not in backend.describe()
+    if os.geteuid() == 0:
+        assert "processes (RLIMIT_NPROC)" in BubblewrapBackend().describe()
 
 
 def test_bwrap_argv_as_root_drops_to_nobody() -> None:

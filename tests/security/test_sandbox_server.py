@@ -44,3 +44,22 @@ async def test_a_descriptor_the_server_inherited_never_reaches_the_sandbox(tmp_p
     finally:
         os.close(folder)
         await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setpriv matters to a server running as root")
+async def test_a_root_server_without_setpriv_has_no_sandbox_and_its_log_says_why(tmp_path: Path) -> None:
+    """Without setpriv the command would have run as root inside bubblewrap, claiming to be in a user namespace."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in Path(folder).iterdir():
+            if entry.name != "setpriv" and not os.path.lexists(path / entry.name):
+                (path / entry.name).symlink_to(entry)
+    server = ServerProcess(tmp_path / "home", env={"PATH": str(path)})
+    try:
+        await asyncio.to_thread(server.start)
+        log = server.log()
+        assert "No sandbox available (bubblewrap unavailable: the server runs as root and setpriv" in log, log
+        assert "bubblewrap sandbox in a user namespace" not in log
+    finally:
+        await asyncio.to_thread(server.stop)
