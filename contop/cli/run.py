@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         """SIGTERM (timeout, systemd, CI) and SIGHUP end the run as Ctrl-C does: what it started on the desktop is
         stopped and its device revoked, instead of both being left behind by an abrupt exit."""
         stopped_by.append(signum)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a job started with '&' by a script ignores it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.raise_signal(signal.SIGINT)
 
     caught = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]  # no SIGHUP on Windows
@@ -362,12 +364,12 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
         print(f"contop run: output cut to fit one message ({fields}); ask for less at a time", file=sys.stderr)
     if status != "success":
         code = output["exit_code"]
-        why = (
-            payload.get("message")
-            or result.get("message")
-            or (result.get("voice_message") if result.get("timed_out") else "")
-            or (f"exit code {code}" if code else "")
-        )
+        timed_out = result.get("voice_message") if result.get("timed_out") else ""
+        exited = f"exit code {code}" if code else ""
+        if payload.get("executed_on") == "sandbox":  # its message only says why it ran there (printed above)
+            why = timed_out or exited or result.get("message")
+        else:
+            why = payload.get("message") or result.get("message") or timed_out or exited
         print(f"contop run: {status}" + (f": {why}" if why else ""), file=sys.stderr)
 
 

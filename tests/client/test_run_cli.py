@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -145,8 +146,16 @@ def test_the_home_alone_finds_its_servers_port(server: ServerProcess) -> None:
     assert done.returncode == 0 and done.stdout == "found\n", done.stderr
 
 
-def test_sigterm_stops_the_call_and_revokes_the_device_as_ctrl_c_does(server: ServerProcess, tmp_path: Path) -> None:
-    # `timeout 3 contop run …`, systemd or CI stopping it: the call went on and the device stayed paired
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_stops_the_call_and_revokes_the_device_as_ctrl_c_does(
+    server: ServerProcess, tmp_path: Path, sigint: str
+) -> None:
+    # `timeout 3 contop run …`, systemd or CI stopping it: the call went on and the device stayed paired. A job a
+    # script starts with '&' has SIGINT ignored (`contop run … & kill $!`): SIGTERM must work there too.
     marker = tmp_path / "marker"
     args = json.dumps({"command": f"sleep 4; touch {marker}"})
     proc = subprocess.Popen(
@@ -156,6 +165,7 @@ def test_sigterm_stops_the_call_and_revokes_the_device_as_ctrl_c_does(server: Se
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if sigint == "ignored" else None,
     )
     deadline = time.monotonic() + 20
     while not any(d["device_id"].startswith("contop-run-") for d in devices(server)["devices"]):
@@ -313,6 +323,13 @@ def test_a_command_blocked_on_the_host_says_it_ran_in_the_sandbox(server: Server
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "sandbox" in done.stderr and "/etc/shadow" in done.stderr, done.stderr
+    # A failure in the sandbox ends with its exit code or its timeout, as on the host, not the sandbox line again.
+    args = json.dumps({"command": "cat /etc/shadow; exit 7"})
+    done = contop_run("--tool", "execute_cli", "--args", args, env=local_env(server))
+    assert done.returncode == 1 and done.stderr.splitlines()[-1] == "contop run: error: exit code 7", done.stderr
+    args = json.dumps({"command": "cat /etc/shadow; sleep 5", "timeout": 1})
+    done = contop_run("--tool", "execute_cli", "--args", args, env=local_env(server))
+    assert done.returncode == 1 and "timed out" in done.stderr.splitlines()[-1].lower(), done.stderr
 
 
 def test_a_run_that_fails_says_so_on_stderr(tmp_path: Path) -> None:
