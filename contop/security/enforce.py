@@ -355,6 +355,13 @@ class GuardedToolset:
             hints = {}
         validated: dict[str, Any] = {}
         for key, value in args.items():
+            if isinstance(value, str) and "\x00" in value:
+                # An argument of a process ends at its first NUL (uvloop cuts it there without a word), so what
+                # ran would be a prefix the gate never judged: 'chmod -R 777 /\0tmp/x' runs 'chmod -R 777 /'.
+                raise ToolError(
+                    f"Bad argument '{key}' for {name}: it contains a NUL character (\\0), which a command, a path "
+                    "or a program's argument cannot hold; nothing was run."
+                )
             hint = hints.get(key)
             if hint is None:
                 validated[key] = value

@@ -53,6 +53,8 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
     """Classify one shell command for ``ctx.platform``."""
     if len(command) > _MAX_COMMAND:
         return Decision.block("command is too long to be judged")
+    if "\x00" in command:  # what runs would end at it: a prefix of what is judged here
+        return Decision.block("contains a NUL character (\\0), where the command that runs would be cut short")
     if not command.strip():
         return Decision.safe("empty command")
     if command.count("$(") + command.count("`") + command.count("<(") + command.count(">(") > _MAX_SUBSTITUTIONS:
