@@ -158,8 +158,11 @@ def _stat_fields(pid: int | str) -> list[bytes]:
     return stat[stat.rfind(b")") + 2 :].split()
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, from /proc. Empty when /proc is missing."""
+def group_members(pgid: int, *, session: bool = False) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``, from /proc. Empty when /proc is missing.
+
+    ``session``: also those whose session is ``pgid``. A command started as a session leader keeps the children
+    that moved to a process group of their own (a job-control shell, ``set -m``; ``setpgid``) in its session."""
     members: list[int] = []
     try:
         entries = os.listdir("/proc")
@@ -169,7 +172,7 @@ def group_members(pgid: int) -> list[int]:
         if not entry.isdigit():
             continue
         fields = _stat_fields(entry)
-        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+        if len(fields) > 3 and fields[0] != b"Z" and (int(fields[2]) == pgid or (session and int(fields[3]) == pgid)):
             members.append(int(entry))
     return members
 
@@ -183,7 +186,7 @@ def in_session(pid: int, sid: int) -> bool:
 
 def _group_alive(pgid: int) -> bool:
     if sys.platform.startswith("linux"):
-        return bool(group_members(pgid))
+        return bool(group_members(pgid, session=True))
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
@@ -191,21 +194,30 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-async def kill_group(pgid: int, proc: asyncio.subprocess.Process, grace: float = KILL_GRACE_S) -> None:
-    """SIGTERM the whole group, wait ``grace`` seconds, then SIGKILL whatever is left."""
+def _signal_tree(pgid: int, sig: int) -> None:
+    """``sig`` to the command's process group and, on Linux, to the rest of its session (``group_members``)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, sig)
+    if sys.platform.startswith("linux"):
+        for pid in group_members(pgid, session=True):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+async def kill_group(pgid: int, proc: asyncio.subprocess.Process, grace: float = KILL_GRACE_S) -> None:
+    """SIGTERM the command's whole tree (``_signal_tree``), wait ``grace`` seconds, then SIGKILL whatever is left.
+    Only a process that called ``setsid`` escapes: it left the session, as a daemon does."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
     try:
+        await asyncio.to_thread(_signal_tree, pgid, signal.SIGTERM)
+        deadline = loop.time() + grace
         while loop.time() < deadline:
-            if proc.returncode is not None and not _group_alive(pgid):
+            if proc.returncode is not None and not await asyncio.to_thread(_group_alive, pgid):
                 return
             await asyncio.sleep(0.02)
     finally:
-        # Runs even if we are cancelled again while waiting: nothing of the group may outlive us.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+        # Runs even if we are cancelled again while waiting: nothing of the tree may outlive us.
+        _signal_tree(pgid, signal.SIGKILL)
 
 
 def _blocked_on_stdin(pgid: int, stdin_inode: int) -> bool:

@@ -122,6 +122,32 @@ async def test_timeout_kills_processes_that_ignore_sigterm(ctx: ToolContext) -> 
     assert await wait_gone(marker) == []
 
 
+@pytest.mark.parametrize(
+    "moved",
+    [
+        "set -m; sleep {marker} & wait",  # a job-control shell puts each job in a process group of its own
+        "python3 -c 'import os, time; os.setpgid(0, 0); time.sleep(300)' {marker} & wait",
+    ],
+)
+async def test_timeout_and_cancel_kill_children_that_moved_to_their_own_process_group(
+    ctx: ToolContext, moved: str
+) -> None:
+    marker = unique_sleep()
+    result = await execute_cli(ctx, moved.format(marker=marker), timeout=1)
+    assert result["timed_out"] is True
+    assert await wait_gone(marker) == []
+    marker = unique_sleep()
+    task = asyncio.create_task(execute_cli(ctx, moved.format(marker=marker)))
+    deadline = time.monotonic() + 5
+    while not processes_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the child has moved by now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await wait_gone(marker) == []
+
+
 async def test_cancellation_kills_group_and_reraises(ctx: ToolContext) -> None:
     marker = unique_sleep()
     task = asyncio.create_task(execute_cli(ctx, f"sleep {marker} & sleep {marker}; wait"))
