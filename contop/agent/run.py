@@ -61,6 +61,7 @@ from contop.agent.skills.store import SkillStore
 from contop.agent.toolbridge import RunState, StaticToolset, guarded_tools
 from contop.core.errors import ConfigError, ContopError
 from contop.core.settings import API_KEY_ENV, Settings
+from contop.core.urlsecrets import hide_url_passwords, url_password
 from contop.security.audit import AuditLog, Redactor, StreamRedactor
 from contop.security.enforce import Confirmer, GateLists, GuardedToolset, ToolFn
 from contop.security.sandbox import SandboxBackend
@@ -216,7 +217,8 @@ class AgentService:
 
     def _api_keys(self) -> list[str]:
         settings = self._settings()
-        return [settings.effective_api_key(key, self._env) for key in API_KEY_ENV]
+        keys = [settings.effective_api_key(key, self._env) for key in API_KEY_ENV]
+        return [*keys, url_password(settings.local_model_base_url)]  # a remote server's password, in its URL
 
     @classmethod
     def open(
@@ -668,14 +670,15 @@ def unreachable_hint(spec: ModelSpec | None) -> str:
     """What to do when nothing answers at the model's address: the address, and what should be listening there."""
     if spec is None:
         return ""
+    url = hide_url_passwords(spec.base_url)
     if spec.via_proxy:
         return (
-            f"the {spec.provider} subscription proxy at {spec.base_url} did not answer: start it with "
+            f"the {spec.provider} subscription proxy at {url} did not answer: start it with "
             f"`contop proxy {spec.provider}` or from the desktop app"
         )
     if spec.base_url:
         return (
-            f"nothing answered at {spec.base_url}: start your local model server (Ollama: `ollama serve`), "
+            f"nothing answered at {url}: start your local model server (Ollama: `ollama serve`), "
             "or fix local_model_base_url"
         )
     return f"{spec.provider} could not be reached: check this computer's internet connection"

@@ -39,6 +39,7 @@ from contop.core.settings import (
     ice_servers_problem,
     validate_settings,
 )
+from contop.core.urlsecrets import hide_url_passwords
 
 
 class Level(StrEnum):
@@ -388,7 +389,8 @@ def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
     return Check(
         "models",
         Level.MISSING,
-        f"{where} is openai-compatible:{spec.model}, but nothing answers at {spec.base_url}: the agent cannot run",
+        f"{where} is openai-compatible:{spec.model}, but nothing answers at {hide_url_passwords(spec.base_url)}: "
+        "the agent cannot run",
         "start Ollama (`ollama serve`) or your local server, or fix local_model_base_url",
     )
 

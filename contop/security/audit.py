@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from contop.core.urlsecrets import hide_url_passwords
+
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
@@ -111,7 +113,7 @@ class Redactor:
             for secret in secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
-            return _KEY_SHAPES.sub(REDACTED, value)
+            return hide_url_passwords(_KEY_SHAPES.sub(REDACTED, value))
         if isinstance(value, dict):
             return {k: self._walk(v, secrets) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -7,6 +7,8 @@ import re
 import sys
 import threading
 
+from contop.core.urlsecrets import hide_url_passwords
+
 # Patterns that carry secrets in text we might log: signaling URLs (?token=), auth headers, pairing fragments.
 _PATTERNS = (
     (re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE), r"\1***"),
@@ -56,6 +58,7 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for pattern, repl in _PATTERNS:
             text = pattern.sub(repl, text)
+        text = hide_url_passwords(text)
         with self._lock:
             secrets = list(self._secrets)
         for secret in secrets:

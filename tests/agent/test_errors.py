@@ -179,6 +179,30 @@ async def test_nothing_listening_at_a_local_model_says_where_and_what_to_start(
     assert f"nothing answered at {url}" in result.answer and "ollama serve" in result.answer, result.answer
 
 
+@pytest.mark.parametrize("password", ["qapass-SECRET-77", "pw1"])
+async def test_a_password_in_the_local_model_url_is_never_shown(
+    env: Env, events: RecordingEvents, password: str
+) -> None:
+    """Credentials in local_model_base_url (a remote OpenAI-compatible server's only way in) stay on the desktop."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env.settings = env.settings.model_copy(
+        update={
+            "execution_model": "openai-compatible:x",
+            "local_model_base_url": f"http://qa:{password}@127.0.0.1:{port}/v1",
+        }
+    )
+    result = await run_intent(env.service(), "hi", events)
+    assert result.status == "failed"
+    assert f"nothing answered at http://qa:***@127.0.0.1:{port}/v1" in result.answer, result.answer
+    logs = "".join(p.read_text() for p in (env.state / "logs").glob("*"))
+    assert env.store is not None
+    stored = json.dumps([dataclasses.asdict(m) for m in await env.store.load(result.session_id)], default=str)
+    for where in (json.dumps(events.events), logs, stored):
+        assert password not in where
+
+
 async def test_a_key_in_a_completed_run_is_not_stored(env: Env, events: RecordingEvents) -> None:
     """What a completed run stores is sent to the model again on every later turn: no API key in it."""
     key = "sk-qa-STOREDKEY-0123456789abcdef"

@@ -109,6 +109,9 @@ def test_a_local_server_that_does_not_answer_is_a_problem(tmp_path: Path) -> Non
     with http_server({}) as url:  # a server without /models still shows it is there
         models = doctor_models(home, {**local, "local_model_base_url": f"{url}/v1"})
     assert models["level"] == "ok", models
+    with_password = dead.replace("http://", "http://qa:pw-SECRET@")
+    out = doctor(home, {**local, "local_model_base_url": with_password}).stdout
+    assert "nothing answers at http://qa:***@127.0.0.1:" in out and "pw-SECRET" not in out, out
 
 
 def test_a_subscription_proxy_that_is_not_running_is_a_problem(tmp_path: Path) -> None:

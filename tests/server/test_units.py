@@ -138,3 +138,7 @@ def test_redaction_of_patterns_and_known_values() -> None:
     text = record.getMessage()
     assert "abcDEF" not in text and "s3cr3t" not in text and "sk-live" not in text
     assert "token=***&x=1" in text
+    url = "http://me:pw1@10.0.0.2:8080/v1"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "nothing at %s", (url,), None)
+    redactor.filter(record)
+    assert record.getMessage() == "nothing at http://me:***@10.0.0.2:8080/v1"
