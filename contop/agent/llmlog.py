@@ -23,8 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class LlmLog:
-    def __init__(self, logs_dir: Path, session_id: str, redact: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self, logs_dir: Path, session_id: str, redact: Callable[[Any], Any] | None = None, *, tools: int = 0
+    ) -> None:
         self._dir = logs_dir
+        self._tools = tools  # how many tools each request offers the model
         self._redact = redact
         self._session = session_id
         self._path: Path | None = None
@@ -55,8 +58,8 @@ class LlmLog:
             self._fh.close()
             self._fh = None
 
-    def request(self, number: int, model: str, messages: int, tools: int) -> float:
-        self._write({"event": "request", "n": number, "model": model, "messages": messages, "tools": tools})
+    def request(self, number: int, model: str, messages: int) -> float:
+        self._write({"event": "request", "n": number, "model": model, "messages": messages, "tools": self._tools})
         return time.monotonic()
 
     def response(self, number: int, started: float, response: ModelResponse) -> None:

@@ -82,7 +82,8 @@ class AgentBusy(ContopError):
 class Limits:
     max_requests: int = 50
     wall_s: float = 600.0
-    model_call_s: float = 120.0
+    model_call_s: float = 120.0  # the longest wait for a model's first output, or for its next piece
+    model_answer_s: float = 900.0  # one whole answer: a slow local model writing a long one is not cut at 2 min
     plan_requests: int = 15
     tool_retries: int = 3
 
@@ -421,7 +422,12 @@ class AgentService:
         ctx.skills = SkillRuntime(self.skills, enabled, toolset)
         state = RunState(toolset=toolset, ctx=ctx, events=events, model=result.model, backend=result.backend)
         budget = context_budget_tokens(spec) if spec is not None else 100_000
-        model_settings = ModelSettings(timeout=self.limits.model_call_s, request_timeout=self.limits.model_call_s)
+        limits = self.limits
+        model_settings = ModelSettings(
+            timeout=limits.model_call_s,  # the provider's HTTP client: each attempt, and each streamed piece
+            first_event_timeout=limits.model_call_s,
+            request_timeout=max(limits.model_answer_s, limits.model_call_s),
+        )
         thinking = overrides.thinking_mode or settings.thinking_mode
         if thinking == "on":
             model_settings["thinking"] = True
@@ -460,7 +466,7 @@ class AgentService:
             frame = _decode_frame(frame_b64)
             if frame is not None:
                 prompt = [execution.text, frame]
-        llm_log = LlmLog(self.state_dir / "logs", session_id, redact=hide)
+        llm_log = LlmLog(self.state_dir / "logs", session_id, redact=hide, tools=len(tools))
 
         def fallback_history(answer: str) -> list[ModelMessage]:
             """What a run that did not complete stores: its conversation so far, or at least prompt and answer."""
@@ -549,7 +555,10 @@ class AgentService:
             message = self._hide_keys(f"{type(exc).__name__}: {exc}")
             log.warning("agent run failed: %s", message)
             if isinstance(exc, ModelConnectionError) and not isinstance(exc, ModelTimeoutError) and unreachable:
-                message = f"{message} ({unreachable})"
+                if getattr(exc, "phase", None) in ("read", "write"):  # it answered: the link broke mid-way
+                    message = f"{message} (the connection to the model broke while it was answering; try again)"
+                else:
+                    message = f"{message} ({unreachable})"
             llm_log.error(0, None, message)
             await events.emit("agent_status", {"status_type": "model_error", "message": message[:500]})
             answer = f"The model failed, so I stopped: {message[:300]}"
@@ -582,7 +591,9 @@ class AgentService:
             async for node in run:
                 if Agent.is_model_request_node(node):
                     requests += 1
-                    sent_at = llm_log.request(requests, state.model, len(run.ctx.state.message_history), 0)
+                    # The history so far and the request this node sends.
+                    sent = len(run.ctx.state.message_history) + 1
+                    sent_at = llm_log.request(requests, state.model, sent)
                     async with node.stream(run.ctx) as stream:
                         async for event in stream:
                             await _relay(event, events)

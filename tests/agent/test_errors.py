@@ -7,6 +7,7 @@ import dataclasses
 import http.server
 import json
 import socket
+import struct
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -124,6 +125,21 @@ async def test_a_model_call_that_hangs_is_timed_out(env: Env, events: RecordingE
     assert events.of("agent_status")[0]["status_type"] == "model_error"
 
 
+async def test_a_slow_model_still_writing_its_answer_is_not_cut_off(env: Env, events: RecordingEvents) -> None:
+    """A local model on a CPU writes slowly: the call limit is for the wait for each piece, not for the answer."""
+
+    async def slow_writer(_messages: list[ModelMessage], _info: AgentInfo) -> AsyncIterator[str]:
+        for word in ("one ", "two ", "three ", "four ", "five"):
+            yield word
+            await asyncio.sleep(0.3)
+
+    result = await run_intent(
+        env.service(limits=Limits(model_call_s=0.6)), "x", events, model=FunctionModel(stream_function=slow_writer)
+    )
+    assert result.status == "completed" and result.answer == "one two three four five", result
+    assert result.duration_ms > 1200
+
+
 class _EchoKeyHandler(http.server.BaseHTTPRequestHandler):
     """An upstream that refuses the key and quotes it back, as some OpenAI-compatible servers do."""
 
@@ -201,6 +217,46 @@ async def test_a_password_in_the_local_model_url_is_never_shown(
     stored = json.dumps([dataclasses.asdict(m) for m in await env.store.load(result.session_id)], default=str)
     for where in (json.dumps(events.events), logs, stored):
         assert password not in where
+
+
+class _CutStreamHandler(http.server.BaseHTTPRequestHandler):
+    """A local model server that starts streaming its answer, then drops the connection."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        delta = {"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "x", "choices": [delta]}
+        data = f"data: {json.dumps(chunk)}\n\n".encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not close
+        self.connection.close()
+        self.close_connection = True
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+async def test_a_stream_cut_mid_answer_is_not_called_a_server_that_is_not_running(
+    env: Env, events: RecordingEvents
+) -> None:
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutStreamHandler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{upstream.server_address[1]}/v1"
+        env.settings = env.settings.model_copy(
+            update={"execution_model": "openai-compatible:x", "local_model_base_url": url}
+        )
+        result = await run_intent(env.service(), "hi", events)
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert result.status == "failed", result
+    assert "broke while it was answering" in result.answer and "nothing answered" not in result.answer, result.answer
 
 
 async def test_a_key_in_a_completed_run_is_not_stored(env: Env, events: RecordingEvents) -> None:

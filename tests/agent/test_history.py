@@ -111,6 +111,10 @@ async def test_model_call_log_is_written_without_keys(env: Env) -> None:
     assert len(logs) == 1
     text = logs[0].read_text()
     assert '"event": "response"' in text and "get_action_history" in text and "sk-never" not in text
+    requests = [json.loads(line) for line in text.splitlines() if '"event": "request"' in line]
+    assert [r["n"] for r in requests] == [1, 2]
+    assert all(r["tools"] > 20 for r in requests), requests  # the tools the model was offered, not 0
+    assert requests[0]["messages"] == 1 and requests[1]["messages"] == 3, requests  # the prompt; + call, result
     assert logs[0].stat().st_mode & 0o777 == 0o600  # it holds the prompts
 
 
