@@ -1,4 +1,5 @@
-"""Running a provider CLI once per request: pacing, a bounded queue, timeouts that kill the whole process group.
+"""Running a provider CLI once per request: pacing, a bounded queue, and a process group of its own that is killed
+as a whole on a timeout, a client gone, a stop, or the proxy's own death (see ``contop.proxy.lifeline``).
 
 Failures come out as ``ProxyError`` carrying the HTTP status and the OpenAI-style error fields.
 """
@@ -11,11 +12,13 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from contop.core.processes import die_with_parent
+from contop.proxy import lifeline as guard
 from contop.proxy.providers import CliReply, CliSpec, classify_failure, cli_argv, parse_output
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,35 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+def _guarded() -> bool:
+    """Whether CLIs run under the lifeline guard: it needs POSIX pipes and process groups, and a Python to run it."""
+    return os.name == "posix" and bool(sys.executable)
+
+
+async def _start(argv: list[str], lifeline: tuple[int, int] | None) -> asyncio.subprocess.Process:
+    """The CLI in a process group of its own, killed as a whole. With a lifeline, the group's leader is the guard
+    that kills it when the proxy dies; without one, only the CLI itself dies with the proxy (PR_SET_PDEATHSIG)."""
+    command = argv
+    if lifeline is not None:
+        command = [sys.executable, "-I", "-S", guard.__file__, str(lifeline[0]), *argv]
+    return await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGKILL) if lifeline is None else None,
+        pass_fds=() if lifeline is None else (lifeline[0],),
+        env={**os.environ, "NO_COLOR": "1", "CI": "1"},
+    )
+
+
+def _detail(text: str) -> str:
+    """A CLI's message on one line, cut to a size an error message can carry."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 500 else flat[:500] + "…"
+
+
 def _stopping() -> ProxyError:
     return ProxyError(503, "the proxy is stopping; retry once it runs again", "service_unavailable", "proxy_stopping")
 
@@ -181,42 +213,57 @@ class CliRunner:
             raise self.missing()
         argv = cli_argv(self.spec, exe, model)
         started = time.monotonic()
+        lifeline = os.pipe() if _guarded() else None  # the proxy holds the write end until the call is over
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own process group, killed as a whole
-                preexec_fn=die_with_parent(signal.SIGKILL),  # if the proxy is killed outright: only the leader
-                env={**os.environ, "NO_COLOR": "1", "CI": "1"},
-            )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise self.missing() from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(prompt.encode()), self.limits.timeout_s)
-        except TimeoutError:
-            await _terminate(proc)
-            raise ProxyError(
-                504,
-                f"{self.spec.label} did not answer within {self.limits.timeout_s:g} s; it was stopped",
-                "timeout_error",
-                "cli_timeout",
-            ) from None
-        except BaseException:
-            await _terminate(proc)  # client gone or server stopping: no orphan CLI keeps running
-            raise
-        _kill_group(proc.pid, signal.SIGKILL)  # anything the CLI left behind in its group
+            try:
+                proc = await _start(argv, lifeline)
+            except (FileNotFoundError, PermissionError) as exc:
+                raise self.missing() from exc
+            finally:
+                if lifeline is not None:
+                    os.close(lifeline[0])  # the guard's end
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(prompt.encode()), self.limits.timeout_s)
+            except TimeoutError:
+                await _terminate(proc)
+                raise ProxyError(
+                    504,
+                    f"{self.spec.label} did not answer within {self.limits.timeout_s:g} s; it was stopped",
+                    "timeout_error",
+                    "cli_timeout",
+                ) from None
+            except BaseException:
+                await _terminate(proc)  # client gone or server stopping: no orphan CLI keeps running
+                raise
+            _kill_group(proc.pid, signal.SIGKILL)  # anything the CLI left behind in its group
+        finally:
+            if lifeline is not None:
+                os.close(lifeline[1])  # the group is dead by now: the guard has nothing left to kill
         duration = time.monotonic() - started
         code = proc.returncode if proc.returncode is not None else -1
         reply = parse_output(self.spec.provider, out[:MAX_OUTPUT_BYTES].decode("utf-8", "replace"))
         stderr = err[-8000:].decode("utf-8", "replace").strip()
+        if lifeline is not None and code == guard.EXEC_FAILED and stderr.startswith(guard.EXEC_FAILED_MARKER):
+            raise self.missing()  # the guard could not start the CLI: what Popen would have raised
         if code != 0 or reply.error:
             raise self._failure(code, reply.error or stderr or reply.text)
+        if not reply.text.strip():
+            # Tool calls are read from the text, so there are none either. A 200 with nothing in it would only be
+            # asked again and again by the agent; the CLI's stderr usually says why it answered nothing.
+            raise self._empty(code, stderr)
         return RunOutcome(reply, code, duration)
 
+    def _empty(self, code: int, stderr: str) -> ProxyError:
+        said = f": {_detail(stderr)}" if stderr else ", and printed nothing on stderr"
+        return ProxyError(
+            502,
+            f"{self.spec.label} gave an empty answer (exit status {code}){said}",
+            "upstream_error",
+            "cli_empty_reply",
+        )
+
     def _failure(self, code: int, text: str) -> ProxyError:
-        detail = " ".join(text.split())[:500] or f"exit status {code}"
+        detail = _detail(text) or f"exit status {code}"
         kind = classify_failure(text)
         if kind == "auth":
             return ProxyError(

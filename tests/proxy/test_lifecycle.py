@@ -127,11 +127,12 @@ def test_the_desktop_apps_stop_leaves_no_cli(make_proxy: Any) -> None:
 
 
 def test_a_killed_proxy_takes_its_cli_along(make_proxy: Any) -> None:
-    proxy = make_proxy(steps=[{"sleep": 50}])
+    """No cleanup of the proxy's runs on SIGKILL: the CLI's helper, which ignores SIGTERM, must die as well."""
+    proxy = make_proxy(steps=[{"sleep": 50, "child": True}])
     client, _ = ask_meanwhile(proxy)
-    pid = wait_calls(proxy, 1)[0]["pid"]
+    wait_calls(proxy, 1)
     assert proxy.proc is not None
     proxy.proc.kill()
     proxy.proc.wait()
-    assert wait_gone([pid], 3), "the CLI outlived the killed proxy"
+    assert wait_gone(proxy.cli_pids(), 3), "the CLI or its helper outlived the killed proxy"
     client.join(10)
