@@ -284,12 +284,14 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
     return EXIT_FAILED
 
 
-def visible(text: str) -> str:
+def visible(text: str, *, lines: bool = False) -> str:
     """``text`` with what a terminal would act on or hide shown as escapes (``\r``, ``\x1b``, bidi overrides,
-    zero-width characters): an approval question must show the whole command, not what it makes the screen show."""
+    zero-width characters): an approval question must show the whole command, not what it makes the screen show.
+    ``lines``: keep line breaks (an answer's, a step's), escaping the rest; the model's text and the commands it
+    runs could otherwise rewrite the terminal's line or title."""
     out = []
     for ch in text:
-        if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+        if ch == "\t" or (lines and ch == "\n") or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
             out.append(ch)
         elif ch in "\n\r":
             out.append(repr(ch)[1:-1])
@@ -393,16 +395,17 @@ class _ProgressPrinter:
                     print("… ", end="")
                 self._streaming = kind
             self._text_seen = self._text_seen or kind == "agent_text"
-            print(payload.get("text", ""), end="", flush=True)
+            print(visible(str(payload.get("text", "")), lines=True), end="", flush=True)
             return
         self.end_line()
         if kind == "agent_progress":
-            print(f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}")
+            step = f"[{payload.get('step')}] {payload.get('status')}: {payload.get('tool')} {payload.get('detail', '')}"
+            print(visible(step, lines=True))
         elif kind == "agent_status":
-            print(f"({payload.get('status_type')}) {payload.get('message', '')}", file=sys.stderr)
+            print(visible(f"({payload.get('status_type')}) {payload.get('message', '')}", lines=True), file=sys.stderr)
         elif kind == "tool_result":
             where = " (in the sandbox)" if payload.get("executed_on") == "sandbox" else ""
-            print(f"  {payload.get('tool')}: {payload.get('status')}{where}")
+            print(visible(f"  {payload.get('tool')}: {payload.get('status')}{where}"))
         else:
             print(f"{kind}: {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
 
@@ -411,4 +414,4 @@ class _ProgressPrinter:
         streamed = self._text_seen and self._streaming == "agent_text"
         self.end_line()
         if not streamed:
-            print(answer)
+            print(visible(answer, lines=True))

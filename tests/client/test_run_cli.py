@@ -359,3 +359,21 @@ def test_the_approval_question_shows_what_a_command_would_hide_on_a_terminal(
     question = next(line for line in done.stderr.splitlines() if line.startswith("Approve"))
     assert f"rm -rf {victim} # \\r\\x1b[2Kls -la \\u202etxt.exe" in question, question
     assert "\r" not in done.stderr and "\x1b" not in done.stderr and "\u202e" not in done.stderr
+
+
+def test_the_steps_and_the_answer_cannot_rewrite_the_terminal(tmp_path: Path) -> None:
+    """A step's command and the model's answer reached the terminal raw: '\\r' and erase-line made a step read
+    'HIDDEN', and an answer could set colours or the window title."""
+    steps = [
+        {"tool": "execute_cli", "args": {"command": "echo ok # \x1b[2K\rHIDDEN"}},
+        {"text": "line one\nanswer \x1b[31mRED\x1b[0m \x1b]0;pwned-title\x07"},
+    ]
+    server = scripted_server(tmp_path, steps)
+    try:
+        done = contop_run("--pair", pair(server)["url"], "x")
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\r" not in done.stdout and "\x07" not in done.stdout, done.stdout
+    assert "echo ok # \\x1b[2K\\rHIDDEN" in done.stdout
+    assert "line one\nanswer \\x1b[31mRED\\x1b[0m \\x1b]0;pwned-title\\x07" in done.stdout, done.stdout
