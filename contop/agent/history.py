@@ -1,7 +1,8 @@
 """The sessions store: each session's conversation with the model, in SQLite, so it survives a restart.
 
 ``<state_dir>/data/sessions.db`` (WAL), one row per session_id holding pydantic-ai's message list as JSON with
-images and other binary parts replaced by a note. Rows untouched for 7 days are deleted when the store opens; a
+images and other binary parts replaced by a note. Rows untouched for 7 days are deleted when the store opens and
+every hour after (and are never loaded meanwhile: a server running for weeks resumes no older conversation); a
 corrupt database is moved aside (``sessions.db.corrupt-<timestamp>``) and a fresh one created. One that another
 program holds (locked) or that cannot be opened is never moved: the agent then works without stored conversations
 and the store tries the database again on use, every ``RETRY_S``.
@@ -40,6 +41,7 @@ from contop.core.text import storable
 log = logging.getLogger(__name__)
 
 RETENTION_S = 7 * 24 * 3600
+SWEEP_S = 3600.0  # how often a running server deletes the conversations past RETENTION_S
 RETRY_S = 30.0  # an unavailable database is tried again on the first use after this long
 BUSY_S = 5.0  # how long a statement waits for another connection's lock (SQLite's busy timeout)
 RETRY_BUSY_S = 0.5  # the same for a retry, which runs when a conversation is loaded or saved
@@ -177,9 +179,13 @@ class SessionStore:
     after ``retry_s`` opens it again.
     """
 
-    def __init__(self, path: Path, *, retention_s: float = RETENTION_S, retry_s: float = RETRY_S) -> None:
+    def __init__(
+        self, path: Path, *, retention_s: float = RETENTION_S, retry_s: float = RETRY_S, sweep_s: float = SWEEP_S
+    ) -> None:
         self.path = path
         self._retention_s = retention_s
+        self._sweep_s = sweep_s
+        self._swept_at = time.monotonic()  # the store's opening sweeps first
         self._retry_s = retry_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -298,9 +304,23 @@ class SessionStore:
 
     # --- data --------------------------------------------------------------------------------------------------
 
+    def _cutoff(self) -> float:
+        return time.time() - self._retention_s
+
+    def _sweep(self) -> None:
+        """Delete the expired rows, at most every ``sweep_s``. Call with ``_lock`` held."""
+        if time.monotonic() - self._swept_at < self._sweep_s:
+            return
+        self._swept_at = time.monotonic()
+        if self._query("DELETE FROM sessions WHERE updated_at < ?", (self._cutoff(),)) is not None:
+            log.debug("swept sessions older than %d days", self._retention_s // 86400)
+
     def load_sync(self, session_id: str) -> list[ModelMessage]:
         with self._lock:
-            rows = self._query("SELECT messages FROM sessions WHERE session_id = ?", (session_id,))
+            self._sweep()
+            rows = self._query(
+                "SELECT messages FROM sessions WHERE session_id = ? AND updated_at >= ?", (session_id, self._cutoff())
+            )
             if rows is None:
                 self._unread.add(session_id)
                 return []
@@ -326,7 +346,10 @@ class SessionStore:
 
     def exists_sync(self, session_id: str) -> bool:
         with self._lock:
-            return bool(self._query("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)))
+            found = self._query(
+                "SELECT 1 FROM sessions WHERE session_id = ? AND updated_at >= ?", (session_id, self._cutoff())
+            )
+            return bool(found)
 
     async def load(self, session_id: str) -> list[ModelMessage]:
         return await asyncio.to_thread(self.load_sync, session_id)

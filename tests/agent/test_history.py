@@ -88,6 +88,23 @@ def test_old_rows_are_deleted_at_start(tmp_path: Path) -> None:
     again.close()
 
 
+@pytest.mark.parametrize("sweep_s", [0.0, 3600.0])
+def test_a_running_server_neither_resumes_nor_keeps_a_conversation_past_7_days(tmp_path: Path, sweep_s: float) -> None:
+    path = tmp_path / "sessions.db"
+    store = SessionStore(path, sweep_s=sweep_s)
+    store.open()
+    store.save_sync("old", [ModelRequest(parts=[UserPromptPart("secret plans")])])
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:  # 8 days pass, the server runs on
+        db.execute("UPDATE sessions SET updated_at = ? WHERE session_id = 'old'", (time.time() - 8 * 86400,))
+    assert store.load_sync("old") == [] and not store.exists_sync("old")
+    store.save_sync("new", [ModelRequest(parts=[UserPromptPart("y")])])
+    store.load_sync("new")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        left = {row[0] for row in db.execute("SELECT session_id FROM sessions")}
+    assert left == ({"new"} if sweep_s == 0 else {"old", "new"})  # deleted by the next sweep, hourly by default
+    store.close()
+
+
 def test_a_corrupt_database_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "data" / "sessions.db"
     path.parent.mkdir()
