@@ -128,7 +128,13 @@ class Closable(Protocol):
 @dataclass
 class _Pending:
     future: asyncio.Future[bool]
-    text: str  # the agent_confirmation_request, re-sent to a connection that takes over
+    request: AgentConfirmationRequest  # re-sent to a connection that takes over, with the time left
+    deadline: float  # loop time at which the desktop stops waiting for the answer
+
+    def resent(self, now: float) -> str:
+        """The request again, its ``timeout_s`` now the time left: a freshly loaded phone app counts down from it."""
+        payload = self.request.payload.model_copy(update={"timeout_s": round(max(0.0, self.deadline - now), 1)})
+        return self.request.model_copy(update={"payload": payload}).to_json()
 
 
 class Session:
@@ -227,7 +233,7 @@ class Session:
         request = AgentConfirmationRequest(payload=payload)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         text = request.to_json()
-        target.pending[request.id] = _Pending(future, text)
+        target.pending[request.id] = _Pending(future, request, asyncio.get_running_loop().time() + timeout)
         target._send_text(text, RELIABLE)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -410,8 +416,9 @@ class Session:
         old.outbox.clear()
         self.pending.update(old.pending)
         old.pending.clear()
+        now = asyncio.get_running_loop().time()
         for pending in self.pending.values():
-            self.outbox.append(pending.text)  # the new screen has not seen the question yet
+            self.outbox.append(pending.resent(now))  # the new screen has not seen the question yet
         execution, old.execution = old.execution, None
         if execution is not None:
             self.execution = execution

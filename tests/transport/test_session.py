@@ -222,9 +222,13 @@ async def test_pending_confirmation_moves_to_the_new_connection(local_server: Lo
         await first.connect()
         first.send(UserIntent(payload=UserIntentPayload(text="ask")))
         request = await first.next_message("agent_confirmation_request", timeout=5)
+        await asyncio.sleep(1.5)
         await second.connect()
         again = await second.next_message("agent_confirmation_request", timeout=5)
         assert again.id == request.id  # the same question, shown on the new screen
+        # with the time left to answer it: a freshly loaded phone app counts down from what it is told
+        full, left = request.to_dict()["payload"]["timeout_s"], again.to_dict()["payload"]["timeout_s"]
+        assert full - 3 < left <= full - 1.5, (full, left)
         answer = {"approved": True, "request_id": again.id}
         second.send({"type": "agent_confirmation_response", "id": "r-1", "payload": answer})
         await eventually(lambda: harness.confirmations == [True])
