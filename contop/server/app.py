@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from contop import __version__
 from contop.core.errors import StateDirError
 from contop.core.settings import API_KEY_ENV, Settings
-from contop.server import dtls
+from contop.server import dtls, proxy_status
 from contop.server.admin import AdminGate, OutsideApiMount
 from contop.server.keepawake import HostKeepAwake
 from contop.server.limits import BodySizeLimit
@@ -107,10 +107,12 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
             if backend is not None:  # none: the detection has said why
                 log.info("sandbox: %s", backend.describe())
         expiry = asyncio.create_task(_expire_codes(state), name="pairing-expiry")
+        watch = asyncio.create_task(proxy_status.PhoneStateWatch(state).run(), name="settings-watch")
         try:
             yield
         finally:
             expiry.cancel()
+            watch.cancel()
             log.info("shutting down: closing sessions and flushing logs")
             await asyncio.shield(state.shutdown())
             for handler in logging.getLogger().handlers:

@@ -3,7 +3,9 @@ proxy health check behind ``POST /api/provider-health`` and the ``state_update``
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,6 +75,39 @@ def push_state(state: ServerState) -> int:
         except Exception:
             log.exception("could not push state_update to a session")
     return pushed
+
+
+class PhoneStateWatch:
+    """Tells the phones when the settings change what their ``state_update`` says (the models, keep-awake).
+
+    Without it a phone kept the model list it got on connecting: after ``execution_model`` changed it offered the
+    old model, and the desktop refused it. The settings are looked at every ``every`` seconds (a hand edit of
+    settings.json is found then; a change saved through the API is found at once); a change may be noticed in a
+    worker thread, so the push itself happens here, on the event loop."""
+
+    def __init__(self, state: ServerState, every: float = 1.0) -> None:
+        self._state = state
+        self._every = every
+        self._changed = threading.Event()
+        state.settings.add_listener(self._settings_changed)
+
+    def _view(self, settings: Settings) -> tuple[Any, ...]:
+        return phone_models(settings, self._state.config.env), settings.keep_host_awake
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        if self._view(old) != self._view(new):
+            self._changed.set()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                self._state.settings.get()  # a stat; the file is read only when it changed
+                if self._changed.is_set():
+                    self._changed.clear()
+                    push_state(self._state)
+            except Exception:
+                log.exception("telling the phones about a settings change failed")
 
 
 async def provider_health(settings: Settings, provider: str) -> dict[str, Any]:

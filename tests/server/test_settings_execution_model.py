@@ -3,6 +3,8 @@ model server address that is not an http(s) URL, and a local model without its s
 
 from __future__ import annotations
 
+import json
+
 from contop.testing.server import ServerProcess
 
 
@@ -50,3 +52,25 @@ def test_a_local_model_is_saved_with_its_server_address(server: ServerProcess) -
     assert r.status_code == 200, r.text
     assert r.json()["execution_model"] == "openai-compatible:llama3"
     assert r.json()["local_model_base_url"] == "http://127.0.0.1:1/v1"
+
+
+async def test_the_phones_are_told_when_the_models_change(server: ServerProcess) -> None:
+    """A phone kept the model list it got on connecting, and then offered a model the desktop refused."""
+    from contop.client import ContopClient
+    from tests.transport.conftest import pair
+
+    async with ContopClient(pair(server)["url"], video=False) as phone:
+        first = await phone.next_message("state_update", timeout=10)
+        assert first.payload.model_dump()["models"] == []
+        settings = server.request("GET", "/api/settings").json()
+        local = {"execution_model": "openai-compatible:llama3.1", "local_model_base_url": "http://127.0.0.1:9/v1"}
+        saved = server.request("PUT", "/api/settings", json={**settings, **local})
+        assert saved.status_code == 200, saved.text
+        update = await phone.next_message("state_update", timeout=5)
+        assert [m["id"] for m in update.payload.model_dump()["models"]] == ["openai-compatible:llama3.1"]
+        # A hand edit of settings.json, as README allows, is picked up too.
+        path = server.home / "settings.json"
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "execution_model": "openai-compatible:qwen3"}))
+        update = await phone.next_message("state_update", timeout=5)
+        assert [m["id"] for m in update.payload.model_dump()["models"]] == ["openai-compatible:qwen3"]
