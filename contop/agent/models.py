@@ -37,10 +37,18 @@ PROXY_PORTS: dict[str, int] = {"anthropic": 3456, "gemini": 3457, "openai": 3458
 # Prefixes people type out of habit ("google:", "claude:") mapped to ours.
 _ALIASES = {"google": "gemini", "google-gla": "gemini", "claude": "anthropic", "local": "openai-compatible"}
 
+
+def no_model_answer(settings_path: str) -> str:
+    """The agent's answer while no model is configured: every way to configure one, with this server's own
+    settings file (``--home`` or ``CONTOP_HOME`` may have put it anywhere)."""
+    return NO_MODEL_ANSWER.replace(_SETTINGS_FILE, settings_path)
+
+
+_SETTINGS_FILE = "~/.contop/settings.json"
 NO_MODEL_ANSWER = (
     "No AI model is configured on this computer, so I cannot act yet. Choose one of these:\n"
     "1. Put an API key in the settings: gemini_api_key, anthropic_api_key, openai_api_key or openrouter_api_key, "
-    "in settings.json of the state directory (~/.contop/settings.json unless CONTOP_HOME says otherwise; an edit "
+    f"in {_SETTINGS_FILE} (an edit "
     "takes effect without a restart), or in the desktop app's Settings, or with PUT /api/settings. "
     "The first provider with a key is used with a sensible default model; "
     'pick another with execution_model, e.g. "gemini:gemini-2.5-pro" or "anthropic:claude-sonnet-4-5".\n'

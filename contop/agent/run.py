@@ -54,7 +54,7 @@ from contop.agent.context import ContextPolicy
 from contop.agent.events import RunEvents
 from contop.agent.history import SessionStore
 from contop.agent.llmlog import LlmLog
-from contop.agent.models import NO_MODEL_ANSWER, ModelSpec, build_model, context_budget_tokens, resolve_model
+from contop.agent.models import ModelSpec, build_model, context_budget_tokens, no_model_answer, resolve_model
 from contop.agent.prompts import build_execution_prompt
 from contop.agent.skills.runtime import AgentToolContext, SkillRuntime
 from contop.agent.skills.store import SkillStore
@@ -394,8 +394,9 @@ class AgentService:
             try:
                 spec = self._resolve(settings, overrides)
                 if spec is None:
-                    await self._remember(session_id, execution.text, NO_MODEL_ANSWER)
-                    return await finish(NO_MODEL_ANSWER, "no_model")
+                    answer = no_model_answer(str(self.state_dir / "settings.json"))
+                    await self._remember(session_id, execution.text, answer)
+                    return await finish(answer, "no_model")
                 record = self._env.get(RECORD_ENV)
                 model = build_model(spec, record_path=record)
             except Exception as exc:  # a bad setting, a missing SDK, the SDK refusing its arguments

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from contop.agent.events import RecordingEvents
-from contop.agent.models import NO_MODEL_ANSWER
+from contop.agent.models import no_model_answer
 from contop.agent.run import AgentBusy, Limits
 from contop.core.messages import AgentProgress
 from contop.security.enforce import ConfirmationRequest
@@ -252,7 +252,8 @@ async def test_second_start_is_busy(env: Env, events: RecordingEvents) -> None:
 
 async def test_no_model_configured(env: Env, events: RecordingEvents) -> None:
     result = await run_intent(env.service(), "hello", events)
-    assert result.status == "no_model" and result.answer == NO_MODEL_ANSWER
+    assert result.status == "no_model" and result.answer == no_model_answer(str(env.state / "settings.json"))
+    assert f"in {env.state / 'settings.json'} (an edit takes effect without a restart)" in result.answer  # this home's
     assert events.types() == ["agent_result"]
     for needle in ("gemini_api_key", "OPENROUTER_API_KEY", "local_model_base_url", "openai-compatible:"):
         assert needle in result.answer
@@ -265,7 +266,8 @@ async def test_a_conversation_with_no_model_is_kept_and_can_be_resumed(env: Env,
     assert env.store is not None and await env.store.exists("s-nm")  # reopened from History, it resumes
     stored = await env.store.load("s-nm")
     said = [p.content for m in stored for p in m.parts if p.part_kind in ("user-prompt", "text")]
-    assert said == ["hello", NO_MODEL_ANSWER, "still there?", NO_MODEL_ANSWER]
+    answer = no_model_answer(str(env.state / "settings.json"))
+    assert said == ["hello", answer, "still there?", answer]
 
 
 async def test_a_provider_without_a_key_answers_how_to_add_one(env: Env, events: RecordingEvents) -> None:
