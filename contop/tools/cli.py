@@ -220,9 +220,31 @@ async def kill_group(pgid: int, proc: asyncio.subprocess.Process, grace: float =
         _signal_tree(pgid, signal.SIGKILL)
 
 
+def descendants(pid: int) -> list[int]:
+    """Live processes below ``pid`` in the process tree, from /proc: also those in a session of their own (the
+    sandbox's command runs in one) as long as their parents live."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.isdigit():
+            fields = _stat_fields(entry)
+            if len(fields) > 1 and fields[0] != b"Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _blocked_on_stdin(pgid: int, stdin_inode: int) -> bool:
-    """True when a process of the group sleeps in a read on our stdin pipe (what a prompt does)."""
-    for pid in group_members(pgid):
+    """True when a process of the command sleeps in a read on our stdin pipe (what a prompt does)."""
+    for pid in {*group_members(pgid), *descendants(pgid)}:
         try:
             if os.stat(f"/proc/{pid}/fd/0").st_ino != stdin_inode:
                 continue
@@ -385,7 +407,7 @@ async def run_process(
                 break
             if stdin_open and now - last_output >= stall_seconds:
                 tail_text = tail.decode("utf-8", errors="replace")
-                if looks_like_prompt(tail_text) or _blocked_on_stdin(pgid, stdin_inode):
+                if looks_like_prompt(tail_text) or await asyncio.to_thread(_blocked_on_stdin, pgid, stdin_inode):
                     prompt = True
                     notes.append(
                         f"The command waited for input (no output for {stall_seconds:g} s); stdin was closed. "

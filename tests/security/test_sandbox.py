@@ -497,3 +497,11 @@ async def test_on_a_full_disk_the_command_is_not_even_started(monkeypatch: pytes
     monkeypatch.setattr(sandbox, "disk_shortage", lambda _path: "the disk is full")
     assert await sandbox.run_within_disk(tmp_path, command()) == "Not run: the disk is full."
     assert started == []
+
+
+@needs_bwrap
+async def test_a_sandboxed_command_waiting_for_input_is_reported(workspace: Path) -> None:
+    """The sandbox's command runs in a session of its own, where the look for a blocked read did not reach."""
+    result = await _BWRAP.run('read -p "Continue? " x; echo "answer=[$x]"', timeout=20, workspace=workspace)
+    assert result["interactive_prompt_detected"] is True, result
+    assert "answer=[]" in result["stdout"] and "waited for input" in result["note"]
