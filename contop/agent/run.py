@@ -6,7 +6,7 @@
     execution = agent.start(text, device_id=..., session_id=..., events=session_events, confirmer=confirmer,
                             overrides=None, frame_b64=payload.get("frame_b64"))   # AgentBusy while one runs
     agent.stop(device_id)            # execution_stop: cancelled within a second, subprocesses killed
-    await agent.forget(session_id)   # new_session
+    await agent.forget(session_id)   # drop a stored conversation (new_session keeps it: History reopens it)
     result = await execution         # RunResult; the last event is always agent_result
 
 Events go out through ``RunEvents`` as they happen; the conversation is kept per session_id in the store.
@@ -290,7 +290,8 @@ class AgentService:
         return True
 
     async def forget(self, session_id: str) -> None:
-        """``new_session``: the stored conversation and the working directory of ``session_id`` are dropped."""
+        """The stored conversation and the working directory of ``session_id`` are dropped. ``new_session`` does not
+        call it: the phone's History can reopen the conversation it leaves (until it is 7 days old)."""
         self._contexts.pop(session_id, None)
         if self.store is not None:
             await self.store.delete(session_id)
