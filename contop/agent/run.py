@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -26,7 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic_ai import Agent, Tool
-from pydantic_ai.exceptions import ModelConnectionError, ModelTimeoutError, UsageLimitExceeded
+from pydantic_ai.exceptions import (
+    ModelConnectionError,
+    ModelTimeoutError,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+)
 from pydantic_ai.messages import (
     BinaryContent,
     FunctionToolResultEvent,
@@ -554,7 +560,7 @@ class AgentService:
             return await finish(answer, "limit")
         except Exception as exc:
             stopped = await close_counts("Stopped before it finished: the run failed.")
-            message = self._hide_keys(f"{type(exc).__name__}: {exc}")
+            message = self._hide_keys(model_failure(exc))
             log.warning("agent run failed: %s", message)
             if isinstance(exc, ModelConnectionError) and not isinstance(exc, ModelTimeoutError) and unreachable:
                 if getattr(exc, "phase", None) in ("read", "write"):  # it answered: the link broke mid-way
@@ -677,6 +683,25 @@ def _hide_in_messages(messages: list[ModelMessage], hide: Redactor) -> list[Mode
             parts.append(dataclasses.replace(part, **changed) if changed else part)
         hidden.append(dataclasses.replace(message, parts=parts))  # type: ignore[arg-type]
     return hidden
+
+
+_TOOL_RETRIES = re.compile(r"Tool '([^']+)' exceeded max retries count of (\d+)")
+
+
+def model_failure(exc: BaseException) -> str:
+    """What made a run fail, for the phone. The framework's words for a model that keeps calling a tool wrongly
+    tell a developer to raise a limit, with a link to its documentation; the user can do neither."""
+    text = str(exc)
+    if isinstance(exc, UnexpectedModelBehavior):
+        if found := _TOOL_RETRIES.search(text):
+            tool, retries = found.group(1), int(found.group(2))
+            return (
+                f"the model called {tool} wrongly {retries + 1} times in a row (a tool this desktop does not have, "
+                "or arguments the tool refused), so I stopped; try again, or rephrase the request"
+            )
+        if text.startswith("Exceeded maximum output retries"):
+            return "the model's answers did not take a usable form, even after being told what was wrong; try again"
+    return f"{type(exc).__name__}: {text}"
 
 
 def unreachable_hint(spec: ModelSpec | None) -> str:

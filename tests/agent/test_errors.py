@@ -89,6 +89,8 @@ async def test_a_model_that_keeps_calling_bad_tools_ends_cleanly(env: Env, event
     result = await run_intent(env.service(), "x", events, model=streaming(forever))
     assert result.status == "failed"
     assert events.types()[-1] == "agent_result"
+    assert "the model called nope wrongly 4 times in a row" in result.answer, result.answer
+    assert "pydantic.dev" not in json.dumps(events.events) and "retry limit" not in result.answer
 
 
 async def test_iteration_limit(env: Env, events: RecordingEvents) -> None:
@@ -257,6 +259,42 @@ async def test_a_stream_cut_mid_answer_is_not_called_a_server_that_is_not_runnin
         upstream.server_close()
     assert result.status == "failed", result
     assert "broke while it was answering" in result.answer and "nothing answered" not in result.answer, result.answer
+
+
+class _CrashingProxyHandler(http.server.BaseHTTPRequestHandler):
+    """A subscription proxy whose CLI crashes: each request is one run of the CLI, and spends its quota."""
+
+    calls = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).calls += 1
+        body = json.dumps({"error": {"message": "Claude Code crashed", "type": "upstream_error"}}).encode()
+        self.send_response(502)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+async def test_a_failing_subscription_proxy_is_asked_once_per_model_request(env: Env, events: RecordingEvents) -> None:
+    from contop.core.settings import ProviderAuth
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CrashingProxyHandler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{upstream.server_address[1]}"
+        auth = {"anthropic": ProviderAuth(mode="cli_proxy", proxy_url=url)}
+        env.settings = env.settings.model_copy(update={"provider_auth": auth})
+        result = await run_intent(env.service(), "hi", events)
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert result.status == "failed" and "Claude Code crashed" in result.answer, result.answer
+    assert _CrashingProxyHandler.calls == 1  # not three CLI runs for one failure
 
 
 async def test_a_key_in_a_completed_run_is_not_stored(env: Env, events: RecordingEvents) -> None:
