@@ -302,6 +302,13 @@ class AgentService:
         if self.store is not None:
             await self.store.delete(session_id)
 
+    async def stop_all(self, reason: str) -> None:
+        """Stop every running execution (their subprocesses are killed); each still reports its result, with
+        ``reason``, to the phone that asked, which is why the server does this before it closes the sessions."""
+        for execution in list(self._running.values()):
+            execution.cancel(reason)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def aclose(self) -> None:
         """Cancel every running execution (their subprocesses are killed), then close the sessions store."""
         tasks = list(self._tasks)

@@ -51,7 +51,7 @@ def install_transport(state: ServerState) -> None:
     sandbox = state.sandbox = toolcalls.sandbox_provider()
     router.register("tool_call", tool_call_handler(toolcalls.runner(state, sandbox)))
     state.sessions = manager
-    install_agent(state, router, sandbox)
+    agent = install_agent(state, router, sandbox)
     install_manual_control(state, router)
     install_device_control(state, router)
 
@@ -60,6 +60,11 @@ def install_transport(state: ServerState) -> None:
 
     manager.on_connected(greet)
     state.on_shutdown(manager.aclose)  # runs before anything registered earlier (sessions first)
+
+    async def stop_runs() -> None:  # registered last, so it runs first: each answer reaches its phone
+        await agent.stop_all("the desktop's Contop server is shutting down")
+
+    state.on_shutdown(stop_runs)
     state.pairing.on_revoke(manager.close_device)
 
     async def handler(ws: Any, offer: dict[str, Any], _token: Any, device: Device) -> None:

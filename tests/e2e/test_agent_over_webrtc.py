@@ -285,3 +285,28 @@ async def test_the_phone_can_only_choose_a_model_the_desktop_offers(
     finally:
         await client.aclose()
     assert result.to_dict()["payload"]["answer"] == "the configured model answered"
+
+
+async def test_a_server_stopped_mid_run_tells_the_phone_the_run_ended_and_why(home: Path, tmp_path: Path) -> None:
+    """The phone got no agent_result before the link closed, and after reconnecting only 'idle'."""
+    marker = tmp_path / "finished"
+    steps = [{"tool": "execute_cli", "args": {"command": f"sleep 30; touch {marker}"}}, {"text": "slept"}]
+    server = start_server(home, script(tmp_path / "s.json", steps))
+    try:
+        client = await connect(server)
+        try:
+            intent = UserIntent(payload=UserIntentPayload(text="sleep"))
+            client.send(intent)
+            await client.next_message("agent_progress", timeout=30)
+            await asyncio.sleep(0.5)
+            stopping = asyncio.create_task(asyncio.to_thread(server.stop))
+            result = await client.next_message("agent_result", timeout=20)
+            await stopping
+        finally:
+            await client.aclose()
+    finally:
+        server.stop()
+    payload = result.to_dict()["payload"]
+    assert payload["ref_id"] == intent.id and payload["status"] == "cancelled", payload
+    assert "shutting down" in payload["answer"], payload
+    assert not marker.exists()
