@@ -243,14 +243,19 @@ class GuardedToolset:
                 voice_message=f"May I run {outcome.tool}? {decision.reason}", timeout=self._confirm_timeout,
                 gate_reason=decision.reason,
             )  # fmt: skip
+            asked = time.monotonic()
             if await self._ask(request):
                 await self._run_host(outcome, fn, validated, ctx)
             else:
                 outcome.status = "rejected"
-                outcome.message = (
-                    f"The user did not approve this call ({decision.reason}); it was skipped. "
-                    "Continue without it or try another way."
+                # A "no" that comes when the wait is over is no answer at all: the user may not have seen it.
+                unanswered = time.monotonic() - asked >= request.timeout - 0.05
+                why = (
+                    f"Nobody answered the approval request within {request.timeout:.0f} s"
+                    if unanswered
+                    else "The user did not approve this call"
                 )
+                outcome.message = f"{why} ({decision.reason}); it was skipped. Continue without it or try another way."
         else:
             await self._blocked(outcome, fn, validated, ctx, decision, detail)
 

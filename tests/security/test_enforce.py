@@ -168,6 +168,11 @@ async def test_confirm_timeout_and_disconnect_reject(ctx: ToolContext, audit: Au
         "execute_cli", {"command": destructive(victim)}, ctx, call_id="c5"
     )
     assert outcome.status == "rejected" and victim.exists()
+    refusing = FakeConfirmer(answer=False)
+    outcome = await make_toolset(ctx, audit, refusing).call(
+        "execute_cli", {"command": destructive(victim)}, ctx, call_id="c6"
+    )
+    assert outcome.status == "rejected" and outcome.message.startswith("The user did not approve this call")
 
 
 class SelfTimingConfirmer:
@@ -195,6 +200,8 @@ async def test_the_confirmer_times_out_itself_so_the_user_hears_the_approval_exp
     )
     assert outcome.status == "rejected" and victim.exists()
     assert confirmer.expired  # not cancelled by a deadline of the gate's own at the same moment
+    # The model hears that nobody answered, not that the user said no.
+    assert outcome.message.startswith("Nobody answered the approval request within 0 s"), outcome.message
 
 
 @needs_bwrap
