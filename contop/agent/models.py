@@ -150,6 +150,10 @@ def parse_model_string(value: str, source: str = "execution_model") -> tuple[Pro
         raise ConfigError(
             f"{source} {value!r} is not 'provider:model' with provider one of {', '.join(PROVIDER_NAMES)}"
         )
+    if any(ch.isspace() or not ch.isprintable() for ch in model.strip()):  # a line break, a NUL: no model is named so
+        raise ConfigError(
+            f"{source} {value!r} is not 'provider:model': the model's name holds a space or a control character"
+        )
     return provider, model.strip()  # type: ignore[return-value]
 
 

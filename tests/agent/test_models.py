@@ -108,7 +108,9 @@ async def test_the_answer_names_the_environment_variable(env: Env, events: Recor
     )
 
 
-@pytest.mark.parametrize("bad", ["gpt-4", "foo:bar", "openai:", ":x"])
+@pytest.mark.parametrize(
+    "bad", ["gpt-4", "foo:bar", "openai:", ":x", "openai:gpt-4.1\nx", "gemini:a\x00b", "openai:a b"]
+)
 def test_bad_model_strings(bad: str) -> None:
     with pytest.raises(ConfigError, match="provider:model"):
         parse_model_string(bad)

@@ -11,7 +11,15 @@ from contop.testing.server import ServerProcess
 def test_execution_model_is_validated_on_save(server: ServerProcess) -> None:
     settings = server.request("GET", "/api/settings").json()
     before = (server.home / "settings.json").read_bytes()
-    for bad in ("nonsense-model", "bogus:thing", "gemini:", ":gpt-4.1"):
+    for bad in (
+        "nonsense-model",
+        "bogus:thing",
+        "gemini:",
+        ":gpt-4.1",
+        "openai:gpt-4.1\nx",
+        "gemini:a\x00b",
+        "openai:a b",
+    ):
         r = server.request("PUT", "/api/settings", json={**settings, "execution_model": bad})
         assert r.status_code == 422, (bad, r.text)
         detail = r.json()["detail"]
