@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from contop.agent.models import resolve_model
 from contop.agent.run import AgentBusy, AgentService, Execution
+from contop.core.errors import ConfigError
 from contop.core.messages import (
     SERVER_MESSAGES,
     Envelope,
@@ -106,6 +108,11 @@ def install_agent(
     )
     state.agent = service
     state.on_shutdown(service.aclose)
+    try:  # said at start too, not only to the first phone that asks something
+        spec = resolve_model(state.settings.get(), state.config.env)
+        log.info("execution model: %s", spec.label if spec is not None else "none configured (the agent says how)")
+    except ConfigError as exc:
+        log.warning("the execution model cannot be used: %s", exc)
     # The conversation each device continues with its next intent (set by agent_result and session_context).
     conversations: dict[str, str] = {}
 

@@ -4,6 +4,7 @@ model server address that is not an http(s) URL, and a local model without its s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from contop.testing.server import ServerProcess
 
@@ -82,3 +83,16 @@ async def test_the_phones_are_told_when_the_models_change(server: ServerProcess)
         path.write_text(json.dumps({**data, "execution_model": "openai-compatible:qwen3"}))
         update = await phone.next_message("state_update", timeout=5)
         assert [m["id"] for m in update.payload.model_dump()["models"]] == ["openai-compatible:qwen3"]
+
+
+def test_the_server_log_says_at_start_which_model_it_uses_or_why_it_cannot(tmp_path: Path) -> None:
+    bad = ServerProcess(tmp_path / "bad", env={"CONTOP_EXECUTION_MODEL": "gpt-4o"}).start()
+    try:
+        assert "the execution model cannot be used: $CONTOP_EXECUTION_MODEL 'gpt-4o' is not" in bad.log(), bad.log()
+    finally:
+        bad.stop()
+    good = ServerProcess(tmp_path / "good", env={"CONTOP_EXECUTION_MODEL": "scripted:/nonexistent/s.json"}).start()
+    try:
+        assert "execution model: scripted:s.json (test model)" in good.log(), good.log()
+    finally:
+        good.stop()
