@@ -731,14 +731,8 @@ class AwayModeController:
         async with self._lock:
             log.warning("Away Mode: the lock screen of a previous server (pid %d) is still up; taking it over",
                         record.pid)  # fmt: skip
-            self._state = AwayState.ENGAGED
-            try:
-                self._engaged_at = datetime.fromisoformat(record.engaged_at)
-            except ValueError:
-                self._engaged_at = datetime.now(UTC)
-            self._engaged_by = record.engaged_by
             # The overlay's own count includes PINs typed while no server was there to hear of them.
-            self._failures = max(record.failed_attempts, saved.failures if saved is not None else 0)
+            self._resume(record, saved.failures if saved is not None else 0)
             self._orphan = record
             if record.display != self._display():
                 log.warning("that lock screen is on display %r, not ours (%r): it stays up as it is",
@@ -747,6 +741,17 @@ class AwayModeController:
             else:
                 await self._replace_orphan(record)
         await self._changed()
+
+    def _resume(self, record: OverlayRecord, failures: int) -> None:
+        """Away Mode engaged again as the previous server's record says: since when, by whom, and the wrong PINs
+        (``failures``: the lock screen's own count, which may be higher)."""
+        self._state = AwayState.ENGAGED
+        try:
+            self._engaged_at = datetime.fromisoformat(record.engaged_at)
+        except ValueError:
+            self._engaged_at = datetime.now(UTC)
+        self._engaged_by = record.engaged_by
+        self._failures = max(record.failed_attempts, failures)
 
     async def _lock_again(self, record: OverlayRecord, failures: int) -> None:
         """Put the lock back that a previous server left engaged with no lock screen up."""
@@ -758,13 +763,7 @@ class AwayModeController:
         async with self._lock:
             log.warning("Away Mode was engaged when the previous server stopped and its lock screen is gone: "
                         "locking the desk again")  # fmt: skip
-            self._state = AwayState.ENGAGED
-            try:
-                self._engaged_at = datetime.fromisoformat(record.engaged_at)
-            except ValueError:
-                self._engaged_at = datetime.now(UTC)
-            self._engaged_by = record.engaged_by
-            self._failures = max(record.failed_attempts, failures)
+            self._resume(record, failures)
             try:
                 await self._bring_up()
                 covered = True
