@@ -210,10 +210,11 @@ def _parse_codex(out: str) -> CliReply:
 ErrorKind = Literal["auth", "rate_limit", "bad_request", "upstream"]
 
 _AUTH = re.compile(
-    r"(not (logged|signed) in|log ?in|/login|unauthori[sz]ed|authenticat|invalid api key|credentials|\b401\b|"
+    r"(not (logged|signed) in|log ?in|/login|unauthori[sz]ed|authenticat|invalid api key|\b401\b|"
+    r"(no|missing|invalid|expired|bad) credentials|credentials (are |were )?(not found|missing|invalid|expired)|"
     r"oauth|token (has )?expired)",
     re.I,
-)
+)  # not "credentials" alone: Gemini CLI says "Loaded cached credentials." on every run, crash or not
 _RATE = re.compile(r"(rate.?limit|\b429\b|quota|usage limit|too many requests|resource.?exhausted|overloaded)", re.I)
 
 

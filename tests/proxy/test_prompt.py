@@ -145,6 +145,9 @@ def test_outputs() -> None:
         ("Claude AI usage limit reached|1767225600", "rate_limit"),
         ("429 RESOURCE_EXHAUSTED", "rate_limit"),
         ("segmentation fault", "upstream"),
+        ("Loaded cached credentials.\nTypeError: Cannot read properties of undefined", "upstream"),
+        ("Error: No credentials found. Run gemini auth", "auth"),
+        ("Invalid credentials", "auth"),
     ],
 )
 def test_failures(text: str, kind: str) -> None:
