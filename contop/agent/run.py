@@ -542,6 +542,7 @@ class AgentService:
         except asyncio.CancelledError:
             stopped = await close_counts("Stopped before it finished.")
             answer = execution.stop_answer(state.finished, stopped)
+            llm_log.error(0, None, answer)  # the log's last request otherwise seems to wait for its answer forever
             await save(fallback_history(answer))
             await finish(answer, "cancelled")
             raise

@@ -125,6 +125,9 @@ async def test_cancel_during_sleep_returns_fast_and_kills_the_process(env: Env, 
     out, _ = await ps.communicate()
     assert out.strip() == b""
     assert service.current("d") is None
+    [log] = (env.state / "logs").glob("llm-*.log")
+    last = json.loads(log.read_text().splitlines()[-1])  # the model call log says how the run ended
+    assert last["event"] == "error" and last["error"].startswith("Stopped at your request."), last
 
 
 async def test_a_run_stopped_for_the_user_says_why(env: Env, events: RecordingEvents) -> None:
