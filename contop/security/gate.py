@@ -144,7 +144,8 @@ def _judge_writes(call: ToolCall, st: State) -> None:
             inv = cmdbase.Invocation(call.name, [target], f"{call.name} {target}")
             if download and cmdbase.persistence_write(target, inv, st):
                 st.add(BLOCK, "installs a downloaded file to run automatically at login or boot", inv.text)
-            cmdbase.judge_write_target(target, False, inv, st, guess_existing=False)
+            # A download over an existing source or configuration file asks, when the disk shows one is there.
+            cmdbase.judge_write_target(target, False, inv, st, guess_existing=download and st.resolve is not None)
 
 
 def _destinations(call: ToolCall, value: str, st: State) -> list[str]:

@@ -754,7 +754,9 @@ def _record_download(inv: Invocation, st: State) -> None:
         st.downloads.add(url_name)
     for output in outputs:
         st.downloads.add(_file_name(output))
-        cmdbase.judge_write_target(output, False, inv, st, guess_existing=False)  # 'curl -o ~/.bashrc'
+        # 'curl -o ~/.bashrc'; over an existing source or configuration file it asks, as '>' does, but only when
+        # the disk shows the file exists: a download's own name is no sign that it replaces one.
+        cmdbase.judge_write_target(output, False, inv, st, guess_existing=st.resolve is not None)
 
 
 def _dynamic_command(words: list[str], cmd: Cmd, st: State) -> None:

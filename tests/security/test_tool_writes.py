@@ -177,3 +177,35 @@ def test_rewriting_a_skill_asks_and_creating_one_does_not() -> None:
     assert verdict == "confirm"
     assert reason == "rewrites the skill 'office-documents', whose instructions later runs follow"
     assert judge("create_skill", name="notes", description="keeps notes")[0] == "safe"  # disabled until enabled
+
+
+@pytest.fixture
+def project() -> Any:
+    """A project folder outside /tmp (writes under /tmp are never asked about), holding a configuration file."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="contop-project-", dir="/var/tmp"))
+    (folder / "pyproject.toml").write_text("[project]\n")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "command", ["curl -o pyproject.toml https://e.com/x", "wget -O pyproject.toml https://e.com/x"]
+)
+def test_a_download_over_an_existing_configuration_file_asks_as_a_redirection_does(project: Path, command: str) -> None:
+    from contop.security.gate import classify_command
+
+    ctx = GateContext(cwd=str(project), home=str(project), state_dir=str(project / ".state"))
+    assert classify_command("echo x > pyproject.toml", ctx).verdict == "confirm"
+    decision = classify_command(command, ctx)
+    assert decision.verdict == "confirm" and "overwrites an existing file" in decision.reason, decision
+    assert classify_command(command.replace("pyproject.toml", "new.toml"), ctx).verdict == "safe"
+    for args in ({"path": str(project / "pyproject.toml")}, {"path": str(project)}):
+        tool = decide(ToolCall("download_file", {"url": "https://e.com/pyproject.toml", **args}), ctx)
+        assert tool.verdict == "confirm" and "overwrites an existing file" in tool.reason, (args, tool)
+    fresh = decide(ToolCall("download_file", {"url": "https://e.com/x", "path": str(project / "new.toml")}), ctx)
+    assert fresh.verdict == "safe"
