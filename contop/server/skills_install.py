@@ -29,17 +29,24 @@ def install_builtin_skills(target: Path, source: Path | None = None) -> list[str
     ``target`` has a folder of that name; returns what was added.
 
     What was installed is recorded in ``target/.builtin-installed.json``. A home from before the record: the
-    built-ins it has count as installed.
+    built-ins it has count as installed. A record that cannot be read: every built-in counts as installed, so none
+    the user deleted comes back (nor, this once, one a newer version adds), and the record is written anew.
     """
     source = source if source is not None else builtin_skills_dir()
     if source is None:
         return []
+    builtins = sorted(p for p in source.iterdir() if (p / "SKILL.md").is_file())
     record = target / RECORD_NAME
-    installed = _read_record(record)
-    before = set(installed) if installed is not None else None
-    installed = installed if installed is not None else set()
+    try:
+        before = _read_record(record)
+    except ValueError as exc:
+        log.warning("%s is unreadable (%s); every built-in skill counts as installed and it is rewritten", record, exc)
+        installed = {skill.name for skill in builtins}
+        before = None  # written anew
+    else:
+        installed = set(before) if before is not None else set()
     added = []
-    for skill in sorted(p for p in source.iterdir() if (p / "SKILL.md").is_file()):
+    for skill in builtins:
         if skill.name in installed:
             continue  # installed once already: if it is gone, the user removed it
         destination = target / skill.name
@@ -57,15 +64,15 @@ def install_builtin_skills(target: Path, source: Path | None = None) -> list[str
 
 
 def _read_record(path: Path) -> set[str] | None:
-    """The names in the record; ``None`` when there is none (or it is unreadable, which is logged)."""
+    """The names in the record; ``None`` when there is none; ``ValueError`` saying why when it cannot be used."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        log.warning("%s is unreadable (%s); the built-in skills present count as installed", path, exc)
-        return None
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from exc
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
-        log.warning("%s is not a list of names; the built-in skills present count as installed", path)
-        return None
+        raise ValueError("not a list of names")
     return set(data)

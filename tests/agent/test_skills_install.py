@@ -62,7 +62,7 @@ def test_a_home_from_before_the_record_keeps_its_skills_and_gets_a_record(tmp_pa
     assert install_builtin_skills(target, source) == []
 
 
-def test_an_unreadable_record_counts_what_is_there_and_is_rewritten(tmp_path: Path) -> None:
+def test_an_unreadable_record_counts_every_builtin_as_installed_and_is_rewritten(tmp_path: Path) -> None:
     source = source_with(tmp_path / "src", "alpha", "beta")
     target = tmp_path / "skills"
     install_builtin_skills(target, source)

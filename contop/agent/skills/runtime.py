@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contop.agent.skills.pyrunner import MAX_RESULT_BYTES
 from contop.agent.skills.spec import SkillError
 from contop.agent.skills.store import SkillStore
 from contop.agent.skills.workflow import load_workflow, run_workflow
@@ -47,18 +48,19 @@ class SkillRuntime:
         path = files.get(workflow)
         if path is None:
             raise SkillError(f"skill {name!r} has no workflow {workflow!r}; it has: {', '.join(sorted(files))}", 404)
-        return await run_workflow(load_workflow(path), params, self.toolset, ctx)
+        return await run_workflow(await asyncio.to_thread(load_workflow, path), params, self.toolset, ctx)
 
     async def run_python(self, name: str, tool: str, params: dict[str, Any], cwd: str | None = None) -> PythonResult:
-        """Call a public function of the enabled skill's ``scripts/*.py``, in a process of its own (``pyrunner``)."""
-        paths = [str(p) for p in self.store.python_files(name)]
-        usable_cwd = bool(cwd) and await asyncio.to_thread(os.path.isdir, cwd or "")
-        if not paths:
+        """Call a public function that the enabled skill's ``scripts/*.py`` defines, in a process of its own
+        (``pyrunner``). A name a script only imports is not a tool: refused here, and by the runner again."""
+        if not self.store.python_files(name):
             raise SkillError(f"skill {name!r} has no python tools", 404)
+        path = await asyncio.to_thread(self.store.python_tool_file, name, tool)
+        usable_cwd = bool(cwd) and await asyncio.to_thread(os.path.isdir, cwd or "")
         with tempfile.TemporaryDirectory(prefix="contop-skill-") as tmp:
             request, result_file = Path(tmp) / "request.json", Path(tmp) / "result.json"
             try:
-                data = json.dumps({"paths": paths, "tool": tool, "params": params})
+                data = json.dumps({"paths": [str(path)], "tool": tool, "params": params})
             except (TypeError, ValueError) as exc:
                 raise SkillError(f"the parameters of {tool} are not JSON: {exc}") from exc
             await asyncio.to_thread(request.write_text, data, "utf-8")
@@ -69,13 +71,10 @@ class SkillRuntime:
                 env=child_env(os.environ),  # never the server's API keys or CONTOP_* variables
                 timeout=PYTHON_TOOL_TIMEOUT_S,
             )
-            try:
-                answer = storable(json.loads(await asyncio.to_thread(result_file.read_text, "utf-8")))
-            except (OSError, ValueError):
-                answer = None
+            if process.timed_out:
+                raise SkillError(f"{tool} of skill {name!r} did not finish within {PYTHON_TOOL_TIMEOUT_S:g} s: stopped")
+            answer = await asyncio.to_thread(_read_answer, result_file, f"{tool} of skill {name!r}")
         output = process.stderr
-        if process.timed_out:
-            raise SkillError(f"{tool} of skill {name!r} did not finish within {PYTHON_TOOL_TIMEOUT_S:g} s: stopped")
         if not isinstance(answer, dict):
             tail = output.strip().splitlines()[-3:]
             raise SkillError(
@@ -86,14 +85,37 @@ class SkillRuntime:
             raise SkillError(f"skill {name!r} has no python tool {tool!r}", 404)
         if "error" in answer:
             raise SkillError(str(answer["error"]) + (f"\n{answer['trace']}" if answer.get("trace") else ""))
-        return PythonResult(answer.get("value"), output, process.truncated)
+        return PythonResult(answer.get("value"), output, process.truncated, " ".join(process.notes))
+
+
+def _read_answer(path: Path, what: str) -> Any:
+    """The runner's answer, decoded (blocking: run it in a thread); None when there is none or it is not JSON.
+
+    The size is checked before anything is read: the tool itself can write that file, and a huge answer would take
+    the server's memory and its event loop.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size > MAX_RESULT_BYTES:
+        raise SkillError(
+            f"{what} returned {size / 2**20:.1f} MB; only results up to {MAX_RESULT_BYTES // 2**20} MiB are accepted: "
+            "return less (write a large result to a file and return its path)"
+        )
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return storable(json.loads(fh.read(MAX_RESULT_BYTES + 1)))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class PythonResult:
     value: Any
     output: str  # what the tool printed
-    truncated: bool
+    truncated: bool  # the output was cut (to its first 50 KB)
+    note: str = ""  # says what was cut, when it was
 
 
 @dataclass(slots=True)

@@ -63,23 +63,67 @@ def unencodable_in(value: Any, where: str = "") -> str | None:
     message ('tools[1]', 'a key of extra'); None if nowhere.
 
     YAML escapes such as ``"\\uD800"`` produce lone surrogates from a plain ASCII file; such a string cannot be
-    sent as JSON nor kept in the agent's history, so the skill is refused as a whole.
+    sent as JSON nor kept in the agent's history, so the skill is refused as a whole. The walk uses a stack of its
+    own rather than recursion, and visits each container once: however deep or shared the data, it ends.
     """
-    if isinstance(value, str):
-        return (ascii(where) if where else "a value") if _unencodable_at(value) is not None else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and _unencodable_at(key) is not None:
-                return f"a key of {where!a}" if where else "a key"
-            found = unencodable_in(item, f"{where}.{key}" if where else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for index, item in enumerate(value):
-            found = unencodable_in(item, f"{where}[{index}]")
-            if found is not None:
-                return found
+    pending: list[tuple[Any, str]] = [(value, where)]
+    seen: set[int] = set()
+    while pending:
+        item, at = pending.pop()
+        if isinstance(item, str):
+            if _unencodable_at(item) is not None:
+                return ascii(at) if at else "a value"
+            continue
+        if not isinstance(item, (dict, list, tuple, set, frozenset)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        children: list[tuple[Any, str]] = []
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _unencodable_at(key) is not None:
+                    return f"a key of {at!a}" if at else "a key"
+                children.append((child, f"{at}.{key}" if at else str(key)))
+        else:
+            children.extend((child, f"{at}[{index}]") for index, child in enumerate(item))
+        pending.extend(reversed(children))  # depth first, in document order: the first bad string is named
     return None
+
+
+class _AliasFound(yaml.composer.ComposerError):
+    """An alias (``*name``) in a skill file: refused before it can make a cycle or expand exponentially."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases.
+
+    Skill files have no use for them, and an alias is what lets 400 bytes expand into millions of nodes ("billion
+    laughs") or refer to itself, which every later walk of the data would follow forever.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasFound(None, None, f"*{event.anchor}", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, document: str, first_line: int = 1) -> Any:
+    """``text`` parsed as YAML without aliases; ``SkillError`` (422) names ``document`` ('SKILL.md', 'workflow x')
+    and the problem: invalid YAML, an alias, or nesting deeper than the parser can follow. ``first_line`` is the
+    line of ``document`` that ``text`` starts on."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except _AliasFound as exc:
+        line = (exc.problem_mark.line if exc.problem_mark else 0) + first_line
+        raise SkillError(
+            f"YAML aliases (*name) are not allowed in {document}: {exc.problem} on line {line}; "
+            "write the value out in full",
+            422,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SkillError(f"{document}: not valid YAML: {exc}", 422) from exc
+    except RecursionError:
+        raise SkillError(f"{document}: the YAML is nested too deeply", 422) from None
 
 
 def _kind(value: Any) -> str:
@@ -123,10 +167,7 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
             break
     else:
         raise SkillError("the YAML frontmatter of SKILL.md is not closed by a '---' line", 422)
-    try:
-        data = yaml.safe_load(head) if head.strip() else {}
-    except yaml.YAMLError as exc:
-        raise SkillError(f"the frontmatter is not valid YAML: {exc}", 422) from exc
+    data = load_yaml(head, "SKILL.md", first_line=2) if head.strip() else {}
     if not isinstance(data, dict):
         raise SkillError("the frontmatter must be a YAML mapping (key: value lines)", 422)
     bad = unencodable_in(data, "")

@@ -109,12 +109,21 @@ class SkillStore:
         return found
 
     def _info(self, folder: Path) -> SkillInfo:
-        scripts = bool(self.script_files(folder))
+        try:
+            scripts = bool(self.script_files(folder))
+        except OSError:  # an unreadable scripts folder: the skill is still listed, and says so when it is used
+            scripts = False
         try:
             check_name(folder.name)
             meta, _body = parse_skill_md(_skill_text(folder), expected_name=folder.name)
         except SkillError as exc:
             return SkillInfo(storable_text(folder.name), folder, None, error=str(exc), has_scripts=scripts)
+        except Exception as exc:
+            # A SKILL.md that trips a check in a way nobody foresaw is one broken skill: listed with its error, never
+            # a failed listing nor a failed agent run (discovery runs for every run's system prompt).
+            log.warning("skill %s could not be checked", storable_text(folder.name), exc_info=True)
+            error = f"{SKILL_FILE} could not be checked: {type(exc).__name__}: {exc}"
+            return SkillInfo(storable_text(folder.name), folder, None, error=storable_text(error), has_scripts=scripts)
         return SkillInfo(folder.name, folder, meta, has_scripts=scripts)
 
     def info(self, name: str) -> SkillInfo:
@@ -145,6 +154,30 @@ class SkillStore:
     def python_files(self, name: str) -> list[Path]:
         return [p for p in self.script_files(self.folder(name)) if p.suffix == ".py"]
 
+    def python_tool_file(self, name: str, tool: str) -> Path:
+        """The script of skill ``name`` that defines the python tool ``tool``; ``SkillError`` (404) otherwise, naming
+        the tools there are.
+
+        Only public functions written at the top level of a script are tools. A name a script merely imports (``from
+        subprocess import check_output``) is not: the agent would call that library function with arguments of its
+        own choosing, outside every check its commands go through.
+        """
+        found: list[str] = []
+        broken: list[str] = []
+        for path in self.python_files(name):
+            try:
+                names = python_tool_names(path)
+            except SkillError as exc:
+                broken.append(str(exc))
+                continue
+            if tool in names:
+                return path
+            found.extend(n for n in names if n not in found)
+        have = f"its python tools are: {', '.join(found)}" if found else "it defines no python tools"
+        raise SkillError(
+            f"skill {name!r} has no python tool {tool!r}; {have}" + "".join(f"; {problem}" for problem in broken), 404
+        )
+
     def tool_names(self, name: str) -> list[str]:
         """The python tools a skill provides: declared in ``tools`` and/or defined in ``scripts/*.py``."""
         meta = self.valid(name)
@@ -166,14 +199,21 @@ class SkillStore:
         _meta, body = parse_skill_md(self.read(name), expected_name=name)
         return body
 
-    def create(self, name: str, description: str) -> SkillInfo:
+    def check_new(self, name: str, description: str) -> None:
+        """``SkillError`` when ``create(name, description)`` would fail: a bad name or description, or a folder of
+        that name already there (409)."""
         check_name(name)
         if not isinstance(description, str) or not description.strip():
             raise SkillError("a description is required", 422)
         check_text(description, "the description")
-        folder = self.folder(name)
-        if folder.exists():
+        if self.folder(name).exists():
             raise SkillError(f"a skill named {name!r} already exists", 409)
+
+    def create(self, name: str, description: str) -> SkillInfo:
+        """A new skill folder with the SKILL.md template. Callers first drop ``name`` from the enabled skills when it
+        is still listed there (a skill deleted by hand): a new skill always starts disabled."""
+        self.check_new(name, description)
+        folder = self.folder(name)
         text = template(name, description)
         parse_skill_md(text, expected_name=name)  # our own template must be valid
         folder.mkdir(mode=0o700, parents=True)

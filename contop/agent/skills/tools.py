@@ -6,15 +6,21 @@ list is read from ``settings.json`` and workflows are not available.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from typing import Any
 
 from contop.agent.skills.runtime import SkillRuntime
 from contop.agent.skills.spec import SkillError
-from contop.agent.skills.store import SkillStore
-from contop.core.errors import ToolError
+from contop.agent.skills.store import SkillInfo, SkillStore
+from contop.core.errors import StateDirError, ToolError
+from contop.core.settings import validate_settings
+from contop.server.settings_store import SettingsStore
 from contop.tools.context import ToolContext
+
+log = logging.getLogger(__name__)
 
 
 def _runtime(ctx: ToolContext) -> SkillRuntime:
@@ -35,27 +41,53 @@ def _tool_error(exc: SkillError) -> ToolError:
     return ToolError(str(exc))
 
 
-async def load_skill(ctx: ToolContext, skill_name: str) -> dict[str, Any]:
-    """Read an enabled skill's full instructions (its SKILL.md body) and the names of its workflows and tools."""
-    runtime = _runtime(ctx)
+def _forget_enabled(ctx: ToolContext, runtime: SkillRuntime, name: str) -> None:
+    """Drop ``name`` from the enabled skills, for this run and in ``settings.json``, when they still list it.
+
+    Called before a new skill is created, when no folder of that name exists: an entry left by a skill deleted by
+    hand would otherwise enable the new skill at once, without the checks of enabling. Settings that cannot be read
+    are left to the server, which sets such a file aside; a disk that refuses the change fails the creation.
+    """
+    if name in runtime.enabled:
+        runtime.enabled.remove(name)
+    path = ctx.state_dir / "settings.json"
     try:
-        runtime.require_enabled(skill_name)
-        meta = runtime.store.valid(skill_name)
-        body = runtime.store.body(skill_name)
-        workflows = sorted(runtime.store.workflow_files(skill_name))
-        python_tools = runtime.store.tool_names(skill_name)
-    except SkillError as exc:
-        raise _tool_error(exc) from exc
+        settings = validate_settings(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, RecursionError):  # pydantic's ValidationError is a ValueError
+        return
+    if name not in settings.enabled_skills:
+        return
+    enabled = [n for n in settings.enabled_skills if n != name]
+    try:
+        SettingsStore(path, state_dir_display=str(ctx.state_dir)).replace(
+            {**settings.to_json_dict(), "enabled_skills": enabled}
+        )
+    except StateDirError as exc:
+        raise ToolError(str(exc)) from exc
+    log.info("dropped %s from the enabled skills: a new skill of that name starts disabled", name)
+
+
+def _load(runtime: SkillRuntime, skill_name: str) -> dict[str, Any]:
+    runtime.require_enabled(skill_name)
+    meta = runtime.store.valid(skill_name)
     return {
         "status": "success",
         "name": meta.name,
         "skill_type": meta.skill_type,
         "version": meta.version,
-        "instructions": body.strip(),
-        "workflows": workflows,
-        "python_tools": python_tools,
+        "instructions": runtime.store.body(skill_name).strip(),
+        "workflows": sorted(runtime.store.workflow_files(skill_name)),
+        "python_tools": runtime.store.tool_names(skill_name),
         "voice_message": f"Loaded the {meta.name} skill.",
     }
+
+
+async def load_skill(ctx: ToolContext, skill_name: str) -> dict[str, Any]:
+    """Read an enabled skill's full instructions (its SKILL.md body) and the names of its workflows and tools."""
+    try:  # reading and parsing files: off the event loop
+        return await asyncio.to_thread(_load, _runtime(ctx), skill_name)
+    except SkillError as exc:
+        raise _tool_error(exc) from exc
 
 
 async def execute_skill(
@@ -72,26 +104,30 @@ async def execute_skill(
     runtime = _runtime(ctx)
     arguments = dict(params or {})
     try:
-        runtime.require_enabled(skill_name)
+        await asyncio.to_thread(runtime.require_enabled, skill_name)
         if tool:
             ran = await runtime.run_python(skill_name, tool, arguments, cwd=ctx.cwd)
             value = ran.value
-            return {
+            out: dict[str, Any] = {
                 "status": "success",
                 "stdout": value if isinstance(value, str) else json.dumps(value, default=str),
                 "stderr": ran.output,
                 "exit_code": 0,
                 "duration_ms": int((time.monotonic() - started) * 1000),
+                "truncated": ran.truncated,  # what it printed was cut, as execute_cli says of a command's output
                 "voice_message": f"Ran {tool} of the {skill_name} skill.",
             }
-        if not runtime.store.workflow_files(skill_name):
-            meta = runtime.store.valid(skill_name)
+            if ran.note:
+                out["note"] = ran.note
+            return out
+        instructions = await asyncio.to_thread(_instructions_only, runtime, skill_name)
+        if instructions is not None:
             return {
                 "status": "success",
-                "stdout": runtime.store.body(skill_name).strip(),
+                "stdout": instructions,
                 "exit_code": 0,
                 "duration_ms": int((time.monotonic() - started) * 1000),
-                "voice_message": f"{meta.name} is an instructions-only skill; follow its instructions.",
+                "voice_message": f"{skill_name} is an instructions-only skill; follow its instructions.",
             }
         return dict(await runtime.run_workflow(skill_name, workflow, arguments, ctx))
     except SkillError as exc:
@@ -100,11 +136,26 @@ async def execute_skill(
         raise ToolError(f"{skill_name}: {exc}") from exc
 
 
+def _instructions_only(runtime: SkillRuntime, skill_name: str) -> str | None:
+    """The instructions of a skill without workflows (what running it means), or None when it has workflows."""
+    if runtime.store.workflow_files(skill_name):
+        return None
+    runtime.store.valid(skill_name)
+    return runtime.store.body(skill_name).strip()
+
+
+def _create(ctx: ToolContext, name: str, description: str) -> SkillInfo:
+    runtime = _runtime(ctx)
+    runtime.store.check_new(name, description)
+    _forget_enabled(ctx, runtime, name)
+    return runtime.store.create(name, description)
+
+
 async def create_skill(ctx: ToolContext, name: str, description: str) -> dict[str, Any]:
     """Create a new skill folder with a SKILL.md template (name: lowercase letters, digits, hyphens). The user
     still has to enable it before it can be used."""
     try:
-        info = _runtime(ctx).store.create(name, description)
+        info = await asyncio.to_thread(_create, ctx, name, description)
     except SkillError as exc:
         raise _tool_error(exc) from exc
     return {
@@ -118,7 +169,7 @@ async def create_skill(ctx: ToolContext, name: str, description: str) -> dict[st
 async def edit_skill(ctx: ToolContext, skill_name: str, content: str) -> dict[str, Any]:
     """Replace a skill's SKILL.md with ``content``; the YAML frontmatter must be valid and keep the same name."""
     try:
-        info = _runtime(ctx).store.update(skill_name, content)
+        info = await asyncio.to_thread(_runtime(ctx).store.update, skill_name, content)
     except SkillError as exc:
         raise _tool_error(exc) from exc
     return {"status": "success", "name": info.name, "voice_message": f"Updated the skill {info.name}."}

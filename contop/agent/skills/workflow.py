@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from contop.agent.skills.spec import UNENCODABLE, SkillError, unencodable_in
+from contop.agent.skills.spec import UNENCODABLE, SkillError, load_yaml, unencodable_in
 from contop.security.enforce import GuardedToolset
 from contop.tools.context import ToolContext
 
@@ -51,10 +49,7 @@ class Workflow:
 
 
 def parse_workflow(text: str, name: str) -> Workflow:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SkillError(f"workflow {name}: not valid YAML: {exc}", 422) from exc
+    data = load_yaml(text, f"workflow {name}")
     if not isinstance(data, dict):
         raise SkillError(f"workflow {name}: must be a YAML mapping with 'steps'", 422)
     bad = unencodable_in(data)

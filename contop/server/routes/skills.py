@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from contop.agent.skills.spec import SkillError
-from contop.agent.skills.store import AGENT_TOOLS, SkillStore
+from contop.agent.skills.store import AGENT_TOOLS, SkillInfo, SkillStore
 from contop.security.catalog import KNOWN_TOOLS
 from contop.server.admin import require_admin
 from contop.server.routes.common import json_body, server_state
@@ -40,7 +41,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
 @router.get("/api/skills")
 async def list_skills(request: Request) -> list[dict[str, Any]]:
     enabled = set(_enabled(request))
-    return [info.as_dict(info.name in enabled) for info in _store(request).discover()]
+    infos = await asyncio.to_thread(_store(request).discover)  # parses every SKILL.md: off the event loop
+    return [info.as_dict(info.name in enabled) for info in infos]
 
 
 @router.post("/api/skills", status_code=201)
@@ -49,19 +51,27 @@ async def create_skill(request: Request) -> dict[str, Any]:
     name, description = data.get("name"), data.get("description")
     if not isinstance(name, str) or not isinstance(description, str) or not description.strip():
         raise HTTPException(422, "'name' and 'description' are required strings")
+    store = _store(request)
     try:
-        info = _store(request).create(name, description)
+        await asyncio.to_thread(store.check_new, name, description)
+        enabled = _enabled(request)
+        if name in enabled:
+            # left by a skill deleted by hand: a new skill starts disabled, and is enabled through the checks
+            server_state(request).settings.update(enabled_skills=[n for n in enabled if n != name])
+        info = await asyncio.to_thread(store.create, name, description)
     except SkillError as exc:
         raise _fail(exc) from None
     return info.as_dict(False)
 
 
+def _read(store: SkillStore, name: str) -> tuple[SkillInfo, str]:
+    return store.info(name), store.read(name)
+
+
 @router.get("/api/skills/{name}")
 async def get_skill(name: str, request: Request) -> dict[str, Any]:
-    store = _store(request)
     try:
-        info = store.info(name)
-        content = store.read(name)
+        info, content = await asyncio.to_thread(_read, _store(request), name)
     except SkillError as exc:
         raise _fail(exc) from None
     return {**info.as_dict(name in _enabled(request)), "content": content}
@@ -74,19 +84,22 @@ async def put_skill(name: str, request: Request) -> dict[str, Any]:
     if not isinstance(content, str):
         raise HTTPException(422, "'content' (the new SKILL.md) is required")
     try:
-        info = _store(request).update(name, content)
+        info = await asyncio.to_thread(_store(request).update, name, content)
     except SkillError as exc:
         raise _fail(exc) from None
     return {**info.as_dict(name in _enabled(request)), "content": content}
 
 
+def _conflicts(store: SkillStore, name: str, enabled: list[str]) -> list[str]:
+    store.valid(name)
+    return store.conflicts(name, enabled, BUILTIN_TOOLS)
+
+
 @router.post("/api/skills/{name}/enable")
 async def enable_skill(name: str, request: Request) -> dict[str, Any]:
-    store = _store(request)
     enabled = _enabled(request)
     try:
-        store.valid(name)
-        problems = store.conflicts(name, enabled, BUILTIN_TOOLS)
+        problems = await asyncio.to_thread(_conflicts, _store(request), name, enabled)
     except SkillError as exc:
         raise _fail(exc) from None
     if problems:
@@ -99,7 +112,7 @@ async def enable_skill(name: str, request: Request) -> dict[str, Any]:
 @router.post("/api/skills/{name}/disable")
 async def disable_skill(name: str, request: Request) -> dict[str, Any]:
     try:
-        _store(request).info(name)
+        await asyncio.to_thread(_store(request).info, name)
     except SkillError as exc:
         raise _fail(exc) from None
     enabled = _enabled(request)
@@ -111,7 +124,7 @@ async def disable_skill(name: str, request: Request) -> dict[str, Any]:
 @router.get("/api/skills/{name}/workflows")
 async def skill_workflows(name: str, request: Request) -> dict[str, Any]:
     try:
-        workflows = _store(request).workflows(name)
+        workflows = await asyncio.to_thread(_store(request).workflows, name)
     except SkillError as exc:
         raise _fail(exc) from None
     return {"skill_name": name, "workflows": workflows}
