@@ -1,6 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { describeClose, describeServerError, describeRefusal, describeFingerprintMismatch, statusTitle } from "../../contop/web/js/errors.js";
+import * as intents from "../../contop/web/js/intents.js";
 import { userIntentPayload, clickPayload, scrollPayload, keyPayload, typePayload, pointerPayload, KEY_GRID } from "../../contop/web/js/intents.js";
 
 test("close codes explain themselves with the right action", () => {
@@ -58,5 +59,15 @@ test("manual control payloads", () => {
   const keys = KEY_GRID.map((k) => k.keys);
   for (const k of ["escape", "tab", "enter", "backspace", "delete", "up", "down", "left", "right", "ctrl+c", "ctrl+v", "ctrl+z", "ctrl+s"]) {
     assert.ok(keys.includes(k), k);
+  }
+});
+
+test("keys and text are told apart from pointer traffic (each refusal of them is told)", () => {
+  const { isKeyboardAction } = intents;
+  assert.equal(typeof isKeyboardAction, "function");
+  assert.equal(isKeyboardAction(keyPayload("ctrl+c")), true);
+  assert.equal(isKeyboardAction(typePayload("hello")), true);
+  for (const p of [clickPayload({ x: 1, y: 2 }), pointerPayload("mouse_move", { x: 1, y: 2 }), scrollPayload(3), null]) {
+    assert.equal(isKeyboardAction(p), false, JSON.stringify(p));
   }
 });

@@ -284,6 +284,19 @@ test("an away-mode refusal is kept while away mode is off and cleared once it en
   assert.deepEqual(s.away, { known: true, active: true, overlay: true });
 });
 
+test("manual control refused under Away Mode's lock is told again once the desk is unlocked", () => {
+  const reason = "Away Mode is on: the desk's keyboard is locked.";
+  let s = run([conn(ConnStatus.CONNECTED), srv("away_mode_status", { away_mode: true, overlay_active: true })]);
+  s = reduce(s, { type: "unavailable", feature: "manual", reason });
+  s = reduce(s, srv("away_mode_status", { away_mode: true, overlay_active: true }));
+  assert.equal(s.unavailable.manual, reason, "still locked");
+  s = reduce(s, srv("away_mode_status", { away_mode: false, overlay_active: false }));
+  assert.equal(s.unavailable.manual, undefined, "disengaged: the next refusal is told");
+  s = reduce(s, { type: "unavailable", feature: "manual", reason });
+  s = reduce(s, srv("away_mode_status", { away_mode: true, overlay_active: false }));
+  assert.equal(s.unavailable.manual, undefined, "engaged with no lock screen showing: keys reach the desk");
+});
+
 test("a thread reopened mid-run by a reload goes on with the desktop's next messages", () => {
   const stored = [
     { id: "user-1", kind: "user", text: "three steps", rev: 2 },

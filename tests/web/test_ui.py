@@ -639,6 +639,8 @@ def test_connecting_then_forget(server: ServerProcess, browser: Browser) -> None
     expect(page.locator("#paired-list li")).to_have_count(1)
     shot(page, "03b-welcome-remembered")
     page.locator("#paired-list button[aria-label^='Forget']").click()
+    expect(page.locator("#ask-modal")).to_be_visible()  # asked first: the phone would need a new code
+    page.locator("#btn-ask-ok").click()
     expect(page.locator("#paired-section")).to_be_hidden()
     assert page.evaluate("JSON.parse(localStorage.getItem('contop.pairings.v1'))") == {}
     close(ctx)
@@ -1775,6 +1777,7 @@ def test_no_retry_by_itself_after_a_refusal_or_when_the_user_left(server: Server
         page.wait_for_function("window.contop.state.conn.status === 'connected'")
         _give_up(page)
         page.locator("#btn-forget-here").tap()
+        page.locator("#btn-ask-ok").tap()
         expect(page.locator("#screen-welcome")).to_be_visible()
         nothing_happens()
     finally:

@@ -175,3 +175,45 @@ test(`a streaming answer is redrawn at most every ${STREAM_REDRAW_MS} ms, and it
   assert.equal(shown()[0].textContent, long.trim() + " done", "the finished answer is drawn at once, whole");
   assert.ok(!shown()[0].className.includes("streaming"));
 });
+
+test("a command or what the desktop says about one is drawn with bidi overrides and controls escaped", () => {
+  failTags = new Set();
+  const { thread, shown } = view();
+  const spoof = "cp a b # \u202eevil\u202c";
+  const seen = "cp a b # \\u202eevil\\u202c";
+  thread.render([
+    { id: "c", rev: 1, kind: "confirm", tool: "execute_cli", command: spoof, voiceMessage: `Run ${spoof}?`, reason: "destructive_command", decision: "approved" },
+    { id: "c2", rev: 1, kind: "confirm", tool: "execute\u202e_cli", command: spoof, voiceMessage: "", reason: "x", decision: null },
+    { id: "s", rev: 1, kind: "step", step: 1, tool: "execute_cli", status: "running", detail: `Running: ${spoof}` },
+    { id: "d", rev: 1, kind: "step", step: 2, tool: "execute_cli", status: "completed", action: `Running: ${spoof}`, detail: `Ran ${spoof}\r` },
+    { id: "t", rev: 1, kind: "tool_result", tool: "execute\u202e_cli", status: "success", stdout: "ok" },
+    { id: "st", rev: 1, kind: "status", statusType: "sandbox_fallback", message: `Sandboxed: ${spoof}` },
+    { id: "al", rev: 1, kind: "alert", message: `Blocked ${spoof}` },
+    { id: "er", rev: 1, kind: "error", code: "invalid_payload", text: `Refused ${spoof}` },
+    { id: "p", rev: 1, kind: "confirm", tool: "plan", reason: "plan_approval", voiceMessage: "Follow this plan?", command: `1. ${spoof}`, decision: null },
+  ]);
+  const [confirm, unnamed, running, done, result, status, alert, error, plan] = shown();
+  assert.ok(confirm.textContent.includes(`Run ${seen}?`), confirm.textContent);
+  assert.ok(unnamed.textContent.includes(`Approval for execute\\u202e_cli${seen}`), unnamed.textContent);
+  assert.ok(running.textContent.includes(`Running: ${seen}`), running.textContent);
+  assert.ok(done.textContent.includes(seen) && done.textContent.includes(`Ran ${seen}\\r`), done.textContent);
+  assert.equal(done.find("span")[0].attributes.title, "execute_cli");
+  assert.ok(result.textContent.includes("execute\\u202e_cli"), result.textContent);
+  assert.ok(status.textContent.includes(`Sandboxed: ${seen}`), status.textContent);
+  assert.ok(alert.textContent.includes(`Blocked ${seen}`), alert.textContent);
+  assert.ok(error.textContent.includes(`Refused ${seen}`), error.textContent);
+  assert.ok(plan.textContent.includes(seen), plan.textContent);
+  for (const el of shown()) assert.ok(!/[\u202a-\u202e\u2066-\u2069\r]/.test(el.textContent), el.textContent);
+});
+
+test("the agent's answers and the user's own words are drawn as written", () => {
+  failTags = new Set();
+  const { thread, shown } = view();
+  const family = "👨‍👩‍👧"; // joined by zero-width joiners, which an escape would break apart
+  thread.render([
+    { id: "u", rev: 1, kind: "user", text: `send ${family}` },
+    { id: "r", rev: 1, kind: "result", status: "completed", answer: `Sent ${family}` },
+  ]);
+  assert.equal(shown()[0].textContent, `send ${family}`);
+  assert.ok(shown()[1].textContent.includes(`Sent ${family}`));
+});

@@ -20,7 +20,7 @@ const STATUS_BANNER_MS = 6000;
 import { layoutFor, rememberLayout, availableLayouts, orientationOf } from "./layout.js";
 import * as storage from "./storage.js";
 import * as history from "./history.js";
-import { userIntentPayload, KEEP_AWAKE } from "./intents.js";
+import { userIntentPayload, isKeyboardAction, KEEP_AWAKE } from "./intents.js";
 import { createRtcTransport } from "./transport.js";
 import { $, h, icon, formatWhen, vibrate, countdownText, visibleCommand } from "./ui/dom.js";
 import { createThreadView } from "./ui/thread.js";
@@ -47,7 +47,8 @@ let transport = null;
 let connectToken = 0; // bumps on every new connection attempt so stale ones stand down
 let droppedAt = 0;
 let keepaliveTimer = 0;
-let activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now() };
+// kept: the stored entries of a session reopened from History, which its thread shows only in part.
+let activeRecord = { id: uuid(), serverSessionId: null, createdAt: Date.now(), kept: null };
 let saveTimer = 0;
 let layoutPrefs = storage.loadLayoutPrefs(ls);
 let orientation = orientationOf(innerWidth, innerHeight);
@@ -107,7 +108,7 @@ function desktopItem(p, withConnect) {
         class: "icon-btn",
         type: "button",
         "aria-label": `Forget ${desktopLabel(p)}`,
-        onclick: () => forgetDesktop(p),
+        onclick: () => askForget(p),
       },
       icon("trash"),
     ),
@@ -143,7 +144,7 @@ function showConnectError(info) {
   const detail = $("connect-error-detail");
   const extra = info.serverMessage && !info.message.includes(info.serverMessage) ? `Desktop says: ${info.serverMessage}` : "";
   detail.hidden = !extra;
-  detail.textContent = extra;
+  detail.textContent = visibleCommand(extra);
   $("btn-retry").hidden = info.action === "rescan";
   $("btn-rescan").hidden = info.action !== "rescan";
   $("btn-cancel-connect").hidden = true;
@@ -386,6 +387,18 @@ function disconnect() {
   detachVideo();
 }
 
+/** Forgetting cannot be undone from the phone (its code goes with it): asked first. */
+function askForget(p) {
+  ask({
+    title: `Forget ${desktopLabel(p)}?`,
+    message:
+      "This phone will delete its pairing code for this desktop. To connect to it again, you will need to scan a " +
+      "new QR code from the desktop.",
+    confirm: "Forget",
+    onConfirm: () => forgetDesktop(p),
+  });
+}
+
 function forgetDesktop(p) {
   storage.forgetPairing(ls, p.d);
   if (pairing && p.d === pairing.d) {
@@ -408,6 +421,7 @@ function send(type, payload) {
 // Requests the app makes on its own or from settings: an error reply marks the feature unavailable on this
 // desktop (shown in settings, or as a toast when the user asked) instead of cluttering the thread.
 const quietRequests = new Map(); // id → {feature, user}
+const MANUAL_KEYS = "manual_keys"; // keys and text of manual control: refused on their own, never marked unavailable
 
 function sendQuiet(type, payload, feature, user = false) {
   const id = send(type, payload);
@@ -424,14 +438,22 @@ function handleServer(msg) {
   const quiet = msg.type === "error" && msg.payload.ref_id ? quietRequests.get(msg.payload.ref_id) : null;
   if (quiet) {
     quietRequests.delete(msg.payload.ref_id);
-    if (quiet.feature === "manual" && msg.payload.reason === "agent_running") {
+    const manual = quiet.feature === "manual" || quiet.feature === MANUAL_KEYS;
+    if (manual) manualControl.refused(msg.payload.ref_id); // text it was to type goes back into the box
+    if (manual && msg.payload.reason === "agent_running") {
       // A task started from another phone (this one hears nothing of it): manual control waits, it is not broken.
       if (store.state.manual) leaveManualForRun();
       return;
     }
     console.info(`contop: ${quiet.feature} unavailable:`, msg.payload.code, msg.payload.message);
     // The desktop's own reason ("no PIN set") says more than a generic sentence; asked again on reconnect.
-    const reason = describeRefusal(msg.payload);
+    const reason = visibleCommand(describeRefusal(msg.payload));
+    if (quiet.feature === MANUAL_KEYS) {
+      // Refused while the desk is locked, or this one text too long: the pointer still works, and the next keys
+      // are tried (and any refusal told) again.
+      toast(reason, "warn", 5000);
+      return;
+    }
     if (msg.payload.code === "not_available" || msg.payload.code === "unknown_type") {
       const own = msg.payload.code === "not_available" && msg.payload.message.trim() !== "";
       store.dispatch({ type: "unavailable", feature: quiet.feature, reason: own ? reason : null });
@@ -598,7 +620,7 @@ function render() {
         "div",
         { class: "banner warn", "data-banner": "status" },
         icon("info"),
-        h("div", { class: "banner-text" }, h("b", {}, statusTitle(s.lastStatus.statusType)), s.lastStatus.message),
+        h("div", { class: "banner-text" }, h("b", {}, statusTitle(s.lastStatus.statusType)), visibleCommand(s.lastStatus.message)),
       ),
     );
   }
@@ -608,7 +630,7 @@ function render() {
         "div",
         { class: "banner danger", "data-banner": "security", role: "alert" },
         icon("shield"),
-        h("div", { class: "banner-text" }, h("b", {}, "Security alert"), a.message),
+        h("div", { class: "banner-text" }, h("b", {}, "Security alert"), visibleCommand(a.message)),
         h("button", { class: "icon-btn", type: "button", "aria-label": "Dismiss", onclick: () => store.dispatch({ type: "dismiss_alert", id: a.id }) }, icon("close")),
       ),
     );
@@ -638,6 +660,9 @@ function render() {
 
   // manual
   $("composer").hidden = s.manual;
+  // While Away Mode's lock holds the desk, the desktop refuses keys and text: the box says so before they are sent.
+  const deskLocked = s.away.known && s.away.active && s.away.overlay;
+  $("type-input").placeholder = deskLocked ? "Desk locked: unlock it to type" : "Type on the desktop…";
   $("manual-panel").hidden = !s.manual;
   $("manual-badge").hidden = !s.manual;
   // The picture shows the desktop under Away Mode's lock: say that the desk itself is locked.
@@ -660,14 +685,17 @@ function render() {
     modal.dataset.requestId = c.requestId;
     modal.classList.toggle("plan", c.isPlan);
     $("confirm-title").textContent = c.isPlan ? "Approve the plan?" : "Approve this action?";
-    $("confirm-message").textContent =
-      c.voiceMessage || (c.isPlan ? "The agent wants to follow this plan." : "The agent wants to run something that needs your OK.");
-    $("confirm-tool").textContent = c.tool;
+    // Everything on the card the desktop wrote (its message quotes the command) is shown as the command is: what
+    // would reorder or hide part of it (U+202E, control characters) is shown as an escape.
+    $("confirm-message").textContent = visibleCommand(
+      c.voiceMessage || (c.isPlan ? "The agent wants to follow this plan." : "The agent wants to run something that needs your OK."),
+    );
+    $("confirm-tool").textContent = visibleCommand(c.tool);
     $("confirm-tool").hidden = c.isPlan;
     $("confirm-icon").replaceChildren(icon(c.isPlan ? "sparkle" : "warn"));
     // The reason is a code ("destructive_command") or a sentence; skip it when the message already says it.
     const reason = c.reason === "blocked_force_host" ? "would run without the sandbox" : c.reason.replace(/_/g, " ");
-    $("confirm-reason").textContent = c.isPlan || (c.voiceMessage && c.voiceMessage.includes(c.reason)) ? "" : reason;
+    $("confirm-reason").textContent = c.isPlan || (c.voiceMessage && c.voiceMessage.includes(c.reason)) ? "" : visibleCommand(reason);
     $("confirm-command").textContent = visibleCommand(c.command);
     $("confirm-command").hidden = !c.command;
   }
@@ -717,8 +745,9 @@ function scheduleSave() {
 }
 
 function saveActive() {
-  const entries = store.state.entries;
-  if (!entries.length) return;
+  const shown = store.state.entries;
+  if (!shown.length) return;
+  const entries = activeRecord.kept ? history.entriesToStore(activeRecord.kept, shown) : shown;
   const list = history.loadHistory(ls);
   const existing = list.find((r) => r.id === activeRecord.id);
   const record = {
@@ -794,11 +823,14 @@ function openSession(record) {
   if (record.id === activeRecord.id) return closeSheets();
   if (!canLeaveConversation()) return;
   saveActive();
-  setActiveRecord({ id: record.id, serverSessionId: record.serverSessionId || null, createdAt: record.createdAt });
-  store.dispatch({ type: "restore", entries: history.entriesForRestore(record.entries || []), sessionId: record.serverSessionId });
+  // As stored now (the list on screen was read when History opened).
+  const stored = history.loadHistory(ls).find((r) => r.id === record.id) || record;
+  const kept = stored.entries || [];
+  setActiveRecord({ id: stored.id, serverSessionId: stored.serverSessionId || null, createdAt: stored.createdAt, kept });
+  store.dispatch({ type: "restore", entries: history.entriesForRestore(kept), sessionId: stored.serverSessionId });
   loadDraft();
-  if (record.serverSessionId) {
-    if (sendQuiet("session_context", { session_id: record.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
+  if (stored.serverSessionId) {
+    if (sendQuiet("session_context", { session_id: stored.serverSessionId }, "resume", true)) toast("Session resumed on the desktop");
     else toast("Will resume on the desktop once connected");
   } else {
     toast("Reopened. The desktop kept no memory of it, so the agent starts fresh.");
@@ -867,7 +899,7 @@ function giveFocusBack(el) {
 
 /** The dialog on top (aria-modal): the approval or info dialog over anything else, then an open sheet. */
 function topDialog() {
-  for (const id of ["info-modal", "confirm-modal", ...SHEETS]) if (!$(id).hidden) return $(id);
+  for (const id of ["info-modal", "ask-modal", "confirm-modal", ...SHEETS]) if (!$(id).hidden) return $(id);
   return null;
 }
 
@@ -878,8 +910,10 @@ document.addEventListener("keydown", (ev) => {
   if (!dialog) return;
   if (ev.key === "Escape") {
     ev.preventDefault();
-    // Escape closes a sheet or the info dialog; the approval dialog stays (no answer is not a yes, nor a no).
+    // Escape closes a sheet or the info dialog, and says no to a question; the approval dialog stays (no answer is
+    // not a yes, nor a no).
     if (dialog.id === "info-modal") closeInfo();
+    else if (dialog.id === "ask-modal") closeAsk(false);
     else if (SHEETS.includes(dialog.id)) closeSheets();
     return;
   }
@@ -1143,9 +1177,15 @@ function leaveManualForRun() {
   toast("Manual control ended: the agent is running a task.", "warn", 4000);
 }
 
-setupManualControl({
-  // Pointer traffic is frequent: if the desktop can't take it, say so once as a toast, not in the thread.
-  send: (type, payload) => sendQuiet(type, payload, "manual", !store.state.unavailable.manual),
+const manualControl = setupManualControl({
+  // Pointer traffic is frequent: if the desktop can't take it, say so once as a toast, not in the thread. Keys and
+  // text are refused on their own (Away Mode's lock holds the keyboard only): each refusal of them is told.
+  send: (type, payload) => {
+    const keys = isKeyboardAction(payload);
+    const id = sendQuiet(type, payload, keys ? MANUAL_KEYS : "manual", keys || !store.state.unavailable.manual);
+    if (!id && keys) toast("Not connected to the desktop", "warn");
+    return id;
+  },
   isManual: () => store.state.manual,
   onZoom: (scale) => {
     const b = $("zoom-badge");
@@ -1200,14 +1240,14 @@ $("btn-disconnect").addEventListener("click", () => {
   disconnect();
   renderWelcome();
 });
-$("btn-forget").addEventListener("click", () => pairing && forgetDesktop(pairing));
+$("btn-forget").addEventListener("click", () => pairing && askForget(pairing));
 
 $("btn-retry").addEventListener("click", () => pairing && connectTo(pairing));
 $("btn-rescan").addEventListener("click", () => {
   disconnect();
   renderWelcome();
 });
-$("btn-forget-here").addEventListener("click", () => pairing && forgetDesktop(pairing));
+$("btn-forget-here").addEventListener("click", () => pairing && askForget(pairing));
 $("btn-cancel-connect").addEventListener("click", () => {
   disconnect();
   renderWelcome();
@@ -1245,6 +1285,30 @@ function closeInfo() {
   infoOpener = null;
 }
 $("btn-info-ok").addEventListener("click", closeInfo);
+
+// The app's own yes-or-no dialog (no window.confirm, which a phone shows as a browser page's alert). Focus goes to
+// the dialog, not onto its button: a stray Enter must not say yes. Cancel, Escape or a new question say no.
+let askOpener = null;
+let askConfirm = null;
+function ask({ title, message, confirm, onConfirm }) {
+  if ($("ask-modal").hidden) askOpener = document.activeElement;
+  askConfirm = onConfirm;
+  $("ask-title").textContent = title;
+  $("ask-message").textContent = message;
+  $("btn-ask-ok").textContent = confirm;
+  $("ask-modal").hidden = false;
+  $("ask-modal").querySelector(".modal-card").focus();
+}
+function closeAsk(yes) {
+  const onConfirm = askConfirm;
+  askConfirm = null;
+  $("ask-modal").hidden = true;
+  giveFocusBack(askOpener);
+  askOpener = null;
+  if (yes) onConfirm?.();
+}
+$("btn-ask-ok").addEventListener("click", () => closeAsk(true));
+$("btn-ask-cancel").addEventListener("click", () => closeAsk(false));
 
 addEventListener("resize", () => {
   const o = orientationOf(innerWidth, innerHeight);

@@ -32,11 +32,24 @@ export function entriesForStorage(entries) {
   });
 }
 
-/** What a reopened session shows: the conversation, not the ephemeral tool state. */
+/**
+ * What a session reopened from History shows: the conversation, not the tool state. Only shown: the record keeps
+ * every entry it had (see entriesToStore).
+ */
 export function entriesForRestore(entries) {
   return entries
     .filter((e) => e.kind === "user" || e.kind === "text" || e.kind === "result")
     .map((e) => ({ ...e, restored: true }));
+}
+
+/**
+ * What is stored of a session reopened from History: every entry it had (`kept`, as stored: its steps, approvals
+ * and outputs too, which the reopened thread does not show), then what the thread on screen (`shown`) added since.
+ * The thread's copies of stored entries (marked `restored`) are not stored again: storing the thread as shown
+ * would drop, for good, all that it leaves out.
+ */
+export function entriesToStore(kept, shown) {
+  return [...kept, ...shown.filter((e) => !e.restored)];
 }
 
 /**

@@ -47,6 +47,14 @@ export function typePayload(text) {
   return { action: "type", text };
 }
 
+/**
+ * Keys and text, which the desktop refuses on their own (Away Mode's lock holds its keyboard while taps still
+ * work): each refusal of one is told, where pointer traffic's is told once.
+ */
+export function isKeyboardAction(payload) {
+  return payload?.action === KEY_ACTION || payload?.action === "type";
+}
+
 export const KEY_GRID = Object.freeze([
   { label: "Esc", keys: "escape" },
   { label: "Tab", keys: "tab" },

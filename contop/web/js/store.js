@@ -417,9 +417,13 @@ function onServer(state, msg, now) {
     }
     case "away_mode_status": {
       const away = { known: true, active: p.away_mode, overlay: p.overlay_active === true };
-      if (!away.active || !state.unavailable.away) return { ...state, away };
-      // Engaged after all (a PIN was set since the refusal): the refusal no longer applies.
-      const { away: _refused, ...unavailable } = state.unavailable;
+      const { away: refused, manual: manualRefused, ...rest } = state.unavailable;
+      const unavailable = { ...rest };
+      // A refusal to engage stands while Away Mode is off; engaged after all (a PIN was set since), it no longer
+      // applies.
+      if (refused && !away.active) unavailable.away = refused;
+      // What manual control was refused while the lock held the desk is told again once the desk is unlocked.
+      if (manualRefused && away.active && away.overlay) unavailable.manual = manualRefused;
       return { ...state, away, unavailable };
     }
     case "device_control_result": {
@@ -476,8 +480,15 @@ export function reduce(state, action) {
     case "restore": {
       if (state.running) return state; // as for new_session: a running task keeps its thread
       // Stored ids came from another page load: prefix them so they never collide with ids made from now on (a
-      // prefix from an earlier restore is replaced, not stacked).
-      const entries = action.entries.map((e) => ({ ...e, id: `r${state.seq}:${String(e.id).replace(/^r\d+:/, "")}`, rev: 1 }));
+      // prefix from an earlier restore is replaced, not stacked). A thread continued over several page loads can
+      // hold one id twice once unprefixed: the later one gets its place added, or it would never be drawn.
+      const seen = new Set();
+      const entries = action.entries.map((e, i) => {
+        let id = `r${state.seq}:${String(e.id).replace(/^r\d+:/, "")}`;
+        if (seen.has(id)) id = `${id}@${i}`;
+        seen.add(id);
+        return { ...e, id, rev: 1 };
+      });
       // running: a reload in the middle of a run. The desktop's next word (its greeting after the reconnect, the
       // run's result) says how it went on; until then the run shows as still on.
       return {

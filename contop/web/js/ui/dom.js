@@ -78,8 +78,9 @@ export function vibrate(ms = 10) {
 
 /**
  * `text` with what would hide part of it shown as escapes: control characters (a carriage return, a terminal
- * escape), bidi overrides that reorder what is shown (U+202E) and zero-width characters. For an approval card,
- * which must show the whole command. Line breaks and tabs stay.
+ * escape), bidi overrides that reorder what is shown (U+202E) and zero-width characters. For a command and for what
+ * the desktop says about one (the approval card, a step's detail, a note in the thread), which must show the whole
+ * command as it is. Line breaks and tabs stay.
  */
 export function visibleCommand(text) {
   return String(text).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (ch) => {

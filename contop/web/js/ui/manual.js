@@ -11,7 +11,7 @@ const REPEAT_DELAY_MS = 250;
 const REPEAT_MS = 80;
 
 /**
- * send(type, payload) → id|null; isManual() → bool. Returns {reset()}.
+ * send(type, payload) → id|null; isManual() → bool. Returns {reset(), cursor, refused(id)}.
  */
 export function setupManualControl({ send, isManual, onZoom }) {
   const pane = $("video-pane");
@@ -237,11 +237,15 @@ export function setupManualControl({ send, isManual, onZoom }) {
     $("manual-hint").hidden = show;
     keysBtn.setAttribute("aria-pressed", String(show));
   });
+  // The text last sent to be typed, until the desktop has had its say: a refusal gives it back to the box.
+  let typed = null; // {id, text}
   $("type-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = $("type-input");
     if (!input.value) return;
-    send("manual_control", typePayload(input.value));
+    const id = send("manual_control", typePayload(input.value));
+    if (!id) return; // not sent (no connection): the text stays in the box
+    typed = { id, text: input.value };
     input.value = "";
   });
 
@@ -252,6 +256,13 @@ export function setupManualControl({ send, isManual, onZoom }) {
     },
     get cursor() {
       return cursor;
+    },
+    /** The desktop refused request `id`: if it was text to type, the text goes back into the box, if still empty. */
+    refused(id) {
+      if (!typed || typed.id !== id) return;
+      const input = $("type-input");
+      if (!input.value) input.value = typed.text;
+      typed = null;
     },
   };
 }

@@ -1,6 +1,6 @@
 // The execution thread: one element per entry, re-rendered only when that entry's revision changes.
 
-import { h, icon, formatDuration } from "./dom.js";
+import { h, icon, formatDuration, visibleCommand as shown } from "./dom.js";
 import { statusTitle } from "../errors.js";
 import { renderMarkdown } from "../markdown.js";
 
@@ -124,6 +124,10 @@ export function stepText(e) {
   return { what, said: e.action && e.detail !== e.action ? e.detail : "" };
 }
 
+// What the desktop says about a command or a tool (a step's detail, an approval's message, a status, an error) is
+// drawn through `shown`: a bidi override or a control character in it is shown as an escape, as on the approval
+// card, so a command cannot read as another. The agent's answers and the user's own words are drawn as written.
+
 function renderStep(e, prevEl) {
   const { what, said } = stepText(e);
   const wasOpen = prevEl?.querySelector("details.st-out")?.open;
@@ -134,11 +138,11 @@ function renderStep(e, prevEl) {
     h(
       "div",
       { class: "st-head" },
-      h("span", { class: "tool-chip", title: e.tool }, e.tool || "step"),
+      h("span", { class: "tool-chip", title: e.tool ? shown(e.tool) : null }, e.tool ? shown(e.tool) : "step"),
       h("span", { class: "st-step" }, `${STATUS_WORD[e.status] || e.status}${e.step ? ` · step ${e.step}` : ""}`),
     ),
-    what ? h("div", { class: "st-detail" }, what) : null,
-    said ? h("div", { class: "st-said" }, said) : null,
+    what ? h("div", { class: "st-detail" }, shown(what)) : null,
+    said ? h("div", { class: "st-said" }, shown(said)) : null,
     // A skipped step's time is how long the question waited, not a run time.
     meta([shortModel(e.model), e.backend, e.status === "skipped" ? "" : formatDuration(e.durationMs)]),
     e.result ? output(e.result, wasOpen) : null,
@@ -153,7 +157,7 @@ function entryElement(e, prevEl) {
     console.error("contop: could not render a thread entry", err);
     try {
       const text = [e.text, e.answer, e.message, e.command, e.detail].find((t) => typeof t === "string") || "";
-      return h("div", { class: "msg-agent", "data-kind": e.kind }, h("p", { class: "md-plain" }, text));
+      return h("div", { class: "msg-agent", "data-kind": e.kind }, h("p", { class: "md-plain" }, shown(text)));
     } catch {
       return h("div", { "data-kind": "unrenderable" });
     }
@@ -188,7 +192,7 @@ function renderEntry(e, prevEl) {
         "div",
         { class: `step ${e.status === "success" ? "completed" : e.status === "error" ? "failed" : "completed"}`, "data-kind": "tool_result" },
         stepIcon(e.status === "error" || e.status === "failed" ? "failed" : "completed"),
-        h("div", { class: "st-head" }, h("span", { class: "tool-chip" }, e.tool), h("span", { class: "st-step" }, "Result")),
+        h("div", { class: "st-head" }, h("span", { class: "tool-chip" }, shown(e.tool ?? "")), h("span", { class: "st-step" }, "Result")),
         meta([formatDuration(e.durationMs)]),
         output(e, prevEl?.querySelector("details")?.open),
       );
@@ -208,16 +212,16 @@ function renderEntry(e, prevEl) {
         "div",
         { class: "note warn", "data-kind": "status" },
         icon("info"),
-        h("div", { class: "note-body" }, h("b", {}, statusTitle(e.statusType)), e.message),
+        h("div", { class: "note-body" }, h("b", {}, statusTitle(e.statusType)), shown(e.message ?? "")),
       );
     case "error":
-      return h("div", { class: "note error", "data-kind": "error", "data-code": e.code }, icon("warn"), h("div", { class: "note-body" }, e.text));
+      return h("div", { class: "note error", "data-kind": "error", "data-code": e.code }, icon("warn"), h("div", { class: "note-body" }, shown(e.text ?? "")));
     case "alert":
       return h(
         "div",
         { class: "note alert", "data-kind": "alert" },
         icon("shield"),
-        h("div", { class: "note-body" }, h("b", {}, "Security alert"), e.message),
+        h("div", { class: "note-body" }, h("b", {}, "Security alert"), shown(e.message ?? "")),
       );
     case "confirm": {
       const word = DECISION_WORD[e.decision] || "Waiting for you";
@@ -228,11 +232,12 @@ function renderEntry(e, prevEl) {
         h(
           "div",
           { class: "note-body" },
-          h("b", {}, e.reason === "plan_approval" ? "Plan approval" : `Approval for ${e.tool}`),
-          e.voiceMessage || e.command,
-          // A plan stays readable after the answer: what was approved (or not) is the plan itself.
+          h("b", {}, e.reason === "plan_approval" ? "Plan approval" : `Approval for ${shown(e.tool ?? "")}`),
+          shown(e.voiceMessage || e.command || ""),
+          // A plan stays readable after the answer: what was approved (or not) is the plan itself, escaped as the
+          // card showed it.
           e.reason === "plan_approval" && e.command && e.voiceMessage && e.command.trim() !== e.voiceMessage.trim()
-            ? h("div", { class: "confirm-plan md" }, md(e.command))
+            ? h("div", { class: "confirm-plan md" }, md(shown(e.command)))
             : null,
         ),
         h("span", { class: `decision ${e.decision || "pending"}` }, word),
