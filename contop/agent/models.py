@@ -194,17 +194,14 @@ def build_model(spec: ModelSpec, *, record_path: str | None = None) -> Model:
         return OpenAIChatModel(spec.model, provider=OpenRouterProvider(api_key=spec.api_key))
     from pydantic_ai.providers.openai import OpenAIProvider
 
-    if spec.via_proxy:
-        # Each attempt runs the subscription's CLI once and spends its quota; the proxy's errors say what is wrong
-        # (not logged in, no answer, crashed), and the SDK's two retries of them only repeated that, slowly.
-        from openai import AsyncOpenAI
-
-        client = AsyncOpenAI(base_url=spec.base_url, api_key=spec.api_key or "not-needed", max_retries=0)
-        return OpenAIChatModel(spec.model, provider=OpenAIProvider(openai_client=client))
-    if spec.base_url:  # a local server: keys are not needed, the SDK wants one anyway
-        return OpenAIChatModel(
-            spec.model, provider=OpenAIProvider(base_url=spec.base_url, api_key=spec.api_key or "not-needed")
-        )
+    if spec.base_url:  # a local server or the subscription proxy: keys are not needed, the SDK wants one anyway
+        provider = OpenAIProvider(base_url=spec.base_url, api_key=spec.api_key or "not-needed")
+        if spec.via_proxy:
+            # Each attempt runs the subscription's CLI once and spends its quota; the proxy's errors say what is
+            # wrong (not logged in, no answer, crashed), and the SDK's two retries of them only repeated that.
+            # The provider keeps its own HTTP client (which it closes), so the setting is changed on its client.
+            provider.client.max_retries = 0
+        return OpenAIChatModel(spec.model, provider=provider)
     return OpenAIChatModel(spec.model, provider=OpenAIProvider(api_key=spec.api_key))
 
 
