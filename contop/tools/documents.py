@@ -11,7 +11,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from contop.core.errors import NotAvailableError, ToolError
@@ -29,8 +29,14 @@ from contop.tools.textcodec import SNIFF_BYTES, UTF8, sniff
 
 MAX_PDF_CHARS = 200_000
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
+# Only JPEGs decode at a reduced scale; any other image is decoded whole (up to 4 bytes a pixel), so these bound the
+# memory a read takes: 100 million pixels is 400 MB at most, and a row of at most 65,535 pixels keeps the decoder's
+# own line buffers small (an image 100 million pixels wide and 1 high needs gigabytes to decode).
 MAX_IMAGE_PIXELS = 100_000_000
+MAX_IMAGE_SIDE = 65_535
 IMAGE_MAX_WIDTH = 1280
+IMAGE_MAX_HEIGHT = 8000  # the tallest image vision providers accept
+IMAGE_BAND_PIXELS = 4_000_000  # a full-size image is flattened and shrunk this many pixels at a time
 JPEG_QUALITY = 85
 MAX_SHEET_ROWS = 500
 MAX_SHEET_CHARS = 200_000
@@ -50,6 +56,22 @@ _WORKBOOK_TYPES = {
     ".xltm": "application/vnd.ms-excel.template.macroEnabled.main+xml",
 }
 CONTENT_TYPES_PART = "[Content_Types].xml"
+# A workbook is a zip: its directory is checked before openpyxl unpacks anything, so a small file cannot unpack into
+# gigabytes of memory. Worksheets are streamed when read; every other part (shared strings, styles) is read whole, and
+# read_excel opens a workbook twice (cached values, then formulas).
+MiB = 1024 * 1024
+XLSX_MAX_TOTAL_BYTES = 1024 * MiB
+XLSX_MAX_SHEET_PART_BYTES = 256 * MiB
+XLSX_MAX_PART_BYTES = 64 * MiB
+XLSX_MAX_RATIO = 100  # sheets compress 5 to 20 times; a zip bomb about 1000 times
+XLSX_RATIO_FROM_BYTES = MiB  # a small part may compress far better and costs nothing
+# write_excel loads the whole workbook to rewrite it: about 14 bytes of memory per byte of XML and 10 µs per cell, so
+# 16 MB of XML (half a million cells) take some 250 MB and 5 s.
+XLSX_MAX_EDIT_BYTES = 16 * MiB
+# A sheet without a size record (<dimension>) is parsed whole by openpyxl when the workbook opens, twice for read_excel.
+XLSX_MAX_UNSIZED_SHEET_BYTES = 16 * MiB
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b")
+_XML_PARTS = (".xml", ".rels", ".vml")
 
 
 def check_readable_file(path: str) -> os.stat_result:
@@ -146,7 +168,7 @@ def _read_pdf(path: str, pages: str | None) -> str:
 
 
 async def read_image(ctx: ToolContext, path: str) -> dict[str, Any]:
-    """Describe an image (format, size, metadata) and return it as a JPEG at most 1280 pixels wide.
+    """Describe an image (format, size, metadata) and return it as a JPEG at most 1280 pixels wide and 8000 high.
 
     ``image_b64`` is the base64 of that JPEG, ready to pass to a vision model.
     """
@@ -164,16 +186,15 @@ async def read_image(ctx: ToolContext, path: str) -> dict[str, Any]:
 
 
 def _read_image(path: str) -> tuple[str, str, int, int]:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     st = check_readable_file(path)
     if st.st_size > MAX_IMAGE_BYTES:
         raise ToolError(f"{path} is too large ({human_size(st.st_size)}; the limit is {human_size(MAX_IMAGE_BYTES)}).")
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # reads the header only: the size is known before any pixel is decoded
             width, height = img.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ToolError(f"{path} is too large to decode ({width}x{height} pixels).")
+            check_image_size(path, width, height)
             lines = [
                 f"Image {path}",
                 f"format: {img.format or 'unknown'}",
@@ -183,14 +204,16 @@ def _read_image(path: str) -> tuple[str, str, int, int]:
             ]
             lines.extend(_image_metadata(img))
             img.seek(0)
-            frame = ImageOps.exif_transpose(img) or img
-            payload, out_w, out_h = _jpeg_payload(frame)
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+            payload, out_w, out_h = _jpeg_payload(img, orientation if isinstance(orientation, int) else 1)
     except ToolError:
         raise
     except UnidentifiedImageError:
         raise ToolError(f"{path} is not an image in a supported format (PNG, JPEG, BMP, GIF, TIFF, WebP).") from None
     except Image.DecompressionBombError:
         raise ToolError(f"{path} is too large to decode safely.") from None
+    except MemoryError:
+        raise ToolError(f"{path} is too large to decode with the memory available.") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ToolError(f"{path} could not be decoded as an image: {exc}") from exc
     if (out_w, out_h) != (width, height):
@@ -198,6 +221,35 @@ def _read_image(path: str) -> tuple[str, str, int, int]:
     else:
         lines.append(f"payload: JPEG {out_w}x{out_h}")
     return "\n".join(lines), payload, out_w, out_h
+
+
+def check_image_size(path: str, width: int, height: int) -> None:
+    """Refuse, from the header's size alone, an image whose decoding would take too much memory (pure)."""
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise ToolError(
+            f"{path} is {width}x{height} pixels; images wider or taller than {MAX_IMAGE_SIDE} pixels are not read."
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ToolError(
+            f"{path} is too large to decode ({width}x{height} pixels; the limit is "
+            f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels)."
+        )
+
+
+def payload_size(width: int, height: int, orientation: int = 1) -> tuple[int, int]:
+    """The payload's size in the image's stored orientation: as shown (EXIF ``orientation`` 5 to 8 turn it a
+    quarter), it fits IMAGE_MAX_WIDTH x IMAGE_MAX_HEIGHT, keeping its aspect, and is never enlarged (pure)."""
+    turned = orientation in _QUARTER_TURNS
+    shown_w, shown_h = (height, width) if turned else (width, height)
+    if shown_w > IMAGE_MAX_WIDTH and shown_w * IMAGE_MAX_HEIGHT >= shown_h * IMAGE_MAX_WIDTH:
+        shown_w, shown_h = IMAGE_MAX_WIDTH, max(1, round(shown_h * IMAGE_MAX_WIDTH / shown_w))
+    elif shown_h > IMAGE_MAX_HEIGHT:
+        shown_w, shown_h = max(1, round(shown_w * IMAGE_MAX_HEIGHT / shown_h)), IMAGE_MAX_HEIGHT
+    return (shown_h, shown_w) if turned else (shown_w, shown_h)
+
+
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)
 
 
 def _image_metadata(img: Any) -> list[str]:
@@ -224,22 +276,70 @@ def _image_metadata(img: Any) -> list[str]:
     return lines
 
 
-def _jpeg_payload(img: Any) -> tuple[str, int, int]:
+def _jpeg_payload(img: Any, orientation: int) -> tuple[str, int, int]:
+    """The frame as a JPEG of payload_size(), upright, transparency flattened onto white.
+
+    Only the decoded image is ever full size: a JPEG is decoded at a reduced scale when that is enough, and any other
+    image is flattened, box-reduced and resized across in bands of rows, so no full-size copy is made.
+    """
+    from PIL import Image
+
+    target = payload_size(img.width, img.height, orientation)
+    img.draft(None, (target[0] * 2, target[1] * 2))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale when big enough
+    img.load()
+    rgb = _scaled_rgb(img, target)
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    if method is not None:
+        rgb = rgb.transpose(method)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return base64.b64encode(buffer.getvalue()).decode("ascii"), rgb.width, rgb.height
+
+
+def _scaled_rgb(img: Any, size: tuple[int, int]) -> Any:
+    """``img`` (decoded) as RGB of ``size``. Each band of rows is flattened, box-reduced and resampled across (rows
+    do not depend on each other there); the narrow result is then resampled down."""
+    from PIL import Image
+
+    width, height = img.size
+    out_w, out_h = size
+    if (out_w, out_h) == (width, height):
+        return _flat_rgb(img)
+    # Box-reduce first, to between two and four times the target as Pillow's thumbnail() does: a Lanczos kernel
+    # spanning thousands of source pixels needs gigabytes of coefficients.
+    fx, fy = max(1, width // (2 * out_w)), max(1, height // (2 * out_h))
+    reduced_h = -(-height // fy)
+    across = Image.new("RGB", (out_w, reduced_h))
+    band = fy * max(1, IMAGE_BAND_PIXELS // (width * fy))
+    for top in range(0, height, band):
+        part = _flat_rgb(img.crop((0, top, width, min(height, top + band))))
+        if fx > 1 or fy > 1:
+            part = part.reduce((fx, fy))
+        if part.width != out_w:
+            part = part.resize((out_w, part.height), Image.Resampling.LANCZOS)
+        across.paste(part, (0, top // fy))
+    if reduced_h == out_h:
+        return across
+    return across.resize((out_w, out_h), Image.Resampling.LANCZOS)
+
+
+def _flat_rgb(img: Any) -> Any:
     from PIL import Image
 
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
         flat.paste(rgba, mask=rgba.getchannel("A"))
-        rgb = flat
-    else:
-        rgb = img.convert("RGB")
-    if rgb.width > IMAGE_MAX_WIDTH:
-        height = max(1, round(rgb.height * IMAGE_MAX_WIDTH / rgb.width))
-        rgb = rgb.resize((IMAGE_MAX_WIDTH, height), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return base64.b64encode(buffer.getvalue()).decode("ascii"), rgb.width, rgb.height
+        return flat
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 # -------------------------------------------------------------------------------------------------- read_excel
@@ -342,8 +442,11 @@ def _read_xlsx(path: str, sheet: str | None, bounds: Bounds) -> str:
     from openpyxl import load_workbook
 
     try:
+        check_xlsx_size(path, editing=False)
         values_wb = load_workbook(path, read_only=True, data_only=True)
         formulas_wb = load_workbook(path, read_only=True, data_only=False)
+    except ToolError:
+        raise
     except PermissionError:
         raise ToolError(f"Permission denied: {path}") from None
     except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
@@ -361,6 +464,72 @@ def _read_xlsx(path: str, sheet: str | None, bounds: Bounds) -> str:
     finally:
         values_wb.close()
         formulas_wb.close()
+
+
+def check_xlsx_size(path: str, *, editing: bool) -> list[str]:
+    """The names of the workbook's parts, or a ToolError when unpacking it would cost too much (see below)."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        # Editing loads every sheet anyway, under a tighter limit than an unsized sheet's.
+        unsized = (
+            [] if editing else [i.filename for i in infos if _is_sheet(i.filename) and not _has_dimension(archive, i)]
+        )
+        problem = xlsx_size_problem(
+            [(i.filename, i.file_size, i.compress_size) for i in infos], editing=editing, unsized=unsized
+        )
+    if problem is not None:
+        raise ToolError(f"{path} was not opened: {problem}.")
+    return [i.filename for i in infos]
+
+
+def _is_sheet(name: str) -> bool:
+    return name.startswith("xl/worksheets/") and name.endswith(".xml")
+
+
+def _has_dimension(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a worksheet part records its size; the record comes before the cells, in the first few hundred bytes."""
+    if info.file_size <= XLSX_MAX_UNSIZED_SHEET_BYTES:
+        return True  # small enough either way: not worth unpacking
+    with archive.open(info) as part:
+        head = part.read(64 * 1024)
+    cells = head.find(b"sheetData")
+    return _DIMENSION.search(head, 0, cells if cells >= 0 else len(head)) is not None
+
+
+def xlsx_size_problem(
+    parts: Iterable[tuple[str, int, int]], *, editing: bool, unsized: Collection[str] = ()
+) -> str | None:
+    """Why a workbook whose zip holds ``parts`` (name, unpacked size, packed size) is too costly to open, or None:
+    a part too big, a part packed like a zip bomb, too much in all, a big sheet in ``unsized`` (it has no size
+    record, so opening parses all of it) or, to edit it, too much XML to load (pure)."""
+    total = xml = 0
+    for name, size, packed in parts:
+        total += size
+        if name.lower().endswith(_XML_PARTS):
+            xml += size
+        limit = XLSX_MAX_SHEET_PART_BYTES if _is_sheet(name) else XLSX_MAX_PART_BYTES
+        if size > limit:
+            return f"its part {name} unpacks to {human_size(size)}, over the limit of {human_size(limit)} for one part"
+        if name in unsized and size > XLSX_MAX_UNSIZED_SHEET_BYTES:
+            return (
+                f"its sheet {name} ({human_size(size)} unpacked) does not record its size, so opening it would read "
+                f"all of it; that is done for sheets of up to {human_size(XLSX_MAX_UNSIZED_SHEET_BYTES)}. Saving the "
+                "workbook again in Excel or LibreOffice adds the record"
+            )
+        if size > XLSX_RATIO_FROM_BYTES and size > packed * XLSX_MAX_RATIO:
+            return (
+                f"its part {name} unpacks from {human_size(packed)} to {human_size(size)}, more than "
+                f"{XLSX_MAX_RATIO} times smaller packed than unpacked, which only a zip bomb is"
+            )
+    if total > XLSX_MAX_TOTAL_BYTES:
+        return f"it unpacks to {human_size(total)}, over the limit of {human_size(XLSX_MAX_TOTAL_BYTES)}"
+    if editing and xml > XLSX_MAX_EDIT_BYTES:
+        return (
+            f"it holds {human_size(xml)} of XML, and writing a sheet into a workbook loads all of it into memory, "
+            f"which is done for workbooks of up to {human_size(XLSX_MAX_EDIT_BYTES)} of XML; write the rows to a new "
+            "workbook instead"
+        )
+    return None
 
 
 def find_sheet(names: Sequence[str], wanted: str) -> str | None:
@@ -453,16 +622,24 @@ def _format_table(header: str, title: str, rows: Iterable[Sequence[Any]], bounds
     min_col, min_row, _, _ = bounds
     table: list[list[str]] = []
     truncated = False
+    # At least the characters the rows read so far will take: reading stops once they cannot all be shown, as a
+    # sheet 16,384 columns wide fills the output within a few rows, and each row read costs all its cells.
+    least = 0
     for row in rows:
-        if len(table) >= MAX_SHEET_ROWS:
+        if len(table) >= MAX_SHEET_ROWS or least > MAX_SHEET_CHARS:
             truncated = True
             break
-        table.append([_cell_text(v) for v in row])
-    while table and not any(table[-1]):  # trailing empty rows carry no information
+        end = len(row)
+        while end and row[end - 1] is None:  # trailing empty cells carry no information
+            end -= 1
+        texts = [_cell_text(v) for v in row[:end]]
+        while texts and not texts[-1]:
+            texts.pop()
+        table.append(texts)
+        least += sum(map(len, texts)) + 3 * len(texts)
+    while table and not table[-1]:  # trailing empty rows carry no information
         table.pop()
     width = max((len(r) for r in table), default=0)
-    while width and not any(len(r) >= width and r[width - 1] for r in table):
-        width -= 1
     if not table or width == 0:
         return f"{header}\nSheet '{title}': no data in the requested range."
     last_col = get_column_letter(min_col + width - 1)
@@ -621,10 +798,11 @@ def _load_for_update(path: str, ext: str) -> Any:
     from openpyxl import load_workbook
 
     try:
-        with zipfile.ZipFile(path) as archive:
-            has_macros = VBA_PART in archive.namelist()
+        has_macros = VBA_PART in check_xlsx_size(path, editing=True)
         # openpyxl links a vbaProject.bin whenever it keeps VBA: only ask for that when there is one to keep.
         return load_workbook(path, keep_vba=has_macros and ext in MACRO_EXTENSIONS)
+    except ToolError as exc:
+        raise ToolError(f"{exc} The file was left unchanged.") from None
     except PermissionError:
         raise ToolError(f"Permission denied: {path}") from None
     except Exception as exc:

@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,9 @@ PROCESS_SAMPLE_S = 0.3  # CPU% is measured over this interval
 MAX_PROCESS_ROWS = 500
 MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 30.0  # per connect/read, not for the whole transfer
+# The whole transfer, redirects included: as long as the longest execute_cli command and an agent run may take, so a
+# server sending a byte now and then cannot keep a download (and its partial file) going for ever.
+DOWNLOAD_TOTAL_S = 600.0
 MAX_REDIRECTS = 10
 WRITE_BUFFER_BYTES = 1024 * 1024
 MAX_WAIT_S = 300.0
@@ -395,14 +399,18 @@ def _displays(*, have_screen: bool) -> list[str]:
 
 
 async def download_file(ctx: ToolContext, url: str, path: str) -> dict[str, Any]:
-    """Download an http(s) URL to ``path`` (a file, or an existing folder to keep the URL's file name)."""
+    """Download an http(s) URL to ``path`` (a file, or an existing folder to keep the URL's file name), within 10
+    minutes; the bytes are saved as the server sends them."""
     started = time.monotonic()
     destination = resolve(ctx, path)
     if path.rstrip() != path.rstrip().rstrip("/\\"):  # "dir/" names a folder, which resolution normalises away
         destination += os.sep
-    result = await fetch_to_file(url, destination, max_bytes=MAX_DOWNLOAD_BYTES)
+    result = await fetch_to_file(url, destination, max_bytes=MAX_DOWNLOAD_BYTES, total_timeout_s=DOWNLOAD_TOTAL_S)
+    note = ""
+    if result.content_encoding:
+        note = f" (saved as the server sent it, {result.content_encoding}-compressed)"
     return tool_result(
-        f"Downloaded {human_size(result.size)} to {result.path}",
+        f"Downloaded {human_size(result.size)} to {result.path}{note}",
         started,
         path=result.path,
         size_bytes=result.size,
@@ -416,6 +424,7 @@ class Download:
     size: int
     content_type: str | None
     final_url: str
+    content_encoding: str | None = None  # the compression the server applied, kept in the saved bytes
 
 
 def _check_url(raw: str | httpx.URL, *, redirected_from: str | None = None) -> httpx.URL:
@@ -447,7 +456,13 @@ def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
 def _target_path(destination: str, url: str) -> str:
     """The file to write: ``destination`` itself, or the URL's file name inside it when it is a folder."""
     if os.path.isdir(destination):
-        return os.path.join(destination, download_name(url))
+        name = download_name(url)
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+            raise ToolError(
+                f"The file name this URL gives, {name!r}, contains control characters (a NUL byte, a line break…); "
+                "give a file path to save it under instead of a folder. Nothing was downloaded."
+            )
+        return os.path.join(destination, name)
     if destination.endswith(("/", os.sep)):
         raise ToolError(f"The folder {destination} does not exist.")
     return destination
@@ -459,19 +474,46 @@ async def fetch_to_file(
     *,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     read_timeout_s: float = DOWNLOAD_TIMEOUT_S,
+    total_timeout_s: float = DOWNLOAD_TOTAL_S,
     on_progress: ProgressCallback | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Download:
     """Stream ``url`` into a temp file beside ``destination`` and rename it there when complete.
 
-    Redirects are followed by hand so each hop's scheme is checked. Going over ``max_bytes``, an HTTP error,
-    a network failure or cancellation removes the partial file. ``on_progress(received, total_or_None)`` is
-    called after every chunk.
+    Redirects are followed by hand so each hop's scheme is checked. The bytes are saved as sent, like curl does: a
+    server that compresses anyway (Content-Encoding) has that kept rather than unpacked to any size. Going over
+    ``max_bytes`` or ``total_timeout_s``, an HTTP error, a network failure or cancellation removes the partial file.
+    ``on_progress(received, total_or_None)`` is called after every chunk.
     """
     current = _check_url(url)
     target = _target_path(destination, url)
+    deadline = asyncio.timeout(total_timeout_s)
+    try:
+        async with deadline:
+            return await _fetch(current, url, target, max_bytes, read_timeout_s, on_progress, transport)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise ToolError(
+            f"The download from {url} did not finish within {total_timeout_s:g} s, the time limit for one download "
+            f"(each read may also wait at most {read_timeout_s:g} s); nothing was saved."
+        ) from None
+
+
+async def _fetch(
+    current: httpx.URL,
+    url: str,
+    target: str,
+    max_bytes: int,
+    read_timeout_s: float,
+    on_progress: ProgressCallback | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Download:
     async with httpx.AsyncClient(
-        follow_redirects=False, timeout=httpx.Timeout(read_timeout_s), transport=transport
+        follow_redirects=False,
+        timeout=httpx.Timeout(read_timeout_s),
+        transport=transport,
+        headers={"Accept-Encoding": "identity"},  # ask for the file itself, not a compressed transfer of it
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -517,7 +559,7 @@ async def _save(
         with os.fdopen(fd, "wb") as f:
             pending: list[bytes] = []
             pending_size = 0
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_raw():  # not aiter_bytes(), which would undo a Content-Encoding
                 received += len(chunk)
                 if received > max_bytes:
                     raise ToolError(
@@ -538,7 +580,14 @@ async def _save(
         if isinstance(exc, OSError):
             raise ToolError(f"Could not save the download to {target}: {exc.strerror or exc}") from exc
         raise
-    return Download(target, received, response.headers.get("content-type"), str(response.url))
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    return Download(
+        target,
+        received,
+        response.headers.get("content-type"),
+        str(response.url),
+        encoding if encoding not in ("", "identity") else None,
+    )
 
 
 def _finish(f: Any, data: bytes, tmp: str, target: str) -> None:

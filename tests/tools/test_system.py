@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from contop.testing.loop import loop_ticks
 from contop.testing.xsession import XSession
 from contop.tools import system
 from contop.tools.context import ToolContext
-from contop.tools.files import new_file_mode
+from contop.tools.files import human_size, new_file_mode
 from contop.tools.system import (
     TOOLS,
     download_file,
@@ -332,6 +334,66 @@ async def test_download_cancelled_leaves_nothing(ctx: ToolContext, http_server: 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert list(Path(ctx.cwd).iterdir()) == []
+
+
+@pytest.mark.parametrize("escape", ["%00", "%0A", "%0D", "%1B", "%7F", "%C2%85"])
+async def test_download_refuses_control_characters_in_the_urls_file_name(
+    ctx: ToolContext, http_server: Any, escape: str
+) -> None:
+    # "ok.txt%00.sh" used to fail with "ValueError: embedded null byte"; "%0A" made a file with a newline in its name.
+    http_server.serve(f"/ok.txt{escape}.sh", b"payload")
+    with pytest.raises(ToolError, match=r"contains control characters .* Nothing was downloaded\.$"):
+        await download_file(ctx, http_server.url(f"/ok.txt{escape}.sh"), "~")
+    assert list(Path(ctx.home).iterdir()) == []
+    assert http_server.requests == []  # refused before any network I/O
+    # Saved under a name of one's own, the same URL downloads.
+    await download_file(ctx, http_server.url(f"/ok.txt{escape}.sh"), "~/ok.txt")
+    assert Path(ctx.home, "ok.txt").read_bytes() == b"payload"
+
+
+async def test_download_keeps_a_compressed_body_as_sent(ctx: ToolContext, http_server: Any) -> None:
+    # A server that compresses anyway: 3 KB on the wire used to be saved as the 3 MB it unpacks to (and 300 KB as
+    # 300 MB), past the download limit, which only counted what was received.
+    body = gzip.compress(bytes(3_000_000))
+    asked: list[str | None] = []
+
+    def gzipped(req: BaseHTTPRequestHandler) -> None:
+        asked.append(req.headers.get("Accept-Encoding"))
+        req.send_response(200)
+        req.send_header("Content-Type", "application/octet-stream")
+        req.send_header("Content-Encoding", "gzip")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    http_server.routes["/data.bin"] = gzipped
+    result = await download_file(ctx, http_server.url("/data.bin"), "data.bin")
+    assert Path(ctx.cwd, "data.bin").read_bytes() == body
+    assert result["size_bytes"] == len(body)
+    assert result["stdout"] == (
+        f"Downloaded {human_size(len(body))} to {Path(ctx.cwd, 'data.bin')} (saved as the server sent it, "
+        "gzip-compressed)"
+    )
+    assert asked == ["identity"]  # the file itself was asked for
+    with pytest.raises(ToolError, match="over the download limit"):
+        await fetch_to_file(http_server.url("/data.bin"), str(Path(ctx.cwd, "capped.bin")), max_bytes=len(body) - 1)
+
+
+async def test_download_has_a_total_time_limit(
+    ctx: ToolContext, http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A byte every 0.2 s never trips the 30 s read timeout: without a limit on the whole it went on for ever.
+    http_server.serve_stream("/drip", [b"x"] * 10_000, pause=0.2)
+    started = time.monotonic()
+    with pytest.raises(ToolError, match=r"did not finish within 1 s, the time limit for one download .*nothing was"):
+        await fetch_to_file(http_server.url("/drip"), str(Path(ctx.cwd, "drip.bin")), total_timeout_s=1.0)
+    assert time.monotonic() - started < 10
+    assert list(Path(ctx.cwd).iterdir()) == []
+    # The tool applies the module's limit.
+    monkeypatch.setattr(system, "DOWNLOAD_TOTAL_S", 0.5)
+    with pytest.raises(ToolError, match=r"did not finish within 0\.5 s"):
+        await download_file(ctx, http_server.url("/drip"), "drip.bin")
     assert list(Path(ctx.cwd).iterdir()) == []
 
 
