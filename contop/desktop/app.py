@@ -43,6 +43,7 @@ def run(home: Path, port: int, parent_death: ParentDeath | None = None) -> int:
     style.apply(app)
     window, controller = build(home, port, parent_death)
     app.setWindowIcon(window.windowIcon())
+
     # Ctrl+C in the terminal quits cleanly (the timer lets Python run its signal handlers). A handler runs between
     # any two lines of the main thread, in the middle of whatever it was doing (a proxy's start(), holding the lock
     # that stop() takes): it only asks the event loop to quit, which does so once that work is over.
