@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from contop.agent.events import RecordingEvents
@@ -15,6 +16,7 @@ from contop.agent.run import AgentService, Limits
 from contop.core.settings import Settings, default_settings
 from contop.security.audit import AuditLog
 from contop.security.enforce import ConfirmationRequest
+from contop.testing.server import ServerProcess
 
 
 class FakeConfirmer:
@@ -106,3 +108,20 @@ async def run_intent(
 
 
 Factory = Callable[..., AgentService]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real ``contop serve`` per test module, for the skills' HTTP API."""
+    proc = ServerProcess(tmp_path_factory.mktemp("skills") / "home").start(timeout=60)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    """An admin HTTP client of ``server``."""
+    with httpx.Client(base_url=server.base_url, headers=server.admin_headers(), timeout=30) as client:
+        yield client

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -158,21 +157,6 @@ async def test_a_skill_with_an_alias_loop_does_not_break_agent_runs(env: Env, ev
     assert time.monotonic() - started < 10
     section = SkillStore(env.state / "skills").prompt_section(["fine", "laughs", "rec"])
     assert "- fine (" in section and "laughs" not in section and "rec" not in section
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("skills-qa") / "home").start(timeout=60)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers=server.admin_headers(), timeout=30) as client:
-        yield client
 
 
 def test_alias_skills_are_listed_with_their_error_and_a_put_of_one_is_422(

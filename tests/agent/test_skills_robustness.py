@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,21 +20,6 @@ pytestmark = pytest.mark.timeout(120)
 # ASCII on disk and on the wire, but YAML turns the escape into a lone surrogate, which UTF-8 cannot store
 ESCAPED = '---\nname: {name}\ndescription: "bad \\uD800 yaml escape"\n---\nbody\n'
 GOOD = "---\nname: {name}\ndescription: A fine skill\n---\n\n# Fine\nDo it.\n"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("skills-robust") / "home").start(timeout=60)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers=server.admin_headers(), timeout=30) as client:
-        yield client
 
 
 def listed(http: httpx.Client) -> dict[str, dict]:
