@@ -17,7 +17,7 @@ from contop import __version__
 from contop.core.errors import StateDirError
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls, proxy_status
-from contop.server.admin import AdminGate, OutsideApiMount
+from contop.server.admin import AdminGate, OutsideApiMount, local_address
 from contop.server.keepawake import HostKeepAwake
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
@@ -84,7 +84,7 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
         admin_token=admin_token,
         dtls=identity,
         redactor=redactor,
-        tunnel=Tunnel(config.port),
+        tunnel=Tunnel(config.port, host=local_address(config.host) or "127.0.0.1"),
         keep_awake=keep_awake,
     )
     state.on_shutdown(pairing_service.persisted)  # registered first, so it runs last: after sessions close

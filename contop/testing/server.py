@@ -41,7 +41,7 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://[::1]:{self.port}" if self.host == "::1" else f"http://127.0.0.1:{self.port}"
 
     @property
     def admin_token(self) -> str:
@@ -112,7 +112,8 @@ class ServerProcess:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self.admin_headers(), **kwargs.pop("headers", {})}
-        return httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
+        kwargs.setdefault("timeout", 10)
+        return httpx.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
 
     def pair(self, **params: str) -> dict[str, Any]:
         """A new pairing code from the admin API (``connection_type="temp"`` and the like), as its JSON."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import stat
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -160,3 +162,147 @@ def test_failed_signaling_through_the_tunnel_is_limited_per_phone_not_for_all(tm
         # Without the tunnel nobody is a tunnel phone: the header counts for nothing.
         srv.request("POST", "/api/tunnel/stop")
         assert via_tunnel(good, "203.0.113.79").close_code == 4029
+
+
+# What cloudflared prints when it cannot reach Cloudflare to create a quick tunnel (offline, DNS blocked).
+OFFLINE_CLOUDFLARED = """#!/bin/sh
+echo "$$" > "{pidfile}"
+echo "$@" > "{argsfile}"
+echo "2026-11-21T20:00:00Z INF Requesting new quick Tunnel on trycloudflare.com..." >&2
+echo '2026-11-21T20:00:00Z ERR failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": \
+dial tcp: lookup api.trycloudflare.com on 127.0.0.53:53: server misbehaving' >&2
+exit 1
+"""
+
+
+def test_a_cloudflared_that_cannot_reach_cloudflare_is_an_error_not_a_tunnel(tmp_path: Path) -> None:
+    """Its error names Cloudflare's API host, which is no tunnel: the owner must be told the tunnel failed."""
+    with ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, OFFLINE_CLOUDFLARED)) as srv:
+        r = srv.request("POST", "/api/tunnel/start")
+        assert r.status_code == 502, r.text
+        assert "failed to request quick Tunnel" in r.json()["detail"]
+        info = srv.request("GET", "/api/connection-info").json()
+        assert info["tunnel_active"] is False and info["tunnel_url"] is None
+
+
+def test_the_tunnel_forwards_to_the_loopback_address_the_server_listens_on(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "home", host="::1", env=fake_bin(tmp_path, FAKE_CLOUDFLARED)) as srv:
+        assert srv.request("POST", "/api/tunnel/start").status_code == 200
+        assert f"--url http://[::1]:{srv.port}" in (tmp_path / "cf.args").read_text()
+
+
+def wait_dead(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def test_a_killed_server_leaves_no_tunnel_open(tmp_path: Path) -> None:
+    """A server killed outright (SIGKILL, a crash) must not leave the desktop reachable from the internet through a
+    tunnel nobody watches: cloudflared, in a session of its own, dies with it."""
+    srv = ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, FAKE_CLOUDFLARED)).start()
+    try:
+        assert srv.request("POST", "/api/tunnel/start").status_code == 200
+        pid = int((tmp_path / "cf.pid").read_text())
+        assert alive(pid)
+    finally:
+        srv.stop(signal.SIGKILL)
+    assert wait_dead(pid), "cloudflared outlived the server killed with SIGKILL"
+
+
+# cloudflared started by a wrapper that leaves a child holding the output pipe: the wrapper prints the URL and
+# exits after a while; the child lives on.
+WRAPPED_CLOUDFLARED = """#!/bin/sh
+echo "2026-11-21T20:00:00Z INF |  https://wrapped-test-7.trycloudflare.com  |" >&2
+sleep 300 &
+echo "$!" > "{pidfile}"
+sleep "$(cat {argsfile}.delay)"
+exit 4
+"""
+
+
+def test_a_tunnel_whose_cloudflared_exits_is_reported_stopped_even_if_its_child_holds_the_output(
+    tmp_path: Path,
+) -> None:
+    env = fake_bin(tmp_path, WRAPPED_CLOUDFLARED)
+    (tmp_path / "cf.args.delay").write_text("2")
+    with ServerProcess(tmp_path / "home", env=env) as srv:
+        assert (
+            srv.request("POST", "/api/tunnel/start").json()["tunnel_url"] == "https://wrapped-test-7.trycloudflare.com"
+        )
+        child = int((tmp_path / "cf.pid").read_text())
+        deadline = time.monotonic() + 10
+        while srv.request("GET", "/api/connection-info").json()["tunnel_active"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        info = srv.request("GET", "/api/connection-info").json()
+        assert info["tunnel_active"] is False and info["tunnel_url"] is None
+        assert wait_dead(child), "what the dead cloudflared left behind still runs"
+        temp = srv.request(
+            "POST", "/api/pair", params={"connection_type": "temp"}, headers={"Accept": "application/json"}
+        )
+        assert "trycloudflare" not in temp.json()["url"]  # no code points at the dead tunnel
+
+        # A new tunnel is not undone by the end of the one before it.
+        (tmp_path / "cf.args.delay").write_text("300")
+        assert srv.request("POST", "/api/tunnel/start").json()["already_running"] is False
+        child = int((tmp_path / "cf.pid").read_text())
+        time.sleep(1.5)
+        assert srv.request("GET", "/api/connection-info").json()["tunnel_active"] is True
+        assert srv.request("POST", "/api/tunnel/stop").json() == {"stopped": True}
+        assert wait_dead(child), "tunnel/stop left what cloudflared started running"
+        assert srv.request("POST", "/api/tunnel/stop").json() == {"stopped": False}
+
+
+def test_a_cloudflared_that_cannot_be_executed_is_a_clear_error(tmp_path: Path) -> None:
+    broken = "#!/nonexistent/interpreter\n# {pidfile} {argsfile}\n"
+    with ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, broken)) as srv:
+        r = srv.request("POST", "/api/tunnel/start")
+        assert r.status_code == 502, r.text
+        assert "cloudflared" in r.json()["detail"] and "No such file" in r.json()["detail"]
+
+
+SLOW_CLOUDFLARED = """#!/bin/sh
+echo "$$" > "{pidfile}"
+echo "# {argsfile}" > /dev/null
+echo "2026-11-21T20:00:00Z INF Requesting new quick Tunnel on trycloudflare.com..." >&2
+exec sleep 300
+"""
+
+
+def test_stopping_a_tunnel_that_is_still_starting_ends_it_at_once(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, SLOW_CLOUDFLARED)) as srv:
+        with ThreadPoolExecutor(1) as pool:
+            start = pool.submit(srv.request, "POST", "/api/tunnel/start", timeout=40)
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "cf.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pid = int((tmp_path / "cf.pid").read_text())
+            began = time.monotonic()
+            assert srv.request("POST", "/api/tunnel/stop").json() == {"stopped": True}
+            answer = start.result(timeout=10)
+            assert time.monotonic() - began < 8  # not the 30 s a start waits for its URL
+        assert answer.status_code == 502 and "stopped before" in answer.json()["detail"]
+        assert wait_dead(pid)
+
+
+LONG_LINE_CLOUDFLARED = """#!/bin/sh
+echo "$$" > "{pidfile}"
+echo "# {argsfile}" > /dev/null
+head -c 200000 /dev/zero | tr '\\0' x >&2
+echo >&2
+echo "2026-11-21T20:00:00Z INF |  https://after-long-line.trycloudflare.com  |" >&2
+exec sleep 300
+"""
+
+
+def test_a_line_too_long_to_read_does_not_blind_the_server_to_cloudflared(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "home", env=fake_bin(tmp_path, LONG_LINE_CLOUDFLARED)) as srv:
+        r = srv.request("POST", "/api/tunnel/start", timeout=40)
+        assert r.status_code == 200 and r.json()["tunnel_url"] == "https://after-long-line.trycloudflare.com"
+        pid = int((tmp_path / "cf.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while srv.request("GET", "/api/connection-info").json()["tunnel_active"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.request("GET", "/api/connection-info").json()["tunnel_active"] is False
