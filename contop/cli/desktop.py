@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 
 from contop.cli.common import add_home_argument, port_from, port_type, state_dir_from
+from contop.core.errors import ContopError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"contop: error: cannot open the desktop app: {problem}", file=sys.stderr)
         return 1
+    state_dir = state_dir_from(args.home, os.environ)
+    port = port_from(args.port, os.environ)
+    try:
+        # The server's own check, made before the app writes its logs and the proxies' there: a folder that holds
+        # other things and nothing of Contop's (`--home ~` by mistake) is refused, not made private and filled.
+        state_dir.ensure()
+    except ContopError as exc:
+        print(f"contop: error: {exc}", file=sys.stderr)
+        return 1
     from contop.desktop.app import run as run_app
 
-    state_dir = state_dir_from(args.home, os.environ)
-    return run_app(state_dir.root, port_from(args.port, os.environ))
+    return run_app(state_dir.root, port)

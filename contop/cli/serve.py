@@ -126,7 +126,7 @@ def _serve(
         sock = _bind(host, port)
         bound = str(sock.getsockname()[0])
         config.port = sock.getsockname()[1]
-        lock.publish(ServerInfo(pid=os.getpid(), host=bound, port=config.port))
+        lock.publish(ServerInfo(pid=os.getpid(), host=bound, port=config.port, parent=os.getppid()))
         app = create_app(config, redactor=redactor)
     except ContopError as exc:
         print(f"contop: error: {exc}", file=sys.stderr)

@@ -17,12 +17,14 @@ from contop.desktop.proxies import ProxyManager, proxy_command_factory
 from contop.desktop.sidecar import ParentDeath, Sidecar, SidecarConfig
 from contop.desktop.tasks import TaskRunner
 from contop.desktop.window import MainWindow
+from contop.server.statedir import StateDir
 
 
 def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tuple[MainWindow, SidecarController]:
-    """The window and its sidecar controller (not started); needs a QApplication."""
+    """The window and its sidecar controller (not started); needs a QApplication. Raises ``StateDirError`` for
+    a ``home`` the server would refuse, before anything (a log) is written there."""
+    StateDir(home).ensure()
     paths = DesktopPaths(home)
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     sidecar = Sidecar(
         SidecarConfig(
             home=home, port=port, parent_death=ParentDeath.default() if parent_death is None else parent_death

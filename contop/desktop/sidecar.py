@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from contop.core.processes import die_with_parent
+from contop.server.statedir import ServerInfo, StateDir, running_server
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,17 @@ def serve_argv(config: SidecarConfig) -> list[str]:
     return argv
 
 
+def is_own_server(holder: ServerInfo | None, pid: int, port: int) -> bool:
+    """Whether the server holding the state directory (``holder``, from its lock file) is the process ``pid``,
+    bound to ``port``. Only then is what answers on that port the app's own server: anything else there (a stranger's
+    program, the server of another app on the same state directory) would be shown as this app's server and sent
+    the admin token. The lock file lives in the private (0700) state directory, so no other user can forge it.
+    The server may also be the child of ``pid``: on Windows a venv's python.exe is a launcher that runs the real
+    interpreter as its child.
+    """
+    return holder is not None and pid in (holder.pid, holder.parent) and holder.port == port
+
+
 def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES, what: str = "server") -> None:
     """Keep one previous generation when the log grew large, then mark where this run starts."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,23 +207,33 @@ class Sidecar:
             return b""
 
     def wait_healthy(self, timeout: float = 30.0) -> bool:
-        """Block until ``/health`` answers (True) or the process dies or the time runs out (False)."""
+        """Block until this sidecar's own process holds the state directory, is bound to the port and answers
+        ``/health`` (True), or the process dies or the time runs out (False). A 200 from the port alone proves
+        nothing: see ``is_own_server``."""
+        state_dir = StateDir(self.config.home)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.proc
             if proc is None or proc.poll() is not None:
                 return False
-            if self.config.port == 0:
+            port = self.config.port
+            if port == 0:
                 match = _SERVING.search(self.log_since_start())
                 if not match:
                     time.sleep(0.1)
                     continue
-                self.port = int(match.group(2))
+                port = int(match.group(2))
+            if not is_own_server(running_server(state_dir), proc.pid, port):
+                time.sleep(0.1)  # not bound yet (it says so once it is), or it never will be: it then exits
+                continue
+            self.port = port
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return True
+                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                answered = False
+            # While it lives it keeps the port, so nothing else can have answered in its place.
+            if answered and proc.poll() is None:
+                return True
             time.sleep(0.1)
         return False
 

@@ -351,6 +351,9 @@ class ServerInfo:
     pid: int
     host: str = ""  # the address it is bound to ("0.0.0.0", "127.0.0.1", "192.0.2.2"…); empty while it starts
     port: int = 0
+    # The process that started it. A Windows venv's python.exe is a launcher that runs the real interpreter as its
+    # child, so a program starting the server knows this pid, not the server's.
+    parent: int = 0
 
     def where(self) -> str:
         if not self.port:
@@ -362,7 +365,12 @@ class ServerInfo:
     def from_json(cls, text: str) -> ServerInfo | None:
         try:
             data: Any = json.loads(text)
-            info = cls(pid=int(data["pid"]), host=str(data.get("host") or ""), port=int(data.get("port") or 0))
+            info = cls(
+                pid=int(data["pid"]),
+                host=str(data.get("host") or ""),
+                port=int(data.get("port") or 0),
+                parent=int(data.get("parent") or 0),
+            )
         except (ValueError, TypeError, KeyError, RecursionError):
             return None
         return info if info.pid > 0 else None

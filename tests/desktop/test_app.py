@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QListWidgetItem, QMessageBox, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
+from contop.core.errors import StateDirError
 from contop.desktop import style
 from contop.desktop.api import ApiClient
 from contop.desktop.app import build
@@ -31,9 +33,11 @@ from contop.desktop.proxies import ProxyManager, WatchdogTiming
 from contop.desktop.sidecar import ParentDeath, SidecarState
 from contop.desktop.tasks import TaskRunner
 from contop.desktop.window import PAGES, MainWindow
+from contop.server.statedir import StateDir
 from contop.testing.server import ServerProcess
 from tests.desktop.closing_relay import ClosingRelay
 from tests.desktop.test_proxies import fake, free_port
+from tests.desktop.test_sidecar import Squatter
 from tests.server.wsutil import offer, signal_once
 
 pytestmark = pytest.mark.timeout(240)  # a real server starts per test; slow on a loaded machine
@@ -549,3 +553,35 @@ def test_the_pair_page_says_when_the_server_answers_again(
     finally:
         tasks.shutdown()
         api.close()
+
+
+def test_a_program_squatting_on_the_port_is_never_sent_the_admin_token(
+    qapp: QApplication, qtbot: QtBot, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    state_dir = StateDir(home)
+    state_dir.ensure()
+    token = state_dir.load_or_create_admin_token()  # an app started before: its token is there from the start
+    style.apply(qapp)
+    with Squatter() as squatter:
+        win, controller = build(home, squatter.port, ParentDeath.default())
+        win.show()
+        try:
+            controller.start()
+            qtbot.waitUntil(lambda: controller.state is SidecarState.CRASHED, timeout=40_000)
+            assert "already in use" in controller.error
+            qtbot.wait(500)  # what the pages would have asked for by now
+        finally:
+            win.quit_app()
+            win.api.close()
+        assert squatter.authorizations == [], f"the admin token {token[:8]}… went to {squatter.requests}"
+        assert win.pair.permanent.current is None
+
+
+def test_a_folder_of_other_things_is_not_built_into_an_app(qapp: QApplication, tmp_path: Path) -> None:
+    folder = tmp_path / "someone"
+    (folder / "Documents").mkdir(parents=True)
+    folder.chmod(0o755)
+    with pytest.raises(StateDirError, match="nothing of Contop's"):
+        build(folder, 0, ParentDeath.default())
+    assert os.listdir(folder) == ["Documents"] and stat.S_IMODE(folder.stat().st_mode) == 0o755

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -213,3 +216,90 @@ def test_the_servers_reason_is_kept_whole_and_another_server_is_recognised() -> 
     text = exit_text(1, long).removeprefix("exit code 1: ")
     assert text.endswith(" …") and len(text) <= 400
     assert long.startswith(text.removesuffix(" …") + " ")
+
+
+class Squatter:
+    """Another program on the app's port: answers 200 (a healthy-looking JSON body) to everything, and keeps the
+    Authorization headers it was sent."""
+
+    def __init__(self) -> None:
+        self.authorizations: list[str] = []
+        self.requests: list[str] = []
+        squatter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                squatter.requests.append(f"{self.command} {self.path}")
+                if "Authorization" in self.headers:
+                    squatter.authorizations.append(self.headers["Authorization"])
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                body = json.dumps({"status": "healthy"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="squatter", daemon=True)
+
+    def __enter__(self) -> Squatter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+def test_a_squatter_on_the_port_is_not_taken_for_the_server(tmp_path: Path) -> None:
+    with Squatter() as squatter:
+        side = Sidecar(SidecarConfig(home=tmp_path / "home", port=squatter.port, host="127.0.0.1"))
+        side.start()
+        try:
+            assert not side.wait_healthy(30)
+            assert side.returncode == 1
+            assert "already in use" in side.log_since_start().decode()
+        finally:
+            side.stop()
+        assert squatter.authorizations == []
+
+
+def test_the_server_of_another_app_on_the_same_home_and_port_is_not_taken_for_its_own(tmp_path: Path) -> None:
+    from contop.testing.server import ServerProcess
+
+    other = ServerProcess(tmp_path / "home").start()
+    try:
+        side = Sidecar(SidecarConfig(home=other.home, port=other.port, host="127.0.0.1"))
+        side.start()
+        try:
+            assert not side.wait_healthy(30)
+            assert side.returncode == 1
+            assert "in use by another Contop server" in side.log_since_start().decode()
+        finally:
+            side.stop()
+    finally:
+        other.stop()
+
+
+def test_only_the_childs_own_binding_counts() -> None:
+    from contop.desktop.sidecar import is_own_server
+    from contop.server.statedir import ServerInfo
+
+    assert is_own_server(ServerInfo(pid=42, host="0.0.0.0", port=8000), 42, 8000)
+    assert not is_own_server(None, 42, 8000)  # nobody holds the state directory
+    assert not is_own_server(ServerInfo(pid=42), 42, 8000)  # still starting: not bound yet
+    assert not is_own_server(ServerInfo(pid=7, host="0.0.0.0", port=8000), 42, 8000)  # another app's server
+    assert not is_own_server(ServerInfo(pid=42, host="0.0.0.0", port=8001), 42, 8000)  # bound elsewhere
+    # A Windows venv's python.exe is a launcher: the server is the child of the process the app started.
+    assert is_own_server(ServerInfo(pid=43, host="0.0.0.0", port=8000, parent=42), 42, 8000)
+    assert not is_own_server(ServerInfo(pid=43, host="0.0.0.0", port=8000, parent=41), 42, 8000)
