@@ -3,6 +3,10 @@
 Each line carries ``prev_hash``, the SHA-256 of the previous line's bytes (without its newline), or
 ``GENESIS_HASH`` for the first line of a file. Editing, deleting or reordering a line breaks the chain at the
 next line. Lines are written by one thread owned by ``AuditLog`` so tool calls never wait for the disk.
+
+A writer that finds the file ending in the middle of a line (the previous one stopped mid-write) starts on a new
+line, chains from the cut line as it is and marks its first line ``"resumed_after_cut": true``; ``verify_file``
+then reports the cut instead of a tampered file.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[REDACTED]"
+RESUMED_AFTER_CUT = "resumed_after_cut"  # set on the first line a writer adds after a line left cut short
+_BLOCK = 65536  # how much of a file is read at once when looking for its last line
 AuditEvent = Literal["tool_start", "tool_end", "session_start", "session_end"]
 
 # Shapes of well-known provider keys, redacted even when nobody registered the value.
@@ -231,6 +237,7 @@ class AuditLog:
         self._fd: int | None = None
         self._day: dt.date | None = None
         self._prev = GENESIS_HASH
+        self._after_cut = False  # the open file ends in the middle of a line: the next write starts a new one
         # Why the last write failed (a full disk…), or None: tools refuse to run while the log cannot be written.
         self.failure: str | None = None
 
@@ -319,28 +326,40 @@ class AuditLog:
         extra = data.pop("extra")
         data.update({k: v for k, v in extra.items() if k not in data})
         data = self.redact(data)
+        if self._after_cut:
+            data[RESUMED_AFTER_CUT] = True
         data["prev_hash"] = self._prev
         try:
             line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate (a file name that is not UTF-8): kept exactly, as \udcff
             line = json.dumps(data, separators=(",", ":"), default=str).encode("ascii")
+        # After a cut, the newline that ends the cut line goes out with our line: if the disk refuses it, the file
+        # is put back as it was and the next attempt starts the same way.
+        out = (b"\n" if self._after_cut else b"") + line + b"\n"
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
-            written = os.write(self._fd, line + b"\n")
-            if written != len(line) + 1:
-                raise OSError(errno.ENOSPC, f"only {written} of {len(line) + 1} bytes written")
+            written = os.write(self._fd, out)
+            if written != len(out):
+                raise OSError(errno.ENOSPC, f"only {written} of {len(out)} bytes written")
         except OSError:
             with contextlib.suppress(OSError):  # no half line: the chain stays verifiable
                 os.ftruncate(self._fd, end)
             raise
         self._prev = line_hash(line)
+        self._after_cut = False
 
     def _open(self, day: dt.date) -> None:
         self._close_file()
         self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.logs_dir, 0o700)
         path = log_path(self.logs_dir, day)
-        self._prev = _last_line_hash(path)
+        self._prev, self._after_cut = last_line(path)
+        if self._after_cut:
+            logger.warning(
+                "audit log %s ends in the middle of a line: the previous writer stopped mid-write (a crash or a full "
+                "disk); continuing on a new line, and `contop audit verify` reports the cut",
+                path,
+            )
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.fchmod(self._fd, 0o600)
         self._day = day
@@ -354,49 +373,105 @@ class AuditLog:
                 self._fd = None
 
 
-def _last_line_hash(path: Path) -> str:
-    """Hash of the last complete line of an existing file (so a restart continues the chain), else genesis."""
+def last_line(path: Path) -> tuple[str, bool]:
+    """The hash of the last line of ``path`` (genesis when there is none), and whether that line has no newline.
+
+    The line is found by reading backwards a block at a time, and hashed a block at a time: a line of any length
+    costs reading it once, never more memory than a block.
+    """
     try:
         with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
+            size = fh.seek(0, os.SEEK_END)
             if size == 0:
-                return GENESIS_HASH
-            fh.seek(max(0, size - 1_048_576))
-            tail = fh.read()
+                return GENESIS_HASH, False
+            fh.seek(size - 1)
+            cut = fh.read(1) != b"\n"
+            end = size if cut else size - 1
+            start = end
+            while start > 0:
+                block_start = max(0, start - _BLOCK)
+                fh.seek(block_start)
+                newline = fh.read(start - block_start).rfind(b"\n")
+                if newline != -1:
+                    start = block_start + newline + 1
+                    break
+                start = block_start
+            digest = hashlib.sha256()
+            fh.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = fh.read(min(_BLOCK, left))
+                if not chunk:  # shortened meanwhile: nobody else writes here, but never loop forever
+                    break
+                digest.update(chunk)
+                left -= len(chunk)
+            return digest.hexdigest(), cut
     except FileNotFoundError:
-        return GENESIS_HASH
-    lines = tail.rstrip(b"\n").split(b"\n")
-    return line_hash(lines[-1])
+        return GENESIS_HASH, False
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
+    """What ``verify_file`` found. ``ok`` only when the chain is whole and no line was left cut short."""
+
     ok: bool
     lines: int
-    first_bad_line: int | None = None
+    first_bad_line: int | None = None  # the first line that breaks the chain: tampering (or damage)
     reason: str = ""
+    # Lines a writer left cut short (it stopped mid-write), with the chain going on past them: what such a line
+    # held, and whether lines were lost just before it, cannot be checked. A last line without its newline is one.
+    cut_lines: tuple[int, ...] = ()
 
 
 def verify_file(path: Path | str) -> VerifyResult:
-    """Check the hash chain of one audit file; the first broken line (1-based) is reported."""
+    """Check the hash chain of one audit file, a line at a time (1-based line numbers)."""
     with open(path, "rb") as fh:
-        data = fh.read()
-    if not data:
-        return VerifyResult(True, 0)
-    complete = data.endswith(b"\n")
-    lines = data.split(b"\n")
-    if complete:
-        lines = lines[:-1]
+        return verify_lines(fh)
+
+
+def verify_lines(lines: Iterable[bytes]) -> VerifyResult:
+    """Check the hash chain of an audit file given as its lines, each with its newline (the last one may lack it).
+
+    A line that is not JSON is a cut (not tampering) only when the next line says it resumed after a cut and
+    chains from that line's bytes as they are: what ``AuditLog`` writes after finding such a line.
+    """
     expected = GENESIS_HASH
-    for number, raw in enumerate(lines, start=1):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            return VerifyResult(False, number, number, "not a JSON line")
-        if not isinstance(entry, dict) or entry.get("prev_hash") != expected:
-            return VerifyResult(False, number, number, "prev_hash does not match the previous line")
+    cuts: list[int] = []
+    unreadable: tuple[int, str] | None = None  # a line that is not JSON, and its hash: the next line must explain it
+    count = 0
+    for count, raw_line in enumerate(lines, start=1):
+        complete = raw_line.endswith(b"\n")
+        raw = raw_line[:-1] if complete else raw_line
+        entry = _json_object(raw)
+        resumed = entry is not None and entry.get(RESUMED_AFTER_CUT) is True
+        if unreadable is not None:
+            number, digest = unreadable
+            if entry is None or not resumed or entry.get("prev_hash") != digest:
+                return VerifyResult(False, count, number, "not a JSON line")
+            cuts.append(number)
+            unreadable = None
+        elif entry is None:
+            if complete:
+                unreadable = (count, line_hash(raw))
+                continue
+            cuts.append(count)  # the end of the file, cut in the middle of a line
+            continue
+        elif entry.get("prev_hash") != expected:
+            reason = "line 1 does not start the chain" if count == 1 else "prev_hash does not match the previous line"
+            return VerifyResult(False, count, count, reason)
+        elif resumed and count > 1:
+            cuts.append(count - 1)  # the line before lost only its newline: it is whole and chained
+        if not complete:
+            cuts.append(count)
         expected = line_hash(raw)
-    if not complete:
-        return VerifyResult(False, len(lines), len(lines), "the last line has no newline (cut short)")
-    return VerifyResult(True, len(lines))
+    if unreadable is not None:
+        return VerifyResult(False, count, unreadable[0], "not a JSON line")
+    return VerifyResult(not cuts, count, cut_lines=tuple(cuts))
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None

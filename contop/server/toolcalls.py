@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from contop.core.settings import API_KEY_ENV, Settings
+from contop.core.urlsecrets import url_password
 from contop.security.audit import AuditLog
 from contop.security.enforce import GateLists, GuardedToolset
 from contop.security.sandbox import SandboxBackend, detect_sandbox
@@ -30,9 +33,39 @@ _CONTEXT_KEY = "tool_context"
 def server_audit(state: ServerState) -> AuditLog:
     """The server's one audit log, created on first use and closed last at shutdown."""
     if state.audit is None:
-        state.audit = AuditLog(state.config.state_dir.logs_dir)
+        state.audit = AuditLog(state.config.state_dir.logs_dir, secrets=known_secrets(state))
         state.on_shutdown(state.audit.aclose)
     return state.audit
+
+
+def known_secrets(state: ServerState) -> Callable[[], list[str]]:
+    """Every secret value this server has known, for the audit log to replace: the admin token, each pairing token
+    (a revoked one too: tokens never appear in a log line), each API key (a replaced one too, as the server log's
+    filter keeps them) and a local model server's password.
+
+    Kept up to date by the same hooks that feed the server log's filter, so the audit writer thread only takes a
+    copy: it never reads settings.json itself, which could run the settings listeners on that thread.
+    """
+    lock = threading.Lock()
+    known = {state.admin_token, *state.pairing.tokens.secrets()}
+
+    def add(*values: str) -> None:
+        with lock:
+            known.update(v for v in values if v)
+
+    def add_settings(_old: Settings | None, new: Settings) -> None:
+        keys = (new.effective_api_key(key, state.config.env) for key in API_KEY_ENV)
+        add(*keys, url_password(new.local_model_base_url))
+
+    add_settings(None, state.settings.get())
+    state.settings.add_listener(add_settings)
+    state.pairing.on_new_secret(add)
+
+    def secrets() -> list[str]:
+        with lock:
+            return list(known)
+
+    return secrets
 
 
 def sandbox_provider() -> Callable[[], Awaitable[SandboxBackend | None]]:

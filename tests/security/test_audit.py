@@ -146,7 +146,7 @@ async def test_cli_verify(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "line 3" in bad.stdout
     assert "line 2 was changed, or lines before line 3 were removed or moved" in bad.stdout  # where to look
-    assert audit_cli.main(["verify", str(tmp_path / "missing.jsonl")]) == 1
+    assert audit_cli.main(["verify", str(tmp_path / "missing.jsonl")]) == 2  # cannot read: not "tampered"
 
 
 async def test_secrets_are_redacted(tmp_path: Path) -> None:
