@@ -107,8 +107,9 @@ def attempt_address(client_ip: str | None, headers: Mapping[str, str], tunnel_ho
 
     Through the tunnel the peer is cloudflared on loopback for every phone; the real client is in the
     ``cf-connecting-ip`` header Cloudflare sets. The header is trusted only from a loopback peer while the tunnel
-    runs (anyone else could send it to dodge the limit), and an IPv6 client counts as its /64, which one
-    subscriber usually holds whole.
+    runs (anyone else could send it to dodge the limit), and an IPv6 client there counts as its /64, which one
+    subscriber usually holds whole. A direct peer counts by its own address, IPv6 too: on a LAN one /64 is the
+    whole network, and every phone on it would share one limit.
     """
     if tunnel_host and is_loopback(client_ip):
         try:
