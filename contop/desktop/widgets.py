@@ -96,31 +96,62 @@ class ComboBox(QComboBox):
 
 
 class NumberField(QLineEdit):
-    """A whole-number field with a range and an optional unit (a spin box without the arrows)."""
+    """A whole-number field with a range and an optional unit (a spin box without the arrows).
+
+    The validator lets half-typed text through (an empty field, "0" on the way to "3456", "99999" when the top is
+    65535), so what it holds is checked again when it is used: ``value()`` is None unless the text is a number in
+    range, and ``problem()`` says why. The field's border turns red while the text is unusable.
+    """
 
     def __init__(self, low: int, high: int, value: int, suffix: str = "") -> None:
         super().__init__()
         self._validator = QIntValidator(low, high, self)
         self.setValidator(self._validator)
         self.suffix = suffix
+        self.textChanged.connect(lambda _text: self._mark())
         self.setValue(value)
         if suffix:
             self.setToolTip(f"{low} to {high} {suffix}")
 
     def setRange(self, low: int, high: int) -> None:
         self._validator.setRange(low, high)
+        self._mark()
 
     def setMaximum(self, high: int) -> None:
         self._validator.setTop(high)
+        self._mark()
 
     def setValue(self, value: int) -> None:
         self.setText(str(value))
 
-    def value(self) -> int:
-        try:
-            return int(self.text())
-        except ValueError:
-            return self._validator.bottom()
+    def problem(self) -> str | None:
+        """Why the text is not a usable value (empty, not a number, out of range), or None when it is."""
+        return number_problem(self.text(), self._validator.bottom(), self._validator.top(), self.suffix)
+
+    def value(self) -> int | None:
+        """The number typed, or None when ``problem()`` has something to say: never a stand-in such as the
+        minimum, which a save would store as if the user had chosen it."""
+        return None if self.problem() else int(self.text().strip())
+
+    def _mark(self) -> None:
+        problem = self.problem()
+        self.setStyleSheet("border-color: #b42323;" if problem else "")
+        self.setAccessibleDescription(problem or "")
+
+
+def number_problem(text: str, low: int, high: int, unit: str = "") -> str | None:
+    """Why ``text`` is not a whole number from ``low`` to ``high``, or None."""
+    span = f"a whole number from {low} to {high}" + (f" {unit}" if unit else "")
+    text = text.strip()
+    if not text:
+        return f"empty: enter {span}"
+    try:
+        number = int(text)
+    except ValueError:
+        return f"not a number: enter {span}"
+    if not low <= number <= high:
+        return f"{number} is out of range: enter {span}"
+    return None
 
 
 class Card(QFrame):

@@ -193,9 +193,10 @@ class MainWindow(QMainWindow):
             page.server_ready()
 
     def _settings_loaded(self, data: dict[str, object]) -> None:
+        # Every load: after a reset or a hand edit, the saved ports are not the ones read at start.
+        self.proxies_page.use_settings(data)
         if not self._ready_once:
             self._ready_once = True
-            self.proxies_page.use_settings(data)
             self.proxies_page.auto_start(bool(data.get("proxy_auto_start")))
 
     def _sidecar_state(self, state: str) -> None:

@@ -18,6 +18,9 @@ from contop.desktop.widgets import Card, Chip, Page, button, muted, note
 POLL_MS = 5000
 QR_SIZE = 236
 WAITING = "Waiting for a phone to scan the code."
+CLAIMED = "A phone used the code; here is a fresh one for the next phone."
+SERVER_GONE = "The server is not running: no phone can pair until it runs again."
+TEMP_EMPTY = "Create a temporary code to pair a phone that is not on this network."
 
 
 def qr_pixmap(url: str, size: int = QR_SIZE) -> QPixmap:
@@ -32,8 +35,27 @@ def qr_pixmap(url: str, size: int = QR_SIZE) -> QPixmap:
 
 
 def network_key(info: dict[str, Any]) -> tuple[object, ...]:
-    """What, when it changes, makes the QR code's addresses stale."""
-    return (info.get("lan_ip"), info.get("tailscale_ip"), info.get("tunnel_url"), info.get("port"))
+    """What, when it changes, makes the permanent QR code's addresses stale. Not the tunnel: only temporary codes
+    carry its URL, and a permanent code issued for it would become the code the server's pairing status follows,
+    so a phone using the temporary code would go unnoticed."""
+    return (info.get("lan_ip"), info.get("tailscale_ip"), info.get("port"))
+
+
+def pairing_url(data: dict[str, Any]) -> str:
+    """The URL of a pairing answer; ``ValueError`` when it has none (a server that answers something else)."""
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise ValueError("the server's answer holds no pairing URL")
+    return url
+
+
+def code_used(code: dict[str, Any], devices: list[dict[str, Any]]) -> bool:
+    """Whether a device paired with ``code`` (an answer of POST /api/pair): a device takes the expiry of the code it
+    claimed, to the microsecond, so a device with the same expiry and type holds this very code."""
+    expires = code.get("expires_at")
+    return bool(expires) and any(
+        d.get("expires_at") == expires and d.get("connection_type") == code.get("connection_type") for d in devices
+    )
 
 
 def short_time(iso: str | None, *, year: bool = False) -> str:
@@ -80,9 +102,11 @@ class QrPanel(QWidget):
         self.current: dict[str, Any] | None = None
 
     def show_pairing(self, data: dict[str, Any], label: str) -> None:
+        """Show the code of a pairing answer; ``ValueError`` (and the panel unchanged) when it has no URL."""
+        url = pairing_url(data)
         self.current = data
-        self.image.setPixmap(qr_pixmap(str(data["url"])))
-        self.url.setText(str(data["url"]))
+        self.image.setPixmap(qr_pixmap(url))
+        self.url.setText(url)
         self.url.setCursorPosition(0)
         self.copy.setEnabled(True)
         self.expiry.setText(f"{label} · valid until {short_time(data.get('expires_at'), year=True)}")
@@ -90,12 +114,16 @@ class QrPanel(QWidget):
     def mark_used(self) -> None:
         """The code was claimed by a phone: it cannot pair another one."""
         if self.current is not None:
-            self.current = None
-            self.image.clear()
-            self.image.setText("A phone used this code. Create a new one to pair another phone.")
-            self.url.clear()
-            self.copy.setEnabled(False)
-            self.expiry.setText("")
+            self.clear("A phone used this code. Create a new one to pair another phone.")
+
+    def clear(self, text: str) -> None:
+        """No code on screen, ``text`` in its place."""
+        self.current = None
+        self.image.clear()
+        self.image.setText(text)
+        self.url.clear()
+        self.copy.setEnabled(False)
+        self.expiry.setText("")
 
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url.text())
@@ -116,6 +144,9 @@ class PairPage(Page):
         self._net: tuple[object, ...] | None = None
         self._busy = False
         self._polling = False
+        self._checking_temp = False
+        self._gone = False  # the server stopped: answers still on their way are stale
+        self._after_code = WAITING  # the status line once the next permanent code is shown
         self.poll_failing = False  # the status line says the server does not answer
 
         row = QHBoxLayout()
@@ -123,16 +154,16 @@ class PairPage(Page):
         perm = Card("This network", "A permanent code for phones on your Wi-Fi or Tailscale network (30 days).")
         self.refresh_btn = button("New code")
         self.refresh_btn.setToolTip("Replace this code with a new one (phones already paired stay paired)")
-        self.refresh_btn.clicked.connect(self.refresh)
+        self.refresh_btn.clicked.connect(lambda _checked=False: self.refresh())
         self.permanent = QrPanel("Waiting for the server…", self.refresh_btn)
         perm.body.addWidget(self.permanent)
         row.addWidget(perm, 1)
 
         temp = Card("From anywhere", "A temporary code (4 hours) through a Cloudflare tunnel, for remote access.")
-        self.temporary = QrPanel("Create a temporary code to pair a phone that is not on this network.")
+        self.temporary = QrPanel(TEMP_EMPTY)
         temp.body.addWidget(self.temporary)
         self.temp_btn = button("Create temporary code", primary=True)
-        self.temp_btn.clicked.connect(self.create_temporary)
+        self.temp_btn.clicked.connect(lambda _checked=False: self.create_temporary())
         temp.body.addWidget(self.temp_btn)
         self.temp_note = note("")
         self.temp_note.hide()
@@ -163,12 +194,25 @@ class PairPage(Page):
     # --- lifecycle
 
     def server_ready(self) -> None:
+        self._gone = False
+        self.refresh_btn.setEnabled(True)
+        self.temp_btn.setEnabled(True)
         self.refresh()
         self.poll()
         self.timer.start()
 
     def server_gone(self) -> None:
+        """The codes on screen are of no use now (a temporary one died with its tunnel): greyed out, not offered."""
+        self._gone = True
         self.timer.stop()
+        self._net = None
+        self.permanent.clear(SERVER_GONE)
+        self.temporary.clear(TEMP_EMPTY)
+        self.refresh_btn.setEnabled(False)
+        self.temp_btn.setEnabled(False)
+        self.temp_btn.setText("Create temporary code")
+        self.temp_note.hide()
+        self.status_line.setText(SERVER_GONE)
 
     def refresh(self) -> None:
         """Fetch a new permanent pairing code."""
@@ -179,17 +223,29 @@ class PairPage(Page):
 
     def _got_permanent(self, data: dict[str, Any]) -> None:
         self._busy = False
+        if self._gone:
+            return
+        try:
+            self.permanent.show_pairing(data, "Permanent code")
+        except ValueError as exc:
+            self._failed(exc)
+            return
         self.issued += 1
-        self.permanent.show_pairing(data, "Permanent code")
-        self.status_line.setText(WAITING)
+        # "A phone used the code; here is a fresh one" stays until the next event, not replaced at once.
+        self.status_line.setText(self._after_code)
+        self._after_code = WAITING
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
-        self.status_line.setText(f"Could not get a pairing code: {exc}")
+        if not self._gone:
+            self.status_line.setText(f"Could not get a pairing code: {exc}")
 
     # --- polling: network changes and claims
 
     def poll(self) -> None:
+        if self._gone:
+            return
+        self.check_temporary()
         if self._polling:
             return
         self._polling = True
@@ -199,13 +255,35 @@ class PairPage(Page):
 
         self.tasks.run(work, self._polled, self._poll_failed)
 
+    def check_temporary(self) -> None:
+        """Whether a phone used the temporary code on screen, from the paired devices: the pairing status follows
+        the code issued last, which is a permanent one again as soon as that code is renewed."""
+        if self.temporary.current is None or self._checking_temp:
+            return
+        self._checking_temp = True
+
+        def done(data: dict[str, Any]) -> None:
+            self._checking_temp = False
+            code = self.temporary.current  # the code shown now: one created meanwhile is not in this answer
+            if code is not None and not self._gone and code_used(code, list(data.get("devices") or [])):
+                self.temporary.mark_used()
+
+        def failed(_exc: BaseException) -> None:
+            self._checking_temp = False  # the status poll says when the server does not answer
+
+        self.tasks.run(self.api.devices, done, failed)
+
     def _poll_failed(self, exc: BaseException) -> None:
         self._polling = False
+        if self._gone:
+            return
         self.poll_failing = True
         self.status_line.setText(f"Server not answering: {exc}")
 
     def _polled(self, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
         self._polling = False
+        if self._gone:
+            return
         if self.poll_failing:
             # The server answers again: the failure message would otherwise stay until the next code.
             self.poll_failing = False
@@ -221,7 +299,8 @@ class PairPage(Page):
             self.temporary.mark_used()
         if changed or claimed or not info.get("has_active_token"):
             if claimed:
-                self.status_line.setText("A phone used the code; here is a fresh one for the next phone.")
+                self.status_line.setText(CLAIMED)
+                self._after_code = CLAIMED
             self.refresh()
 
     def show_network(self, info: dict[str, Any]) -> None:
@@ -249,12 +328,23 @@ class PairPage(Page):
         self.tasks.run(work, self._got_temporary, self._temp_failed)
 
     def _got_temporary(self, data: dict[str, Any]) -> None:
+        if self._gone:
+            return
+        try:
+            self.temporary.show_pairing(data, "Temporary code")
+        except ValueError as exc:
+            self.temp_btn.setEnabled(True)
+            self.temp_btn.setText("Create temporary code")
+            self.temp_note.setText(f"Could not get a temporary code: {exc}.")
+            self.temp_note.show()
+            return
         self.temp_btn.setEnabled(True)
         self.temp_btn.setText("New temporary code")
-        self.temporary.show_pairing(data, "Temporary code")
         self.poll()
 
     def _temp_failed(self, exc: BaseException) -> None:
+        if self._gone:
+            return
         self.temp_btn.setEnabled(True)
         self.temp_btn.setText("Create temporary code")
         detail = exc.detail if isinstance(exc, ApiError) else str(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +17,16 @@ from contop.desktop.proxies import (
     PROVIDER_LABELS,
     ProxyManager,
     ProxyStatus,
+    ProxySupervisor,
     local_port,
     proxy_url,
 )
 from contop.desktop.tasks import TaskRunner
 from contop.desktop.widgets import Card, Chip, NumberField, Page, button, muted, note
+
+# Unprivileged ports only: a proxy never needs root's ports, and 0 would mean "any free port" to the proxy
+# while the settings would name port 0.
+PORT_RANGE = (1024, 65535)
 
 STATUS_CHIP = {
     ProxyStatus.RUNNING: ("ok", "Running"),
@@ -42,6 +48,20 @@ def detail_text(status: ProxyStatus, problem: str, last_error: str, restarts: in
     return " ".join(f"{p[:1].upper()}{p[1:]}." for p in parts)
 
 
+def saved_port(settings: Mapping[str, Any], provider: str) -> int:
+    """The port the server's settings name for this app's ``provider`` proxy: the one in ``proxy_url`` when it
+    is on this computer, else the default (the server's own default, or a proxy elsewhere that the page leaves
+    alone until the user picks a port)."""
+    url = dotted_get(settings, f"provider_auth.{provider}.proxy_url")
+    return (local_port(url) if isinstance(url, str) else None) or DEFAULT_PORTS[provider]
+
+
+def listening(status: ProxyStatus, problem: str) -> bool:
+    """Whether a supervised proxy answers /health on its port: running, or degraded only because its CLI is
+    missing (it answers, and says so). Degraded without a problem is a crash or a proxy that stopped answering."""
+    return status is ProxyStatus.RUNNING or (status is ProxyStatus.DEGRADED and bool(problem))
+
+
 class ProxiesPage(Page):
     def __init__(self, manager: ProxyManager, tasks: TaskRunner, api: ApiClient) -> None:
         super().__init__(
@@ -52,8 +72,15 @@ class ProxiesPage(Page):
         self.manager = manager
         self.tasks = tasks
         self.api = api
-        # The port the server's settings name for each proxy (provider_auth.<provider>.proxy_url).
+        # The port the server's settings name for each proxy (provider_auth.<provider>.proxy_url), as last read.
         self.saved_ports = dict(DEFAULT_PORTS)
+        # Ports of proxies started but not answering yet: saved once they answer there, dropped if they stop.
+        self.pending: dict[str, int] = {}
+        # Why a port field's value was refused, shown in place of the status detail until the field changes.
+        self.port_errors: dict[str, str] = {}
+        # One read-modify-write of the settings at a time: two at once would each PUT the object they read, and
+        # the second would put back the port the first one saved.
+        self._save_lock = threading.Lock()
         self.unavailable = note(
             "The subscription proxy is not installed in this build of Contop (no `contop proxy` command), so these "
             "controls are disabled. They work as soon as a build with the proxy is installed."
@@ -78,8 +105,9 @@ class ProxiesPage(Page):
                 f"<b>{PROVIDER_LABELS[provider]}</b><br><span style='color:#6b7385'>{CLI_NAMES[provider]}</span>"
             )
             grid.addWidget(name, row, 0)
-            port = NumberField(1024, 65535, DEFAULT_PORTS[provider])
+            port = NumberField(*PORT_RANGE, DEFAULT_PORTS[provider])
             port.setFixedWidth(96)
+            port.textChanged.connect(lambda _text, p=provider: self._port_edited(p))
             self.ports[provider] = port
             grid.addWidget(port, row, 1)
             chip = Chip("Stopped")
@@ -115,44 +143,82 @@ class ProxiesPage(Page):
         sup = self.manager.supervisors.get(provider)
         if sup is None:
             return
-        sup.port = self.ports[provider].value()
+        field = self.ports[provider]
+        port = field.value()
+        if port is None:
+            self.port_errors[provider] = f"Port {field.problem()}: the proxy was not started"
+            self.refresh()
+            return
+        self.port_errors.pop(provider, None)
+        sup.port = port
         sup.start()
+        # Saved only once the proxy answers on this port: a port it cannot use (another program holds it) must
+        # not become the one the server sends conversations to.
+        self.pending[provider] = port
         self.refresh()
-        if sup.port != self.saved_ports[provider]:
-            self._save_port(provider, sup.port)
+
+    def _port_edited(self, provider: str) -> None:
+        if self.port_errors.pop(provider, None) is not None:
+            self.refresh()
+
+    def _settle_pending(self, provider: str, sup: ProxySupervisor) -> None:
+        port = self.pending.get(provider)
+        if port is None:
+            return
+        if listening(sup.status, sup.problem):
+            del self.pending[provider]
+            self._save_port(provider, port)
+        elif sup.status is ProxyStatus.STOPPED:
+            del self.pending[provider]
+            old = self.saved_ports[provider]
+            if port != old:
+                self.message.setText(
+                    f"Port {port} is not saved for {PROVIDER_LABELS[provider]}: the proxy did not start on it. "
+                    f"The server still expects this proxy on port {old}."
+                )
 
     def _save_port(self, provider: str, port: int) -> None:
         """Make the server use the proxy on ``port``, now and after the next start of the app."""
         label, old = PROVIDER_LABELS[provider], self.saved_ports[provider]
         url = proxy_url(port)
-        self.message.setText(f"Saving port {port} for the {label} proxy in the settings…")
+        if port != old:
+            self.message.setText(f"Saving port {port} for the {label} proxy in the settings…")
 
-        def save() -> None:
-            # Over the server's current settings, as the Settings page saves: only this field changes.
-            current = self.api.get_settings()
-            self.api.put_settings(merged_settings(current, {f"provider_auth.{provider}.proxy_url": url}))
+        def save() -> bool:
+            # Decided on the server's settings as they are now (a reset or a hand edit since this page read them
+            # counts), and over them, as the Settings page saves: only this field changes.
+            with self._save_lock:
+                current = self.api.get_settings()
+                if saved_port(current, provider) == port:
+                    return False
+                self.api.put_settings(merged_settings(current, {f"provider_auth.{provider}.proxy_url": url}))
+                return True
 
-        def saved(_r: object) -> None:
+        def saved(written: bool) -> None:
             self.saved_ports[provider] = port
-            self.message.setText(f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.")
+            if written:
+                self.message.setText(f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.")
+            elif port != old:
+                self.message.setText(f"Port {port} for {label} was already saved in the settings.")
 
         def failed(exc: BaseException) -> None:
             self.message.setText(
-                f"Port {port} for {label} is not saved in the settings ({exc}): the server still expects this "
-                f"proxy on port {old}. Stop it and press Start to try again."
+                f"Port {port} for {label} is not saved in the settings ({exc}): the server may still expect this "
+                "proxy on another port. Stop it and press Start to try again."
             )
 
         self.tasks.run(save, saved, failed)
 
     def use_settings(self, data: Mapping[str, Any]) -> None:
-        """Take the ports saved in the settings, for the proxies that are not running."""
+        """Take the ports saved in the settings (read at every load: a reset or a hand edit changes them); a
+        stopped proxy's field follows unless the user typed another port there."""
         for provider, sup in self.manager.supervisors.items():
-            url = dotted_get(data, f"provider_auth.{provider}.proxy_url")
+            old = self.saved_ports[provider]
             # A proxy elsewhere is left alone: this page's port replaces it only when the user changes the port.
-            port = local_port(url) if isinstance(url, str) else None
-            self.saved_ports[provider] = port or DEFAULT_PORTS[provider]
-            if sup.status is ProxyStatus.STOPPED:
-                self.ports[provider].setValue(self.saved_ports[provider])
+            self.saved_ports[provider] = saved_port(data, provider)
+            field = self.ports[provider]
+            if sup.status is ProxyStatus.STOPPED and field.value() in (old, None) and provider not in self.pending:
+                field.setValue(self.saved_ports[provider])
 
     def stop(self, provider: str) -> None:
         sup = self.manager.supervisors.get(provider)
@@ -175,10 +241,13 @@ class ProxiesPage(Page):
                 for widget in (self.ports[provider], self.start_buttons[provider], self.stop_buttons[provider]):
                     widget.setEnabled(False)
                 continue
+            self._settle_pending(provider, sup)
             kind, text = STATUS_CHIP[sup.status]
             self.chips[provider].set_state(kind, text)
             active = sup.status is not ProxyStatus.STOPPED
             self.start_buttons[provider].setEnabled(not active)
             self.stop_buttons[provider].setEnabled(active)
             self.ports[provider].setEnabled(not active)
-            self.details[provider].setText(detail_text(sup.status, sup.problem, sup.last_error, sup.restarts))
+            refused = self.port_errors.get(provider) if not active else None
+            detail = f"{refused}." if refused else detail_text(sup.status, sup.problem, sup.last_error, sup.restarts)
+            self.details[provider].setText(detail)
