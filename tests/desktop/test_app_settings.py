@@ -172,9 +172,12 @@ def test_local_model_server_video_and_ice_servers(window: MainWindow, qtbot: QtB
 
     page.local_url.setText("http://127.0.0.1:11434/v1")
     page.video_width.setText("50")
+    page.save()
+    assert "160" in page.errors["video_width"].text()  # the server's own range, under its field, before sending
+    assert page.message.text() == "Fix the highlighted fields before saving."
+    page.video_width.setValue(1280)
     page.ice.setPlainText('[{"urls": 5}]')
     saved(page, qtbot, "The server refused")
-    assert "160" in page.errors["video_width"].text()  # the server's own range, under its field
     assert "valid string" in page.errors["ice_servers"].text()
     assert settings(server)["local_model_base_url"] == ""  # refused as a whole
 

@@ -387,7 +387,7 @@ class SettingsPage(Page):
         card = Card("Live screen and connection", "What phones see of this screen, and how they reach it.")
         form = self._form()
         # The form leaves the ranges to the server (160 to 7680 pixels): its message appears under the field.
-        self.video_width = NumberField(1, 99999, 1280, "pixels")
+        self.video_width = NumberField(160, 7680, 1280, "pixels")
         self._add_short_field(
             form, "Video width", "video_width", self.video_width, "pixels wide; the height keeps the screen's shape"
         )
@@ -523,6 +523,10 @@ class SettingsPage(Page):
             self.message.setText("Fix the highlighted lists before saving.")
             return
         changes, problems = typed_changes(changed_fields(self.loaded, self.edits()))
+        # An empty or out-of-range number has no value: say so at its field, rather than let the server refuse a
+        # null with its own wording.
+        numbers = {"away_mode.auto_engage_minutes": self.auto_engage, "video_width": self.video_width}
+        problems.update({key: text for key, field in numbers.items() if (text := field.problem())})
         if problems:
             for key, text in problems.items():
                 show_error(self.errors[key], text)
