@@ -112,8 +112,15 @@ class DeviceControlHandler:
     async def perform(self, action: str) -> str:
         if action in ("keep_awake_on", "keep_awake_off"):
             on = action == "keep_awake_on"
-            # Persisted; the settings listener (contop.server.keepawake) applies it to the desktop.
+            # Persisted (the user's wish, kept even when it cannot be applied now); the settings listener
+            # (contop.server.keepawake) applies a change to the desktop.
             await asyncio.to_thread(self._state.settings.update, keep_host_awake=on)
+            # Applied again, a no-op when the listener did it: the setting may have been on already (no change, so
+            # no listener call) while not in effect, and only the outcome tells the phone whether it holds.
+            host = self._state.keep_awake
+            outcome = await asyncio.to_thread(host.apply, on)
+            if host.on != on:
+                raise DeviceControlError(f"keep host awake is saved as on, but is not in effect here ({outcome})")
             return f"keep host awake is {'on' if on else 'off'}"
         if action == "wake":
             return await asyncio.to_thread(_x_wake, self._display)

@@ -6,7 +6,9 @@ turned off at shutdown: an adapter of its own would find nothing to restore, and
 
 A server killed while keep-awake is on (``kill -9``, a power cut of the session's X client) cannot turn it off,
 and the X server keeps its screen saver off for good. So while it is on, ``keep-awake.json`` in the state directory
-says what to put back, and the next server puts it back before anything else (``recover``).
+says what to put back, and the next server puts it back before anything else (``recover``), on the display it was
+held on whatever this server's own display is. What cannot be put back yet (that display cannot be opened from
+here) stays in the record, under ``left``, for a later server.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contop.core.errors import NotAvailableError
 from contop.core.settings import Settings
@@ -30,23 +32,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_LEFT = 8  # earlier servers' records kept for a later one: displays gone for good must not grow the file
 
-def _open_adapter() -> PlatformAdapter:
+
+def _open_adapter(display: str | None = None) -> PlatformAdapter:
+    """The platform adapter on ``display`` (an X display name; None: the environment's)."""
     from contop.platform.base import get_adapter
 
-    return get_adapter()
+    return get_adapter(display)
 
 
 class HostKeepAwake:
     """Holds the adapter that keeps the host awake while the setting is on. Blocking (X/D-Bus I/O); thread-safe."""
 
     def __init__(
-        self, open_adapter: Callable[[], PlatformAdapter] = _open_adapter, *, record_path: Path | None = None
+        self,
+        open_adapter: Callable[[str | None], PlatformAdapter] = _open_adapter,
+        *,
+        record_path: Path | None = None,
     ) -> None:
         self._open_adapter = open_adapter
         self._record_path = record_path
         self._lock = threading.Lock()
         self._adapter: PlatformAdapter | None = None
+        self._left: list[dict[str, Any]] = []  # earlier servers' undo records ``recover`` could not put back
 
     def recover(self) -> str | None:
         """At start, before keep-awake is turned on: put back what a server that died holding it left.
@@ -70,21 +79,37 @@ class HostKeepAwake:
                 return f"{path} cannot be read ({exc}) nor removed ({err.strerror or err}): remove it by hand"
             return f"an unreadable {path.name} was removed ({exc})"
         # No other server of this state directory runs (``server.lock``), so whoever wrote it is gone.
-        undo = record.get("undo") if isinstance(record, dict) else None
+        undos = _undos(record)
+        done = [] if undos else ["nothing to restore"]
+        self._left = []
+        for undo in undos:
+            put_back, what = self._undo(undo)
+            done.append(what)
+            if not put_back and not any(_same_display(undo, u) for u in self._left):
+                self._left.append(undo)  # the oldest record of a display holds the settings the user had
+        del self._left[:-MAX_LEFT]  # the newest: a display gone for good does not crowd out one that may return
+        if self._left:
+            try:
+                atomic_write(path, json.dumps({"left": self._left}).encode())
+            except OSError as exc:
+                done.append(f"and {path.name} could not be rewritten ({exc.strerror or exc})")
+            done.append(f"kept in {path.name} for a later server")
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return f"keep-awake left on by a server that stopped without turning it off: {'; '.join(done)}"
+
+    def _undo(self, undo: dict[str, Any]) -> tuple[bool, str]:
+        """Put back one undo record on the display it was held on: whether it was done with, and what was said."""
+        display = undo.get("display")
         try:
-            if isinstance(undo, dict):
-                adapter = self._open_adapter()
-                try:
-                    done = adapter.undo_keep_awake(undo)
-                finally:
-                    adapter.close()
-            else:
-                done = "nothing to restore"
-        except Exception as exc:  # the desktop it was held on is gone, and its settings with it
-            done = f"not restored ({type(exc).__name__}: {exc})"
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return f"keep-awake left on by a server that stopped without turning it off: {done}"
+            adapter = self._open_adapter(display if isinstance(display, str) and display else None)
+            try:
+                return True, adapter.undo_keep_awake(undo)
+            finally:
+                adapter.close()
+        except Exception as exc:  # that display cannot be opened from here (gone, no access): a later server may
+            return False, f"not restored ({type(exc).__name__}: {exc})"
 
     @property
     def on(self) -> bool:
@@ -108,7 +133,7 @@ class HostKeepAwake:
     def _acquire(self) -> None:
         if self._adapter is not None:
             return
-        adapter = self._open_adapter()
+        adapter = self._open_adapter(None)
         try:
             adapter.set_keep_awake(True)
         except BaseException:
@@ -117,8 +142,11 @@ class HostKeepAwake:
         self._adapter = adapter
         undo = adapter.keep_awake_undo()
         if self._record_path is not None and undo is not None:
+            record: dict[str, Any] = {"pid": os.getpid(), "undo": undo}
+            if self._left:  # what earlier servers left must survive this record too
+                record["left"] = self._left
             try:
-                atomic_write(self._record_path, json.dumps({"pid": os.getpid(), "undo": undo}).encode())
+                atomic_write(self._record_path, json.dumps(record).encode())
             except OSError:  # keep-awake still works; only a crash would leave it on
                 log.warning("could not write %s", self._record_path, exc_info=True)
 
@@ -130,7 +158,14 @@ class HostKeepAwake:
             adapter.set_keep_awake(False)
         finally:
             adapter.close()
-        if self._record_path is not None:
+        if self._record_path is None:
+            return
+        if self._left:
+            try:
+                atomic_write(self._record_path, json.dumps({"left": self._left}).encode())
+            except OSError:
+                log.warning("could not write %s", self._record_path, exc_info=True)
+        else:
             with contextlib.suppress(FileNotFoundError):
                 self._record_path.unlink()
 
@@ -143,3 +178,18 @@ class HostKeepAwake:
         """Shutdown: the desktop may sleep again once the server is gone (idempotent)."""
         if self.on:
             log.info("%s", await asyncio.to_thread(self.apply, False))
+
+
+def _undos(record: Any) -> list[dict[str, Any]]:
+    """The undo records a keep-awake record holds, oldest first: the earlier servers' ``left``, then its own."""
+    if not isinstance(record, dict):
+        return []
+    left = record.get("left")
+    undos = [u for u in left if isinstance(u, dict)] if isinstance(left, list) else []
+    if isinstance(record.get("undo"), dict):
+        undos.append(record["undo"])
+    return undos
+
+
+def _same_display(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.get("display") == b.get("display")

@@ -27,6 +27,7 @@ from typing import Any
 from contop.core.errors import ContopError, NoDesktopError, ToolError
 from contop.core.messages import Envelope, Error, ErrorPayload
 from contop.platform.base import MouseButton
+from contop.platform.capture import NoActiveMonitor
 from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.platform.keys import parse_combo
 from contop.tools.desktop import Desktop, open_desktop
@@ -189,10 +190,13 @@ class ManualControl:
         buttons = [b for b, owner in self._held.items() if session_id is None or owner == session_id]
         if not buttons or self._desk is None:
             return
+        adapter = self._desk.adapter
         for button in buttons:
+            # Forgotten only as its release starts, and that release runs to the end even when cancelled (shutdown):
+            # a release job dropped from the executor queue would leave the button down with nobody owning it.
             del self._held[button]
             try:
-                await asyncio.to_thread(self._desk.adapter.mouse_up, button)
+                await _to_the_end(asyncio.to_thread(adapter.mouse_up, button))
             except Exception:
                 log.warning("releasing the %s mouse button failed", button, exc_info=True)
         log.info("released the %s mouse button(s) held by a phone", ", ".join(buttons))
@@ -273,7 +277,7 @@ class ManualControl:
             await self._handle(session, message.payload, rule)
         except KeyboardLockedError as exc:
             session.send(Error.reply("not_available", str(exc), message.id))
-        except NoDesktopError as exc:
+        except (NoDesktopError, NoActiveMonitor) as exc:  # NoActiveMonitor is a ToolError, but the payload is fine
             if self._may_report(session.id, action):
                 session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
         except (ManualInputError, ToolError) as exc:
@@ -373,10 +377,12 @@ class ManualControl:
         self.manual_mode.pop(session_id, None)
 
     async def aclose(self) -> None:
-        tasks = [a.task for a in self._actions.values() if a.task is not None] + list(self._releases)
+        tasks = [a.task for a in self._actions.values() if a.task is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Releases are let finish, not cancelled: each is one short X request, and one cut short could leave a
+        # button down after the server is gone. What is still held after them is released here.
+        await asyncio.gather(*tasks, *self._releases, return_exceptions=True)
         async with self._input_lock:
             await self._release_held()
 

@@ -23,7 +23,8 @@ from tests.platform.conftest import xsession  # noqa: F401 - fixture
 
 
 class FakeAdapter:
-    def __init__(self) -> None:
+    def __init__(self, display: str | None = None) -> None:
+        self.display = display
         self.calls: list[Any] = []
 
     def set_keep_awake(self, on: bool) -> None:
@@ -44,8 +45,8 @@ def test_while_on_a_record_says_what_to_put_back_and_the_next_server_does(tmp_pa
     record = tmp_path / "keep-awake.json"
     opened: list[FakeAdapter] = []
 
-    def open_adapter() -> Any:
-        opened.append(FakeAdapter())
+    def open_adapter(display: str | None) -> Any:
+        opened.append(FakeAdapter(display))
         return opened[-1]
 
     host = HostKeepAwake(open_adapter, record_path=record)
@@ -85,8 +86,8 @@ def test_a_keep_awake_record_that_is_a_folder_is_removed_only_when_empty_and_the
 def test_off_releases_what_on_acquired() -> None:
     opened: list[FakeAdapter] = []
 
-    def open_adapter() -> Any:
-        opened.append(FakeAdapter())
+    def open_adapter(display: str | None) -> Any:
+        opened.append(FakeAdapter(display))
         return opened[-1]
 
     host = HostKeepAwake(open_adapter)
@@ -102,7 +103,7 @@ def test_off_releases_what_on_acquired() -> None:
 
 
 def test_a_desktop_that_refuses_is_reported_not_raised() -> None:
-    def no_desktop() -> Any:
+    def no_desktop(display: str | None) -> Any:
         raise NotAvailableError("no display")
 
     host = HostKeepAwake(no_desktop)
@@ -113,7 +114,7 @@ def test_a_desktop_that_refuses_is_reported_not_raised() -> None:
             raise RuntimeError("D-Bus said no")
 
     refusing = Refusing()
-    host = HostKeepAwake(lambda: refusing)  # type: ignore[arg-type,return-value]
+    host = HostKeepAwake(lambda _display: refusing)  # type: ignore[arg-type,return-value]
     assert host.apply(True) == "keep-awake not applied: RuntimeError: D-Bus said no"
     assert refusing.calls == ["close"] and not host.on
 

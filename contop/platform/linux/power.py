@@ -29,7 +29,8 @@ def idle_seconds(display: Any) -> float:
 
 
 def restore_left_awake(display: Any, saver: Any, dpms_was_enabled: Any) -> str:
-    """Undo the X settings of a keep-awake whose process died holding it, unless someone changed them since.
+    """Undo the X settings keep-awake changed (when it is turned off, or after its process died holding it),
+    unless someone changed them since.
 
     ``saver`` is the (timeout, interval, prefer_blanking, allow_exposures) saved when it was turned on.
     """
@@ -75,13 +76,10 @@ class KeepAwake:
         self._inhibit_logind(reason)
 
     def release(self) -> None:
-        d = self.display
         try:
-            if self.saved_saver is not None:
-                d.set_screen_saver(*self.saved_saver)
-            if self.dpms_was_enabled:
-                d.dpms_enable()
-            d.sync()
+            # As after a crash: only what is still as keep-awake left it (the user may have run ``xset s 300``
+            # meanwhile, and the settings saved when it was turned on must not overwrite that).
+            restore_left_awake(self.display, self.saved_saver, self.dpms_was_enabled)
         except Exception:  # the X server may be gone at shutdown
             logger.debug("restoring the screen saver settings failed", exc_info=True)
         if self._screensaver_conn is not None:
