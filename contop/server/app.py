@@ -31,6 +31,7 @@ from contop.server.state import ServerConfig, ServerState
 from contop.server.transport_setup import install_transport
 from contop.server.tunnel import Tunnel, TunnelGuard
 from contop.server.webapp import PhoneApp
+from contop.tools.desktop import aclose_desktops
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -
     state.on_shutdown(pairing_service.persisted)  # registered first, so it runs last: after sessions close
     state.on_shutdown(state.tunnel.stop)
     state.on_shutdown(keep_awake.aclose)  # the desktop may sleep again once the server is gone
+    # After manual control and agent runs stop (registered later, they run first), so no action binds a key anew.
+    state.on_shutdown(aclose_desktops)
     return state
 
 

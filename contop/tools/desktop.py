@@ -96,8 +96,10 @@ class Desktop:
         return image[y0 : y0 + height, x0 : x0 + width]
 
     def close(self) -> None:
-        self.capturer.close()
-        self.adapter.close()
+        try:
+            self.capturer.close()
+        finally:  # the adapter puts the keymap back: a capturer failing to close must not prevent it
+            self.adapter.close()
         if self._xdisplay is not None:
             try:
                 self._xdisplay.close()
@@ -135,6 +137,24 @@ def forget_desktop(display: str | None = None) -> None:
         desk = _desktops.pop(display, None)
     if desk is not None:
         desk.close()
+
+
+def close_desktops() -> None:
+    """Close every cached desktop: the server is stopping. Closing an adapter puts back the keys it bound to type
+    characters the keymap lacks, which would otherwise stay bound after the process is gone."""
+    with _open_lock:
+        desks = list(_desktops.values())
+        _desktops.clear()
+    for desk in desks:
+        try:
+            desk.close()
+        except Exception:  # one display that went away must not keep the others' keymaps changed
+            log.warning("closing the desktop of display %s failed", desk.display or "(default)", exc_info=True)
+
+
+async def aclose_desktops() -> None:
+    """``close_desktops`` off the event loop: an adapter waits for the action in progress (its lock) to finish."""
+    await asyncio.to_thread(close_desktops)
 
 
 async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -5,7 +5,8 @@ point for Latin-1, 0x01000000 + code point otherwise) and that keycode is tapped
 when they handle the key event, so a binding must not change again until they have: the characters a stretch of
 text lacks are bound together before it is typed, with a pause after (see ``_bind_all``); bindings are kept after
 a call (a later text with the same characters needs no change); and all bindings are removed ``RESTORE_AFTER_S``
-after the last typing, or on ``close()``.
+after the last typing, or on ``close()``. A process killed before it could (SIGKILL, a crash) leaves them bound: the
+next one puts them back, from a record on the root window (``BindingRecord``).
 
 Every keymap change makes every client re-read the keymap, and the window manager re-grab its key bindings: one
 change per character (40 CJK characters made 58) kept openbox busy for seconds, with the pointer frozen under its
@@ -31,12 +32,12 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from Xlib import XK, X
+from Xlib import XK, X, Xatom
 from Xlib import error as xerror
 from Xlib.ext import xinput, xtest
 from Xlib.protocol import rq
@@ -70,6 +71,26 @@ def _button(button: str) -> int:
 def lock_on(display: Any) -> bool:
     """Whether the Lock modifier (Caps Lock or Shift Lock) is on; the core state includes locked modifiers."""
     return bool(display.screen().root.query_pointer().mask & X.LockMask)
+
+
+def no_spare_keycode(what: str, after: str = "") -> ToolError:
+    return ToolError(f"no spare keycode left to type {what} (the keymap is full: every keycode has a key bound){after}")
+
+
+def text_keysyms(text: str) -> list[int]:
+    """The keysym of each character of ``text``; ToolError on the first one that cannot be typed, so a bad character
+    stops the text before any of it is typed.
+
+    A lone surrogate (half of a UTF-16 pair, as a JSON ``"\\ud800"`` decodes) is no character: as a keysym it would
+    come out as a box glyph.
+    """
+    for i, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise ToolError(
+                f"cannot type U+{ord(ch):04X} (character {i + 1} of the text): a lone surrogate is not a character; "
+                "nothing was typed"
+            )
+    return [char_to_keysym(ch) for ch in text]
 
 
 def _scroll_button(direction: str) -> int:
@@ -266,6 +287,96 @@ class XkbKeys:
         return previous
 
 
+# -- the record of bound keys ------------------------------------------------------------------------------
+BINDINGS_PROPERTY = "_CONTOP_TYPING_KEYS"
+
+
+def parse_binding_records(values: Sequence[int]) -> dict[int, dict[int, int]]:
+    """The root window record (owner window, count, then keycode and keysym pairs, per owner) -> owner -> bindings;
+    a truncated tail is dropped."""
+    records: dict[int, dict[int, int]] = {}
+    i = 0
+    while i + 2 <= len(values):
+        owner, n = int(values[i]), int(values[i + 1])
+        pairs = [int(v) for v in values[i + 2 : i + 2 + 2 * n]]
+        if len(pairs) < 2 * n:
+            break
+        records[owner] = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        i += 2 + 2 * n
+    return records
+
+
+def pack_binding_records(records: Mapping[int, Mapping[int, int]]) -> list[int]:
+    values: list[int] = []
+    for owner, keys in records.items():
+        if keys:
+            values += [owner, len(keys)]
+            for kc, ks in sorted(keys.items()):
+                values += [kc, ks]
+    return values
+
+
+class BindingRecord:
+    """The keys each connection to the display has bound for typing, on a root window property, so the next one can
+    put back those of a process killed before it could.
+
+    Each entry's owner is a small unmapped window of the connection that bound the keys: the X server destroys it
+    when that connection closes, however the process ended and whatever its PID namespace or host, so an entry whose
+    window still exists belongs to a live client and is left alone. The property is read and written under a server
+    grab, so two processes recording at once do not lose each other's entries.
+    """
+
+    def __init__(self, display: Any) -> None:
+        self._d = display
+        self._root = display.screen().root
+        self._atom = display.intern_atom(BINDINGS_PROPERTY)
+        self._owner: Any = None  # our window, created with our first entry
+
+    @contextmanager
+    def _grabbed(self) -> Iterator[dict[int, dict[int, int]]]:
+        self._d.grab_server()
+        try:
+            prop = self._root.get_full_property(self._atom, Xatom.CARDINAL)
+            records = parse_binding_records(prop.value) if prop is not None and prop.format == 32 else {}
+            before = pack_binding_records(records)
+            yield records
+            values = pack_binding_records(records)
+            if values != before:
+                if values:
+                    self._root.change_property(self._atom, Xatom.CARDINAL, 32, values)
+                else:
+                    self._root.delete_property(self._atom)
+        finally:
+            self._d.ungrab_server()
+            self._d.sync()
+
+    def save(self, bound: Mapping[int, int]) -> None:
+        """Record ``bound`` (keycode -> keysym) as this connection's keys; empty: remove its entry."""
+        if self._owner is None:
+            if not bound:
+                return
+            self._owner = self._root.create_window(-1, -1, 1, 1, 0, 0, window_class=X.InputOnly)
+        with self._grabbed() as records:
+            records[self._owner.id] = dict(bound)
+
+    def take_orphans(self) -> dict[int, int]:
+        """Remove the entries of connections that are gone and return the keys they had bound."""
+        orphans: dict[int, int] = {}
+        with self._grabbed() as records:
+            for owner in [o for o in records if not self._alive(o)]:
+                orphans.update(records.pop(owner))
+        return orphans
+
+    def _alive(self, window: int) -> bool:
+        if self._owner is not None and window == self._owner.id:
+            return True
+        try:
+            self._d.create_resource_object("window", window).get_geometry()
+        except xerror.XError:  # BadDrawable: its connection closed
+            return False
+        return True  # (or another client reuses the id: the keys stay bound, which is harmless)
+
+
 class XTestInput:
     """Input through the XTest extension on an open python-xlib display. Callers serialise calls (one lock)."""
 
@@ -284,6 +395,8 @@ class XTestInput:
         self._restore_timer: threading.Timer | None = None
         self._closed = False
         self._last_button = 0.0
+        self._record = BindingRecord(display)
+        self._put_back_orphans()
 
     # -- mouse ----------------------------------------------------------------------------------------------
     def _motion(self, x: int, y: int) -> None:
@@ -364,13 +477,14 @@ class XTestInput:
         """
         candidates = sorted(self._candidates(keymap, keep), key=lambda k: self._last_used.get(k, 0.0))
         if len(candidates) < len(keysyms):
-            raise ToolError("no spare keycode left to type this character (the keymap is full)")
+            raise no_spare_keycode("this character")
         chosen = candidates[: len(keysyms)]
         self._d.sync()
         wait = max(self._last_used.get(kc, 0.0) for kc in chosen) + REBIND_AFTER_S - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         binds = dict(zip(chosen, keysyms, strict=True))
+        self._save_record({**self._bound, **binds})  # before: a process killed right after writing them is covered
         self._write_bindings(binds)
         for kc, ks in binds.items():
             self._bound[kc] = ks
@@ -475,40 +589,62 @@ class XTestInput:
     def type_text(self, text: str) -> None:
         if not text:
             return
-        syms = [char_to_keysym(ch) for ch in text]  # fail on a bad character before typing anything
+        syms = text_keysyms(text)
         self._cancel_restore()
         try:
             keymap = self._keymap()
+            usable = len(self._candidates(keymap, set()))
+            if usable == 0:  # refuse now rather than after typing the text up to the first missing character
+                lacking = next(
+                    (ch for ch, ks in zip(text, syms, strict=True) if self._existing(keymap, ks) is None), None
+                )
+                if lacking is not None:
+                    raise no_spare_keycode(repr(lacking), "; nothing was typed")
             with self._lock_released(keymap):
-                self._type_syms(keymap, syms)
+                self._type_syms(keymap, syms, usable)
         finally:
             self._schedule_restore()
 
-    def _type_syms(self, keymap: list[Sequence[int]], syms: list[int]) -> None:
-        spare_count = len(self._candidates(keymap, set()))
+    def _stretch(
+        self, keymap: list[Sequence[int]], syms: list[int], pos: int, usable: int
+    ) -> tuple[int, list[int], set[int]]:
+        """The longest run of text from ``pos`` typed with one binding change: its end, the keysyms it lacks, and
+        the keycodes we bound earlier that it types through (they must stay bound until it is typed).
+
+        Both come out of the same ``usable`` keycodes (spare and ours, see ``_candidates``): a keycode kept for a
+        character already bound cannot be re-bound to a missing one.
+        """
+        missing: list[int] = []
+        keep: set[int] = set()
+        end = pos
+        while end < len(syms):
+            ks = syms[end]
+            if ks not in missing:
+                hit = self._existing(keymap, ks)
+                takes_a_keycode = hit is None or (hit[0] in self._bound and hit[0] not in keep)
+                if takes_a_keycode and len(missing) + len(keep) == usable:
+                    break
+                if hit is None:
+                    missing.append(ks)
+                elif takes_a_keycode:
+                    keep.add(hit[0])
+            end += 1
+        return end, missing, keep
+
+    def _type_syms(self, keymap: list[Sequence[int]], syms: list[int], usable: int) -> None:
         shift_kc: int | None = None
         pos = 0
         while pos < len(syms):
-            # The longest run of text whose missing keysyms fit in the spare keycodes at once.
-            missing: list[int] = []
-            end = pos
-            while end < len(syms):
-                ks = syms[end]
-                if ks not in missing and self._existing(keymap, ks) is None:
-                    if len(missing) == spare_count:
-                        break
-                    missing.append(ks)
-                end += 1
-            if missing:
-                needed = {ks for ks in syms[pos:end]}
-                keep = {kc for kc, ks in self._bound.items() if ks in needed}
-                self._bind_all(keymap, missing, keep)
+            end, missing, keep = self._stretch(keymap, syms, pos, usable)
+            if end == pos:  # only with no usable keycode, which type_text refuses; never loop on it
+                raise no_spare_keycode("the rest of the text")
+            chosen = self._bind_all(keymap, missing, keep) if missing else []
             for ks in syms[pos:end]:
                 hit = self._existing(keymap, ks)
                 assert hit is not None
                 kc, shift = hit
                 if shift and shift_kc is None:
-                    shift_kc = self._shift_keycode(keymap, set())
+                    shift_kc = self._shift_keycode(keymap, keep | set(chosen))
                 self._tap(kc, shift_kc if shift else None)
             self._d.sync()
             pos = end
@@ -533,26 +669,49 @@ class XTestInput:
                 self._restore_timer = None
                 self.restore_keymap()
 
+    def _put_back(self, bound: Mapping[int, int], original: Mapping[int, KeySymMap]) -> None:
+        """Give each keycode of ``bound`` its ``original`` symbols (default none) if it still holds just the keysym
+        bound to it, in one keymap change if possible."""
+        restored = None
+        if self._xkb is not None:
+            new = {kc: original.get(kc, EMPTY_KEY) for kc in bound}
+            restored = self._xkb.replace(new, only_holding=dict(bound))
+        if restored is None:
+            keymap = self._keymap()
+            rows = {kc: keymap[kc - self._min_kc] for kc in bound}
+            ours = [kc for kc, ks in sorted(bound.items()) if len(rows[kc]) > 0 and rows[kc][0] == ks]
+            for first, count in keycode_runs(ours):
+                self._d.change_keyboard_mapping(first, [(X.NoSymbol, X.NoSymbol)] * count)
+        self._d.sync()
+
     def restore_keymap(self) -> None:
         """Unbind every keycode we bound (only those still holding our keysym), in one keymap change if possible."""
         if not self._bound:
             return
         try:
-            restored = None
-            if self._xkb is not None:
-                new = {kc: self._original.get(kc, EMPTY_KEY) for kc in self._bound}
-                restored = self._xkb.replace(new, only_holding=self._bound)
-            if restored is None:
-                keymap = self._keymap()
-                rows = {kc: keymap[kc - self._min_kc] for kc in self._bound}
-                ours = [kc for kc, ks in sorted(self._bound.items()) if len(rows[kc]) > 0 and rows[kc][0] == ks]
-                for first, count in keycode_runs(ours):
-                    self._d.change_keyboard_mapping(first, [(X.NoSymbol, X.NoSymbol)] * count)
-            self._d.sync()
+            self._put_back(self._bound, self._original)
         except Exception:  # the display may be gone on shutdown; nothing left to restore then
             logger.debug("restoring the keymap failed", exc_info=True)
         self._bound.clear()
         self._original.clear()
+        self._save_record({})
+
+    def _save_record(self, bound: Mapping[int, int]) -> None:
+        try:
+            self._record.save(bound)
+        except Exception:  # only a later start's clean-up depends on it: never fail the typing for it
+            logger.debug("recording the bound keys failed", exc_info=True)
+
+    def _put_back_orphans(self) -> None:
+        """Unbind the keys a Contop process that ended without closing (SIGKILL, a crash) left bound on this display:
+        they would leave this one fewer spare keycodes, down to none."""
+        try:
+            orphans = {kc: ks for kc, ks in self._record.take_orphans().items() if self._min_kc < kc <= self._max_kc}
+            if orphans:
+                self._put_back(orphans, {})
+                logger.info("put back %d key(s) an earlier Contop process left bound for typing", len(orphans))
+        except Exception:  # a clean-up: the input works without it
+            logger.warning("cannot put back the keys an earlier Contop process left bound", exc_info=True)
 
     def close(self) -> None:
         self._cancel_restore()
@@ -615,8 +774,7 @@ class XdotoolInput:
 
     def type_text(self, text: str) -> None:
         if text:
-            for ch in text:
-                char_to_keysym(ch)  # same validation as XTest
+            text_keysyms(text)  # same validation as XTest
             # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
             # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed.
             delay = "0" if text.isascii() else "100"
