@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -388,13 +389,18 @@ def _describe(exc: ValidationError) -> str:
 
 
 class InvalidMessage(ValueError):
-    """Why a message was refused, with the ``error`` code and the request's id when it had a usable one."""
+    """Why a message was refused, with the ``error`` code and the request's id when it had a usable one.
 
-    def __init__(self, code: ErrorCode, message: str, ref_id: str | None = None) -> None:
+    ``pointer_move`` says the message was a ``manual_control`` ``mouse_move``: its error is one of a stream that
+    the receiver answers at most once a second.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, ref_id: str | None = None, *, pointer_move: bool = False) -> None:
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message
         self.ref_id = ref_id
+        self.pointer_move = pointer_move
 
     def to_error(self) -> Error:
         return Error.reply(self.code, self.message, self.ref_id)
@@ -404,6 +410,18 @@ class InvalidMessage(ValueError):
 # limit in the decoder, the validation or the encoder that saves it.
 MAX_JSON_DEPTH = 64
 TOO_DEEP = f"message is nested too deeply (more than {MAX_JSON_DEPTH} levels)"
+
+# The max-message-size our SDP answer announces (aiortc's LOCAL_MAX_MESSAGE_SIZE). A peer may ignore it, and SCTP
+# hands us whatever it reassembled, so a bigger phone message is refused without being decoded.
+MAX_PHONE_MESSAGE_BYTES = 262144
+TOO_BIG = f"message is bigger than {MAX_PHONE_MESSAGE_BYTES} bytes (256 KiB), the most the desktop accepts"
+
+# A message that is not decoded as a whole (too big, too deep, broken) still names its id in its first few hundred
+# characters: every envelope puts "id" right after "type". Only this much of its start is looked at.
+ID_SCAN_CHARS = 4096
+_TOKEN = re.compile(r'\s*("[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+)', re.DOTALL)
+_OPENERS = ("{", "[")
+_CLOSERS = ("}", "]")
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
@@ -420,8 +438,94 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool) -> Envelope:
-    """Decode and validate one message; raises ``InvalidMessage`` saying exactly what is wrong."""
+def _json_string(part: str) -> str | None:
+    try:
+        value = json.loads(part)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def leading_id(raw: str | bytes) -> str | None:
+    """The usable top-level ``"id"`` of a JSON object, read from its first ``ID_SCAN_CHARS`` characters only.
+
+    For the error about a message that is not decoded as a whole: the work is bounded whatever the message's size
+    or depth. Nested values are skipped (an ``"id"`` inside the payload is not the message's). None when the id
+    is not within that start, or the start is not the beginning of an object.
+    """
+    text = raw[:ID_SCAN_CHARS].decode("utf-8", "ignore") if isinstance(raw, bytes) else raw[:ID_SCAN_CHARS]
+    depth = pos = 0
+    expect, key = "{", None
+    while (match := _TOKEN.match(text, pos)) is not None:
+        pos, part = match.end(), match.group(1)
+        if depth > 1:  # inside a nested value: only where it ends matters
+            depth += (part in _OPENERS) - (part in _CLOSERS)
+        elif expect == "{":
+            if part != "{":
+                return None
+            depth, expect = 1, "key"
+        elif expect == "key":
+            key, expect = (_json_string(part) if part.startswith('"') else None), ":"
+            if key is None:
+                return None
+        elif expect == ":":
+            if part != ":":
+                return None
+            expect = "value"
+        elif expect == "value":
+            if key == "id":
+                value = _json_string(part) if part.startswith('"') else None
+                return value if value and len(value) <= MAX_ID_LENGTH else None
+            if part in _CLOSERS:
+                return None
+            depth += part in _OPENERS
+            expect = ","
+        elif part != ",":  # expect == ",": the object ended (or broke) without an id
+            return None
+        else:
+            expect = "key"
+    return None
+
+
+def _bigger_than(raw: str | bytes, limit: int) -> bool:
+    """Whether ``raw`` takes more than ``limit`` bytes as UTF-8, encoding it only when its length cannot tell."""
+    if len(raw) > limit:
+        return True
+    if isinstance(raw, bytes) or len(raw) * 4 <= limit or raw.isascii():
+        return False
+    return len(raw.encode("utf-8", "surrogatepass")) > limit
+
+
+def _is_pointer_move(kind: object, payload: object) -> bool:
+    return kind == "manual_control" and isinstance(payload, dict) and payload.get("action") == "mouse_move"
+
+
+def is_pointer_move(message: Envelope) -> bool:
+    """Whether ``message`` is a ``manual_control`` ``mouse_move`` (one of a stream, superseded by the next)."""
+    return message.type == "manual_control" and getattr(message.payload, "action", None) == "mouse_move"
+
+
+def _not_taken(kind: str, only: frozenset[str], models: dict[str, type[Envelope]]) -> str:
+    if kind in models:
+        return f"{kind} must be sent on the reliable channel {RELIABLE!r}, not on {FAST!r}"
+    return f"{FAST!r} takes {', '.join(sorted(only))} only, not {kind!r}"
+
+
+def _parse(
+    raw: str | bytes,
+    models: dict[str, type[Envelope]],
+    *,
+    lenient: bool,
+    only: frozenset[str] | None = None,
+    max_bytes: int | None = None,
+) -> Envelope:
+    """Decode and validate one message; raises ``InvalidMessage`` saying exactly what is wrong.
+
+    ``only`` limits the types taken (the channel's), checked before the payload is; ``max_bytes`` refuses a bigger
+    message before it is decoded.
+    """
+    if max_bytes is not None and _bigger_than(raw, max_bytes):
+        raise InvalidMessage("invalid_message", TOO_BIG, leading_id(raw))
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -430,22 +534,24 @@ def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool
     try:
         data = json.loads(raw)
     except RecursionError:
-        raise InvalidMessage("invalid_message", TOO_DEEP) from None
+        raise InvalidMessage("invalid_message", TOO_DEEP, leading_id(raw)) from None
     except ValueError as exc:
-        raise InvalidMessage("invalid_message", f"message is not valid JSON ({exc})") from None
+        raise InvalidMessage("invalid_message", f"message is not valid JSON ({exc})", leading_id(raw)) from None
+    msg_id = data.get("id") if isinstance(data, dict) else None
+    ref_id = msg_id if isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_ID_LENGTH else None
     deep = raw.count("{") + raw.count("[") > MAX_JSON_DEPTH  # cheap: most messages cannot nest that deep at all
     if deep and nested_deeper_than(data, MAX_JSON_DEPTH):  # validating or storing it would reach the recursion limit
-        raise InvalidMessage("invalid_message", TOO_DEEP)
+        raise InvalidMessage("invalid_message", TOO_DEEP, ref_id)
     if not isinstance(data, dict):
         raise InvalidMessage("invalid_message", f"message must be a JSON object, got {type(data).__name__}")
-    msg_id = data.get("id")
-    ref_id = msg_id if isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_ID_LENGTH else None
     kind = data.get("type")
     if not isinstance(kind, str) or not kind:
         raise InvalidMessage("invalid_message", "message lacks a string 'type'", ref_id)
     if ref_id is None:
         what = "lacks 'id'" if msg_id is None else f"has an invalid 'id' (need a string of 1-{MAX_ID_LENGTH} chars)"
         raise InvalidMessage("invalid_message", f"message {what}")
+    if only is not None and kind not in only:
+        raise InvalidMessage("invalid_message", _not_taken(kind, only, models), ref_id)
     if "payload" not in data:
         raise InvalidMessage("invalid_message", "message lacks 'payload' (send {} when there is nothing)", ref_id)
     if not isinstance(data["payload"], dict):
@@ -458,13 +564,24 @@ def _parse(raw: str | bytes, models: dict[str, type[Envelope]], *, lenient: bool
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidMessage("invalid_payload", f"bad {kind}: {_describe(exc)}", ref_id) from None
+        move = _is_pointer_move(kind, data["payload"])
+        raise InvalidMessage("invalid_payload", f"bad {kind}: {_describe(exc)}", ref_id, pointer_move=move) from None
 
 
-def parse_phone_message(raw: str | bytes) -> Envelope:
+def read_phone_message(raw: str | bytes, channel: Channel = RELIABLE) -> Envelope:
+    """A phone → server message that came on ``channel``, as its typed model; raises ``InvalidMessage``.
+
+    ``contop-fast`` takes only ``FAST_CHANNEL_TYPES``; any other type there is ``invalid_message`` whatever its
+    payload. A message over ``MAX_PHONE_MESSAGE_BYTES`` is refused unread.
+    """
+    only = FAST_CHANNEL_TYPES if channel == FAST else None
+    return _parse(raw, PHONE_MESSAGES, lenient=False, only=only, max_bytes=MAX_PHONE_MESSAGE_BYTES)
+
+
+def parse_phone_message(raw: str | bytes, channel: Channel = RELIABLE) -> Envelope:
     """A phone → server message as its typed model, or the ``Error`` reply to send back for a bad one."""
     try:
-        return _parse(raw, PHONE_MESSAGES, lenient=False)
+        return read_phone_message(raw, channel)
     except InvalidMessage as exc:
         return exc.to_error()
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from contop.core.messages import (
     FAST,
-    FAST_CHANNEL_TYPES,
     RELIABLE,
     AgentConfirmationRequest,
     AgentConfirmationResponse,
@@ -32,9 +31,11 @@ from contop.core.messages import (
     ConfirmationRequestPayload,
     Envelope,
     Error,
+    InvalidMessage,
     Keepalive,
     KeepalivePayload,
-    parse_phone_message,
+    is_pointer_move,
+    read_phone_message,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Timing:
     check: float = 0.5
     silence_warning: float = 90.0  # the seed's 3 missed 30 s keepalives
     connect: float = 30.0  # a negotiation that has not opened both channels by then is abandoned
-    fast_error_interval: float = 1.0  # at most one error per second for fire-and-forget fast-channel traffic
+    move_error_interval: float = 1.0  # at most one error per second for failed mouse_moves (a stream of them)
     seen_interval: float = 5.0  # the device registry hears that the phone is active at most this often
 
 
@@ -173,7 +174,7 @@ class Session:
         self._on_open = on_open
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[Any] | None = None
-        self._last_fast_error = 0.0
+        self._last_move_error = float("-inf")
         self._closed_event = asyncio.Event()
         self._end_callbacks: list[Callable[[Session], None]] = []
 
@@ -338,16 +339,13 @@ class Session:
             self._seen_reported = now
             self._hooks.seen(self.device_id)
         try:
-            message = parse_phone_message(data)
+            message = read_phone_message(data, channel)  # contop-fast takes pointer traffic only
+        except InvalidMessage as exc:
+            self._reply_error(channel, exc.to_error(), move=exc.pointer_move)
+            return
         except Exception:  # never into aiortc's handler: it would close the whole connection
             log.exception("could not read a message from %s", self.device_id)
-            message = Error.reply("invalid_message", "the desktop could not read this message", None)
-        if isinstance(message, Error):
-            self._reply_error(channel, message)
-            return
-        if channel == FAST and message.type not in FAST_CHANNEL_TYPES:  # unordered and lossy: pointer traffic only
-            text = f"{message.type} must be sent on the reliable channel {RELIABLE!r}, not on {FAST!r}"
-            self._reply_error(channel, Error.reply("invalid_message", text, message.id))
+            self._reply_error(channel, Error.reply("invalid_message", "the desktop could not read this message"))
             return
         if isinstance(message, Keepalive):
             if message.payload.ref_id is None:  # the phone's own heartbeat: answer; answers are not answered
@@ -357,17 +355,25 @@ class Session:
             self._answer_confirmation(message)
             return
         if channel == FAST and self._router.handler_for(message.type) is None:
-            self._reply_error(channel, Error.reply("not_available", f"{message.type} is not available", message.id))
+            error = Error.reply("not_available", f"{message.type} is not available", message.id)
+            self._reply_error(channel, error, move=is_pointer_move(message))
             return
         self.spawn(self._router.dispatch(self, message), name=f"{message.type}:{message.id[:8]}")
 
-    def _reply_error(self, channel: Channel, error: Error) -> None:
-        if channel == FAST:
+    def _reply_error(self, channel: Channel, error: Error, *, move: bool = False) -> None:
+        """Answer a bad message on the channel it came on. Every one gets its error, except failed pointer moves
+        (one per ``move_error_interval``): a finger dragging would otherwise draw hundreds a second.
+
+        A ``contop-fast`` message is answered on ``contop-fast``, whose writer drops what finds the channel's
+        buffer full: a flood of bad messages there is answered as fast as the link carries the errors, the rest
+        are dropped, and no more than that small buffer of them waits ahead of ``contop``'s messages.
+        """
+        if move:
             now = time.monotonic()
-            if now - self._last_fast_error < self._timing.fast_error_interval:
+            if now - self._last_move_error < self._timing.move_error_interval:
                 return
-            self._last_fast_error = now
-        self.send(error)
+            self._last_move_error = now
+        self.current()._send_text(error.to_json(), channel)
 
     # --- link state (called by the peer and the manager) -------------------------------------------------------
 

@@ -145,7 +145,7 @@ MALFORMED = [
     ('{"type": "user_intent", "id": "m-1", "payload": {"text": 42}}', "invalid_payload", True),
     ('{"type": "user_intent", "id": "m-1"}', "invalid_message", True),
     ("[" * 2000 + "]" * 2000, "invalid_message", False),  # 4 KB that the JSON decoder cannot read without recursing
-    (DEEP_ARGS, "invalid_message", False),
+    (DEEP_ARGS, "invalid_message", True),
 ]
 
 
