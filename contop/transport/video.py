@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WIDTH = DEFAULT_VIDEO_WIDTH
 DEFAULT_FPS = DEFAULT_VIDEO_FPS
+MIN_FPS = 1.0
 KEEPALIVE_FPS = 1.0
 # After the last change, repeat the still picture for a while: a realtime CBR encoder sends a coarse first version
 # of a change and sharpens it over the following frames; stopping at once would leave blurry text on the phone.
@@ -83,6 +84,10 @@ FORCED_LOOK_SECONDS = 1.0
 # While the screen cannot be captured (the display went away, say), the track tries again this often instead of
 # ending: aiortc's sender stops for good once a track ends, so the phone would never get its picture back.
 CAPTURE_RETRY_SECONDS = 2.0
+# A watch (drawing reports, the pointer, the view under the lock screen) whose X connection broke is opened again
+# once a grab works, but no sooner than this after it broke: the X server restarted under the track, as a rule, and
+# a watch that keeps breaking on a working display must not cost a reconnection on every tick.
+WATCH_REOPEN_SECONDS = 1.0
 CLOCK_RATE = 90_000
 # aiortc announces and encodes H264 at level 3.1: at most 3600 macroblocks a frame (1280x720, but not 1280x800).
 # Hardware decoders may refuse larger frames, so an H264 stream is scaled to fit.
@@ -280,7 +285,9 @@ class ScreenTrack(VideoStreamTrack):
             raise ValueError("video fps must be in (0, 120]")
         self.max_width = width
         self.max_macroblocks: int | None = None  # set by answered() for the codec chosen
-        self.fps = fps
+        # The keep-alive frame and the looks for changes follow the frame rate: below one a second, a phone waited
+        # many seconds for its first picture (13 s at 0.001). Settings may hold less; it is sent as one.
+        self.fps = max(MIN_FPS, fps)
         # Told (on the event loop) when capture fails and when it works again: ("video_unavailable", text) and
         # ("video_resumed", text). The server turns these into agent_status messages for the phone.
         self.on_status: Callable[[str, str], None] | None = None
@@ -294,15 +301,23 @@ class ScreenTrack(VideoStreamTrack):
         self._owns_capturer = owns_capturer
         self._policy = EmitPolicy(keepalive_fps, settle, min(settle_fps, fps))
         self.skip_unchanged = skip_unchanged  # False: every tick is sent (for measuring what skipping saves)
+        # Each watch has its own X connection. ``_use_*`` says whether the track wants it at all, ``_want_*``
+        # whether it is still to be opened: once at the start, and again after its connection broke (the X server
+        # restarted, say), else the stream would carry on without it until the phone reconnects.
         # Ask the X server what was drawn instead of grabbing to find out (real X captures only; False to measure).
-        self._want_damage = watch_damage and skip_unchanged and isinstance(capturer, ScreenCapturer)
+        self._use_damage = watch_damage and skip_unchanged and isinstance(capturer, ScreenCapturer)
+        self._want_damage = self._use_damage
         self._damage: DamageLooks | None = None  # once the worker thread opened a damage watch
         # Draw the mouse pointer into the frames (a grab never contains it; real X captures only).
-        self._want_pointer = show_pointer and isinstance(capturer, ScreenCapturer)
+        self._use_pointer = show_pointer and isinstance(capturer, ScreenCapturer)
+        self._want_pointer = self._use_pointer
         self._pointer: Any = None  # the worker thread's CursorWatch, once opened
         # Show the desktop under the Away Mode lock screen, not the lock screen (real X captures only).
-        self._want_under = isinstance(capturer, ScreenCapturer)
+        self._use_under = isinstance(capturer, ScreenCapturer)
+        self._want_under = self._use_under
         self._under: Any = None  # the worker thread's UnderOverlay, once opened
+        self._grab_works = False  # the last grab worked: the display is there, watches can be opened on it
+        self._reopen_at = 0.0  # monotonic time before which a broken watch is not opened again
         self._under_news = False  # drawn under the lock screen during the last grab: the next tick grabs again
         self._forced_look = forced_look
         self._last_grab = 0.0
@@ -318,27 +333,45 @@ class ScreenTrack(VideoStreamTrack):
 
     # -- worker thread ---------------------------------------------------------------------------------------
 
+    def _may_reopen(self) -> bool:
+        return time.monotonic() >= self._reopen_at
+
     def _looks(self) -> DamageLooks | None:
-        """The damage-driven grab policy, opened after the first grab (the display is known to work then)."""
-        if self._want_damage and self._last_i420 is not None:
+        """The damage-driven grab policy, opened after a grab worked (the display is known to be there then)."""
+        if self._want_damage and self._grab_works and self._may_reopen():
             self._want_damage = False
             watch = _open_damage_watch(self._capturer)
             self._damage = DamageLooks(watch, self._forced_look) if watch is not None else None
         return self._damage
 
     def _pointer_watch(self) -> Any:
-        """The pointer watch, opened after the first grab (the display is known to work then)."""
-        if self._want_pointer and self._last_i420 is not None:
+        """The pointer watch, opened after a grab worked (the display is known to be there then)."""
+        if self._want_pointer and self._grab_works and self._may_reopen():
             self._want_pointer = False
             self._pointer = _open_pointer_watch(self._capturer)
         return self._pointer
 
     def _under_overlay(self) -> Any:
-        """The view under the Away Mode overlay, opened at the first grab."""
-        if self._want_under:
+        """The view under the Away Mode overlay, opened before the grab that needs it: the first frame must not
+        show the lock screen. Opened while the display is away, it is None; the failing grab then asks for it
+        again (``_display_lost``), and only a grab that works proves the server has no Composite."""
+        if self._want_under and self._may_reopen():
             self._want_under = False
             self._under = _open_under_overlay(self._capturer)
         return self._under
+
+    def _display_lost(self) -> None:
+        """A grab failed, so the watches' connections are to a server that is gone, as a rule: they are closed,
+        and opened again on the display that works at the next good grab (an X server restarted on the same
+        display number, say). Worker thread."""
+        self._grab_works = False
+        damage, self._damage = self._damage, None
+        pointer, self._pointer = self._pointer, None
+        under, self._under = self._under, None
+        for watch in (damage.watch if damage is not None else None, pointer, under):
+            if watch is not None:
+                watch.close()
+        self._want_damage, self._want_pointer, self._want_under = self._use_damage, self._use_pointer, self._use_under
 
     def _under_drawn(self) -> bool:
         """Whether something was drawn under the lock screen (the root's reports miss it while it is up)."""
@@ -366,10 +399,12 @@ class ScreenTrack(VideoStreamTrack):
         return self._capturer.grab(self.monitor)
 
     def _drop_under(self, exc: Exception) -> None:
-        logger.warning("the desktop under the Away Mode lock screen can no longer be read (%s)", exc)
+        logger.warning("the desktop under the Away Mode lock screen can no longer be read (%s); reopening it", exc)
         under, self._under = self._under, None
         if under is not None:
             under.close()
+        self._want_under = self._use_under
+        self._reopen_at = time.monotonic() + WATCH_REOPEN_SECONDS
 
     def _pointer_moved(self) -> bool:
         pointer = self._pointer_watch()
@@ -395,10 +430,12 @@ class ScreenTrack(VideoStreamTrack):
         return image
 
     def _drop_pointer(self, exc: Exception) -> None:
-        logger.warning("the pointer can no longer be read (%s); the video shows none", exc)
+        logger.warning("the pointer can no longer be read (%s); the video shows none until it is reopened", exc)
         pointer, self._pointer = self._pointer, None
         if pointer is not None:
             pointer.close()
+        self._want_pointer = self._use_pointer
+        self._reopen_at = time.monotonic() + WATCH_REOPEN_SECONDS
 
     def _capture(self) -> tuple[av.VideoFrame | None, float]:
         """Grab once; return the frame to send (or None to skip this tick) and the grab time."""
@@ -415,7 +452,14 @@ class ScreenTrack(VideoStreamTrack):
             self._drop_damage(exc)
         changed = False
         if grab:
-            image, rect = self._grab()
+            try:
+                image, rect = self._grab()
+            except NoActiveMonitor:
+                raise  # the display is there, and so are the watches' connections to it
+            except Exception:
+                self._display_lost()
+                raise
+            self._grab_works = True
             # Reports that came in during the grab were read with its replies: the socket will not wake the next
             # wait for them, so they are taken now.
             self._under_news = self._under_drawn()
@@ -447,10 +491,13 @@ class ScreenTrack(VideoStreamTrack):
         return av.VideoFrame.from_ndarray(self._last_i420, format="yuv420p"), now
 
     def _drop_damage(self, exc: Exception) -> None:
-        logger.warning("the screen's damage reports stopped (%s); comparing the screen on every tick", exc)
+        logger.warning("the screen's damage reports stopped (%s); comparing the screen on every tick until they "
+                       "are reopened", exc)  # fmt: skip
         looks, self._damage = self._damage, None
         if looks is not None:
             looks.watch.close()
+        self._want_damage = self._use_damage
+        self._reopen_at = time.monotonic() + WATCH_REOPEN_SECONDS
 
     def _release(self) -> None:
         if self._damage is not None:
@@ -541,7 +588,8 @@ class ScreenTrack(VideoStreamTrack):
         self._failing = True
         logger.warning("screen capture failed, retrying every %g s: %s", CAPTURE_RETRY_SECONDS, exc,
                        exc_info=not isinstance(exc, ContopError))  # fmt: skip
-        self._status("video_unavailable", f"The live screen stopped: {exc}. Trying again every few seconds.")
+        stopped = _sentence(f"The live screen stopped: {exc}")  # the error may end with its own full stop
+        self._status("video_unavailable", f"{stopped} Trying again every few seconds.")
 
     def _status(self, kind: str, message: str) -> None:
         if self.on_status is None:
@@ -600,6 +648,21 @@ class ScreenTrack(VideoStreamTrack):
             self._pending = None
         self._executor.submit(self._release)
         self._executor.shutdown(wait=False)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop: error messages may or may not end with their own."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def display_expected(display: str | None) -> bool:
+    """Whether this server is meant to have a screen, so that one that cannot be opened now may come back (an X
+    server restarting). Windows and macOS always have one; Linux when an X display is named, here or in
+    ``$DISPLAY`` (which the capture reads too): without either it is headless for good."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(display or os.environ.get("DISPLAY"))
 
 
 async def _until_drawn(watches: list[Any], due: float, wakeup: asyncio.Future[None] | None = None) -> None:
@@ -696,10 +759,13 @@ async def create_screen_track(
     capturer: ScreenCapturer | None = None,
     monitor: int = PRIMARY,
 ) -> ScreenTrack | None:
-    """A screen track sized and paced by ``settings`` (``video_width``, ``video_fps``), or None without a display.
+    """A screen track sized and paced by ``settings`` (``video_width``, ``video_fps``), or None on a server
+    with no display at all.
 
     ``display`` is an X display name (``None``: the environment's). With ``capturer`` the track shares it and
     does not close it. The display is probed in a worker thread, so a slow X server never blocks the event loop.
+    A display that cannot be captured now, where one is expected (``display_expected``), still gives a track: it
+    tells the phone why and tries again every CAPTURE_RETRY_SECONDS.
     """
     width = int(_setting(settings, "video_width", DEFAULT_WIDTH))
     fps = float(_setting(settings, "video_fps", DEFAULT_FPS))
@@ -716,6 +782,11 @@ async def create_screen_track(
         logger.warning("screen video: %s; it starts when a monitor is on again", exc)
         return track
     except (NotAvailableError, ToolError) as exc:
+        if display_expected(display):
+            # The X server is down (restarting, say): the phone gets the stream and is told, and gets the picture
+            # once the display can be opened, as with no monitor.
+            logger.warning("screen video starts when the display can be opened: %s", exc)
+            return track
         logger.warning("no screen video: %s", exc)
         track.stop()
         return None
