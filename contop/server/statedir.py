@@ -198,8 +198,24 @@ def _ensure_dir(path: Path) -> None:
 
 # What a state directory holds (and the temp files of its atomic writes, ".settings.json.…"): one of these makes a
 # folder Contop's own.
-_OWN_PREFIXES = ("settings.json", "tokens.json", "admin.token", "server.lock", "dtls", "data", "logs", "skills",
-                 "sandbox", "away-", "keep-awake", "proxy-", "llm-")  # fmt: skip
+# What Contop puts at the top of its state directory. A name counts as Contop's when it is one of these, or one of
+# them set aside (``settings.json.corrupt-<time>``) or being written (``.tokens.json.<random>.tmp``).
+_OWN_NAMES = frozenset({
+    "settings.json", "tokens.json", "admin.token", "server.lock", "dtls", "data", "logs", "skills", "sandbox",
+    "away-overlay.json", "away-attempts.json", "keep-awake.json",
+    "proxy-anthropic.log", "proxy-gemini.log", "proxy-openai.log",
+})  # fmt: skip
+# Files only Contop writes: a folder holding one is a state directory, whatever else the owner keeps beside them.
+_MARKERS = ("admin.token", "tokens.json", "server.lock")
+
+
+def _own_name(name: str) -> bool:
+    if name in _OWN_NAMES:
+        return True
+    if name.startswith(".") and name.endswith(".tmp"):  # a write in progress: .<name>.<random>.tmp
+        return name[1:].rsplit(".", 2)[0] in _OWN_NAMES
+    base, corrupt, _ = name.partition(".corrupt-")
+    return bool(corrupt) and base in _OWN_NAMES
 
 
 @dataclass(frozen=True)
@@ -275,14 +291,18 @@ class StateDir:
             raise StateDirError(f"cannot use the state directory {self.root}: {self._problem(exc)}") from exc
 
     def _foreign_entries(self) -> list[str]:
-        """The names in an existing root when none of them is Contop's; empty otherwise (or when unreadable)."""
+        """The names in an existing root that are not Contop's, when the root is not a state directory already
+        (it holds none of the files only Contop writes); empty otherwise (or when unreadable).
+
+        Names are matched whole: a home with a ``data`` or ``logs`` folder of the user's own, beside their other
+        things, is not taken for a state directory."""
         try:
             names = sorted(os.listdir(self.root)) if self.root.is_dir() else []
         except OSError:
             return []  # ensure() says what is wrong with it
-        if any(name.lstrip(".").startswith(_OWN_PREFIXES) for name in names):
+        if any(marker in names for marker in _MARKERS):
             return []
-        return names
+        return [name for name in names if not _own_name(name)]
 
     def _problem(self, exc: OSError) -> str:
         """Why ``ensure`` failed, and what to do: a file (or a broken link) where a folder must be is the usual
@@ -336,11 +356,14 @@ class StateDir:
             token = ""
         except (OSError, UnicodeDecodeError) as exc:
             raise StateDirError(f"cannot read {path}: {exc}") from exc
-        if len(token) < 64:
-            token = secrets.token_hex(32)
-            atomic_write(path, token.encode("ascii") + b"\n")
-        elif stat.S_IMODE(path.stat().st_mode) != SECRET_MODE:
-            path.chmod(SECRET_MODE)
+        try:
+            if len(token) < 64:
+                token = secrets.token_hex(32)
+                atomic_write(path, token.encode("ascii") + b"\n")
+            elif stat.S_IMODE(path.stat().st_mode) != SECRET_MODE:
+                path.chmod(SECRET_MODE)
+        except OSError as exc:  # a full disk on the first start, say: a sentence, not a traceback
+            raise StateDirError(not_saved(path, exc)) from exc
         return token
 
 

@@ -62,8 +62,28 @@ def test_a_folder_holding_other_things_is_not_taken_as_a_state_directory(tmp_pat
     assert "already holds other things (Documents) and nothing of Contop's" in done.stderr, done.stderr
     assert (tmp_path / "someone").stat().st_mode & 0o777 == 0o755  # left as it was
     assert sorted(os.listdir(tmp_path / "someone")) == ["Documents"]
+    # A folder of the user's own named like one of Contop's (a home's ~/data) does not make the rest Contop's.
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "mydata.csv").write_text("x")
+    (mine / "proj").mkdir()
+    (mine / "notes.txt").write_text("hi")
+    os.chmod(mine, 0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "contop", "serve", "--home", str(mine), "--port", "0", "--no-qr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "already holds other things (notes.txt, proj) and nothing of Contop's" in done.stderr, done.stderr
+    assert mine.stat().st_mode & 0o777 == 0o755 and sorted(os.listdir(mine)) == ["data", "notes.txt", "proj"]
+    assert os.listdir(mine / "data") == ["mydata.csv"]
     # a new folder, an empty one, or one with only a settings.json written beforehand are all fine
     (tmp_path / "prepared").mkdir()
     (tmp_path / "prepared" / "settings.json").write_text("{}")
     server = ServerProcess(tmp_path / "prepared").start()
     server.stop()
+    # and a state directory stays one, whatever its owner keeps beside Contop's files
+    (tmp_path / "prepared" / "notes.txt").write_text("mine")
+    ServerProcess(tmp_path / "prepared").start().stop()

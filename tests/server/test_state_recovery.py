@@ -244,3 +244,26 @@ async def test_reopening_a_conversation_while_the_database_is_held_says_so(home:
             server.stop()
     assert "cannot read its conversation history right now" in error["message"], error
     assert "older than 7 days" not in error["message"]
+
+
+def test_a_first_start_on_a_full_disk_says_so_in_a_sentence(tmp_path: Path) -> None:
+    """Needs root (it mounts a small tmpfs), as the network-namespace tests do."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
+    try:
+        with contextlib.suppress(OSError), open(disk / "filler", "wb") as fh:
+            while True:
+                fh.write(b"x" * 4096)
+                fh.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "contop", "serve", "--home", str(disk / "new"), "--port", "0", "--no-qr"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "could not save admin.token" in done.stderr and "space" in done.stderr, done.stderr
