@@ -46,6 +46,15 @@ class WindowInfo:
     height: int
     focused: bool
     process_name: str = ""
+    minimized: bool = False
+    """Iconified: the window is not drawn, so its position shows something else."""
+    on_other_desktop: bool = False
+    """On a virtual desktop other than the one shown, so not drawn either."""
+
+    @property
+    def shown(self) -> bool:
+        """Whether the window is drawn on the screen at its position (not minimized, on the current desktop)."""
+        return not (self.minimized or self.on_other_desktop)
 
     @property
     def rect(self) -> Rect:
@@ -256,6 +265,21 @@ class PlatformAdapter(ABC):
         window_title: str | None = None,
     ) -> InteractResult:
         raise _unsupported("accessibility", self.name)
+
+    def interact_exact(
+        self, element: UIElement, action: ElementAction = "invoke", value: str | None = None
+    ) -> InteractResult:
+        """Act on exactly ``element``, one this adapter returned earlier (the model gave its number), never on
+        another element of the same name. Adapters that cannot find an element again by its place fall back to
+        its name and role, which is only safe for a named element."""
+        if not element.name:
+            return InteractResult(
+                False,
+                "error",
+                f"this {element.role or 'element'} has no name, and the {self.name} platform adapter can reach an "
+                "element only by its name; click it with execute_gui at its centre instead",
+            )
+        return self.interact_element(element.name, action, value, element.role)
 
     # -- meta -----------------------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, bool]:

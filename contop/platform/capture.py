@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -136,8 +137,8 @@ class ScreenCapturer:
             sct.monitors  # noqa: B018 - connect now so a missing display fails here, clearly
         except Exception as exc:
             raise NotAvailableError(
-                f"cannot capture the screen: no usable display ({exc}). On Linux start an X session "
-                "(or Xvfb) and set DISPLAY."
+                f"cannot capture the screen: no usable display ({self._unreachable(exc)}). On Linux start an X "
+                "session (or Xvfb) and set DISPLAY."
             ) from exc
         self._local.sct = sct
         self._local.checked = time.monotonic()
@@ -148,15 +149,8 @@ class ScreenCapturer:
     def _reopen(self) -> Any:
         """A new mss instance for this thread: mss sizes its buffers to the screen it first saw."""
         sct = getattr(self._local, "sct", None)
-        self._local.sct = None
         if sct is not None:
-            with self._lock:
-                if sct in self._all:
-                    self._all.remove(sct)
-            try:
-                sct.close()
-            except Exception:
-                logger.debug("closing an outdated mss instance failed", exc_info=True)
+            self._drop(sct)
         return self._mss()
 
     def _layout(self) -> list[dict[str, Any]]:
@@ -166,17 +160,44 @@ class ScreenCapturer:
         now = time.monotonic()
         if now - getattr(self._local, "checked", now) >= MONITORS_TTL_S:
             self._local.checked = now
-            before = [dict(m) for m in sct.monitors]
-            try:
-                with sct._lock:  # mss caches the list for the instance's life; forget it to read it again
-                    sct._monitors = None
-                after = sct.monitors
-            except Exception as exc:
-                raise ToolError(f"cannot read the screen's monitors: {exc}") from exc
+            before = [dict(m) for m in self._read_monitors(sct)]
+            with sct._lock:  # mss caches the list for the instance's life; forget it to read it again
+                sct._monitors = None
+            after = self._read_monitors(sct)
             if after != before:
                 logger.info("the screen's monitors changed: %s", _sizes(after))
                 sct = self._reopen()
-        return list(sct.monitors)
+        return list(self._read_monitors(sct))
+
+    def _read_monitors(self, sct: Any) -> list[dict[str, Any]]:
+        """``sct.monitors``, or NotAvailableError when the display is gone.
+
+        mss reports a lost X connection as a bare ``AssertionError`` and leaves its cache empty, so every later
+        read on the instance would fail the same way: the instance is dropped, and the next call connects anew
+        (and works again once the display is back).
+        """
+        try:
+            return list(sct.monitors)
+        except Exception as exc:
+            self._drop(sct)
+            raise NotAvailableError(self._unreachable(exc)) from exc
+
+    def _unreachable(self, exc: BaseException) -> str:
+        """The message for a display that cannot be reached; mss's own errors may have no text at all."""
+        detail = str(exc).strip() or "the connection to it was lost"
+        return f"the X display {self.display or os.environ.get('DISPLAY', '')!r} cannot be reached: {detail}"
+
+    def _drop(self, sct: Any) -> None:
+        """Forget this thread's mss instance (outdated or broken) and close it."""
+        if getattr(self._local, "sct", None) is sct:
+            self._local.sct = None
+        with self._lock:
+            if sct in self._all:
+                self._all.remove(sct)
+        try:
+            sct.close()
+        except Exception:
+            logger.debug("closing an mss instance failed", exc_info=True)
 
     def monitors(self) -> list[Monitor]:
         """Index 0 is the whole virtual screen; 1.. are the physical monitors."""

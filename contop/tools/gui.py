@@ -156,22 +156,29 @@ async def execute_accessible(
         raise ToolError(f"{action} needs a value.")
     name = element_name.strip()
     number = name.lstrip("#")
+    adapter_action = "set_text" if action == "type" else action
     if number.isdigit():
-        from contop.tools.screen import element_by_number
+        # A number means the element observe_screen showed under it, not whatever first carries its name: two
+        # "OK" buttons, or unnamed text fields, are told apart only by where they are in the tree.
+        from contop.tools.screen import element_by_number, target_by_number
 
         element = element_by_number(ctx.session_id, int(number))
         if element is None:
             raise ToolError(
                 f"No element #{number} in this session's last observe_screen/get_ui_context; look again first."
             )
-        if element.get("source") != "accessibility":
+        target = target_by_number(ctx.session_id, int(number))
+        if element.get("source") != "accessibility" or target is None:
             raise ToolError(
                 f"Element #{number} ({element['label']!r}) was found by OCR, not the accessibility tree; "
                 f"click it with execute_gui at its centre {element['center']}."
             )
-        name, role = element["label"], role or element.get("type")
-    adapter_action = "set_text" if action == "type" else action
-    result = await run(desk.adapter.interact_element, name, adapter_action, value, role)
+        name = f"#{number}"
+        result = await run(desk.adapter.interact_exact, target, adapter_action, value)
+        if not result.found:
+            raise ToolError(f"Element #{number}: {result.message}")
+    else:
+        result = await run(desk.adapter.interact_element, name, adapter_action, value, role)
     if not result.found:
         raise ToolError(result.message or f"No accessible element named {name!r} in the active window.")
     if result.status != "success":

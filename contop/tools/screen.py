@@ -27,14 +27,16 @@ MAX_LISTED = 120  # elements written into stdout; the structured list keeps all
 MAX_SESSIONS = 64
 ElementSource = Literal["accessibility", "ocr"]
 
-_last_elements: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+# Per session: the numbered elements the model was shown, and for accessibility elements the UIElement each
+# number stands for, so that execute_accessible acts on that very element (names repeat, or are empty).
+_last_elements: OrderedDict[str, tuple[list[dict[str, Any]], dict[int, UIElement]]] = OrderedDict()
 _elements_lock = threading.Lock()
 
 
-def _remember(session_id: str, elements: list[dict[str, Any]]) -> None:
+def _remember(session_id: str, elements: list[dict[str, Any]], targets: dict[int, UIElement] | None = None) -> None:
     with _elements_lock:
         _last_elements.pop(session_id, None)
-        _last_elements[session_id] = elements
+        _last_elements[session_id] = (elements, targets or {})
         while len(_last_elements) > MAX_SESSIONS:
             _last_elements.popitem(last=False)
 
@@ -42,8 +44,15 @@ def _remember(session_id: str, elements: list[dict[str, Any]]) -> None:
 def element_by_number(session_id: str, number: int) -> dict[str, Any] | None:
     """Element ``number`` of the session's last observe_screen / get_ui_context."""
     with _elements_lock:
-        elements = _last_elements.get(session_id, [])
+        elements, _ = _last_elements.get(session_id, ([], {}))
     return next((e for e in elements if e["number"] == number), None)
+
+
+def target_by_number(session_id: str, number: int) -> UIElement | None:
+    """The accessibility element behind number ``number`` of the session's last observe_screen / get_ui_context."""
+    with _elements_lock:
+        _, targets = _last_elements.get(session_id, ([], {}))
+    return targets.get(number)
 
 
 def _element(number: int, label: str, kind: str, box: tuple[int, int, int, int], source: str) -> dict[str, Any]:
@@ -60,7 +69,12 @@ def _element(number: int, label: str, kind: str, box: tuple[int, int, int, int],
 
 def a11y_elements(elements: list[UIElement], geo: ScreenGeometry) -> list[dict[str, Any]]:
     """Accessibility elements with a visible box, numbered from 1, boxes in screenshot pixels."""
-    out: list[dict[str, Any]] = []
+    return [entry for entry, _ in numbered_a11y(elements, geo)]
+
+
+def numbered_a11y(elements: list[UIElement], geo: ScreenGeometry) -> list[tuple[dict[str, Any], UIElement]]:
+    """``a11y_elements``, each beside the element it was made from."""
+    out: list[tuple[dict[str, Any], UIElement]] = []
     for el in elements:
         if el.box is None or el.box.width <= 0 or el.box.height <= 0:
             continue
@@ -69,7 +83,7 @@ def a11y_elements(elements: list[UIElement], geo: ScreenGeometry) -> list[dict[s
         except CoordinateError:  # off this monitor
             continue
         label = el.name or el.description or (el.value or "")
-        out.append(_element(len(out) + 1, label, el.role, box, "accessibility"))
+        out.append((_element(len(out) + 1, label, el.role, box, "accessibility"), el))
     return out
 
 
@@ -164,12 +178,17 @@ async def observe_screen(
     try:
         (image, geo, away), (raw, why) = await asyncio.gather(capture, _a11y(desk))
     except NotAvailableError as exc:
-        raise ToolError(f"Cannot capture the screen: {exc}") from exc
+        reason = str(exc)
+        if not reason.lower().startswith("cannot capture the screen"):
+            reason = f"Cannot capture the screen: {reason}"
+        raise ToolError(reason) from exc
     desk.remember(ctx.session_id, geo)
     window = await _active_window(desk)
     notes: list[str] = []
     fallback: str | None = None
-    elements = a11y_elements(raw, geo) if raw is not None else []
+    numbered = numbered_a11y(raw, geo) if raw is not None else []
+    elements = [entry for entry, _ in numbered]
+    targets = {entry["number"]: el for entry, el in numbered}
     source: str = "accessibility"
     if not elements:
         fallback = "ocr"
@@ -185,7 +204,7 @@ async def observe_screen(
         except NotAvailableError as exc:
             notes.append(f"{no_a11y}, and OCR is not available either: {exc}. No elements were found.")
             source = "none"
-    _remember(ctx.session_id, elements)
+    _remember(ctx.session_id, elements, targets)
     annotated = mode == "grounding" and bool(elements)
     if annotated:
         from contop.tools.annotate import annotate
@@ -237,6 +256,7 @@ async def get_ui_context(ctx: ToolContext, max_depth: int = 8) -> dict[str, Any]
         head = f"Active window: {window.title!r}." if window else "No active window."
         return tool_result(f"{head}\n{note}", started, note=note, fallback="ocr", elements=[])
     elements: list[dict[str, Any]] = []
+    targets: dict[int, UIElement] = {}
     lines = [f"Active window: {window.title!r}." if window else "No active window."]
     for el in tree:
         box: tuple[int, int, int, int] | None = None
@@ -253,9 +273,10 @@ async def get_ui_context(ctx: ToolContext, max_depth: int = 8) -> dict[str, Any]
         entry["depth"] = el.depth
         entry["states"] = list(el.states)
         elements.append(entry)
+        targets[number] = el
         where = f" box={list(box)}" if box else ""
         lines.append(f'{"  " * el.depth}#{number} {el.role} "{label}"{where}')
-    _remember(ctx.session_id, elements)
+    _remember(ctx.session_id, elements, targets)
     return tool_result("\n".join(lines), started, elements=elements)
 
 

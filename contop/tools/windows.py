@@ -24,12 +24,14 @@ MIN_WINDOW_SIDE = 50
 def window_row(w: WindowInfo, geo: ScreenGeometry) -> dict[str, Any]:
     """A window as the tools report it (pure): ``x, y, width, height`` are the part of it on the screenshot, in
     screenshot pixels (all None when it is off the screenshot's monitor), ``native`` its whole client area in
-    native screen pixels."""
-    box: tuple[int | None, ...]
-    try:
-        box = geo.box_to_shot(w.x, w.y, w.width, w.height)
-    except CoordinateError:
-        box = (None, None, None, None)
+    native screen pixels. A minimized window, or one on another virtual desktop, is not drawn where it would be,
+    so it is not on the screenshot either."""
+    box: tuple[int | None, ...] = (None, None, None, None)
+    if w.shown:
+        try:
+            box = geo.box_to_shot(w.x, w.y, w.width, w.height)
+        except CoordinateError:
+            pass
     return {
         "id": w.id,
         "title": w.title,
@@ -39,6 +41,8 @@ def window_row(w: WindowInfo, geo: ScreenGeometry) -> dict[str, Any]:
         "on_screenshot": box[0] is not None,
         "native": {"x": w.x, "y": w.y, "width": w.width, "height": w.height},
         "focused": w.focused,
+        "minimized": w.minimized,
+        "on_other_desktop": w.on_other_desktop,
     }
 
 
@@ -60,11 +64,12 @@ def pick_window(windows: list[WindowInfo], title: str) -> WindowInfo:
 
 
 async def window_list(ctx: ToolContext) -> dict[str, Any]:
-    """List the visible windows: title, process name, position and size, and which one has the focus.
+    """List the open windows: title, process name, position and size, and which one has the focus.
 
     x, y, width and height are screenshot pixels (as observe_screen and execute_gui use), clipped to the
     screenshot; null for a window off it. "native" has the real position and size in screen pixels, the unit
-    resize_window takes.
+    resize_window takes. Minimized windows ("minimized": true) and windows on another virtual desktop
+    ("on_other_desktop": true) are listed but not on the screenshot; window_focus brings them back.
     """
     started = time.monotonic()
     desk = await desktop()

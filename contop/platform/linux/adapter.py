@@ -252,6 +252,11 @@ class LinuxAdapter(PlatformAdapter):
         pid, title = self._active_pid(window_title)
         return self._a11y().interact(pid, title, name, action, value, role)
 
+    def interact_exact(
+        self, element: UIElement, action: ElementAction = "invoke", value: str | None = None
+    ) -> InteractResult:
+        return self._a11y().interact_exact(element, action, value)
+
     # -- meta -----------------------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, bool]:
         caps = {

@@ -143,6 +143,24 @@ def describe_matches(elements: list[UIElement]) -> str:
     return ", ".join(parts)
 
 
+def same_element(seen: UIElement, now: UIElement) -> bool:
+    """Whether ``now`` (found again at ``seen``'s path) is still the element that was seen (pure): same role,
+    name and box. States and text may change in between; a different box means the screen changed under it."""
+    return (now.role, now.name, now.box) == (seen.role, seen.name, seen.box)
+
+
+def stale_message(seen: UIElement, now: UIElement | None) -> str:
+    """Why an element seen earlier cannot be acted on now (pure)."""
+    what = f"{seen.role or 'element'} {seen.name!r}"
+    if now is None:
+        change = "it is no longer there (the window closed or its contents changed)"
+    elif (now.role, now.name) != (seen.role, seen.name):
+        change = f"its place now holds {now.role or 'element'} {now.name!r} (the window's contents changed)"
+    else:
+        change = "it moved or changed size"
+    return f"the element observed as {what} cannot be used: {change}. Call observe_screen again and use its new number."
+
+
 @dataclass(frozen=True, slots=True)
 class _Match:
     """The element a name chose, and every element the name matched (in tree order)."""
@@ -202,6 +220,16 @@ class AtspiClient:
                 finally:
                     self._conn = None
 
+    def _drop(self, conn: Any) -> None:
+        """Forget a broken connection (if it is still the current one) and close its socket."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        try:
+            conn.close()
+        except OSError:
+            logger.debug("closing a broken accessibility bus connection failed", exc_info=True)
+
     def _call(
         self, ref: Ref, interface: str, method: str, signature: str | None = None, body: tuple[Any, ...] = ()
     ) -> Any:
@@ -212,8 +240,16 @@ class AtspiClient:
         msg = new_method_call(addr, method, signature, body) if signature else new_method_call(addr, method)
         try:
             reply = conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT_S)
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # an OSError too, but the bus is fine: one application is busy
             raise ToolError(f"the application did not answer the accessibility call {method}") from exc
+        except (OSError, EOFError) as exc:
+            # The bus went away (at-spi-bus-launcher died or was restarted). The socket stays broken, so it is
+            # dropped: the next call asks the session bus for the accessibility bus again and connects anew.
+            self._drop(conn)
+            raise NotAvailableError(
+                f"the connection to the accessibility bus was lost ({type(exc).__name__}: {exc}); it is opened "
+                f"again at the next call; {OCR_HINT}"
+            ) from exc
         if _is_error(reply):
             raise _DBusError(str(reply.header.fields.get(4, "error")), reply.body)
         return reply.body
@@ -431,7 +467,8 @@ class AtspiClient:
         except (_DBusError, ToolError):
             return None
 
-    def _set_text(self, match: _Match, name: str, value: str) -> InteractResult:
+    def _set_text(self, match: _Match, name: str | None, value: str) -> InteractResult:
+        """Set the text and read it back; ``name`` is what the element was looked up by (None: by its number)."""
         ref, el = match.ref, match.element
         before = self._text(ref)
         try:
@@ -448,13 +485,12 @@ class AtspiClient:
             problem = set_text_problem(value, before, after, el.role)
         if problem is None:
             return InteractResult(True, "success", f"text set in {el.role} {el.name!r}", el)
+        failed = f"setting the text of {el.role} {el.name!r} had no effect: {problem}."
+        if name is None:  # the model chose this very element: no other element to point to
+            return InteractResult(True, "error", failed, el)
         hint = "" if is_editable(el) else " Give the role of the field (role='text') or its number from observe_screen."
         return InteractResult(
-            True,
-            "error",
-            f"setting the text of {el.role} {el.name!r} had no effect: {problem}. "
-            f"{name!r} matched: {describe_matches(match.candidates)}.{hint}",
-            el,
+            True, "error", f"{failed} {name!r} matched: {describe_matches(match.candidates)}.{hint}", el
         )
 
     def interact(
@@ -464,29 +500,59 @@ class AtspiClient:
             hit = self._find(pid, title, name, role, want_editable=action == "set_text")
             if hit is None:
                 return InteractResult(False, "error", f"no accessible element named {name!r} in the window")
-            ref, el = hit.ref, hit.element
-            try:
-                if action in ("invoke", "click", "toggle", "select", "expand", "collapse"):
-                    wanted = {"toggle": "toggle", "select": "select", "expand": "expand", "collapse": "collapse"}
-                    index = None
-                    if action in wanted and wanted[action] in [a.lower() for a in el.actions]:
-                        index = [a.lower() for a in el.actions].index(wanted[action])
-                    if index is None:
-                        index = pick_press_action(el.actions)
-                    if index is None:
-                        return InteractResult(True, "error", f"{el.role} {el.name!r} has no actions", el)
-                    ok = bool(self._call(ref, IFACE_ACTION, "DoAction", "i", (index,))[0])
-                    return InteractResult(True, "success" if ok else "error", f"did {el.actions[index]!r}", el)
-                if action == "set_text":
-                    if value is None:
-                        return InteractResult(True, "error", "set_text needs a value", el)
-                    return self._set_text(hit, name, value)
-                if action == "focus":
-                    ok = bool(self._call(ref, IFACE_COMPONENT, "GrabFocus")[0])
-                    return InteractResult(True, "success" if ok else "error", "focused" if ok else "refused", el)
-            except _DBusError as exc:
-                return InteractResult(True, "error", f"the application refused {action}: {exc}", el)
-            return InteractResult(True, "error", f"unknown action {action!r}", el)
+            return self._act(hit, name, action, value)
+
+    def interact_exact(self, element: UIElement, action: ElementAction, value: str | None) -> InteractResult:
+        """Act on the very element ``element`` describes (an earlier ``interactive_elements``/``element_tree``
+        result), found again by its application and path, never on another one of the same name.
+
+        The element is checked to still have its role, name and box; when the tree changed (the window closed,
+        moved, or its contents were rebuilt) nothing is done and the message asks to look again.
+        """
+        with self._lock:
+            ref = self._resolve(element)
+            found = None if ref is None else self.describe(ref, element.depth, element.path)
+            if ref is None or found is None or not same_element(element, found):
+                return InteractResult(False, "error", stale_message(element, found))
+            return self._act(_Match(ref, found, [found]), None, action, value)
+
+    def _resolve(self, element: UIElement) -> Ref | None:
+        """The object at ``element.path`` (child indices from its application) in its application, or None."""
+        steps = element.path.split("/") if element.path else []
+        if not element.app or not steps or not all(step.isdigit() for step in steps):
+            return None
+        ref = next((app for app in self.applications() if app.bus == element.app), None)
+        for step in steps:
+            if ref is None:
+                return None
+            kids = self.children(ref)
+            ref = kids[int(step)] if int(step) < len(kids) else None
+        return ref
+
+    def _act(self, hit: _Match, name: str | None, action: ElementAction, value: str | None) -> InteractResult:
+        ref, el = hit.ref, hit.element
+        try:
+            if action in ("invoke", "click", "toggle", "select", "expand", "collapse"):
+                wanted = {"toggle": "toggle", "select": "select", "expand": "expand", "collapse": "collapse"}
+                index = None
+                if action in wanted and wanted[action] in [a.lower() for a in el.actions]:
+                    index = [a.lower() for a in el.actions].index(wanted[action])
+                if index is None:
+                    index = pick_press_action(el.actions)
+                if index is None:
+                    return InteractResult(True, "error", f"{el.role} {el.name!r} has no actions", el)
+                ok = bool(self._call(ref, IFACE_ACTION, "DoAction", "i", (index,))[0])
+                return InteractResult(True, "success" if ok else "error", f"did {el.actions[index]!r}", el)
+            if action == "set_text":
+                if value is None:
+                    return InteractResult(True, "error", "set_text needs a value", el)
+                return self._set_text(hit, name, value)
+            if action == "focus":
+                ok = bool(self._call(ref, IFACE_COMPONENT, "GrabFocus")[0])
+                return InteractResult(True, "success" if ok else "error", "focused" if ok else "refused", el)
+        except _DBusError as exc:
+            return InteractResult(True, "error", f"the application refused {action}: {exc}", el)
+        return InteractResult(True, "error", f"unknown action {action!r}", el)
 
 
 class _DBusError(Exception):

@@ -19,6 +19,18 @@ READ_TIMEOUT_S = 3.0
 SETTLE_TIMEOUT_S = 2.0
 
 
+def clipboard_failure(tool: str, display: str, stderr: str) -> str:
+    """What a failed read means (pure): "" when nobody owns the clipboard or it holds no text (xclip: "target
+    STRING not available"); any other failure, such as a display that cannot be opened, is raised so that it is
+    not reported as an empty clipboard."""
+    reason = " ".join(stderr.split())
+    if "not available" in reason.lower():
+        return ""
+    if "open display" in reason.lower():
+        raise NotAvailableError(f"the X display {display!r} cannot be reached: {tool} says {reason!r}")
+    raise ToolError(f"reading the clipboard failed: {tool} says {reason or 'nothing'!r}")
+
+
 class XClipboard:
     def __init__(self, display: str) -> None:
         self._display = display
@@ -53,7 +65,7 @@ class XClipboard:
         except subprocess.TimeoutExpired as exc:
             raise ToolError("reading the clipboard timed out (the owning application does not answer)") from exc
         if proc.returncode != 0:
-            return ""  # nobody owns the clipboard, or it holds no text
+            return clipboard_failure(tool, self._display, proc.stderr.decode("utf-8", "replace"))
         return proc.stdout.decode("utf-8", "replace")
 
     def write(self, text: str) -> None:

@@ -26,6 +26,7 @@ SOURCE_PAGER = 2  # EWMH source indication: requests on behalf of the user, hono
 _STATE_ADD = 1
 _SKIPPED_TYPES = ("_NET_WM_WINDOW_TYPE_DOCK", "_NET_WM_WINDOW_TYPE_DESKTOP")
 _WAIT_S = 1.0
+_ALL_DESKTOPS = 0xFFFFFFFF  # _NET_WM_DESKTOP of a sticky window
 
 
 def process_name(pid: int | None) -> str:
@@ -110,11 +111,31 @@ class EwmhWindows:
         skipped = {self.atom(n) for n in _SKIPPED_TYPES}
         return any(int(t) in skipped for t in types)
 
-    def info(self, wid: int, active: int | None = None) -> WindowInfo:
+    def _states(self, win: Any) -> set[int]:
+        states = self._prop(win, "_NET_WM_STATE", Xatom.ATOM)
+        return set() if states is None else {int(s) for s in states}
+
+    def current_desktop(self) -> int | None:
+        value = self._prop(self._root, "_NET_CURRENT_DESKTOP", Xatom.CARDINAL)
+        return int(value[0]) if value is not None and len(value) else None
+
+    def on_other_desktop(self, win: Any, current: int | None) -> bool:
+        """True when the window sits on a virtual desktop that is not shown (a sticky window is on all of them)."""
+        value = self._prop(win, "_NET_WM_DESKTOP", Xatom.CARDINAL)
+        if current is None or value is None or not len(value):
+            return False
+        desk = int(value[0])
+        return desk != _ALL_DESKTOPS and desk != current
+
+    def info(self, wid: int, active: int | None = None, current_desktop: int | None = None) -> WindowInfo:
+        """The window's description; ``active`` and ``current_desktop`` are read when not given (list_all reads
+        them once for every window)."""
         win = self._window(wid)
         wm_class = win.get_wm_class()
         pid = self.pid(win)
         x, y, w, h = self.geometry(win)
+        if current_desktop is None:
+            current_desktop = self.current_desktop()
         return WindowInfo(
             id=wid,
             title=self.title(win),
@@ -126,6 +147,8 @@ class EwmhWindows:
             height=h,
             focused=wid == (self.active_id() if active is None else active),
             process_name=process_name(pid),
+            minimized=self.atom("_NET_WM_STATE_HIDDEN") in self._states(win),
+            on_other_desktop=self.on_other_desktop(win, current_desktop),
         )
 
     def active_info(self) -> WindowInfo | None:
@@ -139,14 +162,16 @@ class EwmhWindows:
             return None
 
     def list_all(self) -> list[WindowInfo]:
-        """Managed windows, topmost first."""
+        """Managed windows, topmost first, minimized ones and those on other desktops included (and marked so):
+        they can still be focused by title, which brings them back."""
         active = self.active_id()
+        current = self.current_desktop()
         out = []
         for wid in reversed(self.client_ids()):
             try:
                 if self._skipped(self._window(wid)):
                     continue
-                out.append(self.info(wid, active))
+                out.append(self.info(wid, active, current))
             except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch):
                 continue  # closed while we were looking
         return out
@@ -192,9 +217,21 @@ class EwmhWindows:
             win.set_input_focus(X.RevertToParent, X.CurrentTime)
             self._d.sync()
             return
+        self._show_desktop_of(win)
         self._client_message(wid, "_NET_ACTIVE_WINDOW", [SOURCE_PAGER, X.CurrentTime, 0])
         if not self._wait(lambda: self.active_id() == wid):
-            raise ToolError("the window manager did not activate the window (minimised, or on another desktop?)")
+            where = " (it is on another desktop)" if self.on_other_desktop(win, self.current_desktop()) else ""
+            raise ToolError(f"the window manager did not activate the window{where}")
+
+    def _show_desktop_of(self, win: Any) -> None:
+        """Switch to the virtual desktop the window is on, as a taskbar does: window managers (openbox) do not
+        activate a window on another desktop when asked to."""
+        current = self.current_desktop()
+        if not self.on_other_desktop(win, current):
+            return
+        desk = int(self._prop(win, "_NET_WM_DESKTOP", Xatom.CARDINAL)[0])
+        self._client_message(self._root.id, "_NET_CURRENT_DESKTOP", [desk, X.CurrentTime])
+        self._wait(lambda: self.current_desktop() == desk)
 
     def move_resize(self, wid: int, x: int | None, y: int | None, width: int | None, height: int | None) -> None:
         if all(v is None for v in (x, y, width, height)):
