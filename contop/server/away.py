@@ -19,6 +19,11 @@ next server lock the desk again. A server that stops cleanly takes its overlay d
 
 Engaging needs ``away_mode.enabled`` and a PIN hash: the phone must never lock a desk that nobody can unlock at
 the desk. The phone can always disengage.
+
+While Away Mode is engaged the server's own keyboard input (the agent's typing, the phone's keys) is refused: the
+lock screen holds the keyboard, so keys would be PIN attempts, and a text ending in the PIN would unlock the desk.
+Engaging stops the typing in progress and waits for it to have stopped before the lock screen comes up
+(``contop.tools.desktop.take_keyboard``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from contop.core.settings import AwayModeSettings
 from contop.desktop.away_attempts import ATTEMPTS_FILE, read_attempts
 from contop.server.settings_store import SettingsStore
 from contop.server.statedir import atomic_write
+from contop.tools.desktop import keyboard, take_keyboard
 
 if TYPE_CHECKING:
     from contop.transport.manager import SessionManager
@@ -365,14 +371,16 @@ class AwayModeController:
             refusal = engage_refusal(self._settings.get().away_mode)
             if refusal:
                 raise AwayModeError(refusal)
-            self._failures = 0
-            await asyncio.to_thread(self._forget_attempts)  # a new lock: every attempt free again
-            self._engaged_at = datetime.now(UTC)  # reported once engaged; recorded from the start
-            self._engaged_by = source
             try:
+                await self._take_keyboard()
+                self._failures = 0
+                await asyncio.to_thread(self._forget_attempts)  # a new lock: every attempt free again
+                self._engaged_at = datetime.now(UTC)  # reported once engaged; recorded from the start
+                self._engaged_by = source
                 await self._bring_up()
             except BaseException:
                 self._forget_record()
+                keyboard.unlock(self)
                 raise
             self._state = AwayState.ENGAGED
             log.info("Away Mode engaged (%s)", source)
@@ -429,7 +437,13 @@ class AwayModeController:
                 pid,
             )
 
+    async def _take_keyboard(self) -> None:
+        """Stop the server's typing before a lock screen takes the keyboard, and refuse more until the unlock."""
+        if not await take_keyboard(self):
+            log.warning("typing did not stop within a second; the desk is locked all the same")
+
     def _set_off(self, how: str) -> None:
+        keyboard.unlock(self)
         self._state = AwayState.OFF
         self._engaged_at = None
         self._engaged_by = None
@@ -745,6 +759,7 @@ class AwayModeController:
     def _resume(self, record: OverlayRecord, failures: int) -> None:
         """Away Mode engaged again as the previous server's record says: since when, by whom, and the wrong PINs
         (``failures``: the lock screen's own count, which may be higher)."""
+        keyboard.lock(self)  # nothing types yet (the server is starting): no typing to wait for
         self._state = AwayState.ENGAGED
         try:
             self._engaged_at = datetime.fromisoformat(record.engaged_at)

@@ -30,7 +30,7 @@ from contop.platform.base import MouseButton
 from contop.platform.capture import NoActiveMonitor
 from contop.platform.geometry import CoordinateError, ScreenGeometry
 from contop.platform.keys import parse_combo
-from contop.tools.desktop import Desktop, open_desktop
+from contop.tools.desktop import Desktop, KeyboardTaken, open_desktop, run_keys
 
 # How the phone's video frame is sized: (max width, max macroblocks or None), as ScreenTrack does.
 VideoFrameRule = tuple[int, int | None]
@@ -275,7 +275,7 @@ class ManualControl:
             return
         try:
             await self._handle(session, message.payload, rule)
-        except KeyboardLockedError as exc:
+        except (KeyboardLockedError, KeyboardTaken) as exc:  # Away Mode holds the keyboard, or took it meanwhile
             session.send(Error.reply("not_available", str(exc), message.id))
         except (NoDesktopError, NoActiveMonitor) as exc:  # NoActiveMonitor is a ToolError, but the payload is fine
             if self._may_report(session.id, action):
@@ -355,7 +355,7 @@ class ManualControl:
             combo = key_of(payload)
             await _refuse_keys_while_away(desk)
             async with self._input_lock:
-                await asyncio.to_thread(adapter.press_key, combo)
+                await run_keys(adapter.press_key, combo)
             return
         if action == "type":
             text = extra.get("text")
@@ -365,7 +365,7 @@ class ManualControl:
                 raise ManualInputError(f"text is too long ({len(text)} characters; at most {MAX_TEXT})")
             await _refuse_keys_while_away(desk)
             async with self._input_lock:
-                await asyncio.to_thread(adapter.type_text, text)
+                await run_keys(adapter.type_text, text)
             return
         known = sorted({*POINTER_ACTIONS, *CLICKS, *KEY_ACTIONS, "scroll", "type"})
         raise ManualInputError(f"unknown manual_control action {action!r}; known: {', '.join(known)}")

@@ -21,6 +21,12 @@ Caps Lock: typed text must come out as asked whatever the desk's lock state, so 
 toggled off (by tapping the key that locks it) for the typing and back on afterwards. Picking keysyms and Shift per
 lock state instead would depend on how the layout's key types treat Lock (letters only, Shift cancelling it or
 not, Shift Lock), which varies. xdotool's --clearmodifiers taps it too (but leaves it off).
+
+Stopping: a long text can type for minutes (each stretch of characters the keymap lacks waits for the previous
+bindings to be consumed), and the caller that asked for it may be cancelled meanwhile, or Away Mode may take the
+keyboard. The caller puts a ``threading.Event`` in ``typing_stop`` (a context variable: ``asyncio.to_thread`` carries
+it into the worker thread); typing checks it before every keystroke and during every pause, sends nothing more once
+it is set, and raises ``TypingInterrupted`` saying how much was typed. The keymap is put back as after any typing.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +66,47 @@ MAX_SCROLL_CLICKS = 100
 BUTTON_SETTLE_S = 0.03
 # How long the key of a combo stays with its modifiers held before they are let go (see ``press_key``).
 MODIFIER_SETTLE_S = 0.05
+# xdotool types this many characters per run, so that a stop kills at most one short run (see ``XdotoolInput``).
+XDOTOOL_CHUNK_ASCII = 200
+XDOTOOL_CHUNK_OTHER = 5
+XDOTOOL_POLL_S = 0.02
+
+typing_stop: ContextVar[threading.Event | None] = ContextVar("contop_typing_stop", default=None)
+
+
+class TypingInterrupted(ToolError):
+    """Typing stopped part way because ``typing_stop`` was set; ``typed`` characters of ``total`` were sent (at
+    least that many when ``exact`` is false: a killed xdotool may have typed part of its run)."""
+
+    def __init__(self, typed: int, total: int, *, exact: bool = True) -> None:
+        self.typed = typed
+        self.total = total
+        self.exact = exact
+        count = str(typed) if exact else f"at least {typed}"
+        super().__init__(f"typing was stopped after {count} of {total} characters")
+
+
+class _Stopped(Exception):
+    """Raised inside the typing code where ``typing_stop`` is seen set; turned into ``TypingInterrupted``."""
+
+
+def stop_requested() -> bool:
+    event = typing_stop.get()
+    return event is not None and event.is_set()
+
+
+def _check_stop() -> None:
+    if stop_requested():
+        raise _Stopped
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, cut short (raising ``_Stopped``) when typing is to stop."""
+    event = typing_stop.get()
+    if event is None:
+        time.sleep(seconds)
+    elif event.wait(seconds):
+        raise _Stopped
 
 
 def _button(button: str) -> int:
@@ -482,7 +530,7 @@ class XTestInput:
         self._d.sync()
         wait = max(self._last_used.get(kc, 0.0) for kc in chosen) + REBIND_AFTER_S - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            _pause(wait)
         binds = dict(zip(chosen, keysyms, strict=True))
         self._save_record({**self._bound, **binds})  # before: a process killed right after writing them is covered
         self._write_bindings(binds)
@@ -490,7 +538,7 @@ class XTestInput:
             self._bound[kc] = ks
             keymap[kc - self._min_kc] = (ks, ks)
         self._d.sync()
-        time.sleep(BIND_SETTLE_S)
+        _pause(BIND_SETTLE_S)
         return chosen
 
     def _write_bindings(self, binds: dict[int, int]) -> None:
@@ -559,6 +607,7 @@ class XTestInput:
         mod_syms, key_sym = combo_keysyms(combo)
         self._cancel_restore()
         try:
+            _check_stop()
             keymap = self._keymap()
             keep: set[int] = set()
             mod_kcs: list[int] = []
@@ -583,6 +632,8 @@ class XTestInput:
             for m in reversed(mod_kcs):
                 xtest.fake_input(self._d, X.KeyRelease, m)
             self._d.sync()
+        except _Stopped:  # only ever before anything is pressed: while binding the key's keysym waits
+            raise TypingInterrupted(0, 1) from None
         finally:
             self._schedule_restore()
 
@@ -633,21 +684,30 @@ class XTestInput:
 
     def _type_syms(self, keymap: list[Sequence[int]], syms: list[int], usable: int) -> None:
         shift_kc: int | None = None
-        pos = 0
-        while pos < len(syms):
-            end, missing, keep = self._stretch(keymap, syms, pos, usable)
-            if end == pos:  # only with no usable keycode, which type_text refuses; never loop on it
-                raise no_spare_keycode("the rest of the text")
-            chosen = self._bind_all(keymap, missing, keep) if missing else []
-            for ks in syms[pos:end]:
-                hit = self._existing(keymap, ks)
-                assert hit is not None
-                kc, shift = hit
-                if shift and shift_kc is None:
-                    shift_kc = self._shift_keycode(keymap, keep | set(chosen))
-                self._tap(kc, shift_kc if shift else None)
+        pos = typed = 0
+        try:
+            while pos < len(syms):
+                _check_stop()
+                end, missing, keep = self._stretch(keymap, syms, pos, usable)
+                if end == pos:  # only with no usable keycode, which type_text refuses; never loop on it
+                    raise no_spare_keycode("the rest of the text")
+                chosen = self._bind_all(keymap, missing, keep) if missing else []
+                for ks in syms[pos:end]:
+                    _check_stop()
+                    hit = self._existing(keymap, ks)
+                    assert hit is not None
+                    kc, shift = hit
+                    if shift and shift_kc is None:
+                        shift_kc = self._shift_keycode(keymap, keep | set(chosen))
+                    self._tap(kc, shift_kc if shift else None)
+                    typed += 1
+                self._d.sync()
+                pos = end
+        except _Stopped:
+            # The keys already tapped sit in the connection's buffer: they reach the server now, before the caller
+            # goes on (Away Mode puts its lock screen up once typing has stopped), never after.
             self._d.sync()
-            pos = end
+            raise TypingInterrupted(typed, len(syms)) from None
 
     # -- restoring the keymap -------------------------------------------------------------------------------
     def _cancel_restore(self) -> None:
@@ -733,15 +793,31 @@ class XdotoolInput:
         self._env["DISPLAY"] = display
         self._lock_on = lock_on  # reads the Lock modifier; xdotool's --clearmodifiers clears it but never restores it
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, stoppable: bool = False) -> str:
+        """Run xdotool; with ``stoppable``, kill it (raising ``_Stopped``) as soon as typing is to stop."""
         env = {**child_env(os.environ), **self._env}
+        proc = subprocess.Popen(
+            [self._exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
         try:
-            proc = subprocess.run([self._exe, *args], env=env, capture_output=True, text=True, timeout=30, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise ToolError(f"xdotool {args[0]} timed out") from exc
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=XDOTOOL_POLL_S if stoppable else 30)
+                    break
+                except subprocess.TimeoutExpired:
+                    if stoppable and stop_requested():
+                        raise _Stopped from None
+                    if time.monotonic() >= deadline:
+                        raise ToolError(f"xdotool {args[0]} timed out") from None
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.communicate()
         if proc.returncode != 0:
-            raise ToolError(f"xdotool {args[0]} failed: {proc.stderr.strip()}")
-        return proc.stdout
+            raise ToolError(f"xdotool {args[0]} failed: {err.strip()}")
+        return out
 
     def move(self, x: int, y: int) -> None:
         self._run("mousemove", "--sync", str(int(x)), str(int(y)))
@@ -773,19 +849,33 @@ class XdotoolInput:
         self._run("key", "--clearmodifiers", "--delay", "0", xdotool_key_arg(key))
 
     def type_text(self, text: str) -> None:
-        if text:
-            text_keysyms(text)  # same validation as XTest
-            # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
-            # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed.
-            delay = "0" if text.isascii() else "100"
-            locked = self._lock_on is not None and self._lock_on()
-            if locked:  # Caps Lock off while typing, as XTestInput does
+        if not text:
+            return
+        text_keysyms(text)  # same validation as XTest
+        if stop_requested():
+            raise TypingInterrupted(0, len(text))
+        # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
+        # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed,
+        # and runs of other text are as far apart as their characters.
+        ascii_only = text.isascii()
+        delay = "0" if ascii_only else "100"
+        chunk = XDOTOOL_CHUNK_ASCII if ascii_only else XDOTOOL_CHUNK_OTHER
+        locked = self._lock_on is not None and self._lock_on()
+        if locked:  # Caps Lock off while typing, as XTestInput does
+            self._run("key", "--delay", "0", "Caps_Lock")
+        try:
+            for start in range(0, len(text), chunk):
+                try:
+                    _pause(0.1 if start and not ascii_only else 0)
+                except _Stopped:
+                    raise TypingInterrupted(start, len(text)) from None
+                try:
+                    self._run("type", "--delay", delay, "--", text[start : start + chunk], stoppable=True)
+                except _Stopped:
+                    raise TypingInterrupted(start, len(text), exact=False) from None
+        finally:
+            if locked and self._lock_on is not None and not self._lock_on():
                 self._run("key", "--delay", "0", "Caps_Lock")
-            try:
-                self._run("type", "--delay", delay, "--", text)
-            finally:
-                if locked and self._lock_on is not None and not self._lock_on():
-                    self._run("key", "--delay", "0", "Caps_Lock")
 
     def close(self) -> None:
         pass
