@@ -681,7 +681,9 @@ _PART_FIELDS = ("content", "args")  # the text of a part: prompts, answers, thin
 
 
 def _hide_in_messages(messages: list[ModelMessage], hide: Redactor) -> list[ModelMessage]:
-    """The conversation as stored (and sent to the model on later turns): API keys replaced in every part."""
+    """The conversation as stored (and sent to the model on later turns): API keys replaced in every part, and in
+    the message's own text fields (a response records the ``provider_url`` it came from, which holds a local
+    model server's password)."""
     hidden: list[ModelMessage] = []
     for message in messages:
         parts = []
@@ -689,7 +691,13 @@ def _hide_in_messages(messages: list[ModelMessage], hide: Redactor) -> list[Mode
             changes = {name: hide(getattr(part, name)) for name in _PART_FIELDS if hasattr(part, name)}
             changed = {k: v for k, v in changes.items() if v != getattr(part, k)}
             parts.append(dataclasses.replace(part, **changed) if changed else part)
-        hidden.append(dataclasses.replace(message, parts=parts))  # type: ignore[arg-type]
+        own = {
+            field.name: hide(value)
+            for field in dataclasses.fields(message)
+            if field.name != "parts" and isinstance(value := getattr(message, field.name), str | dict | list)
+        }
+        own = {k: v for k, v in own.items() if v != getattr(message, k)}
+        hidden.append(dataclasses.replace(message, parts=parts, **own))  # type: ignore[arg-type]
     return hidden
 
 

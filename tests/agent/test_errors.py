@@ -221,6 +221,51 @@ async def test_a_password_in_the_local_model_url_is_never_shown(
         assert password not in where
 
 
+class _AnsweringHandler(http.server.BaseHTTPRequestHandler):
+    """A local model server that streams a short answer, as Ollama does."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for delta, finish in (({"role": "assistant", "content": "Hello there"}, None), ({}, "stop")):
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "x", "choices": [choice]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+async def test_a_password_in_the_local_model_url_is_not_stored_with_its_answer(
+    env: Env, events: RecordingEvents
+) -> None:
+    """A response records the URL it came from; the conversation is stored, and sent again on later turns."""
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnsweringHandler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    password = "qa-stored-SECRET-42"
+    try:
+        url = f"http://bob:{password}@127.0.0.1:{upstream.server_address[1]}/v1"
+        env.settings = env.settings.model_copy(
+            update={"execution_model": "openai-compatible:x", "local_model_base_url": url}
+        )
+        result = await run_intent(env.service(), "hi", events)
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert result.status == "completed" and "Hello there" in result.answer, result
+    assert env.store is not None
+    stored = json.dumps([dataclasses.asdict(m) for m in await env.store.load(result.session_id)], default=str)
+    assert "127.0.0.1" in stored  # the URL is there, only its password is not
+    assert password not in stored
+    database = b"".join(p.read_bytes() for p in (env.state / "data").glob("sessions.db*"))
+    assert password.encode() not in database
+
+
 class _CutStreamHandler(http.server.BaseHTTPRequestHandler):
     """A local model server that starts streaming its answer, then drops the connection."""
 
