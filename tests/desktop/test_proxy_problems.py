@@ -114,7 +114,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def test_supervisor_degraded_while_the_cli_is_missing(tmp_path: Path, fake_path: Path) -> None:
-    sup = ProxySupervisor("anthropic", free_port(), tmp_path / "proxy-anthropic.log", real_proxy(tmp_path), FAST)
+    home = tmp_path / "state"  # a state directory of its own: the test's bin/ and script.json are not Contop's
+    sup = ProxySupervisor("anthropic", free_port(), home / "proxy-anthropic.log", real_proxy(home), FAST)
     try:
         sup.start()
         wait_for(lambda: sup.status is ProxyStatus.DEGRADED and bool(sup.problem))
@@ -130,7 +131,8 @@ def test_supervisor_degraded_while_the_cli_is_missing(tmp_path: Path, fake_path:
 
 def test_supervisor_says_the_port_is_in_use(tmp_path: Path, fake_path: Path, taken_port: int) -> None:
     install_fake(fake_path, "gemini")
-    sup = ProxySupervisor("gemini", taken_port, tmp_path / "proxy-gemini.log", real_proxy(tmp_path), FAST)
+    home = tmp_path / "state"
+    sup = ProxySupervisor("gemini", taken_port, home / "proxy-gemini.log", real_proxy(home), FAST)
     try:
         sup.start()
         wait_for(lambda: sup.status is ProxyStatus.STOPPED)
@@ -145,7 +147,7 @@ def test_page_shows_a_missing_cli_and_a_taken_port(
     qtbot: QtBot, tmp_path: Path, fake_path: Path, taken_port: int, artifacts: Path, server: ServerProcess
 ) -> None:
     install_fake(fake_path, "openai")  # codex is there; claude is not; gemini's port is taken
-    manager = ProxyManager(tmp_path, real_proxy(tmp_path), FAST)
+    manager = ProxyManager(server.home, real_proxy(server.home), FAST)  # the desktop app's home, as in the app
     tasks = TaskRunner()
     api = ApiClient(server.base_url, lambda: server.admin_token)
     page = ProxiesPage(manager, tasks, api)
