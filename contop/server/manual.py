@@ -55,6 +55,7 @@ MAX_QUEUED = 1000  # actions of one session waiting to be performed (moves coale
 # Without a usable display, a pointer stream (up to ~1000 moves/s) must not try to open the display for every move
 # nor answer each one with an error: the failure is kept this long, and moves get one error per this interval.
 NO_DESKTOP_RETRY_S = 2.0
+DESK_CHECK_S = 1.0  # how often the display's connection is checked, for an X server that restarts
 MOVE_ERROR_INTERVAL_S = 1.0
 
 
@@ -145,21 +146,27 @@ class ManualControl:
         self._watched: set[str] = set()  # sessions told to us when their connection ends
         self._releases: set[asyncio.Task[None]] = set()
         self._desk: Desktop | None = None
+        self._desk_checked = 0.0  # when open_desktop last said the desktop above is still there
         self._no_desk: tuple[float, ContopError] | None = None  # when opening the display last failed, and why
         self._move_errors: dict[str, float] = {}  # session → when its last pointer-move error was sent
         self._geo: tuple[float, VideoFrameRule, ScreenGeometry] | None = None
 
     async def _desktop(self) -> Desktop:
-        if self._desk is None:
-            failed = self._no_desk
-            if failed is not None and time.monotonic() - failed[0] < NO_DESKTOP_RETRY_S:
-                raise failed[1]
-            try:
-                self._desk = await asyncio.to_thread(open_desktop, self._display)
-            except ContopError as exc:
-                self._no_desk = (time.monotonic(), exc)
-                raise
-            self._no_desk = None
+        """The desktop, asked for again at most once a DESK_CHECK_S: ``open_desktop`` opens it anew when its X server
+        went away (restarted), so the phone's input works again without restarting Contop, at the cost of one X
+        round trip a second rather than one per action."""
+        now = time.monotonic()
+        if self._desk is not None and now - self._desk_checked < DESK_CHECK_S:
+            return self._desk
+        failed = self._no_desk
+        if self._desk is None and failed is not None and now - failed[0] < NO_DESKTOP_RETRY_S:
+            raise failed[1]
+        try:
+            self._desk = await asyncio.to_thread(open_desktop, self._display)
+        except ContopError as exc:
+            self._desk, self._no_desk = None, (time.monotonic(), exc)
+            raise
+        self._no_desk, self._desk_checked = None, now
         return self._desk
 
     async def _geometry(self, desk: Desktop, rule: VideoFrameRule) -> ScreenGeometry:

@@ -3,6 +3,8 @@ once it is back, without restarting Contop. A real Xvfb, killed and started agai
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +55,33 @@ async def test_the_tools_work_again_after_the_x_server_restarts(
     assert await pointer(ctx) == (300, 200)
     assert await desktop_mod.desktop() is not before  # opened anew on the new server
     await execute_gui(ctx, "press_key", key="shift")
+
+
+async def test_the_phones_input_works_again_after_the_x_server_restarts(
+    restart_ctx: ToolContext,
+    xvfb: RestartableXvfb,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Manual control keeps its desktop between actions; it must notice a new X server too."""
+    from contop.core.messages import parse_phone_message
+    from contop.server import manual
+    from tests.server.test_manual import RecordingSession, _msg
+
+    monkeypatch.setattr(manual, "DESK_CHECK_S", 0.2, raising=False)
+    control, session = manual.ManualControl(lambda _session: (1280, None)), RecordingSession()
+
+    async def move(x: int, y: int) -> None:
+        await control.on_manual_control(session, parse_phone_message(json.dumps(_msg("mouse_move", x=x, y=y))))
+
+    try:
+        await move(100, 100)
+        assert await pointer(restart_ctx) == (100, 100)
+        xvfb.kill()
+        xvfb.start_again()
+        await asyncio.sleep(0.3)
+        session.sent.clear()
+        await move(300, 200)
+        assert not session.sent, session.sent  # no error: it went to the new X server
+        assert await pointer(restart_ctx) == (300, 200)
+    finally:
+        await control.aclose()
