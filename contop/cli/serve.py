@@ -112,6 +112,11 @@ def _serve(
     from contop.server.statedir import ServerInfo
 
     redactor = configure_logging(args.log_level)
+    if lock.swept:
+        names = [str(p.relative_to(state_dir.root)) for p in lock.swept]
+        logging.getLogger("contop.server.statedir").info(
+            "removed %d temp file(s) of interrupted writes: %s", len(names), names
+        )
     config = ServerConfig(
         state_dir=state_dir,
         host=host,

@@ -427,6 +427,9 @@ class StateDirLock:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd: int | None = fd
+        # Temp files of interrupted writes removed on taking the lock; the server logs them once its logging is set
+        # up (taking the lock comes first, so a second server is told about the first before anything else).
+        self.swept: list[Path] = []
 
     @classmethod
     def acquire(cls, state_dir: StateDir) -> StateDirLock:
@@ -448,10 +451,11 @@ class StateDirLock:
             ) from None
         except OSError as exc:  # a file system without locks (some network or FUSE mounts): run, but say so
             log.warning("cannot lock %s (%s): a second server on this directory would go unnoticed", path, exc)
+            swept = []
         else:
-            if swept := state_dir.sweep_temp_files():
-                log.info("removed %d temp file(s) of interrupted writes: %s", len(swept), [p.name for p in swept])
+            swept = state_dir.sweep_temp_files()
         lock = cls(path, fd)
+        lock.swept = swept
         lock.publish(ServerInfo(pid=os.getpid()))
         return lock
 

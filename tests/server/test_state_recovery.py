@@ -267,3 +267,17 @@ def test_a_first_start_on_a_full_disk_says_so_in_a_sentence(tmp_path: Path) -> N
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     assert "could not save admin.token" in done.stderr and "space" in done.stderr, done.stderr
+
+
+def test_temp_files_of_interrupted_writes_are_removed_and_the_log_says_so(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ServerProcess(home).start().stop()  # a state directory
+    (home / ".tokens.json.abcd1234.tmp").write_text("half")
+    (home / "dtls" / ".key.pem.efgh5678.tmp").write_text("half")
+    server = ServerProcess(home).start()
+    try:
+        log = server.log()
+    finally:
+        server.stop()
+    assert not (home / ".tokens.json.abcd1234.tmp").exists() and not (home / "dtls" / ".key.pem.efgh5678.tmp").exists()
+    assert "removed 2 temp file(s) of interrupted writes" in log and "dtls/.key.pem.efgh5678.tmp" in log, log
