@@ -29,6 +29,7 @@ import httpx
 from contop.cli.common import add_home_argument, admin_address, port_type, state_dir_from
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
+SERVER_SILENCE_S = 10.0  # the server sends a keepalive every 2 s: five missed, and the desktop is taken for gone
 RUN_DEVICE_ID = "contop-run"  # the device that claims a --pair code (the same for every run given that code)
 STOP_WAIT_S = 5.0  # after --timeout: how long to wait for the stopped run's own result
 
@@ -124,7 +125,7 @@ class _LocalPairing:
                 f"http://{self.where}/api/pair",
                 params={"device_id": self.device_id},
                 headers={"Authorization": f"Bearer {self.admin_token}"},
-                timeout=10,
+                timeout=3,  # the server is on this computer; one that stopped answering must not hold the exit up
             )
         except httpx.HTTPError as exc:
             logging.getLogger("contop.run").info("could not revoke %s: %s", self.device_id, exc)
@@ -177,7 +178,9 @@ async def _session(
     from contop.core.messages import Keepalive, ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
 
     try:
-        client = ContopClient(url, device_id=device_id, device_name="contop run", video=False)
+        client = ContopClient(
+            url, device_id=device_id, device_name="contop run", video=False, server_silence=SERVER_SILENCE_S
+        )
     except ValueError as exc:
         source = "" if args.pair or local else " (from CONTOP_PAIR_URL)"
         print(f"contop run: bad pairing URL{source}: {exc}", file=sys.stderr)
@@ -280,7 +283,8 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
             return EXIT_OK
         if not args.json and message.type in _PROGRESS_TYPES:
             printer.show(message.type, payload)
-    print("contop run: the connection closed before a result arrived", file=sys.stderr)
+    why = f": {client.lost}" if getattr(client, "lost", None) else ""
+    print(f"contop run: the connection closed before a result arrived{why}", file=sys.stderr)
     return EXIT_FAILED
 
 

@@ -100,6 +100,7 @@ class ContopClient:
         answer_heartbeat: bool = True,
         video: bool = True,
         video_codecs: Sequence[str] = (),
+        server_silence: float | None = None,
     ) -> None:
         self.pairing_url = pairing_url
         self.payload = parse_pairing_url(pairing_url)
@@ -111,6 +112,13 @@ class ContopClient:
         self.answer_heartbeat = answer_heartbeat
         self.video = video
         self.video_codecs = tuple(video_codecs)  # preferred first, e.g. ("H264",) as some phones offer
+        # Give the connection up after this many seconds without a message from the server, which sends a keepalive
+        # every 2 s: a desktop that vanished is noticed then, not after WebRTC's consent checks fail (about 30 s).
+        # None: wait for WebRTC (tests that slow the server's heartbeat down).
+        self.server_silence = server_silence
+        self.lost: str | None = None  # why this client gave the connection up, when it did
+        self._last_heard = 0.0
+        self._silence_timer: asyncio.TimerHandle | None = None
         self.pc: RTCPeerConnection | None = None
         self.channels: dict[str, RTCDataChannel] = {}
         self.ws: Any = None
@@ -191,6 +199,8 @@ class ContopClient:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         await asyncio.gather(*(event.wait() for event in opened.values()))
         self.connect_seconds = time.perf_counter() - started
+        self._last_heard = time.monotonic()
+        self._check_silence()
         if self.keep_signaling:
             self._spawn(self._watch_signaling())
         else:
@@ -309,9 +319,10 @@ class ContopClient:
             async for message in self.messages():
                 if not types or message.type in types:
                     return message
-        raise ClientError("connection closed")
+        raise ClientError(self.lost or "connection closed")
 
     def _on_message(self, channel: str, data: str | bytes) -> None:
+        self._last_heard = time.monotonic()
         try:
             message = parse_server_message(data)
         except InvalidMessage as exc:
@@ -342,6 +353,27 @@ class ContopClient:
             self._closed.set()
             with contextlib.suppress(asyncio.QueueFull):
                 self._inbox.put_nowait(None)
+
+    def _check_silence(self) -> None:
+        """Give the connection up once the server has been silent for ``server_silence`` seconds. A timer, not a
+        task: a Ctrl-C raised while it runs must not leave a task of ours half done (``asyncio.run`` then waits for
+        every task to finish being cancelled)."""
+        limit = self.server_silence
+        if limit is None or self._closed.is_set():
+            return
+        silent = time.monotonic() - self._last_heard
+        if silent <= limit:
+            self._silence_timer = asyncio.get_running_loop().call_later(min(1.0, limit / 4), self._check_silence)
+            return
+        self.lost = f"the desktop stopped answering (nothing heard from it for {silent:.0f} s)"
+        log.warning("%s; giving the connection up", self.lost)
+        for future, _types in self._waiters.values():
+            if not future.done():
+                future.set_exception(ClientError(self.lost))
+        self._closed.set()
+        if self._inbox.full():  # the end must be seen: it takes the place of the oldest message
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(None)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -375,6 +407,8 @@ class ContopClient:
         if self._aclosed:
             return
         self._aclosed = True
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
         for future, _types in self._waiters.values():
             if not future.done():
                 future.set_exception(ClientError("client closed"))

@@ -377,3 +377,30 @@ def test_the_steps_and_the_answer_cannot_rewrite_the_terminal(tmp_path: Path) ->
     assert "\x1b" not in done.stdout and "\r" not in done.stdout and "\x07" not in done.stdout, done.stdout
     assert "echo ok # \\x1b[2K\\rHIDDEN" in done.stdout
     assert "line one\nanswer \\x1b[31mRED\\x1b[0m \\x1b]0;pwned-title\\x07" in done.stdout, done.stdout
+
+
+def test_a_desktop_that_stops_answering_is_given_up_within_seconds(tmp_path: Path) -> None:
+    """A frozen or vanished desktop (here: the server stopped with SIGSTOP) is noticed from its missing keepalives
+    after 10 s, not after WebRTC's consent checks fail (about 30 s), and the user is told why."""
+    server = ServerProcess(tmp_path / "home").start()
+    try:
+        argv = [sys.executable, "-m", "contop", "run", "--tool", "execute_cli", "--args", '{"command": "sleep 20"}']
+        run = subprocess.Popen(
+            argv, env=run_env(local_env(server)), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(3)  # connected, and the command runs
+        assert run.poll() is None
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            _out, err = run.communicate(timeout=40)
+            waited = time.monotonic() - stopped
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert run.returncode == 1, err
+        assert "the desktop stopped answering" in err, err
+        assert waited < 20, waited
+    finally:
+        server.stop()
