@@ -283,7 +283,12 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
             return EXIT_OK
         if not args.json and message.type in _PROGRESS_TYPES:
             printer.show(message.type, payload)
-    why = f": {client.lost}" if getattr(client, "lost", None) else ""
+    if getattr(client, "lost", None):
+        why = f": {client.lost}"
+    elif args.pair or os.environ.get("CONTOP_PAIR_URL"):  # one device: a second run with the URL replaces this one
+        why = " (runs given the same pairing URL must take turns: another one may have taken this device over)"
+    else:
+        why = ""
     print(f"contop run: the connection closed before a result arrived{why}", file=sys.stderr)
     return EXIT_FAILED
 

@@ -404,3 +404,17 @@ def test_a_desktop_that_stops_answering_is_given_up_within_seconds(tmp_path: Pat
         assert waited < 20, waited
     finally:
         server.stop()
+
+
+def test_a_run_replaced_by_another_with_the_same_pairing_url_says_why_it_ended(server: ServerProcess) -> None:
+    url = pair(server)["url"]
+    argv = [sys.executable, "-m", "contop", "run", "--pair", url, "--tool", "execute_cli"]
+    first = subprocess.Popen(
+        [*argv, "--args", '{"command": "sleep 6"}'], env=run_env(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)  # connected, and its command runs
+    contop_run("--pair", url, "--tool", "execute_cli", "--args", '{"command": "echo second"}')  # takes the device
+    _out, err = first.communicate(timeout=60)
+    assert first.returncode == 1, err
+    assert "must take turns" in err, err
