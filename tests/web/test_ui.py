@@ -194,6 +194,25 @@ def test_pairing_url_from_the_real_server(server: ServerProcess, browser: Browse
     close(ctx)
 
 
+def test_a_text_too_long_to_send_is_kept_and_the_user_told(server: ServerProcess, browser: Browser) -> None:
+    """Chromium refuses a message over the desktop's max-message-size by throwing: the app must say why nothing
+    was sent and keep the text, not fail silently."""
+    pairing = server.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+    ctx = phone(browser, fake=False)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.base_url}/#{pairing['url'].split('#', 1)[1]}")
+    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
+    page.locator("#intent-input").fill("x" * 300_000)
+    page.locator("#btn-send").tap()
+    expect(page.locator("#toast")).to_contain_text("too long to send")
+    assert page.evaluate("document.getElementById('intent-input').value.length") == 300_000
+    assert not errors, errors
+    close(ctx)
+
+
 def test_pairing_from_a_lan_address_over_plain_http(tmp_path: Path, browser: Browser) -> None:
     """A real phone opens the QR's http://<LAN address>: not a secure context, so the browser leaves out
     ``crypto.randomUUID`` and other secure-only APIs (loopback, used by every other test here, is a secure

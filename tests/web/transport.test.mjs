@@ -13,7 +13,9 @@ class FakePeer {
     peers.push(this);
   }
   createDataChannel(label) {
-    return { label, readyState: "connecting" };
+    const channel = { label, readyState: "connecting", sent: [] };
+    (this.channels ||= []).push(channel);
+    return channel;
   }
   addTransceiver() {}
   async createOffer() {
@@ -86,5 +88,32 @@ test("an offer made after gathering ended is followed by its end-of-candidates",
     ["offer", "ice_candidate"],
   );
   assert.equal(sent[1].candidate, null);
+  t.close();
+});
+
+test("a message bigger than the desktop takes is refused with a sentence, and nothing is sent", async () => {
+  peers.length = 0;
+  const t = transport();
+  t.connect().catch(() => {});
+  await pause(100);
+  for (const channel of peers[0].channels) {
+    channel.readyState = "open";
+    channel.send = (text) => channel.sent.push(text);
+  }
+  const reliable = peers[0].channels.find((c) => c.label === "contop");
+  assert.throws(
+    () => t.send("user_intent", { text: "x".repeat(300000) }),
+    (err) => /too long to send \(29\d KB\).*at most 256 KB/.test(err.tooLarge),
+  );
+  assert.throws(() => t.send("user_intent", { text: "é".repeat(140000) }), (err) => Boolean(err.tooLarge)); // bytes
+  assert.equal(reliable.sent.length, 0);
+  assert.ok(t.send("user_intent", { text: "x".repeat(200000) })); // under the limit: sent
+  assert.equal(reliable.sent.length, 1);
+  peers[0].sctp = { maxMessageSize: 65536 }; // a desktop announcing less is held to it
+  assert.throws(() => t.send("user_intent", { text: "x".repeat(70000) }), (err) => /at most 64 KB/.test(err.tooLarge));
+  reliable.send = () => {
+    throw new Error("InvalidStateError");
+  };
+  assert.equal(t.send("keepalive", {}), null); // a channel closing meanwhile: not sent, no exception
   t.close();
 });

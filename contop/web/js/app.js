@@ -413,9 +413,16 @@ function forgetDesktop(p) {
   }
 }
 
+/** The message's id; null when not connected; false when it is too big to send (the user has been told why). */
 function send(type, payload) {
   if (!transport || store.state.conn.status !== ConnStatus.CONNECTED) return null;
-  return transport.send(type, payload);
+  try {
+    return transport.send(type, payload);
+  } catch (err) {
+    if (!err.tooLarge) throw err;
+    toast(err.tooLarge, "warn", 6000);
+    return false;
+  }
 }
 
 // Requests the app makes on its own or from settings: an error reply marks the feature unavailable on this
@@ -1048,8 +1055,8 @@ $("intent-form").addEventListener("submit", (ev) => {
   }
   const id = send("user_intent", userIntentPayload(text, { model: s.model, thinking: s.thinking }));
   if (!id) {
-    toast("Couldn't send. The connection is not ready.", "warn");
-    return;
+    if (id === null) toast("Couldn't send. The connection is not ready.", "warn");
+    return; // the text stays in the box
   }
   input.value = "";
   saveDraft();

@@ -23,6 +23,22 @@ export function isFastAction(type, payload) {
   return type === "manual_control" && payload?.action === "mouse_move";
 }
 
+/** The most the desktop takes in one message (the max-message-size it announces): 256 KiB of UTF-8. */
+export const MAX_MESSAGE_BYTES = 262144;
+
+/**
+ * Why `text` cannot go in one data-channel message of at most `limit` bytes (UTF-8), as a sentence for the user,
+ * or null when it can. The browser would throw on send; the user must be told, and keep the text.
+ */
+export function tooLargeToSend(text, limit = MAX_MESSAGE_BYTES) {
+  // Each UTF-16 unit is at most 3 bytes of UTF-8: short texts are settled without encoding them.
+  if (text.length * 3 <= limit) return null;
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes <= limit) return null;
+  const kb = (n) => `${Math.ceil(n / 1024)} KB`;
+  return `This is too long to send (${kb(bytes)}): the desktop takes at most ${kb(limit)} at a time. Shorten it, or send it in parts.`;
+}
+
 const S = "string";
 const N = "number";
 const B = "boolean";

@@ -4,7 +4,7 @@
 import { signalingUrls } from "./pairing.js";
 import { fingerprintMatches } from "./fingerprint.js";
 import { describeClose, describeFingerprintMismatch } from "./errors.js";
-import { envelope, isFastAction } from "./envelope.js";
+import { envelope, isFastAction, tooLargeToSend, MAX_MESSAGE_BYTES } from "./envelope.js";
 import { isFatalClose } from "./reconnect.js";
 import { usableIceServers } from "./ice.js";
 
@@ -247,12 +247,28 @@ export function createRtcTransport(opts) {
     throw fail(lastInfo);
   }
 
+  /**
+   * Send one message; its id, or null when no channel is open. A message bigger than the desktop takes throws an
+   * Error whose `.tooLarge` is the sentence for the user: nothing was sent.
+   */
   function send(type, payload = {}) {
     const env = envelope(type, payload);
     const useFast = isFastAction(type, payload) && fast && fast.readyState === "open";
     const ch = useFast ? fast : reliable;
     if (!ch || ch.readyState !== "open") return null;
-    ch.send(JSON.stringify(env));
+    const text = JSON.stringify(env);
+    const problem = tooLargeToSend(text, pc?.sctp?.maxMessageSize || MAX_MESSAGE_BYTES);
+    if (problem) {
+      const err = new Error(problem);
+      err.tooLarge = problem;
+      throw err;
+    }
+    try {
+      ch.send(text);
+    } catch (err) {
+      log.warn?.(`contop: a message could not be sent: ${err}`);
+      return null; // the channel closed meanwhile: as if it had not been open
+    }
     return env.id;
   }
 
