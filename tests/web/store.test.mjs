@@ -260,6 +260,10 @@ test("away mode status and device control results", () => {
   assert.deepEqual(s.away, { known: true, active: true, overlay: true });
   s = reduce(s, srv("device_control_result", { action: "keep_awake_on", status: "success" }));
   assert.match(s.notice.text, /keep awake on done/);
+  const why = "keep host awake is saved as on, but is not in effect here (keep-awake not applied: no display)";
+  s = reduce(s, srv("device_control_result", { action: "keep_awake_on", status: "error", message: why }));
+  assert.equal(s.notice.text, `Desktop: ${why}`, "the desktop's reason, not a bare 'failed'");
+  assert.equal(s.notice.tone, "warn");
 });
 
 test("keep-awake follows what the desktop answered, so the switch does not flip back", () => {

@@ -429,12 +429,18 @@ function onServer(state, msg, now) {
     case "device_control_result": {
       const ok = p.status === "success" || p.status === "ok";
       const label = p.action.replace(/_/g, " ");
+      // The desktop's own sentence when it sends one ("keep host awake is on", or why it is not in effect).
+      const said = typeof p.message === "string" && p.message.trim() ? p.message.trim().slice(0, 300) : null;
       return {
         ...state,
         // The desktop's word on keep-awake after the change (or after a refusal): the switch shows that.
         keepAwake: typeof p.keep_host_awake === "boolean" ? p.keep_host_awake : state.keepAwake,
         seq: state.seq + 1,
-        notice: { id: state.seq + 1, tone: ok ? "ok" : "warn", text: ok ? `Desktop: ${label} done` : `Desktop: ${label} failed` },
+        notice: {
+          id: state.seq + 1,
+          tone: ok ? "ok" : "warn",
+          text: `Desktop: ${said || (ok ? `${label} done` : `${label} failed`)}`,
+        },
       };
     }
     default:
