@@ -748,7 +748,7 @@ class AwayModeController:
             # The overlay's own count includes PINs typed while no server was there to hear of them.
             self._resume(record, saved.failures if saved is not None else 0)
             self._orphan = record
-            if record.display != self._display():
+            if not _same_display(record.display, self._display()):
                 log.warning("that lock screen is on display %r, not ours (%r): it stays up as it is",
                             record.display, self._display())  # fmt: skip
                 self._follow_orphan(record)
@@ -966,3 +966,15 @@ def wire_sessions(controller: AwayModeController, sessions: SessionManager) -> N
         lambda reason, text: broadcast(SecurityAlert(payload=SecurityAlertPayload(reason=reason, message=text)))
     )
     controller.on_status(lambda status: broadcast(status_message(status)))
+
+
+def _same_display(a: str, b: str) -> bool:
+    """Whether two DISPLAY values name the same X display: ``:68`` and ``:68.0`` (its first screen) do, and so
+    do ``localhost:10`` and ``localhost:10.0``."""
+
+    def canonical(name: str) -> str:
+        host, sep, rest = name.strip().rpartition(":")
+        number, _dot, screen = rest.partition(".")
+        return f"{host}{sep}{number}" if screen in ("", "0") else name.strip()
+
+    return canonical(a) == canonical(b)

@@ -464,3 +464,13 @@ async def test_cancelled_engage_leaves_no_overlay(controller: tuple[AwayModeCont
     with pytest.raises(asyncio.CancelledError):
         await attempt
     assert not alive(pid) and ctl._run is None and not ctl.engaged
+
+
+def test_a_display_and_its_first_screen_are_one_display() -> None:
+    """A server restarted with DISPLAY=:68.0 under a lock screen started on :68 must take it over and replace it,
+    not leave it up as another display's."""
+    from contop.server.away import _same_display
+
+    assert _same_display(":68", ":68.0") and _same_display(":68.0", ":68") and _same_display(":1", ":1")
+    assert _same_display("localhost:10.0", "localhost:10")
+    assert not _same_display(":68", ":69") and not _same_display(":68.1", ":68") and not _same_display("", ":0")
