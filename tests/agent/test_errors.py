@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import http.server
 import json
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -36,6 +37,18 @@ def streaming(respond: Callable[[list[ModelMessage], AgentInfo], ModelResponse])
                 yield part.content
 
     return FunctionModel(stream_function=stream)
+
+
+@contextlib.contextmanager
+def model_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A model server on loopback that answers with ``handler``; its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def scripted(*responses: ModelResponse) -> FunctionModel:
@@ -164,15 +177,10 @@ async def test_a_key_quoted_back_by_the_provider_is_hidden_everywhere(
     env: Env, events: RecordingEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = "sk-qa-SECRETOPENAI-9f8e7d"
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoKeyHandler)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{upstream.server_address[1]}/v1")
+    with model_server(_EchoKeyHandler) as port:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
         env.settings = env.settings.model_copy(update={"execution_model": "openai:gpt-4.1", "openai_api_key": key})
         result = await run_intent(env.service(), "hi", events)
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
     assert result.status == "failed" and "Incorrect API key provided" in result.answer, result.answer
     assert key not in json.dumps(events.events)  # the phone: agent_status and agent_result
     logs = "".join(p.read_text() for p in (env.state / "logs").glob("llm-*.log"))
@@ -245,18 +253,13 @@ async def test_a_password_in_the_local_model_url_is_not_stored_with_its_answer(
     env: Env, events: RecordingEvents
 ) -> None:
     """A response records the URL it came from; the conversation is stored, and sent again on later turns."""
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnsweringHandler)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
     password = "qa-stored-SECRET-42"
-    try:
-        url = f"http://bob:{password}@127.0.0.1:{upstream.server_address[1]}/v1"
+    with model_server(_AnsweringHandler) as port:
+        url = f"http://bob:{password}@127.0.0.1:{port}/v1"
         env.settings = env.settings.model_copy(
             update={"execution_model": "openai-compatible:x", "local_model_base_url": url}
         )
         result = await run_intent(env.service(), "hi", events)
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
     assert result.status == "completed" and "Hello there" in result.answer, result
     assert env.store is not None
     stored = json.dumps([dataclasses.asdict(m) for m in await env.store.load(result.session_id)], default=str)
@@ -291,17 +294,12 @@ class _CutStreamHandler(http.server.BaseHTTPRequestHandler):
 async def test_a_stream_cut_mid_answer_is_not_called_a_server_that_is_not_running(
     env: Env, events: RecordingEvents
 ) -> None:
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutStreamHandler)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{upstream.server_address[1]}/v1"
+    with model_server(_CutStreamHandler) as port:
+        url = f"http://127.0.0.1:{port}/v1"
         env.settings = env.settings.model_copy(
             update={"execution_model": "openai-compatible:x", "local_model_base_url": url}
         )
         result = await run_intent(env.service(), "hi", events)
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
     assert result.status == "failed", result
     assert "broke while it was answering" in result.answer and "nothing answered" not in result.answer, result.answer
 
@@ -328,16 +326,11 @@ class _CrashingProxyHandler(http.server.BaseHTTPRequestHandler):
 async def test_a_failing_subscription_proxy_is_asked_once_per_model_request(env: Env, events: RecordingEvents) -> None:
     from contop.core.settings import ProviderAuth
 
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CrashingProxyHandler)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{upstream.server_address[1]}"
+    with model_server(_CrashingProxyHandler) as port:
+        url = f"http://127.0.0.1:{port}"
         auth = {"anthropic": ProviderAuth(mode="cli_proxy", proxy_url=url)}
         env.settings = env.settings.model_copy(update={"provider_auth": auth})
         result = await run_intent(env.service(), "hi", events)
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
     assert result.status == "failed" and "Claude Code crashed" in result.answer, result.answer
     assert _CrashingProxyHandler.calls == 1  # not three CLI runs for one failure
 

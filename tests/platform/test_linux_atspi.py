@@ -34,11 +34,11 @@ QT_A11Y_ENV = {"QT_ACCESSIBILITY": "1", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"}
 
 
 @dataclass
-class QtApp:
+class LoggedApp:
+    """A test app process that writes what happens to it (one JSON object per line) to ``log``."""
+
     proc: subprocess.Popen[bytes]
     log: Path
-    ready: dict[str, Any]
-    window: WindowInfo
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -50,6 +50,12 @@ class QtApp:
                 raise AssertionError(f"condition not met; events: {self.events()[-10:]}")
             time.sleep(0.02)
         return self.events()
+
+
+@dataclass
+class QtApp(LoggedApp):
+    ready: dict[str, Any]
+    window: WindowInfo
 
     def absolute(self, widget: str) -> tuple[int, int, int, int]:
         x, y, w, h = self.ready[widget]

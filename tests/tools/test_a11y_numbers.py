@@ -6,12 +6,9 @@ changed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from contop.tools.context import ToolContext
 from contop.tools.gui import execute_accessible
 from contop.tools.screen import get_ui_context, observe_screen
 from tests.platform.conftest import wait_until_active
+from tests.platform.test_linux_atspi import LoggedApp
 
 from .x11 import desk_env, xctx, xsession  # noqa: F401 - fixtures
 
@@ -35,21 +33,7 @@ TWINS_APP = Path(__file__).with_name("a11y_twins_app.py")
 QT_A11Y_ENV = {"QT_ACCESSIBILITY": "1", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"}
 
 
-@dataclass
-class Twins:
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while not predicate(self.events()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met; events: {self.events()[-10:]}")
-            time.sleep(0.02)
-        return self.events()
+Twins = LoggedApp  # the twins app: two unnamed fields, two "OK" buttons
 
 
 def start_twins(session: XSession, tmp_path: Path, title: str = "Contop Twins") -> Twins:
