@@ -1,4 +1,4 @@
-"""Entry point of the server *process* started by the desktop app: ``contop serve`` plus a parent-death watch.
+"""Entry point of the processes the desktop app starts (``contop serve``, ``contop proxy``) plus a parent-death watch.
 
 ``python -m contop.desktop.lifeline serve ...`` reads its stdin, a pipe whose write end only the desktop app
 holds. When the app exits for any reason (even SIGKILL) the pipe reaches EOF; then this process asks itself to
@@ -37,10 +37,11 @@ def _shutdown() -> None:
 
 
 def main(argv: list[str]) -> int:
-    from contop.server.away import leave_locked_on_exit
+    if argv[:1] == ["serve"]:
+        from contop.server.away import leave_locked_on_exit
 
-    app = os.getppid()
-    leave_locked_on_exit(lambda: os.getppid() != app)  # SIGTERM from PR_SET_PDEATHSIG may come before the EOF
+        app = os.getppid()
+        leave_locked_on_exit(lambda: os.getppid() != app)  # SIGTERM from PR_SET_PDEATHSIG may come before the EOF
     threading.Thread(target=_watch_stdin, name="contop-lifeline", daemon=True).start()
     from contop.cli.main import main as contop_main
 

@@ -10,8 +10,8 @@ import contextlib
 import enum
 import importlib.util
 import logging
+import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contop.core.processes import die_with_parent
 from contop.desktop.sidecar import kill_tree, prepare_log
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,12 @@ def proxy_command_factory(home: Path | None = None) -> CommandFactory | None:
     directory: the proxies keep their call logs there, next to the server's."""
     if importlib.util.find_spec("contop.cli.proxy") is not None:
         where = ["--home", str(home)] if home is not None else []
-        return lambda provider, port: [sys.executable, "-m", "contop", "proxy", provider, "--port", str(port), *where]
+        # Through the lifeline entry point: the proxy stops when the app's end of its stdin closes, however the
+        # app ends, and keeps no port after an app killed outright.
+        return lambda provider, port: [
+            *(sys.executable, "-m", "contop.desktop.lifeline", "proxy", provider, "--port", str(port)),
+            *where,
+        ]
     if importlib.util.find_spec("contop.proxy.__main__") is not None:
         return lambda provider, port: [sys.executable, "-m", "contop.proxy", provider, "--port", str(port)]
     return None
@@ -145,6 +149,7 @@ class ProxySupervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lifeline: int | None = None  # the write end of the proxy's stdin: closed, the proxy stops
         self._log_start = 0  # where this run's output begins in the log file
 
     @property
@@ -190,24 +195,34 @@ class ProxySupervisor:
         prepare_log(self.log_path, what=f"{self.provider} proxy")
         with self.log_path.open("ab") as logfile:
             self._log_start = logfile.tell()
-            kwargs: dict[str, Any] = {}
-            if sys.platform.startswith("linux"):
-                # Like the server: a proxy must not outlive an app killed outright, or it keeps the port. The
-                # signal comes when the forking thread ends, and this watchdog thread outlives its proxy.
-                kwargs["preexec_fn"] = die_with_parent(signal.SIGTERM)
-            self._proc = subprocess.Popen(
-                self.command(self.provider, self.port),
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=sys.platform != "win32",
-                **kwargs,
-            )
+            # Like the server: a proxy must not outlive an app killed outright, or it keeps the port. Its stdin is
+            # a pipe whose write end only this app holds (contop.desktop.lifeline stops the proxy at its end). Not
+            # PR_SET_PDEATHSIG: that needs a preexec_fn, which can deadlock the child of a threaded process.
+            read_end, write_end = os.pipe()
+            os.set_inheritable(write_end, False)
+            try:
+                self._proc = subprocess.Popen(
+                    self.command(self.provider, self.port),
+                    stdin=read_end,
+                    stdout=logfile,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=sys.platform != "win32",
+                )
+            except BaseException:
+                os.close(write_end)
+                raise
+            finally:
+                os.close(read_end)
+            self._lifeline = write_end
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             kill_tree(proc, grace=2.0)
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            with contextlib.suppress(OSError):
+                os.close(lifeline)
 
     def _healthy(self) -> bool:
         """Whether it answers /health; what the answer says about its CLI goes to ``problem``."""

@@ -43,7 +43,10 @@ class ParentDeath(enum.Flag):
 
     @classmethod
     def default(cls) -> ParentDeath:
-        return cls.PDEATHSIG | cls.PIPE if sys.platform.startswith("linux") else cls.PIPE
+        # The pipe alone: PDEATHSIG needs Python code between fork and exec (a preexec_fn), and in this app, which
+        # runs threads, CPython 3.11 can deadlock the child there for good (seen in CI: a child stuck in
+        # PyOS_AfterFork_Child on a lock another thread held at the fork). The pipe notices any death of the app.
+        return cls.PIPE
 
 
 class SidecarState(enum.StrEnum):
