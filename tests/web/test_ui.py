@@ -38,6 +38,10 @@ PORTRAIT = {"width": 390, "height": 844}
 LANDSCAPE = {"width": 844, "height": 390}
 
 
+# The app has connected or given up. window.contop exists only once its modules ran (a slow load: not yet).
+SETTLED = "window.contop && ['connected', 'failed'].includes(window.contop.state.conn.status)"
+
+
 def fragment(payload: dict[str, Any]) -> str:
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return "p=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -176,7 +180,7 @@ def test_pairing_url_from_the_real_server(server: ServerProcess, browser: Browse
     assert list(stored) == [pairing["payload"]["d"].upper()]
     assert stored[pairing["payload"]["d"].upper()]["t"] == pairing["token"]
 
-    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    page.wait_for_function(SETTLED, timeout=30_000)
     assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
     expect(page.locator("#screen-session")).to_be_visible()
     expect(page.locator("#conn-label")).to_have_text(re.compile("Connected"))
@@ -203,7 +207,7 @@ def test_a_text_too_long_to_send_is_kept_and_the_user_told(server: ServerProcess
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{server.base_url}/#{pairing['url'].split('#', 1)[1]}")
-    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    page.wait_for_function(SETTLED, timeout=30_000)
     assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
     page.locator("#intent-input").fill("x" * 300_000)
     page.locator("#btn-send").tap()
@@ -227,7 +231,7 @@ def test_pairing_from_a_lan_address_over_plain_http(tmp_path: Path, browser: Bro
             page = ctx.new_page()
             page.goto(f"http://{net.host_ip}:{srv.port}/#{pairing['url'].split('#', 1)[1]}")
             assert page.evaluate("window.isSecureContext") is False
-            page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+            page.wait_for_function(SETTLED, timeout=30_000)
             assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
             device = page.evaluate("localStorage.getItem('contop.device_id')")
             uuid4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -277,7 +281,7 @@ def test_a_failed_link_at_one_address_goes_on_with_a_fresh_connection_at_the_nex
         page = ctx.new_page()
         started = time.monotonic()
         page.goto(f"http://{net.host_ip}:{srv.port}/#{pairing['url'].split('#', 1)[1]}")
-        page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+        page.wait_for_function(SETTLED, timeout=30_000)
         assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
         took = time.monotonic() - started
         assert took < 15, took  # the desktop said the first link failed (its grace, then ICE), no 20 s wait
@@ -322,7 +326,7 @@ def test_a_code_claimed_by_another_phone_is_refused(server: ServerProcess, brows
     first = phone(browser, fake=False)
     page = first.new_page()
     page.goto(url)
-    page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    page.wait_for_function(SETTLED, timeout=30_000)
     if state(page)["conn"]["status"] != "connected":
         close(first)
         pytest.skip("WebRTC transport not available: the code is never claimed")
@@ -444,7 +448,7 @@ def test_reconnects_at_once_after_the_desktop_drops_the_link(tmp_path: Path, bro
         page = ctx.new_page()
         sockets = _watch_signaling(page)
         page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
-        page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+        page.wait_for_function(SETTLED, timeout=30_000)
         assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
         assert len(sockets) == 1 and not sockets[0]["ws"].is_closed()
         assert page.evaluate("window.__signalingCloses") == []  # the phone keeps its signaling socket open
@@ -501,7 +505,7 @@ def test_two_tabs_of_one_phone_do_not_fight(server: ServerProcess, browser: Brow
     ctx = phone(browser, fake=False)
     first = ctx.new_page()
     first.goto(f"{server.base_url}/#{pairing['url'].split('#', 1)[1]}")
-    first.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+    first.wait_for_function(SETTLED, timeout=30_000)
     if state(first)["conn"]["status"] != "connected":
         close(ctx)
         pytest.skip("WebRTC transport not available")
@@ -1869,7 +1873,7 @@ def test_end_to_end_on_a_real_desktop(tmp_path: Path, browser: Browser) -> None:
         ctx = phone(browser, fake=False)
         page = ctx.new_page()
         page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
-        page.wait_for_function("['connected', 'failed'].includes(window.contop.state.conn.status)", timeout=30_000)
+        page.wait_for_function(SETTLED, timeout=30_000)
         assert state(page)["conn"]["status"] == "connected", state(page)["conn"]
 
         # Video frames of the real screen are decoded.
