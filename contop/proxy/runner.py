@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 1.0  # the desktop app SIGKILLs a proxy 2 s after its SIGTERM: the CLIs must be gone by then
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+REAP_S = 2.0  # how long a SIGKILLed group's leader may take to be reaped (a process in the kernel's D state)
 
 
 class ProxyError(Exception):
@@ -111,8 +112,23 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         pass
     finally:
         _kill_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        await proc.wait()
+        await _reap(proc)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Waits for the exit of a process sent SIGKILL, through any cancel, then passes a cancel on. Left unawaited,
+    its exit could arrive after the loop closed: asyncio would take the dead process for one still running."""
+    cancelled = False
+    deadline = time.monotonic() + REAP_S
+    while proc.returncode is None and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), max(deadline - time.monotonic(), 0))
+        except asyncio.CancelledError:
+            cancelled = True
+        except (TimeoutError, ProcessLookupError):
+            break
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _guarded() -> bool:

@@ -8,9 +8,11 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from contop.proxy import runner as runner_module
 from contop.proxy.providers import SPECS
 from contop.proxy.runner import KILL_GRACE_S, CliRunner, Limits
 from tests.proxy.fakecli import install_fake
@@ -26,6 +28,14 @@ async def test_a_cancel_during_the_kill_grace_still_kills_the_group(
     script.write_text(json.dumps([{"sleep": 50, "ignore_term": True, "child": True}]))
     monkeypatch.setenv("FAKE_CLI_SCRIPT", str(script))
     monkeypatch.setenv("FAKE_CLI_RECORD", str(record))
+    started: list[asyncio.subprocess.Process] = []
+    real_start = runner_module._start
+
+    async def start(*args: Any) -> asyncio.subprocess.Process:
+        started.append(await real_start(*args))
+        return started[-1]
+
+    monkeypatch.setattr(runner_module, "_start", start)
     runner = CliRunner(SPECS["anthropic"], Limits(), str(install_fake(tmp_path / "bin", "anthropic")))
     call = runner.start("hi", None)
     while not (record / "call-0.json").exists():
@@ -37,6 +47,8 @@ async def test_a_cancel_during_the_kill_grace_still_kills_the_group(
     call.cancel()  # and now the server stops too (asyncio.run cancels what is left)
     with pytest.raises(asyncio.CancelledError):
         await call
+    # Its exit was awaited: one still pending when the loop closes leaves asyncio taking it for a running process
+    assert started[0].returncode is not None
     try:
         assert await asyncio.to_thread(wait_gone, pids, KILL_GRACE_S / 2), "the CLI survived the second cancel"
     finally:
