@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { initialState, reduce, createStore, normalizeModels, modelTitle, chipModelTitle, ConnStatus } from "../../contop/web/js/store.js";
+import { initialState, reduce, createStore, normalizeModels, modelTitle, chipModelTitle, splitModelTitle, ConnStatus } from "../../contop/web/js/store.js";
 
 const srv = (type, payload, id = `m-${Math.random()}`) => ({ type: "server", msg: { type, id, payload }, now: 1000 });
 const run = (actions, state = initialState()) => actions.reduce(reduce, state);
@@ -528,6 +528,15 @@ test("the model chip says No model when the desktop has none, not a default that
   assert.equal(chipModelTitle(s), "No model", "absent models change nothing");
   s = run([{ type: "user_intent", id: "i2", text: "b" }, srv("agent_result", { answer: "Done.", status: "completed" })], s);
   assert.equal(chipModelTitle(s), "Default model", "a model ran after all");
+});
+
+test("a model's note and NO VISION badge are split off its name, which alone may be cut to fit", () => {
+  assert.deepEqual(splitModelTitle("scripted:a-long-script.json (test model)"), ["scripted:a-long-script.json", " (test model)"]);
+  assert.deepEqual(splitModelTitle("Claude (subscription) · NO VISION"), ["Claude", " (subscription) · NO VISION"]);
+  assert.deepEqual(splitModelTitle("anthropic:claude-x · NO VISION"), ["anthropic:claude-x", " · NO VISION"]);
+  assert.deepEqual(splitModelTitle("Gemini"), ["Gemini", ""]);
+  assert.deepEqual(splitModelTitle("(odd)"), ["(odd)", ""], "a name that is only a bracket keeps it");
+  assert.deepEqual(splitModelTitle("a (b) (c)"), ["a (b)", " (c)"]);
 });
 
 test("a confirmation counts down from when it first arrived, even when asked again after a reconnect", () => {

@@ -1136,6 +1136,28 @@ def test_the_model_chip_says_when_the_desktop_has_no_model(server: ServerProcess
         close(ctx)
 
 
+def test_a_long_model_name_is_cut_before_its_test_model_note(server: ServerProcess, browser: Browser) -> None:
+    """On a phone-width screen, a long scripted model name is cut with an ellipsis; "(test model)" after it stays in
+    view, and the whole name is the chip's tooltip."""
+    ctx = phone(browser, fake=True)
+    try:
+        page = open_fake_session(ctx, server)
+        title = "scripted:a-rather-long-scenario-name-for-the-demo-recording.json (test model)"
+        emit(page, "state_update", {"ai_state": "idle", "models": [{"id": "scripted:x", "label": title}]})
+        expect(page.locator("#chip-model-label")).to_have_text(title)
+        expect(page.locator("#chip-model")).to_have_attribute("title", title)
+        note, name = page.locator("#chip-model .chip-note"), page.locator("#chip-model .chip-name")
+        expect(note).to_have_text(" (test model)")
+        chip_box, note_box = page.locator("#chip-model").bounding_box(), note.bounding_box()
+        assert chip_box is not None and note_box is not None
+        assert note_box["x"] + note_box["width"] <= chip_box["x"] + chip_box["width"], "the note is cut off"
+        assert name.evaluate("e => e.scrollWidth > e.clientWidth"), "the name was not the part cut"
+        expect(page.locator("#chip-new")).to_be_in_viewport()
+        shot(page, "06e-long-model-name")
+    finally:
+        close(ctx)
+
+
 def test_manual_control(server: ServerProcess, browser: Browser) -> None:
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)
@@ -1845,6 +1867,40 @@ def _wait_reply(page: Page, srv: ServerProcess, timeout: float = 30_000) -> None
     if page.locator(".result:not(.restored)").count() == 0:
         notes = page.locator(".note.error").all_inner_texts()
         pytest.fail(f"the run ended without agent_result (notes: {notes}); server log:\n{srv.log()[-3000:]}")
+
+
+def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path, browser: Browser) -> None:
+    """Real server, scripted model: the approval covers the Stop button, so it offers Stop itself. Tapped, the
+    desktop stops the task, the command asked about never runs, and the approval closes with the run."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"tool": "execute_cli", "args": {"command": f"rm -r {victim}"}}, {"text": "Gone."}]))
+    srv = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
+    ctx = None
+    try:
+        srv.start()
+        pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+        ctx = phone(browser, fake=False)
+        page = ctx.new_page()
+        page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
+        page.wait_for_function(SETTLED, timeout=30_000)
+        page.locator("#intent-input").fill("Remove the victim folder")
+        page.locator("#btn-send").tap()
+        expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
+        stop = page.locator("#btn-confirm-stop")
+        expect(stop).to_be_visible()
+        shot(page, "real-04b-approval-with-stop")
+        stop.tap()
+        page.wait_for_function("!window.contop.state.running", timeout=20_000)
+        expect(page.locator("#confirm-modal")).to_be_hidden()
+        expect(page.locator("[data-status='stopped']")).to_have_count(1)
+        assert victim.is_dir(), "the command asked about ran"
+        assert "Gone." not in page.locator("#thread").inner_text()
+    finally:
+        if ctx:
+            close(ctx)
+        srv.stop()
 
 
 @pytest.mark.x11

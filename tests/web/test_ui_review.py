@@ -171,7 +171,7 @@ def test_landscape_approval_keeps_its_buttons_on_screen(server: ServerProcess, b
             "voice_message": "Here is my plan. Shall I go ahead?",
         },
     )
-    for sel in ["#btn-approve", "#btn-deny"]:
+    for sel in ["#btn-approve", "#btn-deny", "#btn-confirm-stop"]:
         expect(page.locator(sel)).to_be_in_viewport(ratio=1)
     shot(page, "r-landscape-plan-approval")
     page.locator("#btn-approve").tap()

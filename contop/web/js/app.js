@@ -2,7 +2,7 @@
 
 import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
-import { createStore, ConnStatus, modelTitle, chipModelTitle } from "./store.js";
+import { createStore, ConnStatus, modelTitle, chipModelTitle, splitModelTitle } from "./store.js";
 import {
   reconnectPlan,
   shouldShowReconnecting,
@@ -587,6 +587,19 @@ function renderCountdown() {
   el.classList.toggle("urgent", left <= 10);
 }
 
+/**
+ * The model chip: a long name is cut (ellipsis) before its note, so "(test model)" or NO VISION stays in view; the
+ * whole title is the chip's tooltip.
+ */
+function renderModelChip(title) {
+  const label = $("chip-model-label");
+  if (label.dataset.title === title) return;
+  const [name, note] = splitModelTitle(title);
+  label.dataset.title = title;
+  label.replaceChildren(h("span", { class: "chip-name" }, name), ...(note ? [h("span", { class: "chip-note" }, note)] : []));
+  $("chip-model").title = title;
+}
+
 function render() {
   const s = store.state;
   thread.render(s.entries, { busy: s.running && s.conn.status === ConnStatus.CONNECTED });
@@ -663,7 +676,7 @@ function render() {
   $("btn-stop").disabled = s.stopping;
   $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
   $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
-  $("chip-model-label").textContent = chipModelTitle(s);
+  renderModelChip(chipModelTitle(s));
 
   // manual
   $("composer").hidden = s.manual;
@@ -718,6 +731,11 @@ function render() {
     confirmOpener = null;
   }
   if (!c) delete modal.dataset.requestId;
+  // Once a stop is asked, the approval waits for the task's end, unanswerable: the desktop rejects it as it stops.
+  $("btn-confirm-stop").hidden = !s.running;
+  $("btn-confirm-stop").disabled = s.stopping;
+  $("btn-confirm-stop").textContent = s.stopping ? "Stopping…" : "Stop the task";
+  $("btn-approve").disabled = $("btn-deny").disabled = s.stopping;
   if (!modal.hidden && c.deadline) {
     renderCountdown();
     confirmTimer ||= setInterval(renderCountdown, 1000);
@@ -1126,12 +1144,15 @@ $("suggestions").addEventListener("click", (ev) => {
   input.focus();
 });
 
-$("btn-stop").addEventListener("click", () => {
+function stopTask() {
   if (send("execution_stop", {})) {
     store.dispatch({ type: "stop_requested" });
     vibrate(15);
   }
-});
+}
+$("btn-stop").addEventListener("click", stopTask);
+// The approval covers the Stop button: it offers its own, so a task can be stopped without answering.
+$("btn-confirm-stop").addEventListener("click", stopTask);
 
 $("chip-new").addEventListener("click", startNewSession);
 $("btn-history-new").addEventListener("click", () => {

@@ -147,6 +147,15 @@ export function chipModelTitle(state) {
   return modelTitle(state.models.find((m) => m.id === state.model) || state.models[0]);
 }
 
+/**
+ * A chip's title split into the name, which may be cut to fit, and what follows it and must stay in view: a
+ * trailing note in brackets ("(test model)") and the NO VISION badge.
+ */
+export function splitModelTitle(title) {
+  const m = /^(.+?)((?: \([^()]*\))?(?: · NO VISION)?)$/.exec(title);
+  return m ? [m[1], m[2]] : [title, ""];
+}
+
 // The note the desktop puts in a text it cut to fit the data channel (contop/core/oversize.py), between the kept
 // beginning and end.
 const CUT_NOTE = /… \[(\d+) characters cut: the message was too large for the data channel\] …/g;
