@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from contop.core.childenv import child_env
 from contop.tools.context import ToolContext
+from contop.tools.reaper import REAPER, group_members
+from contop.tools.reaper import stat_fields as _stat_fields
 
 if TYPE_CHECKING:
     from contop.platform.linux.launched import OpenedWindow, WindowWatch
@@ -145,36 +147,6 @@ def looks_like_prompt(tail: str) -> bool:
 
 
 # --- process group handling (POSIX) ---------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int | str) -> list[bytes]:
-    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session...); empty when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return []
-    # The command name may contain spaces and parentheses.
-    return stat[stat.rfind(b")") + 2 :].split()
-
-
-def group_members(pgid: int, *, session: bool = False) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, from /proc. Empty when /proc is missing.
-
-    ``session``: also those whose session is ``pgid``. A command started as a session leader keeps the children
-    that moved to a process group of their own (a job-control shell, ``set -m``; ``setpgid``) in its session."""
-    members: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return members
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(entry)
-        if len(fields) > 3 and fields[0] != b"Z" and (int(fields[2]) == pgid or (session and int(fields[3]) == pgid)):
-            members.append(int(entry))
-    return members
 
 
 def in_session(pid: int, sid: int) -> bool:
@@ -376,6 +348,7 @@ async def run_process(
         for fd in (out_w, err_w, in_r):
             os.close(fd)
     pgid = proc.pid  # start_new_session makes the child a session and group leader
+    REAPER.watch(pgid)
     readers = [
         asyncio.create_task(_pump_fd(out_r, sink_for(out))),
         asyncio.create_task(_pump_fd(err_r, sink_for(err))),
@@ -449,7 +422,10 @@ async def run_process(
             task.cancel()
         if watch is not None:
             await watch.aclose()
-        await asyncio.gather(*readers, waiter, return_exceptions=True)
+        try:
+            await asyncio.gather(*readers, waiter, return_exceptions=True)
+        finally:
+            REAPER.release(pgid)  # ended, killed, or left running an app it opened: ours no longer
         if kept_fds:
             await _keep_draining(kept_fds)
     if not prompt and _NO_TTY.search(err.data[-4096:].decode("utf-8", errors="replace")):
