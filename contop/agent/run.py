@@ -145,6 +145,7 @@ class Execution:
         self._started = False
         self._stop_before_start = False
         self.stop_reason = ""  # why it was stopped, when not at the user's request
+        self.stopping = False  # cancel() was called: its end is on the way
 
     def _attach(self, task: asyncio.Task[RunResult]) -> None:
         self._task = task
@@ -153,6 +154,7 @@ class Execution:
         """Stop the run. ``reason`` says why when the user did not ask (the phone's connection was lost, ...)."""
         if reason and not self.stop_reason:
             self.stop_reason = reason
+        self.stopping = True
         if not self._started:
             self._stop_before_start = True  # the run sees it first thing and still reports a result
         elif self._task is not None and not self._task.done():
@@ -181,6 +183,11 @@ class Execution:
 
     def __await__(self) -> Any:
         return self.wait().__await__()
+
+    async def settle(self, timeout: float) -> None:  # noqa: ASYNC109 - a wait bounded by the caller
+        """Waits up to ``timeout`` seconds for the run to end, however it ends; its result is not this wait's."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=timeout)
 
 
 class AgentService:

@@ -6,6 +6,7 @@ The server owns this because it knows both sides: the transport's sessions and r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -34,6 +35,8 @@ from contop.transport.router import Router
 from contop.transport.session import Session, SessionConfirmer
 
 log = logging.getLogger(__name__)
+
+STOPPING_WAIT_S = 5.0  # how long a request waits for the end of a run stopped just before it, before "busy"
 
 
 class SessionEvents:
@@ -115,6 +118,14 @@ def install_agent(
         log.warning("the execution model cannot be used: %s", exc)
     # The conversation each device continues with its next intent (set by agent_result and session_context).
     conversations: dict[str, str] = {}
+    # A session_context still being checked, per device: the intent (or New) the phone sends right after it waits
+    # for the answer, so it never runs under a conversation that does not exist.
+    checking: dict[str, asyncio.Future[None]] = {}
+
+    async def context_checked(device_id: str) -> None:
+        pending = checking.get(device_id)
+        if pending is not None:
+            await asyncio.shield(pending)
 
     async def on_intent(session: Session, message: Envelope) -> None:
         assert isinstance(message, UserIntent)
@@ -128,6 +139,11 @@ def install_agent(
         if refused:
             owner.send(_error(message, "invalid_payload", refused))
             return
+        await context_checked(owner.device_id)
+        running = service.current(owner.device_id)
+        if running is not None and running.stopping and not running.done():
+            # Stopped just before: its processes are being killed. The request waits for that end, not "busy".
+            await running.settle(STOPPING_WAIT_S)
         events = SessionEvents(owner, message.id)
         try:
             execution = service.start(
@@ -171,7 +187,9 @@ def install_agent(
             owner.send(StateUpdate(payload=state_payload(state, owner)))  # the phone stops waiting for a stop
 
     async def on_new_session(session: Session, message: Envelope) -> None:
-        conversations.pop(session.current().device_id, None)
+        device_id = session.current().device_id
+        await context_checked(device_id)  # a reopened conversation checked after this New must not win over it
+        conversations.pop(device_id, None)
 
     async def on_context(session: Session, message: Envelope) -> None:
         assert isinstance(message, SessionContext)
@@ -179,12 +197,22 @@ def install_agent(
         wanted = message.payload.session_id
         if not wanted:
             return  # conversation turns from the phone are not needed: the server keeps the history
-        # Recorded before the check: handlers run concurrently and the phone sends its next intent right away.
-        conversations[owner.device_id] = wanted
-        if service.store is None or not await service.store.exists(wanted):
+        previous = checking.get(owner.device_id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        checking[owner.device_id] = done  # before any wait: an intent sent right after this one waits for it
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)  # two in a row: the later one wins
+            found = service.store is not None and await service.store.exists(wanted)
+        finally:
+            done.set_result(None)
+            if checking.get(owner.device_id) is done:
+                del checking[owner.device_id]
+        if found:
+            conversations[owner.device_id] = wanted
+        else:
             # Not the conversation open before either: the phone shows what follows under the one it reopened.
-            if conversations.get(owner.device_id) == wanted:
-                conversations.pop(owner.device_id, None)
+            conversations.pop(owner.device_id, None)
             if service.store is not None and service.store.unavailable:  # held by another program, unreadable…
                 why = "the desktop cannot read its conversation history right now (its log says why); try again later"
             else:
