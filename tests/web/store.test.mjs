@@ -616,3 +616,28 @@ test("a model failure is told once: the failed answer quoting it replaces its no
   ]);
   assert.deepEqual(kinds(t), ["user", "status", "result"]);
 });
+
+test("two questions asked at once are answered one after the other, each by its own id", () => {
+  const ask = (id, command) => srv("agent_confirmation_request", { tool: "execute_cli", command, timeout_s: 60 }, id);
+  let s = run([{ type: "user_intent", id: "i1", text: "copy both" }, ask("req-a", "cp a conf.toml"), ask("req-b", "cp b x.toml")]);
+  assert.equal(s.confirmation.requestId, "req-a", "the first stays on screen");
+  assert.deepEqual(s.confirmQueue.map((c) => c.requestId), ["req-b"]);
+  s = reduce(s, ask("req-b", "cp b x.toml")); // asked again after a reconnect: still once
+  assert.deepEqual(s.confirmQueue.map((c) => c.requestId), ["req-b"]);
+  s = reduce(s, { type: "confirmation_answered", approved: true });
+  assert.equal(s.confirmation.requestId, "req-b", "the second gets the dialog");
+  assert.equal(s.entries.find((e) => e.requestId === "req-a").decision, "approved");
+  s = reduce(s, { type: "confirmation_answered", approved: false });
+  assert.equal(s.confirmation, null);
+  assert.equal(s.entries.find((e) => e.requestId === "req-b").decision, "denied");
+
+  // One still waiting that expires leaves the queue; the open one is untouched.
+  s = run([ask("req-c", "rm c"), ask("req-d", "rm d"), srv("agent_status", { status_type: "confirmation_expired", ref_id: "req-d" })], s);
+  assert.equal(s.confirmation.requestId, "req-c");
+  assert.deepEqual(s.confirmQueue, []);
+  assert.equal(s.entries.find((e) => e.requestId === "req-d").decision, "expired");
+  // The run's end closes every question.
+  s = run([ask("req-e", "rm e"), srv("agent_result", { answer: "done" })], s);
+  assert.equal(s.confirmation, null);
+  assert.deepEqual(s.confirmQueue, []);
+});

@@ -1645,9 +1645,10 @@ def test_an_approval_survives_a_blip_and_can_expire(server: ServerProcess, brows
     expect(page.locator(".note.confirm .decision")).to_have_text("Expired — not approved")
     assert sent(page, "agent_confirmation_response") == []
     # The countdown reaching zero says so before the desktop's word arrives.
-    emit(page, "agent_confirmation_request", {**request, "timeout_s": 1})
+    short = emit(page, "agent_confirmation_request", {**request, "timeout_s": 1})
     expect(page.locator("#confirm-countdown")).to_have_text("Time is up: it will not run.")
     expect(page.locator("#confirm-countdown")).to_have_class("muted small urgent")
+    emit(page, "agent_status", {"status_type": "confirmation_expired", "message": "not approved", "ref_id": short})
     # A blocked call the user may still run without the sandbox: its code is not shown as words.
     forced = {**request, "reason": "blocked_force_host", "voice_message": "This was blocked (x). Approving runs it."}
     emit(page, "agent_confirmation_request", forced)
@@ -1897,6 +1898,46 @@ def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path
         expect(page.locator("[data-status='stopped']")).to_have_count(1)
         assert victim.is_dir(), "the command asked about ran"
         assert "Gone." not in page.locator("#thread").inner_text()
+    finally:
+        if ctx:
+            close(ctx)
+        srv.stop()
+
+
+def test_two_approvals_asked_at_once_are_each_answered(tmp_path: Path, browser: Browser) -> None:
+    """Real server, scripted model with two calls in parallel, each needing approval: the phone shows them one
+    after the other (saying another waits), and each answer reaches its own call."""
+    victims = [tmp_path / "victim-a", tmp_path / "victim-b"]
+    for victim in victims:
+        victim.mkdir()
+    script = tmp_path / "script.json"
+    calls = [{"tool": "execute_cli", "args": {"command": f"rm -r {victim}"}} for victim in victims]
+    script.write_text(json.dumps([{"tools": calls}, {"text": "Done."}]))
+    srv = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
+    ctx = None
+    try:
+        srv.start()
+        pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
+        ctx = phone(browser, fake=False)
+        page = ctx.new_page()
+        page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
+        page.wait_for_function(SETTLED, timeout=30_000)
+        page.locator("#intent-input").fill("Remove both folders")
+        page.locator("#btn-send").tap()
+        expect(page.locator("#confirm-queue")).to_have_text("1 more approval waiting after this one.", timeout=30_000)
+        first = page.locator("#confirm-command").inner_text()
+        shot(page, "real-04c-two-approvals")
+        page.locator("#btn-approve").tap()
+        expect(page.locator("#confirm-command")).not_to_have_text(first)
+        expect(page.locator("#confirm-queue")).to_be_hidden()
+        expect(page.locator("#btn-deny")).to_be_enabled()
+        page.locator("#btn-deny").tap()
+        _wait_reply(page, srv)
+        approved = next(v for v in victims if str(v) in first)
+        denied = next(v for v in victims if v != approved)
+        assert not approved.exists(), "the approved call did not run"
+        assert denied.is_dir(), "the denied call ran"
+        expect(page.locator(".note.confirm .decision")).to_have_text(["Approved", "Denied"])
     finally:
         if ctx:
             close(ctx)

@@ -574,6 +574,19 @@ function toast(text, tone = "info", ms = 2800) {
 }
 
 let confirmTimer = 0;
+// When one question follows another in the same dialog, its buttons wait a moment: a second tap meant for the
+// first must not answer the next.
+const ANSWER_HOLD_MS = 600;
+let answersHeld = false;
+let answersTimer = 0;
+function holdAnswers() {
+  answersHeld = true;
+  clearTimeout(answersTimer);
+  answersTimer = setTimeout(() => {
+    answersHeld = false;
+    render();
+  }, ANSWER_HOLD_MS);
+}
 let confirmOpener = null; // what had focus when the approval dialog opened
 
 // How long the desktop still waits for the answer to the open question (it says no by itself at the end).
@@ -702,6 +715,7 @@ function render() {
   const c = s.confirmation;
   const modal = $("confirm-modal");
   if (c && modal.dataset.requestId !== c.requestId) {
+    if (!modal.hidden && modal.dataset.requestId) holdAnswers(); // the next question took the answered one's place
     modal.dataset.requestId = c.requestId;
     modal.classList.toggle("plan", c.isPlan);
     $("confirm-title").textContent = c.isPlan ? "Approve the plan?" : "Approve this action?";
@@ -735,7 +749,10 @@ function render() {
   $("btn-confirm-stop").hidden = !s.running;
   $("btn-confirm-stop").disabled = s.stopping;
   $("btn-confirm-stop").textContent = s.stopping ? "Stopping…" : "Stop the task";
-  $("btn-approve").disabled = $("btn-deny").disabled = s.stopping;
+  $("btn-approve").disabled = $("btn-deny").disabled = s.stopping || answersHeld;
+  const waiting = s.confirmQueue.length;
+  $("confirm-queue").hidden = !c || !waiting;
+  $("confirm-queue").textContent = `${waiting} more approval${waiting === 1 ? "" : "s"} waiting after this one.`;
   if (!modal.hidden && c.deadline) {
     renderCountdown();
     confirmTimer ||= setInterval(renderCountdown, 1000);

@@ -20,6 +20,7 @@ export function initialState() {
     resync: false, // connected again: the desktop's next ai_state says whether a run survived the drop
     entries: [],
     confirmation: null,
+    confirmQueue: [], // questions asked while another was open: each gets the dialog in turn
     alerts: [],
     notice: null,
     keepAwake: false,
@@ -94,7 +95,7 @@ function closeRunEntries(state, start) {
 /** The run is over without an agent_result: close what is still open and stop any step shown as running. */
 function endRun(state) {
   const s = closeStreaming(closeThinking(state));
-  return { ...closeRunEntries(s, runStart(s.entries)), running: false, stopping: false, pendingIntent: null, confirmation: null };
+  return { ...closeRunEntries(s, runStart(s.entries)), running: false, stopping: false, pendingIntent: null, ...NO_QUESTIONS };
 }
 
 // Thread notes for a run that a reconnect found over (the desktop is idle and no answer came).
@@ -102,11 +103,20 @@ const NOT_DELIVERED =
   "Your last request may not have reached the desktop: the connection dropped as it was sent. Send it again if nothing happened.";
 const INTERRUPTED = "The connection dropped during this run and the desktop ended it without an answer. Ask again if needed.";
 
+const NO_QUESTIONS = { confirmation: null, confirmQueue: [] };
+
+/** The question on screen is answered or gone: the next one waiting, if any, gets the dialog. */
+function nextConfirmation(state) {
+  const [next = null, ...rest] = state.confirmQueue;
+  return { ...state, confirmation: next, confirmQueue: rest };
+}
+
 /** The confirmation request `requestId` was not answered in time: its entry says so and its dialog closes. */
 function expireConfirmation(state, requestId) {
   const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === requestId);
   const s = idx >= 0 && !state.entries[idx].decision ? replaceAt(state, idx, { decision: "expired" }) : state;
-  return s.confirmation?.requestId === requestId ? { ...s, confirmation: null } : s;
+  if (s.confirmation?.requestId === requestId) return nextConfirmation(s);
+  return { ...s, confirmQueue: s.confirmQueue.filter((c) => c.requestId !== requestId) };
 }
 
 function str(v) {
@@ -323,7 +333,7 @@ function onServer(state, msg, now) {
         running: false,
         stopping: false,
         pendingIntent: null,
-        confirmation: null,
+        ...NO_QUESTIONS,
         sessionId: str(p.session_id) || s.sessionId,
         // How a run ended tells the phone too (any other status means a model ran); desktops before models: []
         // in state_update left the list out when they had none.
@@ -368,6 +378,12 @@ function onServer(state, msg, now) {
           entries.splice(at, 0, entries.pop());
           s = { ...s, entries };
         }
+      }
+      // Another question is open (parallel calls each ask): this one waits its turn, or replaces itself if asked
+      // again after a reconnect.
+      if (s.confirmation && s.confirmation.requestId !== confirmation.requestId) {
+        const queue = s.confirmQueue.filter((c) => c.requestId !== confirmation.requestId);
+        return { ...s, confirmQueue: [...queue, confirmation], running: true };
       }
       return { ...s, confirmation, running: true };
     }
@@ -478,7 +494,7 @@ export function reduce(state, action) {
         idx >= 0 && state.entries[idx].decision !== "expired"
           ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied" })
           : state;
-      return { ...s, confirmation: null };
+      return nextConfirmation(s);
     }
     case "new_session":
       // The running task's thread stays on screen (Stop, its steps and its answer belong to it) until it ends.
@@ -489,7 +505,7 @@ export function reduce(state, action) {
         running: false,
         stopping: false,
         pendingIntent: null,
-        confirmation: null,
+        ...NO_QUESTIONS,
         sessionId: null,
       };
     case "restore": {
@@ -514,7 +530,7 @@ export function reduce(state, action) {
         running: action.running === true,
         stopping: false,
         pendingIntent: null,
-        confirmation: null,
+        ...NO_QUESTIONS,
       };
     }
     case "conn": {
@@ -528,12 +544,14 @@ export function reduce(state, action) {
         s.resync = !action.healed;
         // Over a new connection the desktop asks again what it still waits for (same id: the entry returns to
         // "waiting"); a question it stopped waiting for when the link died must not stay answerable here.
-        if (!action.healed && s.confirmation) s = expireConfirmation(s, s.confirmation.requestId);
+        if (!action.healed) {
+          for (const c of [s.confirmation, ...s.confirmQueue]) if (c) s = expireConfirmation(s, c.requestId);
+        }
       }
       if (conn.status === ConnStatus.IDLE) {
         // Disconnected on purpose: the desktop ends this phone's session.
         s.manual = false;
-        s.confirmation = null;
+        s = { ...s, ...NO_QUESTIONS };
       }
       return s;
     }
