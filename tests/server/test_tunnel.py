@@ -214,9 +214,9 @@ def test_a_killed_server_leaves_no_tunnel_open(tmp_path: Path) -> None:
 # cloudflared started by a wrapper that leaves a child holding the output pipe: the wrapper prints the URL and
 # exits after a while; the child lives on.
 WRAPPED_CLOUDFLARED = """#!/bin/sh
-echo "2026-11-21T20:00:00Z INF |  https://wrapped-test-7.trycloudflare.com  |" >&2
 sleep 300 &
 echo "$!" > "{pidfile}"
+echo "2026-11-21T20:00:00Z INF |  https://wrapped-test-7.trycloudflare.com  |" >&2
 sleep "$(cat {argsfile}.delay)"
 exit 4
 """
