@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import unicodedata
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -252,37 +253,50 @@ async def _stop(client: Any, request_id: str, args: argparse.Namespace) -> bool:
 
 
 async def _follow(client: Any, request_id: str, args: argparse.Namespace, printer: _ProgressPrinter) -> int:
-    """Print messages until the one that ends the request; returns the exit code."""
-    async for message in client.messages():
-        data = message.to_dict()
-        payload = data["payload"]
-        if args.json:
-            print(json.dumps(data, ensure_ascii=False), flush=True)
-        if message.type == "keepalive":
-            continue
-        if message.type == "agent_confirmation_request":
-            approved = await _ask_user(payload, quiet=args.json)
-            answer = {"approved": approved, "request_id": message.id}
-            client.send({"type": "agent_confirmation_response", "id": f"{message.id}-answer", "payload": answer})
-            continue
-        mine = payload.get("ref_id") == request_id
-        if message.type == "error" and (mine or payload.get("ref_id") is None):
-            if not args.json:
-                print(f"error ({payload.get('code')}): {payload.get('message')}", file=sys.stderr)
-            return EXIT_FAILED
-        if args.tool and message.type == "tool_result" and mine:
-            if not args.json:
-                _print_tool_result(payload)
-            return EXIT_OK if payload.get("status") == "success" else EXIT_FAILED
-        if message.type == "agent_result" and mine:
-            if not args.json:
-                printer.finish(str(payload.get("answer", "")))
-                status = payload.get("status")
-                if status not in (None, "completed"):  # exit 0 all the same (CONTRACTS): the answer arrived
-                    print(f"contop run: the run did not complete (status: {status})", file=sys.stderr)
-            return EXIT_OK
-        if not args.json and message.type in _PROGRESS_TYPES:
-            printer.show(message.type, payload)
+    """Print messages until the one that ends the request; returns the exit code. Approval questions are asked one
+    at a time while messages keep coming: a question the desktop stopped waiting for (it expired, the run ended,
+    the desktop vanished) is withdrawn instead of holding the run."""
+    questions = _Questions(client, quiet=args.json)
+    incoming = aiter(client.messages())
+    try:
+        while True:
+            message = await questions.next_message(incoming)
+            if message is None:
+                break
+            data = message.to_dict()
+            payload = data["payload"]
+            if args.json:
+                print(json.dumps(data, ensure_ascii=False), flush=True)
+            if message.type == "keepalive":
+                continue
+            if message.type == "agent_confirmation_request":
+                questions.add(message.id, payload)
+                continue
+            if message.type == "agent_status" and payload.get("status_type") == "confirmation_expired":
+                questions.withdraw(str(payload.get("ref_id")), str(payload.get("message") or "it expired"))
+            mine = payload.get("ref_id") == request_id
+            if message.type == "error" and (mine or payload.get("ref_id") is None):
+                questions.close()
+                if not args.json:
+                    print(f"error ({payload.get('code')}): {payload.get('message')}", file=sys.stderr)
+                return EXIT_FAILED
+            if args.tool and message.type == "tool_result" and mine:
+                questions.close()
+                if not args.json:
+                    _print_tool_result(payload)
+                return EXIT_OK if payload.get("status") == "success" else EXIT_FAILED
+            if message.type == "agent_result" and mine:
+                questions.close()
+                if not args.json:
+                    printer.finish(str(payload.get("answer", "")))
+                    status = payload.get("status")
+                    if status not in (None, "completed"):  # exit 0 all the same (CONTRACTS): the answer arrived
+                        print(f"contop run: the run did not complete (status: {status})", file=sys.stderr)
+                return EXIT_OK
+            if not args.json and message.type in _PROGRESS_TYPES:
+                printer.show(message.type, payload)
+    finally:
+        questions.close()
     if getattr(client, "lost", None):
         why = f": {client.lost}"
     elif args.pair or os.environ.get("CONTOP_PAIR_URL"):  # one device: a second run with the URL replaces this one
@@ -309,45 +323,127 @@ def visible(text: str, *, lines: bool = False) -> str:
     return "".join(out)
 
 
-async def _ask_user(payload: dict[str, Any], *, quiet: bool) -> bool:
+def _question(payload: dict[str, Any]) -> str:
     what = visible(str(payload.get("command") or payload.get("tool")))
     reason = visible(str(payload.get("reason") or ""))
     tool = visible(str(payload.get("tool")))
     if reason.isidentifier() and payload.get("voice_message"):  # a code ('blocked_force_host'): its sentence
-        question = f"Approve {tool}: {what}? {visible(str(payload['voice_message']))} [y/N] "
+        question = f"Approve {tool}: {what}? {visible(str(payload['voice_message']))}"
     else:
-        question = f"Approve {tool}: {what} ({reason})? [y/N] "
-    if not sys.stdin.isatty():
-        if not quiet:
-            print(f"{question}no (stdin is not a terminal)", file=sys.stderr)
-        return False
-    # On stderr, not input()'s stdout: with --json, stdout carries nothing but JSON lines.
-    print(question, end="", file=sys.stderr, flush=True)
-    reply = await _read_line()
-    return reply.strip().lower() in ("y", "yes")
+        question = f"Approve {tool}: {what} ({reason})?"
+    timeout = payload.get("timeout_s")
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        question += f" (the desktop waits {timeout:g} s)"
+    return question + " [y/N] "
 
 
-async def _read_line() -> str:
-    """A line of stdin, read by a daemon thread: a run that times out while the question waits still exits."""
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[str] = loop.create_future()
+class _Questions:
+    """The approval questions of one run, asked on the terminal one at a time (on stderr: with --json, stdout
+    carries nothing but JSON lines), each answered by its request id. Without a terminal each is answered no."""
 
-    def deliver(line: str) -> None:
-        if not answer.done():
-            answer.set_result(line)
+    def __init__(self, client: Any, *, quiet: bool) -> None:
+        self._client = client
+        self._quiet = quiet
+        self._waiting: list[tuple[str, dict[str, Any]]] = []
+        self._asked: tuple[str, asyncio.Task[str]] | None = None
+        self._stdin: _StdinLines | None = None
 
-    def read() -> None:
+    def add(self, request_id: str, payload: dict[str, Any]) -> None:
+        if (self._asked and self._asked[0] == request_id) or any(rid == request_id for rid, _ in self._waiting):
+            return  # asked again after a reconnect: it is already here
+        if not sys.stdin.isatty():
+            if not self._quiet:
+                print(f"{_question(payload)}no (stdin is not a terminal)", file=sys.stderr)
+            self._answer(request_id, False)
+            return
+        self._waiting.append((request_id, payload))
+        self._ask_next()
+
+    def withdraw(self, request_id: str, why: str) -> None:
+        """The desktop no longer waits for this answer: it is not asked, or no longer."""
+        self._waiting = [(rid, p) for rid, p in self._waiting if rid != request_id]
+        if self._asked and self._asked[0] == request_id:
+            self._asked[1].cancel()
+            self._asked = None
+            print(f"\n(not asked any more: {visible(why)})", file=sys.stderr, flush=True)
+            self._ask_next()
+
+    def close(self) -> None:
+        """The run is over: a question still on screen gets its line ended."""
+        self._waiting.clear()
+        if self._asked:
+            self._asked[1].cancel()
+            self._asked = None
+            print(file=sys.stderr, flush=True)
+
+    async def next_message(self, incoming: AsyncIterator[Any]) -> Any:
+        """The next message from the desktop (None once the connection closed), sending answers as they are
+        typed meanwhile."""
+        receive = asyncio.ensure_future(anext(incoming, None))
         try:
-            line = sys.stdin.readline()
-        except (OSError, ValueError):
-            line = ""
-        try:
-            loop.call_soon_threadsafe(deliver, line)
-        except RuntimeError:  # the loop has closed: nobody waits for the answer any more
-            pass
+            while True:
+                asked = self._asked
+                wait: set[asyncio.Future[Any]] = {receive} if asked is None else {receive, asked[1]}
+                await asyncio.wait(wait, return_when=asyncio.FIRST_COMPLETED)
+                if asked is not None and asked[1].done() and self._asked is asked:
+                    self._asked = None
+                    if not asked[1].cancelled():
+                        self._answer(asked[0], asked[1].result().strip().lower() in ("y", "yes"))
+                    self._ask_next()
+                if receive.done():
+                    return receive.result()
+        finally:
+            if not receive.done():
+                receive.cancel()
 
-    threading.Thread(target=read, name="contop-run-answer", daemon=True).start()
-    return await answer
+    def _ask_next(self) -> None:
+        if self._asked is not None or not self._waiting:
+            return
+        request_id, payload = self._waiting.pop(0)
+        if self._stdin is None:
+            self._stdin = _StdinLines()
+        self._stdin.discard()  # typed before this question: not its answer
+        print(_question(payload), end="", file=sys.stderr, flush=True)
+        self._asked = (request_id, asyncio.ensure_future(self._stdin.line()))
+
+    def _answer(self, request_id: str, approved: bool) -> None:
+        answer = {"approved": approved, "request_id": request_id}
+        self._client.send({"type": "agent_confirmation_response", "id": f"{request_id}-answer", "payload": answer})
+
+
+class _StdinLines:
+    """Lines of stdin, read by one daemon thread for the whole run: a run that ends while a question waits still
+    exits, and a line typed for a question that was withdrawn is not lost to a thread nobody listens to."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(target=self._read, name="contop-run-answers", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                line = sys.stdin.readline()
+            except (OSError, ValueError):
+                line = ""
+            try:
+                self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except RuntimeError:  # the loop has closed: nobody waits for answers any more
+                return
+            if not line:  # end of input: every later question is answered "no"
+                return
+
+    def discard(self) -> None:
+        while not self._lines.empty():
+            if self._lines.get_nowait() == "":
+                self._lines.put_nowait("")  # end of input stays the end
+                return
+
+    async def line(self) -> str:
+        line = await self._lines.get()
+        if line == "":
+            self._lines.put_nowait("")
+        return line
 
 
 def _print_tool_result(payload: dict[str, Any]) -> None:
