@@ -137,13 +137,12 @@ class _Converter:
         for part in node.parts:
             if part.kind == "word":
                 raw = self.source[part.pos[0] : part.pos[1]]
+                text = self.text(part, cmd.subs)
                 expanded = expand_braces(raw) if "{" in raw else None
-                cmd.words.extend(expanded if expanded is not None else (part.word,))
-                self.collect_subs(part, cmd.subs)
+                cmd.words.extend(expanded if expanded is not None else (text,))
             elif part.kind == "assignment":
-                name, _, value = part.word.partition("=")
+                name, _, value = self.text(part, cmd.subs).partition("=")
                 cmd.assigns.append((name, value))
-                self.collect_subs(part, cmd.subs)
             elif part.kind == "redirect":
                 self.redirect(part, cmd)
         return cmd
@@ -151,7 +150,18 @@ class _Converter:
     def redirect(self, node: Any, cmd: Cmd) -> None:
         heredoc = getattr(node, "heredoc", None)
         if heredoc is not None:
-            body = heredoc.value.rsplit("\n", 1)[0] if "\n" in heredoc.value else ""
+            if "\n" in heredoc.value:
+                body = heredoc.value.rsplit("\n", 1)[0]
+            else:  # inside a compound command bashlex reads the body as commands and keeps only the delimiter
+                line_end = self.source.find("\n", node.pos[1])
+                found = 0 <= line_end < heredoc.pos[0]
+                body = self.source[line_end + 1 : heredoc.pos[0]].rstrip("\n") if found else ""
+            if node.type == "<<-":
+                body = "\n".join(line.lstrip("\t") for line in body.split("\n"))
+            pos = getattr(node.output, "pos", None)
+            delimiter = self.source[pos[0] : pos[1]] if pos else ""
+            if not any(q in delimiter for q in "'\"\\"):  # '<<EOF', not '<<"EOF"': bash expands the body
+                body = heredoc_body(body, cmd, self.depth)
             cmd.redirects.append(("<<", body))
             return
         target = node.output
@@ -161,13 +171,29 @@ class _Converter:
         else:
             cmd.redirects.append((node.type, f"&{target}"))
 
+    def text(self, word: Any, subs: list[Script]) -> str:
+        """The text of a word or assignment, its substitutions added to ``subs``."""
+        if _has_parameter(word):
+            text, found = rescan_word(self.source[word.pos[0] : word.pos[1]], self.depth)
+            subs.extend(found)
+            return text
+        self.collect_subs(word, subs)
+        return str(word.word)
+
     def collect_subs(self, word: Any, into: list[Script]) -> None:
+        if _has_parameter(word):  # bashlex keeps '${x:-$(cmd)}' as text: our tokenizer finds what runs there
+            into.extend(rescan_word(self.source[word.pos[0] : word.pos[1]], self.depth)[1])
+            return
         for part in getattr(word, "parts", None) or []:
             if part.kind in ("commandsubstitution", "processsubstitution"):
                 start, end = part.command.pos
                 into.append(parse(self.source[start:end], self.depth + 1))
             else:
                 self.collect_subs(part, into)
+
+
+def _has_parameter(word: Any) -> bool:
+    return any(part.kind == "parameter" for part in getattr(word, "parts", None) or [])
 
 
 # --------------------------------------------------------------------------------------------------- fallback
@@ -180,8 +206,38 @@ _DQ_SPECIALS = re.compile(r"[\"\\]")
 def matching_end(src: str, start: int, closer: str) -> int:
     """Index of the ``)`` or backquote closing a substitution that starts at ``start`` (len(src) if none).
 
-    Jumps between special characters with regular expressions so that long inputs stay cheap.
+    Jumps between special characters with regular expressions so that long inputs stay cheap. A ``)`` that closes
+    nothing (a case pattern's) or is not code (in a comment, a here-document body or a backquoted command) would
+    end the substitution too early and leave the rest of it outside, unjudged: with any of those in sight the
+    substitution is read again more carefully.
     """
+    end = _plain_matching_end(src, start, closer)
+    if closer == ")" and _CAREFUL.search(src, start, end) is not None:
+        return _careful_matching_end(src, start)
+    return end
+
+
+def _after_quote(src: str, j: int) -> int:
+    """Index just after the quoted string starting at ``src[j]`` (len(src) if it is not closed). In ``$'…'`` a
+    backslash escapes the quote."""
+    n = len(src)
+    if src[j] == "'" and not (j and src[j - 1] == "$"):
+        end = src.find("'", j + 1)
+        return n if end < 0 else end + 1
+    specials = _DQ_SPECIALS if src[j] == '"' else _ANSI_SPECIALS
+    j += 1
+    while j < n:
+        quote = specials.search(src, j)
+        if quote is None:
+            return n
+        if quote.group() == "\\":
+            j = quote.start() + 2
+            continue
+        return quote.start() + 1
+    return n
+
+
+def _plain_matching_end(src: str, start: int, closer: str) -> int:
     specials = _PAREN_SPECIALS if closer == ")" else _BACKTICK_SPECIALS
     level, j, n = 1, start, len(src)
     while j < n:
@@ -193,21 +249,8 @@ def matching_end(src: str, start: int, closer: str) -> int:
         if c == "\\":
             j += 2
             continue
-        if c == "'":
-            end = src.find("'", j + 1)
-            j = n if end < 0 else end + 1
-            continue
-        if c == '"':
-            j += 1
-            while j < n:
-                quote = _DQ_SPECIALS.search(src, j)
-                if quote is None:
-                    return n
-                if quote.group() == "\\":
-                    j = quote.start() + 2
-                    continue
-                j = quote.start() + 1
-                break
+        if c in "'\"":
+            j = _after_quote(src, j)
             continue
         if c == "`":
             return j
@@ -218,7 +261,108 @@ def matching_end(src: str, start: int, closer: str) -> int:
     return n
 
 
+_ANSI_SPECIALS = re.compile(r"['\\]")
+_CAREFUL = re.compile(r"case|<<|#|`")
+# '(?<![^…])' is "at the start or after a break": a comment or a reserved word starts a word
+_CAREFUL_SPECIALS = re.compile(r"[()'\"\\;`\n]|<<<|<<-?|(?<![^\s;&|()])(?:#|(?:case|esac|in)(?=[\s;&|()]|$))")
+_HEREDOC_WORD = re.compile(r"[ \t]*((?:[^\s;&|()<>'\"\\]|\\.|'[^']*'|\"(?:\\.|[^\"\\])*\")*)")
+_CASE_HEAD, _CASE_PATTERN, _CASE_BODY = 0, 1, 2
+
+
+def _careful_matching_end(src: str, start: int) -> int:
+    """``matching_end`` reading what bash reads in a ``$(…)``: case statements (``$(case x in x) rm -rf ~;; esac)``
+    ends at its last ``)``), comments, here-document bodies and backquoted commands, whose ``)`` close nothing."""
+    level, j, n = 1, start, len(src)
+    cases: list[list[int]] = []  # each open case statement: [its parenthesis level, head/pattern/body]
+    heredocs: list[tuple[str, bool]] = []  # (delimiter, strip tabs) of those whose body starts at the next line
+    while j < n:
+        found = _CAREFUL_SPECIALS.search(src, j)
+        if found is None:
+            return n
+        j, seen = found.start(), found.group()
+        c = seen[0]
+        top = cases[-1] if cases and cases[-1][0] == level else None
+        if c == "\\":
+            j += 2
+        elif c in "'\"":
+            j = _after_quote(src, j)
+        elif c == "`":
+            j = _plain_matching_end(src, j + 1, "`") + 1
+        elif c == "#":
+            newline = src.find("\n", j)
+            j = n if newline < 0 else newline
+        elif c == "<":
+            if seen != "<<<":
+                word = _HEREDOC_WORD.match(src, found.end())
+                if word is not None:
+                    heredocs.append(("".join(_unquote(word.group(1))[0]), seen == "<<-"))
+                    j = word.end()
+                    continue
+            j = found.end()
+        elif c == "\n":
+            j = _after_heredocs(src, j + 1, heredocs)
+            heredocs.clear()
+        elif c == "(":
+            if top is None or top[1] != _CASE_PATTERN:  # '(x) …': a pattern may start with a '(' of its own
+                level += 1
+            j += 1
+        elif c == ")":
+            if top is not None and top[1] == _CASE_PATTERN:
+                top[1] = _CASE_BODY
+            else:
+                level -= 1
+                if level == 0:
+                    return j
+            j += 1
+        elif c == ";":
+            if top is not None and top[1] == _CASE_BODY and src.startswith((";;", ";&"), j):
+                top[1] = _CASE_PATTERN
+                j += 1
+            j += 1
+        else:
+            if seen == "case" and _command_start(src, start, j):
+                cases.append([level, _CASE_HEAD])
+            elif seen == "in" and top is not None and top[1] == _CASE_HEAD:
+                top[1] = _CASE_PATTERN
+            elif seen == "esac" and top is not None and top[1] != _CASE_HEAD and _command_start(src, start, j):
+                cases.pop()
+            j = found.end()
+    return n
+
+
+def _after_heredocs(src: str, pos: int, heredocs: list[tuple[str, bool]]) -> int:
+    """Where reading resumes after the bodies of ``heredocs``, which start at ``pos``. In a substitution bash also
+    ends a body at a line that is its delimiter followed by the ``)`` (``EOF)``): reading resumes at that ``)``."""
+    n = len(src)
+    for delimiter, strip_tabs in heredocs:
+        while pos < n:
+            newline = src.find("\n", pos)
+            line_end = n if newline < 0 else newline
+            line = src[pos:line_end].lstrip("\t") if strip_tabs else src[pos:line_end]
+            if line == delimiter:
+                pos = line_end
+                break
+            if line.startswith(delimiter) and line[len(delimiter) :].lstrip(" \t").startswith(")"):
+                return line_end - len(line) + len(delimiter)
+            pos = line_end + 1
+    return min(pos, n)
+
+
+def _command_start(src: str, start: int, j: int) -> bool:
+    """Whether a command starts at ``j``: first on the line or after an operator or a reserved word."""
+    k = j - 1
+    while k >= start and src[k] in " \t":
+        k -= 1
+    if k < start or src[k] in ";&|\n()":
+        return True
+    end = k + 1
+    while k >= start and src[k] not in " \t\n;&|()":
+        k -= 1
+    return src[k + 1 : end] in _RESERVED
+
+
 _PLAIN_RUN = re.compile(r"[^\s;&|()<>'\"\\$`]+")
+_BLANKS = re.compile(r"\s+")
 _REDIR_START = frozenset("<>&0123456789")
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
 _REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
@@ -235,7 +379,7 @@ class _Fallback:
         self.src = source
         self.i = 0
         self.depth = depth
-        self.heredocs: list[tuple[Cmd, str, int]] = []
+        self.heredocs: list[tuple[Cmd, str, int, bool, bool]] = []  # cmd, delimiter, index, quoted, strip tabs
 
     def parse(self) -> Script:
         script = Script(fallback=True)
@@ -312,15 +456,24 @@ class _Fallback:
             pipeline.append(cmd)
 
     def read_heredocs(self) -> None:
-        for cmd, delimiter, index in self.heredocs:
-            end = self.src.find("\n" + delimiter, self.i - 1)
-            body_start = self.i
-            if end < 0:
-                body, self.i = self.src[body_start:], len(self.src)
-            else:
-                body = self.src[body_start : end + 1]
-                self.i = end + 1 + len(delimiter)
-            cmd.redirects[index] = ("<<", body.rstrip("\n"))
+        """Read the bodies of the here-documents opened on the line just ended, each up to the line that is its
+        delimiter (after leading tabs, for ``<<-``)."""
+        src = self.src
+        for cmd, delimiter, index, quoted, strip_tabs in self.heredocs:
+            lines: list[str] = []
+            pos = self.i
+            while pos < len(src):
+                newline = src.find("\n", pos)
+                line_end = len(src) if newline < 0 else newline
+                line = src[pos:line_end].lstrip("\t") if strip_tabs else src[pos:line_end]
+                if line == delimiter:
+                    pos = line_end
+                    break
+                lines.append(line)
+                pos = line_end + 1
+            self.i = min(pos, len(src))
+            body = "\n".join(lines).rstrip("\n")
+            cmd.redirects[index] = ("<<", body if quoted else heredoc_body(body, cmd, self.depth))
         self.heredocs.clear()
 
     def next_token(self, cmd: Cmd) -> str | None:
@@ -353,10 +506,12 @@ class _Fallback:
                 op = redirect.group(2)
                 while self.i < len(src) and src[self.i] in " \t":
                     self.i += 1
+                start = self.i
                 word = self.word(cmd)
                 if op in ("<<", "<<-"):
+                    quoted = any(q in src[start : self.i] for q in "'\"\\")  # '<<"EOF"': a body kept as it is
                     cmd.redirects.append(("<<", ""))
-                    self.heredocs.append((cmd, word.strip(), len(cmd.redirects) - 1))
+                    self.heredocs.append((cmd, word.strip(), len(cmd.redirects) - 1, quoted, op == "<<-"))
                 elif op in (">&", "<&") and (word.isdigit() or word == "-"):
                     cmd.redirects.append((op, "&" + word))  # a descriptor copy, not a file
                 else:
@@ -385,8 +540,15 @@ class _Fallback:
             if c in " \t\r\n;&|":
                 break
             if c == "(" and out and out[-1].endswith("="):
-                end = matching_end(src, self.i + 1, ")")  # an array: a=(x y)
-                out.append(src[self.i : end + 1])
+                end = matching_end(src, self.i + 1, ")")  # an array: a=(x y), its items expanded as words
+                start = self.i
+                self.i += 1
+                while self.i < end:
+                    blanks = _BLANKS.match(src, self.i, end)
+                    before = self.i = blanks.end() if blanks else self.i
+                    self.word(cmd)
+                    self.i += self.i == before
+                out.append(src[start : end + 1])
                 self.i = end + 1
                 continue
             if c in "()":
@@ -407,40 +569,124 @@ class _Fallback:
             elif c == '"':
                 self.i += 1
                 out.append(self.double_quoted(cmd))
-            elif src.startswith("$((", self.i):
-                end = src.find("))", self.i)
-                self.i = len(src) if end < 0 else end + 2
-                out.append("0")
-            elif src.startswith("$(", self.i) or src.startswith("<(", self.i) or src.startswith(">(", self.i):
+            elif src.startswith("<(", self.i) or src.startswith(">(", self.i):
                 out.append(self.substitution(cmd, self.i + 2, ")"))
-            elif c == "`":
-                out.append(self.substitution(cmd, self.i + 1, "`"))
-            elif src.startswith("${", self.i):
-                end = src.find("}", self.i)
-                end = len(src) if end < 0 else end
-                out.append(src[self.i : end + 1])
-                self.i = end + 1
+            elif c in "$`" and (text := self.expansion(cmd, quoted=False, in_word=True)) is not None:
+                out.append(text)
             else:
                 out.append(c)
                 self.i += 1
         return "".join(out)
 
     def double_quoted(self, cmd: Cmd) -> str:
+        text = self.expanded(cmd, '"', len(self.src), _DQ_ESCAPES)
+        self.i += 1
+        return text
+
+    def expanded(self, cmd: Cmd, closer: str, stop: int, escapes: tuple[str, ...]) -> str:
+        """Text where bash expands parameters, arithmetic and substitutions but quotes are ordinary characters
+        (double quotes, a here-document body, arithmetic), read up to ``closer`` or ``stop``; a backslash quotes
+        only the characters in ``escapes``."""
         src, out = self.src, list[str]()
-        while self.i < len(src) and src[self.i] != '"':
-            if src[self.i] == "\\" and src[self.i + 1 : self.i + 2] == "\n":  # a line continuation
+        while self.i < stop and src[self.i] != closer:
+            plain = _EXPANDED_PLAIN.match(src, self.i, stop)
+            if plain:
+                out.append(plain.group())
+                self.i = plain.end()
+                continue
+            c = src[self.i]
+            if c == "\\" and src[self.i + 1 : self.i + 2] == "\n":  # a line continuation
                 self.i += 2
-            elif src[self.i] == "\\" and src[self.i + 1 : self.i + 2] in ('"', "\\", "$", "`"):
+            elif c == "\\" and src[self.i + 1 : self.i + 2] in escapes:
                 out.append(src[self.i + 1])
                 self.i += 2
-            elif src.startswith("$(", self.i) and not src.startswith("$((", self.i):
-                out.append(self.substitution(cmd, self.i + 2, ")"))
-            elif src[self.i] == "`":
-                out.append(self.substitution(cmd, self.i + 1, "`"))
+            elif c in "$`" and (text := self.expansion(cmd, quoted=True)) is not None:
+                out.append(text)
             else:
-                out.append(src[self.i])
+                out.append(c)
+                self.i += 1
+        return "".join(out)
+
+    def expansion(self, cmd: Cmd, quoted: bool, in_word: bool = False) -> str | None:
+        """The ``$((…))``, ``$(…)``, backquote or ``${…}`` at ``self.i`` as written (arithmetic in a word: "0",
+        a number whatever it computes), every substitution in it kept in ``cmd.subs``; None when no expansion
+        starts there."""
+        src, i = self.src, self.i
+        if src.startswith("$((", i):
+            # arithmetic when the inner '(' closes right before a second ')'; else a substitution of a subshell
+            # ('$((cd /; ls) )'), which bash tells apart the same way: its end is found from there on
+            end = matching_end(src, i + 3, ")")
+            if src.startswith("))", end):
+                text = self.arithmetic(cmd, end)
+                return "0" if in_word else text
+            return self.substitution(cmd, i + 2, ")", resume=min(end + 1, len(src)))
+        if src.startswith("$(", i):
+            return self.substitution(cmd, i + 2, ")")
+        if src.startswith("`", i):
+            return self.substitution(cmd, i + 1, "`")
+        if src.startswith("${", i):
+            return self.parameter(cmd, quoted)
+        return None
+
+    def arithmetic(self, cmd: Cmd, end: int) -> str:
+        """Read ``$((…))`` up to ``end``. Bash expands its inside as if double-quoted before computing it, and a
+        substitution there runs even between single quotes. What runs there is kept one level deeper, under a
+        command without words, so that arithmetic nested in arithmetic is cut short as nested substitutions are
+        (each level reads the rest of the line again)."""
+        start = self.i
+        if self.depth >= MAX_DEPTH:
+            cmd.subs.append(Script(too_deep=True))
+        else:
+            inner = Cmd(text=self.src[start : end + 2])
+            reader = _Fallback(self.src, self.depth + 1)
+            reader.i = start + 3
+            reader.expanded(inner, "", end, _DQ_ESCAPES)
+            if inner.subs:
+                cmd.subs.append(Script(pipelines=[[inner]], fallback=True))
+        self.i = end + 2
+        return self.src[start : self.i]
+
+    def parameter(self, cmd: Cmd, quoted: bool) -> str:
+        """Read the ``${…}`` at ``self.i`` up to its own ``}``. Bash expands the words in its operators and index as
+        it expands it (``${x:-$(cmd)}``, ``${a[$(cmd)]}``), so their substitutions are kept; unquoted, their
+        quotes are removed, as the shell does (``eval ${x:-'rm -rf ~'}`` runs ``rm -rf ~``). Inside double
+        quotes a single quote is an ordinary character (``"${x:-'$(cmd)'}"`` runs cmd)."""
+        src, out, nested = self.src, ["${"], 0
+        self.i += 2
+        while self.i < len(src):
+            plain = _PARAMETER_PLAIN.match(src, self.i)
+            if plain:
+                out.append(plain.group())
+                self.i = plain.end()
+                continue
+            c = src[self.i]
+            if c == "}" and not nested:
+                break
+            if c == "\\":
+                escaped = src[self.i + 1 : self.i + 2]
+                if escaped != "\n":  # a backslash-newline is a line continuation: nothing
+                    out.append(c + escaped if quoted and escaped not in _BRACE_ESCAPES else escaped)
+                self.i += 2
+            elif c == "'" and not quoted:
+                end = src.find("'", self.i + 1)
+                end = len(src) if end < 0 else end
+                out.append(src[self.i + 1 : end])
+                self.i = end + 1
+            elif src.startswith("$'", self.i) and not quoted:
+                out.append(self.ansi_c())
+            elif c == '"':
+                self.i += 1
+                out.append(self.double_quoted(cmd))
+            elif not quoted and (src.startswith("<(", self.i) or src.startswith(">(", self.i)):
+                out.append(self.substitution(cmd, self.i + 2, ")"))
+            elif c in "$`" and (text := self.expansion(cmd, quoted)) is not None:
+                out.append(text)
+            else:
+                nested += (c == "{") - (c == "}")  # bash pairs plain braces inside: '${x:-{a}}' is '{a}'
+                out.append(c)
                 self.i += 1
         self.i += 1
+        out.append("}")
         return "".join(out)
 
     def ansi_c(self) -> str:
@@ -468,15 +714,43 @@ class _Fallback:
         self.i += 1
         return "".join(out)
 
-    def substitution(self, cmd: Cmd, start: int, closer: str) -> str:
-        """Find the end of ``$(…)``, ``<(…)`` or a backquote, parse the inside, and keep it as text."""
+    def substitution(self, cmd: Cmd, start: int, closer: str, resume: int | None = None) -> str:
+        """Find the end of ``$(…)``, ``<(…)`` or a backquote (looking from ``resume`` when the part before it is
+        known to be balanced), parse the inside, and keep it as text."""
         src = self.src
-        j = matching_end(src, start, closer)
+        j = matching_end(src, start if resume is None else resume, closer)
         inner = src[start:j]
         cmd.subs.append(parse(inner, self.depth + 1))
         text = src[self.i : j + 1]
         self.i = j + 1
         return text
+
+
+_DQ_ESCAPES = ('"', "\\", "$", "`")
+_BRACE_ESCAPES = (*_DQ_ESCAPES, "}")  # in '"${x:-a\}b}"' the backslash quotes the brace
+_EXPANDED_PLAIN = re.compile(r'[^\\$`"]+')
+_PARAMETER_PLAIN = re.compile(r"[^\\'\"$`<>{}]+")
+_HEREDOC_ESCAPES = ("\\", "$", "`")
+
+
+def heredoc_body(body: str, cmd: Cmd, depth: int) -> str:
+    """A here-document body whose delimiter is not quoted, as the command reads it: bash expands parameters,
+    arithmetic and substitutions in it (kept in ``cmd.subs``), and a backslash quotes only ``\\``, ``$`` and a
+    backquote. Quotes are ordinary characters there: ``'$(cmd)'`` runs cmd."""
+    reader = _Fallback(body, depth)
+    return reader.expanded(cmd, "", len(body), _HEREDOC_ESCAPES)
+
+
+def rescan_word(raw: str, depth: int) -> tuple[str, list[Script]]:
+    """A word read again by our tokenizer (bashlex does not look inside ``${…}``): its text and substitutions."""
+    reader, cmd, out = _Fallback(raw, depth), Cmd(), list[str]()
+    while reader.i < len(raw):
+        before = reader.i
+        out.append(reader.word(cmd))
+        if reader.i == before:
+            out.append(raw[reader.i])
+            reader.i += 1
+    return "".join(out), cmd.subs
 
 
 # ------------------------------------------------------------------------------------------------ brace expansion
@@ -551,12 +825,16 @@ def _unquote(raw: str) -> tuple[list[str], list[bool]]:
                 literal.append(True)
                 j += 1
             i = j + 1
-        elif raw.startswith(("$(", "${", "<(", ">("), i) or c == "`":
+        elif raw.startswith("${", i):  # as the tokenizer reads it: to its own '}', quotes removed
+            reader = _Fallback(raw, MAX_DEPTH)
+            reader.i = i
+            text = reader.parameter(Cmd(), quoted=False)
+            chars.extend(text)
+            literal.extend([True] * len(text))
+            i = reader.i
+        elif raw.startswith(("$(", "<(", ">("), i) or c == "`":
             if c == "`":
                 end = raw.find("`", i + 1)
-                end = n - 1 if end < 0 else end
-            elif raw[i + 1] == "{":
-                end = raw.find("}", i)
                 end = n - 1 if end < 0 else end
             else:
                 end = matching_end(raw, i + 2, ")")
