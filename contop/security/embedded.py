@@ -2,12 +2,17 @@
 
 The code is not executed or fully parsed: we look for the calls that run shell commands or delete, kill,
 download-and-run, open sockets or decode payloads, pull out their string arguments and classify those as
-commands in turn.
+commands in turn. String literals are judged as paths, alone and joined (``'/etc/' + 'shadow'``); a program that
+opens files at a path built from the home folder or from pieces not all known is asked about.
 """
 
 from __future__ import annotations
 
+import itertools
+import ntpath
+import posixpath
 import re
+from dataclasses import dataclass
 
 from contop.security import payload
 from contop.security.cmdbase import Invocation
@@ -146,17 +151,19 @@ def shares_folder(folder: str, bind: str, st: State, text: str) -> None:
         st.add(CONFIRM, f"shares {folder} with the network, the protected {inside} included", text)
 
 
-def judge_code(language: str, code: str, st: State, text: str) -> None:
-    """Classify a program text in a scripting language."""
+def judge_code(language: str, code: str, st: State, text: str, *, from_file: bool = False) -> None:
+    """Classify a program text in a scripting language. ``from_file``: a script read from disk, where paths joined
+    from pieces known only when it runs are everyday (``os.path.join(root, name)`` over a walk): only those built
+    from the home folder ask. A one-liner doing the same asks."""
     st.check_depth()
     st.depth += 1
     try:
-        _judge_code(language, code, st, text)
+        _judge_code(language, code, st, text, from_file)
     finally:
         st.depth -= 1
 
 
-def _judge_code(language: str, code: str, st: State, text: str) -> None:
+def _judge_code(language: str, code: str, st: State, text: str, from_file: bool = False) -> None:
     if _FORK.search(code):
         st.add(BLOCK, "starts a fork bomb that freezes the computer", text)
     if _SOCKET.search(code) and _SPAWN.search(code):
@@ -181,6 +188,7 @@ def _judge_code(language: str, code: str, st: State, text: str) -> None:
         if _EVAL.search(code) or _RUNS_SHELL.search(code):
             st.add(CONFIRM, "runs an encoded payload", text)
     st.check_paths([s for s in strings if len(s) < 300], text)
+    _built_paths(language, code, st, text, from_file)
     for call in _RUNS_SHELL.finditer(code):
         _embedded_command(code, call.end() - 1, st, text)
     if language in ("perl", "ruby", "php") and "`" in code:
@@ -264,3 +272,214 @@ def _deletion(code: str, start: int, st: State, text: str) -> None:
         if place >= Place.SYSTEM_FILE:
             st.add(BLOCK, "deletes your home directory or system files", text)
     st.add(CONFIRM, "deletes files", text)
+
+
+# Paths a program puts together when it runs (``Path.home()/'.ssh'/'id_rsa'``, ``'/etc/' + 'shadow'``): the string
+# literals alone do not name the file it opens.
+_AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
+MAX_JOINS = 64  # path-joining calls read in one program
+_TOUCHES_FILES = Keywords(
+    r"\bopen\b|\bfopen\b|openSync|read_text|read_bytes|write_text|write_bytes|readFile|writeFile|appendFile|"
+    r"createReadStream|createWriteStream|copyFile|\bcopyfile\b|shutil\.copy|FileUtils\.|"
+    r"\b(File|IO)\.(read|readlines|foreach|write|binread|binwrite|new|open)\b|file_get_contents|file_put_contents|"
+    r"\breadfile\b|\bfile\s*\(|read_file|slurp|readTextFile|Deno\.readFile|Bun\.file|\bgetline\b|"
+    r"\bio\.(open|lines|input|output)\b|\bdofile\b|\bloadfile\b|urlopen|urlretrieve|\bcopy\s*\("
+)
+_AWK_WRITES = re.compile(r"\bprintf?\b[^;{}]*[>|]")  # print > file, print | "command"
+_HOME_DIR = re.compile(  # a plain regex: its alternatives need the text around their keywords
+    r"Path\.home\(|homedir\b|Dir\.home\b|getpwuid|getpwnam|pw_dir|"
+    r"expanduser\(\s*(?!\)|(['\"])~[/\\][^'\"]*\1\s*\))|"  # expanduser('~/x') is a literal, judged as one
+    r"File\.expand_path\(\s*['\"]~['\"]|"
+    r"(\$ENV\{|ENV\[|ENV\.fetch\(|ENVIRON\[|\$_SERVER\[|getenv\(|environ(\.get\(|\[)|env(\.get\(|\[|\.))\s*['\"]?"
+    r"(HOME|USERPROFILE|HOMEPATH)\b"
+)
+_CWD_CALL = re.compile(r"\b(?:os\.getcwd|process\.cwd|Path\.cwd|getcwd)\s*\(\s*\)|\bDir\.pwd\b")
+_JOIN_CALL = re.compile(  # os.path.join, path.join, File.join, Perl's join('/', …), '/'.join([…]), Path(a, b)
+    r"(['\"])([/\\]{1,2})\1\s*\.\s*join\s*\(|\b(?:join|path\.resolve|catfile|catdir|joinpath)\s*\(|"
+    r"\b(?:Path|PurePath|PurePosixPath|PosixPath)\s*\("
+)
+_PATH_OPEN = re.compile(r"\b(?:Path|PurePath|PurePosixPath|PosixPath|Pathname\.new|Pathname)\s*\(\s*\Z")
+_CLOSE = re.compile(r"\s*\)")
+_F_PREFIX = re.compile(r"(?<![\w])[rRbB]?[fF][rRbB]?\Z")
+_FORMAT_CALL = re.compile(r"\b(?:sprintf|format)\s*\(\s*\Z")
+_FORMAT_AFTER = re.compile(r"\s*(?:%(?!=)|\.\s*format\s*\()")
+_INTERPOLATES = {
+    "python": re.compile(r"\{"),  # f-strings only (see _pieces)
+    "node": re.compile(r"\$\{"),  # template literals only
+    "perl": re.compile(r"[$@]\{?\w"),
+    "php": re.compile(r"\$\w|\{\$"),
+    "ruby": re.compile(r"#\{"),
+}
+_OPERATORS: dict[str, tuple[tuple[str, str], ...]] = {  # operator, and what it puts between two pieces
+    "python": (("+", ""), ("/", "/")),  # a str cannot be divided: '/' next to a string literal joins a Path
+    "ruby": (("+", ""), ("<<", "")),
+    "perl": ((".", ""),),
+    "php": ((".", ""),),
+    "lua": (("..", ""),),
+    "osascript": (("&", ""),),
+    "node": (("+", ""),),
+    "awk": (),  # awk joins strings written side by side
+}
+_ADJACENT = frozenset({"python", "ruby", "awk"})  # 'a' 'b' is one string
+_AWK_WORDS = frozenset({"print", "printf", "return", "in", "getline", "else", "do", "delete", "exit", "if", "while"})
+_AWK_OPERAND_END = re.compile(r"(?:([A-Za-z_]\w*)|\$\w+|[)\]])\Z")
+_AWK_OPERAND_START = re.compile(r"([A-Za-z_]\w*)|[$(]")
+_URL_START = re.compile(r"[A-Za-z][\w+.-]*://")
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A string literal of the program, with how operators join it to the code around it."""
+
+    value: str
+    start: int  # 'Path(' and ')' around the literal included: Path('/etc') / 'shadow' joins two literals
+    end: int
+    wrapped: bool
+    interpolated: bool  # f'{h}/.ssh', "$dir/x", `${h}/.ssh`, '%s/.ssh' % h: the text holds a value from the program
+    sep: str | None = None  # what joins it to the next literal, when an operator joins the two
+    open_before: bool = False  # joined to something that is not a literal
+    open_after: bool = False
+    path_operator: bool = False  # joined by '/' (pathlib): a path even when no piece holds a separator
+
+
+def _built_paths(language: str, code: str, st: State, text: str, from_file: bool = False) -> None:
+    """Judge the paths a program puts together. Pieces that are all literals make a path judged like any other
+    (``'/etc/' + 'shadow'``); a path made from the home folder or from pieces not all known
+    (``os.homedir() + '/.ssh/id_rsa'``, ``os.path.join(d, f)``) is unknown, and a program that opens files or runs
+    commands with one is asked about: the gate cannot tell which file it reads."""
+    language = "awk" if language in _AWKS else "node" if language in ("nodejs", "deno", "bun") else language
+    code = _CWD_CALL.sub("'.'", code)  # the working folder is a known start: os.path.join(os.getcwd(), 'x')
+    home = _HOME_DIR.search(code) is not None
+    unknown = False  # pieces not all known: only counted in a one-liner (see judge_code)
+    join = ntpath.join if st.windows else posixpath.join
+    for chain in _chains(_pieces(language, code)):
+        if _URL_START.match(chain[0].value) and not chain[0].value.lower().startswith("file:"):
+            continue  # 'https://' + host: not a file
+        if any(p.open_before or p.open_after or p.interpolated for p in chain):
+            unknown = unknown or any(p.path_operator or p.wrapped or _path_like(p.value, st.windows) for p in chain)
+        elif len(chain) > 1:
+            whole = chain[0].value
+            for before, piece in itertools.pairwise(chain):
+                whole = join(whole, piece.value) if before.sep == "/" else whole + piece.value
+            st.check_paths([whole], text)
+    for count, call in enumerate(_JOIN_CALL.finditer(code)):
+        if count == MAX_JOINS:  # reading each one's arguments costs time: more are taken as unknown
+            unknown = True
+            break
+        window = code[call.start() : call.end() + 400]  # arguments that long are not a path's pieces
+        args = _call_text(window, call.end() - 1 - call.start())
+        if call.group(2):  # '/'.join(['', 'etc', 'shadow'])
+            args = args.strip()
+            args = args[1:-1] if args[:1] in "[(" and args[-1:] in "])" else args
+        parts = _arguments(args)
+        if call.group(0).startswith("joinpath"):  # Path.home().joinpath(…): what it joins onto is not read here
+            unknown = True
+        elif len(parts) > 1:
+            known = [p for p in parts if p is not None]
+            if len(known) < len(parts):
+                unknown = True
+            else:
+                st.check_paths([call.group(2).join(known) if call.group(2) else join(*known)], text)
+    touches = (
+        _TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code) or (language == "awk" and _AWK_WRITES.search(code))
+    )
+    if (home or (unknown and not from_file)) and touches:
+        st.add(CONFIRM, "opens a file at a path put together when it runs (the home folder, or pieces not known)", text)
+
+
+def _path_like(value: str, windows: bool) -> bool:
+    return "/" in value or value.startswith("~") or (windows and "\\" in value)
+
+
+def _pieces(language: str, code: str) -> list[_Piece]:
+    """The string literals of ``code``, each marked with the operators that join it to its neighbours."""
+    pieces: list[_Piece] = []
+    interpolates = _INTERPOLATES.get(language)
+    for match in _STRING.finditer(code):
+        value = next(g for g in match.groups() if g is not None)
+        start, end, quote = match.start(), match.end(), code[match.start()]
+        interpolating = (  # the quotes that interpolate in this language: f'…', `…`, "…"
+            _F_PREFIX.search(code, max(0, start - 3), start) is not None
+            if language == "python"
+            else quote == ("`" if language == "node" else '"')
+        )
+        interpolated = interpolating and interpolates is not None and interpolates.search(value) is not None
+        if ("%" in value or "{" in value) and not interpolated:  # '%s/.ssh' % h, '{}/x'.format(h), sprintf("%s/x")
+            interpolated = bool(_FORMAT_AFTER.match(code, end) or _FORMAT_CALL.search(code, max(0, start - 12), start))
+        head = _PATH_OPEN.search(code, max(0, start - 40), start)
+        close = _CLOSE.match(code, end) if head else None
+        if head and close:
+            start, end = head.start(), close.end()
+        pieces.append(_Piece(value, start, end, bool(head and close), interpolated))
+    operators = _OPERATORS.get(language, _OPERATORS["node"])
+    for i, piece in enumerate(pieces):
+        before_end = pieces[i - 1].end if i else 0
+        after_end = pieces[i + 1].start if i + 1 < len(pieces) else len(code)
+        before = code[before_end : piece.start].rstrip()
+        after = code[piece.end : after_end].lstrip()
+        op = next((o for o in operators if after.startswith(o[0]) and not after.startswith(o[0] + "=")), None)
+        if op is not None and not (op[0] == "." and after.startswith("..")):
+            if after[len(op[0]) :].strip() or i + 1 == len(pieces):
+                piece.open_after = True
+            else:
+                piece.sep = "/" if piece.wrapped else op[1]
+            piece.path_operator = op[1] == "/"
+        elif not after and i + 1 < len(pieces) and language in _ADJACENT:
+            piece.sep = ""
+        elif language == "awk":
+            word = _AWK_OPERAND_START.match(after)
+            piece.open_after = word is not None and word.group(1) not in _AWK_WORDS
+        if i and pieces[i - 1].sep is not None:
+            continue
+        op = next((o for o in operators if before.endswith((o[0], o[0] + "="))), None)
+        if op is not None:
+            piece.open_before = True
+            piece.path_operator = piece.path_operator or op[1] == "/"
+        elif language == "awk":
+            word = _AWK_OPERAND_END.search(before)
+            piece.open_before = word is not None and word.group(1) not in _AWK_WORDS
+    return pieces
+
+
+def _chains(pieces: list[_Piece]) -> list[list[_Piece]]:
+    """The pieces split into runs joined by operators (a lone literal is a run of one)."""
+    chains: list[list[_Piece]] = []
+    for piece in pieces:
+        if chains and chains[-1][-1].sep is not None:
+            chains[-1].append(piece)
+        else:
+            chains.append([piece])
+    return chains
+
+
+def _arguments(args: str) -> list[str | None]:
+    """The arguments of a call: each one's text when it is a single string literal, else None."""
+    parts: list[str] = []
+    level, quote, begin, i = 0, "", 0, 0
+    while i < len(args):
+        c = args[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+        elif c in "([{":
+            level += 1
+        elif c in ")]}":
+            level -= 1
+        elif c == "," and level == 0:
+            parts.append(args[begin:i])
+            begin = i + 1
+        i += 1
+    parts.append(args[begin:])
+    found: list[str | None] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        literal = _STRING.fullmatch(part)
+        value = next(g for g in literal.groups() if g is not None) if literal else None
+        interpolated = value is not None and part[0] in '"`' and re.search(r"\$|#\{", value) is not None
+        found.append(None if interpolated else value)
+    return found
