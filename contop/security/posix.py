@@ -7,6 +7,7 @@ substitution produces, which files a download created and whether they are then 
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from contop.security import cmdbase, cmdsystem, cmdtools, commands, embedded, payload, scripts
@@ -138,10 +139,16 @@ def analyze(source: str, st: State) -> None:
 
 
 def analyze_nested(source: str, st: State) -> None:
-    """Classify text that runs inside another command (bash -c, eval, a decoded payload)."""
-    saved = dict(st.vars), st.cwd
-    analyze(source, st)
-    st.vars, st.cwd = dict(saved[0]), saved[1]
+    """Classify text that runs inside another command (bash -c, eval, a decoded payload). What the command that
+    runs it was given in its environment (``HOME=/x bash -c …``) is a variable of the text; what the text
+    changes (its folder, its variables) ends with it."""
+    saved = st.save()
+    st.vars.update(st.command_env)
+    st.command_env = {}
+    try:
+        analyze(source, st)
+    finally:
+        st.restore(saved)
 
 
 def walk(script: Script, st: State) -> None:
@@ -152,7 +159,12 @@ def walk(script: Script, st: State) -> None:
 def _pipeline(pipeline: list[Cmd], st: State) -> None:
     names: list[str] = []
     for index, cmd in enumerate(pipeline):
-        names.append(_stage(cmd, st))
+        if len(pipeline) > 1:  # each stage runs in a subshell: 'cd / | true' leaves the folder as it was
+            saved = st.save(variables=False)
+            names.append(_stage(cmd, st))
+            st.restore(saved)
+        else:
+            names.append(_stage(cmd, st))
         if index and _reads_stdin_as_code(cmd, st):
             _feed(pipeline[:index], cmd, st)
         elif index and names[-1] in _DB_CLIENTS:
@@ -209,18 +221,33 @@ def _stage(cmd: Cmd, st: State) -> str:
     for sub in cmd.subs:
         st.check_depth()
         st.depth += 1
+        saved = st.save(variables=False)  # 'x=$(cd /; ls)' runs in a subshell: the folder stays
         walk(sub, st)
+        st.restore(saved)
         st.depth -= 1
     words = expand_words(cmd.words, st)
+    env: dict[str, str] = {}
     for name, value in cmd.assigns:
         value = st.substitute(value)
         _assignment(name, value, cmd.text, st)
         if not words:
             st.vars[name] = value
+        else:
+            env[name] = value  # 'HOME=/etc cd', 'CDPATH=/x cd y': seen by this command only
     _substituted_paths(cmd, st)
     _redirects(cmd, st)
     if cmd.group is not None or not words:
         return ""
+    outer = st.command_env
+    st.command_env = {**outer, **env}
+    try:
+        return _program_stage(words, cmd, st)
+    finally:
+        st.command_env = outer
+
+
+def _program_stage(words: list[str], cmd: Cmd, st: State) -> str:
+    """The rest of ``_stage`` for a stage that runs a program (``words``, expanded)."""
     if words[0].startswith(("$(", "`")):
         _dynamic_command(words, cmd, st)
         return ""
@@ -238,7 +265,23 @@ def _stage(cmd: Cmd, st: State) -> str:
         body = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
         if body is not None:
             _execute_text(body, cmd, st, encoded=False)
+        _stdin_scripts(cmd, st)
     return name
+
+
+def _stdin_scripts(cmd: Cmd, st: State) -> None:
+    """``bash < s.sh``, ``sh -s arg 0< s.sh``, ``python3 < job.py``: the file on standard input is the script,
+    judged as ``bash s.sh`` judges it (a descriptor other than 0 is read as one too: stricter, never looser)."""
+    words, _ = strip_prefixes([st.substitute(w) for w in cmd.words])
+    if not words:
+        return
+    name = normalise(words[0])
+    language = name if name in INTERPRETERS else "sh" if name in SHELLS or name in ("source", ".") else None
+    if language is None:
+        return
+    for op, target in cmd.redirects:
+        if op in ("<", "<>") and not target.startswith("&"):
+            scripts.run_file(st.substitute(target), st, cmd.text, language=language)
 
 
 _RAW_SENDERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet"})
@@ -294,8 +337,9 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
 def expand_words(raw: list[str], st: State) -> list[str]:
     """The words with the line's own variables put in, split as the shell splits an unquoted expansion: on IFS,
     its default blanks or what the line set it to (``IFS=,; c=rm,-rf,~; $c``). A quoted expansion is split too:
-    judged stricter than it runs, never looser."""
-    if not st.vars:
+    judged stricter than it runs, never looser. ``~``, ``$PWD`` and ``$OLDPWD`` follow the line's HOME and
+    ``cd``s."""
+    if not st.vars and not any("$" in word or "~" in word for word in raw):
         return raw
     blanks = " \t\n" + st.vars.get("IFS", "")
     out: list[str] = []
@@ -373,6 +417,8 @@ def _remember_written(target: str, cmd: Cmd, st: State, *, append: bool) -> None
     if append:
         before = st.written.get(full, "")
         text = before + text if before is not None and text is not None else None
+    if text is not None and len(text) > scripts.MAX_SCRIPT_BYTES:
+        text = None  # as a script too long to read: running it asks ('echo $x >> a' thousands of times)
     st.written[full] = text
 
 
@@ -422,8 +468,21 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
 def judge_words(words: list[str], st: State, text: str) -> str:
     """Judge one program invocation given as words (also used for find -exec and native commands of cmd/PS)."""
     wrapped, via_xargs = strip_prefixes(words)
-    _privileged_prefixes(words[: len(words) - len(wrapped)], st, text)
-    words = wrapped
+    prefix = words[: len(words) - len(wrapped)]
+    _privileged_prefixes(prefix, st, text)
+    env = dict(w.split("=", 1) for w in prefix if "=" in w and _ASSIGNMENT.fullmatch(w))  # 'env HOME=/x bash …'
+    if not env:
+        return _judge_program(wrapped, via_xargs, st, text)
+    outer = st.command_env
+    st.command_env = {**outer, **env}
+    try:
+        return _judge_program(wrapped, via_xargs, st, text)
+    finally:
+        st.command_env = outer
+
+
+def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> str:
+    """``judge_words`` once the prefixes are dropped."""
     if not words:
         return ""
     first = words[0]
@@ -438,7 +497,7 @@ def judge_words(words: list[str], st: State, text: str) -> str:
         checked = cmdtools.without_exclusions(args, zip_style=name == "zip")  # '--exclude=.ssh' keeps out
         if name in _LISTERS:  # 'du -sh ~/.*' sizes folders: a pattern that might name ~/.ssh reads nothing in it
             checked = [a for a in checked if not _GLOB_CHARS.search(a)]
-        st.check_paths(checked, text)
+        st.check_paths(checked, text, moving=name in _FOLDER_COMMANDS)
     _downloaded_run(first, args, name, text, st)
     _unknown_file_args(name, args, st, text)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
@@ -482,18 +541,17 @@ def judge_words(words: list[str], st: State, text: str) -> str:
         from contop.security import cmdshell
 
         cmdshell.judge_cmd_invocation(args, st, text)
-    elif name in ("cd", "pushd") and args and not st.windows:
-        target = args[-1]
-        if target != "-":
-            st.cwd = st.policy.expand(target, st.cwd)
-    elif name == "cd" and not args:
-        st.cwd = st.ctx.home
-    elif name == "export":
+    elif name in _FOLDER_COMMANDS and not st.windows:
+        _change_folder(name, args, st, text)
+    elif name in _DECLARERS:
         for arg in args:
-            if "=" in arg:
+            if "=" in arg and _ASSIGNMENT.fullmatch(arg):
                 key, _, value = arg.partition("=")
                 _assignment(key, value, text, st)
                 st.vars[key] = value
+    elif name == "unset" and "-f" not in args:
+        for arg in args:
+            st.vars.pop(arg, None)  # 'unset HOME': '~' is the user's home again
     if name in ("curl", "wget", "aria2c", "fetch", "http"):
         _record_download(inv, st)
     elif name in ("certutil", "mshta", "bitsadmin", "regsvr32", "rundll32"):
@@ -502,6 +560,120 @@ def judge_words(words: list[str], st: State, text: str) -> str:
         cmdshell.judge_lolbin(inv, st)
     commands.judge(inv, st)
     return name
+
+
+_FOLDER_COMMANDS = frozenset({"cd", "pushd", "popd", "dirs"})
+_DECLARERS = frozenset({"export", "declare", "typeset", "readonly", "local"})
+_STACK_INDEX = re.compile(r"[+-][0-9]+")
+
+
+def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
+    """``cd``, ``pushd``, ``popd`` and ``dirs -c`` as bash runs them: ``cd -`` goes back to OLDPWD, ``popd`` to
+    what ``pushd`` left, ``cd`` alone to HOME. A folder that cannot be known before the command runs (``cd
+    $(…)``, ``cd -`` with no earlier ``cd``) leaves the working folder unknown: what is then named relative to it
+    asks. A cd that fails (a folder that does not exist) is taken as done."""
+    flags: list[str] = []
+    operands: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if arg.startswith("-") and arg != "-" and not (name != "cd" and _STACK_INDEX.fullmatch(arg)):
+            flags.append(arg)
+        else:
+            operands.append(arg)
+    if name == "dirs":
+        if "-c" in flags:
+            st.dirs.clear()
+        return
+    if name == "cd":
+        if len(operands) > 1:
+            st.enter(None)  # bash refuses, zsh replaces one part of the path by another: not followed
+        elif not operands:
+            home = st.lookup_env("HOME")
+            if home is None:
+                st.enter(st.ctx.home)
+            elif home:
+                st.enter(*_folder(home, st, text))
+            else:
+                st.enter(None)
+        elif operands[0] == "-":
+            st.enter(st.vars.get("OLDPWD"))
+        else:
+            st.enter(*_folder(operands[0], st, text))
+        return
+    stack: list[str | None] = [st.here(), *st.dirs]
+    keep = "-n" in flags
+    operand = operands[0] if operands else None
+    if name == "pushd":
+        if operand is None:  # the top two swap
+            if len(stack) < 2:
+                return  # 'no other directory': nothing changes
+            stack[0], stack[1] = stack[1], stack[0]
+        elif _STACK_INDEX.fullmatch(operand):  # the stack rotates to bring that entry to the top
+            index = _stack_index(operand, len(stack))
+            if index is None:
+                return
+            stack = stack[index:] + stack[:index]
+        else:
+            folder, known = (st.vars.get("OLDPWD"), True) if operand == "-" else _folder(operand, st, text)
+            if keep:
+                st.dirs.insert(0, folder if known else None)
+            else:
+                st.dirs.insert(0, st.here())
+                st.enter(folder, known=known)  # '/proc/$PPID' stays a pattern
+            return
+        if keep and (operand is None or _STACK_INDEX.fullmatch(operand)):
+            st.dirs = [None] * len(st.dirs)  # rotated below a folder that stays: not followed
+            return
+    else:
+        index = _stack_index(operand, len(stack)) if operand and _STACK_INDEX.fullmatch(operand) else 1 if keep else 0
+        if index is None or len(stack) < 2:
+            return  # popd with nothing pushed: 'directory stack empty', nothing changes
+        del stack[index]
+        if keep and index == 0:
+            st.dirs = [None] * len(stack[1:])  # the folder stays, the stack below it is not followed
+            return
+        keep = index > 0  # an entry below the top goes: no cd
+    st.dirs = stack[1:]
+    if not keep:
+        st.enter(stack[0])
+
+
+def _stack_index(operand: str, size: int) -> int | None:
+    """Which entry of the directory stack (the working folder first) ``+N`` or ``-N`` names, if any."""
+    count = int(operand[1:])
+    index = count if operand[0] == "+" else size - 1 - count
+    return index if 0 <= index < size else None
+
+
+def _folder(word: str, st: State, text: str) -> tuple[str | None, bool]:
+    """The folder a ``cd`` operand names and whether it is known before the command runs: not for an expansion
+    left as written or a glob (``/proc/$PPID``, kept as a pattern), a path relative to an unknown folder, or a
+    name CDPATH could put in more than one place (each of which is checked as a path)."""
+    if word.startswith(("$(", "`")) and "$(" not in word[2:] and "`" not in word[1:-1]:
+        closer = ")" if word.startswith("$(") else "`"
+        start = 2 if closer == ")" else 1
+        if matching_end(word, start, closer) == len(word) - 1:
+            produced = produce_script(parse(word[start:-1]), st)  # 'cd $(echo /srv)'
+            if isinstance(produced, str) and produced.strip() and "\n" not in produced.strip():
+                word = produced.strip()
+    if not word or word.startswith(("~+", "~-")):
+        return None, False
+    folder = st.policy.expand(word, st.cwd)
+    relative = not word.startswith(("/", "~"))
+    if (relative and not st.cwd_known) or any(c in word for c in "$`*?["):
+        return folder, False
+    cdpath = st.lookup_env("CDPATH")
+    if cdpath and relative and not word.startswith(("./", "../")) and word not in (".", ".."):
+        if any(c in cdpath for c in "$`*?["):
+            return folder, False
+        # bash looks in each CDPATH entry first, then here: 'CDPATH=/srv cd secret' may land in /srv/secret
+        places = {st.policy.expand(posixpath.join(entry or ".", word), st.cwd) for entry in cdpath.split(":")}
+        st.check_paths(sorted(places), text, moving=True)
+        if places - {folder}:
+            return folder, False
+    return folder, True
 
 
 def _privileged_prefixes(prefix: list[str], st: State, text: str) -> None:
@@ -584,6 +756,9 @@ def _unknown_file_args(name: str, args: list[str], st: State, text: str) -> None
         return
     for i in _file_operands(name, args):
         arg = args[i]
+        if not st.cwd_known and _names_relative(name, arg):  # 'cd $(…); cat key.txt'
+            st.add(CONFIRM, f"{name} reads or sends a file in a folder only known when it runs", text)
+            return
         if _UNRESOLVED.search(arg):  # '${x//X/h}', '${a[1]}', '$p' read from somewhere: a name known only then
             st.add(CONFIRM, f"{name} reads or sends a file whose name is only known when it runs", text)
             return
@@ -600,6 +775,14 @@ def _unknown_file_args(name: str, args: list[str], st: State, text: str) -> None
         else:
             st.add(CONFIRM, f"{name} reads or sends a file whose name is only known when it runs", text)
             return
+
+
+def _names_relative(name: str, arg: str) -> bool:
+    """Whether a reader's operand is a file named relative to the working folder (a bare name too), not an
+    option, an expansion or a network address."""
+    if name in FETCHERS or name in _RAW_SENDERS or not arg or "://" in arg:
+        return False
+    return not arg.startswith(("/", "~", "$", "`", "-")) or arg.startswith(("~+", "~-"))
 
 
 def _process_substitution(word: str, name: str, st: State, text: str) -> bool:

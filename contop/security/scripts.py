@@ -25,6 +25,9 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
     """Judge running the script at ``path`` (``language`` given by the program that runs it, else its shebang)."""
     if not path or path.startswith("-") or st.windows:
         return
+    if st.in_unknown_folder(path):  # 'cd $(…); bash s.sh': which s.sh is only known when it runs
+        st.add(CONFIRM, f"runs a script in a folder only known when it runs ({path})", text)
+        return
     full = st.policy.expand(path, st.cwd)
     body: str
     if full in st.written:
@@ -60,7 +63,7 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
     else:
         from contop.security import embedded
 
-        embedded.judge_code(lang, body, st, text)
+        embedded.judge_code(lang, body, st, text, from_file=True)
 
 
 def _read(path: str) -> str | bool | None:

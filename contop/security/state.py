@@ -23,14 +23,42 @@ from contop.security.paths import (
 )
 
 MAX_NESTING = 8
+# A variable's value past MAX_VALUE is not known (a few doublings of 'x=$x$x' reach gigabytes), and one decision
+# puts at most MAX_SUBSTITUTED characters of values into words; past either, the expansion stays as written.
+MAX_VALUE = 64 * 1024
+MAX_SUBSTITUTED = 8 * 1024 * 1024
+# A working folder longer than PATH_MAX or deeper than MAX_DEPTH is not followed: judging each new one costs its
+# length, and 'cd a; ' thousands of times would make that quadratic.
+MAX_FOLDER = 4096
+MAX_DEPTH = 256
+UNKNOWN_FOLDER = "/(a folder only known when the command runs)"
 _KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
 _UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^{}$]*)\}")  # ${X:-d} ${X-d} ${X:=d} ${X=d}
+_FOLDER_REFS = ("~+", "~-", "$PWD", "${PWD}", "$OLDPWD", "${OLDPWD}")  # left as written: not known
+_TILDE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*=)?~([+-]?)(?=/|$)")  # '~/x', '~+', '~-/x', 'a=~/x' (bash)
 
 
 class Blocked(Exception):
     """Raised by ``State.add`` at the first block: nothing found later can change the verdict or its reason."""
+
+
+class _TooLong(Exception):
+    """Raised inside ``State.substitute`` when a word would grow past ``MAX_VALUE``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What ``State.save`` keeps: the working folder, the directory stack and the line's variables (or only
+    OLDPWD and PWD, which follow the folder)."""
+
+    cwd: str
+    cwd_known: bool
+    dirs: tuple[str | None, ...]
+    vars: dict[str, str]
+    all_vars: bool
+    command_env: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -51,6 +79,10 @@ class State:
     depth: int = 0
     resolve: Resolver | None = None  # follows symlinks, remembering folders for this one decision
     bare_names: dict[str, bool] = field(default_factory=dict)  # cwd -> whether bare names there are judged
+    cwd_known: bool = True  # False after 'cd $(…)', 'cd -' with no earlier cd, 'popd' past what the line pushed
+    dirs: list[str | None] = field(default_factory=list)  # pushd's stack below the working folder (None: unknown)
+    command_env: dict[str, str] = field(default_factory=dict)  # 'HOME=/x cd': the command being judged's own
+    substituted: int = 0  # characters of values put into words so far (bounded by MAX_SUBSTITUTED)
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
@@ -77,32 +109,133 @@ class State:
 
     def substitute(self, word: str) -> str:
         """Replace variables assigned earlier on the same command line (``X=rm; $X -rf ~``); a default
-        (``${X:-~/.ssh}``) stands for an unset variable, and ``$HOME`` for one the line did not set."""
+        (``${X:-~/.ssh}``) stands for an unset variable, and ``$HOME`` for one the line did not set. ``~`` is the
+        line's own HOME, ``~+``/``$PWD`` the working folder and ``~-``/``$OLDPWD`` the one before, when known.
+        A word that would grow past ``MAX_VALUE`` stays as written, an expansion known only when it runs."""
+        if "~" in word and (tilde := _TILDE.match(word)) is not None:
+            word = self._tilde(tilde) + word[tilde.end() :]
         if "$" not in word:
             return word
-        if "${" in word:
-            word = _DEFAULTED.sub(self._defaulted, word)
-        if not self.vars:
+        if self.substituted > MAX_SUBSTITUTED:
+            return word  # asked about already (below)
+        grown = len(word)
+
+        def value(match: re.Match[str], text: str) -> str:
+            nonlocal grown
+            grown += len(text) - len(match.group(0))
+            if grown > MAX_VALUE:
+                raise _TooLong
+            return text
+
+        try:
+            out = word
+            if "${" in word:
+                out = _DEFAULTED.sub(lambda m: value(m, self._defaulted(m)), out)
+            out = _VAR.sub(lambda m: value(m, self._lookup(m.group(1) or m.group(2), m.group(0))), out)
+        except _TooLong:
+            self.add(CONFIRM, f"builds a value longer than {MAX_VALUE // 1024} KiB, too long to judge", self.source)
             return word
-        return _VAR.sub(lambda m: self.vars.get(m.group(1) or m.group(2), m.group(0)), word)
+        if out != word:
+            self.substituted += len(out)
+            if self.substituted > MAX_SUBSTITUTED:
+                self.add(CONFIRM, "expands more variables than can be judged", self.source)
+                return word
+        return out
+
+    def _lookup(self, name: str, written: str) -> str:
+        if name in self.vars:
+            return self.vars[name]
+        if name == "PWD" and self.cwd_known:
+            return self.cwd
+        return written
 
     def _defaulted(self, match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in self.vars:
             return self.vars[name]
-        return f"${{{name}}}" if name in _KNOWN else default
+        return f"${{{name}}}" if name in _KNOWN or name == "OLDPWD" else default
 
-    def check_paths(self, words: list[str] | tuple[str, ...], text: str) -> None:
-        """Block (ending the classification) when any argument names a restricted path."""
+    def _tilde(self, match: re.Match[str]) -> str:
+        """What bash puts for a leading tilde: the line's HOME when it set one, ``~+`` and ``~-`` the working
+        folder and the previous one (left as written when not known, and then judged as unknown)."""
+        head = match.group(0)[: match.start(1) - match.start(0) - 1]  # 'a=' before '~'
+        kind = match.group(1)
+        if kind == "":
+            folder = self.vars.get("HOME")
+        elif kind == "+":
+            folder = self.vars.get("PWD", self.cwd if self.cwd_known else None)
+        else:
+            folder = self.vars.get("OLDPWD")
+        return match.group(0) if folder is None else head + folder
+
+    def lookup_env(self, name: str) -> str | None:
+        """A variable as the command being judged sees it: its own ``NAME=…`` prefix, else the line's."""
+        return self.command_env.get(name, self.vars.get(name))
+
+    # ------------------------------------------------------------------------------------ the working folder
+
+    def enter(self, folder: str | None, known: bool = True) -> None:
+        """``cd`` to ``folder``; OLDPWD follows, as in bash. ``known=False`` for a folder named by an expansion or
+        a pattern (``/proc/$PPID``), kept for the rules that judge names in such folders; None for one with no
+        name at all (``cd -`` with no earlier ``cd``)."""
+        if self.cwd_known:
+            self.vars["OLDPWD"] = self.cwd
+        else:
+            self.vars.pop("OLDPWD", None)
+        self.vars.pop("PWD", None)
+        if folder is None or len(folder) > MAX_FOLDER or folder.count("/") > MAX_DEPTH:
+            self.cwd, self.cwd_known = UNKNOWN_FOLDER, False
+        else:
+            self.cwd, self.cwd_known = folder, known
+
+    def here(self) -> str | None:
+        """The working folder, or None when it is not known."""
+        return self.cwd if self.cwd_known else None
+
+    def save(self, *, variables: bool = True) -> Saved:
+        """What a subshell or nested command may change and its end undoes (``x=$(cd /)``, ``bash -c 'cd /'``);
+        ``variables=False`` keeps only the folder (a subshell's assignments are left as they were judged)."""
+        kept: dict[str, str] = dict(self.vars) if variables else {}
+        if not variables:
+            kept.update((n, self.vars[n]) for n in ("OLDPWD", "PWD") if n in self.vars)
+        return Saved(self.cwd, self.cwd_known, tuple(self.dirs), kept, variables, dict(self.command_env))
+
+    def restore(self, saved: Saved) -> None:
+        if saved.all_vars:
+            self.vars = dict(saved.vars)
+        else:
+            for name in ("OLDPWD", "PWD"):
+                if name in saved.vars:
+                    self.vars[name] = saved.vars[name]
+                else:
+                    self.vars.pop(name, None)
+        self.cwd, self.cwd_known, self.dirs = saved.cwd, saved.cwd_known, list(saved.dirs)
+        self.command_env = dict(saved.command_env)
+
+    def check_paths(self, words: list[str] | tuple[str, ...], text: str, *, moving: bool = False) -> None:
+        """Block (ending the classification) when any argument names a restricted path; ask when one lies in a
+        folder known only when the command runs, unless ``moving`` (``cd``'s own folder: what is later named
+        in it is what gets judged)."""
         for word in words:
             if self._names_in_cwd(word):  # 'cd /proc/$PPID; cat env*', 'cd /etc; cat shadow'
                 word = "./" + word
             if len(word) > 96 and too_many_file_urls(word):
                 self.add(CONFIRM, f"has more than {MAX_FILE_URLS} file: URLs in one argument to judge", text)
             for candidate in path_candidates(word):
+                if not moving and self.in_unknown_folder(candidate):
+                    self.add(CONFIRM, "names a path in a folder only known when it runs", text)
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
+
+    def in_unknown_folder(self, path: str) -> bool:
+        """Whether ``path`` lies in a folder known only when the command runs: relative after ``cd $(…)``, or
+        under ``~-`` / ``~+`` / ``$PWD`` that ``substitute`` could not put in."""
+        if self.windows or not path:
+            return False
+        if path.startswith(_FOLDER_REFS):
+            return True
+        return not self.cwd_known and not path.startswith(("/", "~", "$"))
 
     def _names_in_cwd(self, word: str) -> bool:
         """Whether a bare word (no separator, not an option) is judged as a name in the working directory: only
