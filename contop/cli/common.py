@@ -44,27 +44,32 @@ class AdminAddress:
 
 
 def admin_address(port_arg: int | None, env: Mapping[str, str], state_dir: StateDir) -> AdminAddress | str:
-    """The loopback address of the server using ``state_dir``: on ``port_arg``, else ``CONTOP_PORT``, else the
-    port that server says it listens on (``server.lock``), else 8000. A string says why it cannot be asked."""
+    """The loopback address of the server using ``state_dir``, the only one its admin token is ever sent to: the
+    port that server says it listens on (``server.lock``), which ``port_arg`` or ``CONTOP_PORT`` must match when
+    given. A string says why it cannot be asked: whatever else answers on a port (a server of another state
+    directory, any program) must not receive the token."""
     from contop.server.admin import local_address
     from contop.server.statedir import running_server
 
     holder = running_server(state_dir)
-    if port_arg is None and not env.get("CONTOP_PORT") and holder is not None and holder.port:
-        port = holder.port
-    else:
-        port = port_from(port_arg, env)
-    address = "127.0.0.1"
-    if holder is not None and holder.port == port:
-        local = local_address(holder.host)
-        if local is None:
-            return (
-                f"the Contop server using {state_dir.root} ({holder.where()}) does not listen on this computer's "
-                "loopback address, and only that address is served the admin API. Restart it with --host 0.0.0.0 "
-                "(all addresses, the default) or --host 127.0.0.1"
-            )
-        address = local
-    return AdminAddress(f"[{address}]:{port}" if ":" in address else f"{address}:{port}", port, holder)
+    if holder is None:
+        return f"no Contop server is running with {state_dir.root}; start it with `contop serve` (with the same --home)"
+    if not holder.port:
+        return f"the Contop server using {state_dir.root} ({holder.where()}) is still starting; try again in a moment"
+    port = holder.port if port_arg is None and not env.get("CONTOP_PORT") else port_from(port_arg, env)
+    if port != holder.port:
+        return (
+            f"the Contop server using {state_dir.root} ({holder.where()}) does not listen on port {port}: "
+            f"use --port {holder.port}, or the --home of the server on port {port}"
+        )
+    local = local_address(holder.host)
+    if local is None:
+        return (
+            f"the Contop server using {state_dir.root} ({holder.where()}) does not listen on this computer's "
+            "loopback address, and only that address is served the admin API. Restart it with --host 0.0.0.0 "
+            "(all addresses, the default) or --host 127.0.0.1"
+        )
+    return AdminAddress(f"[{local}]:{port}" if ":" in local else f"{local}:{port}", port, holder)
 
 
 def port_type(text: str) -> int:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(found, str):
         print(f"contop: error: {found}", file=sys.stderr)
         return 1
-    where, port, holder = found.where, found.port, found.holder
+    where, port = found.where, found.port
     kind = "temp" if args.temp else "permanent"
     try:
         response = httpx.post(
@@ -50,19 +50,16 @@ def run(args: argparse.Namespace) -> int:
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
         )
-    except httpx.HTTPError:
-        if holder is not None and holder.port != port:
-            hint = f"the server using {state_dir.root} is elsewhere ({holder.where()})"
-            hint += f": use --port {holder.port}" if holder.port else ""
-        else:
-            hint = "start it with `contop serve`"
-        print(f"contop: error: no Contop server answers on {where}; {hint}", file=sys.stderr)
+    except httpx.HTTPError as exc:
+        why = f"the Contop server using {state_dir.root} did not answer on {where}: {exc}"
+        print(f"contop: error: {why}", file=sys.stderr)
         return 1
-    if response.status_code == 401:
-        hint = "is it running with another --home?"
-        if holder is not None and holder.port and holder.port != port:  # CONTOP_PORT or --port names another server
-            hint = f"that is another server; the one using {state_dir.root} listens on port {holder.port}"
-        print(f"contop: error: the server on port {port} refused the admin token: {hint}", file=sys.stderr)
+    if response.status_code == 401:  # the server read its token at start: admin.token was changed since
+        print(
+            f"contop: error: the server on port {port} refused the admin token in {state_dir.root}, which changed "
+            "after it started; restart it to have it read the file again",
+            file=sys.stderr,
+        )
         return 1
     if response.status_code != 200:
         print(f"contop: error: the server answered {response.status_code}: {_detail(response)}", file=sys.stderr)

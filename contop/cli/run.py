@@ -157,11 +157,15 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
         )
-    except httpx.HTTPError:
-        print(f"contop run: no Contop server on {where}; start it with `contop serve`", file=sys.stderr)
+    except httpx.HTTPError as exc:
+        print(f"contop run: the Contop server using {state_dir.root} did not answer on {where}: {exc}", file=sys.stderr)
         return None
-    if response.status_code in (401, 403):
-        print("contop run: the server refused the admin token; is it running with another --home?", file=sys.stderr)
+    if response.status_code in (401, 403):  # the server read its token at start: admin.token was changed since
+        print(
+            f"contop run: the server refused the admin token in {state_dir.root}, which changed after it started; "
+            "restart it to have it read the file again",
+            file=sys.stderr,
+        )
         return None
     if response.status_code != 200:
         detail = response.text[:200]

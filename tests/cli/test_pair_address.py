@@ -29,8 +29,42 @@ def test_pair_asks_the_server_of_its_home_on_whatever_port_it_listens(server: Se
 def test_pair_on_another_port_says_where_the_server_is(server: ServerProcess) -> None:
     out = contop("pair", "--port", "1", "--home", str(server.home))
     assert out.returncode == 1
-    assert "no Contop server answers on 127.0.0.1:1" in out.stderr
-    assert f"listening on 127.0.0.1:{server.port}): use --port {server.port}" in out.stderr
+    assert f"listening on 127.0.0.1:{server.port}) does not listen on port 1: use --port {server.port}" in out.stderr
+
+
+def test_the_admin_token_goes_to_no_program_but_the_server_of_its_home(tmp_path: Path) -> None:
+    """A program listening on the port asked (8000 by default, or --port) while this home's server is down, or
+    listening elsewhere, must not be handed the admin token: with it, it could pair devices later."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Squatter(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    squatter = http.server.HTTPServer(("127.0.0.1", 0), Squatter)
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    try:
+        with ServerProcess(home) as srv:  # leaves its admin token behind, then stops
+            pass
+        for args in (["pair"], ["run", "--tool", "get_action_history"]):
+            out = contop(*args, "--home", str(home), "--port", str(squatter.server_port))
+            assert out.returncode in (1, 3) and f"no Contop server is running with {home}" in out.stderr, out.stderr
+        with ServerProcess(home) as srv:
+            out = contop("pair", "--home", str(home), "--port", str(squatter.server_port))
+            assert out.returncode == 1 and f"use --port {srv.port}" in out.stderr, out.stderr
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert seen == [], "the admin token was sent to another program"
 
 
 class ElsewhereServer(ServerProcess):

@@ -67,7 +67,7 @@ def test_another_home_s_admin_token_is_explained(server: ServerProcess, tmp_path
     (other / "admin.token").chmod(0o600)
     done = contop_run("--port", str(server.port), "--tool", "get_action_history", env={"CONTOP_HOME": str(other)})
     assert done.returncode == 3
-    assert "refused the admin token; is it running with another --home?" in done.stderr, done.stderr
+    assert f"no Contop server is running with {other}" in done.stderr, done.stderr
     assert "detail" not in done.stderr  # not the server's raw JSON
 
 
