@@ -1,8 +1,10 @@
 """Path policy: restricted and secret locations, and what kind of place a path argument names.
 
-Paths are resolved with ``contop.core.pathres`` exactly as the tools resolve them. The only file system access
-in the gate is symlink resolution (``Walk``, the same answers as ``os.path.realpath``); each decision gets its own
-resolver from ``decision_resolver()``, which tests can replace or turn off with ``use_resolver``.
+Paths are resolved with ``contop.core.pathres`` exactly as the tools resolve them. The gate looks at the file
+system only to follow symlinks (``Walk``, the same answers as ``os.path.realpath``, and a listing of the folder
+where a glob or a tree read starts, for the links in it) and to find other servers' state directories; each
+decision gets its own resolver from ``decision_resolver()``, which tests can replace or turn off with
+``use_resolver`` (off: nothing is looked at).
 """
 
 from __future__ import annotations
@@ -100,7 +102,9 @@ class Walk:
                 else:  # a link: let realpath follow it; a dangling or looping one ends the walk there
                     if not os.access(here, os.F_OK):
                         return os.path.realpath(path)
-                    real = os.path.realpath(here)
+                    # the root is kept as "" like at the start: a link to '/' followed by 'etc' must give
+                    # '/etc', not '//etc', which no protected prefix matches
+                    real = os.path.realpath(here).rstrip("/")
             else:
                 real += path[pos:nxt]
             known[here] = (real, exists)
@@ -150,6 +154,7 @@ _KERNEL_NAMES = sys.platform.startswith("linux") and bool(_O_PATH) and os.path.i
 
 
 _NATIVE = object()  # no test override: resolve symlinks for real
+_FRESH: Final = object()  # no resolver given: make one for this question alone
 _override: object = _NATIVE
 
 
@@ -196,6 +201,14 @@ _ABS_SECRETS = (
 )  # fmt: skip
 
 _GLOB = re.compile(r"[*?\[]")
+# In a POSIX shell, an extglob form too ('@(.ssh)', '!(x)': bash with 'shopt -s extglob'). Not in PowerShell,
+# where '@(...)' is an array.
+_POSIX_GLOB = re.compile(r"[*?\[]|[@+!]\(")
+_EXTGLOB = re.compile(r"[@*+?!]\(")
+_EXTGLOB_GROUP = re.compile(r"[@*+?!]\([^()]*\)")  # one with no other inside
+# A bracket expression holding a POSIX class, equivalence class or collating symbol ('[[:alpha:]]'), which
+# fnmatch does not know: judged as '?', any one character.
+_CLASS_BRACKET = re.compile(r"\[[!^]?\]?(?:\[([:=.]).*?\1\]|[^\]])*\]")
 _PROC_ENVIRON = re.compile(r"^/proc/[^/]+(/task/[^/]+)?/environ$")
 # A program's memory (the server's holds its API keys), and the files a program sees, reached through its /proc
 # folder: judged from here, /proc/self would be the server and /proc/$$ nothing at all.
@@ -249,9 +262,11 @@ class Policy:
     roots: tuple[tuple[str, str, tuple[str, ...]], ...]  # (display, normalised key, components)
     prefixes: tuple[str, ...]  # every root key followed by a separator, for one C-level startswith()
 
-    def restricted(self, raw: str, cwd: str, resolve: Resolver | None) -> str | None:
+    def restricted(self, raw: str, cwd: str, resolve: Resolver | None, *, dotglob: bool = False) -> str | None:
         """The restricted entry ``raw`` is or lies inside (as written by the user), or None. ``resolve`` follows
-        symlinks (``decision_resolver()``; None to judge the path as written)."""
+        symlinks (``decision_resolver()``; None to judge the path as written). ``dotglob``: the command may have
+        let wildcards match a leading dot (``shopt -s dotglob``, any ``GLOBIGNORE``), which only the caller can
+        tell from the command line; otherwise ``~/*`` names no hidden entry such as ``~/.ssh``."""
         if not raw or ("://" in raw and _URL.match(raw)):
             return None
         path = self.expand(raw, cwd)
@@ -261,14 +276,8 @@ class Policy:
             plain = _expand(raw, cwd, self.home, self.windows, False)
             if plain != path:
                 candidates.append(plain)
-        if resolve is not None and self.windows == (os.name == "nt") and not _GLOB.search(path):
-            try:
-                real = resolve(path)
-            except (OSError, ValueError):
-                real = path
-            if real != path:
-                candidates.append(real)
-        sep = "\\" if self.windows else "/"
+        if resolve is not None and self.windows == (os.name == "nt"):
+            candidates += self._through_links(path, resolve, dotglob)
         if not self.windows and _PROC_THROUGH.match(raw):  # before '..' is folded: /proc/self/cwd/../.ssh
             candidates.append(raw)
         for candidate in candidates:
@@ -276,24 +285,73 @@ class Policy:
                 return "/proc/*/environ"  # any program's environment: the server's holds its API keys
             if not self.windows and _PROC_THROUGH.match(candidate):
                 return "/proc/*/mem, /proc/*/cwd/… and /proc/*/root/… (a program's memory and files)"
-            key = (candidate.casefold() if self.windows else candidate).rstrip(sep) + sep
-            # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
-            if key.startswith(self.prefixes):
-                return next(d for d, root, _ in self.roots if key.startswith(root.rstrip(sep) + sep))
-            if _GLOB.search(candidate):
-                comps = _components(candidate, self.windows)
-                literal = next((i for i, c in enumerate(comps) if _GLOB.search(c)), len(comps))
-                head = comps[:literal]
-                for display, _, root_comps in self.roots:
-                    # the components before the first glob must match exactly; only then try the patterns
-                    if root_comps[:literal] == head and _glob_reaches(comps, root_comps, self.windows):
-                        return display
+            hit = self._root_of(candidate, dotglob)
+            if hit is not None:
+                return hit
         if resolve is not None:  # judging for real: the disk may be looked at
             for candidate in candidates:
                 other = other_state_dir(candidate, self.windows)
                 if other is not None:
                     return other
         return None
+
+    def _root_of(self, path: str, dotglob: bool) -> str | None:
+        """The restricted entry ``path`` is or lies inside, or for a glob one it can name, or None."""
+        sep = "\\" if self.windows else "/"
+        key = (path.casefold() if self.windows else path).rstrip(sep) + sep
+        # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
+        if key.startswith(self.prefixes):
+            return next(d for d, root, _ in self.roots if key.startswith(root.rstrip(sep) + sep))
+        if not self._glob(path):
+            return None
+        comps = _components(path, self.windows)
+        literal = _first_glob(comps, self.windows)
+        head = comps[:literal]
+        for display, _, root_comps in self.roots:
+            # the components before the first glob must match exactly; only then try the patterns
+            if root_comps[:literal] == head and self._meets(comps[literal:], root_comps[literal:], dotglob)[1]:
+                return display
+        return None
+
+    def _glob(self, text: str) -> re.Match[str] | None:
+        return (_GLOB if self.windows else _POSIX_GLOB).search(text)
+
+    def _meets(self, patterns: tuple[str, ...], names: tuple[str, ...], dotglob: bool) -> tuple[bool, bool]:
+        return _glob_meets(patterns, names, dotglob, not self.windows)
+
+    def _through_links(self, path: str, resolve: Resolver, dotglob: bool) -> list[str]:
+        """What ``path`` names once symlinks are followed, when that differs from ``path``. A glob is not resolved
+        as a whole: the folders before its first pattern are (``sl/*`` with ``sl -> ~/.ssh`` is ``~/.ssh/*``), and
+        each link in the last of them that the first pattern can match is followed too (``cat h*/.ssh/id_rsa``
+        with ``hh -> ~``). Links that later patterns match are not looked for: that would list whole trees."""
+        found = self._glob(path)
+        if found is None:
+            try:
+                real = resolve(path)
+            except (OSError, ValueError):
+                return []
+            return [real] if real != path else []
+        sep = "\\" if self.windows else "/"
+        cut = path.rfind(sep, 0, found.start())
+        head = path[:cut] if cut > 0 and not path[:cut].endswith(":") else path[: cut + 1]  # keep '/' and 'C:\\'
+        first, _, rest = path[cut + 1 :].partition(sep)
+        out: list[str] = []
+        try:
+            real_head = resolve(head).rstrip(sep)
+            if real_head != head.rstrip(sep):
+                out.append(real_head + sep + path[cut + 1 :])
+            with os.scandir(real_head + sep) as entries:
+                links = [
+                    e.name
+                    for e in entries
+                    if e.is_symlink() and _component_matches(first, e.name, dotglob, not self.windows)
+                ]
+            for name in links:
+                real = resolve(real_head + sep + name)
+                out.append(real.rstrip(sep) + sep + rest if rest else real)
+        except (OSError, ValueError):
+            pass  # a folder that does not exist (or cannot be read) holds no link the glob could match
+        return out
 
     def expand(self, raw: str, cwd: str) -> str:
         return _expand(raw, cwd, self.home, self.windows)
@@ -309,26 +367,56 @@ class Policy:
             return True
         return disk and other_state_dir(os.path.join(folder, "admin.token"), self.windows) is not None
 
-    def restricted_inside(self, raw: str, cwd: str) -> str | None:
+    def restricted_inside(
+        self, raw: str, cwd: str, resolve: Resolver | object | None = _FRESH, *, dotglob: bool = False
+    ) -> str | None:
         """A restricted entry lying inside the folder ``raw`` (``~`` holds ``~/.ssh``), or None: what a command
-        reading that whole tree would read too."""
+        reading that whole tree would read too. ``resolve`` follows symlinks (None: judge the path as written;
+        not given: a fresh ``decision_resolver()``): a folder that is a link to a restricted place, or to a folder
+        holding one, counts as that place, and so does a folder with such a link directly in it (``grep -R``,
+        ``zip -r`` and ``rsync -L`` follow it). Links deeper in the tree are not looked for. ``dotglob`` as for
+        ``restricted()``."""
         if not raw or ("://" in raw and _URL.match(raw)):
             return None
         path = self.expand(raw, cwd)
+        hit = self._holds(path, dotglob)
+        walk = decision_resolver() if resolve is _FRESH else cast("Resolver | None", resolve)
+        if hit is not None or walk is None or self.windows != (os.name == "nt"):
+            return hit
+        reals = self._through_links(path, walk, dotglob)
+        for real in reals:
+            hit = self._holds(real, dotglob) or self._root_of(real, dotglob)
+            if hit is not None:
+                return hit
+        if self._glob(path):
+            return None
+        sep = "\\" if self.windows else "/"
+        folder = (reals[0] if reals else path).rstrip(sep) + sep
+        try:
+            with os.scandir(folder) as entries:
+                links = [e.name for e in entries if e.is_symlink()]
+            for name in links:
+                real = walk(folder + name)
+                hit = self._holds(real, dotglob) or self._root_of(real, dotglob)
+                if hit is not None:
+                    return hit
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def _holds(self, path: str, dotglob: bool) -> str | None:
+        """A restricted entry that ``path`` is or lies above, or for a glob one it can name, lie above or lie in
+        (``~/*`` holds ``~/.ssh``): judged as written, without following links."""
         comps = _components(path, self.windows)
-        literal = next((i for i, c in enumerate(comps) if _GLOB.search(c)), len(comps))
+        literal = _first_glob(comps, self.windows)
         for display, _, root_comps in self.roots:
             if len(root_comps) < literal or root_comps[:literal] != comps[:literal]:
                 continue
-            if literal < len(comps):  # a glob: '~/*' reads what '~' holds, except what its patterns skip
+            if literal < len(comps):  # a glob: '~/*' reads what '~' holds (but for hidden names, unless dotglob)
                 if len(root_comps) == literal:
                     continue  # the folder the glob lists (a restricted path itself: judged by restricted())
-                deeper = zip(comps[literal:], root_comps[literal:], strict=False)
-                if any(
-                    (name.startswith(".") and not pattern.startswith(".")) or not fnmatch.fnmatchcase(name, pattern)
-                    for pattern, name in deeper
-                ):
-                    continue  # '*' skips hidden names such as '.ssh'
+                if not any(self._meets(comps[literal:], root_comps[literal:], dotglob)):
+                    continue
             return display
         return None
 
@@ -337,7 +425,7 @@ class Policy:
         path = self.expand(raw, cwd)
         if DEVICE.match(raw.strip("\"'")) or DEVICE.match(path):
             return Place.DEVICE
-        glob = _GLOB.search(path)
+        glob = self._glob(path)
         base = path
         if glob:
             # '/*', '~/*', 'C:\*': the glob empties the folder it sits in.
@@ -412,24 +500,76 @@ def _components(path: str, windows: bool) -> tuple[str, ...]:
 def _proc_environ_glob(path: str) -> bool:
     """Whether a glob can name a program's environment (``/proc/1234/env*``, ``/proc/[0-9]*/e*``): any pattern
     can match some process number, so only the other names must match."""
-    if not _GLOB.search(path):
+    if not _POSIX_GLOB.search(path):
         return False
     comps = _components(path, False)
-    if len(comps) not in (3, 5) or not fnmatch.fnmatchcase("proc", comps[0]):
+    if len(comps) not in (3, 5) or not _component_matches(comps[0], "proc", False, True):
         return False
-    return fnmatch.fnmatchcase("environ", comps[-1]) and (len(comps) == 3 or fnmatch.fnmatchcase("task", comps[2]))
+    if not _component_matches(comps[-1], "environ", False, True):
+        return False
+    return len(comps) == 3 or _component_matches(comps[2], "task", False, True)
 
 
-def _glob_reaches(path: tuple[str, ...], root: tuple[str, ...], windows: bool) -> bool:
-    """True when a glob path can name the root or something inside it (``~/.ss*/id_*`` reaches ``~/.ssh``)."""
-    if len(path) < len(root):
+def _first_glob(comps: tuple[str, ...], windows: bool) -> int:
+    """The index of the first component holding a pattern (the length when none does)."""
+    found = _GLOB if windows else _POSIX_GLOB
+    return next((i for i, c in enumerate(comps) if found.search(c)), len(comps))
+
+
+@lru_cache(maxsize=4096)
+def _component_matches(pattern: str, name: str, dotglob: bool, extglob: bool) -> bool:
+    """Whether one path component can name ``name`` whatever the command set the shell's glob options to:
+    ``nocaseglob`` ignores case, each ``extglob`` form is judged as ``*`` (``@(.ssh)`` and ``!(x)`` match
+    anything, ``notes+(1).txt`` only what ``notes*.txt`` does), and with ``dotglob`` (or any ``GLOBIGNORE``) a
+    wildcard matches a leading dot, which it otherwise never does. A component without a pattern is matched
+    exactly, as bash does even with ``nocaseglob``. ``extglob``: a POSIX shell's pattern (PowerShell has none)."""
+    if not (_POSIX_GLOB if extglob else _GLOB).search(pattern):
+        return pattern == name
+    if extglob and _EXTGLOB.search(pattern):
+        count = 1
+        while count:  # the innermost forms first: '@(a|+(b))'
+            pattern, count = _EXTGLOB_GROUP.subn("*", pattern)
+        # and no leading dot rule: bash matches the dot an extglob form names ('@(.ssh)') without dotglob
+    elif not dotglob and name.startswith(".") and not pattern.startswith("."):
         return False
-    for pattern, name in zip(path, root, strict=False):
-        if name.startswith(".") and not pattern.startswith("."):
-            return False
-        if not fnmatch.fnmatchcase(name, pattern):
-            return False
-    return True
+    if "[" in pattern:
+        pattern = _CLASS_BRACKET.sub(_any_char, pattern).replace("[^", "[!")  # fnmatch negates with '!' only
+    return fnmatch.fnmatchcase(name.casefold(), pattern.casefold())
+
+
+def _any_char(match: re.Match[str]) -> str:
+    return "?" if match.group(1) else match.group(0)
+
+
+def _glob_meets(patterns: tuple[str, ...], names: tuple[str, ...], dotglob: bool, extglob: bool) -> tuple[bool, bool]:
+    """Whether the glob components ``patterns`` can name the path of components ``names`` or a folder above it,
+    and whether they can name it or something inside it. A ``**`` component stands for any number of folders,
+    none included (bash's ``globstar``)."""
+    end = len(patterns)
+    states = _past_stars(patterns, {0})  # how many patterns can have been used up by the names seen so far
+    above = end in states
+    for name in names:
+        following: set[int] = set()
+        for i in states:
+            if i < end and _component_matches(patterns[i], name, dotglob, extglob):
+                following.add(i + 1)
+                if patterns[i] == "**":  # and it may stand for more folders
+                    following.add(i)
+        states = _past_stars(patterns, following)
+        if not states:
+            return above, False
+        above = above or end in states
+    return above, bool(states)
+
+
+def _past_stars(patterns: tuple[str, ...], states: set[int]) -> set[int]:
+    """``states`` and the positions reached from them by letting each ``**`` that follows stand for nothing."""
+    out = set(states)
+    for i in states:
+        while i < len(patterns) and patterns[i] == "**":
+            i += 1
+            out.add(i)
+    return out
 
 
 def policy_for(home: str, state_dir: str, restricted: tuple[str, ...], windows: bool, cwd: str) -> Policy:
@@ -552,7 +692,7 @@ def other_state_dir(path: str, windows: bool) -> str | None:
     if inside is not None:
         return f"the Contop state directory {inside}"
     name = module.basename(path)
-    depths = {depth for secret, depth in _STATE_SECRETS.items() if fnmatch.fnmatchcase(secret, name)}
+    depths = {depth for secret, depth in _STATE_SECRETS.items() if _component_matches(name, secret, True, not windows)}
     for depth in sorted(depths):
         folder = module.dirname(path)
         for _ in range(depth):

@@ -48,6 +48,9 @@ class _TooLong(Exception):
     """Raised inside ``State.substitute`` when a word would grow past ``MAX_VALUE``."""
 
 
+_GLOB_OPTIONS = re.compile(r"shopt|GLOBIGNORE|BASHOPTS|dotglob")
+_EXTGLOB = re.compile(r"[@!+*?]\(")
+
 @dataclass(frozen=True, slots=True)
 class Saved:
     """What ``State.save`` keeps: the working folder, the directory stack and the line's variables (or only
@@ -93,6 +96,9 @@ class State:
         )
         if ctx.state_dir and not win:
             st.vars["CONTOP_HOME"] = ctx.state_dir  # the agent's shell does not get it, but judge it as if it did
+        if not win and "extglob" in source and _EXTGLOB.search(source):
+            # The parser reads '@(…)' as a subshell, so the path it is part of never reaches the path checks.
+            st.add(CONFIRM, "uses extended globs (shopt -s extglob), which the gate does not read", source[:200])
         return st
 
     def add(self, level: int, what: str, text: str = "") -> None:
@@ -224,9 +230,15 @@ class State:
             for candidate in path_candidates(word):
                 if not moving and self.in_unknown_folder(candidate):
                     self.add(CONFIRM, "names a path in a folder only known when it runs", text)
-                hit = self.policy.restricted(candidate, self.cwd, self.resolve)
+                hit = self.policy.restricted(candidate, self.cwd, self.resolve, dotglob=self.dotglob)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
+
+    @property
+    def dotglob(self) -> bool:
+        """Whether the line may let wildcards match a leading dot (``shopt -s dotglob``, any ``GLOBIGNORE``, shell
+        options set through ``BASHOPTS`` or ``bash -O``): its globs are then judged as reaching hidden folders."""
+        return _GLOB_OPTIONS.search(self.source) is not None
 
     def in_unknown_folder(self, path: str) -> bool:
         """Whether ``path`` lies in a folder known only when the command runs: relative after ``cd $(…)``, or
