@@ -211,8 +211,13 @@ def _find(inv: Invocation, st: State) -> None:
             st.add(CONFIRM, f"deletes the files it finds under {' '.join(targets)}", inv.text)
         else:
             judge_deletion(roots or ["."], True, inv, st)
+    for i, arg in enumerate(args[:-1]):
+        if arg in _FIND_WRITES:  # '-fprintf FILE FORMAT' and the like write FILE, as '>' would
+            writes_file(args[i + 1], False, inv, st)
 
 
+# find's actions that write what they print into the file named next.
+_FIND_WRITES = frozenset({"-fprint", "-fprint0", "-fprintf", "-fls"})
 # What only reads names, sizes and dates; find's tests that pick some files rather than all of them.
 METADATA_READERS = frozenset({"ls", "du", "stat", "echo", "printf", "basename", "dirname", "realpath", "readlink",
                               "test", "[", "true", "printenv"})  # fmt: skip
@@ -222,32 +227,117 @@ _FIND_NARROWING = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename",
 
 
 def _mv(inv: Invocation, st: State) -> None:
-    _, operands = split_opts(inv.args)
-    worst = worst_place(operands, st)
+    line = copy_line(inv)
+    worst = worst_place(line.operands + ([line.folder] if line.folder else []), st)
     if worst >= Place.SYSTEM_FILE:
         st.add(BLOCK, "moves system files or your home directory away", inv.text)
-    if operands and re.match(r"^/dev/null$", operands[-1]):
+    if line.dest is not None and re.match(r"^/dev/null$", line.dest):
         st.add(BLOCK if worst else CONFIRM, "moves files into /dev/null", inv.text)
+    for target in landing_files(line, st):
+        judge_write_target(target, False, inv, st, guess_existing=False)
     st.add(CONFIRM, "moves or renames files", inv.text)
 
 
 def _cp(inv: Invocation, st: State) -> None:
-    opts, operands = split_opts(inv.args)
-    if operands:
-        dest = operands[-1]
-        if st.place(dest) == Place.DEVICE:
-            st.add(BLOCK, "writes over a disk or device", inv.text)
-        if CRITICAL_FILES.search(st.policy.expand(dest, st.cwd)):
-            st.add(BLOCK, "overwrites operating system files", inv.text)
-        persistence_write(dest, inv, st)
-    if has_flag(opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
+    line = copy_line(inv)
+    if inv.name == "install" and has_flag(line.opts, "d", "--directory"):
+        for folder in line.operands:  # 'install -d DIR…' makes each operand a folder
+            judge_write_target(folder, False, inv, st, guess_existing=False)
+        return
+    for target in landing_files(line, st):
+        judge_write_target(target, False, inv, st, guess_existing=False)
+    if has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
         st.add(CONFIRM, "copies over existing files", inv.text)
-    if inv.name == "cp" and has_flag(opts, "rRa", "--recursive", "--archive"):
-        reads_whole_tree(operands[:-1], inv, st)
-        if len(operands) > 1:
-            writes_whole_tree(operands[-1], inv, st)
-    elif len(operands) > 1:  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
-        _copies_over(operands[-1], inv, st)
+    if line.dest is None:
+        return
+    if inv.name == "cp" and has_flag(line.opts, "rRa", "--recursive", "--archive"):
+        reads_whole_tree(line.sources, inv, st)
+        writes_whole_tree(line.dest, inv, st)
+    elif not line.into_folder(st):  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
+        _copies_over(line.dest, inv, st)
+
+
+@dataclass(slots=True)
+class CopyLine:
+    """What cp, mv, ln or install was given: its options, the files it copies, and where they go (``-t DIR`` or
+    the last operand). ``folder`` is set when ``-t`` names the destination folder; ``file`` when ``-T`` says the
+    destination is the file itself."""
+
+    opts: list[str]
+    operands: list[str]
+    sources: list[str]
+    dest: str | None
+    folder: str | None = None
+    file: bool = False
+
+    def into_folder(self, st: State) -> bool:
+        """Whether the copies land inside ``dest`` (named after their sources) rather than at ``dest`` itself."""
+        dest = self.dest
+        if self.folder is not None or dest is None:
+            return dest is not None
+        if self.file:
+            return False
+        return len(self.sources) > 1 or names_folder(dest, st)
+
+
+# Short options of cp, mv, ln and install that take a value, and their long options (with the shortest spelling
+# GNU getopt takes) whose value may be the next word.
+_COPY_VALUED = {"install": "gmoSt"}
+_COPY_LONG = (("--target-directory", "--t"), ("--no-target-directory", "--no-t"), ("--suffix", "--su"))
+_INSTALL_LONG = (*_COPY_LONG, ("--group", "--g"), ("--mode", "--m"), ("--owner", "--o"),
+                 ("--strip-program", "--strip-"))  # fmt: skip
+_COPY_LONG_VALUED = frozenset({"--target-directory", "--suffix", "--group", "--mode", "--owner", "--strip-program"})
+
+
+def copy_line(inv: Invocation) -> CopyLine:
+    """``cp -t /etc/systemd/system x.service``, ``install -m 755 tool /usr/bin/``, ``ln -sft DIR a b``: the
+    options read as GNU coreutils reads them, so an option's value is never taken for a file."""
+    longs = _INSTALL_LONG if inv.name == "install" else _COPY_LONG
+    options, operands = getopt(inv.args, _COPY_VALUED.get(inv.name, "St"), longs, _COPY_LONG_VALUED)
+    opts = [name for name, _ in options]
+    folder = next((value for name, value in reversed(options) if name in ("-t", "--target-directory")), None)
+    file = "-T" in opts or "--no-target-directory" in opts
+    if folder is not None:
+        return CopyLine(opts, operands, operands, folder, folder, file)
+    if inv.name == "ln" and len(operands) == 1:  # 'ln -s /opt/tool/bin/tool': the link is made here
+        return CopyLine(opts, operands, operands, ".", None, file)
+    if len(operands) < 2:
+        return CopyLine(opts, operands, [], None, None, file)
+    return CopyLine(opts, operands, operands[:-1], operands[-1], None, file)
+
+
+def names_folder(path: str, st: State) -> bool:
+    """Whether ``path`` names a folder: by its spelling (``dir/``, ``.``), its place (the home folder and the
+    system trees can only be folders), or, when judging for real, the disk."""
+    if path.endswith(("/", "\\")) or path in (".", "..") or path.endswith(("/.", "/..")):
+        return True
+    if st.place(path) in (Place.HOME, Place.SYSTEM_TREE):
+        return True
+    if st.resolve is None or st.windows != (os.name == "nt") or "$" in path:
+        return False
+    return os.path.isdir(st.policy.expand(path, st.cwd))
+
+
+def landing_files(line: CopyLine, st: State) -> list[str]:
+    """The files a copy, move or link writes: the destination itself, or a file named after each source inside
+    it when it is a folder (``cp x /usr/bin/`` writes ``/usr/bin/x``). What ``cp -r . DIR`` writes is what the
+    folder holds, judged as a tree (``writes_whole_tree``)."""
+    if line.dest is None:
+        return []
+    if not line.into_folder(st):
+        return [line.dest]
+    names = [base_name(source) for source in line.sources]
+    return [in_folder(line.dest, name, st) for name in names if name not in ("", ".", "..")]
+
+
+def base_name(path: str) -> str:
+    """The last part of a path, whichever separator it uses."""
+    return re.split(r"[/\\]", path.rstrip("/\\"))[-1]
+
+
+def in_folder(folder: str, name: str, st: State) -> str:
+    """``folder/name``, with the separator the shell's paths use."""
+    return folder.rstrip("/\\") + ("\\" if st.windows else "/") + name
 
 
 def _copies_over(dest: str, inv: Invocation, st: State) -> None:
@@ -299,15 +389,41 @@ def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
     if inside is not None:
         where = "this folder" if dest in (".", "./") else dest
         st.add(CONFIRM, f"writes a whole tree into {where}, which holds the protected {inside}", inv.text)
+    writes_into_folder(dest, inv, st)
+
+
+# Stands for a file whose name the command line does not say (what an archive holds, what a server names).
+_ANY_NAME = "file"
+
+
+def writes_into_folder(folder: str, inv: Invocation, st: State, *, download: bool = False) -> None:
+    """Files of names unknown in advance written into ``folder`` (an archive unpacked, a download named by its
+    server): judged as one such file is, so an autostart folder asks and ``/usr/bin`` is blocked."""
+    target = in_folder(folder or ".", _ANY_NAME, st)
+    if download:
+        downloads_into(target, inv, st)
+    else:
+        judge_write_target(target, False, inv, st, guess_existing=False)
+
+
+def downloads_into(target: str, inv: Invocation, st: State) -> None:
+    """A file a download creates: in a login or autostart file it would run what was fetched (blocked, as
+    ``curl -o ~/.bashrc`` is); elsewhere it is judged as a redirection there."""
+    if persistence_write(target, inv, st):
+        st.add(BLOCK, "installs a downloaded file to run automatically at login or boot", inv.text)
+    judge_write_target(target, False, inv, st, guess_existing=False)
 
 
 def _ln(inv: Invocation, st: State) -> None:
-    opts, operands = split_opts(inv.args)
+    line = copy_line(inv)
+    operands = line.operands
     if operands and any(HISTORY_FILE.search(o) for o in operands) and "/dev/null" in operands:
         st.add(BLOCK, "disables shell history", inv.text)
-    if operands and CRITICAL_FILES.search(st.policy.expand(operands[-1], st.cwd)):
-        st.add(BLOCK, "replaces operating system files", inv.text)
-    if has_flag(opts, "f", "--force"):
+    for target in landing_files(line, st):
+        if CRITICAL_FILES.search(st.policy.expand(target, st.cwd)):
+            st.add(BLOCK, "replaces operating system files", inv.text)
+        judge_write_target(target, False, inv, st, guess_existing=False)  # 'ln -s x .git/hooks/pre-commit'
+    if has_flag(line.opts, "f", "--force"):
         st.add(CONFIRM, "replaces existing files with links", inv.text)
 
 
@@ -620,6 +736,59 @@ def _tee(inv: Invocation, st: State) -> None:
         judge_write_target(f, append, inv, st)
 
 
+_PATCH_LONG = (("--output", "--o"), ("--reject-file", "--reject-fi"), ("--directory", "--di"), ("--input", "--inp"),
+               ("--dry-run", "--dr"), ("--prefix", "--pr"), ("--basename-prefix", "--ba"), ("--ifdef", "--if"),
+               ("--fuzz", "--fu"), ("--get", "--g"), ("--strip", "--st"), ("--reject-format", "--reject-fo"),
+               ("--suffix", "--su"), ("--version-control", "--version-"), ("--quoting-style", "--q"),
+               ("--read-only", "--rea"))  # fmt: skip
+_PATCH_LONG_VALUED = frozenset(name for name, _ in _PATCH_LONG if name != "--dry-run")
+
+
+def _patch(inv: Invocation, st: State) -> None:
+    """``patch ~/.bashrc fix.diff`` rewrites the file it is given (or writes -o FILE), and -r FILE gets the
+    rejected parts; with -d DIR, relative names are in DIR. Files named only inside the patch are not known."""
+    options, operands = getopt(inv.args, "BdDFgioprVYz", _PATCH_LONG, _PATCH_LONG_VALUED)
+    values = dict(options)
+    if "--dry-run" in values:
+        return
+    folder = values.get("-d", values.get("--directory", ""))
+
+    def there(path: str) -> str:
+        return path if not folder or path.startswith(("/", "~")) else folder.rstrip("/") + "/" + path
+
+    output = values.get("-o", values.get("--output", ""))
+    if output and output != "-":
+        writes_file(there(output), False, inv, st)
+    elif operands:
+        edits_in_place(there(operands[0]), inv, st)
+    reject = values.get("-r", values.get("--reject-file", ""))
+    if reject and reject != "-":
+        writes_file(there(reject), False, inv, st)
+
+
+_SPLIT_LONG = (("--additional-suffix", "--ad"), ("--filter", "--fi"), ("--suffix-length", "--su"), ("--bytes", "--b"),
+               ("--line-bytes", "--line-"), ("--lines", "--lines"), ("--number", "--numb"),
+               ("--separator", "--se"), ("--prefix", "--p"), ("--suffix-format", "--suffix-f"),
+               ("--digits", "--d"))  # fmt: skip
+_SPLIT_LONG_VALUED = frozenset(name for name, _ in _SPLIT_LONG)
+
+
+def _split(inv: Invocation, st: State) -> None:
+    """``split x /etc/cron.d/job`` writes ``/etc/cron.d/jobaa``…, ``csplit -f PREFIX`` ``PREFIX00``…: judged by
+    the first of those files; split's --filter runs a command with each piece instead."""
+    valued = "abCltn" if inv.name == "split" else "bfn"
+    options, operands = getopt(inv.args, valued, _SPLIT_LONG, _SPLIT_LONG_VALUED)
+    values = dict(options)
+    if "--filter" in values:
+        runs_given_command(values["--filter"], "split's", inv, st)
+        return
+    if inv.name == "split":
+        prefix = operands[1] if len(operands) > 1 else "x"
+        writes_file(prefix + "aa" + values.get("--additional-suffix", ""), False, inv, st)
+    else:
+        writes_file(values.get("-f", values.get("--prefix", "xx")) + "00", False, inv, st)
+
+
 # ------------------------------------------------------------------------------------------- writes
 
 
@@ -690,6 +859,42 @@ def long_option(word: str, names: tuple[tuple[str, str], ...]) -> str:
         if len(given) >= len(least) and full.startswith(given):
             return full
     return given
+
+
+def getopt(
+    args: list[str], valued: str, longs: tuple[tuple[str, str], ...], long_valued: frozenset[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Options as GNU getopt reads them, each as (``-x`` or its full long name, value or ""), and the operands:
+    ``valued`` letters take the rest of their word or the next one, ``long_valued`` names ``=value`` or the next
+    word; options and operands may be mixed until ``--``."""
+    found: list[tuple[str, str]] = []
+    operands: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if arg.startswith("--"):
+            name = long_option(arg, longs)
+            value = arg.split("=", 1)[1] if "=" in arg else ""
+            if "=" not in arg and name in long_valued:
+                value, i = following, i + 1
+            found.append((name, value))
+        elif arg.startswith("-") and arg != "-":
+            for k, letter in enumerate(arg[1:], 1):
+                if letter in valued:
+                    value = arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    found.append(("-" + letter, value))
+                    break
+                found.append(("-" + letter, ""))
+        else:
+            operands.append(arg)
+        i += 1
+    return found, operands
 
 
 def option_values(args: list[str], short: str, *long: str) -> list[str]:
@@ -835,4 +1040,6 @@ RULES: dict[str, Rule] = {
     "truncate": _truncate,
     "sed": _sed,
     "tee": _tee,
+    "patch": _patch,
+    "split": _split, "csplit": _split,
 }  # fmt: skip

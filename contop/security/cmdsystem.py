@@ -10,10 +10,13 @@ import re
 from contop.security.cmdbase import (
     SECURITY_SERVICES,
     SUSPICIOUS_PAYLOAD,
+    CopyLine,
     Invocation,
     Rule,
+    downloads_into,
     has_flag,
     is_dry_run,
+    landing_files,
     nested,
     normalise,
     option_values,
@@ -24,8 +27,10 @@ from contop.security.cmdbase import (
     split_words,
     stdin_text,
     writes_file,
+    writes_into_folder,
+    writes_whole_tree,
 )
-from contop.security.cmdtools import plain_ssh
+from contop.security.cmdtools import SENDS_A_FILE, plain_ssh
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
@@ -44,6 +49,52 @@ def _kill(inv: Invocation, st: State) -> None:
     if inv.args and inv.args[0] in ("-l", "-L", "--list"):
         return
     st.add(CONFIRM, "stops running programs", inv.text)
+
+
+def _swapoff(inv: Invocation, st: State) -> None:
+    if inv.args:  # alone it only prints its usage
+        st.add(CONFIRM, "turns off swap space, which can make the computer run out of memory", inv.text)
+
+
+# ip's options that take a value (it takes any unambiguous start of a name: '-n' is -netns, '-b' -batch).
+_IP_VALUED = re.compile(r"-(n|ne|net|netn|netns|b|ba|bat|batc|batch|f|fa|fam|fami|famil|family|l|lo|loo|loop|loops|"
+                        r"rc|rcv|rcvb|rcvbu|rcvbuf)")  # fmt: skip
+_IP_READS = ("show", "list", "lst", "get", "help", "monitor", "identify", "pids")
+
+
+def _ip(inv: Invocation, st: State) -> None:
+    """``ip link set eth0 down``, ``ip route del default``: network settings changed; ``ip addr``, ``ip r get X``
+    only read. ``ip netns exec NS cmd`` and ``ip vrf exec NAME cmd`` run cmd, judged as a command."""
+    args = inv.args
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        option = "-" + args[i].lstrip("-")
+        if option.startswith("-b") and _IP_VALUED.fullmatch(option):
+            st.add(CONFIRM, "changes network settings from a batch file (ip -batch)", inv.text)
+        i += 2 if _IP_VALUED.fullmatch(option) else 1
+    words = args[i:]
+    if len(words) < 2:
+        return
+    obj, verb = words[0].lower(), words[1].lower()
+    if (obj.startswith("mo") and "monitor".startswith(obj)) or "help".startswith(obj):  # 'ip m' is maddress
+        return
+    if obj in ("netns", "vrf") and verb == "exec":
+        from contop.security.posix import judge_words
+
+        if len(words) > 3:
+            judge_words(words[3:], st, inv.text)
+        return
+    if verb == "s" and "link".startswith(obj):  # 'ip link s' is set; elsewhere 's' is show
+        verb = "set"
+    if not any(read.startswith(verb) for read in _IP_READS):
+        st.add(CONFIRM, f"changes network settings (ip {obj} {verb})", inv.text)
+
+
+def _ifconfig(inv: Invocation, st: State) -> None:
+    """``ifconfig eth0 down``: anything after the interface changes it; ``ifdown``, ``ifup`` always do."""
+    operands = [a for a in inv.args if not a.startswith("-")]
+    if inv.name != "ifconfig" or len(operands) > 1:
+        st.add(CONFIRM, "changes network settings", inv.text)
 
 
 def _power(inv: Invocation, st: State) -> None:
@@ -643,14 +694,53 @@ def _cloud(inv: Invocation, st: State) -> None:
         and any(re.match(r"^(s3|gs|az)://|^\w+:", o) for o in operands)
     ):
         st.add(BLOCK, "uploads your home directory to another machine", inv.text)
+    _cloud_copy(inv, operands, st)
     for word in operands[1:4] if inv.name != "gsutil" else operands[:1]:
         if _CLOUD_DESTROY.match(word) or word.endswith(("-delete", "-remove")) or "delete" in word.split("-"):
             st.add(CONFIRM, f"deletes or changes cloud resources ({inv.name} {' '.join(operands[:3])})", inv.text)
             return
 
 
+_CLOUD_COPIES = frozenset({"cp", "mv", "sync", "copy", "copyto", "move", "moveto", "rsync", "bisync"})
+_CLOUD_ONE_FILE = frozenset({"cp", "mv", "copyto", "moveto"})  # the others copy a whole folder
+_CLOUD_PLACE = re.compile(r"^(s3|gs|az|azure|r2|b2|https?)://|^[\w.-]{2,}:")  # a bucket, a URL, rclone's 'remote:'
+
+
+def _cloud_copy(inv: Invocation, operands: list[str], st: State) -> None:
+    """``aws s3 cp a.txt s3://b/``, ``aws s3 cp ~/Documents s3://x --recursive``, ``rclone copy ~/Documents
+    remote:``, ``az storage blob upload-batch``: files sent to another computer, asked as ``scp x host:`` is;
+    copied the other way, where files land is judged as a download's destination (``aws s3 cp s3://x/run
+    ~/.bashrc`` is blocked)."""
+    verb = next((k for k, w in enumerate(operands[:3]) if w.lower() in _CLOUD_COPIES or "upload" in w.lower()), -1)
+    if verb < 0:
+        return
+    word = operands[verb].lower()
+    recursive = word not in _CLOUD_ONE_FILE or any(a in ("--recursive", "-r", "-R") for a in inv.args)
+    if "upload" in word:  # 'az storage blob upload-batch --source DIR': the folder is an option
+        if "batch" in word or "directory" in operands[verb - 1 : verb]:
+            st.add(CONFIRM, SENDS_A_FILE, inv.text)
+        return
+    # The values of options such as '--profile prod' are among the operands: the remote places order the rest.
+    paths = [o for o in operands[verb + 1 :] if o != "-"]
+    remote = [k for k, p in enumerate(paths) if _CLOUD_PLACE.match(p)]
+    if not remote:
+        return
+    local = [p for k, p in enumerate(paths[: remote[-1]]) if k not in remote]
+    if local:
+        st.add(CONFIRM, SENDS_A_FILE, inv.text)
+        return
+    if remote[-1] + 1 < len(paths):
+        dest = paths[remote[-1] + 1]
+        for target in landing_files(CopyLine([], paths, paths[: remote[-1] + 1], dest), st):
+            downloads_into(target, inv, st)
+        if recursive:
+            writes_whole_tree(dest, inv, st)
+            writes_into_folder(dest, inv, st, download=True)
+
+
 RULES: dict[str, Rule] = {
-    "kill": _kill, "killall": _kill, "pkill": _kill, "xkill": _kill, "skill": _kill, "taskkill": _kill,
+    "kill": _kill, "killall": _kill, "killall5": _kill, "pkill": _kill, "xkill": _kill, "skill": _kill,
+    "taskkill": _kill,
     "shutdown": _power, "reboot": _power, "halt": _power, "poweroff": _power, "init": _power, "telinit": _power,
     "logout": _power, "pmset": _power, "gnome-session-quit": _power, "loginctl": _power,
     "systemctl": _systemctl,
@@ -674,5 +764,8 @@ RULES: dict[str, Rule] = {
     "terraform": _terraform, "tofu": _terraform, "pulumi": _terraform,
     "aws": _cloud, "gcloud": _cloud, "az": _cloud, "gsutil": _cloud, "doctl": _cloud, "rclone": _cloud,
     "ps": _ps,
+    "swapoff": _swapoff,
+    "ip": _ip, "ifconfig": _ifconfig, "ifdown": _ifconfig, "ifup": _ifconfig,
+    "azcopy": _cloud,
     **dict.fromkeys((*_PKG_REMOVE, "pacman", "brew", "pip"), _package),
 }  # fmt: skip

@@ -6,15 +6,22 @@ shells, searches and archives (grep, tar, zip, unzip), vim, debuggers, shell tra
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from contop.security.cmdbase import (
     HELP_FLAGS,
     PROGRAM_DIR,
+    CopyLine,
     Invocation,
     Rule,
+    base_name,
+    downloads_into,
     edits_in_place,
     has_flag,
+    in_folder,
     judge_deletion,
+    judge_write_target,
+    landing_files,
     long_option,
     nested,
     normalise,
@@ -26,6 +33,7 @@ from contop.security.cmdbase import (
     split_opts,
     split_words,
     writes_file,
+    writes_into_folder,
     writes_whole_tree,
 )
 from contop.security.findings import BLOCK, CONFIRM
@@ -53,6 +61,50 @@ def _netcat(inv: Invocation, st: State) -> None:
         st.add(BLOCK, "opens a remote shell (netcat -e)", inv.text)
     if inv.name == "socat" and any(re.match(r"^(exec|system):", a) for a in lowered):
         st.add(BLOCK, "opens a remote shell (socat exec)", inv.text)
+    if inv.name == "socat":
+        _socat_files(inv, st)
+
+
+_SOCAT_VALUED = frozenset({"-b", "-t", "-T", "-L", "-W", "-r", "-R", "-lf", "-lp", "-S"})
+_SOCAT_FILE = re.compile(r"(?:(file|gopen|open|create|pipe):|(?=[^:,]*/))([^,]+)(.*)", re.IGNORECASE | re.DOTALL)
+_SOCAT_NET = re.compile(
+    r"(tcp|udp|sctp|dccp|udplite|openssl|ssl|socks|proxy|ip|vsock|ip-sendto|udp-sendto)[\w-]*[:,]", re.IGNORECASE
+)
+
+
+def _socat_files(inv: Invocation, st: State) -> None:
+    """socat's two addresses: a file address (``FILE:~/.bashrc,append``, ``OPEN:…``, a bare path) is written
+    with what the other end sends, and read and sent when that end is the network; its -lf, -r and -R options
+    write files too. With -u data only flows from the first address to the second, with -U the other way."""
+    addresses: list[str] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _SOCAT_VALUED:
+            if arg in ("-lf", "-r", "-R") and i + 1 < len(args):
+                writes_file(args[i + 1], arg == "-lf", inv, st)
+            i += 2
+            continue
+        if arg == "-" or not arg.startswith("-"):
+            addresses.append(arg)
+        i += 1
+    if len(addresses) != 2:
+        return
+    written = {"-u": [1], "-U": [0]}.get(next((a for a in args if a in ("-u", "-U")), ""), [0, 1])
+    for k, address in enumerate(addresses):
+        match = _SOCAT_FILE.match(address)
+        if match is None:
+            continue
+        path, options = match.group(2), match.group(3).lower()
+        st.check_paths([path], inv.text)
+        network = _SOCAT_NET.match(addresses[1 - k]) is not None
+        if k in written:
+            if network:
+                downloads_into(path, inv, st)
+            writes_file(path, "append" in options.split(","), inv, st)
+        if network and 1 - k in written:
+            st.add(CONFIRM, SENDS_A_FILE, inv.text)
 
 
 def _copy_out(inv: Invocation, st: State) -> None:
@@ -74,7 +126,62 @@ def _copy_out(inv: Invocation, st: State) -> None:
                 judge_deletion([operands[-1]], False, inv, st, verb="deletes the destination's extra")
     if has_flag(opts, "ra", "--recursive", "--archive"):
         reads_whole_tree(operands[:-1], inv, st)
+    _copy_destination(inv, st)
     _sends_file(inv, st)
+
+
+# rsync's long options whose value may be the next word (its short ones: -e, -f, -B, -T, -M, -@).
+_RSYNC_VALUED = frozenset({"--rsh", "--filter", "--exclude", "--include",
+                           "--exclude-from", "--include-from", "--files-from", "--block-size", "--temp-dir",
+                           "--remote-option", "--modify-window", "--rsync-path", "--backup-dir", "--suffix",
+                           "--chmod", "--chown", "--usermap", "--groupmap", "--compare-dest", "--copy-dest",
+                           "--link-dest", "--partial-dir", "--log-file", "--log-file-format", "--out-format",
+                           "--password-file", "--port", "--sockopts", "--timeout", "--contimeout", "--bwlimit",
+                           "--max-size", "--min-size", "--max-delete", "--max-alloc", "--iconv", "--checksum-choice",
+                           "--compress-choice", "--compress-level", "--skip-compress", "--write-batch",
+                           "--only-write-batch", "--read-batch", "--protocol", "--info", "--debug", "--address",
+                           "--outbuf", "--stop-after", "--stop-at"})  # fmt: skip
+
+
+def _copy_destination(inv: Invocation, st: State) -> None:
+    """Where rsync or scp writes on this computer (``rsync x /etc/cron.d/x``, ``scp host:x ~/.bashrc``): judged
+    as cp's destination is, and as a download when the files come from another host; rsync's --log-file too."""
+    operands: list[str] = []
+    args = inv.args
+    valued = _SSH_VALUED["scp"] if inv.name == "scp" else "efBTM@"
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if inv.name == "rsync" and arg.split("=", 1)[0] == "--log-file":
+            writes_file(arg.split("=", 1)[1] if "=" in arg else following, True, inv, st)
+        if arg.startswith("--"):
+            i += 2 if arg in _RSYNC_VALUED and inv.name == "rsync" else 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            first = next((k for k, c in enumerate(arg) if c in valued), -1)
+            i += 2 if first == len(arg) - 1 else 1  # '-P 2222', '-avze ssh': the value is the next word
+            continue
+        operands.append(arg)
+        i += 1
+    if len(operands) < 2 or _REMOTE.match(operands[-1]):
+        return
+    sources, dest = operands[:-1], operands[-1]
+    download = any(_REMOTE.match(s) for s in sources)
+    whole = [s for s in sources if s.endswith(("/", "/.")) and inv.name == "rsync"]  # 'src/': what it holds
+    line = CopyLine([], operands, [s for s in sources if s not in whole], dest)
+    for target in landing_files(line, st):
+        if download:
+            downloads_into(target, inv, st)
+        else:
+            judge_write_target(target, False, inv, st, guess_existing=False)
+    if whole:
+        writes_whole_tree(dest, inv, st)
+    if download and (whole or any(a in ("-r", "--recursive", "-a", "--archive") for a in args)):
+        writes_into_folder(dest, inv, st, download=True)
 
 
 # ssh-family options with a value: -o ProxyCommand=…, -F config, -E log, -I library, -S program, -D server
@@ -159,18 +266,18 @@ def _sends_file(inv: Invocation, st: State) -> None:
                 attached = arg[2:] if short and arg.startswith(short) and len(arg) > 2 else None
                 if arg == short or arg in longs or attached is not None:
                     if sends.search(attached if attached is not None else value):
-                        st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+                        st.add(CONFIRM, SENDS_A_FILE, inv.text)
                         return
         elif inv.name == "wget" and arg.split("=", 1)[0] in ("--post-file", "--body-file"):
-            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+            st.add(CONFIRM, SENDS_A_FILE, inv.text)
             return
     if inv.name in ("scp", "rsync"):
         _, operands = split_opts(args)
         if len(operands) >= 2 and _REMOTE.match(operands[-1]) and not all(_REMOTE.match(o) for o in operands[:-1]):
-            st.add(CONFIRM, _SENDS_A_FILE, inv.text)
+            st.add(CONFIRM, SENDS_A_FILE, inv.text)
 
 
-_SENDS_A_FILE = "sends a file from this computer to another one"
+SENDS_A_FILE = "sends a file from this computer to another one"
 _REMOTE = re.compile(r"^(?:[\w.-]+@[\w.-]+|[\w.-]{2,}):")  # host:path, user@host:, not a drive (C:\)
 _AT_FILE = re.compile(r"^@(?!-$).")  # '@file', not '@-' (standard input, judged with the pipeline)
 # (short option, long options, what in its value names a file to send)
@@ -181,6 +288,263 @@ _CURL_UPLOADS = (
     ("", ("--data-urlencode",), re.compile(r"^[^=]*@(?!-$).")),
     ("-H", ("--header",), _AT_FILE),  # headers read from a file are sent
 )
+
+
+# ------------------------------------------------------------------------------------------- where downloads land
+
+
+def _fetch(inv: Invocation, st: State) -> None:
+    """curl and wget: a file they send (``_sends_file``), and where what they fetch lands when the line names a
+    folder or the URL names the file (``wget -P /etc/cron.d URL``, ``curl URL/.bashrc --output-dir ~ -O``).
+    Their -o and -O files are judged with the other downloads of the line, in ``posix``."""
+    _sends_file(inv, st)
+    if inv.name == "curl":
+        _curl_downloads(inv, st)
+    else:
+        _wget_downloads(inv, st)
+
+
+# curl's short options that take a value, and long ones (curl takes no '--name=value').
+_CURL_VALUED = "AbcCdDeEFHKmoPQrtTuUwxXyYz"
+_CURL_LONG_VALUED = frozenset({"--output", "--output-dir", "--url", "--header", "--data", "--data-binary",
+                               "--data-raw", "--data-ascii", "--data-urlencode", "--json", "--form", "--form-string",
+                               "--user", "--user-agent", "--referer", "--proxy", "--request", "--cookie",
+                               "--cookie-jar", "--dump-header", "--config", "--max-time", "--connect-timeout",
+                               "--retry", "--write-out", "--upload-file", "--cacert", "--capath", "--cert", "--key",
+                               "--range", "--resolve", "--connect-to", "--trace", "--trace-ascii", "--stderr",
+                               "--libcurl", "--etag-save", "--etag-compare", "--hsts", "--alt-svc", "--limit-rate",
+                               "--interface", "--oauth2-bearer", "--proto", "--proto-redir", "--unix-socket",
+                               "--variable", "--proxy-user", "--time-cond", "--max-filesize"})  # fmt: skip
+# Files curl writes with what the server sends besides the body: headers, traces, cookies.
+_CURL_WRITES = frozenset({"-D", "-c", "--dump-header", "--cookie-jar", "--trace", "--trace-ascii", "--stderr",
+                          "--libcurl", "--etag-save", "--hsts", "--alt-svc"})  # fmt: skip
+
+
+def _curl_downloads(inv: Invocation, st: State) -> None:
+    urls: list[str] = []
+    outputs: list[str] = []
+    folder: str | None = None
+    remote_name = header_name = False
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        name, value = "", ""
+        if arg == "--":
+            urls += args[i + 1 :]
+            break
+        if arg.startswith("--"):
+            name = arg
+            remote_name = remote_name or arg in ("--remote-name", "--remote-name-all")
+            header_name = header_name or arg == "--remote-header-name"
+            if arg in _CURL_LONG_VALUED:
+                value, i = following, i + 1
+        elif arg.startswith("-") and len(arg) > 1:
+            for k, letter in enumerate(arg[1:], 1):
+                remote_name = remote_name or letter == "O"
+                header_name = header_name or letter == "J"
+                if letter in _CURL_VALUED:
+                    name, value = "-" + letter, arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    break
+        else:
+            urls.append(arg)
+        if name in ("-o", "--output") and value != "-":
+            outputs.append(value)
+        elif name == "--output-dir":
+            folder = value
+        elif name == "--url":
+            urls.append(value)
+        elif name in _CURL_WRITES and value not in ("-", "%"):
+            downloads_into(value, inv, st)
+        i += 1
+    if folder is not None:  # curl puts its -o files there too, whatever their path
+        for output in outputs:
+            downloads_into(folder.rstrip("/") + "/" + output.lstrip("/"), inv, st)
+    if remote_name:
+        for url in urls:
+            for name in _url_names(url):
+                downloads_into(in_folder(folder or ".", name, st), inv, st)
+        if header_name:  # the server names the file
+            writes_into_folder(folder or ".", inv, st, download=True)
+
+
+_WGETRC = {"dirprefix": "-P", "outputdocument": "-O", "logfile": "-o"}  # .wgetrc commands that name a file
+_WGET_VALUED = "oaeiBtOTwQPUlARDXIn"  # '-nd' is -n with the value d
+_WGET_LONG = (("--directory-prefix", "--dir"), ("--output-document", "--output-d"), ("--output-file", "--output-f"),
+              ("--append-output", "--ap"), ("--execute", "--exe"), ("--input-file", "--inp"),
+              ("--recursive", "--recu"), ("--mirror", "--mi"), ("--content-disposition", "--conte"),
+              ("--trust-server-names", "--tru"))  # fmt: skip
+_WGET_LONG_VALUED = frozenset({"--directory-prefix", "--output-document", "--output-file", "--append-output",
+                               "--execute", "--input-file", "--header", "--user-agent", "--referer", "--base",
+                               "--tries", "--timeout", "--wait", "--quota", "--level", "--accept", "--reject",
+                               "--domains", "--user", "--password", "--method", "--body-data", "--post-data",
+                               "--post-file", "--body-file", "--load-cookies", "--save-cookies", "--config",
+                               "--default-page", "--warc-file", "--rejected-log"})  # fmt: skip
+
+
+def _wget_downloads(inv: Invocation, st: State) -> None:
+    """wget saves each URL under its name in the -P folder (the working one by default), unless -O names the
+    file; a recursive fetch, a list of URLs or a name the server gives lands anywhere in that folder."""
+    urls: list[str] = []
+    folder = "."
+    named = anywhere = False
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        name, value, command = "", "", False
+        if arg.startswith("--"):
+            name = long_option(arg, _WGET_LONG)
+            if "=" in arg:
+                value = arg.split("=", 1)[1]
+            elif name in _WGET_LONG_VALUED:
+                value, i = following, i + 1
+        elif arg.startswith("-") and len(arg) > 1:
+            for k, letter in enumerate(arg[1:], 1):
+                anywhere = anywhere or letter in "rm"
+                if letter in _WGET_VALUED:
+                    name, value = "-" + letter, arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    break
+        else:
+            urls.append(arg)
+        if name in ("-e", "--execute"):  # a .wgetrc command: 'dir_prefix = DIR', 'output_document = FILE'
+            key, _, setting = value.partition("=")
+            key, setting = key.strip().lower().replace("_", "").replace("-", ""), setting.strip()
+            name, value, command = _WGETRC.get(key, ""), setting, True
+        if name in ("-P", "--directory-prefix"):
+            folder = value or "."
+        elif name in ("-O", "--output-document"):
+            named = True
+            if command and value != "-":
+                downloads_into(value, inv, st)  # posix judges -O itself, not one a .wgetrc command sets
+        elif name in ("-o", "-a", "--output-file", "--append-output"):
+            writes_file(value, name in ("-a", "--append-output"), inv, st)
+        anywhere = anywhere or name in ("-i", "--input-file", "--recursive", "--mirror", "--content-disposition",
+                                        "--trust-server-names")  # fmt: skip
+        i += 1
+    if not named:
+        for url in urls:
+            for name in _url_names(url) or ["index.html"]:
+                downloads_into(in_folder(folder, name, st), inv, st)
+    if anywhere:
+        writes_into_folder(folder, inv, st, download=True)
+
+
+def _url_names(url: str) -> list[str]:
+    """The names a download of ``url`` is saved under: the last part of its path, as written and decoded."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    path = rest.split("?", 1)[0].split("#", 1)[0]
+    if "/" not in path:
+        return []
+    raw = base_name(path) if not path.endswith("/") else ""
+    return [name for name in dict.fromkeys((raw, unquote(raw))) if name]
+
+
+# ------------------------------------------------------------------------------------------- files other tools write
+
+
+def _awk(inv: Invocation, st: State) -> None:
+    """``awk '{print > "/root/.bashrc"}'``: print and printf redirected to a file write it, as ``>`` would."""
+    from contop.security.embedded import code_argument
+
+    program = code_argument(inv)
+    if not program:
+        return
+    given = dict(a.split("=", 1) for a in option_values(inv.args, "-v", "--assign") if "=" in a)
+    for target, append in awk_outputs(program, given):
+        writes_file(target, append, inv, st)
+
+
+_AWK_PRINT = re.compile(r"\bprintf?\b")
+_AWK_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)|(\S)')
+
+
+def awk_outputs(program: str, given: dict[str, str]) -> list[tuple[str, bool]]:
+    """The files an awk program's print and printf statements write (``> FILE``, ``>> FILE``), each with whether it
+    is appended to. A file name built from the input (``$1 ".txt"``) keeps its literal parts around a stand-in."""
+    found: list[tuple[str, bool]] = []
+    n = len(program)
+    i = 0
+    while i < n:
+        c = program[i]
+        if c == '"':
+            i = _awk_string_end(program, i)
+            continue
+        match = _AWK_PRINT.match(program, i)
+        if match is None or (i and (program[i - 1].isalnum() or program[i - 1] == "_")):
+            i += 1
+            continue
+        j, depth = match.end(), 0
+        while j < n:  # to the end of the statement, skipping strings and what is in parentheses
+            c = program[j]
+            if c == '"':
+                j = _awk_string_end(program, j)
+                continue
+            if c in "([":
+                depth += 1
+            elif c in ")]":
+                depth -= 1
+            elif depth <= 0 and (c in ";}\n" or c == "|"):
+                break
+            elif depth <= 0 and c == ">":
+                append = program.startswith(">>", j)
+                end = j + (2 if append else 1)
+                while end < n and (program[end] not in ";}\n" or _inside_string(program, j, end)):
+                    end += 1
+                found.append((_awk_name(program[j + (2 if append else 1) : end], program, given), append))
+                j = end
+                break
+            j += 1
+        i = j
+    return found
+
+
+def _awk_string_end(text: str, i: int) -> int:
+    j = i + 1
+    while j < len(text) and text[j] != '"':
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
+
+
+def _inside_string(text: str, start: int, at: int) -> bool:
+    quotes, j = 0, start
+    while j < at:
+        if text[j] == "\\":
+            j += 2
+            continue
+        quotes += text[j] == '"'
+        j += 1
+    return quotes % 2 == 1
+
+
+def _awk_name(expression: str, program: str, given: dict[str, str]) -> str:
+    """A redirection's file name: literals as written, variables given one literal (in the program or with -v) as
+    that, anything else as a stand-in name."""
+    parts: list[str] = []
+    for literal, word, other in _AWK_TOKEN.findall(expression):
+        if other == "" and word == "":
+            parts.append(re.sub(r"\\(.)", r"\1", literal))
+        elif word:
+            assigned = re.search(rf'\b{word}\s*=\s*"((?:[^"\\]|\\.)*)"', program)
+            parts.append(given.get(word, assigned.group(1) if assigned else "file"))
+        elif other not in "()":
+            parts.append("file" if other == "$" else "")
+    return "".join(parts)
+
+
+def _openssl(inv: Invocation, st: State) -> None:
+    """``openssl enc -in x -out ~/.bashrc``: -out and -keyout write a file (openssl takes -opt, --opt, -opt=v)."""
+    args = inv.args
+    for i, arg in enumerate(args):
+        name, eq, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and name in ("out", "keyout"):
+            writes_file(value if eq else (args[i + 1] if i + 1 < len(args) else ""), False, inv, st)
 
 
 def _accounts(inv: Invocation, st: State) -> None:
@@ -231,6 +595,8 @@ def _archive(inv: Invocation, st: State) -> None:
     if creating:
         _, operands = split_opts(without_exclusions(args[1:] if inv.name != "zip" else args, zip_style=True))
         reads_whole_tree(operands[1:], inv, st)
+    elif inv.name in ("7z", "7za") and args[:1] in (["x"], ["e"]):  # '7z x a.7z -oDIR' unpacks into DIR
+        writes_whole_tree(next((a[2:] for a in reversed(args) if a.startswith("-o") and len(a) > 2), "."), inv, st)
 
 
 _TAR_VALUED_LETTERS = "fCTXbKNVgLFIH"  # short options that take the next word
@@ -303,7 +669,8 @@ def _tar(inv: Invocation, st: State) -> None:
     if roots is not None:
         reads_whole_tree(roots, inv, st)
     if names & {"-x", "--extract", "--get"}:
-        writes_whole_tree(_option_value(inv.args, "-C", "--directory") or ".", inv, st)
+        for folder in [v for n, v in options if n in ("-C", "--directory")] or ["."]:  # 'xfC a.tar DIR' too
+            writes_whole_tree(folder, inv, st)
     if "--remove-files" in names and names & {"-c", "--create", "-r", "--append", "-u", "--update"}:
         judge_deletion(_tar_inputs(inv.args, creating=True) or ["."], True, inv, st)
 
@@ -456,6 +823,7 @@ _VIM_NAME = re.compile(r"([A-Za-z]+[0-9]?[A-Za-z]*|[!&~])(!?)\s*")
 _VIM_CALL = re.compile(r"\w\s*\(")
 _VIM_CODE_OPTION = re.compile(r"(prg|expr|func|shell\w*|cmd)\s*[+^-]?=", re.IGNORECASE)
 _VIM_CODE_REASON = "runs code from the editor"
+_VIM_BUNDLE = re.compile(r"-[a-zA-Z]+[cSuUsiwWTtq]")
 
 
 def _vim_is(name: str, table: tuple[tuple[str, str], ...]) -> str | None:
@@ -475,6 +843,8 @@ def _vim(inv: Invocation, st: State) -> None:
     i = 0
     while i < len(args):
         arg = args[i]
+        if _VIM_BUNDLE.fullmatch(arg):
+            arg = "-" + arg[-1]  # '-sc CMD', '-Nu FILE': flags run together, the last one taking the next word
         following = args[i + 1] if i + 1 < len(args) else None
         if arg in ("-c", "--cmd") and following is not None:
             lines.append(following)
@@ -685,7 +1055,9 @@ RULES: dict[str, Rule] = {
     "strace": _debugger, "ltrace": _debugger,
     "vi": _vim, "vim": _vim, "nvim": _vim, "ex": _vim, "view": _vim, "gvim": _vim, "rvim": _vim, "vimdiff": _vim,
     "gview": _vim, "evim": _vim,
-    "curl": _sends_file, "wget": _sends_file,
+    "curl": _fetch, "wget": _fetch,
+    "awk": _awk, "gawk": _awk, "mawk": _awk, "nawk": _awk,
+    "openssl": _openssl,
     "useradd": _accounts, "userdel": _accounts, "usermod": _accounts, "adduser": _accounts, "deluser": _accounts,
     "addgroup": _accounts, "delgroup": _accounts, "groupadd": _accounts, "groupdel": _accounts, "groupmod": _accounts,
     "gpasswd": _accounts, "chpasswd": _accounts, "newusers": _accounts, "passwd": _accounts, "chsh": _accounts,
