@@ -33,6 +33,34 @@ _CODE_FLAGS = {
     "lua": ("-e",),
     "osascript": ("-e",),
 }
+# Each interpreter's options that take the next word as their value (`python3 -W ignore -c …`): that word is
+# neither the program text nor a script file.
+_VALUED = {
+    "python": frozenset({"-W", "-X", "--check-hash-based-pycs"}),
+    "perl": frozenset({"-I", "-M", "-m"}),  # -l, -0, -i and -x take theirs attached, if any
+    "ruby": frozenset({"-I", "-r", "-C", "-E", "--encoding", "--external-encoding", "--internal-encoding"}),
+    "node": frozenset(
+        {
+            "-r",
+            "--require",
+            "--import",
+            "--loader",
+            "--experimental-loader",
+            "-C",
+            "--conditions",
+            "--input-type",
+            "--title",
+            "--env-file",
+            "--inspect-port",
+            "--stack-size",
+            "--max-old-space-size",
+        }
+    ),
+    "php": frozenset({"-d", "-c", "-z", "-t", "-S"}),
+    "lua": frozenset({"-l"}),
+    "osascript": frozenset({"-l", "-s"}),
+}
+_VALUED["nodejs"] = _VALUED["bun"] = _VALUED["node"]
 _STRING = re.compile(r"\"\"\"(.*?)\"\"\"|'''(.*?)'''|\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'|`([^`]*)`", re.S)
 _RUNS_SHELL = Keywords(
     r"\b(os\.system|os\.popen|os\.exec\w*|os\.spawn\w*|subprocess\.\w+|commands\.getoutput|pty\.spawn|"
@@ -83,13 +111,18 @@ def code_argument(inv: Invocation) -> str | None:
                 continue
             return args[i]
         return None
-    for i, arg in enumerate(args):
+    valued = _VALUED.get(inv.name, frozenset())
+    i = 0
+    while i < len(args):
+        arg = args[i]
         if arg in flags or (
             inv.name in ("perl", "ruby") and re.fullmatch(r"-[a-zA-Z]*[eE]", arg) and not arg.startswith("--")
         ):
             return args[i + 1] if i + 1 < len(args) else ""
         if not arg.startswith("-"):
             return None
+        # A value that is itself the program's flag (`perl -I -e …`) is read as the flag: never skipped unjudged.
+        i += 2 if arg in valued and i + 1 < len(args) and args[i + 1] not in flags else 1
     return None
 
 

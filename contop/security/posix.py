@@ -836,7 +836,8 @@ def _xargs(before: list[Cmd], cmd: Cmd, st: State) -> None:
     name = normalise(wrapped[0])
     replace = _xargs_option(opts, ("-I", "--replace"), "-i", "{}")
     if (name in SHELLS or name in INTERPRETERS) and (
-        _script_from_input(wrapped[1:]) or (replace and any(replace in w for w in wrapped[1:]))
+        _script_from_input(shell_options_removed(wrapped[1:]) if name in SHELLS else wrapped[1:])
+        or (replace and any(replace in w for w in wrapped[1:]))
     ):  # '… | xargs -I{} sh -c "{}"': the input is put into the script (a file named 'x;rm -rf ~' runs)
         if isinstance(produced, _Fetched):
             st.add(BLOCK, "runs code downloaded from the network", cmd.text)
@@ -873,8 +874,27 @@ def _script_from_input(args: list[str]) -> bool:
     return True
 
 
+# A shell's options that take the next word as their value (`bash -o posix -c …`, `bash -O dotglob script.sh`):
+# that word is neither the script nor its file.
+_SHELL_VALUED = frozenset({"--rcfile", "--init-file"})
+
+
+def shell_options_removed(args: list[str]) -> list[str]:
+    """``args`` without the values of a shell's options that take one (``-o NAME``, ``+O NAME``, ``-eo NAME``)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        out.append(arg)
+        if arg in _SHELL_VALUED or (len(arg) > 1 and arg[0] in "-+" and arg[1] != "-" and arg[-1] in "oO"):
+            skip = True
+    return out
+
+
 def _shell(inv: Invocation, st: State) -> None:
-    args = inv.args
+    args = shell_options_removed(inv.args)
     for i, arg in enumerate(args):
         if arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:] and "=" not in arg:
             code = next((a for a in args[i + 1 :] if not a.startswith("-")), "")
@@ -972,6 +992,8 @@ def _reads_stdin_as_code(cmd: Cmd, st: State) -> bool:
         return bool(args) and args[0] in ("/dev/stdin", "-", "/proc/self/fd/0")
     if name not in SHELLS and name not in INTERPRETERS:
         return False
+    if name in SHELLS:
+        args = shell_options_removed(args)
     i = 0
     while i < len(args):
         arg = args[i]
