@@ -51,6 +51,7 @@ class _TooLong(Exception):
 _GLOB_OPTIONS = re.compile(r"shopt|GLOBIGNORE|BASHOPTS|dotglob")
 _EXTGLOB = re.compile(r"[@!+*?]\(")
 
+
 @dataclass(frozen=True, slots=True)
 class Saved:
     """What ``State.save`` keeps: the working folder, the directory stack and the line's variables (or only
