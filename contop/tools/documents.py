@@ -7,6 +7,7 @@ import base64
 import csv
 import datetime as dt
 import io
+import math
 import os
 import re
 import time
@@ -22,10 +23,11 @@ from contop.tools.files import (
     check_writable,
     human_size,
     locked_file,
+    open_regular,
     resolve,
     tool_result,
 )
-from contop.tools.textcodec import SNIFF_BYTES, UTF8, sniff
+from contop.tools.textcodec import DECIDE_BYTES, UTF8, sniff
 
 MAX_PDF_CHARS = 200_000
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
@@ -41,6 +43,7 @@ JPEG_QUALITY = 85
 MAX_SHEET_ROWS = 500
 MAX_SHEET_CHARS = 200_000
 MAX_CELL_CHARS = 60
+ROWS_KEPT_IN_VIEW = 20  # a table too wide to show this many rows within MAX_SHEET_CHARS shows fewer columns instead
 XLSX_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
 CSV_EXTENSIONS = (".csv", ".tsv")
 EXCEL_MAX_ROWS = 1_048_576
@@ -77,13 +80,8 @@ _XML_PARTS = (".xml", ".rels", ".vml")
 def check_readable_file(path: str) -> os.stat_result:
     """stat() of an existing regular file this process may read, or a ToolError saying what is wrong."""
     st = check_regular_file(path)
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError:
-        raise ToolError(f"Permission denied: {path}") from None
-    except OSError as exc:
-        raise ToolError(f"Cannot open {path}: {exc.strerror or exc}") from exc
+    opened, _ = open_regular(path)  # an open that cannot wait, should a FIFO have taken the file's place
+    opened.close()
     return st
 
 
@@ -425,9 +423,14 @@ def _read_table(path: str, sheet: str | None, cell_range: str | None) -> str:
         sheet = named
     bounds = parse_cell_range(cell_range)
     if ext in CSV_EXTENSIONS:
-        rows, title, note = _read_csv_rows(path, bounds), os.path.basename(path), ""
+        (rows, widest), title, note = _read_csv_rows(path, bounds), os.path.basename(path), ""
         if sheet:
             note = " (a CSV file has a single sheet; 'sheet' was ignored)"
+        if widest > EXCEL_MAX_COLUMNS and bounds[2] is None:
+            note += (
+                f" (a row has {widest} columns; only the first {EXCEL_MAX_COLUMNS}, A to XFD, the most a sheet has, "
+                "are shown)"
+            )
         return _format_table(f"CSV {path}{note}", title, rows, bounds)
     if ext == ".xls":
         raise NotAvailableError(
@@ -564,19 +567,22 @@ def _with_formulas(values: Iterable[Sequence[Any]], formulas: Iterable[Sequence[
         ]
 
 
-def _read_csv_rows(path: str, bounds: Bounds) -> Iterable[Sequence[Any]]:
+def _read_csv_rows(path: str, bounds: Bounds) -> tuple[list[Sequence[Any]], int]:
     try:
         return _csv_rows(path, bounds)
     except PermissionError:
         raise ToolError(f"Permission denied: {path}") from None
 
 
-def _csv_rows(path: str, bounds: Bounds) -> list[Sequence[Any]]:
+def _csv_rows(path: str, bounds: Bounds) -> tuple[list[Sequence[Any]], int]:
+    """The rows in ``bounds``, cut to the columns a sheet can have, and the most columns a row read had."""
     min_col, min_row, max_col, max_row = bounds
+    last_col = EXCEL_MAX_COLUMNS if max_col is None else min(max_col, EXCEL_MAX_COLUMNS)
     with open(path, "rb") as raw:
-        head = raw.read(SNIFF_BYTES)
-    # Excel writes CSV in Windows-1252, or in UTF-16 ("Unicode text"), as often as in UTF-8.
-    encoding = sniff(head, whole=len(head) < SNIFF_BYTES) or UTF8
+        head = raw.read(DECIDE_BYTES)
+    # Excel writes CSV in Windows-1252, or in UTF-16 ("Unicode text"), as often as in UTF-8. The encoding is decided
+    # on as much of the file as read_file decides it on, so both show its text alike.
+    encoding = sniff(head, whole=len(head) < DECIDE_BYTES) or UTF8
     with open(path, encoding="utf-8-sig" if encoding.codec == "utf-8" else encoding.codec, errors="replace",
               newline="") as f:  # fmt: skip
         if encoding.bom and encoding.codec != "utf-8":
@@ -589,18 +595,20 @@ def _csv_rows(path: str, bounds: Bounds) -> list[Sequence[Any]]:
         except csv.Error:
             dialect = csv.excel_tab if path.lower().endswith(".tsv") else csv.excel
         rows: list[Sequence[Any]] = []
+        widest = 0
         try:
             for number, row in enumerate(csv.reader(f, dialect), start=1):
                 if number < min_row:
                     continue
                 if max_row is not None and number > max_row:
                     break
-                rows.append(row[min_col - 1 : max_col])
+                widest = max(widest, len(row))
+                rows.append(row[min_col - 1 : last_col])
                 if len(rows) > MAX_SHEET_ROWS:
                     break
         except csv.Error as exc:
             raise ToolError(f"{path} could not be read as CSV: {exc}") from exc
-    return rows
+    return rows, widest
 
 
 def _cell_text(value: Any) -> str:
@@ -649,6 +657,17 @@ def _format_table(header: str, title: str, rows: Iterable[Sequence[Any]], bounds
     cells = [[*r[:width], *([""] * (width - len(r)))] for r in table]
     widths = [max(len(columns[i]), *(len(r[i]) for r in cells)) for i in range(width)]
     label_w = len(str(last_row))
+    # Columns so many that not even a few rows would fit are cut, rather than showing their letters and no row.
+    shown = fit_columns(widths, label_w, min(len(cells), ROWS_KEPT_IN_VIEW), MAX_SHEET_CHARS - len(header) - 200)
+    hidden_note = ""
+    if shown < width:
+        first_hidden = get_column_letter(min_col + shown)
+        hidden_note = (
+            f"[columns {first_hidden} to {last_col} not shown, the table being too wide for the output; pass "
+            f"range='{first_hidden}{min_row}:{last_col}{last_row}' to see them]"
+        )
+        columns, widths, cells = columns[:shown], widths[:shown], [r[:shown] for r in cells]
+    shown_last_col = get_column_letter(min_col + shown - 1)
     lines = [
         header,
         f"Sheet '{title}': {len(cells)} row(s) x {width} column(s), range {span}",
@@ -664,12 +683,26 @@ def _format_table(header: str, title: str, rows: Iterable[Sequence[Any]], bounds
             last_row = min_row + offset - 1
             break
         lines.append(line)
+    if hidden_note:
+        lines.append(hidden_note)
     if truncated:
         lines.append(
             f"[output limited; shown up to row {last_row}, pass range='{get_column_letter(min_col)}{last_row + 1}:"
-            f"{last_col}{last_row + MAX_SHEET_ROWS}' to see more]"
+            f"{shown_last_col}{last_row + MAX_SHEET_ROWS}' to see more]"
         )
     return "\n".join(lines)
+
+
+def fit_columns(widths: Sequence[int], label_width: int, rows: int, budget: int) -> int:
+    """How many of the columns, ``widths`` characters wide, fit in ``budget`` characters on ``rows`` rows and the
+    header row; at least one (pure)."""
+    per_line = budget // (rows + 1)
+    used = label_width + 3
+    for count, width in enumerate(widths):
+        used += width + 3
+        if used > per_line:
+            return max(1, count)
+    return len(widths)
 
 
 # ------------------------------------------------------------------------------------------------- write_excel
@@ -709,8 +742,24 @@ def _validate_rows(data: Any) -> list[list[Any]]:
                     f"Cell in row {r}, column {c} has an unsupported value of type {type(value).__name__}; "
                     "cells hold text, numbers, booleans or nothing."
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                # openpyxl writes such a number as an empty cell, and a spreadsheet has no infinity or NaN to show.
+                raise ToolError(
+                    f"Cell {column_letter(c)}{r} (row {r}, column {c}) is {value!r}, which is not a finite number: "
+                    'a spreadsheet cell cannot hold it. Write it as text (for example "inf") or leave the cell '
+                    "empty; nothing was written."
+                )
         rows.append(list(row))
     return rows
+
+
+def column_letter(number: int) -> str:
+    """The letters of the 1-based column ``number``: 1 -> A, 27 -> AA (pure)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _write_table(path: str, rows: list[list[Any]], sheet: str | None) -> str:

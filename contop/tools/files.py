@@ -8,31 +8,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import os
 import re
 import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from contop.core.errors import ToolError
 from contop.core.pathres import expand_path
 from contop.security.paths import decision_resolver, policy_for
 from contop.tools.context import ToolContext
-from contop.tools.textcodec import SNIFF_BYTES, TextEncoding, iter_lines, settle, sniff
+from contop.tools.textcodec import DECIDE_BYTES, SURROGATE, TextEncoding, iter_lines, sniff
 
 MAX_READ_BYTES = 1024 * 1024  # text returned by one read_file call
 MAX_LINE_CHARS = 2000  # longer lines are cut so one minified line cannot flood the model
-MAX_EDIT_BYTES = 10 * 1024 * 1024
+MAX_EDIT_BYTES = DECIDE_BYTES  # an edited file's encoding is decided on all of it, as read_file decides it
 MAX_SEARCH_FILE_BYTES = 5 * 1024 * 1024  # files larger than this are not searched for text
 MAX_FIND_RESULTS = 1000
 FIND_TIME_LIMIT_S = 10.0
 FIND_MAX_ENTRIES = 200_000
 # Directories that are almost never what the user is looking for; searched only when the pattern names them.
 NOISY_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".tox"})
+# Kernel files that hand out each byte once, by the folder the kernel serves them in: reading /proc/kmsg takes the
+# messages from the system logger and a trace pipe its events from the tracer, and both wait while there are none.
+# They look like empty regular files, so nothing else tells them apart.
+DRAINING_FILES = (
+    ("/proc", frozenset({"kmsg"})),
+    ("/sys/kernel/tracing", frozenset({"trace_pipe", "trace_pipe_raw"})),
+    ("/sys/kernel/debug/tracing", frozenset({"trace_pipe", "trace_pipe_raw"})),
+)
 
 
 def tool_result(stdout: str, started: float, **extra: Any) -> dict[str, Any]:
@@ -83,7 +92,76 @@ def check_regular_file(path: str) -> os.stat_result:
         raise ToolError(f"{path} is a directory, not a file (use find_files to list its contents).")
     if not stat.S_ISREG(st.st_mode):
         raise ToolError(f"{path} is not a regular file.")
+    refuse_draining(path, st)
     return st
+
+
+def drains_when_read(path: str, st: os.stat_result) -> bool:
+    """Whether reading the regular file ``path`` (its stat ``st``) would take its content away from the system: one
+    of DRAINING_FILES, told by its name and by the file system it is on (that of the folder they live in)."""
+    if st.st_size != 0 or not stat.S_ISREG(st.st_mode):
+        return False
+    name = os.path.basename(os.path.realpath(path))
+    for folder, names in DRAINING_FILES:
+        if name in names:
+            with contextlib.suppress(OSError):
+                if os.stat(folder).st_dev == st.st_dev:
+                    return True
+    return False
+
+
+def refuse_draining(path: str, st: os.stat_result) -> None:
+    """A ToolError for a file drains_when_read() names, before a byte of it is read."""
+    if drains_when_read(path, st):
+        raise ToolError(
+            f"{path} is a kernel stream, not a file: reading it takes each message away from the system (the logger "
+            "or tracer that should get it) and waits while there is none, so it was not read. For kernel messages "
+            "run 'dmesg' or 'journalctl -k'; for a trace, read the 'trace' file beside it."
+        )
+
+
+def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+    """``path`` opened for reading, with the stat of what was opened: a regular file, never anything that could
+    make the read wait.
+
+    The open does not wait (O_NONBLOCK: a FIFO put in the file's place since it was checked opens at once, and is
+    then refused), and neither do reads of kernel files that honour the flag; on a regular file it changes nothing.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ToolError(f"File not found: {path}") from None
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except OSError as exc:
+        raise ToolError(f"Cannot open {path}: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ToolError(f"{path} is not a regular file.")
+        refuse_draining(path, st)
+        return os.fdopen(fd, "rb"), st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_at_most(f: BinaryIO, limit: int, path: str) -> bytes:
+    """Up to ``limit`` bytes from the start of ``f`` (opened by open_regular). A kernel file that has nothing to
+    give yet ends the read rather than making it wait; if it had nothing at all, a ToolError says so."""
+    data: bytes | None
+    try:
+        data = f.read(limit)
+    except BlockingIOError:
+        data = None
+    except PermissionError:
+        raise ToolError(f"Permission denied: {path}") from None
+    except OSError as exc:
+        raise ToolError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    if data is None:
+        raise ToolError(f"{path} has nothing to read now: it is a kernel stream that waits for data, not a file.")
+    return data
 
 
 class _FileLocks:
@@ -98,25 +176,59 @@ class _FileLocks:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}
 
     @contextlib.contextmanager
     def hold(self, path: str) -> Iterator[str]:
-        """Hold the lock of the file ``path`` names (symlinks followed); yields that real path."""
-        key = os.path.realpath(path)
+        """Hold the lock of the file ``path`` names (symlinks followed); yields that real path.
+
+        Two locks: the real path's, which serialises everyone using that name (even while the file is being made,
+        or replaced by a rename that gives it a new inode), then the inode's, which serialises the names of a file
+        with hard links. The path's is always taken first, so two callers never wait on each other in a circle.
+        """
+        real = os.path.realpath(path)
+        self._take(real)
+        inode: Hashable | None = None
+        try:
+            while True:
+                inode = file_identity(real)
+                if inode is None:  # not made yet: no other name can reach it
+                    break
+                self._take(inode)
+                if file_identity(real) == inode:
+                    break
+                # Replaced while we waited, by an edit through another name that dropped its last other link.
+                self._give_back(inode)
+                inode = None
+            yield real
+        finally:
+            if inode is not None:
+                self._give_back(inode)
+            self._give_back(real)
+
+    def _take(self, key: Hashable) -> None:
         with self._guard:
             lock, users = self._locks.get(key, (threading.Lock(), 0))
             self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield key
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
+        lock.acquire()
+
+    def _give_back(self, key: Hashable) -> None:
+        with self._guard:
+            lock, users = self._locks[key]
+            lock.release()
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """What identifies the file at ``path`` whatever its name: its device and inode; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 _file_locks = _FileLocks()
@@ -172,22 +284,30 @@ async def read_file(ctx: ToolContext, file_path: str, offset: int = 0, limit: in
 
 def _read_lines(path: str, offset: int, limit: int) -> str:
     check_regular_file(path)
-    try:
-        with open(path, "rb") as f:
-            sample = f.read(SNIFF_BYTES)
-            encoding = sniff(sample, whole=len(sample) < SNIFF_BYTES)
-            if encoding is None:
-                raise ToolError(
-                    f"{path} looks like a binary file, not text; read_file only shows text "
-                    "(use read_pdf, read_image or read_excel for documents)."
-                )
-            f.seek(0)
-            text = _format_lines(f, offset, limit, encoding)
-            return f"{encoding.note()}\n{text}" if encoding.note() else text
-    except PermissionError:
-        raise ToolError(f"Permission denied: {path}") from None
-    except IsADirectoryError:
-        raise ToolError(f"{path} is a directory, not a file.") from None
+    opened, st = open_regular(path)
+    with opened as f:
+        # The encoding is decided on as much of the file as edit_file and find_files decide it on, so all three read
+        # it alike (a file may turn out not to be UTF-8 only near its end).
+        head = read_at_most(f, DECIDE_BYTES, path)
+        # A kernel file reports no size, and reading it twice might not give the same text: what was read is it.
+        pseudo = st.st_size == 0
+        whole = len(head) < DECIDE_BYTES or (not pseudo and len(head) >= st.st_size)
+        encoding = sniff(head, whole=whole)
+        if encoding is None:
+            raise ToolError(
+                f"{path} looks like a binary file, not text; read_file only shows text "
+                "(use read_pdf, read_image or read_excel for documents)."
+            )
+        source: BinaryIO = io.BytesIO(head) if pseudo else f
+        source.seek(0)
+        try:
+            text = _format_lines(source, offset, limit, encoding)
+        except OSError as exc:
+            raise ToolError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    notes = [encoding.note()] if encoding.note() else []
+    if pseudo and not whole:
+        notes.append(f"(this file reports no size; only its first {human_size(DECIDE_BYTES)} were read)")
+    return "\n".join([*notes, text])
 
 
 def _format_lines(f: Any, offset: int, limit: int, encoding: TextEncoding) -> str:
@@ -236,10 +356,18 @@ async def edit_file(
         raise ToolError("old_string is empty; give the exact text to replace.")
     if old_string == new_string:
         raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    if SURROGATE.search(old_string) or SURROGATE.search(new_string):
+        # Half of a UTF-16 pair is no character; written through it would become a stray byte in the file.
+        raise ToolError("old_string or new_string holds an unpaired surrogate (\\ud800-\\udfff), which is not text.")
     path = resolve(ctx, file_path)
     count, encoding = await asyncio.to_thread(_edit, path, old_string, new_string, replace_all)
     what = f"{count} occurrences" if count > 1 else "1 occurrence"
-    kept = "" if encoding.is_utf8 else f" (written back in its encoding, {encoding.label})"
+    if not encoding.is_utf8:
+        kept = f" (written back in its encoding, {encoding.label})"
+    elif encoding.stray:
+        kept = f" (its {encoding.stray} byte(s) that are not valid UTF-8 were written back unchanged)"
+    else:
+        kept = ""
     return tool_result(f"Edit applied successfully: replaced {what} in {path}{kept}", started)
 
 
@@ -256,15 +384,14 @@ def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) 
         raise ToolError(
             f"{path} is too large to edit ({human_size(st.st_size)}; the limit is {human_size(MAX_EDIT_BYTES)})."
         )
-    try:
-        with open(target, "rb") as f:
-            data = f.read()
-    except PermissionError:
-        raise ToolError(f"Permission denied: {path}") from None
-    sniffed = sniff(data[:SNIFF_BYTES], whole=len(data) <= SNIFF_BYTES)
-    if sniffed is None:
+    opened, _ = open_regular(target)
+    with opened as f:
+        data = read_at_most(f, MAX_EDIT_BYTES + 1, path)
+    if len(data) > MAX_EDIT_BYTES:  # a kernel file, which reports no size
+        raise ToolError(f"{path} is too large to edit (more than {human_size(MAX_EDIT_BYTES)}).")
+    encoding = sniff(data, whole=True)
+    if encoding is None:
         raise ToolError(f"{path} looks like a binary file; edit_file only edits text files.")
-    encoding = settle(sniffed, data)
     try:
         content = encoding.decode(data)
     except UnicodeDecodeError:
@@ -275,8 +402,21 @@ def _edit_locked(path: str, target: str, old: str, new: str, replace_all: bool) 
         # file's endings too, whichever it was written with.
         old, new = old.replace("\n", "\r\n"), new.replace("\r\n", "\n").replace("\n", "\r\n")
         count = content.count(old)
+        if count and old == new:
+            raise ToolError(
+                "old_string and new_string differ only in their line endings, and in this file, whose lines end in "
+                f"\\r\\n, they are the same text; there is nothing to change, and {path} was left unchanged."
+            )
     if count == 0:
-        raise ToolError(f"old_string was not found in {path}; it must match the file exactly, whitespace included.")
+        hint = ""
+        if encoding.stray and "\ufffd" in old:
+            hint = (
+                f" The file's {encoding.stray} byte(s) that are not valid UTF-8 show as \ufffd in read_file but are "
+                "not that character; leave them out of old_string."
+            )
+        raise ToolError(
+            f"old_string was not found in {path}; it must match the file exactly, whitespace included.{hint}"
+        )
     if count > 1 and not replace_all:
         raise ToolError(
             f"old_string occurs {count} times in {path}; include more surrounding text to make it unique, "
@@ -539,6 +679,10 @@ class _Search:
     scanned: int = 0
     skipped_dirs: int = 0
     skipped_protected: int = 0
+    # Files whose names match but whose text was not searched, and why.
+    unsearched_large: int = 0
+    unsearched_links: int = 0
+    unsearched_unreadable: int = 0
 
     def run(self) -> None:
         try:
@@ -611,22 +755,29 @@ class _Search:
         if self.text is None:
             return entry.path
         if entry.is_symlink():
+            self.unsearched_links += 1
             return None
         found = self._first_match(entry.path, self.text)
         return None if found is None else f"{entry.path}:{found[0]}: {found[1]}"
 
     def _first_match(self, path: str, needle: str) -> tuple[int, str] | None:
         try:
-            if os.path.getsize(path) > MAX_SEARCH_FILE_BYTES:
+            if os.stat(path).st_size > MAX_SEARCH_FILE_BYTES:
+                self.unsearched_large += 1
                 return None
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+            opened, _ = open_regular(path)
+            with opened as f:
+                data = read_at_most(f, MAX_SEARCH_FILE_BYTES + 1, path)
+        except (OSError, ToolError):
+            self.unsearched_unreadable += 1
             return None
-        encoding = sniff(data[:SNIFF_BYTES], whole=len(data) <= SNIFF_BYTES)
-        if encoding is None:
+        if len(data) > MAX_SEARCH_FILE_BYTES:  # a kernel file, which reports no size
+            self.unsearched_large += 1
             return None
-        content = settle(encoding, data).decode(data, errors="replace")
+        encoding = sniff(data, whole=True)
+        if encoding is None:  # binary: there is no text to search
+            return None
+        content = encoding.decode(data, errors="replace")
         index = content.find(needle)
         if index < 0:
             return None
@@ -649,6 +800,17 @@ class _Search:
             notes.append("the search stopped early (time or size limit); results may be incomplete")
         if self.skipped_dirs:
             notes.append(f"{self.skipped_dirs} unreadable folder(s) skipped")
+        unsearched = [
+            f"{count} {why}"
+            for count, why in (
+                (self.unsearched_large, f"larger than {human_size(MAX_SEARCH_FILE_BYTES)}"),
+                (self.unsearched_links, "symlinked (their targets may lie outside the folder searched)"),
+                (self.unsearched_unreadable, "unreadable"),
+            )
+            if count
+        ]
+        if unsearched:
+            notes.append("file(s) with matching names whose text was not searched: " + ", ".join(unsearched))
         if self.skipped_protected:
             notes.append(
                 f"{self.skipped_protected} protected file(s) or folder(s) skipped: restricted locations (the state "
