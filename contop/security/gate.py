@@ -46,6 +46,9 @@ def decide(call: ToolCall, ctx: GateContext) -> Decision:
     if name == "edit_skill":  # a skill's text goes into later runs' prompts: a lasting change of instructions
         skill = shorten(str(call.args.get("skill_name", "")), 40)
         return Decision.needs_confirmation(f"rewrites the skill {skill!r}, whose instructions later runs follow")
+    if name == "execute_skill":  # the skill's own scripts: written by the user, or by edit_skill once approved
+        skill = shorten(str(call.args.get("skill_name", "")), 40)
+        return Decision.safe(f"runs the installed skill {skill!r}, whose scripts you added or approved")
     return Decision.safe(f"{name} does not touch files or run commands")
 
 

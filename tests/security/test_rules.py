@@ -292,3 +292,10 @@ def test_commands_in_a_protected_working_directory_block() -> None:
     ctx = replace(posix_context(), cwd="/home/u/.ssh")
     assert verdict("cat id_rsa", ctx) == "block"
     assert verdict("cat id_rsa") == "safe"
+
+
+def test_a_skill_run_is_not_described_as_touching_nothing() -> None:
+    """A skill's python tools run code on the host: the reason says whose code it is, not that nothing is touched."""
+    decision = decide(ToolCall("execute_skill", {"skill_name": "pdf-tools", "tool": "merge"}), posix_context())
+    assert decision.verdict == "safe"
+    assert decision.reason == "runs the installed skill 'pdf-tools', whose scripts you added or approved"
