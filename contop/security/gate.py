@@ -9,6 +9,7 @@ restricted paths, then where a writing tool writes. Pure: the only file system a
 from __future__ import annotations
 
 import os
+import re
 from typing import get_args
 
 from contop.core.downloads import download_name
@@ -22,6 +23,7 @@ from contop.security.state import Blocked, State
 _PLATFORMS = frozenset(get_args(Platform))
 _MAX_SUBSTITUTIONS = 256
 _MAX_COMMAND = 32_000  # longer lines are not judged (and not run unattended)
+_GLOB_START = re.compile(r"[^/\\]*[*?\[{]")  # the pattern's first folder (or file) name is a wildcard
 
 
 def decide(call: ToolCall, ctx: GateContext) -> Decision:
@@ -113,7 +115,9 @@ def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:
                     return Decision.block(f"{call.name} names a protected location {hit} in '{arg}'")
     if call.name == "find_files":
         pattern = call.args.get("pattern")
-        if isinstance(pattern, str) and pattern:
+        # A pattern that names a protected place (`.ssh/*`) is refused; one whose first folder is a wildcard
+        # (`.*`, `**/x`) may match one, which the search itself skips and counts, as for any other pattern.
+        if isinstance(pattern, str) and pattern and not _GLOB_START.match(pattern):
             base = call.args.get("path") or "."
             joined = f"{base}/{pattern}" if isinstance(base, str) else pattern
             hit = st.policy.restricted(joined, st.cwd, st.resolve)

@@ -514,3 +514,24 @@ def test_compile_glob_sets_are_literal_characters() -> None:
     assert compile_glob("[&&x]").match("&")
     assert compile_glob("[a-c-]").match("-")
     assert compile_glob("[\\]").match("\\")
+
+
+async def test_a_wildcard_pattern_over_a_home_is_searched_with_its_secrets_skipped(
+    above_state: tuple[ToolContext, Path],
+) -> None:
+    """`find_files` of `.*` in a home holding ~/.ssh: the gate lets it run (the pattern does not name ~/.ssh, it may
+    match it) and the search skips and counts it, as README says; a pattern naming ~/.ssh is still refused."""
+    from contop.core.defaults import default_restricted_paths
+    from contop.security.decision import GateContext, ToolCall
+    from contop.security.gate import decide
+
+    ctx, _ = above_state
+    gate = GateContext(
+        cwd=ctx.home, home=ctx.home, state_dir=str(ctx.state_dir),
+        restricted_paths=tuple(default_restricted_paths(str(ctx.state_dir))),
+        forbidden_commands=(), destructive_patterns=(),
+    )  # fmt: skip
+    assert decide(ToolCall("find_files", {"pattern": ".*", "path": ctx.home}), gate).verdict == "safe"
+    assert decide(ToolCall("find_files", {"pattern": ".ssh/*", "path": ctx.home}), gate).verdict == "block"
+    result = await find_files(ctx, ".*", path=ctx.home)
+    assert not [p for p in _listed(result) if "/.ssh" in p] and result["skipped_protected"] >= 1
