@@ -121,6 +121,10 @@ def load_yaml(text: str, document: str, first_line: int = 1) -> Any:
             422,
         ) from None
     except yaml.YAMLError as exc:
+        if isinstance(exc, yaml.MarkedYAMLError):  # its marks count lines of ``text``: make them lines of the file
+            marks = {id(mark): mark for mark in (exc.context_mark, exc.problem_mark) if mark is not None}
+            for mark in marks.values():
+                mark.line += first_line - 1
         raise SkillError(f"{document}: not valid YAML: {exc}", 422) from exc
     except RecursionError:
         raise SkillError(f"{document}: the YAML is nested too deeply", 422) from None

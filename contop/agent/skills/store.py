@@ -2,19 +2,34 @@
 
 Discovery reads only the frontmatter of each SKILL.md (progressive disclosure: the body is read by
 ``load_skill``). Names are validated before any path is built, so a name can never leave the skills folder.
+Every file of a skill is read through ``read_skill_file``: regular files only, and never more than a limit.
 """
 
 from __future__ import annotations
 
-import ast
+import json
 import logging
 import os
 import shutil
+import stat
+import subprocess
+import sys
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contop.agent.skills.spec import SkillError, SkillMeta, check_name, check_text, parse_skill_md, template
+from contop.agent.skills.spec import (
+    MAX_SKILL_BYTES,
+    SkillError,
+    SkillMeta,
+    check_name,
+    check_text,
+    parse_skill_md,
+    template,
+)
+from contop.core.childenv import child_env
 from contop.core.text import storable_text
 from contop.server.statedir import atomic_write
 
@@ -24,6 +39,10 @@ SKILL_FILE = "SKILL.md"
 # Tools of the agent itself that are not in the gate's catalogue; a skill tool may not take their names either.
 AGENT_TOOLS = frozenset({"generate_plan"})
 WORKFLOW_DIRS = ("workflows", "scripts")
+# A script or workflow larger than this is refused unread: its text is parsed for every enable and every run.
+MAX_SCRIPT_BYTES = 512 * 1024
+# Parsing happens in a child process (see ``python_tool_names``); one that takes longer than this is given up.
+PARSE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +80,193 @@ def copy_private(source: Path, destination: Path) -> None:
             os.chmod(os.path.join(folder, name), 0o600)
 
 
-def _skill_text(folder: Path) -> str:
-    """The SKILL.md of ``folder``; one that cannot be read or is not UTF-8 is a ``SkillError`` (422)."""
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in a message's words."""
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (fifo)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
+
+
+def file_label(path: Path) -> str:
+    """``scripts/tools.py``: a file of a skill named as its author sees it, for messages."""
+    return path.name if path.name == SKILL_FILE else f"{path.parent.name}/{path.name}"
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """An open descriptor of ``path`` and its ``fstat``; ``SkillError`` (422) when it is not a regular file.
+
+    A fifo, a device or a symlink to one would block a read forever (holding a worker thread, and the server's
+    shutdown) or never end (``/dev/zero``). ``stat`` refuses those before anything is opened (opening some devices
+    does something); the open is non-blocking and ``fstat`` checks again what was opened, in case the file was
+    swapped in between. Symlinks are followed, as before: a skill may link to a script kept elsewhere.
+    """
+    label = file_label(path)
     try:
-        return (folder / SKILL_FILE).read_text(encoding="utf-8")
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise SkillError(f"{label} is {_kind(mode)}, not a regular file: skipped (it is never read)", 422)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SkillError(f"{label} cannot be read: {exc.strerror or exc}", 422) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SkillError(f"{label} is {_kind(info.st_mode)}, not a regular file: skipped (it is never read)", 422)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _read_fd(fd: int, path: Path, limit: int, info: os.stat_result) -> bytes:
+    """At most ``limit`` bytes of the open file ``fd``; ``SkillError`` (422) when it holds more. Only ``limit`` + 1
+    bytes are ever read, so a huge (or sparse) file costs nothing."""
+    too_large = SkillError(f"{file_label(path)} is larger than {limit // 1024} KB", 422)
+    if info.st_size > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    left = limit + 1
+    try:
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise SkillError(f"{file_label(path)} cannot be read: {exc.strerror or exc}", 422) from exc
+    data = b"".join(chunks)
+    if len(data) > limit:  # it grew after the fstat
+        raise too_large
+    return data
+
+
+def read_skill_file(path: Path, limit: int = MAX_SCRIPT_BYTES) -> bytes:
+    """The bytes of a skill's file; ``SkillError`` (422) naming the file when it is not a regular file, cannot be
+    read, or is larger than ``limit``. Safe to call on any file a skill folder holds: it never blocks."""
+    fd, info = _open_regular(path)
+    try:
+        return _read_fd(fd, path, limit, info)
+    finally:
+        os.close(fd)
+
+
+def read_skill_text(path: Path, limit: int = MAX_SCRIPT_BYTES) -> str:
+    """``read_skill_file`` decoded as UTF-8; text that is not UTF-8 is a ``SkillError`` (422) too."""
+    data = read_skill_file(path, limit)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SkillError(
-            f"{SKILL_FILE} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8", 422
+            f"{file_label(path)} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8", 422
+        ) from exc
+
+
+def _skill_text(folder: Path) -> str:
+    """The SKILL.md of ``folder``; one that cannot be read, is too large or is not UTF-8 is a ``SkillError`` (422).
+    Only ``MAX_SKILL_BYTES`` + 1 bytes are read: every listing reads every SKILL.md."""
+    return read_skill_text(folder / SKILL_FILE, MAX_SKILL_BYTES)
+
+
+# The program that lists a script's public top-level functions, run in a child process. ``ast.parse`` holds the GIL
+# for as long as it runs, and some texts well under MAX_SCRIPT_BYTES take it seconds (one long f-string: 15 s for
+# 512 KiB): in the server's own process that would stop its event loop, however the call is put in a thread.
+_NAMES_PROGRAM = """
+import ast, json, sys
+data = sys.stdin.buffer.read()
+try:
+    tree = ast.parse(data.decode("utf-8"), filename=sys.argv[1])
+except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+    answer = {"error": str(exc) or type(exc).__name__}
+else:
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    answer = {"names": [n.name for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")]}
+sys.stdout.write(json.dumps(answer))
+"""
+
+
+class _NamesCache:
+    """What parsing found in a script, by the script's identity on disk (path, device, inode, size, mtime).
+
+    Every enable checks the tools of every enabled skill, and every ``load_skill`` lists them: the files rarely
+    change, and parsing each one costs a process. Kept for the whole server (the stores are made per request) and
+    bounded; an entry is only what a file's contents decide, so a stale one cannot outlive a change of the file.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], tuple[str, ...] | str] = OrderedDict()
+        self._lock = threading.Lock()  # the stores run in worker threads
+
+    def get(self, key: tuple[Any, ...]) -> tuple[str, ...] | str | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: tuple[str, ...] | str) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_PARSED = _NamesCache(512)
+
+
+def _parse_names(data: bytes, path: Path) -> tuple[str, ...] | str:
+    """The public top-level functions of the script ``data``, or why it cannot be parsed (a message)."""
+    label = file_label(path)
+    try:
+        done = subprocess.run(  # our own program and interpreter: the script is only data on its stdin
+            [sys.executable, "-I", "-S", "-c", _NAMES_PROGRAM, str(path)],
+            input=data,
+            capture_output=True,
+            timeout=PARSE_TIMEOUT_S,
+            env=child_env(os.environ),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SkillError(
+            f"{label}: cannot be parsed: parsing took longer than {PARSE_TIMEOUT_S:g} s; simplify the script", 422
         ) from exc
     except OSError as exc:
-        raise SkillError(f"{SKILL_FILE} cannot be read: {exc.strerror or exc}", 422) from exc
+        raise SkillError(f"{label}: cannot be parsed: the parser did not start: {exc}", 422) from exc
+    try:
+        answer = json.loads(done.stdout)
+        if "names" in answer:
+            return tuple(str(n) for n in answer["names"])
+        return str(answer["error"])
+    except (ValueError, TypeError, KeyError):  # the parser itself failed (killed, out of memory): not cached
+        raise SkillError(f"{label}: cannot be parsed: the parser ended with exit code {done.returncode}", 422) from None
 
 
 def python_tool_names(path: Path) -> list[str]:
-    """Public top-level functions of a skill script, found by parsing (the script is not run)."""
+    """Public top-level functions of a skill script, found by parsing (the script is not run).
+
+    ``SkillError`` (422) naming the file when it is not a regular file, is larger than ``MAX_SCRIPT_BYTES`` or
+    cannot be parsed. A file unchanged since it was last parsed is not parsed again.
+    """
+    fd, info = _open_regular(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise SkillError(f"{path.name}: cannot be parsed: {exc}", 422) from exc
-    return [
-        node.name
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")
-    ]
+        key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        found = _PARSED.get(key)
+        if found is None:
+            found = _parse_names(_read_fd(fd, path, MAX_SCRIPT_BYTES, info), path)
+            _PARSED.put(key, found)
+    finally:
+        os.close(fd)
+    if isinstance(found, str):
+        raise SkillError(f"{file_label(path)}: cannot be parsed: {found}", 422)
+    return list(found)
 
 
 class SkillStore:
@@ -233,8 +416,8 @@ class SkillStore:
         out = []
         for path in self.script_files(self.folder(name)):
             try:
-                content = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                content = read_skill_text(path)
+            except SkillError as exc:  # a fifo, a device, a huge file: listed, and the listing says why
                 content = f"(unreadable: {exc})"
             out.append({"name": path.stem, "filename": path.name, "content": content})
         return out

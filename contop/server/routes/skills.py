@@ -27,6 +27,21 @@ def _enabled(request: Request) -> list[str]:
     return list(server_state(request).settings.get().enabled_skills)
 
 
+def _enabled_lock(request: Request) -> asyncio.Lock:
+    """The lock every change of the enabled skills holds, from reading the list to saving it.
+
+    Enabling checks the skill in a thread between the two; without the lock, parallel requests each add to the
+    list they read first and the last save wins, losing the others while every request answered 200. One lock per
+    app (the app's state is the server's), made on first use: the event loop is single-threaded.
+    """
+    app_state = request.app.state
+    lock = getattr(app_state, "skills_enabled_lock", None)
+    if not isinstance(lock, asyncio.Lock):
+        lock = asyncio.Lock()
+        app_state.skills_enabled_lock = lock
+    return lock
+
+
 def _fail(exc: SkillError) -> HTTPException:
     return HTTPException(exc.status if exc.status in (400, 403, 404, 409, 422) else 400, str(exc))
 
@@ -54,10 +69,11 @@ async def create_skill(request: Request) -> dict[str, Any]:
     store = _store(request)
     try:
         await asyncio.to_thread(store.check_new, name, description)
-        enabled = _enabled(request)
-        if name in enabled:
-            # left by a skill deleted by hand: a new skill starts disabled, and is enabled through the checks
-            server_state(request).settings.update(enabled_skills=[n for n in enabled if n != name])
+        async with _enabled_lock(request):
+            enabled = _enabled(request)
+            if name in enabled:
+                # left by a skill deleted by hand: a new skill starts disabled, and is enabled through the checks
+                server_state(request).settings.update(enabled_skills=[n for n in enabled if n != name])
         info = await asyncio.to_thread(store.create, name, description)
     except SkillError as exc:
         raise _fail(exc) from None
@@ -97,27 +113,29 @@ def _conflicts(store: SkillStore, name: str, enabled: list[str]) -> list[str]:
 
 @router.post("/api/skills/{name}/enable")
 async def enable_skill(name: str, request: Request) -> dict[str, Any]:
-    enabled = _enabled(request)
-    try:
-        problems = await asyncio.to_thread(_conflicts, _store(request), name, enabled)
-    except SkillError as exc:
-        raise _fail(exc) from None
-    if problems:
-        return JSONResponse({"detail": f"cannot enable {name}: " + "; ".join(problems)}, status_code=409)  # type: ignore[return-value]
-    if name not in enabled:
-        server_state(request).settings.update(enabled_skills=[*enabled, name])
+    async with _enabled_lock(request):  # held across the check: its verdict is about the list it read
+        enabled = _enabled(request)
+        try:
+            problems = await asyncio.to_thread(_conflicts, _store(request), name, enabled)
+        except SkillError as exc:
+            raise _fail(exc) from None
+        if problems:
+            return JSONResponse({"detail": f"cannot enable {name}: " + "; ".join(problems)}, status_code=409)  # type: ignore[return-value]
+        if name not in enabled:
+            server_state(request).settings.update(enabled_skills=[*enabled, name])
     return {"name": name, "enabled": True}
 
 
 @router.post("/api/skills/{name}/disable")
 async def disable_skill(name: str, request: Request) -> dict[str, Any]:
-    try:
-        await asyncio.to_thread(_store(request).info, name)
-    except SkillError as exc:
-        raise _fail(exc) from None
-    enabled = _enabled(request)
-    if name in enabled:
-        server_state(request).settings.update(enabled_skills=[n for n in enabled if n != name])
+    async with _enabled_lock(request):  # an enable in flight would otherwise save the list with this skill again
+        try:
+            await asyncio.to_thread(_store(request).info, name)
+        except SkillError as exc:
+            raise _fail(exc) from None
+        enabled = _enabled(request)
+        if name in enabled:
+            server_state(request).settings.update(enabled_skills=[n for n in enabled if n != name])
     return {"name": name, "enabled": False}
 
 
