@@ -464,9 +464,11 @@ class AgentService:
             retries=self.limits.tool_retries,
         )
         tools = [*self.model_tools(toolset), plan_tool]
+        # Reads and parses every enabled SKILL.md (up to 256 KB each): off the event loop.
+        skills_section = await asyncio.to_thread(self.skills.prompt_section, enabled)
         instructions = build_execution_prompt(
             [t.name for t in tools],
-            skills_section=self.skills.prompt_section(enabled),
+            skills_section=skills_section,
             custom=settings.execution_system_prompt,
             conversation_custom=settings.conversation_system_prompt,
         )
