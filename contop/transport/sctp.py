@@ -22,11 +22,15 @@ peer learns of received data at most ``SACK_DELAY_S`` later, far below any retra
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from struct import pack
 from typing import cast
 
 import aiortc.rtcpeerconnection
 from aiortc.rtcsctptransport import (
+    SCTP_DATA_LAST_FRAG,
+    SCTP_DATA_UNORDERED,
     SCTP_MAX_PACKET_LENGTH,
     WEBRTC_BINARY,
     WEBRTC_BINARY_EMPTY,
@@ -36,16 +40,44 @@ from aiortc.rtcsctptransport import (
     Chunk,
     DataChunk,
     ForwardTsnChunk,
+    InboundStream,
     RTCSctpTransport,
     SackChunk,
+    uint32_gt,
 )
 from google_crc32c import value as crc32c
 
 from contop.transport.eager import run_eagerly
 
+log = logging.getLogger(__name__)
+
+MAX_OVERRUN_BYTES = 16 << 20  # held past the receive window (1 MiB) before the association is ended
 SACK_DELAY_S = 0.02  # RFC 4960 allows up to 200 ms; browsers use about that much at most
 SACK_EVERY = 2  # packets: acknowledge at least every second one
 _BUNDLE_WITH = (DataChunk, ForwardTsnChunk)
+
+
+class _InboundStream(InboundStream):
+    """aiortc's reassembly, without rescanning everything held for each fragment that cannot complete anything.
+
+    aiortc looks for complete messages from the start of what it holds after every DATA chunk: the fragments of
+    one big message are scanned again for each new one (a message of 30 MiB, some 25,000 fragments: about 50 s
+    of CPU). A fragment added at the end that is not a message's last cannot complete one, so the scan is skipped
+    then; anything else (a last fragment, one filling a gap, an unordered one) scans as aiortc does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._may_complete = True
+
+    def add_chunk(self, chunk: DataChunk) -> None:
+        at_end = not self.reassembly or uint32_gt(chunk.tsn, self.reassembly[-1].tsn)
+        self._may_complete = not at_end or bool(chunk.flags & (SCTP_DATA_LAST_FRAG | SCTP_DATA_UNORDERED))
+        super().add_chunk(chunk)
+
+    def pop_messages(self) -> Iterator[tuple[int, int, bytes]]:
+        if not self._may_complete:
+            return iter(())
+        return super().pop_messages()
 
 
 class DelayedAckSctpTransport(RTCSctpTransport):
@@ -77,6 +109,24 @@ class DelayedAckSctpTransport(RTCSctpTransport):
                 self._sack_timer = loop.call_at(self._sack_due, self._sack_timer_expired)
             return
         await super()._send_chunk(self._take_sack())
+
+    def _get_inbound_stream(self, stream_id: int) -> InboundStream:
+        if stream_id not in self._inbound_streams:
+            self._inbound_streams[stream_id] = _InboundStream()
+        return self._inbound_streams[stream_id]
+
+    async def _receive_data_chunk(self, chunk: DataChunk) -> None:
+        """aiortc's, ending the association once the peer has sent far past the receive window it was given: no
+        conforming peer gets there (a message over the announced max-message-size is refused, with an error, only
+        once it arrived whole), and aiortc would keep whatever it sends in memory."""
+        await super()._receive_data_chunk(chunk)
+        if self._advertised_rwnd < -MAX_OVERRUN_BYTES and self._association_state != self.State.CLOSED:
+            log.warning(
+                "the peer sent over %d MiB past the receive window (a message far over the announced maximum "
+                "size): the connection is closed",
+                MAX_OVERRUN_BYTES >> 20,
+            )
+            await self.stop()
 
     def _mark_received(self, tsn: int) -> bool:
         """aiortc's bookkeeping of a received TSN, with the usual case first: the next TSN in order, nothing

@@ -167,3 +167,30 @@ def test_received_tsn_bookkeeping_matches_aiortc(seed: int) -> None:
     assert shortcuts > 300  # the shortcut was taken, and checked, many times
     if seed % 2:
         assert ours._last_received_tsn < 2**20  # and the sequence crossed the wrap
+
+
+async def test_a_message_far_over_the_maximum_size_is_reassembled_in_linear_time(
+    peers: list[RTCPeerConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer ignoring the announced maximum (256 KiB) and sending 16 MiB in one message: aiortc looked for a
+    complete message from the start of what it held after each fragment, so one big message cost the square of
+    its fragments (8 MiB: 3 s of CPU; 30 MiB: about 50 s, the loop starved for anything else). It now arrives
+    (for the session to refuse it whole, with an error) for a small cost; one held far past the receive window
+    ends the connection."""
+    peers += [new_peer(stock=True), new_peer()]
+    client, server = await connect(*peers)
+    client.sctp._remote_max_message_size = 0  # a peer that ignores the size the receiver announced
+    cpu = time.process_time()
+    client.send(b"x" * (16 << 20))
+    assert len(await asyncio.wait_for(server.received.get(), 60)) == 16 << 20
+    cpu = time.process_time() - cpu
+    assert cpu < 4, f"{cpu:.1f} s of CPU for both ends: the fragments were scanned again and again"
+    client.send(b"after")  # and the channel goes on
+    assert await asyncio.wait_for(server.received.get(), 10) == b"after"
+
+    client.send(b"y" * (24 << 20))  # more than 16 MiB past the window
+    deadline = time.monotonic() + 60
+    while server.sctp.state != "closed" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert server.sctp.state == "closed"
+    assert "past the receive window" in caplog.text and server.received.empty()
