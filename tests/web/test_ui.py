@@ -1870,13 +1870,13 @@ def _wait_reply(page: Page, srv: ServerProcess, timeout: float = 30_000) -> None
         pytest.fail(f"the run ended without agent_result (notes: {notes}); server log:\n{srv.log()[-3000:]}")
 
 
-def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path, browser: Browser) -> None:
-    """Real server, scripted model: the approval covers the Stop button, so it offers Stop itself. Tapped, the
-    desktop stops the task, the command asked about never runs, and the approval closes with the run."""
-    victim = tmp_path / "victim"
-    victim.mkdir()
+@contextmanager
+def _scripted_phone(
+    tmp_path: Path, browser: Browser, steps: list[dict[str, Any]]
+) -> Iterator[tuple[ServerProcess, Page]]:
+    """A real server replaying ``steps`` (the scripted model) and a real phone page paired and connected to it."""
     script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"tool": "execute_cli", "args": {"command": f"rm -r {victim}"}}, {"text": "Gone."}]))
+    script.write_text(json.dumps(steps))
     srv = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
     ctx = None
     try:
@@ -1886,6 +1886,20 @@ def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path
         page = ctx.new_page()
         page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
         page.wait_for_function(SETTLED, timeout=30_000)
+        yield srv, page
+    finally:
+        if ctx:
+            close(ctx)
+        srv.stop()
+
+
+def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path, browser: Browser) -> None:
+    """Real server, scripted model: the approval covers the Stop button, so it offers Stop itself. Tapped, the
+    desktop stops the task, the command asked about never runs, and the approval closes with the run."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    steps = [{"tool": "execute_cli", "args": {"command": f"rm -r {victim}"}}, {"text": "Gone."}]
+    with _scripted_phone(tmp_path, browser, steps) as (_srv, page):
         page.locator("#intent-input").fill("Remove the victim folder")
         page.locator("#btn-send").tap()
         expect(page.locator("#confirm-modal")).to_be_visible(timeout=30_000)
@@ -1898,10 +1912,6 @@ def test_a_task_is_stopped_from_its_approval_without_answering_it(tmp_path: Path
         expect(page.locator("[data-status='stopped']")).to_have_count(1)
         assert victim.is_dir(), "the command asked about ran"
         assert "Gone." not in page.locator("#thread").inner_text()
-    finally:
-        if ctx:
-            close(ctx)
-        srv.stop()
 
 
 def test_two_approvals_asked_at_once_are_each_answered(tmp_path: Path, browser: Browser) -> None:
@@ -1910,18 +1920,8 @@ def test_two_approvals_asked_at_once_are_each_answered(tmp_path: Path, browser: 
     victims = [tmp_path / "victim-a", tmp_path / "victim-b"]
     for victim in victims:
         victim.mkdir()
-    script = tmp_path / "script.json"
     calls = [{"tool": "execute_cli", "args": {"command": f"rm -r {victim}"}} for victim in victims]
-    script.write_text(json.dumps([{"tools": calls}, {"text": "Done."}]))
-    srv = ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"})
-    ctx = None
-    try:
-        srv.start()
-        pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
-        ctx = phone(browser, fake=False)
-        page = ctx.new_page()
-        page.goto(f"{srv.base_url}/#{pairing['url'].split('#', 1)[1]}")
-        page.wait_for_function(SETTLED, timeout=30_000)
+    with _scripted_phone(tmp_path, browser, [{"tools": calls}, {"text": "Done."}]) as (srv, page):
         page.locator("#intent-input").fill("Remove both folders")
         page.locator("#btn-send").tap()
         expect(page.locator("#confirm-queue")).to_have_text("1 more approval waiting after this one.", timeout=30_000)
@@ -1938,10 +1938,6 @@ def test_two_approvals_asked_at_once_are_each_answered(tmp_path: Path, browser: 
         assert not approved.exists(), "the approved call did not run"
         assert denied.is_dir(), "the denied call ran"
         expect(page.locator(".note.confirm .decision")).to_have_text(["Approved", "Denied"])
-    finally:
-        if ctx:
-            close(ctx)
-        srv.stop()
 
 
 @pytest.mark.x11
