@@ -94,9 +94,73 @@ _FORK = re.compile(r"while\s*(True|1|\(1\)|\(true\))\s*:?\s*[{(]?\s*(os\.)?fork\
 _APPLESCRIPT_POWER = re.compile(r"\b(shut\s*down|restart|log\s*out|sleep)\b", re.I)
 
 
+# Letters run together after one dash (`python3 -Ic CODE`, `perl -lne CODE`, `ruby -rjson -e CODE`): each
+# interpreter's code letters, letters taking a value (the rest of the word, else the next word) and letters taking
+# what is left of the word, if anything (`perl -i.bak`, `-l0`). Any other letter is a flag on its own.
+_CLUSTERS: dict[str, tuple[str, str, str]] = {
+    "python": ("c", "WXm", ""),
+    "perl": ("eE", "IMm", "iCdDxFV"),  # -l and -0 take digits only, read as flags
+    "ruby": ("e", "IrCE", "xKTWFi"),
+}
+_EXTRA_CODE_WORDS = {"node": ("-pe",), "nodejs": ("-pe",), "bun": ("-pe",)}  # node's own alias for -p -e
+
+
+def program_parts(name: str, args: list[str]) -> tuple[list[str], str | None]:
+    """The program texts an interpreter is given on its command line (every ``-e`` of perl and ruby runs) and, when
+    there are none, the script file it runs (None: it reads its program from standard input; empty: a module).
+    The values of options that take one (``python3 -W ignore x.py``, ``node -r ./hook x.js``) are neither."""
+    flags = (*_CODE_FLAGS.get(name, ()), *_EXTRA_CODE_WORDS.get(name, ()))
+    valued = _VALUED.get(name, frozenset())
+    codes: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            if codes or arg == "-":
+                return codes, None
+            return codes, args[i + 1] if arg == "--" and i + 1 < len(args) else (None if arg == "--" else arg)
+        if arg in flags:
+            codes.append(following)
+            i += 2
+            continue
+        long_name, eq, value = arg.partition("=")
+        if eq and arg.startswith("--"):
+            if long_name in flags:
+                codes.append(value)
+            i += 1
+            continue
+        cluster = _CLUSTERS.get(name)
+        if cluster is not None and not arg.startswith("--"):
+            taken = _cluster(arg[1:], following, cluster, codes)
+            if taken is None:
+                return codes, ""  # python -m: a module runs, not a file named here (nor standard input)
+            i += 1 + taken
+            continue
+        # A value that is itself a code flag (`perl -I -e …`) is read as the flag: never skipped unjudged.
+        i += 2 if arg in valued and following not in flags else 1
+    return codes, None
+
+
+def _cluster(letters: str, following: str, cluster: tuple[str, str, str], codes: list[str]) -> int | None:
+    """Read one word of letters run together; returns how many following words it took (None for ``-m``)."""
+    code_letters, value_letters, rest_letters = cluster
+    for j, letter in enumerate(letters):
+        rest = letters[j + 1 :]
+        if letter in code_letters:
+            codes.append(rest or following)
+            return 0 if rest else 1
+        if letter in value_letters:
+            if letter == "m" and code_letters == "c":
+                return None
+            return 0 if rest else 1
+        if letter in rest_letters:
+            return 0
+    return 0
+
+
 def code_argument(inv: Invocation) -> str | None:
     """The program text given on the command line, or None when the interpreter runs a script file."""
-    flags = _CODE_FLAGS.get(inv.name, ())
     args = inv.args
     if inv.name in ("awk", "gawk", "mawk", "nawk"):
         i = 0
@@ -111,19 +175,8 @@ def code_argument(inv: Invocation) -> str | None:
                 continue
             return args[i]
         return None
-    valued = _VALUED.get(inv.name, frozenset())
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in flags or (
-            inv.name in ("perl", "ruby") and re.fullmatch(r"-[a-zA-Z]*[eE]", arg) and not arg.startswith("--")
-        ):
-            return args[i + 1] if i + 1 < len(args) else ""
-        if not arg.startswith("-"):
-            return None
-        # A value that is itself the program's flag (`perl -I -e …`) is read as the flag: never skipped unjudged.
-        i += 2 if arg in valued and i + 1 < len(args) and args[i + 1] not in flags else 1
-    return None
+    codes, _ = program_parts(inv.name, args)
+    return "\n".join(codes) if codes else None
 
 
 def judge_interpreter(inv: Invocation, st: State) -> None:
@@ -150,14 +203,18 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
         return
     code = code_argument(inv)
     if code is None:
-        script = next((a for a in inv.args if not a.startswith("-")), None)
-        if script is not None and inv.name in ("python", "perl", "ruby", "node", "nodejs", "php"):
+        _, script = program_parts(inv.name, inv.args)
+        if script and inv.name in ("python", "perl", "ruby", "node", "nodejs", "php"):
             from contop.security import scripts
 
             scripts.run_file(script, st, inv.text, language="node" if inv.name == "nodejs" else inv.name)
         return
     if inv.name == "perl" and any(re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z.]*", a) for a in inv.args):
-        files = [a for a in inv.args[inv.args.index(code) + 1 :] if not a.startswith("-")]
+        last = code.rsplit("\n", 1)[-1]  # the files follow the last program text, a word or the end of one
+        at = max(
+            (i for i, a in enumerate(inv.args) if a == last or (a.startswith("-") and a.endswith(last))), default=-1
+        )
+        files = [a for a in inv.args[at + 1 :] if not a.startswith("-")]
         from contop.security.cmdbase import persistence_write
 
         for f in files:

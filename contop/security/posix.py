@@ -15,7 +15,7 @@ from contop.security.cmdbase import ENV_SOURCES, FETCHERS, INTERPRETERS, NET_SEN
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.shellparse import Cmd, Script, matching_end, parse
-from contop.security.state import State
+from contop.security.state import MAX_VALUE, State
 
 # Names and bodies are bounded so that the search stays linear on long inputs.
 FORK_BOMB = re.compile(r"([\w:.\-]{1,64})\s*\(\)\s*\{[^}]{0,200}?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
@@ -225,7 +225,11 @@ def _stage(cmd: Cmd, st: State) -> str:
         walk(sub, st)
         st.restore(saved)
         st.depth -= 1
-    words = expand_words(cmd.words, st)
+    raw = list(cmd.words)
+    appends: list[tuple[str, str]] = []
+    while raw and (append := _APPEND.match(raw[0])) is not None:  # 'x+=dow': the parser leaves it a word
+        appends.append((append.group(1), raw.pop(0)[append.end() :]))
+    words = expand_words(raw, st)
     env: dict[str, str] = {}
     for name, value in cmd.assigns:
         value = st.substitute(value)
@@ -234,6 +238,8 @@ def _stage(cmd: Cmd, st: State) -> str:
             st.vars[name] = value
         else:
             env[name] = value  # 'HOME=/etc cd', 'CDPATH=/x cd y': seen by this command only
+    for name, value in appends:
+        _append(name, st.substitute(value), env if words else None, cmd.text, st)
     _substituted_paths(cmd, st)
     _redirects(cmd, st)
     if cmd.group is not None or not words:
@@ -376,6 +382,29 @@ def _make_from_stdin(args: list[str], cmd: Cmd, st: State) -> None:
     for line in body.splitlines():
         if line.startswith("\t"):
             analyze_nested(line.strip().lstrip("@-+"), st)
+
+
+_APPEND = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+=")
+
+
+def _append(name: str, value: str, env: dict[str, str] | None, text: str, st: State) -> None:
+    """``x+=dow`` appends to a plain variable (into ``env`` for a prefix of a command). A variable whose value the
+    line does not know stays unknown; one that grows past ``MAX_VALUE`` becomes unknown and asks."""
+    before = env.get(name, st.vars.get(name)) if env is not None else st.vars.get(name)
+    if before is None and name == "HOME":
+        before = st.ctx.home
+    target = env if env is not None else st.vars
+    if before is None:
+        target.pop(name, None)
+        _assignment(name, "$" + name + value, text, st)  # '$x/…': the rest is judged as a path in an unknown folder
+        return
+    joined = before + value
+    if len(joined) > MAX_VALUE:
+        target.pop(name, None)
+        st.add(CONFIRM, f"builds a value longer than {MAX_VALUE // 1024} KiB, too long to judge", text)
+        return
+    _assignment(name, joined, text, st)
+    target[name] = joined
 
 
 def _assignment(name: str, value: str, text: str, st: State) -> None:
@@ -530,7 +559,7 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> s
             rest = rest[2:] if rest[0] in ("-n", "--interval", "-q", "--equexit") else rest[1:]
         analyze_nested(" ".join(rest), st)
     elif name in INTERPRETERS or name in ("awk", "gawk", "mawk", "nawk"):
-        script = next((a for a in args if not a.startswith("-")), "")
+        script = (embedded.program_parts(name, args)[1] or "") if name in INTERPRETERS else ""
         if name not in INTERPRETERS or not _process_substitution(script, name, st, text):
             embedded.judge_interpreter(inv, st)
     elif name in ("powershell", "pwsh"):
@@ -552,6 +581,7 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> s
     elif name == "unset" and "-f" not in args:
         for arg in args:
             st.vars.pop(arg, None)  # 'unset HOME': '~' is the user's home again
+    scripts.record_build(name, args, st)
     if name in ("curl", "wget", "aria2c", "fetch", "http"):
         _record_download(inv, st)
     elif name in ("certutil", "mshta", "bitsadmin", "regsvr32", "rundll32"):
@@ -836,7 +866,11 @@ def _xargs(before: list[Cmd], cmd: Cmd, st: State) -> None:
     name = normalise(wrapped[0])
     replace = _xargs_option(opts, ("-I", "--replace"), "-i", "{}")
     if (name in SHELLS or name in INTERPRETERS) and (
-        _script_from_input(shell_options_removed(wrapped[1:]) if name in SHELLS else wrapped[1:])
+        (
+            _script_from_input(shell_options_removed(wrapped[1:]))
+            if name in SHELLS
+            else _program_from_input(name, wrapped[1:])
+        )
         or (replace and any(replace in w for w in wrapped[1:]))
     ):  # '… | xargs -I{} sh -c "{}"': the input is put into the script (a file named 'x;rm -rf ~' runs)
         if isinstance(produced, _Fetched):
@@ -872,6 +906,12 @@ def _script_from_input(args: list[str]) -> bool:
         if arg in ("-c", "-e", "-E") or (not arg.startswith("--") and "c" in arg[1:]):
             return not any(not a.startswith("-") for a in args[i + 1 :])
     return True
+
+
+def _program_from_input(name: str, args: list[str]) -> bool:
+    """An interpreter given no program text and no script file: what xargs appends becomes one of them."""
+    codes, script = embedded.program_parts(name, args)
+    return not any(codes) and script is None
 
 
 # A shell's options that take the next word as their value (`bash -o posix -c …`, `bash -O dotglob script.sh`):
@@ -992,17 +1032,17 @@ def _reads_stdin_as_code(cmd: Cmd, st: State) -> bool:
         return bool(args) and args[0] in ("/dev/stdin", "-", "/proc/self/fd/0")
     if name not in SHELLS and name not in INTERPRETERS:
         return False
-    if name in SHELLS:
-        args = shell_options_removed(args)
+    if name in INTERPRETERS:
+        codes, script = embedded.program_parts(name, args)
+        return not codes and script is None
+    args = shell_options_removed(args)
     i = 0
     while i < len(args):
         arg = args[i]
         if arg in ("-", "-s") or arg == "/dev/stdin":
             return True
         if arg.startswith("-"):
-            if name in SHELLS and "c" in arg[1:] and not arg.startswith("--"):
-                return False
-            if name in INTERPRETERS and arg in ("-c", "-e", "-E", "-r", "--eval", "-p", "-m", "--print"):
+            if "c" in arg[1:] and not arg.startswith("--"):
                 return False
             i += 1
             continue

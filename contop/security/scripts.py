@@ -45,7 +45,7 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
             return  # 'source ~/.bashrc': what every new shell runs anyway (changing it is what is judged)
         read = _read(full)
         if read is None:
-            if not os.path.lexists(full) and st.source.count(os.path.basename(full)) > 1:
+            if full not in st.built and not os.path.lexists(full) and _named_again(os.path.basename(full), st.source):
                 # not there yet, and named elsewhere on the line: made by it in a way we cannot read first
                 st.add(CONFIRM, "runs a script this same command creates", text)
             return  # absent, or a compiled program: nothing more to know than the line says
@@ -64,6 +64,29 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
         from contop.security import embedded
 
         embedded.judge_code(lang, body, st, text, from_file=True)
+
+
+def _named_again(base: str, source: str) -> bool:
+    """Whether the file name stands as a name of its own more than once on the line (the ``a`` of ``./build/a``
+    is not in ``strace``)."""
+    return len(re.findall(rf"(?<![\w.-]){re.escape(base)}(?![\w.-])", source)) > 1
+
+
+def record_build(name: str, args: list[str], st: State) -> None:
+    """A compiler's output file (``gcc -o build/b a.c``, ``go build -o app``): a program it writes, not text this
+    line puts there, so running it later is judged as running a compiled program on disk is."""
+    name = re.sub(r"-[0-9.]+$", "", name)  # gcc-12
+    if name not in _COMPILERS or (name == "go" and args[:1] != ["build"]) or "-E" in args or "-S" in args:
+        return  # 'gcc -E -o a.sh': preprocessed or assembler text, which may well be a script
+    for i, arg in enumerate(args):
+        if arg == "-o" and i + 1 < len(args):
+            st.built.add(st.policy.expand(args[i + 1], st.cwd))
+        elif arg.startswith("-o") and len(arg) > 2 and name != "go":
+            st.built.add(st.policy.expand(arg[2:], st.cwd))
+
+
+_COMPILERS = frozenset({"gcc", "cc", "c++", "g++", "clang", "clang++", "tcc", "icc", "icx", "gfortran", "nvcc", "ld",
+                        "ld.lld", "ld.gold", "rustc", "go", "zig", "swiftc", "ghc", "ocamlopt", "gnat"})  # fmt: skip
 
 
 def _read(path: str) -> str | bool | None:

@@ -50,6 +50,18 @@ class _TooLong(Exception):
 
 _GLOB_OPTIONS = re.compile(r"shopt|GLOBIGNORE|BASHOPTS|dotglob")
 _EXTGLOB = re.compile(r"[@!+*?]\(")
+_QUOTING = re.compile(r"[\"'\\]")
+# 'shopt -s NAME…', 'bash -O NAME': a name the line builds ('shopt -s $o', '-O $'\x65xtglob'') may be extglob.
+_OPTION_NAMES = re.compile(r"\bshopt\s+(?:[-+][a-z]+\s+)*([^;&|\n]*)|(?<!\S)[-+][A-Za-z]*O\s*(\S*)")
+
+
+def _may_turn_on_extglob(source: str) -> bool:
+    """Whether the line may turn extended globs on. Quotes and backslashes are read as bash reads them
+    (``ext''glob`` is ``extglob``); an option name built from an expansion, or BASHOPTS set, may be it too."""
+    plain = _QUOTING.sub("", source)
+    if "extglob" in plain or "BASHOPTS" in plain:
+        return True
+    return any("$" in (m.group(1) or m.group(2) or "") or "`" in m.group(0) for m in _OPTION_NAMES.finditer(plain))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,7 @@ class State:
     downloads: set[str] = field(default_factory=set)
     env_dumps: set[str] = field(default_factory=set)  # files an environment dump was written to
     written: dict[str, str | None] = field(default_factory=dict)  # files this line writes: path -> text, if known
+    built: set[str] = field(default_factory=set)  # programs a compiler on this line writes ('gcc -o b'): not scripts
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
     resolve: Resolver | None = None  # follows symlinks, remembering folders for this one decision
@@ -97,7 +110,7 @@ class State:
         )
         if ctx.state_dir and not win:
             st.vars["CONTOP_HOME"] = ctx.state_dir  # the agent's shell does not get it, but judge it as if it did
-        if not win and "extglob" in source and _EXTGLOB.search(source):
+        if not win and _EXTGLOB.search(source) and _may_turn_on_extglob(source):
             # The parser reads '@(…)' as a subshell, so the path it is part of never reaches the path checks.
             st.add(CONFIRM, "uses extended globs (shopt -s extglob), which the gate does not read", source[:200])
         return st
