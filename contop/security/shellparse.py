@@ -48,6 +48,10 @@ _COMPOUND = re.compile(r"(^|[;&|(){}]\s*)(if|for|while|until|case|select|functio
 _QUOTED = re.compile(r"'[^']*'|\"(?:\\.|[^\"\\$`])*\"")
 
 
+# '[[' where it may open a conditional command: bashlex cannot read one, so such lines go to our tokenizer directly
+_CONDITIONAL = re.compile(r"(?<![^\s;&|(){}!])\[\[\s")
+
+
 def _is_compound(source: str) -> bool:
     """Whether the line has control syntax outside quotes (quoted text is data here). Blanking quoted text can
     only remove matches, never make one, so most lines are settled without copying them."""
@@ -59,7 +63,7 @@ def parse(source: str, depth: int = 0) -> Script:
     """Parse ``source``; never raises (an unparseable input comes back from the fallback tokenizer)."""
     if depth > MAX_DEPTH:
         return Script(too_deep=True)
-    if not _is_compound(source) or len(source) > _BASHLEX_MAX:
+    if not _is_compound(source) or len(source) > _BASHLEX_MAX or _CONDITIONAL.search(source) is not None:
         return _Fallback(source, depth).parse()
     if "$'" not in source and '$"' not in source:
         try:
@@ -367,6 +371,10 @@ _REDIR_START = frozenset("<>&0123456789")
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
 _REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
 _RESERVED = frozenset("if then else elif fi do done while until ! { } time esac in".split())
+_BEFORE_CONDITIONAL = frozenset("if then else elif do while until ! { time".split())  # '[[' stays reserved after
+_AFTER_CLOSE = frozenset(("", " ", "\t", "\r", "\n", ";", "&", "|", "(", ")", "<", ">"))  # ']]' ends a word there
+_REGEX_END = frozenset(" \t\r\n;&()<>")
+_ARITHMETIC_TESTS = frozenset(("-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-v"))
 _ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "v": "\v",
          "?": "?", "\\": "\\", "'": "'", '"': '"'}  # fmt: skip
 _ANSI_NUMBER = re.compile(r"x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{1,4})|U([0-9a-fA-F]{1,8})|([0-7]{1,3})")
@@ -380,6 +388,7 @@ class _Fallback:
         self.i = 0
         self.depth = depth
         self.heredocs: list[tuple[Cmd, str, int, bool, bool]] = []  # cmd, delimiter, index, quoted, strip tabs
+        self.no_conditional = -1  # a '[[' before here was read as words and failed: so would any inside it
 
     def parse(self) -> Script:
         script = Script(fallback=True)
@@ -499,6 +508,8 @@ class _Fallback:
                     return ";"
                 self.i += len(op)
                 return op
+        if first == "[" and self.conditional(cmd):
+            return ""
         redirect = _REDIR.match(src, self.i) if first in _REDIR_START else None
         if redirect and (redirect.group(1) == "" or redirect.group(1) == "&" or redirect.group(1).isdigit()):
             if not src.startswith("<(", self.i) and not src.startswith(">(", self.i):
@@ -526,6 +537,101 @@ class _Fallback:
                 return ""
         cmd.words.append(word)
         return ""
+
+    def conditional(self, cmd: Cmd) -> bool:
+        """Read the ``[[ … ]]`` at ``self.i`` into ``cmd.words``, if one starts there; False (nothing read) if not.
+
+        Inside it ``&&``, ``||``, ``(``, ``)``, ``<`` and ``>`` belong to the test, not to the command list, so
+        ``[[ $a == b && $c == d ]]`` is one command. Its substitutions still run and are kept in ``cmd.subs``.
+        Anything bash would reject there (``;``, ``|``, a comment, no closing ``]]``) leaves the line to the
+        ordinary reading, which splits it at those operators: stricter, and nothing goes unread.
+        """
+        src, start, n = self.src, self.i, len(self.src)
+        if not src.startswith("[[", start) or src[start + 2 : start + 3] not in (" ", "\t", "\r", "\n"):
+            return False
+        if start < self.no_conditional or cmd.redirects or cmd.subs:
+            return False
+        if any(word not in _BEFORE_CONDITIONAL for word in cmd.words):  # 'echo [[', 'x=1 [[': an ordinary word
+            return False
+        subs_before = len(cmd.subs)
+        words = ["[["]
+        self.i += 2
+        regex = False
+        while True:
+            while self.i < n and (src[self.i] in " \t\r\n" or src.startswith("\\\n", self.i)):
+                if src[self.i] == "\n" and self.heredocs:  # a here-document body would start on the next line
+                    break
+                self.i += 2 if src[self.i] == "\\" else 1
+            c = src[self.i : self.i + 1]
+            if src.startswith("]]", self.i) and src[self.i + 2 : self.i + 3] in _AFTER_CLOSE:
+                self.i += 2
+                cmd.words.extend([*words, "]]"])
+                for k, word in enumerate(words):
+                    if word in _ARITHMETIC_TESTS and k + 1 < len(words):
+                        self.arithmetic_operand(cmd, words[k + 1])
+                        if word != "-v":
+                            self.arithmetic_operand(cmd, words[k - 1])
+                return True
+            before = self.i
+            if c in ("", "\n", ";", "#") or src.startswith(("<<", ">>", "<&", ">&", "<>", ">|"), self.i):
+                piece = None
+            elif regex:
+                piece, regex = self.regex_word(cmd), False
+            elif src.startswith(("&&", "||"), self.i):
+                piece = src[self.i : self.i + 2]
+                self.i += 2
+            elif c in "()" or (c in "<>" and src[self.i + 1 : self.i + 2] != "("):
+                piece = c
+                self.i += 1
+            elif c in "&|":
+                piece = None
+            else:
+                piece = self.word(cmd)
+                regex = src[before : self.i] == "=~"
+            if piece is None or self.i == before:
+                self.no_conditional = self.i
+                self.i = start
+                del cmd.subs[subs_before:]
+                return False
+            words.append(piece)
+
+    def arithmetic_operand(self, cmd: Cmd, text: str) -> None:
+        """An operand ``[[`` computes (``-eq`` and the like) or looks up (``-v``): bash expands the array subscripts
+        in its text once more, so ``[[ 'a[$(cmd)]' -eq 1 ]]`` runs cmd though it is quoted. What runs there is kept
+        as ``arithmetic`` keeps it."""
+        if "$" not in text and "`" not in text:
+            return
+        if self.depth >= MAX_DEPTH:
+            cmd.subs.append(Script(too_deep=True))
+            return
+        inner = Cmd(text=text)
+        _Fallback(text, self.depth + 1).expanded(inner, "", len(text), _DQ_ESCAPES)
+        if inner.subs:
+            cmd.subs.append(Script(pipelines=[[inner]], fallback=True))
+
+    def regex_word(self, cmd: Cmd) -> str | None:
+        """The word after ``=~`` in ``[[ … ]]``: bash reads ``|`` and parenthesised groups (blanks included) as part
+        of the regular expression. None if a group is not closed on the line."""
+        src, out, level = self.src, list[str](), 0
+        while self.i < len(src):
+            c = src[self.i]
+            if c == "(":
+                level += 1
+            elif c == ")" and level:
+                level -= 1
+            elif c == "|" or (level and c in " \t"):
+                pass
+            elif c in _REGEX_END:
+                break
+            else:
+                before = self.i
+                out.append(self.word(cmd))
+                if self.i == before:
+                    return None
+                continue
+            out.append(c)
+            self.i += 1
+        return None if level else "".join(out)
 
     def word(self, cmd: Cmd) -> str:
         src, out = self.src, list[str]()
