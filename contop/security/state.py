@@ -55,6 +55,12 @@ _QUOTING = re.compile(r"[\"'\\]")
 _OPTION_NAMES = re.compile(r"\bshopt\s+(?:[-+][a-z]+\s+)*([^;&|\n]*)|(?<!\S)[-+][A-Za-z]*O\s*(\S*)")
 
 
+# Text bash runs a command from when it evaluates it, even from single quotes or a variable's value: an array
+# subscript in arithmetic (`let 'a[$(cmd)]'`, `x='a[$(cmd)]'; echo $((x))`, `declare -i`, `printf -v`, `read`,
+# `[[ … -eq … ]]`) and prompt expansion (`${x@P}`, PS1-4 with `set -x`). What the gate cannot see it judge asks.
+_EVALUATED_LATER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(\$\(|`|<\()|@P\b|\bPS[0-4]\+?=[^;&|]*(\$\(|`)")
+
+
 def _may_turn_on_extglob(source: str) -> bool:
     """Whether the line may turn extended globs on. Quotes and backslashes are read as bash reads them
     (``ext''glob`` is ``extglob``); an option name built from an expansion, or BASHOPTS set, may be it too."""
@@ -113,6 +119,8 @@ class State:
         if not win and _EXTGLOB.search(source) and _may_turn_on_extglob(source):
             # The parser reads '@(…)' as a subshell, so the path it is part of never reaches the path checks.
             st.add(CONFIRM, "uses extended globs (shopt -s extglob), which the gate does not read", source[:200])
+        if not win and _EVALUATED_LATER.search(source):
+            st.add(CONFIRM, "holds a command in text bash evaluates later (an array subscript, a prompt)", source[:200])
         return st
 
     def add(self, level: int, what: str, text: str = "") -> None:

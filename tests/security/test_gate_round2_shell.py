@@ -120,3 +120,29 @@ def test_appending_past_the_value_cap_asks() -> None:
     doubling = "x=a; " + "x+=$x; " * 40 + "cat $x"
     decision = classify_command(doubling, posix_context())
     assert decision.verdict != "safe", decision.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "let 'x=a[$(cat ~/.ssh/id_rsa >&2)]'",
+        "x='a[$(touch /tmp/k2)]'; echo $((x))",
+        "declare -i n='a[$(touch k2)]'",
+        "printf -v 'a[$(touch k2)]' x",
+        "read 'a[`touch k2`]' </dev/null",
+        "x='$(touch k2)'; echo ${x@P}",
+        "PS4='$(touch k2)'; set -x; true",
+    ],
+)
+def test_a_command_in_text_bash_evaluates_later_asks(command: str) -> None:
+    """bash runs `$(…)` in an array subscript it evaluates as arithmetic, and in prompt expansion, even from single
+    quotes or a variable's value, where the gate reads plain text."""
+    assert classify_command(command, posix_context()).verdict != "safe"
+
+
+@pytest.mark.parametrize(
+    "command",
+    ['echo "[$(date)] done" >> log.txt', "arr[0]=1; echo ${arr[0]}", "echo ${a[$i]}", "x=$((a[1]+2))"],
+)
+def test_everyday_subscripts_stay_safe(command: str) -> None:
+    assert classify_command(command, posix_context()).verdict == "safe"
