@@ -5,6 +5,7 @@ shells, searches and archives (grep, tar, zip, unzip), vim, debuggers, shell tra
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import unquote
 
@@ -37,7 +38,7 @@ from contop.security.cmdbase import (
     writes_whole_tree,
 )
 from contop.security.findings import BLOCK, CONFIRM
-from contop.security.paths import Place
+from contop.security.paths import Place, other_state_dir
 from contop.security.state import State
 
 
@@ -564,22 +565,112 @@ def _root_shell(inv: Invocation, st: State) -> None:
 
 
 _GREP_RECURSIVE = re.compile(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive|--dereference-recursive|--directories=recurse")
+_GREP_SHORT_VALUES = "efmABCdD"  # grep's short options that take a value: the rest of the word, else the next
+
+
+def _grep_recursive(args: list[str]) -> bool:
+    """Whether grep reads whole trees: ``-r``/``-R``, ``-d recurse`` (``-drec``), and the long options as GNU
+    getopt takes them, abbreviated (``--rec``, ``--der``, ``--dir=rec``)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            if len(name) >= 3 and ("recursive".startswith(name) or "dereference-recursive".startswith(name)):
+                return True
+            if len(name) >= 2 and "directories".startswith(name) and _recurse(value if eq else following):
+                return True
+        elif arg.startswith("-") and len(arg) > 1:
+            for j, letter in enumerate(arg[1:], 1):
+                if letter in "rR":
+                    return True
+                if letter in _GREP_SHORT_VALUES:
+                    if letter == "d" and _recurse(arg[j + 1 :] or following):
+                        return True
+                    break
+    return False
+
+
+def _recurse(value: str) -> bool:
+    return len(value) >= 3 and "recurse".startswith(value)  # grep takes an unambiguous start of the word
 
 
 def _grep(inv: Invocation, st: State) -> None:
-    if inv.name == "ack" or any(_GREP_RECURSIVE.fullmatch(a) for a in inv.args):
+    if inv.name == "ack" or _grep_recursive(inv.args):
         _, operands = split_opts(without_exclusions(inv.args))
         pattern_given = any(
             a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
         )
-        reads_whole_tree((operands if pattern_given else operands[1:]) or ["."], inv, st)
+        _reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=True)
+
+
+# Options of rg and ag that take a value (the next word, or the rest of a short one's word); a context count only
+# when a number follows, as ag's are optional. Any other option stands alone.
+_SEARCHER_SHORT_VALUES = {"rg": "efgtTMrjEdm", "ag": "GgmpW"}
+_SEARCHER_LONG_VALUES = frozenset({
+    "--regexp", "--file", "--glob", "--iglob", "--type", "--type-not", "--type-add", "--type-clear", "--max-columns",
+    "--replace", "--max-count", "--encoding", "--threads", "--max-depth", "--maxdepth", "--ignore-file", "--pre",
+    "--pre-glob", "--sort", "--sortr", "--color", "--colors", "--path-separator", "--max-filesize", "--engine",
+    "--dfa-size-limit", "--regex-size-limit", "--context-separator", "--field-match-separator", "--generate",
+    "--field-context-separator", "--hyperlink-format", "--hostname-bin", "--depth", "--file-search-regex",
+    "--ignore", "--ignore-dir", "--path-to-ignore", "--width", "--pager", "--workers",
+})  # fmt: skip
+_CONTEXT = frozenset({"-A", "-B", "-C", "--context", "--after-context", "--before-context", "--after", "--before"})
 
 
 def _searcher(inv: Invocation, st: State) -> None:
-    """rg and ag skip hidden folders (``~/.ssh``, the state directory) unless told otherwise."""
-    if any(a in ("--hidden", "-u", "-uu", "-uuu", "--unrestricted", "-.") for a in inv.args):
-        _, operands = split_opts(inv.args)
-        reads_whole_tree(operands[1:] or ["."], inv, st)
+    """rg and ag search the folders they are given, the current one when none is, and everything below: what a
+    protected entry there holds is read, unless only a hidden name leads to it, which they skip unless told
+    (``--hidden``, ``-u``, ``-.``). Links named on the line are followed; ``-L`` follows the ones in the tree."""
+    if any(a in HELP_FLAGS for a in inv.args):
+        return
+    short_values = _SEARCHER_SHORT_VALUES.get(inv.name, "")
+    hidden, pattern_given = False, False
+    operands: list[str] = []
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        i += 1
+        if arg == "--":
+            operands += args[i:]
+            break
+        if arg in _CONTEXT:
+            i += following.isdigit()
+        elif arg.startswith("--"):
+            name, eq, _ = arg.partition("=")
+            hidden = hidden or name in ("--hidden", "--unrestricted")
+            pattern_given = pattern_given or (inv.name == "rg" and name in ("--regexp", "--file"))
+            if name in _SEARCHER_LONG_VALUES and not eq:
+                i += 1
+        elif arg.startswith("-") and len(arg) > 1:
+            for j, letter in enumerate(arg[1:], 1):
+                if letter in "u.":
+                    hidden = True
+                elif letter in short_values:
+                    pattern_given = pattern_given or (inv.name == "rg" and letter in "ef")
+                    i += j == len(arg) - 1  # the value is the next word
+                    break
+        else:
+            operands.append(arg)
+    _reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=hidden)
+
+
+def _reads_tree(roots: list[str], inv: Invocation, st: State, *, hidden: bool) -> None:
+    """``reads_whole_tree`` with this decision's resolver, which keeps what it learnt of each folder for the rest of
+    the line (``grep -r x /usr/bin; `` a thousand times lists it once), and with ``hidden`` as for
+    ``Policy.restricted_inside``."""
+    for root in roots:
+        inside = st.policy.restricted_inside(root, st.cwd, st.resolve, dotglob=st.dotglob, hidden=hidden)
+        if inside is None and st.resolve is not None:  # judging for real: another server's state directory
+            inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
+        if inside is not None:
+            where = "this folder" if root in (".", "./") else root
+            what = inside if inside.startswith("the Contop") else f"the protected {inside}"
+            st.add(CONFIRM, f"reads everything under {where}, including {what}", inv.text)
+            return
 
 
 def _archive(inv: Invocation, st: State) -> None:

@@ -52,13 +52,17 @@ class Walk:
     for a missing one, and below a missing name nothing can be a link, so the rest is appended as written.
     A link, or any other error (no permission, a file used as a folder, a loop), goes to ``os.path.realpath``,
     so the answer is always the same as its. The memory lasts one decision only: the file system can change
-    between two commands, and a stale answer could hide a link made meanwhile.
+    between two commands, and a stale answer could hide a link made meanwhile. For the same reason it also keeps,
+    for this decision only, the links listed in each folder and the policy's answers about paths: a line naming
+    the same folder a thousand times lists it once.
     """
 
-    __slots__ = ("known",)
+    __slots__ = ("answers", "known", "listings")
 
     def __init__(self) -> None:
         self.known: dict[str, tuple[str, bool]] = {}  # path as written -> (real path, exists)
+        self.listings: dict[str, list[str] | None] = {}  # folder -> names of the links in it (None: unreadable)
+        self.answers: dict[tuple[object, ...], str | None] = {}  # a policy question -> its answer
 
     def __call__(self, path: str) -> str:
         if _unnormalised(path):
@@ -146,6 +150,27 @@ class Walk:
                 cut = len(path)
             known[path[:cut]] = (real + path[len(head) : cut], False)
         return (real + tail) or "/"
+
+
+def _links_in(folder: str, resolve: object) -> list[str] | None:
+    """The names of the symbolic links directly in ``folder`` (None: it cannot be listed), listed once per
+    decision when ``resolve`` is that decision's ``Walk``."""
+    listings = resolve.listings if isinstance(resolve, Walk) else None
+    if listings is not None and folder in listings:
+        return listings[folder]
+    try:
+        with os.scandir(folder) as entries:
+            found: list[str] | None = [e.name for e in entries if e.is_symlink()]
+    except (OSError, ValueError):
+        found = None
+    if listings is not None:
+        listings[folder] = found
+    return found
+
+
+# A '..' component: the kernel applies it after following the link before it, so it cannot be folded as text.
+_DOTDOT = re.compile(r"(?:^|/)\.\.(?:/|$)")
+MAX_FOLDER_LINKS = 1024  # links in one folder followed when judging a read of the whole folder; more: ask
 
 
 _O_PATH = getattr(os, "O_PATH", 0)
@@ -269,6 +294,16 @@ class Policy:
         tell from the command line; otherwise ``~/*`` names no hidden entry such as ``~/.ssh``."""
         if not raw or ("://" in raw and _URL.match(raw)):
             return None
+        answers = resolve.answers if isinstance(resolve, Walk) else None
+        if answers is None:
+            return self._restricted(raw, cwd, resolve, dotglob)
+        key = ("restricted", id(self), raw, cwd, dotglob)  # the policy lives as long as the decision, at least
+        if key in answers:
+            return answers[key]
+        hit = answers[key] = self._restricted(raw, cwd, resolve, dotglob)
+        return hit
+
+    def _restricted(self, raw: str, cwd: str, resolve: Resolver | None, dotglob: bool) -> str | None:
         path = self.expand(raw, cwd)
         candidates = [path]
         if "%" in raw or "$" in raw:
@@ -278,6 +313,8 @@ class Policy:
                 candidates.append(plain)
         if resolve is not None and self.windows == (os.name == "nt"):
             candidates += self._through_links(path, resolve, dotglob)
+            if not self.windows:
+                candidates += self._dots_after_links(raw, cwd, resolve, dotglob)
         if not self.windows and _PROC_THROUGH.match(raw):  # before '..' is folded: /proc/self/cwd/../.ssh
             candidates.append(raw)
         for candidate in candidates:
@@ -340,18 +377,47 @@ class Policy:
             real_head = resolve(head).rstrip(sep)
             if real_head != head.rstrip(sep):
                 out.append(real_head + sep + path[cut + 1 :])
-            with os.scandir(real_head + sep) as entries:
-                links = [
-                    e.name
-                    for e in entries
-                    if e.is_symlink() and _component_matches(first, e.name, dotglob, not self.windows)
-                ]
+            listed = _links_in(real_head + sep, resolve) or []
+            links = [name for name in listed if _component_matches(first, name, dotglob, not self.windows)]
             for name in links:
                 real = resolve(real_head + sep + name)
                 out.append(real.rstrip(sep) + sep + rest if rest else real)
         except (OSError, ValueError):
             pass  # a folder that does not exist (or cannot be read) holds no link the glob could match
         return out
+
+    def _dots_after_links(self, raw: str, cwd: str, resolve: Resolver, dotglob: bool) -> list[str]:
+        """What a POSIX path with a ``..`` component names for the kernel, which follows a link before the ``..``
+        after it (``sl/../.ssh`` with ``sl -> ~/.ssh`` is ``~/.ssh``), as ``os.path.realpath`` does; ``expand``
+        folds ``..`` as text, as the tools do. Only the part before the first ``..`` or pattern is expanded; a
+        pattern is followed through each link it matches (``s*/../.ssh``). Empty when there is no ``..``."""
+        text = raw.strip().strip("\"'")
+        if _DOTDOT.search(text) is None:
+            return []
+        comps = text.split("/")
+        cut = next(i for i, c in enumerate(comps) if c == ".." or self._glob(c))
+        head = "/".join(comps[:cut]) or ("/" if text.startswith("/") else ".")
+        out: list[str] = []
+        self._follow_dots(self.expand(head, cwd), comps[cut:], resolve, dotglob, out)
+        return out
+
+    def _follow_dots(self, folder: str, rest: list[str], resolve: Resolver, dotglob: bool, out: list[str]) -> None:
+        """The real paths ``folder/rest`` names, into ``out``: each pattern in ``rest`` both as text (a name that
+        is no link: the ``..`` after it comes back) and as each link it matches. At most ``MAX_FOLDER_LINKS``."""
+        glob_at = next((i for i, c in enumerate(rest) if self._glob(c)), len(rest))
+        try:
+            real = resolve(folder.rstrip("/") + "/" + "/".join(rest[:glob_at])).rstrip("/")
+            if glob_at == len(rest):
+                out.append(real or "/")
+                return
+            out.append(resolve(real + "/" + "/".join(rest[glob_at:])))
+        except (OSError, ValueError):
+            return
+        for name in _links_in(real + "/", resolve) or []:
+            if len(out) >= MAX_FOLDER_LINKS:
+                return
+            if _component_matches(rest[glob_at], name, dotglob, True):
+                self._follow_dots(real + "/" + name, rest[glob_at + 1 :], resolve, dotglob, out)
 
     def expand(self, raw: str, cwd: str) -> str:
         return _expand(raw, cwd, self.home, self.windows)
@@ -360,53 +426,93 @@ class Policy:
         """Whether a protected entry lies directly in ``folder`` (``/etc``, ``/proc/1``, another server's state
         directory when ``disk``): only there can a bare name such as ``shadow``, ``environ`` or ``admin.tok*``
         reach one, so only there are bare names judged as paths."""
-        comps = _components(folder, self.windows)
-        if any(root[:-1] == comps for _, _, root in self.roots):
-            return True
-        if not self.windows and comps[:1] == ("proc",) and len(comps) in (2, 4):
-            return True
-        return disk and other_state_dir(os.path.join(folder, "admin.token"), self.windows) is not None
+        folders = [folder]
+        if disk and self.windows == (os.name == "nt"):
+            # the folder the shell went to through a link ('cd e' with e -> /etc) is where the names are looked up
+            try:
+                real = os.path.realpath(folder)
+            except (OSError, ValueError):
+                real = folder
+            if real != folder:
+                folders.append(real)
+        for here in folders:
+            comps = _components(here, self.windows)
+            if any(root[:-1] == comps for _, _, root in self.roots):
+                return True
+            if not self.windows and comps[:1] == ("proc",) and len(comps) in (2, 4):
+                return True
+        return disk and any(other_state_dir(os.path.join(f, "admin.token"), self.windows) for f in folders)
 
     def restricted_inside(
-        self, raw: str, cwd: str, resolve: Resolver | object | None = _FRESH, *, dotglob: bool = False
+        self,
+        raw: str,
+        cwd: str,
+        resolve: Resolver | object | None = _FRESH,
+        *,
+        dotglob: bool = False,
+        hidden: bool = True,
     ) -> str | None:
         """A restricted entry lying inside the folder ``raw`` (``~`` holds ``~/.ssh``), or None: what a command
         reading that whole tree would read too. ``resolve`` follows symlinks (None: judge the path as written;
         not given: a fresh ``decision_resolver()``): a folder that is a link to a restricted place, or to a folder
         holding one, counts as that place, and so does a folder with such a link directly in it (``grep -R``,
         ``zip -r`` and ``rsync -L`` follow it). Links deeper in the tree are not looked for. ``dotglob`` as for
-        ``restricted()``."""
+        ``restricted()``. ``hidden=False``: the reader skips hidden names in the tree (rg and ag by default), so
+        an entry reached only through one (``~/.ssh`` from ``~``) is not read."""
         if not raw or ("://" in raw and _URL.match(raw)):
             return None
         path = self.expand(raw, cwd)
-        hit = self._holds(path, dotglob)
+        hit = self._holds(path, dotglob, hidden)
         walk = decision_resolver() if resolve is _FRESH else cast("Resolver | None", resolve)
         if hit is not None or walk is None or self.windows != (os.name == "nt"):
             return hit
+        answers = walk.answers if isinstance(walk, Walk) else None
+        if answers is None:
+            return self._inside_through_links(raw, path, cwd, walk, dotglob, hidden)
+        key = ("inside", id(self), raw, cwd, dotglob, hidden)  # the policy lives as long as the decision, at least
+        if key in answers:
+            return answers[key]
+        hit = answers[key] = self._inside_through_links(raw, path, cwd, walk, dotglob, hidden)
+        return hit
+
+    def _inside_through_links(
+        self, raw: str, path: str, cwd: str, walk: Resolver, dotglob: bool, hidden: bool
+    ) -> str | None:
+        """``restricted_inside`` once links are followed: the folder itself, then the links directly in it (at
+        most ``MAX_FOLDER_LINKS``: past that, the read is taken as reaching a protected place, for the user to
+        decide, rather than spending seconds on one folder)."""
         reals = self._through_links(path, walk, dotglob)
+        if not self.windows:  # first: the folder the kernel reads for 'link/..'
+            reals = self._dots_after_links(raw, cwd, walk, dotglob) + reals
         for real in reals:
-            hit = self._holds(real, dotglob) or self._root_of(real, dotglob)
+            hit = self._holds(real, dotglob, hidden) or self._root_of(real, dotglob)
             if hit is not None:
                 return hit
         if self._glob(path):
             return None
         sep = "\\" if self.windows else "/"
         folder = (reals[0] if reals else path).rstrip(sep) + sep
+        links = _links_in(folder, walk)
+        if links and not hidden:
+            links = [name for name in links if not name.startswith(".")]
+        if not links:
+            return None
+        if len(links) > MAX_FOLDER_LINKS:
+            return f"places behind more links than the gate follows ({len(links)} in {folder.rstrip(sep) or sep})"
         try:
-            with os.scandir(folder) as entries:
-                links = [e.name for e in entries if e.is_symlink()]
             for name in links:
                 real = walk(folder + name)
-                hit = self._holds(real, dotglob) or self._root_of(real, dotglob)
+                hit = self._holds(real, dotglob, hidden) or self._root_of(real, dotglob)
                 if hit is not None:
                     return hit
         except (OSError, ValueError):
             return None
         return None
 
-    def _holds(self, path: str, dotglob: bool) -> str | None:
+    def _holds(self, path: str, dotglob: bool, hidden: bool = True) -> str | None:
         """A restricted entry that ``path`` is or lies above, or for a glob one it can name, lie above or lie in
-        (``~/*`` holds ``~/.ssh``): judged as written, without following links."""
+        (``~/*`` holds ``~/.ssh``): judged as written, without following links. ``hidden=False``: not one that
+        only a hidden name below ``path`` leads to."""
         comps = _components(path, self.windows)
         literal = _first_glob(comps, self.windows)
         for display, _, root_comps in self.roots:
@@ -417,6 +523,8 @@ class Policy:
                     continue  # the folder the glob lists (a restricted path itself: judged by restricted())
                 if not any(self._meets(comps[literal:], root_comps[literal:], dotglob)):
                     continue
+            elif not hidden and any(c.startswith(".") for c in root_comps[literal:]):
+                continue
             return display
         return None
 
