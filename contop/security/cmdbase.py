@@ -385,7 +385,7 @@ def _sort(inv: Invocation, st: State) -> None:
 def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
     """``cp -r payload/. ~``, ``tar xf a.tar -C ~``: a tree copied or unpacked into a folder that holds a
     restricted one can write into it (``~/.ssh/authorized_keys``, ``~/.bashrc``): the user decides."""
-    inside = st.policy.restricted_inside(dest, st.cwd)
+    inside = st.policy.restricted_inside(dest, st.cwd, st.resolve)
     if inside is not None:
         where = "this folder" if dest in (".", "./") else dest
         st.add(CONFIRM, f"writes a whole tree into {where}, which holds the protected {inside}", inv.text)
@@ -1008,7 +1008,7 @@ def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
     """A command that reads every file under ``roots`` (grep -r, tar, cp -r, find -exec) reads what the
     restricted folders inside them hold: the user decides."""
     for root in roots:
-        inside = st.policy.restricted_inside(root, st.cwd)
+        inside = st.policy.restricted_inside(root, st.cwd, st.resolve)
         if inside is None and st.resolve is not None:  # judging for real: another server's state directory
             inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
         if inside is not None:

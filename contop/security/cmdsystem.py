@@ -609,7 +609,7 @@ def _docker(inv: Invocation, st: State) -> None:
         hit = st.policy.restricted(source, st.cwd, st.resolve)
         if hit is not None:
             st.add(BLOCK, f"gives a container the protected {hit}", inv.text)
-        inside = st.policy.restricted_inside(source, st.cwd)
+        inside = st.policy.restricted_inside(source, st.cwd, st.resolve)
         if inside is not None:
             st.add(CONFIRM, f"gives a container {source}, which holds the protected {inside}", inv.text)
     if "--privileged" in inv.args or any(

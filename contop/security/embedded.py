@@ -236,7 +236,7 @@ def _file_server(args: list[str], st: State, text: str) -> None:
 def shares_folder(folder: str, bind: str, st: State, text: str) -> None:
     """A web server sharing ``folder`` on ``bind`` (empty: every address): asked about when that folder holds a
     protected one, unless only this computer can reach it."""
-    inside = st.policy.restricted_inside(folder, st.cwd)
+    inside = st.policy.restricted_inside(folder, st.cwd, st.resolve)
     if inside is not None and bind not in ("127.0.0.1", "localhost", "::1"):
         st.add(CONFIRM, f"shares {folder} with the network, the protected {inside} included", text)
 
