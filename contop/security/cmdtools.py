@@ -11,7 +11,9 @@ from urllib.parse import unquote
 
 from contop.security.cmdbase import (
     HELP_FLAGS,
+    INTERPRETERS,
     PROGRAM_DIR,
+    SHELLS,
     CopyLine,
     Invocation,
     Rule,
@@ -460,6 +462,31 @@ def _awk(inv: Invocation, st: State) -> None:
     given = dict(a.split("=", 1) for a in option_values(inv.args, "-v", "--assign") if "=" in a)
     for target, append in awk_outputs(program, given):
         writes_file(target, append, inv, st)
+    _awk_pipes(program, inv, st)
+
+
+# awk runs a shell command for `print | "cmd"`, `"cmd" | getline` and gawk's `|&` coprocesses, as system() does.
+_AWK_TO_COMMAND = re.compile(r'(?<!\|)\|&?(?!\|)\s*(?:"((?:[^"\\]|\\.)*)"|(?!getline\b)[A-Za-z_$(])')
+_AWK_FROM_COMMAND = re.compile(r'"((?:[^"\\]|\\.)*)"\s*\|&?\s*getline\b|[A-Za-z_\])]\s*\|&?\s*getline\b')
+
+
+def _awk_pipes(program: str, inv: Invocation, st: State) -> None:
+    """The commands an awk program pipes to or reads from: a literal one is judged as a command line; one built
+    when the program runs asks."""
+    from contop.security.posix import analyze_nested
+
+    for pattern in (_AWK_TO_COMMAND, _AWK_FROM_COMMAND):
+        for match in pattern.finditer(program):
+            if match.group(1) is None:
+                st.add(CONFIRM, "awk runs a command built when it runs (a pipe to or from a command)", inv.text)
+                continue
+            command = match.group(1).replace('\\"', '"')
+            words = command.split()
+            if pattern is _AWK_TO_COMMAND and words and normalise(words[0]) in SHELLS | INTERPRETERS:
+                options = [w for w in words[1:] if w.startswith("-")]
+                if len(options) == len(words) - 1 and not any(o in ("-c", "-e", "-E") for o in options):
+                    st.add(CONFIRM, "awk feeds what it prints to a shell or interpreter as its script", inv.text)
+            analyze_nested(command, st)
 
 
 _AWK_PRINT = re.compile(r"\bprintf?\b")

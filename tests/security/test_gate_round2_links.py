@@ -155,3 +155,21 @@ def test_a_line_naming_a_folder_of_links_many_times_is_judged_quickly(tree: Path
         start = time.perf_counter()
         assert verdict(command, ctx) == "safe"
         assert time.perf_counter() - start < 4.0
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("""awk 'BEGIN{print | "cat ~/.ssh/id_rsa"}'""", "block"),
+        ("""awk 'BEGIN{"cat /etc/shadow" | getline x; print x}'""", "block"),
+        ("""awk '{print | "sh"}' f""", "confirm"),  # the data becomes a script, as in cat f | sh
+        ("""awk '{print | "bash -s"}' f""", "confirm"),
+        ("""awk '{print | cmd}' f""", "confirm"),  # a command built when it runs
+        ("""awk '{print | "sort -u"}' f""", "safe"),
+        ("""awk 'BEGIN{while (("ls" | getline line) > 0) print line}'""", "safe"),
+        ("""awk '{ if ($1 || $2) print $1 }' f""", "safe"),
+    ],
+)
+def test_the_commands_an_awk_program_pipes_to_or_from_are_judged(command: str, expected: str) -> None:
+    """awk runs `print | "cmd"` and `"cmd" | getline` through a shell, as it does system()."""
+    assert classify_command(command, posix_context()).verdict == expected
