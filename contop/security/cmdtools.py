@@ -338,10 +338,12 @@ def _curl_downloads(inv: Invocation, st: State) -> None:
             urls += args[i + 1 :]
             break
         if arg.startswith("--"):
-            name = arg
-            remote_name = remote_name or arg in ("--remote-name", "--remote-name-all")
-            header_name = header_name or arg == "--remote-header-name"
-            if arg in _CURL_LONG_VALUED:
+            name, eq, attached = arg.partition("=")  # --output-dir=DIR as --output-dir DIR
+            remote_name = remote_name or name in ("--remote-name", "--remote-name-all")
+            header_name = header_name or name == "--remote-header-name"
+            if eq:
+                value = attached
+            elif name in _CURL_LONG_VALUED:
                 value, i = following, i + 1
         elif arg.startswith("-") and len(arg) > 1:
             for k, letter in enumerate(arg[1:], 1):

@@ -209,16 +209,16 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
 
             scripts.run_file(script, st, inv.text, language="node" if inv.name == "nodejs" else inv.name)
         return
-    if inv.name == "perl" and any(re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z.]*", a) for a in inv.args):
+    if inv.name in ("perl", "ruby") and any(re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z.]*", a) for a in inv.args):
         last = code.rsplit("\n", 1)[-1]  # the files follow the last program text, a word or the end of one
         at = max(
             (i for i, a in enumerate(inv.args) if a == last or (a.startswith("-") and a.endswith(last))), default=-1
         )
         files = [a for a in inv.args[at + 1 :] if not a.startswith("-")]
-        from contop.security.cmdbase import persistence_write
+        from contop.security.cmdbase import edits_in_place
 
         for f in files:
-            persistence_write(f, inv, st)  # perl -pi -e … ~/.bashrc
+            edits_in_place(f, inv, st)  # perl -pi -e … ~/.bashrc or /etc/hosts, judged as sed -i is
         if len(files) > 1 or any("*" in f for f in files) or inv.via_xargs:
             st.add(CONFIRM, "edits many files in place", inv.text)
     judge_code(inv.name, code, st, inv.text)

@@ -173,3 +173,17 @@ def test_a_line_naming_a_folder_of_links_many_times_is_judged_quickly(tree: Path
 def test_the_commands_an_awk_program_pipes_to_or_from_are_judged(command: str, expected: str) -> None:
     """awk runs `print | "cmd"` and `"cmd" | getline` through a shell, as it does system()."""
     assert classify_command(command, posix_context()).verdict == expected
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("perl -i -pe 1 /etc/hosts", "block"),  # as sed -i on an operating system file
+        ("ruby -i -pe 1 ~/.bashrc", "confirm"),  # a login file
+        ("curl --output-dir=/etc/cron.d -O http://x/job", "block"),  # the = form of --output-dir
+        ("perl -pi -e s/a/b/ src/x.c", "safe"),
+        ("curl --output-dir=dl -O http://x/job.tgz", "safe"),
+    ],
+)
+def test_in_place_edits_and_attached_option_values_are_judged_where_they_write(command: str, expected: str) -> None:
+    assert classify_command(command, posix_context()).verdict == expected
