@@ -95,6 +95,7 @@ class Reaper:
         self._pipe: int | None = None
         self._proc: _Helper | None = None
         self._failed = False
+        self._watched: set[int] = set()  # told again to a helper started anew: it must know all that runs
 
     def _start(self) -> int | None:
         if self._pipe is not None and self._proc is not None and self._proc.poll() is None:
@@ -124,10 +125,18 @@ class Reaper:
             os.close(read)
         os.set_blocking(write, False)
         self._pipe = write
+        if self._watched:
+            with contextlib.suppress(OSError):  # a helper that cannot take these is replaced at the next call
+                os.write(write, b"".join(b"+%d\n" % pgid for pgid in self._watched))
         return write
 
-    def _send(self, line: bytes, start: bool) -> None:
+    def _send(self, pgid: int, start: bool) -> None:
+        line = b"%c%d\n" % (b"+" if start else b"-", pgid)
         with self._lock:
+            if start:
+                self._watched.add(pgid)
+            else:
+                self._watched.discard(pgid)
             pipe = self._start() if start else self._pipe
             if pipe is None:
                 return
@@ -142,11 +151,11 @@ class Reaper:
 
     def watch(self, pgid: int) -> None:
         """The command in session ``pgid`` runs: killed if this process dies before ``release``."""
-        self._send(b"+%d\n" % pgid, start=True)
+        self._send(pgid, start=True)
 
     def release(self, pgid: int) -> None:
         """Session ``pgid`` is no longer this process's to stop: it ended, was killed, or keeps an app running."""
-        self._send(b"-%d\n" % pgid, start=False)
+        self._send(pgid, start=False)
 
 
 REAPER = Reaper()

@@ -82,3 +82,40 @@ def test_what_a_finished_command_left_running_stays_when_the_server_is_killed(tm
         if pid:
             os.kill(pid, signal.SIGKILL)
         server.stop()
+
+
+def _helper_of(server: ServerProcess) -> int:
+    """The pid of the server's reaper helper, from /proc (its child running contop/tools/reaper.py)."""
+    assert server.proc is not None
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == server.proc.pid and b"reaper.py" in cmdline:
+            return int(entry.name)
+    raise AssertionError("the server has no reaper helper")
+
+
+def test_a_helper_started_again_still_stops_the_commands_the_first_one_knew(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "home").start()
+    first_pid, second_pid = tmp_path / "first.pid", tmp_path / "second.pid"
+    runs = [_tool(server, f"echo $$ > {first_pid}; sleep 303; wait")]
+    sids: list[int] = []
+    try:
+        sids.append(_read_pid(first_pid))
+        os.kill(_helper_of(server), signal.SIGKILL)  # the helper dies; the first command runs on
+        time.sleep(0.3)
+        runs.append(_tool(server, f"echo $$ > {second_pid}; sleep 304; wait"))  # a helper is started again
+        sids.append(_read_pid(second_pid))
+        time.sleep(0.3)
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        assert all(_gone_within(sid, 5) for sid in sids), "a command outlived its server"
+    finally:
+        for run in runs:
+            run.kill()
+            run.communicate()
+        for pid in [p for sid in sids for p in group_members(sid, session=True)]:
+            os.kill(pid, signal.SIGKILL)
+        server.stop()
