@@ -63,7 +63,8 @@ class _InboundStream(InboundStream):
     aiortc looks for complete messages from the start of what it holds after every DATA chunk: the fragments of
     one big message are scanned again for each new one (a message of 30 MiB, some 25,000 fragments: about 50 s
     of CPU). A fragment added at the end that is not a message's last cannot complete one, so the scan is skipped
-    then; anything else (a last fragment, one filling a gap, an unordered one) scans as aiortc does."""
+    then; anything else (a last fragment, one filling a gap, an unordered one) scans as aiortc does, and so does
+    any other call (a FORWARD TSN moving the stream's sequence number on)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,7 +76,8 @@ class _InboundStream(InboundStream):
         super().add_chunk(chunk)
 
     def pop_messages(self) -> Iterator[tuple[int, int, bytes]]:
-        if not self._may_complete:
+        skip, self._may_complete = not self._may_complete, True  # only the scan right after that chunk
+        if skip:
             return iter(())
         return super().pop_messages()
 

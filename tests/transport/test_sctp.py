@@ -194,3 +194,22 @@ async def test_a_message_far_over_the_maximum_size_is_reassembled_in_linear_time
         await asyncio.sleep(0.05)
     assert server.sctp.state == "closed"
     assert "past the receive window" in caplog.text and server.received.empty()
+
+
+def test_a_forward_tsn_still_delivers_what_it_unblocks() -> None:
+    """The reassembly skips its scan only right after a fragment that cannot complete a message: a FORWARD TSN that
+    moves an ordered stream past an abandoned message (RFC 3758) must still deliver the message waiting behind it."""
+    from struct import pack
+
+    from aiortc.rtcsctptransport import SCTP_DATA_FIRST_FRAG, SCTP_DATA_LAST_FRAG, DataChunk
+
+    def chunk(flags: int, tsn: int, ssn: int, data: bytes) -> DataChunk:
+        return DataChunk(flags, pack("!LHHL", tsn, 0, ssn, 51) + data)
+
+    stream = sctp._InboundStream()
+    stream.add_chunk(chunk(SCTP_DATA_FIRST_FRAG | SCTP_DATA_LAST_FRAG, 10, 1, b"waiting"))  # ssn 0 never came
+    assert list(stream.pop_messages()) == []
+    stream.add_chunk(chunk(SCTP_DATA_FIRST_FRAG, 11, 2, b"half"))  # cannot complete anything: scan skipped
+    assert list(stream.pop_messages()) == []
+    stream.sequence_number = 1  # what a FORWARD TSN abandoning ssn 0 does, before it asks for messages again
+    assert list(stream.pop_messages()) == [(0, 51, b"waiting")]
