@@ -106,14 +106,18 @@ class State:
     dirs: list[str | None] = field(default_factory=list)  # pushd's stack below the working folder (None: unknown)
     command_env: dict[str, str] = field(default_factory=dict)  # 'HOME=/x cd': the command being judged's own
     substituted: int = 0  # characters of values put into words so far (bounded by MAX_SUBSTITUTED)
+    # The line may let wildcards match a leading dot (``shopt -s dotglob``, any ``GLOBIGNORE``, shell options set
+    # through ``BASHOPTS`` or ``bash -O``): its globs are then judged as reaching hidden folders. Read once.
+    dotglob: bool = False
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
         win = ctx.windows_paths or ctx.platform != "posix" if windows is None else windows
         policy = policy_for(ctx.home, ctx.state_dir, ctx.restricted_paths, win, ctx.cwd)
         st = cls(
-            ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source, resolve=decision_resolver()
-        )
+            ctx=ctx, policy=policy, windows=win, cwd=ctx.cwd or ctx.home, source=source, resolve=decision_resolver(),
+            dotglob=_GLOB_OPTIONS.search(source) is not None,
+        )  # fmt: skip
         if ctx.state_dir and not win:
             st.vars["CONTOP_HOME"] = ctx.state_dir  # the agent's shell does not get it, but judge it as if it did
         if not win and _EXTGLOB.search(source) and _may_turn_on_extglob(source):
@@ -255,12 +259,6 @@ class State:
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve, dotglob=self.dotglob)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
-
-    @property
-    def dotglob(self) -> bool:
-        """Whether the line may let wildcards match a leading dot (``shopt -s dotglob``, any ``GLOBIGNORE``, shell
-        options set through ``BASHOPTS`` or ``bash -O``): its globs are then judged as reaching hidden folders."""
-        return _GLOB_OPTIONS.search(self.source) is not None
 
     def in_unknown_folder(self, path: str) -> bool:
         """Whether ``path`` lies in a folder known only when the command runs: relative after ``cd $(…)``, or
