@@ -12,6 +12,7 @@ import itertools
 import ntpath
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from contop.security import payload
@@ -301,7 +302,20 @@ def _call_text(code: str, start: int) -> str:
         end = re.search(r"[;\n]", code[start:])
         return code[start : start + end.start()] if end else code[start:]
     closer = ")" if opener == "(" else "}"
-    level, quote, i = 0, "", start
+    level = 0
+    for i, c in _unquoted(code, start):
+        if c == opener:
+            level += 1
+        elif c == closer:
+            level -= 1
+            if level == 0:
+                return code[start + 1 : i]
+    return code[start + 1 :]
+
+
+def _unquoted(code: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Each character of ``code`` from ``start`` that lies outside a string literal, with its position."""
+    quote, i = "", start
     while i < len(code):
         c = code[i]
         if quote:
@@ -311,14 +325,9 @@ def _call_text(code: str, start: int) -> str:
                 quote = ""
         elif c in "'\"`":
             quote = c
-        elif c == opener:
-            level += 1
-        elif c == closer:
-            level -= 1
-            if level == 0:
-                return code[start + 1 : i]
+        else:
+            yield i, c
         i += 1
-    return code[start + 1 :]
 
 
 def _embedded_command(code: str, start: int, st: State, text: str) -> None:
@@ -545,24 +554,15 @@ def _chains(pieces: list[_Piece]) -> list[list[_Piece]]:
 def _arguments(args: str) -> list[str | None]:
     """The arguments of a call: each one's text when it is a single string literal, else None."""
     parts: list[str] = []
-    level, quote, begin, i = 0, "", 0, 0
-    while i < len(args):
-        c = args[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"`":
-            quote = c
-        elif c in "([{":
+    level, begin = 0, 0
+    for i, c in _unquoted(args):
+        if c in "([{":
             level += 1
         elif c in ")]}":
             level -= 1
         elif c == "," and level == 0:
             parts.append(args[begin:i])
             begin = i + 1
-        i += 1
     parts.append(args[begin:])
     found: list[str | None] = []
     for part in (p.strip() for p in parts):
