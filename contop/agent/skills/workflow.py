@@ -347,10 +347,18 @@ async def run_workflow(
             summary = str(result.get("stdout") or result.get("voice_message") or result.get("message") or summary)
             if result.get("stdout"):
                 outputs.append(str(result["stdout"]))
+            if outcome.status != "success" and str(result.get("stderr") or "").strip():
+                # what the step said went wrong, not only "exit code 1"
+                summary = f"{result.get('voice_message') or summary} {str(result['stderr']).strip()[-400:]}"
         results.append({"step": index, "tool": step.tool, "status": outcome.status, "summary": summary[:500]})
         if outcome.status != "success" and not step.continue_on_error:
             failed = True
             break
+    said = f"Workflow {workflow.name} finished after {len(results)} of {len(steps)} steps."
+    if failed:
+        last = results[-1]
+        said = f"Workflow {workflow.name} failed at step {last['step']} of {len(steps)} ({last['tool']}): "
+        said += last["summary"][:300]
     return {
         "status": "error" if failed else "success",
         "workflow": workflow.name,
@@ -358,6 +366,5 @@ async def run_workflow(
         "stdout": "\n".join(outputs)[-8000:],
         "exit_code": 1 if failed else 0,
         "duration_ms": int((time.monotonic() - started) * 1000),
-        "voice_message": f"Workflow {workflow.name} {'failed' if failed else 'finished'} "
-        f"after {len(results)} of {len(steps)} steps.",
+        "voice_message": said,
     }
