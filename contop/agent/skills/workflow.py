@@ -335,7 +335,7 @@ async def run_workflow(
     """Run every step through ``GuardedToolset.call`` (the gate decides each one); stop at the first failure."""
     started = time.monotonic()
     steps = bind(workflow, params)
-    results = []
+    results: list[dict[str, Any]] = []
     outputs = []
     failed = False
     for index, step in enumerate(steps, 1):
