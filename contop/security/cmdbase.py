@@ -34,7 +34,8 @@ INTERPRETERS = frozenset({"python", "perl", "ruby", "node", "nodejs", "php", "de
 FETCHERS = frozenset({"curl", "wget", "fetch", "lwp-request", "http", "https", "aria2c", "xh", "curlie"})
 NET_SENDERS = frozenset(
     {"nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "tftp", "curl", "wget", "openssl",
-     "rsync", "rclone", "aws", "gsutil", "az", "smbclient", "mail", "sendmail", "mutt", "xh", "http", "https"}
+     "rsync", "rclone", "aws", "gsutil", "az", "smbclient", "mail", "sendmail", "mutt", "xh", "http", "https",
+     "gcloud", "s3cmd", "azcopy"}
 )  # fmt: skip
 ENV_SOURCES = frozenset({"env", "printenv", "set", "export", "declare", "compgen"})
 ARCHIVERS = frozenset({"tar", "zip", "7z", "7za", "cpio", "rar", "gzip", "bzip2", "xz", "cat", "base64", "dd"})
@@ -480,10 +481,7 @@ def _truncate(inv: Invocation, st: State) -> None:
 def _sed(inv: Invocation, st: State) -> None:
     scripts, script_files, files, in_place, sandboxed = _sed_parts(inv.args)
     if in_place:
-        for f in files:
-            edits_in_place(f, inv, st)
-        if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
-            st.add(CONFIRM, "edits many files in place", inv.text)
+        edits_files_in_place(files, inv, st)
     if sandboxed:  # --sandbox refuses the e, r and w commands
         return
     texts: list[str] = []
@@ -569,6 +567,15 @@ def edits_in_place(target: str, inv: Invocation, st: State) -> None:
         st.add(BLOCK, "rewrites operating system files", inv.text)
     elif path.startswith("/etc/"):
         st.add(CONFIRM, "edits system configuration", inv.text)
+
+
+def edits_files_in_place(files: list[str], inv: Invocation, st: State) -> None:
+    """The files sed -i or gawk's inplace library rewrite, each judged by ``edits_in_place``; several at once (a
+    glob, or names xargs hands over) ask, as a mistake there changes them all."""
+    for f in files:
+        edits_in_place(f, inv, st)
+    if len(files) > 1 or any(re.search(r"[*?\[]", f) for f in files) or inv.via_xargs:
+        st.add(CONFIRM, "edits many files in place", inv.text)
 
 
 def _sed_commands(script: str, inv: Invocation, st: State) -> None:

@@ -17,6 +17,7 @@ from contop.security.cmdbase import (
     has_flag,
     is_dry_run,
     landing_files,
+    long_option,
     nested,
     normalise,
     option_values,
@@ -30,7 +31,7 @@ from contop.security.cmdbase import (
     writes_into_folder,
     writes_whole_tree,
 )
-from contop.security.cmdtools import SENDS_A_FILE, plain_ssh
+from contop.security.cmdtools import SENDS_A_FILE, plain_ssh, reads_tree
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
@@ -403,6 +404,8 @@ def _git(inv: Invocation, st: State) -> None:
         return
     sub, rest = args[i], args[i + 1 :]
     _git_runs(sub, rest, inv, st)
+    if sub == "grep":
+        _git_grep(args[:i], rest, inv, st)
     opts, operands = split_opts(rest)
     dry = is_dry_run(rest) or has_flag(opts, "n" if sub == "clean" else "", "--dry-run")
     if sub == "reset" and ("--hard" in opts or "--merge" in opts or "--keep" in opts):
@@ -440,6 +443,59 @@ def _git(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "deletes a git worktree", inv.text)
     elif sub == "config":
         _git_config(rest, inv, st)
+
+
+# git grep's short options that take a value (the rest of the word, else the next one; -O only the rest of its
+# word) and its long ones whose value may be the next word. git takes any unambiguous start of a long option.
+_GIT_GREP_VALUED = "efABCmO"
+_GIT_GREP_LONG = (("--no-index", "--no-ind"), ("--index", "--ind"), ("--max-depth", "--max-d"),
+                  ("--max-count", "--max-c"), ("--threads", "--th"), ("--context", "--co"),
+                  ("--after-context", "--af"), ("--before-context", "--be"))  # fmt: skip
+_GIT_GREP_LONG_VALUED = frozenset({"--max-depth", "--max-count", "--threads", "--context", "--after-context",
+                                   "--before-context"})  # fmt: skip
+
+
+def _git_grep(git_options: list[str], rest: list[str], inv: Invocation, st: State) -> None:
+    """``git grep --no-index PATTERN DIR`` searches the folders it is given (the current one when none is) as
+    ``grep -r`` does, files outside any repository included: one holding a protected folder asks. So does git's
+    ``grep.fallbackToNoIndex`` setting, which makes it do so outside a repository. Without them git reads only
+    what the repository tracks and refuses a path outside it."""
+    pattern_given = False
+    settings = [value.lower().partition("=") for value in option_values(git_options, "-c")]
+    no_index = any(k == "grep.fallbacktonoindex" and (not eq or v in _GIT_TRUE) for k, eq, v in settings)
+    operands: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        i += 1
+        if arg == "--":
+            operands += rest[i:]
+            break
+        if arg.startswith("--"):
+            name = long_option(arg, _GIT_GREP_LONG)
+            no_index = name == "--no-index" or (no_index and name != "--index")  # the last of the two counts
+            i += name in _GIT_GREP_LONG_VALUED and "=" not in arg
+        elif arg.startswith("-") and len(arg) > 1:
+            for k, letter in enumerate(arg[1:], 1):
+                if letter in _GIT_GREP_VALUED:
+                    pattern_given = pattern_given or letter in "ef"
+                    i += k == len(arg) - 1 and letter != "O"  # the value is the next word
+                    break
+        else:
+            operands.append(arg)
+    if not no_index:
+        return
+    folder = ""
+    for value in option_values(git_options, "-C"):  # 'git -C ~ grep …': each -C is relative to the one before
+        folder = value if value.startswith(("/", "~")) or not folder else folder.rstrip("/") + "/" + value
+    roots = [
+        root if not folder or root.startswith(("/", "~")) else folder.rstrip("/") + "/" + root
+        for root in (operands if pattern_given else operands[1:]) or ["."]
+    ]
+    reads_tree(roots, inv, st, hidden=True)
+
+
+_GIT_TRUE = frozenset({"", "true", "yes", "on", "1"})
 
 
 # ------------------------------------------------------------------------------------------- data, containers, cloud
@@ -678,7 +734,7 @@ def _terraform(inv: Invocation, st: State) -> None:
 
 
 _CLOUD_DESTROY = re.compile(
-    r"^(delete|remove|rm|rb|terminate|stop|destroy|purge|deregister|disable|detach|revoke|reset|restart|reboot|"
+    r"^(del$|delete|remove|rm|rb|terminate|stop|destroy|purge|deregister|disable|detach|revoke|reset|restart|reboot|"
     r"put-bucket-policy|put-bucket-acl|update|set-iam-policy|add-iam-policy-binding)",
     re.IGNORECASE,
 )
@@ -688,54 +744,94 @@ def _cloud(inv: Invocation, st: State) -> None:
     _, operands = split_opts(inv.args)
     if is_dry_run(inv.args):
         return
-    if (
-        inv.name in ("aws", "gsutil", "rclone", "az")
-        and any(st.place(o) == Place.HOME for o in operands)
-        and any(re.match(r"^(s3|gs|az)://|^\w+:", o) for o in operands)
+    sent = _cloud_copy(inv, operands, st)
+    if any(st.place(o) == Place.HOME for o in sent) or (
+        any(st.place(o) == Place.HOME for o in operands) and any(_HOME_UPLOAD.match(o) for o in operands)
     ):
         st.add(BLOCK, "uploads your home directory to another machine", inv.text)
-    _cloud_copy(inv, operands, st)
-    for word in operands[1:4] if inv.name != "gsutil" else operands[:1]:
+    for word in operands[1:4] if inv.name not in ("gsutil", "s3cmd") else operands[:1]:
         if _CLOUD_DESTROY.match(word) or word.endswith(("-delete", "-remove")) or "delete" in word.split("-"):
             st.add(CONFIRM, f"deletes or changes cloud resources ({inv.name} {' '.join(operands[:3])})", inv.text)
             return
 
 
-_CLOUD_COPIES = frozenset({"cp", "mv", "sync", "copy", "copyto", "move", "moveto", "rsync", "bisync"})
-_CLOUD_ONE_FILE = frozenset({"cp", "mv", "copyto", "moveto"})  # the others copy a whole folder
-_CLOUD_PLACE = re.compile(r"^(s3|gs|az|azure|r2|b2|https?)://|^[\w.-]{2,}:")  # a bucket, a URL, rclone's 'remote:'
+_HOME_UPLOAD = re.compile(r"^(s3|gs|az)://|^\w+:")
+# The verbs that copy files between this computer and storage elsewhere (aws s3, gsutil, gcloud storage, rclone,
+# s3cmd, azcopy), and those of them that copy one file unless told to recurse.
+_CLOUD_COPIES = frozenset({"cp", "mv", "sync", "copy", "copyto", "move", "moveto", "rsync", "bisync", "put", "get",
+                           "rcat"})  # fmt: skip
+_CLOUD_ONE_FILE = frozenset({"cp", "mv", "copyto", "moveto", "put", "get"})
+_CLOUD_UPLOAD = re.compile(r"upload(-[a-z]+)?")  # az storage blob upload, upload-batch; aws glacier upload-archive
+_CLOUD_URL = re.compile(r"^(s3|gs|az|azure|r2|b2|https?)://", re.IGNORECASE)
+_CLOUD_REMOTE = re.compile(r"^:?[\w.-]+(?:,[^:/]*)?:")  # rclone's 'remote:', ':s3:bucket', 'remote,opt=v:'
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def _cloud_copy(inv: Invocation, operands: list[str], st: State) -> None:
+def _cloud_place(word: str, st: State) -> bool:
+    """A bucket, a URL or an rclone remote (one letter long too, as rclone takes it; on Windows ``C:`` is a
+    drive)."""
+    if _CLOUD_URL.match(word):
+        return True
+    return _CLOUD_REMOTE.match(word) is not None and not (st.windows and _DRIVE.match(word) is not None)
+
+
+def _cloud_copy(inv: Invocation, operands: list[str], st: State) -> list[str]:
     """``aws s3 cp a.txt s3://b/``, ``aws s3 cp ~/Documents s3://x --recursive``, ``rclone copy ~/Documents
-    remote:``, ``az storage blob upload-batch``: files sent to another computer, asked as ``scp x host:`` is;
-    copied the other way, where files land is judged as a download's destination (``aws s3 cp s3://x/run
-    ~/.bashrc`` is blocked)."""
-    verb = next((k for k, w in enumerate(operands[:3]) if w.lower() in _CLOUD_COPIES or "upload" in w.lower()), -1)
+    remote:``, ``s3cmd put``, ``az storage blob upload``, ``aws s3api put-object --body x``, ``rclone rcat`` and
+    ``aws s3 cp - s3://…`` (what the command reads on its standard input): files sent to another computer, asked
+    as ``scp x host:`` is; copied the other way, where files land is judged as a download's destination (``aws s3
+    cp s3://x/run ~/.bashrc`` is blocked). Returns the local files and folders sent, where the line names them."""
+    if inv.name == "aws" and any(v for v in option_values(inv.args, "", "--body")):
+        st.add(CONFIRM, SENDS_A_FILE, inv.text)  # 's3api put-object --body FILE', 'glacier upload-archive'
+        return [v for v in option_values(inv.args, "", "--body") if v]
+    lowered = [w.lower() for w in operands[:5]]
+    verb = next((k for k, w in enumerate(lowered) if w in _CLOUD_COPIES or _CLOUD_UPLOAD.fullmatch(w)), -1)
     if verb < 0:
-        return
-    word = operands[verb].lower()
+        if inv.name == "aws" and "get-object" in lowered:
+            _aws_get_object(inv, st)
+        return []
+    word = lowered[verb]
     recursive = word not in _CLOUD_ONE_FILE or any(a in ("--recursive", "-r", "-R") for a in inv.args)
-    if "upload" in word:  # 'az storage blob upload-batch --source DIR': the folder is an option
-        if "batch" in word or "directory" in operands[verb - 1 : verb]:
-            st.add(CONFIRM, SENDS_A_FILE, inv.text)
-        return
-    # The values of options such as '--profile prod' are among the operands: the remote places order the rest.
-    paths = [o for o in operands[verb + 1 :] if o != "-"]
-    remote = [k for k, p in enumerate(paths) if _CLOUD_PLACE.match(p)]
-    if not remote:
-        return
-    local = [p for k, p in enumerate(paths[: remote[-1]]) if k not in remote]
-    if local:
+    if word != "rcat" and _CLOUD_UPLOAD.fullmatch(word):  # 'az storage blob upload -f FILE': the file is an option
         st.add(CONFIRM, SENDS_A_FILE, inv.text)
-        return
-    if remote[-1] + 1 < len(paths):
+        return option_values(inv.args, "-s", "--source", "-f", "--file")
+    # The values of options such as '--profile prod' are among the operands: the remote places order the rest.
+    paths = operands[verb + 1 :]
+    remote = [k for k, p in enumerate(paths) if _cloud_place(p, st)]
+    if not remote:
+        return []
+    local = [p for k, p in enumerate(paths[: remote[-1]]) if k not in remote]
+    if local or word == "rcat":  # '-' and rcat: what it reads on standard input
+        st.add(CONFIRM, SENDS_A_FILE, inv.text)
+        return [p for p in local if p != "-"]
+    if remote[-1] + 1 < len(paths) and paths[remote[-1] + 1] != "-":
         dest = paths[remote[-1] + 1]
         for target in landing_files(CopyLine([], paths, paths[: remote[-1] + 1], dest), st):
             downloads_into(target, inv, st)
         if recursive:
             writes_whole_tree(dest, inv, st)
             writes_into_folder(dest, inv, st, download=True)
+    return []
+
+
+# aws options that stand alone; every other one takes the next word as its value.
+_AWS_FLAGS = frozenset({"--debug", "--no-verify-ssl", "--no-paginate", "--no-sign-request", "--no-cli-pager",
+                        "--cli-auto-prompt", "--no-cli-auto-prompt"})  # fmt: skip
+
+
+def _aws_get_object(inv: Invocation, st: State) -> None:
+    """``aws s3api get-object --bucket b --key k OUTFILE`` saves the object as its last word that is no option's
+    value: judged as a download's destination."""
+    words: list[str] = []
+    i = 0
+    args = inv.args
+    while i < len(args):
+        arg = args[i]
+        i += 1 if not arg.startswith("--") or "=" in arg or arg in _AWS_FLAGS else 2
+        if not arg.startswith("--"):
+            words.append(arg)
+    if len(words) > 2 and words[-1] != "-":
+        downloads_into(words[-1], inv, st)
 
 
 RULES: dict[str, Rule] = {
@@ -766,6 +862,6 @@ RULES: dict[str, Rule] = {
     "ps": _ps,
     "swapoff": _swapoff,
     "ip": _ip, "ifconfig": _ifconfig, "ifdown": _ifconfig, "ifup": _ifconfig,
-    "azcopy": _cloud,
+    "azcopy": _cloud, "s3cmd": _cloud,
     **dict.fromkeys((*_PKG_REMOVE, "pacman", "brew", "pip"), _package),
 }  # fmt: skip

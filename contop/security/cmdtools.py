@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from contop.security.cmdbase import (
@@ -19,6 +20,7 @@ from contop.security.cmdbase import (
     Rule,
     base_name,
     downloads_into,
+    edits_files_in_place,
     edits_in_place,
     has_flag,
     in_folder,
@@ -110,6 +112,18 @@ def _socat_files(inv: Invocation, st: State) -> None:
             st.add(CONFIRM, SENDS_A_FILE, inv.text)
 
 
+# host:path, user@host:path, [fe80::1]:path, rsync's host::module and rsync://: a colon before any slash.
+_REMOTE = re.compile(r"^(?:[\w.-]+@)?(?:\[[^\]/]*\]|[\w.-]+):")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def remote_operand(word: str, st: State) -> bool:
+    """Whether an scp, rsync or sftp operand names another computer. scp and rsync take any name before a colon
+    (and before any slash) for a host, one letter long too (``scp x h:``); only where paths are Windows ones is
+    ``C:`` a drive instead."""
+    return _REMOTE.match(word) is not None and not (st.windows and _DRIVE.match(word) is not None)
+
+
 def _copy_out(inv: Invocation, st: State) -> None:
     """scp/rsync/sftp: shipping the home directory to another host; rsync --delete empties its destination."""
     if inv.name == "rsync":
@@ -117,7 +131,7 @@ def _copy_out(inv: Invocation, st: State) -> None:
     else:
         _ssh(inv, st)
     opts, operands = split_opts(inv.args)
-    remote = [o for o in operands if re.match(r"^([\w.-]+@)?[\w.-]+:", o) and not re.match(r"^[A-Za-z]:", o)]
+    remote = [o for o in operands if remote_operand(o, st)]
     if remote and any(st.place(o) >= Place.HOME for o in operands if o not in remote):
         st.add(BLOCK, "copies your home directory to another machine", inv.text)
     if inv.name == "rsync" and len(operands) >= 2:
@@ -170,10 +184,10 @@ def _copy_destination(inv: Invocation, st: State) -> None:
             continue
         operands.append(arg)
         i += 1
-    if len(operands) < 2 or _REMOTE.match(operands[-1]):
+    if len(operands) < 2 or remote_operand(operands[-1], st):
         return
     sources, dest = operands[:-1], operands[-1]
-    download = any(_REMOTE.match(s) for s in sources)
+    download = any(remote_operand(s, st) for s in sources)
     whole = [s for s in sources if s.endswith(("/", "/.")) and inv.name == "rsync"]  # 'src/': what it holds
     line = CopyLine([], operands, [s for s in sources if s not in whole], dest)
     for target in landing_files(line, st):
@@ -276,12 +290,15 @@ def _sends_file(inv: Invocation, st: State) -> None:
             return
     if inv.name in ("scp", "rsync"):
         _, operands = split_opts(args)
-        if len(operands) >= 2 and _REMOTE.match(operands[-1]) and not all(_REMOTE.match(o) for o in operands[:-1]):
+        if (
+            len(operands) >= 2
+            and remote_operand(operands[-1], st)
+            and not all(remote_operand(o, st) for o in operands[:-1])
+        ):
             st.add(CONFIRM, SENDS_A_FILE, inv.text)
 
 
 SENDS_A_FILE = "sends a file from this computer to another one"
-_REMOTE = re.compile(r"^(?:[\w.-]+@[\w.-]+|[\w.-]{2,}):")  # host:path, user@host:, not a drive (C:\)
 _AT_FILE = re.compile(r"^@(?!-$).")  # '@file', not '@-' (standard input, judged with the pipeline)
 # (short option, long options, what in its value names a file to send)
 _CURL_UPLOADS = (
@@ -455,16 +472,119 @@ def _url_names(url: str) -> list[str]:
 
 
 def _awk(inv: Invocation, st: State) -> None:
-    """``awk '{print > "/root/.bashrc"}'``: print and printf redirected to a file write it, as ``>`` would."""
-    from contop.security.embedded import code_argument
+    """``awk '{print > "/root/.bashrc"}'``: print and printf redirected to a file write it, as ``>`` would; gawk's
+    inplace library (``gawk -i inplace '…' FILE``) rewrites each file it reads, as ``sed -i`` does."""
+    from contop.security.embedded import code_argument, judge_code
 
-    program = code_argument(inv)
-    if not program:
-        return
-    given = dict(a.split("=", 1) for a in option_values(inv.args, "-v", "--assign") if "=" in a)
-    for target, append in awk_outputs(program, given):
-        writes_file(target, append, inv, st)
-    _awk_pipes(program, inv, st)
+    line = awk_line(inv.args)
+    given = dict(a.split("=", 1) for a in line.assignments if "=" in a)
+    seen = code_argument(inv)
+    for program in line.programs:
+        if program != seen:  # a program the interpreter rules did not find ('gawk -i inplace PROG', '--source=')
+            judge_code("awk", program, st, inv.text)
+        for target, append in awk_outputs(program, given):
+            writes_file(target, append, inv, st)
+        _awk_pipes(program, inv, st)
+    if line.in_place or any(_AWK_INCLUDES_INPLACE.search(p) for p in line.programs):
+        _awk_in_place(line, inv, st)
+
+
+@dataclass(slots=True)
+class AwkLine:
+    """What an awk command line holds, read as gawk reads it: the program texts (``-e``/``--source``, else the
+    first operand), program files (``-f``, ``-E``), whether the inplace library is included (``-i inplace``,
+    ``--include=inplace``), the ``-v`` assignments, and the operands after the program: files, and assignments
+    (``var=value``) that take effect before the files after them."""
+
+    programs: list[str] = field(default_factory=list)
+    program_files: list[str] = field(default_factory=list)
+    in_place: bool = False
+    assignments: list[str] = field(default_factory=list)
+    operands: list[str] = field(default_factory=list)
+
+
+# gawk's short options that take a value (the rest of the word, else the next one); -d, -D, -L, -o and -p take
+# one only in the same word. Its long options, with the shortest abbreviation getopt takes for each.
+_AWK_VALUED = "FfvWeEilZ"
+_AWK_LONG = (("--assign", "--a"), ("--exec", "--e"), ("--field-separator", "--fie"), ("--file", "--fil"),
+             ("--include", "--i"), ("--load", "--loa"), ("--locale", "--loc"), ("--source", "--so"))  # fmt: skip
+_AWK_SHORT_NAMES = {"-v": "--assign", "-E": "--exec", "-F": "--field-separator", "-f": "--file", "-i": "--include",
+                    "-l": "--load", "-Z": "--locale", "-e": "--source"}  # fmt: skip
+_AWK_INPLACE = frozenset({"inplace", "inplace.awk"})
+# A program that includes the library itself, or calls the functions of the extension it loads ('-l inplace').
+_AWK_INCLUDES_INPLACE = re.compile(r'@include\s+"(?:[^"]*/)?inplace(?:\.awk)?"|\binplace(?:_|::)begin\s*\(')
+_AWK_NAME = re.compile(r"[A-Za-z_][\w:]*=", re.ASCII)  # 'var=value' and gawk's 'inplace::suffix=…' operands
+
+
+def awk_line(args: list[str]) -> AwkLine:
+    """Read an awk command line. Options end at the first word that is not one (the program, or a file when a
+    program came with an option), at ``--``, and after ``-E FILE``; ``-W name=value`` is gawk's other spelling of
+    ``--name=value``."""
+    line = AwkLine()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            i += arg == "--"
+            break
+        i += 1
+        name, value = "", ""
+        if arg.startswith("--"):
+            name = long_option(arg, _AWK_LONG)
+            if name in _AWK_SHORT_NAMES.values():
+                if "=" in arg:
+                    value = arg.split("=", 1)[1]
+                else:
+                    value, i = following, i + 1
+        else:
+            for k, letter in enumerate(arg[1:], 1):
+                if letter in _AWK_VALUED:
+                    value = arg[k + 1 :]
+                    if not value:
+                        value, i = following, i + 1
+                    name = "-" + letter
+                    break
+            if name == "-W":  # '-W source=…' and '-Wsource=…': gawk's other spelling of '--source=…'
+                name, _, value = value.partition("=")
+                name = long_option("--" + name, _AWK_LONG)
+            name = _AWK_SHORT_NAMES.get(name, name)
+        if name == "--source":
+            line.programs.append(value)
+        elif name in ("--file", "--exec"):
+            line.program_files.append(value)
+        elif name == "--include":
+            line.in_place = line.in_place or base_name(value) in _AWK_INPLACE
+        elif name == "--assign":
+            line.assignments.append(value)
+        if name == "--exec":
+            break
+    rest = args[i:]
+    if not line.programs and not line.program_files and rest:
+        line.programs.append(rest[0])
+        rest = rest[1:]
+    line.operands = rest
+    return line
+
+
+def _awk_in_place(line: AwkLine, inv: Invocation, st: State) -> None:
+    """gawk's inplace library writes what the program prints back into each file operand, as ``sed -i`` does, and
+    keeps a copy of the old one under the name plus ``inplace::suffix`` (``INPLACE_SUFFIX`` before gawk 5) when
+    one is set, on the line or with -v; an operand ``var=value`` sets it for the files after it."""
+    suffix = ""
+    for assignment in line.assignments:
+        name, _, value = assignment.partition("=")
+        suffix = value if name in ("inplace::suffix", "INPLACE_SUFFIX") else suffix
+    files: list[str] = []
+    for operand in line.operands:
+        if _AWK_NAME.match(operand):
+            name, _, value = operand.partition("=")
+            suffix = value if name in ("inplace::suffix", "INPLACE_SUFFIX") else suffix
+        elif operand != "-":
+            files.append(operand)
+            if suffix:
+                edits_in_place(operand + suffix, inv, st)
+    edits_files_in_place(files, inv, st)
 
 
 # awk runs a shell command for `print | "cmd"`, `"cmd" | getline` and gawk's `|&` coprocesses, as system() does.
@@ -631,7 +751,7 @@ def _grep(inv: Invocation, st: State) -> None:
         pattern_given = any(
             a in ("-e", "-f", "--regexp", "--file") or a.startswith(("--regexp=", "--file=")) for a in inv.args
         )
-        _reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=True)
+        reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=True)
 
 
 # Options of rg and ag that take a value (the next word, or the rest of a short one's word); a context count only
@@ -684,10 +804,10 @@ def _searcher(inv: Invocation, st: State) -> None:
                     break
         else:
             operands.append(arg)
-    _reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=hidden)
+    reads_tree((operands if pattern_given else operands[1:]) or ["."], inv, st, hidden=hidden)
 
 
-def _reads_tree(roots: list[str], inv: Invocation, st: State, *, hidden: bool) -> None:
+def reads_tree(roots: list[str], inv: Invocation, st: State, *, hidden: bool) -> None:
     """``reads_whole_tree`` with this decision's resolver, which keeps what it learnt of each folder for the rest of
     the line (``grep -r x /usr/bin; `` a thousand times lists it once), and with ``hidden`` as for
     ``Policy.restricted_inside``."""
