@@ -15,7 +15,7 @@ from contop.security.cmdbase import ENV_SOURCES, FETCHERS, INTERPRETERS, NET_SEN
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.shellparse import Cmd, Script, matching_end, parse
-from contop.security.state import MAX_VALUE, State
+from contop.security.state import MAX_VALUE, State, folder_ref
 
 # Names and bodies are bounded so that the search stays linear on long inputs.
 FORK_BOMB = re.compile(r"([\w:.\-]{1,64})\s*\(\)\s*\{[^}]{0,200}?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
@@ -141,7 +141,12 @@ def analyze(source: str, st: State) -> None:
 def analyze_nested(source: str, st: State) -> None:
     """Classify text that runs inside another command (bash -c, eval, a decoded payload). What the command that
     runs it was given in its environment (``HOME=/x bash -c …``) is a variable of the text; what the text
-    changes (its folder, its variables) ends with it."""
+    changes (its folder, its variables) ends with it, unless it runs in this shell (``eval``, ``source``: see
+    ``State.in_place``)."""
+    if st.in_place:
+        st.in_place = False
+        _analyze_here(source, st)
+        return
     saved = st.save()
     st.vars.update(st.command_env)
     st.command_env = {}
@@ -149,6 +154,34 @@ def analyze_nested(source: str, st: State) -> None:
         analyze(source, st)
     finally:
         st.restore(saved)
+
+
+def _analyze_here(source: str, st: State) -> None:
+    """Classify text that runs in this shell (``eval 'cd /etc'``, ``. ./env.sh``): its folder and variables stay
+    for the rest of the line, but for those the command's own environment gave it (``HOME=/x eval cd``)."""
+    given = st.command_env
+    before = {name: st.vars.get(name) for name in given}
+    st.vars.update(given)
+    st.command_env = {}
+    try:
+        analyze(source, st)
+    finally:
+        st.command_env = given
+        for name, value in before.items():
+            if value is None:
+                st.vars.pop(name, None)
+            else:
+                st.vars[name] = value
+
+
+def _in_this_shell(source: str, st: State, here: bool) -> None:
+    """``analyze_nested`` for the text of ``eval`` or a sourced script: in place when the shell itself runs it
+    (``here``), in a shell of its own when a wrapper does (``sudo eval …`` runs no builtin)."""
+    st.in_place = here
+    try:
+        analyze_nested(source, st)
+    finally:
+        st.in_place = False
 
 
 def walk(script: Script, st: State) -> None:
@@ -160,7 +193,7 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
     names: list[str] = []
     for index, cmd in enumerate(pipeline):
         if len(pipeline) > 1:  # each stage runs in a subshell: 'cd / | true' leaves the folder as it was
-            saved = st.save(variables=False)
+            saved = st.save()
             names.append(_stage(cmd, st))
             st.restore(saved)
         else:
@@ -216,12 +249,15 @@ def _stage(cmd: Cmd, st: State) -> str:
     if cmd.group is not None:
         st.check_depth()
         st.depth += 1
+        around = st.save() if cmd.subshell else None  # '(cd /tmp); cat x', 'cd /tmp &': x is read here
         walk(cmd.group, st)
+        if around is not None:
+            st.restore(around)
         st.depth -= 1
     for sub in cmd.subs:
         st.check_depth()
         st.depth += 1
-        saved = st.save(variables=False)  # 'x=$(cd /; ls)' runs in a subshell: the folder stays
+        saved = st.save()  # 'x=$(cd /; ls)' runs in a subshell: the folder and the variables stay
         walk(sub, st)
         st.restore(saved)
         st.depth -= 1
@@ -232,10 +268,10 @@ def _stage(cmd: Cmd, st: State) -> str:
     words = expand_words(raw, st)
     env: dict[str, str] = {}
     for name, value in cmd.assigns:
-        value = st.substitute(value)
+        value = st.substitute(_known_outputs(value, st))
         _assignment(name, value, cmd.text, st)
         if not words:
-            st.vars[name] = value
+            st.assign(name, value)
         else:
             env[name] = value  # 'HOME=/etc cd', 'CDPATH=/x cd y': seen by this command only
     for name, value in appends:
@@ -259,7 +295,7 @@ def _program_stage(words: list[str], cmd: Cmd, st: State) -> str:
         return ""
     if "IFS" in st.vars and cmd.words and "$" in cmd.words[0]:
         st.add(CONFIRM, "runs a command built from variables after changing how the shell splits words", cmd.text)
-    name = judge_words(words, st, cmd.text)
+    name = judge_words(words, st, cmd.text, in_shell=True)
     _stage_files(name, words, cmd, st)
     if name in ("make", "gmake"):
         _make_from_stdin(words[1:], cmd, st)
@@ -356,6 +392,35 @@ def expand_words(raw: list[str], st: State) -> list[str]:
         else:
             out.append(value)
     return out
+
+
+_SUBSTITUTION_START = re.compile(r"\$\(|`")
+
+
+def _known_outputs(value: str, st: State) -> str:
+    """An assignment's value with each command substitution whose output is known put in: ``x=$(pwd)`` holds
+    the folder the line is in at that moment, not the one it is in when ``$x`` is used. The others stay as
+    written (judged where they are used, as before)."""
+    if "$(" not in value and "`" not in value:
+        return value
+    out: list[str] = []
+    done = 0
+    while (found := _SUBSTITUTION_START.search(value, done)) is not None:
+        start = found.start()
+        if value.startswith("$((", start):  # arithmetic
+            out.append(value[done : start + 3])
+            done = start + 3
+            continue
+        closer, inner = (")", start + 2) if value[start] == "$" else ("`", start + 1)
+        end = matching_end(value, inner, closer)
+        if end >= len(value):
+            break
+        produced = produce_script(parse(value[inner:end]), st)
+        out.append(value[done:start])
+        out.append(produced.rstrip("\n") if isinstance(produced, str) else value[start : end + 1])
+        done = end + 1
+    out.append(value[done:])
+    return "".join(out)
 
 
 def _substituted_paths(cmd: Cmd, st: State) -> None:
@@ -494,29 +559,38 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
     return words[i:], via_xargs
 
 
-def judge_words(words: list[str], st: State, text: str) -> str:
-    """Judge one program invocation given as words (also used for find -exec and native commands of cmd/PS)."""
+# Prefixes that still run a builtin in the shell itself: 'command cd /x' moves, 'env cd /x' or 'sudo cd /x' run a
+# program (or nothing) in a process of its own and leave the shell's folder and variables as they were.
+_SHELL_PREFIXES = frozenset({"command", "builtin"})
+
+
+def judge_words(words: list[str], st: State, text: str, *, in_shell: bool = False) -> str:
+    """Judge one program invocation given as words (also used for find -exec and native commands of cmd/PS).
+    ``in_shell``: the words are a command of the shell line itself, so a builtin among them (``cd``, ``read``,
+    ``eval``) changes the shell; from anywhere else (``find -exec``, ``xargs``) they run as a program."""
     wrapped, via_xargs = strip_prefixes(words)
     prefix = words[: len(words) - len(wrapped)]
     _privileged_prefixes(prefix, st, text)
+    here = in_shell and all(w in _SHELL_PREFIXES or w.startswith("-") for w in prefix)
     env = dict(w.split("=", 1) for w in prefix if "=" in w and _ASSIGNMENT.fullmatch(w))  # 'env HOME=/x bash …'
     if not env:
-        return _judge_program(wrapped, via_xargs, st, text)
+        return _judge_program(wrapped, via_xargs, st, text, here=here)
     outer = st.command_env
     st.command_env = {**outer, **env}
     try:
-        return _judge_program(wrapped, via_xargs, st, text)
+        return _judge_program(wrapped, via_xargs, st, text, here=here)
     finally:
         st.command_env = outer
 
 
-def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> str:
-    """``judge_words`` once the prefixes are dropped."""
+def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, here: bool = False) -> str:
+    """``judge_words`` once the prefixes are dropped; ``here``: a builtin among them changes this shell."""
     if not words:
         return ""
     first = words[0]
     name = normalise(first)
     args = words[1:]
+    here = here and "/" not in first  # '/usr/bin/cd /tmp' is a program: the shell stays where it is
     if "$" in first and not first.startswith("$("):
         st.add(CONFIRM, "runs a program whose name is only known at run time", text)
     inv = Invocation(name, args, text, via_xargs)
@@ -535,9 +609,14 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> s
         _shell(inv, st)
     elif name in ("eval", "source", "."):
         if name == "eval":
-            analyze_nested(" ".join(args), st)
-        elif args and not _process_substitution(args[0], name, st, text):
-            scripts.run_file(args[0], st, text, language="sh")
+            _in_this_shell(" ".join(args), st, here)
+        elif args:
+            st.in_place = here  # what the script does to the folder and the variables stays (see _in_this_shell)
+            try:
+                if not _process_substitution(args[0], name, st, text):
+                    scripts.run_file(args[0], st, text, language="sh")
+            finally:
+                st.in_place = False
     elif name == "alias":
         for arg in args:
             if "=" in arg:
@@ -571,14 +650,13 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> s
 
         cmdshell.judge_cmd_invocation(args, st, text)
     elif name in _FOLDER_COMMANDS and not st.windows:
-        _change_folder(name, args, st, text)
+        if here:
+            _change_folder(name, args, st, text)
     elif name in _DECLARERS:
-        for arg in args:
-            if "=" in arg and _ASSIGNMENT.fullmatch(arg):
-                key, _, value = arg.partition("=")
-                _assignment(key, value, text, st)
-                st.vars[key] = value
-    elif name == "unset" and "-f" not in args:
+        _declare(name, args, st, text, here)
+    elif name in _VARIABLE_READERS and here:
+        _read_into(name, args, st)
+    elif name == "unset" and "-f" not in args and here:
         for arg in args:
             st.vars.pop(arg, None)  # 'unset HOME': '~' is the user's home again
     scripts.record_build(name, args, st)
@@ -594,6 +672,66 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str) -> s
 
 _FOLDER_COMMANDS = frozenset({"cd", "pushd", "popd", "dirs"})
 _DECLARERS = frozenset({"export", "declare", "typeset", "readonly", "local"})
+_VARIABLE_READERS = frozenset({"read", "printf", "mapfile", "readarray"})
+_READ_VALUED = "adinNptu"  # read's options that take a value ('-a NAME' names an array it sets)
+_MAPFILE_VALUED = "dnOsuCc"
+
+
+def _declare(name: str, args: list[str], st: State, text: str, here: bool) -> None:
+    """``export X=1``, ``declare -n h=HOME`` (a name reference: assigning h assigns HOME). Only a builtin of this
+    shell sets anything; the values are judged as paths either way."""
+    flags = [a for a in args if a.startswith("-") and "=" not in a]
+    reference = name in ("declare", "typeset", "local") and any("n" in f[1:] for f in flags if f != "--")
+    for arg in args:
+        named = "=" in arg and _ASSIGNMENT.fullmatch(arg)
+        key, _, value = arg.partition("=")
+        if named:
+            _assignment(key, value, text, st)
+        if not here:
+            continue
+        if reference and not arg.startswith("-"):
+            st.refs[key] = value if named and _NAME.fullmatch(value) else None  # no target yet: any one
+        elif named:
+            st.assign(key, value)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _read_into(name: str, args: list[str], st: State) -> None:
+    """``read HOME``, ``printf -v HOME /etc``, ``mapfile HOME``: the variables these builtins set hold what only
+    the running shell knows (as ``read p <<< x; cat $p`` asks), never what they held before: ``cd`` alone, ``~``
+    and CDPATH then lead to a folder only known when the line runs."""
+    if name == "printf":
+        if args[:1] == ["-v"] and len(args) > 1:
+            st.assign(args[1], None)
+        elif args[:1] and args[0].startswith("-v") and len(args[0]) > 2:
+            st.assign(args[0][2:], None)
+        return
+    valued = _READ_VALUED if name == "read" else _MAPFILE_VALUED
+    names: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            names += args[i + 1 :] if arg == "--" else args[i:]
+            break
+        for j, flag in enumerate(arg[1:], start=1):
+            if flag in valued:  # its value is the rest of the word, or the next word
+                value = arg[j + 1 :]
+                if not value:
+                    i += 1
+                    value = args[i] if i < len(args) else ""
+                if flag == "a" and name == "read":
+                    names.append(value)
+                break
+        i += 1
+    if name != "read":
+        names = names[-1:] or ["MAPFILE"]  # the array of the lines read
+    for each in names or ["REPLY"]:
+        st.assign(each, None)
+
+
 _STACK_INDEX = re.compile(r"[+-][0-9]+")
 
 
@@ -628,7 +766,7 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
             else:
                 st.enter(None)
         elif operands[0] == "-":
-            st.enter(st.vars.get("OLDPWD"))
+            st.enter(_previous_folder(st))
         else:
             st.enter(*_folder(operands[0], st, text))
         return
@@ -646,7 +784,7 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
                 return
             stack = stack[index:] + stack[:index]
         else:
-            folder, known = (st.vars.get("OLDPWD"), True) if operand == "-" else _folder(operand, st, text)
+            folder, known = (_previous_folder(st), True) if operand == "-" else _folder(operand, st, text)
             if keep:
                 st.dirs.insert(0, folder if known else None)
             else:
@@ -670,6 +808,12 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
         st.enter(stack[0])
 
 
+def _previous_folder(st: State) -> str | None:
+    """Where ``cd -`` goes: OLDPWD, when the line says what it is."""
+    old = st.vars.get("OLDPWD")
+    return None if old is None or "$" in old or "`" in old else old
+
+
 def _stack_index(operand: str, size: int) -> int | None:
     """Which entry of the directory stack (the working folder first) ``+N`` or ``-N`` names, if any."""
     count = int(operand[1:])
@@ -688,7 +832,7 @@ def _folder(word: str, st: State, text: str) -> tuple[str | None, bool]:
             produced = produce_script(parse(word[start:-1]), st)  # 'cd $(echo /srv)'
             if isinstance(produced, str) and produced.strip() and "\n" not in produced.strip():
                 word = produced.strip()
-    if not word or word.startswith(("~+", "~-")):
+    if not word or folder_ref(word):
         return None, False
     folder = st.policy.expand(word, st.cwd)
     relative = not word.startswith(("/", "~"))
@@ -812,7 +956,7 @@ def _names_relative(name: str, arg: str) -> bool:
     option, an expansion or a network address."""
     if name in FETCHERS or name in _RAW_SENDERS or not arg or "://" in arg:
         return False
-    return not arg.startswith(("/", "~", "$", "`", "-")) or arg.startswith(("~+", "~-"))
+    return not arg.startswith(("/", "~", "$", "`", "-")) or folder_ref(arg)
 
 
 def _process_substitution(word: str, name: str, st: State, text: str) -> bool:
@@ -1010,7 +1154,7 @@ def _dynamic_command(words: list[str], cmd: Cmd, st: State) -> None:
     if produced is FETCHED:
         st.add(BLOCK, "runs code downloaded from the network", cmd.text)
     elif isinstance(produced, str):
-        analyze_nested(" ".join([produced.strip(), *words[1:]]), st)
+        _in_this_shell(" ".join([produced.strip(), *words[1:]]), st, True)  # '$(echo cd) /etc' moves this shell
         st.add(CONFIRM, "runs a command assembled at run time", cmd.text)
     else:
         st.add(CONFIRM, "runs a command assembled at run time", cmd.text)
@@ -1082,13 +1226,29 @@ def _produce_stages(stages: list[Cmd], st: State) -> tuple[Produced, bool]:
 
 
 def produce_script(script: Script, st: State) -> Produced:
-    """What a substitution prints, when it can be known without running anything."""
+    """What a substitution prints, when it can be known without running anything. Only its last pipeline
+    prints here: when something before it may move (``$(cd /etc; pwd)``), the folder it prints is not known."""
     if not script.pipelines:
         return None
+    moved = None
+    if len(script.pipelines) > 1 and _may_move(script.pipelines[:-1]):
+        moved = st.save()
+        st.enter(None)
     value: Produced = None
-    for cmd in script.pipelines[-1]:
-        value, _ = _produce(cmd, value, st)
+    try:
+        for cmd in script.pipelines[-1]:
+            value, _ = _produce(cmd, value, st)
+    finally:
+        if moved is not None:
+            st.restore(moved)
     return value
+
+
+_MOVERS = frozenset({"cd", "pushd", "popd", "eval", "source", "."})
+
+
+def _may_move(pipelines: list[list[Cmd]]) -> bool:
+    return any(c.group is not None or any(w in _MOVERS for w in c.words[:3]) for p in pipelines for c in p)
 
 
 def _produce(cmd: Cmd, previous: Produced, st: State) -> tuple[Produced, bool]:
@@ -1112,7 +1272,7 @@ def _produce(cmd: Cmd, previous: Produced, st: State) -> tuple[Produced, bool]:
     if name == "printf":
         return _printf(args), False
     if name == "pwd":
-        return st.cwd, False
+        return st.cwd, False  # UNKNOWN_FOLDER when not known: what is then named under it asks
     if name == "echo":
         flags = {"-n", "-e", "-E", "-ne", "-en"}
         printed = [a for a in args if a not in flags]

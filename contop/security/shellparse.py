@@ -2,7 +2,9 @@
 
 Both produce the same small structure: a script is a sequence of pipelines, a pipeline a sequence of simple
 commands, and every command keeps its command/process substitutions and here-documents as nested scripts so the
-rules can look inside them. Parses are cached; the structures must be treated as read-only.
+rules can look inside them. What runs in a subshell (``( … )``, a list ended by ``&``) stays a group marked as
+such, because what it changes (``cd``, variables) ends with it. Parses are cached; the structures must be treated
+as read-only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Cmd:
     subs: list[Script] = field(default_factory=list)
     text: str = ""
     group: Script | None = None
+    subshell: bool = False  # the group runs in a subshell: '( … )', or a list sent to the background with '&'
 
 
 @dataclass(slots=True)
@@ -38,7 +41,22 @@ class Script:
     too_deep: bool = False
 
     def commands(self) -> list[Cmd]:
-        return [cmd for pipeline in self.pipelines for cmd in pipeline]
+        """Every simple command, those inside groups too (the groups themselves hold no words)."""
+        out: list[Cmd] = []
+        for pipeline in self.pipelines:
+            for cmd in pipeline:
+                out.extend(cmd.group.commands() if cmd.group is not None else (cmd,))
+        return out
+
+
+def in_subshell(pipelines: list[list[Cmd]], text: str) -> list[Cmd]:
+    """``pipelines`` as one command run in a subshell (the stage a group or a background list becomes)."""
+    return [Cmd(text=text, group=Script(pipelines=pipelines), subshell=True)]
+
+
+# What separates one and-or list from the next: '&' sends the list before it (not only its last pipeline) to the
+# background, so 'cd /tmp && ls &' leaves the folder as it was.
+_LIST_ENDS = frozenset((";", "&", "\n", ";;", ")"))
 
 
 # Control syntax whose structure matters (``for …; do …; done | sh``). Lines without it are pipelines, subshells
@@ -119,19 +137,29 @@ class _Converter:
             return []
         children = list(getattr(node, "parts", None) or getattr(node, "list", None) or [])
         result: list[list[Cmd]] = []
-        loose = Cmd(text=self.source[node.pos[0] : node.pos[1]])
+        text = self.source[node.pos[0] : node.pos[1]]
+        loose = Cmd(text=text)
         loop = _loop_variable(children)
         if loop is not None:  # 'for f in ~/.ssh/*; do cat $f': judged as f='~/.ssh/*' (every item at once)
             loose.assigns.append(loop)
+        list_start, list_pos = 0, node.pos[0]  # where the and-or list an '&' would send to the background starts
         for child in children:
             if child.kind == "word":
                 self.collect_subs(child, loose.subs)
             elif child.kind == "redirect":
                 self.redirect(child, loose)
+            elif child.kind == "operator":
+                if child.op == "&" and len(result) > list_start:
+                    background = self.source[list_pos : child.pos[0]].strip()
+                    result[list_start:] = [in_subshell(result[list_start:], background)]
+                if child.op in _LIST_ENDS:
+                    list_start, list_pos = len(result), child.pos[1]
             else:
                 result.extend(self.walk(child))
         for redirect in getattr(node, "redirects", None) or []:
             self.redirect(redirect, loose)
+        if kind == "compound" and children and children[0].kind == "reservedword" and children[0].word == "(":
+            result = [in_subshell(result, text)]  # the redirections stay outside: they are opened before it runs
         if loose.subs or loose.redirects or loose.assigns:
             result.insert(0, [loose])
         return result
@@ -352,6 +380,18 @@ def _after_heredocs(src: str, pos: int, heredocs: list[tuple[str, bool]]) -> int
     return min(pos, n)
 
 
+def _in_case(opened: list[tuple[str, int, int]], words: list[str]) -> bool:
+    """Whether a ``)`` read after ``words`` ends a case pattern: a case statement is open (``opened``, or these
+    words start one: ``case x in a``) and these words do not close it (``esac``)."""
+    depth = sum(keyword == "case" for keyword, _, _ in opened)
+    for word in words:
+        if word == "esac":
+            depth -= 1
+        elif word not in _RESERVED:
+            return depth > 0 or word == "case"
+    return depth > 0
+
+
 def _command_start(src: str, start: int, j: int) -> bool:
     """Whether a command starts at ``j``: first on the line or after an operator or a reserved word."""
     k = j - 1
@@ -371,6 +411,8 @@ _REDIR_START = frozenset("<>&0123456789")
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n", "(", ")")
 _REDIR = re.compile(r"(\d*|&)(>>|>\||>&|<<<|<<-|<<|<>|<&|>|<)")
 _RESERVED = frozenset("if then else elif fi do done while until ! { } time esac in".split())
+_COMPOUND_OPENERS = frozenset(("if", "while", "until", "for", "select", "case"))
+_COMPOUND_CLOSERS = frozenset(("fi", "done", "esac"))
 _BEFORE_CONDITIONAL = frozenset("if then else elif do while until ! { time".split())  # '[[' stays reserved after
 _AFTER_CLOSE = frozenset(("", " ", "\t", "\r", "\n", ";", "&", "|", "(", ")", "<", ">"))  # ']]' ends a word there
 _REGEX_END = frozenset(" \t\r\n;&()<>")
@@ -400,13 +442,19 @@ class _Fallback:
         return script
 
     def parse_list(self, closing: str) -> list[list[Cmd]]:
-        """Pipelines up to the end, or up to ``closing`` (``)`` of a subshell, ``}`` of a brace group)."""
+        """Pipelines up to the end, or up to ``closing`` (``)`` of a subshell, ``}`` of a brace group). An and-or
+        list ended by ``&`` becomes one subshell group; so does an ``if``, a loop or a ``case`` sent there
+        (``if …; fi &``), whose extent the compound keywords give."""
         pipelines: list[list[Cmd]] = []
         pipeline: list[Cmd] = []
         cmd = Cmd()
         start = self.i
+        list_start, list_pos = 0, self.i  # the and-or list going on: its first pipeline and where it starts
+        opened: list[tuple[str, int, int]] = []  # compound commands open here, with the list they began in
         while True:
             piece = self.next_token(cmd)
+            if piece == ")" and closing == ")" and _in_case(opened, cmd.words):
+                piece = ";;"  # a case pattern's ')' inside a subshell: the subshell goes on
             if piece is None or (piece == ")" and closing == ")"):
                 break
             if piece == "" and cmd.words in (["{"], ["}"]):
@@ -426,14 +474,23 @@ class _Fallback:
                 self.finish(cmd, start, pipeline)
                 cmd, start = Cmd(), self.i
             elif piece in (";", "&", "&&", "||", "\n", ";;", ")"):
-                self.finish(cmd, start, pipeline)
+                for keyword in self.finish(cmd, start, pipeline):
+                    if keyword in _COMPOUND_OPENERS:
+                        opened.append((keyword, list_start, list_pos))
+                    elif keyword in _COMPOUND_CLOSERS and opened:  # it is part of the list it began in
+                        _, list_start, list_pos = opened.pop()
                 if piece == "\n":
                     self.read_heredocs()
                 self.close(pipeline, pipelines)
+                if piece == "&" and len(pipelines) > list_start:
+                    background = self.src[list_pos : self.i - 1].strip()
+                    pipelines[list_start:] = [in_subshell(pipelines[list_start:], background)]
+                if piece in _LIST_ENDS:
+                    list_start, list_pos = len(pipelines), self.i
                 pipeline, cmd, start = [], Cmd(), self.i
             elif piece == "(":
                 inner = self.parse_list(closing=")")
-                group = Cmd(text=self.src[start : self.i], group=Script(pipelines=inner, fallback=True))
+                group = Cmd(text=self.src[start : self.i], group=Script(pipelines=inner, fallback=True), subshell=True)
                 pipeline.append(group)
                 cmd, start = Cmd(), self.i
         self.finish(cmd, start, pipeline)
@@ -442,15 +499,20 @@ class _Fallback:
         return pipelines
 
     def close(self, pipeline: list[Cmd], pipelines: list[list[Cmd]]) -> None:
-        """End a pipeline; a group standing alone is just its pipelines (as bashlex reads it)."""
-        if len(pipeline) == 1 and pipeline[0].group is not None and not pipeline[0].redirects:
-            pipelines.extend(pipeline[0].group.pipelines)
+        """End a pipeline; a brace group standing alone is just its pipelines (as bashlex reads it)."""
+        only = pipeline[0] if len(pipeline) == 1 else None
+        if only is not None and only.group is not None and not only.redirects and not only.subshell:
+            pipelines.extend(only.group.pipelines)
         elif pipeline:
             pipelines.append(pipeline)
 
-    def finish(self, cmd: Cmd, start: int, pipeline: list[Cmd]) -> None:
+    def finish(self, cmd: Cmd, start: int, pipeline: list[Cmd]) -> list[str]:
+        """Add ``cmd`` to ``pipeline`` if it holds anything; returns the compound keywords it started with."""
+        keywords: list[str] = []
         while cmd.words and cmd.words[0] in _RESERVED:
-            cmd.words.pop(0)
+            keywords.append(cmd.words.pop(0))
+        if cmd.words and cmd.words[0] in _COMPOUND_OPENERS:
+            keywords.append(cmd.words[0])
         if cmd.words and cmd.words[0] in ("for", "select") and len(cmd.words) > 3 and cmd.words[2] == "in":
             # 'for f in ~/.ssh/*; do cat $f': judged as f='~/.ssh/*', every item at once (stricter than it runs)
             cmd.assigns.append((cmd.words[1], " ".join(cmd.words[3:])))
@@ -463,6 +525,7 @@ class _Fallback:
         if cmd.words or cmd.assigns or cmd.redirects or cmd.subs:
             cmd.text = self.src[start : self.i].strip(" \t\n;&|)")
             pipeline.append(cmd)
+        return keywords
 
     def read_heredocs(self) -> None:
         """Read the bodies of the here-documents opened on the line just ended, each up to the line that is its

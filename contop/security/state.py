@@ -37,7 +37,23 @@ _UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^{}$]*)\}")  # ${X:-d} ${X-d} ${X:=d} ${X=d}
 _FOLDER_REFS = ("~+", "~-", "$PWD", "${PWD}", "$OLDPWD", "${OLDPWD}")  # left as written: not known
-_TILDE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*=)?~([+-]?)(?=/|$)")  # '~/x', '~+', '~-/x', 'a=~/x' (bash)
+# '~/x', '~+', '~-/x', 'a=~/x' (bash), and the directory stack's entries: '~1' and '~+1' (as 'dirs +1' counts),
+# '~-0' (as 'dirs -0' counts, from the bottom). More digits than an index may have: not matched, so unknown.
+_TILDE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*=)?~([+-]?)([0-9]{0,9})(?=/|$)")
+_STACK_REF = re.compile(r"~[+-]?[0-9]")
+
+
+def folder_ref(word: str) -> bool:
+    """Whether ``word`` starts with a name for the working folder, the previous one or an entry of the directory
+    stack that ``State.substitute`` left as written because the line does not say which folder it is, or with
+    what ``pwd`` prints there (``UNKNOWN_FOLDER``)."""
+    return word.startswith(_FOLDER_REFS) or _STACK_REF.match(word) is not None or word.startswith(UNKNOWN_FOLDER)
+
+
+def unknown_value(name: str) -> str:
+    """What a variable holds when its value is only known when the line runs (``read HOME``): its own
+    expansion, which every rule judges as a value it cannot know (and ``~``, ``cd`` alone as unknown folders)."""
+    return "${" + name + "}"
 
 
 class Blocked(Exception):
@@ -72,14 +88,13 @@ def _may_turn_on_extglob(source: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Saved:
-    """What ``State.save`` keeps: the working folder, the directory stack and the line's variables (or only
-    OLDPWD and PWD, which follow the folder)."""
+    """What ``State.save`` keeps: the working folder, the directory stack and the line's variables."""
 
     cwd: str
     cwd_known: bool
     dirs: tuple[str | None, ...]
     vars: dict[str, str]
-    all_vars: bool
+    refs: dict[str, str | None]
     command_env: dict[str, str]
 
 
@@ -109,6 +124,11 @@ class State:
     # The line may let wildcards match a leading dot (``shopt -s dotglob``, any ``GLOBIGNORE``, shell options set
     # through ``BASHOPTS`` or ``bash -O``): its globs are then judged as reaching hidden folders. Read once.
     dotglob: bool = False
+    # 'declare -n h=HOME': assigning h assigns HOME (None: a target not known, so it may be any variable)
+    refs: dict[str, str | None] = field(default_factory=dict)
+    # Set just before the text of 'eval' or 'source' is judged: it runs in this shell, so its 'cd' and its
+    # variables outlast it. 'analyze_nested' reads it (and clears it) instead of undoing what the text changes.
+    in_place: bool = False
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
@@ -175,6 +195,11 @@ class State:
         return out
 
     def _lookup(self, name: str, written: str) -> str:
+        if self.refs and name in self.refs:  # one step only: bash refuses a chain that loops
+            target = self.refs[name]
+            if target is None:
+                return written
+            name = target
         if name in self.vars:
             return self.vars[name]
         if name == "PWD" and self.cwd_known:
@@ -189,16 +214,33 @@ class State:
 
     def _tilde(self, match: re.Match[str]) -> str:
         """What bash puts for a leading tilde: the line's HOME when it set one, ``~+`` and ``~-`` the working
-        folder and the previous one (left as written when not known, and then judged as unknown)."""
+        folder and the previous one, ``~N``/``~+N``/``~-N`` an entry of the directory stack (left as written when
+        not known, and then judged as unknown)."""
         head = match.group(0)[: match.start(1) - match.start(0) - 1]  # 'a=' before '~'
-        kind = match.group(1)
-        if kind == "":
+        kind, digits = match.group(1), match.group(2)
+        folder: str | None
+        if digits:
+            stack = [self.here(), *self.dirs]
+            index = int(digits) if kind != "-" else len(stack) - 1 - int(digits)
+            folder = stack[index] if 0 <= index < len(stack) else None
+        elif kind == "":
             folder = self.vars.get("HOME")
         elif kind == "+":
             folder = self.vars.get("PWD", self.cwd if self.cwd_known else None)
         else:
             folder = self.vars.get("OLDPWD")
         return match.group(0) if folder is None else head + folder
+
+    def assign(self, name: str, value: str | None) -> None:
+        """Set one of the line's variables (None: to a value only known when it runs), through a name
+        reference (``declare -n``) to its target; through one whose target is not known, any variable may have
+        changed, so every one the folder depends on, and every one the line set, becomes unknown."""
+        target = self.refs.get(name, name) if self.refs else name
+        if target is None:
+            for each in {*self.vars, "HOME", "CDPATH", "OLDPWD"}:
+                self.vars[each] = unknown_value(each)
+            return
+        self.vars[target] = unknown_value(target) if value is None else value
 
     def lookup_env(self, name: str) -> str | None:
         """A variable as the command being judged sees it: its own ``NAME=…`` prefix, else the line's."""
@@ -224,23 +266,14 @@ class State:
         """The working folder, or None when it is not known."""
         return self.cwd if self.cwd_known else None
 
-    def save(self, *, variables: bool = True) -> Saved:
-        """What a subshell or nested command may change and its end undoes (``x=$(cd /)``, ``bash -c 'cd /'``);
-        ``variables=False`` keeps only the folder (a subshell's assignments are left as they were judged)."""
-        kept: dict[str, str] = dict(self.vars) if variables else {}
-        if not variables:
-            kept.update((n, self.vars[n]) for n in ("OLDPWD", "PWD") if n in self.vars)
-        return Saved(self.cwd, self.cwd_known, tuple(self.dirs), kept, variables, dict(self.command_env))
+    def save(self) -> Saved:
+        """What a subshell or nested command may change and its end undoes (``(cd /)``, ``x=$(cd /)``,
+        ``bash -c 'cd /'``): the folder, the directory stack and the variables."""
+        refs = dict(self.refs) if self.refs else {}
+        return Saved(self.cwd, self.cwd_known, tuple(self.dirs), dict(self.vars), refs, dict(self.command_env))
 
     def restore(self, saved: Saved) -> None:
-        if saved.all_vars:
-            self.vars = dict(saved.vars)
-        else:
-            for name in ("OLDPWD", "PWD"):
-                if name in saved.vars:
-                    self.vars[name] = saved.vars[name]
-                else:
-                    self.vars.pop(name, None)
+        self.vars, self.refs = dict(saved.vars), dict(saved.refs) if saved.refs else {}
         self.cwd, self.cwd_known, self.dirs = saved.cwd, saved.cwd_known, list(saved.dirs)
         self.command_env = dict(saved.command_env)
 
@@ -262,10 +295,10 @@ class State:
 
     def in_unknown_folder(self, path: str) -> bool:
         """Whether ``path`` lies in a folder known only when the command runs: relative after ``cd $(…)``, or
-        under ``~-`` / ``~+`` / ``$PWD`` that ``substitute`` could not put in."""
+        under ``~-`` / ``~+`` / ``~1`` / ``$PWD`` that ``substitute`` could not put in."""
         if self.windows or not path:
             return False
-        if path.startswith(_FOLDER_REFS):
+        if folder_ref(path):
             return True
         return not self.cwd_known and not path.startswith(("/", "~", "$"))
 
