@@ -18,6 +18,7 @@ from contop.security.state import State
 _SET = re.compile(r"^set\s+(/a\s+)?\"?([A-Za-z_][\w]*)=(.*?)\"?$", re.IGNORECASE)
 _VAR = re.compile(r"[%!]([A-Za-z_][\w]*)(:~[-\d,]+)?[%!]")
 _REDIRECT = re.compile(r"^(\d?)(>>|>)(.*)$")
+_INPUT = re.compile(r"^(\d?)<(.*)$")
 
 
 def analyze(source: str, st: State) -> None:
@@ -47,7 +48,7 @@ def _analyze(source: str, st: State) -> None:
                 continue
             set_match = _SET.match(stage)
             if set_match:
-                st.vars[set_match.group(2).upper()] = set_match.group(3)
+                st.vars[set_match.group(2).upper()] = set_match.group(3).replace("^<", "<").replace("^>", ">")
                 continue
             stages.append(words)
             judge_cmd_words(words, st, stage)
@@ -87,8 +88,11 @@ def _split(source: str) -> list[list[str]]:
             quote = not quote
             buf.append(c)
         elif c == "^" and not quote:
-            buf.append(source[i + 1 : i + 2])
+            escaped = source[i + 1 : i + 2]
+            buf.append("^" + escaped if escaped in ("<", ">") else escaped)  # kept for _words: no redirection
             i += 1
+        elif not quote and c == "&" and buf and buf[-1] in "<>":
+            buf.append(c)  # '2>&1', '<&3': a handle, not the next command
         elif not quote and c in "&|\n":
             double = source[i + 1 : i + 2] == c
             stages.append("".join(buf))
@@ -110,6 +114,49 @@ def _split(source: str) -> list[list[str]]:
 
 
 def _words(text: str) -> list[str]:
+    """The words of one command. cmd.exe takes a redirection out wherever it stands outside quotes, glued to a
+    word or not (``set /p x=<file`` reads the file): each becomes a word of its own, its operator alone (``<``,
+    ``2>>``) and its target the next word."""
+    if "<" not in text and ">" not in text:  # most commands: split on blanks outside quotes
+        return _drop_at(_blank_words(text))
+    words: list[str] = []
+    buf: list[str] = []
+    quote = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            quote = not quote
+        elif c in " \t\r" and not quote:
+            if buf:
+                words.append("".join(buf))
+                buf = []
+        elif c == "^" and text[i + 1 : i + 2] in ("<", ">") and not quote:  # escaped in _split: a plain character
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        elif c in "<>" and not quote:
+            handle = buf.pop() if len(buf) == 1 and buf[0].isdigit() else ""
+            if buf:
+                words.append("".join(buf))
+                buf = []
+            end = i + 2 if text[i + 1 : i + 2] == c == ">" else i + 1
+            if text[end : end + 1] == "&":  # '2>&1': to another handle, no file
+                end += 1
+                while end < len(text) and text[end].isdigit():
+                    end += 1
+            words.append(handle + text[i:end])
+            i = end
+            continue
+        else:
+            buf.append(c)
+        i += 1
+    if buf:
+        words.append("".join(buf))
+    return _drop_at(words)
+
+
+def _blank_words(text: str) -> list[str]:
     words: list[str] = []
     buf: list[str] = []
     quote = False
@@ -124,7 +171,11 @@ def _words(text: str) -> list[str]:
             buf.append(c)
     if buf:
         words.append("".join(buf))
-    # split '>file' redirections glued to words, drop leading '@'
+    return words
+
+
+def _drop_at(words: list[str]) -> list[str]:
+    """Without the '@' that stops cmd.exe echoing a command."""
     if words and words[0].startswith("@"):
         words[0] = words[0][1:]
         if not words[0]:
@@ -132,7 +183,7 @@ def _words(text: str) -> list[str]:
     return words
 
 
-def _strip_prefixes(words: list[str]) -> list[str]:
+def _strip_prefixes(words: list[str], st: State | None = None) -> list[str]:
     while words:
         head = words[0].lower()
         if head in ("call", "cmd") and head == "call":
@@ -153,20 +204,24 @@ def _strip_prefixes(words: list[str]) -> list[str]:
                 rest = rest[1:] if "==" in rest[0] else rest[3:]
             words = rest
         elif head == "for":
-            words = _for_body(words)
+            words = _for_body(words, st)
         else:
             break
     return words
 
 
-def _for_body(words: list[str]) -> list[str]:
-    """``for %i in (set) do body``: the body, with the loop variable replaced by the items of the set."""
+def _for_body(words: list[str], st: State | None = None) -> list[str]:
+    """``for %i in (set) do body``: the body, with the loop variable replaced by the items of the set. With ``st``,
+    a set that is a command (``for /f %a in ('type x')``, or in backquotes with ``usebackq``) is judged: it runs."""
     lowered = [w.lower() for w in words]
     if "do" not in lowered:
         return []
     do = lowered.index("do")
     var = next((w for w in words[1:do] if re.fullmatch(r"%%?[A-Za-z]", w)), None)
     items = words[lowered.index("in") + 1 : do] if "in" in lowered[:do] else []
+    command = " ".join(items)
+    if st is not None and len(command) > 1 and command[0] == command[-1] and command[0] in "'`":
+        analyze(command[1:-1], st)
     body = words[do + 1 :]
     if var and items:
         # judge the body once per item would multiply the work; the worst item is what matters
@@ -177,12 +232,21 @@ def _for_body(words: list[str]) -> list[str]:
 
 
 def judge_cmd_words(words: list[str], st: State, text: str) -> None:
-    words = _strip_prefixes(words)
+    words = _strip_prefixes(words, st)
     if not words:
         return
     plain: list[str] = []
     i = 0
     while i < len(words):
+        reading = _INPUT.match(words[i])
+        if reading:
+            source = reading.group(2) or (words[i + 1] if i + 1 < len(words) else "")
+            if not reading.group(2):
+                i += 1
+            if not source.startswith("&"):
+                st.check_paths([source], text)  # what the command reads: 'set /p x=<file' takes its first line
+            i += 1
+            continue
         match = _REDIRECT.match(words[i])
         if match:
             target = match.group(3) or (words[i + 1] if i + 1 < len(words) else "")

@@ -339,7 +339,7 @@ class Policy:
         # roots are stored normalised (and case-folded on Windows), so a prefix test is component-wise
         if key.startswith(self.prefixes):
             return next(d for d, root, _ in self.roots if key.startswith(root.rstrip(sep) + sep))
-        if not self._glob(path):
+        if not self._glob(path) and not (self.windows and "~" in path and _SHORT_NAME_IN.search(path)):
             return None
         comps = _components(path, self.windows)
         literal = _first_glob(comps, self.windows)
@@ -549,6 +549,8 @@ class Policy:
         if self.windows:
             folded = path.rstrip("\\").casefold()
             home = self.home.rstrip("\\").casefold()
+            if "~" in folded:
+                folded = _long_names(folded, home)
             if len(folded) <= 2 and (folded.endswith(":") or not folded):
                 return Place.SYSTEM_TREE
             if folded in _WIN_SYSTEM_TREES:
@@ -569,15 +571,79 @@ class Policy:
 
 _POSIX_CRITICAL_PREFIXES = tuple(c + "/" for c in _POSIX_CRITICAL)
 _WIN_CRITICAL_PREFIXES = tuple(c.casefold() + "\\" for c in _WIN_CRITICAL)
+_WIN_KNOWN_FOLDERS = tuple(sorted(_WIN_SYSTEM_TREES | {c.casefold() for c in _WIN_CRITICAL}, key=len, reverse=True))
+
+
+def _long_names(folded: str, home: str) -> str:
+    """A case-folded Windows path whose start is a system folder or the home folder written with 8.3 short names
+    (``c:\\progra~1``), with that start written out (``c:\\program files``), so it is judged as that folder."""
+    comps = folded.split("\\")
+    for known in (home, *_WIN_KNOWN_FOLDERS):
+        names = known.split("\\")
+        if len(names) <= len(comps) and all(_short_name_matches(c, n) for c, n in zip(comps, names, strict=False)):
+            return "\\".join((*names, *comps[len(names) :]))
+    return folded
 
 
 @lru_cache(maxsize=8192)
 def _expand(raw: str, cwd: str, home: str, windows: bool, known_folders: bool = True) -> str:
     text = raw.strip().strip("\"'")
-    if windows:
-        text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
-    env = _known_env(home, windows) if known_folders else None
-    return expand_path(text, cwd=cwd, home=home, windows=windows, env=env)
+    if not windows:
+        return expand_path(
+            text, cwd=cwd, home=home, windows=False, env=_known_env(home, False) if known_folders else None
+        )
+    text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
+    if text[:1] in "\\/":
+        text = _win32_root(text)
+    path = expand_path(text, cwd=cwd, home=home, windows=True, env=_known_env(home, True) if known_folders else None)
+    return _win32_names(path) if _WIN32_QUIRK.search(path, 2) else path
+
+
+# Prefixes that name a drive's files without Win32's normalisation (\\?\C:\…, \\.\C:\…, \??\C:\…) or through
+# another route: the UNC form of one (\\?\UNC\host\share), a volume by its device or GUID (a shadow copy's
+# \\?\GLOBALROOT\Device\HarddiskVolumeShadowCopy1\Windows\…), a drive's administrative share (\\host\c$\…).
+_WIN_DRIVE_PREFIX = re.compile(r"^[\\/](?:[\\/][?.]|\?\?)[\\/]([A-Za-z]:)(?=[\\/]|$)")
+_WIN_UNC_PREFIX = re.compile(r"^[\\/](?:[\\/][?.]|\?\?)[\\/]UNC(?=[\\/])", re.IGNORECASE)
+_WIN_VOLUME_PREFIX = re.compile(
+    r"^[\\/](?:[\\/][?.]|\?\?)[\\/](?:GLOBALROOT[\\/]+Device[\\/]+[^\\/]+|Volume\{[^}]*\})(?=[\\/]|$)", re.IGNORECASE
+)
+_WIN_ADMIN_SHARE = re.compile(r"^[\\/]{2}[^\\/]+[\\/]+([A-Za-z])\$(?=[\\/]|$)")
+# What Win32 changes in a name after its root (the drive or share): a stream (``x::$DATA``, ``x:s``) and trailing
+# dots and spaces, which it drops (``SAM.`` is ``SAM``). Looked for from the third character, past ``C:``.
+_WIN32_QUIRK = re.compile(r":|[. ](?:\\|$)")
+
+
+def _win32_root(text: str) -> str:
+    """A path written with a device prefix or through a share, as the drive path it names. A volume named by its
+    device or GUID is judged as the system drive, where the protected files are, and any computer's ``c$`` share
+    as this computer's drive: the gate does not know the names this computer answers to."""
+    if match := _WIN_DRIVE_PREFIX.match(text):
+        return match.group(1) + (text[match.end() :] or "\\")
+    if match := _WIN_UNC_PREFIX.match(text):
+        text = "\\" + text[match.end() :]
+    elif match := _WIN_VOLUME_PREFIX.match(text):
+        return "C:" + (text[match.end() :] or "\\")
+    if match := _WIN_ADMIN_SHARE.match(text):  # also '\\?\UNC\localhost\c$\…', made '\\localhost\c$\…' above
+        return match.group(1) + ":" + (text[match.end() :] or "\\")
+    return text
+
+
+def _win32_names(path: str) -> str:
+    """``path`` with each name after the root as Win32 opens it: without a stream (the file's data either way,
+    or another stream of the same protected file) and without trailing dots and spaces. A name of dots alone
+    (``...``) is kept, as Win32 keeps it."""
+    head, sep, rest = path.partition("\\")
+    if head == "" and rest.startswith("\\"):  # \\server\share\…: the share is part of the root
+        server, _, tail = rest[1:].partition("\\")
+        share, _, rest = tail.partition("\\")
+        head, sep = "\\\\" + server + "\\" + share, "\\"
+    names = []
+    for name in rest.split("\\"):
+        if ":" in name:
+            name = name.split(":", 1)[0]
+        trimmed = name.rstrip(". ")
+        names.append(trimmed if trimmed.strip(".") else name)
+    return head + sep + "\\".join(names)
 
 
 @lru_cache(maxsize=16)
@@ -596,7 +662,38 @@ def _known_env(home: str, windows: bool) -> dict[str, str]:
         "PROGRAMFILES": "C:\\Program Files",
         "PROGRAMDATA": "C:\\ProgramData",
         "PUBLIC": "C:\\Users\\Public",
+        # cmd's way to the home folder, %HOMEDRIVE%%HOMEPATH%, and the name in C:\Users\%USERNAME%
+        "HOMEDRIVE": home[:2] if home[1:2] == ":" else "C:",
+        "HOMEPATH": home[2:] if home[1:2] == ":" else home,
+        "USERNAME": ntpath.basename(home.rstrip("\\/")),
     }
+
+
+_SPECIAL_FOLDERS = {
+    "userprofile": "", "applicationdata": "\\AppData\\Roaming", "localapplicationdata": "\\AppData\\Local",
+    "mydocuments": "\\Documents", "personal": "\\Documents", "desktop": "\\Desktop", "desktopdirectory": "\\Desktop",
+}  # fmt: skip
+_SYSTEM_FOLDERS = {
+    "windows": "C:\\Windows", "system": "C:\\Windows\\System32", "systemx86": "C:\\Windows\\SysWOW64",
+    "programfiles": "C:\\Program Files", "commonapplicationdata": "C:\\ProgramData",
+}  # fmt: skip
+
+
+def special_folder(name: str, home: str) -> str | None:
+    """The folder ``[Environment]::GetFolderPath(name)`` gives on a default install, or None when not known."""
+    folded = name.casefold()
+    if folded in _SPECIAL_FOLDERS:
+        return home + _SPECIAL_FOLDERS[folded]
+    return _SYSTEM_FOLDERS.get(folded)
+
+
+def windows_folder(name: str, home: str) -> str | None:
+    """The folder a Windows environment variable (``USERPROFILE``, ``APPDATA``…) names on a default install for
+    the user whose home is ``home``, or None when it is not one the gate knows."""
+    upper = name.upper()
+    if upper in ("USERPROFILE", "HOME"):
+        return home
+    return _known_env(home, True).get(upper)
 
 
 def _components(path: str, windows: bool) -> tuple[str, ...]:
@@ -619,9 +716,38 @@ def _proc_environ_glob(path: str) -> bool:
 
 
 def _first_glob(comps: tuple[str, ...], windows: bool) -> int:
-    """The index of the first component holding a pattern (the length when none does)."""
-    found = _GLOB if windows else _POSIX_GLOB
-    return next((i for i, c in enumerate(comps) if found.search(c)), len(comps))
+    """The index of the first component holding a pattern (the length when none does); on Windows an 8.3 short
+    name (``PROGRA~1``) is one: it stands for the long names it can abbreviate."""
+    if windows:
+        return next((i for i, c in enumerate(comps) if _GLOB.search(c) or _short_name(c)), len(comps))
+    return next((i for i, c in enumerate(comps) if _POSIX_GLOB.search(c)), len(comps))
+
+
+# An 8.3 short name as Windows makes it for a long one: up to six characters of it, '~' and a number, perhaps an
+# extension of up to three (names are case-folded here). After four names with the same start, Windows makes the
+# six from the first two characters and four hexadecimal digits of a hash (``US1F2A~1``).
+_SHORT_NAME = re.compile(r"([^~.\\]{1,6})~[1-9][0-9]{0,5}(?:\.[^.\\]{0,3})?")
+_SHORT_NAME_IN = re.compile(r"(?:^|[\\/])[^~.\\/]{1,6}~[1-9][0-9]{0,5}(?:\.[^.\\/]{0,3})?(?:[\\/]|$)")
+_HASHED = re.compile(r"..[0-9a-f]{4}")
+_NOT_IN_SHORT_NAMES = re.compile(r"[ .]")
+_REPLACED_IN_SHORT_NAMES = re.compile(r"[+,;=\[\]]")
+
+
+def _short_name(component: str) -> re.Match[str] | None:
+    return _SHORT_NAME.fullmatch(component) if "~" in component else None
+
+
+@lru_cache(maxsize=1024)
+def _short_name_matches(short: str, name: str) -> bool:
+    """Whether the case-folded 8.3 name ``short`` can be the short name of ``name``: Windows drops spaces and dots
+    (a leading dot too: ``.ssh`` is ``SSH~1``) and writes ``_`` for characters 8.3 names cannot hold; the extension
+    is not compared (it errs towards a match)."""
+    match = _short_name(short)
+    if match is None:
+        return short == name
+    base = match.group(1)
+    squeezed = _REPLACED_IN_SHORT_NAMES.sub("_", _NOT_IN_SHORT_NAMES.sub("", name.casefold()))
+    return squeezed.startswith(base) or (_HASHED.fullmatch(base) is not None and squeezed.startswith(base[:2]))
 
 
 @lru_cache(maxsize=4096)
@@ -630,7 +756,10 @@ def _component_matches(pattern: str, name: str, dotglob: bool, extglob: bool) ->
     ``nocaseglob`` ignores case, each ``extglob`` form is judged as ``*`` (``@(.ssh)`` and ``!(x)`` match
     anything, ``notes+(1).txt`` only what ``notes*.txt`` does), and with ``dotglob`` (or any ``GLOBIGNORE``) a
     wildcard matches a leading dot, which it otherwise never does. A component without a pattern is matched
-    exactly, as bash does even with ``nocaseglob``. ``extglob``: a POSIX shell's pattern (PowerShell has none)."""
+    exactly, as bash does even with ``nocaseglob``. ``extglob``: a POSIX shell's pattern (PowerShell has none); a
+    Windows 8.3 short name matches the long names it can stand for."""
+    if not extglob and "~" in pattern and _short_name(pattern):
+        return _short_name_matches(pattern, name.casefold())
     if not (_POSIX_GLOB if extglob else _GLOB).search(pattern):
         return pattern == name
     if extglob and _EXTGLOB.search(pattern):

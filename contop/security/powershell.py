@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import re
 
-from contop.security import cmdbase, payload
+from contop.security import cmdbase, paths, payload
 from contop.security.cmdbase import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
-from contop.security.psparse import PsCommand, parse_ps
+from contop.security.psparse import (
+    MAX_VALUES,
+    UNKNOWN,
+    Lookup,
+    PsCommand,
+    Value,
+    built_values,
+    parse_ps,
+    static_call_arguments,
+)
 from contop.security.state import State
 
 ALIASES = {
@@ -112,8 +121,9 @@ def analyze(source: str, st: State) -> None:
 def _analyze(source: str, st: State) -> None:
     script = parse_ps(source)
     variables: dict[str, str] = {}
+    values: dict[str, list[Value]] = {}  # what each variable holds, as far as it is known (name without '$')
     for statement in script.statements:
-        _statement(statement, variables, st)
+        _statement(statement, variables, values, st)
     for inner in script.nested:
         analyze(inner, st)
     _whole_text_rules(source, st)
@@ -143,9 +153,10 @@ _ASSIGN = re.compile(r"^\$([\w:]+)\s*(\+?=)(?!=)\s*(.*)$", re.S)
 _DOWNLOAD_FILE = re.compile(r"downloadfile\(\s*['\"]?[^'\",]+['\"]?\s*,\s*['\"]?([^'\")]+)", re.IGNORECASE)
 
 
-def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) -> None:
+def _statement(stages: list[PsCommand], variables: dict[str, str], values: dict[str, list[Value]], st: State) -> None:
     fetched = False
     piped: list[str] = []
+    lookup = _lookup(values, st)
     for index, cmd in enumerate(stages):
         words = cmd.words
         if not words:
@@ -153,13 +164,23 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) ->
         assignment = _ASSIGN.match(cmd.text) if index == 0 else None
         if assignment:
             value = assignment.group(3).strip()
-            variables["$" + assignment.group(1).lower()] = value.strip("'\"")
+            name = assignment.group(1).lower()
+            variables["$" + name] = value.strip("'\"")
             _judge_expression(value, cmd.text, variables, st)
             fetched = fetched or bool(FETCH.search(value))
+            built = built_values(value, lookup)
+            values[name] = _concat_known(values.get(name), built) if assignment.group(2) == "+=" else built
+            _judge_built(values[name], st, cmd.text)
+            _judge_calls(value, lookup, st, cmd.text)
             continue
         for match in _DOWNLOAD_FILE.finditer(cmd.text):
             st.downloads.add(re.split(r"[/\\]", match.group(1).strip())[-1])
+        words = _built_words(cmd, lookup, st)
         words = [variables.get(w.lower(), w) if w.startswith("$") else w for w in words]
+        if cmd.literal_first or (words[0][:1] in "([$@" and words[0] not in ("&", ".")):
+            # an expression: the paths it builds or hands to .NET (``[IO.File]::ReadAllText(p)``) are judged
+            _judge_built(built_values(cmd.text, lookup), st, cmd.text)
+            _judge_calls(cmd.text, lookup, st, cmd.text)
         if words[0][:1] in "([$@0123456789" and words[0] not in ("&", "."):
             # an expression, not a command: its sub-expressions are classified as nested scripts
             if EXECUTE.search(cmd.text) and FETCH.search(cmd.text):
@@ -195,6 +216,84 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], st: State) ->
             fetched = True
         elif index and canonical not in ("foreach-object", "select-object", "out-string", "%", "where-object"):
             fetched = fetched and canonical in ("get-content",)
+
+
+def _lookup(values: dict[str, list[Value]], st: State) -> Lookup:
+    """What a variable holds for ``built_values``: ``$HOME``, ``$PWD``, the environment's folders and those
+    ``[Environment]::GetFolderPath`` names, and what the line assigned."""
+    home = st.policy.home
+
+    def lookup(name: str) -> list[Value]:
+        for scope in ("global:", "script:", "local:", "private:"):
+            name = name.removeprefix(scope)
+        if name == "home":
+            return [(home,)]
+        if name == "pwd":
+            return [(st.cwd,)]
+        if name.startswith("env:"):
+            folder = paths.windows_folder(name[4:], home)
+        elif name.startswith("folder:"):
+            folder = paths.special_folder(name[7:], home)
+        else:
+            return values.get(name, [(None,)])
+        return [(folder,)]
+
+    return lookup
+
+
+def _concat_known(before: list[Value] | None, after: list[Value]) -> list[Value]:
+    """``$p += x``: what ``$p`` held (not known when the line did not set it), then ``x``."""
+    joined = [a + b for a in (before or UNKNOWN) for b in after]
+    return joined if len(joined) <= MAX_VALUES else UNKNOWN
+
+
+_SIMPLE_VARIABLE = re.compile(r"\$((?:env:)?\w+)")
+
+
+def _built_words(cmd: PsCommand, lookup: Lookup, st: State) -> list[str]:
+    """The command's words with each argument that builds a path (``(Join-Path $HOME x)``, ``"$env:APPDATA/x"``,
+    ``$p``) as the path it builds when that is known; one known only in part is judged by its known part."""
+    words = list(cmd.words)
+    for i in range(1, min(len(words), len(cmd.raw))):
+        raw = cmd.raw[i]
+        if raw[:1] == "-" or ("$" not in raw and "(" not in raw):
+            continue
+        simple = _SIMPLE_VARIABLE.fullmatch(raw)  # most often '$_', '$true', '$x': no evaluator needed
+        built = lookup(simple.group(1).lower()) if simple else built_values(raw, lookup, argument=True)
+        if len(built) == 1 and None not in built[0]:
+            words[i] = "".join(p for p in built[0] if p is not None)
+        else:
+            _judge_built(built, st, cmd.text)
+    return words
+
+
+def _judge_calls(text: str, lookup: Lookup, st: State, shown: str) -> None:
+    if "::" in text:
+        for argument in static_call_arguments(text):
+            _judge_built(built_values(argument, lookup), st, shown)
+
+
+_PARTLY_KNOWN = "builds a path from a part known only when it runs, in a folder holding protected files"
+
+
+def _judge_built(built: list[Value], st: State, text: str) -> None:
+    """Judge each string a line builds as a path: a known one as the path it is; one with a part known only when
+    it runs asks when the part known before it is a folder holding protected files (the home folder) and the
+    name it starts there can be one of them (``Join-Path $HOME $x``, not ``"$HOME/log-$d.txt"``), and blocks when
+    that folder is protected itself."""
+    for value in built:
+        if None not in value:
+            st.check_paths(["".join(p for p in value if p is not None)], text)
+            continue
+        known = "".join(p for p in value[: value.index(None)] if p is not None)
+        if not known or not paths.looks_like_path(known):
+            continue
+        cut = max(known.rfind("\\"), known.rfind("/")) + 1
+        folder, stem = known[:cut], known[cut:]
+        if folder:
+            st.check_paths([folder], text)
+        if st.policy.restricted_inside((folder or ".\\") + stem + "*", st.cwd, st.resolve, dotglob=True):
+            st.add(CONFIRM, _PARTLY_KNOWN, text)
 
 
 _DATA = frozenset({"write-output", "write-host", "select-string", "out-host", "write-verbose", "write-warning", "echo"})

@@ -7,13 +7,16 @@ inside the word where they appear, and also returns their contents so that they 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Final
 
 
 @dataclass(slots=True)
 class PsCommand:
     words: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # each word as written, quotes and all
     text: str = ""
     literal_first: bool = False  # the first word is a quoted string: an expression, not a command name
 
@@ -80,6 +83,7 @@ class _Tokenizer:
                     self.i += 1
                     continue
                 cmd.words.append(word)
+                cmd.raw.append(src[word_start : self.i])
         self.end_cmd(cmd, start, statement)
         if statement:
             self.script.statements.append(statement)
@@ -197,3 +201,384 @@ class _Tokenizer:
         inner = src[self.i + 1 : j]
         self.i = min(j + 1, len(src))
         return inner
+
+
+# ---------------------------------------------------------------------------------------- built paths
+
+# A string a line builds, as pieces: text known when judging, or None for a part known only when it runs.
+Piece = str | None
+Value = tuple[Piece, ...]
+# A variable's values from its name (lower case, no '$': 'home', 'env:userprofile', 'folder:userprofile' for
+# [Environment]::GetFolderPath).
+Lookup = Callable[[str], list[Value]]
+
+MAX_VALUES = 16  # strings one expression is followed to ('Join-Path a,b,c x,y'); past that, it is not known
+MAX_EVAL_DEPTH = 8
+UNKNOWN: Final[list[Value]] = [(None,)]
+_VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|((?:[A-Za-z_][\w]*:)?[\w?]+))")
+_STATIC_CALL = re.compile(r"\]\s*::\s*(\w+)\s*\(")
+_STATIC_MEMBER = re.compile(r"\s*::\s*(\w+)")
+_MEMBER = re.compile(r"\.\w+")
+_NUMBER = re.compile(r"\d+")
+_ROOTED = re.compile(r"^(?:[\\/]|[A-Za-z]:)")
+_SEPARATORS = ("\\", "/")
+_CHILD_JOINERS = frozenset({"join-path"})
+_PATH_OF = frozenset({"resolve-path", "rvpa", "convert-path", "cvpa"})
+_LOCATION = frozenset({"get-location", "gl", "pwd"})
+
+
+def built_values(text: str, lookup: Lookup, *, argument: bool = False) -> list[Value]:
+    """The strings a PowerShell expression makes (``Join-Path $HOME '.ssh'``, ``[IO.Path]::Combine(…)``,
+    ``"$env:USERPROFILE" + '\\x'``), or with ``argument`` a command's argument as written (``$HOME\\.ssh``,
+    ``(Join-Path …)``). What it cannot follow is a None piece: a variable it does not know, a call whose result
+    only the run gives."""
+    return _Evaluator(text, lookup, 0).run(argument)
+
+
+def static_call_arguments(text: str) -> list[str]:
+    """The arguments of the .NET static calls in ``text`` (``[IO.File]::ReadAllText(x)`` gives ``x``), each as
+    written: what a program is asked to open is judged as the path it is."""
+    out: list[str] = []
+    for match in _STATIC_CALL.finditer(text):
+        start = match.end() - 1
+        end = _closing(text, start)
+        out += [a for a in _split_top(text[start + 1 : end], ",") if a.strip()]
+    return out
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the bracket closing the one at ``start`` (the length when it is not closed)."""
+    level, j, quote = 0, start, ""
+    while j < len(text):
+        c = text[j]
+        if quote:
+            if c == "`" and quote == '"':
+                j += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "`":
+            j += 1
+        elif c in "([{":
+            level += 1
+        elif c in ")]}":
+            level -= 1
+            if level == 0:
+                return j
+        j += 1
+    return len(text)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at each ``sep`` outside quotes and brackets."""
+    parts: list[str] = []
+    level, quote, start, j = 0, "", 0, 0
+    while j < len(text):
+        c = text[j]
+        if quote:
+            if c == "`" and quote == '"':
+                j += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "`":
+            j += 1
+        elif c in "([{":
+            level += 1
+        elif c in ")]}":
+            level -= 1
+        elif c == sep and level == 0:
+            parts.append(text[start:j])
+            start = j + 1
+        j += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _concat(*parts: list[Value]) -> list[Value]:
+    out: list[Value] = [()]
+    for part in parts:
+        out = [a + b for a in out for b in part]
+        if len(out) > MAX_VALUES:
+            return UNKNOWN
+    return out
+
+
+def _join(left: list[Value], right: list[Value], reset: bool) -> list[Value]:
+    """``left`` and ``right`` joined with one separator, as Join-Path and Path.Combine do; ``reset``: a rooted
+    ``right`` replaces ``left`` (Path.Combine)."""
+    out: list[Value] = []
+    for a in left:
+        for b in right:
+            head = b[0] if b else ""
+            if reset and head is not None and _ROOTED.match(head):
+                out.append(b)
+            elif a and a[-1] is not None and a[-1].endswith(_SEPARATORS):
+                out.append(a + b)
+            else:
+                out.append((*a, "\\", *b))
+    return out if len(out) <= MAX_VALUES else UNKNOWN
+
+
+class _Evaluator:
+    def __init__(self, src: str, lookup: Lookup, depth: int) -> None:
+        self.src = src
+        self.lookup = lookup
+        self.depth = depth
+        self.i = 0
+
+    def inner(self, text: str, argument: bool = False) -> list[Value]:
+        if self.depth >= MAX_EVAL_DEPTH:
+            return UNKNOWN
+        return _Evaluator(text, self.lookup, self.depth + 1).run(argument)
+
+    def run(self, argument: bool) -> list[Value]:
+        self.src = self.src.strip()
+        if not self.src:
+            return UNKNOWN
+        if argument:
+            return self.argument()
+        if self.src[0].isalpha() and not self.src.lower().startswith(("$", "[")):
+            return self.command()
+        values = self.term()
+        while True:
+            self.skip_blanks()
+            if self.i >= len(self.src):
+                return values
+            if self.src[self.i] != "+":
+                return UNKNOWN  # an operator it does not follow (-join, -f, -replace…)
+            self.i += 1
+            values = _concat(values, self.term())
+
+    def skip_blanks(self) -> None:
+        while self.i < len(self.src) and self.src[self.i] in " \t\r\n":
+            self.i += 1
+
+    def term(self) -> list[Value]:
+        self.skip_blanks()
+        src, i = self.src, self.i
+        if i >= len(src):
+            return UNKNOWN
+        c = src[i]
+        if c in _SINGLE_QUOTES:
+            return [(self.single(),)]
+        if c in _DOUBLE_QUOTES:
+            return self.expandable(self.double())
+        if src.startswith("$(", i):
+            end = _closing(src, i + 1)
+            self.i = end + 1
+            return self.accessed(self.inner(src[i + 2 : end]))
+        if c == "$":
+            return self.accessed(self.variable())
+        if c == "(":
+            end = _closing(src, i)
+            self.i = end + 1
+            return self.accessed(self.inner(src[i + 1 : end]))
+        if c == "[":
+            return self.typed()
+        if c.isdigit():
+            match = _NUMBER.match(src, i)
+            assert match is not None
+            self.i = match.end()
+            return [(match.group(),)]
+        self.i = len(src)  # something it does not read: the rest is unknown
+        return UNKNOWN
+
+    def accessed(self, values: list[Value]) -> list[Value]:
+        """A member, call or index after a term (``$x.FullName``, ``(…).Trim()``, ``$a[0]``): not known."""
+        src = self.src
+        touched = False
+        while self.i < len(src) and (
+            src[self.i] == "[" or (src[self.i] == "." and src[self.i + 1 : self.i + 2].isalpha())
+        ):
+            touched = True
+            if src[self.i] == "[":
+                self.i = _closing(src, self.i) + 1
+                continue
+            match = _MEMBER.match(src, self.i)
+            self.i = match.end() if match else self.i + 1
+            if src[self.i : self.i + 1] == "(":
+                self.i = _closing(src, self.i) + 1
+        return UNKNOWN if touched else values
+
+    def variable(self) -> list[Value]:
+        match = _VARIABLE.match(self.src, self.i)
+        if match is None:
+            self.i += 1
+            return [("$",)]
+        self.i = match.end()
+        return self.lookup((match.group(1) or match.group(2)).lower())
+
+    def single(self) -> str:
+        src, out = self.src, []
+        self.i += 1
+        while self.i < len(src):
+            c = src[self.i]
+            if c in _SINGLE_QUOTES:
+                if src[self.i + 1 : self.i + 2] in _SINGLE_QUOTES and self.i + 1 < len(src):
+                    out.append(c)
+                    self.i += 2
+                    continue
+                self.i += 1
+                break
+            out.append(c)
+            self.i += 1
+        return "".join(out)
+
+    def double(self) -> str:
+        """The inside of a double-quoted string, still to be expanded."""
+        src = self.src
+        start = self.i + 1
+        j = start
+        while j < len(src):
+            c = src[j]
+            if c == "`":
+                j += 2
+                continue
+            if src.startswith("$(", j):
+                j = _closing(src, j + 1) + 1
+                continue
+            if c in _DOUBLE_QUOTES:
+                if src[j + 1 : j + 2] in _DOUBLE_QUOTES and j + 1 < len(src):
+                    j += 2
+                    continue
+                break
+            j += 1
+        self.i = min(j + 1, len(src))
+        return src[start:j]
+
+    def expandable(self, text: str, argument: bool = False) -> list[Value]:
+        """Text with ``$name``, ``${name}`` and ``$(…)`` in it; in an argument, quotes and ``(…)`` too."""
+        parts: list[list[Value]] = []
+        literal: list[str] = []
+        j = 0
+
+        def flush() -> None:
+            if literal:
+                parts.append([("".join(literal),)])
+                literal.clear()
+
+        while j < len(text):
+            c = text[j]
+            if c == "`":
+                literal.append(_BACKTICK_ESCAPES.get(text[j + 1 : j + 2], text[j + 1 : j + 2]))
+                j += 2
+            elif text.startswith("$(", j):
+                end = _closing(text, j + 1)
+                flush()
+                parts.append(self.inner(text[j + 2 : end]))
+                j = end + 1
+            elif c == "$" and (match := _VARIABLE.match(text, j)) is not None:
+                flush()
+                j = match.end()
+                values = self.lookup((match.group(1) or match.group(2)).lower())
+                if argument and text[j : j + 1] == "." and text[j + 1 : j + 2].isalpha():
+                    values = UNKNOWN  # '$x.Name' in an argument is a member
+                parts.append(values)
+            elif argument and c in _SINGLE_QUOTES:
+                sub = _Evaluator(text[j:], self.lookup, self.depth)
+                literal.append(sub.single())
+                j += sub.i
+            elif argument and c in _DOUBLE_QUOTES:
+                sub = _Evaluator(text[j:], self.lookup, self.depth)
+                inside = sub.double()
+                flush()
+                parts.append(self.expandable(inside))
+                j += sub.i
+            elif argument and c in "(@" and (c == "(" or text[j + 1 : j + 2] in "({"):
+                start = j if c == "(" else j + 1
+                end = _closing(text, start)
+                flush()
+                parts.append(self.inner(text[start + 1 : end]) if c == "(" else UNKNOWN)
+                j = end + 1
+            else:
+                literal.append(c)
+                j += 1
+        flush()
+        return _concat(*parts)
+
+    def argument(self) -> list[Value]:
+        return self.expandable(self.src, argument=True)
+
+    def typed(self) -> list[Value]:
+        """``[Type]::Member(…)``, ``[Type]::Member`` or a cast ``[string]$x``."""
+        src = self.src
+        end = _closing(src, self.i)
+        type_name = src[self.i + 1 : end].strip().lower().removeprefix("system.")
+        self.i = end + 1
+        match = _STATIC_MEMBER.match(src, self.i)
+        if match is None:
+            return self.term() if self.i < len(src) and src[self.i] in "$('\"[" else UNKNOWN
+        self.i = match.end()
+        member = match.group(1).lower()
+        args: list[str] | None = None
+        if src[self.i : self.i + 1] == "(":
+            close = _closing(src, self.i)
+            args = [a for a in _split_top(src[self.i + 1 : close], ",") if a.strip()]
+            self.i = close + 1
+        return self.accessed(self.static(type_name, member, args))
+
+    def static(self, type_name: str, member: str, args: list[str] | None) -> list[Value]:
+        if type_name == "environment+specialfolder" and args is None:
+            return [(member,)]
+        if args is None:
+            return [("\\",)] if type_name == "io.path" and member == "directoryseparatorchar" else UNKNOWN
+        values = [self.inner(a) for a in args]
+        if type_name == "io.path" and member in ("combine", "join") and values:
+            out = values[0]
+            for more in values[1:]:
+                out = _join(out, more, reset=member == "combine")
+            return out
+        if type_name == "io.path" and member == "getfullpath" and len(values) == 1:
+            return values[0]
+        if type_name == "environment" and member in ("getfolderpath", "getenvironmentvariable") and values:
+            kind = "folder:" if member == "getfolderpath" else "env:"
+            names = ["".join(p for p in v if p is not None) for v in values[0] if None not in v]
+            if len(names) < len(values[0]):
+                return UNKNOWN
+            return [v for name in names for v in self.lookup(kind + name.lower())]
+        return UNKNOWN
+
+    def command(self) -> list[Value]:
+        """The string a command in ``(…)`` gives: Join-Path's path, Resolve-Path's, the working folder."""
+        script = parse_ps(self.src)
+        if len(script.statements) != 1 or len(script.statements[0]) != 1:
+            return UNKNOWN
+        cmd = script.statements[0][0]
+        name = cmd.words[0].lower()
+        if name in _LOCATION and len(cmd.words) == 1:
+            return self.lookup("pwd")
+        if name not in _CHILD_JOINERS and name not in _PATH_OF:
+            return UNKNOWN
+        named: dict[str, str] = {}
+        positional: list[str] = []
+        raw = cmd.raw[1:]
+        i = 0
+        while i < len(raw):
+            word = raw[i]
+            if word.startswith("-") and len(word) > 1 and word[1].isalpha():
+                key, colon, value = word.lower().partition(":")
+                if key.startswith("-r") or colon or i + 1 >= len(raw):  # -Resolve: a switch
+                    if colon:
+                        named[key[:2]] = value
+                else:
+                    named[key[:2]] = raw[i + 1]
+                    i += 1
+            else:
+                positional.append(word)
+            i += 1
+        path = named.get("-p", named.get("-l")) or (positional.pop(0) if positional else None)
+        if path is None:
+            return UNKNOWN
+        bases = [v for item in _split_top(path, ",") for v in self.inner(item, argument=True)]
+        if name in _PATH_OF:
+            return bases if len(bases) <= MAX_VALUES else UNKNOWN
+        children = ([named["-c"]] if "-c" in named else positional[:1]) + (
+            _split_top(named["-a"], ",") if "-a" in named else positional[1:]
+        )
+        out = bases
+        for child in children:
+            out = _join(out, self.inner(child, argument=True), reset=False)
+        return out
