@@ -724,6 +724,8 @@ def _read_into(name: str, args: list[str], st: State) -> None:
                     value = args[i] if i < len(args) else ""
                 if flag == "a" and name == "read":
                     names.append(value)
+                elif flag == "C" and name != "read":  # 'mapfile -C CMD': CMD runs every -c lines read
+                    analyze_nested(value, st)
                 break
         i += 1
     if name != "read":

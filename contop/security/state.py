@@ -35,7 +35,7 @@ UNKNOWN_FOLDER = "/(a folder only known when the command runs)"
 _KNOWN = frozenset({"HOME", "USERPROFILE", "PWD"})
 _UNSET_BEFORE_SEP = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(?=[/\\])")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^{}$]*)\}")  # ${X:-d} ${X-d} ${X:=d} ${X=d}
+_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?([-=])([^{}$]*)\}")  # ${X:-d} ${X-d} ${X:=d} ${X=d}
 _FOLDER_REFS = ("~+", "~-", "$PWD", "${PWD}", "$OLDPWD", "${OLDPWD}")  # left as written: not known
 # '~/x', '~+', '~-/x', 'a=~/x' (bash), and the directory stack's entries: '~1' and '~+1' (as 'dirs +1' counts),
 # '~-0' (as 'dirs -0' counts, from the bottom). More digits than an index may have: not matched, so unknown.
@@ -207,10 +207,14 @@ class State:
         return written
 
     def _defaulted(self, match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+        name, assigns, default = match.group(1), match.group(2) == "=", match.group(3)
         if name in self.vars:
             return self.vars[name]
-        return f"${{{name}}}" if name in _KNOWN or name == "OLDPWD" else default
+        if name in _KNOWN or name == "OLDPWD":
+            return f"${{{name}}}"
+        if assigns:  # ': ${CDPATH:=/}': the variable keeps the default for the rest of the line
+            self.vars[name] = default
+        return default
 
     def _tilde(self, match: re.Match[str]) -> str:
         """What bash puts for a leading tilde: the line's HOME when it set one, ``~+`` and ``~-`` the working

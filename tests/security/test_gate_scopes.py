@@ -282,3 +282,24 @@ def test_a_variable_a_wrapped_builtin_names_stays(home: Path) -> None:
     # 'env read HOME' runs no builtin: the line's HOME is still the one it set
     assert verdict("HOME={P}; env read HOME <<< /etc; cd; ls", home) == "safe"
     assert verdict("HOME=/etc; sudo read HOME <<< {P}; cd; cat shadow", home) == "block"
+
+
+# --------------------------------------------------------------------- variables set by ${X:=…}, mapfile's -C
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (": ${{D:=/etc}}; cat $D/shadow", "block"),  # the default stays assigned for the rest of the line
+        (": ${{D=/etc}}; cat $D/shadow", "block"),
+        ("echo ${{D:-/etc}}; cat $D/shadow", "confirm"),  # ':-' only stands in: D stays unknown
+        (": ${{CDPATH:=/}}; cd etc; cat shadow", "confirm"),  # 'cd etc' may land in /etc
+        (": ${{OUT:=build}}; mkdir -p $OUT", "safe"),
+        ("mapfile -C 'cat {H}/.ssh/id_rsa' -c 1 x < notes.txt", "block"),  # the callback runs every -c lines
+        ("readarray -C'cat {H}/.ssh/id_rsa' x < notes.txt", "block"),
+        ("mapfile -C 'echo' -c 10 lines < notes.txt", "safe"),
+        ("mapfile -t lines < notes.txt", "safe"),
+    ],
+)
+def test_what_an_expansion_or_a_callback_does_is_judged(command: str, expected: str, home: Path) -> None:
+    assert verdict(command, home) == expected
