@@ -4,7 +4,7 @@
 
     agent = AgentService.open(state_dir=root, settings=store.get, env=config.env, audit=audit, sandbox=probe)
     execution = agent.start(text, device_id=..., session_id=..., events=session_events, confirmer=confirmer,
-                            overrides=None, frame_b64=payload.get("frame_b64"))   # AgentBusy while one runs
+                            overrides=None, frame_b64=payload.get("frame_b64"))   # AgentBusy while one runs here
     agent.stop(device_id)            # execution_stop: cancelled within a second, subprocesses killed
     await agent.forget(session_id)   # drop a stored conversation (new_session keeps it: History reopens it)
     result = await execution         # RunResult; the last event is always agent_result
@@ -81,7 +81,13 @@ _MAX_CONTEXTS = 64
 
 
 class AgentBusy(ContopError):
-    """This device already has a running execution (the session answers ``error`` code ``busy``)."""
+    """A run is already going on this desktop (the session answers ``error`` code ``busy``).
+
+    ``device_id`` is the device whose run it is: the session tells another phone whose task holds the desk."""
+
+    def __init__(self, message: str, *, device_id: str) -> None:
+        super().__init__(message)
+        self.device_id = device_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,15 +273,19 @@ class AgentService:
         overrides: Mapping[str, Any] | Overrides | None = None,
         frame_b64: str | None = None,
         model: Model | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> Execution:
-        """Start an intent for ``device_id``; raises ``AgentBusy`` while that device's previous one runs.
+        """Start an intent for ``device_id``; raises ``AgentBusy`` while a run goes on, whichever device started it:
+        two agents would drive one mouse and keyboard at once.
 
         ``session_id`` picks the conversation (stored history is reused/restored); ``None`` starts a new one.
-        ``model`` replaces model resolution (tests and benchmarks).
+        ``model`` replaces model resolution (tests and benchmarks). ``on_end`` is called once the run has ended,
+        however it ended, even when nobody waits for its result any more (the phone's session was closed first).
         """
-        current = self._running.get(device_id)
-        if current is not None and not current.done():
-            raise AgentBusy("an execution is already running; stop it first or wait for its result")
+        running = self.running()
+        if running is not None:
+            holder, _ = running
+            raise AgentBusy("an execution is already running; stop it first or wait for its result", device_id=holder)
         execution = Execution(session_id or new_session_id(), text)
         coro = self._run(execution, events, confirmer, Overrides.of(overrides), frame_b64, model)
         task = asyncio.get_running_loop().create_task(coro, name=f"agent-run-{execution.session_id[:8]}")
@@ -287,12 +297,25 @@ class AgentService:
             self._tasks.discard(done)
             if self._running.get(device_id) is execution:
                 del self._running[device_id]
+            if on_end is not None:
+                try:
+                    on_end()
+                except Exception:
+                    log.exception("the end-of-run callback of session %s failed", execution.session_id[:8])
 
         task.add_done_callback(finished)
         return execution
 
     def current(self, device_id: str) -> Execution | None:
         return self._running.get(device_id)
+
+    def running(self) -> tuple[str, Execution] | None:
+        """The run going on on this desktop and the device that started it, if any; one that is stopping counts
+        until it has ended (its processes are still being killed)."""
+        for device_id, execution in self._running.items():
+            if not execution.done():
+                return device_id, execution
+        return None
 
     def stop(self, device_id: str) -> bool:
         """``execution_stop``: cancel the device's running execution; ``False`` when there is none."""

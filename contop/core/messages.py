@@ -242,10 +242,16 @@ class AgentConfirmationRequest(Envelope):
 AiState = Literal["idle", "listening", "processing", "executing", "manual"]
 
 
+class DeskBusy(Payload):
+    device: str  # the name the desktop knows the device by (what it sent when it paired)
+
+
 class StateUpdatePayload(Payload):
     ai_state: str = "idle"
     connection_type: Literal["permanent", "temp"] = "permanent"
     keep_host_awake: bool = False
+    # ours: another device's task runs on this desktop (None when none runs, or when the run is this phone's own)
+    desk_busy: DeskBusy | None = None
 
 
 class StateUpdate(Envelope):

@@ -28,7 +28,7 @@ from contop.core.messages import (
     UserIntent,
 )
 from contop.security.sandbox import SandboxBackend
-from contop.server.proxy_status import phone_models, state_payload
+from contop.server.proxy_status import device_name, phone_models, push_state, state_payload
 from contop.server.state import ServerState
 from contop.server.toolcalls import server_audit
 from contop.transport.router import Router
@@ -82,6 +82,15 @@ class SessionExecution:
 
 def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "internal"], message: str) -> Error:
     return Error(payload=ErrorPayload(code=code, message=message, ref_id=ref.id))
+
+
+def _busy_message(state: ServerState, busy: AgentBusy, device_id: str) -> str:
+    """Why an intent was refused: this phone's own run is still going, or another device's, named so that the
+    user knows whom to ask (this phone has no Stop for it)."""
+    if busy.device_id == device_id:
+        return str(busy)
+    name = device_name(state, busy.device_id)
+    return f"A task from {name} is running on this desktop; wait for its answer or stop it from that device."
 
 
 def _model_refusal(requested: Any, state: ServerState) -> str:
@@ -140,28 +149,36 @@ def install_agent(
             owner.send(_error(message, "invalid_payload", refused))
             return
         await context_checked(owner.device_id)
-        running = service.current(owner.device_id)
-        if running is not None and running.stopping and not running.done():
-            # Stopped just before: its processes are being killed. The request waits for that end, not "busy".
-            await running.settle(STOPPING_WAIT_S)
+        running = service.running()
+        if running is not None and running[1].stopping:
+            # Stopped just before (from this phone or another): its processes are being killed. The request waits
+            # for that end, not "busy".
+            await running[1].settle(STOPPING_WAIT_S)
         events = SessionEvents(owner, message.id)
+        device_id = owner.device_id
+
+        def ended() -> None:  # the other phones hear that the desk is free, even if this session is gone by then
+            push_state(state, but=device_id)
+
         try:
             execution = service.start(
                 message.payload.text,
-                device_id=owner.device_id,
+                device_id=device_id,
                 events=events,
                 confirmer=SessionConfirmer(owner),
-                session_id=conversations.get(owner.device_id),
+                session_id=conversations.get(device_id),
                 overrides=overrides,
                 frame_b64=message.payload.frame_b64,
+                on_end=ended,
             )
         except AgentBusy as exc:
-            owner.send(_error(message, "busy", str(exc)))
+            owner.send(_error(message, "busy", _busy_message(state, exc, device_id)))
             return
-        conversations[owner.device_id] = execution.session_id
+        conversations[device_id] = execution.session_id
         slot = SessionExecution(execution)
         owner.set_execution(slot)
         owner.send(StateUpdate(payload=state_payload(state, owner)))  # executing
+        push_state(state, but=device_id)  # the other phones: the desk is busy, with a run that is not theirs
 
         async def finish() -> None:
             try:

@@ -49,6 +49,12 @@ def phone_models(settings: Settings, env: Mapping[str, str]) -> list[dict[str, A
     return models
 
 
+def device_name(state: ServerState, device_id: str) -> str:
+    """What a phone calls another device: the name the device registry holds for it (sent when it paired)."""
+    device = state.pairing.devices.get(device_id)
+    return (device.device_name if device is not None else "") or "another device"
+
+
 def state_payload(state: ServerState, session: Session) -> StateUpdatePayload:
     settings = state.settings.get()
     busy = session.execution is not None
@@ -57,18 +63,25 @@ def state_payload(state: ServerState, session: Session) -> StateUpdatePayload:
         "connection_type": "temp" if session.connection_type == "temp" else "permanent",
         "keep_host_awake": settings.keep_host_awake,
     }
+    # Another device's run holds the desk: this phone waits (its Manual button, its requests) without taking the
+    # run for its own, which it could neither stop nor get the answer of.
+    running = state.agent.running() if state.agent is not None else None
+    if running is not None and running[0] != session.device_id:
+        data["desk_busy"] = {"device": device_name(state, running[0])}
     # An empty list says "no model configured": the phone then says so on its model chip.
     data["models"] = phone_models(settings, state.config.env)
     return StateUpdatePayload.model_validate(data)
 
 
-def push_state(state: ServerState) -> int:
-    """Send a fresh ``state_update`` to every connected phone; how many were sent."""
+def push_state(state: ServerState, *, but: str | None = None) -> int:
+    """Send a fresh ``state_update`` to every connected phone, except those of device ``but``; how many were sent."""
     manager = state.sessions
     if manager is None:
         return 0
     pushed = 0
     for session in manager.sessions():
+        if session.device_id == but:
+            continue
         try:
             session.send(StateUpdate(payload=state_payload(state, session)))
             pushed += 1

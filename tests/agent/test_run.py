@@ -242,13 +242,25 @@ async def test_a_step_cut_off_by_the_time_limit_is_closed_and_counted(env: Env, 
 async def test_second_start_is_busy(env: Env, events: RecordingEvents) -> None:
     env.script([{"tool": "execute_cli", "args": {"command": "sleep 5"}}])
     service = env.service()
-    first = service.start("one", device_id="d", events=events, confirmer=None)
-    with pytest.raises(AgentBusy):
+    ended: list[object] = []
+    first = service.start(
+        "one", device_id="d", events=events, confirmer=None, on_end=lambda: ended.append(service.running())
+    )
+    with pytest.raises(AgentBusy) as same:
         service.start("two", device_id="d", events=events, confirmer=None)
-    other = service.start("other device", device_id="e", events=RecordingEvents(), confirmer=None)
+    assert same.value.device_id == "d"
+    # Another device too: two runs would drive one mouse and keyboard. The refusal says whose run holds the desk.
+    with pytest.raises(AgentBusy) as other_device:
+        service.start("other device", device_id="e", events=RecordingEvents(), confirmer=None)
+    assert other_device.value.device_id == "d"
+    assert service.running() == ("d", first)
     first.cancel()
-    other.cancel()
+    assert service.running() == ("d", first), "a stopped run holds the desk until it has ended"
     assert (await first).status == "cancelled"
+    assert service.running() is None
+    assert ended == [None], "told once, when the desk is free again"
+    other = service.start("other device", device_id="e", events=RecordingEvents(), confirmer=None)
+    other.cancel()
     await other
     await service.aclose()
 

@@ -193,10 +193,11 @@ def scripted_server(tmp_path: Path, steps: list[dict[str, object]]) -> ServerPro
     return ServerProcess(tmp_path / "home", env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"}).start()
 
 
-def test_runs_at_the_same_time_each_get_their_answer_and_leave_no_device(tmp_path: Path) -> None:
+def test_runs_at_the_same_time_are_each_their_own_device_and_leave_no_device(tmp_path: Path) -> None:
     """Each run is its own device: the second no longer replaces the first's connection (which then lost its
-    answer) nor finds the device busy. Each device is revoked as its run ends: nothing piles up."""
-    steps = [{"tool": "execute_cli", "args": {"command": "sleep 3; echo slept"}}, {"text": "slow finished"}]
+    answer). The desktop runs one task at a time (two would drive one mouse and keyboard), so the second is refused
+    with the name of the device whose task runs. Each device is revoked as its run ends: nothing piles up."""
+    steps = [{"tool": "execute_cli", "args": {"command": "sleep 6; echo slept"}}, {"text": "slow finished"}]
     server = scripted_server(tmp_path, steps)
     try:
         argv = [sys.executable, "-m", "contop", "run"]
@@ -206,9 +207,11 @@ def test_runs_at_the_same_time_each_get_their_answer_and_leave_no_device(tmp_pat
             for n in range(2)
         ]
         outputs = [run.communicate(timeout=90) for run in runs]
-        for run, (out, err) in zip(runs, outputs, strict=True):
-            assert run.returncode == 0, err
-            assert "slow finished" in out
+        ended = sorted(zip([run.returncode for run in runs], outputs, strict=True), key=lambda r: r[0])
+        (ok, (out, err)), (refused, (_, why)) = ended
+        assert ok == 0 and "slow finished" in out, err
+        assert refused == 1, why
+        assert "error (busy): A task from contop run is running on this desktop" in why, why
         listed = devices(server)
         assert not [d for d in listed["devices"] if d["device_id"].startswith("contop-run")], listed["devices"]
         names = {e["device_id"]: e["device_name"] for e in listed["events"] if e["type"] == "connected"}

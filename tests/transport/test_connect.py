@@ -51,7 +51,13 @@ async def test_pair_connect_and_every_message_type_gets_its_answer(server: Serve
 
         greeting = await client.next_message("state_update", timeout=5)  # the phone learns its session kind
         # no model configured (the test server has no API key): the phone is told so with an empty list
-        expected = {"ai_state": "idle", "connection_type": "permanent", "keep_host_awake": False, "models": []}
+        expected = {
+            "ai_state": "idle",
+            "connection_type": "permanent",
+            "keep_host_awake": False,
+            "desk_busy": None,  # no other device's task holds the desktop
+            "models": [],
+        }
         assert greeting.to_dict()["payload"] == expected
         reply = await client.request(Keepalive(), expect_type="keepalive", timeout=5)
         assert reply.type == "keepalive"

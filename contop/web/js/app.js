@@ -448,7 +448,7 @@ function handleServer(msg) {
     const manual = quiet.feature === "manual" || quiet.feature === MANUAL_KEYS;
     if (manual) manualControl.refused(msg.payload.ref_id); // text it was to type goes back into the box
     if (manual && msg.payload.reason === "agent_running") {
-      // A task started from another phone (this one hears nothing of it): manual control waits, it is not broken.
+      // A task started from another device (a desktop without desk_busy tells nothing else): manual control waits.
       if (store.state.manual) leaveManualForRun();
       return;
     }
@@ -470,7 +470,7 @@ function handleServer(msg) {
   }
   const before = store.state;
   store.dispatch({ type: "server", msg });
-  if (store.state.running && store.state.manual) leaveManualForRun();
+  if ((store.state.running || store.state.deskBusy) && store.state.manual) leaveManualForRun();
   if (msg.type === "error" && msg.payload.code === "busy") {
     // Refused as busy: what was asked goes back into an empty box, to send once the other task has ended.
     const asked = before.entries.find((e) => e.id === `user-${msg.payload.ref_id}`);
@@ -678,7 +678,12 @@ function render() {
   $("btn-stop").hidden = !s.running;
   // One task at a time: while one runs, Stop takes Send's place (what is typed stays for afterwards).
   $("btn-send").hidden = s.running;
-  $("intent-input").placeholder = s.running ? "Task running · Stop it or wait to send more" : "Ask your desktop…";
+  // Another device's task holds the desk: Send stays (the desktop's answer says whose task it is), the box warns.
+  $("intent-input").placeholder = s.running
+    ? "Task running · Stop it or wait to send more"
+    : s.deskBusy
+      ? `${s.deskBusy.device} is running a task here · wait for its answer`
+      : "Ask your desktop…";
   // New (and another session from History) would take the conversation away from the running task.
   for (const id of ["chip-new", "btn-history-new"]) {
     const b = $(id);
@@ -701,10 +706,11 @@ function render() {
   // The picture shows the desktop under Away Mode's lock: say that the desk itself is locked.
   $("away-badge").hidden = !(s.away.known && s.away.active);
   $("btn-manual").setAttribute("aria-pressed", String(s.manual));
-  // Manual control waits while a task runs (a tap says why).
-  $("btn-manual").setAttribute("aria-disabled", String(s.running));
-  $("btn-manual").setAttribute("aria-label", s.running ? `Manual control: ${RUNNING_HELP.manual}` : "Manual control");
-  if (s.running) $("btn-manual").title = RUNNING_HELP.manual;
+  // Manual control waits while a task runs, this phone's or another device's (a tap says why).
+  const manualWait = manualWaitHelp(s);
+  $("btn-manual").setAttribute("aria-disabled", String(manualWait !== null));
+  $("btn-manual").setAttribute("aria-label", manualWait ? `Manual control: ${manualWait}` : "Manual control");
+  if (manualWait) $("btn-manual").title = manualWait;
   else $("btn-manual").removeAttribute("title");
   // In manual mode every tap on the picture is a click on the desktop (its corner holds a tray or clock): the round
   // button leaves the picture (the panel's Done leaves manual mode), and the video layout's thread stops over it.
@@ -842,6 +848,13 @@ const RUNNING_HELP = {
   // The agent drives the mouse and keyboard while a task runs.
   manual: "The agent is running a task. Stop it (or wait for its answer) to take control.",
 };
+
+/** Why manual control waits (a task runs: this phone's, or another device's on the same desktop), or null. */
+function manualWaitHelp(s) {
+  if (s.running) return RUNNING_HELP.manual;
+  if (s.deskBusy) return `A task from ${s.deskBusy.device} is running on this desktop. Wait for its answer to take control.`;
+  return null;
+}
 
 /** False (and says why) while a task runs: the conversation must not change under it. */
 function canLeaveConversation() {
@@ -1211,15 +1224,17 @@ $("btn-manual").addEventListener("click", () => setManual(!store.state.manual));
 $("btn-manual-done").addEventListener("click", () => setManual(false));
 function setManual(enabled) {
   if (enabled && store.state.conn.status !== ConnStatus.CONNECTED) return toast("Not connected to the desktop", "warn");
-  if (enabled && store.state.running) return toast(RUNNING_HELP.manual, "warn", 4000);
+  const wait = enabled ? manualWaitHelp(store.state) : null;
+  if (wait) return toast(wait, "warn", 4000);
   sendQuiet("set_manual_mode", { enabled }, "manual");
   store.dispatch({ type: "manual", enabled });
 }
 
 /** A task started while manual mode was on: the agent and the phone must not drive the same mouse. */
 function leaveManualForRun() {
+  const other = !store.state.running && store.state.deskBusy ? ` from ${store.state.deskBusy.device}` : "";
   setManual(false);
-  toast("Manual control ended: the agent is running a task.", "warn", 4000);
+  toast(`Manual control ended: the agent is running a task${other}.`, "warn", 4000);
 }
 
 const manualControl = setupManualControl({

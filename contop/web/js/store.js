@@ -1,6 +1,6 @@
 // The app state and the pure reducer that folds server messages and user actions into it.
 
-import { describeServerError } from "./errors.js";
+import { describeRefusal, describeServerError } from "./errors.js";
 
 export const ConnStatus = Object.freeze({
   IDLE: "idle",
@@ -18,6 +18,7 @@ export function initialState() {
     stopping: false,
     pendingIntent: null,
     resync: false, // connected again: the desktop's next ai_state says whether a run survived the drop
+    deskBusy: null, // {device}: another device's task runs on the desktop (not ours: no Stop, no answer to wait for)
     entries: [],
     confirmation: null,
     confirmQueue: [], // questions asked while another was open: each gets the dialog in turn
@@ -125,6 +126,13 @@ function str(v) {
 
 function num(v) {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** state_update's desk_busy: {device} while another device's task runs on the desktop, else null. */
+function deskBusy(value) {
+  if (!value || typeof value !== "object") return null;
+  const device = typeof value.device === "string" && value.device.trim() ? value.device.trim().slice(0, 128) : "another device";
+  return { device };
 }
 
 /** Models from state_update: strings or {id, label|name, provider}; anything else is ignored. */
@@ -398,15 +406,19 @@ function onServer(state, msg, now) {
       return { ...s, alerts: [...state.alerts.filter((a) => a.id !== alert.id), alert] };
     }
     case "error": {
-      const text = describeServerError(p);
+      // Refused because another device's task holds the desk: the desktop's sentence names that device, and this
+      // phone has no Stop for it, so the generic "stop it first" would mislead.
+      const othersRun = p.code === "busy" && state.deskBusy !== null;
+      const text = othersRun ? describeRefusal(p) : describeServerError(p);
       // An intent the desktop refused as busy never started a run: its bubble goes (the desktop's answer says it
       // was not sent), so the other run's steps and answer do not land under it.
       const refused = p.code === "busy" && str(p.ref_id) ? state.entries.findIndex((e) => e.id === `user-${p.ref_id}`) : -1;
       if (refused >= 0) state = { ...state, entries: state.entries.filter((_, i) => i !== refused) };
       let s = push(state, { kind: "error", code: p.code, text, refId: str(p.ref_id) || null });
       if (p.ref_id && p.ref_id === state.pendingIntent) {
-        // Our intent was refused: the run we thought started did not; if busy, another run still is.
-        s = { ...s, pendingIntent: null, running: p.code === "busy" ? s.running : false };
+        // Our intent was refused: the run we thought started did not; if busy, our earlier run still is (another
+        // device's run is not ours to show as running).
+        s = { ...s, pendingIntent: null, running: p.code === "busy" && !othersRun ? s.running : false };
       }
       return s;
     }
@@ -430,6 +442,7 @@ function onServer(state, msg, now) {
           s = endRun(s);
         }
       }
+      if ("desk_busy" in p) s.deskBusy = deskBusy(p.desk_busy);
       if (typeof p.keep_host_awake === "boolean") s.keepAwake = p.keep_host_awake;
       if (p.connection_type === "temp" || p.connection_type === "permanent") s.connectionType = p.connection_type;
       const models = normalizeModels(p.models);
@@ -551,6 +564,7 @@ export function reduce(state, action) {
       if (conn.status === ConnStatus.IDLE) {
         // Disconnected on purpose: the desktop ends this phone's session.
         s.manual = false;
+        s.deskBusy = null; // told again by the desktop's greeting on the next connection
         s = { ...s, ...NO_QUESTIONS };
       }
       return s;
