@@ -71,7 +71,7 @@ AWAY_REFUSAL = (
     "Away Mode is on: the desk's keyboard is locked, so keys and text would go into the lock screen's PIN field. "
     "Unlock the desk to type; taps, clicks and scrolling still work."
 )
-AGENT_REFUSAL = "the agent is running a task; stop it (Stop) to take control"
+AGENT_REFUSAL = "the agent is running a task; manual control waits until it ends or is stopped"
 
 
 def video_geometry(monitor: Any, video_width: int, max_macroblocks: int | None = None) -> ScreenGeometry:
