@@ -190,6 +190,7 @@ class SessionStore:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._retry_at: float | None = None  # set while unavailable; None when open or closed
+        self.moved_aside: Path | None = None  # where a damaged database went (its conversations cannot be reopened)
         self._problem: Unavailable | None = None  # the last one logged, so an outage is logged once
         # Sessions whose history could not be read: their save must not replace a stored conversation with less.
         self._unread: set[str] = set()
@@ -247,6 +248,7 @@ class SessionStore:
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         log.error("sessions database %s is corrupt (%s); moved to %s, starting a fresh one", self.path, exc, target)
         self.path.replace(target)
+        self.moved_aside = target
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():

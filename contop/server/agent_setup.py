@@ -232,6 +232,12 @@ def install_agent(
             conversations.pop(owner.device_id, None)
             if service.store is not None and service.store.unavailable:  # held by another program, unreadable…
                 why = "the desktop cannot read its conversation history right now (its log says why); try again later"
+            elif service.store is not None and service.store.moved_aside is not None:
+                why = (
+                    f"no stored conversation {wanted!r}: the conversation history was damaged and was moved aside "
+                    f"to {service.store.moved_aside.name} (in the state directory's data folder), "
+                    "so earlier conversations cannot be reopened"
+                )
             else:
                 why = f"no stored conversation {wanted!r} (older than 7 days?)"
             owner.send(_error(message, "invalid_payload", why + "; the next request starts a new conversation"))

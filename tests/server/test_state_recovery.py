@@ -281,3 +281,24 @@ def test_temp_files_of_interrupted_writes_are_removed_and_the_log_says_so(tmp_pa
         server.stop()
     assert not (home / ".tokens.json.abcd1234.tmp").exists() and not (home / "dtls" / ".key.pem.efgh5678.tmp").exists()
     assert "removed 2 temp file(s) of interrupted writes" in log and "dtls/.key.pem.efgh5678.tmp" in log, log
+
+
+async def test_reopening_a_conversation_after_a_damaged_history_was_moved_aside_says_so(home: Path) -> None:
+    """A damaged sessions.db is moved aside at start: the phone reopening one of its conversations is told that,
+    not "older than 7 days?", which sends the user looking for the wrong cause."""
+    from contop.client import ContopClient
+    from contop.core.messages import SessionContext, SessionContextPayload
+
+    db = home / "data" / "sessions.db"
+    db.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    server = ServerProcess(home).start()
+    try:
+        url = server.request("POST", "/api/pair", headers=JSON).json()["url"]
+        async with ContopClient(url, video=False) as phone:
+            ask = SessionContext(payload=SessionContextPayload(session_id="s-1"))
+            error = (await phone.request(ask, expect_type="error", timeout=20)).to_dict()["payload"]
+    finally:
+        server.stop()
+    (kept,) = db.parent.glob("sessions.db.corrupt-*")
+    assert "the conversation history was damaged and was moved aside" in error["message"], error
+    assert kept.name in error["message"] and "older than 7 days" not in error["message"]
