@@ -64,7 +64,7 @@ from contop.agent.models import ModelSpec, build_model, context_budget_tokens, n
 from contop.agent.prompts import build_execution_prompt
 from contop.agent.skills.runtime import AgentToolContext, SkillRuntime
 from contop.agent.skills.store import SkillStore
-from contop.agent.toolbridge import RunState, StaticToolset, guarded_tools
+from contop.agent.toolbridge import Cut, RunState, StaticToolset, WaitingForApproval, guarded_tools
 from contop.core.errors import ConfigError, ContopError
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.core.urlsecrets import hide_url_passwords, url_password
@@ -169,7 +169,7 @@ class Execution:
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
-    def stop_answer(self, ran: int, stopped: list[str] | None = None) -> str:
+    def stop_answer(self, ran: int, stopped: list[Cut] | None = None) -> str:
         """The answer of a stopped run: why, and how far it got (``ran`` steps finished, ``stopped`` were cut off:
         a step waiting for approval or a command that was killed did not run)."""
         answer = f"Stopped: {self.stop_reason}." if self.stop_reason else "Stopped at your request."
@@ -454,10 +454,11 @@ class AgentService:
         else:
             result.model, result.backend = model.model_name, "custom"
 
+        approvals = WaitingForApproval(confirmer) if confirmer is not None else None
         toolset = GuardedToolset(
             self._tools,
             lists=self._lists,
-            confirmer=confirmer,
+            confirmer=approvals,
             audit=self._audit,
             sandbox=await self._sandbox() if self._sandbox is not None else None,
         )
@@ -465,7 +466,9 @@ class AgentService:
         ctx.user_prompt = execution.text
         enabled = list(settings.enabled_skills)
         ctx.skills = SkillRuntime(self.skills, enabled, toolset)
-        state = RunState(toolset=toolset, ctx=ctx, events=events, model=result.model, backend=result.backend)
+        state = RunState(
+            toolset=toolset, ctx=ctx, events=events, model=result.model, backend=result.backend, approvals=approvals
+        )
         budget = context_budget_tokens(spec) if spec is not None else 100_000
         limits = self.limits
         model_settings = ModelSettings(
@@ -535,7 +538,7 @@ class AgentService:
             except Exception:
                 log.exception("could not store the conversation of session %s", session_id[:8])
 
-        async def close_counts(detail: str) -> list[str]:
+        async def close_counts(detail: str) -> list[Cut]:
             """Close the steps still in flight (``detail`` says why on the phone) and count; returns their tools."""
             stopped = await state.stop_in_flight(detail)
             result.steps_taken = state.finished
@@ -563,7 +566,7 @@ class AgentService:
         finish: Callable[[str, RunStatus], Awaitable[RunResult]],
         save: Callable[[list[ModelMessage]], Awaitable[None]],
         fallback_history: Callable[[str], list[ModelMessage]],
-        close_counts: Callable[[str], Awaitable[list[str]]],
+        close_counts: Callable[[str], Awaitable[list[Cut]]],
         execution: Execution,
         unreachable: str,
     ) -> RunResult:
@@ -770,13 +773,20 @@ def unreachable_hint(spec: ModelSpec | None) -> str:
     return f"{spec.provider} could not be reached: check this computer's internet connection"
 
 
-def _steps_note(ran: int, stopped: list[str]) -> list[str]:
-    """How far a run that did not complete got: the steps that ran, and the ones cut off in flight."""
+def _steps_note(ran: int, cut: list[Cut]) -> list[str]:
+    """How far a run that did not complete got: the steps that ran, the ones cut off in flight, and those that
+    still waited for approval (they never ran)."""
     note = [f"{ran} step(s) had run before the stop."] if ran else []
+    stopped = [c.tool for c in cut if not c.waiting]
+    waiting = [c.tool for c in cut if c.waiting]
     if len(stopped) == 1:
         note.append(f"The step in progress ({stopped[0]}) was stopped before it finished.")
     elif stopped:
         note.append(f"The {len(stopped)} steps in progress ({', '.join(stopped)}) were stopped before they finished.")
+    if len(waiting) == 1:
+        note.append(f"The step waiting for your approval ({waiting[0]}) did not run.")
+    elif waiting:
+        note.append(f"The {len(waiting)} steps waiting for your approval ({', '.join(waiting)}) did not run.")
     return note
 
 

@@ -7,6 +7,7 @@ never given to pydantic-ai.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import inspect
@@ -24,13 +25,43 @@ from pydantic_ai.messages import BinaryContent
 from pydantic_ai.toolsets import ToolsetTool
 
 from contop.agent.events import ProgressStatus, RunEvents
-from contop.security.enforce import GuardedToolset, ToolOutcome
+from contop.security.enforce import ConfirmationRequest, Confirmer, GuardedToolset, ToolOutcome
 from contop.tools.context import ToolContext
 
 log = logging.getLogger(__name__)
 
 _DETAIL_CHARS = 240
+STOPPED_WAITING = "Stopped while it waited for your approval, so it did not run."
 IMAGE_NOTE = "The image is attached below."
+
+
+class WaitingForApproval:
+    """The run's confirmer, remembering which calls wait for the user's answer: a stop then says those steps never
+    ran, rather than that they were cut off half done."""
+
+    def __init__(self, inner: Confirmer) -> None:
+        self.inner = inner
+        self.calls: set[str] = set()
+
+    async def confirm(self, request: ConfirmationRequest) -> bool:
+        self.calls.add(request.call_id)
+        try:
+            answer = await self.inner.confirm(request)
+        except asyncio.CancelledError:
+            raise  # left marked: the stop that cancelled the wait reports the step as never run
+        except BaseException:
+            self.calls.discard(request.call_id)
+            raise
+        self.calls.discard(request.call_id)
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A step a stop left unfinished: ``waiting`` when it was still waiting for approval (so it did not run)."""
+
+    tool: str
+    waiting: bool = False
 
 
 @dataclass
@@ -51,6 +82,8 @@ class RunState:
     extra: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = field(default_factory=dict)
     # The run's conversation so far (the framework's own list), once it has started: a run that stops stores it.
     messages: Callable[[], list[Any]] | None = None
+    approvals: WaitingForApproval | None = None  # the toolset's confirmer, when the run has one
+    call_ids: dict[int, str] = field(default_factory=dict)  # step in flight → its call id
 
     def tool_summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -70,14 +103,18 @@ class RunState:
              "backend": self.backend},
         )  # fmt: skip
 
-    async def stop_in_flight(self, detail: str) -> list[str]:
+    async def stop_in_flight(self, detail: str) -> list[Cut]:
         """The run ended with steps still in flight (stopped, timed out, failed): each gets its final
-        ``agent_progress`` (``cancelled``) and counts as cancelled in the summary. Returns their tools, in order."""
-        stopped = sorted(self.in_flight.items())
-        for step, tool in stopped:
+        ``agent_progress`` (``cancelled``) and counts as cancelled in the summary. Returns them, in order; a step
+        still waiting for approval is told apart, as it did not run at all."""
+        waiting = self.approvals.calls if self.approvals is not None else set()
+        cut = []
+        for step, tool in sorted(self.in_flight.items()):
+            unasked = self.call_ids.get(step) in waiting
+            cut.append(Cut(tool, unasked))
             self.summary[(tool, "cancelled")] += 1
-            await self.progress(step, tool, detail, "cancelled")
-        return [tool for _, tool in stopped]
+            await self.progress(step, tool, STOPPED_WAITING if unasked else detail, "cancelled")
+        return cut
 
 
 def describe_call(tool: str, args: dict[str, Any]) -> str:
@@ -157,7 +194,9 @@ async def run_guarded(state: RunState, name: str, args: dict[str, Any], call_id:
     state.step += 1
     step = state.step
     await state.progress(step, name, describe_call(name, args), "running")
+    state.call_ids[step] = call_id  # kept by a stop, for stop_in_flight to know whether the step still waited
     outcome = await state.toolset.call(name, args, state.ctx, call_id=call_id)
+    state.call_ids.pop(step, None)
     state.summary[(name, outcome.status)] += 1
     status: ProgressStatus = "completed" if outcome.status == "success" else "failed"
     await state.progress(step, name, describe_outcome(outcome), status)

@@ -187,9 +187,10 @@ async def test_stop_while_a_step_waits_for_approval_counts_only_the_steps_that_r
     result = await execution
     assert victim.exists()
     assert result.status == "cancelled"
+    # step 2 never ran: it waited for the user's answer, so it is not "stopped before it finished"
     assert result.answer == (
         "Stopped at your request. 1 step(s) had run before the stop. "
-        "The step in progress (execute_cli) was stopped before it finished."
+        "The step waiting for your approval (execute_cli) did not run."
     )
     assert result.steps_taken == 1
     assert result.tool_summary == {"execute_cli": {"cancelled": 1, "success": 1}}
@@ -201,7 +202,7 @@ async def test_stop_while_a_step_waits_for_approval_counts_only_the_steps_that_r
     assert events.types()[-2:] == ["agent_progress", "agent_result"]
     final = events.of("agent_progress")[-1]
     AgentProgress.model_validate({"type": "agent_progress", "payload": final})  # the protocol accepts it
-    assert final["detail"] == "Stopped before it finished."
+    assert final["detail"] == "Stopped while it waited for your approval, so it did not run."
     assert events.of("agent_result")[0]["tool_summary"] == result.tool_summary
 
 
