@@ -480,7 +480,7 @@ def _awk(inv: Invocation, st: State) -> None:
     given = dict(a.split("=", 1) for a in line.assignments if "=" in a)
     seen = code_argument(inv)
     for program in line.programs:
-        if program != seen:  # a program the interpreter rules did not find ('gawk -i inplace PROG', '--source=')
+        if seen is None or program not in seen:  # one the interpreter rules did not judge (kept as a backstop)
             judge_code("awk", program, st, inv.text)
         for target, append in awk_outputs(program, given):
             writes_file(target, append, inv, st)

@@ -163,19 +163,11 @@ def _cluster(letters: str, following: str, cluster: tuple[str, str, str], codes:
 def code_argument(inv: Invocation) -> str | None:
     """The program text given on the command line, or None when the interpreter runs a script file."""
     args = inv.args
-    if inv.name in ("awk", "gawk", "mawk", "nawk"):
-        i = 0
-        while i < len(args):
-            if args[i] in ("-f",):
-                return None
-            if args[i] in ("-F", "-v"):
-                i += 2
-                continue
-            if args[i].startswith("-"):
-                i += 1
-                continue
-            return args[i]
-        return None
+    if inv.name in ("awk", "gawk", "mawk", "nawk"):  # read as gawk does: '-i inplace PROG', '--source=PROG'
+        from contop.security.cmdtools import awk_line
+
+        programs = awk_line(args).programs
+        return "\n".join(programs) if programs else None
     codes, _ = program_parts(inv.name, args)
     return "\n".join(codes) if codes else None
 

@@ -887,7 +887,30 @@ _PATTERN_FIRST: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         _GREP_VALUES | {"-g", "--glob", "-t", "--type", "-T", "--type-not", "-M", "--max-columns", "-r", "--replace"},
     ),
     "sed": (frozenset({"-e", "--expression", "-f", "--file"}), frozenset({"-e", "--expression", "-f", "--file", "-l"})),
-    "awk": (frozenset({"-f", "--file"}), frozenset({"-f", "--file", "-F", "--field-separator", "-v", "--assign"})),
+    "awk": (
+        frozenset({"-f", "--file", "-e", "--source", "-E", "--exec"}),
+        frozenset(
+            {
+                "-f",
+                "--file",
+                "-F",
+                "--field-separator",
+                "-v",
+                "--assign",
+                "-e",
+                "--source",
+                "-E",
+                "--exec",
+                "-i",
+                "--include",
+                "-l",
+                "--load",
+                "-W",
+                "-Z",
+                "--locale",
+            }
+        ),
+    ),
     "jq": (frozenset({"-f", "--from-file"}), frozenset({"-f", "--from-file", "--indent", "--arg", "--argjson"})),
 }
 for _alias, _same in (("egrep", "grep"), ("fgrep", "grep"), ("gawk", "awk"), ("mawk", "awk"), ("nawk", "awk")):
