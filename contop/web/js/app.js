@@ -445,6 +445,7 @@ function handleServer(msg) {
   const quiet = msg.type === "error" && msg.payload.ref_id ? quietRequests.get(msg.payload.ref_id) : null;
   if (quiet) {
     quietRequests.delete(msg.payload.ref_id);
+    manualProbes.delete(msg.payload.ref_id);
     const manual = quiet.feature === "manual" || quiet.feature === MANUAL_KEYS;
     if (manual) manualControl.refused(msg.payload.ref_id); // text it was to type goes back into the box
     if (manual && msg.payload.reason === "agent_running") {
@@ -574,19 +575,31 @@ function toast(text, tone = "info", ms = 2800) {
 }
 
 let confirmTimer = 0;
-// When one question follows another in the same dialog, its buttons wait a moment: a second tap meant for the
-// first must not answer the next.
-const ANSWER_HOLD_MS = 600;
-let answersHeld = false;
-let answersTimer = 0;
-function holdAnswers() {
-  answersHeld = true;
-  clearTimeout(answersTimer);
-  answersTimer = setTimeout(() => {
-    answersHeld = false;
-    render();
-  }, ANSWER_HOLD_MS);
+// A button that takes another's place under the finger waits a moment (disabled, so the tap goes nowhere): the
+// second tap of a double tap meant for the first must not press it.
+const HOLD_MS = 600;
+
+/** held() is true for HOLD_MS after start(); the view is drawn again when it ends. */
+function tapHold() {
+  let held = false;
+  let timer = 0;
+  return {
+    held: () => held,
+    start() {
+      held = true;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        held = false;
+        render();
+      }, HOLD_MS);
+    },
+  };
 }
+// When one question follows another in the same dialog, its buttons wait: a tap meant for the first must not
+// answer the next.
+const answersHold = tapHold();
+// Stop appears where Send was the moment a task starts: a double tap on Send must not stop the task it started.
+const stopHold = tapHold();
 let confirmOpener = null; // what had focus when the approval dialog opened
 
 // How long the desktop still waits for the answer to the open question (it says no by itself at the end).
@@ -663,7 +676,12 @@ function render() {
         "div",
         { class: "banner danger", "data-banner": "security", role: "alert" },
         icon("shield"),
-        h("div", { class: "banner-text" }, h("b", {}, "Security alert"), visibleCommand(a.message)),
+        h(
+          "div",
+          { class: "banner-text" },
+          h("b", {}, "Security alert", a.count > 1 ? h("span", { class: "banner-count" }, ` ×${a.count}`) : null),
+          visibleCommand(a.message),
+        ),
         h("button", { class: "icon-btn", type: "button", "aria-label": "Dismiss", onclick: () => store.dispatch({ type: "dismiss_alert", id: a.id }) }, icon("close")),
       ),
     );
@@ -675,6 +693,7 @@ function render() {
   const connected = status === ConnStatus.CONNECTED;
   const text = $("intent-input").value.trim();
   $("btn-send").disabled = !text || !connected || s.running;
+  if ($("btn-stop").hidden && s.running) stopHold.start();
   $("btn-stop").hidden = !s.running;
   // One task at a time: while one runs, Stop takes Send's place (what is typed stays for afterwards).
   $("btn-send").hidden = s.running;
@@ -691,7 +710,7 @@ function render() {
     if (s.running) b.title = RUNNING_HELP.switch;
     else b.removeAttribute("title");
   }
-  $("btn-stop").disabled = s.stopping;
+  $("btn-stop").disabled = s.stopping || stopHold.held();
   $("btn-stop").setAttribute("aria-label", s.stopping ? "Stopping" : "Stop");
   $("chip-thinking").setAttribute("aria-pressed", String(s.thinking));
   renderModelChip(chipModelTitle(s));
@@ -701,6 +720,11 @@ function render() {
   // While Away Mode's lock holds the desk, the desktop refuses keys and text: the box says so before they are sent.
   const deskLocked = s.away.known && s.away.active && s.away.overlay;
   $("type-input").placeholder = deskLocked ? "Desk locked: unlock it to type" : "Type on the desktop…";
+  // Refused (its display gone, say): taps do nothing on the desktop, so the panel says why for as long as that lasts.
+  const refused = s.unavailable.manual;
+  const hint = $("manual-hint");
+  hint.textContent = refused ? visibleCommand(typeof refused === "string" ? refused : MANUAL_REFUSED) : MANUAL_HINT;
+  hint.classList.toggle("warn", !!refused);
   $("manual-panel").hidden = !s.manual;
   $("manual-badge").hidden = !s.manual;
   // The picture shows the desktop under Away Mode's lock: say that the desk itself is locked.
@@ -721,7 +745,8 @@ function render() {
   const c = s.confirmation;
   const modal = $("confirm-modal");
   if (c && modal.dataset.requestId !== c.requestId) {
-    if (!modal.hidden && modal.dataset.requestId) holdAnswers(); // the next question took the answered one's place
+    // The next question took the answered one's place.
+    if (!modal.hidden && modal.dataset.requestId) answersHold.start();
     modal.dataset.requestId = c.requestId;
     modal.classList.toggle("plan", c.isPlan);
     $("confirm-title").textContent = c.isPlan ? "Approve the plan?" : "Approve this action?";
@@ -755,7 +780,7 @@ function render() {
   $("btn-confirm-stop").hidden = !s.running;
   $("btn-confirm-stop").disabled = s.stopping;
   $("btn-confirm-stop").textContent = s.stopping ? "Stopping…" : "Stop the task";
-  $("btn-approve").disabled = $("btn-deny").disabled = s.stopping || answersHeld;
+  $("btn-approve").disabled = $("btn-deny").disabled = s.stopping || answersHold.held();
   const waiting = s.confirmQueue.length;
   $("confirm-queue").hidden = !c || !waiting;
   $("confirm-queue").textContent = `${waiting} more approval${waiting === 1 ? "" : "s"} waiting after this one.`;
@@ -1230,6 +1255,23 @@ function setManual(enabled) {
   store.dispatch({ type: "manual", enabled });
 }
 
+// While manual control is refused (the desktop's display went away, say), the panel says why. The desktop answers
+// a manual action only when it fails: one it has not refused within MANUAL_OK_MS worked, and the panel is as before.
+// Pointer moves do not count: the desktop reports at most one failed move a second.
+const MANUAL_OK_MS = 3000;
+const MANUAL_HINT = "Tap to click · drag to point · pinch to zoom";
+const MANUAL_REFUSED = "The desktop can't take manual control right now."; // refused without a reason
+const manualProbes = new Set(); // ids of manual actions sent while refused, not answered yet
+
+function probeManual(id) {
+  manualProbes.add(id);
+  setTimeout(() => {
+    if (manualProbes.delete(id) && store.state.unavailable.manual) {
+      store.dispatch({ type: "available", feature: "manual" });
+    }
+  }, MANUAL_OK_MS);
+}
+
 /** A task started while manual mode was on: the agent and the phone must not drive the same mouse. */
 function leaveManualForRun() {
   const other = !store.state.running && store.state.deskBusy ? ` from ${store.state.deskBusy.device}` : "";
@@ -1244,6 +1286,7 @@ const manualControl = setupManualControl({
     const keys = isKeyboardAction(payload);
     const id = sendQuiet(type, payload, keys ? MANUAL_KEYS : "manual", keys || !store.state.unavailable.manual);
     if (!id && keys) toast("Not connected to the desktop", "warn");
+    if (id && store.state.unavailable.manual && payload.action !== "mouse_move") probeManual(id);
     return id;
   },
   isManual: () => store.state.manual,

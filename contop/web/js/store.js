@@ -106,6 +106,10 @@ const INTERRUPTED = "The connection dropped during this run and the desktop ende
 
 const NO_QUESTIONS = { confirmation: null, confirmQueue: [] };
 
+// security_alert reasons that say the desk is not covered by Away Mode's lock screen (contop/server/away.py); the
+// next away_mode_status with the lock screen showing ends them.
+const LOCK_SCREEN_DOWN = new Set(["overlay_killed", "overlay_restart_failed"]);
+
 /** The question on screen is answered or gone: the next one waiting, if any, gets the dialog. */
 function nextConfirmation(state) {
   const [next = null, ...rest] = state.confirmQueue;
@@ -118,6 +122,13 @@ function expireConfirmation(state, requestId) {
   const s = idx >= 0 && !state.entries[idx].decision ? replaceAt(state, idx, { decision: "expired" }) : state;
   if (s.confirmation?.requestId === requestId) return nextConfirmation(s);
   return { ...s, confirmQueue: s.confirmQueue.filter((c) => c.requestId !== requestId) };
+}
+
+/** `feature` is no longer known to be refused on this desktop (the state as it was when it was not). */
+function available(state, feature) {
+  if (!(feature in state.unavailable)) return state;
+  const { [feature]: _, ...rest } = state.unavailable;
+  return { ...state, unavailable: rest };
 }
 
 function str(v) {
@@ -219,6 +230,22 @@ function sameAnswer(text, answer) {
   return null;
 }
 
+/**
+ * Index of the step card a tool_result `p` belongs to in the run from `start` on, or -1. The desktop numbers each
+ * step (the same number as in its agent_progress): parallel calls of one tool finish in any order, so only that
+ * number says which card is whose. A desktop that sends no number gets the newest card of that tool still
+ * without a result.
+ */
+function resultStep(entries, start, p) {
+  const step = num(p.step);
+  for (let i = entries.length - 1; i >= start; i--) {
+    const e = entries[i];
+    if (e.kind !== "step") continue;
+    if (step !== null ? e.step === step : e.tool === p.tool && !e.result) return i;
+  }
+  return -1;
+}
+
 // Agent output means the desktop accepted our intent: a later "idle" then ends the run even without a result.
 const ACCEPTS_INTENT = new Set(["agent_thinking", "agent_text", "agent_progress", "tool_result", "agent_confirmation_request"]);
 
@@ -289,14 +316,12 @@ function onServer(state, msg, now) {
         note: str(p.result?.note).trim(),
         durationMs: num(p.duration_ms),
       };
-      const start = runStart(s.entries);
-      for (let i = s.entries.length - 1; i >= start; i--) {
+      const i = resultStep(s.entries, runStart(s.entries), p);
+      if (i >= 0) {
         const e = s.entries[i];
-        if (e.kind === "step" && e.tool === p.tool && !e.result) {
-          // "rejected": not approved (denied, or the question expired), so the desktop skipped it.
-          const skipped = result.status === "rejected" ? { status: "skipped" } : {};
-          return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs, ...skipped });
-        }
+        // "rejected": not approved (denied, or the question expired), so the desktop skipped it.
+        const skipped = result.status === "rejected" ? { status: "skipped" } : {};
+        return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs, ...skipped });
       }
       return push(s, { kind: "tool_result", tool: p.tool, ...result });
     }
@@ -350,7 +375,9 @@ function onServer(state, msg, now) {
     }
     case "agent_confirmation_request": {
       // The desktop says how long it waits (timeout_s); asked again after a reconnect, the question keeps its end.
-      const same = state.entries.find((e) => e.id === `confirm-${msg.id}`);
+      // Its entry is found by the request's id: a reload renames entries (r<n>:confirm-…), not their requestId.
+      const isSame = (e) => e.kind === "confirm" && e.requestId === msg.id;
+      const same = state.entries.find(isSame);
       const timeout = Number(p.timeout_s);
       const confirmation = {
         requestId: msg.id,
@@ -374,8 +401,8 @@ function onServer(state, msg, now) {
       };
       // Asked again with the same id (a reconnect): the question is still open, so its one entry waits again.
       let s = closeStreaming(closeThinking(state));
-      const idx = s.entries.findIndex((e) => e.id === entry.id);
-      if (idx >= 0) s = replaceAt(s, idx, entry);
+      const idx = s.entries.findIndex(isSame);
+      if (idx >= 0) s = replaceAt(s, idx, { ...entry, id: s.entries[idx].id });
       else {
         s = push(s, entry);
         // The question gates the step that is waiting for it (shown running, same tool): it goes before that step.
@@ -398,12 +425,21 @@ function onServer(state, msg, now) {
     case "agent_status": {
       let s = push(state, { kind: "status", statusType: p.status_type, message: str(p.message) });
       if (p.status_type === "confirmation_expired" && str(p.ref_id)) s = expireConfirmation(s, p.ref_id);
+      // The desktop's screen can be captured again: its display is back, so manual control is worth trying again
+      // (a new refusal says so again).
+      if (p.status_type === "video_resumed") s = available(s, "manual");
       return { ...s, lastStatus: { statusType: p.status_type, message: str(p.message), at: now } };
     }
     case "security_alert": {
-      const alert = { id: msg.id, reason: p.reason, message: str(p.message) || "Security event on the desktop." };
-      const s = push(state, { kind: "alert", reason: alert.reason, message: alert.message });
-      return { ...s, alerts: [...state.alerts.filter((a) => a.id !== alert.id), alert] };
+      // The desktop repeats an alert while its cause lasts (the lock screen tried again in 1 s, 2 s, 4 s…): one
+      // banner per reason, with the newest text and how many times it came, or they would fill the screen.
+      const reason = str(p.reason);
+      const message = str(p.message) || "Security event on the desktop.";
+      const prev = state.alerts.find((a) => a.reason === reason);
+      const count = prev ? prev.count + (prev.id === msg.id ? 0 : 1) : 1;
+      const s = push(state, { kind: "alert", reason, message });
+      const others = state.alerts.filter((a) => a.id !== msg.id && a.reason !== reason);
+      return { ...s, alerts: [...others, { id: msg.id, reason, message, count }] };
     }
     case "error": {
       // Refused because another device's task holds the desk: the desktop's sentence names that device, and this
@@ -462,7 +498,10 @@ function onServer(state, msg, now) {
       if (refused && !away.active) unavailable.away = refused;
       // What manual control was refused while the lock held the desk is told again once the desk is unlocked.
       if (manualRefused && away.active && away.overlay) unavailable.manual = manualRefused;
-      return { ...state, away, unavailable };
+      // The lock screen is up again (or Away Mode is off, so none is wanted): an alert that it is down is over.
+      const covered = away.overlay || !away.active;
+      const alerts = covered ? state.alerts.filter((a) => !LOCK_SCREEN_DOWN.has(a.reason)) : state.alerts;
+      return { ...state, away, unavailable, alerts };
     }
     case "device_control_result": {
       const ok = p.status === "success" || p.status === "ok";
@@ -578,6 +617,9 @@ export function reduce(state, action) {
     case "unavailable":
       // true, or the desktop's reason (shown in settings)
       return { ...state, unavailable: { ...state.unavailable, [action.feature]: action.reason || true } };
+    case "available":
+      // A feature refused before worked after all (an action of it was not refused).
+      return available(state, action.feature);
     case "dismiss_alert":
       return { ...state, alerts: state.alerts.filter((a) => a.id !== action.id) };
     case "notice":
