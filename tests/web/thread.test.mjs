@@ -93,3 +93,14 @@ test("an approval card shows what a command would hide: escapes, bidi overrides,
   assert.equal(visibleCommand("for f in *; do\n\techo \"$f\"; done"), "for f in *; do\n\techo \"$f\"; done");
   assert.equal(visibleCommand("ls ~/Téléchargements 日本"), "ls ~/Téléchargements 日本");
 });
+
+test("a step stopped while it waited for approval says it never ran, in the desktop's words", () => {
+  const waited = {
+    action: "Running: rm old.txt",
+    detail: "Stopped while it waited for your approval, so it did not run.",
+    status: "stopped",
+  };
+  assert.deepEqual(stepText(waited), { what: "rm old.txt", said: waited.detail });
+  // stopped by the run's end with no word from the desktop: the generic sentence
+  assert.equal(stepText({ ...waited, detail: waited.action }).said, "Stopped before it finished.");
+});

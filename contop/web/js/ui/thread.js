@@ -119,7 +119,8 @@ export function stepText(e) {
   if (e.status === "running") return { what: e.detail, said: "" };
   const ran = e.action || e.detail || "";
   const what = ran.replace(/^Running: /, "");
-  if (e.status === "stopped") return { what, said: "Stopped before it finished." };
+  // The desktop's own words when it closed the step (the time ran out; it waited for approval, so it never ran).
+  if (e.status === "stopped") return { what, said: e.action && e.detail && e.detail !== e.action ? e.detail : "Stopped before it finished." };
   if (e.status === "skipped") return { what, said: e.detail && e.detail !== e.action ? e.detail : "Not approved, so it was skipped." };
   return { what, said: e.action && e.detail !== e.action ? e.detail : "" };
 }
