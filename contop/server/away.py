@@ -52,7 +52,7 @@ from contop.core.settings import AwayModeSettings
 from contop.desktop.away_attempts import ATTEMPTS_FILE, read_attempts
 from contop.server.settings_store import SettingsStore
 from contop.server.statedir import atomic_write
-from contop.tools.desktop import keyboard, take_keyboard
+from contop.tools.desktop import adapter_connected, keyboard, take_keyboard
 
 if TYPE_CHECKING:
     from contop.transport.manager import SessionManager
@@ -870,7 +870,29 @@ class AwayModeController:
             adapter.close()
             raise
         self._adapter = adapter
-        return adapter.idle_seconds
+        return self._read_idle
+
+    def _read_idle(self) -> float:
+        """The desk's idle time, through a connection opened anew when the X server went away (it restarted): a
+        connection to the old server stays dead, so the idle watch would otherwise fail until the server restarts.
+        While the X server is down, each read tries to open one and fails."""
+        from contop.platform.base import get_adapter
+
+        adapter = self._adapter
+        if adapter is None or not adapter_connected(adapter):
+            self._adapter = None
+            if adapter is not None:
+                log.info("the X server went away: the idle time is read on a new connection")
+                try:
+                    adapter.close()
+                except Exception:  # its server is gone: nothing on it is left to put back
+                    log.debug("closing the idle time's adapter failed", exc_info=True)
+            adapter = get_adapter()
+            if self._closed:  # shut down meanwhile: nobody would close it
+                adapter.close()
+                raise NotAvailableError("Away Mode is shut down")
+            self._adapter = adapter
+        return float(adapter.idle_seconds())
 
     async def _idle_loop(self) -> None:
         assert self._idle_source is not None

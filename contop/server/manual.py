@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contop.core.errors import ContopError, NoDesktopError, ToolError
+from contop.core.errors import ContopError, NoDesktopError, NotAvailableError, ToolError
 from contop.core.messages import Envelope, Error, ErrorPayload
 from contop.platform.base import MouseButton
 from contop.platform.capture import NoActiveMonitor
@@ -281,7 +281,7 @@ class ManualControl:
             await self._refuse_while_agent_runs(session, message)
             return
         try:
-            await self._handle(session, message.payload, rule)
+            await self._handle_once_more_on_a_new_desktop(session, message.payload, rule)
         except (KeyboardLockedError, KeyboardTaken) as exc:  # Away Mode holds the keyboard, or took it meanwhile
             session.send(Error.reply("not_available", str(exc), message.id))
         except (NoDesktopError, NoActiveMonitor) as exc:  # NoActiveMonitor is a ToolError, but the payload is fine
@@ -311,6 +311,20 @@ class ManualControl:
             self._move_errors.clear()
         self._move_errors[session_id] = now
         return True
+
+    async def _handle_once_more_on_a_new_desktop(self, session: Any, payload: Any, rule: VideoFrameRule) -> None:
+        """Perform the action; when it failed because the desktop's X server went away (it restarted since the
+        last check, or the agent's tools dropped the desktop meanwhile), once more on the desktop opened anew.
+        Nothing of it reached the new server: a restarted X server is another server, and what the old one got
+        went with it."""
+        try:
+            await self._handle(session, payload, rule)
+        except NotAvailableError:
+            used = self._desk
+            self._desk_checked = 0.0  # asked for again now, not after DESK_CHECK_S
+            if used is None or await self._desktop() is used:  # raises while the X server is down
+                raise
+            await self._handle(session, payload, rule)
 
     async def _handle(self, session: Any, payload: Any, rule: VideoFrameRule) -> None:
         action, session_id = payload.action, session.id

@@ -3,7 +3,9 @@ last screenshot (so the model's coordinates map back exactly), the Away Mode che
 
 Connections are cached per display: opening an X connection and an mss instance per tool call would cost more than
 most actions. A cached desktop whose X server went away (it restarted, or the session ended) is dropped at the next
-call and opened anew. Per-session state is only the last geometry, keyed by session id.
+call and opened anew: each of its X connections is checked itself (the adapter's, and the one for the Away Mode
+checks when open), and one a call found closed marks the whole desktop lost. A connection opened after the restart
+answers, so it says nothing about the others. Per-session state is only the last geometry, keyed by session id.
 
 Keyboard calls (typing, keys) go through ``keyboard``, the process's one gate: a typing whose caller is cancelled
 stops within a keystroke, and Away Mode closes the gate before its lock screen takes the keyboard, which stops the
@@ -16,7 +18,8 @@ import asyncio
 import logging
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +48,7 @@ class Desktop:
     _geometries: dict[str, ScreenGeometry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _xdisplay: Any = None
+    _lost: bool = False  # one of its X connections was found closed: the desktop is opened anew at the next call
 
     # -- coordinates --------------------------------------------------------------------------------------
     def remember(self, session_id: str, geometry: ScreenGeometry) -> None:
@@ -62,30 +66,56 @@ class Desktop:
             return geo
         return self.capturer.geometry()
 
-    # -- the X connection -----------------------------------------------------------------------------------
+    # -- the X connections ----------------------------------------------------------------------------------
     def connected(self) -> bool:
-        """Whether the display's X server still answers on this desktop's connection (always True elsewhere than
-        X11). A restarted X server is another server: every connection to the old one is dead for good."""
+        """Whether the display's X server still answers on every connection this desktop holds (always True
+        elsewhere than X11). A restarted X server is another server: every connection to the old one is dead for
+        good, so each is checked itself, and the one for the Away Mode checks only when it is already open."""
         if current_os() != "linux":
             return True
-        try:
-            with self._lock:
-                self._x().get_input_focus()  # a round trip: a dead connection shows here, a closed socket at once
-        except Exception:
+        alive = not self._lost and adapter_connected(self.adapter)
+        if alive:
+            try:
+                with self._lock:
+                    if self._xdisplay is not None:
+                        self._xdisplay.get_input_focus()  # a round trip: a dead connection shows here
+            except Exception:
+                alive = False
+        if not alive:
             log.info("the X display %s went away: its desktop is opened anew", self.display or "(default)")
-            return False
-        return True
+        return alive
 
-    # -- Away Mode ----------------------------------------------------------------------------------------
     def _x(self) -> Any:
         if self._xdisplay is None:
             from contop.platform.linux.xconnect import open_display
 
             self._xdisplay = open_display(self.display, "desktop")
             if self._xdisplay is None:
+                self._lost = True  # its X server is down: what this desktop holds was opened on the one before
                 raise NotAvailableError(f"cannot open the X display {self.display or '(default)'}")
         return self._xdisplay
 
+    def _lost_on(self, exc: BaseException) -> bool:
+        """Mark the desktop lost when ``exc`` says its X connection for the Away Mode checks is closed."""
+        if _connection_closed(exc):
+            self._lost = True
+            log.info("the X display %s went away: %s", self.display or "(default)", exc)
+        return self._lost
+
+    @contextmanager
+    def _away_x(self) -> Iterator[Any]:
+        """The connection for the Away Mode checks, under the lock; closed, it marks the desktop lost."""
+        with self._lock:
+            try:
+                yield self._x()
+            except NotAvailableError:
+                raise
+            except Exception as exc:
+                if self._lost_on(exc):
+                    raise NotAvailableError(f"the X display {self.display or '(default)'} went away: {exc}") from exc
+                raise
+
+    # -- Away Mode ----------------------------------------------------------------------------------------
     def away_overlay_active(self) -> bool:
         """True while the Away Mode lock overlay covers this display (X11 only; elsewhere always False)."""
         if current_os() != "linux":
@@ -93,9 +123,12 @@ class Desktop:
         try:
             from contop.desktop import away_capture
 
-            with self._lock:
-                return bool(away_capture.overlay_active(self._x()))
-        except Exception:  # no overlay support here must not break the tools
+            with self._away_x() as x:
+                return bool(away_capture.overlay_active(x))
+        except Exception as exc:  # no overlay support here must not break the tools
+            # A closed connection marks the desktop lost: its X server, and any overlay on it, is gone; the
+            # adapter's connection went with it, so the action itself fails and the next call opens a new one.
+            self._lost_on(exc)
             log.debug("cannot check for the Away Mode overlay", exc_info=True)
             return False
 
@@ -106,8 +139,8 @@ class Desktop:
 
             geo = self.capturer.geometry(max_width=max_width)
             m = geo.monitor
-            with self._lock:
-                image = away_capture.capture_without_overlay(self._x(), (m.left, m.top, m.width, m.height))
+            with self._away_x() as x:
+                image = away_capture.capture_without_overlay(x, (m.left, m.top, m.width, m.height))
             return downscale(image, geo.shot_width, geo.shot_height), geo, True
         image, geo = self.capturer.capture_bgra(max_width=max_width)
         return image, geo, False
@@ -117,8 +150,8 @@ class Desktop:
         if self.away_overlay_active():
             from contop.desktop import away_capture
 
-            with self._lock:
-                return away_capture.capture_without_overlay(self._x(), (left, top, width, height))
+            with self._away_x() as x:
+                return away_capture.capture_without_overlay(x, (left, top, width, height))
         image, rect = self.capturer.grab(0)
         x0, y0 = left - rect.left, top - rect.top
         return image[y0 : y0 + height, x0 : x0 + width]
@@ -134,6 +167,24 @@ class Desktop:
             except Exception:
                 log.debug("closing the X connection failed", exc_info=True)
             self._xdisplay = None
+
+
+def adapter_connected(adapter: PlatformAdapter) -> bool:
+    """Whether the adapter's own connection to its desktop still works (one X round trip on X11); only the X11
+    adapter holds a connection that can go away while the process runs."""
+    check = getattr(adapter, "connected", None)
+    return check is None or bool(check())
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    """Whether ``exc`` says an X connection is closed for good (its server went away)."""
+    if isinstance(exc, OSError):  # a broken pipe, a reset: python-xlib passes some on as they are
+        return True
+    try:
+        from Xlib import error as xerror
+    except ImportError:
+        return False
+    return isinstance(exc, xerror.ConnectionClosedError)
 
 
 _desktops: dict[str | None, Desktop] = {}

@@ -1,7 +1,8 @@
 """The Linux/X11 platform adapter: XTest input, EWMH windows, xclip clipboard, idle/keep-awake, AT-SPI.
 
 One python-xlib connection per adapter, used under one lock: methods may be called from any thread (tools run
-them with ``asyncio.to_thread``), one at a time.
+them with ``asyncio.to_thread``), one at a time. A connection whose X server went away (it restarted) stays dead:
+``connected`` says so, and the owner opens a new adapter.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class LinuxAdapter(PlatformAdapter):
         self._keep_awake: KeepAwake | None = None
         self._atspi: Any = None
         self._closed = False
+        self._lost: str | None = None  # why the connection is known dead (a call found it closed)
 
     @property
     def input_backend(self) -> str:
@@ -84,14 +86,38 @@ class LinuxAdapter(PlatformAdapter):
     @contextmanager
     def _guard(self) -> Iterator[None]:
         with self._lock:
-            if self._closed:
-                raise ToolError("the platform adapter is closed")
+            if self._closed:  # dropped as its X server went away, say, while a caller still held it
+                raise NotAvailableError("the platform adapter is closed")
             try:
                 yield
             except xerror.ConnectionClosedError as exc:
+                self._lost = str(exc)
                 raise NotAvailableError(f"the X display {self.display_name} went away: {exc}") from exc
             except xerror.XError as exc:
                 raise ToolError(f"the X server refused the request: {exc}") from exc
+
+    def connected(self) -> bool:
+        """Whether this adapter's own X connection still works. A restarted X server is another server: every
+        connection to the old one is dead for good, whatever a connection opened since says.
+
+        One round trip, unless a call holds the connection now (typing may for seconds): then it is taken as alive,
+        and that call, if the connection is dead, fails and marks it lost for the next check.
+        """
+        if self._closed or self._lost is not None:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            self._d.get_input_focus()  # a dead connection shows here, a closed socket at once
+        except (xerror.ConnectionClosedError, OSError) as exc:
+            self._lost = str(exc)
+            logger.info("the X connection to %s is lost: %s", self.display_name, exc)
+            return False
+        except xerror.XError:  # refused, so answered: the server is there
+            return True
+        finally:
+            self._lock.release()
+        return True
 
     # -- input ----------------------------------------------------------------------------------------------
     @_x_call
