@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import bcrypt
 
+from contop.core.clock import utcnow
 from contop.core.errors import ContopError, NotAvailableError
 from contop.core.settings import AwayModeSettings
 from contop.desktop.away_attempts import ATTEMPTS_FILE, read_attempts
@@ -204,7 +205,8 @@ class OverlayRecord:
 
     @classmethod
     def loads(cls, data: bytes) -> OverlayRecord | None:
-        """The record in ``data``, or None when it is not one (a torn or foreign file is no lock screen)."""
+        """The record in ``data``, or None when it is not one: damaged (``atomic_write`` never leaves a torn one),
+        of wrong types, or nested too deeply to read."""
         try:
             raw = json.loads(data)
             return cls(
@@ -216,7 +218,7 @@ class OverlayRecord:
                 engaged_by=str(raw["engaged_by"]),
                 failed_attempts=int(raw.get("failed_attempts", 0)),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return None
 
 
@@ -712,20 +714,35 @@ class AwayModeController:
             log.warning("cannot remove %s (the lock screen counts the wrong PINs of the last lock): %s",
                         self._attempts_path, exc)  # fmt: skip
 
-    def _read_record(self) -> tuple[OverlayRecord, bool] | None:
-        """The record a previous server left, and whether its lock screen is still up; None when there is none."""
+    def _read_record(self) -> tuple[OverlayRecord | None, bool] | None:
+        """The record a previous server left, and whether its lock screen is still up; None when there is none.
+
+        The record exists only while the desk is locked, so one that cannot be read still says the desk was locked
+        when the server stopped: it is moved aside, and ``(None, False)`` locks the desk again (fail closed)."""
         try:
             data = self._record_path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("cannot read %s: %s", self._record_path, exc)
-            return None
+            log.error("cannot read %s (%s): the desk was locked when the previous server stopped, so it is locked "
+                      "again", self._record_path, exc)  # fmt: skip
+            return None, False
         record = OverlayRecord.loads(data)
         if record is None:
-            self._forget_record()  # torn or foreign: no lock screen is named
-            return None
+            self._set_record_aside()
+            return None, False
         return record, overlay_alive(record)
+
+    def _set_record_aside(self) -> None:
+        aside = self._record_path.with_name(f"{RECORD_FILE}.corrupt-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}")
+        try:
+            os.replace(self._record_path, aside)
+        except OSError as exc:
+            log.error("Away Mode record %s is damaged and cannot be moved aside (%s); the desk was locked when the "
+                      "previous server stopped, so it is locked again", self._record_path, exc)  # fmt: skip
+            return
+        log.error("Away Mode record %s is damaged; moved it to %s. The desk was locked when the previous server "
+                  "stopped, so it is locked again", self._record_path, aside)  # fmt: skip
 
     async def _take_over(self) -> None:
         """Report a lock screen left up by a previous server, and replace it with ours so that the phone and the
@@ -739,7 +756,7 @@ class AwayModeController:
             return
         record, up = found
         saved = await asyncio.to_thread(read_attempts, self._attempts_path)
-        if not up:
+        if record is None or not up:
             await self._lock_again(record, saved.failures if saved is not None else 0)
             return
         async with self._lock:
@@ -756,20 +773,22 @@ class AwayModeController:
                 await self._replace_orphan(record)
         await self._changed()
 
-    def _resume(self, record: OverlayRecord, failures: int) -> None:
+    def _resume(self, record: OverlayRecord | None, failures: int) -> None:
         """Away Mode engaged again as the previous server's record says: since when, by whom, and the wrong PINs
-        (``failures``: the lock screen's own count, which may be higher)."""
+        (``failures``: the lock screen's own count, which may be higher). A damaged record (None) says none of it:
+        engaged from now, by nobody known."""
         keyboard.lock(self)  # nothing types yet (the server is starting): no typing to wait for
         self._state = AwayState.ENGAGED
         try:
-            self._engaged_at = datetime.fromisoformat(record.engaged_at)
+            self._engaged_at = datetime.fromisoformat(record.engaged_at) if record else datetime.now(UTC)
         except ValueError:
             self._engaged_at = datetime.now(UTC)
-        self._engaged_by = record.engaged_by
-        self._failures = max(record.failed_attempts, failures)
+        self._engaged_by = record.engaged_by if record else None
+        self._failures = max(record.failed_attempts if record else 0, failures)
 
-    async def _lock_again(self, record: OverlayRecord, failures: int) -> None:
-        """Put the lock back that a previous server left engaged with no lock screen up."""
+    async def _lock_again(self, record: OverlayRecord | None, failures: int) -> None:
+        """Put the lock back that a previous server left engaged with no lock screen up, or with a record too
+        damaged (None) to say whether its lock screen is: ours then comes up over any that is."""
         refusal = engage_refusal(self._settings.get().away_mode)
         if refusal:
             log.warning("Away Mode was engaged when the previous server stopped, but it cannot lock again: %s", refusal)
@@ -788,10 +807,15 @@ class AwayModeController:
                 await self._alert_not_up(str(exc), pause)
                 self._start_following(None, pause)
         if covered:
+            why = (
+                "its record of the lock was damaged"
+                if record is None
+                else "its lock screen had closed without an unlock"
+            )
             await self._alert(
                 "overlay_killed",
-                "The desk was locked when the previous Contop server stopped, and its lock screen had closed "
-                "without an unlock; Away Mode has locked the desk again.",
+                f"The desk was locked when the previous Contop server stopped, and {why}; Away Mode has locked the "
+                "desk again.",
             )
         await self._changed()
 

@@ -196,6 +196,21 @@ def _ensure_dir(path: Path) -> None:
         path.chmod(DIR_MODE)
 
 
+def _keep_secret(path: Path) -> None:
+    """Make ``path`` owner-only again (0600) when someone let others read or write it; a missing file is left to
+    whoever makes it.
+
+    Quiet: nothing was lost, the file is only as it should have been all along. A file the owner cannot read
+    (chmod 000) is left so, for the code that reads it to report, as is anything but a file (a folder in its
+    place)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode) and mode & 0o077:
+        path.chmod(SECRET_MODE)
+
+
 # What a state directory holds (and the temp files of its atomic writes, ".settings.json.…"): one of these makes a
 # folder Contop's own.
 # What Contop puts at the top of its state directory. A name counts as Contop's when it is one of these, or one of
@@ -260,6 +275,12 @@ class StateDir:
     def keep_awake_record(self) -> Path:
         return self.root / "keep-awake.json"
 
+    def secret_files(self) -> tuple[Path, ...]:
+        """The files whose mode ``ensure()`` puts back to 0600: a chmod (a backup tool, a careless hand) must not
+        leave a secret readable by others after a restart. settings.json and the sessions database are seen to by
+        the code that reads them."""
+        return (self.admin_token, self.tokens, self.dtls_dir / "key.pem", self.dtls_dir / "cert.pem")
+
     def display(self) -> str:
         """The path as written into default settings: ``~/.contop`` when under the home directory."""
         home = Path.home()
@@ -284,6 +305,8 @@ class StateDir:
         try:
             for directory in (self.root, self.dtls_dir, self.data_dir, self.logs_dir, self.skills_dir):
                 _ensure_dir(directory)
+            for secret in self.secret_files():
+                _keep_secret(secret)
             probe = self.root / f".write-probe-{secrets.token_hex(4)}"
             probe.write_bytes(b"")
             probe.unlink()

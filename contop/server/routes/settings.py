@@ -20,6 +20,7 @@ from contop.core.settings import (
     validate_settings,
 )
 from contop.server.admin import require_admin
+from contop.server.away import BCRYPT_COST
 from contop.server.routes.common import json_body, not_saved, server_state
 
 router = APIRouter(dependencies=[Depends(require_admin)])
@@ -33,23 +34,34 @@ async def get_settings(request: Request) -> dict[str, Any]:
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
 
 
-_BCRYPT = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
+# What ``POST /api/away-mode/pin`` makes (``contop.server.away.hash_pin``): bcrypt ``$2b$`` at our cost, with the
+# canonical last character of the salt and of the hash. bcrypt refuses another salt ("Invalid salt") and no PIN
+# matches another hash, so such a value would be a PIN nobody can type.
+_BCRYPT = re.compile(rf"\$2b\${BCRYPT_COST:02d}\$[./A-Za-z0-9]{{21}}[.Oeu][./A-Za-z0-9]{{30}}[.CGKOSWaeimquy26]")
+_PIN_KEYS = ("pin_hash", "emergency_pin_hash")
+
+
+def _away_engaged(request: Request) -> bool:
+    away = getattr(server_state(request), "away", None)
+    return away is not None and bool(away.engaged)
 
 
 def _check_away_pins(request: Request, given: object, current: AwayModeSettings) -> None:
     """The Away Mode PIN hashes may only be what ``POST /api/away-mode/pin`` makes (a PIN nobody knows would lock
-    the desk for good), and may not be removed while the lock is up, as ``DELETE /api/away-mode/pin`` refuses."""
+    the desk for good), and may not be removed while the lock is up, as ``DELETE /api/away-mode/pin`` refuses.
+
+    A hash kept as it is passes: the desktop app saves its settings with the hashes it read, and one written into
+    settings.json by hand must not stop every other setting from being saved."""
     if given is None:
         given = {}  # left out: the defaults, no PINs
     if not isinstance(given, dict):
         return  # the model names a wrong shape
-    for key in ("pin_hash", "emergency_pin_hash"):
+    for key in _PIN_KEYS:
         value = given.get(key, "")
-        if isinstance(value, str) and value and not _BCRYPT.fullmatch(value):
+        if isinstance(value, str) and value and value != getattr(current, key) and not _BCRYPT.fullmatch(value):
             raise HTTPException(422, f"away_mode.{key}: set the PINs with POST /api/away-mode/pin, not by hand")
-    away = getattr(server_state(request), "away", None)
-    removed = [k for k in ("pin_hash", "emergency_pin_hash") if getattr(current, k) and not given.get(k)]
-    if away is not None and away.engaged and removed:
+    removed = [k for k in _PIN_KEYS if getattr(current, k) and not given.get(k)]
+    if removed and _away_engaged(request):
         raise HTTPException(409, "Away Mode is engaged: disengage it before removing the PINs")
 
 
@@ -104,8 +116,15 @@ async def put_settings(request: Request) -> dict[str, Any]:
 
 @router.post("/api/settings/reset")
 async def reset_settings(request: Request) -> dict[str, Any]:
+    store = server_state(request).settings
+    current = store.get().away_mode
+    if (current.pin_hash or current.emergency_pin_hash) and _away_engaged(request):
+        # The defaults have no PINs: a lock screen put up again (after a crash, say) would have none to open it.
+        raise HTTPException(
+            409, "Away Mode is engaged: disengage it before resetting the settings (a reset removes the PINs)"
+        )
     try:
-        return server_state(request).settings.reset().to_json_dict()
+        return store.reset().to_json_dict()
     except StateDirError as exc:
         raise not_saved(exc) from exc
 
