@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from contop.cli.common import DEFAULT_HOST, add_home_argument, port_from, port_type, state_dir_from
 from contop.core.childenv import hide_own_secrets
@@ -21,6 +21,8 @@ from contop.core.settings import API_KEY_ENV
 
 if TYPE_CHECKING:
     from contop.server.statedir import StateDir, StateDirLock
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +53,132 @@ def _bind(host: str, port: int) -> socket.socket:
                 "stop it or choose another port with --port"
             ) from exc
         raise ContopError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+HEAD_TIMEOUT_S = 10.0  # how long a connection may take to send a complete request head
+MAX_CONNECTIONS_PER_CLIENT = 64  # open HTTP connections one address other than loopback may hold
+MAX_OPEN_FILES = 65536  # the soft descriptor limit the server asks for (at most the hard limit)
+# The uvicorn protocols the guard knows: it reads their per-request state, ``cycle.response_complete``.
+_GUARDED_BASES = frozenset(
+    {"uvicorn.protocols.http.h11_impl.H11Protocol", "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol"}
+)
+
+
+class _ConnectionGuard(asyncio.Protocol):
+    """Mixed in before uvicorn's HTTP protocol (``guarded_http_protocol``). uvicorn bounds the wait between
+    requests (``timeout_keep_alive``) but not a request head that never ends, so a few hundred half-sent requests
+    from anyone on the network held every descriptor, and the server answered nobody. Here a connection waiting for
+    a head closes after ``HEAD_TIMEOUT_S``, and an address other than loopback (cloudflared and this computer's
+    own programs are loopback) holds at most ``MAX_CONNECTIONS_PER_CLIENT`` at once. A connection upgraded to a
+    WebSocket leaves the guard: signaling bounds its own waits."""
+
+    head_timeout_s: float = HEAD_TIMEOUT_S
+    per_client_limit: int = MAX_CONNECTIONS_PER_CLIENT
+    open_per_client: dict[str, int]  # one count for all connections of a server, set by guarded_http_protocol
+    warned: set[str]
+
+    _guarded: asyncio.Transport | None = None
+    _head_deadline: asyncio.TimerHandle | None = None
+    _counted: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from contop.server.network import host_key, is_loopback
+
+        super().connection_made(transport)
+        self._guarded = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's subclasses
+        peer = transport.get_extra_info("peername")
+        if peer and not is_loopback(peer[0]):
+            key = host_key(peer[0])
+            self._counted = key
+            self.open_per_client[key] = held = self.open_per_client.get(key, 0) + 1
+            if held > self.per_client_limit:
+                if key not in self.warned:
+                    self.warned.add(key)
+                    log.warning(
+                        "refusing connections from %s: it holds %d open already (at most %d at once)",
+                        key,
+                        held - 1,
+                        self.per_client_limit,
+                    )
+                transport.close()
+                return
+        self._watch_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._leave()
+        super().connection_lost(exc)
+
+    def _watch_head(self) -> None:
+        transport = self._guarded
+        if transport is None or transport.get_protocol() is not self:  # a WebSocket's protocol owns it now
+            self._leave()
+            return
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and not cycle.response_complete:  # a request is being answered: its head is in
+            self._stop_deadline()
+        elif self._head_deadline is None and not transport.is_closing():
+            self._head_deadline = asyncio.get_running_loop().call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        transport = self._guarded
+        if transport is not None and transport.get_protocol() is self and not transport.is_closing():
+            log.debug("closing a connection whose request head took over %.0f s", self.head_timeout_s)
+            transport.close()
+
+    def _stop_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _leave(self) -> None:
+        self._stop_deadline()
+        key, self._counted = self._counted, None
+        if key is not None:
+            held = self.open_per_client.get(key, 1) - 1
+            if held > 0:
+                self.open_per_client[key] = held
+            else:
+                self.open_per_client.pop(key, None)
+                self.warned.discard(key)  # a later flood from it is reported again
+
+
+def guarded_http_protocol() -> type[asyncio.Protocol]:
+    """The HTTP protocol class uvicorn would pick (``http="auto"``: httptools when installed, else h11), with
+    ``_ConnectionGuard`` in front; unguarded, and said so, if it is one the guard does not know."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    base: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS["auto"])
+    if f"{base.__module__}.{base.__qualname__}" not in _GUARDED_BASES:
+        log.warning("HTTP protocol %s is not guarded against unfinished request heads", base.__qualname__)
+        return base
+    guarded = type(f"Guarded{base.__name__}", (_ConnectionGuard, base), {"open_per_client": {}, "warned": set()})
+    return guarded
+
+
+def raise_open_file_limit() -> tuple[int, int] | None:
+    """Raise the soft limit on open descriptors to the hard one (at most ``MAX_OPEN_FILES``): each client
+    connection holds one, and a desktop's usual 1024 (256 on some) leaves little room. (old, new) when raised."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    wanted = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    for target in (wanted, 10240):  # macOS refuses more than OPEN_MAX (10240) even under an unlimited hard limit
+        if target <= soft:
+            return None
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            continue
+        return soft, target
+    return None
 
 
 SWITCH_INTERVAL_S = 0.0005  # how soon a thread running Python hands the interpreter back (default 5 ms)
@@ -142,7 +270,21 @@ def _serve(
         _print_pairing(app)
     loop = event_loop(env)
     logging.getLogger("contop.server").info("event loop: %s", loop)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, lifespan="on", loop=loop))
+    if sys.platform != "win32" and (raised := raise_open_file_limit()):
+        logging.getLogger("contop.server").info("open file limit raised from %d to %d", *raised)
+    # proxy_headers off: uvicorn would take the client address from X-Forwarded-For of any loopback peer (every
+    # local program, and cloudflared for every tunnel phone). The server decides who the client is itself: the TCP
+    # peer, and Cloudflare's cf-connecting-ip only while the tunnel runs (network.attempt_address).
+    uvicorn_config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=True,
+        lifespan="on",
+        loop=loop,
+        http=guarded_http_protocol(),
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(uvicorn_config)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handlers that were
     # installed before it started; these make that re-raise a clean exit instead of a death by signal.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,15 +12,18 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contop import __version__
 from contop.core.errors import StateDirError
 from contop.core.settings import API_KEY_ENV, Settings
 from contop.server import dtls, proxy_status
-from contop.server.admin import AdminGate, OutsideApiMount, local_address
+from contop.server.admin import AdminGate, OutsideApiMount, is_admin_path, local_address
 from contop.server.keepawake import HostKeepAwake
 from contop.server.limits import BodySizeLimit
 from contop.server.logsetup import RedactingFilter
+from contop.server.network import OwnOrigins, through_proxy
 from contop.server.pairing_service import PairingService
 from contop.server.routes import away as away_routes
 from contop.server.routes import devices, echo, pairing, pending, public, settings, signaling
@@ -130,8 +133,10 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
         openapi_url=None,
     )
     app.state.contop = state
+    app.state.own_origins = OwnOrigins(extra=(config.advertise_host, config.host))  # signaling's Origin check
     app.add_middleware(BodySizeLimit)
     app.add_middleware(AdminGate, admin_token=state.admin_token, routes=lambda: app.router.routes)
+    app.add_middleware(ProxiedAdminRefusal)
     app.add_middleware(TunnelGuard, tunnel_host=lambda: state.tunnel.host)
 
     @app.exception_handler(RequestValidationError)
@@ -163,6 +168,27 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
     app.include_router(away_routes.router)  # its lifespan runs the Away Mode controller
     app.router.routes.append(OutsideApiMount("/", app=PhoneApp(directory=web_dir(), html=True), name="web"))
     return app
+
+
+class ProxiedAdminRefusal:
+    """ASGI middleware: an ``/api`` request a proxy forwarded (it names another client) gets 403, whatever its
+    peer and ``Host``. The admin rule judges the TCP peer (uvicorn's proxy-header rewriting is off, so that nobody
+    picks the address they are counted as), and a proxy on this computer is a loopback peer for every client of
+    its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and is_admin_path(scope.get("path", "")):
+            if through_proxy(Headers(scope=scope)):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                refused = JSONResponse({"detail": "admin API is only served to this computer (loopback)"}, 403)
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 EXPIRY_CHECK_S = 30.0

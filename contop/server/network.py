@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
 import shutil
 import socket
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from contop.server.devices import ConnectionPath
 
@@ -17,22 +20,27 @@ log = logging.getLogger(__name__)
 TAILSCALE_NET = ipaddress.ip_network("100.64.0.0/10")
 
 
-def _interface_ipv4() -> list[tuple[str, str]]:
-    """(interface, address) pairs from iproute2, when present."""
+def _interface_addresses(*families: str) -> list[tuple[str, str]]:
+    """(interface, address) pairs from iproute2, when present, of the families given (``inet``, ``inet6``)."""
     ip = shutil.which("ip")
     if ip is None:
         return []
+    only = ["-4"] if families == ("inet",) else []
     try:
-        out = subprocess.run([ip, "-j", "-4", "addr"], capture_output=True, text=True, timeout=2, check=True)
+        out = subprocess.run([ip, "-j", *only, "addr"], capture_output=True, text=True, timeout=2, check=True)
         data = json.loads(out.stdout or "[]")
     except (OSError, subprocess.SubprocessError, ValueError):
         return []
     pairs = []
     for iface in data:
         for addr in iface.get("addr_info", []):
-            if addr.get("family") == "inet" and addr.get("local"):
+            if addr.get("family") in families and addr.get("local"):
                 pairs.append((str(iface.get("ifname", "")), str(addr["local"])))
     return pairs
+
+
+def _interface_ipv4() -> list[tuple[str, str]]:
+    return _interface_addresses("inet")
 
 
 def lan_ip() -> str | None:
@@ -121,3 +129,150 @@ def attempt_address(client_ip: str | None, headers: Mapping[str, str], tunnel_ho
         if forwarded is not None:
             return str(forwarded)
     return client_ip or "unknown"
+
+
+# Headers a proxy adds to name the client it forwards; this computer's own programs never send them.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip")
+
+
+def through_proxy(headers: Mapping[str, str]) -> bool:
+    """Whether a request names a client other than its TCP peer: the peer is then a proxy (cloudflared, or one the
+    user set up), and the request came from wherever that proxy takes requests from."""
+    return any(name in headers for name in FORWARDING_HEADERS)
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_key(host: str) -> str:
+    """A host as origins are compared by: lower case, no brackets or trailing dot, an address in its short form
+    (an IPv4 address seen through a dual-stack socket as itself)."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def origin_allowed(origin: str, port: int, own_hosts: Collection[str], tunnel_hosts: Collection[str]) -> bool:
+    """Whether a browser page at ``origin`` is this server's own phone app, so that its signaling attempts may be
+    counted against the phone that runs it.
+
+    The phone app is served at this computer's names and addresses with the server's port, or through the tunnel
+    on https; it signals to the origin that served it, then to the pairing's ``h``, ``ts`` and ``s``, which are
+    among those too (CONTRACTS.md §4). Any other page (``null`` included: a sandboxed frame) is someone else's,
+    whose failed attempts would get the phone's address banned. ``own_hosts`` and ``tunnel_hosts`` are in
+    ``host_key`` form.
+    """
+    try:
+        parts = urlsplit(origin.strip())
+        origin_port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.username is not None or parts.password is not None or parts.path or parts.query or parts.fragment:
+        return False  # a browser's Origin is scheme, host and port only
+    host = host_key(parts.hostname)
+    effective_port = origin_port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme == "https" and effective_port == 443 and host in tunnel_hosts:
+        return True
+    return effective_port == port and host in own_hosts
+
+
+def _tailscale_self() -> list[str]:
+    """This computer's Tailscale addresses and MagicDNS name, from ``tailscale status --json`` when installed."""
+    exe = shutil.which("tailscale")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "status", "--json"], capture_output=True, text=True, timeout=3, check=True)
+        me = json.loads(out.stdout or "{}").get("Self") or {}
+    except (OSError, subprocess.SubprocessError, ValueError, AttributeError):
+        return []
+    names = [str(a) for a in me.get("TailscaleIPs") or [] if isinstance(a, str)]
+    if isinstance(me.get("DNSName"), str) and me["DNSName"]:
+        names.append(me["DNSName"])
+    return names
+
+
+def own_hosts() -> frozenset[str]:
+    """Every address and name of this computer a phone's browser may have loaded the phone app from (blocking: a
+    few short subprocesses and name lookups). Names are only those the computer gives itself: a name resolved
+    from the origin would let any web page whose DNS points at this computer pass (DNS rebinding)."""
+    hosts: set[str] = set(LOOPBACK_NAMES)
+    hosts.update(address for _iface, address in _interface_addresses("inet", "inet6"))
+    hosts.update(address for address in (lan_ip(), tailscale_ip()) if address)
+    hosts.update(_tailscale_self())
+    name = socket.gethostname()
+    if name:
+        hosts.update((name, f"{name}.local"))
+        try:
+            hosts.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+        try:
+            hosts.add(socket.getfqdn(name))
+        except OSError:
+            pass
+    return frozenset(host_key(h) for h in hosts if h)
+
+
+class OwnOrigins:
+    """Judges a signaling client's ``Origin`` (``origin_allowed``) against this computer's names and addresses,
+    gathered off the event loop and kept for a while. An origin not found refreshes them first when they are a few
+    seconds old (an address that just changed), never more often, whoever keeps asking."""
+
+    TTL_S = 60.0
+    MISS_REFRESH_S = 5.0
+    TUNNEL_MEMORY = 16
+
+    def __init__(
+        self,
+        extra: Iterable[str | None] = (),
+        gather: Callable[[], frozenset[str]] = own_hosts,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._extra = LOOPBACK_NAMES | {host_key(h) for h in extra if h}
+        self._gather = gather
+        self._clock = clock
+        self._hosts: frozenset[str] = frozenset()
+        self._gathered_at: float | None = None
+        self._lock = asyncio.Lock()
+        # Tunnel hosts seen while they ran, newest last: a page the phone loaded through a tunnel since stopped may
+        # still signal to the LAN address.
+        self._tunnels: dict[str, None] = {}
+
+    def remember_tunnel(self, tunnel_host: str | None) -> None:
+        if not tunnel_host:
+            return
+        key = host_key(tunnel_host)
+        self._tunnels.pop(key, None)
+        self._tunnels[key] = None
+        while len(self._tunnels) > self.TUNNEL_MEMORY:
+            del self._tunnels[next(iter(self._tunnels))]
+
+    async def allowed(self, origin: str, port: int, tunnel_host: str | None, arrived_at: str | None) -> bool:
+        """``arrived_at`` is the local address the connection came in on: one of ours, whatever the lists say."""
+        self.remember_tunnel(tunnel_host)
+        local = {host_key(arrived_at)} if arrived_at else set()
+
+        def judge() -> bool:
+            return origin_allowed(origin, port, self._hosts | self._extra | local, self._tunnels)
+
+        age = None if self._gathered_at is None else self._clock() - self._gathered_at
+        if age is not None and age < self.TTL_S and judge():
+            return True
+        if age is not None and age < self.MISS_REFRESH_S:
+            return judge()
+        async with self._lock:
+            if self._gathered_at is None or self._clock() - self._gathered_at >= self.MISS_REFRESH_S:
+                try:
+                    self._hosts = await asyncio.to_thread(self._gather)
+                except Exception:  # the loopback names, the extra hosts and the arrival address still judge
+                    log.warning("could not list this computer's addresses for the Origin check", exc_info=True)
+                self._gathered_at = self._clock()
+        return judge()

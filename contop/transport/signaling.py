@@ -149,7 +149,7 @@ async def _handle(ws: SignalingSocket, text: str, peer: Any, set_location: Calla
         return
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         await _send(ws, {"type": "error", "code": "invalid_message", "message": "signaling message is not JSON"})
         return
     kind = data.get("type") if isinstance(data, dict) else None

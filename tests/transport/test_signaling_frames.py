@@ -74,3 +74,21 @@ async def test_an_odd_frame_after_the_connection_leaves_the_peer_up(
         assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
         assert devices(server)["devices"][0]["connected"] is True
     assert_no_crash(server)
+
+
+async def test_deeply_nested_json_after_the_connection_is_an_error_and_the_peer_stays(server: ServerProcess) -> None:
+    """A nesting too deep for the JSON parser (RecursionError, not ValueError) on the kept signaling socket: the
+    phone is told, nothing crashes, and the peer carries on."""
+    async with ContopClient(pair(server)["url"], device_id="phone-deep", keep_signaling=True) as client:
+        await client.ws.send("[" * 100_000 + "]" * 100_000)
+        deadline = asyncio.get_running_loop().time() + 10
+        errors: list[dict[str, object]] = []
+        while not errors and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            while not client.signaling_messages.empty():
+                message = client.signaling_messages.get_nowait()
+                if message["type"] == "error":
+                    errors.append(message)
+        assert [m["code"] for m in errors] == ["invalid_message"], errors
+        assert (await client.request(Keepalive(), expect_type="keepalive", timeout=5)).type == "keepalive"
+    assert_no_crash(server)

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from contop.server.network import attempt_address
+from contop.server.network import OwnOrigins, attempt_address
 from contop.server.pairing import DEVICE_ID_PATTERN, AuthFailure, TokenRefused
 from contop.server.state import ServerState
 
@@ -65,7 +65,7 @@ async def receive_json(ws: WebSocket) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested thousands deep
         await send_error(ws, "invalid_message", "signaling message is not valid JSON")
         return None
     if not isinstance(data, dict):
@@ -74,9 +74,28 @@ async def receive_json(ws: WebSocket) -> dict[str, Any] | None:
     return data
 
 
+async def _foreign_origin(ws: WebSocket, state: ServerState) -> str | None:
+    """The ``Origin`` of a browser page that is not this server's phone app; None for the app, and for native
+    clients (aiortc, ``contop run``), which send none."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return None
+    own: OwnOrigins = ws.app.state.own_origins
+    arrived_at = ws.scope.get("server")
+    if await own.allowed(origin, state.config.port, state.tunnel.host, arrived_at[0] if arrived_at else None):
+        return None
+    return origin
+
+
 @router.websocket("/ws/signaling")
 async def signaling(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.contop
+    # Before the token and the rate limiter: any web page the phone opens could otherwise try bad tokens from the
+    # phone's address until the phone itself is locked out. Closed before accept, the browser sees HTTP 403.
+    if (origin := await _foreign_origin(ws, state)) is not None:
+        log.info("signaling refused: a page at %r is not this server's phone app", origin[:200])
+        await ws.close(code=CloseCode.POLICY)
+        return
     address = attempt_address(ws.client.host if ws.client else None, ws.headers, state.tunnel.host)
     token = ws.query_params.get("token", "")
     await ws.accept()
