@@ -114,11 +114,16 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
                 log.info("sandbox: %s", backend.describe())
         expiry = asyncio.create_task(_expire_codes(state), name="pairing-expiry")
         watch = asyncio.create_task(proxy_status.PhoneStateWatch(state).run(), name="settings-watch")
+        # keep-awake is put back on a desktop whose X server restarted (or that was not there at start)
+        awake = asyncio.create_task(
+            state.keep_awake.watch(lambda: state.settings.get().keep_host_awake), name="keep-awake-watch"
+        )
         try:
             yield
         finally:
             expiry.cancel()
             watch.cancel()
+            awake.cancel()
             log.info("shutting down: closing sessions and flushing logs")
             await asyncio.shield(state.shutdown())
             for handler in logging.getLogger().handlers:

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+WATCH_S = 10.0  # how often keep-awake checks that its desktop connection still works
 MAX_LEFT = 8  # earlier servers' records kept for a later one: displays gone for good must not grow the file
 
 
@@ -56,6 +58,7 @@ class HostKeepAwake:
         self._lock = threading.Lock()
         self._adapter: PlatformAdapter | None = None
         self._left: list[dict[str, Any]] = []  # earlier servers' undo records ``recover`` could not put back
+        self._closed = False  # the server is stopping: refresh turns nothing on any more
 
     def recover(self) -> str | None:
         """At start, before keep-awake is turned on: put back what a server that died holding it left.
@@ -130,6 +133,41 @@ class HostKeepAwake:
             return f"keep-awake not applied: {type(exc).__name__}: {exc}"
         return "keep-awake on" if on else "keep-awake off"
 
+    def refresh(self, wanted: Callable[[], bool]) -> str | None:
+        """Put keep-awake back on while the setting is on and its desktop connection is gone (the X server
+        restarted: the new one blanks and sleeps by default) or never opened (no desktop at start). Returns what
+        happened when it was put back, None otherwise (a failed retry is only logged at debug: it is tried again)."""
+        from contop.tools.desktop import adapter_connected
+
+        with self._lock:  # the setting is read under the lock: a change turning it off is applied before or after
+            if self._closed or not wanted():
+                return None
+            adapter = self._adapter
+            if adapter is not None and adapter_connected(adapter):
+                return None
+            self._adapter = None
+            if adapter is not None:
+                with contextlib.suppress(Exception):  # its server is gone: nothing on it is left to put back
+                    adapter.close()
+            with warnings.catch_warnings():
+                # python-xlib leaves the sockets of a connection it could not make to the garbage collector
+                warnings.simplefilter("ignore", ResourceWarning)
+                try:
+                    self._acquire()
+                except Exception as exc:
+                    log.debug("keep-awake not applied yet: %s", exc)
+                    del exc  # frees those sockets now, inside this block
+                    return None
+        return "keep-awake on again: the desktop could not be reached, or its X server restarted"
+
+    async def watch(self, wanted: Callable[[], bool], every_s: float = WATCH_S) -> None:
+        """Run ``refresh`` every ``every_s`` for as long as the server runs (a task of its own)."""
+        while True:
+            await asyncio.sleep(every_s)
+            said = await asyncio.to_thread(self.refresh, wanted)
+            if said:
+                log.info("%s", said)
+
     def _acquire(self) -> None:
         if self._adapter is not None:
             return
@@ -175,9 +213,16 @@ class HostKeepAwake:
             log.info("%s", self.apply(new.keep_host_awake))
 
     async def aclose(self) -> None:
-        """Shutdown: the desktop may sleep again once the server is gone (idempotent)."""
-        if self.on:
-            log.info("%s", await asyncio.to_thread(self.apply, False))
+        """Shutdown: the desktop may sleep again once the server is gone (idempotent). A ``refresh`` running in
+        its thread meanwhile is waited for, and none turns keep-awake on again afterwards."""
+        said = await asyncio.to_thread(self._close)
+        if said:
+            log.info("%s", said)
+
+    def _close(self) -> str | None:
+        with self._lock:
+            self._closed = True
+        return self.apply(False) if self.on else None
 
 
 def _undos(record: Any) -> list[dict[str, Any]]:
