@@ -40,6 +40,7 @@ from contop.core.settings import (
     validate_settings,
 )
 from contop.core.urlsecrets import hide_url_passwords
+from contop.server.statedir import StateDir
 
 
 class Level(StrEnum):
@@ -274,6 +275,31 @@ def read_settings_file(path: Path) -> SettingsFile:
         return SettingsFile(path, exists=True, problem=str(exc))
 
 
+def check_state_dir(state_dir: StateDir) -> Check:
+    """The folder the server keeps its state in: one it would refuse is named with why, before the other checks
+    report what they cannot read in it."""
+    problem = state_dir.problem()
+    if problem is not None:
+        return Check(
+            "state dir",
+            Level.MISSING,
+            problem,
+            "contop serve will not start with it: choose a new or empty folder with --home / CONTOP_HOME "
+            "(the default is ~/.contop)",
+        )
+    if not state_dir.root.exists():
+        return Check("state dir", Level.OK, f"{state_dir.root} does not exist yet: the server creates it (0700)")
+    mode = state_dir.root.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check(
+            "state dir",
+            Level.WARN,
+            f"{state_dir.root} is open to others (mode {mode:04o})",
+            "the server makes it 0700 at its next start, or run: chmod 700 " + str(state_dir.root),
+        )
+    return Check("state dir", Level.OK, f"{state_dir.root} (0700)")
+
+
 def check_settings(file: SettingsFile) -> Check:
     if file.unreadable:
         return Check(
@@ -490,8 +516,8 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
     )
 
 
-def gather(env: Mapping[str, str], settings: SettingsFile) -> list[Check]:
-    checks: list[Callable[[], Check]] = [
+def gather(env: Mapping[str, str], settings: SettingsFile, state_dir: StateDir | None = None) -> list[Check]:
+    checks: list[Callable[[], Check]] = [*([lambda: check_state_dir(state_dir)] if state_dir is not None else []),
         lambda: check_display(env),
         check_input,
         lambda: check_accessibility(env),
@@ -516,7 +542,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     state_dir = state_dir_from(args.home, os.environ)
-    checks = gather(os.environ, read_settings_file(state_dir.settings))
+    checks = gather(os.environ, read_settings_file(state_dir.settings), state_dir)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
         return 0

@@ -313,6 +313,24 @@ class StateDir:
         except OSError as exc:
             raise StateDirError(f"cannot use the state directory {self.root}: {self._problem(exc)}") from exc
 
+    def problem(self) -> str | None:
+        """Why ``ensure`` would refuse this directory, found without creating or changing anything (for ``contop
+        doctor``); None when it looks usable or does not exist yet (the server creates it)."""
+        others = self._foreign_entries()
+        if others:
+            shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+            return f"{self.root} already holds other things ({shown}) and nothing of Contop's"
+        if not os.path.lexists(self.root):
+            existing = next((p for p in self.root.parents if os.path.lexists(p)), None)
+            if existing is not None and not existing.is_dir():
+                return self._problem(NotADirectoryError(20, "Not a directory"))
+            return None
+        if not self.root.is_dir():
+            return self._problem(NotADirectoryError(20, "Not a directory"))
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            return f"{self.root} is not writable by this user. Fix its permissions or choose another with --home"
+        return None
+
     def _foreign_entries(self) -> list[str]:
         """The names in an existing root that are not Contop's, when the root is not a state directory already
         (it holds none of the files only Contop writes); empty otherwise (or when unreadable).

@@ -82,3 +82,42 @@ def test_a_stun_turn_server_the_api_would_refuse_is_reported(tmp_path: Path) -> 
             settings = doctor_checks(home, json.dumps(data))["settings"]
             assert settings["level"] == "missing" and problem in settings["detail"], settings
             assert "settings save" in settings["detail"] and "ice_servers entry" in settings["advice"], settings
+
+
+def doctor_on(home: Path) -> dict[str, dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "CONTOP_EXECUTION_MODEL"}
+    out = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor", "--json", "--home", str(home)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return {c["name"]: c for c in json.loads(out.stdout)}
+
+
+def test_a_state_directory_the_server_would_refuse_is_named_with_why(tmp_path: Path) -> None:
+    """`contop serve` refuses these; doctor said only that settings.json could not be read (or nothing at all)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("notes\n")
+    check = doctor_on(a_file)["state dir"]
+    assert check["level"] == "missing" and "must be a folder" in check["detail"], check
+    assert "will not start" in check["advice"], check
+
+    foreign = tmp_path / "projects"
+    (foreign / "thesis").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine\n")
+    check = doctor_on(foreign)["state dir"]
+    assert check["level"] == "missing" and "already holds other things (notes.txt, thesis)" in check["detail"], check
+
+    below_a_file = a_file / "home"
+    check = doctor_on(below_a_file)["state dir"]
+    assert check["level"] == "missing" and str(a_file) in check["detail"], check
+
+    fresh = tmp_path / "new-home"
+    assert doctor_on(fresh)["state dir"]["level"] == "ok" and not fresh.exists()  # doctor creates nothing
+
+    used = tmp_path / "used"
+    ServerProcess(used).start().stop()
+    assert doctor_on(used)["state dir"]["level"] == "ok"
+    used.chmod(0o755)
+    check = doctor_on(used)["state dir"]
+    assert check["level"] == "warn" and "0755" in check["detail"], check
