@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import signal
 import sys
 import threading
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,27 +87,76 @@ def run(args: argparse.Namespace) -> int:
     stopped_by: list[int] = []
 
     def stop_like_ctrl_c(signum: int, _frame: Any) -> None:
-        """SIGTERM (timeout, systemd, CI) and SIGHUP end the run as Ctrl-C does: what it started on the desktop is
-        stopped and its device revoked, instead of both being left behind by an abrupt exit."""
+        """Outside the event loop (asking the local server for a code, revoking it at the end) SIGTERM (timeout,
+        systemd, CI) and SIGHUP end the run as Ctrl-C does; inside it ``_stop_on_signals`` ends it."""
         stopped_by.append(signum)
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a job started with '&' by a script ignores it
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.raise_signal(signal.SIGINT)
+        if len(stopped_by) == 1:
+            raise KeyboardInterrupt
 
     caught = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]  # no SIGHUP on Windows
     previous = {sig: signal.signal(sig, stop_like_ctrl_c) for sig in caught}
     try:
         if local is not None:
-            return asyncio.run(_session(local.url, local.device_id, args, tool_args, local=True))
-        assert given is not None
-        return asyncio.run(_session(given, RUN_DEVICE_ID, args, tool_args, local=False))
+            session = functools.partial(_session, local.url, local.device_id, args, tool_args, local=True)
+        else:
+            assert given is not None
+            session = functools.partial(_session, given, RUN_DEVICE_ID, args, tool_args, local=False)
+        return asyncio.run(_stop_on_signals(session))
     except KeyboardInterrupt:
         return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     finally:
         if local is not None:
+            for sig in previous:  # a signal now must not cut the revocation short (it takes at most 3 s)
+                signal.signal(sig, lambda signum, _frame: stopped_by.append(signum))
             local.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+async def _stop_on_signals(session: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run ``session`` until it ends or Ctrl-C, SIGTERM or SIGHUP arrives, which cancel it: what it started on the
+    desktop is stopped and its connection closed (``client.aclose()``, awaited) before the loop ends. A signal
+    turned into ``KeyboardInterrupt`` instead hit whatever code ran at that moment, a task of aiortc's among them,
+    and left tasks pending or failed when the loop closed. The exit status is 128 + the signal's number.
+
+    SIGINT is left alone when it is ignored: a job a shell starts with '&' ignores it, and Ctrl-C at that terminal
+    is not meant for it (SIGTERM still ends it)."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[int] = loop.create_future()
+    wanted = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    installed: dict[int, Any] = {}
+
+    def note(signum: int) -> None:
+        if received.done():  # a second signal: the user will not wait for the cleanup
+            work.cancel()
+        else:
+            received.set_result(signum)
+
+    for sig in wanted:
+        before = signal.getsignal(sig)
+        if sig == signal.SIGINT and before is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(sig, note, sig)
+        except (NotImplementedError, RuntimeError):  # Windows: the handlers of run() raise KeyboardInterrupt
+            continue
+        installed[sig] = before
+    work = asyncio.ensure_future(session())
+    try:
+        await asyncio.wait({work, received}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            return work.result()
+        work.cancel()
+        await asyncio.wait({work})  # its cleanup: the call stopped, the client closed
+        return 128 + received.result()
+    finally:
+        if not work.done():  # this coroutine was cancelled itself
+            work.cancel()
+            await asyncio.wait({work})
+        for sig, before in installed.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, before)
+        received.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +233,15 @@ async def _session(
     from contop.core.messages import Keepalive, ToolCall, ToolCallPayload, UserIntent, UserIntentPayload
 
     try:
+        # The signaling socket stays open, as the phone keeps it: the desktop's close code on it says why the
+        # connection ended (revoked, or taken over by another run with the same pairing URL).
         client = ContopClient(
-            url, device_id=device_id, device_name="contop run", video=False, server_silence=SERVER_SILENCE_S
+            url,
+            device_id=device_id,
+            device_name="contop run",
+            video=False,
+            server_silence=SERVER_SILENCE_S,
+            keep_signaling=True,
         )
     except ValueError as exc:
         source = "" if args.pair or local else " (from CONTOP_PAIR_URL)"
@@ -301,14 +358,32 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
                 printer.show(message.type, payload)
     finally:
         questions.close()
-    if getattr(client, "lost", None):
-        why = f": {client.lost}"
-    elif args.pair or os.environ.get("CONTOP_PAIR_URL"):  # one device: a second run with the URL replaces this one
-        why = " (runs given the same pairing URL must take turns: another one may have taken this device over)"
-    else:
-        why = ""
+    why = await _why_closed(client, shared=bool(args.pair or os.environ.get("CONTOP_PAIR_URL")))
     print(f"contop run: the connection closed before a result arrived{why}", file=sys.stderr)
     return EXIT_FAILED
+
+
+# The signaling close codes that say why the desktop ended a connection (CONTRACTS §5).
+CLOSE_REVOKED, CLOSE_REPLACED = 4001, 4002
+
+
+async def _why_closed(client: Any, *, shared: bool) -> str:
+    """Why the connection ended, as the end of a sentence: the client gave it up, or the desktop said why on the
+    signaling socket (its pairing revoked or expired, or a newer connection of this device took over)."""
+    if getattr(client, "lost", None):
+        return f": {client.lost}"
+    code, reason = await client.closed_by_server() or (None, "")
+    if code == CLOSE_REVOKED:
+        if "expired" in reason:
+            return ": this device's pairing code expired; pair again"
+        return ": this device's pairing was revoked on the desktop; pair again"
+    if code == CLOSE_REPLACED:
+        if shared:  # one device: a second run with the URL replaces this one
+            return " (runs given the same pairing URL must take turns: another one has taken this device over)"
+        return " (a newer connection of this device took over)"
+    if code is None and shared:  # the desktop said nothing: perhaps replaced all the same
+        return " (runs given the same pairing URL must take turns: another one may have taken this device over)"
+    return ""
 
 
 def visible(text: str, *, lines: bool = False) -> str:

@@ -32,7 +32,7 @@ from contop.core.messages import (
     KeepalivePayload,
     parse_server_message,
 )
-from contop.core.pairing_payload import parse_pairing_url
+from contop.core.pairing_payload import parse_pairing_url, valid_host
 from contop.core.settings import usable_ice_servers
 from contop.transport.ice import shared_probe
 from contop.transport.peer import FAST_HIGH_WATER, create_peer_connection, ice_configuration, sdp_fingerprints
@@ -64,25 +64,55 @@ def _refused(exc: websockets.ConnectionClosed) -> SignalingRefused:
     return SignalingRefused(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
 
 
+_WS_SCHEMES = {"http": "ws", "https": "wss"}  # where a page's own scripts would open its WebSocket
+
+
 def signaling_urls(pairing_url: str, payload: dict[str, Any]) -> list[str]:
-    """Where to signal, in the phone's order: the URL's own origin, then ``h``, ``ts`` and ``s`` (CONTRACTS §4)."""
+    """Where to signal, in the phone's order: the URL's own origin, then ``h``, ``ts`` and ``s`` (CONTRACTS §4).
+
+    An address that is not one (the payload's are checked when it is parsed; the URL's own origin is not) is left
+    out: the others may still answer."""
     urls: list[str] = []
     token = quote(str(payload["t"]), safe="")
-    parts = urlsplit(pairing_url.strip())
-    if parts.scheme in ("http", "https") and parts.netloc:
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        urls.append(f"{scheme}://{parts.netloc}/ws/signaling?token={token}")
+    origin = _origin(pairing_url)
+    if origin:
+        urls.append(f"{origin}/ws/signaling?token={token}")
     for key in ("h", "ts"):
         host = payload.get(key)
-        if isinstance(host, str) and host:
+        if isinstance(host, str) and valid_host(host):
             if ":" in host and not host.startswith("["):
                 host = f"[{host}]"
             urls.append(f"ws://{host}:{payload['p']}/ws/signaling?token={token}")
     explicit = payload.get("s")
     if isinstance(explicit, str) and explicit:
+        scheme, sep_, rest = explicit.partition("://")
+        explicit = f"{_WS_SCHEMES.get(scheme.lower(), scheme)}{sep_}{rest}"  # http(s) as the phone's fetch would
         sep = "&" if "?" in explicit else "?"
         urls.append(f"{explicit}{sep}token={token}")
     return list(dict.fromkeys(urls))
+
+
+def _origin(pairing_url: str) -> str | None:
+    """``ws(s)://host:port`` of the page the pairing URL opens, or None when it names no usable address."""
+    try:
+        parts = urlsplit(pairing_url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = _WS_SCHEMES.get(parts.scheme)
+    host = parts.hostname
+    if scheme is None or not host or not valid_host(host) or parts.username is not None:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _redact(text: str, token: str) -> str:
+    """``text`` without the pairing token (a library's message may quote the whole URL it was given)."""
+    for form in {token, quote(token, safe="")}:
+        if form:
+            text = text.replace(form, "***")
+    return text
 
 
 class ContopClient:
@@ -124,6 +154,7 @@ class ContopClient:
         self.ws: Any = None
         self.signaling_close: tuple[int | None, str] | None = None  # how the server closed a kept socket
         self.signaling_messages: asyncio.Queue[Any] = asyncio.Queue()  # what arrives on a kept socket
+        self._signaling_ended = asyncio.Event()
         self.last_frame: Any = None
         self.frames: asyncio.Queue[Any] = asyncio.Queue(FRAME_QUEUE_SIZE)
         self.frame_count = 0
@@ -208,12 +239,17 @@ class ContopClient:
 
     async def _open_signaling(self) -> Any:
         errors = []
+        token = str(self.payload["t"])
         for url in signaling_urls(self.pairing_url, self.payload):
             try:
-                return await websockets.connect(url, open_timeout=5, max_size=2**20)
-            except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
-                errors.append(f"{url.split('?')[0]}: {exc}")
-        raise ClientError("no signaling address answered: " + "; ".join(errors))
+                # A kept socket is closed as the client closes: a desktop that vanished must not hold the
+                # exit up for websockets' default 10 s wait for its closing handshake.
+                return await websockets.connect(url, open_timeout=5, close_timeout=1, max_size=2**20)
+            # InvalidURI and ValueError: an address that only websockets could tell apart from a good one is one
+            # more that does not answer, not the end of the run.
+            except (OSError, websockets.WebSocketException, TimeoutError, ValueError) as exc:
+                errors.append(_redact(f"{url.split('?')[0]}: {str(exc) or type(exc).__name__}", token))
+        raise ClientError("no signaling address answered: " + ("; ".join(errors) or "the pairing URL names none"))
 
     async def _await_answer(self) -> str:
         while True:
@@ -221,9 +257,16 @@ class ContopClient:
                 raw = await self.ws.recv()
             except websockets.ConnectionClosed as exc:
                 raise _refused(exc) from None
-            data = json.loads(raw)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise ClientError("the server's signaling message is not a JSON object")
             kind = data.get("type")
             if kind == "answer":
+                if not isinstance(data.get("sdp"), str):
+                    raise ClientError("the server's answer has no SDP")
                 return str(data["sdp"])
             if kind == "error":
                 raise ClientError(f"server refused the offer: {data.get('code')}: {data.get('message')}")
@@ -247,6 +290,17 @@ class ContopClient:
         except websockets.ConnectionClosed:
             pass
         self.signaling_close = (ws.close_code, ws.close_reason or "")
+        self._signaling_ended.set()
+
+    async def closed_by_server(self, wait: float = 1.0) -> tuple[int | None, str] | None:
+        """How the server closed the kept signaling socket (code, reason), waiting up to ``wait`` seconds for it:
+        the server closes it with the reason (4001 revoked or expired, 4002 replaced by a newer connection of this
+        device) just before the peer, whose end may be noticed first. None when it did not (or was not kept)."""
+        if self.keep_signaling and self.ws is not None and not self._signaling_ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._signaling_ended.wait()
+        return self.signaling_close
 
     async def send_signaling(self, message: dict[str, Any]) -> None:
         """Send on the signaling socket (only while it is kept open: ``keep_signaling=True``)."""
