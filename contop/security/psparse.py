@@ -7,7 +7,7 @@ inside the word where they appear, and also returns their contents so that they 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
@@ -246,8 +246,9 @@ def static_call_arguments(text: str) -> list[str]:
     return out
 
 
-def _closing(text: str, start: int) -> int:
-    """The index of the bracket closing the one at ``start`` (the length when it is not closed)."""
+def _top_level(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character of ``text`` from ``start`` that stands outside quotes and is not escaped by a backtick, with
+    the bracket depth once it is read (an opening bracket counts itself, a closing one no longer does)."""
     level, j, quote = 0, start, ""
     while j < len(text):
         c = text[j]
@@ -260,40 +261,32 @@ def _closing(text: str, start: int) -> int:
             quote = c
         elif c == "`":
             j += 1
-        elif c in "([{":
-            level += 1
-        elif c in ")]}":
-            level -= 1
-            if level == 0:
-                return j
+        else:
+            if c in "([{":
+                level += 1
+            elif c in ")]}":
+                level -= 1
+            yield j, c, level
         j += 1
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the bracket closing the one at ``start`` (the length when it is not closed)."""
+    for j, c, level in _top_level(text, start):
+        if level == 0 and c in ")]}":
+            return j
     return len(text)
 
 
 def _split_top(text: str, sep: str) -> list[str]:
     """``text`` split at each ``sep`` outside quotes and brackets."""
     parts: list[str] = []
-    level, quote, start, j = 0, "", 0, 0
-    while j < len(text):
-        c = text[j]
-        if quote:
-            if c == "`" and quote == '"':
-                j += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "`":
-            j += 1
-        elif c in "([{":
-            level += 1
-        elif c in ")]}":
-            level -= 1
-        elif c == sep and level == 0:
-            parts.append(text[start:j])
-            start = j + 1
-        j += 1
-    parts.append(text[start:])
+    begin = 0
+    for j, c, level in _top_level(text):
+        if c == sep and level == 0:
+            parts.append(text[begin:j])
+            begin = j + 1
+    parts.append(text[begin:])
     return parts
 
 
