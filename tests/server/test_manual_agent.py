@@ -46,7 +46,8 @@ async def test_manual_control_waits_while_the_agent_runs_a_task(xsession: XSessi
             for action in (_msg("click", x=100, y=100), _msg("key", keys="ctrl+c"), _msg("mouse_move", x=10, y=20)):
                 refused = (await client.request(action, expect_type="error", timeout=10)).to_dict()["payload"]
                 assert refused["code"] == "not_available", refused
-                assert refused["message"] == "the agent is running a task; manual control waits until it ends or is stopped"
+                said = "the agent is running a task; manual control waits until it ends or is stopped"
+                assert refused["message"] == said
                 assert refused["reason"] == "agent_running"
             assert await asyncio.to_thread(_pointer, xsession.display) == before  # nothing reached the desktop
 
