@@ -517,7 +517,8 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
 
 
 def gather(env: Mapping[str, str], settings: SettingsFile, state_dir: StateDir | None = None) -> list[Check]:
-    checks: list[Callable[[], Check]] = [*([lambda: check_state_dir(state_dir)] if state_dir is not None else []),
+    checks: list[Callable[[], Check]] = [
+        *([lambda: check_state_dir(state_dir)] if state_dir is not None else []),
         lambda: check_display(env),
         check_input,
         lambda: check_accessibility(env),
