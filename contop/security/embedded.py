@@ -242,8 +242,40 @@ def judge_code(language: str, code: str, st: State, text: str, *, from_file: boo
     st.depth += 1
     try:
         _judge_code(language, code, st, text, from_file)
+        for folder in _changed_folders(code, from_file):
+            if folder is None and (_TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code)):
+                st.add(CONFIRM, "opens files after moving to a folder only known when it runs", text)
+            saved = st.save()  # 'os.chdir("..")', 'cwd="/etc"': its relative names are judged there too
+            st.enter(None if folder is None else st.policy.expand(folder, st.cwd))
+            try:
+                _judge_code(language, code, st, text, from_file)
+            finally:
+                st.restore(saved)
     finally:
         st.depth -= 1
+
+
+# chdir("…") in each language, a subprocess's cwd="…" / {cwd: "…"}; then the folder, when a plain literal gives it.
+_CHDIR = re.compile(r"(?<![\w.])(?:(?:os|process|Dir|FileUtils)\.)?(?:chdir|cd)\b\s*\(?\s*|\bcwd\s*[=:]\s*(?!=)")
+_LITERAL_FOLDER = re.compile(r"""(['"])([^'"\\$\n{}]*)\1""")
+MAX_FOLDER_CHANGES = 4
+
+
+def _changed_folders(code: str, from_file: bool) -> list[str | None]:
+    """The folders a program moves to (None: one only known when it runs). A script read from disk is only
+    followed into folders it names: its other moves (``os.chdir(os.path.dirname(__file__))``) are everyday."""
+    folders: list[str | None] = []
+    for match in _CHDIR.finditer(code):
+        if match.group(0).lstrip(".").startswith("cd") and not match.group(0).startswith(("Dir", "File")):
+            continue  # 'cd' is only a call in Ruby's FileUtils.cd
+        literal = _LITERAL_FOLDER.match(code, match.end())
+        if literal is not None and literal.group(2):
+            folders.append(literal.group(2))
+        elif not from_file:
+            folders.append(None)
+        if len(folders) >= MAX_FOLDER_CHANGES:
+            break
+    return list(dict.fromkeys(folders))
 
 
 def _judge_code(language: str, code: str, st: State, text: str, from_file: bool = False) -> None:

@@ -129,6 +129,8 @@ def analyze(source: str, st: State) -> None:
     if is_fork_bomb(source):
         st.add(BLOCK, "starts a fork bomb that freezes the computer", source)
     script = parse(source)
+    if _FOLDER_FUNCTION.search(source):  # 'cd() { builtin cd ~; }': every later 'cd x' runs that instead
+        st.lose_folder()  # the parser keeps no trace of the name, so the whole line is judged so (stricter)
     if script.too_deep:
         st.add(BLOCK, "nests commands too deeply to be judged safely", source)
     st.depth += 1
@@ -208,6 +210,8 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
                 for line in fed.splitlines():
                     cmdsystem.sqlite_text(line.strip(), Invocation("sqlite3", [], cmd.text), st)
         _xargs(pipeline[:index], cmd, st)
+        _parallel(pipeline[:index], cmd, st)
+        _program_text_read(pipeline[:index], cmd, st)
     if len(pipeline) > 1:
         _pipeline_flows(pipeline, names, st)
         _found_then_read(pipeline, st)
@@ -228,8 +232,10 @@ def _found_then_read(pipeline: list[Cmd], st: State) -> None:
         listed = _listed_roots(words)
         if listed is not None:
             roots += listed
-        elif roots and name == "xargs":
+        elif roots and name in ("xargs", *_PARALLELS):
             wrapped, _ = strip_prefixes(words)
+            if name in _PARALLELS:
+                wrapped = _parallel_line(name, wrapped[1:])[0] or ["sh"]  # no command: each name runs as one
             if wrapped and normalise(wrapped[0]) not in cmdbase.METADATA_READERS:
                 cmdbase.reads_whole_tree(roots, cmdbase.Invocation(name, words[1:], cmd.text), st)
 
@@ -296,6 +302,7 @@ def _program_stage(words: list[str], cmd: Cmd, st: State) -> str:
     if "IFS" in st.vars and cmd.words and "$" in cmd.words[0]:
         st.add(CONFIRM, "runs a command built from variables after changing how the shell splits words", cmd.text)
     name = judge_words(words, st, cmd.text, in_shell=True)
+    _moves_unseen(name, words[1:], st)
     _stage_files(name, words, cmd, st)
     if name in ("make", "gmake"):
         _make_from_stdin(words[1:], cmd, st)
@@ -309,6 +316,25 @@ def _program_stage(words: list[str], cmd: Cmd, st: State) -> str:
             _execute_text(body, cmd, st, encoded=False)
         _stdin_scripts(cmd, st)
     return name
+
+
+_FOLDER_FUNCTION = re.compile(r"\bfunction\s+(?:cd|pushd|popd)\b|(?<![\w.-])(?:cd|pushd|popd)\s*\(\s*\)")
+_TRAPS_BEFORE_COMMANDS = frozenset({"DEBUG", "ERR", "SIGERR"})  # run before (or after) the next commands
+
+
+def _moves_unseen(name: str, args: list[str], st: State) -> None:
+    """``trap 'cd ~' DEBUG``, ``alias go='cd ~'``, ``alias cd=…``: the folder changes where the line does not say
+    so (before each command, or where the alias is used), so from here on it is not known. A trap on RETURN or
+    EXIT, or on a signal, is not followed either way: it runs at the end, or when something else happens."""
+    if name == "trap" and args and any(a.upper() in _TRAPS_BEFORE_COMMANDS for a in args[1:]):
+        action = args[0] if args[0] != "--" else (args[1] if len(args) > 1 else "")
+        if _may_move(parse(action).pipelines) or not action.strip():
+            st.lose_folder()
+    elif name == "alias":
+        for arg in args:
+            alias, _, value = arg.partition("=")
+            if value and (alias in _FOLDER_COMMANDS or _may_move(parse(value).pipelines)):
+                st.lose_folder()
 
 
 def _stdin_scripts(cmd: Cmd, st: State) -> None:
@@ -1430,3 +1456,163 @@ def _pipeline_flows(pipeline: list[Cmd], names: list[str], st: State) -> None:
     if senders and not isinstance(produce_script(Script(pipelines=[pipeline[: senders[-1]]]), st), str):
         # 'tar cz . | curl -T - …', 'git diff | ssh host "cat > x"': what goes out is only known when it runs
         st.add(CONFIRM, "sends what another command outputs to another computer", text)
+
+
+# ---------------------------------------------------------------------------------------- GNU parallel and rush
+
+_PARALLELS = frozenset({"parallel", "rush"})
+# Their options that take the next word as a value; those that send jobs to other computers; and the sources
+# of arguments other than standard input and ':::' (each names a file whose lines are the arguments).
+_PARALLEL_VALUED = frozenset({"-j", "-P", "--jobs", "--max-procs", "-S", "--sshlogin", "--slf", "--sshloginfile",
+                              "-a", "--arg-file", "-d", "--delimiter", "-I", "-n", "-N", "--max-args", "-L",
+                              "--max-lines", "-s", "--max-chars", "-C", "--colsep", "--joblog", "--results",
+                              "--tmpdir", "--timeout", "--retries", "-E", "--halt", "--delay", "--tag-string",
+                              "--env", "--workdir", "--wd", "-W", "--basefile", "--bf", "--transferfile", "--tf",
+                              "--return", "--block", "--block-size", "--memfree", "--load", "--nice", "--shebang",
+                              "--sqlmaster", "--sqlworker", "--rpl", "--cpus", "-D", "-i", "--infile", "-o",
+                              "--out-file", "-t", "-r", "--retry-times", "-J", "--records-join-sep", "-v"})  # fmt: skip
+_PARALLEL_REMOTE = frozenset({"-S", "--sshlogin", "--slf", "--sshloginfile", "--sqlmaster", "--sqlworker"})
+_PARALLEL_FILES = frozenset({"-a", "--arg-file", "-i", "--infile"})
+_PARALLEL_SEPARATORS = frozenset({":::", ":::+", "::::", "::::+"})
+_PARALLEL_REPLACE = re.compile(r"\{(?:[0-9]*[./#%^]*|[0-9]+(?:\.|/|//|/\.)?)\}")  # {} {.} {/} {//} {/.} {#} {1}
+
+
+def _parallel_line(name: str, args: list[str]) -> tuple[list[str], list[str], list[str] | None, bool]:
+    """Read a parallel or rush line: the command (empty: each argument is a command), its options, the arguments
+    given on the line (None when some come from a file, so are only known when it runs) and whether any come
+    from the line at all (else they come from standard input)."""
+    opts: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--") and args[i] != ":::":
+        opts.append(args[i])
+        if args[i].split("=", 1)[0] in _PARALLEL_VALUED and "=" not in args[i] and i + 1 < len(args):
+            opts.append(args[i + 1])
+            i += 1
+        i += 1
+    if i < len(args) and args[i] == "--":
+        i += 1
+    rest = args[i:]
+    cut = next((k for k, w in enumerate(rest) if w in _PARALLEL_SEPARATORS), len(rest))
+    command, sources = rest[:cut], rest[cut:]
+    items: list[str] | None = []
+    kind = ""
+    for word in sources:
+        if word in _PARALLEL_SEPARATORS:
+            kind = word
+        elif kind.startswith("::::") or items is None:
+            items = None  # ':::: list': the lines of a file
+        else:
+            items.append(word)
+    if any(o in _PARALLEL_FILES or o.startswith(("--arg-file=", "--infile=")) for o in opts):
+        items = None
+    return command, opts, items, bool(sources) or items is None
+
+
+def _parallel(before: list[Cmd], cmd: Cmd, st: State) -> None:
+    """``echo 'cat x' | parallel``, ``parallel cat ::: a b``, ``find ~ | rush cat``: parallel and rush run a
+    command once per argument (put in at ``{}``, else after it), each through a shell; with no command, each
+    argument is itself a command. Arguments come from ``:::``, from files (``::::``, ``-a``) or from standard
+    input; those that cannot be known make a reader ask, as ``xargs`` does. ``-S host`` runs them elsewhere."""
+    wrapped, _ = strip_prefixes(expand_words(cmd.words, st))
+    if not wrapped or normalise(wrapped[0]) not in _PARALLELS:
+        return
+    name = normalise(wrapped[0])
+    command, opts, items, given = _parallel_line(name, wrapped[1:])
+    if any(o.split("=", 1)[0] in _PARALLEL_REMOTE for o in opts):
+        st.add(CONFIRM, f"{name} runs commands on another computer", cmd.text)
+    if "--pipe" in opts or "--pipepart" in opts:
+        if command:  # the input is data for one command, not its arguments
+            analyze_nested(" ".join(command), st)
+        return
+    produced: Produced = None
+    if items is not None and given:
+        produced = "\n".join(items)  # one argument a line, as read from standard input
+    elif items is not None and before:
+        produced, _ = _produce_stages(before, st)
+    elif items is not None:
+        produced = next((t for op, t in cmd.redirects if op in ("<<", "<<<")), None)
+    if isinstance(produced, _Fetched):
+        st.add(BLOCK, "runs code downloaded from the network", cmd.text)
+        return
+    text = " ".join(command)
+    if not isinstance(produced, str):
+        if not command:
+            st.add(CONFIRM, f"runs commands that {name} reads from another command or a file", cmd.text)
+            return
+        if not any(_listed_roots(c.words) is not None for c in before if c.words):  # judged by _found_then_read
+            words = cmdbase.split_words(_PARALLEL_REPLACE.sub(_XARGS_INPUT, text))
+            if _PARALLEL_REPLACE.search(text) is None:
+                words.append(_XARGS_INPUT)
+            inner, _ = strip_prefixes(words)
+            if inner and normalise(inner[0]) in SHELLS | INTERPRETERS:
+                st.add(CONFIRM, f"runs commands that {name} reads from another command or a file", cmd.text)
+            elif inner:
+                _unknown_file_args(normalise(inner[0]), inner[1:], st, cmd.text)
+        analyze_nested(_PARALLEL_REPLACE.sub("", text), st)
+        return
+    for item in [line for line in produced.splitlines() if line.strip()][:_XARGS_ITEMS]:
+        if not command:
+            analyze_nested(item, st)
+        elif _PARALLEL_REPLACE.search(text):
+            analyze_nested(_PARALLEL_REPLACE.sub(lambda _m, i=item: _quote_word(i), text), st)  # type: ignore[misc]
+        else:
+            analyze_nested(f"{text} {_quote_word(item)}", st)
+
+
+def _quote_word(word: str) -> str:
+    """``word`` quoted for a shell, as parallel quotes each argument it puts into the command."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+# ---------------------------------------------------------------------- programs that read their text from a file
+
+_AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
+_STDIN_NAMES = frozenset({"-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})
+
+
+def _program_text_read(before: list[Cmd], cmd: Cmd, st: State) -> None:
+    """``awk -f /dev/stdin <<< '…'``, ``echo '…' | awk -f -``, ``awk -f <(echo …)``, ``awk -f p.awk`` after this
+    line wrote p.awk; ``ed -s FILE <<< 'cmds'``: the program text comes from what the line writes into it, and is
+    judged as if it were written on the line (an awk program as an inline one, ed's commands by
+    ``scripts.ed_commands``). Text that cannot be known asks."""
+    wrapped, _ = strip_prefixes(expand_words(cmd.words, st))
+    if not wrapped:
+        return
+    name = normalise(wrapped[0])
+    if name in _AWKS:
+        for source in cmdtools.awk_line(wrapped[1:]).program_files:
+            program = _text_from(source, before, cmd, st)
+            if program is None:
+                st.add(CONFIRM, "awk runs a program it reads from a file or another command", cmd.text)
+            else:
+                judge_words([name, "-e", program], st, cmd.text)
+    elif name in scripts.LINE_EDITORS:
+        args = wrapped[1:]
+        if name != "ed" and not any(a.startswith("-") and "s" in a[1:] and not a.startswith("--") for a in args):
+            return  # ex and vi without -s read their commands from the terminal
+        script = _text_from("-", before, cmd, st)
+        files = [a for a in args if not a.startswith(("-", "+"))]
+        if script is None:
+            if before or any(op == "<" for op, _ in cmd.redirects):
+                st.add(CONFIRM, f"{name} runs editor commands it reads from a file or another command", cmd.text)
+            return
+        scripts.ed_commands(name, script, files, st, cmd.text)
+
+
+def _text_from(source: str, before: list[Cmd], cmd: Cmd, st: State) -> str | None:
+    """The text a program reads from ``source``: standard input (a here-document, what the stages ``before`` it
+    print), a process substitution, or a file this line wrote (else the file on disk); None when not known."""
+    if source in _STDIN_NAMES:
+        body = next((t for op, t in reversed(cmd.redirects) if op in ("<<", "<<<")), None)
+        if body is not None:
+            return body
+        if before:
+            produced, _ = _produce_stages(before, st)
+            return produced if isinstance(produced, str) else None
+        redirected = next((t for op, t in reversed(cmd.redirects) if op == "<"), None)
+        return None if redirected is None else scripts.file_text(st.substitute(redirected), st)
+    if source.startswith("<(") and source.endswith(")"):
+        inner = parse(source[2:-1]).pipelines if source[2:-1].strip() else []
+        produced, _ = _produce_stages(inner[-1], st) if inner else (None, False)
+        return produced if isinstance(produced, str) else None
+    return scripts.file_text(source, st)

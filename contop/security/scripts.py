@@ -187,3 +187,60 @@ def multiplexer(name: str, args: list[str], st: State, text: str) -> None:
             st.add(CONFIRM, "types a command into a terminal session", text)
     if words:
         analyze_nested(" ".join(words), st)
+
+
+LINE_EDITORS = frozenset({"ed", "red", "ex", "vi", "vim", "nvim"})  # with a script on standard input (ex: -s)
+
+
+def file_text(path: str, st: State) -> str | None:
+    """The text a program would read from ``path``: what this line wrote into it, else the file on disk ("" when
+    there is none); None when it cannot be known (written with text not known, or too long to judge)."""
+    full = st.policy.expand(path, st.cwd)
+    if full in st.written:
+        return st.written[full]
+    if st.in_unknown_folder(path):
+        return None
+    read = _read(full) if st.resolve is not None else None
+    return None if read is False else read if isinstance(read, str) else ""
+
+
+# An ed or ex command line: its address (line numbers, marks, patterns, ranges), then the command and its operand.
+_ED_ADDRESS = re.compile(r"(?:[\s\d.,;$%+\-]|'[a-z]|/(?:[^/\\\n]|\\.)*/?|\?(?:[^?\\\n]|\\.)*\??)*")
+_ED_COMMAND = re.compile(r"([A-Za-z]*)\s*(.*)", re.DOTALL)
+_ED_READS = frozenset({"r", "e", "E", "edit", "read", "so", "source"})
+_ED_WRITES = frozenset({"w", "W", "wq", "x", "xit", "write", "up", "update", "sav", "saveas", "wa", "wall", "wn"})
+
+
+def ed_commands(name: str, script: str, files: list[str], st: State, text: str) -> None:
+    """``ed -s FILE <<< 'cmds'``, ``printf … | ex -s FILE``: the commands an editor reads on standard input. ``!``
+    runs a shell command; ``r`` and ``e`` read another file, ``w`` with a name writes one (all ask); ``w`` alone
+    writes the edited files back, judged as ``sed -i`` on them is (a login file asks)."""
+    from contop.security.cmdbase import Invocation, edits_in_place, writes_file
+    from contop.security.posix import analyze_nested
+
+    inv = Invocation(name, files, text)
+    lines = script.splitlines()
+    if name != "ed":  # ex separates commands with '|' as well
+        lines = [part for line in lines for part in (line.split("|") if "!" not in line else [line])]
+    for line in lines[:256]:
+        if "!" in line:  # '!cmd', 'w !cmd', 'r !cmd', 'g/x/!cmd': a shell runs the rest
+            analyze_nested(line.split("!", 1)[1], st)
+            st.add(CONFIRM, "runs a shell command from the editor", text)
+            continue
+        rest = line.lstrip().lstrip(":")
+        rest = rest[_ED_ADDRESS.match(rest).end() :]  # type: ignore[union-attr]  # it matches the empty string
+        match = _ED_COMMAND.match(rest)
+        command, operand = (match.group(1), match.group(2).strip()) if match else ("", "")
+        if command[:1] in ("g", "v", "G", "V") and command not in _ED_WRITES:
+            continue  # a global command's own commands follow its pattern; '!' in them was judged above
+        if command in _ED_READS and operand:
+            st.check_paths([operand], text)
+            st.add(CONFIRM, "the editor reads another file", text)
+        elif command.rstrip("q") in _ED_WRITES or command in _ED_WRITES:
+            if operand:
+                st.check_paths([operand], text)
+                writes_file(operand, command == "W", inv, st)
+                st.add(CONFIRM, "the editor writes another file", text)
+            else:
+                for each in files:
+                    edits_in_place(each, inv, st)

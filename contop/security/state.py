@@ -129,6 +129,9 @@ class State:
     # Set just before the text of 'eval' or 'source' is judged: it runs in this shell, so its 'cd' and its
     # variables outlast it. 'analyze_nested' reads it (and clears it) instead of undoing what the text changes.
     in_place: bool = False
+    # The shell's folder moves where the gate does not follow (a DEBUG or ERR trap that changes it, a function or
+    # alias standing for cd): from then on, to the end of the line, the working folder is not known.
+    folder_lost: bool = False
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
@@ -261,10 +264,15 @@ class State:
         else:
             self.vars.pop("OLDPWD", None)
         self.vars.pop("PWD", None)
-        if folder is None or len(folder) > MAX_FOLDER or folder.count("/") > MAX_DEPTH:
+        if folder is None or self.folder_lost or len(folder) > MAX_FOLDER or folder.count("/") > MAX_DEPTH:
             self.cwd, self.cwd_known = UNKNOWN_FOLDER, False
         else:
             self.cwd, self.cwd_known = folder, known
+
+    def lose_folder(self) -> None:
+        """The folder moves out of the gate's sight for the rest of the line (see ``folder_lost``)."""
+        self.folder_lost = True
+        self.enter(None)
 
     def here(self) -> str | None:
         """The working folder, or None when it is not known."""
@@ -279,6 +287,8 @@ class State:
     def restore(self, saved: Saved) -> None:
         self.vars, self.refs = dict(saved.vars), dict(saved.refs) if saved.refs else {}
         self.cwd, self.cwd_known, self.dirs = saved.cwd, saved.cwd_known, list(saved.dirs)
+        if self.folder_lost:  # stricter than a subshell runs, never looser
+            self.cwd, self.cwd_known = UNKNOWN_FOLDER, False
         self.command_env = dict(saved.command_env)
 
     def check_paths(self, words: list[str] | tuple[str, ...], text: str, *, moving: bool = False) -> None:
