@@ -31,7 +31,7 @@ from contop.security.cmdbase import (
     writes_into_folder,
     writes_whole_tree,
 )
-from contop.security.cmdtools import SENDS_A_FILE, plain_ssh, reads_tree
+from contop.security.cmdtools import SENDS_A_FILE, plain_ssh, reads_tree, sends_away
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
 from contop.security.paths import Place
@@ -407,6 +407,7 @@ def _git(inv: Invocation, st: State) -> None:
     if sub == "grep":
         _git_grep(args[:i], rest, inv, st)
     opts, operands = split_opts(rest)
+    _git_sends(sub, args[:i], opts, operands, inv, st)
     dry = is_dry_run(rest) or has_flag(opts, "n" if sub == "clean" else "", "--dry-run")
     if sub == "reset" and ("--hard" in opts or "--merge" in opts or "--keep" in opts):
         st.add(CONFIRM, "throws away uncommitted changes (git reset --hard)", inv.text)
@@ -443,6 +444,29 @@ def _git(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "deletes a git worktree", inv.text)
     elif sub == "config":
         _git_config(rest, inv, st)
+
+
+def _git_sends(
+    sub: str, git_options: list[str], opts: list[str], operands: list[str], inv: Invocation, st: State
+) -> None:
+    """What git sends or reads beyond a project: ``git diff --no-index A B`` reads two whole trees; ``git
+    send-email`` mails files; ``git add`` and ``git push`` in a work tree that is the home folder (``git -C ~``,
+    ``--work-tree=~``, or after ``cd ~; git init``) put what it holds, the protected folders too, in commits
+    that can leave this computer."""
+    if sub == "diff" and "--no-index" in opts:
+        reads_tree(operands or ["."], inv, st, hidden=True)
+    elif sub == "send-email":
+        sends_away(operands, inv, st)
+    elif sub in ("add", "stage", "push", "commit") and (sub != "commit" or has_flag(opts, "a", "--all")):
+        tree = st.cwd
+        for k, opt in enumerate(git_options):
+            value = git_options[k + 1] if k + 1 < len(git_options) else ""
+            if opt == "-C" and value:
+                tree = st.policy.expand(value, tree)
+            elif opt.startswith("--work-tree"):
+                tree = st.policy.expand(opt.split("=", 1)[1] if "=" in opt else value, tree)
+        if st.place(tree) >= Place.HOME:
+            st.add(CONFIRM, f"puts the whole of {tree} in a git repository that can be sent away (git {sub})", inv.text)
 
 
 # git grep's short options that take a value (the rest of the word, else the next one; -O only the rest of its
@@ -672,12 +696,28 @@ def _docker(inv: Invocation, st: State) -> None:
         a.startswith(("--cap-add=all", "--cap-add=sys_admin")) for a in text.lower().split()
     ):
         st.add(CONFIRM, "runs a container with full access to this computer (--privileged)", inv.text)
+    if words[:1] == ["cp"] or words[:2] == ["container", "cp"]:
+        _into_container(operands, inv, st)
     destroy = {"rm", "rmi", "prune", "kill", "stop", "down", "restart", "pause", "rename", "leave", "remove"}
     if words and (words[0] in destroy or any(w in destroy for w in words[1:3])):
         if not ("ls" in words or "ps" in words):
             st.add(CONFIRM, f"stops or removes containers or their data ({inv.name} {' '.join(words[:2])})", inv.text)
     if words[:2] in (["compose", "down"], ["system", "prune"], ["volume", "prune"], ["volume", "rm"]):
         st.add(CONFIRM, "removes containers and their data", inv.text)
+
+
+_CONTAINER_PATH = re.compile(r"^[\w.@/-]+:")  # 'container:/x', 'namespace/pod:/x'
+
+
+def _into_container(operands: list[str], inv: Invocation, st: State) -> None:
+    """``docker cp SRC CONTAINER:/x``, ``kubectl cp SRC POD:/x``: a file or folder of this computer copied into a
+    container, which may be another computer's: asked as sending it is, the home folder blocked."""
+    if len(operands) < 3:
+        return
+    source, dest = operands[-2], operands[-1]
+    local = not _CONTAINER_PATH.match(source) or (st.windows and _DRIVE.match(source) is not None)
+    if local and _CONTAINER_PATH.match(dest) and not (st.windows and _DRIVE.match(dest)):
+        sends_away([source], inv, st)
 
 
 def _mount_sources(args: list[str]) -> list[str]:
@@ -707,6 +747,8 @@ def _kubectl(inv: Invocation, st: State) -> None:
     if is_dry_run(inv.args) or not operands:
         return
     verb = operands[0].lower()
+    if verb == "cp":
+        _into_container(operands, inv, st)
     if verb in ("delete", "apply", "replace", "patch", "scale", "drain", "cordon", "uncordon", "edit", "create",
                 "set", "taint", "label", "annotate", "autoscale", "expose", "run"):  # fmt: skip
         st.add(CONFIRM, f"changes the cluster ({inv.name} {verb})", inv.text)
@@ -744,7 +786,7 @@ def _cloud(inv: Invocation, st: State) -> None:
     _, operands = split_opts(inv.args)
     if is_dry_run(inv.args):
         return
-    sent = _cloud_copy(inv, operands, st)
+    sent = _cloud_copy(inv, operands, st) + _cloud_sends(inv, operands, st)
     if any(st.place(o) == Place.HOME for o in sent) or (
         any(st.place(o) == Place.HOME for o in operands) and any(_HOME_UPLOAD.match(o) for o in operands)
     ):
@@ -755,6 +797,38 @@ def _cloud(inv: Invocation, st: State) -> None:
             return
 
 
+_FILE_ARGUMENT = re.compile(r"^(?:--[\w-]+=)?(fileb?)://(.+)", re.IGNORECASE)  # aws's 'file://x', 'fileb://x'
+_DATA_FILE = ("--data-file", "--secret-file", "--body-file")  # gcloud secrets create / versions add
+
+
+def _cloud_sends(inv: Invocation, operands: list[str], st: State) -> list[str]:
+    """Files a cloud command sends beyond ``_cloud_copy``'s copies: aws's ``file://`` and ``fileb://`` arguments
+    (relative ones too, judged as the files they name), gcloud's ``--data-file``, ``gcloud compute scp`` to a
+    machine, ``rclone serve`` (a folder shared with the network). Returns the local files sent."""
+    sent: list[str] = []
+    if inv.name == "aws":
+        sent = [m.group(2) for m in map(_FILE_ARGUMENT.match, inv.args) if m is not None]
+    elif inv.name == "gcloud":
+        sent = option_values(inv.args, "", *_DATA_FILE)
+        lowered = [o.lower() for o in operands[:3]]
+        if lowered[:2] in (["compute", "scp"], ["alpha", "compute"], ["beta", "compute"]) and len(operands) > 3:
+            paths = operands[2:] if lowered[1] == "scp" else operands[3:]
+            if paths and _GCLOUD_REMOTE.match(paths[-1]):
+                sent += [p for p in paths[:-1] if not _GCLOUD_REMOTE.match(p)]
+    elif inv.name == "rclone" and operands[:1] == ["serve"]:
+        from contop.security.embedded import shares_folder
+
+        bind = next((v for v in option_values(inv.args, "", "--addr") if v), "")
+        host = bind.rsplit(":", 1)[0].strip("[]") if ":" in bind else bind
+        for folder in operands[2:]:
+            if not _cloud_place(folder, st) and folder != bind:
+                shares_folder(folder, host, st, inv.text)
+    if sent:
+        sends_away(sent, inv, st)
+    return sent
+
+
+_GCLOUD_REMOTE = re.compile(r"^(?:[\w.-]+@)?[\w.-]+:")
 _HOME_UPLOAD = re.compile(r"^(s3|gs|az)://|^\w+:")
 # The verbs that copy files between this computer and storage elsewhere (aws s3, gsutil, gcloud storage, rclone,
 # s3cmd, azcopy), and those of them that copy one file unless told to recurse.

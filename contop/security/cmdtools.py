@@ -37,6 +37,7 @@ from contop.security.cmdbase import (
     sed_delimited,
     split_opts,
     split_words,
+    stdin_text,
     writes_file,
     writes_into_folder,
     writes_whole_tree,
@@ -285,6 +286,9 @@ def _sends_file(inv: Invocation, st: State) -> None:
                     if sends.search(attached if attached is not None else value):
                         st.add(CONFIRM, SENDS_A_FILE, inv.text)
                         return
+            if arg in ("-K", "--config") or (arg.startswith("-K") and len(arg) > 2):
+                st.add(CONFIRM, CURL_CONFIG, inv.text)  # its lines may be -T, -F or -d @: anything can be sent
+                return
         elif inv.name == "wget" and arg.split("=", 1)[0] in ("--post-file", "--body-file"):
             st.add(CONFIRM, SENDS_A_FILE, inv.text)
             return
@@ -299,6 +303,7 @@ def _sends_file(inv: Invocation, st: State) -> None:
 
 
 SENDS_A_FILE = "sends a file from this computer to another one"
+CURL_CONFIG = "takes curl's options from a file, which can send files from this computer to another one"
 _AT_FILE = re.compile(r"^@(?!-$).")  # '@file', not '@-' (standard input, judged with the pipeline)
 # (short option, long options, what in its value names a file to send)
 _CURL_UPLOADS = (
@@ -308,6 +313,162 @@ _CURL_UPLOADS = (
     ("", ("--data-urlencode",), re.compile(r"^[^=]*@(?!-$).")),
     ("-H", ("--header",), _AT_FILE),  # headers read from a file are sent
 )
+
+
+def sends_away(sources: list[str], inv: Invocation, st: State) -> None:
+    """Files or folders a transfer tool sends to another computer: asked about, as ``scp x host:`` is; the home
+    folder (or a folder above it) blocked, as scp's is. A protected name among them is blocked by the argument
+    check every command gets; ``sources`` may also hold names that check cannot see (those inside a script)."""
+    st.add(CONFIRM, SENDS_A_FILE, inv.text)
+    st.check_paths([s for s in sources if s and s != "-"], inv.text)
+    if any(st.place(s) >= Place.HOME for s in sources if s and s != "-"):
+        st.add(BLOCK, "copies your home directory to another machine", inv.text)
+
+
+_TRANSFER_SENDS = frozenset({"put", "mput", "reput", "append", "send", "mirror", "tput"})
+_TRANSFER_REVERSE = frozenset({"-R", "--reverse"})
+
+
+def transfer_script(text: str, inv: Invocation, st: State) -> None:
+    """The commands an ftp, sftp, lftp, smbclient or tftp session runs (``put .ssh/id_rsa``, ``lcd ~/.ssh; put
+    id_rsa``, ``mirror -R ~ /x``): the local files their put commands send, each named from the local folder that
+    ``lcd`` chose. ``mirror`` sends only with -R; ``get`` and the rest fetch or list."""
+    local = ""
+    recurse = False
+    for line in re.split(r"[;\n]|&&|\|\|", text):
+        words = split_words(line)
+        if not words:
+            continue
+        verb = words[0].lower().lstrip("-")  # sftp's '-put': the same, errors ignored
+        recurse = recurse or verb == "recurse"
+        if verb == "lcd" and len(words) > 1:
+            local = words[1] if words[1].startswith(("/", "~", "$")) or not local else in_folder(local, words[1], st)
+        elif verb in _TRANSFER_SENDS and (verb != "mirror" or _TRANSFER_REVERSE & set(words)):
+            operands = [w for w in words[1:] if not w.startswith("-")]
+            if verb == "mirror" or (verb == "put" and len(operands) > 1):
+                operands = operands[:1]  # 'put LOCAL REMOTE', 'mirror -R LOCAL REMOTE'
+            if verb == "mirror" and not operands:
+                operands = ["."]
+            if recurse or "-r" in words:  # 'recurse; mput *', 'put -r *': the folder and everything under it
+                operands = ["." if o in ("*", "*.*") else o for o in operands]
+            named = [in_folder(local, o, st) if local and not o.startswith(("/", "~", "$")) else o for o in operands]
+            sends_away(named or ["."], inv, st)
+
+
+INPUT_COMMANDS = "transfers files as told by commands on its input, which this line does not show"
+
+
+def _transfer_client(inv: Invocation, st: State) -> None:
+    """ftp, lftp, smbclient, tftp and sftp in their command mode: the commands given in an option (``lftp -e``,
+    ``smbclient -c``, ``tftp -c``), in a here-document or here-string, or in a batch file (``sftp -b``) are
+    judged by ``transfer_script``; commands read from a pipe or a file this line does not show may send
+    anything, so they ask."""
+    args = inv.args
+    name = inv.name
+    if name == "sftp":
+        _copy_out(inv, st)
+        _, operands = split_opts([a for i, a in enumerate(args) if i == 0 or not _sftp_value(args, i)])
+        if len(operands) != 1 or _REMOTE_PATH.match(operands[0]):  # 'sftp h:file' fetches a file
+            return
+    given = option_values(args, "-e", "-c") if name == "lftp" else option_values(args, "-c", "--command")
+    if name == "tftp":  # 'tftp h -c put F' (tftp-hpa), 'tftp -p -l F h' (busybox)
+        given = [" ".join(args[args.index("-c") + 1 :])] if "-c" in args else []
+        if "-p" in args or "--put" in args:
+            sends_away(option_values(args, "-l", "--local") or ["-"], inv, st)
+            return
+    for text in given:
+        transfer_script(text, inv, st)
+    batch = option_values(args, *_BATCH.get(name, ("",)))
+    if name == "smbclient" and ("-L" in args or any(a.startswith("--list") for a in args)):
+        return
+    if name == "ftp" and args and all("://" in o for o in split_opts(args)[1]):  # 'ftp ftp://h/file' fetches it
+        return
+    ends = name != "lftp" or "-c" in args or any(re.search(r"\b(bye|exit|quit)\b", t) for t in given)
+    if given and ends and not batch:
+        return
+    fed = stdin_text(inv, st) if not batch or batch[-1] in ("-", "/dev/stdin") else None
+    if fed is None:
+        st.add(CONFIRM, INPUT_COMMANDS, inv.text)
+    else:
+        transfer_script(fed, inv, st)
+
+
+_BATCH = {"sftp": ("-b", "--batchfile"), "lftp": ("-f",), "ftp": ("-s",)}  # a file of commands
+_REMOTE_PATH = re.compile(r"^(?:sftp://[^/]+/.|(?:[\w.-]+@)?(?:\[[^\]/]*\]|[\w.-]+):.)")
+
+
+def _sftp_value(args: list[str], i: int) -> bool:
+    """Whether ``args[i]`` is the value of the sftp option before it (``-P 2222``, ``-i key``)."""
+    before = args[i - 1]
+    return before.startswith("-") and len(before) == 2 and before[1] in _SSH_VALUED["sftp"]
+
+
+def _croc(inv: Invocation, st: State) -> None:
+    """``croc send X``, ``wormhole send X``: files sent to whoever holds the code."""
+    _, operands = split_opts(inv.args)
+    if "send" in operands:
+        sends_away(operands[operands.index("send") + 1 :], inv, st)
+
+
+def _mail(inv: Invocation, st: State) -> None:
+    """``mail -a F``, ``mutt -a F --``, ``mailx -A F``: a file sent as an attachment."""
+    attached: list[str] = []
+    for i, arg in enumerate(inv.args):
+        if arg in ("-a", "-A", "--attach") and i + 1 < len(inv.args):
+            values = inv.args[i + 1 :] if inv.name == "mutt" else inv.args[i + 1 : i + 2]  # mutt: '-a F G --'
+            attached += values[: values.index("--")] if "--" in values else values
+        elif arg.startswith(("--attach=", "-a", "-A")) and len(arg) > 2 and not arg.startswith("--attach-"):
+            attached.append(arg.split("=", 1)[1] if arg.startswith("--") else arg[2:])
+    if attached:
+        sends_away(attached, inv, st)
+
+
+_HTTPIE_FILE = re.compile(r"^[^=:@\s]*(?::=|=)?@(?!-$).")  # 'f@file', 'f=@file', 'f:=@file.json', '@file'
+
+
+def _httpie(inv: Invocation, st: State) -> None:
+    """httpie and xh: request items that read a file (``f@x``, ``f=@x``, ``f:=@x``) send it."""
+    _, operands = split_opts(inv.args)
+    files = [o.split("@", 1)[1] for o in operands[1:] if _HTTPIE_FILE.match(o)]
+    if files:
+        sends_away(files, inv, st)
+
+
+def _gh(inv: Invocation, st: State) -> None:
+    """``gh gist create F``, ``gh release upload TAG F``, ``gh release create TAG F``: files published."""
+    _, operands = split_opts(inv.args)
+    if operands[:2] == ["gist", "create"]:
+        sends_away(operands[2:] or ["-"], inv, st)
+    elif operands[:2] in (["release", "upload"], ["release", "create"]) and len(operands) > 3:
+        sends_away(operands[3:], inv, st)
+
+
+def _file_server(inv: Invocation, st: State) -> None:
+    """Servers that share a folder with the network (``darkhttpd DIR``, ``caddy file-server --root DIR``,
+    ``twistd web --path DIR``, ``webfsd -r DIR``; caddy and webfsd share the working folder by default), judged as
+    ``python3 -m http.server`` is."""
+    from contop.security.embedded import shares_folder
+
+    args = inv.args
+    if inv.name == "darkhttpd":
+        folder = args[0] if args and not args[0].startswith("-") else None
+        bind = next((v for v in option_values(args, "", "--addr") if v), "")
+    elif inv.name == "caddy":
+        if args[:1] != ["file-server"]:
+            return
+        folder = next((v for v in option_values(args, "-r", "--root") if v), st.cwd)
+        listen = next((v for v in option_values(args, "-l", "--listen") if v), "")
+        bind = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    elif inv.name == "twistd":
+        if "web" not in args:
+            return
+        folder = next((v for v in option_values(args, "", "--path") if v), None)
+        bind = next((m.group(1) for a in args for m in [re.search(r"interface=([^:]+)", a)] if m), "")
+    else:  # webfsd
+        folder = next((v for v in option_values(args, "-r") if v), st.cwd)
+        bind = next((v for v in option_values(args, "-i") if v), "")
+    if folder is not None:
+        shares_folder(folder, bind, st, inv.text)
 
 
 # ------------------------------------------------------------------------------------------- where downloads land
@@ -839,6 +1000,69 @@ def _archive(inv: Invocation, st: State) -> None:
         writes_whole_tree(next((a[2:] for a in reversed(args) if a.startswith("-o") and len(a) > 2), "."), inv, st)
 
 
+_DIFF_VALUED = "CDFILSUWXx"  # diff's short options that take a value: the rest of the word, else the next one
+_DIFF_LONG_VALUED = frozenset({"--exclude", "--exclude-from", "--ignore-matching-lines", "--label",
+                               "--starting-file", "--show-function-line", "--width", "--tabsize", "--ifdef",
+                               "--context", "--unified", "--horizon-lines", "--color", "--palette"})  # fmt: skip
+_DIFF_TREE = frozenset({"--recursive", "--new-file", "--unidirectional-new-file"})
+
+
+def _diff(inv: Invocation, st: State) -> None:
+    """``diff -r`` compares two whole trees, and with -N prints every file only one of them holds: a folder
+    holding a protected one (``diff -rN ~ empty``) is read through, as ``grep -r`` reads it."""
+    operands: list[str] = []
+    tree = False
+    args = inv.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            operands += args[i + 1 :]
+            break
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            tree = tree or name in _DIFF_TREE
+            if name in ("--from-file", "--to-file"):
+                operands.append(arg.split("=", 1)[1] if "=" in arg else args[i + 1] if i + 1 < len(args) else "")
+                tree = True  # each operand compared with a folder's file of the same name, or a whole folder
+            i += 2 if name in _DIFF_LONG_VALUED and "=" not in arg else 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            for j, letter in enumerate(arg[1:], 1):
+                tree = tree or letter in "rN"
+                if letter in _DIFF_VALUED:
+                    i += j == len(arg) - 1  # the value is the next word
+                    break
+        else:
+            operands.append(arg)
+        i += 1
+    if tree:
+        reads_tree([o for o in operands if o and o != "-"], inv, st, hidden=True)
+
+
+def _name_archiver(inv: Invocation, st: State) -> None:
+    """cpio -o/-p, afio -o and pax -w read the files named on their standard input (``find ~ | cpio -o``) or, for
+    pax, the trees named on the line: names from a here-string are judged as files; names from a pipe are not
+    shown on this line, so the user decides."""
+    args = inv.args
+    if inv.name == "pax":
+        opts, operands = split_opts(args)
+        if not has_flag(opts, "w"):
+            return
+        if operands:
+            reads_tree(operands, inv, st, hidden=True)
+            return
+    elif not any(re.fullmatch(r"-[a-zA-Z]*[op][a-zA-Z]*|--create|--pass-through", a) for a in args):
+        return
+    names = stdin_text(inv, st)
+    if names is None:
+        st.add(CONFIRM, "archives the files named on its input, which this line does not show", inv.text)
+        return
+    listed = names.split()
+    st.check_paths(listed, inv.text)
+    reads_tree(listed, inv, st, hidden=True)
+
+
 _TAR_VALUED_LETTERS = "fCTXbKNVgLFIH"  # short options that take the next word
 _TAR_COMMANDS = frozenset({"--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
                            "--new-volume-script", "--rmt-command", "--rsh-command"})  # fmt: skip
@@ -1283,11 +1507,19 @@ def _settings(inv: Invocation, st: State) -> None:
 
 RULES: dict[str, Rule] = {
     "nc": _netcat, "ncat": _netcat, "netcat": _netcat, "socat": _netcat,
-    "scp": _copy_out, "rsync": _copy_out, "sftp": _copy_out,
+    "scp": _copy_out, "rsync": _copy_out, "sftp": _transfer_client,
+    "ftp": _transfer_client, "lftp": _transfer_client, "smbclient": _transfer_client, "tftp": _transfer_client,
+    "croc": _croc, "wormhole": _croc,
+    "mail": _mail, "mailx": _mail, "s-nail": _mail, "mutt": _mail, "neomutt": _mail,
+    "http": _httpie, "https": _httpie, "xh": _httpie, "xhs": _httpie,
+    "gh": _gh,
+    "darkhttpd": _file_server, "caddy": _file_server, "twistd": _file_server, "webfsd": _file_server,
     "grep": _grep, "egrep": _grep, "fgrep": _grep, "ack": _grep,
     "rg": _searcher, "ag": _searcher,
     "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "unzip": _unzip,
+    "diff": _diff, "colordiff": _diff,
+    "cpio": _name_archiver, "afio": _name_archiver, "pax": _name_archiver,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
     "ssh": _ssh,
     "trap": _trap,
