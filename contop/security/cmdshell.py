@@ -15,8 +15,10 @@ from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.state import State
 
+_CALL = re.compile(r"^call\s+(?=set\s)", re.IGNORECASE)
 _SET = re.compile(r"^set\s+(/a\s+)?\"?([A-Za-z_][\w]*)=(.*?)\"?$", re.IGNORECASE)
-_VAR = re.compile(r"[%!]([A-Za-z_][\w]*)(:~[-\d,]+)?[%!]")
+_VAR = re.compile(r"[%!]([A-Za-z_][\w]*)(:~[-\d,]+|:[^%!=]+=[^%!]*)?[%!]")
+_DYNAMIC = frozenset({"RANDOM", "DATE", "TIME", "ERRORLEVEL", "CMDEXTVERSION"})  # never a folder
 _REDIRECT = re.compile(r"^(\d?)(>>|>)(.*)$")
 _INPUT = re.compile(r"^(\d?)<(.*)$")
 
@@ -46,9 +48,14 @@ def _analyze(source: str, st: State) -> None:
             words = _words(stage)
             if not words:
                 continue
-            set_match = _SET.match(stage)
+            set_match = _SET.match(_CALL.sub("", stage))
             if set_match:
-                st.vars[set_match.group(2).upper()] = set_match.group(3).replace("^<", "<").replace("^>", ">")
+                value = set_match.group(3).replace("^<", "<").replace("^>", ">")
+                if stage[:4].lower() == "call":  # 'call set y=%%USERPROFILE%%': call expands the value once more
+                    value = _expand(value.replace("%%", "%"), st)
+                st.vars[set_match.group(2).upper()] = value
+                continue
+            if _change_folder(words, st):
                 continue
             stages.append(words)
             judge_cmd_words(words, st, stage)
@@ -61,10 +68,19 @@ def _expand(text: str, st: State) -> str:
         return text
 
     def repl(match: re.Match[str]) -> str:
-        value = st.vars.get(match.group(1).upper())
+        name = match.group(1).upper()
+        value = st.vars.get(name)
+        if value is None and name == "CD" and st.cwd_known:
+            value = st.cwd
         if value is None:
             return match.group(0)
         sub = match.group(2)
+        if sub and not sub.startswith(":~"):
+            old, _, new = sub[1:].partition("=")
+            if old.startswith("*"):  # '%x:*.=.%': everything up to the first '.' becomes '.'
+                at = value.lower().find(old[1:].lower())
+                return value if at < 0 or not old[1:] else new + value[at + len(old) - 1 :]
+            return re.sub(re.escape(old), lambda _: new, value, flags=re.IGNORECASE) if old else value
         if sub:
             numbers = [int(n) for n in sub[2:].split(",") if n.lstrip("-").isdigit()]
             start = numbers[0] if numbers else 0
@@ -73,6 +89,70 @@ def _expand(text: str, st: State) -> str:
         return value
 
     return _VAR.sub(repl, text)
+
+
+_FOLDER_COMMANDS = frozenset({"cd", "chdir", "pushd", "popd"})
+_GLUED_CD = re.compile(r"^(cd|chdir)([.\\/].*)$", re.IGNORECASE)  # 'cd..', 'cd\\'
+_DRIVE = re.compile(r"^[A-Za-z]:$")
+
+
+def _change_folder(words: list[str], st: State) -> bool:
+    """Follow ``cd``/``chdir``/``pushd``/``popd`` and a bare drive (``D:``), as cmd.exe does, so that names
+    later on the line are judged in the folder they are opened in. True when the words were such a command."""
+    head = words[0].lower()
+    glued = _GLUED_CD.match(words[0])
+    if glued:
+        head, words = glued.group(1).lower(), [glued.group(1), glued.group(2), *words[1:]]
+    if _DRIVE.match(words[0]) and len(words) == 1:
+        if head[0] != st.cwd[:1].lower() or not st.cwd_known:
+            st.enter(None)  # another drive's own folder is not known
+        return True
+    if head not in _FOLDER_COMMANDS:
+        return False
+    if head == "popd":
+        if st.dirs:
+            folder = st.dirs.pop()
+            st.enter(folder, folder is not None)
+        else:
+            st.enter(None)  # past what this line pushed: a folder the gate does not know
+        return True
+    args = [w for w in words[1:] if w.lower() != "/d"]
+    switch_drive = head == "pushd" or len(args) < len(words) - 1
+    target = " ".join(args).strip().strip('"')
+    if not target or target == "/?":
+        return True  # 'cd' prints the folder, 'cd /?' the help
+    if head == "pushd":
+        st.dirs.append(st.here())
+    if not st.cwd_known:
+        if _is_absolute(target) and _known_text(target):
+            st.enter(_folder(target, st))
+        return True
+    if not _known_text(target) or target.startswith(("\\\\", "//")):
+        st.enter(None)  # a variable the gate cannot compute, a wildcard, or a share mapped to a new drive
+        return True
+    folder = _folder(target, st)
+    if folder[:1].lower() != st.cwd[:1].lower() and not switch_drive:
+        return True  # 'cd D:\\x' without /d changes D:'s folder, not the current drive
+    st.enter(folder)
+    return True
+
+
+def _is_absolute(target: str) -> bool:
+    return target[1:3] in (":\\", ":/") or target.upper().startswith(("%USERPROFILE%", "%HOMEDRIVE%"))
+
+
+def _known_text(target: str) -> bool:
+    """Whether a folder name holds nothing cmd computes when it runs (variables the gate cannot read, wildcards)."""
+    from contop.security.paths import windows_folder
+
+    for name in re.findall(r"%([^%]*)%", target):
+        if windows_folder(name, "C:\\") is None and name.upper() not in _DYNAMIC:
+            return False
+    return not re.search(r"[!*?]", target) and target.count("%") % 2 == 0
+
+
+def _folder(target: str, st: State) -> str:
+    return st.policy.expand(target, st.cwd if st.cwd_known else st.ctx.home)
 
 
 def _split(source: str) -> list[list[str]]:
@@ -220,8 +300,26 @@ def _for_body(words: list[str], st: State | None = None) -> list[str]:
     var = next((w for w in words[1:do] if re.fullmatch(r"%%?[A-Za-z]", w)), None)
     items = words[lowered.index("in") + 1 : do] if "in" in lowered[:do] else []
     command = " ".join(items)
-    if st is not None and len(command) > 1 and command[0] == command[-1] and command[0] in "'`":
+    options = " ".join(lowered[1:do])
+    kind = lowered[1] if len(lowered) > 1 else ""
+    quoted = len(command) > 1 and command[0] == command[-1] and command[0] in "'`\""
+    if st is not None and quoted and command[0] == ("`" if "usebackq" in options else "'"):
         analyze(command[1:-1], st)
+        # the loop's items are what the command prints: known for 'echo', else only when it runs
+        inner = command[1:-1].split()
+        items = inner[1:] if inner and inner[0].lower() == "echo" else ["%(the output of a command)%"]
+    elif st is not None and kind == "/f" and (not quoted or (command[0] == '"' and "usebackq" in options)):
+        # 'for /f %a in (file)' reads the file, line by line, into the loop variable
+        files = [w.strip('"') for w in items]
+        st.check_paths(files, " ".join(words))
+        items = ["%(a line of a file)%"]
+    elif st is not None and kind == "/r":
+        # 'for /r C:\\Users\\u %a in (id_*)' walks the whole tree under the folder
+        root = words[2].strip('"') if len(words) > 2 and not words[2].startswith("%") else "."
+        hit = st.policy.restricted_inside(root, st.cwd, st.resolve, dotglob=True)
+        if hit is not None:
+            st.add(CONFIRM, f"walks a whole folder tree that holds a protected location {hit}", " ".join(words))
+        items = [root.rstrip("\\") + "\\" + item for item in items]
     body = words[do + 1 :]
     if var and items:
         # judge the body once per item would multiply the work; the worst item is what matters
@@ -231,10 +329,15 @@ def _for_body(words: list[str], st: State | None = None) -> list[str]:
     return body
 
 
+_NO_FILES = frozenset({"echo", "rem", "title", "exit", "cls", "ver", "color", "prompt"})
+
+
 def judge_cmd_words(words: list[str], st: State, text: str) -> None:
     words = _strip_prefixes(words, st)
     if not words:
         return
+    if words[0].lower().lstrip("@") not in _NO_FILES:
+        _unknown_names(words[1:], st, text)
     plain: list[str] = []
     i = 0
     while i < len(words):
@@ -271,6 +374,42 @@ def judge_cmd_words(words: list[str], st: State, text: str) -> None:
     st.seen.append((name, args))
     st.check_paths(args, text)
     rule(Invocation(name, args, text), st)
+
+
+def _unknown_names(args: list[str], st: State, text: str) -> None:
+    """Ask about a name the gate cannot place: relative to a folder only known when the line runs (after ``cd``
+    to a variable, ``popd`` past the line's own ``pushd``, another drive), or built from an expansion cmd computes
+    when it runs (``%y%\\id_rsa`` of a ``y`` the gate could not follow)."""
+    protected_here = st.cwd_known and st.policy.restricted(st.cwd, st.cwd, None) is not None
+    for arg in args:
+        word = arg.strip('"')
+        if not word or word.startswith("/") or _INPUT.match(word) or _REDIRECT.match(word):
+            continue
+        relative = not _is_absolute(word) and not word.startswith(("\\", "%"))
+        if not _known_text(word.replace("*", "").replace("?", "")):
+            st.add(CONFIRM, "names a path through a value cmd computes when it runs", text)
+        elif not st.cwd_known and relative:
+            st.add(CONFIRM, "names a path in a folder only known when it runs", text)
+        elif protected_here and relative:  # 'cd .ssh & type id_rsa': a bare name inside a protected folder
+            st.check_paths([".\\" + word], text)
+        if word[1:2] == ":" and _mapped(word[:1], st):
+            st.add(CONFIRM, f"names a path on drive {word[:2].upper()}, which this line maps to a share", text)
+
+
+# Drives the line maps ('net use k: \\\\host\\c$', 'subst k: C:\\Users'), kept among the line's variables under a
+# name no cmd expansion can spell, so that subshells and nested commands save and restore it with them.
+_MAPPED = " mapped drives"
+
+
+def _mapped(letter: str, st: State) -> bool:
+    drives = st.vars.get(_MAPPED, "")
+    return letter.upper() in drives or ("*" in drives and letter.upper() != st.cwd[:1].upper())
+
+
+def _map_drive(inv: Invocation, st: State) -> None:
+    letter = next((a[:1].upper() for a in inv.args if re.fullmatch(r"[A-Za-z]:|\*", a)), None)
+    if letter is not None:
+        st.vars[_MAPPED] = st.vars.get(_MAPPED, "") + letter
 
 
 def judge_cmd_invocation(args: list[str], st: State, text: str) -> None:
@@ -411,6 +550,8 @@ def _net(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "changes user accounts or shares", inv.text)
     elif lowered[0] == "use" and "/delete" in lowered:
         st.add(CONFIRM, "disconnects network drives", inv.text)
+    elif lowered[0] == "use":
+        _map_drive(Invocation(inv.name, inv.args[1:], inv.text), st)
 
 
 def _netsh(inv: Invocation, st: State) -> None:
@@ -499,6 +640,38 @@ def _cipher(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, "wipes free disk space", inv.text)
 
 
+def _subst(inv: Invocation, st: State) -> None:
+    if not any(a.lower() == "/d" for a in inv.args):
+        _map_drive(inv, st)
+
+
+def _tree_reader(inv: Invocation, st: State) -> None:
+    """``findstr /s``, ``xcopy /s``, ``robocopy /e`` read every file under a folder: ask when a protected
+    location lies inside it (``findstr /s KEY ..\\*`` from a project reads ~/.ssh)."""
+    flags = _flags(inv.args)
+    recursive = {"findstr": {"/s"}, "xcopy": {"/s", "/e"}, "robocopy": {"/s", "/e", "/mir"}}[inv.name]
+    if not flags & recursive:
+        if inv.name != "findstr":
+            _copy(inv, st)
+        return
+    sources = [a for a in inv.args if not a.startswith("/")]
+    if inv.name == "findstr":
+        sources = sources[1:]  # the first is what to look for
+    elif inv.name == "xcopy":
+        sources = sources[:1]
+    else:
+        sources = sources[:1]
+    for source in sources:
+        folder = source.strip('"')
+        if "*" in folder or "?" in folder:
+            folder = folder.rsplit("\\", 1)[0] if "\\" in folder else "."
+        hit = st.policy.restricted_inside(folder, st.cwd, st.resolve, dotglob=True)
+        if hit is not None:
+            st.add(CONFIRM, f"reads a whole folder tree that holds a protected location {hit}", inv.text)
+    if inv.name != "findstr":
+        _copy(inv, st)
+
+
 def _cmd(inv: Invocation, st: State) -> None:
     judge_cmd_invocation(inv.args, st, inv.text)
 
@@ -509,6 +682,7 @@ CMD_RULES: dict[str, Callable[[Invocation, State], None]] = {
     "schtasks": _schtasks, "sc": _sc, "net": _net, "net1": _net, "netsh": _netsh, "taskkill": _taskkill,
     "tskill": _taskkill, "shutdown": _power, "logoff": _power, "wevtutil": _wevtutil,
     "certutil": _lolbin, "bitsadmin": _lolbin, "mshta": _lolbin, "regsvr32": _lolbin, "rundll32": _lolbin,
-    "move": _move, "ren": _move, "rename": _move, "copy": _copy, "xcopy": _copy, "robocopy": _copy,
+    "move": _move, "ren": _move, "rename": _move, "copy": _copy, "xcopy": _tree_reader, "robocopy": _tree_reader,
+    "findstr": _tree_reader, "subst": _subst,
     "icacls": _acl, "takeown": _acl, "cacls": _acl, "cipher": _cipher, "cmd": _cmd,
 }  # fmt: skip

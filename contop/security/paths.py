@@ -239,6 +239,7 @@ _PROC_ENVIRON = re.compile(r"^/proc/[^/]+(/task/[^/]+)?/environ$")
 # folder: judged from here, /proc/self would be the server and /proc/$$ nothing at all.
 _PROC_THROUGH = re.compile(r"^/proc/[^/]*(/task/[^/]+)?/(mem$|(cwd|root)/+[^/])")
 _PS_ENV = re.compile(r"\$\{?env:([A-Za-z_][A-Za-z0-9_()]*)\}?", re.IGNORECASE)
+_PS_PROVIDER = re.compile(r"^(?:Microsoft\.PowerShell\.Core\\)?FileSystem::", re.IGNORECASE)
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 DEVICE = re.compile(
     r"^/dev/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|disk\d|rdisk\d|md\d|dm-\d|mapper/|loop\d|"
@@ -593,9 +594,13 @@ def _expand(raw: str, cwd: str, home: str, windows: bool, known_folders: bool = 
             text, cwd=cwd, home=home, windows=False, env=_known_env(home, False) if known_folders else None
         )
     text = _PS_ENV.sub(lambda m: f"%{m.group(1)}%", text)
+    text = _PS_PROVIDER.sub("", text)  # 'FileSystem::C:\\…' is 'C:\\…'
     if text[:1] in "\\/":
         text = _win32_root(text)
     path = expand_path(text, cwd=cwd, home=home, windows=True, env=_known_env(home, True) if known_folders else None)
+    if path[:1] == "\\" and path[1:2] != "\\":
+        # '\Users\u\.ssh' and '/Users/…' (also '%HOMEPATH%\…') name the root of the current drive, not a share
+        path = (cwd[:2] if cwd[1:2] == ":" else "C:") + path
     return _win32_names(path) if _WIN32_QUIRK.search(path, 2) else path
 
 

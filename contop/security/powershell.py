@@ -147,6 +147,8 @@ def _whole_text_rules(source: str, st: State) -> None:
         st.add(BLOCK, "sends your home directory or environment to another machine", source)
     if _SAVE_SAM.search(source):
         st.add(BLOCK, "copies the Windows password database", source)
+    if _UPLOAD.search(source):
+        st.add(CONFIRM, "sends a file's content to another machine", source)
 
 
 _ASSIGN = re.compile(r"^\$([\w:]+)\s*(\+?=)(?!=)\s*(.*)$", re.S)
@@ -161,6 +163,8 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], values: dict[
         words = cmd.words
         if not words:
             continue
+        _script_blocks(cmd.text, lookup, st)
+        _profile_writes(cmd, st)
         assignment = _ASSIGN.match(cmd.text) if index == 0 else None
         if assignment:
             value = assignment.group(3).strip()
@@ -194,6 +198,8 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], values: dict[
         if canonical in ("get-childitem", "get-item") and index == 0:
             named_in, positional_in = _params(args)
             piped = [_param(named_in, "-path", "-literalpath") or (positional_in[0] if positional_in else ".")]
+        elif index and piped and stages[0].words and _reads_items(canonical, cmd.text):
+            _tree_read(piped[0], st, " | ".join(c.text for c in stages))
         elif canonical == "remove-item" and index and piped:
             named_rm, positional_rm = _params(args)
             if not positional_rm and _param(named_rm, "-path", "-literalpath") is None:
@@ -216,6 +222,94 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], values: dict[
             fetched = True
         elif index and canonical not in ("foreach-object", "select-object", "out-string", "%", "where-object"):
             fetched = fetched and canonical in ("get-content",)
+
+
+_SCRIPT_BLOCK = re.compile(r"\[(?:system\.management\.automation\.)?scriptblock\]\s*::\s*create\s*\(", re.I)
+
+
+def _script_blocks(text: str, lookup: Lookup, st: State) -> None:
+    """``[ScriptBlock]::Create('…')`` makes code that ``& $s`` or ``.Invoke()`` runs: its text is judged like
+    ``iex``'s, and a text known only when it runs is asked about."""
+    for match in _SCRIPT_BLOCK.finditer(text):
+        start = match.end() - 1
+        inner = text[start + 1 : _closing_paren(text, start)]
+        codes = built_values(inner, lookup)
+        for code in codes:
+            if None not in code:
+                analyze("".join(p for p in code if p is not None), st)
+        st.add(CONFIRM, "runs text as PowerShell code", text)
+
+
+def _closing_paren(text: str, start: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``start``, outside quotes (the length when not closed)."""
+    depth, quote = 0, ""
+    for j in range(start, len(text)):
+        c = text[j]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(text)
+
+
+_PROFILE = re.compile(r"\$(?:global:)?profile\b|_profile\.ps1\b|\\(?:windows)?powershell\\profile\.ps1\b", re.I)
+_WRITERS = frozenset({"add-content", "set-content", "out-file", "new-item", "copy-item", "move-item", "tee-object"})
+
+
+def _profile_writes(cmd: PsCommand, st: State) -> None:
+    """A write to ``$PROFILE`` (or a profile script by name) changes code PowerShell runs at every start: asked
+    about like a write to ~/.bashrc."""
+    raw = cmd.raw or cmd.words
+    if not any(_PROFILE.search(w) for w in raw):
+        return
+    name = ALIASES.get(cmdbase.normalise(cmd.words[0]), cmdbase.normalise(cmd.words[0]))
+    redirected = any(w in (">", ">>", "2>", "*>", "2>>", "*>>") and _PROFILE.search(raw[i + 1] if i + 1 < len(raw)
+                     else "") for i, w in enumerate(raw))  # fmt: skip
+    if redirected or name in _WRITERS or re.search(r">\s*\$profile", cmd.text, re.I):
+        st.add(CONFIRM, "changes the PowerShell profile, which runs at every start", cmd.text)
+
+
+_ITEM_READERS = frozenset({"get-content", "select-string", "sls", "copy-item", "compress-archive", "move-item"})
+_READ_IN_BLOCK = re.compile(
+    r"\b(gc|get-content|cat|type|select-string|sls|copy-item|cpi|cp|copy|compress-archive)\b|readall|::open", re.I
+)
+
+
+def _reads_items(name: str, text: str) -> bool:
+    """Whether a pipeline stage reads the files Get-ChildItem hands it (``| gc``, ``| % { gc $_.FullName }``)."""
+    if name in _ITEM_READERS:
+        return True
+    return name in ("foreach-object", "%", "foreach", "where-object", "?") and bool(_READ_IN_BLOCK.search(text))
+
+
+def _tree_read(folder: str, st: State, text: str) -> None:
+    """Reading what Get-ChildItem lists under a folder holding protected files reads them too."""
+    hit = st.policy.restricted_inside(folder, st.cwd, st.resolve, dotglob=True)
+    if hit is not None:
+        st.add(CONFIRM, f"reads the files of a folder tree that holds a protected location {hit}", text)
+
+
+_UPLOAD = re.compile(r"\.upload(?:file|string|data|values)(?:async|taskasync)?\s*\(", re.IGNORECASE)
+_BODY_READ = re.compile(r"\b(gc|get-content|cat|type|get-item|gi|import-\w+)\b|readall|::open|\$", re.IGNORECASE)
+
+
+def _uploads(name: str, named: dict[str, str], text: str, st: State) -> None:
+    """Sending a file's content away (``-InFile``, ``-Form``, ``-Body (gc x)``, BITS uploads): asked about, as
+    the gate cannot tell what the file holds."""
+    body = _param(named, "-body")
+    if (
+        _param(named, "-infile") is not None
+        or _param(named, "-form") is not None
+        or (body is not None and _BODY_READ.search(body))
+        or (name == "start-bitstransfer" and (_param(named, "-transfertype") or "").lower() == "upload")
+    ):
+        st.add(CONFIRM, "sends a file's content to another machine", text)
 
 
 def _lookup(values: dict[str, list[Value]], st: State) -> Lookup:
@@ -433,9 +527,13 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
         st.add(BLOCK, "deletes the shadow copies used to restore files", text)
     elif name == "compress-archive":
         destination = _param(named, "-destinationpath") or (positional[-1] if len(positional) > 1 else "")
+        for source in targets:
+            if source != destination:
+                _tree_read(source, st, text)
         if any(st.place(t) >= Place.HOME for t in targets if t != destination) and destination:
             st.env_dumps.add(re.split(r"[/\\]", destination)[-1])
     elif name in ("invoke-webrequest", "invoke-restmethod", "start-bitstransfer"):
+        _uploads(name, named, text, st)
         out = _param(named, "-outfile", "-destination")
         if out:
             st.downloads.add(re.split(r"[/\\]", out)[-1])

@@ -223,8 +223,17 @@ _NUMBER = re.compile(r"\d+")
 _ROOTED = re.compile(r"^(?:[\\/]|[A-Za-z]:)")
 _SEPARATORS = ("\\", "/")
 _CHILD_JOINERS = frozenset({"join-path"})
-_PATH_OF = frozenset({"resolve-path", "rvpa", "convert-path", "cvpa"})
+_PATH_OF = frozenset({"resolve-path", "rvpa", "convert-path", "cvpa", "get-item", "gi"})
 _LOCATION = frozenset({"get-location", "gl", "pwd"})
+_STRING_OPERATOR = re.compile(r"-(join|f)(?![\w-])", re.IGNORECASE)
+_FORMAT_ITEM = re.compile(r"\{(\d+)(?:[,:][^}]*)?\}")
+# Members that keep a path a path (``(Get-Item ~).FullName``) and string methods the gate can apply.
+_PATH_MEMBERS = frozenset({"fullname", "path", "providerpath"})
+_STRING_METHODS: dict[str, Callable[..., str]] = {
+    "replace": str.replace, "trim": str.strip, "trimend": str.rstrip, "trimstart": str.lstrip,
+    "tolower": str.lower, "toupper": str.upper, "tostring": str.__str__, "tolowerinvariant": str.lower,
+    "toupperinvariant": str.upper,
+}  # fmt: skip
 
 
 def built_values(text: str, lookup: Lookup, *, argument: bool = False) -> list[Value]:
@@ -335,6 +344,9 @@ class _Evaluator:
             return self.argument()
         if self.src[0].isalpha() and not self.src.lower().startswith(("$", "[")):
             return self.command()
+        operated = self.operators()
+        if operated is not None:
+            return operated
         values = self.term()
         while True:
             self.skip_blanks()
@@ -344,6 +356,59 @@ class _Evaluator:
                 return UNKNOWN  # an operator it does not follow (-join, -f, -replace…)
             self.i += 1
             values = _concat(values, self.term())
+
+    def operators(self) -> list[Value] | None:
+        """``a, b -join '\\'`` and ``'{0}\\x' -f a``: the string they make, or None when the text holds neither
+        operator outside quotes and brackets."""
+        src = self.src
+        for j, c, level in _top_level(src):
+            if level or c != "-":
+                continue
+            match = _STRING_OPERATOR.match(src, j)
+            if match is None or (j and src[j - 1] not in " \t)'\""):
+                continue
+            left, right = src[:j], src[match.end() :]
+            if match.group(1).lower() == "join":
+                if not left.strip():  # '-join (a, b)': joined with nothing between
+                    left, right = right, ""
+                items = self.items(left)
+                empty: list[Value] = [("",)]
+                separator = self.inner(right) if right.strip() else empty
+                out = items[0] if items else empty
+                for item in items[1:]:
+                    out = _concat(out, separator, item)
+                return out
+            return self.formatted(self.inner(left), [self.inner(a) for a in self.items_text(right)])
+        return None
+
+    def items_text(self, text: str) -> list[str]:
+        """The items of a list written ``a, b`` or ``@(a, b)`` (or ``(a, b)``)."""
+        text = text.strip()
+        if text.startswith(("@(", "(")) and _closing(text, text.index("(")) == len(text) - 1:
+            text = text[text.index("(") + 1 : -1]
+        return [a for a in _split_top(text, ",") if a.strip()]
+
+    def items(self, text: str) -> list[list[Value]]:
+        return [self.inner(a) for a in self.items_text(text)]
+
+    def formatted(self, formats: list[Value], args: list[list[Value]]) -> list[Value]:
+        """``'{0}\\.ssh' -f $HOME`` and ``[string]::Format(…)``: each ``{n}`` (``{n:…}``, ``{n,…}``) replaced by
+        argument n; a format known only when it runs is not known."""
+        out: list[Value] = []
+        for value in formats:
+            if None in value:
+                return UNKNOWN
+            text = "".join(p for p in value if p is not None).replace("{{", "\0").replace("}}", "\1")
+            parts: list[list[Value]] = []
+            at = 0
+            for match in _FORMAT_ITEM.finditer(text):
+                parts.append([(text[at : match.start()],)])
+                index = int(match.group(1))
+                parts.append(args[index] if index < len(args) else [("",)])
+                at = match.end()
+            parts.append([(text[at:],)])
+            out += [tuple(p.replace("\0", "{").replace("\1", "}") if p else p for p in v) for v in _concat(*parts)]
+        return out if len(out) <= MAX_VALUES else UNKNOWN
 
     def skip_blanks(self) -> None:
         while self.i < len(self.src) and self.src[self.i] in " \t\r\n":
@@ -356,9 +421,9 @@ class _Evaluator:
             return UNKNOWN
         c = src[i]
         if c in _SINGLE_QUOTES:
-            return [(self.single(),)]
+            return self.accessed([(self.single(),)])
         if c in _DOUBLE_QUOTES:
-            return self.expandable(self.double())
+            return self.accessed(self.expandable(self.double()))
         if src.startswith("$(", i):
             end = _closing(src, i + 1)
             self.i = end + 1
@@ -386,14 +451,31 @@ class _Evaluator:
         while self.i < len(src) and (
             src[self.i] == "[" or (src[self.i] == "." and src[self.i + 1 : self.i + 2].isalpha())
         ):
-            touched = True
             if src[self.i] == "[":
+                touched = True
                 self.i = _closing(src, self.i) + 1
                 continue
             match = _MEMBER.match(src, self.i)
+            member = match.group(0)[1:].lower() if match else ""
             self.i = match.end() if match else self.i + 1
+            args: list[list[Value]] | None = None
             if src[self.i : self.i + 1] == "(":
-                self.i = _closing(src, self.i) + 1
+                close = _closing(src, self.i)
+                args = self.items(src[self.i : close + 1])
+                self.i = close + 1
+            if args is None and member in _PATH_MEMBERS:
+                continue  # '(Get-Item ~).FullName': the path itself
+            method = _STRING_METHODS.get(member) if args is not None else None
+            known = [
+                ["".join(p for p in a[0] if p is not None)] for a in args or [] if len(a) == 1 and None not in a[0]
+            ]
+            if method is None or len(known) != len(args or []) or any(None in v for v in values):
+                touched = True
+                continue
+            try:
+                values = [(method("".join(p for p in v if p is not None), *(k[0] for k in known)),) for v in values]
+            except TypeError:  # arguments the method does not take ('.Trim(1, 2)'): not known
+                touched = True
         return UNKNOWN if touched else values
 
     def variable(self) -> list[Value]:
@@ -523,6 +605,16 @@ class _Evaluator:
             out = values[0]
             for more in values[1:]:
                 out = _join(out, more, reset=member == "combine")
+            return out
+        if type_name == "string" and member == "format" and values:
+            return self.formatted(values[0], values[1:])
+        if type_name == "string" and member == "concat":
+            return _concat(*values)
+        if type_name == "string" and member == "join" and len(values) > 1:
+            items = values[1:]
+            out = items[0]
+            for item in items[1:]:
+                out = _concat(out, values[0], item)
             return out
         if type_name == "io.path" and member == "getfullpath" and len(values) == 1:
             return values[0]
