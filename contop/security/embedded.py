@@ -186,13 +186,22 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
     if inv.name == "python" and "-m" in inv.args:
         index = inv.args.index("-m")
         module = inv.args[index + 1 : index + 2]
+        rest = inv.args[index + 2 :]
         if module and module[0] in ("pip", "shutil", "http.server"):
             from contop.security.posix import judge_words
 
             if module[0] == "pip":
-                judge_words(["pip", *inv.args[index + 2 :]], st, inv.text)
+                judge_words(["pip", *rest], st, inv.text)
             elif module[0] == "http.server":
-                _file_server(inv.args[index + 2 :], st, inv.text)
+                _file_server(rest, st, inv.text)
+        elif module and module[0] in ("zipfile", "tarfile") and rest[:1] in (["-c"], ["--create"]):
+            from contop.security.cmdtools import reads_tree
+
+            reads_tree(rest[2:], inv, st, hidden=True)  # 'python3 -m zipfile -c x.zip ~': the sources' whole trees
+        elif module and module[0] == "pyftpdlib":  # an FTP server of the folder given, or the current one
+            folder = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-d", "--directory")), st.cwd)
+            bind = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-i", "--interface")), "")
+            shares_folder(folder, bind, st, inv.text)
         return
     code = code_argument(inv)
     if code is None:

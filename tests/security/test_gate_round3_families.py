@@ -152,3 +152,21 @@ def test_everyday_stays(command: str) -> None:
         assert got == "confirm", why  # mail reading a file on its input sends it: asked before this round too
     else:
         assert got == "safe", why
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("python3 -m zipfile -c x.zip ~", "confirm"),
+        ("python3 -m tarfile -c x.tar ..", "confirm"),
+        ("python3 -m tarfile --create x.tar ~", "confirm"),
+        ("python3 -m zipfile -c out.zip src", "safe"),
+        ("python3 -m zipfile -l out.zip", "safe"),
+        ("cd ~ && python3 -m pyftpdlib", "confirm"),
+        ("python3 -m pyftpdlib -d ~", "confirm"),
+        ("python3 -m pyftpdlib -d ~ -i 127.0.0.1", "safe"),
+        ("python3 -m pyftpdlib -d src", "safe"),
+    ],
+)
+def test_python_modules_that_read_or_share_a_tree(command: str, expected: str) -> None:
+    assert judge(command)[0] == expected
