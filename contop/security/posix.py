@@ -232,7 +232,7 @@ def _found_then_read(pipeline: list[Cmd], st: State) -> None:
         listed = _listed_roots(words)
         if listed is not None:
             roots += listed
-        elif roots and name in ("xargs", *_PARALLELS):
+        elif roots and (name == "xargs" or name in _PARALLELS):
             wrapped, _ = strip_prefixes(words)
             if name in _PARALLELS:
                 wrapped = _parallel_line(name, wrapped[1:])[0] or ["sh"]  # no command: each name runs as one
