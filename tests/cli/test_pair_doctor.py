@@ -63,9 +63,10 @@ def test_doctor_reports_every_capability(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     assert set(checks) == {
-        "display", "input", "accessibility", "ocr", "sandbox", "gate", "loop", "docker", "cloudflared", "settings",
-        "models",
+        "display", "input", "accessibility", "ocr", "sandbox", "gate", "loop", "docker", "cloudflared", "state dir",
+        "settings", "models",
     }  # fmt: skip
+    assert checks["state dir"]["level"] == "ok" and "creates it" in checks["state dir"]["detail"]
     assert checks["display"]["level"] == "missing" and "DISPLAY" in checks["display"]["detail"]
     assert checks["input"]["level"] == "missing"  # xdotool is installed, but without a display it moves nothing
     assert checks["models"]["level"] == "missing" and "OPENAI_API_KEY" in checks["models"]["advice"]
