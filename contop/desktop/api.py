@@ -29,6 +29,10 @@ class Unreachable(ApiError):
         super().__init__(0, detail)
 
 
+class ServerNotRunning(Unreachable):
+    """Nothing was sent: the app's own server does not hold the port, so whatever answers there is not it."""
+
+
 # The server (uvicorn) closes a connection after 5 s without a request, and httpx keeps one for 5 s by default: a
 # request sent on a connection in its last moments meets the server closing it. Dropping idle connections well
 # before the server does avoids that race; the single retry below covers what is left of it.
@@ -67,11 +71,25 @@ def _error_for(response: httpx.Response) -> ApiError:
 
 class ApiClient:
     """Admin API of one server. The address and the token are read per request: the sidecar's port is known only
-    once it started (port 0 in tests) and the server creates the token on its first start."""
+    once it started (port 0 in tests) and the server creates the token on its first start.
 
-    def __init__(self, base_url: str | Callable[[], str], token: Callable[[], str], *, timeout: float = 10.0) -> None:
+    ``not_serving`` is asked before every request and says why nothing may be sent (None: go ahead). The app
+    passes the sidecar's check that its own server holds the port: while that server is down, another program can
+    listen there, and it would be sent the admin token and believed. Every request goes through ``request``, so
+    this one check covers them all.
+    """
+
+    def __init__(
+        self,
+        base_url: str | Callable[[], str],
+        token: Callable[[], str],
+        *,
+        timeout: float = 10.0,
+        not_serving: Callable[[], str | None] | None = None,
+    ) -> None:
         self._base_url = base_url
         self._token = token
+        self._not_serving = not_serving
         self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
     @property
@@ -83,6 +101,9 @@ class ApiClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        reason = self._not_serving() if self._not_serving is not None else None
+        if reason is not None:
+            raise ServerNotRunning(reason)
         headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
         base = self.base_url
         try:
@@ -107,15 +128,10 @@ class ApiClient:
     def health(self) -> dict[str, Any]:
         return dict(self._json("GET", "/health"))
 
-    def pair(self, connection_type: str = "permanent") -> dict[str, Any]:
-        return dict(
-            self._json(
-                "POST",
-                "/api/pair",
-                params={"connection_type": connection_type},
-                headers={"Accept": "application/json"},
-            )
-        )
+    def pair(self, connection_type: str = "permanent", *, new: bool = False) -> dict[str, Any]:
+        """``new``: replace the code nobody used yet instead of getting it again (the New code button)."""
+        params = {"connection_type": connection_type, **({"new": "1"} if new else {})}
+        return dict(self._json("POST", "/api/pair", params=params, headers={"Accept": "application/json"}))
 
     def pair_status(self) -> dict[str, Any]:
         return dict(self._json("GET", "/api/pair/status"))

@@ -30,7 +30,7 @@ def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tup
             home=home, port=port, parent_death=ParentDeath.default() if parent_death is None else parent_death
         )
     )
-    api = ApiClient(lambda: f"http://127.0.0.1:{sidecar.port}", paths.read_admin_token)
+    api = ApiClient(lambda: f"http://127.0.0.1:{sidecar.port}", paths.read_admin_token, not_serving=sidecar.not_serving)
     tasks = TaskRunner()
     controller = SidecarController(sidecar, tasks)
     window = MainWindow(api, paths, ProxyManager(home, proxy_command_factory(home)), controller, tasks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,6 +56,27 @@ def validate_base_url(url: str) -> str | None:
     return None
 
 
+def finite_float(text: Any) -> float | None:
+    """The number in ``text``, or None when there is none: Python's float() also reads "inf", "nan" and "1e999"
+    (infinite), which JSON cannot carry, so saving them would fail with a message about JSON, not the field."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_json_float(text: str) -> float:
+    value = finite_float(text)
+    if value is None:
+        raise ValueError(f"{text} is too large for a JSON number")
+    return value
+
+
 def parse_ice_servers(text: str) -> tuple[list[Any], str | None]:
     """The ICE server list typed as JSON (empty text: none), and why it is unusable (None when fine).
 
@@ -63,7 +85,8 @@ def parse_ice_servers(text: str) -> tuple[list[Any], str | None]:
     if not text.strip():
         return [], None
     try:
-        value = json.loads(text)
+        # NaN, Infinity and 1e999 are read by Python's json but cannot be written back as JSON.
+        value = json.loads(text, parse_constant=_not_json, parse_float=_finite_json_float)
     except ValueError as exc:
         return [], f"not valid JSON: {exc}"
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
@@ -84,10 +107,11 @@ def typed_changes(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         if problem:
             problems["local_model_base_url"] = problem
     if "video_fps" in values:
-        try:
-            values["video_fps"] = float(values["video_fps"])
-        except ValueError:
+        fps = finite_float(values["video_fps"])
+        if fps is None:
             problems["video_fps"] = "a number of frames per second, e.g. 30 or 12.5"
+        else:
+            values["video_fps"] = fps
     if "ice_servers" in values:
         values["ice_servers"], problem = parse_ice_servers(values["ice_servers"])
         if problem:

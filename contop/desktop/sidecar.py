@@ -240,6 +240,20 @@ class Sidecar:
             time.sleep(0.1)
         return False
 
+    def not_serving(self) -> str | None:
+        """Why the admin API must not be asked now, or None when this sidecar's own server lives and holds
+        ``self.port`` (its lock file says so). Safe from any thread: it changes no state. Anything else on the port
+        (a program that took it while the server was down, or held it from the start) must not get the token."""
+        proc = self.proc
+        if proc is None or self.state not in (SidecarState.STARTING, SidecarState.RUNNING) or proc.poll() is not None:
+            return "the server is not running; use 'Restart server' at the top of the window"
+        if not is_own_server(running_server(StateDir(self.config.home)), proc.pid, self.port):
+            return (
+                f"the server is not running (not yet, or another program holds port {self.port}); "
+                "nothing was sent to that port"
+            )
+        return None
+
     def mark_healthy(self) -> None:
         self._fire(SidecarEvent.HEALTHY)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import unicodedata
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIntValidator, QWheelEvent
 from PySide6.QtWidgets import (
@@ -21,12 +24,50 @@ from PySide6.QtWidgets import (
 from contop.desktop.forms import validate_entries
 from contop.desktop.style import CHIP_COLORS
 
+NAME_LIMIT = 48
+# Characters that change the direction of the text around them (LRM, RLM, ALM, embeddings, overrides, isolates).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+FIRST_STRONG_ISOLATE, POP_ISOLATE = "\u2068", "\u2069"
+
+
+def shown_name(text: object, limit: int = NAME_LIMIT) -> str:
+    """A name a phone or the server chose, as the app shows it: direction controls and control characters (new
+    lines included) written out as ``\\u202e``, so they can neither turn the app's own text around nor hide, and
+    cut to ``limit`` characters, so a long name cannot push a dialog's buttons off the screen."""
+    shown = "".join(
+        f"\\u{ord(c):04x}" if c in BIDI_CONTROLS or unicodedata.category(c) == "Cc" else c for c in str(text)
+    )
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def in_sentence(text: object, limit: int = NAME_LIMIT) -> str:
+    """``shown_name`` for a place inside the app's sentences. A name with right-to-left letters (Arabic, Hebrew) is
+    isolated (U+2068 … U+2069): it keeps its own direction without reordering the words and numbers around it.
+    Other names need no isolation once their direction controls are written out, and stay as typed."""
+    shown = shown_name(text, limit)
+    if any(unicodedata.bidirectional(c) in ("R", "AL") for c in shown):
+        return f"{FIRST_STRONG_ISOLATE}{shown}{POP_ISOLATE}"
+    return shown
+
+
+def rich_safe(text: str) -> str:
+    """Text for a Qt widget that guesses the format (QMessageBox.question, tool tips): always read as rich text
+    (the first tag decides) and escaped, so tags in a name are shown as typed, never drawn or loaded."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
+
+
+def plain(label: QLabel) -> QLabel:
+    """Plain text only: a QLabel guesses rich text from a tag, and a name or a server message is not markup."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
 
 class Chip(QLabel):
     """A rounded status label: ``set_state("ok" | "warn" | "bad" | "idle" | "info", text)``."""
 
     def __init__(self, text: str = "", kind: str = "idle", parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        plain(self)
         self.kind = kind
         self.set_state(kind, text)
         # As wide as its text: a layout short of room must not cut "Connected" to "Connecte".
@@ -54,21 +95,21 @@ def button(text: str, *, primary: bool = False, danger: bool = False) -> QPushBu
 
 
 def muted(text: str = "", *, wrap: bool = True) -> QLabel:
-    label = QLabel(text)
+    label = plain(QLabel(text))
     label.setObjectName("muted")
     label.setWordWrap(wrap)
     return label
 
 
 def note(text: str = "") -> QLabel:
-    label = QLabel(text)
+    label = plain(QLabel(text))
     label.setObjectName("note")
     label.setWordWrap(True)
     return label
 
 
 def field_error() -> QLabel:
-    label = QLabel("")
+    label = plain(QLabel(""))
     label.setObjectName("fieldError")
     label.setWordWrap(True)
     label.hide()

@@ -189,20 +189,27 @@ class PairingService:
             self.save()
         return tok
 
-    async def issue_saved(self, connection_type: ConnectionType, device_id: str | None = None) -> PairingToken:
+    async def issue_saved(
+        self, connection_type: ConnectionType, device_id: str | None = None, *, new: bool = False
+    ) -> PairingToken:
         """``issue``, with what a restart must find on disk before it returns: a permanent code, and the end of the
         codes a device paired again held. When the disk refuses, nothing changed (a device keeps its old code)
-        and ``StateDirError`` says why."""
+        and ``StateDirError`` says why.
+
+        ``new``: the unclaimed codes of this type are revoked first, so a permanent code is a new one rather than
+        the one handed out again (a code that was seen or photographed can be replaced); paired phones keep theirs.
+        """
         async with self._changing:
             undo, known = self._undo_issue(device_id)
+            dropped = self._drop_unclaimed(connection_type) if new and device_id is None else []
             tok, replaced = self._issue(connection_type, device_id, show=False)
-            if (connection_type == "permanent" and tok.token not in known) or replaced:
+            if (connection_type == "permanent" and tok.token not in known) or replaced or dropped:
                 self.save()
                 self._unsaved_code = tok.token if tok.token not in known else None
                 try:
                     await self.persisted()
                 except OSError as exc:  # TimeoutError included
-                    undo(tok, replaced)
+                    undo(tok, [*replaced, *dropped])
                     kept = f" ({device_id!r} keeps the code it had)" if replaced else ""
                     raise StateDirError(f"no new pairing code{kept}: {not_saved(self._path, exc)}") from exc
                 finally:
@@ -210,6 +217,12 @@ class PairingService:
             self._last_issued = tok.token  # only now the QR may show it: before, it could still be undone
             self._record_replaced(device_id, replaced)
             return tok
+
+    def _drop_unclaimed(self, connection_type: ConnectionType) -> list[PairingToken]:
+        gone = [t for t in self.tokens.all() if t.connection_type == connection_type and t.device_id is None]
+        for tok in gone:
+            self.tokens.revoke_token(tok.token)
+        return gone
 
     def _undo_issue(self, device_id: str | None) -> tuple[Callable[[PairingToken, list[PairingToken]], None], set[str]]:
         """What ``_issue(..., device_id)`` is about to change: a function that puts it back, and the codes that

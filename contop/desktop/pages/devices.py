@@ -22,7 +22,7 @@ from contop.desktop.api import ApiClient
 from contop.desktop.pages.pair import short_time
 from contop.desktop.style import TABLE_CELL_PADDING
 from contop.desktop.tasks import TaskRunner
-from contop.desktop.widgets import Card, Chip, Page, button, muted
+from contop.desktop.widgets import Card, Chip, Page, button, in_sentence, muted, plain, rich_safe, shown_name
 
 POLL_MS = 5000
 COLUMNS = ("Device", "Type", "Status", "Path", "Location", "Last seen", "Paired", "")
@@ -44,8 +44,9 @@ def location_text(loc: dict[str, Any] | None) -> str:
 
 
 def event_message(event: dict[str, Any]) -> tuple[str, str] | None:
-    """The notification for a device event, or None for events that do not deserve one."""
-    name = event.get("device_name") or event.get("device_id") or "A device"
+    """The notification for a device event, or None for events that do not deserve one. The name is the phone's
+    choice: isolated and with its direction controls written out, so it cannot turn the sentence around."""
+    name = in_sentence(event.get("device_name") or event.get("device_id") or "A device")
     kind = event.get("type")
     if kind == "connected":
         return "Phone connected", f"{name} is now connected to this computer."
@@ -74,7 +75,7 @@ class DevicesPage(Page):
 
         card = Card()
         top = QHBoxLayout()
-        self.summary = QLabel("No phones paired yet.")
+        self.summary = plain(QLabel("No phones paired yet."))
         self.summary.setObjectName("cardTitle")
         top.addWidget(self.summary, 1)
         refresh = button("Refresh")
@@ -170,8 +171,9 @@ class DevicesPage(Page):
         self.empty.setVisible(not devices)
         self.table.setVisible(bool(devices))
         for row, dev in enumerate(devices):
-            name = QTableWidgetItem(str(dev.get("device_name") or dev.get("device_id")))
-            name.setToolTip(str(dev.get("device_id")))
+            full_name = dev.get("device_name") or dev.get("device_id")
+            name = QTableWidgetItem(shown_name(full_name))
+            name.setToolTip(rich_safe(shown_name(dev.get("device_id"), 200)))
             self.table.setItem(row, 0, name)
             kind = "Temporary" if dev.get("connection_type") == "temp" else "Permanent"
             self.table.setItem(row, 1, QTableWidgetItem(kind))
@@ -183,7 +185,7 @@ class DevicesPage(Page):
             self.table.setItem(row, 5, QTableWidgetItem(short_time(dev.get("last_seen"))))
             self.table.setItem(row, 6, QTableWidgetItem(short_time(dev.get("paired_at"))))
             revoke = button("Revoke", danger=True)
-            device_id, label = str(dev.get("device_id")), name.text()
+            device_id, label = str(dev.get("device_id")), str(full_name)
             revoke.clicked.connect(lambda _=False, d=device_id, n=label: self.confirm_revoke(d, n))
             self.table.setCellWidget(row, 7, _centered(revoke))
         for column in WIDGET_COLUMNS:
@@ -198,10 +200,14 @@ class DevicesPage(Page):
         self.table.setColumnWidth(column, max([header, *(w + 2 * TABLE_CELL_PADDING for w in widths)]))
 
     def confirm_revoke(self, device_id: str, name: str) -> None:
+        # The name is the phone's: escaped (QMessageBox.question guesses rich text, which would draw its tags and
+        # load its images), cut short, and isolated from the sentence around it.
         answer = QMessageBox.question(
             self,
             "Revoke device",
-            f"Revoke “{name}”?\n\nIt is disconnected now and must scan a new code to connect again.",
+            rich_safe(
+                f"Revoke “{in_sentence(name)}”?\n\nIt is disconnected now and must scan a new code to connect again."
+            ),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 
 from contop.desktop.api import ApiClient, ApiError
 from contop.desktop.tasks import TaskRunner
-from contop.desktop.widgets import Card, Chip, Page, button, muted, note
+from contop.desktop.widgets import Card, Chip, Page, button, muted, note, plain
 
 POLL_MS = 5000
 QR_SIZE = 236
@@ -77,7 +77,7 @@ class QrPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
-        self.image = QLabel(empty_text)
+        self.image = plain(QLabel(empty_text))  # also shows the server's error messages
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setFixedSize(QR_SIZE + 16, QR_SIZE + 16)
         self.image.setStyleSheet("background: white; border: 1px solid #e3e6ee; border-radius: 10px; color:#6b7385;")
@@ -153,8 +153,10 @@ class PairPage(Page):
         row.setSpacing(16)
         perm = Card("This network", "A permanent code for phones on your Wi-Fi or Tailscale network (30 days).")
         self.refresh_btn = button("New code")
-        self.refresh_btn.setToolTip("Replace this code with a new one (phones already paired stay paired)")
-        self.refresh_btn.clicked.connect(lambda _checked=False: self.refresh())
+        self.refresh_btn.setToolTip(
+            "Replace this code with a new one: this one stops working (paired phones stay paired)"
+        )
+        self.refresh_btn.clicked.connect(lambda _checked=False: self.refresh(new=True))
         self.permanent = QrPanel("Waiting for the server…", self.refresh_btn)
         perm.body.addWidget(self.permanent)
         row.addWidget(perm, 1)
@@ -214,12 +216,13 @@ class PairPage(Page):
         self.temp_note.hide()
         self.status_line.setText(SERVER_GONE)
 
-    def refresh(self) -> None:
-        """Fetch a new permanent pairing code."""
+    def refresh(self, *, new: bool = False) -> None:
+        """Fetch the permanent pairing code: the one nobody used yet, or with ``new`` (the New code button) a
+        replacement for it, which revokes it: a code someone saw over the user's shoulder must stop working."""
         if self._busy:
             return
         self._busy = True
-        self.tasks.run(lambda: self.api.pair("permanent"), self._got_permanent, self._failed)
+        self.tasks.run(lambda: self.api.pair("permanent", new=new), self._got_permanent, self._failed)
 
     def _got_permanent(self, data: dict[str, Any]) -> None:
         self._busy = False

@@ -49,8 +49,10 @@ from contop.desktop.widgets import (
     Page,
     button,
     field_error,
+    in_sentence,
     muted,
     note,
+    rich_safe,
     show_error,
 )
 
@@ -560,12 +562,15 @@ class SettingsPage(Page):
         self.tasks.run(lambda: self.api.put_settings(merged_settings(current, changes)), self._saved, self._save_failed)
 
     def _overwrite_confirmed(self, conflicts: list[str]) -> bool:
-        names = ", ".join(self.labels.get(key, key) for key in conflicts)  # names only: values may be API keys
+        # Names only: values may be API keys. A key without a label comes from the file: shown escaped.
+        names = ", ".join(self.labels.get(key) or in_sentence(key) for key in conflicts)
         answer = QMessageBox.question(
             self,
             "Settings changed elsewhere",
-            f"Since this page was loaded, these settings were changed elsewhere (in settings.json, by a reset or by "
-            f"another app): {names}.\n\nReplace them with the values in this form?",
+            rich_safe(
+                f"Since this page was loaded, these settings were changed elsewhere (in settings.json, by a reset or "
+                f"by another app): {names}.\n\nReplace them with the values in this form?"
+            ),
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )

@@ -12,7 +12,7 @@ from contop.core.errors import StateDirError
 from contop.core.pairing_payload import pairing_url
 from contop.server.admin import require_admin
 from contop.server.pairing import DEVICE_ID_PATTERN
-from contop.server.pairing_flow import issue_pairing, payload_for
+from contop.server.pairing_flow import payload_for
 from contop.server.qr import qr_png
 from contop.server.routes.common import not_saved, server_state
 
@@ -30,12 +30,17 @@ async def pair(
     request: Request,
     connection_type: Literal["permanent", "temp"] = "permanent",
     device_id: DeviceId = None,
+    new: bool = False,
 ) -> Response:
+    """``new``: a code nobody used yet is revoked and replaced, not handed out again (see ``issue_saved``)."""
     state = server_state(request)
     try:
-        tok, payload, url = await issue_pairing(state, connection_type, device_id)
+        # What issue_pairing does, with ``new`` passed on.
+        tok = await state.pairing.issue_saved(connection_type, device_id, new=new)
     except StateDirError as exc:
         raise not_saved(exc) from exc
+    payload = await payload_for(state, tok)
+    url = pairing_url(payload)
     expires = tok.to_json()["expires_at"]
     if _wants_json(request):
         return JSONResponse(
