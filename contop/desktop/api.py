@@ -100,10 +100,13 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _check_serving(self) -> None:
         reason = self._not_serving() if self._not_serving is not None else None
         if reason is not None:
             raise ServerNotRunning(reason)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self._check_serving()
         headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
         base = self.base_url
         try:
@@ -112,7 +115,9 @@ class ApiClient:
             except httpx.HTTPError as exc:
                 if not worth_retrying(method, exc):
                     raise
-                # httpx dropped the broken connection: this attempt opens a fresh one.
+                # httpx dropped the broken connection: this attempt opens a fresh one, to whatever holds the port
+                # now, so the server is checked again (it may have died, and another program taken the port).
+                self._check_serving()
                 response = self._http.request(method, base + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise Unreachable(f"the server at {base} does not answer ({type(exc).__name__})") from exc
