@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,17 @@ import pytest
 from contop.testing.server import ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desktop"
+
+
+@pytest.fixture(autouse=True)
+def collect_widgets_on_the_gui_thread() -> Iterator[None]:
+    """Collect the cycles a test leaves (closed dialogs, pages and their callbacks) on the GUI thread when it ends.
+    Left for later, the next collection may run on a worker thread of the next test, which then deletes widgets
+    of the GUI thread from another thread: PySide crashes the whole run (a segmentation fault while
+    "Garbage-collecting" inside an HTTP call)."""
+    gc.collect()
+    yield
+    gc.collect()
 
 
 @pytest.fixture
