@@ -7,10 +7,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json
 import signal
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,50 +28,11 @@ from contop.desktop.sidecar import ParentDeath, SidecarState
 from contop.desktop.tasks import TaskRunner
 from contop.server.statedir import StateDir
 from contop.testing.server import ServerProcess
+from tests.desktop.test_sidecar import Squatter
 from tests.server.wsutil import offer, passed_gate, signal_once
 
 pytestmark = pytest.mark.timeout(240)
 WAIT = 20_000
-
-
-class Squatter:
-    """Another program on a port (0: any free one): answers a healthy-looking JSON body to everything and keeps
-    what it was sent, the Authorization header included."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.requests: list[str] = []
-        squatter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                squatter.requests.append(f"{self.command} {self.path} {self.headers.get('Authorization')}")
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                body = json.dumps({"status": "healthy"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="squatter", daemon=True)
-
-    def __enter__(self) -> Squatter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
 
 
 def test_a_program_already_on_the_port_gets_no_request_from_the_pages(

@@ -219,10 +219,10 @@ def test_the_servers_reason_is_kept_whole_and_another_server_is_recognised() -> 
 
 
 class Squatter:
-    """Another program on the app's port: answers 200 (a healthy-looking JSON body) to everything, and keeps the
-    Authorization headers it was sent."""
+    """Another program on the app's port (``port`` 0: any free one): answers 200 (a healthy-looking JSON body) to
+    everything, and keeps the requests and Authorization headers it was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.authorizations: list[str] = []
         self.requests: list[str] = []
         squatter = self
@@ -247,7 +247,7 @@ class Squatter:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="squatter", daemon=True)
 
