@@ -39,7 +39,8 @@ class QuietReadsFilter(logging.Filter):
         if method not in ("GET", "HEAD") or not isinstance(status, int) or not (200 <= status < 400):
             return True
         host = str(client).rsplit(":", 1)[0].strip("[]")
-        return host not in _LOOPBACK
+        # A server listening on "::" sees an IPv4 client as an IPv4-mapped address.
+        return host.removeprefix("::ffff:") not in _LOOPBACK
 
 
 class RedactingFilter(logging.Filter):

@@ -10,7 +10,7 @@ from fastapi import HTTPException
 
 from contop.core.pairing_payload import build_payload, pairing_url, parse_pairing_url
 from contop.server.admin import check_admin, host_is_loopback
-from contop.server.logsetup import RedactingFilter
+from contop.server.logsetup import QuietReadsFilter, RedactingFilter
 from contop.server.pairing import AuthFailure, TokenRefused, TokenStore
 from contop.server.ratelimit import AuthRateLimiter
 
@@ -142,3 +142,29 @@ def test_redaction_of_patterns_and_known_values() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "nothing at %s", (url,), None)
     redactor.filter(record)
     assert record.getMessage() == "nothing at http://me:***@10.0.0.2:8080/v1"
+
+
+@pytest.mark.parametrize(
+    ("client", "method", "status", "kept"),
+    [
+        ("127.0.0.1:50000", "GET", 200, False),
+        ("[::1]:50000", "GET", 200, False),
+        ("::ffff:127.0.0.1:50000", "GET", 200, False),  # the desktop app, to a server listening on "::"
+        ("::ffff:192.168.1.20:50000", "GET", 200, True),  # a LAN host is always logged
+        ("127.0.0.1:50000", "POST", 200, True),
+        ("127.0.0.1:50000", "GET", 401, True),
+    ],
+)
+def test_only_successful_reads_from_this_computer_are_left_out_of_the_access_log(
+    client: str, method: str, status: int, kept: bool
+) -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (client, method, "/api/x", "1.1", status),
+        None,
+    )
+    assert QuietReadsFilter().filter(record) is kept
