@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("serve", help="run the Contop server")
     p.add_argument("--host", help=f"address to listen on (default: $CONTOP_HOST or {DEFAULT_HOST})")
     p.add_argument("--port", type=port_type, help="port (default: $CONTOP_PORT or 8000)")
+    p.add_argument(
+        "--advertise-host",
+        type=advertise_host_type,
+        metavar="NAME",
+        help="the name or address your phone reaches this computer by (desk.lan, say), put in the pairing URL and "
+        "allowed as the phone app's origin (default: $CONTOP_ADVERTISE_HOST, else the LAN address)",
+    )
     add_home_argument(p)
     p.add_argument(
         "--no-qr",
@@ -37,6 +44,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
+
+
+def advertise_host_type(text: str) -> str:
+    from contop.server.network import parse_advertise_host
+
+    try:
+        return parse_advertise_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -217,6 +233,15 @@ def run(args: argparse.Namespace) -> int:
     env = os.environ
     host = (args.host or env.get("CONTOP_HOST") or DEFAULT_HOST).strip("[]")  # '[::]' as written in URLs is '::'
     port = port_from(args.port, env)
+    advertise = args.advertise_host
+    if advertise is None and env.get("CONTOP_ADVERTISE_HOST"):
+        from contop.server.network import parse_advertise_host
+
+        try:
+            advertise = parse_advertise_host(env["CONTOP_ADVERTISE_HOST"])
+        except ValueError as exc:  # exit 2, as argparse does for --advertise-host
+            print(f"contop serve: error: CONTOP_ADVERTISE_HOST {exc}", file=sys.stderr)
+            return 2
     state_dir = state_dir_from(args.home, env)
     try:
         state_dir.ensure()
@@ -225,11 +250,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"contop: error: {exc}", file=sys.stderr)
         return 1
     with lock:
-        return _serve(args, env, host, port, state_dir, lock)
+        return _serve(args, env, host, port, state_dir, lock, advertise)
 
 
 def _serve(
-    args: argparse.Namespace, env: Mapping[str, str], host: str, port: int, state_dir: StateDir, lock: StateDirLock
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    host: str,
+    port: int,
+    state_dir: StateDir,
+    lock: StateDirLock,
+    advertise: str | None,
 ) -> int:
     import uvicorn
 
@@ -249,6 +280,7 @@ def _serve(
         state_dir=state_dir,
         host=host,
         port=port,
+        advertise_host=advertise,
         env={
             k: env[k]
             for k in [*API_KEY_ENV.values(), "CONTOP_EXECUTION_MODEL", "CONTOP_SCRIPTED_RECORD", "CONTOP_BENCH_ECHO"]
@@ -363,6 +395,6 @@ def _print_pairing(app: object) -> None:
             f"  (the server listens on loopback ({state.config.host}) only: only this computer can use it; "
             "start it with --host 0.0.0.0, the default, for phones on your network)"
         )
-    elif payload["h"] == "127.0.0.1":
+    elif payload["h"] == "127.0.0.1" and not state.config.advertise_host:
         print("  (no LAN address found: only this computer can use it; see `contop doctor`)")
     print(flush=True)

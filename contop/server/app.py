@@ -31,6 +31,7 @@ from contop.server.routes.common import not_saved
 from contop.server.settings_store import SettingsStore
 from contop.server.skills_install import install_builtin_skills
 from contop.server.state import ServerConfig, ServerState
+from contop.server.statedir import StateDir
 from contop.server.transport_setup import install_transport
 from contop.server.tunnel import Tunnel, TunnelGuard
 from contop.server.webapp import PhoneApp
@@ -43,12 +44,30 @@ def web_dir() -> Path:
     return Path(str(resources.files("contop"))) / "web"
 
 
+def _load_admin_token(state_dir: StateDir) -> str:
+    """The admin token, saying so when a file that held no valid one was replaced: whoever wrote it there (a script
+    that keeps its own token, the desktop app) is refused from now on, and would not otherwise learn why."""
+    path = state_dir.admin_token
+    try:
+        before: bytes | None = path.read_bytes()
+    except OSError:  # missing: created on first start, nothing to say; unreadable: the load below says why
+        before = None
+    token = state_dir.load_or_create_admin_token()
+    if before is not None and before.strip() != token.encode("ascii"):
+        log.warning(
+            "%s held no valid admin token (it must be 64 characters or more): it was replaced with a new one; "
+            "programs that kept the old one must read the file again",
+            path,
+        )
+    return token
+
+
 def build_state(config: ServerConfig, redactor: RedactingFilter | None = None) -> ServerState:
     """The startup sequence of the seed server document, steps that must finish before we accept a request."""
     state_dir = config.state_dir
     state_dir.ensure()
     redactor = redactor or RedactingFilter()
-    admin_token = state_dir.load_or_create_admin_token()
+    admin_token = _load_admin_token(state_dir)
     redactor.add_secret(admin_token)
 
     # 1. settings.json exists (defaults when missing, corrupt file set aside).

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -183,6 +184,72 @@ def origin_allowed(origin: str, port: int, own_hosts: Collection[str], tunnel_ho
     return effective_port == port and host in own_hosts
 
 
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def parse_advertise_host(value: str) -> str:
+    """The host a phone reaches this computer by (``--advertise-host``), in the form put in pairing URLs: a name
+    (``desk.lan``) or an address, without scheme, port or path. Raises ValueError saying what is wrong.
+
+    It goes into the URL the phone opens and becomes an allowed ``Origin`` host, so it must be a host a browser
+    parses as itself: letters, digits and hyphens in dot-separated labels, or an IP address."""
+    text = value.strip()
+    example = "give the name or address your phone reaches this computer by, such as desk.lan or 192.168.1.20"
+    if not text:
+        raise ValueError(f"is empty: {example}")
+    if "://" in text:
+        raise ValueError(f"{value!r} has a scheme: {example}, not a URL")
+    if any(c in text for c in "/?#@"):
+        raise ValueError(f"{value!r} is not a host name (it has a path or a user part): {example}")
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+            raise ValueError(f"{value!r} has a zone (%{ip.scope_id}), which a phone's browser cannot use: {example}")
+        if ip.is_unspecified or ip.is_multicast:
+            raise ValueError(f"{value!r} is not an address a phone can connect to: {example}")
+        return str(ip)
+    if text.startswith("[") or text.count(":") > 1:
+        raise ValueError(f"{value!r} is not a valid IPv6 address: {example}")
+    if ":" in text:
+        raise ValueError(f"{value!r} has a port: {example}, and the port with --port")
+    name = text.rstrip(".").lower()
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            f"{value!r} is not a valid host name: {example} (letters, digits and hyphens, in labels joined by dots)"
+        )
+    if labels[-1].isdigit():  # a browser reads a name ending in a number as an IPv4 address
+        raise ValueError(f"{value!r} is not a valid IPv4 address: {example}")
+    return name
+
+
+def refusal_hint(origin: str, port: int) -> str:
+    """What the owner can do about a refused ``Origin``, for the log and the refused client. Only a host that
+    ``parse_advertise_host`` accepts is repeated in the advice, so whatever a page sends cannot write the sentence."""
+    try:
+        parts = urlsplit(origin.strip())
+        origin_port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parse_advertise_host(parts.hostname or "") if parts.scheme in ("http", "https") else None
+    except ValueError:
+        host = None
+    if host is None:
+        return "not this server's phone app (another web page the phone has open, say): nothing to do"
+    if origin_port != port:
+        return (
+            f"the phone app is served on port {port}, and a page on port {origin_port} is another program's: "
+            "open the pairing URL as `contop pair` prints it"
+        )
+    return (
+        f"{host} is not a name or address of this computer that the server knows: if your phone opens the phone "
+        f"app as {host}, start the server with --advertise-host {host} (or CONTOP_ADVERTISE_HOST={host}); "
+        "otherwise it is another web page, and nothing needs doing"
+    )
+
+
 def _tailscale_self() -> list[str]:
     """This computer's Tailscale addresses and MagicDNS name, from ``tailscale status --json`` when installed."""
     exe = shutil.which("tailscale")
@@ -229,6 +296,7 @@ class OwnOrigins:
     TTL_S = 60.0
     MISS_REFRESH_S = 5.0
     TUNNEL_MEMORY = 16
+    REPORTED_MEMORY = 64  # refused origins each named once in the log; past that, one line says the rest are not
 
     def __init__(
         self,
@@ -245,6 +313,7 @@ class OwnOrigins:
         # Tunnel hosts seen while they ran, newest last: a page the phone loaded through a tunnel since stopped may
         # still signal to the LAN address.
         self._tunnels: dict[str, None] = {}
+        self._reported: set[str] = set()
 
     def remember_tunnel(self, tunnel_host: str | None) -> None:
         if not tunnel_host:
@@ -256,7 +325,34 @@ class OwnOrigins:
             del self._tunnels[next(iter(self._tunnels))]
 
     async def allowed(self, origin: str, port: int, tunnel_host: str | None, arrived_at: str | None) -> bool:
-        """``arrived_at`` is the local address the connection came in on: one of ours, whatever the lists say."""
+        """``arrived_at`` is the local address the connection came in on: one of ours, whatever the lists say. A
+        refused origin is named in the log with what to do, once (``report_refusal``)."""
+        if await self._judge(origin, port, tunnel_host, arrived_at):
+            return True
+        self.report_refusal(origin, port)
+        return False
+
+    def report_refusal(self, origin: str, port: int) -> None:
+        """Log a refused origin and the way to allow it, once per origin: a page that keeps retrying, or many
+        pages, would otherwise fill the log. The owner whose phone uses a name of this computer we do not know
+        (a router's DNS name) learns from this line why the phone cannot connect."""
+        key = origin.strip().lower()[:200]
+        if key in self._reported or len(self._reported) > self.REPORTED_MEMORY:
+            return
+        self._reported.add(key)
+        if len(self._reported) > self.REPORTED_MEMORY:
+            log.warning(
+                "pages at %d different origins were refused signaling; further ones are not logged",
+                self.REPORTED_MEMORY,
+            )
+            return
+        log.warning(
+            "a page at %r was refused signaling: %s (this origin is logged once)",
+            origin[:200],
+            refusal_hint(origin, port),
+        )
+
+    async def _judge(self, origin: str, port: int, tunnel_host: str | None, arrived_at: str | None) -> bool:
         self.remember_tunnel(tunnel_host)
         local = {host_key(arrived_at)} if arrived_at else set()
 

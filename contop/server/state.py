@@ -42,7 +42,9 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 8000
     env: Mapping[str, str] = field(default_factory=dict)
-    advertise_host: str | None = None  # host put in pairing URLs; default: the LAN address
+    # The host put in pairing URLs and allowed as the phone app's Origin (--advertise-host): a name of this
+    # computer the phone knows (a router's DNS name) that the server cannot find out itself. Default: the LAN address.
+    advertise_host: str | None = None
 
 
 @dataclass

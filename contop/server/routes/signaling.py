@@ -15,9 +15,10 @@ from enum import IntEnum
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from contop.server.network import OwnOrigins, attempt_address
+from contop.server.network import OwnOrigins, attempt_address, refusal_hint
 from contop.server.pairing import DEVICE_ID_PATTERN, AuthFailure, TokenRefused
 from contop.server.state import ServerState
 
@@ -91,10 +92,16 @@ async def _foreign_origin(ws: WebSocket, state: ServerState) -> str | None:
 async def signaling(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.contop
     # Before the token and the rate limiter: any web page the phone opens could otherwise try bad tokens from the
-    # phone's address until the phone itself is locked out. Closed before accept, the browser sees HTTP 403.
+    # phone's address until the phone itself is locked out. Refused before accept, the browser sees HTTP 403 (its
+    # page gets 1006 and no reason); the body says what to do to whoever looks (developer tools, curl). The log
+    # names each origin once, with the same advice (OwnOrigins.report_refusal).
     if (origin := await _foreign_origin(ws, state)) is not None:
-        log.info("signaling refused: a page at %r is not this server's phone app", origin[:200])
-        await ws.close(code=CloseCode.POLICY)
+        log.debug("signaling refused: a page at %r is not this server's phone app", origin[:200])
+        hint = refusal_hint(origin, state.config.port)
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(PlainTextResponse(f"signaling refused for this page: {hint}\n", 403))
+        else:
+            await ws.close(code=CloseCode.POLICY)
         return
     address = attempt_address(ws.client.host if ws.client else None, ws.headers, state.tunnel.host)
     token = ws.query_params.get("token", "")
