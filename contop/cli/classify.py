@@ -55,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(lines: Iterable[str], out: TextIO, base: GateContext) -> None:
+    """One response line per input line, a blank one included (an error, as for invalid JSON): a consumer pairs
+    outputs to inputs by their order, and a skipped line would put every later answer against the wrong request."""
     for line in lines:
         if not line.strip():
+            _write(out, _error("empty line: each line must be a JSON object"))
             continue
         try:
             request = json.loads(line)

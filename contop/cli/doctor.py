@@ -516,6 +516,27 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
     )
 
 
+# What the server needs to start as configured: a state directory it accepts, and a settings.json it will use as
+# written (an invalid one is moved aside at start, and with it the keys and choices it holds). Everything else is
+# a capability the server runs without (display, OCR, sandbox, Docker, cloudflared…) or setup the agent explains
+# itself (models), so a ✘ there reports, and does not fail.
+REQUIRED_CHECKS = ("state dir", "settings")
+
+
+def required_failures(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.name in REQUIRED_CHECKS and c.level is Level.MISSING]
+
+
+def summary(checks: list[Check]) -> str:
+    failed = required_failures(checks)
+    if failed:
+        names = ", ".join(c.name for c in failed)
+        return f"✘ required: {names} must be fixed before `contop serve` runs as configured (exit status 1)"
+    optional = [c.name for c in checks if c.level is not Level.OK and c.name not in REQUIRED_CHECKS]
+    rest = f"; the others marked are optional or set up later: {', '.join(optional)}" if optional else ""
+    return f"✔ required: {', '.join(REQUIRED_CHECKS)} are fine{rest}"
+
+
 def gather(env: Mapping[str, str], settings: SettingsFile, state_dir: StateDir | None = None) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         *([lambda: check_state_dir(state_dir)] if state_dir is not None else []),
@@ -545,7 +566,8 @@ def run(args: argparse.Namespace) -> int:
     state_dir = state_dir_from(args.home, os.environ)
     checks = gather(os.environ, read_settings_file(state_dir.settings), state_dir)
     if args.json:
-        print(json.dumps([asdict(c) for c in checks], indent=2))
+        # The report is the output here, and its exit status stays 0: a program reads "required" and "level".
+        print(json.dumps([{**asdict(c), "required": c.name in REQUIRED_CHECKS} for c in checks], indent=2))
         return 0
     marks = {Level.OK: "✔", Level.WARN: "!", Level.MISSING: "✘"}
     width = max(len(c.name) for c in checks)
@@ -553,4 +575,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{marks[c.level]} {c.name:<{width}}  {c.detail}")
         if c.advice and c.level is not Level.OK:
             print(f"  {'':<{width}}  → {c.advice}")
-    return 0
+    print()
+    print(summary(checks))
+    return 1 if required_failures(checks) else 0
