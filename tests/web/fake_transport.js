@@ -14,6 +14,7 @@
     opts: null, // the newest transport's callbacks
     all: [], // every transport's callbacks, oldest first
     events: [], // "connect:N", "connected:N", "close:N" (N: 1 for the first transport)
+    answerKeepalives: true, // as the desktop does; false: a dead link that still takes messages
   };
   window.__fake = fake;
   window.__contopNoServiceWorker = true;
@@ -140,6 +141,11 @@
         const mid = id();
         const fast = type === "manual_control" && ["mouse_move", "mouse_down", "mouse_up"].includes(payload.action);
         fake.sent.push({ type, id: mid, payload, channel: fast ? "contop-fast" : "contop" });
+        // The desktop answers a keepalive with one carrying its id (contop/transport/session.py); a test sets
+        // fake.answerKeepalives = false for a link that takes messages but delivers nothing.
+        if (type === "keepalive" && !payload.ref_id && fake.answerKeepalives) {
+          setTimeout(() => connected && opts.onMessage(JSON.stringify({ type: "keepalive", id: id(), payload: { ref_id: mid } })), 0);
+        }
         return mid;
       },
       close() {

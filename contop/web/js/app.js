@@ -1,6 +1,6 @@
 // The phone client: wires pairing, the connection, the store and the views together.
 
-import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused } from "./pairing.js";
+import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused, forgetQuestion } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
 import { createStore, ConnStatus, modelTitle, chipModelTitle, splitModelTitle } from "./store.js";
 import {
@@ -387,16 +387,20 @@ function disconnect() {
   detachVideo();
 }
 
-/** Forgetting cannot be undone from the phone (its code goes with it): asked first. */
+/** Forgetting cannot be undone from the phone (its code goes with it), and leaves the desktop's side: asked first. */
 function askForget(p) {
-  ask({
-    title: `Forget ${desktopLabel(p)}?`,
-    message:
-      "This phone will delete its pairing code for this desktop. To connect to it again, you will need to scan a " +
-      "new QR code from the desktop.",
-    confirm: "Forget",
-    onConfirm: () => forgetDesktop(p),
+  const linked = isLinkedTo(p);
+  const question = forgetQuestion(p, {
+    deviceName: storage.deviceName(ls, navigator.userAgent),
+    connected: linked,
+    running: linked && store.state.running,
   });
+  ask({ ...question, onConfirm: () => forgetDesktop(p) });
+}
+
+/** Whether this phone is connected to desktop `p` now. */
+function isLinkedTo(p) {
+  return !!pairing && p.d === pairing.d && store.state.conn.status === ConnStatus.CONNECTED;
 }
 
 function forgetDesktop(p) {
@@ -405,7 +409,7 @@ function forgetDesktop(p) {
     disconnect();
     pairing = null;
     renderWelcome();
-    toast("Desktop forgotten. Scan its code to pair again.");
+    toast("Forgotten on this phone. It stays paired on the desktop until revoked there (Devices).", "info", 5000);
   } else if (app.dataset.screen === "welcome") {
     renderWelcome();
   } else {
@@ -1237,11 +1241,16 @@ $("confirm-modal").addEventListener("click", (ev) => {
   const btn = ev.target.closest("#btn-approve, #btn-deny");
   if (!btn || !store.state.confirmation) return; // expired or answered meanwhile
   const approved = btn.id === "btn-approve";
-  if (!send("agent_confirmation_response", { approved, request_id: store.state.confirmation.requestId })) {
-    toast("Not connected to the desktop", "warn");
+  const answerId = send("agent_confirmation_response", { approved, request_id: store.state.confirmation.requestId });
+  if (!answerId) {
+    toast("Not connected to the desktop: your answer was not sent", "warn");
     return;
   }
-  store.dispatch({ type: "confirmation_answered", approved });
+  // The channel takes the answer even over a link that died a moment ago (the browser notices seconds later). The
+  // desktop answers a keepalive, and this one goes behind the answer on the same ordered channel: its reply says the
+  // answer arrived. Until then the card says it is on its way; if the link is lost first, that it did not arrive.
+  const probeId = send("keepalive", {}) || null;
+  store.dispatch({ type: "confirmation_answered", approved, answerId, probeId });
   vibrate(10);
 });
 

@@ -115,3 +115,21 @@ export function signalingUrls(payload, origin) {
 export function desktopLabel(payload) {
   return payload.name || payload.h || "Desktop";
 }
+
+/**
+ * What the phone asks before forgetting desktop `p`. Forgetting deletes the phone's code only: the desktop still
+ * lists the phone as paired (its token stays valid there) until it is revoked on the desktop, so the question says
+ * where. `deviceName`: the name the desktop knows this phone by; `connected`: this phone is connected to `p` now
+ * (forgetting disconnects it, and the desktop stops a task the phone's link carried); `running`: a task runs.
+ */
+export function forgetQuestion(p, { deviceName = "", connected = false, running = false } = {}) {
+  const name = deviceName ? `“${deviceName}”` : "this phone";
+  const parts = [
+    "This removes the pairing from this phone only: its code for this desktop is deleted, and connecting again " +
+      "needs a new QR code from the desktop.",
+    `The desktop still lists ${name} as paired. To remove it there too, open Contop on the desktop, go to ` +
+      `Devices and choose Revoke next to ${name}.`,
+  ];
+  if (connected) parts.push(running ? "This phone disconnects now, and the task running on the desktop stops." : "This phone disconnects now.");
+  return { title: `Forget ${desktopLabel(p)}?`, message: parts.join(" "), confirm: "Forget" };
+}

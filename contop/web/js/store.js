@@ -10,6 +10,13 @@ export const ConnStatus = Object.freeze({
   FAILED: "failed",
 });
 
+// How far an answer to an approval got. The data channel takes a message even when the link under it is already dead
+// (the browser notices seconds later), so a sent answer is only "sending" until the desktop shows it arrived: its
+// reply to a keepalive sent right behind the answer on the same ordered channel, or the approved step's result.
+// "lost": the link died first, and the desktop takes a question it lost the link over as not approved.
+// "refused": it arrived after the desktop had stopped waiting for it (its error reply says so).
+export const Delivery = Object.freeze({ SENDING: "sending", DELIVERED: "delivered", LOST: "lost", REFUSED: "refused" });
+
 export function initialState() {
   return {
     conn: { status: ConnStatus.IDLE, step: "", error: null, attempt: 0, path: null },
@@ -35,6 +42,10 @@ export function initialState() {
     lastStatus: null,
     sessionId: null,
     connectionType: null,
+    // Bumped whenever the link changes (lost, back, a new one): a step whose start and end arrived over different
+    // links, or while the desktop was still sending what it had queued, cannot be timed by when they arrived.
+    linkEpoch: 0,
+    backlog: false, // connected again; the desktop's queued messages may still be arriving (until its greeting)
     seq: 0,
   };
 }
@@ -129,6 +140,38 @@ function available(state, feature) {
   if (!(feature in state.unavailable)) return state;
   const { [feature]: _, ...rest } = state.unavailable;
   return { ...state, unavailable: rest };
+}
+
+// While the link is down or coming up, what arrives was queued by the desktop (or is a late copy from a link being
+// replaced): it arrives later than it happened.
+const LATE_STATUSES = new Set([ConnStatus.CONNECTING, ConnStatus.RECONNECTING, ConnStatus.FAILED]);
+
+/** Whether a message arriving now arrives as it happens (not late, from the desktop's queue after a lost link). */
+function live(state) {
+  return !state.backlog && !LATE_STATUSES.has(state.conn.status);
+}
+
+/** The confirm entry of the answer whose `field` (answerId, probeId, callId) is `value`, or -1. */
+function answerIndex(entries, field, value) {
+  if (!value) return -1;
+  return entries.findIndex((e) => e.kind === "confirm" && e[field] === value && (e.decision === "approved" || e.decision === "denied"));
+}
+
+/** The answer at `idx` moves to `delivery`, if it still can (only a sent or lost answer changes, and not back). */
+function settleAnswer(state, idx, delivery) {
+  if (idx < 0) return state;
+  const e = state.entries[idx];
+  const from = delivery === Delivery.LOST ? [Delivery.SENDING] : [Delivery.SENDING, Delivery.LOST];
+  return from.includes(e.delivery) ? replaceAt(state, idx, { delivery }) : state;
+}
+
+/** The link an answer went out on is gone: what no reply has shown to have arrived did not reach the desktop. */
+function loseUnconfirmedAnswers(state) {
+  let s = state;
+  s.entries.forEach((e, i) => {
+    if (e.kind === "confirm" && e.delivery === Delivery.SENDING) s = settleAnswer(s, i, Delivery.LOST);
+  });
+  return s;
 }
 
 function str(v) {
@@ -286,13 +329,19 @@ function onServer(state, msg, now) {
       const action = status === "running" ? fields.detail || null : null;
       if (idx < 0) {
         const durationMs = num(p.duration_ms);
-        return push(s, { kind: "step", ...fields, action, startedAt: now, durationMs, result: null });
+        // epoch: the link its start arrived on as it happened (null when it came late): only then is it timed here.
+        const epoch = live(s) ? s.linkEpoch : null;
+        return push(s, { kind: "step", ...fields, action, startedAt: now, epoch, durationMs, result: null });
       }
       const prev = s.entries[idx];
       // A step the user did not approve ends "failed" on the desktop: it was skipped, not a failure.
       if (status === "failed" && (prev.status === "skipped" || prev.result?.status === "rejected")) fields.status = "skipped";
       let durationMs = num(p.duration_ms) ?? prev.durationMs;
-      if (durationMs === null && status !== "running" && prev.startedAt) durationMs = now - prev.startedAt;
+      // Timed by arrival only when start and end both arrived live over one link: after a lost link the end comes
+      // from the desktop's queue, and its arrival counts the time the link was down. No duration beats a wrong one
+      // (the step's tool_result brings the desktop's own).
+      const timed = prev.startedAt && prev.epoch != null && prev.epoch === s.linkEpoch && live(s);
+      if (durationMs === null && status !== "running" && timed) durationMs = now - prev.startedAt;
       s = replaceAt(s, idx, {
         ...fields,
         tool: fields.tool || prev.tool,
@@ -305,7 +354,7 @@ function onServer(state, msg, now) {
       return s;
     }
     case "tool_result": {
-      const s = closeThinking(state);
+      let s = closeThinking(state);
       const result = {
         status: p.status,
         stdout: str(p.stdout),
@@ -316,12 +365,17 @@ function onServer(state, msg, now) {
         note: str(p.result?.note).trim(),
         durationMs: num(p.duration_ms),
       };
+      // A step that ran after its approval proves the approval reached the desktop (its ack may have been lost).
+      const ran = result.status !== "rejected" ? answerIndex(s.entries, "callId", str(p.ref_id)) : -1;
+      if (ran >= 0 && s.entries[ran].decision === "approved") s = settleAnswer(s, ran, Delivery.DELIVERED);
       const i = resultStep(s.entries, runStart(s.entries), p);
       if (i >= 0) {
         const e = s.entries[i];
         // "rejected": not approved (denied, or the question expired), so the desktop skipped it.
         const skipped = result.status === "rejected" ? { status: "skipped" } : {};
-        return replaceAt(s, i, { result, durationMs: e.durationMs ?? result.durationMs, ...skipped });
+        // The desktop's own timing first: the phone's counts when messages arrived, late after a lost link.
+        const durationMs = result.durationMs > 0 ? result.durationMs : e.durationMs;
+        return replaceAt(s, i, { result, durationMs, ...skipped });
       }
       return push(s, { kind: "tool_result", tool: p.tool, ...result });
     }
@@ -397,7 +451,12 @@ function onServer(state, msg, now) {
         reason: confirmation.reason,
         voiceMessage: confirmation.voiceMessage,
         deadline: confirmation.deadline,
+        callId: str(p.call_id) || null, // the tool call it gates: its tool_result says whether it ran
         decision: null,
+        // Asked again (a reconnect): an answer given before is void, the question waits again.
+        delivery: null,
+        answerId: null,
+        probeId: null,
       };
       // Asked again with the same id (a reconnect): the question is still open, so its one entry waits again.
       let s = closeStreaming(closeThinking(state));
@@ -451,6 +510,8 @@ function onServer(state, msg, now) {
       const refused = p.code === "busy" && str(p.ref_id) ? state.entries.findIndex((e) => e.id === `user-${p.ref_id}`) : -1;
       if (refused >= 0) state = { ...state, entries: state.entries.filter((_, i) => i !== refused) };
       let s = push(state, { kind: "error", code: p.code, text, refId: str(p.ref_id) || null });
+      // The reply to our answer to an approval: the desktop no longer waited for it (it did not count).
+      s = settleAnswer(s, answerIndex(s.entries, "answerId", str(p.ref_id)), Delivery.REFUSED);
       if (p.ref_id && p.ref_id === state.pendingIntent) {
         // Our intent was refused: the run we thought started did not; if busy, our earlier run still is (another
         // device's run is not ours to show as running).
@@ -463,6 +524,7 @@ function onServer(state, msg, now) {
       if (typeof p.ai_state === "string") {
         s.aiState = p.ai_state;
         s.resync = false;
+        s.backlog = false; // the desktop's greeting comes after what it had queued
         if (p.ai_state === "processing" || p.ai_state === "executing") {
           s.running = true;
           s.pendingIntent = null;
@@ -520,8 +582,11 @@ function onServer(state, msg, now) {
         },
       };
     }
+    case "keepalive":
+      // The desktop's reply to the keepalive sent behind an answer: the answer got there first (one ordered channel).
+      return settleAnswer(state, answerIndex(state.entries, "probeId", str(p.ref_id)), Delivery.DELIVERED);
     default:
-      return state; // keepalive and anything without a visible effect
+      return state; // anything without a visible effect
   }
 }
 
@@ -542,9 +607,12 @@ export function reduce(state, action) {
     case "confirmation_answered": {
       if (!state.confirmation) return state; // expired (or answered) meanwhile: a late tap changes nothing
       const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === state.confirmation.requestId);
+      // answerId: the id the answer went out with; probeId: the keepalive sent behind it, whose reply says it arrived.
+      // Without an id (nothing says how it went) it is shown as given.
+      const sent = action.answerId ? { delivery: Delivery.SENDING, answerId: action.answerId, probeId: action.probeId || null } : {};
       const s =
         idx >= 0 && state.entries[idx].decision !== "expired"
-          ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied" })
+          ? replaceAt(state, idx, { decision: action.approved ? "approved" : "denied", ...sent })
           : state;
       return nextConfirmation(s);
     }
@@ -570,7 +638,12 @@ export function reduce(state, action) {
         let id = `r${state.seq}:${String(e.id).replace(/^r\d+:/, "")}`;
         if (seen.has(id)) id = `${id}@${i}`;
         seen.add(id);
-        return { ...e, id, rev: 1 };
+        // A step's start time is from another page load (and link): no duration is taken from it. An answer that
+        // was on its way then will get no reply in this one.
+        const restored = { ...e, id, rev: 1 };
+        if (e.kind === "step") restored.epoch = null;
+        if (e.kind === "confirm" && e.delivery === Delivery.SENDING) restored.delivery = Delivery.LOST;
+        return restored;
       });
       // running: a reload in the middle of a run. The desktop's next word (its greeting after the reconnect, the
       // run's result) says how it went on; until then the run shows as still on.
@@ -588,6 +661,14 @@ export function reduce(state, action) {
     case "conn": {
       const conn = { ...state.conn, ...action.conn };
       let s = { ...state, conn };
+      if (conn.status !== state.conn.status) {
+        s.linkEpoch = state.linkEpoch + 1;
+        // Over a new link the desktop first sends what it queued while the link was down; its greeting ends that.
+        s.backlog = conn.status === ConnStatus.CONNECTED && !action.healed;
+        // The phone knows the link is down (or replaced): an answer no reply has confirmed did not get through. A
+        // link that comes back by itself still carries it, and the reply then says so.
+        if (conn.status !== ConnStatus.CONNECTED || !action.healed) s = loseUnconfirmedAnswers(s);
+      }
       if (conn.status === ConnStatus.CONNECTED && state.conn.status !== ConnStatus.CONNECTED) {
         // (Re)connected: what the desktop refused before is asked again and, over a new connection, the
         // desktop's next ai_state is authoritative (a link that healed by itself lost nothing). Manual mode and

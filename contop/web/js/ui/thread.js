@@ -82,6 +82,36 @@ function output(result, openByDefault) {
 // "unanswered": the run that asked ended (stopped, failed, timed out) while the question still waited.
 const DECISION_WORD = { approved: "Approved", denied: "Denied", expired: "Expired — not approved", unanswered: "Not answered" };
 
+/**
+ * What an approval card says of its answer: {word, tone, note}. An answer is told as given only once the desktop
+ * has shown it arrived (`delivery`, see store.js): until then it is on its way, and one that never got there (the
+ * link died first) or came too late must not read as approved, since the desktop took the step as not approved.
+ * An entry without `delivery` (an older thread) is told as it was given.
+ */
+export function answerText(e) {
+  const answered = e.decision === "approved" || e.decision === "denied";
+  if (answered && e.delivery === "sending") {
+    return { word: e.decision === "approved" ? "Sending your approval…" : "Sending your denial…", tone: "pending", note: "" };
+  }
+  if (answered && e.delivery === "lost") {
+    return {
+      word: "Not delivered — not approved",
+      tone: "undelivered",
+      note:
+        `The connection was lost before the desktop confirmed your ${e.decision === "approved" ? "approval" : "answer"}, ` +
+        "so it did not count: the desktop takes the step as not approved.",
+    };
+  }
+  if (answered && e.delivery === "refused") {
+    return {
+      word: "Too late — not approved",
+      tone: "undelivered",
+      note: "The desktop had stopped waiting for this answer when it arrived, so the step was not approved.",
+    };
+  }
+  return { word: DECISION_WORD[e.decision] || "Waiting for you", tone: e.decision || "pending", note: "" };
+}
+
 const STATUS_WORD = { running: "Running", completed: "Done", failed: "Failed", stopped: "Stopped", skipped: "Skipped · not approved" };
 
 // How an answer card is headed, by agent_result's status: only a completed run is a green "Done"; the answer of
@@ -225,7 +255,7 @@ function renderEntry(e, prevEl) {
         h("div", { class: "note-body" }, h("b", {}, "Security alert"), shown(e.message ?? "")),
       );
     case "confirm": {
-      const word = DECISION_WORD[e.decision] || "Waiting for you";
+      const { word, tone, note } = answerText(e);
       return h(
         "div",
         { class: "note confirm", "data-kind": "confirm" },
@@ -240,8 +270,9 @@ function renderEntry(e, prevEl) {
           e.reason === "plan_approval" && e.command && e.voiceMessage && e.command.trim() !== e.voiceMessage.trim()
             ? h("div", { class: "confirm-plan md" }, md(shown(e.command)))
             : null,
+          note ? h("div", { class: "confirm-note" }, note) : null,
         ),
-        h("span", { class: `decision ${e.decision || "pending"}` }, word),
+        h("span", { class: `decision ${tone}` }, word),
       );
     }
     default:
