@@ -30,7 +30,8 @@ class Invocation:
 Rule = Callable[[Invocation, State], None]
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "ash", "mksh", "csh", "tcsh", "busybox-sh"})
-INTERPRETERS = frozenset({"python", "perl", "ruby", "node", "nodejs", "php", "deno", "bun", "lua", "osascript"})
+INTERPRETERS = frozenset({"python", "perl", "ruby", "node", "nodejs", "php", "deno", "bun", "lua", "osascript",
+                          "rscript", "r", "julia", "tclsh", "wish", "expect", "jimsh"})  # fmt: skip
 FETCHERS = frozenset({"curl", "wget", "fetch", "lwp-request", "http", "https", "aria2c", "xh", "curlie"})
 NET_SENDERS = frozenset(
     {"nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "tftp", "curl", "wget", "openssl",
@@ -443,8 +444,20 @@ def _chmod(inv: Invocation, st: State) -> None:
         st.add(BLOCK, "changes permissions of your whole home directory", inv.text)
 
 
+RAW_DEVICE_READ = "reads a raw disk or memory device, which holds every file (protected ones too)"
+
+
+def reads_raw_device(source: str, inv: Invocation, st: State) -> None:
+    """A program reading ``source``: a whole disk, a partition or memory (``/dev/sda``, ``\\\\.\\PhysicalDrive0``,
+    ``\\\\.\\C:``) is blocked, as writing one is: every protected file can be read from it, past the path checks."""
+    if st.place(source) == Place.DEVICE:
+        st.add(BLOCK, RAW_DEVICE_READ, inv.text)
+
+
 def _dd(inv: Invocation, st: State) -> None:
     for arg in inv.args:
+        if arg.startswith("if="):
+            reads_raw_device(arg[3:], inv, st)
         if arg.startswith("of="):
             target = arg[3:]
             if st.place(target) == Place.DEVICE:

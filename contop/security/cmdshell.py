@@ -348,6 +348,7 @@ def judge_cmd_words(words: list[str], st: State, text: str) -> None:
                 i += 1
             if not source.startswith("&"):
                 st.check_paths([source], text)  # what the command reads: 'set /p x=<file' takes its first line
+                cmdbase.reads_raw_device(source, Invocation("", [], text), st)
             i += 1
             continue
         match = _REDIRECT.match(words[i])
@@ -617,6 +618,9 @@ def _move(inv: Invocation, st: State) -> None:
 def _copy(inv: Invocation, st: State) -> None:
     flags = _flags(inv.args)
     targets = [a for a in inv.args if not a.startswith("/")]
+    for source in targets[:-1] if inv.name == "copy" else ():
+        for part in source.split("+"):  # 'copy a+b c' joins a and b
+            cmdbase.reads_raw_device(part, inv, st)
     if targets and len(targets) > 1:
         cmdbase.judge_write_target(targets[-1], False, inv, st)
     if inv.name == "robocopy" and flags & {"/mir", "/purge", "/move", "/mov"}:

@@ -546,7 +546,7 @@ def sql_is_destructive(text: str) -> bool:
 
 
 def _database(inv: Invocation, st: State) -> None:
-    if inv.name == "sqlite3":
+    if inv.name in ("sqlite3", "duckdb"):
         _sqlite(inv, st)
     elif inv.name in ("psql", "mysql", "mariadb"):
         _client_shell_escape(inv, st)
@@ -571,17 +571,20 @@ _SQLITE_DOTS = ("shell", "system", "output", "once", "read", "import", "load", "
 _SQLITE_FILE_FUNCTION = re.compile(r"\b(readfile|writefile|lsdir)\s*\(\s*(?:'((?:[^']|'')*)'|\"([^\"]*)\")", re.I)
 _SQLITE_EDIT = re.compile(r"\bedit\s*\(", re.I)
 _SQLITE_FILE_SQL = re.compile(
-    r"\b(attach(?:\s+database)?|vacuum(?:\s+\w+)?\s+into)\s+(?:'((?:[^']|'')*)'|\"([^\"]*)\")", re.I
+    r"\b(attach(?:\s+database)?|vacuum(?:\s+\w+)?\s+into|copy\b[^;]*?\bto)\s+(?:'((?:[^']|'')*)'|\"([^\"]*)\")",
+    re.I,
 )
+_SQL_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
 def _sqlite(inv: Invocation, st: State) -> None:
-    """The sqlite3 shell runs each argument after the database (and -cmd's, and its input) as SQL or as a
-    dot-command: ``.shell`` and ``.system`` run a command, ``.output FILE`` writes a file, ``.read FILE`` reads
-    one; -safe turns all of that off."""
+    """The sqlite3 shell (and duckdb's) runs each argument after the database (and -cmd's, and its input) as SQL
+    or as a dot-command: ``.shell`` and ``.system`` run a command, ``.output FILE`` writes a file, ``.read FILE``
+    reads one; -safe turns all of that off."""
     args = inv.args
     texts: list[str] = []
     database_seen = False
+    duckdb = inv.name == "duckdb"  # the same shell, with '-c SQL' and '-s SQL' to run one command
     i = 0
     while i < len(args):
         arg = args[i]
@@ -589,7 +592,7 @@ def _sqlite(inv: Invocation, st: State) -> None:
         following = args[i + 1] if i + 1 < len(args) else ""
         if option == "-safe":
             return
-        if option == "-cmd":
+        if option == "-cmd" or (duckdb and option in ("-c", "-s")):
             texts.append(following)
         elif option == "-init":
             init = script_text(following, st)
@@ -597,7 +600,7 @@ def _sqlite(inv: Invocation, st: State) -> None:
                 st.add(CONFIRM, "runs sqlite3 commands whose text cannot be known in advance", inv.text)
             else:
                 texts += init.splitlines()
-        if option in _SQLITE_VALUED:
+        if option in _SQLITE_VALUED or (duckdb and option in ("-c", "-s")):
             i += 2
             continue
         if not arg.startswith("-"):
@@ -662,8 +665,12 @@ def _sqlite_sql(sql: str, inv: Invocation, st: State) -> None:
     for match in _SQLITE_FILE_SQL.finditer(sql):
         path = (match.group(2) or "").replace("''", "'") or match.group(3) or ""
         st.check_paths([path], inv.text)
-        if match.group(1).lower().startswith("vacuum"):
+        if match.group(1).lower().startswith(("vacuum", "copy")):
             writes_file(path, False, inv, st)
+    # duckdb reads any file a string names (read_text('…'), read_csv('…'), FROM '…'): each literal is a path
+    st.check_paths(
+        [m.group(1).replace("''", "'") for m in _SQL_LITERAL.finditer(sql) if len(m.group(1)) < 300], inv.text
+    )
 
 
 _CLIENT_SHELL_ESCAPE = re.compile(r"\\!|\\[ogw]\s*\||\\copy\b.*\bprogram\b|^\s*system\s", re.IGNORECASE | re.MULTILINE)
@@ -926,7 +933,8 @@ RULES: dict[str, Rule] = {
     "unset": _unset,
     "git": _git,
     "psql": _database, "mysql": _database, "mariadb": _database, "sqlite3": _database, "mongo": _database,
-    "mongosh": _database, "redis-cli": _database, "dropdb": _database, "dropuser": _database, "mysqladmin": _database,
+    "mongosh": _database, "redis-cli": _database, "duckdb": _database, "dropdb": _database, "dropuser": _database,
+    "mysqladmin": _database,
     "sqlcmd": _database, "clickhouse-client": _database, "cqlsh": _database,
     "docker": _docker, "podman": _docker, "docker-compose": _docker, "nerdctl": _docker,
     "kubectl": _kubectl, "oc": _kubectl, "k": _kubectl,

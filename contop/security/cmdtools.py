@@ -973,14 +973,21 @@ def reads_tree(roots: list[str], inv: Invocation, st: State, *, hidden: bool) ->
     the line (``grep -r x /usr/bin; `` a thousand times lists it once), and with ``hidden`` as for
     ``Policy.restricted_inside``."""
     for root in roots:
-        inside = st.policy.restricted_inside(root, st.cwd, st.resolve, dotglob=st.dotglob, hidden=hidden)
-        if inside is None and st.resolve is not None:  # judging for real: another server's state directory
-            inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
+        inside = _tree_holds(root, st, hidden)
         if inside is not None:
             where = "this folder" if root in (".", "./") else root
-            what = inside if inside.startswith("the Contop") else f"the protected {inside}"
-            st.add(CONFIRM, f"reads everything under {where}, including {what}", inv.text)
+            st.add(CONFIRM, f"reads everything under {where}, including {inside}", inv.text)
             return
+
+
+def _tree_holds(root: str, st: State, hidden: bool) -> str | None:
+    """What protected place the tree at ``root`` holds, said for the user, or None."""
+    inside = st.policy.restricted_inside(root, st.cwd, st.resolve, dotglob=st.dotglob, hidden=hidden)
+    if inside is None and st.resolve is not None:  # judging for real: another server's state directory
+        inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
+    if inside is None:
+        return None
+    return inside if inside.startswith("the Contop") else f"the protected {inside}"
 
 
 def _archive(inv: Invocation, st: State) -> None:
@@ -1042,8 +1049,9 @@ def _diff(inv: Invocation, st: State) -> None:
 
 def _name_archiver(inv: Invocation, st: State) -> None:
     """cpio -o/-p, afio -o and pax -w read the files named on their standard input (``find ~ | cpio -o``) or, for
-    pax, the trees named on the line: names from a here-string are judged as files; names from a pipe are not
-    shown on this line, so the user decides."""
+    pax, the trees named on the line: names from a here-string are judged as files, names that ``find`` or ``git
+    ls-files`` lists as the trees it lists; other names from a pipe are not shown on this line, so the user
+    decides."""
     args = inv.args
     if inv.name == "pax":
         opts, operands = split_opts(args)
@@ -1055,6 +1063,11 @@ def _name_archiver(inv: Invocation, st: State) -> None:
     elif not any(re.fullmatch(r"-[a-zA-Z]*[op][a-zA-Z]*|--create|--pass-through", a) for a in args):
         return
     names = stdin_text(inv, st)
+    if names is None and st.piped_roots is not None:  # 'find . | cpio -o': the trees find lists, as 'tar c .'
+        held = next((h for h in (_tree_holds(r, st, True) for r in st.piped_roots) if h is not None), None)
+        if held is not None:
+            st.add(CONFIRM, f"archives the files named on its input, which this line does not show ({held})", inv.text)
+        return
     if names is None:
         st.add(CONFIRM, "archives the files named on its input, which this line does not show", inv.text)
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from contop.security import cmdbase, cmdsystem, cmdtools
+from contop.security import cmdbase, cmdfetch, cmdsystem, cmdtools
 from contop.security.cmdbase import (
     HELP_FLAGS,
     Invocation,
@@ -139,8 +139,9 @@ RULES: dict[str, Rule] = {**cmdbase.RULES, **cmdsystem.RULES, **cmdtools.RULES}
 
 def judge(inv: Invocation, st: State) -> None:
     line_variables(inv, st)  # before the help flags: 'PAGER=… git --help' runs the pager
-    if any(a in HELP_FLAGS for a in inv.args):
-        return
     rule = RULES.get(inv.name)
-    if rule is not None:
+    if rule is not None and not any(a in HELP_FLAGS for a in inv.args):
         rule(inv, st)
+    fetch = cmdfetch.RULES.get(inv.name)
+    if fetch is not None:  # whatever the help flags: 'npx pkg --help' fetches pkg and runs it
+        fetch(inv, st)

@@ -33,6 +33,10 @@ _CODE_FLAGS = {
     "bun": ("-e", "--eval"),
     "lua": ("-e",),
     "osascript": ("-e",),
+    "rscript": ("-e",),
+    "r": ("-e",),
+    "julia": ("-e", "-E", "--eval", "--print"),
+    "expect": ("-c",),
 }
 # Each interpreter's options that take the next word as their value (`python3 -W ignore -c …`): that word is
 # neither the program text nor a script file.
@@ -60,6 +64,23 @@ _VALUED = {
     "php": frozenset({"-d", "-c", "-z", "-t", "-S"}),
     "lua": frozenset({"-l"}),
     "osascript": frozenset({"-l", "-s"}),
+    "julia": frozenset(
+        {
+            "-C",
+            "--cpu-target",
+            "-J",
+            "--sysimage",
+            "-t",
+            "--threads",
+            "-p",
+            "--procs",
+            "-L",
+            "--load",
+            "-O",
+            "--machine-file",
+        }
+    ),
+    "r": frozenset({"-f", "--file", "-d", "--debugger"}),
 }
 _VALUED["nodejs"] = _VALUED["bun"] = _VALUED["node"]
 _STRING = re.compile(r"\"\"\"(.*?)\"\"\"|'''(.*?)'''|\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'|`([^`]*)`", re.S)
@@ -92,6 +113,23 @@ _HOME_REF = re.compile(
 )
 _ENV_READ = re.compile(r"os\.environ(?!\[)|process\.env(?![.\[])|\bENV\.to_h|%ENV|getenv\(\)|printenv|\benv\b")
 _FORK = re.compile(r"while\s*(True|1|\(1\)|\(true\))\s*:?\s*[{(]?\s*(os\.)?fork\(|fork\s+while\s+fork|fork\(\)\s*while")
+# Text a program spells out of character codes, hex, base64 or backwards ('chr(47)+…', "'…'[::-1]",
+# bytes.fromhex, atob, String.fromCharCode): the names it opens or runs are hidden from the checks on literals.
+_DECODES_TEXT = re.compile(
+    r"\bchr\b|['\"]\s*\)?\s*\[\s*:\s*:\s*-1\s*\]|fromhex|unhexlify|b64decode|base64_decode|"
+    r"decode_base64|decode64|\batob\s*\(|fromCharCode|Buffer\.from\s*\([^)]*['\"](?:hex|base64)|\breversed\s*\(|"
+    r"\.reverse\(\)|\bpack\s*\(|codecs\.decode|\bintToUtf8\b|\brawToChar\b|\bChar\s*\(\s*\d"
+)
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[0-7]{1,3})")
+
+
+def _unescaped(literal: str) -> str:
+    """A literal with its \\xHH, \\uHHHH and octal escapes read."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16) if m.group(1)[0] in "xu" else int(m.group(1), 8)), literal)
+
+
+_TCL = frozenset({"tclsh", "wish", "expect", "jimsh"})
+_TCL_WORD = re.compile(r"[^\s\[\]{};\"]+")
 _APPLESCRIPT_POWER = re.compile(r"\b(shut\s*down|restart|log\s*out|sleep)\b", re.I)
 
 
@@ -301,10 +339,13 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
     ):
         st.add(BLOCK, "sends your environment variables to another machine", text)
     strings = [next(g for g in m.groups() if g is not None) for m in _STRING.finditer(code)]
+    if "\\" in code:  # '\x2fetc\x2fshadow' is '/etc/shadow' once the language reads its escapes
+        strings += [_unescaped(s) for s in strings if "\\" in s]
     if _B64_CALL.search(code):
         for literal in strings:
             decoded = payload.b64decode(literal) if len(literal) >= 8 else None
             if decoded:
+                st.check_paths([decoded.strip()], text)  # open(b64decode('L2V0Yy9zaGFkb3c=')): a path
                 judge_code(language, decoded, st, text)
                 from contop.security.posix import analyze_nested
 
@@ -312,10 +353,14 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         if _EVAL.search(code) or _RUNS_SHELL.search(code):
             st.add(CONFIRM, "runs an encoded payload", text)
     st.check_paths([s for s in strings if len(s) < 300], text)
+    if language in _TCL:  # Tcl's words need no quotes: 'open ~/.ssh/id_rsa', '[exec cat /etc/shadow]'
+        st.check_paths([w for w in _TCL_WORD.findall(code) if w.startswith(("/", "~", "$env(HOME)"))], text)
     _built_paths(language, code, st, text, from_file)
+    if not from_file and _DECODES_TEXT.search(code) and (_TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code)):
+        st.add(CONFIRM, "opens a file or runs a command with text it decodes or assembles when it runs", text)
     for call in _RUNS_SHELL.finditer(code):
         _embedded_command(code, call.end() - 1, st, text)
-    if language in ("perl", "ruby", "php") and "`" in code:
+    if language in ("perl", "ruby", "php", "julia") and "`" in code:  # julia: run(`cmd`)
         for match in re.finditer(r"`([^`]*)`", code):
             _run_shell_text(match.group(1), st)
     if language == "osascript" and _APPLESCRIPT_POWER.search(code) and "system events" in code.lower():
@@ -415,7 +460,9 @@ _TOUCHES_FILES = Keywords(
     r"createReadStream|createWriteStream|copyFile|\bcopyfile\b|shutil\.copy|FileUtils\.|"
     r"\b(File|IO)\.(read|readlines|foreach|write|binread|binwrite|new|open)\b|file_get_contents|file_put_contents|"
     r"\breadfile\b|\bfile\s*\(|read_file|slurp|readTextFile|Deno\.readFile|Bun\.file|\bgetline\b|"
-    r"\bio\.(open|lines|input|output)\b|\bdofile\b|\bloadfile\b|urlopen|urlretrieve|\bcopy\s*\("
+    r"\bio\.(open|lines|input|output)\b|\bdofile\b|\bloadfile\b|urlopen|urlretrieve|\bcopy\s*\(|"
+    r"readLines|readRDS|saveRDS|\bread\.(csv|table|delim)|\bwrite\.(csv|table)|writeLines|readChar|readBin|"
+    r"\bscan\s*\(|\bsource\s*\(|readlines|readchomp|\bread\s*\(|\bwrite\s*\("  # R, Julia
 )
 _AWK_WRITES = re.compile(r"\bprintf?\b[^;{}]*[>|]")  # print > file, print | "command"
 _HOME_DIR = re.compile(  # a plain regex: its alternatives need the text around their keywords
@@ -428,7 +475,7 @@ _HOME_DIR = re.compile(  # a plain regex: its alternatives need the text around 
 _CWD_CALL = re.compile(r"\b(?:os\.getcwd|process\.cwd|Path\.cwd|getcwd)\s*\(\s*\)|\bDir\.pwd\b")
 _JOIN_CALL = re.compile(  # os.path.join, path.join, File.join, Perl's join('/', …), '/'.join([…]), Path(a, b)
     r"(['\"])([/\\]{1,2})\1\s*\.\s*join\s*\(|\b(?:join|path\.resolve|catfile|catdir|joinpath)\s*\(|"
-    r"\b(?:Path|PurePath|PurePosixPath|PosixPath)\s*\("
+    r"\b(?:Path|PurePath|PurePosixPath|PosixPath|file\.path)\s*\("
 )
 _PATH_OPEN = re.compile(r"\b(?:Path|PurePath|PurePosixPath|PosixPath|Pathname\.new|Pathname)\s*\(\s*\Z")
 _CLOSE = re.compile(r"\s*\)")

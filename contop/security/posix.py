@@ -196,7 +196,11 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
     for index, cmd in enumerate(pipeline):
         if len(pipeline) > 1:  # each stage runs in a subshell: 'cd / | true' leaves the folder as it was
             saved = st.save()
-            names.append(_stage(cmd, st))
+            st.piped_roots = _names_listed(pipeline[index - 1], st) if index else None
+            try:
+                names.append(_stage(cmd, st))
+            finally:
+                st.piped_roots = None
             st.restore(saved)
         else:
             names.append(_stage(cmd, st))
@@ -238,6 +242,21 @@ def _found_then_read(pipeline: list[Cmd], st: State) -> None:
                 wrapped = _parallel_line(name, wrapped[1:])[0] or ["sh"]  # no command: each name runs as one
             if wrapped and normalise(wrapped[0]) not in cmdbase.METADATA_READERS:
                 cmdbase.reads_whole_tree(roots, cmdbase.Invocation(name, words[1:], cmd.text), st)
+
+
+_PRINTS_OTHER_TEXT = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-printf", "-fprintf", "-fprint", "-fls",
+                                "-ls", "-fprint0"})  # fmt: skip
+
+
+def _names_listed(cmd: Cmd, st: State) -> list[str] | None:
+    """The folders a pipeline stage lists the files of, one name a line and nothing else (``find . -name '*.py'``,
+    ``git ls-files``), or None: a find that runs commands or formats its output can print any name."""
+    if cmd.group is not None or cmd.redirects:
+        return None
+    words = expand_words(cmd.words, st)
+    if not words or any(w in _PRINTS_OTHER_TEXT for w in words):
+        return None
+    return _listed_roots(words)
 
 
 def _listed_roots(words: list[str]) -> list[str] | None:
@@ -320,13 +339,25 @@ def _program_stage(words: list[str], cmd: Cmd, st: State) -> str:
 
 _FOLDER_FUNCTION = re.compile(r"\bfunction\s+(?:cd|pushd|popd)\b|(?<![\w.-])(?:cd|pushd|popd)\s*\(\s*\)")
 _TRAPS_BEFORE_COMMANDS = frozenset({"DEBUG", "ERR", "SIGERR"})  # run before (or after) the next commands
+_TRAPS_ON_RETURN = frozenset({"RETURN", "SIGRETURN"})  # run each time a function or a sourced script ends
+# A line that defines a function or sources a script, where a RETURN trap can run ('f() {', 'function f', '. x').
+_RETURNS = re.compile(r"[\w.-]\s*\(\s*\)|\bfunction\s|(?:^|[\s;&|({])(?:source|\.)\s")
 
 
 def _moves_unseen(name: str, args: list[str], st: State) -> None:
     """``trap 'cd ~' DEBUG``, ``alias go='cd ~'``, ``alias cd=…``: the folder changes where the line does not say
-    so (before each command, or where the alias is used), so from here on it is not known. A trap on RETURN or
-    EXIT, or on a signal, is not followed either way: it runs at the end, or when something else happens."""
-    if name == "trap" and args and any(a.upper() in _TRAPS_BEFORE_COMMANDS for a in args[1:]):
+    so (before each command, or where the alias is used), so from here on it is not known; so does a RETURN trap
+    on a line that defines a function or sources a script, which runs it when they end (the gate does not follow
+    function calls). A trap on EXIT, or on a signal, is not followed either way: it runs at the end, or when
+    something else happens."""
+    if (
+        name == "trap"
+        and args
+        and any(
+            a.upper() in _TRAPS_BEFORE_COMMANDS or (a.upper() in _TRAPS_ON_RETURN and _RETURNS.search(st.source))
+            for a in args[1:]
+        )
+    ):
         action = args[0] if args[0] != "--" else (args[1] if len(args) > 1 else "")
         if _may_move(parse(action).pipelines) or not action.strip():
             st.lose_folder()
@@ -364,6 +395,8 @@ def _sends_stdin(name: str, args: list[str]) -> bool:
         return True
     if name == "ssh":
         return any(not a.startswith("-") for a in args)  # a host: its remote command reads our stdin
+    if name == "gcloud":  # 'gcloud compute ssh VM [--command …]', 'gcloud cloud-shell ssh': ssh underneath
+        return "ssh" in args and any(a in ("compute", "cloud-shell", "tpu-vm", "workstations") for a in args)
     if name == "curl":
         for i, arg in enumerate(args):
             value = args[i + 1] if i + 1 < len(args) else ""
@@ -517,6 +550,8 @@ def _redirects(cmd: Cmd, st: State) -> None:
             st.add(BLOCK, "opens a raw network connection from the shell (reverse shell)", cmd.text)
             continue
         st.check_paths([target], cmd.text)
+        if op in ("<", "<>"):
+            cmdbase.reads_raw_device(target, inv, st)
         if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
             cmdbase.judge_write_target(target, False, inv, st)
             _remember_written(target, cmd, st, append=False)
@@ -629,6 +664,9 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, h
         st.check_paths(checked, text, moving=name in _FOLDER_COMMANDS)
     _downloaded_run(first, args, name, text, st)
     _unknown_file_args(name, args, st, text)
+    if name in _RAW_READERS and ("/dev/" in text or "\\\\" in text):
+        for i in _file_operands(name, args):
+            cmdbase.reads_raw_device(args[i][3:] if args[i].startswith("if=") else args[i], inv, st)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
         scripts.run_file(first, st, text)  # ./cleanup.sh
     if name in SHELLS:
@@ -901,6 +939,9 @@ _FILE_READERS = frozenset({"cat", "tac", "nl", "less", "more", "head", "tail", "
                            "nc", "ncat", "netcat", "socat", "sort", "uniq", "cut", "paste", "diff", "comm", "join",
                            "fold", "fmt", "rev", "column", "pr", "iconv", "expand", "unexpand", *FETCHERS})  # fmt: skip
 _COUNT_OPTIONS = frozenset({"-n", "-c", "--lines", "--bytes"})
+# Readers of a disk's raw bytes: those above, searchers, and cmd's 'type' and 'more' (judged through here).
+_RAW_READERS = _FILE_READERS | {"grep", "egrep", "fgrep", "rg", "pv", "hd", "zstd", "lz4", "type", "more",
+                                "findstr", "certutil", "fc", "comp", "dcfldd", "dc3dd", "ddrescue"}  # fmt: skip
 # Readers whose first operand is a pattern or a program, unless one of the first options gives it; the second
 # set holds their options that take a value (``grep -m 5``), so that the value is not taken for an operand.
 _GREP_VALUES = frozenset({"-e", "--regexp", "-f", "--file", "-m", "--max-count", "-A", "-B", "-C", "--context",

@@ -363,8 +363,19 @@ def _built_words(cmd: PsCommand, lookup: Lookup, st: State) -> list[str]:
 
 def _judge_calls(text: str, lookup: Lookup, st: State, shown: str) -> None:
     if "::" in text:
+        opens = _IO_CALL.search(text) is not None
         for argument in static_call_arguments(text):
-            _judge_built(built_values(argument, lookup), st, shown)
+            built = built_values(argument, lookup)
+            _judge_built(built, st, shown)
+            for value in built if opens else ():
+                if None not in value:  # [IO.File]::OpenRead('\\.\PhysicalDrive0'): the disk's bytes
+                    cmdbase.reads_raw_device("".join(p for p in value if p is not None), Invocation("", [], shown), st)
+
+
+_IO_CALL = re.compile(r"\[(?:system\.)?io\.\w+\]\s*::", re.IGNORECASE)
+# Cmdlets that read the bytes of what their parameters name (New-Object IO.FileStream opens it).
+_RAW_READERS = frozenset({"get-content", "copy-item", "format-hex", "fhx", "select-string", "sls", "import-csv",
+                          "import-clixml", "new-object", "compress-archive", "start-bitstransfer"})  # fmt: skip
 
 
 _PARTLY_KNOWN = "builds a path from a part known only when it runs, in a folder holding protected files"
@@ -466,6 +477,9 @@ def _param(named: dict[str, str], *prefixes: str) -> str | None:
 def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
     named, positional = _params(args)
     st.check_paths([*positional, *named.values()], text)
+    if name in _RAW_READERS:
+        for source in (*positional, *named.values()):
+            cmdbase.reads_raw_device(source.strip("'\""), Invocation(name, args, text), st)
     for op in (">", "2>", "*>"):
         if op in named:
             cmdbase.judge_write_target(named[op], False, Invocation(name, args, text), st)

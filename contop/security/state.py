@@ -132,6 +132,9 @@ class State:
     # The shell's folder moves where the gate does not follow (a DEBUG or ERR trap that changes it, a function or
     # alias standing for cd): from then on, to the end of the line, the working folder is not known.
     folder_lost: bool = False
+    # The folders whose files the previous stage of the pipeline being judged lists by name ('find . |'), for a
+    # program reading names on its input ('cpio -o'); None when that stage is not such a lister.
+    piped_roots: list[str] | None = None
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:

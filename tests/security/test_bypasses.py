@@ -671,6 +671,10 @@ def test_serving_home_with_any_web_server_asks(command: str) -> None:
     assert decision == "confirm" and reason.startswith("shares "), reason
 
 
-def test_serving_a_project_folder_or_only_to_this_computer_stays_safe() -> None:
-    for command in ("php -S 127.0.0.1:8000 -t ~", "npx http-server dist", "php -S 0.0.0.0:8000 -t public"):
+def test_serving_a_project_folder_or_only_to_this_computer_stays_safe(tmp_path: Path) -> None:
+    for command in ("php -S 127.0.0.1:8000 -t ~", "http-server dist", "php -S 0.0.0.0:8000 -t public"):
         assert verdict(command) == "safe", command
+    # npx runs the project's own http-server (one it would fetch asks: tests/security/test_gate_qa29.py)
+    (tmp_path / "node_modules" / ".bin").mkdir(parents=True)
+    (tmp_path / "node_modules" / ".bin" / "http-server").write_text("#!/bin/sh\n")
+    assert verdict("npx http-server dist", replace(posix_context(), cwd=str(tmp_path))) == "safe"
