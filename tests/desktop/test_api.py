@@ -1,14 +1,22 @@
-"""``ApiClient`` against a real server behind a relay that closes kept-alive connections like uvicorn does."""
+"""``ApiClient`` against a real server: behind a relay that closes kept-alive connections like uvicorn does, and
+the requests the Settings page makes when the server comes up."""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from pytestqt.qtbot import QtBot
 
 from contop.desktop.api import KEEPALIVE_EXPIRY_S, ApiClient, Unreachable, worth_retrying
+from contop.desktop.pages.settings import SettingsPage
+from contop.desktop.tasks import TaskRunner
 from contop.testing.server import ServerProcess
 from tests.desktop.closing_relay import ClosingRelay
 
@@ -66,3 +74,27 @@ def test_worth_retrying() -> None:
     assert not worth_retrying("POST", lost)
     assert not worth_retrying("GET", httpx.ConnectError("refused"))  # the server is down: say so at once
     assert not worth_retrying("GET", httpx.ReadTimeout("slow"))
+
+
+def test_the_settings_page_finds_away_mode_without_a_request_the_server_logs_as_an_error(
+    qtbot: QtBot, server: ServerProcess
+) -> None:
+    # It used to send an empty PIN change to see whether the route exists: a 422 in the server's log at every start.
+    tasks = TaskRunner()
+    api = ApiClient(server.base_url, lambda: server.admin_token)
+    page = SettingsPage(api, tasks)
+    qtbot.addWidget(page)
+    try:
+        page.server_ready()
+        qtbot.waitUntil(lambda: page.pins_available, timeout=20_000)
+        assert page.pin.isEnabled() and page.pins_note.isHidden()
+        # A request that fails, as a marker: its line shows the log has the failures in it by now.
+        assert server.request("GET", "/api/no-such-route").status_code == 404
+        qtbot.waitUntil(lambda: "/api/no-such-route" in server.log(), timeout=10_000)
+        log = server.log()
+        assert "away-mode/pin" not in log
+        assert " 422" not in log
+        assert api.away_mode_available()
+    finally:
+        tasks.shutdown()
+        api.close()

@@ -608,7 +608,7 @@ class SettingsPage(Page):
 
     def probe_features(self) -> None:
         self.tasks.run(self.api.skills, self._skills_loaded, self._skills_failed)
-        self.tasks.run(self.api.away_pin_endpoint_exists, self._pins_probed, lambda _e: self._pins_probed(False))
+        self.tasks.run(self.api.away_mode_available, self._pins_probed, lambda _e: self._pins_probed(False))
 
     def _set_skills_enabled(self, enabled: bool) -> None:
         for w in (self.skills, self.new_skill, self.edit_skill_btn):
