@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         # other things and nothing of Contop's (`--home ~` by mistake) is refused, not made private and filled.
         state_dir.ensure()
     except ContopError as exc:
-        print(f"contop: error: {exc}", file=sys.stderr)
-        return 1
+        from contop.desktop.app import refuse  # PySide6 is there (checked above)
+
+        return refuse(str(exc))  # on stderr, and in a dialog for someone who started it from a menu
     from contop.desktop.app import run as run_app
 
     return run_app(state_dir.root, port)

@@ -6,8 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from contop.desktop import style
 from contop.desktop.api import ApiClient
@@ -15,9 +15,13 @@ from contop.desktop.controller import SidecarController
 from contop.desktop.paths import DesktopPaths
 from contop.desktop.proxies import ProxyManager, proxy_command_factory
 from contop.desktop.sidecar import ParentDeath, Sidecar, SidecarConfig
-from contop.desktop.tasks import TaskRunner
+from contop.desktop.tasks import GuiThreadCollector, TaskRunner
 from contop.desktop.window import MainWindow
-from contop.server.statedir import StateDir
+from contop.server.statedir import StateDir, StateDirError
+
+# Qt platforms that show nothing: a dialog there would wait for a click nobody can give.
+HEADLESS_PLATFORMS = ("offscreen", "minimal")
+REFUSAL_TITLE = "Contop cannot start"
 
 
 def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tuple[MainWindow, SidecarController]:
@@ -30,21 +34,57 @@ def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tup
             home=home, port=port, parent_death=ParentDeath.default() if parent_death is None else parent_death
         )
     )
-    api = ApiClient(lambda: f"http://127.0.0.1:{sidecar.port}", paths.read_admin_token, not_serving=sidecar.not_serving)
+    # server_pid: the server runs in the sidecar process itself (contop.desktop.lifeline), and while that process is
+    # not reaped its pid cannot be another program's: each connection is checked to be held by it before the token.
+    api = ApiClient(
+        lambda: f"http://127.0.0.1:{sidecar.port}",
+        paths.read_admin_token,
+        not_serving=sidecar.not_serving,
+        server_pid=lambda: sidecar.pid if sidecar.returncode is None else None,
+    )
     tasks = TaskRunner()
     controller = SidecarController(sidecar, tasks)
     window = MainWindow(api, paths, ProxyManager(home, proxy_command_factory(home)), controller, tasks)
     return window, controller
 
 
-def run(home: Path, port: int, parent_death: ParentDeath | None = None) -> int:
+def application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Contop")
+    return app
+
+
+def refusal_box(reason: str) -> QMessageBox:
+    """The dialog that says why the app cannot start (the reason as plain text: it names a folder)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, REFUSAL_TITLE, f"Contop cannot start.\n\n{reason}")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setStandardButtons(QMessageBox.StandardButton.Close)
+    box.setWindowIcon(style.app_icon())
+    return box
+
+
+def refuse(reason: str) -> int:
+    """Say why the app cannot start on stderr and, for someone who started it from a menu and sees no terminal, in a
+    dialog; the exit status (1) once it is closed."""
+    print(f"contop: error: {reason}", file=sys.stderr)
+    app = application()
+    if app.platformName() not in HEADLESS_PLATFORMS:
+        refusal_box(reason).exec()
+    return 1
+
+
+def run(home: Path, port: int, parent_death: ParentDeath | None = None) -> int:
+    app = application()
     app.setQuitOnLastWindowClosed(False)
     style.apply(app)
-    window, controller = build(home, port, parent_death)
+    try:
+        window, controller = build(home, port, parent_death)
+    except StateDirError as exc:
+        return refuse(str(exc))
     app.setWindowIcon(window.windowIcon())
+    collector = GuiThreadCollector(app)
+    collector.start()
 
     # Ctrl+C in the terminal quits cleanly (the timer lets Python run its signal handlers). A handler runs between
     # any two lines of the main thread, in the middle of whatever it was doing (a proxy's start(), holding the lock
@@ -61,4 +101,7 @@ def run(home: Path, port: int, parent_death: ParentDeath | None = None) -> int:
     window.show()
     controller.start()
     app.aboutToQuit.connect(lambda: controller.stop())
-    return int(app.exec())
+    app.aboutToQuit.connect(collector.stop)
+    code = int(app.exec())
+    collector.stop()  # what quitting left (the window's pages, the last callbacks), still on this thread
+    return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
+import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -14,6 +15,11 @@ from contop.desktop.tasks import TaskRunner
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 400
+# A running server is asked /health about once a second, on a thread of its own (the pages' calls to a frozen server
+# can fill the shared pool for their whole timeout); with no answer for SILENT_AFTER_S it is shown as not answering.
+PROBE_EVERY_S = 1.0
+PROBE_TIMEOUT_S = 1.5
+SILENT_AFTER_S = 3.0
 # `contop serve` refusing a state directory another server holds: "… is in use by another Contop server (pid 42,
 # listening on 127.0.0.1:8000). Stop that server, …" (contop.server.statedir.StateDirLock).
 _OTHER_SERVER = re.compile(r"in use by another Contop server(?: \((?P<who>[^)]*)\))?")
@@ -40,10 +46,13 @@ def other_server(reason: str) -> str | None:
 
 
 class SidecarController(QObject):
-    """Emits ``state_changed`` on every state change; ``ready`` once the server answers ``/health``."""
+    """Emits ``state_changed`` on every state change; ``ready`` once the server answers ``/health``; and
+    ``answering_changed`` when a running server stops answering (frozen: SIGSTOP, a blocked event loop) or answers
+    again. The process can live on while it answers nothing: only asking it tells."""
 
     state_changed = Signal(str)
     ready = Signal()
+    answering_changed = Signal(bool)
 
     def __init__(self, sidecar: Sidecar, tasks: TaskRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +63,11 @@ class SidecarController(QObject):
         self._watch = QTimer(self)
         self._watch.setInterval(500)
         self._watch.timeout.connect(self._check)
+        self.answering = True
+        self._probes = TaskRunner(self, max_threads=1)
+        self._probing = False
+        self._probed_at = 0.0
+        self._answered_at = 0.0
 
     @property
     def state(self) -> SidecarState:
@@ -66,6 +80,7 @@ class SidecarController(QObject):
         # Popen on the GUI thread: the parent-death signal is tied to the thread that forks (see sidecar.py).
         self.error = ""
         self.other_server = None
+        self.answering = True
         try:
             self.sidecar.start()
         except OSError as exc:
@@ -81,6 +96,7 @@ class SidecarController(QObject):
             return
         if healthy:
             self.sidecar.mark_healthy()
+            self._answered_at = time.monotonic()
             self._emit()
             self.ready.emit()
             return
@@ -109,6 +125,29 @@ class SidecarController(QObject):
             self.error = self._exit_text()
             self._watch.stop()
             self._emit()
+            return
+        now = time.monotonic()
+        if before is SidecarState.RUNNING and not self._probing and now - self._probed_at >= PROBE_EVERY_S:
+            self._probing = True
+            self._probed_at = now
+            self._probes.run(self._ask_health, self._probed, lambda _e: self._probed(False))
+
+    def _ask_health(self) -> bool:
+        return self.sidecar.answers(PROBE_TIMEOUT_S)
+
+    def _probed(self, answered: bool) -> None:
+        self._probing = False
+        if self.sidecar.state is not SidecarState.RUNNING:
+            return  # it exited or is being stopped meanwhile: the state says so
+        now = time.monotonic()
+        if answered:
+            self._answered_at = now
+            if not self.answering:
+                self.answering = True
+                self.answering_changed.emit(True)
+        elif self.answering and now - self._answered_at >= SILENT_AFTER_S:
+            self.answering = False
+            self.answering_changed.emit(False)
 
     def restart(self) -> None:
         self._watch.stop()
@@ -122,6 +161,7 @@ class SidecarController(QObject):
     def stop(self) -> None:
         """Blocking stop, for quitting."""
         self._watch.stop()
+        self._probes.shutdown(0)
         if self.sidecar.state is not SidecarState.STOPPED:
             self.sidecar.stop()
         self._emit()

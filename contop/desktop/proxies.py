@@ -227,7 +227,7 @@ class ProxySupervisor:
     def _healthy(self) -> bool:
         """Whether it answers /health; what the answer says about its CLI goes to ``problem``."""
         try:
-            r = httpx.get(self.health_url, timeout=1.0)
+            r = httpx.get(self.health_url, timeout=1.0, trust_env=False)  # local: never through an HTTP_PROXY
         except httpx.HTTPError:
             return False
         if r.status_code != 200:

@@ -231,7 +231,7 @@ class Sidecar:
                 continue
             self.port = port
             try:
-                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1, trust_env=False).status_code == 200
             except httpx.HTTPError:
                 answered = False
             # While it lives it keeps the port, so nothing else can have answered in its place.
@@ -253,6 +253,17 @@ class Sidecar:
                 "nothing was sent to that port"
             )
         return None
+
+    def answers(self, timeout: float) -> bool:
+        """Whether the server answers ``/health`` within ``timeout`` seconds (blocking: for a worker). Nothing secret
+        is sent, so no check of who holds the port is needed; a process that died is noticed by ``poll``."""
+        try:
+            # trust_env=False: an HTTP_PROXY from the environment would be asked instead, and the server never seen.
+            return (
+                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=timeout, trust_env=False).status_code == 200
+            )
+        except httpx.HTTPError:
+            return False
 
     def mark_healthy(self) -> None:
         self._fire(SidecarEvent.HEALTHY)

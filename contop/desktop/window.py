@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         if controller is not None:
             controller.state_changed.connect(self._sidecar_state)
             controller.ready.connect(self.server_ready)
+            controller.answering_changed.connect(self._server_answering)
 
     # --- layout
 
@@ -237,6 +238,30 @@ class MainWindow(QMainWindow):
                 self.notify("Contop server stopped", "The server stopped unexpectedly; open Contop to restart it.")
         elif state == SidecarState.STARTING:
             self.banner_holder.hide()
+
+    def _server_answering(self, answering: bool) -> None:
+        """A running server that stopped answering (frozen, or its event loop blocked) is not shown as running: what
+        the pages showed from it (phones connected, a pairing code) may no longer be true."""
+        controller = self.controller
+        if controller is None or controller.state is not SidecarState.RUNNING:
+            return
+        if answering:
+            self.server_chip.set_state("ok", "Server running")
+            self.server_detail.setText(f"127.0.0.1:{controller.sidecar.port}")
+            self.banner_holder.hide()
+            self.server_ready()
+            return
+        self.server_chip.set_state("bad", "Server not answering")
+        self.server_detail.setText(f"127.0.0.1:{controller.sidecar.port} does not answer")
+        for page in (self.pair, self.devices, self.settings):
+            page.server_gone()
+        self.banner_text.setText(
+            "The Contop server is running but does not answer (it may be frozen or overloaded). Phones cannot use "
+            "it meanwhile. This clears by itself when it answers again; Restart server stops it and starts it anew."
+        )
+        self.restart_btn.setEnabled(True)
+        self.banner_holder.show()
+        self.notify("Contop server not answering", "The server does not answer; open Contop to restart it.")
 
     def restart_server(self) -> None:
         if self.controller is not None:

@@ -72,6 +72,7 @@ class DevicesPage(Page):
         self._since: str | None = None
         self._primed = False
         self._polling = False
+        self.server_up = True  # False: the server is down or does not answer, so no phone's state is known
 
         card = Card()
         top = QHBoxLayout()
@@ -121,11 +122,15 @@ class DevicesPage(Page):
         self.timer.timeout.connect(self.poll)
 
     def server_ready(self) -> None:
+        self.server_up = True
         self.poll()
         self.timer.start()
 
     def server_gone(self) -> None:
+        """Nothing the server said about the phones holds now: a phone shown as connected may be long gone."""
+        self.server_up = False
         self.timer.stop()
+        self.show_devices(self.devices)
 
     def poll(self) -> None:
         if self._polling:
@@ -140,6 +145,8 @@ class DevicesPage(Page):
 
     def _polled(self, data: dict[str, Any]) -> None:
         self._polling = False
+        if not self.server_up:
+            return  # an answer from before the server went away
         self.show_devices(list(data.get("devices", [])))
         self.handle_events(list(data.get("events", [])))
 
@@ -167,7 +174,16 @@ class DevicesPage(Page):
         self.devices = devices
         self.table.setRowCount(len(devices))
         connected = sum(1 for d in devices if d.get("connected"))
-        self.summary.setText(f"{len(devices)} paired · {connected} connected" if devices else "No phones paired yet.")
+        if not self.server_up:
+            self.summary.setText(
+                f"{len(devices)} paired · connections unknown: the server is not running or not answering"
+                if devices
+                else "The server is not running or not answering: paired phones are not known."
+            )
+        else:
+            self.summary.setText(
+                f"{len(devices)} paired · {connected} connected" if devices else "No phones paired yet."
+            )
         self.empty.setVisible(not devices)
         self.table.setVisible(bool(devices))
         for row, dev in enumerate(devices):
@@ -178,7 +194,12 @@ class DevicesPage(Page):
             kind = "Temporary" if dev.get("connection_type") == "temp" else "Permanent"
             self.table.setItem(row, 1, QTableWidgetItem(kind))
             chip = Chip()
-            chip.set_state("ok", "Connected") if dev.get("connected") else chip.set_state("idle", "Offline")
+            if not self.server_up:
+                chip.set_state("idle", "Unknown")
+            elif dev.get("connected"):
+                chip.set_state("ok", "Connected")
+            else:
+                chip.set_state("idle", "Offline")
             self.table.setCellWidget(row, 2, _centered(chip))
             self.table.setItem(row, 3, QTableWidgetItem(str(dev.get("connection_path") or "—")))
             self.table.setItem(row, 4, QTableWidgetItem(location_text(dev.get("last_location"))))

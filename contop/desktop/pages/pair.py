@@ -9,7 +9,7 @@ from typing import Any
 import segno
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QVBoxLayout, QWidget
 
 from contop.desktop.api import ApiClient, ApiError
 from contop.desktop.tasks import TaskRunner
@@ -19,7 +19,7 @@ POLL_MS = 5000
 QR_SIZE = 236
 WAITING = "Waiting for a phone to scan the code."
 CLAIMED = "A phone used the code; here is a fresh one for the next phone."
-SERVER_GONE = "The server is not running: no phone can pair until it runs again."
+SERVER_GONE = "The server is not running or not answering: no phone can pair until it answers again."
 TEMP_EMPTY = "Create a temporary code to pair a phone that is not on this network."
 
 
@@ -149,6 +149,19 @@ class PairPage(Page):
         self._after_code = WAITING  # the status line once the next permanent code is shown
         self.poll_failing = False  # the status line says the server does not answer
 
+        # The cards scroll when the window is too short for them (its minimum size, a large font): squeezed by the
+        # layout instead, the code's expiry line and the link were drawn over the QR code.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        inner.setObjectName("content")
+        content = QVBoxLayout(inner)
+        content.setContentsMargins(0, 0, 0, 0)
+        content.setSpacing(16)
+        scroll.setWidget(inner)
+        self.body.addWidget(scroll, 1)
+
         row = QHBoxLayout()
         row.setSpacing(16)
         perm = Card("This network", "A permanent code for phones on your Wi-Fi or Tailscale network (30 days).")
@@ -171,7 +184,7 @@ class PairPage(Page):
         self.temp_note.hide()
         temp.body.addWidget(self.temp_note)
         row.addWidget(temp, 1)
-        self.body.addLayout(row)
+        content.addLayout(row)
 
         net = Card("How phones reach this computer")
         chips = QHBoxLayout()
@@ -186,8 +199,8 @@ class PairPage(Page):
         net.body.addLayout(chips)
         self.status_line = muted("")
         net.body.addWidget(self.status_line)
-        self.body.addWidget(net)
-        self.body.addStretch(1)
+        content.addWidget(net)
+        content.addStretch(1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
@@ -215,6 +228,14 @@ class PairPage(Page):
         self.temp_btn.setText("Create temporary code")
         self.temp_note.hide()
         self.status_line.setText(SERVER_GONE)
+        # What the server said about the network is unknown now, its count of connected phones first of all.
+        for chip, text in (
+            (self.lan_chip, "LAN: …"),
+            (self.ts_chip, "Tailscale: …"),
+            (self.tunnel_chip, "Tunnel: …"),
+            (self.clients_chip, "Phones: …"),
+        ):
+            chip.set_state("idle", text)
 
     def refresh(self, *, new: bool = False) -> None:
         """Fetch the permanent pairing code: the one nobody used yet, or with ``new`` (the New code button) a

@@ -74,8 +74,13 @@ class ProxiesPage(Page):
         self.api = api
         # The port the server's settings name for each proxy (provider_auth.<provider>.proxy_url), as last read.
         self.saved_ports = dict(DEFAULT_PORTS)
+        # The port this page itself put in each field (from the settings, or saved once a proxy answered on it): a
+        # field that holds another one was typed in by the user, and a new reading of the settings leaves it.
+        self.shown_ports = dict(DEFAULT_PORTS)
         # Ports of proxies started but not answering yet: saved once they answer there, dropped if they stop.
         self.pending: dict[str, int] = {}
+        # Proxies whose port is being saved now (between answering there and the server's reply).
+        self.saving: set[str] = set()
         # Why a port field's value was refused, shown in place of the status detail until the field changes.
         self.port_errors: dict[str, str] = {}
         # One read-modify-write of the settings at a time: two at once would each PUT the object they read, and
@@ -183,6 +188,7 @@ class ProxiesPage(Page):
         url = proxy_url(port)
         if port != old:
             self.message.setText(f"Saving port {port} for the {label} proxy in the settings…")
+        self.saving.add(provider)
 
         def save() -> bool:
             # Decided on the server's settings as they are now (a reset or a hand edit since this page read them
@@ -195,13 +201,16 @@ class ProxiesPage(Page):
                 return True
 
         def saved(written: bool) -> None:
+            self.saving.discard(provider)
             self.saved_ports[provider] = port
+            self.shown_ports[provider] = port
             if written:
                 self.message.setText(f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.")
             elif port != old:
                 self.message.setText(f"Port {port} for {label} was already saved in the settings.")
 
         def failed(exc: BaseException) -> None:
+            self.saving.discard(provider)
             self.message.setText(
                 f"Port {port} for {label} is not saved in the settings ({exc}): the server may still expect this "
                 "proxy on another port. Stop it and press Start to try again."
@@ -210,15 +219,23 @@ class ProxiesPage(Page):
         self.tasks.run(save, saved, failed)
 
     def use_settings(self, data: Mapping[str, Any]) -> None:
-        """Take the ports saved in the settings (read at every load: a reset or a hand edit changes them); a
-        stopped proxy's field follows unless the user typed another port there."""
-        for provider, sup in self.manager.supervisors.items():
-            old = self.saved_ports[provider]
+        """Take the ports saved in the settings (read at every load: a reset or a hand edit changes them). A stopped
+        proxy's field shows the saved port unless the user typed another one there; a running proxy's field keeps
+        the port it runs on, and its status line says when the settings name another one (``refresh``), until it
+        stops: then the field shows the saved port."""
+        for provider in self.manager.supervisors:
             # A proxy elsewhere is left alone: this page's port replaces it only when the user changes the port.
             self.saved_ports[provider] = saved_port(data, provider)
-            field = self.ports[provider]
-            if sup.status is ProxyStatus.STOPPED and field.value() in (old, None) and provider not in self.pending:
-                field.setValue(self.saved_ports[provider])
+        self._follow_settings()
+
+    def _follow_settings(self) -> None:
+        for provider, sup in self.manager.supervisors.items():
+            field, saved = self.ports[provider], self.saved_ports[provider]
+            typed = field.text().strip() != str(self.shown_ports[provider])  # emptied or out of range counts too
+            if sup.status is ProxyStatus.STOPPED and provider not in self.pending and not typed:
+                self.shown_ports[provider] = saved
+                if field.value() != saved:
+                    field.setValue(saved)
 
     def stop(self, provider: str) -> None:
         sup = self.manager.supervisors.get(provider)
@@ -234,6 +251,7 @@ class ProxiesPage(Page):
                 self.start(provider)
 
     def refresh(self) -> None:
+        self._follow_settings()  # a proxy that stopped since the settings changed shows their port now
         for provider in DEFAULT_PORTS:
             sup = self.manager.supervisors.get(provider)
             if sup is None:
@@ -250,4 +268,11 @@ class ProxiesPage(Page):
             self.ports[provider].setEnabled(not active)
             refused = self.port_errors.get(provider) if not active else None
             detail = f"{refused}." if refused else detail_text(sup.status, sup.problem, sup.last_error, sup.restarts)
+            saved = self.saved_ports[provider]
+            if active and provider not in self.pending and provider not in self.saving and sup.port != saved:
+                # A reset or a hand edit since it started: the server now looks for this proxy elsewhere.
+                detail = (
+                    f"The settings now name port {saved}: the server does not use this proxy on port {sup.port}. "
+                    f"Stop it, then Start runs it on port {saved}. {detail}"
+                ).strip()
             self.details[provider].setText(detail)
