@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             params={"connection_type": kind},
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
+            trust_env=False,  # straight to the local server: an HTTP_PROXY from the environment never sees the token
         )
     except httpx.HTTPError as exc:
         why = f"the Contop server using {state_dir.root} did not answer on {where}: {exc}"

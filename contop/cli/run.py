@@ -206,6 +206,7 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
             params={"connection_type": "temp", "device_id": device_id},
             headers={"Authorization": f"Bearer {admin_token}", "Accept": "application/json"},
             timeout=10,
+            trust_env=False,  # straight to the local server: an HTTP_PROXY from the environment never sees the token
         )
     except httpx.HTTPError as exc:
         print(f"contop run: the Contop server using {state_dir.root} did not answer on {where}: {exc}", file=sys.stderr)

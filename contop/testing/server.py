@@ -79,7 +79,7 @@ class ServerProcess:
             if match:
                 self.port = int(match.group(2))
                 try:
-                    if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    if httpx.get(f"{self.base_url}/health", timeout=1, trust_env=False).status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
@@ -113,7 +113,7 @@ class ServerProcess:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self.admin_headers(), **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", 10)
-        return httpx.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+        return httpx.request(method, f"{self.base_url}{path}", headers=headers, trust_env=False, **kwargs)
 
     def pair(self, **params: str) -> dict[str, Any]:
         """A new pairing code from the admin API (``connection_type="temp"`` and the like), as its JSON."""
