@@ -1,9 +1,9 @@
 """Interpreter one-liners (python -c, perl -e, node -e, ruby -e, php -r, awk, osascript -e).
 
-The code is not executed or fully parsed: we look for the calls that run shell commands or delete, kill,
-download-and-run, open sockets or decode payloads, pull out their string arguments and classify those as
-commands in turn. String literals are judged as paths, alone and joined (``'/etc/' + 'shadow'``); a program that
-opens files at a path built from the home folder or from pieces not all known is asked about.
+The code is not executed or fully parsed: we look for the calls that run shell commands (or open pipes to them)
+or delete, kill, download-and-run, open sockets or decode payloads, pull out their string arguments and classify
+those as commands in turn. String literals are judged as paths, alone and joined (``'/etc/' + 'shadow'``); a
+program that opens files at a path built from the home folder or from pieces not all known is asked about.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ _VALUED["nodejs"] = _VALUED["bun"] = _VALUED["node"]
 _STRING = re.compile(r"\"\"\"(.*?)\"\"\"|'''(.*?)'''|\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'|`([^`]*)`", re.S)
 _RUNS_SHELL = Keywords(
     r"\b(os\.system|os\.popen|os\.exec\w*|os\.spawn\w*|subprocess\.\w+|commands\.getoutput|pty\.spawn|"
+    r"check_output|check_call|getstatusoutput|getoutput|Popen|"
     r"child_process\.\w+|execSync|spawnSync|execFileSync|exec|execFile|spawn|shell_exec|passthru|system|popen|"
     r"proc_open|IO\.popen|Open3\.\w+|Kernel\.system|Runtime\.getRuntime\(\)\.exec|do\s+shell\s+script|qx)\s*[\(\s{]",
 )
@@ -100,7 +101,16 @@ _SOCKET = Keywords(r"socket|TCPSocket|net\.connect|net\.Socket|fsockopen|IO::Soc
 _SPAWN = Keywords(r"subprocess|pty\.spawn|os\.dup2|/bin/(ba)?sh|cmd\.exe|child_process|exec|spawn|popen|system")
 _FETCH = Keywords(
     r"urlopen|urllib|requests\.(get|post)|http\.client|httpx|fetch\(|https?\.get|Net::HTTP|open-uri|URI\.open|"
-    r"LWP|HTTP::Tiny|file_get_contents\(\s*['\"]https?|curl_exec|wget|curl"
+    r"LWP|HTTP::Tiny|file_get_contents\(\s*['\"]https?|curl_exec|wget|curl|"
+    r"\burl\s*\(|\bdownload\s*\(|http::geturl|::http::geturl"  # R's url(), Julia's download(), Tcl's http package
+)
+# Calls that fetch code from an address and run it in one step: R's source("https://…") and the install_github
+# family, Julia's include(download(…)) and Pkg.add(url=…), an import from an address (Deno, a module).
+_RUNS_REMOTE = re.compile(
+    r"\bsource\s*\(\s*(?:file\s*=\s*)?['\"](?:https?|ftp)://|\b(?:source_url|source_gist|source_python)\s*\(\s*['\"]?"
+    r"(?:https?|ftp)?|\binstall_(?:github|gitlab|bitbucket|url|git|svn)\s*\(|\binclude\s*\(\s*download\s*\(|"
+    r"Pkg\.add\s*\(\s*(?:url\s*=|PackageSpec\s*\(\s*url\s*=)|\bimport\s*\(\s*['\"`](?:https?)://|"
+    r"\bfrom\s+['\"](?:https?)://"
 )
 _EVAL = re.compile(r"\b(exec|eval|compile|Function|instance_eval|runInThisContext|vm\.run\w*)\s*\(|\beval\b")
 _B64_CALL = re.compile(
@@ -114,11 +124,16 @@ _HOME_REF = re.compile(
 _ENV_READ = re.compile(r"os\.environ(?!\[)|process\.env(?![.\[])|\bENV\.to_h|%ENV|getenv\(\)|printenv|\benv\b")
 _FORK = re.compile(r"while\s*(True|1|\(1\)|\(true\))\s*:?\s*[{(]?\s*(os\.)?fork\(|fork\s+while\s+fork|fork\(\)\s*while")
 # Text a program spells out of character codes, hex, base64 or backwards ('chr(47)+…', "'…'[::-1]",
-# bytes.fromhex, atob, String.fromCharCode): the names it opens or runs are hidden from the checks on literals.
+# bytes.fromhex, atob, String.fromCharCode, bytes([47, …]), sprintf("%c", 47), strrev, "…".reverse, Lua's
+# string.char, Julia's UInt8[…], Tcl's [format %c] and [binary format]): the names it opens or runs are hidden
+# from the checks on literals.
 _DECODES_TEXT = re.compile(
     r"\bchr\b|['\"]\s*\)?\s*\[\s*:\s*:\s*-1\s*\]|fromhex|unhexlify|b64decode|base64_decode|"
     r"decode_base64|decode64|\batob\s*\(|fromCharCode|Buffer\.from\s*\([^)]*['\"](?:hex|base64)|\breversed\s*\(|"
-    r"\.reverse\(\)|\bpack\s*\(|codecs\.decode|\bintToUtf8\b|\brawToChar\b|\bChar\s*\(\s*\d"
+    r"\.reverse\(\)|\breverse\s*\(?\s*['\"]|['\"]\s*\)?\s*[.:]\s*reverse\b|\bstring\s+reverse\b|\bstrrev\b|"
+    r"\bpack\s*\(|codecs\.decode|\bintToUtf8\b|\brawToChar\b|\bChar\s*\(\s*\d|\bChar\.\(|\bUInt8\s*\[|"
+    r"\bbytes\s*\(\s*\[|\bbytearray\s*\(|%c|\\N\{|\bhex2bin\b|\bstring\.char\b|\bbinary\s+(?:format|decode)\b|"
+    r"\bstrsplit\b|\bfrom_base64\b|\bunhex\b"
 )
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[0-7]{1,3})")
 
@@ -140,8 +155,12 @@ _CLUSTERS: dict[str, tuple[str, str, str]] = {
     "python": ("c", "WXm", ""),
     "perl": ("eE", "IMm", "iCdDxFV"),  # -l and -0 take digits only, read as flags
     "ruby": ("e", "IrCE", "xKTWFi"),
+    "julia": ("eE", "HLJCtpm", "Og"),  # julia -ie CODE: -i is a flag, -e takes the program
 }
 _EXTRA_CODE_WORDS = {"node": ("-pe",), "nodejs": ("-pe",), "bun": ("-pe",)}  # node's own alias for -p -e
+
+
+_STANDARD_INPUT = frozenset({"-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})  # tclsh /dev/stdin <<< '…'
 
 
 def program_parts(name: str, args: list[str]) -> tuple[list[str], str | None]:
@@ -156,7 +175,7 @@ def program_parts(name: str, args: list[str]) -> tuple[list[str], str | None]:
         arg = args[i]
         following = args[i + 1] if i + 1 < len(args) else ""
         if arg == "--" or not arg.startswith("-") or arg == "-":
-            if codes or arg == "-":
+            if codes or arg in _STANDARD_INPUT:
                 return codes, None
             return codes, args[i + 1] if arg == "--" and i + 1 < len(args) else (None if arg == "--" else arg)
         if arg in flags:
@@ -210,6 +229,13 @@ def code_argument(inv: Invocation) -> str | None:
     return "\n".join(codes) if codes else None
 
 
+# Interpreters whose script files are read and judged as their one-liners are (``tclsh x.tcl`` after
+# ``echo '…' > x.tcl`` on the same line).
+_SCRIPT_LANGUAGES = frozenset(
+    {"python", "perl", "ruby", "node", "nodejs", "php", "tclsh", "wish", "jimsh", "expect", "rscript", "julia", "lua"}
+)
+
+
 def judge_interpreter(inv: Invocation, st: State) -> None:
     if inv.name == "php" and "-S" in inv.args:  # php's built-in web server: serves -t DIR, or this folder
         at = inv.args.index("-S")
@@ -244,7 +270,7 @@ def judge_interpreter(inv: Invocation, st: State) -> None:
     code = code_argument(inv)
     if code is None:
         _, script = program_parts(inv.name, inv.args)
-        if script and inv.name in ("python", "perl", "ruby", "node", "nodejs", "php"):
+        if script and inv.name in _SCRIPT_LANGUAGES:
             from contop.security import scripts
 
             scripts.run_file(script, st, inv.text, language="node" if inv.name == "nodejs" else inv.name)
@@ -330,7 +356,7 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         st.add(BLOCK, "starts a fork bomb that freezes the computer", text)
     if _SOCKET.search(code) and _SPAWN.search(code):
         st.add(BLOCK, "connects a shell to the network (reverse shell)", text)
-    if _FETCH.search(code) and (_EVAL.search(code) or _RUNS_SHELL.search(code)):
+    if (_FETCH.search(code) and (_EVAL.search(code) or _RUNS_SHELL.search(code))) or _RUNS_REMOTE.search(code):
         st.add(BLOCK, "runs code downloaded from the network", text)
     if (
         _ENV_READ.search(code)
@@ -355,11 +381,15 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
     st.check_paths([s for s in strings if len(s) < 300], text)
     if language in _TCL:  # Tcl's words need no quotes: 'open ~/.ssh/id_rsa', '[exec cat /etc/shadow]'
         st.check_paths([w for w in _TCL_WORD.findall(code) if w.startswith(("/", "~", "$env(HOME)"))], text)
+        _tcl_joins(code, st, text, from_file)
     _built_paths(language, code, st, text, from_file)
     if not from_file and _DECODES_TEXT.search(code) and (_TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code)):
         st.add(CONFIRM, "opens a file or runs a command with text it decodes or assembles when it runs", text)
     for call in _RUNS_SHELL.finditer(code):
         _embedded_command(code, call.end() - 1, st, text)
+    for bracket in _subprocess_calls(code):  # 'import subprocess as s; s.run(…)'
+        _embedded_command(code, bracket, st, text)
+    _pipe_opens(language, code, st, text)
     if language in ("perl", "ruby", "php", "julia") and "`" in code:  # julia: run(`cmd`)
         for match in re.finditer(r"`([^`]*)`", code):
             _run_shell_text(match.group(1), st)
@@ -371,6 +401,56 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         st.add(CONFIRM, "moves or renames files", text)
     if _KILLS.search(code):
         st.add(CONFIRM, "stops running programs", text)
+
+
+_SUBPROCESS_NAMES = re.compile(
+    r"\bimport\s+subprocess\s+as\s+(\w+)|\bfrom\s+subprocess\s+import\s+([\w\s,]+?)\s*(?:[;\n]|$)"
+)
+
+
+def _subprocess_calls(code: str) -> list[int]:
+    """Where the code calls subprocess's functions under another name (``import subprocess as s; s.run(…)``,
+    ``from subprocess import run; run(…)``): the positions of their opening brackets."""
+    if "subprocess" not in code:
+        return []
+    names: list[str] = []
+    for match in _SUBPROCESS_NAMES.finditer(code):
+        if match.group(1):
+            names.append(re.escape(match.group(1)) + r"\.\w+")
+        else:
+            names.extend(re.escape(n.split(" as ")[-1].strip()) for n in match.group(2).split(",") if n.strip())
+    if not names:
+        return []
+    calls = re.finditer(r"(?<![\w.])(?:" + "|".join(names) + r")\s*\(", code)
+    return [call.end() - 1 for call in calls]
+
+
+# Opening a pipe to a command: Perl's open(F, "cmd |"), open(F, "-|", "cmd"), Ruby's open("|cmd"), Tcl's
+# [open "|cmd"], R's pipe("cmd").
+_OPEN_CALL = re.compile(r"(?<![\w.$])open\s*(?=[(\s])")
+_R_PIPE = re.compile(r"(?<![\w.])pipe\s*\(")
+_TCL_PIPE = re.compile(r"\bopen\s+(\"?)\|([^\"\]\n;]*)")
+
+
+def _pipe_opens(language: str, code: str, st: State, text: str) -> None:
+    """Judge the commands a program opens a pipe to."""
+    if language in ("rscript", "r"):
+        for call in _R_PIPE.finditer(code):
+            _embedded_command(code, call.end() - 1, st, text)
+    elif language in _TCL:
+        for match in _TCL_PIPE.finditer(code):
+            _run_shell_text(match.group(2), st)
+    elif language in ("perl", "ruby") and "|" in code:
+        for call in _OPEN_CALL.finditer(code):
+            literals = _literals(_call_text(code, call.end()))
+            for i, literal in enumerate(literals):
+                if literal in ("-|", "|-") and language == "perl":  # open(my $f, "-|", "cmd", "arg"…)
+                    rest = literals[i + 1 :]
+                    _run_shell_text(rest[0] if len(rest) == 1 else " ".join(_quote(w) for w in rest), st)
+                    break
+                command = literal.strip()
+                if command.startswith("|") or (language == "perl" and command.endswith("|")):
+                    _run_shell_text(command.strip("|"), st)
 
 
 def _call_text(code: str, start: int) -> str:
@@ -409,17 +489,89 @@ def _unquoted(code: str, start: int = 0) -> Iterator[tuple[int, str]]:
 
 
 def _embedded_command(code: str, start: int, st: State, text: str) -> None:
+    """Judge the command a call runs: its first argument as shell text (``os.popen('cmd', 'r')``,
+    ``execSync('cmd', {stdio: 'inherit'})``), and with the arguments after it as a program and its arguments
+    (``system("cat", "x")``, ``execFile('cat', ['x'])``). Options (``shell=True``, ``{cwd: '/'}``, ``exception:
+    true``) and callbacks are not part of the command."""
     args = _call_text(code, start)
-    strings = [next(g for g in m.groups() if g is not None) for m in _STRING.finditer(args)]
-    if not strings:
+    if _STRING.search(args) is None:
         if args.strip():
             st.add(CONFIRM, "runs a shell command built at run time", text)
         return
-    if re.match(r"\s*\[", args) or (len(strings) > 1 and "," in args):
-        command = " ".join(_quote(s) for s in strings)
-    else:
-        command = strings[0]
-    _run_shell_text(command.encode().decode("unicode_escape", errors="ignore") if "\\x" in command else command, st)
+    positional = _positional(_split_arguments(args))
+    if not positional:
+        return
+    first = positional[0]
+    if first.startswith("["):  # subprocess.run(['cat', f]): a program and its arguments
+        _run_shell_text(" ".join(_quote(s) for s in _literals(first)), st)
+        return
+    command, unknown = _joined_literals(first)
+    if unknown:  # 'cat ' + name, or a variable: the gate cannot tell what runs
+        st.add(CONFIRM, "runs a shell command built at run time", text)
+    if command is None:
+        return
+    _run_shell_text(_escapes_read(command), st)
+    words = [command]
+    for arg in positional[1:]:  # perl's system("cat", "x"), execFile('cat', ['x'])
+        literal = _STRING.fullmatch(arg)
+        if literal is not None:
+            words.append(next(g for g in literal.groups() if g is not None))
+        elif arg.startswith("["):
+            words.extend(_literals(arg))
+        else:
+            break
+    if len(words) > 1:
+        _run_shell_text(_escapes_read(" ".join(_quote(w) for w in words)), st)
+
+
+def _escapes_read(command: str) -> str:
+    return command.encode().decode("unicode_escape", errors="ignore") if "\\x" in command else command
+
+
+def _literals(text: str) -> list[str]:
+    return [next(g for g in m.groups() if g is not None) for m in _STRING.finditer(text)]
+
+
+# An argument that is an option of the call rather than its command: name=value (Python, R), name: value (Ruby),
+# an options object, a callback.
+_OPTION_ARGUMENT = re.compile(
+    r"[A-Za-z_]\w*\s*(?:=(?![=>])|:(?!:)\s)|\{|function\b|lambda\b|proc\b|->|(?:\([\w\s,]*\)|\w+)\s*=>"
+)
+_COMMAND_KEYWORD = re.compile(r"(?:args|cmd|command)\s*=(?!=)\s*")  # subprocess.run(args='cat x', shell=True)
+# What joins two pieces of text into one: + (Python, JavaScript, Ruby), . (Perl, PHP), .. (Lua), << (Ruby),
+# & (AppleScript), || (SQL); pieces written side by side join too (Python, awk).
+_CONCAT_GAP = re.compile(r"\s*(?:\+|\.\.?|<<|&|\|\|)?\s*")
+_CONCAT_NEXT = re.compile(r"\s*(?:\+|\.\.|<<|&|\|\||\.(?=\s*[$@\"'`(]))")
+
+
+def _positional(arguments: list[str]) -> list[str]:
+    """The arguments that make up the command, in order."""
+    found: list[str] = []
+    for arg in arguments:
+        keyword = _COMMAND_KEYWORD.match(arg)
+        if keyword is not None:
+            found.insert(0, arg[keyword.end() :])
+        elif not _OPTION_ARGUMENT.match(arg):
+            found.append(arg)
+    return found
+
+
+def _joined_literals(arg: str) -> tuple[str | None, bool]:
+    """The text an argument's leading string literals make once joined (``'cat ~/.ss' + 'h/id_rsa'``; None when it
+    does not start with one), and whether something only known when it runs is joined on (``'cat ' + name``)."""
+    matches = list(_STRING.finditer(arg))
+    if not matches:
+        return None, bool(arg)
+    if arg[: matches[0].start()].strip():  # f'…', shlex.split('…'), "…".format: read as the first literal
+        return next(g for g in matches[0].groups() if g is not None), False
+    joined = ""
+    end = 0
+    for i, match in enumerate(matches):
+        if i and not _CONCAT_GAP.fullmatch(arg, end, match.start()):
+            break
+        joined += next(g for g in match.groups() if g is not None)
+        end = match.end()
+    return joined, _CONCAT_NEXT.match(arg, end) is not None
 
 
 def _quote(word: str) -> str:
@@ -474,7 +626,7 @@ _HOME_DIR = re.compile(  # a plain regex: its alternatives need the text around 
 )
 _CWD_CALL = re.compile(r"\b(?:os\.getcwd|process\.cwd|Path\.cwd|getcwd)\s*\(\s*\)|\bDir\.pwd\b")
 _JOIN_CALL = re.compile(  # os.path.join, path.join, File.join, Perl's join('/', …), '/'.join([…]), Path(a, b)
-    r"(['\"])([/\\]{1,2})\1\s*\.\s*join\s*\(|\b(?:join|path\.resolve|catfile|catdir|joinpath)\s*\(|"
+    r"(['\"])([/\\]{1,2})\1\s*\.\s*join\s*\(|\b(?:join|path\.resolve|catfile|catdir|joinpath|(paste0))\s*\(|"
     r"\b(?:Path|PurePath|PurePosixPath|PosixPath|file\.path)\s*\("
 )
 _PATH_OPEN = re.compile(r"\b(?:Path|PurePath|PurePosixPath|PosixPath|Pathname\.new|Pathname)\s*\(\s*\Z")
@@ -558,12 +710,31 @@ def _built_paths(language: str, code: str, st: State, text: str, from_file: bool
             if len(known) < len(parts):
                 unknown = True
             else:
-                st.check_paths([call.group(2).join(known) if call.group(2) else join(*known)], text)
+                joined = "".join(known) if call.group(3) else join(*known)  # paste0("~/.s", "sh/id_rsa")
+                st.check_paths([call.group(2).join(known) if call.group(2) else joined], text)
     touches = (
         _TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code) or (language == "awk" and _AWK_WRITES.search(code))
     )
     if (home or (unknown and not from_file)) and touches:
         st.add(CONFIRM, "opens a file at a path put together when it runs (the home folder, or pieces not known)", text)
+
+
+_TCL_JOIN = re.compile(r"\[\s*file\s+join\s+([^\[\]]*)\]")
+_TCL_HOME = re.compile(r"\$(?:::)?env\(HOME\)|\$\{(?:::)?env\(HOME\)\}")
+
+
+def _tcl_joins(code: str, st: State, text: str, from_file: bool) -> None:
+    """Tcl's ``[file join A B C]``: judged as the path it makes, with ``$env(HOME)`` read as the home folder; one
+    with another variable in it is not known, and a one-liner opening files with it asks."""
+    for match in _TCL_JOIN.finditer(code):
+        words = [_TCL_HOME.sub("~", w).strip('"{}') for w in match.group(1).split()]
+        if not words:
+            continue
+        if any("$" in w or "[" in w for w in words):
+            if not from_file and (_TOUCHES_FILES.search(code) or _RUNS_SHELL.search(code)):
+                st.add(CONFIRM, "opens a file at a path put together when it runs (pieces not known)", text)
+            continue
+        st.check_paths([posixpath.join(*words)], text)
 
 
 def _path_like(value: str, windows: bool) -> bool:
@@ -631,8 +802,8 @@ def _chains(pieces: list[_Piece]) -> list[list[_Piece]]:
     return chains
 
 
-def _arguments(args: str) -> list[str | None]:
-    """The arguments of a call: each one's text when it is a single string literal, else None."""
+def _split_arguments(args: str) -> list[str]:
+    """The text of each argument of a call, stripped (empty ones left out)."""
     parts: list[str] = []
     level, begin = 0, 0
     for i, c in _unquoted(args):
@@ -644,10 +815,13 @@ def _arguments(args: str) -> list[str | None]:
             parts.append(args[begin:i])
             begin = i + 1
     parts.append(args[begin:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _arguments(args: str) -> list[str | None]:
+    """The arguments of a call: each one's text when it is a single string literal, else None."""
     found: list[str | None] = []
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
+    for part in _split_arguments(args):
         literal = _STRING.fullmatch(part)
         value = next(g for g in literal.groups() if g is not None) if literal else None
         interpolated = value is not None and part[0] in '"`' and re.search(r"\$|#\{", value) is not None
