@@ -106,6 +106,8 @@ def normalise(word: str) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     name = _VERSIONED.sub(r"\1", name)
+    if name == "py":  # the Python launcher of Windows
+        name = "python"
     if name.startswith(("mkfs.", "mkfs_", "fsck.")):
         name = name.split(".", 1)[0].split("_", 1)[0]
     return name
@@ -447,11 +449,54 @@ def _chmod(inv: Invocation, st: State) -> None:
 RAW_DEVICE_READ = "reads a raw disk or memory device, which holds every file (protected ones too)"
 
 
+# Block devices and memory by every name they go by: a disk or partition, globbed ('/dev/sd?', '/dev/sd[a]'), by its
+# links ('/dev/disk/by-uuid/…', '/dev/block/8:0'), an optical or network disk, the kernel's memory; on Windows a
+# drive, a volume or a partition through the device namespace ('\\?\GLOBALROOT\Device\Harddisk0\Partition0',
+# '\\.\HarddiskVolume1', '\\?\Volume{…}' without the slash that makes it the volume's folder, '\\.\C:').
+_DISK = (
+    r"/dev/(?:(?:sd|hd|vd|xvd)[a-z?*\[]|nvme\d|mmcblk\d|disk\d|rdisk\d|md\d|dm-\d|mapper/|loop\d|sr\d|nbd\d|"
+    r"disk/by-[^/]+/[^/]|block/[^/]|mem$|kmem$|port$|root$|cdrom$|dvd$)|/proc/kcore$|"
+    r"(?:\\\\|//)[.?](?:\\|/)(?:physicaldrive|globalroot(?:\\|/)device|harddisk|volume\{[^}]*\}$|cdrom\d|tape\d|[a-z]:$)"
+)
+RAW_DEVICE = re.compile(_DISK, re.IGNORECASE)
+DEVICE_HINT = re.compile(r"dev|kcore|\\\\|//")  # what a text naming a device holds, to look no further without it
+# A device named inside a program's text ('open("/dev/sda")', "IO.FileStream('\\.\PhysicalDrive0', …)").
+_QUOTED_DEVICE = re.compile(r"(?<=['\"(])(?:" + _DISK.replace("$", "(?=['\"])") + ")", re.IGNORECASE)
+# Programs that name a disk without reading its content: listing it, its size, its mounts (the tools that write
+# one have their own rules).
+DISK_LISTERS = frozenset({"lsblk", "blkid", "ls", "stat", "file", "df", "du", "mount", "umount", "findmnt", "eject",
+                          "udevadm", "smartctl", "hdparm", "readlink", "realpath", "test", "[", "echo", "printf",
+                          "lsof", "fuser", "partprobe", "dirname", "basename", "which", "where-object", "?",
+                          "get-ciminstance", "get-wmiobject", "get-disk", "get-partition", "get-volume"})  # fmt: skip
+
+
+def names_raw_device(source: str, st: State) -> bool:
+    """Whether ``source`` names a whole disk, a partition or memory, as written or from the working folder
+    (``cd /dev; cat sda``)."""
+    if st.place(source) == Place.DEVICE:
+        return True
+    word = source.strip("\"'")
+    return RAW_DEVICE.match(word) is not None or RAW_DEVICE.match(st.policy.expand(word, st.cwd)) is not None
+
+
 def reads_raw_device(source: str, inv: Invocation, st: State) -> None:
     """A program reading ``source``: a whole disk, a partition or memory (``/dev/sda``, ``\\\\.\\PhysicalDrive0``,
     ``\\\\.\\C:``) is blocked, as writing one is: every protected file can be read from it, past the path checks."""
-    if st.place(source) == Place.DEVICE:
+    if names_raw_device(source, st):
         st.add(BLOCK, RAW_DEVICE_READ, inv.text)
+
+
+def given_raw_device(words: list[str], inv: Invocation, st: State, *, text_too: bool = True) -> None:
+    """Any program but a lister given a disk (``gzip -c /dev/sda``, ``debugfs /dev/sda1``, ``if=/dev/sda``,
+    ``--device=/dev/sda``) reads it; so does code that names one in quotes (``open('/dev/sda')``)."""
+    if inv.name in DISK_LISTERS or RULES.get(inv.name) in (_disk_tool, _dd):
+        return
+    for word in words:
+        value = word.split("=", 1)[1] if "=" in word and not word.startswith(("/", "\\")) else word
+        if value and (value[0] in "/\\" or "/" not in value) and names_raw_device(value, st):
+            st.add(BLOCK, RAW_DEVICE_READ, inv.text)
+        if text_too and DEVICE_HINT.search(word) and _QUOTED_DEVICE.search(word):
+            st.add(BLOCK, RAW_DEVICE_READ, inv.text)
 
 
 def _dd(inv: Invocation, st: State) -> None:

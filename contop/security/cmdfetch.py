@@ -14,7 +14,7 @@ import os
 import posixpath
 import re
 
-from contop.security.cmdbase import Invocation, Rule
+from contop.security.cmdbase import Invocation, Rule, runs_given_command
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.state import State
 
@@ -56,6 +56,8 @@ def _operands(args: list[str], valued: frozenset[str]) -> list[tuple[str, str]]:
         elif arg in valued:
             found.append((arg, args[i + 1] if i + 1 < len(args) else ""))
             i += 1
+        elif arg[:2] in valued and not arg.startswith("--"):  # '-egit+https://…', '-pcowsay': the value attached
+            found.append((arg[:2], arg[2:]))
         elif not arg.startswith("-") or arg == "-":
             found.append(("", arg))
         i += 1
@@ -164,11 +166,153 @@ _JS_RUNNER_SETTINGS = re.compile(r"npm_config_|bun_", re.IGNORECASE)
 _JS_RUNNER_FILES = frozenset({".npmrc", "bunfig.toml"})
 
 
+# npm's commands and their aliases (npm's lib/utils/cmd-list.js): npm runs the command that a name, an alias or a
+# prefix of just one of them stands for ('npm exe' is 'npm exec', 'npm cr' and 'npm innit' are 'npm init').
+_NPM_COMMANDS = frozenset({
+    "access", "adduser", "audit", "bugs", "cache", "ci", "completion", "config", "dedupe", "deprecate", "diff",
+    "dist-tag", "docs", "doctor", "edit", "exec", "explain", "explore", "find-dupes", "fund", "get", "help",
+    "help-search", "init", "install", "install-ci-test", "install-test", "link", "ll", "login", "logout", "ls", "org",
+    "outdated", "owner", "pack", "ping", "pkg", "prefix", "profile", "prune", "publish", "query", "rebuild", "repo",
+    "restart", "root", "run", "sbom", "search", "set", "shrinkwrap", "star", "stars", "start", "stop", "team", "test",
+    "token", "undeprecate", "uninstall", "unpublish", "unstar", "update", "version", "view", "whoami",
+})  # fmt: skip
+_NPM_ALIASES = {
+    "author": "owner", "home": "docs", "issues": "bugs", "info": "view", "show": "view", "find": "search",
+    "add": "install", "unlink": "uninstall", "remove": "uninstall", "rm": "uninstall", "r": "uninstall",
+    "un": "uninstall", "rb": "rebuild", "list": "ls", "ln": "link", "create": "init", "i": "install",
+    "it": "install-test", "cit": "install-ci-test", "up": "update", "c": "config", "s": "search", "se": "search",
+    "tst": "test", "t": "test", "ddp": "dedupe", "v": "view", "run-script": "run", "clean-install": "ci",
+    "clean-install-test": "install-ci-test", "x": "exec", "why": "explain", "la": "ll", "verison": "version",
+    "ic": "ci", "innit": "init", "in": "install", "ins": "install", "inst": "install", "insta": "install",
+    "instal": "install", "isnt": "install", "isnta": "install", "isntal": "install", "isntall": "install",
+    "install-clean": "ci", "isntall-clean": "ci", "hlep": "help", "dist-tags": "dist-tag", "upgrade": "update",
+    "udpate": "update", "rum": "run", "sit": "install-ci-test", "urn": "run", "ogr": "org", "add-user": "adduser",
+}  # fmt: skip
+_NPM_NAMES = tuple(sorted(_NPM_COMMANDS | set(_NPM_ALIASES)))
+
+
+def npm_command(word: str) -> str:
+    """The npm command ``word`` runs, as npm's own lookup finds it ('' for none): the command of that name, the
+    one an alias stands for, or the one a prefix of a single name (command or alias) abbreviates."""
+    if word in _NPM_COMMANDS:
+        return word
+    if word in _NPM_ALIASES:
+        return _NPM_ALIASES[word]
+    if not word:
+        return ""
+    matches = [name for name in _NPM_NAMES if name.startswith(word)]
+    if len(matches) != 1:
+        return ""
+    return _NPM_ALIASES.get(matches[0], matches[0])
+
+
+# A package spec npm, pnpm and yarn read as a GitHub repository ('user/repo', 'user/repo#branch'), not a package of
+# the registry or a folder ('./x', '~/x', '/x', 'C:x') or a tarball ('x/y.tgz').
+_JS_SHORTHAND = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(?:#\S*)?")
+_JS_FILE = re.compile(r"^(?:[.~/\\]|[A-Za-z]:)|\.(?:tgz|tar\.gz|tar)$", re.IGNORECASE)
+
+
+def _js_from_address(spec: str) -> bool:
+    """Whether npm fetches ``spec`` from an address: a URL or hosted-git spec, GitHub's ``user/repo`` shorthand,
+    or an alias naming one (``x@github:a/b``, ``@scope/x@a/b``; ``x@npm:y`` is the registry's)."""
+    spec = spec.strip()
+    if _from_address(spec):
+        return True
+    at = spec.find("@", 1)
+    if at > 0:
+        rest = spec[at + 1 :]
+        return not rest.lower().startswith("npm:") and _js_from_address(rest)
+    return _JS_SHORTHAND.fullmatch(spec) is not None and _JS_FILE.search(spec) is None
+
+
+def _judge_js_spec(spec: str, runs: bool, what: str, inv: Invocation, st: State) -> None:
+    if _js_from_address(spec):
+        st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
+    elif runs:
+        st.add(CONFIRM, _FROM_A_REGISTRY.format(what), inv.text)
+
+
+# npm's settings that make it run other code: the shell text npx runs with no package ('call'), the shell every
+# package script runs in, options given to node, the programs it opens, and the package npx runs.
+_NPM_RUNS = frozenset({"call", "script-shell", "shell", "node-options", "git", "editor", "browser", "viewer",
+                       "package", "init-module", "onload-script"})  # fmt: skip
+_NPM_ENV = re.compile(r"npm_config_(.+)", re.IGNORECASE)
+_NPMRC_LINE = re.compile(r"^\s*([\w.:/@-]+)\s*=\s*(.*?)\s*$", re.MULTILINE)
+
+
+def _npm_settings(st: State) -> dict[str, str | None]:
+    """The npm settings this line gives (None: a value it does not show): ``npm_config_X`` variables (any case)
+    and what it writes into an ``.npmrc``."""
+    found: dict[str, str | None] = {}
+    for name, value in (*st.vars.items(), *st.command_env.items()):
+        match = _NPM_ENV.fullmatch(name)
+        if match is not None:
+            found[match.group(1).lower().replace("_", "-")] = value
+    paths = ntpath if st.windows else posixpath
+    for written, text in st.written.items():
+        if paths.basename(written).lower() != ".npmrc":
+            continue
+        if text is None:
+            found["package"] = None  # may say anything
+        else:
+            found.update((m.group(1).lower(), m.group(2).strip("'\"")) for m in _NPMRC_LINE.finditer(text))
+    return found
+
+
+def judge_npm_setting(key: str, value: str | None, inv: Invocation, st: State) -> None:
+    """One npm setting the line gives (by a variable, an ``.npmrc``, ``npm config set``): one that makes npm run
+    other code asks, and the shell text of ``call`` is judged as the command it is."""
+    key = key.lower().replace("_", "-")
+    if key not in _NPM_RUNS:
+        return
+    if key == "call" and value:
+        runs_given_command(value, "npm's", inv, st)
+    st.add(CONFIRM, f"sets npm's {key} setting, which makes npm run other code", inv.text)
+
+
+def _npm_line_settings(inv: Invocation, st: State) -> None:
+    """The settings the line gives npm, and those given as options (``npm run build --script-shell=x``: npm reads
+    every ``--name=value`` as a setting; 'call' and 'package' as options are the runner's, judged with it)."""
+    for key, value in _npm_settings(st).items():
+        judge_npm_setting(key, value, inv, st)
+    for option, value in _operands(inv.args, _NPX_VALUED):
+        key = option[2:].lower() if option.startswith("--") else ""
+        if key not in ("call", "package"):
+            judge_npm_setting(key, value, inv, st)
+
+
+def _npm_config(words: list[tuple[str, str]], inv: Invocation, st: State) -> None:
+    """``npm config set call 'cmd'``, ``npm set script-shell=x``: a setting kept in the user's .npmrc, used by every
+    npm from then on."""
+    plain = [w for o, w in words if not o]
+    if npm_command(plain[0] if plain else "") == "config":
+        plain = plain[1:]
+    else:  # 'npm set …'
+        plain = ["set", *plain[1:]]
+    if not plain or plain[0] not in ("set", "edit"):
+        return
+    if plain[0] == "edit":
+        st.add(CONFIRM, "edits npm's settings, which may make npm run other code", inv.text)
+        return
+    pairs = plain[1:]
+    i = 0
+    while i < len(pairs):
+        if "=" in pairs[i]:
+            key, _, value = pairs[i].partition("=")
+            i += 1
+        else:
+            key, value = pairs[i], pairs[i + 1] if i + 1 < len(pairs) else ""
+            i += 2
+        judge_npm_setting(key, value, inv, st)
+
+
 def _npx(inv: Invocation, st: State) -> None:
+    _npm_line_settings(inv, st)
     _run_js_package(inv, st, local=True)
 
 
 def _pnpx(inv: Invocation, st: State) -> None:
+    _npm_line_settings(inv, st)
     _run_js_package(inv, st, local=False)  # 'pnpm dlx' by another name
 
 
@@ -190,8 +334,11 @@ def _run_js_package(inv: Invocation, st: State, *, local: bool) -> None:
         judge_words([program, *inv.args[len(head) :]], st, inv.text)
         return
     for spec in specs or ([tool] if tool else []):
-        _judge_spec(spec, True, inv.name, inv, st)
-    if not specs and not tool and any(o in ("-c", "--call") for o, _ in words):
+        _judge_js_spec(spec, True, inv.name, inv, st)
+    calls = [w for o, w in words if o in ("-c", "--call")]
+    for call in calls:  # 'npx -c CMD' runs CMD in a shell, the packages given on the path
+        runs_given_command(call, inv.name, inv, st)
+    if not specs and not tool and calls:
         st.add(CONFIRM, _FROM_A_REGISTRY.format(inv.name), inv.text)
 
 
@@ -239,19 +386,29 @@ def _until_command(args: list[str], valued: frozenset[str]) -> list[str]:
 
 def _js_package_manager(inv: Invocation, st: State) -> None:
     """``npm exec X``, ``npm x X``, ``pnpm dlx X``, ``yarn dlx X``, ``bun x X``, ``npm create X`` / ``npm init
-    X`` (the package create-X) run a package; ``npm install github:u/r`` and other addresses run its scripts."""
+    X`` (the package create-X) run a package; ``npm install github:u/r`` and other addresses run its scripts.
+    npm's command word is read as npm reads it (``npm exe``, ``npm cr``, ``npm isntall``)."""
+    _npm_line_settings(inv, st)
     words = _operands(inv.args, _NPX_VALUED)
-    runners = {"npm": ("exec", "x"), "pnpm": ("dlx",), "yarn": ("dlx",), "bun": ("x",)}.get(inv.name, ())
-    verbs = frozenset({*runners, "create", "init", "run", "run-script", "test", "start", "exec", *_JS_INSTALL})
-    at = _verb(words, verbs)
+    runners = {"npm": ("exec",), "pnpm": ("dlx",), "yarn": ("dlx",), "bun": ("x",)}.get(inv.name, ())
+    if inv.name == "npm":
+        at = next((k for k, (option, _) in enumerate(words) if not option), -1)
+        verb = npm_command(words[at][1]) if at >= 0 else ""
+        if verb == "config" or verb == "set":
+            _npm_config(words[at:], inv, st)
+            return
+    else:
+        at = _verb(words, frozenset({*runners, "create", "init", "run", "run-script", "test", "start", "exec",
+                                     *_JS_INSTALL}))  # fmt: skip
+        verb = words[at][1] if at >= 0 else ""
     if at < 0:
         return
-    verb = words[at][1]
+    written = words[at][1]
     rest = words[at + 1 :]
     if verb in runners:
         if any(a in _NPX_LOCAL for a in inv.args):
             return
-        at_verb = inv.args.index(verb) if verb in inv.args else len(inv.args)
+        at_verb = inv.args.index(written) if written in inv.args else len(inv.args)
         # 'npm --prefix d exec x' looks for x in another project; 'pnpm dlx' and 'yarn dlx' always fetch
         local = inv.name in ("npm", "bun") and all(a in _NPX_PLAIN for a in inv.args[:at_verb])
         after = inv.args[at_verb + 1 :]
@@ -259,11 +416,57 @@ def _js_package_manager(inv: Invocation, st: State) -> None:
     elif verb in ("create", "init"):
         initializer = next((w for o, w in rest if not o), "")
         if initializer:
-            _judge_spec(initializer, True, f"{inv.name} {verb}", inv, st)
-    elif verb in _JS_INSTALL:
+            _judge_js_spec(initializer, True, f"{inv.name} {verb}", inv, st)
+    elif verb in _JS_INSTALL or verb in ("install-test", "install-ci-test"):
         for option, word in rest:
             if not option:
-                _judge_spec(word, False, "", inv, st)
+                _judge_js_spec(word, False, "", inv, st)
+
+
+# The scripts npm, npx, pnpm and yarn are (run by node, or by their own name): each is judged as the tool it is.
+_JS_TOOL_SCRIPTS = {"npm-cli.js": "npm", "npx-cli.js": "npx", "pnpm.cjs": "pnpm", "pnpm.js": "pnpm",
+                    "pnpx.cjs": "pnpx", "yarn.js": "yarn", "yarn.cjs": "yarn"}  # fmt: skip
+_NODE_VALUED = frozenset({"-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions",
+                          "--title", "--env-file", "--input-type"})  # fmt: skip
+
+
+def _as_tool(name: str, args: list[str], inv: Invocation, st: State) -> None:
+    from contop.security import commands
+
+    commands.judge(Invocation(name, args, inv.text, inv.via_xargs), st)
+
+
+def _node(inv: Invocation, st: State) -> None:
+    """``node …/npm/bin/npm-cli.js exec x`` is ``npm exec x``."""
+    i = 0
+    while i < len(inv.args):
+        arg = inv.args[i]
+        if arg in ("-e", "--eval", "-p", "--print", "-"):
+            return
+        if arg in _NODE_VALUED:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            tool = _JS_TOOL_SCRIPTS.get(re.split(r"[/\\]", arg)[-1].lower())
+            if tool is not None:
+                _as_tool(tool, inv.args[i + 1 :], inv, st)
+            return
+        i += 1
+
+
+def _js_tool_script(inv: Invocation, st: State) -> None:
+    _as_tool(_JS_TOOL_SCRIPTS[inv.name], inv.args, inv, st)
+
+
+# What corepack runs by name: the package manager it stands in for ('corepack pnpm@8 dlx x' is 'pnpm dlx x').
+_COREPACK_TOOLS = frozenset({"npm", "npx", "pnpm", "pnpx", "yarn", "yarnpkg"})
+
+
+def _corepack(inv: Invocation, st: State) -> None:
+    tool = next((a for a in inv.args if not a.startswith("-")), "")
+    name = tool.split("@", 1)[0].lower() if not tool.startswith("@") else ""
+    if name in _COREPACK_TOOLS:
+        _as_tool("yarn" if name == "yarnpkg" else name, inv.args[inv.args.index(tool) + 1 :], inv, st)
 
 
 # ------------------------------------------------------------------------------------------- go, deno
@@ -282,22 +485,35 @@ def _go(inv: Invocation, st: State) -> None:
         st.add(CONFIRM, _FROM_A_REGISTRY.format("go run"), inv.text)
 
 
-_DENO_VALUED = frozenset({"-c", "--config", "--import-map", "--lock", "--cert", "--location", "--seed", "-L",
-                          "--log-level", "--inspect", "--inspect-brk", "--inspect-wait", "--reload", "-r"})  # fmt: skip
+_DENO_VALUED = frozenset({"-c", "--config", "--import-map", "--cert", "--location", "--seed", "-L",
+                          "--log-level"})  # fmt: skip
+# Options whose value deno takes only attached ('--reload=https://…'): the word after one of them is the script.
+_DENO_OPTIONAL = frozenset({"--reload", "-r", "--inspect", "--inspect-brk", "--inspect-wait", "--lock"})
+_DENO_VERBS = frozenset({"run", "x", "install", "add", "serve", "test", "bench", "eval", "compile", "task", "fmt",
+                         "lint", "check", "cache", "info", "doc", "repl", "upgrade", "uninstall", "remove", "init",
+                         "publish", "jupyter", "coverage", "types", "completions", "outdated", "clean", "lsp",
+                         "vendor", "bundle"})  # fmt: skip
+_DENO_RUNS_TARGET = frozenset({"run", "serve", "x", "install", "compile", "test", "bench"})
+_IMPORTS_ADDRESS = re.compile(r"\bimport\b[\s\S]*?[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def _deno(inv: Invocation, st: State) -> None:
-    """``deno run https://…`` runs code from that address; ``npm:x`` and ``jsr:x`` fetch a package and run it
-    (so do ``deno x`` and ``deno run -A npm:x``)."""
-    words = _operands(inv.args, _DENO_VALUED)
-    at = _verb(words, frozenset({"run", "x", "install", "add", "serve", "test", "eval", "compile", "task"}))
-    if at < 0:
+    """``deno run https://…`` runs code from that address (so does deno 2's ``deno https://…``, with no
+    subcommand, and ``deno eval "import('https://…')"``); ``npm:x`` and ``jsr:x`` fetch a package and run it (so
+    do ``deno x`` and ``deno run -A npm:x``)."""
+    words = [(o, w) for o, w in _operands(inv.args, _DENO_VALUED) if o not in _DENO_OPTIONAL]
+    plain = [w for o, w in words if not o]
+    if not plain:
         return
-    verb = words[at][1]
-    target = next((w for o, w in words[at + 1 :] if not o), "")
+    verb, targets = (plain[0], plain[1:2]) if plain[0] in _DENO_VERBS else ("run", plain[:1])
+    if verb == "eval":
+        if targets and _IMPORTS_ADDRESS.search(targets[0]):
+            st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
+        return
+    target = targets[0] if targets else ""
     if not target:
         return
-    if verb in ("run", "serve", "x", "install", "compile") and _from_address(target):
+    if verb in _DENO_RUNS_TARGET and _from_address(target):
         st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
     elif verb == "x" or (verb in ("run", "serve") and target.startswith(("npm:", "jsr:"))):
         st.add(CONFIRM, _FROM_A_REGISTRY.format(f"deno {verb}"), inv.text)
@@ -315,4 +531,6 @@ RULES: dict[str, Rule] = {
     "npx": _npx, "bunx": _npx, "pnpx": _pnpx,
     "npm": _js_package_manager, "pnpm": _js_package_manager, "yarn": _js_package_manager, "bun": _bun,
     "go": _go, "deno": _deno,
+    "node": _node, "nodejs": _node, "corepack": _corepack,
+    **{script: _js_tool_script for script in _JS_TOOL_SCRIPTS},
 }  # fmt: skip

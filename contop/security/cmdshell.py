@@ -374,6 +374,8 @@ def judge_cmd_words(words: list[str], st: State, text: str) -> None:
         return
     st.seen.append((name, args))
     st.check_paths(args, text)
+    if cmdbase.DEVICE_HINT.search(st.source):  # 'findstr . \\.\PhysicalDrive0' reads the disk
+        cmdbase.given_raw_device(args, Invocation(name, args, text), st, text_too=False)
     rule(Invocation(name, args, text), st)
 
 

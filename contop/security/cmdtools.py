@@ -992,7 +992,7 @@ def _tree_holds(root: str, st: State, hidden: bool) -> str | None:
 
 def _archive(inv: Invocation, st: State) -> None:
     args = inv.args
-    if inv.name == "tar":
+    if inv.name in ("tar", "bsdtar"):
         _tar(inv, st)
         return
     if inv.name == "zip":
@@ -1060,8 +1060,15 @@ def _name_archiver(inv: Invocation, st: State) -> None:
         if operands:
             reads_tree(operands, inv, st, hidden=True)
             return
-    elif not any(re.fullmatch(r"-[a-zA-Z]*[op][a-zA-Z]*|--create|--pass-through", a) for a in args):
-        return
+    elif not any(re.fullmatch(r"-[a-zA-Z0-9]*[op][a-zA-Z0-9]*|--create|--pass-through", a) for a in args):
+        return  # '-0o', '-o0': cpio's -0 reads names ended by NUL, as 'find -print0' writes them
+    names_on_input(inv, st)
+
+
+def names_on_input(inv: Invocation, st: State) -> None:
+    """An archiver that reads the names of the files to archive on its standard input (``cpio -o``, ``tar -T -``,
+    ``zip -@``): names from a here-string are judged as files, names that ``find`` or ``git ls-files`` lists as
+    the trees it lists; other names are not shown on this line, so the user decides."""
     names = stdin_text(inv, st)
     if names is None and st.piped_roots is not None:  # 'find . | cpio -o': the trees find lists, as 'tar c .'
         held = next((h for h in (_tree_holds(r, st, True) for r in st.piped_roots) if h is not None), None)
@@ -1142,6 +1149,10 @@ def _tar(inv: Invocation, st: State) -> None:
                 runs_given_command(value, "tar's", inv, st)
         elif name in _TAR_COMMANDS or name == "-F":
             runs_given_command(value, "tar's", inv, st)
+    creating = bool(names & {"-c", "--create", "-r", "--append", "-u", "--update"})
+    for name, value in options:
+        if name in ("-T", "--files-from") and creating:
+            _names_from(value, inv, st)
     roots = _tar_inputs(inv.args, creating=bool(names & {"-c", "--create"}))
     if roots is not None:
         reads_whole_tree(roots, inv, st)
@@ -1150,6 +1161,23 @@ def _tar(inv: Invocation, st: State) -> None:
             writes_whole_tree(folder, inv, st)
     if "--remove-files" in names and names & {"-c", "--create", "-r", "--append", "-u", "--update"}:
         judge_deletion(_tar_inputs(inv.args, creating=True) or ["."], True, inv, st)
+
+
+_STDIN_NAMES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+
+
+def _names_from(source: str, inv: Invocation, st: State) -> None:
+    """``tar -T FILE``: the files named in FILE are archived; on standard input, as ``cpio -o`` reads them."""
+    if source in _STDIN_NAMES:
+        names_on_input(inv, st)
+        return
+    text = script_text(source, st)
+    if not text:
+        st.add(CONFIRM, "archives the files named in a list, which this line does not show", inv.text)
+        return
+    listed = text.split()
+    st.check_paths(listed, inv.text)
+    reads_tree(listed, inv, st, hidden=True)
 
 
 def _option_value(args: list[str], short: str, long: str) -> str | None:
@@ -1217,6 +1245,8 @@ def _zip(inv: Invocation, st: State) -> None:
     """zip -TT runs the command it is given to test the archive; -m moves the files in, deleting them."""
     for command in option_values(inv.args, "-TT", "--unzip-command"):
         runs_given_command(command, "zip's", inv, st)
+    if any(a == "--names-stdin" or re.fullmatch(r"-[a-zA-Z0-9]*@[a-zA-Z0-9]*", a) for a in inv.args):
+        names_on_input(inv, st)  # 'find .. | zip -@ x.zip'
     moving = False
     operands: list[str] = []
     skip = listing = False
@@ -1529,10 +1559,10 @@ RULES: dict[str, Rule] = {
     "darkhttpd": _file_server, "caddy": _file_server, "twistd": _file_server, "webfsd": _file_server,
     "grep": _grep, "egrep": _grep, "fgrep": _grep, "ack": _grep,
     "rg": _searcher, "ag": _searcher,
-    "tar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
+    "tar": _archive, "bsdtar": _archive, "zip": _archive, "7z": _archive, "7za": _archive,
     "unzip": _unzip,
     "diff": _diff, "colordiff": _diff,
-    "cpio": _name_archiver, "afio": _name_archiver, "pax": _name_archiver,
+    "cpio": _name_archiver, "bsdcpio": _name_archiver, "afio": _name_archiver, "pax": _name_archiver,
     "mshta": _mshta_like, "bitsadmin": _mshta_like,
     "ssh": _ssh,
     "trap": _trap,

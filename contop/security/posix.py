@@ -664,9 +664,11 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, h
         st.check_paths(checked, text, moving=name in _FOLDER_COMMANDS)
     _downloaded_run(first, args, name, text, st)
     _unknown_file_args(name, args, st, text)
-    if name in _RAW_READERS and ("/dev/" in text or "\\\\" in text):
-        for i in _file_operands(name, args):
-            cmdbase.reads_raw_device(args[i][3:] if args[i].startswith("if=") else args[i], inv, st)
+    if cmdbase.DEVICE_HINT.search(st.source):  # any program but a lister given a disk reads it ('gzip -c /dev/sda')
+        operands = [args[i] for i in _file_operands(name, args)] if name in _PATTERN_FIRST else args
+        cmdbase.given_raw_device(operands, inv, st, text_too=False)
+        if name in INTERPRETERS or name in ("awk", "gawk", "mawk", "nawk"):  # 'open("/dev/sda")' in its code
+            cmdbase.given_raw_device(args, inv, st)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
         scripts.run_file(first, st, text)  # ./cleanup.sh
     if name in SHELLS:

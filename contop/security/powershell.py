@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from contop.security import cmdbase, paths, payload
+from contop.security import cmdbase, cmdfetch, paths, payload
 from contop.security.cmdbase import SECURITY_SERVICES, SUSPICIOUS_PAYLOAD, Invocation, judge_deletion
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
@@ -170,6 +170,8 @@ def _statement(stages: list[PsCommand], variables: dict[str, str], values: dict[
             value = assignment.group(3).strip()
             name = assignment.group(1).lower()
             variables["$" + name] = value.strip("'\"")
+            if name.startswith("env:"):  # '$env:npm_config_call = …': the programs run later see it
+                st.vars[assignment.group(1)[4:]] = value.strip("'\"")
             _judge_expression(value, cmd.text, variables, st)
             fetched = fetched or bool(FETCH.search(value))
             built = built_values(value, lookup)
@@ -412,10 +414,13 @@ def _split_name(words: list[str]) -> tuple[str, list[str]]:
         if first.startswith(("(", "{", "$")):
             return "&", [first, *rest]
     match = _NAME.match(first)
-    if match and match.end() < len(first):
+    if match and match.end() < len(first) and " " not in first:  # '& 'C:\\Program Files\\x.cmd'': one path
         rest = [first[match.end() :], *rest]
         first = match.group(1)
-    return cmdbase.normalise(first), rest
+    name = cmdbase.normalise(first)
+    if name.endswith(".ps1") and name[:-4] in cmdfetch.RULES:  # 'npx.ps1', the shim npm installs for PowerShell
+        name = name[:-4]
+    return name, rest
 
 
 def _expand_vars(text: str, variables: dict[str, str]) -> str:
@@ -480,6 +485,8 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
     if name in _RAW_READERS:
         for source in (*positional, *named.values()):
             cmdbase.reads_raw_device(source.strip("'\""), Invocation(name, args, text), st)
+        if cmdbase.DEVICE_HINT.search(text):  # 'New-Object IO.FileStream('\\.\PhysicalDrive0', …)'
+            cmdbase.given_raw_device(args, Invocation(name, args, text), st)
     for op in (">", "2>", "*>"):
         if op in named:
             cmdbase.judge_write_target(named[op], False, Invocation(name, args, text), st)
@@ -558,6 +565,10 @@ def _cmdlet(name: str, args: list[str], text: str, st: State) -> None:
         arglist = _param(named, "-argumentlist", "-args")
         if cmdbase.normalise(target) in ("powershell", "pwsh", "cmd") and arglist:
             _host_words(cmdbase.normalise(target), arglist, st, text)
+        elif target:  # 'Start-Process npx -ArgumentList cowsay' runs 'npx cowsay'
+            program, _ = _split_name([target.strip("'\"")])
+            given = [w.strip("'\"") for w in re.split(r"[\s,]+", arglist or "") if w.strip("'\"")]
+            _native(program, given, text, st)
     elif name == "set-location" and targets:
         st.cwd = st.policy.expand(targets[0], st.cwd)
     elif name == "set-executionpolicy" and not re.search(r"unrestricted|bypass", text, re.I):
