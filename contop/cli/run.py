@@ -177,6 +177,7 @@ class _LocalPairing:
                 params={"device_id": self.device_id},
                 headers={"Authorization": f"Bearer {self.admin_token}"},
                 timeout=3,  # the server is on this computer; one that stopped answering must not hold the exit up
+                trust_env=False,  # straight to the local server: an HTTP_PROXY in the environment never sees the token
             )
         except httpx.HTTPError as exc:
             logging.getLogger("contop.run").info("could not revoke %s: %s", self.device_id, exc)

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import websockets
@@ -253,7 +253,10 @@ class ContopClient:
             try:
                 # A kept socket is closed as the client closes: a desktop that vanished must not hold the
                 # exit up for websockets' default 10 s wait for its closing handshake.
-                return await websockets.connect(url, open_timeout=5, close_timeout=1, max_size=2**20)
+                # A proxy from the environment (HTTP_PROXY…) only for the tunnel's wss://: a plain ws:// address is
+                # this computer or the LAN, which a proxy cannot reach, and would see the token in the URL.
+                proxy: Literal[True] | None = True if url.startswith("wss:") else None
+                return await websockets.connect(url, open_timeout=5, close_timeout=1, max_size=2**20, proxy=proxy)
             # InvalidURI and ValueError: an address that only websockets could tell apart from a good one is one
             # more that does not answer, not the end of the run.
             except (OSError, websockets.WebSocketException, TimeoutError, ValueError) as exc:

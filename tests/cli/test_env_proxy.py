@@ -62,3 +62,19 @@ def test_the_desktop_apps_health_checks_reach_its_server_not_the_proxy(
     finally:
         side.stop()
     assert proxy.requests == []
+
+
+def test_contop_run_reaches_the_server_directly_though_a_proxy_is_set(
+    server: ServerProcess, proxy: Squatter, proxy_env: dict[str, str]
+) -> None:
+    """Its pairing request carries the admin token, and its signaling socket (plain ws:// to this computer or the
+    LAN) the pairing token in its URL: neither may go through the proxy, which could not reach the desktop anyway."""
+    out = subprocess.run(
+        [sys.executable, "-m", "contop", "run", "--home", str(server.home), "--tool", "get_action_history"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=proxy_env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert proxy.requests == [] and proxy.authorizations == []
