@@ -66,7 +66,14 @@ def serve(lines: Iterable[str], out: TextIO, base: GateContext) -> None:
         except ValueError as exc:
             _write(out, _error(f"invalid JSON: {exc}"))
             continue
-        _write(out, handle(request, base))
+        except RecursionError:  # nested deeper than the parser goes: one answer, and the next lines still get theirs
+            _write(out, _error("invalid JSON: nested too deeply"))
+            continue
+        try:
+            answer = handle(request, base)
+        except RecursionError:
+            answer = _error("the request is nested too deeply")
+        _write(out, answer)
 
 
 def handle(request: Any, base: GateContext) -> dict[str, Any]:

@@ -534,6 +534,9 @@ def summary(checks: list[Check]) -> str:
         return f"✘ required: {names} must be fixed before `contop serve` runs as configured (exit status 1)"
     optional = [c.name for c in checks if c.level is not Level.OK and c.name not in REQUIRED_CHECKS]
     rest = f"; the others marked are optional or set up later: {', '.join(optional)}" if optional else ""
+    warned = [c.name for c in checks if c.name in REQUIRED_CHECKS and c.level is Level.WARN]
+    if warned:  # usable, but what the line above it says deserves a look
+        return f"✔ required: {', '.join(REQUIRED_CHECKS)} work (see the warning for {', '.join(warned)}){rest}"
     return f"✔ required: {', '.join(REQUIRED_CHECKS)} are fine{rest}"
 
 

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             trust_env=False,  # straight to the local server: an HTTP_PROXY from the environment never sees the token
         )
     except httpx.HTTPError as exc:
-        why = f"the Contop server using {state_dir.root} did not answer on {where}: {exc}"
+        detail = str(exc).replace(admin_token, "[REDACTED]") if admin_token else str(exc)  # httpx quotes bad headers
+        why = f"the Contop server using {state_dir.root} did not answer on {where}: {detail}"
         print(f"contop: error: {why}", file=sys.stderr)
         return 1
     if response.status_code == 401:  # the server read its token at start: admin.token was changed since

@@ -210,7 +210,10 @@ def _ask_local_server(args: argparse.Namespace) -> _LocalPairing | None:
             trust_env=False,  # straight to the local server: an HTTP_PROXY from the environment never sees the token
         )
     except httpx.HTTPError as exc:
-        print(f"contop run: the Contop server using {state_dir.root} did not answer on {where}: {exc}", file=sys.stderr)
+        detail = str(exc).replace(admin_token, "[REDACTED]") if admin_token else str(exc)  # httpx quotes bad headers
+        print(
+            f"contop run: the Contop server using {state_dir.root} did not answer on {where}: {detail}", file=sys.stderr
+        )
         return None
     if response.status_code in (401, 403):  # the server read its token at start: admin.token was changed since
         print(

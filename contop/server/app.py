@@ -49,7 +49,8 @@ def _load_admin_token(state_dir: StateDir) -> str:
     that keeps its own token, the desktop app) is refused from now on, and would not otherwise learn why."""
     path = state_dir.admin_token
     try:
-        before: bytes | None = path.read_bytes()
+        # Only a regular file is read here: a FIFO would block (the load below refuses it with a reason).
+        before: bytes | None = path.read_bytes() if path.is_file() else None
     except OSError:  # missing: created on first start, nothing to say; unreadable: the load below says why
         before = None
     token = state_dir.load_or_create_admin_token()

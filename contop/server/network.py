@@ -222,7 +222,10 @@ def parse_advertise_host(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid host name: {example} (letters, digits and hyphens, in labels joined by dots)"
         )
-    if labels[-1].isdigit():  # a browser reads a name ending in a number as an IPv4 address
+    last = labels[-1]
+    # A browser reads a name whose last label is a number (decimal, or 0x and hex digits: the URL standard's
+    # "ends in a number") as an IPv4 address, and refuses the URL when the whole is not one.
+    if last.isdigit() or (last[:2] == "0x" and all(c in "0123456789abcdef" for c in last[2:])):
         raise ValueError(f"{value!r} is not a valid IPv4 address: {example}")
     return name
 

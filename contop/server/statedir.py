@@ -392,13 +392,17 @@ class StateDir:
         """The 256-bit admin token, created (0600, atomically) on first start."""
         path = self.admin_token
         try:
-            token = path.read_text(encoding="ascii").strip()
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would hold the start up forever, unread
+                raise StateDirError(f"cannot read {path}: it is not a regular file (move it away; a new one is made)")
+            token = path.read_bytes().strip().decode("ascii")
         except FileNotFoundError:
             token = ""
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:  # binary or non-ASCII: no token we made, and none an HTTP header can carry
+            token = ""
+        except OSError as exc:
             raise StateDirError(f"cannot read {path}: {exc}") from exc
         try:
-            if len(token) < 64:
+            if not _ADMIN_TOKEN.fullmatch(token):
                 token = secrets.token_hex(32)
                 atomic_write(path, token.encode("ascii") + b"\n")
             elif stat.S_IMODE(path.stat().st_mode) != SECRET_MODE:
@@ -406,6 +410,11 @@ class StateDir:
         except OSError as exc:  # a full disk on the first start, say: a sentence, not a traceback
             raise StateDirError(not_saved(path, exc)) from exc
         return token
+
+
+# What an admin token may be: 64 or more visible ASCII characters, which an Authorization header carries as they are
+# (ours are 64 hex digits). Anything else (short, spaces, several lines) is replaced: no client could send it.
+_ADMIN_TOKEN = re.compile(r"[\x21-\x7e]{64,}")
 
 
 @dataclass(frozen=True)

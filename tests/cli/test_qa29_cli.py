@@ -66,3 +66,14 @@ def test_doctor_exits_1_when_a_required_check_fails(tmp_path: Path) -> None:
     checks = {c["name"]: c for c in json.loads(report.stdout)}
     assert checks["settings"]["required"] is True and checks["settings"]["level"] == "missing"
     assert checks["display"]["required"] is False and checks["models"]["required"] is False
+
+
+def test_doctor_summary_does_not_call_a_warned_state_dir_fine(tmp_path: Path) -> None:
+    home = tmp_path / "open"
+    home.mkdir()
+    home.chmod(0o755)  # readable by others: usable, with a warning
+    out = doctor(home)
+    assert out.returncode == 0, out.stdout
+    assert "! state dir" in out.stdout, out.stdout
+    summary = out.stdout.rstrip().splitlines()[-1]
+    assert summary.startswith("✔ required: state dir, settings work (see the warning for state dir)"), summary
