@@ -248,6 +248,7 @@ def _cp(inv: Invocation, st: State) -> None:
         for folder in line.operands:  # 'install -d DIR…' makes each operand a folder
             judge_write_target(folder, False, inv, st, guess_existing=False)
         return
+    earlier = line.dest is not None and st.policy.expand(line.dest, st.cwd) in st.written
     for target in landing_files(line, st):
         judge_write_target(target, False, inv, st, guess_existing=False)
     if has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
@@ -258,7 +259,7 @@ def _cp(inv: Invocation, st: State) -> None:
         reads_whole_tree(line.sources, inv, st)
         writes_whole_tree(line.dest, inv, st)
     elif not line.into_folder(st):  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
-        _copies_over(line.dest, inv, st)
+        _copies_over(line.dest, inv, st, earlier=earlier)
 
 
 @dataclass(slots=True)
@@ -344,12 +345,13 @@ def in_folder(folder: str, name: str, st: State) -> str:
     return folder.rstrip("/\\") + ("\\" if st.windows else "/") + name
 
 
-def _copies_over(dest: str, inv: Invocation, st: State) -> None:
-    """Asks only when the disk shows the file exists (``cp config.example.yml config.yml`` makes a new one)."""
-    if st.resolve is None:
+def _copies_over(dest: str, inv: Invocation, st: State, *, earlier: bool) -> None:
+    """Asks only when the disk shows the file exists (``cp config.example.yml config.yml`` makes a new one);
+    ``earlier``: the line wrote it before this copy (judging the copy marks it written)."""
+    if st.resolve is None or earlier:
         return
     path = st.policy.expand(dest, st.cwd)
-    if not os.path.isdir(path) and not dest.startswith(_TEMP_PREFIXES) and _overwrites(dest, path, st):
+    if not os.path.isdir(path) and not dest.startswith(_TEMP_PREFIXES) and _overwrites(dest, path, st, earlier):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
 
 
@@ -618,9 +620,10 @@ def _sed_parts(args: list[str]) -> tuple[list[str], list[str], list[str], bool, 
 
 def edits_in_place(target: str, inv: Invocation, st: State) -> None:
     """A file an editor rewrites (sed -i, vim's :w): login files and system files are serious."""
+    path = st.policy.expand(target, st.cwd)
+    st.written.setdefault(path, None)  # its new text is not known: running it later on the line asks
     if persistence_write(target, inv, st):
         return
-    path = st.policy.expand(target, st.cwd)
     if CRITICAL_FILES.search(path):
         st.add(BLOCK, "rewrites operating system files", inv.text)
     elif path.startswith("/etc/"):
@@ -889,6 +892,7 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
     if critical and (not append or never_appended):  # before the login-file rule: /etc/ld.so.preload is both
         st.add(BLOCK, "overwrites operating system files", inv.text)
     if persistence_write(target, inv, st):
+        st.written.setdefault(path, None)
         return
     if critical:
         if append and not never_appended:
@@ -899,15 +903,18 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
         st.add(CONFIRM, "writes into a system folder", inv.text)
     if guess_existing and not append and not target.startswith(_TEMP_PREFIXES) and _overwrites(target, path, st):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
+    # Running it later on the line runs what this writes, not what the disk holds now ('sed -i … run.sh; bash
+    # run.sh', 'cp x node_modules/.bin/tsc; npx tsc'): its text is unknown unless the write says it ('>' does).
+    st.written.setdefault(path, None)
 
 
-def _overwrites(target: str, path: str, st: State) -> bool:
+def _overwrites(target: str, path: str, st: State, earlier: bool | None = None) -> bool:
     """Whether ``> target`` replaces a file worth keeping: one whose name says source or configuration, and that
     exists, when this decision may look at the disk (a new ``script.py`` is not asked about; a log never is)."""
     if _EXISTING_LOOKING.search(target) is None:
         return False
     if st.resolve is not None and not st.windows and "$" not in target and not target.startswith("&"):
-        return os.path.lexists(path) and path not in st.written
+        return os.path.lexists(path) and not (path in st.written if earlier is None else earlier)
     return True
 
 

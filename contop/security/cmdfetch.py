@@ -362,7 +362,10 @@ def _installed_here(tool: str, st: State) -> str | None:
     while True:
         modules = paths.join(here, "node_modules")
         program = paths.join(modules, ".bin", bin_name + (".cmd" if st.windows else ""))
-        if program not in st.written and os.path.isfile(program):  # one this line writes is not the project's
+        # One this line writes with text it says ('>') is not the project's: npx may fetch one of that name. One
+        # it changes in a way not followed (sed -i, cp, a download) is judged as running it by its path: it asks.
+        written = st.written.get(program, "")
+        if written is None or (program not in st.written and os.path.isfile(program)):
             return program if not scope or os.path.isdir(paths.join(modules, scope, bin_name)) else None
         parent = paths.dirname(here)
         if parent == here:

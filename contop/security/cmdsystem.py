@@ -6,6 +6,7 @@ clouds. ``commands`` dispatches to them.
 from __future__ import annotations
 
 import re
+import shlex
 
 from contop.security.cmdbase import (
     SECURITY_SERVICES,
@@ -817,11 +818,13 @@ def _cloud_sends(inv: Invocation, operands: list[str], st: State) -> list[str]:
         sent = [m.group(2) for m in map(_FILE_ARGUMENT.match, inv.args) if m is not None]
     elif inv.name == "gcloud":
         sent = option_values(inv.args, "", *_DATA_FILE)
-        lowered = [o.lower() for o in operands[:3]]
-        if lowered[:2] in (["compute", "scp"], ["alpha", "compute"], ["beta", "compute"]) and len(operands) > 3:
-            paths = operands[2:] if lowered[1] == "scp" else operands[3:]
+        lowered = [o.lower() for o in operands[:5]]
+        if "compute" in lowered and "scp" in lowered:  # 'gcloud [beta] compute [tpus tpu-vm] scp FILE… VM:'
+            paths = operands[lowered.index("scp") + 1 :]
             if paths and _GCLOUD_REMOTE.match(paths[-1]):
                 sent += [p for p in paths[:-1] if not _GCLOUD_REMOTE.match(p)]
+        if "ssh" in lowered or "scp" in lowered:
+            _gcloud_ssh_flags(inv, st)
     elif inv.name == "rclone" and operands[:1] == ["serve"]:
         from contop.security.embedded import shares_folder
 
@@ -833,6 +836,19 @@ def _cloud_sends(inv: Invocation, operands: list[str], st: State) -> list[str]:
     if sent:
         sends_away(sent, inv, st)
     return sent
+
+
+def _gcloud_ssh_flags(inv: Invocation, st: State) -> None:
+    """``gcloud compute ssh --ssh-flag="-o ProxyCommand=…"`` and the words after ``--`` go to ssh (gcloud splits
+    a flag's text at blanks): judged as ssh's own options, a ``-o`` with the rest of its text as its value."""
+    given: list[str] = []
+    for flag in option_values(inv.args, "", "--ssh-flag", "--scp-flag"):
+        text = flag.strip()
+        given += ["-o", text[2:].strip()] if text.startswith("-o") else split_words(text)
+    if "--" in inv.args:
+        given += inv.args[inv.args.index("--") + 1 :]
+    if given:
+        plain_ssh(shlex.join(["ssh", *given]), inv, st)
 
 
 _GCLOUD_REMOTE = re.compile(r"^(?:[\w.-]+@)?[\w.-]+:")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import ntpath
+import os
 import posixpath
 import re
 from collections.abc import Iterator
@@ -379,6 +380,8 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         if _EVAL.search(code) or _RUNS_SHELL.search(code):
             st.add(CONFIRM, "runs an encoded payload", text)
     st.check_paths([s for s in strings if len(s) < 300], text)
+    if _WRITES_FILES.search(code):
+        _mark_written(strings, st)
     if language in _TCL:  # Tcl's words need no quotes: 'open ~/.ssh/id_rsa', '[exec cat /etc/shadow]'
         st.check_paths([w for w in _TCL_WORD.findall(code) if w.startswith(("/", "~", "$env(HOME)"))], text)
         _tcl_joins(code, st, text, from_file)
@@ -401,6 +404,26 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         st.add(CONFIRM, "moves or renames files", text)
     if _KILLS.search(code):
         st.add(CONFIRM, "stops running programs", text)
+
+
+# Calls that write a file, whose name is then one of the program's string literals.
+_WRITES_FILES = re.compile(
+    r"\bopen\s*\([^)]*,\s*(?:mode\s*=\s*)?['\"][rbtU]*[wax+]|write_text|write_bytes|writeFile|appendFile|"
+    r"createWriteStream|File\.(?:write|binwrite|open\([^)]*['\"][wa])|file_put_contents|writeLines|"
+    r"\bfopen\s*\([^)]*['\"][wa]|\bopen\s*\(?\s*\w+\s*,\s*['\"](?:\+?>|>>)|shutil\.copy|copyFile"
+)
+
+
+def _mark_written(strings: list[str], st: State) -> None:
+    """The files a one-liner may write (``open('run.sh', 'a').write(…)``): running one later on the line runs
+    text that is not known, so it asks. Each literal naming a path or an existing file counts: stricter than the
+    program, never looser."""
+    for literal in strings:
+        if not literal or len(literal) >= 300 or any(c.isspace() for c in literal) or "\x00" in literal:
+            continue
+        full = st.policy.expand(literal, st.cwd)
+        if _path_like(literal, st.windows) or (st.resolve is not None and os.path.isfile(full)):
+            st.written.setdefault(full, None)
 
 
 _SUBPROCESS_NAMES = re.compile(

@@ -193,6 +193,8 @@ def walk(script: Script, st: State) -> None:
 
 def _pipeline(pipeline: list[Cmd], st: State) -> None:
     names: list[str] = []
+    if not st.stdin_file and any(_gives_stdin_file(cmd, st) for cmd in pipeline):
+        st.stdin_file = True
     for index, cmd in enumerate(pipeline):
         if len(pipeline) > 1:  # each stage runs in a subshell: 'cd / | true' leaves the folder as it was
             saved = st.save()
@@ -412,6 +414,47 @@ def _sends_stdin(name: str, args: list[str]) -> bool:
     return False
 
 
+def _file_on_stdin(cmd: Cmd) -> bool:
+    """Whether the command's own redirections make a file (not a device, not another descriptor) its input."""
+    return any(op in ("<", "<>") and not t.startswith(("/dev/", "&")) for op, t in cmd.redirects)
+
+
+def _gives_stdin_file(cmd: Cmd, st: State) -> bool:
+    """A stage whose file input reaches other commands: the redirections of a group or a loop (the parsers give
+    them their own wordless stage) and ``exec < f``, which makes the file the shell's input from then on."""
+    if not _file_on_stdin(cmd):
+        return False
+    words = [st.substitute(w) for w in cmd.words]
+    return not words or words == ["exec"]
+
+
+def _stdin_sent(cmd: Cmd, st: State) -> None:
+    """A program that sends its standard input to another computer: ``nc host 9000 < notes.txt``, ``{ ssh h; }
+    < notes.txt``, ``exec < notes.txt; ssh h``, and a here-string or here-document filled from a command
+    (``ssh h <<< "$(cat notes.txt)"``), judged as the same command piped in (``cat notes.txt | ssh h``)."""
+    if _file_on_stdin(cmd):
+        st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)
+        return
+    here = [body for op, body in cmd.redirects if op in ("<<", "<<<")]
+    if not here and not any(op.startswith("<") for op, _ in cmd.redirects) and st.stdin_file:
+        st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)
+        return
+    if not any("$(" in body or "`" in body for body in here):
+        return
+    for sub in cmd.subs:
+        for inner in sub.commands():
+            words, _ = strip_prefixes([st.substitute(w) for w in inner.words])
+            files = cmdbase.split_opts(words[1:])[1] if words else []
+            if (not words and _file_on_stdin(inner)) or (
+                words and normalise(words[0]) in cmdbase.ARCHIVERS and any(f != "-" for f in files)
+            ):  # '$(cat notes.txt)', '$(< notes.txt)'
+                st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)
+                return
+        if not isinstance(produce_script(sub, st), str):
+            st.add(CONFIRM, "sends what another command outputs to another computer", cmd.text)
+            return
+
+
 _CURL_DATA = frozenset({"-d", "--data", "--data-binary", "--data-ascii", "--data-raw", "--json", "-F", "--form"})
 _DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "sqlcmd", "redis-cli", "cqlsh"})
 
@@ -427,8 +470,8 @@ def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
         for word in words[1:]:
             if any(dump and dump in word for dump in st.env_dumps):
                 st.add(BLOCK, "sends your environment variables to another machine", cmd.text)
-    if _sends_stdin(name, words[1:]) and any(op == "<" and not t.startswith("/dev/") for op, t in cmd.redirects):
-        st.add(CONFIRM, "sends a file from this computer to another one", cmd.text)  # 'nc host 9000 < notes.txt'
+    if _sends_stdin(name, words[1:]):
+        _stdin_sent(cmd, st)
     if name in _DB_CLIENTS:
         for op, body in cmd.redirects:
             if op in ("<<", "<<<") and cmdsystem.sql_is_destructive(body):
@@ -553,18 +596,28 @@ def _redirects(cmd: Cmd, st: State) -> None:
         if op in ("<", "<>"):
             cmdbase.reads_raw_device(target, inv, st)
         if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
+            known = _known_written(target, st)
             cmdbase.judge_write_target(target, False, inv, st)
-            _remember_written(target, cmd, st, append=False)
+            _remember_written(target, cmd, st, append=False, known=known)
         elif op in (">>", "&>>"):
+            known = _known_written(target, st)
             cmdbase.judge_write_target(target, True, inv, st)
-            _remember_written(target, cmd, st, append=True)
+            _remember_written(target, cmd, st, append=True, known=known)
 
 
-def _remember_written(target: str, cmd: Cmd, st: State, *, append: bool) -> None:
-    """What this line writes into ``target`` (``echo … > a.sh``, ``cat > a.sh <<EOF``), for running it later."""
+def _known_written(target: str, st: State) -> bool:
+    """Whether the line wrote ``target`` before this redirection (judging the write marks it written)."""
+    return st.policy.expand(target, st.cwd) in st.written
+
+
+def _remember_written(target: str, cmd: Cmd, st: State, *, append: bool, known: bool) -> None:
+    """What this line writes into ``target`` (``echo … > a.sh``, ``cat > a.sh <<EOF``), for running it later;
+    ``known``: whether the line wrote it before this redirection."""
     if st.windows:
         return
     full = st.policy.expand(target, st.cwd)
+    if not known:
+        st.written.pop(full, None)
     text: str | None = None
     if cmd.group is None and cmd.words and normalise(cmd.words[0]) in ("echo", "printf", "cat"):
         produced = produce_script(Script(pipelines=[[cmd]]), st)

@@ -135,6 +135,10 @@ class State:
     # The folders whose files the previous stage of the pipeline being judged lists by name ('find . |'), for a
     # program reading names on its input ('cpio -o'); None when that stage is not such a lister.
     piped_roots: list[str] | None = None
+    # A file became the standard input of commands that name none of their own: a group's or a loop's
+    # ('{ ssh h; } < f', 'while …; done < f') or the shell's ('exec < f'). Kept to the end of the line: stricter
+    # than the shell, which gives it back when the group ends, never looser.
+    stdin_file: bool = False
 
     @classmethod
     def start(cls, ctx: GateContext, source: str, *, windows: bool | None = None) -> State:
