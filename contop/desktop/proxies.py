@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from contop.desktop.sidecar import kill_tree, prepare_log
+from contop.desktop.sidecar import HealthProbe, kill_tree, prepare_log
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +149,7 @@ class ProxySupervisor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lifeline: int | None = None  # the write end of the proxy's stdin: closed, the proxy stops
         self._log_start = 0  # where this run's output begins in the log file
+        self._health = HealthProbe()  # used by the watchdog thread only, closed when it ends
 
     @property
     def status(self) -> ProxyStatus:
@@ -226,11 +225,8 @@ class ProxySupervisor:
 
     def _healthy(self) -> bool:
         """Whether it answers /health; what the answer says about its CLI goes to ``problem``."""
-        try:
-            r = httpx.get(self.health_url, timeout=1.0, trust_env=False)  # local: never through an HTTP_PROXY
-        except httpx.HTTPError:
-            return False
-        if r.status_code != 200:
+        r = self._health.get(self.health_url, timeout=1.0)  # local: never through an HTTP_PROXY (HealthProbe)
+        if r is None or r.status_code != 200:
             return False
         try:
             body = r.json()
@@ -265,6 +261,12 @@ class ProxySupervisor:
         return False
 
     def _watch(self) -> None:
+        try:
+            self._supervise()
+        finally:
+            self._health.close()
+
+    def _supervise(self) -> None:
         attempt = 0
         while not self._stop.is_set():
             if port_in_use(self.port):

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,6 +138,42 @@ def prepare_log(path: Path, max_bytes: int = MAX_LOG_BYTES, what: str = "server"
         fh.write(f"\n----- contop desktop: {what} starting at {stamp} -----\n".encode())
 
 
+class HealthProbe:
+    """Asks a local ``/health`` again and again over one HTTP client, made at the first request and kept until
+    ``close``. A one-off ``httpx.get`` builds a client and its SSL context at every call (about 17 ms of CPU, against
+    under 1 ms over a kept client): with the server asked every second and each proxy every two, that was most of
+    what the idle app spent. Thread-safe, as httpx.Client is; a request after ``close`` makes a new client."""
+
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def get(self, url: str, timeout: float) -> httpx.Response | None:
+        """The answer, or None when there is none (refused, timed out, or the probe closed meanwhile)."""
+        with self._lock:
+            if self._client is None:
+                # trust_env=False: an HTTP_PROXY from the environment would be asked instead, and the local program
+                # never seen.
+                self._client = httpx.Client(trust_env=False)
+            client = self._client
+        try:
+            return client.get(url, timeout=timeout)
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: closed by another thread since it was taken
+            return None
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> HealthProbe:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def _new_group_kwargs() -> dict[str, Any]:
     if sys.platform == "win32":
         return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
@@ -153,6 +190,7 @@ class Sidecar:
         self.proc: subprocess.Popen[bytes] | None = None
         self._pipe_w: int | None = None
         self._log_offset = 0
+        self._health = HealthProbe()  # for ``answers``, asked every second while the server runs
 
     @property
     def pid(self) -> int | None:
@@ -213,6 +251,10 @@ class Sidecar:
         """Block until this sidecar's own process holds the state directory, is bound to the port and answers
         ``/health`` (True), or the process dies or the time runs out (False). A 200 from the port alone proves
         nothing: see ``is_own_server``."""
+        with HealthProbe() as probe:
+            return self._wait_healthy(probe, timeout)
+
+    def _wait_healthy(self, probe: HealthProbe, timeout: float) -> bool:
         state_dir = StateDir(self.config.home)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -230,10 +272,8 @@ class Sidecar:
                 time.sleep(0.1)  # not bound yet (it says so once it is), or it never will be: it then exits
                 continue
             self.port = port
-            try:
-                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1, trust_env=False).status_code == 200
-            except httpx.HTTPError:
-                answered = False
+            answer = probe.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            answered = answer is not None and answer.status_code == 200
             # While it lives it keeps the port, so nothing else can have answered in its place.
             if answered and proc.poll() is None:
                 return True
@@ -257,13 +297,8 @@ class Sidecar:
     def answers(self, timeout: float) -> bool:
         """Whether the server answers ``/health`` within ``timeout`` seconds (blocking: for a worker). Nothing secret
         is sent, so no check of who holds the port is needed; a process that died is noticed by ``poll``."""
-        try:
-            # trust_env=False: an HTTP_PROXY from the environment would be asked instead, and the server never seen.
-            return (
-                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=timeout, trust_env=False).status_code == 200
-            )
-        except httpx.HTTPError:
-            return False
+        answer = self._health.get(f"http://127.0.0.1:{self.port}/health", timeout)
+        return answer is not None and answer.status_code == 200
 
     def mark_healthy(self) -> None:
         self._fire(SidecarEvent.HEALTHY)
@@ -286,6 +321,7 @@ class Sidecar:
         if proc is not None:
             kill_tree(proc, grace)
         self._close_pipe()
+        self._health.close()  # its kept connection was to this process; a next one gets a new client
         if self.state is SidecarState.STOPPING:
             self._fire(SidecarEvent.STOPPED)
 

@@ -79,6 +79,7 @@ QPushButton[primary="true"]:hover {{ background: {ACCENT_DARK}; }}
 QPushButton[primary="true"]:disabled {{ background: #aab3e6; border-color: #aab3e6; color: #eef0fb; }}
 QPushButton[danger="true"] {{ color: #b42323; border-color: #efc4c4; }}
 QPushButton[danger="true"]:hover {{ background: #fdf0f0; }}
+QPushButton[danger="true"]:disabled {{ color: #a7adbb; background: #f5f6f9; border-color: {LINE}; }}
 QLineEdit, QPlainTextEdit, QSpinBox, QComboBox, QListWidget {{
   background: white; border: 1px solid #cfd4df; border-radius: 8px; padding: 5px 8px;
   selection-background-color: {ACCENT};

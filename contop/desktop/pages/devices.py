@@ -27,6 +27,8 @@ from contop.desktop.widgets import Card, Chip, Page, button, in_sentence, muted,
 POLL_MS = 5000
 COLUMNS = ("Device", "Type", "Status", "Path", "Location", "Last seen", "Paired", "")
 WIDGET_COLUMNS = (2, 7)  # the status chip, the Revoke button
+LOCATION_COLUMN = 4
+NOT_ANSWERING_REVOKE = "The server is not running or not answering: a phone can be revoked once it answers again."
 
 Notify = Callable[[str, str], None]
 
@@ -78,6 +80,7 @@ class DevicesPage(Page):
         top = QHBoxLayout()
         self.summary = plain(QLabel("No phones paired yet."))
         self.summary.setObjectName("cardTitle")
+        self.summary.setWordWrap(True)  # "… connections unknown: the server is not running …" at narrow sizes
         top.addWidget(self.summary, 1)
         refresh = button("Refresh")
         refresh.clicked.connect(self.poll)
@@ -92,12 +95,17 @@ class DevicesPage(Page):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # The location takes the room left, and gives it up first (elided, whole in its tooltip): the name is what
+        # tells the phones apart.
+        header.setSectionResizeMode(LOCATION_COLUMN, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
         for column in WIDGET_COLUMNS:  # sized for their widgets by show_devices
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
         self.table.setWordWrap(False)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # At the window's narrow sizes the columns are wider than the card: the last ones (Paired, Revoke) are
+        # reached by scrolling, and the table grows by the bar's height then (_fit_height) so no row hides under it.
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.horizontalScrollBar().rangeChanged.connect(lambda _low, _high: self._fit_height())
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -202,16 +210,28 @@ class DevicesPage(Page):
                 chip.set_state("idle", "Offline")
             self.table.setCellWidget(row, 2, _centered(chip))
             self.table.setItem(row, 3, QTableWidgetItem(str(dev.get("connection_path") or "—")))
-            self.table.setItem(row, 4, QTableWidgetItem(location_text(dev.get("last_location"))))
+            where = QTableWidgetItem(location_text(dev.get("last_location")))
+            where.setToolTip(rich_safe(where.text()))
+            self.table.setItem(row, LOCATION_COLUMN, where)
             self.table.setItem(row, 5, QTableWidgetItem(short_time(dev.get("last_seen"))))
             self.table.setItem(row, 6, QTableWidgetItem(short_time(dev.get("paired_at"))))
             revoke = button("Revoke", danger=True)
+            if not self.server_up:
+                # Its dialog would say the phone is disconnected now, and the server could not do it.
+                revoke.setEnabled(False)
+                revoke.setToolTip(NOT_ANSWERING_REVOKE)
             device_id, label = str(dev.get("device_id")), str(full_name)
             revoke.clicked.connect(lambda _=False, d=device_id, n=label: self.confirm_revoke(d, n))
             self.table.setCellWidget(row, 7, _centered(revoke))
         for column in WIDGET_COLUMNS:
             self._fit_widgets(column)
-        self.table.setFixedHeight(min(420, 40 + 46 * max(1, len(devices))))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (up to a limit), plus the horizontal scroll bar while the columns need one."""
+        bar = self.table.horizontalScrollBar()
+        extra = bar.sizeHint().height() if bar.maximum() > 0 else 0
+        self.table.setFixedHeight(min(420, 40 + 46 * max(1, self.table.rowCount())) + extra)
 
     def _fit_widgets(self, column: int) -> None:
         """Make a column of cell widgets as wide as its widest one: Qt sizes columns for text, and a chip or a
@@ -233,6 +253,9 @@ class DevicesPage(Page):
             QMessageBox.StandardButton.Cancel,
         )
         if answer != QMessageBox.StandardButton.Yes:
+            return
+        if not self.server_up:  # it stopped answering while the dialog was open
+            self.summary.setText("Not revoked: the server stopped answering. Revoke the phone once it answers again.")
             return
         self.tasks.run(lambda: self.api.revoke(device_id), lambda _r: self.poll(), self._failed)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QLabel
+from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from contop.desktop.api import ApiClient
 from contop.desktop.forms import dotted_get, merged_settings
@@ -91,12 +91,24 @@ class ProxiesPage(Page):
             "controls are disabled. They work as soon as a build with the proxy is installed."
         )
         self.unavailable.setVisible(not manager.available)
-        self.body.addWidget(self.unavailable)
+        # The page scrolls when the window is too short for it (its minimum size, long status lines): squeezed by
+        # the layout instead, the status lines were cut at the top and the bottom.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        inner.setObjectName("content")
+        content = QVBoxLayout(inner)
+        content.setContentsMargins(0, 0, 12, 0)
+        content.setSpacing(16)
+        scroll.setWidget(inner)
+        self.body.addWidget(scroll, 1)
+        content.addWidget(self.unavailable)
 
         card = Card("Providers", "A stopped proxy stays stopped; a crashed one is restarted automatically.")
         grid = QGridLayout()
         grid.setHorizontalSpacing(16)
-        grid.setVerticalSpacing(14)
+        grid.setVerticalSpacing(6)
         for col, title in enumerate(("Provider", "Port", "Status", "", "")):
             header = muted(title, wrap=False)
             grid.addWidget(header, 0, col)
@@ -105,7 +117,9 @@ class ProxiesPage(Page):
         self.details: dict[str, QLabel] = {}
         self.start_buttons = {}
         self.stop_buttons = {}
-        for row, provider in enumerate(DEFAULT_PORTS, start=1):
+        for index, provider in enumerate(DEFAULT_PORTS):
+            row = 1 + 3 * index  # its controls; under them its status line, then a gap before the next provider
+            grid.setRowMinimumHeight(row + 2, 6)
             name = QLabel(
                 f"<b>{PROVIDER_LABELS[provider]}</b><br><span style='color:#6b7385'>{CLI_NAMES[provider]}</span>"
             )
@@ -126,17 +140,23 @@ class ProxiesPage(Page):
             self.stop_buttons[provider] = stop
             grid.addWidget(start, row, 3)
             grid.addWidget(stop, row, 4)
+            # Under the controls, as wide as they are: beside them, at the window's narrow sizes, a long line was
+            # squeezed into a column a few words wide.
             detail = muted("", wrap=True)
+            detail.hide()
             self.details[provider] = detail
-            grid.addWidget(detail, row, 5)
+            grid.addWidget(detail, row + 1, 1, 1, 5)
         grid.setColumnStretch(5, 1)
         card.body.addLayout(grid)
-        self.body.addWidget(card)
+        content.addWidget(card)
         self.message = muted("")
-        self.body.addWidget(self.message)
+        # The proxy and the saved port the message speaks of ("Port 8728 saved for Anthropic"), when it speaks of one:
+        # once the settings name another port for that proxy (a reset, a hand edit), the message is no longer true.
+        self.message_about: tuple[str, int] | None = None
+        content.addWidget(self.message)
         self.logs_hint = muted(f"Logs: {manager.home}/proxy-<provider>.log (also on the Logs page).")
-        self.body.addWidget(self.logs_hint)
-        self.body.addStretch(1)
+        content.addWidget(self.logs_hint)
+        content.addStretch(1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(700)
@@ -177,9 +197,10 @@ class ProxiesPage(Page):
             del self.pending[provider]
             old = self.saved_ports[provider]
             if port != old:
-                self.message.setText(
+                self._say(
                     f"Port {port} is not saved for {PROVIDER_LABELS[provider]}: the proxy did not start on it. "
-                    f"The server still expects this proxy on port {old}."
+                    f"The server still expects this proxy on port {old}.",
+                    (provider, old),
                 )
 
     def _save_port(self, provider: str, port: int) -> None:
@@ -187,7 +208,7 @@ class ProxiesPage(Page):
         label, old = PROVIDER_LABELS[provider], self.saved_ports[provider]
         url = proxy_url(port)
         if port != old:
-            self.message.setText(f"Saving port {port} for the {label} proxy in the settings…")
+            self._say(f"Saving port {port} for the {label} proxy in the settings…")
         self.saving.add(provider)
 
         def save() -> bool:
@@ -205,18 +226,25 @@ class ProxiesPage(Page):
             self.saved_ports[provider] = port
             self.shown_ports[provider] = port
             if written:
-                self.message.setText(f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.")
+                self._say(
+                    f"Port {port} saved for {label}: the server reaches this proxy at {url}/v1.", (provider, port)
+                )
             elif port != old:
-                self.message.setText(f"Port {port} for {label} was already saved in the settings.")
+                self._say(f"Port {port} for {label} was already saved in the settings.", (provider, port))
 
         def failed(exc: BaseException) -> None:
             self.saving.discard(provider)
-            self.message.setText(
+            self._say(
                 f"Port {port} for {label} is not saved in the settings ({exc}): the server may still expect this "
                 "proxy on another port. Stop it and press Start to try again."
             )
 
         self.tasks.run(save, saved, failed)
+
+    def _say(self, text: str, about: tuple[str, int] | None = None) -> None:
+        """Show ``text`` under the proxies; ``about`` is the proxy and the saved port it speaks of, if any."""
+        self.message.setText(text)
+        self.message_about = about
 
     def use_settings(self, data: Mapping[str, Any]) -> None:
         """Take the ports saved in the settings (read at every load: a reset or a hand edit changes them). A stopped
@@ -226,6 +254,10 @@ class ProxiesPage(Page):
         for provider in self.manager.supervisors:
             # A proxy elsewhere is left alone: this page's port replaces it only when the user changes the port.
             self.saved_ports[provider] = saved_port(data, provider)
+        about = self.message_about
+        if about is not None and about[0] in self.saved_ports and self.saved_ports[about[0]] != about[1]:
+            # "Port 8728 saved for Anthropic" after a reset to 3456 would send the user looking for the wrong port.
+            self._say("")
         self._follow_settings()
 
     def _follow_settings(self) -> None:
@@ -276,3 +308,4 @@ class ProxiesPage(Page):
                     f"Stop it, then Start runs it on port {saved}. {detail}"
                 ).strip()
             self.details[provider].setText(detail)
+            self.details[provider].setVisible(bool(detail))

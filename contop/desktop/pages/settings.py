@@ -57,6 +57,10 @@ from contop.desktop.widgets import (
 )
 
 NOT_IN_BUILD = "Not available in this build"
+NOT_ANSWERING = (
+    "The server is not running or not answering: settings cannot be loaded, saved or reset until it answers again. "
+    "What you typed in the form stays."
+)
 API_KEYS = (
     ("gemini_api_key", "Gemini"),
     ("openai_api_key", "OpenAI"),
@@ -415,13 +419,22 @@ class SettingsPage(Page):
 
     def server_ready(self) -> None:
         self.server_up = True
-        self.save_btn.setEnabled(self.loaded is not None)
+        self._enable_form_buttons()
         self.refresh()
         self.probe_features()
 
     def server_gone(self) -> None:
+        """What needs the server waits for it, and the footer says why (not "Settings loaded", which no longer
+        tells whether the form is the server's)."""
         self.server_up = False
-        self.save_btn.setEnabled(False)
+        self._enable_form_buttons()
+        self._set_skills_enabled(False)
+        self._set_pins_enabled(False)
+        self.message.setText(NOT_ANSWERING)
+
+    def _enable_form_buttons(self) -> None:
+        for b in (self.reset_btn, self.revert_btn, self.save_btn):
+            b.setEnabled(self.server_up and self.loaded is not None)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -483,9 +496,9 @@ class SettingsPage(Page):
         self.ice.setPlainText(json.dumps(ice, indent=2) if ice else "")
         self.loaded = self.edits()
         self.clear_errors()
-        for b in (self.reset_btn, self.revert_btn, self.save_btn):
-            b.setEnabled(True)
-        self.message.setText(message)
+        self._enable_form_buttons()
+        # An answer that arrives after the server stopped answering is shown, but the footer keeps saying so.
+        self.message.setText(message if self.server_up else f"{message} {NOT_ANSWERING}")
         for callback in self.on_loaded:
             callback(data)
 
@@ -553,7 +566,7 @@ class SettingsPage(Page):
     def _save_over(self, loaded: dict[str, Any], current: dict[str, Any], changes: dict[str, Any]) -> None:
         conflicts = conflicting_fields(loaded, current, changes)
         if conflicts and not self._overwrite_confirmed(conflicts):
-            self.save_btn.setEnabled(True)
+            self.save_btn.setEnabled(self.server_up)
             self.message.setText(
                 "Not saved. Discard changes to see the current settings, or save again to replace them."
             )
@@ -580,7 +593,7 @@ class SettingsPage(Page):
         self.show_settings(data, "Saved. The server uses the new settings now.")
 
     def _save_failed(self, exc: BaseException) -> None:
-        self.save_btn.setEnabled(True)
+        self.save_btn.setEnabled(self.server_up)
         if isinstance(exc, ApiError) and exc.status == 422:
             by_field, rest = field_errors(exc.detail, self.errors)
             for key, text in by_field.items():
