@@ -107,15 +107,6 @@ def _origin(pairing_url: str) -> str | None:
     return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
-# What ``json.dumps(message, separators=(",", ":"))`` returns, without building an encoder for every message.
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _time_out(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
 def _redact(text: str, token: str) -> str:
     """``text`` without the pairing token (a library's message may quote the whole URL it was given)."""
     for form in {token, quote(token, safe="")}:
@@ -325,7 +316,7 @@ class ContopClient:
 
         Raises ``ClientError`` when the channel is not open or the message is bigger than the server accepts."""
         text = message if isinstance(message, str) else (
-            _compact_json(message) if isinstance(message, dict) else message.to_json()
+            json.dumps(message, separators=(",", ":")) if isinstance(message, dict) else message.to_json()
         )  # fmt: skip
         dc = self.channels.get(channel)
         if dc is None or dc.readyState != "open":
@@ -350,19 +341,15 @@ class ContopClient:
         types = None
         if expect_type is not None:
             types = frozenset({expect_type} if isinstance(expect_type, str) else expect_type) | {"error"}
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Envelope] = loop.create_future()
+        future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = (future, types)
-        # A timer that fails the future, rather than ``asyncio.timeout`` (twice the bookkeeping per request) or
-        # ``wait_for`` (it wakes us one turn of the loop later).
-        timer = loop.call_later(timeout, _time_out, future)
         try:
             self.send(message)
-            return await future
+            async with asyncio.timeout(timeout):  # not wait_for: it wakes us one turn of the loop later
+                return await future
         except TimeoutError as exc:
             raise ClientError(f"no reply to {msg_id} within {timeout} s") from exc
         finally:
-            timer.cancel()
             self._waiters.pop(msg_id, None)
 
     async def messages(self) -> AsyncIterator[Envelope]:

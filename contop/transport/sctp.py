@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from struct import pack
 from typing import cast
 
 import aiortc.rtcpeerconnection
 from aiortc.rtcsctptransport import (
-    SCTP_DATA_FIRST_FRAG,
     SCTP_DATA_LAST_FRAG,
     SCTP_DATA_UNORDERED,
     SCTP_MAX_PACKET_LENGTH,
-    USERDATA_MAX_LENGTH,
     WEBRTC_BINARY,
     WEBRTC_BINARY_EMPTY,
     WEBRTC_DCEP,
@@ -46,8 +43,6 @@ from aiortc.rtcsctptransport import (
     InboundStream,
     RTCSctpTransport,
     SackChunk,
-    tsn_plus_one,
-    uint16_add,
     uint32_gt,
 )
 from google_crc32c import value as crc32c
@@ -226,74 +221,9 @@ class DelayedAckSctpTransport(RTCSctpTransport):
             )
         asyncio.get_running_loop()  # only from the loop's thread, as before: a send from elsewhere fails here
         channel._addBufferedAmount(len(user_data))
-        if self._can_send_at_once(channel, user_data):
-            run_eagerly(self._send_at_once(channel, pp_id, user_data), name="sctp-send")
-            return
         self._data_channel_queue.append((channel, pp_id, user_data))
         if not self._flushing:
             run_eagerly(self._data_channel_flush(), name="sctp-flush")
-
-    def _can_send_at_once(self, channel: aiortc.RTCDataChannel, user_data: bytes) -> bool:
-        """Whether aiortc's flush would send this message at once as one chunk, with nothing before it: nothing
-        queued or being flushed, nothing to retransmit or to move the peer on past, room in the congestion
-        window, no stream reset pending, one chunk's worth of data, no lifetime to compute."""
-        return (
-            not self._flushing
-            and not self._data_channel_queue
-            and not self._outbound_queue
-            and self._association_state == self.State.ESTABLISHED
-            and channel.id is not None
-            and channel.maxPacketLifeTime is None
-            and len(user_data) <= USERDATA_MAX_LENGTH
-            and self._forward_tsn_chunk is None
-            and self._flight_size < self._cwnd
-            and not self._reconfig_queue
-            and not any(chunk._retransmit for chunk in self._sent_queue)
-        )
-
-    async def _send_at_once(self, channel: aiortc.RTCDataChannel, pp_id: int, user_data: bytes) -> None:
-        """What aiortc's flush, ``_send`` and ``_transmit`` do for such a message, without the three coroutines,
-        the queue it passes through and the fragmenting loop: the same chunk, counters and timer, in the same
-        order. Messages queued meanwhile (a ``bufferedamountlow`` handler's) are flushed after it."""
-        self._flushing = True
-        try:
-            stream_id = cast(int, channel.id)
-            chunk = DataChunk()
-            chunk.flags = SCTP_DATA_FIRST_FRAG | SCTP_DATA_LAST_FRAG
-            if channel.ordered:
-                chunk.stream_seq = self._outbound_stream_seq.get(stream_id, 0)
-                self._outbound_stream_seq[stream_id] = uint16_add(chunk.stream_seq, 1)
-            else:
-                chunk.flags |= SCTP_DATA_UNORDERED
-            chunk.tsn = self._local_tsn
-            chunk.stream_id = stream_id
-            chunk.protocol = pp_id
-            chunk.user_data = user_data
-            chunk._abandoned = False
-            chunk._acked = False
-            chunk._book_size = len(user_data)
-            chunk._expiry = None
-            chunk._in_flight = False
-            chunk._max_retransmits = channel.maxRetransmits
-            chunk._misses = 0
-            chunk._retransmit = False
-            chunk._sent_count = 1
-            chunk._sent_time = time.time()
-            self._local_tsn = tsn_plus_one(self._local_tsn)
-            self._sent_queue.append(chunk)
-            self._flight_size_increase(chunk)
-            await self._send_chunk(chunk)
-            if not self._t3_handle:
-                self._t3_start()
-            channel._addBufferedAmount(-len(user_data))
-            while (
-                self._data_channel_queue
-                and not self._outbound_queue
-                and self._association_state == self.State.ESTABLISHED
-            ):
-                await super()._data_channel_flush()
-        finally:
-            self._flushing = False
 
     async def _data_channel_flush(self) -> None:
         """aiortc's flush, never nested: a message sent while a flush runs (from a ``bufferedamountlow``
