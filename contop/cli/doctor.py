@@ -256,6 +256,8 @@ class SettingsFile:
 def read_settings_file(path: Path) -> SettingsFile:
     """Read and validate ``path`` exactly as the server's settings store does, without ever changing it."""
     try:
+        if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO: the read would wait for a writer
+            return SettingsFile(path, exists=True, unreadable="not a regular file (a FIFO or a device)")
         raw = path.read_bytes()
     except FileNotFoundError:
         return SettingsFile(path)

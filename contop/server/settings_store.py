@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -136,6 +137,9 @@ class SettingsStore:
             log.warning("settings file %s disappeared; writing defaults", self._path)
             self._write_defaults()
             return
+        if _blocks_reading(self._path):  # a FIFO or a device: reading would wait for a writer, for ever
+            self._set_aside("not a regular file")
+            return
         try:
             raw = self._path.read_bytes()
         except OSError as exc:
@@ -183,3 +187,12 @@ class SettingsStore:
             return
         log.error("settings file %s is invalid (%s); moved it to %s and using defaults", self._path, problem, aside)
         self._write_defaults()
+
+
+def _blocks_reading(path: Path) -> bool:
+    """Whether ``path`` is neither a regular file nor a folder (a FIFO, a socket, a device): its read may not end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # the read says what is wrong
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

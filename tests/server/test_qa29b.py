@@ -79,3 +79,23 @@ def test_classify_answers_a_line_nested_too_deeply_and_goes_on(tmp_path: Path) -
     assert answers[1]["decision"] == answers[2]["decision"] == "block"
     assert "nested too deeply" in answers[1]["error"]
     assert answers[3]["decision"] == "safe"
+
+
+def test_a_settings_file_that_is_a_fifo_is_moved_aside_at_start_and_doctor_says_so(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.mkfifo(home / "settings.json")
+    doctor = subprocess.run(
+        [sys.executable, "-m", "contop", "doctor", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert doctor.returncode == 1, doctor.stdout
+    assert "not a regular file" in doctor.stdout
+    with ServerProcess(home) as srv:  # it starts: no read waiting for a writer
+        assert srv.request("GET", "/api/settings").status_code == 200
+        log = srv.log()
+    assert (home / "settings.json").is_file()
+    assert [p.name for p in home.glob("settings.json.corrupt-*")], "the FIFO was not moved aside"
+    assert "not a regular file" in log
