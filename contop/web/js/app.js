@@ -1,6 +1,6 @@
 // The phone client: wires pairing, the connection, the store and the views together.
 
-import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused, forgetQuestion } from "./pairing.js";
+import { fragmentValue, parsePayload, PairingError, desktopLabel, codeRefused, forgetQuestion, pageHostHint } from "./pairing.js";
 import { parseServerMessage, uuid } from "./envelope.js";
 import { createStore, ConnStatus, modelTitle, chipModelTitle, splitModelTitle } from "./store.js";
 import {
@@ -229,7 +229,9 @@ async function connectTo(p) {
     await transport.connect();
   } catch (err) {
     if (token !== connectToken) return;
-    const info = err.info || describeClose(0, String(err.message || err));
+    let info = err.info || describeClose(0, String(err.message || err));
+    const hint = info.kind === "unreachable" ? pageHostHint(p, location.hostname) : "";
+    if (hint) info = { ...info, message: info.message + hint };
     console.warn("contop: connection failed:", info.kind, info.title);
     // An old link (its code revoked or expired) must not cost the phone the code it already has for that desktop,
     // unless that code was refused too.

@@ -111,6 +111,30 @@ export function signalingUrls(payload, origin) {
   return urls;
 }
 
+/**
+ * What to tell someone whose connection failed on a page opened by a name the pairing does not carry (a router's
+ * DNS name such as desk.lan): the desktop refuses signaling from pages at names it does not know as its own, and a
+ * page cannot see that refusal (the browser hides the 403). Empty when the page is at an address or a known host.
+ */
+export function pageHostHint(payload, pageHost) {
+  const host = String(pageHost || "").replace(/^\[|\]$/g, "").toLowerCase();
+  if (!host || /^[\d.]+$/.test(host) || host.includes(":") || host === "localhost") return "";
+  const known = [payload.h, payload.ts, payload.s ? safeHost(payload.s) : ""].map((h) => String(h || "").toLowerCase());
+  if (known.includes(host)) return "";
+  return (
+    ` This page was opened at ${host}, a name the desktop may not know as its own: open the link from the ` +
+    `desktop's QR code instead, or start Contop on the desktop with --advertise-host ${host}.`
+  );
+}
+
+function safeHost(url) {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return "";
+  }
+}
+
 /** A short label for a paired desktop: the LAN host, or the tunnel's host name. */
 export function desktopLabel(payload) {
   return payload.name || payload.h || "Desktop";
