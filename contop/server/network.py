@@ -299,6 +299,7 @@ class OwnOrigins:
     TTL_S = 60.0
     MISS_REFRESH_S = 5.0
     TUNNEL_MEMORY = 16
+    REPORTED_PERIOD_S = 3600.0  # the memory of logged origins starts again every hour
     REPORTED_MEMORY = 64  # refused origins each named once in the log; past that, one line says the rest are not
 
     def __init__(
@@ -317,6 +318,7 @@ class OwnOrigins:
         # still signal to the LAN address.
         self._tunnels: dict[str, None] = {}
         self._reported: set[str] = set()
+        self._reported_since = clock()
 
     def remember_tunnel(self, tunnel_host: str | None) -> None:
         if not tunnel_host:
@@ -339,13 +341,18 @@ class OwnOrigins:
         """Log a refused origin and the way to allow it, once per origin: a page that keeps retrying, or many
         pages, would otherwise fill the log. The owner whose phone uses a name of this computer we do not know
         (a router's DNS name) learns from this line why the phone cannot connect."""
+        now = self._clock()
+        if now - self._reported_since >= self.REPORTED_PERIOD_S:
+            # A new period: the pages of the last one cannot have used up the lines for an owner's name for good.
+            self._reported.clear()
+            self._reported_since = now
         key = origin.strip().lower()[:200]
         if key in self._reported or len(self._reported) > self.REPORTED_MEMORY:
             return
         self._reported.add(key)
         if len(self._reported) > self.REPORTED_MEMORY:
             log.warning(
-                "pages at %d different origins were refused signaling; further ones are not logged",
+                "pages at %d different origins were refused signaling; further ones are not logged for an hour",
                 self.REPORTED_MEMORY,
             )
             return

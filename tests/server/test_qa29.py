@@ -138,3 +138,22 @@ def test_many_refused_origins_cannot_flood_the_log(caplog: pytest.LogCaptureFixt
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == memory + 1, messages[-3:]
     assert f"pages at {memory} different origins were refused signaling; further ones are not logged" in messages[-1]
+
+
+def test_the_log_names_refused_origins_again_after_an_hour(caplog: pytest.LogCaptureFixture) -> None:
+    """Pages that used up the lines must not keep the owner's own name (a router's) out of the log for good."""
+    now = [1000.0]
+    own = OwnOrigins(gather=lambda: frozenset({"192.168.1.20"}), clock=lambda: now[0])
+    memory = OwnOrigins.REPORTED_MEMORY
+
+    async def refuse(origins: list[str]) -> None:
+        for origin in origins:
+            assert not await own.allowed(origin, 8000, None, None)
+
+    with caplog.at_level(logging.WARNING, logger="contop.server.network"):
+        asyncio.run(refuse([f"http://page-{i}.example:8000" for i in range(memory + 5)]))
+        asyncio.run(refuse(["http://desk.lan:8000"]))
+        assert not any("desk.lan" in r.getMessage() for r in caplog.records)
+        now[0] += OwnOrigins.REPORTED_PERIOD_S
+        asyncio.run(refuse(["http://desk.lan:8000"]))
+    assert "--advertise-host desk.lan" in caplog.records[-1].getMessage()
