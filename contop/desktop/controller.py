@@ -22,14 +22,16 @@ PROBE_TIMEOUT_S = 1.5
 SILENT_AFTER_S = 3.0
 # `contop serve` refusing a state directory another server holds: "… is in use by another Contop server (pid 42,
 # listening on 127.0.0.1:8000). Stop that server, …" (contop.server.statedir.StateDirLock).
+_ERROR_LINE = re.compile(r"contop(?: serve)?: error:(?P<reason>.*)")
 _OTHER_SERVER = re.compile(r"in use by another Contop server(?: \((?P<who>[^)]*)\))?")
 
 
 def exit_reason(log_text: str) -> str:
     """Why ``contop serve`` exited, in its own words: its last error line, whole ("" when it printed none)."""
+    # "contop serve: error:" is argparse's prefix, and that of a bad CONTOP_* value read from the environment.
     lines = log_text.splitlines()
-    reason = next((line for line in reversed(lines) if line.startswith("contop: error:")), "")
-    return reason.removeprefix("contop: error:").strip()
+    found = next((m for m in map(_ERROR_LINE.match, reversed(lines)) if m), None)
+    return "" if found is None else found.group("reason").strip()
 
 
 def exit_text(code: int, reason: str) -> str:

@@ -197,6 +197,32 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path, qapp: object) -> No
             tasks.shutdown()
 
 
+def test_a_bad_value_in_the_environment_is_the_reason_the_app_gives(
+    tmp_path: Path, qapp: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`contop serve` refuses a bad CONTOP_ADVERTISE_HOST with argparse's kind of line ("contop serve: error: …"):
+    the app says that, not only "exit code 2"."""
+    from contop.desktop.controller import SidecarController
+    from contop.desktop.tasks import TaskRunner
+
+    monkeypatch.setenv("CONTOP_ADVERTISE_HOST", "desk.lan:8000")
+    side = Sidecar(SidecarConfig(home=tmp_path / "home", port=0, host="127.0.0.1"))
+    tasks = TaskRunner()
+    controller = SidecarController(side, tasks)
+    controller.start()
+    try:
+        deadline = time.monotonic() + 40
+        while controller.state is not SidecarState.CRASHED and time.monotonic() < deadline:
+            qapp.processEvents()  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert controller.state is SidecarState.CRASHED
+        assert controller.error.startswith("exit code 2: CONTOP_ADVERTISE_HOST"), controller.error
+        assert "has a port" in controller.error
+    finally:
+        controller.stop()
+        tasks.shutdown()
+
+
 IN_USE = (
     "contop: error: the state directory /home/u/.contop is in use by another Contop server (pid 4242, listening on "
     "127.0.0.1:8000). Stop that server, or give this one a state directory of its own with --home / CONTOP_HOME"
