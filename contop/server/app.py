@@ -53,8 +53,9 @@ def _load_admin_token(state_dir: StateDir) -> str:
         before: bytes | None = path.read_bytes() if path.is_file() else None
     except OSError:  # missing: created on first start, nothing to say; unreadable: the load below says why
         before = None
+    dangling = path.is_symlink() and not path.exists()  # a link to nothing: replaced by a file of our own
     token = state_dir.load_or_create_admin_token()
-    if before is not None and before.strip() != token.encode("ascii"):
+    if dangling or (before is not None and before.strip() != token.encode("ascii")):
         log.warning(
             "%s held no valid admin token (it must be 64 characters or more): it was replaced with a new one; "
             "programs that kept the old one must read the file again",

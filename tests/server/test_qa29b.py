@@ -99,3 +99,13 @@ def test_a_settings_file_that_is_a_fifo_is_moved_aside_at_start_and_doctor_says_
     assert (home / "settings.json").is_file()
     assert [p.name for p in home.glob("settings.json.corrupt-*")], "the FIFO was not moved aside"
     assert "not a regular file" in log
+
+
+def test_an_admin_token_link_to_nothing_is_replaced_and_logged(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "admin.token").symlink_to(tmp_path / "gone")
+    with ServerProcess(home) as srv:
+        log = srv.log()
+    assert not (home / "admin.token").is_symlink() and (home / "admin.token").is_file()
+    assert "admin.token held no valid admin token" in log
