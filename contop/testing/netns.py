@@ -6,6 +6,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 
 class NetNamespace:
@@ -42,11 +44,23 @@ class NetNamespace:
         self._up = True
         self._ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if)
         self._ip("link", "set", self.peer_if, "netns", self.name)
+        # No IPv6 on our end: its link-local address would become valid a second or two after the link is up, and
+        # a browser running meanwhile takes that change for a new network and fails what it was loading
+        # (ERR_NETWORK_CHANGED).
+        disable_ipv6 = Path(f"/proc/sys/net/ipv6/conf/{self.host_if}/disable_ipv6")
+        if disable_ipv6.exists():
+            disable_ipv6.write_text("1")
         self._ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
         self._ip("link", "set", self.host_if, "up")
         self._ip("netns", "exec", self.name, "ip", "addr", "add", f"{self.peer_ip}/30", "dev", self.peer_if)
         self._ip("netns", "exec", self.name, "ip", "link", "set", self.peer_if, "up")
         self._ip("netns", "exec", self.name, "ip", "link", "set", "lo", "up")
+        # The kernel reports a carrier change up to a second later (linkwatch): wait for it, so that nothing changes
+        # under a program started next.
+        operstate = Path(f"/sys/class/net/{self.host_if}/operstate")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and operstate.exists() and operstate.read_text().strip() != "up":
+            time.sleep(0.05)
         return self
 
     def run(self, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -230,8 +230,18 @@ def test_pairing_from_a_lan_address_over_plain_http(tmp_path: Path, browser: Bro
             pairing = srv.request("POST", "/api/pair", headers={"Accept": "application/json"}).json()
             ctx = phone(real_phone, fake=False)
             page = ctx.new_page()
+            failed: list[str] = []
+            page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
             page.goto(f"http://{net.host_ip}:{srv.port}/#{pairing['url'].split('#', 1)[1]}")
             assert page.evaluate("window.isSecureContext") is False
+            try:
+                page.wait_for_function("!!window.contop", timeout=20_000)
+            except PlaywrightTimeoutError:
+                # About 1 run in 4 on this machine the browser in the namespace stops fetching the page's modules
+                # part way (the server logs none after it, and none failed), so the app never starts. Not what this
+                # test is about (the app over plain http at a LAN address): reloaded once, and said on stderr.
+                print(f"the phone app did not start; reloading once (failed requests: {failed})", file=sys.stderr)
+                page.reload()
             try:
                 # A first attempt that times out (20 s) is retried by the app: room for one retry on a loaded machine.
                 page.wait_for_function(
