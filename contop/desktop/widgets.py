@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -243,6 +244,22 @@ class Page(QWidget):
         self.body = QVBoxLayout()
         self.body.setSpacing(16)
         layout.addLayout(self.body, 1)
+
+    def scrolling_content(self, right_margin: int = 0) -> QVBoxLayout:
+        """A layout in ``body`` that scrolls up and down when the window is too short for it (its minimum size, a
+        large font, long status lines): squeezed by the layout instead, labels were cut or drawn over each other.
+        ``right_margin`` leaves room for the scroll bar."""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        inner.setObjectName("content")
+        content = QVBoxLayout(inner)
+        content.setContentsMargins(0, 0, right_margin, 0)
+        content.setSpacing(16)
+        scroll.setWidget(inner)
+        self.body.addWidget(scroll, 1)
+        return content
 
 
 class ListEditor(QWidget):

@@ -9,7 +9,7 @@ from typing import Any
 import segno
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from contop.desktop.api import ApiClient, ApiError
 from contop.desktop.tasks import TaskRunner
@@ -149,18 +149,9 @@ class PairPage(Page):
         self._after_code = WAITING  # the status line once the next permanent code is shown
         self.poll_failing = False  # the status line says the server does not answer
 
-        # The cards scroll when the window is too short for them (its minimum size, a large font): squeezed by the
-        # layout instead, the code's expiry line and the link were drawn over the QR code.
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        inner = QWidget()
-        inner.setObjectName("content")
-        content = QVBoxLayout(inner)
-        content.setContentsMargins(0, 0, 0, 0)
-        content.setSpacing(16)
-        scroll.setWidget(inner)
-        self.body.addWidget(scroll, 1)
+        # The cards scroll when the window is too short for them: squeezed, the code's expiry line and the link
+        # were drawn over the QR code.
+        content = self.scrolling_content()
 
         row = QHBoxLayout()
         row.setSpacing(16)

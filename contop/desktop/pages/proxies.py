@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel
 
 from contop.desktop.api import ApiClient
 from contop.desktop.forms import dotted_get, merged_settings
@@ -91,18 +91,8 @@ class ProxiesPage(Page):
             "controls are disabled. They work as soon as a build with the proxy is installed."
         )
         self.unavailable.setVisible(not manager.available)
-        # The page scrolls when the window is too short for it (its minimum size, long status lines): squeezed by
-        # the layout instead, the status lines were cut at the top and the bottom.
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        inner = QWidget()
-        inner.setObjectName("content")
-        content = QVBoxLayout(inner)
-        content.setContentsMargins(0, 0, 12, 0)
-        content.setSpacing(16)
-        scroll.setWidget(inner)
-        self.body.addWidget(scroll, 1)
+        # The page scrolls when the window is too short for it: squeezed, the status lines were cut at both ends.
+        content = self.scrolling_content(right_margin=12)
         content.addWidget(self.unavailable)
 
         card = Card("Providers", "A stopped proxy stays stopped; a crashed one is restarted automatically.")

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -159,16 +158,7 @@ class SettingsPage(Page):
         self.pins_available = False
         self.on_loaded: list[Any] = []
 
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        inner = QWidget()
-        inner.setObjectName("content")
-        self.form = QVBoxLayout(inner)
-        self.form.setContentsMargins(0, 0, 12, 0)
-        self.form.setSpacing(16)
-        scroll.setWidget(inner)
-        self.body.addWidget(scroll, 1)
+        self.form = self.scrolling_content(right_margin=12)
 
         self._build_keys()
         self._build_models()
