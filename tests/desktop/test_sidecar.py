@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -169,6 +170,15 @@ def test_no_server_survives_the_desktop_app(tmp_path: Path, how: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def wait_for_crash(controller: Any, qapp: object) -> None:
+    """Turn the Qt event loop until the controller has seen its server exit (40 s at most)."""
+    deadline = time.monotonic() + 40
+    while controller.state is not SidecarState.CRASHED and time.monotonic() < deadline:
+        qapp.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert controller.state is SidecarState.CRASHED
+
+
 def test_a_server_that_cannot_start_says_why(tmp_path: Path, qapp: object) -> None:
     import socket
 
@@ -186,11 +196,7 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path, qapp: object) -> No
         controller.state_changed.connect(states.append)
         controller.start()
         try:
-            deadline = time.monotonic() + 40
-            while controller.state is not SidecarState.CRASHED and time.monotonic() < deadline:
-                qapp.processEvents()  # type: ignore[attr-defined]
-                time.sleep(0.05)
-            assert controller.state is SidecarState.CRASHED
+            wait_for_crash(controller, qapp)
             assert "already in use" in controller.error and controller.error.startswith("exit code 1")
         finally:
             controller.stop()
@@ -211,11 +217,7 @@ def test_a_bad_value_in_the_environment_is_the_reason_the_app_gives(
     controller = SidecarController(side, tasks)
     controller.start()
     try:
-        deadline = time.monotonic() + 40
-        while controller.state is not SidecarState.CRASHED and time.monotonic() < deadline:
-            qapp.processEvents()  # type: ignore[attr-defined]
-            time.sleep(0.05)
-        assert controller.state is SidecarState.CRASHED
+        wait_for_crash(controller, qapp)
         assert controller.error.startswith("exit code 2: CONTOP_ADVERTISE_HOST"), controller.error
         assert "has a port" in controller.error
     finally:
