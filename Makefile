@@ -53,8 +53,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy contop
 
+# Byte-code is compiled once here: the suite starts hundreds of `contop` subprocesses, and where
+# PYTHONDONTWRITEBYTECODE is set (as here) each of them would otherwise compile the modules it imports again.
 test: system-deps $(VENV)/.installed-dev $(GATE_BUILD) lint typecheck
 	node --test tests/web/
+	$(BIN)/python -m compileall -q contop >/dev/null
 	$(BIN)/pytest
 
 bench: system-deps $(VENV)/.installed-dev $(GATE_BUILD)
