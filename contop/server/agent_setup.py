@@ -7,14 +7,14 @@ The server owns this because it knows both sides: the transport's sessions and r
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from contop.agent.models import resolve_model
-from contop.agent.run import AgentBusy, AgentService, Execution
 from contop.core.errors import ConfigError
 from contop.core.messages import (
     SERVER_MESSAGES,
@@ -33,6 +33,9 @@ from contop.server.state import ServerState
 from contop.server.toolcalls import server_audit
 from contop.transport.router import Router
 from contop.transport.session import Session, SessionConfirmer
+
+if TYPE_CHECKING:
+    from contop.agent.run import AgentBusy, AgentService, Execution
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +111,80 @@ def _model_refusal(requested: Any, state: ServerState) -> str:
     return f"the model {str(requested)[:200]!r} is not one this desktop offers; choose one of its models ({choices})"
 
 
+class AgentLoader:
+    """The server's execution agent, built in a worker thread once the server runs.
+
+    Importing pydantic-ai and the agent's modules is about a third of the server's start-up, and nothing needs
+    them before a phone sends its first request. So the server answers (pairing, health, the live screen) without
+    waiting for them; ``start`` begins loading as it starts serving, and a request that comes sooner waits for it.
+    """
+
+    def __init__(self, state: ServerState, sandbox: Callable[[], Awaitable[SandboxBackend | None]]) -> None:
+        self._state = state
+        self._sandbox = sandbox
+        self._task: asyncio.Task[AgentService] | None = None
+        self.service: AgentService | None = None
+
+    def _build(self) -> AgentService:  # in a worker thread: imports, and the blocking SQLite open of the history
+        from contop.agent.run import AgentService
+
+        state = self._state
+        return AgentService.open(
+            state_dir=state.config.state_dir.root,
+            settings=state.settings.get,
+            env=state.config.env,
+            audit=server_audit(state),
+            sandbox=self._sandbox,
+        )
+
+    async def _load(self) -> AgentService:
+        try:
+            service = await asyncio.to_thread(self._build)
+        except Exception:
+            log.exception("the execution agent could not be started")
+            raise
+        if gc.get_freeze_count():
+            # The serving process froze what it held at start (tune_for_latency): the agent's modules, loaded
+            # since, join it, so that the collector does not walk them again at every older-generation pass.
+            gc.freeze()
+        self.service = self._state.agent = service
+        return service
+
+    def start(self) -> None:
+        """Begin loading (from the app's start-up, on the event loop); idempotent."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._load(), name="agent-load")
+
+    async def get(self) -> AgentService:
+        """The agent, once loaded (a failed load raises here, for the request that needed it)."""
+        self.start()
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    def stop(self, device_id: str) -> bool:
+        return self.service is not None and self.service.stop(device_id)
+
+    async def stop_all(self, reason: str) -> None:
+        if self.service is not None:  # not loaded yet: nothing can be running
+            await self.service.stop_all(reason)
+
+    async def aclose(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        try:
+            service = await task  # a thread cannot be cancelled: a load under way is let finish, then closed
+        except Exception:
+            return
+        await service.aclose()
+
+
 def install_agent(
     state: ServerState, router: Router, sandbox: Callable[[], Awaitable[SandboxBackend | None]]
-) -> AgentService:
-    service = AgentService.open(
-        state_dir=state.config.state_dir.root,
-        settings=state.settings.get,
-        env=state.config.env,
-        audit=server_audit(state),
-        sandbox=sandbox,
-    )
-    state.agent = service
-    state.on_shutdown(service.aclose)
+) -> AgentLoader:
+    agent = AgentLoader(state, sandbox)
+    state.on_startup(agent.start)
+    state.on_shutdown(agent.aclose)
     try:  # said at start too, not only to the first phone that asks something
         spec = resolve_model(state.settings.get(), state.config.env)
         log.info("execution model: %s", spec.label if spec is not None else "none configured (the agent says how)")
@@ -149,6 +214,9 @@ def install_agent(
             owner.send(_error(message, "invalid_payload", refused))
             return
         await context_checked(owner.device_id)
+        service = await agent.get()
+        from contop.agent.run import AgentBusy  # loaded by now: get() returned its service
+
         running = service.running()
         if running is not None and running[1].stopping:
             # Stopped just before (from this phone or another): its processes are being killed. The request waits
@@ -199,7 +267,7 @@ def install_agent(
 
     async def on_stop(session: Session, message: Envelope) -> None:
         owner = session.current()
-        if not service.stop(owner.device_id):
+        if not agent.stop(owner.device_id):
             log.debug("execution_stop with nothing running")
             owner.send(StateUpdate(payload=state_payload(state, owner)))  # the phone stops waiting for a stop
 
@@ -220,6 +288,7 @@ def install_agent(
         try:
             if previous is not None:
                 await asyncio.shield(previous)  # two in a row: the later one wins
+            service = await agent.get()
             found = service.store is not None and await service.store.exists(wanted)
         finally:
             done.set_result(None)
@@ -246,4 +315,4 @@ def install_agent(
     router.register("execution_stop", on_stop)
     router.register("new_session", on_new_session)
     router.register("session_context", on_context)
-    return service
+    return agent

@@ -133,6 +133,7 @@ def create_app(config: ServerConfig, *, redactor: RedactingFilter | None = None)
             backend = await state.sandbox()  # detected at start, so doctor, logs and the agent agree from the outset
             if backend is not None:  # none: the detection has said why
                 log.info("sandbox: %s", backend.describe())
+        state.started()
         expiry = asyncio.create_task(_expire_codes(state), name="pairing-expiry")
         watch = asyncio.create_task(proxy_status.PhoneStateWatch(state).run(), name="settings-watch")
         # keep-awake is put back on a desktop whose X server restarted (or that was not there at start)

@@ -62,10 +62,20 @@ class ServerState:
     tunnel: Tunnel = field(default_factory=lambda: Tunnel(0))  # replaced with the real port by build_state
     away: AwayModeController | None = None  # set by the Away Mode router's lifespan
     audit: AuditLog | None = None  # the one audit log of the server (one writer keeps the hash chain whole)
-    agent: AgentService | None = None  # the execution agent; set by contop.server.agent_setup
+    agent: AgentService | None = None  # the execution agent once loaded (contop.server.agent_setup.AgentLoader)
     sandbox: Callable[[], Awaitable[SandboxBackend | None]] | None = None  # probed once; set with the transport
     keep_awake: HostKeepAwake = field(default_factory=HostKeepAwake)  # holds what keep-awake changed, to undo it
+    _startup: list[Callable[[], object]] = field(default_factory=list)
     _shutdown: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    def on_startup(self, callback: Callable[[], object]) -> None:
+        """Register a function called on the event loop as the server starts serving: it may start background
+        work (tasks), never wait for it, since nothing is answered before they all return."""
+        self._startup.append(callback)
+
+    def started(self) -> None:
+        for callback in self._startup:
+            callback()
 
     def on_shutdown(self, callback: Callable[[], Awaitable[object]]) -> None:
         """Register a coroutine run at shutdown, newest first (sessions close before what they use)."""

@@ -96,6 +96,18 @@ class ServerProcess:
         except FileNotFoundError:
             return ""
 
+    def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
+        """The log since ``start()`` once it holds ``text`` (work the server does after it answers: loading the
+        agent, opening the conversation history); AssertionError with the log if it never does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if text in log:
+                return log
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
+                raise AssertionError(f"{text!r} not in the server's log after {timeout}s:\n{log}")
+            time.sleep(0.05)
+
     def all_logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 

@@ -4,18 +4,22 @@ is kept and the log says what the user must do."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 
 from contop.agent.history import SessionStore
+from contop.client.client import ContopClient
 from contop.server.dtls import fingerprint_of
 from contop.testing.server import ServerProcess
 
@@ -105,13 +109,47 @@ def test_a_sessions_database_held_by_another_program_is_kept(home: Path, stateme
         server = ServerProcess(home).start()
         try:
             assert qr_fingerprint(server)  # the server works: the phone can pair and connect
-            log = server.log()
+            line = f"WARNING contop.agent.history: sessions database {db} is held by another program"
+            log = server.wait_for_log(line)  # said as the agent loads, after the server answers
         finally:
             assert server.stop() == 0
-    assert f"WARNING contop.agent.history: sessions database {db} is held by another program" in log
     assert "not stored" in log and "Traceback" not in log and "moved to" not in log
     assert not list(db.parent.glob("*corrupt*"))
     assert rows(db) == ["s-1"]  # the user's conversations are all still there
+
+
+def test_the_server_answers_while_a_held_history_holds_up_the_agent_and_a_request_waits_for_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """The agent (pydantic-ai, the conversation history) loads after the server answers. A history another
+    program holds makes that load wait SQLite's 5 s busy timeout: pairing must not wait for it, and a request sent
+    meanwhile waits and is then answered, not refused."""
+    db = home / "data" / "sessions.db"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "answered after the wait"}]))
+    line = f"WARNING contop.agent.history: sessions database {db} is held by another program"
+    with held(db, "PRAGMA locking_mode=EXCLUSIVE", "BEGIN EXCLUSIVE", "SELECT count(*) FROM sessions"):
+        server = ServerProcess(home, env={"CONTOP_EXECUTION_MODEL": f"scripted:{script}"}).start()
+        try:
+            url = server.pair(connection_type="temp")["url"]
+            assert line not in server.log()  # answering already, while the agent still waits for the database
+
+            async def ask() -> dict[str, Any]:
+                client = ContopClient(url, device_id="early-phone", video=False)
+                await client.connect()
+                try:
+                    client.send({"type": "user_intent", "id": "early-1", "payload": {"text": "hello"}})
+                    return dict((await client.next_message("agent_result", "error", timeout=30)).to_dict())
+                finally:
+                    await client.aclose()
+
+            reply = asyncio.run(ask())
+            log = server.log()
+        finally:
+            assert server.stop() == 0
+    assert reply["type"] == "agent_result", reply
+    assert reply["payload"]["answer"] == "answered after the wait", reply
+    assert line in log  # the request was answered by the agent once the database wait was over
 
 
 def test_a_sessions_database_that_is_a_directory_is_reported_and_left_alone(home: Path) -> None:
@@ -123,10 +161,9 @@ def test_a_sessions_database_that_is_a_directory_is_reported_and_left_alone(home
     server = ServerProcess(home).start()
     try:
         assert qr_fingerprint(server)
-        log = server.log()
+        log = server.wait_for_log(f"ERROR   contop.agent.history: sessions database {db} is a directory: move it")
     finally:
         assert server.stop() == 0
-    assert f"ERROR   contop.agent.history: sessions database {db} is a directory: move it out of the way" in log
     assert "Traceback" not in log
     assert sorted(p.name for p in db.parent.iterdir()) == ["sessions.db"] and (db / "keep-me").read_text() == "x"
 
@@ -140,10 +177,9 @@ def test_an_unreadable_sessions_database_is_reported_and_left_alone(
     server = ServerProcess(home, env=without_dac_override).start()
     try:
         assert qr_fingerprint(server)
-        log = server.log()
+        log = server.wait_for_log(f"ERROR   contop.agent.history: sessions database {db} cannot be opened (Permission")
     finally:
         assert server.stop() == 0
-    assert f"ERROR   contop.agent.history: sessions database {db} cannot be opened (Permission denied)" in log
     assert f"chmod 600 {db}" in log and "Traceback" not in log
     assert not list(db.parent.glob("*corrupt*"))
     db.chmod(0o600)
