@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from contop.desktop import style
+from contop.desktop import singletons, style
 from contop.desktop.api import ApiClient
 from contop.desktop.controller import SidecarController
 from contop.desktop.paths import DesktopPaths
@@ -49,6 +49,7 @@ def build(home: Path, port: int, parent_death: ParentDeath | None = None) -> tup
 
 
 def application() -> QApplication:
+    singletons.keep_alive()  # first, while no other thread runs: PySide6 6.12.0 would make the app abort in minutes
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Contop")

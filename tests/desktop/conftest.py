@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import pytest
 from contop.testing.server import ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desktop"
+
+if importlib.util.find_spec("PySide6") is not None:
+    from contop.desktop import singletons
+
+    # What contop.desktop.app.application() does first; these tests make their QApplication through pytest-qt.
+    # Without it, a PySide6 that drops references (6.12.0 on Python 3.11) made a run of several of these files
+    # abort at exit ("Fatal Python error: bool_dealloc"), each emit() of the app having cost True one reference.
+    singletons.keep_alive()
 
 
 @pytest.fixture(autouse=True)
