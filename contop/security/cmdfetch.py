@@ -1,6 +1,7 @@
 """Command rules for package tools that download code and run it: ``npx``, ``npm exec``, ``pnpm dlx``, ``bunx``,
 ``uvx``, ``pipx run``, ``go run mod@version``, ``deno run URL``, and installs from an address rather than a
-registry (``pip install git+https://…``), whose build or install scripts run at once. ``commands`` dispatches to
+registry (``pip install git+https://…``, ``poetry add``/``pdm add`` of one, ``cargo install --git``, a requirements
+file read from an address), whose build or install scripts run at once. ``commands`` dispatches to
 them next to the other rules of the same programs.
 
 A package fetched from a registry by name asks: nobody here has read its code. Code fetched from any address
@@ -28,13 +29,14 @@ _ADDRESS = re.compile(
 )
 
 
-def _from_address(spec: str) -> bool:
+def from_address(spec: str) -> bool:
+    """Whether a package (or an extension, a requirements file) is fetched from an address, not a registry."""
     return _ADDRESS.match(spec.strip()) is not None
 
 
 def _judge_spec(spec: str, runs: bool, what: str, inv: Invocation, st: State) -> None:
     """One package given to a tool: blocked when it comes from an address; asked about when the tool runs it."""
-    if _from_address(spec):
+    if from_address(spec):
         st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
     elif runs:
         st.add(CONFIRM, _FROM_A_REGISTRY.format(what), inv.text)
@@ -79,15 +81,21 @@ _PIP_VALUED = frozenset({"-r", "--requirement", "-c", "--constraint", "-i", "--i
                          "--log", "--cache-dir", "--trusted-host", "--proxy", "--timeout", "--retries",
                          "--exists-action", "--cert", "--client-cert", "--python", "--root-user-action", "-e",
                          "--editable", "--index", "--default-index", "--with", "--from", "--spec", "-p",
-                         "--group", "--extra", "--with-requirements", "--directory", "--project",
+                         "--group", "--extra", "--with-requirements", "--requirements", "--directory", "--project",
                          "--script", "--package"})  # fmt: skip
 _SPEC_OPTIONS = frozenset({"-e", "--editable", "--with", "--from", "--spec"})  # their value is a package too
 
 
+# Options whose value is a requirements file: one read from an address names whatever packages it likes
+# (``git+https://…`` among them), so it is code from that address as much as the packages it lists.
+_REQUIREMENT_FILES = frozenset({"-r", "--requirement", "--requirements", "--with-requirements"})
+
+
 def _installs(words: list[tuple[str, str]], start: int, inv: Invocation, st: State) -> None:
-    """The packages an install names after its subcommand: one from an address runs its build at once."""
+    """The packages an install names after its subcommand, and the requirements files it reads: one from an
+    address runs its build at once."""
     for option, word in words[start + 1 :]:
-        if not option or option in _SPEC_OPTIONS:
+        if not option or option in _SPEC_OPTIONS or option in _REQUIREMENT_FILES:
             _judge_spec(word, False, "", inv, st)
 
 
@@ -117,10 +125,10 @@ def _uv(inv: Invocation, st: State) -> None:
     elif verb == "tool" and following == "run":
         _run_package(rest[next(k for k, (o, w) in enumerate(rest) if not o) + 1 :], "uv tool run", inv, st)
     elif verb == "run":
-        if following and _from_address(following):
+        if following and from_address(following):
             st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
         for option, word in rest:
-            if option == "--with":
+            if option == "--with" or option in _REQUIREMENT_FILES:
                 _judge_spec(word, False, "", inv, st)
 
 
@@ -134,10 +142,44 @@ def _run_package(words: list[tuple[str, str]], what: str, inv: Invocation, st: S
     tool = next((w for o, w in words if not o), "")
     specs = [w for o, w in words if o in ("--from", "--spec")]
     for option, word in words:
-        if option == "--with":
+        if option == "--with" or option in _REQUIREMENT_FILES:
             _judge_spec(word, False, "", inv, st)
     for spec in specs or ([tool] if tool else []):
         _judge_spec(spec, True, what, inv, st)
+
+
+# poetry's and pdm's options that take a value ('-G dev', '--source name'), so that the value is not read as a package.
+_POETRY_VALUED = frozenset({"-G", "--group", "-E", "--extras", "--source", "--python", "--platform", "--markers",
+                            "-C", "--directory", "-P", "--project", "-p", "-L", "--lockfile", "-v", "--venv",
+                            "-e", "--editable", "-u", "--update-strategy", "--config-setting"})  # fmt: skip
+
+
+def _poetry(inv: Invocation, st: State) -> None:
+    """``poetry add git+https://…``, ``pdm add https://…/x.whl`` (and ``poetry self add …``, which installs into
+    poetry itself) install the package at once, building it: from an address, as ``pip install`` of it is."""
+    words = _operands(inv.args, _POETRY_VALUED)
+    verbs = [k for k, (option, _) in enumerate(words) if not option][:2]  # 'add', or 'self add'
+    if verbs and words[verbs[0]][1] == "self":
+        verbs = verbs[1:]
+    if verbs and words[verbs[0]][1] == "add":
+        _installs(words, verbs[0], inv, st)
+
+
+_CARGO_VALUED = frozenset({"--git", "--branch", "--tag", "--rev", "--path", "--root", "--index", "--registry",
+                           "--version", "--vers", "-j", "--jobs", "--target", "--target-dir", "--profile",
+                           "-F", "--features", "--bin", "--example", "--config", "-Z", "--color",
+                           "--manifest-path"})  # fmt: skip
+
+
+def _cargo(inv: Invocation, st: State) -> None:
+    """``cargo install --git https://…`` builds and installs a crate from that repository: its build script runs
+    at once. ``cargo install ripgrep`` takes one from the registry, as ``pip install requests`` does."""
+    words = _operands(inv.args, _CARGO_VALUED)
+    at = _verb(words, frozenset({"install"}))
+    if at >= 0:
+        for option, word in words[at + 1 :]:
+            if option == "--git":
+                _judge_spec(word, False, "", inv, st)
 
 
 def _pipx(inv: Invocation, st: State) -> None:
@@ -216,7 +258,7 @@ def _js_from_address(spec: str) -> bool:
     """Whether npm fetches ``spec`` from an address: a URL or hosted-git spec, GitHub's ``user/repo`` shorthand,
     or an alias naming one (``x@github:a/b``, ``@scope/x@a/b``; ``x@npm:y`` is the registry's)."""
     spec = spec.strip()
-    if _from_address(spec):
+    if from_address(spec):
         return True
     at = spec.find("@", 1)
     if at > 0:
@@ -516,7 +558,7 @@ def _deno(inv: Invocation, st: State) -> None:
     target = targets[0] if targets else ""
     if not target:
         return
-    if verb in _DENO_RUNS_TARGET and _from_address(target):
+    if verb in _DENO_RUNS_TARGET and from_address(target):
         st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
     elif verb == "x" or (verb in ("run", "serve") and target.startswith(("npm:", "jsr:"))):
         st.add(CONFIRM, _FROM_A_REGISTRY.format(f"deno {verb}"), inv.text)
@@ -530,7 +572,7 @@ def _bun(inv: Invocation, st: State) -> None:
 
 
 RULES: dict[str, Rule] = {
-    "pip": _pip, "uv": _uv, "uvx": _uvx, "pipx": _pipx,
+    "pip": _pip, "uv": _uv, "uvx": _uvx, "pipx": _pipx, "poetry": _poetry, "pdm": _poetry, "cargo": _cargo,
     "npx": _npx, "bunx": _npx, "pnpx": _pnpx,
     "npm": _js_package_manager, "pnpm": _js_package_manager, "yarn": _js_package_manager, "bun": _bun,
     "go": _go, "deno": _deno,

@@ -5,6 +5,8 @@ clouds. ``commands`` dispatches to them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import shlex
 
@@ -672,6 +674,202 @@ def _sqlite_sql(sql: str, inv: Invocation, st: State) -> None:
     st.check_paths(
         [m.group(1).replace("''", "'") for m in _SQL_LITERAL.finditer(sql) if len(m.group(1)) < 300], inv.text
     )
+    _sql_file_arguments(sql, inv, st)
+    _sql_extensions(sql, inv, st)
+
+
+# The SQL functions of duckdb and sqlite3 that read the file (or the files a glob matches) their first argument
+# names (sqlite3's own glob() only compares text).
+_SQL_READERS = re.compile(
+    r"\b(read_\w+|sniff_csv|parquet_\w+|iceberg_\w+|delta_scan|glob|readfile|lsdir)\s*\(", re.IGNORECASE
+)
+_SQL_MAX_READERS = 64
+_SQL_TOKEN = re.compile(r"\s*('(?:[^']|'')*'|\|\||::|[(),\[\]]|[A-Za-z_][\w.]*|\d+|\S)")
+
+
+def _sql_file_arguments(sql: str, inv: Invocation, st: State) -> None:
+    """The file a reading function is given, when the SQL builds its name (``read_text('~/.ss'||'h/id_rsa')``,
+    ``concat(…)``, ``getenv('HOME')||…``, ``reverse('…')``, ``chr(126)||…``, ``from_base64('…')``): the pieces
+    are put together as duckdb does and the name judged as a path; one built from parts known only when it runs
+    asks. duckdb's globs match hidden names too, so a glob is judged as one with dotglob set."""
+    duckdb = inv.name == "duckdb"
+    for count, match in enumerate(_SQL_READERS.finditer(sql)):
+        if count == _SQL_MAX_READERS:
+            st.add(CONFIRM, f"reads files with more than {_SQL_MAX_READERS} SQL functions to judge", inv.text)
+            return
+        if match.group(1).lower() == "glob" and not duckdb:
+            continue
+        tokens = _sql_tokens(sql, match.end())
+        if tokens is None:
+            st.add(CONFIRM, "reads a file whose name the SQL builds in a way the gate does not follow", inv.text)
+            continue
+        parser = _SqlValue(tokens, st)
+        names = parser.expression()
+        if names is None or (parser.at < len(tokens) and tokens[parser.at] not in (",", ")")):
+            st.add(CONFIRM, "reads a file whose name is only known when the SQL runs", inv.text)
+            continue
+        saved = st.dotglob
+        st.dotglob = st.dotglob or duckdb
+        try:
+            st.check_paths([n for n in names if n], inv.text)
+        finally:
+            st.dotglob = saved
+
+
+def _sql_tokens(sql: str, start: int) -> list[str] | None:
+    """The tokens of a function's arguments, from just after its '(' to its matching ')' (None: none is found
+    within a bounded length)."""
+    tokens: list[str] = []
+    level = 0
+    at = start
+    while at < len(sql) and len(tokens) < 400:
+        match = _SQL_TOKEN.match(sql, at)
+        if match is None:
+            break
+        token = match.group(1)
+        at = match.end()
+        if token in ("(", "["):
+            level += 1
+        elif token in (")", "]"):
+            level -= 1
+            if level < 0:
+                tokens.append(token)
+                return tokens
+        tokens.append(token)
+    return None
+
+
+class _SqlValue:
+    """The text values of one SQL expression made of string literals, ``||``, lists and the string functions
+    that spell a name out of other text; None for any part known only when the SQL runs (a column, another
+    function, an unset variable)."""
+
+    def __init__(self, tokens: list[str], st: State) -> None:
+        self.tokens = tokens
+        self.at = 0
+        self.st = st
+
+    def _peek(self) -> str:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ""
+
+    def _take(self, token: str) -> bool:
+        if self._peek().lower() == token:
+            self.at += 1
+            return True
+        return False
+
+    def expression(self) -> list[str] | None:
+        values = self._cast()
+        while values is not None and self._take("||"):
+            right = self._cast()
+            if right is None:
+                return None
+            values = [a + b for a in values for b in right][:16]
+        return values
+
+    def _cast(self) -> list[str] | None:
+        values = self._primary()
+        while self._take("::"):
+            self.at += 1  # the type: the text stays the same
+            self._take("[")
+            self._take("]")
+        return values
+
+    def _arguments(self) -> list[list[str] | None]:
+        found: list[list[str] | None] = []
+        if self._take(")"):
+            return found
+        while True:
+            found.append(self.expression())
+            if found[-1] is None or not self._take(","):
+                break
+        return found if self._take(")") else [None]
+
+    def _primary(self) -> list[str] | None:
+        word = self._peek()
+        self.at += 1
+        if word.startswith("'"):
+            return [word[1:-1].replace("''", "'")]
+        if word.isdigit():
+            return [word]
+        if word == "(":
+            inner = self.expression()
+            return inner if self._take(")") else None
+        if word == "[":
+            items: list[str] = []
+            while not self._take("]"):
+                item = self.expression()
+                if item is None:
+                    return None
+                items += item
+                self._take(",")
+            return items
+        name = word.lower()
+        if name == "cast" and self._take("("):
+            inner = self.expression()
+            while self._peek() not in (")", ""):
+                self.at += 1  # 'AS VARCHAR'
+            return inner if self._take(")") else None
+        if not self._take("("):
+            return None  # a column, a parameter
+        arguments = self._arguments()
+        if any(a is None for a in arguments):
+            return None
+        texts = [a[0] if a else "" for a in arguments if a is not None]
+        return _sql_function(name, texts, self.st)
+
+
+def _sql_function(name: str, texts: list[str], st: State) -> list[str] | None:
+    """What one of the string functions gives for known text (None for any other function)."""
+    if name in ("concat", "string_concat"):
+        return ["".join(texts)]
+    if name == "concat_ws" and texts:
+        return [texts[0].join(texts[1:])]
+    if name == "getenv" and len(texts) == 1:
+        known = {"HOME": "~", "USERPROFILE": "~", "PWD": "."}
+        value = st.vars.get(texts[0], known.get(texts[0]))
+        return None if value is None else [value]
+    if name == "replace" and len(texts) == 3:
+        return [texts[0].replace(texts[1], texts[2])]
+    if len(texts) != 1:
+        return None
+    text = texts[0]
+    if name in ("decode", "encode", "to_varchar"):  # blob and text casts: the same characters
+        return [text]
+    if name == "reverse":
+        return [text[::-1]]
+    if name in ("lower", "lcase"):
+        return [text.lower()]
+    if name in ("upper", "ucase"):
+        return [text.upper()]
+    if name in ("trim", "ltrim", "rtrim"):
+        return [text.strip() if name == "trim" else text.lstrip() if name == "ltrim" else text.rstrip()]
+    if name == "chr" and text.isdigit() and int(text) < 0x110000:
+        return [chr(int(text))]
+    try:
+        if name == "from_base64":
+            return [base64.b64decode(text, validate=True).decode("utf-8")]
+        if name in ("unhex", "from_hex"):
+            return [bytes.fromhex(text).decode("utf-8")]
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    return None
+
+
+# duckdb's 'INSTALL x FROM 'https://…'', 'INSTALL 'https://…/x.duckdb_extension'', 'LOAD 'https://…'' and a
+# repository set by 'SET custom_extension_repository': a library fetched from that address and loaded into duckdb.
+_SQL_EXTENSION_FROM = re.compile(
+    r"\b(?:install\s+(?:\"?\w+\"?\s+from\s+)?|load\s+|\w*extension_repository\s*(?:=|\bto\b)?\s*)['\"]([^'\"]*)",
+    re.IGNORECASE,
+)
+
+
+def _sql_extensions(sql: str, inv: Invocation, st: State) -> None:
+    from contop.security.cmdfetch import FROM_AN_ADDRESS, from_address
+
+    for match in _SQL_EXTENSION_FROM.finditer(sql):
+        if from_address(match.group(1)):
+            st.add(BLOCK, FROM_AN_ADDRESS, inv.text)
 
 
 _CLIENT_SHELL_ESCAPE = re.compile(r"\\!|\\[ogw]\s*\||\\copy\b.*\bprogram\b|^\s*system\s", re.IGNORECASE | re.MULTILINE)

@@ -7,6 +7,7 @@ substitution produces, which files a download created and whether they are then 
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 
@@ -212,9 +213,9 @@ def _pipeline(pipeline: list[Cmd], st: State) -> None:
             fed = produce_script(Script(pipelines=[pipeline[:index]]), st)
             if isinstance(fed, str) and cmdsystem.sql_is_destructive(fed):
                 st.add(CONFIRM, "deletes or bulk-changes database data", cmd.text)
-            if isinstance(fed, str) and names[-1] == "sqlite3":  # 'echo .shell id | sqlite3 db'
+            if isinstance(fed, str) and names[-1] in ("sqlite3", "duckdb"):  # 'echo .shell id | sqlite3 db'
                 for line in fed.splitlines():
-                    cmdsystem.sqlite_text(line.strip(), Invocation("sqlite3", [], cmd.text), st)
+                    cmdsystem.sqlite_text(line.strip(), Invocation(names[-1], [], cmd.text), st)
         _xargs(pipeline[:index], cmd, st)
         _parallel(pipeline[:index], cmd, st)
         _program_text_read(pipeline[:index], cmd, st)
@@ -388,17 +389,41 @@ def _stdin_scripts(cmd: Cmd, st: State) -> None:
 _RAW_SENDERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet"})
 _MAILERS = frozenset({"mail", "mailx", "sendmail", "mutt", "msmtp"})
 _CURL_STDIN_VALUE = re.compile(r"^@-$|=[@<]-(;|$)")  # -d @-, -F f=@-
+# ssh and the programs run as ssh is (a host, then a remote command reading this computer's input), and those whose
+# 'ssh' subcommand is ssh underneath.
+_SSH_LIKE = frozenset({"ssh", "autossh", "mosh"})
+_SSH_VERB = frozenset({"az", "vagrant", "fly", "flyctl"})
+
+
+def _after_options(args: list[str], valued: frozenset[str]) -> list[str]:
+    """The words from the first operand on (the command a wrapper runs), skipping ``valued`` options' values."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in valued else 1
+    return args[i:]
 
 
 def _sends_stdin(name: str, args: list[str]) -> bool:
     """Whether the program sends what it reads on standard input to another computer (``nc host``, ``ssh host
-    cmd``, ``mail to``, ``curl -T -``, ``curl -d @-``, ``wget --post-file=-``)."""
+    cmd`` and the tools that run ssh or a remote command for it, ``kubectl exec -i``, ``mail to``, ``curl -T -``,
+    ``curl -d @-``, ``wget --post-file=-``)."""
     if name in _RAW_SENDERS or name in _MAILERS:
         return True
-    if name == "ssh":
+    if name in _SSH_LIKE:
         return any(not a.startswith("-") for a in args)  # a host: its remote command reads our stdin
+    if name == "sshpass":  # 'sshpass -p pw ssh host': the password given, the ssh after it runs
+        command = _after_options(args, frozenset({"-p", "-f", "-d", "-P"}))
+        return bool(command) and _sends_stdin(normalise(command[0]), command[1:])
     if name == "gcloud":  # 'gcloud compute ssh VM [--command …]', 'gcloud cloud-shell ssh': ssh underneath
         return "ssh" in args and any(a in ("compute", "cloud-shell", "tpu-vm", "workstations") for a in args)
+    if name in _SSH_VERB:  # 'az ssh vm', 'vagrant ssh -c cmd', 'fly ssh console': ssh underneath
+        verb = next((a for a in args if not a.startswith("-")), "")
+        return verb == "ssh"
+    if name in ("kubectl", "oc", "k"):  # 'kubectl exec -i pod -- cmd': the pod's command reads our stdin
+        verb = next((a for a in args if not a.startswith("-")), "")
+        own = args[: args.index("--")] if "--" in args else args
+        interactive = any(a in ("--stdin", "--stdin=true") or re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z]*", a) for a in own)
+        return verb == "rsh" or (verb in ("exec", "attach", "run") and interactive)
     if name == "curl":
         for i, arg in enumerate(args):
             value = args[i + 1] if i + 1 < len(args) else ""
@@ -456,7 +481,8 @@ def _stdin_sent(cmd: Cmd, st: State) -> None:
 
 
 _CURL_DATA = frozenset({"-d", "--data", "--data-binary", "--data-ascii", "--data-raw", "--json", "-F", "--form"})
-_DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "sqlcmd", "redis-cli", "cqlsh"})
+_DB_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "duckdb", "mongo", "mongosh", "sqlcmd", "redis-cli",
+                         "cqlsh"})  # fmt: skip
 
 
 def _stage_files(name: str, words: list[str], cmd: Cmd, st: State) -> None:
@@ -697,6 +723,55 @@ def judge_words(words: list[str], st: State, text: str, *, in_shell: bool = Fals
         st.command_env = outer
 
 
+# What the shell runs itself, never looked up on PATH.
+_BUILTINS = frozenset({"cd", "echo", "printf", "export", "set", "unset", "read", "pwd", "test", "[", "true", "false",
+                       ":", "eval", "source", ".", "type", "hash", "alias", "unalias", "local", "declare", "typeset",
+                       "readonly", "return", "exit", "shift", "trap", "wait", "jobs", "ulimit", "umask", "getopts",
+                       "let", "shopt", "history", "builtin", "pushd", "popd", "dirs", "exec", "command"})  # fmt: skip
+# Folders of the system's own programs: one put on PATH ('PATH=/usr/local/go/bin:$PATH') runs installed programs.
+_SYSTEM_PROGRAMS = re.compile(r"/(usr/(local/)?)?s?bin|/usr/(local/)?(go|lib/go[\w.-]*)/bin|/opt/homebrew/s?bin|"
+                              r"/snap/bin|/usr/games|/usr/libexec")  # fmt: skip
+
+
+def _looked_up_on_line_path(name: str, st: State, text: str) -> None:
+    """A program named without a folder, where this line set PATH (``PATH=./bin:$PATH cmd``, ``export
+    PATH=…; cmd``): the shell looks it up in the folders put before the inherited ``$PATH`` first. One of the
+    folder holding a file of that name runs that file, judged as running it by its path (``./bin/cmd``,
+    ``~/.cargo/bin/cargo``); a folder known only when it runs asks. Folders put after ``$PATH`` are searched only
+    for names the system lacks: only the project's are looked into."""
+    value = st.command_env.get("PATH", st.vars.get("PATH"))
+    if value is None:
+        return
+    project = [posixpath.normpath(f) for f in (st.ctx.cwd, st.here()) if f and "$" not in f]
+    inherited = False
+    for entry in value.split(":"):
+        if entry in ("$PATH", "${PATH}"):
+            inherited = True
+            continue
+        folder = (
+            posixpath.normpath(st.policy.expand(entry or ".", st.cwd))
+            if st.cwd_known or entry[:1] in ("/", "~")
+            else ""
+        )
+        if _SYSTEM_PROGRAMS.fullmatch(folder.rstrip("/")):
+            continue
+        if not folder or "$" in folder or "`" in folder:
+            if not inherited:
+                st.add(CONFIRM, f"runs {name} from a folder put on PATH that is only known when it runs", text)
+                return
+            continue
+        inside = any(folder == root or folder.startswith(root.rstrip("/") + "/") for root in project)
+        if inherited and not inside:
+            continue
+        program = posixpath.join(folder, name)
+        if program in st.written or (st.resolve is not None and os.path.isfile(program)):
+            scripts.run_file(program, st, text)  # as if named by its path: ~/.cargo/bin/cargo is not judged anew
+            return
+        if st.resolve is None and not inherited:  # the disk is not asked: judged as if the folder held it
+            scripts.run_file(program, st, text)
+            return
+
+
 def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, here: bool = False) -> str:
     """``judge_words`` once the prefixes are dropped; ``here``: a builtin among them changes this shell."""
     if not words:
@@ -724,6 +799,8 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, h
             cmdbase.given_raw_device(args, inv, st)
     if "/" in first and name not in SHELLS and name not in INTERPRETERS:
         scripts.run_file(first, st, text)  # ./cleanup.sh
+    elif first and "/" not in first and first not in _BUILTINS and not st.windows:
+        _looked_up_on_line_path(first, st, text)
     if name in SHELLS:
         _shell(inv, st)
     elif name in ("eval", "source", "."):

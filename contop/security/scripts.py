@@ -43,6 +43,9 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
 
         if PERSISTENCE_PATH.search(full):
             return  # 'source ~/.bashrc': what every new shell runs anyway (changing it is what is judged)
+        # The file a link leads to is the one read and run ('node_modules/.bin/x' is npm's link to
+        # '../x/bin/cli.js'): a link into a protected place reads that place, as 'cat' through it would.
+        st.check_paths([full], text)
         read = _read(full)
         if read is None:
             if full not in st.built and not os.path.lexists(full) and _named_again(os.path.basename(full), st.source):
