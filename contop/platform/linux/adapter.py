@@ -32,7 +32,7 @@ from contop.platform.base import (
 from contop.platform.linux.clipboard import XClipboard
 from contop.platform.linux.power import KeepAwake, idle_seconds, restore_left_awake
 from contop.platform.linux.windows import EwmhWindows
-from contop.platform.linux.xinput import XdotoolInput, XTestInput, lock_on
+from contop.platform.linux.xinput import XdotoolInput, XTestInput, lock_on, pointer_mask
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ class LinuxAdapter(PlatformAdapter):
         if not use_xdotool and self._d.has_extension("XTEST"):
             self._input = XTestInput(self._d, self._lock)
         else:
-            self._input = XdotoolInput(display, lock_on=lambda: lock_on(self._d))
+            self._input = XdotoolInput(
+                display, lock_on=lambda: lock_on(self._d), pointer_mask=lambda: pointer_mask(self._d)
+            )
         self._windows = EwmhWindows(self._d)
         self._clipboard = XClipboard(display)
         self._keep_awake: KeepAwake | None = None

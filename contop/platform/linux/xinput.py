@@ -27,6 +27,17 @@ bindings to be consumed), and the caller that asked for it may be cancelled mean
 keyboard. The caller puts a ``threading.Event`` in ``typing_stop`` (a context variable: ``asyncio.to_thread`` carries
 it into the worker thread); typing checks it before every keystroke and during every pause, sends nothing more once
 it is set, and raises ``TypingInterrupted`` saying how much was typed. The keymap is put back as after any typing.
+
+A key after a click: a window manager that focuses on click (openbox, xfwm, ...) holds a synchronous passive grab on
+the button, so the press freezes the pointer until it has focused and raised the window and replays the press to it;
+the release waits in the server's queue meanwhile. The keyboard is not frozen: a key sent then went to the window
+that had the focus before the click, or reached the clicked one before the click did (from one key in ten to one in
+two right after a click into another window, in tests on a busy machine). So the first key after a button event
+waits (``ClickDelivery``) until the pointer state shows no button down but those a caller holds (``mouse_down``):
+while frozen it still shows the queued release's button down. That is one round trip when nothing grabs, with no
+side effect; probing with a ``GrabPointer`` would also answer "grabbed" while an open menu holds the pointer (a wait
+for nothing) and send the window under the pointer crossing events. A key while a button is held down is not kept
+back: the pressed button shows the same whether the press is frozen or delivered.
 """
 
 from __future__ import annotations
@@ -70,6 +81,15 @@ MODIFIER_SETTLE_S = 0.05
 XDOTOOL_CHUNK_ASCII = 200
 XDOTOOL_CHUNK_OTHER = 5
 XDOTOOL_POLL_S = 0.02
+# How long a key waits at most for the server to deliver the click before it, and how often it looks (see
+# ``ClickDelivery``): openbox answers in a few milliseconds; a button held down on the desk by hand shows as
+# undelivered too, so the wait is short.
+CLICK_DELIVERY_WAIT_S = 0.15
+CLICK_DELIVERY_POLL_S = 0.0005
+BUTTON_MASKS: dict[int, int] = {
+    1: X.Button1Mask, 2: X.Button2Mask, 3: X.Button3Mask, 4: X.Button4Mask, 5: X.Button5Mask,
+}  # fmt: skip
+ANY_BUTTON_MASK = X.Button1Mask | X.Button2Mask | X.Button3Mask | X.Button4Mask | X.Button5Mask
 
 typing_stop: ContextVar[threading.Event | None] = ContextVar("contop_typing_stop", default=None)
 
@@ -119,6 +139,52 @@ def _button(button: str) -> int:
 def lock_on(display: Any) -> bool:
     """Whether the Lock modifier (Caps Lock or Shift Lock) is on; the core state includes locked modifiers."""
     return bool(display.screen().root.query_pointer().mask & X.LockMask)
+
+
+def pointer_mask(display: Any) -> int:
+    """The core pointer state: modifiers, locks and the buttons the server has processed as down."""
+    return int(display.screen().root.query_pointer().mask)
+
+
+def undelivered_buttons(mask: int, held: set[int]) -> int:
+    """The button bits of the pointer state ``mask`` that show a button down other than the ``held`` ones: after a
+    click, a release the server has not processed yet (the pointer is frozen under another client's grab)."""
+    ours = 0
+    for button in held:
+        ours |= BUTTON_MASKS.get(button, 0)
+    return mask & ANY_BUTTON_MASK & ~ours
+
+
+class ClickDelivery:
+    """Keeps the first key after a button event back until the server has delivered that event (see the module
+    docstring), for ``CLICK_DELIVERY_WAIT_S`` at most."""
+
+    def __init__(self, read_mask: Callable[[], int]) -> None:
+        self._read_mask = read_mask
+        self._held: set[int] = set()
+        self._pending = False
+
+    def sent(self, button: int, down: bool | None = None) -> None:
+        """Buttons were sent: ``down`` True or False for a press or a release alone, None for whole clicks."""
+        if down is True:
+            self._held.add(button)
+        elif down is False:
+            self._held.discard(button)
+        self._pending = True
+
+    def wait(self) -> float:
+        """Before a key: wait until no button shows down but the held ones; returns the seconds waited."""
+        if not self._pending:
+            return 0.0
+        self._pending = False
+        start = time.monotonic()
+        while undelivered_buttons(self._read_mask(), self._held):
+            waited = time.monotonic() - start
+            if waited >= CLICK_DELIVERY_WAIT_S:
+                logger.debug("a button still shows down %.0f ms after the click: sending the key anyway", waited * 1e3)
+                return waited
+            time.sleep(CLICK_DELIVERY_POLL_S)
+        return time.monotonic() - start
 
 
 def no_spare_keycode(what: str, after: str = "") -> ToolError:
@@ -443,6 +509,7 @@ class XTestInput:
         self._restore_timer: threading.Timer | None = None
         self._closed = False
         self._last_button = 0.0
+        self._clicks = ClickDelivery(lambda: pointer_mask(display))
         self._record = BindingRecord(display)
         self._put_back_orphans()
 
@@ -462,6 +529,7 @@ class XTestInput:
             xtest.fake_input(self._d, X.ButtonRelease, b)
         self._d.sync()
         self._last_button = time.monotonic()
+        self._clicks.sent(b)
 
     def move(self, x: int, y: int) -> None:
         self._motion(x, y)
@@ -474,9 +542,11 @@ class XTestInput:
         self._buttons(b, max(1, count))
 
     def button(self, button: MouseButton, down: bool) -> None:
-        xtest.fake_input(self._d, X.ButtonPress if down else X.ButtonRelease, _button(button))
+        b = _button(button)
+        xtest.fake_input(self._d, X.ButtonPress if down else X.ButtonRelease, b)
         self._d.sync()
         self._last_button = time.monotonic()
+        self._clicks.sent(b, down)
 
     def scroll(self, direction: ScrollDirection, clicks: int, x: int | None, y: int | None) -> None:
         b = _scroll_button(direction)
@@ -607,6 +677,7 @@ class XTestInput:
         mod_syms, key_sym = combo_keysyms(combo)
         self._cancel_restore()
         try:
+            self._clicks.wait()
             _check_stop()
             keymap = self._keymap()
             keep: set[int] = set()
@@ -643,6 +714,7 @@ class XTestInput:
         syms = text_keysyms(text)
         self._cancel_restore()
         try:
+            self._clicks.wait()  # before the Caps Lock tap too
             keymap = self._keymap()
             usable = len(self._candidates(keymap, set()))
             if usable == 0:  # refuse now rather than after typing the text up to the first missing character
@@ -783,7 +855,11 @@ class XdotoolInput:
     """The same operations through the xdotool program, for X servers without XTest exposed to python-xlib."""
 
     def __init__(
-        self, display: str, env: dict[str, str] | None = None, lock_on: Callable[[], bool] | None = None
+        self,
+        display: str,
+        env: dict[str, str] | None = None,
+        lock_on: Callable[[], bool] | None = None,
+        pointer_mask: Callable[[], int] | None = None,
     ) -> None:
         exe = shutil.which("xdotool")
         if exe is None:
@@ -792,6 +868,18 @@ class XdotoolInput:
         self._env = dict(env or {})
         self._env["DISPLAY"] = display
         self._lock_on = lock_on  # reads the Lock modifier; xdotool's --clearmodifiers clears it but never restores it
+        # xdotool's clicks freeze the pointer under a click-to-focus grab as XTest's do; the server has processed them
+        # by the time the program has ended (closing its display waits for the server's answer).
+        self._clicks = ClickDelivery(pointer_mask) if pointer_mask is not None else None
+
+    def _clicked(self, button: int, down: bool | None = None) -> None:
+        # Noted before the run: a failed run may still have sent the button, and a wait for nothing costs one query.
+        if self._clicks is not None:
+            self._clicks.sent(button, down)
+
+    def _before_keys(self) -> None:
+        if self._clicks is not None:
+            self._clicks.wait()
 
     def _run(self, *args: str, stoppable: bool = False) -> str:
         """Run xdotool; with ``stoppable``, kill it (raising ``_Stopped``) as soon as typing is to stop."""
@@ -824,17 +912,21 @@ class XdotoolInput:
 
     def click(self, x: int | None, y: int | None, button: MouseButton, count: int) -> None:
         b = str(_button(button))
+        self._clicked(int(b))
         if x is not None and y is not None:
             self._run("mousemove", str(int(x)), str(int(y)), "click", "--repeat", str(max(1, count)), b)
         else:
             self._run("click", "--repeat", str(max(1, count)), b)
 
     def button(self, button: MouseButton, down: bool) -> None:
-        self._run("mousedown" if down else "mouseup", str(_button(button)))
+        b = _button(button)
+        self._clicked(b, down)
+        self._run("mousedown" if down else "mouseup", str(b))
 
     def scroll(self, direction: ScrollDirection, clicks: int, x: int | None, y: int | None) -> None:
         b = str(_scroll_button(direction))
         n = str(min(max(1, clicks), MAX_SCROLL_CLICKS))
+        self._clicked(int(b))
         if x is not None and y is not None:
             self._run("mousemove", str(int(x)), str(int(y)), "click", "--repeat", n, "--delay", "0", b)
         else:
@@ -846,7 +938,9 @@ class XdotoolInput:
         return int(vals["X"]), int(vals["Y"])
 
     def press_key(self, key: str) -> None:
-        self._run("key", "--clearmodifiers", "--delay", "0", xdotool_key_arg(key))
+        arg = xdotool_key_arg(key)
+        self._before_keys()
+        self._run("key", "--clearmodifiers", "--delay", "0", arg)
 
     def type_text(self, text: str) -> None:
         if not text:
@@ -854,6 +948,7 @@ class XdotoolInput:
         text_keysyms(text)  # same validation as XTest
         if stop_requested():
             raise TypingInterrupted(0, len(text))
+        self._before_keys()
         # xdotool binds characters missing from the keymap to a scratch keycode and reverts right after; with
         # no delay clients sometimes read the reverted map (see XTestInput), so only ASCII goes at full speed,
         # and runs of other text are as far apart as their characters.
