@@ -31,7 +31,7 @@ from contop.desktop.sidecar import ParentDeath, SidecarState
 from contop.desktop.window import MainWindow
 from contop.testing.server import ServerProcess
 from contop.testing.xsession import XSession, linux_adapter_for_tests, xsession_for_tests
-from tests.desktop.test_app import FAST_PROXIES, make_window
+from tests.desktop.test_app import FAST_PROXIES, make_window, put_settings
 from tests.desktop.test_proxies import fake, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -166,6 +166,8 @@ def answer_next_question(button: QMessageBox.StandardButton) -> None:
 def test_after_a_reset_the_proxies_page_shows_the_port_the_server_has(
     qapp: QApplication, qtbot: QtBot, server: ServerProcess
 ) -> None:
+    # Started by the user below, not at the window's start: Start (and the port field) is for a stopped proxy.
+    put_settings(server, {"proxy_auto_start": False})
     win = make_window(qapp, server, ProxyManager(server.home, fake(), FAST_PROXIES))
     page = win.proxies_page
     port = free_port()

@@ -26,7 +26,7 @@ from contop.desktop.proxies import ProxyManager, ProxyStatus, ProxySupervisor, W
 from contop.desktop.sidecar import Sidecar, SidecarConfig
 from contop.desktop.window import MainWindow
 from contop.testing.server import ServerProcess
-from tests.desktop.test_app import FAST_PROXIES, make_window
+from tests.desktop.test_app import FAST_PROXIES, make_window, put_settings
 from tests.desktop.test_proxies import fake, free_port, wait_for
 from tests.desktop.test_qa29 import PHONE, answer_next_question, app_window  # noqa: F401 - fixture
 
@@ -90,6 +90,8 @@ def test_a_proxy_watchdog_keeps_one_client(tmp_path: Path, clients_built: list[h
 def test_a_reset_clears_the_message_about_the_port_saved_before(
     qapp: QApplication, qtbot: QtBot, server: ServerProcess
 ) -> None:
+    # Started by the user below, not at the window's start: Start (and the port field) is for a stopped proxy.
+    put_settings(server, {"proxy_auto_start": False})
     win = make_window(qapp, server, ProxyManager(server.home, fake(), FAST_PROXIES))
     page = win.proxies_page
     port = free_port()
