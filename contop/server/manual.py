@@ -8,6 +8,8 @@ the newest one, so a burst of moves never queues up behind a slow X server.
 
 A button the phone pressed (``mouse_down``) and has not released is released when its connection ends (closed,
 lost, revoked, replaced): the X server would otherwise keep it down, mid-drag, until someone clicks at the desk.
+While one device holds a button, the others' actions are refused (``busy``, naming it): the desk has one pointer,
+so another phone's move, click or release would end or bend that drag, and its keys would reach the dragged app.
 
 While the agent runs a task it drives the same mouse and keyboard: manual actions are refused (``not_available``,
 ``reason: agent_running``), and a button the phone held down when the run started is let go.
@@ -16,11 +18,12 @@ While the agent runs a task it drives the same mouse and keyboard: manual action
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +75,38 @@ AWAY_REFUSAL = (
     "Unlock the desk to type; taps, clicks and scrolling still work."
 )
 AGENT_REFUSAL = "the agent is running a task; manual control waits until it ends or is stopped"
+
+
+class HeldByAnotherDevice(ContopError):
+    """Another device holds a mouse button down (a drag): this one's actions would end or disturb it."""
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """Who pressed a button and has not released it: the session, for its release when it ends; the device and its
+    name, for whose actions wait and whom a refusal names (a reconnection of the same phone is not someone else)."""
+
+    session_id: str
+    device_id: str
+    name: str
+
+
+def holder_of(session: Any) -> _Holder:
+    # Test sessions have neither: each then counts as a device of its own.
+    device_id = getattr(session, "device_id", None) or session.id
+    name = str(getattr(session, "device_name", "") or "") or "another device"
+    return _Holder(session.id, str(device_id), name)
+
+
+def held_elsewhere(held: dict[MouseButton, _Holder], device_id: str) -> str | None:
+    """Why a device's action is refused while another device holds a button down, or None when none does."""
+    for button, holder in held.items():
+        if holder.device_id != device_id:
+            return (
+                f"another device holds a mouse button: {holder.name} is holding the {button} button down (a drag); "
+                "this device's pointer, keys and text are refused until it lets go"
+            )
+    return None
 
 
 def video_geometry(monitor: Any, video_width: int, max_macroblocks: int | None = None) -> ScreenGeometry:
@@ -142,7 +177,7 @@ class ManualControl:
         self._input_lock = asyncio.Lock()  # one action at a time on the desk, whichever phone sent it
         self.manual_mode: dict[str, bool] = {}
         self.moves_applied = 0
-        self._held: dict[MouseButton, str] = {}  # button → the session that pressed it and has not released it
+        self._held: dict[MouseButton, _Holder] = {}  # button → who pressed it and has not released it
         self._watched: set[str] = set()  # sessions told to us when their connection ends
         self._releases: set[asyncio.Task[None]] = set()
         self._desk: Desktop | None = None
@@ -183,7 +218,7 @@ class ManualControl:
         """The session's connection ended: what it had not done yet is dropped, its held buttons released."""
         self.forget(session.id)
         self._watched.discard(session.id)
-        if session.id in self._held.values():
+        if any(holder.session_id == session.id for holder in self._held.values()):
             task = asyncio.get_running_loop().create_task(self._release_after(session.id), name="manual-release")
             self._releases.add(task)
             task.add_done_callback(self._releases.discard)
@@ -194,7 +229,7 @@ class ManualControl:
 
     async def _release_held(self, session_id: str | None = None) -> None:
         """Release the buttons ``session_id`` (None: anyone) holds down (caller holds the input lock)."""
-        buttons = [b for b, owner in self._held.items() if session_id is None or owner == session_id]
+        buttons = [b for b, owner in self._held.items() if session_id is None or owner.session_id == session_id]
         if not buttons or self._desk is None:
             return
         adapter = self._desk.adapter
@@ -284,6 +319,9 @@ class ManualControl:
             await self._handle_once_more_on_a_new_desktop(session, message.payload, rule)
         except (KeyboardLockedError, KeyboardTaken) as exc:  # Away Mode holds the keyboard, or took it meanwhile
             session.send(Error.reply("not_available", str(exc), message.id))
+        except HeldByAnotherDevice as exc:  # "busy", not "not_available": the phone keeps manual mode, and tries later
+            if self._may_report(session.id, action):
+                session.send(Error.reply("busy", str(exc), message.id))
         except (NoDesktopError, NoActiveMonitor) as exc:  # NoActiveMonitor is a ToolError, but the payload is fine
             if self._may_report(session.id, action):
                 session.send(Error.reply("not_available", f"manual control is not available: {exc}", message.id))
@@ -326,13 +364,24 @@ class ManualControl:
                 raise
             await self._handle(session, payload, rule)
 
+    @contextlib.asynccontextmanager
+    async def _turn(self, session: Any) -> AsyncIterator[None]:
+        """The desk for one action of ``session``, after the actions that came before it from any device; refused
+        (HeldByAnotherDevice) while another device holds a button down. Checked under the lock, so the answer is
+        the state this action would land in: a press performed just before it counts, a release too."""
+        async with self._input_lock:
+            refusal = held_elsewhere(self._held, holder_of(session).device_id)
+            if refusal is not None:
+                raise HeldByAnotherDevice(refusal)
+            yield
+
     async def _handle(self, session: Any, payload: Any, rule: VideoFrameRule) -> None:
-        action, session_id = payload.action, session.id
+        action = payload.action
         desk = await self._desktop()
         adapter = desk.adapter
         if action == "mouse_move":
             x, y = point(payload, await self._geometry(desk, rule))
-            async with self._input_lock:
+            async with self._turn(session):
                 await asyncio.to_thread(adapter.move_mouse, x, y)
                 self.moves_applied += 1
             return
@@ -340,12 +389,12 @@ class ManualControl:
         if action in ("mouse_down", "mouse_up"):
             button = _button(extra.get("button", "left"))
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
-            async with self._input_lock:
+            async with self._turn(session):
                 if target is not None:
                     await asyncio.to_thread(adapter.move_mouse, *target)
                     self.moves_applied += 1
                 if action == "mouse_down":
-                    self._held[button] = session_id  # before the press: a session ending meanwhile lets go too
+                    self._held[button] = holder_of(session)  # before the press: a session ending meanwhile lets go too
                     await _to_the_end(asyncio.to_thread(adapter.mouse_down, button))
                 else:
                     self._held.pop(button, None)
@@ -354,7 +403,7 @@ class ManualControl:
         if action in CLICKS:
             button, count = CLICKS[action]
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
-            async with self._input_lock:
+            async with self._turn(session):
                 if target is None:
                     await asyncio.to_thread(adapter.click, None, None, button, count)
                 else:
@@ -368,14 +417,14 @@ class ManualControl:
             if not isinstance(clicks, int) or isinstance(clicks, bool) or not 1 <= clicks <= MAX_SCROLL_CLICKS:
                 raise ManualInputError(f"scroll clicks must be an integer from 1 to {MAX_SCROLL_CLICKS}")
             target = point(payload, await self._geometry(desk, rule)) if payload.x is not None else None
-            async with self._input_lock:
+            async with self._turn(session):
                 tx, ty = target if target is not None else (None, None)
                 await asyncio.to_thread(adapter.scroll, direction, clicks, tx, ty)
             return
         if action in KEY_ACTIONS:
             combo = key_of(payload)
             await _refuse_keys_while_away(desk)
-            async with self._input_lock:
+            async with self._turn(session):
                 await run_keys(adapter.press_key, combo)
             return
         if action == "type":
@@ -385,7 +434,7 @@ class ManualControl:
             if len(text) > MAX_TEXT:
                 raise ManualInputError(f"text is too long ({len(text)} characters; at most {MAX_TEXT})")
             await _refuse_keys_while_away(desk)
-            async with self._input_lock:
+            async with self._turn(session):
                 await run_keys(adapter.type_text, text)
             return
         known = sorted({*POINTER_ACTIONS, *CLICKS, *KEY_ACTIONS, "scroll", "type"})
