@@ -6,6 +6,7 @@ rules for the programs that manage files (rm, find, mv, cp, ln, sort, chmod, dd,
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shlex
 from collections.abc import Callable
@@ -351,7 +352,7 @@ def _copies_over(dest: str, inv: Invocation, st: State, *, earlier: bool) -> Non
     if st.resolve is None or earlier:
         return
     path = st.policy.expand(dest, st.cwd)
-    if not os.path.isdir(path) and not dest.startswith(_TEMP_PREFIXES) and _overwrites(dest, path, st, earlier):
+    if not os.path.isdir(path) and not in_temp(dest, path) and _overwrites(dest, path, st, earlier):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
 
 
@@ -901,11 +902,21 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
             st.add(BLOCK, "overwrites operating system files", inv.text)
     elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
         st.add(CONFIRM, "writes into a system folder", inv.text)
-    if guess_existing and not append and not target.startswith(_TEMP_PREFIXES) and _overwrites(target, path, st):
+    if guess_existing and not append and not in_temp(target, path) and _overwrites(target, path, st):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
     # Running it later on the line runs what this writes, not what the disk holds now ('sed -i … run.sh; bash
     # run.sh', 'cp x node_modules/.bin/tsc; npx tsc'): its text is unknown unless the write says it ('>' does).
     st.written.setdefault(path, None)
+
+
+def in_temp(target: str, path: str) -> bool:
+    """Whether a write names the temporary folder, where files are scratch, and stays in it once resolved
+    (``/tmp/../work/pyproject.toml`` is the project's file)."""
+    if not target.startswith(_TEMP_PREFIXES):
+        return False
+    if target.startswith(_TEMP_PREFIXES[0]):
+        return posixpath.normpath(path).startswith(_TEMP_PREFIXES[0])
+    return ".." not in re.split(r"[/\\]", target)
 
 
 def _overwrites(target: str, path: str, st: State, earlier: bool | None = None) -> bool:
