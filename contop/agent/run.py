@@ -539,8 +539,9 @@ class AgentService:
                 log.exception("could not store the conversation of session %s", session_id[:8])
 
         async def close_counts(detail: str) -> list[Cut]:
-            """Close the steps still in flight (``detail`` says why on the phone) and count; returns their tools."""
-            stopped = await state.stop_in_flight(detail)
+            """Close the steps still in flight (``detail`` says why on the phone) and count; returns their tools. A
+            step still waiting for approval names the reason of a stop the user did not ask for (a lost link)."""
+            stopped = await state.stop_in_flight(detail, execution.stop_reason)
             result.steps_taken = state.finished
             result.tool_summary = state.tool_summary()
             return stopped

@@ -7,7 +7,6 @@ never given to pydantic-ai.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import inspect
@@ -36,8 +35,13 @@ IMAGE_NOTE = "The image is attached below."
 
 
 class WaitingForApproval:
-    """The run's confirmer, remembering which calls wait for the user's answer: a stop then says those steps never
-    ran, rather than that they were cut off half done."""
+    """The run's confirmer, remembering which calls have not been approved: a stop then says those steps never
+    ran, rather than that they were cut off half done.
+
+    A call stays marked until its answer is "yes". A lost link answers every open question "no" as it stops the
+    run, and the "no" can reach the confirmer before the stop reaches the run (Python 3.11's ``wait_for`` returns
+    a result that arrived with its cancellation): the step is then still in flight, but it never ran.
+    """
 
     def __init__(self, inner: Confirmer) -> None:
         self.inner = inner
@@ -45,15 +49,14 @@ class WaitingForApproval:
 
     async def confirm(self, request: ConfirmationRequest) -> bool:
         self.calls.add(request.call_id)
-        try:
-            answer = await self.inner.confirm(request)
-        except asyncio.CancelledError:
-            raise  # left marked: the stop that cancelled the wait reports the step as never run
-        except BaseException:
+        answer = await self.inner.confirm(request)
+        if answer:
             self.calls.discard(request.call_id)
-            raise
-        self.calls.discard(request.call_id)
         return answer
+
+    def settled(self, call_id: str) -> None:
+        """The call's step has its outcome: it is no longer one a stop could cut off."""
+        self.calls.discard(call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +106,20 @@ class RunState:
              "backend": self.backend},
         )  # fmt: skip
 
-    async def stop_in_flight(self, detail: str) -> list[Cut]:
+    async def stop_in_flight(self, detail: str, why: str = "") -> list[Cut]:
         """The run ended with steps still in flight (stopped, timed out, failed): each gets its final
         ``agent_progress`` (``cancelled``) and counts as cancelled in the summary. Returns them, in order; a step
-        still waiting for approval is told apart, as it did not run at all."""
+        still waiting for approval is told apart, as it did not run at all. ``why`` is the reason of a stop the
+        user did not ask for (the phone's link was lost): a step that waited is said to have lost its approval
+        to it, not to have been stopped by the user."""
         waiting = self.approvals.calls if self.approvals is not None else set()
+        unapproved = f"{why[:1].upper()}{why[1:]} while it waited for your approval, so it did not run." if why else ""
         cut = []
         for step, tool in sorted(self.in_flight.items()):
             unasked = self.call_ids.get(step) in waiting
             cut.append(Cut(tool, unasked))
             self.summary[(tool, "cancelled")] += 1
-            await self.progress(step, tool, STOPPED_WAITING if unasked else detail, "cancelled")
+            await self.progress(step, tool, (unapproved or STOPPED_WAITING) if unasked else detail, "cancelled")
         return cut
 
 
@@ -197,6 +203,8 @@ async def run_guarded(state: RunState, name: str, args: dict[str, Any], call_id:
     state.call_ids[step] = call_id  # kept by a stop, for stop_in_flight to know whether the step still waited
     outcome = await state.toolset.call(name, args, state.ctx, call_id=call_id)
     state.call_ids.pop(step, None)
+    if state.approvals is not None:
+        state.approvals.settled(call_id)
     state.summary[(name, outcome.status)] += 1
     status: ProgressStatus = "completed" if outcome.status == "success" else "failed"
     await state.progress(step, name, describe_outcome(outcome), status)

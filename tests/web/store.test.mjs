@@ -345,7 +345,7 @@ test("a reconnect keeps manual mode and a pending confirmation; disconnecting en
   assert.equal(s.manual, true);
   // A new connection: the desktop asks again if it still waits (same id), else the question is over.
   assert.equal(s.confirmation, null);
-  assert.equal(s.entries.find((e) => e.requestId === "req-1").decision, "expired");
+  assert.equal(s.entries.find((e) => e.requestId === "req-1").decision, "unanswered", "lost with the link, not expired");
   s = reduce(s, srv("agent_confirmation_request", { tool: "t" }, "req-1"));
   assert.equal(s.confirmation.requestId, "req-1");
   assert.equal(s.entries.filter((e) => e.requestId === "req-1").length, 1);

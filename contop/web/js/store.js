@@ -127,12 +127,30 @@ function nextConfirmation(state) {
   return { ...state, confirmation: next, confirmQueue: rest };
 }
 
-/** The confirmation request `requestId` was not answered in time: its entry says so and its dialog closes. */
+/**
+ * The confirmation request `requestId` was not answered in time (the desktop says so): its entry says so and its
+ * dialog closes. The desktop's word beats the phone's guess that the question was lost with a link.
+ */
 function expireConfirmation(state, requestId) {
   const idx = state.entries.findIndex((e) => e.kind === "confirm" && e.requestId === requestId);
-  const s = idx >= 0 && !state.entries[idx].decision ? replaceAt(state, idx, { decision: "expired" }) : state;
+  const open = idx >= 0 && (!state.entries[idx].decision || state.entries[idx].lostWithLink);
+  const s = open ? replaceAt(state, idx, { decision: "expired", lostWithLink: false }) : state;
   if (s.confirmation?.requestId === requestId) return nextConfirmation(s);
   return { ...s, confirmQueue: s.confirmQueue.filter((c) => c.requestId !== requestId) };
+}
+
+/**
+ * A new link (not one that healed by itself): the questions of the run still open on this phone were asked over a
+ * link that is gone, also those of a page that was reloaded or closed meanwhile. The desktop answered them "no"
+ * when it lost that link and stopped the run (contop/transport/session.py), so their steps did not run; a
+ * question it still waits for (the old connection was handed over) is asked again with its id and waits again.
+ * They are "unanswered", lost with the link: not "expired", as their time had not run out.
+ */
+function loseOpenQuestions(state) {
+  const start = runStart(state.entries);
+  const lost = (e, i) => i >= start && e.kind === "confirm" && !e.decision;
+  const entries = state.entries.map((e, i) => (lost(e, i) ? { ...e, decision: "unanswered", lostWithLink: true, rev: e.rev + 1 } : e));
+  return { ...state, entries, ...NO_QUESTIONS };
 }
 
 /** `feature` is no longer known to be refused on this desktop (the state as it was when it was not). */
@@ -453,6 +471,7 @@ function onServer(state, msg, now) {
         deadline: confirmation.deadline,
         callId: str(p.call_id) || null, // the tool call it gates: its tool_result says whether it ran
         decision: null,
+        lostWithLink: false, // set when a new link finds it open (loseOpenQuestions)
         // Asked again (a reconnect): an answer given before is void, the question waits again.
         delivery: null,
         answerId: null,
@@ -677,9 +696,7 @@ export function reduce(state, action) {
         s.resync = !action.healed;
         // Over a new connection the desktop asks again what it still waits for (same id: the entry returns to
         // "waiting"); a question it stopped waiting for when the link died must not stay answerable here.
-        if (!action.healed) {
-          for (const c of [s.confirmation, ...s.confirmQueue]) if (c) s = expireConfirmation(s, c.requestId);
-        }
+        if (!action.healed) s = loseOpenQuestions(s);
       }
       if (conn.status === ConnStatus.IDLE) {
         // Disconnected on purpose: the desktop ends this phone's session.

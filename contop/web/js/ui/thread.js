@@ -109,6 +109,13 @@ export function answerText(e) {
       note: "The desktop had stopped waiting for this answer when it arrived, so the step was not approved.",
     };
   }
+  if (e.decision === "unanswered" && e.lostWithLink) {
+    return {
+      word: "Not answered — the link dropped; not run",
+      tone: "unanswered",
+      note: "The connection dropped while this waited for your answer: the desktop took it as not approved, so the step did not run.",
+    };
+  }
   return { word: DECISION_WORD[e.decision] || "Waiting for you", tone: e.decision || "pending", note: "" };
 }
 
