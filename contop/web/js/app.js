@@ -499,13 +499,16 @@ function handleServer(msg) {
 // ---------------------------------------------------------------- video
 
 let noPictureTimer = 0;
+const WAITING_FOR_PICTURE = "Waiting for the desktop's screen…";
 
 /** If no frame arrives within a while, say why that may be instead of spinning forever. */
 function armNoPictureTimer() {
-  setPlaceholderText("Waiting for the desktop's screen…");
   clearTimeout(noPictureTimer);
+  // The desktop's own reason (its display cannot be reached, say) says more than a guess, and holds until it says
+  // video_resumed: the picture comes back by itself then.
+  if (!videoStopped) setPlaceholderText(WAITING_FOR_PICTURE);
   noPictureTimer = setTimeout(() => {
-    if (!$("video").videoWidth) {
+    if (!videoStopped && !$("video").videoWidth) {
       setPlaceholderText("No picture from the desktop yet. Its screen may not be shareable (no display, or capture not permitted).");
     }
   }, 12000);
@@ -521,6 +524,9 @@ function videoState(payload) {
     setPlaceholderText(String(payload.message || "The desktop's screen cannot be captured right now."));
   } else if (payload.status_type === "video_resumed") {
     videoStopped = false;
+    // Its reason no longer holds: until the first frame, the placeholder waits for it (and says so if none comes).
+    if ($("video").videoWidth) setPlaceholderText(WAITING_FOR_PICTURE);
+    else armNoPictureTimer();
   } else {
     return;
   }
@@ -536,7 +542,7 @@ function attachVideo(stream) {
   syncPlaceholder();
 }
 
-let placeholderText = "Waiting for the desktop's screen…"; // what it says over a missing or stopped picture
+let placeholderText = WAITING_FOR_PICTURE; // what it says over a missing or stopped picture
 let reconnectText = ""; // while reconnecting (past the silent window): the picture is dead, the placeholder says why
 
 function setPlaceholderText(text) {
@@ -1262,6 +1268,7 @@ function setManual(enabled) {
   if (enabled && store.state.conn.status !== ConnStatus.CONNECTED) return toast("Not connected to the desktop", "warn");
   const wait = enabled ? manualWaitHelp(store.state) : null;
   if (wait) return toast(wait, "warn", 4000);
+  if (!enabled) manualControl.leave(); // a button held on the desktop is let go while manual mode still takes it
   sendQuiet("set_manual_mode", { enabled }, "manual");
   store.dispatch({ type: "manual", enabled });
 }

@@ -11,7 +11,7 @@ const REPEAT_DELAY_MS = 250;
 const REPEAT_MS = 80;
 
 /**
- * send(type, payload) → id|null; isManual() → bool. Returns {reset(), cursor, refused(id)}.
+ * send(type, payload) → id|null; isManual() → bool. Returns {reset(), cursor, refused(id), leave()}.
  */
 export function setupManualControl({ send, isManual, onZoom }) {
   const pane = $("video-pane");
@@ -155,6 +155,32 @@ export function setupManualControl({ send, isManual, onZoom }) {
   }).observe(wrap);
 
   // ---- the panel ----
+  const panel = $("manual-panel");
+  // Manual mode can end while a finger is still down on the panel or the picture (a task started, from another
+  // phone too; the link was lost). The panel is gone by then, and the browser would give the lift's click to what
+  // took its place: the composer's chips (Settings, Extended thinking, New conversation), the thread, the round
+  // button. Such a gesture ends with nothing: cancelling its touchend cancels the click and the mouse events (and
+  // the focus) that a tap brings.
+  const panelGone = () => !isManual() || panel.hidden || panel.getClientRects().length === 0;
+  const manualTouches = new Set(); // touches that began on the panel or the picture while manual mode was on
+  window.addEventListener(
+    "touchstart",
+    (ev) => {
+      for (const t of ev.changedTouches) {
+        manualTouches.delete(t.identifier); // browsers reuse the numbers of lifted touches
+        if (isManual() && (panel.contains(t.target) || pane.contains(t.target))) manualTouches.add(t.identifier);
+      }
+    },
+    { capture: true, passive: true },
+  );
+  const touchEnd = (ev) => {
+    let outlived = false;
+    for (const t of ev.changedTouches) if (manualTouches.delete(t.identifier) && panelGone()) outlived = true;
+    if (outlived && ev.cancelable) ev.preventDefault();
+  };
+  window.addEventListener("touchend", touchEnd, { capture: true, passive: false });
+  window.addEventListener("touchcancel", touchEnd, { capture: true, passive: false });
+
   function centre() {
     return video.videoWidth ? { x: Math.round(video.videoWidth / 2), y: Math.round(video.videoHeight / 2) } : null;
   }
@@ -168,19 +194,22 @@ export function setupManualControl({ send, isManual, onZoom }) {
     left.classList.add("pressed");
     dragging = false;
     longTimer = setTimeout(() => {
+      if (panelGone()) return; // manual mode ended while L was held: no drag starts on the desktop
       dragging = true;
       left.classList.add("held");
       send("manual_control", pointerPayload("mouse_down", cursor));
       vibrate(25);
     }, LONG_PRESS_MS);
   });
+  // Letting go of a held button is always sent (leave() has done it when manual mode was switched off); a click is
+  // sent only while the panel is there to be tapped.
   const leftUp = (ev) => {
     clearTimeout(longTimer);
     left.classList.remove("pressed", "held");
     if (dragging) {
       send("manual_control", pointerPayload("mouse_up", cursor));
       dragging = false;
-    } else if (ev.type === "pointerup") {
+    } else if (ev.type === "pointerup" && !panelGone()) {
       send("manual_control", clickPayload(cursor || centre()));
       vibrate(8);
     }
@@ -193,6 +222,7 @@ export function setupManualControl({ send, isManual, onZoom }) {
     vibrate(8);
   });
 
+  const stops = []; // each repeating button's stop(), for leave()
   function holdRepeat(button, fire) {
     let delay = 0;
     let interval = 0;
@@ -201,6 +231,7 @@ export function setupManualControl({ send, isManual, onZoom }) {
       clearInterval(interval);
       button.classList.remove("pressed");
     };
+    stops.push(stop);
     button.addEventListener("pointerdown", (ev) => {
       ev.preventDefault();
       button.setPointerCapture?.(ev.pointerId);
@@ -208,6 +239,7 @@ export function setupManualControl({ send, isManual, onZoom }) {
       fire();
       delay = setTimeout(() => {
         interval = setInterval(() => {
+          if (panelGone()) return stop(); // manual mode ended under the finger: the scrolling stops with it
           fire();
           vibrate(4);
         }, REPEAT_MS);
@@ -256,6 +288,15 @@ export function setupManualControl({ send, isManual, onZoom }) {
     },
     get cursor() {
       return cursor;
+    },
+    /** Manual mode is being switched off: a button held down on the desktop by a long press of L is let go
+     * first (the desktop would keep it down), and a held scroll button stops repeating. */
+    leave() {
+      clearTimeout(longTimer);
+      left.classList.remove("pressed", "held");
+      if (dragging) send("manual_control", pointerPayload("mouse_up", cursor));
+      dragging = false;
+      for (const stop of stops) stop();
     },
     /** The desktop refused request `id`: if it was text to type, the text goes back into the box, if still empty. */
     refused(id) {
