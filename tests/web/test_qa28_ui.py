@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from contop.testing.server import ServerProcess
 from tests.web.test_ui import (  # noqa: F401
@@ -16,6 +16,7 @@ from tests.web.test_ui import (  # noqa: F401
     _scripted_phone,
     _wait_reply,
     browser,
+    centre,
     close,
     emit,
     open_fake_session,
@@ -29,18 +30,12 @@ from tests.web.test_ui import (  # noqa: F401
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def _centre(page: Page, selector: str) -> tuple[float, float]:
-    box = page.locator(selector).bounding_box()
-    assert box, selector
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-
-
 def test_a_double_tap_on_send_does_not_stop_the_task_it_started(server: ServerProcess, browser: Browser) -> None:
     """Stop appears where Send was: the second tap of a double tap lands on it and must not stop the task."""
     ctx = phone(browser, fake=True)
     page = open_fake_session(ctx, server)
     page.locator("#intent-input").fill("list my downloads")
-    x, y = _centre(page, "#btn-send")
+    x, y = centre(page, "#btn-send")
     page.touchscreen.tap(x, y)
     page.wait_for_timeout(120)
     page.touchscreen.tap(x, y)
@@ -113,7 +108,7 @@ def test_manual_control_refused_for_a_gone_display_says_why_until_it_works(
 
     def tap_refused() -> None:
         n = len(sent(page, "manual_control"))
-        page.touchscreen.tap(*_centre(page, "#video-pane"))
+        page.touchscreen.tap(*centre(page, "#video-pane"))
         page.wait_for_function(f"window.__fake.ofType('manual_control').length > {n}")
         tap = sent(page, "manual_control")[-1]
         emit(page, "error", {"code": "not_available", "message": DISPLAY_GONE, "ref_id": tap["id"]})
@@ -142,7 +137,7 @@ def test_manual_control_refused_for_a_gone_display_says_why_until_it_works(
     # Refused again, then a tap the desktop does not refuse (it worked): the panel is as before.
     tap_refused()
     expect(hint).to_have_text(reason)
-    page.touchscreen.tap(*_centre(page, "#video-pane"))
+    page.touchscreen.tap(*centre(page, "#video-pane"))
     expect(hint).to_have_text("Tap to click · drag to point · pinch to zoom", timeout=6_000)
     close(ctx)
 

@@ -15,6 +15,7 @@ from contop.testing.server import ServerProcess
 from tests.web.test_ui import (  # noqa: F401
     FAKE_PAYLOAD,
     browser,
+    centre,
     close,
     emit,
     fragment,
@@ -27,12 +28,6 @@ from tests.web.test_ui import (  # noqa: F401
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-def _centre(page: Page, selector: str) -> tuple[float, float]:
-    box = page.locator(selector).bounding_box()
-    assert box
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 def _task_from_another_phone(page: Page) -> None:
@@ -86,11 +81,11 @@ def test_a_finger_lifted_after_manual_mode_ended_taps_nothing(
     try:
         page = open_fake_session(ctx, server)
         emit(page, "state_update", {"ai_state": "idle", "models": models})
-        round_button = _centre(page, "#btn-manual")
+        round_button = centre(page, "#btn-manual")
         page.locator("#btn-manual").tap()
         expect(page.locator("#manual-panel")).to_be_visible()
         before = page.evaluate("window.__fake.sent.length")
-        x, y = round_button if where == "picture" else _centre(page, where)
+        x, y = round_button if where == "picture" else centre(page, where)
         touch(page, "touchStart", [(x, y)])
         page.wait_for_timeout(held_ms // 2)
         end(page)

@@ -134,10 +134,15 @@ def touch(page: Page, kind: str, points: list[tuple[float, float]]) -> None:
     _cdp[key].send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
 
 
-def hold(page: Page, selector: str, ms: int) -> None:
+def centre(page: Page, selector: str) -> tuple[float, float]:
+    """Where a finger lands on the element: the middle of its box."""
     box = page.locator(selector).bounding_box()
-    assert box
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert box, selector
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def hold(page: Page, selector: str, ms: int) -> None:
+    x, y = centre(page, selector)
     touch(page, "touchStart", [(x, y)])
     page.wait_for_timeout(ms)
     touch(page, "touchEnd", [])
