@@ -46,7 +46,8 @@ class RecorderApp:
             self.proc.wait(5)
 
     def events(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text(encoding="utf-8").splitlines()
+        # Only whole lines: the recorder may be writing the last one while it is read (a half line is not JSON).
+        lines = self.log.read_text(encoding="utf-8").split("\n")[:-1]
         return [json.loads(line) for line in lines if line.strip()]
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], Any], timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ class LoggedApp:
     log: Path
 
     def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").split("\n")[:-1] if line.strip()]
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
