@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -83,7 +84,7 @@ class SessionExecution:
         log.info("execution %s continues on the reconnected session %s", self.execution.session_id[:8], session.id[:8])
 
 
-def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "internal"], message: str) -> Error:
+def _error(ref: Envelope, code: Literal["busy", "invalid_payload", "not_available"], message: str) -> Error:
     return Error(payload=ErrorPayload(code=code, message=message, ref_id=ref.id))
 
 
@@ -117,12 +118,18 @@ class AgentLoader:
     Importing pydantic-ai and the agent's modules is about a third of the server's start-up, and nothing needs
     them before a phone sends its first request. So the server answers (pairing, health, the live screen) without
     waiting for them; ``start`` begins loading as it starts serving, and a request that comes sooner waits for it.
+    A load that fails is tried again by the next request that needs the agent, at most every ``RETRY_AFTER_S``.
     """
+
+    RETRY_AFTER_S = 2.0
+    CLOSE_WAIT_S = 1.0  # how long shutdown waits for a load under way before it goes on without it
 
     def __init__(self, state: ServerState, sandbox: Callable[[], Awaitable[SandboxBackend | None]]) -> None:
         self._state = state
         self._sandbox = sandbox
         self._task: asyncio.Task[AgentService] | None = None
+        self._failed_at = 0.0  # loop time of the last failed load
+        self._closed = False
         self.service: AgentService | None = None
 
     def _build(self) -> AgentService:  # in a worker thread: imports, and the blocking SQLite open of the history
@@ -137,12 +144,42 @@ class AgentLoader:
             sandbox=self._sandbox,
         )
 
+    async def _in_thread(self) -> AgentService:
+        """``_build`` in a daemon thread: unlike ``asyncio.to_thread``'s pool, it does not hold up the end of the
+        process when the server stops in the middle of a load (a history held by another program takes 5 s)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AgentService] = loop.create_future()
+
+        def settle(outcome: Callable[[], None]) -> None:
+            if not future.done():
+                outcome()
+
+        def run() -> None:
+            try:
+                service = self._build()
+            except BaseException as exc:  # handed to the waiting requests, as to_thread would
+                error = exc
+                outcome = lambda: future.set_exception(error)  # noqa: E731
+            else:
+                outcome = lambda: future.set_result(service)  # noqa: E731
+            try:
+                loop.call_soon_threadsafe(settle, outcome)
+            except RuntimeError:  # the loop has ended: the server is gone, and the process with it
+                pass
+
+        threading.Thread(target=run, name="agent-load", daemon=True).start()
+        return await future
+
     async def _load(self) -> AgentService:
         try:
-            service = await asyncio.to_thread(self._build)
+            service = await self._in_thread()
         except Exception:
+            self._failed_at = asyncio.get_running_loop().time()
             log.exception("the execution agent could not be started")
             raise
+        if self._closed:  # the server stopped while this loaded: nobody else will close it
+            await service.aclose()
+            raise ConnectionError("the server stopped while the agent was loading")
         if gc.get_freeze_count():
             # The serving process froze what it held at start (tune_for_latency): the agent's modules, loaded
             # since, join it, so that the collector does not walk them again at every older-generation pass.
@@ -151,15 +188,31 @@ class AgentLoader:
         return service
 
     def start(self) -> None:
-        """Begin loading (from the app's start-up, on the event loop); idempotent."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._load(), name="agent-load")
+        """Begin loading (from the app's start-up, on the event loop); idempotent. After a failed load, begin again
+        once ``RETRY_AFTER_S`` have passed."""
+        task = self._task
+        if self._closed or (task is not None and not self._failed(task)):
+            return
+        loop = asyncio.get_running_loop()
+        if task is not None and loop.time() - self._failed_at < self.RETRY_AFTER_S:
+            return
+        self._task = loop.create_task(self._load(), name="agent-load")
+
+    @staticmethod
+    def _failed(task: asyncio.Task[AgentService]) -> bool:
+        return task.done() and (task.cancelled() or task.exception() is not None)
 
     async def get(self) -> AgentService:
-        """The agent, once loaded (a failed load raises here, for the request that needed it)."""
+        """The agent, once loaded. A failed load raises ``AgentUnavailable`` here, for the request that needed it."""
         self.start()
         assert self._task is not None
-        return await asyncio.shield(self._task)
+        try:
+            return await asyncio.shield(self._task)
+        except Exception as exc:
+            raise AgentUnavailable(
+                f"the desktop's agent could not be started ({type(exc).__name__}: {str(exc)[:300]}); its log says "
+                f"more, and the next request tries again"
+            ) from exc
 
     def stop(self, device_id: str) -> bool:
         return self.service is not None and self.service.stop(device_id)
@@ -169,14 +222,41 @@ class AgentLoader:
             await self.service.stop_all(reason)
 
     async def aclose(self) -> None:
+        self._closed = True
         task = self._task
         if task is None:
             return
-        try:
-            service = await task  # a thread cannot be cancelled: a load under way is let finish, then closed
-        except Exception:
+        # A thread cannot be cancelled. The shutdown steps after this one (the hosts' sleep settings, the tunnel)
+        # must not wait for a slow load: the desktop app kills a server that takes 2 s to stop. A load that ends
+        # later closes what it opened itself (``_load``).
+        await asyncio.wait({task}, timeout=self.CLOSE_WAIT_S)
+        if not task.done():
+            log.info("the agent was still loading when the server stopped; not waiting for it")
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its end is expected: not "unretrieved"
             return
-        await service.aclose()
+        if self._failed(task) or self.service is None:
+            return
+        await self.service.aclose()
+
+
+class AgentUnavailable(Exception):
+    """The agent could not be loaded; the message is for the phone."""
+
+
+class WaitingIntent:
+    """An intent waiting in the session's execution slot until it can start (the agent still loading): a stop, a
+    lost link or a shutdown meanwhile cancels it, as they would cancel the run it is about to become."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.reason = ""
+
+    def cancel(self, reason: str = "") -> None:
+        self.cancelled = True
+        self.reason = self.reason or reason
+
+    def adopt(self, session: Session) -> None:
+        pass  # the request goes on and reports through Session.current(), the reconnected phone
 
 
 def install_agent(
@@ -213,8 +293,28 @@ def install_agent(
         if refused:
             owner.send(_error(message, "invalid_payload", refused))
             return
-        await context_checked(owner.device_id)
-        service = await agent.get()
+        waiting: WaitingIntent | None = None
+        if owner.execution is None:  # a stop or a lost link while this waits must stop it, as it would stop the run
+            waiting = WaitingIntent()
+            owner.set_execution(waiting)
+        try:
+            await context_checked(owner.device_id)
+            service = await agent.get()
+        except AgentUnavailable as exc:
+            owner.send(_error(message, "not_available", str(exc)))
+            return
+        finally:
+            if waiting is not None:
+                owner.clear_execution(waiting)
+        if waiting is not None and waiting.cancelled:
+            why = f"Stopped: {waiting.reason}." if waiting.reason else "Stopped at your request."
+            await SessionEvents(owner, message.id).emit(
+                "agent_result",
+                {"answer": f"{why} It had not started: nothing was done.", "status": "cancelled",
+                 "session_id": conversations.get(owner.device_id)},
+            )  # fmt: skip
+            owner.send(StateUpdate(payload=state_payload(state, owner)))
+            return
         from contop.agent.run import AgentBusy  # loaded by now: get() returned its service
 
         running = service.running()
@@ -267,7 +367,11 @@ def install_agent(
 
     async def on_stop(session: Session, message: Envelope) -> None:
         owner = session.current()
-        if not agent.stop(owner.device_id):
+        slot = owner.execution
+        if isinstance(slot, WaitingIntent):  # its request has not started yet: it stops before it does
+            slot.cancel()
+            owner.clear_execution(slot)
+        elif not agent.stop(owner.device_id):
             log.debug("execution_stop with nothing running")
             owner.send(StateUpdate(payload=state_payload(state, owner)))  # the phone stops waiting for a stop
 
@@ -288,7 +392,11 @@ def install_agent(
         try:
             if previous is not None:
                 await asyncio.shield(previous)  # two in a row: the later one wins
-            service = await agent.get()
+            try:
+                service = await agent.get()
+            except AgentUnavailable as exc:
+                owner.send(_error(message, "not_available", str(exc)))
+                return
             found = service.store is not None and await service.store.exists(wanted)
         finally:
             done.set_result(None)
