@@ -25,6 +25,8 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import ModelRequestContext
 from pydantic_ai.tools import RunContext
 
+from contop.agent.history import starts_turn
+
 OLD_IMAGE_NOTE = "[an older screenshot/image was here; only the newest image is kept]"
 NO_VISION_NOTE = "[an image was here; this model cannot see images: use text tools such as the accessibility tree]"
 MAX_TOOL_OUTPUT_CHARS = 8 * 1024
@@ -151,10 +153,6 @@ def estimate_tokens(messages: Sequence[ModelMessage], cache: SizeCache | None = 
     return chars // 4 + images * IMAGE_TOKENS
 
 
-def _starts_turn(message: ModelMessage) -> bool:
-    return isinstance(message, ModelRequest) and any(isinstance(p, UserPromptPart) for p in message.parts)
-
-
 def fit_budget(messages: list[ModelMessage], budget_tokens: int, cache: SizeCache | None = None) -> list[ModelMessage]:
     """Drop the oldest whole turns, then the oldest call/return pairs of the current turn, until under budget.
 
@@ -168,7 +166,7 @@ def fit_budget(messages: list[ModelMessage], budget_tokens: int, cache: SizeCach
     dropped = False
     # 1. whole earlier turns (previous intents of the session)
     while True:
-        starts = [i for i, message in enumerate(out) if _starts_turn(message)]
+        starts = [i for i, message in enumerate(out) if starts_turn(message)]
         if len(starts) < 2 or estimate_tokens(out, cache) <= budget_tokens:
             break
         out = out[starts[1] :]

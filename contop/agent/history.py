@@ -100,13 +100,19 @@ def strip_binary(messages: Sequence[ModelMessage]) -> list[ModelMessage]:
     return out
 
 
+def starts_turn(message: ModelMessage) -> bool:
+    """Whether ``message`` begins a turn: a request with the user's prompt that answers no tool call. A tool
+    returning an image answers with a request holding its result *and* a user-prompt part (the image): that is
+    part of the turn it ran in, and cutting there would keep a result without its call and lose the request."""
+    if not isinstance(message, ModelRequest):
+        return False
+    kinds = {part.part_kind for part in message.parts}
+    return "user-prompt" in kinds and "tool-return" not in kinds and "retry-prompt" not in kinds
+
+
 def cap_turns(messages: Sequence[ModelMessage], max_turns: int = MAX_TURNS) -> list[ModelMessage]:
-    """The last ``max_turns`` turns; a turn starts at a request carrying the user's prompt."""
-    starts = [
-        i
-        for i, m in enumerate(messages)
-        if isinstance(m, ModelRequest) and any(p.part_kind == "user-prompt" for p in m.parts)
-    ]
+    """The last ``max_turns`` turns (see ``starts_turn``)."""
+    starts = [i for i, m in enumerate(messages) if starts_turn(m)]
     if len(starts) <= max_turns:
         return list(messages)
     return list(messages[starts[-max_turns] :])

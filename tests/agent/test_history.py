@@ -157,6 +157,51 @@ def test_stored_history_keeps_the_last_turns_whole() -> None:
     assert cap_turns(messages, 10) == messages
 
 
+async def test_a_turn_full_of_screenshots_is_kept_with_its_request(env: Env) -> None:
+    """Each image a tool returns reaches the model as a request holding the tool's result and the image as a
+    user-prompt part. Those must not count as turns: 45 screenshots in one request made the stored conversation
+    start at the 6th screenshot's result, without its call and without what the user had asked."""
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), "red").save(env.work / "shot.png")
+    look = {"tool": "read_image", "args": {"path": str(env.work / "shot.png")}}
+    env.script([look] * 45 + [{"text": "looked 45 times"}], "look.json")
+    first = await run_intent(env.service(), "look at it many times", RecordingEvents(), session_id="s-1")
+    assert first.status == "completed", first.answer
+    env.script([{"text": "it was red"}], "next.json")
+    env.record.unlink()
+    await run_intent(env.service(), "what colour was it?", RecordingEvents(), session_id="s-1")
+    texts = [p["text"] for p in env.received()[0]["parts"]]
+    assert texts[0] == "look at it many times"  # the earlier request is there, from its start
+    assert texts[-1] == "what colour was it?"
+
+
+def test_a_turn_starts_only_at_a_request_that_answers_no_tool_call() -> None:
+    from pydantic_ai.messages import ToolCallPart, ToolReturnPart
+
+    from contop.agent.context import fit_budget
+    from contop.agent.history import cap_turns
+
+    messages: list[ModelRequest | ModelResponse] = []
+    for i in range(3):
+        messages.append(ModelRequest(parts=[UserPromptPart(f"q{i}")]))
+        for j in range(3):
+            call = f"c{i}{j}"
+            messages.append(ModelResponse(parts=[ToolCallPart("read_image", {"path": "x"}, tool_call_id=call)]))
+            image = UserPromptPart(["image:", BinaryContent(b"\x89PNG", media_type="image/png")])
+            messages.append(
+                ModelRequest(parts=[ToolReturnPart("read_image", "see the image", tool_call_id=call), image])
+            )
+        messages.append(ModelResponse(parts=[TextPart(f"a{i}")]))
+    kept = cap_turns(messages, 2)
+    assert kept[0] == messages[8] and kept[0].parts[0].content == "q1"  # type: ignore[union-attr]
+    assert len(kept) == 16
+    # Over a context budget, whole earlier turns go first: the cut is at a request, never at a tool's result.
+    trimmed = fit_budget(list(messages), 40)
+    assert isinstance(trimmed[0], ModelRequest)
+    assert any(isinstance(p, UserPromptPart) and p.content == "q2" for p in trimmed[0].parts)
+
+
 async def test_the_conversation_store_is_readable_by_its_owner_only(env: Env) -> None:
     env.script([{"text": "ok"}])
     await run_intent(env.service(), "a private question", RecordingEvents(), session_id="s-private")
