@@ -250,6 +250,10 @@ class ManualControl:
         while len(self.manual_mode) > MAX_SESSIONS:  # sessions end without telling us: keep the newest only
             self.manual_mode.pop(next(iter(self.manual_mode)))
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
+        if not enabled and any(holder.session_id == session.id for holder in self._held.values()):
+            # Leaving manual mode lets go of what this phone held down (its app sends mouse_up first; an older
+            # one may not): a button left down would keep the other devices refused as "busy" until its link ends.
+            await self._release_after(session.id)
 
     async def agent_started(self) -> None:
         """A run began: what the phones sent and is not done yet is dropped, and their held buttons let go (the

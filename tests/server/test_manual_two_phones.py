@@ -134,3 +134,17 @@ async def test_a_tap_from_another_phone_does_not_end_a_drag(
     beta = _shot(recorder, "Beta")
     b.send(_msg("click", **beta))
     await asyncio.to_thread(recorder.wait_for, lambda ev: _pressed(ev, "Beta"))
+
+
+async def test_leaving_manual_mode_lets_go_of_a_held_button(
+    phones: tuple[ContopClient, ContopClient], xsession: XSession, recorder: RecorderApp
+) -> None:
+    """A phone that leaves manual mode without a mouse_up (an older app) must not keep the button down, and so
+    every other device refused as "busy", until its link ends."""
+    a, b = phones
+    a.send(_msg("mouse_down", **_shot(recorder, "canvas")))
+    await _until(lambda: _button1_down(xsession.display), 10, "phone A's press never arrived")
+    assert HOLDER in await _refused(b, _msg("click", **_shot(recorder, "Beta")))
+    a.send({"type": "set_manual_mode", "id": "mode-off-a", "payload": {"enabled": False}})
+    await _until(lambda: not _button1_down(xsession.display), 10, "button 1 still down after A left manual mode")
+    await _tap_alpha(b, recorder)
