@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ from contop.core.clock import iso, parse_iso, utcnow
 from contop.server.pairing import ConnectionType
 
 MAX_EVENTS = 500
+_NUMBERED = re.compile(r" \(\d+\)$")  # the " (2)" that tells apart devices of one name
 
 
 class DeviceEventType(StrEnum):
@@ -113,6 +115,8 @@ class DeviceRegistry:
         paired_at: datetime | None = None,
     ) -> Device:
         device = self._devices.get(device_id)
+        if device_name:
+            device_name = self._distinct(device_id, device_name, device.device_name if device else None)
         if device is None:
             device = Device(
                 device_id=device_id,
@@ -129,6 +133,20 @@ class DeviceRegistry:
             if paired_at is not None:
                 device.paired_at = paired_at
         return device
+
+    def _distinct(self, device_id: str, wanted: str, current: str | None) -> str:
+        """``wanted``, or "wanted (2)", "(3)"… when another device already goes by it: two phones of one model both
+        call themselves "Android · Chrome", and what names a device ("a task from …", the devices list) must say
+        which. A device that reconnects keeps the number it was given."""
+        taken = {d.device_name for d in self._devices.values() if d.device_id != device_id}
+        if wanted not in taken:
+            return wanted
+        if current is not None and current not in taken and _NUMBERED.sub("", current) == wanted:
+            return current
+        n = 2
+        while f"{wanted} ({n})" in taken:
+            n += 1
+        return f"{wanted} ({n})"
 
     def remove(self, device_id: str) -> Device | None:
         return self._devices.pop(device_id, None)

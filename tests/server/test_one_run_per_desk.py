@@ -156,3 +156,24 @@ async def test_the_other_phones_hear_the_desk_is_free_when_the_running_phone_goe
             await a.next_message("agent_progress", timeout=30)
             assert (await _state(b, _busy))["desk_busy"] == {"device": "Pixel 7"}
         assert (await _state(b, _free))["ai_state"] == "idle"  # the connection's end stopped the run
+
+
+async def test_two_phones_of_one_name_are_told_apart(tmp_path: Path) -> None:
+    """QA: two phones of one model both call themselves "Linux · Chrome", so "a task from Linux · Chrome is
+    running" did not say which, and could name the reader's own name. The later one is listed and named as
+    "Linux · Chrome (2)", and keeps that name when it reconnects."""
+    steps = [{"tool": "execute_cli", "args": {"command": "sleep 3"}}, {"text": "slept"}]
+    async with _desk(tmp_path, steps) as server, _phone(server, "phone-a", "Linux · Chrome") as a:
+        async with _phone(server, "phone-b", "Linux · Chrome") as b:
+            b.send(_msg("user_intent", text="sleep a while"))
+            other = await _state(a, _busy)
+            assert other["desk_busy"] == {"device": "Linux · Chrome (2)"}, other
+            a.send(intent := _msg("user_intent", text="and me"))
+            refused = (await a.next_message("error", timeout=10)).to_dict()["payload"]
+            assert refused["ref_id"] == intent["id"] and refused["message"].startswith(
+                "A task from Linux · Chrome (2) is running on this desktop"
+            ), refused
+            await b.next_message("agent_result", timeout=30)
+        async with _phone(server, "phone-b", "Linux · Chrome"):  # the same phone again
+            devices = (await asyncio.to_thread(server.request, "GET", "/api/devices")).json()["devices"]
+    assert sorted(d["device_name"] for d in devices) == ["Linux · Chrome", "Linux · Chrome (2)"], devices
