@@ -57,7 +57,7 @@ typecheck: $(VENV)/.installed-dev
 # PYTHONDONTWRITEBYTECODE is set (as here) each of them would otherwise compile the modules it imports again.
 test: system-deps $(VENV)/.installed-dev $(GATE_BUILD) lint typecheck
 	node --test tests/web/
-	$(BIN)/python -m compileall -q contop >/dev/null
+	$(BIN)/python -m compileall -q contop
 	$(BIN)/pytest
 
 bench: system-deps $(VENV)/.installed-dev $(GATE_BUILD)
