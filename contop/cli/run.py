@@ -344,7 +344,7 @@ async def _follow(client: Any, request_id: str, args: argparse.Namespace, printe
             if message.type == "error" and (mine or payload.get("ref_id") is None):
                 questions.close()
                 if not args.json:
-                    print(f"error ({payload.get('code')}): {payload.get('message')}", file=sys.stderr)
+                    print(visible(f"error ({payload.get('code')}): {payload.get('message')}"), file=sys.stderr)
                 return EXIT_FAILED
             if args.tool and message.type == "tool_result" and mine:
                 questions.close()
@@ -545,10 +545,10 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
     status = payload.get("status")
     # Where it ran and what was cut go to stderr, so that stdout stays the tool's own output.
     if payload.get("executed_on") == "sandbox":
-        print(f"contop run: {result.get('sandbox_reason') or payload.get('message')}", file=sys.stderr)
+        print(visible(f"contop run: {result.get('sandbox_reason') or payload.get('message')}"), file=sys.stderr)
     note = result.get("note") or payload.get("note")
     if isinstance(note, str) and note:
-        print(f"contop run: note: {note}", file=sys.stderr)
+        print(visible(f"contop run: note: {note}"), file=sys.stderr)
     cut = payload.get("truncated")
     if isinstance(cut, list) and cut:  # the server cut the message to fit the connection (README)
         fields = ", ".join(str(field) for field in cut)
@@ -561,7 +561,7 @@ def _print_tool_result(payload: dict[str, Any]) -> None:
             why = timed_out or exited or result.get("message")
         else:
             why = payload.get("message") or result.get("message") or timed_out or exited
-        print(f"contop run: {status}" + (f": {why}" if why else ""), file=sys.stderr)
+        print(visible(f"contop run: {status}" + (f": {why}" if why else "")), file=sys.stderr)
 
 
 class _ProgressPrinter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -63,7 +64,7 @@ class Device:
         location = data.get("last_location")
         return cls(
             device_id=str(data["device_id"]),
-            device_name=str(data.get("device_name") or data["device_id"]),
+            device_name=shown_name(data.get("device_name")) or str(data["device_id"]),
             connection_type=data["connection_type"],
             paired_at=parse_iso(data["paired_at"]),
             expires_at=parse_iso(data["expires_at"]),
@@ -87,6 +88,27 @@ class DeviceEvent:
         data["type"] = self.type.value
         data["timestamp"] = iso(self.timestamp)
         return data
+
+
+MAX_NAME = 128
+_ZWJ = "\u200d"  # joins emoji into one (a family): kept; every other format character goes
+
+
+def shown_name(name: object) -> str:
+    """A device's name as it may be shown anywhere (a terminal, the desktop app, another phone): what it sent,
+    with control characters (escape sequences, line breaks) made spaces, format characters dropped (bidi
+    overrides, zero-width spaces), white space runs made one space, at most ``MAX_NAME`` characters; "" when
+    nothing visible is left, and the caller then names the device by its id."""
+    if not isinstance(name, str):
+        return ""
+    out = []
+    for ch in name:
+        kind = unicodedata.category(ch)
+        if kind == "Cf" and ch != _ZWJ:
+            continue
+        out.append(" " if kind in ("Cc", "Zl", "Zp") or ch.isspace() else ch)
+    text = " ".join("".join(out).split())[:MAX_NAME].strip()
+    return text if text.replace(_ZWJ, "") else ""
 
 
 class DeviceRegistry:
@@ -115,6 +137,7 @@ class DeviceRegistry:
         paired_at: datetime | None = None,
     ) -> Device:
         device = self._devices.get(device_id)
+        device_name = shown_name(device_name)
         if device_name:
             device_name = self._distinct(device_id, device_name, device.device_name if device else None)
         if device is None:

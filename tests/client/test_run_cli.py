@@ -422,3 +422,38 @@ def test_a_run_replaced_by_another_with_the_same_pairing_url_says_why_it_ended(s
     _out, err = first.communicate(timeout=60)
     assert first.returncode == 1, err
     assert "must take turns" in err, err
+
+
+def test_another_devices_name_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """QA: a device paired with escape sequences in its name (a guest with a temporary code is enough) had
+    `contop run` print them raw in the busy message: the terminal's title changed, the screen cleared, a fake line
+    appeared. Names are cleaned where the desktop takes them, and the CLI shows server text as escapes anyway."""
+    import asyncio
+
+    from contop.client.client import ContopClient
+
+    evil = "Evil\x1b]0;pwned\x07\x1b[2J\x1b[31mRED\nfake: line\u202e"
+    steps = [{"tool": "execute_cli", "args": {"command": "sleep 4; echo slept"}}, {"text": "slow finished"}]
+    server = scripted_server(tmp_path, steps)
+    try:
+
+        async def busy_desk_then_run() -> subprocess.CompletedProcess[str]:
+            url = (await asyncio.to_thread(server.pair, connection_type="temp"))["url"]
+            phone = ContopClient(url, device_id="guest", device_name=evil, video=False)
+            await phone.connect()
+            try:
+                phone.send({"type": "user_intent", "id": "guest-1", "payload": {"text": "sleep"}})
+                await phone.next_message("agent_progress", timeout=30)
+                return await asyncio.to_thread(contop_run, "hi", env=local_env(server))
+            finally:
+                await phone.aclose()
+
+        done = asyncio.run(busy_desk_then_run())
+        listed = devices(server)
+    finally:
+        server.stop()
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr and "\u202e" not in done.stderr, done.stderr
+    assert "error (busy): A task from Evil ]0;pwned [2J [31mRED fake: line is running" in done.stderr, done.stderr
+    names = {e["device_name"] for e in listed["events"]}
+    assert "Evil ]0;pwned [2J [31mRED fake: line" in names, names

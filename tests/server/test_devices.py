@@ -126,3 +126,15 @@ async def test_the_server_checks_for_expired_codes_periodically(monkeypatch: Any
     await asyncio.sleep(0.2)
     task.cancel()
     assert len(calls) >= 3
+
+
+def test_a_device_name_is_cleaned_of_what_would_act_on_a_screen() -> None:
+    from contop.server.devices import shown_name
+
+    assert shown_name("Pixel 7 · Chrome") == "Pixel 7 · Chrome"
+    assert shown_name("a\x1b[2J\r\nb\tc\u2028d") == "a [2J b c d"
+    assert shown_name("\u202eevil\u200b") == "evil"  # a bidi override and a zero-width space go
+    assert shown_name("👨\u200d👩\u200d👧 phone") == "👨\u200d👩\u200d👧 phone"  # a joined emoji stays whole
+    for blank in ("", "   ", "\u200b\u200b", "\x00", "\u200d", None, 7):
+        assert shown_name(blank) == "", blank
+    assert len(shown_name("x" * 500)) == 128

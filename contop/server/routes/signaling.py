@@ -150,7 +150,7 @@ async def signaling(ws: WebSocket) -> None:
         tok, device = state.pairing.claim(
             token,
             device_id=device_id,
-            device_name=name[:128] if isinstance(name, str) else device_id,
+            device_name=name if isinstance(name, str) else "",  # made fit to show by the device registry
             connection_type="temp" if kind == "temp" else None,
         )
     except TokenRefused as exc:
