@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections import deque
@@ -111,6 +112,18 @@ def shown_name(name: object) -> str:
     return text if text.replace(_ZWJ, "") else ""
 
 
+MAX_LOCATION_BYTES = 1024
+MAX_LOCATION_KEYS = 16
+
+
+def _fits_location(location: object) -> bool:
+    if not isinstance(location, dict) or len(location) > MAX_LOCATION_KEYS:
+        return False
+    if not all(isinstance(v, str | int | float | bool) or v is None for v in location.values()):
+        return False
+    return len(json.dumps(location, ensure_ascii=False).encode()) <= MAX_LOCATION_BYTES
+
+
 class DeviceRegistry:
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
@@ -194,6 +207,13 @@ class DeviceRegistry:
             device.last_seen = self._clock()
 
     def set_location(self, device_id: str, location: dict[str, Any]) -> None:
+        """Record where the phone says it is; ``ValueError`` for what is not a small flat object (the registry is
+        written to disk at every connect and disconnect: a 200 KB "location" made each of those writes 200 KB)."""
+        if not _fits_location(location):
+            raise ValueError(
+                f"location must be a flat JSON object of at most {MAX_LOCATION_KEYS} fields (city, country, "
+                f"latitude…) and {MAX_LOCATION_BYTES} bytes"
+            )
         device = self._devices.get(device_id)
         if device is not None:
             device.last_location = location

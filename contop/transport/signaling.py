@@ -165,9 +165,11 @@ async def _handle(ws: SignalingSocket, text: str, peer: Any, set_location: Calla
             await _send(ws, {"type": "error", "code": "invalid_message", "message": str(exc)[:300]})
     elif kind == "device_location":
         location = data.get("location")
-        if isinstance(location, dict):
+        try:
+            if not isinstance(location, dict):
+                raise ValueError("location must be an object")
             set_location(location)
-        else:
-            await _send(ws, {"type": "error", "code": "invalid_message", "message": "location must be an object"})
+        except ValueError as exc:
+            await _send(ws, {"type": "error", "code": "invalid_message", "message": str(exc)[:300]})
     else:
         await _send(ws, {"type": "error", "code": "invalid_message", "message": f"unexpected message {kind!r}"})

@@ -208,6 +208,15 @@ async def test_metadata_location_and_temp_downgrade(server: ServerProcess) -> No
         assert device["last_location"] == {"lat": 1.5, "lon": 2.5}
         await client.send_signaling({"type": "device_location", "location": {"lat": 3.0, "lon": 4.0}})
         await wait_for(lambda: devices(server)["devices"][0]["last_location"] == {"lat": 3.0, "lon": 4.0})
+        # Not a location: a 200 KB object (it was kept, and written to disk at every connect), a nested one.
+        for junk in ({"junk": "x" * 200_000}, {"city": {"deep": [1, 2]}}):
+            await client.send_signaling({"type": "device_location", "location": junk})
+            while (reply := await asyncio.wait_for(client.signaling_messages.get(), 5))["type"] != "error":
+                pass  # trickled candidates
+            assert reply["code"] == "invalid_message" and "flat JSON object" in reply["message"], reply
+            assert devices(server)["devices"][0]["last_location"] == {"lat": 3.0, "lon": 4.0}
+        await client.send_signaling({"type": "device_location", "location": {"city": "Lyon", "country": "France"}})
+        await wait_for(lambda: devices(server)["devices"][0]["last_location"] == {"city": "Lyon", "country": "France"})
         # The peer outlives the signaling socket.
         await client.ws.close()
         await asyncio.sleep(0.3)

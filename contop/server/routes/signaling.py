@@ -167,7 +167,10 @@ async def signaling(ws: WebSocket) -> None:
             await state.pairing.persisted(timeout=CLAIM_PERSIST_TIMEOUT_S)
     location = offer.get("device_location")
     if isinstance(location, dict):
-        state.pairing.devices.set_location(device_id, location)
+        try:
+            state.pairing.devices.set_location(device_id, location)
+        except ValueError as exc:  # the connection goes on without it (an error here would end the phone's connect)
+            log.warning("device %s: its location is not kept: %s", device_id, exc)
     handler = state.signaling_handler
     if handler is None:
         await send_error(ws, "not_available", "WebRTC transport not available yet in this build")
