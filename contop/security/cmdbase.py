@@ -81,7 +81,18 @@ CRITICAL_FILES = re.compile(
     r"^/var/log/|^/System/|^c:\\windows\\",
     re.IGNORECASE,
 )
-_TEMP_PREFIXES = ("/tmp/", "$TMPDIR", "%TEMP%")  # noqa: S108 - a judgement about paths, not a temp file
+# '$TMPDIR/…' and '${TMPDIR}/…': the whole name, then a separator ('$TMPDIRX/…' is another variable).
+_TMPDIR_REF = re.compile(r"\$(?:TMPDIR|\{TMPDIR\})/")
+# What may change TMPDIR on the line, so that '$TMPDIR' is no longer the server's: the name written other than as
+# an expansion ('unset TMPDIR', 'read TMPDIR', 'TMPDIR=/work cmd'), or a builtin that may set or unset a variable
+# whose name is only known when it runs ('unset ${v}DIR').
+_TMPDIR_MAY_CHANGE = re.compile(
+    r"(?<![\w${])TMPDIR|(?<![\w./-])(?:unset|read|readarray|mapfile|getopts|declare|typeset|local|export|readonly|"
+    r"eval|source)(?![\w./=-])|\bprintf\s+-v",
+)
+_QUOTING = re.compile(r"[\"'\\]")
+_MAX_LINKS = 40  # links followed for one path, as many as Linux follows
+_LINK_SOMEWHERE = ""  # the key of State.links for a link the line makes in a folder only known when it runs
 _HARMLESS_DEVICES = re.compile(r"^/dev/(null|zero|stdout|stderr|stdin|tty|fd/\d+|full|random|urandom)$")
 _NEW_LOOKING = re.compile(
     r"(^|[/\\])[^/\\.]*$|\.(txt|log|out|tmp|csv|tsv|json|html|xml|png|jpg|gz|zip|tar|md|bak|diff|patch|dump)$|"
@@ -249,7 +260,8 @@ def _cp(inv: Invocation, st: State) -> None:
         for folder in line.operands:  # 'install -d DIR…' makes each operand a folder
             judge_write_target(folder, False, inv, st, guess_existing=False)
         return
-    earlier = line.dest is not None and st.policy.expand(line.dest, st.cwd) in st.written
+    dest = st.policy.expand(line.dest, st.cwd) if line.dest is not None else None
+    earlier = dest is not None and dest in st.written and dest not in st.links  # a link there leads elsewhere
     for target in landing_files(line, st):
         judge_write_target(target, False, inv, st, guess_existing=False)
     if has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
@@ -352,7 +364,7 @@ def _copies_over(dest: str, inv: Invocation, st: State, *, earlier: bool) -> Non
     if st.resolve is None or earlier:
         return
     path = st.policy.expand(dest, st.cwd)
-    if not os.path.isdir(path) and not in_temp(dest, path) and _overwrites(dest, path, st, earlier):
+    if not os.path.isdir(path) and not in_temp(dest, st) and _overwrites(dest, path, st, earlier):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
 
 
@@ -432,6 +444,41 @@ def _ln(inv: Invocation, st: State) -> None:
         judge_write_target(target, False, inv, st, guess_existing=False)  # 'ln -s x .git/hooks/pre-commit'
     if has_flag(line.opts, "f", "--force"):
         st.add(CONFIRM, "replaces existing files with links", inv.text)
+    if not st.windows:
+        _remember_links(line, st)
+
+
+def _remember_links(line: CopyLine, st: State) -> None:
+    """Where each link ``ln`` makes leads, for the writes later on the line that go through it (``ln -s /work
+    /tmp/w; echo x > /tmp/w/pyproject.toml`` writes the project's file): a symbolic link holds its source as
+    written, which the kernel reads from the link's folder; a hard link (or ``-r``) is the file the source names
+    from the working folder. A source known only when the line runs (``$X``) leads somewhere not known."""
+    symbolic = any(o == "-s" or (len(o) > 3 and "--symbolic".startswith(o)) for o in line.opts)
+    relative = any(o == "-r" or (len(o) > 2 and "--relative".startswith(o)) for o in line.opts)
+    if line.dest is None:
+        return
+    if line.into_folder(st):
+        made = [
+            (in_folder(line.dest, base_name(s), st), s) for s in line.sources if base_name(s) not in ("", ".", "..")
+        ]
+    else:
+        made = [(line.dest, line.sources[0])] if line.sources else []
+    for link, source in made:
+        link, source = _with_tmpdir(link, st), _with_tmpdir(source, st)
+        unfolded = _unfolded(link, st)
+        folder, _, name = unfolded.rpartition("/")
+        real_folder = lands_at(folder or "/", st)
+        if "$" in unfolded or st.in_unknown_folder(link) or real_folder is None or name in ("", ".", ".."):
+            st.links[_LINK_SOMEWHERE] = None  # it may be any folder: no write on the line is known to stay in /tmp
+            continue
+        leads = source
+        if not symbolic or relative:
+            leads = _unfolded(source, st)
+        elif source.startswith(("~", "$")):  # '~', '$HOME': the shell puts them in before ln sees the word
+            leads = st.policy.expand(source, st.cwd)
+        held = None if "$" in leads or st.in_unknown_folder(source) else leads
+        st.links[real_folder.rstrip("/") + "/" + name] = held
+        st.links.setdefault(st.policy.expand(link, st.cwd), held)  # the name as written, for the checks by name
 
 
 def _chmod(inv: Invocation, st: State) -> None:
@@ -902,31 +949,138 @@ def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *,
             st.add(BLOCK, "overwrites operating system files", inv.text)
     elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
         st.add(CONFIRM, "writes into a system folder", inv.text)
-    if guess_existing and not append and not in_temp(target, path) and _overwrites(target, path, st):
+    if guess_existing and not append and not in_temp(target, st) and _overwrites(target, path, st):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
     # Running it later on the line runs what this writes, not what the disk holds now ('sed -i … run.sh; bash
     # run.sh', 'cp x node_modules/.bin/tsc; npx tsc'): its text is unknown unless the write says it ('>' does).
     st.written.setdefault(path, None)
 
 
-def in_temp(target: str, path: str) -> bool:
-    """Whether a write names the temporary folder, where files are scratch, and stays in it once resolved
-    (``/tmp/../work/pyproject.toml`` is the project's file)."""
-    if not target.startswith(_TEMP_PREFIXES):
+def in_temp(target: str, st: State) -> bool:
+    """Whether a write lands in the temporary folder, where files are scratch: it names that folder and stays in
+    it once followed as the kernel follows it, through ``..`` (``/tmp/../work/pyproject.toml``), the links on
+    disk (``/tmp/x/proj/pyproject.toml`` with ``proj -> /work``) and those the line made before it (``ln -s /work
+    /tmp/w; echo x > /tmp/w/pyproject.toml``): all those are the project's file."""
+    if st.windows:
+        return target.startswith(("%TEMP%\\", "%TEMP%/")) and ".." not in re.split(r"[/\\]", target)
+    named = _named_temp(target, st)
+    if named is None:
         return False
-    if target.startswith(_TEMP_PREFIXES[0]):
-        return posixpath.normpath(path).startswith(_TEMP_PREFIXES[0])
-    return ".." not in re.split(r"[/\\]", target)
+    root, text = named
+    real, real_root = lands_at(_unfolded(text, st), st), lands_at(root, st)  # /tmp may be a link (macOS)
+    return real is not None and real_root is not None and real.startswith(real_root.rstrip("/") + "/")
+
+
+def _named_temp(target: str, st: State) -> tuple[str, str] | None:
+    """The temporary folder a POSIX write names, and the target with its variable put in: ``/tmp/…``, or
+    ``$TMPDIR/…`` when that is known (``_server_tmpdir``). None otherwise: a folder not known is not temporary."""
+    if target.startswith("/tmp/"):  # noqa: S108 - a judgement about paths, not a temp file
+        return "/tmp", target  # noqa: S108
+    ref = _TMPDIR_REF.match(target)
+    tmpdir = _server_tmpdir(st) if ref is not None else None
+    if ref is None or tmpdir is None:
+        return None
+    return tmpdir, tmpdir + "/" + target[ref.end() :]
+
+
+def _server_tmpdir(st: State) -> str | None:
+    """What ``$TMPDIR`` holds on this line: the server's own TMPDIR (``GateContext.tmpdir``), which the agent's
+    shell inherits, when it is an absolute path other than the root, the line's own commands use it (a nested
+    shell may run with another environment: ``sudo``, ``env -i``; a tool's path names no variable) and nothing
+    on the line may change it. None when it is not known."""
+    value = st.ctx.tmpdir.rstrip("/")
+    if not value.startswith("/") or st.depth != 1 or _TMPDIR_MAY_CHANGE.search(_QUOTING.sub("", st.source)):
+        return None
+    return value
+
+
+def _with_tmpdir(target: str, st: State) -> str:
+    """``target`` with a known ``$TMPDIR`` put in, so it is judged as the path it is; else as written."""
+    if st.windows or _TMPDIR_REF.match(target) is None:
+        return target
+    named = _named_temp(target, st)
+    return target if named is None else named[1]
+
+
+def _unfolded(target: str, st: State) -> str:
+    """The absolute path a POSIX ``target`` names, its ``..`` kept for ``lands_at`` to apply after the links
+    before it, as the kernel does (``expand`` folds them as text, as the tools do)."""
+    parts = target.split("/")
+    cut = next((i for i, part in enumerate(parts) if part == ".."), None)
+    if cut is None:
+        return st.policy.expand(target, st.cwd)
+    head = "/".join(parts[:cut]) or ("/" if target.startswith("/") else ".")
+    return st.policy.expand(head, st.cwd).rstrip("/") + "/" + "/".join(parts[cut:])
+
+
+def lands_at(path: str, st: State) -> str | None:
+    """Where the absolute POSIX ``path`` leads once its links are followed as the kernel follows them, each
+    before the ``..`` after it: those the line made before (``State.links``) and, when the decision may look at
+    the disk, those on it. None when one leads somewhere not known (``ln -s $X /tmp/w``) or past ``_MAX_LINKS``, or
+    the line made a link in a folder not known (``ln -s /work $D``), which any path may go through."""
+    resolve = st.resolve if os.name == "posix" else None
+    if _LINK_SOMEWHERE in st.links:
+        return None
+    if not st.links:
+        if resolve is None:
+            return posixpath.normpath(path)
+        try:
+            return resolve(path)
+        except (OSError, ValueError):
+            return None
+    real, todo, hops = "", path.split("/")[::-1], 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            real = real[: real.rfind("/")]
+            continue
+        here = real + "/" + name
+        held: str | None
+        if here in st.links:
+            held = st.links[here]
+        elif resolve is not None:
+            try:
+                held = resolve(here)
+            except (OSError, ValueError):
+                return None
+            if held.rstrip("/") == here:
+                real = here
+                continue
+            # a link on disk: where it leads is walked again, for a link the line makes there ('a -> /tmp/p')
+        else:
+            real = here
+            continue
+        hops += 1
+        if held is None or hops > _MAX_LINKS:
+            return None
+        if held.startswith("/"):
+            real = ""
+        todo.extend(held.split("/")[::-1])
+    return real or "/"
 
 
 def _overwrites(target: str, path: str, st: State, earlier: bool | None = None) -> bool:
     """Whether ``> target`` replaces a file worth keeping: one whose name says source or configuration, and that
-    exists, when this decision may look at the disk (a new ``script.py`` is not asked about; a log never is)."""
+    exists, when this decision may look at the disk (a new ``script.py`` is not asked about; a log never is).
+    The file looked for is where the write lands, through ``..`` and the links the line made before it."""
     if _EXISTING_LOOKING.search(target) is None:
         return False
-    if st.resolve is not None and not st.windows and "$" not in target and not target.startswith("&"):
-        return os.path.lexists(path) and not (path in st.written if earlier is None else earlier)
-    return True
+    named = _with_tmpdir(target, st)
+    if named != target:
+        target, path = named, st.policy.expand(named, st.cwd)
+    if st.resolve is None or st.windows or "$" in target or target.startswith("&"):
+        return True
+    real = path
+    if st.links or ".." in target.split("/"):
+        landing = lands_at(_unfolded(target, st), st)
+        if landing is None:
+            return True
+        real = landing
+    if earlier is None:  # the line wrote it before: its own file, not one worth keeping ('ln' writes only a link)
+        earlier = real in st.written or (path in st.written and path not in st.links)
+    return os.path.lexists(real) and not earlier
 
 
 # ------------------------------------------------------------------------------------------- options that run code

@@ -54,7 +54,9 @@ class GateContext:
 
     ``platform`` is the shell an ``execute_cli`` command runs in; ``windows_paths`` says that paths are judged
     with Windows rules (case-insensitive, both separators), which is also implied by the ``powershell`` and
-    ``cmd`` platforms. ``force_host`` means the user already approved this exact call on the phone.
+    ``cmd`` platforms. ``force_host`` means the user already approved this exact call on the phone. ``tmpdir``
+    is the TMPDIR of the server's environment, which the agent's shell inherits ("" when it has none): what
+    ``$TMPDIR`` names in a command.
     """
 
     cwd: str
@@ -66,3 +68,4 @@ class GateContext:
     platform: Platform = "posix"
     force_host: bool = False
     windows_paths: bool = False
+    tmpdir: str = ""

@@ -181,6 +181,7 @@ class GuardedToolset:
             platform=self._platform,
             force_host=force_host,
             windows_paths=self._windows_paths,
+            tmpdir=os.environ.get("TMPDIR", ""),  # the agent's shell inherits the server's environment
         )
 
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: ToolContext, *, call_id: str) -> ToolOutcome:

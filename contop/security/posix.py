@@ -393,6 +393,28 @@ _CURL_STDIN_VALUE = re.compile(r"^@-$|=[@<]-(;|$)")  # -d @-, -F f=@-
 # 'ssh' subcommand is ssh underneath.
 _SSH_LIKE = frozenset({"ssh", "autossh", "mosh"})
 _SSH_VERB = frozenset({"az", "vagrant", "fly", "flyctl"})
+# Global options given before the subcommand whose value may be the next word ('kubectl -n prod exec -i …', 'az
+# --subscription S ssh vm'): that word is the value, not the subcommand. '--opt=value' carries its own.
+_GLOBAL_VALUED = {
+    "kubectl": frozenset({
+        "-n", "--namespace", "--context", "--kubeconfig", "-s", "--server", "--cluster", "--user", "--token", "--as",
+        "--as-group", "--as-uid", "--request-timeout", "--certificate-authority", "--client-certificate",
+        "--client-key", "--cache-dir", "-v", "--v", "--username", "--password", "--tls-server-name", "--log-dir",
+        "--log-file", "--log-file-max-size", "--log-flush-frequency", "--log-backtrace-at", "--vmodule",
+        "--stderrthreshold", "--profile", "--profile-output", "--config",
+    }),
+    "az": frozenset({"--subscription", "-o", "--output", "--query"}),
+    "fly": frozenset({"-t", "--access-token", "-a", "--app", "-c", "--config"}),
+    "vagrant": frozenset(),
+}  # fmt: skip
+_GLOBAL_VALUED.update(oc=_GLOBAL_VALUED["kubectl"], k=_GLOBAL_VALUED["kubectl"], flyctl=_GLOBAL_VALUED["fly"])
+# Their global options known to take no value: the word after one is the subcommand.
+_GLOBAL_FLAGS = frozenset({
+    "-h", "--help", "--insecure-skip-tls-verify", "--match-server-version", "--warnings-as-errors",
+    "--disable-compression", "--alsologtostderr", "--logtostderr", "--add-dir-header", "--one-output",
+    "--skip-headers", "--skip-log-headers", "--debug", "--verbose", "--only-show-errors", "--machine-readable",
+    "--color", "--no-color", "--timestamp", "--debug-timestamp", "--no-tty",
+})  # fmt: skip
 
 
 def _after_options(args: list[str], valued: frozenset[str]) -> list[str]:
@@ -401,6 +423,22 @@ def _after_options(args: list[str], valued: frozenset[str]) -> list[str]:
     while i < len(args) and args[i].startswith("-"):
         i += 2 if args[i] in valued else 1
     return args[i:]
+
+
+def _subcommands(args: list[str], valued: frozenset[str]) -> set[str]:
+    """The words that may be a CLI's subcommand: the first operand once the values of ``valued`` global options
+    are skipped. After an option not known to take no value, that operand may be its value instead, so the
+    operand after it may be the subcommand too (stricter than the CLI reads it, never looser)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 2 if args[i] in valued else 1
+    if i >= len(args) or args[i] == "--":
+        return set()
+    before = args[i - 1] if i else ""
+    found = {args[i]}
+    if before.startswith("-") and "=" not in before and before not in valued and before not in _GLOBAL_FLAGS:
+        found |= _subcommands(args[i + 1 :], valued)
+    return found
 
 
 def _sends_stdin(name: str, args: list[str]) -> bool:
@@ -417,13 +455,12 @@ def _sends_stdin(name: str, args: list[str]) -> bool:
     if name == "gcloud":  # 'gcloud compute ssh VM [--command …]', 'gcloud cloud-shell ssh': ssh underneath
         return "ssh" in args and any(a in ("compute", "cloud-shell", "tpu-vm", "workstations") for a in args)
     if name in _SSH_VERB:  # 'az ssh vm', 'vagrant ssh -c cmd', 'fly ssh console': ssh underneath
-        verb = next((a for a in args if not a.startswith("-")), "")
-        return verb == "ssh"
+        return "ssh" in _subcommands(args, _GLOBAL_VALUED[name])
     if name in ("kubectl", "oc", "k"):  # 'kubectl exec -i pod -- cmd': the pod's command reads our stdin
-        verb = next((a for a in args if not a.startswith("-")), "")
         own = args[: args.index("--")] if "--" in args else args
+        verbs = _subcommands(own, _GLOBAL_VALUED[name])
         interactive = any(a in ("--stdin", "--stdin=true") or re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z]*", a) for a in own)
-        return verb == "rsh" or (verb in ("exec", "attach", "run") and interactive)
+        return "rsh" in verbs or (bool(verbs & {"exec", "attach", "run"}) and interactive)
     if name == "curl":
         for i, arg in enumerate(args):
             value = args[i + 1] if i + 1 < len(args) else ""

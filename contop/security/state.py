@@ -112,6 +112,9 @@ class State:
     downloads: set[str] = field(default_factory=set)
     env_dumps: set[str] = field(default_factory=set)  # files an environment dump was written to
     written: dict[str, str | None] = field(default_factory=dict)  # files this line writes: path -> text, if known
+    # Links this line makes ('ln -s /work /tmp/w'): the link's path, its folder resolved -> what it holds (absolute,
+    # or relative to its folder; None when only known as it runs). A later write through one lands where it leads.
+    links: dict[str, str | None] = field(default_factory=dict)
     built: set[str] = field(default_factory=set)  # programs a compiler on this line writes ('gcc -o b'): not scripts
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
