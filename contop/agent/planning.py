@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from pydantic_ai import Agent, RunContext, Tool
 from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.messages import AgentStreamEvent
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
@@ -61,6 +62,17 @@ async def ask_approval(state: RunState, call_id: str, plan: str) -> bool:
         return False
 
 
+async def _streamed(_ctx: RunContext[RunState], events: AsyncIterable[AgentStreamEvent]) -> None:
+    """Makes the planner's model requests streamed, like the main run's, and reads them to the end.
+
+    Only a streamed request is held to ``first_event_timeout``, which covers the provider SDK's retries too, so a
+    model server that hangs fails the planner after one no-output limit with the main call's "without producing any
+    output". A plain request had only the HTTP client's timeout, which the SDK retries twice (three limits), and
+    a whole-answer deadline. The SDK's retries of a 429 or a 5xx still happen inside the first deadline."""
+    async for _event in events:
+        pass
+
+
 def plan_tool(
     *,
     model: Model,
@@ -86,7 +98,8 @@ def plan_tool(
             capabilities=[ContextPolicy()],
         )
         try:
-            plan = str((await planner.run(task_description, deps=state, usage_limits=limits)).output).strip()
+            run = await planner.run(task_description, deps=state, usage_limits=limits, event_stream_handler=_streamed)
+            plan = str(run.output).strip()
         except UsageLimitExceeded:
             plan = ""
         if not plan:
