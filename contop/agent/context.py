@@ -33,6 +33,17 @@ MAX_TOOL_OUTPUT_CHARS = 8 * 1024
 IMAGE_TOKENS = 1_500  # what one image costs a provider, roughly, whatever its base64 size
 DROPPED_NOTE = "[earlier steps were dropped to fit the model's context window]"
 
+# A string field of a tool's JSON result is never cut below this many characters (it would say nothing).
+MIN_FIELD_CHARS = 1024
+# Room kept for the note the cut adds at the end of the result (``OUTPUT_CUT_KEY``) and each in-place marker.
+SUMMARY_ROOM = 300
+MARKER_ROOM = 100
+OUTPUT_CUT_KEY = "output_cut"
+# Of what a cut field keeps, the share taken from its beginning; the rest comes from its end. An error is
+# usually at the end of stderr, while a command's output needs both: how it starts and how it ended.
+HEAD_SHARE = {"stderr": 0.25}
+DEFAULT_HEAD_SHARE = 0.5
+
 
 def _is_image(item: Any) -> bool:
     return isinstance(item, ImageUrl) or (isinstance(item, BinaryContent) and item.is_image)
@@ -94,6 +105,7 @@ class SizeCache:
 
     def __init__(self) -> None:
         self._items: dict[int, tuple[Any, str]] = {}
+        self._trims: dict[int, tuple[ToolReturnPart, int, ToolReturnPart]] = {}
 
     def text(self, part: Any, content: Any) -> str:
         key = id(part)
@@ -104,11 +116,146 @@ class SizeCache:
         self._items[key] = (part, text)
         return text
 
+    def trimmed(self, part: ToolReturnPart, text: str, limit: int) -> ToolReturnPart:
+        """The part ``trim_tool_outputs`` sends instead of ``part`` (``text`` is its JSON), made once: cutting a
+        long result costs a few JSON encodings, and every request of the run sends the whole history again."""
+        key = id(part)
+        hit = self._trims.get(key)
+        if hit is not None and hit[0] is part and hit[1] == limit:
+            return hit[2]
+        made = dataclasses.replace(part, content=_trim(part.content, text, limit))
+        self._trims[key] = (part, limit, made)
+        return made
+
+
+Leaf = tuple[str, Any, Any, str]  # path, container, key, value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _copy_containers(value: Any) -> Any:
+    """A copy of the dicts and lists (strings are shared), so cutting fields never touches the stored result."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_containers(v) for v in value]
+    return value
+
+
+def _leaves(value: Any, path: str) -> list[Leaf]:
+    found: list[Leaf] = []
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(item, str):
+            found.append((where, value, key, item))
+        elif isinstance(item, (dict, list)):
+            found.extend(_leaves(item, where))
+    return found
+
+
+def _cut_field(key: Any, label: str, text: str, keep: int) -> tuple[str, int]:
+    """``text`` cut to about ``keep`` characters, its beginning and end around a marker naming ``label`` (at line
+    ends when one is near), and how many characters were left out."""
+    head_size = int(keep * HEAD_SHARE.get(str(key), DEFAULT_HEAD_SHARE))
+    tail_size = keep - head_size
+    head = text[:head_size]
+    tail = text[len(text) - tail_size :] if tail_size > 0 else ""
+    newline = head.rfind("\n")
+    if newline >= head_size * 3 // 4:  # the marker gets a line of its own: the line break goes with what is left out
+        head = head[:newline]
+    newline = tail.find("\n")
+    if 0 <= newline < tail_size // 4:
+        tail = tail[newline + 1 :]
+    omitted = len(text) - len(head) - len(tail)
+    return f"{head}\n[output cut: {omitted} characters of {label} left out here]\n{tail}", omitted
+
+
+def shorten_result(value: dict[str, Any], limit: int) -> dict[str, Any] | None:
+    """A copy of a tool's JSON result that fits ``limit`` characters, its long strings cut and every field kept.
+
+    ``stdout`` is cut first, then the other long strings, largest first, and the tool's ``note`` last, each only
+    as far as needed and never below ``MIN_FIELD_CHARS``. A note at the end says what was cut. None when cutting
+    strings cannot make it fit (thousands of short items).
+    """
+    data = _copy_containers(value)
+    budget = limit - SUMMARY_ROOM
+    size = len(_dumps(data))
+    cuts: list[tuple[str, int]] = []
+    floor = MIN_FIELD_CHARS + MARKER_ROOM
+
+    def order(leaf: Leaf) -> tuple[int, int]:
+        return (0 if leaf[0] == "stdout" else 2 if leaf[0] == "note" else 1, -len(leaf[3]))
+
+    for path, container, key, text in sorted(_leaves(data, ""), key=order):
+        if size <= budget:
+            break
+        if len(text) <= floor:
+            continue
+        escaped = len(_dumps(text)) - 2  # newlines and quotes take two characters in JSON
+        keep = len(text)
+        room = MARKER_ROOM
+        omitted = 0
+        for _ in range(4):  # JSON escaping is uneven along the text: re-measure and cut a little more
+            over = size - budget
+            if over <= 0 or keep <= MIN_FIELD_CHARS:
+                break
+            keep = max(MIN_FIELD_CHARS, keep - -(-(over + room) * len(text) // escaped))
+            room = 0
+            container[key], omitted = _cut_field(key, path, text, keep)
+            size = len(_dumps(data))
+        if omitted:
+            cuts.append((path, omitted))
+    if not cuts:
+        return None
+    if len(cuts) <= 3:
+        what = ", ".join(f"{omitted} characters of {path}" for path, omitted in cuts)
+    else:
+        what = f"{sum(omitted for _, omitted in cuts)} characters of {len(cuts)} fields"
+    data[OUTPUT_CUT_KEY] = (
+        f"output cut to fit the model's context: {what} left out where marked; "
+        "ask for a narrower range if you need them"
+    )
+    if len(_dumps(data)) > limit:
+        return None
+    return data
+
+
+def _parsed_object(content: Any) -> dict[str, Any] | None:
+    """The tool result as a JSON object: a dict, or a string holding one (a result that arrived as text)."""
+    if isinstance(content, dict):
+        return content
+    if isinstance(content, str) and content.startswith("{"):
+        try:
+            value = json.loads(content)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _trim(content: Any, text: str, limit: int) -> Any:
+    """``content`` made to fit ``limit`` characters: a JSON object keeps all its fields, anything else is cut."""
+    value = _parsed_object(content)
+    if value is not None:
+        shortened = shorten_result(value, limit)
+        if shortened is not None:
+            return shortened if isinstance(content, dict) else _dumps(shortened)
+    cut = len(text) - limit
+    note = f"\n[output cut: {cut} more characters not shown; ask for a narrower range if you need them]"
+    return text[:limit] + note
+
 
 def trim_tool_outputs(
     messages: list[ModelMessage], limit: int = MAX_TOOL_OUTPUT_CHARS, cache: SizeCache | None = None
 ) -> list[ModelMessage]:
-    """Cut tool returns longer than ``limit`` characters (as JSON) and say how much was cut."""
+    """Make tool returns longer than ``limit`` characters (as JSON) fit, and say what was cut.
+
+    A JSON object (``execute_cli``'s result) keeps every field: its long strings are cut in the middle, so the
+    model still sees ``stderr``, ``exit_code`` and the tool's own note. Any other result is cut at ``limit``.
+    """
     cache = cache or SizeCache()
     out = list(messages)
     for m, message in enumerate(out):
@@ -122,9 +269,7 @@ def trim_tool_outputs(
             text = cache.text(part, part.content)
             if len(text) <= limit:
                 continue
-            cut = len(text) - limit
-            note = f"\n[output cut: {cut} more characters not shown; ask for a narrower range if you need them]"
-            parts[p] = dataclasses.replace(part, content=text[:limit] + note)
+            parts[p] = cache.trimmed(part, text, limit)
             changed = True
         if changed:
             out[m] = dataclasses.replace(message, parts=parts)
