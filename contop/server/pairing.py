@@ -15,6 +15,9 @@ from contop.core.errors import PairingError
 ConnectionType = Literal["permanent", "temp"]
 CONNECTION_TYPES: tuple[ConnectionType, ...] = ("permanent", "temp")
 TOKEN_TTL: dict[ConnectionType, timedelta] = {"permanent": timedelta(days=30), "temp": timedelta(hours=4)}
+# An unclaimed permanent code is handed out again (the QR on screen stays the same) only while it is younger than
+# this: the phone keeps the code's expiry from the QR, so a month-old code would pair a new phone for a few days.
+REUSE_UNCLAIMED_FOR = timedelta(days=1)
 
 
 # What a device id may be, wherever one arrives (the offer, the admin API): the admin API must be able to name
@@ -125,12 +128,14 @@ class TokenStore:
         return max(held, key=lambda t: t.created_at, default=None)
 
     def issue(self, connection_type: ConnectionType, device_id: str | None = None) -> PairingToken:
-        """A new token. Permanent tokens for no particular device are reused while one is unclaimed."""
+        """A new token. A permanent token for no particular device is handed out again while one is unclaimed and
+        fresh (``REUSE_UNCLAIMED_FOR``); an older one stays valid until its own expiry (a QR already shown or
+        printed still pairs), but the next QR shows a new one."""
+        now = self._clock()
         if connection_type == "permanent" and device_id is None:
             current = self.unclaimed("permanent")
-            if current is not None:
+            if current is not None and now - current.created_at < REUSE_UNCLAIMED_FOR:
                 return current
-        now = self._clock()
         tok = PairingToken(
             token=new_token_value(),
             connection_type=connection_type,
@@ -164,6 +169,16 @@ class TokenStore:
         for old in replaced:
             del self._tokens[old.token]
         return tok, replaced
+
+    def make_temporary(self, token: str) -> PairingToken:
+        """Downgrade a valid token to temporary, as its phone asked: it then ends 4 hours from now at the latest
+        (never later than it would have) and, no longer permanent, is left out of what is persisted."""
+        tok = self.validate(token)
+        if tok.connection_type == "temp":
+            return tok
+        tok = replace(tok, connection_type="temp", expires_at=min(tok.expires_at, self._clock() + TOKEN_TTL["temp"]))
+        self._tokens[token] = tok
+        return tok
 
     def bind_new(self, tok: PairingToken) -> list[PairingToken]:
         """After ``issue(..., device_id=X)``: drop X's other tokens (a re-pair replaces the old token)."""

@@ -277,23 +277,27 @@ class PairingService:
         device_name: str,
         connection_type: ConnectionType | None = None,
     ) -> tuple[PairingToken, Device]:
-        """First device to present ``token`` owns it; raises ``TokenRefused`` otherwise.
+        """First device to present ``token`` owns it; raises ``TokenRefused`` otherwise. The device counts as paired
+        from the moment it claims a code no device held (not from when the code was made: a QR can wait for days).
 
-        ``connection_type='temp'`` downgrades a permanent token's session to temporary (never the reverse).
+        ``connection_type='temp'`` downgrades a permanent token to temporary (never the reverse): it ends 4 hours
+        from now at the latest and leaves ``tokens.json``, so a restart forgets it, as any temporary pairing.
         """
+        first = self.tokens.validate(token).device_id is None
         tok, replaced = self.tokens.claim(token, device_id)
-        kind: ConnectionType = "temp" if connection_type == "temp" else tok.connection_type
-        known = self.devices.get(device_id)
+        downgraded = connection_type == "temp" and tok.connection_type == "permanent"
+        if downgraded:
+            tok = self.tokens.make_temporary(token)
         device = self.devices.upsert(
             device_id,
             device_name=device_name,
-            connection_type=kind,
+            connection_type=tok.connection_type,
             expires_at=tok.expires_at,
-            paired_at=None if known else tok.created_at,
+            paired_at=self._clock() if first else None,
         )
         if replaced:
             self.devices.record(DeviceEventType.TOKEN_REPLACED, device, "paired again with a new code")
-        if tok.connection_type == "permanent" or replaced:
+        if tok.connection_type == "permanent" or replaced or downgraded:
             self.save()
         return tok, device
 

@@ -162,7 +162,7 @@ async def signaling(ws: WebSocket) -> None:
     # could claim it otherwise); the write runs in a thread, so other phones are answered meanwhile. A disk that
     # refuses the write (the writer logs it), or stalls, does not refuse the phone: the pairing holds while the
     # server runs.
-    if tok.connection_type == "permanent":
+    if tok.connection_type == "permanent" or kind == "temp":  # a downgrade takes the code off the disk
         with contextlib.suppress(Exception):
             await state.pairing.persisted(timeout=CLAIM_PERSIST_TIMEOUT_S)
     location = offer.get("device_location")
