@@ -357,7 +357,7 @@ def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check
         return Check(
             "models",
             Level.MISSING,
-            f"{where} {value[:200]!r} is not valid: the agent cannot run",
+            f"{where} {hide_url_passwords(value)[:200]!r} is not valid: the agent cannot run",
             f"use {EXECUTION_MODEL_FORMS}",
         )
     if provider == "scripted":
@@ -410,16 +410,101 @@ def _get(url: str) -> httpx.Response | None:
         return None
 
 
-def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
-    """The local OpenAI-compatible server must answer: any HTTP answer to ``/models`` shows it is there."""
-    if _get(spec.base_url.rstrip("/") + "/models") is not None:
+def _model_ids(answer: httpx.Response | None) -> list[str] | None:
+    """The model ids of an OpenAI-style ``GET /models`` answer (``{"data": [{"id": …}, …]}``), or None when the
+    answer is not one: a 404 page or another program's JSON shows something listens, not that the agent can run."""
+    if answer is None or answer.status_code != 200:
         return None
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def _listed(model: str, ids: list[str]) -> bool:
+    # Ollama lists "llama3.1:latest" and runs "llama3.1" as that tag.
+    return model in ids or (":" not in model and f"{model}:latest" in ids)
+
+
+MODELS_SHOWN = 10
+
+
+def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
+    """The local OpenAI-compatible server must list its models at ``<local_model_base_url>/models``, as every such
+    server does (Ollama, LM Studio, llama.cpp, vLLM), and the model in use among them."""
+    base = spec.base_url.strip().rstrip("/")
+    shown = hide_url_passwords(base)
+    subject = f"{where} is openai-compatible:{spec.model}"
+    answer = _get(base + "/models")
+    if answer is None:
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{subject}, but nothing answers at {hide_url_passwords(spec.base_url)}: the agent cannot run",
+            "start Ollama (`ollama serve`) or your local server, or fix local_model_base_url",
+        )
+    ids = _model_ids(answer)
+    if ids is None:
+        return _not_a_model_list(subject, base, answer.status_code)
+    if _listed(spec.model, ids):
+        return None
+    if ids:
+        names = ", ".join(i[:80] for i in ids[:MODELS_SHOWN]) + (
+            f" and {len(ids) - MODELS_SHOWN} more" if len(ids) > MODELS_SHOWN else ""
+        )
+        has = f"it lists {names}"
+    else:
+        has = "it lists no models"
+    # A warning, not a failure: some servers load a model on first use that their list leaves out.
     return Check(
         "models",
-        Level.MISSING,
-        f"{where} is openai-compatible:{spec.model}, but nothing answers at {hide_url_passwords(spec.base_url)}: "
-        "the agent cannot run",
-        "start Ollama (`ollama serve`) or your local server, or fix local_model_base_url",
+        Level.WARN,
+        f"{subject}, but the server at {shown} does not list {spec.model!r} ({has}): requests for it may fail",
+        f"get the model onto the server (Ollama: `ollama pull {spec.model}`), or set {where} to "
+        "openai-compatible:<one it lists>",
+    )
+
+
+def _not_a_model_list(subject: str, base: str, status: int) -> Check:
+    """Something answers at ``base``, but ``GET base/models`` gave no model list (HTTP ``status``)."""
+    shown = hide_url_passwords(base)
+    openai_address = "the address of the server's OpenAI-compatible API (for Ollama http://127.0.0.1:11434/v1)"
+    if status == 404 and not base.endswith("/v1"):
+        # The usual mistake: Ollama's address without the /v1 of its OpenAI-compatible API. Asking there too
+        # tells a missing /v1 from a wrong address.
+        if _model_ids(_get(base + "/v1/models")) is not None:
+            return Check(
+                "models",
+                Level.MISSING,
+                f"{subject}, but local_model_base_url {shown} lacks /v1: {shown}/models is not found (HTTP 404), "
+                f"while {shown}/v1/models lists the models; the agent cannot run",
+                f"set local_model_base_url to {shown}/v1",
+            )
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{subject}, but {shown}/models is not found (HTTP 404), and {shown}/v1/models gives no model list "
+            "either: the agent cannot run",
+            f"set local_model_base_url to {openai_address}",
+        )
+    if status in (401, 403):
+        return Check(
+            "models",
+            Level.MISSING,
+            f"{subject}, but the server at {shown} refuses the request (HTTP {status}): the agent cannot run",
+            "put the user and password it wants in local_model_base_url (http://user:password@host/v1)",
+        )
+    # It may still run the model (a server without a model list), so this warns only.
+    return Check(
+        "models",
+        Level.WARN,
+        f"{subject}, but {shown}/models answers HTTP {status} without an OpenAI-style model list: the server at "
+        "that address may not be OpenAI-compatible",
+        f"check that local_model_base_url is {openai_address}",
     )
 
 

@@ -19,6 +19,7 @@ from contop.core.settings import (
     missing_required_keys,
     validate_settings,
 )
+from contop.core.urlsecrets import MASK, hide_url_passwords
 from contop.server.admin import require_admin
 from contop.server.away import BCRYPT_COST
 from contop.server.routes.common import json_body, not_saved, server_state
@@ -32,6 +33,38 @@ async def get_settings(request: Request) -> dict[str, Any]:
 
 
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
+
+# A STUN/TURN URL has no "//" (turn:host:3478), so hide_url_passwords misses a password pasted into one
+# (turn:alice:secret@host); such a URL is refused, and the refusal quotes it.
+_ICE_URL_PASSWORD = re.compile(r"(?<![\w+.-])((?:stun|turn)s?:[^\s/:@]*):([^\s@/]+)@", re.IGNORECASE)
+
+
+def _hide_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it, http(s) or STUN/TURN, replaced by ``***``: the README
+    promises every message shows them so."""
+    return _ICE_URL_PASSWORD.sub(rf"\1:{MASK}@", hide_url_passwords(text))
+
+
+def _refused(status: int, detail: str) -> HTTPException:
+    return HTTPException(status, _hide_passwords(detail))
+
+
+def _ice_servers_hidden(servers: Any) -> Any:
+    """``ice_servers`` with the passwords in its URLs hidden, to be judged in place of the list given: no valid
+    STUN/TURN URL holds an "@", so each entry is refused or not as before, and a message quoting a URL (cut at 200
+    characters, perhaps inside the password) quotes it hidden."""
+    if not isinstance(servers, list):
+        return servers
+    hidden: list[Any] = []
+    for server in servers:
+        if isinstance(server, dict):
+            urls = server.get("urls")
+            if isinstance(urls, str):
+                server = {**server, "urls": _hide_passwords(urls)}
+            elif isinstance(urls, list):
+                server = {**server, "urls": [_hide_passwords(u) if isinstance(u, str) else u for u in urls]}
+        hidden.append(server)
+    return hidden
 
 
 # What ``POST /api/away-mode/pin`` makes (``contop.server.away.hash_pin``): bcrypt ``$2b$`` at our cost, with the
@@ -79,37 +112,38 @@ async def put_settings(request: Request) -> dict[str, Any]:
         try:
             provider, _name = parse_model_string(model)
         except ConfigError:
-            raise HTTPException(
-                422, f"execution_model {model[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
+            # Hidden before it is cut: a cut inside a password would leave no "@" to find it by.
+            raise _refused(
+                422, f"execution_model {_hide_passwords(model)[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
             ) from None
     base_url = data.get("local_model_base_url")
     if isinstance(base_url, str) and base_url.strip() and not _HTTP_URL.match(base_url.strip()):
-        raise HTTPException(
+        raise _refused(
             422,
-            f"local_model_base_url {base_url[:200]!r} is not valid: give the server's http(s) address, "
-            "for Ollama http://localhost:11434/v1",
+            f"local_model_base_url {_hide_passwords(base_url)[:200]!r} is not valid: give the server's http(s) "
+            "address, for Ollama http://localhost:11434/v1",
         )
     if provider == "openai-compatible" and not (isinstance(base_url, str) and base_url.strip()):
         # The agent could not run it (contop.agent.models needs the URL): save both together.
-        raise HTTPException(
+        raise _refused(
             422,
-            f"execution_model {str(model)[:200]!r} needs local_model_base_url, the address of the OpenAI-compatible "
-            "server (for Ollama http://localhost:11434/v1): set both in the same save",
+            f"execution_model {_hide_passwords(str(model))[:200]!r} needs local_model_base_url, the address of the "
+            "OpenAI-compatible server (for Ollama http://localhost:11434/v1): set both in the same save",
         )
     store = server_state(request).settings
     _check_away_pins(request, data.get("away_mode"), store.get().away_mode)
     # An ICE server a browser would refuse makes it refuse the whole configuration: no phone could connect.
-    ice_problem = ice_servers_problem(data.get("ice_servers"))
+    ice_problem = ice_servers_problem(_ice_servers_hidden(data.get("ice_servers")))
     try:
         if ice_problem:
             validate_settings(data)  # every other field's problem is named too, and a wrong shape as the model says
-            raise HTTPException(422, ice_problem)
+            raise _refused(422, ice_problem)
         return store.replace(data).to_json_dict()
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         if ice_problem and not problems.startswith("ice_servers") and "; ice_servers" not in problems:
             problems = f"{problems}; {ice_problem}"
-        raise HTTPException(422, problems) from None
+        raise _refused(422, problems) from None
     except StateDirError as exc:  # the settings in use stay as they were
         raise not_saved(exc) from exc
 
