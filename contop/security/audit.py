@@ -119,12 +119,36 @@ class Redactor:
             for secret in secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
+            if _CUT in value:
+                value = _hide_cut_secrets(value, secrets)
             return hide_url_passwords(_KEY_SHAPES.sub(REDACTED, value))
         if isinstance(value, dict):
             return {k: self._walk(v, secrets) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._walk(v, secrets) for v in value]
         return value
+
+
+_CUT = "…"  # how a command quoted in a reason ends when it was cut short (contop.security.findings.shorten)
+_MIN_CUT_SECRET = 4  # the shortest start of a known secret hidden before a cut
+_CUT_KEY = re.compile(r"(?<![A-Za-z0-9])(?:sk-|AIza|gh[pousr]_|xox[abposr]-)[A-Za-z0-9_\-]*(?=…)")
+_CUT_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^\s@/]+(?=…)")
+
+
+def _hide_cut_secrets(text: str, secrets: list[str]) -> str:
+    """A command quoted in a reason is cut short, and the cut may fall inside a secret: the whole-value match
+    misses its start, as does a key pattern that needs the whole key. What ends right at a cut and begins a known
+    secret, a key or a URL's password is hidden too."""
+    parts = text.split(_CUT)
+    for index, head in enumerate(parts[:-1]):
+        for secret in secrets:
+            size = next((n for n in range(len(secret) - 1, _MIN_CUT_SECRET - 1, -1) if head.endswith(secret[:n])), 0)
+            if size:
+                head = head[:-size] + REDACTED
+                break
+        parts[index] = head
+    text = _CUT.join(parts)
+    return _CUT_URL_PASSWORD.sub(r"\1***", _CUT_KEY.sub(REDACTED, text))
 
 
 # The end of a streamed piece that may still grow into a key of one of the _KEY_SHAPES ("sk", "sk-ab", a whole

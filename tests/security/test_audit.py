@@ -328,3 +328,24 @@ def test_a_streamed_piece_is_passed_on_at_once_when_it_cannot_be_a_key() -> None
     assert stream.feed("cal-PASSWORD-1234.") == "[REDACTED]."
     assert stream.feed(" Then sk-") == " Then "
     assert stream.flush() == "sk-"
+
+
+def test_a_secret_cut_short_in_a_reason_is_hidden_too() -> None:
+    """QA: the gate's reason quotes a command cut at 50 characters; a key cut there went to the phone and the audit
+    log as its start ("echo sk-qa31-SECRETKEY-…"), which neither the whole-value match nor the key pattern saw."""
+    from contop.security.decision import GateContext
+    from contop.security.findings import shorten
+    from contop.security.gate import classify_command
+
+    secret = "qa31-SECRETKEY-0123456789abcdef"
+    redact = Redactor(lambda: [secret])
+    command = f"env | grep -c -i api_key; echo {secret} done"
+    reason = classify_command(command, GateContext(cwd="/tmp", home="/tmp/h", state_dir="/tmp/h/s")).reason
+    assert "qa31-SECR" in reason and "…" in reason  # the gate quotes the start of it
+    shown = redact(reason)
+    assert "qa31" not in shown and REDACTED in shown, shown
+    assert "SECRET" not in redact(f"nothing dangerous found ({shorten('echo sk-' + 'A' * 60, 30)})")
+    assert "hunter2" not in redact(shorten("curl http://alice:hunter2hunter2@example.org/x", 28))
+    # What only looks alike stays as it was.
+    for text in ("ask-me later…", "echo hi…", "a task-list…", "see http://example.org/a…"):
+        assert redact(text) == text
