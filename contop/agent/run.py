@@ -509,8 +509,20 @@ class AgentService:
             capabilities=[ContextPolicy(budget_tokens=budget, vision=spec.vision if spec is not None else True)],
         )
         history: list[ModelMessage] = []
+        told: list[str] = []
+
+        async def tell_history_problem() -> None:
+            """Once per run, the phone hears that the history could not be read or written (held by another
+            program, say): otherwise the next request silently forgets this one."""
+            problem = self.store.unavailable if self.store is not None else None
+            if problem and not told:
+                told.append(problem)
+                message = f"Conversation history: {problem}"
+                await events.emit("agent_status", {"status_type": "history_unavailable", "message": message})
+
         if self.store is not None:
             history = await self.store.load(session_id)
+            await tell_history_problem()
         prompt: str | list[UserContent] = execution.text
         if frame_b64 and (spec is None or spec.vision):
             frame = _decode_frame(frame_b64)
@@ -537,6 +549,7 @@ class AgentService:
                 await asyncio.shield(self.store.save(session_id, hidden))
             except Exception:
                 log.exception("could not store the conversation of session %s", session_id[:8])
+            await tell_history_problem()
 
         async def close_counts(detail: str) -> list[Cut]:
             """Close the steps still in flight (``detail`` says why on the phone) and count; returns their tools. A

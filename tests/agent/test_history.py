@@ -323,8 +323,20 @@ async def test_the_agent_answers_while_the_database_is_held(env: Env) -> None:
         env.store = SessionStore(path, retry_s=3600)
         env.store.open()
         env.script([{"text": "still here"}])
-        result = await run_intent(env.service(), "are you there?", RecordingEvents(), session_id="s-held")
+        events = RecordingEvents()
+        result = await run_intent(env.service(), "are you there?", events, session_id="s-held")
     assert result.status == "completed" and result.answer == "still here"
+    # QA: the request was neither read from nor kept in the history, and nobody was told: the next one forgot it.
+    notices = [p for p in events.of("agent_status") if p["status_type"] == "history_unavailable"]
+    assert len(notices) == 1, events.of("agent_status")
+    assert "held by another program" in notices[0]["message"] and "not stored" in notices[0]["message"], notices
+
+
+async def test_a_working_history_brings_no_notice(env: Env) -> None:
+    env.script([{"text": "fine"}])
+    events = RecordingEvents()
+    assert (await run_intent(env.service(), "hello", events, session_id="s-ok")).status == "completed"
+    assert not [p for p in events.of("agent_status") if p["status_type"] == "history_unavailable"]
 
 
 async def _until_step(events: RecordingEvents, step: int) -> None:
