@@ -158,7 +158,8 @@ class AgentLoader:
             try:
                 service = self._build()
             except BaseException as exc:  # handed to the waiting requests, as to_thread would
-                error = exc
+                # SystemExit or KeyboardInterrupt raised by an import would end the server's loop from the task
+                error = exc if isinstance(exc, Exception) else RuntimeError(f"{type(exc).__name__}: {exc}")
                 outcome = lambda: future.set_exception(error)  # noqa: E731
             else:
                 outcome = lambda: future.set_result(service)  # noqa: E731
@@ -247,9 +248,12 @@ class WaitingIntent:
     """An intent waiting in the session's execution slot until it can start (the agent still loading): a stop, a
     lost link or a shutdown meanwhile cancels it, as they would cancel the run it is about to become."""
 
+    waiting = True  # not a run: manual control goes on meanwhile (contop.server.manual)
+
     def __init__(self) -> None:
         self.cancelled = False
         self.reason = ""
+        self.requests = 1  # a second request of the phone's while the first waits joins it: one Stop ends both
 
     def cancel(self, reason: str = "") -> None:
         self.cancelled = True
@@ -293,19 +297,34 @@ def install_agent(
         if refused:
             owner.send(_error(message, "invalid_payload", refused))
             return
+        # A stop or a lost link while this waits (for the agent to load, for a stopped run to end) must stop it, as
+        # it would stop the run it is about to become.
         waiting: WaitingIntent | None = None
-        if owner.execution is None:  # a stop or a lost link while this waits must stop it, as it would stop the run
+        if isinstance(owner.execution, WaitingIntent):
+            waiting = owner.execution
+            waiting.requests += 1
+        elif owner.execution is None:
             waiting = WaitingIntent()
             owner.set_execution(waiting)
         try:
             await context_checked(owner.device_id)
             service = await agent.get()
+            running = service.running()
+            if running is not None and running[1].stopping:
+                # Stopped just before (from this phone or another): its processes are being killed. The request
+                # waits for that end, not "busy".
+                await running[1].settle(STOPPING_WAIT_S)
         except AgentUnavailable as exc:
             owner.send(_error(message, "not_available", str(exc)))
+            if waiting is not None and waiting.requests == 1:
+                owner.clear_execution(waiting)
+                owner.send(StateUpdate(payload=state_payload(state, owner)))  # not "executing" any more
             return
         finally:
             if waiting is not None:
-                owner.clear_execution(waiting)
+                waiting.requests -= 1
+                if not waiting.requests:
+                    owner.clear_execution(waiting)
         if waiting is not None and waiting.cancelled:
             why = f"Stopped: {waiting.reason}." if waiting.reason else "Stopped at your request."
             await SessionEvents(owner, message.id).emit(
@@ -317,11 +336,6 @@ def install_agent(
             return
         from contop.agent.run import AgentBusy  # loaded by now: get() returned its service
 
-        running = service.running()
-        if running is not None and running[1].stopping:
-            # Stopped just before (from this phone or another): its processes are being killed. The request waits
-            # for that end, not "busy".
-            await running[1].settle(STOPPING_WAIT_S)
         events = SessionEvents(owner, message.id)
         device_id = owner.device_id
 

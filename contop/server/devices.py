@@ -97,15 +97,15 @@ _ZWJ = "\u200d"  # joins emoji into one (a family): kept; every other format cha
 
 def shown_name(name: object) -> str:
     """A device's name as it may be shown anywhere (a terminal, the desktop app, another phone): what it sent,
-    with control characters (escape sequences, line breaks) made spaces, format characters dropped (bidi
-    overrides, zero-width spaces), white space runs made one space, at most ``MAX_NAME`` characters; "" when
-    nothing visible is left, and the caller then names the device by its id."""
+    with control characters (escape sequences, line breaks) made spaces, format characters (bidi overrides,
+    zero-width spaces) and lone surrogates dropped, white space runs made one space, at most ``MAX_NAME``
+    characters; "" when nothing visible is left, and the caller then names the device by its id."""
     if not isinstance(name, str):
         return ""
     out = []
     for ch in name:
         kind = unicodedata.category(ch)
-        if kind == "Cf" and ch != _ZWJ:
+        if (kind == "Cf" and ch != _ZWJ) or kind == "Cs":  # a lone surrogate cannot even be sent as UTF-8
             continue
         out.append(" " if kind in ("Cc", "Zl", "Zp") or ch.isspace() else ch)
     text = " ".join("".join(out).split())[:MAX_NAME].strip()

@@ -250,6 +250,10 @@ class ManualControl:
         while len(self.manual_mode) > MAX_SESSIONS:  # sessions end without telling us: keep the newest only
             self.manual_mode.pop(next(iter(self.manual_mode)))
         log.info("manual mode %s for session %s", "on" if enabled else "off", session.id[:8])
+        actions = self._actions.get(session.id)
+        if not enabled and actions is not None and actions.task is not None:
+            # What it sent before leaving is performed first (a press still queued would be down after the check).
+            await asyncio.wait([actions.task])
         if not enabled and any(holder.session_id == session.id for holder in self._held.values()):
             # Leaving manual mode lets go of what this phone held down (its app sends mouse_up first; an older
             # one may not): a button left down would keep the other devices refused as "busy" until its link ends.
@@ -501,7 +505,10 @@ def install_manual_control(state: Any, router: Any) -> ManualControl:
     def agent_running() -> bool:
         """A run is in progress on this desktop, started from any phone (the sessions' execution slots)."""
         sessions = state.sessions
-        return sessions is not None and any(s.execution is not None for s in sessions.sessions())
+        # A request still waiting to start (the agent loading) is not a run: nothing drives the mouse yet.
+        return sessions is not None and any(
+            s.execution is not None and not getattr(s.execution, "waiting", False) for s in sessions.sessions()
+        )
 
     manual = ManualControl(video_frame, agent_running=agent_running)
     router.register("manual_control", manual.on_manual_control)

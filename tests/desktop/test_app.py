@@ -107,11 +107,19 @@ def test_a_network_change_refreshes_the_code(window: MainWindow, qtbot: QtBot) -
     qtbot.waitUntil(lambda: page.issued == 2, timeout=WAIT)
     assert page.lan_chip.text()
 
+    # A permanent code that a phone used for a temporary connection reads "temp" too, with its own expiry: the
+    # temporary code on screen, which nobody used, stays (it was cleared).
+    shown = {"url": "http://127.0.0.1:1/#p=x", "expires_at": "2026-12-08T03:00:00.000Z"}
+    page.temporary.show_pairing(shown, "Temporary code")
+    downgraded = {"claimed": True, "connection_type": "temp", "expires_at": "2026-12-08T03:00:41.000Z"}
+    page._polled((window.api.connection_info(), downgraded))
+    assert page.temporary.current is shown
+    qtbot.waitUntil(lambda: page.issued == 3, timeout=WAIT)  # the permanent code was claimed: a new one
     # A temporary code that a phone used is taken off the screen, and a permanent code is watched again.
     page.temporary.show_pairing({"url": "http://127.0.0.1:1/#p=x", "expires_at": None}, "Temporary code")
     page._polled((window.api.connection_info(), {"claimed": True, "connection_type": "temp"}))
     assert page.temporary.current is None and "used this code" in page.temporary.image.text()
-    qtbot.waitUntil(lambda: page.issued == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: page.issued == 4, timeout=WAIT)
 
 
 def test_temporary_code_shows_why_the_tunnel_cannot_start(window: MainWindow, qtbot: QtBot) -> None:

@@ -80,9 +80,13 @@ def test_a_request_stopped_while_the_agent_loads_never_runs(home: Path, held_his
             await client.connect()
             try:
                 client.send({"type": "user_intent", "id": "early-1", "payload": {"text": "hello"}})
+                client.send({"type": "user_intent", "id": "early-2", "payload": {"text": "and again"}})
                 await asyncio.sleep(0.3)
                 client.send({"type": "execution_stop", "id": "stop-1", "payload": {}})
                 result = dict((await client.next_message("agent_result", "error", timeout=10)).to_dict())
+                second = dict((await client.next_message("agent_result", "error", timeout=10)).to_dict())
+                assert second["type"] == "agent_result" and second["payload"]["ref_id"] == "early-2", second
+                assert second["payload"]["status"] == "cancelled", second  # one Stop ends both
                 # The load ends about 5 s after the start, when SQLite gives up on the held history; anything the
                 # stopped request did would follow it.
                 await asyncio.to_thread(server.wait_for_log, held_line(held_history))
@@ -120,8 +124,9 @@ def broken_pydantic_ai(tmp_path: Path, flag: Path) -> dict[str, str]:
     shadow = tmp_path / "shadow"
     (shadow / "pydantic_ai").mkdir(parents=True)
     (shadow / "pydantic_ai" / "__init__.py").write_text(
-        "import importlib, os, sys\n"
+        "import importlib, os, sys, time\n"
         f"if os.path.exists({str(flag)!r}):\n"
+        "    time.sleep(1.5)  # a request waits for the load meanwhile\n"
         "    raise ImportError('pydantic_ai is damaged (test)')\n"
         f"sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != {str(shadow)!r}]\n"
         "del sys.modules['pydantic_ai']\n"
@@ -148,7 +153,17 @@ def test_an_agent_that_cannot_load_is_explained_and_tried_again(home: Path, tmp_
             client = ContopClient(url, device_id="phone", video=False)
             await client.connect()
             try:
-                first = await ask(client, "i-1")
+                client.send({"type": "user_intent", "id": "i-1", "payload": {"text": "hello"}})
+                # Meanwhile manual control is not refused as if a task ran: nothing drives the mouse yet (this
+                # server has no display, so it is refused for that).
+                move = {"action": "mouse_move", "x": 10, "y": 10}
+                client.send({"type": "manual_control", "id": "m-1", "payload": move})
+                moved = dict((await client.next_message("error", timeout=30)).to_dict())
+                assert moved["payload"]["ref_id"] == "m-1", moved
+                assert moved["payload"].get("reason") != "agent_running", moved
+                first = dict((await client.next_message("agent_result", "error", timeout=30)).to_dict())
+                idle = dict((await client.next_message("state_update", timeout=10)).to_dict())
+                assert idle["payload"]["ai_state"] == "idle", idle  # the phone does not stay "executing"
                 client.send({"type": "session_context", "id": "c-1", "payload": {"session_id": "s-1"}})
                 context = dict((await client.next_message("error", timeout=30)).to_dict())
                 flag.unlink()  # the install is repaired

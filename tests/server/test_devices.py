@@ -138,3 +138,4 @@ def test_a_device_name_is_cleaned_of_what_would_act_on_a_screen() -> None:
     for blank in ("", "   ", "\u200b\u200b", "\x00", "\u200d", None, 7):
         assert shown_name(blank) == "", blank
     assert len(shown_name("x" * 500)) == 128
+    assert shown_name("Pixel \ud800") == "Pixel"  # a lone surrogate made GET /api/devices fail (500) for good

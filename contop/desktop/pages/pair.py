@@ -309,9 +309,13 @@ class PairPage(Page):
         changed = self._net is not None and key != self._net
         self._net = key
         claimed = bool(status.get("claimed"))
-        if claimed and status.get("connection_type") == "temp":
+        shown = self.temporary.current
+        if claimed and status.get("connection_type") == "temp" and shown is not None:
             # The server tracks the code issued last; once the temporary one is used, watch a permanent one again.
-            self.temporary.mark_used()
+            # A permanent code a phone used for a temporary connection reads "temp" too, with its own expiry: the
+            # temporary code on screen is still unused then.
+            if shown.get("expires_at") == status.get("expires_at"):
+                self.temporary.mark_used()
         if changed or claimed or not info.get("has_active_token"):
             if claimed:
                 self.status_line.setText(CLAIMED)
