@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 from contop.core.errors import ConfigError
-from contop.core.settings import API_KEY_ENV, Settings
+from contop.core.settings import API_KEY_ENV, LOCAL_MODEL_KEY, Settings
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -22,7 +23,8 @@ ProviderName = Literal["gemini", "anthropic", "openai", "openrouter", "openai-co
 PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
 MODEL_ENV = "CONTOP_EXECUTION_MODEL"
 
-# Tried in this order when no model is set; the first with a key (or a subscription proxy) wins.
+# Tried in this order when no model is set; the first with a key (or a subscription proxy) wins. The local model
+# server's key (local_model_api_key) is not here: it is sent to that server, and chooses no model by being set.
 AUTO_ORDER: tuple[tuple[ProviderName, str, str], ...] = (
     ("gemini", "gemini_api_key", "gemini-2.5-flash"),
     ("anthropic", "anthropic_api_key", "claude-sonnet-4-5"),
@@ -55,7 +57,9 @@ NO_MODEL_ANSWER = (
     "2. Or set one of the environment variables GEMINI_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY or "
     "OPENROUTER_API_KEY before starting `contop serve`.\n"
     "3. Or use a local OpenAI-compatible server such as Ollama: run `ollama pull llama3.1`, then set "
-    'local_model_base_url to "http://127.0.0.1:11434/v1" and execution_model to "openai-compatible:llama3.1".\n'
+    'local_model_base_url to "http://127.0.0.1:11434/v1" and execution_model to "openai-compatible:llama3.1" '
+    "(a server that wants an API key, such as vLLM or llama.cpp started with --api-key: put it in "
+    "local_model_api_key or LOCAL_MODEL_API_KEY).\n"
     "CONTOP_EXECUTION_MODEL in the server's environment overrides execution_model."
 )
 
@@ -76,6 +80,21 @@ class ModelSpec:
             return f"scripted:{PurePath(self.model).name} (test model)"
         suffix = " via subscription proxy" if self.via_proxy else ""
         return f"{self.provider}:{self.model}{suffix}"
+
+    @property
+    def request_url(self) -> str:
+        """``base_url`` as requests are sent to it. With an API key, a user and password written into the URL are
+        left out: httpx sends those as Basic authentication in place of the key's ``Authorization: Bearer``, and
+        the key, set on purpose, wins."""
+        if not (self.api_key and self.base_url):
+            return self.base_url
+        try:
+            parts = urlsplit(self.base_url.strip())
+        except ValueError:
+            return self.base_url
+        if parts.username is None and parts.password is None:
+            return self.base_url
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
     @property
     def vision(self) -> bool:
@@ -127,7 +146,9 @@ def _for_provider(
                 f"{source} is openai-compatible:{model} but local_model_base_url is empty "
                 '(for Ollama: "http://127.0.0.1:11434/v1")'
             )
-        return ModelSpec("openai-compatible", model, base_url=base)
+        return ModelSpec(
+            "openai-compatible", model, base_url=base, api_key=settings.effective_api_key(LOCAL_MODEL_KEY, env)
+        )
     proxy = _proxy_url(settings, provider)
     if proxy is not None:
         return ModelSpec(provider, model, base_url=proxy, via_proxy=True)
@@ -194,8 +215,10 @@ def build_model(spec: ModelSpec, *, record_path: str | None = None) -> Model:
         return OpenAIChatModel(spec.model, provider=OpenRouterProvider(api_key=spec.api_key))
     from pydantic_ai.providers.openai import OpenAIProvider
 
-    if spec.base_url:  # a local server or the subscription proxy: keys are not needed, the SDK wants one anyway
-        provider = OpenAIProvider(base_url=spec.base_url, api_key=spec.api_key or "not-needed")
+    if spec.base_url:
+        # A local server (its key sent as "Authorization: Bearer", when one is set) or the subscription proxy. The
+        # SDK wants a key even for a server that needs none.
+        provider = OpenAIProvider(base_url=spec.request_url, api_key=spec.api_key or "not-needed")
         if spec.via_proxy:
             # Each attempt runs the subscription's CLI once and spends its quota; the proxy's errors say what is
             # wrong (not logged in, no answer, crashed), and the SDK's two retries of them only repeated that.

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic_ai import Agent, Tool
 from pydantic_ai.exceptions import (
     ModelConnectionError,
+    ModelHTTPError,
     ModelTimeoutError,
     UnexpectedModelBehavior,
     UsageLimitExceeded,
@@ -563,7 +564,7 @@ class AgentService:
         try:
             return await self._guarded_drive(
                 agent, prompt, state, history, llm_log, events, wall, finish, save, fallback_history, close_counts,
-                execution, unreachable_hint(spec),
+                execution, spec,
             )  # fmt: skip
         finally:
             llm_log.close()
@@ -582,9 +583,10 @@ class AgentService:
         fallback_history: Callable[[str], list[ModelMessage]],
         close_counts: Callable[[str], Awaitable[list[Cut]]],
         execution: Execution,
-        unreachable: str,
+        spec: ModelSpec | None,
     ) -> RunResult:
         """The run proper, with every way it can end turned into one ``agent_result``."""
+        unreachable = unreachable_hint(spec)
         try:
             async with wall:
                 output, messages = await self._drive(agent, prompt, state, history, llm_log, events)
@@ -617,8 +619,10 @@ class AgentService:
             return await finish(answer, "limit")
         except Exception as exc:
             stopped = await close_counts("Stopped before it finished: the run failed.")
-            message = self._hide_keys(model_failure(exc))
-            log.warning("agent run failed: %s", message)
+            failure = self._hide_keys(model_failure(exc))
+            refused = local_refusal(exc, spec)
+            message = self._hide_keys(refused) if refused else failure
+            log.warning("agent run failed: %s", f"{message} ({failure})" if refused else message)
             if isinstance(exc, ModelConnectionError) and not isinstance(exc, ModelTimeoutError) and unreachable:
                 if getattr(exc, "phase", None) in ("read", "write"):  # it answered: the link broke mid-way
                     message = f"{message} (the connection to the model broke while it was answering; try again)"
@@ -767,6 +771,21 @@ def model_failure(exc: BaseException) -> str:
         if text.startswith("Exceeded maximum output retries"):
             return "the model's answers did not take a usable form, even after being told what was wrong; try again"
     return f"{type(exc).__name__}: {text}"
+
+
+def local_refusal(exc: BaseException, spec: ModelSpec | None) -> str | None:
+    """What to do when the local OpenAI-compatible server refused the request (HTTP 401 or 403), or None for any
+    other failure. The framework's words ("status_code: 401, model_name: …, body: …") name neither the server nor
+    the setting that gives it its API key."""
+    if spec is None or spec.provider != "openai-compatible" or not isinstance(exc, ModelHTTPError):
+        return None
+    if exc.status_code not in (401, 403):
+        return None
+    url = hide_url_passwords(spec.base_url)
+    how = "set local_model_api_key (or LOCAL_MODEL_API_KEY) to its API key"
+    if spec.api_key:
+        return f"the model server at {url} refused the API key it was sent ({exc.status_code}): {how}"
+    return f"the model server at {url} refused the request ({exc.status_code}): {how}"
 
 
 def unreachable_hint(spec: ModelSpec | None) -> str:

@@ -34,6 +34,7 @@ from contop.core.settings import (
     API_KEY_ENV,
     EXECUTION_MODEL_FORMS,
     ICE_URL_FORMS,
+    PROVIDER_KEYS,
     Settings,
     describe_validation_error,
     ice_servers_problem,
@@ -402,10 +403,12 @@ def execution_model_problem(env: Mapping[str, str], settings: Settings) -> Check
 PROBE_TIMEOUT_S = 2.0
 
 
-def _get(url: str) -> httpx.Response | None:
-    """``GET url`` on a server of this computer (no proxy from the environment), or None when nothing answers."""
+def _get(url: str, api_key: str = "") -> httpx.Response | None:
+    """``GET url`` on a server of this computer (no proxy from the environment), or None when nothing answers.
+    ``api_key`` goes as ``Authorization: Bearer``, as the agent sends it."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     try:
-        return httpx.get(url, timeout=PROBE_TIMEOUT_S, trust_env=False)
+        return httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_S, trust_env=False)
     except (httpx.HTTPError, httpx.InvalidURL):
         return None
 
@@ -435,11 +438,12 @@ MODELS_SHOWN = 10
 
 def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
     """The local OpenAI-compatible server must list its models at ``<local_model_base_url>/models``, as every such
-    server does (Ollama, LM Studio, llama.cpp, vLLM), and the model in use among them."""
-    base = spec.base_url.strip().rstrip("/")
+    server does (Ollama, LM Studio, llama.cpp, vLLM), and the model in use among them. Asked as the agent asks it:
+    with the API key of ``local_model_api_key`` when one is set."""
+    base = spec.request_url.strip().rstrip("/")
     shown = hide_url_passwords(base)
     subject = f"{where} is openai-compatible:{spec.model}"
-    answer = _get(base + "/models")
+    answer = _get(base + "/models", spec.api_key)
     if answer is None:
         return Check(
             "models",
@@ -449,7 +453,7 @@ def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
         )
     ids = _model_ids(answer)
     if ids is None:
-        return _not_a_model_list(subject, base, answer.status_code)
+        return _not_a_model_list(subject, base, answer.status_code, spec.api_key)
     if _listed(spec.model, ids):
         return None
     if ids:
@@ -469,14 +473,15 @@ def local_server_problem(spec: ModelSpec, where: str) -> Check | None:
     )
 
 
-def _not_a_model_list(subject: str, base: str, status: int) -> Check:
-    """Something answers at ``base``, but ``GET base/models`` gave no model list (HTTP ``status``)."""
+def _not_a_model_list(subject: str, base: str, status: int, api_key: str) -> Check:
+    """Something answers at ``base``, but ``GET base/models`` gave no model list (HTTP ``status``); ``api_key`` is
+    the key it was asked with ("" for none)."""
     shown = hide_url_passwords(base)
     openai_address = "the address of the server's OpenAI-compatible API (for Ollama http://127.0.0.1:11434/v1)"
     if status == 404 and not base.endswith("/v1"):
         # The usual mistake: Ollama's address without the /v1 of its OpenAI-compatible API. Asking there too
         # tells a missing /v1 from a wrong address.
-        if _model_ids(_get(base + "/v1/models")) is not None:
+        if _model_ids(_get(base + "/v1/models", api_key)) is not None:
             return Check(
                 "models",
                 Level.MISSING,
@@ -492,11 +497,21 @@ def _not_a_model_list(subject: str, base: str, status: int) -> Check:
             f"set local_model_base_url to {openai_address}",
         )
     if status in (401, 403):
+        key = "set local_model_api_key (or LOCAL_MODEL_API_KEY) to its API key"
+        if api_key:
+            return Check(
+                "models",
+                Level.MISSING,
+                f"{subject}, but the server at {shown} refuses the API key it was sent (HTTP {status}): the agent "
+                "cannot run",
+                f"{key} (the one the server was started with, e.g. its --api-key)",
+            )
         return Check(
             "models",
             Level.MISSING,
             f"{subject}, but the server at {shown} refuses the request (HTTP {status}): the agent cannot run",
-            "put the user and password it wants in local_model_base_url (http://user:password@host/v1)",
+            f"{key}, or, for a server that wants a user and password, put them in local_model_base_url "
+            "(http://user:password@host/v1)",
         )
     # It may still run the model (a server without a model list), so this warns only.
     return Check(
@@ -574,7 +589,8 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
         if problem is not None:
             return problem
     configured = []
-    for key, var in API_KEY_ENV.items():
+    for key in PROVIDER_KEYS:  # the local server's key chooses no model
+        var = API_KEY_ENV[key]
         provider = key.removesuffix("_api_key")
         if getattr(settings, key, ""):
             configured.append(provider)
@@ -590,7 +606,12 @@ def check_models(env: Mapping[str, str], file: SettingsFile) -> Check:
         label = f"execution_model={execution}"
         if parse_model_string(execution)[0] == "scripted":
             label += " (test model: replays a fixed script, for tests and demos)"
-        configured.append(label + (f" (from {where})" if where != "execution_model" else ""))
+        label += f" (from {where})" if where != "execution_model" else ""
+        if spec is not None and spec.provider == "openai-compatible" and spec.api_key:
+            label += " with the API key of " + (
+                "local_model_api_key" if settings.local_model_api_key else "$LOCAL_MODEL_API_KEY"
+            )
+        configured.append(label)
     if configured:
         return Check("models", Level.OK, ", ".join(configured))
     return Check(

@@ -30,13 +30,22 @@ ThinkingMode = Literal["off", "on"]
 # Keys PUT /api/settings must always carry (the seed's rule).
 REQUIRED_KEYS: tuple[str, ...] = ("version", "restricted_paths", "forbidden_commands")
 
-# Settings key → environment variable used when the key is empty in the file.
+# The API key of the local OpenAI-compatible server (vLLM or llama.cpp started with --api-key, LM Studio with
+# authentication, a LiteLLM proxy). A secret like the providers' keys, so it is in API_KEY_ENV and hidden wherever
+# they are; but no provider of its own: having it set chooses no model.
+LOCAL_MODEL_KEY = "local_model_api_key"
+
+# Settings key → environment variable used when the key is empty in the file. Every value here is a secret: the
+# server's log, the audit log and what reaches the phone hide it, and the agent's commands never get the variable.
 API_KEY_ENV: dict[str, str] = {
     "gemini_api_key": "GEMINI_API_KEY",
     "openai_api_key": "OPENAI_API_KEY",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "openrouter_api_key": "OPENROUTER_API_KEY",
+    LOCAL_MODEL_KEY: "LOCAL_MODEL_API_KEY",
 }
+# The keys of the cloud providers, each of which is a model choice of its own.
+PROVIDER_KEYS: tuple[str, ...] = tuple(key for key in API_KEY_ENV if key != LOCAL_MODEL_KEY)
 
 # What execution_model may be (contop.agent.models parses it), for the messages that refuse a bad one.
 EXECUTION_MODEL_FORMS = (
@@ -208,6 +217,8 @@ class Settings(BaseModel):
     # The execution agent's model, "provider:model" (see contop.agent.models); empty = first provider with a key.
     execution_model: str = ""
     local_model_base_url: str = ""  # OpenAI-compatible server for "openai-compatible:<model>" (Ollama, LM Studio…)
+    # Sent to that server as "Authorization: Bearer <key>"; empty: LOCAL_MODEL_API_KEY, else no key.
+    local_model_api_key: str = ""
     thinking_mode: ThinkingMode = "off"
     restricted_paths: list[str] = Field(default_factory=lambda: default_restricted_paths("~/.contop"))
     forbidden_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_FORBIDDEN_COMMANDS))

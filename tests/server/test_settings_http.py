@@ -104,6 +104,7 @@ def test_reset_and_keys_with_env_fallback(tmp_path: Path) -> None:
             "openai_api_key": "sk-from-env-000",
             "anthropic_api_key": "",
             "openrouter_api_key": "",
+            "local_model_api_key": "",
         }
         settings = srv.request("GET", "/api/settings").json()
         assert settings["openai_api_key"] == ""  # the environment value is never written to the file

@@ -65,6 +65,9 @@ API_KEYS = (
     ("openai_api_key", "OpenAI"),
     ("anthropic_api_key", "Anthropic"),
     ("openrouter_api_key", "OpenRouter"),
+    # The local OpenAI-compatible server's key (vLLM or llama.cpp --api-key, LM Studio, a LiteLLM proxy). Not
+    # "Local model server", the name of the address field: screen readers and AT-SPI clients find fields by name.
+    ("local_model_api_key", "Local server"),
 )
 AUTH_PROVIDERS = (("anthropic", "Anthropic"), ("gemini", "Gemini"), ("openai", "OpenAI"))
 LISTS = (
