@@ -124,6 +124,13 @@ def _fits_location(location: object) -> bool:
     return len(json.dumps(location, ensure_ascii=False).encode()) <= MAX_LOCATION_BYTES
 
 
+def _numbered(name: str, n: int) -> str:
+    """``name (n)``, the name cut so that the number fits in ``MAX_NAME`` (restored from disk, a longer one would
+    lose its number)."""
+    suffix = f" ({n})"
+    return name[: MAX_NAME - len(suffix)].rstrip() + suffix
+
+
 class DeviceRegistry:
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
@@ -180,9 +187,9 @@ class DeviceRegistry:
         if current is not None and current not in taken and _NUMBERED.sub("", current) == wanted:
             return current
         n = 2
-        while f"{wanted} ({n})" in taken:
+        while (numbered := _numbered(wanted, n)) in taken:
             n += 1
-        return f"{wanted} ({n})"
+        return numbered
 
     def remove(self, device_id: str) -> Device | None:
         return self._devices.pop(device_id, None)
