@@ -139,3 +139,16 @@ def test_a_device_name_is_cleaned_of_what_would_act_on_a_screen() -> None:
         assert shown_name(blank) == "", blank
     assert len(shown_name("x" * 500)) == 128
     assert shown_name("Pixel \ud800") == "Pixel"  # a lone surrogate made GET /api/devices fail (500) for good
+
+
+def test_a_long_name_keeps_its_number_within_the_length_a_name_may_have() -> None:
+    from contop.server.devices import MAX_NAME, Device, DeviceRegistry, shown_name
+
+    registry = DeviceRegistry()
+    later = datetime.now(UTC) + timedelta(days=1)
+    long = "x" * MAX_NAME
+    registry.upsert("a", device_name=long, connection_type="permanent", expires_at=later)
+    second = registry.upsert("b", device_name=long, connection_type="permanent", expires_at=later)
+    assert second.device_name.endswith(" (2)") and len(second.device_name) <= MAX_NAME
+    restored = Device.from_json(second.to_json())  # as read back from tokens.json after a restart
+    assert restored.device_name == second.device_name == shown_name(second.device_name)
