@@ -124,7 +124,7 @@ def _to_call(request: dict[str, Any], base: GateContext) -> tuple[ToolCall, Gate
 
 
 def base_context(environ: os._Environ[str] | dict[str, str]) -> GateContext:
-    """Defaults, the home directory, the state directory and the user's lists from settings.json."""
+    """Defaults, the home directory, the state directory, TMPDIR and the user's lists from settings.json."""
     home = environ.get("HOME") or os.path.expanduser("~")
     state_dir = environ.get("CONTOP_HOME") or os.path.join(home, ".contop")
     restricted: list[str] = default_restricted_paths(state_dir)
@@ -141,6 +141,7 @@ def base_context(environ: os._Environ[str] | dict[str, str]) -> GateContext:
         restricted_paths=tuple(restricted),
         forbidden_commands=tuple(forbidden),
         destructive_patterns=tuple(destructive),
+        tmpdir=environ.get("TMPDIR", ""),  # as the server judges '$TMPDIR': the agent's shell inherits it
     )
 
 

@@ -6,7 +6,6 @@ rules for the programs that manage files (rm, find, mv, cp, ln, sort, chmod, dd,
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import shlex
 from collections.abc import Callable
@@ -15,9 +14,9 @@ from functools import lru_cache
 
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.keywords import Keywords
-from contop.security.paths import Place, other_state_dir
+from contop.security.paths import Place, component_matches, other_state_dir
 from contop.security.shellparse import Cmd, matching_end, parse
-from contop.security.state import State
+from contop.security.state import LINK_SOMEWHERE, State
 
 
 @dataclass(slots=True)
@@ -81,18 +80,6 @@ CRITICAL_FILES = re.compile(
     r"^/var/log/|^/System/|^c:\\windows\\",
     re.IGNORECASE,
 )
-# '$TMPDIR/…' and '${TMPDIR}/…': the whole name, then a separator ('$TMPDIRX/…' is another variable).
-_TMPDIR_REF = re.compile(r"\$(?:TMPDIR|\{TMPDIR\})/")
-# What may change TMPDIR on the line, so that '$TMPDIR' is no longer the server's: the name written other than as
-# an expansion ('unset TMPDIR', 'read TMPDIR', 'TMPDIR=/work cmd'), or a builtin that may set or unset a variable
-# whose name is only known when it runs ('unset ${v}DIR').
-_TMPDIR_MAY_CHANGE = re.compile(
-    r"(?<![\w${])TMPDIR|(?<![\w./-])(?:unset|read|readarray|mapfile|getopts|declare|typeset|local|export|readonly|"
-    r"eval|source)(?![\w./=-])|\bprintf\s+-v",
-)
-_QUOTING = re.compile(r"[\"'\\]")
-_MAX_LINKS = 40  # links followed for one path, as many as Linux follows
-_LINK_SOMEWHERE = ""  # the key of State.links for a link the line makes in a folder only known when it runs
 _HARMLESS_DEVICES = re.compile(r"^/dev/(null|zero|stdout|stderr|stdin|tty|fd/\d+|full|random|urandom)$")
 _NEW_LOOKING = re.compile(
     r"(^|[/\\])[^/\\.]*$|\.(txt|log|out|tmp|csv|tsv|json|html|xml|png|jpg|gz|zip|tar|md|bak|diff|patch|dump)$|"
@@ -158,8 +145,9 @@ _PLACE_WORDS = {
 }
 
 
-def worst_place(targets: list[str], st: State) -> int:
-    return max((st.place(t) for t in targets), default=Place.ORDINARY)
+def worst_place(targets: list[str], st: State, *, entry: bool = False) -> int:
+    """The worst place among ``targets`` (``entry``: as ``State.place`` takes it)."""
+    return max((st.place(t, entry=entry) for t in targets), default=Place.ORDINARY)
 
 
 _DRIVE_ROOT = re.compile(r"[A-Za-z]:[\\/]?\*?")
@@ -167,9 +155,12 @@ _SYSTEM_LOG = re.compile(r"(^|[/\\])var[/\\]log|\.evtx$", re.IGNORECASE)
 NET_DEVICE = re.compile(r"/dev/(tcp|udp)/")  # bash's network redirections
 
 
-def judge_deletion(targets: list[str], recursive: bool, inv: Invocation, st: State, verb: str = "deletes") -> None:
-    """The common core of rm, del, rd, Remove-Item: catastrophic places block, anything else asks."""
-    worst = worst_place(targets, st)
+def judge_deletion(
+    targets: list[str], recursive: bool, inv: Invocation, st: State, verb: str = "deletes", *, entry: bool = True
+) -> None:
+    """The common core of rm, del, rd, Remove-Item: catastrophic places block, anything else asks. ``entry``: a
+    link named is removed itself, not what it leads to (shred overwrites that instead)."""
+    worst = worst_place(targets, st, entry=entry)
     if any(t.rstrip("/\\") in ("", "/") or _DRIVE_ROOT.fullmatch(t) for t in targets if t):
         st.add(BLOCK, "destroys the whole file system or drive", inv.text)
     if worst > Place.ORDINARY:
@@ -197,7 +188,7 @@ def _rm(inv: Invocation, st: State) -> None:
 
 def _shred(inv: Invocation, st: State) -> None:
     _, targets = split_opts(inv.args)
-    judge_deletion(targets, False, inv, st, verb="irrecoverably overwrites")
+    judge_deletion(targets, False, inv, st, verb="irrecoverably overwrites", entry=False)
 
 
 def _find(inv: Invocation, st: State) -> None:
@@ -244,13 +235,14 @@ _FIND_NARROWING = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename",
 
 def _mv(inv: Invocation, st: State) -> None:
     line = copy_line(inv)
-    worst = worst_place(line.operands + ([line.folder] if line.folder else []), st)
+    worst = worst_place(line.operands + ([line.folder] if line.folder else []), st, entry=True)
     if worst >= Place.SYSTEM_FILE:
         st.add(BLOCK, "moves system files or your home directory away", inv.text)
     if line.dest is not None and re.match(r"^/dev/null$", line.dest):
         st.add(BLOCK if worst else CONFIRM, "moves files into /dev/null", inv.text)
     for target in landing_files(line, st):
-        judge_write_target(target, False, inv, st, guess_existing=False)
+        judge_write_target(target, False, inv, st, guess_existing=False, follows=False)
+    _carry_links(line, st)
     st.add(CONFIRM, "moves or renames files", inv.text)
 
 
@@ -262,17 +254,40 @@ def _cp(inv: Invocation, st: State) -> None:
         return
     dest = st.policy.expand(line.dest, st.cwd) if line.dest is not None else None
     earlier = dest is not None and dest in st.written and dest not in st.links  # a link there leads elsewhere
-    for target in landing_files(line, st):
-        judge_write_target(target, False, inv, st, guess_existing=False)
+    symbolic = inv.name == "cp" and _given(line.opts, "s", ("--symbolic-link", "--sy"))
+    linking = symbolic or (inv.name == "cp" and _given(line.opts, "l", ("--link", "--l")))
+    for target in landing_files(line, st):  # install removes the file first, and 'cp -s' makes a link there
+        judge_write_target(target, False, inv, st, guess_existing=False, follows=inv.name == "cp" and not linking)
     if has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
         st.add(CONFIRM, "copies over existing files", inv.text)
     if line.dest is None:
         return
-    if inv.name == "cp" and has_flag(line.opts, "rRa", "--recursive", "--archive"):
+    recursive = inv.name == "cp" and _given(line.opts, "rRa", ("--recursive", "--rec"), ("--archive", "--ar"))
+    if linking and not st.windows:  # 'cp -s /etc/hosts /tmp/h': a link, not a copy
+        _remember_links(line, st, symbolic=symbolic, relative=False)
+    elif (
+        inv.name == "cp"
+        and (recursive or _given(line.opts, "Pd", ("--no-dereference", "--no-d")))
+        and not _given(line.opts, "L", ("--dereference", "--der"))
+    ):
+        _carry_links(line, st)  # links are copied as links
+    if recursive:
         reads_whole_tree(line.sources, inv, st)
         writes_whole_tree(line.dest, inv, st)
-    elif not line.into_folder(st):  # 'cp /dev/null a.py', 'install x config.json': one file replaces another
-        _copies_over(line.dest, inv, st, earlier=earlier)
+    elif not line.into_folder(st) and not linking:  # 'cp /dev/null a.py', 'install x config.json': one file
+        _copies_over(line.dest, inv, st, earlier=earlier)  # replaces another
+
+
+def _given(opts: list[str], short: str, *longs: tuple[str, str]) -> bool:
+    """Whether one of the ``short`` letters, or a long option (its full name and shortest spelling GNU getopt
+    takes), is among ``opts`` as ``copy_line`` gives them."""
+    for opt in opts:
+        if len(opt) == 2 and opt[0] == "-" and opt[1] in short:
+            return True
+        name = opt.split("=", 1)[0]
+        if any(len(name) >= len(shortest) and full.startswith(name) for full, shortest in longs):
+            return True
+    return False
 
 
 @dataclass(slots=True)
@@ -404,7 +419,7 @@ def _sort(inv: Invocation, st: State) -> None:
 def writes_whole_tree(dest: str, inv: Invocation, st: State) -> None:
     """``cp -r payload/. ~``, ``tar xf a.tar -C ~``: a tree copied or unpacked into a folder that holds a
     restricted one can write into it (``~/.ssh/authorized_keys``, ``~/.bashrc``): the user decides."""
-    inside = st.policy.restricted_inside(dest, st.cwd, st.resolve)
+    inside = st.restricted_inside(dest)
     if inside is not None:
         where = "this folder" if dest in (".", "./") else dest
         st.add(CONFIRM, f"writes a whole tree into {where}, which holds the protected {inside}", inv.text)
@@ -439,46 +454,103 @@ def _ln(inv: Invocation, st: State) -> None:
     if operands and any(HISTORY_FILE.search(o) for o in operands) and "/dev/null" in operands:
         st.add(BLOCK, "disables shell history", inv.text)
     for target in landing_files(line, st):
-        if CRITICAL_FILES.search(st.policy.expand(target, st.cwd)):
+        if any(CRITICAL_FILES.search(p) for p in written_paths(target, st, follows=False)):
             st.add(BLOCK, "replaces operating system files", inv.text)
-        judge_write_target(target, False, inv, st, guess_existing=False)  # 'ln -s x .git/hooks/pre-commit'
+        judge_write_target(target, False, inv, st, guess_existing=False, follows=False)  # 'ln -s x .git/hooks/…'
     if has_flag(line.opts, "f", "--force"):
         st.add(CONFIRM, "replaces existing files with links", inv.text)
     if not st.windows:
-        _remember_links(line, st)
+        symbolic = _given(line.opts, "s", ("--symbolic", "--sy"))
+        _remember_links(line, st, symbolic=symbolic, relative=_given(line.opts, "r", ("--relative", "--r")))
 
 
-def _remember_links(line: CopyLine, st: State) -> None:
-    """Where each link ``ln`` makes leads, for the writes later on the line that go through it (``ln -s /work
-    /tmp/w; echo x > /tmp/w/pyproject.toml`` writes the project's file): a symbolic link holds its source as
-    written, which the kernel reads from the link's folder; a hard link (or ``-r``) is the file the source names
-    from the working folder. A source known only when the line runs (``$X``) leads somewhere not known."""
-    symbolic = any(o == "-s" or (len(o) > 3 and "--symbolic".startswith(o)) for o in line.opts)
-    relative = any(o == "-r" or (len(o) > 2 and "--relative".startswith(o)) for o in line.opts)
+def _remember_links(line: CopyLine, st: State, *, symbolic: bool, relative: bool) -> None:
+    """Where each link ``ln`` (or ``cp -s``, ``cp -l``) makes leads, for what the line reads or writes through it
+    later (``ln -s ~ /tmp/s; cat /tmp/s/.ssh/id_rsa`` reads the key): a symbolic link holds its source as written,
+    which the kernel reads from the link's folder; a hard link (or ``-r``) is the file the source names from the
+    working folder. A source known only when the line runs (``$X``) leads somewhere not known."""
     if line.dest is None:
         return
     if line.into_folder(st):
-        made = [
-            (in_folder(line.dest, base_name(s), st), s) for s in line.sources if base_name(s) not in ("", ".", "..")
-        ]
+        # named after the source as ln sees it: '~' is the home folder's path by then ('ln -s ~ /tmp/')
+        named = [(base_name(st.policy.expand(s, st.cwd) if s.startswith("~") else s), s) for s in line.sources]
+        made = [(in_folder(line.dest, name, st), s) for name, s in named if name not in ("", ".", "..")]
     else:
         made = [(line.dest, line.sources[0])] if line.sources else []
     for link, source in made:
-        link, source = _with_tmpdir(link, st), _with_tmpdir(source, st)
-        unfolded = _unfolded(link, st)
-        folder, _, name = unfolded.rpartition("/")
-        real_folder = lands_at(folder or "/", st)
-        if "$" in unfolded or st.in_unknown_folder(link) or real_folder is None or name in ("", ".", ".."):
-            st.links[_LINK_SOMEWHERE] = None  # it may be any folder: no write on the line is known to stay in /tmp
-            continue
+        source = st.with_tmpdir(source)
         leads = source
         if not symbolic or relative:
-            leads = _unfolded(source, st)
+            leads = st.unfolded(source)
         elif source.startswith(("~", "$")):  # '~', '$HOME': the shell puts them in before ln sees the word
             leads = st.policy.expand(source, st.cwd)
-        held = None if "$" in leads or st.in_unknown_folder(source) else leads
-        st.links[real_folder.rstrip("/") + "/" + name] = held
-        st.links.setdefault(st.policy.expand(link, st.cwd), held)  # the name as written, for the checks by name
+        _store_link(link, None if "$" in leads or st.in_unknown_folder(source) else leads, st)
+
+
+def _store_link(link: str, held: str | None, st: State) -> None:
+    """Remember that the line makes a link at ``link`` holding ``held`` (None: only known when it runs)."""
+    link = st.with_tmpdir(link)
+    unfolded = st.unfolded(link)
+    folder, _, name = unfolded.rpartition("/")
+    real_folder = st.lands_at(folder or "/")
+    if "$" in unfolded or st.in_unknown_folder(link) or real_folder is None or name in ("", ".", ".."):
+        st.links[LINK_SOMEWHERE] = None  # it may be in any folder: every path on the line may go through it
+        return
+    st.links[real_folder.rstrip("/") + "/" + name] = held
+    st.links.setdefault(st.policy.expand(link, st.cwd), held)  # the name as written, for the checks by name
+
+
+def _carry_links(line: CopyLine, st: State) -> None:
+    """Links the line made that ``mv`` (or ``cp -r``, ``cp -a``, ``cp -P``, which copy links as links) puts
+    elsewhere lead from there as they did (``ln -s ~ /tmp/a; mv /tmp/a /tmp/b; cat /tmp/b/.ssh/id_rsa``); a
+    symbolic link's relative source is read from its new folder, as the kernel reads it."""
+    if st.windows or line.dest is None or not st.links:
+        return
+    into = line.into_folder(st)
+    for source in line.sources:
+        for name, below, held in _links_named(source, st):
+            dest = in_folder(line.dest, name, st) if into else line.dest
+            _store_link(dest.rstrip("/") + "/" + below if below else dest, held, st)
+
+
+def _links_named(source: str, st: State) -> list[tuple[str, str, str | None]]:
+    """The links of the line that ``source`` names or holds, as (the name of what the source names, the link's
+    path below it, '' for that itself, and what the link holds). A source only known when the line runs may be
+    any of them: one link leading somewhere not known."""
+    text = st.with_tmpdir(source)
+    entries = None if "$" in text or st.in_unknown_folder(text) else st.through_links(text, entry=True)
+    if entries is None:
+        return [(base_name(text), "", None)]
+    found = []
+    for entry in [st.policy.expand(text, st.cwd), *entries]:
+        names = entry.rstrip("/").split("/")
+        for key, held in st.links.items():
+            parts = key.split("/")
+            if not key or len(parts) < len(names):
+                continue
+            if all(component_matches(n, p, st.dotglob) for n, p in zip(names, parts, strict=False)):
+                found.append((parts[len(names) - 1], "/".join(parts[len(names) :]), held))
+    return found
+
+
+LINK_MAKERS = frozenset({"ln", "cp", "mv"})  # the commands whose links the line remembers (``State.links``)
+
+
+def own_links(inv: Invocation, st: State) -> dict[str, str | None]:
+    """The links ``State.links`` holds where a link maker (``LINK_MAKERS``) puts what it makes: at or under its
+    destination (or anywhere, when that is only known as it runs). On the second look at a line, which judges it
+    as if every link it makes were there from the start (``State.seeded``), they are taken out of ``st.links``
+    while the command that makes them is judged, and returned: they are not there before it runs."""
+    line = copy_line(inv)
+    if line.dest is None or st.windows:
+        return {}
+    dest = st.with_tmpdir(line.dest)
+    if "$" in dest or st.in_unknown_folder(dest):
+        return {LINK_SOMEWHERE: st.links.pop(LINK_SOMEWHERE)} if LINK_SOMEWHERE in st.links else {}
+    entries = [st.policy.expand(dest, st.cwd), *(st.through_links(dest, entry=True) or ())]
+    starts = tuple(entry.rstrip("/") + "/" for entry in entries)
+    mine = [key for key in st.links if key and (key in entries or key.startswith(starts))]
+    return {key: st.links.pop(key) for key in mine}
 
 
 def _chmod(inv: Invocation, st: State) -> None:
@@ -526,7 +598,7 @@ def names_raw_device(source: str, st: State) -> bool:
     if st.place(source) == Place.DEVICE:
         return True
     word = source.strip("\"'")
-    return RAW_DEVICE.match(word) is not None or RAW_DEVICE.match(st.policy.expand(word, st.cwd)) is not None
+    return RAW_DEVICE.match(word) is not None or any(RAW_DEVICE.match(p) for p in written_paths(word, st))
 
 
 def reads_raw_device(source: str, inv: Invocation, st: State) -> None:
@@ -557,7 +629,7 @@ def _dd(inv: Invocation, st: State) -> None:
             target = arg[3:]
             if st.place(target) == Place.DEVICE:
                 st.add(BLOCK, "writes raw data over a disk", inv.text)
-            elif CRITICAL_FILES.search(st.policy.expand(target, st.cwd)):
+            elif any(CRITICAL_FILES.search(p) for p in written_paths(target, st)):
                 st.add(BLOCK, "overwrites operating system files", inv.text)
             st.add(CONFIRM, "writes raw data with dd", inv.text)
 
@@ -579,9 +651,10 @@ def _disk_tool(inv: Invocation, st: State) -> None:
 
 def _truncate(inv: Invocation, st: State) -> None:
     _opts, targets = split_opts(inv.args)
-    if any(re.search(r"/var/log/", st.policy.expand(t, st.cwd)) for t in targets):
+    paths = [p for t in targets for p in written_paths(t, st)]
+    if any(re.search(r"/var/log/", p) for p in paths):
         st.add(BLOCK, "erases system logs", inv.text)
-    if any(HISTORY_FILE.search(t) for t in targets):
+    if any(HISTORY_FILE.search(t) for t in targets + paths):
         st.add(BLOCK, "erases shell history", inv.text)
     st.add(CONFIRM, "empties or shrinks files", inv.text)
 
@@ -667,14 +740,16 @@ def _sed_parts(args: list[str]) -> tuple[list[str], list[str], list[str], bool, 
 
 
 def edits_in_place(target: str, inv: Invocation, st: State) -> None:
-    """A file an editor rewrites (sed -i, vim's :w): login files and system files are serious."""
-    path = st.policy.expand(target, st.cwd)
-    st.written.setdefault(path, None)  # its new text is not known: running it later on the line asks
+    """A file an editor rewrites (sed -i, vim's :w): login files and system files are serious, wherever the
+    links on its path lead."""
+    paths = _landing_paths(target, True, inv, st)
+    for path in paths:
+        st.written.setdefault(path, None)  # its new text is not known: running it later on the line asks
     if persistence_write(target, inv, st):
         return
-    if CRITICAL_FILES.search(path):
+    if any(CRITICAL_FILES.search(p) for p in paths):
         st.add(BLOCK, "rewrites operating system files", inv.text)
-    elif path.startswith("/etc/"):
+    elif any(p.startswith("/etc/") for p in paths):
         st.add(CONFIRM, "edits system configuration", inv.text)
 
 
@@ -708,7 +783,7 @@ def _sed_commands(script: str, inv: Invocation, st: State) -> None:
 
 def writes_file(target: str, append: bool, inv: Invocation, st: State) -> None:
     """A file that a program's option or script writes, judged as a redirection to it is."""
-    st.check_paths([target], inv.text)
+    st.check_paths([target], inv.text, writes=True)
     judge_write_target(target, append, inv, st)
 
 
@@ -909,8 +984,9 @@ def _split(inv: Invocation, st: State) -> None:
 
 
 def persistence_write(target: str, inv: Invocation, st: State) -> bool:
-    path = st.policy.expand(target, st.cwd)
-    if not PERSISTENCE_PATH.search(path) and not PERSISTENCE_PATH.search(target):
+    """A write into a login or autostart file, as named or wherever the links on its path lead (``ln -s ~ /tmp/h;
+    echo … >> /tmp/h/.bashrc``): asks, and blocks when the line also fetches or hides a program."""
+    if not any(PERSISTENCE_PATH.search(p) for p in (target, *written_paths(target, st))):
         return False
     if SUSPICIOUS_PAYLOAD.search(st.source):
         st.add(BLOCK, "installs a hidden or downloaded program to start automatically", inv.text)
@@ -918,42 +994,82 @@ def persistence_write(target: str, inv: Invocation, st: State) -> bool:
     return True
 
 
-def judge_write_target(target: str, append: bool, inv: Invocation, st: State, *, guess_existing: bool = True) -> None:
-    """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious. ``guess_existing``
-    also asks before writing over what looks like an existing file (not for a download's output: saving one
-    under a name of its own is what it is for)."""
+def judge_write_target(
+    target: str, append: bool, inv: Invocation, st: State, *, guess_existing: bool = True, follows: bool = True
+) -> None:
+    """A file written by ``>``, ``>>``, tee, Out-File…: devices and system files are serious, as named and
+    wherever the links on its path lead (``ln -s /etc /tmp/e; echo x > /tmp/e/hosts``). ``guess_existing`` also
+    asks before writing over what looks like an existing file (not for a download's output: saving one under a
+    name of its own is what it is for). ``follows``: a link the target names is written through (``>``, ``tee``,
+    ``cp``), not replaced (``ln -f``, ``mv``, ``install``)."""
     if not target or target.startswith("&") or _HARMLESS_DEVICES.match(target) or target.lower() in ("nul", "$null"):
         return
     if NET_DEVICE.match(target):
         st.add(BLOCK, "opens a raw network connection from the shell", inv.text)
         return
-    place = st.place(target)
-    path = st.policy.expand(target, st.cwd)
+    place = st.place(target, entry=not follows)
+    landed = st.through_links(target, entry=not follows)
+    paths = [st.policy.expand(target, st.cwd), *(landed or ())]
+    path = paths[0]
     if place == Place.DEVICE:
         st.add(BLOCK, "writes over a disk or device", inv.text)
     if place >= Place.HOME:
         st.add(BLOCK, "overwrites a system folder or your home directory", inv.text)
-    if HISTORY_FILE.search(path) and not append:
+    if not append and any(HISTORY_FILE.search(p) for p in paths):
         st.add(BLOCK, "erases shell history", inv.text)
-    critical = CRITICAL_FILES.search(path) is not None
-    never_appended = re.search(r"sudoers|ld\.so\.preload|passwd|shadow|/s?bin/", path) is not None
+    critical = any(CRITICAL_FILES.search(p) for p in paths)
+    never_appended = any(re.search(r"sudoers|ld\.so\.preload|passwd|shadow|/s?bin/", p) for p in paths)
     if critical and (not append or never_appended):  # before the login-file rule: /etc/ld.so.preload is both
         st.add(BLOCK, "overwrites operating system files", inv.text)
     if persistence_write(target, inv, st):
-        st.written.setdefault(path, None)
+        for each in paths:
+            st.written.setdefault(each, None)
         return
     if critical:
         if append and not never_appended:
             st.add(CONFIRM, "appends to a system file", inv.text)
         else:
             st.add(BLOCK, "overwrites operating system files", inv.text)
-    elif place == Place.SYSTEM_FILE or path.startswith(("/etc/", "/usr/", "/opt/")):
+    elif place == Place.SYSTEM_FILE or _in_system_folder(paths, st):
         st.add(CONFIRM, "writes into a system folder", inv.text)
     if guess_existing and not append and not in_temp(target, st) and _overwrites(target, path, st):
         st.add(CONFIRM, "overwrites an existing file", inv.text)
+    if landed is None:
+        st.add(CONFIRM, _WRITES_THROUGH_UNKNOWN, inv.text)
     # Running it later on the line runs what this writes, not what the disk holds now ('sed -i … run.sh; bash
     # run.sh', 'cp x node_modules/.bin/tsc; npx tsc'): its text is unknown unless the write says it ('>' does).
-    st.written.setdefault(path, None)
+    for each in paths:
+        st.written.setdefault(each, None)
+
+
+def written_paths(target: str, st: State, *, follows: bool = True) -> list[str]:
+    """The path ``target`` names and the places it leads to through links (``State.through_links``; ``follows``
+    as for ``judge_write_target``). A place not known is left out here: ``_landing_paths`` asks about it."""
+    return [st.policy.expand(target, st.cwd), *(st.through_links(target, entry=not follows) or ())]
+
+
+def _landing_paths(target: str, follows: bool, inv: Invocation, st: State) -> list[str]:
+    """``written_paths``, asking first when a link on the way leads somewhere not known."""
+    landed = st.through_links(target, entry=not follows)
+    if landed is None:
+        st.add(CONFIRM, _WRITES_THROUGH_UNKNOWN, inv.text)
+    return [st.policy.expand(target, st.cwd), *(landed or ())]
+
+
+_WRITES_THROUGH_UNKNOWN = "writes through a link this command makes to a place only known when it runs"
+_SYSTEM_FOLDERS = ("/etc/", "/usr/", "/opt/")
+
+
+def _in_system_folder(paths: list[str], st: State) -> bool:
+    """Whether a write lands in a system folder: as named (the first of ``paths``), or through links, unless
+    where it lands is in the home folder (``/home`` is a link to ``/usr/home`` on FreeBSD)."""
+    if paths[0].startswith(_SYSTEM_FOLDERS):
+        return True
+    landed = [p for p in paths[1:] if p.startswith(_SYSTEM_FOLDERS)]
+    if not landed:
+        return False
+    home = (st.lands_at(st.policy.home) or st.policy.home).rstrip("/") + "/"
+    return any(not p.startswith(home) for p in landed)
 
 
 def in_temp(target: str, st: State) -> bool:
@@ -963,102 +1079,12 @@ def in_temp(target: str, st: State) -> bool:
     /tmp/w; echo x > /tmp/w/pyproject.toml``): all those are the project's file."""
     if st.windows:
         return target.startswith(("%TEMP%\\", "%TEMP%/")) and ".." not in re.split(r"[/\\]", target)
-    named = _named_temp(target, st)
+    named = st.named_temp(target)
     if named is None:
         return False
     root, text = named
-    real, real_root = lands_at(_unfolded(text, st), st), lands_at(root, st)  # /tmp may be a link (macOS)
+    real, real_root = st.lands_at(st.unfolded(text)), st.lands_at(root)  # /tmp may be a link (macOS)
     return real is not None and real_root is not None and real.startswith(real_root.rstrip("/") + "/")
-
-
-def _named_temp(target: str, st: State) -> tuple[str, str] | None:
-    """The temporary folder a POSIX write names, and the target with its variable put in: ``/tmp/…``, or
-    ``$TMPDIR/…`` when that is known (``_server_tmpdir``). None otherwise: a folder not known is not temporary."""
-    if target.startswith("/tmp/"):  # noqa: S108 - a judgement about paths, not a temp file
-        return "/tmp", target  # noqa: S108
-    ref = _TMPDIR_REF.match(target)
-    tmpdir = _server_tmpdir(st) if ref is not None else None
-    if ref is None or tmpdir is None:
-        return None
-    return tmpdir, tmpdir + "/" + target[ref.end() :]
-
-
-def _server_tmpdir(st: State) -> str | None:
-    """What ``$TMPDIR`` holds on this line: the server's own TMPDIR (``GateContext.tmpdir``), which the agent's
-    shell inherits, when it is an absolute path other than the root, the line's own commands use it (a nested
-    shell may run with another environment: ``sudo``, ``env -i``; a tool's path names no variable) and nothing
-    on the line may change it. None when it is not known."""
-    value = st.ctx.tmpdir.rstrip("/")
-    if not value.startswith("/") or st.depth != 1 or _TMPDIR_MAY_CHANGE.search(_QUOTING.sub("", st.source)):
-        return None
-    return value
-
-
-def _with_tmpdir(target: str, st: State) -> str:
-    """``target`` with a known ``$TMPDIR`` put in, so it is judged as the path it is; else as written."""
-    if st.windows or _TMPDIR_REF.match(target) is None:
-        return target
-    named = _named_temp(target, st)
-    return target if named is None else named[1]
-
-
-def _unfolded(target: str, st: State) -> str:
-    """The absolute path a POSIX ``target`` names, its ``..`` kept for ``lands_at`` to apply after the links
-    before it, as the kernel does (``expand`` folds them as text, as the tools do)."""
-    parts = target.split("/")
-    cut = next((i for i, part in enumerate(parts) if part == ".."), None)
-    if cut is None:
-        return st.policy.expand(target, st.cwd)
-    head = "/".join(parts[:cut]) or ("/" if target.startswith("/") else ".")
-    return st.policy.expand(head, st.cwd).rstrip("/") + "/" + "/".join(parts[cut:])
-
-
-def lands_at(path: str, st: State) -> str | None:
-    """Where the absolute POSIX ``path`` leads once its links are followed as the kernel follows them, each
-    before the ``..`` after it: those the line made before (``State.links``) and, when the decision may look at
-    the disk, those on it. None when one leads somewhere not known (``ln -s $X /tmp/w``) or past ``_MAX_LINKS``, or
-    the line made a link in a folder not known (``ln -s /work $D``), which any path may go through."""
-    resolve = st.resolve if os.name == "posix" else None
-    if _LINK_SOMEWHERE in st.links:
-        return None
-    if not st.links:
-        if resolve is None:
-            return posixpath.normpath(path)
-        try:
-            return resolve(path)
-        except (OSError, ValueError):
-            return None
-    real, todo, hops = "", path.split("/")[::-1], 0
-    while todo:
-        name = todo.pop()
-        if name in ("", "."):
-            continue
-        if name == "..":
-            real = real[: real.rfind("/")]
-            continue
-        here = real + "/" + name
-        held: str | None
-        if here in st.links:
-            held = st.links[here]
-        elif resolve is not None:
-            try:
-                held = resolve(here)
-            except (OSError, ValueError):
-                return None
-            if held.rstrip("/") == here:
-                real = here
-                continue
-            # a link on disk: where it leads is walked again, for a link the line makes there ('a -> /tmp/p')
-        else:
-            real = here
-            continue
-        hops += 1
-        if held is None or hops > _MAX_LINKS:
-            return None
-        if held.startswith("/"):
-            real = ""
-        todo.extend(held.split("/")[::-1])
-    return real or "/"
 
 
 def _overwrites(target: str, path: str, st: State, earlier: bool | None = None) -> bool:
@@ -1067,14 +1093,14 @@ def _overwrites(target: str, path: str, st: State, earlier: bool | None = None) 
     The file looked for is where the write lands, through ``..`` and the links the line made before it."""
     if _EXISTING_LOOKING.search(target) is None:
         return False
-    named = _with_tmpdir(target, st)
+    named = st.with_tmpdir(target)
     if named != target:
         target, path = named, st.policy.expand(named, st.cwd)
     if st.resolve is None or st.windows or "$" in target or target.startswith("&"):
         return True
     real = path
     if st.links or ".." in target.split("/"):
-        landing = lands_at(_unfolded(target, st), st)
+        landing = st.lands_at(st.unfolded(target))
         if landing is None:
             return True
         real = landing
@@ -1179,6 +1205,13 @@ def script_text(path: str, st: State) -> str | None:
     full = st.policy.expand(path, st.cwd)
     if full in st.written:
         return st.written[full]
+    if st.links and not st.windows:  # read through a link the line made: what it leads to is read
+        landing = st.lands_at(st.unfolded(path))
+        if landing is None:
+            return None
+        if landing in st.written:
+            return st.written[landing]
+        full = landing
     if st.resolve is None or st.windows or not os.path.isfile(full):  # never open a pipe or a device
         return ""
     try:
@@ -1245,7 +1278,7 @@ def reads_whole_tree(roots: list[str], inv: Invocation, st: State) -> None:
     """A command that reads every file under ``roots`` (grep -r, tar, cp -r, find -exec) reads what the
     restricted folders inside them hold: the user decides."""
     for root in roots:
-        inside = st.policy.restricted_inside(root, st.cwd, st.resolve)
+        inside = st.restricted_inside(root)
         if inside is None and st.resolve is not None:  # judging for real: another server's state directory
             inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
         if inside is not None:

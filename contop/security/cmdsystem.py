@@ -892,10 +892,10 @@ def _docker(inv: Invocation, st: State) -> None:
     ):
         st.add(BLOCK, "gives a container write access to the host's root file system", inv.text)
     for source in _mount_sources(inv.args):
-        hit = st.policy.restricted(source, st.cwd, st.resolve)
+        hit = st.restricted(source)
         if hit is not None:
             st.add(BLOCK, f"gives a container the protected {hit}", inv.text)
-        inside = st.policy.restricted_inside(source, st.cwd, st.resolve)
+        inside = st.restricted_inside(source)
         if inside is not None:
             st.add(CONFIRM, f"gives a container {source}, which holds the protected {inside}", inv.text)
     if "--privileged" in inv.args or any(

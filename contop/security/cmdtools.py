@@ -982,7 +982,7 @@ def reads_tree(roots: list[str], inv: Invocation, st: State, *, hidden: bool) ->
 
 def _tree_holds(root: str, st: State, hidden: bool) -> str | None:
     """What protected place the tree at ``root`` holds, said for the user, or None."""
-    inside = st.policy.restricted_inside(root, st.cwd, st.resolve, dotglob=st.dotglob, hidden=hidden)
+    inside = st.restricted_inside(root, dotglob=st.dotglob, hidden=hidden)
     if inside is None and st.resolve is not None:  # judging for real: another server's state directory
         inside = other_state_dir(os.path.join(st.policy.expand(root, st.cwd), "admin.token"), st.windows)
     if inside is None:

@@ -303,7 +303,7 @@ def _file_server(args: list[str], st: State, text: str) -> None:
 def shares_folder(folder: str, bind: str, st: State, text: str) -> None:
     """A web server sharing ``folder`` on ``bind`` (empty: every address): asked about when that folder holds a
     protected one, unless only this computer can reach it."""
-    inside = st.policy.restricted_inside(folder, st.cwd, st.resolve)
+    inside = st.restricted_inside(folder)
     if inside is not None and bind not in ("127.0.0.1", "localhost", "::1"):
         st.add(CONFIRM, f"shares {folder} with the network, the protected {inside} included", text)
 
@@ -620,7 +620,7 @@ def _deletion(code: str, start: int, st: State, text: str) -> None:
     elif strings:
         target = strings[0]
     if target:
-        place = st.place(target)
+        place = st.place(target, entry=True)  # a link is removed itself
         if place >= Place.SYSTEM_FILE:
             st.add(BLOCK, "deletes your home directory or system files", text)
     st.add(CONFIRM, "deletes files", text)

@@ -68,10 +68,34 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
     inside = st.policy.restricted(st.cwd, st.cwd, st.resolve)
     if inside is not None:
         return Decision.block(f"runs inside a protected location {inside} (working directory {shorten(st.cwd, 40)})")
+    blocked = _analyze(command, st)
+    if blocked is not None:
+        return blocked
+    if st.links:
+        # What runs before a link on the line may run after it too: a loop's next round, a function defined
+        # before it ('f() { cat /tmp/s/.ssh/id_rsa; }; ln -s ~ /tmp/s; f'). Judged again as if every link the
+        # line makes were there from the start, the stricter of both counts.
+        again = State.start(ctx, command)
+        again.links, again.seeded = dict(st.links), True
+        blocked = _analyze(command, again)
+        if blocked is not None:
+            return blocked
+        st.found.merge(again.found)
     try:
-        if ctx.platform == "powershell":
+        userlists.apply(command, st)
+    except Blocked:
+        return Decision.block(st.found.reason)
+    if st.found.level == SAFE:
+        return Decision.safe(f"nothing dangerous found ({shorten(command, 50)})")
+    return Decision.of(st.found.verdict, st.found.reason)
+
+
+def _analyze(command: str, st: State) -> Decision | None:
+    """Judge ``command`` into ``st.found``; the decision when that ends in a block."""
+    try:
+        if st.ctx.platform == "powershell":
             powershell.analyze(command, st)
-        elif ctx.platform == "cmd":
+        elif st.ctx.platform == "cmd":
             cmdshell.analyze(command, st)
         else:
             posix.analyze(command, st)
@@ -81,13 +105,7 @@ def classify_command(command: str, ctx: GateContext) -> Decision:
         st.found.add(BLOCK, "is nested too deeply to be judged", command)
     except Exception as exc:  # a bug in a rule must fail closed, never open
         return Decision.block(f"could not be judged ({type(exc).__name__}); not run on the host unattended")
-    try:
-        userlists.apply(command, st)
-    except Blocked:
-        return Decision.block(st.found.reason)
-    if st.found.level == SAFE:
-        return Decision.safe(f"nothing dangerous found ({shorten(command, 50)})")
-    return Decision.of(st.found.verdict, st.found.reason)
+    return None
 
 
 def _path_tool(call: ToolCall, ctx: GateContext) -> Decision:

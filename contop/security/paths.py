@@ -779,6 +779,11 @@ def _component_matches(pattern: str, name: str, dotglob: bool, extglob: bool) ->
     return fnmatch.fnmatchcase(name.casefold(), pattern.casefold())
 
 
+def component_matches(pattern: str, name: str, dotglob: bool) -> bool:
+    """Whether one component of a POSIX shell's path, a pattern or not, can name ``name`` (``_component_matches``)."""
+    return _component_matches(pattern, name, dotglob, True)
+
+
 def _any_char(match: re.Match[str]) -> str:
     return "?" if match.group(1) else match.group(0)
 

@@ -441,6 +441,24 @@ def _subcommands(args: list[str], valued: frozenset[str]) -> set[str]:
     return found
 
 
+# The values kubectl's boolean flags read as false (Go's strconv.ParseBool); any other value is true, or refused.
+_GO_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+_KUBE_SHORT = re.compile(r"-[a-zA-Z]*i[a-zA-Z]*")
+
+
+def _kube_stdin(arg: str) -> bool:
+    """Whether one of kubectl's own words turns its --stdin flag on: ``--stdin`` or ``-i`` (alone or among other
+    letters: ``-ti``), with no value or one that is not false (``--stdin=TRUE``, ``-i=1``). A value kubectl
+    refuses stops the command, so counting it as true is stricter, never looser; in ``-it=false`` the value
+    is the last letter's."""
+    name, eq, value = arg.partition("=")
+    if name == "--stdin":
+        return not eq or value not in _GO_FALSE
+    if _KUBE_SHORT.fullmatch(name) is None:
+        return False
+    return not eq or "i" in name[1:-1] or value not in _GO_FALSE
+
+
 def _sends_stdin(name: str, args: list[str]) -> bool:
     """Whether the program sends what it reads on standard input to another computer (``nc host``, ``ssh host
     cmd`` and the tools that run ssh or a remote command for it, ``kubectl exec -i``, ``mail to``, ``curl -T -``,
@@ -459,8 +477,7 @@ def _sends_stdin(name: str, args: list[str]) -> bool:
     if name in ("kubectl", "oc", "k"):  # 'kubectl exec -i pod -- cmd': the pod's command reads our stdin
         own = args[: args.index("--")] if "--" in args else args
         verbs = _subcommands(own, _GLOBAL_VALUED[name])
-        interactive = any(a in ("--stdin", "--stdin=true") or re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z]*", a) for a in own)
-        return "rsh" in verbs or (bool(verbs & {"exec", "attach", "run"}) and interactive)
+        return "rsh" in verbs or (bool(verbs & {"exec", "attach", "run"}) and any(map(_kube_stdin, own)))
     if name == "curl":
         for i, arg in enumerate(args):
             value = args[i + 1] if i + 1 < len(args) else ""
@@ -655,7 +672,8 @@ def _redirects(cmd: Cmd, st: State) -> None:
         if cmdbase.NET_DEVICE.match(target):
             st.add(BLOCK, "opens a raw network connection from the shell (reverse shell)", cmd.text)
             continue
-        st.check_paths([target], cmd.text)
+        writes = op in (">", ">|", "&>", ">&", ">>", "&>>")
+        st.check_paths([target], cmd.text, writes=writes)  # a write asks about a link to a place not known itself
         if op in ("<", "<>"):
             cmdbase.reads_raw_device(target, inv, st)
         if op in (">", ">|", "&>", ">&") and not target.startswith("&") and not target.isdigit():
@@ -691,6 +709,8 @@ def _remember_written(target: str, cmd: Cmd, st: State, *, append: bool, known: 
     if text is not None and len(text) > scripts.MAX_SCRIPT_BYTES:
         text = None  # as a script too long to read: running it asks ('echo $x >> a' thousands of times)
     st.written[full] = text
+    for real in st.through_links(target) or ():  # the file a link leads to holds it: appended to, not known
+        st.written[real] = None if append else text
 
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")  # VAR=value, as a prefix word
@@ -817,6 +837,16 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, h
     name = normalise(first)
     args = words[1:]
     here = here and "/" not in first  # '/usr/bin/cd /tmp' is a program: the shell stays where it is
+    if st.seeded and name in cmdbase.LINK_MAKERS:
+        # the links it makes itself are not there before it runs: 'ln -s /usr/lib /tmp/l' makes no /usr/lib/lib
+        hidden = cmdbase.own_links(Invocation(name, args, text), st)
+        st.seeded = False
+        try:
+            return _judge_program(words, via_xargs, st, text, here=here)
+        finally:
+            st.seeded = True
+            for key, held in hidden.items():
+                st.links.setdefault(key, held)
     if "$" in first and not first.startswith("$("):
         st.add(CONFIRM, "runs a program whose name is only known at run time", text)
     inv = Invocation(name, args, text, via_xargs)

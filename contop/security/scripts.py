@@ -29,6 +29,12 @@ def run_file(path: str, st: State, text: str, *, language: str | None = None) ->
         st.add(CONFIRM, f"runs a script in a folder only known when it runs ({path})", text)
         return
     full = st.policy.expand(path, st.cwd)
+    if full not in st.written and st.links:  # run through a link the line made: what it leads to runs
+        landing = st.lands_at(st.unfolded(path))
+        if landing is None:
+            st.add(CONFIRM, f"runs a script through a link to a place only known when it runs ({path})", text)
+            return
+        full = landing
     body: str
     if full in st.written:
         written = st.written[full]
@@ -203,6 +209,13 @@ def file_text(path: str, st: State) -> str | None:
         return st.written[full]
     if st.in_unknown_folder(path):
         return None
+    if st.links and not st.windows:  # read through a link the line made: what it leads to is read
+        landing = st.lands_at(st.unfolded(path))
+        if landing is None:
+            return None
+        if landing in st.written:
+            return st.written[landing]
+        full = landing
     read = _read(full) if st.resolve is not None else None
     return None if read is False else read if isinstance(read, str) else ""
 

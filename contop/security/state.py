@@ -12,8 +12,10 @@ from contop.security.decision import GateContext
 from contop.security.findings import BLOCK, CONFIRM, Findings
 from contop.security.paths import (
     MAX_FILE_URLS,
+    Place,
     Policy,
     Resolver,
+    component_matches,
     decision_resolver,
     is_state_dir,
     looks_like_path,
@@ -41,6 +43,20 @@ _FOLDER_REFS = ("~+", "~-", "$PWD", "${PWD}", "$OLDPWD", "${OLDPWD}")  # left as
 # '~-0' (as 'dirs -0' counts, from the bottom). More digits than an index may have: not matched, so unknown.
 _TILDE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*=)?~([+-]?)([0-9]{0,9})(?=/|$)")
 _STACK_REF = re.compile(r"~[+-]?[0-9]")
+MAX_LINKS = 40  # links followed for one path, as many as Linux follows
+MAX_LANDINGS = 64  # places one path with patterns may lead to through the line's links; more: not known
+LINK_SOMEWHERE = ""  # the key of State.links for a link the line makes in a folder only known when it runs
+_THROUGH_UNKNOWN = "places behind a link this command makes to a folder only known when it runs"
+_POSIX_PATTERN = re.compile(r"[*?\[]|[@+!]\(")
+# '$TMPDIR/…' and '${TMPDIR}/…': the whole name, then a separator ('$TMPDIRX/…' is another variable).
+_TMPDIR_REF = re.compile(r"\$(?:TMPDIR|\{TMPDIR\})/")
+# What may change TMPDIR on the line, so that '$TMPDIR' is no longer the server's: the name written other than as
+# an expansion ('unset TMPDIR', 'read TMPDIR', 'TMPDIR=/work cmd'), or a builtin that may set or unset a variable
+# whose name is only known when it runs ('unset ${v}DIR').
+_TMPDIR_MAY_CHANGE = re.compile(
+    r"(?<![\w${])TMPDIR|(?<![\w./-])(?:unset|read|readarray|mapfile|getopts|declare|typeset|local|export|readonly|"
+    r"eval|source)(?![\w./=-])|\bprintf\s+-v",
+)
 
 
 def folder_ref(word: str) -> bool:
@@ -115,6 +131,8 @@ class State:
     # Links this line makes ('ln -s /work /tmp/w'): the link's path, its folder resolved -> what it holds (absolute,
     # or relative to its folder; None when only known as it runs). A later write through one lands where it leads.
     links: dict[str, str | None] = field(default_factory=dict)
+    # Judged a second time with every link the line makes there from the start (see gate.classify_command).
+    seeded: bool = False
     built: set[str] = field(default_factory=set)  # programs a compiler on this line writes ('gcc -o b'): not scripts
     seen: list[tuple[str, list[str]]] = field(default_factory=list)  # every program run, for the user's lists
     depth: int = 0
@@ -301,10 +319,13 @@ class State:
             self.cwd, self.cwd_known = UNKNOWN_FOLDER, False
         self.command_env = dict(saved.command_env)
 
-    def check_paths(self, words: list[str] | tuple[str, ...], text: str, *, moving: bool = False) -> None:
-        """Block (ending the classification) when any argument names a restricted path; ask when one lies in a
-        folder known only when the command runs, unless ``moving`` (``cd``'s own folder: what is later named
-        in it is what gets judged)."""
+    def check_paths(
+        self, words: list[str] | tuple[str, ...], text: str, *, moving: bool = False, writes: bool = False
+    ) -> None:
+        """Block (ending the classification) when any argument names a restricted path, as written or through
+        the links on its way; ask when one lies in a folder known only when the command runs, unless ``moving``
+        (``cd``'s own folder: what is later named in it is what gets judged), or goes through a link to a place
+        not known, unless ``writes`` (the write is judged after, and says so itself)."""
         for word in words:
             if self._names_in_cwd(word):  # 'cd /proc/$PPID; cat env*', 'cd /etc; cat shadow'
                 word = "./" + word
@@ -316,6 +337,62 @@ class State:
                 hit = self.policy.restricted(candidate, self.cwd, self.resolve, dotglob=self.dotglob)
                 if hit is not None:
                     self.add(BLOCK, f"touches a protected location {hit}", text)
+                if self.links:  # 'ln -s ~ /tmp/s; cat /tmp/s/.ssh/id_rsa': the links on disk were followed above
+                    self._check_through_links(candidate, text, writes)
+
+    def _check_through_links(self, candidate: str, text: str, writes: bool) -> None:
+        """Block when a path leads to a restricted one through the links the line made; ask when it may lead
+        somewhere not known (a write asks when it is judged)."""
+        landed = self.through_links(candidate)
+        if landed is None:
+            if not writes:
+                self.add(
+                    CONFIRM, "names a path through a link this command makes to a place only known when it runs", text
+                )
+            return
+        for real in landed:
+            hit = self.policy.restricted(real, "/", self.resolve, dotglob=self.dotglob)
+            if hit is not None:
+                self.add(BLOCK, f"touches a protected location {hit} (through a link this command makes)", text)
+
+    def restricted(self, word: str) -> str | None:
+        """``Policy.restricted`` for a path argument, also where it leads through the links the line made."""
+        hit = self.policy.restricted(word, self.cwd, self.resolve, dotglob=self.dotglob)
+        if hit is not None or not self.links:
+            return hit
+        for real in self.through_links(word) or ():
+            hit = self.policy.restricted(real, "/", self.resolve, dotglob=self.dotglob)
+            if hit is not None:
+                return hit
+        return None
+
+    def restricted_inside(self, root: str, *, dotglob: bool = False, hidden: bool = True) -> str | None:
+        """``Policy.restricted_inside`` for a tree a command reads or writes whole, also where the tree leads
+        through the links the line made (``ln -s ~ /tmp/h; tar czhf h.tgz /tmp/h``) and through those the line
+        made inside it (``ln -s ~ /tmp/d/h; zip -r d.zip /tmp/d``), as the links on disk directly in it count."""
+        hit = self.policy.restricted_inside(root, self.cwd, self.resolve, dotglob=dotglob, hidden=hidden)
+        if hit is not None or not self.links or self.windows:
+            return hit
+        landed = self.through_links(root)
+        if landed is None:
+            return _THROUGH_UNKNOWN
+        for real in [self.policy.expand(root, self.cwd), *landed]:
+            hit = self.policy.restricted_inside(real, "/", self.resolve, dotglob=dotglob, hidden=hidden)
+            if hit is not None:
+                return hit
+            start = real.rstrip("/") + "/"
+            for key in self.links:
+                if not key.startswith(start) or (not hidden and "/." in key[len(start) - 1 :]):
+                    continue
+                inner = self.landings(key)
+                if inner is None:
+                    return _THROUGH_UNKNOWN
+                for place in inner:
+                    hit = self.policy.restricted(place, "/", self.resolve, dotglob=dotglob)
+                    hit = hit or self.policy.restricted_inside(place, "/", self.resolve, dotglob=dotglob, hidden=hidden)
+                    if hit is not None:
+                        return hit
+        return None
 
     def in_unknown_folder(self, path: str) -> bool:
         """Whether ``path`` lies in a folder known only when the command runs: relative after ``cd $(…)``, or
@@ -331,6 +408,10 @@ class State:
         where a protected entry lies directly in it."""
         if not word or word[0] == "-" or looks_like_path(word) or ":" in word or "=" in word:
             return False
+        if self.links and LINK_SOMEWHERE not in self.links and not self.windows:  # 'ln -s /etc /tmp/e; cd /tmp/e'
+            landed = self.through_links(self.cwd)  # None: a link on the way leads somewhere not known
+            if landed is None or any(self.policy.holds_protected(real, self.resolve is not None) for real in landed):
+                return True
         here = self.bare_names.get(self.cwd)
         if here is None:
             here = self.bare_names[self.cwd] = self.policy.holds_protected(self.cwd, self.resolve is not None)
@@ -344,14 +425,157 @@ class State:
         except (OSError, ValueError):
             return False
 
-    def place(self, word: str) -> int:
-        """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``)."""
+    def place(self, word: str, *, entry: bool = False) -> int:
+        """The kind of place a target names; an unknown variable before '/' counts as empty (``$DIR/`` → ``/``).
+        Where it leads through links counts too (``ln -s / /tmp/r; rm -rf /tmp/r/*`` empties the root); with
+        ``entry``, a link it names is the link, not its target (``rm``, ``mv`` and ``ln`` change the link)."""
         level = self.policy.place(word, self.cwd)
         if "$" in word:
             emptied = _UNSET_BEFORE_SEP.sub(_empty_unless_known, word)
             if emptied and emptied != word:
                 level = max(level, self.policy.place(emptied, self.cwd))
+        if level < Place.DEVICE and not self.windows and (self.links or self.resolve is not None):
+            for real in self.through_links(word, entry=entry) or ():
+                level = max(level, self.policy.place(real, "/"))
         return level
+
+    # ------------------------------------------------------------------------------------ where paths lead
+
+    def through_links(self, word: str, *, entry: bool = False) -> list[str] | None:
+        """The places a POSIX path argument leads to through links that differ from the path as written: those
+        the line made before (``ln -s ~ /tmp/s; cat /tmp/s/.ssh/id_rsa`` reads ``~/.ssh/id_rsa``) and, when the
+        decision may look at the disk, those on it. ``entry``: a link the path itself names is the link (what
+        ``rm``, ``mv`` or ``ln -f`` change), unless written with a trailing separator. None when it may lead
+        somewhere not known (``lands_at``); empty on Windows, for an empty word and for a word with an expansion
+        not known (judged as such elsewhere)."""
+        text = self.with_tmpdir(word.strip().strip("\"'"))
+        if self.windows or not text or "$" in text or folder_ref(text):
+            return []
+        full = self.unfolded(text)
+        folder, _, name = full.rpartition("/")
+        if entry and not text.endswith("/") and name not in ("", ".", ".."):
+            landed = self.landings(folder or "/")
+            if landed is not None:
+                landed = [real.rstrip("/") + "/" + name for real in landed]
+        else:
+            landed = self.landings(full)
+        if landed is None:
+            return None
+        written = self.policy.expand(text, self.cwd)
+        return [real for real in dict.fromkeys(landed) if real != written]
+
+    def named_temp(self, target: str) -> tuple[str, str] | None:
+        """The temporary folder a POSIX write names, and the target with its variable put in: ``/tmp/…``, or
+        ``$TMPDIR/…`` when that is known (``server_tmpdir``). None otherwise: a folder not known is not temporary."""
+        if target.startswith("/tmp/"):  # noqa: S108 - a judgement about paths, not a temp file
+            return "/tmp", target  # noqa: S108
+        ref = _TMPDIR_REF.match(target)
+        tmpdir = self.server_tmpdir() if ref is not None else None
+        if ref is None or tmpdir is None:
+            return None
+        return tmpdir, tmpdir + "/" + target[ref.end() :]
+
+    def server_tmpdir(self) -> str | None:
+        """What ``$TMPDIR`` holds on this line: the server's own TMPDIR (``GateContext.tmpdir``), which the agent's
+        shell inherits, when it is an absolute path other than the root, the line's own commands use it (a nested
+        shell may run with another environment: ``sudo``, ``env -i``; a tool's path names no variable) and nothing
+        on the line may change it. None when it is not known."""
+        value = self.ctx.tmpdir.rstrip("/")
+        if not value.startswith("/") or self.depth != 1 or _TMPDIR_MAY_CHANGE.search(_QUOTING.sub("", self.source)):
+            return None
+        return value
+
+    def with_tmpdir(self, target: str) -> str:
+        """``target`` with a known ``$TMPDIR`` put in, so it is judged as the path it is; else as written."""
+        if self.windows or _TMPDIR_REF.match(target) is None:
+            return target
+        named = self.named_temp(target)
+        return target if named is None else named[1]
+
+    def unfolded(self, target: str) -> str:
+        """The absolute path a POSIX ``target`` names, its ``..`` kept for ``lands_at`` to apply after the links
+        before it, as the kernel does (``expand`` folds them as text, as the tools do)."""
+        parts = target.split("/")
+        cut = next((i for i, part in enumerate(parts) if part == ".."), None)
+        if cut is None:
+            return self.policy.expand(target, self.cwd)
+        head = "/".join(parts[:cut]) or ("/" if target.startswith("/") else ".")
+        return self.policy.expand(head, self.cwd).rstrip("/") + "/" + "/".join(parts[cut:])
+
+    def lands_at(self, path: str) -> str | None:
+        """The one place the absolute POSIX ``path`` leads to (``landings``); None when that is not known, or when
+        a pattern in it may lead to more than one."""
+        landed = self.landings(path)
+        return landed[0] if landed is not None and len(landed) == 1 else None
+
+    def landings(self, path: str) -> list[str] | None:
+        """Where the absolute POSIX ``path`` may lead once its links are followed as the kernel follows them, each
+        before the ``..`` after it: those the line made before (``links``) and, when the decision may look at the
+        disk, those on it. A pattern leads both to what it names as written and through each link of the line it
+        may match (``cat /tmp/?/.ssh/id_rsa`` after ``ln -s ~ /tmp/s``). None when one leads somewhere not known
+        (``ln -s $X /tmp/w``), past ``MAX_LINKS`` or to more than ``MAX_LANDINGS`` places, or when the line made a
+        link in a folder not known (``ln -s /work $D``), which any path may go through."""
+        resolve = self.resolve if os.name == "posix" else None
+        links = self.links
+        if LINK_SOMEWHERE in links:
+            return None
+        if not links:
+            if resolve is None:
+                return [posixpath.normpath(path)]
+            try:
+                return [resolve(path)]
+            except (OSError, ValueError):
+                return None
+        found: list[str] = []
+        walks: list[tuple[str, list[str], int]] = [("", path.split("/")[::-1], 0)]
+        while walks:
+            real, todo, hops = walks.pop()
+            while todo:
+                name = todo.pop()
+                if name in ("", "."):
+                    continue
+                if name == "..":
+                    real = real[: real.rfind("/")]
+                    continue
+                here = real + "/" + name
+                held: str | None
+                if here in links:
+                    held = links[here]
+                elif _POSIX_PATTERN.search(name):
+                    # the names it may match that lead through a link of the line, each walked on its own; the
+                    # pattern itself stays for the other names, which the path checks match as patterns
+                    walks += [(real, [*todo, other], hops) for other in self._linked_names(real, name)]
+                    if len(walks) + len(found) > MAX_LANDINGS:
+                        return None
+                    real = here
+                    continue
+                elif resolve is not None:
+                    try:
+                        held = resolve(here)
+                    except (OSError, ValueError):
+                        return None
+                    if held.rstrip("/") == here:
+                        real = here
+                        continue
+                    # a link on disk: where it leads is walked again, for a link the line makes there ('a -> /tmp/p')
+                else:
+                    real = here
+                    continue
+                hops += 1
+                if held is None or hops > MAX_LINKS:
+                    return None
+                if held.startswith("/"):
+                    real = ""
+                todo.extend(held.split("/")[::-1])
+            found.append(real or "/")
+        return found
+
+    def _linked_names(self, folder: str, pattern: str) -> list[str]:
+        """The names in ``folder`` that ``pattern`` may match and that lead to a link the line made: the link's
+        own name, or a folder it lies under."""
+        start = folder + "/"
+        names = {key[len(start) :].split("/", 1)[0] for key in self.links if key.startswith(start)}
+        return sorted(n for n in names if n and component_matches(pattern, n, self.dotglob))
 
 
 def _empty_unless_known(match: re.Match[str]) -> str:
