@@ -15,9 +15,9 @@ import os
 import sys
 
 COMPILED_MODULES = (
-    "catalog", "cmdbase", "cmdfetch", "cmdshell", "cmdsystem", "cmdtools", "commands", "decision", "embedded",
-    "findings", "gate", "keywords", "paths", "payload", "posix", "powershell", "psparse", "scripts", "shellparse",
-    "state", "userlists",
+    "catalog", "cmdbase", "cmdfetch", "cmdmount", "codefiles", "cmdshell", "cmdsystem", "cmdtools", "commands",
+    "decision", "embedded", "findings", "gate", "keywords", "paths", "payload", "posix", "powershell", "psparse",
+    "scripts", "shellparse", "state", "userlists",
 )  # fmt: skip
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 COMPILED_DIR = os.path.join(PACKAGE_DIR, "_compiled")

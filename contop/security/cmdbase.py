@@ -246,6 +246,48 @@ def _mv(inv: Invocation, st: State) -> None:
     st.add(CONFIRM, "moves or renames files", inv.text)
 
 
+# A perl rename expression simple enough to apply here: 's/FROM/TO/' with literal text and no flag but 'g'.
+_PERL_SUBST = re.compile(r"^s(?P<d>[/|#,:])(?P<a>[^\\.^$*+?()\[\]{}|]+)(?P=d)(?P<b>[^\\$@]*)(?P=d)(?P<g>g?)$")
+
+
+def _rename(inv: Invocation, st: State) -> None:
+    """``rename h g /tmp/h`` (util-linux), ``rename 's/h/g/' /tmp/h`` (perl), ``mmv /tmp/h /tmp/g``: a link the
+    line made leads from its new name as it did (``_carry_links``); where that name cannot be worked out here,
+    it may be anywhere, and every path after it asks."""
+    if st.windows or not st.links:
+        return
+    _opts, operands = split_opts(inv.args)
+    if inv.name == "mmv":
+        if len(operands) == 2 and not re.search(r"[*?\[#;]", "".join(operands)):
+            _carry_links(CopyLine([], operands, operands[:1], operands[1]), st)
+        elif operands:
+            st.links[LINK_SOMEWHERE] = None
+        return
+    if len(operands) < 2:
+        return
+    perl = _PERL_SUBST.match(operands[0])
+    if perl is not None:
+        replace: tuple[str, str, int] | None = (perl["a"], perl["b"], 0 if perl["g"] else 1)
+        files = operands[1:]
+    elif re.match(r"^(?:s|y|tr)\W", operands[0]) or len(operands) < 3:
+        replace, files = None, operands[1:]  # a perl expression not worked out here
+    else:
+        replace, files = (operands[0], operands[1], 1), operands[2:]
+    for file in files:
+        for name, below, held in _links_named(file, st):
+            if replace is None:
+                st.links[LINK_SOMEWHERE] = None
+                continue
+            old, new, count = replace
+            text = st.with_tmpdir(file)
+            folder, sep, last = text.rpartition("/")
+            # the name as util-linux (its last part) and as perl and older versions (the whole path) change it
+            names = {folder + sep + last.replace(old, new, count or -1), text.replace(old, new, count or -1)}
+            for renamed in names:
+                if renamed != text and name:
+                    _store_link(renamed.rstrip("/") + "/" + below if below else renamed, held, st)
+
+
 def _cp(inv: Invocation, st: State) -> None:
     line = copy_line(inv)
     if inv.name == "install" and has_flag(line.opts, "d", "--directory"):
@@ -256,9 +298,11 @@ def _cp(inv: Invocation, st: State) -> None:
     earlier = dest is not None and dest in st.written and dest not in st.links  # a link there leads elsewhere
     symbolic = inv.name == "cp" and _given(line.opts, "s", ("--symbolic-link", "--sy"))
     linking = symbolic or (inv.name == "cp" and _given(line.opts, "l", ("--link", "--l")))
+    forced = has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination")
+    forced = forced and _may_exist(landing_files(line, st), st, follows=inv.name == "cp" and not linking)
     for target in landing_files(line, st):  # install removes the file first, and 'cp -s' makes a link there
         judge_write_target(target, False, inv, st, guess_existing=False, follows=inv.name == "cp" and not linking)
-    if has_flag(line.opts, "f" if inv.name == "cp" else "", "--force", "--remove-destination"):
+    if forced:
         st.add(CONFIRM, "copies over existing files", inv.text)
     if line.dest is None:
         return
@@ -373,6 +417,26 @@ def in_folder(folder: str, name: str, st: State) -> str:
     return folder.rstrip("/\\") + ("\\" if st.windows else "/") + name
 
 
+def _may_exist(targets: list[str], st: State, *, follows: bool) -> bool:
+    """Whether a file ``-f`` would replace may be there: one of ``targets`` (or where it leads, ``follows`` as
+    for ``judge_write_target``) exists on disk or was written or linked earlier on the line. Any may be when the
+    disk is not looked at, or a target is only known when the line runs (a variable, a pattern, a link leading
+    somewhere not known)."""
+    if st.resolve is None or st.windows or not targets:
+        return True
+    for target in targets:
+        text = st.with_tmpdir(target)
+        if "$" in text or st.in_unknown_folder(text) or re.search(r"[*?\[]", text):
+            return True
+        landed = st.through_links(text, entry=not follows)
+        if landed is None:
+            return True
+        for path in [st.policy.expand(text, st.cwd), *landed]:
+            if path in st.written or path in st.links or os.path.lexists(path):
+                return True
+    return False
+
+
 def _copies_over(dest: str, inv: Invocation, st: State, *, earlier: bool) -> None:
     """Asks only when the disk shows the file exists (``cp config.example.yml config.yml`` makes a new one);
     ``earlier``: the line wrote it before this copy (judging the copy marks it written)."""
@@ -453,11 +517,12 @@ def _ln(inv: Invocation, st: State) -> None:
     operands = line.operands
     if operands and any(HISTORY_FILE.search(o) for o in operands) and "/dev/null" in operands:
         st.add(BLOCK, "disables shell history", inv.text)
+    forced = has_flag(line.opts, "f", "--force") and _may_exist(landing_files(line, st), st, follows=False)
     for target in landing_files(line, st):
         if any(CRITICAL_FILES.search(p) for p in written_paths(target, st, follows=False)):
             st.add(BLOCK, "replaces operating system files", inv.text)
         judge_write_target(target, False, inv, st, guess_existing=False, follows=False)  # 'ln -s x .git/hooks/…'
-    if has_flag(line.opts, "f", "--force"):
+    if forced:
         st.add(CONFIRM, "replaces existing files with links", inv.text)
     if not st.windows:
         symbolic = _given(line.opts, "s", ("--symbolic", "--sy"))
@@ -533,7 +598,12 @@ def _links_named(source: str, st: State) -> list[tuple[str, str, str | None]]:
     return found
 
 
-LINK_MAKERS = frozenset({"ln", "cp", "mv"})  # the commands whose links the line remembers (``State.links``)
+# The programs that mount or unmount a file system (their rules are in ``cmdmount``): a mount is a link too.
+MOUNTERS = frozenset({"mount", "umount", "systemd-mount", "fusermount", "fusermount3", "bindfs", "sshfs",
+                      "archivemount", "squashfuse", "fuse-overlayfs", "mergerfs", "s3fs", "ntfs-3g", "fuse2fs",
+                      "fuse-zip", "ratarmount", "guestmount", "encfs", "gocryptfs", "rclone-mount", "mount.cifs",
+                      "mount.nfs", "mount.fuse", "mount.fuse3"})  # fmt: skip
+LINK_MAKERS = frozenset({"ln", "cp", "mv"}) | MOUNTERS  # the commands whose links the line remembers (``State.links``)
 
 
 def own_links(inv: Invocation, st: State) -> dict[str, str | None]:
@@ -541,10 +611,15 @@ def own_links(inv: Invocation, st: State) -> dict[str, str | None]:
     destination (or anywhere, when that is only known as it runs). On the second look at a line, which judges it
     as if every link it makes were there from the start (``State.seeded``), they are taken out of ``st.links``
     while the command that makes them is judged, and returned: they are not there before it runs."""
-    line = copy_line(inv)
-    if line.dest is None or st.windows:
+    if inv.name in MOUNTERS:  # a mount: the folder it mounts on
+        from contop.security.cmdmount import mount_target
+
+        found = mount_target(inv)
+    else:
+        found = copy_line(inv).dest
+    if found is None or st.windows:
         return {}
-    dest = st.with_tmpdir(line.dest)
+    dest = st.with_tmpdir(found)
     if "$" in dest or st.in_unknown_folder(dest):
         return {LINK_SOMEWHERE: st.links.pop(LINK_SOMEWHERE)} if LINK_SOMEWHERE in st.links else {}
     entries = [st.policy.expand(dest, st.cwd), *(st.through_links(dest, entry=True) or ())]
@@ -586,7 +661,7 @@ DEVICE_HINT = re.compile(r"dev|kcore|\\\\|//")  # what a text naming a device ho
 _QUOTED_DEVICE = re.compile(r"(?<=['\"(])(?:" + _DISK.replace("$", "(?=['\"])") + ")", re.IGNORECASE)
 # Programs that name a disk without reading its content: listing it, its size, its mounts (the tools that write
 # one have their own rules).
-DISK_LISTERS = frozenset({"lsblk", "blkid", "ls", "stat", "file", "df", "du", "mount", "umount", "findmnt", "eject",
+DISK_LISTERS = frozenset({"lsblk", "blkid", "ls", "stat", "file", "df", "du", "umount", "findmnt", "eject",
                           "udevadm", "smartctl", "hdparm", "readlink", "realpath", "test", "[", "echo", "printf",
                           "lsof", "fuser", "partprobe", "dirname", "basename", "which", "where-object", "?",
                           "get-ciminstance", "get-wmiobject", "get-disk", "get-partition", "get-volume"})  # fmt: skip
@@ -1007,6 +1082,8 @@ def judge_write_target(
     if NET_DEVICE.match(target):
         st.add(BLOCK, "opens a raw network connection from the shell", inv.text)
         return
+    if st.in_unknown_folder(target):  # 'cd "$(readlink -f /etc)" && echo x > hosts', as a read there asks
+        st.add(CONFIRM, "writes a file in a folder only known when it runs", inv.text)
     place = st.place(target, entry=not follows)
     landed = st.through_links(target, entry=not follows)
     paths = [st.policy.expand(target, st.cwd), *(landed or ())]
@@ -1312,4 +1389,6 @@ RULES: dict[str, Rule] = {
     "tee": _tee,
     "patch": _patch,
     "split": _split, "csplit": _split,
+    "rename": _rename, "prename": _rename, "file-rename": _rename, "perl-rename": _rename, "rename.ul": _rename,
+    "mmv": _rename,
 }  # fmt: skip

@@ -4,9 +4,9 @@ Each rule looks at an ``Invocation`` whose prefixes (sudo, env, xargs…) are al
 findings on the ``State``. Programs without a rule are ordinary (safe) unless their arguments touch a
 restricted path, which the caller checks.
 
-The rules are in ``cmdbase`` (files), ``cmdsystem`` (system, packages, git, data, containers) and ``cmdtools``
-(network, archives, editors, debuggers); here are the variables set on the command line, which can make any
-program run other code, and the dispatch.
+The rules are in ``cmdbase`` (files), ``cmdsystem`` (system, packages, git, data, containers), ``cmdtools``
+(network, archives, editors, debuggers) and ``cmdmount`` (mounts); here are the variables set on the command line,
+which can make any program run other code, and the dispatch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from contop.security import cmdbase, cmdfetch, cmdsystem, cmdtools
+from contop.security import cmdbase, cmdfetch, cmdmount, cmdsystem, cmdtools
 from contop.security.cmdbase import (
     HELP_FLAGS,
     Invocation,
@@ -134,7 +134,7 @@ def _env_split_string(words: list[str], prefix: int, st: State) -> None:
                 break
 
 
-RULES: dict[str, Rule] = {**cmdbase.RULES, **cmdsystem.RULES, **cmdtools.RULES}
+RULES: dict[str, Rule] = {**cmdbase.RULES, **cmdsystem.RULES, **cmdtools.RULES, **cmdmount.RULES}
 
 
 def judge(inv: Invocation, st: State) -> None:

@@ -380,6 +380,9 @@ def _judge_code(language: str, code: str, st: State, text: str, from_file: bool 
         if _EVAL.search(code) or _RUNS_SHELL.search(code):
             st.add(CONFIRM, "runs an encoded payload", text)
     st.check_paths([s for s in strings if len(s) < 300], text)
+    from contop.security.codefiles import judge_file_effects
+
+    judge_file_effects(language, code, st, text, from_file=from_file)  # before _mark_written: not the line's own
     if _WRITES_FILES.search(code):
         _mark_written(strings, st)
     if language in _TCL:  # Tcl's words need no quotes: 'open ~/.ssh/id_rsa', '[exec cat /etc/shadow]'

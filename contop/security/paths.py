@@ -65,6 +65,10 @@ class Walk:
         self.answers: dict[tuple[object, ...], str | None] = {}  # a policy question -> its answer
 
     def __call__(self, path: str) -> str:
+        if path.startswith(("/proc/", "/dev/")) or _unnormalised(path):
+            mine = _through_process(path)
+            if mine is not None:
+                return mine
         if _unnormalised(path):
             return os.path.realpath(path)
         if path == "/":
@@ -104,6 +108,9 @@ class Walk:
                     else:
                         return os.path.realpath(path)
                 else:  # a link: let realpath follow it; a dangling or looping one ends the walk there
+                    mine = _through_process(path)
+                    if mine is not None:
+                        return mine
                     if not os.access(here, os.F_OK):
                         return os.path.realpath(path)
                     # the root is kept as "" like at the start: a link to '/' followed by 'etc' must give
@@ -141,6 +148,10 @@ class Walk:
         if not real.startswith("/"):
             return os.path.realpath(path)
         real = real.rstrip("/")
+        if real != head.rstrip("/"):  # a link on the way, which may lead into the gate's own folders
+            mine = _through_process(path)
+            if mine is not None:
+                return mine
         known = self.known
         known[head] = (real, True)
         cut = len(head)
@@ -150,6 +161,41 @@ class Walk:
                 cut = len(path)
             known[path[:cut]] = (real + path[len(head) : cut], False)
         return (real + tail) or "/"
+
+
+# The places whose links lead where the process following them is (its folder, its root, its open files): the
+# gate's own realpath would find the gate's, not those of the shell that runs the command.
+_PROCESS_PLACE = re.compile(r"^/(?:proc/[^/]+(?:/task/[^/]+)?/(?:cwd|root|fd|map_files)|dev/fd|dev/std(?:in|out|err))$")
+
+
+def _through_process(path: str) -> str | None:
+    """``path`` from the first place on its way, once the links before it are followed, that belongs to the
+    process following it (``/tmp/pc/.ssh/id_rsa`` with ``pc -> /proc/self/cwd`` is ``/proc/self/cwd/.ssh/id_rsa``,
+    which the path checks judge as such); None when it reaches none."""
+    todo = path.split("/")[::-1]
+    real, hops = "", 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            real = real[: real.rfind("/")]
+            continue
+        here = real + "/" + name
+        if _PROCESS_PLACE.match(here):
+            return "/".join([here, *todo[::-1]])
+        try:
+            target = os.readlink(here)
+        except OSError:
+            real = here
+            continue
+        hops += 1
+        if hops > 40:  # a loop: realpath ends it as it does
+            return None
+        if target.startswith("/"):
+            real = ""
+        todo.extend(target.split("/")[::-1])
+    return None
 
 
 def _links_in(folder: str, resolve: object) -> list[str] | None:

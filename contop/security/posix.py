@@ -7,6 +7,7 @@ substitution produces, which files a download created and whether they are then 
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 import re
@@ -16,7 +17,7 @@ from contop.security.cmdbase import ENV_SOURCES, FETCHERS, INTERPRETERS, NET_SEN
 from contop.security.findings import BLOCK, CONFIRM
 from contop.security.paths import Place
 from contop.security.shellparse import Cmd, Script, matching_end, parse
-from contop.security.state import MAX_VALUE, State, folder_ref
+from contop.security.state import MAX_VALUE, State, folder_ref, unknown_value
 
 # Names and bodies are bounded so that the search stays linear on long inputs.
 FORK_BOMB = re.compile(r"([\w:.\-]{1,64})\s*\(\)\s*\{[^}]{0,200}?\1\s*\|\s*\1\s*&|%0\s*\|\s*%0|fork\s+while\s+fork")
@@ -723,6 +724,10 @@ def strip_prefixes(words: list[str]) -> tuple[list[str], bool]:
     while i < len(words):
         name = normalise(words[i])
         options = _PREFIXES.get(name)
+        if name == "coproc" and i + 1 < len(words):
+            # 'coproc CMD', 'coproc { CMD; }', 'coproc NAME { CMD; }': CMD runs (a NAME comes only before a group)
+            i += 2 if words[i + 1] in ("{", "(") else 3 if words[i + 2 : i + 3] in (["{"], ["("]) else 1
+            continue
         if options is None:
             if (name.endswith("sudo") and name != "visudo") or ("=" in words[i] and _ASSIGNMENT.fullmatch(words[i])):
                 i += 1  # 'VAR=x' after env, odd sudo spellings
@@ -922,6 +927,8 @@ def _judge_program(words: list[str], via_xargs: bool, st: State, text: str, *, h
     elif name == "unset" and "-f" not in args and here:
         for arg in args:
             st.vars.pop(arg, None)  # 'unset HOME': '~' is the user's home again
+    elif name == "set" and here and not st.windows:
+        _shell_options(args, st)
     scripts.record_build(name, args, st)
     if name in ("curl", "wget", "aria2c", "fetch", "http"):
         _record_download(inv, st)
@@ -1019,21 +1026,23 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
         if "-c" in flags:
             st.dirs.clear()
         return
+    physical = _physical(flags, st)
     if name == "cd":
         if len(operands) > 1:
             st.enter(None)  # bash refuses, zsh replaces one part of the path by another: not followed
         elif not operands:
             home = st.lookup_env("HOME")
             if home is None:
-                st.enter(st.ctx.home)
+                st.enter(*_folder(st.ctx.home, st, text, physical) if physical is not False else (st.ctx.home, True))
             elif home:
-                st.enter(*_folder(home, st, text))
+                st.enter(*_folder(home, st, text, physical))
             else:
                 st.enter(None)
         elif operands[0] == "-":
-            st.enter(_previous_folder(st))
+            previous = _previous_folder(st)
+            st.enter(*_folder(previous, st, text, physical) if previous and physical is not False else (previous, True))
         else:
-            st.enter(*_folder(operands[0], st, text))
+            st.enter(*_folder(operands[0], st, text, physical))
         return
     stack: list[str | None] = [st.here(), *st.dirs]
     keep = "-n" in flags
@@ -1049,7 +1058,7 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
                 return
             stack = stack[index:] + stack[:index]
         else:
-            folder, known = (_previous_folder(st), True) if operand == "-" else _folder(operand, st, text)
+            folder, known = (_previous_folder(st), True) if operand == "-" else _folder(operand, st, text, physical)
             if keep:
                 st.dirs.insert(0, folder if known else None)
             else:
@@ -1073,6 +1082,44 @@ def _change_folder(name: str, args: list[str], st: State, text: str) -> None:
         st.enter(stack[0])
 
 
+_PHYSICAL = " physical"  # among the line's variables, which subshells undo: 'on', or unknown ('set -o $o')
+
+
+def _physical(flags: list[str], st: State) -> bool | None:
+    """Whether ``cd``/``pushd`` resolve the links on the way before each ``..`` (bash's ``-P``, or ``set -P`` /
+    ``set -o physical`` earlier on the line; the last of ``-L``/``-P`` wins); None when that is not known."""
+    mode = st.vars.get(_PHYSICAL)
+    chosen: bool | None = False if mode is None else True if mode == "on" else None
+    for flag in flags:
+        for letter in flag[1:]:
+            if letter in "LP":
+                chosen = letter == "P"
+    return chosen
+
+
+def _shell_options(args: list[str], st: State) -> None:
+    """``set -P``, ``set -o physical`` (``+P``, ``+o physical`` undo them): the mode later ``cd``s follow. An
+    option name known only when it runs (``set -o $o``) may be that one."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-", "--") or arg[:1] not in ("-", "+"):
+            return
+        names: list[str] = []
+        if "o" in arg[1:]:  # '-o NAME', '-eo NAME'
+            i += 1
+            names = [args[i]] if i < len(args) else []
+        for changed in ["P"] * ("P" in arg[1:]) + names:
+            if changed in ("P", "physical"):
+                if arg[0] == "-":
+                    st.vars[_PHYSICAL] = "on"
+                else:
+                    st.vars.pop(_PHYSICAL, None)
+            elif "$" in changed or "`" in changed:
+                st.vars[_PHYSICAL] = unknown_value(_PHYSICAL)
+        i += 1
+
+
 def _previous_folder(st: State) -> str | None:
     """Where ``cd -`` goes: OLDPWD, when the line says what it is."""
     old = st.vars.get("OLDPWD")
@@ -1086,10 +1133,11 @@ def _stack_index(operand: str, size: int) -> int | None:
     return index if 0 <= index < size else None
 
 
-def _folder(word: str, st: State, text: str) -> tuple[str | None, bool]:
+def _folder(word: str, st: State, text: str, physical: bool | None = False) -> tuple[str | None, bool]:
     """The folder a ``cd`` operand names and whether it is known before the command runs: not for an expansion
     left as written or a glob (``/proc/$PPID``, kept as a pattern), a path relative to an unknown folder, or a
-    name CDPATH could put in more than one place (each of which is checked as a path)."""
+    name CDPATH puts in a place the disk cannot tell now (each place is checked as a path). ``physical``
+    (``cd -P``; None: not known) resolves links before ``..``: ``cd -P /tmp/e/..`` with ``e -> /etc`` is ``/``."""
     if word.startswith(("$(", "`")) and "$(" not in word[2:] and "`" not in word[1:-1]:
         closer = ")" if word.startswith("$(") else "`"
         start = 2 if closer == ")" else 1
@@ -1097,22 +1145,74 @@ def _folder(word: str, st: State, text: str) -> tuple[str | None, bool]:
             produced = produce_script(parse(word[start:-1]), st)  # 'cd $(echo /srv)'
             if isinstance(produced, str) and produced.strip() and "\n" not in produced.strip():
                 word = produced.strip()
+            elif (fresh := _fresh_folder(word[start:-1], st)) is not None:
+                return fresh, True
     if not word or folder_ref(word):
         return None, False
     folder = st.policy.expand(word, st.cwd)
     relative = not word.startswith(("/", "~"))
     if (relative and not st.cwd_known) or any(c in word for c in "$`*?["):
         return folder, False
+    named = word
     cdpath = st.lookup_env("CDPATH")
     if cdpath and relative and not word.startswith(("./", "../")) and word not in (".", ".."):
         if any(c in cdpath for c in "$`*?["):
             return folder, False
         # bash looks in each CDPATH entry first, then here: 'CDPATH=/srv cd secret' may land in /srv/secret
-        places = {st.policy.expand(posixpath.join(entry or ".", word), st.cwd) for entry in cdpath.split(":")}
+        entries = [posixpath.join(entry or ".", word) for entry in cdpath.split(":")]
+        places = {st.policy.expand(entry, st.cwd) for entry in entries}
         st.check_paths(sorted(places), text, moving=True)
         if places - {folder}:
+            chosen = _cdpath_choice([*entries, word], st)
+            if chosen is None:
+                return folder, False
+            named, folder = chosen, st.policy.expand(chosen, st.cwd)
+    if physical is not False:
+        real = st.lands_at(st.unfolded(named))
+        if real is None or (physical is None and real != folder):
             return folder, False
+        folder = real
     return folder, True
+
+
+def _cdpath_choice(candidates: list[str], st: State) -> str | None:
+    """Where ``cd NAME`` goes with CDPATH set: the first of ``candidates`` (each CDPATH entry joined with NAME,
+    then NAME here) that is a folder, as bash picks it. None when the disk cannot say now: the decision may not
+    look at it, a link the line makes leads somewhere not known, none is a folder yet, or one before the folder
+    found is missing (the line may make it before the ``cd`` runs)."""
+    if st.resolve is None:
+        return None
+    for i, candidate in enumerate(candidates):
+        real = st.lands_at(st.unfolded(candidate))
+        if real is None:
+            return None
+        if os.path.isdir(real):
+            return candidate if i == 0 else None
+    return None
+
+
+_MKTEMP_FLAGS = frozenset({"-d", "--directory", "-q", "--quiet", "-dq", "-qd"})
+
+
+def _fresh_folder(script: str, st: State) -> str | None:
+    """The folder ``mktemp -d`` makes (``cd "$(mktemp -d)"``): a new, empty one in the temporary folder, when the
+    line says where that is; its random name is written as mktemp's template. None for any other command."""
+    words = script.split()
+    if len(words) < 2 or words[0] != "mktemp" or any(c in script for c in "$`'\"\\;&|<>(){}"):
+        return None
+    template, directory = "tmp.XXXXXXXXXX", False
+    rest = words[1:]
+    while rest:
+        word = rest.pop(0)
+        if word in ("-t", "-dt", "-qt", "-dqt", "-qdt") and rest and "/" not in rest[0]:
+            template = rest.pop(0)  # '-t NAME.XXXX': in $TMPDIR, whatever folder it is run from
+            directory = directory or "d" in word
+        elif word in _MKTEMP_FLAGS:
+            directory = directory or "d" in word
+        else:
+            return None  # a template relative to the working folder, '-p DIR', '-u' (no folder made): not followed
+    base = st.temp_base()
+    return base + "/" + template if directory and base is not None else None
 
 
 def _privileged_prefixes(prefix: list[str], st: State, text: str) -> None:
@@ -1315,6 +1415,11 @@ def _xargs(before: list[Cmd], cmd: Cmd, st: State) -> None:
         # 'ls | xargs cat' reads the files an unknown output names, as 'cat $(ls)' does
         args = [w.replace(replace, _XARGS_INPUT) for w in wrapped[1:]] if replace else [*wrapped[1:], _XARGS_INPUT]
         _unknown_file_args(name, args, st, cmd.text)
+    if not isinstance(produced, str) and name in cmdbase.LINK_MAKERS and (rule := commands.RULES.get(name)):
+        # 'ls -d ~ | xargs -I{} ln -s {} /tmp/h': a link to (or named after) what the input says, which is not
+        # known: the paths through it ask
+        args = [w.replace(replace, _XARGS_INPUT) for w in wrapped[1:]] if replace else [*wrapped[1:], _XARGS_INPUT]
+        rule(Invocation(name, args, cmd.text, True), st)
 
 
 _XARGS_ITEMS = 64  # words piped into xargs that are judged
@@ -1735,14 +1840,31 @@ def _parallel_line(name: str, args: list[str]) -> tuple[list[str], list[str], li
     cut = next((k for k, w in enumerate(rest) if w in _PARALLEL_SEPARATORS), len(rest))
     command, sources = rest[:cut], rest[cut:]
     items: list[str] | None = []
+    groups: list[list[list[str]]] = []  # each ':::' group's values; one ':::+' adds to the values of the one before
     kind = ""
     for word in sources:
         if word in _PARALLEL_SEPARATORS:
             kind = word
+            if kind == ":::" or not groups:
+                groups.append([])
+            elif kind == ":::+":
+                groups.append([[]])  # marks a group linked to the one before, merged below
         elif kind.startswith("::::") or items is None:
             items = None  # ':::: list': the lines of a file
         else:
             items.append(word)
+            groups[-1].append([word])
+    if items is not None and len(groups) > 1:
+        # one job for each combination of the groups' values (the first group's varies slowest), its arguments
+        # in the order of the groups, joined by NUL for '_parallel'; ':::+' pairs values with the group before
+        merged: list[list[list[str]]] = []
+        for group in groups:
+            if group[:1] == [[]] and merged:
+                merged[-1] = [a + b for a, b in zip(merged[-1], group[1:], strict=False)]
+            else:
+                merged.append([v for v in group if v])
+        combos = itertools.islice(itertools.product(*merged), _XARGS_ITEMS)
+        items = ["\0".join(word for values in combo for word in values) for combo in combos]
     if any(o in _PARALLEL_FILES or o.startswith(("--arg-file=", "--infile=")) for o in opts):
         items = None
     return command, opts, items, bool(sources) or items is None
@@ -1791,12 +1913,23 @@ def _parallel(before: list[Cmd], cmd: Cmd, st: State) -> None:
         analyze_nested(_PARALLEL_REPLACE.sub("", text), st)
         return
     for item in [line for line in produced.splitlines() if line.strip()][:_XARGS_ITEMS]:
+        values = item.split("\0")  # a job's arguments, one from each ':::' group
         if not command:
-            analyze_nested(item, st)
+            analyze_nested(" ".join(values), st)
         elif _PARALLEL_REPLACE.search(text):
-            analyze_nested(_PARALLEL_REPLACE.sub(lambda _m, i=item: _quote_word(i), text), st)  # type: ignore[misc]
+            analyze_nested(_PARALLEL_REPLACE.sub(lambda m, v=values: _placed(m.group(0), v), text), st)  # type: ignore[misc]
         else:
-            analyze_nested(f"{text} {_quote_word(item)}", st)
+            analyze_nested(f"{text} {' '.join(_quote_word(v) for v in values)}", st)
+            if name == "rush":  # rush may run the command as given, its input on standard input
+                analyze_nested(text, st)
+
+
+def _placed(holder: str, values: list[str]) -> str:
+    """What parallel puts at a replacement string: ``{2}`` the second group's argument, ``{}`` all of them."""
+    number = re.match(r"\{([0-9]+)", holder)
+    if number is not None and 0 < int(number.group(1)) <= len(values):
+        return _quote_word(values[int(number.group(1)) - 1])
+    return " ".join(_quote_word(v) for v in values)
 
 
 def _quote_word(word: str) -> str:

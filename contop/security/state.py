@@ -485,6 +485,15 @@ class State:
             return None
         return value
 
+    def temp_base(self) -> str | None:
+        """Where ``mktemp`` makes what it makes on this line: ``$TMPDIR`` as ``server_tmpdir`` knows it, or /tmp
+        when the server has no TMPDIR and nothing on the line may set one; None when that is not known."""
+        if self.ctx.tmpdir:
+            return self.server_tmpdir()
+        if self.depth != 1 or _TMPDIR_MAY_CHANGE.search(_QUOTING.sub("", self.source)):
+            return None
+        return "/tmp"  # noqa: S108 - where mktemp puts its folders, judged, not used
+
     def with_tmpdir(self, target: str) -> str:
         """``target`` with a known ``$TMPDIR`` put in, so it is judged as the path it is; else as written."""
         if self.windows or _TMPDIR_REF.match(target) is None:

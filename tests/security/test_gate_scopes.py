@@ -293,7 +293,7 @@ def test_a_variable_a_wrapped_builtin_names_stays(home: Path) -> None:
         (": ${{D:=/etc}}; cat $D/shadow", "block"),  # the default stays assigned for the rest of the line
         (": ${{D=/etc}}; cat $D/shadow", "block"),
         ("echo ${{D:-/etc}}; cat $D/shadow", "confirm"),  # ':-' only stands in: D stays unknown
-        (": ${{CDPATH:=/}}; cd etc; cat shadow", "confirm"),  # 'cd etc' may land in /etc
+        (": ${{CDPATH:=/}}; cd etc; cat shadow", "block"),  # CDPATH=/ and /etc exists: 'cd etc' lands in /etc
         (": ${{OUT:=build}}; mkdir -p $OUT", "safe"),
         ("mapfile -C 'cat {H}/.ssh/id_rsa' -c 1 x < notes.txt", "block"),  # the callback runs every -c lines
         ("readarray -C'cat {H}/.ssh/id_rsa' x < notes.txt", "block"),
