@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from contop.security import cmdbase
 from contop.security.cmdbase import Invocation
+from contop.security.findings import CONFIRM
 from contop.security.state import State
 
 UNKNOWN = "$CONTOP_UNKNOWN"  # a path only known when the program runs: ln and the checks take '$…' as not known
@@ -73,7 +74,29 @@ _PERL_OPEN = re.compile(r"(?<![\w$])open\s*(?=[(\s])")
 _PERL_MODE = re.compile(r"\s*(\+?<|\+?>>?|>>)\s*(.*)\Z", re.S)
 
 
+_MAX_CALLS = 32  # file calls judged in one program; each costs a scan to its closing bracket
+
+
+class _Budget:
+    """How many more calls may be judged. A program with more (``open(open(open(…`` thousands deep took seconds,
+    each call scanning to the end) is not judged call by call: it asks."""
+
+    def __init__(self) -> None:
+        self.left = _MAX_CALLS
+
+    def spend(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
 def judge_file_effects(language: str, code: str, st: State, text: str, *, from_file: bool = False) -> None:
+    budget = _Budget()
+    _judge_file_effects(language, code, st, text, from_file, budget)
+    if budget.left < 0:
+        st.add(CONFIRM, f"calls more than {_MAX_CALLS} functions that make links or write files", text)
+
+
+def _judge_file_effects(language: str, code: str, st: State, text: str, from_file: bool, budget: _Budget) -> None:
     """Record the links ``code`` makes and judge the files it writes, each as the shell command doing the same
     would be. A script read from disk is not asked about for writing over a file that exists: writing its own
     output files is what it is for."""
@@ -81,6 +104,8 @@ def judge_file_effects(language: str, code: str, st: State, text: str, *, from_f
 
     inv = Invocation(language, [], text)
     for match in _LINKS.finditer(code):
+        if not budget.spend():
+            return
         kind = match.group("kind")
         if kind == "link" and language not in ("python", "node", "nodejs", "perl", "php", "ruby", "julia"):
             continue
@@ -93,6 +118,8 @@ def judge_file_effects(language: str, code: str, st: State, text: str, *, from_f
         options = ("s" if symbolic else "") + ("" if utils is not None else "T")  # FileUtils.ln_s DIR: inside
         _make_link(args[0], args[1], "-" + options if options else "", inv, st)
     for match in _PATH_CALL.finditer(code):
+        if not budget.spend():
+            return
         opening = match.end() - 1
         inner = _call_text(code, opening)
         after = _METHOD.match(code, opening + len(inner) + 2)
@@ -109,13 +136,17 @@ def judge_file_effects(language: str, code: str, st: State, text: str, *, from_f
             _writes(path, False, inv, st, from_file)
         elif method == "open" and args and args[0] is not None and re.search(r"[wax+]", args[0]):
             _writes(path, "a" in args[0], inv, st, from_file)
-    for path, append in _written_files(language, code):
+    for path, append in _written_files(language, code, budget):
         _writes(path, append, inv, st, from_file)
+    if budget.left < 0:
+        return
     node = "node" if language in ("nodejs", "deno", "bun") else language
     for match in _COPIES.finditer(code):
         command = _COPY_COMMANDS.get((node, match.group("module") or "", match.group("name")))
         if command is None:
             continue
+        if not budget.spend():
+            return
         args = _values(_call_text(code, match.end() - 1))
         if len(args) < 2 or (args[0] is None and args[1] is None):
             continue  # nothing the program names: left to the checks on its text
@@ -151,12 +182,14 @@ def _word(path: str | None) -> str:
     return UNKNOWN if path is None else path
 
 
-def _written_files(language: str, code: str) -> Iterator[tuple[str | None, bool]]:
+def _written_files(language: str, code: str, budget: _Budget) -> Iterator[tuple[str | None, bool]]:
     """The files the program opens for writing or writes whole, each with whether it appends."""
     from contop.security.embedded import _call_text, _split_arguments
 
     if language == "perl":
         for match in _PERL_OPEN.finditer(code):
+            if not budget.spend():
+                return
             args = _split_arguments(_call_text(code, _opening(code, match.end())))
             literals = [_value(a) for a in args[1:3]]
             if not literals or literals[0] is None:
@@ -173,6 +206,8 @@ def _written_files(language: str, code: str) -> Iterator[tuple[str | None, bool]
     for match in _OPEN_MODE.finditer(code):
         if code[match.start() - 1 : match.start()] == "." and not match.group("module"):
             continue  # something else's open(…): os.open takes flags, a socket's or a zip's open is no file
+        if not budget.spend():
+            return
         args = _split_arguments(_call_text(code, match.end() - 1))
         modes = [a.split("=", 1)[1] for a in args[1:] if re.match(r"mode\s*=", a)] or args[1:2]
         letters = _value(modes[0]) if modes else None
@@ -184,6 +219,8 @@ def _written_files(language: str, code: str) -> Iterator[tuple[str | None, bool]
             continue  # f.write(…): the file was opened above
         if name in _NODE_WRITES and language not in ("node", "nodejs", "deno", "bun"):
             continue
+        if not budget.spend():
+            return
         args = _split_arguments(_call_text(code, match.end() - 1))
         if args:
             appends = name.startswith("append") or any(re.search(r"FILE_APPEND|flags?:\s*['\"]a", a) for a in args[2:])

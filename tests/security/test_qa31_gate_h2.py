@@ -175,3 +175,17 @@ def test_writing_the_project_config_asks_as_the_redirect_does(project: Path) -> 
 )
 def test_everyday_one_liner_writes_stay_safe(command: str, project: Path) -> None:
     assert judge(command, project=project)[0] == "safe"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'python3 -c "' + "open(" * 2000 + "'x'" + ")" * 2000 + '"',  # each call scanned to its end: seconds
+        'python3 -c "' + ";".join(f"open('/tmp/f{i}','w').write('x')" for i in range(40)) + '"',
+        "perl -e '" + ";".join(f'open(F{i}, ">/tmp/x{i}")' for i in range(40)) + "'",
+    ],
+    ids=["nested", "many-writes", "perl-many-writes"],
+)
+def test_a_program_with_too_many_file_calls_to_judge_asks(command: str) -> None:
+    verdict, reason = judge(command)
+    assert verdict == "confirm" and "functions that make links or write files" in reason, reason
