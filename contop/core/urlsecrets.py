@@ -12,11 +12,18 @@ from urllib.parse import urlsplit
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):([^@\s/]+)@")
+# A STUN/TURN URL has no "//" (turn:host:3478), so a password pasted into one (turn:alice:secret@host) needs its own.
+_ICE_URL_PASSWORD = re.compile(r"(?<![\w+.-])((?:stun|turn)s?:[^\s/:@]*):([^\s@/]+)@", re.IGNORECASE)
 
 
 def hide_url_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (the user name is kept)."""
-    return _URL_PASSWORD.sub(rf"\1:{MASK}@", text) if "://" in text else text
+    """``text`` with the password of every URL in it, http(s) or STUN/TURN, replaced by ``***`` (the user name is
+    kept)."""
+    if "@" not in text:
+        return text
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\1:{MASK}@", text)
+    return _ICE_URL_PASSWORD.sub(rf"\1:{MASK}@", text)
 
 
 def url_password(url: str) -> str:

@@ -19,7 +19,7 @@ from contop.core.settings import (
     missing_required_keys,
     validate_settings,
 )
-from contop.core.urlsecrets import MASK, hide_url_passwords
+from contop.core.urlsecrets import hide_url_passwords
 from contop.server.admin import require_admin
 from contop.server.away import BCRYPT_COST
 from contop.server.routes.common import json_body, not_saved, server_state
@@ -34,19 +34,10 @@ async def get_settings(request: Request) -> dict[str, Any]:
 
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
 
-# A STUN/TURN URL has no "//" (turn:host:3478), so hide_url_passwords misses a password pasted into one
-# (turn:alice:secret@host); such a URL is refused, and the refusal quotes it.
-_ICE_URL_PASSWORD = re.compile(r"(?<![\w+.-])((?:stun|turn)s?:[^\s/:@]*):([^\s@/]+)@", re.IGNORECASE)
-
-
-def _hide_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it, http(s) or STUN/TURN, replaced by ``***``: the README
-    promises every message shows them so."""
-    return _ICE_URL_PASSWORD.sub(rf"\1:{MASK}@", hide_url_passwords(text))
-
 
 def _refused(status: int, detail: str) -> HTTPException:
-    return HTTPException(status, _hide_passwords(detail))
+    """A refusal whose text shows no URL's password (the README promises every message shows them as ``***``)."""
+    return HTTPException(status, hide_url_passwords(detail))
 
 
 def _ice_servers_hidden(servers: Any) -> Any:
@@ -60,9 +51,9 @@ def _ice_servers_hidden(servers: Any) -> Any:
         if isinstance(server, dict):
             urls = server.get("urls")
             if isinstance(urls, str):
-                server = {**server, "urls": _hide_passwords(urls)}
+                server = {**server, "urls": hide_url_passwords(urls)}
             elif isinstance(urls, list):
-                server = {**server, "urls": [_hide_passwords(u) if isinstance(u, str) else u for u in urls]}
+                server = {**server, "urls": [hide_url_passwords(u) if isinstance(u, str) else u for u in urls]}
         hidden.append(server)
     return hidden
 
@@ -114,20 +105,20 @@ async def put_settings(request: Request) -> dict[str, Any]:
         except ConfigError:
             # Hidden before it is cut: a cut inside a password would leave no "@" to find it by.
             raise _refused(
-                422, f"execution_model {_hide_passwords(model)[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
+                422, f"execution_model {hide_url_passwords(model)[:200]!r} is not valid: use {EXECUTION_MODEL_FORMS}"
             ) from None
     base_url = data.get("local_model_base_url")
     if isinstance(base_url, str) and base_url.strip() and not _HTTP_URL.match(base_url.strip()):
         raise _refused(
             422,
-            f"local_model_base_url {_hide_passwords(base_url)[:200]!r} is not valid: give the server's http(s) "
+            f"local_model_base_url {hide_url_passwords(base_url)[:200]!r} is not valid: give the server's http(s) "
             "address, for Ollama http://localhost:11434/v1",
         )
     if provider == "openai-compatible" and not (isinstance(base_url, str) and base_url.strip()):
         # The agent could not run it (contop.agent.models needs the URL): save both together.
         raise _refused(
             422,
-            f"execution_model {_hide_passwords(str(model))[:200]!r} needs local_model_base_url, the address of the "
+            f"execution_model {hide_url_passwords(str(model))[:200]!r} needs local_model_base_url, the address of the "
             "OpenAI-compatible server (for Ollama http://localhost:11434/v1): set both in the same save",
         )
     store = server_state(request).settings
