@@ -306,6 +306,7 @@ def install_agent(
         elif owner.execution is None:
             waiting = WaitingIntent()
             owner.set_execution(waiting)
+        unavailable: AgentUnavailable | None = None
         try:
             await context_checked(owner.device_id)
             service = await agent.get()
@@ -315,16 +316,16 @@ def install_agent(
                 # waits for that end, not "busy".
                 await running[1].settle(STOPPING_WAIT_S)
         except AgentUnavailable as exc:
-            owner.send(_error(message, "not_available", str(exc)))
-            if waiting is not None and waiting.requests == 1:
-                owner.clear_execution(waiting)
-                owner.send(StateUpdate(payload=state_payload(state, owner)))  # not "executing" any more
-            return
+            unavailable = exc
         finally:
             if waiting is not None:
                 waiting.requests -= 1
                 if not waiting.requests:
                     owner.clear_execution(waiting)
+        if unavailable is not None:
+            owner.send(_error(message, "not_available", str(unavailable)))
+            owner.send(StateUpdate(payload=state_payload(state, owner)))  # not "executing" any more
+            return
         if waiting is not None and waiting.cancelled:
             why = f"Stopped: {waiting.reason}." if waiting.reason else "Stopped at your request."
             await SessionEvents(owner, message.id).emit(
