@@ -6,6 +6,7 @@ The functions are pure over message lists; ``ContextPolicy`` plugs them into pyd
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -135,15 +136,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _copy_containers(value: Any) -> Any:
-    """A copy of the dicts and lists (strings are shared), so cutting fields never touches the stored result."""
-    if isinstance(value, dict):
-        return {k: _copy_containers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_containers(v) for v in value]
-    return value
-
-
 def _leaves(value: Any, path: str) -> list[Leaf]:
     found: list[Leaf] = []
     items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
@@ -180,7 +172,7 @@ def shorten_result(value: dict[str, Any], limit: int) -> dict[str, Any] | None:
     as far as needed and never below ``MIN_FIELD_CHARS``. A note at the end says what was cut. None when cutting
     strings cannot make it fit (thousands of short items).
     """
-    data = _copy_containers(value)
+    data = copy.deepcopy(value)  # cutting fields never touches the stored result (strings are shared, not copied)
     budget = limit - SUMMARY_ROOM
     size = len(_dumps(data))
     cuts: list[tuple[str, int]] = []
